@@ -1,0 +1,79 @@
+"""The two arithmetics a step function can run in: real (float) and the hardware's integers.
+
+Step functions in :mod:`snnkit.neurons` and :mod:`snnkit.plasticity` are written once against
+this small interface, so the float simulator, the fixed-point simulator and the RTL
+scoreboard share one set of equations. The integer rules are specified in docs/fixed-point.md.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class FloatArith:
+    """Plain real arithmetic: no saturation, decays are multiplications."""
+
+    exact = False
+    trace_one = 1.0
+
+    def sat(self, x):  # state saturation
+        return x
+
+    def decay(self, x, d):
+        return x * d
+
+    def trace_sat(self, x):
+        return x
+
+    def scale(self, x, a, shift):
+        """``x * a`` (``shift`` is only meaningful for the integer arithmetic)."""
+        return x * a
+
+
+class FixedArith:
+    """Two's-complement integers in int64 tensors, saturating to the configured widths.
+
+    ``decay(x, d) = (x*d + 2**(D-1)) >> D`` (round half up, arithmetic shift) with ``d`` an
+    unsigned integer in ``[0, 2**D]``, ``2**D`` meaning 1.0.
+    """
+
+    exact = True
+
+    def __init__(self, q):
+        self.q = q
+        self.lo, self.hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
+        self.w_lo, self.w_hi = -(1 << (q.weight_bits - 1)), (1 << (q.weight_bits - 1)) - 1
+        self.t_hi = (1 << q.trace_bits) - 1
+        self.trace_one = 1 << q.trace_frac_bits
+        self.D = q.decay_bits
+
+    def sat(self, x):
+        return x.clamp(self.lo, self.hi)
+
+    def decay(self, x, d):
+        return (x * d + (1 << (self.D - 1))) >> self.D
+
+    def trace_sat(self, x):
+        return x.clamp(0, self.t_hi)
+
+    @staticmethod
+    def scale(x, a, shift):
+        """``round_half_up(x * a / 2**shift)``, exact in int64."""
+        if shift == 0:
+            return x * a
+        return (x * a + (1 << (shift - 1))) >> shift
+
+
+def int_matmul(spikes: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Tensor:
+    """Exact ``spikes @ weight_t`` for integer tensors, on BLAS when floats are exact.
+
+    ``bound`` is an upper bound of any partial sum's magnitude; float32 is exact below 2**24,
+    float64 below 2**53 (int64 is used beyond that, which is slow but still exact).
+    """
+    if bound < (1 << 24):
+        dt = torch.float32
+    elif bound < (1 << 53):
+        dt = torch.float64
+    else:
+        return spikes.to(torch.int64) @ weight_t.to(torch.int64)
+    return (spikes.to(dt) @ weight_t.to(dt)).round().to(torch.int64)

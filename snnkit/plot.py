@@ -1,0 +1,106 @@
+"""PNG plots of results and networks (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def raster(result, path, sample: int = 0, populations=None, title: str | None = None) -> Path:
+    """Spike raster of one sample: one row per neuron, populations stacked in order."""
+    plt = _plt()
+    names = populations or list(result.spikes)
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.25 * len(names) + 3))
+    offset, ticks = 0, []
+    for k, name in enumerate(names):
+        s = result.spikes[name][:, sample].cpu().numpy()
+        t, n = np.nonzero(s)
+        ax.scatter(t, n + offset, s=2, marker="|", color=f"C{k}", label=name)
+        ticks.append(offset + s.shape[1] / 2)
+        offset += s.shape[1] + 2
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("time step")
+    ax.set_xlim(-0.5, result.steps - 0.5)
+    ax.set_title(title or f"spike raster ({result.backend}, sample {sample})")
+    return _save(fig, path)
+
+
+def membrane(result, path, population: str, neurons=(0,), sample: int = 0,
+             threshold=None) -> Path:
+    """Membrane potential traces of a few neurons (needs ``record=("v",)``)."""
+    plt = _plt()
+    if population not in result.states or "v" not in result.states[population]:
+        raise ValueError(f"membrane: no recorded 'v' for {population!r}; "
+                         f"simulate with record=('v',)")
+    v = result.states[population]["v"][:, sample].cpu().numpy().astype(float)
+    if result.lsb is not None:
+        v = v * result.lsb
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for n in neurons:
+        ax.plot(v[:, n], label=f"{population}[{n}]")
+    if threshold is not None:
+        ax.axhline(threshold, color="k", ls="--", lw=0.8, label="threshold")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("v")
+    ax.legend(loc="upper right", fontsize="small")
+    ax.set_title(f"membrane potential ({result.backend})")
+    return _save(fig, path)
+
+
+def weights(w, path, title: str = "weights", image_shape=None, columns: int = 10) -> Path:
+    """A weight matrix ``[target, source]`` as a heat map, or as one image per target neuron
+    when ``image_shape`` (e.g. (8, 8)) is given."""
+    plt = _plt()
+    w = np.asarray(w.cpu() if hasattr(w, "cpu") else w, float)
+    if image_shape is None:
+        fig, ax = plt.subplots(figsize=(6, 5))
+        im = ax.imshow(w, aspect="auto", cmap="coolwarm",
+                       vmin=-np.abs(w).max(), vmax=np.abs(w).max())
+        ax.set_xlabel("source neuron")
+        ax.set_ylabel("target neuron")
+        fig.colorbar(im, ax=ax)
+        ax.set_title(title)
+        return _save(fig, path)
+    n = w.shape[0]
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 0.9))
+    for k, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(w[k].reshape(image_shape), cmap="hot")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def curve(xs, series: dict, path, xlabel: str, ylabel: str, title: str = "") -> Path:
+    """Line plot of several named series against ``xs`` (e.g. accuracy against T)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, ys in series.items():
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

@@ -1,0 +1,408 @@
+"""Clock-driven simulation of a Network in float (torch) or in the hardware's fixed point.
+
+Both backends run the same loop and the same step functions; only the arithmetic and the
+encoding of the parameters differ. Order inside one step (docs/fixed-point.md):
+
+1. populations in network order: sum the weights of spikes arriving now (sources spiking at
+   ``t - delay``; delay 0 means this step's spikes of an earlier population), then update
+   the neurons;
+2. STDP on every plastic projection, with this step's arrivals and target spikes.
+
+A network without plasticity and without backward projections runs layer by layer over all
+steps at once (one matrix product per projection instead of one per step): same results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .arith import FixedArith, FloatArith, int_matmul
+from .errors import SimulationError
+from .network import Network
+from .neurons import NeuronParams, NeuronState, initial_state, neuron_step
+from .plasticity import STDPParams, STDPState, stdp_step
+from .quantize import encode, integer_neuron, integer_stdp, integer_weights, quantize
+from .result import Result
+
+RECORDABLE = ("v", "i", "theta", "weights")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def check_inputs(net: Network, inputs, steps: int | None) -> tuple[dict[str, torch.Tensor], int, int]:
+    """Validate inputs; return ``({input_pop: [steps, batch, n] tensor}, steps, batch)``.
+
+    ``inputs`` is one array ``[steps, batch, n_inputs]`` (input populations concatenated in
+    network order) or a dict ``{input population: [steps, batch, size]}``.
+    """
+    pops = net.inputs
+    if not pops:
+        raise SimulationError("network: has no input population (add one with net.add_input)")
+    if isinstance(inputs, dict):
+        unknown = set(inputs) - {p.name for p in pops}
+        if unknown:
+            raise SimulationError(f"inputs: {sorted(unknown)} are not input populations "
+                                  f"(inputs: {[p.name for p in pops]})")
+        missing = [p.name for p in pops if p.name not in inputs]
+        if missing:
+            raise SimulationError(f"inputs: no data for input population(s) {missing}")
+        arrays = {p.name: _as_tensor(inputs[p.name], f"inputs[{p.name!r}]") for p in pops}
+    else:
+        whole = _as_tensor(inputs, "inputs")
+        _check_ndim(whole, "inputs", net.n_inputs)
+        if whole.shape[2] != net.n_inputs:
+            raise SimulationError(f"inputs: last dimension is {whole.shape[2]} but the network "
+                                  f"has {net.n_inputs} inputs ({_input_sizes(net)})")
+        arrays, off = {}, 0
+        for p in pops:
+            arrays[p.name] = whole[:, :, off:off + p.size]
+            off += p.size
+    first = next(iter(arrays.values()))
+    n_steps, batch = first.shape[0], first.shape[1] if first.dim() == 3 else 0
+    for p in pops:
+        x, label = arrays[p.name], f"inputs[{p.name!r}]"
+        _check_ndim(x, label, p.size)
+        if x.shape[2] != p.size:
+            raise SimulationError(f"{label}: last dimension is {x.shape[2]}, population "
+                                  f"{p.name!r} has {p.size} inputs")
+        if x.shape[:2] != (n_steps, batch):
+            raise SimulationError(f"{label}: shape {tuple(x.shape)} disagrees with "
+                                  f"[steps={n_steps}, batch={batch}] of the other inputs")
+        if p.encoding == "spikes":
+            arrays[p.name] = _as_spikes(x, label)
+        else:
+            if not torch.is_floating_point(x) and x.dtype not in (torch.int32, torch.int64,
+                                                                   torch.int16, torch.uint8):
+                raise SimulationError(f"{label}: current inputs must be numbers, got {x.dtype}")
+            x = x.to(torch.float64)
+            if not torch.isfinite(x).all():
+                raise SimulationError(f"{label}: contains NaN or inf")
+            arrays[p.name] = x
+    if steps is None:
+        steps = n_steps
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
+    if n_steps != steps:
+        raise SimulationError(f"steps: inputs cover {n_steps} steps but steps={steps}; "
+                              f"give inputs shaped [steps, batch, inputs]")
+    if batch < 1:
+        raise SimulationError("inputs: batch dimension is empty")
+    return arrays, int(steps), int(batch)
+
+
+def _input_sizes(net):
+    return " + ".join(f"{p.name}[{p.size}]" for p in net.inputs)
+
+
+def _as_tensor(x, label) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # noqa: BLE001
+        raise SimulationError(f"{label}: cannot be read as an array ({e})")
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise SimulationError(f"{label}: expected a numeric array, got dtype {arr.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _check_ndim(x, label, n):
+    if x.dim() != 3:
+        raise SimulationError(f"{label}: expected shape [steps, batch, {n}], got "
+                              f"{tuple(x.shape)} ({x.dim()} dimensions)")
+
+
+def _as_spikes(x: torch.Tensor, label: str) -> torch.Tensor:
+    if x.dtype == torch.bool:
+        return x
+    if x.is_complex():
+        raise SimulationError(f"{label}: spikes must be 0/1, got complex dtype")
+    bad = (x != 0) & (x != 1)
+    if bad.any():
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise SimulationError(f"{label}: spike inputs must be 0 or 1, found {x[idx].item()!r} "
+                              f"at [step, batch, input] = {list(idx)} (use an encoder from "
+                              f"snnkit.encoders for rates or currents)")
+    return x != 0
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass
+class _Proj:
+    index: int
+    source: str
+    target: str
+    delay: int
+    w: torch.Tensor  # [target, source]; float32 or int64
+    current: bool  # source is a current input (fixed point: product needs a shift)
+    stdp: STDPParams | None
+    bound: int  # fixed point: max |partial sum| of a product, for exact BLAS
+
+
+@dataclass
+class _Plan:
+    ar: object
+    neurons: dict[str, NeuronParams]
+    v_init: dict[str, torch.Tensor]
+    projs: list[_Proj]
+    fixed: bool
+    frac: int = 0
+    lsb: float | None = None
+
+
+def _float_plan(net: Network, device, learning) -> _Plan:
+    f32 = dict(dtype=torch.float32, device=device)
+    neurons, v_init = {}, {}
+    for pop in net.neuron_populations:
+        d = {k: torch.tensor(v, **f32) for k, v in pop.neuron.dynamics(pop.size).items()}
+        neurons[pop.name] = NeuronParams(d["alpha"], d["beta"], d["threshold"], d["v_reset"],
+                                         d["bias"], d["adapt_plus"], d["adapt_decay"],
+                                         pop.neuron.reset == "subtract", pop.neuron.refractory,
+                                         bool((d["adapt_plus"] != 0).any()))
+        v_init[pop.name] = d["v_init"]
+    projs = []
+    for i, pr in enumerate(net.projections):
+        stdp = None
+        if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
+            s = pr.stdp
+            stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay,
+                              s.rule == "nearest", s.bounds == "soft", s.w_min, s.w_max, 0, 0,
+                              _plastic(pr, device))
+        projs.append(_Proj(i, pr.source, pr.target, pr.delay, torch.tensor(pr.weight, **f32),
+                           net.population(pr.source).encoding == "current", stdp, 0))
+    return _Plan(FloatArith(), neurons, v_init, projs, fixed=False)
+
+
+def _plastic(pr, device) -> torch.Tensor:
+    m = pr.connections()
+    if pr.plastic_mask is not None:
+        m = m & pr.plastic_mask
+    return torch.tensor(m, device=device)
+
+
+def _fixed_plan(net: Network, device, learning) -> _Plan:
+    q = net.quantization
+    i64 = dict(dtype=torch.int64, device=device)
+    neurons, v_init = {}, {}
+    for pop in net.neuron_populations:
+        ip = integer_neuron(net, pop, q)
+        t = {k: torch.tensor(getattr(ip, k), **i64) for k in
+             ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")}
+        neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
+                                         adaptive=bool((t["adapt_plus"] != 0).any()))
+        v_init[pop.name] = torch.tensor(ip.v_init, **i64)
+    projs = []
+    w_abs = 1 << (q.weight_bits - 1)
+    for i, pr in enumerate(net.projections):
+        w = torch.tensor(integer_weights(net, i, q), **i64)
+        src = net.population(pr.source)
+        current = src.encoding == "current"
+        x_abs = (1 << (q.state_bits - 1)) if current else 1
+        stdp = None
+        if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
+            s = integer_stdp(net, i, q)
+            stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay, s.nearest, s.soft,
+                              s.w_min, s.w_max, s.shift_hard, s.shift_soft, _plastic(pr, device))
+        projs.append(_Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
+                           w_abs * x_abs * src.size))
+    return _Plan(FixedArith(q), neurons, v_init, projs, fixed=True, frac=q.frac_bits,
+                 lsb=2.0 ** -q.frac_bits)
+
+
+# --------------------------------------------------------------------------- synapses
+
+
+def _encode_input(plan: _Plan, x: torch.Tensor, pop, net) -> torch.Tensor:
+    """Input tensor in the plan's arithmetic: spikes stay bool, currents become int in fixed."""
+    if pop.encoding == "spikes" or not plan.fixed:
+        return x if pop.encoding == "spikes" else x.to(torch.float32)
+    q = net.quantization
+    xq = torch.from_numpy(encode(x.cpu().numpy(), q.frac_bits)).to(x.device)
+    lo, hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
+    if xq.min() < lo or xq.max() > hi:
+        raise SimulationError(f"inputs[{pop.name!r}]: a current value does not fit the "
+                              f"{q.state_bits}-bit state with {q.frac_bits} fractional bits")
+    return xq
+
+
+def _synaptic(plan: _Plan, pr: _Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Input to the target from source activity ``src`` (``[..., source]``)."""
+    if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
+        if plan.fixed:
+            dt = torch.float32 if pr.bound < (1 << 24) else torch.float64
+            return torch.einsum("bs,bts->bt", src.to(dt), w.to(dt)).round().to(torch.int64)
+        return torch.einsum("bs,bts->bt", src.to(w.dtype), w)
+    if not plan.fixed:
+        return src.to(w.dtype) @ w.T
+    acc = int_matmul(src, w.T, pr.bound)
+    if pr.current:  # (value * weight) carries 2*frac fractional bits: round back to frac
+        acc = (acc + (1 << (plan.frac - 1))) >> plan.frac if plan.frac else acc
+    return acc
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _layerwise_ok(net: Network, plan: _Plan) -> bool:
+    if any(p.stdp is not None for p in plan.projs):
+        return False
+    return all(net.index_of(p.source) < net.index_of(p.target) for p in net.projections)
+
+
+def simulate(net: Network, inputs, steps: int | None = None, backend: str = "float", *,
+             record=(), learning: bool | None = None, device=None, progress: bool = False,
+             **backend_options) -> Result:
+    """Run ``net`` on ``inputs`` for ``steps`` steps.
+
+    Parameters
+    ----------
+    net : the network
+    inputs : ``[steps, batch, n_inputs]`` (input populations concatenated in order) or
+        ``{input population: [steps, batch, size]}``; spikes as bool or 0/1 numbers
+    steps : number of time steps (default: the inputs' length; must equal it)
+    backend : "float" (torch), "fixed" (bit-exact hardware arithmetic), "verilator", "icarus"
+    record : states to record per step: any of "v", "i", "theta", "weights"
+    learning : override every projection's ``stdp.enabled`` for this run
+    device : torch device; default CUDA when available, else CPU
+    progress : show a progress bar over time steps
+
+    Returns
+    -------
+    :class:`~snnkit.result.Result`
+
+    Raises
+    ------
+    SimulationError : bad inputs, steps, backend or record names
+    NetworkError : the network does not fit the fixed-point format
+    """
+    if isinstance(record, str):
+        record = (record,)
+    bad = [r for r in record if r not in RECORDABLE]
+    if bad:
+        raise SimulationError(f"record: unknown state(s) {bad}; choose from {list(RECORDABLE)}")
+    if backend in ("verilator", "icarus"):
+        from .rtl_backend import simulate_rtl
+
+        return simulate_rtl(net, inputs, steps, backend, record=record, learning=learning,
+                            progress=progress, **backend_options)
+    if backend not in ("float", "fixed"):
+        raise SimulationError(f"backend: unknown backend {backend!r}; choose from "
+                              f"'float', 'fixed', 'verilator', 'icarus'")
+    if backend_options:
+        raise SimulationError(f"unexpected options for backend {backend!r}: "
+                              f"{sorted(backend_options)}")
+    arrays, steps, batch = check_inputs(net, inputs, steps)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if backend == "fixed":
+        if net.quantization is None:
+            net, _ = quantize(net)
+        plan = _fixed_plan(net, device, learning)
+    else:
+        plan = _float_plan(net, device, learning)
+    x = {p.name: _encode_input(plan, arrays[p.name].to(device), p, net) for p in net.inputs}
+    run = _run_layerwise if _layerwise_ok(net, plan) else _run_stepwise
+    with torch.no_grad():
+        return run(net, plan, x, steps, batch, set(record), backend, progress)
+
+
+def _progress(steps: int, show: bool, desc: str):
+    if not show:
+        return range(steps)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(steps), desc=desc, unit="step", leave=False)
+
+
+def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Result:
+    spikes: dict[str, torch.Tensor] = dict(x)
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    pops = net.neuron_populations
+    for pop in pops:
+        p = plan.neurons[pop.name]
+        acc = None
+        for pr in plan.projs:
+            if pr.target != pop.name:
+                continue
+            src = spikes[pr.source]
+            if pr.delay:
+                pad = torch.zeros((pr.delay,) + src.shape[1:], dtype=src.dtype, device=src.device)
+                src = torch.cat([pad, src[:steps - pr.delay]])[:steps]
+            contrib = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
+            contrib = contrib.reshape(steps, batch, -1)
+            acc = contrib if acc is None else acc + contrib
+        if acc is None:
+            acc = torch.zeros(steps, batch, pop.size, dtype=plan.v_init[pop.name].dtype,
+                              device=plan.v_init[pop.name].device)
+        st = initial_state(plan.v_init[pop.name], batch)
+        out = torch.empty(steps, batch, pop.size, dtype=torch.bool, device=acc.device)
+        rec = {k: torch.empty(steps, batch, pop.size, dtype=st.v.dtype, device=acc.device)
+               for k in ("v", "i", "theta") if k in record}
+        for t in _progress(steps, progress, pop.name):
+            out[t], st = neuron_step(acc[t], st, p, plan.ar)
+            for k, buf in rec.items():
+                buf[t] = getattr(st, k)
+        spikes[pop.name] = out
+        if rec:
+            states[pop.name] = rec
+    spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
+    return Result(backend, steps, batch, spikes, states, lsb=plan.lsb)
+
+
+def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Result:
+    dev = plan.v_init[net.neuron_populations[0].name].device if plan.v_init else "cpu"
+    depth = max([p.delay for p in plan.projs], default=0) + 1
+    hist = {p.name: torch.zeros((depth, batch, p.size), dtype=torch.bool, device=dev)
+            for p in net.populations if p.encoding != "current"}
+    state = {name: initial_state(v0, batch) for name, v0 in plan.v_init.items()}
+    weights = {pr.index: (pr.w.expand(batch, -1, -1).clone() if pr.stdp else pr.w)
+               for pr in plan.projs}
+    traces = {pr.index: (torch.zeros(batch, pr.w.shape[1], dtype=pr.w.dtype, device=dev),
+                         torch.zeros(batch, pr.w.shape[0], dtype=pr.w.dtype, device=dev))
+              for pr in plan.projs if pr.stdp}
+    out = {p.name: torch.empty(steps, batch, p.size, dtype=torch.bool, device=dev)
+           for p in net.populations if p.encoding != "current"}
+    rec = {name: {k: torch.empty((steps,) + st.v.shape, dtype=st.v.dtype, device=dev)
+                  for k in ("v", "i", "theta") if k in record} for name, st in state.items()}
+    wrec = {pr.index: torch.empty((steps,) + weights[pr.index].shape, dtype=pr.w.dtype,
+                                  device=dev) for pr in plan.projs if pr.stdp and "weights" in record}
+
+    def arriving(pr, t, now):
+        if pr.delay == 0:
+            return now[pr.source]
+        if pr.current:
+            return x[pr.source][t - pr.delay] if t >= pr.delay else torch.zeros_like(x[pr.source][0])
+        return hist[pr.source][(t - pr.delay) % depth]  # zeros before step 0
+
+    for t in _progress(steps, progress, "simulate"):
+        now = {p.name: x[p.name][t] for p in net.inputs}
+        for pop in net.neuron_populations:
+            acc = torch.zeros(batch, pop.size, dtype=plan.v_init[pop.name].dtype, device=dev)
+            for pr in plan.projs:
+                if pr.target == pop.name:
+                    acc = acc + _synaptic(plan, pr, arriving(pr, t, now), weights[pr.index])
+            now[pop.name], state[pop.name] = neuron_step(acc, state[pop.name],
+                                                         plan.neurons[pop.name], plan.ar)
+            for k, buf in rec[pop.name].items():
+                buf[t] = getattr(state[pop.name], k)
+        for pr in plan.projs:
+            if pr.stdp:
+                s = stdp_step(arriving(pr, t, now), now[pr.target],
+                              STDPState(weights[pr.index], *traces[pr.index]), pr.stdp, plan.ar)
+                weights[pr.index], traces[pr.index] = s.w, (s.x_pre, s.x_post)
+                if pr.index in wrec:
+                    wrec[pr.index][t] = s.w
+        for name, h in hist.items():
+            h[t % depth] = now[name]
+            out[name][t] = now[name]
+    names = {pr.index: net.projections[pr.index].name for pr in plan.projs}
+    spikes = {p.name: out[p.name] for p in net.populations if p.name in out}
+    return Result(backend, steps, batch, spikes, {k: v for k, v in rec.items() if v},
+                  {names[i]: weights[i] for i in traces},
+                  {names[i]: w for i, w in wrec.items()}, lsb=plan.lsb)

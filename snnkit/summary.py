@@ -1,0 +1,51 @@
+"""The text summary that ``snnkit info`` prints."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .network import Network
+
+
+def _fmt(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"[{v.min():.4g}..{v.max():.4g}]" if v.size else "[]"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def summarize(net: Network) -> str:
+    q = net.quantization
+    wbits = q.weight_bits if q is not None else 8
+    lines = [f"Network {net.name or '(unnamed)'}  dt={net.dt:g} s",
+             f"  {len(net.populations)} populations, {net.n_inputs} inputs, "
+             f"{net.n_neurons} neurons, {len(net.projections)} projections, "
+             f"{net.n_synapses} synapses",
+             "", "Populations (update order; global index = offset + i):",
+             f"  {'#':>2} {'name':<12} {'size':>6} {'offset':>7}  model / parameters"]
+    for i, p in enumerate(net.populations):
+        if p.is_input:
+            desc = f"input ({p.encoding})"
+        else:
+            n = p.neuron
+            params = " ".join(f"{k}={_fmt(getattr(n, k))}" for k in n.param_names()
+                              if k not in ("v_init",) and not (k.startswith("adapt") and
+                                                               not np.any(getattr(n, k))))
+            desc = f"{n.model}  reset={n.reset} refractory={n.refractory} {params}"
+        lines.append(f"  {i:>2} {p.name:<12} {p.size:>6} {net.offset(p.name):>7}  {desc}")
+    lines += ["", "Projections:",
+              f"  {'#':>2} {'source->target':<22} {'synapses':>9} {'delay':>5}  weights / plasticity"]
+    for i, pr in enumerate(net.projections):
+        w = pr.weight[pr.connections()]
+        rng = f"w in [{w.min():.4g}, {w.max():.4g}]" if w.size else "no synapses"
+        stdp = ""
+        if pr.stdp is not None:
+            s = pr.stdp
+            stdp = (f"  STDP {s.rule}/{s.bounds} a+={s.a_plus:g} a-={s.a_minus:g}"
+                    f"{'' if s.enabled else ' (disabled)'}")
+        lines.append(f"  {i:>2} {pr.name:<22} {pr.n_synapses:>9} {pr.delay:>5}  {rng}{stdp}")
+    mem = net.n_synapses * wbits
+    lines += ["", f"Weight memory: {net.n_synapses} synapses x {wbits} bits = {mem} bits "
+                  f"({mem / 8 / 1024:.1f} KiB)" + ("" if q else " (default 8-bit weights)")]
+    if q is not None:
+        lines.append("Quantization: " + ", ".join(f"{k}={getattr(q, k)}" for k in q.LIMITS))
+    return "\n".join(lines)
