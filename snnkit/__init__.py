@@ -4,6 +4,8 @@ One :class:`Network` description runs in a float simulator, in the hardware's bi
 fixed point, and on the Verilog core (emulated or on a board).
 """
 
+import importlib
+
 from . import encoders
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .fileformat import load
@@ -15,28 +17,22 @@ from .simulator import simulate
 __version__ = "0.1.0"
 
 
-def __getattr__(name):  # heavy or optional parts load on first use
-    if name == "plot":
-        from . import plot
+_LAZY = {  # heavy or optional parts load on first use: name -> (module, attribute)
+    "plot": ("snnkit.plot", None),
+    "from_nir": ("snnkit.nir_io", "from_nir"),
+    "to_nir": ("snnkit.nir_io", "to_nir"),
+    "convert": ("snnkit.convert", "convert"),
+    "compile": ("snnkit.compiler", "compile"),
+    "Device": ("snnkit.device", "Device"),
+}
 
-        return plot
-    if name in ("from_nir", "to_nir"):
-        from . import nir_io
 
-        return getattr(nir_io, name)
-    if name == "convert":
-        from .convert import convert
-
-        return convert
-    if name == "compile":
-        from .compiler import compile
-
-        return compile
-    if name == "Device":
-        from .device import Device
-
-        return Device
-    raise AttributeError(f"module 'snnkit' has no attribute {name!r}")
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'snnkit' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    return mod if attr is None else getattr(mod, attr)
 
 
 __all__ = [

@@ -1,1 +1,98 @@
-def main(): pass
+"""The ``snnkit`` command line: info | simulate | convert | compile | emulate | deploy | run |
+build | demo. Each subcommand is a thin wrapper over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SnnkitError
+
+
+def _info(args) -> int:
+    from .fileformat import load
+
+    print(load(args.net).summary())
+    return 0
+
+
+def _load_inputs(path: str):
+    """Inputs from ``.npz`` (key ``inputs``, or one key per input population) or ``.npy``."""
+    p = Path(path)
+    if not p.is_file():
+        raise SnnkitError(f"--input: no such file {path!r}")
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    with np.load(p, allow_pickle=False) as z:
+        keys = list(z.keys())
+        if "inputs" in keys:
+            return z["inputs"]
+        return {k: z[k] for k in keys}
+
+
+def _simulate(args) -> int:
+    from . import plot
+    from .fileformat import load
+    from .simulator import simulate
+
+    net = load(args.net)
+    record = tuple(args.record.split(",")) if args.record else ()
+    res = simulate(net, _load_inputs(args.input), args.steps, backend=args.backend,
+                   record=record, progress=not args.quiet)
+    res.save(args.out)
+    for name, s in res.spikes.items():
+        print(f"{name:<12} {int(s.sum()):>9} spikes  ({s.float().mean():.4f} per neuron-step)")
+    print(f"wrote {args.out}")
+    if args.plot:
+        plot.raster(res, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="snnkit", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", help="summarise a network file")
+    p.add_argument("net", help="network file (.snn)")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("simulate", help="simulate a network on input spikes")
+    p.add_argument("net", help="network file (.snn)")
+    p.add_argument("--input", required=True,
+                   help=".npz with 'inputs' [steps,batch,n_inputs] or one array per input population")
+    p.add_argument("--steps", type=int, default=None, help="time steps (default: inputs' length)")
+    p.add_argument("--backend", default="float", choices=["float", "fixed", "verilator", "icarus"])
+    p.add_argument("--record", default="", help="comma-separated states to record: v,i,theta,weights")
+    p.add_argument("--out", required=True, help="output .npz (spikes/<pop>, <state>/<pop>, ...)")
+    p.add_argument("--plot", help="write a spike raster PNG of the first sample")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("demo", help="the end-to-end demo on sklearn digits")
+    p.add_argument("--quick", action="store_true", help="a short run (used by the test suite)")
+    p.add_argument("--out", default="demo_out", help="folder for PNGs and results")
+    p.set_defaults(func=_demo)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SnnkitError as e:
+        print(f"snnkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

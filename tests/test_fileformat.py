@@ -1,0 +1,142 @@
+"""The .snn file: exact round trips, atomic writes, and a clear error for every bad file."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import snnkit
+from snnkit import NetworkError
+from snnkit.fileformat import to_manifest
+
+from .conftest import make_net
+
+
+def _same(a: snnkit.Network, b: snnkit.Network):
+    ma, aa = to_manifest(a)
+    mb, ab = to_manifest(b)
+    assert ma == mb
+    assert aa.keys() == ab.keys()
+    for k in aa:
+        assert aa[k].dtype == ab[k].dtype and np.array_equal(aa[k], ab[k]), k
+
+
+def test_round_trip_is_exact(tmp_path):
+    net = make_net(stdp=True, quant=snnkit.Quantization(weight_bits=10, frac_bits=7))
+    net.projections[1].weight[0, 0] = np.nextafter(0.3, 1)  # full float64 precision survives
+    net.save(tmp_path / "n.snn")
+    back = snnkit.load(tmp_path / "n.snn")
+    _same(net, back)
+    # and it simulates identically
+    x = snnkit.encoders.poisson(np.full((2, 12), 0.3), 30)
+    r1, r2 = snnkit.simulate(net, x), snnkit.simulate(back, x)
+    for k in r1.spikes:
+        assert np.array_equal(r1.spikes[k], r2.spikes[k])
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "n.snn"
+    make_net().save(path)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        make_net(seed=5).save(path)
+    assert path.read_bytes() == before  # old file untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["n.snn"]  # no temporary left behind
+
+
+def _rewrite(tmp_path, edit_manifest=None, drop=None, replace=None):
+    """Save a valid network, then rewrite its archive with one thing broken."""
+    src = tmp_path / "ok.snn"
+    make_net().save(src)
+    dst = tmp_path / "bad.snn"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == drop:
+                continue
+            if item == "manifest.json" and edit_manifest:
+                m = json.loads(data)
+                edit_manifest(m)
+                data = json.dumps(m)
+            if replace and item in replace:
+                data = replace[item]
+            zout.writestr(item, data)
+    return dst
+
+
+def _npy(arr):
+    import io
+
+    b = io.BytesIO()
+    np.save(b, arr)
+    return b.getvalue()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(edit_manifest=lambda m: m["populations"][1].update(model="hodgkin_huxley")),
+         r"populations\[1\] \(a\)\.model: unknown neuron model 'hodgkin_huxley'"),
+        (dict(edit_manifest=lambda m: m["populations"][2].update(size=0)),
+         r"populations\[2\] \(b\)\.size: must be a positive integer, got 0"),
+        (dict(edit_manifest=lambda m: m["populations"][2].update(size=-4)),
+         r"populations\[2\] \(b\)\.size: must be a positive integer, got -4"),
+        (dict(edit_manifest=lambda m: m["projections"][1].update(target="ghost")),
+         r"projections\[1\] \(a->ghost\)\.target: no population named 'ghost'"),
+        (dict(edit_manifest=lambda m: m.update(version=2)),
+         r"manifest\.version: file format version 2 is newer than this snnkit supports \(1\)"),
+        (dict(edit_manifest=lambda m: m.update(format="something-else")),
+         r"manifest\.format: expected 'snnkit-network'"),
+        (dict(edit_manifest=lambda m: m["populations"][1]["params"].update(tau=3.0)),
+         r"populations\[1\] \(a\)\.params: unknown parameter\(s\) \['tau'\]"),
+        (dict(drop="arrays/projections.1.weight.npy"),
+         r"projections\[1\] \(a->b\)\.weight: array 'arrays/projections\.1\.weight\.npy' is missing"),
+        (dict(replace={"arrays/projections.1.weight.npy": _npy(np.zeros((9, 5)))}),
+         r"projections\[1\] \(a->b\)\.weight: shape \(9, 5\) does not match \[target, source\] = \(5, 9\)"),
+        (dict(replace={"arrays/projections.3.weight.npy": _npy(np.full((3, 5), np.nan))}),
+         r"projections\[3\] \(b->c\)\.weight: contains NaN or inf"),
+        (dict(replace={"arrays/populations.2.threshold.npy": _npy(np.ones(4))}),
+         r"populations\[2\] \(b\)\.neuron\.threshold: per-neuron values must have shape \(5,\)"),
+        (dict(replace={"manifest.json": b"{not json"}), r"manifest\.json is not valid JSON"),
+        (dict(drop="manifest.json"), r"not a snnkit network file \(no manifest\.json\)"),
+    ],
+)
+def test_bad_files_name_the_field(tmp_path, kwargs, message):
+    path = _rewrite(tmp_path, **kwargs)
+    with pytest.raises(NetworkError, match=message) as e:
+        snnkit.load(path)
+    assert str(path) in str(e.value)  # the message says which file
+
+
+def test_truncated_and_non_archive_files(tmp_path):
+    src = tmp_path / "ok.snn"
+    make_net().save(src)
+    data = src.read_bytes()
+    trunc = tmp_path / "trunc.snn"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(NetworkError, match=r"trunc\.snn: not a snnkit network file, or truncated"):
+        snnkit.load(trunc)
+    text = tmp_path / "net.txt"
+    text.write_text("hello")
+    with pytest.raises(NetworkError, match=r"net\.txt: not a snnkit network file, or truncated"):
+        snnkit.load(text)
+    with pytest.raises(NetworkError, match=r"missing\.snn: no such file"):
+        snnkit.load(tmp_path / "missing.snn")
+
+
+def test_cli_info_on_saved_network(tmp_path, capsys):
+    from snnkit.cli import main
+
+    make_net().save(tmp_path / "n.snn")
+    assert main(["info", str(tmp_path / "n.snn")]) == 0
+    out = capsys.readouterr().out
+    assert "4 populations, 12 inputs, 17 neurons, 5 projections" in out
+    assert "c->c" in out and "Weight memory" in out
+    assert main(["info", str(tmp_path / "nope.snn")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""The network description: building, validation messages, global indices."""
+
+import numpy as np
+import pytest
+
+import snnkit
+from snnkit import CubaLIF, LIF, NetworkError, STDP
+
+
+def test_build_and_query(net):
+    assert [p.name for p in net.populations] == ["in", "a", "b", "c"]
+    assert net.n_inputs == 12 and net.n_neurons == 17
+    assert net.offset("in") == 0 and net.offset("a") == 12 and net.offset("c") == 26
+    assert net.n_synapses == int(net.projections[0].mask.sum()) + 45 + 45 + 15 + 9
+    # the masked-out weights are zero, so hardware and simulators agree on them
+    p = net.projections[0]
+    assert np.all(p.weight[~p.mask] == 0)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda n: n.add_population("x", 0), r"populations\[1\] \(x\)\.size: must be a positive"),
+        (lambda n: n.add_population("x", -3), r"size: must be a positive integer, got -3"),
+        (lambda n: n.add_population("in", 3), r"a population named 'in' already exists"),
+        (lambda n: n.add_population("x", 3, LIF(beta=1.5)), r"\(x\)\.neuron\.beta: must be <= 1"),
+        (lambda n: n.add_population("x", 3, LIF(threshold=[1, 2])),
+         r"\(x\)\.neuron\.threshold: per-neuron values must have shape \(3,\)"),
+        (lambda n: n.add_population("x", 3, LIF(reset="zero")), r"\.reset: must be 'subtract'"),
+        (lambda n: n.add_population("x", 3, LIF(refractory=-1)), r"\.refractory: must be an int"),
+        (lambda n: n.add_population("x", 3, LIF(bias=float("nan"))), r"\.bias: contains NaN"),
+        (lambda n: n.connect("in", "nope", 1.0), r"\.target: no population named 'nope'"),
+        (lambda n: n.connect("in", "in", 1.0), r"'in' is an input population and cannot receive"),
+    ],
+)
+def test_bad_populations_name_the_field(build, message):
+    net = snnkit.Network()
+    net.add_input("in", 4)
+    with pytest.raises(NetworkError, match=message):
+        build(net)
+
+
+def test_bad_projections_name_the_field():
+    net = snnkit.Network()
+    net.add_input("in", 4)
+    net.add_population("h", 3)
+    with pytest.raises(NetworkError, match=r"projections\[0\] \(in->h\)\.weight: shape \(4, 3\) "
+                                           r"does not match \[target, source\] = \(3, 4\)"):
+        net.connect("in", "h", np.zeros((4, 3)))
+    with pytest.raises(NetworkError, match=r"\(in->h\)\.weight: contains NaN or inf"):
+        net.connect("in", "h", np.full((3, 4), np.inf))
+    with pytest.raises(NetworkError, match=r"\(h->h\)\.delay: a projection from 'h' to itself"):
+        net.connect("h", "h", 0.5)
+    with pytest.raises(NetworkError, match=r"\.delay: must be an integer number of steps >= 0"):
+        net.connect("in", "h", 0.5, delay=-1)
+    with pytest.raises(NetworkError, match=r"\.mask: shape \(2, 2\) does not match"):
+        net.connect("in", "h", 0.5, mask=np.ones((2, 2)))
+    with pytest.raises(NetworkError, match=r"\.stdp\.rule: must be 'all_pairs' or 'nearest'"):
+        net.connect("in", "h", 0.5, stdp=STDP(rule="triplet"))
+    with pytest.raises(NetworkError, match=r"\.stdp\.w_min: 2.0 is greater than w_max 1.0"):
+        net.connect("in", "h", 0.5, stdp=STDP(w_min=2.0))
+    assert net.projections == []  # nothing half-added
+
+
+def test_recurrent_and_self_connections_allowed_with_delay():
+    net = snnkit.Network()
+    net.add_input("in", 2)
+    net.add_population("h", 3, CubaLIF())
+    net.connect("h", "h", np.ones((3, 3)), delay=1)
+    assert net.projections[0].delay == 1 and net.n_synapses == 9
+
+
+def test_quantization_validation():
+    with pytest.raises(NetworkError, match=r"quantization\.weight_bits: must be an integer in"):
+        snnkit.Network(quantization=snnkit.Quantization(weight_bits=1))
+    with pytest.raises(NetworkError, match=r"weight_bits: 12 exceeds state_bits 8"):
+        snnkit.Network(quantization=snnkit.Quantization(weight_bits=12, state_bits=8))
+
+
+def test_summary_lists_every_population_and_projection(net):
+    text = net.summary()
+    for name in ("in", "a", "b", "c", "in->a", "a->b", "b->a", "c->c"):
+        assert name in text
+    assert f"{net.n_synapses} synapses" in text
+    assert "bits" in text
