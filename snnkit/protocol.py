@@ -1,0 +1,371 @@
+"""The framed UART protocol (docs/uart-protocol.md): frames, CRC, opcodes, payloads.
+
+Pure functions and one incremental parser, no I/O: :mod:`snnkit.device` does the talking.
+Every frame is ``SYNC | OP | SEQ | LEN (u16 LE) | PAYLOAD | CRC (u16 BE)``; the CRC is
+CRC-16/IBM-3740 (also called CCITT-FALSE: polynomial 0x1021, init 0xFFFF, no reflection, no
+final XOR) over ``OP .. PAYLOAD``, computed by the standard library's ``binascii.crc_hqx``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .errors import DeviceError
+
+SYNC = 0xA5
+HEADER = 5  # SYNC, OP, SEQ, LEN lo, LEN hi
+OVERHEAD = HEADER + 2  # + CRC
+PROTOCOL_VERSION = 1
+MAX_LEN = 0xFFFF
+
+
+class Op(IntEnum):
+    """Command opcodes. A response carries ``op | 0x80`` (ACK) or :attr:`NACK`."""
+
+    IDENTIFY = 0x01  # -> decoder header + the core's identify block; clears the replay memory
+    RESET = 0x02  # pulse the core's soft reset (neuron state, traces, counters)
+    RUN = 0x03  # load inputs and run steps; -> output spikes as address events
+    WRITE = 0x20  # | region: write elements at a word offset of a region
+    READ = 0x30  # | region: read elements from a word offset of a region
+    NACK = 0xFF  # response only: payload = (request op, error code)
+
+
+class Region(IntEnum):
+    """Word-addressed areas of the core's host bus; bases and sizes come from IDENTIFY."""
+
+    IDENT = 0  # read-only: neurons, synapses, bit widths, features
+    NEURON = 1  # neuron parameters
+    WEIGHT = 2  # synaptic weights
+    STDP = 3  # STDP parameters
+    MASK = 4  # plasticity masks
+    INPUT = 5  # input spike buffer
+    STATE = 6  # neuron state (debug, read-only)
+    COUNTER = 7  # cycles, synaptic events (read-only)
+    CTRL = 8  # control and status registers (learning bit ...)
+    LINK = 9  # the decoder's own counters: frames received, CRC errors, NACKs sent
+
+
+N_REGIONS = 16
+
+
+class ErrorCode(IntEnum):
+    """Reasons a board refuses a frame (second byte of a NACK payload)."""
+
+    BAD_CRC = 1  # CRC mismatch: nothing was executed
+    BAD_OPCODE = 2  # unknown opcode
+    BAD_LENGTH = 3  # LEN too long for the buffer or wrong for the opcode
+    BAD_ADDRESS = 4  # offset + count outside the region, or the region does not exist
+    BAD_WIDTH = 5  # element width not 1, 2 or 4
+    READ_ONLY = 6  # write to a read-only region
+    BUS_TIMEOUT = 7  # the core did not answer a bus transaction in time
+    RUN_TIMEOUT = 8  # a step did not finish in time
+
+
+WIDTHS = (1, 2, 4)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProtocolError(DeviceError):
+    """A frame or payload is malformed (raised by the pure functions here)."""
+
+
+class CrcError(ProtocolError):
+    """A received frame's CRC does not match its contents."""
+
+
+class NackError(DeviceError):
+    """The board refused a command; ``code`` is an :class:`ErrorCode` (or raw int)."""
+
+    def __init__(self, op: int, code: int):
+        self.op, self.code = op, code
+        try:
+            name = ErrorCode(code).name
+        except ValueError:
+            name = f"error {code}"
+        super().__init__(f"board refused {_op_name(op)}: {name}")
+
+
+def _op_name(op: int) -> str:
+    base = op & 0xF0 if op & 0xF0 in (Op.WRITE, Op.READ) else op
+    try:
+        name = Op(base).name
+    except ValueError:
+        return f"opcode 0x{op:02x}"
+    return f"{name}({Region(op & 0x0F).name if base != op else ''})".replace("()", "")
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/IBM-3740 (poly 0x1021, init 0xFFFF); check value ``crc16(b"123456789") == 0x29B1``.
+
+    Appending the CRC big-endian gives a message whose CRC is 0 (what the RTL checks).
+    """
+    return binascii.crc_hqx(bytes(data), crc)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame."""
+
+    op: int
+    seq: int
+    payload: bytes
+
+
+def encode_frame(op: int, seq: int, payload: bytes = b"") -> bytes:
+    """Serialise a frame.
+
+    Raises
+    ------
+    ProtocolError : op or seq not a byte, payload longer than 65535 bytes
+    """
+    if not 0 <= op <= 0xFF:
+        raise ProtocolError(f"op: must be a byte, got {op!r}")
+    if not 0 <= seq <= 0xFF:
+        raise ProtocolError(f"seq: must be a byte, got {seq!r}")
+    if len(payload) > MAX_LEN:
+        raise ProtocolError(f"payload: {len(payload)} bytes exceeds {MAX_LEN}")
+    body = struct.pack("<BBH", op, seq, len(payload)) + bytes(payload)
+    return bytes([SYNC]) + body + struct.pack(">H", crc16(body))
+
+
+class FrameParser:
+    """Incremental parser: feed bytes, collect frames; resynchronises after garbage.
+
+    Bytes before a SYNC are dropped (counted in :attr:`dropped`). A frame whose CRC fails is
+    reported as a :class:`CrcError` in the output list and scanning restarts one byte after
+    its SYNC, so a SYNC value inside a corrupted frame cannot hide the next good frame.
+    """
+
+    def __init__(self, max_len: int = MAX_LEN):
+        self.max_len = max_len
+        self.buf = bytearray()
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> list[Frame | ProtocolError]:
+        """Add bytes; return the frames (or errors) completed by them, in order."""
+        self.buf += data
+        out: list[Frame | ProtocolError] = []
+        while True:
+            start = self.buf.find(SYNC)
+            if start < 0:
+                self.dropped += len(self.buf)
+                self.buf.clear()
+                return out
+            if start:
+                self.dropped += start
+                del self.buf[:start]
+            if len(self.buf) < HEADER:
+                return out
+            length = self.buf[3] | self.buf[4] << 8
+            if length > self.max_len:
+                out.append(ProtocolError(f"frame: LEN {length} exceeds {self.max_len}"))
+                self._skip()
+                continue
+            end = HEADER + length + 2
+            if len(self.buf) < end:
+                return out
+            if crc16(self.buf[1:end]) != 0:
+                out.append(CrcError(f"frame: CRC mismatch (op 0x{self.buf[1]:02x}, "
+                                    f"seq {self.buf[2]}, {length} payload bytes)"))
+                self._skip()
+                continue
+            out.append(Frame(self.buf[1], self.buf[2], bytes(self.buf[HEADER:end - 2])))
+            del self.buf[:end]
+
+    def reset(self) -> None:
+        """Drop buffered bytes (after a timeout: a false SYNC may claim a long LEN)."""
+        self.dropped += len(self.buf)
+        self.buf.clear()
+
+    def _skip(self) -> None:
+        self.dropped += 1
+        del self.buf[:1]
+
+
+def decode_frame(data: bytes) -> Frame:
+    """Decode exactly one frame (no leading or trailing bytes).
+
+    Raises
+    ------
+    CrcError : the CRC does not match
+    ProtocolError : truncated, too long, or not starting with SYNC
+    """
+    data = bytes(data)
+    if not data or data[0] != SYNC:
+        raise ProtocolError("frame: does not start with the SYNC byte 0xA5")
+    if len(data) < OVERHEAD:
+        raise ProtocolError(f"frame: truncated ({len(data)} bytes, at least {OVERHEAD} needed)")
+    length = data[3] | data[4] << 8
+    if len(data) != OVERHEAD + length:
+        raise ProtocolError(f"frame: LEN says {length} payload bytes, got "
+                            f"{len(data) - OVERHEAD}")
+    out = FrameParser().feed(data)
+    if isinstance(out[0], ProtocolError):
+        raise out[0]
+    return out[0]
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def _check_width(width: int) -> None:
+    if width not in WIDTHS:
+        raise ProtocolError(f"width: element width must be 1, 2 or 4 bytes, got {width!r}")
+
+
+def _check_offset(offset: int) -> None:
+    if not 0 <= offset < 1 << 32:
+        raise ProtocolError(f"offset: must fit 32 bits, got {offset!r}")
+
+
+def write_payload(offset: int, width: int, values) -> bytes:
+    """``offset u32 | width u8 | values`` (little-endian, two's complement, ``width`` bytes each).
+
+    Raises
+    ------
+    ProtocolError : bad width or offset, or a value that does not fit ``width`` bytes
+    """
+    _check_offset(offset)
+    _check_width(width)
+    lo, hi = -(1 << (8 * width - 1)), (1 << (8 * width)) - 1
+    out = bytearray(struct.pack("<IB", offset, width))
+    for k, v in enumerate(values):
+        v = int(v)
+        if not lo <= v <= hi:
+            raise ProtocolError(f"values[{k}]: {v} does not fit {width} byte(s)")
+        out += (v & ((1 << (8 * width)) - 1)).to_bytes(width, "little")
+    return bytes(out)
+
+
+def parse_write(payload: bytes) -> tuple[int, int, list[int]]:
+    """Inverse of :func:`write_payload`: ``(offset, width, unsigned values)``."""
+    if len(payload) < 5:
+        raise ProtocolError(f"write payload: {len(payload)} bytes, at least 5 needed")
+    offset, width = struct.unpack_from("<IB", payload)
+    _check_width(width)
+    data = payload[5:]
+    if len(data) % width:
+        raise ProtocolError(f"write payload: {len(data)} data bytes is not a multiple of "
+                            f"width {width}")
+    return offset, width, unpack_elements(data, width, signed=False)
+
+
+def read_payload(offset: int, count: int, width: int) -> bytes:
+    """``offset u32 | count u16 | width u8``."""
+    _check_offset(offset)
+    _check_width(width)
+    if not 1 <= count <= 0xFFFF:
+        raise ProtocolError(f"count: must be in 1..65535, got {count!r}")
+    return struct.pack("<IHB", offset, count, width)
+
+
+def unpack_elements(data: bytes, width: int, signed: bool) -> list[int]:
+    """Little-endian elements of ``width`` bytes."""
+    _check_width(width)
+    if len(data) % width:
+        raise ProtocolError(f"data: {len(data)} bytes is not a multiple of width {width}")
+    return [int.from_bytes(data[k:k + width], "little", signed=signed)
+            for k in range(0, len(data), width)]
+
+
+def run_payload(bitmaps: list[list[int]]) -> bytes:
+    """``steps u16 | words u16 | words u32 per step``: the input spike bitmap of each step.
+
+    Bit ``j`` of word ``k`` is input ``32*k + j``.
+    """
+    steps = len(bitmaps)
+    words = len(bitmaps[0]) if steps else 0
+    if not 1 <= steps <= 0xFFFF:
+        raise ProtocolError(f"steps: must be in 1..65535 per frame, got {steps}")
+    if any(len(b) != words for b in bitmaps):
+        raise ProtocolError("bitmaps: every step must have the same number of words")
+    return struct.pack("<HH", steps, words) + b"".join(
+        struct.pack(f"<{words}I", *b) for b in bitmaps)
+
+
+def parse_run_response(payload: bytes) -> list[list[int]]:
+    """``steps u16 | per step: count u16, count x address u16`` -> events of each step done.
+
+    Raises
+    ------
+    ProtocolError : the payload is truncated or has trailing bytes
+    """
+    if len(payload) < 2:
+        raise ProtocolError("run response: shorter than its 2-byte step count")
+    steps, pos, out = struct.unpack_from("<H", payload)[0], 2, []
+    for s in range(steps):
+        if pos + 2 > len(payload):
+            raise ProtocolError(f"run response: truncated at step {s} of {steps}")
+        n = struct.unpack_from("<H", payload, pos)[0]
+        pos += 2
+        if pos + 2 * n > len(payload):
+            raise ProtocolError(f"run response: step {s} claims {n} events, payload truncated")
+        out.append(list(struct.unpack_from(f"<{n}H", payload, pos)))
+        pos += 2 * n
+    if pos != len(payload):
+        raise ProtocolError(f"run response: {len(payload) - pos} trailing bytes")
+    return out
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What IDENTIFY returns: the decoder header and the core's identify block."""
+
+    version: int  # protocol version
+    max_payload: int  # longest command payload the board buffers (bytes)
+    max_events: int  # address events one step can produce (sizes RUN frames)
+    regions: tuple[int, ...]  # size in words of each Region (0 = absent)
+    writable: int  # bit r set: region r accepts writes
+    core: tuple[int, ...]  # the core's identify words (meaning: docs/hardware.md)
+
+    def region_size(self, region: Region) -> int:
+        return self.regions[region]
+
+
+IDENT_HEADER = struct.Struct("<BBHHH")  # version, n_regions, max_payload, max_events, writable
+
+
+def identify_payload(ident: Identity) -> bytes:
+    """Serialise an :class:`Identity` (what the RTL sends; used by tests and models)."""
+    return (IDENT_HEADER.pack(ident.version, len(ident.regions), ident.max_payload,
+                              ident.max_events, ident.writable)
+            + struct.pack(f"<{len(ident.regions)}I", *ident.regions)
+            + struct.pack(f"<{len(ident.core)}I", *ident.core))
+
+
+def parse_identify(payload: bytes) -> Identity:
+    """Inverse of :func:`identify_payload`.
+
+    Raises
+    ------
+    ProtocolError : truncated, or a protocol version this driver does not speak
+    """
+    if len(payload) < IDENT_HEADER.size:
+        raise ProtocolError(f"identify: {len(payload)} bytes, header needs {IDENT_HEADER.size}")
+    version, n, max_payload, max_events, writable = IDENT_HEADER.unpack_from(payload)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"identify: board speaks protocol version {version}, this driver "
+                            f"speaks {PROTOCOL_VERSION}")
+    rest = payload[IDENT_HEADER.size:]
+    if len(rest) < 4 * n or (len(rest) - 4 * n) % 4:
+        raise ProtocolError(f"identify: {len(rest)} bytes after the header do not hold "
+                            f"{n} region sizes plus whole words")
+    regions = struct.unpack_from(f"<{n}I", rest)
+    core = struct.unpack_from(f"<{(len(rest) - 4 * n) // 4}I", rest, 4 * n)
+    regions = tuple(regions) + (0,) * max(0, N_REGIONS - n)
+    return Identity(version, max_payload, max_events, regions, writable, tuple(core))
+
+
+def parse_nack(payload: bytes) -> NackError:
+    """A NACK payload ``(request op, error code)`` as the exception to raise."""
+    if len(payload) != 2:
+        raise ProtocolError(f"nack: payload must be 2 bytes, got {len(payload)}")
+    return NackError(payload[0], payload[1])

@@ -1,0 +1,157 @@
+"""The framed UART protocol's pure functions: CRC vectors, known frames, round trips, resync."""
+
+import random
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from snnkit import DeviceError
+from snnkit import protocol as p
+
+
+def crc_bitwise(data: bytes) -> int:
+    """CRC-16/IBM-3740 from its definition (poly 0x1021, init 0xFFFF, MSB first)."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+# Catalogue values (reveng CRC catalogue, CRC-16/IBM-3740 a.k.a. CCITT-FALSE).
+CRC_VECTORS = [(b"123456789", 0x29B1), (b"", 0xFFFF)]
+
+
+@pytest.mark.parametrize("data,expected", CRC_VECTORS)
+def test_crc_catalogue_vectors(data, expected):
+    assert p.crc16(data) == expected
+
+
+@given(st.binary(max_size=300))
+def test_crc_matches_bitwise_definition_and_residue_is_zero(data):
+    c = p.crc16(data)
+    assert c == crc_bitwise(data)
+    assert p.crc16(data + struct.pack(">H", c)) == 0
+
+
+# Frames written out byte by byte from the spec (docs/uart-protocol.md).
+def test_known_frame_bytes():
+    body = bytes([0x21, 0x07, 0x06, 0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0xFE])
+    crc = crc_bitwise(body)
+    expected = bytes([0xA5]) + body + bytes([crc >> 8, crc & 0xFF])
+    payload = p.write_payload(16, 1, [-2])
+    assert payload == bytes([0x10, 0, 0, 0, 0x01, 0xFE])
+    assert p.encode_frame(p.Op.WRITE | p.Region.NEURON, 7, payload) == expected
+
+
+def test_identify_frame_is_seven_bytes():
+    f = p.encode_frame(p.Op.IDENTIFY, 0)
+    assert f[:5] == bytes([0xA5, 0x01, 0x00, 0x00, 0x00])
+    assert int.from_bytes(f[5:], "big") == crc_bitwise(bytes([1, 0, 0, 0]))
+
+
+@given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=600))
+def test_frame_round_trip(op, seq, payload):
+    f = p.decode_frame(p.encode_frame(op, seq, payload))
+    assert (f.op, f.seq, f.payload) == (op, seq, payload)
+
+
+def test_single_bit_flip_is_detected():
+    frame = bytearray(p.encode_frame(0x22, 3, bytes(range(40))))
+    for i in range(1, len(frame)):  # every bit after SYNC
+        for b in range(8):
+            bad = bytearray(frame)
+            bad[i] ^= 1 << b
+            with pytest.raises(p.ProtocolError):
+                p.decode_frame(bytes(bad))
+
+
+def test_decode_errors_name_the_problem():
+    good = p.encode_frame(1, 0, b"ab")
+    with pytest.raises(p.ProtocolError, match="SYNC"):
+        p.decode_frame(b"\x00" + good[1:])
+    with pytest.raises(p.ProtocolError, match="truncated"):
+        p.decode_frame(good[:4])
+    with pytest.raises(p.ProtocolError, match="LEN says 2"):
+        p.decode_frame(good[:-1])
+    with pytest.raises(p.CrcError, match="CRC"):
+        p.decode_frame(good[:-1] + bytes([good[-1] ^ 1]))
+    assert issubclass(p.CrcError, DeviceError)
+
+
+def test_parser_resynchronises_after_garbage():
+    rng = random.Random(1)
+    frames = [(rng.randrange(256), k, rng.randbytes(rng.randrange(30))) for k in range(50)]
+    stream = bytearray()
+    for op, seq, pl in frames:
+        stream += rng.randbytes(rng.randrange(20))  # garbage, may contain SYNC bytes
+        stream += p.encode_frame(op, seq, pl)
+    parser = p.FrameParser(max_len=64)
+    got = []
+    for k in range(0, len(stream), 7):  # arbitrary chunking
+        got += parser.feed(bytes(stream[k:k + 7]))
+    good = [(f.op, f.seq, f.payload) for f in got if isinstance(f, p.Frame)]
+    assert good == frames
+
+
+def test_parser_corrupted_frame_does_not_hide_next():
+    a = bytearray(p.encode_frame(0x30, 1, b"\xa5" * 10))
+    a[8] ^= 0xFF
+    b = p.encode_frame(0x31, 2, b"x")
+    out = p.FrameParser(max_len=64).feed(bytes(a) + b)  # false SYNCs claim LEN 0xA5A5
+    assert any(isinstance(o, p.CrcError) for o in out)
+    assert out[-1] == p.Frame(0x31, 2, b"x")
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 4]), st.data())
+def test_write_payload_round_trip(offset, width, data):
+    vals = data.draw(st.lists(st.integers(-(1 << (8 * width - 1)), (1 << (8 * width - 1)) - 1),
+                              max_size=20))
+    o, w, got = p.parse_write(p.write_payload(offset, width, vals))
+    assert (o, w) == (offset, width)
+    assert got == [v & ((1 << (8 * width)) - 1) for v in vals]
+    payload = p.write_payload(offset, width, vals)
+    assert p.unpack_elements(payload[5:], width, signed=True) == vals
+
+
+def test_payload_errors():
+    with pytest.raises(p.ProtocolError, match="width"):
+        p.write_payload(0, 3, [1])
+    with pytest.raises(p.ProtocolError, match=r"values\[1\]"):
+        p.write_payload(0, 1, [1, 256])
+    with pytest.raises(p.ProtocolError, match="count"):
+        p.read_payload(0, 0, 4)
+    with pytest.raises(p.ProtocolError, match="offset"):
+        p.read_payload(-1, 1, 4)
+    assert p.read_payload(0x01020304, 0x0506, 2) == bytes([4, 3, 2, 1, 6, 5, 2])
+
+
+def test_run_payload_and_response():
+    pl = p.run_payload([[1, 0x80000000], [0, 5]])
+    assert pl[:4] == bytes([2, 0, 2, 0])
+    assert struct.unpack("<4I", pl[4:]) == (1, 0x80000000, 0, 5)
+    resp = struct.pack("<HH2HHH3H", 3, 2, 7, 9, 0, 3, 1, 2, 3)
+    assert p.parse_run_response(resp) == [[7, 9], [], [1, 2, 3]]
+    with pytest.raises(p.ProtocolError, match="truncated"):
+        p.parse_run_response(resp[:-1])
+    with pytest.raises(p.ProtocolError, match="trailing"):
+        p.parse_run_response(resp + b"\x00")
+
+
+def test_identify_round_trip_and_version_check():
+    ident = p.Identity(1, 1024, 64, tuple(range(16)), 0b1_0011_1110, (5, 6, 7))
+    assert p.parse_identify(p.identify_payload(ident)) == ident
+    bad = bytearray(p.identify_payload(ident))
+    bad[0] = 2
+    with pytest.raises(p.ProtocolError, match="version 2"):
+        p.parse_identify(bytes(bad))
+
+
+def test_nack_names_error():
+    e = p.parse_nack(bytes([p.Op.WRITE | p.Region.WEIGHT, p.ErrorCode.BAD_ADDRESS]))
+    assert isinstance(e, DeviceError) and e.code == p.ErrorCode.BAD_ADDRESS
+    assert "BAD_ADDRESS" in str(e) and "WRITE(WEIGHT)" in str(e)
