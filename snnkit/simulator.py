@@ -309,7 +309,12 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     x = {p.name: _encode_input(plan, arrays[p.name].to(device), p, net) for p in net.inputs}
     run = _run_layerwise if _layerwise_ok(net, plan) else _run_stepwise
     with torch.no_grad():
-        return run(net, plan, x, steps, batch, set(record), backend, progress)
+        res = run(net, plan, x, steps, batch, set(record), backend, progress)
+    for pr in plan.projs:  # plastic projections whose learning was off keep their weights
+        name = net.projections[pr.index].name
+        if net.projections[pr.index].stdp is not None and name not in res.weights:
+            res.weights[name] = pr.w.expand(batch, -1, -1).clone()
+    return res
 
 
 def _progress(steps: int, show: bool, desc: str):
