@@ -34,18 +34,18 @@ class Op(IntEnum):
 
 
 class Region(IntEnum):
-    """Word-addressed areas of the core's host bus; bases and sizes come from IDENTIFY."""
+    """Word-addressed areas of the core's host bus (docs/hardware.md); sizes come from IDENTIFY."""
 
-    IDENT = 0  # read-only: neurons, synapses, bit widths, features
-    NEURON = 1  # neuron parameters
-    WEIGHT = 2  # synaptic weights
-    STDP = 3  # STDP parameters
-    MASK = 4  # plasticity masks
-    INPUT = 5  # input spike buffer
-    STATE = 6  # neuron state (debug, read-only)
-    COUNTER = 7  # cycles, synaptic events (read-only)
-    CTRL = 8  # control and status registers (learning bit ...)
-    LINK = 9  # the decoder's own counters: frames received, CRC errors, NACKs sent
+    IDENT = 0  # read-only: neurons, synapses, bit widths, features (core 0x000)
+    CTRL = 1  # control registers: STEPS, LEARN, STATUS, N_POP, N_PROJ ... (core 0x010)
+    POP = 2  # population table: neuron parameters (core 0x100)
+    PROJ = 3  # projection table: delays, STDP parameters (core 0x400)
+    STATE = 4  # neuron state v, i, refractory, theta (debug; core 0x100000)
+    WEIGHT = 5  # weights, bit 31 = plastic (the plasticity mask) (core 0x200000)
+    TRACE = 6  # STDP traces (debug, read-only; core 0x300000)
+    COUNTER = 7  # step count, cycles lo/hi, synaptic events (read-only; core 0x014)
+    LINK = 8  # the decoder's own counters: frames, CRC errors, NACKs, replays (read-only)
+    FIFO = 9  # IN_FIFO, IN_LEVEL, OUT_FIFO, OUT_LEVEL: manual stepping (core 0x020)
 
 
 N_REGIONS = 16
@@ -226,8 +226,11 @@ def _check_offset(offset: int) -> None:
         raise ProtocolError(f"offset: must fit 32 bits, got {offset!r}")
 
 
-def write_payload(offset: int, width: int, values) -> bytes:
-    """``offset u32 | width u8 | values`` (little-endian, two's complement, ``width`` bytes each).
+def write_payload(offset: int, width: int, values, flag: bool = False) -> bytes:
+    """``offset u32 | mode u8 | values`` (little-endian, two's complement, ``width`` bytes each).
+
+    ``mode`` is ``width | 0x80 * flag``. The board sign-extends 1- and 2-byte elements to 31
+    bits and sets bit 31 of every written word to ``flag`` (the plastic bit of a weight).
 
     Raises
     ------
@@ -236,7 +239,7 @@ def write_payload(offset: int, width: int, values) -> bytes:
     _check_offset(offset)
     _check_width(width)
     lo, hi = -(1 << (8 * width - 1)), (1 << (8 * width)) - 1
-    out = bytearray(struct.pack("<IB", offset, width))
+    out = bytearray(struct.pack("<IB", offset, width | (0x80 if flag else 0)))
     for k, v in enumerate(values):
         v = int(v)
         if not lo <= v <= hi:
@@ -245,17 +248,18 @@ def write_payload(offset: int, width: int, values) -> bytes:
     return bytes(out)
 
 
-def parse_write(payload: bytes) -> tuple[int, int, list[int]]:
-    """Inverse of :func:`write_payload`: ``(offset, width, unsigned values)``."""
+def parse_write(payload: bytes) -> tuple[int, int, bool, list[int]]:
+    """Inverse of :func:`write_payload`: ``(offset, width, flag, unsigned values)``."""
     if len(payload) < 5:
         raise ProtocolError(f"write payload: {len(payload)} bytes, at least 5 needed")
-    offset, width = struct.unpack_from("<IB", payload)
+    offset, mode = struct.unpack_from("<IB", payload)
+    width, flag = mode & 0x7F, bool(mode & 0x80)
     _check_width(width)
     data = payload[5:]
     if len(data) % width:
         raise ProtocolError(f"write payload: {len(data)} data bytes is not a multiple of "
                             f"width {width}")
-    return offset, width, unpack_elements(data, width, signed=False)
+    return offset, width, flag, unpack_elements(data, width, signed=False)
 
 
 def read_payload(offset: int, count: int, width: int) -> bytes:
@@ -276,42 +280,50 @@ def unpack_elements(data: bytes, width: int, signed: bool) -> list[int]:
             for k in range(0, len(data), width)]
 
 
-def run_payload(bitmaps: list[list[int]]) -> bytes:
-    """``steps u16 | words u16 | words u32 per step``: the input spike bitmap of each step.
+def encode_events(steps: list[list[int]]) -> bytes:
+    """``steps u16 | per step: count u16, count x index u16``: address events of each step.
 
-    Bit ``j`` of word ``k`` is input ``32*k + j``.
+    The RUN payload (input spikes, global input indices) and the RUN response (output spikes,
+    global neuron indices) both use this format.
+
+    Raises
+    ------
+    ProtocolError : more than 65535 steps or events in a step, or an index above 65535
     """
-    steps = len(bitmaps)
-    words = len(bitmaps[0]) if steps else 0
-    if not 1 <= steps <= 0xFFFF:
-        raise ProtocolError(f"steps: must be in 1..65535 per frame, got {steps}")
-    if any(len(b) != words for b in bitmaps):
-        raise ProtocolError("bitmaps: every step must have the same number of words")
-    return struct.pack("<HH", steps, words) + b"".join(
-        struct.pack(f"<{words}I", *b) for b in bitmaps)
+    if len(steps) > 0xFFFF:
+        raise ProtocolError(f"steps: at most 65535 per frame, got {len(steps)}")
+    out = bytearray(struct.pack("<H", len(steps)))
+    for t, ev in enumerate(steps):
+        if len(ev) > 0xFFFF or any(not 0 <= int(i) <= 0xFFFF for i in ev):
+            raise ProtocolError(f"steps[{t}]: at most 65535 events with indices 0..65535")
+        out += struct.pack(f"<H{len(ev)}H", len(ev), *(int(i) for i in ev))
+    return bytes(out)
 
 
-def parse_run_response(payload: bytes) -> list[list[int]]:
-    """``steps u16 | per step: count u16, count x address u16`` -> events of each step done.
+run_payload = encode_events
+
+
+def parse_events(payload: bytes) -> list[list[int]]:
+    """Inverse of :func:`encode_events`: the address events of each step.
 
     Raises
     ------
     ProtocolError : the payload is truncated or has trailing bytes
     """
     if len(payload) < 2:
-        raise ProtocolError("run response: shorter than its 2-byte step count")
+        raise ProtocolError("events: shorter than its 2-byte step count")
     steps, pos, out = struct.unpack_from("<H", payload)[0], 2, []
     for s in range(steps):
         if pos + 2 > len(payload):
-            raise ProtocolError(f"run response: truncated at step {s} of {steps}")
+            raise ProtocolError(f"events: truncated at step {s} of {steps}")
         n = struct.unpack_from("<H", payload, pos)[0]
         pos += 2
         if pos + 2 * n > len(payload):
-            raise ProtocolError(f"run response: step {s} claims {n} events, payload truncated")
+            raise ProtocolError(f"events: step {s} claims {n} events, payload truncated")
         out.append(list(struct.unpack_from(f"<{n}H", payload, pos)))
         pos += 2 * n
     if pos != len(payload):
-        raise ProtocolError(f"run response: {len(payload) - pos} trailing bytes")
+        raise ProtocolError(f"events: {len(payload) - pos} trailing bytes")
     return out
 
 
@@ -369,3 +381,6 @@ def parse_nack(payload: bytes) -> NackError:
     if len(payload) != 2:
         raise ProtocolError(f"nack: payload must be 2 bytes, got {len(payload)}")
     return NackError(payload[0], payload[1])
+
+
+parse_run_response = parse_events

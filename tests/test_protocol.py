@@ -45,7 +45,7 @@ def test_known_frame_bytes():
     expected = bytes([0xA5]) + body + bytes([crc >> 8, crc & 0xFF])
     payload = p.write_payload(16, 1, [-2])
     assert payload == bytes([0x10, 0, 0, 0, 0x01, 0xFE])
-    assert p.encode_frame(p.Op.WRITE | p.Region.NEURON, 7, payload) == expected
+    assert p.encode_frame(p.Op.WRITE | p.Region.CTRL, 7, payload) == expected
 
 
 def test_identify_frame_is_seven_bytes():
@@ -111,8 +111,8 @@ def test_parser_corrupted_frame_does_not_hide_next():
 def test_write_payload_round_trip(offset, width, data):
     vals = data.draw(st.lists(st.integers(-(1 << (8 * width - 1)), (1 << (8 * width - 1)) - 1),
                               max_size=20))
-    o, w, got = p.parse_write(p.write_payload(offset, width, vals))
-    assert (o, w) == (offset, width)
+    o, w, flag, got = p.parse_write(p.write_payload(offset, width, vals, flag=width < 4))
+    assert (o, w, flag) == (offset, width, width < 4)
     assert got == [v & ((1 << (8 * width)) - 1) for v in vals]
     payload = p.write_payload(offset, width, vals)
     assert p.unpack_elements(payload[5:], width, signed=True) == vals
@@ -121,6 +121,7 @@ def test_write_payload_round_trip(offset, width, data):
 def test_payload_errors():
     with pytest.raises(p.ProtocolError, match="width"):
         p.write_payload(0, 3, [1])
+    assert p.write_payload(1, 2, [-1], flag=True) == bytes([1, 0, 0, 0, 0x82, 0xFF, 0xFF])
     with pytest.raises(p.ProtocolError, match=r"values\[1\]"):
         p.write_payload(0, 1, [1, 256])
     with pytest.raises(p.ProtocolError, match="count"):
@@ -130,16 +131,22 @@ def test_payload_errors():
     assert p.read_payload(0x01020304, 0x0506, 2) == bytes([4, 3, 2, 1, 6, 5, 2])
 
 
-def test_run_payload_and_response():
-    pl = p.run_payload([[1, 0x80000000], [0, 5]])
-    assert pl[:4] == bytes([2, 0, 2, 0])
-    assert struct.unpack("<4I", pl[4:]) == (1, 0x80000000, 0, 5)
+def test_events_known_bytes_and_errors():
+    pl = p.encode_events([[1, 0x8000], [], [5]])
+    assert pl == bytes([3, 0, 2, 0, 1, 0, 0, 0x80, 0, 0, 1, 0, 5, 0])
     resp = struct.pack("<HH2HHH3H", 3, 2, 7, 9, 0, 3, 1, 2, 3)
-    assert p.parse_run_response(resp) == [[7, 9], [], [1, 2, 3]]
+    assert p.parse_events(resp) == [[7, 9], [], [1, 2, 3]]
     with pytest.raises(p.ProtocolError, match="truncated"):
-        p.parse_run_response(resp[:-1])
+        p.parse_events(resp[:-1])
     with pytest.raises(p.ProtocolError, match="trailing"):
-        p.parse_run_response(resp + b"\x00")
+        p.parse_events(resp + b"\x00")
+    with pytest.raises(p.ProtocolError, match=r"steps\[0\]"):
+        p.encode_events([[70000]])
+
+
+@given(st.lists(st.lists(st.integers(0, 65535), max_size=10), max_size=10))
+def test_events_round_trip(steps):
+    assert p.parse_events(p.encode_events(steps)) == steps
 
 
 def test_identify_round_trip_and_version_check():
