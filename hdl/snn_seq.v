@@ -1,0 +1,512 @@
+// The step sequencer: runs whole time steps over the core's memories.
+//
+// One step (docs/hardware.md): 1. take the input spikes of this step from the input FIFO
+// (up to an end-of-step marker) into the event list of the current history slot;
+// 2. for every neuron population in table order, for every neuron: sum the weights of the
+// spikes arriving now over its incoming projections (event driven: only the events of the
+// source population in slot (step - delay) are read, one per cycle), then update the neuron
+// and append its spike to the event list; 3. STDP over every plastic projection (traces,
+// then every synapse); 4. the history slot advances.
+// The event lists and the spike history bitmap live here; states, weights and traces in the
+// core, shared with the host bus while idle.
+`default_nettype none
+
+module snn_seq #(
+    parameter integer N_MAX     = 256,   // neurons incl. inputs
+    parameter integer P_MAX     = 8,     // populations
+    parameter integer D_MAX     = 7,     // largest delay
+    parameter integer TR_MAX    = 1024,  // trace words
+    parameter integer W_BITS    = 8,     // weight width
+    parameter integer S_BITS    = 16,    // state width
+    parameter integer D_BITS    = 12,    // decay fraction bits
+    parameter integer T_BITS    = 8,     // trace width
+    parameter integer FRAC      = 6,     // weight fraction bits
+    parameter integer T_FRAC    = 6,     // trace fraction bits
+    parameter integer STDP_FRAC = 8,     // amplitude extra fraction bits
+    parameter integer A_BITS    = 24,    // amplitude width
+    parameter integer R_BITS    = 8,     // refractory counter width
+    parameter integer ACC_W     = 20,    // synaptic sum width
+    parameter integer N_AW      = 8,     // neuron address width
+    parameter integer SYN_AW    = 14,    // weight address width
+    parameter integer TR_AW     = 10,    // trace address width
+    parameter integer PP_W      = 3,     // population index width
+    parameter integer PR_W      = 4      // projection index width
+) (
+    input  wire                  clk,          // clock
+    input  wire                  rst,          // synchronous reset
+    input  wire                  cmd_run,      // start running run_steps steps (idle only)
+    input  wire                  cmd_clear,    // start the state reset pass (idle only)
+    input  wire [31:0]           run_steps,    // steps for cmd_run
+    input  wire                  learn,        // global learning enable
+    input  wire [PP_W:0]         n_pop,        // populations in use
+    input  wire [PR_W:0]         n_proj,       // projections in use
+    output reg  [PP_W-1:0]       pop_sel_a,    // table lookup A (target population)
+    input  wire [16*32-1:0]      pop_bus_a,    // entry of pop_sel_a
+    output reg  [PP_W-1:0]       pop_sel_b,    // table lookup B (source / input population)
+    input  wire [16*32-1:0]      pop_bus_b,    // entry of pop_sel_b
+    output wire [PR_W-1:0]       proj_sel,     // projection lookup
+    input  wire [16*32-1:0]      proj_bus,     // entry of proj_sel
+    output reg  [15:0]           lk_idx,       // global index to find the population of
+    input  wire [PP_W-1:0]       lk_pop,       // population containing lk_idx
+    input  wire                  lk_hit,       // lk_idx lies in a population
+    input  wire                  in_empty,     // input FIFO empty
+    input  wire [31:0]           in_data,      // input FIFO head
+    output reg                   in_pop,       // consume the input FIFO head
+    input  wire                  out_full,     // output FIFO full
+    output reg                   out_push,     // push out_data
+    output reg  [31:0]           out_data,     // {1, step[14:0], index[15:0]}
+    output wire                  busy,         // not idle
+    output reg                   done,         // a run finished (pulse)
+    output reg                   in_err,       // an input index was not an input neuron (pulse)
+    output wire                  waiting,      // waiting for an end-of-step marker
+    output reg                   syn_event,    // one weight was routed (pulse)
+    output reg  [31:0]           step_count,   // steps since the last clear
+    output reg  [31:0]           steps_left,   // steps left in the run
+    output reg                   st_re,        // neuron state read
+    output reg  [N_AW-1:0]       st_raddr,     // neuron state read address
+    input  wire [S_BITS-1:0]     st_rv,        // v
+    input  wire [S_BITS-1:0]     st_ri,        // i
+    input  wire [R_BITS-1:0]     st_rref,      // refractory counter
+    input  wire [S_BITS-1:0]     st_rth,       // theta
+    output reg                   st_we,        // neuron state write (all four fields)
+    output reg  [N_AW-1:0]       st_waddr,     // neuron state write address
+    output reg  [S_BITS-1:0]     st_wv,        // v
+    output reg  [S_BITS-1:0]     st_wi,        // i
+    output reg  [R_BITS-1:0]     st_wref,      // refractory counter
+    output reg  [S_BITS-1:0]     st_wth,       // theta
+    output reg                   w_re,         // weight read
+    output reg  [SYN_AW-1:0]     w_raddr,      // weight read address
+    input  wire [W_BITS:0]       w_rdata,      // {plastic, weight}
+    output reg                   w_we,         // weight write
+    output reg  [SYN_AW-1:0]     w_waddr,      // weight write address
+    output reg  [W_BITS:0]       w_wdata,      // {plastic, weight}
+    output reg                   tr_re,        // trace read
+    output reg  [TR_AW-1:0]      tr_raddr,     // trace read address
+    input  wire [2*T_BITS-1:0]   tr_rdata,     // {decayed, next}
+    output reg                   tr_we,        // trace write
+    output reg  [TR_AW-1:0]      tr_waddr,     // trace write address
+    output reg  [2*T_BITS-1:0]   tr_wdata      // {decayed, next}
+);
+
+    // ------------------------------------------------------------------ sizes and fields
+    localparam integer NSLOT = D_MAX + 1;
+    localparam integer H_N   = NSLOT * N_MAX;                    // history entries
+    localparam integer H_AW  = (H_N > 2) ? $clog2(H_N) : 1;
+    localparam integer C_W   = N_AW + 1;                         // counts 0 .. N_MAX
+    localparam integer SL_W  = (NSLOT > 2) ? $clog2(NSLOT) : 1;
+    localparam integer CLR_N = (H_N > TR_MAX) ? H_N : TR_MAX;
+
+    localparam integer P_OFF = 0, P_SIZE = 1, P_FLAGS = 2, P_REF = 3, P_ALPHA = 4;
+    localparam integer P_BETA = 5, P_ADEC = 6, P_THR = 7, P_VRES = 8, P_BIAS = 9;
+    localparam integer P_VINIT = 10, P_APLUS = 11, P_PFIRST = 12, P_PCOUNT = 13;
+    localparam integer R_SRC = 0, R_TGT = 1, R_DELAY = 2, R_WBASE = 3, R_FLAGS = 4;
+    localparam integer R_AP = 5, R_AM = 6, R_PRED = 7, R_POSTD = 8, R_WMIN = 9, R_WMAX = 10;
+    localparam integer R_TRB = 11;
+
+    // verilator lint_off UNUSEDSIGNAL
+    function automatic [31:0] fld;
+        input [16*32-1:0] bus;
+        input integer f;
+        begin
+            fld = bus[f*32 +: 32];
+        end
+    endfunction
+    // verilator lint_on UNUSEDSIGNAL
+
+    // ------------------------------------------------------------------ state
+    localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_IN0 = 5'd2, S_IN = 5'd3, S_POP = 5'd4;
+    localparam [4:0] S_NRN = 5'd5, S_ACC = 5'd6, S_UPD = 5'd7, S_STDP = 5'd8;
+    localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
+    localparam [4:0] S_CNT0 = 5'd13;
+
+    reg [4:0]        state;
+    reg [SL_W-1:0]   cur;          // history slot of this step
+    reg [PP_W:0]     pi;           // population being updated / scanned
+    reg [C_W-1:0]    t;            // neuron (target) index inside the population
+    reg [PR_W:0]     k;            // projection
+    reg [C_W-1:0]    j;            // event index / source index
+    reg [1:0]        ph;           // phase inside a multi-cycle item
+    reg [31:0]       clr;          // clear pass counter
+    reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
+    reg              p1_valid;     // event read in flight
+    reg [SYN_AW-1:0] p1_wbase;     // its projection's weight base
+    reg [N_AW-1:0]   p1_off;       // its population's offset (input clearing)
+    reg              p2_valid;     // weight read in flight
+    reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row
+    reg              post_spk;     // post spike of the current STDP row
+    reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
+
+    assign busy     = (state != S_IDLE);
+    assign waiting  = (state == S_IN) && in_empty;
+    assign proj_sel = k[PR_W-1:0];
+
+    // ------------------------------------------------------------------ event memories
+    reg              ev_we;
+    reg [H_AW-1:0]   ev_waddr;
+    reg [C_W-1:0]    ev_wdata;
+    reg              ev_re;
+    reg [H_AW-1:0]   ev_raddr;
+    wire [C_W-1:0]   ev_rdata;
+    reg              hs_we;
+    reg [H_AW-1:0]   hs_waddr;
+    reg              hs_wdata;
+    reg              hs_re;
+    reg [H_AW-1:0]   hs_raddr;
+    wire             hs_rdata;
+
+    snn_ram #(.DATA_W(C_W), .DEPTH(H_N), .ADDR_W(H_AW)) u_events (
+        .clk(clk), .we(ev_we), .waddr(ev_waddr), .wdata(ev_wdata),
+        .re(ev_re), .raddr(ev_raddr), .rdata(ev_rdata));
+    snn_ram #(.DATA_W(1), .DEPTH(H_N), .ADDR_W(H_AW)) u_history (
+        .clk(clk), .we(hs_we), .waddr(hs_waddr), .wdata(hs_wdata),
+        .re(hs_re), .raddr(hs_raddr), .rdata(hs_rdata));
+
+    // ------------------------------------------------------------------ table views
+    wire [31:0] a_off    = fld(pop_bus_a, P_OFF);
+    wire [31:0] a_size   = fld(pop_bus_a, P_SIZE);
+    wire [31:0] a_flags  = fld(pop_bus_a, P_FLAGS);
+    wire [31:0] a_pfirst = fld(pop_bus_a, P_PFIRST);
+    wire [31:0] a_pcount = fld(pop_bus_a, P_PCOUNT);
+    wire [31:0] b_off    = fld(pop_bus_b, P_OFF);
+    wire [31:0] b_size   = fld(pop_bus_b, P_SIZE);
+    wire [31:0] b_flags  = fld(pop_bus_b, P_FLAGS);
+    wire [31:0] b_vinit  = fld(pop_bus_b, P_VINIT);
+    wire [31:0] r_src    = fld(proj_bus, R_SRC);
+    wire [31:0] r_tgt    = fld(proj_bus, R_TGT);
+    wire [31:0] r_delay  = fld(proj_bus, R_DELAY);
+    wire [31:0] r_wbase  = fld(proj_bus, R_WBASE);
+    wire [31:0] r_flags  = fld(proj_bus, R_FLAGS);
+    wire [31:0] r_trb    = fld(proj_bus, R_TRB);
+    wire [31:0] a_alpha  = fld(pop_bus_a, P_ALPHA);
+    wire [31:0] a_beta   = fld(pop_bus_a, P_BETA);
+    wire [31:0] a_adec   = fld(pop_bus_a, P_ADEC);
+    wire [31:0] a_thr    = fld(pop_bus_a, P_THR);
+    wire [31:0] a_vres   = fld(pop_bus_a, P_VRES);
+    wire [31:0] a_bias   = fld(pop_bus_a, P_BIAS);
+    wire [31:0] a_aplus  = fld(pop_bus_a, P_APLUS);
+    wire [31:0] a_ref    = fld(pop_bus_a, P_REF);
+    wire [31:0] r_ap     = fld(proj_bus, R_AP);
+    wire [31:0] r_am     = fld(proj_bus, R_AM);
+    wire [31:0] r_pred   = fld(proj_bus, R_PRED);
+    wire [31:0] r_postd  = fld(proj_bus, R_POSTD);
+    wire [31:0] r_wmin   = fld(proj_bus, R_WMIN);
+    wire [31:0] r_wmax   = fld(proj_bus, R_WMAX);
+    wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
+    wire [31:0] j32      = {{(32-C_W){1'b0}}, j};
+    wire [31:0] ev32     = {{(32-C_W){1'b0}}, ev_rdata};
+    wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1_wbase};
+    wire [31:0] acc_wa   = p1_wb32 + ev32 * a_size + t32;     // routing: weight (ev, t)
+    wire [31:0] syn_wa   = r_wbase + j32 * a_size + t32;      // STDP: weight (j, t)
+    wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
+    wire [31:0] tr_post_a = r_trb + b_size + j32;             // post trace j
+    wire [31:0] tr_row_a = r_trb + b_size + t32;              // post trace of row t
+
+    // slot of the spikes that arrive now through projection k: (cur - delay) mod NSLOT
+    wire [SL_W:0] delay_w = r_delay[SL_W:0];
+    wire [SL_W:0] cur_w   = {1'b0, cur};
+    wire [SL_W:0] dslot_w = (cur_w >= delay_w) ? (cur_w - delay_w)
+                                               : (cur_w + NSLOT[SL_W:0] - delay_w);
+    wire [SL_W-1:0] dslot = dslot_w[SL_W-1:0];
+
+    // verilator lint_off UNUSEDSIGNAL
+    function automatic [H_AW-1:0] haddr;  // history / event address of (slot, index)
+        input [SL_W-1:0] slot;
+        input [31:0] idx;
+        reg [31:0] a;
+        begin
+            a = {{(32-SL_W){1'b0}}, slot} * N_MAX + idx;
+            haddr = a[H_AW-1:0];
+        end
+    endfunction
+
+    function automatic [31:0] cidx;  // count table index of (slot, population)
+        input [SL_W-1:0] slot;
+        input [31:0] pop;
+        begin
+            cidx = {{(32-SL_W){1'b0}}, slot} * P_MAX + {{(32-PP_W){1'b0}}, pop[PP_W-1:0]};
+        end
+    endfunction
+    // verilator lint_on UNUSEDSIGNAL
+
+    wire [C_W-1:0]  k_cnt     = cnt[cidx(dslot, r_src)];
+    wire [PR_W:0]   k_end     = a_pfirst[PR_W:0] + a_pcount[PR_W:0];
+    wire [C_W-1:0]  pi_cnt    = cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})];
+    wire [C_W-1:0]  lk_cnt    = cnt[cidx(cur, {{(32-PP_W){1'b0}}, lk_pop})];
+    wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, t};
+    wire [31:0]     src_size  = b_size;
+    wire [31:0]     tgt_size  = a_size;
+
+    // ------------------------------------------------------------------ arithmetic blocks
+    wire              n_spike;
+    wire [S_BITS-1:0] n_v, n_i, n_th;
+    wire [R_BITS-1:0] n_ref;
+
+    snn_neuron #(.S_BITS(S_BITS), .D_BITS(D_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
+        .state_v(st_rv), .state_i(st_ri), .state_refrac(st_rref), .state_theta(st_rth),
+        .event_x(acc),
+        .param_alpha(a_alpha[D_BITS:0]), .param_beta(a_beta[D_BITS:0]),
+        .param_adapt_decay(a_adec[D_BITS:0]),
+        .param_threshold(a_thr[S_BITS-1:0]), .param_v_reset(a_vres[S_BITS-1:0]),
+        .param_bias(a_bias[S_BITS-1:0]), .param_adapt_plus(a_aplus[S_BITS-1:0]),
+        .param_refractory(a_ref[R_BITS-1:0]), .param_subtract(a_flags[1]),
+        .spike(n_spike), .state_next_v(n_v), .state_next_i(n_i),
+        .state_next_refrac(n_ref), .state_next_theta(n_th));
+
+    wire              tr_post_phase = (state == S_TPOST);
+    wire [T_BITS-1:0] tr_xd, tr_xn;
+
+    snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_trace (
+        .state_x(tr_rdata[T_BITS-1:0]),
+        .param_decay(tr_post_phase ? r_postd[D_BITS:0] : r_pred[D_BITS:0]),
+        .param_nearest(r_flags[1]), .event_spike(hs_rdata),
+        .trace_decayed(tr_xd), .state_next_x(tr_xn));
+
+    wire [W_BITS-1:0] s_w;
+
+    snn_stdp #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
+               .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_stdp (
+        .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
+        .trace_pre(tr_rdata[2*T_BITS-1:T_BITS]), .trace_post(post_xd),
+        .event_pre(hs_rdata), .event_post(post_spk),
+        .param_a_plus(r_ap[A_BITS-1:0]), .param_a_minus(r_am[A_BITS-1:0]),
+        .param_w_min(r_wmin[W_BITS-1:0]), .param_w_max(r_wmax[W_BITS-1:0]),
+        .param_soft(r_flags[2]), .state_next_w(s_w));
+
+    // ------------------------------------------------------------------ table selects
+    always @* begin
+        pop_sel_a = pi[PP_W-1:0];
+        pop_sel_b = r_src[PP_W-1:0];
+        lk_idx    = in_data[15:0];
+        case (state)
+            S_IN0:  pop_sel_b = pi[PP_W-1:0];
+            S_IN:   pop_sel_b = lk_pop;
+            S_CLR:  begin lk_idx = clr[15:0]; pop_sel_b = lk_pop; end
+            S_STDP, S_TPRE, S_TPOST, S_SYN: pop_sel_a = r_tgt[PP_W-1:0];
+            default: ;
+        endcase
+    end
+
+    // ------------------------------------------------------------------ the machine
+    integer q;
+    always @(posedge clk) begin
+        st_re <= 1'b0; st_we <= 1'b0; w_re <= 1'b0; w_we <= 1'b0;
+        tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
+        hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0;
+        done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
+        if (rst) begin
+            state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
+            p1_valid <= 1'b0; p2_valid <= 1'b0;
+            for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
+        end else begin
+            case (state)
+            S_IDLE: begin
+                if (cmd_clear) begin
+                    state <= S_CLR; clr <= 32'd0; cur <= {SL_W{1'b0}}; step_count <= 32'd0;
+                    for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
+                end else if (cmd_run) begin
+                    steps_left <= run_steps;
+                    if (run_steps == 32'd0) done <= 1'b1;
+                    else begin state <= S_IN0; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}}; end
+                end
+            end
+            S_CLR: begin
+                if (clr < H_N) begin
+                    hs_we <= 1'b1; hs_waddr <= clr[H_AW-1:0]; hs_wdata <= 1'b0;
+                end
+                if (clr < N_MAX) begin
+                    st_we <= 1'b1; st_waddr <= clr[N_AW-1:0];
+                    st_wv <= lk_hit ? b_vinit[S_BITS-1:0] : {S_BITS{1'b0}};
+                    st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
+                    st_wth <= {S_BITS{1'b0}};
+                end
+                if (clr < TR_MAX) begin
+                    tr_we <= 1'b1; tr_waddr <= clr[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
+                end
+                clr <= clr + 32'd1;
+                if (clr == CLR_N - 1) state <= S_IDLE;
+            end
+            // forget the history bits of this slot's old input events
+            S_IN0: begin
+                p1_valid <= 1'b0;
+                if (p1_valid) begin
+                    hs_we <= 1'b1; hs_waddr <= haddr(cur, {{(32-N_AW){1'b0}}, p1_off}
+                                                      + {{(32-C_W){1'b0}}, ev_rdata});
+                    hs_wdata <= 1'b0;
+                end
+                if (pi < n_pop) begin
+                    if (b_flags[0] && j < pi_cnt) begin
+                        ev_re <= 1'b1; ev_raddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, j});
+                        p1_valid <= 1'b1; p1_off <= b_off[N_AW-1:0];
+                        j <= j + 1'b1;
+                    end else begin
+                        pi <= pi + 1'b1; j <= {C_W{1'b0}};
+                    end
+                end else if (!p1_valid) begin
+                    state <= S_CNT0;
+                end
+            end
+            S_CNT0: begin
+                for (q = 0; q < P_MAX; q = q + 1) cnt[cidx(cur, q)] <= {C_W{1'b0}};
+                state <= S_IN;
+            end
+            S_IN: begin
+                if (!in_empty) begin
+                    in_pop <= 1'b1;
+                    if (in_data[31]) begin
+                        state <= S_POP; pi <= {(PP_W+1){1'b0}};
+                    end else if (lk_hit && b_flags[0]) begin
+                        ev_we <= 1'b1;
+                        ev_waddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, lk_cnt});
+                        ev_wdata <= lk_idx[C_W-1:0] - b_off[C_W-1:0];
+                        hs_we <= 1'b1; hs_waddr <= haddr(cur, {16'd0, lk_idx}); hs_wdata <= 1'b1;
+                        cnt[cidx(cur, {{(32-PP_W){1'b0}}, lk_pop})] <= lk_cnt + 1'b1;
+                    end else begin
+                        in_err <= 1'b1;
+                    end
+                end
+            end
+            S_POP: begin
+                if (pi >= n_pop) begin
+                    state <= S_STDP; k <= {(PR_W+1){1'b0}};
+                end else if (a_flags[0] || a_size == 32'd0) begin
+                    pi <= pi + 1'b1;
+                end else begin
+                    cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})] <= {C_W{1'b0}};
+                    t <= {C_W{1'b0}};
+                    state <= S_NRN;
+                end
+            end
+            S_NRN: begin
+                st_re <= 1'b1; st_raddr <= g_now[N_AW-1:0];
+                acc <= {ACC_W{1'b0}};
+                k <= a_pfirst[PR_W:0]; j <= {C_W{1'b0}};
+                state <= S_ACC;
+            end
+            S_ACC: begin
+                p1_valid <= 1'b0; p2_valid <= p1_valid;
+                if (k < k_end) begin
+                    if (j < k_cnt) begin
+                        ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                        p1_valid <= 1'b1; p1_wbase <= r_wbase[SYN_AW-1:0];
+                        j <= j + 1'b1;
+                    end else begin
+                        k <= k + 1'b1; j <= {C_W{1'b0}};
+                    end
+                end else if (!p1_valid && !p2_valid) begin
+                    state <= S_UPD;
+                end
+                if (p1_valid) begin
+                    w_re <= 1'b1;
+                    w_raddr <= acc_wa[SYN_AW-1:0];
+                end
+                if (p2_valid) begin
+                    acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
+                    syn_event <= 1'b1;
+                end
+            end
+            S_UPD: begin
+                if (!(n_spike && a_flags[2] && out_full)) begin
+                    st_we <= 1'b1; st_waddr <= g_now[N_AW-1:0];
+                    st_wv <= n_v; st_wi <= n_i; st_wref <= n_ref; st_wth <= n_th;
+                    hs_we <= 1'b1; hs_waddr <= haddr(cur, g_now); hs_wdata <= n_spike;
+                    if (n_spike) begin
+                        ev_we <= 1'b1;
+                        ev_waddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, pi_cnt});
+                        ev_wdata <= t;
+                        cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})] <= pi_cnt + 1'b1;
+                        if (a_flags[2]) begin
+                            out_push <= 1'b1;
+                            out_data <= {1'b1, step_count[14:0], g_now[15:0]};
+                        end
+                    end
+                    if (t + 1'b1 < tgt_size[C_W-1:0]) begin
+                        t <= t + 1'b1; state <= S_NRN;
+                    end else begin
+                        pi <= pi + 1'b1; state <= S_POP;
+                    end
+                end
+            end
+            S_STDP: begin
+                if (k >= n_proj) begin
+                    state <= S_NEXT;
+                end else if (r_flags[0] && learn) begin
+                    state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 2'd0;
+                end else begin
+                    k <= k + 1'b1;
+                end
+            end
+            S_TPRE, S_TPOST: begin
+                if (ph == 2'd0) begin
+                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 2'd1;
+                    if (state == S_TPRE) begin
+                        tr_raddr <= tr_pre_a[TR_AW-1:0];
+                        hs_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                    end else begin
+                        tr_raddr <= tr_post_a[TR_AW-1:0];
+                        hs_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, j});
+                    end
+                end else begin
+                    tr_we <= 1'b1; tr_waddr <= tr_raddr; tr_wdata <= {tr_xd, tr_xn};
+                    ph <= 2'd0; j <= j + 1'b1;
+                    if (state == S_TPRE && j + 1'b1 >= src_size[C_W-1:0]) begin
+                        state <= S_TPOST; j <= {C_W{1'b0}};
+                    end else if (state == S_TPOST && j + 1'b1 >= tgt_size[C_W-1:0]) begin
+                        state <= S_SYN; t <= {C_W{1'b0}}; j <= {C_W{1'b0}};
+                    end
+                end
+            end
+            S_SYN: begin
+                case (ph)
+                2'd0: begin  // fetch the row's post trace and spike
+                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 2'd1;
+                    tr_raddr <= tr_row_a[TR_AW-1:0];
+                    hs_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, t});
+                end
+                2'd1: begin
+                    post_xd <= tr_rdata[2*T_BITS-1:T_BITS]; post_spk <= hs_rdata;
+                    j <= {C_W{1'b0}}; ph <= 2'd2;
+                end
+                2'd2: begin  // read synapse (t, j), its pre trace and arrival
+                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 2'd3;
+                    w_raddr <= syn_wa[SYN_AW-1:0];
+                    tr_raddr <= tr_pre_a[TR_AW-1:0];
+                    hs_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                end
+                default: begin  // write it back
+                    w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
+                    if (j + 1'b1 < src_size[C_W-1:0]) begin
+                        j <= j + 1'b1; ph <= 2'd2;
+                    end else if (t + 1'b1 < tgt_size[C_W-1:0]) begin
+                        t <= t + 1'b1; ph <= 2'd0;
+                    end else begin
+                        k <= k + 1'b1; state <= S_STDP;
+                    end
+                end
+                endcase
+            end
+            S_NEXT: begin
+                cur <= (cur == D_MAX[SL_W-1:0]) ? {SL_W{1'b0}} : cur + 1'b1;
+                step_count <= step_count + 32'd1;
+                steps_left <= steps_left - 32'd1;
+                if (steps_left == 32'd1) begin
+                    done <= 1'b1; state <= S_IDLE;
+                end else begin
+                    state <= S_IN0; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
+                end
+            end
+            default: state <= S_IDLE;
+            endcase
+        end
+    end
+
+    // verilator lint_off UNUSEDSIGNAL
+    wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_wbase, r_trb,
+                       a_off, b_off, a_pfirst, a_pcount, b_vinit, b_size, a_size, in_data,
+                       clr, g_now, a_alpha, a_beta, a_adec, a_thr, a_vres, a_bias, a_aplus,
+                       a_ref, r_ap, r_am, r_pred, r_postd, r_wmin, r_wmax, acc_wa, syn_wa,
+                       tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
+    // verilator lint_on UNUSEDSIGNAL
+
+endmodule
+
+`default_nettype wire
