@@ -64,16 +64,24 @@ class FixedArith:
         return (x * a + (1 << (shift - 1))) >> shift
 
 
-def int_matmul(spikes: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Tensor:
-    """Exact ``spikes @ weight_t`` for integer tensors, on BLAS when floats are exact.
+def int_matmul(x: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Tensor:
+    """Exact ``x @ weight_t`` for integer (or spike) tensors, on the fastest exact kernel.
 
-    ``bound`` is an upper bound of any partial sum's magnitude; float32 is exact below 2**24,
-    float64 below 2**53 (int64 is used beyond that, which is slow but still exact).
+    ``bound`` is an upper bound of any partial sum's magnitude. Spikes times 8-bit weights on
+    the CPU use int8 x int8 -> int32 (AMX/VNNI); otherwise float32 is exact below 2**24 and
+    float64 below 2**53; int64 beyond that (slow, still exact).
     """
+    if (x.dtype == torch.bool and x.device.type == "cpu" and bound < (1 << 31)
+            and x.shape[0] > 16 and int(weight_t.min()) >= -128 and int(weight_t.max()) <= 127):
+        try:
+            return torch._int_mm(x.to(torch.int8), weight_t.to(torch.int8).contiguous()).to(
+                torch.int64)
+        except RuntimeError:  # shape or build without the kernel: fall through
+            pass
     if bound < (1 << 24):
         dt = torch.float32
     elif bound < (1 << 53):
         dt = torch.float64
     else:
-        return spikes.to(torch.int64) @ weight_t.to(torch.int64)
-    return (spikes.to(dt) @ weight_t.to(dt)).round().to(torch.int64)
+        return x.to(torch.int64) @ weight_t.to(torch.int64)
+    return (x.to(dt) @ weight_t.to(dt)).round().to(torch.int64)

@@ -13,7 +13,11 @@ import torch
 
 
 class NeuronParams(NamedTuple):
-    """Per-neuron tensors ``[n]`` (float, or int64 in fixed point) plus two per-population flags."""
+    """Per-neuron tensors ``[n]`` (float, or int in fixed point) plus per-population flags.
+
+    The flags only let :func:`neuron_step` skip work whose result is known (a zero decay, a
+    zero bias, no refractoriness, no adaptation); they never change the arithmetic.
+    """
 
     alpha: torch.Tensor  # synaptic current decay per step
     beta: torch.Tensor  # membrane decay per step
@@ -24,7 +28,9 @@ class NeuronParams(NamedTuple):
     adapt_decay: torch.Tensor  # decay of the threshold increase per step
     subtract: bool  # reset by subtraction (True) or to v_reset (False)
     refractory: int  # steps without integration after a spike
-    adaptive: bool  # False when adapt_plus == 0 everywhere: theta stays 0, skip its update
+    adaptive: bool  # False when adapt_plus == 0 everywhere: theta stays 0
+    has_alpha: bool = True  # False when alpha == 0 everywhere: i is this step's input
+    has_bias: bool = True  # False when bias == 0 everywhere
 
 
 class NeuronState(NamedTuple):
@@ -44,7 +50,7 @@ def initial_state(v_init: torch.Tensor, batch: int) -> NeuronState:
 
 
 def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams, ar):
-    """Advance one time step.
+    """Advance one time step (docs/fixed-point.md, "One time step", items 3-8).
 
     Parameters
     ----------
@@ -57,15 +63,27 @@ def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams, ar):
     -------
     (spikes as bool ``[batch, n]``, new state)
     """
-    i = ar.sat(ar.decay(s.i, p.alpha) + x_in)  # 1. synaptic current
-    active = s.refrac == 0  # 2. refractory neurons hold v
-    v = torch.where(active, ar.sat(ar.decay(s.v, p.beta) + i + p.bias), s.v)
-    thr = p.threshold + s.theta  # 3. compare (exact, no saturation)
-    spk = active & (v >= thr)
-    v_after = ar.sat(v - thr) if p.subtract else p.v_reset.expand_as(v)  # 4. reset
-    v = torch.where(spk, v_after, v)
-    refrac = torch.where(spk, p.refractory, (s.refrac - 1).clamp_min(0)).to(s.refrac.dtype)
-    theta = s.theta  # 5. homeostasis
+    # 3. synaptic current (decay(i, 0) == 0 in both arithmetics)
+    i = ar.sat(ar.decay(s.i, p.alpha) + x_in) if p.has_alpha else ar.sat(x_in)
+    # 4. membrane: one saturation of the three-term sum; refractory neurons hold v
+    v = ar.decay(s.v, p.beta) + i
+    v = ar.sat(v + p.bias if p.has_bias else v)
+    if p.refractory:
+        active = s.refrac == 0
+        v = torch.where(active, v, s.v)
+    # 5. spike: exact comparison with the (adapted) threshold
+    thr = p.threshold + s.theta if p.adaptive else p.threshold
+    spk = v >= thr
+    if p.refractory:
+        spk &= active
+    # 6. reset
+    v = torch.where(spk, ar.sat(v - thr) if p.subtract else p.v_reset, v)
+    # 7. refractory counter
+    refrac = s.refrac
+    if p.refractory:
+        refrac = torch.where(spk, p.refractory, (s.refrac - 1).clamp_min(0)).to(s.refrac.dtype)
+    # 8. homeostasis
+    theta = s.theta
     if p.adaptive:
         theta = ar.sat(ar.decay(s.theta, p.adapt_decay) + spk * p.adapt_plus)
     return spk, NeuronState(v, i, refrac, theta)

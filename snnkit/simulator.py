@@ -164,7 +164,8 @@ def _float_plan(net: Network, device, learning) -> _Plan:
         neurons[pop.name] = NeuronParams(d["alpha"], d["beta"], d["threshold"], d["v_reset"],
                                          d["bias"], d["adapt_plus"], d["adapt_decay"],
                                          pop.neuron.reset == "subtract", pop.neuron.refractory,
-                                         bool((d["adapt_plus"] != 0).any()))
+                                         bool((d["adapt_plus"] != 0).any()),
+                                         bool((d["alpha"] != 0).any()), bool((d["bias"] != 0).any()))
         v_init[pop.name] = d["v_init"]
     projs = []
     for i, pr in enumerate(net.projections):
@@ -195,7 +196,9 @@ def _fixed_plan(net: Network, device, learning) -> _Plan:
         t = {k: torch.tensor(getattr(ip, k), **i64) for k in
              ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")}
         neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
-                                         adaptive=bool((t["adapt_plus"] != 0).any()))
+                                         adaptive=bool((t["adapt_plus"] != 0).any()),
+                                         has_alpha=bool((t["alpha"] != 0).any()),
+                                         has_bias=bool((t["bias"] != 0).any()))
         v_init[pop.name] = torch.tensor(ip.v_init, **i64)
     projs = []
     w_abs = 1 << (q.weight_bits - 1)

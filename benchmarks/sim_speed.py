@@ -1,0 +1,147 @@
+"""Float and fixed-point simulator speed against snntorch and norse on the same workload.
+
+Workload (issue 3): 784 -> 1000 LIF -> 10 LIF, T = 100 steps, batch 64, Bernoulli(0.1) input
+spikes, 2 torch threads, forward pass only, identical weights. Each contender is timed as the
+median of several runs after a warm-up, in this one process, and quoted as a ratio.
+
+    .venv/bin/python benchmarks/sim_speed.py [--repeat 7] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import snnkit
+
+T, B, N_IN, N_HID, N_OUT, P, BETA = 100, 64, 784, 1000, 10, 0.1, 0.9
+
+
+def workload(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w1 = torch.randn(N_HID, N_IN, generator=g) * 0.05
+    w2 = torch.randn(N_OUT, N_HID, generator=g) * 0.05
+    x = torch.rand(T, B, N_IN, generator=g) < P
+    return w1, w2, x
+
+
+def snnkit_net(w1, w2):
+    net = snnkit.Network()
+    net.add_input("in", N_IN)
+    net.add_population("hid", N_HID, snnkit.LIF(beta=BETA, threshold=1.0))
+    net.add_population("out", N_OUT, snnkit.LIF(beta=BETA, threshold=1.0))
+    net.connect("in", "hid", w1.double().numpy())
+    net.connect("hid", "out", w2.double().numpy())
+    return net
+
+
+def run_snntorch(w1, w2, x, device):
+    import snntorch as snn
+
+    fc1, fc2 = torch.nn.Linear(N_IN, N_HID, bias=False), torch.nn.Linear(N_HID, N_OUT, bias=False)
+    fc1.weight.data, fc2.weight.data = w1.clone(), w2.clone()
+    l1, l2 = snn.Leaky(beta=BETA), snn.Leaky(beta=BETA)
+    fc1, fc2, l1, l2 = (m.to(device) for m in (fc1, fc2, l1, l2))
+    xf = x.float().to(device)
+
+    def f():
+        with torch.no_grad():
+            m1, m2 = l1.init_leaky(), l2.init_leaky()
+            out = []
+            for t in range(T):
+                s1, m1 = l1(fc1(xf[t]), m1)
+                s2, m2 = l2(fc2(s1), m2)
+                out.append(s2)
+            return torch.stack(out)
+
+    return f
+
+
+def run_norse(w1, w2, x, device):
+    from norse.torch import LIFBoxCell, LIFBoxParameters
+
+    fc1, fc2 = torch.nn.Linear(N_IN, N_HID, bias=False), torch.nn.Linear(N_HID, N_OUT, bias=False)
+    fc1.weight.data, fc2.weight.data = w1.clone(), w2.clone()
+    p = LIFBoxParameters(tau_mem_inv=torch.tensor((1 - BETA) / 1e-3), v_th=torch.tensor(1.0))
+    c1, c2 = LIFBoxCell(p), LIFBoxCell(p)
+    fc1, fc2, c1, c2 = (m.to(device) for m in (fc1, fc2, c1, c2))
+    xf = x.float().to(device)
+
+    def f():
+        with torch.no_grad():
+            s1 = s2 = None
+            out = []
+            for t in range(T):
+                z1, s1 = c1(fc1(xf[t]), s1)
+                z2, s2 = c2(fc2(z1), s2)
+                out.append(z2)
+            return torch.stack(out)
+
+    return f
+
+
+def run_snnkit(net, x, backend, device):
+    xs = x.to(device)
+
+    def f():
+        return snnkit.simulate(net, xs, T, backend=backend, device=device)
+
+    return f
+
+
+def timeit(fn, repeat):
+    fn()  # warm-up
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    w1, w2, x = workload()
+    net = snnkit_net(w1, w2)
+    contenders = {
+        "snntorch (snn.Leaky)": run_snntorch(w1, w2, x, args.device),
+        "norse (LIFBoxCell)": run_norse(w1, w2, x, args.device),
+        "snnkit float": run_snnkit(net, x, "float", args.device),
+        "snnkit fixed": run_snnkit(net, x, "fixed", args.device),
+    }
+    times = {k: timeit(f, args.repeat) for k, f in contenders.items()}
+    res = snnkit.simulate(net, x.to(args.device), T, device=args.device)
+    hid_spikes = int(res.spikes["hid"].sum())
+    in_spikes = int(x.sum())
+    events = in_spikes * N_HID + hid_spikes * N_OUT
+    ref = min(times["snntorch (snn.Leaky)"], times["norse (LIFBoxCell)"])
+    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
+          f"device {args.device}, torch {torch.__version__}")
+    print(f"{'contender':<24} {'ms':>8} {'vs snntorch':>12} {'vs norse':>9} "
+          f"{'neuron upd/s':>13} {'syn events/s':>13}")
+    for k, t in times.items():
+        print(f"{k:<24} {t * 1e3:>8.1f} {times['snntorch (snn.Leaky)'] / t:>11.2f}x "
+              f"{times['norse (LIFBoxCell)'] / t:>8.2f}x {T * B * (N_HID + N_OUT) / t:>13.3g} "
+              f"{events / t:>13.3g}")
+    print(f"(hidden spikes {hid_spikes}, input spikes {in_spikes}, synaptic events {events}; "
+          f"fastest peer {ref * 1e3:.1f} ms)")
+    # agreement with snntorch on the same weights (same equations up to reset timing)
+    return times
+
+
+if __name__ == "__main__":
+    main()
