@@ -422,7 +422,7 @@ class _Importer:
         """snnkit model, input gain per neuron, bias per neuron, extra self-projections."""
         meta = _snnkit_meta(self.nodes[name])
         kind, dt = self.kind(name), self.dt
-        thr = self._param(name, "v_threshold")
+        thr = _strict_to_inclusive(self._param(name, "v_threshold"))
         v_reset = self._param(name, "v_reset")
         ones = np.ones(self._size(name))
         if kind == "IF":
@@ -445,6 +445,9 @@ class _Importer:
                 model = LIF(beta=beta, threshold=thr, bias=bias)
             if np.any(bias != 0) and meta is None:
                 self.note(name, "v_leak", "dt/tau*v_leak added to v every step as the bias")
+        if meta is None:
+            self.note(name, "v_threshold", "raised by one float32 step: NIR fires on v > thr, "
+                      "snnkit on v >= thr (same spikes in float32)")
         gain = np.where(np.abs(gain - 1) <= _SNAP, 1.0, gain)
         if np.any(gain != 1) and meta is None:
             self.note(name, "r", f"input gain {_fmt(gain)} folded into incoming weights")
@@ -564,6 +567,16 @@ def _snnkit_meta(node) -> dict | None:
     return out if "model" in out else None
 
 
+def _strict_to_inclusive(thr: np.ndarray) -> np.ndarray:
+    """The float32 threshold t' with ``v >= t'`` exactly when ``v > thr`` (v in float32)."""
+    return np.nextafter(thr.astype(np.float32), np.float32(np.inf)).astype(np.float64)
+
+
+def _inclusive_to_strict(thr: np.ndarray) -> np.ndarray:
+    """The float32 threshold t' with ``v > t'`` exactly when ``v >= thr`` (v in float32)."""
+    return np.nextafter(thr.astype(np.float32), np.float32(-np.inf)).astype(np.float64)
+
+
 def _pair(x) -> tuple[int, int]:
     v = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x).reshape(-1)
     return tuple(int(i) for i in np.broadcast_to(v, (2,)))
@@ -636,7 +649,7 @@ def _export_neuron(net, pop, index, notes):
                                                 (n,)).copy() for f in nrn.param_names()})
     v_reset = d["v_reset"] if nrn.reset == "value" else np.zeros(n)
     _export_notes(pop, nrn, d, notes)
-    thr = d["threshold"]
+    thr = _inclusive_to_strict(d["threshold"])
     if nrn.model == "cuba_lif":
         if np.any(d["beta"] >= 1) or np.any(d["alpha"] >= 1):
             raise NetworkError(f"population {pop.name!r}: CubaLIF with alpha or beta = 1 has no "
