@@ -645,8 +645,8 @@ def _export_neuron(net, pop, index, notes):
     d = {k: np.asarray(v, np.float64) for k, v in nrn.dynamics(n).items()}
     meta = {"snnkit_index": index, "snnkit_model": nrn.model, "snnkit_reset": nrn.reset,
             "snnkit_refractory": nrn.refractory}
-    meta.update({f"snnkit_{f}": np.broadcast_to(np.asarray(getattr(nrn, f), np.float64),
-                                                (n,)).copy() for f in nrn.param_names()})
+    meta.update({f"snnkit_{f}": np.array(getattr(nrn, f), np.float64) if np.ndim(getattr(
+        nrn, f)) else float(getattr(nrn, f)) for f in nrn.param_names()})
     v_reset = d["v_reset"] if nrn.reset == "value" else np.zeros(n)
     _export_notes(pop, nrn, d, notes)
     thr = _inclusive_to_strict(d["threshold"])

@@ -7,6 +7,7 @@ threshold, which these fixed seeds do not hit. Each test also checks that both l
 active, so an all-silent network cannot pass.
 """
 
+import itertools
 import warnings
 
 import nir
@@ -146,7 +147,7 @@ def test_norse_lifbox_lif_exact():
 
 
 def _lif(n, **kw):
-    p = dict(tau=np.full(n, 1e-2), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n))
+    p = {"tau": np.full(n, 1e-2), "r": np.ones(n), "v_leak": np.zeros(n), "v_threshold": np.ones(n)}
     p.update(kw)
     return nir.LIF(**p)
 
@@ -170,7 +171,7 @@ def test_conv_pool_flatten_match_norse():
         "output": nir.Output(output_type={"output": np.array([3])}),
     }
     order = list(nodes)
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])))
+    graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)))
     net, _ = _import(graph, dt=1e-3)
     conv = next(p for p in net.projections if p.target == "if1")
     assert conv.weight.shape == (32, 36) and conv.n_synapses == 32 * 9  # 3x3 taps, 1 channel
@@ -228,9 +229,9 @@ def test_unsupported_node_names_node_and_type():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(dt=1e-3, convention="brian"), "convention"),
-    (dict(dt=1.0), "exceeds the time constant"),
-    (dict(dt=-1.0), "dt"),
+    ({"dt": 1e-3, "convention": "brian"}, "convention"),
+    ({"dt": 1.0}, "exceeds the time constant"),
+    ({"dt": -1.0}, "dt"),
 ])
 def test_bad_arguments(kw, match):
     nodes = {"input": nir.Input(input_type={"input": np.array([2])}), "lif": _lif(2)}

@@ -1,0 +1,151 @@
+"""snnkit -> to_nir -> snnkit (exact, via dict and file) and -> snntorch / norse (same spikes).
+
+Tolerance for the library runs: none, for the reason given in test_nir_import.py (every
+mapping is exact; the threshold is written one float32 step lower so that the libraries'
+``v > thr`` fires exactly when snnkit's ``v >= thr`` does).
+"""
+
+import warnings
+
+import nir
+import norse.torch as norse
+import numpy as np
+import pytest
+import torch
+from snntorch.import_nir import import_from_nir
+
+import snnkit
+from snnkit.fileformat import to_manifest
+from snnkit.nir_io import NIRApproximationWarning, from_nir, to_nir
+
+T, B = 60, 3
+
+
+def _rich_net() -> snnkit.Network:
+    """Every feature to_nir has to carry: models, per-neuron values, delays, loops, masks."""
+    rng = np.random.default_rng(0)
+    net = snnkit.Network(dt=1e-3)
+    net.add_input("spk", 6)
+    net.add_input("cur", 2, encoding="current")
+    net.add_population("hid", 5, snnkit.LIF(beta=rng.uniform(0.5, 0.95, 5), threshold=0.7,
+                                            refractory=2, v_init=0.1))
+    net.add_population("syn", 4, snnkit.CubaLIF(alpha=0.6, beta=rng.uniform(0.6, 0.9, 4),
+                                                bias=0.05, reset="value", v_reset=-0.2))
+    net.add_population("acc", 3, snnkit.IF(threshold=2.0, bias=0.3, reset="value"))
+    net.connect("spk", "hid", rng.normal(0, 1, (5, 6)), mask=rng.random((5, 6)) < 0.7)
+    net.connect("cur", "hid", rng.normal(0, 1, (5, 2)))
+    net.connect("hid", "syn", rng.normal(0, 1, (4, 5)), delay=2)
+    net.connect("syn", "syn", rng.normal(0, 0.3, (4, 4)), delay=1)
+    net.connect("syn", "hid", rng.normal(0, 0.3, (5, 4)), delay=1)
+    net.connect("syn", "acc", rng.normal(0, 1, (3, 4)))
+    return net
+
+
+def _canonical(net):
+    manifest, arrays = to_manifest(net)
+    projs = sorted(manifest.pop("projections"), key=lambda p: (p["source"], p["target"]))
+    for p in projs:  # array keys carry the projection's position; compare contents instead
+        for k in ("weight", "mask"):
+            if k in p:
+                p[k] = arrays.pop(p[k]["array"]).tolist()
+    return manifest, projs, {k: v.tolist() for k, v in arrays.items()}
+
+
+def _export(net):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = to_nir(net)
+    return graph, [str(w.message) for w in caught
+                   if issubclass(w.category, NIRApproximationWarning)]
+
+
+@pytest.mark.parametrize("via", ["graph", "dict", "file"])
+def test_round_trip_is_exact(via, tmp_path):
+    net = _rich_net()
+    graph, warned = _export(net)
+    assert warned and "refractory" in warned[0] and "reset" in warned[0]
+    if via == "dict":
+        graph = graph.to_dict()
+    elif via == "file":
+        nir.write(tmp_path / "net.nir", graph)
+        graph = tmp_path / "net.nir"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        back = from_nir(graph, dt=net.dt)
+    assert _canonical(back) == _canonical(net)
+    x = np.random.default_rng(1).random((T, B, 8))
+    x[..., :6] = x[..., :6] < 0.3
+    a, b = snnkit.simulate(net, x), snnkit.simulate(back, x)
+    for name in ("hid", "syn", "acc"):
+        assert torch.equal(a.spikes[name], b.spikes[name])
+    assert a.spikes["syn"].any()
+
+
+def _ff_net(dt, beta_hid, seed=0):
+    """Input -> LIF -> CubaLIF, reset to 0 (what NIR can say), uniform per layer."""
+    rng = np.random.default_rng(seed)
+    net = snnkit.Network(dt=dt)
+    net.add_input("in", 8)
+    net.add_population("hid", 6, snnkit.LIF(beta=beta_hid, threshold=0.8, reset="value"))
+    net.add_population("out", 3, snnkit.CubaLIF(alpha=0.7, beta=0.85, threshold=1.0,
+                                                reset="value"))
+    net.connect("in", "hid", rng.normal(0.3, 1, (6, 8)))
+    net.connect("hid", "out", rng.normal(0.5, 1, (3, 6)))
+    return net
+
+
+def _inputs(seed=2):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(T, B, 8, generator=g) < 0.3).float()
+
+
+def _same_output(net, run):
+    x = _inputs()
+    want = snnkit.simulate(net, x.numpy()).spikes["out"].float()
+    got = run(x)
+    assert 0 < want.mean() < 1, "output silent or saturated; test is void"
+    assert torch.equal(got, want), f"{int((got != want).sum())} spikes differ"
+
+
+def test_to_snntorch_same_spikes():
+    net = _ff_net(dt=1e-4, beta_hid=0.9)  # snntorch's importer assumes dt = 1e-4 s
+    graph, warned = _export(net)
+    assert not warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = import_from_nir(graph)
+
+    def run(x):
+        out, state = [], None
+        with torch.no_grad():  # snntorch neurons keep their state inside (init_hidden)
+            for t in range(T):
+                y, state = model(x[t], state)
+                out.append(y)
+        return torch.stack(out)
+
+    _same_output(net, run)
+
+
+def test_to_norse_same_spikes():
+    net = _ff_net(dt=1e-3, beta_hid=np.linspace(0.8, 0.95, 6))
+    graph, _ = _export(net)
+    model = norse.from_nir(graph, dt=1e-3)
+
+    def run(x):
+        out, state = [], None
+        with torch.no_grad():
+            for t in range(T):
+                y, state = model(x[t], state)
+                out.append(y)
+        return torch.stack(out)
+
+    _same_output(net, run)
+
+
+def test_export_refuses_cubalif_without_leak():
+    net = snnkit.Network()
+    net.add_input("in", 2)
+    net.add_population("p", 2, snnkit.CubaLIF(alpha=0.5, beta=1.0))
+    net.connect("in", "p", 1.0)
+    with pytest.raises(snnkit.NetworkError, match="'p'.*finite time constant"):
+        to_nir(net)
