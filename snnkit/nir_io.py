@@ -648,7 +648,7 @@ def _export_neuron(net, pop, index, notes):
     meta.update({f"snnkit_{f}": np.array(getattr(nrn, f), np.float64) if np.ndim(getattr(
         nrn, f)) else float(getattr(nrn, f)) for f in nrn.param_names()})
     v_reset = d["v_reset"] if nrn.reset == "value" else np.zeros(n)
-    _export_notes(pop, nrn, d, notes)
+    _export_notes(pop, nrn, d, notes, bool(net.incoming(pop.name)))
     thr = _inclusive_to_strict(d["threshold"])
     if nrn.model == "cuba_lif":
         if np.any(d["beta"] >= 1) or np.any(d["alpha"] >= 1):
@@ -671,7 +671,7 @@ def _export_neuron(net, pop, index, notes):
     return nir.IF(r=np.ones(n), v_threshold=thr, v_reset=v_reset, metadata=meta), np.ones(n)
 
 
-def _export_notes(pop, nrn, d, notes) -> None:
+def _export_notes(pop, nrn, d, notes, fed: bool) -> None:
     def add(param, msg):
         notes.append(Note(pop.name, param, msg, False))
 
@@ -683,8 +683,10 @@ def _export_notes(pop, nrn, d, notes) -> None:
         add("adapt_plus", "threshold adaptation is not in NIR; dropped")
     if np.any(d["v_init"] != 0):
         add("v_init", "initial membrane potential is not in NIR; dropped")
-    if nrn.model != "cuba_lif" and np.all(d["beta"] >= 1) and np.any(d["bias"] != 0):
-        add("bias", "an IF neuron's bias goes on its first incoming Affine node")
+    if nrn.model != "cuba_lif" and np.all(d["beta"] >= 1) and np.any(d["bias"] != 0) \
+            and not fed:
+        add("bias", "IF bias without an incoming projection has no NIR node to sit on; "
+            "kept in snnkit metadata only")
 
 
 def _export_projection(net, i, pr, gain, nodes, edges) -> None:
