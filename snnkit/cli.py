@@ -13,6 +13,14 @@ from .errors import SnnkitError
 
 
 def _info(args) -> int:
+    if args.net.endswith(".nir"):
+        from .nir_io import from_nir
+
+        net = from_nir(args.net, dt=args.dt, convention=args.convention)
+        print(net.summary())
+        for note in getattr(net, "nir_report", []):
+            print(f"  NIR: {note}")
+        return 0
     from .fileformat import load
 
     print(load(args.net).summary())
@@ -63,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("info", help="summarise a network file")
-    p.add_argument("net", help="network file (.snn)")
+    p.add_argument("net", help="network file (.snn), or a NIR graph (.nir)")
+    p.add_argument("--dt", type=float, default=1e-3, help="time step for a .nir file (seconds)")
+    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse"],
+                   help="whose discretisation a .nir file follows")
     p.set_defaults(func=_info)
 
     p = sub.add_parser("simulate", help="simulate a network on input spikes")
