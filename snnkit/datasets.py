@@ -1,0 +1,195 @@
+"""sklearn's digits with a fixed split, and the built-in example ANNs trained on it.
+
+Everything here is deterministic for a given seed and needs no download (the digits ship with
+scikit-learn). Trained weights are cached under ``$SNNKIT_CACHE`` or ``~/.cache/snnkit``.
+
+A whole conversion experiment in a few lines::
+
+    from snnkit import datasets
+    from snnkit.convert import convert
+
+    x_tr, y_tr, x_te, y_te = datasets.digits()
+    model = datasets.train_mlp()
+    conv = convert(model, x_tr[:500], mode="rate")
+    print(datasets.evaluate(conv, x_te, y_te, steps=32, backend="fixed"))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import NetworkError
+
+SPLIT_SEED = 0  # the fixed train/test split; never change it, results depend on it
+TEST_FRACTION = 0.25
+
+
+def cache_dir() -> Path:
+    """``$SNNKIT_CACHE`` or ``~/.cache/snnkit``, created on demand."""
+    d = Path(os.environ.get("SNNKIT_CACHE") or Path.home() / ".cache" / "snnkit")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def digits(image: bool = False):
+    """sklearn's 8x8 digits, pixel values / 16 (so in [0, 1], multiples of 1/16).
+
+    Parameters
+    ----------
+    image : shape samples ``[1, 8, 8]`` (for the CNN) instead of ``[64]``
+
+    Returns
+    -------
+    ``(x_train, y_train, x_test, y_test)``: float32 inputs, int64 labels; 1347 / 450 samples,
+    stratified, the same on every machine
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    if image:
+        x = x.reshape(-1, 1, 8, 8)
+    xtr, xte, ytr, yte = train_test_split(x, d.target.astype(np.int64), test_size=TEST_FRACTION,
+                                          random_state=SPLIT_SEED, stratify=d.target)
+    return xtr, ytr, xte, yte
+
+
+def mlp(hidden: int = 128) -> nn.Sequential:
+    """64 -> hidden -> 10 with ReLU and Dropout."""
+    return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Dropout(0.1), nn.Linear(hidden, 10))
+
+
+def cnn() -> nn.Sequential:
+    """A small CNN for 1x8x8 digits: conv-BN-ReLU-pool, conv-ReLU-pool, linear."""
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Dropout(0.1), nn.Linear(64, 10))
+
+
+def fit(model: nn.Module, x, y, epochs: int = 60, lr: float = 3e-3, batch_size: int = 64,
+        seed: int = 0) -> nn.Module:
+    """Train in place with Adam and cross-entropy, deterministically for ``seed``; eval mode after."""
+    torch.manual_seed(seed)
+    xt, yt = torch.as_tensor(np.asarray(x), dtype=torch.float32), torch.as_tensor(np.asarray(y))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(xt), generator=gen).split(batch_size):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+        sched.step()
+    return model.eval()
+
+
+def _cached(key: str, build, train) -> nn.Module:
+    model = build()
+    path = cache_dir() / f"{key}-torch{torch.__version__.split('+')[0]}.pt"
+    if path.exists():
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model.eval()
+    train(model)
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+    return model.eval()
+
+
+def train_mlp(seed: int = 0, epochs: int = 60, hidden: int = 128, cache: bool = True):
+    """The example MLP trained on the digits training set (cached)."""
+    xtr, ytr, _, _ = digits()
+    key = f"digits-mlp{hidden}-s{seed}-e{epochs}"
+    return _train(key, lambda: mlp(hidden), xtr, ytr, epochs, seed, cache)
+
+
+def train_cnn(seed: int = 0, epochs: int = 60, cache: bool = True):
+    """The example CNN trained on the digits training set (cached)."""
+    xtr, ytr, _, _ = digits(image=True)
+    return _train(f"digits-cnn-s{seed}-e{epochs}", cnn, xtr, ytr, epochs, seed, cache)
+
+
+def _train(key, build, x, y, epochs, seed, cache):
+    def train(m):
+        fit(m, x, y, epochs=epochs, seed=seed)
+
+    if not cache:
+        m = build()
+        train(m)
+        return m
+    return _cached(key, lambda: _seeded(build, seed), train)
+
+
+def _seeded(build, seed):
+    torch.manual_seed(seed)
+    return build()
+
+
+def train_qcfs(base: str = "mlp", levels: int = 8, seed: int = 0, epochs: int = 40,
+               cache: bool = True):
+    """The example ``base`` ("mlp" or "cnn") fine-tuned with :class:`~snnkit.convert.QCFS`
+    activations of ``levels`` steps (output included), ready for a lossless conversion."""
+    from .convert import to_qcfs
+
+    if base not in ("mlp", "cnn"):
+        raise NetworkError(f"base: must be 'mlp' or 'cnn', got {base!r}")
+    xtr, ytr, _, _ = digits(image=base == "cnn")
+    ann = train_mlp(seed) if base == "mlp" else train_cnn(seed)
+
+    def build():
+        return to_qcfs(ann, levels, xtr[:500])
+
+    def train(m):
+        fit(m, xtr, ytr, epochs=epochs, lr=1e-3, seed=seed)
+
+    if not cache:
+        m = build()
+        train(m)
+        return m.eval()
+    return _cached(f"digits-{base}-qcfs{levels}-s{seed}-e{epochs}", build, train)
+
+
+def example_model(name: str) -> nn.Module:
+    """A built-in example by name: "mlp", "cnn", "mlp-qcfs8", "cnn-qcfs16", ..."""
+    base, _, q = name.partition("-")
+    if base not in ("mlp", "cnn") or (q and not (q.startswith("qcfs") and q[4:].isdigit())):
+        raise NetworkError(f"example: unknown example {name!r}; choose 'mlp', 'cnn', "
+                           f"'mlp-qcfsL' or 'cnn-qcfsL' (L levels)")
+    if q:
+        return train_qcfs(base, int(q[4:]))
+    return train_mlp() if base == "mlp" else train_cnn()
+
+
+def ann_predict(model: nn.Module, x) -> np.ndarray:
+    """The ANN's class per sample (argmax; ties: lowest index, as the SNN's readout)."""
+    with torch.no_grad():
+        out = model.eval()(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+    return out.argmax(-1).numpy()
+
+
+def evaluate(conv, x, y, steps: int | None = None, backend: str = "float",
+             batch_size: int = 256, seed: int = 0) -> dict:
+    """Accuracy and spikes per inference of a :class:`~snnkit.convert.Conversion`.
+
+    Returns
+    -------
+    dict with ``accuracy``, ``spikes`` (mean spikes per inference in the converted layers),
+    ``predictions`` (array) and ``steps``
+    """
+    preds, spikes = [], []
+    x, y = np.asarray(x), np.asarray(y)
+    for i in range(0, len(x), batch_size):
+        res = conv.run(x[i:i + batch_size], steps, backend, seed=None if seed is None else seed + i)
+        preds.append(res.predict(conv.output).cpu().numpy())
+        spikes.append(conv.spike_count(res))
+    p = np.concatenate(preds)
+    return {"accuracy": float((p == y).mean()), "spikes": float(np.concatenate(spikes).mean()),
+            "predictions": p, "steps": steps or conv.steps}
