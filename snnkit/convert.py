@@ -123,7 +123,7 @@ def model_ops(model: nn.Module) -> list[_Op]:
     model = copy.deepcopy(model).double().eval()
     try:
         graph = _Tracer().trace(model)
-    except Exception as e:  # noqa: BLE001 - fx raises many kinds
+    except Exception as e:
         raise NetworkError(f"model: cannot be traced as a chain of layers ({e})") from e
     mods = dict(model.named_modules())
     ops, prev = [], None
@@ -330,7 +330,7 @@ def _split(totals: np.ndarray, wmax_int: int) -> np.ndarray:
     whole = np.trunc(totals)
     # at least 2 sources: torch 2.13's CPU matmul returns garbage for an inner dimension of 1
     # (a [rows >= 32, 1] @ [1, n] product, as the simulator's int_matmul makes it)
-    n = max(2, int(math.ceil((np.abs(whole).max(initial=0) + 1) / (wmax_int - 1))))
+    n = max(2, math.ceil((np.abs(whole).max(initial=0) + 1) / (wmax_int - 1)))
     q, r = np.divmod(np.abs(whole).astype(np.int64), n)
     w = np.repeat(q[:, None], n, 1) + (np.arange(n)[None, :] < r[:, None])
     w = w * np.sign(whole)[:, None]
@@ -627,8 +627,8 @@ def _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name) -
         stop = max(0, math.ceil(v0_max - blks[k].levels * th)) + th
         bound = max(bound, hold + th - neg.min(initial=0) + 1, v0_max + stop + abs(neg.min()))
         plan.append((w_lsb, b_lsb, th, hold, stop))
-    need = int(math.ceil(math.log2(bound + 1))) + 1
-    need = max(need, int(math.ceil(math.log2(kick[-1] + 2))) + 1)
+    need = math.ceil(math.log2(bound + 1)) + 1
+    need = max(need, math.ceil(math.log2(kick[-1] + 2)) + 1)
     if state_bits is None:
         state_bits = max(16, need)
     elif state_bits < need:
