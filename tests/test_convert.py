@@ -1,0 +1,276 @@
+"""ANN -> SNN conversion: layer folding, rate convergence, exact lossless mode, errors, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import snnkit
+from snnkit.convert import QCFS, ann_forward, blocks, convert, convert_main, to_qcfs
+
+
+def _init(model, seed, grid=None):
+    """Random parameters (on a dyadic grid when ``grid`` is given, so float math is exact)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if isinstance(p, nn.Parameter) and p.dim() == 0:
+                continue
+            v = torch.rand(p.shape, generator=g) * 1.2 - 0.5
+            p.copy_(torch.round(v * grid) / grid if grid else v)
+    return model.eval()
+
+
+def _bn(n, two_d=False, exact=False):
+    bn = (nn.BatchNorm2d if two_d else nn.BatchNorm1d)(n, eps=0.0 if exact else 1e-5)
+    bn.running_mean.copy_(torch.linspace(-0.25, 0.25, n))
+    bn.running_var.copy_(torch.full((n,), 4.0) if exact else torch.linspace(0.5, 2.0, n))
+    return bn
+
+
+def _models(act, exact=False):
+    """One small model per supported layer type; ``act()`` builds the activation."""
+    return {
+        "linear": (nn.Sequential(nn.Linear(6, 5), act(), nn.Linear(5, 3), act()), (6,)),
+        "conv": (nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), act(), nn.Flatten(),
+                               nn.Linear(48, 4), act()), (1, 4, 4)),
+        "avgpool": (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), act(), nn.AvgPool2d(2),
+                                  nn.Flatten(), nn.Linear(8, 3), act()), (1, 4, 4)),
+        "batchnorm": (nn.Sequential(nn.Linear(6, 5), _bn(5, exact=exact), act(),
+                                    nn.Dropout(0.5), nn.Linear(5, 3), act()), (6,)),
+        "conv-bn": (nn.Sequential(nn.Conv2d(1, 2, 3), _bn(2, True, exact), act(), nn.Flatten(),
+                                  nn.Linear(8, 3), act()), (1, 4, 4)),
+    }
+
+
+def _inputs(shape, n, seed=0, levels=16):
+    rng = np.random.default_rng(seed)
+    return np.floor(rng.random((n,) + shape) * (levels + 1)) / levels  # multiples of 1/16
+
+
+# --------------------------------------------------------------------------- folding
+
+
+@pytest.mark.parametrize("name", list(_models(nn.ReLU)))
+def test_folded_blocks_equal_the_ann(name):
+    model, shape = _models(nn.ReLU)[name]
+    _init(model, 1)
+    x = np.random.default_rng(2).normal(size=(20,) + shape)
+    got = ann_forward(blocks(model, shape), x)[-1]
+    want = model.double()(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_batchnorm_folding_is_exact():
+    conv = _init(nn.Conv2d(2, 3, 3, padding=1), 3)
+    model = nn.Sequential(conv, _bn(3, True), nn.ReLU()).eval()
+    (blk,) = blocks(model, (2, 5, 5))
+    x = np.random.default_rng(4).normal(size=(7, 2, 5, 5))
+    z = (x.reshape(7, -1) @ blk.weight.T + blk.bias)
+    with torch.no_grad():
+        want = model[1].double()(model[0].double()(torch.from_numpy(x))).numpy().reshape(7, -1)
+    np.testing.assert_allclose(z, want, rtol=0, atol=1e-12)
+    assert blk.positions == [0, 1, 2]
+
+
+def test_conv_mask_is_its_connectivity():
+    model = _init(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                nn.Linear(32, 2)), 5)
+    conv = convert(model, _inputs((1, 4, 4), 30))
+    mask = conv.network.projections[0].mask
+    assert mask.shape == (32, 16)
+    # output pixel (r, c) sees the 3x3 input window around it, clipped at the border
+    for ch in range(2):
+        for r in range(4):
+            for c in range(4):
+                want = {(i, j) for i in range(r - 1, r + 2) for j in range(c - 1, c + 2)
+                        if 0 <= i < 4 and 0 <= j < 4}
+                got = {divmod(int(k), 4) for k in np.flatnonzero(mask[ch * 16 + r * 4 + c])}
+                assert got == want
+
+
+# --------------------------------------------------------------------------- rate mode
+
+
+@pytest.mark.parametrize("name", list(_models(nn.ReLU)))
+def test_rate_mode_converges_to_the_ann(name):
+    model, shape = _models(nn.ReLU)[name]
+    _init(model, 11)
+    x = _inputs(shape, 40, seed=12)
+    conv = convert(model, x, normalization="max")
+    acts = ann_forward(blocks(model, shape), x)
+    errs = []
+    for steps in (16, 256):
+        res = conv.run(x, steps)
+        err = 0.0
+        for layer, a in zip(conv.layers, acts):
+            rate = res.counts(layer).numpy() / steps
+            err = max(err, np.abs(rate - a / a.max()).mean())
+        errs.append(err)
+    assert errs[1] < errs[0]
+    assert errs[1] < 0.02, errs
+
+
+def test_rate_mode_poisson_input_approaches_current_input():
+    model, shape = _models(nn.ReLU)["linear"]
+    _init(model, 21)
+    x = _inputs(shape, 30, seed=22)
+    ref = convert(model, x).run(x, 512).counts("output").numpy() / 512
+    got = convert(model, x, input="poisson").run(x, 512).counts("output").numpy() / 512
+    assert np.abs(got - ref).mean() < 0.03
+
+
+def test_rate_mode_network_has_scalar_neuron_parameters():
+    model, shape = _models(nn.ReLU)["batchnorm"]
+    conv = convert(_init(model, 3), _inputs(shape, 30), per_channel=True)
+    for pop in conv.network.neuron_populations:
+        for name in ("threshold", "v_init", "bias"):
+            assert np.ndim(getattr(pop.neuron, name)) == 0, (pop.name, name)
+
+
+def test_fixed_point_keeps_the_rate_predictions():
+    model, shape = _models(nn.ReLU)["conv"]
+    _init(model, 31)
+    x = _inputs(shape, 60, seed=32)
+    conv = convert(model, x)
+    fl, fx = conv.predict(x, 64, "float"), conv.predict(x, 64, "fixed")
+    assert (fl == fx).mean() >= 0.9
+
+
+# --------------------------------------------------------------------------- lossless mode
+
+
+def _qcfs_model(name, levels=4, lam=2.0):
+    model, shape = _models(lambda: QCFS(levels, lam), exact=True)[name]
+    return _init(model, 41, grid=16), shape
+
+
+def _torch_levels(model, x):
+    """The QCFS level (integer) of every activation of the torch model, in float64."""
+    out, h = [], torch.from_numpy(x)
+    model = model.double()
+    with torch.no_grad():
+        for m in model:
+            h = m(h)
+            if isinstance(m, QCFS):
+                out.append((h * m.levels / m.threshold).round().reshape(len(x), -1).numpy())
+    return out
+
+
+@pytest.mark.parametrize("inp", ["spikes", "current"])
+@pytest.mark.parametrize("name", list(_models(nn.ReLU)))
+def test_lossless_mode_reproduces_the_quantised_ann_exactly(name, inp):
+    model, shape = _qcfs_model(name)
+    x = _inputs(shape, 64, seed=42)
+    conv = convert(model, x, mode="lossless", input=inp)
+    res = conv.run(x)
+    for layer, want in zip(conv.layers, _torch_levels(model, x)):
+        np.testing.assert_array_equal(res.counts(layer).numpy(), want, err_msg=layer)
+    assert 0 < sum(int(res.counts(n).sum()) for n in conv.layers)
+
+
+@pytest.mark.parametrize("name", ["linear", "avgpool", "conv-bn"])
+def test_lossless_fixed_point_matches_its_integer_reference(name):
+    model, shape = _qcfs_model(name, levels=8)
+    x = _inputs(shape, 64, seed=43)
+    conv = convert(model, x, mode="lossless", input="spikes")
+    res = conv.run(x, backend="fixed")
+    ref = conv.reference(x, "fixed")
+    for layer, want in zip(conv.layers, ref):
+        np.testing.assert_array_equal(res.counts(layer).numpy(), want, err_msg=layer)
+    # running past the schedule adds no spike: every layer is silenced after its burst
+    longer = conv.run(x, conv.steps + 10, backend="fixed")
+    for layer in conv.layers:
+        assert torch.equal(longer.counts(layer), res.counts(layer))
+
+
+def test_to_qcfs_replaces_relus_and_quantises_the_output():
+    model, shape = _models(nn.ReLU)["linear"]
+    model = model[:3]  # Linear, ReLU, Linear: output without activation
+    _init(model, 51)
+    x = _inputs(shape, 50)
+    q = to_qcfs(model, 4, x)
+    acts = [m for m in q.modules() if isinstance(m, QCFS)]
+    assert len(acts) == 2 and not any(isinstance(m, nn.ReLU) for m in q.modules())
+    with torch.no_grad():
+        y = q(torch.tensor(x, dtype=torch.float32))
+    steps = y / (acts[-1].threshold / 4)
+    assert torch.allclose(steps, steps.round(), atol=1e-4) and y.min() >= 0
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_unsupported_layer_is_named_with_its_position():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Sigmoid(), nn.Linear(4, 2))
+    with pytest.raises(snnkit.NetworkError, match=r"model layer 2 \(2: Sigmoid\)"):
+        convert(model, np.zeros((2, 4)))
+
+
+def test_unsupported_function_is_named():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return torch.tanh(self.fc(x))
+
+    with pytest.raises(snnkit.NetworkError, match=r"model layer 1 \(tanh"):
+        convert(M(), np.zeros((2, 4)))
+
+
+def test_maxpool_is_refused():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2, 2))
+    with pytest.raises(snnkit.NetworkError, match="MaxPool2d"):
+        convert(model, np.zeros((2, 1, 4, 4)))
+
+
+def test_lossless_needs_qcfs_activations():
+    model, shape = _models(nn.ReLU)["linear"]
+    with pytest.raises(snnkit.NetworkError, match="QCFS"):
+        convert(model, _inputs(shape, 4), mode="lossless")
+
+
+def test_bad_options_and_inputs_are_named():
+    model, shape = _models(nn.ReLU)["linear"]
+    x = _inputs(shape, 4)
+    with pytest.raises(snnkit.NetworkError, match="normalization"):
+        convert(model, x, normalization="l2")
+    conv = convert(model, x, input="poisson")
+    with pytest.raises(snnkit.SimulationError, match=r"values in \[0, 1\]"):
+        conv.encode(x * 3, 8)
+
+
+# --------------------------------------------------------------------------- datasets, CLI
+
+
+def test_digits_split_is_fixed_and_on_the_sixteenth_grid():
+    from snnkit import datasets
+
+    a, b = datasets.digits(), datasets.digits(image=True)
+    assert [len(v) for v in a] == [1347, 1347, 450, 450]
+    np.testing.assert_array_equal(a[0], b[0].reshape(-1, 64))
+    np.testing.assert_array_equal(a[3], b[3])
+    assert a[0].min() == 0 and a[0].max() == 1
+    np.testing.assert_array_equal(a[0] * 16, np.round(a[0] * 16))
+    assert np.bincount(a[3]).min() >= 40  # stratified: every class in the test set
+
+
+def test_convert_main_writes_a_loadable_network(tmp_path):
+    model, shape = _models(nn.ReLU)["conv"]
+    _init(model, 61)
+    x = _inputs(shape, 20)
+    torch.save(model, tmp_path / "m.pt")
+    np.savez(tmp_path / "calib.npz", x=x)
+    out = tmp_path / "net.snn"
+    assert convert_main([str(tmp_path / "m.pt"), "--calib", str(tmp_path / "calib.npz"),
+                         "-o", str(out), "--steps", "20"]) == 0
+    net = snnkit.load(out)
+    info = json.loads((tmp_path / "net.snn.conversion.json").read_text())
+    assert info["mode"] == "rate" and info["steps"] == 20 and info["output"] == "output"
+    conv = convert(model, x, steps=20)
+    a = snnkit.simulate(net, conv.encode(x), 20).spikes["output"]
+    assert torch.equal(a, conv.run(x).spikes["output"])
