@@ -30,7 +30,7 @@ def row(model, mode, t, steps, ann, res, extra=""):
 
 def bench(name: str, steps_list, rows):
     image = name == "cnn"
-    xtr, ytr, xte, yte = datasets.digits(image=image)
+    xtr, _ytr, xte, yte = datasets.digits(image=image)
     ann = datasets.train_mlp() if name == "mlp" else datasets.train_cnn()
     ann_acc = float((datasets.ann_predict(ann, xte) == yte).mean())
     conv = convert(ann, xtr[:500], mode="rate", input="current")
@@ -60,8 +60,8 @@ def main():
     p.add_argument("--steps", nargs="+", type=int, default=[4, 8, 16, 32, 64])
     args = p.parse_args()
     t0 = time.time()
-    rows = ["| model | mode | T (levels) | sim steps | ANN % | SNN float % | SNN fixed % | "
-            "spikes/inf float | spikes/inf fixed | notes |", "|" + "---|" * 10]
+    rows = [("| model | mode | T (levels) | sim steps | ANN % | SNN float % | SNN fixed % | "
+            "spikes/inf float | spikes/inf fixed | notes |"), "|" + "---|" * 10]
     print("\n".join(rows))
     for m in args.models:
         bench(m, args.steps, rows)
