@@ -763,6 +763,7 @@ def convert_main(argv=None) -> int:
                    percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
                    input_levels=args.input_levels, weight_bits=args.weight_bits,
                    name=Path(args.out).stem)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     conv.network.save(args.out)
     info = {"mode": conv.mode, "input": conv.input, "steps": conv.steps, "output": conv.output,
             "layers": conv.layers, "levels": conv.levels, "input_levels": conv.input_levels,
