@@ -1,0 +1,57 @@
+// iCE40 build of hdl/snn_ram.v (same module name and ports; the ice40 flow reads this file
+// instead of hdl/snn_ram.v). Why: SB_SPRAM256KA has one address port and no initial
+// contents, and yosys infers it only from a memory written that way. Memories of at least
+// SP_MIN words and no INIT_FILE are therefore written single-ported (the address is waddr
+// on a write, raddr otherwise); the others keep the dual-port form of hdl/snn_ram.v and go
+// to EBR. Equivalent to hdl/snn_ram.v because snn_core never reads and writes one memory in
+// the same cycle (checked below in simulation). EBR without an image configures as zeros,
+// like hdl/snn_ram.v; SPRAM starts undefined, so its contents (the weights) are written by
+// the host before a run.
+`default_nettype none
+
+module snn_ram #(
+    parameter integer DATA_W    = 16,    // word width
+    parameter integer DEPTH     = 256,   // words
+    parameter integer ADDR_W    = 8,     // address width, at least clog2(DEPTH)
+    parameter         INIT_FILE = "",    // optional $readmemh image (EBR form only)
+    parameter integer SP_MIN    = 16384  // smallest depth written single-ported (SPRAM)
+) (
+    input  wire              clk,    // clock
+    input  wire              we,     // write enable
+    input  wire [ADDR_W-1:0] waddr,  // write address
+    input  wire [DATA_W-1:0] wdata,  // write data
+    input  wire              re,     // read enable (rdata holds when low)
+    input  wire [ADDR_W-1:0] raddr,  // read address
+    output reg  [DATA_W-1:0] rdata   // read data, one cycle after re
+);
+
+    reg [DATA_W-1:0] mem [0:DEPTH-1];
+
+    generate
+        if (DEPTH >= SP_MIN && INIT_FILE == "") begin : g_single
+            wire [ADDR_W-1:0] addr = we ? waddr : raddr;
+            always @(posedge clk) begin
+                if (we) mem[addr] <= wdata;
+                else if (re) rdata <= mem[addr];
+            end
+        end else begin : g_dual
+            if (INIT_FILE != "") begin : g_init
+                initial $readmemh(INIT_FILE, mem);
+            end
+            always @(posedge clk) begin
+                if (we) mem[waddr] <= wdata;
+                if (re) rdata <= mem[raddr];
+            end
+        end
+    endgenerate
+
+`ifndef SYNTHESIS
+    always @(posedge clk) begin
+        if (DEPTH >= SP_MIN && INIT_FILE == "" && we && re)
+            $display("ERROR: snn_ram %m: read and write in one cycle (single-port form)");
+    end
+`endif
+
+endmodule
+
+`default_nettype wire

