@@ -85,11 +85,11 @@ def run_norse(w1, w2, x, device):
     return f
 
 
-def run_snnkit(net, x, backend, device):
+def run_snnkit(net, x, backend, device, precision="fp32"):
     xs = x.to(device)
 
     def f():
-        return snnkit.simulate(net, xs, T, backend=backend, device=device)
+        return snnkit.simulate(net, xs, T, backend=backend, device=device, precision=precision)
 
     return f
 
@@ -121,6 +121,7 @@ def main():
         "snntorch (snn.Leaky)": run_snntorch(w1, w2, x, args.device),
         "norse (LIFBoxCell)": run_norse(w1, w2, x, args.device),
         "snnkit float": run_snnkit(net, x, "float", args.device),
+        "snnkit float bf16": run_snnkit(net, x, "float", args.device, "bf16"),
         "snnkit fixed": run_snnkit(net, x, "fixed", args.device),
     }
     times = {k: timeit(f, args.repeat) for k, f in contenders.items()}

@@ -309,3 +309,22 @@ def test_encoders():
         snnkit.encoders.poisson([[1.5]], 5)
     with pytest.raises(SimulationError, match=r"events\[0\]: \(9, 0, 0\) is outside"):
         snnkit.encoders.events([(9, 0, 0)], 5, 1, 4)
+
+
+def test_bf16_precision_is_close_to_fp32_and_only_for_float():
+    rng = np.random.default_rng(0)
+    net = snnkit.Network()
+    net.add_input("in", 64)
+    net.add_population("h", 32, LIF(beta=0.9, threshold=100.0))
+    net.connect("in", "h", rng.normal(0, 0.3, (32, 64)))
+    x = snnkit.encoders.poisson(np.full((4, 64), 0.2), 30, seed=0)
+    a = snnkit.simulate(net, x, record=("v",))
+    b = snnkit.simulate(net, x, record=("v",), precision="bf16")
+    d = (a.states["h"]["v"] - b.states["h"]["v"]).abs().max()
+    # bf16 keeps 8 significant bits of each weight: error <= 2^-9 relative per weight
+    bound = 2**-9 * np.abs(net.projections[0].weight).sum(1).max() * 10  # <= 1/(1-beta) steps
+    assert 0 < d <= bound
+    with pytest.raises(SimulationError, match=r"precision: only the float backend"):
+        snnkit.simulate(net, x, backend="fixed", precision="bf16")
+    with pytest.raises(SimulationError, match=r"precision: must be 'fp32' or 'bf16'"):
+        snnkit.simulate(net, x, precision="fp16")
