@@ -109,15 +109,23 @@ module snn_core #(
         end
     endgenerate
 
-    // which population holds global index lk_idx
-    always @* begin
-        lk_hit = 1'b0; lk_pop_r = {PP_W{1'b0}};
-        for (q = 0; q < P_MAX; q = q + 1) begin
-            if (q < n_pop && {16'd0, lk_idx} >= pop_tab[16 * q]
-                    && {16'd0, lk_idx} < pop_tab[16 * q] + pop_tab[16 * q + 1]) begin
-                lk_hit = 1'b1; lk_pop_r = q[PP_W-1:0];
-            end
+    // which population holds global index lk_idx: one comparator pair per table entry
+    wire [P_MAX-1:0] lk_in;
+    genvar gp;
+    generate
+        for (gp = 0; gp < P_MAX; gp = gp + 1) begin : g_lk
+            wire [31:0] p_off  = pop_tab[16 * gp];
+            wire [31:0] p_size = pop_tab[16 * gp + 1];
+            assign lk_in[gp] = (gp < n_pop) && ({16'd0, lk_idx} >= p_off)
+                               && ({16'd0, lk_idx} < p_off + p_size);
         end
+    endgenerate
+
+    integer e;
+    always @* begin
+        lk_hit = |lk_in; lk_pop_r = {PP_W{1'b0}};
+        for (e = 0; e < P_MAX; e = e + 1)
+            if (lk_in[e]) lk_pop_r = e[PP_W-1:0];
     end
     assign lk_pop = lk_pop_r;
 

