@@ -8,6 +8,7 @@ import importlib
 
 from . import encoders
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
+from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .fileformat import load
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization
 from .quantize import quantize
@@ -21,7 +22,6 @@ _LAZY = {  # heavy or optional parts load on first use: name -> (module, attribu
     "plot": ("snnkit.plot", None),
     "from_nir": ("snnkit.nir_io", "from_nir"),
     "to_nir": ("snnkit.nir_io", "to_nir"),
-    "convert": ("snnkit.convert", "convert"),
     "compile": ("snnkit.compiler", "compile"),
     "Device": ("snnkit.device", "Device"),
 }

@@ -64,6 +64,14 @@ class FixedArith:
         return (x * a + (1 << (shift - 1))) >> shift
 
 
+def _canonical_int8(t: torch.Tensor) -> torch.Tensor:
+    """An int8 copy with row-major strides even for size-1 dimensions (a [1, n] view with
+    strides (1, 1) counts as contiguous, and oneDNN reads its leading dimension wrong)."""
+    out = torch.empty(t.shape, dtype=torch.int8, device=t.device)
+    out.copy_(t)
+    return out
+
+
 def int_matmul(x: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Tensor:
     """Exact ``x @ weight_t`` for integer (or spike) tensors, on the fastest exact kernel.
 
@@ -73,9 +81,8 @@ def int_matmul(x: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Ten
     """
     if (x.dtype == torch.bool and x.device.type == "cpu" and bound < (1 << 31)
             and x.shape[0] > 16 and int(weight_t.min()) >= -128 and int(weight_t.max()) <= 127):
-        try:
-            return torch._int_mm(x.to(torch.int8), weight_t.to(torch.int8).contiguous()).to(
-                torch.int64)
+        try:  # fresh buffers: _int_mm trusts strides that .contiguous() may leave odd
+            return torch._int_mm(_canonical_int8(x), _canonical_int8(weight_t)).to(torch.int64)
         except RuntimeError:  # shape or build without the kernel: fall through
             pass
     if bound < (1 << 24):

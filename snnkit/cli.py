@@ -1,5 +1,4 @@
-"""The ``snnkit`` command line: info | simulate | convert | compile | emulate | deploy | run |
-build | demo. Each subcommand is a thin wrapper over the Python API."""
+"""The ``snnkit`` command line, each subcommand a thin wrapper over the Python API."""
 
 from __future__ import annotations
 
@@ -66,6 +65,19 @@ def _demo(args) -> int:
     return demo_main(args)
 
 
+# Subcommands whose module parses its own arguments: name -> (module, function, help).
+DELEGATED = {
+    "convert": ("snnkit.convert", "convert_main", "convert a trained torch ANN into a network"),
+}
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module, func, _ = DELEGATED[name]
+    return getattr(importlib.import_module(module), func)(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="snnkit", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -89,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
 
+    for name, (_, _, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)  # parsed by its own module
     p = sub.add_parser("demo", help="the end-to-end demo on sklearn digits")
     p.add_argument("--quick", action="store_true", help="a short run (used by the test suite)")
     p.add_argument("--out", default="demo_out", help="folder for PNGs and results")
@@ -97,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        try:
+            return _delegate(argv[0], argv[1:])
+        except SnnkitError as e:
+            print(f"snnkit {argv[0]}: error: {e}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
