@@ -328,7 +328,7 @@ def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,
 
 
 def _vivado_value(v) -> str:
-    return f'\\"{v}\\"' if isinstance(v, str) else str(int(v))
+    return f'"{v}"' if isinstance(v, str) else str(int(v))
 
 
 def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 115200,
@@ -421,3 +421,36 @@ def build_main(argv=None) -> int:
     print(rep)
     print(f"wrote {Path(args.out) / 'build_report.json'}")
     return 0
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+SYNTH = {"ice40": ("synth_ice40 -spram -dsp", ICE40_GROUPS),
+         "cmod_a7": ("synth_xilinx -family xc7", XILINX_GROUPS)}
+
+
+def synth_estimate(config, board: str, out_dir, top: str = "board",
+                   progress: bool = False) -> dict[str, int]:
+    """Synthesise (no place and route) one hardware configuration for ``board``'s FPGA
+    family and return its resource groups.
+
+    Parameters
+    ----------
+    config : :class:`snnkit.compiler.HardwareConfig`
+    board : "ice40" or "cmod_a7"
+    out_dir : work folder (created)
+    top : "board" (the board top: core + UART + decoder + clock) or "core" (snn_core alone)
+    """
+    b = BOARDS[board]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    synth, groups = SYNTH[board]
+    if top == "core":
+        files, name, params = sources(b)[:-1], "snn_core", config.verilog_params()
+    else:
+        files, name = sources(b), b.top
+        params, _ = board_params(b, config, None, 24.0 if board == "ice40" else 50.0,
+                                 115200, out)
+    cells, _ = synthesize(files, name, params, synth, out, "", progress)
+    return summarize(cells, groups)
