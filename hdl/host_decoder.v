@@ -1,0 +1,670 @@
+// host_decoder: framed UART commands -> host bus transactions (docs/uart-protocol.md).
+//
+// Receives a frame byte by byte (payload into rx_buf, CRC-16/IBM-3740 checked on the fly),
+// executes it only when the CRC is good, builds the response payload in tx_buf and sends it.
+// One command at a time (stop and wait): bytes arriving while a command runs are dropped.
+// A good frame with the same SEQ and opcode as the last executed one is not run again: its
+// stored response is sent again (a lost ACK does not run a command twice). IDENTIFY clears
+// that memory. A silence of IDLE_CLKS inside a frame drops the partial frame (resync).
+`default_nettype none
+
+module host_decoder #(
+    parameter integer        ADDR_W       = 24,        // host bus word-address width
+    parameter integer        MAX_PAYLOAD  = 1024,      // payload buffer bytes (power of 2)
+    parameter integer        MAX_EVENTS   = 256,       // most output events one step can make
+    parameter [16*32-1:0]    REGION_BASE  = {16{32'd0}},  // bus word address of region r
+    parameter [16*32-1:0]    REGION_SIZE  = {16{32'd0}},  // words in region r (0: absent)
+    parameter [15:0]         REGION_WR    = 16'h0,     // bit r: region r accepts writes
+    parameter [31:0]         ADDR_CTRL    = 32'h010,   // CTRL register (bit0 RUN, bit1 RESET)
+    parameter [31:0]         ADDR_STEPS   = 32'h011,   // STEPS register
+    parameter [31:0]         ADDR_STATUS  = 32'h013,   // STATUS (bit0 busy, bit1 done)
+    parameter [31:0]         ADDR_IN_FIFO = 32'h020,   // input spike FIFO (push)
+    parameter [31:0]         ADDR_OUT_FIFO = 32'h022,  // output event FIFO (pop)
+    parameter [31:0]         ADDR_OUT_LEVEL = 32'h023, // output FIFO fill level
+    parameter integer        IDLE_CLKS    = 2000,      // silence that drops a partial frame
+    parameter integer        BUS_TIMEOUT  = 65535,     // cycles to wait for host_ready/rvalid
+    parameter integer        RUN_TIMEOUT  = 16777215   // STATUS polls before a step is hung
+) (
+    input  wire              clk,          // system clock
+    input  wire              rst,          // synchronous reset, active high
+    input  wire [7:0]        rx_data,      // byte from uart_rx
+    input  wire              rx_valid,     // rx_data is new this cycle
+    output reg  [7:0]        tx_data,      // byte to uart_tx
+    output reg               tx_valid,     // tx_data is valid
+    input  wire              tx_ready,     // uart_tx takes tx_data this cycle
+    output reg               host_req,     // bus request
+    output reg               host_we,      // 1 write, 0 read
+    output reg  [ADDR_W-1:0] host_addr,    // word address
+    output reg  [31:0]       host_wdata,   // write data
+    input  wire              host_ready,   // request accepted this cycle
+    input  wire              host_rvalid,  // read data valid
+    input  wire [31:0]       host_rdata    // read data
+);
+
+    localparam integer BW = $clog2(MAX_PAYLOAD);  // buffer address width
+    localparam [7:0] SYNC = 8'hA5, OP_IDENTIFY = 8'h01, OP_RESET = 8'h02, OP_RUN = 8'h03;
+    localparam [7:0] OP_NACK = 8'hFF, VERSION = 8'd1;
+    localparam [7:0] E_CRC = 8'd1, E_OPCODE = 8'd2, E_LENGTH = 8'd3, E_ADDRESS = 8'd4;
+    localparam [7:0] E_WIDTH = 8'd5, E_READ_ONLY = 8'd6, E_BUS = 8'd7, E_RUN = 8'd8;
+    localparam [7:0] E_OVERFLOW = 8'd9;
+    localparam [3:0] LINK = 4'd8;  // region served by this block: its own counters
+    localparam [16:0] MAXP = MAX_PAYLOAD[16:0];
+    localparam integer STEP_ROOM_I = 2 + 2 * MAX_EVENTS;
+    localparam [16:0] STEP_ROOM = STEP_ROOM_I[16:0];  // response bytes one step may need  // response bytes one step may need
+
+    // ---- states
+    localparam [5:0]
+        R_HUNT = 6'd0, R_OP = 6'd1, R_SEQ = 6'd2, R_LENL = 6'd3, R_LENH = 6'd4, R_PAY = 6'd5,
+        R_CRCH = 6'd6, R_CRCL = 6'd7, D_DISPATCH = 6'd8,
+        F_ADDR = 6'd9, F_WAIT = 6'd10, F_TAKE = 6'd11,       // fetch from rx_buf
+        B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
+        T_HDR = 6'd14, T_PAY_RD = 6'd15, T_PAY_WAIT = 6'd16, T_PAY = 6'd17, T_CRC = 6'd18,
+        W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
+        Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
+        I_HDR = 6'd28, I_LOOP = 6'd29, I_CORE = 6'd30,
+        X_POLL = 6'd31, X_CHECK = 6'd32,
+        U_STEPS = 6'd33, U_V_CNT = 6'd34, U_STEP = 6'd35, U_NIN = 6'd36, U_RUN = 6'd37,
+        U_IN = 6'd38, U_IDX = 6'd39,  U_POLL = 6'd41, U_CHECK = 6'd42,
+        U_LEVEL = 6'd43, U_EVENTS = 6'd44, U_EVENT = 6'd45, U_DONE = 6'd46, U_FINISH = 6'd47,
+        S_STORE = 6'd48, ACK = 6'd49, I_DATA = 6'd50, U_V_NEXT = 6'd51;
+
+    reg [5:0]  state, state_ret;
+
+    // ---- buffers (byte RAMs with registered read)
+    reg [7:0]  rx_buf [0:MAX_PAYLOAD-1];
+    reg [7:0]  tx_buf [0:MAX_PAYLOAD-1];
+    reg [BW-1:0] rx_raddr, tx_raddr;
+    reg [7:0]  rx_rdata, tx_rdata;
+
+    always @(posedge clk) begin
+        rx_rdata <= rx_buf[rx_raddr];
+        tx_rdata <= tx_buf[tx_raddr];
+    end
+
+    // ---- frame being received / executed
+    reg [7:0]  frame_op, frame_seq;
+    reg [15:0] frame_len;
+    reg [15:0] crc;
+    reg [16:0] rx_ptr;        // next payload byte to write (receive) or read (execute)
+    reg [31:0] idle_cnt;
+
+    // ---- replay memory and response
+    reg        replay_valid;
+    reg [7:0]  last_op, last_seq;
+    reg [7:0]  resp_op, resp_seq;
+    reg [15:0] resp_len;
+    reg        resp_nack;
+    reg [7:0]  nack_op, nack_code;
+    reg [16:0] tx_ptr;        // next response byte to write (execute) or send
+    reg [2:0]  hdr_idx;
+
+    // ---- link counters (region LINK)
+    reg [31:0] cnt_frames, cnt_crc, cnt_nack, cnt_replay;
+
+    // ---- sub-routine arguments and results
+    reg [2:0]  fetch_n, fetch_k;
+    reg [31:0] fetch_val;
+    reg [2:0]  store_n;
+    reg [31:0] store_val;
+    reg [31:0] bus_rdata;
+    reg [31:0] wait_cnt;
+
+    // ---- command fields
+    reg [31:0] cmd_off;
+    reg [15:0] cmd_count, cmd_k;
+    reg [2:0]  cmd_width;
+    reg        cmd_flag;
+    reg [4:0]  cmd_r;         // region loop index (IDENTIFY)
+    reg [15:0] run_steps, run_done, run_nin, run_nout, run_k;
+    reg [17:0] run_vptr;      // RUN payload check: start of the next step's events
+    reg [31:0] poll_cnt;      // STATUS polls while waiting for a reset or a step
+
+    wire [3:0]  region = frame_op[3:0];
+    wire [31:0] region_base = REGION_BASE[32*region +: 32];
+    wire [31:0] region_size = REGION_SIZE[32*region +: 32];
+    wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
+    wire [32:0] write_end = {1'b0, cmd_off} + {17'd0, count_of(data_bytes, cmd_width)};
+    wire [32:0] read_end = {1'b0, cmd_off} + {17'd0, cmd_count};
+    wire [1:0]  link_idx = cmd_off[1:0] + cmd_k[1:0];
+    reg  [31:0] link_word;  // counter read through region LINK
+    always @(*) begin
+        case (link_idx)
+            2'd0: link_word = cnt_frames;
+            2'd1: link_word = cnt_crc;
+            2'd2: link_word = cnt_nack;
+            default: link_word = cnt_replay;
+        endcase
+    end
+
+    function [15:0] crc16_byte(input [15:0] c, input [7:0] d);
+        integer i;
+        reg [15:0] x;
+        begin
+            x = c ^ {d, 8'h00};
+            for (i = 0; i < 8; i = i + 1) begin
+                x = x[15] ? ((x << 1) ^ 16'h1021) : (x << 1);
+            end
+            crc16_byte = x;
+        end
+    endfunction
+
+    function [15:0] count_of(input [16:0] bytes, input [2:0] width);
+        begin
+            case (width)
+                3'd1: count_of = bytes[15:0];
+                3'd2: count_of = bytes[16:1];
+                default: count_of = {1'b0, bytes[16:2]};
+            endcase
+        end
+    endfunction
+
+
+    function [31:0] widen(input [31:0] v, input [2:0] width, input flag);
+        begin
+            case (width)
+                3'd1: widen = {flag, {23{v[7]}}, v[7:0]};
+                3'd2: widen = {flag, {15{v[15]}}, v[15:0]};
+                default: widen = v;
+            endcase
+        end
+    endfunction
+
+    // ---- calls: set the arguments and the return state
+    task fetch(input [2:0] n, input [5:0] ret);
+        begin
+            fetch_n   <= n;
+            fetch_k   <= 3'd0;
+            fetch_val <= 32'd0;
+            state_ret <= ret;
+            state     <= F_ADDR;
+        end
+    endtask
+
+    task store(input [2:0] n, input [31:0] v, input [5:0] ret);
+        begin
+            store_n   <= n;
+            store_val <= v;
+            state_ret <= ret;
+            state     <= S_STORE;
+        end
+    endtask
+
+    /* verilator lint_off UNUSEDSIGNAL */
+    task bus(input we, input [31:0] addr, input [31:0] wdata, input [5:0] ret);
+        begin
+            host_req   <= 1'b1;
+            host_we    <= we;
+            host_addr  <= addr[ADDR_W-1:0];
+            host_wdata <= wdata;
+            wait_cnt   <= 32'd0;
+            state_ret  <= ret;
+            state      <= B_REQ;
+        end
+    endtask
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    task nack(input [7:0] code);
+        begin
+            resp_nack    <= 1'b1;
+            nack_op      <= frame_op;
+            nack_code    <= code;
+            resp_seq     <= frame_seq;
+            cnt_nack     <= cnt_nack + 1'b1;
+            hdr_idx      <= 3'd0;
+            state        <= T_HDR;
+        end
+    endtask
+
+    // ---- bytes of the response header: SYNC, OP, SEQ, LEN
+    wire [7:0]  out_op = resp_nack ? OP_NACK : resp_op;
+    wire [15:0] out_len = resp_nack ? 16'd2 : resp_len;
+    reg  [7:0]  hdr_byte;
+    always @(*) begin
+        case (hdr_idx)
+            3'd0: hdr_byte = SYNC;
+            3'd1: hdr_byte = out_op;
+            3'd2: hdr_byte = resp_seq;
+            3'd3: hdr_byte = out_len[7:0];
+            default: hdr_byte = out_len[15:8];
+        endcase
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            state        <= R_HUNT;
+            state_ret    <= R_HUNT;
+            tx_valid     <= 1'b0;
+            tx_data      <= 8'd0;
+            host_req     <= 1'b0;
+            host_we      <= 1'b0;
+            host_addr    <= {ADDR_W{1'b0}};
+            host_wdata   <= 32'd0;
+            replay_valid <= 1'b0;
+            resp_nack    <= 1'b0;
+            cnt_frames   <= 32'd0;
+            cnt_crc      <= 32'd0;
+            cnt_nack     <= 32'd0;
+            cnt_replay   <= 32'd0;
+            idle_cnt     <= 32'd0;
+            rx_raddr     <= {BW{1'b0}};
+            tx_raddr     <= {BW{1'b0}};
+        end else begin
+            // inter-byte timeout while a frame is partly received
+            if (rx_valid || state == R_HUNT) begin
+                idle_cnt <= 32'd0;
+            end else begin
+                idle_cnt <= idle_cnt + 1'b1;
+            end
+            case (state)
+                // ------------------------------------------------------------ receive
+                R_HUNT: if (rx_valid && rx_data == SYNC) begin
+                    crc   <= 16'hFFFF;
+                    state <= R_OP;
+                end
+                R_OP, R_SEQ, R_LENL, R_LENH, R_PAY, R_CRCH, R_CRCL: begin
+                    if (rx_valid) begin
+                        crc <= crc16_byte(crc, rx_data);
+                        case (state)
+                            R_OP: begin
+                                frame_op <= rx_data;
+                                state    <= R_SEQ;
+                            end
+                            R_SEQ: begin
+                                frame_seq <= rx_data;
+                                state     <= R_LENL;
+                            end
+                            R_LENL: begin
+                                frame_len[7:0] <= rx_data;
+                                state          <= R_LENH;
+                            end
+                            R_LENH: begin
+                                frame_len[15:8] <= rx_data;
+                                rx_ptr          <= 17'd0;
+                                if ({1'b0, rx_data, frame_len[7:0]} > MAXP) begin
+                                    nack(E_LENGTH);
+                                end else if ({rx_data, frame_len[7:0]} == 16'd0) begin
+                                    state <= R_CRCH;
+                                end else begin
+                                    state <= R_PAY;
+                                end
+                            end
+                            R_PAY: begin
+                                rx_buf[rx_ptr[BW-1:0]] <= rx_data;
+                                rx_ptr <= rx_ptr + 1'b1;
+                                if (rx_ptr + 1'b1 == {1'b0, frame_len}) begin
+                                    state <= R_CRCH;
+                                end
+                            end
+                            R_CRCH: state <= R_CRCL;
+                            default: begin  // R_CRCL: residue 0 means a good frame
+                                if (crc16_byte(crc, rx_data) == 16'd0) begin
+                                    cnt_frames <= cnt_frames + 1'b1;
+                                    state      <= D_DISPATCH;
+                                end else begin
+                                    cnt_crc <= cnt_crc + 1'b1;
+                                    nack(E_CRC);  // keeps the replay memory: nothing ran
+                                end
+                            end
+                        endcase
+                    end else if (idle_cnt >= IDLE_CLKS) begin
+                        state <= R_HUNT;
+                    end
+                end
+
+                // ------------------------------------------------------------ dispatch
+                D_DISPATCH: begin
+                    resp_nack <= 1'b0;
+                    resp_seq  <= frame_seq;
+                    resp_op   <= frame_op | 8'h80;
+                    tx_ptr    <= 17'd0;
+                    rx_ptr    <= 17'd0;
+                    hdr_idx   <= 3'd0;
+                    if (frame_op != OP_IDENTIFY && replay_valid && frame_seq == last_seq
+                            && frame_op == last_op) begin
+                        resp_op    <= resp_op;  // the stored response, unchanged
+                        cnt_replay <= cnt_replay + 1'b1;
+                        state      <= T_HDR;
+                    end else begin
+                        replay_valid <= 1'b0;
+                        last_op      <= frame_op;
+                        last_seq     <= frame_seq;
+                        if (frame_op == OP_IDENTIFY) begin
+                            if (frame_len != 0) nack(E_LENGTH);
+                            else begin
+                                cmd_r <= 5'd0;
+                                store(3'd1, {24'd0, VERSION}, I_HDR);
+                            end
+                        end else if (frame_op == OP_RESET) begin
+                            if (frame_len != 0) nack(E_LENGTH);
+                            else begin
+                                poll_cnt <= 32'd0;
+                                bus(1'b1, ADDR_CTRL, 32'd2, X_POLL);
+                            end
+                        end else if (frame_op == OP_RUN) begin
+                            if (frame_len < 2) nack(E_LENGTH);
+                            else fetch(3'd2, U_STEPS);
+                        end else if (frame_op[7:4] == 4'h2) begin
+                            if (frame_len < 5) nack(E_LENGTH);
+                            else fetch(3'd4, W_OFF);
+                        end else if (frame_op[7:4] == 4'h3) begin
+                            if (frame_len != 7) nack(E_LENGTH);
+                            else fetch(3'd4, Q_OFF);
+                        end else begin
+                            nack(E_OPCODE);
+                        end
+                    end
+                end
+
+                // ------------------------------------------------------------ sub-routines
+                F_ADDR: begin
+                    rx_raddr <= rx_ptr[BW-1:0];
+                    rx_ptr   <= rx_ptr + 1'b1;
+                    state    <= F_WAIT;
+                end
+                F_WAIT: state <= F_TAKE;
+                F_TAKE: begin
+                    fetch_val[8*fetch_k +: 8] <= rx_rdata;
+                    fetch_k <= fetch_k + 1'b1;
+                    state   <= (fetch_k + 1'b1 == fetch_n) ? state_ret : F_ADDR;
+                end
+                S_STORE: begin
+                    tx_buf[tx_ptr[BW-1:0]] <= store_val[7:0];
+                    tx_ptr    <= tx_ptr + 1'b1;
+                    store_val <= store_val >> 8;
+                    store_n   <= store_n - 1'b1;
+                    if (store_n == 3'd1) state <= state_ret;
+                end
+                B_REQ: begin
+                    wait_cnt <= wait_cnt + 1'b1;
+                    if (host_ready) begin
+                        host_req <= 1'b0;
+                        wait_cnt <= 32'd0;
+                        state    <= host_we ? state_ret : B_WAIT;
+                    end else if (wait_cnt >= BUS_TIMEOUT) begin
+                        host_req <= 1'b0;
+                        nack(E_BUS);
+                    end
+                end
+                B_WAIT: begin
+                    wait_cnt <= wait_cnt + 1'b1;
+                    if (host_rvalid) begin
+                        bus_rdata <= host_rdata;
+                        state     <= state_ret;
+                    end else if (wait_cnt >= BUS_TIMEOUT) begin
+                        nack(E_BUS);
+                    end
+                end
+
+                // ------------------------------------------------------------ WRITE
+                W_OFF: begin
+                    cmd_off <= fetch_val;
+                    fetch(3'd1, W_MODE);
+                end
+                W_MODE: begin
+                    cmd_width <= fetch_val[2:0];
+                    cmd_flag  <= fetch_val[7];
+                    cmd_k     <= 16'd0;
+                    if (fetch_val[6:3] != 0 || !(fetch_val[2:0] == 3'd1 || fetch_val[2:0] == 3'd2
+                            || fetch_val[2:0] == 3'd4)) begin
+                        nack(E_WIDTH);
+                    end else begin
+                        state <= W_LOOP;
+                    end
+                end
+                W_LOOP: begin
+                    if (cmd_k == 16'd0 && ((cmd_width == 3'd2 && data_bytes[0])
+                            || (cmd_width == 3'd4 && data_bytes[1:0] != 2'd0))) begin
+                        nack(E_LENGTH);
+                    end else if (cmd_k == 16'd0 && (region_size == 0 || region == LINK)) begin
+                        nack(region == LINK ? E_READ_ONLY : E_ADDRESS);
+                    end else if (cmd_k == 16'd0 && !REGION_WR[region]) begin
+                        nack(E_READ_ONLY);
+                    end else if (cmd_k == 16'd0 && write_end > {1'b0, region_size}) begin
+                        nack(E_ADDRESS);
+                    end else if (cmd_k == count_of(data_bytes, cmd_width)) begin
+                        state <= ACK;
+                    end else begin
+                        fetch(cmd_width, W_DATA);
+                    end
+                end
+                W_DATA: begin
+                    cmd_k <= cmd_k + 1'b1;
+                    bus(1'b1, region_base + cmd_off + {16'd0, cmd_k},
+                        widen(fetch_val, cmd_width, cmd_flag), W_LOOP);
+                end
+
+                // ------------------------------------------------------------ READ
+                Q_OFF: begin
+                    cmd_off <= fetch_val;
+                    fetch(3'd2, Q_CNT);
+                end
+                Q_CNT: begin
+                    cmd_count <= fetch_val[15:0];
+                    fetch(3'd1, Q_WIDTH);
+                end
+                Q_WIDTH: begin
+                    cmd_width <= fetch_val[2:0];
+                    cmd_k     <= 16'd0;
+                    if (!(fetch_val == 32'd1 || fetch_val == 32'd2 || fetch_val == 32'd4)) begin
+                        nack(E_WIDTH);
+                    end else if (cmd_count == 0
+                            || {3'b0, cmd_count} * fetch_val[2:0] > {2'b0, MAXP}) begin
+                        nack(E_LENGTH);
+                    end else if (region_size == 0 || read_end > {1'b0, region_size}) begin
+                        nack(E_ADDRESS);
+                    end else begin
+                        state <= Q_LOOP;
+                    end
+                end
+                Q_LOOP: begin
+                    if (cmd_k == cmd_count) begin
+                        state <= ACK;
+                    end else if (region == LINK) begin
+                        cmd_k <= cmd_k + 1'b1;
+                        store(cmd_width, link_word, Q_LOOP);
+                    end else begin
+                        bus(1'b0, region_base + cmd_off + {16'd0, cmd_k}, 32'd0, Q_DATA);
+                    end
+                end
+                Q_DATA: begin
+                    cmd_k <= cmd_k + 1'b1;
+                    store(cmd_width, bus_rdata, Q_LOOP);
+                end
+
+                // ------------------------------------------------------------ IDENTIFY
+                I_HDR: begin  // after VERSION: n_regions, max payload, max events, writable
+                    case (cmd_r)
+                        5'd0: begin cmd_r <= 5'd1; store(3'd1, 32'd16, I_HDR); end
+                        5'd1: begin cmd_r <= 5'd2; store(3'd2, MAX_PAYLOAD, I_HDR); end
+                        5'd2: begin cmd_r <= 5'd3; store(3'd2, MAX_EVENTS, I_HDR); end
+                        default: begin
+                            cmd_r <= 5'd0;
+                            store(3'd2, {16'd0, REGION_WR}, I_LOOP);
+                        end
+                    endcase
+                end
+                I_LOOP: begin  // the size of each region, then the core's identify words
+                    if (cmd_r == 5'd16) begin
+                        cmd_k <= 16'd0;
+                        state <= I_CORE;
+                    end else begin
+                        cmd_r <= cmd_r + 1'b1;
+                        store(3'd4, REGION_SIZE[32*cmd_r[3:0] +: 32], I_LOOP);
+                    end
+                end
+                I_CORE: begin
+                    if ({16'd0, cmd_k} == REGION_SIZE[31:0]) begin
+                        state <= ACK;
+                    end else begin
+                        cmd_k <= cmd_k + 1'b1;
+                        bus(1'b0, REGION_BASE[31:0] + {16'd0, cmd_k}, 32'd0, I_DATA);
+                    end
+                end
+                I_DATA: store(3'd4, bus_rdata, I_CORE);
+
+                // ------------------------------------------------------------ RESET
+                X_POLL: bus(1'b0, ADDR_STATUS, 32'd0, X_CHECK);
+                X_CHECK: begin
+                    poll_cnt <= poll_cnt + 1'b1;
+                    if (!bus_rdata[0]) begin
+                        state <= ACK;
+                    end else if (poll_cnt >= RUN_TIMEOUT) begin
+                        nack(E_RUN);
+                    end else begin
+                        state <= X_POLL;
+                    end
+                end
+
+                // ------------------------------------------------------------ RUN
+                U_STEPS: begin  // check the payload's structure before running anything
+                    run_steps <= fetch_val[15:0];
+                    run_done  <= 16'd0;
+                    run_k     <= 16'd0;
+                    run_vptr  <= 18'd2;
+                    state     <= U_V_CNT;
+                end
+                U_V_CNT: begin
+                    if (run_k == run_steps) begin
+                        if (run_vptr != {2'b0, frame_len}) nack(E_LENGTH);
+                        else begin
+                            rx_ptr <= 17'd2;
+                            tx_ptr <= 17'd2;  // step count goes in front at the end
+                            state  <= U_STEP;
+                        end
+                    end else if (run_vptr + 18'd2 > {2'b0, frame_len}) begin
+                        nack(E_LENGTH);
+                    end else begin
+                        fetch(3'd2, U_V_NEXT);  // rx_ptr == run_vptr here
+                    end
+                end
+                U_V_NEXT: begin
+                    run_vptr <= run_vptr + 18'd2 + {1'b0, fetch_val[15:0], 1'b0};
+                    rx_ptr   <= run_vptr[16:0] + 17'd2 + {fetch_val[15:0], 1'b0};
+                    run_k    <= run_k + 1'b1;
+                    state    <= U_V_CNT;
+                end
+                U_STEP: begin
+                    if (run_done == run_steps
+                            || tx_ptr + STEP_ROOM > MAXP) begin
+                        state <= U_FINISH;
+                    end else begin
+                        fetch(3'd2, U_NIN);
+                    end
+                end
+                U_NIN: begin
+                    run_nin <= fetch_val[15:0];
+                    run_k   <= 16'd0;
+                    bus(1'b1, ADDR_STEPS, 32'd1, U_RUN);
+                end
+                U_RUN: bus(1'b1, ADDR_CTRL, 32'd1, U_IN);
+                U_IN: begin
+                    if (run_k == run_nin) begin
+                        bus(1'b1, ADDR_IN_FIFO, 32'h8000_0000, U_POLL);
+                        poll_cnt <= 32'd0;
+                    end else begin
+                        fetch(3'd2, U_IDX);
+                    end
+                end
+                U_IDX: begin
+                    run_k <= run_k + 1'b1;
+                    bus(1'b1, ADDR_IN_FIFO, {16'd0, fetch_val[15:0]}, U_IN);
+                end
+                U_POLL: bus(1'b0, ADDR_STATUS, 32'd0, U_CHECK);
+                U_CHECK: begin
+                    poll_cnt <= poll_cnt + 1'b1;
+                    if (bus_rdata[1] && !bus_rdata[0]) begin
+                        bus(1'b0, ADDR_OUT_LEVEL, 32'd0, U_LEVEL);
+                    end else if (poll_cnt >= RUN_TIMEOUT) begin
+                        nack(E_RUN);
+                    end else begin
+                        state <= U_POLL;
+                    end
+                end
+                U_LEVEL: begin
+                    run_nout <= bus_rdata[15:0];
+                    run_k    <= 16'd0;
+                    if (bus_rdata > MAX_EVENTS) nack(E_OVERFLOW);
+                    else store(3'd2, bus_rdata, U_EVENTS);
+                end
+                U_EVENTS: begin
+                    if (run_k == run_nout) begin
+                        run_done <= run_done + 1'b1;
+                        state    <= U_STEP;
+                    end else begin
+                        bus(1'b0, ADDR_OUT_FIFO, 32'd0, U_EVENT);
+                    end
+                end
+                U_EVENT: begin
+                    run_k <= run_k + 1'b1;
+                    store(3'd2, {16'd0, bus_rdata[15:0]}, U_EVENTS);
+                end
+                U_FINISH: begin  // steps done goes at offset 0, the length is where we are
+                    resp_len <= tx_ptr[15:0];
+                    tx_ptr   <= 17'd0;
+                    store(3'd2, {16'd0, run_done}, U_DONE);
+                end
+                U_DONE: begin
+                    replay_valid <= 1'b1;
+                    hdr_idx      <= 3'd0;
+                    state        <= T_HDR;
+                end
+
+                // ------------------------------------------------------------ respond
+                ACK: begin
+                    resp_len     <= tx_ptr[15:0];
+                    replay_valid <= 1'b1;
+                    hdr_idx      <= 3'd0;
+                    state        <= T_HDR;
+                end
+                T_HDR: begin
+                    if (!tx_valid) begin
+                        tx_data  <= hdr_byte;
+                        tx_valid <= 1'b1;
+                        if (hdr_idx == 3'd1) crc <= crc16_byte(16'hFFFF, hdr_byte);
+                        else if (hdr_idx != 3'd0) crc <= crc16_byte(crc, hdr_byte);
+                        hdr_idx <= hdr_idx + 1'b1;
+                        if (hdr_idx == 3'd4) begin
+                            tx_ptr <= 17'd0;
+                            state  <= T_PAY_RD;
+                        end
+                    end
+                end
+                T_PAY_RD: begin
+                    if (tx_ptr == {1'b0, out_len}) begin
+                        hdr_idx <= 3'd0;
+                        state   <= T_CRC;
+                    end else begin
+                        tx_raddr <= tx_ptr[BW-1:0];
+                        state    <= T_PAY_WAIT;
+                    end
+                end
+                T_PAY_WAIT: state <= T_PAY;
+                T_PAY: begin
+                    if (!tx_valid) begin
+                        tx_data  <= resp_nack ? (tx_ptr[0] ? nack_code : nack_op) : tx_rdata;
+                        tx_valid <= 1'b1;
+                        crc      <= crc16_byte(crc, resp_nack ? (tx_ptr[0] ? nack_code : nack_op)
+                                                              : tx_rdata);
+                        tx_ptr   <= tx_ptr + 1'b1;
+                        state    <= T_PAY_RD;
+                    end
+                end
+                T_CRC: begin
+                    if (!tx_valid) begin
+                        tx_data  <= hdr_idx[0] ? crc[7:0] : crc[15:8];
+                        tx_valid <= 1'b1;
+                        hdr_idx  <= hdr_idx + 1'b1;
+                        if (hdr_idx[0]) state <= R_HUNT;
+                    end
+                end
+                default: state <= R_HUNT;
+            endcase
+            if (tx_valid && tx_ready) begin
+                tx_valid <= 1'b0;
+            end
+        end
+    end
+
+endmodule
+
+`default_nettype wire

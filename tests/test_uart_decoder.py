@@ -1,0 +1,27 @@
+"""hdl/host_decoder.v behind the RTL UART against cocotbext-uart and a behavioural core."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim" / "uart"))
+from runner import run_bench
+
+TESTS = ["identify_reports_regions_and_core_block", "write_then_read_back_every_width",
+         "bad_frames_are_refused_and_change_nothing",
+         "run_streams_events_and_a_repeated_frame_is_replayed",
+         "run_stops_when_the_response_buffer_is_full", "bus_timeout_gives_nack_not_a_hang",
+         "random_bytes_then_a_valid_frame_is_accepted"]
+SOURCES = ["hdl/uart_rx.v", "hdl/uart_tx.v", "hdl/host_decoder.v", "sim/uart/decoder_tb.v"]
+
+
+@pytest.fixture(scope="session", params=["verilator", "icarus"])
+def decoder_results(request):
+    return run_bench(request.param, "decoder_tb", SOURCES, "decoder_tb", "bench_decoder",
+                     {"CLKS_PER_BIT": 4})
+
+
+@pytest.mark.parametrize("test", TESTS)
+def test_decoder(decoder_results, test):
+    assert decoder_results.get(test) == "pass", decoder_results
