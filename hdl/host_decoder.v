@@ -38,7 +38,8 @@ module host_decoder #(
     output reg  [31:0]       host_wdata,   // write data
     input  wire              host_ready,   // request accepted this cycle
     input  wire              host_rvalid,  // read data valid
-    input  wire [31:0]       host_rdata    // read data
+    input  wire [31:0]       host_rdata,   // read data
+    output wire              active        // inside a frame or a command (not hunting SYNC)
 );
 
     localparam integer BW = $clog2(MAX_PAYLOAD);  // buffer address width
@@ -69,6 +70,8 @@ module host_decoder #(
         S_STORE = 6'd48, ACK = 6'd49, I_DATA = 6'd50, U_V_NEXT = 6'd51;
 
     reg [5:0]  state, state_ret;
+
+    assign active = state != R_HUNT || tx_valid;
 
     // ---- buffers (byte RAMs with registered read)
     reg [7:0]  rx_buf [0:MAX_PAYLOAD-1];

@@ -29,7 +29,8 @@ module decoder_tb #(
     wire       rx_valid, tx_valid, tx_ready;
     wire       rx_frame_err;  // not counted here
     /* verilator lint_off UNUSEDSIGNAL */
-    wire       unused = rx_frame_err;
+    wire       dec_active;
+    wire       unused = rx_frame_err | dec_active;
     /* verilator lint_on UNUSEDSIGNAL */
 
     uart_rx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_rx (
@@ -50,7 +51,7 @@ module decoder_tb #(
         .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid), .tx_data(tx_data),
         .tx_valid(tx_valid), .tx_ready(tx_ready), .host_req(host_req), .host_we(host_we),
         .host_addr(host_addr), .host_wdata(host_wdata), .host_ready(host_ready),
-        .host_rvalid(host_rvalid), .host_rdata(host_rdata)
+        .host_rvalid(host_rvalid), .host_rdata(host_rdata), .active(dec_active)
     );
 
 endmodule

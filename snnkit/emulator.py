@@ -1,0 +1,164 @@
+"""The emulated board: Verilated ``hdl/host_top.v`` (core + UART + decoder) served on a
+``socket://`` port or a pseudo-terminal, so :class:`snnkit.Device` talks to it exactly as
+to an FPGA board (bit-level UART inside the simulation, a fast baud divider).
+
+One build per hardware configuration and baud divider is cached (``$SNNKIT_CACHE``, default
+``~/.cache/snnkit``) under a hash of the sources and parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .compiler import HardwareConfig
+from .errors import DeviceError, SimulationError
+from .rtl_backend import cache_dir, verilator_bin
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
+SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
+MAX_PAYLOAD = 4096
+
+
+def sources() -> list[Path]:
+    """Verilog of the board: the core's blocks, the UART, the decoder and host_top."""
+    files = sorted((ROOT / "hdl").glob("snn_*.v")) + [
+        ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v", "host_decoder.v", "host_top.v")]
+    missing = [str(f) for f in files + [HARNESS] if not f.exists()]
+    if missing:
+        raise SimulationError(f"emulator sources not found: {missing} (needs a source checkout)")
+    return files
+
+
+def _key(config: HardwareConfig, clks_per_bit: int) -> str:
+    h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{MAX_PAYLOAD}".encode())
+    for f in sources() + [HARNESS]:
+        h.update(f.name.encode() + f.read_bytes())
+    return "emulator-" + h.hexdigest()[:16]
+
+
+def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER_BIT,
+          cache=None) -> Path:
+    """Build (or find in the cache) the emulated board; return the executable.
+
+    Raises
+    ------
+    SimulationError : verilator is missing or the build failed (its log is quoted)
+    """
+    config = config or HardwareConfig()
+    final = cache_dir(cache) / _key(config, clks_per_bit)
+    exe = final / "Vhost_top"
+    if exe.exists():
+        return exe
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
+    params = dict(config.verilog_params(), CLKS_PER_BIT=clks_per_bit, MAX_PAYLOAD=MAX_PAYLOAD)
+    cmd = [verilator_bin(), "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
+           "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
+           "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}"]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in sources()]
+    cmd += [str(HARNESS)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        shutil.rmtree(work, ignore_errors=True)
+        raise SimulationError(f"emulator build failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    try:
+        work.rename(final)
+    except OSError:  # a concurrent build won
+        shutil.rmtree(work, ignore_errors=True)
+    return exe
+
+
+def _launch(exe: Path, port: int | None, pty: bool, host: str):
+    args = [str(exe)] + (["--pty"] if pty else ["--port", str(port or 0), "--host", host])
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, bufsize=1)
+    line = proc.stdout.readline()
+    m = re.match(r"serving (\S+)", line)
+    if not m:
+        proc.kill()
+        raise DeviceError(f"emulator did not start: {line.strip() or 'no output'}")
+    return proc, m.group(1)
+
+
+@contextlib.contextmanager
+def running(config: HardwareConfig | None = None, *, pty: bool = False, port: int = 0,
+            host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None):
+    """Serve the emulated board in the background; yield ``(url, process)``.
+
+    The URL is ``socket://host:port`` (a free port when ``port`` is 0) or the pty path.
+    """
+    proc, url = _launch(build(config, clks_per_bit, cache), port, pty, host)
+    try:
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty: bool = False,
+          host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
+          out=sys.stdout) -> int:
+    """Serve the board in the foreground until Ctrl-C (what ``snnkit emulate`` runs)."""
+    if port is None and not pty:
+        raise DeviceError("emulate: give --port N (socket://) or --pty")
+    print("building the emulated board (cached after the first time) ...", file=out, flush=True)
+    exe = build(config, clks_per_bit, cache)
+    proc, url = _launch(exe, port, pty, host)
+    print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)
+    try:
+        for line in proc.stdout:
+            print(line.rstrip(), file=out, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+    return 0
+
+
+def add_emulate_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``snnkit emulate``."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serve on socket://127.0.0.1:PORT (a URL or a number)")
+    where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+    parser.add_argument("--net", help="size the board for this network (.snn); default: "
+                                      "the standard configuration (256 neurons)")
+    parser.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
+                        help="simulated clock cycles per UART bit")
+
+
+def emulate_main(argv=None) -> int:
+    """``snnkit emulate --port socket://127.0.0.1:5555 | --pty [--net NET]``."""
+    parser = argparse.ArgumentParser(prog="snnkit emulate", description=emulate_main.__doc__)
+    add_emulate_args(parser)
+    return run_emulate(parser.parse_args(argv))
+
+
+def run_emulate(args) -> int:
+    """Run ``snnkit emulate`` from parsed arguments (for cli.py)."""
+    config, host, port = None, "127.0.0.1", None
+    if args.net:
+        from .fileformat import load
+
+        config = HardwareConfig.for_network(load(args.net))
+    if args.port:
+        m = re.fullmatch(r"(?:socket://)?(?:([^:]+):)?(\d+)", args.port)
+        if not m:
+            raise DeviceError(f"--port: expected socket://HOST:PORT or a number, got "
+                              f"{args.port!r}")
+        host, port = m.group(1) or host, int(m.group(2))
+    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit)
