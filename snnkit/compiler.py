@@ -76,13 +76,13 @@ class HardwareConfig:
         traces = sum(_pop(net, p.source).size + _pop(net, p.target).size
                      for p in net.projections if p.stdp is not None)
         refr = max((p.neuron.refractory for p in net.neuron_populations), default=0)
-        sizes = dict(n_max=_pow2(net.n_inputs + net.n_neurons, 64), syn_max=_pow2(words, 1024),
-                     p_max=_pow2(len(net.populations), 4), pr_max=_pow2(len(net.projections), 4),
-                     d_max=_pow2(net.max_delay + 1, 4) - 1, tr_max=_pow2(traces, 256),
-                     r_bits=max(8, int(refr).bit_length()))
-        widths = dict(weight_bits=q.weight_bits, state_bits=q.state_bits,
-                      decay_bits=q.decay_bits, trace_bits=q.trace_bits, frac_bits=q.frac_bits,
-                      trace_frac_bits=q.trace_frac_bits, stdp_frac_bits=q.stdp_frac_bits)
+        sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64), "syn_max": _pow2(words, 1024),
+                     "p_max": _pow2(len(net.populations), 4), "pr_max": _pow2(len(net.projections), 4),
+                     "d_max": _pow2(net.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                     "r_bits": max(8, int(refr).bit_length())}
+        widths = {"weight_bits": q.weight_bits, "state_bits": q.state_bits,
+                      "decay_bits": q.decay_bits, "trace_bits": q.trace_bits, "frac_bits": q.frac_bits,
+                      "trace_frac_bits": q.trace_frac_bits, "stdp_frac_bits": q.stdp_frac_bits}
         return cls(**{**sizes, **widths, **overrides})
 
 
@@ -120,13 +120,13 @@ class CompileReport:
         mem = ", ".join(f"{k} {v:,}" for k, v in self.memory_bits.items())
         cyc = ", ".join(f"{k}: {v:,}" for k, v in self.cycles_per_step.items())
         return "\n".join([
-            f"snn_core configuration {c.key()}: N_MAX={c.n_max} SYN_MAX={c.syn_max} "
-            f"P_MAX={c.p_max} PR_MAX={c.pr_max} D_MAX={c.d_max} TR_MAX={c.tr_max} lanes=1",
-            f"  widths: weights {c.weight_bits}, states {c.state_bits}, decays "
-            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.frac_bits})",
-            f"  network: {self.n_inputs} inputs, {self.n_neurons} neurons, "
+            (f"snn_core configuration {c.key()}: N_MAX={c.n_max} SYN_MAX={c.syn_max} "
+            f"P_MAX={c.p_max} PR_MAX={c.pr_max} D_MAX={c.d_max} TR_MAX={c.tr_max} lanes=1"),
+            (f"  widths: weights {c.weight_bits}, states {c.state_bits}, decays "
+            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.frac_bits})"),
+            (f"  network: {self.n_inputs} inputs, {self.n_neurons} neurons, "
             f"{self.n_synapses} synapses in {self.weight_words} weight words, "
-            f"{self.trace_words} trace words",
+            f"{self.trace_words} trace words"),
             f"  memory bits: {mem} (total {sum(self.memory_bits.values()):,})",
             f"  estimated cycles per step: {cyc}",
         ])
@@ -253,7 +253,7 @@ def _firsts(net: Network, order: list[int]) -> dict[int, tuple[int, int]]:
 def estimate_cycles(net: Network, activity: float) -> int:
     """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` of every
     population spikes; exact for the control flow, the events rounded to whole spikes."""
-    ev = {p.name: int(round(activity * p.size)) for p in net.populations}
+    ev = {p.name: round(activity * p.size) for p in net.populations}
     cycles = 3 + len(net.populations)  # step start, count clear, slot advance
     cycles += sum(ev[p.name] + 1 for p in net.inputs) * 2  # old-input clear + new inputs
     for pop in net.neuron_populations:
@@ -341,7 +341,7 @@ def _params_vh(c: HardwareConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile(net: Network, out_dir, config: HardwareConfig | None = None,  # noqa: A001
+def compile(net: Network, out_dir, config: HardwareConfig | None = None,
             learning: bool | None = None) -> CompileReport:
     """Write the core's parameters, memory images and report for ``net`` into ``out_dir``.
 

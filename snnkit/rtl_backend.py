@@ -103,7 +103,7 @@ def build(config: HardwareConfig, backend: str, cache=None) -> Path:
                                   "iverilog)")
         cmd = ["iverilog", "-g2012", "-s", "tb_snn", "-o", str(work / "tb_snn.vvp")]
         cmd += [f"-Ptb_snn.{k}={v}" for k, v in params.items()] + files
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise SimulationError(f"backend {backend!r}: build failed:\n"
@@ -140,7 +140,7 @@ def run_sample(exe: Path, backend: str, img_dir: Path, words: list[int], steps: 
             f"+inputs={img_dir / 'inputs.hex'}", f"+nin={len(words)}", f"+steps={steps}",
             f"+out={out}", f"+nstate={nstate}", f"+wdump={wdump}", f"+wfinal={wfinal}"]
     cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=img_dir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=img_dir, check=False)
     if proc.returncode != 0 or not out.exists():
         raise SimulationError(f"backend {backend!r}: simulation failed:\n"
                               f"{(proc.stdout + proc.stderr)[-3000:]}")
@@ -207,8 +207,11 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
     arrays, steps, batch = check_inputs(net, inputs, steps)
     report, images = build_images(net, options.get("config"), learning)
     exe = build(report.config, backend, options.get("cache_dir"))
-    plastic = [i for i, p in enumerate(net.projections)
-               if p.stdp is not None and (p.stdp.enabled if learning is None else learning)]
+    # final weights of every projection with STDP (learning or not, as the fixed simulator),
+    # per-step weights of the learning ones
+    plastic = [i for i, p in enumerate(net.projections) if p.stdp is not None]
+    learns = [i for i in plastic
+              if (net.projections[i].stdp.enabled if learning is None else learning)]
     nstate = net.n_inputs + net.n_neurons if set(record) & {"v", "i", "theta"} else 0
     words = report.weight_words
     samples = range(batch)
@@ -223,12 +226,13 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
             (img / name).write_text(text)
         for b in samples:
             dumps.append(run_sample(exe, backend, img, input_words(net, arrays, b, steps),
-                                    steps, nstate, words if "weights" in record and plastic
+                                    steps, nstate, words if "weights" in record and learns
                                     else 0, words if plastic else 0))
-    return _result(net, arrays, steps, batch, record, dumps, plastic, report, backend)
+    return _result(net, arrays, steps, batch, record, dumps, plastic, learns, report, backend)
 
 
-def _result(net, arrays, steps, batch, record, dumps, plastic, report, backend) -> Result:
+def _result(net, arrays, steps, batch, record, dumps, plastic, learns, report,
+            backend) -> Result:
     n = net.n_inputs + net.n_neurons
     spk = np.zeros((steps, batch, n), bool)
     for b, d in enumerate(dumps):
@@ -262,7 +266,7 @@ def _result(net, arrays, steps, batch, record, dumps, plastic, report, backend) 
             return np.asarray(words[base:base + s * t], np.int64).reshape(s, t).T
 
         weights[pr.name] = torch.from_numpy(np.stack([mat(d["final"]) for d in dumps]))
-        if "weights" in record:
+        if "weights" in record and i in learns:
             trace[pr.name] = torch.from_numpy(np.stack(
                 [np.stack([mat(d["weights"][k]) for d in dumps]) for k in range(steps)]))
     lsb = 2.0 ** -net.quantization.frac_bits

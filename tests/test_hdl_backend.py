@@ -1,0 +1,130 @@
+"""Bit-exactness of the Verilog core against the fixed-point simulator (the contract), through
+snnkit.simulate(backend="verilator" | "icarus"): spikes, v, i, theta after every step and,
+with STDP, the weights after every step. One build per simulator per session (tests share
+tests/test_hdl_nets.CONFIG)."""
+
+import numpy as np
+import pytest
+import torch
+
+import snnkit
+from snnkit.compiler import HardwareConfig
+from tests.test_hdl_nets import (
+    CONFIG,
+    Q,
+    always_spiking_net,
+    random_inputs,
+    random_net,
+    saturating_net,
+    silent_net,
+)
+
+RECORD = ("v", "i", "theta", "weights")
+
+
+@pytest.fixture(scope="session")
+def rtl_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("rtl-cache")
+
+
+def run_both(net, x, backend, cache, record=RECORD, **kw):
+    ref = snnkit.simulate(net, x, backend="fixed", record=record, **kw)
+    got = snnkit.simulate(net, x, backend=backend, record=record, config=CONFIG,
+                          cache_dir=cache, **kw)
+    return ref, got
+
+
+def assert_same(ref, got):
+    assert got.lsb == ref.lsb and got.steps == ref.steps and got.batch == ref.batch
+    assert list(got.spikes) == list(ref.spikes)
+    for name, s in ref.spikes.items():
+        assert got.spikes[name].dtype == torch.bool
+        assert torch.equal(got.spikes[name], s), f"spikes of {name} differ"
+    assert set(got.states) == set(ref.states)
+    for pop, d in ref.states.items():
+        for var, v in d.items():
+            assert torch.equal(got.states[pop][var], v.to(torch.int64)), f"{pop}.{var} differs"
+    assert set(got.weights) == set(ref.weights)
+    for name, w in ref.weights.items():
+        assert torch.equal(got.weights[name], w), f"final weights of {name} differ"
+    for name, w in ref.weight_trace.items():
+        assert torch.equal(got.weight_trace[name], w), f"weights of {name} differ on some step"
+
+
+@pytest.mark.parametrize("seed", range(14))
+def test_random_nets_bit_exact_verilator(seed, rtl_cache):
+    net = random_net(seed, stdp=False)
+    assert_same(*run_both(net, random_inputs(net, 16, 2, seed), "verilator", rtl_cache))
+
+
+@pytest.mark.parametrize("seed", range(100, 114))
+def test_random_nets_with_stdp_bit_exact_verilator(seed, rtl_cache):
+    net = random_net(seed, stdp=True)
+    assert_same(*run_both(net, random_inputs(net, 14, 2, seed), "verilator", rtl_cache))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 100, 101])
+def test_random_nets_bit_exact_icarus(seed, rtl_cache):
+    net = random_net(seed, stdp=seed >= 100)
+    assert_same(*run_both(net, random_inputs(net, 10, 1, seed), "icarus", rtl_cache))
+
+
+@pytest.mark.parametrize("backend", ["verilator", "icarus"])
+@pytest.mark.parametrize("make", [saturating_net, always_spiking_net, silent_net])
+def test_adversarial_nets_bit_exact(make, backend, rtl_cache):
+    net = make()
+    assert_same(*run_both(net, random_inputs(net, 12, 1, 7, rate=0.9), backend, rtl_cache))
+
+
+def test_learning_override_and_batch_reset(rtl_cache):
+    """learning=False freezes the weights; each batch sample starts from the initial ones."""
+    net = random_net(105, stdp=True)
+    x = random_inputs(net, 12, 3, 105)
+    for learning in (False, True):
+        ref, got = run_both(net, x, "verilator", rtl_cache, learning=learning)
+        assert_same(ref, got)
+        w0 = torch.from_numpy(np.round(net.projections[0].weight / 2.0 ** -Q.frac_bits))
+        frozen = all(torch.equal(got.weights[net.projections[0].name][b], w0.to(torch.int64))
+                     for b in range(3))
+        assert frozen != learning and bool(got.weight_trace) == learning
+
+
+def test_long_run_streams_inputs_and_stalls_on_a_full_output_fifo(rtl_cache):
+    """Without recorded states the backend runs every step in one RUN: 400 steps of inputs
+    (more words than the input FIFO holds) and 4400 output spikes (more than the output FIFO
+    holds, so the core must stall rather than drop)."""
+    net = always_spiking_net()
+    x = random_inputs(net, 400, 1, 3, rate=0.5)
+    ref, got = run_both(net, x, "verilator", rtl_cache, record=())
+    assert int(got.spikes["a"].sum() + got.spikes["b"].sum()) == 400 * 11
+    assert_same(ref, got)
+
+
+def test_quantization_of_a_float_net_matches(rtl_cache):
+    """A network without a format is quantised the same way by both backends."""
+    rng = np.random.default_rng(5)
+    net = snnkit.Network()
+    net.add_input("in", 5)
+    net.add_population("h", 6, snnkit.CubaLIF(alpha=0.6, beta=0.85, threshold=0.8))
+    net.connect("in", "h", rng.normal(0.4, 0.5, (6, 5)))
+    x = random_inputs(net, 15, 2, 5)
+    ref = snnkit.simulate(net, x, backend="fixed", record=("v",))
+    cfg = HardwareConfig.for_network(snnkit.quantize(net)[0])
+    got = snnkit.simulate(net, x, backend="icarus", record=("v",), config=cfg,
+                          cache_dir=rtl_cache)
+    assert_same(ref, got)
+
+
+def test_bad_options_and_networks_raise(rtl_cache):
+    net = random_net(0, stdp=False)
+    x = random_inputs(net, 4, 1, 0)
+    with pytest.raises(snnkit.SimulationError, match="unexpected options.*'speed'"):
+        snnkit.simulate(net, x, backend="icarus", speed=2)
+    small = HardwareConfig(n_max=8, **{k: getattr(Q, k) for k in (
+        "weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
+        "trace_frac_bits", "stdp_frac_bits")})
+    with pytest.raises(snnkit.NetworkError, match=r"neurons .* needed, 8 available"):
+        snnkit.simulate(net, x, backend="icarus", config=small, cache_dir=rtl_cache)
+    with pytest.raises(snnkit.SimulationError, match="spike inputs must be 0 or 1"):
+        snnkit.simulate(net, x.to(torch.int64) * 2, backend="icarus", config=CONFIG,
+                        cache_dir=rtl_cache)
