@@ -1,0 +1,452 @@
+"""The pyserial driver: :class:`Device` talks the framed protocol (docs/uart-protocol.md) to
+a board, real or emulated (``snnkit emulate``), through any pyserial URL.
+
+The same code serves both: the emulated board is an ordinary ``socket://`` or pty port.
+Every exchange is one command frame and one response frame (stop and wait, so the board is
+never overrun); a response is awaited with a timeout, and a lost or corrupted frame is sent
+again (the board answers a repeated frame from its replay memory instead of running it
+twice). A board that stops answering raises :class:`~snnkit.errors.DeviceError` after
+``retries + 1`` timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import protocol as p
+from .compiler import HardwareConfig, build_images
+from .errors import DeviceError, NetworkError
+from .network import Network
+from .protocol import ErrorCode, Op, Region
+from .quantize import quantize
+from .result import Result
+from .simulator import check_inputs
+
+CTRL_LEARN, CTRL_N_POP, CTRL_N_PROJ = 2, 9, 10  # word offsets in Region.CTRL
+LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the link, not the command: resend
+FEATURES = ("stdp", "soft_bounds", "adaptive_threshold", "delays", "nearest_rule")
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """What :meth:`Device.identify` reports."""
+
+    protocol_version: int
+    max_payload: int  # bytes of payload the board buffers per frame
+    neurons: int  # N_MAX, inputs included
+    synapses: int  # weight words
+    config: HardwareConfig  # the core's parameters (docs/hardware.md)
+    features: tuple[str, ...]
+    regions: tuple[int, ...]  # words per protocol region
+
+
+def _bytes_of(word: int, k: int) -> int:
+    return (word >> (8 * k)) & 0xFF
+
+
+def board_info(ident: p.Identity) -> BoardInfo:
+    """Decode the core's identify words (docs/hardware.md, registers 0x000..0x00A).
+
+    Raises
+    ------
+    DeviceError : the identify block is not an snn_core's
+    """
+    c = ident.core
+    if len(c) < 11 or c[0] != 0x534E4E31:
+        raise DeviceError(f"identify: not an snnkit board (magic {c[0] if c else None!r})")
+    sizes, widths, fracs, fifos = c[4], c[5], c[6], c[9]
+    config = HardwareConfig(
+        n_max=c[2], syn_max=c[3], p_max=_bytes_of(sizes, 3), pr_max=_bytes_of(sizes, 2),
+        d_max=_bytes_of(sizes, 1), tr_max=c[8], weight_bits=_bytes_of(widths, 3),
+        state_bits=_bytes_of(widths, 2), decay_bits=_bytes_of(widths, 1),
+        trace_bits=_bytes_of(widths, 0), frac_bits=_bytes_of(fracs, 3),
+        trace_frac_bits=_bytes_of(fracs, 2), stdp_frac_bits=_bytes_of(fracs, 1),
+        a_bits=_bytes_of(fracs, 0), r_bits=c[10], in_depth=fifos >> 16,
+        out_depth=fifos & 0xFFFF)
+    feats = tuple(f for k, f in enumerate(FEATURES) if c[7] >> k & 1)
+    return BoardInfo(ident.version, ident.max_payload, c[2], c[3], config, feats, ident.regions)
+
+
+def _hex_words(text: str) -> list[int]:
+    return [int(x, 16) for x in text.split()]
+
+
+def _sign(x: np.ndarray, bits: int) -> np.ndarray:
+    x = np.asarray(x, np.int64) & ((1 << bits) - 1)
+    return np.where(x >= 1 << (bits - 1), x - (1 << bits), x)
+
+
+class Device:
+    """A board behind a serial link.
+
+    Parameters
+    ----------
+    port : a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``) or an
+        already-open ``serial.Serial``-like object (it is not closed by :meth:`close`)
+    baudrate : 1_000_000 by default; 3_000_000 for boards built for it
+    timeout : seconds to wait for each response before sending the frame again
+    retries : resends after a timeout, a CRC error or a NACK for a damaged frame
+    max_payload : cap on frame payloads (default the board's buffer); smaller frames
+        survive a noisy link better
+
+    Raises
+    ------
+    DeviceError : the port cannot be opened, or the board does not identify itself
+    """
+
+    def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 5,
+                 max_payload: int | None = None):
+        import serial
+
+        if isinstance(port, str):
+            try:
+                self._port = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+            except (serial.SerialException, ValueError, OSError) as e:
+                raise DeviceError(f"port {port!r}: cannot open ({e})") from e
+            self._owns = True
+        else:
+            self._port, self._owns = port, False
+        self.timeout, self.retries = float(timeout), int(retries)
+        self._seq = 0
+        self._parser = p.FrameParser(max_len=p.MAX_LEN)
+        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0}
+        self.net: Network | None = None
+        self._report = None
+        self._images = None
+        try:
+            self.info = self.identify()
+        except BaseException:
+            self.close()
+            raise
+        self.max_payload = min(max_payload or self.info.max_payload, self.info.max_payload)
+        self._parser.max_len = self.info.max_payload
+
+    # ------------------------------------------------------------------ link
+
+    def _read_frames(self, deadline: float):
+        """Yield decoded frames (or errors) until ``deadline``."""
+        while time.monotonic() < deadline:
+            try:
+                data = self._port.read(max(1, self._port.in_waiting))
+            except Exception as e:  # noqa: BLE001 - pyserial raises several types
+                raise DeviceError(f"port: read failed ({e}); the device is gone") from e
+            yield from self._parser.feed(data)
+
+    def call(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
+        """Send one command and return its ACK payload.
+
+        Raises
+        ------
+        NackError : the board refused the command (bad address, width ...)
+        DeviceError : no valid answer after ``retries`` resends, or the port failed
+        """
+        self._seq = (self._seq + 1) & 0xFF
+        frame = p.encode_frame(op, self._seq, payload)
+        why = "no answer"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["resends"] += 1
+            try:
+                self._port.write(frame)
+            except Exception as e:  # noqa: BLE001
+                raise DeviceError(f"port: write failed ({e}); the device is gone") from e
+            self.stats["frames"] += 1
+            deadline = time.monotonic() + (timeout or self.timeout)
+            for item in self._read_frames(deadline):
+                if isinstance(item, p.ProtocolError):
+                    self.stats["crc_errors"] += 1
+                    why = str(item)
+                    continue
+                if item.op == Op.NACK:
+                    err = p.parse_nack(item.payload)
+                    if err.code in LINK_ERRORS:
+                        why = str(err)
+                        break  # our frame (or a stale one) arrived damaged: send again
+                    if item.seq == self._seq and err.op == op:
+                        raise err
+                    continue
+                if item.seq == self._seq and item.op == (op | 0x80):
+                    return item.payload
+            else:
+                why = f"no answer within {timeout or self.timeout:g} s"
+            self._parser.reset()
+        raise DeviceError(f"{p._op_name(op)}: {why} after {self.retries + 1} attempts; "
+                          f"is the board connected and powered?")
+
+    def identify(self) -> BoardInfo:
+        """The board's protocol version, sizes, bit widths and features."""
+        ident = p.parse_identify(self.call(Op.IDENTIFY))
+        return board_info(ident)
+
+    def close(self) -> None:
+        """Close the port (unless it was handed in open)."""
+        if self._owns and self._port is not None and self._port.is_open:
+            self._port.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ regions
+
+    def write_region(self, region: Region, offset: int, values, width: int = 4,
+                     flag: bool = False) -> None:
+        """Write elements from word ``offset`` on, in as many frames as needed."""
+        values = [int(v) for v in values]
+        per = (self.max_payload - 5) // width
+        for k in range(0, len(values), per):
+            self.call(Op.WRITE | region, p.write_payload(offset + k, width, values[k:k + per],
+                                                         flag))
+
+    def read_region(self, region: Region, offset: int, count: int, width: int = 4,
+                    signed: bool = False) -> list[int]:
+        """Read ``count`` elements from word ``offset`` on."""
+        per = min(self.max_payload // width, 0xFFFF)
+        out: list[int] = []
+        for k in range(0, count, per):
+            n = min(per, count - k)
+            data = self.call(Op.READ | region, p.read_payload(offset + k, n, width))
+            if len(data) != n * width:
+                raise DeviceError(f"READ({region.name}): {len(data)} bytes for {n} elements")
+            out += p.unpack_elements(data, width, signed)
+        return out
+
+    def read_counters(self) -> dict[str, int]:
+        """Core counters (steps, cycles, synaptic events) and link counters of the board."""
+        steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, 4)
+        frames, crc, nacks, replays = self.read_region(Region.LINK, 0, 4)
+        return {"steps": steps, "cycles": lo | hi << 32, "synaptic_events": syn,
+                "frames_received": frames, "crc_errors": crc, "nacks": nacks,
+                "replays": replays}
+
+    def reset(self) -> None:
+        """Reset the core's state (v = v_init, currents, traces, spike history, counters)."""
+        self.call(Op.RESET)
+
+    def set_learning(self, on: bool) -> None:
+        """Switch on-chip STDP on or off for projections whose STDP is enabled."""
+        self.call(Op.WRITE | Region.CTRL, p.write_payload(CTRL_LEARN, 4, [int(bool(on))]))
+
+    # ------------------------------------------------------------------ network
+
+    def load(self, net: Network, progress: bool = False) -> None:
+        """Upload ``net`` (quantised first if needed), verify it by reading it back, reset.
+
+        Raises
+        ------
+        DeviceError : the board is too small for the network (nothing is written then),
+            or the read-back differs from what was written
+        """
+        if net.quantization is None:
+            net, _ = quantize(net)
+        try:
+            report, images = build_images(net, self.info.config)
+        except NetworkError as e:
+            raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
+        pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
+        n_pop, n_proj = _hex_words(images["regs.hex"])[:2]
+        weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
+        self.write_region(Region.CTRL, CTRL_N_POP, [n_pop, n_proj])
+        self.write_region(Region.POP, 0, pop)
+        self.write_region(Region.PROJ, 0, proj)
+        self._write_weights(weights, net.quantization.weight_bits)
+        self._verify(Region.POP, pop)
+        self._verify(Region.PROJ, proj)
+        self._verify_weights(weights, net.quantization.weight_bits)
+        self.set_learning(True)
+        self.reset()
+        self.net, self._report, self._weights = net, report, weights
+
+    def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
+        """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
+        width = 1 if bits <= 8 else 2 if bits <= 16 else 4
+        plastic = (image >> bits) & 1
+        values = _sign(image, bits)
+        cuts = np.flatnonzero(np.diff(plastic)) + 1
+        for run in np.split(np.arange(len(image)), cuts):
+            if run.size:
+                self.write_region(Region.WEIGHT, offset + int(run[0]), values[run], width,
+                                  flag=bool(plastic[run[0]]))
+
+    def _verify(self, region: Region, words: list[int]) -> None:
+        got = self.read_region(region, 0, len(words))
+        bad = [k for k, (a, b) in enumerate(zip(got, words)) if a != b]
+        if bad:
+            raise DeviceError(f"load: {region.name} word {bad[0]} reads back "
+                              f"0x{got[bad[0]]:08x}, wrote 0x{words[bad[0]]:08x}")
+
+    def _verify_weights(self, image: np.ndarray, bits: int) -> None:
+        got = np.asarray(self.read_region(Region.WEIGHT, 0, len(image)), np.int64)
+        want = ((image >> bits) & 1) << 31 | (_sign(image, bits) & 0x7FFF_FFFF)
+        bad = np.flatnonzero(got != want)
+        if bad.size:
+            raise DeviceError(f"load: weight word {bad[0]} reads back 0x{got[bad[0]]:08x}, "
+                              f"wrote 0x{want[bad[0]]:08x}")
+
+    def _need_net(self) -> Network:
+        if self.net is None:
+            raise DeviceError("no network loaded: call device.load(net) first")
+        return self.net
+
+    def read_weights(self) -> dict[str, torch.Tensor]:
+        """Current weights of every projection, ``[target, source]`` int64 in LSBs."""
+        net = self._need_net()
+        words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
+                           np.int64)
+        return {pr.name: torch.from_numpy(self._matrix(words, i)) for i, pr in
+                enumerate(net.projections)}
+
+    def _matrix(self, words: np.ndarray, i: int) -> np.ndarray:
+        net = self.net
+        pr = net.projections[i]
+        s, t = net.population(pr.source).size, net.population(pr.target).size
+        base = self._report.w_base[i]
+        return _sign(words[base:base + s * t], 31).reshape(s, t).T.copy()
+
+    def read_state(self) -> dict[str, dict[str, np.ndarray]]:
+        """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
+        net = self._need_net()
+        n = net.n_inputs + net.n_neurons
+        w = np.asarray(self.read_region(Region.STATE, 0, 4 * n, signed=True)).reshape(n, 4)
+        return {pop.name: dict(zip(("v", "i", "refractory", "theta"),
+                                   w[net.offset(pop.name):net.offset(pop.name) + pop.size].T))
+                for pop in net.neuron_populations}
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, inputs, steps: int | None = None, progress: bool = False) -> Result:
+        """Run the loaded network; the same :class:`Result` as ``simulate(backend="fixed")``.
+
+        Batch samples run one after another, each from the reset state; with learning, each
+        starts from the weights of the load (as the simulator's per-sample copies do) and
+        ``Result.weights`` holds each sample's final plastic weights.
+
+        Raises
+        ------
+        SimulationError : bad inputs
+        DeviceError : no network loaded, or the link failed
+        """
+        net = self._need_net()
+        arrays, steps, batch = check_inputs(net, inputs, steps)
+        learning = self.read_region(Region.CTRL, CTRL_LEARN, 1)[0] & 1
+        plastic = [i for i, pr in enumerate(net.projections)
+                   if learning and pr.stdp is not None and pr.stdp.enabled]
+        n = net.n_inputs + net.n_neurons
+        spk = np.zeros((steps, batch, n), bool)
+        final = {i: [] for i in plastic}
+        samples = range(batch)
+        if progress:
+            from tqdm.auto import tqdm
+
+            samples = tqdm(samples, desc="device", unit="sample", leave=False)
+        for b in samples:
+            if b and plastic:
+                self._write_weights(self._weights, net.quantization.weight_bits)
+            self.reset()
+            for t, events in enumerate(self._run_sample(net, arrays, b, steps)):
+                spk[t, b, events] = True
+            if plastic:
+                words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
+                                   np.int64)
+                for i in plastic:
+                    final[i].append(self._matrix(words, i))
+        spikes = {pop.name: (arrays[pop.name].to(torch.bool).cpu() if pop.is_input else
+                             torch.from_numpy(spk[:, :, net.offset(pop.name):
+                                                  net.offset(pop.name) + pop.size].copy()))
+                  for pop in net.populations}
+        weights = {net.projections[i].name: torch.from_numpy(np.stack(final[i]))
+                   for i in plastic}
+        return Result("device", steps, batch, spikes, {}, weights,
+                      lsb=2.0 ** -net.quantization.frac_bits)
+
+    def _run_sample(self, net: Network, arrays, b: int, steps: int) -> list[list[int]]:
+        """Output events (global indices) of each step of sample ``b``."""
+        offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
+        x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
+        inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
+                  for t in range(steps)]
+        # responses hold at most max_payload bytes: bound the steps per frame by the worst case
+        per_step = 2 + 2 * net.n_neurons
+        max_steps = max(1, (self.max_payload - 2) // per_step)
+        out: list[list[int]] = []
+        t = 0
+        while t < steps:
+            size, k = 2, 0
+            while t + k < steps and k < max_steps and size + 2 + 2 * len(inputs[t + k]) \
+                    <= self.max_payload:
+                size += 2 + 2 * len(inputs[t + k])
+                k += 1
+            if k == 0:
+                raise DeviceError(f"step {t}: {len(inputs[t])} input spikes do not fit one "
+                                  f"frame of {self.max_payload} bytes")
+            done = p.parse_events(self.call(Op.RUN, p.encode_events(inputs[t:t + k])))
+            if not done or len(done) > k:
+                raise DeviceError(f"RUN: board reports {len(done)} of {k} steps done")
+            out += done
+            t += len(done)
+        return out
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def add_port_args(parser: argparse.ArgumentParser) -> None:
+    """``--port URL --baud N`` shared by ``snnkit deploy`` and ``snnkit run``."""
+    parser.add_argument("--port", required=True, help="pyserial URL: /dev/ttyUSB0, a pty "
+                                                     "path, socket://host:port")
+    parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
+                        help="UART bit rate (default 1 Mbaud)")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")
+
+
+def deploy_main(argv=None) -> int:
+    """``snnkit deploy NET --port URL``: upload and verify a network."""
+    from .fileformat import load
+
+    parser = argparse.ArgumentParser(prog="snnkit deploy", description=deploy_main.__doc__)
+    parser.add_argument("net", help="network file (.snn)")
+    add_port_args(parser)
+    args = parser.parse_args(argv)
+    net = load(args.net)
+    with Device(args.port, args.baud, args.timeout) as dev:
+        i = dev.info
+        print(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
+              f"synapses, features {', '.join(i.features) or 'none'}")
+        t0 = time.monotonic()
+        dev.load(net)
+        print(f"loaded and verified {net!r} in {time.monotonic() - t0:.2f} s")
+    return 0
+
+
+def run_main(argv=None) -> int:
+    """``snnkit run NET --port URL --input IN.npz --steps T --out OUT.npz``."""
+    from .fileformat import load
+
+    parser = argparse.ArgumentParser(prog="snnkit run", description=run_main.__doc__)
+    parser.add_argument("net", help="network file (.snn)")
+    add_port_args(parser)
+    parser.add_argument("--input", required=True, help=".npz with 'inputs' [steps, batch, "
+                                                      "n_inputs] or one array per input "
+                                                      "population")
+    parser.add_argument("--steps", type=int, default=None, help="steps (default: the input's)")
+    parser.add_argument("--out", required=True, help="result .npz (spikes/<population> ...)")
+    parser.add_argument("--no-learning", action="store_true", help="switch on-chip STDP off")
+    args = parser.parse_args(argv)
+    net = load(args.net)
+    with np.load(args.input) as f:
+        inputs = f["inputs"] if "inputs" in f.files else {k: f[k] for k in f.files}
+    with Device(args.port, args.baud, args.timeout) as dev:
+        dev.load(net)
+        if args.no_learning:
+            dev.set_learning(False)
+        res = dev.run(inputs, args.steps)
+    res.save(args.out)
+    print(f"{res!r} -> {args.out}")
+    return 0
