@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 import torch
@@ -133,7 +134,7 @@ class Device:
         while time.monotonic() < deadline:
             try:
                 data = self._port.read(max(1, self._port.in_waiting))
-            except Exception as e:  # noqa: BLE001 - pyserial raises several types
+            except Exception as e:
                 raise DeviceError(f"port: read failed ({e}); the device is gone") from e
             yield from self._parser.feed(data)
 
@@ -153,7 +154,7 @@ class Device:
                 self.stats["resends"] += 1
             try:
                 self._port.write(frame)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 raise DeviceError(f"port: write failed ({e}); the device is gone") from e
             self.stats["frames"] += 1
             deadline = time.monotonic() + (timeout or self.timeout)
@@ -188,7 +189,7 @@ class Device:
         if self._owns and self._port is not None and self._port.is_open:
             self._port.close()
 
-    def __enter__(self) -> Device:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
