@@ -1,0 +1,180 @@
+"""snnkit.compile: images laid out as docs/hardware.md says, a report, clear refusals."""
+
+import json
+
+import numpy as np
+import pytest
+
+import snnkit
+from snnkit.compiler import (
+    POP_FIELDS,
+    PROJ_FIELDS,
+    HardwareConfig,
+    compile_main,
+    estimate_cycles,
+)
+from snnkit.quantize import encode
+from tests.test_hdl_nets import CONFIG, LSB, Q, random_net
+
+
+def _words(path, bits=32):
+    vals = [int(line, 16) for line in path.read_text().split()]
+    return [v - (1 << bits) if v >> (bits - 1) else v for v in vals]
+
+
+def _field(words, entry, name, fields):
+    return words[16 * entry + fields.index(name)]
+
+
+def test_writes_every_file_and_the_report(tmp_path):
+    net = random_net(3, stdp=True)
+    rep = snnkit.compile(net, tmp_path, CONFIG)
+    for f in ("params.vh", "pop.hex", "proj.hex", "weights.hex", "regs.hex", "report.json",
+              "report.txt"):
+        assert (tmp_path / f).exists(), f
+    assert rep.n_neurons == net.n_neurons and rep.n_synapses == net.n_synapses
+    assert rep.weight_words == sum(p.weight.size for p in net.projections)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["n_synapses"] == net.n_synapses and data["config_key"] == CONFIG.key()
+    assert "estimated cycles per step" in (tmp_path / "report.txt").read_text()
+    assert f"`define SNN_N_MAX {CONFIG.n_max}" in (tmp_path / "params.vh").read_text()
+    assert rep.cycles_per_step["no spikes"] < rep.cycles_per_step["all spiking"]
+
+
+def test_weight_image_follows_the_documented_layout(tmp_path):
+    """Weight of source s to target t at W_BASE + s*SIZE[target] + t, plastic flag above."""
+    net = random_net(101, stdp=True)
+    snnkit.compile(net, tmp_path, CONFIG)
+    w = [int(x, 16) for x in (tmp_path / "weights.hex").read_text().split()]
+    proj = _words(tmp_path / "proj.hex")
+    pops = _words(tmp_path / "pop.hex")
+    names = [p.name for p in net.populations]
+    seen = set()
+    for k in range(len(net.projections)):
+        src, tgt = (_field(proj, k, "src", PROJ_FIELDS), _field(proj, k, "tgt", PROJ_FIELDS))
+        pr = next(p for p in net.projections
+                  if (p.source, p.target) == (names[src], names[tgt]))
+        seen.add(pr.name)
+        base, size_t = _field(proj, k, "w_base", PROJ_FIELDS), net.population(pr.target).size
+        assert _field(pops, tgt, "size", POP_FIELDS) == size_t
+        plastic = pr.connections() if pr.plastic_mask is None else pr.connections() & \
+            pr.plastic_mask
+        for t in range(size_t):
+            for s in range(net.population(pr.source).size):
+                word = w[base + s * size_t + t]
+                value = (word & 0xFF) - ((word & 0x80) << 1)
+                assert value == round(pr.weight[t, s] / LSB)
+                assert bool(word >> 8) == (pr.stdp is not None and bool(plastic[t, s]))
+    assert seen == {p.name for p in net.projections}
+
+
+def test_tables_hold_the_integer_parameters(tmp_path):
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 3)
+    net.add_population("a", 4, snnkit.CubaLIF(alpha=0.5, beta=0.75, threshold=1.5,
+                                               reset="value", v_reset=-0.25, refractory=3,
+                                               bias=0.125, v_init=0.5))
+    net.connect("in", "a", 0.5, delay=2)
+    snnkit.compile(net, tmp_path, CONFIG)
+    pops = _words(tmp_path / "pop.hex")
+    expect = {"offset": 3, "size": 4, "refractory": 3, "alpha": 2048, "beta": 3072,
+              "threshold": 96, "v_reset": -16, "bias": 8, "v_init": 32, "flags": 4,
+              "proj_first": 0, "proj_count": 1}
+    for name, v in expect.items():
+        assert _field(pops, 1, name, POP_FIELDS) == v, name
+    assert _field(pops, 0, "flags", POP_FIELDS) == 1  # the input population
+    proj = _words(tmp_path / "proj.hex")
+    assert _field(proj, 0, "delay", PROJ_FIELDS) == 2
+    assert _words(tmp_path / "regs.hex")[:3] == [2, 1, 12]
+
+
+def test_projections_are_grouped_by_target(tmp_path):
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 2)
+    net.add_population("a", 2)
+    net.add_population("b", 2)
+    net.connect("in", "b", 0.5)
+    net.connect("in", "a", 0.5)
+    net.connect("a", "b", 0.5)
+    rep = snnkit.compile(net, tmp_path, CONFIG)
+    pops = _words(tmp_path / "pop.hex")
+    proj = _words(tmp_path / "proj.hex")
+    for p in (1, 2):
+        first, count = (_field(pops, p, "proj_first", POP_FIELDS),
+                        _field(pops, p, "proj_count", POP_FIELDS))
+        tgts = {_field(proj, k, "tgt", PROJ_FIELDS) for k in range(first, first + count)}
+        assert tgts == {p} and count == len(net.incoming(net.populations[p].name))
+    assert rep.proj_order == [1, 0, 2]
+
+
+def test_too_big_says_what_and_by_how_much(tmp_path):
+    net = random_net(1, stdp=False)
+    n = net.n_inputs + net.n_neurons
+    small = HardwareConfig(**{**CONFIG.__dict__, "n_max": n - 3})
+    with pytest.raises(snnkit.NetworkError, match=f"{n} neurons .* {n - 3} available "
+                                                  r"\(3 too many\)"):
+        snnkit.compile(net, tmp_path, small)
+    words = sum(p.weight.size for p in net.projections)
+    with pytest.raises(snnkit.NetworkError, match=f"{words} weight words needed"):
+        snnkit.compile(net, tmp_path, HardwareConfig(**{**CONFIG.__dict__, "syn_max": 4}))
+    net.connect("p0", "p0", 0.1, delay=9)
+    with pytest.raises(snnkit.NetworkError, match=r"9 delay \(steps\) needed, 3 available"):
+        snnkit.compile(net, tmp_path, CONFIG)
+
+
+def test_refuses_what_the_hardware_lacks(tmp_path):
+    net = snnkit.Network(quantization=Q)
+    net.add_input("x", 2, encoding="current")
+    net.add_population("a", 2)
+    net.connect("x", "a", 0.5)
+    with pytest.raises(snnkit.NetworkError, match=r"\(x\).encoding: current inputs"):
+        snnkit.compile(net, tmp_path, CONFIG)
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 2)
+    net.add_population("a", 3, snnkit.LIF(bias=np.array([0.0, 0.5, 0.5])))
+    net.connect("in", "a", 0.5)
+    with pytest.raises(snnkit.NetworkError, match=r"\(a\).neuron.bias: per-neuron"):
+        snnkit.compile(net, tmp_path, CONFIG)
+    other = HardwareConfig(**{**CONFIG.__dict__, "state_bits": 12})
+    with pytest.raises(snnkit.NetworkError, match="state_bits: the network uses 16"):
+        snnkit.compile(random_net(0, False), tmp_path, other)
+    net = random_net(2, stdp=False)
+    net.populations[1].neuron.refractory = 300
+    with pytest.raises(snnkit.NetworkError, match="refractory: 300 does not fit"):
+        snnkit.compile(net, tmp_path, CONFIG)
+
+
+def test_default_config_fits_and_is_shared_by_similar_networks():
+    a = HardwareConfig.for_network(random_net(0, False))
+    b = HardwareConfig.for_network(random_net(4, False))
+    assert a == b and a.key() == b.key() and a.n_max >= 64
+
+
+def test_cycle_estimate_grows_with_activity():
+    net = random_net(9, stdp=False)
+    lo, mid, hi = (estimate_cycles(net, a) for a in (0.0, 0.5, 1.0))
+    assert lo < mid < hi
+    events = sum(p.weight.size for p in net.projections)  # every synapse read once
+    assert hi - lo == events + sum(2 * p.size for p in net.inputs)
+
+
+def test_compile_main_cli(tmp_path, capsys):
+    net = random_net(5, stdp=False)
+    net.save(tmp_path / "n.snn")
+    assert compile_main([str(tmp_path / "n.snn"), "-o", str(tmp_path / "out"),
+                         "--n-max", "128"]) == 0
+    assert "N_MAX=128" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["config"]["n_max"] == 128
+
+
+def test_encoding_is_the_quantizer_s(tmp_path):
+    """A float network is quantised once, with snnkit.quantize's format."""
+    net = snnkit.Network()
+    net.add_input("in", 2)
+    net.add_population("a", 2, snnkit.LIF(threshold=0.7))
+    net.connect("in", "a", [[0.3, -0.2], [0.11, 0.5]])
+    qnet, _ = snnkit.quantize(net)
+    snnkit.compile(net, tmp_path)
+    pops = _words(tmp_path / "pop.hex")
+    assert _field(pops, 1, "threshold", POP_FIELDS) == int(
+        encode(0.7, qnet.quantization.frac_bits))
