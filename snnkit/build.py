@@ -46,12 +46,12 @@ class Board:
     top_file: str  # in firmware/<name>/
     constraints: str  # .pcf / .xdc in firmware/<name>/
     clock_in_mhz: float  # the board oscillator
-    overrides: tuple[str, ...] = ()  # firmware/<name>/ files replacing hdl/ files of that name
+    overrides: tuple[str, ...] = ("snn_ram.v",)  # firmware/common/ files replacing hdl/ ones
 
 
 BOARDS = {
     "ice40": Board("ice40", "iCEBreaker (iCE40UP5K-SG48)", "icebreaker_top",
-                   "icebreaker_top.v", "icebreaker.pcf", 12.0, ("snn_ram.v",)),
+                   "icebreaker_top.v", "icebreaker.pcf", 12.0),
     "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
                      "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
 }
@@ -129,11 +129,12 @@ def run_tool(args: list[str], cwd: Path, log: str, progress: bool = True) -> flo
 
 
 def sources(board: Board) -> list[Path]:
-    """The Verilog files of a board build: hdl/*.v (firmware overrides replacing files of the
-    same name) and the board top."""
-    fw = FIRMWARE_DIR / board.name
-    files = [fw / f.name if f.name in board.overrides else f for f in sorted(HDL_DIR.glob("*.v"))]
-    return files + [fw / board.top_file]
+    """The Verilog files of a board build: hdl/*.v (with firmware/common/ files replacing
+    those of the same name, see firmware/common/snn_ram.v) and the board top."""
+    common = FIRMWARE_DIR / "common"
+    files = [common / f.name if f.name in board.overrides else f
+             for f in sorted(HDL_DIR.glob("*.v"))]
+    return files + [FIRMWARE_DIR / board.name / board.top_file]
 
 
 def _yosys_value(v) -> str:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
+from snnkit import LIF, STDP, CubaLIF, Network, Quantization, simulate
 from snnkit.build import (
     BOARDS,
     FIRMWARE_DIR,
     ICE40_GROUPS,
+    SP_MIN,
     BuildError,
     build,
     cell_counts,
@@ -64,7 +68,7 @@ def test_memories_map_to_block_ram(small_synth):
 def test_weight_memory_is_written_single_port_for_spram(tmp_path):
     # the iCE40 replacement of snn_ram is what lets yosys infer SB_SPRAM256KA
     files = sources(BOARDS["ice40"])
-    assert FIRMWARE_DIR / "ice40" / "snn_ram.v" in files
+    assert FIRMWARE_DIR / "common" / "snn_ram.v" in files
     assert not any(f.name == "snn_ram.v" and f.parent.name == "hdl" for f in files)
     text = yosys_script(files, "snn_core", {"SYN_MAX": 65536, "W_INIT": "w.hex"},
                         "synth_ice40 -spram", "out.json")
@@ -100,3 +104,52 @@ def test_xilinx_mmcm_settings():
 def test_unknown_board_is_named(tmp_path):
     with pytest.raises(NetworkError, match="unknown board 'de10'"):
         build(None, "de10", tmp_path)
+
+
+def _stdp_net() -> Network:
+    """Input -> hidden -> output with plastic links (all-pairs, nearest, soft bounds) and a
+    recurrent delayed link, weights in whole LSBs of the 8-bit format."""
+    rng = np.random.default_rng(7)
+    q = Quantization(weight_bits=8, state_bits=16, frac_bits=6, decay_bits=12, trace_bits=8,
+                     trace_frac_bits=6, stdp_frac_bits=8)
+    lsb = 2.0 ** -q.frac_bits
+    net = Network(quantization=q)
+    net.add_input("in", 12)
+    net.add_population("hid", 10, LIF(beta=0.875, threshold=40 * lsb, reset="subtract"))
+    net.add_population("out", 6, CubaLIF(alpha=0.75, beta=0.9, threshold=30 * lsb,
+                                         reset="value", refractory=1))
+    kw = {"a_plus": 900 * 2.0 ** -14, "a_minus": 700 * 2.0 ** -14, "pre_decay": 0.75,
+          "post_decay": 0.5, "w_min": -60 * lsb, "w_max": 100 * lsb}
+    net.connect("in", "hid", rng.integers(-40, 90, (10, 12)) * lsb, stdp=STDP(**kw))
+    net.connect("hid", "out", rng.integers(-30, 80, (6, 10)) * lsb,
+                stdp=STDP(rule="nearest", bounds="soft", **kw), delay=1)
+    net.connect("out", "hid", rng.integers(-50, 20, (10, 6)) * lsb, delay=2)
+    return net
+
+
+def test_ice40_memory_form_computes_like_the_fixed_point_simulator(tmp_path, monkeypatch):
+    # the FPGA snn_ram (weights single-ported as for SPRAM, SYN_MAX >= its SP_MIN) in the
+    # Icarus simulation of the core: spikes and learned weights bit for bit as "fixed"
+    from snnkit import rtl_backend
+
+    files = [FIRMWARE_DIR / "common" / f.name if f.name == "snn_ram.v" else f
+             for f in rtl_backend.sources()]
+    monkeypatch.setattr(rtl_backend, "sources", lambda: files)
+    net = _stdp_net()
+    config = HardwareConfig.for_network(net, syn_max=SP_MIN)
+    x = torch.from_numpy(np.random.default_rng(8).random((30, 2, 12)) < 0.4)
+    rtl = simulate(net, x, 30, backend="icarus", record=("weights",), config=config,
+                   cache_dir=tmp_path)
+    ref = simulate(net, x, 30, backend="fixed", record=("weights",))
+    for pop, s in ref.spikes.items():
+        assert torch.equal(rtl.spikes[pop].bool(), s.bool()), pop
+    assert sum(int(s.sum()) for s in ref.spikes.values()) > 20  # the net is active
+    for proj, w in ref.weights.items():
+        assert torch.equal(rtl.weights[proj], w), proj
+    assert any(not torch.equal(w, ref.weights[p]) for p, w in _initial(net).items())
+
+
+def _initial(net: Network) -> dict:
+    res = simulate(net, torch.zeros(1, 2, net.n_inputs, dtype=torch.bool), 1, backend="fixed",
+                   record=("weights",), learning=False)
+    return res.weights

@@ -8,7 +8,7 @@ create_clock -add -name sys_clk_pin -period 83.33 -waveform {0 41.66} [get_ports
 ## buttons: btn[0] resets the core (active high on this board)
 set_property -dict { PACKAGE_PIN A18 IOSTANDARD LVCMOS33 } [get_ports { btn0 }];
 
-## LEDs (active high): led[0] busy, led[1] output FIFO not empty
+## LEDs (active high): led[0] busy, led[1] output waiting or UART frame in progress
 set_property -dict { PACKAGE_PIN A17 IOSTANDARD LVCMOS33 } [get_ports { led0 }];
 set_property -dict { PACKAGE_PIN C16 IOSTANDARD LVCMOS33 } [get_ports { led1 }];
 

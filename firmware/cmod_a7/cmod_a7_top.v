@@ -8,6 +8,7 @@ module cmod_a7_top #(
     parameter integer MMCM_MULT    = 50,       // VCO = 12 MHz * MMCM_MULT
     parameter integer MMCM_DIV     = 12,       // core clock = VCO / MMCM_DIV
     parameter integer BAUD         = 115200,   // UART bit rate
+    parameter integer MAX_PAYLOAD  = 4096,     // UART frame payload buffer bytes (host_top)
     parameter integer N_MAX        = 256,      // snn_core parameters (docs/hardware.md) ...
     parameter integer SYN_MAX      = 16384,
     parameter integer P_MAX        = 8,
@@ -35,7 +36,7 @@ module cmod_a7_top #(
     output wire uart_tx,  // to the FTDI, Digilent's uart_rxd_out (J18)
     input  wire btn0,     // button 0, high = reset the core (A18)
     output wire led0,     // LED 0: the core runs steps (A17)
-    output wire led1      // LED 1: output spikes wait (C16)
+    output wire led1      // LED 1: output spikes wait or a UART frame is handled (C16)
 );
 
     localparam integer CLKS_PER_BIT = (CLK_HZ + BAUD / 2) / BAUD;
@@ -43,6 +44,7 @@ module cmod_a7_top #(
     // ------------------------------------------------------------------ clock
     wire clk_fb, clk_mmcm, clk, mmcm_locked;
 
+    // verilator lint_off PINMISSING
     MMCME2_BASE #(
         .CLKIN1_PERIOD(83.333),
         .CLKFBOUT_MULT_F(MMCM_MULT),
@@ -50,10 +52,9 @@ module cmod_a7_top #(
         .DIVCLK_DIVIDE(1)
     ) u_mmcm (
         .CLKIN1(clk_12m), .CLKFBIN(clk_fb), .CLKFBOUT(clk_fb), .CLKOUT0(clk_mmcm),
-        .LOCKED(mmcm_locked), .PWRDWN(1'b0), .RST(1'b0),
-        .CLKFBOUTB(), .CLKOUT0B(), .CLKOUT1(), .CLKOUT1B(), .CLKOUT2(), .CLKOUT2B(),
-        .CLKOUT3(), .CLKOUT3B(), .CLKOUT4(), .CLKOUT5(), .CLKOUT6()
+        .LOCKED(mmcm_locked), .PWRDWN(1'b0), .RST(1'b0)
     );
+    // verilator lint_on PINMISSING
 
     BUFG u_bufg (.I(clk_mmcm), .O(clk));
 
@@ -81,10 +82,10 @@ module cmod_a7_top #(
     end
 
     // ------------------------------------------------------------------ the emulator
-    wire host_busy, host_out_valid;
+    wire host_busy, host_out_valid, host_link;
 
     host_top #(
-        .CLKS_PER_BIT(CLKS_PER_BIT),
+        .CLKS_PER_BIT(CLKS_PER_BIT), .MAX_PAYLOAD(MAX_PAYLOAD),
         .N_MAX(N_MAX), .SYN_MAX(SYN_MAX), .P_MAX(P_MAX), .PR_MAX(PR_MAX), .D_MAX(D_MAX),
         .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS), .T_BITS(T_BITS),
         .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS),
@@ -92,11 +93,11 @@ module cmod_a7_top #(
         .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT)
     ) u_host (
         .clk(clk), .rst(state_rst), .uart_rx(uart_rx), .uart_tx(uart_tx),
-        .busy(host_busy), .out_valid(host_out_valid)
+        .busy(host_busy), .out_valid(host_out_valid), .link_active(host_link)
     );
 
     assign led0 = host_busy;
-    assign led1 = host_out_valid;
+    assign led1 = host_out_valid || host_link;
 
 endmodule
 

@@ -6,6 +6,7 @@
 module icebreaker_top #(
     parameter integer CLK_HZ       = 24000000, // core clock the PLL makes (DIVR/DIVF/DIVQ)
     parameter integer BAUD         = 115200,   // UART bit rate
+    parameter integer MAX_PAYLOAD  = 4096,     // UART frame payload buffer bytes (host_top)
     parameter integer PLL_DIVR     = 0,        // SB_PLL40 reference divider
     parameter integer PLL_DIVF     = 63,       // feedback divider
     parameter integer PLL_DIVQ     = 5,        // VCO divider
@@ -37,7 +38,7 @@ module icebreaker_top #(
     output wire uart_tx,  // to the FTDI (pin 9)
     input  wire btn_n,    // user button, low = reset the core (pin 10)
     output wire led_r_n,  // red LED, on while the core runs steps (pin 11)
-    output wire led_g_n   // green LED, on while output spikes wait (pin 37)
+    output wire led_g_n   // green LED: output spikes wait or a UART frame is handled (pin 37)
 );
 
     localparam integer CLKS_PER_BIT = (CLK_HZ + BAUD / 2) / BAUD;
@@ -84,10 +85,10 @@ module icebreaker_top #(
     end
 
     // ------------------------------------------------------------------ the emulator
-    wire host_busy, host_out_valid;
+    wire host_busy, host_out_valid, host_link;
 
     host_top #(
-        .CLKS_PER_BIT(CLKS_PER_BIT),
+        .CLKS_PER_BIT(CLKS_PER_BIT), .MAX_PAYLOAD(MAX_PAYLOAD),
         .N_MAX(N_MAX), .SYN_MAX(SYN_MAX), .P_MAX(P_MAX), .PR_MAX(PR_MAX), .D_MAX(D_MAX),
         .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS), .T_BITS(T_BITS),
         .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS),
@@ -95,11 +96,11 @@ module icebreaker_top #(
         .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT)
     ) u_host (
         .clk(clk), .rst(state_rst), .uart_rx(uart_rx), .uart_tx(uart_tx),
-        .busy(host_busy), .out_valid(host_out_valid)
+        .busy(host_busy), .out_valid(host_out_valid), .link_active(host_link)
     );
 
     assign led_r_n = !host_busy;
-    assign led_g_n = !host_out_valid;
+    assign led_g_n = !(host_out_valid || host_link);
 
 endmodule
 

@@ -1,20 +1,21 @@
-// iCE40 build of hdl/snn_ram.v (same module name and ports; the ice40 flow reads this file
-// instead of hdl/snn_ram.v). Why: SB_SPRAM256KA has one address port and no initial
-// contents, and yosys infers it only from a memory written that way. Memories of at least
-// SP_MIN words and no INIT_FILE are therefore written single-ported (the address is waddr
-// on a write, raddr otherwise); the others keep the dual-port form of hdl/snn_ram.v and go
-// to EBR. Equivalent to hdl/snn_ram.v because snn_core never reads and writes one memory in
-// the same cycle (checked below in simulation). EBR without an image configures as zeros,
-// like hdl/snn_ram.v; SPRAM starts undefined, so its contents (the weights) are written by
-// the host before a run.
+// FPGA build of hdl/snn_ram.v (same module name and ports; the board builds in firmware/
+// read this file instead of hdl/snn_ram.v). Why: (1) iCE40 SB_SPRAM256KA has one address
+// port and no initial contents, and yosys infers it only from a memory written that way;
+// (2) hdl/snn_ram.v clears every word in an initial loop, which takes yosys' frontend many
+// minutes for a 64k-word memory and is not needed on an FPGA (block RAM configures as zero).
+// Memories of at least SP_MIN words and no INIT_FILE are written single-ported (the address
+// is waddr on a write, raddr otherwise); the others keep the dual-port form. Equivalent to
+// hdl/snn_ram.v because snn_core never reads and writes one memory in the same cycle
+// (checked below in simulation, and by tests/test_firmware.py against the fixed-point
+// simulator). SPRAM starts undefined, so its contents (the weights) are written by the host.
 `default_nettype none
 
 module snn_ram #(
     parameter integer DATA_W    = 16,    // word width
     parameter integer DEPTH     = 256,   // words
     parameter integer ADDR_W    = 8,     // address width, at least clog2(DEPTH)
-    parameter         INIT_FILE = "",    // optional $readmemh image (EBR form only)
-    parameter integer SP_MIN    = 16384  // smallest depth written single-ported (SPRAM)
+    parameter         INIT_FILE = "",    // optional $readmemh image (dual-port form only)
+    parameter integer SP_MIN    = 4096   // smallest depth written single-ported (SPRAM)
 ) (
     input  wire              clk,    // clock
     input  wire              we,     // write enable
