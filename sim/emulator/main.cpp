@@ -136,30 +136,36 @@ static bool write_all(int fd, const std::vector<uint8_t>& data) {
     return true;
 }
 
-// Serve one connection (fd) until it closes or a signal; false if the fd failed.
-static void serve(Board& b, int fd, bool is_pty) {
+// Serve one connection (fd) until it closes, a signal, or a new client knocks on listen_fd
+// (the newest client wins: a stale one cannot lock the board). Returns the new client or -1.
+static int serve(Board& b, int fd, bool is_pty, int listen_fd) {
     std::vector<uint8_t> out;
     uint8_t buf[4096];
     while (!g_stop) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, b.active() ? 0 : 200);
-        if (r < 0 && errno != EINTR) return;
-        if (r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {listen_fd, POLLIN, 0}};
+        int r = poll(p, listen_fd < 0 ? 1 : 2, b.active() ? 0 : 200);
+        if (r < 0 && errno != EINTR) return -1;
+        if (r > 0 && listen_fd >= 0 && (p[1].revents & POLLIN)) {
+            int c = accept(listen_fd, nullptr, nullptr);
+            if (c >= 0) return c;
+        }
+        if (r > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             ssize_t n = read(fd, buf, sizeof buf);
             if (n > 0) {
                 b.ser.queue.insert(b.ser.queue.end(), buf, buf + n);
             } else if (!is_pty && (n == 0 || (errno != EAGAIN && errno != EINTR))) {
-                return;  // client gone
+                return -1;  // client gone
             } else if (is_pty && n < 0 && errno == EIO) {
                 usleep(50000);  // no client on the slave side
             }
         }
         b.run(4096, out);
         if (!out.empty()) {
-            if (!write_all(fd, out) && !is_pty) return;
+            if (!write_all(fd, out) && !is_pty) return -1;
             out.clear();
         }
     }
+    return -1;
 }
 
 int main(int argc, char** argv) {
@@ -193,9 +199,9 @@ int main(int argc, char** argv) {
         tcsetattr(keep, TCSANOW, &t);
         if (!link.empty()) { unlink(link.c_str()); if (symlink(name, link.c_str())) perror("symlink"); }
         fcntl(m, F_SETFL, O_NONBLOCK);
-        printf("serving pty %s clks_per_bit %d\n", link.empty() ? name : link.c_str(), CLKS_PER_BIT);
+        printf("serving %s clks_per_bit %d (pty)\n", link.empty() ? name : link.c_str(), CLKS_PER_BIT);
         fflush(stdout);
-        serve(board, m, true);
+        serve(board, m, true, -1);
         if (!link.empty()) unlink(link.c_str());
         close(keep);
         close(m);
@@ -216,17 +222,21 @@ int main(int argc, char** argv) {
     getsockname(s, (struct sockaddr*)&addr, &len);
     printf("serving socket://%s:%d clks_per_bit %d\n", host.c_str(), ntohs(addr.sin_port), CLKS_PER_BIT);
     fflush(stdout);
+    int next = -1;
     while (!g_stop) {
-        struct pollfd p = {s, POLLIN, 0};
-        if (poll(&p, 1, 200) <= 0) continue;
-        int c = accept(s, nullptr, nullptr);
-        if (c < 0) continue;
+        int c = next;
+        if (c < 0) {
+            struct pollfd p = {s, POLLIN, 0};
+            if (poll(&p, 1, 200) <= 0) continue;
+            c = accept(s, nullptr, nullptr);
+            if (c < 0) continue;
+        }
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         fcntl(c, F_SETFL, O_NONBLOCK);
         unsigned long long start = board.cycles;
         printf("client connected\n");
         fflush(stdout);
-        serve(board, c, false);
+        next = serve(board, c, false, s);
         close(c);
         printf("client closed cycles %llu\n", board.cycles - start);
         fflush(stdout);

@@ -1,0 +1,235 @@
+"""snnkit.Device (real pyserial) end to end against the emulated board (Verilated host_top):
+spikes and on-chip STDP weights equal the fixed-point simulator's bit for bit; a lossy link
+never corrupts silently; a board that vanishes or is too small fails with DeviceError."""
+
+import random
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import serial
+import torch
+
+import snnkit
+from snnkit import protocol as p
+from snnkit.compiler import HardwareConfig
+from snnkit.device import Device, deploy_main, run_main
+from snnkit.emulator import running
+
+
+def make_net(seed=0, stdp=False):
+    rng = np.random.default_rng(seed)
+    net = snnkit.Network(dt=1e-3, name="device-test")
+    net.add_input("in", 12)
+    net.add_population("a", 9, snnkit.CubaLIF(alpha=0.6, beta=0.85, threshold=1.0, refractory=1))
+    net.add_population("b", 5, snnkit.LIF(beta=0.7, threshold=0.9, reset="value", v_reset=-0.1))
+    net.add_population("c", 3, snnkit.IF(threshold=2.0, adapt_plus=0.25, adapt_decay=0.9))
+    net.connect("in", "a", rng.normal(0.3, 0.4, (9, 12)), mask=rng.random((9, 12)) < 0.7,
+                stdp=snnkit.STDP(a_plus=0.05, a_minus=0.04, w_min=-1, w_max=1) if stdp else None)
+    net.connect("a", "b", rng.normal(0.3, 0.3, (5, 9)), delay=2)
+    net.connect("b", "a", -0.2, delay=1)
+    net.connect("b", "c", rng.normal(0.6, 0.3, (3, 5)))
+    net.connect("c", "c", rng.normal(0.0, 0.3, (3, 3)), delay=3)
+    return snnkit.quantize(net)[0]
+
+
+CONFIG = HardwareConfig.for_network(make_net(stdp=True))
+
+
+def spikes_in(seed, steps=40, batch=2):
+    return np.random.default_rng(seed).random((steps, batch, 12)) < 0.3
+
+
+def assert_same_spikes(a, b):
+    assert a.spikes.keys() == b.spikes.keys()
+    for k in a.spikes:
+        assert torch.equal(a.spikes[k], b.spikes[k]), k
+
+
+@pytest.fixture(scope="session")
+def board():
+    with running(CONFIG) as (url, _proc):
+        yield url
+
+
+def test_identify_reports_the_built_configuration(board):
+    with Device(board) as dev:
+        assert dev.info.config == CONFIG
+        assert (dev.info.neurons, dev.info.synapses) == (CONFIG.n_max, CONFIG.syn_max)
+        assert dev.info.protocol_version == p.PROTOCOL_VERSION
+        assert "stdp" in dev.info.features
+
+
+def test_run_matches_fixed_point_simulator(board):
+    net = make_net(seed=1)
+    x = spikes_in(2)
+    with Device(board) as dev:
+        dev.load(net)
+        res = dev.run(x)
+        counters = dev.read_counters()
+    assert_same_spikes(res, snnkit.simulate(net, x, backend="fixed"))
+    assert counters["steps"] == x.shape[0] and counters["crc_errors"] == 0
+
+
+def test_on_chip_stdp_weights_match_simulator(board):
+    net = make_net(seed=3, stdp=True)
+    x = spikes_in(4, steps=50, batch=2)
+    ref = snnkit.simulate(net, x, backend="fixed")
+    with Device(board) as dev:
+        dev.load(net)
+        before = dev.read_weights()
+        res = dev.run(x)
+        after = dev.read_weights()  # the last sample's weights stay on the board
+    assert_same_spikes(res, ref)
+    assert torch.equal(res.weights["in->a"], ref.weights["in->a"])
+    assert torch.equal(after["in->a"], ref.weights["in->a"][-1])
+    assert not torch.equal(before["in->a"], after["in->a"])  # it did learn
+    assert torch.equal(after["a->b"], before["a->b"])  # not plastic
+
+
+def test_learning_off_keeps_weights(board):
+    net = make_net(seed=5, stdp=True)
+    x = spikes_in(6, batch=1)
+    with Device(board) as dev:
+        dev.load(net)
+        dev.set_learning(False)
+        before = dev.read_weights()
+        res = dev.run(x)
+        assert torch.equal(dev.read_weights()["in->a"], before["in->a"])
+    assert_same_spikes(res, snnkit.simulate(net, x, backend="fixed", learning=False))
+    assert res.weights == {}
+
+
+def test_board_too_small_is_refused_before_writing(board):
+    big = snnkit.Network()
+    big.add_input("in", 10)
+    big.add_population("h", CONFIG.n_max, snnkit.LIF())
+    big.connect("in", "h", 0.1)
+    with Device(board) as dev:
+        sent = dev.stats["frames"]
+        with pytest.raises(snnkit.DeviceError, match="cannot hold"):
+            dev.load(big)
+        assert dev.stats["frames"] == sent
+
+
+def test_accepts_an_open_port_and_survives_reconnects(board):
+    for _ in range(2):
+        port = serial.serial_for_url(board, timeout=0.05)
+        with Device(port) as dev:
+            assert dev.info.config == CONFIG
+        assert port.is_open  # not ours to close
+        port.close()
+
+
+def test_garbage_on_the_link_then_commands_work(board):
+    rng = random.Random(9)
+    host, port = board.removeprefix("socket://").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(bytes(rng.choice([0xA5, rng.randrange(256)]) for _ in range(2000)))
+        time.sleep(0.2)
+    with Device(board) as dev:
+        assert dev.info.config == CONFIG
+
+
+def test_silent_device_fails_in_bounded_time():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+    t0 = time.monotonic()
+    with pytest.raises(snnkit.DeviceError, match="3 attempts"):
+        Device(url, timeout=0.2, retries=2)
+    assert time.monotonic() - t0 < 5
+    srv.close()
+
+
+def test_vanished_device_raises_device_error():
+    net = make_net(seed=1)
+    with running(CONFIG) as (url, proc):
+        dev = Device(url, timeout=0.2, retries=1)
+        dev.load(net)
+        proc.kill()
+        proc.wait()
+        with pytest.raises(snnkit.DeviceError):
+            dev.run(spikes_in(1, batch=1))
+        dev.close()
+
+
+class LossyProxy:
+    """TCP proxy that flips, drops or duplicates each byte with probability ``rate`` / 3."""
+
+    def __init__(self, target: str, rate: float, seed: int):
+        host, port = target.removeprefix("socket://").split(":")
+        self.target, self.rate, self.rng = (host, int(port)), rate, random.Random(seed)
+        self.faults = 0
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.url = f"socket://127.0.0.1:{self.srv.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        client, _ = self.srv.accept()
+        upstream = socket.create_connection(self.target)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        while data := src.recv(4096):
+            out = bytearray()
+            for byte in data:
+                r = self.rng.random()
+                if r < self.rate / 3:
+                    out.append(byte ^ (1 << self.rng.randrange(8)))
+                elif r < 2 * self.rate / 3:
+                    pass
+                elif r < self.rate:
+                    out += bytes([byte, byte])
+                else:
+                    out.append(byte)
+                    continue
+                self.faults += 1
+            dst.sendall(bytes(out))
+        dst.shutdown(socket.SHUT_RDWR)  # wakes the other pump; close() would not
+
+
+def test_lossy_link_never_corrupts_silently(board):
+    net = make_net(seed=7)
+    proxy = LossyProxy(board, rate=0.01, seed=13)
+    ok = failed = 0
+    with Device(proxy.url, timeout=0.15, retries=30, max_payload=48) as dev:
+        dev.load(net)  # verified by read-back: a corrupted upload would raise
+        for seed in range(3):
+            x = spikes_in(seed, steps=25, batch=1)
+            try:
+                res = dev.run(x)
+            except snnkit.DeviceError:
+                failed += 1
+                continue
+            assert_same_spikes(res, snnkit.simulate(net, x, backend="fixed"))
+            ok += 1
+        assert dev.stats["resends"] > 0
+    assert proxy.faults > 10 and ok + failed == 3 and ok >= 1
+
+
+def test_cli_deploy_and_run(board, tmp_path, capsys):
+    net = make_net(seed=11)
+    net.save(tmp_path / "net.snn")
+    x = spikes_in(12)
+    np.savez(tmp_path / "in.npz", inputs=x.astype(np.uint8))
+    assert deploy_main([str(tmp_path / "net.snn"), "--port", board]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert run_main([str(tmp_path / "net.snn"), "--port", board, "--input",
+                     str(tmp_path / "in.npz"), "--steps", "40", "--out",
+                     str(tmp_path / "out.npz")]) == 0
+    ref = snnkit.simulate(snnkit.load(tmp_path / "net.snn"), x, backend="fixed")
+    with np.load(tmp_path / "out.npz") as f:
+        for name, s in ref.spikes.items():
+            assert np.array_equal(f[f"spikes/{name}"].astype(bool), s.numpy()), name
+
+
+def test_pty_board():
+    with running(CONFIG, pty=True) as (path, _proc), Device(path) as dev:
+        assert dev.info.config == CONFIG
