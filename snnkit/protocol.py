@@ -62,6 +62,7 @@ class ErrorCode(IntEnum):
     READ_ONLY = 6  # write to a read-only region
     BUS_TIMEOUT = 7  # the core did not answer a bus transaction in time
     RUN_TIMEOUT = 8  # a step did not finish in time
+    EVENT_OVERFLOW = 9  # more output events in one step than max_events
 
 
 WIDTHS = (1, 2, 4)

@@ -1,7 +1,9 @@
 """The framed UART protocol's pure functions: CRC vectors, known frames, round trips, resync."""
 
 import random
+import re
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -162,3 +164,16 @@ def test_nack_names_error():
     e = p.parse_nack(bytes([p.Op.WRITE | p.Region.WEIGHT, p.ErrorCode.BAD_ADDRESS]))
     assert isinstance(e, DeviceError) and e.code == p.ErrorCode.BAD_ADDRESS
     assert "BAD_ADDRESS" in str(e) and "WRITE(WEIGHT)" in str(e)
+
+
+def test_doc_test_vectors_decode_with_independent_crc():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "uart-protocol.md").read_text()
+    lines = re.findall(r"^((?:[0-9a-f]{2} )+[0-9a-f]{2})   ", doc, re.MULTILINE)
+    assert len(lines) >= 6
+    for line in lines:
+        raw = bytes.fromhex(line)
+        assert crc_bitwise(raw[1:]) == 0, line
+        f = p.decode_frame(raw)
+        assert p.encode_frame(f.op, f.seq, f.payload) == raw
+    write = p.decode_frame(bytes.fromhex(lines[1]))
+    assert p.parse_write(write.payload) == (16, 1, True, [0xFE, 5])
