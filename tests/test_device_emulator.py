@@ -233,3 +233,32 @@ def test_cli_deploy_and_run(board, tmp_path, capsys):
 def test_pty_board():
     with running(CONFIG, pty=True) as (path, _proc), Device(path) as dev:
         assert dev.info.config == CONFIG
+
+
+def test_emulate_command_serves_across_clients_and_stops_on_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    make_net(stdp=True).save(tmp_path / "net.snn")  # sizes the board like CONFIG: cached build
+    code = "import sys; from snnkit.emulator import emulate_main; sys.exit(emulate_main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "--port", "0", "--net",
+                             str(tmp_path / "net.snn")], stdout=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            if line.startswith("emulated board on "):
+                url = line.split()[3]
+                break
+        assert url and url.startswith("socket://127.0.0.1:")
+        for _ in range(2):  # a second client after the first disconnected
+            with Device(url) as dev:
+                assert dev.info.config == CONFIG
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    host, port = url.removeprefix("socket://").split(":")
+    with pytest.raises(OSError):
+        socket.create_connection((host, int(port)), timeout=1).close()
