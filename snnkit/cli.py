@@ -68,6 +68,13 @@ def _demo(args) -> int:
 # Subcommands whose module parses its own arguments: name -> (module, function, help).
 DELEGATED = {
     "convert": ("snnkit.convert", "convert_main", "convert a trained torch ANN into a network"),
+    "compile": ("snnkit.compiler", "compile_main",
+                "compile a network into Verilog parameters and memory images"),
+    "emulate": ("snnkit.emulator", "emulate_main",
+                "serve the emulated board (Verilated RTL) on a socket or pty"),
+    "deploy": ("snnkit.device", "deploy_main", "load a network onto a board over serial"),
+    "run": ("snnkit.device", "run_main", "run a network on a board and save its spikes"),
+    "build": ("snnkit.build", "build_main", "build an FPGA bitstream / project for a network"),
 }
 
 
