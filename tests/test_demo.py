@@ -1,0 +1,24 @@
+"""`snnkit demo --quick` end to end: it must run and reach the accuracies it prints."""
+
+import json
+
+from snnkit.cli import main
+
+
+def test_demo_quick_reaches_its_targets(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    s = json.loads((tmp_path / "summary.json").read_text())
+    rows = {r["path"].split(",")[0]: r for r in s["conversion"]["rows"]}
+    ann = rows["ANN (torch"]["accuracy"]
+    fixed = rows["SNN fixed simulator"]["accuracy"]
+    flt = rows["SNN float simulator"]["accuracy"]
+    assert ann >= 0.97
+    assert fixed >= 0.97 and ann - fixed <= 0.005  # targets on the whole test split, T = 16
+    assert abs(flt - fixed) <= 0.005
+    # the emulated board computes exactly what the fixed-point simulator computes
+    c = s["conversion"]
+    assert c["fpga_equals_fixed"] == c["fpga_samples"] > 0
+    assert f"{100 * fixed:.2f}%" in out  # the table shows what was measured
+    for png in ("accuracy_vs_T.png", "raster.png", "membrane.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
