@@ -32,6 +32,7 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .encoders import poisson
 from .errors import SimulationError
@@ -39,19 +40,25 @@ from .network import LIF, STDP, Network
 from .quantize import quantize
 from .simulator import simulate
 
-INPUT, EXC = "pixels", "exc"
+INPUT, GATE, EXC, INH = "pixels", "rest", "exc", "inh"
 PLASTIC = f"{INPUT}->{EXC}"
 
 
 @dataclass
 class Schedule:
-    """How digits become spikes: rates, presentation and rest lengths."""
+    """How digits become spikes: rates and the lengths of the phases of one sample."""
 
-    steps_per_sample: int = 40  # steps each digit is shown
-    rest_steps: int = 20  # background-only steps after each digit (depression phase)
-    max_rate: float = 0.25  # spike probability per step of a full-intensity pixel
-    rest_rate: float = 0.05  # spike probability per step of every pixel during rest
-    eval_steps: int = 40  # steps per digit when labelling and testing (no learning)
+    steps_per_sample: int = 80  # steps each digit is shown
+    burst_steps: int = 1  # then: every pixel fires at burst_rate, the gate holds v down
+    burst_rate: float = 1.0  # spike probability per step of every pixel in the burst
+    rest_steps: int = 10  # then: no input, so v and the traces relax before the next digit
+    max_rate: float = 0.2  # spike probability per step of a full-intensity pixel
+    eval_steps: int = 80  # steps per digit when labelling and testing (no learning)
+    eval_rate: float = 0.2  # max_rate when labelling and testing: a slower, surer race
+
+    @property
+    def period(self) -> int:
+        return self.steps_per_sample + self.burst_steps + self.rest_steps
 
 
 def digits(seed: int = 0):
@@ -71,37 +78,61 @@ def digits(seed: int = 0):
     return x_tr, y_tr, x_te, y_te
 
 
-def build_network(n_exc: int = 100, *, threshold: float = 4.0, beta: float = 0.9,
-                  refractory: int = 2, theta_plus: float = 0.1, theta_decay: float = 1.0,
-                  inhibition: float = 4.0, w_max: float = 0.98, w_init: float = 0.3,
-                  stdp: STDP | None = None, seed: int = 0) -> Network:
+def build_network(n_exc: int = 100, *, threshold: float = 16.0, v_reset: float = 8.0,
+                  beta: float = 0.98,
+                  refractory: int = 2, theta_plus: float = 1.0,
+                  theta_decay: float = 1.0 - 2.0 ** -10, inh_threshold: float = 0.1, inh_beta: float = 0.95, inh_per_exc: int = 3,
+                  gate_size: int = 32, gate_weight: float = 0.99, w_max: float = 0.98,
+                  w_init: float = 0.4, w_noise: float = 0.15, stdp: STDP | None = None, seed: int = 0) -> Network:
     """The Diehl & Cook network: pixels -> adaptive LIF neurons with lateral inhibition.
+
+    Every weight stays below 1 in magnitude, so 8-bit weights get 7 fractional bits.
 
     Parameters
     ----------
     n_exc : number of excitatory (learning) neurons
-    threshold, beta, refractory : LIF threshold, membrane decay per step, refractory steps
-    theta_plus, theta_decay : threshold increase per spike and its decay per step
-    inhibition : weight (made negative) of every exc -> other exc synapse, delay 1
-    w_max : upper weight bound (0.98 < 127/128 gives 8-bit weights with 7 fractional bits)
-    w_init : initial weights are uniform in [0, w_init * w_max]
+    threshold, v_reset : LIF threshold and the value after a spike (above 0, so the neuron
+        that wins the race to the first spike fires again soon: more learning signal)
+    beta, refractory : membrane decay per step, refractory steps
+    theta_plus, theta_decay : threshold increase per spike and its decay per step (time
+        constant 1024 steps, about 11 digits: long enough to stop one neuron from winning
+        everything, short enough that theta does not grow with the length of training; in
+        fixed point a theta below 0.5 / (1 - theta_decay) LSB = 4.0 no longer decays)
+    inh_threshold, inh_beta : threshold and leak of the inhibitory LIF neurons: each
+        excitatory spike makes its inhibitory partner fire several times, one step after
+        another (7 with the defaults), and each of those spikes inhibits every other
+        excitatory neuron by 0.99; ``inh_per_exc`` partners per excitatory neuron multiply
+        that. So inhibition is strong (it must beat the input) although every weight stays below
+        1 (the plastic weights keep 7 fractional bits). The leak ends it before the next digit.
+    gate_size, gate_weight : the gate inputs (each with weight ``-gate_weight`` to every
+        neuron) fire during the burst and keep the neurons silent while it depresses weights
+    w_max : upper weight bound (0.98 < 127/128)
+    w_init, w_noise : initial weights are uniform in ``w_init +- w_noise``: nearly flat, so
+        a neuron's first wins imprint their digits rather than fight a random pattern
     stdp : the learning rule; default soft-bounded all-pairs STDP in [0, w_max]
     seed : random seed of the initial weights
 
     Returns
     -------
-    :class:`~snnkit.network.Network` with input ``"pixels"`` [64] and population ``"exc"``
+    :class:`~snnkit.network.Network`: inputs ``"pixels"`` [64] and ``"rest"`` [gate_size],
+    populations ``"exc"`` [n_exc] and ``"inh"`` [n_exc * inh_per_exc]
     """
     rng = np.random.default_rng(seed)
-    stdp = stdp or STDP(a_plus=0.02, a_minus=0.02, pre_decay=0.8, post_decay=0.95,
+    stdp = stdp or STDP(a_plus=0.5, a_minus=0.08, pre_decay=0.8, post_decay=0.97,
                         rule="all_pairs", bounds="soft", w_min=0.0, w_max=w_max)
     net = Network(dt=1e-3, name="diehl-cook-digits")
     net.add_input(INPUT, 64)
+    net.add_input(GATE, gate_size)
     net.add_population(EXC, n_exc, LIF(beta=beta, threshold=threshold, reset="value",
-                                       v_reset=0.0, refractory=refractory,
+                                       v_reset=v_reset, refractory=refractory,
                                        adapt_plus=theta_plus, adapt_decay=theta_decay))
-    net.connect(INPUT, EXC, rng.uniform(0.0, w_init * w_max, (n_exc, 64)), stdp=stdp)
-    net.connect(EXC, EXC, -inhibition * (1.0 - np.eye(n_exc)), delay=1)
+    net.connect(INPUT, EXC, rng.uniform(w_init - w_noise, w_init + w_noise, (n_exc, 64)), stdp=stdp)
+    net.connect(GATE, EXC, -gate_weight)
+    partner = np.tile(np.eye(n_exc, dtype=bool), (inh_per_exc, 1))  # [inh, exc]
+    net.add_population(INH, n_exc * inh_per_exc,
+                       LIF(beta=inh_beta, threshold=inh_threshold, reset="subtract"))
+    net.connect(EXC, INH, 0.99 * partner, mask=partner)
+    net.connect(INH, EXC, -0.99 * ~partner.T, mask=~partner.T, delay=1)
     return net
 
 
@@ -114,19 +145,28 @@ def _check_images(x, label: str) -> np.ndarray:
     return arr
 
 
-def sequence(x, schedule: Schedule, seed: int = 0):
-    """One long batch-1 input ``[n * (steps + rest), 1, 64]``: each digit, then rest."""
+def sequence(x, schedule: Schedule, gate_size: int, seed: int = 0) -> dict:
+    """One long batch-1 input: each digit, then the burst (gate on), then rest.
+
+    Returns
+    -------
+    ``{"pixels": [n * period, 1, 64], "rest": [n * period, 1, gate_size]}`` (bool tensors)
+    """
     x = _check_images(x, "x")
     s = schedule
-    period = s.steps_per_sample + s.rest_steps
-    rates = np.empty((len(x), period, 64))
-    rates[:, :s.steps_per_sample] = x[:, None, :] * s.max_rate
-    rates[:, s.steps_per_sample:] = s.rest_rate
-    return poisson(rates.reshape(-1, 64), 1, seed=seed).reshape(-1, 1, 64)
+    t0, t1 = s.steps_per_sample, s.steps_per_sample + s.burst_steps
+    rates = np.zeros((len(x), s.period, 64))
+    rates[:, :t0] = x[:, None, :] * s.max_rate
+    rates[:, t0:t1] = s.burst_rate
+    pixels = poisson(rates.reshape(-1, 64), 1, seed=seed).reshape(-1, 1, 64)
+    gate = np.zeros((len(x), s.period, 1, gate_size), bool)
+    gate[:, t0:t1] = True
+    return {INPUT: pixels, GATE: torch.from_numpy(gate.reshape(-1, 1, gate_size))}
 
 
 def train(net: Network, x_train, backend: str = "fixed", epochs: int = 1,
-          schedule: Schedule | None = None, seed: int = 0, progress: bool = False):
+          schedule: Schedule | None = None, seed: int = 0, progress: bool = False,
+          learning: bool = True):
     """Learn the input weights by STDP on a sequential presentation of ``x_train``.
 
     Parameters
@@ -138,6 +178,7 @@ def train(net: Network, x_train, backend: str = "fixed", epochs: int = 1,
     schedule : rates and lengths; default :class:`Schedule`
     seed : seed of the Poisson spikes
     progress : show a progress bar
+    learning : False replays the same run with plasticity off (weights stay as they are)
 
     Returns
     -------
@@ -151,8 +192,8 @@ def train(net: Network, x_train, backend: str = "fixed", epochs: int = 1,
     if backend != "float":
         net, _ = quantize(net)  # pin the format so the trained copy keeps it
     x = _check_images(x_train, "x_train")
-    inputs = sequence(np.concatenate([x] * epochs), schedule, seed)
-    res = simulate(net, inputs, backend=backend, record=("theta",), learning=True,
+    inputs = sequence(np.concatenate([x] * epochs), schedule, net.population(GATE).size, seed)
+    res = simulate(net, inputs, backend=backend, record=("theta",), learning=learning,
                    progress=progress)
     lsb = res.lsb or 1.0
     w = res.weights[PLASTIC][0].cpu().numpy().astype(np.float64) * lsb
@@ -176,7 +217,9 @@ def responses(net: Network, x, backend: str = "fixed", schedule: Schedule | None
     """Spike counts ``[n, n_exc]`` of every image shown on its own, without learning."""
     s = schedule or Schedule()
     x = _check_images(x, "x")
-    inputs = poisson(x * s.max_rate, s.eval_steps, seed=seed)
+    pixels = poisson(x * s.eval_rate, s.eval_steps, seed=seed)
+    gate = torch.zeros(s.eval_steps, len(x), net.population(GATE).size, dtype=torch.bool)
+    inputs = {INPUT: pixels, GATE: gate}
     res = simulate(net, inputs, backend=backend, learning=False)
     return res.counts(EXC).cpu().numpy().astype(np.float64)
 
@@ -212,3 +255,35 @@ def evaluate(net: Network, labels: np.ndarray, x, y, backend: str = "fixed",
     """Accuracy (0..1) on ``(x, y)`` of the neurons' labels."""
     counts = responses(net, x, backend, schedule, seed=2)
     return float(np.mean(predict(counts, labels) == np.asarray(y)))
+
+
+QUICK = {"n_train": 200, "n_test": 200}  # the demo's --quick: under a minute
+
+
+def experiment(backend: str = "fixed", quick: bool = False, n_exc: int = 100, epochs: int = 1,
+               data=None, learning: bool = True, progress: bool = False) -> dict:
+    """Train, label and test in one call (what the demo and the benchmark run).
+
+    Parameters
+    ----------
+    backend : "float" or "fixed"
+    quick : train on the first 200 training digits and test on 200 (:data:`QUICK`)
+    n_exc, epochs : network size and passes over the training digits
+    data : ``(x_train, y_train, x_test, y_test)``; default :func:`digits`
+    learning : False gives the untrained baseline (same run, plasticity off)
+    progress : show a progress bar while training
+
+    Returns
+    -------
+    dict with ``accuracy``, ``net`` (trained), ``theta``, ``labels``, ``n_train``, ``n_test``
+    """
+    x_tr, y_tr, x_te, y_te = data if data is not None else digits()
+    if quick:
+        x_tr, y_tr = x_tr[:QUICK["n_train"]], y_tr[:QUICK["n_train"]]
+        x_te, y_te = x_te[:QUICK["n_test"]], y_te[:QUICK["n_test"]]
+    net = build_network(n_exc)
+    trained, theta = train(net, x_tr, backend, epochs, progress=progress, learning=learning)
+    labels = assign_labels(trained, x_tr, y_tr, backend)
+    acc = evaluate(trained, labels, x_te, y_te, backend)
+    return {"accuracy": acc, "net": trained, "theta": theta, "labels": labels,
+            "n_train": len(x_tr), "n_test": len(x_te)}

@@ -1,0 +1,68 @@
+"""Unsupervised STDP on digits (snnkit.unsupervised): it learns, and only when asked to."""
+
+import numpy as np
+import pytest
+
+from snnkit import SimulationError
+from snnkit import unsupervised as us
+
+
+@pytest.fixture(scope="module")
+def data():
+    return us.digits()
+
+
+@pytest.mark.parametrize("backend", ["float", "fixed"])
+def test_a_neuron_shown_one_digit_learns_that_digit(data, backend):
+    """STDP + the depression burst imprint the digit: weights of its ink grow relative to the
+    background, so the weight map correlates with the image; a broken rule does not."""
+    digit = data[0][0]
+    net = us.build_network(n_exc=1)
+    w0 = net.projections[0].weight[0]
+    trained, _ = us.train(net, np.repeat(digit[None], 20, 0), backend=backend)
+    w = trained.projections[0].weight[0]
+    ink, blank = digit > 0.5, digit == 0
+    assert np.corrcoef(w0, digit)[0, 1] < 0.3
+    assert np.corrcoef(w, digit)[0, 1] > 0.6
+    assert w[ink].mean() > 1.5 * w[blank].mean()
+    assert w[blank].mean() < 0.75 * w0[blank].mean()  # the background is depressed
+
+
+def test_learning_changes_weights_and_learning_off_keeps_them(data):
+    x_tr = data[0][:10]
+    net = us.build_network(n_exc=10)
+    w0 = net.projections[0].weight
+    learned, _ = us.train(net, x_tr, backend="fixed")
+    frozen, theta = us.train(net, x_tr, backend="fixed", learning=False)
+    assert learned.quantization == frozen.quantization
+    lsb = 2.0 ** -learned.quantization.frac_bits
+    w0q = np.round(w0 / lsb) * lsb  # the initial weights on the fixed-point grid
+    assert np.array_equal(frozen.projections[0].weight, w0q)
+    assert np.abs(learned.projections[0].weight - w0q).max() >= 2 * lsb
+    assert np.all(theta >= 0) and theta.max() > 0  # homeostasis ran in both
+
+
+def test_learned_weights_stay_on_the_8_bit_grid_within_bounds(data):
+    net = us.build_network(n_exc=10)
+    learned, _ = us.train(net, data[0][:10], backend="fixed")
+    q = learned.quantization
+    assert q.weight_bits == 8 and q.frac_bits == 7
+    w = learned.projections[0].weight * 2 ** q.frac_bits
+    assert np.array_equal(w, np.round(w))
+    assert w.min() >= 0 and w.max() <= round(net.projections[0].stdp.w_max * 2 ** q.frac_bits)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((3, 65)), r"\[n, 64\]"),
+    (np.full((3, 64), 16.0), r"\[0, 1\]"),
+    (np.zeros((0, 64)), r"\[0, 1\]"),
+])
+def test_bad_images_are_refused(bad, match):
+    with pytest.raises(SimulationError, match=match):
+        us.train(us.build_network(n_exc=4), bad)
+
+
+def test_labels_and_prediction_follow_the_mean_class_response():
+    counts = np.array([[5, 0, 1], [0, 4, 0], [1, 0, 6], [0, 3, 0]], float)
+    labels = np.array([0, 1, 0])  # neurons 0 and 2 answer class 0, neuron 1 class 1
+    assert us.predict(counts, labels, n_classes=2).tolist() == [0, 1, 0, 1]
