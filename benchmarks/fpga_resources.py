@@ -4,7 +4,7 @@ iCE40UP5K: yosys ``synth_ice40 -spram -dsp`` per configuration, then nextpnr-ice
 route of the iCEBreaker board top for the target configuration (256 neurons, 64k synapses) when
 the board top can be built. xc7a35t: yosys ``synth_xilinx`` estimate. All tools from PyPI
 (YoWASP). Prints a markdown table for benchmarks/RESULTS.md and writes the raw figures to
-benchmarks/fpga_resources.json.
+benchmarks/fpga_resources_<boards>.json.
 
     .venv/bin/python benchmarks/fpga_resources.py [--quick] [--no-pnr]
     .venv/bin/python benchmarks/fpga_resources.py --baseline   # rewrite the test baseline
@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import re
 import tempfile
 import time
 from datetime import date
@@ -66,13 +67,15 @@ def write_baseline(work: Path) -> dict:
     return base
 
 
-def run(work: Path, quick: bool, pnr: bool) -> dict:
+def run(work: Path, quick: bool, pnr: bool, only: tuple[str, ...]) -> dict:
     top = top_kind()
     rows = {}
     for name, (cfg, boards) in CONFIGS.items():
         if quick and cfg is not TARGET:
             continue
         for board in boards:
+            if board not in only:
+                continue
             t0 = time.monotonic()
             res = synth_estimate(cfg, board, work / f"{board}-{cfg.key()}", top=top,
                                  progress=True)
@@ -91,7 +94,13 @@ def place_and_route(work: Path, top: str) -> dict:
     try:
         rep = build(None, "ice40", work / "pnr", clock_mhz=24.0, config=TARGET)
     except BuildError as e:
-        return {"error": str(e).splitlines()[0], "log_tail": str(e).splitlines()[-6:]}
+        log = work / "pnr" / "nextpnr.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        used = {m[0]: f"{m[1]}/{m[2]}" for m in
+                re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", text, re.MULTILINE)}
+        errors = [ln for ln in str(e).splitlines() if "ERROR" in ln]
+        return {"error": str(e).splitlines()[0], "nextpnr_errors": errors,
+                "device_utilisation": used}
     return {"resources": rep.resources, "available": rep.available, "fmax_mhz": rep.fmax_mhz,
             "seconds": rep.seconds}
 
@@ -124,13 +133,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only the target configuration")
     ap.add_argument("--no-pnr", action="store_true", help="skip nextpnr")
     ap.add_argument("--baseline", action="store_true", help="rewrite the test baseline only")
+    ap.add_argument("--boards", default="ice40,cmod_a7", help="comma-separated boards to run")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.baseline:
             write_baseline(Path(tmp))
             return
-        rows = run(Path(tmp), args.quick, not args.no_pnr)
-    out = HERE / "fpga_resources.json"
+        rows = run(Path(tmp), args.quick, not args.no_pnr, tuple(args.boards.split(",")))
+    out = HERE / f"fpga_resources_{args.boards.replace(',', '_')}.json"
     out.write_text(json.dumps({"date": str(date.today()), "machine": platform.platform(),
                                "boards": {k: b.title for k, b in BOARDS.items()},
                                "rows": rows}, indent=2) + "\n")

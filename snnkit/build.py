@@ -318,7 +318,7 @@ def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,
         f"set snn_sources {{{' '.join('src/' + f.name for f in files)}}}\n")
     rep = BuildReport(board.name, {}, {}, clock_mhz=clock_mhz)
     cells, rep.seconds["yosys"] = synthesize(
-        files, board.top, params, "synth_xilinx -family xc7", out_dir, "", progress)
+        files, board.top, params, SYNTH["cmod_a7"][0], out_dir, "", progress)
     rep.resources = summarize(cells, XILINX_GROUPS)
     rep.available = {"LUT": 20800, "FF": 41600, "BRAM36 (RAMB36E1)": 50,
                      "BRAM18 (RAMB18E1)": 100, "DSP48E1": 90}
@@ -428,7 +428,7 @@ def build_main(argv=None) -> int:
 
 
 SYNTH = {"ice40": ("synth_ice40 -spram -dsp", ICE40_GROUPS),
-         "cmod_a7": ("synth_xilinx -family xc7", XILINX_GROUPS)}
+         "cmod_a7": ("synth_xilinx -family xc7 -flatten", XILINX_GROUPS)}
 
 
 def synth_estimate(config, board: str, out_dir, top: str = "board",
