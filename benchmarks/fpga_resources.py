@@ -16,13 +16,20 @@ import argparse
 import dataclasses
 import json
 import platform
-import re
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from snnkit.build import BOARDS, FIRMWARE_DIR, HDL_DIR, BuildError, build, synth_estimate
+from snnkit.build import (
+    BOARDS,
+    FIRMWARE_DIR,
+    HDL_DIR,
+    BuildError,
+    build,
+    nextpnr_log_utilisation,
+    synth_estimate,
+)
 from snnkit.compiler import HardwareConfig
 
 HERE = Path(__file__).resolve().parent
@@ -96,11 +103,9 @@ def place_and_route(work: Path, top: str) -> dict:
     except BuildError as e:
         log = work / "pnr" / "nextpnr.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        used = {m[0]: f"{m[1]}/{m[2]}" for m in
-                re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", text, re.MULTILINE)}
-        errors = [ln for ln in str(e).splitlines() if "ERROR" in ln]
+        errors = [ln for ln in text.splitlines() if "ERROR" in ln]
         return {"error": str(e).splitlines()[0], "nextpnr_errors": errors,
-                "device_utilisation": used}
+                "device_utilisation": nextpnr_log_utilisation(text)}
     return {"resources": rep.resources, "available": rep.available, "fmax_mhz": rep.fmax_mhz,
             "seconds": rep.seconds}
 

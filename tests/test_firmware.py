@@ -20,8 +20,10 @@ from snnkit.build import (
     SP_MIN,
     BuildError,
     build,
+    build_ice40,
     cell_counts,
     ice40_pll,
+    nextpnr_log_utilisation,
     sources,
     summarize,
     synth_estimate,
@@ -153,3 +155,38 @@ def _initial(net: Network) -> dict:
     res = simulate(net, torch.zeros(1, 2, net.n_inputs, dtype=torch.bool), 1, backend="fixed",
                    record=("weights",), learning=False)
     return res.weights
+
+
+BLINK = """// a PLL-clocked counter on the iCEBreaker pins: small enough to place in seconds
+module blink (input wire clk_12m, input wire uart_rx, output wire uart_tx, input wire btn_n,
+              output wire led_r_n, output wire led_g_n);
+    wire clk, lock;
+    SB_PLL40_PAD #(.FEEDBACK_PATH("SIMPLE"), .DIVR(0), .DIVF(63), .DIVQ(5), .FILTER_RANGE(1))
+        u_pll (.PACKAGEPIN(clk_12m), .PLLOUTGLOBAL(clk), .LOCK(lock), .RESETB(1'b1),
+               .BYPASS(1'b0));
+    reg [23:0] count = 0;
+    always @(posedge clk) count <= count + 1'b1;
+    assign uart_tx = uart_rx;
+    assign led_r_n = count[23];
+    assign led_g_n = btn_n & lock;
+endmodule
+"""
+
+
+def test_place_route_and_pack_flow(tmp_path):
+    # the iCE40 flow end to end with the real tools on a design that fits: resources and
+    # Fmax come from nextpnr's report, icepack writes a bitstream
+    (tmp_path / "blink.v").write_text(BLINK)
+    rep = build_ice40({}, tmp_path, 24.0, progress=False, files=[tmp_path / "blink.v"],
+                      top="blink")
+    assert rep.resources["ICESTORM_PLL"] == 1 and rep.available["ICESTORM_LC"] == 5280
+    assert 24 <= rep.resources["ICESTORM_LC"] <= 200  # 24 counter bits, a few more
+    assert rep.fmax_mhz is not None and rep.fmax_mhz > 24.0
+    assert (tmp_path / "icebreaker.bin").stat().st_size > 100_000  # UP5K image: 104 kB
+
+
+def test_does_not_fit_names_the_resources():
+    log = ("Info: Device utilisation:\nInfo: \t   ICESTORM_LC:   15882/   5280   300%\n"
+           "Info: \t  ICESTORM_DSP:      21/      8   262%\n")
+    assert nextpnr_log_utilisation(log) == {"ICESTORM_LC": (15882, 5280),
+                                            "ICESTORM_DSP": (21, 8)}
