@@ -49,7 +49,7 @@ class Schedule:
     """How digits become spikes: rates and the lengths of the phases of one sample."""
 
     steps_per_sample: int = 80  # steps each digit is shown
-    burst_steps: int = 1  # then: every pixel fires at burst_rate, the gate holds v down
+    burst_steps: int = 4  # then: every pixel fires at burst_rate, the gate holds v down
     burst_rate: float = 1.0  # spike probability per step of every pixel in the burst
     rest_steps: int = 10  # then: no input, so v and the traces relax before the next digit
     max_rate: float = 0.2  # spike probability per step of a full-intensity pixel
@@ -80,10 +80,10 @@ def digits(seed: int = 0):
 
 def build_network(n_exc: int = 100, *, threshold: float = 16.0, v_reset: float = 8.0,
                   beta: float = 0.98,
-                  refractory: int = 2, theta_plus: float = 1.0,
+                  refractory: int = 2, theta_plus: float = 2.0,
                   theta_decay: float = 1.0 - 2.0 ** -10, inh_threshold: float = 0.1, inh_beta: float = 0.95, inh_per_exc: int = 3,
-                  gate_size: int = 32, gate_weight: float = 0.99, w_max: float = 0.98,
-                  w_init: float = 0.4, w_noise: float = 0.15, stdp: STDP | None = None, seed: int = 0) -> Network:
+                  gate_size: int = 40, gate_weight: float = 0.99, w_max: float = 0.98,
+                  w_init: float = 0.5, w_noise: float = 0.15, stdp: STDP | None = None, seed: int = 0) -> Network:
     """The Diehl & Cook network: pixels -> adaptive LIF neurons with lateral inhibition.
 
     Every weight stays below 1 in magnitude, so 8-bit weights get 7 fractional bits.
@@ -109,7 +109,8 @@ def build_network(n_exc: int = 100, *, threshold: float = 16.0, v_reset: float =
     w_max : upper weight bound (0.98 < 127/128)
     w_init, w_noise : initial weights are uniform in ``w_init +- w_noise``: nearly flat, so
         a neuron's first wins imprint their digits rather than fight a random pattern
-    stdp : the learning rule; default soft-bounded all-pairs STDP in [0, w_max]
+    stdp : the learning rule; default all-pairs STDP with hard bounds [0, w_max] (additive
+        depression drives the background pixels to 0 instead of shrinking their noise)
     seed : random seed of the initial weights
 
     Returns
@@ -118,8 +119,8 @@ def build_network(n_exc: int = 100, *, threshold: float = 16.0, v_reset: float =
     populations ``"exc"`` [n_exc] and ``"inh"`` [n_exc * inh_per_exc]
     """
     rng = np.random.default_rng(seed)
-    stdp = stdp or STDP(a_plus=0.5, a_minus=0.08, pre_decay=0.8, post_decay=0.97,
-                        rule="all_pairs", bounds="soft", w_min=0.0, w_max=w_max)
+    stdp = stdp or STDP(a_plus=0.2, a_minus=0.015, pre_decay=0.8, post_decay=0.97,
+                        rule="all_pairs", bounds="hard", w_min=0.0, w_max=w_max)
     net = Network(dt=1e-3, name="diehl-cook-digits")
     net.add_input(INPUT, 64)
     net.add_input(GATE, gate_size)
