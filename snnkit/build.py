@@ -424,7 +424,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
 def add_build_args(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``snnkit build --board B NET -o DIR``."""
     parser.add_argument("net", help="network file (.snn)")
-    parser.add_argument("--board", required=True, choices=sorted(BOARDS))
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS),
+                        help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate")
     parser.add_argument("-o", "--out", required=True, help="build folder")
     parser.add_argument("--clock", type=float, default=None,
                         help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
