@@ -59,7 +59,7 @@ module host_decoder #(
         R_CRCH = 6'd6, R_CRCL = 6'd7, D_DISPATCH = 6'd8,
         F_ADDR = 6'd9, F_WAIT = 6'd10, F_TAKE = 6'd11,       // fetch from rx_buf
         B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
-        T_HDR = 6'd14, T_PAY_RD = 6'd15, T_PAY_WAIT = 6'd16, T_PAY = 6'd17, T_CRC = 6'd18,
+        W_SEND = 6'd14,                                      // wait for the sender
         W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
         Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
         I_HDR = 6'd28, I_LOOP = 6'd29, I_CORE = 6'd30,
@@ -71,7 +71,6 @@ module host_decoder #(
 
     reg [5:0]  state, state_ret;
 
-    assign active = state != R_HUNT || tx_valid;
 
     // ---- buffers (byte RAMs with registered read)
     reg [7:0]  rx_buf [0:MAX_PAYLOAD-1];
@@ -99,7 +98,9 @@ module host_decoder #(
     reg        resp_nack;
     reg [7:0]  nack_op, nack_code;
     reg [16:0] tx_ptr;        // next response byte to write (execute) or send
-    reg [2:0]  hdr_idx;
+    reg        resp_stream;   // the response is a RUN stream (LEN 0xFFFF, self-delimiting)
+    reg        run_fin;       // the RUN stream is complete: resp_len is its length
+    reg        run_active;    // inside a RUN: errors end the stream instead of a NACK
 
     // ---- link counters (region LINK)
     reg [31:0] cnt_frames, cnt_crc, cnt_nack, cnt_replay;
@@ -206,38 +207,115 @@ module host_decoder #(
     endtask
     /* verilator lint_on UNUSEDSIGNAL */
 
+    // A refused command answers NACK. Inside a RUN the ACK stream has begun: it ends with
+    // the abort marker 0xFFFE and the code instead, and is kept for replay (never run twice).
     task nack(input [7:0] code);
         begin
-            resp_nack    <= 1'b1;
-            nack_op      <= frame_op;
-            nack_code    <= code;
-            resp_seq     <= frame_seq;
-            cnt_nack     <= cnt_nack + 1'b1;
-            hdr_idx      <= 3'd0;
-            state        <= T_HDR;
+            cnt_nack <= cnt_nack + 1'b1;
+            if (run_active) begin
+                store(3'd4, {8'd0, code, 16'hFFFE}, U_DONE);
+            end else begin
+                resp_nack <= 1'b1;
+                nack_op   <= frame_op;
+                nack_code <= code;
+                resp_seq  <= frame_seq;
+                snd_start <= 1'b1;
+                state     <= W_SEND;
+            end
         end
     endtask
 
-    // ---- bytes of the response header: SYNC, OP, SEQ, LEN
+    // ---- the sender: streams the response out of tx_buf, CRC on the fly. A RUN stream
+    // starts before the first step and follows tx_ptr, so steps compute while bytes go out.
+    localparam [2:0] SN_IDLE = 3'd0, SN_HDR = 3'd1, SN_RD = 3'd2, SN_WAIT = 3'd3, SN_PAY = 3'd4,
+                     SN_CRC = 3'd5;
+    reg  [2:0]  snd_state;
+    reg  [2:0]  snd_idx;
+    reg  [16:0] snd_ptr;
+    reg  [15:0] snd_crc;
+    reg         snd_start;  // one-cycle request from the command FSM
+    wire        snd_busy = snd_state != SN_IDLE;
+    wire        snd_stream = resp_stream && !resp_nack;
     wire [7:0]  out_op = resp_nack ? OP_NACK : resp_op;
     wire [15:0] out_len = resp_nack ? 16'd2 : resp_len;
+    wire [15:0] hdr_len = snd_stream ? 16'hFFFF : out_len;
+    wire [16:0] snd_limit = (snd_stream && !run_fin) ? tx_ptr : {1'b0, out_len};
+    wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : nack_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
+
+    assign active = state != R_HUNT || snd_busy || tx_valid;
+
     always @(*) begin
-        case (hdr_idx)
+        case (snd_idx)
             3'd0: hdr_byte = SYNC;
             3'd1: hdr_byte = out_op;
             3'd2: hdr_byte = resp_seq;
-            3'd3: hdr_byte = out_len[7:0];
-            default: hdr_byte = out_len[15:8];
+            3'd3: hdr_byte = hdr_len[7:0];
+            default: hdr_byte = hdr_len[15:8];
         endcase
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            snd_state <= SN_IDLE;
+            tx_valid  <= 1'b0;
+            tx_data   <= 8'd0;
+            tx_raddr  <= {BW{1'b0}};
+        end else begin
+            case (snd_state)
+                SN_IDLE: if (snd_start) begin
+                    snd_idx   <= 3'd0;
+                    snd_state <= SN_HDR;
+                end
+                SN_HDR: if (!tx_valid) begin
+                    tx_data  <= hdr_byte;
+                    tx_valid <= 1'b1;
+                    if (snd_idx == 3'd1) snd_crc <= crc16_byte(16'hFFFF, hdr_byte);
+                    else if (snd_idx != 3'd0) snd_crc <= crc16_byte(snd_crc, hdr_byte);
+                    snd_idx <= snd_idx + 1'b1;
+                    if (snd_idx == 3'd4) begin
+                        snd_ptr   <= 17'd0;
+                        snd_state <= SN_RD;
+                    end
+                end
+                SN_RD: begin
+                    if (snd_ptr != snd_limit) begin
+                        tx_raddr  <= snd_ptr[BW-1:0];
+                        snd_state <= SN_WAIT;
+                    end else if (!snd_stream || run_fin) begin
+                        snd_idx   <= 3'd0;
+                        snd_state <= SN_CRC;
+                    end
+                end
+                SN_WAIT: snd_state <= SN_PAY;
+                SN_PAY: if (!tx_valid) begin
+                    tx_data   <= snd_byte;
+                    tx_valid  <= 1'b1;
+                    snd_crc   <= crc16_byte(snd_crc, snd_byte);
+                    snd_ptr   <= snd_ptr + 1'b1;
+                    snd_state <= SN_RD;
+                end
+                default: if (!tx_valid) begin  // SN_CRC
+                    tx_data  <= snd_idx[0] ? snd_crc[7:0] : snd_crc[15:8];
+                    tx_valid <= 1'b1;
+                    snd_idx  <= snd_idx + 1'b1;
+                    if (snd_idx[0]) snd_state <= SN_IDLE;
+                end
+            endcase
+            if (tx_valid && tx_ready) begin
+                tx_valid <= 1'b0;
+            end
+        end
     end
 
     always @(posedge clk) begin
         if (rst) begin
             state        <= R_HUNT;
             state_ret    <= R_HUNT;
-            tx_valid     <= 1'b0;
-            tx_data      <= 8'd0;
+            snd_start    <= 1'b0;
+            resp_stream  <= 1'b0;
+            run_fin      <= 1'b0;
+            run_active   <= 1'b0;
             host_req     <= 1'b0;
             host_we      <= 1'b0;
             host_addr    <= {ADDR_W{1'b0}};
@@ -250,8 +328,8 @@ module host_decoder #(
             cnt_replay   <= 32'd0;
             idle_cnt     <= 32'd0;
             rx_raddr     <= {BW{1'b0}};
-            tx_raddr     <= {BW{1'b0}};
         end else begin
+            snd_start <= 1'b0;
             // inter-byte timeout while a frame is partly received
             if (rx_valid || state == R_HUNT) begin
                 idle_cnt <= 32'd0;
@@ -321,14 +399,15 @@ module host_decoder #(
                     resp_op   <= frame_op | 8'h80;
                     tx_ptr    <= 17'd0;
                     rx_ptr    <= 17'd0;
-                    hdr_idx   <= 3'd0;
                     if (frame_op != OP_IDENTIFY && replay_valid && frame_seq == last_seq
                             && frame_op == last_op) begin
                         resp_op    <= resp_op;  // the stored response, unchanged
                         cnt_replay <= cnt_replay + 1'b1;
-                        state      <= T_HDR;
+                        snd_start  <= 1'b1;
+                        state      <= W_SEND;
                     end else begin
                         replay_valid <= 1'b0;
+                        resp_stream  <= 1'b0;
                         last_op      <= frame_op;
                         last_seq     <= frame_seq;
                         if (frame_op == OP_IDENTIFY) begin
@@ -529,10 +608,14 @@ module host_decoder #(
                 U_V_CNT: begin
                     if (run_k == run_steps) begin
                         if (run_vptr != {2'b0, frame_len}) nack(E_LENGTH);
-                        else begin
-                            rx_ptr <= 17'd2;
-                            tx_ptr <= 17'd2;  // step count goes in front at the end
-                            state  <= U_STEP;
+                        else begin  // the ACK stream starts now, steps follow
+                            rx_ptr      <= 17'd2;
+                            tx_ptr      <= 17'd0;
+                            resp_stream <= 1'b1;
+                            run_fin     <= 1'b0;
+                            run_active  <= 1'b1;
+                            snd_start   <= 1'b1;
+                            state       <= U_STEP;
                         end
                     end else if (run_vptr + 18'd2 > {2'b0, frame_len}) begin
                         nack(E_LENGTH);
@@ -548,7 +631,7 @@ module host_decoder #(
                 end
                 U_STEP: begin
                     if (run_done == run_steps
-                            || tx_ptr + STEP_ROOM > MAXP) begin
+                            || tx_ptr + STEP_ROOM + 17'd4 > MAXP) begin
                         state <= U_FINISH;
                     end else begin
                         fetch(3'd2, U_NIN);
@@ -601,70 +684,25 @@ module host_decoder #(
                     run_k <= run_k + 1'b1;
                     store(3'd2, {16'd0, bus_rdata[15:0]}, U_EVENTS);
                 end
-                U_FINISH: begin  // steps done goes at offset 0, the length is where we are
-                    resp_len <= tx_ptr[15:0];
-                    tx_ptr   <= 17'd0;
-                    store(3'd2, {16'd0, run_done}, U_DONE);
-                end
+                U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
                 U_DONE: begin
+                    resp_len     <= tx_ptr[15:0];
+                    run_fin      <= 1'b1;
+                    run_active   <= 1'b0;
                     replay_valid <= 1'b1;
-                    hdr_idx      <= 3'd0;
-                    state        <= T_HDR;
+                    state        <= W_SEND;
                 end
 
                 // ------------------------------------------------------------ respond
                 ACK: begin
                     resp_len     <= tx_ptr[15:0];
                     replay_valid <= 1'b1;
-                    hdr_idx      <= 3'd0;
-                    state        <= T_HDR;
+                    snd_start    <= 1'b1;
+                    state        <= W_SEND;
                 end
-                T_HDR: begin
-                    if (!tx_valid) begin
-                        tx_data  <= hdr_byte;
-                        tx_valid <= 1'b1;
-                        if (hdr_idx == 3'd1) crc <= crc16_byte(16'hFFFF, hdr_byte);
-                        else if (hdr_idx != 3'd0) crc <= crc16_byte(crc, hdr_byte);
-                        hdr_idx <= hdr_idx + 1'b1;
-                        if (hdr_idx == 3'd4) begin
-                            tx_ptr <= 17'd0;
-                            state  <= T_PAY_RD;
-                        end
-                    end
-                end
-                T_PAY_RD: begin
-                    if (tx_ptr == {1'b0, out_len}) begin
-                        hdr_idx <= 3'd0;
-                        state   <= T_CRC;
-                    end else begin
-                        tx_raddr <= tx_ptr[BW-1:0];
-                        state    <= T_PAY_WAIT;
-                    end
-                end
-                T_PAY_WAIT: state <= T_PAY;
-                T_PAY: begin
-                    if (!tx_valid) begin
-                        tx_data  <= resp_nack ? (tx_ptr[0] ? nack_code : nack_op) : tx_rdata;
-                        tx_valid <= 1'b1;
-                        crc      <= crc16_byte(crc, resp_nack ? (tx_ptr[0] ? nack_code : nack_op)
-                                                              : tx_rdata);
-                        tx_ptr   <= tx_ptr + 1'b1;
-                        state    <= T_PAY_RD;
-                    end
-                end
-                T_CRC: begin
-                    if (!tx_valid) begin
-                        tx_data  <= hdr_idx[0] ? crc[7:0] : crc[15:8];
-                        tx_valid <= 1'b1;
-                        hdr_idx  <= hdr_idx + 1'b1;
-                        if (hdr_idx[0]) state <= R_HUNT;
-                    end
-                end
+                W_SEND: if (!snd_start && !snd_busy) state <= R_HUNT;
                 default: state <= R_HUNT;
             endcase
-            if (tx_valid && tx_ready) begin
-                tx_valid <= 1'b0;
-            end
         end
     end
 

@@ -125,6 +125,7 @@ class Device:
             self.close()
             raise
         self.max_payload = min(max_payload or self.info.max_payload, self.info.max_payload)
+        self._steps_per_frame = max(1, (self.max_payload - 4) // (2 + 2 * self.info.neurons))
         self._parser.max_len = self.info.max_payload
 
     # ------------------------------------------------------------------ link
@@ -373,23 +374,28 @@ class Device:
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
         inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
                   for t in range(steps)]
-        # responses hold at most max_payload bytes: bound the steps per frame by the worst case
-        per_step = 2 + 2 * net.n_neurons
-        max_steps = max(1, (self.max_payload - 2) // per_step)
+        # The board runs the steps whose events surely fit its response buffer and reports
+        # how many; steps it did not run would be sent twice. So the steps per frame start
+        # at the worst case (every neuron spiking) and adapt: doubled after a frame done in
+        # full, cut to what the board managed otherwise.
         out: list[list[int]] = []
         t = 0
         while t < steps:
             size, k = 2, 0
-            while t + k < steps and k < max_steps and size + 2 + 2 * len(inputs[t + k]) \
-                    <= self.max_payload:
+            while t + k < steps and k < self._steps_per_frame \
+                    and size + 2 + 2 * len(inputs[t + k]) <= self.max_payload:
                 size += 2 + 2 * len(inputs[t + k])
                 k += 1
             if k == 0:
                 raise DeviceError(f"step {t}: {len(inputs[t])} input spikes do not fit one "
                                   f"frame of {self.max_payload} bytes")
-            done = p.parse_events(self.call(Op.RUN, p.encode_events(inputs[t:t + k])))
+            done, abort = p.parse_stream(self.call(Op.RUN, p.encode_events(inputs[t:t + k])))
+            if abort is not None:
+                raise DeviceError(f"RUN: the board aborted step {t + len(done)} "
+                                  f"({p.error_name(abort)}); its state is now unknown")
             if not done or len(done) > k:
                 raise DeviceError(f"RUN: board reports {len(done)} of {k} steps done")
+            self._steps_per_frame = 2 * k if len(done) == k else len(done)
             out += done
             t += len(done)
         return out

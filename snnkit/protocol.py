@@ -19,7 +19,9 @@ SYNC = 0xA5
 HEADER = 5  # SYNC, OP, SEQ, LEN lo, LEN hi
 OVERHEAD = HEADER + 2  # + CRC
 PROTOCOL_VERSION = 1
-MAX_LEN = 0xFFFF
+MAX_LEN = 0xFFFE
+STREAM_LEN = 0xFFFF  # LEN of a self-delimiting payload (the RUN response, sent as it is made)
+END_OF_STREAM, ABORT = 0xFFFF, 0xFFFE  # block counts that end a stream
 
 
 class Op(IntEnum):
@@ -84,11 +86,15 @@ class NackError(DeviceError):
 
     def __init__(self, op: int, code: int):
         self.op, self.code = op, code
-        try:
-            name = ErrorCode(code).name
-        except ValueError:
-            name = f"error {code}"
-        super().__init__(f"board refused {_op_name(op)}: {name}")
+        super().__init__(f"board refused {_op_name(op)}: {error_name(code)}")
+
+
+def error_name(code: int) -> str:
+    """Name of an :class:`ErrorCode`, or ``error N`` for an unknown one."""
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"error {code}"
 
 
 def _op_name(op: int) -> str:
@@ -120,12 +126,31 @@ class Frame:
     payload: bytes
 
 
-def encode_frame(op: int, seq: int, payload: bytes = b"") -> bytes:
-    """Serialise a frame.
+def stream_length(data: bytes, start: int = 0) -> int | None:
+    """Length of the self-delimiting payload at ``data[start:]``, None if incomplete.
+
+    A stream is blocks ``count u16, count x u16``, ended by a count of 0xFFFF, or by 0xFFFE
+    and a u16 error code (a RUN aborted by the board).
+    """
+    pos = start
+    while pos + 2 <= len(data):
+        n = data[pos] | data[pos + 1] << 8
+        pos += 2
+        if n == END_OF_STREAM:
+            return pos - start
+        if n == ABORT:
+            return pos + 2 - start if pos + 2 <= len(data) else None
+        pos += 2 * n
+    return None
+
+
+def encode_frame(op: int, seq: int, payload: bytes = b"", stream: bool = False) -> bytes:
+    """Serialise a frame; ``stream``: LEN is 0xFFFF and the payload delimits itself.
 
     Raises
     ------
-    ProtocolError : op or seq not a byte, payload longer than 65535 bytes
+    ProtocolError : op or seq not a byte, payload longer than 65534 bytes, or a stream
+        payload that does not end exactly with its end marker
     """
     if not 0 <= op <= 0xFF:
         raise ProtocolError(f"op: must be a byte, got {op!r}")
@@ -133,7 +158,10 @@ def encode_frame(op: int, seq: int, payload: bytes = b"") -> bytes:
         raise ProtocolError(f"seq: must be a byte, got {seq!r}")
     if len(payload) > MAX_LEN:
         raise ProtocolError(f"payload: {len(payload)} bytes exceeds {MAX_LEN}")
-    body = struct.pack("<BBH", op, seq, len(payload)) + bytes(payload)
+    if stream and stream_length(bytes(payload)) != len(payload):
+        raise ProtocolError("payload: not a stream ending with its end marker")
+    length = STREAM_LEN if stream else len(payload)
+    body = struct.pack("<BBH", op, seq, length) + bytes(payload)
     return bytes([SYNC]) + body + struct.pack(">H", crc16(body))
 
 
@@ -166,6 +194,12 @@ class FrameParser:
             if len(self.buf) < HEADER:
                 return out
             length = self.buf[3] | self.buf[4] << 8
+            if length == STREAM_LEN:
+                length = stream_length(self.buf, HEADER)
+                if length is None:
+                    if len(self.buf) - HEADER <= self.max_len:
+                        return out
+                    length = len(self.buf)  # runaway stream: report it below
             if length > self.max_len:
                 out.append(ProtocolError(f"frame: LEN {length} exceeds {self.max_len}"))
                 self._skip()
@@ -205,6 +239,10 @@ def decode_frame(data: bytes) -> Frame:
     if len(data) < OVERHEAD:
         raise ProtocolError(f"frame: truncated ({len(data)} bytes, at least {OVERHEAD} needed)")
     length = data[3] | data[4] << 8
+    if length == STREAM_LEN:
+        length = stream_length(data, HEADER)
+        if length is None:
+            raise ProtocolError("frame: stream payload has no end marker")
     if len(data) != OVERHEAD + length:
         raise ProtocolError(f"frame: LEN says {length} payload bytes, got "
                             f"{len(data) - OVERHEAD}")
@@ -384,4 +422,31 @@ def parse_nack(payload: bytes) -> NackError:
     return NackError(payload[0], payload[1])
 
 
-parse_run_response = parse_events
+def encode_stream(steps: list[list[int]], abort: int | None = None) -> bytes:
+    """A RUN response payload: per step ``count u16, count x index u16``, then 0xFFFF (or
+    0xFFFE and the error code when the board aborted the run)."""
+    body = encode_events(steps)[2:]
+    tail = struct.pack("<HH", ABORT, abort) if abort is not None else struct.pack("<H",
+                                                                                 END_OF_STREAM)
+    return body + tail
+
+
+def parse_stream(payload: bytes) -> tuple[list[list[int]], int | None]:
+    """Inverse of :func:`encode_stream`: ``(events of each step done, abort code or None)``.
+
+    Raises
+    ------
+    ProtocolError : malformed or trailing bytes
+    """
+    if stream_length(payload) != len(payload):
+        raise ProtocolError("run response: not a stream ending exactly with its end marker")
+    steps, pos = [], 0
+    while True:
+        n = struct.unpack_from("<H", payload, pos)[0]
+        pos += 2
+        if n == END_OF_STREAM:
+            return steps, None
+        if n == ABORT:
+            return steps, struct.unpack_from("<H", payload, pos)[0]
+        steps.append(list(struct.unpack_from(f"<{n}H", payload, pos)))
+        pos += 2 * n

@@ -169,11 +169,42 @@ def test_nack_names_error():
 def test_doc_test_vectors_decode_with_independent_crc():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "uart-protocol.md").read_text()
     lines = re.findall(r"^((?:[0-9a-f]{2} )+[0-9a-f]{2})   ", doc, re.MULTILINE)
-    assert len(lines) >= 6
+    assert len(lines) >= 7
     for line in lines:
         raw = bytes.fromhex(line)
         assert crc_bitwise(raw[1:]) == 0, line
         f = p.decode_frame(raw)
-        assert p.encode_frame(f.op, f.seq, f.payload) == raw
+        assert p.encode_frame(f.op, f.seq, f.payload, stream=raw[3:5] == b"\xff\xff") == raw
     write = p.decode_frame(bytes.fromhex(lines[1]))
     assert p.parse_write(write.payload) == (16, 1, True, [0xFE, 5])
+
+
+def test_stream_frames_known_bytes_round_trip_and_parser():
+    payload = p.encode_stream([[20], [], [21, 22]])
+    assert payload == bytes([1, 0, 20, 0, 0, 0, 2, 0, 21, 0, 22, 0, 0xFF, 0xFF])
+    frame = p.encode_frame(0x83, 4, payload, stream=True)
+    assert frame[3:5] == b"\xff\xff" and crc_bitwise(frame[1:]) == 0
+    assert p.parse_stream(p.decode_frame(frame).payload) == ([[20], [], [21, 22]], None)
+    aborted = p.encode_stream([[1]], abort=p.ErrorCode.RUN_TIMEOUT)
+    assert aborted[-4:] == bytes([0xFE, 0xFF, 8, 0])
+    assert p.parse_stream(aborted) == ([[1]], p.ErrorCode.RUN_TIMEOUT)
+    parser, got = p.FrameParser(max_len=64), []
+    for b in frame + p.encode_frame(0x81, 5, b"ok"):  # byte by byte, as a UART delivers
+        got += parser.feed(bytes([b]))
+    assert got == [p.Frame(0x83, 4, payload), p.Frame(0x81, 5, b"ok")]
+
+
+def test_stream_errors():
+    with pytest.raises(p.ProtocolError, match="end marker"):
+        p.encode_frame(0x83, 0, b"\x01\x00\x05\x00", stream=True)
+    with pytest.raises(p.ProtocolError, match="end marker"):
+        p.parse_stream(p.encode_stream([[3]]) + b"\x00")
+    runaway = p.encode_frame(0x83, 0, p.encode_stream([[7] * 40]), stream=True)
+    out = p.FrameParser(max_len=32).feed(runaway + p.encode_frame(1, 1))
+    assert isinstance(out[0], p.ProtocolError) and out[-1] == p.Frame(1, 1, b"")
+
+
+@given(st.lists(st.lists(st.integers(0, 65535), max_size=8), max_size=8),
+       st.one_of(st.none(), st.integers(1, 9)))
+def test_stream_round_trip(steps, abort):
+    assert p.parse_stream(p.encode_stream(steps, abort)) == (steps, abort)

@@ -11,7 +11,9 @@ from runner import run_bench
 TESTS = ["identify_reports_regions_and_core_block", "write_then_read_back_every_width",
          "bad_frames_are_refused_and_change_nothing",
          "run_streams_events_and_a_repeated_frame_is_replayed",
-         "run_stops_when_the_response_buffer_is_full", "bus_timeout_gives_nack_not_a_hang",
+         "run_stops_when_the_response_buffer_is_full",
+         "run_that_hangs_ends_its_stream_with_abort_and_is_not_rerun",
+         "bus_timeout_gives_nack_not_a_hang",
          "random_bytes_then_a_valid_frame_is_accepted"]
 SOURCES = ["hdl/uart_rx.v", "hdl/uart_tx.v", "hdl/host_decoder.v", "sim/uart/decoder_tb.v"]
 

@@ -39,6 +39,7 @@ class CoreModel:
         self.mem = {a: 0x1000 + a for a in range(11)}  # identify block
         self.in_q, self.out_q, self.steps_run, self.step = [], [], 0, 0
         self.busy, self.done, self.resets, self.stall = 0, 0, 0, False
+        self.hang_at = None  # step that never finishes
 
     def write(self, addr, data):
         if addr == 0x010:
@@ -50,7 +51,7 @@ class CoreModel:
             if data & 0x8000_0000:
                 ev = fake_step(self.step, self.in_q)
                 self.out_q += [(1 << 31) | (self.step << 16) | e for e in ev]
-                self.in_q, self.busy = [], 7
+                self.in_q, self.busy = [], (-1 if self.step == self.hang_at else 7)
                 self.step += 1
                 self.steps_run += 1
             else:
@@ -228,8 +229,8 @@ async def run_streams_events_and_a_repeated_frame_is_replayed(dut):
     rng = random.Random(7)
     inputs = [sorted(rng.sample(range(60), rng.randrange(0, 5))) for _ in range(6)]
     f = await host.call(p.Op.RUN, p.encode_events(inputs), seq=42)
-    events = p.parse_events(expect_ack(f, p.Op.RUN))
-    assert events == [fake_step(s, x) for s, x in enumerate(inputs)]
+    events, abort = p.parse_stream(expect_ack(f, p.Op.RUN))
+    assert events == [fake_step(s, x) for s, x in enumerate(inputs)] and abort is None
     assert model.steps_run == 6
     again = await host.call(p.Op.RUN, p.encode_events(inputs), seq=42)
     assert again == f and model.steps_run == 6  # same response, not run twice
@@ -244,13 +245,28 @@ async def run_streams_events_and_a_repeated_frame_is_replayed(dut):
 async def run_stops_when_the_response_buffer_is_full(dut):
     _, host = await setup(dut)
     inputs = [list(range(8 * s, 8 * s + 8)) for s in range(10)]  # 16 events per step
-    first = p.parse_events(expect_ack(await host.call(p.Op.RUN, p.encode_events(inputs)),
-                                      p.Op.RUN))
-    room = (MAX_PAYLOAD - 2) // (2 + 2 * MAX_EVENTS)
+    first, _ = p.parse_stream(expect_ack(await host.call(p.Op.RUN, p.encode_events(inputs)),
+                                         p.Op.RUN))
+    room = (MAX_PAYLOAD - 4) // (2 + 2 * MAX_EVENTS)  # steps that fit with the end marker
     assert len(first) == room
-    rest = p.parse_events(expect_ack(await host.call(p.Op.RUN, p.encode_events(inputs[room:])),
-                                     p.Op.RUN))
+    rest, _ = p.parse_stream(expect_ack(await host.call(p.Op.RUN,
+                                                        p.encode_events(inputs[room:])),
+                                        p.Op.RUN))
     assert first + rest == [fake_step(s, x) for s, x in enumerate(inputs)]
+
+
+@cocotb.test()
+async def run_that_hangs_ends_its_stream_with_abort_and_is_not_rerun(dut):
+    model, host = await setup(dut)
+    model.hang_at = 2  # the model never finishes step 2
+    inputs = [[1], [2], [3], [4]]
+    f = await host.call(p.Op.RUN, p.encode_events(inputs), seq=5)
+    events, abort = p.parse_stream(expect_ack(f, p.Op.RUN))
+    assert events == [fake_step(s, x) for s, x in enumerate(inputs[:2])]
+    assert abort == p.ErrorCode.RUN_TIMEOUT
+    runs = model.steps_run
+    assert await host.call(p.Op.RUN, p.encode_events(inputs), seq=5) == f
+    assert model.steps_run == runs
 
 
 @cocotb.test()
