@@ -262,3 +262,20 @@ def test_emulate_command_serves_across_clients_and_stops_on_ctrl_c(tmp_path):
     host, port = url.removeprefix("socket://").split(":")
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=1).close()
+
+
+def test_read_state_and_counters_after_a_run(board):
+    net = make_net(seed=21)
+    x = spikes_in(22, steps=30, batch=1)
+    ref = snnkit.simulate(net, x, backend="fixed", record=("v", "i", "theta"))
+    with Device(board) as dev:
+        dev.load(net)
+        dev.run(x)
+        state = dev.read_state()
+        counters = dev.read_counters()
+    for pop in net.neuron_populations:
+        for var in ("v", "i", "theta"):
+            assert np.array_equal(state[pop.name][var], ref.states[pop.name][var][-1, 0].numpy()), \
+                (pop.name, var)
+    assert counters["steps"] == 30 and counters["synaptic_events"] > 0
+    assert counters["frames_received"] > 0 and counters["crc_errors"] == 0
