@@ -1,7 +1,9 @@
 // host_decoder: framed UART commands -> host bus transactions (docs/uart-protocol.md).
 //
 // Receives a frame byte by byte (payload into rx_buf, CRC-16/IBM-3740 checked on the fly),
-// executes it only when the CRC is good, builds the response payload in tx_buf and sends it.
+// executes it only when the CRC is good, builds the response payload in tx_buf, and a sender
+// beside the command FSM sends it. The ACK of RUN is a stream (LEN 0xFFFF): its header goes
+// out before the first step and each step's events follow as soon as they are drained.
 // One command at a time (stop and wait): bytes arriving while a command runs are dropped.
 // A good frame with the same SEQ and opcode as the last executed one is not run again: its
 // stored response is sent again (a lost ACK does not run a command twice). IDENTIFY clears
