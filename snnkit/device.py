@@ -166,12 +166,12 @@ class Device:
                     continue
                 if item.op == Op.NACK:
                     err = p.parse_nack(item.payload)
+                    if item.seq != self._seq or err.op != op:
+                        continue  # about garbage or an older frame (a damaged one times out)
                     if err.code in LINK_ERRORS:
                         why = str(err)
-                        break  # our frame (or a stale one) arrived damaged: send again
-                    if item.seq == self._seq and err.op == op:
-                        raise err
-                    continue
+                        break  # our frame arrived damaged: send it again
+                    raise err
                 if item.seq == self._seq and item.op == (op | 0x80):
                     return item.payload
             else:
