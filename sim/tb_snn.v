@@ -51,23 +51,34 @@ module tb_snn;
         .host_wdata(host_wdata), .host_ready(host_ready), .host_rvalid(host_rvalid),
         .host_rdata(host_rdata), .busy(busy), .out_valid(out_valid));
 
-    task automatic bus_write(input [23:0] a, input [31:0] d);
+    // requests are driven and host_ready sampled mid-cycle (negedge), so the rising edge that
+    // accepts a request is known without racing the design's registers
+    task automatic bus_request(input [23:0] a, input we, input [31:0] d);
         begin
-            host_req <= 1'b1; host_we <= 1'b1; host_addr <= a; host_wdata <= d;
+            @(negedge clk);
+            host_req = 1'b1; host_we = we; host_addr = a; host_wdata = d;
+            #1;
+            while (!host_ready) begin
+                @(negedge clk);
+                #1;
+            end
             @(posedge clk);
-            while (!host_ready) @(posedge clk);
-            host_req <= 1'b0; host_we <= 1'b0;
+            #1;
+            host_req = 1'b0; host_we = 1'b0;
         end
+    endtask
+
+    task automatic bus_write(input [23:0] a, input [31:0] d);
+        bus_request(a, 1'b1, d);
     endtask
 
     task automatic bus_read(input [23:0] a, output [31:0] d);
         begin
-            host_req <= 1'b1; host_we <= 1'b0; host_addr <= a;
-            @(posedge clk);
-            while (!host_ready) @(posedge clk);
-            host_req <= 1'b0;
-            @(posedge clk);
-            while (!host_rvalid) @(posedge clk);
+            bus_request(a, 1'b0, 32'd0);
+            while (!host_rvalid) begin
+                @(posedge clk);
+                #1;
+            end
             d = host_rdata;
         end
     endtask

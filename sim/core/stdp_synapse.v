@@ -1,0 +1,53 @@
+// Test top for the STDP blocks: one synapse's complete plasticity step, as
+// snnkit.plasticity.stdp_step does it for a 1x1 projection: both traces decay, the weight
+// changes with the decayed traces, then the traces take this step's spikes.
+`default_nettype none
+
+module stdp_synapse #(
+    parameter integer W_BITS    = 8,  // weight width
+    parameter integer T_BITS    = 8,  // trace width
+    parameter integer A_BITS    = 24, // amplitude width
+    parameter integer D_BITS    = 12, // decay fraction bits
+    parameter integer FRAC      = 6,  // weight fraction bits
+    parameter integer T_FRAC    = 6,  // trace fraction bits
+    parameter integer STDP_FRAC = 8   // amplitude extra fraction bits
+) (
+    input  wire [W_BITS-1:0] state_w,          // weight
+    input  wire [T_BITS-1:0] state_x_pre,      // presynaptic trace
+    input  wire [T_BITS-1:0] state_x_post,     // postsynaptic trace
+    input  wire              event_pre,        // presynaptic arrival
+    input  wire              event_post,       // postsynaptic spike
+    input  wire              param_plastic,    // synapse learns
+    input  wire              param_nearest,    // nearest-spike traces
+    input  wire              param_soft,       // soft bounds
+    input  wire [D_BITS:0]   param_pre_decay,  // presynaptic trace decay
+    input  wire [D_BITS:0]   param_post_decay, // postsynaptic trace decay
+    input  wire [A_BITS-1:0] param_a_plus,     // potentiation
+    input  wire [A_BITS-1:0] param_a_minus,    // depression
+    input  wire [W_BITS-1:0] param_w_min,      // lower bound
+    input  wire [W_BITS-1:0] param_w_max,      // upper bound
+    output wire [W_BITS-1:0] state_next_w,     // new weight
+    output wire [T_BITS-1:0] state_next_x_pre, // new presynaptic trace
+    output wire [T_BITS-1:0] state_next_x_post // new postsynaptic trace
+);
+
+    wire [T_BITS-1:0] pre_decayed, post_decayed;
+
+    snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_pre (
+        .state_x(state_x_pre), .param_decay(param_pre_decay), .param_nearest(param_nearest),
+        .event_spike(event_pre), .trace_decayed(pre_decayed), .state_next_x(state_next_x_pre));
+    snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_post (
+        .state_x(state_x_post), .param_decay(param_post_decay), .param_nearest(param_nearest),
+        .event_spike(event_post), .trace_decayed(post_decayed),
+        .state_next_x(state_next_x_post));
+    snn_stdp #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
+               .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_stdp (
+        .state_w(state_w), .param_plastic(param_plastic), .trace_pre(pre_decayed),
+        .trace_post(post_decayed), .event_pre(event_pre), .event_post(event_post),
+        .param_a_plus(param_a_plus), .param_a_minus(param_a_minus),
+        .param_w_min(param_w_min), .param_w_max(param_w_max), .param_soft(param_soft),
+        .state_next_w(state_next_w));
+
+endmodule
+
+`default_nettype wire
