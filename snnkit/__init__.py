@@ -7,8 +7,8 @@ fixed point, and on the Verilog core (emulated or on a board).
 import importlib
 
 from . import encoders
-from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
+from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .fileformat import load
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization
 from .quantize import quantize

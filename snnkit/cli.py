@@ -99,10 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="simulate a network on input spikes")
     p.add_argument("net", help="network file (.snn)")
     p.add_argument("--input", required=True,
-                   help=".npz with 'inputs' [steps,batch,n_inputs] or one array per input population")
+                   help=".npz with 'inputs' [steps,batch,n_inputs], or one array per input "
+                        "population")
     p.add_argument("--steps", type=int, default=None, help="time steps (default: inputs' length)")
     p.add_argument("--backend", default="float", choices=["float", "fixed", "verilator", "icarus"])
-    p.add_argument("--record", default="", help="comma-separated states to record: v,i,theta,weights")
+    p.add_argument("--record", default="",
+                   help="comma-separated states to record: v,i,theta,weights")
     p.add_argument("--out", required=True, help="output .npz (spikes/<pop>, <state>/<pop>, ...)")
     p.add_argument("--plot", help="write a spike raster PNG of the first sample")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

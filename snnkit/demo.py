@@ -88,7 +88,8 @@ def part_conversion(out: Path, quick: bool) -> dict:
     with tqdm(total=len(steps_list) * 2 * len(x_te), desc="simulating T sweep", unit="img") as bar:
         for steps in steps_list:
             for backend in ("float", "fixed"):
-                (p, s), dt = _timed(lambda: run_snn(conv, x_te, steps, backend, progress=bar))
+                (p, s), dt = _timed(lambda steps=steps, backend=backend: run_snn(
+                    conv, x_te, steps, backend, progress=bar))
                 curve[backend].append(float((p == y_te).mean()))
                 if steps == T_MAIN:
                     rows.append(Row(f"SNN {backend} simulator, T={steps}", curve[backend][-1], s,
@@ -100,7 +101,7 @@ def part_conversion(out: Path, quick: bool) -> dict:
                "time steps T", "test accuracy", "digits: converted MLP")
 
     n_fpga = 60 if quick else len(x_te)
-    _say(f"starting the emulated FPGA board (Verilated RTL; the first build takes a minute) ...")
+    _say("starting the emulated FPGA board (Verilated RTL; the first build takes a minute) ...")
     with emulator.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
             _say(f"board at {url}: {dev.info.neurons} neurons, {dev.info.synapses} synapses, "

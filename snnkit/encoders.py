@@ -13,7 +13,8 @@ def _values(x, label, lo=None, hi=None) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2:
-        raise SimulationError(f"{label}: expected [batch, inputs] or [inputs], got shape {arr.shape}")
+        raise SimulationError(f"{label}: expected [batch, inputs] or [inputs], "
+                              f"got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise SimulationError(f"{label}: contains NaN or inf")
     if lo is not None and (arr.min() < lo or arr.max() > hi):

@@ -103,7 +103,8 @@ class _Reader:
             try:
                 raw = self.z.read(name)
             except KeyError:
-                raise NetworkError(f"{self.where}: {label}: array {name!r} is missing from the file")
+                raise NetworkError(f"{self.where}: {label}: array {name!r} is missing from "
+                                   f"the file")
             except (zipfile.BadZipFile, EOFError, OSError) as e:
                 raise NetworkError(f"{self.where}: {label}: array {name!r} is corrupt ({e})")
             try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,7 +38,8 @@ def _check_param(where: str, name: str, value: Any, size: int | None, lo=None, h
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            raise NetworkError(f"{label}: expected a number or an array, got {type(value).__name__}")
+            raise NetworkError(f"{label}: expected a number or an array, "
+                               f"got {type(value).__name__}")
         if arr.ndim != 1 or (size is not None and arr.shape[0] != size):
             raise NetworkError(
                 f"{label}: per-neuron values must have shape ({size},), got {tuple(arr.shape)}"
@@ -77,7 +78,8 @@ class NeuronModel:
         if self.reset not in ("subtract", "value"):
             raise NetworkError(f"{where}.reset: must be 'subtract' or 'value', got {self.reset!r}")
         if not isinstance(self.refractory, (int, np.integer)) or self.refractory < 0:
-            raise NetworkError(f"{where}.refractory: must be an integer >= 0, got {self.refractory!r}")
+            raise NetworkError(f"{where}.refractory: must be an integer >= 0, "
+                               f"got {self.refractory!r}")
         self.refractory = int(self.refractory)
         for f in self.param_names():
             lo, hi = self._range(f)

@@ -22,7 +22,7 @@ import torch
 from .arith import FixedArith, FloatArith, int_matmul
 from .errors import SimulationError
 from .network import Network
-from .neurons import NeuronParams, NeuronState, initial_state, neuron_step
+from .neurons import NeuronParams, initial_state, neuron_step
 from .plasticity import STDPParams, STDPState, stdp_step
 from .quantize import encode, integer_neuron, integer_stdp, integer_weights, quantize
 from .result import Result
@@ -33,7 +33,8 @@ RECORDABLE = ("v", "i", "theta", "weights")
 # --------------------------------------------------------------------------- inputs
 
 
-def check_inputs(net: Network, inputs, steps: int | None) -> tuple[dict[str, torch.Tensor], int, int]:
+def check_inputs(net: Network, inputs,
+                 steps: int | None) -> tuple[dict[str, torch.Tensor], int, int]:
     """Validate inputs; return ``({input_pop: [steps, batch, n] tensor}, steps, batch)``.
 
     ``inputs`` is one array ``[steps, batch, n_inputs]`` (input populations concatenated in
@@ -166,7 +167,8 @@ def _float_plan(net: Network, device, learning) -> _Plan:
                                          d["bias"], d["adapt_plus"], d["adapt_decay"],
                                          pop.neuron.reset == "subtract", pop.neuron.refractory,
                                          bool((d["adapt_plus"] != 0).any()),
-                                         bool((d["alpha"] != 0).any()), bool((d["bias"] != 0).any()))
+                                         bool((d["alpha"] != 0).any()),
+                                         bool((d["bias"] != 0).any()))
         v_init[pop.name] = d["v_init"]
     projs = []
     for i, pr in enumerate(net.projections):
@@ -409,14 +411,16 @@ def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Resu
            for p in net.populations if p.encoding != "current"}
     rec = {name: {k: torch.empty((steps,) + st.v.shape, dtype=st.v.dtype, device=dev)
                   for k in ("v", "i", "theta") if k in record} for name, st in state.items()}
-    wrec = {pr.index: torch.empty((steps,) + weights[pr.index].shape, dtype=pr.w.dtype,
-                                  device=dev) for pr in plan.projs if pr.stdp and "weights" in record}
+    wrec = {pr.index: torch.empty((steps, *weights[pr.index].shape), dtype=pr.w.dtype,
+                                  device=dev)
+            for pr in plan.projs if pr.stdp and "weights" in record}
 
     def arriving(pr, t, now):
         if pr.delay == 0:
             return now[pr.source]
         if pr.current:
-            return x[pr.source][t - pr.delay] if t >= pr.delay else torch.zeros_like(x[pr.source][0])
+            src = x[pr.source]
+            return src[t - pr.delay] if t >= pr.delay else torch.zeros_like(src[0])
         return hist[pr.source][(t - pr.delay) % depth]  # zeros before step 0
 
     for t in _progress(steps, progress, "simulate"):

@@ -33,7 +33,8 @@ def summarize(net: Network) -> str:
             desc = f"{n.model}  reset={n.reset} refractory={n.refractory} {params}"
         lines.append(f"  {i:>2} {p.name:<12} {p.size:>6} {net.offset(p.name):>7}  {desc}")
     lines += ["", "Projections:",
-              f"  {'#':>2} {'source->target':<22} {'synapses':>9} {'delay':>5}  weights / plasticity"]
+              f"  {'#':>2} {'source->target':<22} {'synapses':>9} {'delay':>5}  "
+              "weights / plasticity"]
     for i, pr in enumerate(net.projections):
         w = pr.weight[pr.connections()]
         rng = f"w in [{w.min():.4g}, {w.max():.4g}]" if w.size else "no synapses"

@@ -96,9 +96,11 @@ def _npy(arr):
         (dict(edit_manifest=lambda m: m["populations"][1]["params"].update(tau=3.0)),
          r"populations\[1\] \(a\)\.params: unknown parameter\(s\) \['tau'\]"),
         (dict(drop="arrays/projections.1.weight.npy"),
-         r"projections\[1\] \(a->b\)\.weight: array 'arrays/projections\.1\.weight\.npy' is missing"),
+         r"projections\[1\] \(a->b\)\.weight: array 'arrays/projections\.1\.weight\.npy' "
+         r"is missing"),
         (dict(replace={"arrays/projections.1.weight.npy": _npy(np.zeros((9, 5)))}),
-         r"projections\[1\] \(a->b\)\.weight: shape \(9, 5\) does not match \[target, source\] = \(5, 9\)"),
+         r"projections\[1\] \(a->b\)\.weight: shape \(9, 5\) does not match "
+         r"\[target, source\] = \(5, 9\)"),
         (dict(replace={"arrays/projections.3.weight.npy": _npy(np.full((3, 5), np.nan))}),
          r"projections\[3\] \(b->c\)\.weight: contains NaN or inf"),
         (dict(replace={"arrays/populations.2.threshold.npy": _npy(np.ones(4))}),

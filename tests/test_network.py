@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import snnkit
-from snnkit import CubaLIF, LIF, NetworkError, STDP
+from snnkit import LIF, STDP, CubaLIF, NetworkError
 
 
 def test_build_and_query(net):
