@@ -1,29 +1,31 @@
 """Unsupervised STDP learning of digits in the style of Diehl & Cook (2015).
 
 64 Poisson pixel inputs drive ``n_exc`` LIF neurons whose threshold adapts (homeostasis);
-the input weights learn by STDP and the neurons inhibit each other (an all-but-self negative
-projection with delay 1), so each neuron comes to respond to one kind of digit. After
-training every neuron is labelled with the class it answers most, and a test digit is
-classified by the mean response of each class's neurons.
+the input weights learn by STDP; every excitatory neuron drives a few inhibitory partners
+that inhibit all the other excitatory neurons (delay 1), so one neuron wins each digit and
+each neuron comes to respond to one kind of digit. After training every neuron is labelled
+with the class it answers most, and a test digit is classified by the mean response of each
+class's neurons.
 
-Learning is one long batch-1 run: the digits follow each other (``steps_per_sample`` steps
-each, then ``rest_steps`` of background input), so weights and thresholds carry over from
-one digit to the next, exactly as the board runs it. There is no weight normalisation (the
+Learning is one long batch-1 run: each digit is shown for ``steps_per_sample`` steps, then
+comes a depression burst, then a short rest; weights and thresholds carry over from one
+digit to the next, exactly as the board runs it. There is no weight normalisation (the
 hardware has none). Its effect, pulling down the weights of pixels that are dark when the
-neuron fires, comes from the rest period: every pixel then fires at a weak background rate
-while the neuron's postsynaptic trace is still high, so every weight is depressed in
-proportion to the neuron's recent activity, while potentiation during the digit follows the
-pixel's intensity. With soft bounds each weight settles near ``w_max * r / (r + c)`` for a
-pixel of mean rate ``r``: a prototype of the digits the neuron wins.
+neuron fires, comes from the burst: every pixel fires on every burst step while a gate
+input holds all membranes far below threshold, so each pixel arrives while the winner's
+postsynaptic trace is still high and every one of its weights is depressed by the same
+amount, in proportion to the neuron's recent activity (D&C's ``x_tar`` offset). During the
+digit, potentiation follows the pixels' intensity. With hard bounds the background weights
+reach 0 after a few wins while the ink's weights grow.
 
 Example::
 
     from snnkit import unsupervised as us
     x_tr, y_tr, x_te, y_te = us.digits()
-    net = us.build_network()
-    trained = us.train(net, x_tr, backend="fixed")
+    trained, theta = us.train(us.build_network(), x_tr, backend="fixed")
     labels = us.assign_labels(trained, x_tr, y_tr, backend="fixed")
     print(us.evaluate(trained, labels, x_te, y_te, backend="fixed"))
+    snnkit.plot.weights(trained.projections[0].weight, "w.png", image_shape=(8, 8))
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ def digits(seed: int = 0):
 
 def build_network(n_exc: int = 100, *, threshold: float = 16.0, v_reset: float = 8.0,
                   beta: float = 0.98,
-                  refractory: int = 2, theta_plus: float = 2.0,
-                  theta_decay: float = 1.0 - 2.0 ** -10, inh_threshold: float = 0.1, inh_beta: float = 0.95, inh_per_exc: int = 3,
+                  refractory: int = 2, theta_plus: float = 4.0,
+                  theta_decay: float = 1.0 - 2.0 ** -8, inh_threshold: float = 0.1,
+                  inh_beta: float = 0.95, inh_per_exc: int = 3,
                   gate_size: int = 40, gate_weight: float = 0.99, w_max: float = 0.98,
-                  w_init: float = 0.5, w_noise: float = 0.15, stdp: STDP | None = None, seed: int = 0) -> Network:
+                  w_init: float = 0.5, w_noise: float = 0.15, stdp: STDP | None = None,
+                  seed: int = 0) -> Network:
     """The Diehl & Cook network: pixels -> adaptive LIF neurons with lateral inhibition.
 
     Every weight stays below 1 in magnitude, so 8-bit weights get 7 fractional bits.
@@ -95,9 +99,10 @@ def build_network(n_exc: int = 100, *, threshold: float = 16.0, v_reset: float =
         that wins the race to the first spike fires again soon: more learning signal)
     beta, refractory : membrane decay per step, refractory steps
     theta_plus, theta_decay : threshold increase per spike and its decay per step (time
-        constant 1024 steps, about 11 digits: long enough to stop one neuron from winning
-        everything, short enough that theta does not grow with the length of training; in
-        fixed point a theta below 0.5 / (1 - theta_decay) LSB = 4.0 no longer decays)
+        constant 256 steps, about 3 digits: it stops one neuron from winning digit after
+        digit, and theta does not grow with the length of training. In fixed point a theta
+        below 0.5 / (1 - theta_decay) LSB = 1.0 no longer decays, so a longer time constant
+        would leave a floor that differs from float; this one is small against threshold)
     inh_threshold, inh_beta : threshold and leak of the inhibitory LIF neurons: each
         excitatory spike makes its inhibitory partner fire several times, one step after
         another (7 with the defaults), and each of those spikes inhibits every other
@@ -262,7 +267,8 @@ QUICK = {"n_train": 200, "n_test": 200}  # the demo's --quick: under a minute
 
 
 def experiment(backend: str = "fixed", quick: bool = False, n_exc: int = 100, epochs: int = 1,
-               data=None, learning: bool = True, progress: bool = False) -> dict:
+               data=None, learning: bool = True, progress: bool = False,
+               schedule: Schedule | None = None, **network) -> dict:
     """Train, label and test in one call (what the demo and the benchmark run).
 
     Parameters
@@ -273,6 +279,8 @@ def experiment(backend: str = "fixed", quick: bool = False, n_exc: int = 100, ep
     data : ``(x_train, y_train, x_test, y_test)``; default :func:`digits`
     learning : False gives the untrained baseline (same run, plasticity off)
     progress : show a progress bar while training
+    schedule : rates and lengths; default :class:`Schedule`
+    network : further keyword arguments of :func:`build_network`
 
     Returns
     -------
@@ -282,9 +290,10 @@ def experiment(backend: str = "fixed", quick: bool = False, n_exc: int = 100, ep
     if quick:
         x_tr, y_tr = x_tr[:QUICK["n_train"]], y_tr[:QUICK["n_train"]]
         x_te, y_te = x_te[:QUICK["n_test"]], y_te[:QUICK["n_test"]]
-    net = build_network(n_exc)
-    trained, theta = train(net, x_tr, backend, epochs, progress=progress, learning=learning)
-    labels = assign_labels(trained, x_tr, y_tr, backend)
-    acc = evaluate(trained, labels, x_te, y_te, backend)
+    net = build_network(n_exc, **network)
+    trained, theta = train(net, x_tr, backend, epochs, schedule, progress=progress,
+                           learning=learning)
+    labels = assign_labels(trained, x_tr, y_tr, backend, schedule)
+    acc = evaluate(trained, labels, x_te, y_te, backend, schedule)
     return {"accuracy": acc, "net": trained, "theta": theta, "labels": labels,
             "n_train": len(x_tr), "n_test": len(x_te)}

@@ -30,6 +30,16 @@ def test_a_neuron_shown_one_digit_learns_that_digit(data, backend):
     assert w[blank].max() < 0.1 * w0[blank].mean()  # ... the background depressed to ~0
 
 
+def test_quick_fixed_point_training_beats_the_untrained_network(data):
+    """The demo's quick mode in the hardware arithmetic (bit-exact, so deterministic)."""
+    learned = us.experiment(backend="fixed", quick=True, data=data)
+    untrained = us.experiment(backend="fixed", quick=True, data=data, learning=False)
+    # 10 balanced classes: chance is 10%; the same network without learning stays near 25%
+    assert learned["accuracy"] >= 0.38, (learned["accuracy"], untrained["accuracy"])
+    assert learned["accuracy"] >= untrained["accuracy"] + 0.12
+    assert (learned["labels"] >= 0).sum() >= 50  # most neurons took part and got a label
+
+
 def test_learning_changes_weights_and_learning_off_keeps_them(data):
     x_tr = data[0][:10]
     net = us.build_network(n_exc=10)
