@@ -366,7 +366,7 @@ def _vivado_value(v) -> str:
     return f'"{v}"' if isinstance(v, str) else str(int(v))
 
 
-def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 115200,
+def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 1_000_000,
           config=None, bake: bool = True, progress: bool = True) -> BuildReport:
     """Compile ``net`` and build it for ``board``.
 
@@ -429,7 +429,8 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, help="build folder")
     parser.add_argument("--clock", type=float, default=None,
                         help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
-    parser.add_argument("--baud", type=int, default=115200, help="UART bit rate")
+    parser.add_argument("--baud", type=int, default=1_000_000,
+                        help="UART bit rate (1 Mbaud: the protocol default; 3000000 also works)")
     parser.add_argument("--no-bake", action="store_true",
                         help="do not put the network into the bitstream (deploy it over UART)")
     for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
@@ -487,6 +488,6 @@ def synth_estimate(config, board: str, out_dir, top: str = "board",
     else:
         files, name = sources(b), b.top
         params, _ = board_params(b, config, None, 24.0 if board == "ice40" else 50.0,
-                                 115200, out)
+                                 1_000_000, out)
     cells, _ = synthesize(files, name, params, synth, out, "", progress)
     return summarize(cells, groups)

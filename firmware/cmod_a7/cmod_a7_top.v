@@ -7,7 +7,7 @@ module cmod_a7_top #(
     parameter integer CLK_HZ       = 50000000, // core clock (must equal 12e6*MULT/DIV)
     parameter integer MMCM_MULT    = 50,       // VCO = 12 MHz * MMCM_MULT
     parameter integer MMCM_DIV     = 12,       // core clock = VCO / MMCM_DIV
-    parameter integer BAUD         = 115200,   // UART bit rate
+    parameter integer BAUD         = 1000000,  // UART bit rate (the protocol default)
     parameter integer MAX_PAYLOAD  = 4096,     // UART frame payload buffer bytes (host_top)
     parameter integer N_MAX        = 256,      // snn_core parameters (docs/hardware.md) ...
     parameter integer SYN_MAX      = 16384,

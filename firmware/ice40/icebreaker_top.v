@@ -5,7 +5,7 @@
 
 module icebreaker_top #(
     parameter integer CLK_HZ       = 24000000, // core clock the PLL makes (DIVR/DIVF/DIVQ)
-    parameter integer BAUD         = 115200,   // UART bit rate
+    parameter integer BAUD         = 1000000,  // UART bit rate (the protocol default)
     parameter integer MAX_PAYLOAD  = 4096,     // UART frame payload buffer bytes (host_top)
     parameter integer PLL_DIVR     = 0,        // SB_PLL40 reference divider
     parameter integer PLL_DIVF     = 63,       // feedback divider
