@@ -80,7 +80,7 @@ module snn_core #(
     reg                 lk_hit;
     reg  [PP_W-1:0]     lk_pop_r;
     wire [16*32-1:0]    pop_bus_a, pop_bus_b, proj_bus;
-    wire                seq_busy, seq_done, seq_in_err, seq_waiting, seq_syn_event;
+    wire                seq_busy, seq_stepping, seq_done, seq_in_err, seq_waiting, seq_syn_event;
     wire [31:0]         step_count, steps_left;
     wire                in_pop, in_empty, in_full, out_push, out_full, out_empty;
     wire [31:0]         in_data, out_data, out_dout;
@@ -141,7 +141,7 @@ module snn_core #(
         .lk_idx(lk_idx), .lk_pop(lk_pop), .lk_hit(lk_hit),
         .in_empty(in_empty), .in_data(in_data), .in_pop(in_pop),
         .out_full(out_full), .out_push(out_push), .out_data(out_data),
-        .busy(seq_busy), .done(seq_done), .in_err(seq_in_err), .waiting(seq_waiting),
+        .busy(seq_busy), .stepping(seq_stepping), .done(seq_done), .in_err(seq_in_err), .waiting(seq_waiting),
         .syn_event(seq_syn_event), .step_count(step_count), .steps_left(steps_left),
         .st_re(s_st_re), .st_raddr(s_st_raddr), .st_rv(st_rv), .st_ri(st_ri),
         .st_rref(st_rref), .st_rth(st_rth), .st_we(s_st_we), .st_waddr(s_st_waddr),
@@ -230,7 +230,7 @@ module snn_core #(
             run_steps <= 32'd0; learn <= 1'b1; done_flag <= 1'b0; in_err_flag <= 1'b0;
             cycles <= 64'd0; syn_events <= 32'd0;
         end else begin
-            if (seq_busy) cycles <= cycles + 64'd1;
+            if (seq_stepping) cycles <= cycles + 64'd1;
             if (seq_syn_event) syn_events <= syn_events + 32'd1;
             if (seq_done) done_flag <= 1'b1;
             if (seq_in_err) in_err_flag <= 1'b1;

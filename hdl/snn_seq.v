@@ -56,6 +56,7 @@ module snn_seq #(
     output reg                   out_push,     // push out_data
     output reg  [31:0]           out_data,     // {1, step[14:0], index[15:0]}
     output wire                  busy,         // not idle
+    output wire                  stepping,     // running steps (busy, not in the reset pass)
     output reg                   done,         // a run finished (pulse)
     output reg                   in_err,       // an input index was not an input neuron (pulse)
     output wire                  waiting,      // waiting for an end-of-step marker
@@ -142,6 +143,7 @@ module snn_seq #(
     reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
 
     assign busy     = (state != S_IDLE);
+    assign stepping = busy && (state != S_CLR);
     assign waiting  = (state == S_IN) && in_empty;
     assign proj_sel = k[PR_W-1:0];
 

@@ -76,13 +76,14 @@ class HardwareConfig:
         traces = sum(_pop(net, p.source).size + _pop(net, p.target).size
                      for p in net.projections if p.stdp is not None)
         refr = max((p.neuron.refractory for p in net.neuron_populations), default=0)
-        sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64), "syn_max": _pow2(words, 1024),
-                     "p_max": _pow2(len(net.populations), 4), "pr_max": _pow2(len(net.projections), 4),
-                     "d_max": _pow2(net.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
-                     "r_bits": max(8, int(refr).bit_length())}
-        widths = {"weight_bits": q.weight_bits, "state_bits": q.state_bits,
-                      "decay_bits": q.decay_bits, "trace_bits": q.trace_bits, "frac_bits": q.frac_bits,
-                      "trace_frac_bits": q.trace_frac_bits, "stdp_frac_bits": q.stdp_frac_bits}
+        sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
+                 "syn_max": _pow2(words, 1024), "p_max": _pow2(len(net.populations), 4),
+                 "pr_max": _pow2(len(net.projections), 4),
+                 "d_max": _pow2(net.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                 "r_bits": max(8, int(refr).bit_length())}
+        widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
+                                             "trace_bits", "frac_bits", "trace_frac_bits",
+                                             "stdp_frac_bits")}
         return cls(**{**sizes, **widths, **overrides})
 
 
@@ -250,20 +251,26 @@ def _firsts(net: Network, order: list[int]) -> dict[int, tuple[int, int]]:
 # --------------------------------------------------------------------------- estimates
 
 
-def estimate_cycles(net: Network, activity: float) -> int:
-    """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` of every
-    population spikes; exact for the control flow, the events rounded to whole spikes."""
-    ev = {p.name: round(activity * p.size) for p in net.populations}
-    cycles = 3 + len(net.populations)  # step start, count clear, slot advance
-    cycles += sum(ev[p.name] + 1 for p in net.inputs) * 2  # old-input clear + new inputs
+def estimate_cycles(net: Network, activity) -> int:
+    """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` (one number,
+    or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
+
+    Per neuron: state read and write, one cycle per incoming projection, one per arriving
+    event and, when there are events, the 3-cycle drain of the event -> weight pipeline.
+    """
+    rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
+    ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
+    cycles = 4 + 2 * len(net.populations)  # step start, count clear, table walks, slot advance
+    cycles += sum(3 * ev[p.name] + 1 for p in net.inputs)  # forget old inputs, take new ones
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
-        per = 4 + len(inc) + sum(ev[p.source] for p in inc)
-        cycles += 1 + pop.size * per
+        events = sum(ev[p.source] for p in inc)
+        cycles += pop.size * (3 + len(inc) + (events + 3 if events else 0))
+    cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
             s, t = net.population(pr.source).size, net.population(pr.target).size
-            cycles += 1 + 2 * (s + t) + t * (2 + 2 * s)
+            cycles += 3 * (s + t) + t * (3 + 3 * s)
     return cycles
 
 

@@ -16,6 +16,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +98,8 @@ def build(config: HardwareConfig, backend: str, cache=None) -> Path:
     if backend == "verilator":
         cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", "tb_snn", "--Mdir", str(work), "-o", "Vtb_snn",
-               "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1"] + [f"-G{k}={v}" for k, v in params.items()] + files
+               "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1"]
+        cmd += [f"-G{k}={v}" for k, v in params.items()] + files
     else:
         if shutil.which("iverilog") is None:
             raise SimulationError("backend 'icarus': iverilog not found (apt-get install "
@@ -182,6 +185,17 @@ def parse_dump(text: str, steps: int) -> dict:
 # --------------------------------------------------------------------------- the backend
 
 
+@dataclass
+class RtlRun:
+    """A :func:`run_rtl` outcome: the result plus what the core's counters say."""
+
+    result: Result
+    cycles: int  # core clock cycles spent running steps, all samples
+    syn_events: int  # weights read while routing spikes, all samples
+    sim_seconds: float  # wall time of running the samples (simulator + file I/O, no build)
+    config: HardwareConfig
+
+
 def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, record=(),
                  learning: bool | None = None, progress: bool = False, **options) -> Result:
     """Run ``net`` on the RTL; the same arguments and Result as :func:`snnkit.simulate`.
@@ -195,6 +209,13 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
     SimulationError : bad inputs or options, missing simulator, failed build or run
     NetworkError : the network does not fit the hardware
     """
+    return run_rtl(net, inputs, steps, backend, record=record, learning=learning,
+                   progress=progress, **options).result
+
+
+def run_rtl(net: Network, inputs, steps: int | None, backend: str, *, record=(),
+            learning: bool | None = None, progress: bool = False, **options) -> RtlRun:
+    """:func:`simulate_rtl` that also returns the core's cycle and event counters."""
     if backend not in BACKENDS:
         raise SimulationError(f"backend: {backend!r} is not one of {BACKENDS}")
     unknown = sorted(set(options) - set(OPTIONS))
@@ -219,7 +240,7 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
         from tqdm.auto import tqdm
 
         samples = tqdm(samples, desc=f"RTL ({backend})", unit="sample", leave=False)
-    dumps = []
+    dumps, t0 = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="snnkit-rtl-") as tmp:
         img = Path(tmp)
         for name, text in images.items():
@@ -228,7 +249,10 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
             dumps.append(run_sample(exe, backend, img, input_words(net, arrays, b, steps),
                                     steps, nstate, words if "weights" in record and learns
                                     else 0, words if plastic else 0))
-    return _result(net, arrays, steps, batch, record, dumps, plastic, learns, report, backend)
+    wall = time.perf_counter() - t0
+    result = _result(net, arrays, steps, batch, record, dumps, plastic, learns, report, backend)
+    return RtlRun(result, sum(d["counters"][0] for d in dumps),
+                  sum(d["counters"][1] for d in dumps), wall, report.config)
 
 
 def _result(net, arrays, steps, batch, record, dumps, plastic, learns, report,

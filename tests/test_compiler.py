@@ -155,7 +155,9 @@ def test_cycle_estimate_grows_with_activity():
     lo, mid, hi = (estimate_cycles(net, a) for a in (0.0, 0.5, 1.0))
     assert lo < mid < hi
     events = sum(p.weight.size for p in net.projections)  # every synapse read once
-    assert hi - lo == events + sum(2 * p.size for p in net.inputs)
+    drains = 3 * net.n_neurons  # each neuron with events drains the read pipeline
+    assert hi - lo == events + drains + sum(3 * p.size for p in net.inputs)
+    assert estimate_cycles(net, {"in": 1.0}) > lo
 
 
 def test_compile_main_cli(tmp_path, capsys):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import snnkit
-from snnkit.compiler import HardwareConfig
+from snnkit.compiler import HardwareConfig, estimate_cycles
+from snnkit.rtl_backend import run_rtl
 from tests.test_hdl_nets import (
     CONFIG,
     Q,
@@ -128,3 +129,21 @@ def test_bad_options_and_networks_raise(rtl_cache):
     with pytest.raises(snnkit.SimulationError, match="spike inputs must be 0 or 1"):
         snnkit.simulate(net, x.to(torch.int64) * 2, backend="icarus", config=CONFIG,
                         cache_dir=rtl_cache)
+
+
+@pytest.mark.parametrize(("make", "activity"), [
+    (always_spiking_net, {"in": 1.0, "a": 1.0, "b": 1.0}),
+    (silent_net, {"in": 1.0}),
+    (silent_net, {}),
+])
+def test_cycle_counter_matches_the_compiler_estimate(make, activity, rtl_cache):
+    """The core's CYCLES counter over one steady-state step is the compiler's estimate."""
+    net = make()
+    rate = activity.get("in", 0.0)
+    runs = [run_rtl(net, random_inputs(net, n, 1, 0, rate=rate), n, "verilator",
+                    config=CONFIG, cache_dir=rtl_cache) for n in (6, 7)]
+    measured = runs[1].cycles - runs[0].cycles
+    assert abs(measured - estimate_cycles(net, activity)) <= 0.03 * measured
+    assert runs[1].syn_events - runs[0].syn_events == sum(
+        round(activity.get(p.source, 0.0) * net.population(p.source).size)
+        * net.population(p.target).size for p in net.projections)

@@ -172,7 +172,7 @@ def test_random_nets_spike_learn_and_fit_the_test_configuration():
         x = random_inputs(net, 12, 1, seed)
         r = snnkit.simulate(net, x, backend="fixed")
         spiking += any(bool(r.spikes[p.name].any()) for p in net.neuron_populations)
-        for i, pr in enumerate(net.projections):
+        for pr in net.projections:
             if pr.name in r.weights:
                 w0 = torch.from_numpy(np.round(pr.weight / LSB).astype(np.int64))
                 learned += bool((r.weights[pr.name][0] != w0).any())
