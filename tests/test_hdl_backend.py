@@ -147,3 +147,21 @@ def test_cycle_counter_matches_the_compiler_estimate(make, activity, rtl_cache):
     assert runs[1].syn_events - runs[0].syn_events == sum(
         round(activity.get(p.source, 0.0) * net.population(p.source).size)
         * net.population(p.target).size for p in net.projections)
+
+
+@pytest.mark.parametrize("seed", [102, 106])
+def test_other_bit_widths_bit_exact_icarus(seed, rtl_cache):
+    """Every width is a parameter: a second build with wider weights, states, decays and
+    traces (and other fraction bits) is as exact as the default one."""
+    wide = snnkit.Quantization(weight_bits=10, state_bits=19, frac_bits=7, decay_bits=14,
+                               trace_bits=10, trace_frac_bits=7, stdp_frac_bits=6)
+    net = random_net(seed, stdp=True)
+    net.quantization = wide
+    cfg = HardwareConfig.for_network(net)
+    assert (cfg.state_bits, cfg.decay_bits, cfg.trace_bits) == (19, 14, 10)
+    x = random_inputs(net, 10, 1, seed)
+    ref = snnkit.simulate(net, x, backend="fixed", record=RECORD)
+    got = snnkit.simulate(net, x, backend="icarus", record=RECORD, config=cfg,
+                          cache_dir=rtl_cache)
+    assert_same(ref, got)
+    assert ref.weights  # plastic projections were compared
