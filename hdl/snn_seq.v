@@ -357,13 +357,20 @@ module snn_seq #(
                 state <= S_IN; ph <= 3'd0;
             end
             S_IN: begin
-                ph <= 3'd0;  // in_pop is registered: skip a cycle after each pop
-                if (!in_empty && ph == 3'd0) begin
-                    ph <= 3'd1;
-                    in_pop <= 1'b1;
+                // ph 0: look at the head (and read its history bit), 1: RAM read, 2: take it
+                // unless it is a duplicate, 3: let the registered pop take effect
+                case (ph)
+                3'd0: if (!in_empty) begin
                     if (in_data[31]) begin
-                        state <= S_POP; pi <= {(PP_W+1){1'b0}};
-                    end else if (lk_hit && b_flags[0]) begin
+                        in_pop <= 1'b1; state <= S_POP; pi <= {(PP_W+1){1'b0}};
+                    end else begin
+                        hs_re <= 1'b1; hs_raddr <= haddr(cur, {16'd0, lk_idx}); ph <= 3'd1;
+                    end
+                end
+                3'd1: ph <= 3'd2;
+                3'd2: begin
+                    in_pop <= 1'b1; ph <= 3'd3;
+                    if (lk_hit && b_flags[0] && !hs_rdata) begin
                         ev_we <= 1'b1;
                         ev_waddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, lk_cnt});
                         ev_wdata <= lk_idx[C_W-1:0] - b_off[C_W-1:0];
@@ -373,6 +380,8 @@ module snn_seq #(
                         in_err <= 1'b1;
                     end
                 end
+                default: ph <= 3'd0;
+                endcase
             end
             S_POP: begin
                 if (pi >= n_pop) begin

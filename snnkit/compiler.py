@@ -261,7 +261,7 @@ def estimate_cycles(net: Network, activity) -> int:
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
     cycles = 4 + 2 * len(net.populations)  # step start, count clear, table walks, slot advance
-    cycles += sum(3 * ev[p.name] + 1 for p in net.inputs)  # forget old inputs, take new ones
+    cycles += sum(5 * ev[p.name] + 1 for p in net.inputs)  # forget old inputs, take new ones
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)

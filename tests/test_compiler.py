@@ -156,7 +156,7 @@ def test_cycle_estimate_grows_with_activity():
     assert lo < mid < hi
     events = sum(p.weight.size for p in net.projections)  # every synapse read once
     drains = 3 * net.n_neurons  # each neuron with events drains the read pipeline
-    assert hi - lo == events + drains + sum(3 * p.size for p in net.inputs)
+    assert hi - lo == events + drains + sum(5 * p.size for p in net.inputs)
     assert estimate_cycles(net, {"in": 1.0}) > lo
 
 

@@ -29,7 +29,8 @@ EXPECTED = {
     "core": ["identify_block_reports_the_parameters", "registers_and_tables_read_back",
              "debug_state_and_weights_read_back_sign_extended",
              "a_network_loaded_over_the_bus_matches_the_fixed_simulator",
-             "an_input_index_that_is_no_input_sets_the_error_flag"],
+             "an_input_index_that_is_no_input_sets_the_error_flag",
+             "a_repeated_input_index_counts_once_and_sets_the_error_flag"],
 }
 
 

@@ -224,3 +224,24 @@ async def an_input_index_that_is_no_input_sets_the_error_flag(dut):
         pass
     assert (await bus.read(REG_STATUS)) & 4
     assert POP_FIELDS[0] == "offset"
+
+
+@cocotb.test()
+async def a_repeated_input_index_counts_once_and_sets_the_error_flag(dut):
+    bus = await start(dut)
+    net = small_net(2)
+    _, images = build_images(net, config(dut))
+    await load(bus, images)
+    for word in (1, 1, 3, 1 << 31):
+        await bus.write(REG_IN, word)
+    await bus.write(REG_STEPS, 1)
+    await bus.write(REG_CTRL, 1)
+    while not (await bus.read(REG_STATUS)) & 2:
+        pass
+    assert (await bus.read(REG_STATUS)) & 4
+    x = torch.zeros(1, 1, net.n_inputs, dtype=torch.bool)
+    x[0, 0, [1, 3]] = True
+    ref = snnkit.simulate(net, x, backend="fixed", record=("i",))
+    off = net.offset("a")
+    got = [await bus.read(0x100000 + 4 * (off + j) + 1, signed=True) for j in range(6)]
+    assert got == ref.states["a"]["i"][0, 0].tolist()
