@@ -200,10 +200,14 @@ module snn_seq #(
     wire [31:0] r_wmax   = fld(proj_bus, R_WMAX);
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
     wire [31:0] j32      = {{(32-C_W){1'b0}}, j};
-    wire [31:0] ev32     = {{(32-C_W){1'b0}}, ev_rdata};
     wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1b_wbase};
-    wire [31:0] acc_wa   = p1_wb32 + ev32 * a_size + t32;     // routing: weight (ev, t)
-    wire [31:0] syn_wa   = r_wbase + j32 * a_size + t32;      // STDP: weight (j, t)
+    // one narrow multiplier for the row offset source * SIZE[target], shared by routing
+    // (the event's source) and the STDP pass (source j)
+    wire [C_W-1:0]   mul_s   = (state == S_SYN) ? j : ev_rdata;
+    wire [2*C_W-1:0] mul_p   = mul_s * a_size[C_W-1:0];
+    wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
+    wire [31:0] acc_wa   = p1_wb32 + row32 + t32;             // routing: weight (ev, t)
+    wire [31:0] syn_wa   = r_wbase + row32 + t32;             // STDP: weight (j, t)
     wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
     wire [31:0] tr_post_a = r_trb + b_size + j32;             // post trace j
     wire [31:0] tr_row_a = r_trb + b_size + t32;              // post trace of row t
