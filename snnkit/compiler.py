@@ -391,14 +391,11 @@ def add_compile_args(parser: argparse.ArgumentParser) -> None:
                             help=f"hardware {name.upper()} (default: smallest that fits)")
 
 
-def compile_main(argv=None) -> int:
-    """``snnkit compile NET -o DIR [--n-max N ...]``: print the report, return 0."""
+def run_compile(args: argparse.Namespace) -> int:
+    """Run ``snnkit compile`` on arguments parsed with :func:`add_compile_args`; print the
+    report and return the exit status 0 (errors raise NetworkError)."""
     from .fileformat import load
 
-    parser = argparse.ArgumentParser(prog="snnkit compile",
-                                     description="Compile a network for the Verilog core")
-    add_compile_args(parser)
-    args = parser.parse_args(argv)
     net = load(args.net)
     if net.quantization is None:
         net, _ = quantize(net)
@@ -407,3 +404,11 @@ def compile_main(argv=None) -> int:
     report = compile(net, args.out, HardwareConfig.for_network(net, **sizes))
     print(report)
     return 0
+
+
+def compile_main(argv=None) -> int:
+    """``snnkit compile NET -o DIR [--n-max N ...]`` as a stand-alone entry point."""
+    parser = argparse.ArgumentParser(prog="snnkit compile",
+                                     description="Compile a network for the Verilog core")
+    add_compile_args(parser)
+    return run_compile(parser.parse_args(argv))
