@@ -55,8 +55,11 @@ class Schedule:
     burst_rate: float = 1.0  # spike probability per step of every pixel in the burst
     rest_steps: int = 10  # then: no input, so v and the traces relax before the next digit
     max_rate: float = 0.2  # spike probability per step of a full-intensity pixel
-    eval_steps: int = 80  # steps per digit when labelling and testing (no learning)
+    eval_steps: int = 200  # steps per digit when labelling and testing (no learning)
     eval_rate: float = 0.2  # max_rate when labelling and testing: a slower, surer race
+    ink: float | None = 19.5  # host-side encoding: every image is scaled so its pixels sum to
+    # this (the training mean; clipped at 1), so every digit brings the same number of input
+    # spikes and a thin 1 competes with a fat 0 on shape, not on ink. None: raw pixels
 
     @property
     def period(self) -> int:
@@ -151,6 +154,22 @@ def _check_images(x, label: str) -> np.ndarray:
     return arr
 
 
+def encode(x, schedule: Schedule) -> np.ndarray:
+    """Images scaled to the same total intensity ``schedule.ink`` (clipped at 1), on the host.
+
+    Raises
+    ------
+    SimulationError: an image with no ink at all when ``ink`` is set
+    """
+    x = _check_images(x, "x")
+    if schedule.ink is None:
+        return x
+    total = x.sum(1, keepdims=True)
+    if np.any(total == 0):
+        raise SimulationError("x: an all-zero image cannot be scaled to Schedule.ink")
+    return np.clip(x * (schedule.ink / total), 0.0, 1.0)
+
+
 def sequence(x, schedule: Schedule, gate_size: int, seed: int = 0) -> dict:
     """One long batch-1 input: each digit, then the burst (gate on), then rest.
 
@@ -158,8 +177,8 @@ def sequence(x, schedule: Schedule, gate_size: int, seed: int = 0) -> dict:
     -------
     ``{"pixels": [n * period, 1, 64], "rest": [n * period, 1, gate_size]}`` (bool tensors)
     """
-    x = _check_images(x, "x")
     s = schedule
+    x = encode(x, s)
     t0, t1 = s.steps_per_sample, s.steps_per_sample + s.burst_steps
     rates = np.zeros((len(x), s.period, 64))
     rates[:, :t0] = x[:, None, :] * s.max_rate
@@ -222,7 +241,7 @@ def responses(net: Network, x, backend: str = "fixed", schedule: Schedule | None
               seed: int = 1) -> np.ndarray:
     """Spike counts ``[n, n_exc]`` of every image shown on its own, without learning."""
     s = schedule or Schedule()
-    x = _check_images(x, "x")
+    x = encode(x, s)
     pixels = poisson(x * s.eval_rate, s.eval_steps, seed=seed)
     gate = torch.zeros(s.eval_steps, len(x), net.population(GATE).size, dtype=torch.bool)
     inputs = {INPUT: pixels, GATE: gate}
