@@ -138,14 +138,54 @@ def main(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary = {"conversion": part_conversion(out, args.quick)}
-    learning = part_learning(out, args.quick)
-    if learning is not None:
-        summary["learning"] = learning
+    summary["learning"] = part_learning(out, args.quick)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     _say(f"\nwrote {out}/: digits.snn, accuracy_vs_T.png, raster.png, membrane.png, "
-         f"{'weights_learned.png, ' if learning else ''}summary.json")
+         "weights_learned.png, summary.json")
     return 0
 
 
-def part_learning(out: Path, quick: bool):
-    return None
+def part_learning(out: Path, quick: bool) -> dict:
+    """Unsupervised STDP: accuracy in fixed point, and on-chip learning on the emulated board
+    ending with exactly the fixed-point simulator's weights."""
+    from . import emulator, plot
+    from . import unsupervised as us
+    from .compiler import HardwareConfig
+    from .device import Device
+    from .quantize import quantize
+    from .simulator import simulate
+
+    _say("\nunsupervised STDP (Diehl & Cook style): 64 Poisson pixels -> 100 excitatory "
+         "neurons with adaptive thresholds and lateral inhibition")
+    r, dt = _timed(lambda: us.experiment(backend="fixed", quick=quick, progress=True))
+    w = r["net"].projections[0].weight
+    plot.weights(w, out / "weights_learned.png", "input weights learned by STDP (fixed point)",
+                 image_shape=(8, 8))
+    _say(f"fixed-point simulator: trained on {r['n_train']} digits, labelled, tested on "
+         f"{r['n_test']}: accuracy {100 * r['accuracy']:.2f}% ({dt:.0f} s)")
+
+    # on-chip learning: the same input sequence on the emulated board and in the simulator
+    n_board = 4 if quick else 16
+    x_tr = us.digits()[0][:n_board]
+    net, _ = quantize(us.build_network())
+    inputs = us.sequence(x_tr, us.Schedule(), net.population(us.GATE).size, seed=1)
+    steps = int(next(iter(inputs.values())).shape[0])
+    sim = simulate(net, inputs, steps, "fixed", learning=True)
+    _say(f"on-chip learning: {n_board} digits ({steps} steps) on the emulated board ...")
+    with emulator.running(HardwareConfig.for_network(net)) as (url, _):
+        with Device(url) as dev:
+            dev.load(net, progress=True)
+            dev.set_learning(True)
+            board, t_board = _timed(lambda: dev.run(inputs, steps, progress=True))
+            w_board = dev.read_weights()[us.PLASTIC]
+    w_sim = sim.weights[us.PLASTIC].cpu()  # [batch = 1, target, source]; the board's has no batch
+    same = bool(torch.equal(w_board.cpu().to(w_sim.dtype), w_sim[0]))
+    changed = int((w_sim[0] != torch.from_numpy(
+        np.round(net.projections[0].weight / sim.lsb)).to(w_sim.dtype)).sum())
+    spikes_same = all(torch.equal(board.spikes[k].cpu(), sim.spikes[k].cpu()) for k in sim.spikes)
+    _say(f"board weights {'==' if same else '!='} fixed-point simulator weights "
+         f"({changed} of {w_sim[0].numel()} synapses changed by learning; spikes "
+         f"{'identical' if spikes_same else 'DIFFERENT'}; {t_board:.1f} s on the board)")
+    return {"accuracy": r["accuracy"], "n_train": r["n_train"], "n_test": r["n_test"],
+            "board_weights_equal": same, "board_spikes_equal": spikes_same,
+            "synapses_changed": changed, "board_digits": n_board}
