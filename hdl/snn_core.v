@@ -48,11 +48,10 @@ module snn_core #(
     localparam integer IN_AW  = $clog2(IN_DEPTH);
     localparam integer OUT_AW = $clog2(OUT_DEPTH);
     localparam integer ACC_W  = W_BITS + N_AW + PR_W + 2;  // never overflows
+    localparam integer SL_W   = (D_MAX + 1 > 2) ? $clog2(D_MAX + 1) : 1;
     localparam [31:0]  VERSION = 32'h0001_0000;
 
     // ------------------------------------------------------------------ registers
-    reg  [31:0]   pop_tab  [0:16*P_MAX-1];
-    reg  [31:0]   proj_tab [0:16*PR_MAX-1];
     reg  [31:0]   regs_init [0:1];
     reg  [PP_W:0] n_pop;
     reg  [PR_W:0] n_proj;
@@ -63,13 +62,8 @@ module snn_core #(
     reg  [63:0]   cycles;
     reg  [31:0]   syn_events;
 
-    integer q;
     initial begin
-        for (q = 0; q < 16 * P_MAX; q = q + 1) pop_tab[q] = 32'd0;
-        for (q = 0; q < 16 * PR_MAX; q = q + 1) proj_tab[q] = 32'd0;
         regs_init[0] = 32'd0; regs_init[1] = 32'd0;
-        if (POP_INIT != "") $readmemh(POP_INIT, pop_tab);
-        if (PROJ_INIT != "") $readmemh(PROJ_INIT, proj_tab);
         if (REGS_INIT != "") $readmemh(REGS_INIT, regs_init);
     end
 
@@ -100,24 +94,168 @@ module snn_core #(
     wire [2*T_BITS-1:0] tr_rdata;
     reg                 cmd_run, cmd_clear;
 
+    // ------------------------------------------------------------------ tables
+    wire [PP_W+3:0]  pop_i;
+    wire [PR_W+3:0]  prj_i;
+    wire             tab_pop_we, tab_proj_we;
+    wire [31:0]      pop_rword, proj_rword;
+
+    // Each field is stored at its real width (flip-flops; a 32-bit word per field would cost
+    // 4x the cells and 512-bit read multiplexers). A field is written from the low bits of a
+    // host word and reads back zero- or sign-extended to 32 bits (docs/hardware.md); fields
+    // 14, 15 of a population and 12 .. 15 of a projection hold nothing and read 0. The
+    // sequencer sees three entries at once (two populations, one projection) as 16 extended
+    // 32-bit words each.
+    localparam integer T_CW = N_AW + 1;
+    localparam integer T_DW = D_BITS + 1;
+
+    function integer pop_fw;  // width of population field f
+        input integer f;
+        begin
+            case (f)
+                0, 1:              pop_fw = T_CW;        // OFFSET, SIZE
+                2:                 pop_fw = 3;           // FLAGS
+                3:                 pop_fw = R_BITS;      // REFRACTORY
+                4, 5, 6:           pop_fw = T_DW;        // ALPHA, BETA, ADAPT_DECAY
+                7, 8, 9, 10, 11:   pop_fw = S_BITS;      // THRESHOLD .. ADAPT_PLUS (signed)
+                12, 13:            pop_fw = PR_W + 1;    // PROJ_FIRST, PROJ_COUNT
+                default:           pop_fw = 0;
+            endcase
+        end
+    endfunction
+
+    function integer proj_fw;  // width of projection field f
+        input integer f;
+        begin
+            case (f)
+                0, 1:              proj_fw = PP_W;       // SRC, TGT
+                2:                 proj_fw = SL_W + 1;   // DELAY
+                3:                 proj_fw = SYN_AW;     // W_BASE
+                4:                 proj_fw = 3;          // FLAGS
+                5, 6:              proj_fw = A_BITS;     // A_PLUS, A_MINUS
+                7, 8:              proj_fw = T_DW;       // PRE_DECAY, POST_DECAY
+                9, 10:             proj_fw = W_BITS;     // W_MIN, W_MAX (signed)
+                11:                proj_fw = TR_AW;      // TR_BASE
+                default:           proj_fw = 0;
+            endcase
+        end
+    endfunction
+
+    function integer pop_fp;  // bit position of population field f in an entry
+        input integer f;
+        integer y;
+        begin
+            pop_fp = 0;
+            for (y = 0; y < f; y = y + 1) pop_fp = pop_fp + pop_fw(y);
+        end
+    endfunction
+
+    function integer proj_fp;  // bit position of projection field f in an entry
+        input integer f;
+        integer y;
+        begin
+            proj_fp = 0;
+            for (y = 0; y < f; y = y + 1) proj_fp = proj_fp + proj_fw(y);
+        end
+    endfunction
+
+    localparam integer POP_W  = pop_fp(14);
+    localparam integer PROJ_W = proj_fp(12);
+
+    reg  [POP_W-1:0]  pop_e  [0:P_MAX-1];   // population entries, fields packed
+    reg  [PROJ_W-1:0] proj_e [0:PR_MAX-1];  // projection entries
+    wire [POP_W-1:0]  pop_din, pop_mask;    // host word placed in every field; written field
+    wire [PROJ_W-1:0] proj_din, proj_mask;
+    // the selected entries, and each as 16 extended words
+    wire [POP_W-1:0]  ent_a = pop_e[pop_sel_a];
+    wire [POP_W-1:0]  ent_b = pop_e[pop_sel_b];
+    wire [POP_W-1:0]  ent_h = pop_e[pop_i[PP_W+3:4]];
+    wire [PROJ_W-1:0] ent_r = proj_e[proj_sel];
+    wire [PROJ_W-1:0] ent_q = proj_e[prj_i[PR_W+3:4]];
+    wire [16*32-1:0]  pop_hbus, proj_hbus;
+
     genvar gf;
     generate
-        for (gf = 0; gf < 16; gf = gf + 1) begin : g_bus
-            assign pop_bus_a[gf*32 +: 32] = pop_tab[16 * pop_sel_a + gf];
-            assign pop_bus_b[gf*32 +: 32] = pop_tab[16 * pop_sel_b + gf];
-            assign proj_bus[gf*32 +: 32]  = proj_tab[16 * proj_sel + gf];
+        for (gf = 0; gf < 16; gf = gf + 1) begin : g_pop_f
+            if (gf < 14) begin : g_used
+                localparam integer W = pop_fw(gf), P = pop_fp(gf);
+                localparam integer SG = (gf >= 7 && gf <= 11) ? 1 : 0;
+                assign pop_din[P +: W]  = host_wdata[W-1:0];
+                assign pop_mask[P +: W] = {W{pop_i[3:0] == gf}};
+                wire [W-1:0] va = ent_a[P +: W], vb = ent_b[P +: W], vh = ent_h[P +: W];
+                assign pop_bus_a[gf*32 +: 32] = {{(32-W){SG != 0 && va[W-1]}}, va};
+                assign pop_bus_b[gf*32 +: 32] = {{(32-W){SG != 0 && vb[W-1]}}, vb};
+                assign pop_hbus[gf*32 +: 32]  = {{(32-W){SG != 0 && vh[W-1]}}, vh};
+            end else begin : g_none
+                assign pop_bus_a[gf*32 +: 32] = 32'd0;
+                assign pop_bus_b[gf*32 +: 32] = 32'd0;
+                assign pop_hbus[gf*32 +: 32]  = 32'd0;
+            end
+        end
+        for (gf = 0; gf < 16; gf = gf + 1) begin : g_proj_f
+            if (gf < 12) begin : g_used
+                localparam integer W = proj_fw(gf), P = proj_fp(gf);
+                localparam integer SG = (gf == 9 || gf == 10) ? 1 : 0;
+                assign proj_din[P +: W]  = host_wdata[W-1:0];
+                assign proj_mask[P +: W] = {W{prj_i[3:0] == gf}};
+                wire [W-1:0] vr = ent_r[P +: W], vq = ent_q[P +: W];
+                assign proj_bus[gf*32 +: 32]  = {{(32-W){SG != 0 && vr[W-1]}}, vr};
+                assign proj_hbus[gf*32 +: 32] = {{(32-W){SG != 0 && vq[W-1]}}, vq};
+            end else begin : g_none
+                assign proj_bus[gf*32 +: 32]  = 32'd0;
+                assign proj_hbus[gf*32 +: 32] = 32'd0;
+            end
         end
     endgenerate
+
+    always @(posedge clk) begin
+        if (tab_pop_we)
+            pop_e[pop_i[PP_W+3:4]] <= (pop_e[pop_i[PP_W+3:4]] & ~pop_mask) | (pop_din & pop_mask);
+        if (tab_proj_we)
+            proj_e[prj_i[PR_W+3:4]] <= (proj_e[prj_i[PR_W+3:4]] & ~proj_mask)
+                                       | (proj_din & proj_mask);
+    end
+
+    // baked-in tables: the images hold 16 words per entry, each field in a word's low bits
+    generate
+        if (POP_INIT != "" || PROJ_INIT != "") begin : g_bake
+            reg [31:0] pop_img  [0:16*P_MAX-1];
+            reg [31:0] proj_img [0:16*PR_MAX-1];
+            integer q, b, c;
+            initial begin
+                for (q = 0; q < 16 * P_MAX; q = q + 1) pop_img[q] = 32'd0;
+                for (q = 0; q < 16 * PR_MAX; q = q + 1) proj_img[q] = 32'd0;
+                if (POP_INIT != "") $readmemh(POP_INIT, pop_img);
+                if (PROJ_INIT != "") $readmemh(PROJ_INIT, proj_img);
+                for (q = 0; q < P_MAX; q = q + 1)
+                    for (b = 0; b < 14; b = b + 1)
+                        for (c = 0; c < pop_fw(b); c = c + 1)
+                            pop_e[q][pop_fp(b) + c] = pop_img[16 * q + b][c];
+                for (q = 0; q < PR_MAX; q = q + 1)
+                    for (b = 0; b < 12; b = b + 1)
+                        for (c = 0; c < proj_fw(b); c = c + 1)
+                            proj_e[q][proj_fp(b) + c] = proj_img[16 * q + b][c];
+            end
+        end
+    endgenerate
+
+    assign pop_rword  = pop_hbus[pop_i[3:0] * 32 +: 32];
+    assign proj_rword = proj_hbus[prj_i[3:0] * 32 +: 32];
+
+    // verilator lint_off UNUSEDSIGNAL
+    wire unused_tab = ^host_wdata;  // the widest table field may be narrower
+    // verilator lint_on UNUSEDSIGNAL
+
 
     // which population holds global index lk_idx: one comparator pair per table entry
     wire [P_MAX-1:0] lk_in;
     genvar gp;
     generate
         for (gp = 0; gp < P_MAX; gp = gp + 1) begin : g_lk
-            wire [31:0] p_off  = pop_tab[16 * gp];
-            wire [31:0] p_size = pop_tab[16 * gp + 1];
-            assign lk_in[gp] = (gp < n_pop) && ({16'd0, lk_idx} >= p_off)
-                               && ({16'd0, lk_idx} < p_off + p_size);
+            wire [17:0] g_off = {{(17-N_AW){1'b0}}, pop_e[gp][pop_fp(0) +: T_CW]};
+            wire [17:0] g_end = g_off + {{(17-N_AW){1'b0}}, pop_e[gp][pop_fp(1) +: T_CW]};
+            assign lk_in[gp] = (gp < n_pop) && ({2'd0, lk_idx} >= g_off)
+                               && ({2'd0, lk_idx} < g_end);
         end
     endgenerate
 
@@ -162,8 +300,8 @@ module snn_core #(
     wire        in_prj_t = (off32 >= 32'h400) && (off32 < 32'h400 + 16 * PR_MAX);
     wire [31:0] pop_i32  = off32 - 32'h100;
     wire [31:0] prj_i32  = off32 - 32'h400;
-    wire [PP_W+3:0] pop_i = pop_i32[PP_W+3:0];
-    wire [PR_W+3:0] prj_i = prj_i32[PR_W+3:0];
+    assign pop_i = pop_i32[PP_W+3:0];
+    assign prj_i = prj_i32[PR_W+3:0];
     wire        is_reg   = (region == 4'h0);
     wire        is_mem   = (region == 4'h1) || (region == 4'h2) || (region == 4'h3);
     wire        is_table = is_reg && (offset >= 20'h100);
@@ -176,6 +314,8 @@ module snn_core #(
                         && !(host_we && a_infifo && in_full);
     wire acc_rd = host_req && host_ready && !host_we;
     wire acc_wr = host_req && host_ready && host_we;
+    assign tab_pop_we  = acc_wr && is_reg && in_pop_t;
+    assign tab_proj_we = acc_wr && is_reg && in_prj_t;
 
     // host ports of the shared memories (used only while idle)
     wire [N_AW-1:0]   h_nidx  = offset[N_AW+1:2];
@@ -235,8 +375,6 @@ module snn_core #(
             if (seq_done) done_flag <= 1'b1;
             if (seq_in_err) in_err_flag <= 1'b1;
             if (acc_wr && is_reg) begin
-                if (in_pop_t) pop_tab[pop_i] <= host_wdata;
-                if (in_prj_t) proj_tab[prj_i] <= host_wdata;
                 case (offset)
                     20'h010: begin
                         if (host_wdata[0]) begin cmd_run <= 1'b1; done_flag <= 1'b0; end
@@ -297,8 +435,8 @@ module snn_core #(
             20'h022: rd1_reg_c = out_empty ? 32'd0 : out_dout;
             20'h023: rd1_reg_c = {{(31-OUT_AW){1'b0}}, out_level};
             default: begin
-                if (in_pop_t)      rd1_reg_c = pop_tab[pop_i];
-                else if (in_prj_t) rd1_reg_c = proj_tab[prj_i];
+                if (in_pop_t)      rd1_reg_c = pop_rword;
+                else if (in_prj_t) rd1_reg_c = proj_rword;
             end
         endcase
     end

@@ -2,6 +2,7 @@
 //   hard: dw = post*round(xpre*a_plus >> SH) - pre*round(xpost*a_minus >> SH)
 //   soft: dw = post*round(xpre*(w_max-w)*a_plus >> SHS) - pre*round(xpost*(w-w_min)*a_minus >> SHS)
 //   w' = plastic ? clamp(w + dw, w_min, w_max) : w
+// (hard is computed as soft with (w_max - w) replaced by 2^FRAC: the same integer.)
 // with the traces already decayed for this step; SH = STDP_FRAC + T_FRAC, SHS = SH + FRAC,
 // round(y >> s) = (y + 2^(s-1)) >>> s.
 `default_nettype none
@@ -57,12 +58,13 @@ module snn_stdp #(
     wire signed [M_W-1:0] lo        = sw(param_w_min);
     wire signed [M_W-1:0] hi        = sw(param_w_max);
 
-    wire signed [M_W-1:0] up_hard   = round_shift(pre_ext * ap_ext, SH);
-    wire signed [M_W-1:0] down_hard = round_shift(post_ext * am_ext, SH);
-    wire signed [M_W-1:0] up_soft   = round_shift(pre_ext * (hi - w_ext) * ap_ext, SHS);
-    wire signed [M_W-1:0] down_soft = round_shift(post_ext * (w_ext - lo) * am_ext, SHS);
-    wire signed [M_W-1:0] up        = param_soft ? up_soft : up_hard;
-    wire signed [M_W-1:0] down      = param_soft ? down_soft : down_hard;
+    // hard bounds use the soft-bound product with (w_max - w) = 2^FRAC: round(y*2^FRAC >> SHS)
+    // equals round(y >> SH) exactly, so one 3-way product per direction serves both
+    localparam signed [M_W-1:0] ONE_W = {{(M_W-1){1'b0}}, 1'b1} <<< FRAC;
+    wire signed [M_W-1:0] f_up      = param_soft ? (hi - w_ext) : ONE_W;
+    wire signed [M_W-1:0] f_down    = param_soft ? (w_ext - lo) : ONE_W;
+    wire signed [M_W-1:0] up        = round_shift(pre_ext * f_up * ap_ext, SHS);
+    wire signed [M_W-1:0] down      = round_shift(post_ext * f_down * am_ext, SHS);
     wire signed [M_W-1:0] dw        = (event_post ? up : {M_W{1'b0}})
                                     - (event_pre ? down : {M_W{1'b0}});
     wire signed [M_W-1:0] w_sum     = w_ext + dw;
