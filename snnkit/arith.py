@@ -72,17 +72,19 @@ def _canonical_int8(t: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def int_matmul(x: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Tensor:
+def int_matmul(x: torch.Tensor, weight_t: torch.Tensor, bound: int,
+               out_dtype: torch.dtype = torch.int64) -> torch.Tensor:
     """Exact ``x @ weight_t`` for integer (or spike) tensors, on the fastest exact kernel.
 
     ``bound`` is an upper bound of any partial sum's magnitude. Spikes times 8-bit weights on
     the CPU use int8 x int8 -> int32 (AMX/VNNI); otherwise float32 is exact below 2**24 and
-    float64 below 2**53; int64 beyond that (slow, still exact).
+    float64 below 2**53; int64 beyond that (slow, still exact). ``out_dtype`` must hold
+    ``bound``.
     """
     if (x.dtype == torch.bool and x.device.type == "cpu" and bound < (1 << 31)
             and x.shape[0] > 16 and int(weight_t.min()) >= -128 and int(weight_t.max()) <= 127):
         try:  # fresh buffers: _int_mm trusts strides that .contiguous() may leave odd
-            return torch._int_mm(_canonical_int8(x), _canonical_int8(weight_t)).to(torch.int64)
+            return torch._int_mm(_canonical_int8(x), _canonical_int8(weight_t)).to(out_dtype)
         except RuntimeError:  # shape or build without the kernel: fall through
             pass
     if bound < (1 << 24):
@@ -90,5 +92,5 @@ def int_matmul(x: torch.Tensor, weight_t: torch.Tensor, bound: int) -> torch.Ten
     elif bound < (1 << 53):
         dt = torch.float64
     else:
-        return x.to(torch.int64) @ weight_t.to(torch.int64)
-    return (x.to(dt) @ weight_t.to(dt)).round().to(torch.int64)
+        return (x.to(torch.int64) @ weight_t.to(torch.int64)).to(out_dtype)
+    return (x.to(dt) @ weight_t.to(dt)).round().to(out_dtype)

@@ -145,6 +145,11 @@ class _Proj:
     stdp: STDPParams | None
     bound: int  # fixed point: max |partial sum| of a product, for exact BLAS
 
+    def __post_init__(self):
+        # the transposed copy the matrix products read (weights of a static projection
+        # never change, so it is made once)
+        self.wt = self.w.T.contiguous()
+
 
 @dataclass
 class _Plan:
@@ -193,16 +198,6 @@ def _plastic(pr, device) -> torch.Tensor:
 def _fixed_plan(net: Network, device, learning) -> _Plan:
     q = net.quantization
     i64 = dict(dtype=torch.int64, device=device)
-    neurons, v_init = {}, {}
-    for pop in net.neuron_populations:
-        ip = integer_neuron(net, pop, q)
-        t = {k: torch.tensor(getattr(ip, k), **i64) for k in
-             ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")}
-        neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
-                                         adaptive=bool((t["adapt_plus"] != 0).any()),
-                                         has_alpha=bool((t["alpha"] != 0).any()),
-                                         has_bias=bool((t["bias"] != 0).any()))
-        v_init[pop.name] = torch.tensor(ip.v_init, **i64)
     projs = []
     w_abs = 1 << (q.weight_bits - 1)
     for i, pr in enumerate(net.projections):
@@ -217,8 +212,28 @@ def _fixed_plan(net: Network, device, learning) -> _Plan:
                               s.w_min, s.w_max, s.shift_hard, s.shift_soft, _plastic(pr, device))
         projs.append(_Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
                            w_abs * x_abs * src.size))
+    neurons, v_init = {}, {}
+    for pop in net.neuron_populations:
+        ip = integer_neuron(net, pop, q)
+        dt = _state_dtype(q, sum(p.bound for p in projs if p.target == pop.name))
+        t = {k: torch.tensor(getattr(ip, k), dtype=dt, device=device) for k in
+             ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")}
+        neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
+                                         adaptive=bool((t["adapt_plus"] != 0).any()),
+                                         has_alpha=bool((t["alpha"] != 0).any()),
+                                         has_bias=bool((t["bias"] != 0).any()))
+        v_init[pop.name] = torch.tensor(ip.v_init, dtype=dt, device=device)
     return _Plan(FixedArith(q), neurons, v_init, projs, fixed=True, frac=q.frac_bits,
                  lsb=2.0 ** -q.frac_bits)
+
+
+def _state_dtype(q, input_bound: int) -> torch.dtype:
+    """int32 when no intermediate of the neuron update can leave it (twice as fast as int64):
+    a decay product needs state_bits + decay_bits + 1 bits, the input sum plus a state must fit
+    too. Otherwise int64. The arithmetic is the same either way."""
+    if q.state_bits + q.decay_bits + 1 <= 31 and input_bound < (1 << 30):
+        return torch.int32
+    return torch.int64
 
 
 # --------------------------------------------------------------------------- synapses
@@ -244,12 +259,13 @@ def _synaptic(plan: _Plan, pr: _Proj, src: torch.Tensor, w: torch.Tensor) -> tor
             dt = torch.float32 if pr.bound < (1 << 24) else torch.float64
             return torch.einsum("bs,bts->bt", src.to(dt), w.to(dt)).round().to(torch.int64)
         return torch.einsum("bs,bts->bt", src.to(w.dtype), w)
+    wt = pr.wt if w is pr.w else w.T
     if not plan.fixed:
         if plan.precision == "bf16":
             with _bf16_matmul(src.device):
-                return src.to(w.dtype) @ w.T
-        return src.to(w.dtype) @ w.T
-    acc = int_matmul(src, w.T, pr.bound)
+                return src.to(w.dtype) @ wt
+        return src.to(w.dtype) @ wt
+    acc = int_matmul(src, wt, pr.bound, torch.int32 if pr.bound < (1 << 30) else torch.int64)
     if pr.current:  # (value * weight) carries 2*frac fractional bits: round back to frac
         acc = (acc + (1 << (plan.frac - 1))) >> plan.frac if plan.frac else acc
     return acc
@@ -376,7 +392,7 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
                 pad = torch.zeros((pr.delay,) + src.shape[1:], dtype=src.dtype, device=src.device)
                 src = torch.cat([pad, src[:steps - pr.delay]])[:steps]
             contrib = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
-            contrib = contrib.reshape(steps, batch, -1)
+            contrib = contrib.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
             acc = contrib if acc is None else acc + contrib
         if acc is None:
             acc = torch.zeros(steps, batch, pop.size, dtype=plan.v_init[pop.name].dtype,
@@ -429,7 +445,8 @@ def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Resu
             acc = torch.zeros(batch, pop.size, dtype=plan.v_init[pop.name].dtype, device=dev)
             for pr in plan.projs:
                 if pr.target == pop.name:
-                    acc = acc + _synaptic(plan, pr, arriving(pr, t, now), weights[pr.index])
+                    acc = acc + _synaptic(plan, pr, arriving(pr, t, now),
+                                          weights[pr.index]).to(acc.dtype)
             now[pop.name], state[pop.name] = neuron_step(acc, state[pop.name],
                                                          plan.neurons[pop.name], plan.ar)
             for k, buf in rec[pop.name].items():
