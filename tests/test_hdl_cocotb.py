@@ -1,13 +1,13 @@
 """The core's cocotb benches (sim/core/bench_*.py) on Verilator and Icarus, run with cocotb's
 Python runner; each bench is built once per simulator per session."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim" / "core"))
-from runner import run_bench
+from sim.cocotb_runner import run_bench
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "sim" / "core"
 
 CORE_PARAMS = {"N_MAX": 32, "SYN_MAX": 512, "P_MAX": 4, "PR_MAX": 4, "D_MAX": 3,
                "TR_MAX": 128, "IN_DEPTH": 16, "OUT_DEPTH": 16}
@@ -41,7 +41,8 @@ def results():
     def get(bench, sim):
         if (bench, sim) not in cache:
             top, srcs, module, params = BENCHES[bench]
-            cache[bench, sim] = run_bench(sim, top, srcs, module, params)
+            cache[bench, sim] = run_bench(sim, f"core-{top}", srcs, top, module, params,
+                                          BENCH_DIR)
         return cache[bench, sim]
 
     return get

@@ -1,12 +1,12 @@
 """hdl/host_decoder.v behind the RTL UART against cocotbext-uart and a behavioural core."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim" / "uart"))
-from runner import run_bench
+from sim.cocotb_runner import run_bench
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "sim" / "uart"
 
 TESTS = ["identify_reports_regions_and_core_block", "write_then_read_back_every_width",
          "bad_frames_are_refused_and_change_nothing",
@@ -21,7 +21,7 @@ SOURCES = ["hdl/uart_rx.v", "hdl/uart_tx.v", "hdl/host_decoder.v", "sim/uart/dec
 @pytest.fixture(scope="session", params=["verilator", "icarus"])
 def decoder_results(request):
     return run_bench(request.param, "decoder_tb", SOURCES, "decoder_tb", "bench_decoder",
-                     {"CLKS_PER_BIT": 4})
+                     {"CLKS_PER_BIT": 4}, BENCH_DIR)
 
 
 @pytest.mark.parametrize("test", TESTS)

