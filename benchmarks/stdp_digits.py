@@ -1,8 +1,9 @@
 """Unsupervised STDP on sklearn digits (Diehl & Cook style), float and fixed point.
 
 Trains snnkit.unsupervised's network (64 Poisson pixels -> 100 adaptive LIF neurons with
-inhibitory partners, plastic input weights) in one sequential batch-1 run over the training
-split (1347 digits), labels the neurons, and tests on the 450 held-out digits. The same run
+inhibitory partners, plastic input weights; every digit scaled to the same total ink on the
+host) in one sequential batch-1 run over the training split (1347 digits), labels the
+neurons, and tests on the 450 held-out digits. The same run
 with plasticity off gives the untrained baseline, so the figure shows what learning adds.
 
     .venv/bin/python benchmarks/stdp_digits.py [--backend float fixed] [--epochs 1]

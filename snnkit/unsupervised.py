@@ -18,6 +18,11 @@ amount, in proportion to the neuron's recent activity (D&C's ``x_tar`` offset). 
 digit, potentiation follows the pixels' intensity. With hard bounds the background weights
 reach 0 after a few wins while the ink's weights grow.
 
+The host scales every image to the same total intensity (:attr:`Schedule.ink`), so every
+digit brings the same expected number of input spikes. Labelling and testing show each digit
+longer and faster than training does (:attr:`Schedule.eval_rate`), so several neurons answer
+before the inhibition arrives and each class's neurons vote by their mean count.
+
 Example::
 
     from snnkit import unsupervised as us
