@@ -64,7 +64,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     params = dict(config.verilog_params(), CLKS_PER_BIT=clks_per_bit, MAX_PAYLOAD=MAX_PAYLOAD)
     cmd = [verilator_bin(), "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
-           "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}"]
+           "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
+           "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
     cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in sources()]
     cmd += [str(HARNESS)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)

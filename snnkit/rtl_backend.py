@@ -98,7 +98,8 @@ def build(config: HardwareConfig, backend: str, cache=None) -> Path:
     if backend == "verilator":
         cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", "tb_snn", "--Mdir", str(work), "-o", "Vtb_snn",
-               "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1"]
+               "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1",
+               "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
         cmd += [f"-G{k}={v}" for k, v in params.items()] + files
     else:
         if shutil.which("iverilog") is None:
