@@ -20,6 +20,8 @@ __version__ = "0.1.0"
 
 _LAZY = {  # heavy or optional parts load on first use: name -> (module, attribute)
     "plot": ("snnkit.plot", None),
+    "datasets": ("snnkit.datasets", None),
+    "unsupervised": ("snnkit.unsupervised", None),
     "from_nir": ("snnkit.nir_io", "from_nir"),
     "to_nir": ("snnkit.nir_io", "to_nir"),
     "compile": ("snnkit.compiler", "compile"),
