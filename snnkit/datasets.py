@@ -75,7 +75,8 @@ def cnn() -> nn.Sequential:
 
 def fit(model: nn.Module, x, y, epochs: int = 60, lr: float = 3e-3, batch_size: int = 64,
         seed: int = 0) -> nn.Module:
-    """Train in place with Adam and cross-entropy, deterministically for ``seed``; eval mode after."""
+    """Train in place with Adam and cross-entropy, deterministically for ``seed``; leaves the
+    model in eval mode."""
     torch.manual_seed(seed)
     xt, yt = torch.as_tensor(np.asarray(x), dtype=torch.float32), torch.as_tensor(np.asarray(y))
     opt = torch.optim.Adam(model.parameters(), lr=lr)

@@ -324,7 +324,8 @@ class _Importer:
             bias = np.asarray(node.bias, np.float64).reshape(-1) if kind == "Affine" else None
             return w, None, bias, 0.0
         if kind == "Scale":
-            sc = np.broadcast_to(np.asarray(node.scale, np.float64).reshape(-1), (self._size(name),))
+            sc = np.broadcast_to(np.asarray(node.scale, np.float64).reshape(-1),
+                                 (self._size(name),))
             return np.diag(sc), np.eye(sc.size, dtype=bool), None, 0.0
         if kind in ("Conv2d", "SumPool2d", "AvgPool2d"):
             shp = self._in_shape(name)
@@ -334,7 +335,8 @@ class _Importer:
             d = np.unique(np.asarray(node.delay, np.float64))
             if d.size != 1:
                 raise NetworkError(f"NIR node {name!r} (Delay): per-neuron delays differ "
-                                   f"({d.min():g}..{d.max():g} s); snnkit delays are per projection")
+                                   f"({d.min():g}..{d.max():g} s); snnkit delays are per "
+                                   f"projection")
             return None, None, None, float(d[0])
         return None, None, None, 0.0  # Flatten, wires
 
