@@ -39,49 +39,39 @@ def snnkit_net(w1, w2):
     return net
 
 
-def run_snntorch(w1, w2, x, device):
-    import snntorch as snn
-
+def _peer(cell1, cell2, init, w1, w2, x, device):
+    """Linear -> cell -> Linear -> cell, one step at a time, as users of snntorch and norse
+    write it; both libraries' cells map ``(input, state)`` to ``(spikes, state)``."""
     fc1, fc2 = torch.nn.Linear(N_IN, N_HID, bias=False), torch.nn.Linear(N_HID, N_OUT, bias=False)
     fc1.weight.data, fc2.weight.data = w1.clone(), w2.clone()
-    l1, l2 = snn.Leaky(beta=BETA), snn.Leaky(beta=BETA)
-    fc1, fc2, l1, l2 = (m.to(device) for m in (fc1, fc2, l1, l2))
+    fc1, fc2, cell1, cell2 = (m.to(device) for m in (fc1, fc2, cell1, cell2))
     xf = x.float().to(device)
 
     def f():
         with torch.no_grad():
-            m1, m2 = l1.init_leaky(), l2.init_leaky()
+            s1, s2 = init()
             out = []
             for t in range(T):
-                s1, m1 = l1(fc1(xf[t]), m1)
-                s2, m2 = l2(fc2(s1), m2)
-                out.append(s2)
+                z1, s1 = cell1(fc1(xf[t]), s1)
+                z2, s2 = cell2(fc2(z1), s2)
+                out.append(z2)
             return torch.stack(out)
 
     return f
+
+
+def run_snntorch(w1, w2, x, device):
+    import snntorch as snn
+
+    l1, l2 = snn.Leaky(beta=BETA), snn.Leaky(beta=BETA)
+    return _peer(l1, l2, lambda: (l1.init_leaky(), l2.init_leaky()), w1, w2, x, device)
 
 
 def run_norse(w1, w2, x, device):
     from norse.torch import LIFBoxCell, LIFBoxParameters
 
-    fc1, fc2 = torch.nn.Linear(N_IN, N_HID, bias=False), torch.nn.Linear(N_HID, N_OUT, bias=False)
-    fc1.weight.data, fc2.weight.data = w1.clone(), w2.clone()
     p = LIFBoxParameters(tau_mem_inv=torch.tensor((1 - BETA) / 1e-3), v_th=torch.tensor(1.0))
-    c1, c2 = LIFBoxCell(p), LIFBoxCell(p)
-    fc1, fc2, c1, c2 = (m.to(device) for m in (fc1, fc2, c1, c2))
-    xf = x.float().to(device)
-
-    def f():
-        with torch.no_grad():
-            s1 = s2 = None
-            out = []
-            for t in range(T):
-                z1, s1 = c1(fc1(xf[t]), s1)
-                z2, s2 = c2(fc2(z1), s2)
-                out.append(z2)
-            return torch.stack(out)
-
-    return f
+    return _peer(LIFBoxCell(p), LIFBoxCell(p), lambda: (None, None), w1, w2, x, device)
 
 
 def run_snnkit(net, x, backend, device, precision="fp32"):
