@@ -49,6 +49,7 @@ module snn_core #(
     localparam integer OUT_AW = $clog2(OUT_DEPTH);
     localparam integer ACC_W  = W_BITS + N_AW + PR_W + 2;  // never overflows
     localparam integer SL_W   = (D_MAX + 1 > 2) ? $clog2(D_MAX + 1) : 1;
+    localparam integer PT_W   = (PP_W > PR_W) ? PP_W : PR_W;  // table entry index width
     localparam [31:0]  VERSION = 32'h0001_0000;
 
     // ------------------------------------------------------------------ registers
@@ -68,12 +69,10 @@ module snn_core #(
     end
 
     // ------------------------------------------------------------------ sequencer
-    wire [PP_W-1:0]     pop_sel_a, pop_sel_b, lk_pop;
-    wire [PR_W-1:0]     proj_sel;
+    wire [PP_W-1:0]     lk_pop;
     wire [15:0]         lk_idx;
     reg                 lk_hit;
     reg  [PP_W-1:0]     lk_pop_r;
-    wire [16*32-1:0]    pop_bus_a, pop_bus_b, proj_bus;
     wire                seq_busy, seq_stepping, seq_done, seq_in_err, seq_waiting, seq_syn_event;
     wire [31:0]         step_count, steps_left;
     wire                in_pop, in_empty, in_full, out_push, out_full, out_empty;
@@ -92,22 +91,25 @@ module snn_core #(
     wire [R_BITS-1:0]   st_rref;
     wire [W_BITS:0]     w_rdata;
     wire [2*T_BITS-1:0] tr_rdata;
+    wire                s_tab_re, s_tab_proj;
+    wire [PT_W-1:0]     s_tab_entry;
+    wire [3:0]          s_tab_field;
     reg                 cmd_run, cmd_clear;
+    wire                acc_rd, acc_wr;  // host read / write accepted this cycle
 
     // ------------------------------------------------------------------ tables
+    // Each table is a 32-bit block RAM (16 words per entry); a host write stores the field
+    // cut to its real width and sign- or zero-extended (docs/hardware.md), so what the
+    // sequencer loads and the host reads back is the field's value. The sequencer loads the
+    // parameters of the population / projection it works on into registers (one field per
+    // cycle); the few fields it needs for every population or projection at once (geometry,
+    // flags, v_init) are also kept in flip-flops, written through on a host write.
+    localparam integer T_CW = N_AW + 1;
+    localparam integer T_DW = D_BITS + 1;
     wire [PP_W+3:0]  pop_i;
     wire [PR_W+3:0]  prj_i;
     wire             tab_pop_we, tab_proj_we;
-    wire [31:0]      pop_rword, proj_rword;
-
-    // Each field is stored at its real width (flip-flops; a 32-bit word per field would cost
-    // 4x the cells and 512-bit read multiplexers). A field is written from the low bits of a
-    // host word and reads back zero- or sign-extended to 32 bits (docs/hardware.md); fields
-    // 14, 15 of a population and 12 .. 15 of a projection hold nothing and read 0. The
-    // sequencer sees three entries at once (two populations, one projection) as 16 extended
-    // 32-bit words each.
-    localparam integer T_CW = N_AW + 1;
-    localparam integer T_DW = D_BITS + 1;
+    wire [31:0]      pop_rdata, proj_rdata;
 
     function integer pop_fw;  // width of population field f
         input integer f;
@@ -141,119 +143,148 @@ module snn_core #(
         end
     endfunction
 
-    function integer pop_fp;  // bit position of population field f in an entry
-        input integer f;
-        integer y;
-        begin
-            pop_fp = 0;
-            for (y = 0; y < f; y = y + 1) pop_fp = pop_fp + pop_fw(y);
-        end
-    endfunction
-
-    function integer proj_fp;  // bit position of projection field f in an entry
-        input integer f;
-        integer y;
-        begin
-            proj_fp = 0;
-            for (y = 0; y < f; y = y + 1) proj_fp = proj_fp + proj_fw(y);
-        end
-    endfunction
-
-    localparam integer POP_W  = pop_fp(14);
-    localparam integer PROJ_W = proj_fp(12);
-
-    reg  [POP_W-1:0]  pop_e  [0:P_MAX-1];   // population entries, fields packed
-    reg  [PROJ_W-1:0] proj_e [0:PR_MAX-1];  // projection entries
-    wire [POP_W-1:0]  pop_din, pop_mask;    // host word placed in every field; written field
-    wire [PROJ_W-1:0] proj_din, proj_mask;
-    // the selected entries, and each as 16 extended words
-    wire [POP_W-1:0]  ent_a = pop_e[pop_sel_a];
-    wire [POP_W-1:0]  ent_b = pop_e[pop_sel_b];
-    wire [POP_W-1:0]  ent_h = pop_e[pop_i[PP_W+3:4]];
-    wire [PROJ_W-1:0] ent_r = proj_e[proj_sel];
-    wire [PROJ_W-1:0] ent_q = proj_e[prj_i[PR_W+3:4]];
-    wire [16*32-1:0]  pop_hbus, proj_hbus;
-
+    // the host word as a table field stores it: cut to the field's width, extended
+    wire [31:0] pop_din, proj_din;
+    wire [16*32-1:0] pop_norm, proj_norm;
     genvar gf;
     generate
-        for (gf = 0; gf < 16; gf = gf + 1) begin : g_pop_f
-            if (gf < 14) begin : g_used
-                localparam integer W = pop_fw(gf), P = pop_fp(gf);
-                localparam integer SG = (gf >= 7 && gf <= 11) ? 1 : 0;
-                assign pop_din[P +: W]  = host_wdata[W-1:0];
-                assign pop_mask[P +: W] = {W{pop_i[3:0] == gf}};
-                wire [W-1:0] va = ent_a[P +: W], vb = ent_b[P +: W], vh = ent_h[P +: W];
-                assign pop_bus_a[gf*32 +: 32] = {{(32-W){SG != 0 && va[W-1]}}, va};
-                assign pop_bus_b[gf*32 +: 32] = {{(32-W){SG != 0 && vb[W-1]}}, vb};
-                assign pop_hbus[gf*32 +: 32]  = {{(32-W){SG != 0 && vh[W-1]}}, vh};
-            end else begin : g_none
-                assign pop_bus_a[gf*32 +: 32] = 32'd0;
-                assign pop_bus_b[gf*32 +: 32] = 32'd0;
-                assign pop_hbus[gf*32 +: 32]  = 32'd0;
+        for (gf = 0; gf < 16; gf = gf + 1) begin : g_norm
+            localparam integer PW = pop_fw(gf), RW = proj_fw(gf);
+            localparam integer PS = (gf >= 7 && gf <= 11) ? 1 : 0;
+            localparam integer RS = (gf == 9 || gf == 10) ? 1 : 0;
+            if (PW == 0) begin : g_p0
+                assign pop_norm[gf*32 +: 32] = 32'd0;
+            end else if (PW >= 32) begin : g_pw
+                assign pop_norm[gf*32 +: 32] = host_wdata;
+            end else begin : g_pn
+                assign pop_norm[gf*32 +: 32] = {{(32-PW){PS != 0 && host_wdata[PW-1]}},
+                                                host_wdata[PW-1:0]};
             end
-        end
-        for (gf = 0; gf < 16; gf = gf + 1) begin : g_proj_f
-            if (gf < 12) begin : g_used
-                localparam integer W = proj_fw(gf), P = proj_fp(gf);
-                localparam integer SG = (gf == 9 || gf == 10) ? 1 : 0;
-                assign proj_din[P +: W]  = host_wdata[W-1:0];
-                assign proj_mask[P +: W] = {W{prj_i[3:0] == gf}};
-                wire [W-1:0] vr = ent_r[P +: W], vq = ent_q[P +: W];
-                assign proj_bus[gf*32 +: 32]  = {{(32-W){SG != 0 && vr[W-1]}}, vr};
-                assign proj_hbus[gf*32 +: 32] = {{(32-W){SG != 0 && vq[W-1]}}, vq};
-            end else begin : g_none
-                assign proj_bus[gf*32 +: 32]  = 32'd0;
-                assign proj_hbus[gf*32 +: 32] = 32'd0;
+            if (RW == 0) begin : g_r0
+                assign proj_norm[gf*32 +: 32] = 32'd0;
+            end else if (RW >= 32) begin : g_rw
+                assign proj_norm[gf*32 +: 32] = host_wdata;
+            end else begin : g_rn
+                assign proj_norm[gf*32 +: 32] = {{(32-RW){RS != 0 && host_wdata[RW-1]}},
+                                                 host_wdata[RW-1:0]};
             end
         end
     endgenerate
+    assign pop_din  = pop_norm[pop_i[3:0] * 32 +: 32];
+    assign proj_din = proj_norm[prj_i[3:0] * 32 +: 32];
+
+    snn_ram #(.DATA_W(32), .DEPTH(16 * P_MAX), .ADDR_W(PP_W + 4), .INIT_FILE(POP_INIT)) u_pop_tab (
+        .clk(clk), .we(tab_pop_we), .waddr(pop_i), .wdata(pop_din),
+        .re(seq_busy ? (s_tab_re && !s_tab_proj) : acc_rd),
+        .raddr(seq_busy ? {s_tab_entry[PP_W-1:0], s_tab_field} : pop_i), .rdata(pop_rdata));
+    snn_ram #(.DATA_W(32), .DEPTH(16 * PR_MAX), .ADDR_W(PR_W + 4), .INIT_FILE(PROJ_INIT)) u_proj_tab (
+        .clk(clk), .we(tab_proj_we), .waddr(prj_i), .wdata(proj_din),
+        .re(seq_busy ? (s_tab_re && s_tab_proj) : acc_rd),
+        .raddr(seq_busy ? {s_tab_entry[PR_W-1:0], s_tab_field} : prj_i), .rdata(proj_rdata));
+
+    // flip-flop copies of the fields used for every entry
+    reg [T_CW-1:0]   c_off    [0:P_MAX-1];
+    reg [T_CW-1:0]   c_size   [0:P_MAX-1];
+    reg [2:0]        c_flags  [0:P_MAX-1];
+    reg [PR_W:0]     c_pfirst [0:P_MAX-1];
+    reg [PR_W:0]     c_pcount [0:P_MAX-1];
+    reg [S_BITS-1:0] c_vinit  [0:P_MAX-1];
+    reg [PP_W-1:0]   c_src    [0:PR_MAX-1];
+    reg [PP_W-1:0]   c_tgt    [0:PR_MAX-1];
+    reg [SL_W:0]     c_delay  [0:PR_MAX-1];
+    reg [SYN_AW-1:0] c_wbase  [0:PR_MAX-1];
+    reg [2:0]        c_rflags [0:PR_MAX-1];
+    wire [PP_W-1:0]  pw_e = pop_i[PP_W+3:4];
+    wire [PR_W-1:0]  rw_e = prj_i[PR_W+3:4];
 
     always @(posedge clk) begin
         if (tab_pop_we)
-            pop_e[pop_i[PP_W+3:4]] <= (pop_e[pop_i[PP_W+3:4]] & ~pop_mask) | (pop_din & pop_mask);
+            case (pop_i[3:0])
+                4'd0:  c_off[pw_e]    <= host_wdata[T_CW-1:0];
+                4'd1:  c_size[pw_e]   <= host_wdata[T_CW-1:0];
+                4'd2:  c_flags[pw_e]  <= host_wdata[2:0];
+                4'd10: c_vinit[pw_e]  <= host_wdata[S_BITS-1:0];
+                4'd12: c_pfirst[pw_e] <= host_wdata[PR_W:0];
+                4'd13: c_pcount[pw_e] <= host_wdata[PR_W:0];
+                default: ;
+            endcase
         if (tab_proj_we)
-            proj_e[prj_i[PR_W+3:4]] <= (proj_e[prj_i[PR_W+3:4]] & ~proj_mask)
-                                       | (proj_din & proj_mask);
+            case (prj_i[3:0])
+                4'd0: c_src[rw_e]    <= host_wdata[PP_W-1:0];
+                4'd1: c_tgt[rw_e]    <= host_wdata[PP_W-1:0];
+                4'd2: c_delay[rw_e]  <= host_wdata[SL_W:0];
+                4'd3: c_wbase[rw_e]  <= host_wdata[SYN_AW-1:0];
+                4'd4: c_rflags[rw_e] <= host_wdata[2:0];
+                default: ;
+            endcase
     end
 
+    // the copies as flat vectors for the sequencer
+    wire [P_MAX*T_CW-1:0]     pc_off, pc_size;
+    wire [P_MAX*3-1:0]        pc_flags;
+    wire [P_MAX*(PR_W+1)-1:0] pc_pfirst, pc_pcount;
+    wire [P_MAX*S_BITS-1:0]   pc_vinit;
+    wire [PR_MAX*PP_W-1:0]    rc_src, rc_tgt;
+    wire [PR_MAX*(SL_W+1)-1:0] rc_delay;
+    wire [PR_MAX*SYN_AW-1:0]  rc_wbase;
+    wire [PR_MAX*3-1:0]       rc_flags;
+    genvar gc;
+    generate
+        for (gc = 0; gc < P_MAX; gc = gc + 1) begin : g_pc
+            assign pc_off[gc*T_CW +: T_CW]             = c_off[gc];
+            assign pc_size[gc*T_CW +: T_CW]            = c_size[gc];
+            assign pc_flags[gc*3 +: 3]                 = c_flags[gc];
+            assign pc_pfirst[gc*(PR_W+1) +: PR_W+1]    = c_pfirst[gc];
+            assign pc_pcount[gc*(PR_W+1) +: PR_W+1]    = c_pcount[gc];
+            assign pc_vinit[gc*S_BITS +: S_BITS]       = c_vinit[gc];
+        end
+        for (gc = 0; gc < PR_MAX; gc = gc + 1) begin : g_rc
+            assign rc_src[gc*PP_W +: PP_W]             = c_src[gc];
+            assign rc_tgt[gc*PP_W +: PP_W]             = c_tgt[gc];
+            assign rc_delay[gc*(SL_W+1) +: SL_W+1]     = c_delay[gc];
+            assign rc_wbase[gc*SYN_AW +: SYN_AW]       = c_wbase[gc];
+            assign rc_flags[gc*3 +: 3]                 = c_rflags[gc];
+        end
+    endgenerate
+
     // baked-in tables: the images hold 16 words per entry, each field in a word's low bits
+    // (the RAMs load them as INIT_FILE; the copies here)
     generate
         if (POP_INIT != "" || PROJ_INIT != "") begin : g_bake
             reg [31:0] pop_img  [0:16*P_MAX-1];
             reg [31:0] proj_img [0:16*PR_MAX-1];
-            integer q, b, c;
+            integer q;
             initial begin
                 for (q = 0; q < 16 * P_MAX; q = q + 1) pop_img[q] = 32'd0;
                 for (q = 0; q < 16 * PR_MAX; q = q + 1) proj_img[q] = 32'd0;
                 if (POP_INIT != "") $readmemh(POP_INIT, pop_img);
                 if (PROJ_INIT != "") $readmemh(PROJ_INIT, proj_img);
-                for (q = 0; q < P_MAX; q = q + 1)
-                    for (b = 0; b < 14; b = b + 1)
-                        for (c = 0; c < pop_fw(b); c = c + 1)
-                            pop_e[q][pop_fp(b) + c] = pop_img[16 * q + b][c];
-                for (q = 0; q < PR_MAX; q = q + 1)
-                    for (b = 0; b < 12; b = b + 1)
-                        for (c = 0; c < proj_fw(b); c = c + 1)
-                            proj_e[q][proj_fp(b) + c] = proj_img[16 * q + b][c];
+                for (q = 0; q < P_MAX; q = q + 1) begin
+                    c_off[q]    = pop_img[16 * q + 0][T_CW-1:0];
+                    c_size[q]   = pop_img[16 * q + 1][T_CW-1:0];
+                    c_flags[q]  = pop_img[16 * q + 2][2:0];
+                    c_vinit[q]  = pop_img[16 * q + 10][S_BITS-1:0];
+                    c_pfirst[q] = pop_img[16 * q + 12][PR_W:0];
+                    c_pcount[q] = pop_img[16 * q + 13][PR_W:0];
+                end
+                for (q = 0; q < PR_MAX; q = q + 1) begin
+                    c_src[q]    = proj_img[16 * q + 0][PP_W-1:0];
+                    c_tgt[q]    = proj_img[16 * q + 1][PP_W-1:0];
+                    c_delay[q]  = proj_img[16 * q + 2][SL_W:0];
+                    c_wbase[q]  = proj_img[16 * q + 3][SYN_AW-1:0];
+                    c_rflags[q] = proj_img[16 * q + 4][2:0];
+                end
             end
         end
     endgenerate
-
-    assign pop_rword  = pop_hbus[pop_i[3:0] * 32 +: 32];
-    assign proj_rword = proj_hbus[prj_i[3:0] * 32 +: 32];
-
-    // verilator lint_off UNUSEDSIGNAL
-    wire unused_tab = ^host_wdata;  // the widest table field may be narrower
-    // verilator lint_on UNUSEDSIGNAL
-
 
     // which population holds global index lk_idx: one comparator pair per table entry
     wire [P_MAX-1:0] lk_in;
     genvar gp;
     generate
         for (gp = 0; gp < P_MAX; gp = gp + 1) begin : g_lk
-            wire [17:0] g_off = {{(17-N_AW){1'b0}}, pop_e[gp][pop_fp(0) +: T_CW]};
-            wire [17:0] g_end = g_off + {{(17-N_AW){1'b0}}, pop_e[gp][pop_fp(1) +: T_CW]};
+            wire [17:0] g_off = {{(17-N_AW){1'b0}}, c_off[gp]};
+            wire [17:0] g_end = g_off + {{(17-N_AW){1'b0}}, c_size[gp]};
             assign lk_in[gp] = (gp < n_pop) && ({2'd0, lk_idx} >= g_off)
                                && ({2'd0, lk_idx} < g_end);
         end
@@ -267,15 +298,18 @@ module snn_core #(
     end
     assign lk_pop = lk_pop_r;
 
-    snn_seq #(.N_MAX(N_MAX), .P_MAX(P_MAX), .D_MAX(D_MAX),
+    snn_seq #(.N_MAX(N_MAX), .P_MAX(P_MAX), .PR_MAX(PR_MAX), .D_MAX(D_MAX),
               .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS),
               .T_BITS(T_BITS), .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC),
               .A_BITS(A_BITS), .R_BITS(R_BITS), .ACC_W(ACC_W), .N_AW(N_AW), .SYN_AW(SYN_AW),
-              .TR_AW(TR_AW), .PP_W(PP_W), .PR_W(PR_W)) u_seq (
+              .TR_AW(TR_AW), .PP_W(PP_W), .PR_W(PR_W), .PT_W(PT_W)) u_seq (
         .clk(clk), .rst(rst), .cmd_run(cmd_run), .cmd_clear(cmd_clear), .run_steps(run_steps),
         .learn(learn), .n_pop(n_pop), .n_proj(n_proj),
-        .pop_sel_a(pop_sel_a), .pop_bus_a(pop_bus_a), .pop_sel_b(pop_sel_b),
-        .pop_bus_b(pop_bus_b), .proj_sel(proj_sel), .proj_bus(proj_bus),
+        .pc_off(pc_off), .pc_size(pc_size), .pc_flags(pc_flags), .pc_pfirst(pc_pfirst),
+        .pc_pcount(pc_pcount), .pc_vinit(pc_vinit), .rc_src(rc_src), .rc_tgt(rc_tgt),
+        .rc_delay(rc_delay), .rc_wbase(rc_wbase), .rc_flags(rc_flags),
+        .tab_re(s_tab_re), .tab_proj(s_tab_proj), .tab_entry(s_tab_entry),
+        .tab_field(s_tab_field), .tab_pop_rdata(pop_rdata), .tab_proj_rdata(proj_rdata),
         .lk_idx(lk_idx), .lk_pop(lk_pop), .lk_hit(lk_hit),
         .in_empty(in_empty), .in_data(in_data), .in_pop(in_pop),
         .out_full(out_full), .out_push(out_push), .out_data(out_data),
@@ -309,11 +343,11 @@ module snn_core #(
     wire        a_infifo = is_reg && (offset == 20'h020);
     wire        a_outpop = is_reg && (offset == 20'h022);
 
-    // memories and table writes wait for idle; input pushes wait for room; CTRL waits for idle
-    assign host_ready = !(seq_busy && (is_mem || (host_we && (is_table || a_ctrl))))
+    // memories and tables wait for idle; input pushes wait for room; CTRL waits for idle
+    assign host_ready = !(seq_busy && (is_mem || is_table || (host_we && a_ctrl)))
                         && !(host_we && a_infifo && in_full);
-    wire acc_rd = host_req && host_ready && !host_we;
-    wire acc_wr = host_req && host_ready && host_we;
+    assign acc_rd = host_req && host_ready && !host_we;
+    assign acc_wr = host_req && host_ready && host_we;
     assign tab_pop_we  = acc_wr && is_reg && in_pop_t;
     assign tab_proj_we = acc_wr && is_reg && in_prj_t;
 
@@ -395,6 +429,7 @@ module snn_core #(
 
     // ------------------------------------------------------------------ reads (2 cycles)
     reg        rd1_valid;
+    reg        rd1_pop, rd1_prj;  // a table read: the RAM's word, not rd1_reg
     reg [3:0]  rd1_region;
     reg [1:0]  rd1_field;
     reg [31:0] rd1_reg;
@@ -434,10 +469,7 @@ module snn_core #(
             20'h021: rd1_reg_c = {{(31-IN_AW){1'b0}}, in_level};
             20'h022: rd1_reg_c = out_empty ? 32'd0 : out_dout;
             20'h023: rd1_reg_c = {{(31-OUT_AW){1'b0}}, out_level};
-            default: begin
-                if (in_pop_t)      rd1_reg_c = pop_rword;
-                else if (in_prj_t) rd1_reg_c = proj_rword;
-            end
+            default: ;
         endcase
     end
 
@@ -447,12 +479,14 @@ module snn_core #(
         end else begin
             rd1_valid <= acc_rd;
             rd1_region <= region;
+            rd1_pop    <= is_reg && in_pop_t;
+            rd1_prj    <= is_reg && in_prj_t;
             rd1_field  <= offset[1:0];
             rd1_reg   <= rd1_reg_c;
             host_rvalid <= rd1_valid;
             if (rd1_valid) begin
                 case (rd1_region)
-                    4'h0: host_rdata <= rd1_reg;
+                    4'h0: host_rdata <= rd1_pop ? pop_rdata : (rd1_prj ? proj_rdata : rd1_reg);
                     4'h1: case (rd1_field)
                         2'd0: host_rdata <= sx_s(st_rv);
                         2'd1: host_rdata <= sx_s(st_ri);

@@ -14,6 +14,7 @@
 module snn_seq #(
     parameter integer N_MAX     = 256,   // neurons incl. inputs
     parameter integer P_MAX     = 8,     // populations
+    parameter integer PR_MAX    = 16,    // projections
     parameter integer D_MAX     = 7,     // largest delay
     parameter integer TR_MAX    = 1024,  // trace words
     parameter integer W_BITS    = 8,     // weight width
@@ -30,7 +31,9 @@ module snn_seq #(
     parameter integer SYN_AW    = 14,    // weight address width
     parameter integer TR_AW     = 10,    // trace address width
     parameter integer PP_W      = 3,     // population index width
-    parameter integer PR_W      = 4      // projection index width
+    parameter integer PR_W      = 4,     // projection index width
+    parameter integer PT_W      = 4,     // table entry index width (max of PP_W, PR_W)
+    parameter integer SLW       = (D_MAX + 1 > 2) ? $clog2(D_MAX + 1) : 1  // slot index width
 ) (
     input  wire                  clk,          // clock
     input  wire                  rst,          // synchronous reset
@@ -40,12 +43,23 @@ module snn_seq #(
     input  wire                  learn,        // global learning enable
     input  wire [PP_W:0]         n_pop,        // populations in use
     input  wire [PR_W:0]         n_proj,       // projections in use
-    output reg  [PP_W-1:0]       pop_sel_a,    // table lookup A (target population)
-    input  wire [16*32-1:0]      pop_bus_a,    // entry of pop_sel_a
-    output reg  [PP_W-1:0]       pop_sel_b,    // table lookup B (source / input population)
-    input  wire [16*32-1:0]      pop_bus_b,    // entry of pop_sel_b
-    output wire [PR_W-1:0]       proj_sel,     // projection lookup
-    input  wire [16*32-1:0]      proj_bus,     // entry of proj_sel
+    input  wire [P_MAX*(N_AW+1)-1:0] pc_off,   // per population: OFFSET
+    input  wire [P_MAX*(N_AW+1)-1:0] pc_size,  // SIZE
+    input  wire [P_MAX*3-1:0]    pc_flags,     // FLAGS
+    input  wire [P_MAX*(PR_W+1)-1:0] pc_pfirst, // PROJ_FIRST
+    input  wire [P_MAX*(PR_W+1)-1:0] pc_pcount, // PROJ_COUNT
+    input  wire [P_MAX*S_BITS-1:0] pc_vinit,   // V_INIT
+    input  wire [PR_MAX*PP_W-1:0] rc_src,      // per projection: SRC
+    input  wire [PR_MAX*PP_W-1:0] rc_tgt,      // TGT
+    input  wire [PR_MAX*(SLW+1)-1:0] rc_delay, // DELAY
+    input  wire [PR_MAX*SYN_AW-1:0] rc_wbase,  // W_BASE
+    input  wire [PR_MAX*3-1:0]   rc_flags,     // FLAGS
+    output reg                   tab_re,       // table word read (parameters of one entry)
+    output reg                   tab_proj,     // 1: projection table, 0: population table
+    output reg  [PT_W-1:0]       tab_entry,    // entry
+    output reg  [3:0]            tab_field,    // field
+    input  wire [31:0]           tab_pop_rdata,  // word, two cycles after the read
+    input  wire [31:0]           tab_proj_rdata, // word, two cycles after the read
     output reg  [15:0]           lk_idx,       // global index to find the population of
     input  wire [PP_W-1:0]       lk_pop,       // population containing lk_idx
     input  wire                  lk_hit,       // lk_idx lies in a population
@@ -97,28 +111,13 @@ module snn_seq #(
     localparam integer SL_W  = (NSLOT > 2) ? $clog2(NSLOT) : 1;
     localparam integer CLR_N = (H_N > TR_MAX) ? H_N : TR_MAX;
 
-    localparam integer P_OFF = 0, P_SIZE = 1, P_FLAGS = 2, P_REF = 3, P_ALPHA = 4;
-    localparam integer P_BETA = 5, P_ADEC = 6, P_THR = 7, P_VRES = 8, P_BIAS = 9;
-    localparam integer P_VINIT = 10, P_APLUS = 11, P_PFIRST = 12, P_PCOUNT = 13;
-    localparam integer R_SRC = 0, R_TGT = 1, R_DELAY = 2, R_WBASE = 3, R_FLAGS = 4;
-    localparam integer R_AP = 5, R_AM = 6, R_PRED = 7, R_POSTD = 8, R_WMIN = 9, R_WMAX = 10;
-    localparam integer R_TRB = 11;
 
-    // verilator lint_off UNUSEDSIGNAL
-    function automatic [31:0] fld;
-        input [16*32-1:0] bus;
-        input integer f;
-        begin
-            fld = bus[f*32 +: 32];
-        end
-    endfunction
-    // verilator lint_on UNUSEDSIGNAL
 
     // ------------------------------------------------------------------ state
     localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_IN0 = 5'd2, S_IN = 5'd3, S_POP = 5'd4;
     localparam [4:0] S_NRN = 5'd5, S_ACC = 5'd6, S_UPD = 5'd7, S_STDP = 5'd8;
     localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
-    localparam [4:0] S_CNT0 = 5'd13;
+    localparam [4:0] S_CNT0 = 5'd13, S_LDP = 5'd14, S_LDS = 5'd15;
 
     reg [4:0]        state;
     reg [SL_W-1:0]   cur;          // history slot of this step
@@ -145,7 +144,6 @@ module snn_seq #(
     assign busy     = (state != S_IDLE);
     assign stepping = busy && (state != S_CLR);
     assign waiting  = (state == S_IN) && in_empty;
-    assign proj_sel = k[PR_W-1:0];
 
     // ------------------------------------------------------------------ event memories
     reg              ev_we;
@@ -169,35 +167,38 @@ module snn_seq #(
         .re(hs_re), .raddr(hs_raddr), .rdata(hs_rdata));
 
     // ------------------------------------------------------------------ table views
-    wire [31:0] a_off    = fld(pop_bus_a, P_OFF);
-    wire [31:0] a_size   = fld(pop_bus_a, P_SIZE);
-    wire [31:0] a_flags  = fld(pop_bus_a, P_FLAGS);
-    wire [31:0] a_pfirst = fld(pop_bus_a, P_PFIRST);
-    wire [31:0] a_pcount = fld(pop_bus_a, P_PCOUNT);
-    wire [31:0] b_off    = fld(pop_bus_b, P_OFF);
-    wire [31:0] b_size   = fld(pop_bus_b, P_SIZE);
-    wire [31:0] b_flags  = fld(pop_bus_b, P_FLAGS);
-    wire [31:0] b_vinit  = fld(pop_bus_b, P_VINIT);
-    wire [31:0] r_src    = fld(proj_bus, R_SRC);
-    wire [31:0] r_tgt    = fld(proj_bus, R_TGT);
-    wire [31:0] r_delay  = fld(proj_bus, R_DELAY);
-    wire [31:0] r_wbase  = fld(proj_bus, R_WBASE);
-    wire [31:0] r_flags  = fld(proj_bus, R_FLAGS);
-    wire [31:0] r_trb    = fld(proj_bus, R_TRB);
-    wire [31:0] a_alpha  = fld(pop_bus_a, P_ALPHA);
-    wire [31:0] a_beta   = fld(pop_bus_a, P_BETA);
-    wire [31:0] a_adec   = fld(pop_bus_a, P_ADEC);
-    wire [31:0] a_thr    = fld(pop_bus_a, P_THR);
-    wire [31:0] a_vres   = fld(pop_bus_a, P_VRES);
-    wire [31:0] a_bias   = fld(pop_bus_a, P_BIAS);
-    wire [31:0] a_aplus  = fld(pop_bus_a, P_APLUS);
-    wire [31:0] a_ref    = fld(pop_bus_a, P_REF);
-    wire [31:0] r_ap     = fld(proj_bus, R_AP);
-    wire [31:0] r_am     = fld(proj_bus, R_AM);
-    wire [31:0] r_pred   = fld(proj_bus, R_PRED);
-    wire [31:0] r_postd  = fld(proj_bus, R_POSTD);
-    wire [31:0] r_wmin   = fld(proj_bus, R_WMIN);
-    wire [31:0] r_wmax   = fld(proj_bus, R_WMAX);
+    // geometry and flags of every entry come from the core's flip-flop copies (selected
+    // here); the parameters of the population / projection being worked on are loaded from
+    // the table RAMs into registers (S_LDP, S_LDS)
+    reg  [PP_W-1:0]  pop_sel_a;   // target population (neuron pass) / STDP target
+    reg  [PP_W-1:0]  pop_sel_b;   // source / input population
+    wire [PR_W-1:0]  proj_sel = k[PR_W-1:0];
+    wire [31:0] a_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_a*C_W +: C_W]};
+    wire [31:0] a_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_a*C_W +: C_W]};
+    wire [31:0] a_flags  = {29'd0, pc_flags[pop_sel_a*3 +: 3]};
+    wire [31:0] a_pfirst = {{(31-PR_W){1'b0}}, pc_pfirst[pop_sel_a*(PR_W+1) +: PR_W+1]};
+    wire [31:0] a_pcount = {{(31-PR_W){1'b0}}, pc_pcount[pop_sel_a*(PR_W+1) +: PR_W+1]};
+    wire [31:0] b_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_b*C_W +: C_W]};
+    wire [31:0] b_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_b*C_W +: C_W]};
+    wire [31:0] b_flags  = {29'd0, pc_flags[pop_sel_b*3 +: 3]};
+    wire [S_BITS-1:0] b_vinit = pc_vinit[pop_sel_b*S_BITS +: S_BITS];
+    wire [31:0] r_src    = {{(32-PP_W){1'b0}}, rc_src[proj_sel*PP_W +: PP_W]};
+    wire [31:0] r_tgt    = {{(32-PP_W){1'b0}}, rc_tgt[proj_sel*PP_W +: PP_W]};
+    wire [31:0] r_delay  = {{(31-SL_W){1'b0}}, rc_delay[proj_sel*(SL_W+1) +: SL_W+1]};
+    wire [31:0] r_wbase  = {{(32-SYN_AW){1'b0}}, rc_wbase[proj_sel*SYN_AW +: SYN_AW]};
+    wire [31:0] r_flags  = {29'd0, rc_flags[proj_sel*3 +: 3]};
+    // loaded parameters: the population's neuron (S_LDP), the projection's STDP (S_LDS)
+    reg  [R_BITS-1:0] a_ref;
+    reg  [D_BITS:0]   a_alpha, a_beta, a_adec;
+    reg  [S_BITS-1:0] a_thr, a_vres, a_bias, a_aplus;
+    reg  [A_BITS-1:0] r_ap, r_am;
+    reg  [D_BITS:0]   r_pred, r_postd;
+    reg  [W_BITS-1:0] r_wmin, r_wmax;
+    reg  [TR_AW-1:0]  r_trb_r;
+    wire [31:0]       r_trb = {{(32-TR_AW){1'b0}}, r_trb_r};
+    reg  [3:0]        ld_n;        // next field to read
+    reg               ld_v1, ld_v2;  // a read issued one / two cycles ago
+    reg  [3:0]        ld_f1, ld_f2;  // its field
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
     wire [31:0] j32      = {{(32-C_W){1'b0}}, j};
     wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1b_wbase};
@@ -255,11 +256,11 @@ module snn_seq #(
     snn_neuron #(.S_BITS(S_BITS), .D_BITS(D_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
         .state_v(st_rv), .state_i(st_ri), .state_refrac(st_rref), .state_theta(st_rth),
         .event_x(acc),
-        .param_alpha(a_alpha[D_BITS:0]), .param_beta(a_beta[D_BITS:0]),
-        .param_adapt_decay(a_adec[D_BITS:0]),
-        .param_threshold(a_thr[S_BITS-1:0]), .param_v_reset(a_vres[S_BITS-1:0]),
-        .param_bias(a_bias[S_BITS-1:0]), .param_adapt_plus(a_aplus[S_BITS-1:0]),
-        .param_refractory(a_ref[R_BITS-1:0]), .param_subtract(a_flags[1]),
+        .param_alpha(a_alpha), .param_beta(a_beta),
+        .param_adapt_decay(a_adec),
+        .param_threshold(a_thr), .param_v_reset(a_vres),
+        .param_bias(a_bias), .param_adapt_plus(a_aplus),
+        .param_refractory(a_ref), .param_subtract(a_flags[1]),
         .spike(n_spike), .state_next_v(n_v), .state_next_i(n_i),
         .state_next_refrac(n_ref), .state_next_theta(n_th));
 
@@ -268,7 +269,7 @@ module snn_seq #(
 
     snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_trace (
         .state_x(tr_rdata[T_BITS-1:0]),
-        .param_decay(tr_post_phase ? r_postd[D_BITS:0] : r_pred[D_BITS:0]),
+        .param_decay(tr_post_phase ? r_postd : r_pred),
         .param_nearest(r_flags[1]), .event_spike(hs_rdata),
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
@@ -279,8 +280,8 @@ module snn_seq #(
         .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
         .trace_pre(tr_rdata[2*T_BITS-1:T_BITS]), .trace_post(post_xd),
         .event_pre(hs_rdata), .event_post(post_spk),
-        .param_a_plus(r_ap[A_BITS-1:0]), .param_a_minus(r_am[A_BITS-1:0]),
-        .param_w_min(r_wmin[W_BITS-1:0]), .param_w_max(r_wmax[W_BITS-1:0]),
+        .param_a_plus(r_ap), .param_a_minus(r_am),
+        .param_w_min(r_wmin), .param_w_max(r_wmax),
         .param_soft(r_flags[2]), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
@@ -292,7 +293,7 @@ module snn_seq #(
             S_IN0:  pop_sel_b = pi[PP_W-1:0];
             S_IN:   pop_sel_b = lk_pop;
             S_CLR:  begin lk_idx = clr[15:0]; pop_sel_b = lk_pop; end
-            S_STDP, S_TPRE, S_TPOST, S_SYN: pop_sel_a = r_tgt[PP_W-1:0];
+            S_STDP, S_LDS, S_TPRE, S_TPOST, S_SYN: pop_sel_a = r_tgt[PP_W-1:0];
             default: ;
         endcase
     end
@@ -302,7 +303,7 @@ module snn_seq #(
     always @(posedge clk) begin
         st_re <= 1'b0; st_we <= 1'b0; w_re <= 1'b0; w_we <= 1'b0;
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
-        hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0;
+        hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
         done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
@@ -326,7 +327,7 @@ module snn_seq #(
                 end
                 if (clr < N_MAX) begin
                     st_we <= 1'b1; st_waddr <= clr[N_AW-1:0];
-                    st_wv <= lk_hit ? b_vinit[S_BITS-1:0] : {S_BITS{1'b0}};
+                    st_wv <= lk_hit ? b_vinit : {S_BITS{1'b0}};
                     st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                     st_wth <= {S_BITS{1'b0}};
                 end
@@ -395,7 +396,44 @@ module snn_seq #(
                 end else begin
                     cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})] <= {C_W{1'b0}};
                     t <= {C_W{1'b0}};
-                    state <= S_NRN;
+                    state <= S_LDP; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
+                end
+            end
+            // load the population's neuron parameters (fields 3 .. 11), one per cycle
+            S_LDP, S_LDS: begin
+                ld_v1 <= (ld_n <= 4'd11); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
+                if (ld_n <= 4'd11) begin
+                    tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
+                    tab_entry <= (state == S_LDS) ? {{(PT_W-PR_W){1'b0}}, k[PR_W-1:0]}
+                                                  : {{(PT_W-PP_W){1'b0}}, pi[PP_W-1:0]};
+                    ld_n <= ld_n + 4'd1;
+                end
+                if (ld_v2 && state == S_LDP)
+                    case (ld_f2)
+                        4'd3:  a_ref   <= tab_pop_rdata[R_BITS-1:0];
+                        4'd4:  a_alpha <= tab_pop_rdata[D_BITS:0];
+                        4'd5:  a_beta  <= tab_pop_rdata[D_BITS:0];
+                        4'd6:  a_adec  <= tab_pop_rdata[D_BITS:0];
+                        4'd7:  a_thr   <= tab_pop_rdata[S_BITS-1:0];
+                        4'd8:  a_vres  <= tab_pop_rdata[S_BITS-1:0];
+                        4'd9:  a_bias  <= tab_pop_rdata[S_BITS-1:0];
+                        4'd11: a_aplus <= tab_pop_rdata[S_BITS-1:0];
+                        default: ;
+                    endcase
+                if (ld_v2 && state == S_LDS)
+                    case (ld_f2)
+                        4'd5:  r_ap    <= tab_proj_rdata[A_BITS-1:0];
+                        4'd6:  r_am    <= tab_proj_rdata[A_BITS-1:0];
+                        4'd7:  r_pred  <= tab_proj_rdata[D_BITS:0];
+                        4'd8:  r_postd <= tab_proj_rdata[D_BITS:0];
+                        4'd9:  r_wmin  <= tab_proj_rdata[W_BITS-1:0];
+                        4'd10: r_wmax  <= tab_proj_rdata[W_BITS-1:0];
+                        4'd11: r_trb_r <= tab_proj_rdata[TR_AW-1:0];
+                        default: ;
+                    endcase
+                if (ld_v2 && ld_f2 == 4'd11) begin
+                    if (state == S_LDP) state <= S_NRN;
+                    else begin state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0; end
                 end
             end
             S_NRN: begin
@@ -453,7 +491,7 @@ module snn_seq #(
                 if (k >= n_proj) begin
                     state <= S_NEXT;
                 end else if (r_flags[0] && learn) begin
-                    state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0;
+                    state <= S_LDS; ld_n <= 4'd5; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end else begin
                     k <= k + 1'b1;
                 end
@@ -528,9 +566,8 @@ module snn_seq #(
 
     // verilator lint_off UNUSEDSIGNAL
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_wbase, r_trb,
-                       a_off, b_off, a_pfirst, a_pcount, b_vinit, b_size, a_size, in_data,
-                       clr, g_now, a_alpha, a_beta, a_adec, a_thr, a_vres, a_bias, a_aplus,
-                       a_ref, r_ap, r_am, r_pred, r_postd, r_wmin, r_wmax, acc_wa, syn_wa,
+                       a_off, b_off, a_pfirst, a_pcount, b_size, a_size, in_data,
+                       clr, g_now, acc_wa, syn_wa, tab_pop_rdata, tab_proj_rdata,
                        tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
     // verilator lint_on UNUSEDSIGNAL
 

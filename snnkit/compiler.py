@@ -257,6 +257,8 @@ def estimate_cycles(net: Network, activity) -> int:
 
     Per neuron: state read and write, one cycle per incoming projection, one per arriving
     event and, when there are events, the 3-cycle drain of the event -> weight pipeline.
+    Per neuron population: 11 cycles to load its parameters from the table RAM; per plastic
+    projection: 9 to load its STDP parameters.
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
@@ -265,12 +267,12 @@ def estimate_cycles(net: Network, activity) -> int:
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)
-        cycles += pop.size * (3 + len(inc) + (events + 3 if events else 0))
+        cycles += 11 + pop.size * (3 + len(inc) + (events + 3 if events else 0))
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
             s, t = net.population(pr.source).size, net.population(pr.target).size
-            cycles += 3 * (s + t) + t * (3 + 3 * s)
+            cycles += 9 + 3 * (s + t) + t * (3 + 3 * s)
     return cycles
 
 

@@ -6,7 +6,10 @@
 module icebreaker_top #(
     parameter integer CLK_HZ       = 24000000, // core clock the PLL makes (DIVR/DIVF/DIVQ)
     parameter integer BAUD         = 1000000,  // UART bit rate (the protocol default)
-    parameter integer MAX_PAYLOAD  = 4096,     // UART frame payload buffer bytes (host_top)
+    // UART frame payload buffer bytes (host_top): 1024 keeps the decoder's two buffers in
+    // 4 EBR (4096 took 16 of the UP5K's 30) and still holds one step's worst-case response
+    // (2 + 2 * N_MAX bytes). The driver reads the size from IDENTIFY and sizes frames to it.
+    parameter integer MAX_PAYLOAD  = 1024,
     parameter integer PLL_DIVR     = 0,        // SB_PLL40 reference divider
     parameter integer PLL_DIVF     = 63,       // feedback divider
     parameter integer PLL_DIVQ     = 5,        // VCO divider
