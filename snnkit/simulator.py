@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import kernels
 from .arith import FixedArith, FloatArith, int_matmul
 from .errors import SimulationError
 from .network import Network
@@ -144,11 +145,30 @@ class _Proj:
     current: bool  # source is a current input (fixed point: product needs a shift)
     stdp: STDPParams | None
     bound: int  # fixed point: max |partial sum| of a product, for exact BLAS
+    weight_bits: int = 0  # fixed point: the weights' width (they fit it)
 
     def __post_init__(self):
-        # the transposed copy the matrix products read (weights of a static projection
-        # never change, so it is made once)
-        self.wt = self.w.T.contiguous()
+        self._wt = self._kw = None
+
+    @property
+    def wt(self) -> torch.Tensor:
+        """The transposed copy the matrix products read (weights of a static projection
+        never change, so it is made once, when first needed)."""
+        if self._wt is None:
+            self._wt = self.w.T.contiguous()
+        return self._wt
+
+    def kernel_weights(self) -> torch.Tensor | None:
+        """The CPU kernel's layout of the weights (float32, or the narrowest integer type
+        that holds ``weight_bits``: int8 or int16); None for wider ones."""
+        if self._kw is None:
+            dt = self.w.dtype
+            if dt != torch.float32:
+                if self.weight_bits > 16:
+                    return None
+                dt = torch.int8 if self.weight_bits <= 8 else torch.int16
+            self._kw = kernels.pad_weights(self.w.T, dt)
+        return self._kw
 
 
 @dataclass
@@ -211,7 +231,7 @@ def _fixed_plan(net: Network, device, learning) -> _Plan:
             stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay, s.nearest, s.soft,
                               s.w_min, s.w_max, s.shift_hard, s.shift_soft, _plastic(pr, device))
         projs.append(_Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
-                           w_abs * x_abs * src.size))
+                           w_abs * x_abs * src.size, q.weight_bits))
     neurons, v_init = {}, {}
     for pop in net.neuron_populations:
         ip = integer_neuron(net, pop, q)
@@ -381,16 +401,18 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
     spikes: dict[str, torch.Tensor] = dict(x)
     states: dict[str, dict[str, torch.Tensor]] = {}
     pops = net.neuron_populations
+    lib = _kernel_for(plan)
     for pop in pops:
         p = plan.neurons[pop.name]
+        if lib is not None and _layer_kernel(lib, plan, pop, spikes, states, steps, batch,
+                                             record):
+            continue
         acc = None
         for pr in plan.projs:
             if pr.target != pop.name:
                 continue
             src = spikes[pr.source]
-            if pr.delay:
-                pad = torch.zeros((pr.delay,) + src.shape[1:], dtype=src.dtype, device=src.device)
-                src = torch.cat([pad, src[:steps - pr.delay]])[:steps]
+            src = _delayed(src, pr.delay, steps)
             contrib = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
             contrib = contrib.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
             acc = contrib if acc is None else acc + contrib
@@ -410,6 +432,55 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
             states[pop.name] = rec
     spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
     return Result(backend, steps, batch, spikes, states, lsb=plan.lsb)
+
+
+def _kernel_for(plan: _Plan):
+    """The CPU kernel library when it can run this plan (float32 or int32 states on the
+    CPU, fp32 products), else None."""
+    dev = next(iter(plan.v_init.values())).device if plan.v_init else torch.device("cpu")
+    if dev.type != "cpu" or plan.precision != "fp32":
+        return None
+    if any(v.dtype not in (torch.float32, torch.int32) for v in plan.v_init.values()):
+        return None
+    return kernels.load()
+
+
+def _delayed(src: torch.Tensor, delay: int, steps: int) -> torch.Tensor:
+    if not delay:
+        return src
+    pad = torch.zeros((delay,) + src.shape[1:], dtype=src.dtype, device=src.device)
+    return torch.cat([pad, src[:steps - delay]])[:steps]
+
+
+def _layer_kernel(lib, plan, pop, spikes, states, steps, batch, record) -> bool:
+    """Run population ``pop`` over all steps with the CPU kernel: spiking sources as event
+    lists, current sources as a dense input computed by torch. False if it cannot."""
+    ev, dense = [], None
+    for pr in plan.projs:
+        if pr.target != pop.name:
+            continue
+        src = _delayed(spikes[pr.source], pr.delay, steps)
+        if src.dtype == torch.bool and pr.kernel_weights() is not None:
+            ev.append((src, pr.kernel_weights()))
+            continue
+        c = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
+        c = c.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
+        dense = c if dense is None else dense + c
+    if len({w.dtype for _, w in ev}) > 1 or (ev and sum(w.numel() for _, w in ev) >= 1 << 31):
+        return False
+    x = wt = None
+    if ev:
+        x = torch.cat([s for s, _ in ev], dim=-1) if len(ev) > 1 else ev[0][0]
+        x = x.reshape(steps * batch, -1)
+        wt = kernels.concat_rows([w for _, w in ev])
+    ar = plan.ar
+    out, rec = kernels.run_layer(lib, x, wt, dense, plan.neurons[pop.name], plan.v_init[pop.name],
+                                 steps, batch, record,
+                                 (ar.D, ar.lo, ar.hi) if plan.fixed else None)
+    spikes[pop.name] = out
+    if rec:
+        states[pop.name] = rec
+    return True
 
 
 def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Result:

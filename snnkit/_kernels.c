@@ -1,0 +1,441 @@
+/* CPU fast path of the layer-wise simulator (snnkit/kernels.py builds and loads this file).
+
+   One call runs one neuron population over all T steps of a feed-forward network:
+
+   1. index lists: for every sample (t, b), the source neurons that spike, as offsets of their
+      weight rows (inputs are binary spikes, ~10% dense, so summing the rows of the active
+      sources is ~10x less work than a dense matrix product);
+   2. for every block of output columns (NV vectors, held in registers) and every batch
+      element: for t = 0..T-1, sum the active weight rows, add the optional dense input, and
+      run the neuron update of snnkit/neurons.py on the block (its state stays in L1).
+
+   The block loop is outermost so that a block's slice of the weights stays in L2 while all
+   samples stream past it. Integer sums are exact whatever the order, so the fixed-point path
+   is bit-exact with the torch integer path; float sums differ from a BLAS product only in
+   fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
+   product and sum as torch does (no fused multiply-add).
+
+   The neuron update is written once (DEF_UPDATE) for both arithmetics, step for step as in
+   neurons.py / docs/fixed-point.md "One time step" items 3-8. */
+
+#include <pthread.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define VBYTES 64
+#define NV 16 /* 16 of the 32 zmm registers hold the accumulators */
+#else
+#define VBYTES 32
+#define NV 8
+#endif
+#define VL (VBYTES / 4) /* 32-bit lanes per vector */
+#define BLOCK (NV * VL) /* output columns per block */
+
+typedef float vf __attribute__((vector_size(VBYTES), aligned(4), may_alias));
+typedef int32_t vi __attribute__((vector_size(VBYTES), aligned(4), may_alias));
+typedef int16_t vh __attribute__((vector_size(VBYTES / 2), aligned(2), may_alias));
+typedef int8_t vb __attribute__((vector_size(VBYTES / 4), aligned(1), may_alias));
+
+/* ------------------------------------------------------------------ index lists */
+
+/* Number of nonzero bytes of x[0..n) (each byte is 0 or 1). */
+static int64_t count_spikes(const uint8_t *x, int64_t n) {
+    int64_t c = 0, j = 0;
+    for (; j + 8 <= n; j += 8) {
+        uint64_t w;
+        memcpy(&w, x + j, 8);
+        c += __builtin_popcountll(w);
+    }
+    for (; j < n; j++) c += x[j] != 0;
+    return c;
+}
+
+/* Write row * stride for every spiking source row; returns the count. Branch-free: a loop
+   over set bits mispredicts once per word, and that was most of this pass's time. */
+static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+    int64_t c = 0, j = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
+    for (; j + 16 <= n; j += 16) {
+        __mmask16 m = _mm_test_epi8_mask(_mm_loadu_si128((const __m128i *)(x + j)),
+                                         _mm_set1_epi8((char)0xff));
+        __m512i rows = _mm512_add_epi32(_mm512_set1_epi32((int32_t)j), lanes);
+        int k = __builtin_popcount(m); /* masked store: nothing written past the list */
+        _mm512_mask_storeu_epi32(out + c, (__mmask16)((1u << k) - 1),
+                                 _mm512_maskz_compress_epi32(m, _mm512_mullo_epi32(rows, vstride)));
+        c += k;
+    }
+#endif
+    for (; j < n; j++)
+        if (x[j]) out[c++] = (int32_t)(j * stride);
+    return c;
+}
+
+/* ------------------------------------------------------------------ threads */
+
+typedef struct {
+    void (*fn)(void *ctx, int64_t item, void *scratch);
+    void *ctx;
+    int64_t n_items;
+    int64_t next; /* atomic work counter */
+    size_t scratch_bytes;
+    int failed;
+} pool_t;
+
+static void *pool_worker(void *arg) {
+    pool_t *p = (pool_t *)arg;
+    void *scratch = NULL;
+    if (p->scratch_bytes) {
+        scratch = aligned_alloc(64, (p->scratch_bytes + 63) / 64 * 64);
+        if (!scratch) {
+            __atomic_store_n(&p->failed, 1, __ATOMIC_RELAXED);
+            return NULL;
+        }
+    }
+    for (;;) {
+        int64_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+        if (k >= p->n_items) break;
+        p->fn(p->ctx, k, scratch);
+    }
+    free(scratch);
+    return NULL;
+}
+
+/* Run fn(ctx, item, scratch) for item = 0..n_items-1 on n_threads threads (dynamic
+   scheduling, items in increasing order). Returns 0, or -1 when memory ran out. */
+static int parallel_for(void (*fn)(void *, int64_t, void *), void *ctx, int64_t n_items,
+                        int n_threads, size_t scratch_bytes) {
+    pool_t p = {fn, ctx, n_items, 0, scratch_bytes, 0};
+    if (n_threads > n_items) n_threads = (int)(n_items > 0 ? n_items : 1);
+    if (n_threads > 64) n_threads = 64;
+    pthread_t th[64];
+    int started = 0;
+    for (int k = 1; k < n_threads; k++) {
+        if (pthread_create(&th[started], NULL, pool_worker, &p) == 0) started++;
+    }
+    pool_worker(&p);
+    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    return p.failed ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ spike lists, in parallel */
+
+typedef struct {
+    const uint8_t *x;
+    int64_t n_samples, S, stride;
+    int64_t *offsets; /* [n_samples + 1] */
+    int32_t *idx;
+    int64_t chunk;
+} lists_t;
+
+static void count_item(void *c, int64_t item, void *scratch) {
+    (void)scratch;
+    lists_t *L = (lists_t *)c;
+    int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
+    for (int64_t s = s0; s < s1; s++) L->offsets[s + 1] = count_spikes(L->x + s * L->S, L->S);
+}
+
+static void fill_item(void *c, int64_t item, void *scratch) {
+    (void)scratch;
+    lists_t *L = (lists_t *)c;
+    int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
+    for (int64_t s = s0; s < s1; s++)
+        list_spikes(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+}
+
+/* ------------------------------------------------------------------ accumulation */
+
+/* out[0 .. N vectors) = sum over e of the weight row at w + idx[e], for a compile-time number
+   N of vectors, so that the accumulators stay in registers. LOAD turns a weight address into
+   one vector of VT (widening integer weights). */
+#define DEF_ACC(NAME, WT, VT, LOAD, N)                                                \
+    static __attribute__((noinline)) void NAME(const WT *restrict w,                   \
+                                               const int32_t *restrict idx, int64_t n, \
+                                               VT *restrict out) {                     \
+        VT a[N];                                                                      \
+        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] = (VT){0};          \
+        for (int64_t e = 0; e < n; e++) {                                             \
+            const WT *restrict r = w + idx[e];                                        \
+            _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] += LOAD(r + k * VL); \
+        }                                                                             \
+        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) out[k] = a[k];           \
+    }
+
+#if defined(__AVX512F__)
+#define LOAD_I8(p) ((vi)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
+#define LOAD_I16(p) ((vi)_mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(p))))
+#elif defined(__AVX2__)
+#define LOAD_I8(p) ((vi)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p))))
+#define LOAD_I16(p) ((vi)_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(p))))
+#else /* portable; gcc may widen lane by lane */
+#define LOAD_I8(p) __builtin_convertvector(*(const vb *)(p), vi)
+#define LOAD_I16(p) __builtin_convertvector(*(const vh *)(p), vi)
+#endif
+#define LOAD_F32(p) (*(const vf *)(p))
+
+#define DEF_ACC_1_8(SUF, WT, VT, LOAD)                                                \
+    DEF_ACC(acc_##SUF##_1, WT, VT, LOAD, 1) DEF_ACC(acc_##SUF##_2, WT, VT, LOAD, 2)     \
+    DEF_ACC(acc_##SUF##_3, WT, VT, LOAD, 3) DEF_ACC(acc_##SUF##_4, WT, VT, LOAD, 4)     \
+    DEF_ACC(acc_##SUF##_5, WT, VT, LOAD, 5) DEF_ACC(acc_##SUF##_6, WT, VT, LOAD, 6)     \
+    DEF_ACC(acc_##SUF##_7, WT, VT, LOAD, 7) DEF_ACC(acc_##SUF##_8, WT, VT, LOAD, 8)
+#define CASE(SUF, K) case K: acc_##SUF##_##K(w, idx, n, out); break;
+#if NV == 16
+#define DEF_ACC_9_16(SUF, WT, VT, LOAD)                                               \
+    DEF_ACC(acc_##SUF##_9, WT, VT, LOAD, 9) DEF_ACC(acc_##SUF##_10, WT, VT, LOAD, 10)   \
+    DEF_ACC(acc_##SUF##_11, WT, VT, LOAD, 11) DEF_ACC(acc_##SUF##_12, WT, VT, LOAD, 12) \
+    DEF_ACC(acc_##SUF##_13, WT, VT, LOAD, 13) DEF_ACC(acc_##SUF##_14, WT, VT, LOAD, 14) \
+    DEF_ACC(acc_##SUF##_15, WT, VT, LOAD, 15) DEF_ACC(acc_##SUF##_16, WT, VT, LOAD, 16)
+#define CASES_9_16(SUF) CASE(SUF, 9) CASE(SUF, 10) CASE(SUF, 11) CASE(SUF, 12)         \
+    CASE(SUF, 13) CASE(SUF, 14) CASE(SUF, 15) CASE(SUF, 16)
+#else
+#define DEF_ACC_9_16(SUF, WT, VT, LOAD)
+#define CASES_9_16(SUF)
+#endif
+
+/* acc_SUF(w, idx, n, nv, out): any 1 <= nv <= NV vectors */
+#define DEF_ACC_ALL(SUF, WT, VT, LOAD)                                                \
+    DEF_ACC_1_8(SUF, WT, VT, LOAD)                                                    \
+    DEF_ACC_9_16(SUF, WT, VT, LOAD)                                                   \
+    static void acc_##SUF(const WT *w, const int32_t *idx, int64_t n, int nv, VT *out) { \
+        switch (nv) {                                                                 \
+            CASE(SUF, 1) CASE(SUF, 2) CASE(SUF, 3) CASE(SUF, 4)                       \
+            CASE(SUF, 5) CASE(SUF, 6) CASE(SUF, 7) CASE(SUF, 8)                       \
+            CASES_9_16(SUF)                                                           \
+        }                                                                             \
+    }
+
+DEF_ACC_ALL(f32, float, vf, LOAD_F32)
+DEF_ACC_ALL(i16, int16_t, vi, LOAD_I16)
+
+#if defined(__AVX512BW__)
+/* 8-bit weights: 32 int16 lanes per vector halve the widening work (one vpmovsxbw per 32
+   columns); 256 weights of magnitude <= 128 fit int16, so the int16 sums are flushed into
+   int32 every 256 events. out: 2N int32 vectors (the block's vectors rounded up to even;
+   the extra one reads the next 16 columns, in the row padding or the spare tail). */
+#define DEF_ACC_W(NAME, N)                                                            \
+    static __attribute__((noinline)) void NAME(const int8_t *restrict w,               \
+                                               const int32_t *restrict idx, int64_t n, \
+                                               vi *restrict out) {                     \
+        _Pragma("GCC unroll 16") for (int k = 0; k < 2 * N; k++) out[k] = (vi){0};    \
+        for (int64_t e0 = 0; e0 < n; e0 += 256) {                                     \
+            int64_t e1 = n - e0 < 256 ? n : e0 + 256;                                 \
+            __m512i a[N];                                                             \
+            _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] = _mm512_setzero_si512(); \
+            for (int64_t e = e0; e < e1; e++) {                                       \
+                const int8_t *restrict r = w + idx[e];                                \
+                _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] = _mm512_add_epi16( \
+                    a[k], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(r + 32 * k)))); \
+            }                                                                         \
+            _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) {                    \
+                out[2 * k] += (vi)_mm512_cvtepi16_epi32(_mm512_castsi512_si256(a[k]));  \
+                out[2 * k + 1] += (vi)_mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(a[k], 1)); \
+            }                                                                         \
+        }                                                                             \
+    }
+DEF_ACC_W(accw_1, 1) DEF_ACC_W(accw_2, 2) DEF_ACC_W(accw_3, 3) DEF_ACC_W(accw_4, 4)
+DEF_ACC_W(accw_5, 5) DEF_ACC_W(accw_6, 6) DEF_ACC_W(accw_7, 7) DEF_ACC_W(accw_8, 8)
+
+static void acc_i8(const int8_t *w, const int32_t *idx, int64_t n, int nv, vi *out) {
+    switch ((nv + 1) / 2) {
+        case 1: accw_1(w, idx, n, out); break;
+        case 2: accw_2(w, idx, n, out); break;
+        case 3: accw_3(w, idx, n, out); break;
+        case 4: accw_4(w, idx, n, out); break;
+        case 5: accw_5(w, idx, n, out); break;
+        case 6: accw_6(w, idx, n, out); break;
+        case 7: accw_7(w, idx, n, out); break;
+        case 8: accw_8(w, idx, n, out); break;
+    }
+}
+#else
+DEF_ACC_ALL(i8, int8_t, vi, LOAD_I8)
+#endif
+
+/* ------------------------------------------------------------------ the neuron update */
+
+/* Per-neuron parameters [N] and flags, as in snnkit.neurons.NeuronParams. */
+typedef struct {
+    const void *alpha, *beta, *threshold, *v_reset, *bias, *adapt_plus, *adapt_decay, *v_init;
+    int has_alpha, has_bias, subtract, refractory, adaptive;
+    /* fixed point only */
+    int decay_bits;
+    int32_t lo, hi;
+} neuron_t;
+
+/* One population's run: see snn_layer_* below. */
+typedef struct {
+    int64_t T, B, N, S, Np; /* Np: padded row length of the weights */
+    const int64_t *offsets;
+    const int32_t *idx;
+    const void *w;   /* [S, Np] */
+    const void *dense; /* [T, B, N] or NULL */
+    neuron_t p;
+    uint8_t *spikes;  /* [T, B, N] */
+    void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
+    int64_t n_blocks;
+} layer_t;
+
+#define FLOAT_SAT(x) (x)
+#define FLOAT_DECAY(x, d) ((x) * (d))
+#define FIXED_SAT(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
+#define FIXED_DECAY(x, d) (((x) * (d) + half) >> D)
+
+/* The neuron update of columns [0, n) of a block for one (t, b), neurons.neuron_step item
+   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the plain LIF
+   (alpha, bias, refractory period and adaptation all zero), whose general formula reduces
+   to exactly this: decay(i, 0) = 0, + 0 bias, refrac stays 0, theta stays 0. Branch-free so
+   that the compiler vectorises it. */
+#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL)                                 \
+    static inline __attribute__((always_inline)) void NAME(                           \
+        int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
+        PRE                                                                           \
+        const ST *restrict alpha = (const ST *)p->alpha + c0;                         \
+        const ST *restrict beta = (const ST *)p->beta + c0;                           \
+        const ST *restrict threshold = (const ST *)p->threshold + c0;                 \
+        const ST *restrict v_reset = (const ST *)p->v_reset + c0;                     \
+        const ST *restrict bias = (const ST *)p->bias + c0;                           \
+        const ST *restrict adapt_plus = (const ST *)p->adapt_plus + c0;               \
+        const ST *restrict adapt_decay = (const ST *)p->adapt_decay + c0;             \
+        const int subtract = p->subtract;                                             \
+        const int32_t refractory = p->refractory;                                     \
+        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)refractory; \
+        for (int64_t c = 0; c < n; c++) {                                             \
+            /* 3. synaptic current */                                                 \
+            ST i = GENERAL ? SAT(DECAY(I[c], alpha[c]) + x[c]) : SAT(x[c]);           \
+            /* 4. membrane, one saturation of the three-term sum */                   \
+            ST v = DECAY(V[c], beta[c]) + i;                                          \
+            if (GENERAL) v = v + bias[c];                                             \
+            v = SAT(v);                                                               \
+            /* refractory neurons hold v */                                           \
+            int32_t r = GENERAL ? R[c] : 0;                                           \
+            int active = r == 0;                                                      \
+            v = active ? v : V[c];                                                    \
+            /* 5. spike: exact comparison with the adapted threshold */               \
+            ST thr = GENERAL ? threshold[c] + TH[c] : threshold[c];                   \
+            int spk = (v >= thr) & active;                                            \
+            /* 6. reset */                                                            \
+            ST vr = subtract ? SAT(v - thr) : v_reset[c];                             \
+            v = spk ? vr : v;                                                         \
+            if (GENERAL) {                                                            \
+                /* 7. refractory counter */                                           \
+                R[c] = spk ? refractory : (r > 0 ? r - 1 : 0);                        \
+                /* 8. homeostasis */                                                  \
+                TH[c] = SAT(DECAY(TH[c], adapt_decay[c]) + (spk ? adapt_plus[c] : 0)); \
+            }                                                                         \
+            V[c] = v;                                                                 \
+            I[c] = i;                                                                 \
+            out[c] = (uint8_t)spk;                                                    \
+        }                                                                             \
+    }
+
+#define FLOAT_PRE
+#define FIXED_PRE                                                                     \
+    const int D = p->decay_bits;                                                      \
+    const int32_t half = D ? (int32_t)1 << (D - 1) : 0, lo = p->lo, hi = p->hi;
+
+DEF_UPDATE(update_f32_lif, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 0)
+DEF_UPDATE(update_f32_gen, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 1)
+DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 0)
+DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
+
+/* One work item = (block, batch element), block-major: all T steps of one block of columns
+   for one batch element. Scratch: accumulators + state, 5 * BLOCK 32-bit words. */
+#define DEF_LAYER_ITEM(NAME, ST, VT, ACC, WT, UPD)                                      \
+    static void NAME(void *ctx, int64_t item, void *scratch) {                        \
+        const layer_t *L = (const layer_t *)ctx;                                      \
+        const neuron_t *p = &L->p;                                                    \
+        int64_t blk = item / L->B, b = item % L->B;                                   \
+        /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */       \
+        int64_t nvec = (L->N + VL - 1) / VL, per = (nvec + L->n_blocks - 1) / L->n_blocks; \
+        int64_t c0 = blk * per * VL, n = L->N - c0 < per * VL ? L->N - c0 : per * VL; \
+        int nv = (int)((n + VL - 1) / VL);                                            \
+        ST *x = (ST *)scratch, *V = x + BLOCK, *I = V + BLOCK, *TH = I + BLOCK;       \
+        int32_t *R = (int32_t *)(TH + BLOCK);                                         \
+        int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive;    \
+        for (int64_t c = 0; c < n; c++) {                                             \
+            V[c] = ((const ST *)p->v_init)[c0 + c];                                   \
+            I[c] = 0;                                                                 \
+            TH[c] = 0;                                                                \
+            R[c] = 0;                                                                 \
+        }                                                                             \
+        const WT *w = (const WT *)L->w + c0;                                          \
+        for (int64_t t = 0; t < L->T; t++) {                                          \
+            int64_t s = t * L->B + b, o = s * L->N + c0;                              \
+            if (L->S)                                                                 \
+                ACC(w, L->idx + L->offsets[s], L->offsets[s + 1] - L->offsets[s], nv, (VT *)x); \
+            else                                                                      \
+                memset(x, 0, sizeof(ST) * BLOCK);                                     \
+            if (L->dense) {                                                           \
+                const ST *d = (const ST *)L->dense + o;                               \
+                for (int64_t c = 0; c < n; c++) x[c] += d[c];                         \
+            }                                                                         \
+            if (general)                                                              \
+                UPD##_gen(n, p, c0, x, V, I, TH, R, L->spikes + o);                   \
+            else                                                                      \
+                UPD##_lif(n, p, c0, x, V, I, TH, R, L->spikes + o);                   \
+            /* after the update the state is the step's recorded value */             \
+            if (L->rec_v) memcpy((ST *)L->rec_v + o, V, sizeof(ST) * n);              \
+            if (L->rec_i) memcpy((ST *)L->rec_i + o, I, sizeof(ST) * n);              \
+            if (L->rec_theta) memcpy((ST *)L->rec_theta + o, TH, sizeof(ST) * n);     \
+        }                                                                             \
+    }
+
+DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32)
+DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32)
+DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32)
+
+/* ------------------------------------------------------------------ entry point */
+
+int snn_block_columns(void) { return BLOCK; }
+int snn_vector_lanes(void) { return VL; }
+
+/* Run one population over T steps.
+   x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
+   (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
+   elements), float32 for kind 0, int8/int16 for kinds 1/2; dense: extra input [T, B, N] in the state type
+   (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
+   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL.
+   Returns 0, -1 when memory ran out, -2 for a bad kind. */
+int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
+              const uint8_t *x, const void *w, const void *dense, const neuron_t *p,
+              uint8_t *spikes, void *rec_v, void *rec_i, void *rec_theta, int n_threads) {
+    void (*item)(void *, int64_t, void *);
+    switch (kind) {
+        case 0: item = item_f32; break;
+        case 1: item = item_i8; break;
+        case 2: item = item_i16; break;
+        default: return -2;
+    }
+    int64_t n_samples = T * B;
+    int64_t *offsets = calloc((size_t)n_samples + 1, sizeof(int64_t));
+    if (!offsets) return -1;
+    int32_t *idx = NULL;
+    int rc = 0;
+    if (S) {
+        lists_t Ls = {x, n_samples, S, Np, offsets, NULL, 64};
+        int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
+        rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
+        for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
+        idx = malloc(sizeof(int32_t) * (size_t)(offsets[n_samples] + 1));
+        if (!idx) rc = -1;
+        if (!rc) {
+            Ls.idx = idx;
+            rc = parallel_for(fill_item, &Ls, n_chunks, n_threads, 0);
+        }
+    }
+    if (!rc) {
+        layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes,
+                     rec_v, rec_i, rec_theta, (N + BLOCK - 1) / BLOCK};
+        rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
+    }
+    free(idx);
+    free(offsets);
+    return rc;
+}

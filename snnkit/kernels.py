@@ -1,0 +1,211 @@
+"""CPU fast path of the layer-wise simulator: a small C kernel (``_kernels.c``).
+
+For a feed-forward network without plasticity the simulator runs one population at a time
+over all steps. On the CPU the torch version of that is a dense matrix product (binary spikes
+times weights) and ~6 torch operations per step; the kernel instead sums the weight rows of
+the sources that spike (inputs are sparse) and runs the neuron update over all steps in the
+same pass, with the accumulators in registers. Integer sums are exact, so the fixed-point
+backend stays bit-exact; float sums differ from the torch product only in summation order.
+
+The source is compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) on first use
+(about a second) and cached under ``$SNNKIT_CACHE`` (default ``~/.cache/snnkit``), keyed by
+the source, the flags and the CPU. Without a compiler the simulator warns once and uses the
+torch path; ``SNNKIT_KERNELS=0`` selects the torch path explicitly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("_kernels.c")
+# -ffp-contract=off: the neuron update rounds every product and sum as torch does (no FMA)
+FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", "-std=c11")
+NATIVE = ("-march=native", "-mprefer-vector-width=512")
+
+# weight dtype -> the kernel's "kind"
+KINDS = {torch.float32: 0, torch.int8: 1, torch.int16: 2}
+
+_lib = None
+_tried = False
+
+
+class NeuronC(ctypes.Structure):
+    """``neuron_t`` of _kernels.c: per-neuron parameter pointers and the flags."""
+
+    _fields_ = ([(k, ctypes.c_void_p) for k in ("alpha", "beta", "threshold", "v_reset", "bias",
+                                                "adapt_plus", "adapt_decay", "v_init")]
+                + [(k, ctypes.c_int) for k in ("has_alpha", "has_bias", "subtract",
+                                               "refractory", "adaptive", "decay_bits")]
+                + [("lo", ctypes.c_int32), ("hi", ctypes.c_int32)])
+
+
+def enabled() -> bool:
+    """False when ``SNNKIT_KERNELS=0`` asks for the torch path."""
+    return os.environ.get("SNNKIT_KERNELS", "1") != "0"
+
+
+def load():
+    """The loaded kernel library, building it on first use; None (after one warning) when it
+    cannot be built, or when disabled by ``SNNKIT_KERNELS=0``."""
+    global _lib, _tried
+    if not enabled():
+        return None
+    if not _tried:
+        _tried = True
+        try:
+            _lib = open_library(build())
+        except (OSError, RuntimeError) as e:
+            warnings.warn(f"snnkit: CPU kernel unavailable ({e}); using the slower torch path",
+                          RuntimeWarning, stacklevel=3)
+    return _lib
+
+
+def _cache_dir() -> Path:
+    d = os.environ.get("SNNKIT_CACHE")
+    return Path(d) if d else Path.home() / ".cache" / "snnkit"
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the machine and its CPU flags."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln for ln in f if ln.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return platform.machine() + flags
+
+
+def build(compiler: str | None = None, native: bool = True) -> Path:
+    """Compile _kernels.c into the cache (once per source, flags and CPU); return the .so path.
+
+    ``native=False`` builds for the baseline instruction set only (no AVX), as is also tried
+    when the compiler refuses ``-march=native``. Raises RuntimeError when no compiler is found
+    or every attempt fails.
+    """
+    cc = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc or not shutil.which(cc):
+        raise RuntimeError(f"no C compiler found ({cc or 'cc, gcc'}; set CC)")
+    src = SOURCE.read_bytes()
+    errors = []
+    for flags in ((FLAGS + NATIVE, FLAGS) if native else (FLAGS,)):
+        key = hashlib.sha256(src + repr((cc, flags, _cpu_id())).encode()).hexdigest()[:16]
+        out = _cache_dir() / f"kernels-{key}.so"
+        if out.exists():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+        os.close(fd)
+        try:
+            r = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True,
+                               text=True, timeout=120)
+            if r.returncode == 0:
+                os.replace(tmp, out)  # atomic: concurrent builds all end with a whole file
+                return out
+            errors.append((r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1])
+        except (OSError, subprocess.TimeoutExpired) as e:
+            errors.append(str(e))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise RuntimeError(f"{cc} failed: {errors[-1]}")
+
+
+def open_library(path) -> ctypes.CDLL:
+    """Load a built kernel library and declare its functions."""
+    return _bind(ctypes.CDLL(str(path)))
+
+
+def _bind(lib):
+    p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    lib.snn_layer.argtypes = [c_int, i64, i64, i64, i64, i64, p, p, p,
+                              ctypes.POINTER(NeuronC), p, p, p, p, c_int]
+    lib.snn_layer.restype = c_int
+    lib.snn_vector_lanes.restype = c_int
+    lib.lanes = lib.snn_vector_lanes()
+    return lib
+
+
+def pad_weights(wt: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``[source, target]`` weights as the kernel reads them, in ``dtype``: rows padded with
+    zeros to ``Np``, a multiple of 16 with ``Np / 16`` odd (a row stride of a power of two
+    cache lines maps the rows of a block onto a few cache sets), and 16 spare elements after
+    the last row (the 8-bit kernel may read one vector past a row's end)."""
+    s, n = wt.shape
+    n_pad = -(-n // 16) * 16
+    if (n_pad // 16) % 2 == 0:
+        n_pad += 16
+    flat = torch.empty(s * n_pad + 16, dtype=dtype or wt.dtype)
+    flat[s * n_pad:] = 0
+    out = flat[:s * n_pad].view(s, n_pad)
+    out[:, :n] = wt
+    out[:, n:] = 0
+    return out
+
+
+def concat_rows(ws: list[torch.Tensor]) -> torch.Tensor:
+    """Padded weights of several projections stacked along the source axis (one padded
+    matrix again, with its spare tail)."""
+    if len(ws) == 1:
+        return ws[0]
+    s, n_pad = sum(w.shape[0] for w in ws), ws[0].shape[1]
+    flat = torch.zeros(s * n_pad + 16, dtype=ws[0].dtype)
+    out = flat[:s * n_pad].view(s, n_pad)
+    torch.cat(ws, out=out)
+    return out
+
+
+def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
+              dense: torch.Tensor | None, params, v_init: torch.Tensor, steps: int, batch: int,
+              record=(), fixed=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run one population over all steps.
+
+    spikes_in : bool ``[steps * batch, S]`` (all spiking sources side by side) or None
+    wt : ``[S, Np]`` weights from :func:`pad_weights` (float32, or int8/int16 in fixed point)
+    dense : extra synaptic input ``[steps, batch, n]`` in the state dtype, or None
+    params : :class:`~snnkit.neurons.NeuronParams` (float32 or int32 tensors)
+    fixed : ``(decay_bits, lo, hi)`` for the fixed-point arithmetic, None for float
+
+    Returns spikes ``[steps, batch, n]`` and the recorded states named in ``record``.
+    """
+    n = v_init.shape[0]
+    st = v_init.dtype
+    keep = []  # the tensors whose pointers the kernel reads
+
+    def ptr(t):
+        if t is None:
+            return None
+        t = t.contiguous()
+        keep.append(t)
+        return t.data_ptr()
+
+    c = NeuronC(*(ptr(getattr(params, k).to(st).expand(n)) for k in
+                  ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus",
+                   "adapt_decay")), ptr(v_init),
+                params.has_alpha, params.has_bias, params.subtract, params.refractory,
+                params.adaptive, *(fixed or (0, 0, 0)))
+    out = torch.empty(steps, batch, n, dtype=torch.bool)
+    rec = {k: torch.empty(steps, batch, n, dtype=st) for k in ("v", "i", "theta")
+           if k in record}
+    s = 0 if spikes_in is None else spikes_in.shape[1]
+    kind = KINDS[wt.dtype] if s else (0 if st == torch.float32 else 2)
+    if dense is not None:
+        dense = dense.to(st)
+    rc = lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
+                       ptr(spikes_in) if s else None, ptr(wt) if s else None, ptr(dense),
+                       ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
+                                                          None for k in ("v", "i", "theta")),
+                       torch.get_num_threads())
+    if rc:
+        raise MemoryError(f"snnkit kernel: out of memory (code {rc})")
+    return out, rec

@@ -1,0 +1,215 @@
+"""The CPU kernel (snnkit/_kernels.c) against the torch path it replaces.
+
+Fixed point: bit for bit (spikes, v, i, theta after every step). Float: bit for bit where
+every synaptic sum is exact in fp32 (weights on a dyadic grid), otherwise the same spikes up
+to summation-order flips. Plus the fallbacks: no compiler, SNNKIT_KERNELS=0, and the
+portable (non-AVX) build.
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import snnkit
+from snnkit import IF, LIF, CubaLIF, kernels
+from snnkit import simulator as sim
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                              reason="no C compiler")
+
+
+def ff_net(rng, quant=None, n_a=300, dyadic=False, scale=1.0):
+    """Feed-forward net with every neuron feature: a (CubaLIF, bias, refractory, adaptation,
+    two blocks of columns, a size no multiple of 16, a current input), b (reset to a value,
+    two spiking projections, delays), c (IF, delay 0)."""
+    def w(shape, mu, sd):
+        x = rng.normal(mu, sd, shape) * scale
+        return np.round(x * 64) / 64 if dyadic else x
+
+    net = snnkit.Network(quantization=quant)
+    net.add_input("in", 37)
+    net.add_input("cur", 5, encoding="current")
+    net.add_population("a", n_a, CubaLIF(alpha=0.6, beta=0.9, threshold=rng.uniform(0.8, 1.5, n_a),
+                                         refractory=2, bias=0.05, adapt_plus=0.1,
+                                         adapt_decay=0.95))
+    net.add_population("b", 21, LIF(beta=0.8, reset="value", v_reset=-0.1))
+    net.add_population("c", 5, IF(threshold=2.0))
+    net.connect("in", "a", w((n_a, 37), 0.15, 0.4), mask=rng.random((n_a, 37)) < 0.8)
+    net.connect("cur", "a", w((n_a, 5), 0.0, 0.2))
+    net.connect("in", "b", w((21, 37), 0.1, 0.3), delay=2)
+    net.connect("a", "b", w((21, n_a), 0.02, 0.1), delay=1)
+    net.connect("b", "c", w((5, 21), 0.5, 0.3))
+    return net
+
+
+def inputs(rng, net, steps=40, batch=3, p=0.3):
+    return {"in": rng.random((steps, batch, 37)) < p,
+            "cur": rng.normal(0.1, 0.3, (steps, batch, 5))}
+
+
+def run(net, x, monkeypatch, kernel: bool, **kw):
+    """simulate() with the kernel on or off; asserts which path really ran."""
+    monkeypatch.setenv("SNNKIT_KERNELS", "1" if kernel else "0")
+    calls = []
+    real = kernels.run_layer
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(kernels, "run_layer", spy)
+    res = snnkit.simulate(net, x, device="cpu", record=("v", "i", "theta"), **kw)
+    assert bool(calls) == kernel
+    return res
+
+
+def assert_identical(a, b):
+    for k in a.spikes:
+        assert torch.equal(a.spikes[k], b.spikes[k]), k
+    for k in a.states:
+        for var in ("v", "i", "theta"):
+            assert torch.equal(a.states[k][var], b.states[k][var]), (k, var)
+
+
+@needs_cc
+@pytest.mark.parametrize("q", [
+    snnkit.Quantization(),  # int8 weights
+    snnkit.Quantization(weight_bits=12, state_bits=16, frac_bits=8),  # int16 weights
+    snnkit.Quantization(weight_bits=8, state_bits=8, frac_bits=3),  # saturating states
+], ids=["w8", "w12", "saturating"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fixed_point_kernel_is_bit_exact_with_the_torch_path(q, batch, monkeypatch):
+    rng = np.random.default_rng(batch)
+    net, _ = snnkit.quantize(ff_net(rng, scale=4.0 if q.state_bits == 8 else 1.0), q)
+    x = inputs(rng, net, batch=batch)
+    fast = run(net, x, monkeypatch, True, backend="fixed")
+    slow = run(net, x, monkeypatch, False, backend="fixed")
+    assert_identical(fast, slow)
+    assert int(fast.spikes["a"].sum()) > 100 and int(fast.spikes["c"].sum()) > 0
+    if q.state_bits == 8:  # the saturating case really saturates
+        assert int(fast.states["a"]["i"].max()) == 127
+
+
+@needs_cc
+def test_8bit_sums_past_256_events_are_exact(monkeypatch):
+    # the 8-bit kernel sums in int16 and flushes every 256 events: 600 sources, 90% active,
+    # 400 x +127 then 200 x -128: partial sums (~45000) leave int16, the final ones fit
+    net = snnkit.Network(quantization=snnkit.Quantization(frac_bits=6))
+    net.add_input("in", 600)
+    net.add_population("h", 40, LIF(beta=0.5, threshold=500.0))
+    wi = np.where(np.arange(600) < 400, 127, -128)
+    net.connect("in", "h", np.tile(wi / 64.0, (40, 1)))
+    x = np.random.default_rng(0).random((20, 4, 600)) < 0.9
+    fast = run(net, x, monkeypatch, True, backend="fixed")
+    slow = run(net, x, monkeypatch, False, backend="fixed")
+    assert_identical(fast, slow)
+    sums = torch.from_numpy(x.astype(np.int64) @ wi)
+    assert sums.max() < 32767 and (x[..., :400].sum(-1) * 127).max() > 40000
+    assert torch.equal(fast.states["h"]["i"][..., 0].long(), sums)
+
+
+@needs_cc
+def test_float_kernel_is_bit_exact_when_sums_are_exact(monkeypatch):
+    # weights on a 1/64 grid: every fp32 sum is exact in any order, so only the neuron
+    # arithmetic is compared, and it must match operation for operation (no FMA)
+    rng = np.random.default_rng(5)
+    net = ff_net(rng, dyadic=True)
+    x = inputs(rng, net)
+    fast = run(net, x, monkeypatch, True)
+    slow = run(net, x, monkeypatch, False)
+    assert_identical(fast, slow)
+    assert int(fast.spikes["a"].sum()) > 100
+
+
+@needs_cc
+def test_float_kernel_spikes_agree_on_random_weights(monkeypatch):
+    rng = np.random.default_rng(6)
+    net = ff_net(rng, n_a=1000)
+    x = inputs(rng, net, steps=60, batch=4)
+    fast = run(net, x, monkeypatch, True)
+    slow = run(net, x, monkeypatch, False)
+    for k in fast.spikes:  # only a membrane at the threshold to ~1e-6 can flip
+        assert (fast.spikes[k] != slow.spikes[k]).float().mean() < 1e-3, k
+    dv = (fast.states["a"]["v"][0] - slow.states["a"]["v"][0]).abs().max()
+    assert dv < 1e-5  # first step: summation order only
+
+
+@needs_cc
+def test_bf16_precision_and_plasticity_keep_the_torch_path(monkeypatch):
+    rng = np.random.default_rng(7)
+    net = ff_net(rng)
+    x = inputs(rng, net)
+    monkeypatch.setattr(kernels, "run_layer", None)  # would raise if called
+    snnkit.simulate(net, x, device="cpu", precision="bf16")
+    net.projections[0].stdp = snnkit.STDP()
+    snnkit.simulate(net, x, device="cpu", learning=True)
+
+
+def test_disabled_kernel_is_not_built(monkeypatch):
+    monkeypatch.setenv("SNNKIT_KERNELS", "0")
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "build", None)  # would raise if called
+    assert kernels.load() is None
+
+
+def test_without_a_compiler_the_simulator_warns_once_and_uses_torch(monkeypatch, tmp_path):
+    monkeypatch.setenv("SNNKIT_KERNELS", "1")
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("SNNKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_lib", None)
+    rng = np.random.default_rng(8)
+    net, _ = snnkit.quantize(ff_net(rng))
+    x = inputs(rng, net)
+    with pytest.warns(RuntimeWarning, match="no C compiler.*torch path"):
+        a = snnkit.simulate(net, x, backend="fixed", device="cpu", record=("v",))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once only
+        b = snnkit.simulate(net, x, backend="fixed", device="cpu", record=("v",))
+    monkeypatch.setenv("SNNKIT_KERNELS", "0")
+    c = snnkit.simulate(net, x, backend="fixed", device="cpu", record=("v",))
+    for k in a.spikes:
+        assert torch.equal(a.spikes[k], c.spikes[k]) and torch.equal(b.spikes[k], c.spikes[k])
+
+
+@needs_cc
+def test_build_is_cached_and_a_broken_compiler_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setenv("SNNKIT_CACHE", str(tmp_path))
+    p = kernels.build(native=False)
+    mtime = p.stat().st_mtime_ns
+    assert kernels.build(native=False) == p and p.stat().st_mtime_ns == mtime
+    assert [f.name for f in tmp_path.iterdir()] == [p.name]  # no temporary left behind
+    bad = tmp_path / "cc"
+    bad.write_text("#!/bin/sh\necho 'cc: boom' >&2\nexit 1\n")
+    bad.chmod(0o755)
+    with pytest.raises(RuntimeError, match="boom"):
+        kernels.build(compiler=str(bad))
+
+
+@needs_cc
+def test_portable_build_is_bit_exact_too(monkeypatch, tmp_path):
+    # the baseline build (no AVX: generic vectors, scalar spike lists, int32 8-bit sums)
+    monkeypatch.setenv("SNNKIT_CACHE", str(tmp_path))
+    lib = kernels.open_library(kernels.build(native=False))
+    monkeypatch.setattr(kernels, "_tried", True)
+    monkeypatch.setattr(kernels, "_lib", lib)
+    rng = np.random.default_rng(9)
+    net = ff_net(rng, dyadic=True)
+    x = inputs(rng, net)
+    assert_identical(run(net, x, monkeypatch, True), run(net, x, monkeypatch, False))
+    qnet, _ = snnkit.quantize(net)
+    assert_identical(run(qnet, x, monkeypatch, True, backend="fixed"),
+                     run(qnet, x, monkeypatch, False, backend="fixed"))
+
+
+def test_padded_weights_layout():
+    w = torch.arange(6 * 40, dtype=torch.float32).view(6, 40)
+    p = kernels.pad_weights(w, torch.int16)
+    assert p.shape == (6, 48) and p.dtype == torch.int16  # 48 / 16 = 3, odd
+    assert torch.equal(p[:, :40], w.to(torch.int16)) and not p[:, 40:].any()
+    assert kernels.pad_weights(torch.zeros(3, 1000)).shape[1] == 1008  # not 1024
+    assert sim._Proj(0, "a", "b", 0, w.T, False, None, 0).wt.is_contiguous()
