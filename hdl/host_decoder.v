@@ -154,6 +154,16 @@ module host_decoder #(
         end
     endfunction
 
+    function [18:0] read_bytes(input [15:0] count, input [2:0] width);  // count * width
+        begin
+            case (width)
+                3'd1: read_bytes = {3'b0, count};
+                3'd2: read_bytes = {2'b0, count, 1'b0};
+                default: read_bytes = {1'b0, count, 2'b0};  // 4 (other widths are refused)
+            endcase
+        end
+    endfunction
+
     function [15:0] count_of(input [16:0] bytes, input [2:0] width);
         begin
             case (width)
@@ -532,7 +542,7 @@ module host_decoder #(
                     if (!(fetch_val == 32'd1 || fetch_val == 32'd2 || fetch_val == 32'd4)) begin
                         nack(E_WIDTH);
                     end else if (cmd_count == 0
-                            || {3'b0, cmd_count} * fetch_val[2:0] > {2'b0, MAXP}) begin
+                            || read_bytes(cmd_count, fetch_val[2:0]) > {2'b0, MAXP}) begin
                         nack(E_LENGTH);
                     end else if (region_size == 0 || read_end > {1'b0, region_size}) begin
                         nack(E_ADDRESS);

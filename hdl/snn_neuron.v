@@ -5,22 +5,23 @@
 //   v' = spike ? (subtract ? sat(v1 - threshold - theta) : v_reset) : v1
 //   refractory counter, theta' = sat(decay(theta, adapt_decay) + spike*adapt_plus)
 // LIF is alpha = 0, IF is alpha = 0 and beta = 1.0.
+// The three decays decay(i, alpha), decay(v, beta), decay(theta, adapt_decay) (snn_decay)
+// come in computed: the sequencer runs them one after another through one shared multiplier
+// (the iCE40UP5K has 8 DSPs), while the neuron's synaptic events are being summed.
 `default_nettype none
 
 module snn_neuron #(
     parameter integer S_BITS = 16, // state width (v, i, theta and their parameters)
-    parameter integer D_BITS = 12, // decay fraction bits
     parameter integer ACC_W  = 24, // width of the synaptic input sum
     parameter integer R_BITS = 8   // refractory counter width
 ) (
     input  wire [S_BITS-1:0] state_v,           // membrane potential
-    input  wire [S_BITS-1:0] state_i,           // synaptic current
     input  wire [R_BITS-1:0] state_refrac,      // refractory steps left
     input  wire [S_BITS-1:0] state_theta,       // adaptive threshold
     input  wire [ACC_W-1:0]  event_x,           // exact sum of arriving weights
-    input  wire [D_BITS:0]   param_alpha,       // current decay
-    input  wire [D_BITS:0]   param_beta,        // membrane decay
-    input  wire [D_BITS:0]   param_adapt_decay, // theta decay
+    input  wire [S_BITS-1:0] decay_i,           // decay(state_i, alpha)
+    input  wire [S_BITS-1:0] decay_v,           // decay(state_v, beta)
+    input  wire [S_BITS-1:0] decay_theta,       // decay(state_theta, adapt_decay)
     input  wire [S_BITS-1:0] param_threshold,   // firing threshold
     input  wire [S_BITS-1:0] param_v_reset,     // value after a spike (reset to value)
     input  wire [S_BITS-1:0] param_bias,        // constant input
@@ -53,17 +54,6 @@ module snn_neuron #(
             sx = {{(E_W-S_BITS){x[S_BITS-1]}}, x};
         end
     endfunction
-
-    wire [S_BITS-1:0] decay_i;
-    wire [S_BITS-1:0] decay_v;
-    wire [S_BITS-1:0] decay_theta;
-
-    snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay_i (
-        .x(state_i), .d(param_alpha), .y(decay_i));
-    snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay_v (
-        .x(state_v), .d(param_beta), .y(decay_v));
-    snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay_theta (
-        .x(state_theta), .d(param_adapt_decay), .y(decay_theta));
 
     wire signed [E_W-1:0] x_ext  = {{(E_W-ACC_W){event_x[ACC_W-1]}}, event_x};
     wire [S_BITS-1:0]     i_new  = sat(sx(decay_i) + x_ext);

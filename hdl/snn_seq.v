@@ -253,11 +253,20 @@ module snn_seq #(
     wire [S_BITS-1:0] n_v, n_i, n_th;
     wire [R_BITS-1:0] n_ref;
 
-    snn_neuron #(.S_BITS(S_BITS), .D_BITS(D_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
-        .state_v(st_rv), .state_i(st_ri), .state_refrac(st_rref), .state_theta(st_rth),
-        .event_x(acc),
-        .param_alpha(a_alpha), .param_beta(a_beta),
-        .param_adapt_decay(a_adec),
+    // one multiplier for the three decays of a neuron, one per cycle while its events are
+    // summed (dph 1, 2, 3 of S_ACC; the state arrives at dph 1)
+    reg  [2:0]        dph;
+    reg  [S_BITS-1:0] dec_i, dec_v, dec_th;
+    wire [S_BITS-1:0] dec_x = (dph == 3'd1) ? st_ri : ((dph == 3'd2) ? st_rv : st_rth);
+    wire [D_BITS:0]   dec_d = (dph == 3'd1) ? a_alpha : ((dph == 3'd2) ? a_beta : a_adec);
+    wire [S_BITS-1:0] dec_y;
+
+    snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay (
+        .x(dec_x), .d(dec_d), .y(dec_y));
+
+    snn_neuron #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
+        .state_v(st_rv), .state_refrac(st_rref), .state_theta(st_rth),
+        .event_x(acc), .decay_i(dec_i), .decay_v(dec_v), .decay_theta(dec_th),
         .param_threshold(a_thr), .param_v_reset(a_vres),
         .param_bias(a_bias), .param_adapt_plus(a_aplus),
         .param_refractory(a_ref), .param_subtract(a_flags[1]),
@@ -273,16 +282,25 @@ module snn_seq #(
         .param_nearest(r_flags[1]), .event_spike(hs_rdata),
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
+    // one product unit for both terms of a synapse: potentiation at ph 5 (kept in term_up),
+    // depression at ph 6, when the weight is written
+    localparam integer FW = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
+    localparam integer PW = T_BITS + FW + A_BITS + 2;
+    wire              s_dn = (ph == 3'd6);
+    wire signed [PW-1:0] s_term;
+    reg  signed [PW-1:0] term_up;
     wire [W_BITS-1:0] s_w;
 
-    snn_stdp #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
-               .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_stdp (
+    snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
+                    .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_term (
+        .trace(s_dn ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .state_w(w_rdata[W_BITS-1:0]),
+        .bound(s_dn ? r_wmin : r_wmax), .dir_up(!s_dn), .param_soft(r_flags[2]),
+        .amplitude(s_dn ? r_am : r_ap), .term(s_term));
+
+    snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
         .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
-        .trace_pre(tr_rdata[2*T_BITS-1:T_BITS]), .trace_post(post_xd),
-        .event_pre(hs_rdata), .event_post(post_spk),
-        .param_a_plus(r_ap), .param_a_minus(r_am),
-        .param_w_min(r_wmin), .param_w_max(r_wmax),
-        .param_soft(r_flags[2]), .state_next_w(s_w));
+        .event_pre(hs_rdata), .event_post(post_spk), .term_up(term_up), .term_down(s_term),
+        .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
     always @* begin
@@ -438,7 +456,7 @@ module snn_seq #(
             end
             S_NRN: begin
                 st_re <= 1'b1; st_raddr <= g_now[N_AW-1:0];
-                acc <= {ACC_W{1'b0}};
+                acc <= {ACC_W{1'b0}}; dph <= 3'd0;
                 k <= a_pfirst[PR_W:0]; j <= {C_W{1'b0}};
                 state <= S_ACC;
             end
@@ -453,9 +471,14 @@ module snn_seq #(
                     end else begin
                         k <= k + 1'b1; j <= {C_W{1'b0}};
                     end
-                end else if (!p1_valid && !p1b_valid && !p2_valid && !p2b_valid) begin
+                end else if (!p1_valid && !p1b_valid && !p2_valid && !p2b_valid
+                             && dph >= 3'd3) begin
                     state <= S_UPD;
                 end
+                if (dph != 3'd7) dph <= dph + 3'd1;
+                if (dph == 3'd1) dec_i  <= dec_y;
+                if (dph == 3'd2) dec_v  <= dec_y;
+                if (dph == 3'd3) dec_th <= dec_y;
                 if (p1b_valid) begin
                     w_re <= 1'b1;
                     w_raddr <= acc_wa[SYN_AW-1:0];
@@ -537,7 +560,10 @@ module snn_seq #(
                     hs_raddr <= haddr(dslot, b_off + j32);
                 end
                 3'd4: ph <= 3'd5;
-                default: begin  // write it back
+                3'd5: begin  // the data is here: the potentiation term
+                    term_up <= s_term; ph <= 3'd6;
+                end
+                default: begin  // the depression term; write the weight back
                     w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j + 1'b1 < src_size[C_W-1:0]) begin
                         j <= j + 1'b1; ph <= 3'd3;

@@ -256,23 +256,27 @@ def estimate_cycles(net: Network, activity) -> int:
     or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
 
     Per neuron: state read and write, one cycle per incoming projection, one per arriving
-    event and, when there are events, the 3-cycle drain of the event -> weight pipeline.
+    event and, when there are events, the 3-cycle drain of the event -> weight pipeline (at
+    least 4 cycles between the two: the decays). Per synapse of a plastic projection: 4.
     Per neuron population: 11 cycles to load its parameters from the table RAM; per plastic
     projection: 9 to load its STDP parameters.
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
-    cycles = 4 + 2 * len(net.populations)  # step start, count clear, table walks, slot advance
+    cycles = 5 + 2 * len(net.populations)  # step start, count clear, table walks, slot advance
     cycles += sum(5 * ev[p.name] + 1 for p in net.inputs)  # forget old inputs, take new ones
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)
-        cycles += 11 + pop.size * (3 + len(inc) + (events + 3 if events else 0))
+        # S_NRN + S_UPD, and S_ACC: the projection walk, the events and their drain, at
+        # least 4 cycles (the three decays share one multiplier)
+        acc = 1 + len(inc) + (events + 3 if events else 0)
+        cycles += 11 + pop.size * (2 + max(acc, 4))
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
             s, t = net.population(pr.source).size, net.population(pr.target).size
-            cycles += 9 + 3 * (s + t) + t * (3 + 3 * s)
+            cycles += 9 + 3 * (s + t) + t * (3 + 4 * s)
     return cycles
 
 

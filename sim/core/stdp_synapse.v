@@ -40,13 +40,22 @@ module stdp_synapse #(
         .state_x(state_x_post), .param_decay(param_post_decay), .param_nearest(param_nearest),
         .event_spike(event_post), .trace_decayed(post_decayed),
         .state_next_x(state_next_x_post));
-    snn_stdp #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
-               .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_stdp (
-        .state_w(state_w), .param_plastic(param_plastic), .trace_pre(pre_decayed),
-        .trace_post(post_decayed), .event_pre(event_pre), .event_post(event_post),
-        .param_a_plus(param_a_plus), .param_a_minus(param_a_minus),
-        .param_w_min(param_w_min), .param_w_max(param_w_max), .param_soft(param_soft),
-        .state_next_w(state_next_w));
+    localparam integer FW = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
+    localparam integer PW = T_BITS + FW + A_BITS + 2;
+    wire signed [PW-1:0] term_up, term_down;
+
+    snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
+                    .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_up (
+        .trace(pre_decayed), .state_w(state_w), .bound(param_w_max), .dir_up(1'b1),
+        .param_soft(param_soft), .amplitude(param_a_plus), .term(term_up));
+    snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
+                    .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_down (
+        .trace(post_decayed), .state_w(state_w), .bound(param_w_min), .dir_up(1'b0),
+        .param_soft(param_soft), .amplitude(param_a_minus), .term(term_down));
+    snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
+        .state_w(state_w), .param_plastic(param_plastic), .event_pre(event_pre),
+        .event_post(event_post), .term_up(term_up), .term_down(term_down),
+        .param_w_min(param_w_min), .param_w_max(param_w_max), .state_next_w(state_next_w));
 
 endmodule
 
