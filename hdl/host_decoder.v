@@ -90,7 +90,10 @@ module host_decoder #(
     reg [15:0] frame_len;
     reg [15:0] crc;
     reg [16:0] rx_ptr;        // next payload byte to write (receive) or read (execute)
-    reg [31:0] idle_cnt;
+    localparam integer IC_W = $clog2(IDLE_CLKS + 2) + 1;    // counter widths: up to the
+    localparam integer WC_W = $clog2(BUS_TIMEOUT + 2) + 1;  // limit, never wrapping
+    localparam integer PC_W = $clog2(RUN_TIMEOUT + 2) + 1;  // before it
+    reg [IC_W-1:0] idle_cnt;
 
     // ---- replay memory and response
     reg        replay_valid;
@@ -113,7 +116,7 @@ module host_decoder #(
     reg [2:0]  store_n;
     reg [31:0] store_val;
     reg [31:0] bus_rdata;
-    reg [31:0] wait_cnt;
+    reg [WC_W-1:0] wait_cnt;
 
     // ---- command fields
     reg [31:0] cmd_off;
@@ -123,7 +126,7 @@ module host_decoder #(
     reg [4:0]  cmd_r;         // region loop index (IDENTIFY)
     reg [15:0] run_steps, run_done, run_nin, run_nout, run_k;
     reg [17:0] run_vptr;      // RUN payload check: start of the next step's events
-    reg [31:0] poll_cnt;      // STATUS polls while waiting for a reset or a step
+    reg [PC_W-1:0] poll_cnt;  // STATUS polls while waiting for a reset or a step
 
     wire [3:0]  region = frame_op[3:0];
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
@@ -212,7 +215,7 @@ module host_decoder #(
             host_we    <= we;
             host_addr  <= addr[ADDR_W-1:0];
             host_wdata <= wdata;
-            wait_cnt   <= 32'd0;
+            wait_cnt   <= {WC_W{1'b0}};
             state_ret  <= ret;
             state      <= B_REQ;
         end
@@ -237,6 +240,8 @@ module host_decoder #(
         end
     endtask
 
+    wire [15:0] rx_crc_next = crc16_byte(crc, rx_data);  // receive CRC with this byte
+
     // ---- the sender: streams the response out of tx_buf, CRC on the fly. A RUN stream
     // starts before the first step and follows tx_ptr, so steps compute while bytes go out.
     localparam [2:0] SN_IDLE = 3'd0, SN_HDR = 3'd1, SN_RD = 3'd2, SN_WAIT = 3'd3, SN_PAY = 3'd4,
@@ -254,6 +259,10 @@ module host_decoder #(
     wire [16:0] snd_limit = (snd_stream && !run_fin) ? tx_ptr : {1'b0, out_len};
     wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : nack_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
+    // one CRC update for the sender: the header's (from the initial value at OP) or a
+    // payload byte's
+    wire [15:0] snd_crc_next = crc16_byte((snd_state == SN_HDR && snd_idx == 3'd1) ? 16'hFFFF
+                                          : snd_crc, (snd_state == SN_HDR) ? hdr_byte : snd_byte);
 
     assign active = state != R_HUNT || snd_busy || tx_valid;
 
@@ -282,8 +291,7 @@ module host_decoder #(
                 SN_HDR: if (!tx_valid) begin
                     tx_data  <= hdr_byte;
                     tx_valid <= 1'b1;
-                    if (snd_idx == 3'd1) snd_crc <= crc16_byte(16'hFFFF, hdr_byte);
-                    else if (snd_idx != 3'd0) snd_crc <= crc16_byte(snd_crc, hdr_byte);
+                    if (snd_idx != 3'd0) snd_crc <= snd_crc_next;
                     snd_idx <= snd_idx + 1'b1;
                     if (snd_idx == 3'd4) begin
                         snd_ptr   <= 17'd0;
@@ -303,7 +311,7 @@ module host_decoder #(
                 SN_PAY: if (!tx_valid) begin
                     tx_data   <= snd_byte;
                     tx_valid  <= 1'b1;
-                    snd_crc   <= crc16_byte(snd_crc, snd_byte);
+                    snd_crc   <= snd_crc_next;
                     snd_ptr   <= snd_ptr + 1'b1;
                     snd_state <= SN_RD;
                 end
@@ -338,13 +346,13 @@ module host_decoder #(
             cnt_crc      <= 32'd0;
             cnt_nack     <= 32'd0;
             cnt_replay   <= 32'd0;
-            idle_cnt     <= 32'd0;
+            idle_cnt     <= {IC_W{1'b0}};
             rx_raddr     <= {BW{1'b0}};
         end else begin
             snd_start <= 1'b0;
             // inter-byte timeout while a frame is partly received
             if (rx_valid || state == R_HUNT) begin
-                idle_cnt <= 32'd0;
+                idle_cnt <= {IC_W{1'b0}};
             end else begin
                 idle_cnt <= idle_cnt + 1'b1;
             end
@@ -356,7 +364,7 @@ module host_decoder #(
                 end
                 R_OP, R_SEQ, R_LENL, R_LENH, R_PAY, R_CRCH, R_CRCL: begin
                     if (rx_valid) begin
-                        crc <= crc16_byte(crc, rx_data);
+                        crc <= rx_crc_next;
                         case (state)
                             R_OP: begin
                                 frame_op <= rx_data;
@@ -390,7 +398,7 @@ module host_decoder #(
                             end
                             R_CRCH: state <= R_CRCL;
                             default: begin  // R_CRCL: residue 0 means a good frame
-                                if (crc16_byte(crc, rx_data) == 16'd0) begin
+                                if (rx_crc_next == 16'd0) begin
                                     cnt_frames <= cnt_frames + 1'b1;
                                     state      <= D_DISPATCH;
                                 end else begin
@@ -399,7 +407,7 @@ module host_decoder #(
                                 end
                             end
                         endcase
-                    end else if (idle_cnt >= IDLE_CLKS) begin
+                    end else if ({{(32-IC_W){1'b0}}, idle_cnt} >= IDLE_CLKS) begin
                         state <= R_HUNT;
                     end
                 end
@@ -431,7 +439,7 @@ module host_decoder #(
                         end else if (frame_op == OP_RESET) begin
                             if (frame_len != 0) nack(E_LENGTH);
                             else begin
-                                poll_cnt <= 32'd0;
+                                poll_cnt <= {PC_W{1'b0}};
                                 bus(1'b1, ADDR_CTRL, 32'd2, X_POLL);
                             end
                         end else if (frame_op == OP_RUN) begin
@@ -472,9 +480,9 @@ module host_decoder #(
                     wait_cnt <= wait_cnt + 1'b1;
                     if (host_ready) begin
                         host_req <= 1'b0;
-                        wait_cnt <= 32'd0;
+                        wait_cnt <= {WC_W{1'b0}};
                         state    <= host_we ? state_ret : B_WAIT;
-                    end else if (wait_cnt >= BUS_TIMEOUT) begin
+                    end else if ({{(32-WC_W){1'b0}}, wait_cnt} >= BUS_TIMEOUT) begin
                         host_req <= 1'b0;
                         nack(E_BUS);
                     end
@@ -484,7 +492,7 @@ module host_decoder #(
                     if (host_rvalid) begin
                         bus_rdata <= host_rdata;
                         state     <= state_ret;
-                    end else if (wait_cnt >= BUS_TIMEOUT) begin
+                    end else if ({{(32-WC_W){1'b0}}, wait_cnt} >= BUS_TIMEOUT) begin
                         nack(E_BUS);
                     end
                 end
@@ -602,7 +610,7 @@ module host_decoder #(
                     poll_cnt <= poll_cnt + 1'b1;
                     if (!bus_rdata[0]) begin
                         state <= ACK;
-                    end else if (poll_cnt >= RUN_TIMEOUT) begin
+                    end else if ({{(32-PC_W){1'b0}}, poll_cnt} >= RUN_TIMEOUT) begin
                         nack(E_RUN);
                     end else begin
                         state <= X_POLL;
@@ -658,7 +666,7 @@ module host_decoder #(
                 U_IN: begin
                     if (run_k == run_nin) begin
                         bus(1'b1, ADDR_IN_FIFO, 32'h8000_0000, U_POLL);
-                        poll_cnt <= 32'd0;
+                        poll_cnt <= {PC_W{1'b0}};
                     end else begin
                         fetch(3'd2, U_IDX);
                     end
@@ -672,7 +680,7 @@ module host_decoder #(
                     poll_cnt <= poll_cnt + 1'b1;
                     if (bus_rdata[1] && !bus_rdata[0]) begin
                         bus(1'b0, ADDR_OUT_LEVEL, 32'd0, U_LEVEL);
-                    end else if (poll_cnt >= RUN_TIMEOUT) begin
+                    end else if ({{(32-PC_W){1'b0}}, poll_cnt} >= RUN_TIMEOUT) begin
                         nack(E_RUN);
                     end else begin
                         state <= U_POLL;

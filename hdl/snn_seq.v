@@ -110,6 +110,7 @@ module snn_seq #(
     localparam integer C_W   = N_AW + 1;                         // counts 0 .. N_MAX
     localparam integer SL_W  = (NSLOT > 2) ? $clog2(NSLOT) : 1;
     localparam integer CLR_N = (H_N > TR_MAX) ? H_N : TR_MAX;
+    localparam integer CL_W  = $clog2(CLR_N) + 1;                // counts 0 .. CLR_N
 
 
 
@@ -126,7 +127,8 @@ module snn_seq #(
     reg [PR_W:0]     k;            // projection
     reg [C_W-1:0]    j;            // event index / source index
     reg [2:0]        ph;           // phase inside a multi-cycle item
-    reg [31:0]       clr;          // clear pass counter
+    reg [CL_W-1:0]   clr;          // clear pass counter
+    wire [31:0]      clr32 = {{(32-CL_W){1'b0}}, clr};
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
@@ -310,7 +312,7 @@ module snn_seq #(
         case (state)
             S_IN0:  pop_sel_b = pi[PP_W-1:0];
             S_IN:   pop_sel_b = lk_pop;
-            S_CLR:  begin lk_idx = clr[15:0]; pop_sel_b = lk_pop; end
+            S_CLR:  begin lk_idx = clr32[15:0]; pop_sel_b = lk_pop; end
             S_STDP, S_LDS, S_TPRE, S_TPOST, S_SYN: pop_sel_a = r_tgt[PP_W-1:0];
             default: ;
         endcase
@@ -331,7 +333,7 @@ module snn_seq #(
             case (state)
             S_IDLE: begin
                 if (cmd_clear) begin
-                    state <= S_CLR; clr <= 32'd0; cur <= {SL_W{1'b0}}; step_count <= 32'd0;
+                    state <= S_CLR; clr <= {CL_W{1'b0}}; cur <= {SL_W{1'b0}}; step_count <= 32'd0;
                     for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
                 end else if (cmd_run) begin
                     steps_left <= run_steps;
@@ -340,20 +342,20 @@ module snn_seq #(
                 end
             end
             S_CLR: begin
-                if (clr < H_N) begin
-                    hs_we <= 1'b1; hs_waddr <= clr[H_AW-1:0]; hs_wdata <= 1'b0;
+                if (clr32 < H_N) begin
+                    hs_we <= 1'b1; hs_waddr <= clr32[H_AW-1:0]; hs_wdata <= 1'b0;
                 end
-                if (clr < N_MAX) begin
-                    st_we <= 1'b1; st_waddr <= clr[N_AW-1:0];
+                if (clr32 < N_MAX) begin
+                    st_we <= 1'b1; st_waddr <= clr32[N_AW-1:0];
                     st_wv <= lk_hit ? b_vinit : {S_BITS{1'b0}};
                     st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                     st_wth <= {S_BITS{1'b0}};
                 end
-                if (clr < TR_MAX) begin
-                    tr_we <= 1'b1; tr_waddr <= clr[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
+                if (clr32 < TR_MAX) begin
+                    tr_we <= 1'b1; tr_waddr <= clr32[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
                 end
-                clr <= clr + 32'd1;
-                if (clr == CLR_N - 1) state <= S_IDLE;
+                clr <= clr + 1'b1;
+                if (clr32 == CLR_N - 1) state <= S_IDLE;
             end
             // forget the history bits of this slot's old input events
             S_IN0: begin
@@ -593,7 +595,7 @@ module snn_seq #(
     // verilator lint_off UNUSEDSIGNAL
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_wbase, r_trb,
                        a_off, b_off, a_pfirst, a_pcount, b_size, a_size, in_data,
-                       clr, g_now, acc_wa, syn_wa, tab_pop_rdata, tab_proj_rdata,
+                       clr32, g_now, acc_wa, syn_wa, tab_pop_rdata, tab_proj_rdata,
                        tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
     // verilator lint_on UNUSEDSIGNAL
 
