@@ -1,15 +1,20 @@
 """Float and fixed-point simulator speed against snntorch and norse on the same workload.
 
 Workload (issue 3): 784 -> 1000 LIF -> 10 LIF, T = 100 steps, batch 64, Bernoulli(0.1) input
-spikes, 2 torch threads, forward pass only, identical weights. Each contender is timed as the
-median of several runs after a warm-up, in this one process, and quoted as a ratio.
+spikes, 2 torch threads, forward pass only, identical weights. All contenders run in this one
+process, in interleaved rounds (one run of each per round, after a warm-up) so that load from
+other jobs hits them alike; each is quoted as its median (and best) time and as a ratio to
+the peers. "torch path" rows are snnkit with its CPU kernel switched off (SNNKIT_KERNELS=0).
+The fixed-point rows simulate a network quantised once beforehand (quantising is a one-off
+model conversion, like building the peers' modules).
 
-    .venv/bin/python benchmarks/sim_speed.py [--repeat 7] [--device cpu|cuda]
+    .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -74,62 +79,89 @@ def run_norse(w1, w2, x, device):
     return _peer(LIFBoxCell(p), LIFBoxCell(p), lambda: (None, None), w1, w2, x, device)
 
 
-def run_snnkit(net, x, backend, device, precision="fp32"):
+def run_snnkit(net, x, backend, device, precision="fp32", kernel=True):
     xs = x.to(device)
 
     def f():
-        return snnkit.simulate(net, xs, T, backend=backend, device=device, precision=precision)
+        os.environ["SNNKIT_KERNELS"] = "1" if kernel else "0"
+        try:
+            return snnkit.simulate(net, xs, T, backend=backend, device=device,
+                                   precision=precision)
+        finally:
+            os.environ.pop("SNNKIT_KERNELS")
 
     return f
 
 
-def timeit(fn, repeat):
-    fn()  # warm-up
+def _sync():
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    ts = []
+
+
+def time_all(contenders, repeat):
+    """Interleaved rounds: every contender once per round; returns {name: [seconds]}."""
+    for f in contenders.values():  # warm-up (and the kernel's one-off build)
+        f()
+    ts = {k: [] for k in contenders}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for k, f in contenders.items():
+            _sync()
+            t0 = time.perf_counter()
+            f()
+            _sync()
+            ts[k].append(time.perf_counter() - t0)
+    return ts
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     w1, w2, x = workload()
     net = snnkit_net(w1, w2)
+    qnet, _ = snnkit.quantize(net)
+    cpu = args.device == "cpu"
     contenders = {
         "snntorch (snn.Leaky)": run_snntorch(w1, w2, x, args.device),
         "norse (LIFBoxCell)": run_norse(w1, w2, x, args.device),
         "snnkit float": run_snnkit(net, x, "float", args.device),
+        "snnkit fixed": run_snnkit(qnet, x, "fixed", args.device),
         "snnkit float bf16": run_snnkit(net, x, "float", args.device, "bf16"),
-        "snnkit fixed": run_snnkit(net, x, "fixed", args.device),
     }
-    times = {k: timeit(f, args.repeat) for k, f in contenders.items()}
-    res = snnkit.simulate(net, x.to(args.device), T, device=args.device)
+    if cpu:
+        contenders["snnkit float, torch path"] = run_snnkit(net, x, "float", "cpu", kernel=False)
+        contenders["snnkit fixed, torch path"] = run_snnkit(qnet, x, "fixed", "cpu", kernel=False)
+    load0 = os.getloadavg()[0]
+    ts = time_all(contenders, args.repeat)
+    load1 = os.getloadavg()[0]
+    times = {k: statistics.median(v) for k, v in ts.items()}
+    best = {k: min(v) for k, v in ts.items()}
+    res = contenders["snnkit float"]()
     hid_spikes = int(res.spikes["hid"].sum())
     in_spikes = int(x.sum())
     events = in_spikes * N_HID + hid_spikes * N_OUT
-    ref = min(times["snntorch (snn.Leaky)"], times["norse (LIFBoxCell)"])
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"device {args.device}, torch {torch.__version__}")
-    print(f"{'contender':<24} {'ms':>8} {'vs snntorch':>12} {'vs norse':>9} "
-          f"{'neuron upd/s':>13} {'syn events/s':>13}")
+    st, no = times["snntorch (snn.Leaky)"], times["norse (LIFBoxCell)"]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+          f"{args.threads} threads, device {args.device}, torch {torch.__version__}; "
+          f"load average {load0:.2f} before, {load1:.2f} after; {args.repeat} rounds")
+    print(f"{'contender':<26} {'median ms':>9} {'best ms':>8} {'vs snntorch':>12} "
+          f"{'vs norse':>9} {'neuron upd/s':>13} {'syn events/s':>13}")
     for k, t in times.items():
-        print(f"{k:<24} {t * 1e3:>8.1f} {times['snntorch (snn.Leaky)'] / t:>11.2f}x "
-              f"{times['norse (LIFBoxCell)'] / t:>8.2f}x {T * B * (N_HID + N_OUT) / t:>13.3g} "
-              f"{events / t:>13.3g}")
-    print(f"(hidden spikes {hid_spikes}, input spikes {in_spikes}, synaptic events {events}; "
-          f"fastest peer {ref * 1e3:.1f} ms)")
-    # agreement with snntorch on the same weights (same equations up to reset timing)
+        print(f"{k:<26} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} {st / t:>11.2f}x {no / t:>8.2f}x "
+              f"{T * B * (N_HID + N_OUT) / t:>13.3g} {events / t:>13.3g}")
+    print(f"(ratios of medians; hidden spikes {hid_spikes}, input spikes {in_spikes}, "
+          f"synaptic events {events})")
+    if cpu:  # the kernel against the torch path it replaces
+        ref = contenders["snnkit float, torch path"]()
+        flips = sum(int((res.spikes[k] != ref.spikes[k]).sum()) for k in res.spikes)
+        fx, fr = contenders["snnkit fixed"](), contenders["snnkit fixed, torch path"]()
+        same = all(torch.equal(fx.spikes[k], fr.spikes[k]) for k in fx.spikes)
+        print(f"float kernel vs torch path: {flips} of {res.spikes['hid'].numel() * 1010 // 1000}"
+              f" spikes differ (fp32 summation order); fixed kernel vs torch path: "
+              f"{'identical' if same else 'DIFFERENT'}")
     return times
 
 

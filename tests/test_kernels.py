@@ -137,14 +137,30 @@ def test_float_kernel_spikes_agree_on_random_weights(monkeypatch):
 
 
 @needs_cc
-def test_bf16_precision_and_plasticity_keep_the_torch_path(monkeypatch):
+def test_bf16_kernel_equals_fp32_kernel_on_bf16_rounded_weights(monkeypatch):
+    # precision="bf16" rounds the weights to bf16 and sums in float32: bit for bit what the
+    # float32 kernel gives on weights rounded beforehand (same summation order)
+    rng = np.random.default_rng(7)
+    net = ff_net(rng, n_a=520)  # 520 columns: odd vector count per block, interleaved groups
+    x = inputs(rng, net)
+    rounded = ff_net(np.random.default_rng(7), n_a=520)
+    for pr in rounded.projections:
+        if pr.source != "cur":  # current inputs go through torch's bf16 product either way
+            pr.weight = torch.from_numpy(pr.weight).to(torch.bfloat16).double().numpy()
+    bf = run(net, x, monkeypatch, True, precision="bf16")
+    assert_identical(bf, run(rounded, x, monkeypatch, True, precision="bf16"))
+    for k in ("b", "c"):  # no current input: the fp32 run is the same arithmetic
+        assert torch.equal(bf.spikes[k], run(rounded, x, monkeypatch, True).spikes[k])
+    fp = run(net, x, monkeypatch, True)
+    assert not torch.equal(bf.states["a"]["v"], fp.states["a"]["v"])  # really rounded
+
+
+def test_plasticity_keeps_the_torch_path(monkeypatch):
     rng = np.random.default_rng(7)
     net = ff_net(rng)
-    x = inputs(rng, net)
-    monkeypatch.setattr(kernels, "run_layer", None)  # would raise if called
-    snnkit.simulate(net, x, device="cpu", precision="bf16")
     net.projections[0].stdp = snnkit.STDP()
-    snnkit.simulate(net, x, device="cpu", learning=True)
+    monkeypatch.setattr(kernels, "run_layer", None)  # would raise if called
+    snnkit.simulate(net, inputs(rng, net), device="cpu", learning=True)
 
 
 def test_disabled_kernel_is_not_built(monkeypatch):
@@ -201,15 +217,22 @@ def test_portable_build_is_bit_exact_too(monkeypatch, tmp_path):
     net = ff_net(rng, dyadic=True)
     x = inputs(rng, net)
     assert_identical(run(net, x, monkeypatch, True), run(net, x, monkeypatch, False))
+    # bf16 weights that are exact in bf16 (1/64 grid, < 4): same as float32
+    assert_identical(run(net, x, monkeypatch, True, precision="bf16"),
+                     run(net, x, monkeypatch, False))
     qnet, _ = snnkit.quantize(net)
     assert_identical(run(qnet, x, monkeypatch, True, backend="fixed"),
                      run(qnet, x, monkeypatch, False, backend="fixed"))
 
 
-def test_padded_weights_layout():
+def test_padded_weights_layout(monkeypatch):
     w = torch.arange(6 * 40, dtype=torch.float32).view(6, 40)
     p = kernels.pad_weights(w, torch.int16)
     assert p.shape == (6, 48) and p.dtype == torch.int16  # 48 / 16 = 3, odd
     assert torch.equal(p[:, :40], w.to(torch.int16)) and not p[:, 40:].any()
     assert kernels.pad_weights(torch.zeros(3, 1000)).shape[1] == 1008  # not 1024
+    monkeypatch.setattr(kernels, "load_lanes", lambda: 8)
+    b = kernels.pad_weights(w, torch.bfloat16)  # 96 / 32 = 3; groups of 16 interleaved
+    assert b.shape == (6, 96) and b[1, :6].tolist() == [40, 48, 41, 49, 42, 50]
+    assert b[0, 32:36].tolist() == [32, 0, 33, 0]  # columns 32.. with 40.. (padding: zero)
     assert sim._Proj(0, "a", "b", 0, w.T, False, None, 0).wt.is_contiguous()
