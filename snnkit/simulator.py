@@ -9,7 +9,10 @@ encoding of the parameters differ. Order inside one step (docs/fixed-point.md):
 2. STDP on every plastic projection, with this step's arrivals and target spikes.
 
 A network without plasticity and without backward projections runs layer by layer over all
-steps at once (one matrix product per projection instead of one per step): same results.
+steps at once (one matrix product per projection instead of one per step): same results. On
+the CPU a layer is then one call of a C kernel (:mod:`snnkit.kernels`: event-driven sums of
+the spiking sources' weight rows and the neuron update of all steps in one pass); it is
+bit-exact in fixed point, and differs from the torch path only in float summation order.
 """
 
 from __future__ import annotations
@@ -335,7 +338,8 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     record : states to record per step: any of "v", "i", "theta", "weights"
     learning : override every projection's ``stdp.enabled`` for this run
     device : torch device; default CUDA when available, else CPU
-    progress : show a progress bar over time steps
+    progress : show a progress bar over time steps (not shown where the CPU kernel runs a
+        population's steps all at once: see :mod:`snnkit.kernels`)
     precision : float backend only: "fp32" (default), or "bf16": synaptic weights rounded to
         bf16 (8 significant bits), sums in float32, so results differ slightly from "fp32".
         Faster: the CPU kernel streams half the bytes; the torch path (CUDA, plasticity) runs
