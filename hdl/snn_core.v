@@ -312,7 +312,7 @@ module snn_core #(
         .tab_field(s_tab_field), .tab_pop_rdata(pop_rdata), .tab_proj_rdata(proj_rdata),
         .lk_idx(lk_idx), .lk_pop(lk_pop), .lk_hit(lk_hit),
         .in_empty(in_empty), .in_data(in_data), .in_pop(in_pop),
-        .out_full(out_full), .out_push(out_push), .out_data(out_data),
+        .out_room(out_room), .out_push(out_push), .out_data(out_data),
         .busy(seq_busy), .stepping(seq_stepping), .done(seq_done), .in_err(seq_in_err), .waiting(seq_waiting),
         .syn_event(seq_syn_event), .step_count(step_count), .steps_left(steps_left),
         .st_re(s_st_re), .st_raddr(s_st_raddr), .st_rv(st_rv), .st_ri(st_ri),
@@ -324,6 +324,7 @@ module snn_core #(
         .tr_waddr(s_tr_waddr), .tr_wdata(s_tr_wdata));
 
     assign busy      = seq_busy;
+    wire   out_room  = ({{(31-OUT_AW){1'b0}}, out_level} + 32'd4 <= OUT_DEPTH);
     assign out_valid = !out_empty;
 
     // ------------------------------------------------------------------ host decode

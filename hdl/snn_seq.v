@@ -66,7 +66,7 @@ module snn_seq #(
     input  wire                  in_empty,     // input FIFO empty
     input  wire [31:0]           in_data,      // input FIFO head
     output reg                   in_pop,       // consume the input FIFO head
-    input  wire                  out_full,     // output FIFO full
+    input  wire                  out_room,     // output FIFO has 4 or more free words
     output reg                   out_push,     // push out_data
     output reg  [31:0]           out_data,     // {1, step[14:0], index[15:0]}
     output wire                  busy,         // not idle
@@ -116,7 +116,7 @@ module snn_seq #(
 
     // ------------------------------------------------------------------ state
     localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_IN0 = 5'd2, S_IN = 5'd3, S_POP = 5'd4;
-    localparam [4:0] S_NRN = 5'd5, S_ACC = 5'd6, S_UPD = 5'd7, S_STDP = 5'd8;
+    localparam [4:0] S_PLST = 5'd5, S_RUN = 5'd6, S_STDP = 5'd8;
     localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
     localparam [4:0] S_CNT0 = 5'd13, S_LDP = 5'd14, S_LDS = 5'd15;
 
@@ -139,6 +139,23 @@ module snn_seq #(
     reg [N_AW-1:0]   p1b_off;      // ... of the event whose data is valid
     reg              p2_valid;     // weight read issued
     reg              p2b_valid;    // weight read data valid
+    // neuron pass (S_RUN), one item per cycle through the pipeline: an event of one of the
+    // neuron's projections, or an empty item (a neuron takes at least 3 items: its decays
+    // share one multiplier); each carries its neuron and whether it is the neuron's last
+    reg              p1_ev, p1b_ev, p2_ev, p2b_ev;          // the item is an event
+    reg              p1_last, p1b_last, p2_last, p2b_last;  // the neuron's last item
+    reg [C_W-1:0]    p1_t, p1b_t, p2_t, p2b_t;              // its neuron
+    reg [C_W-1:0]    ti;           // neuron being issued
+    reg [PR_W:0]     li;           // index into the list of projections with events
+    reg [1:0]        ni;           // items issued for neuron ti (saturates at 3)
+    reg [PR_W-1:0]   nl_k [0:PR_MAX-1];  // incoming projections with events this step
+    reg [PR_W:0]     nl_n;         // how many
+    reg              sr1, sr2, sr3, sr4;  // 1 .. 4 cycles after a neuron's last item
+    reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
+    reg [R_BITS-1:0] lref;
+    reg signed [ACC_W-1:0] acc_fin;  // its summed input
+    reg              upd;          // update neuron upd_t now (5 cycles after its last item)
+    reg [C_W-1:0]    upd_t;
     reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row
     reg              post_spk;     // post spike of the current STDP row
     reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
@@ -174,7 +191,7 @@ module snn_seq #(
     // the table RAMs into registers (S_LDP, S_LDS)
     reg  [PP_W-1:0]  pop_sel_a;   // target population (neuron pass) / STDP target
     reg  [PP_W-1:0]  pop_sel_b;   // source / input population
-    wire [PR_W-1:0]  proj_sel = k[PR_W-1:0];
+    wire [PR_W-1:0]  proj_sel = (state == S_RUN) ? nl_k[li[PR_W-1:0]] : k[PR_W-1:0];
     wire [31:0] a_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_flags  = {29'd0, pc_flags[pop_sel_a*3 +: 3]};
@@ -209,7 +226,7 @@ module snn_seq #(
     wire [C_W-1:0]   mul_s   = (state == S_SYN) ? j : ev_rdata;
     wire [2*C_W-1:0] mul_p   = mul_s * a_size[C_W-1:0];
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
-    wire [31:0] acc_wa   = p1_wb32 + row32 + t32;             // routing: weight (ev, t)
+    wire [31:0] acc_wa   = p1_wb32 + row32 + {{(32-C_W){1'b0}}, p1b_t};  // weight (ev, t)
     wire [31:0] syn_wa   = r_wbase + row32 + t32;             // STDP: weight (j, t)
     wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
     wire [31:0] tr_post_a = r_trb + b_size + j32;             // post trace j
@@ -246,7 +263,8 @@ module snn_seq #(
     wire [PR_W:0]   k_end     = a_pfirst[PR_W:0] + a_pcount[PR_W:0];
     wire [C_W-1:0]  pi_cnt    = cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})];
     wire [C_W-1:0]  lk_cnt    = cnt[cidx(cur, {{(32-PP_W){1'b0}}, lk_pop})];
-    wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, t};
+    wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
+    wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
     wire [31:0]     src_size  = b_size;
     wire [31:0]     tgt_size  = a_size;
 
@@ -255,20 +273,19 @@ module snn_seq #(
     wire [S_BITS-1:0] n_v, n_i, n_th;
     wire [R_BITS-1:0] n_ref;
 
-    // one multiplier for the three decays of a neuron, one per cycle while its events are
-    // summed (dph 1, 2, 3 of S_ACC; the state arrives at dph 1)
-    reg  [2:0]        dph;
+    // one multiplier for the three decays of a neuron, one per cycle: its state is read with
+    // its last item and arrives 2 cycles later (sr2: i, sr3: v, sr4: theta)
     reg  [S_BITS-1:0] dec_i, dec_v, dec_th;
-    wire [S_BITS-1:0] dec_x = (dph == 3'd1) ? st_ri : ((dph == 3'd2) ? st_rv : st_rth);
-    wire [D_BITS:0]   dec_d = (dph == 3'd1) ? a_alpha : ((dph == 3'd2) ? a_beta : a_adec);
+    wire [S_BITS-1:0] dec_x = sr2 ? st_ri : (sr3 ? st_rv : st_rth);
+    wire [D_BITS:0]   dec_d = sr2 ? a_alpha : (sr3 ? a_beta : a_adec);
     wire [S_BITS-1:0] dec_y;
 
     snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay (
         .x(dec_x), .d(dec_d), .y(dec_y));
 
     snn_neuron #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
-        .state_v(st_rv), .state_refrac(st_rref), .state_theta(st_rth),
-        .event_x(acc), .decay_i(dec_i), .decay_v(dec_v), .decay_theta(dec_th),
+        .state_v(lv), .state_refrac(lref), .state_theta(lth),
+        .event_x(acc_fin), .decay_i(dec_i), .decay_v(dec_v), .decay_theta(dec_th),
         .param_threshold(a_thr), .param_v_reset(a_vres),
         .param_bias(a_bias), .param_adapt_plus(a_aplus),
         .param_refractory(a_ref), .param_subtract(a_flags[1]),
@@ -328,6 +345,7 @@ module snn_seq #(
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
+            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0;
             for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
         end else begin
             case (state)
@@ -452,63 +470,87 @@ module snn_seq #(
                         default: ;
                     endcase
                 if (ld_v2 && ld_f2 == 4'd11) begin
-                    if (state == S_LDP) state <= S_NRN;
+                    if (state == S_LDP) begin
+                        state <= S_PLST; k <= a_pfirst[PR_W:0]; nl_n <= {(PR_W+1){1'b0}};
+                    end
                     else begin state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0; end
                 end
             end
-            S_NRN: begin
-                st_re <= 1'b1; st_raddr <= g_now[N_AW-1:0];
-                acc <= {ACC_W{1'b0}}; dph <= 3'd0;
-                k <= a_pfirst[PR_W:0]; j <= {C_W{1'b0}};
-                state <= S_ACC;
-            end
-            S_ACC: begin
-                p1_valid <= 1'b0; p1b_valid <= p1_valid; p1b_wbase <= p1_wbase;
-                p2_valid <= p1b_valid; p2b_valid <= p2_valid;
+            // the list of incoming projections with events at their arrival slot
+            S_PLST: begin
                 if (k < k_end) begin
-                    if (j < k_cnt) begin
-                        ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
-                        p1_valid <= 1'b1; p1_wbase <= r_wbase[SYN_AW-1:0];
-                        j <= j + 1'b1;
-                    end else begin
-                        k <= k + 1'b1; j <= {C_W{1'b0}};
+                    if (k_cnt != {C_W{1'b0}}) begin
+                        nl_k[nl_n[PR_W-1:0]] <= k[PR_W-1:0]; nl_n <= nl_n + 1'b1;
                     end
-                end else if (!p1_valid && !p1b_valid && !p2_valid && !p2b_valid
-                             && dph >= 3'd3) begin
-                    state <= S_UPD;
+                    k <= k + 1'b1;
+                end else begin
+                    state <= S_RUN; ti <= {C_W{1'b0}}; li <= {(PR_W+1){1'b0}};
+                    j <= {C_W{1'b0}}; ni <= 2'd0; acc <= {ACC_W{1'b0}};
                 end
-                if (dph != 3'd7) dph <= dph + 3'd1;
-                if (dph == 3'd1) dec_i  <= dec_y;
-                if (dph == 3'd2) dec_v  <= dec_y;
-                if (dph == 3'd3) dec_th <= dec_y;
-                if (p1b_valid) begin
+            end
+            // the neuron pass: issue -> event read -> weight read -> sum -> update, one item
+            // per cycle, neurons overlapping
+            S_RUN: begin
+                p1_valid <= 1'b0;
+                p1b_valid <= p1_valid; p1b_wbase <= p1_wbase; p1b_ev <= p1_ev;
+                p1b_last <= p1_last; p1b_t <= p1_t;
+                p2_valid <= p1b_valid; p2_ev <= p1b_ev; p2_last <= p1b_last; p2_t <= p1b_t;
+                p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
+                sr1 <= 1'b0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; upd <= 1'b0;
+                // issue (a neuron starts only when the output FIFO has room for every
+                // spike still in flight, so the update never waits)
+                if (ti < tgt_size[C_W-1:0]
+                        && (ni != 2'd0 || li != 0 || j != 0 || !a_flags[2] || out_room)) begin
+                    p1_valid <= 1'b1; p1_t <= ti; p1_wbase <= r_wbase[SYN_AW-1:0];
+                    p1_ev <= (li < nl_n);
+                    if (li < nl_n) begin
+                        ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                        if (j + 1'b1 < k_cnt) j <= j + 1'b1;
+                        else begin li <= li + 1'b1; j <= {C_W{1'b0}}; end
+                    end
+                    if (!(li < nl_n && (j + 1'b1 < k_cnt || li + 1'b1 < nl_n)) && ni == 2'd2)
+                    begin  // the last item: read the state, next neuron
+                        p1_last <= 1'b1; sr1 <= 1'b1;
+                        st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
+                        ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
+                    end else begin
+                        p1_last <= 1'b0;
+                        if (ni != 2'd2) ni <= ni + 2'd1;
+                    end
+                end else if (ti >= tgt_size[C_W-1:0] && !p1_valid && !p1b_valid && !p2_valid
+                             && !p2b_valid && !upd) begin
+                    pi <= pi + 1'b1; state <= S_POP;
+                end
+                if (p1b_valid && p1b_ev) begin
                     w_re <= 1'b1;
                     w_raddr <= acc_wa[SYN_AW-1:0];
                 end
                 if (p2b_valid) begin
-                    acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
-                    syn_event <= 1'b1;
+                    if (p2b_ev) syn_event <= 1'b1;
+                    if (p2b_last) begin
+                        acc_fin <= acc + (p2b_ev ? {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}},
+                                                    w_rdata[W_BITS-1:0]} : {ACC_W{1'b0}});
+                        acc <= {ACC_W{1'b0}}; upd <= 1'b1; upd_t <= p2b_t;
+                    end else if (p2b_ev) begin
+                        acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
+                    end
                 end
-            end
-            S_UPD: begin
-                if (!(n_spike && a_flags[2] && out_full)) begin
+                if (sr2) begin lv <= st_rv; lref <= st_rref; lth <= st_rth; dec_i <= dec_y; end
+                if (sr3) dec_v <= dec_y;
+                if (sr4) dec_th <= dec_y;
+                if (upd) begin
                     st_we <= 1'b1; st_waddr <= g_now[N_AW-1:0];
                     st_wv <= n_v; st_wi <= n_i; st_wref <= n_ref; st_wth <= n_th;
                     hs_we <= 1'b1; hs_waddr <= haddr(cur, g_now); hs_wdata <= n_spike;
                     if (n_spike) begin
                         ev_we <= 1'b1;
                         ev_waddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, pi_cnt});
-                        ev_wdata <= t;
+                        ev_wdata <= upd_t;
                         cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})] <= pi_cnt + 1'b1;
                         if (a_flags[2]) begin
                             out_push <= 1'b1;
                             out_data <= {1'b1, step_count[14:0], g_now[15:0]};
                         end
-                    end
-                    if (t + 1'b1 < tgt_size[C_W-1:0]) begin
-                        t <= t + 1'b1; state <= S_NRN;
-                    end else begin
-                        pi <= pi + 1'b1; state <= S_POP;
                     end
                 end
             end
@@ -595,7 +637,7 @@ module snn_seq #(
     // verilator lint_off UNUSEDSIGNAL
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_wbase, r_trb,
                        a_off, b_off, a_pfirst, a_pcount, b_size, a_size, in_data,
-                       clr32, g_now, acc_wa, syn_wa, tab_pop_rdata, tab_proj_rdata,
+                       clr32, g_now, g_iss, acc_wa, syn_wa, tab_pop_rdata, tab_proj_rdata,
                        tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
     // verilator lint_on UNUSEDSIGNAL
 

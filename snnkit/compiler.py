@@ -255,11 +255,10 @@ def estimate_cycles(net: Network, activity) -> int:
     """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` (one number,
     or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
 
-    Per neuron: state read and write, one cycle per incoming projection, one per arriving
-    event and, when there are events, the 3-cycle drain of the event -> weight pipeline (at
-    least 4 cycles between the two: the decays). Per synapse of a plastic projection: 4.
-    Per neuron population: 11 cycles to load its parameters from the table RAM; per plastic
-    projection: 9 to load its STDP parameters.
+    Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
+    population 11 cycles to load its parameters from the table RAM, one per incoming
+    projection and a 6-cycle drain. STDP, per plastic projection: 9 cycles to load its
+    parameters, 3 per trace, 4 per synapse (a dense pass).
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
@@ -268,10 +267,10 @@ def estimate_cycles(net: Network, activity) -> int:
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)
-        # S_NRN + S_UPD, and S_ACC: the projection walk, the events and their drain, at
-        # least 4 cycles (the three decays share one multiplier)
-        acc = 1 + len(inc) + (events + 3 if events else 0)
-        cycles += 11 + pop.size * (2 + max(acc, 4))
+        # parameter load (11), list of projections with events (one per incoming
+        # projection + 1), one item per cycle: max(events, 3) per neuron (the three decays
+        # share one multiplier), the pipeline drain (6)
+        cycles += 11 + len(inc) + 1 + pop.size * max(events, 3) + 6
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
