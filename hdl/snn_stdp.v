@@ -23,27 +23,25 @@ module snn_stdp #(
     output wire [W_BITS-1:0]    state_next_w   // weight after the update
 );
 
-    localparam integer M_W = PW + 2;
-
-    function automatic signed [M_W-1:0] sw;  // sign-extend a weight
-        input [W_BITS-1:0] x;
-        begin
-            sw = {{(M_W-W_BITS){x[W_BITS-1]}}, x};
-        end
-    endfunction
-
-    wire signed [M_W-1:0] lo      = sw(param_w_min);
-    wire signed [M_W-1:0] hi      = sw(param_w_max);
-    wire signed [M_W-1:0] up_x    = {{2{term_up[PW-1]}}, term_up};
-    wire signed [M_W-1:0] down_x  = {{2{term_down[PW-1]}}, term_down};
-    wire signed [M_W-1:0] w_sum   = sw(state_w) + (event_post ? up_x : {M_W{1'b0}})
-                                                - (event_pre ? down_x : {M_W{1'b0}});
-    wire signed [M_W-1:0] w_clamp = (w_sum > hi) ? hi : ((w_sum < lo) ? lo : w_sum);
+    // dw = post*up - pre*down is exact in PW + 1 bits; a |dw| of 2^(W_BITS+1) or more
+    // clamps to a bound whatever w is, so dw is saturated there and the rest is narrow
+    localparam integer D_W = PW + 1;
+    localparam integer N_W = W_BITS + 3;  // w + dw with |dw| <= 2^(W_BITS+1)
+    wire signed [D_W-1:0] up_x   = event_post ? {term_up[PW-1], term_up} : {D_W{1'b0}};
+    wire signed [D_W-1:0] down_x = event_pre ? {term_down[PW-1], term_down} : {D_W{1'b0}};
+    wire signed [D_W-1:0] dw     = up_x - down_x;
+    localparam signed [D_W-1:0] DW_HI = {{(D_W-1){1'b0}}, 1'b1} <<< (W_BITS + 1);
+    wire signed [N_W-1:0] dw_n   = (dw > DW_HI) ? DW_HI[N_W-1:0]
+                                 : ((dw < -DW_HI) ? -DW_HI[N_W-1:0] : dw[N_W-1:0]);
+    wire signed [N_W-1:0] lo     = {{3{param_w_min[W_BITS-1]}}, param_w_min};
+    wire signed [N_W-1:0] hi     = {{3{param_w_max[W_BITS-1]}}, param_w_max};
+    wire signed [N_W-1:0] w_sum  = {{3{state_w[W_BITS-1]}}, state_w} + dw_n;
+    wire signed [N_W-1:0] w_clamp = (w_sum > hi) ? hi : ((w_sum < lo) ? lo : w_sum);
 
     assign state_next_w = param_plastic ? w_clamp[W_BITS-1:0] : state_w;
 
     // verilator lint_off UNUSEDSIGNAL
-    wire unused_high = ^w_clamp[M_W-1:W_BITS];
+    wire unused_high = ^w_clamp[N_W-1:W_BITS];
     // verilator lint_on UNUSEDSIGNAL
 
 endmodule
