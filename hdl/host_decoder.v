@@ -109,6 +109,7 @@ module host_decoder #(
 
     // ---- link counters (region LINK)
     reg [31:0] cnt_frames, cnt_crc, cnt_nack, cnt_replay;
+    reg        nack_pulse;    // a NACK was decided: cnt_nack counts it next cycle (one adder)
 
     // ---- sub-routine arguments and results
     reg [2:0]  fetch_n, fetch_k;
@@ -193,7 +194,6 @@ module host_decoder #(
         begin
             fetch_n   <= n;
             fetch_k   <= 3'd0;
-            fetch_val <= 32'd0;
             state_ret <= ret;
             state     <= F_ADDR;
         end
@@ -226,7 +226,7 @@ module host_decoder #(
     // the abort marker 0xFFFE and the code instead, and is kept for replay (never run twice).
     task nack(input [7:0] code);
         begin
-            cnt_nack <= cnt_nack + 1'b1;
+            nack_pulse <= 1'b1;
             if (run_active) begin
                 store(3'd4, {8'd0, code, 16'hFFFE}, U_DONE);
             end else begin
@@ -345,11 +345,14 @@ module host_decoder #(
             cnt_frames   <= 32'd0;
             cnt_crc      <= 32'd0;
             cnt_nack     <= 32'd0;
+            nack_pulse   <= 1'b0;
             cnt_replay   <= 32'd0;
             idle_cnt     <= {IC_W{1'b0}};
             rx_raddr     <= {BW{1'b0}};
         end else begin
             snd_start <= 1'b0;
+            nack_pulse <= 1'b0;
+            if (nack_pulse) cnt_nack <= cnt_nack + 1'b1;
             // inter-byte timeout while a frame is partly received
             if (rx_valid || state == R_HUNT) begin
                 idle_cnt <= {IC_W{1'b0}};
@@ -458,7 +461,8 @@ module host_decoder #(
                 end
 
                 // ------------------------------------------------------------ sub-routines
-                F_ADDR: begin
+                F_ADDR: begin  // the first byte clears the value (one place, not every call)
+                    if (fetch_k == 3'd0) fetch_val <= 32'd0;
                     rx_raddr <= rx_ptr[BW-1:0];
                     rx_ptr   <= rx_ptr + 1'b1;
                     state    <= F_WAIT;

@@ -23,16 +23,18 @@ module snn_stdp #(
     output wire [W_BITS-1:0]    state_next_w   // weight after the update
 );
 
-    // dw = post*up - pre*down is exact in PW + 1 bits; a |dw| of 2^(W_BITS+1) or more
-    // clamps to a bound whatever w is, so dw is saturated there and the rest is narrow
+    // dw = post*up - pre*down is exact in PW + 1 bits; a dw outside the (W_BITS+2)-bit range
+    // clamps to a bound whatever w is (|dw| >= 2^(W_BITS+1) - 1 > w_max - w_min), so dw is
+    // saturated there and the rest is narrow
     localparam integer D_W = PW + 1;
-    localparam integer N_W = W_BITS + 3;  // w + dw with |dw| <= 2^(W_BITS+1)
+    localparam integer N_W = W_BITS + 3;  // w + dw with dw in the (W_BITS+2)-bit range
     wire signed [D_W-1:0] up_x   = event_post ? {term_up[PW-1], term_up} : {D_W{1'b0}};
     wire signed [D_W-1:0] down_x = event_pre ? {term_down[PW-1], term_down} : {D_W{1'b0}};
     wire signed [D_W-1:0] dw     = up_x - down_x;
-    localparam signed [D_W-1:0] DW_HI = {{(D_W-1){1'b0}}, 1'b1} <<< (W_BITS + 1);
-    wire signed [N_W-1:0] dw_n   = (dw > DW_HI) ? DW_HI[N_W-1:0]
-                                 : ((dw < -DW_HI) ? -DW_HI[N_W-1:0] : dw[N_W-1:0]);
+    wire [D_W-W_BITS-2:0] dw_top = dw[D_W-1:W_BITS+1];  // all equal: dw fits W_BITS+2 bits
+    wire                  dw_fit = (&dw_top) || !(|dw_top);
+    wire signed [N_W-1:0] dw_n   = dw_fit ? {dw[W_BITS+1], dw[W_BITS+1:0]}
+                                 : {{2{dw[D_W-1]}}, !dw[D_W-1], {W_BITS{!dw[D_W-1]}}};
     wire signed [N_W-1:0] lo     = {{3{param_w_min[W_BITS-1]}}, param_w_min};
     wire signed [N_W-1:0] hi     = {{3{param_w_max[W_BITS-1]}}, param_w_max};
     wire signed [N_W-1:0] w_sum  = {{3{state_w[W_BITS-1]}}, state_w} + dw_n;
