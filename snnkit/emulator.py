@@ -26,7 +26,7 @@ from .rtl_backend import cache_dir, verilator_bin
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
 SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
-MAX_PAYLOAD = 4096
+MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build has 1024)
 
 
 def sources() -> list[Path]:
@@ -39,15 +39,15 @@ def sources() -> list[Path]:
     return files
 
 
-def _key(config: HardwareConfig, clks_per_bit: int) -> str:
-    h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{MAX_PAYLOAD}".encode())
+def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLOAD) -> str:
+    h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}".encode())
     for f in sources() + [HARNESS]:
         h.update(f.name.encode() + f.read_bytes())
     return "emulator-" + h.hexdigest()[:16]
 
 
 def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER_BIT,
-          cache=None) -> Path:
+          cache=None, max_payload: int = MAX_PAYLOAD) -> Path:
     """Build (or find in the cache) the emulated board; return the executable.
 
     Raises
@@ -55,13 +55,13 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     SimulationError : verilator is missing or the build failed (its log is quoted)
     """
     config = config or HardwareConfig()
-    final = cache_dir(cache) / _key(config, clks_per_bit)
+    final = cache_dir(cache) / _key(config, clks_per_bit, max_payload)
     exe = final / "Vhost_top"
     if exe.exists():
         return exe
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
-    params = dict(config.verilog_params(), CLKS_PER_BIT=clks_per_bit, MAX_PAYLOAD=MAX_PAYLOAD)
+    params = dict(config.verilog_params(), CLKS_PER_BIT=clks_per_bit, MAX_PAYLOAD=max_payload)
     cmd = [verilator_bin(), "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
@@ -92,12 +92,14 @@ def _launch(exe: Path, port: int | None, pty: bool, host: str):
 
 @contextlib.contextmanager
 def running(config: HardwareConfig | None = None, *, pty: bool = False, port: int = 0,
-            host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None):
+            host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
+            max_payload: int = MAX_PAYLOAD):
     """Serve the emulated board in the background; yield ``(url, process)``.
 
     The URL is ``socket://host:port`` (a free port when ``port`` is 0) or the pty path.
+    ``max_payload``: the board's frame buffer bytes (a power of two).
     """
-    proc, url = _launch(build(config, clks_per_bit, cache), port, pty, host)
+    proc, url = _launch(build(config, clks_per_bit, cache, max_payload), port, pty, host)
     try:
         yield url, proc
     finally:

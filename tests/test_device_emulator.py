@@ -282,3 +282,24 @@ def test_read_state_and_counters_after_a_run(board):
     # every frame the driver sent after the two reads of `before` (IDENTIFY + 2 frames)
     assert counters["frames_received"] - before["frames_received"] == dev.stats["frames"] - 3
     assert counters["crc_errors"] == before["crc_errors"]
+
+
+def test_ice40_buffer_size_is_learned_and_holds_a_full_step():
+    """A board with the iCE40 build's 1024-byte frame buffers (firmware/ice40/icebreaker_top.v)
+    and 256 neurons: the driver takes the size from IDENTIFY, and a step in which all 252
+    output neurons spike (a 506-byte response) still runs, equal to the fixed point."""
+    net = snnkit.Network(name="all-spiking")
+    net.add_input("in", 4)
+    net.add_population("a", 252, snnkit.LIF(beta=0.5, threshold=0.25, bias=0.5))
+    net.connect("in", "a", 0.25)
+    net = snnkit.quantize(net)[0]
+    config = HardwareConfig.for_network(net)
+    assert config.n_max == 256
+    x = np.random.default_rng(5).random((6, 1, 4)) < 0.5
+    with running(config, max_payload=1024) as (url, _proc), Device(url) as dev:
+        assert dev.info.max_payload == dev.max_payload == 1024
+        dev.load(net)
+        res = dev.run(x)
+    ref = snnkit.simulate(net, x, backend="fixed")
+    assert_same_spikes(res, ref)
+    assert int(ref.spikes["a"].sum()) == 6 * 252  # every neuron, every step
