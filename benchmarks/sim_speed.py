@@ -144,23 +144,26 @@ def main():
     in_spikes = int(x.sum())
     events = in_spikes * N_HID + hid_spikes * N_OUT
     st, no = times["snntorch (snn.Leaky)"], times["norse (LIFBoxCell)"]
+    bst, bno = best["snntorch (snn.Leaky)"], best["norse (LIFBoxCell)"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"{args.threads} threads, device {args.device}, torch {torch.__version__}; "
           f"load average {load0:.2f} before, {load1:.2f} after; {args.repeat} rounds")
-    print(f"{'contender':<26} {'median ms':>9} {'best ms':>8} {'vs snntorch':>12} "
-          f"{'vs norse':>9} {'neuron upd/s':>13} {'syn events/s':>13}")
+    print(f"{'contender':<26} {'median ms':>9} {'best ms':>8} {'x snntorch':>11} "
+          f"{'x norse':>11} {'neuron upd/s':>13} {'syn events/s':>13}")
     for k, t in times.items():
-        print(f"{k:<26} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} {st / t:>11.2f}x {no / t:>8.2f}x "
+        print(f"{k:<26} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} "
+              f"{st / t:>5.2f}/{bst / best[k]:<5.2f} {no / t:>5.2f}/{bno / best[k]:<5.2f} "
               f"{T * B * (N_HID + N_OUT) / t:>13.3g} {events / t:>13.3g}")
-    print(f"(ratios of medians; hidden spikes {hid_spikes}, input spikes {in_spikes}, "
-          f"synaptic events {events})")
+    print(f"(x peer: ratio of medians / ratio of best runs; rates from medians; hidden spikes "
+          f"{hid_spikes}, input spikes {in_spikes}, synaptic events {events})")
     if cpu:  # the kernel against the torch path it replaces
         ref = contenders["snnkit float, torch path"]()
         flips = sum(int((res.spikes[k] != ref.spikes[k]).sum()) for k in res.spikes)
         fx, fr = contenders["snnkit fixed"](), contenders["snnkit fixed, torch path"]()
         same = all(torch.equal(fx.spikes[k], fr.spikes[k]) for k in fx.spikes)
-        print(f"float kernel vs torch path: {flips} of {res.spikes['hid'].numel() * 1010 // 1000}"
-              f" spikes differ (fp32 summation order); fixed kernel vs torch path: "
+        slots = sum(v.numel() for v in res.spikes.values() if v is not res.spikes.get("in"))
+        print(f"float kernel vs torch path: {flips} of {slots} neuron-steps differ (fp32 "
+              f"summation order); fixed kernel vs torch path: "
               f"{'identical' if same else 'DIFFERENT'}")
     return times
 

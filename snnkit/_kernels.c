@@ -19,6 +19,7 @@
    neurons.py / docs/fixed-point.md "One time step" items 3-8. */
 
 #include <pthread.h>
+#include <sched.h>
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -80,49 +81,70 @@ static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t 
 
 /* ------------------------------------------------------------------ threads */
 
+/* A pool for one parallel loop. The caller works too and returns as soon as every item is
+   done, without waiting for helper threads that never got a core: on a loaded machine a
+   joined thread can keep the caller waiting for a whole time slice after the work is over.
+   So helpers are detached and the last one out (caller included) frees the pool; a helper
+   that starts late finds no item left and touches nothing but the pool. */
 typedef struct {
     void (*fn)(void *ctx, int64_t item, void *scratch);
     void *ctx;
     int64_t n_items;
-    int64_t next; /* atomic work counter */
-    size_t scratch_bytes;
+    int64_t next; /* next unclaimed item (atomic) */
+    int64_t done; /* finished items (atomic) */
+    int refs;     /* threads still referencing the pool, caller included (atomic) */
     int failed;
+    size_t scratch_bytes;
 } pool_t;
 
-static void *pool_worker(void *arg) {
-    pool_t *p = (pool_t *)arg;
+static void pool_release(pool_t *p) {
+    if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0) free(p);
+}
+
+static void pool_work(pool_t *p) {
     void *scratch = NULL;
-    if (p->scratch_bytes) {
+    if (p->scratch_bytes && __atomic_load_n(&p->next, __ATOMIC_RELAXED) < p->n_items) {
         scratch = aligned_alloc(64, (p->scratch_bytes + 63) / 64 * 64);
-        if (!scratch) {
-            __atomic_store_n(&p->failed, 1, __ATOMIC_RELAXED);
-            return NULL;
-        }
+        if (!scratch) __atomic_store_n(&p->failed, 1, __ATOMIC_RELAXED);
     }
     for (;;) {
-        int64_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+        int64_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_ACQ_REL);
         if (k >= p->n_items) break;
-        p->fn(p->ctx, k, scratch);
+        if (scratch || !p->scratch_bytes) p->fn(p->ctx, k, scratch);
+        __atomic_add_fetch(&p->done, 1, __ATOMIC_ACQ_REL);
     }
     free(scratch);
+}
+
+static void *pool_helper(void *arg) {
+    pool_t *p = (pool_t *)arg;
+    pool_work(p);
+    pool_release(p);
     return NULL;
 }
 
-/* Run fn(ctx, item, scratch) for item = 0..n_items-1 on n_threads threads (dynamic
-   scheduling, items in increasing order). Returns 0, or -1 when memory ran out. */
+/* Run fn(ctx, item, scratch) for item = 0..n_items-1 on up to n_threads threads (dynamic
+   scheduling, items claimed in increasing order). Returns 0, or -1 when memory ran out. */
 static int parallel_for(void (*fn)(void *, int64_t, void *), void *ctx, int64_t n_items,
                         int n_threads, size_t scratch_bytes) {
-    pool_t p = {fn, ctx, n_items, 0, scratch_bytes, 0};
+    pool_t *p = calloc(1, sizeof(pool_t));
+    if (!p) return -1;
+    *p = (pool_t){fn, ctx, n_items, 0, 0, 1, 0, scratch_bytes};
     if (n_threads > n_items) n_threads = (int)(n_items > 0 ? n_items : 1);
-    if (n_threads > 64) n_threads = 64;
-    pthread_t th[64];
-    int started = 0;
     for (int k = 1; k < n_threads; k++) {
-        if (pthread_create(&th[started], NULL, pool_worker, &p) == 0) started++;
+        pthread_t th;
+        __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+        if (pthread_create(&th, NULL, pool_helper, p) == 0)
+            pthread_detach(th);
+        else
+            __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
     }
-    pool_worker(&p);
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
-    return p.failed ? -1 : 0;
+    pool_work(p);
+    while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) < n_items) /* items still running */
+        sched_yield();
+    int failed = __atomic_load_n(&p->failed, __ATOMIC_ACQUIRE);
+    pool_release(p);
+    return failed ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ spike lists, in parallel */
