@@ -63,7 +63,12 @@ def load():
     if not _tried:
         _tried = True
         try:
-            _lib = open_library(build())
+            path = build()
+            try:
+                _lib = open_library(path)
+            except OSError:  # a damaged cache entry: build it again, once
+                path.unlink(missing_ok=True)
+                _lib = open_library(build())
         except (OSError, RuntimeError) as e:
             warnings.warn(f"snnkit: CPU kernel unavailable ({e}); using the slower torch path",
                           RuntimeWarning, stacklevel=3)

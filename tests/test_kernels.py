@@ -207,6 +207,18 @@ def test_build_is_cached_and_a_broken_compiler_is_reported(monkeypatch, tmp_path
 
 
 @needs_cc
+def test_a_damaged_cache_entry_is_rebuilt(monkeypatch, tmp_path):
+    monkeypatch.setenv("SNNKIT_KERNELS", "1")
+    monkeypatch.setenv("SNNKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_lib", None)
+    path = kernels.build()
+    path.write_bytes(b"not a shared library")
+    lib = kernels.load()
+    assert lib is not None and lib.lanes in (8, 16) and path.stat().st_size > 1000
+
+
+@needs_cc
 def test_portable_build_is_bit_exact_too(monkeypatch, tmp_path):
     # the baseline build (no AVX: generic vectors, scalar spike lists, int32 8-bit sums)
     monkeypatch.setenv("SNNKIT_CACHE", str(tmp_path))
