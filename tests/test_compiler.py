@@ -154,9 +154,13 @@ def test_cycle_estimate_grows_with_activity():
     net = random_net(9, stdp=False)
     lo, mid, hi = (estimate_cycles(net, a) for a in (0.0, 0.5, 1.0))
     assert lo < mid < hi
-    events = sum(p.weight.size for p in net.projections)  # every synapse read once
-    drains = 3 * net.n_neurons  # each neuron with events drains the read pipeline
-    assert hi - lo == events + drains + sum(5 * p.size for p in net.inputs)
+    # one cycle per synaptic event, but at least 3 per neuron (its decays share a multiplier)
+    per_neuron = {pop.name: sum(net.population(p.source).size for p in net.incoming(pop.name))
+                  for pop in net.neuron_populations}
+    assert hi - lo == sum(pop.size * (max(per_neuron[pop.name], 3) - 3)
+                          for pop in net.neuron_populations) + sum(5 * p.size for p in net.inputs)
+    assert sum(pop.size * per_neuron[pop.name] for pop in net.neuron_populations) == sum(
+        p.weight.size for p in net.projections)
     assert estimate_cycles(net, {"in": 1.0}) > lo
 
 
