@@ -111,6 +111,21 @@ def test_8bit_sums_past_256_events_are_exact(monkeypatch):
 
 
 @needs_cc
+def test_population_with_current_inputs_only(monkeypatch):
+    # no spiking source: the kernel runs the neuron update on torch's dense input alone
+    rng = np.random.default_rng(4)
+    net = snnkit.Network()
+    net.add_input("cur", 6, encoding="current")
+    net.add_population("h", 33, CubaLIF(alpha=0.5, beta=0.9, refractory=1))
+    net.connect("cur", "h", rng.normal(0.2, 0.5, (33, 6)))
+    x = rng.normal(0.3, 0.5, (30, 2, 6))
+    qnet, _ = snnkit.quantize(net)
+    assert_identical(run(qnet, x, monkeypatch, True, backend="fixed"),
+                     run(qnet, x, monkeypatch, False, backend="fixed"))
+    assert_identical(run(net, x, monkeypatch, True), run(net, x, monkeypatch, False))
+
+
+@needs_cc
 def test_float_kernel_is_bit_exact_when_sums_are_exact(monkeypatch):
     # weights on a 1/64 grid: every fp32 sum is exact in any order, so only the neuron
     # arithmetic is compared, and it must match operation for operation (no FMA)
