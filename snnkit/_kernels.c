@@ -236,47 +236,6 @@ static void fill_item(void *c, int64_t item, void *scratch) {
 DEF_ACC_ALL(f32, float, vf, LOAD_F32)
 DEF_ACC_ALL(i16, int16_t, vi, LOAD_I16)
 
-/* bf16 weights (precision="bf16"): a bf16 is the top half of a float32, so one vector load
-   of 2*VL bf16 gives two float vectors exactly, by a shift and a mask; the columns of each
-   group of 2*VL are stored interleaved (i, VL + i) so that these come out in order. Half the
-   bytes of float32 weights; the sums are float32. out: 2N vectors. */
-typedef uint32_t vu __attribute__((vector_size(VBYTES), aligned(2), may_alias));
-#define DEF_ACC_BF(NAME, N)                                                           \
-    static __attribute__((noinline)) void NAME(const uint16_t *restrict w,             \
-                                               const int32_t *restrict idx, int64_t n, \
-                                               vf *restrict out) {                     \
-        vf a[2 * N];                                                                  \
-        _Pragma("GCC unroll 16") for (int k = 0; k < 2 * N; k++) a[k] = (vf){0};      \
-        for (int64_t e = 0; e < n; e++) {                                             \
-            const uint16_t *restrict r = w + idx[e];                                  \
-            _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) {                    \
-                vu u = *(const vu *)(r + 2 * VL * k);                                 \
-                a[2 * k] += (vf)(u << 16);                                            \
-                a[2 * k + 1] += (vf)(u & 0xffff0000u);                                \
-            }                                                                         \
-        }                                                                             \
-        _Pragma("GCC unroll 16") for (int k = 0; k < 2 * N; k++) out[k] = a[k];       \
-    }
-DEF_ACC_BF(accbf_1, 1) DEF_ACC_BF(accbf_2, 2) DEF_ACC_BF(accbf_3, 3) DEF_ACC_BF(accbf_4, 4)
-#if NV == 16
-DEF_ACC_BF(accbf_5, 5) DEF_ACC_BF(accbf_6, 6) DEF_ACC_BF(accbf_7, 7) DEF_ACC_BF(accbf_8, 8)
-#endif
-
-static void acc_bf16(const uint16_t *w, const int32_t *idx, int64_t n, int nv, vf *out) {
-    switch ((nv + 1) / 2) {
-        case 1: accbf_1(w, idx, n, out); break;
-        case 2: accbf_2(w, idx, n, out); break;
-        case 3: accbf_3(w, idx, n, out); break;
-        case 4: accbf_4(w, idx, n, out); break;
-#if NV == 16
-        case 5: accbf_5(w, idx, n, out); break;
-        case 6: accbf_6(w, idx, n, out); break;
-        case 7: accbf_7(w, idx, n, out); break;
-        case 8: accbf_8(w, idx, n, out); break;
-#endif
-    }
-}
-
 #if defined(__AVX512BW__)
 /* 8-bit weights: 32 int16 lanes per vector halve the widening work (one vpmovsxbw per 32
    columns); 256 weights of magnitude <= 128 fit int16, so the int16 sums are flushed into
@@ -451,7 +410,6 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
     }
 
 DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32)
-DEF_LAYER_ITEM(item_bf16, float, vf, acc_bf16, uint16_t, update_f32)
 DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32)
 DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32)
 
@@ -463,8 +421,7 @@ int snn_vector_lanes(void) { return VL; }
 /* Run one population over T steps.
    x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
    (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
-   elements), float32 for kind 0, int8/int16 for kinds 1/2, bf16 for kind 3 (columns
-   interleaved in groups of 2 * VL, see DEF_ACC_BF; Np a multiple of 2 * VL); dense: extra input [T, B, N] in the state type
+   elements), float32 for kind 0, int8/int16 for kinds 1/2; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL.
    Returns 0, -1 when memory ran out, -2 for a bad kind. */
@@ -476,7 +433,6 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         case 0: item = item_f32; break;
         case 1: item = item_i8; break;
         case 2: item = item_i16; break;
-        case 3: item = item_bf16; break;
         default: return -2;
     }
     int64_t n_samples = T * B;
@@ -497,11 +453,9 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         }
     }
     if (!rc) {
-        /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15); bf16 blocks
-           start on an even vector (the start of an interleaved group) */
+        /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
         int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
-        if (kind == 3 && per % 2) per++;
         layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes,
                      rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per};
         rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);

@@ -33,7 +33,7 @@ FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", "-std=c11")
 NATIVE = ("-march=native", "-mprefer-vector-width=512")
 
 # weight dtype -> the kernel's "kind"
-KINDS = {torch.float32: 0, torch.int8: 1, torch.int16: 2, torch.bfloat16: 3}
+KINDS = {torch.float32: 0, torch.int8: 1, torch.int16: 2}
 
 _lib = None
 _tried = False
@@ -143,31 +143,19 @@ def _bind(lib):
 
 def pad_weights(wt: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """``[source, target]`` weights as the kernel reads them, in ``dtype``: rows padded with
-    zeros to ``Np``, a multiple of g = 16 (32 for bf16) with ``Np / g`` odd (a row stride of a
-    power of two cache lines maps the rows of a block onto a few cache sets), and 16 spare
-    elements after the last row (the 8-bit kernel may read one vector past a row's end).
-    bf16 columns are interleaved in groups (see ``_kernels.c``, DEF_ACC_BF)."""
-    dtype = dtype or wt.dtype
-    g = 32 if dtype == torch.bfloat16 else 16
+    zeros to ``Np``, a multiple of 16 with ``Np / 16`` odd (a row stride of a power of two
+    cache lines maps the rows of a block onto a few cache sets), and 16 spare elements after
+    the last row (the 8-bit kernel may read one vector past a row's end)."""
     s, n = wt.shape
-    n_pad = -(-n // g) * g
-    if (n_pad // g) % 2 == 0:
-        n_pad += g
-    flat = torch.empty(s * n_pad + 16, dtype=dtype)
+    n_pad = -(-n // 16) * 16
+    if (n_pad // 16) % 2 == 0:
+        n_pad += 16
+    flat = torch.empty(s * n_pad + 16, dtype=dtype or wt.dtype)
     flat[s * n_pad:] = 0
     out = flat[:s * n_pad].view(s, n_pad)
     out[:, :n] = wt
     out[:, n:] = 0
-    if dtype == torch.bfloat16:  # group of 2*VL columns: i, VL + i, i + 1, VL + i + 1, ...
-        vl = load_lanes()
-        out.copy_(out.view(s, n_pad // (2 * vl), 2, vl).transpose(2, 3).reshape(s, n_pad))
     return out
-
-
-def load_lanes() -> int:
-    """Float lanes per vector of the loaded kernel (16 with AVX-512, else 8)."""
-    lib = load()
-    return lib.lanes if lib is not None else 16
 
 
 def concat_rows(ws: list[torch.Tensor]) -> torch.Tensor:

@@ -162,12 +162,15 @@ class _Proj:
         return self._wt
 
     def kernel_weights(self, bf16: bool = False) -> torch.Tensor | None:
-        """The CPU kernel's layout of the weights (float32, bf16 for ``precision="bf16"``,
-        or the narrowest integer type that holds ``weight_bits``: int8 or int16); None for
-        wider ones."""
+        """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
+        ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
+        the narrowest integer type that holds ``weight_bits`` (int8, int16); None if wider."""
         if self._kw is None:
-            dt = torch.bfloat16 if bf16 else self.w.dtype
-            if self.w.dtype != torch.float32:
+            dt = self.w.dtype
+            if bf16:
+                self._kw = kernels.pad_weights(self.w.to(torch.bfloat16).T, dt)
+                return self._kw
+            if dt != torch.float32:
                 if self.weight_bits > 16:
                     return None
                 dt = torch.int8 if self.weight_bits <= 8 else torch.int16
@@ -342,8 +345,8 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
         population's steps all at once: see :mod:`snnkit.kernels`)
     precision : float backend only: "fp32" (default), or "bf16": synaptic weights rounded to
         bf16 (8 significant bits), sums in float32, so results differ slightly from "fp32".
-        Faster: the CPU kernel streams half the bytes; the torch path (CUDA, plasticity) runs
-        its matrix products on AMX / tensor cores
+        Faster on the torch path (CUDA, plasticity: matrix products on AMX / tensor cores);
+        the CPU kernel runs both at the same speed
 
     Returns
     -------
