@@ -96,6 +96,7 @@ module snn_core #(
     wire [3:0]          s_tab_field;
     reg                 cmd_run, cmd_clear;
     wire                acc_rd, acc_wr;  // host read / write accepted this cycle
+    wire                w_touched;       // a weight or projection write (STDP: dense pass)
 
     // ------------------------------------------------------------------ tables
     // Each table is a 32-bit block RAM (16 words per entry); a host write stores the field
@@ -304,7 +305,7 @@ module snn_core #(
               .A_BITS(A_BITS), .R_BITS(R_BITS), .ACC_W(ACC_W), .N_AW(N_AW), .SYN_AW(SYN_AW),
               .TR_AW(TR_AW), .PP_W(PP_W), .PR_W(PR_W), .PT_W(PT_W)) u_seq (
         .clk(clk), .rst(rst), .cmd_run(cmd_run), .cmd_clear(cmd_clear), .run_steps(run_steps),
-        .learn(learn), .n_pop(n_pop), .n_proj(n_proj),
+        .learn(learn), .w_touched(w_touched), .n_pop(n_pop), .n_proj(n_proj),
         .pc_off(pc_off), .pc_size(pc_size), .pc_flags(pc_flags), .pc_pfirst(pc_pfirst),
         .pc_pcount(pc_pcount), .pc_vinit(pc_vinit), .rc_src(rc_src), .rc_tgt(rc_tgt),
         .rc_delay(rc_delay), .rc_wbase(rc_wbase), .rc_flags(rc_flags),
@@ -357,6 +358,7 @@ module snn_core #(
     wire [1:0]        h_nfld  = offset[1:0];
     wire              h_st_wr = acc_wr && region == 4'h1;
     wire              h_w_wr  = acc_wr && region == 4'h2;
+    assign w_touched = h_w_wr || tab_proj_we;
     wire              h_tr_wr = acc_wr && region == 4'h3;
 
     wire [N_AW-1:0]   st_raddr = seq_busy ? s_st_raddr : h_nidx;

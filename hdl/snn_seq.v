@@ -41,6 +41,7 @@ module snn_seq #(
     input  wire                  cmd_clear,    // start the state reset pass (idle only)
     input  wire [31:0]           run_steps,    // steps for cmd_run
     input  wire                  learn,        // global learning enable
+    input  wire                  w_touched,    // the host wrote a weight or a projection field
     input  wire [PP_W:0]         n_pop,        // populations in use
     input  wire [PR_W:0]         n_proj,       // projections in use
     input  wire [P_MAX*(N_AW+1)-1:0] pc_off,   // per population: OFFSET
@@ -119,6 +120,7 @@ module snn_seq #(
     localparam [4:0] S_PLST = 5'd5, S_RUN = 5'd6, S_STDP = 5'd8;
     localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
     localparam [4:0] S_CNT0 = 5'd13, S_LDP = 5'd14, S_LDS = 5'd15;
+    localparam [4:0] S_SYA = 5'd16, S_SYAS = 5'd17, S_SYB = 5'd18, S_SYBS = 5'd19;
 
     reg [4:0]        state;
     reg [SL_W-1:0]   cur;          // history slot of this step
@@ -156,8 +158,12 @@ module snn_seq #(
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
     reg              upd;          // update neuron upd_t now (5 cycles after its last item)
     reg [C_W-1:0]    upd_t;
-    reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row
+    reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row (S_SYA*: the
+                                   // pre trace of the arriving source)
     reg              post_spk;     // post spike of the current STDP row
+    reg [C_W-1:0]    ev_m;         // S_SYA*: the arriving source of this row
+    reg              dense;        // the next learning step updates every synapse (weights or
+                                   // bounds were written: out-of-bound weights get clamped)
     reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
 
     assign busy     = (state != S_IDLE);
@@ -223,12 +229,14 @@ module snn_seq #(
     wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1b_wbase};
     // one narrow multiplier for the row offset source * SIZE[target], shared by routing
     // (the event's source) and the STDP pass (source j)
-    wire [C_W-1:0]   mul_s   = (state == S_SYN) ? j : ev_rdata;
+    wire [C_W-1:0]   mul_s   = (state == S_SYN || state == S_SYBS) ? j
+                             : ((state == S_SYAS) ? ev_m : ev_rdata);
     wire [2*C_W-1:0] mul_p   = mul_s * a_size[C_W-1:0];
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
     wire [31:0] acc_wa   = p1_wb32 + row32 + {{(32-C_W){1'b0}}, p1b_t};  // weight (ev, t)
     wire [31:0] syn_wa   = r_wbase + row32 + t32;             // STDP: weight (j, t)
     wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
+    wire [31:0] tr_ev_a  = r_trb + {{(32-C_W){1'b0}}, ev_rdata};  // pre trace of an event
     wire [31:0] tr_post_a = r_trb + b_size + j32;             // post trace j
     wire [31:0] tr_row_a = r_trb + b_size + t32;              // post trace of row t
 
@@ -263,6 +271,7 @@ module snn_seq #(
     wire [PR_W:0]   k_end     = a_pfirst[PR_W:0] + a_pcount[PR_W:0];
     wire [C_W-1:0]  pi_cnt    = cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})];
     wire [C_W-1:0]  lk_cnt    = cnt[cidx(cur, {{(32-PP_W){1'b0}}, lk_pop})];
+    wire [C_W-1:0]  tg_cnt    = cnt[cidx(cur, r_tgt)];  // spikes of projection k's target
     wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
     wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
     wire [31:0]     src_size  = b_size;
@@ -306,19 +315,23 @@ module snn_seq #(
     localparam integer FW = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
     localparam integer PW = T_BITS + FW + A_BITS + 2;
     wire              s_dn = (ph == 3'd6);
+    wire              s_a  = (state == S_SYAS);  // a row of an arriving source
+    wire              s_b  = (state == S_SYBS);  // a column of a spiking target
     wire signed [PW-1:0] s_term;
     reg  signed [PW-1:0] term_up;
     wire [W_BITS-1:0] s_w;
 
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_term (
-        .trace(s_dn ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .state_w(w_rdata[W_BITS-1:0]),
+        .trace((s_dn ^ s_a) ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]),
+        .state_w(w_rdata[W_BITS-1:0]),
         .bound(s_dn ? r_wmin : r_wmax), .dir_up(!s_dn), .param_soft(r_flags[2]),
         .amplitude(s_dn ? r_am : r_ap), .term(s_term));
 
     snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
         .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
-        .event_pre(hs_rdata), .event_post(post_spk), .term_up(term_up), .term_down(s_term),
+        .event_pre(s_a || (!s_b && hs_rdata)), .event_post(s_a ? hs_rdata : post_spk),
+        .term_up(term_up), .term_down(s_term),
         .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
@@ -330,7 +343,8 @@ module snn_seq #(
             S_IN0:  pop_sel_b = pi[PP_W-1:0];
             S_IN:   pop_sel_b = lk_pop;
             S_CLR:  begin lk_idx = clr32[15:0]; pop_sel_b = lk_pop; end
-            S_STDP, S_LDS, S_TPRE, S_TPOST, S_SYN: pop_sel_a = r_tgt[PP_W-1:0];
+            S_STDP, S_LDS, S_TPRE, S_TPOST, S_SYN, S_SYA, S_SYAS, S_SYB, S_SYBS:
+                pop_sel_a = r_tgt[PP_W-1:0];
             default: ;
         endcase
     end
@@ -345,7 +359,7 @@ module snn_seq #(
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
-            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0;
+            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; dense <= 1'b1;
             for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
         end else begin
             case (state)
@@ -557,6 +571,7 @@ module snn_seq #(
             S_STDP: begin
                 if (k >= n_proj) begin
                     state <= S_NEXT;
+                    if (learn) dense <= 1'b0;  // every plastic weight is within its bounds
                 end else if (r_flags[0] && learn) begin
                     state <= S_LDS; ld_n <= 4'd5; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end else begin
@@ -581,7 +596,13 @@ module snn_seq #(
                     if (state == S_TPRE && j + 1'b1 >= src_size[C_W-1:0]) begin
                         state <= S_TPOST; j <= {C_W{1'b0}};
                     end else if (state == S_TPOST && j + 1'b1 >= tgt_size[C_W-1:0]) begin
-                        state <= S_SYN; t <= {C_W{1'b0}}; j <= {C_W{1'b0}};
+                        // rows and columns when at most half the sources arrive and half
+                        // the targets spike (never slower than the dense pass then)
+                        state <= (!dense && {k_cnt, 1'b0} <= {1'b0, src_size[C_W-1:0]}
+                                  && {tg_cnt, 1'b0} <= {1'b0, tgt_size[C_W-1:0]})
+                                 ? S_SYA : S_SYN;
+                        ph <= 3'd0;
+                        t <= {C_W{1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
                     end
                 end
             end
@@ -619,6 +640,79 @@ module snn_seq #(
                 end
                 endcase
             end
+            // event-driven STDP (after a dense pass, plastic weights stay within their bounds
+            // and only synapses with a pre arrival or a post spike change): rows of the
+            // arriving sources (pre = 1, every target), then columns of the spiking targets
+            // (post = 1, every source without an arrival: those were done in the rows)
+            S_SYA: begin  // row setup: the arriving source and its pre trace
+                case (ph)
+                3'd0: begin
+                    if (ti < k_cnt) begin
+                        ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, ti});
+                        ph <= 3'd1;
+                    end else begin
+                        state <= S_SYB; ti <= {C_W{1'b0}};
+                    end
+                end
+                3'd1: ph <= 3'd2;
+                3'd2: begin
+                    ev_m <= ev_rdata; tr_re <= 1'b1; ph <= 3'd3;
+                    tr_raddr <= tr_ev_a[TR_AW-1:0];
+                end
+                3'd3: ph <= 3'd4;
+                default: begin
+                    post_xd <= tr_rdata[2*T_BITS-1:T_BITS]; t <= {C_W{1'b0}};
+                    state <= S_SYAS; ph <= 3'd3;
+                end
+                endcase
+            end
+            S_SYB: begin  // column setup: the spiking target
+                case (ph)
+                3'd0: begin
+                    if (ti < tg_cnt) begin
+                        ev_re <= 1'b1; ev_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, ti});
+                        ph <= 3'd1;
+                    end else begin
+                        k <= k + 1'b1; state <= S_STDP;
+                    end
+                end
+                3'd1: ph <= 3'd2;
+                default: begin
+                    t <= ev_rdata; j <= {C_W{1'b0}}; post_spk <= 1'b1;
+                    state <= S_SYBS; ph <= 3'd3;
+                end
+                endcase
+            end
+            S_SYAS, S_SYBS: begin  // synapse (ev_m, t) of a row / (j, t) of a column
+                case (ph)
+                3'd3: begin  // the weight; row: post trace and spike of t; column: pre of j
+                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
+                    w_raddr <= syn_wa[SYN_AW-1:0];
+                    if (state == S_SYAS) begin
+                        tr_raddr <= tr_row_a[TR_AW-1:0];
+                        hs_raddr <= haddr(cur, a_off + t32);
+                    end else begin
+                        tr_raddr <= tr_pre_a[TR_AW-1:0];
+                        hs_raddr <= haddr(dslot, b_off + j32);
+                    end
+                end
+                3'd4: ph <= 3'd5;
+                3'd5: begin term_up <= s_term; ph <= 3'd6; end
+                default: begin  // the depression term; write (a column skips arrivals)
+                    if (state == S_SYAS || !hs_rdata) begin
+                        w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
+                    end
+                    ph <= 3'd3;
+                    if (state == S_SYAS) begin
+                        if (t + 1'b1 < tgt_size[C_W-1:0]) t <= t + 1'b1;
+                        else begin ti <= ti + 1'b1; state <= S_SYA; ph <= 3'd0; end
+                    end else begin
+                        if (j + 1'b1 < src_size[C_W-1:0]) j <= j + 1'b1;
+                        else begin ti <= ti + 1'b1; state <= S_SYB; ph <= 3'd0; end
+                    end
+                end
+                endcase
+            end
             S_NEXT: begin
                 cur <= (cur == D_MAX[SL_W-1:0]) ? {SL_W{1'b0}} : cur + 1'b1;
                 step_count <= step_count + 32'd1;
@@ -631,13 +725,14 @@ module snn_seq #(
             end
             default: state <= S_IDLE;
             endcase
+            if (w_touched) dense <= 1'b1;
         end
     end
 
     // verilator lint_off UNUSEDSIGNAL
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_wbase, r_trb,
                        a_off, b_off, a_pfirst, a_pcount, b_size, a_size, in_data,
-                       clr32, g_now, g_iss, acc_wa, syn_wa, tab_pop_rdata, tab_proj_rdata,
+                       clr32, g_now, g_iss, acc_wa, syn_wa, tr_ev_a, tab_pop_rdata, tab_proj_rdata,
                        tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
     // verilator lint_on UNUSEDSIGNAL
 

@@ -251,14 +251,16 @@ def _firsts(net: Network, order: list[int]) -> dict[int, tuple[int, int]]:
 # --------------------------------------------------------------------------- estimates
 
 
-def estimate_cycles(net: Network, activity) -> int:
+def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` (one number,
     or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population 11 cycles to load its parameters from the table RAM, one per incoming
     projection and a 6-cycle drain. STDP, per plastic projection: 9 cycles to load its
-    parameters, 3 per trace, 4 per synapse (a dense pass).
+    parameters, 3 per trace, 4 per synapse of an arriving source's row or a spiking target's
+    column when at most half of each spike, else 4 per synapse (a dense pass, as is the first
+    learning step after a weight write: ``steady=False``).
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
@@ -275,7 +277,15 @@ def estimate_cycles(net: Network, activity) -> int:
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
             s, t = net.population(pr.source).size, net.population(pr.target).size
-            cycles += 9 + 3 * (s + t) + t * (3 + 4 * s)
+            pre, post = ev[pr.source], ev[pr.target]
+            # parameter load, the traces, then event driven when at most half the sources
+            # arrive and half the targets spike: a row per arriving source (5 cycles to fetch
+            # it and its trace, 4 per synapse), a column per spiking target (3 + 4 per
+            # synapse), +1 to end each list
+            if 2 * pre <= s and 2 * post <= t and steady:
+                cycles += 9 + 3 * (s + t) + pre * (5 + 4 * t) + 1 + post * (3 + 4 * s) + 1
+            else:  # dense: every synapse (at high activity, or the first learning step)
+                cycles += 9 + 3 * (s + t) + t * (3 + 4 * s)
     return cycles
 
 
