@@ -8,7 +8,7 @@ the peers. "torch path" rows are snnkit with its CPU kernel switched off (SNNKIT
 The fixed-point rows simulate a network quantised once beforehand (quantising is a one-off
 model conversion, like building the peers' modules).
 
-    .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda]
+    .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda] [--breakdown]
 """
 
 from __future__ import annotations
@@ -113,11 +113,58 @@ def time_all(contenders, repeat):
     return ts
 
 
+def breakdown(net, qnet, x, repeat):
+    """Where an snnkit CPU run goes: plan (parameters, integer encoding, kernel weight
+    layout), the kernel on each layer, the whole call; best of ``repeat``."""
+    from snnkit import kernels
+    from snnkit import simulator as sim
+
+    lib = kernels.load()
+    if lib is None:
+        print("breakdown: no CPU kernel")
+        return
+
+    def best(f):
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+        return min(ts) * 1e3
+
+    for backend, n in (("float", net), ("fixed", qnet)):
+        def plan(n=n, backend=backend):
+            p = sim._fixed_plan(n, "cpu", None) if backend == "fixed" else \
+                sim._float_plan(n, "cpu", None)
+            for pr in p.projs:
+                pr.kernel_weights()
+            return p
+
+        p = plan()
+        fx = (p.ar.D, p.ar.lo, p.ar.hi) if p.fixed else None
+        hid, _ = kernels.run_layer(lib, x.reshape(T * B, N_IN), p.projs[0].kernel_weights(),
+                                   None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx)
+        t = {"plan": best(plan),
+             "layer 1": best(lambda p=p, fx=fx: kernels.run_layer(
+                 lib, x.reshape(T * B, N_IN), p.projs[0].kernel_weights(), None,
+                 p.neurons["hid"], p.v_init["hid"], T, B, (), fx)),
+             "layer 1 neurons only": best(lambda p=p, fx=fx: kernels.run_layer(
+                 lib, None, None, None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx)),
+             "layer 2": best(lambda p=p, fx=fx, hid=hid: kernels.run_layer(
+                 lib, hid.reshape(T * B, N_HID), p.projs[1].kernel_weights(), None,
+                 p.neurons["out"], p.v_init["out"], T, B, (), fx)),
+             "whole simulate()": best(lambda n=n, backend=backend: snnkit.simulate(
+                 n, x, T, backend=backend, device="cpu"))}
+        print(f"breakdown {backend}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in t.items()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the parts of an snnkit CPU run (best of --repeat)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     w1, w2, x = workload()
@@ -165,6 +212,8 @@ def main():
         print(f"float kernel vs torch path: {flips} of {slots} neuron-steps differ (fp32 "
               f"summation order); fixed kernel vs torch path: "
               f"{'identical' if same else 'DIFFERENT'}")
+        if args.breakdown:
+            breakdown(net, qnet, x, args.repeat)
     return times
 
 
