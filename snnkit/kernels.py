@@ -8,9 +8,10 @@ same pass, with the accumulators in registers. Integer sums are exact, so the fi
 backend stays bit-exact; float sums differ from the torch product only in summation order.
 
 The source is compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) on first use
-(about a second) and cached under ``$SNNKIT_CACHE`` (default ``~/.cache/snnkit``), keyed by
-the source, the flags and the CPU. Without a compiler the simulator warns once and uses the
-torch path; ``SNNKIT_KERNELS=0`` selects the torch path explicitly.
+(about a second; torch's cpp_extension would take tens of seconds, numba would be a new
+dependency compiling in every process) and cached under ``$SNNKIT_CACHE`` (default
+``~/.cache/snnkit``), keyed by the source, the flags and the CPU. Without a compiler the
+simulator warns once and uses the torch path; ``SNNKIT_KERNELS=0`` selects the torch path.
 """
 
 from __future__ import annotations
@@ -204,6 +205,12 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
            if k in record}
     s = 0 if spikes_in is None else spikes_in.shape[1]
     kind = KINDS[wt.dtype] if s else (0 if st == torch.float32 else 2)
+    if (kind == 0) != (st == torch.float32) or st not in (torch.float32, torch.int32):
+        raise ValueError(f"kernel: {wt.dtype if s else None} weights with {st} states")
+    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
+              or wt.shape[0] != s or wt.shape[1] < n):
+        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
+                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
     if dense is not None:
         dense = dense.to(st)
     rc = lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
@@ -211,6 +218,8 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
                        ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
                                                           None for k in ("v", "i", "theta")),
                        torch.get_num_threads())
+    if rc == -1:
+        raise MemoryError("snnkit kernel: out of memory")
     if rc:
-        raise MemoryError(f"snnkit kernel: out of memory (code {rc})")
+        raise RuntimeError(f"snnkit kernel: failed with code {rc}")
     return out, rec

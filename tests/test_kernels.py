@@ -256,3 +256,19 @@ def test_padded_weights_layout():
     assert torch.equal(p[:, :40], w.to(torch.int16)) and not p[:, 40:].any()
     assert kernels.pad_weights(torch.zeros(3, 1000)).shape[1] == 1008  # not 1024
     assert sim._Proj(0, "a", "b", 0, w.T, False, None, 0).wt.is_contiguous()
+
+
+@needs_cc
+def test_run_layer_refuses_mismatched_arguments():
+    lib = kernels.load()
+    plan = sim._float_plan(ff_net(np.random.default_rng(0)), "cpu", None)
+    pr, p = plan.projs[0], plan.neurons["a"]
+    x = torch.zeros(6, 37, dtype=torch.bool)
+    with pytest.raises(ValueError, match="int8 weights with torch.float32 states"):
+        kernels.run_layer(lib, x, pr.kernel_weights().to(torch.int8), None, p, plan.v_init["a"],
+                          3, 2)
+    with pytest.raises(ValueError, match="do not match"):
+        kernels.run_layer(lib, x.to(torch.uint8), pr.kernel_weights(), None, p,
+                          plan.v_init["a"], 3, 2)
+    with pytest.raises(ValueError, match="do not match"):
+        kernels.run_layer(lib, x, pr.kernel_weights(), None, p, plan.v_init["a"], 4, 2)
