@@ -9,6 +9,7 @@ The fixed-point rows simulate a network quantised once beforehand (quantising is
 model conversion, like building the peers' modules).
 
     .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda] [--breakdown]
+    .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import time
 
@@ -98,7 +100,12 @@ def _sync():
         torch.cuda.synchronize()
 
 
-def time_all(contenders, repeat):
+def _cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def time_all(contenders, repeat, clock=time.perf_counter):
     """Interleaved rounds: every contender once per round; returns {name: [seconds]}."""
     for f in contenders.values():  # warm-up (and the kernel's one-off build)
         f()
@@ -106,10 +113,10 @@ def time_all(contenders, repeat):
     for _ in range(repeat):
         for k, f in contenders.items():
             _sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             f()
             _sync()
-            ts[k].append(time.perf_counter() - t0)
+            ts[k].append(clock() - t0)
     return ts
 
 
@@ -163,6 +170,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by the process's CPU time instead of the wall clock: with "
+                         "--threads 1 this measures work, nearly unaffected by other jobs "
+                         "taking turns on the cores")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time the parts of an snnkit CPU run (best of --repeat)")
     args = ap.parse_args()
@@ -182,7 +193,7 @@ def main():
         contenders["snnkit float, torch path"] = run_snnkit(net, x, "float", "cpu", kernel=False)
         contenders["snnkit fixed, torch path"] = run_snnkit(qnet, x, "fixed", "cpu", kernel=False)
     load0 = os.getloadavg()[0]
-    ts = time_all(contenders, args.repeat)
+    ts = time_all(contenders, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter)
     load1 = os.getloadavg()[0]
     times = {k: statistics.median(v) for k, v in ts.items()}
     best = {k: min(v) for k, v in ts.items()}
@@ -194,7 +205,8 @@ def main():
     bst, bno = best["snntorch (snn.Leaky)"], best["norse (LIFBoxCell)"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"{args.threads} threads, device {args.device}, torch {torch.__version__}; "
-          f"load average {load0:.2f} before, {load1:.2f} after; {args.repeat} rounds")
+          f"load average {load0:.2f} before, {load1:.2f} after; {args.repeat} rounds; "
+          f"{'process CPU time' if args.cpu_time else 'wall clock'}")
     print(f"{'contender':<26} {'median ms':>9} {'best ms':>8} {'x snntorch':>11} "
           f"{'x norse':>11} {'neuron upd/s':>13} {'syn events/s':>13}")
     for k, t in times.items():
