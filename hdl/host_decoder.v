@@ -75,8 +75,11 @@ module host_decoder #(
 
 
     // ---- buffers (byte RAMs with registered read)
-    reg [7:0]  rx_buf [0:MAX_PAYLOAD-1];
-    reg [7:0]  tx_buf [0:MAX_PAYLOAD-1];
+    // no_rw_check: a read of the byte being written in the same cycle may return either
+    // value (no collision bypass in the FPGA build); such a read is never used: a byte is
+    // sent only once stored, and rx_buf is read only after the frame is in
+    (* no_rw_check *) reg [7:0] rx_buf [0:MAX_PAYLOAD-1];
+    (* no_rw_check *) reg [7:0] tx_buf [0:MAX_PAYLOAD-1];
     reg [BW-1:0] rx_raddr, tx_raddr;
     reg [7:0]  rx_rdata, tx_rdata;
 
