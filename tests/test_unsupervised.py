@@ -34,8 +34,9 @@ def test_quick_fixed_point_training_beats_the_untrained_network(data):
     """The demo's quick mode in the hardware arithmetic (bit-exact, so deterministic)."""
     learned = us.experiment(backend="fixed", quick=True, data=data)
     untrained = us.experiment(backend="fixed", quick=True, data=data, learning=False)
-    # 10 balanced classes: chance is 10%; the same network without learning stays near 33%
-    assert learned["accuracy"] >= 0.45, (learned["accuracy"], untrained["accuracy"])
+    # 10 balanced classes: chance is 10%. Measured 79.0% learned (2 epochs over 200 digits)
+    # against 63.5% without learning (the homeostasis alone already spreads the responses)
+    assert learned["accuracy"] >= 0.72, (learned["accuracy"], untrained["accuracy"])
     assert learned["accuracy"] >= untrained["accuracy"] + 0.12
     assert (learned["labels"] >= 0).sum() >= 50  # most neurons took part and got a label
 
