@@ -96,7 +96,10 @@ module host_decoder #(
     localparam integer IC_W = $clog2(IDLE_CLKS + 2) + 1;    // counter widths: up to the
     localparam integer WC_W = $clog2(BUS_TIMEOUT + 2) + 1;  // limit, never wrapping
     localparam integer PC_W = $clog2(RUN_TIMEOUT + 2) + 1;  // before it
-    reg [IC_W-1:0] idle_cnt;
+    localparam integer TM_W = (IC_W > WC_W) ? IC_W : WC_W;
+    // one timer: the inter-byte silence while receiving, the bus wait in B_REQ / B_WAIT
+    // (never both at once: every receive starts from R_HUNT, which clears it)
+    reg [TM_W-1:0] tmr;
 
     // ---- replay memory and response
     reg        replay_valid;
@@ -120,15 +123,14 @@ module host_decoder #(
     reg [2:0]  store_n;
     reg [31:0] store_val;
     reg [31:0] bus_rdata;
-    reg [WC_W-1:0] wait_cnt;
 
     // ---- command fields
     reg [31:0] cmd_off;
-    reg [15:0] cmd_count, cmd_k;
+    reg [15:0] cmd_count, cmd_k;  // items and index (RUN: input / output events, steps)
     reg [2:0]  cmd_width;
     reg        cmd_flag;
     reg [4:0]  cmd_r;         // region loop index (IDENTIFY)
-    reg [15:0] run_steps, run_done, run_nin, run_nout, run_k;
+    reg [15:0] run_steps, run_done;
     reg [17:0] run_vptr;      // RUN payload check: start of the next step's events
     reg [PC_W-1:0] poll_cnt;  // STATUS polls while waiting for a reset or a step
 
@@ -218,7 +220,7 @@ module host_decoder #(
             host_we    <= we;
             host_addr  <= addr[ADDR_W-1:0];
             host_wdata <= wdata;
-            wait_cnt   <= {WC_W{1'b0}};
+            tmr        <= {TM_W{1'b0}};
             state_ret  <= ret;
             state      <= B_REQ;
         end
@@ -350,17 +352,18 @@ module host_decoder #(
             cnt_nack     <= 32'd0;
             nack_pulse   <= 1'b0;
             cnt_replay   <= 32'd0;
-            idle_cnt     <= {IC_W{1'b0}};
+            tmr          <= {TM_W{1'b0}};
             rx_raddr     <= {BW{1'b0}};
         end else begin
             snd_start <= 1'b0;
             nack_pulse <= 1'b0;
             if (nack_pulse) cnt_nack <= cnt_nack + 1'b1;
-            // inter-byte timeout while a frame is partly received
-            if (rx_valid || state == R_HUNT) begin
-                idle_cnt <= {IC_W{1'b0}};
+            // inter-byte timeout while a frame is partly received; outside the receive
+            // states the timer counts bus wait cycles (cleared by each bus call)
+            if (state <= R_CRCL && (rx_valid || state == R_HUNT)) begin
+                tmr <= {TM_W{1'b0}};
             end else begin
-                idle_cnt <= idle_cnt + 1'b1;
+                tmr <= tmr + 1'b1;
             end
             case (state)
                 // ------------------------------------------------------------ receive
@@ -413,7 +416,7 @@ module host_decoder #(
                                 end
                             end
                         endcase
-                    end else if ({{(32-IC_W){1'b0}}, idle_cnt} >= IDLE_CLKS) begin
+                    end else if ({{(32-TM_W){1'b0}}, tmr} >= IDLE_CLKS) begin
                         state <= R_HUNT;
                     end
                 end
@@ -484,22 +487,20 @@ module host_decoder #(
                     if (store_n == 3'd1) state <= state_ret;
                 end
                 B_REQ: begin
-                    wait_cnt <= wait_cnt + 1'b1;
                     if (host_ready) begin
                         host_req <= 1'b0;
-                        wait_cnt <= {WC_W{1'b0}};
+                        tmr      <= {TM_W{1'b0}};
                         state    <= host_we ? state_ret : B_WAIT;
-                    end else if ({{(32-WC_W){1'b0}}, wait_cnt} >= BUS_TIMEOUT) begin
+                    end else if ({{(32-TM_W){1'b0}}, tmr} >= BUS_TIMEOUT) begin
                         host_req <= 1'b0;
                         nack(E_BUS);
                     end
                 end
                 B_WAIT: begin
-                    wait_cnt <= wait_cnt + 1'b1;
                     if (host_rvalid) begin
                         bus_rdata <= host_rdata;
                         state     <= state_ret;
-                    end else if ({{(32-WC_W){1'b0}}, wait_cnt} >= BUS_TIMEOUT) begin
+                    end else if ({{(32-TM_W){1'b0}}, tmr} >= BUS_TIMEOUT) begin
                         nack(E_BUS);
                     end
                 end
@@ -628,12 +629,12 @@ module host_decoder #(
                 U_STEPS: begin  // check the payload's structure before running anything
                     run_steps <= fetch_val[15:0];
                     run_done  <= 16'd0;
-                    run_k     <= 16'd0;
+                    cmd_k     <= 16'd0;
                     run_vptr  <= 18'd2;
                     state     <= U_V_CNT;
                 end
                 U_V_CNT: begin
-                    if (run_k == run_steps) begin
+                    if (cmd_k == run_steps) begin
                         if (run_vptr != {2'b0, frame_len}) nack(E_LENGTH);
                         else begin  // the ACK stream starts now, steps follow
                             rx_ptr      <= 17'd2;
@@ -653,7 +654,7 @@ module host_decoder #(
                 U_V_NEXT: begin
                     run_vptr <= run_vptr + 18'd2 + {1'b0, fetch_val[15:0], 1'b0};
                     rx_ptr   <= run_vptr[16:0] + 17'd2 + {fetch_val[15:0], 1'b0};
-                    run_k    <= run_k + 1'b1;
+                    cmd_k    <= cmd_k + 1'b1;
                     state    <= U_V_CNT;
                 end
                 U_STEP: begin
@@ -665,13 +666,13 @@ module host_decoder #(
                     end
                 end
                 U_NIN: begin
-                    run_nin <= fetch_val[15:0];
-                    run_k   <= 16'd0;
+                    cmd_count <= fetch_val[15:0];
+                    cmd_k     <= 16'd0;
                     bus(1'b1, ADDR_STEPS, 32'd1, U_RUN);
                 end
                 U_RUN: bus(1'b1, ADDR_CTRL, 32'd1, U_IN);
                 U_IN: begin
-                    if (run_k == run_nin) begin
+                    if (cmd_k == cmd_count) begin
                         bus(1'b1, ADDR_IN_FIFO, 32'h8000_0000, U_POLL);
                         poll_cnt <= {PC_W{1'b0}};
                     end else begin
@@ -679,7 +680,7 @@ module host_decoder #(
                     end
                 end
                 U_IDX: begin
-                    run_k <= run_k + 1'b1;
+                    cmd_k <= cmd_k + 1'b1;
                     bus(1'b1, ADDR_IN_FIFO, {16'd0, fetch_val[15:0]}, U_IN);
                 end
                 U_POLL: bus(1'b0, ADDR_STATUS, 32'd0, U_CHECK);
@@ -694,13 +695,13 @@ module host_decoder #(
                     end
                 end
                 U_LEVEL: begin
-                    run_nout <= bus_rdata[15:0];
-                    run_k    <= 16'd0;
+                    cmd_count <= bus_rdata[15:0];
+                    cmd_k     <= 16'd0;
                     if (bus_rdata > MAX_EVENTS) nack(E_OVERFLOW);
                     else store(3'd2, bus_rdata, U_EVENTS);
                 end
                 U_EVENTS: begin
-                    if (run_k == run_nout) begin
+                    if (cmd_k == cmd_count) begin
                         run_done <= run_done + 1'b1;
                         state    <= U_STEP;
                     end else begin
@@ -708,7 +709,7 @@ module host_decoder #(
                     end
                 end
                 U_EVENT: begin
-                    run_k <= run_k + 1'b1;
+                    cmd_k <= cmd_k + 1'b1;
                     store(3'd2, {16'd0, bus_rdata[15:0]}, U_EVENTS);
                 end
                 U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
