@@ -157,12 +157,14 @@ def part_learning(out: Path, quick: bool) -> dict:
 
     _say("\nunsupervised STDP (Diehl & Cook style): 64 Poisson pixels -> 100 excitatory "
          "neurons with adaptive thresholds and lateral inhibition")
-    r, dt = _timed(lambda: us.experiment(backend="fixed", quick=quick, progress=True))
+    # two passes, quick or not: one pass over the 200 quick digits scores below the untrained
+    # network (52.5% vs 63.0%), two score 79.0%
+    r, dt = _timed(lambda: us.experiment(backend="fixed", quick=quick, epochs=2, progress=True))
     w = r["net"].projections[0].weight
     plot.weights(w, out / "weights_learned.png", "input weights learned by STDP (fixed point)",
                  image_shape=(8, 8))
-    _say(f"fixed-point simulator: trained on {r['n_train']} digits, labelled, tested on "
-         f"{r['n_test']}: accuracy {100 * r['accuracy']:.2f}% ({dt:.0f} s)")
+    _say(f"fixed-point simulator: trained on {r['n_train']} digits x {r['epochs']} epochs, "
+         f"labelled, tested on {r['n_test']}: accuracy {100 * r['accuracy']:.2f}% ({dt:.0f} s)")
 
     # on-chip learning: the same input sequence on the emulated board and in the simulator
     n_board = 4 if quick else 16
@@ -187,5 +189,6 @@ def part_learning(out: Path, quick: bool) -> dict:
          f"({changed} of {w_sim[0].numel()} synapses changed by learning; spikes "
          f"{'identical' if spikes_same else 'DIFFERENT'}; {t_board:.1f} s on the board)")
     return {"accuracy": r["accuracy"], "n_train": r["n_train"], "n_test": r["n_test"],
+            "epochs": r["epochs"],
             "board_weights_equal": same, "board_spikes_equal": spikes_same,
             "synapses_changed": changed, "board_digits": n_board}

@@ -24,7 +24,8 @@ def test_demo_quick_reaches_its_targets(tmp_path, capsys):
     learn = s["learning"]
     assert learn["board_weights_equal"] and learn["board_spikes_equal"]
     assert learn["synapses_changed"] > 0
-    assert learn["accuracy"] >= 0.38  # quick mode, fixed point; the untrained network: ~0.17
+    # quick mode, fixed point, 2 epochs over 200 digits: 79.0%; the untrained network: 63.5%
+    assert learn["accuracy"] >= 0.72
     assert f"accuracy {100 * learn['accuracy']:.2f}%" in out
     for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
