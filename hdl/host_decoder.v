@@ -53,7 +53,10 @@ module host_decoder #(
     localparam [3:0] LINK = 4'd8;  // region served by this block: its own counters
     localparam [16:0] MAXP = MAX_PAYLOAD[16:0];
     localparam integer STEP_ROOM_I = 2 + 2 * MAX_EVENTS;
-    localparam [16:0] STEP_ROOM = STEP_ROOM_I[16:0];  // response bytes one step may need  // response bytes one step may need
+    // a step starts only while tx_ptr + STEP_ROOM_I + 4 <= MAX_PAYLOAD: one comparison
+    // with a constant (no adder)
+    localparam integer ROOM_I = MAX_PAYLOAD - STEP_ROOM_I - 4;
+    localparam [16:0] ROOM = (ROOM_I < 0) ? 17'd0 : ROOM_I[16:0];
 
     // ---- states
     localparam [5:0]
@@ -133,13 +136,13 @@ module host_decoder #(
     reg [15:0] run_steps, run_done;
     reg [17:0] run_vptr;      // RUN payload check: start of the next step's events
     reg [PC_W-1:0] poll_cnt;  // STATUS polls while waiting for a reset or a step
+    wire [17:0] run_vptr_next = run_vptr + 18'd2 + {1'b0, fetch_val[15:0], 1'b0};
 
     wire [3:0]  region = frame_op[3:0];
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
     wire [31:0] region_size = REGION_SIZE[32*region +: 32];
     wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
-    wire [32:0] write_end = {1'b0, cmd_off} + {17'd0, count_of(data_bytes, cmd_width)};
-    wire [32:0] read_end = {1'b0, cmd_off} + {17'd0, cmd_count};
+    wire [32:0] cmd_end = {1'b0, cmd_off} + {17'd0, cmd_count};  // READ / WRITE: one past
     wire [1:0]  link_idx = cmd_off[1:0] + cmd_k[1:0];
     reg  [31:0] link_word;  // counter read through region LINK
     always @(*) begin
@@ -513,6 +516,7 @@ module host_decoder #(
                 W_MODE: begin
                     cmd_width <= fetch_val[2:0];
                     cmd_flag  <= fetch_val[7];
+                    cmd_count <= count_of(data_bytes, fetch_val[2:0]);  // words to write
                     cmd_k     <= 16'd0;
                     if (fetch_val[6:3] != 0 || !(fetch_val[2:0] == 3'd1 || fetch_val[2:0] == 3'd2
                             || fetch_val[2:0] == 3'd4)) begin
@@ -529,9 +533,9 @@ module host_decoder #(
                         nack(region == LINK ? E_READ_ONLY : E_ADDRESS);
                     end else if (cmd_k == 16'd0 && !REGION_WR[region]) begin
                         nack(E_READ_ONLY);
-                    end else if (cmd_k == 16'd0 && write_end > {1'b0, region_size}) begin
+                    end else if (cmd_k == 16'd0 && cmd_end > {1'b0, region_size}) begin
                         nack(E_ADDRESS);
-                    end else if (cmd_k == count_of(data_bytes, cmd_width)) begin
+                    end else if (cmd_k == cmd_count) begin
                         state <= ACK;
                     end else begin
                         fetch(cmd_width, W_DATA);
@@ -560,7 +564,7 @@ module host_decoder #(
                     end else if (cmd_count == 0
                             || read_bytes(cmd_count, fetch_val[2:0]) > {2'b0, MAXP}) begin
                         nack(E_LENGTH);
-                    end else if (region_size == 0 || read_end > {1'b0, region_size}) begin
+                    end else if (region_size == 0 || cmd_end > {1'b0, region_size}) begin
                         nack(E_ADDRESS);
                     end else begin
                         state <= Q_LOOP;
@@ -651,15 +655,15 @@ module host_decoder #(
                         fetch(3'd2, U_V_NEXT);  // rx_ptr == run_vptr here
                     end
                 end
-                U_V_NEXT: begin
-                    run_vptr <= run_vptr + 18'd2 + {1'b0, fetch_val[15:0], 1'b0};
-                    rx_ptr   <= run_vptr[16:0] + 17'd2 + {fetch_val[15:0], 1'b0};
+                U_V_NEXT: begin  // one adder: rx_ptr follows run_vptr
+                    run_vptr <= run_vptr_next;
+                    rx_ptr   <= run_vptr_next[16:0];
                     cmd_k    <= cmd_k + 1'b1;
                     state    <= U_V_CNT;
                 end
                 U_STEP: begin
                     if (run_done == run_steps
-                            || tx_ptr + STEP_ROOM + 17'd4 > MAXP) begin
+                            || ROOM_I < 0 || tx_ptr > ROOM) begin
                         state <= U_FINISH;
                     end else begin
                         fetch(3'd2, U_NIN);
