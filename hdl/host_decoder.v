@@ -122,10 +122,9 @@ module host_decoder #(
 
     // ---- sub-routine arguments and results
     reg [2:0]  fetch_n, fetch_k;
-    reg [31:0] fetch_val;
+    reg [31:0] fetch_val;     // bytes fetched from rx_buf, or the word a bus read returned
     reg [2:0]  store_n;
     reg [31:0] store_val;
-    reg [31:0] bus_rdata;
 
     // ---- command fields
     reg [31:0] cmd_off;
@@ -501,7 +500,7 @@ module host_decoder #(
                 end
                 B_WAIT: begin
                     if (host_rvalid) begin
-                        bus_rdata <= host_rdata;
+                        fetch_val <= host_rdata;
                         state     <= state_ret;
                     end else if ({{(32-TM_W){1'b0}}, tmr} >= BUS_TIMEOUT) begin
                         nack(E_BUS);
@@ -582,7 +581,7 @@ module host_decoder #(
                 end
                 Q_DATA: begin
                     cmd_k <= cmd_k + 1'b1;
-                    store(cmd_width, bus_rdata, Q_LOOP);
+                    store(cmd_width, fetch_val, Q_LOOP);
                 end
 
                 // ------------------------------------------------------------ IDENTIFY
@@ -614,13 +613,13 @@ module host_decoder #(
                         bus(1'b0, REGION_BASE[31:0] + {16'd0, cmd_k}, 32'd0, I_DATA);
                     end
                 end
-                I_DATA: store(3'd4, bus_rdata, I_CORE);
+                I_DATA: store(3'd4, fetch_val, I_CORE);
 
                 // ------------------------------------------------------------ RESET
                 X_POLL: bus(1'b0, ADDR_STATUS, 32'd0, X_CHECK);
                 X_CHECK: begin
                     poll_cnt <= poll_cnt + 1'b1;
-                    if (!bus_rdata[0]) begin
+                    if (!fetch_val[0]) begin
                         state <= ACK;
                     end else if ({{(32-PC_W){1'b0}}, poll_cnt} >= RUN_TIMEOUT) begin
                         nack(E_RUN);
@@ -690,7 +689,7 @@ module host_decoder #(
                 U_POLL: bus(1'b0, ADDR_STATUS, 32'd0, U_CHECK);
                 U_CHECK: begin
                     poll_cnt <= poll_cnt + 1'b1;
-                    if (bus_rdata[1] && !bus_rdata[0]) begin
+                    if (fetch_val[1] && !fetch_val[0]) begin
                         bus(1'b0, ADDR_OUT_LEVEL, 32'd0, U_LEVEL);
                     end else if ({{(32-PC_W){1'b0}}, poll_cnt} >= RUN_TIMEOUT) begin
                         nack(E_RUN);
@@ -699,10 +698,10 @@ module host_decoder #(
                     end
                 end
                 U_LEVEL: begin
-                    cmd_count <= bus_rdata[15:0];
+                    cmd_count <= fetch_val[15:0];
                     cmd_k     <= 16'd0;
-                    if (bus_rdata > MAX_EVENTS) nack(E_OVERFLOW);
-                    else store(3'd2, bus_rdata, U_EVENTS);
+                    if (fetch_val > MAX_EVENTS) nack(E_OVERFLOW);
+                    else store(3'd2, fetch_val, U_EVENTS);
                 end
                 U_EVENTS: begin
                     if (cmd_k == cmd_count) begin
@@ -714,7 +713,7 @@ module host_decoder #(
                 end
                 U_EVENT: begin
                     cmd_k <= cmd_k + 1'b1;
-                    store(3'd2, {16'd0, bus_rdata[15:0]}, U_EVENTS);
+                    store(3'd2, {16'd0, fetch_val[15:0]}, U_EVENTS);
                 end
                 U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
                 U_DONE: begin
