@@ -269,9 +269,10 @@ module snn_seq #(
 
     wire [C_W-1:0]  k_cnt     = cnt[cidx(dslot, r_src)];
     wire [PR_W:0]   k_end     = a_pfirst[PR_W:0] + a_pcount[PR_W:0];
-    wire [C_W-1:0]  pi_cnt    = cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})];
-    wire [C_W-1:0]  lk_cnt    = cnt[cidx(cur, {{(32-PP_W){1'b0}}, lk_pop})];
-    wire [C_W-1:0]  tg_cnt    = cnt[cidx(cur, r_tgt)];  // spikes of projection k's target
+    // one read port for this step's counts: the input population of the head (S_IN), the
+    // population being updated (pi), or projection k's target (STDP): pop_sel_a's choice
+    wire [PP_W-1:0] cnt_pop   = (state == S_IN) ? lk_pop : pop_sel_a;
+    wire [C_W-1:0]  cur_cnt   = cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})];
     wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
     wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
     wire [31:0]     src_size  = b_size;
@@ -398,7 +399,7 @@ module snn_seq #(
                     hs_wdata <= 1'b0;
                 end
                 if (pi < n_pop) begin
-                    if (b_flags[0] && j < pi_cnt) begin
+                    if (b_flags[0] && j < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, j});
                         p1_valid <= 1'b1; p1_off <= b_off[N_AW-1:0];
                         j <= j + 1'b1;
@@ -429,10 +430,10 @@ module snn_seq #(
                     in_pop <= 1'b1; ph <= 3'd3;
                     if (lk_hit && b_flags[0] && !hs_rdata) begin
                         ev_we <= 1'b1;
-                        ev_waddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, lk_cnt});
+                        ev_waddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, cur_cnt});
                         ev_wdata <= lk_idx[C_W-1:0] - b_off[C_W-1:0];
                         hs_we <= 1'b1; hs_waddr <= haddr(cur, {16'd0, lk_idx}); hs_wdata <= 1'b1;
-                        cnt[cidx(cur, {{(32-PP_W){1'b0}}, lk_pop})] <= lk_cnt + 1'b1;
+                        cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
                     end else begin
                         in_err <= 1'b1;
                     end
@@ -558,9 +559,9 @@ module snn_seq #(
                     hs_we <= 1'b1; hs_waddr <= haddr(cur, g_now); hs_wdata <= n_spike;
                     if (n_spike) begin
                         ev_we <= 1'b1;
-                        ev_waddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, pi_cnt});
+                        ev_waddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, cur_cnt});
                         ev_wdata <= upd_t;
-                        cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})] <= pi_cnt + 1'b1;
+                        cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
                         if (a_flags[2]) begin
                             out_push <= 1'b1;
                             out_data <= {1'b1, step_count[14:0], g_now[15:0]};
@@ -599,7 +600,7 @@ module snn_seq #(
                         // rows and columns when at most half the sources arrive and half
                         // the targets spike (never slower than the dense pass then)
                         state <= (!dense && {k_cnt, 1'b0} <= {1'b0, src_size[C_W-1:0]}
-                                  && {tg_cnt, 1'b0} <= {1'b0, tgt_size[C_W-1:0]})
+                                  && {cur_cnt, 1'b0} <= {1'b0, tgt_size[C_W-1:0]})
                                  ? S_SYA : S_SYN;
                         ph <= 3'd0;
                         t <= {C_W{1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
@@ -669,7 +670,7 @@ module snn_seq #(
             S_SYB: begin  // column setup: the spiking target
                 case (ph)
                 3'd0: begin
-                    if (ti < tg_cnt) begin
+                    if (ti < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, ti});
                         ph <= 3'd1;
                     end else begin
