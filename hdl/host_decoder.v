@@ -45,6 +45,9 @@ module host_decoder #(
 );
 
     localparam integer BW = $clog2(MAX_PAYLOAD);  // buffer address width
+    // buffer pointers count 0 .. MAX_PAYLOAD (<= 32768: IDENTIFY reports it in 2 bytes)
+    localparam integer PTR_W = BW + 1;
+    localparam [PTR_W-1:0] P0 = 0, P2 = 2;
     localparam [7:0] SYNC = 8'hA5, OP_IDENTIFY = 8'h01, OP_RESET = 8'h02, OP_RUN = 8'h03;
     localparam [7:0] OP_NACK = 8'hFF, VERSION = 8'd1;
     localparam [7:0] E_CRC = 8'd1, E_OPCODE = 8'd2, E_LENGTH = 8'd3, E_ADDRESS = 8'd4;
@@ -95,7 +98,7 @@ module host_decoder #(
     reg [7:0]  frame_op, frame_seq;
     reg [15:0] frame_len;
     reg [15:0] crc;
-    reg [16:0] rx_ptr;        // next payload byte to write (receive) or read (execute)
+    reg [PTR_W-1:0] rx_ptr;   // next payload byte to write (receive) or read (execute)
     localparam integer IC_W = $clog2(IDLE_CLKS + 2) + 1;    // counter widths: up to the
     localparam integer WC_W = $clog2(BUS_TIMEOUT + 2) + 1;  // limit, never wrapping
     localparam integer PC_W = $clog2(RUN_TIMEOUT + 2) + 1;  // before it
@@ -111,7 +114,7 @@ module host_decoder #(
     reg [15:0] resp_len;
     reg        resp_nack;
     reg [7:0]  nack_op, nack_code;
-    reg [16:0] tx_ptr;        // next response byte to write (execute) or send
+    reg [PTR_W-1:0] tx_ptr;   // next response byte to write (execute) or send
     reg        resp_stream;   // the response is a RUN stream (LEN 0xFFFF, self-delimiting)
     reg        run_fin;       // the RUN stream is complete: resp_len is its length
     reg        run_active;    // inside a RUN: errors end the stream instead of a NACK
@@ -255,7 +258,7 @@ module host_decoder #(
                      SN_CRC = 3'd5;
     reg  [2:0]  snd_state;
     reg  [2:0]  snd_idx;
-    reg  [16:0] snd_ptr;
+    reg  [PTR_W-1:0] snd_ptr;
     reg  [15:0] snd_crc;
     reg         snd_start;  // one-cycle request from the command FSM
     wire        snd_busy = snd_state != SN_IDLE;
@@ -263,7 +266,11 @@ module host_decoder #(
     wire [7:0]  out_op = resp_nack ? OP_NACK : resp_op;
     wire [15:0] out_len = resp_nack ? 16'd2 : resp_len;
     wire [15:0] hdr_len = snd_stream ? 16'hFFFF : out_len;
-    wire [16:0] snd_limit = (snd_stream && !run_fin) ? tx_ptr : {1'b0, out_len};
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [16:0] out_len17 = {1'b0, out_len};  // <= MAX_PAYLOAD: fits PTR_W bits
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [PTR_W-1:0] snd_limit = (snd_stream && !run_fin) ? tx_ptr : out_len17[PTR_W-1:0];
+    wire [16:0] tx_len17 = {{(17-PTR_W){1'b0}}, tx_ptr};
     wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : nack_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
     // one CRC update for the sender: the header's (from the initial value at OP) or a
@@ -301,7 +308,7 @@ module host_decoder #(
                     if (snd_idx != 3'd0) snd_crc <= snd_crc_next;
                     snd_idx <= snd_idx + 1'b1;
                     if (snd_idx == 3'd4) begin
-                        snd_ptr   <= 17'd0;
+                        snd_ptr   <= P0;
                         snd_state <= SN_RD;
                     end
                 end
@@ -391,7 +398,7 @@ module host_decoder #(
                             end
                             R_LENH: begin
                                 frame_len[15:8] <= rx_data;
-                                rx_ptr          <= 17'd0;
+                                rx_ptr          <= P0;
                                 if ({1'b0, rx_data, frame_len[7:0]} > MAXP) begin
                                     nack(E_LENGTH);
                                 end else if ({rx_data, frame_len[7:0]} == 16'd0) begin
@@ -403,7 +410,7 @@ module host_decoder #(
                             R_PAY: begin
                                 rx_buf[rx_ptr[BW-1:0]] <= rx_data;
                                 rx_ptr <= rx_ptr + 1'b1;
-                                if (rx_ptr + 1'b1 == {1'b0, frame_len}) begin
+                                if (rx_ptr + 1'b1 == frame_len[PTR_W-1:0]) begin  // len <= MAXP
                                     state <= R_CRCH;
                                 end
                             end
@@ -428,8 +435,8 @@ module host_decoder #(
                     resp_nack <= 1'b0;
                     resp_seq  <= frame_seq;
                     resp_op   <= frame_op | 8'h80;
-                    tx_ptr    <= 17'd0;
-                    rx_ptr    <= 17'd0;
+                    tx_ptr    <= P0;
+                    rx_ptr    <= P0;
                     if (frame_op != OP_IDENTIFY && replay_valid && frame_seq == last_seq
                             && frame_op == last_op) begin
                         resp_op    <= resp_op;  // the stored response, unchanged
@@ -640,8 +647,8 @@ module host_decoder #(
                     if (cmd_k == run_steps) begin
                         if (run_vptr != {2'b0, frame_len}) nack(E_LENGTH);
                         else begin  // the ACK stream starts now, steps follow
-                            rx_ptr      <= 17'd2;
-                            tx_ptr      <= 17'd0;
+                            rx_ptr      <= P2;
+                            tx_ptr      <= P0;
                             resp_stream <= 1'b1;
                             run_fin     <= 1'b0;
                             run_active  <= 1'b1;
@@ -656,13 +663,13 @@ module host_decoder #(
                 end
                 U_V_NEXT: begin  // one adder: rx_ptr follows run_vptr
                     run_vptr <= run_vptr_next;
-                    rx_ptr   <= run_vptr_next[16:0];
+                    rx_ptr   <= run_vptr_next[PTR_W-1:0];  // used only while <= LEN
                     cmd_k    <= cmd_k + 1'b1;
                     state    <= U_V_CNT;
                 end
                 U_STEP: begin
                     if (run_done == run_steps
-                            || ROOM_I < 0 || tx_ptr > ROOM) begin
+                            || ROOM_I < 0 || tx_len17 > ROOM) begin
                         state <= U_FINISH;
                     end else begin
                         fetch(3'd2, U_NIN);
@@ -717,7 +724,7 @@ module host_decoder #(
                 end
                 U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
                 U_DONE: begin
-                    resp_len     <= tx_ptr[15:0];
+                    resp_len     <= tx_len17[15:0];
                     run_fin      <= 1'b1;
                     run_active   <= 1'b0;
                     replay_valid <= 1'b1;
@@ -726,7 +733,7 @@ module host_decoder #(
 
                 // ------------------------------------------------------------ respond
                 ACK: begin
-                    resp_len     <= tx_ptr[15:0];
+                    resp_len     <= tx_len17[15:0];
                     replay_valid <= 1'b1;
                     snd_start    <= 1'b1;
                     state        <= W_SEND;
