@@ -277,6 +277,11 @@ module snn_seq #(
     wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
     wire [31:0]     src_size  = b_size;
     wire [31:0]     tgt_size  = a_size;
+    // one comparator per loop index for every pass: j runs over the sources (over the
+    // targets in S_TPOST), t over the targets
+    wire [C_W-1:0]  j_lim     = (state == S_TPOST) ? tgt_size[C_W-1:0] : src_size[C_W-1:0];
+    wire            j_more    = j + 1'b1 < j_lim;
+    wire            t_more    = t + 1'b1 < tgt_size[C_W-1:0];
 
     // ------------------------------------------------------------------ arithmetic blocks
     wire              n_spike;
@@ -594,9 +599,9 @@ module snn_seq #(
                 end else begin  // decay, add the spike, write back
                     tr_we <= 1'b1; tr_waddr <= tr_raddr; tr_wdata <= {tr_xd, tr_xn};
                     ph <= 3'd0; j <= j + 1'b1;
-                    if (state == S_TPRE && j + 1'b1 >= src_size[C_W-1:0]) begin
+                    if (state == S_TPRE && !j_more) begin
                         state <= S_TPOST; j <= {C_W{1'b0}};
-                    end else if (state == S_TPOST && j + 1'b1 >= tgt_size[C_W-1:0]) begin
+                    end else if (state == S_TPOST && !j_more) begin
                         // rows and columns when at most half the sources arrive and half
                         // the targets spike (never slower than the dense pass then)
                         state <= (!dense && {k_cnt, 1'b0} <= {1'b0, src_size[C_W-1:0]}
@@ -631,9 +636,9 @@ module snn_seq #(
                 end
                 default: begin  // the depression term; write the weight back
                     w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
-                    if (j + 1'b1 < src_size[C_W-1:0]) begin
+                    if (j_more) begin
                         j <= j + 1'b1; ph <= 3'd3;
-                    end else if (t + 1'b1 < tgt_size[C_W-1:0]) begin
+                    end else if (t_more) begin
                         t <= t + 1'b1; ph <= 3'd0;
                     end else begin
                         k <= k + 1'b1; state <= S_STDP;
@@ -705,10 +710,10 @@ module snn_seq #(
                     end
                     ph <= 3'd3;
                     if (state == S_SYAS) begin
-                        if (t + 1'b1 < tgt_size[C_W-1:0]) t <= t + 1'b1;
+                        if (t_more) t <= t + 1'b1;
                         else begin ti <= ti + 1'b1; state <= S_SYA; ph <= 3'd0; end
                     end else begin
-                        if (j + 1'b1 < src_size[C_W-1:0]) j <= j + 1'b1;
+                        if (j_more) j <= j + 1'b1;
                         else begin ti <= ti + 1'b1; state <= S_SYB; ph <= 3'd0; end
                     end
                 end
