@@ -68,6 +68,7 @@ module host_decoder #(
         F_ADDR = 6'd9, F_WAIT = 6'd10, F_TAKE = 6'd11,       // fetch from rx_buf
         B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
         W_SEND = 6'd14,                                      // wait for the sender
+        Q_LW = 6'd15, Q_LX = 6'd16,                          // READ of region LINK
         W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
         Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
         I_HDR = 6'd28, I_LOOP = 6'd29, I_CORE = 6'd30,
@@ -120,8 +121,21 @@ module host_decoder #(
     reg        run_active;    // inside a RUN: errors end the stream instead of a NACK
 
     // ---- link counters (region LINK)
-    reg [31:0] cnt_frames, cnt_crc, cnt_nack, cnt_replay;
-    reg        nack_pulse;    // a NACK was decided: cnt_nack counts it next cycle (one adder)
+    // in block RAM (no 128 flip-flops, one incrementer): 0 frames, 1 CRC errors, 2 NACKs,
+    // 3 replays. An event sets its pending bit; a read-modify-write (3 cycles) counts it.
+    // Events of one counter are frames apart, so a pending bit never has to count twice.
+    // After a reset the four words are cleared (4 cycles), before any byte can arrive.
+    (* ram_style = "block", no_rw_check *) reg [31:0] lnk_mem [0:3];
+    reg [1:0]  lnk_raddr, lnk_i;
+    reg [31:0] lnk_rdata;
+    reg [3:0]  lnk_pend;      // events not yet counted
+    reg [1:0]  lnk_ph;        // 0 idle, 1 read issued, 2 data here: write it + 1
+    reg [2:0]  lnk_clr;       // clear pass: words left to zero (4 after a reset)
+    reg        ev_frame, ev_crc, ev_replay;  // one-cycle events from the command FSM
+    reg        nack_pulse;    // a NACK was decided
+    wire       lnk_idle = lnk_pend == 4'd0 && lnk_ph == 2'd0 && lnk_clr == 3'd0;
+    wire [1:0] lnk_cw = lnk_clr[1:0] - 2'd1;  // word the clear pass zeroes (3, 2, 1, 0)
+    wire [1:0] lnk_next = lnk_pend[0] ? 2'd0 : (lnk_pend[1] ? 2'd1 : (lnk_pend[2] ? 2'd2 : 2'd3));
 
     // ---- sub-routine arguments and results
     reg [2:0]  fetch_n, fetch_k;
@@ -146,14 +160,33 @@ module host_decoder #(
     wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
     wire [32:0] cmd_end = {1'b0, cmd_off} + {17'd0, cmd_count};  // READ / WRITE: one past
     wire [1:0]  link_idx = cmd_off[1:0] + cmd_k[1:0];
-    reg  [31:0] link_word;  // counter read through region LINK
-    always @(*) begin
-        case (link_idx)
-            2'd0: link_word = cnt_frames;
-            2'd1: link_word = cnt_crc;
-            2'd2: link_word = cnt_nack;
-            default: link_word = cnt_replay;
-        endcase
+
+    // the link counters' read-modify-write and clear pass (see lnk_mem)
+    always @(posedge clk) begin
+        lnk_rdata <= lnk_mem[lnk_raddr];
+        if (rst) begin
+            lnk_pend <= 4'd0;
+            lnk_ph   <= 2'd0;
+            lnk_clr  <= 3'd4;
+        end else begin
+            lnk_pend <= lnk_pend | {ev_replay, nack_pulse, ev_crc, ev_frame};
+            if (lnk_clr != 3'd0) begin
+                lnk_mem[lnk_cw] <= 32'd0;
+                lnk_clr <= lnk_clr - 3'd1;
+            end else if (lnk_ph == 2'd2) begin
+                lnk_mem[lnk_i] <= lnk_rdata + 1'b1;
+                lnk_pend[lnk_i] <= 1'b0;
+                lnk_ph <= 2'd0;
+            end else if (lnk_ph == 2'd1) begin
+                lnk_ph <= 2'd2;
+            end else if (lnk_pend != 4'd0 && state != Q_LW) begin  // (lnk_idle is 0)
+                lnk_i     <= lnk_next;
+                lnk_raddr <= lnk_next;
+                lnk_ph    <= 2'd1;
+            end
+            // a READ of LINK: reads when every event is counted (Q_LOOP -> Q_LW)
+            if (state == Q_LOOP && lnk_idle) lnk_raddr <= link_idx;
+        end
     end
 
     function [15:0] crc16_byte(input [15:0] c, input [7:0] d);
@@ -356,17 +389,18 @@ module host_decoder #(
             host_wdata   <= 32'd0;
             replay_valid <= 1'b0;
             resp_nack    <= 1'b0;
-            cnt_frames   <= 32'd0;
-            cnt_crc      <= 32'd0;
-            cnt_nack     <= 32'd0;
             nack_pulse   <= 1'b0;
-            cnt_replay   <= 32'd0;
+            ev_frame     <= 1'b0;
+            ev_crc       <= 1'b0;
+            ev_replay    <= 1'b0;
             tmr          <= {TM_W{1'b0}};
             rx_raddr     <= {BW{1'b0}};
         end else begin
             snd_start <= 1'b0;
             nack_pulse <= 1'b0;
-            if (nack_pulse) cnt_nack <= cnt_nack + 1'b1;
+            ev_frame   <= 1'b0;
+            ev_crc     <= 1'b0;
+            ev_replay  <= 1'b0;
             // inter-byte timeout while a frame is partly received; outside the receive
             // states the timer counts bus wait cycles (cleared by each bus call)
             if (state <= R_CRCL && (rx_valid || state == R_HUNT)) begin
@@ -417,10 +451,10 @@ module host_decoder #(
                             R_CRCH: state <= R_CRCL;
                             default: begin  // R_CRCL: residue 0 means a good frame
                                 if (rx_crc_next == 16'd0) begin
-                                    cnt_frames <= cnt_frames + 1'b1;
+                                    ev_frame   <= 1'b1;
                                     state      <= D_DISPATCH;
                                 end else begin
-                                    cnt_crc <= cnt_crc + 1'b1;
+                                    ev_crc  <= 1'b1;
                                     nack(E_CRC);  // keeps the replay memory: nothing ran
                                 end
                             end
@@ -440,7 +474,7 @@ module host_decoder #(
                     if (frame_op != OP_IDENTIFY && replay_valid && frame_seq == last_seq
                             && frame_op == last_op) begin
                         resp_op    <= resp_op;  // the stored response, unchanged
-                        cnt_replay <= cnt_replay + 1'b1;
+                        ev_replay  <= 1'b1;
                         snd_start  <= 1'b1;
                         state      <= W_SEND;
                     end else begin
@@ -580,11 +614,16 @@ module host_decoder #(
                     if (cmd_k == cmd_count) begin
                         state <= ACK;
                     end else if (region == LINK) begin
-                        cmd_k <= cmd_k + 1'b1;
-                        store(cmd_width, link_word, Q_LOOP);
+                        // lnk_raddr <= link_idx (above); wait while a count is in flight
+                        if (lnk_idle) state <= Q_LW;
                     end else begin
                         bus(1'b0, region_base + cmd_off + {16'd0, cmd_k}, 32'd0, Q_DATA);
                     end
+                end
+                Q_LW: state <= Q_LX;  // the counter RAM samples lnk_raddr
+                Q_LX: begin
+                    cmd_k <= cmd_k + 1'b1;
+                    store(cmd_width, lnk_rdata, Q_LOOP);
                 end
                 Q_DATA: begin
                     cmd_k <= cmd_k + 1'b1;
