@@ -125,7 +125,7 @@ def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty:
         for line in proc.stdout:
             print(line.rstrip(), file=out, flush=True)
     except KeyboardInterrupt:
-        pass
+        print("stopping the emulated board", file=out, flush=True)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -16,6 +16,7 @@ simulator warns once and uses the torch path; ``SNNKIT_KERNELS=0`` selects the t
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -84,11 +85,8 @@ def _cache_dir() -> Path:
 def _cpu_id() -> str:
     """What -march=native depends on: the machine and its CPU flags."""
     flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((ln for ln in f if ln.startswith(("flags", "Features"))), "")
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        flags = next((ln for ln in f if ln.startswith(("flags", "Features"))), "")
     return platform.machine() + flags
 
 

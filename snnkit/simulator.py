@@ -417,15 +417,8 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
         if lib is not None and _layer_kernel(lib, plan, pop, spikes, states, steps, batch,
                                              record):
             continue
-        acc = None
-        for pr in plan.projs:
-            if pr.target != pop.name:
-                continue
-            src = spikes[pr.source]
-            src = _delayed(src, pr.delay, steps)
-            contrib = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
-            contrib = contrib.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
-            acc = contrib if acc is None else acc + contrib
+        acc = _summed_input(plan, pop, [pr for pr in plan.projs if pr.target == pop.name],
+                            spikes, steps, batch)
         if acc is None:
             acc = torch.zeros(steps, batch, pop.size, dtype=plan.v_init[pop.name].dtype,
                               device=plan.v_init[pop.name].device)
@@ -462,23 +455,34 @@ def _delayed(src: torch.Tensor, delay: int, steps: int) -> torch.Tensor:
     return torch.cat([pad, src[:steps - delay]])[:steps]
 
 
+def _summed_input(plan, pop, projs, spikes, steps, batch) -> torch.Tensor | None:
+    """Synaptic input ``[steps, batch, n]`` of ``pop`` from ``projs`` over all steps (one
+    matrix product per projection), in the state dtype; None when ``projs`` is empty."""
+    acc = None
+    for pr in projs:
+        src = _delayed(spikes[pr.source], pr.delay, steps)
+        c = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
+        c = c.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
+        acc = c if acc is None else acc + c
+    return acc
+
+
 def _layer_kernel(lib, plan, pop, spikes, states, steps, batch, record) -> bool:
     """Run population ``pop`` over all steps with the CPU kernel: spiking sources as event
     lists, current sources as a dense input computed by torch. False if it cannot."""
-    ev, dense = [], None
+    ev, rest = [], []
     for pr in plan.projs:
         if pr.target != pop.name:
             continue
-        src = _delayed(spikes[pr.source], pr.delay, steps)
-        kw = pr.kernel_weights(plan.precision == "bf16") if src.dtype == torch.bool else None
-        if kw is not None:
-            ev.append((src, kw))
-            continue
-        c = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
-        c = c.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
-        dense = c if dense is None else dense + c
+        kw = (pr.kernel_weights(plan.precision == "bf16")
+              if spikes[pr.source].dtype == torch.bool else None)
+        if kw is None:
+            rest.append(pr)
+        else:
+            ev.append((_delayed(spikes[pr.source], pr.delay, steps), kw))
     if len({w.dtype for _, w in ev}) > 1 or (ev and sum(w.numel() for _, w in ev) >= 1 << 31):
         return False
+    dense = _summed_input(plan, pop, rest, spikes, steps, batch)
     x = wt = None
     if ev:
         x = torch.cat([s for s, _ in ev], dim=-1) if len(ev) > 1 else ev[0][0]

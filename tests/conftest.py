@@ -6,12 +6,15 @@ import pytest
 import snnkit
 
 
-def make_net(seed=0, stdp=False, quant=None):
+def make_net(seed=0, stdp=False, quant=None, per_neuron=True):
+    """Three populations of every model, delays, recurrence, optional STDP. ``per_neuron=False``
+    gives scalar parameters only (what the hardware compiler accepts)."""
     rng = np.random.default_rng(seed)
     net = snnkit.Network(dt=1e-3, quantization=quant, name="fixture")
     net.add_input("in", 12)
     net.add_population("a", 9, snnkit.CubaLIF(alpha=0.6, beta=0.85, threshold=1.0, refractory=1))
-    net.add_population("b", 5, snnkit.LIF(beta=0.7, threshold=np.linspace(0.8, 1.2, 5),
+    net.add_population("b", 5, snnkit.LIF(beta=0.7,
+                                          threshold=np.linspace(0.8, 1.2, 5) if per_neuron else 0.9,
                                           reset="value", v_reset=-0.1))
     net.add_population("c", 3, snnkit.IF(threshold=2.0, adapt_plus=0.25, adapt_decay=0.9))
     net.connect("in", "a", rng.normal(0.3, 0.4, (9, 12)), mask=rng.random((9, 12)) < 0.7,

@@ -18,21 +18,12 @@ from snnkit.compiler import HardwareConfig
 from snnkit.device import Device, deploy_main, run_main
 from snnkit.emulator import running
 
+from .conftest import make_net as fixture_net
+
 
 def make_net(seed=0, stdp=False):
-    rng = np.random.default_rng(seed)
-    net = snnkit.Network(dt=1e-3, name="device-test")
-    net.add_input("in", 12)
-    net.add_population("a", 9, snnkit.CubaLIF(alpha=0.6, beta=0.85, threshold=1.0, refractory=1))
-    net.add_population("b", 5, snnkit.LIF(beta=0.7, threshold=0.9, reset="value", v_reset=-0.1))
-    net.add_population("c", 3, snnkit.IF(threshold=2.0, adapt_plus=0.25, adapt_decay=0.9))
-    net.connect("in", "a", rng.normal(0.3, 0.4, (9, 12)), mask=rng.random((9, 12)) < 0.7,
-                stdp=snnkit.STDP(a_plus=0.05, a_minus=0.04, w_min=-1, w_max=1) if stdp else None)
-    net.connect("a", "b", rng.normal(0.3, 0.3, (5, 9)), delay=2)
-    net.connect("b", "a", -0.2, delay=1)
-    net.connect("b", "c", rng.normal(0.6, 0.3, (3, 5)))
-    net.connect("c", "c", rng.normal(0.0, 0.3, (3, 3)), delay=3)
-    return snnkit.quantize(net)[0]
+    """The shared fixture network with scalar parameters, quantised (what the board runs)."""
+    return snnkit.quantize(fixture_net(seed, stdp, per_neuron=False))[0]
 
 
 CONFIG = HardwareConfig.for_network(make_net(stdp=True))
@@ -181,16 +172,15 @@ class LossyProxy:
             out = bytearray()
             for byte in data:
                 r = self.rng.random()
-                if r < self.rate / 3:
-                    out.append(byte ^ (1 << self.rng.randrange(8)))
-                elif r < 2 * self.rate / 3:
-                    pass
-                elif r < self.rate:
-                    out += bytes([byte, byte])
-                else:
+                if r >= self.rate:
                     out.append(byte)
                     continue
                 self.faults += 1
+                if r < self.rate / 3:
+                    out.append(byte ^ (1 << self.rng.randrange(8)))  # flipped
+                elif r >= 2 * self.rate / 3:
+                    out += bytes([byte, byte])  # duplicated
+                # otherwise dropped: nothing goes out for this byte
             dst.sendall(bytes(out))
         dst.shutdown(socket.SHUT_RDWR)  # wakes the other pump; close() would not
 

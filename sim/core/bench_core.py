@@ -95,8 +95,21 @@ async def load(bus, images: dict) -> None:
     await bus.write(REG_NPOP, n_pop)
     await bus.write(REG_NPROJ, n_proj)
     await bus.write(REG_CTRL, 2)
-    while (await bus.read(REG_STATUS)) & 1:
-        pass
+    await wait_status(bus, 1, False)
+
+
+async def wait_status(bus, bit: int, value: bool) -> None:
+    """Poll REG_STATUS over the bus until ``bit`` is ``value`` (1: busy, 2: done)."""
+    status = await bus.read(REG_STATUS)
+    while bool(status & bit) != value:
+        status = await bus.read(REG_STATUS)
+
+
+async def run_one_step(bus) -> None:
+    """Start one time step on the inputs written so far and wait until it is done."""
+    await bus.write(REG_STEPS, 1)
+    await bus.write(REG_CTRL, 1)
+    await wait_status(bus, 2, True)
 
 
 async def drain(bus) -> list[tuple[int, int]]:
@@ -183,10 +196,7 @@ async def a_network_loaded_over_the_bus_matches_the_fixed_simulator(dut):
         for k in np.flatnonzero(x[t, 0].numpy()):
             await bus.write(REG_IN, int(k))
         await bus.write(REG_IN, 1 << 31)
-        await bus.write(REG_STEPS, 1)
-        await bus.write(REG_CTRL, 1)
-        while not (await bus.read(REG_STATUS)) & 2:
-            pass
+        await run_one_step(bus)
         got = np.zeros(n, bool)
         for step, g in await drain(bus):
             assert step == t
@@ -218,10 +228,7 @@ async def an_input_index_that_is_no_input_sets_the_error_flag(dut):
     assert not (await bus.read(REG_STATUS)) & 4
     await bus.write(REG_IN, net.offset("a"))  # a neuron, not an input
     await bus.write(REG_IN, 1 << 31)
-    await bus.write(REG_STEPS, 1)
-    await bus.write(REG_CTRL, 1)
-    while not (await bus.read(REG_STATUS)) & 2:
-        pass
+    await run_one_step(bus)
     assert (await bus.read(REG_STATUS)) & 4
     assert POP_FIELDS[0] == "offset"
 
@@ -234,10 +241,7 @@ async def a_repeated_input_index_counts_once_and_sets_the_error_flag(dut):
     await load(bus, images)
     for word in (1, 1, 3, 1 << 31):
         await bus.write(REG_IN, word)
-    await bus.write(REG_STEPS, 1)
-    await bus.write(REG_CTRL, 1)
-    while not (await bus.read(REG_STATUS)) & 2:
-        pass
+    await run_one_step(bus)
     assert (await bus.read(REG_STATUS)) & 4
     x = torch.zeros(1, 1, net.n_inputs, dtype=torch.bool)
     x[0, 0, [1, 3]] = True
