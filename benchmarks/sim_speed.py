@@ -5,8 +5,9 @@ spikes, 2 torch threads, forward pass only, identical weights. All contenders ru
 process, in interleaved rounds (one run of each per round, after a warm-up) so that load from
 other jobs hits them alike; each is quoted as its median (and best) time and as a ratio to
 the peers. "torch path" rows are snnkit with its CPU kernel switched off (SNNKIT_KERNELS=0).
-The fixed-point rows simulate a network quantised once beforehand (quantising is a one-off
-model conversion, like building the peers' modules).
+The snnkit rows run a ``snnkit.Simulator`` built once beforehand (quantising, encoding and
+laying out the weights is a one-off preparation, like building the peers' modules, which hold
+their weights as tensors); the "simulate()" rows pay that preparation on every call.
 
     .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda] [--breakdown]
     .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
@@ -81,12 +82,17 @@ def run_norse(w1, w2, x, device):
     return _peer(LIFBoxCell(p), LIFBoxCell(p), lambda: (None, None), w1, w2, x, device)
 
 
-def run_snnkit(net, x, backend, device, precision="fp32", kernel=True):
+def run_snnkit(net, x, backend, device, precision="fp32", kernel=True, prepared=True):
+    """snnkit's run; ``prepared``: a Simulator built once (parameters encoded and laid out
+    beforehand, as the peers' modules hold theirs), else a whole ``snnkit.simulate`` call."""
     xs = x.to(device)
+    sim = snnkit.Simulator(net, backend, device=device, precision=precision)
 
     def f():
         os.environ["SNNKIT_KERNELS"] = "1" if kernel else "0"
         try:
+            if prepared:
+                return sim.run(xs, T)
             return snnkit.simulate(net, xs, T, backend=backend, device=device,
                                    precision=precision)
         finally:
@@ -188,6 +194,8 @@ def main():
         "snnkit float": run_snnkit(net, x, "float", args.device),
         "snnkit fixed": run_snnkit(qnet, x, "fixed", args.device),
         "snnkit float bf16": run_snnkit(net, x, "float", args.device, "bf16"),
+        "snnkit float, simulate()": run_snnkit(net, x, "float", args.device, prepared=False),
+        "snnkit fixed, simulate()": run_snnkit(qnet, x, "fixed", args.device, prepared=False),
     }
     if cpu:
         contenders["snnkit float, torch path"] = run_snnkit(net, x, "float", "cpu", kernel=False)
@@ -207,10 +215,10 @@ def main():
           f"{args.threads} threads, device {args.device}, torch {torch.__version__}; "
           f"load average {load0:.2f} before, {load1:.2f} after; {args.repeat} rounds; "
           f"{'process CPU time' if args.cpu_time else 'wall clock'}")
-    print(f"{'contender':<26} {'median ms':>9} {'best ms':>8} {'x snntorch':>11} "
+    print(f"{'contender':<28} {'median ms':>9} {'best ms':>8} {'x snntorch':>11} "
           f"{'x norse':>11} {'neuron upd/s':>13} {'syn events/s':>13}")
     for k, t in times.items():
-        print(f"{k:<26} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} "
+        print(f"{k:<28} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} "
               f"{st / t:>5.2f}/{bst / best[k]:<5.2f} {no / t:>5.2f}/{bno / best[k]:<5.2f} "
               f"{T * B * (N_HID + N_OUT) / t:>13.3g} {events / t:>13.3g}")
     print(f"(x peer: ratio of medians / ratio of best runs; rates from medians; hidden spikes "

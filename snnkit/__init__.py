@@ -13,7 +13,7 @@ from .fileformat import load
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization
 from .quantize import quantize
 from .result import Result
-from .simulator import simulate
+from .simulator import Simulator, simulate
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ def __getattr__(name):
 
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
-    "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile", "Device",
+    "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
+    "Device",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

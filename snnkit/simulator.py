@@ -341,12 +341,14 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     record : states to record per step: any of "v", "i", "theta", "weights"
     learning : override every projection's ``stdp.enabled`` for this run
     device : torch device; default CUDA when available, else CPU
-    progress : show a progress bar over time steps (not shown where the CPU kernel runs a
-        population's steps all at once: see :mod:`snnkit.kernels`)
+    progress : show a progress bar (over time steps; over populations where the CPU kernel
+        runs a population's steps all at once: see :mod:`snnkit.kernels`)
     precision : float backend only: "fp32" (default), or "bf16": synaptic weights rounded to
         bf16 (8 significant bits), sums in float32, so results differ slightly from "fp32".
         Faster on the torch path (CUDA, plasticity: matrix products on AMX / tensor cores);
         the CPU kernel runs both at the same speed
+
+    Running the same network many times? :class:`Simulator` prepares it once.
 
     Returns
     -------
@@ -357,46 +359,81 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     SimulationError : bad inputs, steps, backend or record names
     NetworkError : the network does not fit the fixed-point format
     """
+    if backend in ("verilator", "icarus"):
+        from .rtl_backend import simulate_rtl
+
+        return simulate_rtl(net, inputs, steps, backend, record=_record_names(record),
+                            learning=learning, progress=progress, **backend_options)
+    if backend_options:
+        raise SimulationError(f"unexpected options for backend {backend!r}: "
+                              f"{sorted(backend_options)}")
+    sim = Simulator(net, backend, learning=learning, device=device, precision=precision)
+    return sim.run(inputs, steps, record=record, progress=progress)
+
+
+def _record_names(record) -> tuple:
     if isinstance(record, str):
         record = (record,)
     bad = [r for r in record if r not in RECORDABLE]
     if bad:
         raise SimulationError(f"record: unknown state(s) {bad}; choose from {list(RECORDABLE)}")
-    if backend in ("verilator", "icarus"):
-        from .rtl_backend import simulate_rtl
+    return tuple(record)
 
-        return simulate_rtl(net, inputs, steps, backend, record=record, learning=learning,
-                            progress=progress, **backend_options)
-    if backend not in ("float", "fixed"):
-        raise SimulationError(f"backend: unknown backend {backend!r}; choose from "
-                              f"'float', 'fixed', 'verilator', 'icarus'")
-    if precision not in ("fp32", "bf16"):
-        raise SimulationError(f"precision: must be 'fp32' or 'bf16', got {precision!r}")
-    if precision != "fp32" and backend != "float":
-        raise SimulationError(f"precision: only the float backend has a choice "
-                              f"(backend {backend!r} is exact)")
-    if backend_options:
-        raise SimulationError(f"unexpected options for backend {backend!r}: "
-                              f"{sorted(backend_options)}")
-    arrays, steps, batch = check_inputs(net, inputs, steps)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if backend == "fixed":
-        if net.quantization is None:
-            net, _ = quantize(net)
-        plan = _fixed_plan(net, device, learning)
-    else:
-        plan = _float_plan(net, device, learning)
-        plan.precision = precision
-    x = {p.name: _encode_input(plan, arrays[p.name].to(device), p, net) for p in net.inputs}
-    run = _run_layerwise if _layerwise_ok(net, plan) else _run_stepwise
-    with torch.no_grad():
-        res = run(net, plan, x, steps, batch, set(record), backend, progress)
-    for pr in plan.projs:  # plastic projections whose learning was off keep their weights
-        name = net.projections[pr.index].name
-        if net.projections[pr.index].stdp is not None and name not in res.weights:
-            res.weights[name] = pr.w.expand(batch, -1, -1).clone()
-    return res
+
+class Simulator:
+    """A network prepared once for many runs in the float or fixed-point backend.
+
+    Building it quantises (fixed point), encodes and lays out every parameter; :meth:`run`
+    then only simulates, as a torch module holding its weights does. It is a snapshot:
+    changes to ``net`` afterwards are not seen, so build a new one after editing the network.
+
+    Example::
+
+        sim = snnkit.Simulator(net, backend="fixed")
+        for x in batches:
+            counts = sim.run(x).counts("out")
+    """
+
+    def __init__(self, net: Network, backend: str = "float", *, learning: bool | None = None,
+                 device=None, precision: str = "fp32"):
+        if backend in ("verilator", "icarus"):
+            raise SimulationError(f"backend: Simulator prepares 'float' and 'fixed' runs; "
+                                  f"use simulate(..., backend={backend!r}) for the RTL")
+        if backend not in ("float", "fixed"):
+            raise SimulationError(f"backend: unknown backend {backend!r}; choose from "
+                                  f"'float', 'fixed', 'verilator', 'icarus'")
+        if precision not in ("fp32", "bf16"):
+            raise SimulationError(f"precision: must be 'fp32' or 'bf16', got {precision!r}")
+        if precision != "fp32" and backend != "float":
+            raise SimulationError(f"precision: only the float backend has a choice "
+                                  f"(backend {backend!r} is exact)")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if backend == "fixed":
+            if net.quantization is None:
+                net, _ = quantize(net)
+            self.plan = _fixed_plan(net, device, learning)
+        else:
+            self.plan = _float_plan(net, device, learning)
+            self.plan.precision = precision
+        self.net, self.backend, self.device = net, backend, device
+        self._run = _run_layerwise if _layerwise_ok(net, self.plan) else _run_stepwise
+
+    def run(self, inputs, steps: int | None = None, *, record=(),
+            progress: bool = False) -> Result:
+        """Simulate ``inputs`` (as for :func:`simulate`) from the initial state."""
+        record = _record_names(record)
+        net, plan = self.net, self.plan
+        arrays, steps, batch = check_inputs(net, inputs, steps)
+        x = {p.name: _encode_input(plan, arrays[p.name].to(self.device), p, net)
+             for p in net.inputs}
+        with torch.no_grad():
+            res = self._run(net, plan, x, steps, batch, set(record), self.backend, progress)
+        for pr in plan.projs:  # plastic projections whose learning was off keep their weights
+            name = net.projections[pr.index].name
+            if net.projections[pr.index].stdp is not None and name not in res.weights:
+                res.weights[name] = pr.w.expand(batch, -1, -1).clone()
+        return res
 
 
 def _progress(steps: int, show: bool, desc: str):
@@ -412,6 +449,10 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
     states: dict[str, dict[str, torch.Tensor]] = {}
     pops = net.neuron_populations
     lib = _kernel_for(plan)
+    if progress and lib is not None:  # the kernel runs all steps at once: count populations
+        from tqdm.auto import tqdm
+
+        pops = tqdm(pops, desc="simulate", unit="population", leave=False)
     for pop in pops:
         p = plan.neurons[pop.name]
         if lib is not None and _layer_kernel(lib, plan, pop, spikes, states, steps, batch,

@@ -328,3 +328,46 @@ def test_bf16_precision_is_close_to_fp32_and_only_for_float():
         snnkit.simulate(net, x, backend="fixed", precision="bf16")
     with pytest.raises(SimulationError, match=r"precision: must be 'fp32' or 'bf16'"):
         snnkit.simulate(net, x, precision="fp16")
+
+
+# --------------------------------------------------------------------------- Simulator
+
+
+@pytest.mark.parametrize("backend", ["float", "fixed"])
+def test_simulator_runs_equal_simulate_and_repeat_exactly(backend):
+    net = make_net(per_neuron=False)
+    x = snnkit.encoders.poisson(np.full((2, 12), 0.4), 30, seed=3)
+    sim = snnkit.Simulator(net, backend)
+    ref = snnkit.simulate(net, x, backend=backend, record="v")
+    for _ in range(2):  # a run leaves nothing behind that changes the next
+        res = sim.run(x, record="v")
+        assert all(torch.equal(res.spikes[k], ref.spikes[k]) for k in ref.spikes)
+        assert all(torch.equal(res.states[k]["v"], ref.states[k]["v"]) for k in ref.states)
+
+
+def test_simulator_is_a_snapshot_of_the_network():
+    net = one_neuron(IF(threshold=1.0), weight=0.5)
+    x = torch.ones(6, 1, 1, dtype=torch.bool)
+    sim = snnkit.Simulator(net)
+    net.projections[0].weight = np.array([[1.0]])  # edited after building: not seen
+    assert sim.run(x).counts("n").item() == 3
+    assert snnkit.Simulator(net).run(x).counts("n").item() == 6
+
+
+def test_simulator_names_bad_arguments():
+    net = make_net()
+    with pytest.raises(SimulationError, match=r"Simulator prepares 'float' and 'fixed' runs; "
+                                              r"use simulate\(\.\.\., backend='verilator'\)"):
+        snnkit.Simulator(net, "verilator")
+    with pytest.raises(SimulationError, match=r"precision: only the float backend"):
+        snnkit.Simulator(net, "fixed", precision="bf16")
+    with pytest.raises(SimulationError, match=r"record: unknown state\(s\) \['u'\]"):
+        snnkit.Simulator(net).run(torch.zeros(5, 1, 12), record="u")
+
+
+def test_progress_bar_where_the_kernel_runs_whole_populations(capsys):
+    net = one_neuron(LIF(beta=0.9), n_in=4)
+    x = torch.ones(8, 2, 4, dtype=torch.bool)
+    snnkit.simulate(net, x, progress=True)
+    bar = capsys.readouterr().err
+    assert ("population" if snnkit.kernels.load() else "step") in bar
