@@ -6,6 +6,9 @@ times weights) and ~6 torch operations per step; the kernel instead sums the wei
 the sources that spike (inputs are sparse) and runs the neuron update over all steps in the
 same pass, with the accumulators in registers. Integer sums are exact, so the fixed-point
 backend stays bit-exact; float sums differ from the torch product only in summation order.
+Where the CPU has Intel AMX, 8-bit fixed-point layers whose inputs are dense enough (>= 4% of
+sources spiking per step) sum on the tile unit instead: an exact int8 matrix product, the same
+integers, ~2.5x faster than summing rows at 10% activity.
 
 The source is compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) on first use
 (about a second; torch's cpp_extension would take tens of seconds, numba would be a new
@@ -132,11 +135,14 @@ def open_library(path) -> ctypes.CDLL:
 
 def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    lib.snn_layer.argtypes = [c_int, i64, i64, i64, i64, i64, p, p, p,
+    lib.snn_layer.argtypes = [c_int, i64, i64, i64, i64, i64, p, p, p, p,
                               ctypes.POINTER(NeuronC), p, p, p, p, c_int]
     lib.snn_layer.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
+    lib.snn_amx_available.restype = c_int
+    lib.amx = bool(lib.snn_amx_available())
+    lib.snn_amx_runs.restype = ctypes.c_int64
     return lib
 
 
@@ -157,6 +163,18 @@ def pad_weights(wt: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Ten
     return out
 
 
+def pack_amx(wt: torch.Tensor, n: int) -> torch.Tensor:
+    """int8 weights ``[source, >= n]`` (as :func:`pad_weights` lays them out) packed for the
+    kernel's AMX path: sources padded to a multiple of 64, columns to a multiple of 32, then
+    ``[columns / 16, sources / 4, 16, 4]``, so that each 16-column x 64-source weight tile is
+    1 KB in a row (the tile unit's "VNNI" layout: 4 consecutive sources per column)."""
+    s = wt.shape[0]
+    kp, np_ = -(-s // 64) * 64, -(-n // 32) * 32
+    w = torch.zeros(kp, np_, dtype=torch.int8)
+    w[:s, :n] = wt[:, :n]
+    return w.view(kp // 4, 4, np_ // 16, 16).permute(2, 0, 3, 1).contiguous()
+
+
 def concat_rows(ws: list[torch.Tensor]) -> torch.Tensor:
     """Padded weights of several projections stacked along the source axis (one padded
     matrix again, with its spare tail)."""
@@ -171,11 +189,14 @@ def concat_rows(ws: list[torch.Tensor]) -> torch.Tensor:
 
 def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
               dense: torch.Tensor | None, params, v_init: torch.Tensor, steps: int, batch: int,
-              record=(), fixed=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+              record=(), fixed=None, wv: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run one population over all steps.
 
     spikes_in : bool ``[steps * batch, S]`` (all spiking sources side by side) or None
     wt : ``[S, Np]`` weights from :func:`pad_weights` (float32, or int8/int16 in fixed point)
+    wv : int8 weights only: the same packed by :func:`pack_amx`, which lets the kernel sum
+        dense-enough inputs on AMX where the CPU has it (same integers); None: event sums
     dense : extra synaptic input ``[steps, batch, n]`` in the state dtype, or None
     params : :class:`~snnkit.neurons.NeuronParams` (float32 or int32 tensors)
     fixed : ``(decay_bits, lo, hi)`` for the fixed-point arithmetic, None for float
@@ -209,10 +230,15 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
               or wt.shape[0] != s or wt.shape[1] < n):
         raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
                          f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    if wv is not None and (wv.dtype != torch.int8 or tuple(wv.shape) != (
+            -(-n // 32) * 2, -(-s // 64) * 16, 16, 4)):
+        raise ValueError(f"kernel: packed weights {tuple(wv.shape)} {wv.dtype} do not match "
+                         f"{s} sources and {n} targets (see pack_amx)")
     if dense is not None:
         dense = dense.to(st)
     rc = lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
-                       ptr(spikes_in) if s else None, ptr(wt) if s else None, ptr(dense),
+                       ptr(spikes_in) if s else None, ptr(wt) if s else None,
+                       ptr(wv) if s and kind == 1 else None, ptr(dense),
                        ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
                                                           None for k in ("v", "i", "theta")),
                        torch.get_num_threads())

@@ -151,7 +151,7 @@ class _Proj:
     weight_bits: int = 0  # fixed point: the weights' width (they fit it)
 
     def __post_init__(self):
-        self._wt = self._kw = None
+        self._wt = self._kw = self._kv = None
 
     @property
     def wt(self) -> torch.Tensor:
@@ -177,6 +177,12 @@ class _Proj:
             # narrow first: the transposing copy then moves 1-2 bytes per weight, not 8
             self._kw = kernels.pad_weights(self.w.to(dt).T, dt)
         return self._kw
+
+    def amx_weights(self) -> torch.Tensor:
+        """The 8-bit kernel weights packed for the kernel's AMX path (:func:`kernels.pack_amx`)."""
+        if self._kv is None:
+            self._kv = kernels.pack_amx(self.kernel_weights(), self.w.shape[0])
+        return self._kv
 
 
 @dataclass
@@ -520,19 +526,21 @@ def _layer_kernel(lib, plan, pop, spikes, states, steps, batch, record) -> bool:
         if kw is None:
             rest.append(pr)
         else:
-            ev.append((_delayed(spikes[pr.source], pr.delay, steps), kw))
-    if len({w.dtype for _, w in ev}) > 1 or (ev and sum(w.numel() for _, w in ev) >= 1 << 31):
+            ev.append((_delayed(spikes[pr.source], pr.delay, steps), kw, pr))
+    if len({e[1].dtype for e in ev}) > 1 or (ev and sum(e[1].numel() for e in ev) >= 1 << 31):
         return False
     dense = _summed_input(plan, pop, rest, spikes, steps, batch)
-    x = wt = None
+    x = wt = wv = None
     if ev:
-        x = torch.cat([s for s, _ in ev], dim=-1) if len(ev) > 1 else ev[0][0]
+        x = torch.cat([e[0] for e in ev], dim=-1) if len(ev) > 1 else ev[0][0]
         x = x.reshape(steps * batch, -1)
-        wt = kernels.concat_rows([w for _, w in ev])
+        wt = kernels.concat_rows([e[1] for e in ev])
+        if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on the tile unit
+            wv = ev[0][2].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, pop.size)
     ar = plan.ar
     out, rec = kernels.run_layer(lib, x, wt, dense, plan.neurons[pop.name], plan.v_init[pop.name],
                                  steps, batch, record,
-                                 (ar.D, ar.lo, ar.hi) if plan.fixed else None)
+                                 (ar.D, ar.lo, ar.hi) if plan.fixed else None, wv)
     spikes[pop.name] = out
     if rec:
         states[pop.name] = rec

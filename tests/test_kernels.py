@@ -92,10 +92,61 @@ def test_fixed_point_kernel_is_bit_exact_with_the_torch_path(q, batch, monkeypat
         assert int(fast.states["a"]["i"].max()) == 127
 
 
+def amx_lib():
+    lib = kernels.load()
+    if lib is None or not lib.amx:
+        pytest.skip("this CPU has no AMX (or the kernel is unavailable)")
+    return lib
+
+
+@needs_cc
+@pytest.mark.parametrize("batch", [1, 40])
+def test_amx_sums_are_bit_exact_with_the_torch_path(batch, monkeypatch):
+    # 37 + 300 sources (no multiple of 64), 300 and 21 targets (two column blocks, the last
+    # no multiple of 32), 40 batch elements (a partial group of 32), recorded states
+    lib = amx_lib()
+    rng = np.random.default_rng(7)
+    net, _ = snnkit.quantize(ff_net(rng))
+    x = inputs(rng, net, steps=19, batch=batch)
+    before = lib.snn_amx_runs()
+    fast = run(net, x, monkeypatch, True, backend="fixed")
+    assert lib.snn_amx_runs() - before == 3  # every population with spiking sources
+    assert_identical(fast, run(net, x, monkeypatch, False, backend="fixed"))
+    monkeypatch.setattr(lib, "amx", False)  # the event sums give the same integers
+    assert_identical(fast, run(net, x, monkeypatch, True, backend="fixed"))
+
+
+@needs_cc
+def test_sparse_inputs_keep_the_event_sums(monkeypatch):
+    lib = amx_lib()
+    rng = np.random.default_rng(8)
+    net, _ = snnkit.quantize(ff_net(rng))
+    x = inputs(rng, net, p=0.01)
+    before = lib.snn_amx_runs()
+    fast = run(net, x, monkeypatch, True, backend="fixed")
+    # "a" (1% of its sources spike) sums the rows of the few; "b" and "c", fed by the busy
+    # "a" and "b", run on the tile unit
+    assert lib.snn_amx_runs() - before == 2
+    assert float(x["in"].mean()) < 0.02 and float(fast.spikes["a"].float().mean()) > 0.04
+    assert_identical(fast, run(net, x, monkeypatch, False, backend="fixed"))
+
+
+def test_pack_amx_layout():
+    w = torch.randint(-128, 128, (70, 45), dtype=torch.int8)
+    p = kernels.pack_amx(kernels.pad_weights(w), 45)
+    assert p.shape == (4, 32, 16, 4)  # columns -> 64, sources -> 128
+    k, n = torch.meshgrid(torch.arange(70), torch.arange(45), indexing="ij")
+    assert torch.equal(p[n // 16, k // 4, n % 16, k % 4], w)
+    assert int(p.abs().sum()) == int(w.abs().sum())  # the padding is zeros
+
+
 @needs_cc
 def test_8bit_sums_past_256_events_are_exact(monkeypatch):
     # the 8-bit kernel sums in int16 and flushes every 256 events: 600 sources, 90% active,
     # 400 x +127 then 200 x -128: partial sums (~45000) leave int16, the final ones fit
+    lib = kernels.load()
+    if lib is not None:
+        monkeypatch.setattr(lib, "amx", False)  # the event sums, not the tile unit
     net = snnkit.Network(quantization=snnkit.Quantization(frac_bits=6))
     net.add_input("in", 600)
     net.add_population("h", 40, LIF(beta=0.5, threshold=500.0))
