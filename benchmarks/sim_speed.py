@@ -128,7 +128,8 @@ def time_all(contenders, repeat, clock=time.perf_counter):
 
 def breakdown(net, qnet, x, repeat):
     """Where an snnkit CPU run goes: plan (parameters, integer encoding, kernel weight
-    layout), the kernel on each layer, the whole call; best of ``repeat``."""
+    layout), the kernel on each layer (fixed point: on AMX where the CPU has it), the whole
+    simulate() call; best of ``repeat``."""
     from snnkit import kernels
     from snnkit import simulator as sim
 
@@ -155,17 +156,18 @@ def breakdown(net, qnet, x, repeat):
 
         p = plan()
         fx = (p.ar.D, p.ar.lo, p.ar.hi) if p.fixed else None
+        wv = [pr.amx_weights() if p.fixed and lib.amx else None for pr in p.projs]
         hid, _ = kernels.run_layer(lib, x.reshape(T * B, N_IN), p.projs[0].kernel_weights(),
-                                   None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx)
+                                   None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx, wv[0])
         t = {"plan": best(plan),
-             "layer 1": best(lambda p=p, fx=fx: kernels.run_layer(
+             "layer 1": best(lambda p=p, fx=fx, wv=wv: kernels.run_layer(
                  lib, x.reshape(T * B, N_IN), p.projs[0].kernel_weights(), None,
-                 p.neurons["hid"], p.v_init["hid"], T, B, (), fx)),
+                 p.neurons["hid"], p.v_init["hid"], T, B, (), fx, wv[0])),
              "layer 1 neurons only": best(lambda p=p, fx=fx: kernels.run_layer(
                  lib, None, None, None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx)),
-             "layer 2": best(lambda p=p, fx=fx, hid=hid: kernels.run_layer(
+             "layer 2": best(lambda p=p, fx=fx, hid=hid, wv=wv: kernels.run_layer(
                  lib, hid.reshape(T * B, N_HID), p.projs[1].kernel_weights(), None,
-                 p.neurons["out"], p.v_init["out"], T, B, (), fx)),
+                 p.neurons["out"], p.v_init["out"], T, B, (), fx, wv[1])),
              "whole simulate()": best(lambda n=n, backend=backend: snnkit.simulate(
                  n, x, T, backend=backend, device="cpu"))}
         print(f"breakdown {backend}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in t.items()))
