@@ -432,6 +432,7 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32)
    integers as the event sums. */
 #define AMX_DENSITY 0.04
 #define AMX_ROWS 32 /* batch elements per item: two 16-row tiles */
+#define AMX_MAX_COPY 1e9 /* bytes of spikes beyond which the padded copy is not worth it */
 
 static int amx_state = -1; /* -1: not asked yet, 0: refused, 1: granted */
 static int64_t amx_runs;   /* layers run on AMX, for the tests */
@@ -611,7 +612,8 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
 #ifdef HAVE_AMX
         if (!rc && kind == 1 && wv && snn_amx_available()
-            && (double)offsets[n_samples] >= AMX_DENSITY * (double)n_samples * (double)S) {
+            && (double)offsets[n_samples] >= AMX_DENSITY * (double)n_samples * (double)S
+            && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
             return layer_amx(T, B, N, S, x, (const int8_t *)wv, dense, p, spikes, rec_v,
                              rec_i, rec_theta, n_threads);
