@@ -212,12 +212,12 @@ module snn_seq #(
     wire [31:0] r_delay  = {{(31-SL_W){1'b0}}, rc_delay[proj_sel*(SL_W+1) +: SL_W+1]};
     wire [31:0] r_wbase  = {{(32-SYN_AW){1'b0}}, rc_wbase[proj_sel*SYN_AW +: SYN_AW]};
     wire [31:0] r_flags  = {29'd0, rc_flags[proj_sel*3 +: 3]};
-    // loaded parameters: the population's neuron (S_LDP), the projection's STDP (S_LDS)
+    // loaded parameters: the population's neuron (S_LDP), the projection's STDP (S_LDS).
+    // Parameters needed one at a time (the three decays, the trace decays, the STDP
+    // amplitudes) are not copied: they are read from the table RAM two cycles before their
+    // use, and its read data is the register (no flip-flops of their own)
     reg  [R_BITS-1:0] a_ref;
-    reg  [D_BITS:0]   a_alpha, a_beta, a_adec;
     reg  [S_BITS-1:0] a_thr, a_vres, a_bias, a_aplus;
-    reg  [A_BITS-1:0] r_ap, r_am;
-    reg  [D_BITS:0]   r_pred, r_postd;
     reg  [W_BITS-1:0] r_wmin, r_wmax;
     reg  [TR_AW-1:0]  r_trb_r;
     wire [31:0]       r_trb = {{(32-TR_AW){1'b0}}, r_trb_r};
@@ -292,7 +292,8 @@ module snn_seq #(
     // its last item and arrives 2 cycles later (sr2: i, sr3: v, sr4: theta)
     reg  [S_BITS-1:0] dec_i, dec_v, dec_th;
     wire [S_BITS-1:0] dec_x = sr2 ? st_ri : (sr3 ? st_rv : st_rth);
-    wire [D_BITS:0]   dec_d = sr2 ? a_alpha : (sr3 ? a_beta : a_adec);
+    wire [D_BITS:0]   dec_d = tab_pop_rdata[D_BITS:0];  // ALPHA, BETA, ADAPT_DECAY (read
+                                                      // at the last item, sr1, sr2)
     wire [S_BITS-1:0] dec_y;
 
     snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay (
@@ -307,12 +308,11 @@ module snn_seq #(
         .spike(n_spike), .state_next_v(n_v), .state_next_i(n_i),
         .state_next_refrac(n_ref), .state_next_theta(n_th));
 
-    wire              tr_post_phase = (state == S_TPOST);
     wire [T_BITS-1:0] tr_xd, tr_xn;
 
     snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_trace (
         .state_x(tr_rdata[T_BITS-1:0]),
-        .param_decay(tr_post_phase ? r_postd : r_pred),
+        .param_decay(tab_proj_rdata[D_BITS:0]),  // PRE_DECAY / POST_DECAY, read at ph 0
         .param_nearest(r_flags[1]), .event_spike(hs_rdata),
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
@@ -332,7 +332,8 @@ module snn_seq #(
         .trace((s_dn ^ s_a) ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]),
         .state_w(w_rdata[W_BITS-1:0]),
         .bound(s_dn ? r_wmin : r_wmax), .dir_up(!s_dn), .param_soft(r_flags[2]),
-        .amplitude(s_dn ? r_am : r_ap), .term(s_term));
+        .amplitude(tab_proj_rdata[A_BITS-1:0]), .term(s_term));  // A_PLUS / A_MINUS, read
+                                                                  // at ph 3 / ph 4
 
     snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
         .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
@@ -469,9 +470,6 @@ module snn_seq #(
                 if (ld_v2 && state == S_LDP)
                     case (ld_f2)
                         4'd3:  a_ref   <= tab_pop_rdata[R_BITS-1:0];
-                        4'd4:  a_alpha <= tab_pop_rdata[D_BITS:0];
-                        4'd5:  a_beta  <= tab_pop_rdata[D_BITS:0];
-                        4'd6:  a_adec  <= tab_pop_rdata[D_BITS:0];
                         4'd7:  a_thr   <= tab_pop_rdata[S_BITS-1:0];
                         4'd8:  a_vres  <= tab_pop_rdata[S_BITS-1:0];
                         4'd9:  a_bias  <= tab_pop_rdata[S_BITS-1:0];
@@ -480,10 +478,6 @@ module snn_seq #(
                     endcase
                 if (ld_v2 && state == S_LDS)
                     case (ld_f2)
-                        4'd5:  r_ap    <= tab_proj_rdata[A_BITS-1:0];
-                        4'd6:  r_am    <= tab_proj_rdata[A_BITS-1:0];
-                        4'd7:  r_pred  <= tab_proj_rdata[D_BITS:0];
-                        4'd8:  r_postd <= tab_proj_rdata[D_BITS:0];
                         4'd9:  r_wmin  <= tab_proj_rdata[W_BITS-1:0];
                         4'd10: r_wmax  <= tab_proj_rdata[W_BITS-1:0];
                         4'd11: r_trb_r <= tab_proj_rdata[TR_AW-1:0];
@@ -532,6 +526,7 @@ module snn_seq #(
                     begin  // the last item: read the state, next neuron
                         p1_last <= 1'b1; sr1 <= 1'b1;
                         st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
+                        tab_re <= 1'b1; tab_field <= 4'd4;  // ALPHA, for sr2
                         ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
                     end else begin
                         p1_last <= 1'b0;
@@ -554,6 +549,9 @@ module snn_seq #(
                     end else if (p2b_ev) begin
                         acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
                     end
+                end
+                if (sr1 || sr2) begin  // BETA for sr3, ADAPT_DECAY for sr4
+                    tab_re <= 1'b1; tab_field <= sr1 ? 4'd5 : 4'd6;
                 end
                 if (sr2) begin lv <= st_rv; lref <= st_rref; lth <= st_rth; dec_i <= dec_y; end
                 if (sr3) dec_v <= dec_y;
@@ -585,8 +583,9 @@ module snn_seq #(
                 end
             end
             S_TPRE, S_TPOST: begin
-                if (ph == 3'd0) begin  // read the trace and the spike
+                if (ph == 3'd0) begin  // read the trace, the spike and the decay
                     tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
+                    tab_re <= 1'b1; tab_field <= (state == S_TPRE) ? 4'd7 : 4'd8;
                     if (state == S_TPRE) begin
                         tr_raddr <= tr_pre_a[TR_AW-1:0];
                         hs_raddr <= haddr(dslot, b_off + j32);
@@ -731,6 +730,11 @@ module snn_seq #(
             end
             default: state <= S_IDLE;
             endcase
+            // a synapse reads its amplitudes: A_PLUS at ph 3 for ph 5, A_MINUS at ph 4 for ph 6
+            if ((state == S_SYN || state == S_SYAS || state == S_SYBS)
+                    && (ph == 3'd3 || ph == 3'd4)) begin
+                tab_re <= 1'b1; tab_field <= (ph == 3'd3) ? 4'd5 : 4'd6;
+            end
             if (w_touched) dense <= 1'b1;
         end
     end
