@@ -101,10 +101,11 @@ module snn_core #(
     // ------------------------------------------------------------------ tables
     // Each table is a 32-bit block RAM (16 words per entry); a host write stores the field
     // cut to its real width and sign- or zero-extended (docs/hardware.md), so what the
-    // sequencer loads and the host reads back is the field's value. The sequencer loads the
-    // parameters of the population / projection it works on into registers (one field per
-    // cycle); the few fields it needs for every population or projection at once (geometry,
-    // flags, v_init) are also kept in flip-flops, written through on a host write.
+    // sequencer loads and the host reads back is the field's value. The sequencer reads the
+    // parameters of the population / projection it works on from the RAM (into registers or
+    // just before each use, V_INIT in the clear pass); the few fields it needs for every
+    // population or projection at once (geometry, flags) are also kept in flip-flops,
+    // written through on a host write.
     localparam integer T_CW = N_AW + 1;
     localparam integer T_DW = D_BITS + 1;
     wire [PP_W+3:0]  pop_i;
@@ -189,7 +190,6 @@ module snn_core #(
     reg [2:0]        c_flags  [0:P_MAX-1];
     reg [PR_W:0]     c_pfirst [0:P_MAX-1];
     reg [PR_W:0]     c_pcount [0:P_MAX-1];
-    reg [S_BITS-1:0] c_vinit  [0:P_MAX-1];
     reg [PP_W-1:0]   c_src    [0:PR_MAX-1];
     reg [PP_W-1:0]   c_tgt    [0:PR_MAX-1];
     reg [SL_W:0]     c_delay  [0:PR_MAX-1];
@@ -204,7 +204,6 @@ module snn_core #(
                 4'd0:  c_off[pw_e]    <= host_wdata[T_CW-1:0];
                 4'd1:  c_size[pw_e]   <= host_wdata[T_CW-1:0];
                 4'd2:  c_flags[pw_e]  <= host_wdata[2:0];
-                4'd10: c_vinit[pw_e]  <= host_wdata[S_BITS-1:0];
                 4'd12: c_pfirst[pw_e] <= host_wdata[PR_W:0];
                 4'd13: c_pcount[pw_e] <= host_wdata[PR_W:0];
                 default: ;
@@ -224,7 +223,6 @@ module snn_core #(
     wire [P_MAX*T_CW-1:0]     pc_off, pc_size;
     wire [P_MAX*3-1:0]        pc_flags;
     wire [P_MAX*(PR_W+1)-1:0] pc_pfirst, pc_pcount;
-    wire [P_MAX*S_BITS-1:0]   pc_vinit;
     wire [PR_MAX*PP_W-1:0]    rc_src, rc_tgt;
     wire [PR_MAX*(SL_W+1)-1:0] rc_delay;
     wire [PR_MAX*SYN_AW-1:0]  rc_wbase;
@@ -237,7 +235,6 @@ module snn_core #(
             assign pc_flags[gc*3 +: 3]                 = c_flags[gc];
             assign pc_pfirst[gc*(PR_W+1) +: PR_W+1]    = c_pfirst[gc];
             assign pc_pcount[gc*(PR_W+1) +: PR_W+1]    = c_pcount[gc];
-            assign pc_vinit[gc*S_BITS +: S_BITS]       = c_vinit[gc];
         end
         for (gc = 0; gc < PR_MAX; gc = gc + 1) begin : g_rc
             assign rc_src[gc*PP_W +: PP_W]             = c_src[gc];
@@ -264,7 +261,6 @@ module snn_core #(
                     c_off[q]    = pop_img[16 * q + 0][T_CW-1:0];
                     c_size[q]   = pop_img[16 * q + 1][T_CW-1:0];
                     c_flags[q]  = pop_img[16 * q + 2][2:0];
-                    c_vinit[q]  = pop_img[16 * q + 10][S_BITS-1:0];
                     c_pfirst[q] = pop_img[16 * q + 12][PR_W:0];
                     c_pcount[q] = pop_img[16 * q + 13][PR_W:0];
                 end
@@ -307,7 +303,7 @@ module snn_core #(
         .clk(clk), .rst(rst), .cmd_run(cmd_run), .cmd_clear(cmd_clear), .run_steps(run_steps),
         .learn(learn), .w_touched(w_touched), .n_pop(n_pop), .n_proj(n_proj),
         .pc_off(pc_off), .pc_size(pc_size), .pc_flags(pc_flags), .pc_pfirst(pc_pfirst),
-        .pc_pcount(pc_pcount), .pc_vinit(pc_vinit), .rc_src(rc_src), .rc_tgt(rc_tgt),
+        .pc_pcount(pc_pcount), .rc_src(rc_src), .rc_tgt(rc_tgt),
         .rc_delay(rc_delay), .rc_wbase(rc_wbase), .rc_flags(rc_flags),
         .tab_re(s_tab_re), .tab_proj(s_tab_proj), .tab_entry(s_tab_entry),
         .tab_field(s_tab_field), .tab_pop_rdata(pop_rdata), .tab_proj_rdata(proj_rdata),

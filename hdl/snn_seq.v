@@ -49,7 +49,6 @@ module snn_seq #(
     input  wire [P_MAX*3-1:0]    pc_flags,     // FLAGS
     input  wire [P_MAX*(PR_W+1)-1:0] pc_pfirst, // PROJ_FIRST
     input  wire [P_MAX*(PR_W+1)-1:0] pc_pcount, // PROJ_COUNT
-    input  wire [P_MAX*S_BITS-1:0] pc_vinit,   // V_INIT
     input  wire [PR_MAX*PP_W-1:0] rc_src,      // per projection: SRC
     input  wire [PR_MAX*PP_W-1:0] rc_tgt,      // TGT
     input  wire [PR_MAX*(SLW+1)-1:0] rc_delay, // DELAY
@@ -110,7 +109,8 @@ module snn_seq #(
     localparam integer H_AW  = (H_N > 2) ? $clog2(H_N) : 1;
     localparam integer C_W   = N_AW + 1;                         // counts 0 .. N_MAX
     localparam integer SL_W  = (NSLOT > 2) ? $clog2(NSLOT) : 1;
-    localparam integer CLR_N = (H_N > TR_MAX) ? H_N : TR_MAX;
+    localparam integer CLR_H = (H_N > TR_MAX) ? H_N : TR_MAX;
+    localparam integer CLR_N = (CLR_H > N_MAX + 2) ? CLR_H : N_MAX + 2;  // states lag 2
     localparam integer CL_W  = $clog2(CLR_N) + 1;                // counts 0 .. CLR_N
 
 
@@ -131,6 +131,9 @@ module snn_seq #(
     reg [2:0]        ph;           // phase inside a multi-cycle item
     reg [CL_W-1:0]   clr;          // clear pass counter
     wire [31:0]      clr32 = {{(32-CL_W){1'b0}}, clr};
+    localparam [CL_W-1:0] CL_2 = 2;
+    wire [CL_W-1:0]  clr_m2 = clr - CL_2;  // neuron whose state the clear pass writes
+    reg              clr_h1, clr_h2;  // clr32 - 1, clr32 - 2 lie in a population
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
@@ -206,7 +209,6 @@ module snn_seq #(
     wire [31:0] b_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_b*C_W +: C_W]};
     wire [31:0] b_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_b*C_W +: C_W]};
     wire [31:0] b_flags  = {29'd0, pc_flags[pop_sel_b*3 +: 3]};
-    wire [S_BITS-1:0] b_vinit = pc_vinit[pop_sel_b*S_BITS +: S_BITS];
     wire [31:0] r_src    = {{(32-PP_W){1'b0}}, rc_src[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_tgt    = {{(32-PP_W){1'b0}}, rc_tgt[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_delay  = {{(31-SL_W){1'b0}}, rc_delay[proj_sel*(SL_W+1) +: SL_W+1]};
@@ -384,9 +386,14 @@ module snn_seq #(
                 if (clr32 < H_N) begin
                     hs_we <= 1'b1; hs_waddr <= clr32[H_AW-1:0]; hs_wdata <= 1'b0;
                 end
-                if (clr32 < N_MAX) begin
-                    st_we <= 1'b1; st_waddr <= clr32[N_AW-1:0];
-                    st_wv <= lk_hit ? b_vinit : {S_BITS{1'b0}};
+                // V_INIT of neuron clr32's population is read from the table; its state is
+                // written two cycles later, with the word
+                tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
+                tab_entry <= {{(PT_W-PP_W){1'b0}}, lk_pop};
+                clr_h1 <= lk_hit; clr_h2 <= clr_h1;
+                if (clr >= CL_2 && {{(32-CL_W){1'b0}}, clr_m2} < N_MAX) begin
+                    st_we <= 1'b1; st_waddr <= clr_m2[N_AW-1:0];
+                    st_wv <= clr_h2 ? tab_pop_rdata[S_BITS-1:0] : {S_BITS{1'b0}};
                     st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                     st_wth <= {S_BITS{1'b0}};
                 end
