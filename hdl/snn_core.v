@@ -91,7 +91,8 @@ module snn_core #(
     wire [R_BITS-1:0]   st_rref;
     wire [W_BITS:0]     w_rdata;
     wire [2*T_BITS-1:0] tr_rdata;
-    wire                s_tab_re, s_tab_proj;
+    wire                s_tab_re, s_tab_proj, s_wb_re;
+    wire [PR_W-1:0]     s_wb_entry;
     wire [PT_W-1:0]     s_tab_entry;
     wire [3:0]          s_tab_field;
     reg                 cmd_run, cmd_clear;
@@ -181,19 +182,17 @@ module snn_core #(
         .raddr(seq_busy ? {s_tab_entry[PP_W-1:0], s_tab_field} : pop_i), .rdata(pop_rdata));
     snn_ram #(.DATA_W(32), .DEPTH(16 * PR_MAX), .ADDR_W(PR_W + 4), .INIT_FILE(PROJ_INIT)) u_proj_tab (
         .clk(clk), .we(tab_proj_we), .waddr(prj_i), .wdata(proj_din),
-        .re(seq_busy ? (s_tab_re && s_tab_proj) : acc_rd),
-        .raddr(seq_busy ? {s_tab_entry[PR_W-1:0], s_tab_field} : prj_i), .rdata(proj_rdata));
+        .re(seq_busy ? ((s_tab_re && s_tab_proj) || s_wb_re) : acc_rd),
+        .raddr(seq_busy ? (s_wb_re ? {s_wb_entry, 4'd3} : {s_tab_entry[PR_W-1:0], s_tab_field})
+                        : prj_i), .rdata(proj_rdata));
 
     // flip-flop copies of the fields used for every entry
     reg [T_CW-1:0]   c_off    [0:P_MAX-1];
     reg [T_CW-1:0]   c_size   [0:P_MAX-1];
     reg [2:0]        c_flags  [0:P_MAX-1];
-    reg [PR_W:0]     c_pfirst [0:P_MAX-1];
-    reg [PR_W:0]     c_pcount [0:P_MAX-1];
     reg [PP_W-1:0]   c_src    [0:PR_MAX-1];
     reg [PP_W-1:0]   c_tgt    [0:PR_MAX-1];
     reg [SL_W:0]     c_delay  [0:PR_MAX-1];
-    reg [SYN_AW-1:0] c_wbase  [0:PR_MAX-1];
     reg [2:0]        c_rflags [0:PR_MAX-1];
     wire [PP_W-1:0]  pw_e = pop_i[PP_W+3:4];
     wire [PR_W-1:0]  rw_e = prj_i[PR_W+3:4];
@@ -204,8 +203,6 @@ module snn_core #(
                 4'd0:  c_off[pw_e]    <= host_wdata[T_CW-1:0];
                 4'd1:  c_size[pw_e]   <= host_wdata[T_CW-1:0];
                 4'd2:  c_flags[pw_e]  <= host_wdata[2:0];
-                4'd12: c_pfirst[pw_e] <= host_wdata[PR_W:0];
-                4'd13: c_pcount[pw_e] <= host_wdata[PR_W:0];
                 default: ;
             endcase
         if (tab_proj_we)
@@ -213,7 +210,6 @@ module snn_core #(
                 4'd0: c_src[rw_e]    <= host_wdata[PP_W-1:0];
                 4'd1: c_tgt[rw_e]    <= host_wdata[PP_W-1:0];
                 4'd2: c_delay[rw_e]  <= host_wdata[SL_W:0];
-                4'd3: c_wbase[rw_e]  <= host_wdata[SYN_AW-1:0];
                 4'd4: c_rflags[rw_e] <= host_wdata[2:0];
                 default: ;
             endcase
@@ -222,10 +218,8 @@ module snn_core #(
     // the copies as flat vectors for the sequencer
     wire [P_MAX*T_CW-1:0]     pc_off, pc_size;
     wire [P_MAX*3-1:0]        pc_flags;
-    wire [P_MAX*(PR_W+1)-1:0] pc_pfirst, pc_pcount;
     wire [PR_MAX*PP_W-1:0]    rc_src, rc_tgt;
     wire [PR_MAX*(SL_W+1)-1:0] rc_delay;
-    wire [PR_MAX*SYN_AW-1:0]  rc_wbase;
     wire [PR_MAX*3-1:0]       rc_flags;
     genvar gc;
     generate
@@ -233,14 +227,11 @@ module snn_core #(
             assign pc_off[gc*T_CW +: T_CW]             = c_off[gc];
             assign pc_size[gc*T_CW +: T_CW]            = c_size[gc];
             assign pc_flags[gc*3 +: 3]                 = c_flags[gc];
-            assign pc_pfirst[gc*(PR_W+1) +: PR_W+1]    = c_pfirst[gc];
-            assign pc_pcount[gc*(PR_W+1) +: PR_W+1]    = c_pcount[gc];
         end
         for (gc = 0; gc < PR_MAX; gc = gc + 1) begin : g_rc
             assign rc_src[gc*PP_W +: PP_W]             = c_src[gc];
             assign rc_tgt[gc*PP_W +: PP_W]             = c_tgt[gc];
             assign rc_delay[gc*(SL_W+1) +: SL_W+1]     = c_delay[gc];
-            assign rc_wbase[gc*SYN_AW +: SYN_AW]       = c_wbase[gc];
             assign rc_flags[gc*3 +: 3]                 = c_rflags[gc];
         end
     endgenerate
@@ -261,14 +252,11 @@ module snn_core #(
                     c_off[q]    = pop_img[16 * q + 0][T_CW-1:0];
                     c_size[q]   = pop_img[16 * q + 1][T_CW-1:0];
                     c_flags[q]  = pop_img[16 * q + 2][2:0];
-                    c_pfirst[q] = pop_img[16 * q + 12][PR_W:0];
-                    c_pcount[q] = pop_img[16 * q + 13][PR_W:0];
                 end
                 for (q = 0; q < PR_MAX; q = q + 1) begin
                     c_src[q]    = proj_img[16 * q + 0][PP_W-1:0];
                     c_tgt[q]    = proj_img[16 * q + 1][PP_W-1:0];
                     c_delay[q]  = proj_img[16 * q + 2][SL_W:0];
-                    c_wbase[q]  = proj_img[16 * q + 3][SYN_AW-1:0];
                     c_rflags[q] = proj_img[16 * q + 4][2:0];
                 end
             end
@@ -302,10 +290,11 @@ module snn_core #(
               .TR_AW(TR_AW), .PP_W(PP_W), .PR_W(PR_W), .PT_W(PT_W)) u_seq (
         .clk(clk), .rst(rst), .cmd_run(cmd_run), .cmd_clear(cmd_clear), .run_steps(run_steps),
         .learn(learn), .w_touched(w_touched), .n_pop(n_pop), .n_proj(n_proj),
-        .pc_off(pc_off), .pc_size(pc_size), .pc_flags(pc_flags), .pc_pfirst(pc_pfirst),
-        .pc_pcount(pc_pcount), .rc_src(rc_src), .rc_tgt(rc_tgt),
-        .rc_delay(rc_delay), .rc_wbase(rc_wbase), .rc_flags(rc_flags),
+        .pc_off(pc_off), .pc_size(pc_size), .pc_flags(pc_flags),
+        .rc_src(rc_src), .rc_tgt(rc_tgt),
+        .rc_delay(rc_delay), .rc_flags(rc_flags),
         .tab_re(s_tab_re), .tab_proj(s_tab_proj), .tab_entry(s_tab_entry),
+        .wb_re(s_wb_re), .wb_entry(s_wb_entry),
         .tab_field(s_tab_field), .tab_pop_rdata(pop_rdata), .tab_proj_rdata(proj_rdata),
         .lk_idx(lk_idx), .lk_pop(lk_pop), .lk_hit(lk_hit),
         .in_empty(in_empty), .in_data(in_data), .in_pop(in_pop),

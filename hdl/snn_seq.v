@@ -47,17 +47,16 @@ module snn_seq #(
     input  wire [P_MAX*(N_AW+1)-1:0] pc_off,   // per population: OFFSET
     input  wire [P_MAX*(N_AW+1)-1:0] pc_size,  // SIZE
     input  wire [P_MAX*3-1:0]    pc_flags,     // FLAGS
-    input  wire [P_MAX*(PR_W+1)-1:0] pc_pfirst, // PROJ_FIRST
-    input  wire [P_MAX*(PR_W+1)-1:0] pc_pcount, // PROJ_COUNT
     input  wire [PR_MAX*PP_W-1:0] rc_src,      // per projection: SRC
     input  wire [PR_MAX*PP_W-1:0] rc_tgt,      // TGT
     input  wire [PR_MAX*(SLW+1)-1:0] rc_delay, // DELAY
-    input  wire [PR_MAX*SYN_AW-1:0] rc_wbase,  // W_BASE
     input  wire [PR_MAX*3-1:0]   rc_flags,     // FLAGS
     output reg                   tab_re,       // table word read (parameters of one entry)
     output reg                   tab_proj,     // 1: projection table, 0: population table
     output reg  [PT_W-1:0]       tab_entry,    // entry
     output reg  [3:0]            tab_field,    // field
+    output reg                   wb_re,        // W_BASE read of projection wb_entry (neuron
+    output reg  [PR_W-1:0]       wb_entry,     // pass: the issued item's, for its weight)
     input  wire [31:0]           tab_pop_rdata,  // word, two cycles after the read
     input  wire [31:0]           tab_proj_rdata, // word, two cycles after the read
     output reg  [15:0]           lk_idx,       // global index to find the population of
@@ -138,8 +137,6 @@ module snn_seq #(
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
     reg              p1b_valid;    // event read data valid
-    reg [SYN_AW-1:0] p1_wbase;     // weight base of the issued event's projection
-    reg [SYN_AW-1:0] p1b_wbase;    // ... of the event whose data is valid
     reg [N_AW-1:0]   p1_off;       // population offset of the issued event (input clearing)
     reg [N_AW-1:0]   p1b_off;      // ... of the event whose data is valid
     reg              p2_valid;     // weight read issued
@@ -204,15 +201,12 @@ module snn_seq #(
     wire [31:0] a_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_flags  = {29'd0, pc_flags[pop_sel_a*3 +: 3]};
-    wire [31:0] a_pfirst = {{(31-PR_W){1'b0}}, pc_pfirst[pop_sel_a*(PR_W+1) +: PR_W+1]};
-    wire [31:0] a_pcount = {{(31-PR_W){1'b0}}, pc_pcount[pop_sel_a*(PR_W+1) +: PR_W+1]};
     wire [31:0] b_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_b*C_W +: C_W]};
     wire [31:0] b_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_b*C_W +: C_W]};
     wire [31:0] b_flags  = {29'd0, pc_flags[pop_sel_b*3 +: 3]};
     wire [31:0] r_src    = {{(32-PP_W){1'b0}}, rc_src[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_tgt    = {{(32-PP_W){1'b0}}, rc_tgt[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_delay  = {{(31-SL_W){1'b0}}, rc_delay[proj_sel*(SL_W+1) +: SL_W+1]};
-    wire [31:0] r_wbase  = {{(32-SYN_AW){1'b0}}, rc_wbase[proj_sel*SYN_AW +: SYN_AW]};
     wire [31:0] r_flags  = {29'd0, rc_flags[proj_sel*3 +: 3]};
     // loaded parameters: the population's neuron (S_LDP), the projection's STDP (S_LDS).
     // Parameters needed one at a time (the three decays, the trace decays, the STDP
@@ -221,14 +215,22 @@ module snn_seq #(
     reg  [R_BITS-1:0] a_ref;
     reg  [S_BITS-1:0] a_thr, a_vres, a_bias, a_aplus;
     reg  [W_BITS-1:0] r_wmin, r_wmax;
+    reg  [SYN_AW-1:0] r_wb;        // W_BASE of the STDP projection
     reg  [TR_AW-1:0]  r_trb_r;
     wire [31:0]       r_trb = {{(32-TR_AW){1'b0}}, r_trb_r};
     reg  [3:0]        ld_n;        // next field to read
+    // population: REFRACTORY, THRESHOLD, V_RESET, BIAS, ADAPT_PLUS, PROJ_FIRST, PROJ_COUNT;
+    // projection: W_BASE, W_MIN, W_MAX, TR_BASE
+    wire [3:0]        ld_last = (state == S_LDP) ? 4'd13 : 4'd11;
+    wire [3:0]        ld_nx = (ld_n == 4'd3) ? ((state == S_LDP) ? 4'd7 : 4'd9)
+                            : ((ld_n == 4'd9 && state == S_LDP) ? 4'd11
+                                                                          : ld_n + 4'd1);
     reg               ld_v1, ld_v2;  // a read issued one / two cycles ago
     reg  [3:0]        ld_f1, ld_f2;  // its field
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
     wire [31:0] j32      = {{(32-C_W){1'b0}}, j};
-    wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, p1b_wbase};
+    // W_BASE of the event whose data is valid: read from the table with its issue (wb_re)
+    wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, tab_proj_rdata[SYN_AW-1:0]};
     // one narrow multiplier for the row offset source * SIZE[target], shared by routing
     // (the event's source) and the STDP pass (source j)
     wire [C_W-1:0]   mul_s   = (state == S_SYN || state == S_SYBS) ? j
@@ -236,7 +238,7 @@ module snn_seq #(
     wire [2*C_W-1:0] mul_p   = mul_s * a_size[C_W-1:0];
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
     wire [31:0] acc_wa   = p1_wb32 + row32 + {{(32-C_W){1'b0}}, p1b_t};  // weight (ev, t)
-    wire [31:0] syn_wa   = r_wbase + row32 + t32;             // STDP: weight (j, t)
+    wire [31:0] syn_wa   = {{(32-SYN_AW){1'b0}}, r_wb} + row32 + t32;  // STDP: weight (j, t)
     wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
     wire [31:0] tr_ev_a  = r_trb + {{(32-C_W){1'b0}}, ev_rdata};  // pre trace of an event
     wire [31:0] tr_post_a = r_trb + b_size + j32;             // post trace j
@@ -270,7 +272,7 @@ module snn_seq #(
     // verilator lint_on UNUSEDSIGNAL
 
     wire [C_W-1:0]  k_cnt     = cnt[cidx(dslot, r_src)];
-    wire [PR_W:0]   k_end     = a_pfirst[PR_W:0] + a_pcount[PR_W:0];
+    reg  [PR_W:0]   k_end;      // PROJ_FIRST + PROJ_COUNT of the population (S_LDP)
     // one read port for this step's counts: the input population of the head (S_IN), the
     // population being updated (pi), or projection k's target (STDP): pop_sel_a's choice
     wire [PP_W-1:0] cnt_pop   = (state == S_IN) ? lk_pop : pop_sel_a;
@@ -364,7 +366,7 @@ module snn_seq #(
         st_re <= 1'b0; st_we <= 1'b0; w_re <= 1'b0; w_we <= 1'b0;
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
         hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
-        done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
+        wb_re <= 1'b0; done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
@@ -465,14 +467,15 @@ module snn_seq #(
                     state <= S_LDP; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end
             end
-            // load the population's neuron parameters (fields 3 .. 11), one per cycle
+            // load the population's / projection's parameters kept in registers (ld_nx),
+            // one per cycle
             S_LDP, S_LDS: begin
-                ld_v1 <= (ld_n <= 4'd11); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
-                if (ld_n <= 4'd11) begin
+                ld_v1 <= (ld_n <= ld_last); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
+                if (ld_n <= ld_last) begin
                     tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
                     tab_entry <= (state == S_LDS) ? {{(PT_W-PR_W){1'b0}}, k[PR_W-1:0]}
                                                   : {{(PT_W-PP_W){1'b0}}, pi[PP_W-1:0]};
-                    ld_n <= ld_n + 4'd1;
+                    ld_n <= ld_nx;
                 end
                 if (ld_v2 && state == S_LDP)
                     case (ld_f2)
@@ -481,18 +484,21 @@ module snn_seq #(
                         4'd8:  a_vres  <= tab_pop_rdata[S_BITS-1:0];
                         4'd9:  a_bias  <= tab_pop_rdata[S_BITS-1:0];
                         4'd11: a_aplus <= tab_pop_rdata[S_BITS-1:0];
+                        4'd12: k       <= tab_pop_rdata[PR_W:0];          // PROJ_FIRST
+                        4'd13: k_end   <= k + tab_pop_rdata[PR_W:0];      // + PROJ_COUNT
                         default: ;
                     endcase
                 if (ld_v2 && state == S_LDS)
                     case (ld_f2)
+                        4'd3:  r_wb    <= tab_proj_rdata[SYN_AW-1:0];
                         4'd9:  r_wmin  <= tab_proj_rdata[W_BITS-1:0];
                         4'd10: r_wmax  <= tab_proj_rdata[W_BITS-1:0];
                         4'd11: r_trb_r <= tab_proj_rdata[TR_AW-1:0];
                         default: ;
                     endcase
-                if (ld_v2 && ld_f2 == 4'd11) begin
+                if (ld_v2 && ld_f2 == ld_last) begin
                     if (state == S_LDP) begin
-                        state <= S_PLST; k <= a_pfirst[PR_W:0]; nl_n <= {(PR_W+1){1'b0}};
+                        state <= S_PLST; nl_n <= {(PR_W+1){1'b0}};
                     end
                     else begin state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0; end
                 end
@@ -513,7 +519,7 @@ module snn_seq #(
             // per cycle, neurons overlapping
             S_RUN: begin
                 p1_valid <= 1'b0;
-                p1b_valid <= p1_valid; p1b_wbase <= p1_wbase; p1b_ev <= p1_ev;
+                p1b_valid <= p1_valid; p1b_ev <= p1_ev;
                 p1b_last <= p1_last; p1b_t <= p1_t;
                 p2_valid <= p1b_valid; p2_ev <= p1b_ev; p2_last <= p1b_last; p2_t <= p1b_t;
                 p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
@@ -522,7 +528,7 @@ module snn_seq #(
                 // spike still in flight, so the update never waits)
                 if (ti < tgt_size[C_W-1:0]
                         && (ni != 2'd0 || li != 0 || j != 0 || !a_flags[2] || out_room)) begin
-                    p1_valid <= 1'b1; p1_t <= ti; p1_wbase <= r_wbase[SYN_AW-1:0];
+                    p1_valid <= 1'b1; p1_t <= ti; wb_re <= 1'b1; wb_entry <= proj_sel;
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
                         ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
@@ -584,7 +590,7 @@ module snn_seq #(
                     state <= S_NEXT;
                     if (learn) dense <= 1'b0;  // every plastic weight is within its bounds
                 end else if (r_flags[0] && learn) begin
-                    state <= S_LDS; ld_n <= 4'd5; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
+                    state <= S_LDS; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end else begin
                     k <= k + 1'b1;
                 end
@@ -747,8 +753,8 @@ module snn_seq #(
     end
 
     // verilator lint_off UNUSEDSIGNAL
-    wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_wbase, r_trb,
-                       a_off, b_off, a_pfirst, a_pcount, b_size, a_size, in_data,
+    wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb,
+                       a_off, b_off, b_size, a_size, in_data,
                        clr32, g_now, g_iss, acc_wa, syn_wa, tr_ev_a, tab_pop_rdata, tab_proj_rdata,
                        tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
     // verilator lint_on UNUSEDSIGNAL

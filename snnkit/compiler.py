@@ -256,8 +256,8 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
-    population 11 cycles to load its parameters from the table RAM, one per incoming
-    projection and a 6-cycle drain. STDP, per plastic projection: 9 cycles to load its
+    population 9 cycles to load its parameters from the table RAM, one per incoming
+    projection and a 6-cycle drain. STDP, per plastic projection: 6 cycles to load its
     parameters, 3 per trace, 4 per synapse of an arriving source's row or a spiking target's
     column when at most half of each spike, else 4 per synapse (a dense pass, as is the first
     learning step after a weight write: ``steady=False``).
@@ -269,10 +269,10 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)
-        # parameter load (11), list of projections with events (one per incoming
+        # parameter load (9), list of projections with events (one per incoming
         # projection + 1), one item per cycle: max(events, 3) per neuron (the three decays
         # share one multiplier), the pipeline drain (6)
-        cycles += 11 + len(inc) + 1 + pop.size * max(events, 3) + 6
+        cycles += 9 + len(inc) + 1 + pop.size * max(events, 3) + 6
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
@@ -283,9 +283,9 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
             # it and its trace, 4 per synapse), a column per spiking target (3 + 4 per
             # synapse), +1 to end each list
             if 2 * pre <= s and 2 * post <= t and steady:
-                cycles += 9 + 3 * (s + t) + pre * (5 + 4 * t) + 1 + post * (3 + 4 * s) + 1
+                cycles += 6 + 3 * (s + t) + pre * (5 + 4 * t) + 1 + post * (3 + 4 * s) + 1
             else:  # dense: every synapse (at high activity, or the first learning step)
-                cycles += 9 + 3 * (s + t) + t * (3 + 4 * s)
+                cycles += 6 + 3 * (s + t) + t * (3 + 4 * s)
     return cycles
 
 
