@@ -92,13 +92,13 @@ module snn_seq #(
     output reg  [SYN_AW-1:0]     w_raddr,      // weight read address
     input  wire [W_BITS:0]       w_rdata,      // {plastic, weight}
     output reg                   w_we,         // weight write
-    output reg  [SYN_AW-1:0]     w_waddr,      // weight write address
+    output wire [SYN_AW-1:0]     w_waddr,      // weight write address (= w_raddr)
     output reg  [W_BITS:0]       w_wdata,      // {plastic, weight}
     output reg                   tr_re,        // trace read
     output reg  [TR_AW-1:0]      tr_raddr,     // trace read address
     input  wire [2*T_BITS-1:0]   tr_rdata,     // {decayed, next}
     output reg                   tr_we,        // trace write
-    output reg  [TR_AW-1:0]      tr_waddr,     // trace write address
+    output wire [TR_AW-1:0]      tr_waddr,     // trace write address (= tr_raddr)
     output reg  [2*T_BITS-1:0]   tr_wdata      // {decayed, next}
 );
 
@@ -167,6 +167,10 @@ module snn_seq #(
     reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
 
     assign busy     = (state != S_IDLE);
+    // a weight / trace is written back to the address it was read from, in the cycle after
+    // its last phase; the next read address is set only at the end of that cycle
+    assign w_waddr  = w_raddr;
+    assign tr_waddr = tr_raddr;
     assign stepping = busy && (state != S_CLR);
     assign waiting  = (state == S_IN) && in_empty;
 
@@ -400,7 +404,7 @@ module snn_seq #(
                     st_wth <= {S_BITS{1'b0}};
                 end
                 if (clr32 < TR_MAX) begin
-                    tr_we <= 1'b1; tr_waddr <= clr32[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
+                    tr_we <= 1'b1; tr_raddr <= clr32[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
                 end
                 clr <= clr + 1'b1;
                 if (clr32 == CLR_N - 1) state <= S_IDLE;
@@ -609,7 +613,7 @@ module snn_seq #(
                 end else if (ph == 3'd1) begin  // the RAMs sample the addresses
                     ph <= 3'd2;
                 end else begin  // decay, add the spike, write back
-                    tr_we <= 1'b1; tr_waddr <= tr_raddr; tr_wdata <= {tr_xd, tr_xn};
+                    tr_we <= 1'b1; tr_wdata <= {tr_xd, tr_xn};
                     ph <= 3'd0; j <= j + 1'b1;
                     if (state == S_TPRE && !j_more) begin
                         state <= S_TPOST; j <= {C_W{1'b0}};
@@ -647,7 +651,7 @@ module snn_seq #(
                     term_up <= s_term; ph <= 3'd6;
                 end
                 default: begin  // the depression term; write the weight back
-                    w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
+                    w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j_more) begin
                         j <= j + 1'b1; ph <= 3'd3;
                     end else if (t_more) begin
@@ -718,7 +722,7 @@ module snn_seq #(
                 3'd5: begin term_up <= s_term; ph <= 3'd6; end
                 default: begin  // the depression term; write (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
-                        w_we <= 1'b1; w_waddr <= w_raddr; w_wdata <= {w_rdata[W_BITS], s_w};
+                        w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     end
                     ph <= 3'd3;
                     if (state == S_SYAS) begin
