@@ -60,6 +60,21 @@ module host_decoder #(
     // with a constant (no adder)
     localparam integer ROOM_I = MAX_PAYLOAD - STEP_ROOM_I - 4;
     localparam [16:0] ROOM = (ROOM_I < 0) ? 17'd0 : ROOM_I[16:0];
+    function integer off_bits;  // bits of an offset below the largest region size
+        input integer unused;
+        integer r;
+        reg [31:0] m;
+        begin
+            m = 32'd0;
+            for (r = 0; r < 16; r = r + 1)
+                if (REGION_SIZE[32*r +: 32] > m) m = REGION_SIZE[32*r +: 32];
+            off_bits = 2;
+            for (r = 2; r < 31; r = r + 1)
+                if ((m >> r) != 32'd0) off_bits = r + 1;
+        end
+    endfunction
+    localparam integer OFF_W = off_bits(0);  // 2 .. 31: every offset >= 2^OFF_W is > sizes
+    localparam integer E_W = ((OFF_W > 16) ? OFF_W : 16) + 1;  // offset + count
 
     // ---- states
     localparam [5:0]
@@ -87,12 +102,14 @@ module host_decoder #(
     // sent only once stored, and rx_buf is read only after the frame is in
     (* no_rw_check *) reg [7:0] rx_buf [0:MAX_PAYLOAD-1];
     (* no_rw_check *) reg [7:0] tx_buf [0:MAX_PAYLOAD-1];
-    reg [BW-1:0] rx_raddr, tx_raddr;
+    // read at the pointers themselves (no address registers): rx_buf at rx_ptr in F_ADDR,
+    // tx_buf at snd_ptr in SN_RD; the byte stays until the next read
     reg [7:0]  rx_rdata, tx_rdata;
+    wire       rx_re, tx_re;
 
     always @(posedge clk) begin
-        rx_rdata <= rx_buf[rx_raddr];
-        tx_rdata <= tx_buf[tx_raddr];
+        if (rx_re) rx_rdata <= rx_buf[rx_ptr[BW-1:0]];
+        if (tx_re) tx_rdata <= tx_buf[snd_ptr[BW-1:0]];
     end
 
     // ---- frame being received / executed
@@ -144,7 +161,10 @@ module host_decoder #(
     reg [31:0] store_val;
 
     // ---- command fields
-    reg [31:0] cmd_off;
+    // the offset of READ / WRITE: OFF_W bits and a flag for any higher bit (such an offset
+    // lies beyond every region: refused before any bus access)
+    reg [OFF_W-1:0] cmd_off;
+    reg        cmd_off_big;
     reg [15:0] cmd_count, cmd_k;  // items and index (RUN: input / output events, steps)
     reg [2:0]  cmd_width;
     reg        cmd_flag;
@@ -158,7 +178,8 @@ module host_decoder #(
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
     wire [31:0] region_size = REGION_SIZE[32*region +: 32];
     wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
-    wire [32:0] cmd_end = {1'b0, cmd_off} + {17'd0, cmd_count};  // READ / WRITE: one past
+    wire [E_W-1:0] cmd_end = {{(E_W-OFF_W){1'b0}}, cmd_off} + {{(E_W-16){1'b0}}, cmd_count};
+    wire        cmd_out = cmd_off_big || {{(33-E_W){1'b0}}, cmd_end} > {1'b0, region_size};
     wire [1:0]  link_idx = cmd_off[1:0] + cmd_k[1:0];
 
     // the link counters' read-modify-write and clear pass (see lnk_mem)
@@ -312,6 +333,8 @@ module host_decoder #(
                                           : snd_crc, (snd_state == SN_HDR) ? hdr_byte : snd_byte);
 
     assign active = state != R_HUNT || snd_busy || tx_valid;
+    assign rx_re  = state == F_ADDR;
+    assign tx_re  = snd_state == SN_RD;
 
     always @(*) begin
         case (snd_idx)
@@ -328,7 +351,6 @@ module host_decoder #(
             snd_state <= SN_IDLE;
             tx_valid  <= 1'b0;
             tx_data   <= 8'd0;
-            tx_raddr  <= {BW{1'b0}};
         end else begin
             case (snd_state)
                 SN_IDLE: if (snd_start) begin
@@ -347,7 +369,6 @@ module host_decoder #(
                 end
                 SN_RD: begin
                     if (snd_ptr != snd_limit) begin
-                        tx_raddr  <= snd_ptr[BW-1:0];
                         snd_state <= SN_WAIT;
                     end else if (!snd_stream || run_fin) begin
                         snd_idx   <= 3'd0;
@@ -394,7 +415,6 @@ module host_decoder #(
             ev_crc       <= 1'b0;
             ev_replay    <= 1'b0;
             tmr          <= {TM_W{1'b0}};
-            rx_raddr     <= {BW{1'b0}};
         end else begin
             snd_start <= 1'b0;
             nack_pulse <= 1'b0;
@@ -512,7 +532,6 @@ module host_decoder #(
                 // ------------------------------------------------------------ sub-routines
                 F_ADDR: begin  // the first byte clears the value (one place, not every call)
                     if (fetch_k == 3'd0) fetch_val <= 32'd0;
-                    rx_raddr <= rx_ptr[BW-1:0];
                     rx_ptr   <= rx_ptr + 1'b1;
                     state    <= F_WAIT;
                 end
@@ -550,7 +569,8 @@ module host_decoder #(
 
                 // ------------------------------------------------------------ WRITE
                 W_OFF: begin
-                    cmd_off <= fetch_val;
+                    cmd_off <= fetch_val[OFF_W-1:0];
+                    cmd_off_big <= fetch_val[31:OFF_W] != 0;
                     fetch(3'd1, W_MODE);
                 end
                 W_MODE: begin
@@ -573,7 +593,7 @@ module host_decoder #(
                         nack(region == LINK ? E_READ_ONLY : E_ADDRESS);
                     end else if (cmd_k == 16'd0 && !REGION_WR[region]) begin
                         nack(E_READ_ONLY);
-                    end else if (cmd_k == 16'd0 && cmd_end > {1'b0, region_size}) begin
+                    end else if (cmd_k == 16'd0 && cmd_out) begin
                         nack(E_ADDRESS);
                     end else if (cmd_k == cmd_count) begin
                         state <= ACK;
@@ -583,13 +603,14 @@ module host_decoder #(
                 end
                 W_DATA: begin
                     cmd_k <= cmd_k + 1'b1;
-                    bus(1'b1, region_base + cmd_off + {16'd0, cmd_k},
+                    bus(1'b1, region_base + {{(32-OFF_W){1'b0}}, cmd_off} + {16'd0, cmd_k},
                         widen(fetch_val, cmd_width, cmd_flag), W_LOOP);
                 end
 
                 // ------------------------------------------------------------ READ
                 Q_OFF: begin
-                    cmd_off <= fetch_val;
+                    cmd_off <= fetch_val[OFF_W-1:0];
+                    cmd_off_big <= fetch_val[31:OFF_W] != 0;
                     fetch(3'd2, Q_CNT);
                 end
                 Q_CNT: begin
@@ -604,7 +625,7 @@ module host_decoder #(
                     end else if (cmd_count == 0
                             || read_bytes(cmd_count, fetch_val[2:0]) > {2'b0, MAXP}) begin
                         nack(E_LENGTH);
-                    end else if (region_size == 0 || cmd_end > {1'b0, region_size}) begin
+                    end else if (region_size == 0 || cmd_out) begin
                         nack(E_ADDRESS);
                     end else begin
                         state <= Q_LOOP;
@@ -617,7 +638,7 @@ module host_decoder #(
                         // lnk_raddr <= link_idx (above); wait while a count is in flight
                         if (lnk_idle) state <= Q_LW;
                     end else begin
-                        bus(1'b0, region_base + cmd_off + {16'd0, cmd_k}, 32'd0, Q_DATA);
+                        bus(1'b0, region_base + {{(32-OFF_W){1'b0}}, cmd_off} + {16'd0, cmd_k}, 32'd0, Q_DATA);
                     end
                 end
                 Q_LW: state <= Q_LX;  // the counter RAM samples lnk_raddr
