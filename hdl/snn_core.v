@@ -60,7 +60,10 @@ module snn_core #(
     reg           learn;
     reg           done_flag;
     reg           in_err_flag;
-    reg  [63:0]   cycles;
+    // stepping cycles: 48 bits (wraps after 2^48 cycles, 136 days at 24 MHz); the host reads
+    // them as two words, CYCLES_HI zero-extended
+    localparam integer CYC_W = 48;
+    reg  [CYC_W-1:0] cycles;
     reg  [31:0]   syn_events;
 
     initial begin
@@ -390,9 +393,9 @@ module snn_core #(
         if (rst) begin
             n_pop <= regs_init[0][PP_W:0]; n_proj <= regs_init[1][PR_W:0];
             run_steps <= 32'd0; learn <= 1'b1; done_flag <= 1'b0; in_err_flag <= 1'b0;
-            cycles <= 64'd0; syn_events <= 32'd0;
+            cycles <= {CYC_W{1'b0}}; syn_events <= 32'd0;
         end else begin
-            if (seq_stepping) cycles <= cycles + 64'd1;
+            if (seq_stepping) cycles <= cycles + 1'b1;
             if (seq_syn_event) syn_events <= syn_events + 32'd1;
             if (seq_done) done_flag <= 1'b1;
             if (seq_in_err) in_err_flag <= 1'b1;
@@ -402,7 +405,7 @@ module snn_core #(
                         if (host_wdata[0]) begin cmd_run <= 1'b1; done_flag <= 1'b0; end
                         if (host_wdata[1]) begin
                             cmd_clear <= 1'b1; in_err_flag <= 1'b0;
-                            cycles <= 64'd0; syn_events <= 32'd0;
+                            cycles <= {CYC_W{1'b0}}; syn_events <= 32'd0;
                         end
                     end
                     20'h011: run_steps <= host_wdata;
@@ -449,7 +452,7 @@ module snn_core #(
             20'h013: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
             20'h014: rd1_reg_c = step_count;
             20'h015: rd1_reg_c = cycles[31:0];
-            20'h016: rd1_reg_c = cycles[63:32];
+            20'h016: rd1_reg_c = {{(64-CYC_W){1'b0}}, cycles[CYC_W-1:32]};
             20'h017: rd1_reg_c = syn_events;
             20'h018: rd1_reg_c = steps_left;
             20'h019: rd1_reg_c = {{(31-PP_W){1'b0}}, n_pop};
