@@ -268,13 +268,16 @@ module snn_core #(
 
     // which population holds global index lk_idx: one comparator pair per table entry
     wire [P_MAX-1:0] lk_in;
+    wire [31:0]      lk32   = {16'd0, lk_idx};
+    wire             lk_low = (lk32 >> (N_AW + 2)) == 32'd0;
     genvar gp;
     generate
         for (gp = 0; gp < P_MAX; gp = gp + 1) begin : g_lk
-            wire [17:0] g_off = {{(17-N_AW){1'b0}}, c_off[gp]};
-            wire [17:0] g_end = g_off + {{(17-N_AW){1'b0}}, c_size[gp]};
-            assign lk_in[gp] = (gp < n_pop) && ({2'd0, lk_idx} >= g_off)
-                               && ({2'd0, lk_idx} < g_end);
+            // N_AW + 2 bits wide: an index above them lies in no population (lk_low)
+            wire [N_AW+1:0] g_off = {1'b0, c_off[gp]};
+            wire [N_AW+1:0] g_end = g_off + {1'b0, c_size[gp]};
+            assign lk_in[gp] = (gp < n_pop) && lk_low && (lk32[N_AW+1:0] >= g_off)
+                               && (lk32[N_AW+1:0] < g_end);
         end
     endgenerate
 
