@@ -54,7 +54,6 @@ module host_decoder #(
     localparam [7:0] E_WIDTH = 8'd5, E_READ_ONLY = 8'd6, E_BUS = 8'd7, E_RUN = 8'd8;
     localparam [7:0] E_OVERFLOW = 8'd9;
     localparam [3:0] LINK = 4'd8;  // region served by this block: its own counters
-    localparam [16:0] MAXP = MAX_PAYLOAD[16:0];
     localparam integer STEP_ROOM_I = 2 + 2 * MAX_EVENTS;
     // a step starts only while tx_ptr + STEP_ROOM_I + 4 <= MAX_PAYLOAD: one comparison
     // with a constant (no adder)
@@ -128,13 +127,14 @@ module host_decoder #(
     // ---- replay memory and response
     reg        replay_valid;
     reg [7:0]  last_op, last_seq;
-    reg [7:0]  resp_op, resp_seq;
-    reg [15:0] resp_len;
+    // the response's header: OP is last_op | 0x80 (the executed or replayed command), SEQ is
+    // frame_seq, LEN is tx_ptr (kept for a replay: only a new command clears it); a NACK's
+    // payload is frame_op and nack_code. frame_* and tx_ptr hold until the response is sent.
     reg        resp_nack;
-    reg [7:0]  nack_op, nack_code;
+    reg [7:0]  nack_code;
     reg [PTR_W-1:0] tx_ptr;   // next response byte to write (execute) or send
     reg        resp_stream;   // the response is a RUN stream (LEN 0xFFFF, self-delimiting)
-    reg        run_fin;       // the RUN stream is complete: resp_len is its length
+    reg        run_fin;       // the RUN stream is complete: tx_ptr is its length
     reg        run_active;    // inside a RUN: errors end the stream instead of a NACK
 
     // ---- link counters (region LINK)
@@ -209,6 +209,22 @@ module host_decoder #(
             if (state == Q_LOOP && lnk_idle) lnk_raddr <= link_idx;
         end
     end
+
+    // x > c for a constant c: a test of x's bits when c is a power of two (no comparator
+    // carry chain), else the comparison
+    function automatic gt_pow2(input [31:0] x, input integer c);
+        integer l;
+        begin
+            l = $clog2(c);
+            if (c == (1 << l) && l < 31)
+                gt_pow2 = ((x >> (l + 1)) != 32'd0) || (x[l] && (x & ((32'd1 << l) - 32'd1)) != 32'd0);
+            else
+                gt_pow2 = x > c;
+        end
+    endfunction
+
+    // The timers (tmr, poll_cnt) count up by one from 0 each cycle / poll and are checked
+    // every count: equality with the limit is the first time they reach it (no comparator).
 
     function [15:0] crc16_byte(input [15:0] c, input [7:0] d);
         integer i;
@@ -295,9 +311,7 @@ module host_decoder #(
                 store(3'd4, {8'd0, code, 16'hFFFE}, U_DONE);
             end else begin
                 resp_nack <= 1'b1;
-                nack_op   <= frame_op;
                 nack_code <= code;
-                resp_seq  <= frame_seq;
                 snd_start <= 1'b1;
                 state     <= W_SEND;
             end
@@ -317,15 +331,13 @@ module host_decoder #(
     reg         snd_start;  // one-cycle request from the command FSM
     wire        snd_busy = snd_state != SN_IDLE;
     wire        snd_stream = resp_stream && !resp_nack;
-    wire [7:0]  out_op = resp_nack ? OP_NACK : resp_op;
-    wire [15:0] out_len = resp_nack ? 16'd2 : resp_len;
-    wire [15:0] hdr_len = snd_stream ? 16'hFFFF : out_len;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [16:0] out_len17 = {1'b0, out_len};  // <= MAX_PAYLOAD: fits PTR_W bits
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [PTR_W-1:0] snd_limit = (snd_stream && !run_fin) ? tx_ptr : out_len17[PTR_W-1:0];
+    wire [7:0]  out_op = resp_nack ? OP_NACK : (last_op | 8'h80);
     wire [16:0] tx_len17 = {{(17-PTR_W){1'b0}}, tx_ptr};
-    wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : nack_op) : tx_rdata;
+    wire [15:0] out_len = resp_nack ? 16'd2 : tx_len17[15:0];
+    wire [15:0] hdr_len = snd_stream ? 16'hFFFF : out_len;
+    // the payload bytes to send: all of tx_ptr (a stream follows it while it grows)
+    wire [PTR_W-1:0] snd_limit = resp_nack ? P2 : tx_ptr;
+    wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : frame_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
     // one CRC update for the sender: the header's (from the initial value at OP) or a
     // payload byte's
@@ -340,7 +352,7 @@ module host_decoder #(
         case (snd_idx)
             3'd0: hdr_byte = SYNC;
             3'd1: hdr_byte = out_op;
-            3'd2: hdr_byte = resp_seq;
+            3'd2: hdr_byte = frame_seq;
             3'd3: hdr_byte = hdr_len[7:0];
             default: hdr_byte = hdr_len[15:8];
         endcase
@@ -453,7 +465,7 @@ module host_decoder #(
                             R_LENH: begin
                                 frame_len[15:8] <= rx_data;
                                 rx_ptr          <= P0;
-                                if ({1'b0, rx_data, frame_len[7:0]} > MAXP) begin
+                                if (gt_pow2({16'd0, rx_data, frame_len[7:0]}, MAX_PAYLOAD)) begin
                                     nack(E_LENGTH);
                                 end else if ({rx_data, frame_len[7:0]} == 16'd0) begin
                                     state <= R_CRCH;
@@ -479,7 +491,7 @@ module host_decoder #(
                                 end
                             end
                         endcase
-                    end else if ({{(32-TM_W){1'b0}}, tmr} >= IDLE_CLKS) begin
+                    end else if ({{(32-TM_W){1'b0}}, tmr} == IDLE_CLKS) begin
                         state <= R_HUNT;
                     end
                 end
@@ -487,19 +499,16 @@ module host_decoder #(
                 // ------------------------------------------------------------ dispatch
                 D_DISPATCH: begin
                     resp_nack <= 1'b0;
-                    resp_seq  <= frame_seq;
-                    resp_op   <= frame_op | 8'h80;
-                    tx_ptr    <= P0;
                     rx_ptr    <= P0;
                     if (frame_op != OP_IDENTIFY && replay_valid && frame_seq == last_seq
                             && frame_op == last_op) begin
-                        resp_op    <= resp_op;  // the stored response, unchanged
-                        ev_replay  <= 1'b1;
+                        ev_replay  <= 1'b1;  // the stored response (tx_buf, tx_ptr) again
                         snd_start  <= 1'b1;
                         state      <= W_SEND;
                     end else begin
                         replay_valid <= 1'b0;
                         resp_stream  <= 1'b0;
+                        tx_ptr       <= P0;
                         last_op      <= frame_op;
                         last_seq     <= frame_seq;
                         if (frame_op == OP_IDENTIFY) begin
@@ -553,7 +562,7 @@ module host_decoder #(
                         host_req <= 1'b0;
                         tmr      <= {TM_W{1'b0}};
                         state    <= host_we ? state_ret : B_WAIT;
-                    end else if ({{(32-TM_W){1'b0}}, tmr} >= BUS_TIMEOUT) begin
+                    end else if ({{(32-TM_W){1'b0}}, tmr} == BUS_TIMEOUT) begin
                         host_req <= 1'b0;
                         nack(E_BUS);
                     end
@@ -562,7 +571,7 @@ module host_decoder #(
                     if (host_rvalid) begin
                         fetch_val <= host_rdata;
                         state     <= state_ret;
-                    end else if ({{(32-TM_W){1'b0}}, tmr} >= BUS_TIMEOUT) begin
+                    end else if ({{(32-TM_W){1'b0}}, tmr} == BUS_TIMEOUT) begin
                         nack(E_BUS);
                     end
                 end
@@ -623,7 +632,7 @@ module host_decoder #(
                     if (!(fetch_val == 32'd1 || fetch_val == 32'd2 || fetch_val == 32'd4)) begin
                         nack(E_WIDTH);
                     end else if (cmd_count == 0
-                            || read_bytes(cmd_count, fetch_val[2:0]) > {2'b0, MAXP}) begin
+                            || gt_pow2({13'd0, read_bytes(cmd_count, fetch_val[2:0])}, MAX_PAYLOAD)) begin
                         nack(E_LENGTH);
                     end else if (region_size == 0 || cmd_out) begin
                         nack(E_ADDRESS);
@@ -688,7 +697,7 @@ module host_decoder #(
                     poll_cnt <= poll_cnt + 1'b1;
                     if (!fetch_val[0]) begin
                         state <= ACK;
-                    end else if ({{(32-PC_W){1'b0}}, poll_cnt} >= RUN_TIMEOUT) begin
+                    end else if ({{(32-PC_W){1'b0}}, poll_cnt} == RUN_TIMEOUT) begin
                         nack(E_RUN);
                     end else begin
                         state <= X_POLL;
@@ -758,7 +767,7 @@ module host_decoder #(
                     poll_cnt <= poll_cnt + 1'b1;
                     if (fetch_val[1] && !fetch_val[0]) begin
                         bus(1'b0, ADDR_OUT_LEVEL, 32'd0, U_LEVEL);
-                    end else if ({{(32-PC_W){1'b0}}, poll_cnt} >= RUN_TIMEOUT) begin
+                    end else if ({{(32-PC_W){1'b0}}, poll_cnt} == RUN_TIMEOUT) begin
                         nack(E_RUN);
                     end else begin
                         state <= U_POLL;
@@ -767,7 +776,7 @@ module host_decoder #(
                 U_LEVEL: begin
                     cmd_count <= fetch_val[15:0];
                     cmd_k     <= 16'd0;
-                    if (fetch_val > MAX_EVENTS) nack(E_OVERFLOW);
+                    if (gt_pow2(fetch_val, MAX_EVENTS)) nack(E_OVERFLOW);
                     else store(3'd2, fetch_val, U_EVENTS);
                 end
                 U_EVENTS: begin
@@ -784,7 +793,6 @@ module host_decoder #(
                 end
                 U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
                 U_DONE: begin
-                    resp_len     <= tx_len17[15:0];
                     run_fin      <= 1'b1;
                     run_active   <= 1'b0;
                     replay_valid <= 1'b1;
@@ -793,7 +801,6 @@ module host_decoder #(
 
                 // ------------------------------------------------------------ respond
                 ACK: begin
-                    resp_len     <= tx_len17[15:0];
                     replay_valid <= 1'b1;
                     snd_start    <= 1'b1;
                     state        <= W_SEND;
