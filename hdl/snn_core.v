@@ -323,15 +323,23 @@ module snn_core #(
     wire [3:0]  region   = host_addr[ADDR_W-1:ADDR_W-4];
     wire [19:0] offset   = host_addr[19:0];
     wire [31:0] off32    = {12'd0, offset};
-    wire        in_pop_t = (off32 >= 32'h100) && (off32 < 32'h100 + 16 * P_MAX);
-    wire        in_prj_t = (off32 >= 32'h400) && (off32 < 32'h400 + 16 * PR_MAX);
+    // table ranges: a test of the high offset bits when the range is a power of two aligned
+    // to it (no comparator carry chains), else two comparisons
+    localparam integer POP_S = 16 * P_MAX, PRJ_S = 16 * PR_MAX;
+    localparam integer POP_L = $clog2(POP_S), PRJ_L = $clog2(PRJ_S);
+    localparam         POP_AL = (POP_S == (1 << POP_L)) && (32'h100 % POP_S == 0);
+    localparam         PRJ_AL = (PRJ_S == (1 << PRJ_L)) && (32'h400 % PRJ_S == 0);
+    wire        in_pop_t = POP_AL ? ((off32 >> POP_L) == (32'h100 >> POP_L))
+                                  : ((off32 >= 32'h100) && (off32 < 32'h100 + POP_S));
+    wire        in_prj_t = PRJ_AL ? ((off32 >> PRJ_L) == (32'h400 >> PRJ_L))
+                                  : ((off32 >= 32'h400) && (off32 < 32'h400 + PRJ_S));
     wire [31:0] pop_i32  = off32 - 32'h100;
     wire [31:0] prj_i32  = off32 - 32'h400;
     assign pop_i = pop_i32[PP_W+3:0];
     assign prj_i = prj_i32[PR_W+3:0];
     wire        is_reg   = (region == 4'h0);
     wire        is_mem   = (region == 4'h1) || (region == 4'h2) || (region == 4'h3);
-    wire        is_table = is_reg && (offset >= 20'h100);
+    wire        is_table = is_reg && (offset[19:8] != 12'd0);  // offset >= 0x100
     wire        a_ctrl   = is_reg && (offset == 20'h010);
     wire        a_infifo = is_reg && (offset == 20'h020);
     wire        a_outpop = is_reg && (offset == 20'h022);

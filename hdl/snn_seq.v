@@ -111,6 +111,18 @@ module snn_seq #(
     localparam integer CLR_H = (H_N > TR_MAX) ? H_N : TR_MAX;
     localparam integer CLR_N = (CLR_H > N_MAX + 2) ? CLR_H : N_MAX + 2;  // states lag 2
     localparam integer CL_W  = $clog2(CLR_N) + 1;                // counts 0 .. CLR_N
+    // clr < C for the clear pass's limits: a test of the high bits when C is a power of two
+    // (no comparator carry chain)
+    function automatic clr_lt;
+        input [CL_W-1:0] x;
+        input integer c;
+        integer l;
+        begin
+            l = $clog2(c);
+            if (c == (1 << l)) clr_lt = ({{(32-CL_W){1'b0}}, x} >> l) == 32'd0;
+            else clr_lt = {{(32-CL_W){1'b0}}, x} < c;
+        end
+    endfunction
 
 
 
@@ -389,7 +401,7 @@ module snn_seq #(
                 end
             end
             S_CLR: begin
-                if (clr32 < H_N) begin
+                if (clr_lt(clr, H_N)) begin
                     hs_we <= 1'b1; hs_waddr <= clr32[H_AW-1:0]; hs_wdata <= 1'b0;
                 end
                 // V_INIT of neuron clr32's population is read from the table; its state is
@@ -397,13 +409,13 @@ module snn_seq #(
                 tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
                 tab_entry <= {{(PT_W-PP_W){1'b0}}, lk_pop};
                 clr_h1 <= lk_hit; clr_h2 <= clr_h1;
-                if (clr >= CL_2 && {{(32-CL_W){1'b0}}, clr_m2} < N_MAX) begin
+                if (clr[CL_W-1:1] != {(CL_W-1){1'b0}} && clr_lt(clr_m2, N_MAX)) begin
                     st_we <= 1'b1; st_waddr <= clr_m2[N_AW-1:0];
                     st_wv <= clr_h2 ? tab_pop_rdata[S_BITS-1:0] : {S_BITS{1'b0}};
                     st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                     st_wth <= {S_BITS{1'b0}};
                 end
-                if (clr32 < TR_MAX) begin
+                if (clr_lt(clr, TR_MAX)) begin
                     tr_we <= 1'b1; tr_raddr <= clr32[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
                 end
                 clr <= clr + 1'b1;
