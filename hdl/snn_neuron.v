@@ -39,12 +39,16 @@ module snn_neuron #(
     localparam signed [E_W-1:0] HI = (1 <<< (S_BITS - 1)) - 1;
     localparam signed [E_W-1:0] LO = -(1 <<< (S_BITS - 1));
 
+    // x > HI or x < LO exactly when x's bits from S_BITS-1 up are not all equal (the sign
+    // says which): a test of the bits, no comparator
     function automatic [S_BITS-1:0] sat;
         input signed [E_W-1:0] x;
         begin
-            if (x > HI)      sat = HI[S_BITS-1:0];
-            else if (x < LO) sat = LO[S_BITS-1:0];
-            else             sat = x[S_BITS-1:0];
+            if (x[E_W-1:S_BITS-1] == {(E_W-S_BITS+1){1'b0}}
+                    || x[E_W-1:S_BITS-1] == {(E_W-S_BITS+1){1'b1}})
+                sat = x[S_BITS-1:0];
+            else
+                sat = x[E_W-1] ? LO[S_BITS-1:0] : HI[S_BITS-1:0];
         end
     endfunction
 
