@@ -476,7 +476,7 @@ module host_decoder #(
                             R_PAY: begin
                                 rx_buf[rx_ptr[BW-1:0]] <= rx_data;
                                 rx_ptr <= rx_ptr + 1'b1;
-                                if (rx_ptr + 1'b1 == frame_len[PTR_W-1:0]) begin  // len <= MAXP
+                                if (rx_ptr + 1'b1 == frame_len[PTR_W-1:0]) begin  // len <= MAX_PAYLOAD
                                     state <= R_CRCH;
                                 end
                             end
@@ -524,10 +524,10 @@ module host_decoder #(
                                 bus(1'b1, ADDR_CTRL, 32'd2, X_POLL);
                             end
                         end else if (frame_op == OP_RUN) begin
-                            if (frame_len < 2) nack(E_LENGTH);
+                            if (frame_len[15:1] == 15'd0) nack(E_LENGTH);  // < 2
                             else fetch(3'd2, U_STEPS);
                         end else if (frame_op[7:4] == 4'h2) begin
-                            if (frame_len < 5) nack(E_LENGTH);
+                            if (frame_len[15:3] == 13'd0 && frame_len[2:0] < 3'd5) nack(E_LENGTH);
                             else fetch(3'd4, W_OFF);
                         end else if (frame_op[7:4] == 4'h3) begin
                             if (frame_len != 7) nack(E_LENGTH);

@@ -316,7 +316,10 @@ module snn_core #(
         .tr_waddr(s_tr_waddr), .tr_wdata(s_tr_wdata));
 
     assign busy      = seq_busy;
-    wire   out_room  = ({{(31-OUT_AW){1'b0}}, out_level} + 32'd4 <= OUT_DEPTH);
+    // out_level <= OUT_DEPTH - 4 = 0b0 1..1 00: a test of the bits (no adder, no comparator)
+    wire   out_room  = (OUT_AW < 3) ? ({{(31-OUT_AW){1'b0}}, out_level} + 32'd4 <= OUT_DEPTH)
+                     : (!out_level[OUT_AW] && (out_level[OUT_AW-1:0] >> 2 != {OUT_AW{1'b1}} >> 2
+                                               || out_level[1:0] == 2'd0));
     assign out_valid = !out_empty;
 
     // ------------------------------------------------------------------ host decode
