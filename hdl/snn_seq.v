@@ -293,6 +293,20 @@ module snn_seq #(
     // population being updated (pi), or projection k's target (STDP): pop_sel_a's choice
     wire [PP_W-1:0] cnt_pop   = (state == S_IN) ? lk_pop : pop_sel_a;
     wire [C_W-1:0]  cur_cnt   = cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})];
+    // one adder per event / history address port, its operands chosen by the state:
+    // event reads: (cur, SRC + j) input clearing, (dslot, SRC + j) routing, (dslot, SRC + ti)
+    // STDP rows, (cur, TGT + ti) STDP columns; event writes: (cur, pop + count);
+    // history reads: (cur, index) input, (dslot, SRC + j) pre, (cur, TGT + j / t) post
+    wire            ea_cur    = (state == S_IN0) || (state == S_SYB);
+    wire [H_AW-1:0] ev_ra     = haddr(ea_cur ? cur : dslot, ((state == S_SYB) ? a_off : b_off)
+                                  + {{(32-C_W){1'b0}}, (state == S_SYA || state == S_SYB) ? ti : j});
+    wire [H_AW-1:0] ev_wa     = haddr(cur, ((state == S_IN) ? b_off : a_off)
+                                           + {{(32-C_W){1'b0}}, cur_cnt});
+    wire            hr_pre    = (state == S_TPRE) || (state == S_SYN && ph == 3'd3)
+                                || (state == S_SYBS);
+    wire            hr_t      = (state == S_SYN && ph == 3'd0) || (state == S_SYAS);
+    wire [H_AW-1:0] hs_ra     = haddr(hr_pre ? dslot : cur, (state == S_IN) ? {16'd0, lk_idx}
+                                  : ((hr_pre ? b_off : a_off) + (hr_t ? t32 : j32)));
     wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
     wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
     wire [31:0]     src_size  = b_size;
@@ -431,7 +445,7 @@ module snn_seq #(
                 end
                 if (pi < n_pop) begin
                     if (b_flags[0] && j < cur_cnt) begin
-                        ev_re <= 1'b1; ev_raddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, j});
+                        ev_re <= 1'b1; ev_raddr <= ev_ra;
                         p1_valid <= 1'b1; p1_off <= b_off[N_AW-1:0];
                         j <= j + 1'b1;
                     end else begin
@@ -453,7 +467,7 @@ module snn_seq #(
                     if (in_data[31]) begin
                         in_pop <= 1'b1; state <= S_POP; pi <= {(PP_W+1){1'b0}};
                     end else begin
-                        hs_re <= 1'b1; hs_raddr <= haddr(cur, {16'd0, lk_idx}); ph <= 3'd1;
+                        hs_re <= 1'b1; hs_raddr <= hs_ra; ph <= 3'd1;
                     end
                 end
                 3'd1: ph <= 3'd2;
@@ -461,7 +475,7 @@ module snn_seq #(
                     in_pop <= 1'b1; ph <= 3'd3;
                     if (lk_hit && b_flags[0] && !hs_rdata) begin
                         ev_we <= 1'b1;
-                        ev_waddr <= haddr(cur, b_off + {{(32-C_W){1'b0}}, cur_cnt});
+                        ev_waddr <= ev_wa;
                         ev_wdata <= lk_idx[C_W-1:0] - b_off[C_W-1:0];
                         hs_we <= 1'b1; hs_waddr <= haddr(cur, {16'd0, lk_idx}); hs_wdata <= 1'b1;
                         cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
@@ -547,7 +561,7 @@ module snn_seq #(
                     p1_valid <= 1'b1; p1_t <= ti; wb_re <= 1'b1; wb_entry <= proj_sel;
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
-                        ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, j});
+                        ev_re <= 1'b1; ev_raddr <= ev_ra;
                         if (j + 1'b1 < k_cnt) j <= j + 1'b1;
                         else begin li <= li + 1'b1; j <= {C_W{1'b0}}; end
                     end
@@ -591,7 +605,7 @@ module snn_seq #(
                     hs_we <= 1'b1; hs_waddr <= haddr(cur, g_now); hs_wdata <= n_spike;
                     if (n_spike) begin
                         ev_we <= 1'b1;
-                        ev_waddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, cur_cnt});
+                        ev_waddr <= ev_wa;
                         ev_wdata <= upd_t;
                         cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
                         if (a_flags[2]) begin
@@ -617,10 +631,10 @@ module snn_seq #(
                     tab_re <= 1'b1; tab_field <= (state == S_TPRE) ? 4'd7 : 4'd8;
                     if (state == S_TPRE) begin
                         tr_raddr <= tr_pre_a[TR_AW-1:0];
-                        hs_raddr <= haddr(dslot, b_off + j32);
+                        hs_raddr <= hs_ra;
                     end else begin
                         tr_raddr <= tr_post_a[TR_AW-1:0];
-                        hs_raddr <= haddr(cur, a_off + j32);
+                        hs_raddr <= hs_ra;
                     end
                 end else if (ph == 3'd1) begin  // the RAMs sample the addresses
                     ph <= 3'd2;
@@ -645,7 +659,7 @@ module snn_seq #(
                 3'd0: begin  // fetch the row's post trace and spike
                     tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
                     tr_raddr <= tr_row_a[TR_AW-1:0];
-                    hs_raddr <= haddr(cur, a_off + t32);
+                    hs_raddr <= hs_ra;
                 end
                 3'd1: ph <= 3'd2;
                 3'd2: begin
@@ -656,7 +670,7 @@ module snn_seq #(
                     w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
                     w_raddr <= syn_wa[SYN_AW-1:0];
                     tr_raddr <= tr_pre_a[TR_AW-1:0];
-                    hs_raddr <= haddr(dslot, b_off + j32);
+                    hs_raddr <= hs_ra;
                 end
                 3'd4: ph <= 3'd5;
                 3'd5: begin  // the data is here: the potentiation term
@@ -682,7 +696,7 @@ module snn_seq #(
                 case (ph)
                 3'd0: begin
                     if (ti < k_cnt) begin
-                        ev_re <= 1'b1; ev_raddr <= haddr(dslot, b_off + {{(32-C_W){1'b0}}, ti});
+                        ev_re <= 1'b1; ev_raddr <= ev_ra;
                         ph <= 3'd1;
                     end else begin
                         state <= S_SYB; ti <= {C_W{1'b0}};
@@ -704,7 +718,7 @@ module snn_seq #(
                 case (ph)
                 3'd0: begin
                     if (ti < cur_cnt) begin
-                        ev_re <= 1'b1; ev_raddr <= haddr(cur, a_off + {{(32-C_W){1'b0}}, ti});
+                        ev_re <= 1'b1; ev_raddr <= ev_ra;
                         ph <= 3'd1;
                     end else begin
                         k <= k + 1'b1; state <= S_STDP;
@@ -724,10 +738,10 @@ module snn_seq #(
                     w_raddr <= syn_wa[SYN_AW-1:0];
                     if (state == S_SYAS) begin
                         tr_raddr <= tr_row_a[TR_AW-1:0];
-                        hs_raddr <= haddr(cur, a_off + t32);
+                        hs_raddr <= hs_ra;
                     end else begin
                         tr_raddr <= tr_pre_a[TR_AW-1:0];
-                        hs_raddr <= haddr(dslot, b_off + j32);
+                        hs_raddr <= hs_ra;
                     end
                 end
                 3'd4: ph <= 3'd5;
