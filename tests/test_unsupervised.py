@@ -1,10 +1,15 @@
 """Unsupervised STDP on digits (snnkit.unsupervised): it learns, and only when asked to."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
 
+import snnkit
 from snnkit import STDP, SimulationError
 from snnkit import unsupervised as us
+from snnkit.quantize import quantize
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +39,11 @@ def test_quick_fixed_point_training_beats_the_untrained_network(data):
     """The demo's quick mode in the hardware arithmetic (bit-exact, so deterministic)."""
     learned = us.experiment(backend="fixed", quick=True, data=data)
     untrained = us.experiment(backend="fixed", quick=True, data=data, learning=False)
-    # 10 balanced classes: chance is 10%. Measured 79.0% learned (2 epochs over 200 digits)
-    # against 63.5% without learning (the homeostasis alone already spreads the responses)
-    assert learned["accuracy"] >= 0.72, (learned["accuracy"], untrained["accuracy"])
-    assert learned["accuracy"] >= untrained["accuracy"] + 0.12
+    # 10 balanced classes: chance is 10%. Measured 84.0% learned (2 epochs over 200 digits)
+    # against 61.0% without learning (the homeostasis alone already spreads the responses)
+    assert learned["accuracy"] >= 0.77, (learned["accuracy"], untrained["accuracy"])
+    assert learned["accuracy"] >= untrained["accuracy"] + 0.15
+    assert learned["accuracy_mean_vote"] >= 0.75  # Diehl & Cook's vote: measured 83.0%
     assert (learned["labels"] >= 0).sum() >= 50  # most neurons took part and got a label
 
 
@@ -55,14 +61,38 @@ def test_learning_changes_weights_and_learning_off_keeps_them(data):
     assert np.all(theta >= 0) and theta.max() > 0  # homeostasis ran in both
 
 
-def test_learned_weights_stay_on_the_8_bit_grid_within_bounds(data):
+def test_learned_weights_stay_on_the_format_grid_within_bounds(data):
     net = us.build_network(n_exc=10)
     learned, _ = us.train(net, data[0][:10], backend="fixed")
     q = learned.quantization
-    assert q.weight_bits == 8 and q.frac_bits == 7
+    assert q == us.FORMAT and (q.weight_bits, q.frac_bits) == (12, 11)
     w = learned.projections[0].weight * 2 ** q.frac_bits
     assert np.array_equal(w, np.round(w))
     assert w.min() >= 0 and w.max() <= round(net.projections[0].stdp.w_max * 2 ** q.frac_bits)
+
+
+@pytest.mark.parametrize("trace_bits, trace_frac_bits, kept", [(14, 12, True), (8, 6, False)])
+def test_a_silent_neuron_keeps_its_weights_only_with_the_wide_trace(trace_bits, trace_frac_bits,
+                                                                    kept):
+    """After a neuron stops firing its post trace decays to the round-half-up floor (16 LSB
+    for post_decay 0.97) and stays there. With 12 trace fraction bits a- x floor rounds to 0,
+    so input spikes no longer depress its weights; with 6 (the old traces) every input spike
+    takes 7 LSB from the weights of every neuron that ever fired."""
+    q = dataclasses.replace(us.FORMAT, trace_bits=trace_bits, trace_frac_bits=trace_frac_bits)
+    net = us.build_network(n_exc=1, theta_plus=0.0, quantization=q)
+    s = us.Schedule()
+    digit = np.full((1, 64), 0.3)
+    inputs = us.sequence(digit, s, net.population(us.GATE).size)  # one digit: it fires
+    quiet = 1500  # then the pixels keep firing while the gate holds the neuron silent
+    pixels = torch.rand(quiet, 1, 64, generator=torch.Generator().manual_seed(0)) < 0.2
+    inputs = {us.INPUT: torch.cat([inputs[us.INPUT], pixels]),
+              us.GATE: torch.cat([inputs[us.GATE], torch.ones(quiet, 1, 40, dtype=torch.bool)])}
+    res = snnkit.simulate(quantize(net)[0], inputs, backend="fixed", learning=True,
+                          record=("weights",))
+    assert res.counts(us.EXC).sum() > 0 and not res.spikes[us.EXC][s.period:].any()
+    w = res.weight_trace[us.PLASTIC]  # [steps, batch, target, source]
+    late, end = w[s.period + 500, 0], w[-1, 0]
+    assert torch.equal(late, end) == kept
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -75,7 +105,17 @@ def test_bad_images_are_refused(bad, match):
         us.train(us.build_network(n_exc=4), bad)
 
 
-def test_labels_and_prediction_follow_the_mean_class_response():
+def test_profiles_and_both_votes_follow_the_class_responses():
     counts = np.array([[5, 0, 1], [0, 4, 0], [1, 0, 6], [0, 3, 0]], float)
-    labels = np.array([0, 1, 0])  # neurons 0 and 2 answer class 0, neuron 1 class 1
-    assert us.predict(counts, labels, n_classes=2).tolist() == [0, 1, 0, 1]
+    y = np.array([0, 1, 0, 1])
+    mean = np.array([[3, 0, 3.5], [0, 3.5, 0]])  # class means of each neuron
+    profile = mean / mean.sum(0)
+    assert us.labels_of(profile).tolist() == [0, 1, 0]
+    assert us.labels_of(np.zeros((2, 3))).tolist() == [-1, -1, -1]  # silent neurons
+    for vote in ("profile", "mean"):
+        assert us.predict(counts, profile, vote).tolist() == y.tolist()
+    # a neuron answering both classes splits its vote: the profile vote follows the pure one
+    split = np.array([[0.5, 1.0], [0.5, 0.0]])  # neuron 0 answers 0 and 1 alike, neuron 1 only 0
+    assert us.predict(np.array([[4.0, 1.0]]), split, "profile").tolist() == [0]
+    with pytest.raises(SimulationError, match="vote"):
+        us.predict(counts, profile, "max")
