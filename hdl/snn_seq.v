@@ -253,12 +253,18 @@ module snn_seq #(
                              : ((state == S_SYAS) ? ev_m : ev_rdata);
     wire [2*C_W-1:0] mul_p   = mul_s * a_size[C_W-1:0];
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
-    wire [31:0] acc_wa   = p1_wb32 + row32 + {{(32-C_W){1'b0}}, p1b_t};  // weight (ev, t)
-    wire [31:0] syn_wa   = {{(32-SYN_AW){1'b0}}, r_wb} + row32 + t32;  // STDP: weight (j, t)
-    wire [31:0] tr_pre_a = r_trb + j32;                       // pre trace j
-    wire [31:0] tr_ev_a  = r_trb + {{(32-C_W){1'b0}}, ev_rdata};  // pre trace of an event
-    wire [31:0] tr_post_a = r_trb + b_size + j32;             // post trace j
-    wire [31:0] tr_row_a = r_trb + b_size + t32;              // post trace of row t
+    // one weight-address adder: routing (W_BASE of the event + source * SIZE + t of the
+    // item) or STDP (W_BASE + j * SIZE + t)
+    wire        wa_run   = (state == S_RUN);
+    wire [31:0] w_a      = (wa_run ? p1_wb32 : {{(32-SYN_AW){1'b0}}, r_wb}) + row32
+                           + (wa_run ? {{(32-C_W){1'b0}}, p1b_t} : t32);
+    // one trace-address adder: TR_BASE + (post: source SIZE) + index: the pre trace of j
+    // (S_TPRE, S_SYN ph 3, S_SYBS) or of an arriving event (S_SYA), the post trace of j
+    // (S_TPOST) or of the row t (S_SYN ph 0, S_SYAS)
+    wire        ta_row   = (state == S_SYN && ph == 3'd0) || (state == S_SYAS);
+    wire        ta_post  = (state == S_TPOST) || ta_row;
+    wire [31:0] tr_a     = r_trb + (ta_post ? b_size : 32'd0)
+                           + ((state == S_SYA) ? {{(32-C_W){1'b0}}, ev_rdata} : (ta_row ? t32 : j32));
 
     // slot of the spikes that arrive now through projection k: (cur - delay) mod NSLOT
     wire [SL_W:0] delay_w = r_delay[SL_W:0];
@@ -581,7 +587,7 @@ module snn_seq #(
                 end
                 if (p1b_valid && p1b_ev) begin
                     w_re <= 1'b1;
-                    w_raddr <= acc_wa[SYN_AW-1:0];
+                    w_raddr <= w_a[SYN_AW-1:0];
                 end
                 if (p2b_valid) begin
                     if (p2b_ev) syn_event <= 1'b1;
@@ -630,10 +636,10 @@ module snn_seq #(
                     tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
                     tab_re <= 1'b1; tab_field <= (state == S_TPRE) ? 4'd7 : 4'd8;
                     if (state == S_TPRE) begin
-                        tr_raddr <= tr_pre_a[TR_AW-1:0];
+                        tr_raddr <= tr_a[TR_AW-1:0];
                         hs_raddr <= hs_ra;
                     end else begin
-                        tr_raddr <= tr_post_a[TR_AW-1:0];
+                        tr_raddr <= tr_a[TR_AW-1:0];
                         hs_raddr <= hs_ra;
                     end
                 end else if (ph == 3'd1) begin  // the RAMs sample the addresses
@@ -658,7 +664,7 @@ module snn_seq #(
                 case (ph)
                 3'd0: begin  // fetch the row's post trace and spike
                     tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
-                    tr_raddr <= tr_row_a[TR_AW-1:0];
+                    tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
                 3'd1: ph <= 3'd2;
@@ -668,8 +674,8 @@ module snn_seq #(
                 end
                 3'd3: begin  // read synapse (t, j), its pre trace and arrival
                     w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
-                    w_raddr <= syn_wa[SYN_AW-1:0];
-                    tr_raddr <= tr_pre_a[TR_AW-1:0];
+                    w_raddr <= w_a[SYN_AW-1:0];
+                    tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
                 3'd4: ph <= 3'd5;
@@ -705,7 +711,7 @@ module snn_seq #(
                 3'd1: ph <= 3'd2;
                 3'd2: begin
                     ev_m <= ev_rdata; tr_re <= 1'b1; ph <= 3'd3;
-                    tr_raddr <= tr_ev_a[TR_AW-1:0];
+                    tr_raddr <= tr_a[TR_AW-1:0];
                 end
                 3'd3: ph <= 3'd4;
                 default: begin
@@ -735,12 +741,12 @@ module snn_seq #(
                 case (ph)
                 3'd3: begin  // the weight; row: post trace and spike of t; column: pre of j
                     w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
-                    w_raddr <= syn_wa[SYN_AW-1:0];
+                    w_raddr <= w_a[SYN_AW-1:0];
                     if (state == S_SYAS) begin
-                        tr_raddr <= tr_row_a[TR_AW-1:0];
+                        tr_raddr <= tr_a[TR_AW-1:0];
                         hs_raddr <= hs_ra;
                     end else begin
-                        tr_raddr <= tr_pre_a[TR_AW-1:0];
+                        tr_raddr <= tr_a[TR_AW-1:0];
                         hs_raddr <= hs_ra;
                     end
                 end
@@ -785,8 +791,8 @@ module snn_seq #(
     // verilator lint_off UNUSEDSIGNAL
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb,
                        a_off, b_off, b_size, a_size, in_data,
-                       clr32, g_now, g_iss, acc_wa, syn_wa, tr_ev_a, tab_pop_rdata, tab_proj_rdata,
-                       tr_pre_a, tr_post_a, tr_row_a, dslot_w, src_size, tgt_size};
+                       clr32, g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
+                       tr_a, dslot_w, src_size, tgt_size};
     // verilator lint_on UNUSEDSIGNAL
 
 endmodule
