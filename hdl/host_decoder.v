@@ -176,6 +176,26 @@ module host_decoder #(
 
     wire [3:0]  region = frame_op[3:0];
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
+    // the bus address of item k: base + offset + k; when every region's base is aligned to
+    // a power of two not below its size, base | (offset + k) (in range: checked first)
+    function integer bases_aligned;
+        input integer unused;
+        integer r, l;
+        reg [31:0] b, z;
+        begin
+            bases_aligned = 1;
+            for (r = 0; r < 16; r = r + 1) begin
+                b = REGION_BASE[32*r +: 32];
+                z = REGION_SIZE[32*r +: 32];
+                l = 0;
+                while (l < 31 && (32'd1 << l) < z) l = l + 1;
+                if (z != 32'd0 && (b & ((32'd1 << l) - 32'd1)) != 32'd0) bases_aligned = 0;
+            end
+        end
+    endfunction
+    localparam integer BASE_OR = bases_aligned(0);
+    wire [31:0] item_off  = {{(32-OFF_W){1'b0}}, cmd_off} + {16'd0, cmd_k};
+    wire [31:0] item_addr = (BASE_OR != 0) ? (region_base | item_off) : (region_base + item_off);
     wire [31:0] region_size = REGION_SIZE[32*region +: 32];
     wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
     wire [E_W-1:0] cmd_end = {{(E_W-OFF_W){1'b0}}, cmd_off} + {{(E_W-16){1'b0}}, cmd_count};
@@ -612,7 +632,7 @@ module host_decoder #(
                 end
                 W_DATA: begin
                     cmd_k <= cmd_k + 1'b1;
-                    bus(1'b1, region_base + {{(32-OFF_W){1'b0}}, cmd_off} + {16'd0, cmd_k},
+                    bus(1'b1, item_addr,
                         widen(fetch_val, cmd_width, cmd_flag), W_LOOP);
                 end
 
@@ -647,7 +667,7 @@ module host_decoder #(
                         // lnk_raddr <= link_idx (above); wait while a count is in flight
                         if (lnk_idle) state <= Q_LW;
                     end else begin
-                        bus(1'b0, region_base + {{(32-OFF_W){1'b0}}, cmd_off} + {16'd0, cmd_k}, 32'd0, Q_DATA);
+                        bus(1'b0, item_addr, 32'd0, Q_DATA);
                     end
                 end
                 Q_LW: state <= Q_LX;  // the counter RAM samples lnk_raddr
