@@ -170,9 +170,13 @@ module host_decoder #(
     reg        cmd_flag;
     reg [4:0]  cmd_r;         // region loop index (IDENTIFY)
     reg [15:0] run_steps, run_done;
-    reg [17:0] run_vptr;      // RUN payload check: start of the next step's events
+    // RUN payload check: bytes from the next step's count field to the end of the payload
+    // (negative: the last step ran past it); a step of n events takes 2 + 2n bytes, and
+    // -(2 + 2n) = ~{n, 1} in two's complement: one adder, no constant term
+    reg [18:0] run_rem;
     reg [PC_W-1:0] poll_cnt;  // STATUS polls while waiting for a reset or a step
-    wire [17:0] run_vptr_next = run_vptr + 18'd2 + {1'b0, fetch_val[15:0], 1'b0};
+    wire [15:0] run_n = (state == U_STEPS) ? 16'd0 : fetch_val[15:0];  // the STEPS field: 2
+    wire [18:0] run_rem_next = run_rem + ~{2'b0, run_n, 1'b1};
 
     wire [3:0]  region = frame_op[3:0];
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
@@ -545,7 +549,10 @@ module host_decoder #(
                             end
                         end else if (frame_op == OP_RUN) begin
                             if (frame_len[15:1] == 15'd0) nack(E_LENGTH);  // < 2
-                            else fetch(3'd2, U_STEPS);
+                            else begin
+                                run_rem <= {3'b0, frame_len};
+                                fetch(3'd2, U_STEPS);
+                            end
                         end else if (frame_op[7:4] == 4'h2) begin
                             if (frame_len[15:3] == 13'd0 && frame_len[2:0] < 3'd5) nack(E_LENGTH);
                             else fetch(3'd4, W_OFF);
@@ -729,12 +736,12 @@ module host_decoder #(
                     run_steps <= fetch_val[15:0];
                     run_done  <= 16'd0;
                     cmd_k     <= 16'd0;
-                    run_vptr  <= 18'd2;
+                    run_rem   <= run_rem_next;  // LEN - 2
                     state     <= U_V_CNT;
                 end
                 U_V_CNT: begin
                     if (cmd_k == run_steps) begin
-                        if (run_vptr != {2'b0, frame_len}) nack(E_LENGTH);
+                        if (run_rem != 19'd0) nack(E_LENGTH);
                         else begin  // the ACK stream starts now, steps follow
                             rx_ptr      <= P2;
                             tx_ptr      <= P0;
@@ -744,15 +751,15 @@ module host_decoder #(
                             snd_start   <= 1'b1;
                             state       <= U_STEP;
                         end
-                    end else if (run_vptr + 18'd2 > {2'b0, frame_len}) begin
+                    end else if (run_rem[18] || run_rem[17:1] == 17'd0) begin  // < 2 bytes
                         nack(E_LENGTH);
                     end else begin
-                        fetch(3'd2, U_V_NEXT);  // rx_ptr == run_vptr here
+                        fetch(3'd2, U_V_NEXT);  // rx_ptr: at this step's count field
                     end
                 end
-                U_V_NEXT: begin  // one adder: rx_ptr follows run_vptr
-                    run_vptr <= run_vptr_next;
-                    rx_ptr   <= run_vptr_next[PTR_W-1:0];  // used only while <= LEN
+                U_V_NEXT: begin  // past this step's events (rx_ptr used only while <= LEN)
+                    run_rem  <= run_rem_next;
+                    rx_ptr   <= rx_ptr + {fetch_val[PTR_W-2:0], 1'b0};
                     cmd_k    <= cmd_k + 1'b1;
                     state    <= U_V_CNT;
                 end
