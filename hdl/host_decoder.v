@@ -90,7 +90,7 @@ module host_decoder #(
         U_STEPS = 6'd33, U_V_CNT = 6'd34, U_STEP = 6'd35, U_NIN = 6'd36, U_RUN = 6'd37,
         U_IN = 6'd38, U_IDX = 6'd39,  U_POLL = 6'd41, U_CHECK = 6'd42,
         U_LEVEL = 6'd43, U_EVENTS = 6'd44, U_EVENT = 6'd45, U_DONE = 6'd46, U_FINISH = 6'd47,
-        S_STORE = 6'd48, ACK = 6'd49, I_DATA = 6'd50, U_V_NEXT = 6'd51;
+        S_STORE = 6'd48, ACK = 6'd49, I_DATA = 6'd50, U_V_NEXT = 6'd51, D_CRC = 6'd52;
 
     reg [5:0]  state, state_ret;
 
@@ -505,15 +505,7 @@ module host_decoder #(
                                 end
                             end
                             R_CRCH: state <= R_CRCL;
-                            default: begin  // R_CRCL: residue 0 means a good frame
-                                if (rx_crc_next == 16'd0) begin
-                                    ev_frame   <= 1'b1;
-                                    state      <= D_DISPATCH;
-                                end else begin
-                                    ev_crc  <= 1'b1;
-                                    nack(E_CRC);  // keeps the replay memory: nothing ran
-                                end
-                            end
+                            default: state <= D_CRC;  // R_CRCL
                         endcase
                     end else if ({{(32-TM_W){1'b0}}, tmr} == IDLE_CLKS) begin
                         state <= R_HUNT;
@@ -521,6 +513,17 @@ module host_decoder #(
                 end
 
                 // ------------------------------------------------------------ dispatch
+                // the residue is tested in the register a cycle after the last byte, not on
+                // the update's output (its LUTs then pack with the register's flip-flops)
+                D_CRC: begin  // residue 0 means a good frame
+                    if (crc == 16'd0) begin
+                        ev_frame <= 1'b1;
+                        state    <= D_DISPATCH;
+                    end else begin
+                        ev_crc <= 1'b1;
+                        nack(E_CRC);  // keeps the replay memory: nothing ran
+                    end
+                end
                 D_DISPATCH: begin
                     resp_nack <= 1'b0;
                     rx_ptr    <= P0;
