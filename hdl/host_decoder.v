@@ -162,7 +162,9 @@ module host_decoder #(
 
     // ---- command fields
     // the offset of READ / WRITE: OFF_W bits and a flag for any higher bit (such an offset
-    // lies beyond every region: refused before any bus access)
+    // lies beyond every region: refused before any bus access). It steps with the items
+    // (the offset of item k is cmd_off itself: no offset + k adder, and its register is
+    // an incrementer's, not a copy of fetch_val); the range is checked before it moves.
     reg [OFF_W-1:0] cmd_off;
     reg        cmd_off_big;
     reg [15:0] cmd_count, cmd_k;  // items and index (RUN: input / output events, steps)
@@ -180,8 +182,9 @@ module host_decoder #(
 
     wire [3:0]  region = frame_op[3:0];
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
-    // the bus address of item k: base + offset + k; when every region's base is aligned to
-    // a power of two not below its size, base | (offset + k) (in range: checked first)
+    // the bus address of item k: base + (offset + k) (cmd_off); when every region's base is
+    // aligned to a power of two not below its size, base | (offset + k) (in range: checked
+    // first)
     function integer bases_aligned;
         input integer unused;
         integer r, l;
@@ -198,13 +201,13 @@ module host_decoder #(
         end
     endfunction
     localparam integer BASE_OR = bases_aligned(0);
-    wire [31:0] item_off  = {{(32-OFF_W){1'b0}}, cmd_off} + {16'd0, cmd_k};
+    wire [31:0] item_off  = {{(32-OFF_W){1'b0}}, cmd_off};
     wire [31:0] item_addr = (BASE_OR != 0) ? (region_base | item_off) : (region_base + item_off);
     wire [31:0] region_size = REGION_SIZE[32*region +: 32];
     wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
     wire [E_W-1:0] cmd_end = {{(E_W-OFF_W){1'b0}}, cmd_off} + {{(E_W-16){1'b0}}, cmd_count};
     wire        cmd_out = cmd_off_big || {{(33-E_W){1'b0}}, cmd_end} > {1'b0, region_size};
-    wire [1:0]  link_idx = cmd_off[1:0] + cmd_k[1:0];
+    wire [1:0]  link_idx = cmd_off[1:0];
 
     // the link counters' read-modify-write and clear pass (see lnk_mem)
     always @(posedge clk) begin
@@ -641,7 +644,8 @@ module host_decoder #(
                     end
                 end
                 W_DATA: begin
-                    cmd_k <= cmd_k + 1'b1;
+                    cmd_k   <= cmd_k + 1'b1;
+                    cmd_off <= cmd_off + 1'b1;
                     bus(1'b1, item_addr,
                         widen(fetch_val, cmd_width, cmd_flag), W_LOOP);
                 end
@@ -682,11 +686,13 @@ module host_decoder #(
                 end
                 Q_LW: state <= Q_LX;  // the counter RAM samples lnk_raddr
                 Q_LX: begin
-                    cmd_k <= cmd_k + 1'b1;
+                    cmd_k   <= cmd_k + 1'b1;
+                    cmd_off <= cmd_off + 1'b1;
                     store(cmd_width, lnk_rdata, Q_LOOP);
                 end
                 Q_DATA: begin
-                    cmd_k <= cmd_k + 1'b1;
+                    cmd_k   <= cmd_k + 1'b1;
+                    cmd_off <= cmd_off + 1'b1;
                     store(cmd_width, fetch_val, Q_LOOP);
                 end
 
