@@ -8,7 +8,7 @@ module uart_rx #(
     input  wire       clk,              // system clock
     input  wire       rst,              // synchronous reset, active high
     input  wire       rx,               // serial input (idle high), asynchronous
-    output reg  [7:0] rx_data,          // received byte, valid while rx_valid is high
+    output wire [7:0] rx_data,          // received byte, valid while rx_valid is high
     output reg        rx_valid,         // one-cycle pulse: rx_data holds a new byte
     output reg        event_frame_err   // one-cycle pulse: stop bit was low, byte dropped
 );
@@ -23,6 +23,9 @@ module uart_rx #(
     reg [CW-1:0] state_cnt;  // clocks left in the current bit
     reg [2:0]    state_bit;  // data bit being received
     reg [7:0]    state_shift;
+    // the byte is the shift register itself (no copy): it holds from the last data bit
+    // until the next byte's first data bit, well past rx_valid
+    assign rx_data = state_shift;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -40,7 +43,6 @@ module uart_rx #(
             state_cnt   <= {CW{1'b0}};
             state_bit   <= 3'd0;
             state_shift <= 8'd0;
-            rx_data     <= 8'd0;
         end else begin
             case (state)
                 S_IDLE: if (!sync_rx[1]) begin
@@ -71,7 +73,6 @@ module uart_rx #(
                 end else begin
                     state <= S_IDLE;
                     if (sync_rx[1]) begin
-                        rx_data  <= state_shift;
                         rx_valid <= 1'b1;
                     end else begin
                         event_frame_err <= 1'b1;
