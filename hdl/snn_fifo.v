@@ -1,4 +1,8 @@
 // Synchronous first-word-fall-through FIFO: dout shows the oldest word whenever !empty.
+// The memory is read every cycle at the next read pointer (a block RAM's read register is
+// dout); a word shows one cycle after the cycle it was written in (empty compares the
+// write pointer of the cycle before), so a read never meets the write of the same word and
+// the RAM needs no read/write collision bypass.
 `default_nettype none
 
 module snn_fifo #(
@@ -17,25 +21,31 @@ module snn_fifo #(
     output wire [ADDR_W:0]   level   // words stored
 );
 
-    reg [DATA_W-1:0] mem [0:DEPTH-1];
+    (* no_rw_check *) reg [DATA_W-1:0] mem [0:DEPTH-1];
     reg [ADDR_W:0]   wptr;
+    reg              empty_r;  // the last cycle's wptr == rptr: no word dout may show
     reg [ADDR_W:0]   rptr;
+    reg [DATA_W-1:0] rdata;
 
+    wire [ADDR_W:0]  rnext = rptr + {{ADDR_W{1'b0}}, pop && !empty};
     assign level = wptr - rptr;
-    assign empty = (wptr == rptr);
+    assign empty = empty_r;
     assign full  = (level == DEPTH[ADDR_W:0]);
-    assign dout  = mem[rptr[ADDR_W-1:0]];
+    assign dout  = rdata;
 
     always @(posedge clk) begin
+        rdata <= mem[rnext[ADDR_W-1:0]];
         if (rst) begin
             wptr <= {(ADDR_W+1){1'b0}};
+            empty_r <= 1'b1;
             rptr <= {(ADDR_W+1){1'b0}};
         end else begin
+            empty_r <= (wptr == rnext);
             if (push && !full) begin
                 mem[wptr[ADDR_W-1:0]] <= din;
                 wptr <= wptr + 1'b1;
             end
-            if (pop && !empty) rptr <= rptr + 1'b1;
+            rptr <= rnext;
         end
     end
 
