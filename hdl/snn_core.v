@@ -446,34 +446,37 @@ module snn_core #(
         end
     endfunction
 
+    // the registers: offsets 0x000 .. 0x03F, decoded on the low 6 bits once the others are
+    // tested zero (one test, not one per register)
+    wire       reg_lo = offset[19:6] == 14'd0;
     reg [31:0] rd1_reg_c;
     always @* begin
         rd1_reg_c = 32'd0;
-        case (offset)
-            20'h000: rd1_reg_c = 32'h534E_4E31;
-            20'h001: rd1_reg_c = VERSION;
-            20'h002: rd1_reg_c = N_MAX;
-            20'h003: rd1_reg_c = SYN_MAX;
-            20'h004: rd1_reg_c = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};
-            20'h005: rd1_reg_c = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
-            20'h006: rd1_reg_c = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
-            20'h007: rd1_reg_c = 32'h0000_001F;
-            20'h008: rd1_reg_c = TR_MAX;
-            20'h009: rd1_reg_c = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
-            20'h00A: rd1_reg_c = R_BITS;
-            20'h011: rd1_reg_c = run_steps;
-            20'h012: rd1_reg_c = {31'd0, learn};
-            20'h013: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
-            20'h014: rd1_reg_c = step_count;
-            20'h015: rd1_reg_c = cycles[31:0];
-            20'h016: rd1_reg_c = {{(64-CYC_W){1'b0}}, cycles[CYC_W-1:32]};
-            20'h017: rd1_reg_c = syn_events;
-            20'h018: rd1_reg_c = steps_left;
-            20'h019: rd1_reg_c = {{(31-PP_W){1'b0}}, n_pop};
-            20'h01A: rd1_reg_c = {{(31-PR_W){1'b0}}, n_proj};
-            20'h021: rd1_reg_c = {{(31-IN_AW){1'b0}}, in_level};
-            20'h022: rd1_reg_c = out_empty ? 32'd0 : out_dout;
-            20'h023: rd1_reg_c = {{(31-OUT_AW){1'b0}}, out_level};
+        if (reg_lo) case (offset[5:0])
+            6'h00: rd1_reg_c = 32'h534E_4E31;
+            6'h01: rd1_reg_c = VERSION;
+            6'h02: rd1_reg_c = N_MAX;
+            6'h03: rd1_reg_c = SYN_MAX;
+            6'h04: rd1_reg_c = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};
+            6'h05: rd1_reg_c = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
+            6'h06: rd1_reg_c = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
+            6'h07: rd1_reg_c = 32'h0000_001F;
+            6'h08: rd1_reg_c = TR_MAX;
+            6'h09: rd1_reg_c = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
+            6'h0A: rd1_reg_c = R_BITS;
+            6'h11: rd1_reg_c = run_steps;
+            6'h12: rd1_reg_c = {31'd0, learn};
+            6'h13: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
+            6'h14: rd1_reg_c = step_count;
+            6'h15: rd1_reg_c = cycles[31:0];
+            6'h16: rd1_reg_c = {{(64-CYC_W){1'b0}}, cycles[CYC_W-1:32]};
+            6'h17: rd1_reg_c = syn_events;
+            6'h18: rd1_reg_c = steps_left;
+            6'h19: rd1_reg_c = {{(31-PP_W){1'b0}}, n_pop};
+            6'h1A: rd1_reg_c = {{(31-PR_W){1'b0}}, n_proj};
+            6'h21: rd1_reg_c = {{(31-IN_AW){1'b0}}, in_level};
+            6'h22: rd1_reg_c = out_empty ? 32'd0 : out_dout;
+            6'h23: rd1_reg_c = {{(31-OUT_AW){1'b0}}, out_level};
             default: ;
         endcase
     end
