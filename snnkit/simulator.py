@@ -17,6 +17,7 @@ bit-exact in fixed point, and differs from the torch path only in float summatio
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -377,6 +378,17 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     return sim.run(inputs, steps, record=record, progress=progress)
 
 
+def _structure(net: Network) -> Network:
+    """A copy of ``net``'s lists and records (names, sizes, delays, encodings) for a
+    Simulator to run by: the plan holds every parameter already, so the arrays are shared,
+    but a population added or a projection replaced afterwards does not reach the run."""
+    out = copy.copy(net)
+    out.populations = [copy.copy(p) for p in net.populations]
+    out.projections = [copy.copy(p) for p in net.projections]
+    out.quantization = copy.copy(net.quantization)
+    return out
+
+
 def _record_names(record) -> tuple:
     if isinstance(record, str):
         record = (record,)
@@ -422,7 +434,7 @@ class Simulator:
         else:
             self.plan = _float_plan(net, device, learning)
             self.plan.precision = precision
-        self.net, self.backend, self.device = net, backend, device
+        self.net, self.backend, self.device = _structure(net), backend, device
         self._run = _run_layerwise if _layerwise_ok(net, self.plan) else _run_stepwise
 
     def run(self, inputs, steps: int | None = None, *, record=(),

@@ -350,7 +350,10 @@ def test_simulator_is_a_snapshot_of_the_network():
     x = torch.ones(6, 1, 1, dtype=torch.bool)
     sim = snnkit.Simulator(net)
     net.projections[0].weight = np.array([[1.0]])  # edited after building: not seen
-    assert sim.run(x).counts("n").item() == 3
+    net.add_population("late", 2, IF())  # nor is a population added afterwards
+    net.connect("in", "late", 1.0)
+    res = sim.run(x)
+    assert res.counts("n").item() == 3 and "late" not in res.spikes
     assert snnkit.Simulator(net).run(x).counts("n").item() == 6
 
 
