@@ -452,7 +452,9 @@ typedef struct {
     uint8_t rows[16];
 } tilecfg_t;
 
-/* Tiles 0-3: int32 sums (2 row halves x 2 column tiles); 4, 5: spikes; 6, 7: weights. */
+/* Tiles 0-3: int32 sums (2 row halves x 2 column tiles); 4, 5: spikes; 6, 7: weights.
+   The configuration lives in (thread-local) static memory: on the stack, gcc 12 -O2 dropped
+   its stores before ldtilecfg read it, and the load faulted. */
 static void amx_configure(void) {
     static __thread tilecfg_t c __attribute__((aligned(64)));
     memset(&c, 0, sizeof c);
