@@ -10,7 +10,7 @@ plasticity off gives the untrained baseline, so the figure shows what learning a
 spread is the noise of one figure).
 
     .venv/bin/python benchmarks/stdp_digits.py [--backend float fixed] [--epochs 2]
-        [--seeds 0 1 2] [--no-baseline] [--quick] [--plots DIR]
+        [--seeds 0 1 2] [--no-baseline] [--quick] [--plots DIR] [--train-spikes regular]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the plasticity-off run")
     ap.add_argument("--quick", action="store_true", help="200 training / 200 test digits")
     ap.add_argument("--plots", type=Path, help="write the learned weight maps here")
+    ap.add_argument("--train-spikes", choices=("poisson", "regular"), default="poisson",
+                    help="how training digits fire (unsupervised.Schedule.train_spikes)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = us.digits()
@@ -47,7 +49,8 @@ def main() -> None:
     for backend, learning, seed in runs:
         t0 = time.perf_counter()
         r = us.experiment(backend, quick=args.quick, epochs=args.epochs, data=data,
-                          learning=learning, seed=seed)
+                          learning=learning, seed=seed,
+                          schedule=us.Schedule(train_spikes=args.train_spikes))
         dt = time.perf_counter() - t0
         print(f"| {backend} | {'STDP' if learning else 'off'} | {seed} | {r['n_train']} x "
               f"{args.epochs} | {r['n_test']} | {100 * r['accuracy']:.1f}% | "

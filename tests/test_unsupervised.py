@@ -119,3 +119,19 @@ def test_profiles_and_both_votes_follow_the_class_responses():
     assert us.predict(np.array([[4.0, 1.0]]), split, "profile").tolist() == [0]
     with pytest.raises(SimulationError, match="vote"):
         us.predict(counts, profile, "max")
+
+
+def test_regular_training_spikes_carry_each_pixels_rate_exactly():
+    s = us.Schedule(train_spikes="regular", ink=None)
+    x = np.random.default_rng(3).random((4, 64))
+    seq = us.sequence(x, s, 40, seed=5)[us.INPUT].reshape(4, s.period, 64)
+    counts = seq[:, :s.steps_per_sample].sum(1).numpy()
+    expect = x * s.max_rate * s.steps_per_sample  # spikes of a regular train: floor or ceil
+    assert np.all((counts == np.floor(expect)) | (counts == np.ceil(expect)))
+    assert seq[:, s.steps_per_sample:s.steps_per_sample + s.burst_steps].all()  # the burst
+    assert not seq[:, s.steps_per_sample + s.burst_steps:].any()  # the rest
+    poisson = us.sequence(x, us.Schedule(ink=None), 40, seed=5)[us.INPUT].reshape(4, s.period, 64)
+    assert not np.all((poisson[:, :s.steps_per_sample].sum(1).numpy() == np.floor(expect))
+                      | (poisson[:, :s.steps_per_sample].sum(1).numpy() == np.ceil(expect)))
+    with pytest.raises(SimulationError, match=r"Schedule.train_spikes: 'poisson' or 'regular'"):
+        us.Schedule(train_spikes="bursty")
