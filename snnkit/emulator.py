@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from .compiler import HardwareConfig
@@ -119,18 +120,39 @@ def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty:
         raise DeviceError("emulate: give --port N (socket://) or --pty")
     print("building the emulated board (cached after the first time) ...", file=out, flush=True)
     exe = build(config, clks_per_bit, cache)
-    proc, url = _launch(exe, port, pty, host)
-    print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)
-    try:
-        for line in proc.stdout:
-            print(line.rstrip(), file=out, flush=True)
-    except KeyboardInterrupt:
-        print("stopping the emulated board", file=out, flush=True)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=10)
+    with _stopped_by_signals():
+        proc, url = _launch(exe, port, pty, host)
+        print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)
+        try:
+            for line in proc.stdout:
+                print(line.rstrip(), file=out, flush=True)
+        except KeyboardInterrupt:
+            print("stopping the emulated board", file=out, flush=True)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=10)
     return 0
+
+
+@contextlib.contextmanager
+def _stopped_by_signals():
+    """SIGINT and SIGTERM stop the foreground server (and with it the board process): a shell
+    starts background jobs with SIGINT ignored, and a plain ``kill`` would otherwise leave
+    the board process holding its port."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; the caller's remain
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def add_emulate_args(parser: argparse.ArgumentParser) -> None:

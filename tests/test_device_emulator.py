@@ -225,15 +225,18 @@ def test_pty_board():
         assert dev.info.config == CONFIG
 
 
-def test_emulate_command_serves_across_clients_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_emulate_command_serves_across_clients_and_stops_on_a_signal(tmp_path, stop):
     import signal
     import subprocess
     import sys
 
     make_net(stdp=True).save(tmp_path / "net.snn")  # sizes the board like CONFIG: cached build
     code = "import sys; from snnkit.emulator import emulate_main; sys.exit(emulate_main())"
+    # started as a shell starts a background job: with SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-c", code, "--port", "0", "--net",
-                             str(tmp_path / "net.snn")], stdout=subprocess.PIPE, text=True)
+                             str(tmp_path / "net.snn")], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         url = None
         for line in proc.stdout:
@@ -244,7 +247,7 @@ def test_emulate_command_serves_across_clients_and_stops_on_ctrl_c(tmp_path):
         for _ in range(2):  # a second client after the first disconnected
             with Device(url) as dev:
                 assert dev.info.config == CONFIG
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         assert proc.wait(timeout=20) == 0
     finally:
         if proc.poll() is None:

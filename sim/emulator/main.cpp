@@ -129,7 +129,11 @@ static bool write_all(int fd, const std::vector<uint8_t>& data) {
     size_t off = 0;
     while (off < data.size()) {
         ssize_t n = write(fd, data.data() + off, data.size() - off);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) { usleep(100); continue; }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {  // a client that stopped reading
+            if (g_stop) return false;                           // must not outlast a signal
+            usleep(100);
+            continue;
+        }
         if (n <= 0) return false;
         off += size_t(n);
     }
