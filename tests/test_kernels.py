@@ -127,8 +127,8 @@ def test_sparse_inputs_keep_the_event_sums(monkeypatch):
     before = lib.snn_amx_runs()
     fast = run(net, x, monkeypatch, True, backend="fixed")
     # "a" (1% of its sources spike) sums the rows of the few; "b" and "c", fed by the busy
-    # "a" and "b", run on the tile unit
-    assert lib.snn_amx_runs() - before == 2
+    # "a" and "b", run on the tile unit (where the CPU has it)
+    assert lib.snn_amx_runs() - before == (2 if lib.amx else 0)
     assert float(x["in"].mean()) < 0.02 and float(fast.spikes["a"].float().mean()) > 0.04
     assert_identical(fast, run(net, x, monkeypatch, False, backend="fixed"))
 
