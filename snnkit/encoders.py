@@ -33,11 +33,16 @@ def poisson(rates, steps: int, seed: int | None = 0) -> torch.Tensor:
     return torch.from_numpy(rng.random((steps,) + p.shape) < p)
 
 
-def regular(rates, steps: int) -> torch.Tensor:
-    """Deterministic spikes: input ``k`` fires whenever ``floor(rate * (t+1))`` increases."""
+def regular(rates, steps: int, phase=0.0) -> torch.Tensor:
+    """Deterministic spikes: input ``k`` fires whenever ``floor(rate * (t+1) + phase)``
+    increases. ``phase`` in [0, 1) (a number or one per input, like ``rates``) shifts each
+    train, so inputs of equal rate need not fire on the same steps."""
     p = _values(rates, "rates", 0.0, 1.0)
+    ph = np.broadcast_to(np.asarray(phase, np.float64), p.shape)
+    if not np.all((ph >= 0) & (ph < 1)):
+        raise SimulationError("phase: values must be in [0, 1)")
     t = np.arange(1, steps + 1)[:, None, None]
-    return torch.from_numpy(np.floor(p * t) > np.floor(p * (t - 1)))
+    return torch.from_numpy(np.floor(p * t + ph) > np.floor(p * (t - 1) + ph))
 
 
 def constant_current(values, steps: int) -> torch.Tensor:

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .encoders import poisson
+from .encoders import poisson, regular
 from .errors import SimulationError
 from .network import LIF, STDP, Network, Quantization
 from .quantize import quantize
@@ -231,12 +231,10 @@ def sequence(x, schedule: Schedule, gate_size: int, seed: int = 0) -> dict:
     rates = np.zeros((len(x), s.period, 64))
     rates[:, :t0] = x[:, None, :] * s.max_rate
     rates[:, t0:t1] = s.burst_rate
-    pixels = poisson(rates.reshape(-1, 64), 1, seed=seed).reshape(-1, len(x), s.period, 64)[0]
-    if s.train_spikes == "regular":  # floor(rate * t + phase) steps up: a spike
-        phase = np.random.default_rng(seed).random((len(x), 1, 64))
-        t = np.arange(1, t0 + 1)[None, :, None]
-        r = rates[:, :t0]
-        pixels[:, :t0] = torch.from_numpy(np.floor(r * t + phase) > np.floor(r * (t - 1) + phase))
+    pixels = poisson(rates.reshape(-1, 64), 1, seed=seed).reshape(len(x), s.period, 64)
+    if s.train_spikes == "regular":  # the digit phase: regular trains from random phases
+        phase = np.random.default_rng(seed).random(x.shape)
+        pixels[:, :t0] = regular(x * s.max_rate, t0, phase).transpose(0, 1)
     pixels = pixels.reshape(-1, 1, 64)
     gate = np.zeros((len(x), s.period, 1, gate_size), bool)
     gate[:, t0:t1] = True

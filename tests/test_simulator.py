@@ -311,6 +311,14 @@ def test_encoders():
         snnkit.encoders.events([(9, 0, 0)], 5, 1, 4)
 
 
+def test_regular_trains_with_a_phase_fire_at_the_same_rate_on_other_steps():
+    r = snnkit.encoders.regular([[0.25, 0.25]], 8, phase=[[0.0, 0.5]])
+    assert r[:, 0, 0].nonzero().flatten().tolist() == [3, 7]
+    assert r[:, 0, 1].nonzero().flatten().tolist() == [1, 5]
+    with pytest.raises(SimulationError, match=r"phase: values must be in \[0, 1\)"):
+        snnkit.encoders.regular([[0.25]], 8, phase=1.0)
+
+
 def test_bf16_precision_is_close_to_fp32_and_only_for_float():
     rng = np.random.default_rng(0)
     net = snnkit.Network()
