@@ -93,6 +93,7 @@ module host_decoder #(
         S_STORE = 6'd48, ACK = 6'd49, I_DATA = 6'd50, U_V_NEXT = 6'd51, D_CRC = 6'd52;
 
     reg [5:0]  state, state_ret;
+    wire       rx_st = state[5:3] == 3'd0;  // R_HUNT .. R_CRCL (a test of the bits)
 
 
     // ---- buffers (byte RAMs with registered read)
@@ -114,6 +115,8 @@ module host_decoder #(
     // ---- frame being received / executed
     reg [7:0]  frame_op, frame_seq;
     reg [15:0] frame_len;
+    // one CRC register and update for both directions: a frame is received only while the
+    // sender is idle, and sent only outside the receive states
     reg [15:0] crc;
     reg [PTR_W-1:0] rx_ptr;   // next payload byte to write (receive) or read (execute)
     localparam integer IC_W = $clog2(IDLE_CLKS + 2) + 1;    // counter widths: up to the
@@ -345,8 +348,6 @@ module host_decoder #(
         end
     endtask
 
-    wire [15:0] rx_crc_next = crc16_byte(crc, rx_data);  // receive CRC with this byte
-
     // ---- the sender: streams the response out of tx_buf, CRC on the fly. A RUN stream
     // starts before the first step and follows tx_ptr, so steps compute while bytes go out.
     localparam [2:0] SN_IDLE = 3'd0, SN_HDR = 3'd1, SN_RD = 3'd2, SN_WAIT = 3'd3, SN_PAY = 3'd4,
@@ -354,7 +355,6 @@ module host_decoder #(
     reg  [2:0]  snd_state;
     reg  [2:0]  snd_idx;
     reg  [PTR_W-1:0] snd_ptr;
-    reg  [15:0] snd_crc;
     reg         snd_start;  // one-cycle request from the command FSM
     wire        snd_busy = snd_state != SN_IDLE;
     wire        snd_stream = resp_stream && !resp_nack;
@@ -366,10 +366,19 @@ module host_decoder #(
     wire [PTR_W-1:0] snd_limit = resp_nack ? P2 : tx_ptr;
     wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : frame_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
-    // one CRC update for the sender: the header's (from the initial value at OP) or a
-    // payload byte's
-    wire [15:0] snd_crc_next = crc16_byte((snd_state == SN_HDR && snd_idx == 3'd1) ? 16'hFFFF
-                                          : snd_crc, (snd_state == SN_HDR) ? hdr_byte : snd_byte);
+    // the CRC update: a received byte (from the initial value at OP), a header byte (from
+    // the initial value at OP) or a payload byte
+    wire        crc_init = (state == R_OP) || (snd_state == SN_HDR && snd_idx == 3'd1);
+    wire [7:0]  crc_byte = (snd_state == SN_IDLE) ? rx_data
+                         : ((snd_state == SN_HDR) ? hdr_byte : snd_byte);
+    wire [15:0] crc_next = crc16_byte(crc_init ? 16'hFFFF : crc, crc_byte);
+    wire        crc_rx   = rx_st && state != R_HUNT && rx_valid;
+    wire        crc_tx   = !tx_valid && ((snd_state == SN_HDR && snd_idx != 3'd0)
+                                         || snd_state == SN_PAY);
+
+    always @(posedge clk) begin
+        if (crc_rx || crc_tx) crc <= crc_next;
+    end
 
     assign active = state != R_HUNT || snd_busy || tx_valid;
     assign rx_re  = state == F_ADDR;
@@ -399,7 +408,6 @@ module host_decoder #(
                 SN_HDR: if (!tx_valid) begin
                     tx_data  <= hdr_byte;
                     tx_valid <= 1'b1;
-                    if (snd_idx != 3'd0) snd_crc <= snd_crc_next;
                     snd_idx <= snd_idx + 1'b1;
                     if (snd_idx == 3'd4) begin
                         snd_ptr   <= P0;
@@ -418,12 +426,11 @@ module host_decoder #(
                 SN_PAY: if (!tx_valid) begin
                     tx_data   <= snd_byte;
                     tx_valid  <= 1'b1;
-                    snd_crc   <= snd_crc_next;
                     snd_ptr   <= snd_ptr + 1'b1;
                     snd_state <= SN_RD;
                 end
                 default: if (!tx_valid) begin  // SN_CRC
-                    tx_data  <= snd_idx[0] ? snd_crc[7:0] : snd_crc[15:8];
+                    tx_data  <= snd_idx[0] ? crc[7:0] : crc[15:8];
                     tx_valid <= 1'b1;
                     snd_idx  <= snd_idx + 1'b1;
                     if (snd_idx[0]) snd_state <= SN_IDLE;
@@ -462,20 +469,16 @@ module host_decoder #(
             ev_replay  <= 1'b0;
             // inter-byte timeout while a frame is partly received; outside the receive
             // states the timer counts bus wait cycles (cleared by each bus call)
-            if (state <= R_CRCL && (rx_valid || state == R_HUNT)) begin
+            if (rx_st && (rx_valid || state == R_HUNT)) begin
                 tmr <= {TM_W{1'b0}};
             end else begin
                 tmr <= tmr + 1'b1;
             end
             case (state)
                 // ------------------------------------------------------------ receive
-                R_HUNT: if (rx_valid && rx_data == SYNC) begin
-                    crc   <= 16'hFFFF;
-                    state <= R_OP;
-                end
+                R_HUNT: if (rx_valid && rx_data == SYNC) state <= R_OP;
                 R_OP, R_SEQ, R_LENL, R_LENH, R_PAY, R_CRCH, R_CRCL: begin
                     if (rx_valid) begin
-                        crc <= rx_crc_next;
                         case (state)
                             R_OP: begin
                                 frame_op <= rx_data;
