@@ -56,7 +56,7 @@ module snn_core #(
     reg  [31:0]   regs_init [0:1];
     reg  [PP_W:0] n_pop;
     reg  [PR_W:0] n_proj;
-    reg  [31:0]   run_steps;
+    wire [31:0]   run_steps;  // STEPS, read from rg_mem with the CTRL write (below)
     reg           learn;
     reg           done_flag;
     reg           in_err_flag;
@@ -406,7 +406,7 @@ module snn_core #(
         cmd_run <= 1'b0; cmd_clear <= 1'b0;
         if (rst) begin
             n_pop <= regs_init[0][PP_W:0]; n_proj <= regs_init[1][PR_W:0];
-            run_steps <= 32'd0; learn <= 1'b1; done_flag <= 1'b0; in_err_flag <= 1'b0;
+            learn <= 1'b1; done_flag <= 1'b0; in_err_flag <= 1'b0;
             cycles <= {CYC_W{1'b0}}; syn_events <= 32'd0;
         end else begin
             if (seq_stepping) cycles <= cycles + 1'b1;
@@ -422,7 +422,6 @@ module snn_core #(
                             cycles <= {CYC_W{1'b0}}; syn_events <= 32'd0;
                         end
                     end
-                    20'h011: run_steps <= host_wdata;
                     20'h012: learn <= host_wdata[0];
                     20'h019: n_pop <= host_wdata[PP_W:0];
                     20'h01A: n_proj <= host_wdata[PR_W:0];
@@ -435,6 +434,7 @@ module snn_core #(
     // ------------------------------------------------------------------ reads (2 cycles)
     reg        rd1_valid;
     reg        rd1_pop, rd1_prj;  // a table read: the RAM's word, not rd1_reg
+    reg        rd1_rg;            // a read of rg_mem
     reg [3:0]  rd1_region;
     reg [1:0]  rd1_field;
     reg [31:0] rd1_reg;
@@ -446,25 +446,44 @@ module snn_core #(
         end
     endfunction
 
-    // the registers: offsets 0x000 .. 0x03F, decoded on the low 6 bits once the others are
+    // The identify words (0x000 .. 0x00F: constants, the initial contents) and STEPS (0x011)
+    // are kept in a block RAM, not in flip-flops and multiplexers: read like the tables (the
+    // RAM's read register is the first read stage); the CTRL write reads STEPS for the run
+    // (run_steps is valid with cmd_run). STEPS is 0 at configuration and keeps its value over
+    // a reset.
+    (* ram_style = "block", no_rw_check *) reg [31:0] rg_mem [0:31];
+    reg  [31:0] rg_rdata;
+    wire        rg_we = acc_wr && is_reg && reg_lo && offset[5:0] == 6'h11;
+    wire        rg_rd = is_reg && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11);
+    integer     rq;
+    initial begin
+        for (rq = 0; rq < 32; rq = rq + 1) rg_mem[rq] = 32'd0;
+        rg_mem[0]  = 32'h534E_4E31;
+        rg_mem[1]  = VERSION;
+        rg_mem[2]  = N_MAX;
+        rg_mem[3]  = SYN_MAX;
+        rg_mem[4]  = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};
+        rg_mem[5]  = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
+        rg_mem[6]  = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
+        rg_mem[7]  = 32'h0000_001F;
+        rg_mem[8]  = TR_MAX;
+        rg_mem[9]  = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
+        rg_mem[10] = R_BITS;
+        rg_rdata   = 32'd0;
+    end
+    always @(posedge clk) begin
+        if (rg_we) rg_mem[offset[4:0]] <= host_wdata;
+        if (acc_rd || acc_wr) rg_rdata <= rg_mem[host_we ? 5'h11 : offset[4:0]];
+    end
+    assign run_steps = rg_rdata;
+
+    // the other registers: offsets 0x000 .. 0x03F, decoded on the low 6 bits once the others are
     // tested zero (one test, not one per register)
     wire       reg_lo = offset[19:6] == 14'd0;
     reg [31:0] rd1_reg_c;
     always @* begin
         rd1_reg_c = 32'd0;
         if (reg_lo) case (offset[5:0])
-            6'h00: rd1_reg_c = 32'h534E_4E31;
-            6'h01: rd1_reg_c = VERSION;
-            6'h02: rd1_reg_c = N_MAX;
-            6'h03: rd1_reg_c = SYN_MAX;
-            6'h04: rd1_reg_c = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};
-            6'h05: rd1_reg_c = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
-            6'h06: rd1_reg_c = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
-            6'h07: rd1_reg_c = 32'h0000_001F;
-            6'h08: rd1_reg_c = TR_MAX;
-            6'h09: rd1_reg_c = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
-            6'h0A: rd1_reg_c = R_BITS;
-            6'h11: rd1_reg_c = run_steps;
             6'h12: rd1_reg_c = {31'd0, learn};
             6'h13: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
             6'h14: rd1_reg_c = step_count;
@@ -489,12 +508,14 @@ module snn_core #(
             rd1_region <= region;
             rd1_pop    <= is_reg && in_pop_t;
             rd1_prj    <= is_reg && in_prj_t;
+            rd1_rg     <= rg_rd;
             rd1_field  <= offset[1:0];
             rd1_reg   <= rd1_reg_c;
             host_rvalid <= rd1_valid;
             if (rd1_valid) begin
                 case (rd1_region)
-                    4'h0: host_rdata <= rd1_pop ? pop_rdata : (rd1_prj ? proj_rdata : rd1_reg);
+                    4'h0: host_rdata <= rd1_pop ? pop_rdata : (rd1_prj ? proj_rdata
+                                                                  : (rd1_rg ? rg_rdata : rd1_reg));
                     4'h1: case (rd1_field)
                         2'd0: host_rdata <= sx_s(st_rv);
                         2'd1: host_rdata <= sx_s(st_ri);
