@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: str,
-              parameters: dict, bench_dir: Path, testcase=None) -> dict[str, str]:
-    """Build (cached per parameter set) and run ``module``'s tests from ``bench_dir``.
+              parameters: dict, bench_dir: Path, testcase=None,
+              defines: dict | None = None) -> dict[str, str]:
+    """Build (cached per parameter set and defines) and run ``module``'s tests from
+    ``bench_dir``; ``defines``: Verilog macros for the build.
 
     Returns
     -------
@@ -32,13 +34,14 @@ def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: st
     for path in (str(bench_dir), str(ROOT)):  # the runner passes this process's sys.path on
         if path not in sys.path:               # as the simulator's PYTHONPATH (extra_env's
             sys.path.insert(0, path)           # PYTHONPATH is overwritten)
-    key = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:8]
+    spec = json.dumps([parameters, defines or {}], sort_keys=True)
+    key = hashlib.sha256(spec.encode()).hexdigest()[:8]
     build_dir = ROOT / "sim_build" / f"{name}-{sim}-{key}"
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", "-CFLAGS", "-O1"] if sim == "verilator" else []
     runner.build(sources=[ROOT / s for s in sources], hdl_toplevel=toplevel,
-                 parameters=parameters, build_dir=build_dir, build_args=build_args,
-                 timescale=("1ns", "1ps"))
+                 parameters=parameters, defines=defines or {}, build_dir=build_dir,
+                 build_args=build_args, timescale=("1ns", "1ps"))
     xml = build_dir / "results.xml"
     xml.unlink(missing_ok=True)
     try:
