@@ -3,8 +3,9 @@ flow's command) and simulated cell by cell with yosys' iCE40 cell models on Icar
 core's cocotb bench (sim/core/bench_core.py) unchanged, so the netlist that goes into the
 bitstream computes the fixed-point simulator's spikes, states and weights bit for bit.
 
-Icarus only: Verilator 5.048 builds the same netlist but its simulation of it does not
-answer (seen on host_top), so the RTL benches stay the Verilator ones.
+Icarus only: a Verilator 5.048 build of the board's netlist (host_top) did not answer over
+its UART in a trial, and cocotb's runner trips over Verilator's precompiled headers on a
+netlist this size; the RTL benches run on both.
 """
 
 from __future__ import annotations
