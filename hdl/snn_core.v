@@ -60,11 +60,6 @@ module snn_core #(
     reg           learn;
     reg           done_flag;
     reg           in_err_flag;
-    // stepping cycles: 48 bits (wraps after 2^48 cycles, 136 days at 24 MHz); the host reads
-    // them as two words, CYCLES_HI zero-extended
-    localparam integer CYC_W = 48;
-    reg  [CYC_W-1:0] cycles;
-    reg  [31:0]   syn_events;
 
     initial begin
         regs_init[0] = 32'd0; regs_init[1] = 32'd0;
@@ -349,7 +344,7 @@ module snn_core #(
 
     // memories and tables wait for idle; input pushes wait for room; CTRL waits for idle
     assign host_ready = !(seq_busy && (is_mem || is_table || (host_we && a_ctrl)))
-                        && !(host_we && a_infifo && in_full);
+                        && !(host_we && a_infifo && in_full) && !(ct_busy && rg_acc);
     assign acc_rd = host_req && host_ready && !host_we;
     assign acc_wr = host_req && host_ready && host_we;
     assign tab_pop_we  = acc_wr && is_reg && in_pop_t;
@@ -407,10 +402,7 @@ module snn_core #(
         if (rst) begin
             n_pop <= regs_init[0][PP_W:0]; n_proj <= regs_init[1][PR_W:0];
             learn <= 1'b1; done_flag <= 1'b0; in_err_flag <= 1'b0;
-            cycles <= {CYC_W{1'b0}}; syn_events <= 32'd0;
         end else begin
-            if (seq_stepping) cycles <= cycles + 1'b1;
-            if (seq_syn_event) syn_events <= syn_events + 32'd1;
             if (seq_done) done_flag <= 1'b1;
             if (seq_in_err) in_err_flag <= 1'b1;
             if (acc_wr && is_reg) begin
@@ -419,7 +411,6 @@ module snn_core #(
                         if (host_wdata[0]) begin cmd_run <= 1'b1; done_flag <= 1'b0; end
                         if (host_wdata[1]) begin
                             cmd_clear <= 1'b1; in_err_flag <= 1'b0;
-                            cycles <= {CYC_W{1'b0}}; syn_events <= 32'd0;
                         end
                     end
                     20'h012: learn <= host_wdata[0];
@@ -446,15 +437,35 @@ module snn_core #(
         end
     endfunction
 
-    // The identify words (0x000 .. 0x00F: constants, the initial contents) and STEPS (0x011)
-    // are kept in a block RAM, not in flip-flops and multiplexers: read like the tables (the
-    // RAM's read register is the first read stage); the CTRL write reads STEPS for the run
-    // (run_steps is valid with cmd_run). STEPS is 0 at configuration and keeps its value over
-    // a reset.
+    // The identify words (0x000 .. 0x00F: constants, the initial contents), STEPS (0x011) and
+    // the counters' high bits (below) are kept in a block RAM, not in flip-flops and
+    // multiplexers: read like the tables (the RAM's read register is the first read stage);
+    // the CTRL write reads STEPS for the run (run_steps is valid with cmd_run). STEPS is 0 at
+    // configuration and keeps its value over a reset.
+    //
+    // CYCLES (64 bits) and SYN_EVENTS count in 8-bit flip-flop prescalers; the higher bits
+    // are words 0x15 (CYCLES_LO[31:8]), 0x16 (CYCLES_HI) and 0x17 (SYN_EVENTS[31:8]) of the
+    // RAM (the low bytes of 0x15 and 0x17 stay 0: a read ORs the prescaler in). A prescaler's
+    // wrap (at most once per 256 cycles) is carried in by one read-modify-write adder (2
+    // cycles); a reset or RESET_STATE zeroes the three words (3 cycles). Host accesses to
+    // offsets 0x000 .. 0x01F wait while a carry or the clear pass is in flight, so a read
+    // sees consistent words.
     (* ram_style = "block", no_rw_check *) reg [31:0] rg_mem [0:31];
     reg  [31:0] rg_rdata;
-    wire        rg_we = acc_wr && is_reg && reg_lo && offset[5:0] == 6'h11;
-    wire        rg_rd = is_reg && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11);
+    reg  [7:0]  cyc_lo, syn_lo;
+    reg  [2:0]  ct_pend;  // carries waiting into word 0x15 (bit 0), 0x16 (1), 0x17 (2)
+    reg         ct_ph;    // a word was read: write it back with its carry
+    reg  [1:0]  ct_w;     // that word: 0x14 + ct_w
+    reg  [1:0]  ct_clr;   // clear pass: words left to zero (0x14 + ct_clr)
+    wire        ct_busy = ct_pend != 3'd0 || ct_ph || ct_clr != 2'd0;
+    wire [1:0]  ct_next = ct_pend[0] ? 2'd1 : (ct_pend[1] ? 2'd2 : 2'd3);
+    wire        ct_rd   = ct_pend != 3'd0 && !ct_ph && ct_clr == 2'd0;
+    wire [32:0] ct_sum  = {1'b0, rg_rdata} + ((ct_w == 2'd2) ? 33'd1 : 33'd256);
+    wire        rg_acc  = is_reg && reg_lo && !offset[5];  // 0x000 .. 0x01F
+    wire        rg_we   = acc_wr && is_reg && reg_lo && offset[5:0] == 6'h11;
+    wire        rg_rd   = is_reg && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11
+                                               || (offset[5:2] == 4'b0101 && offset[1:0] != 2'd0));
+    wire        ct_clear = acc_wr && a_ctrl && host_wdata[1];
     integer     rq;
     initial begin
         for (rq = 0; rq < 32; rq = rq + 1) rg_mem[rq] = 32'd0;
@@ -472,8 +483,28 @@ module snn_core #(
         rg_rdata   = 32'd0;
     end
     always @(posedge clk) begin
-        if (rg_we) rg_mem[offset[4:0]] <= host_wdata;
-        if (acc_rd || acc_wr) rg_rdata <= rg_mem[host_we ? 5'h11 : offset[4:0]];
+        if (ct_clr != 2'd0 || ct_ph || rg_we)
+            rg_mem[(ct_clr != 2'd0) ? {3'b101, ct_clr} : (ct_ph ? {3'b101, ct_w} : offset[4:0])]
+                <= (ct_clr != 2'd0) ? 32'd0 : (ct_ph ? ct_sum[31:0] : host_wdata);
+        if (ct_rd || acc_rd || acc_wr)
+            rg_rdata <= rg_mem[ct_rd ? {3'b101, ct_next} : (host_we ? 5'h11 : offset[4:0])];
+        if (rst || ct_clear) begin
+            cyc_lo <= 8'd0; syn_lo <= 8'd0; ct_pend <= 3'd0; ct_ph <= 1'b0; ct_clr <= 2'd3;
+        end else begin
+            if (seq_stepping) cyc_lo <= cyc_lo + 8'd1;
+            if (seq_syn_event) syn_lo <= syn_lo + 8'd1;
+            ct_pend <= ct_pend | {seq_syn_event && syn_lo == 8'hFF, 1'b0,
+                                  seq_stepping && cyc_lo == 8'hFF};
+            if (ct_clr != 2'd0) begin
+                ct_clr <= ct_clr - 2'd1;
+            end else if (ct_ph) begin
+                ct_ph <= 1'b0;
+                ct_pend[ct_w - 2'd1] <= 1'b0;
+                if (ct_w == 2'd1 && ct_sum[32]) ct_pend[1] <= 1'b1;
+            end else if (ct_rd) begin
+                ct_ph <= 1'b1; ct_w <= ct_next;
+            end
+        end
     end
     assign run_steps = rg_rdata;
 
@@ -487,9 +518,8 @@ module snn_core #(
             6'h12: rd1_reg_c = {31'd0, learn};
             6'h13: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
             6'h14: rd1_reg_c = step_count;
-            6'h15: rd1_reg_c = cycles[31:0];
-            6'h16: rd1_reg_c = {{(64-CYC_W){1'b0}}, cycles[CYC_W-1:32]};
-            6'h17: rd1_reg_c = syn_events;
+            6'h15: rd1_reg_c = {24'd0, cyc_lo};  // | rg_mem's word (its low byte is 0)
+            6'h17: rd1_reg_c = {24'd0, syn_lo};
             6'h18: rd1_reg_c = steps_left;
             6'h19: rd1_reg_c = {{(31-PP_W){1'b0}}, n_pop};
             6'h1A: rd1_reg_c = {{(31-PR_W){1'b0}}, n_proj};
@@ -515,7 +545,7 @@ module snn_core #(
             if (rd1_valid) begin
                 case (rd1_region)
                     4'h0: host_rdata <= rd1_pop ? pop_rdata : (rd1_prj ? proj_rdata
-                                                                  : (rd1_rg ? rg_rdata : rd1_reg));
+                                                                  : (rd1_rg ? rg_rdata | rd1_reg : rd1_reg));
                     4'h1: case (rd1_field)
                         2'd0: host_rdata <= sx_s(st_rv);
                         2'd1: host_rdata <= sx_s(st_ri);
