@@ -72,7 +72,9 @@ module snn_core #(
     reg                 lk_hit;
     reg  [PP_W-1:0]     lk_pop_r;
     wire                seq_busy, seq_stepping, seq_done, seq_in_err, seq_waiting, seq_syn_event;
-    wire [31:0]         step_count, steps_left;
+    wire [14:0]         step_count;
+    wire [31:0]         steps_left;
+    wire                seq_step_wrap;
     wire                in_pop, in_empty, in_full, out_push, out_full, out_empty;
     wire [31:0]         in_data, out_data, out_dout;
     wire [IN_AW:0]      in_level;
@@ -301,7 +303,8 @@ module snn_core #(
         .in_empty(in_empty), .in_data(in_data), .in_pop(in_pop),
         .out_room(out_room), .out_push(out_push), .out_data(out_data),
         .busy(seq_busy), .stepping(seq_stepping), .done(seq_done), .in_err(seq_in_err), .waiting(seq_waiting),
-        .syn_event(seq_syn_event), .step_count(step_count), .steps_left(steps_left),
+        .syn_event(seq_syn_event), .step_count(step_count), .step_wrap(seq_step_wrap),
+        .steps_left(steps_left),
         .st_re(s_st_re), .st_raddr(s_st_raddr), .st_rv(st_rv), .st_ri(st_ri),
         .st_rref(st_rref), .st_rth(st_rth), .st_we(s_st_we), .st_waddr(s_st_waddr),
         .st_wv(s_st_wv), .st_wi(s_st_wi), .st_wref(s_st_wref), .st_wth(s_st_wth),
@@ -443,28 +446,30 @@ module snn_core #(
     // the CTRL write reads STEPS for the run (run_steps is valid with cmd_run). STEPS is 0 at
     // configuration and keeps its value over a reset.
     //
-    // CYCLES (64 bits) and SYN_EVENTS count in 8-bit flip-flop prescalers; the higher bits
-    // are words 0x15 (CYCLES_LO[31:8]), 0x16 (CYCLES_HI) and 0x17 (SYN_EVENTS[31:8]) of the
-    // RAM (the low bytes of 0x15 and 0x17 stay 0: a read ORs the prescaler in). A prescaler's
-    // wrap (at most once per 256 cycles) is carried in by one read-modify-write adder (2
-    // cycles); a reset or RESET_STATE zeroes the three words (3 cycles). Host accesses to
-    // offsets 0x000 .. 0x01F wait while a carry or the clear pass is in flight, so a read
-    // sees consistent words.
+    // CYCLES (64 bits) and SYN_EVENTS count in 8-bit flip-flop prescalers, STEP_COUNT in
+    // the sequencer's 15 bits (they go into the output words); the higher bits are words
+    // 0x14 (STEP_COUNT[31:15]), 0x15 (CYCLES_LO[31:8]), 0x16 (CYCLES_HI) and 0x17
+    // (SYN_EVENTS[31:8]) of the RAM (their low bits stay 0: a read ORs the flip-flops in).
+    // A prescaler's wrap (at most once per 256 cycles) is carried in by one read-modify-write
+    // adder (2 cycles); a reset or RESET_STATE zeroes the four words (4 cycles). Host
+    // accesses to offsets 0x000 .. 0x01F wait while a carry or the clear pass is in flight,
+    // so a read sees consistent words.
     (* ram_style = "block", no_rw_check *) reg [31:0] rg_mem [0:31];
     reg  [31:0] rg_rdata;
     reg  [7:0]  cyc_lo, syn_lo;
-    reg  [2:0]  ct_pend;  // carries waiting into word 0x15 (bit 0), 0x16 (1), 0x17 (2)
+    reg  [3:0]  ct_pend;  // carries waiting into word 0x14 + i (bit i)
     reg         ct_ph;    // a word was read: write it back with its carry
     reg  [1:0]  ct_w;     // that word: 0x14 + ct_w
-    reg  [1:0]  ct_clr;   // clear pass: words left to zero (0x14 + ct_clr)
-    wire        ct_busy = ct_pend != 3'd0 || ct_ph || ct_clr != 2'd0;
-    wire [1:0]  ct_next = ct_pend[0] ? 2'd1 : (ct_pend[1] ? 2'd2 : 2'd3);
-    wire        ct_rd   = ct_pend != 3'd0 && !ct_ph && ct_clr == 2'd0;
-    wire [32:0] ct_sum  = {1'b0, rg_rdata} + ((ct_w == 2'd2) ? 33'd1 : 33'd256);
+    reg  [2:0]  ct_clr;   // clear pass: words left to zero (4, 3, 2, 1: 0x14, 0x17, 0x16, 0x15)
+    wire        ct_busy = ct_pend != 4'd0 || ct_ph || ct_clr != 3'd0;
+    wire [1:0]  ct_next = ct_pend[0] ? 2'd0 : (ct_pend[1] ? 2'd1 : (ct_pend[2] ? 2'd2 : 2'd3));
+    wire        ct_rd   = ct_pend != 4'd0 && !ct_ph && ct_clr == 3'd0;
+    wire [32:0] ct_sum  = {1'b0, rg_rdata} + ((ct_w == 2'd2) ? 33'd1
+                                              : ((ct_w == 2'd0) ? 33'h8000 : 33'd256));
     wire        rg_acc  = is_reg && reg_lo && !offset[5];  // 0x000 .. 0x01F
     wire        rg_we   = acc_wr && is_reg && reg_lo && offset[5:0] == 6'h11;
     wire        rg_rd   = is_reg && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11
-                                               || (offset[5:2] == 4'b0101 && offset[1:0] != 2'd0));
+                                               || offset[5:2] == 4'b0101);
     wire        ct_clear = acc_wr && a_ctrl && host_wdata[1];
     integer     rq;
     initial begin
@@ -483,24 +488,24 @@ module snn_core #(
         rg_rdata   = 32'd0;
     end
     always @(posedge clk) begin
-        if (ct_clr != 2'd0 || ct_ph || rg_we)
-            rg_mem[(ct_clr != 2'd0) ? {3'b101, ct_clr} : (ct_ph ? {3'b101, ct_w} : offset[4:0])]
-                <= (ct_clr != 2'd0) ? 32'd0 : (ct_ph ? ct_sum[31:0] : host_wdata);
+        if (ct_clr != 3'd0 || ct_ph || rg_we)
+            rg_mem[(ct_clr != 3'd0) ? {3'b101, ct_clr[1:0]} : (ct_ph ? {3'b101, ct_w} : offset[4:0])]
+                <= (ct_clr != 3'd0) ? 32'd0 : (ct_ph ? ct_sum[31:0] : host_wdata);
         if (ct_rd || acc_rd || acc_wr)
             rg_rdata <= rg_mem[ct_rd ? {3'b101, ct_next} : (host_we ? 5'h11 : offset[4:0])];
         if (rst || ct_clear) begin
-            cyc_lo <= 8'd0; syn_lo <= 8'd0; ct_pend <= 3'd0; ct_ph <= 1'b0; ct_clr <= 2'd3;
+            cyc_lo <= 8'd0; syn_lo <= 8'd0; ct_pend <= 4'd0; ct_ph <= 1'b0; ct_clr <= 3'd4;
         end else begin
             if (seq_stepping) cyc_lo <= cyc_lo + 8'd1;
             if (seq_syn_event) syn_lo <= syn_lo + 8'd1;
             ct_pend <= ct_pend | {seq_syn_event && syn_lo == 8'hFF, 1'b0,
-                                  seq_stepping && cyc_lo == 8'hFF};
-            if (ct_clr != 2'd0) begin
-                ct_clr <= ct_clr - 2'd1;
+                                  seq_stepping && cyc_lo == 8'hFF, seq_step_wrap};
+            if (ct_clr != 3'd0) begin
+                ct_clr <= ct_clr - 3'd1;
             end else if (ct_ph) begin
                 ct_ph <= 1'b0;
-                ct_pend[ct_w - 2'd1] <= 1'b0;
-                if (ct_w == 2'd1 && ct_sum[32]) ct_pend[1] <= 1'b1;
+                ct_pend[ct_w] <= 1'b0;
+                if (ct_w == 2'd1 && ct_sum[32]) ct_pend[2] <= 1'b1;
             end else if (ct_rd) begin
                 ct_ph <= 1'b1; ct_w <= ct_next;
             end
@@ -517,7 +522,7 @@ module snn_core #(
         if (reg_lo) case (offset[5:0])
             6'h12: rd1_reg_c = {31'd0, learn};
             6'h13: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
-            6'h14: rd1_reg_c = step_count;
+            6'h14: rd1_reg_c = {17'd0, step_count};  // | rg_mem's word (bits 14:0 are 0)
             6'h15: rd1_reg_c = {24'd0, cyc_lo};  // | rg_mem's word (its low byte is 0)
             6'h17: rd1_reg_c = {24'd0, syn_lo};
             6'h18: rd1_reg_c = steps_left;

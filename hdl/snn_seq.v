@@ -74,7 +74,9 @@ module snn_seq #(
     output reg                   in_err,       // an input index was not an input neuron (pulse)
     output wire                  waiting,      // waiting for an end-of-step marker
     output reg                   syn_event,    // one weight was routed (pulse)
-    output reg  [31:0]           step_count,   // steps since the last clear
+    output reg  [14:0]           step_count,   // steps since the last clear, low bits (the
+                                               // core counts the rest: step_wrap)
+    output reg                   step_wrap,    // step_count wrapped to 0 (pulse)
     output reg  [31:0]           steps_left,   // steps left in the run
     output reg                   st_re,        // neuron state read
     output reg  [N_AW-1:0]       st_raddr,     // neuron state read address
@@ -403,8 +405,9 @@ module snn_seq #(
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
         hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
         wb_re <= 1'b0; done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
+        step_wrap <= 1'b0;
         if (rst) begin
-            state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 32'd0; steps_left <= 32'd0;
+            state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
             sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; dense <= 1'b1;
             for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
@@ -412,7 +415,7 @@ module snn_seq #(
             case (state)
             S_IDLE: begin
                 if (cmd_clear) begin
-                    state <= S_CLR; clr <= {CL_W{1'b0}}; cur <= {SL_W{1'b0}}; step_count <= 32'd0;
+                    state <= S_CLR; clr <= {CL_W{1'b0}}; cur <= {SL_W{1'b0}}; step_count <= 15'd0;
                     for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
                 end else if (cmd_run) begin
                     steps_left <= run_steps;
@@ -616,7 +619,7 @@ module snn_seq #(
                         cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
                         if (a_flags[2]) begin
                             out_push <= 1'b1;
-                            out_data <= {1'b1, step_count[14:0], g_now[15:0]};
+                            out_data <= {1'b1, step_count, g_now[15:0]};
                         end
                     end
                 end
@@ -769,7 +772,8 @@ module snn_seq #(
             end
             S_NEXT: begin
                 cur <= (cur == D_MAX[SL_W-1:0]) ? {SL_W{1'b0}} : cur + 1'b1;
-                step_count <= step_count + 32'd1;
+                step_count <= step_count + 15'd1;
+                step_wrap  <= step_count == 15'h7FFF;
                 steps_left <= steps_left - 32'd1;
                 if (steps_left == 32'd1) begin
                     done <= 1'b1; state <= S_IDLE;
