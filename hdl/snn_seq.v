@@ -132,7 +132,7 @@ module snn_seq #(
     localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_IN0 = 5'd2, S_IN = 5'd3, S_POP = 5'd4;
     localparam [4:0] S_PLST = 5'd5, S_RUN = 5'd6, S_STDP = 5'd8;
     localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
-    localparam [4:0] S_CNT0 = 5'd13, S_LDP = 5'd14, S_LDS = 5'd15;
+    localparam [4:0] S_LDP = 5'd14, S_LDS = 5'd15;
     localparam [4:0] S_SYA = 5'd16, S_SYAS = 5'd17, S_SYB = 5'd18, S_SYBS = 5'd19;
 
     reg [4:0]        state;
@@ -165,6 +165,9 @@ module snn_seq #(
     reg [PR_W:0]     li;           // index into the list of projections with events
     reg [1:0]        ni;           // items issued for neuron ti (saturates at 3)
     reg [PR_W-1:0]   nl_k [0:PR_MAX-1];  // incoming projections with events this step
+    reg [C_W-1:0]    nl_c [0:PR_MAX-1];  // ... their event counts
+    reg              pl_v;         // S_PLST: the count of projection pl_k is being read
+    reg [PR_W-1:0]   pl_k;
     reg [PR_W:0]     nl_n;         // how many
     reg              sr1, sr2, sr3, sr4;  // 1 .. 4 cycles after a neuron's last item
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
@@ -178,7 +181,18 @@ module snn_seq #(
     reg [C_W-1:0]    ev_m;         // S_SYA*: the arriving source of this row
     reg              dense;        // the next learning step updates every synapse (weights or
                                    // bounds were written: out-of-bound weights get clamped)
-    reg [C_W-1:0]    cnt [0:NSLOT*P_MAX-1];  // events per (slot, population)
+    // events per (slot, population): a block RAM (flip-flops and two 16-way multiplexers
+    // cost more logic cells on the iCE40) read at two addresses every cycle, its words one
+    // cycle after their address: cur_cnt at (cur, cnt_pop), k_cnt at (the arrival slot, the
+    // source of projection proj_sel). Written through one port at cur_cnt's address.
+    localparam integer CI_N = NSLOT * P_MAX;
+    localparam integer CI_W = (CI_N > 2) ? $clog2(CI_N) : 1;
+    (* ram_style = "block", no_rw_check *) reg [C_W-1:0] cnt [0:CI_N-1];
+    reg  [C_W-1:0]   cur_cnt, k_cnt;
+    reg  [CI_W-1:0]  cc_q;         // cur_cnt's address of the last cycle
+    reg              cc_wq;        // a count was written in the last cycle
+    reg              cnt_we;       // write cnt_wd at cur_cnt's address (clear pass: clr)
+    reg              cnt_zero;     // ... 0, else cur_cnt + 1
 
     assign busy     = (state != S_IDLE);
     // a weight / trace is written back to the address it was read from, in the cycle after
@@ -295,12 +309,31 @@ module snn_seq #(
     endfunction
     // verilator lint_on UNUSEDSIGNAL
 
-    wire [C_W-1:0]  k_cnt     = cnt[cidx(dslot, r_src)];
+    wire [31:0]     kc_a      = cidx(dslot, r_src);
     reg  [PR_W:0]   k_end;      // PROJ_FIRST + PROJ_COUNT of the population (S_LDP)
     // one read port for this step's counts: the input population of the head (S_IN), the
     // population being updated (pi), or projection k's target (STDP): pop_sel_a's choice
     wire [PP_W-1:0] cnt_pop   = (state == S_IN) ? lk_pop : pop_sel_a;
-    wire [C_W-1:0]  cur_cnt   = cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})];
+    wire [31:0]     cc_a      = cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop});
+    // cur_cnt is the word of this cycle's address when the address held and nothing was
+    // written (S_IN0 waits a cycle for it after each population; elsewhere it holds)
+    wire            cc_ok     = cc_q == cc_a[CI_W-1:0] && !cc_wq;
+    wire [C_W-1:0]  l_cnt     = nl_c[li[PR_W-1:0]];  // S_RUN: events of list entry li
+    integer ci;
+    initial begin
+        for (ci = 0; ci < CI_N; ci = ci + 1) cnt[ci] = {C_W{1'b0}};
+        cur_cnt = {C_W{1'b0}}; k_cnt = {C_W{1'b0}};
+    end
+    always @(posedge clk) begin
+        if (cnt_we)
+            cnt[(state == S_CLR) ? clr[CI_W-1:0] : cc_a[CI_W-1:0]]
+                <= cnt_zero ? {C_W{1'b0}} : cur_cnt + 1'b1;
+        cur_cnt <= cnt[cc_a[CI_W-1:0]];
+        k_cnt   <= cnt[kc_a[CI_W-1:0]];
+        cc_q    <= cc_a[CI_W-1:0];
+        cc_wq   <= cnt_we;
+    end
+
     // one adder per event / history address port, its operands chosen by the state:
     // event reads: (cur, SRC + j) input clearing, (dslot, SRC + j) routing, (dslot, SRC + ti)
     // STDP rows, (cur, TGT + ti) STDP columns; event writes: (cur, pop + count);
@@ -398,8 +431,24 @@ module snn_seq #(
         endcase
     end
 
+    // the count writes (mirror the machine below): the clear pass zeroes every word, S_IN0
+    // zeroes population pi's at cur once its old input events are forgotten, S_POP the
+    // updated population's; S_IN and a spike in the neuron pass count one
+    always @* begin
+        cnt_we = 1'b0; cnt_zero = 1'b1;
+        case (state)
+            S_CLR:  cnt_we = clr_lt(clr, CI_N);
+            S_IN0:  cnt_we = pi < n_pop && cc_ok && !(b_flags[0] && j < cur_cnt);
+            S_IN:   begin
+                cnt_we = ph == 3'd2 && lk_hit && b_flags[0] && !hs_rdata; cnt_zero = 1'b0;
+            end
+            S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[0] || a_size == 32'd0);
+            S_RUN:  begin cnt_we = upd && n_spike; cnt_zero = 1'b0; end
+            default: ;
+        endcase
+    end
+
     // ------------------------------------------------------------------ the machine
-    integer q;
     always @(posedge clk) begin
         st_re <= 1'b0; st_we <= 1'b0; w_re <= 1'b0; w_we <= 1'b0;
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
@@ -410,13 +459,11 @@ module snn_seq #(
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
             sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; dense <= 1'b1;
-            for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
         end else begin
             case (state)
             S_IDLE: begin
                 if (cmd_clear) begin
                     state <= S_CLR; clr <= {CL_W{1'b0}}; cur <= {SL_W{1'b0}}; step_count <= 15'd0;
-                    for (q = 0; q < NSLOT * P_MAX; q = q + 1) cnt[q] <= {C_W{1'b0}};
                 end else if (cmd_run) begin
                     steps_left <= run_steps;
                     if (run_steps == 32'd0) done <= 1'b1;
@@ -453,20 +500,18 @@ module snn_seq #(
                     hs_wdata <= 1'b0;
                 end
                 if (pi < n_pop) begin
-                    if (b_flags[0] && j < cur_cnt) begin
+                    if (!cc_ok) begin
+                        // wait: population pi's count is being read
+                    end else if (b_flags[0] && j < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
                         p1_valid <= 1'b1; p1_off <= b_off[N_AW-1:0];
                         j <= j + 1'b1;
-                    end else begin
+                    end else begin  // its count is zeroed (cnt_we) for this step's inputs
                         pi <= pi + 1'b1; j <= {C_W{1'b0}};
                     end
                 end else if (!p1_valid && !p1b_valid) begin
-                    state <= S_CNT0;
+                    state <= S_IN; ph <= 3'd0;
                 end
-            end
-            S_CNT0: begin
-                for (q = 0; q < P_MAX; q = q + 1) cnt[cidx(cur, q)] <= {C_W{1'b0}};
-                state <= S_IN; ph <= 3'd0;
             end
             S_IN: begin
                 // ph 0: look at the head (and read its history bit), 1: RAM read, 2: take it
@@ -487,7 +532,6 @@ module snn_seq #(
                         ev_waddr <= ev_wa;
                         ev_wdata <= lk_idx[C_W-1:0] - b_off[C_W-1:0];
                         hs_we <= 1'b1; hs_waddr <= haddr(cur, {16'd0, lk_idx}); hs_wdata <= 1'b1;
-                        cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
                     end else begin
                         in_err <= 1'b1;
                     end
@@ -501,7 +545,6 @@ module snn_seq #(
                 end else if (a_flags[0] || a_size == 32'd0) begin
                     pi <= pi + 1'b1;
                 end else begin
-                    cnt[cidx(cur, {{(31-PP_W){1'b0}}, pi})] <= {C_W{1'b0}};
                     t <= {C_W{1'b0}};
                     state <= S_LDP; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end
@@ -537,19 +580,22 @@ module snn_seq #(
                     endcase
                 if (ld_v2 && ld_f2 == ld_last) begin
                     if (state == S_LDP) begin
-                        state <= S_PLST; nl_n <= {(PR_W+1){1'b0}};
+                        state <= S_PLST; nl_n <= {(PR_W+1){1'b0}}; pl_v <= 1'b0;
                     end
                     else begin state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0; end
                 end
             end
             // the list of incoming projections with events at their arrival slot
+            // (k_cnt is read at k: the count of the last cycle's k, pl_k, arrives)
             S_PLST: begin
+                pl_v <= (k < k_end); pl_k <= k[PR_W-1:0];
+                if (pl_v && k_cnt != {C_W{1'b0}}) begin
+                    nl_k[nl_n[PR_W-1:0]] <= pl_k; nl_c[nl_n[PR_W-1:0]] <= k_cnt;
+                    nl_n <= nl_n + 1'b1;
+                end
                 if (k < k_end) begin
-                    if (k_cnt != {C_W{1'b0}}) begin
-                        nl_k[nl_n[PR_W-1:0]] <= k[PR_W-1:0]; nl_n <= nl_n + 1'b1;
-                    end
                     k <= k + 1'b1;
-                end else begin
+                end else if (!pl_v) begin
                     state <= S_RUN; ti <= {C_W{1'b0}}; li <= {(PR_W+1){1'b0}};
                     j <= {C_W{1'b0}}; ni <= 2'd0; acc <= {ACC_W{1'b0}};
                 end
@@ -571,10 +617,10 @@ module snn_seq #(
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
-                        if (j + 1'b1 < k_cnt) j <= j + 1'b1;
+                        if (j + 1'b1 < l_cnt) j <= j + 1'b1;
                         else begin li <= li + 1'b1; j <= {C_W{1'b0}}; end
                     end
-                    if (!(li < nl_n && (j + 1'b1 < k_cnt || li + 1'b1 < nl_n)) && ni == 2'd2)
+                    if (!(li < nl_n && (j + 1'b1 < l_cnt || li + 1'b1 < nl_n)) && ni == 2'd2)
                     begin  // the last item: read the state, next neuron
                         p1_last <= 1'b1; sr1 <= 1'b1;
                         st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
@@ -616,7 +662,6 @@ module snn_seq #(
                         ev_we <= 1'b1;
                         ev_waddr <= ev_wa;
                         ev_wdata <= upd_t;
-                        cnt[cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop})] <= cur_cnt + 1'b1;
                         if (a_flags[2]) begin
                             out_push <= 1'b1;
                             out_data <= {1'b1, step_count, g_now[15:0]};
@@ -796,7 +841,7 @@ module snn_seq #(
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb,
                        a_off, b_off, b_size, a_size, in_data,
                        clr32, g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
-                       tr_a, dslot_w, src_size, tgt_size};
+                       tr_a, dslot_w, src_size, tgt_size, kc_a, cc_a};
     // verilator lint_on UNUSEDSIGNAL
 
 endmodule

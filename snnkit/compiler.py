@@ -257,22 +257,24 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population 9 cycles to load its parameters from the table RAM, one per incoming
-    projection and a 6-cycle drain. STDP, per plastic projection: 6 cycles to load its
+    projection + 2 (their event counts come from a block RAM a cycle late) and a 6-cycle
+    drain; per population one cycle waiting for its event count before the inputs. STDP, per plastic projection: 6 cycles to load its
     parameters, 3 per trace, 4 per synapse of an arriving source's row or a spiking target's
     column when at most half of each spike, else 4 per synapse (a dense pass, as is the first
     learning step after a weight write: ``steady=False``).
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
-    cycles = 5 + 2 * len(net.populations)  # step start, count clear, table walks, slot advance
+    # step start, a count read per population (S_IN0), table walks, slot advance
+    cycles = 4 + 3 * len(net.populations)
     cycles += sum(5 * ev[p.name] + 1 for p in net.inputs)  # forget old inputs, take new ones
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)
         # parameter load (9), list of projections with events (one per incoming
-        # projection + 1), one item per cycle: max(events, 3) per neuron (the three decays
+        # projection + 2), one item per cycle: max(events, 3) per neuron (the three decays
         # share one multiplier), the pipeline drain (6)
-        cycles += 9 + len(inc) + 1 + pop.size * max(events, 3) + 6
+        cycles += 9 + len(inc) + 2 + pop.size * max(events, 3) + 6
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
