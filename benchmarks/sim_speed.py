@@ -148,7 +148,7 @@ def breakdown(net, qnet, x, repeat):
 
     for backend, n in (("float", net), ("fixed", qnet)):
         def plan(n=n, backend=backend):
-            p = sim._fixed_plan(n, "cpu", None) if backend == "fixed" else \
+            p = sim._fixed_plan(n, n.quantization, "cpu", None) if backend == "fixed" else \
                 sim._float_plan(n, "cpu", None)
             for pr in p.projs:
                 pr.kernel_weights()

@@ -29,7 +29,7 @@ from .errors import SimulationError
 from .network import Network
 from .neurons import NeuronParams, initial_state, neuron_step
 from .plasticity import STDPParams, STDPState, stdp_step
-from .quantize import encode, integer_neuron, integer_stdp, integer_weights, quantize
+from .quantize import auto_quantization, encode, integer_neuron, integer_stdp, integer_weights
 from .result import Result
 
 RECORDABLE = ("v", "i", "theta", "weights")
@@ -230,8 +230,10 @@ def _plastic(pr, device) -> torch.Tensor:
     return torch.tensor(m, device=device)
 
 
-def _fixed_plan(net: Network, device, learning) -> _Plan:
-    q = net.quantization
+def _fixed_plan(net: Network, q, device, learning) -> _Plan:
+    """The integers of ``net`` in format ``q``. A float network is encoded directly: the same
+    integers as encoding ``quantize(net)`` (its values are those integers times a power of
+    two), without the copy and the error report."""
     i64 = dict(dtype=torch.int64, device=device)
     projs = []
     w_abs = 1 << (q.weight_bits - 1)
@@ -427,14 +429,14 @@ class Simulator:
                                   f"(backend {backend!r} is exact)")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.net, self.backend, self.device = _structure(net), backend, device
         if backend == "fixed":
-            if net.quantization is None:
-                net, _ = quantize(net)
-            self.plan = _fixed_plan(net, device, learning)
+            q = net.quantization or auto_quantization(net)
+            self.plan = _fixed_plan(net, q, device, learning)
+            self.net.quantization = q
         else:
             self.plan = _float_plan(net, device, learning)
             self.plan.precision = precision
-        self.net, self.backend, self.device = _structure(net), backend, device
         self._run = _run_layerwise if _layerwise_ok(net, self.plan) else _run_stepwise
 
     def run(self, inputs, steps: int | None = None, *, record=(),

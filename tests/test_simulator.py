@@ -147,10 +147,10 @@ def test_layerwise_equals_stepwise_bit_for_bit_in_fixed_point():
     net.connect("in", "b", rng.normal(0.0, 0.3, (10, 30)), delay=1)
     qnet, _ = snnkit.quantize(net)
     x = snnkit.encoders.poisson(rng.random((4, 30)) * 0.4, 50, seed=1)
-    assert sim._layerwise_ok(qnet, sim._fixed_plan(qnet, "cpu", None))
+    assert sim._layerwise_ok(qnet, sim._fixed_plan(qnet, qnet.quantization, "cpu", None))
     fast = snnkit.simulate(qnet, x, backend="fixed", record=("v", "i"))
     arrays, steps, batch = sim.check_inputs(qnet, x, None)
-    plan = sim._fixed_plan(qnet, "cpu", None)
+    plan = sim._fixed_plan(qnet, qnet.quantization, "cpu", None)
     slow = sim._run_stepwise(qnet, plan, arrays, steps, batch, {"v", "i"}, "fixed", False)
     for k in fast.spikes:
         assert torch.equal(fast.spikes[k], slow.spikes[k]), k
@@ -351,6 +351,22 @@ def test_simulator_runs_equal_simulate_and_repeat_exactly(backend):
         res = sim.run(x, record="v")
         assert all(torch.equal(res.spikes[k], ref.spikes[k]) for k in ref.spikes)
         assert all(torch.equal(res.states[k]["v"], ref.states[k]["v"]) for k in ref.states)
+
+
+@pytest.mark.parametrize("stdp", [False, True])  # the kernel path and the step-wise one
+def test_fixed_point_of_a_float_network_is_that_of_its_quantized_copy(stdp):
+    """simulate(net, backend="fixed") encodes a float network directly: bit for bit what
+    quantize(net) runs, weights, states and learning included."""
+    net = make_net(seed=4, stdp=stdp, per_neuron=False)
+    qnet, _ = snnkit.quantize(net)
+    x = snnkit.encoders.poisson(np.full((3, 12), 0.4), 40, seed=5)
+    a = snnkit.simulate(net, x, backend="fixed", record=("v", "i", "theta", "weights"))
+    b = snnkit.simulate(qnet, x, backend="fixed", record=("v", "i", "theta", "weights"))
+    assert all(torch.equal(a.spikes[k], b.spikes[k]) for k in b.spikes)
+    assert all(torch.equal(a.states[k][v], b.states[k][v]) for k in b.states for v in b.states[k])
+    assert a.weights.keys() == b.weights.keys() and (a.weights != {}) == stdp
+    assert all(torch.equal(a.weights[k], b.weights[k]) for k in b.weights)
+    assert sum(int(s.sum()) for s in b.spikes.values()) > 20
 
 
 def test_simulator_is_a_snapshot_of_the_network():
