@@ -67,10 +67,6 @@ module snn_core #(
     end
 
     // ------------------------------------------------------------------ sequencer
-    wire [PP_W-1:0]     lk_pop;
-    wire [15:0]         lk_idx;
-    reg                 lk_hit;
-    reg  [PP_W-1:0]     lk_pop_r;
     wire                seq_busy, seq_stepping, seq_done, seq_in_err, seq_waiting, seq_syn_event;
     wire [14:0]         step_count;
     wire [31:0]         steps_left;
@@ -263,28 +259,10 @@ module snn_core #(
         end
     endgenerate
 
-    // which population holds global index lk_idx: one comparator pair per table entry
-    wire [P_MAX-1:0] lk_in;
-    wire [31:0]      lk32   = {16'd0, lk_idx};
-    wire             lk_low = (lk32 >> (N_AW + 2)) == 32'd0;
-    genvar gp;
-    generate
-        for (gp = 0; gp < P_MAX; gp = gp + 1) begin : g_lk
-            // N_AW + 2 bits wide: an index above them lies in no population (lk_low)
-            wire [N_AW+1:0] g_off = {1'b0, c_off[gp]};
-            wire [N_AW+1:0] g_end = g_off + {1'b0, c_size[gp]};
-            assign lk_in[gp] = (gp < n_pop) && lk_low && (lk32[N_AW+1:0] >= g_off)
-                               && (lk32[N_AW+1:0] < g_end);
-        end
-    endgenerate
-
-    integer e;
-    always @* begin
-        lk_hit = |lk_in; lk_pop_r = {PP_W{1'b0}};
-        for (e = 0; e < P_MAX; e = e + 1)
-            if (lk_in[e]) lk_pop_r = e[PP_W-1:0];
-    end
-    assign lk_pop = lk_pop_r;
+    // the population of an input index: the sequencer's map (built from the tables after a
+    // geometry write: OFFSET, SIZE or N_POP)
+    wire geo_touched = (tab_pop_we && pop_i[3:1] == 3'd0)
+                       || (acc_wr && is_reg && offset == 20'h019);
 
     snn_seq #(.N_MAX(N_MAX), .P_MAX(P_MAX), .PR_MAX(PR_MAX), .D_MAX(D_MAX),
               .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS),
@@ -299,7 +277,7 @@ module snn_core #(
         .tab_re(s_tab_re), .tab_proj(s_tab_proj), .tab_entry(s_tab_entry),
         .wb_re(s_wb_re), .wb_entry(s_wb_entry),
         .tab_field(s_tab_field), .tab_pop_rdata(pop_rdata), .tab_proj_rdata(proj_rdata),
-        .lk_idx(lk_idx), .lk_pop(lk_pop), .lk_hit(lk_hit),
+        .geo_touched(geo_touched),
         .in_empty(in_empty), .in_data(in_data), .in_pop(in_pop),
         .out_room(out_room), .out_push(out_push), .out_data(out_data),
         .busy(seq_busy), .stepping(seq_stepping), .done(seq_done), .in_err(seq_in_err), .waiting(seq_waiting),

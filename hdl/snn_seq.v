@@ -59,9 +59,7 @@ module snn_seq #(
     output reg  [PR_W-1:0]       wb_entry,     // pass: the issued item's, for its weight)
     input  wire [31:0]           tab_pop_rdata,  // word, two cycles after the read
     input  wire [31:0]           tab_proj_rdata, // word, two cycles after the read
-    output reg  [15:0]           lk_idx,       // global index to find the population of
-    input  wire [PP_W-1:0]       lk_pop,       // population containing lk_idx
-    input  wire                  lk_hit,       // lk_idx lies in a population
+    input  wire                  geo_touched,  // the host wrote an OFFSET, a SIZE or N_POP
     input  wire                  in_empty,     // input FIFO empty
     input  wire [31:0]           in_data,      // input FIFO head
     output reg                   in_pop,       // consume the input FIFO head
@@ -111,7 +109,7 @@ module snn_seq #(
     localparam integer C_W   = N_AW + 1;                         // counts 0 .. N_MAX
     localparam integer SL_W  = (NSLOT > 2) ? $clog2(NSLOT) : 1;
     localparam integer CLR_H = (H_N > TR_MAX) ? H_N : TR_MAX;
-    localparam integer CLR_N = (CLR_H > N_MAX + 2) ? CLR_H : N_MAX + 2;  // states lag 2
+    localparam integer CLR_N = (CLR_H > N_MAX) ? CLR_H : N_MAX;
     localparam integer CL_W  = $clog2(CLR_N) + 1;                // counts 0 .. CLR_N
     // clr < C for the clear pass's limits: a test of the high bits when C is a power of two
     // (no comparator carry chain)
@@ -132,7 +130,7 @@ module snn_seq #(
     localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_IN0 = 5'd2, S_IN = 5'd3, S_POP = 5'd4;
     localparam [4:0] S_PLST = 5'd5, S_RUN = 5'd6, S_STDP = 5'd8;
     localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
-    localparam [4:0] S_LDP = 5'd14, S_LDS = 5'd15;
+    localparam [4:0] S_MAP = 5'd13, S_LDP = 5'd14, S_LDS = 5'd15;
     localparam [4:0] S_SYA = 5'd16, S_SYAS = 5'd17, S_SYB = 5'd18, S_SYBS = 5'd19;
 
     reg [4:0]        state;
@@ -144,9 +142,30 @@ module snn_seq #(
     reg [2:0]        ph;           // phase inside a multi-cycle item
     reg [CL_W-1:0]   clr;          // clear pass counter
     wire [31:0]      clr32 = {{(32-CL_W){1'b0}}, clr};
-    localparam [CL_W-1:0] CL_2 = 2;
-    wire [CL_W-1:0]  clr_m2 = clr - CL_2;  // neuron whose state the clear pass writes
-    reg              clr_h1, clr_h2;  // clr32 - 1, clr32 - 2 lie in a population
+    // which population holds a global index: a block RAM of {valid, population} per
+    // neuron (no comparators per table entry), written by S_MAP, a pass over every
+    // population's neurons after the reset pass (which zeroes every entry; S_MAP also writes
+    // V_INIT there) and before the first step after the host changed an OFFSET, a SIZE or
+    // N_POP (map_ok; the clear pass runs first then too, zeroing only the map)
+    (* ram_style = "block", no_rw_check *) reg [PP_W:0] pmap [0:N_MAX-1];
+    reg  [PP_W:0]    pm_q;         // the entry of the last cycle's lk_idx
+    reg              pm_we;
+    reg  [N_AW-1:0]  pm_waddr;
+    reg  [PP_W:0]    pm_wdata;
+    reg              map_ok;       // pmap matches the tables
+    reg              map_clr;      // S_MAP runs for the reset pass (writes V_INIT)
+    wire [15:0]      lk_idx = in_data[15:0];  // S_IN: the input index at the FIFO head
+    wire [PP_W-1:0]  lk_pop = pm_q[PP_W-1:0];
+    wire             lk_hit = pm_q[PP_W] && (lk_idx >> N_AW) == 16'd0;
+    integer mi;
+    initial begin
+        for (mi = 0; mi < N_MAX; mi = mi + 1) pmap[mi] = {(PP_W+1){1'b0}};
+        pm_q = {(PP_W+1){1'b0}};
+    end
+    always @(posedge clk) begin
+        if (pm_we) pmap[pm_waddr] <= pm_wdata;
+        pm_q <= pmap[lk_idx[N_AW-1:0]];
+    end
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
@@ -420,11 +439,9 @@ module snn_seq #(
     always @* begin
         pop_sel_a = pi[PP_W-1:0];
         pop_sel_b = r_src[PP_W-1:0];
-        lk_idx    = in_data[15:0];
         case (state)
-            S_IN0:  pop_sel_b = pi[PP_W-1:0];
+            S_IN0, S_MAP: pop_sel_b = pi[PP_W-1:0];
             S_IN:   pop_sel_b = lk_pop;
-            S_CLR:  begin lk_idx = clr32[15:0]; pop_sel_b = lk_pop; end
             S_STDP, S_LDS, S_TPRE, S_TPOST, S_SYN, S_SYA, S_SYAS, S_SYB, S_SYBS:
                 pop_sel_a = r_tgt[PP_W-1:0];
             default: ;
@@ -437,7 +454,7 @@ module snn_seq #(
     always @* begin
         cnt_we = 1'b0; cnt_zero = 1'b1;
         case (state)
-            S_CLR:  cnt_we = clr_lt(clr, CI_N);
+            S_CLR:  cnt_we = map_clr && clr_lt(clr, CI_N);
             S_IN0:  cnt_we = pi < n_pop && cc_ok && !(b_flags[0] && j < cur_cnt);
             S_IN:   begin
                 cnt_we = ph == 3'd2 && lk_hit && b_flags[0] && !hs_rdata; cnt_zero = 1'b0;
@@ -454,42 +471,85 @@ module snn_seq #(
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
         hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
         wb_re <= 1'b0; done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
-        step_wrap <= 1'b0;
+        step_wrap <= 1'b0; pm_we <= 1'b0;
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
             sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; dense <= 1'b1;
+            map_ok <= 1'b0;
         end else begin
             case (state)
             S_IDLE: begin
                 if (cmd_clear) begin
                     state <= S_CLR; clr <= {CL_W{1'b0}}; cur <= {SL_W{1'b0}}; step_count <= 15'd0;
+                    map_clr <= 1'b1;
                 end else if (cmd_run) begin
                     steps_left <= run_steps;
                     if (run_steps == 32'd0) done <= 1'b1;
-                    else begin state <= S_IN0; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}}; end
+                    else begin
+                        // a stale map: zeroed (the clear pass, map only), then rebuilt
+                        state <= map_ok ? S_IN0 : S_CLR; map_clr <= 1'b0; clr <= {CL_W{1'b0}};
+                        pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
+                    end
                 end
             end
+            // the reset pass (map_clr), or only the map's zeroing before a rebuild (!map_clr)
             S_CLR: begin
-                if (clr_lt(clr, H_N)) begin
+                if (map_clr && clr_lt(clr, H_N)) begin
                     hs_we <= 1'b1; hs_waddr <= clr32[H_AW-1:0]; hs_wdata <= 1'b0;
                 end
-                // V_INIT of neuron clr32's population is read from the table; its state is
-                // written two cycles later, with the word
-                tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
-                tab_entry <= {{(PT_W-PP_W){1'b0}}, lk_pop};
-                clr_h1 <= lk_hit; clr_h2 <= clr_h1;
-                if (clr[CL_W-1:1] != {(CL_W-1){1'b0}} && clr_lt(clr_m2, N_MAX)) begin
-                    st_we <= 1'b1; st_waddr <= clr_m2[N_AW-1:0];
-                    st_wv <= clr_h2 ? tab_pop_rdata[S_BITS-1:0] : {S_BITS{1'b0}};
+                // every neuron state and map entry 0 (S_MAP then writes V_INIT and the map
+                // entries of the populations' neurons)
+                if (clr_lt(clr, N_MAX)) begin
+                    st_we <= map_clr; st_waddr <= clr32[N_AW-1:0];
+                    st_wv <= {S_BITS{1'b0}};
                     st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                     st_wth <= {S_BITS{1'b0}};
+                    pm_we <= 1'b1; pm_waddr <= clr32[N_AW-1:0]; pm_wdata <= {(PP_W+1){1'b0}};
                 end
-                if (clr_lt(clr, TR_MAX)) begin
+                if (map_clr && clr_lt(clr, TR_MAX)) begin
                     tr_we <= 1'b1; tr_raddr <= clr32[TR_AW-1:0]; tr_wdata <= {2*T_BITS{1'b0}};
                 end
                 clr <= clr + 1'b1;
-                if (clr32 == CLR_N - 1) state <= S_IDLE;
+                if (clr32 == CLR_N - 1) begin
+                    state <= S_MAP; ph <= 3'd0;
+                    pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
+                end
+            end
+            // the population map (and, after the reset pass, V_INIT): per population, ph 0
+            // reads V_INIT, ph 1 waits, ph 2 writes neuron ti (a_off + ti; j counts along for
+            // the end test) each cycle
+            S_MAP: begin
+                case (ph)
+                3'd0: begin
+                    if (pi >= n_pop) begin
+                        map_ok <= 1'b1; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
+                        state <= map_clr ? S_IDLE : S_IN0;
+                    end else if (a_size == 32'd0) begin
+                        pi <= pi + 1'b1;
+                    end else begin
+                        tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
+                        tab_entry <= {{(PT_W-PP_W){1'b0}}, pi[PP_W-1:0]};
+                        ph <= 3'd1;
+                    end
+                end
+                3'd1: ph <= 3'd2;
+                default: begin
+                    pm_we <= 1'b1; pm_waddr <= g_iss[N_AW-1:0];
+                    pm_wdata <= {1'b1, pi[PP_W-1:0]};
+                    if (map_clr) begin
+                        st_we <= 1'b1; st_waddr <= g_iss[N_AW-1:0];
+                        st_wv <= tab_pop_rdata[S_BITS-1:0];
+                        st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
+                        st_wth <= {S_BITS{1'b0}};
+                    end
+                    if (j_more) begin
+                        j <= j + 1'b1; ti <= ti + 1'b1;
+                    end else begin
+                        j <= {C_W{1'b0}}; ti <= {C_W{1'b0}}; pi <= pi + 1'b1; ph <= 3'd0;
+                    end
+                end
+                endcase
             end
             // forget the history bits of this slot's old input events
             S_IN0: begin
@@ -834,13 +894,14 @@ module snn_seq #(
                 tab_re <= 1'b1; tab_field <= (ph == 3'd3) ? 4'd5 : 4'd6;
             end
             if (w_touched) dense <= 1'b1;
+            if (geo_touched) map_ok <= 1'b0;
         end
     end
 
     // verilator lint_off UNUSEDSIGNAL
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb,
                        a_off, b_off, b_size, a_size, in_data,
-                       clr32, g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
+                       g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
                        tr_a, dslot_w, src_size, tgt_size, kc_a, cc_a};
     // verilator lint_on UNUSEDSIGNAL
 

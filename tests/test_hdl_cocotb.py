@@ -33,6 +33,7 @@ EXPECTED = {
              "debug_state_and_weights_read_back_sign_extended",
              "a_network_loaded_over_the_bus_matches_the_fixed_simulator",
              "an_input_index_that_is_no_input_sets_the_error_flag",
+             "a_population_moved_without_a_reset_takes_its_inputs_at_the_new_offset",
              "a_repeated_input_index_counts_once_and_sets_the_error_flag"],
 }
 

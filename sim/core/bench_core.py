@@ -234,6 +234,28 @@ async def an_input_index_that_is_no_input_sets_the_error_flag(dut):
 
 
 @cocotb.test()
+async def a_population_moved_without_a_reset_takes_its_inputs_at_the_new_offset(dut):
+    # the core finds an input's population in a map it rebuilds before the first step after
+    # an OFFSET / SIZE / N_POP write (here no RESET_STATE in between)
+    bus = await start(dut)
+    net = small_net(1)
+    _, images = build_images(net, config(dut))
+    await load(bus, images)
+    free = net.n_inputs + net.n_neurons  # past every population
+    assert free + net.n_inputs <= int(dut.N_MAX.value) and POP_FIELDS[0] == "offset"
+    assert net.populations[0].name == "in" and net.offset("in") == 0
+    await bus.write(0x100 + 16 * 0 + 0, free)  # population 0 (the inputs) moves there
+    await bus.write(REG_IN, free + 1)
+    await bus.write(REG_IN, 1 << 31)
+    await run_one_step(bus)
+    assert not (await bus.read(REG_STATUS)) & 4  # an input at its new index
+    await bus.write(REG_IN, 1)
+    await bus.write(REG_IN, 1 << 31)
+    await run_one_step(bus)
+    assert (await bus.read(REG_STATUS)) & 4  # the old index lies in no population now
+
+
+@cocotb.test()
 async def a_repeated_input_index_counts_once_and_sets_the_error_flag(dut):
     bus = await start(dut)
     net = small_net(2)
