@@ -258,10 +258,11 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population 9 cycles to load its parameters from the table RAM, one per incoming
     projection + 2 (their event counts come from a block RAM a cycle late) and a 6-cycle
-    drain; per population one cycle waiting for its event count before the inputs. STDP, per plastic projection: 6 cycles to load its
-    parameters, 3 per trace, 4 per synapse of an arriving source's row or a spiking target's
-    column when at most half of each spike, else 4 per synapse (a dense pass, as is the first
-    learning step after a weight write: ``steady=False``).
+    drain; per population one cycle waiting for its event count before the inputs. STDP, per
+    plastic projection: 6 cycles to load its parameters, 3 per trace, 4 per synapse of an
+    arriving source's row or a spiking target's column when at most half of each spike, else
+    4 per synapse (a dense pass, as is the first learning step after a weight write:
+    ``steady=False``).
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
     ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
