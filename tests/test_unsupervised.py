@@ -35,16 +35,25 @@ def test_a_neuron_shown_one_digit_learns_that_digit(data, backend):
     assert w[blank].max() < 0.1 * w0[blank].mean()  # ... the background depressed to ~0
 
 
-def test_quick_fixed_point_training_beats_the_untrained_network(data):
+def test_quick_fixed_point_training_learns_digit_templates(data):
     """The demo's quick mode in the hardware arithmetic (bit-exact, so deterministic)."""
     learned = us.experiment(backend="fixed", quick=True, data=data)
-    untrained = us.experiment(backend="fixed", quick=True, data=data, learning=False)
-    # 10 balanced classes: chance is 10%. Measured 84.0% learned (2 epochs over 200 digits)
-    # against 61.0% without learning (the homeostasis alone already spreads the responses)
-    assert learned["accuracy"] >= 0.77, (learned["accuracy"], untrained["accuracy"])
-    assert learned["accuracy"] >= untrained["accuracy"] + 0.15
-    assert learned["accuracy_mean_vote"] >= 0.75  # Diehl & Cook's vote: measured 83.0%
+    # 10 balanced classes: chance is 10%. Measured over seeds 0 / 1 / 2 (2 epochs over 200
+    # digits): 80.5 / 82.5 / 83.0% (profile vote), 68.0 / 75.5 / 80.5% (mean vote). Broken
+    # rules fail both: a- = 0 24.5 / 9.0%, a- x 3 38.0 / 21.5%. The untrained network (same
+    # run, plasticity off) reaches 79.0 / 66.0% with this slow readout (many neurons answer,
+    # so random weights already separate classes), so learning is checked on the weights
+    assert learned["accuracy"] >= 0.77, learned["accuracy"]
+    assert learned["accuracy_mean_vote"] >= 0.62, learned["accuracy_mean_vote"]
     assert (learned["labels"] >= 0).sum() >= 50  # most neurons took part and got a label
+    # learning imprints digits: each neuron's weights correlate with one class's mean image
+    # (measured: mean best correlation 0.46; the untrained network's random weights 0.11)
+    x, y = data[0][:us.QUICK["n_train"]], data[1][:us.QUICK["n_train"]]
+    x = us.encode(x, us.Schedule())
+    means = np.stack([x[y == c].mean(0) for c in range(10)])
+    w = learned["net"].projections[0].weight
+    corr = np.corrcoef(np.vstack([w, means]))[:len(w), len(w):]  # [neuron, class]
+    assert corr.max(1).mean() >= 0.3, corr.max(1).mean()
 
 
 def test_learning_changes_weights_and_learning_off_keeps_them(data):
@@ -130,8 +139,10 @@ def test_regular_training_spikes_carry_each_pixels_rate_exactly():
     assert np.all((counts == np.floor(expect)) | (counts == np.ceil(expect)))
     assert seq[:, s.steps_per_sample:s.steps_per_sample + s.burst_steps].all()  # the burst
     assert not seq[:, s.steps_per_sample + s.burst_steps:].any()  # the rest
-    poisson = us.sequence(x, us.Schedule(ink=None), 40, seed=5)[us.INPUT].reshape(4, s.period, 64)
-    assert not np.all((poisson[:, :s.steps_per_sample].sum(1).numpy() == np.floor(expect))
-                      | (poisson[:, :s.steps_per_sample].sum(1).numpy() == np.ceil(expect)))
+    assert us.Schedule().train_spikes == "regular"  # the default
+    p = us.Schedule(train_spikes="poisson", ink=None)
+    poisson = us.sequence(x, p, 40, seed=5)[us.INPUT].reshape(4, s.period, 64)
+    counts = poisson[:, :s.steps_per_sample].sum(1).numpy()
+    assert not np.all((counts == np.floor(expect)) | (counts == np.ceil(expect)))
     with pytest.raises(SimulationError, match=r"Schedule.train_spikes: 'poisson' or 'regular'"):
         us.Schedule(train_spikes="bursty")
