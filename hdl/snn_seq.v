@@ -411,14 +411,19 @@ module snn_seq #(
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
     // one product unit for both terms of a synapse: potentiation at ph 5 (kept in term_up),
-    // depression at ph 6, when the weight is written
-    localparam integer FW = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
-    localparam integer PW = T_BITS + FW + A_BITS + 2;
+    // depression at ph 6 (kept in term_dn); the weight is written at ph 7. The product and
+    // the weight update in one cycle made the longest path (70.8 ns on the iCE40UP5K).
+    // A term is the PW-bit product shifted right by SHS: its low TW bits hold it exactly
+    // (the rest is sign), so the registers and snn_stdp's subtraction are TW bits wide.
+    localparam integer FW  = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
+    localparam integer PW  = T_BITS + FW + A_BITS + 2;
+    localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
+    localparam integer TW  = (PW - SHS > W_BITS + 2) ? PW - SHS : W_BITS + 3;
     wire              s_dn = (ph == 3'd6);
     wire              s_a  = (state == S_SYAS);  // a row of an arriving source
     wire              s_b  = (state == S_SYBS);  // a column of a spiking target
     wire signed [PW-1:0] s_term;
-    reg  signed [PW-1:0] term_up;
+    reg  signed [TW-1:0] term_up, term_dn;
     wire [W_BITS-1:0] s_w;
 
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
@@ -429,10 +434,14 @@ module snn_seq #(
         .amplitude(tab_proj_rdata[A_BITS-1:0]), .term(s_term));  // A_PLUS / A_MINUS, read
                                                                   // at ph 3 / ph 4
 
-    snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
+    // the terms are registered already gated by the events (zero without one: the
+    // registers' synchronous reset, no multiplexer before the subtraction)
+    wire              s_pre  = s_a || (!s_b && hs_rdata);
+    wire              s_post = s_a ? hs_rdata : post_spk;
+    snn_stdp #(.W_BITS(W_BITS), .PW(TW)) u_stdp (
         .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
-        .event_pre(s_a || (!s_b && hs_rdata)), .event_post(s_a ? hs_rdata : post_spk),
-        .term_up(term_up), .term_down(s_term),
+        .event_pre(1'b1), .event_post(1'b1),
+        .term_up(term_up), .term_down(term_dn),
         .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
@@ -788,9 +797,12 @@ module snn_seq #(
                 end
                 3'd4: ph <= 3'd5;
                 3'd5: begin  // the data is here: the potentiation term
-                    term_up <= s_term; ph <= 3'd6;
+                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 3'd6;
                 end
-                default: begin  // the depression term; write the weight back
+                3'd6: begin  // the depression term
+                    term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 3'd7;
+                end
+                default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j_more) begin
                         j <= j + 1'b1; ph <= 3'd3;
@@ -859,8 +871,9 @@ module snn_seq #(
                     end
                 end
                 3'd4: ph <= 3'd5;
-                3'd5: begin term_up <= s_term; ph <= 3'd6; end
-                default: begin  // the depression term; write (a column skips arrivals)
+                3'd5: begin term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 3'd6; end
+                3'd6: begin term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 3'd7; end
+                default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     end
@@ -899,7 +912,7 @@ module snn_seq #(
     end
 
     // verilator lint_off UNUSEDSIGNAL
-    wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb,
+    wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb, s_term,
                        a_off, b_off, b_size, a_size, in_data,
                        g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
                        tr_a, dslot_w, src_size, tgt_size, kc_a, cc_a};

@@ -10,7 +10,7 @@
 
 module snn_stdp #(
     parameter integer W_BITS    = 8,  // weight width
-    parameter integer PW        = 42  // width of the terms (snn_stdp_term's PW)
+    parameter integer PW        = 42  // width of the terms (at least W_BITS + 3)
 ) (
     input  wire [W_BITS-1:0]    state_w,       // weight now
     input  wire                 param_plastic, // this synapse learns
