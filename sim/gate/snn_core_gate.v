@@ -1,7 +1,7 @@
-// snn_core_gate: the iCE40 gate-level netlist of snn_core (yosys synth_ice40, renamed
-// snn_core_netlist, simulated with yosys' cells_sim.v) behind snn_core's ports and
-// parameters, so that the core's cocotb bench (sim/core/bench_core.py) runs on it unchanged.
-// The parameters only describe the netlist (it was synthesised with them): they must be the
+// snn_core_gate: the iCE40 gate-level netlist of snn_core (module snn_core of yosys
+// synth_ice40's cells, simulated with yosys' cells_sim.v) with snn_core's parameters on top,
+// so that the core's cocotb bench (sim/core/bench_core.py) runs on it unchanged. The
+// parameters only describe the netlist (it was synthesised with them): they must be the
 // values given to yosys. Used by tests/test_gate_level.py.
 `default_nettype none
 
@@ -38,7 +38,7 @@ module snn_core_gate #(
     output wire              out_valid
 );
 
-    snn_core_netlist u_core (
+    snn_core u_core (
         .clk(clk), .rst(rst), .host_req(host_req), .host_we(host_we), .host_addr(host_addr),
         .host_wdata(host_wdata), .host_ready(host_ready), .host_rvalid(host_rvalid),
         .host_rdata(host_rdata), .busy(busy), .out_valid(out_valid)
