@@ -78,9 +78,15 @@ class BuildReport:
             pct = f" / {cap:,} ({100 * v / cap:.0f}%)" if cap else ""
             lines.append(f"  {k:<16} {v:>7,}{pct}")
         if self.fmax_mhz is not None:
+            met = self.fmax_mhz >= self.clock_mhz
             lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz after place and route "
-                         f"(clock {self.clock_mhz:g} MHz: "
-                         f"{'met' if self.fmax_mhz >= self.clock_mhz else 'NOT met'})")
+                         f"(clock {self.clock_mhz:g} MHz: {'met' if met else 'NOT met'})")
+            if not met:
+                slower = (int(self.fmax_mhz) if self.board != "ice40" or self.fmax_mhz >= 16
+                          else BOARDS["ice40"].clock_in_mhz)  # the PLL makes >= 16 MHz
+                lines.append(f"  warning: timing is not met, the bitstream may misbehave at "
+                             f"{self.clock_mhz:g} MHz; build again with --clock {slower:g}"
+                             + (" (the oscillator, no PLL)" if slower == 12 else " or lower"))
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -268,7 +274,11 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
                 continue
             (out_dir / name).write_text(images[name])
             params[key] = name
-    if board.name == "ice40":
+    if board.name == "ice40" and clock_mhz == board.clock_in_mhz:
+        # the oscillator itself (the PLL's output range starts at 16 MHz)
+        params.update(PLL_BYPASS=1, CLK_HZ=round(clock_mhz * 1e6))
+        notes.append(f"core clock: the {clock_mhz:g} MHz oscillator, no PLL")
+    elif board.name == "ice40":
         pll = ice40_pll(clock_mhz, board.clock_in_mhz)
         params.update(PLL_DIVR=pll["DIVR"], PLL_DIVF=pll["DIVF"], PLL_DIVQ=pll["DIVQ"],
                       PLL_FILTER=pll["FILTER_RANGE"], CLK_HZ=pll["achieved_khz"] * 1000)

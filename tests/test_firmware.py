@@ -19,6 +19,8 @@ from snnkit.build import (
     ICE40_GROUPS,
     SP_MIN,
     BuildError,
+    BuildReport,
+    board_params,
     build,
     build_ice40,
     cell_counts,
@@ -94,6 +96,28 @@ def test_ice40_pll_settings_make_the_clock():
     f = 12e3 * (pll["DIVF"] + 1) / ((pll["DIVR"] + 1) * 2 ** pll["DIVQ"])
     assert f == pytest.approx(pll["achieved_khz"], abs=1)
     assert pll["achieved_khz"] == 24000
+
+
+def test_ice40_at_the_oscillators_12_mhz_bypasses_the_pll(tmp_path):
+    # the PLL makes 16 MHz and more: a slower core clock is the 12 MHz oscillator itself
+    config = HardwareConfig(**_baseline()["config"])
+    params, notes = board_params(BOARDS["ice40"], config, None, 12.0, 1_000_000, tmp_path)
+    assert params["PLL_BYPASS"] == 1 and params["CLK_HZ"] == 12_000_000
+    assert "PLL_DIVF" not in params and any("no PLL" in n for n in notes)
+    params, _ = board_params(BOARDS["ice40"], config, None, 24.0, 1_000_000, tmp_path)
+    assert "PLL_BYPASS" not in params and params["CLK_HZ"] == 24_000_000
+    with pytest.raises(BuildError, match="14 MHz"):
+        ice40_pll(14.0)
+
+
+def test_report_says_when_timing_fails_and_which_clock_to_try():
+    def report(fmax, clock):
+        return str(BuildReport("ice40", {}, {"ICESTORM_LC": 5241}, {"ICESTORM_LC": 5280},
+                               fmax_mhz=fmax, clock_mhz=clock))
+
+    assert "met)" in report(30.0, 24.0) and "warning" not in report(30.0, 24.0)
+    assert "NOT met" in report(20.5, 24.0) and "--clock 20 or lower" in report(20.5, 24.0)
+    assert "--clock 12 (the oscillator, no PLL)" in report(14.4, 24.0)
 
 
 def test_xilinx_mmcm_settings():

@@ -1,5 +1,6 @@
-// iCEBreaker board top: 12 MHz oscillator -> SB_PLL40_PAD -> core clock, power-on and
-// button reset, host_top (core + UART + command decoder) on the FTDI UART pins, two LEDs.
+// iCEBreaker board top: 12 MHz oscillator -> SB_PLL40_PAD -> core clock (or, with
+// PLL_BYPASS, the oscillator itself: the PLL makes 16 MHz and more), power-on and button
+// reset, host_top (core + UART + command decoder) on the FTDI UART pins, two LEDs.
 // The PLL dividers come from icepll (snnkit.build computes them for CLK_HZ).
 `default_nettype none
 
@@ -10,6 +11,7 @@ module icebreaker_top #(
     // 4 EBR (4096 took 16 of the UP5K's 30) and still holds one step's worst-case response
     // (2 + 2 * N_MAX bytes). The driver reads the size from IDENTIFY and sizes frames to it.
     parameter integer MAX_PAYLOAD  = 1024,
+    parameter integer PLL_BYPASS   = 0,        // 1: core clock = the 12 MHz oscillator
     parameter integer PLL_DIVR     = 0,        // SB_PLL40 reference divider
     parameter integer PLL_DIVF     = 63,       // feedback divider
     parameter integer PLL_DIVQ     = 5,        // VCO divider
@@ -50,19 +52,26 @@ module icebreaker_top #(
     wire clk;
     wire pll_lock;
 
-    SB_PLL40_PAD #(
-        .FEEDBACK_PATH("SIMPLE"),
-        .DIVR(PLL_DIVR),
-        .DIVF(PLL_DIVF),
-        .DIVQ(PLL_DIVQ),
-        .FILTER_RANGE(PLL_FILTER)
-    ) u_pll (
-        .PACKAGEPIN(clk_12m),
-        .PLLOUTGLOBAL(clk),
-        .LOCK(pll_lock),
-        .RESETB(1'b1),
-        .BYPASS(1'b0)
-    );
+    generate
+        if (PLL_BYPASS != 0) begin : g_osc
+            assign clk = clk_12m;
+            assign pll_lock = 1'b1;
+        end else begin : g_pll
+            SB_PLL40_PAD #(
+                .FEEDBACK_PATH("SIMPLE"),
+                .DIVR(PLL_DIVR),
+                .DIVF(PLL_DIVF),
+                .DIVQ(PLL_DIVQ),
+                .FILTER_RANGE(PLL_FILTER)
+            ) u_pll (
+                .PACKAGEPIN(clk_12m),
+                .PLLOUTGLOBAL(clk),
+                .LOCK(pll_lock),
+                .RESETB(1'b1),
+                .BYPASS(1'b0)
+            );
+        end
+    endgenerate
 
     // ------------------------------------------------------------------ reset
     // held for 2^8 cycles after the PLL locks and while the button is pressed
