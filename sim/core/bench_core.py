@@ -98,6 +98,15 @@ async def load(bus, images: dict) -> None:
     await wait_status(bus, 1, False)
 
 
+async def start_loaded(dut, seed: int):
+    """Reset the core and load ``small_net(seed)``; return (bus, net, compile report)."""
+    bus = await start(dut)
+    net = small_net(seed)
+    report, images = build_images(net, config(dut))
+    await load(bus, images)
+    return bus, net, report
+
+
 async def wait_status(bus, bit: int, value: bool) -> None:
     """Poll REG_STATUS over the bus until ``bit`` is ``value`` (1: busy, 2: done)."""
     status = await bus.read(REG_STATUS)
@@ -181,10 +190,7 @@ async def debug_state_and_weights_read_back_sign_extended(dut):
 async def a_network_loaded_over_the_bus_matches_the_fixed_simulator(dut):
     """Spikes from the output FIFO, v and i by debug reads and the plastic weights, after
     every step, equal snnkit's fixed-point simulator."""
-    bus = await start(dut)
-    net = small_net(3)
-    report, images = build_images(net, config(dut))
-    await load(bus, images)
+    bus, net, report = await start_loaded(dut, 3)
     steps = 24
     x = torch.from_numpy(np.random.default_rng(4).random((steps, 1, net.n_inputs)) < 0.5)
     ref = snnkit.simulate(net, x, backend="fixed", record=("v", "i", "weights"))
@@ -221,10 +227,7 @@ async def a_network_loaded_over_the_bus_matches_the_fixed_simulator(dut):
 
 @cocotb.test()
 async def an_input_index_that_is_no_input_sets_the_error_flag(dut):
-    bus = await start(dut)
-    net = small_net(1)
-    _, images = build_images(net, config(dut))
-    await load(bus, images)
+    bus, net, _ = await start_loaded(dut, 1)
     assert not (await bus.read(REG_STATUS)) & 4
     await bus.write(REG_IN, net.offset("a"))  # a neuron, not an input
     await bus.write(REG_IN, 1 << 31)
@@ -237,10 +240,7 @@ async def an_input_index_that_is_no_input_sets_the_error_flag(dut):
 async def a_population_moved_without_a_reset_takes_its_inputs_at_the_new_offset(dut):
     # the core finds an input's population in a map it rebuilds before the first step after
     # an OFFSET / SIZE / N_POP write (here no RESET_STATE in between)
-    bus = await start(dut)
-    net = small_net(1)
-    _, images = build_images(net, config(dut))
-    await load(bus, images)
+    bus, net, _ = await start_loaded(dut, 1)
     free = net.n_inputs + net.n_neurons  # past every population
     assert free + net.n_inputs <= int(dut.N_MAX.value) and POP_FIELDS[0] == "offset"
     assert net.populations[0].name == "in" and net.offset("in") == 0
@@ -257,10 +257,7 @@ async def a_population_moved_without_a_reset_takes_its_inputs_at_the_new_offset(
 
 @cocotb.test()
 async def a_repeated_input_index_counts_once_and_sets_the_error_flag(dut):
-    bus = await start(dut)
-    net = small_net(2)
-    _, images = build_images(net, config(dut))
-    await load(bus, images)
+    bus, net, _ = await start_loaded(dut, 2)
     for word in (1, 1, 3, 1 << 31):
         await bus.write(REG_IN, word)
     await run_one_step(bus)
