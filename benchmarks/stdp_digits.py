@@ -12,7 +12,7 @@ spread is the noise of one figure).
 
     .venv/bin/python benchmarks/stdp_digits.py [--backend float fixed] [--epochs 2]
         [--seeds 0 1 2] [--no-baseline] [--quick] [--plots DIR] [--train-spikes poisson]
-        [--eval-rate 1.0 --eval-steps 200]   (the readout before session 5)
+        [--eval-rate 1.0 --eval-steps 200]   (the readout before session 4)
 """
 
 from __future__ import annotations

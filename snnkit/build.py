@@ -29,6 +29,7 @@ from .errors import NetworkError, SnnkitError
 ROOT = Path(__file__).resolve().parent.parent
 HDL_DIR = ROOT / "hdl"
 FIRMWARE_DIR = ROOT / "firmware"
+ICE40_PLL_MIN_MHZ = 16  # the lowest clock SB_PLL40 makes (icepll's range); below: the oscillator
 SP_MIN = 4096  # weight memories this deep or deeper go to SPRAM on the iCE40 (not baked in)
 
 
@@ -82,11 +83,11 @@ class BuildReport:
             lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz after place and route "
                          f"(clock {self.clock_mhz:g} MHz: {'met' if met else 'NOT met'})")
             if not met:
-                slower = (int(self.fmax_mhz) if self.board != "ice40" or self.fmax_mhz >= 16
-                          else BOARDS["ice40"].clock_in_mhz)  # the PLL makes >= 16 MHz
+                hint = f"--clock {int(self.fmax_mhz)} or lower"
+                if self.board == "ice40" and self.fmax_mhz < ICE40_PLL_MIN_MHZ:
+                    hint = f"--clock {BOARDS['ice40'].clock_in_mhz:g} (the oscillator, no PLL)"
                 lines.append(f"  warning: timing is not met, the bitstream may misbehave at "
-                             f"{self.clock_mhz:g} MHz; build again with --clock {slower:g}"
-                             + (" (the oscillator, no PLL)" if slower == 12 else " or lower"))
+                             f"{self.clock_mhz:g} MHz; build again with {hint}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -275,7 +276,7 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
             (out_dir / name).write_text(images[name])
             params[key] = name
     if board.name == "ice40" and clock_mhz == board.clock_in_mhz:
-        # the oscillator itself (the PLL's output range starts at 16 MHz)
+        # the oscillator itself (the PLL's output starts at ICE40_PLL_MIN_MHZ)
         params.update(PLL_BYPASS=1, CLK_HZ=round(clock_mhz * 1e6))
         notes.append(f"core clock: the {clock_mhz:g} MHz oscillator, no PLL")
     elif board.name == "ice40":

@@ -48,9 +48,6 @@ class SimPort:
     async def _wait(self):
         await ClockCycles(self.dut.clk, WAIT_CYCLES)
 
-    def close(self) -> None:
-        pass
-
 
 @cocotb.test()
 async def device_deploys_runs_and_learns_as_the_fixed_point_simulator(dut):

@@ -1,8 +1,9 @@
 // snn_core_gate: the iCE40 gate-level netlist of snn_core (module snn_core of yosys
 // synth_ice40's cells, simulated with yosys' cells_sim.v) with snn_core's parameters on top,
 // so that the core's cocotb bench (sim/core/bench_core.py) runs on it unchanged. The
-// parameters only describe the netlist (it was synthesised with them): they must be the
-// values given to yosys. Used by tests/test_gate_level.py.
+// parameters are the ones the bench reads (and the port width); they only describe the
+// netlist (it was synthesised with them), so they must be the values given to yosys.
+// Used by tests/test_gate_level.py.
 `default_nettype none
 
 module snn_core_gate #(
@@ -19,8 +20,6 @@ module snn_core_gate #(
     parameter integer FRAC      = 6,
     parameter integer T_FRAC    = 6,
     parameter integer STDP_FRAC = 8,
-    parameter integer A_BITS    = 24,
-    parameter integer R_BITS    = 8,
     parameter integer IN_DEPTH  = 256,
     parameter integer OUT_DEPTH = 256,
     parameter integer ADDR_W    = 24
