@@ -192,7 +192,7 @@ module snn_seq #(
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
     reg [R_BITS-1:0] lref;
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
-    reg              upd;          // update neuron upd_t now (5 cycles after its last item)
+    reg              upd;          // integrate neuron upd_t now (5 cycles after its last item)
     reg [C_W-1:0]    upd_t;
     reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row (S_SYA*: the
                                    // pre trace of the arriving source)
@@ -393,14 +393,31 @@ module snn_seq #(
     snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay (
         .x(dec_x), .d(dec_d), .y(dec_y));
 
-    snn_neuron #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
+    // the neuron update in two cycles: snn_integrate at upd, its results registered, snn_fire
+    // and the writes at upd2. The next neuron's state arrives in lv / lref / lth at the
+    // earliest with upd2 (a neuron takes at least 3 items), dec_th and acc_fin a cycle later,
+    // so only what snn_fire needs of lref and the integration is kept (q_*)
+    wire              n_act;
+    wire [S_BITS-1:0] n_v1;
+    wire [S_BITS:0]   n_thr;
+    reg               q_act;
+    reg  [S_BITS-1:0] q_v1, q_i;
+    reg  [S_BITS:0]   q_thr;
+    reg  [R_BITS-1:0] q_ref;
+    reg               upd2;         // finish neuron upd_t now (the cycle after upd)
+
+    snn_integrate #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_integrate (
         .state_v(lv), .state_refrac(lref), .state_theta(lth),
-        .event_x(acc_fin), .decay_i(dec_i), .decay_v(dec_v), .decay_theta(dec_th),
-        .param_threshold(a_thr), .param_v_reset(a_vres),
-        .param_bias(a_bias), .param_adapt_plus(a_aplus),
+        .event_x(acc_fin), .decay_i(dec_i), .decay_v(dec_v),
+        .param_threshold(a_thr), .param_bias(a_bias),
+        .active(n_act), .state_next_i(n_i), .v_int(n_v1), .thr(n_thr));
+
+    snn_fire #(.S_BITS(S_BITS), .R_BITS(R_BITS)) u_fire (
+        .active(q_act), .v_int(q_v1), .thr(q_thr), .state_refrac(q_ref),
+        .decay_theta(dec_th), .param_v_reset(a_vres), .param_adapt_plus(a_aplus),
         .param_refractory(a_ref), .param_subtract(a_flags[1]),
-        .spike(n_spike), .state_next_v(n_v), .state_next_i(n_i),
-        .state_next_refrac(n_ref), .state_next_theta(n_th));
+        .spike(n_spike), .state_next_v(n_v), .state_next_refrac(n_ref),
+        .state_next_theta(n_th));
 
     wire [T_BITS-1:0] tr_xd, tr_xn;
 
@@ -469,7 +486,7 @@ module snn_seq #(
                 cnt_we = ph == 3'd2 && lk_hit && b_flags[0] && !hs_rdata; cnt_zero = 1'b0;
             end
             S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[0] || a_size == 32'd0);
-            S_RUN:  begin cnt_we = upd && n_spike; cnt_zero = 1'b0; end
+            S_RUN:  begin cnt_we = upd2 && n_spike; cnt_zero = 1'b0; end
             default: ;
         endcase
     end
@@ -484,7 +501,8 @@ module snn_seq #(
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
-            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; dense <= 1'b1;
+            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; upd2 <= 1'b0;
+            dense <= 1'b1;
             map_ok <= 1'b0;
         end else begin
             case (state)
@@ -677,7 +695,7 @@ module snn_seq #(
                 p1b_last <= p1_last; p1b_t <= p1_t;
                 p2_valid <= p1b_valid; p2_ev <= p1b_ev; p2_last <= p1b_last; p2_t <= p1b_t;
                 p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
-                sr1 <= 1'b0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; upd <= 1'b0;
+                sr1 <= 1'b0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; upd <= 1'b0; upd2 <= upd;
                 // issue (a neuron starts only when the output FIFO has room for every
                 // spike still in flight, so the update never waits)
                 if (ti < tgt_size[C_W-1:0]
@@ -700,7 +718,7 @@ module snn_seq #(
                         if (ni != 2'd2) ni <= ni + 2'd1;
                     end
                 end else if (ti >= tgt_size[C_W-1:0] && !p1_valid && !p1b_valid && !p2_valid
-                             && !p2b_valid && !upd) begin
+                             && !p2b_valid && !upd && !upd2) begin
                     pi <= pi + 1'b1; state <= S_POP;
                 end
                 if (p1b_valid && p1b_ev) begin
@@ -724,8 +742,11 @@ module snn_seq #(
                 if (sr3) dec_v <= dec_y;
                 if (sr4) dec_th <= dec_y;
                 if (upd) begin
+                    q_act <= n_act; q_v1 <= n_v1; q_i <= n_i; q_thr <= n_thr; q_ref <= lref;
+                end
+                if (upd2) begin
                     st_we <= 1'b1; st_waddr <= g_now[N_AW-1:0];
-                    st_wv <= n_v; st_wi <= n_i; st_wref <= n_ref; st_wth <= n_th;
+                    st_wv <= n_v; st_wi <= q_i; st_wref <= n_ref; st_wth <= n_th;
                     hs_we <= 1'b1; hs_waddr <= haddr(cur, g_now); hs_wdata <= n_spike;
                     if (n_spike) begin
                         ev_we <= 1'b1;
