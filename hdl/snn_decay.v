@@ -13,18 +13,18 @@ module snn_decay #(
 );
 
     localparam integer P_W = X_W + D_BITS + 2;
+    localparam [P_W-1:0] RND = {{(P_W-1){1'b0}}, 1'b1} << (D_BITS - 1);
 
     wire              x_msb = (SIGNED != 0) ? x[X_W-1] : 1'b0;
     wire signed [P_W-1:0] x_ext = {{(D_BITS+2){x_msb}}, x};
     wire signed [P_W-1:0] d_ext = {{(X_W+1){1'b0}}, d};
-    wire signed [P_W-1:0] prod  = x_ext * d_ext;
+    wire signed [P_W-1:0] prod  = x_ext * d_ext + $signed(RND);
+    wire signed [P_W-1:0] shr   = prod >>> D_BITS;
 
-    // (p + 2^(D-1)) >>> D == (p >>> D) + p[D-1]: the rounding is an X_W-bit increment after
-    // the multiplier, not a P_W-bit addition (the multiplier is combinational on the iCE40)
-    assign y = prod[D_BITS +: X_W] + {{(X_W-1){1'b0}}, prod[D_BITS-1]};
+    assign y = shr[X_W-1:0];
 
     // verilator lint_off UNUSEDSIGNAL
-    wire unused_bits = ^prod;  // the bits above y and below the rounding bit
+    wire unused_high = ^shr[P_W-1:X_W];
     // verilator lint_on UNUSEDSIGNAL
 
 endmodule

@@ -34,11 +34,11 @@ module snn_stdp_term #(
     wire signed [FW-1:0] f     = !param_soft ? one : (dir_up ? b_x - w_x : w_x - b_x);
     wire signed [T_BITS+FW:0] tf = $signed({1'b0, trace}) * f;
     wire signed [PW-1:0]  prod = tf * $signed({1'b0, amplitude});
-    // (p + 2^(SHS-1)) >>> SHS == (p >>> SHS) + p[SHS-1]: the rounding is an increment after
-    // the multipliers, which the sequencer uses TW bits of, not a PW-bit addition
-    wire                  rnd  = (SHS == 0) ? 1'b0 : prod[(SHS == 0) ? 0 : SHS - 1];
+    localparam signed [PW-1:0] RND = (SHS == 0) ? {PW{1'b0}}
+                                   : ({{(PW-1){1'b0}}, 1'b1} <<< (SHS - 1));
+    wire signed [PW-1:0]  sum  = prod + RND;
 
-    assign term = (prod >>> SHS) + $signed({{(PW-1){1'b0}}, rnd});
+    assign term = sum >>> SHS;
 
 endmodule
 
