@@ -257,7 +257,7 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population 9 cycles to load its parameters from the table RAM, one per incoming
-    projection + 2 (their event counts come from a block RAM a cycle late) and a 6-cycle
+    projection + 2 (their event counts come from a block RAM a cycle late) and a 7-cycle
     drain; per population one cycle waiting for its event count before the inputs. STDP, per
     plastic projection: 6 cycles to load its parameters, 3 per trace, 5 per synapse of an
     arriving source's row or a spiking target's column when at most half of each spike, else
@@ -274,8 +274,8 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
         events = sum(ev[p.source] for p in inc)
         # parameter load (9), list of projections with events (one per incoming
         # projection + 2), one item per cycle: max(events, 3) per neuron (the three decays
-        # share one multiplier), the pipeline drain (6)
-        cycles += 9 + len(inc) + 2 + pop.size * max(events, 3) + 6
+        # share one multiplier), the pipeline drain (7: the update takes two cycles)
+        cycles += 9 + len(inc) + 2 + pop.size * max(events, 3) + 7
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:

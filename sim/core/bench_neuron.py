@@ -1,5 +1,5 @@
 """cocotb bench of one neuron update: sim/core/neuron_cell.v (3 x hdl/snn_decay.v feeding
-hdl/snn_neuron.v), combinational.
+hdl/snn_integrate.v, then hdl/snn_fire.v), combinational.
 
 Reference model: snnkit.neurons.neuron_step in FixedArith, the fixed-point simulator's own
 step function; every test drives vectors, then compares spike, v, i, refractory and theta.

@@ -1,6 +1,7 @@
 // Test top for the neuron blocks: one complete neuron update as snnkit.neurons.neuron_step
-// does it, the three decays (snn_decay) feeding snn_neuron. In the core the sequencer runs
-// the decays one after another through one snn_decay; here each has its own.
+// does it, the three decays (snn_decay) feeding snn_integrate, then snn_fire. In the core the
+// sequencer runs the decays one after another through one snn_decay and registers the
+// results of snn_integrate for snn_fire; here each decay has its own, and the halves chain.
 `default_nettype none
 
 module neuron_cell #(
@@ -39,13 +40,21 @@ module neuron_cell #(
     snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay_theta (
         .x(state_theta), .d(param_adapt_decay), .y(decay_theta));
 
-    snn_neuron #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_neuron (
+    wire              active;
+    wire [S_BITS-1:0] v_int;
+    wire [S_BITS:0]   thr;
+
+    snn_integrate #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_integrate (
         .state_v(state_v), .state_refrac(state_refrac), .state_theta(state_theta),
-        .event_x(event_x), .decay_i(decay_i), .decay_v(decay_v), .decay_theta(decay_theta),
-        .param_threshold(param_threshold), .param_v_reset(param_v_reset),
-        .param_bias(param_bias), .param_adapt_plus(param_adapt_plus),
-        .param_refractory(param_refractory), .param_subtract(param_subtract),
-        .spike(spike), .state_next_v(state_next_v), .state_next_i(state_next_i),
+        .event_x(event_x), .decay_i(decay_i), .decay_v(decay_v),
+        .param_threshold(param_threshold), .param_bias(param_bias),
+        .active(active), .state_next_i(state_next_i), .v_int(v_int), .thr(thr));
+
+    snn_fire #(.S_BITS(S_BITS), .R_BITS(R_BITS)) u_fire (
+        .active(active), .v_int(v_int), .thr(thr), .state_refrac(state_refrac),
+        .decay_theta(decay_theta), .param_v_reset(param_v_reset),
+        .param_adapt_plus(param_adapt_plus), .param_refractory(param_refractory),
+        .param_subtract(param_subtract), .spike(spike), .state_next_v(state_next_v),
         .state_next_refrac(state_next_refrac), .state_next_theta(state_next_theta));
 
 endmodule
