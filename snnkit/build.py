@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import NetworkError, SnnkitError
@@ -226,13 +226,82 @@ def summarize(cells: dict[str, int], groups: dict[str, tuple[str, ...]]) -> dict
     return out
 
 
-def nextpnr_summary(report: Path) -> tuple[dict[str, int], dict[str, int], float | None]:
-    """(used, available, worst Fmax in MHz) from nextpnr's ``--report`` JSON."""
+# nextpnr-ice40 times every SB_MAC16 port as a register port (its cell timing has no paths
+# through the multiplier): a DSP used without its registers, as yosys maps a combinational
+# product, gets a pseudo-clock on the ground net, and a path register -> DSP -> register is cut
+# into two paths that each look short. The report adds them back with the multiplier's own
+# delay: at most 8.6 ns from A/B to O in icestorm's timings_up5k.txt (IOPATH, SB_MAC16).
+DSP_COMB_NS = 9.0
+DSP_CLOCK = "$PACKER_GND_NET"  # the pseudo-clock's name in nextpnr's report
+
+
+@dataclass(frozen=True)
+class Ice40Timing:
+    """Worst path delays (ns) from nextpnr's report, split where nextpnr cuts at the DSPs."""
+
+    fabric_ns: float  # register to register, as nextpnr times it
+    into_dsp_ns: float = 0.0  # register -> a DSP's inputs
+    out_of_dsp_ns: float = 0.0  # a DSP's outputs -> register
+    dsp_to_dsp_ns: float = 0.0  # a DSP's outputs -> another DSP's inputs
+    clocked_dsps: int = 0  # DSPs using some of their own registers (timed with the fabric)
+
+    @property
+    def through_dsp_ns(self) -> float:
+        """Bound on any path through the DSPs: the worst way in, the multiplier, the worst way
+        out (twice the multiplier and the hop between them when a DSP feeds another)."""
+        if not (self.into_dsp_ns or self.out_of_dsp_ns):
+            return 0.0
+        chain = (self.dsp_to_dsp_ns + DSP_COMB_NS) if self.dsp_to_dsp_ns else 0.0
+        return self.into_dsp_ns + DSP_COMB_NS + chain + self.out_of_dsp_ns
+
+    @property
+    def worst_ns(self) -> float:
+        """The bound on every path. A DSP with some of its registers is on the real clock:
+        nextpnr then times the paths through it with the fabric's but without the multiplier
+        between its registers and its ports, so the fabric figure gets the multiplier too."""
+        fabric = self.fabric_ns + (DSP_COMB_NS if self.clocked_dsps else 0.0)
+        return max(fabric, self.through_dsp_ns)
+
+
+def nextpnr_timing(report: dict) -> Ice40Timing | None:
+    """The worst fabric path and the DSP-crossing pieces of nextpnr's ``--report`` JSON."""
+    worst: dict[str, float] = {}
+    for cp in report.get("critical_paths", []):
+        src, dst = cp.get("from", ""), cp.get("to", "")
+        if "<async>" in (src, dst):
+            continue  # button / UART pins: not clocked paths
+        kind = {(False, False): "fabric", (False, True): "into", (True, False): "out",
+                (True, True): "dsp"}[DSP_CLOCK in src, DSP_CLOCK in dst]
+        delay = sum(float(p["delay"]) for p in cp.get("path", []))
+        worst[kind] = max(worst.get(kind, 0.0), delay)
+    if "fabric" not in worst:
+        return None
+    return Ice40Timing(worst["fabric"], worst.get("into", 0.0), worst.get("out", 0.0),
+                       worst.get("dsp", 0.0))
+
+
+def clocked_dsps(netlist: Path) -> int:
+    """SB_MAC16 cells of a yosys JSON netlist whose CLK is a signal, not a constant."""
+    cells = (c for m in json.loads(netlist.read_text())["modules"].values()
+             for c in m.get("cells", {}).values() if c["type"] == "SB_MAC16")
+    return sum(any(isinstance(b, int) for b in c["connections"].get("CLK", [])) for c in cells)
+
+
+def nextpnr_summary(report: Path, clocked: int = 0) -> tuple[dict[str, int], dict[str, int],
+                                                              float | None, Ice40Timing | None]:
+    """(used, available, Fmax in MHz, path delays) from nextpnr's ``--report`` JSON, for a
+    design with ``clocked`` DSPs using their own registers. The Fmax is nextpnr's for the
+    real clocks, lowered to the bound of :attr:`Ice40Timing.worst_ns` where that is longer."""
     d = json.loads(report.read_text())
     used = {k: int(v["used"]) for k, v in d.get("utilization", {}).items() if v["used"]}
     avail = {k: int(d["utilization"][k]["available"]) for k in used}
-    fmax = [float(v["achieved"]) for v in d.get("fmax", {}).values()]
-    return used, avail, (min(fmax) if fmax else None)
+    fmax = [float(v["achieved"]) for k, v in d.get("fmax", {}).items() if DSP_CLOCK not in k]
+    timing = nextpnr_timing(d)
+    if timing and clocked:
+        timing = replace(timing, clocked_dsps=clocked)
+    if fmax and timing and timing.worst_ns > timing.fabric_ns:
+        fmax.append(1000.0 / timing.worst_ns)
+    return used, avail, (min(fmax) if fmax else None), timing
 
 
 def ice40_pll(f_out_mhz: float, f_in_mhz: float = 12.0) -> dict[str, int]:
@@ -346,7 +415,21 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
             raise BuildError(f"the design does not fit the iCE40UP5K: {what} (used / "
                              f"available); see {out_dir / 'nextpnr.log'}") from e
         raise
-    used, avail, rep.fmax_mhz = nextpnr_summary(out_dir / "nextpnr.json")
+    used, avail, rep.fmax_mhz, timing = nextpnr_summary(
+        out_dir / "nextpnr.json", clocked_dsps(out_dir / "icebreaker.json"))
+    if timing and timing.clocked_dsps:
+        rep.notes.append(
+            f"Fmax includes {DSP_COMB_NS:g} ns for the multiplier of {timing.clocked_dsps} "
+            f"DSP(s) with their own registers, which nextpnr does not time: "
+            f"{timing.fabric_ns:.1f} + {DSP_COMB_NS:g} ns at most")
+    if timing and timing.through_dsp_ns:
+        rep.notes.append(
+            f"Fmax includes the paths through the DSPs, which nextpnr does not time: "
+            f"{timing.into_dsp_ns:.1f} ns into a DSP + {DSP_COMB_NS:g} ns multiplier"
+            + (f" (+ {timing.dsp_to_dsp_ns:.1f} ns to the next DSP + {DSP_COMB_NS:g} ns)"
+               if timing.dsp_to_dsp_ns else "")
+            + f" + {timing.out_of_dsp_ns:.1f} ns out = {timing.through_dsp_ns:.1f} ns, at "
+            f"most; the fabric's worst register-to-register path is {timing.fabric_ns:.1f} ns")
     for k, v in used.items():
         rep.resources[k] = v
     rep.available = avail

@@ -15,6 +15,7 @@ import torch
 from snnkit import LIF, STDP, CubaLIF, Network, Quantization, simulate
 from snnkit.build import (
     BOARDS,
+    DSP_COMB_NS,
     FIRMWARE_DIR,
     ICE40_GROUPS,
     SP_MIN,
@@ -24,8 +25,11 @@ from snnkit.build import (
     build,
     build_ice40,
     cell_counts,
+    clocked_dsps,
     ice40_pll,
     nextpnr_log_utilisation,
+    nextpnr_summary,
+    nextpnr_timing,
     sources,
     summarize,
     synth_estimate,
@@ -120,6 +124,40 @@ def test_report_says_when_timing_fails_and_which_clock_to_try():
     assert "--clock 12 (the oscillator, no PLL)" in report(14.4, 24.0)
 
 
+def _path(src, dst, *delays):
+    return {"from": src, "to": dst, "path": [{"delay": d} for d in delays]}
+
+
+def test_fmax_counts_the_paths_through_the_dsps(tmp_path):
+    # nextpnr-ice40 times DSP ports as registers and cuts register -> DSP -> register paths in
+    # two at a pseudo-clock: the summary adds the pieces and the multiplier's delay back
+    gnd = "posedge $PACKER_GND_NET_$glb_clk"
+    rep = {"utilization": {"ICESTORM_LC": {"used": 100, "available": 5280}},
+           "fmax": {"clk": {"achieved": 25.0}, "$PACKER_GND_NET_$glb_clk": {"achieved": 140.0}},
+           "critical_paths": [_path("posedge clk", "posedge clk", 1.0, 38.0),
+                              _path("posedge clk", gnd, 1.0, 19.0),
+                              _path(gnd, "posedge clk", 0.1, 14.9),
+                              _path("<async>", "posedge clk", 50.0)]}
+    (tmp_path / "r.json").write_text(json.dumps(rep))
+    used, avail, fmax, timing = nextpnr_summary(tmp_path / "r.json")
+    assert used == {"ICESTORM_LC": 100} and avail == {"ICESTORM_LC": 5280}
+    assert timing.fabric_ns == 39.0 and timing.into_dsp_ns == 20.0
+    assert timing.through_dsp_ns == 20.0 + DSP_COMB_NS + 15.0
+    assert fmax == pytest.approx(1000 / (35.0 + DSP_COMB_NS))  # below nextpnr's 25 MHz
+    # a DSP with its own registers hides its multiplier in the fabric's paths
+    assert nextpnr_summary(tmp_path / "r.json", clocked=1)[2] == pytest.approx(
+        1000 / (39.0 + DSP_COMB_NS))
+    # a DSP feeding another DSP: both multipliers and the hop between them
+    rep["critical_paths"].append(_path(gnd, gnd, 0.1, 6.9))
+    (tmp_path / "r.json").write_text(json.dumps(rep))
+    timing = nextpnr_summary(tmp_path / "r.json")[3]
+    assert timing.through_dsp_ns == 20.0 + DSP_COMB_NS + 7.0 + DSP_COMB_NS + 15.0
+    # without DSP paths nextpnr's own figure stands
+    rep["critical_paths"] = rep["critical_paths"][:1]
+    (tmp_path / "r.json").write_text(json.dumps(rep))
+    assert nextpnr_summary(tmp_path / "r.json")[2] == 25.0
+
+
 def test_xilinx_mmcm_settings():
     mult, div = xilinx_mmcm(50.0)
     assert 600 <= 12 * mult <= 1200 and 12 * mult / div == 50.0
@@ -207,6 +245,35 @@ def test_place_route_and_pack_flow(tmp_path):
     assert 24 <= rep.resources["ICESTORM_LC"] <= 200  # 24 counter bits, a few more
     assert rep.fmax_mhz is not None and rep.fmax_mhz > 24.0
     assert (tmp_path / "icebreaker.bin").stat().st_size > 100_000  # UP5K image: 104 kB
+
+
+MULT = BLINK.replace("module blink", "module mult").replace(
+    "    assign led_r_n = count[23];",
+    """    // a product between registers: yosys maps it to an SB_MAC16 without its registers
+    reg [15:0] a = 0, b = 1;
+    reg [31:0] q = 0;
+    always @(posedge clk) begin
+        a <= a + 16'd3;
+        b <= {b[14:0], ^a};
+        q <= (a * b) ^ {b, a};
+    end
+    assign led_r_n = ^q;""")
+
+
+def test_fmax_of_a_placed_design_counts_its_dsp(tmp_path):
+    # yosys puts the product into an SB_MAC16 with its input register: nextpnr times the
+    # paths through it without the multiplier, so the report adds the multiplier's delay
+    (tmp_path / "mult.v").write_text(MULT)
+    rep = build_ice40({}, tmp_path, 24.0, progress=False, files=[tmp_path / "mult.v"],
+                      top="mult")
+    assert rep.resources["ICESTORM_DSP"] == 1
+    assert clocked_dsps(tmp_path / "icebreaker.json") == 1
+    report = json.loads((tmp_path / "nextpnr.json").read_text())
+    nextpnr_mhz = min(v["achieved"] for k, v in report["fmax"].items() if "GND" not in k)
+    fabric_ns = nextpnr_timing(report).fabric_ns
+    assert rep.fmax_mhz == pytest.approx(1000 / (fabric_ns + DSP_COMB_NS))
+    assert rep.fmax_mhz < nextpnr_mhz
+    assert any("nextpnr does not time" in n for n in rep.notes)
 
 
 def test_does_not_fit_names_the_resources():
