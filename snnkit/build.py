@@ -244,15 +244,17 @@ class Ice40Timing:
     out_of_dsp_ns: float = 0.0  # a DSP's outputs -> register
     dsp_to_dsp_ns: float = 0.0  # a DSP's outputs -> another DSP's inputs
     clocked_dsps: int = 0  # DSPs using some of their own registers (timed with the fabric)
+    dsp_depth: int = 1  # most combinational DSPs on one path (a wide product chains them)
 
     @property
     def through_dsp_ns(self) -> float:
-        """Bound on any path through the DSPs: the worst way in, the multiplier, the worst way
-        out (twice the multiplier and the hop between them when a DSP feeds another)."""
+        """Bound on any path through the DSPs: the worst way in, then per DSP of the longest
+        chain its multiplier and the worst hop to the next, the worst way out."""
         if not (self.into_dsp_ns or self.out_of_dsp_ns):
             return 0.0
-        chain = (self.dsp_to_dsp_ns + DSP_COMB_NS) if self.dsp_to_dsp_ns else 0.0
-        return self.into_dsp_ns + DSP_COMB_NS + chain + self.out_of_dsp_ns
+        n = max(self.dsp_depth, 2 if self.dsp_to_dsp_ns else 1)
+        return (self.into_dsp_ns + n * DSP_COMB_NS + (n - 1) * self.dsp_to_dsp_ns
+                + self.out_of_dsp_ns)
 
     @property
     def worst_ns(self) -> float:
@@ -280,25 +282,57 @@ def nextpnr_timing(report: dict) -> Ice40Timing | None:
                        worst.get("dsp", 0.0))
 
 
-def clocked_dsps(netlist: Path) -> int:
-    """SB_MAC16 cells of a yosys JSON netlist whose CLK is a signal, not a constant."""
-    cells = (c for m in json.loads(netlist.read_text())["modules"].values()
-             for c in m.get("cells", {}).values() if c["type"] == "SB_MAC16")
-    return sum(any(isinstance(b, int) for b in c["connections"].get("CLK", [])) for c in cells)
+def dsp_structure(netlist: Path) -> tuple[int, int]:
+    """(DSPs with a clock, most combinational DSPs on one path) of the top module of a
+    flattened yosys JSON netlist: LUTs, carries and unclocked SB_MAC16 pass a path on,
+    everything else (flip-flops, RAMs, IO) ends it."""
+    top = next(m for m in json.loads(netlist.read_text())["modules"].values()
+               if m.get("attributes", {}).get("top"))
+    cells = top.get("cells", {})
+    clocked = {n for n, c in cells.items() if c["type"] == "SB_MAC16"
+               and any(isinstance(b, int) for b in c["connections"].get("CLK", []))}
+    driver = {b: n for n, c in cells.items() for p, bits in c["connections"].items()
+              if c["port_directions"].get(p) == "output" for b in bits if isinstance(b, int)}
+    depth: dict[str, int] = {}
+
+    def dsps_up_to(name: str) -> int:  # DSPs on the longest combinational path into name
+        stack = [(name, False)]
+        while stack:
+            n, ready = stack.pop()
+            c = cells[n]
+            passes = c["type"] in ("SB_LUT4", "SB_CARRY") or (c["type"] == "SB_MAC16"
+                                                                and n not in clocked)
+            srcs = [driver[b] for p, bits in c["connections"].items()
+                    if c["port_directions"].get(p) == "input" for b in bits
+                    if isinstance(b, int) and b in driver] if passes else []
+            if ready or not passes:
+                depth[n] = (max((depth.get(s, 0) for s in srcs), default=0)
+                            + (c["type"] == "SB_MAC16" and passes)) if passes else 0
+                continue
+            if n in depth:
+                continue
+            depth[n] = 0  # a combinational loop (none in a synthesised design) stops here
+            stack.append((n, True))
+            stack.extend((s, False) for s in srcs if s not in depth)
+        return depth[name]
+
+    dsps = [n for n, c in cells.items() if c["type"] == "SB_MAC16"]
+    return len(clocked), max((dsps_up_to(n) for n in dsps), default=0)
 
 
-def nextpnr_summary(report: Path, clocked: int = 0) -> tuple[dict[str, int], dict[str, int],
-                                                              float | None, Ice40Timing | None]:
+def nextpnr_summary(report: Path, clocked: int = 0, depth: int = 1
+                    ) -> tuple[dict[str, int], dict[str, int], float | None, Ice40Timing | None]:
     """(used, available, Fmax in MHz, path delays) from nextpnr's ``--report`` JSON, for a
-    design with ``clocked`` DSPs using their own registers. The Fmax is nextpnr's for the
-    real clocks, lowered to the bound of :attr:`Ice40Timing.worst_ns` where that is longer."""
+    design with ``clocked`` DSPs using their own registers and chains of up to ``depth``
+    combinational DSPs (:func:`dsp_structure`). The Fmax is nextpnr's for the real clocks,
+    lowered to the bound of :attr:`Ice40Timing.worst_ns` where that is longer."""
     d = json.loads(report.read_text())
     used = {k: int(v["used"]) for k, v in d.get("utilization", {}).items() if v["used"]}
     avail = {k: int(d["utilization"][k]["available"]) for k in used}
     fmax = [float(v["achieved"]) for k, v in d.get("fmax", {}).items() if DSP_CLOCK not in k]
     timing = nextpnr_timing(d)
-    if timing and clocked:
-        timing = replace(timing, clocked_dsps=clocked)
+    if timing:
+        timing = replace(timing, clocked_dsps=clocked, dsp_depth=depth)
     if fmax and timing and timing.worst_ns > timing.fabric_ns:
         fmax.append(1000.0 / timing.worst_ns)
     return used, avail, (min(fmax) if fmax else None), timing
@@ -416,7 +450,7 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
                              f"available); see {out_dir / 'nextpnr.log'}") from e
         raise
     used, avail, rep.fmax_mhz, timing = nextpnr_summary(
-        out_dir / "nextpnr.json", clocked_dsps(out_dir / "icebreaker.json"))
+        out_dir / "nextpnr.json", *dsp_structure(out_dir / "icebreaker.json"))
     if timing and timing.clocked_dsps:
         rep.notes.append(
             f"Fmax includes {DSP_COMB_NS:g} ns for the multiplier of {timing.clocked_dsps} "
@@ -426,8 +460,8 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
         rep.notes.append(
             f"Fmax includes the paths through the DSPs, which nextpnr does not time: "
             f"{timing.into_dsp_ns:.1f} ns into a DSP + {DSP_COMB_NS:g} ns multiplier"
-            + (f" (+ {timing.dsp_to_dsp_ns:.1f} ns to the next DSP + {DSP_COMB_NS:g} ns)"
-               if timing.dsp_to_dsp_ns else "")
+            + (f" (+ {timing.dsp_to_dsp_ns:.1f} ns hop + {DSP_COMB_NS:g} ns, "
+               f"{timing.dsp_depth} DSPs in a row)" if timing.dsp_depth > 1 else "")
             + f" + {timing.out_of_dsp_ns:.1f} ns out = {timing.through_dsp_ns:.1f} ns, at "
             f"most; the fabric's worst register-to-register path is {timing.fabric_ns:.1f} ns")
     for k, v in used.items():

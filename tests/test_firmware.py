@@ -25,7 +25,7 @@ from snnkit.build import (
     build,
     build_ice40,
     cell_counts,
-    clocked_dsps,
+    dsp_structure,
     ice40_pll,
     nextpnr_log_utilisation,
     nextpnr_summary,
@@ -260,6 +260,26 @@ MULT = BLINK.replace("module blink", "module mult").replace(
     assign led_r_n = ^q;""")
 
 
+def test_dsp_structure_counts_clocked_dsps_and_chains(tmp_path):
+    # a -> DSP m1 -> LUT -> DSP m2 -> FF, and a DSP on the clock: chains of 2, 1 clocked
+    def cell(kind, **ports):
+        conns = {p: bits for p, (_, bits) in ports.items()}
+        dirs = {p: d for p, (d, _) in ports.items()}
+        return {"type": kind, "connections": conns, "port_directions": dirs}
+
+    cells = {"m1": cell("SB_MAC16", A=("input", [2]), O=("output", [3]), CLK=("input", ["0"])),
+             "l": cell("SB_LUT4", I0=("input", [3]), O=("output", [4])),
+             "m2": cell("SB_MAC16", A=("input", [4]), O=("output", [5]), CLK=("input", ["0"])),
+             "ff": cell("SB_DFF", D=("input", [5]), C=("input", [1]), Q=("output", [2])),
+             "m3": cell("SB_MAC16", A=("input", [2]), O=("output", [6]), CLK=("input", [1]))}
+    netlist = {"modules": {"top": {"attributes": {"top": "1"}, "cells": cells}}}
+    (tmp_path / "n.json").write_text(json.dumps(netlist))
+    assert dsp_structure(tmp_path / "n.json") == (1, 2)
+    cells["l"]["connections"]["I0"] = [2]  # m1 no longer feeds m2
+    (tmp_path / "n.json").write_text(json.dumps(netlist))
+    assert dsp_structure(tmp_path / "n.json") == (1, 1)
+
+
 def test_fmax_of_a_placed_design_counts_its_dsp(tmp_path):
     # yosys puts the product into an SB_MAC16 with its input register: nextpnr times the
     # paths through it without the multiplier, so the report adds the multiplier's delay
@@ -267,7 +287,7 @@ def test_fmax_of_a_placed_design_counts_its_dsp(tmp_path):
     rep = build_ice40({}, tmp_path, 24.0, progress=False, files=[tmp_path / "mult.v"],
                       top="mult")
     assert rep.resources["ICESTORM_DSP"] == 1
-    assert clocked_dsps(tmp_path / "icebreaker.json") == 1
+    assert dsp_structure(tmp_path / "icebreaker.json")[0] == 1
     report = json.loads((tmp_path / "nextpnr.json").read_text())
     nextpnr_mhz = min(v["achieved"] for k, v in report["fmax"].items() if "GND" not in k)
     fabric_ns = nextpnr_timing(report).fabric_ns

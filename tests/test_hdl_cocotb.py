@@ -19,8 +19,8 @@ BENCHES = {
                               "hdl/snn_decay.v",
                               "sim/core/stdp_synapse.v"], "bench_stdp", {}),
     "core": ("snn_core", [f"hdl/{m}.v" for m in ("snn_core", "snn_seq", "snn_integrate",
-                                                  "snn_fire", "snn_stdp", "snn_stdp_term", "snn_trace",
-                                                  "snn_decay",
+                                                  "snn_fire", "snn_stdp", "snn_stdp_term",
+                                                  "snn_trace", "snn_decay",
                                                   "snn_ram", "snn_fifo")],
              "bench_core", CORE_PARAMS),
 }
