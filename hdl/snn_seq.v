@@ -188,7 +188,7 @@ module snn_seq #(
     reg              pl_v;         // S_PLST: the count of projection pl_k is being read
     reg [PR_W-1:0]   pl_k;
     reg [PR_W:0]     nl_n;         // how many
-    reg              sr1, sr2, sr3, sr4;  // 1 .. 4 cycles after a neuron's last item
+    reg              sr1, sr2, sr3, sr4, sr5;  // 1 .. 5 cycles after a neuron's last item
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
     reg [R_BITS-1:0] lref;
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
@@ -286,7 +286,11 @@ module snn_seq #(
     // (the event's source) and the STDP pass (source j)
     wire [C_W-1:0]   mul_s   = (state == S_SYN || state == S_SYBS) ? j
                              : ((state == S_SYAS) ? ev_m : ev_rdata);
-    wire [2*C_W-1:0] mul_p   = mul_s * a_size[C_W-1:0];
+    // its other operand is the target population's SIZE, registered while the parameters are
+    // loaded (S_LDP, S_LDS): a multiplier (a combinational DSP) takes its operands from
+    // registers, at most through one multiplexer
+    reg  [C_W-1:0]   m_size;
+    wire [2*C_W-1:0] mul_p   = mul_s * m_size;
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
     // one weight-address adder: routing (W_BASE of the event + source * SIZE + t of the
     // item) or STDP (W_BASE + j * SIZE + t)
@@ -383,15 +387,16 @@ module snn_seq #(
     wire [R_BITS-1:0] n_ref;
 
     // one multiplier for the three decays of a neuron, one per cycle: its state is read with
-    // its last item and arrives 2 cycles later (sr2: i, sr3: v, sr4: theta)
-    reg  [S_BITS-1:0] dec_i, dec_v, dec_th;
-    wire [S_BITS-1:0] dec_x = sr2 ? st_ri : (sr3 ? st_rv : st_rth);
-    wire [D_BITS:0]   dec_d = tab_pop_rdata[D_BITS:0];  // ALPHA, BETA, ADAPT_DECAY (read
-                                                      // at the last item, sr1, sr2)
+    // its last item and arrives 2 cycles later (sr2), each decay's operand is registered
+    // (dec_xq: i at sr2, v at sr3, theta at sr4) and multiplied the cycle after, by the
+    // decay read from the table two cycles before (ALPHA at sr1, BETA at sr2, ADAPT_DECAY at
+    // sr3): dec_i at sr3, dec_v at sr4, dec_th at sr5
+    reg  [S_BITS-1:0] dec_i, dec_v, dec_th, dec_xq;
+    wire [D_BITS:0]   dec_d = tab_pop_rdata[D_BITS:0];
     wire [S_BITS-1:0] dec_y;
 
     snn_decay #(.X_W(S_BITS), .D_BITS(D_BITS), .SIGNED(1)) u_decay (
-        .x(dec_x), .d(dec_d), .y(dec_y));
+        .x(dec_xq), .d(dec_d), .y(dec_y));
 
     // the neuron update in two cycles: snn_integrate at upd, its results registered, snn_fire
     // and the writes at upd2. The next neuron's state arrives in lv / lref / lth at the
@@ -507,7 +512,8 @@ module snn_seq #(
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
-            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; upd <= 1'b0; upd2 <= 1'b0;
+            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
+            upd2 <= 1'b0;
             dense <= 1'b1;
             map_ok <= 1'b0;
         end else begin
@@ -645,6 +651,7 @@ module snn_seq #(
             // load the population's / projection's parameters kept in registers (ld_nx),
             // one per cycle
             S_LDP, S_LDS: begin
+                m_size <= a_size[C_W-1:0];
                 ld_v1 <= (ld_n <= ld_last); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
                 if (ld_n <= ld_last) begin
                     tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
@@ -701,7 +708,8 @@ module snn_seq #(
                 p1b_last <= p1_last; p1b_t <= p1_t;
                 p2_valid <= p1b_valid; p2_ev <= p1b_ev; p2_last <= p1b_last; p2_t <= p1b_t;
                 p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
-                sr1 <= 1'b0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; upd <= 1'b0; upd2 <= upd;
+                sr1 <= 1'b0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; sr5 <= sr4; upd <= 1'b0;
+                upd2 <= upd;
                 // issue (a neuron starts only when the output FIFO has room for every
                 // spike still in flight, so the update never waits)
                 if (ti < tgt_size[C_W-1:0]
@@ -717,7 +725,6 @@ module snn_seq #(
                     begin  // the last item: read the state, next neuron
                         p1_last <= 1'b1; sr1 <= 1'b1;
                         st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
-                        tab_re <= 1'b1; tab_field <= 4'd4;  // ALPHA, for sr2
                         ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
                     end else begin
                         p1_last <= 1'b0;
@@ -741,12 +748,13 @@ module snn_seq #(
                         acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
                     end
                 end
-                if (sr1 || sr2) begin  // BETA for sr3, ADAPT_DECAY for sr4
-                    tab_re <= 1'b1; tab_field <= sr1 ? 4'd5 : 4'd6;
+                if (sr1 || sr2 || sr3) begin  // ALPHA for sr3, BETA for sr4, ADAPT_DECAY for sr5
+                    tab_re <= 1'b1; tab_field <= sr1 ? 4'd4 : (sr2 ? 4'd5 : 4'd6);
                 end
-                if (sr2) begin lv <= st_rv; lref <= st_rref; lth <= st_rth; dec_i <= dec_y; end
-                if (sr3) dec_v <= dec_y;
-                if (sr4) dec_th <= dec_y;
+                if (sr2) begin lv <= st_rv; lref <= st_rref; lth <= st_rth; dec_xq <= st_ri; end
+                if (sr3) begin dec_xq <= st_rv; dec_i <= dec_y; end
+                if (sr4) begin dec_xq <= st_rth; dec_v <= dec_y; end
+                if (sr5) dec_th <= dec_y;
                 if (upd) begin
                     q_act <= n_act; q_v1 <= n_v1; q_i <= n_i; q_thr <= n_thr; q_ref <= lref;
                 end
