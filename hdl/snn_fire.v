@@ -47,9 +47,12 @@ module snn_fire #(
     wire signed [E_W-1:0] th_e  = {{(E_W-S_BITS){decay_theta[S_BITS-1]}}, decay_theta};
     wire signed [E_W-1:0] ap_e  = {{(E_W-S_BITS){param_adapt_plus[S_BITS-1]}}, param_adapt_plus};
 
-    assign spike             = active && (v_e >= thr_e);
+    // v1 - thr is exact in E_W bits: its sign is the compare, and it is the subtractive reset
+    wire signed [E_W-1:0] diff  = v_e - thr_e;
+
+    assign spike             = active && !diff[E_W-1];
     assign state_next_v      = !spike ? v_int
-                             : (param_subtract ? sat(v_e - thr_e) : param_v_reset);
+                             : (param_subtract ? sat(diff) : param_v_reset);
     assign state_next_refrac = spike ? param_refractory
                              : (active ? {R_BITS{1'b0}} : state_refrac - 1'b1);
     assign state_next_theta  = spike ? sat(th_e + ap_e) : decay_theta;
