@@ -290,6 +290,7 @@ module snn_seq #(
     // loaded (S_LDP, S_LDS): a multiplier (a combinational DSP) takes its operands from
     // registers, at most through one multiplexer
     reg  [C_W-1:0]   m_size;
+    reg              r_soft;  // FLAGS.SOFT of the STDP projection (S_LDS), for the same reason
     wire [2*C_W-1:0] mul_p   = mul_s * m_size;
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
     // one weight-address adder: routing (W_BASE of the event + source * SIZE + t of the
@@ -454,7 +455,7 @@ module snn_seq #(
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_factor (
         .trace((s_dn ^ s_a) ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]),
         .state_w(w_rdata[W_BITS-1:0]),
-        .bound(s_dn ? r_wmin : r_wmax), .dir_up(!s_dn), .param_soft(r_flags[2]),
+        .bound(s_dn ? r_wmin : r_wmax), .dir_up(!s_dn), .param_soft(r_soft),
         .tf(s_tf));
 
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
@@ -651,7 +652,7 @@ module snn_seq #(
             // load the population's / projection's parameters kept in registers (ld_nx),
             // one per cycle
             S_LDP, S_LDS: begin
-                m_size <= a_size[C_W-1:0];
+                m_size <= a_size[C_W-1:0]; r_soft <= r_flags[2];
                 ld_v1 <= (ld_n <= ld_last); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
                 if (ld_n <= ld_last) begin
                     tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
