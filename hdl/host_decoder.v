@@ -114,14 +114,21 @@ module host_decoder #(
 
     // ---- frame being received / executed
     reg [7:0]  frame_op, frame_seq;
-    reg [15:0] frame_len;
+    // LEN: a longer one is refused in R_LENH, so a command sees LEN <= MAX_PAYLOAD (PTR_W
+    // bits; 8 at least, the low byte is held until the high one arrives)
+    localparam integer LEN_W = (PTR_W > 8) ? PTR_W : 8;
+    reg [LEN_W-1:0] frame_len;
+    wire [15:0] len16 = {rx_data, frame_len[7:0]};  // LEN, in R_LENH
     // one CRC register and update for both directions: a frame is received only while the
     // sender is idle, and sent only outside the receive states
     reg [15:0] crc;
     reg [PTR_W-1:0] rx_ptr;   // next payload byte to write (receive) or read (execute)
-    localparam integer IC_W = $clog2(IDLE_CLKS + 2) + 1;    // counter widths: up to the
-    localparam integer WC_W = $clog2(BUS_TIMEOUT + 2) + 1;  // limit, never wrapping
-    localparam integer PC_W = $clog2(RUN_TIMEOUT + 2) + 1;  // before it
+    // counter widths: the limit itself (each count is compared for equality with its limit
+    // at every step, so it never has to hold more; past it the value is not used again)
+    localparam integer IC_W = $clog2(IDLE_CLKS + 1);
+    localparam integer WC_W = $clog2(BUS_TIMEOUT + 1);
+    localparam integer PC_W0 = $clog2(RUN_TIMEOUT + 1);
+    localparam integer PC_W = (PC_W0 > 16) ? PC_W0 : 16;  // also the 16-bit item index
     localparam integer TM_W = (IC_W > WC_W) ? IC_W : WC_W;
     // one timer: the inter-byte silence while receiving, the bus wait in B_REQ / B_WAIT
     // (never both at once: every receive starts from R_HUNT, which clears it)
@@ -170,18 +177,28 @@ module host_decoder #(
     // an incrementer's, not a copy of fetch_val); the range is checked before it moves.
     reg [OFF_W-1:0] cmd_off;
     reg        cmd_off_big;
-    reg [15:0] cmd_count, cmd_k;  // items and index (RUN: input / output events, steps)
+    reg [15:0] cmd_count;     // items (RUN: input / output events)
     reg [2:0]  cmd_width;
     reg        cmd_flag;
     reg [4:0]  cmd_r;         // region loop index (IDENTIFY)
-    reg [15:0] run_steps, run_done;
+    reg [15:0] run_steps;     // RUN: steps (the check), then steps still to run
     // RUN payload check: bytes from the next step's count field to the end of the payload
     // (negative: the last step ran past it); a step of n events takes 2 + 2n bytes, and
-    // -(2 + 2n) = ~{n, 1} in two's complement: one adder, no constant term
-    reg [18:0] run_rem;
-    reg [PC_W-1:0] poll_cnt;  // STATUS polls while waiting for a reset or a step
+    // -(2 + 2n) = ~{n, 1} in two's complement: one adder, no constant term. It starts at
+    // LEN <= MAX_PAYLOAD < 2^LEN_W, and a count n >= 2^(LEN_W-1) takes more than any LEN:
+    // it only sets the sign (the result is negative whatever the other bits), so the adder
+    // is LEN_W + 1 bits wide
+    localparam integer RR_W = LEN_W + 1;
+    reg [RR_W-1:0] run_rem;
+    // one counter: the STATUS polls while waiting for a reset or a step, and (its low 16
+    // bits) the item index cmd_k of the loops; never both at once, each clears it first and
+    // an index stops at a 16-bit count (the bits above stay 0)
+    reg [PC_W-1:0] poll_cnt;
+    wire [15:0] cmd_k = poll_cnt[15:0];
     wire [15:0] run_n = (state == U_STEPS) ? 16'd0 : fetch_val[15:0];  // the STEPS field: 2
-    wire [18:0] run_rem_next = run_rem + ~{2'b0, run_n, 1'b1};
+    wire        run_big = run_n[15:LEN_W-1] != 0;
+    wire [RR_W-1:0] run_rem_next = {run_big, {(RR_W-1){1'b0}}}
+                                 | (run_rem + ~{1'b0, run_n[LEN_W-2:0], 1'b1});
 
     wire [3:0]  region = frame_op[3:0];
     wire [31:0] region_base = REGION_BASE[32*region +: 32];
@@ -207,7 +224,8 @@ module host_decoder #(
     wire [31:0] item_off  = {{(32-OFF_W){1'b0}}, cmd_off};
     wire [31:0] item_addr = (BASE_OR != 0) ? (region_base | item_off) : (region_base + item_off);
     wire [31:0] region_size = REGION_SIZE[32*region +: 32];
-    wire [16:0] data_bytes = {1'b0, frame_len} - 17'd5;  // WRITE: bytes after offset, mode
+    wire [LEN_W-1:0] data_bytes_w = frame_len - 5;  // WRITE: bytes after offset, mode (LEN >= 5)
+    wire [16:0] data_bytes = {{(17-LEN_W){1'b0}}, data_bytes_w};
     wire [E_W-1:0] cmd_end = {{(E_W-OFF_W){1'b0}}, cmd_off} + {{(E_W-16){1'b0}}, cmd_count};
     wire        cmd_out = cmd_off_big || {{(33-E_W){1'b0}}, cmd_end} > {1'b0, region_size};
     wire [1:0]  link_idx = cmd_off[1:0];
@@ -318,19 +336,56 @@ module host_decoder #(
         end
     endtask
 
-    /* verilator lint_off UNUSEDSIGNAL */
-    task bus(input we, input [31:0] addr, input [31:0] wdata, input [5:0] ret);
+    // A bus transaction: each state that starts one starts always the same (below), so the
+    // request's direction, address and data are a function of the state (a table, not a
+    // multiplexer per call site in front of the registers)
+    task bus(input [5:0] ret);
         begin
             host_req   <= 1'b1;
-            host_we    <= we;
-            host_addr  <= addr[ADDR_W-1:0];
-            host_wdata <= wdata;
+            host_we    <= bus_we;
+            host_addr  <= bus_addr[ADDR_W-1:0];
+            host_wdata <= bus_wdata;
             tmr        <= {TM_W{1'b0}};
             state_ret  <= ret;
             state      <= B_REQ;
         end
     endtask
+
+    reg        bus_we;
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg [31:0] bus_addr;
     /* verilator lint_on UNUSEDSIGNAL */
+    reg [31:0] bus_wdata;
+    always @(*) begin
+        bus_we    = 1'b0;
+        bus_addr  = item_addr;  // Q_LOOP: a READ's item
+        bus_wdata = 32'd0;      // reads send 0
+        case (state)
+            D_DISPATCH: begin  // RESET: CTRL = RESET
+                bus_we = 1'b1; bus_addr = ADDR_CTRL; bus_wdata = 32'd2;
+            end
+            W_DATA: begin  // a WRITE's item
+                bus_we = 1'b1; bus_wdata = widen(fetch_val, cmd_width, cmd_flag);
+            end
+            I_CORE: bus_addr = REGION_BASE[31:0] + {16'd0, cmd_k};  // the core's identify words
+            X_POLL, U_POLL: bus_addr = ADDR_STATUS;
+            U_NIN: begin  // STEPS = 1
+                bus_we = 1'b1; bus_addr = ADDR_STEPS; bus_wdata = 32'd1;
+            end
+            U_RUN: begin  // CTRL = RUN
+                bus_we = 1'b1; bus_addr = ADDR_CTRL; bus_wdata = 32'd1;
+            end
+            U_IN: begin  // the end-of-step marker
+                bus_we = 1'b1; bus_addr = ADDR_IN_FIFO; bus_wdata = 32'h8000_0000;
+            end
+            U_IDX: begin  // an input spike
+                bus_we = 1'b1; bus_addr = ADDR_IN_FIFO; bus_wdata = {16'd0, fetch_val[15:0]};
+            end
+            U_CHECK: bus_addr = ADDR_OUT_LEVEL;
+            U_EVENTS: bus_addr = ADDR_OUT_FIFO;
+            default: ;
+        endcase
+    end
 
     // A refused command answers NACK. Inside a RUN the ACK stream has begun: it ends with
     // the abort marker 0xFFFE and the code instead, and is kept for replay (never run twice).
@@ -493,11 +548,11 @@ module host_decoder #(
                                 state          <= R_LENH;
                             end
                             R_LENH: begin
-                                frame_len[15:8] <= rx_data;
+                                frame_len <= len16[LEN_W-1:0];
                                 rx_ptr          <= P0;
-                                if (gt_pow2({16'd0, rx_data, frame_len[7:0]}, MAX_PAYLOAD)) begin
+                                if (gt_pow2({16'd0, len16}, MAX_PAYLOAD)) begin
                                     nack(E_LENGTH);
-                                end else if ({rx_data, frame_len[7:0]} == 16'd0) begin
+                                end else if (len16 == 16'd0) begin
                                     state <= R_CRCH;
                                 end else begin
                                     state <= R_PAY;
@@ -554,16 +609,16 @@ module host_decoder #(
                             if (frame_len != 0) nack(E_LENGTH);
                             else begin
                                 poll_cnt <= {PC_W{1'b0}};
-                                bus(1'b1, ADDR_CTRL, 32'd2, X_POLL);
+                                bus(X_POLL);
                             end
                         end else if (frame_op == OP_RUN) begin
-                            if (frame_len[15:1] == 15'd0) nack(E_LENGTH);  // < 2
+                            if (frame_len[LEN_W-1:1] == 0) nack(E_LENGTH);  // < 2
                             else begin
-                                run_rem <= {3'b0, frame_len};
+                                run_rem <= {1'b0, frame_len};
                                 fetch(3'd2, U_STEPS);
                             end
                         end else if (frame_op[7:4] == 4'h2) begin
-                            if (frame_len[15:3] == 13'd0 && frame_len[2:0] < 3'd5) nack(E_LENGTH);
+                            if (frame_len[LEN_W-1:3] == 0 && frame_len[2:0] < 3'd5) nack(E_LENGTH);
                             else fetch(3'd4, W_OFF);
                         end else if (frame_op[7:4] == 4'h3) begin
                             if (frame_len != 7) nack(E_LENGTH);
@@ -622,7 +677,7 @@ module host_decoder #(
                     cmd_width <= fetch_val[2:0];
                     cmd_flag  <= fetch_val[7];
                     cmd_count <= count_of(data_bytes, fetch_val[2:0]);  // words to write
-                    cmd_k     <= 16'd0;
+                    poll_cnt  <= {PC_W{1'b0}};
                     if (fetch_val[6:3] != 0 || !(fetch_val[2:0] == 3'd1 || fetch_val[2:0] == 3'd2
                             || fetch_val[2:0] == 3'd4)) begin
                         nack(E_WIDTH);
@@ -647,10 +702,9 @@ module host_decoder #(
                     end
                 end
                 W_DATA: begin
-                    cmd_k   <= cmd_k + 1'b1;
+                    poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
-                    bus(1'b1, item_addr,
-                        widen(fetch_val, cmd_width, cmd_flag), W_LOOP);
+                    bus(W_LOOP);
                 end
 
                 // ------------------------------------------------------------ READ
@@ -665,7 +719,7 @@ module host_decoder #(
                 end
                 Q_WIDTH: begin
                     cmd_width <= fetch_val[2:0];
-                    cmd_k     <= 16'd0;
+                    poll_cnt  <= {PC_W{1'b0}};
                     if (!(fetch_val == 32'd1 || fetch_val == 32'd2 || fetch_val == 32'd4)) begin
                         nack(E_WIDTH);
                     end else if (cmd_count == 0
@@ -684,17 +738,17 @@ module host_decoder #(
                         // lnk_raddr <= link_idx (above); wait while a count is in flight
                         if (lnk_idle) state <= Q_LW;
                     end else begin
-                        bus(1'b0, item_addr, 32'd0, Q_DATA);
+                        bus(Q_DATA);
                     end
                 end
                 Q_LW: state <= Q_LX;  // the counter RAM samples lnk_raddr
                 Q_LX: begin
-                    cmd_k   <= cmd_k + 1'b1;
+                    poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
                     store(cmd_width, lnk_rdata, Q_LOOP);
                 end
                 Q_DATA: begin
-                    cmd_k   <= cmd_k + 1'b1;
+                    poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
                     store(cmd_width, fetch_val, Q_LOOP);
                 end
@@ -713,7 +767,7 @@ module host_decoder #(
                 end
                 I_LOOP: begin  // the size of each region, then the core's identify words
                     if (cmd_r == 5'd16) begin
-                        cmd_k <= 16'd0;
+                        poll_cnt <= {PC_W{1'b0}};
                         state <= I_CORE;
                     end else begin
                         cmd_r <= cmd_r + 1'b1;
@@ -724,14 +778,14 @@ module host_decoder #(
                     if ({16'd0, cmd_k} == REGION_SIZE[31:0]) begin
                         state <= ACK;
                     end else begin
-                        cmd_k <= cmd_k + 1'b1;
-                        bus(1'b0, REGION_BASE[31:0] + {16'd0, cmd_k}, 32'd0, I_DATA);
+                        poll_cnt <= poll_cnt + 1'b1;
+                        bus(I_DATA);
                     end
                 end
                 I_DATA: store(3'd4, fetch_val, I_CORE);
 
                 // ------------------------------------------------------------ RESET
-                X_POLL: bus(1'b0, ADDR_STATUS, 32'd0, X_CHECK);
+                X_POLL: bus(X_CHECK);
                 X_CHECK: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     if (!fetch_val[0]) begin
@@ -746,14 +800,13 @@ module host_decoder #(
                 // ------------------------------------------------------------ RUN
                 U_STEPS: begin  // check the payload's structure before running anything
                     run_steps <= fetch_val[15:0];
-                    run_done  <= 16'd0;
-                    cmd_k     <= 16'd0;
+                    poll_cnt  <= {PC_W{1'b0}};
                     run_rem   <= run_rem_next;  // LEN - 2
                     state     <= U_V_CNT;
                 end
                 U_V_CNT: begin
                     if (cmd_k == run_steps) begin
-                        if (run_rem != 19'd0) nack(E_LENGTH);
+                        if (run_rem != 0) nack(E_LENGTH);
                         else begin  // the ACK stream starts now, steps follow
                             rx_ptr      <= P2;
                             tx_ptr      <= P0;
@@ -763,7 +816,7 @@ module host_decoder #(
                             snd_start   <= 1'b1;
                             state       <= U_STEP;
                         end
-                    end else if (run_rem[18] || run_rem[17:1] == 17'd0) begin  // < 2 bytes
+                    end else if (run_rem[RR_W-1] || run_rem[RR_W-2:1] == 0) begin  // < 2 bytes
                         nack(E_LENGTH);
                     end else begin
                         fetch(3'd2, U_V_NEXT);  // rx_ptr: at this step's count field
@@ -772,11 +825,11 @@ module host_decoder #(
                 U_V_NEXT: begin  // past this step's events (rx_ptr used only while <= LEN)
                     run_rem  <= run_rem_next;
                     rx_ptr   <= rx_ptr + {fetch_val[PTR_W-2:0], 1'b0};
-                    cmd_k    <= cmd_k + 1'b1;
+                    poll_cnt <= poll_cnt + 1'b1;
                     state    <= U_V_CNT;
                 end
                 U_STEP: begin
-                    if (run_done == run_steps
+                    if (run_steps == 16'd0
                             || ROOM_I < 0 || tx_len17 > ROOM) begin
                         state <= U_FINISH;
                     end else begin
@@ -785,27 +838,27 @@ module host_decoder #(
                 end
                 U_NIN: begin
                     cmd_count <= fetch_val[15:0];
-                    cmd_k     <= 16'd0;
-                    bus(1'b1, ADDR_STEPS, 32'd1, U_RUN);
+                    poll_cnt  <= {PC_W{1'b0}};
+                    bus(U_RUN);
                 end
-                U_RUN: bus(1'b1, ADDR_CTRL, 32'd1, U_IN);
+                U_RUN: bus(U_IN);
                 U_IN: begin
                     if (cmd_k == cmd_count) begin
-                        bus(1'b1, ADDR_IN_FIFO, 32'h8000_0000, U_POLL);
+                        bus(U_POLL);
                         poll_cnt <= {PC_W{1'b0}};
                     end else begin
                         fetch(3'd2, U_IDX);
                     end
                 end
                 U_IDX: begin
-                    cmd_k <= cmd_k + 1'b1;
-                    bus(1'b1, ADDR_IN_FIFO, {16'd0, fetch_val[15:0]}, U_IN);
+                    poll_cnt <= poll_cnt + 1'b1;
+                    bus(U_IN);
                 end
-                U_POLL: bus(1'b0, ADDR_STATUS, 32'd0, U_CHECK);
+                U_POLL: bus(U_CHECK);
                 U_CHECK: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     if (fetch_val[1] && !fetch_val[0]) begin
-                        bus(1'b0, ADDR_OUT_LEVEL, 32'd0, U_LEVEL);
+                        bus(U_LEVEL);
                     end else if ({{(32-PC_W){1'b0}}, poll_cnt} == RUN_TIMEOUT) begin
                         nack(E_RUN);
                     end else begin
@@ -814,20 +867,20 @@ module host_decoder #(
                 end
                 U_LEVEL: begin
                     cmd_count <= fetch_val[15:0];
-                    cmd_k     <= 16'd0;
+                    poll_cnt  <= {PC_W{1'b0}};
                     if (gt_pow2(fetch_val, MAX_EVENTS)) nack(E_OVERFLOW);
                     else store(3'd2, fetch_val, U_EVENTS);
                 end
                 U_EVENTS: begin
                     if (cmd_k == cmd_count) begin
-                        run_done <= run_done + 1'b1;
+                        run_steps <= run_steps - 1'b1;
                         state    <= U_STEP;
                     end else begin
-                        bus(1'b0, ADDR_OUT_FIFO, 32'd0, U_EVENT);
+                        bus(U_EVENT);
                     end
                 end
                 U_EVENT: begin
-                    cmd_k <= cmd_k + 1'b1;
+                    poll_cnt <= poll_cnt + 1'b1;
                     store(3'd2, {16'd0, fetch_val[15:0]}, U_EVENTS);
                 end
                 U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
