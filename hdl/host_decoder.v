@@ -50,9 +50,9 @@ module host_decoder #(
     localparam [PTR_W-1:0] P0 = 0, P2 = 2;
     localparam [7:0] SYNC = 8'hA5, OP_IDENTIFY = 8'h01, OP_RESET = 8'h02, OP_RUN = 8'h03;
     localparam [7:0] OP_NACK = 8'hFF, VERSION = 8'd1;
-    localparam [7:0] E_CRC = 8'd1, E_OPCODE = 8'd2, E_LENGTH = 8'd3, E_ADDRESS = 8'd4;
-    localparam [7:0] E_WIDTH = 8'd5, E_READ_ONLY = 8'd6, E_BUS = 8'd7, E_RUN = 8'd8;
-    localparam [7:0] E_OVERFLOW = 8'd9;
+    localparam [3:0] E_CRC = 4'd1, E_OPCODE = 4'd2, E_LENGTH = 4'd3, E_ADDRESS = 4'd4;
+    localparam [3:0] E_WIDTH = 4'd5, E_READ_ONLY = 4'd6, E_BUS = 4'd7, E_RUN = 4'd8;
+    localparam [3:0] E_OVERFLOW = 4'd9;  // (every code fits 4 bits)
     localparam [3:0] LINK = 4'd8;  // region served by this block: its own counters
     localparam integer STEP_ROOM_I = 2 + 2 * MAX_EVENTS;
     // a step starts only while tx_ptr + STEP_ROOM_I + 4 <= MAX_PAYLOAD: one comparison
@@ -83,9 +83,10 @@ module host_decoder #(
         B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
         W_SEND = 6'd14,                                      // wait for the sender
         Q_LW = 6'd15, Q_LX = 6'd16,                          // READ of region LINK
+        U_ABORT = 6'd17, I_ROM = 6'd18,
         W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
         Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
-        I_HDR = 6'd28, I_LOOP = 6'd29, I_CORE = 6'd30,
+        I_CORE = 6'd30,
         X_POLL = 6'd31, X_CHECK = 6'd32,
         U_STEPS = 6'd33, U_V_CNT = 6'd34, U_STEP = 6'd35, U_NIN = 6'd36, U_RUN = 6'd37,
         U_IN = 6'd38, U_IDX = 6'd39,  U_POLL = 6'd41, U_CHECK = 6'd42,
@@ -141,7 +142,7 @@ module host_decoder #(
     // frame_seq, LEN is tx_ptr (kept for a replay: only a new command clears it); a NACK's
     // payload is frame_op and nack_code. frame_* and tx_ptr hold until the response is sent.
     reg        resp_nack;
-    reg [7:0]  nack_code;
+    reg [3:0]  nack_code;
     reg [PTR_W-1:0] tx_ptr;   // next response byte to write (execute) or send
     reg        resp_stream;   // the response is a RUN stream (LEN 0xFFFF, self-delimiting)
     reg        run_fin;       // the RUN stream is complete: tx_ptr is its length
@@ -166,9 +167,15 @@ module host_decoder #(
 
     // ---- sub-routine arguments and results
     reg [2:0]  fetch_n, fetch_k;
-    reg [31:0] fetch_val;     // bytes fetched from rx_buf, or the word a bus read returned
+    // fetch_val: the bytes fetched from rx_buf, shifted in from the top (a field of n bytes
+    // ends in the top n: fv1, fv2, the whole word), or the word a bus read returned. It is
+    // also the value a store sends to tx_buf: shifted out from the bottom (one shift for
+    // both; nothing reads a fetched or read word once it has been stored)
+    reg [31:0] fetch_val;
+    wire [7:0]  fv1 = fetch_val[31:24];
+    wire [15:0] fv2 = fetch_val[31:16];
+    wire [31:0] fv_shift = {rx_rdata, fetch_val[31:8]};
     reg [2:0]  store_n;
-    reg [31:0] store_val;
 
     // ---- command fields
     // the offset of READ / WRITE: OFF_W bits and a flag for any higher bit (such an offset
@@ -180,7 +187,6 @@ module host_decoder #(
     reg [15:0] cmd_count;     // items (RUN: input / output events)
     reg [2:0]  cmd_width;
     reg        cmd_flag;
-    reg [4:0]  cmd_r;         // region loop index (IDENTIFY)
     reg [15:0] run_steps;     // RUN: steps (the check), then steps still to run
     // RUN payload check: bytes from the next step's count field to the end of the payload
     // (negative: the last step ran past it); a step of n events takes 2 + 2n bytes, and
@@ -195,7 +201,7 @@ module host_decoder #(
     // an index stops at a 16-bit count (the bits above stay 0)
     reg [PC_W-1:0] poll_cnt;
     wire [15:0] cmd_k = poll_cnt[15:0];
-    wire [15:0] run_n = (state == U_STEPS) ? 16'd0 : fetch_val[15:0];  // the STEPS field: 2
+    wire [15:0] run_n = (state == U_STEPS) ? 16'd0 : fv2;  // the STEPS field: 2
     wire        run_big = run_n[15:LEN_W-1] != 0;
     wire [RR_W-1:0] run_rem_next = {run_big, {(RR_W-1){1'b0}}}
                                  | (run_rem + ~{1'b0, run_n[LEN_W-2:0], 1'b1});
@@ -307,15 +313,35 @@ module host_decoder #(
     endfunction
 
 
+    // a fetched element of 1, 2 or 4 bytes (in the top bytes of v) as the word to write
     function [31:0] widen(input [31:0] v, input [2:0] width, input flag);
         begin
             case (width)
-                3'd1: widen = {flag, {23{v[7]}}, v[7:0]};
-                3'd2: widen = {flag, {15{v[15]}}, v[15:0]};
+                3'd1: widen = {flag, {23{v[31]}}, v[31:24]};
+                3'd2: widen = {flag, {15{v[31]}}, v[31:16]};
                 default: widen = v;
             endcase
         end
     endfunction
+
+    // the IDENTIFY payload's constant part, byte i at tx_ptr = i: VERSION, n_regions,
+    // max payload, max events, writable, the regions' sizes (written by I_ROM)
+    localparam integer ID_LEN = 8 + 4 * 16;
+    /* verilator lint_off UNUSEDSIGNAL */
+    function [1023:0] id_bytes(input integer unused);
+        integer r;
+        begin
+            id_bytes = {1024{1'bx}};  // (past ID_LEN: never read)
+            id_bytes[63:0] = {REGION_WR, MAX_EVENTS[15:0], MAX_PAYLOAD[15:0], 8'd16, VERSION};
+            for (r = 0; r < 16; r = r + 1)
+                id_bytes[64 + 32 * r +: 32] = REGION_SIZE[32 * r +: 32];
+        end
+    endfunction
+    /* verilator lint_on UNUSEDSIGNAL */
+    localparam [1023:0] ID_BYTES = id_bytes(0);
+    wire [15:0] id_i = {{(16-PTR_W){1'b0}}, tx_ptr};
+    wire [7:0]  id_byte = ID_BYTES[8 * id_i[6:0] +: 8];
+    wire [7:0]  st_byte = (state == I_ROM) ? id_byte : fetch_val[7:0];  // to tx_buf
 
     // ---- calls: set the arguments and the return state
     task fetch(input [2:0] n, input [5:0] ret);
@@ -327,10 +353,10 @@ module host_decoder #(
         end
     endtask
 
-    task store(input [2:0] n, input [31:0] v, input [5:0] ret);
+    // the value is fetch_val's low n bytes
+    task store(input [2:0] n, input [5:0] ret);
         begin
             store_n   <= n;
-            store_val <= v;
             state_ret <= ret;
             state     <= S_STORE;
         end
@@ -379,7 +405,7 @@ module host_decoder #(
                 bus_we = 1'b1; bus_addr = ADDR_IN_FIFO; bus_wdata = 32'h8000_0000;
             end
             U_IDX: begin  // an input spike
-                bus_we = 1'b1; bus_addr = ADDR_IN_FIFO; bus_wdata = {16'd0, fetch_val[15:0]};
+                bus_we = 1'b1; bus_addr = ADDR_IN_FIFO; bus_wdata = {16'd0, fv2};
             end
             U_CHECK: bus_addr = ADDR_OUT_LEVEL;
             U_EVENTS: bus_addr = ADDR_OUT_FIFO;
@@ -389,14 +415,14 @@ module host_decoder #(
 
     // A refused command answers NACK. Inside a RUN the ACK stream has begun: it ends with
     // the abort marker 0xFFFE and the code instead, and is kept for replay (never run twice).
-    task nack(input [7:0] code);
+    task nack(input [3:0] code);
         begin
             nack_pulse <= 1'b1;
+            nack_code  <= code;
             if (run_active) begin
-                store(3'd4, {8'd0, code, 16'hFFFE}, U_DONE);
+                state <= U_ABORT;  // stores 0xFFFE and nack_code
             end else begin
                 resp_nack <= 1'b1;
-                nack_code <= code;
                 snd_start <= 1'b1;
                 state     <= W_SEND;
             end
@@ -419,7 +445,7 @@ module host_decoder #(
     wire [15:0] hdr_len = snd_stream ? 16'hFFFF : out_len;
     // the payload bytes to send: all of tx_ptr (a stream follows it while it grows)
     wire [PTR_W-1:0] snd_limit = resp_nack ? P2 : tx_ptr;
-    wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? nack_code : frame_op) : tx_rdata;
+    wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? {4'd0, nack_code} : frame_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
     // the CRC update: a received byte (from the initial value at OP), a header byte (from
     // the initial value at OP) or a payload byte
@@ -601,10 +627,7 @@ module host_decoder #(
                         last_seq     <= frame_seq;
                         if (frame_op == OP_IDENTIFY) begin
                             if (frame_len != 0) nack(E_LENGTH);
-                            else begin
-                                cmd_r <= 5'd0;
-                                store(3'd1, {24'd0, VERSION}, I_HDR);
-                            end
+                            else state <= I_ROM;
                         end else if (frame_op == OP_RESET) begin
                             if (frame_len != 0) nack(E_LENGTH);
                             else begin
@@ -630,23 +653,29 @@ module host_decoder #(
                 end
 
                 // ------------------------------------------------------------ sub-routines
-                F_ADDR: begin  // the first byte clears the value (one place, not every call)
-                    if (fetch_k == 3'd0) fetch_val <= 32'd0;
+                F_ADDR: begin
                     rx_ptr   <= rx_ptr + 1'b1;
                     state    <= F_WAIT;
                 end
                 F_WAIT: state <= F_TAKE;
                 F_TAKE: begin
-                    fetch_val[8*fetch_k +: 8] <= rx_rdata;
+                    fetch_val <= fv_shift;
                     fetch_k <= fetch_k + 1'b1;
                     state   <= (fetch_k + 1'b1 == fetch_n) ? state_ret : F_ADDR;
                 end
-                S_STORE: begin
-                    tx_buf[tx_ptr[BW-1:0]] <= store_val[7:0];
+                S_STORE, I_ROM: begin
+                    tx_buf[tx_ptr[BW-1:0]] <= st_byte;
                     tx_ptr    <= tx_ptr + 1'b1;
-                    store_val <= store_val >> 8;
-                    store_n   <= store_n - 1'b1;
-                    if (store_n == 3'd1) state <= state_ret;
+                    if (state == I_ROM) begin  // IDENTIFY: the constant part, then the core's
+                        if (tx_ptr == ID_LEN - 1) begin
+                            poll_cnt <= {PC_W{1'b0}};
+                            state    <= I_CORE;
+                        end
+                    end else begin
+                        fetch_val <= fv_shift;
+                        store_n   <= store_n - 1'b1;
+                        if (store_n == 3'd1) state <= state_ret;
+                    end
                 end
                 B_REQ: begin
                     if (host_ready) begin
@@ -674,12 +703,12 @@ module host_decoder #(
                     fetch(3'd1, W_MODE);
                 end
                 W_MODE: begin
-                    cmd_width <= fetch_val[2:0];
-                    cmd_flag  <= fetch_val[7];
-                    cmd_count <= count_of(data_bytes, fetch_val[2:0]);  // words to write
+                    cmd_width <= fv1[2:0];
+                    cmd_flag  <= fv1[7];
+                    cmd_count <= count_of(data_bytes, fv1[2:0]);  // words to write
                     poll_cnt  <= {PC_W{1'b0}};
-                    if (fetch_val[6:3] != 0 || !(fetch_val[2:0] == 3'd1 || fetch_val[2:0] == 3'd2
-                            || fetch_val[2:0] == 3'd4)) begin
+                    if (fv1[6:3] != 0 || !(fv1[2:0] == 3'd1 || fv1[2:0] == 3'd2
+                            || fv1[2:0] == 3'd4)) begin
                         nack(E_WIDTH);
                     end else begin
                         state <= W_LOOP;
@@ -714,16 +743,16 @@ module host_decoder #(
                     fetch(3'd2, Q_CNT);
                 end
                 Q_CNT: begin
-                    cmd_count <= fetch_val[15:0];
+                    cmd_count <= fv2;
                     fetch(3'd1, Q_WIDTH);
                 end
                 Q_WIDTH: begin
-                    cmd_width <= fetch_val[2:0];
+                    cmd_width <= fv1[2:0];
                     poll_cnt  <= {PC_W{1'b0}};
-                    if (!(fetch_val == 32'd1 || fetch_val == 32'd2 || fetch_val == 32'd4)) begin
+                    if (!(fv1 == 8'd1 || fv1 == 8'd2 || fv1 == 8'd4)) begin
                         nack(E_WIDTH);
                     end else if (cmd_count == 0
-                            || gt_pow2({13'd0, read_bytes(cmd_count, fetch_val[2:0])}, MAX_PAYLOAD)) begin
+                            || gt_pow2({13'd0, read_bytes(cmd_count, fv1[2:0])}, MAX_PAYLOAD)) begin
                         nack(E_LENGTH);
                     end else if (region_size == 0 || cmd_out) begin
                         nack(E_ADDRESS);
@@ -745,35 +774,16 @@ module host_decoder #(
                 Q_LX: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
-                    store(cmd_width, lnk_rdata, Q_LOOP);
+                    fetch_val <= lnk_rdata;
+                    store(cmd_width, Q_LOOP);
                 end
                 Q_DATA: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
-                    store(cmd_width, fetch_val, Q_LOOP);
+                    store(cmd_width, Q_LOOP);
                 end
 
                 // ------------------------------------------------------------ IDENTIFY
-                I_HDR: begin  // after VERSION: n_regions, max payload, max events, writable
-                    case (cmd_r)
-                        5'd0: begin cmd_r <= 5'd1; store(3'd1, 32'd16, I_HDR); end
-                        5'd1: begin cmd_r <= 5'd2; store(3'd2, MAX_PAYLOAD, I_HDR); end
-                        5'd2: begin cmd_r <= 5'd3; store(3'd2, MAX_EVENTS, I_HDR); end
-                        default: begin
-                            cmd_r <= 5'd0;
-                            store(3'd2, {16'd0, REGION_WR}, I_LOOP);
-                        end
-                    endcase
-                end
-                I_LOOP: begin  // the size of each region, then the core's identify words
-                    if (cmd_r == 5'd16) begin
-                        poll_cnt <= {PC_W{1'b0}};
-                        state <= I_CORE;
-                    end else begin
-                        cmd_r <= cmd_r + 1'b1;
-                        store(3'd4, REGION_SIZE[32*cmd_r[3:0] +: 32], I_LOOP);
-                    end
-                end
                 I_CORE: begin
                     if ({16'd0, cmd_k} == REGION_SIZE[31:0]) begin
                         state <= ACK;
@@ -782,7 +792,7 @@ module host_decoder #(
                         bus(I_DATA);
                     end
                 end
-                I_DATA: store(3'd4, fetch_val, I_CORE);
+                I_DATA: store(3'd4, I_CORE);
 
                 // ------------------------------------------------------------ RESET
                 X_POLL: bus(X_CHECK);
@@ -799,7 +809,7 @@ module host_decoder #(
 
                 // ------------------------------------------------------------ RUN
                 U_STEPS: begin  // check the payload's structure before running anything
-                    run_steps <= fetch_val[15:0];
+                    run_steps <= fv2;
                     poll_cnt  <= {PC_W{1'b0}};
                     run_rem   <= run_rem_next;  // LEN - 2
                     state     <= U_V_CNT;
@@ -824,7 +834,7 @@ module host_decoder #(
                 end
                 U_V_NEXT: begin  // past this step's events (rx_ptr used only while <= LEN)
                     run_rem  <= run_rem_next;
-                    rx_ptr   <= rx_ptr + {fetch_val[PTR_W-2:0], 1'b0};
+                    rx_ptr   <= rx_ptr + {fv2[PTR_W-2:0], 1'b0};
                     poll_cnt <= poll_cnt + 1'b1;
                     state    <= U_V_CNT;
                 end
@@ -837,7 +847,7 @@ module host_decoder #(
                     end
                 end
                 U_NIN: begin
-                    cmd_count <= fetch_val[15:0];
+                    cmd_count <= fv2;
                     poll_cnt  <= {PC_W{1'b0}};
                     bus(U_RUN);
                 end
@@ -869,7 +879,7 @@ module host_decoder #(
                     cmd_count <= fetch_val[15:0];
                     poll_cnt  <= {PC_W{1'b0}};
                     if (gt_pow2(fetch_val, MAX_EVENTS)) nack(E_OVERFLOW);
-                    else store(3'd2, fetch_val, U_EVENTS);
+                    else store(3'd2, U_EVENTS);
                 end
                 U_EVENTS: begin
                     if (cmd_k == cmd_count) begin
@@ -881,9 +891,16 @@ module host_decoder #(
                 end
                 U_EVENT: begin
                     poll_cnt <= poll_cnt + 1'b1;
-                    store(3'd2, {16'd0, fetch_val[15:0]}, U_EVENTS);
+                    store(3'd2, U_EVENTS);
                 end
-                U_FINISH: store(3'd2, 32'hFFFF, U_DONE);  // end-of-stream marker
+                U_FINISH: begin  // end-of-stream marker
+                    fetch_val <= 32'h0000_FFFF;
+                    store(3'd2, U_DONE);
+                end
+                U_ABORT: begin  // the stream ends with the abort marker and the code
+                    fetch_val <= {12'd0, nack_code, 16'hFFFE};
+                    store(3'd4, U_DONE);
+                end
                 U_DONE: begin
                     run_fin      <= 1'b1;
                     run_active   <= 1'b0;
