@@ -83,7 +83,7 @@ module host_decoder #(
         B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
         W_SEND = 6'd14,                                      // wait for the sender
         Q_LW = 6'd15, Q_LX = 6'd16,                          // READ of region LINK
-        U_ABORT = 6'd17, I_ROM = 6'd18,
+        N_NACK = 6'd17, I_ROM = 6'd18,
         W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
         Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
         I_CORE = 6'd30,
@@ -166,7 +166,7 @@ module host_decoder #(
     wire [1:0] lnk_next = lnk_pend[0] ? 2'd0 : (lnk_pend[1] ? 2'd1 : (lnk_pend[2] ? 2'd2 : 2'd3));
 
     // ---- sub-routine arguments and results
-    reg [2:0]  fetch_n, fetch_k;
+    reg [2:0]  xfer_n;        // bytes a fetch or a store has still to move (1, 2 or 4)
     // fetch_val: the bytes fetched from rx_buf, shifted in from the top (a field of n bytes
     // ends in the top n: fv1, fv2, the whole word), or the word a bus read returned. It is
     // also the value a store sends to tx_buf: shifted out from the bottom (one shift for
@@ -175,7 +175,6 @@ module host_decoder #(
     wire [7:0]  fv1 = fetch_val[31:24];
     wire [15:0] fv2 = fetch_val[31:16];
     wire [31:0] fv_shift = {rx_rdata, fetch_val[31:8]};
-    reg [2:0]  store_n;
 
     // ---- command fields
     // the offset of READ / WRITE: OFF_W bits and a flag for any higher bit (such an offset
@@ -346,8 +345,7 @@ module host_decoder #(
     // ---- calls: set the arguments and the return state
     task fetch(input [2:0] n, input [5:0] ret);
         begin
-            fetch_n   <= n;
-            fetch_k   <= 3'd0;
+            xfer_n    <= n;
             state_ret <= ret;
             state     <= F_ADDR;
         end
@@ -356,7 +354,7 @@ module host_decoder #(
     // the value is fetch_val's low n bytes
     task store(input [2:0] n, input [5:0] ret);
         begin
-            store_n   <= n;
+            xfer_n    <= n;
             state_ret <= ret;
             state     <= S_STORE;
         end
@@ -415,17 +413,11 @@ module host_decoder #(
 
     // A refused command answers NACK. Inside a RUN the ACK stream has begun: it ends with
     // the abort marker 0xFFFE and the code instead, and is kept for replay (never run twice).
+    // (the code, then one state that answers: little logic at each of the many call sites)
     task nack(input [3:0] code);
         begin
-            nack_pulse <= 1'b1;
-            nack_code  <= code;
-            if (run_active) begin
-                state <= U_ABORT;  // stores 0xFFFE and nack_code
-            end else begin
-                resp_nack <= 1'b1;
-                snd_start <= 1'b1;
-                state     <= W_SEND;
-            end
+            nack_code <= code;
+            state     <= N_NACK;
         end
     endtask
 
@@ -447,18 +439,21 @@ module host_decoder #(
     wire [PTR_W-1:0] snd_limit = resp_nack ? P2 : tx_ptr;
     wire [7:0]  snd_byte = resp_nack ? (snd_ptr[0] ? {4'd0, nack_code} : frame_op) : tx_rdata;
     reg  [7:0]  hdr_byte;
-    // the CRC update: a received byte (from the initial value at OP), a header byte (from
-    // the initial value at OP) or a payload byte
-    wire        crc_init = (state == R_OP) || (snd_state == SN_HDR && snd_idx == 3'd1);
+    // the CRC update: a received byte, a header byte or a payload byte. The initial value
+    // is set while the register is not in use: hunting SYNC (the OP byte starts
+    // from it) and while the sender puts out SYNC (its OP byte starts from it); the set is
+    // the flip-flops' own synchronous set, not a multiplexer in front of the update
+    wire        crc_preset = (state == R_HUNT) || (snd_state == SN_HDR && snd_idx == 3'd0);
     wire [7:0]  crc_byte = (snd_state == SN_IDLE) ? rx_data
                          : ((snd_state == SN_HDR) ? hdr_byte : snd_byte);
-    wire [15:0] crc_next = crc16_byte(crc_init ? 16'hFFFF : crc, crc_byte);
+    wire [15:0] crc_next = crc16_byte(crc, crc_byte);
     wire        crc_rx   = rx_st && state != R_HUNT && rx_valid;
     wire        crc_tx   = !tx_valid && ((snd_state == SN_HDR && snd_idx != 3'd0)
                                          || snd_state == SN_PAY);
 
     always @(posedge clk) begin
-        if (crc_rx || crc_tx) crc <= crc_next;
+        if (crc_preset) crc <= 16'hFFFF;  // (never with crc_rx or crc_tx)
+        else if (crc_rx || crc_tx) crc <= crc_next;
     end
 
     assign active = state != R_HUNT || snd_busy || tx_valid;
@@ -660,8 +655,8 @@ module host_decoder #(
                 F_WAIT: state <= F_TAKE;
                 F_TAKE: begin
                     fetch_val <= fv_shift;
-                    fetch_k <= fetch_k + 1'b1;
-                    state   <= (fetch_k + 1'b1 == fetch_n) ? state_ret : F_ADDR;
+                    xfer_n    <= xfer_n - 1'b1;
+                    state     <= (xfer_n == 3'd1) ? state_ret : F_ADDR;
                 end
                 S_STORE, I_ROM: begin
                     tx_buf[tx_ptr[BW-1:0]] <= st_byte;
@@ -673,8 +668,8 @@ module host_decoder #(
                         end
                     end else begin
                         fetch_val <= fv_shift;
-                        store_n   <= store_n - 1'b1;
-                        if (store_n == 3'd1) state <= state_ret;
+                        xfer_n    <= xfer_n - 1'b1;
+                        if (xfer_n == 3'd1) state <= state_ret;
                     end
                 end
                 B_REQ: begin
@@ -897,9 +892,16 @@ module host_decoder #(
                     fetch_val <= 32'h0000_FFFF;
                     store(3'd2, U_DONE);
                 end
-                U_ABORT: begin  // the stream ends with the abort marker and the code
-                    fetch_val <= {12'd0, nack_code, 16'hFFFE};
-                    store(3'd4, U_DONE);
+                N_NACK: begin
+                    nack_pulse <= 1'b1;
+                    if (run_active) begin  // the stream ends with the abort marker and the code
+                        fetch_val <= {12'd0, nack_code, 16'hFFFE};
+                        store(3'd4, U_DONE);
+                    end else begin
+                        resp_nack <= 1'b1;
+                        snd_start <= 1'b1;
+                        state     <= W_SEND;
+                    end
                 end
                 U_DONE: begin
                     run_fin      <= 1'b1;
