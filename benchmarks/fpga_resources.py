@@ -107,7 +107,7 @@ def place_and_route(work: Path, top: str) -> dict:
         return {"error": str(e).splitlines()[0], "nextpnr_errors": errors,
                 "device_utilisation": nextpnr_log_utilisation(text)}
     return {"resources": rep.resources, "available": rep.available, "fmax_mhz": rep.fmax_mhz,
-            "seconds": rep.seconds}
+            "notes": rep.notes, "seconds": rep.seconds}  # notes: how Fmax counts the DSPs
 
 
 def markdown(rows: dict) -> str:

@@ -283,9 +283,11 @@ module snn_seq #(
     // W_BASE of the event whose data is valid: read from the table with its issue (wb_re)
     wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, tab_proj_rdata[SYN_AW-1:0]};
     // one narrow multiplier for the row offset source * SIZE[target], shared by routing
-    // (the event's source) and the STDP pass (source j)
-    wire [C_W-1:0]   mul_s   = (state == S_SYN || state == S_SYBS) ? j
-                             : ((state == S_SYAS) ? ev_m : ev_rdata);
+    // (the event's source) and the STDP pass (source j). Its select is registered from the
+    // state of the last cycle (a weight address is never issued in a state's first cycle:
+    // S_SYB / S_SYA come before their synapses, S_RUN's first weight read is in its 3rd)
+    reg              ms_j, ms_m;  // j (dense pass, columns), ev_m (rows), else ev_rdata
+    wire [C_W-1:0]   mul_s   = ms_j ? j : (ms_m ? ev_m : ev_rdata);
     // its other operand is the target population's SIZE, registered while the parameters are
     // loaded (S_LDP, S_LDS): a multiplier (a combinational DSP) takes its operands from
     // registers, at most through one multiplexer
@@ -392,7 +394,8 @@ module snn_seq #(
     // (dec_xq: i at sr2, v at sr3, theta at sr4) and multiplied the cycle after, by the
     // decay read from the table two cycles before (ALPHA at sr1, BETA at sr2, ADAPT_DECAY at
     // sr3): dec_i at sr3, dec_v at sr4, dec_th at sr5
-    reg  [S_BITS-1:0] dec_i, dec_v, dec_th, dec_xq;
+    reg  [S_BITS-1:0] dec_i, dec_v, dec_th;
+    (* keep *) reg [S_BITS-1:0] dec_xq;  // a fabric flip-flop, as tf_q below
     wire [D_BITS:0]   dec_d = tab_pop_rdata[D_BITS:0];
     wire [S_BITS-1:0] dec_y;
 
@@ -447,7 +450,9 @@ module snn_seq #(
     wire              s_a  = (state == S_SYAS);  // a row of an arriving source
     wire              s_b  = (state == S_SYBS);  // a column of a spiking target
     wire signed [T_BITS+FW:0] s_tf;
-    reg  signed [T_BITS+FW:0] tf_q;
+    // keep: a flip-flop in the fabric, not packed into the DSP as its input register (a DSP
+    // with registers is timed by nextpnr without its multiplier, see docs/hardware.md)
+    (* keep *) reg signed [T_BITS+FW:0] tf_q;
     wire signed [PW-1:0] s_term;
     reg  signed [TW-1:0] term_up, term_dn;
     wire [W_BITS-1:0] s_w;
@@ -506,6 +511,8 @@ module snn_seq #(
     // ------------------------------------------------------------------ the machine
     always @(posedge clk) begin
         st_re <= 1'b0; st_we <= 1'b0; w_re <= 1'b0; w_we <= 1'b0;
+        ms_j <= (state == S_SYN || state == S_SYB || state == S_SYBS);
+        ms_m <= (state == S_SYA || state == S_SYAS);
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
         hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
         wb_re <= 1'b0; done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
