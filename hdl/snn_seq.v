@@ -188,6 +188,8 @@ module snn_seq #(
     reg              pl_v;         // S_PLST: the count of projection pl_k is being read
     reg [PR_W-1:0]   pl_k;
     reg [PR_W:0]     nl_n;         // how many
+    reg [PR_W-1:0]   lk_q;         // S_RUN: nl_k[li], registered with li (no multiplexer of
+    reg [C_W-1:0]    lc_q;         // the list before the tables' views), and nl_c[li]
     reg              sr1, sr2, sr3, sr4, sr5;  // 1 .. 5 cycles after a neuron's last item
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
     reg [R_BITS-1:0] lref;
@@ -248,7 +250,7 @@ module snn_seq #(
     // the table RAMs into registers (S_LDP, S_LDS)
     reg  [PP_W-1:0]  pop_sel_a;   // target population (neuron pass) / STDP target
     reg  [PP_W-1:0]  pop_sel_b;   // source / input population
-    wire [PR_W-1:0]  proj_sel = (state == S_RUN) ? nl_k[li[PR_W-1:0]] : k[PR_W-1:0];
+    wire [PR_W-1:0]  proj_sel = (state == S_RUN) ? lk_q : k[PR_W-1:0];
     wire [31:0] a_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_flags  = {29'd0, pc_flags[pop_sel_a*3 +: 3]};
@@ -344,7 +346,6 @@ module snn_seq #(
     // cur_cnt is the word of this cycle's address when the address held and nothing was
     // written (S_IN0 waits a cycle for it after each population; elsewhere it holds)
     wire            cc_ok     = cc_q == cc_a[CI_W-1:0] && !cc_wq;
-    wire [C_W-1:0]  l_cnt     = nl_c[li[PR_W-1:0]];  // S_RUN: events of list entry li
     integer ci;
     initial begin
         for (ci = 0; ci < CI_N; ci = ci + 1) cnt[ci] = {C_W{1'b0}};
@@ -705,6 +706,7 @@ module snn_seq #(
                     k <= k + 1'b1;
                 end else if (!pl_v) begin
                     state <= S_RUN; ti <= {C_W{1'b0}}; li <= {(PR_W+1){1'b0}};
+                    lk_q <= nl_k[0]; lc_q <= nl_c[0];
                     j <= {C_W{1'b0}}; ni <= 2'd0; acc <= {ACC_W{1'b0}};
                 end
             end
@@ -720,25 +722,32 @@ module snn_seq #(
                 upd2 <= upd;
                 // issue (a neuron starts only when the output FIFO has room for every
                 // spike still in flight, so the update never waits)
-                if (ti < tgt_size[C_W-1:0]
+                // (j + 1 <= events of entry li, and li + 1 <= nl_n while li < nl_n: the
+                // comparisons are equalities)
+                if (ti < m_size
                         && (ni != 2'd0 || li != 0 || j != 0 || !a_flags[2] || out_room)) begin
                     p1_valid <= 1'b1; p1_t <= ti; wb_re <= 1'b1; wb_entry <= proj_sel;
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
-                        if (j + 1'b1 < l_cnt) j <= j + 1'b1;
-                        else begin li <= li + 1'b1; j <= {C_W{1'b0}}; end
+                        if (j + 1'b1 != lc_q) j <= j + 1'b1;
+                        else begin
+                            li <= li + 1'b1; j <= {C_W{1'b0}};
+                            lk_q <= nl_k[li[PR_W-1:0] + 1'b1];
+                            lc_q <= nl_c[li[PR_W-1:0] + 1'b1];
+                        end
                     end
-                    if (!(li < nl_n && (j + 1'b1 < l_cnt || li + 1'b1 < nl_n)) && ni == 2'd2)
+                    if (!(li < nl_n && (j + 1'b1 != lc_q || li + 1'b1 != nl_n)) && ni == 2'd2)
                     begin  // the last item: read the state, next neuron
                         p1_last <= 1'b1; sr1 <= 1'b1;
                         st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
                         ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
+                        lk_q <= nl_k[0]; lc_q <= nl_c[0];
                     end else begin
                         p1_last <= 1'b0;
                         if (ni != 2'd2) ni <= ni + 2'd1;
                     end
-                end else if (ti >= tgt_size[C_W-1:0] && !p1_valid && !p1b_valid && !p2_valid
+                end else if (ti >= m_size && !p1_valid && !p1b_valid && !p2_valid
                              && !p2b_valid && !upd && !upd2) begin
                     pi <= pi + 1'b1; state <= S_POP;
                 end
