@@ -83,7 +83,7 @@ module host_decoder #(
         B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
         W_SEND = 6'd14,                                      // wait for the sender
         Q_LW = 6'd15, Q_LX = 6'd16,                          // READ of region LINK
-        N_NACK = 6'd17, I_ROM = 6'd18,
+        N_NACK = 6'd17, I_ROM = 6'd18, I_RW = 6'd29, I_RX = 6'd40,  // IDENTIFY's table
         W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
         Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
         I_CORE = 6'd30,
@@ -153,8 +153,12 @@ module host_decoder #(
     // 3 replays. An event sets its pending bit; a read-modify-write (3 cycles) counts it.
     // Events of one counter are frames apart, so a pending bit never has to count twice.
     // After a reset the four words are cleared (4 cycles), before any byte can arrive.
-    (* ram_style = "block", no_rw_check *) reg [31:0] lnk_mem [0:3];
-    reg [1:0]  lnk_raddr, lnk_i;
+    // Words 32 .. 32 + ID_WORDS - 1 of the same block RAM hold the IDENTIFY payload's
+    // constant part (initial contents, never written): read like a LINK word.
+    // (256 words: the RAM's whole depth, so every word has defined initial contents)
+    (* ram_style = "block", no_rw_check *) reg [31:0] lnk_mem [0:255];
+    reg [7:0]  lnk_raddr;
+    reg [1:0]  lnk_i;
     reg [31:0] lnk_rdata;
     reg [3:0]  lnk_pend;      // events not yet counted
     reg [1:0]  lnk_ph;        // 0 idle, 1 read issued, 2 data here: write it + 1
@@ -245,21 +249,23 @@ module host_decoder #(
         end else begin
             lnk_pend <= lnk_pend | {ev_replay, nack_pulse, ev_crc, ev_frame};
             if (lnk_clr != 3'd0) begin
-                lnk_mem[lnk_cw] <= 32'd0;
+                lnk_mem[{6'd0, lnk_cw}] <= 32'd0;
                 lnk_clr <= lnk_clr - 3'd1;
             end else if (lnk_ph == 2'd2) begin
-                lnk_mem[lnk_i] <= lnk_rdata + 1'b1;
+                lnk_mem[{6'd0, lnk_i}] <= lnk_rdata + 1'b1;
                 lnk_pend[lnk_i] <= 1'b0;
                 lnk_ph <= 2'd0;
             end else if (lnk_ph == 2'd1) begin
                 lnk_ph <= 2'd2;
-            end else if (lnk_pend != 4'd0 && state != Q_LW) begin  // (lnk_idle is 0)
+            end else if (lnk_pend != 4'd0 && state != Q_LW && state != I_RW) begin  // (lnk_idle is 0)
                 lnk_i     <= lnk_next;
-                lnk_raddr <= lnk_next;
+                lnk_raddr <= {6'd0, lnk_next};
                 lnk_ph    <= 2'd1;
             end
             // a READ of LINK: reads when every event is counted (Q_LOOP -> Q_LW)
-            if (state == Q_LOOP && lnk_idle) lnk_raddr <= link_idx;
+            if (state == Q_LOOP && lnk_idle) lnk_raddr <= {6'd0, link_idx};
+            // IDENTIFY: its table word cmd_k (I_ROM -> I_RW, the same way)
+            if (state == I_ROM && lnk_idle) lnk_raddr <= {3'd1, cmd_k[4:0]};
         end
     end
 
@@ -323,24 +329,23 @@ module host_decoder #(
         end
     endfunction
 
-    // the IDENTIFY payload's constant part, byte i at tx_ptr = i: VERSION, n_regions,
-    // max payload, max events, writable, the regions' sizes (written by I_ROM)
-    localparam integer ID_LEN = 8 + 4 * 16;
-    /* verilator lint_off UNUSEDSIGNAL */
-    function [1023:0] id_bytes(input integer unused);
+    // the IDENTIFY payload's constant part, 32-bit words sent low byte first: VERSION,
+    // n_regions, max payload, max events, writable, the regions' sizes (lnk_mem 32 ..)
+    localparam integer ID_WORDS = 2 + 16;
+    function [32*ID_WORDS-1:0] id_table(input integer unused);
         integer r;
         begin
-            id_bytes = {1024{1'bx}};  // (past ID_LEN: never read)
-            id_bytes[63:0] = {REGION_WR, MAX_EVENTS[15:0], MAX_PAYLOAD[15:0], 8'd16, VERSION};
+            id_table[63:0] = {REGION_WR, MAX_EVENTS[15:0], MAX_PAYLOAD[15:0], 8'd16, VERSION};
             for (r = 0; r < 16; r = r + 1)
-                id_bytes[64 + 32 * r +: 32] = REGION_SIZE[32 * r +: 32];
+                id_table[64 + 32 * r +: 32] = REGION_SIZE[32 * r +: 32];
         end
     endfunction
-    /* verilator lint_on UNUSEDSIGNAL */
-    localparam [1023:0] ID_BYTES = id_bytes(0);
-    wire [15:0] id_i = {{(16-PTR_W){1'b0}}, tx_ptr};
-    wire [7:0]  id_byte = ID_BYTES[8 * id_i[6:0] +: 8];
-    wire [7:0]  st_byte = (state == I_ROM) ? id_byte : fetch_val[7:0];  // to tx_buf
+    localparam [32*ID_WORDS-1:0] ID_TABLE = id_table(0);
+    integer id_w;
+    initial begin
+        for (id_w = 0; id_w < 256; id_w = id_w + 1)
+            lnk_mem[id_w] = (id_w >= 32 && id_w < 32 + ID_WORDS) ? ID_TABLE[32 * (id_w - 32) +: 32] : 32'd0;
+    end
 
     // ---- calls: set the arguments and the return state
     task fetch(input [2:0] n, input [5:0] ret);
@@ -622,7 +627,10 @@ module host_decoder #(
                         last_seq     <= frame_seq;
                         if (frame_op == OP_IDENTIFY) begin
                             if (frame_len != 0) nack(E_LENGTH);
-                            else state <= I_ROM;
+                            else begin
+                                poll_cnt <= {PC_W{1'b0}};
+                                state    <= I_ROM;
+                            end
                         end else if (frame_op == OP_RESET) begin
                             if (frame_len != 0) nack(E_LENGTH);
                             else begin
@@ -658,19 +666,12 @@ module host_decoder #(
                     xfer_n    <= xfer_n - 1'b1;
                     state     <= (xfer_n == 3'd1) ? state_ret : F_ADDR;
                 end
-                S_STORE, I_ROM: begin
-                    tx_buf[tx_ptr[BW-1:0]] <= st_byte;
+                S_STORE: begin
+                    tx_buf[tx_ptr[BW-1:0]] <= fetch_val[7:0];
                     tx_ptr    <= tx_ptr + 1'b1;
-                    if (state == I_ROM) begin  // IDENTIFY: the constant part, then the core's
-                        if (tx_ptr == ID_LEN - 1) begin
-                            poll_cnt <= {PC_W{1'b0}};
-                            state    <= I_CORE;
-                        end
-                    end else begin
-                        fetch_val <= fv_shift;
-                        xfer_n    <= xfer_n - 1'b1;
-                        if (xfer_n == 3'd1) state <= state_ret;
-                    end
+                    fetch_val <= fv_shift;
+                    xfer_n    <= xfer_n - 1'b1;
+                    if (xfer_n == 3'd1) state <= state_ret;
                 end
                 B_REQ: begin
                     if (host_ready) begin
@@ -779,6 +780,20 @@ module host_decoder #(
                 end
 
                 // ------------------------------------------------------------ IDENTIFY
+                I_ROM: begin  // the table words, then the core's identify words
+                    if ({16'd0, cmd_k} == ID_WORDS) begin
+                        poll_cnt <= {PC_W{1'b0}};
+                        state    <= I_CORE;
+                    end else if (lnk_idle) begin
+                        state <= I_RW;  // lnk_raddr <= 32 + cmd_k (above)
+                    end
+                end
+                I_RW: state <= I_RX;  // the RAM samples lnk_raddr
+                I_RX: begin
+                    fetch_val <= lnk_rdata;
+                    poll_cnt  <= poll_cnt + 1'b1;
+                    store(3'd4, I_ROM);
+                end
                 I_CORE: begin
                     if ({16'd0, cmd_k} == REGION_SIZE[31:0]) begin
                         state <= ACK;
