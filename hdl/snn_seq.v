@@ -450,7 +450,7 @@ module snn_seq #(
     wire              s_dn = (ph == 4'd6);  // the factor of the depression term
     wire              s_a  = (state == S_SYAS);  // a row of an arriving source
     wire              s_b  = (state == S_SYBS);  // a column of a spiking target
-    wire signed [T_BITS+FW:0] s_tf;
+    (* keep *) wire signed [T_BITS+FW:0] s_tf;  // kept: tf_q is not the DSP's output register
     // keep: a flip-flop in the fabric, not packed into the DSP as its input register (a DSP
     // with registers is timed by nextpnr without its multiplier, see docs/hardware.md)
     (* keep *) reg signed [T_BITS+FW:0] tf_q;
