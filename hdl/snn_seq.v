@@ -289,11 +289,11 @@ module snn_seq #(
     // state of the last cycle (a weight address is never issued in a state's first cycle:
     // S_SYB / S_SYA come before their synapses, S_RUN's first weight read is in its 3rd)
     reg              ms_j, ms_m;  // j (dense pass, columns), ev_m (rows), else ev_rdata
-    wire [C_W-1:0]   mul_s   = ms_j ? j : (ms_m ? ev_m : ev_rdata);
+    (* keep *) wire [C_W-1:0] mul_s = ms_j ? j : (ms_m ? ev_m : ev_rdata);  // (keep: as is)
     // its other operand is the target population's SIZE, registered while the parameters are
     // loaded (S_LDP, S_LDS): a multiplier (a combinational DSP) takes its operands from
     // registers, at most through one multiplexer
-    reg  [C_W-1:0]   m_size;
+    (* keep *) reg [C_W-1:0] m_size;
     reg              r_soft;  // FLAGS.SOFT of the STDP projection (S_LDS), for the same reason
     wire [2*C_W-1:0] mul_p   = mul_s * m_size;
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
