@@ -437,19 +437,23 @@ module snn_seq #(
         .param_nearest(r_flags[1]), .event_spike(hs_rdata),
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
-    // one product unit for both terms of a synapse, in two registered halves so that no cycle
-    // holds two multipliers in a row (they are combinational DSPs, untimed by nextpnr):
-    // trace x factor at ph 5 (potentiation) and ph 6 (depression) into tf_q, times the
-    // amplitude at ph 6 (kept in term_up) and ph 7 (kept in term_dn); the weight is written at
-    // ph 8. A term is the PW-bit product shifted right by SHS: its low TW bits hold it exactly
-    // (the rest is sign), so the registers and snn_stdp's subtraction are TW bits wide.
+    // one product unit for both terms of a synapse, registered at every step so that no cycle
+    // holds a multiplier behind a subtraction or another multiplier (they are combinational
+    // DSPs, untimed by nextpnr): the bound factor at ph 5 (potentiation) and ph 6 (depression)
+    // into f_q, trace x factor at ph 6 and ph 7 into tf_q, times the amplitude at ph 7 (kept in
+    // term_up) and ph 8 (kept in term_dn); the weight is written at ph 9. A term is the PW-bit
+    // product shifted right by SHS: its low TW bits hold it exactly (the rest is sign), so the
+    // registers and snn_stdp's subtraction are TW bits wide.
     localparam integer FW  = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
     localparam integer PW  = T_BITS + FW + A_BITS + 2;
     localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
     localparam integer TW  = (PW - SHS > W_BITS + 2) ? PW - SHS : W_BITS + 3;
-    wire              s_dn = (ph == 4'd6);  // the factor of the depression term
+    wire              b_dn = (ph == 4'd6);  // the depression term's bound factor
+    wire              x_dn = (ph == 4'd7);  // ... its trace x factor
     wire              s_a  = (state == S_SYAS);  // a row of an arriving source
     wire              s_b  = (state == S_SYBS);  // a column of a spiking target
+    wire signed [FW-1:0] s_f;
+    (* keep *) reg signed [FW-1:0] f_q;  // keep: fabric flip-flops, not a DSP's registers
     (* keep *) wire signed [T_BITS+FW:0] s_tf;  // kept: tf_q is not the DSP's output register
     // keep: a flip-flop in the fabric, not packed into the DSP as its input register (a DSP
     // with registers is timed by nextpnr without its multiplier, see docs/hardware.md)
@@ -458,16 +462,17 @@ module snn_seq #(
     reg  signed [TW-1:0] term_up, term_dn;
     wire [W_BITS-1:0] s_w;
 
+    snn_stdp_bound #(.W_BITS(W_BITS), .FRAC(FRAC)) u_bound (
+        .state_w(w_rdata[W_BITS-1:0]), .bound(b_dn ? r_wmin : r_wmax), .dir_up(!b_dn),
+        .param_soft(r_soft), .f(s_f));
+
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_factor (
-        .trace((s_dn ^ s_a) ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]),
-        .state_w(w_rdata[W_BITS-1:0]),
-        .bound(s_dn ? r_wmin : r_wmax), .dir_up(!s_dn), .param_soft(r_soft),
-        .tf(s_tf));
+        .trace((x_dn ^ s_a) ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .f(f_q), .tf(s_tf));
 
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_term (
         .tf(tf_q), .amplitude(tab_proj_rdata[A_BITS-1:0]), .term(s_term));  // A_PLUS /
-                                                      // A_MINUS, read at ph 4 / ph 5
+                                                      // A_MINUS, read at ph 5 / ph 6
 
     // the terms are registered already gated by the events (zero without one: the
     // registers' synchronous reset, no multiplexer before the subtraction)
@@ -848,14 +853,17 @@ module snn_seq #(
                     hs_raddr <= hs_ra;
                 end
                 3'd4: ph <= 3'd5;
-                3'd5: begin  // the data is here: the potentiation term's factor
-                    tf_q <= s_tf; ph <= 4'd6;
+                3'd5: begin  // the data is here: the potentiation term's bound factor
+                    f_q <= s_f; ph <= 4'd6;
                 end
-                4'd6: begin  // the potentiation term; the depression term's factor
-                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd7;
+                4'd6: begin  // its trace x factor; the depression term's bound factor
+                    tf_q <= s_tf; f_q <= s_f; ph <= 4'd7;
                 end
-                4'd7: begin  // the depression term
-                    term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd8;
+                4'd7: begin  // the potentiation term; the depression term's trace x factor
+                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd8;
+                end
+                4'd8: begin  // the depression term
+                    term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd9;
                 end
                 default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
@@ -926,11 +934,12 @@ module snn_seq #(
                     end
                 end
                 3'd4: ph <= 3'd5;
-                3'd5: begin tf_q <= s_tf; ph <= 4'd6; end
-                4'd6: begin
-                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd7;
+                3'd5: begin f_q <= s_f; ph <= 4'd6; end
+                4'd6: begin tf_q <= s_tf; f_q <= s_f; ph <= 4'd7; end
+                4'd7: begin
+                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd8;
                 end
-                4'd7: begin term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd8; end
+                4'd8: begin term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd9; end
                 default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
@@ -959,10 +968,10 @@ module snn_seq #(
             end
             default: state <= S_IDLE;
             endcase
-            // a synapse reads its amplitudes: A_PLUS at ph 4 for ph 6, A_MINUS at ph 5 for ph 7
+            // a synapse reads its amplitudes: A_PLUS at ph 5 for ph 7, A_MINUS at ph 6 for ph 8
             if ((state == S_SYN || state == S_SYAS || state == S_SYBS)
-                    && (ph == 4'd4 || ph == 4'd5)) begin
-                tab_re <= 1'b1; tab_field <= (ph == 4'd4) ? 4'd5 : 4'd6;
+                    && (ph == 4'd5 || ph == 4'd6)) begin
+                tab_re <= 1'b1; tab_field <= (ph == 4'd5) ? 4'd5 : 4'd6;
             end
             if (w_touched) dense <= 1'b1;
             if (geo_touched) map_ok <= 1'b0;

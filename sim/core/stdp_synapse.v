@@ -1,7 +1,7 @@
 // Test top for the STDP blocks: one synapse's complete plasticity step, as
 // snnkit.plasticity.stdp_step does it for a 1x1 projection: both traces decay, the weight
-// changes with the decayed traces (snn_stdp_factor, then snn_stdp_term per term: the sequencer
-// registers the factor in between), then the traces take this step's spikes.
+// changes with the decayed traces (per term snn_stdp_bound, snn_stdp_factor, snn_stdp_term:
+// the sequencer registers between them), then the traces take this step's spikes.
 `default_nettype none
 
 module stdp_synapse #(
@@ -45,17 +45,22 @@ module stdp_synapse #(
     localparam integer PW = T_BITS + FW + A_BITS + 2;
     wire signed [PW-1:0] term_up, term_down;
 
+    wire signed [FW-1:0]      f_up, f_down;
     wire signed [T_BITS+FW:0] tf_up, tf_down;
 
+    snn_stdp_bound #(.W_BITS(W_BITS), .FRAC(FRAC)) u_up_b (
+        .state_w(state_w), .bound(param_w_max), .dir_up(1'b1), .param_soft(param_soft),
+        .f(f_up));
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_up_f (
-        .trace(pre_decayed), .state_w(state_w), .bound(param_w_max), .dir_up(1'b1),
-        .param_soft(param_soft), .tf(tf_up));
+        .trace(pre_decayed), .f(f_up), .tf(tf_up));
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_up (
         .tf(tf_up), .amplitude(param_a_plus), .term(term_up));
+    snn_stdp_bound #(.W_BITS(W_BITS), .FRAC(FRAC)) u_down_b (
+        .state_w(state_w), .bound(param_w_min), .dir_up(1'b0), .param_soft(param_soft),
+        .f(f_down));
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_down_f (
-        .trace(post_decayed), .state_w(state_w), .bound(param_w_min), .dir_up(1'b0),
-        .param_soft(param_soft), .tf(tf_down));
+        .trace(post_decayed), .f(f_down), .tf(tf_down));
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_down (
         .tf(tf_down), .amplitude(param_a_minus), .term(term_down));
