@@ -188,8 +188,7 @@ module snn_seq #(
     reg              pl_v;         // S_PLST: the count of projection pl_k is being read
     reg [PR_W-1:0]   pl_k;
     reg [PR_W:0]     nl_n;         // how many
-    reg [PR_W-1:0]   lk_q;         // S_RUN: nl_k[li], registered with li (no multiplexer of
-    reg [C_W-1:0]    lc_q;         // the list before the tables' views), and nl_c[li]
+    reg [C_W-1:0]    lc_q;         // S_RUN: nl_c[li], registered with li (as k = nl_k[li])
     reg              sr1, sr2, sr3, sr4, sr5;  // 1 .. 5 cycles after a neuron's last item
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
     reg [R_BITS-1:0] lref;
@@ -250,7 +249,9 @@ module snn_seq #(
     // the table RAMs into registers (S_LDP, S_LDS)
     reg  [PP_W-1:0]  pop_sel_a;   // target population (neuron pass) / STDP target
     reg  [PP_W-1:0]  pop_sel_b;   // source / input population
-    wire [PR_W-1:0]  proj_sel = (state == S_RUN) ? lk_q : k[PR_W-1:0];
+    // the projection in use is k in every state: in the neuron pass (S_RUN, where k is free
+    // after S_PLST) k holds nl_k[li], set with li, so no state decode precedes the views
+    wire [PR_W-1:0]  proj_sel = k[PR_W-1:0];
     wire [31:0] a_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_a*C_W +: C_W]};
     wire [31:0] a_flags  = {29'd0, pc_flags[pop_sel_a*3 +: 3]};
@@ -711,7 +712,7 @@ module snn_seq #(
                     k <= k + 1'b1;
                 end else if (!pl_v) begin
                     state <= S_RUN; ti <= {C_W{1'b0}}; li <= {(PR_W+1){1'b0}};
-                    lk_q <= nl_k[0]; lc_q <= nl_c[0];
+                    k <= {1'b0, nl_k[0]}; lc_q <= nl_c[0];
                     j <= {C_W{1'b0}}; ni <= 2'd0; acc <= {ACC_W{1'b0}};
                 end
             end
@@ -738,7 +739,7 @@ module snn_seq #(
                         if (j + 1'b1 != lc_q) j <= j + 1'b1;
                         else begin
                             li <= li + 1'b1; j <= {C_W{1'b0}};
-                            lk_q <= nl_k[li[PR_W-1:0] + 1'b1];
+                            k <= {1'b0, nl_k[li[PR_W-1:0] + 1'b1]};
                             lc_q <= nl_c[li[PR_W-1:0] + 1'b1];
                         end
                     end
@@ -747,7 +748,7 @@ module snn_seq #(
                         p1_last <= 1'b1; sr1 <= 1'b1;
                         st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
                         ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
-                        lk_q <= nl_k[0]; lc_q <= nl_c[0];
+                        k <= {1'b0, nl_k[0]}; lc_q <= nl_c[0];
                     end else begin
                         p1_last <= 1'b0;
                         if (ni != 2'd2) ni <= ni + 2'd1;
