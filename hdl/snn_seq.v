@@ -296,7 +296,8 @@ module snn_seq #(
     // registers, at most through one multiplexer
     (* keep *) reg [C_W-1:0] m_size;
     reg              r_soft;  // FLAGS.SOFT of the STDP projection (S_LDS), for the same reason
-    wire [2*C_W-1:0] mul_p   = mul_s * m_size;
+    (* keep *) wire [2*C_W-1:0] mul_p = mul_s * m_size;  // (keep: the address adder stays
+                                                          // out of the DSP)
     wire [31:0]      row32   = {{(32-2*C_W){1'b0}}, mul_p};
     // one weight-address adder: routing (W_BASE of the event + source * SIZE + t of the
     // item) or STDP (W_BASE + j * SIZE + t)
