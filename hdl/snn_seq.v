@@ -451,7 +451,9 @@ module snn_seq #(
     localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
     localparam integer TW  = (PW - SHS > W_BITS + 2) ? PW - SHS : W_BITS + 3;
     wire              b_dn = (ph == 4'd6);  // the depression term's bound factor
-    wire              x_dn = (ph == 4'd7);  // ... its trace x factor
+    reg               xp_q;  // trace x factor takes post_xd (else the trace RAM's word), set
+                             // the cycle before: potentiation uses the pre trace, depression
+                             // the post trace, and a row's pre trace is post_xd (S_SYAS)
     wire              s_a  = (state == S_SYAS);  // a row of an arriving source
     wire              s_b  = (state == S_SYBS);  // a column of a spiking target
     wire signed [FW-1:0] s_f;
@@ -469,7 +471,7 @@ module snn_seq #(
         .param_soft(r_soft), .f(s_f));
 
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_factor (
-        .trace((x_dn ^ s_a) ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .f(f_q), .tf(s_tf));
+        .trace(xp_q ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .f(f_q), .tf(s_tf));
 
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_term (
@@ -856,10 +858,10 @@ module snn_seq #(
                 end
                 3'd4: ph <= 3'd5;
                 3'd5: begin  // the data is here: the potentiation term's bound factor
-                    f_q <= s_f; ph <= 4'd6;
+                    f_q <= s_f; xp_q <= 1'b0; ph <= 4'd6;
                 end
                 4'd6: begin  // its trace x factor; the depression term's bound factor
-                    tf_q <= s_tf; f_q <= s_f; ph <= 4'd7;
+                    tf_q <= s_tf; f_q <= s_f; xp_q <= 1'b1; ph <= 4'd7;
                 end
                 4'd7: begin  // the potentiation term; the depression term's trace x factor
                     term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd8;
@@ -936,8 +938,8 @@ module snn_seq #(
                     end
                 end
                 3'd4: ph <= 3'd5;
-                3'd5: begin f_q <= s_f; ph <= 4'd6; end
-                4'd6: begin tf_q <= s_tf; f_q <= s_f; ph <= 4'd7; end
+                3'd5: begin f_q <= s_f; xp_q <= s_a; ph <= 4'd6; end
+                4'd6: begin tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; ph <= 4'd7; end
                 4'd7: begin
                     term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd8;
                 end
