@@ -440,16 +440,20 @@ module snn_seq #(
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
     // one product unit for both terms of a synapse, registered at every step so that no cycle
-    // holds a multiplier behind a subtraction or another multiplier (they are combinational
-    // DSPs, untimed by nextpnr): the bound factor at ph 5 (potentiation) and ph 6 (depression)
-    // into f_q, trace x factor at ph 6 and ph 7 into tf_q, times the amplitude at ph 7 (kept in
-    // term_up) and ph 8 (kept in term_dn); the weight is written at ph 9. A term is the PW-bit
-    // product shifted right by SHS: its low TW bits hold it exactly (the rest is sign), so the
-    // registers and snn_stdp's subtraction are TW bits wide.
+    // holds a multiplier behind a subtraction, another multiplier or a wide addition (they are
+    // combinational DSPs, untimed by nextpnr): the bound factor at ph 5 (potentiation) and
+    // ph 6 (depression) into f_q, trace x factor at ph 6 and ph 7 into tf_q, its partial
+    // products with the amplitude at ph 7 and ph 8 into pp_*, their rounded sum at ph 8 (kept
+    // in term_up) and ph 9 (kept in term_dn); the weight is written at ph 10. A term is the
+    // PW-bit product shifted right by SHS: its low TW bits hold it exactly (the rest is sign),
+    // so the registers and snn_stdp's subtraction are TW bits wide.
     localparam integer FW  = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
     localparam integer PW  = T_BITS + FW + A_BITS + 2;
     localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
     localparam integer TW  = (PW - SHS > W_BITS + 2) ? PW - SHS : W_BITS + 3;
+    localparam integer TF_W = T_BITS + FW + 1;
+    localparam integer TX  = (TF_W > 17) ? TF_W : 17;
+    localparam integer AX  = (A_BITS > 17) ? A_BITS : 17;
     wire              b_dn = (ph == 4'd6);  // the depression term's bound factor
     reg               xp_q;  // trace x factor takes post_xd (else the trace RAM's word), set
                              // the cycle before: potentiation uses the pre trace, depression
@@ -457,11 +461,18 @@ module snn_seq #(
     wire              s_a  = (state == S_SYAS);  // a row of an arriving source
     wire              s_b  = (state == S_SYBS);  // a column of a spiking target
     wire signed [FW-1:0] s_f;
-    (* keep *) reg signed [FW-1:0] f_q;  // keep: fabric flip-flops, not a DSP's registers
-    (* keep *) wire signed [T_BITS+FW:0] s_tf;  // kept: tf_q is not the DSP's output register
-    // keep: a flip-flop in the fabric, not packed into the DSP as its input register (a DSP
-    // with registers is timed by nextpnr without its multiplier, see docs/hardware.md)
-    (* keep *) reg signed [T_BITS+FW:0] tf_q;
+    // (* keep *): fabric flip-flops and wires as written, not a DSP's own registers or a DSP
+    // cascade (a DSP with registers is timed by nextpnr without its multiplier, see
+    // docs/hardware.md)
+    (* keep *) reg signed [FW-1:0] f_q;
+    (* keep *) wire signed [TF_W-1:0] s_tf;
+    (* keep *) reg signed [TF_W-1:0] tf_q;
+    (* keep *) wire [31:0] s_pll;
+    (* keep *) wire [AX-1:0] s_plh;
+    (* keep *) wire signed [TX+AX-16:0] s_ph;
+    (* keep *) reg [31:0] pll_q;
+    (* keep *) reg [AX-1:0] plh_q;
+    (* keep *) reg signed [TX+AX-16:0] ph_q;
     wire signed [PW-1:0] s_term;
     reg  signed [TW-1:0] term_up, term_dn;
     wire [W_BITS-1:0] s_w;
@@ -473,10 +484,13 @@ module snn_seq #(
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_factor (
         .trace(xp_q ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .f(f_q), .tf(s_tf));
 
+    snn_stdp_product #(.T_BITS(T_BITS), .A_BITS(A_BITS), .FW(FW)) u_product (
+        .tf(tf_q), .amplitude(tab_proj_rdata[A_BITS-1:0]),  // A_PLUS / A_MINUS, read at
+        .p_ll(s_pll), .p_lh(s_plh), .p_h(s_ph));              // ph 5 / ph 6
+
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_term (
-        .tf(tf_q), .amplitude(tab_proj_rdata[A_BITS-1:0]), .term(s_term));  // A_PLUS /
-                                                      // A_MINUS, read at ph 5 / ph 6
+        .p_ll(pll_q), .p_lh(plh_q), .p_h(ph_q), .term(s_term));
 
     // the terms are registered already gated by the events (zero without one: the
     // registers' synchronous reset, no multiplexer before the subtraction)
@@ -863,11 +877,15 @@ module snn_seq #(
                 4'd6: begin  // its trace x factor; the depression term's bound factor
                     tf_q <= s_tf; f_q <= s_f; xp_q <= 1'b1; ph <= 4'd7;
                 end
-                4'd7: begin  // the potentiation term; the depression term's trace x factor
-                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd8;
+                4'd7: begin  // the potentiation term's partial products; the depression's tf
+                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf; ph <= 4'd8;
                 end
-                4'd8: begin  // the depression term
-                    term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd9;
+                4'd8: begin  // the potentiation term; the depression term's partial products
+                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}};
+                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; ph <= 4'd9;
+                end
+                4'd9: begin  // the depression term
+                    term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd10;
                 end
                 default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
@@ -941,9 +959,13 @@ module snn_seq #(
                 3'd5: begin f_q <= s_f; xp_q <= s_a; ph <= 4'd6; end
                 4'd6: begin tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; ph <= 4'd7; end
                 4'd7: begin
-                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}}; tf_q <= s_tf; ph <= 4'd8;
+                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf; ph <= 4'd8;
                 end
-                4'd8: begin term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd9; end
+                4'd8: begin
+                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}};
+                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; ph <= 4'd9;
+                end
+                4'd9: begin term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd10; end
                 default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};

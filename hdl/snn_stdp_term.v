@@ -1,7 +1,7 @@
 // One STDP term (combinational), rounded: round(x * f * a >> SHS) with SHS = STDP_FRAC +
-// T_FRAC + FRAC, from x * f (snn_stdp_factor: x the decayed trace, f the bound factor) and the
-// amplitude a; with hard bounds (f = 2^FRAC) the term equals round(x * a >> (STDP_FRAC +
-// T_FRAC)) exactly. snn_stdp.v adds the terms to w.
+// T_FRAC + FRAC, from the partial products of (x * f) * a (snn_stdp_product: x the decayed
+// trace, f the bound factor, a the amplitude); with hard bounds (f = 2^FRAC) the term equals
+// round(x * a >> (STDP_FRAC + T_FRAC)) exactly. snn_stdp.v adds the terms to w.
 `default_nettype none
 
 module snn_stdp_term #(
@@ -12,21 +12,32 @@ module snn_stdp_term #(
     parameter integer T_FRAC    = 6,  // fraction bits of traces
     parameter integer STDP_FRAC = 8,  // extra fraction bits of the amplitudes
     parameter integer FW        = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2,
-    parameter integer PW        = T_BITS + FW + A_BITS + 2
+    parameter integer PW        = T_BITS + FW + A_BITS + 2,
+    parameter integer TF_W      = T_BITS + FW + 1,
+    parameter integer TX        = (TF_W > 17) ? TF_W : 17,
+    parameter integer AX        = (A_BITS > 17) ? A_BITS : 17
 ) (
-    input  wire signed [T_BITS+FW:0] tf,        // trace * factor (snn_stdp_factor)
-    input  wire [A_BITS-1:0]         amplitude, // a_plus (up) or a_minus (down)
-    output wire signed [PW-1:0]      term       // the rounded term, >= 0 when w is in bounds
+    input  wire [31:0]              p_ll,  // partial products (snn_stdp_product)
+    input  wire [AX-1:0]            p_lh,
+    input  wire signed [TX+AX-16:0] p_h,
+    output wire signed [PW-1:0]     term   // the rounded term, >= 0 when w is in bounds
 );
 
     localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
+    localparam integer SW  = (PW > TX + AX + 2) ? PW : TX + AX + 2;  // sum width, exact
 
-    wire signed [PW-1:0]  prod = tf * $signed({1'b0, amplitude});
-    localparam signed [PW-1:0] RND = (SHS == 0) ? {PW{1'b0}}
-                                   : ({{(PW-1){1'b0}}, 1'b1} <<< (SHS - 1));
-    wire signed [PW-1:0]  sum  = prod + RND;
+    wire signed [SW-1:0] hi   = $signed({1'b0, p_lh}) + p_h;
+    wire signed [SW-1:0] prod = $signed({1'b0, p_ll}) + (hi <<< 16);
+    localparam signed [SW-1:0] RND = (SHS == 0) ? {SW{1'b0}}
+                                   : ({{(SW-1){1'b0}}, 1'b1} <<< (SHS - 1));
+    wire signed [SW-1:0] sum  = prod + RND;
+    wire signed [SW-1:0] shr  = sum >>> SHS;
 
-    assign term = sum >>> SHS;
+    assign term = shr[PW-1:0];
+
+    // verilator lint_off UNUSEDSIGNAL
+    wire unused_top = ^shr;  // the bits above PW are sign
+    // verilator lint_on UNUSEDSIGNAL
 
 endmodule
 

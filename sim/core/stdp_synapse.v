@@ -1,6 +1,7 @@
 // Test top for the STDP blocks: one synapse's complete plasticity step, as
 // snnkit.plasticity.stdp_step does it for a 1x1 projection: both traces decay, the weight
-// changes with the decayed traces (per term snn_stdp_bound, snn_stdp_factor, snn_stdp_term:
+// changes with the decayed traces (per term snn_stdp_bound, snn_stdp_factor, snn_stdp_product,
+// snn_stdp_term:
 // the sequencer registers between them), then the traces take this step's spikes.
 `default_nettype none
 
@@ -53,17 +54,28 @@ module stdp_synapse #(
         .f(f_up));
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_up_f (
         .trace(pre_decayed), .f(f_up), .tf(tf_up));
+    localparam integer TX = (T_BITS + FW + 1 > 17) ? T_BITS + FW + 1 : 17;
+    localparam integer AX = (A_BITS > 17) ? A_BITS : 17;
+    wire [31:0] ll_up, ll_down;
+    wire [AX-1:0] lh_up, lh_down;
+    wire signed [TX+AX-16:0] h_up, h_down;
+
+    snn_stdp_product #(.T_BITS(T_BITS), .A_BITS(A_BITS), .FW(FW)) u_up_p (
+        .tf(tf_up), .amplitude(param_a_plus), .p_ll(ll_up), .p_lh(lh_up), .p_h(h_up));
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_up (
-        .tf(tf_up), .amplitude(param_a_plus), .term(term_up));
+        .p_ll(ll_up), .p_lh(lh_up), .p_h(h_up), .term(term_up));
     snn_stdp_bound #(.W_BITS(W_BITS), .FRAC(FRAC)) u_down_b (
         .state_w(state_w), .bound(param_w_min), .dir_up(1'b0), .param_soft(param_soft),
         .f(f_down));
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_down_f (
         .trace(post_decayed), .f(f_down), .tf(tf_down));
+    snn_stdp_product #(.T_BITS(T_BITS), .A_BITS(A_BITS), .FW(FW)) u_down_p (
+        .tf(tf_down), .amplitude(param_a_minus), .p_ll(ll_down), .p_lh(lh_down),
+        .p_h(h_down));
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_down (
-        .tf(tf_down), .amplitude(param_a_minus), .term(term_down));
+        .p_ll(ll_down), .p_lh(lh_down), .p_h(h_down), .term(term_down));
     snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
         .state_w(state_w), .param_plastic(param_plastic), .event_pre(event_pre),
         .event_post(event_post), .term_up(term_up), .term_down(term_down),
