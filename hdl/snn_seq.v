@@ -295,6 +295,7 @@ module snn_seq #(
     // loaded (S_LDP, S_LDS): a multiplier (a combinational DSP) takes its operands from
     // registers, at most through one multiplexer
     (* keep *) reg [C_W-1:0] m_size;
+    reg  [C_W-1:0]   n_size;  // the source's SIZE (S_LDS), for the STDP pass
     reg              r_soft;  // FLAGS.SOFT of the STDP projection (S_LDS), for the same reason
     (* keep *) wire [2*C_W-1:0] mul_p = mul_s * m_size;  // (keep: the address adder stays
                                                           // out of the DSP)
@@ -383,9 +384,11 @@ module snn_seq #(
     wire [31:0]     tgt_size  = a_size;
     // one comparator per loop index for every pass: j runs over the sources (over the
     // targets in S_TPOST), t over the targets
-    wire [C_W-1:0]  j_lim     = (state == S_TPOST) ? tgt_size[C_W-1:0] : src_size[C_W-1:0];
-    wire            j_more    = j + 1'b1 < j_lim;
-    wire            t_more    = t + 1'b1 < tgt_size[C_W-1:0];
+    // (the STDP pass compares with the sizes registered in S_LDS, m_size and n_size, not
+    // with the views; S_MAP walks population pi)
+    wire            j_more    = (state == S_TPOST) ? (j + 1'b1 < m_size) : (j + 1'b1 < n_size);
+    wire            t_more    = t + 1'b1 < m_size;
+    wire            map_more  = j + 1'b1 < src_size[C_W-1:0];
 
     // ------------------------------------------------------------------ arithmetic blocks
     wire              n_spike;
@@ -614,7 +617,7 @@ module snn_seq #(
                         st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                         st_wth <= {S_BITS{1'b0}};
                     end
-                    if (j_more) begin
+                    if (map_more) begin
                         j <= j + 1'b1; ti <= ti + 1'b1;
                     end else begin
                         j <= {C_W{1'b0}}; ti <= {C_W{1'b0}}; pi <= pi + 1'b1; ph <= 3'd0;
@@ -683,7 +686,7 @@ module snn_seq #(
             // load the population's / projection's parameters kept in registers (ld_nx),
             // one per cycle
             S_LDP, S_LDS: begin
-                m_size <= a_size[C_W-1:0]; r_soft <= r_flags[2];
+                m_size <= a_size[C_W-1:0]; n_size <= b_size[C_W-1:0]; r_soft <= r_flags[2];
                 ld_v1 <= (ld_n <= ld_last); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
                 if (ld_n <= ld_last) begin
                     tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
@@ -844,8 +847,8 @@ module snn_seq #(
                     end else if (state == S_TPOST && !j_more) begin
                         // rows and columns when at most half the sources arrive and half
                         // the targets spike (never slower than the dense pass then)
-                        state <= (!dense && {k_cnt, 1'b0} <= {1'b0, src_size[C_W-1:0]}
-                                  && {cur_cnt, 1'b0} <= {1'b0, tgt_size[C_W-1:0]})
+                        state <= (!dense && {k_cnt, 1'b0} <= {1'b0, n_size}
+                                  && {cur_cnt, 1'b0} <= {1'b0, m_size})
                                  ? S_SYA : S_SYN;
                         ph <= 3'd0;
                         t <= {C_W{1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
