@@ -334,10 +334,13 @@ module snn_core #(
     // host ports of the shared memories (used only while idle)
     wire [N_AW-1:0]   h_nidx  = offset[N_AW+1:2];
     wire [1:0]        h_nfld  = offset[1:0];
-    wire              h_st_wr = acc_wr && region == 4'h1;
-    wire              h_w_wr  = acc_wr && region == 4'h2;
+    // (a memory region's access is ready exactly when the sequencer is idle: written out here,
+    // so its write enables do not wait for host_ready's other terms, which are all region 0)
+    wire              h_mem_wr = host_req && host_we && !seq_busy;
+    wire              h_st_wr = h_mem_wr && region == 4'h1;
+    wire              h_w_wr  = h_mem_wr && region == 4'h2;
     assign w_touched = h_w_wr || tab_proj_we;
-    wire              h_tr_wr = acc_wr && region == 4'h3;
+    wire              h_tr_wr = h_mem_wr && region == 4'h3;
 
     wire [N_AW-1:0]   st_raddr = seq_busy ? s_st_raddr : h_nidx;
     wire              st_re    = seq_busy ? s_st_re : acc_rd;
