@@ -247,6 +247,7 @@ module snn_seq #(
     // geometry and flags of every entry come from the core's flip-flop copies (selected
     // here); the parameters of the population / projection being worked on are loaded from
     // the table RAMs into registers (S_LDP, S_LDS)
+    reg              in_stdp;     // in the STDP pass (S_STDP .. S_SYBS)
     reg  [PP_W-1:0]  pop_sel_a;   // target population (neuron pass) / STDP target
     reg  [PP_W-1:0]  pop_sel_b;   // source / input population
     // the projection in use is k in every state: in the neuron pass (S_RUN, where k is free
@@ -506,14 +507,14 @@ module snn_seq #(
         .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
+    // (the STDP states are flagged by in_stdp, a register set with the move to S_STDP and
+    // cleared with the move to S_NEXT: a one-bit select, no decode of the state)
     always @* begin
-        pop_sel_a = pi[PP_W-1:0];
+        pop_sel_a = in_stdp ? r_tgt[PP_W-1:0] : pi[PP_W-1:0];
         pop_sel_b = r_src[PP_W-1:0];
         case (state)
             S_IN0, S_MAP: pop_sel_b = pi[PP_W-1:0];
             S_IN:   pop_sel_b = lk_pop;
-            S_STDP, S_LDS, S_TPRE, S_TPOST, S_SYN, S_SYA, S_SYAS, S_SYB, S_SYBS:
-                pop_sel_a = r_tgt[PP_W-1:0];
             default: ;
         endcase
     end
@@ -548,7 +549,7 @@ module snn_seq #(
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
             sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
-            upd2 <= 1'b0;
+            upd2 <= 1'b0; in_stdp <= 1'b0;
             dense <= 1'b1;
             map_ok <= 1'b0;
         end else begin
@@ -675,7 +676,7 @@ module snn_seq #(
             end
             S_POP: begin
                 if (pi >= n_pop) begin
-                    state <= S_STDP; k <= {(PR_W+1){1'b0}};
+                    state <= S_STDP; k <= {(PR_W+1){1'b0}}; in_stdp <= 1'b1;
                 end else if (a_flags[0] || a_size == 32'd0) begin
                     pi <= pi + 1'b1;
                 end else begin
@@ -818,7 +819,7 @@ module snn_seq #(
             end
             S_STDP: begin
                 if (k >= n_proj) begin
-                    state <= S_NEXT;
+                    state <= S_NEXT; in_stdp <= 1'b0;
                     if (learn) dense <= 1'b0;  // every plastic weight is within its bounds
                 end else if (r_flags[0] && learn) begin
                     state <= S_LDS; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
@@ -995,7 +996,7 @@ module snn_seq #(
                     state <= S_IN0; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
                 end
             end
-            default: state <= S_IDLE;
+            default: begin state <= S_IDLE; in_stdp <= 1'b0; end
             endcase
             // a synapse reads its amplitudes: A_PLUS at ph 5 for ph 7, A_MINUS at ph 6 for ph 8
             if ((state == S_SYN || state == S_SYAS || state == S_SYBS)
