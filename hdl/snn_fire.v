@@ -28,34 +28,24 @@ module snn_fire #(
 );
 
     localparam integer E_W = S_BITS + 3;
-    localparam signed [E_W-1:0] HI = (1 <<< (S_BITS - 1)) - 1;
-    localparam signed [E_W-1:0] LO = -(1 <<< (S_BITS - 1));
-
-    function automatic [S_BITS-1:0] sat;  // as in snn_integrate: a test of the high bits
-        input signed [E_W-1:0] x;
-        begin
-            if (x[E_W-1:S_BITS-1] == {(E_W-S_BITS+1){1'b0}}
-                    || x[E_W-1:S_BITS-1] == {(E_W-S_BITS+1){1'b1}})
-                sat = x[S_BITS-1:0];
-            else
-                sat = x[E_W-1] ? LO[S_BITS-1:0] : HI[S_BITS-1:0];
-        end
-    endfunction
 
     wire signed [E_W-1:0] v_e   = {{(E_W-S_BITS){v_int[S_BITS-1]}}, v_int};
     wire signed [E_W-1:0] thr_e = {{(E_W-S_BITS-1){thr[S_BITS]}}, thr};
     wire signed [E_W-1:0] th_e  = {{(E_W-S_BITS){decay_theta[S_BITS-1]}}, decay_theta};
     wire signed [E_W-1:0] ap_e  = {{(E_W-S_BITS){param_adapt_plus[S_BITS-1]}}, param_adapt_plus};
-
     // v1 - thr is exact in E_W bits: its sign is the compare, and it is the subtractive reset
     wire signed [E_W-1:0] diff  = v_e - thr_e;
+    wire signed [E_W-1:0] th_up = th_e + ap_e;
+    wire [S_BITS-1:0]     v_sub, th_sat;
+
+    snn_sat #(.X_W(E_W), .S_BITS(S_BITS)) u_sat_v (.x(diff), .y(v_sub));
+    snn_sat #(.X_W(E_W), .S_BITS(S_BITS)) u_sat_th (.x(th_up), .y(th_sat));
 
     assign spike             = active && !diff[E_W-1];
-    assign state_next_v      = !spike ? v_int
-                             : (param_subtract ? sat(diff) : param_v_reset);
+    assign state_next_v      = !spike ? v_int : (param_subtract ? v_sub : param_v_reset);
     assign state_next_refrac = spike ? param_refractory
                              : (active ? {R_BITS{1'b0}} : state_refrac - 1'b1);
-    assign state_next_theta  = spike ? sat(th_e + ap_e) : decay_theta;
+    assign state_next_theta  = spike ? th_sat : decay_theta;
 
 endmodule
 

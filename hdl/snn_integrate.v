@@ -30,21 +30,6 @@ module snn_integrate #(
 );
 
     localparam integer E_W = ((ACC_W > S_BITS + 2) ? ACC_W : S_BITS + 2) + 2;
-    localparam signed [E_W-1:0] HI = (1 <<< (S_BITS - 1)) - 1;
-    localparam signed [E_W-1:0] LO = -(1 <<< (S_BITS - 1));
-
-    // x > HI or x < LO exactly when x's bits from S_BITS-1 up are not all equal (the sign
-    // says which): a test of the bits, no comparator
-    function automatic [S_BITS-1:0] sat;
-        input signed [E_W-1:0] x;
-        begin
-            if (x[E_W-1:S_BITS-1] == {(E_W-S_BITS+1){1'b0}}
-                    || x[E_W-1:S_BITS-1] == {(E_W-S_BITS+1){1'b1}})
-                sat = x[S_BITS-1:0];
-            else
-                sat = x[E_W-1] ? LO[S_BITS-1:0] : HI[S_BITS-1:0];
-        end
-    endfunction
 
     function automatic signed [E_W-1:0] sx;  // sign-extend a state-width value
         input [S_BITS-1:0] x;
@@ -55,10 +40,15 @@ module snn_integrate #(
 
     wire signed [E_W-1:0] x_ext = {{(E_W-ACC_W){event_x[ACC_W-1]}}, event_x};
     wire signed [E_W-1:0] thr_e = sx(param_threshold) + sx(state_theta);
+    wire signed [E_W-1:0] i_sum = sx(decay_i) + x_ext;
+    wire signed [E_W-1:0] v_sum = sx(decay_v) + sx(state_next_i) + sx(param_bias);
+    wire [S_BITS-1:0]     v_sat;
 
-    assign state_next_i = sat(sx(decay_i) + x_ext);
+    snn_sat #(.X_W(E_W), .S_BITS(S_BITS)) u_sat_i (.x(i_sum), .y(state_next_i));
+    snn_sat #(.X_W(E_W), .S_BITS(S_BITS)) u_sat_v (.x(v_sum), .y(v_sat));
+
     assign active       = (state_refrac == {R_BITS{1'b0}});
-    assign v_int        = active ? sat(sx(decay_v) + sx(state_next_i) + sx(param_bias)) : state_v;
+    assign v_int        = active ? v_sat : state_v;
     assign thr          = thr_e[S_BITS:0];
 
     // verilator lint_off UNUSEDSIGNAL

@@ -12,8 +12,8 @@ BENCH_DIR = Path(__file__).resolve().parents[1] / "sim" / "core"
 CORE_PARAMS = {"N_MAX": 32, "SYN_MAX": 512, "P_MAX": 4, "PR_MAX": 4, "D_MAX": 3,
                "TR_MAX": 128, "IN_DEPTH": 16, "OUT_DEPTH": 16}
 BENCHES = {
-    "neuron": ("neuron_cell", ["hdl/snn_integrate.v", "hdl/snn_fire.v", "hdl/snn_decay.v",
-                               "sim/core/neuron_cell.v"], "bench_neuron",
+    "neuron": ("neuron_cell", ["hdl/snn_integrate.v", "hdl/snn_fire.v", "hdl/snn_sat.v",
+                               "hdl/snn_decay.v", "sim/core/neuron_cell.v"], "bench_neuron",
                {"S_BITS": 16, "D_BITS": 12, "ACC_W": 20, "R_BITS": 8}),
     "stdp": ("stdp_synapse", [f"hdl/{m}.v" for m in ("snn_stdp", "snn_stdp_bound",
                                                       "snn_stdp_factor", "snn_stdp_product",
@@ -21,7 +21,8 @@ BENCHES = {
                                                       "snn_trace", "snn_decay")]
              + ["sim/core/stdp_synapse.v"], "bench_stdp", {}),
     "core": ("snn_core", [f"hdl/{m}.v" for m in ("snn_core", "snn_seq", "snn_integrate",
-                                                  "snn_fire", "snn_stdp", "snn_stdp_bound",
+                                                  "snn_fire", "snn_sat", "snn_stdp",
+                                                  "snn_stdp_bound",
                                                   "snn_stdp_factor", "snn_stdp_product",
                                                   "snn_stdp_term",
                                                   "snn_trace", "snn_decay",
