@@ -309,7 +309,7 @@ module snn_seq #(
     // one trace-address adder: TR_BASE + (post: source SIZE) + index: the pre trace of j
     // (S_TPRE, S_SYN ph 3, S_SYBS) or of an arriving event (S_SYA), the post trace of j
     // (S_TPOST) or of the row t (S_SYN ph 0, S_SYAS)
-    wire        ta_row   = (state == S_SYN && ph == 3'd0) || (state == S_SYAS);
+    wire        ta_row   = (state == S_SYN && ph == 4'd0) || (state == S_SYAS);
     wire        ta_post  = (state == S_TPOST) || ta_row;
     wire [31:0] tr_a     = r_trb + (ta_post ? b_size : 32'd0)
                            + ((state == S_SYA) ? {{(32-C_W){1'b0}}, ev_rdata} : (ta_row ? t32 : j32));
@@ -374,9 +374,9 @@ module snn_seq #(
                                   + {{(32-C_W){1'b0}}, (state == S_SYA || state == S_SYB) ? ti : j});
     wire [H_AW-1:0] ev_wa     = haddr(cur, ((state == S_IN) ? b_off : a_off)
                                            + {{(32-C_W){1'b0}}, cur_cnt});
-    wire            hr_pre    = (state == S_TPRE) || (state == S_SYN && ph == 3'd3)
+    wire            hr_pre    = (state == S_TPRE) || (state == S_SYN && ph == 4'd3)
                                 || (state == S_SYBS);
-    wire            hr_t      = (state == S_SYN && ph == 3'd0) || (state == S_SYAS);
+    wire            hr_t      = (state == S_SYN && ph == 4'd0) || (state == S_SYAS);
     wire [H_AW-1:0] hs_ra     = haddr(hr_pre ? dslot : cur, (state == S_IN) ? {16'd0, lk_idx}
                                   : ((hr_pre ? b_off : a_off) + (hr_t ? t32 : j32)));
     wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
@@ -528,7 +528,7 @@ module snn_seq #(
             S_CLR:  cnt_we = map_clr && clr_lt(clr, CI_N);
             S_IN0:  cnt_we = pi < n_pop && cc_ok && !(b_flags[0] && j < cur_cnt);
             S_IN:   begin
-                cnt_we = ph == 3'd2 && lk_hit && b_flags[0] && !hs_rdata; cnt_zero = 1'b0;
+                cnt_we = ph == 4'd2 && lk_hit && b_flags[0] && !hs_rdata; cnt_zero = 1'b0;
             end
             S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[0] || a_size == 32'd0);
             S_RUN:  begin cnt_we = upd2 && n_spike; cnt_zero = 1'b0; end
@@ -587,7 +587,7 @@ module snn_seq #(
                 end
                 clr <= clr + 1'b1;
                 if (clr32 == CLR_N - 1) begin
-                    state <= S_MAP; ph <= 3'd0;
+                    state <= S_MAP; ph <= 4'd0;
                     pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
                 end
             end
@@ -596,7 +596,7 @@ module snn_seq #(
             // the end test) each cycle
             S_MAP: begin
                 case (ph)
-                3'd0: begin
+                4'd0: begin
                     if (pi >= n_pop) begin
                         map_ok <= 1'b1; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
                         state <= map_clr ? S_IDLE : S_IN0;
@@ -605,10 +605,10 @@ module snn_seq #(
                     end else begin
                         tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
                         tab_entry <= {{(PT_W-PP_W){1'b0}}, pi[PP_W-1:0]};
-                        ph <= 3'd1;
+                        ph <= 4'd1;
                     end
                 end
-                3'd1: ph <= 3'd2;
+                4'd1: ph <= 4'd2;
                 default: begin
                     pm_we <= 1'b1; pm_waddr <= g_iss[N_AW-1:0];
                     pm_wdata <= {1'b1, pi[PP_W-1:0]};
@@ -621,7 +621,7 @@ module snn_seq #(
                     if (map_more) begin
                         j <= j + 1'b1; ti <= ti + 1'b1;
                     end else begin
-                        j <= {C_W{1'b0}}; ti <= {C_W{1'b0}}; pi <= pi + 1'b1; ph <= 3'd0;
+                        j <= {C_W{1'b0}}; ti <= {C_W{1'b0}}; pi <= pi + 1'b1; ph <= 4'd0;
                     end
                 end
                 endcase
@@ -645,23 +645,23 @@ module snn_seq #(
                         pi <= pi + 1'b1; j <= {C_W{1'b0}};
                     end
                 end else if (!p1_valid && !p1b_valid) begin
-                    state <= S_IN; ph <= 3'd0;
+                    state <= S_IN; ph <= 4'd0;
                 end
             end
             S_IN: begin
                 // ph 0: look at the head (and read its history bit), 1: RAM read, 2: take it
                 // unless it is a duplicate, 3: let the registered pop take effect
                 case (ph)
-                3'd0: if (!in_empty) begin
+                4'd0: if (!in_empty) begin
                     if (in_data[31]) begin
                         in_pop <= 1'b1; state <= S_POP; pi <= {(PP_W+1){1'b0}};
                     end else begin
-                        hs_re <= 1'b1; hs_raddr <= hs_ra; ph <= 3'd1;
+                        hs_re <= 1'b1; hs_raddr <= hs_ra; ph <= 4'd1;
                     end
                 end
-                3'd1: ph <= 3'd2;
-                3'd2: begin
-                    in_pop <= 1'b1; ph <= 3'd3;
+                4'd1: ph <= 4'd2;
+                4'd2: begin
+                    in_pop <= 1'b1; ph <= 4'd3;
                     if (lk_hit && b_flags[0] && !hs_rdata) begin
                         ev_we <= 1'b1;
                         ev_waddr <= ev_wa;
@@ -671,7 +671,7 @@ module snn_seq #(
                         in_err <= 1'b1;
                     end
                 end
-                default: ph <= 3'd0;
+                default: ph <= 4'd0;
                 endcase
             end
             S_POP: begin
@@ -718,7 +718,7 @@ module snn_seq #(
                     if (state == S_LDP) begin
                         state <= S_PLST; nl_n <= {(PR_W+1){1'b0}}; pl_v <= 1'b0;
                     end
-                    else begin state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 3'd0; end
+                    else begin state <= S_TPRE; j <= {C_W{1'b0}}; ph <= 4'd0; end
                 end
             end
             // the list of incoming projections with events at their arrival slot
@@ -828,8 +828,8 @@ module snn_seq #(
                 end
             end
             S_TPRE, S_TPOST: begin
-                if (ph == 3'd0) begin  // read the trace, the spike and the decay
-                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
+                if (ph == 4'd0) begin  // read the trace, the spike and the decay
+                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd1;
                     tab_re <= 1'b1; tab_field <= (state == S_TPRE) ? 4'd7 : 4'd8;
                     if (state == S_TPRE) begin
                         tr_raddr <= tr_a[TR_AW-1:0];
@@ -838,11 +838,11 @@ module snn_seq #(
                         tr_raddr <= tr_a[TR_AW-1:0];
                         hs_raddr <= hs_ra;
                     end
-                end else if (ph == 3'd1) begin  // the RAMs sample the addresses
-                    ph <= 3'd2;
+                end else if (ph == 4'd1) begin  // the RAMs sample the addresses
+                    ph <= 4'd2;
                 end else begin  // decay, add the spike, write back
                     tr_we <= 1'b1; tr_wdata <= {tr_xd, tr_xn};
-                    ph <= 3'd0; j <= j + 1'b1;
+                    ph <= 4'd0; j <= j + 1'b1;
                     if (state == S_TPRE && !j_more) begin
                         state <= S_TPOST; j <= {C_W{1'b0}};
                     end else if (state == S_TPOST && !j_more) begin
@@ -851,31 +851,31 @@ module snn_seq #(
                         state <= (!dense && {k_cnt, 1'b0} <= {1'b0, n_size}
                                   && {cur_cnt, 1'b0} <= {1'b0, m_size})
                                  ? S_SYA : S_SYN;
-                        ph <= 3'd0;
+                        ph <= 4'd0;
                         t <= {C_W{1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
                     end
                 end
             end
             S_SYN: begin
                 case (ph)
-                3'd0: begin  // fetch the row's post trace and spike
-                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd1;
+                4'd0: begin  // fetch the row's post trace and spike
+                    tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd1;
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                3'd1: ph <= 3'd2;
-                3'd2: begin
+                4'd1: ph <= 4'd2;
+                4'd2: begin
                     post_xd <= tr_rdata[2*T_BITS-1:T_BITS]; post_spk <= hs_rdata;
-                    j <= {C_W{1'b0}}; ph <= 3'd3;
+                    j <= {C_W{1'b0}}; ph <= 4'd3;
                 end
-                3'd3: begin  // read synapse (t, j), its pre trace and arrival
-                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
+                4'd3: begin  // read synapse (t, j), its pre trace and arrival
+                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd4;
                     w_raddr <= w_a[SYN_AW-1:0];
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                3'd4: ph <= 3'd5;
-                3'd5: begin  // the data is here: the potentiation term's bound factor
+                4'd4: ph <= 4'd5;
+                4'd5: begin  // the data is here: the potentiation term's bound factor
                     f_q <= s_f; xp_q <= 1'b0; ph <= 4'd6;
                 end
                 4'd6: begin  // its trace x factor; the depression term's bound factor
@@ -894,9 +894,9 @@ module snn_seq #(
                 default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j_more) begin
-                        j <= j + 1'b1; ph <= 3'd3;
+                        j <= j + 1'b1; ph <= 4'd3;
                     end else if (t_more) begin
-                        t <= t + 1'b1; ph <= 3'd0;
+                        t <= t + 1'b1; ph <= 4'd0;
                     end else begin
                         k <= k + 1'b1; state <= S_STDP;
                     end
@@ -909,47 +909,47 @@ module snn_seq #(
             // (post = 1, every source without an arrival: those were done in the rows)
             S_SYA: begin  // row setup: the arriving source and its pre trace
                 case (ph)
-                3'd0: begin
+                4'd0: begin
                     if (ti < k_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
-                        ph <= 3'd1;
+                        ph <= 4'd1;
                     end else begin
                         state <= S_SYB; ti <= {C_W{1'b0}};
                     end
                 end
-                3'd1: ph <= 3'd2;
-                3'd2: begin
-                    ev_m <= ev_rdata; tr_re <= 1'b1; ph <= 3'd3;
+                4'd1: ph <= 4'd2;
+                4'd2: begin
+                    ev_m <= ev_rdata; tr_re <= 1'b1; ph <= 4'd3;
                     tr_raddr <= tr_a[TR_AW-1:0];
                 end
-                3'd3: ph <= 3'd4;
+                4'd3: ph <= 4'd4;
                 default: begin
                     post_xd <= tr_rdata[2*T_BITS-1:T_BITS]; t <= {C_W{1'b0}};
-                    state <= S_SYAS; ph <= 3'd3;
+                    state <= S_SYAS; ph <= 4'd3;
                 end
                 endcase
             end
             S_SYB: begin  // column setup: the spiking target
                 case (ph)
-                3'd0: begin
+                4'd0: begin
                     if (ti < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
-                        ph <= 3'd1;
+                        ph <= 4'd1;
                     end else begin
                         k <= k + 1'b1; state <= S_STDP;
                     end
                 end
-                3'd1: ph <= 3'd2;
+                4'd1: ph <= 4'd2;
                 default: begin
                     t <= ev_rdata; j <= {C_W{1'b0}}; post_spk <= 1'b1;
-                    state <= S_SYBS; ph <= 3'd3;
+                    state <= S_SYBS; ph <= 4'd3;
                 end
                 endcase
             end
             S_SYAS, S_SYBS: begin  // synapse (ev_m, t) of a row / (j, t) of a column
                 case (ph)
-                3'd3: begin  // the weight; row: post trace and spike of t; column: pre of j
-                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 3'd4;
+                4'd3: begin  // the weight; row: post trace and spike of t; column: pre of j
+                    w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd4;
                     w_raddr <= w_a[SYN_AW-1:0];
                     if (state == S_SYAS) begin
                         tr_raddr <= tr_a[TR_AW-1:0];
@@ -959,8 +959,8 @@ module snn_seq #(
                         hs_raddr <= hs_ra;
                     end
                 end
-                3'd4: ph <= 3'd5;
-                3'd5: begin f_q <= s_f; xp_q <= s_a; ph <= 4'd6; end
+                4'd4: ph <= 4'd5;
+                4'd5: begin f_q <= s_f; xp_q <= s_a; ph <= 4'd6; end
                 4'd6: begin tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; ph <= 4'd7; end
                 4'd7: begin
                     pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf; ph <= 4'd8;
@@ -974,13 +974,13 @@ module snn_seq #(
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     end
-                    ph <= 3'd3;
+                    ph <= 4'd3;
                     if (state == S_SYAS) begin
                         if (t_more) t <= t + 1'b1;
-                        else begin ti <= ti + 1'b1; state <= S_SYA; ph <= 3'd0; end
+                        else begin ti <= ti + 1'b1; state <= S_SYA; ph <= 4'd0; end
                     end else begin
                         if (j_more) j <= j + 1'b1;
-                        else begin ti <= ti + 1'b1; state <= S_SYB; ph <= 3'd0; end
+                        else begin ti <= ti + 1'b1; state <= S_SYB; ph <= 4'd0; end
                     end
                 end
                 endcase

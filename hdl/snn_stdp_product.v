@@ -35,13 +35,13 @@ module snn_stdp_product #(
         input signed [TX-17:0] h;
         input [AX-1:0] a;
         integer i;
-        reg signed [TX+AX-16:0] acc;
+        reg signed [TX+AX-16:0] acc, a_e;
         begin
             acc = 0;
+            a_e = {{(TX-15){1'b0}}, a};
             for (i = 0; i < TX - 16; i = i + 1)
                 if (h[i])
-                    acc = (i == TX - 17) ? acc - ($signed({1'b0, a}) <<< i)
-                                         : acc + ($signed({1'b0, a}) <<< i);
+                    acc = (i == TX - 17) ? acc - (a_e <<< i) : acc + (a_e <<< i);
             narrow_product = acc;
         end
     endfunction

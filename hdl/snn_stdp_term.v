@@ -26,8 +26,11 @@ module snn_stdp_term #(
     localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
     localparam integer SW  = (PW > TX + AX + 2) ? PW : TX + AX + 2;  // sum width, exact
 
-    wire signed [SW-1:0] hi   = $signed({1'b0, p_lh}) + p_h;
-    wire signed [SW-1:0] prod = $signed({1'b0, p_ll}) + (hi <<< 16);
+    wire signed [SW-1:0] ll_x = {{(SW-32){1'b0}}, p_ll};
+    wire signed [SW-1:0] lh_x = {{(SW-AX){1'b0}}, p_lh};
+    wire signed [SW-1:0] h_x  = {{(SW-(TX+AX-15)){p_h[TX+AX-16]}}, p_h};
+    wire signed [SW-1:0] hi   = lh_x + h_x;
+    wire signed [SW-1:0] prod = ll_x + (hi <<< 16);
     localparam signed [SW-1:0] RND = (SHS == 0) ? {SW{1'b0}}
                                    : ({{(SW-1){1'b0}}, 1'b1} <<< (SHS - 1));
     wire signed [SW-1:0] sum  = prod + RND;
