@@ -84,8 +84,11 @@ class BuildReport:
                          f"(clock {self.clock_mhz:g} MHz: {'met' if met else 'NOT met'})")
             if not met:
                 hint = f"--clock {int(self.fmax_mhz)} or lower"
-                if self.board == "ice40" and self.fmax_mhz < ICE40_PLL_MIN_MHZ:
-                    hint = f"--clock {BOARDS['ice40'].clock_in_mhz:g} (the oscillator, no PLL)"
+                if self.board == "ice40":
+                    best = ice40_clock_below(self.fmax_mhz)
+                    hint = (f"--clock {best:g} (the PLL's highest clock up to Fmax)" if best
+                            else f"--clock {BOARDS['ice40'].clock_in_mhz:g} (the oscillator, "
+                                 f"no PLL)")
                 lines.append(f"  warning: timing is not met, the bitstream may misbehave at "
                              f"{self.clock_mhz:g} MHz; build again with {hint}")
         lines += [f"  note: {n}" for n in self.notes]
@@ -344,6 +347,17 @@ def nextpnr_summary(report: Path, clocked: int = 0, depth: int = 1
     return used, avail, (min(fmax) if fmax else None), timing
 
 
+def ice40_clock_below(f_max_mhz: float, f_in_mhz: float = 12.0) -> float | None:
+    """The highest clock the iCE40 PLL makes exactly from ``f_in_mhz`` at or below
+    ``f_max_mhz``, or None below its range. From 12 MHz the phase detector (10 .. 133 MHz)
+    takes the input undivided, so the clock is 12 MHz x (DIVF + 1) / 2^DIVQ with the VCO in
+    533 .. 1066 MHz and the output from 16 MHz (icepll's limits)."""
+    clocks = [f_in_mhz * m / 2 ** q for m in range(1, 129) for q in range(1, 7)
+              if 533 <= f_in_mhz * m <= 1066 and f_in_mhz * m / 2 ** q >= ICE40_PLL_MIN_MHZ]
+    below = [f for f in clocks if f <= f_max_mhz + 1e-9]
+    return max(below) if below else None
+
+
 def ice40_pll(f_out_mhz: float, f_in_mhz: float = 12.0) -> dict[str, int]:
     """SB_PLL40_PAD divider settings for ``f_out_mhz`` from icepll (the icestorm tool).
 
@@ -564,7 +578,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
               f"(config {config.key()})", flush=True)
     params, notes = board_params(BOARDS[board], config, images, clock_mhz, baud, out)
     run = build_ice40 if board == "ice40" else build_cmod_a7
-    rep = run(params, out, clock_mhz, progress=progress)
+    # timing is constrained and judged at the clock the PLL makes (icepll may round up)
+    rep = run(params, out, params.get("CLK_HZ", clock_mhz * 1e6) / 1e6, progress=progress)
     rep.config = {k: v for k, v in vars(config).items()}
     rep.notes = notes + rep.notes
     (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")

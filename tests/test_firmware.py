@@ -26,6 +26,7 @@ from snnkit.build import (
     build_ice40,
     cell_counts,
     dsp_structure,
+    ice40_clock_below,
     ice40_pll,
     nextpnr_log_utilisation,
     nextpnr_summary,
@@ -120,8 +121,18 @@ def test_report_says_when_timing_fails_and_which_clock_to_try():
                                fmax_mhz=fmax, clock_mhz=clock))
 
     assert "met)" in report(30.0, 24.0) and "warning" not in report(30.0, 24.0)
-    assert "NOT met" in report(20.5, 24.0) and "--clock 20 or lower" in report(20.5, 24.0)
+    # the hint is a clock the PLL makes exactly (12 MHz x m / 2^q), at or below Fmax
+    assert "NOT met" in report(20.5, 24.0) and "--clock 20.25 (the PLL" in report(20.5, 24.0)
+    assert "--clock 16.875 (the PLL" in report(16.9, 24.0)
     assert "--clock 12 (the oscillator, no PLL)" in report(14.4, 24.0)
+    assert "--clock 12 (the oscillator" in report(16.0, 24.0)  # 16 MHz is not exact
+
+
+def test_ice40_clock_hint_is_made_exactly_by_the_pll():
+    for fmax in (16.9, 19.32, 20.5, 23.99):
+        best = ice40_clock_below(fmax)
+        assert best <= fmax and ice40_pll(best)["achieved_khz"] == round(best * 1000)
+    assert ice40_clock_below(24.0) == 24.0 and ice40_clock_below(15.0) is None
 
 
 def _path(src, dst, *delays):
