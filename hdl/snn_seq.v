@@ -381,15 +381,13 @@ module snn_seq #(
                                   : ((hr_pre ? b_off : a_off) + (hr_t ? t32 : j32)));
     wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
     wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
-    wire [31:0]     src_size  = b_size;
-    wire [31:0]     tgt_size  = a_size;
     // one comparator per loop index for every pass: j runs over the sources (over the
     // targets in S_TPOST), t over the targets
     // (the STDP pass compares with the sizes registered in S_LDS, m_size and n_size, not
     // with the views; S_MAP walks population pi)
     wire            j_more    = (state == S_TPOST) ? (j + 1'b1 < m_size) : (j + 1'b1 < n_size);
     wire            t_more    = t + 1'b1 < m_size;
-    wire            map_more  = j + 1'b1 < src_size[C_W-1:0];
+    wire            map_more  = j + 1'b1 < b_size[C_W-1:0];
 
     // ------------------------------------------------------------------ arithmetic blocks
     wire              n_spike;
@@ -1012,7 +1010,7 @@ module snn_seq #(
     wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb, s_term,
                        a_off, b_off, b_size, a_size, in_data,
                        g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
-                       tr_a, dslot_w, src_size, tgt_size, kc_a, cc_a};
+                       tr_a, dslot_w, kc_a, cc_a};
     // verilator lint_on UNUSEDSIGNAL
 
 endmodule
