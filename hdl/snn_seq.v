@@ -829,13 +829,8 @@ module snn_seq #(
                 if (ph == 4'd0) begin  // read the trace, the spike and the decay
                     tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd1;
                     tab_re <= 1'b1; tab_field <= (state == S_TPRE) ? 4'd7 : 4'd8;
-                    if (state == S_TPRE) begin
-                        tr_raddr <= tr_a[TR_AW-1:0];
-                        hs_raddr <= hs_ra;
-                    end else begin
-                        tr_raddr <= tr_a[TR_AW-1:0];
-                        hs_raddr <= hs_ra;
-                    end
+                    tr_raddr <= tr_a[TR_AW-1:0];
+                    hs_raddr <= hs_ra;
                 end else if (ph == 4'd1) begin  // the RAMs sample the addresses
                     ph <= 4'd2;
                 end else begin  // decay, add the spike, write back
@@ -872,23 +867,7 @@ module snn_seq #(
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                4'd4: ph <= 4'd5;
-                4'd5: begin  // the data is here: the potentiation term's bound factor
-                    f_q <= s_f; xp_q <= 1'b0; ph <= 4'd6;
-                end
-                4'd6: begin  // its trace x factor; the depression term's bound factor
-                    tf_q <= s_tf; f_q <= s_f; xp_q <= 1'b1; ph <= 4'd7;
-                end
-                4'd7: begin  // the potentiation term's partial products; the depression's tf
-                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf; ph <= 4'd8;
-                end
-                4'd8: begin  // the potentiation term; the depression term's partial products
-                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}};
-                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; ph <= 4'd9;
-                end
-                4'd9: begin  // the depression term
-                    term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd10;
-                end
+                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9: ph <= ph + 4'd1;  // the product unit
                 default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j_more) begin
@@ -949,25 +928,10 @@ module snn_seq #(
                 4'd3: begin  // the weight; row: post trace and spike of t; column: pre of j
                     w_re <= 1'b1; tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd4;
                     w_raddr <= w_a[SYN_AW-1:0];
-                    if (state == S_SYAS) begin
-                        tr_raddr <= tr_a[TR_AW-1:0];
-                        hs_raddr <= hs_ra;
-                    end else begin
-                        tr_raddr <= tr_a[TR_AW-1:0];
-                        hs_raddr <= hs_ra;
-                    end
+                    tr_raddr <= tr_a[TR_AW-1:0];
+                    hs_raddr <= hs_ra;
                 end
-                4'd4: ph <= 4'd5;
-                4'd5: begin f_q <= s_f; xp_q <= s_a; ph <= 4'd6; end
-                4'd6: begin tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; ph <= 4'd7; end
-                4'd7: begin
-                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf; ph <= 4'd8;
-                end
-                4'd8: begin
-                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}};
-                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; ph <= 4'd9;
-                end
-                4'd9: begin term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}}; ph <= 4'd10; end
+                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9: ph <= ph + 4'd1;  // the product unit
                 default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
@@ -996,10 +960,28 @@ module snn_seq #(
             end
             default: begin state <= S_IDLE; in_stdp <= 1'b0; end
             endcase
-            // a synapse reads its amplitudes: A_PLUS at ph 5 for ph 7, A_MINUS at ph 6 for ph 8
-            if ((state == S_SYN || state == S_SYAS || state == S_SYBS)
-                    && (ph == 4'd5 || ph == 4'd6)) begin
-                tab_re <= 1'b1; tab_field <= (ph == 4'd5) ? 4'd5 : 4'd6;
+            // a synapse's product unit, the same in the dense pass, rows and columns: the
+            // weight and the traces are here at ph 5; each step is registered (see u_bound ..
+            // u_term); the amplitudes are read two cycles before use, A_PLUS at ph 5 for ph 7,
+            // A_MINUS at ph 6 for ph 8
+            if (state == S_SYN || state == S_SYAS || state == S_SYBS) begin
+                case (ph)
+                4'd5: begin  // the potentiation term's bound factor
+                    f_q <= s_f; xp_q <= s_a; tab_re <= 1'b1; tab_field <= 4'd5;
+                end
+                4'd6: begin  // its trace x factor; the depression term's bound factor
+                    tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; tab_re <= 1'b1; tab_field <= 4'd6;
+                end
+                4'd7: begin  // its partial products; the depression term's trace x factor
+                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf;
+                end
+                4'd8: begin  // the potentiation term; the depression term's partial products
+                    term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}};
+                    pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph;
+                end
+                4'd9: term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}};  // the depression term
+                default: ;
+                endcase
             end
             if (w_touched) dense <= 1'b1;
             if (geo_touched) map_ok <= 1'b0;

@@ -302,27 +302,31 @@ def dsp_structure(netlist: Path) -> tuple[int, int]:
                and any(isinstance(b, int) for b in c["connections"].get("CLK", []))}
     driver = {b: n for n, c in cells.items() for p, bits in c["connections"].items()
               if c["port_directions"].get(p) == "output" for b in bits if isinstance(b, int)}
-    depth: dict[str, int] = {}
+    def passes(n: str) -> bool:  # a combinational cell: a path goes on through it
+        return cells[n]["type"] in ("SB_LUT4", "SB_CARRY") or (
+            cells[n]["type"] == "SB_MAC16" and n not in clocked)
 
-    def dsps_up_to(name: str) -> int:  # DSPs on the longest combinational path into name
+    def sources(n: str) -> list[str]:
+        c = cells[n]
+        return [driver[b] for p, bits in c["connections"].items()
+                if c["port_directions"].get(p) == "input"
+                for b in bits if isinstance(b, int) and b in driver]
+
+    depth: dict[str, int] = {}  # DSPs on the longest combinational path ending at a cell
+
+    def dsps_up_to(name: str) -> int:  # iterative: combinational cones are deep
         stack = [(name, False)]
         while stack:
             n, ready = stack.pop()
-            c = cells[n]
-            passes = c["type"] in ("SB_LUT4", "SB_CARRY") or (c["type"] == "SB_MAC16"
-                                                                and n not in clocked)
-            srcs = [driver[b] for p, bits in c["connections"].items()
-                    if c["port_directions"].get(p) == "input" for b in bits
-                    if isinstance(b, int) and b in driver] if passes else []
-            if ready or not passes:
-                depth[n] = (max((depth.get(s, 0) for s in srcs), default=0)
-                            + (c["type"] == "SB_MAC16" and passes)) if passes else 0
-                continue
-            if n in depth:
-                continue
-            depth[n] = 0  # a combinational loop (none in a synthesised design) stops here
-            stack.append((n, True))
-            stack.extend((s, False) for s in srcs if s not in depth)
+            if not passes(n):
+                depth[n] = 0
+            elif ready:
+                depth[n] = (max((depth[s] for s in sources(n)), default=0)
+                            + (cells[n]["type"] == "SB_MAC16"))
+            elif n not in depth:
+                depth[n] = 0  # a combinational loop (none in a synthesised design) stops here
+                stack.append((n, True))
+                stack.extend((s, False) for s in sources(n) if s not in depth)
         return depth[name]
 
     dsps = [n for n, c in cells.items() if c["type"] == "SB_MAC16"]
@@ -578,8 +582,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
               f"(config {config.key()})", flush=True)
     params, notes = board_params(BOARDS[board], config, images, clock_mhz, baud, out)
     run = build_ice40 if board == "ice40" else build_cmod_a7
-    # timing is constrained and judged at the clock the PLL makes (icepll may round up)
-    rep = run(params, out, params.get("CLK_HZ", clock_mhz * 1e6) / 1e6, progress=progress)
+    # timing is constrained and judged at the clock the PLL / MMCM makes (icepll may round up)
+    rep = run(params, out, params["CLK_HZ"] / 1e6, progress=progress)
     rep.config = {k: v for k, v in vars(config).items()}
     rep.notes = notes + rep.notes
     (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
