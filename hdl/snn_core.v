@@ -308,39 +308,59 @@ module snn_core #(
     localparam integer POP_L = $clog2(POP_S), PRJ_L = $clog2(PRJ_S);
     localparam         POP_AL = (POP_S == (1 << POP_L)) && (32'h100 % POP_S == 0);
     localparam         PRJ_AL = (PRJ_S == (1 << PRJ_L)) && (32'h400 % PRJ_S == 0);
-    wire        in_pop_t = POP_AL ? ((off32 >> POP_L) == (32'h100 >> POP_L))
+    wire        in_pop_c = POP_AL ? ((off32 >> POP_L) == (32'h100 >> POP_L))
                                   : ((off32 >= 32'h100) && (off32 < 32'h100 + POP_S));
-    wire        in_prj_t = PRJ_AL ? ((off32 >> PRJ_L) == (32'h400 >> PRJ_L))
+    wire        in_prj_c = PRJ_AL ? ((off32 >> PRJ_L) == (32'h400 >> PRJ_L))
                                   : ((off32 >= 32'h400) && (off32 < 32'h400 + PRJ_S));
     wire [31:0] pop_i32  = off32 - 32'h100;
     wire [31:0] prj_i32  = off32 - 32'h400;
     assign pop_i = pop_i32[PP_W+3:0];
     assign prj_i = prj_i32[PR_W+3:0];
-    wire        is_reg   = (region == 4'h0);
-    wire        is_mem   = (region == 4'h1) || (region == 4'h2) || (region == 4'h3);
-    wire        is_table = is_reg && (offset[19:8] != 12'd0);  // offset >= 0x100
-    wire        a_ctrl   = is_reg && (offset == 20'h010);
-    wire        a_infifo = is_reg && (offset == 20'h020);
-    wire        a_outpop = is_reg && (offset == 20'h022);
+    wire        is_reg_c = (region == 4'h0);
+    wire        reg_lo   = offset[19:6] == 14'd0;  // offsets 0x000 .. 0x03F
+
+    // The address is decoded into registers (no decoder in front of host_ready and what it
+    // enables): a request is accepted at the earliest in its second cycle (hq), when the flags
+    // are those of its address (the host holds the address until the request is accepted).
+    reg         hq;        // a request was pending (not accepted) in the last cycle
+    reg         is_reg, is_mem, is_table, a_ctrl, a_infifo, a_outpop, in_pop_t, in_prj_t;
+    reg         rg_acc, rg_wa, rg_rd;
+    reg  [3:1]  mem_sel;   // region 1, 2, 3: state, weights, traces
+    always @(posedge clk) begin
+        hq       <= host_req && !(acc_rd || acc_wr) && !rst;
+        is_reg   <= is_reg_c;
+        is_mem   <= (region == 4'h1) || (region == 4'h2) || (region == 4'h3);
+        is_table <= is_reg_c && (offset[19:8] != 12'd0);  // offset >= 0x100
+        a_ctrl   <= is_reg_c && (offset == 20'h010);
+        a_infifo <= is_reg_c && (offset == 20'h020);
+        a_outpop <= is_reg_c && (offset == 20'h022);
+        in_pop_t <= is_reg_c && in_pop_c;
+        in_prj_t <= is_reg_c && in_prj_c;
+        rg_acc   <= is_reg_c && reg_lo && !offset[5];  // 0x000 .. 0x01F
+        rg_wa    <= is_reg_c && reg_lo && offset[5:0] == 6'h11;
+        rg_rd    <= is_reg_c && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11
+                                           || offset[5:2] == 4'b0101);
+        mem_sel  <= {region == 4'h3, region == 4'h2, region == 4'h1};
+    end
 
     // memories and tables wait for idle; input pushes wait for room; CTRL waits for idle
-    assign host_ready = !(seq_busy && (is_mem || is_table || (host_we && a_ctrl)))
+    assign host_ready = hq && !(seq_busy && (is_mem || is_table || (host_we && a_ctrl)))
                         && !(host_we && a_infifo && in_full) && !(ct_busy && rg_acc);
     assign acc_rd = host_req && host_ready && !host_we;
     assign acc_wr = host_req && host_ready && host_we;
-    assign tab_pop_we  = acc_wr && is_reg && in_pop_t;
-    assign tab_proj_we = acc_wr && is_reg && in_prj_t;
+    assign tab_pop_we  = acc_wr && in_pop_t;
+    assign tab_proj_we = acc_wr && in_prj_t;
 
     // host ports of the shared memories (used only while idle)
     wire [N_AW-1:0]   h_nidx  = offset[N_AW+1:2];
     wire [1:0]        h_nfld  = offset[1:0];
     // (a memory region's access is ready exactly when the sequencer is idle: written out here,
     // so its write enables do not wait for host_ready's other terms, which are all region 0)
-    wire              h_mem_wr = host_req && host_we && !seq_busy;
-    wire              h_st_wr = h_mem_wr && region == 4'h1;
-    wire              h_w_wr  = h_mem_wr && region == 4'h2;
+    wire              h_mem_wr = host_req && hq && host_we && !seq_busy;
+    wire              h_st_wr = h_mem_wr && mem_sel[1];
+    wire              h_w_wr  = h_mem_wr && mem_sel[2];
     assign w_touched = h_w_wr || tab_proj_we;
-    wire              h_tr_wr = h_mem_wr && region == 4'h3;
+    wire              h_tr_wr = h_mem_wr && mem_sel[3];
 
     wire [N_AW-1:0]   st_raddr = seq_busy ? s_st_raddr : h_nidx;
     wire              st_re    = seq_busy ? s_st_re : acc_rd;
@@ -447,10 +467,7 @@ module snn_core #(
     wire        ct_rd   = ct_pend != 4'd0 && !ct_ph && ct_clr == 3'd0;
     wire [32:0] ct_sum  = {1'b0, rg_rdata} + ((ct_w == 2'd2) ? 33'd1
                                               : ((ct_w == 2'd0) ? 33'h8000 : 33'd256));
-    wire        rg_acc  = is_reg && reg_lo && !offset[5];  // 0x000 .. 0x01F
-    wire        rg_we   = acc_wr && is_reg && reg_lo && offset[5:0] == 6'h11;
-    wire        rg_rd   = is_reg && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11
-                                               || offset[5:2] == 4'b0101);
+    wire        rg_we   = acc_wr && rg_wa;
     wire        ct_clear = acc_wr && a_ctrl && host_wdata[1];
     integer     rq;
     initial begin
@@ -495,8 +512,7 @@ module snn_core #(
     assign run_steps = rg_rdata;
 
     // the other registers: offsets 0x000 .. 0x03F, decoded on the low 6 bits once the others are
-    // tested zero (one test, not one per register)
-    wire       reg_lo = offset[19:6] == 14'd0;
+    // tested zero (reg_lo: one test, not one per register)
     reg [31:0] rd1_reg_c;
     always @* begin
         rd1_reg_c = 32'd0;
@@ -522,8 +538,8 @@ module snn_core #(
         end else begin
             rd1_valid <= acc_rd;
             rd1_region <= region;
-            rd1_pop    <= is_reg && in_pop_t;
-            rd1_prj    <= is_reg && in_prj_t;
+            rd1_pop    <= in_pop_t;
+            rd1_prj    <= in_prj_t;
             rd1_rg     <= rg_rd;
             rd1_field  <= offset[1:0];
             rd1_reg   <= rd1_reg_c;

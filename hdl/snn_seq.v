@@ -209,8 +209,9 @@ module snn_seq #(
     localparam integer CI_W = (CI_N > 2) ? $clog2(CI_N) : 1;
     (* ram_style = "block", no_rw_check *) reg [C_W-1:0] cnt [0:CI_N-1];
     reg  [C_W-1:0]   cur_cnt, k_cnt;
-    reg  [CI_W-1:0]  cc_q;         // cur_cnt's address of the last cycle
-    reg              cc_wq;        // a count was written in the last cycle
+    reg              in0_w;        // S_IN0: population pi's count is being read (the cycle
+                                   // after entering S_IN0 or moving to the next population)
+    reg              in_ok;        // S_IN: the head is a neuron of an input population
     reg              cnt_we;       // write cnt_wd at cur_cnt's address (clear pass: clr)
     reg              cnt_zero;     // ... 0, else cur_cnt + 1
 
@@ -248,8 +249,9 @@ module snn_seq #(
     // here); the parameters of the population / projection being worked on are loaded from
     // the table RAMs into registers (S_LDP, S_LDS)
     reg              in_stdp;     // in the STDP pass (S_STDP .. S_SYBS)
-    reg  [PP_W-1:0]  pop_sel_a;   // target population (neuron pass) / STDP target
-    reg  [PP_W-1:0]  pop_sel_b;   // source / input population
+    reg              in_inp;      // taking the inputs (S_IN)
+    reg  [PP_W-1:0]  pop_sel_a;   // population pi / input population of the head / STDP target
+    reg  [PP_W-1:0]  pop_sel_b;   // source of projection k
     // the projection in use is k in every state: in the neuron pass (S_RUN, where k is free
     // after S_PLST) k holds nl_k[li], set with li, so no state decode precedes the views
     wire [PR_W-1:0]  proj_sel = k[PR_W-1:0];
@@ -258,7 +260,13 @@ module snn_seq #(
     wire [31:0] a_flags  = {29'd0, pc_flags[pop_sel_a*3 +: 3]};
     wire [31:0] b_off    = {{(32-C_W){1'b0}}, pc_off[pop_sel_b*C_W +: C_W]};
     wire [31:0] b_size   = {{(32-C_W){1'b0}}, pc_size[pop_sel_b*C_W +: C_W]};
-    wire [31:0] b_flags  = {29'd0, pc_flags[pop_sel_b*3 +: 3]};
+    // SIZE == 0 per population, then selected (no comparator behind the multiplexer)
+    wire [P_MAX-1:0] pc_empty;
+    genvar pe;
+    generate for (pe = 0; pe < P_MAX; pe = pe + 1) begin : g_empty
+        assign pc_empty[pe] = pc_size[pe*C_W +: C_W] == {C_W{1'b0}};
+    end endgenerate
+    wire        a_empty  = pc_empty[pop_sel_a];
     wire [31:0] r_src    = {{(32-PP_W){1'b0}}, rc_src[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_tgt    = {{(32-PP_W){1'b0}}, rc_tgt[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_delay  = {{(31-SL_W){1'b0}}, rc_delay[proj_sel*(SL_W+1) +: SL_W+1]};
@@ -268,6 +276,7 @@ module snn_seq #(
     // amplitudes) are not copied: they are read from the table RAM two cycles before their
     // use, and its read data is the register (no flip-flops of their own)
     reg  [R_BITS-1:0] a_ref;
+    reg               a_sub, a_out;  // FLAGS.SUBTRACT, FLAGS.OUTPUT of the population (S_LDP)
     reg  [S_BITS-1:0] a_thr, a_vres, a_bias, a_aplus;
     reg  [W_BITS-1:0] r_wmin, r_wmax;
     reg  [SYN_AW-1:0] r_wb;        // W_BASE of the STDP projection
@@ -322,12 +331,17 @@ module snn_seq #(
     wire [SL_W-1:0] dslot = dslot_w[SL_W-1:0];
 
     // verilator lint_off UNUSEDSIGNAL
+    // (slot, index) addresses are concatenations when the inner count is a power of two (an
+    // index is always below it), so no adder follows the offset adders
     function automatic [H_AW-1:0] haddr;  // history / event address of (slot, index)
         input [SL_W-1:0] slot;
         input [31:0] idx;
         reg [31:0] a;
         begin
-            a = {{(32-SL_W){1'b0}}, slot} * N_MAX + idx;
+            if (N_MAX == (1 << N_AW))
+                a = {{(32-SL_W-N_AW){1'b0}}, slot, idx[N_AW-1:0]};
+            else
+                a = {{(32-SL_W){1'b0}}, slot} * N_MAX + idx;
             haddr = a[H_AW-1:0];
         end
     endfunction
@@ -336,7 +350,10 @@ module snn_seq #(
         input [SL_W-1:0] slot;
         input [31:0] pop;
         begin
-            cidx = {{(32-SL_W){1'b0}}, slot} * P_MAX + {{(32-PP_W){1'b0}}, pop[PP_W-1:0]};
+            if (P_MAX == (1 << PP_W))
+                cidx = {{(32-SL_W-PP_W){1'b0}}, slot, pop[PP_W-1:0]};
+            else
+                cidx = {{(32-SL_W){1'b0}}, slot} * P_MAX + {{(32-PP_W){1'b0}}, pop[PP_W-1:0]};
         end
     endfunction
     // verilator lint_on UNUSEDSIGNAL
@@ -345,11 +362,7 @@ module snn_seq #(
     reg  [PR_W:0]   k_end;      // PROJ_FIRST + PROJ_COUNT of the population (S_LDP)
     // one read port for this step's counts: the input population of the head (S_IN), the
     // population being updated (pi), or projection k's target (STDP): pop_sel_a's choice
-    wire [PP_W-1:0] cnt_pop   = (state == S_IN) ? lk_pop : pop_sel_a;
-    wire [31:0]     cc_a      = cidx(cur, {{(32-PP_W){1'b0}}, cnt_pop});
-    // cur_cnt is the word of this cycle's address when the address held and nothing was
-    // written (S_IN0 waits a cycle for it after each population; elsewhere it holds)
-    wire            cc_ok     = cc_q == cc_a[CI_W-1:0] && !cc_wq;
+    wire [31:0]     cc_a      = cidx(cur, {{(32-PP_W){1'b0}}, pop_sel_a});
     integer ci;
     initial begin
         for (ci = 0; ci < CI_N; ci = ci + 1) cnt[ci] = {C_W{1'b0}};
@@ -361,8 +374,6 @@ module snn_seq #(
                 <= cnt_zero ? {C_W{1'b0}} : cur_cnt + 1'b1;
         cur_cnt <= cnt[cc_a[CI_W-1:0]];
         k_cnt   <= cnt[kc_a[CI_W-1:0]];
-        cc_q    <= cc_a[CI_W-1:0];
-        cc_wq   <= cnt_we;
     end
 
     // one adder per event / history address port, its operands chosen by the state:
@@ -370,10 +381,9 @@ module snn_seq #(
     // STDP rows, (cur, TGT + ti) STDP columns; event writes: (cur, pop + count);
     // history reads: (cur, index) input, (dslot, SRC + j) pre, (cur, TGT + j / t) post
     wire            ea_cur    = (state == S_IN0) || (state == S_SYB);
-    wire [H_AW-1:0] ev_ra     = haddr(ea_cur ? cur : dslot, ((state == S_SYB) ? a_off : b_off)
+    wire [H_AW-1:0] ev_ra     = haddr(ea_cur ? cur : dslot, (ea_cur ? a_off : b_off)
                                   + {{(32-C_W){1'b0}}, (state == S_SYA || state == S_SYB) ? ti : j});
-    wire [H_AW-1:0] ev_wa     = haddr(cur, ((state == S_IN) ? b_off : a_off)
-                                           + {{(32-C_W){1'b0}}, cur_cnt});
+    wire [H_AW-1:0] ev_wa     = haddr(cur, a_off + {{(32-C_W){1'b0}}, cur_cnt});
     wire            hr_pre    = (state == S_TPRE) || (state == S_SYN && ph == 4'd3)
                                 || (state == S_SYBS);
     wire            hr_t      = (state == S_SYN && ph == 4'd0) || (state == S_SYAS);
@@ -387,7 +397,6 @@ module snn_seq #(
     // with the views; S_MAP walks population pi)
     wire            j_more    = (state == S_TPOST) ? (j + 1'b1 < m_size) : (j + 1'b1 < n_size);
     wire            t_more    = t + 1'b1 < m_size;
-    wire            map_more  = j + 1'b1 < b_size[C_W-1:0];
 
     // ------------------------------------------------------------------ arithmetic blocks
     wire              n_spike;
@@ -429,7 +438,7 @@ module snn_seq #(
     snn_fire #(.S_BITS(S_BITS), .R_BITS(R_BITS)) u_fire (
         .active(q_act), .v_int(q_v1), .thr(q_thr), .state_refrac(q_ref),
         .decay_theta(dec_th), .param_v_reset(a_vres), .param_adapt_plus(a_aplus),
-        .param_refractory(a_ref), .param_subtract(a_flags[1]),
+        .param_refractory(a_ref), .param_subtract(a_sub),
         .spike(n_spike), .state_next_v(n_v), .state_next_refrac(n_ref),
         .state_next_theta(n_th));
 
@@ -505,16 +514,11 @@ module snn_seq #(
         .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
-    // (the STDP states are flagged by in_stdp, a register set with the move to S_STDP and
-    // cleared with the move to S_NEXT: a one-bit select, no decode of the state)
+    // (the STDP pass and the input states are flagged by registers set and cleared with the
+    // moves in and out: one-bit selects, no decode of the state)
     always @* begin
-        pop_sel_a = in_stdp ? r_tgt[PP_W-1:0] : pi[PP_W-1:0];
+        pop_sel_a = in_stdp ? r_tgt[PP_W-1:0] : (in_inp ? lk_pop : pi[PP_W-1:0]);
         pop_sel_b = r_src[PP_W-1:0];
-        case (state)
-            S_IN0, S_MAP: pop_sel_b = pi[PP_W-1:0];
-            S_IN:   pop_sel_b = lk_pop;
-            default: ;
-        endcase
     end
 
     // the count writes (mirror the machine below): the clear pass zeroes every word, S_IN0
@@ -524,11 +528,9 @@ module snn_seq #(
         cnt_we = 1'b0; cnt_zero = 1'b1;
         case (state)
             S_CLR:  cnt_we = map_clr && clr_lt(clr, CI_N);
-            S_IN0:  cnt_we = pi < n_pop && cc_ok && !(b_flags[0] && j < cur_cnt);
-            S_IN:   begin
-                cnt_we = ph == 4'd2 && lk_hit && b_flags[0] && !hs_rdata; cnt_zero = 1'b0;
-            end
-            S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[0] || a_size == 32'd0);
+            S_IN0:  cnt_we = pi < n_pop && !in0_w && !(a_flags[0] && j < cur_cnt);
+            S_IN:   begin cnt_we = ph == 4'd2 && in_ok && !hs_rdata; cnt_zero = 1'b0; end
+            S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[0] || a_empty);
             S_RUN:  begin cnt_we = upd2 && n_spike; cnt_zero = 1'b0; end
             default: ;
         endcase
@@ -542,12 +544,12 @@ module snn_seq #(
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
         hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
         wb_re <= 1'b0; done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
-        step_wrap <= 1'b0; pm_we <= 1'b0;
+        step_wrap <= 1'b0; pm_we <= 1'b0; in0_w <= 1'b1;
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
             sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
-            upd2 <= 1'b0; in_stdp <= 1'b0;
+            upd2 <= 1'b0; in_stdp <= 1'b0; in_inp <= 1'b0;
             dense <= 1'b1;
             map_ok <= 1'b0;
         end else begin
@@ -586,19 +588,19 @@ module snn_seq #(
                 clr <= clr + 1'b1;
                 if (clr32 == CLR_N - 1) begin
                     state <= S_MAP; ph <= 4'd0;
-                    pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
+                    pi <= {(PP_W+1){1'b0}}; t <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
                 end
             end
             // the population map (and, after the reset pass, V_INIT): per population, ph 0
-            // reads V_INIT, ph 1 waits, ph 2 writes neuron ti (a_off + ti; j counts along for
-            // the end test) each cycle
+            // reads V_INIT, ph 1 registers the SIZE, ph 2 writes neuron ti (a_off + ti; t
+            // counts along for the end test, t_more) each cycle
             S_MAP: begin
                 case (ph)
                 4'd0: begin
                     if (pi >= n_pop) begin
                         map_ok <= 1'b1; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
                         state <= map_clr ? S_IDLE : S_IN0;
-                    end else if (a_size == 32'd0) begin
+                    end else if (a_empty) begin
                         pi <= pi + 1'b1;
                     end else begin
                         tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
@@ -606,7 +608,7 @@ module snn_seq #(
                         ph <= 4'd1;
                     end
                 end
-                4'd1: ph <= 4'd2;
+                4'd1: begin m_size <= a_size[C_W-1:0]; ph <= 4'd2; end
                 default: begin
                     pm_we <= 1'b1; pm_waddr <= g_iss[N_AW-1:0];
                     pm_wdata <= {1'b1, pi[PP_W-1:0]};
@@ -616,10 +618,10 @@ module snn_seq #(
                         st_wi <= {S_BITS{1'b0}}; st_wref <= {R_BITS{1'b0}};
                         st_wth <= {S_BITS{1'b0}};
                     end
-                    if (map_more) begin
-                        j <= j + 1'b1; ti <= ti + 1'b1;
+                    if (t_more) begin
+                        t <= t + 1'b1; ti <= ti + 1'b1;
                     end else begin
-                        j <= {C_W{1'b0}}; ti <= {C_W{1'b0}}; pi <= pi + 1'b1; ph <= 4'd0;
+                        t <= {C_W{1'b0}}; ti <= {C_W{1'b0}}; pi <= pi + 1'b1; ph <= 4'd0;
                     end
                 end
                 endcase
@@ -633,37 +635,39 @@ module snn_seq #(
                     hs_wdata <= 1'b0;
                 end
                 if (pi < n_pop) begin
-                    if (!cc_ok) begin
-                        // wait: population pi's count is being read
-                    end else if (b_flags[0] && j < cur_cnt) begin
+                    if (in0_w) begin
+                        in0_w <= 1'b0;  // wait: population pi's count is being read
+                    end else if (a_flags[0] && j < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
-                        p1_valid <= 1'b1; p1_off <= b_off[N_AW-1:0];
-                        j <= j + 1'b1;
+                        p1_valid <= 1'b1; p1_off <= a_off[N_AW-1:0];
+                        j <= j + 1'b1; in0_w <= 1'b0;
                     end else begin  // its count is zeroed (cnt_we) for this step's inputs
                         pi <= pi + 1'b1; j <= {C_W{1'b0}};
                     end
                 end else if (!p1_valid && !p1b_valid) begin
-                    state <= S_IN; ph <= 4'd0;
+                    state <= S_IN; ph <= 4'd0; in_inp <= 1'b1;
                 end
             end
             S_IN: begin
-                // ph 0: look at the head (and read its history bit), 1: RAM read, 2: take it
-                // unless it is a duplicate, 3: let the registered pop take effect
+                // ph 0: look at the head (and read its history bit), 1: RAM read (and its
+                // population's lookup: in_ok), 2: take it unless it is a duplicate, 3: let the
+                // registered pop take effect
                 case (ph)
                 4'd0: if (!in_empty) begin
                     if (in_data[31]) begin
                         in_pop <= 1'b1; state <= S_POP; pi <= {(PP_W+1){1'b0}};
+                        in_inp <= 1'b0;
                     end else begin
                         hs_re <= 1'b1; hs_raddr <= hs_ra; ph <= 4'd1;
                     end
                 end
-                4'd1: ph <= 4'd2;
+                4'd1: begin in_ok <= lk_hit && a_flags[0]; ph <= 4'd2; end
                 4'd2: begin
                     in_pop <= 1'b1; ph <= 4'd3;
-                    if (lk_hit && b_flags[0] && !hs_rdata) begin
+                    if (in_ok && !hs_rdata) begin
                         ev_we <= 1'b1;
                         ev_waddr <= ev_wa;
-                        ev_wdata <= lk_idx[C_W-1:0] - b_off[C_W-1:0];
+                        ev_wdata <= lk_idx[C_W-1:0] - a_off[C_W-1:0];
                         hs_we <= 1'b1; hs_waddr <= haddr(cur, {16'd0, lk_idx}); hs_wdata <= 1'b1;
                     end else begin
                         in_err <= 1'b1;
@@ -675,7 +679,7 @@ module snn_seq #(
             S_POP: begin
                 if (pi >= n_pop) begin
                     state <= S_STDP; k <= {(PR_W+1){1'b0}}; in_stdp <= 1'b1;
-                end else if (a_flags[0] || a_size == 32'd0) begin
+                end else if (a_flags[0] || a_empty) begin
                     pi <= pi + 1'b1;
                 end else begin
                     t <= {C_W{1'b0}};
@@ -686,6 +690,7 @@ module snn_seq #(
             // one per cycle
             S_LDP, S_LDS: begin
                 m_size <= a_size[C_W-1:0]; n_size <= b_size[C_W-1:0]; r_soft <= r_flags[2];
+                if (state == S_LDP) begin a_sub <= a_flags[1]; a_out <= a_flags[2]; end
                 ld_v1 <= (ld_n <= ld_last); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
                 if (ld_n <= ld_last) begin
                     tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
@@ -750,7 +755,7 @@ module snn_seq #(
                 // (j + 1 <= events of entry li, and li + 1 <= nl_n while li < nl_n: the
                 // comparisons are equalities)
                 if (ti < m_size
-                        && (ni != 2'd0 || li != 0 || j != 0 || !a_flags[2] || out_room)) begin
+                        && (ni != 2'd0 || li != 0 || j != 0 || !a_out || out_room)) begin
                     p1_valid <= 1'b1; p1_t <= ti; wb_re <= 1'b1; wb_entry <= proj_sel;
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
@@ -808,7 +813,7 @@ module snn_seq #(
                         ev_we <= 1'b1;
                         ev_waddr <= ev_wa;
                         ev_wdata <= upd_t;
-                        if (a_flags[2]) begin
+                        if (a_out) begin
                             out_push <= 1'b1;
                             out_data <= {1'b1, step_count, g_now[15:0]};
                         end
@@ -989,7 +994,7 @@ module snn_seq #(
     end
 
     // verilator lint_off UNUSEDSIGNAL
-    wire unused_ok = ^{a_flags, b_flags, r_flags, r_delay, r_src, r_tgt, r_trb, s_term,
+    wire unused_ok = ^{a_flags, r_flags, r_delay, r_src, r_tgt, r_trb, s_term,
                        a_off, b_off, b_size, a_size, in_data,
                        g_now, g_iss, w_a, tab_pop_rdata, tab_proj_rdata,
                        tr_a, dslot_w, kc_a, cc_a};
