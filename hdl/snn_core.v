@@ -348,15 +348,16 @@ module snn_core #(
                         && !(host_we && a_infifo && in_full) && !(ct_busy && rg_acc);
     assign acc_rd = host_req && host_ready && !host_we;
     assign acc_wr = host_req && host_ready && host_we;
-    assign tab_pop_we  = acc_wr && in_pop_t;
-    assign tab_proj_we = acc_wr && in_prj_t;
 
     // host ports of the shared memories (used only while idle)
     wire [N_AW-1:0]   h_nidx  = offset[N_AW+1:2];
     wire [1:0]        h_nfld  = offset[1:0];
-    // (a memory region's access is ready exactly when the sequencer is idle: written out here,
-    // so its write enables do not wait for host_ready's other terms, which are all region 0)
+    // (a memory region's or a table's access is ready exactly when the sequencer is idle:
+    // written out here, so their write enables do not wait for host_ready's other terms,
+    // which concern other addresses)
     wire              h_mem_wr = host_req && hq && host_we && !seq_busy;
+    assign tab_pop_we  = h_mem_wr && in_pop_t;
+    assign tab_proj_we = h_mem_wr && in_prj_t;
     wire              h_st_wr = h_mem_wr && mem_sel[1];
     wire              h_w_wr  = h_mem_wr && mem_sel[2];
     assign w_touched = h_w_wr || tab_proj_we;

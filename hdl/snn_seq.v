@@ -455,9 +455,10 @@ module snn_seq #(
     // combinational DSPs, untimed by nextpnr): the bound factor at ph 5 (potentiation) and
     // ph 6 (depression) into f_q, trace x factor at ph 6 and ph 7 into tf_q, its partial
     // products with the amplitude at ph 7 and ph 8 into pp_*, their rounded sum at ph 8 (kept
-    // in term_up) and ph 9 (kept in term_dn); the weight is written at ph 10. A term is the
-    // PW-bit product shifted right by SHS: its low TW bits hold it exactly (the rest is sign),
-    // so the registers and snn_stdp's subtraction are TW bits wide.
+    // in term_up) and ph 9 (kept in term_dn); their difference at ph 10 (snn_stdp_dw, into
+    // dw_q); the weight is written at ph 11 (snn_stdp: w + dw, clamped). A term is the PW-bit
+    // product shifted right by SHS: its low TW bits hold it exactly (the rest is sign), so the
+    // registers and snn_stdp_dw's subtraction are TW bits wide.
     localparam integer FW  = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
     localparam integer PW  = T_BITS + FW + A_BITS + 2;
     localparam integer SHS = STDP_FRAC + T_FRAC + FRAC;
@@ -507,10 +508,14 @@ module snn_seq #(
     // registers' synchronous reset, no multiplexer before the subtraction)
     wire              s_pre  = s_a || (!s_b && hs_rdata);
     wire              s_post = s_a ? hs_rdata : post_spk;
-    snn_stdp #(.W_BITS(W_BITS), .PW(TW)) u_stdp (
-        .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]),
-        .event_pre(1'b1), .event_post(1'b1),
-        .term_up(term_up), .term_down(term_dn),
+    wire signed [W_BITS+2:0] s_dw;
+    reg  signed [W_BITS+2:0] dw_q;  // the weight change (ph 10), added and clamped at ph 11
+
+    snn_stdp_dw #(.W_BITS(W_BITS), .PW(TW)) u_dw (
+        .event_pre(1'b1), .event_post(1'b1), .term_up(term_up), .term_down(term_dn),
+        .dw(s_dw));
+    snn_stdp #(.W_BITS(W_BITS)) u_stdp (
+        .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]), .dw(dw_q),
         .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
@@ -872,7 +877,7 @@ module snn_seq #(
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9: ph <= ph + 4'd1;  // the product unit
+                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10: ph <= ph + 4'd1;  // the product unit
                 default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
                     if (j_more) begin
@@ -936,7 +941,7 @@ module snn_seq #(
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9: ph <= ph + 4'd1;  // the product unit
+                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10: ph <= ph + 4'd1;  // the product unit
                 default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
@@ -985,6 +990,7 @@ module snn_seq #(
                     pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph;
                 end
                 4'd9: term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}};  // the depression term
+                4'd10: dw_q <= s_dw;  // the weight change
                 default: ;
                 endcase
             end

@@ -259,9 +259,9 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     population 9 cycles to load its parameters from the table RAM, one per incoming
     projection + 2 (their event counts come from a block RAM a cycle late) and a 7-cycle
     drain; per population one cycle waiting for its event count before the inputs. STDP, per
-    plastic projection: 6 cycles to load its parameters, 3 per trace, 8 per synapse of an
+    plastic projection: 6 cycles to load its parameters, 3 per trace, 9 per synapse of an
     arriving source's row or a spiking target's column when at most half of each spike, else
-    8 per synapse (a dense pass, as is the first learning step after a weight write:
+    9 per synapse (a dense pass, as is the first learning step after a weight write:
     ``steady=False``).
     """
     rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
@@ -283,12 +283,12 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
             pre, post = ev[pr.source], ev[pr.target]
             # parameter load, the traces, then event driven when at most half the sources
             # arrive and half the targets spike: a row per arriving source (5 cycles to fetch
-            # it and its trace, 8 per synapse), a column per spiking target (3 + 8 per
+            # it and its trace, 9 per synapse), a column per spiking target (3 + 9 per
             # synapse), +1 to end each list
             if 2 * pre <= s and 2 * post <= t and steady:
-                cycles += 6 + 3 * (s + t) + pre * (5 + 8 * t) + 1 + post * (3 + 8 * s) + 1
+                cycles += 6 + 3 * (s + t) + pre * (5 + 9 * t) + 1 + post * (3 + 9 * s) + 1
             else:  # dense: every synapse (at high activity, or the first learning step)
-                cycles += 6 + 3 * (s + t) + t * (3 + 8 * s)
+                cycles += 6 + 3 * (s + t) + t * (3 + 9 * s)
     return cycles
 
 

@@ -1,8 +1,8 @@
 // Test top for the STDP blocks: one synapse's complete plasticity step, as
 // snnkit.plasticity.stdp_step does it for a 1x1 projection: both traces decay, the weight
 // changes with the decayed traces (per term snn_stdp_bound, snn_stdp_factor, snn_stdp_product,
-// snn_stdp_term:
-// the sequencer registers between them), then the traces take this step's spikes.
+// snn_stdp_term; then snn_stdp_dw and snn_stdp: the sequencer registers between them), then
+// the traces take this step's spikes.
 `default_nettype none
 
 module stdp_synapse #(
@@ -76,9 +76,13 @@ module stdp_synapse #(
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_down (
         .p_ll(ll_down), .p_lh(lh_down), .p_h(h_down), .term(term_down));
-    snn_stdp #(.W_BITS(W_BITS), .PW(PW)) u_stdp (
-        .state_w(state_w), .param_plastic(param_plastic), .event_pre(event_pre),
-        .event_post(event_post), .term_up(term_up), .term_down(term_down),
+    wire signed [W_BITS+2:0] dw;
+
+    snn_stdp_dw #(.W_BITS(W_BITS), .PW(PW)) u_dw (
+        .event_pre(event_pre), .event_post(event_post), .term_up(term_up),
+        .term_down(term_down), .dw(dw));
+    snn_stdp #(.W_BITS(W_BITS)) u_stdp (
+        .state_w(state_w), .param_plastic(param_plastic), .dw(dw),
         .param_w_min(param_w_min), .param_w_max(param_w_max), .state_next_w(state_next_w));
 
 endmodule
