@@ -24,19 +24,19 @@ module snn_fifo #(
     (* no_rw_check *) reg [DATA_W-1:0] mem [0:DEPTH-1];
     reg [ADDR_W:0]   wptr;
     reg              empty_r;  // the last cycle's wptr == rptr: no word dout may show
-    reg              full_r;   // level == DEPTH
+    reg [ADDR_W:0]   level_r;  // words stored (full: its top bit, DEPTH a power of two)
     reg [ADDR_W:0]   rptr;
     reg [DATA_W-1:0] rdata;
 
-    // the flags' next values are chosen by push / pop among comparisons of the registers
+    // the next values are chosen by push / pop among sums and comparisons of the registers
     // (push and pop come late in the cycle: no adder or comparator behind them)
     wire             do_pop  = pop && !empty_r;
-    wire             do_push = push && !full_r;
+    wire             do_push = push && !level_r[ADDR_W];
     wire [ADDR_W:0]  rinc  = rptr + 1'b1;
     wire [ADDR_W:0]  rnext = do_pop ? rinc : rptr;
-    assign level = wptr - rptr;
+    assign level = level_r;
     assign empty = empty_r;
-    assign full  = full_r;
+    assign full  = level_r[ADDR_W];
     assign dout  = rdata;
 
     always @(posedge clk) begin
@@ -44,12 +44,12 @@ module snn_fifo #(
         if (rst) begin
             wptr <= {(ADDR_W+1){1'b0}};
             empty_r <= 1'b1;
-            full_r <= 1'b0;
+            level_r <= {(ADDR_W+1){1'b0}};
             rptr <= {(ADDR_W+1){1'b0}};
         end else begin
             empty_r <= do_pop ? (wptr == rinc) : (wptr == rptr);
-            if (do_push && !do_pop) full_r <= (level == DEPTH[ADDR_W:0] - 1'b1);
-            else if (do_pop && !do_push) full_r <= 1'b0;
+            if (do_push && !do_pop) level_r <= level_r + 1'b1;
+            else if (do_pop && !do_push) level_r <= level_r - 1'b1;
             if (do_push) begin
                 mem[wptr[ADDR_W-1:0]] <= din;
                 wptr <= wptr + 1'b1;

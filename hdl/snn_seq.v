@@ -395,7 +395,15 @@ module snn_seq #(
     // targets in S_TPOST), t over the targets
     // (the STDP pass compares with the sizes registered in S_LDS, m_size and n_size, not
     // with the views; S_MAP walks population pi)
-    wire            j_more    = (state == S_TPOST) ? (j + 1'b1 < m_size) : (j + 1'b1 < n_size);
+    // j_more and the choice of the event-driven STDP pass (ev_pass) are registered: j changes
+    // at least a cycle before they are used (S_TPRE / S_TPOST ph 2, a synapse's last phase),
+    // the counts and sizes stay for the whole projection
+    reg             j_more, ev_pass;
+    always @(posedge clk) begin
+        j_more  <= (state == S_TPOST) ? (j + 1'b1 < m_size) : (j + 1'b1 < n_size);
+        ev_pass <= !dense && {k_cnt, 1'b0} <= {1'b0, n_size}
+                   && {cur_cnt, 1'b0} <= {1'b0, m_size};
+    end
     wire            t_more    = t + 1'b1 < m_size;
 
     // ------------------------------------------------------------------ arithmetic blocks
@@ -510,12 +518,14 @@ module snn_seq #(
     wire              s_post = s_a ? hs_rdata : post_spk;
     wire signed [W_BITS+2:0] s_dw;
     reg  signed [W_BITS+2:0] dw_q;  // the weight change (ph 10), added and clamped at ph 11
+    reg  [W_BITS:0]          w_q;   // the weight word, kept at ph 5 (the RAM's output is far
+                                    // from the update: a block RAM / SPRAM and its multiplexer)
 
     snn_stdp_dw #(.W_BITS(W_BITS), .PW(TW)) u_dw (
         .event_pre(1'b1), .event_post(1'b1), .term_up(term_up), .term_down(term_dn),
         .dw(s_dw));
     snn_stdp #(.W_BITS(W_BITS)) u_stdp (
-        .state_w(w_rdata[W_BITS-1:0]), .param_plastic(w_rdata[W_BITS]), .dw(dw_q),
+        .state_w(w_q[W_BITS-1:0]), .param_plastic(w_q[W_BITS]), .dw(dw_q),
         .param_w_min(r_wmin), .param_w_max(r_wmax), .state_next_w(s_w));
 
     // ------------------------------------------------------------------ table selects
@@ -851,9 +861,7 @@ module snn_seq #(
                     end else if (state == S_TPOST && !j_more) begin
                         // rows and columns when at most half the sources arrive and half
                         // the targets spike (never slower than the dense pass then)
-                        state <= (!dense && {k_cnt, 1'b0} <= {1'b0, n_size}
-                                  && {cur_cnt, 1'b0} <= {1'b0, m_size})
-                                 ? S_SYA : S_SYN;
+                        state <= ev_pass ? S_SYA : S_SYN;
                         ph <= 4'd0;
                         t <= {C_W{1'b0}}; j <= {C_W{1'b0}}; ti <= {C_W{1'b0}};
                     end
@@ -879,7 +887,7 @@ module snn_seq #(
                 end
                 4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10: ph <= ph + 4'd1;  // the product unit
                 default: begin  // write the weight back
-                    w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
+                    w_we <= 1'b1; w_wdata <= {w_q[W_BITS], s_w};
                     if (j_more) begin
                         j <= j + 1'b1; ph <= 4'd3;
                     end else if (t_more) begin
@@ -944,7 +952,7 @@ module snn_seq #(
                 4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10: ph <= ph + 4'd1;  // the product unit
                 default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
-                        w_we <= 1'b1; w_wdata <= {w_rdata[W_BITS], s_w};
+                        w_we <= 1'b1; w_wdata <= {w_q[W_BITS], s_w};
                     end
                     ph <= 4'd3;
                     if (state == S_SYAS) begin
@@ -976,8 +984,8 @@ module snn_seq #(
             // A_MINUS at ph 6 for ph 8
             if (state == S_SYN || state == S_SYAS || state == S_SYBS) begin
                 case (ph)
-                4'd5: begin  // the potentiation term's bound factor
-                    f_q <= s_f; xp_q <= s_a; tab_re <= 1'b1; tab_field <= 4'd5;
+                4'd5: begin  // the potentiation term's bound factor; the weight kept
+                    f_q <= s_f; xp_q <= s_a; tab_re <= 1'b1; tab_field <= 4'd5; w_q <= w_rdata;
                 end
                 4'd6: begin  // its trace x factor; the depression term's bound factor
                     tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; tab_re <= 1'b1; tab_field <= 4'd6;
