@@ -210,7 +210,14 @@ module host_decoder #(
                                  | (run_rem + ~{1'b0, run_n[LEN_W-2:0], 1'b1});
 
     wire [3:0]  region = frame_op[3:0];
-    wire [31:0] region_base = REGION_BASE[32*region +: 32];
+    // the region's base and size: constants looked up into plain registers a cycle after the
+    // op byte (used from the dispatch on); yosys would otherwise fold frame_op's register into
+    // the lookup, and its enable and reset logic with it
+    reg  [31:0] region_base, region_size;
+    always @(posedge clk) begin
+        region_base <= REGION_BASE[32*region +: 32];
+        region_size <= REGION_SIZE[32*region +: 32];
+    end
     // the bus address of item k: base + (offset + k) (cmd_off); when every region's base is
     // aligned to a power of two not below its size, base | (offset + k) (in range: checked
     // first)
@@ -232,7 +239,6 @@ module host_decoder #(
     localparam integer BASE_OR = bases_aligned(0);
     wire [31:0] item_off  = {{(32-OFF_W){1'b0}}, cmd_off};
     wire [31:0] item_addr = (BASE_OR != 0) ? (region_base | item_off) : (region_base + item_off);
-    wire [31:0] region_size = REGION_SIZE[32*region +: 32];
     wire [LEN_W-1:0] data_bytes_w = frame_len - 5;  // WRITE: bytes after offset, mode (LEN >= 5)
     wire [16:0] data_bytes = {{(17-LEN_W){1'b0}}, data_bytes_w};
     wire [E_W-1:0] cmd_end = {{(E_W-OFF_W){1'b0}}, cmd_off} + {{(E_W-16){1'b0}}, cmd_count};
