@@ -439,6 +439,9 @@ def xilinx_mmcm(f_out_mhz: float, f_in_mhz: float = 12.0) -> tuple[int, int]:
                      f"{f_in_mhz:g} MHz (try a divisor of 12 MHz x 50..100, e.g. 50 or 100)")
 
 
+PLACED = ("icebreaker.asc", "nextpnr.json", "nextpnr.log")  # one placement's files
+
+
 def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seeds: int = 1,
                 progress: bool = True, files: list[Path] | None = None,
                 top: str | None = None) -> BuildReport:
@@ -474,14 +477,13 @@ def build_ice40(params: dict, out_dir: Path, clock_mhz: float, seeds: int = 1,
         rep.seconds["nextpnr"] += _nextpnr(out_dir, board.constraints, clock_mhz, seed,
                                            progress)
         fmax = nextpnr_summary(out_dir / "nextpnr.json", *structure)[2] or 0.0
-        best = max(tried.values(), default=-1.0)
-        tried[seed] = fmax
-        if fmax > best:  # keep this placement (the last files are always the best so far)
-            for f in ("icebreaker.asc", "nextpnr.json", "nextpnr.log"):
+        if fmax > max(tried.values(), default=-1.0):  # the fastest so far: keep its files
+            for f in PLACED:
                 shutil.copy(out_dir / f, out_dir / f"best_{f}")
+        tried[seed] = fmax
         if fmax >= clock_mhz:
             break
-    for f in ("icebreaker.asc", "nextpnr.json", "nextpnr.log"):
+    for f in PLACED:
         shutil.move(out_dir / f"best_{f}", out_dir / f)
     seed = max(tried, key=tried.get)
     if len(tried) > 1:
