@@ -323,13 +323,12 @@ module snn_core #(
     // enables): a request is accepted at the earliest in its second cycle (hq), when the flags
     // are those of its address (the host holds the address until the request is accepted).
     reg         hq;        // a request was pending (not accepted) in the last cycle
-    reg         is_reg, is_mem, is_table, a_ctrl, a_infifo, a_outpop, in_pop_t, in_prj_t;
+    reg         is_reg, is_table, a_ctrl, a_infifo, a_outpop, in_pop_t, in_prj_t;
     reg         rg_acc, rg_wa, rg_rd;
     reg  [3:1]  mem_sel;   // region 1, 2, 3: state, weights, traces
     always @(posedge clk) begin
         hq       <= host_req && !(acc_rd || acc_wr) && !rst;
         is_reg   <= is_reg_c;
-        is_mem   <= (region == 4'h1) || (region == 4'h2) || (region == 4'h3);
         is_table <= is_reg_c && (offset[19:8] != 12'd0);  // offset >= 0x100
         a_ctrl   <= is_reg_c && (offset == 20'h010);
         a_infifo <= is_reg_c && (offset == 20'h020);
@@ -344,7 +343,7 @@ module snn_core #(
     end
 
     // memories and tables wait for idle; input pushes wait for room; CTRL waits for idle
-    assign host_ready = hq && !(seq_busy && (is_mem || is_table || (host_we && a_ctrl)))
+    assign host_ready = hq && !(seq_busy && (|mem_sel || is_table || (host_we && a_ctrl)))
                         && !(host_we && a_infifo && in_full) && !(ct_busy && rg_acc);
     assign acc_rd = host_req && host_ready && !host_we;
     assign acc_wr = host_req && host_ready && host_we;

@@ -250,8 +250,8 @@ module snn_seq #(
     // the table RAMs into registers (S_LDP, S_LDS)
     reg              in_stdp;     // in the STDP pass (S_STDP .. S_SYBS)
     reg              in_inp;      // taking the inputs (S_IN)
-    reg  [PP_W-1:0]  pop_sel_a;   // population pi / input population of the head / STDP target
-    reg  [PP_W-1:0]  pop_sel_b;   // source of projection k
+    wire [PP_W-1:0]  pop_sel_a;   // population pi / input population of the head / STDP target
+    wire [PP_W-1:0]  pop_sel_b;   // source of projection k
     // the projection in use is k in every state: in the neuron pass (S_RUN, where k is free
     // after S_PLST) k holds nl_k[li], set with li, so no state decode precedes the views
     wire [PR_W-1:0]  proj_sel = k[PR_W-1:0];
@@ -531,10 +531,8 @@ module snn_seq #(
     // ------------------------------------------------------------------ table selects
     // (the STDP pass and the input states are flagged by registers set and cleared with the
     // moves in and out: one-bit selects, no decode of the state)
-    always @* begin
-        pop_sel_a = in_stdp ? r_tgt[PP_W-1:0] : (in_inp ? lk_pop : pi[PP_W-1:0]);
-        pop_sel_b = r_src[PP_W-1:0];
-    end
+    assign pop_sel_a = in_stdp ? r_tgt[PP_W-1:0] : (in_inp ? lk_pop : pi[PP_W-1:0]);
+    assign pop_sel_b = r_src[PP_W-1:0];
 
     // the count writes (mirror the machine below): the clear pass zeroes every word, S_IN0
     // zeroes population pi's at cur once its old input events are forgotten, S_POP the
