@@ -22,11 +22,11 @@ import torch
 from . import protocol as p
 from .compiler import HardwareConfig, build_images
 from .errors import DeviceError, NetworkError
+from .inputs import check_inputs
 from .network import Network
 from .protocol import ErrorCode, Op, Region
 from .quantize import quantize
 from .result import Result
-from .simulator import check_inputs
 
 CTRL_LEARN, CTRL_N_POP, CTRL_N_PROJ = 2, 9, 10  # word offsets in Region.CTRL
 LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the link, not the command: resend

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
-from .rtl_backend import cache_dir, verilator_bin
+from .rtl_backend import cache_dir
+from .tools import verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "sim" / "emulator" / "main.cpp"

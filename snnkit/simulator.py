@@ -20,120 +20,19 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from . import kernels
-from .arith import FixedArith, FloatArith, int_matmul
+from .arith import Arith, FixedArith, FloatArith, int_matmul
 from .errors import SimulationError
+from .inputs import check_inputs
 from .network import Network
-from .neurons import NeuronParams, initial_state, neuron_step
+from .neurons import TENSOR_PARAMS, NeuronParams, initial_state, neuron_step
 from .plasticity import STDPParams, STDPState, stdp_step
 from .quantize import auto_quantization, encode, integer_neuron, integer_stdp, integer_weights
 from .result import Result
 
 RECORDABLE = ("v", "i", "theta", "weights")
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def check_inputs(net: Network, inputs,
-                 steps: int | None) -> tuple[dict[str, torch.Tensor], int, int]:
-    """Validate inputs; return ``({input_pop: [steps, batch, n] tensor}, steps, batch)``.
-
-    ``inputs`` is one array ``[steps, batch, n_inputs]`` (input populations concatenated in
-    network order) or a dict ``{input population: [steps, batch, size]}``.
-    """
-    pops = net.inputs
-    if not pops:
-        raise SimulationError("network: has no input population (add one with net.add_input)")
-    if isinstance(inputs, dict):
-        unknown = set(inputs) - {p.name for p in pops}
-        if unknown:
-            raise SimulationError(f"inputs: {sorted(unknown)} are not input populations "
-                                  f"(inputs: {[p.name for p in pops]})")
-        missing = [p.name for p in pops if p.name not in inputs]
-        if missing:
-            raise SimulationError(f"inputs: no data for input population(s) {missing}")
-        arrays = {p.name: _as_tensor(inputs[p.name], f"inputs[{p.name!r}]") for p in pops}
-    else:
-        whole = _as_tensor(inputs, "inputs")
-        _check_ndim(whole, "inputs", net.n_inputs)
-        if whole.shape[2] != net.n_inputs:
-            raise SimulationError(f"inputs: last dimension is {whole.shape[2]} but the network "
-                                  f"has {net.n_inputs} inputs ({_input_sizes(net)})")
-        arrays, off = {}, 0
-        for p in pops:
-            arrays[p.name] = whole[:, :, off:off + p.size]
-            off += p.size
-    first = next(iter(arrays.values()))
-    n_steps, batch = first.shape[0], first.shape[1] if first.dim() == 3 else 0
-    for p in pops:
-        x, label = arrays[p.name], f"inputs[{p.name!r}]"
-        _check_ndim(x, label, p.size)
-        if x.shape[2] != p.size:
-            raise SimulationError(f"{label}: last dimension is {x.shape[2]}, population "
-                                  f"{p.name!r} has {p.size} inputs")
-        if x.shape[:2] != (n_steps, batch):
-            raise SimulationError(f"{label}: shape {tuple(x.shape)} disagrees with "
-                                  f"[steps={n_steps}, batch={batch}] of the other inputs")
-        if p.encoding == "spikes":
-            arrays[p.name] = _as_spikes(x, label)
-        else:
-            if not torch.is_floating_point(x) and x.dtype not in (torch.int32, torch.int64,
-                                                                   torch.int16, torch.uint8):
-                raise SimulationError(f"{label}: current inputs must be numbers, got {x.dtype}")
-            x = x.to(torch.float64)
-            if not torch.isfinite(x).all():
-                raise SimulationError(f"{label}: contains NaN or inf")
-            arrays[p.name] = x
-    if steps is None:
-        steps = n_steps
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
-    if n_steps != steps:
-        raise SimulationError(f"steps: inputs cover {n_steps} steps but steps={steps}; "
-                              f"give inputs shaped [steps, batch, inputs]")
-    if batch < 1:
-        raise SimulationError("inputs: batch dimension is empty")
-    return arrays, int(steps), int(batch)
-
-
-def _input_sizes(net):
-    return " + ".join(f"{p.name}[{p.size}]" for p in net.inputs)
-
-
-def _as_tensor(x, label) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    try:
-        arr = np.asarray(x)
-    except Exception as e:  # noqa: BLE001
-        raise SimulationError(f"{label}: cannot be read as an array ({e})")
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise SimulationError(f"{label}: expected a numeric array, got dtype {arr.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def _check_ndim(x, label, n):
-    if x.dim() != 3:
-        raise SimulationError(f"{label}: expected shape [steps, batch, {n}], got "
-                              f"{tuple(x.shape)} ({x.dim()} dimensions)")
-
-
-def _as_spikes(x: torch.Tensor, label: str) -> torch.Tensor:
-    if x.dtype == torch.bool:
-        return x
-    if x.is_complex():
-        raise SimulationError(f"{label}: spikes must be 0/1, got complex dtype")
-    bad = (x != 0) & (x != 1)
-    if bad.any():
-        idx = tuple(int(i) for i in bad.nonzero()[0])
-        raise SimulationError(f"{label}: spike inputs must be 0 or 1, found {x[idx].item()!r} "
-                              f"at [step, batch, input] = {list(idx)} (use an encoder from "
-                              f"snnkit.encoders for rates or currents)")
-    return x != 0
 
 
 # --------------------------------------------------------------------------- plans
@@ -188,7 +87,7 @@ class _Proj:
 
 @dataclass
 class _Plan:
-    ar: object
+    ar: Arith
     neurons: dict[str, NeuronParams]
     v_init: dict[str, torch.Tensor]
     projs: list[_Proj]
@@ -203,24 +102,29 @@ def _float_plan(net: Network, device, learning) -> _Plan:
     neurons, v_init = {}, {}
     for pop in net.neuron_populations:
         d = {k: torch.tensor(v, **f32) for k, v in pop.neuron.dynamics(pop.size).items()}
-        neurons[pop.name] = NeuronParams(d["alpha"], d["beta"], d["threshold"], d["v_reset"],
-                                         d["bias"], d["adapt_plus"], d["adapt_decay"],
-                                         pop.neuron.reset == "subtract", pop.neuron.refractory,
-                                         bool((d["adapt_plus"] != 0).any()),
-                                         bool((d["alpha"] != 0).any()),
-                                         bool((d["bias"] != 0).any()))
+        t = {k: d[k] for k in TENSOR_PARAMS}
+        neurons[pop.name] = NeuronParams(**t, subtract=pop.neuron.reset == "subtract",
+                                         refractory=pop.neuron.refractory, **_skips(t))
         v_init[pop.name] = d["v_init"]
     projs = []
     for i, pr in enumerate(net.projections):
         stdp = None
         if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
             s = pr.stdp
-            stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay,
-                              s.rule == "nearest", s.bounds == "soft", s.w_min, s.w_max, 0, 0,
-                              _plastic(pr, device))
+            stdp = STDPParams(a_plus=s.a_plus, a_minus=s.a_minus, pre_decay=s.pre_decay,
+                              post_decay=s.post_decay, nearest=s.rule == "nearest",
+                              soft=s.bounds == "soft", w_min=s.w_min, w_max=s.w_max,
+                              shift_hard=0, shift_soft=0, plastic=_plastic(pr, device))
         projs.append(_Proj(i, pr.source, pr.target, pr.delay, torch.tensor(pr.weight, **f32),
                            net.population(pr.source).encoding == "current", stdp, 0))
     return _Plan(FloatArith(), neurons, v_init, projs, fixed=False)
+
+
+def _skips(t: dict[str, torch.Tensor]) -> dict[str, bool]:
+    """The flags that let :func:`neuron_step` skip work known to be zero."""
+    return {"adaptive": bool((t["adapt_plus"] != 0).any()),
+            "has_alpha": bool((t["alpha"] != 0).any()),
+            "has_bias": bool((t["bias"] != 0).any())}
 
 
 def _plastic(pr, device) -> torch.Tensor:
@@ -245,20 +149,19 @@ def _fixed_plan(net: Network, q, device, learning) -> _Plan:
         stdp = None
         if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
             s = integer_stdp(net, i, q)
-            stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay, s.nearest, s.soft,
-                              s.w_min, s.w_max, s.shift_hard, s.shift_soft, _plastic(pr, device))
+            stdp = STDPParams(a_plus=s.a_plus, a_minus=s.a_minus, pre_decay=s.pre_decay,
+                              post_decay=s.post_decay, nearest=s.nearest, soft=s.soft,
+                              w_min=s.w_min, w_max=s.w_max, shift_hard=s.shift_hard,
+                              shift_soft=s.shift_soft, plastic=_plastic(pr, device))
         projs.append(_Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
                            w_abs * x_abs * src.size, q.weight_bits))
     neurons, v_init = {}, {}
     for pop in net.neuron_populations:
         ip = integer_neuron(net, pop, q)
         dt = _state_dtype(q, sum(p.bound for p in projs if p.target == pop.name))
-        t = {k: torch.tensor(getattr(ip, k), dtype=dt, device=device) for k in
-             ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")}
+        t = {k: torch.tensor(getattr(ip, k), dtype=dt, device=device) for k in TENSOR_PARAMS}
         neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
-                                         adaptive=bool((t["adapt_plus"] != 0).any()),
-                                         has_alpha=bool((t["alpha"] != 0).any()),
-                                         has_bias=bool((t["bias"] != 0).any()))
+                                         **_skips(t))
         v_init[pop.name] = torch.tensor(ip.v_init, dtype=dt, device=device)
     return _Plan(FixedArith(q), neurons, v_init, projs, fixed=True, frac=q.frac_bits,
                  lsb=2.0 ** -q.frac_bits)
@@ -602,8 +505,10 @@ def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Resu
                 buf[t] = getattr(state[pop.name], k)
         for pr in plan.projs:
             if pr.stdp:
+                x_pre, x_post = traces[pr.index]
                 s = stdp_step(arriving(pr, t, now), now[pr.target],
-                              STDPState(weights[pr.index], *traces[pr.index]), pr.stdp, plan.ar)
+                              STDPState(w=weights[pr.index], x_pre=x_pre, x_post=x_post),
+                              pr.stdp, plan.ar)
                 weights[pr.index], traces[pr.index] = s.w, (s.x_pre, s.x_post)
                 if pr.index in wrec:
                     wrec[pr.index][t] = s.w
