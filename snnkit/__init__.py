@@ -9,8 +9,7 @@ import importlib
 from . import encoders
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
-from .fileformat import load
-from .network import IF, LIF, STDP, CubaLIF, Network, Quantization
+from .network import IF, LIF, STDP, CubaLIF, Network, Quantization, load
 from .quantize import quantize
 from .result import Result
 from .simulator import Simulator, simulate

@@ -652,7 +652,7 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
 def build_main(argv=None) -> int:
     """``snnkit build --board ice40|cmod_a7 NET -o DIR``: build, print the report, return 0."""
     from .compiler import HardwareConfig
-    from .fileformat import load
+    from .network import load
     from .quantize import quantize
 
     parser = argparse.ArgumentParser(prog="snnkit build",

@@ -20,7 +20,7 @@ def _info(args) -> int:
         for note in getattr(net, "nir_report", []):
             print(f"  NIR: {note}")
         return 0
-    from .fileformat import load
+    from .network import load
 
     print(load(args.net).summary())
     return 0
@@ -42,7 +42,7 @@ def _load_inputs(path: str):
 
 def _simulate(args) -> int:
     from . import plot
-    from .fileformat import load
+    from .network import load
     from .simulator import simulate
 
     net = load(args.net)

@@ -412,7 +412,7 @@ def add_compile_args(parser: argparse.ArgumentParser) -> None:
 def run_compile(args: argparse.Namespace) -> int:
     """Run ``snnkit compile`` on arguments parsed with :func:`add_compile_args`; print the
     report and return the exit status 0 (errors raise NetworkError)."""
-    from .fileformat import load
+    from .network import load
 
     net = load(args.net)
     if net.quantization is None:

@@ -415,7 +415,7 @@ def add_port_args(parser: argparse.ArgumentParser) -> None:
 
 def deploy_main(argv=None) -> int:
     """``snnkit deploy NET --port URL``: upload and verify a network."""
-    from .fileformat import load
+    from .network import load
 
     parser = argparse.ArgumentParser(prog="snnkit deploy", description=deploy_main.__doc__)
     parser.add_argument("net", help="network file (.snn)")
@@ -434,7 +434,7 @@ def deploy_main(argv=None) -> int:
 
 def run_main(argv=None) -> int:
     """``snnkit run NET --port URL --input IN.npz --steps T --out OUT.npz``."""
-    from .fileformat import load
+    from .network import load
 
     parser = argparse.ArgumentParser(prog="snnkit run", description=run_main.__doc__)
     parser.add_argument("net", help="network file (.snn)")

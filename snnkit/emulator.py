@@ -178,7 +178,7 @@ def run_emulate(args) -> int:
     """Run ``snnkit emulate`` from parsed arguments (for cli.py)."""
     config, host, port = None, "127.0.0.1", None
     if args.net:
-        from .fileformat import load
+        from .network import load
 
         config = HardwareConfig.for_network(load(args.net))
     if args.port:
