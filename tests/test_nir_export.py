@@ -15,7 +15,9 @@ import torch
 from snntorch.import_nir import import_from_nir
 
 import snnkit
-from snnkit.nir_io import NIRApproximationWarning, from_nir, to_nir
+from snnkit.nir_export import to_nir
+from snnkit.nir_import import from_nir
+from snnkit.nir_report import NIRApproximationWarning
 
 T, B = 60, 3
 
