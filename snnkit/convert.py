@@ -24,10 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import encoders
 from .ann import SUPPORTED, Block, activation_scale, ann_forward, blocks, to_qcfs
 from .errors import NetworkError, SimulationError
 from .network import IF, Network, Quantization
 from .qcfs import QCFS
+from .quantize import encode, integer_neuron, integer_weights, quantize
+from .simulator import simulate
 
 __all__ = ["convert", "Conversion", "QCFS", "to_qcfs", "blocks", "ann_forward", "SUPPORTED"]
 
@@ -104,8 +107,6 @@ class Conversion:
         SimulationError : values outside [0, 1] where spikes or lossless mode need them, or
             ``steps`` shorter than the lossless schedule
         """
-        from . import encoders
-
         steps = self.steps if steps is None else steps
         x = np.asarray(x, np.float64)
         x = x.reshape(len(x), -1) if x.ndim > 1 else x[None]
@@ -134,8 +135,6 @@ class Conversion:
     def run(self, x, steps: int | None = None, backend: str = "float", seed: int | None = 0,
             **options):
         """Simulate samples ``x``; returns the :class:`~snnkit.result.Result`."""
-        from .simulator import simulate
-
         steps = self.steps if steps is None else steps
         return simulate(self.network, self.encode(x, steps, seed), steps, backend, **options)
 
@@ -160,8 +159,6 @@ class Conversion:
 
 
 def _reference(conv: Conversion, x, fixed: bool) -> list[np.ndarray]:
-    from .quantize import encode, integer_neuron, integer_weights, quantize
-
     net = conv.network
     qnet = quantize(net)[0] if fixed else net
     q = net.quantization
