@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
-from .rtl_backend import cache_dir, verilator_bin
+from .rtl_backend import cache_dir, headers, verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
@@ -42,7 +42,7 @@ def sources() -> list[Path]:
 
 def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLOAD) -> str:
     h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}".encode())
-    for f in sources() + [HARNESS]:
+    for f in sources() + headers() + [HARNESS]:
         h.update(f.name.encode() + f.read_bytes())
     return "emulator-" + h.hexdigest()[:16]
 
@@ -67,7 +67,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
            "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in sources()]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{ROOT / 'hdl'}"]
+    cmd += [str(f) for f in sources()]
     cmd += [str(HARNESS)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
