@@ -43,7 +43,7 @@
 `define SNN_STATE_STRIDE             4            // words per neuron in region STATE
 `define SNN_MAGIC                    32'h534E4E31 // identify word ID
 `define SNN_CORE_VERSION             32'h00010000 // identify word VERSION
-`define SNN_FEATURES                 32'h0000001F // identify word FEATURES: stdp, soft_bounds, adaptive_threshold, delays, nearest_rule
+`define SNN_FEATURES                 32'h0000001F // identify word FEATURES: all of FEATURES
 `define SNN_FIFO_MARK_BIT            31           // IN_FIFO end-of-step marker, OUT_FIFO valid
 `define SNN_PLASTIC_BIT              31           // a WEIGHT word: plastic
 `define SNN_CTRL_RUN_BIT             0            // bit of a CTRL write

@@ -234,7 +234,7 @@ def _macros() -> list[tuple[str, str, str]]:
           ("SNN_MAGIC", f"32'h{MAGIC:08X}", "identify word ID"),
           ("SNN_CORE_VERSION", f"32'h{CORE_VERSION:08X}", "identify word VERSION"),
           ("SNN_FEATURES", f"32'h{(1 << len(FEATURES)) - 1:08X}",
-           "identify word FEATURES: " + ", ".join(FEATURES)),
+           "identify word FEATURES: all of FEATURES"),
           ("SNN_FIFO_MARK_BIT", str(FIFO_MARK.bit_length() - 1),
            "IN_FIFO end-of-step marker, OUT_FIFO valid"),
           ("SNN_PLASTIC_BIT", str(PLASTIC.bit_length() - 1), "a WEIGHT word: plastic")]
