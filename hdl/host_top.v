@@ -36,7 +36,7 @@ module host_top #(
     output wire busy,         // the core is running steps
     output wire out_valid,    // output spikes wait in the core's FIFO
     output wire link_active   // the decoder is inside a frame or a command (the emulated
-                              // board's harness runs the clock fast meanwhile)
+                              // board's harness runs the clock while it is high)
 );
 
     localparam integer ADDR_W = `SNN_ADDR_W;
