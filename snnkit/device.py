@@ -3,17 +3,23 @@ a board, real or emulated (``snnkit emulate``), through any pyserial URL.
 
 The same code serves both: the emulated board is an ordinary ``socket://`` or pty port.
 Every exchange is one command frame and one response frame (stop and wait, so the board is
-never overrun); a response is awaited with a timeout, and a lost or corrupted frame is sent
-again (the board answers a repeated frame from its replay memory instead of running it
-twice). A board that stops answering raises :class:`~snnkit.errors.DeviceError` after
-``retries + 1`` timeouts.
+never overrun), through :class:`snnkit.link.Link`, which adapts frame sizes and timeouts to
+a noisy line. Above it, this module makes every answer trustworthy: uploads are verified by
+reading them back (and repaired), reads and writes are checked twice once the line has
+damaged a frame, each sample's step count and input errors are checked, and the board's
+frame counter tells whether the board was reset or replaced since the network was loaded
+(then a clear :class:`~snnkit.errors.DeviceError`, or with ``reconnect=True`` the network is
+reloaded and the interrupted operation repeated).
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Self
+from typing import Self, TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +28,7 @@ from . import protocol as p
 from .compiler import HardwareConfig, build_images
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
+from .link import Link, PortLost, Shrunk
 from .memory_map import (
     COUNTER_WORDS,
     FEATURES,
@@ -32,16 +39,23 @@ from .memory_map import (
     STATE_STRIDE,
     Reg,
     StateField,
+    Status,
     link_offset,
 )
 from .network import Network
-from .protocol import ErrorCode, Op, Region
+from .protocol import Op, Region
 from .quantize import quantize
 from .result import Result
 
 CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
 CTRL_N_POP = link_offset(Region.CTRL, Reg.N_POP)  # (N_PROJ follows it)
-LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the link, not the command: resend
+CTRL_STATUS = link_offset(Region.CTRL, Reg.STATUS)  # (STEP_COUNT follows it)
+VOLATILE = (Region.LINK, Region.FIFO)  # reading changes them: never read twice to compare
+T = TypeVar("T")
+
+
+class BoardReset(DeviceError):
+    """The board was reset, power-cycled or replaced since the network was loaded."""
 
 
 @dataclass(frozen=True)
@@ -103,99 +117,73 @@ class Device:
     port : a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``) or an
         already-open ``serial.Serial``-like object (it is not closed by :meth:`close`)
     baudrate : 1_000_000 by default; 3_000_000 for boards built for it
-    timeout : seconds to wait for each response before sending the frame again
-    retries : resends after a timeout, a CRC error or a NACK for a damaged frame
-    max_payload : cap on frame payloads (default the board's buffer); smaller frames
-        survive a noisy link better
+    timeout : seconds: the longest the board may stay silent before an operation fails
+        (each wait for a response is a few measured round trips, at most a quarter of it)
+    retries : resends of one frame (after a timeout, a damaged response or a NACK for a
+        damaged frame) before it fails; a noisy line needs many: at 3% of bytes damaged,
+        the 130-byte IDENTIFY exchange gets through once in about 50 attempts
+    max_payload : cap on frame payloads (default the board's buffer); the driver shrinks
+        frames on a noisy link by itself
+    reconnect : after the port failed (reopened for up to ``max(10, timeout)`` s) or the
+        board was reset or replaced, reload the network and repeat the interrupted
+        operation, instead of raising :class:`~snnkit.errors.DeviceError`
 
     Raises
     ------
     DeviceError : the port cannot be opened, or the board does not identify itself
     """
 
-    def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 5,
-                 max_payload: int | None = None):
-        import serial
-
-        if isinstance(port, str):
-            try:
-                self._port = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
-            except (serial.SerialException, ValueError, OSError) as e:
-                raise DeviceError(f"port {port!r}: cannot open ({e})") from e
-            self._owns = True
-        else:
-            self._port, self._owns = port, False
+    def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 250,
+                 max_payload: int | None = None, reconnect: bool = False):
+        self._url = port if isinstance(port, str) else None
+        self._baudrate, self.reconnect = baudrate, bool(reconnect)
+        self._port, self._owns = (self._open() if self._url else port), self._url is not None
         self.timeout, self.retries = float(timeout), int(retries)
-        self._seq = 0
-        self._parser = p.FrameParser(max_len=p.MAX_LEN)
-        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0}
+        self.link = Link(self._port, timeout, retries)
+        self.stats = self.link.stats  # link counters (docs/uart-protocol.md), and:
+        self.stats.update(board_resets=0, reconnects=0, repairs=0, sample_retries=0)
         self.net: Network | None = None
         self._report = None
         self._images = None
+        self._floor: tuple[int, int] | None = None  # (board frame count, link.acks then)
+        self._journal: dict = {}  # an upload's progress: (region, offset, ...) -> items done
+        self._journal_key = None
+        self._learning, self._evolved, self._stateful = True, False, False
+        self._current = None  # the board's weight image after the last plastic sample
         try:
             self.info = self.identify()
         except BaseException:
             self.close()
             raise
         self.max_payload = min(max_payload or self.info.max_payload, self.info.max_payload)
+        self.link.set_cap(self.max_payload)
         self._steps_per_frame = max(1, (self.max_payload - 4) // (2 + 2 * self.info.neurons))
-        self._parser.max_len = self.info.max_payload
+        self._events = max(1.0, self.info.neurons / 8)  # output events per step (estimate)
 
     # ------------------------------------------------------------------ link
 
-    def _read_frames(self, deadline: float):
-        """Yield decoded frames (or errors) until ``deadline``."""
-        while time.monotonic() < deadline:
-            try:
-                data = self._port.read(max(1, self._port.in_waiting))
-            except Exception as e:
-                raise DeviceError(f"port: read failed ({e}); the device is gone") from e
-            yield from self._parser.feed(data)
+    def _open(self):
+        import serial
 
-    def call(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one command and return its ACK payload.
+        try:
+            return serial.serial_for_url(self._url, baudrate=self._baudrate, timeout=0.002)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise DeviceError(f"port {self._url!r}: cannot open ({e})") from e
+
+    def call(self, op: int, payload: bytes = b"", **kw) -> bytes:
+        """Send one command and return its ACK payload (:meth:`snnkit.link.Link.call`).
 
         Raises
         ------
         NackError : the board refused the command (bad address, width ...)
         DeviceError : no valid answer after ``retries`` resends, or the port failed
         """
-        self._seq = (self._seq + 1) & 0xFF
-        frame = p.encode_frame(op, self._seq, payload)
-        why = "no answer"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.stats["resends"] += 1
-            try:
-                self._port.write(frame)
-            except Exception as e:
-                raise DeviceError(f"port: write failed ({e}); the device is gone") from e
-            self.stats["frames"] += 1
-            deadline = time.monotonic() + (timeout or self.timeout)
-            for item in self._read_frames(deadline):
-                if isinstance(item, p.ProtocolError):
-                    self.stats["crc_errors"] += 1
-                    why = str(item)
-                    continue
-                if item.op == Op.NACK:
-                    err = p.parse_nack(item.payload)
-                    if item.seq != self._seq or err.op != op:
-                        continue  # about garbage or an older frame (a damaged one times out)
-                    if err.code in LINK_ERRORS:
-                        why = str(err)
-                        break  # our frame arrived damaged: send it again
-                    raise err
-                if item.seq == self._seq and item.op == (op | 0x80):
-                    return item.payload
-            else:
-                why = f"no answer within {timeout or self.timeout:g} s"
-            self._parser.reset()
-        raise DeviceError(f"{p._op_name(op)}: {why} after {self.retries + 1} attempts; "
-                          f"is the board connected and powered?")
+        return self.link.call(op, payload, **kw)
 
     def identify(self) -> BoardInfo:
         """The board's protocol version, sizes, bit widths and features."""
-        ident = p.parse_identify(self.call(Op.IDENTIFY))
+        ident = p.parse_identify(self.call(Op.IDENTIFY, expect=8 + 4 * (p.N_REGIONS
+                                                                           + IDENT_WORDS)))
         return board_info(ident)
 
     def close(self) -> None:
@@ -209,37 +197,153 @@ class Device:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # ------------------------------------------------------------------ session
+
+    def _board_frames(self, got: int | None = None) -> int:
+        """The board's count of good frames received (region LINK word 0, or ``got`` just
+        read); on a lossy line read again until two reads agree (the second counts itself
+        and its resends)."""
+        if got is None:
+            got = self.read_region(Region.LINK, 0, 1)[0]
+        for _ in range(5 if self.link.lossy else 0):
+            sent = self.stats["frames"]
+            again = self.read_region(Region.LINK, 0, 1)[0]
+            if 1 <= again - got <= self.stats["frames"] - sent:
+                return again
+            got = again
+        return got
+
+    def _check_session(self, count: int | None = None) -> None:
+        """Raise :class:`BoardReset` when the board's frame counter is below what it must
+        be: every response accepted since the last reading is one more good frame, so a
+        board that lost count was reset, power-cycled or replaced (or its FPGA
+        reprogrammed)."""
+        if self._floor is None:
+            return
+        count = self._board_frames() if count is None else count
+        least = self._floor[0] + self.link.acks - self._floor[1]
+        if count < least:
+            self._floor = None
+            raise BoardReset(f"the board was reset or replaced: its frame counter reads "
+                             f"{count}, at least {least} expected; the network loaded on it "
+                             f"is gone (load it again, or open the Device with "
+                             f"reconnect=True)")
+        self._floor = (count, self.link.acks)
+
+    def _guarded(self, op: Callable[[], T], keeps_state: bool = False, check: bool = True) -> T:
+        """``op()``, then (``check``) a check that the board is still the one it ran on. On
+        a lost port or a reset board: raise, or (``reconnect``) recover and run ``op`` again;
+        an operation whose answer needs the board's evolved state (``keeps_state``) cannot
+        be repeated after a reload."""
+        for _ in range(3):
+            try:
+                out = op()
+                if check:
+                    self._check_session()
+                return out
+            except (BoardReset, PortLost) as e:
+                if not self.reconnect:
+                    raise
+                reloaded = self._recover(e)
+                if reloaded and keeps_state:
+                    raise DeviceError(f"{e}; the network was reloaded, but the state and "
+                                      f"weights the board had reached are lost") from e
+        raise DeviceError("the board kept resetting or disconnecting; giving up")
+
+    def _recover(self, err: DeviceError) -> bool:
+        """Reopen the port if it failed, identify the board, and reload the network if the
+        board lost it. Returns whether it reloaded."""
+        self.stats["reconnects"] += 1
+        if isinstance(err, PortLost):
+            if self._url is None:
+                raise DeviceError(f"{err}; reconnect needs a port URL, not an open port") from err
+            self.close()
+            end = time.monotonic() + max(10.0, self.timeout)
+            while True:
+                try:
+                    self._port = self.link.port = self._open()
+                    info = self.identify()
+                    break
+                except DeviceError:
+                    if time.monotonic() > end:
+                        raise
+                    time.sleep(0.2)
+        else:
+            info = self.identify()
+        if info.config != self.info.config:
+            raise DeviceError(f"{err}; the board there now is another configuration "
+                              f"({info.config} instead of {self.info.config})") from err
+        try:
+            self._check_session()
+            return False
+        except BoardReset:
+            self.stats["board_resets"] += 1
+            self._journal = {}
+            if self.net is not None:
+                learning = self._learning
+                self._upload(self.net, self._report, self._images)
+                if not learning:
+                    self._set_learning(False)
+            return True
+
     # ------------------------------------------------------------------ regions
 
     def write_region(self, region: Region, offset: int, values, width: int = 4,
-                     flag: bool = False) -> None:
-        """Write elements from word ``offset`` on, in as many frames as needed."""
+                     flag: bool = False, resume: bool = False) -> None:
+        """Write elements from word ``offset`` on, in as many frames as the link's frame size
+        needs; ``resume``: skip what an interrupted upload of the same network wrote."""
         values = [int(v) for v in values]
-        per = (self.max_payload - 5) // width
-        for k in range(0, len(values), per):
-            self.call(Op.WRITE | region, p.write_payload(offset + k, width, values[k:k + per],
-                                                         flag))
+        key = (region, offset, width, flag, len(values))
+        k = self._journal.get(key, 0) if resume else 0
+        while k < len(values):
+            chunk = values[k:k + max(1, (self.link.payload - 5) // width)]
+            try:
+                self.call(Op.WRITE | region, p.write_payload(offset + k, width, chunk, flag),
+                          splittable=True)
+            except Shrunk:
+                continue
+            k += len(chunk)
+            if resume:
+                self._journal[key] = k
 
     def read_region(self, region: Region, offset: int, count: int, width: int = 4,
                     signed: bool = False) -> list[int]:
-        """Read ``count`` elements from word ``offset`` on."""
-        per = min(self.max_payload // width, 0xFFFF)
+        """Read ``count`` elements from word ``offset`` on; once the line has damaged a
+        frame, twice, until two reads agree (a damaged frame's CRC can match by chance)."""
+        got = self._read_once(region, offset, count, width, signed)
+        for _ in range(5 if self.link.lossy and region not in VOLATILE else 0):
+            again = self._read_once(region, offset, count, width, signed)
+            if again == got:
+                return got
+            got = again
+        if self.link.lossy and region not in VOLATILE:
+            raise DeviceError(f"READ({region.name}): reads of the same words keep differing")
+        return got
+
+    def _read_once(self, region, offset, count, width, signed) -> list[int]:
         out: list[int] = []
-        for k in range(0, count, per):
-            n = min(per, count - k)
-            data = self.call(Op.READ | region, p.read_payload(offset + k, n, width))
-            if len(data) != n * width:
-                raise DeviceError(f"READ({region.name}): {len(data)} bytes for {n} elements")
+        while len(out) < count:
+            n = min(max(1, self.link.payload // width), 0xFFFF, count - len(out))
+            try:
+                data = self.call(Op.READ | region, p.read_payload(offset + len(out), n, width),
+                                 expect=n * width, check=lambda d, n=n: len(d) == n * width,
+                                 splittable=region != Region.FIFO)
+            except Shrunk:
+                continue
             out += p.unpack_elements(data, width, signed)
         return out
 
     def read_counters(self) -> dict[str, int]:
         """Core counters (steps, cycles, synaptic events) and link counters of the board."""
-        steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, COUNTER_WORDS)
-        frames, crc, nacks, replays = self.read_region(Region.LINK, 0, LINK_COUNTERS)
-        return {"steps": steps, "cycles": lo | hi << 32, "synaptic_events": syn,
-                "frames_received": frames, "crc_errors": crc, "nacks": nacks,
-                "replays": replays}
+        def read():
+            steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, COUNTER_WORDS)
+            frames, crc, nacks, replays = self.read_region(Region.LINK, 0, LINK_COUNTERS)
+            frames = self._board_frames(frames)
+            self._check_session(frames)
+            return {"steps": steps, "cycles": lo | hi << 32, "synaptic_events": syn,
+                    "frames_received": frames, "crc_errors": crc, "nacks": nacks,
+                    "replays": replays}
+        return self._guarded(read, keeps_state=True, check=False)
 
     def reset(self) -> None:
         """Reset the core's state (v = v_init, currents, traces, spike history, counters)."""
@@ -247,17 +351,26 @@ class Device:
 
     def set_learning(self, on: bool) -> None:
         """Switch on-chip STDP on or off for projections whose STDP is enabled."""
+        self._guarded(lambda: self._set_learning(on))
+
+    def _set_learning(self, on: bool) -> None:
         self.call(Op.WRITE | Region.CTRL, p.write_payload(CTRL_LEARN, 4, [int(bool(on))]))
+        if self.link.lossy:
+            self._verify(Region.CTRL, [int(bool(on))], CTRL_LEARN)
+        self._learning = bool(on)
 
     # ------------------------------------------------------------------ network
 
     def load(self, net: Network, progress: bool = False) -> None:
         """Upload ``net`` (quantised first if needed), verify it by reading it back, reset.
 
+        An upload the link interrupted resumes where it stopped when ``load`` is called
+        again with the same network (or at once, with ``reconnect``).
+
         Raises
         ------
         DeviceError : the board is too small for the network (nothing is written then),
-            or the read-back differs from what was written
+            or the read-back still differs after repairs
         """
         if net.quantization is None:
             net, _ = quantize(net)
@@ -265,21 +378,38 @@ class Device:
             report, images = build_images(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
+        self._guarded(lambda: self._upload(net, report, images))
+
+    def _upload(self, net: Network, report, images) -> None:
+        key = hashlib.sha256(repr(sorted(images.items())).encode()).hexdigest()
+        try:
+            self._check_session()  # a board reset since: nothing of an earlier upload is left
+        except BoardReset:
+            self._journal = {}
+        if key != self._journal_key:
+            self._journal, self._journal_key = {}, key
+        if self._floor is None:
+            self._floor = (self._board_frames(), self.link.acks)
         pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
-        n_pop, n_proj = _hex_words(images["regs.hex"])[:2]
+        counts = _hex_words(images["regs.hex"])[:2]
         weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
-        self.write_region(Region.CTRL, CTRL_N_POP, [n_pop, n_proj])
-        self.write_region(Region.POP, 0, pop)
-        self.write_region(Region.PROJ, 0, proj)
-        self._write_weights(weights, net.quantization.weight_bits)
+        bits = net.quantization.weight_bits
+        self.write_region(Region.CTRL, CTRL_N_POP, counts, resume=True)
+        self.write_region(Region.POP, 0, pop, resume=True)
+        self.write_region(Region.PROJ, 0, proj, resume=True)
+        self._write_weights(weights, bits, resume=True)
+        self._verify(Region.CTRL, counts, CTRL_N_POP)
         self._verify(Region.POP, pop)
         self._verify(Region.PROJ, proj)
-        self._verify_weights(weights, net.quantization.weight_bits)
-        self.set_learning(True)
+        self._verify_weights(weights, bits)
+        self._journal_key = None
+        self._set_learning(True)
         self.reset()
-        self.net, self._report, self._weights = net, report, weights
+        self.net, self._report, self._images, self._weights = net, report, images, weights
+        self._learning, self._evolved, self._stateful, self._current = True, False, False, None
 
-    def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
+    def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0,
+                       resume: bool = False) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
         width = 1 if bits <= 8 else 2 if bits <= 16 else 4
         plastic = (image >> bits) & 1
@@ -288,22 +418,36 @@ class Device:
         for run in np.split(np.arange(len(image)), cuts):
             if run.size:
                 self.write_region(Region.WEIGHT, offset + int(run[0]), values[run], width,
-                                  flag=bool(plastic[run[0]]))
+                                  flag=bool(plastic[run[0]]), resume=resume)
 
-    def _verify(self, region: Region, words: list[int]) -> None:
-        got = self.read_region(region, 0, len(words))
-        bad = [k for k, (a, b) in enumerate(zip(got, words)) if a != b]
-        if bad:
-            raise DeviceError(f"load: {region.name} word {bad[0]} reads back "
-                              f"0x{got[bad[0]]:08x}, wrote 0x{words[bad[0]]:08x}")
+    def _verify(self, region: Region, words: list[int], offset: int = 0) -> None:
+        """Read ``words`` back; rewrite what differs (a write the line garbled) and check
+        again; raise when it still differs."""
+        for attempt in range(4):
+            got = self._read_once(region, offset, len(words), 4, False)
+            bad = [k for k, (a, b) in enumerate(zip(got, words)) if a != b]
+            if not bad:
+                return
+            if attempt == 3:
+                break
+            self.stats["repairs"] += 1
+            self.write_region(region, offset + bad[0], words[bad[0]:bad[-1] + 1])
+        raise DeviceError(f"load: {region.name} word {offset + bad[0]} reads back "
+                          f"0x{got[bad[0]]:08x}, wrote 0x{words[bad[0]]:08x}")
 
     def _verify_weights(self, image: np.ndarray, bits: int) -> None:
-        got = np.asarray(self.read_region(Region.WEIGHT, 0, len(image)), np.int64)
         want = ((image >> bits) & 1) * PLASTIC | (_sign(image, bits) & (PLASTIC - 1))
-        bad = np.flatnonzero(got != want)
-        if bad.size:
-            raise DeviceError(f"load: weight word {bad[0]} reads back 0x{got[bad[0]]:08x}, "
-                              f"wrote 0x{want[bad[0]]:08x}")
+        for attempt in range(4):
+            got = np.asarray(self._read_once(Region.WEIGHT, 0, len(image), 4, False), np.int64)
+            bad = np.flatnonzero(got != want)
+            if not bad.size:
+                return
+            if attempt == 3:
+                break
+            self.stats["repairs"] += 1
+            self._write_weights(image[bad[0]:bad[-1] + 1], bits, int(bad[0]))
+        raise DeviceError(f"load: weight word {bad[0]} reads back 0x{got[bad[0]]:08x}, "
+                          f"wrote 0x{want[bad[0]]:08x}")
 
     def _need_net(self) -> Network:
         if self.net is None:
@@ -313,8 +457,9 @@ class Device:
     def read_weights(self) -> dict[str, torch.Tensor]:
         """Current weights of every projection, ``[target, source]`` int64 in LSBs."""
         net = self._need_net()
-        words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
-                           np.int64)
+        words = np.asarray(self._guarded(
+            lambda: self.read_region(Region.WEIGHT, 0, self._report.weight_words),
+            keeps_state=self._evolved), np.int64)
         return {pr.name: torch.from_numpy(self._matrix(words, i)) for i, pr in
                 enumerate(net.projections)}
 
@@ -330,7 +475,9 @@ class Device:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
         net = self._need_net()
         n = net.n_inputs + net.n_neurons
-        w = np.asarray(self.read_region(Region.STATE, 0, STATE_STRIDE * n, signed=True))
+        w = np.asarray(self._guarded(
+            lambda: self.read_region(Region.STATE, 0, STATE_STRIDE * n, signed=True),
+            keeps_state=self._stateful))
         w = w.reshape(n, STATE_STRIDE)
         return {pop.name: dict(zip((f.name.lower() for f in StateField),
                                    w[net.offset(pop.name):net.offset(pop.name) + pop.size].T))
@@ -343,7 +490,9 @@ class Device:
 
         Batch samples run one after another, each from the reset state; with learning, each
         starts from the weights of the load (as the simulator's per-sample copies do) and
-        ``Result.weights`` holds each sample's final plastic weights.
+        ``Result.weights`` holds each sample's final plastic weights. A sample the link
+        spoiled (a RUN that could not be answered, a step count or input error the board
+        reports) runs again from its start.
 
         Raises
         ------
@@ -352,7 +501,7 @@ class Device:
         """
         net = self._need_net()
         arrays, steps, batch = check_inputs(net, inputs, steps)
-        learning = self.read_region(Region.CTRL, CTRL_LEARN, 1)[0] & 1
+        learning = self._guarded(lambda: self.read_region(Region.CTRL, CTRL_LEARN, 1)[0] & 1)
         plastic = [i for i, pr in enumerate(net.projections)
                    if learning and pr.stdp is not None and pr.stdp.enabled]
         n = net.n_inputs + net.n_neurons
@@ -363,17 +512,14 @@ class Device:
             from tqdm.auto import tqdm
 
             samples = tqdm(samples, desc="device", unit="sample", leave=False)
+        start, recoveries = self._current, self.stats["reconnects"]
         for b in samples:
-            if b and plastic:
-                self._write_weights(self._weights, net.quantization.weight_bits)
-            self.reset()
-            for t, events in enumerate(self._run_sample(net, arrays, b, steps)):
-                spk[t, b, events] = True
-            if plastic:
-                words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
-                                   np.int64)
-                for i in plastic:
-                    final[i].append(self._matrix(words, i))
+            events, words = self._guarded(lambda b=b: self._sample(
+                net, arrays, b, steps, plastic, start, recoveries))
+            for t, ev in enumerate(events):
+                spk[t, b, ev] = True
+            for i in plastic:
+                final[i].append(self._matrix(words, i))
         spikes = {pop.name: (arrays[pop.name].to(torch.bool).cpu() if pop.is_input else
                              torch.from_numpy(spk[:, :, net.offset(pop.name):
                                                   net.offset(pop.name) + pop.size].copy()))
@@ -383,34 +529,111 @@ class Device:
         return Result("device", steps, batch, spikes, {}, weights,
                       lsb=2.0 ** -net.quantization.frac_bits)
 
-    def _run_sample(self, net: Network, arrays, b: int, steps: int) -> list[list[int]]:
-        """Output events (global indices) of each step of sample ``b``."""
+    def _sample(self, net: Network, arrays, b: int, steps: int, plastic: list[int], start,
+                recoveries: int) -> tuple[list[list[int]], np.ndarray | None]:
+        """Run sample ``b`` from the reset state: its output events per step, and the weight
+        words after it when it learns. A learning sample starts from the load's weights, the
+        first from the board's (``start``, None: the load's), written again unless they are
+        surely still there (the first attempt of the first sample, no reconnect since the
+        run began)."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
         inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
                   for t in range(steps)]
+        bits = net.quantization.weight_bits
+        for attempt in range(3):
+            self._stateful = True
+            fresh = b == 0 and attempt == 0 and self.stats["reconnects"] == recoveries
+            if plastic and not fresh:
+                image = self._weights if b or start is None else start
+                self._write_weights(image, bits)
+                if self.link.lossy:
+                    self._verify_weights(image, bits)
+            self.reset()
+            try:
+                events = self._run_steps(net, inputs)
+                if self.link.lossy:  # a RUN the line garbled: wrong steps or inputs
+                    status, count = self._read_once(Region.CTRL, CTRL_STATUS, 2, 4, False)
+                    if status & Status.INPUT_ERROR or count != steps:
+                        raise DeviceError(f"sample {b}: the board ran {count} of {steps} "
+                                          f"steps, input error {bool(status & 2)}")
+            except (PortLost, BoardReset):
+                raise
+            except DeviceError as e:
+                if attempt == 2 or isinstance(e, p.NackError):
+                    raise
+                self.stats["sample_retries"] += 1
+                continue
+            words = None
+            if plastic:
+                words = np.asarray(self.read_region(Region.WEIGHT, 0,
+                                                    self._report.weight_words), np.int64)
+                self._evolved = True
+                self._current = _image_of(words, bits)
+            return events, words
+        raise AssertionError("unreachable")
+
+    def _run_steps(self, net: Network, inputs: list[list[int]]) -> list[list[int]]:
+        """Output events (global indices) of each step, from the core's present state."""
+        steps = len(inputs)
+        n = net.n_inputs + net.n_neurons
+        out_ok = np.ones(n, bool)
+        for pop in net.inputs:
+            out_ok[net.offset(pop.name):net.offset(pop.name) + pop.size] = False
         # The board runs the steps whose events surely fit its response buffer and reports
         # how many; steps it did not run would be sent twice. So the steps per frame start
         # at the worst case (every neuron spiking) and adapt: doubled after a frame done in
-        # full, cut to what the board managed otherwise.
+        # full, cut to what the board managed otherwise. The link's frame size bounds the
+        # request and the expected response too.
         out: list[list[int]] = []
         t = 0
         while t < steps:
             size, k = 2, 0
+            budget, per_step = self.link.payload, 2 + 2 * self._events
             while t + k < steps and k < self._steps_per_frame \
-                    and size + 2 + 2 * len(inputs[t + k]) <= self.max_payload:
+                    and size + 2 + 2 * len(inputs[t + k]) <= self.max_payload \
+                    and (k == 0 or (size + 2 + 2 * len(inputs[t + k]) <= budget
+                                    and 4 + (k + 1) * per_step <= budget)):
                 size += 2 + 2 * len(inputs[t + k])
                 k += 1
             if k == 0:
                 raise DeviceError(f"step {t}: {len(inputs[t])} input spikes do not fit one "
                                   f"frame of {self.max_payload} bytes")
-            done, abort = p.parse_stream(self.call(Op.RUN, p.encode_events(inputs[t:t + k])))
+            resp = self.call(Op.RUN, p.encode_events(inputs[t:t + k]),
+                             expect=int(4 + k * per_step),
+                             check=lambda d, k=k: _valid_stream(d, k, out_ok))
+            done, abort = p.parse_stream(resp)
             if abort is not None:
                 raise DeviceError(f"RUN: the board aborted step {t + len(done)} "
                                   f"({p.error_name(abort)}); its state is now unknown")
-            if not done or len(done) > k:
-                raise DeviceError(f"RUN: board reports {len(done)} of {k} steps done")
+            if not done:
+                raise DeviceError(f"RUN: board reports 0 of {k} steps done")
             self._steps_per_frame = 2 * k if len(done) == k else len(done)
+            self._events = 0.75 * self._events + 0.25 * sum(map(len, done)) / len(done)
             out += done
             t += len(done)
         return out
+
+
+def _valid_stream(payload: bytes, k: int, out_ok: np.ndarray) -> bool:
+    """A RUN response that parses, covers at most ``k`` steps, and names each output neuron
+    at most once per step (a damaged frame that slipped through its CRC rarely does)."""
+    try:
+        done, _ = p.parse_stream(payload)
+    except (p.ProtocolError, struct.error):
+        return False
+    if len(done) > k:
+        return False
+    for ev in done:
+        a = np.asarray(ev, np.int64)
+        if a.size and (a.max() >= out_ok.size or not out_ok[a].all() or np.unique(a).size
+                       != a.size):
+            return False
+    return True
+
+
+def _image_of(words: np.ndarray, bits: int) -> np.ndarray:
+    """Board weight words (bit 31 plastic, the weight sign-extended below) as the compiler's
+    image (the plastic bit above ``bits`` bits of two's complement weight)."""
+    plastic = (words >> 31) & 1
+    return (plastic << bits) | (_sign(words, 31) & ((1 << bits) - 1))
