@@ -243,6 +243,8 @@ class Device:
                 return out
             except (BoardReset, PortLost) as e:
                 if not self.reconnect:
+                    if isinstance(e, BoardReset):
+                        self.net = None  # gone from the board: nothing may run or read it
                     raise
                 reloaded = self._recover(e)
                 if reloaded and keeps_state:
@@ -273,10 +275,13 @@ class Device:
         if info.config != self.info.config:
             raise DeviceError(f"{err}; the board there now is another configuration "
                               f"({info.config} instead of {self.info.config})") from err
-        try:
-            self._check_session()
-            return False
-        except BoardReset:
+        reset = isinstance(err, BoardReset)
+        if not reset:
+            try:
+                self._check_session()
+            except BoardReset:
+                reset = True
+        if reset:
             self.stats["board_resets"] += 1
             self._journal = {}
             if self.net is not None:
@@ -284,7 +289,7 @@ class Device:
                 self._upload(self.net, self._report, self._images)
                 if not learning:
                     self._set_learning(False)
-            return True
+        return reset
 
     # ------------------------------------------------------------------ regions
 
