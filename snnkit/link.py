@@ -36,8 +36,8 @@ from .protocol import ErrorCode, Op
 
 MIN_PAYLOAD = 16  # the smallest frame payload the link shrinks to (bytes)
 GROW_AFTER = 8  # clean exchanges in a row of the current size before it doubles
-RTO_MIN = 0.005  # seconds: the shortest wait for the first byte of a response
-GAP_MIN = 0.02  # seconds: the shortest wait for the rest of a response that began
+RTO_MIN = 0.01  # seconds: the shortest wait for the first byte of a response
+GAP_MIN = 0.05  # seconds: the shortest wait for the rest of a response that began
 SILENT_ATTEMPTS = 12  # attempts in a row without a byte back before a silent board fails
 LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the frame, not the command: resend
 FILLERS = (0x00, 0xFF, 0x55, 0x0F, 0xF0, 0x33)  # preferred resync bytes, in order
@@ -63,6 +63,17 @@ class RoundTrip:
     def __init__(self, initial: float, cap: float):
         self.initial, self.cap = initial, cap
         self.classes: dict[int, list[float]] = {}  # class -> [srtt, rttvar]
+        self.gaps = [GAP_MIN / 4, GAP_MIN / 8]  # the longest pause inside a response
+
+    def gap_sample(self, g: float) -> None:
+        """The longest pause between the bytes of a response that arrived whole (the host's
+        and the OS's scheduling: a loaded machine pauses for tens of milliseconds)."""
+        self.gaps[1] = 0.75 * self.gaps[1] + 0.25 * abs(self.gaps[0] - g)
+        self.gaps[0] = 0.875 * self.gaps[0] + 0.125 * g
+
+    def gap(self) -> float:
+        """How long a response that began may pause before its rest counts as lost."""
+        return min(max(GAP_MIN, self.gaps[0] + 4 * self.gaps[1]), self.cap)
 
     @staticmethod
     def size_class(n: int) -> int:
@@ -122,7 +133,7 @@ class Link:
         self.rtt = RoundTrip(initial=min(self.timeout / 4, 0.25), cap=self.timeout)
         self.cap = self.payload = max(MIN_PAYLOAD, int(cap))
         self.clean = 0  # clean exchanges in a row at the current frame size
-        self.lossy = False  # the line has damaged or lost a frame this session (sticky)
+        self.lossy = False  # the line damaged a frame this session (sticky)
         self.acks = 0  # responses accepted: good frames the board surely received
         self.stats = {"frames": 0, "resends": 0, "crc_errors": 0, "rejected": 0,
                       "timeouts": 0, "suspect": 0, "payload_changes": 0,
@@ -150,7 +161,6 @@ class Link:
         one halves it (to half that exchange's size, if that is smaller; exchanges too small
         to split say nothing); clean ones in a row of at least half the size double it."""
         if not ok:
-            self.lossy = True
             if size >= 2 * MIN_PAYLOAD:
                 self._resize(min(self.payload, size) // 2)
         elif 2 * size >= self.payload:
@@ -241,6 +251,8 @@ class Link:
                 return value
             why = value
             self._outcome(size, False)
+            if kind in ("damaged", "rejected"):  # bytes came damaged: answers may be wrong
+                self.lossy = True  # (a lost byte alone never passes for a frame)
             if timed_out:
                 self.stats["timeouts"] += 1
             if kind in ("partial", "nothing"):
@@ -268,14 +280,17 @@ class Link:
         """
         t0 = self.clock()
         deadline, heard, begun, raw = t0 + wait, None, False, bytearray()
-        gap = max(GAP_MIN, self.rtt.rto(2 * p.OVERHEAD))  # host and OS jitter
+        gap, longest = self.rtt.gap(), 0.0
         ours = (p.SYNC, op | 0x80, self.seq)
         while self.clock() < deadline:
             data = self._read()
             if not data:
                 continue
             raw += data
-            heard = self.clock()
+            now = self.clock()
+            if begun:
+                longest = max(longest, now - heard)
+            heard = now
             deadline = heard + gap if begun else max(deadline, heard + gap)
             for item in self.parser.feed(data):
                 if isinstance(item, p.ProtocolError):
@@ -291,6 +306,7 @@ class Link:
                     return "damaged", "a response that failed its checks", heard
                 if item.op != Op.NACK:
                     self.stats["bytes_in"] += len(item.payload) + p.OVERHEAD
+                    self.rtt.gap_sample(longest)
                     return "ack", item.payload, heard
                 try:
                     err = p.parse_nack(item.payload)
