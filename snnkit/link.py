@@ -37,7 +37,7 @@ from .protocol import ErrorCode, Op
 MIN_PAYLOAD = 16  # the smallest frame payload the link shrinks to (bytes)
 GROW_AFTER = 8  # clean exchanges in a row of the current size before it doubles
 RTO_MIN = 0.01  # seconds: the shortest wait for the first byte of a response
-GAP_MIN = 0.05  # seconds: the shortest wait for the rest of a response that began
+GAP_MIN = 0.01  # seconds: the shortest wait for the rest of a response that began
 SILENT_ATTEMPTS = 12  # attempts in a row without a byte back before a silent board fails
 LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the frame, not the command: resend
 FILLERS = (0x00, 0xFF, 0x55, 0x0F, 0xF0, 0x33)  # preferred resync bytes, in order
@@ -63,7 +63,7 @@ class RoundTrip:
     def __init__(self, initial: float, cap: float):
         self.initial, self.cap = initial, cap
         self.classes: dict[int, list[float]] = {}  # class -> [srtt, rttvar]
-        self.gaps = [GAP_MIN / 4, GAP_MIN / 8]  # the longest pause inside a response
+        self.gaps = [0.02, 0.02]  # the longest pause inside a response (learned)
 
     def gap_sample(self, g: float) -> None:
         """The longest pause between the bytes of a response that arrived whole (the host's
@@ -157,9 +157,11 @@ class Link:
         self.clean = 0
 
     def _outcome(self, size: int, ok: bool) -> None:
-        """Adapt the frame size to an exchange of ``size`` payload bytes: a damaged or lost
-        one halves it (to half that exchange's size, if that is smaller; exchanges too small
-        to split say nothing); clean ones in a row of at least half the size double it."""
+        """Adapt the frame size to an exchange of ``size`` payload bytes: a damaged one (a
+        bad CRC either way: a lost byte shows as one when the resync byte completes the
+        frame) halves it, to half that exchange's size if that is smaller (exchanges too
+        small to split say nothing); clean ones in a row of at least half the size double
+        it. A timeout alone does not count: on a loaded host it may be a late answer."""
         if not ok:
             if size >= 2 * MIN_PAYLOAD:
                 self._resize(min(self.payload, size) // 2)
@@ -250,9 +252,9 @@ class Link:
                 self._outcome(size, True)
                 return value
             why = value
-            self._outcome(size, False)
             if kind in ("damaged", "rejected"):  # bytes came damaged: answers may be wrong
                 self.lossy = True  # (a lost byte alone never passes for a frame)
+                self._outcome(size, False)  # (a late answer is no reason to shrink)
             if timed_out:
                 self.stats["timeouts"] += 1
             if kind in ("partial", "nothing"):
@@ -275,8 +277,8 @@ class Link:
         """Read until our response, or ``wait`` seconds (pushed on while bytes arrive).
 
         Returns ``(kind, the ACK payload or why it failed, when the board was last heard)``,
-        kind one of ack, damaged, rejected; or, after the wait, partial (our response began
-        and a byte of it was lost) or nothing (no byte of it came).
+        kind one of ack, damaged, rejected; or, after the wait, partial (bytes came, but not
+        our whole response: a byte of it was lost) or nothing (no byte at all).
         """
         t0 = self.clock()
         deadline, heard, begun, raw = t0 + wait, None, False, bytearray()
@@ -322,7 +324,7 @@ class Link:
             begun = begun or (len(buf) >= 3 and buf[0] == p.SYNC and buf[2] == self.seq
                               and buf[1] in ours[1:2] + (Op.NACK,))
         why = f"no answer within {self.clock() - t0:.2f} s"
-        return ("partial" if begun else "nothing"), why, heard
+        return ("nothing" if heard is None else "partial"), why, heard
 
     def _stray_byte(self, frame: p.Frame, raw: bytearray) -> bool:
         """A byte right after the response ``frame`` (in ``raw``, the bytes of this attempt)
