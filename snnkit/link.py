@@ -238,7 +238,7 @@ class Link:
             timed_out = kind in ("partial", "nothing")
             if kind == "nothing":  # the board may hold part of the frame
                 silent += 1
-                kind, value, heard = self._resync(frame, op, check, value, silent > 1, t0)
+                kind, value, heard = self._resync(frame, op, check, value, silent, t0)
             else:
                 silent = 0
             last_heard = heard or last_heard
@@ -358,23 +358,25 @@ class Link:
         timeout, from an upper bound of the byte time)."""
         return 1.5 * p.IDLE_BITS / 10 * self.rtt.byte_time()
 
-    def _resync(self, frame: bytes, op: int, check, why: str, again: bool, t0: float):
-        """After an attempt of which no byte came back: make sure the board does not hold
-        part of a frame that the resend would complete.
+    def _resync(self, frame: bytes, op: int, check, why: str, silent: int, t0: float):
+        """After the ``silent``-th attempt in a row of which no byte came back: make sure the
+        board does not hold part of a frame that the resend would complete.
 
         One filler byte, which makes a copy of the frame short of one byte (a byte lost on
         the way) fail its CRC: the board refuses it, or ignores the filler while it hunts
-        SYNC. After a second such attempt in a row (``again``: the board may be inside a
-        false frame that garbage started), also a silence longer than its idle timeout.
-        Returns :meth:`_await`'s result (a late answer is taken). No filler once the line
-        has been quiet longer than the board's idle timeout: it dropped the partial frame.
+        SYNC (no filler once the line has been quiet longer than the board's idle timeout:
+        it dropped the partial frame). From the second silent attempt on, the board may be
+        inside a false frame that garbage started, which every resend feeds: a silence
+        longer than its idle timeout, doubled each time (the idle timeout in the host's
+        time is only estimated). Returns :meth:`_await`'s result (a late answer is taken).
         """
         if self.clock() - t0 < self._idle():
             self._write(bytes([safe_filler(frame)]))
             kind, value, heard = self._await(op, self.rtt.rto(2 * p.OVERHEAD), check)
-            if kind != "nothing" or not again:
+            if kind != "nothing":
                 return kind, value, heard
-            self.sleep(min(max(0.02, self._idle()), self.timeout / 4))
+        if silent > 1:
+            self.sleep(min(max(0.02, self._idle()) * 2 ** (silent - 2), self.timeout / 2))
             self._drain()
         return "nothing", why, None
 
