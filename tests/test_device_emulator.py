@@ -5,6 +5,7 @@ cut off mid-session is detected (or, with reconnect, reloaded and the work repea
 board that vanishes or is too small fails with DeviceError."""
 
 import random
+import re
 import socket
 import time
 
@@ -238,7 +239,10 @@ def test_cli_deploy_and_run(board, tmp_path, capsys):
     assert "verified" in capsys.readouterr().out
     assert main(["run", str(tmp_path / "net.snn"), "--port", board, "--input",
                  str(tmp_path / "in.npz"), "--steps", "40", "--out",
-                 str(tmp_path / "out.npz")]) == 0
+                 str(tmp_path / "out.npz"), "--verbose"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"link: \d+ frames sent, 0 resent; 0 damaged responses", out)
+    assert "frame size 4096 bytes after 0 changes" in out
     ref = snnkit.simulate(snnkit.load(tmp_path / "net.snn"), x, backend="fixed")
     with np.load(tmp_path / "out.npz") as f:
         for name, s in ref.spikes.items():

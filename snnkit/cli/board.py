@@ -87,6 +87,8 @@ def register_run(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="steps (default: the input's)")
     p.add_argument("--out", required=True, help="result .npz (spikes/<population> ...)")
     p.add_argument("--no-learning", action="store_true", help="switch on-chip STDP off")
+    p.add_argument("--verbose", action="store_true",
+                   help="print the link's counters: frames, resends, CRC errors, frame size")
     p.set_defaults(func=run_run)
 
 
@@ -100,6 +102,20 @@ def run_run(args: argparse.Namespace) -> int:
         if args.no_learning:
             dev.set_learning(False)
         res = dev.run(inputs, args.steps)
+        stats = dict(dev.stats)
     res.save(args.out)
     print(f"{res!r} -> {args.out}")
+    if args.verbose:
+        print(link_report(stats))
     return 0
+
+
+def link_report(stats: dict) -> str:
+    """The link counters of a session (``Device.stats``) as one line per group."""
+    return (f"link: {stats['frames']} frames sent, {stats['resends']} resent; "
+            f"{stats['crc_errors']} damaged responses, {stats['rejected']} frames the board "
+            f"got damaged, {stats['timeouts']} timeouts, {stats['suspect']} answers not "
+            f"trusted\nlink: frame size {stats['payload']} bytes after "
+            f"{stats['payload_changes']} changes; {stats['repairs']} upload repairs, "
+            f"{stats['sample_retries']} samples run again, {stats['board_resets']} board "
+            f"resets, {stats['reconnects']} reconnects")
