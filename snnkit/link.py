@@ -27,6 +27,7 @@ sooner once the board has sent nothing at all for ``timeout`` seconds (over at l
 from __future__ import annotations
 
 import binascii
+import collections
 import time
 from collections.abc import Callable
 
@@ -63,17 +64,17 @@ class RoundTrip:
     def __init__(self, initial: float, cap: float):
         self.initial, self.cap = initial, cap
         self.classes: dict[int, list[float]] = {}  # class -> [srtt, rttvar]
-        self.gaps = [0.02, 0.02]  # the longest pause inside a response (learned)
+        self.gaps = collections.deque([0.05], maxlen=64)  # longest pauses inside responses
 
     def gap_sample(self, g: float) -> None:
         """The longest pause between the bytes of a response that arrived whole (the host's
         and the OS's scheduling: a loaded machine pauses for tens of milliseconds)."""
-        self.gaps[1] = 0.75 * self.gaps[1] + 0.25 * abs(self.gaps[0] - g)
-        self.gaps[0] = 0.875 * self.gaps[0] + 0.125 * g
+        self.gaps.append(g)
 
     def gap(self) -> float:
-        """How long a response that began may pause before its rest counts as lost."""
-        return min(max(GAP_MIN, self.gaps[0] + 4 * self.gaps[1]), self.cap)
+        """How long a response that began may pause before its rest counts as lost: twice
+        the longest pause of the last 64 whole responses."""
+        return min(max(GAP_MIN, 2 * max(self.gaps)), self.cap)
 
     @staticmethod
     def size_class(n: int) -> int:
