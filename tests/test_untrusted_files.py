@@ -164,13 +164,18 @@ def test_snn_file_with_a_pickled_array_raises_and_runs_nothing(tmp_path):
 
 
 def test_nir_file_carrying_pickles_runs_nothing(tmp_path):
-    """Pickle bytes as a node's metadata stay bytes; as a parameter they make the file
-    malformed (NetworkError naming it)."""
+    """Pickle bytes as a node's metadata stay bytes (in a file snnkit exported, the edit
+    breaks its digest: NetworkError; without the digest, as from another tool, the file
+    loads); as a parameter they make the file malformed (NetworkError naming it)."""
     marker = tmp_path / "ran"
     path = tmp_path / "net.nir"
     nir.write(path, snnkit.to_nir(make_net(0, per_neuron=False)))
     with h5py.File(path, "a") as f:
         f["node/nodes/a/metadata/payload"] = np.void(evil(marker))
+    with pytest.raises(snnkit.NetworkError, match="damaged"):
+        snnkit.from_nir(path, dt=1e-3)
+    with h5py.File(path, "a") as f:
+        del f["node/metadata/snnkit_digest"]
     assert snnkit.from_nir(path, dt=1e-3).n_neurons == make_net(0).n_neurons
     with h5py.File(path, "a") as f:
         del f["node/nodes/a/tau_mem"]
