@@ -7,7 +7,7 @@ STDP weights equal to the fixed-point simulator's, bit for bit), failed loudly (
 DeviceError), or silently wrong (an answer that differs: must be 0). Throughput is
 operations per second against the same cycles on a clean link (rate 0) in the same run.
 
-Usage: python benchmarks/link_soak.py [--cycles 100 100 100 40] [--rates 0 0.001 0.01 0.03]
+Usage: python benchmarks/link_soak.py [--cycles 40 40 40 20] [--rates 0 0.001 0.01 0.03]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def soak(url: str, net, cases, cycles: int, rate: float, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", type=float, nargs="+", default=[0.0, 0.001, 0.01, 0.03])
-    ap.add_argument("--cycles", type=int, nargs="+", default=[100, 100, 100, 40],
+    ap.add_argument("--cycles", type=int, nargs="+", default=[40, 40, 40, 20],
                     help="load/run/read-weights cycles per rate")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
