@@ -97,6 +97,26 @@ def test_torchscript_sequential_is_rebuilt(tmp_path):
         model_file.load_model(traced)
 
 
+def test_torchscript_file_carrying_a_pickle_payload_runs_nothing(tmp_path):
+    """TorchScript's own unpickler builds only TorchScript types: a payload in either of the
+    archive's pickles (protocol 2, the one it reads) is refused and never called."""
+    marker = tmp_path / "ran"
+    path, bad = tmp_path / "m.ts", tmp_path / "bad.ts"
+    torch.jit.save(torch.jit.script(sequential()), path)
+    with zipfile.ZipFile(path) as z:
+        members = {n: (z.getinfo(n), z.read(n)) for n in z.namelist()}
+    pickles = [n for n in members if n.endswith(("data.pkl", "constants.pkl"))]
+    assert len(pickles) == 2
+    for target in pickles:
+        with zipfile.ZipFile(bad, "w") as out:
+            for n, (info, data) in members.items():
+                out.writestr(info, pickle.dumps(Payload(marker), protocol=2)
+                             if n == target else data)
+        with pytest.raises(snnkit.NetworkError, match="not a loadable TorchScript"):
+            model_file.load_model(bad)
+    assert not marker.exists()
+
+
 def test_state_dict_with_the_users_class(tmp_path):
     (tmp_path / "mymodel.py").write_text(
         "from torch import nn\n"
