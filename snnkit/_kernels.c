@@ -182,9 +182,9 @@ static void fill_item(void *c, int64_t item, void *scratch) {
 
 /* ------------------------------------------------------------------ accumulation */
 
-/* out[0 .. N vectors) = sum over e of the weight row at w + idx[e], for a compile-time number
-   N of vectors, so that the accumulators stay in registers. LOAD turns a weight address into
-   one vector of VT (widening integer weights). */
+/* out[0 .. N vectors) += sum over e of the weight row at w + idx[e], for a compile-time
+   number N of vectors, so that the accumulators stay in registers. LOAD turns a weight address
+   into one vector of VT (widening integer weights). */
 #define DEF_ACC(NAME, WT, VT, LOAD, N)                                                \
     static __attribute__((noinline)) void NAME(const WT *restrict w,                   \
                                                const int32_t *restrict idx, int64_t n, \
@@ -195,7 +195,7 @@ static void fill_item(void *c, int64_t item, void *scratch) {
             const WT *restrict r = w + idx[e];                                        \
             _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] += LOAD(r + k * VL); \
         }                                                                             \
-        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) out[k] = a[k];           \
+        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) out[k] += a[k];          \
     }
 
 #if defined(__AVX512F__)
@@ -247,13 +247,12 @@ DEF_ACC_ALL(i16, int16_t, vi, LOAD_I16)
 #if defined(__AVX512BW__)
 /* 8-bit weights: 32 int16 lanes per vector halve the widening work (one vpmovsxbw per 32
    columns); 256 weights of magnitude <= 128 fit int16, so the int16 sums are flushed into
-   int32 every 256 events. out: 2N int32 vectors (the block's vectors rounded up to even;
-   the extra one reads the next 16 columns, in the row padding or the spare tail). */
+   int32 every 256 events. out: 2N int32 vectors, added to (the block's vectors rounded up to
+   even; the extra one reads the next 16 columns, in the row padding or the spare tail). */
 #define DEF_ACC_W(NAME, N)                                                            \
     static __attribute__((noinline)) void NAME(const int8_t *restrict w,               \
                                                const int32_t *restrict idx, int64_t n, \
                                                vi *restrict out) {                     \
-        _Pragma("GCC unroll 16") for (int k = 0; k < 2 * N; k++) out[k] = (vi){0};    \
         for (int64_t e0 = 0; e0 < n; e0 += 256) {                                     \
             int64_t e1 = n - e0 < 256 ? n : e0 + 256;                                 \
             __m512i a[N];                                                             \
@@ -293,10 +292,12 @@ DEF_ACC_ALL(i8, int8_t, vi, LOAD_I8)
 /* Per-neuron parameters [N] and flags, as in snnkit.neurons.NeuronParams. */
 typedef struct {
     const void *alpha, *beta, *threshold, *v_reset, *bias, *adapt_plus, *adapt_decay, *v_init;
-    int has_alpha, has_bias, subtract, refractory, adaptive;
+    const int32_t *refractory; /* [N] steps */
+    const void *c1, *c2; /* reset="delayed": inputs 1 and 2 steps after a spike [N], or NULL */
+    int has_alpha, has_bias, subtract, has_refractory, adaptive;
     /* fixed point only */
     int decay_bits;
-    int32_t lo, hi;
+    int64_t lo, hi;
 } neuron_t;
 
 /* One population's run: see snn_layer_* below. */
@@ -308,6 +309,7 @@ typedef struct {
     const void *dense; /* [T, B, N] or NULL */
     neuron_t p;
     uint8_t *spikes;  /* [T, B, N] */
+    void *sums;       /* [T, B, N] or NULL: write the synaptic input instead of updating */
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
 } layer_t;
@@ -335,7 +337,7 @@ typedef struct {
         const ST *restrict adapt_plus = (const ST *)p->adapt_plus + c0;               \
         const ST *restrict adapt_decay = (const ST *)p->adapt_decay + c0;             \
         const int subtract = p->subtract;                                             \
-        const int32_t refractory = p->refractory;                                     \
+        const int32_t *restrict refractory = p->refractory + c0;                      \
         (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)refractory; \
         for (int64_t c = 0; c < n; c++) {                                             \
             /* 3. synaptic current */                                                 \
@@ -356,7 +358,7 @@ typedef struct {
             v = spk ? vr : v;                                                         \
             if (GENERAL) {                                                            \
                 /* 7. refractory counter */                                           \
-                R[c] = spk ? refractory : (r > 0 ? r - 1 : 0);                        \
+                R[c] = spk ? refractory[c] : (r > 0 ? r - 1 : 0);                     \
                 /* 8. homeostasis */                                                  \
                 TH[c] = SAT(DECAY(TH[c], adapt_decay[c]) + (spk ? adapt_plus[c] : 0)); \
             }                                                                         \
@@ -367,18 +369,46 @@ typedef struct {
     }
 
 #define FLOAT_PRE
-#define FIXED_PRE                                                                     \
+#define FIXED_PRE(ST)                                                                 \
     const int D = p->decay_bits;                                                      \
-    const int32_t half = D ? (int32_t)1 << (D - 1) : 0, lo = p->lo, hi = p->hi;
+    const ST half = D ? (ST)1 << (D - 1) : 0, lo = (ST)p->lo, hi = (ST)p->hi;
+#define FIXED_PRE32 FIXED_PRE(int32_t)
+#define FIXED_PRE64 FIXED_PRE(int64_t)
 
 DEF_UPDATE(update_f32_lif, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 0)
 DEF_UPDATE(update_f32_gen, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 1)
-DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 0)
-DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
+DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 0)
+DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 1)
+DEF_UPDATE(update_i64_lif, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0)
+DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1)
+
+static int is_general(const neuron_t *p) {
+    return p->has_alpha || p->has_bias || p->has_refractory || p->adaptive;
+}
+
+/* The delayed reset's inputs (snnkit.neurons.delayed_reset_inputs): x[c] += c1[c] where the
+   neuron spiked one step ago (s1), c2[c] two steps ago (s2); s1, s2 NULL before step 1, 2.
+   Every element gets an addition, zero or not, as in the torch path. */
+#define DEF_DELAYED(NAME, ST)                                                         \
+    static void NAME(int64_t n, const neuron_t *p, int64_t c0, const uint8_t *s1,      \
+                     const uint8_t *s2, ST *restrict x) {                              \
+        const ST zero = 0;                                                            \
+        if (p->c1) {                                                                  \
+            const ST *c1 = (const ST *)p->c1 + c0;                                    \
+            for (int64_t c = 0; c < n; c++) x[c] += (s1 && s1[c]) ? c1[c] : zero;     \
+        }                                                                             \
+        if (p->c2) {                                                                  \
+            const ST *c2 = (const ST *)p->c2 + c0;                                    \
+            for (int64_t c = 0; c < n; c++) x[c] += (s2 && s2[c]) ? c2[c] : zero;     \
+        }                                                                             \
+    }
+DEF_DELAYED(delayed_f32, float)
+DEF_DELAYED(delayed_i32, int32_t)
+DEF_DELAYED(delayed_i64, int64_t)
 
 /* One work item = (block, batch element), block-major: all T steps of one block of columns
    for one batch element. Scratch: accumulators + state, 5 * BLOCK 32-bit words. */
-#define DEF_LAYER_ITEM(NAME, ST, VT, ACC, WT, UPD)                                      \
+#define DEF_LAYER_ITEM(NAME, ST, VT, ACC, WT, UPD, DELAYED)                             \
     static void NAME(void *ctx, int64_t item, void *scratch) {                        \
         const layer_t *L = (const layer_t *)ctx;                                      \
         const neuron_t *p = &L->p;                                                    \
@@ -388,7 +418,7 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
         int nv = (int)((n + VL - 1) / VL);                                            \
         ST *x = (ST *)scratch, *V = x + BLOCK, *I = V + BLOCK, *TH = I + BLOCK;       \
         int32_t *R = (int32_t *)(TH + BLOCK);                                         \
-        int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive;    \
+        int general = is_general(p);                                                  \
         for (int64_t c = 0; c < n; c++) {                                             \
             V[c] = ((const ST *)p->v_init)[c0 + c];                                   \
             I[c] = 0;                                                                 \
@@ -397,15 +427,20 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
         }                                                                             \
         const WT *w = (const WT *)L->w + c0;                                          \
         for (int64_t t = 0; t < L->T; t++) {                                          \
-            int64_t s = t * L->B + b, o = s * L->N + c0;                              \
+            int64_t s = t * L->B + b, o = s * L->N + c0, step = L->B * L->N;          \
+            memset(x, 0, sizeof(ST) * BLOCK);                                         \
             if (L->S)                                                                 \
                 ACC(w, L->idx + L->offsets[s], L->offsets[s + 1] - L->offsets[s], nv, (VT *)x); \
-            else                                                                      \
-                memset(x, 0, sizeof(ST) * BLOCK);                                     \
             if (L->dense) {                                                           \
                 const ST *d = (const ST *)L->dense + o;                               \
                 for (int64_t c = 0; c < n; c++) x[c] += d[c];                         \
             }                                                                         \
+            if (L->sums) {                                                            \
+                memcpy((ST *)L->sums + o, x, sizeof(ST) * n);                         \
+                continue;                                                             \
+            }                                                                         \
+            DELAYED(n, p, c0, t >= 1 ? L->spikes + o - step : NULL,                   \
+                    t >= 2 ? L->spikes + o - 2 * step : NULL, x);                     \
             if (general)                                                              \
                 UPD##_gen(n, p, c0, x, V, I, TH, R, L->spikes + o);                   \
             else                                                                      \
@@ -417,9 +452,9 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
         }                                                                             \
     }
 
-DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32)
-DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32)
-DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32)
+DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32, delayed_f32)
+DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32, delayed_i32)
+DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 
 /* ------------------------------------------------------------------ 8-bit sums on AMX */
 
@@ -510,7 +545,7 @@ static void item_amx(void *ctx, int64_t item, void *scratch) {
     int64_t nb = L->B - b0 < AMX_ROWS ? L->B - b0 : AMX_ROWS;
     int32_t *x = (int32_t *)scratch, *V = x + AMX_ROWS * BLOCK, *I = V + AMX_ROWS * BLOCK;
     int32_t *TH = I + AMX_ROWS * BLOCK, *R = TH + AMX_ROWS * BLOCK;
-    int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive;
+    int general = is_general(p);
     for (int64_t r = 0; r < nb; r++)
         for (int64_t c = 0; c < n; c++) {
             V[r * BLOCK + c] = ((const int32_t *)p->v_init)[c0 + c];
@@ -525,6 +560,9 @@ static void item_amx(void *ctx, int64_t item, void *scratch) {
             int32_t *THr = TH + r * BLOCK, *Rr = R + r * BLOCK;
             if (L->dense)
                 for (int64_t c = 0; c < n; c++) xr[c] += L->dense[o + c];
+            int64_t step = L->B * L->N;
+            delayed_i32(n, p, c0, t >= 1 ? L->spikes + o - step : NULL,
+                        t >= 2 ? L->spikes + o - 2 * step : NULL, xr);
             if (general)
                 update_i32_gen(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);
             else
@@ -578,6 +616,10 @@ int snn_amx_available(void) { return 0; }
 int64_t snn_amx_runs(void) { return 0; }
 #endif
 
+/* ------------------------------------------------------------------ step by step */
+
+#include "_kernels_step.c"
+
 /* ------------------------------------------------------------------ entry point */
 
 int snn_vector_lanes(void) { return VL; }
@@ -588,12 +630,13 @@ int snn_vector_lanes(void) { return VL; }
    elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1 only, the same weights
    packed for AMX (snnkit.kernels.pack_amx) or NULL; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
-   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL.
+   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
+   state type to receive the synaptic input (event sums + dense) instead of running neurons.
    Returns 0, -1 when memory ran out, -2 for a bad kind. */
 int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
               const uint8_t *x, const void *w, const void *wv, const void *dense,
               const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i, void *rec_theta,
-              int n_threads) {
+              void *sums, int n_threads) {
     void (*item)(void *, int64_t, void *);
     switch (kind) {
         case 0: item = item_f32; break;
@@ -612,7 +655,7 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
         for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
 #ifdef HAVE_AMX
-        if (!rc && kind == 1 && wv && snn_amx_available()
+        if (!rc && kind == 1 && wv && !sums && snn_amx_available()
             && (double)offsets[n_samples] >= AMX_DENSITY * (double)n_samples * (double)S
             && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
@@ -631,7 +674,7 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
         int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
-        layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes,
+        layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes, sums,
                      rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per};
         rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
     }
