@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NetworkError
+from .lowering import core_cost, lower_for_core
 from .network import Network, Quantization
 from .quantize import integer_neuron, integer_stdp, integer_weights, quantize
 
@@ -69,16 +70,20 @@ class HardwareConfig:
     @classmethod
     def for_network(cls, net: Network, **overrides) -> HardwareConfig:
         """The smallest configuration (sizes rounded up to powers of two, so that similar
-        networks share one build) that holds ``net`` with its quantisation."""
+        networks share one build) that holds ``net`` with its quantisation (and what
+        :func:`~snnkit.lowering.lower_for_core` adds to it)."""
         q = net.quantization or Quantization()
-        words = sum(_pop(net, p.source).size * _pop(net, p.target).size for p in net.projections)
+        extra = core_cost(net)
+        words = sum(_pop(net, p.source).size * _pop(net, p.target).size
+                    for p in net.projections) + extra.words
         traces = sum(_pop(net, p.source).size + _pop(net, p.target).size
                      for p in net.projections if p.stdp is not None)
-        refr = max((p.neuron.refractory for p in net.neuron_populations), default=0)
+        refr = max((int(np.max(p.neuron.refractory)) for p in net.neuron_populations),
+                   default=0)
         sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
                  "syn_max": _pow2(words, 1024), "p_max": _pow2(len(net.populations), 4),
-                 "pr_max": _pow2(len(net.projections), 4),
-                 "d_max": _pow2(net.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                 "pr_max": _pow2(len(net.projections) + extra.projections, 4),
+                 "d_max": _pow2(max(net.max_delay, extra.delay) + 1, 4) - 1, "tr_max": _pow2(traces, 256),
                  "r_bits": max(8, int(refr).bit_length())}
         widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
                                              "trace_bits", "frac_bits", "trace_frac_bits",
@@ -186,10 +191,11 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
             for k in ("alpha", "beta", "adapt_decay", "threshold", "v_reset", "bias", "v_init",
                       "adapt_plus"):
                 row[k] = _scalar(ip, k, where)
-            if ip.refractory >= 1 << c.r_bits:
-                raise NetworkError(f"{where}.refractory: {ip.refractory} does not fit the "
+            refr = _scalar(ip, "refractory", where)
+            if refr >= 1 << c.r_bits:
+                raise NetworkError(f"{where}.refractory: {refr} does not fit the "
                                    f"{c.r_bits}-bit refractory counter")
-            row["refractory"] = ip.refractory
+            row["refractory"] = refr
             row["flags"] = (FLAG_SUBTRACT if ip.subtract else 0) | FLAG_OUT_EN
             row["proj_first"], row["proj_count"] = firsts.get(p, (0, 0))
         rows.append(row)
@@ -329,6 +335,7 @@ def build_images(net: Network, config: HardwareConfig | None = None,
         net, _ = quantize(net)
     if not net.neuron_populations:
         raise NetworkError("network: has no neuron population to compile")
+    net = lower_for_core(net)  # e.g. a delayed reset as self-synapses, same integers
     c = config or HardwareConfig.for_network(net)
     words = sum(p.weight.size for p in net.projections)
     traces = sum(net.population(p.source).size + net.population(p.target).size

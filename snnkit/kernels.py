@@ -360,8 +360,10 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
         rw = None
         if sp is not None and q.get("record_weights"):
             rw = q["rec_w"] = torch.empty(steps, batch, n, src.shape[2], dtype=w.dtype)
-        cj[j] = GroupProjC(q["target"], src.data_ptr(), src.shape[2], w.shape[-1], q["delay"],
-                           kind, w.data_ptr(), *ints.values(),
+        if sp is not None and not w.is_contiguous():
+            raise ValueError(f"kernel: projection {j}: plastic weights must be contiguous")
+        cj[j] = GroupProjC(q["target"], ptr(src), src.shape[2], w.shape[-1], q["delay"],
+                           kind, ptr(w), *ints.values(),
                            *(float(vals[k]) if state == 0 else 0.0 for k in STDP_VALUES),
                            *(0 if state == 0 else int(vals[k]) for k in STDP_VALUES),
                            ptr(q.get("mask")), None if rw is None else rw.data_ptr())

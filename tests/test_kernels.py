@@ -223,12 +223,19 @@ def test_bf16_kernel_equals_fp32_kernel_on_bf16_rounded_weights(monkeypatch):
     assert not torch.equal(bf.states["a"]["v"], fp.states["a"]["v"])  # really rounded
 
 
-def test_plasticity_keeps_the_torch_path(monkeypatch):
+@needs_cc
+def test_plasticity_runs_on_the_step_kernel(monkeypatch):
     rng = np.random.default_rng(7)
     net = ff_net(rng)
     net.projections[0].stdp = snnkit.STDP()
-    monkeypatch.setattr(kernels, "run_layer", None)  # would raise if called
-    snnkit.simulate(net, inputs(rng, net), device="cpu", learning=True)
+    calls = []
+    real = kernels.run_group
+    monkeypatch.setattr(kernels, "run_group", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = inputs(rng, net)
+    fast = run(net, x, monkeypatch, True, learning=True)
+    assert calls == [1]  # "a" learns: one group; "b" and "c" on the layer kernel
+    slow = run(net, x, monkeypatch, False, learning=True)
+    assert torch.equal(fast.weights["in->a"], slow.weights["in->a"])
 
 
 def test_disabled_kernel_is_not_built(monkeypatch):

@@ -26,7 +26,7 @@ def test_build_and_query(net):
         (lambda n: n.add_population("x", 3, LIF(beta=1.5)), r"\(x\)\.neuron\.beta: must be <= 1"),
         (lambda n: n.add_population("x", 3, LIF(threshold=[1, 2])),
          r"\(x\)\.neuron\.threshold: per-neuron values must have shape \(3,\)"),
-        (lambda n: n.add_population("x", 3, LIF(reset="zero")), r"\.reset: must be 'subtract'"),
+        (lambda n: n.add_population("x", 3, LIF(reset="zero")), r"\.reset: must be one of 'subtract', 'value', 'delayed'"),
         (lambda n: n.add_population("x", 3, LIF(refractory=-1)), r"\.refractory: must be an int"),
         (lambda n: n.add_population("x", 3, LIF(bias=float("nan"))), r"\.bias: contains NaN"),
         (lambda n: n.connect("in", "nope", 1.0), r"\.target: no population named 'nope'"),
