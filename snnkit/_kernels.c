@@ -319,26 +319,9 @@ typedef struct {
 #define FIXED_SAT(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
 #define FIXED_DECAY(x, d) (((x) * (d) + half) >> D)
 
-/* The neuron update of columns [0, n) of a block for one (t, b), neurons.neuron_step item
-   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the plain LIF
-   (alpha, bias, refractory period and adaptation all zero), whose general formula reduces
-   to exactly this: decay(i, 0) = 0, + 0 bias, refrac stays 0, theta stays 0. Branch-free so
-   that the compiler vectorises it. */
-#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL)                                 \
-    static inline __attribute__((always_inline)) void NAME(                           \
-        int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
-        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
-        PRE                                                                           \
-        const ST *restrict alpha = (const ST *)p->alpha + c0;                         \
-        const ST *restrict beta = (const ST *)p->beta + c0;                           \
-        const ST *restrict threshold = (const ST *)p->threshold + c0;                 \
-        const ST *restrict v_reset = (const ST *)p->v_reset + c0;                     \
-        const ST *restrict bias = (const ST *)p->bias + c0;                           \
-        const ST *restrict adapt_plus = (const ST *)p->adapt_plus + c0;               \
-        const ST *restrict adapt_decay = (const ST *)p->adapt_decay + c0;             \
-        const int subtract = p->subtract;                                             \
-        const int32_t *restrict refractory = p->refractory + c0;                      \
-        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)refractory; \
+/* The loop of DEF_UPDATE; SUB: reset by subtraction (1) or to v_reset (0). */
+#define UPD_LOOP(ST, SAT, DECAY, GENERAL, SUB)                                       \
+        _Pragma("GCC ivdep") /* element c only touches element c of every array */    \
         for (int64_t c = 0; c < n; c++) {                                             \
             /* 3. synaptic current */                                                 \
             ST i = GENERAL ? SAT(DECAY(I[c], alpha[c]) + x[c]) : SAT(x[c]);           \
@@ -354,7 +337,7 @@ typedef struct {
             ST thr = GENERAL ? threshold[c] + TH[c] : threshold[c];                   \
             int spk = (v >= thr) & active;                                            \
             /* 6. reset */                                                            \
-            ST vr = subtract ? SAT(v - thr) : v_reset[c];                             \
+            ST vr = SUB ? SAT(v - thr) : v_reset[c];                                  \
             v = spk ? vr : v;                                                         \
             if (GENERAL) {                                                            \
                 /* 7. refractory counter */                                           \
@@ -365,6 +348,45 @@ typedef struct {
             V[c] = v;                                                                 \
             I[c] = i;                                                                 \
             out[c] = (uint8_t)spk;                                                    \
+        }
+
+/* The neuron update of columns [0, n) of a block for one (t, b), neurons.neuron_step item
+   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the plain LIF
+   (alpha, bias, refractory period and adaptation all zero), whose general formula reduces
+   to exactly this: decay(i, 0) = 0, + 0 bias, refrac stays 0, theta stays 0. Branch-free so
+   that the compiler vectorises it. */
+#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL)                                 \
+    static inline __attribute__((always_inline)) void NAME##_k(                       \
+        int64_t n, const neuron_t *p, const ST *restrict alpha, const ST *restrict beta, \
+        const ST *restrict threshold, const ST *restrict v_reset, const ST *restrict bias, \
+        const ST *restrict adapt_plus, const ST *restrict adapt_decay,                \
+        const int32_t *restrict refractory, const ST *restrict x, ST *restrict V,      \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out);  \
+    static inline __attribute__((always_inline)) void NAME(                           \
+        int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
+        /* the parameters as restrict arguments: gcc then needs no run-time alias checks \
+           (more than 10 of them: the integer loop stayed scalar) */                  \
+        NAME##_k(n, p, (const ST *)p->alpha + c0, (const ST *)p->beta + c0,            \
+                 (const ST *)p->threshold + c0, (const ST *)p->v_reset + c0,           \
+                 (const ST *)p->bias + c0, (const ST *)p->adapt_plus + c0,             \
+                 (const ST *)p->adapt_decay + c0, p->refractory + c0, x, V, I, TH, R, out); \
+    }                                                                                 \
+    static inline __attribute__((always_inline)) void NAME##_k(                       \
+        int64_t n, const neuron_t *p, const ST *restrict alpha, const ST *restrict beta, \
+        const ST *restrict threshold, const ST *restrict v_reset, const ST *restrict bias, \
+        const ST *restrict adapt_plus, const ST *restrict adapt_decay,                \
+        const int32_t *restrict refractory, const ST *restrict x, ST *restrict V,      \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) { \
+        PRE                                                                           \
+        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)refractory; \
+        (void)v_reset;                                                                \
+        /* the reset's kind a constant of each loop: a loop-invariant choice inside it  \
+           kept the integer loop from vectorising */                                  \
+        if (p->subtract) {                                                            \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 1)                                      \
+        } else {                                                                      \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0)                                      \
         }                                                                             \
     }
 
