@@ -78,42 +78,70 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 
 /* One STDP step of one sample (plasticity.stdp_step): pre = arrivals [S], post = target
    spikes [N], w = the sample's weights [S, Np], traces xp [S], xq [N]. `first`: every synapse
-   is visited (the first step clamps every weight into the bounds). */
-#define DEF_STDP(NAME, WT, TT, PRE, DEC, SC, TSAT, ONE, A_PLUS, A_MINUS, PRE_D, POST_D, WMIN, WMAX) \
+   is visited (the first step clamps every weight into the bounds); later steps visit the
+   columns of spiking targets and the rows of arriving sources only, the others keep their
+   weights (dw = 0 and they are within the bounds). With hard bounds the rows are vector
+   loops: dw = -down[n] (the float rule's 0 * up - down * 1), computed in ROWT with down
+   saturated (ds) where that gives the same clamped weight. */
+#define DEF_STDP(NAME, WT, TT, ROWT, PRE, DEC, SC, TSAT, DSAT, ONE, A_PLUS, A_MINUS, PRE_D,    \
+                 POST_D, WMIN, WMAX)                                                       \
     static void NAME(const group_t *G, const gproj_t *P, int64_t N, WT *restrict w,        \
-                     const uint8_t *pre, const uint8_t *post, TT *restrict xp,              \
-                     TT *restrict xq, int first, int32_t *lpre, int32_t *lpost,             \
-                     TT *restrict up, TT *restrict down) {                                  \
+                     const uint8_t *restrict pre, const uint8_t *restrict post,             \
+                     TT *restrict xp, TT *restrict xq, int first, int32_t *lpre,            \
+                     int32_t *lpost, TT *restrict up, TT *restrict down,                    \
+                     ROWT *restrict ds) {                                                   \
         PRE                                                                                \
         const int64_t S = P->S, Np = P->Np;                                                \
         const uint8_t *mask = P->mask;                                                     \
         const TT a_plus = A_PLUS, a_minus = A_MINUS, pre_d = PRE_D, post_d = POST_D;       \
         const TT wmin = WMIN, wmax = WMAX;                                                 \
-        (void)G;                                                                           \
+        const int sh_h = P->shift_hard, sh_s = P->shift_soft;                              \
+        (void)G, (void)sh_h, (void)sh_s;                                                   \
         for (int64_t m = 0; m < S; m++) xp[m] = DEC(xp[m], pre_d);                         \
         for (int64_t n = 0; n < N; n++) xq[n] = DEC(xq[n], post_d);                        \
         int64_t npre = list_all(pre, S, lpre), npost = list_all(post, N, lpost);           \
         if (first || npre || npost) {                                                      \
             if (!P->soft) {                                                                \
-                for (int64_t m = 0; m < S; m++) up[m] = SC(xp[m], a_plus, P->shift_hard);  \
-                for (int64_t n = 0; n < N; n++) down[n] = SC(xq[n], a_minus, P->shift_hard); \
+                for (int64_t m = 0; m < S; m++) up[m] = SC(xp[m], a_plus, sh_h);           \
+                for (int64_t n = 0; n < N; n++) down[n] = SC(xq[n], a_minus, sh_h);        \
             }                                                                              \
-            /* dw = post * up - pre * down, clamped; the float version's zero products     \
-               (0 * up, down * 0) are dropped: they add or take 0 */                       \
-            if (first) {                                                                   \
+            if (first || P->soft) {                                                        \
                 for (int64_t m = 0; m < S; m++)                                            \
-                    for (int64_t n = 0; n < N; n++)                                        \
-                        if (mask[m * Np + n]) STDP_SYN(WT, TT, SC, m, n, post[n], pre[m]);             \
+                    if (first || pre[m])                                                   \
+                        for (int64_t n = 0; n < N; n++)                                    \
+                            if (mask[m * Np + n] && (first || !post[n]))                   \
+                                STDP_SYN(WT, TT, SC, m, n, post[n], pre[m]);               \
+                if (!first)                                                                \
+                    for (int64_t k = 0; k < npost; k++)                                    \
+                        for (int64_t m = 0; m < S; m++)                                    \
+                            if (mask[m * Np + lpost[k]])                                   \
+                                STDP_SYN(WT, TT, SC, m, lpost[k], 1, pre[m]);              \
             } else {                                                                       \
-                for (int64_t k = 0; k < npost; k++) {                                      \
-                    int64_t n = lpost[k];                                                  \
-                    for (int64_t m = 0; m < S; m++)                                        \
-                        if (mask[m * Np + n]) STDP_SYN(WT, TT, SC, m, n, 1, pre[m]);                   \
+                /* the columns of spiking targets (up - pre * down), row after row: the    \
+                   rows stream through the cache, a column at a time would not */          \
+                for (int64_t m = 0; npost && m < S; m++) {                                 \
+                    WT *restrict row = w + m * Np;                                         \
+                    const uint8_t *restrict mrow = mask + m * Np;                          \
+                    const TT u = up[m];                                                    \
+                    const int p = pre[m];                                                  \
+                    for (int64_t k = 0; k < npost; k++) {                                  \
+                        const int64_t n = lpost[k];                                        \
+                        TT nw = (TT)row[n] + (p ? u - down[n] : u);                        \
+                        if (mrow[n]) row[n] = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw)); \
+                    }                                                                      \
                 }                                                                          \
-                for (int64_t k = 0; k < npre; k++) {                                       \
-                    int64_t m = lpre[k];                                                   \
-                    for (int64_t n = 0; n < N; n++)                                        \
-                        if (!post[n] && mask[m * Np + n]) STDP_SYN(WT, TT, SC, m, n, 0, 1);            \
+                if (npre) {                                                                \
+                    const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
+                    for (int64_t n = 0; n < N; n++) ds[n] = DSAT(down[n]);                 \
+                    for (int64_t k = 0; k < npre; k++) { /* rows, but spiking targets */   \
+                        WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
+                        const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
+                        for (int64_t n = 0; n < N; n++) {                                  \
+                            ROWT nw = (ROWT)row[n] - ds[n];                                \
+                            nw = nw < lo ? lo : (nw > hi ? hi : nw);                       \
+                            row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];          \
+                        }                                                                  \
+                    }                                                                      \
                 }                                                                          \
             }                                                                              \
         }                                                                                  \
@@ -128,13 +156,13 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 
 /* One synapse (m, n) with post / pre flags: hard bounds take up[m] and down[n], soft bounds
    compute them from the weight (both from the weight before this step's change). */
-#define STDP_SYN(WT, TT, SC, m, n, po, pr)                                                             \
+#define STDP_SYN(WT, TT, SC, m, n, po, pr)                                                 \
     do {                                                                                   \
         WT *wp = w + (m) * Np + (n);                                                       \
         TT wv = (TT)*wp, u, d, dw;                                                         \
         if (P->soft) {                                                                     \
-            u = (po) ? SC(xp[m] * (wmax - wv), a_plus, P->shift_soft) : (TT)0;             \
-            d = (pr) ? SC(xq[n] * (wv - wmin), a_minus, P->shift_soft) : (TT)0;            \
+            u = (po) ? SC(xp[m] * (wmax - wv), a_plus, sh_s) : (TT)0;                      \
+            d = (pr) ? SC(xq[n] * (wv - wmin), a_minus, sh_s) : (TT)0;                     \
         } else {                                                                           \
             u = (po) ? up[m] : (TT)0;                                                      \
             d = (pr) ? down[n] : (TT)0;                                                    \
@@ -147,25 +175,29 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 #define F_DEC(x, d) ((x) * (d))
 #define F_SC(x, a, sh) ((x) * (a))
 #define F_TSAT(x) (x)
+#define F_DSAT(x) (x)
 #define I_PRE                                                                              \
     const int D = G->decay_bits;                                                           \
     const int64_t half = (int64_t)1 << (D - 1), t_hi = G->trace_hi;
 #define I_DEC(x, d) (((x) * (d) + half) >> D)
-#define I_SC(x, a, sh) ((sh) ? ((x) * (a) + ((int64_t)1 << ((sh) - 1))) >> (sh) : (x) * (a))
+#define I_SC(x, a, sh) (((x) * (a) + (((int64_t)1 << (sh)) >> 1)) >> (sh))
 #define I_TSAT(x) ((x) < 0 ? 0 : ((x) > t_hi ? t_hi : (x)))
+/* -down in int32: a larger down clamps to w_min all the same (|w| < 2^15) */
+#define I_DSAT(x) ((int32_t)((x) > (1 << 30) ? (1 << 30) : (x)))
 
-DEF_STDP(stdp_f32, float, float, , F_DEC, F_SC, F_TSAT, 1.0f, (float)P->fa_plus,
-         (float)P->fa_minus, (float)P->fpre_decay, (float)P->fpost_decay, (float)P->fw_min,
-         (float)P->fw_max)
-DEF_STDP(stdp_i16, int16_t, int64_t, I_PRE, I_DEC, I_SC, I_TSAT, G->trace_one, P->ia_plus,
-         P->ia_minus, P->ipre_decay, P->ipost_decay, P->iw_min, P->iw_max)
+DEF_STDP(stdp_f32, float, float, float, , F_DEC, F_SC, F_TSAT, F_DSAT, 1.0f,
+         (float)P->fa_plus, (float)P->fa_minus, (float)P->fpre_decay, (float)P->fpost_decay,
+         (float)P->fw_min, (float)P->fw_max)
+DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT,
+         G->trace_one, P->ia_plus, P->ia_minus, P->ipre_decay, P->ipost_decay, P->iw_min,
+         P->iw_max)
 
 /* ------------------------------------------------------------------ one sample */
 
 /* Scratch of one sample: per population its sums, input, v, i, theta and refractory
    counters (padded); the spike list; per plastic projection its traces, then the STDP
    temporaries. */
-#define DEF_GROUP_ITEM(NAME, ST, SUMT, TT, WT, UPD, DELAYED, STDP)                         \
+#define DEF_GROUP_ITEM(NAME, ST, SUMT, TT, WT, ROWT, UPD, DELAYED, STDP)                   \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                \
         const group_t *G = (const group_t *)ctx;                                           \
         const int64_t T = G->T, B = G->B;                                                  \
@@ -204,6 +236,8 @@ DEF_STDP(stdp_i16, int16_t, int64_t, I_PRE, I_DEC, I_SC, I_TSAT, G->trace_one, P
         sp += round64(sizeof(TT) * (G->max_s > G->max_n ? G->max_s : G->max_n));           \
         TT *down = (TT *)sp;                                                               \
         sp += round64(sizeof(TT) * (G->max_s > G->max_n ? G->max_s : G->max_n));           \
+        void *ds = sp; /* STDP: the rows' saturated down (ROWT [max_n]) */                  \
+        sp += round64(sizeof(TT) * G->max_n);                                              \
         uint8_t *zeros = (uint8_t *)sp; /* the arrivals before step `delay` */             \
         memset(zeros, 0, (size_t)G->max_s);                                                \
         for (int64_t t = 0; t < T; t++) {                                                  \
@@ -249,7 +283,7 @@ DEF_STDP(stdp_i16, int16_t, int64_t, I_PRE, I_DEC, I_SC, I_TSAT, G->trace_one, P
                 WT *w = (WT *)Q->w + (size_t)b * S * Q->Np;                                \
                 TT *tq = tr + round64(sizeof(TT) * S) / sizeof(TT);                        \
                 STDP(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0, lpre,   \
-                     lpost, up, down);                                                     \
+                     lpost, up, down, (ROWT *)ds);                                         \
                 if (Q->rec_w) {                                                            \
                     WT *r = (WT *)Q->rec_w + (t * B + b) * N * S;                          \
                     for (int64_t n = 0; n < N; n++)                                        \
@@ -260,9 +294,11 @@ DEF_STDP(stdp_i16, int16_t, int64_t, I_PRE, I_DEC, I_SC, I_TSAT, G->trace_one, P
         }                                                                                  \
     }
 
-DEF_GROUP_ITEM(group_f32, float, float, float, float, update_f32, delayed_f32, stdp_f32)
-DEF_GROUP_ITEM(group_i32, int32_t, int32_t, int64_t, int16_t, update_i32, delayed_i32, stdp_i16)
-DEF_GROUP_ITEM(group_i64, int64_t, int32_t, int64_t, int16_t, update_i64, delayed_i64, stdp_i16)
+DEF_GROUP_ITEM(group_f32, float, float, float, float, float, update_f32, delayed_f32, stdp_f32)
+DEF_GROUP_ITEM(group_i32, int32_t, int32_t, int64_t, int16_t, int32_t, update_i32, delayed_i32,
+               stdp_i16)
+DEF_GROUP_ITEM(group_i64, int64_t, int32_t, int64_t, int16_t, int32_t, update_i64, delayed_i64,
+               stdp_i16)
 
 /* Run a group over T steps for B samples (see the top of this file). pops: its populations in
    network order; projs: every projection into them that is summed here (from the group, or
@@ -290,7 +326,7 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
     }
     bytes += round64(4 * (G.max_s + 16)) + G.trace_bytes + round64(4 * G.max_s)
              + round64(4 * G.max_n) + 2 * round64(tt * (G.max_s > G.max_n ? G.max_s : G.max_n))
-             + round64(G.max_s);
+             + round64(tt * G.max_n) + round64(G.max_s);
     void (*item)(void *, int64_t, void *) = state == 0 ? group_f32
                                             : state == 1 ? group_i32 : group_i64;
     return parallel_for(item, &G, B, n_threads, bytes);
