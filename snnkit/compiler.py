@@ -83,7 +83,8 @@ class HardwareConfig:
         sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
                  "syn_max": _pow2(words, 1024), "p_max": _pow2(len(net.populations), 4),
                  "pr_max": _pow2(len(net.projections) + extra.projections, 4),
-                 "d_max": _pow2(max(net.max_delay, extra.delay) + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                 "d_max": _pow2(max(net.max_delay, extra.delay) + 1, 4) - 1,
+                 "tr_max": _pow2(traces, 256),
                  "r_bits": max(8, int(refr).bit_length())}
         widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
                                              "trace_bits", "frac_bits", "trace_frac_bits",

@@ -129,9 +129,7 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
         return dense
     x = wt = wv = None
     if ev:
-        kw = [pr.kernel_weights(bf16) for pr in ev]
-        if len({w.dtype for w in kw}) > 1:  # 8- and 16-bit weights: all as 16-bit
-            kw = [pr.kernel_weights(dtype=torch.int16) for pr in ev]
+        kw = [pr.kernel_weights(bf16) for pr in ev]  # one dtype: one weight width
         srcs = [delayed(spikes[pr.source], pr.delay, steps) for pr in ev]
         x = (torch.cat(srcs, dim=-1) if len(srcs) > 1 else srcs[0]).reshape(steps * batch, -1)
         wt = kernels.concat_rows(kw)

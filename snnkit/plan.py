@@ -41,14 +41,10 @@ class Proj:
             self._wt = self.w.T.contiguous()
         return self._wt
 
-    def kernel_weights(self, bf16: bool = False, dtype: torch.dtype | None = None
-                       ) -> torch.Tensor:
+    def kernel_weights(self, bf16: bool = False) -> torch.Tensor:
         """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
         ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
-        the narrowest integer type that holds ``weight_bits`` (int8, int16; at most 16 bits),
-        or ``dtype`` (int16 for 8-bit weights summed beside 16-bit ones)."""
-        if dtype is not None and dtype != self.kernel_weights(bf16).dtype:
-            return kernels.pad_weights(self.w.to(dtype).T, dtype)
+        the narrowest integer type that holds ``weight_bits`` (int8, int16; at most 16)."""
         if self._kw is None:
             dt = self.w.dtype
             if bf16:

@@ -39,13 +39,14 @@ RECORDABLE = ("v", "i", "theta", "weights")
 
 def _kernel_for(plan: Plan):
     """The CPU kernel library when it can run this plan (states on the CPU; int64 states only
-    where the synaptic sums fit int32), else None."""
+    where the sums of spiking sources' weights fit int32, as the kernel adds them), else
+    None."""
     dev = next(iter(plan.v_init.values())).device if plan.v_init else torch.device("cpu")
     if dev.type != "cpu":
         return None
     for name, v in plan.v_init.items():
         if v.dtype == torch.int64 and sum(p.bound for p in plan.projs
-                                          if p.target == name) >= 1 << 30:
+                                          if p.target == name and not p.current) >= 1 << 30:
             return None
     return kernels.load()
 
