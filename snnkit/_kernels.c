@@ -316,7 +316,13 @@ typedef struct {
 
 #define FLOAT_SAT(x) (x)
 #define FLOAT_DECAY(x, d) ((x) * (d))
-#define FIXED_SAT(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
+/* two selects in a row, not nested: nested, gcc 12 could not vectorise the reset to v_reset */
+#define FIXED_SAT(x)                                                                  \
+    __extension__({                                                                   \
+        __typeof__(lo + 0) s_ = (x);                                                  \
+        s_ = s_ < lo ? lo : s_;                                                       \
+        s_ > hi ? hi : s_;                                                            \
+    })
 #define FIXED_DECAY(x, d) (((x) * (d) + half) >> D)
 
 /* The loop of DEF_UPDATE; SUB: reset by subtraction (1) or to v_reset (0). */
@@ -362,11 +368,12 @@ typedef struct {
         const ST *restrict adapt_plus, const ST *restrict adapt_decay,                \
         const int32_t *restrict refractory, const ST *restrict x, ST *restrict V,      \
         ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out);  \
-    static inline __attribute__((always_inline)) void NAME(                           \
+    static __attribute__((noinline)) void NAME(                                       \
         int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
         ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
         /* the parameters as restrict arguments: gcc then needs no run-time alias checks \
-           (more than 10 of them: the integer loop stayed scalar) */                  \
+           (more than 10 of them: the integer loop stayed scalar); not inlined: inlined \
+           into the AMX loop it was not vectorised */                                 \
         NAME##_k(n, p, (const ST *)p->alpha + c0, (const ST *)p->beta + c0,            \
                  (const ST *)p->threshold + c0, (const ST *)p->v_reset + c0,           \
                  (const ST *)p->bias + c0, (const ST *)p->adapt_plus + c0,             \
