@@ -133,7 +133,7 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
         srcs = [delayed(spikes[pr.source], pr.delay, steps) for pr in ev]
         x = (torch.cat(srcs, dim=-1) if len(srcs) > 1 else srcs[0]).reshape(steps * batch, -1)
         wt = kernels.concat_rows(kw)
-        if lib.amx and wt.dtype == torch.int8 and not sums:  # 8-bit sums may run on AMX
+        if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on AMX
             wv = ev[0].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, v0.shape[0])
     if st == torch.int64:  # wide states: the sums fit int32 (simulator._kernel_for)
         s, _ = kernels.run_layer(lib, x, wt, None, params, v0.to(torch.int32), steps, batch,

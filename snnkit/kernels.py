@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("_kernels.c")
-SOURCES = (SOURCE, SOURCE.with_name("_kernels_step.c"))  # the first includes the second
+SOURCES = (SOURCE, *(SOURCE.with_name(f"_kernels_{k}.c") for k in ("amx", "step")))
+# (the first includes the others)
 # -ffp-contract=off: the neuron update rounds every product and sum as torch does (no FMA)
 FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", "-std=c11")
 NATIVE = ("-march=native", "-mprefer-vector-width=512")
