@@ -528,8 +528,10 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
         for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
 #ifdef HAVE_AMX
+        /* the tiles compute 32 batch elements: with fewer, their share of the work is real */
+        const double used = B < AMX_ROWS ? (double)B / AMX_ROWS : 1.0;
         if (!rc && kind == 1 && wv && snn_amx_available()
-            && (double)offsets[n_samples] >= AMX_DENSITY * (double)n_samples * (double)S
+            && (double)offsets[n_samples] * used >= AMX_DENSITY * (double)n_samples * (double)S
             && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
             return layer_amx(T, B, N, S, x, wv, dense, p, spikes, rec_v, rec_i, rec_theta,

@@ -77,10 +77,10 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 /* ------------------------------------------------------------------ STDP */
 
 /* One STDP step of one sample (plasticity.stdp_step): pre = arrivals [S], post = target
-   spikes [N], w = the sample's weights [S, Np], traces xp [S], xq [N]. `first`: every synapse
-   is visited (the first step clamps every weight into the bounds); later steps visit the
-   columns of spiking targets and the rows of arriving sources only, the others keep their
-   weights (dw = 0 and they are within the bounds). With hard bounds the rows are vector
+   spikes [N], w = the sample's weights [S, Np], traces xp [S], xq [N]. Each step visits the
+   columns of spiking targets and the rows of arriving sources; the other synapses keep their
+   weights (dw = 0, and they are within the bounds), except on the `first` step, which clamps
+   them into the bounds (weights may start outside). With hard bounds the rows are vector
    loops: dw = -down[n] (the float rule's 0 * up - down * 1), computed in ROWT with down
    saturated (ds) where that gives the same clamped weight. */
 #define DEF_STDP(NAME, WT, TT, ROWT, PRE, DEC, SC, TSAT, DSAT, ONE, A_PLUS, A_MINUS, PRE_D,    \
@@ -105,17 +105,27 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                 for (int64_t m = 0; m < S; m++) up[m] = SC(xp[m], a_plus, sh_h);           \
                 for (int64_t n = 0; n < N; n++) down[n] = SC(xq[n], a_minus, sh_h);        \
             }                                                                              \
-            if (first || P->soft) {                                                        \
-                for (int64_t m = 0; m < S; m++)                                            \
-                    if (first || pre[m])                                                   \
-                        for (int64_t n = 0; n < N; n++)                                    \
-                            if (mask[m * Np + n] && (first || !post[n]))                   \
-                                STDP_SYN(WT, TT, SC, m, n, post[n], pre[m]);               \
-                if (!first)                                                                \
-                    for (int64_t k = 0; k < npost; k++)                                    \
-                        for (int64_t m = 0; m < S; m++)                                    \
-                            if (mask[m * Np + lpost[k]])                                   \
-                                STDP_SYN(WT, TT, SC, m, lpost[k], 1, pre[m]);              \
+            if (first) { /* the synapses of no arrival and no spike: w = clamp(w + 0) */   \
+                const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                               \
+                for (int64_t m = 0; m < S; m++) {                                          \
+                    WT *restrict row = w + m * Np;                                         \
+                    const uint8_t *restrict mrow = mask + m * Np;                          \
+                    for (int64_t n = 0; !pre[m] && n < N; n++) {                           \
+                        ROWT nw = (ROWT)row[n];                                            \
+                        nw = nw < lo ? lo : (nw > hi ? hi : nw);                           \
+                        row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];              \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+            if (P->soft) {                                                                 \
+                for (int64_t k = 0; k < npre; k++)                                         \
+                    for (int64_t n = 0; n < N; n++)                                        \
+                        if (mask[lpre[k] * Np + n] && !post[n])                            \
+                            STDP_SYN(WT, TT, SC, lpre[k], n, 0, 1);                        \
+                for (int64_t k = 0; k < npost; k++)                                        \
+                    for (int64_t m = 0; m < S; m++)                                        \
+                        if (mask[m * Np + lpost[k]])                                       \
+                            STDP_SYN(WT, TT, SC, m, lpost[k], 1, pre[m]);                  \
             } else {                                                                       \
                 /* the columns of spiking targets (up - pre * down), row after row: the    \
                    rows stream through the cache, a column at a time would not */          \

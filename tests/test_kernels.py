@@ -111,8 +111,9 @@ def test_amx_sums_are_bit_exact_with_the_torch_path(batch, monkeypatch):
     x = inputs(rng, net, steps=19, batch=batch)
     before = lib.snn_amx_runs()
     fast = run(net, x, monkeypatch, True, backend="fixed")
-    # every population with spiking sources, where the CPU has the tile unit
-    assert lib.snn_amx_runs() - before == (3 if lib.amx else 0)
+    # every population with spiking sources, where the CPU has the tile unit; not for one
+    # sample (the tiles would compute 32, 31 of them for nothing)
+    assert lib.snn_amx_runs() - before == (3 if lib.amx and batch > 1 else 0)
     assert_identical(fast, run(net, x, monkeypatch, False, backend="fixed"))
     monkeypatch.setattr(lib, "amx", False)  # the event sums give the same integers
     assert_identical(fast, run(net, x, monkeypatch, True, backend="fixed"))
