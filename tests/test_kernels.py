@@ -124,7 +124,7 @@ def test_sparse_inputs_keep_the_event_sums(monkeypatch):
     lib = kernel_lib()
     rng = np.random.default_rng(8)
     net, _ = snnkit.quantize(ff_net(rng))
-    x = inputs(rng, net, p=0.01)
+    x = inputs(rng, net, p=0.01, batch=32)
     before = lib.snn_amx_runs()
     fast = run(net, x, monkeypatch, True, backend="fixed")
     # "a" (1% of its sources spike) sums the rows of the few; "b" and "c", fed by the busy
