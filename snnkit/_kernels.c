@@ -1,6 +1,7 @@
-/* CPU fast path of the layer-wise simulator (snnkit/kernels.py builds and loads this file).
+/* CPU fast path of the simulator (snnkit/kernels.py builds and loads this file, which
+   includes _kernels_amx.c and _kernels_step.c).
 
-   One call runs one neuron population over all T steps of a feed-forward network:
+   snn_layer runs one neuron population over all T steps, its inputs' spikes all known:
 
    1. index lists: for every sample (t, b), the source neurons that spike, as offsets of their
       weight rows (inputs are binary spikes, ~10% dense, so summing the rows of the active
@@ -15,11 +16,13 @@
    fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
    product and sum as torch does (no fused multiply-add).
 
-   The neuron update is written once (DEF_UPDATE) for both arithmetics, step for step as in
-   neurons.py / docs/fixed-point.md "One time step" items 3-8.
+   The neuron update is written once (DEF_UPDATE, DEF_DELAYED) for both arithmetics, step for
+   step as in neurons.py / docs/fixed-point.md "One time step" items 2-8.
 
    On CPUs with AMX, 8-bit layers with dense-enough inputs replace step 1-2's row sums by
-   tile-unit matrix products (layer_amx below): exact int32 sums, the same integers. */
+   tile-unit matrix products (_kernels_amx.c): exact int32 sums, the same integers.
+   snn_group (_kernels_step.c) runs populations that feed each other, and plastic
+   projections, step by step. */
 
 #define _GNU_SOURCE /* syscall() */
 #include <pthread.h>

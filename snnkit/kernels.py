@@ -1,13 +1,15 @@
-"""CPU fast path of the layer-wise simulator: a small C kernel (``_kernels.c``).
+"""The simulator's CPU fast path: a small C kernel (``_kernels*.c``), called from Python.
 
-For a feed-forward network without plasticity the simulator runs one population at a time
-over all steps. On the CPU the torch version of that is a dense matrix product (binary spikes
-times weights) and ~6 torch operations per step; the kernel instead sums the weight rows of
-the sources that spike (inputs are sparse) and runs the neuron update over all steps in the
-same pass, with the accumulators in registers. Integer sums are exact, so the fixed-point
-backend stays bit-exact; float sums differ from the torch product only in summation order.
-Where the CPU has Intel AMX, 8-bit fixed-point layers whose inputs are dense enough (>= 4% of
-sources spiking per step) sum on the tile unit instead: an exact int8 matrix product, the same
+:func:`run_layer` runs one population over all steps: the torch version of that is a dense
+matrix product (binary spikes times weights) and ~6 torch operations per step; the kernel
+instead sums the weight rows of the sources that spike (inputs are sparse) and runs the neuron
+update over all steps in the same pass, with the accumulators in registers. :func:`run_group`
+runs populations that feed each other, and plastic projections, step by step (recurrent sums
+event-driven too, STDP on the touched rows and columns only). :mod:`snnkit.cpu_path` decides
+which runs what. Integer sums are exact, so the fixed-point backend stays bit-exact; float
+sums differ from the torch product only in summation order. Where the CPU has Intel AMX,
+8-bit fixed-point layers whose inputs are dense enough (>= 4% of sources spiking per step, 32
+or more samples) sum on the tile unit instead: an exact int8 matrix product, the same
 integers, ~2.5x faster than summing rows at 10% activity.
 
 The source is compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) on first use

@@ -80,7 +80,7 @@ def delayed_reset_inputs(threshold: torch.Tensor, beta: torch.Tensor, alpha: tor
 
 def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams,
                 ar: Arith) -> tuple[torch.Tensor, NeuronState]:
-    """Advance one time step (docs/fixed-point.md, "One time step", items 3-8).
+    """Advance one time step (docs/fixed-point.md, "One time step", items 2-8).
 
     Parameters
     ----------

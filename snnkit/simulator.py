@@ -8,11 +8,13 @@ encoding of the parameters differ. Order inside one step (docs/fixed-point.md):
    the neurons;
 2. STDP on every plastic projection, with this step's arrivals and target spikes.
 
-A network without plasticity and without backward projections runs layer by layer over all
-steps at once (one matrix product per projection instead of one per step): same results. On
-the CPU a layer is then one call of a C kernel (:mod:`snnkit.kernels`: event-driven sums of
-the spiking sources' weight rows and the neuron update of all steps in one pass); it is
-bit-exact in fixed point, and differs from the torch path only in float summation order.
+On the CPU every network runs on the C kernel (:mod:`snnkit.cpu_path`, :mod:`snnkit.kernels`):
+populations fed only by earlier ones layer by layer over all steps, groups of populations
+that feed each other and plastic projections step by step, every sum event-driven (the weight
+rows of the sources that spike). It is bit-exact in fixed point and differs from the torch
+path only in float summation order. The torch path (CUDA, ``SNNKIT_KERNELS=0``, no C
+compiler) runs a network without plasticity and without backward projections layer by layer
+too (one matrix product per projection instead of one per step), any other step by step.
 """
 
 from __future__ import annotations
