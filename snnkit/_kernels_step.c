@@ -7,8 +7,9 @@
    each thread runs whole samples. Per sample and step, in network order, each population sums
    the weight rows of the sources whose spikes arrive now (event-driven, as the layer kernel:
    the source's spikes at t - delay, which for a group member were written a step or more
-   before, or earlier in this step for delay 0), adds the input from outside the group
-   (summed beforehand by the layer kernel, all steps at once), and runs the neuron update of
+   before, or earlier in this step for delay 0; cpu_path also passes sparse fixed-point
+   inputs from earlier populations this way), adds the rest of the input from outside the
+   group (summed beforehand by the layer kernel, all steps at once), and runs the update of
    _kernels.c; then STDP runs on the group's plastic projections (plasticity.stdp_step),
    touching only the rows of arriving sources and the columns of spiking targets (the first
    step touches every synapse: weights may start outside the bounds, which the rule clamps).
