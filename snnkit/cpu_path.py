@@ -10,7 +10,7 @@ Each group runs over all steps in one kernel call:
   columns over all steps with the weights in cache, and updates the neurons in the same pass;
 - any other group runs on the step kernel: per sample and step, each member sums the weight
   rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
-  of sparse spike inputs from earlier populations), adds what comes from outside the group
+  of sparse spike inputs from earlier populations, when all its weights fit the L2 cache), adds what comes from outside the group
   (summed beforehand by the layer kernel, all steps at once), updates its neurons, then STDP
   runs on the plastic projections.
 
@@ -166,13 +166,17 @@ def _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch
     """A group on the step kernel: members' recurrent and plastic inputs summed step by step,
     the rest beforehand."""
     pos = {name: k for k, name in enumerate(members)}
+    into = [pr for pr in plan.projs if pr.target in pos]
+    own = [pr for pr in into if pr.source in pos or pr.stdp is not None]
+    summed = {id(pr) for pr in own}  # (identity: Proj's == compares tensors)
+    summed |= {id(pr) for pr in _moved_into_group(
+        plan, own, [pr for pr in into if id(pr) not in summed], spikes)}
     pops, projs, plastic = [], [], []
     for name in members:
         inner, outer = [], []
-        for pr in plan.projs:
+        for pr in into:
             if pr.target == name:
-                (inner if pr.source in pos or pr.stdp is not None
-                 or _sum_in_group(plan, spikes.get(pr.source)) else outer).append(pr)
+                (inner if id(pr) in summed else outer).append(pr)
         ext = _external(lib, plan, name, outer, spikes, steps, batch, sums=True) \
             if outer else None
         pops.append({"params": plan.neurons[name], "v_init": plan.v_init[name], "ext": ext})
@@ -206,19 +210,42 @@ def _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch
 # Fixed point: spike inputs from earlier populations firing below this share of sources per
 # sample and step are summed in the step kernel too, event by event, rather than beforehand
 # into a [steps, batch, n] buffer (measured on sim_speed's rleaky, 10% firing: 8 ms there
-# against 14 ms for the layer kernel's sums and that buffer's write and read). Float stays
-# with the layer kernel, which reads its weights from cache block by block (there: 33 ms,
-# against 70 ms summed step by step, where every step reads its rows from a 3 MB matrix).
+# against 14 ms for the layer kernel's sums and that buffer's write and read), as long as
+# all the weights the step kernel then reads each step fit a core's L2 cache (the step kernel
+# reads every arriving row each step; 4 MB of input weights beyond 1 MB of recurrent ones:
+# 1.5x slower). Float stays with the layer kernel, which reads its weights from cache block
+# by block (rleaky: 33 ms, against 70 ms summed step by step from its 3 MB of weights).
 GROUP_SUM_DENSITY = 0.15
 
 
-def _sum_in_group(plan: Plan, src: torch.Tensor | None) -> bool:
-    """Whether a group sums this earlier population's spikes itself (see GROUP_SUM_DENSITY);
-    integer sums are exact in any order, so the result is the same."""
-    if not plan.fixed or src is None or src.dtype != torch.bool or src.numel() == 0:
-        return False
-    # numpy counts bytes ~50x faster than torch's sum of a bool tensor
-    return int(np.count_nonzero(src.numpy())) < GROUP_SUM_DENSITY * src.numel()
+def _l2_bytes() -> int:
+    try:  # Linux; else a common size
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+            size = f.read().strip()
+        return int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20}[size[-1]]
+    except (OSError, ValueError, KeyError, IndexError):
+        return 1 << 20
+
+
+GROUP_SUM_BYTES = _l2_bytes()
+
+
+def _moved_into_group(plan: Plan, own: list[Proj], others: list[Proj], spikes) -> list[Proj]:
+    """The spike inputs from earlier populations that the group sums itself (see
+    GROUP_SUM_DENSITY): all or none. Integer sums are exact in any order: the same result."""
+    if not plan.fixed or not others:
+        return []
+    size = sum(pr.kernel_weights().nbytes if pr.stdp is None else pr.plastic_weights().nbytes
+               for pr in own)
+    for pr in others:
+        src = spikes.get(pr.source)
+        if src is None or src.dtype != torch.bool or src.numel() == 0:
+            return []
+        # numpy counts bytes ~50x faster than torch's sum of a bool tensor
+        if int(np.count_nonzero(src.numpy())) >= GROUP_SUM_DENSITY * src.numel():
+            return []
+        size += pr.kernel_weights().nbytes
+    return others if size <= GROUP_SUM_BYTES else []
 
 
 def _sample_weights(pr: Proj, plan: Plan, batch: int) -> torch.Tensor:

@@ -190,11 +190,13 @@ def test_each_group_is_one_kernel_call(monkeypatch):
     assert calls == {"layer": 2, "group": 1, "sums": 1}
 
 
-@pytest.mark.parametrize("density", [0.0, 1.0])
-def test_fixed_point_group_sums_earlier_spikes_itself_or_beforehand_bit_exact(monkeypatch,
-                                                                              density):
-    """Sparse spike inputs from earlier populations are summed in the step kernel (density
-    1.0) or beforehand by the layer kernel (0.0): the same integers as the torch path."""
+@pytest.mark.parametrize("density,cache,inside", [(0.0, 1 << 20, False), (1.0, 1 << 20, True),
+                                                   (1.0, 1000, False)])
+def test_fixed_point_group_sums_earlier_spikes_itself_or_beforehand_bit_exact(
+        monkeypatch, density, cache, inside):
+    """Sparse spike inputs from earlier populations are summed in the step kernel (below the
+    density, and the group's weights within the cache size) or beforehand by the layer kernel:
+    the same integers as the torch path either way."""
     rng = np.random.default_rng(5)
     net = snnkit.Network()
     net.add_input("in", 40)
@@ -207,12 +209,13 @@ def test_fixed_point_group_sums_earlier_spikes_itself_or_beforehand_bit_exact(mo
     net, _ = snnkit.quantize(net)
     x = {"in": rng.random((30, 3, 40)) < 0.1}
     monkeypatch.setattr(cpu_path, "GROUP_SUM_DENSITY", density)
+    monkeypatch.setattr(cpu_path, "GROUP_SUM_BYTES", cache)
     sums = []
     real = kernels.run_layer
     monkeypatch.setattr(kernels, "run_layer", lambda *a, **k: sums.append(k.get("sums")) or
                         real(*a, **k))
     fast, slow = _run(net, x, True, "fixed"), _run(net, x, False, "fixed")
-    assert sums.count(True) == (1 if density == 0.0 else 0)
+    assert sums.count(True) == (0 if inside else 1)
     for k in slow.spikes:
         assert torch.equal(fast.spikes[k], slow.spikes[k]), k
     for k in slow.states:
