@@ -10,9 +10,9 @@ Each group runs over all steps in one kernel call:
   columns over all steps with the weights in cache, and updates the neurons in the same pass;
 - any other group runs on the step kernel: per sample and step, each member sums the weight
   rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
-  of sparse spike inputs from earlier populations, when all its weights fit the L2 cache), adds what comes from outside the group
-  (summed beforehand by the layer kernel, all steps at once), updates its neurons, then STDP
-  runs on the plastic projections.
+  of sparse spike inputs from earlier populations, when all its weights fit the L2 cache),
+  adds what comes from outside the group (summed beforehand by the layer kernel, all steps
+  at once), updates its neurons, then STDP runs on the plastic projections.
 
 This is the order of docs/fixed-point.md: a group only reads spikes of earlier groups (known
 for every step) and its own (step by step), and a projection's STDP only needs its source's
