@@ -5,6 +5,12 @@
 and a report (``report.json`` / ``report.txt``). Every integer comes from
 :mod:`snnkit.quantize`, the same functions the fixed-point simulator uses, so the two can
 never disagree.
+
+The core stores one weight word per (source, target) pair of every projection (its
+``[source, target]`` block in the weight memory), so a convolution projection is expanded to
+its dense matrix (:meth:`~snnkit.conv.Conv.dense`: the kernel at every position, zeros where
+no tap joins a pair): ``source size x target size`` words instead of the kernel's
+``C_out x C_in/groups x kH x kW``. The fit check names that cost.
 """
 
 from __future__ import annotations
@@ -150,7 +156,8 @@ def _check_fit(net: Network, c: HardwareConfig, words: int, traces: int) -> None
     for what, (n, cap) in need.items():
         if n > cap:
             raise NetworkError(f"network does not fit the hardware: {n} {what} needed, "
-                               f"{cap} available ({n - cap} too many)")
+                               f"{cap} available ({n - cap} too many)"
+                               + (_conv_cost(net) if what == "weight words" else ""))
     if c.n_max > 65536:
         raise NetworkError(f"hardware: N_MAX {c.n_max} exceeds the 16-bit event index")
     for pop in net.populations:
@@ -158,6 +165,19 @@ def _check_fit(net: Network, c: HardwareConfig, words: int, traces: int) -> None
             raise NetworkError(f"populations[{net.index_of(pop.name)}] ({pop.name}).encoding: "
                                f"current inputs are not supported by the hardware yet; "
                                f"use spike inputs")
+
+
+def _conv_cost(net: Network) -> str:
+    """What the convolutions cost in weight words, for the fit check's message."""
+    parts = [f"{pr.name}: {pr.weight.size} shared weights -> {_words(net, pr):,} words"
+             for pr in net.projections if pr.conv is not None]
+    return ("; convolutions are expanded to one word per (source, target) pair (" +
+            "; ".join(parts) + ")") if parts else ""
+
+
+def _words(net: Network, pr) -> int:
+    """Weight words of one projection: its [source, target] block."""
+    return net.population(pr.source).size * net.population(pr.target).size
 
 
 def _scalar(ip, name: str, where: str) -> int:
@@ -205,13 +225,15 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
     w_base, words, traces = [0] * len(order), 0, 0
     for i, pr in enumerate(net.projections):
         w_base[i] = words
-        words += pr.weight.size
+        words += _words(net, pr)
     image = np.zeros(max(words, 1), np.int64)
     rows = []
     for i in order:
         pr = net.projections[i]
         s, t = net.population(pr.source).size, net.population(pr.target).size
-        w = integer_weights(net, i, q)  # [target, source]
+        w = integer_weights(net, i, q)  # [target, source]; a conv's kernel, expanded:
+        if pr.conv is not None:
+            w = pr.conv.dense(w)
         plastic = np.zeros_like(w, bool)
         row = dict.fromkeys(PROJ_FIELDS, 0)
         row.update(src=index[pr.source], tgt=index[pr.target], delay=pr.delay, w_base=w_base[i])
@@ -330,7 +352,7 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     if not net.neuron_populations:
         raise NetworkError("network: has no neuron population to compile")
     c = config or HardwareConfig.for_network(net)
-    words = sum(p.weight.size for p in net.projections)
+    words = sum(_words(net, p) for p in net.projections)
     traces = sum(net.population(p.source).size + net.population(p.target).size
                  for p in net.projections if p.stdp is not None)
     _check_fit(net, c, words, traces)
