@@ -140,8 +140,8 @@ class Network:
             shape = tuple(int(x) for x in size)
             return int(np.prod(shape)), shape
         if not whole(size):
-            raise NetworkError(f"{where}.size: must be a positive integer or a [C, H, W] shape "
-                               f"of positive integers, got {size!r}")
+            raise NetworkError(f"{where}.size: must be a positive integer, got {size!r} (or a "
+                               f"[C, H, W] shape of positive integers)")
         return int(size), None
 
     def add_input(self, name: str, size, encoding: str = "spikes") -> Population:
