@@ -281,7 +281,7 @@ def conv_main(args):
     torch.set_num_threads(args.threads)
     snt, sin, x = conv_models()
     n_snt, n_sin = conv_imports(snt, sin)
-    xs = x.reshape(CT, CB, -1)
+    xs = x.reshape(CT, CB, -1).bool()  # snnkit takes spikes as bool
     q_snt, _ = snnkit.quantize(n_snt)
     contenders = {
         "snntorch (Conv2d + Leaky)": run_conv_snntorch(snt, x),

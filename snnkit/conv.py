@@ -143,16 +143,18 @@ def conv_sum(src: torch.Tensor, kernel: torch.Tensor, conv: Conv,
     n = src.shape[0]
     x = src.reshape((n,) + conv.in_shape)
     if exact_bound is None:
-        x = x.to(kernel.dtype).contiguous(memory_format=torch.channels_last)
+        x = x.to(kernel.dtype, memory_format=torch.channels_last)
         return F.conv2d(x, kernel, **conv.options()).reshape(n, -1)
     dt = (torch.float32 if exact_bound < (1 << 24) else
           torch.float64 if exact_bound < (1 << 53) else torch.int64)
     if dt != torch.int64:
-        x = x.to(dt).contiguous(memory_format=torch.channels_last)
+        x = x.to(dt, memory_format=torch.channels_last)
         with torch.backends.nnpack.flags(False):
             y = F.conv2d(x, kernel.to(dt), **conv.options())
-        # the sums are whole numbers already: converting is exact
-        return y.to(torch.int32 if exact_bound < (1 << 31) else torch.int64).reshape(n, -1)
+        # the sums are whole numbers already: converting is exact (and back to channel-major
+        # in the same pass)
+        it = torch.int32 if exact_bound < (1 << 31) else torch.int64
+        return y.to(it, memory_format=torch.contiguous_format).reshape(n, -1)
     cols = F.unfold(x.to(torch.float64), conv.kernel, dilation=conv.dilation,
                     padding=conv.padding, stride=conv.stride).to(torch.int64)
     g, co = conv.groups, conv.out_shape[0]

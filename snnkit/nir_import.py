@@ -17,12 +17,11 @@ other way.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .errors import NetworkError
 from .network import IF, LIF, NEURON_MODELS, CubaLIF, Network
+from .nir_graph import Wire, check_types, inline, load, update_order
 from .nir_linear import Route, compose, spatial_op
 from .nir_report import NIRApproximationWarning, Note, warn
 from .nir_shapes import Shapes
@@ -68,73 +67,9 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
     net = Network(dt=dt)
-    nodes, edges = _flatten(_load(graph_or_path))
-    _check_types(nodes)
+    nodes, edges = inline(load(graph_or_path))
+    check_types(nodes, _NEURONS + _LINEAR + ("Input", "Output"))
     return _Importer(nodes, edges, net, convention, input_encoding).run()
-
-
-def _load(graph_or_path):
-    import nir
-
-    if isinstance(graph_or_path, (str, Path)):
-        path = Path(graph_or_path)
-        if not path.is_file():
-            raise NetworkError(f"graph_or_path: no such file {str(path)!r}")
-        try:
-            return nir.read(path)
-        except Exception as e:  # noqa: BLE001 - h5py/nir raise many types
-            raise NetworkError(f"graph_or_path: {str(path)!r} is not a NIR file ({e})")
-    if isinstance(graph_or_path, dict):
-        try:
-            return nir.NIRGraph.from_dict(graph_or_path)
-        except Exception as e:  # noqa: BLE001
-            raise NetworkError(f"graph_or_path: dict is not a NIR graph ({e})")
-    if isinstance(graph_or_path, nir.NIRGraph):
-        return graph_or_path
-    raise NetworkError(f"graph_or_path: expected a nir.NIRGraph, a dict or a path, got "
-                       f"{type(graph_or_path).__name__}")
-
-
-def _flatten(graph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
-    """Inline sub-graphs (snntorch's RLeaky/RSynaptic); their Input/Output become wires."""
-    nodes, edges, entry, exit_ = {}, [], {}, {}
-    for key, node in graph.nodes.items():
-        name = prefix + str(key)
-        if type(node).__name__ != "NIRGraph":
-            nodes[name] = node
-            continue
-        sub_nodes, sub_edges = _flatten(node, name + ".")
-        entry[key] = [n for n, v in sub_nodes.items() if type(v).__name__ == "Input"]
-        exit_[key] = [n for n, v in sub_nodes.items() if type(v).__name__ == "Output"]
-        for n in entry[key] + exit_[key]:
-            sub_nodes[n] = _Wire(sub_nodes[n])
-        nodes.update(sub_nodes)
-        edges += sub_edges
-    for a, b in graph.edges:
-        for src in exit_.get(a, [prefix + str(a)]):
-            for dst in entry.get(b, [prefix + str(b)]):
-                edges.append((src, dst))
-    return nodes, edges
-
-
-class _Wire:
-    """An Input/Output node inside a sub-graph, or a node an exporter left empty (norse
-    writes ``None`` for ``torch.nn.Flatten``): passes its input through."""
-
-    def __init__(self, node):
-        self.kind = type(node).__name__
-        self.metadata = {}
-
-
-def _check_types(nodes: dict) -> None:
-    known = _NEURONS + _LINEAR + ("Input", "Output")
-    for name, node in nodes.items():
-        t = type(node).__name__
-        if node is None:
-            nodes[name] = _Wire(node)
-        elif not isinstance(node, _Wire) and t not in known:
-            raise NetworkError(f"NIR node {name!r}: type {t} is not supported (supported: "
-                               f"{', '.join(known)})")
 
 
 class _Importer:
@@ -160,7 +95,7 @@ class _Importer:
 
     def kind(self, name) -> str:
         n = self.nodes[name]
-        return "Wire" if isinstance(n, _Wire) else type(n).__name__
+        return "Wire" if isinstance(n, Wire) else type(n).__name__
 
     # ---- the steps
 
@@ -168,7 +103,7 @@ class _Importer:
         self._infer_shapes()
         pops = [n for n in self.nodes if self.kind(n) in ("Input",) + _NEURONS]
         routes = {t: self._group(t) for t in pops if self.kind(t) in _NEURONS}
-        order = self._order(pops, routes)
+        order = update_order(self.nodes, pops, routes, _CONST)
         specs = {t: self._neuron(t) for t in routes}
         needs_unit = any(self.kind(t) == "CubaLIF" and not specs[t]["exact"]
                          and _CONST in {r[0] for r in routes[t]} for t in routes)
@@ -306,36 +241,6 @@ class _Importer:
             self._cache[name] = spatial_op(name, self.nodes[name], self.kind(name),
                                            tuple(int(x) for x in image))
         return self._cache[name]
-
-    # ---- order
-
-    def _order(self, pops, routes) -> list[str]:
-        """Update order: snnkit's saved order, else the graph's order if consistent, else Kahn."""
-        idx = [self.nodes[p].metadata.get("snnkit_index") for p in pops]
-        if all(i is not None for i in idx):
-            return [p for _, p in sorted(zip([int(i) for i in idx], pops))]
-        deps = {t: {r[0] for r in rs if r[1] == 0 and r[0] != _CONST} for t, rs in routes.items()}
-        pos = {p: i for i, p in enumerate(pops)}
-        if all(pos[s] < pos[t] or self._reaches(t, s, deps) for t in deps for s in deps[t]):
-            return pops
-        order, left = [], list(pops)
-        while left:
-            ready = [p for p in left if not (deps.get(p, set()) - set(order) - {p})]
-            order.append(ready[0] if ready else left[0])
-            left.remove(order[-1])
-        return order
-
-    @staticmethod
-    def _reaches(a, b, deps) -> bool:
-        """True when spikes of ``a`` reach ``b`` through delay-0 routes (a loop closes)."""
-        stack, seen = [a], set()
-        while stack:
-            x = stack.pop()
-            if x == b:
-                return True
-            seen.add(x)
-            stack += [t for t, ss in deps.items() if x in ss and t not in seen]
-        return False
 
     # ---- neurons
 
