@@ -6,6 +6,8 @@ convolution projections (shared kernels), not dense matrices.
 
 import warnings
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -159,3 +161,32 @@ def test_rockpool_lif_imports_and_matches():
         ref[name] = rec[key].transpose(0, 1)
     assert rockpool.__version__ and len(ref) == 2
     _check(net, x, ref)
+
+
+def test_flat_input_before_conv_is_read_as_an_image():
+    """A flat Input feeding a Conv2d with no input_shape (as lava-dl's netx converter writes
+    it, whose shapes are [C, H, W] only in its hdf5 file) is read as a square image, noted in
+    the report, and runs as the same network written with a [C, H, W] Input."""
+    import nir
+
+    rng = np.random.default_rng(4)
+    w = rng.normal(0.5, 1.0, (3, 2, 3, 3))
+
+    def graph(shape):
+        nodes = {"in": nir.Input(input_type={"input": np.array(shape)}),
+                 "conv": nir.Conv2d(input_shape=None, weight=w, stride=1, padding=1,
+                                    dilation=1, groups=1, bias=np.zeros(3)),
+                 "if": nir.IF(r=np.ones(1), v_threshold=np.ones(1) * 1.5),
+                 "out": nir.Output(output_type={"output": np.array([3 * 6 * 6])})}
+        return nir.NIRGraph(nodes=nodes, edges=[("in", "conv"), ("conv", "if"), ("if", "out")],
+                            type_check=False)
+
+    flat = _import(graph([72]), dt=1e-3)
+    image = _import(graph([2, 6, 6]), dt=1e-3)
+    assert flat.population("in").shape == (2, 6, 6) == image.population("in").shape
+    assert any(n.parameter == "input_shape" and "square" in n.message for n in flat.nir_report)
+    assert flat.projections[0].conv == image.projections[0].conv
+    x = _frames((2, 6, 6), seed=4).reshape(T, B, -1).numpy()
+    a, b = snnkit.simulate(flat, x), snnkit.simulate(image, x)
+    assert 0 < a.spikes["if"].float().mean() < 1
+    assert torch.equal(a.spikes["if"], b.spikes["if"])
