@@ -7,7 +7,6 @@ convolution projections (shared kernels), not dense matrices.
 import warnings
 
 import numpy as np
-
 import pytest
 import torch
 
