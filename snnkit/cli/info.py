@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..network import load
-from ..nir_import import from_nir
+from ..nir_import import CONVENTIONS, from_nir
 
 
 def register(sub) -> None:
     p = sub.add_parser("info", help="summarise a network file")
     p.add_argument("net", help="network file (.snn), or a NIR graph (.nir)")
     p.add_argument("--dt", type=float, default=1e-3, help="time step for a .nir file (seconds)")
-    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse"],
+    p.add_argument("--convention", default="nir", choices=list(CONVENTIONS),
                    help="whose discretisation a .nir file follows")
     p.set_defaults(func=run)
 
