@@ -87,23 +87,26 @@ def test_snntorch_cnn_imports_and_matches():
     torch.manual_seed(1)
     l1 = snn.Leaky(beta=0.8, init_hidden=True, reset_mechanism="zero")
     l2 = snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="zero")
-    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, stride=2), l1, torch.nn.Flatten(),
-                                torch.nn.Linear(4 * 4 * 4, 5), l2)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, stride=2), l1, torch.nn.AvgPool2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * 2 * 2, 5), l2)
     with torch.no_grad():
         model[0].weight.mul_(3)
-        model[3].weight.mul_(2)
+        model[4].weight.mul_(4)
     graph = nirtorch.extract_nir_graph(model, _extract_snntorch_module,
                                        torch.zeros(1, 2, 10, 10), ignore_dims=[0])
     net = _import(graph, dt=1e-4)
     assert len(_convs(net)) == 1 and net.population("1").shape == (4, 4, 4)
+    # AvgPool2d -> Flatten -> Linear composed into one dense projection of the pooled weights
+    read = net.projections[1].weight
+    assert read.shape == (5, 64) and np.allclose(read[:, 0], model[4].weight[:, 0].detach().numpy() / 4)
     x = _frames((2, 10, 10), seed=1)
     out1, out2 = [], []
     with torch.no_grad():
         for t in range(T):
             s1 = l1(model[0](x[t]))
             out1.append(s1)
-            out2.append(l2(model[3](s1.flatten(1))))
-    _check(net, x, {"1": torch.stack(out1), "4": torch.stack(out2)})
+            out2.append(l2(model[4](model[2](s1).flatten(1))))
+    _check(net, x, {"1": torch.stack(out1), "5": torch.stack(out2)})
 
 
 def test_norse_cnn_imports_and_matches():
