@@ -97,8 +97,8 @@ def test_snntorch_cnn_imports_and_matches():
     net = _import(graph, dt=1e-4)
     assert len(_convs(net)) == 1 and net.population("1").shape == (4, 4, 4)
     # AvgPool2d -> Flatten -> Linear composed into one dense projection of the pooled weights
-    read = net.projections[1].weight
-    assert read.shape == (5, 64) and np.allclose(read[:, 0], model[4].weight[:, 0].detach().numpy() / 4)
+    read, w = net.projections[1].weight, model[4].weight.detach().numpy()
+    assert read.shape == (5, 64) and np.allclose(read[:, 0], w[:, 0] / 4)
     x = _frames((2, 10, 10), seed=1)
     out1, out2 = [], []
     with torch.no_grad():
