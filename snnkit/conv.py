@@ -10,6 +10,7 @@ weight word per (source, target) pair, gets :meth:`Conv.dense`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,20 +137,23 @@ def conv_sum(src: torch.Tensor, kernel: torch.Tensor, conv: Conv,
     runs those several times faster than channel-major ones at few input channels). Fixed
     point (``exact_bound`` = a bound of any partial sum's magnitude): ``kernel`` holds
     integers, summed as float32 below 2**24 or float64 below 2**53, where every partial sum
-    is an integer the format holds exactly whatever the order (NNPACK, which may use Winograd
-    or FFT transforms, is switched off; oneDNN runs direct convolutions), int64 beyond;
-    returns int32 below 2**31, else int64.
+    is an integer the format holds exactly whatever the order (NNPACK and cuDNN, which may use
+    Winograd or FFT transforms, are switched off: oneDNN runs direct convolutions, CUDA
+    im2col and a float64 GEMM), int64 beyond; returns int32 below 2**31, else int64.
     """
     n = src.shape[0]
     x = src.reshape((n,) + conv.in_shape)
     if exact_bound is None:
         x = x.to(kernel.dtype, memory_format=torch.channels_last)
-        return F.conv2d(x, kernel, **conv.options()).reshape(n, -1)
+        with _fp32(x):
+            return F.conv2d(x, kernel, **conv.options()).reshape(n, -1)
     dt = (torch.float32 if exact_bound < (1 << 24) else
           torch.float64 if exact_bound < (1 << 53) else torch.int64)
+    if x.is_cuda and dt == torch.float32:
+        dt = torch.float64
     if dt != torch.int64:
         x = x.to(dt, memory_format=torch.channels_last)
-        with torch.backends.nnpack.flags(False):
+        with _exact(x):
             y = F.conv2d(x, kernel.to(dt), **conv.options())
         # the sums are whole numbers already: converting is exact (and back to channel-major
         # in the same pass)
@@ -162,3 +166,17 @@ def conv_sum(src: torch.Tensor, kernel: torch.Tensor, conv: Conv,
     k = kernel.to(torch.int64).reshape(g, co // g, -1)
     y = torch.einsum("gok,ngkl->ngol", k, cols)
     return y.reshape(n, -1)
+
+
+def _fp32(x: torch.Tensor):
+    """Float sums in float32 (cuDNN would use TF32 by default, like no other snnkit path)."""
+    if x.is_cuda:
+        return torch.backends.cudnn.flags(enabled=True, allow_tf32=False)
+    return contextlib.nullcontext()
+
+
+def _exact(x: torch.Tensor):
+    """Only algorithms that multiply and add the integers as they are."""
+    if x.is_cuda:
+        return torch.backends.cudnn.flags(enabled=False)
+    return torch.backends.nnpack.flags(False)
