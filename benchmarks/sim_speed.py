@@ -13,26 +13,19 @@ their weights as tensors); the "simulate()" rows pay that preparation on every c
     .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
     .venv/bin/python benchmarks/sim_speed.py --workload conv   # the convolutional workload
 
-Convolutional workload (issue 17, ``--workload conv``): 2x34x34 event frames (Bernoulli
-0.05), T = 100, batch 16: Conv2d(2, 16, 5, stride 2) + Leaky -> Conv2d(16, 32, 3, stride 2)
-+ Leaky -> Flatten -> Linear(1568, 10) + Leaky, built in snntorch (``reset_mechanism="zero"``),
-exported by snntorch's NIR mapping and imported (``snnkit.from_nir``); the same network in
-sinabs (``LIFSqueeze``, SingleSpike, its default subtractive reset), exported by
-``sinabs.to_nir`` and imported with ``convention="sinabs"``. Each snnkit network is checked
-spike for spike against its peer's run before timing.
+Convolutional workload (issue 17, ``--workload conv``): benchmarks/conv_workload.py, built
+in snntorch and in sinabs, each imported through the peer's own NIR export and checked spike
+for spike against the peer's run before timing.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import math
 import os
 import platform
 import resource
 import statistics
 import time
-import warnings
 
 import torch
 
@@ -187,141 +180,46 @@ def breakdown(net, qnet, x, repeat):
 
 # --------------------------------------------------------------------------- conv workload
 
-CT, CB, CP, CBETA = 100, 16, 0.05, 0.9
-
-
-def conv_models(seed=0):
-    """The conv workload in snntorch and in sinabs (same weights), and the input frames."""
-    import sinabs.layers as sl
-    import snntorch as snn
-    from sinabs.activation import SingleSpike
-
-    torch.manual_seed(seed)
-    convs = [torch.nn.Conv2d(2, 16, 5, stride=2), torch.nn.Conv2d(16, 32, 3, stride=2),
-             torch.nn.Linear(32 * 7 * 7, 10)]
-    with torch.no_grad():
-        for m, k in zip(convs, (3.0, 3.0, 2.0)):
-            m.weight.mul_(k)
-    snt = torch.nn.Sequential(convs[0], snn.Leaky(beta=CBETA, init_hidden=True,
-                                                  reset_mechanism="zero"),
-                              convs[1], snn.Leaky(beta=CBETA, init_hidden=True,
-                                                  reset_mechanism="zero"),
-                              torch.nn.Flatten(), convs[2],
-                              snn.Leaky(beta=CBETA, init_hidden=True, reset_mechanism="zero"))
-    lif = dict(tau_mem=-1 / math.log(CBETA), norm_input=False, spike_fn=SingleSpike,
-               batch_size=CB)
-    sin = torch.nn.Sequential(copy.deepcopy(convs[0]), sl.LIFSqueeze(**lif),
-                              copy.deepcopy(convs[1]), sl.LIFSqueeze(**lif), torch.nn.Flatten(),
-                              copy.deepcopy(convs[2]), sl.LIFSqueeze(**lif))
-    g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(CT, CB, 2, 34, 34, generator=g) < CP).float()
-    return snt, sin, x
-
-
-def conv_imports(snt, sin):
-    """Each peer's NIR export imported into snnkit. snntorch's export_to_nir stops at NIR's
-    type check (its Leaky nodes have no shape), so its own module mapping is run through
-    nirtorch as export_to_nir does, without that check."""
-    import nirtorch
-    import sinabs
-    from snntorch.export_nir import _extract_snntorch_module
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g1 = nirtorch.extract_nir_graph(snt, _extract_snntorch_module,
-                                        torch.zeros(1, 2, 34, 34), ignore_dims=[0])
-        n1 = snnkit.from_nir(g1, dt=1e-4)
-        g2 = sinabs.to_nir(sin, torch.zeros(CB, 2, 34, 34))
-        sinabs.reset_states(sin)
-        n2 = snnkit.from_nir(g2, dt=1e-3, convention="sinabs")
-    return n1, n2
-
-
-def run_conv_snntorch(snt, x):
-    neurons = [m for m in snt if hasattr(m, "init_leaky")]
-
-    def f():
-        with torch.no_grad():
-            for m in neurons:
-                m.init_leaky()
-            return [torch.stack(o) for o in zip(*[_snt_step(snt, x[t]) for t in range(CT)])]
-
-    return f
-
-
-def _snt_step(snt, xt):
-    outs, h = [], xt
-    for m in snt:
-        h = m(h)
-        if hasattr(m, "init_leaky"):
-            outs.append(h)
-    return outs
-
-
-def run_conv_sinabs(sin, x):
-    import sinabs
-
-    xs = x.transpose(0, 1).reshape(CB * CT, 2, 34, 34)  # [batch * time, ...], batch major
-    neurons = [m for m in sin if type(m).__name__ == "LIFSqueeze"]
-
-    def f():
-        sinabs.reset_states(sin)
-        outs = []
-        hooks = [m.register_forward_hook(lambda m, a, o: outs.append(o)) for m in neurons]
-        with torch.no_grad():
-            sin(xs)
-        for h in hooks:
-            h.remove()
-        return [o.reshape(CB, CT, -1).transpose(0, 1) for o in outs]
-
-    return f
-
 
 def conv_main(args):
+    """The convolutional workload (benchmarks/conv_workload.py) against snntorch and sinabs:
+    each import checked spike for spike against its peer's run, then timed side by side."""
+    from conv_workload import conv_sinabs, conv_snntorch
+
     torch.set_num_threads(args.threads)
-    snt, sin, x = conv_models()
-    n_snt, n_sin = conv_imports(snt, sin)
-    xs = x.reshape(CT, CB, -1).bool()  # snnkit takes spikes as bool
-    q_snt, _ = snnkit.quantize(n_snt)
-    contenders = {
-        "snntorch (Conv2d + Leaky)": run_conv_snntorch(snt, x),
-        "sinabs (Conv2d + LIFSqueeze)": run_conv_sinabs(sin, x),
-        "snnkit float (from snntorch)": run_snnkit(n_snt, xs, "float", args.device),
-        "snnkit fixed (from snntorch)": run_snnkit(q_snt, xs, "fixed", args.device),
-        "snnkit float (from sinabs)": run_snnkit(n_sin, xs, "float", args.device),
-    }
-    # spike for spike with each peer's own run before timing
-    checks = {}
-    for peer, mine in (("snntorch (Conv2d + Leaky)", "snnkit float (from snntorch)"),
-                       ("sinabs (Conv2d + LIFSqueeze)", "snnkit float (from sinabs)")):
-        ref, res = contenders[peer](), contenders[mine]()
-        pops = [p.name for p in (n_snt if "snntorch" in peer else n_sin).neuron_populations]
-        checks[peer] = [int((res.spikes[p].float() != r.reshape(CT, CB, -1)).sum())
-                        for p, r in zip(pops, ref)]
-    res = contenders["snnkit float (from snntorch)"]()
-    pops = n_snt.neuron_populations
-    spikes = {p.name: int(res.spikes[p.name].sum()) for p in pops}
-    fan = {pr.source: (pr.conv.out_shape[0] * pr.conv.kernel[0] * pr.conv.kernel[1]
-                       / (pr.conv.stride[0] * pr.conv.stride[1]) if pr.conv else
-                       n_snt.population(pr.target).size) for pr in n_snt.projections}
-    in_spikes = int(x.sum())
-    events = sum((in_spikes if pr.source == n_snt.inputs[0].name else spikes[pr.source])
-                 * fan[pr.source] for pr in n_snt.projections)
-    neurons = sum(p.size for p in pops)
+    ws = [conv_snntorch(), conv_sinabs()]
+    q, _ = snnkit.quantize(ws[0]["net"])
+    contenders, checks = {}, {}
+    for w in ws:
+        contenders[f"{w['peer']} ({w['name']})"] = w["run_peer"]
+        contenders[f"snnkit float ({w['name']})"] = run_snnkit(w["net"], w["x"], "float",
+                                                               args.device)
+        ref, got = w["run_peer"](), contenders[f"snnkit float ({w['name']})"]()
+        checks[w["peer"]] = {k: int((got.spikes[k] != v).sum()) for k, v in ref.items()}
+        assert all(r.float().mean() > 0 for r in ref.values()), "a silent layer: void check"
+    contenders["snnkit fixed (conv)"] = run_snnkit(q, ws[0]["x"], "fixed", args.device)
+    net, x = ws[0]["net"], ws[0]["x"]
+    res = snnkit.simulate(net, x)
+    spikes = {p.name: int(res.spikes[p.name].sum()) for p in net.populations}
+    events = sum(spikes[pr.source] * (pr.conv.out_shape[0] * pr.conv.kernel[0] * pr.conv.kernel[1]
+                                      / (pr.conv.stride[0] * pr.conv.stride[1]) if pr.conv else
+                                      net.population(pr.target).size) for pr in net.projections)
+    neurons = net.n_neurons
+    steps, batch = x.shape[:2]
     ts = time_all(contenders, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter)
     times = {k: statistics.median(v) for k, v in ts.items()}
-    st, sb = times["snntorch (Conv2d + Leaky)"], times["sinabs (Conv2d + LIFSqueeze)"]
-    print(f"conv workload: {CT} steps x batch {CB}, 2x34x34 frames p={CP}, {neurons} neurons "
-          f"({', '.join(f'{p.name} {list(p.shape or [p.size])}' for p in pops)}); "
-          f"{args.threads} threads, torch {torch.__version__}; {args.repeat} rounds")
-    print(f"{'contender':<30} {'median ms':>9} {'best ms':>8} {'x snntorch':>10} "
+    st, sb = times["snntorch (conv)"], times["sinabs (conv_sinabs)"]
+    print(f"conv workload: {steps} steps x batch {batch}, {ws[0]['note']}; {neurons} neurons "
+          f"({', '.join(f'{p.name} {list(p.shape or [p.size])}' for p in net.neuron_populations)}"
+          f"); {args.threads} threads, torch {torch.__version__}; {args.repeat} rounds; "
+          f"{'process CPU time' if args.cpu_time else 'wall clock'}; load {os.getloadavg()[0]:.1f}")
+    print(f"{'contender':<28} {'median ms':>9} {'best ms':>8} {'x snntorch':>10} "
           f"{'x sinabs':>9} {'neuron upd/s':>13} {'syn events/s':>13}")
     for k, t in times.items():
-        print(f"{k:<30} {t * 1e3:>9.1f} {min(ts[k]) * 1e3:>8.1f} {st / t:>10.2f} "
-              f"{sb / t:>9.2f} {CT * CB * neurons / t:>13.3g} {events / t:>13.3g}")
-    print(f"spikes per population {spikes}, input spikes {in_spikes}, synaptic events "
-          f"{events:.4g} (spikes x fan-out); spikes differing from the peer's run, per "
-          f"population: {checks}")
+        print(f"{k:<28} {t * 1e3:>9.1f} {min(ts[k]) * 1e3:>8.1f} {st / t:>10.2f} "
+              f"{sb / t:>9.2f} {steps * batch * neurons / t:>13.3g} {events / t:>13.3g}")
+    print(f"spikes per population {spikes}; synaptic events {events:.4g} (spikes x fan-out); "
+          f"spikes differing from the peer's run, per population: {checks}")
     return times
 
 

@@ -78,22 +78,22 @@ def test_sinabs_cnn_imports_and_matches():
 
 
 def test_snntorch_cnn_imports_and_matches():
-    """snntorch's own module mapping (its export_to_nir then stops at NIR's type check on
-    the shapeless Leaky nodes, so the graph is taken before that check)."""
-    import nirtorch
+    """snntorch's export_to_nir of a CNN: per-neuron beta and threshold shaped as the layer
+    (with scalars its export stops at NIR's type check), a batched sample, ignore_dims=[0]."""
     import snntorch as snn
-    from snntorch.export_nir import _extract_snntorch_module
+    from snntorch.export_nir import export_to_nir
 
     torch.manual_seed(1)
-    l1 = snn.Leaky(beta=0.8, init_hidden=True, reset_mechanism="zero")
-    l2 = snn.Leaky(beta=0.9, init_hidden=True, reset_mechanism="zero")
+    l1 = snn.Leaky(beta=torch.full((4, 4, 4), 0.8), threshold=torch.ones(4, 4, 4),
+                   init_hidden=True, reset_mechanism="zero")
+    l2 = snn.Leaky(beta=torch.full((5,), 0.9), threshold=torch.ones(5), init_hidden=True,
+                   reset_mechanism="zero")
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, stride=2), l1, torch.nn.AvgPool2d(2),
                                 torch.nn.Flatten(), torch.nn.Linear(4 * 2 * 2, 5), l2)
     with torch.no_grad():
         model[0].weight.mul_(3)
         model[4].weight.mul_(4)
-    graph = nirtorch.extract_nir_graph(model, _extract_snntorch_module,
-                                       torch.zeros(1, 2, 10, 10), ignore_dims=[0])
+    graph = export_to_nir(model, torch.zeros(1, 2, 10, 10), ignore_dims=[0])
     net = _import(graph, dt=1e-4)
     assert len(_convs(net)) == 1 and net.population("1").shape == (4, 4, 4)
     # AvgPool2d -> Flatten -> Linear composed into one dense projection of the pooled weights
