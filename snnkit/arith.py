@@ -10,7 +10,32 @@ from __future__ import annotations
 import torch
 
 
-class FloatArith:
+class _ExactSpike:
+    """The spike of the simulators: the exact comparison, a bool tensor.
+
+    :func:`snnkit.neurons.neuron_step` reads the spike only through these three methods, so a
+    training arithmetic (:mod:`snnkit.training.arith`) can return the same 0/1 values as a
+    float tensor whose gradient is a surrogate (docs/training.md) without a second neuron
+    model.
+    """
+
+    @staticmethod
+    def spike(v, thr):
+        """``v >= thr``, exact (docs/fixed-point.md, "Comparison")."""
+        return v >= thr
+
+    @staticmethod
+    def fired(spk):
+        """The spike as a bool mask, for the state updates (refractory counter, theta)."""
+        return spk
+
+    @staticmethod
+    def where(spk, a, b):
+        """``a`` where the neuron spiked, else ``b`` (the reset)."""
+        return torch.where(spk, a, b)
+
+
+class FloatArith(_ExactSpike):
     """Plain real arithmetic: no saturation, decays are multiplications."""
 
     exact = False
@@ -30,7 +55,7 @@ class FloatArith:
         return x * a
 
 
-class FixedArith:
+class FixedArith(_ExactSpike):
     """Two's-complement integers in int64 tensors, saturating to the configured widths.
 
     ``decay(x, d) = (x*d + 2**(D-1)) >> D`` (round half up, arithmetic shift) with ``d`` an
