@@ -25,6 +25,10 @@
 
 #include <math.h> /* floor */
 
+/* No trapping floating-point: lets the branch-free updates below vectorise (both sides of a
+   select are computed); the results are the same, nothing here enables FP traps. */
+#pragma GCC optimize("no-trapping-math")
+
 static double pow2(int e) { /* 2^e, exact (no libm) */
     double r = 1;
     for (; e > 0; e--) r *= 2;
@@ -51,16 +55,35 @@ typedef struct {
 #define F_R_IN 16   /* v - threshold (reset by subtraction) was inside */
 #define F_TH_IN 32  /* theta's sum was inside */
 
-/* dS/dx of snnkit/surrogate.py, same formulas and order of operations; kp = pi/2 * k,
-   rounded from double as torch rounds a Python scalar. */
+/* dS/dx of snnkit/surrogate.py, same formulas and order of operations, over h[0..n) in
+   place: h holds x = (v - thr) * lsb, becomes dS/dx * lsb where the flag byte says the neuron
+   was active (not refractory), else 0. kp = pi/2 * k rounded from double, as torch rounds a
+   Python scalar. One loop per kind so that each vectorises. */
 #define DEF_SG(NAME, RT)                                                                \
-    static inline RT NAME(int kind, RT k, RT kp, RT x) {                                \
-        RT a;                                                                           \
+    static void NAME(int kind, double slope, RT lsb, RT *restrict h,                    \
+                     const uint8_t *restrict fl, int64_t n) {                           \
+        const RT k = (RT)slope, kp = (RT)(1.5707963267948966 * slope);                  \
         switch (kind) {                                                                 \
-            case 0: a = 1 + k * (x < 0 ? -x : x); return 1 / (a * a);                   \
-            case 1: a = kp * x; return (k / 2) / (1 + a * a);                           \
-            case 2: a = 1 - k * (x < 0 ? -x : x); return a > 0 ? k * a : 0;             \
-            default: return k;                                                          \
+            case 0:                                                                     \
+                for (int64_t c = 0; c < n; c++) {                                       \
+                    RT x = h[c], a = 1 + k * (x < 0 ? -x : x);                          \
+                    h[c] = fl[c] & F_ACTIVE ? 1 / (a * a) * lsb : 0;                    \
+                }                                                                       \
+                break;                                                                  \
+            case 1:                                                                     \
+                for (int64_t c = 0; c < n; c++) {                                       \
+                    RT a = kp * h[c];                                                   \
+                    h[c] = fl[c] & F_ACTIVE ? (k / 2) / (1 + a * a) * lsb : 0;          \
+                }                                                                       \
+                break;                                                                  \
+            case 2:                                                                     \
+                for (int64_t c = 0; c < n; c++) {                                       \
+                    RT x = h[c], a = 1 - k * (x < 0 ? -x : x);                          \
+                    h[c] = fl[c] & F_ACTIVE && a > 0 ? k * a * lsb : 0;                 \
+                }                                                                       \
+                break;                                                                  \
+            default:                                                                    \
+                for (int64_t c = 0; c < n; c++) h[c] = fl[c] & F_ACTIVE ? k * lsb : 0;  \
         }                                                                               \
     }
 DEF_SG(sg_f32, float)
@@ -81,31 +104,94 @@ typedef struct {
     int32_t *r;                    /* [B, N] refractory counters, in and out */
     void *spikes;                  /* [T, B, N] 0/1 */
     void *h;                       /* [T, B, N] dS/dv (0 when refractory) or NULL */
-    uint8_t *flags;                /* [T, B, N] or NULL */
+    uint8_t *flags;                /* [T, B, N]; NULL when h is */
     void *vprev, *iprev;           /* [T, B, N] v and i before the step, or NULL */
     void *rec_v, *rec_i, *rec_th;  /* [T, B, N] states after the step, or NULL */
 } tfwd_t;
 
-#define DEF_FWD(NAME, RT, SAT, DECAY, SG)                                               \
+/* The forward update of one (t, b) row of a block: neurons.neuron_step item for item.
+   GENERAL = 0 is the plain LIF / IF (no alpha, bias, refractory period or adaptation), whose
+   general formula reduces to exactly this; SAVE = 1 also writes the surrogate's argument
+   and the flags. Compile-time so that each variant vectorises. GENERAL = 1 runs every term
+   whatever the flags: decay(i, 0) = 0, + 0 bias, a refractory period of 0 and theta with
+   adapt_plus = 0 change nothing (up to the sign of a zero). */
+#define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
+    static inline __attribute__((always_inline)) void NAME(                             \
+        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
+        RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
+        RT *restrict H, uint8_t *restrict FL) {                                         \
+        const RT *restrict alpha = (const RT *)p->alpha + c0;                           \
+        const RT *restrict beta = (const RT *)p->beta + c0;                             \
+        const RT *restrict threshold = (const RT *)p->threshold + c0;                   \
+        const RT *restrict v_reset = (const RT *)p->v_reset + c0;                       \
+        const RT *restrict bias = (const RT *)p->bias + c0;                             \
+        const RT *restrict adapt_plus = (const RT *)p->adapt_plus + c0;                 \
+        const RT *restrict adapt_decay = (const RT *)p->adapt_decay + c0;               \
+        const RT lo = (RT)p->lo, hi = (RT)p->hi, lsb = (RT)p->lsb;                      \
+        const RT half = p->decay_bits ? (RT)pow2(p->decay_bits - 1) : 0;                \
+        const RT inv = (RT)pow2(-p->decay_bits);                                        \
+        const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
+        const int subtract = p->subtract, adaptive = p->adaptive;                       \
+        const int32_t refractory = p->refractory;                                       \
+        (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
+        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)has_alpha;  \
+        (void)has_bias, (void)adaptive, (void)refractory, (void)TH, (void)R;            \
+        for (int64_t c = 0; c < n; c++) {                                               \
+            const RT vold = V[c];                                                       \
+            /* 3. synaptic current */                                                   \
+            const RT ipre = GENERAL ? DECAY(I[c], alpha[c]) + x[c] : x[c];              \
+            const RT i = SAT(ipre);                                                     \
+            /* 4. membrane: one saturation of the three-term sum */                     \
+            RT u = DECAY(vold, beta[c]) + i;                                            \
+            if (GENERAL) u = u + bias[c];                                               \
+            const RT vs = SAT(u);                                                       \
+            const int32_t r = GENERAL ? R[c] : 0;                                       \
+            const int active = r == 0;                                                  \
+            const RT v = active ? vs : vold;                                            \
+            /* 5. spike */                                                              \
+            const RT thold = GENERAL ? TH[c] : 0;                                       \
+            const RT thr = GENERAL ? threshold[c] + thold : threshold[c];               \
+            const int spk = (v >= thr) & active;                                        \
+            /* 6. reset */                                                              \
+            const RT vrp = v - thr;                                                     \
+            const RT vr = subtract ? SAT(vrp) : v_reset[c];                             \
+            V[c] = spk ? vr : v;                                                        \
+            I[c] = i;                                                                   \
+            S[c] = (RT)spk;                                                             \
+            RT thn = 0, thp = 0;                                                        \
+            if (GENERAL) {                                                              \
+                /* 7. refractory counter, 8. homeostasis */                             \
+                const int32_t rn = r > 0 ? r - 1 : 0; /* arithmetic: vectorises */      \
+                R[c] = rn + spk * (refractory - rn);                                    \
+                thp = DECAY(thold, adapt_decay[c]) + (spk ? adapt_plus[c] : 0);         \
+                thn = SAT(thp);                                                         \
+                TH[c] = thn;                                                            \
+            }                                                                           \
+            if (SAVE) {                                                                 \
+                H[c] = vrp * lsb;                                                       \
+                FL[c] = (uint8_t)(spk | active << 1 | (ipre == i) << 2 | (u == vs) << 3 \
+                                  | (vrp == vr) << 4 | (thp == thn) << 5);              \
+            }                                                                           \
+        }                                                                               \
+    }
+
+DEF_ROW(row_f32_lif, float, T_SAT_F, T_DECAY_F, 0, 0)
+DEF_ROW(row_f32_lif_s, float, T_SAT_F, T_DECAY_F, 0, 1)
+DEF_ROW(row_f32_gen, float, T_SAT_F, T_DECAY_F, 1, 0)
+DEF_ROW(row_f32_gen_s, float, T_SAT_F, T_DECAY_F, 1, 1)
+DEF_ROW(row_f64_lif, double, T_SAT_D, T_DECAY_D, 0, 0)
+DEF_ROW(row_f64_lif_s, double, T_SAT_D, T_DECAY_D, 0, 1)
+DEF_ROW(row_f64_gen, double, T_SAT_D, T_DECAY_D, 1, 0)
+DEF_ROW(row_f64_gen_s, double, T_SAT_D, T_DECAY_D, 1, 1)
+
+#define DEF_FWD(NAME, RT, ROW, SG)                                                      \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
         (void)scratch;                                                                  \
         const tfwd_t *F = (const tfwd_t *)ctx;                                          \
         const tneuron_t *p = &F->p;                                                     \
         const int64_t N = F->N, c0 = item * F->blk;                                     \
         const int64_t n = N - c0 < F->blk ? N - c0 : F->blk;                            \
-        const RT *alpha = (const RT *)p->alpha + c0, *beta = (const RT *)p->beta + c0;  \
-        const RT *threshold = (const RT *)p->threshold + c0;                            \
-        const RT *v_reset = (const RT *)p->v_reset + c0, *bias = (const RT *)p->bias + c0; \
-        const RT *adapt_plus = (const RT *)p->adapt_plus + c0;                          \
-        const RT *adapt_decay = (const RT *)p->adapt_decay + c0;                        \
-        const RT lo = (RT)p->lo, hi = (RT)p->hi, lsb = (RT)p->lsb, k = (RT)p->slope;            \
-        const RT kp = (RT)(1.5707963267948966 * p->slope);    \
-        const RT half = p->decay_bits ? (RT)pow2(p->decay_bits - 1) : 0;          \
-        const RT inv = (RT)pow2(-p->decay_bits);                                  \
-        const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
-        const int subtract = p->subtract, adaptive = p->adaptive, kind = p->surrogate;  \
-        const int32_t refractory = p->refractory;                                       \
-        (void)lo, (void)hi, (void)half, (void)inv, (void)kp;                                      \
+        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive; \
         for (int64_t b = 0; b < F->B; b++) {                                            \
             RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;              \
             RT *TH = (RT *)F->th + b * N + c0;                                          \
@@ -113,42 +199,17 @@ typedef struct {
             for (int64_t t = 0; t < F->T; t++) {                                        \
                 const int64_t o = (t * F->B + b) * N + c0;                              \
                 const RT *x = (const RT *)F->x + o;                                     \
-                RT *S = (RT *)F->spikes + o;                                            \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    const RT iold = I[c], vold = V[c], thold = TH[c];                   \
-                    /* 3. synaptic current */                                           \
-                    const RT ipre = has_alpha ? DECAY(iold, alpha[c]) + x[c] : x[c];    \
-                    const RT i = SAT(ipre);                                             \
-                    /* 4. membrane: one saturation of the three-term sum */             \
-                    RT u = DECAY(vold, beta[c]) + i;                                    \
-                    if (has_bias) u = u + bias[c];                                      \
-                    const RT vs = SAT(u);                                               \
-                    const int32_t r = R[c];                                             \
-                    const int active = r == 0;                                          \
-                    const RT v = active ? vs : vold;                                    \
-                    /* 5. spike */                                                      \
-                    const RT thr = adaptive ? threshold[c] + thold : threshold[c];      \
-                    const int spk = (v >= thr) & active;                                \
-                    /* 6. reset */                                                      \
-                    const RT vrp = v - thr;                                             \
-                    const RT vr = subtract ? SAT(vrp) : v_reset[c];                     \
-                    V[c] = spk ? vr : v;                                                \
-                    I[c] = i;                                                           \
-                    /* 7. refractory counter, 8. homeostasis */                         \
-                    if (refractory) R[c] = spk ? refractory : (r > 0 ? r - 1 : 0);      \
-                    RT thp = 0;                                                         \
-                    if (adaptive) {                                                     \
-                        thp = DECAY(thold, adapt_decay[c]) + (spk ? adapt_plus[c] : 0); \
-                        TH[c] = SAT(thp);                                               \
-                    }                                                                   \
-                    S[c] = (RT)spk;                                                     \
-                    if (F->h) ((RT *)F->h)[o + c] = active ? SG(kind, k, kp, vrp * lsb) * lsb : 0; \
-                    if (F->flags)                                                       \
-                        F->flags[o + c] = (uint8_t)(spk | active << 1 | (ipre == i) << 2 \
-                                                    | (u == vs) << 3 | (vrp == vr) << 4 \
-                                                    | (thp == TH[c]) << 5);             \
-                    if (F->vprev) ((RT *)F->vprev)[o + c] = vold;                       \
-                    if (F->iprev) ((RT *)F->iprev)[o + c] = iold;                       \
+                RT *S = (RT *)F->spikes + o, *H = F->h ? (RT *)F->h + o : NULL;         \
+                uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
+                if (F->vprev) memcpy((RT *)F->vprev + o, V, sizeof(RT) * n);            \
+                if (F->iprev) memcpy((RT *)F->iprev + o, I, sizeof(RT) * n);            \
+                if (H) {                                                                \
+                    if (general) ROW##_gen_s(n, p, c0, x, V, I, TH, R, S, H, FL);       \
+                    else ROW##_lif_s(n, p, c0, x, V, I, TH, R, S, H, FL);               \
+                    SG(p->surrogate, p->slope, (RT)p->lsb, H, FL, n);                   \
+                } else {                                                                \
+                    if (general) ROW##_gen(n, p, c0, x, V, I, TH, R, S, H, FL);         \
+                    else ROW##_lif(n, p, c0, x, V, I, TH, R, S, H, FL);                 \
                 }                                                                       \
                 if (F->rec_v) memcpy((RT *)F->rec_v + o, V, sizeof(RT) * n);            \
                 if (F->rec_i) memcpy((RT *)F->rec_i + o, I, sizeof(RT) * n);            \
@@ -157,8 +218,8 @@ typedef struct {
         }                                                                               \
     }
 
-DEF_FWD(fwd_f32, float, T_SAT_F, T_DECAY_F, sg_f32)
-DEF_FWD(fwd_f64, double, T_SAT_D, T_DECAY_D, sg_f64)
+DEF_FWD(fwd_f32, float, row_f32, sg_f32)
+DEF_FWD(fwd_f64, double, row_f64, sg_f64)
 
 typedef struct {
     int64_t T, B, N, blk;
@@ -168,75 +229,100 @@ typedef struct {
     const uint8_t *flags;
     const void *vprev, *iprev;         /* NULL unless beta / alpha need a gradient */
     void *cv, *ci, *cth;               /* [B, N] gradients carried to the step before */
-    void *gx;                          /* [T, B, N] out: gradient of the synaptic input */
+    void *gx;                          /* [T, B, ldx] out: gradient of the synaptic input */
+    int64_t ldx;
     double *g_alpha, *g_beta, *g_thr, *g_bias; /* [N] accumulated, or NULL */
 } tbwd_t;
 
-#define DEF_BWD(NAME, RT, EFF)                                                          \
+/* The backward of one (t, b) row: the gradients of the state after the step (CV, CI, CT,
+   carried from step t + 1 plus the recorded states') become those before it, and gx. */
+#define DEF_BROW(NAME, RT, EFF, GENERAL)                                                \
+    static inline __attribute__((always_inline)) void NAME(                             \
+        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict gs,               \
+        const RT *restrict h, const uint8_t *restrict fl, RT *restrict CV,              \
+        RT *restrict CI, RT *restrict CT, RT *restrict gx, double *restrict gt,         \
+        double *restrict gbi, RT *restrict GU) {                                        \
+        const RT *restrict alpha = (const RT *)p->alpha + c0;                           \
+        const RT *restrict beta = (const RT *)p->beta + c0;                             \
+        const RT *restrict adapt_decay = (const RT *)p->adapt_decay + c0;               \
+        const RT inv = (RT)pow2(-p->decay_bits);                                        \
+        const int has_alpha = p->has_alpha, subtract = p->subtract;                     \
+        const int adaptive = p->adaptive;                                               \
+        (void)inv, (void)alpha, (void)adapt_decay, (void)has_alpha, (void)adaptive;     \
+        (void)CI, (void)CT, (void)GU;                                                   \
+        for (int64_t c = 0; c < n; c++) {                                               \
+            const int f = fl[c];                                                        \
+            const RT gvp = CV[c];                                                       \
+            /* 6. reset: a spike selects sat(v - thr) or v_reset (spike detached) */    \
+            const RT gr = f & F_SPIKE ? (subtract && (f & F_R_IN) ? gvp : 0) : 0;       \
+            RT gv = f & F_SPIKE ? gr : gvp;                                             \
+            /* 5. spike = S(v - thr): the surrogate's derivative */                     \
+            const RT gsp = gs[c] * h[c];                                                \
+            gv += gsp;                                                                  \
+            const RT gthr = -gr - gsp;                                                  \
+            gt[c] += gthr;                                                              \
+            /* 4. v = active ? sat(decay(v, beta) + i + bias) : v */                    \
+            const int active = GENERAL ? f & F_ACTIVE : 1;                              \
+            const RT gu = active && (f & F_V_IN) ? gv : 0;                              \
+            RT gvprev = gu * EFF(beta[c]);                                              \
+            if (GENERAL) gvprev += active ? 0 : gv;                                     \
+            gbi[c] += gu;                                                               \
+            /* 3. i = sat(decay(i, alpha) + x) */                                       \
+            const RT gi = GENERAL ? CI[c] + gu : gu;                                    \
+            const RT gpre = f & F_I_IN ? gi : 0;                                        \
+            gx[c] = gpre;                                                               \
+            CV[c] = gvprev;                                                             \
+            if (GENERAL) { /* alpha = 0: nothing carried; not adaptive: CT unused */    \
+                CI[c] = gpre * EFF(alpha[c]);                                           \
+                /* 8. theta = sat(decay(theta, ad) + spike * ap); thr = threshold + theta */ \
+                CT[c] = (f & F_TH_IN ? CT[c] * EFF(adapt_decay[c]) : 0) + gthr;         \
+                GU[c] = gu;                                                             \
+            }                                                                           \
+        }                                                                               \
+    }
+
+DEF_BROW(brow_f32_lif, float, T_EFF_F, 0)
+DEF_BROW(brow_f32_gen, float, T_EFF_F, 1)
+DEF_BROW(brow_f64_lif, double, T_EFF_D, 0)
+DEF_BROW(brow_f64_gen, double, T_EFF_D, 1)
+
+#define DEF_BWD(NAME, RT, EFF, BROW)                                                    \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
         const tbwd_t *G = (const tbwd_t *)ctx;                                          \
         const tneuron_t *p = &G->p;                                                     \
         const int64_t N = G->N, c0 = item * G->blk;                                     \
-        const int64_t n = N - c0 < G->blk ? N - c0 : G->blk;                           \
-        const RT *alpha = (const RT *)p->alpha + c0, *beta = (const RT *)p->beta + c0;  \
-        const RT *adapt_decay = (const RT *)p->adapt_decay + c0;                        \
-        const RT inv = (RT)pow2(-p->decay_bits);                                  \
-        const int has_alpha = p->has_alpha, subtract = p->subtract;                     \
-        const int adaptive = p->adaptive;                                               \
-        (void)inv;                                                                      \
+        const int64_t n = N - c0 < G->blk ? N - c0 : G->blk;                            \
+        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
+                            || G->vprev || G->iprev;                                    \
         double *acc = (double *)scratch; /* 4 x blk: alpha, beta, threshold, bias */    \
         memset(acc, 0, sizeof(double) * 4 * (size_t)G->blk);                            \
+        RT *GU = (RT *)(acc + 4 * G->blk); /* blk: the membrane sum's gradient */       \
+        const RT inv = (RT)pow2(-p->decay_bits);                                        \
+        (void)inv;                                                                      \
         double *ga = acc, *gb = acc + G->blk, *gt = acc + 2 * G->blk, *gbi = acc + 3 * G->blk; \
         for (int64_t b = 0; b < G->B; b++) {                                            \
             RT *CV = (RT *)G->cv + b * N + c0, *CI = (RT *)G->ci + b * N + c0;          \
             RT *CT = (RT *)G->cth + b * N + c0;                                         \
             for (int64_t t = G->T - 1; t >= 0; t--) {                                   \
                 const int64_t o = (t * G->B + b) * N + c0;                              \
-                const RT *gs = (const RT *)G->gs + o, *h = (const RT *)G->h + o;        \
-                const uint8_t *fl = G->flags + o;                                       \
-                RT *gx = (RT *)G->gx + o;                                               \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    const int f = fl[c];                                                \
-                    /* gradients of the state after the step: carried + recorded */     \
-                    RT gvp = CV[c], gi = CI[c], gth = CT[c];                            \
-                    if (G->gv) gvp += ((const RT *)G->gv)[o + c];                       \
-                    if (G->gi) gi += ((const RT *)G->gi)[o + c];                        \
-                    if (G->gth) gth += ((const RT *)G->gth)[o + c];                     \
-                    /* 8. theta = sat(decay(theta, ad) + spike * ap), spike detached */ \
-                    RT gthp = adaptive && (f & F_TH_IN) ? gth * EFF(adapt_decay[c]) : 0; \
-                    /* 6. reset: a spike selects sat(v - thr) or v_reset */             \
-                    RT gv, gthr;                                                        \
-                    if (f & F_SPIKE) {                                                  \
-                        gv = subtract && (f & F_R_IN) ? gvp : 0;                        \
-                        gthr = -gv;                                                     \
-                    } else {                                                            \
-                        gv = gvp;                                                       \
-                        gthr = 0;                                                       \
-                    }                                                                   \
-                    /* 5. spike = S(v - thr), the surrogate's derivative */             \
-                    const RT gsp = gs[c] * h[c];                                        \
-                    gv += gsp;                                                          \
-                    gthr -= gsp;                                                        \
-                    gt[c] += gthr;                                                      \
-                    if (adaptive) gthp += gthr;                                         \
-                    /* 4. v = active ? sat(decay(v, beta) + i + bias) : v */            \
-                    RT gu = 0, gvprev = 0;                                              \
-                    if (f & F_ACTIVE)                                                   \
-                        gu = f & F_V_IN ? gv : 0;                                       \
-                    else                                                                \
-                        gvprev = gv;                                                    \
-                    gvprev += gu * EFF(beta[c]);                                        \
-                    if (G->vprev) gb[c] += gu * EFF(((const RT *)G->vprev)[o + c]);     \
-                    gbi[c] += gu;                                                       \
-                    gi += gu;                                                           \
-                    /* 3. i = sat(decay(i, alpha) + x) */                               \
-                    const RT gpre = f & F_I_IN ? gi : 0;                                \
-                    gx[c] = gpre;                                                       \
-                    if (G->iprev) ga[c] += gpre * EFF(((const RT *)G->iprev)[o + c]);   \
-                    CV[c] = gvprev;                                                     \
-                    CI[c] = has_alpha ? gpre * EFF(alpha[c]) : 0;                       \
-                    CT[c] = gthp;                                                       \
-                }                                                                       \
+                /* gradients of the state after the step: carried + recorded */         \
+                if (G->gv) for (int64_t c = 0; c < n; c++) CV[c] += ((const RT *)G->gv)[o + c]; \
+                if (G->gi) for (int64_t c = 0; c < n; c++) CI[c] += ((const RT *)G->gi)[o + c]; \
+                if (G->gth) for (int64_t c = 0; c < n; c++) CT[c] += ((const RT *)G->gth)[o + c]; \
+                RT *gx = (RT *)G->gx + (t * G->B + b) * G->ldx + c0;                    \
+                if (general)                                                            \
+                    BROW##_gen(n, p, c0, (const RT *)G->gs + o, (const RT *)G->h + o,   \
+                               G->flags + o, CV, CI, CT, gx, gt, gbi, GU);              \
+                else                                                                    \
+                    BROW##_lif(n, p, c0, (const RT *)G->gs + o, (const RT *)G->h + o,   \
+                               G->flags + o, CV, CI, CT, gx, gt, gbi, GU);              \
+                /* d(decay(v, beta))/dbeta = v (fixed: v / 2^D), the same for alpha */  \
+                if (G->vprev)                                                           \
+                    for (int64_t c = 0; c < n; c++)                                     \
+                        gb[c] += GU[c] * EFF(((const RT *)G->vprev)[o + c]);            \
+                if (G->iprev)                                                           \
+                    for (int64_t c = 0; c < n; c++)                                     \
+                        ga[c] += gx[c] * EFF(((const RT *)G->iprev)[o + c]);            \
             }                                                                           \
         }                                                                               \
         for (int64_t c = 0; c < n; c++) {                                               \
@@ -247,8 +333,8 @@ typedef struct {
         }                                                                               \
     }
 
-DEF_BWD(bwd_f32, float, T_EFF_F)
-DEF_BWD(bwd_f64, double, T_EFF_D)
+DEF_BWD(bwd_f32, float, T_EFF_F, brow_f32)
+DEF_BWD(bwd_f64, double, T_EFF_D, brow_f64)
 
 /* Columns per work item: small enough that every thread gets items, a multiple of 16. */
 static int64_t scan_block(int64_t N, int n_threads) {
@@ -270,41 +356,113 @@ int snn_train_forward(int dbl, int64_t T, int64_t B, int64_t N, const void *x,
     return parallel_for(dbl ? fwd_f64 : fwd_f32, &F, (N + blk - 1) / blk, n_threads, 0);
 }
 
-/* The time-reversed recurrence: gx [T, B, N] from the spikes' gradients gs (and those of
+/* The time-reversed recurrence: gx [T, B, ldx >= N] from the spikes' gradients gs (and those of
    the recorded states gv, gi, gth, each may be NULL), the forward's h and flags (vprev /
    iprev when g_beta / g_alpha are wanted). cv, ci, cth: [B, N] gradients of the state after
    the last step, in; of the state before the first step, out. g_*: [N] doubles, added to. */
 int snn_train_backward(int dbl, int64_t T, int64_t B, int64_t N, const tneuron_t *p,
                        const void *gs, const void *gv, const void *gi, const void *gth,
                        const void *h, const uint8_t *flags, const void *vprev,
-                       const void *iprev, void *cv, void *ci, void *cth, void *gx,
+                       const void *iprev, void *cv, void *ci, void *cth, void *gx, int64_t ldx,
                        double *g_alpha, double *g_beta, double *g_thr, double *g_bias,
                        int n_threads) {
     int64_t blk = scan_block(N, n_threads);
-    tbwd_t G = {T, B, N, blk, *p, gs, gv, gi, gth, h, flags, vprev, iprev, cv, ci, cth, gx,
+    tbwd_t G = {T, B, N, blk, *p, gs, gv, gi, gth, h, flags, vprev, iprev, cv, ci, cth, gx, ldx,
                 g_alpha, g_beta, g_thr, g_bias};
     return parallel_for(dbl ? bwd_f64 : bwd_f32, &G, (N + blk - 1) / blk, n_threads,
-                        sizeof(double) * 4 * (size_t)blk);
+                        sizeof(double) * 5 * (size_t)blk);
 }
 
 /* ------------------------------------------------------------------ event lists and sums */
 
-/* offsets[s + 1] = offsets[s] + spikes in row s of x [n_samples, S] (bytes 0/1); returns
-   the total. */
-int64_t snn_train_count(const uint8_t *x, int64_t n_samples, int64_t S, int64_t *offsets,
-                        int n_threads) {
-    lists_t L = {x, n_samples, S, 0, offsets, NULL, 64};
+/* Spike lists of float rows (the spikes of a trained population, 0.0 / 1.0): as the
+   simulator's byte lists, without a conversion pass. kind 1: float32, 2: float64. */
+typedef struct {
+    int kind;
+    const void *x;
+    int64_t n_samples, S, stride;
+    int64_t *offsets;
+    int32_t *idx;
+} flists_t;
+
+/* Write j * stride for every nonzero x[j]; returns the count (branch-free where AVX-512
+   can compress, as list_spikes). */
+static int64_t list_f32(const float *x, int64_t n, int64_t stride, int32_t *out) {
+    int64_t c = 0, j = 0;
+#if defined(__AVX512F__)
+    const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
+    __m512i offs = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int32_t)stride));
+    for (; j + 16 <= n; j += 16, offs = _mm512_add_epi32(offs, step)) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + j), _mm512_setzero_ps(),
+                                         _CMP_NEQ_UQ);
+        int k = __builtin_popcount(m);
+        _mm512_mask_storeu_epi32(out + c, (__mmask16)((1u << k) - 1),
+                                 _mm512_maskz_compress_epi32(m, offs));
+        c += k;
+    }
+#endif
+    for (; j < n; j++)
+        if (x[j] != 0) out[c++] = (int32_t)(j * stride);
+    return c;
+}
+
+static int64_t list_f64(const double *x, int64_t n, int64_t stride, int32_t *out) {
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; j++)
+        if (x[j] != 0) out[c++] = (int32_t)(j * stride);
+    return c;
+}
+
+#define DEF_FLIST(NAME, RT, LIST)                                                        \
+    static void NAME(void *c, int64_t item, void *scratch) {                            \
+        (void)scratch;                                                                  \
+        flists_t *L = (flists_t *)c;                                                    \
+        int64_t s1 = (item + 1) * 64 < L->n_samples ? (item + 1) * 64 : L->n_samples;   \
+        for (int64_t s = item * 64; s < s1; s++) {                                      \
+            const RT *x = (const RT *)L->x + s * L->S;                                  \
+            if (!L->idx) {                                                              \
+                int64_t n = 0;                                                          \
+                for (int64_t j = 0; j < L->S; j++) n += x[j] != 0;                      \
+                L->offsets[s + 1] = n;                                                  \
+            } else {                                                                    \
+                LIST(x, L->S, L->stride, L->idx + L->offsets[s]);                       \
+            }                                                                           \
+        }                                                                               \
+    }
+DEF_FLIST(flist_f32, float, list_f32)
+DEF_FLIST(flist_f64, double, list_f64)
+
+/* offsets[s + 1] = offsets[s] + spikes in row s of x [n_samples, S] (kind 0: bytes 0/1,
+   1: float32, 2: float64); returns the total, or -1 when memory ran out. */
+int64_t snn_train_count(int kind, const void *x, int64_t n_samples, int64_t S,
+                        int64_t *offsets, int n_threads) {
     offsets[0] = 0;
-    if (parallel_for(count_item, &L, (n_samples + 63) / 64, n_threads, 0)) return -1;
+    int rc;
+    if (kind == 0) {
+        lists_t L = {x, n_samples, S, 0, offsets, NULL, 64};
+        rc = parallel_for(count_item, &L, (n_samples + 63) / 64, n_threads, 0);
+    } else {
+        flists_t L = {kind, x, n_samples, S, 0, offsets, NULL};
+        rc = parallel_for(kind == 1 ? flist_f32 : flist_f64, &L, (n_samples + 63) / 64,
+                          n_threads, 0);
+    }
+    if (rc) return -1;
     for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
     return offsets[n_samples];
 }
 
 /* idx[offsets[s] ..] = j * stride for every spiking source j of row s. */
-int snn_train_fill(const uint8_t *x, int64_t n_samples, int64_t S, int64_t stride,
+int snn_train_fill(int kind, const void *x, int64_t n_samples, int64_t S, int64_t stride,
                    const int64_t *offsets, int32_t *idx, int n_threads) {
-    lists_t L = {x, n_samples, S, stride, (int64_t *)offsets, idx, 64};
-    return parallel_for(fill_item, &L, (n_samples + 63) / 64, n_threads, 0);
+    if (kind == 0) {
+        lists_t L = {x, n_samples, S, stride, (int64_t *)offsets, idx, 64};
+        return parallel_for(fill_item, &L, (n_samples + 63) / 64, n_threads, 0);
+    }
+    flists_t L = {kind, x, n_samples, S, stride, (int64_t *)offsets, idx};
+    return parallel_for(kind == 1 ? flist_f32 : flist_f64, &L, (n_samples + 63) / 64,
+                        n_threads, 0);
 }
 
 typedef struct {
@@ -314,8 +472,9 @@ typedef struct {
     const int32_t *idx;
     const void *w;
     void *out; /* [rows, N] float32 (kind 0) or int32 */
-    float *g;  /* wgrad: [rows, N] */
+    float *g;  /* wgrad: [rows, ld] */
     int64_t n_chunks;
+    int64_t ld; /* wgrad: row stride of g and dw */
 } tsum_t;
 
 /* One item = (block of BLOCK columns, chunk of rows): the block's weights stay in L2 while
@@ -344,37 +503,66 @@ static void sum_item(void *ctx, int64_t item, void *scratch) {
 int snn_train_sum(int kind, int64_t rows, int64_t N, const int64_t *offsets,
                   const int32_t *idx, const void *w, void *out, int n_threads) {
     int64_t chunk = 64;
-    tsum_t E = {kind, rows, N, chunk, offsets, idx, w, out, NULL, (rows + chunk - 1) / chunk};
+    tsum_t E = {kind, rows, N, chunk, offsets, idx, w, out, NULL, (rows + chunk - 1) / chunk, 0};
     return parallel_for(sum_item, &E, (N + BLOCK - 1) / BLOCK * E.n_chunks, n_threads,
                         (size_t)(NV + 2) * VBYTES);
 }
 
-/* One item = one block of columns of dw, over all rows (no two items write the same
-   weights). */
+/* The event lists by source: toff [S + 1], tidx [events] = s * ld for every row s in which
+   source j spiked (rows ascending), from the lists by row (idx = j * stride). */
+int snn_train_transpose(int64_t rows, int64_t S, int64_t stride, int64_t ld,
+                        const int64_t *offsets, const int32_t *idx, int64_t *toff,
+                        int32_t *tidx) {
+    memset(toff, 0, sizeof(int64_t) * (size_t)(S + 1));
+    int64_t n = offsets[rows] - offsets[0];
+    const int32_t *e0 = idx + offsets[0];
+    const double inv = 1.0 / (double)stride; /* idx is a multiple of stride: exact */
+    int32_t *src = malloc(sizeof(int32_t) * (size_t)(n + 1));
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(S + 1));
+    if (!src || !pos) {
+        free(src);
+        free(pos);
+        return -1;
+    }
+    for (int64_t e = 0; e < n; e++) {
+        src[e] = (int32_t)((double)e0[e] * inv + 0.5);
+        toff[src[e] + 1]++;
+    }
+    for (int64_t j = 0; j < S; j++) toff[j + 1] += toff[j];
+    memcpy(pos, toff, sizeof(int64_t) * (size_t)(S + 1));
+    for (int64_t r = 0, e = 0; r < rows; r++)
+        for (int64_t k = offsets[r + 1] - offsets[r]; k > 0; k--, e++)
+            tidx[pos[src[e]]++] = (int32_t)(r * ld);
+    free(src);
+    free(pos);
+    return 0;
+}
+
+#define WG_COLS 128 /* columns per weight-gradient item: 1600 steps x 128 stay in L2 */
+
+/* One item = (block of WG_COLS columns, chunk of sources): each source's weight gradient
+   row is the sum of the gradient rows of the steps in which it spiked, accumulated in
+   registers (the forward's event sum, transposed) and written once. */
 static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     const tsum_t *E = (const tsum_t *)ctx;
-    int64_t c0 = item * BLOCK, n = E->N - c0 < BLOCK ? E->N - c0 : BLOCK;
+    int64_t blk = item / E->n_chunks, ch = item % E->n_chunks;
+    int64_t c0 = blk * WG_COLS, n = E->N - c0 < WG_COLS ? E->N - c0 : WG_COLS;
     int nv = (int)((n + VL - 1) / VL);
-    float *gb = (float *)scratch;
-    memset(gb, 0, (size_t)nv * VBYTES);
-    float *dw = (float *)E->out + c0;
-    for (int64_t s = 0; s < E->rows; s++) {
-        int64_t e0 = E->offsets[s], e1 = E->offsets[s + 1];
-        if (e0 == e1) continue;
-        memcpy(gb, E->g + s * E->N + c0, sizeof(float) * (size_t)n);
-        const vf *g = (const vf *)gb;
-        for (int64_t e = e0; e < e1; e++) {
-            vf *d = (vf *)(dw + E->idx[e]);
-            for (int k = 0; k < nv; k++) d[k] += g[k];
-        }
+    int64_t j1 = (ch + 1) * E->chunk < E->rows ? (ch + 1) * E->chunk : E->rows;
+    for (int64_t j = ch * E->chunk; j < j1; j++) {
+        acc_f32(E->g + c0, E->idx + E->offsets[j], E->offsets[j + 1] - E->offsets[j], nv,
+                (vf *)scratch);
+        memcpy((float *)E->out + j * E->N + c0, scratch, sizeof(float) * (size_t)n);
     }
 }
 
-/* dw [S, Np] (padded as the weights; columns past N get zeros) += for every event (s, j)
-   the row g[s, :N]: the weight gradient sum over rows of g^T x. */
-int snn_train_wgrad(int64_t rows, int64_t N, const int64_t *offsets, const int32_t *idx,
+/* dw [S, N] = x^T g: row j = the sum of the rows of g [rows, ld] (ld >= N rounded up to the
+   vector length; columns past N ignored) listed for source j by snn_train_transpose. */
+int snn_train_wgrad(int64_t S, int64_t N, int64_t ld, const int64_t *toff, const int32_t *tidx,
                     const float *g, float *dw, int n_threads) {
-    tsum_t E = {0, rows, N, 0, offsets, idx, NULL, dw, (float *)g, 0};
-    return parallel_for(wgrad_item, &E, (N + BLOCK - 1) / BLOCK, n_threads,
-                        (size_t)NV * VBYTES);
+    if (ld < (N + VL - 1) / VL * VL) return -2;
+    int64_t chunk = 32;
+    tsum_t E = {0, S, N, chunk, toff, tidx, NULL, dw, (float *)g, (S + chunk - 1) / chunk, ld};
+    return parallel_for(wgrad_item, &E, (N + WG_COLS - 1) / WG_COLS * E.n_chunks, n_threads,
+                        (size_t)(NV + 2) * VBYTES);
 }

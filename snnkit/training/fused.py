@@ -1,20 +1,24 @@
 """One feed-forward population over all steps as one autograd node (the CPU fast path).
 
 Forward: the synaptic input of every step from the spiking sources' events (one pass, the
-simulator's accumulation), plus an optional dense input (current sources); then the neuron
-update over all steps in the C kernel. Backward: the time-reversed recurrence in the C kernel,
-the weight gradients as one event-driven pass over the source spikes, the sources' gradients
-as one matrix product. The same numbers as running :func:`snnkit.neurons.neuron_step` with
-:mod:`snnkit.training.arith` step by step under autograd (tests/test_training.py checks both).
+simulator's accumulation, so the float sums are added in the simulator's order), plus an
+optional dense input (current sources); then the neuron update over all steps in the C kernel.
+Backward: the time-reversed recurrence in the C kernel, the weight gradients as one
+event-driven pass over the source spikes, the sources' gradients as one matrix product. The
+same numbers as running :func:`snnkit.neurons.neuron_step` on :mod:`snnkit.training.arith`
+step by step under autograd (tests/test_training.py checks both, spikes bit for bit).
 
-Memory: by default the forward keeps, per neuron and step, the surrogate derivative and a flag
-byte, plus the source spikes as event lists. ``chunk=K`` (the memory-lean mode) keeps only the
-state every K steps and the event lists, and recomputes each chunk's input and forward pass
-during the backward pass.
+Memory: by default the forward keeps, per neuron and step, the surrogate's derivative and a
+flag byte, and the source spikes as event lists. ``chunk=K`` (the memory-lean mode) keeps
+only the state every K steps and the event lists, and recomputes each chunk's input and
+forward pass during the backward pass. Large scratch buffers are reused from a small pool:
+a fresh allocation of this size is mapped anew and costs a page fault per 4 KB on first
+touch (a third of a training step before the pool).
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -24,6 +28,35 @@ from . import kernel as K
 
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
+
+
+class _Pool:
+    """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.free: dict[tuple, list[torch.Tensor]] = {}
+        self.bytes, self.limit = 0, limit
+
+    def take(self, shape, dtype) -> torch.Tensor:
+        got = self.free.get((tuple(shape), dtype))
+        if got:
+            t = got.pop()
+            self.bytes -= t.nbytes
+            return t
+        return torch.empty(shape, dtype=dtype)
+
+    def give(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and self.bytes + t.nbytes <= self.limit:
+                self.free.setdefault((tuple(t.shape), t.dtype), []).append(t)
+                self.bytes += t.nbytes
+
+    def clear(self) -> None:
+        self.free.clear()
+        self.bytes = 0
+
+
+POOL = _Pool()
 
 
 @dataclass
@@ -62,13 +95,6 @@ def run(spec: Spec, params: dict[str, torch.Tensor], dense, weights, sources):
     return out[0], dict(zip(spec.record, out[1:]))
 
 
-def _padded(spec: Spec, weights) -> torch.Tensor | None:
-    if spec.weight_dtype is None:
-        return None
-    return kernels.concat_rows([kernels.pad_weights(w.detach().T, spec.weight_dtype)
-                                for w in weights])
-
-
 def _row_length(n: int) -> int:
     """The padded row length of ``n`` columns (:func:`snnkit.kernels.pad_weights`)."""
     return kernels.pad_weights(torch.zeros(0, n)).shape[1]
@@ -87,24 +113,38 @@ class _Population(torch.autograd.Function):
         keep = []
         neuron = K.neuron_struct(p, spec.flags, keep)
         # the spiking sources side by side, as event lists (offsets into padded weight rows)
-        x8 = torch.cat([s.detach().reshape(T * B, -1).to(torch.uint8) for s in sources], 1) \
-            if sources else torch.zeros(T * B, 0, dtype=torch.uint8)
-        offsets, idx = K.event_lists(lib, x8.contiguous(), _row_length(N))
-        wt = _padded(spec, weights) if sources else None
+        if len(sources) == 1 and sources[0].is_contiguous():
+            x8 = sources[0].detach().view(T * B, -1)
+        else:
+            x8 = torch.cat([s.detach().reshape(T * B, -1).to(torch.uint8) for s in sources], 1) \
+                if sources else torch.zeros(T * B, 0, dtype=torch.uint8)
+        offsets, idx = K.event_lists(lib, x8, _row_length(N))
+        wt = None
+        if sources and spec.weight_dtype is not None:  # w.T: the parameters' own layout
+            wt = kernels.concat_rows([kernels.pad_weights(w.detach().T, spec.weight_dtype)
+                                      for w in weights])
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
 
         def sums(t0, t1):
-            """Synaptic input of steps [t0, t1)."""
+            """Synaptic input of steps [t0, t1) (a pooled buffer: give it back)."""
+            x = POOL.take((t1 - t0, B, N), dt)
             d = None if dense is None else dense[t0:t1]
             if not sources:
-                return d.clone() if d is not None else torch.zeros(t1 - t0, B, N, dtype=dt)
+                x.copy_(d) if d is not None else x.zero_()
+                return x
             if wt is not None:
-                x = K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N)
-                x = x.view(t1 - t0, B, N).to(dt)
+                rows = (t1 - t0) * B
+                if spec.fixed:
+                    s32 = POOL.take((rows, N), torch.int32)
+                    K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, s32)
+                    x.view(rows, N).copy_(s32)
+                    POOL.give(s32)
+                else:
+                    K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, x.view(rows, N))
             else:  # weights too wide for the kernel's layouts: exact float64 products
                 w = torch.cat([w.detach() for w in weights], 1).to(dt)
-                x = (x8[t0 * B:t1 * B].to(dt) @ w.T).view(t1 - t0, B, N)
+                torch.matmul(x8[t0 * B:t1 * B].to(dt), w.T, out=x.view(-1, N))
             if d is not None:
                 x += d
             return x
@@ -119,20 +159,25 @@ class _Population(torch.autograd.Function):
         ctx.spec, ctx.shape, ctx.want = spec, (T, B, N), (want_alpha, want_beta)
         ctx.neuron, ctx.keep, ctx.checkpoints, ctx.sums = neuron, keep, None, None
         if not lean:
-            h = torch.empty(T, B, N, dtype=dt) if need else None
-            flags = torch.empty(T, B, N, dtype=torch.uint8) if need else None
+            h = POOL.take((T, B, N), dt) if need else None
+            flags = POOL.take((T, B, N), torch.uint8) if need else None
             vprev = torch.empty(T, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(T, B, N, dtype=dt) if want_alpha else None
-            K.forward(lib, spec.fixed, sums(0, T), neuron, state, spikes, h, flags, vprev,
-                      iprev, rec)
+            x = sums(0, T)
+            K.forward(lib, spec.fixed, x, neuron, state, spikes, h, flags, vprev, iprev, rec)
+            POOL.give(x)
             ctx.save_for_backward(h, flags, vprev, iprev, offsets, idx, *weights)
+            if need:  # back to the pool once the graph (and so this node) is freed
+                weakref.finalize(ctx, POOL.give, h, flags)
         else:  # keep the state at every chunk's start; recompute the rest in backward
             ctx.checkpoints, ctx.sums = [], sums
             for t0 in range(0, T, spec.chunk):
                 t1 = min(T, t0 + spec.chunk)
                 ctx.checkpoints.append(tuple(s.clone() for s in state))
-                K.forward(lib, spec.fixed, sums(t0, t1), neuron, state, spikes[t0:t1],
+                x = sums(t0, t1)
+                K.forward(lib, spec.fixed, x, neuron, state, spikes[t0:t1],
                           rec=[None if r is None else r[t0:t1] for r in rec])
+                POOL.give(x)
             ctx.save_for_backward(None, None, None, None, offsets, idx, *weights)
         return (spikes, *(r for r in rec if r is not None))
 
@@ -156,44 +201,55 @@ class _Population(torch.autograd.Function):
         gp["alpha"] = gp["alpha"] if want_alpha else None
         gp["beta"] = gp["beta"] if want_beta else None
         gpar = tuple(gp[k] for k in GRADS)
-        gx = torch.empty(T, B, N, dtype=dt)
+        ld = _row_length(N)  # gx rows padded as the weights: the weight gradient pass reads it
+        gx = POOL.take((T * B, ld), dt)
         if ctx.checkpoints is None:
             K.backward(lib, spec.fixed, ctx.neuron, gs, gr, h, flags, vprev, iprev, carry, gx,
                        gpar)
         else:  # chunks in reverse: rerun each chunk's forward from its checkpoint, then back
             c = spec.chunk
-            h = torch.empty(c, B, N, dtype=dt)
-            flags = torch.empty(c, B, N, dtype=torch.uint8)
+            h = POOL.take((c, B, N), dt)
+            flags = POOL.take((c, B, N), torch.uint8)
             vprev = torch.empty(c, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(c, B, N, dtype=dt) if want_alpha else None
-            spikes = torch.empty(c, B, N, dtype=dt)
+            spikes = POOL.take((c, B, N), dt)
             for k in reversed(range(len(ctx.checkpoints))):
                 t0, t1 = k * c, min(T, k * c + c)
                 n = t1 - t0
                 vp = None if vprev is None else vprev[:n]
                 ip = None if iprev is None else iprev[:n]
                 state = tuple(s.clone() for s in ctx.checkpoints[k])
-                K.forward(lib, spec.fixed, ctx.sums(t0, t1), ctx.neuron, state, spikes[:n],
-                          h[:n], flags[:n], vp, ip)
+                x = ctx.sums(t0, t1)
+                K.forward(lib, spec.fixed, x, ctx.neuron, state, spikes[:n], h[:n], flags[:n],
+                          vp, ip)
+                POOL.give(x)
                 K.backward(lib, spec.fixed, ctx.neuron, gs[t0:t1],
                            [None if g is None else g[t0:t1] for g in gr], h[:n], flags[:n],
-                           vp, ip, carry, gx[t0:t1], gpar)
+                           vp, ip, carry, gx[t0 * B:t1 * B], gpar)
+            POOL.give(h, flags, spikes)
         grads = [None] * len(PARAMS)
         for k in GRADS:
             if gp[k] is not None:
                 grads[PARAMS.index(k)] = gp[k].to(dt)
         if need[1 + PARAMS.index("v_init")]:
             grads[PARAMS.index("v_init")] = carry[0].sum(0)
-        gflat = gx.view(T * B, N)
+        gflat = gx[:, :N]
         g_w = [None] * spec.n_proj
         if any(need[10:10 + spec.n_proj]):  # one event-driven pass for every projection
-            dw = torch.zeros(sum(spec.sizes), _row_length(N), dtype=torch.float32)
-            K.event_wgrad(lib, offsets, idx, gflat.to(torch.float32).contiguous(), dw)
+            g32 = gx if dt == torch.float32 else POOL.take((T * B, ld), torch.float32)
+            if g32 is not gx:
+                g32.copy_(gx)
+            dw = K.event_wgrad(lib, offsets, idx, sum(spec.sizes), ld, g32, N,
+                               torch.empty(sum(spec.sizes), N, dtype=torch.float32))
+            if g32 is not gx:
+                POOL.give(g32)
             off = 0
             for j, (w, s) in enumerate(zip(weights, spec.sizes)):
                 if need[10 + j]:
-                    g_w[j] = dw[off:off + s, :N].T.to(w.dtype)
+                    g_w[j] = dw[off:off + s].T.to(w.dtype)
                 off += s
-        g_src = [(gflat.to(w.dtype) @ w).view(T, B, -1) if need[10 + spec.n_proj + j] else None
-                 for j, w in enumerate(weights)]
-        return (None, *grads, gx if need[9] else None, *g_w, *g_src)
+        g_src = [(gflat @ w.to(dt)).view(T, B, -1).to(w.dtype)
+                 if need[10 + spec.n_proj + j] else None for j, w in enumerate(weights)]
+        g_dense = gflat.reshape(T, B, N).clone() if need[9] else None
+        POOL.give(gx)
+        return (None, *grads, g_dense, *g_w, *g_src)

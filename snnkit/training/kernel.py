@@ -58,14 +58,16 @@ def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     tn = ctypes.POINTER(TNeuron)
     lib.snn_train_forward.argtypes = [c_int, i64, i64, i64, p, tn] + [p] * 12 + [c_int]
-    lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn] + [p] * 16 + [c_int]
-    lib.snn_train_count.argtypes = [p, i64, i64, p, c_int]
+    lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn] + [p] * 12 + [i64] + [p] * 4 \
+        + [c_int]
+    lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
     lib.snn_train_count.restype = i64
-    lib.snn_train_fill.argtypes = [p, i64, i64, i64, p, p, c_int]
+    lib.snn_train_fill.argtypes = [c_int, p, i64, i64, i64, p, p, c_int]
     lib.snn_train_sum.argtypes = [c_int, i64, i64, p, p, p, p, c_int]
-    lib.snn_train_wgrad.argtypes = [i64, i64, p, p, p, p, c_int]
+    lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int]
+    lib.snn_train_transpose.argtypes = [i64, i64, i64, i64, p, p, p, p]
     for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_sum",
-              "snn_train_wgrad"):
+              "snn_train_wgrad", "snn_train_transpose"):
         getattr(lib, f).restype = c_int
     return lib
 
@@ -112,49 +114,69 @@ def forward(lib, dbl: bool, x, neuron: TNeuron, state, spikes, h=None, flags=Non
 def backward(lib, dbl: bool, neuron: TNeuron, gs, grec, h, flags, vprev, iprev, carry, gx,
              gparams) -> None:
     """The time-reversed recurrence (see snn_train_backward); ``carry = (cv, ci, cth)`` in and
-    out, ``gparams = (g_alpha, g_beta, g_thr, g_bias)`` float64 ``[N]`` or None, added to."""
+    out; ``gx`` ``[T * B, ld >= N]`` out; ``gparams = (g_alpha, g_beta, g_thr, g_bias)``
+    float64 ``[N]`` or None, added to."""
     T, B, N = gs.shape
     dt = torch.float64 if dbl else torch.float32
+    if gx.dim() != 2 or gx.shape[0] != T * B or gx.shape[1] < N:
+        raise ValueError(f"training kernel: gx {tuple(gx.shape)} for [{T} x {B}, {N}]")
     args = [_ptr(gs, dt), *(_ptr(t, dt) for t in grec), _ptr(h, dt), _ptr(flags, torch.uint8),
             _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in carry), _ptr(gx, dt),
-            *(_ptr(t, torch.float64) for t in gparams)]
+            gx.shape[1], *(_ptr(t, torch.float64) for t in gparams)]
     _check(lib.snn_train_backward(int(dbl), T, B, N, ctypes.byref(neuron), *args,
                                   torch.get_num_threads()), "backward")
 
 
+LIST_KINDS = {torch.uint8: 0, torch.bool: 0, torch.float32: 1, torch.float64: 2}
+
+
 def event_lists(lib, x: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(offsets [rows + 1] int64, idx int32)``: the spiking sources of every row of ``x``
-    ``[rows, S]`` (uint8 0/1) as offsets ``j * stride`` into padded weight rows."""
+    ``[rows, S]`` (bool or uint8 0/1, or float 0.0/1.0) as offsets ``j * stride`` into padded
+    weight rows."""
     rows, S = x.shape
+    if x.dtype not in LIST_KINDS:
+        raise ValueError(f"training kernel: spikes of dtype {x.dtype}")
+    kind = LIST_KINDS[x.dtype]
+    if x.dtype == torch.bool:
+        x = x.view(torch.uint8)
     offsets = torch.empty(rows + 1, dtype=torch.int64)
-    n = lib.snn_train_count(_ptr(x, torch.uint8), rows, S, offsets.data_ptr(),
-                            torch.get_num_threads())
+    n = lib.snn_train_count(kind, _ptr(x), rows, S, offsets.data_ptr(), torch.get_num_threads())
     _check(-1 if n < 0 else 0, "count")
     idx = torch.empty(max(n, 1), dtype=torch.int32)
-    _check(lib.snn_train_fill(x.data_ptr(), rows, S, stride, offsets.data_ptr(), idx.data_ptr(),
-                              torch.get_num_threads()), "lists")
+    _check(lib.snn_train_fill(kind, x.data_ptr(), rows, S, stride, offsets.data_ptr(),
+                              idx.data_ptr(), torch.get_num_threads()), "lists")
     return offsets, idx
 
 
 def event_sum(lib, offsets: torch.Tensor, idx: torch.Tensor, wt: torch.Tensor,
-              n: int) -> torch.Tensor:
-    """``[rows, n]`` sums of the padded weight rows ``wt`` ``[S, Np]`` (float32 -> float32,
-    int8/int16 -> exact int32) of each row's events (rows = ``len(offsets) - 1``)."""
+              n: int, out: torch.Tensor) -> torch.Tensor:
+    """``out [rows, n]`` = sums of the padded weight rows ``wt`` ``[S, Np]`` (float32 ->
+    float32, int8/int16 -> exact int32) of each row's events (rows = ``len(offsets) - 1``)."""
     rows = offsets.shape[0] - 1
     kind = kernels.KINDS[wt.dtype]
-    out = torch.empty(rows, n, dtype=torch.float32 if kind == 0 else torch.int32)
+    if tuple(out.shape) != (rows, n) or out.dtype != (torch.float32 if kind == 0
+                                                      else torch.int32):
+        raise ValueError(f"training kernel: sums into {out.dtype} {tuple(out.shape)}")
     _check(lib.snn_train_sum(kind, rows, n, _ptr(offsets, torch.int64), _ptr(idx, torch.int32),
-                             _ptr(wt), out.data_ptr(), torch.get_num_threads()), "sums")
+                             _ptr(wt), _ptr(out), torch.get_num_threads()), "sums")
     return out
 
 
-def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, g: torch.Tensor,
-                dw: torch.Tensor) -> None:
-    """``dw [S, Np] += x^T g`` for the events of ``(offsets, idx)`` and ``g [rows, N]``
-    float32."""
-    rows, n = g.shape
-    if offsets.shape[0] != rows + 1:
-        raise ValueError(f"training kernel: {offsets.shape[0] - 1} event rows, {rows} gradient rows")
-    _check(lib.snn_train_wgrad(rows, n, _ptr(offsets, torch.int64), _ptr(idx, torch.int32),
-                               _ptr(g, torch.float32), _ptr(dw, torch.float32),
+def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, stride: int,
+                g: torch.Tensor, n: int, out: torch.Tensor) -> torch.Tensor:
+    """``out [S, n] = x^T g[:, :n]`` for the events of ``(offsets, idx)`` (offsets ``j *
+    stride``) and ``g [rows, ld]`` float32 (``ld`` padded as :func:`kernels.pad_weights`)."""
+    rows, ld = g.shape
+    if offsets.shape[0] != rows + 1 or tuple(out.shape) != (S, n) or ld < n:
+        raise ValueError(f"training kernel: {offsets.shape[0] - 1} event rows, gradient "
+                         f"{tuple(g.shape)}, output {tuple(out.shape)}")
+    toff = torch.empty(S + 1, dtype=torch.int64)
+    tidx = torch.empty(max(1, int(offsets[-1] - offsets[0])), dtype=torch.int32)
+    _check(lib.snn_train_transpose(rows, S, stride, ld, _ptr(offsets, torch.int64),
+                                   _ptr(idx, torch.int32), toff.data_ptr(), tidx.data_ptr()),
+           "transpose")
+    _check(lib.snn_train_wgrad(S, n, ld, toff.data_ptr(), tidx.data_ptr(),
+                               _ptr(g, torch.float32), _ptr(out, torch.float32),
                                torch.get_num_threads()), "weight gradients")
+    return out

@@ -70,6 +70,7 @@ class _Population(nn.Module):
         super().__init__()
         d = pop.neuron.dynamics(pop.size)
         self.size, self.trained = pop.size, []
+        self.subtract, self.refractory = pop.neuron.reset == "subtract", pop.neuron.refractory
         for k in NEURON_PARAMS:
             t = torch.tensor(d[k], dtype=dtype)
             if k in trainable and (k in ("threshold", "bias") or hasattr(pop.neuron, k)):
@@ -82,6 +83,10 @@ class _Population(nn.Module):
                 self.trained.append(k)
             else:
                 self.register_buffer(k, t)
+        # the flags that let neuron_step skip work (a trained parameter may leave zero)
+        self.adaptive = bool((torch.as_tensor(d["adapt_plus"]) != 0).any())
+        self.has_alpha = "alpha" in self.trained or bool((torch.as_tensor(d["alpha"]) != 0).any())
+        self.has_bias = "bias" in self.trained or bool((torch.as_tensor(d["bias"]) != 0).any())
 
 
 class SNN(nn.Module):
@@ -161,11 +166,15 @@ class SNN(nn.Module):
                                    "arithmetic='fixed' only")
             self.ar = TrainFloatArith(self.surrogate, self.detach_reset)
         dtype = torch.float64 if arithmetic == "fixed" else torch.float32
+        # [target, source] as Network.weight, stored source-major (a transposed view): the
+        # layout the kernels read and write, so no gradient is transposed or copied
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.tensor(pr.weight, dtype=dtype), requires_grad="weight" in trainable)
+            nn.Parameter(torch.tensor(pr.weight.T, dtype=dtype).T,
+                         requires_grad="weight" in trainable)
             for pr in net.projections)
         for k, pr in enumerate(net.projections):
-            self.register_buffer(f"mask{k}", None if pr.mask is None else torch.tensor(pr.mask))
+            self.register_buffer(f"mask{k}", None if pr.mask is None else
+                                 torch.tensor(pr.mask.T).T)
         self.pops = nn.ModuleList(
             _Population(p, trainable - {"weight"}, self.per_neuron, dtype,
                         f"populations[{net.index_of(p.name)}] ({p.name}).neuron")
@@ -226,8 +235,7 @@ class SNN(nn.Module):
     def neuron_params(self, k: int) -> tuple[NeuronParams, torch.Tensor]:
         """Population ``k``'s :class:`~snnkit.neurons.NeuronParams` and ``v_init`` as the
         forward pass uses them (fixed point: integers, saturated to their widths)."""
-        m, net = self.pops[k], self._source
-        pop = net.neuron_populations[k]
+        m = self.pops[k]
         v = {}
         for name in NEURON_PARAMS:
             t = getattr(m, name).expand(m.size)
@@ -242,11 +250,9 @@ class SNN(nn.Module):
             v[name] = t
         p = NeuronParams(alpha=v["alpha"], beta=v["beta"], threshold=v["threshold"],
                          v_reset=v["v_reset"], bias=v["bias"], adapt_plus=v["adapt_plus"],
-                         adapt_decay=v["adapt_decay"], subtract=pop.neuron.reset == "subtract",
-                         refractory=pop.neuron.refractory,
-                         adaptive=bool((m.adapt_plus != 0).any()),
-                         has_alpha="alpha" in m.trained or bool((m.alpha != 0).any()),
-                         has_bias="bias" in m.trained or bool((m.bias != 0).any()))
+                         adapt_decay=v["adapt_decay"], subtract=m.subtract,
+                         refractory=m.refractory, adaptive=m.adaptive, has_alpha=m.has_alpha,
+                         has_bias=m.has_bias)
         return p, v["v_init"]
 
     # ------------------------------------------------------------------ forward
