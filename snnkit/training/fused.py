@@ -64,6 +64,8 @@ class Spec:
     """What one call needs besides the tensors."""
 
     lib: object
+    steps: int
+    batch: int
     fixed: bool
     flags: dict  # TNeuron flags: has_alpha ... slope
     record: tuple = ()  # of "v", "i", "theta"
@@ -109,7 +111,7 @@ class _Population(torch.autograd.Function):
         sources = tensors[9 + spec.n_proj:]
         lib, dt = spec.lib, spec.dtype
         N = p["threshold"].shape[0]
-        T, B = dense.shape[:2] if dense is not None else sources[0].shape[:2]
+        T, B = spec.steps, spec.batch
         keep = []
         neuron = K.neuron_struct(p, spec.flags, keep)
         # the spiking sources side by side, as event lists (offsets into padded weight rows)

@@ -81,6 +81,12 @@ def _ptr(t: torch.Tensor | None, dtype=None):
     return t.data_ptr()
 
 
+def _threads(work: int) -> int:
+    """Threads for ``work`` element updates: starting a thread costs about as much as
+    ~100k updates, so small populations (a digits batch) run on the caller's thread."""
+    return max(1, min(torch.get_num_threads(), work // (1 << 17)))
+
+
 def _check(rc: int, what: str) -> None:
     if rc == -1:
         raise MemoryError(f"snnkit training kernel ({what}): out of memory")
@@ -108,7 +114,7 @@ def forward(lib, dbl: bool, x, neuron: TNeuron, state, spikes, h=None, flags=Non
     args = [_ptr(x, dt), ctypes.byref(neuron), _ptr(v, dt), _ptr(i, dt), _ptr(th, dt),
             _ptr(r, torch.int32), _ptr(spikes, dt), _ptr(h, dt), _ptr(flags, torch.uint8),
             _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in rec)]
-    _check(lib.snn_train_forward(int(dbl), T, B, N, *args, torch.get_num_threads()), "forward")
+    _check(lib.snn_train_forward(int(dbl), T, B, N, *args, _threads(T * B * N)), "forward")
 
 
 def backward(lib, dbl: bool, neuron: TNeuron, gs, grec, h, flags, vprev, iprev, carry, gx,
@@ -124,7 +130,7 @@ def backward(lib, dbl: bool, neuron: TNeuron, gs, grec, h, flags, vprev, iprev, 
             _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in carry), _ptr(gx, dt),
             gx.shape[1], *(_ptr(t, torch.float64) for t in gparams)]
     _check(lib.snn_train_backward(int(dbl), T, B, N, ctypes.byref(neuron), *args,
-                                  torch.get_num_threads()), "backward")
+                                  _threads(T * B * N)), "backward")
 
 
 LIST_KINDS = {torch.uint8: 0, torch.bool: 0, torch.float32: 1, torch.float64: 2}
@@ -141,11 +147,11 @@ def event_lists(lib, x: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.
     if x.dtype == torch.bool:
         x = x.view(torch.uint8)
     offsets = torch.empty(rows + 1, dtype=torch.int64)
-    n = lib.snn_train_count(kind, _ptr(x), rows, S, offsets.data_ptr(), torch.get_num_threads())
+    n = lib.snn_train_count(kind, _ptr(x), rows, S, offsets.data_ptr(), _threads(rows * S // 4))
     _check(-1 if n < 0 else 0, "count")
     idx = torch.empty(max(n, 1), dtype=torch.int32)
     _check(lib.snn_train_fill(kind, x.data_ptr(), rows, S, stride, offsets.data_ptr(),
-                              idx.data_ptr(), torch.get_num_threads()), "lists")
+                              idx.data_ptr(), _threads(rows * S // 4)), "lists")
     return offsets, idx
 
 
@@ -159,7 +165,7 @@ def event_sum(lib, offsets: torch.Tensor, idx: torch.Tensor, wt: torch.Tensor,
                                                       else torch.int32):
         raise ValueError(f"training kernel: sums into {out.dtype} {tuple(out.shape)}")
     _check(lib.snn_train_sum(kind, rows, n, _ptr(offsets, torch.int64), _ptr(idx, torch.int32),
-                             _ptr(wt), _ptr(out), torch.get_num_threads()), "sums")
+                             _ptr(wt), _ptr(out), _threads(len(idx) * n // 4)), "sums")
     return out
 
 
@@ -178,5 +184,5 @@ def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, stride: i
            "transpose")
     _check(lib.snn_train_wgrad(S, n, ld, toff.data_ptr(), tidx.data_ptr(),
                                _ptr(g, torch.float32), _ptr(out, torch.float32),
-                               torch.get_num_threads()), "weight gradients")
+                               _threads(len(tidx) * n // 4)), "weight gradients")
     return out

@@ -328,9 +328,9 @@ class SNN(nn.Module):
                     ws.append(w)
                     srcs.append(src)
             if lib is not None:
-                spec = fused.Spec(lib, self.q is not None, self._flags(p), tuple(
-                    r for r in ("v", "i", "theta") if r in record), self._chunk(steps),
-                    self._kernel_weight_dtype())
+                spec = fused.Spec(lib, steps, batch, self.q is not None, self._flags(p),
+                                  tuple(r for r in ("v", "i", "theta") if r in record),
+                                  self._chunk(steps), self._kernel_weight_dtype())
                 params = dict(p._asdict(), v_init=v0)
                 out, rec = fused.run(spec, {n: params[n].contiguous() for n in fused.PARAMS},
                                      dense, ws, srcs)
