@@ -549,20 +549,27 @@ static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     int64_t c0 = blk * WG_COLS, n = E->N - c0 < WG_COLS ? E->N - c0 : WG_COLS;
     int nv = (int)((n + VL - 1) / VL);
     int64_t j1 = (ch + 1) * E->chunk < E->rows ? (ch + 1) * E->chunk : E->rows;
+    const float *sum = (const float *)scratch;
     for (int64_t j = ch * E->chunk; j < j1; j++) {
         acc_f32(E->g + c0, E->idx + E->offsets[j], E->offsets[j + 1] - E->offsets[j], nv,
                 (vf *)scratch);
-        memcpy((float *)E->out + j * E->N + c0, scratch, sizeof(float) * (size_t)n);
+        float *d = (float *)E->out + j * E->N + c0;
+        if (E->kind) /* accumulate */
+            for (int64_t c = 0; c < n; c++) d[c] += sum[c];
+        else
+            memcpy(d, sum, sizeof(float) * (size_t)n);
     }
 }
 
-/* dw [S, N] = x^T g: row j = the sum of the rows of g [rows, ld] (ld >= N rounded up to the
-   vector length; columns past N ignored) listed for source j by snn_train_transpose. */
+/* dw [S, N] = x^T g (accumulate: +=): row j = the sum of the rows of g [rows, ld] (ld >= N
+   rounded up to the vector length; columns past N ignored) listed for source j by
+   snn_train_transpose. */
 int snn_train_wgrad(int64_t S, int64_t N, int64_t ld, const int64_t *toff, const int32_t *tidx,
-                    const float *g, float *dw, int n_threads) {
+                    const float *g, float *dw, int accumulate, int n_threads) {
     if (ld < (N + VL - 1) / VL * VL) return -2;
     int64_t chunk = 32;
-    tsum_t E = {0, S, N, chunk, toff, tidx, NULL, dw, (float *)g, (S + chunk - 1) / chunk, ld};
+    tsum_t E = {accumulate != 0, S, N, chunk, toff, tidx, NULL, dw, (float *)g,
+                (S + chunk - 1) / chunk, ld};
     return parallel_for(wgrad_item, &E, (N + WG_COLS - 1) / WG_COLS * E.n_chunks, n_threads,
                         (size_t)(NV + 2) * VBYTES);
 }

@@ -27,6 +27,7 @@ from .. import kernels
 from . import kernel as K
 
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
+STRIDE = 8  # steps whose inputs / input gradients exist at once
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
 
 
@@ -121,18 +122,24 @@ class _Population(torch.autograd.Function):
             x8 = torch.cat([s.detach().reshape(T * B, -1).to(torch.uint8) for s in sources], 1) \
                 if sources else torch.zeros(T * B, 0, dtype=torch.uint8)
         offsets, idx = K.event_lists(lib, x8, _row_length(N))
+        wide = x8 if sources and spec.weight_dtype is None else None  # else: lists only
+        has_sources = bool(sources)
+        del x8  # the closure below must not keep the sources alive (lean mode keeps it)
         wt = None
         if sources and spec.weight_dtype is not None:  # w.T: the parameters' own layout
             wt = kernels.concat_rows([kernels.pad_weights(w.detach().T, spec.weight_dtype)
                                       for w in weights])
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
+        # without lean, the inputs and the gradients are still made STRIDE steps at a time:
+        # only what backward needs is kept for every step
+        stride = spec.chunk if lean else min(T, STRIDE)
 
         def sums(t0, t1):
             """Synaptic input of steps [t0, t1) (a pooled buffer: give it back)."""
             x = POOL.take((t1 - t0, B, N), dt)
             d = None if dense is None else dense[t0:t1]
-            if not sources:
+            if not has_sources:
                 x.copy_(d) if d is not None else x.zero_()
                 return x
             if wt is not None:
@@ -146,7 +153,7 @@ class _Population(torch.autograd.Function):
                     K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, x.view(rows, N))
             else:  # weights too wide for the kernel's layouts: exact float64 products
                 w = torch.cat([w.detach() for w in weights], 1).to(dt)
-                torch.matmul(x8[t0 * B:t1 * B].to(dt), w.T, out=x.view(-1, N))
+                torch.matmul(wide[t0 * B:t1 * B].to(dt), w.T, out=x.view(-1, N))
             if d is not None:
                 x += d
             return x
@@ -165,17 +172,24 @@ class _Population(torch.autograd.Function):
             flags = POOL.take((T, B, N), torch.uint8) if need else None
             vprev = torch.empty(T, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(T, B, N, dtype=dt) if want_alpha else None
-            x = sums(0, T)
-            K.forward(lib, spec.fixed, x, neuron, state, spikes, h, flags, vprev, iprev, rec)
-            POOL.give(x)
+            for t0 in range(0, T, stride):
+                t1 = min(T, t0 + stride)
+                x = sums(t0, t1)
+                K.forward(lib, spec.fixed, x, neuron, state, spikes[t0:t1],
+                          *(None if t is None else t[t0:t1] for t in (h, flags, vprev, iprev)),
+                          [None if r is None else r[t0:t1] for r in rec])
+                POOL.give(x)
             ctx.save_for_backward(h, flags, vprev, iprev, offsets, idx, *weights)
             if need:  # back to the pool once the graph (and so this node) is freed
                 weakref.finalize(ctx, POOL.give, h, flags)
         else:  # keep the state at every chunk's start; recompute the rest in backward
             ctx.checkpoints, ctx.sums = [], sums
+            used = (True, bool(spec.flags["has_alpha"]), bool(spec.flags["adaptive"]),
+                    bool(spec.flags["refractory"]))  # the rest stays 0 in this population
             for t0 in range(0, T, spec.chunk):
                 t1 = min(T, t0 + spec.chunk)
-                ctx.checkpoints.append(tuple(s.clone() for s in state))
+                ctx.checkpoints.append(tuple(s.clone() if u else None
+                                             for s, u in zip(state, used)))
                 x = sums(t0, t1)
                 K.forward(lib, spec.fixed, x, neuron, state, spikes[t0:t1],
                           rec=[None if r is None else r[t0:t1] for r in rec])
@@ -203,31 +217,56 @@ class _Population(torch.autograd.Function):
         gp["alpha"] = gp["alpha"] if want_alpha else None
         gp["beta"] = gp["beta"] if want_beta else None
         gpar = tuple(gp[k] for k in GRADS)
+        want_w = any(need[10:10 + spec.n_proj])
+        dw = torch.zeros(sum(spec.sizes), N, dtype=torch.float32) if want_w else None
+        g_dense = torch.empty(T, B, N, dtype=dt) if need[9] else None
+        g_src = [torch.empty(T, B, w.shape[1], dtype=w.dtype) if need[10 + spec.n_proj + j]
+                 else None for j, w in enumerate(weights)]
+        lean = ctx.checkpoints is not None
+        c = spec.chunk if lean else min(T, STRIDE)
         ld = _row_length(N)  # gx rows padded as the weights: the weight gradient pass reads it
-        gx = POOL.take((T * B, ld), dt)
-        if ctx.checkpoints is None:
-            K.backward(lib, spec.fixed, ctx.neuron, gs, gr, h, flags, vprev, iprev, carry, gx,
-                       gpar)
-        else:  # chunks in reverse: rerun each chunk's forward from its checkpoint, then back
-            c = spec.chunk
+        gx = POOL.take((c * B, ld), dt)
+        g32 = POOL.take((c * B, ld), torch.float32) if want_w and dt != torch.float32 else gx
+        if lean:
             h = POOL.take((c, B, N), dt)
             flags = POOL.take((c, B, N), torch.uint8)
             vprev = torch.empty(c, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(c, B, N, dtype=dt) if want_alpha else None
             spikes = POOL.take((c, B, N), dt)
-            for k in reversed(range(len(ctx.checkpoints))):
-                t0, t1 = k * c, min(T, k * c + c)
-                n = t1 - t0
+        for k in reversed(range(-(-T // c))):  # chunks in reverse (one without lean)
+            t0, t1 = k * c, min(T, k * c + c)
+            n = t1 - t0
+            if lean:
                 vp = None if vprev is None else vprev[:n]
                 ip = None if iprev is None else iprev[:n]
-                state = tuple(s.clone() for s in ctx.checkpoints[k])
+                hk, fk = h[:n], flags[:n]
+            else:
+                vp = None if vprev is None else vprev[t0:t1]
+                ip = None if iprev is None else iprev[t0:t1]
+                hk, fk = h[t0:t1], flags[t0:t1]
+            if lean:  # rerun the chunk's forward from its checkpoint, keeping what backward needs
+                state = tuple(torch.zeros(B, N, dtype=torch.int32 if j == 3 else dt)
+                              if s is None else s.clone()
+                              for j, s in enumerate(ctx.checkpoints[k]))
                 x = ctx.sums(t0, t1)
-                K.forward(lib, spec.fixed, x, ctx.neuron, state, spikes[:n], h[:n], flags[:n],
-                          vp, ip)
+                K.forward(lib, spec.fixed, x, ctx.neuron, state, spikes[:n], hk, fk, vp, ip)
                 POOL.give(x)
-                K.backward(lib, spec.fixed, ctx.neuron, gs[t0:t1],
-                           [None if g is None else g[t0:t1] for g in gr], h[:n], flags[:n],
-                           vp, ip, carry, gx[t0 * B:t1 * B], gpar)
+            K.backward(lib, spec.fixed, ctx.neuron, gs[t0:t1],
+                       [None if g is None else g[t0:t1] for g in gr], hk, fk, vp, ip,
+                       carry, gx[:n * B], gpar)
+            gflat = gx[:n * B, :N]
+            if g_dense is not None:
+                g_dense[t0:t1] = gflat.view(n, B, N)
+            if want_w:  # one event-driven pass for every projection
+                if g32 is not gx:
+                    g32[:n * B].copy_(gx[:n * B])
+                K.event_wgrad(lib, offsets[t0 * B:t1 * B + 1], idx, dw.shape[0], ld,
+                              g32[:n * B], N, dw, accumulate=True)
+            for j, w in enumerate(weights):
+                if g_src[j] is not None:
+                    torch.matmul(gflat.to(w.dtype), w, out=g_src[j][t0:t1].view(n * B, -1))
+        POOL.give(gx, None if g32 is gx else g32)
+        if lean:
             POOL.give(h, flags, spikes)
         grads = [None] * len(PARAMS)
         for k in GRADS:
@@ -235,23 +274,10 @@ class _Population(torch.autograd.Function):
                 grads[PARAMS.index(k)] = gp[k].to(dt)
         if need[1 + PARAMS.index("v_init")]:
             grads[PARAMS.index("v_init")] = carry[0].sum(0)
-        gflat = gx[:, :N]
         g_w = [None] * spec.n_proj
-        if any(need[10:10 + spec.n_proj]):  # one event-driven pass for every projection
-            g32 = gx if dt == torch.float32 else POOL.take((T * B, ld), torch.float32)
-            if g32 is not gx:
-                g32.copy_(gx)
-            dw = K.event_wgrad(lib, offsets, idx, sum(spec.sizes), ld, g32, N,
-                               torch.empty(sum(spec.sizes), N, dtype=torch.float32))
-            if g32 is not gx:
-                POOL.give(g32)
-            off = 0
-            for j, (w, s) in enumerate(zip(weights, spec.sizes)):
-                if need[10 + j]:
-                    g_w[j] = dw[off:off + s].T.to(w.dtype)
-                off += s
-        g_src = [(gflat @ w.to(dt)).view(T, B, -1).to(w.dtype)
-                 if need[10 + spec.n_proj + j] else None for j, w in enumerate(weights)]
-        g_dense = gflat.reshape(T, B, N).clone() if need[9] else None
-        POOL.give(gx)
+        off = 0
+        for j, (w, s) in enumerate(zip(weights, spec.sizes)):
+            if need[10 + j]:
+                g_w[j] = dw[off:off + s].T.to(w.dtype)
+            off += s
         return (None, *grads, g_dense, *g_w, *g_src)

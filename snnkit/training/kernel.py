@@ -64,7 +64,7 @@ def _bind(lib):
     lib.snn_train_count.restype = i64
     lib.snn_train_fill.argtypes = [c_int, p, i64, i64, i64, p, p, c_int]
     lib.snn_train_sum.argtypes = [c_int, i64, i64, p, p, p, p, c_int]
-    lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int]
+    lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int, c_int]
     lib.snn_train_transpose.argtypes = [i64, i64, i64, i64, p, p, p, p]
     for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_sum",
               "snn_train_wgrad", "snn_train_transpose"):
@@ -170,9 +170,11 @@ def event_sum(lib, offsets: torch.Tensor, idx: torch.Tensor, wt: torch.Tensor,
 
 
 def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, stride: int,
-                g: torch.Tensor, n: int, out: torch.Tensor) -> torch.Tensor:
-    """``out [S, n] = x^T g[:, :n]`` for the events of ``(offsets, idx)`` (offsets ``j *
-    stride``) and ``g [rows, ld]`` float32 (``ld`` padded as :func:`kernels.pad_weights`)."""
+                g: torch.Tensor, n: int, out: torch.Tensor, accumulate: bool = False
+                ) -> torch.Tensor:
+    """``out [S, n] = x^T g[:, :n]`` (``+=`` with ``accumulate``) for the events of
+    ``(offsets, idx)`` (offsets ``j * stride``) and ``g [rows, ld]`` float32 (``ld`` padded
+    as :func:`kernels.pad_weights`)."""
     rows, ld = g.shape
     if offsets.shape[0] != rows + 1 or tuple(out.shape) != (S, n) or ld < n:
         raise ValueError(f"training kernel: {offsets.shape[0] - 1} event rows, gradient "
@@ -184,5 +186,6 @@ def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, stride: i
            "transpose")
     _check(lib.snn_train_wgrad(S, n, ld, toff.data_ptr(), tidx.data_ptr(),
                                _ptr(g, torch.float32), _ptr(out, torch.float32),
-                               _threads(len(tidx) * n // 4)), "weight gradients")
+                               int(accumulate), _threads(len(tidx) * n // 4)),
+           "weight gradients")
     return out
