@@ -408,3 +408,18 @@ def test_board_selects_the_format():
 
 def test_kernel_library_builds():
     assert train_kernel.load() is not None
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """docs/training.md's example runs as written and trains in fixed point."""
+    import re
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    scope: dict = {}
+    exec(compile(block, "training.md", "exec"), scope)
+    assert scope["history"].test_accuracy[-1] >= 0.85
+    assert snnkit.load("digits-trained.snn").quantization.frac_bits == 6
+    assert (tmp_path / "training.png").exists() and (tmp_path / "digits.ckpt").exists()
