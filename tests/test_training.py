@@ -423,3 +423,27 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     assert scope["history"].test_accuracy[-1] >= 0.85
     assert snnkit.load("digits-trained.snn").quantization.frac_bits == 6
     assert (tmp_path / "training.png").exists() and (tmp_path / "digits.ckpt").exists()
+
+
+def test_cli_train_writes_everything_or_nothing(tmp_path, capsys):
+    from snnkit.cli import main
+
+    _digits_net(hidden=32).save(tmp_path / "net.snn")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 64)), rng.integers(0, 10, 96)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:32], y_test=y[:32])
+    out = tmp_path / "o" / "trained.snn"
+    argv = ["train", str(tmp_path / "net.snn"), "--data", str(tmp_path / "d.npz"), "--epochs",
+            "2", "--steps", "4", "--arithmetic", "fixed", "--frac-bits", "6", "-o", str(out),
+            "--quiet"]
+    assert main(argv) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert snnkit.load(out).quantization.frac_bits == 6
+    for f in ("trained.png", "trained.snn.ckpt", "trained.snn.history.json"):
+        assert (out.parent / f).stat().st_size > 0
+    y[5] = 12  # a bad label: an error naming it, and nothing written
+    np.savez(tmp_path / "bad.npz", x_train=x, y_train=y)
+    bad = tmp_path / "bad" / "t.snn"
+    assert main(argv[:3] + [str(tmp_path / "bad.npz")] + argv[4:-2] + [str(bad), "--quiet"]) == 2
+    assert "label 12 at index 5" in capsys.readouterr().err
+    assert not bad.parent.exists()

@@ -323,13 +323,13 @@ def _resume(path, model, opt, sched, config) -> tuple[int, History]:
         old = ck["config"]
     except Exception as e:  # noqa: BLE001
         raise NetworkError(f"checkpoint: cannot read {str(path)!r} ({e}); delete it or pass "
-                           f"resume=False")
+                           f"(resume=False, snnkit train --no-resume)")
     diff = [k for k in config if old.get(k) != config[k]]
     if diff:
         k = diff[0]
         raise NetworkError(f"checkpoint: {str(path)!r} was written by another run ({k}: "
-                           f"{old.get(k)!r} there, {config[k]!r} now); delete it or pass "
-                           f"resume=False")
+                           f"{old.get(k)!r} there, {config[k]!r} now); delete it or start over "
+                           f"(resume=False, snnkit train --no-resume)")
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
