@@ -53,11 +53,11 @@ def scratch_net(seed: int) -> snnkit.Network:
 
 def board_predictions(net, x, steps, output) -> np.ndarray:
     """Predictions of the emulated board (the Verilated core behind a serial URL)."""
-    from snnkit import emulator
+    from snnkit import emulated_board
     from snnkit.compiler import HardwareConfig
     from snnkit.device import Device
 
-    with emulator.running(HardwareConfig.for_network(net)) as (url, _):
+    with emulated_board.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
             dev.load(net)
             return dev.run(x, steps, progress=True).predict(output).cpu().numpy()

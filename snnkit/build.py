@@ -14,7 +14,6 @@ icepll), so a build needs no vendor software:
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -624,54 +623,6 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     rep.notes = notes + rep.notes
     (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
     return rep
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_build_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``snnkit build --board B NET -o DIR``."""
-    parser.add_argument("net", help="network file (.snn)")
-    parser.add_argument("--board", required=True, choices=sorted(BOARDS),
-                        help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate")
-    parser.add_argument("-o", "--out", required=True, help="build folder")
-    parser.add_argument("--clock", type=float, default=None,
-                        help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
-    parser.add_argument("--baud", type=int, default=1_000_000,
-                        help="UART bit rate (1 Mbaud: the protocol default; 3000000 also works)")
-    parser.add_argument("--no-bake", action="store_true",
-                        help="do not put the network into the bitstream (deploy it over UART)")
-    parser.add_argument("--seeds", type=int, default=3,
-                        help="ice40: placement seeds to try until one meets the clock "
-                             "(default 3; each is a place and route)")
-    for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"hardware {name.upper()} (default: smallest that fits)")
-
-
-def build_main(argv=None) -> int:
-    """``snnkit build --board ice40|cmod_a7 NET -o DIR``: build, print the report, return 0."""
-    from .compiler import HardwareConfig
-    from .fileformat import load
-    from .quantize import quantize
-
-    parser = argparse.ArgumentParser(prog="snnkit build",
-                                     description="Build an FPGA bitstream / project for a network")
-    add_build_args(parser)
-    args = parser.parse_args(argv)
-    net = load(args.net)
-    if net.quantization is None:
-        net, _ = quantize(net)
-    sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
-                                            "tr_max") if getattr(args, k) is not None}
-    config = HardwareConfig.for_network(net, **sizes)
-    if args.seeds < 1:
-        parser.error(f"--seeds: at least 1, got {args.seeds}")
-    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
-                seeds=args.seeds)
-    print(rep)
-    print(f"wrote {Path(args.out) / 'build_report.json'}")
-    return 0
 
 
 # --------------------------------------------------------------------------- estimates

@@ -9,7 +9,6 @@ never disagree.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -395,38 +394,3 @@ def compile(net: Network, out_dir, config: HardwareConfig | None = None,
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "report.txt").write_text(str(report) + "\n")
     return report
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_compile_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``snnkit compile NET -o DIR``."""
-    parser.add_argument("net", help="network file (.snn)")
-    parser.add_argument("-o", "--out", required=True, help="output directory")
-    for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"hardware {name.upper()} (default: smallest that fits)")
-
-
-def run_compile(args: argparse.Namespace) -> int:
-    """Run ``snnkit compile`` on arguments parsed with :func:`add_compile_args`; print the
-    report and return the exit status 0 (errors raise NetworkError)."""
-    from .fileformat import load
-
-    net = load(args.net)
-    if net.quantization is None:
-        net, _ = quantize(net)
-    sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
-                                            "tr_max") if getattr(args, k) is not None}
-    report = compile(net, args.out, HardwareConfig.for_network(net, **sizes))
-    print(report)
-    return 0
-
-
-def compile_main(argv=None) -> int:
-    """``snnkit compile NET -o DIR [--n-max N ...]`` as a stand-alone entry point."""
-    parser = argparse.ArgumentParser(prog="snnkit compile",
-                                     description="Compile a network for the Verilog core")
-    add_compile_args(parser)
-    return run_compile(parser.parse_args(argv))

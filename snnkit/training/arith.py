@@ -56,7 +56,6 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
 class TrainFloatArith:
     """Real arithmetic (no saturation, decays are products) with a surrogate spike."""
 
-    exact = False
     trace_one = 1.0
     lsb = 1.0
 
@@ -95,7 +94,6 @@ class TrainFloatArith:
 class TrainFixedArith(TrainFloatArith):
     """docs/fixed-point.md's integers in float64 tensors, with straight-through rounding."""
 
-    exact = True
 
     def __init__(self, q, surrogate: Surrogate, detach_reset: bool = True):
         super().__init__(surrogate, detach_reset)

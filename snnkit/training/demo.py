@@ -46,12 +46,12 @@ def _scratch_net(seed: int = 0):
 def part_training(out: Path, quick: bool, levels: int = 16) -> dict:
     import torch
 
-    from .. import datasets, emulator, encoders
+    from .. import datasets, emulated_board, encoders
     from ..compiler import HardwareConfig
     from ..convert import convert
     from ..device import Device
     from ..simulator import simulate
-    from . import SNN, evaluate, fit
+    from . import SNN, fit
     from .fit import write_plot
     from .pipeline import finetune_converted
 
@@ -92,7 +92,7 @@ def part_training(out: Path, quick: bool, levels: int = 16) -> dict:
         preds[name] = {"training": own}
         for backend in ("float", "fixed"):
             preds[name][backend] = simulate(net, x, steps, backend).predict(output).numpy()
-    with emulator.running(board) as (url, _):
+    with emulated_board.running(board) as (url, _):
         with Device(url) as dev:
             for name, (net, _, x, steps, output) in nets.items():
                 dev.load(net, progress=True)

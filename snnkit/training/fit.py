@@ -156,6 +156,36 @@ def output_population(model, output: str | None) -> str:
     return output
 
 
+def load_data(spec: str):
+    """``(x_train, y_train, x_test | None, y_test | None)`` from "digits" (the project's fixed
+    split) or an ``.npz`` holding ``x_train``, ``y_train`` and optionally ``x_test``,
+    ``y_test``.
+
+    Raises
+    ------
+    SimulationError : no such file, or keys missing
+    """
+    if spec == "digits":
+        from ..datasets import digits
+
+        return digits()
+    path = Path(spec)
+    if not path.is_file():
+        raise SimulationError(f"data: no such file {spec!r} (or use 'digits')")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x_train", "y_train") if k not in z.files]
+            if missing:
+                raise SimulationError(f"data: {spec!r} has no {missing} (keys: {z.files})")
+            test = ("x_test" in z.files) + ("y_test" in z.files)
+            if test == 1:
+                raise SimulationError(f"data: {spec!r} has only one of x_test, y_test")
+            return (z["x_train"], z["y_train"], z["x_test"] if test else None,
+                    z["y_test"] if test else None)
+    except (OSError, ValueError) as e:
+        raise SimulationError(f"data: cannot read {spec!r} ({e})") from e
+
+
 # --------------------------------------------------------------------------- loss
 
 

@@ -22,12 +22,12 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import NetworkError, SimulationError
+from ..inputs import check_inputs
 from ..network import Network, Quantization
 from ..neurons import NeuronParams, NeuronState, neuron_step
 from ..plasticity import STDPParams, STDPState, stdp_step
 from ..quantize import auto_quantization, integer_neuron, integer_stdp, integer_weights
 from ..result import Result
-from ..simulator import check_inputs
 from ..surrogate import surrogate as make_surrogate
 from . import fused
 from . import kernel as K

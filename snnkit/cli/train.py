@@ -1,4 +1,5 @@
-"""``snnkit train``: train a network file by surrogate-gradient BPTT (docs/training.md)."""
+"""``snnkit train NET --data D -o OUT``: surrogate-gradient training of a network file
+(docs/training.md)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NetworkError, SimulationError
+from ..network import Quantization, load
+from ..quantize import auto_quantization
+from ..training import SNN, evaluate, fit
+from ..training.fit import load_data, write_json
+from .common import UsageError
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="snnkit train", description="Train a network (.snn) on labelled data by "
-        "surrogate-gradient backpropagation through time; write the trained network.")
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a network by surrogate-gradient BPTT (float or fixed point)",
+        description="Train a network (.snn) on labelled data by surrogate-gradient "
+                    "backpropagation through time; write the trained network.")
     p.add_argument("net", help="the network to train (.snn)")
     p.add_argument("--data", required=True,
                    help="'digits' (sklearn's 8x8 digits, the project's fixed split), or an .npz "
@@ -48,58 +54,28 @@ def parser() -> argparse.ArgumentParser:
                    "same command again continues from it")
     p.add_argument("--no-resume", action="store_true", help="start over even if the "
                    "checkpoint exists")
-    p.add_argument("--plot", help="loss/accuracy PNG (default: OUT.png)")
+    p.add_argument("--plot", help="loss/accuracy PNG (default: OUT with .png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
+    p.set_defaults(func=run)
 
 
-def load_data(spec: str):
-    """``(x_train, y_train, x_test | None, y_test | None)`` from 'digits' or an .npz."""
-    if spec == "digits":
-        from .datasets import digits
-
-        return digits()
-    path = Path(spec)
-    if not path.is_file():
-        raise SimulationError(f"--data: no such file {spec!r} (or use 'digits')")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("x_train", "y_train") if k not in z.files]
-            if missing:
-                raise SimulationError(f"--data: {spec!r} has no {missing} (keys: {z.files})")
-            test = ("x_test" in z.files) + ("y_test" in z.files)
-            if test == 1:
-                raise SimulationError(f"--data: {spec!r} has only one of x_test, y_test")
-            return (z["x_train"], z["y_train"], z["x_test"] if test else None,
-                    z["y_test"] if test else None)
-    except (OSError, ValueError) as e:
-        raise SimulationError(f"--data: cannot read {spec!r} ({e})") from e
+def _format(net, args) -> Quantization | None:
+    if args.arithmetic != "fixed":
+        if args.weight_bits or args.frac_bits is not None:
+            raise UsageError("--weight-bits, --frac-bits: apply to --arithmetic fixed only")
+        return None
+    base = net.quantization or auto_quantization(net, weight_bits=args.weight_bits or 8)
+    new = {"weight_bits": args.weight_bits, "frac_bits": args.frac_bits}
+    return Quantization(**{**base.__dict__, **{k: v for k, v in new.items() if v is not None}})
 
 
-def train_main(argv=None) -> int:
-    """Run ``snnkit train``; returns the exit status (errors raise SnnkitError)."""
-    from .fileformat import load
-    from .network import Quantization
-    from .quantize import auto_quantization
-    from .training import SNN, evaluate, fit
-    from .training.fit import write_json
-
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     net = load(args.net)
     xtr, ytr, xte, yte = load_data(args.data)
     encoding = "sequence" if np.ndim(xtr) == 3 else args.encoding
-    q = None
-    if args.arithmetic == "fixed":
-        base = net.quantization or auto_quantization(net, weight_bits=args.weight_bits or 8)
-        q = Quantization(**{**base.__dict__,
-                            **({"weight_bits": args.weight_bits} if args.weight_bits else {}),
-                            **({"frac_bits": args.frac_bits} if args.frac_bits is not None
-                               else {})})
-    elif args.weight_bits or args.frac_bits is not None:
-        raise NetworkError("--weight-bits, --frac-bits: apply to --arithmetic fixed only")
     model = SNN(net, args.surrogate, args.arithmetic, slope=args.slope,
                 trainable=tuple(t for t in args.trainable.split(",") if t),
-                per_neuron=args.per_neuron, quantization=q, memory=args.memory)
+                per_neuron=args.per_neuron, quantization=_format(net, args), memory=args.memory)
     out = Path(args.out)
     ckpt = args.checkpoint or str(out) + ".ckpt"
     plot = args.plot or str(out.with_suffix(".png"))
@@ -108,17 +84,15 @@ def train_main(argv=None) -> int:
                   output=args.output, loss=args.loss, lr=args.lr, batch_size=args.batch_size,
                   seed=args.seed, test=test, checkpoint=ckpt, resume=not args.no_resume,
                   progress=not args.quiet, plot=plot)
-    trained = model.network()
-    trained.save(out)  # atomic
+    model.network().save(out)  # atomic, and only now
     write_json(history.to_dict(), str(out) + ".history.json")
-    steps = args.steps or (np.shape(xtr)[1] if encoding == "sequence" else None)
-    line = f"trained {history.epochs} epochs in {sum(history.seconds):.1f} s, " \
-           f"{args.arithmetic} arithmetic: final loss {history.loss[-1]:.4f}, train accuracy " \
-           f"{100 * history.train_accuracy[-1]:.2f}%"
+    line = (f"trained {history.epochs} epochs in {sum(history.seconds):.1f} s, "
+            f"{args.arithmetic} arithmetic: final loss {history.loss[-1]:.4f}, train accuracy "
+            f"{100 * history.train_accuracy[-1]:.2f}%")
     if test is not None:
-        r = evaluate(model, xte, yte, steps=steps,
-                     encoding="regular" if encoding == "poisson" else encoding,
-                     output=args.output)
+        steps = args.steps or (np.shape(xtr)[1] if encoding == "sequence" else None)
+        r = evaluate(model, xte, yte, steps=steps, output=args.output,
+                     encoding="regular" if encoding == "poisson" else encoding)
         line += f", test accuracy {100 * r['accuracy']:.2f}%"
     print(line)
     print(f"wrote {out}, {plot}, {out}.history.json (checkpoint {ckpt})")
