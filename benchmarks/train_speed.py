@@ -11,8 +11,10 @@ Time: all contenders in this one process, in interleaved rounds after a warm-up,
 median and best and as ratios to snntorch; ``--cpu-time`` counts process CPU time instead of
 wall-clock (robust on a shared machine).
 
-Memory: each contender in a fresh process: after a warm-up pass, freed memory is handed back
-to the OS (``malloc_trim``; snnkit's scratch pool emptied), the peak-RSS counter is reset
+Memory: each contender in a fresh process whose allocations of 64 KB and more are mapped and
+unmapped on free (glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KB, so the resident size
+follows the live tensors instead of malloc's caching): after a warm-up pass, freed memory is
+handed back (``malloc_trim``; snnkit's scratch pool emptied), the peak-RSS counter is reset
 (``/proc/self/clear_refs``), one pass runs, and the peak RSS above the RSS before the pass is
 the pass's peak memory (the model and the input data are in the baseline). On CUDA:
 ``torch.cuda.max_memory_allocated`` above the allocation before the pass.
@@ -190,8 +192,9 @@ def main(argv=None) -> int:
     mem = {}
     for n in names:
         r = subprocess.run([sys.executable, __file__, "--memory-of", n, "--device", args.device,
-                            "--threads", str(args.threads)], capture_output=True, text=True,
-                           check=True)
+                            "--threads", str(args.threads), "--steps", str(args.steps)],
+                           capture_output=True, text=True, check=True,
+                           env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
         mem[n] = float(r.stdout.strip().splitlines()[-1])
     med = {n: statistics.median(v) for n, v in t.items()}
     best = {n: min(v) for n, v in t.items()}

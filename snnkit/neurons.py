@@ -65,7 +65,8 @@ def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams,
     s : state after the previous step
     p : parameters
     ar : the arithmetic (:class:`~snnkit.arith.FloatArith` or
-        :class:`~snnkit.arith.FixedArith`)
+        :class:`~snnkit.arith.FixedArith`; for training, one of
+        :mod:`snnkit.training.arith`, whose spike carries a surrogate gradient)
 
     Returns
     -------

@@ -98,6 +98,24 @@ def run(spec: Spec, params: dict[str, torch.Tensor], dense, weights, sources):
     return out[0], dict(zip(spec.record, out[1:]))
 
 
+def _padded(weights, dtype, n: int) -> torch.Tensor:
+    """The weights of every projection (``[N, S_k]``) as the event sums read them: one
+    ``[sum S_k, Np]`` matrix of rows padded as :func:`snnkit.kernels.pad_weights` lays them
+    out (rows padded with zeros, 16 spare elements), in a pooled buffer (``POOL.give(
+    t._snn_buffer)`` when done)."""
+    s, ld = sum(w.shape[1] for w in weights), _row_length(n)
+    flat = POOL.take((s * ld + 16,), dtype)
+    out = flat[:s * ld].view(s, ld)
+    off = 0
+    for w in weights:
+        out[off:off + w.shape[1], :n] = w.detach().T  # w.T: the parameters' own layout
+        off += w.shape[1]
+    out[:, n:] = 0
+    flat[s * ld:] = 0
+    out._snn_buffer = flat
+    return out
+
+
 def _row_length(n: int) -> int:
     """The padded row length of ``n`` columns (:func:`snnkit.kernels.pad_weights`)."""
     return kernels.pad_weights(torch.zeros(0, n)).shape[1]
@@ -125,10 +143,8 @@ class _Population(torch.autograd.Function):
         wide = x8 if sources and spec.weight_dtype is None else None  # else: lists only
         has_sources = bool(sources)
         del x8  # the closure below must not keep the sources alive (lean mode keeps it)
-        wt = None
-        if sources and spec.weight_dtype is not None:  # w.T: the parameters' own layout
-            wt = kernels.concat_rows([kernels.pad_weights(w.detach().T, spec.weight_dtype)
-                                      for w in weights])
+        wt = _padded(weights, spec.weight_dtype, N) \
+            if sources and spec.weight_dtype is not None else None
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
         # without lean, the inputs and the gradients are still made STRIDE steps at a time:
@@ -180,6 +196,8 @@ class _Population(torch.autograd.Function):
                           [None if r is None else r[t0:t1] for r in rec])
                 POOL.give(x)
             ctx.save_for_backward(h, flags, vprev, iprev, offsets, idx, *weights)
+            if wt is not None:
+                POOL.give(wt._snn_buffer)
             if need:  # back to the pool once the graph (and so this node) is freed
                 weakref.finalize(ctx, POOL.give, h, flags)
         else:  # keep the state at every chunk's start; recompute the rest in backward
@@ -195,6 +213,8 @@ class _Population(torch.autograd.Function):
                           rec=[None if r is None else r[t0:t1] for r in rec])
                 POOL.give(x)
             ctx.save_for_backward(None, None, None, None, offsets, idx, *weights)
+            if wt is not None:  # the recomputation reads it: back when this node is freed
+                weakref.finalize(ctx, POOL.give, wt._snn_buffer)
         return (spikes, *(r for r in rec if r is not None))
 
     @staticmethod
@@ -218,7 +238,7 @@ class _Population(torch.autograd.Function):
         gp["beta"] = gp["beta"] if want_beta else None
         gpar = tuple(gp[k] for k in GRADS)
         want_w = any(need[10:10 + spec.n_proj])
-        dw = torch.zeros(sum(spec.sizes), N, dtype=torch.float32) if want_w else None
+        dw = torch.empty(sum(spec.sizes), N, dtype=torch.float32) if want_w else None
         g_dense = torch.empty(T, B, N, dtype=dt) if need[9] else None
         g_src = [torch.empty(T, B, w.shape[1], dtype=w.dtype) if need[10 + spec.n_proj + j]
                  else None for j, w in enumerate(weights)]
@@ -233,7 +253,7 @@ class _Population(torch.autograd.Function):
             vprev = torch.empty(c, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(c, B, N, dtype=dt) if want_alpha else None
             spikes = POOL.take((c, B, N), dt)
-        for k in reversed(range(-(-T // c))):  # chunks in reverse (one without lean)
+        for k in reversed(range(-(-T // c))):  # chunks of c steps, the last first
             t0, t1 = k * c, min(T, k * c + c)
             n = t1 - t0
             if lean:
@@ -261,7 +281,7 @@ class _Population(torch.autograd.Function):
                 if g32 is not gx:
                     g32[:n * B].copy_(gx[:n * B])
                 K.event_wgrad(lib, offsets[t0 * B:t1 * B + 1], idx, dw.shape[0], ld,
-                              g32[:n * B], N, dw, accumulate=True)
+                              g32[:n * B], N, dw, accumulate=t1 < T)  # the last chunk first
             for j, w in enumerate(weights):
                 if g_src[j] is not None:
                     torch.matmul(gflat.to(w.dtype), w, out=g_src[j][t0:t1].view(n * B, -1))

@@ -169,12 +169,12 @@ class SNN(nn.Module):
         # [target, source] as Network.weight, stored source-major (a transposed view): the
         # layout the kernels read and write, so no gradient is transposed or copied
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.tensor(pr.weight.T, dtype=dtype).T,
+            nn.Parameter(torch.tensor(np.ascontiguousarray(pr.weight.T), dtype=dtype).T,
                          requires_grad="weight" in trainable)
             for pr in net.projections)
         for k, pr in enumerate(net.projections):
             self.register_buffer(f"mask{k}", None if pr.mask is None else
-                                 torch.tensor(pr.mask.T).T)
+                                 torch.tensor(np.ascontiguousarray(pr.mask.T)).T)
         self.pops = nn.ModuleList(
             _Population(p, trainable - {"weight"}, self.per_neuron, dtype,
                         f"populations[{net.index_of(p.name)}] ({p.name}).neuron")
