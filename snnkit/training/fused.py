@@ -101,10 +101,9 @@ def run(spec: Spec, params: dict[str, torch.Tensor], dense, weights, sources):
 def _padded(weights, dtype, n: int) -> torch.Tensor:
     """The weights of every projection (``[N, S_k]``) as the event sums read them: one
     ``[sum S_k, Np]`` matrix of rows padded as :func:`snnkit.kernels.pad_weights` lays them
-    out (rows padded with zeros, 16 spare elements), in a pooled buffer (``POOL.give(
-    t._snn_buffer)`` when done)."""
+    out (rows padded with zeros, 16 spare elements)."""
     s, ld = sum(w.shape[1] for w in weights), _row_length(n)
-    flat = POOL.take((s * ld + 16,), dtype)
+    flat = torch.empty(s * ld + 16, dtype=dtype)
     out = flat[:s * ld].view(s, ld)
     off = 0
     for w in weights:
@@ -112,7 +111,6 @@ def _padded(weights, dtype, n: int) -> torch.Tensor:
         off += w.shape[1]
     out[:, n:] = 0
     flat[s * ld:] = 0
-    out._snn_buffer = flat
     return out
 
 
@@ -196,8 +194,6 @@ class _Population(torch.autograd.Function):
                           [None if r is None else r[t0:t1] for r in rec])
                 POOL.give(x)
             ctx.save_for_backward(h, flags, vprev, iprev, offsets, idx, *weights)
-            if wt is not None:
-                POOL.give(wt._snn_buffer)
             if need:  # back to the pool once the graph (and so this node) is freed
                 weakref.finalize(ctx, POOL.give, h, flags)
         else:  # keep the state at every chunk's start; recompute the rest in backward
@@ -213,8 +209,6 @@ class _Population(torch.autograd.Function):
                           rec=[None if r is None else r[t0:t1] for r in rec])
                 POOL.give(x)
             ctx.save_for_backward(None, None, None, None, offsets, idx, *weights)
-            if wt is not None:  # the recomputation reads it: back when this node is freed
-                weakref.finalize(ctx, POOL.give, wt._snn_buffer)
         return (spikes, *(r for r in rec if r is not None))
 
     @staticmethod
