@@ -54,6 +54,8 @@ typedef struct {
 #define F_V_IN 8    /* the membrane's sum was inside */
 #define F_R_IN 16   /* v - threshold (reset by subtraction) was inside */
 #define F_TH_IN 32  /* theta's sum was inside */
+#define F_ALL_IN (F_ACTIVE | F_I_IN | F_V_IN | F_R_IN | F_TH_IN)
+#define BLOCK_MAX 256 /* the most columns of a scan block (scan_block) */
 
 /* dS/dx of snnkit/surrogate.py, same formulas and order of operations, over h[0..n) in
    place: h holds x = (v - thr) * lsb, becomes dS/dx * lsb where the flag byte says the neuron
@@ -88,6 +90,20 @@ typedef struct {
     }
 DEF_SG(sg_f32, float)
 DEF_SG(sg_f64, double)
+
+/* Without refractoriness and saturation (float arithmetic) every flag but the spike is 1, and
+   the spike is kept in the sign of h instead of a flag byte: h = -dS/dx * lsb on a spike (a
+   zero derivative as -0.0). S: the step's spikes. */
+#define DEF_SGS(NAME, RT, SG)                                                            \
+    static void NAME(int kind, double slope, RT lsb, RT *restrict h,                   \
+                     const RT *restrict S, int64_t n) {                                 \
+        uint8_t fl[BLOCK_MAX];                                                          \
+        memset(fl, F_ACTIVE, (size_t)n);                                                \
+        SG(kind, slope, lsb, h, fl, n);                                                 \
+        for (int64_t c = 0; c < n; c++) h[c] = S[c] != 0 ? -h[c] : h[c];                \
+    }
+DEF_SGS(sgs_f32, float, sg_f32)
+DEF_SGS(sgs_f64, double, sg_f64)
 
 #define T_SAT_F(x) (x)
 #define T_SAT_D(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
@@ -136,6 +152,8 @@ typedef struct {
         (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
         (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)has_alpha;  \
         (void)has_bias, (void)adaptive, (void)refractory, (void)TH, (void)R;            \
+        int32_t fi[BLOCK_MAX]; /* the flags, narrowed to bytes after the loop */        \
+        (void)fi;                                                                       \
         for (int64_t c = 0; c < n; c++) {                                               \
             const RT vold = V[c];                                                       \
             /* 3. synaptic current */                                                   \
@@ -167,12 +185,13 @@ typedef struct {
                 thn = SAT(thp);                                                         \
                 TH[c] = thn;                                                            \
             }                                                                           \
-            if (SAVE) {                                                                 \
-                H[c] = vrp * lsb;                                                       \
-                FL[c] = (uint8_t)(spk | active << 1 | (ipre == i) << 2 | (u == vs) << 3 \
-                                  | (vrp == vr) << 4 | (thp == thn) << 5);              \
-            }                                                                           \
+            if (SAVE) H[c] = vrp * lsb;                                                 \
+            if (SAVE == 1)                                                              \
+                fi[c] = spk | active << 1 | (ipre == i) << 2 | (u == vs) << 3           \
+                        | (vrp == vr) << 4 | (thp == thn) << 5;                         \
         }                                                                               \
+        if (SAVE == 1)                                                                  \
+            for (int64_t c = 0; c < n; c++) FL[c] = (uint8_t)fi[c];                      \
     }
 
 DEF_ROW(row_f32_lif, float, T_SAT_F, T_DECAY_F, 0, 0)
@@ -183,8 +202,12 @@ DEF_ROW(row_f64_lif, double, T_SAT_D, T_DECAY_D, 0, 0)
 DEF_ROW(row_f64_lif_s, double, T_SAT_D, T_DECAY_D, 0, 1)
 DEF_ROW(row_f64_gen, double, T_SAT_D, T_DECAY_D, 1, 0)
 DEF_ROW(row_f64_gen_s, double, T_SAT_D, T_DECAY_D, 1, 1)
+DEF_ROW(row_f32_lif_h, float, T_SAT_F, T_DECAY_F, 0, 2)
+DEF_ROW(row_f32_gen_h, float, T_SAT_F, T_DECAY_F, 1, 2)
+DEF_ROW(row_f64_lif_h, double, T_SAT_D, T_DECAY_D, 0, 2)
+DEF_ROW(row_f64_gen_h, double, T_SAT_D, T_DECAY_D, 1, 2)
 
-#define DEF_FWD(NAME, RT, ROW, SG)                                                      \
+#define DEF_FWD(NAME, RT, ROW, SG, SGS)                                                 \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
         (void)scratch;                                                                  \
         const tfwd_t *F = (const tfwd_t *)ctx;                                          \
@@ -203,10 +226,14 @@ DEF_ROW(row_f64_gen_s, double, T_SAT_D, T_DECAY_D, 1, 1)
                 uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
                 if (F->vprev) memcpy((RT *)F->vprev + o, V, sizeof(RT) * n);            \
                 if (F->iprev) memcpy((RT *)F->iprev + o, I, sizeof(RT) * n);            \
-                if (H) {                                                                \
+                if (H && FL) {                                                          \
                     if (general) ROW##_gen_s(n, p, c0, x, V, I, TH, R, S, H, FL);       \
                     else ROW##_lif_s(n, p, c0, x, V, I, TH, R, S, H, FL);               \
                     SG(p->surrogate, p->slope, (RT)p->lsb, H, FL, n);                   \
+                } else if (H) { /* the spike in the sign of h */                        \
+                    if (general) ROW##_gen_h(n, p, c0, x, V, I, TH, R, S, H, FL);       \
+                    else ROW##_lif_h(n, p, c0, x, V, I, TH, R, S, H, FL);               \
+                    SGS(p->surrogate, p->slope, (RT)p->lsb, H, S, n);                   \
                 } else {                                                                \
                     if (general) ROW##_gen(n, p, c0, x, V, I, TH, R, S, H, FL);         \
                     else ROW##_lif(n, p, c0, x, V, I, TH, R, S, H, FL);                 \
@@ -218,8 +245,8 @@ DEF_ROW(row_f64_gen_s, double, T_SAT_D, T_DECAY_D, 1, 1)
         }                                                                               \
     }
 
-DEF_FWD(fwd_f32, float, row_f32, sg_f32)
-DEF_FWD(fwd_f64, double, row_f64, sg_f64)
+DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32)
+DEF_FWD(fwd_f64, double, row_f64, sg_f64, sgs_f64)
 
 typedef struct {
     int64_t T, B, N, blk;
@@ -236,7 +263,7 @@ typedef struct {
 
 /* The backward of one (t, b) row: the gradients of the state after the step (CV, CI, CT,
    carried from step t + 1 plus the recorded states') become those before it, and gx. */
-#define DEF_BROW(NAME, RT, EFF, GENERAL)                                                \
+#define DEF_BROW(NAME, RT, EFF, GENERAL, SIGNED)                                        \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict gs,               \
         const RT *restrict h, const uint8_t *restrict fl, RT *restrict CV,              \
@@ -250,14 +277,17 @@ typedef struct {
         const int adaptive = p->adaptive;                                               \
         (void)inv, (void)alpha, (void)adapt_decay, (void)has_alpha, (void)adaptive;     \
         (void)CI, (void)CT, (void)GU;                                                   \
+        int32_t fi[BLOCK_MAX]; /* flags widened first: byte loads beside floats do not */ \
+        if (!SIGNED)           /* vectorise in gcc 12 */                                  \
+            for (int64_t c = 0; c < n; c++) fi[c] = fl[c];                                \
         for (int64_t c = 0; c < n; c++) {                                               \
-            const int f = fl[c];                                                        \
+            const int f = SIGNED ? (signbit(h[c]) ? F_SPIKE | F_ALL_IN : F_ALL_IN) : fi[c]; \
             const RT gvp = CV[c];                                                       \
             /* 6. reset: a spike selects sat(v - thr) or v_reset (spike detached) */    \
             const RT gr = f & F_SPIKE ? (subtract && (f & F_R_IN) ? gvp : 0) : 0;       \
             RT gv = f & F_SPIKE ? gr : gvp;                                             \
             /* 5. spike = S(v - thr): the surrogate's derivative */                     \
-            const RT gsp = gs[c] * h[c];                                                \
+            const RT gsp = gs[c] * (SIGNED ? fabs(h[c]) : h[c]);                        \
             gv += gsp;                                                                  \
             const RT gthr = -gr - gsp;                                                  \
             gt[c] += gthr;                                                              \
@@ -281,10 +311,14 @@ typedef struct {
         }                                                                               \
     }
 
-DEF_BROW(brow_f32_lif, float, T_EFF_F, 0)
-DEF_BROW(brow_f32_gen, float, T_EFF_F, 1)
-DEF_BROW(brow_f64_lif, double, T_EFF_D, 0)
-DEF_BROW(brow_f64_gen, double, T_EFF_D, 1)
+DEF_BROW(brow_f32_lif, float, T_EFF_F, 0, 0)
+DEF_BROW(brow_f32_gen, float, T_EFF_F, 1, 0)
+DEF_BROW(brow_f64_lif, double, T_EFF_D, 0, 0)
+DEF_BROW(brow_f64_gen, double, T_EFF_D, 1, 0)
+DEF_BROW(brow_f32_lif_sg, float, T_EFF_F, 0, 1)
+DEF_BROW(brow_f32_gen_sg, float, T_EFF_F, 1, 1)
+DEF_BROW(brow_f64_lif_sg, double, T_EFF_D, 0, 1)
+DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
 
 #define DEF_BWD(NAME, RT, EFF, BROW)                                                    \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
@@ -310,12 +344,15 @@ DEF_BROW(brow_f64_gen, double, T_EFF_D, 1)
                 if (G->gi) for (int64_t c = 0; c < n; c++) CI[c] += ((const RT *)G->gi)[o + c]; \
                 if (G->gth) for (int64_t c = 0; c < n; c++) CT[c] += ((const RT *)G->gth)[o + c]; \
                 RT *gx = (RT *)G->gx + (t * G->B + b) * G->ldx + c0;                    \
-                if (general)                                                            \
-                    BROW##_gen(n, p, c0, (const RT *)G->gs + o, (const RT *)G->h + o,   \
-                               G->flags + o, CV, CI, CT, gx, gt, gbi, GU);              \
+                const RT *gs = (const RT *)G->gs + o, *h = (const RT *)G->h + o;        \
+                if (G->flags && general)                                                \
+                    BROW##_gen(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
+                else if (G->flags)                                                      \
+                    BROW##_lif(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
+                else if (general) /* the spike in the sign of h */                      \
+                    BROW##_gen_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
                 else                                                                    \
-                    BROW##_lif(n, p, c0, (const RT *)G->gs + o, (const RT *)G->h + o,   \
-                               G->flags + o, CV, CI, CT, gx, gt, gbi, GU);              \
+                    BROW##_lif_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
                 /* d(decay(v, beta))/dbeta = v (fixed: v / 2^D), the same for alpha */  \
                 if (G->vprev)                                                           \
                     for (int64_t c = 0; c < n; c++)                                     \
@@ -338,7 +375,7 @@ DEF_BWD(bwd_f64, double, T_EFF_D, brow_f64)
 
 /* Columns per work item: small enough that every thread gets items, a multiple of 16. */
 static int64_t scan_block(int64_t N, int n_threads) {
-    int64_t blk = 256;
+    int64_t blk = BLOCK_MAX;
     while (blk > 16 && (N + blk - 1) / blk < 4 * (int64_t)n_threads) blk /= 2;
     return blk;
 }

@@ -8,8 +8,9 @@ event-driven pass over the source spikes, the sources' gradients as one matrix p
 same numbers as running :func:`snnkit.neurons.neuron_step` on :mod:`snnkit.training.arith`
 step by step under autograd (tests/test_training.py checks both, spikes bit for bit).
 
-Memory: by default the forward keeps, per neuron and step, the surrogate's derivative and a
-flag byte, and the source spikes as event lists. ``chunk=K`` (the memory-lean mode) keeps
+Memory: by default the forward keeps, per neuron and step, the surrogate's derivative (the
+spike in its sign; a flag byte more in fixed point or with refractoriness), and the source
+spikes as event lists. ``chunk=K`` (the memory-lean mode) keeps
 only the state every K steps and the event lists, and recomputes each chunk's input and
 forward pass during the backward pass. Large scratch buffers are reused from a small pool:
 a fresh allocation of this size is mapped anew and costs a page fault per 4 KB on first
@@ -75,6 +76,12 @@ class Spec:
     n_proj: int = 0
     need_grad: bool = True
     sizes: list = field(default_factory=list)  # sources per spike projection
+
+    @property
+    def needs_flags(self) -> bool:
+        """Whether backward needs a flag byte per neuron and step: fixed point saturates and
+        refractoriness gates; otherwise the spike rides in the sign of the saved derivative."""
+        return self.fixed or bool(self.flags["refractory"])
 
     @property
     def dtype(self):
@@ -183,7 +190,7 @@ class _Population(torch.autograd.Function):
         ctx.neuron, ctx.keep, ctx.checkpoints, ctx.sums = neuron, keep, None, None
         if not lean:
             h = POOL.take((T, B, N), dt) if need else None
-            flags = POOL.take((T, B, N), torch.uint8) if need else None
+            flags = POOL.take((T, B, N), torch.uint8) if need and spec.needs_flags else None
             vprev = torch.empty(T, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(T, B, N, dtype=dt) if want_alpha else None
             for t0 in range(0, T, stride):
@@ -243,7 +250,7 @@ class _Population(torch.autograd.Function):
         g32 = POOL.take((c * B, ld), torch.float32) if want_w and dt != torch.float32 else gx
         if lean:
             h = POOL.take((c, B, N), dt)
-            flags = POOL.take((c, B, N), torch.uint8)
+            flags = POOL.take((c, B, N), torch.uint8) if spec.needs_flags else None
             vprev = torch.empty(c, B, N, dtype=dt) if want_beta else None
             iprev = torch.empty(c, B, N, dtype=dt) if want_alpha else None
             spikes = POOL.take((c, B, N), dt)
@@ -253,11 +260,11 @@ class _Population(torch.autograd.Function):
             if lean:
                 vp = None if vprev is None else vprev[:n]
                 ip = None if iprev is None else iprev[:n]
-                hk, fk = h[:n], flags[:n]
+                hk, fk = h[:n], None if flags is None else flags[:n]
             else:
                 vp = None if vprev is None else vprev[t0:t1]
                 ip = None if iprev is None else iprev[t0:t1]
-                hk, fk = h[t0:t1], flags[t0:t1]
+                hk, fk = h[t0:t1], None if flags is None else flags[t0:t1]
             if lean:  # rerun the chunk's forward from its checkpoint, keeping what backward needs
                 state = tuple(torch.zeros(B, N, dtype=torch.int32 if j == 3 else dt)
                               if s is None else s.clone()
