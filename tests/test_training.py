@@ -156,6 +156,13 @@ def test_kernel_forward_equals_simulate(arithmetic, memory):
                                  {"memory": memory, "chunk": 5})
 
 
+def test_kernel_forward_equals_simulate_16_bit_weights():
+    net = feedforward(1)
+    net.quantization = snnkit.Quantization(weight_bits=16, state_bits=24, frac_bits=10)
+    m, _ = _assert_same_as_simulate(net, spikes_in(12, 3, 20, seed=1), "fixed")
+    assert m.weight(0).abs().max() > 127  # the int16 layout of the event sums
+
+
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
 @pytest.mark.parametrize("stdp", [False, True])
 def test_step_loop_forward_equals_simulate(arithmetic, stdp):

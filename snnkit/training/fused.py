@@ -72,7 +72,7 @@ class Spec:
     flags: dict  # TNeuron flags: has_alpha ... slope
     record: tuple = ()  # of "v", "i", "theta"
     chunk: int | None = None  # memory-lean mode: steps per recomputed chunk
-    weight_dtype: torch.dtype | None = torch.float32  # kernel layout; None: torch sums
+    weight_dtype: torch.dtype = torch.float32  # kernel layout: float32, or int8 / int16
     n_proj: int = 0
     need_grad: bool = True
     sizes: list = field(default_factory=list)  # sources per spike projection
@@ -145,11 +145,9 @@ class _Population(torch.autograd.Function):
             x8 = torch.cat([s.detach().reshape(T * B, -1).to(torch.uint8) for s in sources], 1) \
                 if sources else torch.zeros(T * B, 0, dtype=torch.uint8)
         offsets, idx = K.event_lists(lib, x8, _row_length(N))
-        wide = x8 if sources and spec.weight_dtype is None else None  # else: lists only
         has_sources = bool(sources)
         del x8  # the closure below must not keep the sources alive (lean mode keeps it)
-        wt = _padded(weights, spec.weight_dtype, N) \
-            if sources and spec.weight_dtype is not None else None
+        wt = _padded(weights, spec.weight_dtype, N) if sources else None
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
         # without lean, the inputs and the gradients are still made STRIDE steps at a time:
@@ -163,18 +161,14 @@ class _Population(torch.autograd.Function):
             if not has_sources:
                 x.copy_(d) if d is not None else x.zero_()
                 return x
-            if wt is not None:
-                rows = (t1 - t0) * B
-                if spec.fixed:
-                    s32 = POOL.take((rows, N), torch.int32)
-                    K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, s32)
-                    x.view(rows, N).copy_(s32)
-                    POOL.give(s32)
-                else:
-                    K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, x.view(rows, N))
-            else:  # weights too wide for the kernel's layouts: exact float64 products
-                w = torch.cat([w.detach() for w in weights], 1).to(dt)
-                torch.matmul(wide[t0 * B:t1 * B].to(dt), w.T, out=x.view(-1, N))
+            rows = (t1 - t0) * B
+            if spec.fixed:  # exact int32 sums of the 8- / 16-bit weights
+                s32 = POOL.take((rows, N), torch.int32)
+                K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, s32)
+                x.view(rows, N).copy_(s32)
+                POOL.give(s32)
+            else:
+                K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, x.view(rows, N))
             if d is not None:
                 x += d
             return x

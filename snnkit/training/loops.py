@@ -80,11 +80,10 @@ def _flags(model, p: NeuronParams) -> dict:
 
 
 def _kernel_weight_dtype(model):
+    """float32 weights, or the narrowest integers of the format (weight_bits <= 16)."""
     if model.q is None:
         return torch.float32
-    if model.q.weight_bits <= 8:
-        return torch.int8
-    return torch.int16 if model.q.weight_bits <= 16 else None
+    return torch.int8 if model.q.weight_bits <= 8 else torch.int16
 
 
 def _chunk(model, steps: int) -> int | None:
