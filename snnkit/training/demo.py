@@ -44,6 +44,18 @@ def _scratch_net(seed: int = 0):
 
 
 def part_training(out: Path, quick: bool, levels: int = 16) -> dict:
+    """Run the part (quick: fewer epochs, 60 samples on the board); returns its summary."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small networks: torch's thread team only adds waiting
+    try:
+        return _part_training(out, quick, levels)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _part_training(out: Path, quick: bool, levels: int) -> dict:
     import torch
 
     from .. import datasets, emulated_board, encoders
