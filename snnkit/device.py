@@ -115,7 +115,8 @@ class Device:
         self.timeout, self.retries = float(timeout), int(retries)
         self._seq = 0
         self._parser = p.FrameParser(max_len=p.MAX_LEN)
-        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0}
+        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0, "bytes_out": 0,
+                      "bytes_in": 0}  # bytes of frames sent, of the responses taken
         self.net: Network | None = None
         self._report = None
         self._images = None
@@ -158,6 +159,7 @@ class Device:
             except Exception as e:
                 raise DeviceError(f"port: write failed ({e}); the device is gone") from e
             self.stats["frames"] += 1
+            self.stats["bytes_out"] += len(frame)
             deadline = time.monotonic() + (timeout or self.timeout)
             for item in self._read_frames(deadline):
                 if isinstance(item, p.ProtocolError):
@@ -173,6 +175,7 @@ class Device:
                         break  # our frame arrived damaged: send it again
                     raise err
                 if item.seq == self._seq and item.op == (op | 0x80):
+                    self.stats["bytes_in"] += len(item.payload) + p.OVERHEAD
                     return item.payload
             else:
                 why = f"no answer within {timeout or self.timeout:g} s"
@@ -350,7 +353,7 @@ class Device:
             samples = tqdm(samples, desc="device", unit="sample", leave=False)
         for b in samples:
             if b and plastic:
-                self._write_weights(self._weights, net.quantization.weight_bits)
+                self.restore_weights()
             self.reset()
             for t, events in enumerate(self._run_sample(net, arrays, b, steps)):
                 spk[t, b, events] = True
@@ -368,12 +371,28 @@ class Device:
         return Result("device", steps, batch, spikes, {}, weights,
                       lsb=2.0 ** -net.quantization.frac_bits)
 
+    def restore_weights(self) -> None:
+        """Write back the weights of the last :meth:`load` (undoes on-chip learning)."""
+        self._write_weights(self._weights, self._need_net().quantization.weight_bits)
+
     def _run_sample(self, net: Network, arrays, b: int, steps: int) -> list[list[int]]:
         """Output events (global indices) of each step of sample ``b``."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
-        inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
-                  for t in range(steps)]
+        return self.run_events([[int(g) for name, o in offs.items()
+                                 for g in np.flatnonzero(x[name][t]) + o]
+                                for t in range(steps)])
+
+    def run_events(self, inputs: list[list[int]]) -> list[list[int]]:
+        """Run ``len(inputs)`` steps from the core's present state; ``inputs[t]`` are the
+        global indices of the input neurons spiking in step t. Returns the global indices of
+        the neurons that spiked in each step, in the core's order.
+
+        Raises
+        ------
+        DeviceError : the board aborted a step, or the link failed
+        """
+        steps = len(inputs)
         # The board runs the steps whose events surely fit its response buffer and reports
         # how many; steps it did not run would be sent twice. So the steps per frame start
         # at the worst case (every neuron spiking) and adapt: doubled after a frame done in
