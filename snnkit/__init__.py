@@ -11,6 +11,7 @@ from .convert import convert  # eager: the submodule would shadow a lazy attribu
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .fileformat import load
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization
+from .partition import partition  # eager: the submodule would shadow a lazy attribute
 from .quantize import quantize
 from .result import Result
 from .simulator import Simulator, simulate
@@ -26,6 +27,7 @@ _LAZY = {  # heavy or optional parts load on first use: name -> (module, attribu
     "to_nir": ("snnkit.nir_io", "to_nir"),
     "compile": ("snnkit.compiler", "compile"),
     "Device": ("snnkit.device", "Device"),
+    "Cluster": ("snnkit.cluster", "Cluster"),
 }
 
 
@@ -40,6 +42,6 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device",
+    "Device", "partition", "Cluster",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

@@ -107,7 +107,7 @@ class Metis(Allocator):
         if adjncy.size == 0:  # no synapses between neurons: balance is all there is
             return InOrder().place(graph, cores)
         opts = pymetis.Options(seed=int(self.seed), ufactor=int(self.imbalance))
-        part = pymetis.part_graph(cores, xadj=xadj, adjncy=adjncy, eweights=weights,
+        part = pymetis.part_graph(cores, pymetis.CSRAdjacency(xadj, adjncy), eweights=weights,
                                   options=opts)
         return np.asarray(part.vertex_part, np.int64)
 
