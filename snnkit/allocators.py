@@ -89,14 +89,18 @@ class Metis(Allocator):
     imbalance : allowed excess of a core's neuron count over the mean, in 1/1000
         (METIS's ``ufactor``)
     seed : METIS's random seed (placements are reproducible)
+    tries : partitionings METIS computes, keeping the best (its ``ncuts``); k-way and
+        recursive bisection are both tried
     """
 
     name = "metis"
 
-    def __init__(self, same_step_weight: int = 4, imbalance: int = 30, seed: int = 0):
+    def __init__(self, same_step_weight: int = 4, imbalance: int = 30, seed: int = 0,
+                 tries: int = 8):
         if int(same_step_weight) < 1:
             raise NetworkError(f"same_step_weight: must be >= 1, got {same_step_weight!r}")
-        self.same_step_weight, self.imbalance, self.seed = int(same_step_weight), imbalance, seed
+        self.same_step_weight, self.imbalance = int(same_step_weight), imbalance
+        self.seed, self.tries = seed, tries
 
     def place(self, graph: NeuronGraph, cores: int) -> np.ndarray:
         if cores == 1 or graph.n <= cores:
@@ -106,10 +110,16 @@ class Metis(Allocator):
         xadj, adjncy, weights = self._csr(graph)
         if adjncy.size == 0:  # no synapses between neurons: balance is all there is
             return InOrder().place(graph, cores)
-        opts = pymetis.Options(seed=int(self.seed), ufactor=int(self.imbalance))
-        part = pymetis.part_graph(cores, pymetis.CSRAdjacency(xadj, adjncy), eweights=weights,
-                                  options=opts)
-        return np.asarray(part.vertex_part, np.int64)
+        graph_csr = pymetis.CSRAdjacency(xadj, adjncy)
+        best = None
+        for recursive in (False, True):  # k-way and recursive bisection: keep the better cut
+            opts = pymetis.Options(seed=int(self.seed), ufactor=int(self.imbalance),
+                                   ncuts=int(self.tries))
+            part = pymetis.part_graph(cores, graph_csr, eweights=weights, options=opts,
+                                      recursive=recursive)
+            if best is None or part.edge_cuts < best.edge_cuts:
+                best = part
+        return np.asarray(best.vertex_part, np.int64)
 
     def _csr(self, g: NeuronGraph):
         """Undirected, self-loops dropped, parallel synapses merged into one weighted edge."""
