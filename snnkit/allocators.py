@@ -111,15 +111,20 @@ class Metis(Allocator):
         if adjncy.size == 0:  # no synapses between neurons: balance is all there is
             return InOrder().place(graph, cores)
         graph_csr = pymetis.CSRAdjacency(xadj, adjncy)
+        most = -(-graph.n * (1000 + self.imbalance) // (1000 * cores))  # a core's share
         best = None
         for recursive in (False, True):  # k-way and recursive bisection: keep the better cut
             opts = pymetis.Options(seed=int(self.seed), ufactor=int(self.imbalance),
                                    ncuts=int(self.tries))
             part = pymetis.part_graph(cores, graph_csr, eweights=weights, options=opts,
                                       recursive=recursive)
-            if best is None or part.edge_cuts < best.edge_cuts:
-                best = part
-        return np.asarray(best.vertex_part, np.int64)
+            core = np.asarray(part.vertex_part, np.int64)
+            # on small graphs METIS may overfill a core: balance first, then the cut
+            score = (max(0, int(np.bincount(core, minlength=cores).max()) - most),
+                     part.edge_cuts)
+            if best is None or score < best[0]:
+                best = (score, core)
+        return best[1]
 
     def _csr(self, g: NeuronGraph):
         """Undirected, self-loops dropped, parallel synapses merged into one weighted edge."""
