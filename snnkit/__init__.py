@@ -15,6 +15,7 @@ from .partition import partition  # eager: the submodule would shadow a lazy att
 from .quantize import quantize
 from .result import Result
 from .simulator import Simulator, simulate
+from .sweep import sweep  # eager (it imports Ray only when a sweep runs), as above
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,6 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device", "partition", "Cluster",
+    "Device", "partition", "Cluster", "sweep",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

@@ -75,6 +75,8 @@ DELEGATED = {
     "deploy": ("snnkit.device", "deploy_main", "load a network onto a board over serial"),
     "run": ("snnkit.device", "run_main", "run a network on a board and save its spikes"),
     "build": ("snnkit.build", "build_main", "build an FPGA bitstream / project for a network"),
+    "sweep": ("snnkit.sweep", "sweep_main",
+              "run a hyper-parameter sweep on Ray (local, or a cluster with --address)"),
 }
 
 
