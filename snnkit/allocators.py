@@ -11,7 +11,9 @@ the model; unlike theirs, no allocator knows the core's sizes).
   later core: the cores' step schedule never has a cycle.
 - :class:`Metis`: METIS (pymetis) on the synapse graph, balanced neuron counts, fewest
   synapses across cores; a synapse of a delay-0 projection weighs more (a crossing there
-  makes the target core wait for the source core within the step).
+  makes the target core wait for the source core within the step); a placement whose delay-0
+  crossings would form a cycle between cores is redone with delay 0 weighing more, and if that
+  fails too, in-order fill is used.
 """
 
 from __future__ import annotations
@@ -52,6 +54,26 @@ class NeuronGraph:
             dst.append(t + offsets[pr.target])
             same.append(np.full(t.size, pr.delay == 0))
         return cls(pops, offsets, n, _cat(src, np.int64), _cat(dst, np.int64), _cat(same, bool))
+
+    def same_step_cycle(self, core: np.ndarray) -> bool:
+        """Whether the cores' delay-0 crossings under ``core`` form a cycle (then no order
+        of the cores within a step computes them: :func:`snnkit.partition` refuses it)."""
+        a, b = core[self.src[self.same_step]], core[self.dst[self.same_step]]
+        edges = set(zip(a[a != b].tolist(), b[a != b].tolist()))
+        after = {}
+        for u, v in edges:
+            after.setdefault(u, set()).add(v)
+        state = {}
+
+        def visit(u) -> bool:  # depth first: True on a back edge
+            state[u] = 1
+            for v in after.get(u, ()):
+                if state.get(v) == 1 or (v not in state and visit(v)):
+                    return True
+            state[u] = 2
+            return False
+
+        return any(u not in state and visit(u) for u in list(after))
 
     def crossings(self, core: np.ndarray) -> int:
         """Synapses whose two neurons sit on different cores under placement ``core``."""
@@ -105,9 +127,16 @@ class Metis(Allocator):
     def place(self, graph: NeuronGraph, cores: int) -> np.ndarray:
         if cores == 1 or graph.n <= cores:
             return InOrder().place(graph, cores)
+        for factor in (1, 8, 64):  # a delay-0 cycle between cores: weigh delay 0 more
+            core = self._place(graph, cores, self.same_step_weight * factor)
+            if not graph.same_step_cycle(core):
+                return core
+        return InOrder().place(graph, cores)  # acyclic by construction
+
+    def _place(self, graph: NeuronGraph, cores: int, same_step_weight: int) -> np.ndarray:
         import pymetis
 
-        xadj, adjncy, weights = self._csr(graph)
+        xadj, adjncy, weights = self._csr(graph, same_step_weight)
         if adjncy.size == 0:  # no synapses between neurons: balance is all there is
             return InOrder().place(graph, cores)
         graph_csr = pymetis.CSRAdjacency(xadj, adjncy)
@@ -126,9 +155,9 @@ class Metis(Allocator):
                 best = (score, core)
         return best[1]
 
-    def _csr(self, g: NeuronGraph):
+    def _csr(self, g: NeuronGraph, same_step_weight: int):
         """Undirected, self-loops dropped, parallel synapses merged into one weighted edge."""
-        w = np.where(g.same_step, self.same_step_weight, 1).astype(np.int64)
+        w = np.where(g.same_step, same_step_weight, 1).astype(np.int64)
         keep = g.src != g.dst
         u = np.concatenate([g.src[keep], g.dst[keep]])
         v = np.concatenate([g.dst[keep], g.src[keep]])
