@@ -33,7 +33,7 @@ from .simulator import check_inputs
 ROOT = Path(__file__).resolve().parent.parent
 HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
 BACKENDS = ("verilator", "icarus")
-OPTIONS = ("config", "cache_dir")
+OPTIONS = ("config", "cache_dir", "cores", "allocator")
 
 
 # --------------------------------------------------------------------------- builds
@@ -202,14 +202,29 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
     """Run ``net`` on the RTL; the same arguments and Result as :func:`snnkit.simulate`.
 
     Options: ``config`` (a :class:`~snnkit.compiler.HardwareConfig`; default the smallest
-    that fits), ``cache_dir`` (build cache root). Batch samples run one after another, each
-    from the reset state and the initial weights.
+    that fits; with ``cores``: one core's size, default the standard core), ``cache_dir``
+    (build cache root), ``cores`` (K > 1: the network partitioned over the multi-core design,
+    :mod:`snnkit.multicore`), ``allocator`` (with ``cores``: "metis" or "in_order"). Batch
+    samples run one after another, each from the reset state and the initial weights.
 
     Raises
     ------
     SimulationError : bad inputs or options, missing simulator, failed build or run
     NetworkError : the network does not fit the hardware
     """
+    cores = options.pop("cores", 1)
+    if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+        raise SimulationError(f"cores: must be a positive integer, got {cores!r}")
+    if cores > 1:
+        from .multicore import run_multi
+
+        unknown = sorted(set(options) - {"config", "cache_dir", "allocator"})
+        if unknown:
+            raise SimulationError(f"unexpected options for backend {backend!r}: {unknown}")
+        record = (record,) if isinstance(record, str) else tuple(record)
+        return run_multi(net, inputs, steps, backend, cores, record=record, learning=learning,
+                         **options).result
+    options.pop("allocator", None)
     return run_rtl(net, inputs, steps, backend, record=record, learning=learning,
                    progress=progress, **options).result
 
