@@ -6,9 +6,9 @@
 // spike goes to the merged output FIFO (the whole network's index) and, through the route
 // table, to the input FIFO of every core with a proxy of that neuron: a lag-0 proxy (a
 // delay-0 crossing, read in this step by a later wave) at once; a lag-1 proxy (delay >= 1:
-// the next step's input) at once when that core already has this step's marker, else into
-// the hold FIFO, flushed right after the target's wave gets its marker. A step ends when
-// every wave is done: each core reported done and its output FIFO is empty.
+// the next step's input) into the hold FIFO, which the next step hands out first (so that
+// RESET_STATE, which empties the hold FIFO, leaves no spike of an old step behind). A step
+// ends when every wave is done: each core reported done and its output FIFO is empty.
 //
 // A bus operation drives one request to a set of cores at once (each core its own data),
 // and waits until every one is accepted (and read back).
@@ -98,7 +98,6 @@ module snn_router #(
     wire [G_W-1:0]   h_dout;
     wire [G_W:0]     h_level;
     wire [K_W-1:0]   h_j   = h_dout[G_W-1:N_AW];
-    wire             h_now = wave_of(h_j) == wave;
     reg  [K_W-1:0]   hsel;               // lowest core of hmask
     integer          q;
     always @* begin
@@ -107,11 +106,10 @@ module snn_router #(
             if (hmask[q]) hsel = q[K_W-1:0];
     end
     wire h_pop  = state == S_FLUSH && flush_n != 0;
-    wire h_push = (h_pop && !h_now) || (state == S_RT_HOLD && hmask != 0);
-    wire [G_W-1:0] h_din = (state == S_FLUSH) ? h_dout
-                         : {hsel, rt_rdata[hsel*RT_W + E_W +: N_AW]};
+    wire h_push = state == S_RT_HOLD && hmask != 0;
+    wire [G_W-1:0] h_din = {hsel, rt_rdata[hsel*RT_W + E_W +: N_AW]};
     snn_fifo #(.DATA_W(G_W), .DEPTH(1 << G_W), .ADDR_W(G_W)) u_hold (
-        .clk(clk), .rst(rst), .push(h_push), .din(h_din), .pop(h_pop), .dout(h_dout),
+        .clk(clk), .rst(rst || (state == S_IDLE && cmd_reset)), .push(h_push), .din(h_din), .pop(h_pop), .dout(h_dout),
         .empty(h_empty), .full(h_full), .level(h_level));
 
     assign st_pop   = state == S_IN && !st_empty;
@@ -128,7 +126,7 @@ module snn_router #(
     assign waiting  = state == S_IN && st_empty;
 
     // cores of this wave; those of it still running; route fields; the hold FIFO's target
-    reg [CORES-1:0] wave_m, run_m, l0_m, l1_m, l1_now, im_valid, h_one;
+    reg [CORES-1:0] wave_m, run_m, l0_m, l1_m, im_valid, h_one;
     always @* begin
         for (q = 0; q < CORES; q = q + 1) begin
             im_valid[q] = im_rdata[q*E_W + N_AW];
@@ -137,7 +135,6 @@ module snn_router #(
             run_m[q]  = wave_m[q] && !fin[q];
             l0_m[q]   = q != kk && rt_rdata[q*RT_W + N_AW];
             l1_m[q]   = q != kk && rt_rdata[q*RT_W + E_W + N_AW];
-            l1_now[q] = l1_m[q] && wave_of(q) <= wave;
         end
     end
 
@@ -185,7 +182,7 @@ module snn_router #(
                     for (q = 0; q < CORES; q = q + 1) op_wd[q] <= 32'd1;
                     issue(core_en, 1'b1, A_STEPS, S_RUN);
                 end
-                S_RUN: issue(core_en, 1'b1, A_CTRL, S_IN);
+                S_RUN: issue(core_en, 1'b1, A_CTRL, S_FLUSH0);
                 S_IN: if (!st_empty) state <= st_dout[31] ? S_WAVE : S_IN_PUSH;
                 S_IN_PUSH: begin
                     for (q = 0; q < CORES; q = q + 1)
@@ -194,21 +191,19 @@ module snn_router #(
                 end
                 S_WAVE: begin
                     for (q = 0; q < CORES; q = q + 1) op_wd[q] <= 32'h8000_0000;
-                    issue(wave_m, 1'b1, A_IN, S_FLUSH0);
+                    issue(wave_m, 1'b1, A_IN, S_POLL_ST);
                 end
                 S_FLUSH0: begin
                     flush_n <= h_level;
                     state <= S_FLUSH;
                 end
-                S_FLUSH: begin
+                S_FLUSH: begin  // the last step's lag-1 spikes: this step's first inputs
                     if (flush_n == 0) begin
-                        state <= S_POLL_ST;
+                        state <= S_IN;
                     end else begin
                         flush_n <= flush_n - 1'b1;
-                        if (h_now) begin
-                            op_wd[h_j] <= {{(32-N_AW){1'b0}}, h_dout[N_AW-1:0]};
-                            issue(h_one, 1'b1, A_IN, S_FLUSH);
-                        end
+                        op_wd[h_j] <= {{(32-N_AW){1'b0}}, h_dout[N_AW-1:0]};
+                        issue(h_one, 1'b1, A_IN, S_FLUSH);
                     end
                 end
                 S_POLL_ST: begin
@@ -243,10 +238,8 @@ module snn_router #(
                     issue(l0_m, 1'b1, A_IN, S_RT_L1);
                 end
                 S_RT_L1: begin
-                    for (q = 0; q < CORES; q = q + 1)
-                        op_wd[q] <= {{(32-N_AW){1'b0}}, rt_rdata[q*RT_W + E_W +: N_AW]};
-                    hmask <= l1_m & ~l1_now;
-                    issue(l1_now, 1'b1, A_IN, S_RT_HOLD);
+                    hmask <= l1_m;
+                    state <= S_RT_HOLD;
                 end
                 S_RT_HOLD: begin
                     if (hmask == 0) begin

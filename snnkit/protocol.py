@@ -48,6 +48,9 @@ class Region(IntEnum):
     COUNTER = 7  # step count, cycles lo/hi, synaptic events (read-only; core 0x014)
     LINK = 8  # the decoder's own counters: frames, CRC errors, NACKs, replays (read-only)
     FIFO = 9  # IN_FIFO, IN_LEVEL, OUT_FIFO, OUT_LEVEL: manual stepping (core 0x020)
+    ROUTE = 10  # multi-core boards: the spike router's route table (0x400000)
+    INMAP = 11  # multi-core boards: each core's index of each network input (0x500000)
+    WAVES = 12  # multi-core boards: N_WAVES, then each core's {enabled, wave} (0x02F)
 
 
 N_REGIONS = 16
