@@ -55,6 +55,9 @@ BOARDS = {
                    "icebreaker_top.v", "icebreaker.pcf", 12.0),
     "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
                      "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
+    # K cores and the spike router (snnkit/ecp5.py); the network is deployed over the UART
+    "ulx3s": Board("ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F-6BG381C)", "ulx3s_top",
+                   "ulx3s_top.v", "ulx3s.lpf", 25.0),
 }
 
 
@@ -571,7 +574,8 @@ def _vivado_value(v) -> str:
 
 
 def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 1_000_000,
-          config=None, bake: bool = True, progress: bool = True, seeds: int = 3) -> BuildReport:
+          config=None, bake: bool = True, progress: bool = True, seeds: int = 3,
+          cores: int = 4) -> BuildReport:
     """Compile ``net`` and build it for ``board``.
 
     Parameters
@@ -585,6 +589,9 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     config : :class:`snnkit.compiler.HardwareConfig`; default the smallest that holds ``net``
     bake : put the network's tables (and weights where the memory allows) into the bitstream
     seeds : ice40: placement seeds to try until one meets the clock (:func:`build_ice40`)
+    cores : ulx3s: cores in the design (a power of two); each core is ``config`` (default
+        the standard core with 64k weight words) and ``net`` must fit them (it is deployed
+        over the UART, not baked in)
 
     Returns
     -------
@@ -603,6 +610,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
+    if board == "ulx3s":
+        return _build_ulx3s(net, out, clock_mhz, baud, config, cores, progress)
     images = None
     if net is not None:
         if progress:
@@ -626,6 +635,28 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     return rep
 
 
+def _build_ulx3s(net, out: Path, clock_mhz: float, baud: int, config, cores: int,
+                 progress: bool) -> BuildReport:
+    from .compiler import HardwareConfig
+    from .ecp5 import build_ulx3s
+    from .partition import partition
+
+    config = config or HardwareConfig(syn_max=65536)
+    notes = []
+    if net is not None:  # it must fit the cores; `snnkit deploy` partitions it the same way
+        part = partition(net, cores, config)
+        notes.append(f"the network fits: {part.cross_synapses:,} synapses cross cores, "
+                     f"waves {part.waves} (deploy it with snnkit deploy)")
+    if progress:
+        print(f"building for {BOARDS['ulx3s'].title}: {cores} cores, core clock "
+              f"{clock_mhz:g} MHz (config {config.key()})", flush=True)
+    rep = build_ulx3s(config, cores, out, clock_mhz, baud, progress=progress)
+    rep.config = dict(vars(config), cores=cores)
+    rep.notes = notes + rep.notes
+    (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
+    return rep
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -633,7 +664,8 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``snnkit build --board B NET -o DIR``."""
     parser.add_argument("net", help="network file (.snn)")
     parser.add_argument("--board", required=True, choices=sorted(BOARDS),
-                        help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate")
+                        help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate; "
+                             "ulx3s: ECP5 bitstream of --cores cores")
     parser.add_argument("-o", "--out", required=True, help="build folder")
     parser.add_argument("--clock", type=float, default=None,
                         help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
@@ -644,6 +676,8 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=3,
                         help="ice40: placement seeds to try until one meets the clock "
                              "(default 3; each is a place and route)")
+    parser.add_argument("--cores", type=int, default=4,
+                        help="ulx3s: cores in the design (a power of two; default 4)")
     for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"hardware {name.upper()} (default: smallest that fits)")
@@ -664,11 +698,14 @@ def build_main(argv=None) -> int:
         net, _ = quantize(net)
     sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
                                             "tr_max") if getattr(args, k) is not None}
-    config = HardwareConfig.for_network(net, **sizes)
+    if args.board == "ulx3s":  # per core: the standard core with 64k weight words
+        config = HardwareConfig(**{"syn_max": 65536, **sizes})
+    else:
+        config = HardwareConfig.for_network(net, **sizes)
     if args.seeds < 1:
         parser.error(f"--seeds: at least 1, got {args.seeds}")
     rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
-                seeds=args.seeds)
+                seeds=args.seeds, cores=args.cores)
     print(rep)
     print(f"wrote {Path(args.out) / 'build_report.json'}")
     return 0

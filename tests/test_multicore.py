@@ -1,13 +1,16 @@
 """The multi-core RTL (hdl/snn_multi.v + snn_router.v, K snn_cores and the spike router) runs
 a partitioned network bit for bit like the fixed-point simulator, under Verilator and Icarus:
 spikes, states and STDP weights on every step, with STDP on projections that cross cores in
-the same step (delay 0: a later wave) and through the step barrier (delay 1)."""
+the same step (delay 0: a later wave) and through the step barrier (delay 1); and as one
+board of many cores over the UART protocol (the emulated hdl/host_multi_top.v)."""
 
 import numpy as np
 import pytest
 import torch
 
 import snnkit
+from snnkit.device import Device
+from snnkit.emulator import running
 from snnkit.multicore import build_multi_images, run_multi
 
 from .test_cluster import CONFIG, crossing_net
@@ -65,3 +68,23 @@ def test_route_table_gives_each_neuron_its_whole_network_index():
                 assert w == (1 << g_w) | (part.net.offset(name) + gi)
     with pytest.raises(snnkit.NetworkError, match="power of two"):
         build_multi_images(snnkit.partition(crossing_net(), 3, CONFIG), CONFIG)
+
+
+def test_one_board_many_cores_over_the_uart_protocol():
+    """The emulated multi-core board (hdl/host_multi_top.v): snnkit.Device partitions and
+    loads the network, runs it with STDP on, two samples: the simulator's spikes and
+    weights."""
+    net = crossing_net(seed=4)
+    x = np.random.default_rng(5).random((20, 2, 8)) < 0.35
+    ref = snnkit.simulate(net, x, backend="fixed")
+    with running(CONFIG, cores=2) as (url, _):
+        with Device(url) as dev:
+            assert dev.info.cores == 2 and dev.info.regions[10] == 2 * 128
+            dev.load(net)
+            res = dev.run(x)
+            counters = dev.read_counters()
+    for name in ref.spikes:
+        assert torch.equal(res.spikes[name], ref.spikes[name]), name
+    for name, w in ref.weights.items():
+        assert torch.equal(res.weights[name], w), name
+    assert counters["steps"] == 20 and counters["crc_errors"] == 0
