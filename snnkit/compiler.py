@@ -412,6 +412,11 @@ def add_compile_args(parser: argparse.ArgumentParser) -> None:
     for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"hardware {name.upper()} (default: smallest that fits)")
+    parser.add_argument("--cores", type=int, default=1,
+                        help="partition over K cores of the multi-core design (per core: "
+                             "the standard core, or the sizes given)")
+    parser.add_argument("--allocator", default="metis", choices=("metis", "in_order"),
+                        help="with --cores: how neurons are placed on cores")
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -424,6 +429,16 @@ def run_compile(args: argparse.Namespace) -> int:
         net, _ = quantize(net)
     sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
                                             "tr_max") if getattr(args, k) is not None}
+    if getattr(args, "cores", 1) > 1:
+        from .multicore import compile_multi
+
+        widths = {k: getattr(net.quantization, k) for k in (
+            "weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
+            "trace_frac_bits", "stdp_frac_bits")}
+        compile_multi(net, args.out, args.cores, HardwareConfig(**widths, **sizes),
+                      args.allocator)
+        print(Path(args.out, "report.txt").read_text(), end="")
+        return 0
     report = compile(net, args.out, HardwareConfig.for_network(net, **sizes))
     print(report)
     return 0

@@ -110,6 +110,39 @@ def build_multi_images(part: Partition, config: HardwareConfig,
     return MultiImages(images, reports, g_w)
 
 
+def compile_multi(net: Network, out_dir, cores: int, config: HardwareConfig | None = None,
+                  allocator="metis", learning: bool | None = None) -> Partition:
+    """``snnkit compile --cores K``: partition ``net`` over ``cores`` cores of ``config``
+    (default the standard core) and write every core's images (``c<k>_*.hex``), the
+    router's tables (``route.hex``, ``inmap.hex``, ``waves.hex``) and ``report.txt`` (the
+    partition and each core's compile report) into ``out_dir``; returns the partition.
+
+    Raises
+    ------
+    NetworkError : the network does not fit the cores
+    """
+    from .quantize import quantize
+
+    if net.quantization is None:
+        net, _ = quantize(net)
+    config = config or HardwareConfig(**{
+        k: getattr(net.quantization, k) for k in ("weight_bits", "state_bits", "decay_bits",
+                                                  "trace_bits", "frac_bits",
+                                                  "trace_frac_bits", "stdp_frac_bits")})
+    part = partition(net, cores, config, allocator)
+    mi = build_multi_images(part, config, learning)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in mi.images.items():
+        (out / name).write_text(text)
+    lines = [str(part), f"router: whole-network index {mi.index_bits} bits"]
+    for core, rep in zip(part.cores, mi.reports):
+        if rep is not None:
+            lines += [f"core {core.index}:", str(rep)]
+    (out / "report.txt").write_text("\n".join(lines) + "\n")
+    return part
+
+
 # --------------------------------------------------------------------------- builds
 
 

@@ -88,3 +88,15 @@ def test_one_board_many_cores_over_the_uart_protocol():
     for name, w in ref.weights.items():
         assert torch.equal(res.weights[name], w), name
     assert counters["steps"] == 20 and counters["crc_errors"] == 0
+
+
+def test_compile_cores_cli_writes_each_core_and_the_router_tables(tmp_path):
+    from snnkit.cli import main
+
+    crossing_net().save(tmp_path / "net.snn")
+    assert main(["compile", str(tmp_path / "net.snn"), "-o", str(tmp_path / "out"),
+                 "--cores", "2", "--n-max", "64", "--syn-max", "1024"]) == 0
+    files = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"c0_pop.hex", "c1_weights.hex", "route.hex", "inmap.hex", "waves.hex",
+            "report.txt"} <= files
+    assert "on 2 cores" in (tmp_path / "out" / "report.txt").read_text()
