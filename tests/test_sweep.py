@@ -56,3 +56,12 @@ def test_sweep_config_errors_name_the_key(tmp_path):
     f.write_text('task = "convert"\n[grid]\nsteps = [8, 16]\nseed = [0, 1]\n')
     cfg = SweepConfig.load(f)
     assert (cfg.name, cfg.size, cfg.varied) == ("s", 4, ["steps", "seed"])
+
+
+def test_builtin_tasks_score_and_name_unknown_parameters():
+    from snnkit.sweep_tasks import convert, stdp
+
+    m = convert({"n_test": 30, "steps": 8, "seed": 0})
+    assert 0.5 < m["accuracy"] <= 1.0 and m["spikes"] > 0 and 0.5 < m["ann_accuracy"] <= 1.0
+    with pytest.raises(snnkit.SnnkitError, match="\\['a_pluss'\\] are not known"):
+        stdp({"a_pluss": 0.1})
