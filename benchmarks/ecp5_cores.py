@@ -25,10 +25,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cores", default="4", help="comma-separated core counts")
     ap.add_argument("--clock", type=float, default=50.0, help="core clock (MHz)")
+    ap.add_argument("--seeds", type=int, default=3, help="placement seeds to try")
     args = ap.parse_args(argv)
     for k in (int(c) for c in args.cores.split(",")):
         rep = build_ulx3s(HardwareConfig(syn_max=65536), k, HERE / "builds" / f"ulx3s_k{k}",
-                          args.clock)
+                          args.clock, seeds=args.seeds)
         print(f"K={k} ({k * 256} neurons, {k * 65536:,} weight words, STDP):")
         print(rep)
         print(f"  seconds: {rep.seconds}")

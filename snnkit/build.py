@@ -611,7 +611,7 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
     if board == "ulx3s":
-        return _build_ulx3s(net, out, clock_mhz, baud, config, cores, progress)
+        return _build_ulx3s(net, out, clock_mhz, baud, config, cores, seeds, progress)
     images = None
     if net is not None:
         if progress:
@@ -636,7 +636,7 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
 
 
 def _build_ulx3s(net, out: Path, clock_mhz: float, baud: int, config, cores: int,
-                 progress: bool) -> BuildReport:
+                 seeds: int, progress: bool) -> BuildReport:
     from .compiler import HardwareConfig
     from .ecp5 import build_ulx3s
     from .partition import partition
@@ -650,7 +650,7 @@ def _build_ulx3s(net, out: Path, clock_mhz: float, baud: int, config, cores: int
     if progress:
         print(f"building for {BOARDS['ulx3s'].title}: {cores} cores, core clock "
               f"{clock_mhz:g} MHz (config {config.key()})", flush=True)
-    rep = build_ulx3s(config, cores, out, clock_mhz, baud, progress=progress)
+    rep = build_ulx3s(config, cores, out, clock_mhz, baud, seeds, progress)
     rep.config = dict(vars(config), cores=cores)
     rep.notes = notes + rep.notes
     (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
@@ -674,7 +674,7 @@ def add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bake", action="store_true",
                         help="do not put the network into the bitstream (deploy it over UART)")
     parser.add_argument("--seeds", type=int, default=3,
-                        help="ice40: placement seeds to try until one meets the clock "
+                        help="ice40, ulx3s: placement seeds to try until one meets the clock "
                              "(default 3; each is a place and route)")
     parser.add_argument("--cores", type=int, default=4,
                         help="ulx3s: cores in the design (a power of two; default 4)")

