@@ -54,7 +54,7 @@ module snn_multi #(
     wire        a_learn = r0 && offset == 20'h012;
     wire        a_inf  = r0 && offset == 20'h020, a_outf = r0 && offset == 20'h022;
     wire        a_sel  = r0 && offset == 20'h01B, a_nwave = r0 && offset == 20'h02F;
-    wire        a_wave = r0 && offset[19:4] == 16'h003;  // 0x030 + core
+    wire        a_wave = r0 && offset[19:4] == 16'h003 && offset[3:0] < CORES;  // 0x030 + k
     wire        own_reg = r0 && (offset == 20'h00B || offset == 20'h010 || offset == 20'h011
                                  || (offset >= 20'h013 && offset <= 20'h018) || a_sel
                                  || (offset >= 20'h020 && offset <= 20'h023) || a_nwave
