@@ -10,6 +10,14 @@ import snnkit
 from snnkit.sweep import SweepConfig, sweep
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ray_stopped_after():
+    yield
+    import ray
+
+    ray.shutdown()  # the local Ray the sweeps started: not left running for other tests
+
+
 def flaky(params: dict) -> dict:
     """A task that logs each call and fails while its ``fail`` file exists for x == 2."""
     log = Path(params["log"])
