@@ -125,12 +125,13 @@ def running(config: HardwareConfig | None = None, *, pty: bool = False, port: in
 
 def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty: bool = False,
           host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-          out=sys.stdout) -> int:
-    """Serve the board in the foreground until Ctrl-C (what ``snnkit emulate`` runs)."""
+          out=sys.stdout, cores: int = 1) -> int:
+    """Serve the board in the foreground until Ctrl-C (what ``snnkit emulate`` runs);
+    ``cores`` > 1: a board of that many cores and the spike router."""
     if port is None and not pty:
         raise DeviceError("emulate: give --port N (socket://) or --pty")
     print("building the emulated board (cached after the first time) ...", file=out, flush=True)
-    exe = build(config, clks_per_bit, cache)
+    exe = build(config, clks_per_bit, cache, cores=cores)
     with _stopped_by_signals():
         proc, url = _launch(exe, port, pty, host)
         print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)
@@ -175,6 +176,9 @@ def add_emulate_args(parser: argparse.ArgumentParser) -> None:
                                       "the standard configuration (256 neurons)")
     parser.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
                         help="simulated clock cycles per UART bit")
+    parser.add_argument("--cores", type=int, default=1,
+                        help="cores on the board (a power of two; > 1: the multi-core board, "
+                             "each core the standard one, or sized for --net's partition)")
 
 
 def emulate_main(argv=None) -> int:
@@ -187,7 +191,8 @@ def emulate_main(argv=None) -> int:
 def run_emulate(args) -> int:
     """Run ``snnkit emulate`` from parsed arguments (for cli.py)."""
     config, host, port = None, "127.0.0.1", None
-    if args.net:
+    cores = getattr(args, "cores", 1)
+    if args.net and cores == 1:
         from .fileformat import load
 
         config = HardwareConfig.for_network(load(args.net))
@@ -197,4 +202,5 @@ def run_emulate(args) -> int:
             raise DeviceError(f"--port: expected socket://HOST:PORT or a number, got "
                               f"{args.port!r}")
         host, port = m.group(1) or host, int(m.group(2))
-    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit)
+    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
+                 cores=cores)
