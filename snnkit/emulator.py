@@ -177,8 +177,8 @@ def add_emulate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
                         help="simulated clock cycles per UART bit")
     parser.add_argument("--cores", type=int, default=1,
-                        help="cores on the board (a power of two; > 1: the multi-core board, "
-                             "each core the standard one, or sized for --net's partition)")
+                        help="cores on the board (a power of two; > 1: the multi-core board "
+                             "of standard cores, which partitions a network on deploy)")
 
 
 def emulate_main(argv=None) -> int:
