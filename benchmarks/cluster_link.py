@@ -22,7 +22,7 @@ from multicore_cycles import CORE, network
 
 import snnkit
 from snnkit.cluster import Cluster
-from snnkit.emulator import running
+from snnkit.emulated_board import running
 
 
 def main(argv=None) -> int:

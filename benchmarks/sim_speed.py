@@ -131,7 +131,7 @@ def breakdown(net, qnet, x, repeat):
     layout), the kernel on each layer (fixed point: on AMX where the CPU has it), the whole
     simulate() call; best of ``repeat``."""
     from snnkit import kernels
-    from snnkit import simulator as sim
+    from snnkit import plan as plan_mod
 
     lib = kernels.load()
     if lib is None:
@@ -148,8 +148,8 @@ def breakdown(net, qnet, x, repeat):
 
     for backend, n in (("float", net), ("fixed", qnet)):
         def plan(n=n, backend=backend):
-            p = sim._fixed_plan(n, n.quantization, "cpu", None) if backend == "fixed" else \
-                sim._float_plan(n, "cpu", None)
+            p = plan_mod.fixed_plan(n, n.quantization, "cpu", None) if backend == "fixed" else \
+                plan_mod.float_plan(n, "cpu", None)
             for pr in p.projs:
                 pr.kernel_weights()
             return p

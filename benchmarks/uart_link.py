@@ -1,6 +1,6 @@
 """UART link utilisation of the protocol on the emulated board (docs/uart-protocol.md).
 
-The emulator clocks the RTL only while the link or the decoder is busy, and reports the
+The emulated board clocks the RTL only while the link or the decoder is busy, and reports the
 cycles of each client session; with ``CLKS_PER_BIT`` cycles per bit that is link time in
 bit periods, board processing included, host software latency excluded. Utilisation =
 payload bits / (bit periods), where a byte costs 10 bits (start + 8 + stop), so 100% means
@@ -25,7 +25,7 @@ import snnkit
 from snnkit import protocol as p
 from snnkit.compiler import HardwareConfig
 from snnkit.device import Device
-from snnkit.emulator import running
+from snnkit.emulated_board import running
 
 
 def upload_net() -> snnkit.Network:
@@ -47,12 +47,12 @@ def stream_net() -> snnkit.Network:
 
 
 def session_cycles(proc) -> int:
-    """Cycles the emulator reports when the client closes."""
+    """Cycles the emulated board reports when the client closes."""
     for line in proc.stdout:
         m = re.match(r"client closed cycles (\d+)", line)
         if m:
             return int(m.group(1))
-    raise RuntimeError("emulator ended without a session report")
+    raise RuntimeError("the emulated board ended without a session report")
 
 
 IDENT_BYTES = 2 * p.OVERHEAD + 8 + 16 * 4 + 11 * 4  # the IDENTIFY exchange of a session

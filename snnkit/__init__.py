@@ -9,8 +9,7 @@ import importlib
 from . import encoders
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
-from .fileformat import load
-from .network import IF, LIF, STDP, CubaLIF, Network, Quantization
+from .network import IF, LIF, STDP, CubaLIF, Network, Quantization, load
 from .partition import partition  # eager: the submodule would shadow a lazy attribute
 from .quantize import quantize
 from .result import Result
@@ -24,8 +23,9 @@ _LAZY = {  # heavy or optional parts load on first use: name -> (module, attribu
     "plot": ("snnkit.plot", None),
     "datasets": ("snnkit.datasets", None),
     "unsupervised": ("snnkit.unsupervised", None),
-    "from_nir": ("snnkit.nir_io", "from_nir"),
-    "to_nir": ("snnkit.nir_io", "to_nir"),
+    "from_nir": ("snnkit.nir_import", "from_nir"),
+    "to_nir": ("snnkit.nir_export", "to_nir"),
+    "NIRApproximationWarning": ("snnkit.nir_report", "NIRApproximationWarning"),
     "compile": ("snnkit.compiler", "compile"),
     "Device": ("snnkit.device", "Device"),
     "Cluster": ("snnkit.cluster", "Cluster"),
@@ -43,6 +43,6 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device", "partition", "Cluster", "sweep",
+    "Device", "partition", "Cluster", "sweep", "NIRApproximationWarning",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

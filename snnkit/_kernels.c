@@ -580,7 +580,6 @@ int64_t snn_amx_runs(void) { return 0; }
 
 /* ------------------------------------------------------------------ entry point */
 
-int snn_block_columns(void) { return BLOCK; }
 int snn_vector_lanes(void) { return VL; }
 
 /* Run one population over T steps.

@@ -7,13 +7,33 @@ scoreboard share one set of equations. The integer rules are specified in docs/f
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
+
+
+@runtime_checkable
+class Arith(Protocol):
+    """What a step function may ask of its arithmetic (FloatArith and FixedArith have it)."""
+
+    trace_one: float | int  # an STDP trace's 1.0
+
+    def sat(self, x: torch.Tensor) -> torch.Tensor:
+        """Saturate a state (v, i, theta) to its width."""
+
+    def decay(self, x: torch.Tensor, d) -> torch.Tensor:
+        """``x`` times the per-step decay ``d``."""
+
+    def trace_sat(self, x: torch.Tensor) -> torch.Tensor:
+        """Saturate an STDP trace to its width."""
+
+    def scale(self, x: torch.Tensor, a, shift: int) -> torch.Tensor:
+        """``x * a``, rounded back by ``shift`` fractional bits in integers."""
 
 
 class FloatArith:
     """Plain real arithmetic: no saturation, decays are multiplications."""
 
-    exact = False
     trace_one = 1.0
 
     def sat(self, x):  # state saturation
@@ -31,18 +51,15 @@ class FloatArith:
 
 
 class FixedArith:
-    """Two's-complement integers in int64 tensors, saturating to the configured widths.
+    """Two's-complement integers in integer tensors (int32 where no intermediate can overflow
+    it, else int64; the simulator chooses), saturating to the widths of the format ``q``.
 
     ``decay(x, d) = (x*d + 2**(D-1)) >> D`` (round half up, arithmetic shift) with ``d`` an
     unsigned integer in ``[0, 2**D]``, ``2**D`` meaning 1.0.
     """
 
-    exact = True
-
     def __init__(self, q):
-        self.q = q
         self.lo, self.hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
-        self.w_lo, self.w_hi = -(1 << (q.weight_bits - 1)), (1 << (q.weight_bits - 1)) - 1
         self.t_hi = (1 << q.trace_bits) - 1
         self.trace_one = 1 << q.trace_frac_bits
         self.D = q.decay_bits

@@ -14,7 +14,6 @@ icepll), so a build needs no vendor software:
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -574,8 +573,7 @@ def _vivado_value(v) -> str:
 
 
 def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 1_000_000,
-          config=None, bake: bool = True, progress: bool = True, seeds: int = 3,
-          cores: int = 4) -> BuildReport:
+          config=None, bake: bool = True, progress: bool = True, seeds: int = 3) -> BuildReport:
     """Compile ``net`` and build it for ``board``.
 
     Parameters
@@ -589,9 +587,6 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     config : :class:`snnkit.compiler.HardwareConfig`; default the smallest that holds ``net``
     bake : put the network's tables (and weights where the memory allows) into the bitstream
     seeds : ice40: placement seeds to try until one meets the clock (:func:`build_ice40`)
-    cores : ulx3s: cores in the design (a power of two); each core is ``config`` (default
-        the standard core with 64k weight words) and ``net`` must fit them (it is deployed
-        over the UART, not baked in)
 
     Returns
     -------
@@ -611,7 +606,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
     if board == "ulx3s":
-        return _build_ulx3s(net, out, clock_mhz, baud, config, cores, seeds, progress)
+        raise NetworkError("--board ulx3s: K cores and the spike router are built by "
+                           "snnkit.ecp5.build_board (snnkit build --board ulx3s)")
     images = None
     if net is not None:
         if progress:
@@ -633,82 +629,6 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     rep.notes = notes + rep.notes
     (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
     return rep
-
-
-def _build_ulx3s(net, out: Path, clock_mhz: float, baud: int, config, cores: int,
-                 seeds: int, progress: bool) -> BuildReport:
-    from .compiler import HardwareConfig
-    from .ecp5 import build_ulx3s
-    from .partition import partition
-
-    config = config or HardwareConfig(syn_max=65536)
-    notes = []
-    if net is not None:  # it must fit the cores; `snnkit deploy` partitions it the same way
-        part = partition(net, cores, config)
-        notes.append(f"the network fits: {part.cross_synapses:,} synapses cross cores, "
-                     f"waves {part.waves} (deploy it with snnkit deploy)")
-    if progress:
-        print(f"building for {BOARDS['ulx3s'].title}: {cores} cores, core clock "
-              f"{clock_mhz:g} MHz (config {config.key()})", flush=True)
-    rep = build_ulx3s(config, cores, out, clock_mhz, baud, seeds, progress)
-    rep.config = dict(vars(config), cores=cores)
-    rep.notes = notes + rep.notes
-    (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
-    return rep
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_build_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``snnkit build --board B NET -o DIR``."""
-    parser.add_argument("net", help="network file (.snn)")
-    parser.add_argument("--board", required=True, choices=sorted(BOARDS),
-                        help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate; "
-                             "ulx3s: ECP5 bitstream of --cores cores")
-    parser.add_argument("-o", "--out", required=True, help="build folder")
-    parser.add_argument("--clock", type=float, default=None,
-                        help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
-    parser.add_argument("--baud", type=int, default=1_000_000,
-                        help="UART bit rate (1 Mbaud: the protocol default; 3000000 also works)")
-    parser.add_argument("--no-bake", action="store_true",
-                        help="do not put the network into the bitstream (deploy it over UART)")
-    parser.add_argument("--seeds", type=int, default=3,
-                        help="ice40, ulx3s: placement seeds to try until one meets the clock "
-                             "(default 3; each is a place and route)")
-    parser.add_argument("--cores", type=int, default=4,
-                        help="ulx3s: cores in the design (a power of two; default 4)")
-    for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"hardware {name.upper()} (default: smallest that fits)")
-
-
-def build_main(argv=None) -> int:
-    """``snnkit build --board ice40|cmod_a7 NET -o DIR``: build, print the report, return 0."""
-    from .compiler import HardwareConfig
-    from .fileformat import load
-    from .quantize import quantize
-
-    parser = argparse.ArgumentParser(prog="snnkit build",
-                                     description="Build an FPGA bitstream / project for a network")
-    add_build_args(parser)
-    args = parser.parse_args(argv)
-    net = load(args.net)
-    if net.quantization is None:
-        net, _ = quantize(net)
-    sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
-                                            "tr_max") if getattr(args, k) is not None}
-    if args.board == "ulx3s":  # per core: the standard core with 64k weight words
-        config = HardwareConfig(**{"syn_max": 65536, **sizes})
-    else:
-        config = HardwareConfig.for_network(net, **sizes)
-    if args.seeds < 1:
-        parser.error(f"--seeds: at least 1, got {args.seeds}")
-    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
-                seeds=args.seeds, cores=args.cores)
-    print(rep)
-    print(f"wrote {Path(args.out) / 'build_report.json'}")
-    return 0
 
 
 # --------------------------------------------------------------------------- estimates

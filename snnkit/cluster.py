@@ -125,7 +125,7 @@ class Cluster:
         SimulationError : bad inputs
         DeviceError : nothing loaded, or a board failed
         """
-        from .simulator import check_inputs
+        from .inputs import check_inputs
 
         part = self.partition
         if part is None:

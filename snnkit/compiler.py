@@ -9,7 +9,6 @@ never disagree.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -400,53 +399,3 @@ def compile(net: Network, out_dir, config: HardwareConfig | None = None,
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     (out / "report.txt").write_text(str(report) + "\n")
     return report
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_compile_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``snnkit compile NET -o DIR``."""
-    parser.add_argument("net", help="network file (.snn)")
-    parser.add_argument("-o", "--out", required=True, help="output directory")
-    for name in ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"hardware {name.upper()} (default: smallest that fits)")
-    parser.add_argument("--cores", type=int, default=1,
-                        help="partition over K cores of the multi-core design (per core: "
-                             "the standard core, or the sizes given)")
-    parser.add_argument("--allocator", default="metis", choices=("metis", "in_order"),
-                        help="with --cores: how neurons are placed on cores")
-
-
-def run_compile(args: argparse.Namespace) -> int:
-    """Run ``snnkit compile`` on arguments parsed with :func:`add_compile_args`; print the
-    report and return the exit status 0 (errors raise NetworkError)."""
-    from .fileformat import load
-
-    net = load(args.net)
-    if net.quantization is None:
-        net, _ = quantize(net)
-    sizes = {k: getattr(args, k) for k in ("n_max", "syn_max", "p_max", "pr_max", "d_max",
-                                            "tr_max") if getattr(args, k) is not None}
-    if getattr(args, "cores", 1) > 1:
-        from .multicore import compile_multi
-
-        widths = {k: getattr(net.quantization, k) for k in (
-            "weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
-            "trace_frac_bits", "stdp_frac_bits")}
-        compile_multi(net, args.out, args.cores, HardwareConfig(**widths, **sizes),
-                      args.allocator)
-        print(Path(args.out, "report.txt").read_text(), end="")
-        return 0
-    report = compile(net, args.out, HardwareConfig.for_network(net, **sizes))
-    print(report)
-    return 0
-
-
-def compile_main(argv=None) -> int:
-    """``snnkit compile NET -o DIR [--n-max N ...]`` as a stand-alone entry point."""
-    parser = argparse.ArgumentParser(prog="snnkit compile",
-                                     description="Compile a network for the Verilog core")
-    add_compile_args(parser)
-    return run_compile(parser.parse_args(argv))

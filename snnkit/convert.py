@@ -1,10 +1,8 @@
 """ANN -> SNN conversion: a torch model of affine layers and ReLUs becomes a spiking Network.
 
-The model is read as a chain of affine maps (Linear, Conv2d, AvgPool2d, BatchNorm, Flatten,
-Dropout) separated by activations (ReLU, or :class:`QCFS`). Every run of affine maps between two
-activations is composed into one exact ``[target, source]`` matrix (BatchNorm and pooling fold
-into it, Dropout vanishes); each activation becomes one population of IF neurons with reset by
-subtraction. Convolutions keep their sparse connectivity as the projection's mask.
+The model is read as a chain of affine blocks, one per activation (:mod:`snnkit.ann`); each
+block becomes one population of IF neurons with reset by subtraction, and a convolution keeps
+its sparse connectivity as the projection's mask.
 
 Two modes (docs/convert.md):
 
@@ -19,297 +17,22 @@ Two modes (docs/convert.md):
 
 from __future__ import annotations
 
-import argparse
-import copy
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch import fx, nn
+from torch import nn
 
+from . import encoders
+from .ann import SUPPORTED, Block, activation_scale, ann_forward, blocks, to_qcfs
 from .errors import NetworkError, SimulationError
 from .network import IF, Network, Quantization
+from .qcfs import QCFS
+from .quantize import encode, integer_neuron, integer_weights, quantize
+from .simulator import simulate
 
-# --------------------------------------------------------------------------- QCFS activation
-
-
-class _FloorSTE(torch.autograd.Function):
-    """floor() with a straight-through gradient, for quantisation-aware training."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return torch.floor(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
-
-
-class QCFS(nn.Module):
-    """Quantisation-clip-floor-shift activation: ``lam * clip(floor(x*L/lam + 0.5), 0, L) / L``.
-
-    A ReLU replacement with ``levels`` (L) steps up to a trainable clip value ``lam``; an IF
-    neuron with threshold ``lam/L`` and membrane started at half the threshold emits exactly
-    ``clip(floor(x*L/lam + 0.5), 0, L)`` spikes for a total input ``x*L``.
-
-    Parameters
-    ----------
-    levels : number of quantisation steps L (>= 1)
-    threshold : initial clip value lam (> 0)
-    """
-
-    def __init__(self, levels: int, threshold: float = 1.0):
-        super().__init__()
-        if not isinstance(levels, int) or levels < 1:
-            raise NetworkError(f"QCFS.levels: must be an integer >= 1, got {levels!r}")
-        if not threshold > 0:
-            raise NetworkError(f"QCFS.threshold: must be > 0, got {threshold!r}")
-        self.levels = levels
-        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
-
-    def forward(self, x):
-        lam = self.threshold
-        q = _FloorSTE.apply(x * self.levels / lam + 0.5)
-        return q.clamp(0, self.levels) * (lam / self.levels)
-
-    def extra_repr(self) -> str:
-        return f"levels={self.levels}, threshold={float(self.threshold):.4g}"
-
-
-# --------------------------------------------------------------------------- reading the model
-
-AFFINE_MODULES = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.BatchNorm1d, nn.BatchNorm2d,
-                  nn.Dropout, nn.Identity)
-SUPPORTED = "Linear, Conv2d, AvgPool2d, BatchNorm1d/2d, Flatten, Dropout, Identity, ReLU, QCFS"
-_RELU_FUNCS = (torch.relu, nn.functional.relu)
-_AFFINE_FUNCS = (torch.flatten,)
-_AFFINE_METHODS = ("flatten", "view", "reshape")
-
-
-@dataclass
-class _Op:
-    """One step of the model's chain."""
-
-    position: int  # index in the chain (0 = first layer)
-    name: str  # module path, or the function's name
-    kind: str  # "affine", "relu" or "qcfs"
-    fn: object  # callable on a batched float64 tensor (affine) or the QCFS module
-    module: nn.Module | None = None
-
-
-class _Tracer(fx.Tracer):
-    def is_leaf_module(self, m, qualname):
-        return isinstance(m, QCFS) or super().is_leaf_module(m, qualname)
-
-
-def _unsupported(pos, name, what):
-    return NetworkError(f"model layer {pos} ({name}: {what}) is not supported for conversion; "
-                        f"supported: {SUPPORTED}")
-
-
-def model_ops(model: nn.Module) -> list[_Op]:
-    """The model as a chain of affine maps and activations (float64 copies, eval mode).
-
-    Raises
-    ------
-    NetworkError : not an nn.Module, not a plain chain, or an unsupported layer (named, with
-        its position in the chain)
-    """
-    if not isinstance(model, nn.Module):
-        raise NetworkError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    model = copy.deepcopy(model).double().eval()
-    try:
-        graph = _Tracer().trace(model)
-    except Exception as e:
-        raise NetworkError(f"model: cannot be traced as a chain of layers ({e})") from e
-    mods = dict(model.named_modules())
-    ops, prev = [], None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            if prev is not None:
-                raise NetworkError("model: only models with a single input can be converted")
-            prev = node
-            continue
-        if node.op == "output":
-            if node.args[0] is not prev:
-                raise NetworkError("model: the output is not the end of a single chain of layers")
-            break
-        pos = len(ops)
-        if node.op == "get_attr":
-            raise _unsupported(pos, node.target, "a parameter used in forward()")
-        if not node.args or node.args[0] is not prev or any(
-                isinstance(a, fx.Node) for a in list(node.args[1:]) + list(node.kwargs.values())):
-            raise NetworkError(f"model layer {pos} ({node.target}): not a plain chain (its input "
-                               f"is not the previous layer's output alone); use nn.Sequential "
-                               f"layers such as nn.Flatten")
-        ops.append(_node_op(pos, node, mods))
-        prev = node
-    return ops
-
-
-def _node_op(pos: int, node, mods) -> _Op:
-    rest, kw = tuple(node.args[1:]), dict(node.kwargs)
-    if node.op == "call_module":
-        m = mods[node.target]
-        if isinstance(m, QCFS):
-            return _Op(pos, node.target, "qcfs", m, m)
-        if isinstance(m, nn.ReLU):
-            return _Op(pos, node.target, "relu", None, m)
-        if isinstance(m, AFFINE_MODULES):
-            return _Op(pos, node.target, "affine", m, m)
-        raise _unsupported(pos, node.target, type(m).__name__)
-    if node.op == "call_function":
-        name = getattr(node.target, "__name__", str(node.target))
-        if node.target in _RELU_FUNCS:
-            return _Op(pos, name, "relu", None)
-        if node.target in _AFFINE_FUNCS:
-            f = node.target
-            return _Op(pos, name, "affine", lambda x: f(x, *rest, **kw))
-        raise _unsupported(pos, name, "function")
-    if node.op == "call_method":
-        name = node.target
-        if name == "relu":
-            return _Op(pos, name, "relu", None)
-        if name in _AFFINE_METHODS:
-            return _Op(pos, name, "affine", lambda x: getattr(x, name)(*rest, **kw))
-        raise _unsupported(pos, f".{name}()", "tensor method")
-    raise _unsupported(pos, str(node.target), node.op)
-
-
-# --------------------------------------------------------------------------- affine blocks
-
-
-@dataclass
-class Block:
-    """One population of the converted network: ``act(weight @ x + bias)``."""
-
-    weight: np.ndarray  # float64 [out, in], the composed affine map
-    bias: np.ndarray  # float64 [out]
-    mask: np.ndarray | None  # bool [out, in] structural connectivity; None = all-to-all
-    shape: tuple  # output shape without batch, e.g. (C, H, W) or (n,)
-    act: str | None  # "relu", "qcfs" or None (a linear output layer)
-    levels: int = 0  # QCFS levels L
-    lam: float = 0.0  # QCFS clip value
-    positions: list = field(default_factory=list)  # model layers folded into this block
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """The block's activation on ``x`` ([batch, in]) in float64, as the ANN computes it."""
-        z = x @ self.weight.T + self.bias
-        if self.act == "relu":
-            return np.maximum(z, 0.0)
-        if self.act == "qcfs":
-            return np.clip(np.floor(z * self.levels / self.lam + 0.5), 0, self.levels) \
-                * (self.lam / self.levels)
-        return z
-
-
-def _affine_matrix(fn, in_shape):
-    """(weight [out, in], bias [out], out_shape) of an affine callable, by probing a basis."""
-    n = int(np.prod(in_shape))
-    with torch.no_grad():
-        zero = fn(torch.zeros((1,) + tuple(in_shape), dtype=torch.float64))
-        basis = fn(torch.eye(n, dtype=torch.float64).reshape((n,) + tuple(in_shape)))
-    if basis.shape[0] != n:
-        raise NetworkError(f"model: a layer changed the batch size ({n} -> {basis.shape[0]})")
-    w = (basis.reshape(n, -1) - zero.reshape(1, -1)).T.numpy()
-    return w, zero.reshape(-1).numpy(), tuple(zero.shape[1:])
-
-
-def _structure(op: _Op, in_shape, w: np.ndarray) -> np.ndarray:
-    """Which (out, in) pairs a layer connects, independent of the weight values."""
-    m = op.module
-    if isinstance(m, nn.Linear):
-        return np.ones(w.shape, bool)
-    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return np.eye(w.shape[0], w.shape[1], dtype=bool)
-    if isinstance(m, nn.Conv2d):
-        ones = copy.deepcopy(m)
-        ones.weight.data = torch.ones_like(ones.weight)
-        ones.bias = None
-        return _affine_matrix(ones, in_shape)[0] != 0
-    return w != 0
-
-
-def blocks(model: nn.Module, input_shape) -> list[Block]:
-    """Compose the model into blocks, one per activation (plus a final linear one if any).
-
-    Parameters
-    ----------
-    model : the ANN (see :data:`SUPPORTED`)
-    input_shape : shape of one input sample, e.g. ``(64,)`` or ``(1, 8, 8)``
-
-    Raises
-    ------
-    NetworkError : unsupported layers, or a model with no affine layer at all
-    """
-    ops = model_ops(model)
-    shape = tuple(int(s) for s in input_shape)
-    n = int(np.prod(shape))
-    w, b, m, pos = np.eye(n), np.zeros(n), np.eye(n, dtype=bool), []
-    out: list[Block] = []
-    for op in ops:
-        if op.kind == "affine":
-            try:
-                wi, bi, new_shape = _affine_matrix(op.fn, shape)
-            except RuntimeError as e:
-                raise NetworkError(f"model layer {op.position} ({op.name}): cannot be applied to "
-                                   f"input shape {shape} ({e})") from e
-            mi = _structure(op, shape, wi)
-            w, b = wi @ w, wi @ b + bi
-            m = (mi.astype(np.float64) @ m.astype(np.float64)) > 0
-            shape, pos = new_shape, pos + [op.position]
-            continue
-        if op.kind == "relu" and out and not pos and out[-1].act == "relu":
-            continue  # ReLU after ReLU: idempotent
-        lv, lam = ((op.module.levels, float(op.module.threshold.detach()))
-                   if op.kind == "qcfs" else (0, 0.0))
-        out.append(Block(w, b, None if m.all() else m, shape, op.kind, lv, lam,
-                         pos + [op.position]))
-        n = int(np.prod(shape))
-        w, b, m, pos = np.eye(n), np.zeros(n), np.eye(n, dtype=bool), []
-    if pos:
-        out.append(Block(w, b, None if m.all() else m, shape, None, positions=pos))
-    if not out:
-        raise NetworkError("model: has no layers to convert")
-    return out
-
-
-def ann_forward(blks: list[Block], x: np.ndarray) -> list[np.ndarray]:
-    """Every block's output for inputs ``x`` ([batch, ...]), float64."""
-    a, acts = np.asarray(x, np.float64).reshape(len(x), -1), []
-    for blk in blks:
-        a = blk.forward(a)
-        acts.append(a)
-    return acts
-
-
-# --------------------------------------------------------------------------- normalisation
-
-
-def _channels(shape) -> np.ndarray:
-    """Channel index of every flattened neuron (channel-major, as torch)."""
-    n = int(np.prod(shape))
-    per = int(np.prod(shape[1:])) if len(shape) == 3 else 1
-    return np.arange(n) // per
-
-
-def _scale(a: np.ndarray, shape, method: str, percentile: float, per_channel: bool):
-    """Normalisation factor (the activation mapped to the maximal rate), per neuron ``[n]``."""
-    def stat(v):
-        v = v[v > 0]
-        if v.size == 0:
-            return 1.0
-        return float(v.max()) if method == "max" else float(np.percentile(v, percentile))
-
-    ch = _channels(shape)
-    if not per_channel:
-        return np.full(ch.size, stat(a))
-    lam = np.array([stat(a[:, ch == c]) for c in range(ch.max() + 1)])
-    return lam[ch]
-
+__all__ = ["convert", "Conversion", "QCFS", "to_qcfs", "blocks", "ann_forward", "SUPPORTED"]
 
 # --------------------------------------------------------------------------- integer layout
 
@@ -384,8 +107,6 @@ class Conversion:
         SimulationError : values outside [0, 1] where spikes or lossless mode need them, or
             ``steps`` shorter than the lossless schedule
         """
-        from . import encoders
-
         steps = self.steps if steps is None else steps
         x = np.asarray(x, np.float64)
         x = x.reshape(len(x), -1) if x.ndim > 1 else x[None]
@@ -414,8 +135,6 @@ class Conversion:
     def run(self, x, steps: int | None = None, backend: str = "float", seed: int | None = 0,
             **options):
         """Simulate samples ``x``; returns the :class:`~snnkit.result.Result`."""
-        from .simulator import simulate
-
         steps = self.steps if steps is None else steps
         return simulate(self.network, self.encode(x, steps, seed), steps, backend, **options)
 
@@ -440,8 +159,6 @@ class Conversion:
 
 
 def _reference(conv: Conversion, x, fixed: bool) -> list[np.ndarray]:
-    from .quantize import encode, integer_neuron, integer_weights, quantize
-
     net = conv.network
     qnet = quantize(net)[0] if fixed else net
     q = net.quantization
@@ -571,7 +288,7 @@ def _rate(blks, calib, input, normalization, percentile, per_channel, v_init, st
         if blk.act == "qcfs":
             unit.append(np.full(a.shape[1], blk.lam))
         else:
-            unit.append(_scale(np.maximum(a, 0), blk.shape, normalization, percentile,
+            unit.append(activation_scale(np.maximum(a, 0), blk.shape, normalization, percentile,
                                per_channel))
         layers.append(_unit_weights(blk, unit[-2], unit[-1]))
     ths = [_pow2_threshold(np.abs(w).max(initial=0), wmax) for w, _ in layers]
@@ -659,117 +376,3 @@ def _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name) -
     return Conversion(net, "lossless", input, names, kick[-1], [b.levels for b in blks],
                       input_levels if input == "spikes" else 0, kick[:-1],
                       input_shape=calib.shape[1:])
-
-
-# --------------------------------------------------------------------------- QCFS models
-
-
-def to_qcfs(model: nn.Module, levels: int, calibration_data, percentile: float = 99.9):
-    """A copy of ``model`` with every nn.ReLU replaced by :class:`QCFS` and a QCFS appended to
-    the output, each clip value started at the ``percentile`` of its calibration activations.
-
-    Fine-tune the result (e.g. :func:`snnkit.datasets.fit`) before a lossless conversion.
-
-    Raises
-    ------
-    NetworkError : unsupported layers, or ReLUs applied as functions (use nn.ReLU modules)
-    """
-    calib = np.asarray(calibration_data, np.float64)
-    ops = model_ops(model)
-    blks = blocks(model, calib.shape[1:])
-    acts = ann_forward(blks, calib)
-    relus = [op for op in ops if op.kind == "relu"]
-    if any(op.module is None for op in relus):
-        raise NetworkError(f"model layer {next(op.position for op in relus if op.module is None)}"
-                           f": a functional relu cannot be replaced by QCFS; use nn.ReLU")
-    out = copy.deepcopy(model)
-    lams = [float(_scale(np.maximum(a, 0), b.shape, "percentile", percentile, False)[0])
-            for a, b in zip(acts, blks)]
-    for op, lam in zip(relus, lams):
-        parent, _, attr = op.name.rpartition(".")
-        setattr(out.get_submodule(parent) if parent else out, attr, QCFS(levels, lam))
-    if blks[-1].act is None:
-        out = nn.Sequential(out, QCFS(levels, lams[-1]))
-    return out
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="snnkit convert", description="Convert a torch ANN "
-                                "(torch.save'd nn.Module) into a spiking network file.")
-    p.add_argument("model", help="MODEL.pt, or 'example:mlp' / 'example:cnn' (built-in digits "
-                   "models; 'example:mlp-qcfs8' etc. for QCFS-trained ones)")
-    p.add_argument("--calib", help="calibration data .npz (array 'x', or the first array); "
-                   "default for examples: the digits training set")
-    p.add_argument("-o", "--out", required=True, help="output network file (.snn)")
-    p.add_argument("--mode", choices=("rate", "lossless"), default="rate")
-    p.add_argument("--input", choices=("current", "poisson", "spikes"), default=None,
-                   help="first-layer drive (default: current in rate mode, spikes in lossless)")
-    p.add_argument("--norm", choices=("percentile", "max"), default="percentile")
-    p.add_argument("--percentile", type=float, default=99.9)
-    p.add_argument("--per-channel", action="store_true")
-    p.add_argument("--steps", type=int, default=32, help="rate mode: steps per inference")
-    p.add_argument("--input-levels", type=int, default=16)
-    p.add_argument("--weight-bits", type=int, default=8)
-    return p
-
-
-def _load_model(spec: str):
-    if spec.startswith("example:"):
-        from . import datasets
-
-        return datasets.example_model(spec.split(":", 1)[1])
-    try:
-        model = torch.load(spec, weights_only=False, map_location="cpu")
-    except (OSError, RuntimeError, EOFError) as e:
-        raise NetworkError(f"model: cannot load {spec!r} ({e})") from e
-    if isinstance(model, dict):
-        raise NetworkError(f"model: {spec!r} holds a state_dict, not a module; "
-                           f"torch.save the nn.Module itself")
-    return model
-
-
-def _load_calib(path: str) -> np.ndarray:
-    try:
-        with np.load(path) as z:
-            key = "x" if "x" in z.files else (z.files[0] if z.files else None)
-            if key is None:
-                raise NetworkError(f"--calib: {path!r} holds no arrays")
-            return z[key]
-    except (OSError, ValueError) as e:
-        raise NetworkError(f"--calib: cannot read {path!r} ({e})") from e
-
-
-def convert_main(argv=None) -> int:
-    """``snnkit convert MODEL.pt --calib DATA.npz -o NET``; returns the exit status.
-
-    Writes NET and, beside it, ``NET.conversion.json`` (mode, input encoding, steps, output
-    population), which a reader needs to feed the network.
-    """
-    args = argv if isinstance(argv, argparse.Namespace) else _parser().parse_args(argv)
-    model = _load_model(args.model)
-    if args.calib:
-        calib = _load_calib(args.calib)
-    elif args.model.startswith("example:"):
-        from . import datasets
-
-        calib = datasets.digits(image="cnn" in args.model)[0][:500]
-    else:
-        raise NetworkError("--calib: needed for a model file")
-    inp = args.input or ("spikes" if args.mode == "lossless" else "current")
-    conv = convert(model, calib, mode=args.mode, input=inp, normalization=args.norm,
-                   percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
-                   input_levels=args.input_levels, weight_bits=args.weight_bits,
-                   name=Path(args.out).stem)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    conv.network.save(args.out)
-    info = {"mode": conv.mode, "input": conv.input, "steps": conv.steps, "output": conv.output,
-            "layers": conv.layers, "levels": conv.levels, "input_levels": conv.input_levels,
-            "kick_steps": conv.kick_steps, "input_shape": list(conv.input_shape)}
-    Path(str(args.out) + ".conversion.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(conv.network.summary())
-    print(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
-          f"wrote {args.out} and {args.out}.conversion.json")
-    return 0

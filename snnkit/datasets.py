@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .ann import to_qcfs
 from .errors import NetworkError
 
 SPLIT_SEED = 0  # the fixed train/test split; never change it, results depend on it
@@ -143,10 +144,8 @@ def _seeded(build, seed):
 
 def train_qcfs(base: str = "mlp", levels: int = 8, seed: int = 0, epochs: int = 40,
                cache: bool = True):
-    """The example ``base`` ("mlp" or "cnn") fine-tuned with :class:`~snnkit.convert.QCFS`
+    """The example ``base`` ("mlp" or "cnn") fine-tuned with :class:`~snnkit.qcfs.QCFS`
     activations of ``levels`` steps (output included), ready for a lossless conversion."""
-    from .convert import to_qcfs
-
     if base not in ("mlp", "cnn"):
         raise NetworkError(f"base: must be 'mlp' or 'cnn', got {base!r}")
     xtr, ytr, _, _ = digits(image=base == "cnn")

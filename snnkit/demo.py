@@ -63,7 +63,7 @@ def run_snn(conv, x, steps, backend, batch=128, progress=None):
 def part_conversion(out: Path, quick: bool) -> dict:
     from tqdm.auto import tqdm
 
-    from . import datasets, emulator, encoders, plot
+    from . import datasets, emulated_board, encoders, plot
     from .compiler import HardwareConfig
     from .convert import convert
     from .device import Device
@@ -102,7 +102,7 @@ def part_conversion(out: Path, quick: bool) -> dict:
 
     n_fpga = 60 if quick else len(x_te)
     _say("starting the emulated FPGA board (Verilated RTL; the first build takes a minute) ...")
-    with emulator.running(HardwareConfig.for_network(net)) as (url, _):
+    with emulated_board.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
             _say(f"board at {url}: {dev.info.neurons} neurons, {dev.info.synapses} synapses, "
                  f"features {', '.join(dev.info.features)}")
@@ -133,12 +133,14 @@ def part_conversion(out: Path, quick: bool) -> dict:
             "accuracy_vs_T": {"T": list(steps_list), **curve}, "ann_train_s": t_train}
 
 
-def main(args) -> int:
-    out = Path(args.out)
+def run(out, quick: bool = False) -> int:
+    """The whole demo (both parts), writing PNGs and ``summary.json`` into the folder ``out``;
+    ``quick``: a short run (the test suite's). Returns the exit status 0."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    summary = {"conversion": part_conversion(out, args.quick)}
-    summary["learning"] = part_learning(out, args.quick)
+    summary = {"conversion": part_conversion(out, quick)}
+    summary["learning"] = part_learning(out, quick)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     _say(f"\nwrote {out}/: digits.snn, accuracy_vs_T.png, raster.png, membrane.png, "
          "weights_learned.png, summary.json")
@@ -148,7 +150,7 @@ def main(args) -> int:
 def part_learning(out: Path, quick: bool) -> dict:
     """Unsupervised STDP: accuracy in fixed point, and on-chip learning on the emulated board
     ending with exactly the fixed-point simulator's weights."""
-    from . import emulator, plot
+    from . import emulated_board, plot
     from . import unsupervised as us
     from .compiler import HardwareConfig
     from .device import Device
@@ -177,7 +179,7 @@ def part_learning(out: Path, quick: bool) -> dict:
     steps = int(next(iter(inputs.values())).shape[0])
     sim = simulate(net, inputs, steps, "fixed", learning=True)
     _say(f"on-chip learning: {n_board} digits ({steps} steps) on the emulated board ...")
-    with emulator.running(HardwareConfig.for_network(net)) as (url, _):
+    with emulated_board.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
             dev.load(net, progress=True)
             dev.set_learning(True)

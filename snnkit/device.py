@@ -11,7 +11,6 @@ twice). A board that stops answering raises :class:`~snnkit.errors.DeviceError` 
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from typing import Self
@@ -22,11 +21,11 @@ import torch
 from . import protocol as p
 from .compiler import HardwareConfig, build_images
 from .errors import DeviceError, NetworkError
+from .inputs import check_inputs
 from .network import Network
 from .protocol import ErrorCode, Op, Region
 from .quantize import quantize
 from .result import Result
-from .simulator import check_inputs
 
 CTRL_LEARN, CTRL_N_POP, CTRL_N_PROJ = 2, 9, 10  # word offsets in Region.CTRL
 CTRL_CORE_SEL = 11  # multi-core boards: the core the POP ... TRACE regions address
@@ -497,61 +496,3 @@ class Device:
             out += done
             t += len(done)
         return out
-
-
-# ---------------------------------------------------------------------- CLI
-
-
-def add_port_args(parser: argparse.ArgumentParser) -> None:
-    """``--port URL --baud N`` shared by ``snnkit deploy`` and ``snnkit run``."""
-    parser.add_argument("--port", required=True, help="pyserial URL: /dev/ttyUSB0, a pty "
-                                                     "path, socket://host:port")
-    parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
-                        help="UART bit rate (default 1 Mbaud)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")
-
-
-def deploy_main(argv=None) -> int:
-    """``snnkit deploy NET --port URL``: upload and verify a network."""
-    from .fileformat import load
-
-    parser = argparse.ArgumentParser(prog="snnkit deploy", description=deploy_main.__doc__)
-    parser.add_argument("net", help="network file (.snn)")
-    add_port_args(parser)
-    args = parser.parse_args(argv)
-    net = load(args.net)
-    with Device(args.port, args.baud, args.timeout) as dev:
-        i = dev.info
-        print(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
-              f"synapses, features {', '.join(i.features) or 'none'}")
-        t0 = time.monotonic()
-        dev.load(net)
-        print(f"loaded and verified {net!r} in {time.monotonic() - t0:.2f} s")
-    return 0
-
-
-def run_main(argv=None) -> int:
-    """``snnkit run NET --port URL --input IN.npz --steps T --out OUT.npz``."""
-    from .fileformat import load
-
-    parser = argparse.ArgumentParser(prog="snnkit run", description=run_main.__doc__)
-    parser.add_argument("net", help="network file (.snn)")
-    add_port_args(parser)
-    parser.add_argument("--input", required=True, help=".npz with 'inputs' [steps, batch, "
-                                                      "n_inputs] or one array per input "
-                                                      "population")
-    parser.add_argument("--steps", type=int, default=None, help="steps (default: the input's)")
-    parser.add_argument("--out", required=True, help="result .npz (spikes/<population> ...)")
-    parser.add_argument("--no-learning", action="store_true", help="switch on-chip STDP off")
-    args = parser.parse_args(argv)
-    net = load(args.net)
-    with np.load(args.input) as f:
-        inputs = f["inputs"] if "inputs" in f.files else {k: f[k] for k in f.files}
-    with Device(args.port, args.baud, args.timeout) as dev:
-        dev.load(net)
-        if args.no_learning:
-            dev.set_learning(False)
-        res = dev.run(inputs, args.steps)
-    res.save(args.out)
-    print(f"{res!r} -> {args.out}")
-    return 0

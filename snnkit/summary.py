@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Network
-
 
 def _fmt(v) -> str:
     if isinstance(v, np.ndarray):
@@ -13,7 +11,8 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def summarize(net: Network) -> str:
+def summarize(net) -> str:
+    """The table of ``net`` (a :class:`~snnkit.Network`): populations, projections, memory."""
     q = net.quantization
     wbits = q.weight_bits if q is not None else 8
     lines = [f"Network {net.name or '(unnamed)'}  dt={net.dt:g} s",

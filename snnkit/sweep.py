@@ -24,7 +24,6 @@ unfinished and failed ones run (Ray Tune's ``Tuner.restore``).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import importlib
 import json
@@ -303,29 +302,3 @@ def _plot(cfg: SweepConfig, rows: list[dict], path: Path) -> Path | None:
     from .plot import sweep as plot_sweep
 
     return plot_sweep(ok, cfg.varied, cfg.metric, path, title=f"sweep {cfg.name}: {cfg.task}")
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def sweep_main(argv=None) -> int:
-    """``snnkit sweep CONFIG [--address ADDR] [--workers N] [--out DIR] [--no-resume]``."""
-    ap = argparse.ArgumentParser(prog="snnkit sweep", description="Run a hyper-parameter "
-                                 "sweep on Ray (local by default); resumes an interrupted one")
-    ap.add_argument("config", help="sweep configuration (.toml or .json)")
-    ap.add_argument("--address", help="Ray cluster address (default: a local Ray)")
-    ap.add_argument("--workers", type=int, help="trials at once (default: one per CPU)")
-    ap.add_argument("--out", default="sweeps", help="results folder (default: sweeps)")
-    ap.add_argument("--no-resume", action="store_true", help="start anew, even if a sweep "
-                    "of this name is in --out")
-    args = ap.parse_args(argv)
-    res = sweep(args.config, address=args.address, workers=args.workers, out=args.out,
-                resume=not args.no_resume)
-    best = res.best()
-    print(f"{len(res.rows)} configurations ({res.errors} failed) -> {res.csv}")
-    if res.plot:
-        print(f"plot -> {res.plot}")
-    if best:
-        print(f"best {res.config.metric} = {best[res.config.metric]:.4g}: "
-              f"{ {k: best[k] for k in res.config.varied} }")
-    return 1 if res.errors else 0

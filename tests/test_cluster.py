@@ -10,7 +10,7 @@ import torch
 import snnkit
 from snnkit.cluster import Cluster
 from snnkit.compiler import HardwareConfig
-from snnkit.emulator import running
+from snnkit.emulated_board import running
 from snnkit.quantize import integer_weights
 
 CONFIG = HardwareConfig(n_max=64, syn_max=1024, p_max=8, pr_max=16, d_max=3, tr_max=256)

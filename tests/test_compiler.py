@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import snnkit
+from snnkit.cli import main
 from snnkit.compiler import (
     POP_FIELDS,
     PROJ_FIELDS,
     HardwareConfig,
-    compile_main,
     estimate_cycles,
 )
 from snnkit.quantize import encode
@@ -167,8 +167,8 @@ def test_cycle_estimate_grows_with_activity():
 def test_compile_main_cli(tmp_path, capsys):
     net = random_net(5, stdp=False)
     net.save(tmp_path / "n.snn")
-    assert compile_main([str(tmp_path / "n.snn"), "-o", str(tmp_path / "out"),
-                         "--n-max", "128"]) == 0
+    assert main(["compile", str(tmp_path / "n.snn"), "-o", str(tmp_path / "out"),
+                 "--n-max", "128"]) == 0
     assert "N_MAX=128" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "report.json").read_text())["config"]["n_max"] == 128
 

@@ -8,7 +8,10 @@ import torch
 from torch import nn
 
 import snnkit
-from snnkit.convert import QCFS, ann_forward, blocks, convert, convert_main, to_qcfs
+from snnkit.ann import ann_forward, blocks, to_qcfs
+from snnkit.cli import main
+from snnkit.convert import convert
+from snnkit.qcfs import QCFS
 
 
 def _init(model, seed, grid=None):
@@ -266,8 +269,8 @@ def test_convert_main_writes_a_loadable_network(tmp_path):
     torch.save(model, tmp_path / "m.pt")
     np.savez(tmp_path / "calib.npz", x=x)
     out = tmp_path / "net.snn"
-    assert convert_main([str(tmp_path / "m.pt"), "--calib", str(tmp_path / "calib.npz"),
-                         "-o", str(out), "--steps", "20"]) == 0
+    assert main(["convert", str(tmp_path / "m.pt"), "--calib", str(tmp_path / "calib.npz"),
+                 "-o", str(out), "--steps", "20"]) == 0
     net = snnkit.load(out)
     info = json.loads((tmp_path / "net.snn.conversion.json").read_text())
     assert info["mode"] == "rate" and info["steps"] == 20 and info["output"] == "output"

@@ -3,7 +3,7 @@
 import torch
 
 import snnkit
-from snnkit import datasets, emulator, encoders
+from snnkit import datasets, emulated_board, encoders
 from snnkit.compiler import HardwareConfig
 from snnkit.convert import convert
 
@@ -14,7 +14,7 @@ def test_converted_digits_network_matches_fixed_point_on_the_whole_test_split():
     conv = convert(ann, x_tr[:500], mode="rate", input="poisson", v_init=0.5)
     x = encoders.regular(x_te, 16)
     ref = snnkit.simulate(conv.network, x, 16, backend="fixed")
-    with emulator.running(HardwareConfig.for_network(conv.network)) as (url, _):
+    with emulated_board.running(HardwareConfig.for_network(conv.network)) as (url, _):
         with snnkit.Device(url) as dev:
             dev.load(conv.network)
             board = dev.run(x, 16)

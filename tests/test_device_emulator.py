@@ -14,9 +14,10 @@ import torch
 
 import snnkit
 from snnkit import protocol as p
+from snnkit.cli import main
 from snnkit.compiler import HardwareConfig
-from snnkit.device import Device, deploy_main, run_main
-from snnkit.emulator import running
+from snnkit.device import Device
+from snnkit.emulated_board import running
 
 from .conftest import make_net as fixture_net
 
@@ -209,11 +210,11 @@ def test_cli_deploy_and_run(board, tmp_path, capsys):
     net.save(tmp_path / "net.snn")
     x = spikes_in(12)
     np.savez(tmp_path / "in.npz", inputs=x.astype(np.uint8))
-    assert deploy_main([str(tmp_path / "net.snn"), "--port", board]) == 0
+    assert main(["deploy", str(tmp_path / "net.snn"), "--port", board]) == 0
     assert "verified" in capsys.readouterr().out
-    assert run_main([str(tmp_path / "net.snn"), "--port", board, "--input",
-                     str(tmp_path / "in.npz"), "--steps", "40", "--out",
-                     str(tmp_path / "out.npz")]) == 0
+    assert main(["run", str(tmp_path / "net.snn"), "--port", board, "--input",
+                 str(tmp_path / "in.npz"), "--steps", "40", "--out",
+                 str(tmp_path / "out.npz")]) == 0
     ref = snnkit.simulate(snnkit.load(tmp_path / "net.snn"), x, backend="fixed")
     with np.load(tmp_path / "out.npz") as f:
         for name, s in ref.spikes.items():
@@ -232,9 +233,8 @@ def test_emulate_command_serves_across_clients_and_stops_on_a_signal(tmp_path, s
     import sys
 
     make_net(stdp=True).save(tmp_path / "net.snn")  # sizes the board like CONFIG: cached build
-    code = "import sys; from snnkit.emulator import emulate_main; sys.exit(emulate_main())"
-    # started as a shell starts a background job: with SIGINT ignored
-    proc = subprocess.Popen([sys.executable, "-c", code, "--port", "0", "--net",
+    # `snnkit emulate`, started as a shell starts a background job: with SIGINT ignored
+    proc = subprocess.Popen([sys.executable, "-m", "snnkit", "emulate", "--port", "0", "--net",
                              str(tmp_path / "net.snn")], stdout=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:

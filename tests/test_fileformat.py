@@ -8,14 +8,13 @@ import pytest
 
 import snnkit
 from snnkit import NetworkError
-from snnkit.fileformat import to_manifest
 
 from .conftest import make_net
 
 
 def _same(a: snnkit.Network, b: snnkit.Network):
-    ma, aa = to_manifest(a)
-    mb, ab = to_manifest(b)
+    ma, aa = a.to_manifest()
+    mb, ab = b.to_manifest()
     assert ma == mb
     assert aa.keys() == ab.keys()
     for k in aa:

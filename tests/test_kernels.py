@@ -14,7 +14,7 @@ import torch
 
 import snnkit
 from snnkit import IF, LIF, CubaLIF, kernels
-from snnkit import simulator as sim
+from snnkit import plan as plan_mod
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                               reason="no C compiler")
@@ -308,13 +308,13 @@ def test_padded_weights_layout():
     assert p.shape == (6, 48) and p.dtype == torch.int16  # 48 / 16 = 3, odd
     assert torch.equal(p[:, :40], w.to(torch.int16)) and not p[:, 40:].any()
     assert kernels.pad_weights(torch.zeros(3, 1000)).shape[1] == 1008  # not 1024
-    assert sim._Proj(0, "a", "b", 0, w.T, False, None, 0).wt.is_contiguous()
+    assert plan_mod.Proj(0, "a", "b", 0, w.T, False, None, 0).wt.is_contiguous()
 
 
 @needs_cc
 def test_run_layer_refuses_mismatched_arguments():
     lib = kernels.load()
-    plan = sim._float_plan(ff_net(np.random.default_rng(0)), "cpu", None)
+    plan = plan_mod.float_plan(ff_net(np.random.default_rng(0)), "cpu", None)
     pr, p = plan.projs[0], plan.neurons["a"]
     x = torch.zeros(6, 37, dtype=torch.bool)
     with pytest.raises(ValueError, match="int8 weights with torch.float32 states"):

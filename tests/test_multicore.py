@@ -10,7 +10,7 @@ import torch
 
 import snnkit
 from snnkit.device import Device
-from snnkit.emulator import running
+from snnkit.emulated_board import running
 from snnkit.multicore import build_multi_images, run_multi
 
 from .test_cluster import CONFIG, crossing_net

@@ -15,8 +15,9 @@ import torch
 from snntorch.import_nir import import_from_nir
 
 import snnkit
-from snnkit.fileformat import to_manifest
-from snnkit.nir_io import NIRApproximationWarning, from_nir, to_nir
+from snnkit.nir_export import to_nir
+from snnkit.nir_import import from_nir
+from snnkit.nir_report import NIRApproximationWarning
 
 T, B = 60, 3
 
@@ -42,7 +43,7 @@ def _rich_net() -> snnkit.Network:
 
 
 def _canonical(net):
-    manifest, arrays = to_manifest(net)
+    manifest, arrays = net.to_manifest()
     projs = sorted(manifest.pop("projections"), key=lambda p: (p["source"], p["target"]))
     for p in projs:  # array keys carry the projection's position; compare contents instead
         for k in ("weight", "mask"):

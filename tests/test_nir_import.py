@@ -20,7 +20,8 @@ from snntorch.export_nir import export_to_nir
 
 import snnkit
 from snnkit import NetworkError
-from snnkit.nir_io import NIRApproximationWarning, from_nir
+from snnkit.nir_import import from_nir
+from snnkit.nir_report import NIRApproximationWarning
 
 T, B, N_IN, N_H, N_OUT = 60, 3, 12, 10, 4
 

@@ -136,6 +136,8 @@ def test_delay_zero_chain_crosses_all_layers_in_one_step():
 
 def test_layerwise_equals_stepwise_bit_for_bit_in_fixed_point():
     from snnkit import simulator as sim
+    from snnkit.inputs import check_inputs
+    from snnkit.plan import fixed_plan
 
     net = snnkit.Network()
     net.add_input("in", 30)
@@ -147,10 +149,10 @@ def test_layerwise_equals_stepwise_bit_for_bit_in_fixed_point():
     net.connect("in", "b", rng.normal(0.0, 0.3, (10, 30)), delay=1)
     qnet, _ = snnkit.quantize(net)
     x = snnkit.encoders.poisson(rng.random((4, 30)) * 0.4, 50, seed=1)
-    assert sim._layerwise_ok(qnet, sim._fixed_plan(qnet, qnet.quantization, "cpu", None))
+    assert sim._layerwise_ok(qnet, fixed_plan(qnet, qnet.quantization, "cpu", None))
     fast = snnkit.simulate(qnet, x, backend="fixed", record=("v", "i"))
-    arrays, steps, batch = sim.check_inputs(qnet, x, None)
-    plan = sim._fixed_plan(qnet, qnet.quantization, "cpu", None)
+    arrays, steps, batch = check_inputs(qnet, x, None)
+    plan = fixed_plan(qnet, qnet.quantization, "cpu", None)
     slow = sim._run_stepwise(qnet, plan, arrays, steps, batch, {"v", "i"}, "fixed", False)
     for k in fast.spikes:
         assert torch.equal(fast.spikes[k], slow.spikes[k]), k

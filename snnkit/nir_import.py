@@ -1,4 +1,4 @@
-"""Import and export of NIR graphs (the Neuromorphic Intermediate Representation).
+"""Import of NIR graphs (the Neuromorphic Intermediate Representation) as a Network.
 
 NIR describes neurons in continuous time; snnkit steps in discrete time. The import
 discretises with forward Euler at the step ``dt`` the caller gives (what snntorch and norse
@@ -9,65 +9,28 @@ Scale, Conv2d, SumPool2d, AvgPool2d, Flatten, Delay) are composed into one proje
 (``index = (c*H + y)*W + x``, as ``torch.flatten``). docs/nir.md lists every mapping.
 
 Whatever the import had to interpret or approximate is listed in ``net.nir_report`` and in
-one :class:`NIRApproximationWarning`.
+one :class:`~snnkit.nir_report.NIRApproximationWarning`; :mod:`snnkit.nir_export` goes the
+other way.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import NetworkError
 from .network import IF, LIF, NEURON_MODELS, CubaLIF, Network
+from .nir_linear import Route, compose, spatial_matrix
+from .nir_report import NIRApproximationWarning, Note, warn
+
+__all__ = ["from_nir", "NIRApproximationWarning", "Note", "CONVENTIONS"]
 
 CONVENTIONS = ("nir", "snntorch", "norse")
 _NEURONS = ("LIF", "CubaLIF", "IF")
 _LINEAR = ("Affine", "Linear", "Scale", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Delay")
 _CONST = "__const__"  # pseudo source of Affine/Conv biases
 _SNAP = 1e-6  # gains this close to 1 are 1: float32 tau round trips (snntorch) lose ~1e-7
-
-
-class NIRApproximationWarning(UserWarning):
-    """An import or export had to interpret, fold or drop something; see the message."""
-
-
-@dataclass(frozen=True)
-class Note:
-    """One entry of an import/export report."""
-
-    node: str  # NIR node (or snnkit population/projection) concerned
-    parameter: str  # what was changed
-    message: str  # how
-    exact: bool  # True: the behaviour is reproduced exactly, only the representation changed
-
-    def __str__(self) -> str:
-        kind = "exact" if self.exact else "APPROXIMATED"
-        return f"{self.node}.{self.parameter} ({kind}): {self.message}"
-
-
-def _warn(notes: list[Note], what: str, stacklevel: int) -> None:
-    if notes:
-        lines = "\n".join(f"  - {n}" for n in notes)
-        warnings.warn(f"{what}:\n{lines}", NIRApproximationWarning, stacklevel=stacklevel + 1)
-
-
-# =========================================================================== import
-
-
-@dataclass
-class _Path:
-    """A linear route from a source population (or the constant 1) to a node's output."""
-
-    source: str
-    m: np.ndarray | None  # [out, source] matrix; None = identity
-    s: np.ndarray | None  # bool structure [out, source]; None = dense
-    delay: float  # seconds
-    meta: dict | None  # metadata of the single weighted node on the route, if exactly one
-    hops: int  # weighted nodes on the route
 
 
 def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
@@ -213,7 +176,7 @@ class _Importer:
                 self._connect(name, specs[name], routes[name], order)
         self.net.nir_report = self.notes
         self.net.nir_outputs = self._outputs()
-        _warn(self.notes, "NIR import: parameters interpreted or approximated", 3)
+        warn(self.notes, "NIR import: parameters interpreted or approximated", 3)
         return self.net
 
     # ---- shapes
@@ -292,10 +255,10 @@ class _Importer:
                       exact=False)
         return k
 
-    def _routes(self, name, seen) -> list[_Path]:
+    def _routes(self, name, seen) -> list[Route]:
         kind = self.kind(name)
         if kind in ("Input",) + _NEURONS:
-            return [_Path(name, None, None, 0.0, None, 0)]
+            return [Route(name, None, None, 0.0, None, 0)]
         if kind == "Output":
             raise NetworkError(f"NIR node {name!r}: an Output node cannot feed other nodes")
         if name in seen:
@@ -304,9 +267,9 @@ class _Importer:
         out = []
         for p in self.pred[name]:
             for r in self._routes(p, seen + (name,)):
-                out.append(_compose(r, m, s, delay, self.nodes[name] if m is not None else None))
+                out.append(compose(r, m, s, delay, self.nodes[name] if m is not None else None))
         if bias is not None and np.any(bias != 0):
-            out.append(_Path(_CONST, bias[:, None], None, 0.0, None, 1))
+            out.append(Route(_CONST, bias[:, None], None, 0.0, None, 1))
         return out
 
     def _linear(self, name):
@@ -343,37 +306,9 @@ class _Importer:
     def _spatial(self, name, shp):
         """(matrix [out, in], structure, bias, output shape) of a conv or pool, cached."""
         if name not in self._cache:
-            self._cache[name] = self._build_spatial(name, tuple(int(x) for x in shp))
+            self._cache[name] = spatial_matrix(name, self.nodes[name], self.kind(name),
+                                               tuple(int(x) for x in shp))
         return self._cache[name]
-
-    def _build_spatial(self, name, shp):
-        """Dense matrix [out, in] of a conv or pool over channel-major flattened indices."""
-        import torch
-        import torch.nn.functional as F
-
-        node, kind = self.nodes[name], self.kind(name)
-        if len(shp) != 3:
-            raise NetworkError(f"NIR node {name!r} ({kind}): needs a [C, H, W] input, got "
-                               f"shape {shp}")
-        n = int(np.prod(shp))
-        eye = torch.eye(n, dtype=torch.float64).reshape(n, *shp)
-        if kind == "Conv2d":
-            w = torch.as_tensor(np.asarray(node.weight, np.float64))
-            pad = node.padding if isinstance(node.padding, str) else _pair(node.padding)
-            kw = {"stride": _pair(node.stride), "padding": pad, "groups": int(node.groups),
-                  "dilation": _pair(node.dilation)}
-            out = F.conv2d(eye, w, **kw)
-            s = F.conv2d(eye, torch.ones_like(w), **kw) != 0
-            bias = np.repeat(np.asarray(node.bias, np.float64).reshape(-1), out[0, 0].numel())
-        else:
-            k = _pair(node.kernel_size)
-            out = F.avg_pool2d(eye, k, stride=_pair(node.stride), padding=_pair(node.padding))
-            s = out != 0
-            if kind == "SumPool2d":
-                out = out * (k[0] * k[1])
-            bias = None
-        m = out.reshape(n, -1).T.contiguous().numpy()
-        return m, s.reshape(n, -1).T.numpy(), bias, tuple(out.shape[1:])
 
     # ---- order
 
@@ -538,18 +473,6 @@ class _Importer:
         return out
 
 
-def _compose(r: _Path, m, s, delay, node) -> _Path:
-    if m is None:
-        return dataclasses.replace(r, delay=r.delay + delay)
-    mm = m if r.m is None else m @ r.m
-    if s is None or r.s is None and r.m is not None:
-        ss = None
-    else:
-        ss = s if r.m is None else (s.astype(np.int64) @ r.s.astype(np.int64)) > 0
-    meta = getattr(node, "metadata", None) if r.hops == 0 else None
-    return _Path(r.source, mm, ss, r.delay + delay, meta, r.hops + 1)
-
-
 def _exact_weight(meta, w, mask):
     """snnkit's stored weight and mask when they agree with the NIR weight (rounding only)."""
     if not meta or "snnkit_weight" not in meta:
@@ -574,142 +497,7 @@ def _strict_to_inclusive(thr: np.ndarray) -> np.ndarray:
     return np.nextafter(thr.astype(np.float32), np.float32(np.inf)).astype(np.float64)
 
 
-def _inclusive_to_strict(thr: np.ndarray) -> np.ndarray:
-    """The float32 threshold t' with ``v > t'`` exactly when ``v >= thr`` (v in float32)."""
-    return np.nextafter(thr.astype(np.float32), np.float32(-np.inf)).astype(np.float64)
-
-
-def _pair(x) -> tuple[int, int]:
-    v = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x).reshape(-1)
-    return tuple(int(i) for i in np.broadcast_to(v, (2,)))
-
 
 def _fmt(a) -> str:
     a = np.asarray(a)
     return f"{a.min():g}..{a.max():g}" if a.size and a.min() != a.max() else f"{a.reshape(-1)[0]:g}"
-
-
-# =========================================================================== export
-
-
-def to_nir(net: Network):
-    """Describe ``net`` as a NIR graph (forward-Euler reading of the time constants).
-
-    Each projection becomes an Affine/Linear node (plus a Delay node when its delay is not the
-    implicit one step of a self-loop); LIF becomes ``LIF`` with ``r = 1`` (the weights carry
-    ``1/(1-beta)``), CubaLIF becomes ``CubaLIF`` with ``r = tau_mem/dt``, ``w_in = tau_syn/dt``
-    (unit gain), IF becomes ``IF``. snnkit's exact values ride along in ``snnkit_*`` metadata
-    so that :func:`from_nir` restores the network exactly. What NIR cannot express (reset by
-    subtraction, refractory period, threshold adaptation, initial potential, plasticity,
-    quantisation) is listed in one :class:`NIRApproximationWarning`.
-
-    Returns
-    -------
-    nir.NIRGraph
-
-    Raises
-    ------
-    NetworkError : a leak or decay that has no finite time constant (CubaLIF with beta = 1)
-    """
-    import nir
-
-    notes: list[Note] = []
-    nodes, edges, gains = {}, [], {}
-    for i, pop in enumerate(net.populations):
-        if pop.is_input:
-            nodes[pop.name] = nir.Input(input_type={"input": np.array([pop.size])},
-                                        metadata={"snnkit_index": i,
-                                                  "snnkit_encoding": pop.encoding})
-        else:
-            nodes[pop.name], gains[pop.name] = _export_neuron(net, pop, i, notes)
-    for i, pr in enumerate(net.projections):
-        _export_projection(net, i, pr, gains[pr.target], nodes, edges)
-        if pr.stdp is not None:
-            notes.append(Note(pr.name, "stdp", "plasticity is not part of NIR; dropped", False))
-    sources = {pr.source for pr in net.projections}
-    sinks = [p for p in net.neuron_populations if p.name not in sources] or \
-        net.neuron_populations[-1:]
-    for p in sinks:
-        key = "output" if len(sinks) == 1 else f"output_{p.name}"
-        nodes[key] = nir.Output(output_type={"output": np.array([p.size])})
-        edges.append((p.name, key))
-    if net.quantization is not None:
-        notes.append(Note("network", "quantization", "not part of NIR; dropped", False))
-    _warn(notes, "NIR export: not representable in NIR", 2)
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"snnkit_dt": net.dt})
-
-
-def _export_neuron(net, pop, index, notes):
-    """The NIR neuron node and the gain its incoming weights must be divided by."""
-    import nir
-
-    n, dt, nrn = pop.size, net.dt, pop.neuron
-    d = {k: np.asarray(v, np.float64) for k, v in nrn.dynamics(n).items()}
-    meta = {"snnkit_index": index, "snnkit_model": nrn.model, "snnkit_reset": nrn.reset,
-            "snnkit_refractory": nrn.refractory}
-    meta.update({f"snnkit_{f}": np.array(getattr(nrn, f), np.float64) if np.ndim(getattr(
-        nrn, f)) else float(getattr(nrn, f)) for f in nrn.param_names()})
-    v_reset = d["v_reset"] if nrn.reset == "value" else np.zeros(n)
-    _export_notes(pop, nrn, d, notes, bool(net.incoming(pop.name)))
-    thr = _inclusive_to_strict(d["threshold"])
-    if nrn.model == "cuba_lif":
-        if np.any(d["beta"] >= 1) or np.any(d["alpha"] >= 1):
-            raise NetworkError(f"population {pop.name!r}: CubaLIF with alpha or beta = 1 has no "
-                               f"finite time constant; NIR cannot describe it")
-        tm, ts = dt / (1 - d["beta"]), dt / (1 - d["alpha"])
-        node = nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / dt, v_leak=d["bias"] / (1 - d["beta"]),
-                           v_threshold=thr, v_reset=v_reset, w_in=ts / dt, metadata=meta)
-        return node, np.ones(n)
-    if nrn.model == "lif" and np.all(d["beta"] < 1):
-        tau = dt / (1 - d["beta"])
-        node = nir.LIF(tau=tau, r=np.ones(n), v_leak=d["bias"] / (1 - d["beta"]),
-                       v_threshold=thr, v_reset=v_reset, metadata=meta)
-        return node, 1 - d["beta"]
-    if nrn.model == "lif" and np.any(d["beta"] < 1):
-        raise NetworkError(f"population {pop.name!r}: mixes beta = 1 and beta < 1; NIR needs one "
-                           f"node type per population")
-    if np.any(d["bias"] != 0):
-        meta["snnkit_if_bias"] = d["bias"]
-    return nir.IF(r=np.ones(n), v_threshold=thr, v_reset=v_reset, metadata=meta), np.ones(n)
-
-
-def _export_notes(pop, nrn, d, notes, fed: bool) -> None:
-    def add(param, msg):
-        notes.append(Note(pop.name, param, msg, False))
-
-    if nrn.reset == "subtract":
-        add("reset", "reset by subtraction is not in NIR; written as reset to 0")
-    if nrn.refractory:
-        add("refractory", f"{nrn.refractory} refractory steps are not in NIR; dropped")
-    if np.any(d["adapt_plus"] != 0):
-        add("adapt_plus", "threshold adaptation is not in NIR; dropped")
-    if np.any(d["v_init"] != 0):
-        add("v_init", "initial membrane potential is not in NIR; dropped")
-    if nrn.model != "cuba_lif" and np.all(d["beta"] >= 1) and np.any(d["bias"] != 0) \
-            and not fed:
-        add("bias", "IF bias without an incoming projection has no NIR node to sit on; "
-            "kept in snnkit metadata only")
-
-
-def _export_projection(net, i, pr, gain, nodes, edges) -> None:
-    import nir
-
-    w = pr.weight / gain[:, None]
-    meta = {"snnkit_weight": pr.weight.copy()}
-    if pr.mask is not None:
-        meta["snnkit_mask"] = pr.mask.copy()
-    key = f"proj{i}_{pr.source}_{pr.target}"
-    first = next(j for j, p in enumerate(net.projections) if p.target == pr.target)
-    if_bias = nodes[pr.target].metadata.get("snnkit_if_bias")
-    if if_bias is not None and first == i:
-        nodes[key] = nir.Affine(weight=w, bias=if_bias / gain, metadata=meta)
-    else:
-        nodes[key] = nir.Linear(weight=w, metadata=meta)
-    edges.append((pr.source, key))
-    implicit = pr.source == pr.target and pr.delay == 1
-    if pr.delay and not implicit:
-        dkey = f"delay{i}_{pr.source}_{pr.target}"
-        nodes[dkey] = nir.Delay(delay=np.full(w.shape[0], pr.delay * net.dt))
-        edges += [(key, dkey), (dkey, pr.target)]
-    else:
-        edges.append((key, pr.target))

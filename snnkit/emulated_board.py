@@ -8,7 +8,6 @@ One build per hardware configuration and baud divider is cached (``$SNNKIT_CACHE
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import re
@@ -22,7 +21,8 @@ from pathlib import Path
 
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
-from .rtl_backend import cache_dir, verilator_bin
+from .rtl_backend import cache_dir
+from .tools import verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
@@ -38,7 +38,8 @@ def sources(cores: int = 1) -> list[Path]:
         ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v", "host_decoder.v", top)]
     missing = [str(f) for f in files + [HARNESS] if not f.exists()]
     if missing:
-        raise SimulationError(f"emulator sources not found: {missing} (needs a source checkout)")
+        raise SimulationError(f"emulated board sources not found: {missing} (needs a source "
+                              f"checkout)")
     return files
 
 
@@ -48,7 +49,7 @@ def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLO
     h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}{extra}".encode())
     for f in sources(cores) + [HARNESS]:
         h.update(f.name.encode() + f.read_bytes())
-    return "emulator-" + h.hexdigest()[:16]
+    return "emulator-" + h.hexdigest()[:16]  # the prefix of existing cached builds
 
 
 def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER_BIT,
@@ -81,7 +82,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
-        raise SimulationError(f"emulator build failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        raise SimulationError(f"emulated board build failed:\n"
+                              f"{(proc.stdout + proc.stderr)[-3000:]}")
     try:
         work.rename(final)
     except OSError:  # a concurrent build won
@@ -96,7 +98,7 @@ def _launch(exe: Path, port: int | None, pty: bool, host: str):
     m = re.match(r"serving (\S+)", line)
     if not m:
         proc.kill()
-        raise DeviceError(f"emulator did not start: {line.strip() or 'no output'}")
+        raise DeviceError(f"the emulated board did not start: {line.strip() or 'no output'}")
     return proc, m.group(1)
 
 
@@ -126,7 +128,7 @@ def running(config: HardwareConfig | None = None, *, pty: bool = False, port: in
 def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty: bool = False,
           host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
           out=sys.stdout, cores: int = 1) -> int:
-    """Serve the board in the foreground until Ctrl-C (what ``snnkit emulate`` runs);
+    """Serve the emulated board in the foreground until Ctrl-C (what ``snnkit emulate`` runs);
     ``cores`` > 1: a board of that many cores and the spike router."""
     if port is None and not pty:
         raise DeviceError("emulate: give --port N (socket://) or --pty")
@@ -165,42 +167,3 @@ def _stopped_by_signals():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def add_emulate_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``snnkit emulate``."""
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serve on socket://127.0.0.1:PORT (a URL or a number)")
-    where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
-    parser.add_argument("--net", help="size the board for this network (.snn); default: "
-                                      "the standard configuration (256 neurons)")
-    parser.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
-                        help="simulated clock cycles per UART bit")
-    parser.add_argument("--cores", type=int, default=1,
-                        help="cores on the board (a power of two; > 1: the multi-core board "
-                             "of standard cores, which partitions a network on deploy)")
-
-
-def emulate_main(argv=None) -> int:
-    """``snnkit emulate --port socket://127.0.0.1:5555 | --pty [--net NET]``."""
-    parser = argparse.ArgumentParser(prog="snnkit emulate", description=emulate_main.__doc__)
-    add_emulate_args(parser)
-    return run_emulate(parser.parse_args(argv))
-
-
-def run_emulate(args) -> int:
-    """Run ``snnkit emulate`` from parsed arguments (for cli.py)."""
-    config, host, port = None, "127.0.0.1", None
-    cores = getattr(args, "cores", 1)
-    if args.net and cores == 1:
-        from .fileformat import load
-
-        config = HardwareConfig.for_network(load(args.net))
-    if args.port:
-        m = re.fullmatch(r"(?:socket://)?(?:([^:]+):)?(\d+)", args.port)
-        if not m:
-            raise DeviceError(f"--port: expected socket://HOST:PORT or a number, got "
-                              f"{args.port!r}")
-        host, port = m.group(1) or host, int(m.group(2))
-    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
-                 cores=cores)

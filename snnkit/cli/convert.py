@@ -1,0 +1,89 @@
+"""``snnkit convert MODEL --calib DATA -o NET``: a torch ANN file (or a built-in example)
+converted into a network file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import datasets
+from ..convert import convert
+from ..errors import NetworkError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("convert", help="convert a trained torch ANN into a network",
+                       description="Convert a torch ANN (torch.save'd nn.Module) into a spiking "
+                                   "network file.")
+    p.add_argument("model", help="MODEL.pt, or 'example:mlp' / 'example:cnn' (built-in digits "
+                   "models; 'example:mlp-qcfs8' etc. for QCFS-trained ones)")
+    p.add_argument("--calib", help="calibration data .npz (array 'x', or the first array); "
+                   "default for examples: the digits training set")
+    p.add_argument("-o", "--out", required=True, help="output network file (.snn)")
+    p.add_argument("--mode", choices=("rate", "lossless"), default="rate")
+    p.add_argument("--input", choices=("current", "poisson", "spikes"), default=None,
+                   help="first-layer drive (default: current in rate mode, spikes in lossless)")
+    p.add_argument("--norm", choices=("percentile", "max"), default="percentile")
+    p.add_argument("--percentile", type=float, default=99.9)
+    p.add_argument("--per-channel", action="store_true")
+    p.add_argument("--steps", type=int, default=32, help="rate mode: steps per inference")
+    p.add_argument("--input-levels", type=int, default=16)
+    p.add_argument("--weight-bits", type=int, default=8)
+    p.set_defaults(func=run)
+
+
+def load_model(spec: str):
+    """The model of ``spec``: a ``torch.save``'d module file, or ``example:NAME``."""
+    if spec.startswith("example:"):
+        return datasets.example_model(spec.split(":", 1)[1])
+    try:
+        model = torch.load(spec, weights_only=False, map_location="cpu")
+    except (OSError, RuntimeError, EOFError) as e:
+        raise NetworkError(f"model: cannot load {spec!r} ({e})") from e
+    if isinstance(model, dict):
+        raise NetworkError(f"model: {spec!r} holds a state_dict, not a module; "
+                           f"torch.save the nn.Module itself")
+    return model
+
+
+def load_calib(path: str) -> np.ndarray:
+    """Calibration samples from an ``.npz`` (array ``x``, or the first array)."""
+    try:
+        with np.load(path) as z:
+            key = "x" if "x" in z.files else (z.files[0] if z.files else None)
+            if key is None:
+                raise NetworkError(f"--calib: {path!r} holds no arrays")
+            return z[key]
+    except (OSError, ValueError) as e:
+        raise NetworkError(f"--calib: cannot read {path!r} ({e})") from e
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write NET and, beside it, ``NET.conversion.json`` (mode, input encoding, steps, output
+    population), which a reader needs to feed the network; return the exit status 0."""
+    model = load_model(args.model)
+    if args.calib:
+        calib = load_calib(args.calib)
+    elif args.model.startswith("example:"):
+        calib = datasets.digits(image="cnn" in args.model)[0][:500]
+    else:
+        raise NetworkError("--calib: needed for a model file")
+    inp = args.input or ("spikes" if args.mode == "lossless" else "current")
+    conv = convert(model, calib, mode=args.mode, input=inp, normalization=args.norm,
+                   percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
+                   input_levels=args.input_levels, weight_bits=args.weight_bits,
+                   name=Path(args.out).stem)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    conv.network.save(args.out)
+    info = {"mode": conv.mode, "input": conv.input, "steps": conv.steps, "output": conv.output,
+            "layers": conv.layers, "levels": conv.levels, "input_levels": conv.input_levels,
+            "kick_steps": conv.kick_steps, "input_shape": list(conv.input_shape)}
+    Path(str(args.out) + ".conversion.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(conv.network.summary())
+    print(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
+          f"wrote {args.out} and {args.out}.conversion.json")
+    return 0

@@ -1,0 +1,145 @@
+"""Export of a Network as a NIR graph (the Neuromorphic Intermediate Representation).
+
+Time constants are the forward-Euler reading of the per-step decays, and snnkit's exact
+values ride along in ``snnkit_*`` metadata so that :func:`snnkit.from_nir` restores the
+network exactly (docs/nir.md); what NIR cannot express is listed in one
+:class:`~snnkit.nir_report.NIRApproximationWarning`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import NetworkError
+from .network import Network
+from .nir_report import NIRApproximationWarning, Note, warn
+
+__all__ = ["to_nir", "NIRApproximationWarning"]
+
+
+def to_nir(net: Network):
+    """Describe ``net`` as a NIR graph (forward-Euler reading of the time constants).
+
+    Each projection becomes an Affine/Linear node (plus a Delay node when its delay is not the
+    implicit one step of a self-loop); LIF becomes ``LIF`` with ``r = 1`` (the weights carry
+    ``1/(1-beta)``), CubaLIF becomes ``CubaLIF`` with ``r = tau_mem/dt``, ``w_in = tau_syn/dt``
+    (unit gain), IF becomes ``IF``. snnkit's exact values ride along in ``snnkit_*`` metadata
+    so that :func:`from_nir` restores the network exactly. What NIR cannot express (reset by
+    subtraction, refractory period, threshold adaptation, initial potential, plasticity,
+    quantisation) is listed in one :class:`NIRApproximationWarning`.
+
+    Returns
+    -------
+    nir.NIRGraph
+
+    Raises
+    ------
+    NetworkError : a leak or decay that has no finite time constant (CubaLIF with beta = 1)
+    """
+    import nir
+
+    notes: list[Note] = []
+    nodes, edges, gains = {}, [], {}
+    for i, pop in enumerate(net.populations):
+        if pop.is_input:
+            nodes[pop.name] = nir.Input(input_type={"input": np.array([pop.size])},
+                                        metadata={"snnkit_index": i,
+                                                  "snnkit_encoding": pop.encoding})
+        else:
+            nodes[pop.name], gains[pop.name] = _export_neuron(net, pop, i, notes)
+    for i, pr in enumerate(net.projections):
+        _export_projection(net, i, pr, gains[pr.target], nodes, edges)
+        if pr.stdp is not None:
+            notes.append(Note(pr.name, "stdp", "plasticity is not part of NIR; dropped", False))
+    sources = {pr.source for pr in net.projections}
+    sinks = [p for p in net.neuron_populations if p.name not in sources] or \
+        net.neuron_populations[-1:]
+    for p in sinks:
+        key = "output" if len(sinks) == 1 else f"output_{p.name}"
+        nodes[key] = nir.Output(output_type={"output": np.array([p.size])})
+        edges.append((p.name, key))
+    if net.quantization is not None:
+        notes.append(Note("network", "quantization", "not part of NIR; dropped", False))
+    warn(notes, "NIR export: not representable in NIR", 2)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"snnkit_dt": net.dt})
+
+
+def _export_neuron(net, pop, index, notes):
+    """The NIR neuron node and the gain its incoming weights must be divided by."""
+    import nir
+
+    n, dt, nrn = pop.size, net.dt, pop.neuron
+    d = {k: np.asarray(v, np.float64) for k, v in nrn.dynamics(n).items()}
+    meta = {"snnkit_index": index, "snnkit_model": nrn.model, "snnkit_reset": nrn.reset,
+            "snnkit_refractory": nrn.refractory}
+    meta.update({f"snnkit_{f}": np.array(getattr(nrn, f), np.float64) if np.ndim(getattr(
+        nrn, f)) else float(getattr(nrn, f)) for f in nrn.param_names()})
+    v_reset = d["v_reset"] if nrn.reset == "value" else np.zeros(n)
+    _export_notes(pop, nrn, d, notes, bool(net.incoming(pop.name)))
+    thr = _inclusive_to_strict(d["threshold"])
+    if nrn.model == "cuba_lif":
+        if np.any(d["beta"] >= 1) or np.any(d["alpha"] >= 1):
+            raise NetworkError(f"population {pop.name!r}: CubaLIF with alpha or beta = 1 has no "
+                               f"finite time constant; NIR cannot describe it")
+        tm, ts = dt / (1 - d["beta"]), dt / (1 - d["alpha"])
+        node = nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / dt, v_leak=d["bias"] / (1 - d["beta"]),
+                           v_threshold=thr, v_reset=v_reset, w_in=ts / dt, metadata=meta)
+        return node, np.ones(n)
+    if nrn.model == "lif" and np.all(d["beta"] < 1):
+        tau = dt / (1 - d["beta"])
+        node = nir.LIF(tau=tau, r=np.ones(n), v_leak=d["bias"] / (1 - d["beta"]),
+                       v_threshold=thr, v_reset=v_reset, metadata=meta)
+        return node, 1 - d["beta"]
+    if nrn.model == "lif" and np.any(d["beta"] < 1):
+        raise NetworkError(f"population {pop.name!r}: mixes beta = 1 and beta < 1; NIR needs one "
+                           f"node type per population")
+    if np.any(d["bias"] != 0):
+        meta["snnkit_if_bias"] = d["bias"]
+    return nir.IF(r=np.ones(n), v_threshold=thr, v_reset=v_reset, metadata=meta), np.ones(n)
+
+
+def _export_notes(pop, nrn, d, notes, fed: bool) -> None:
+    def add(param, msg):
+        notes.append(Note(pop.name, param, msg, False))
+
+    if nrn.reset == "subtract":
+        add("reset", "reset by subtraction is not in NIR; written as reset to 0")
+    if nrn.refractory:
+        add("refractory", f"{nrn.refractory} refractory steps are not in NIR; dropped")
+    if np.any(d["adapt_plus"] != 0):
+        add("adapt_plus", "threshold adaptation is not in NIR; dropped")
+    if np.any(d["v_init"] != 0):
+        add("v_init", "initial membrane potential is not in NIR; dropped")
+    if nrn.model != "cuba_lif" and np.all(d["beta"] >= 1) and np.any(d["bias"] != 0) \
+            and not fed:
+        add("bias", "IF bias without an incoming projection has no NIR node to sit on; "
+            "kept in snnkit metadata only")
+
+
+def _export_projection(net, i, pr, gain, nodes, edges) -> None:
+    import nir
+
+    w = pr.weight / gain[:, None]
+    meta = {"snnkit_weight": pr.weight.copy()}
+    if pr.mask is not None:
+        meta["snnkit_mask"] = pr.mask.copy()
+    key = f"proj{i}_{pr.source}_{pr.target}"
+    first = next(j for j, p in enumerate(net.projections) if p.target == pr.target)
+    if_bias = nodes[pr.target].metadata.get("snnkit_if_bias")
+    if if_bias is not None and first == i:
+        nodes[key] = nir.Affine(weight=w, bias=if_bias / gain, metadata=meta)
+    else:
+        nodes[key] = nir.Linear(weight=w, metadata=meta)
+    edges.append((pr.source, key))
+    implicit = pr.source == pr.target and pr.delay == 1
+    if pr.delay and not implicit:
+        dkey = f"delay{i}_{pr.source}_{pr.target}"
+        nodes[dkey] = nir.Delay(delay=np.full(w.shape[0], pr.delay * net.dt))
+        edges += [(key, dkey), (dkey, pr.target)]
+    else:
+        edges.append((key, pr.target))
+
+
+def _inclusive_to_strict(thr: np.ndarray) -> np.ndarray:
+    """The float32 threshold t' with ``v > t'`` exactly when ``v >= thr`` (v in float32)."""
+    return np.nextafter(thr.astype(np.float32), np.float32(-np.inf)).astype(np.float64)
