@@ -175,12 +175,13 @@ def build(config: HardwareConfig, cores: int, backend: str, cache=None) -> Path:
                "-Wno-style", "--top-module", "tb_multi", "--Mdir", str(work), "-o",
                "Vtb_multi", "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1",
                "--output-split", "0"]
-        cmd += [f"-G{k}={v}" for k, v in params.items()] + files
+        cmd += [f"-I{HDL_DIR}"] + [f"-G{k}={v}" for k, v in params.items()] + files
     else:
         if shutil.which("iverilog") is None:
             raise SimulationError("backend 'icarus': iverilog not found (apt-get install "
                                   "iverilog)")
-        cmd = ["iverilog", "-g2012", "-s", "tb_multi", "-o", str(work / "tb_multi.vvp")]
+        cmd = ["iverilog", "-g2012", "-I", str(HDL_DIR), "-s", "tb_multi", "-o",
+               str(work / "tb_multi.vvp")]
         cmd += [f"-Ptb_multi.{k}={v}" for k, v in params.items()] + files
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
