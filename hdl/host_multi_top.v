@@ -4,6 +4,7 @@
 // more word (CORES) and CTRL one more register (CORE_SEL: the core whose POP, PROJ, STATE,
 // WEIGHT and TRACE regions the host reads and writes). docs/hardware.md, docs/uart-protocol.md.
 `default_nettype none
+`include "snn_map.vh"
 
 module host_multi_top #(
     parameter integer CORES        = 2,      // cores (a power of two)
@@ -36,19 +37,26 @@ module host_multi_top #(
     output wire link_active   // the decoder is inside a frame or a command (emulator clock)
 );
 
-    localparam integer ADDR_W = 24;
+    localparam integer ADDR_W = `SNN_ADDR_W;
     localparam integer K_W = (CORES > 1) ? $clog2(CORES) : 1;
     localparam integer G_W = ((N_MAX > 2) ? $clog2(N_MAX) : 1) + K_W;
     localparam [31:0] N32 = N_MAX, SYN32 = SYN_MAX, P32 = P_MAX, PR32 = PR_MAX, TR32 = TR_MAX;
     localparam [31:0] TAB32 = CORES << G_W, WV32 = CORES + 1;
-    // regions 15..13 absent; 12 WAVES, 11 INMAP, 10 ROUTE (the router's tables), 9 FIFO,
-    // 8 LINK (decoder), 7 COUNTER, 6 TRACE, 5 WEIGHT, 4 STATE, 3 PROJ, 2 POP (of core
-    // CORE_SEL), 1 CTRL (+ CORE_SEL), 0 IDENT (+ CORES)
-    localparam [16*32-1:0] BASE = {96'd0, 32'h02F, 32'h500000, 32'h400000, 32'h020, 32'h0,
-                                   32'h014, 32'h300000, 32'h200000, 32'h100000, 32'h400,
-                                   32'h100, 32'h010, 32'h000};
-    localparam [16*32-1:0] SIZE = {96'd0, WV32, TAB32, TAB32, 32'd4, 32'd4, 32'd4, TR32,
-                                   SYN32, 4 * N32, 16 * PR32, 16 * P32, 32'd12, 32'd12};
+    // the one-core board's region table (snn_map.vh) with IDENT and CTRL one word longer
+    // (CORES, CORE_SEL) and the router's regions ROUTE, INMAP, WAVES added
+    localparam [31:0]  RT_BASE = {8'h0, `SNN_REGION_ROUTE, 20'h0};
+    localparam [31:0]  IM_BASE = {8'h0, `SNN_REGION_INMAP, 20'h0};
+    localparam [31:0]  WV_BASE = `SNN_MREG_N_WAVES;
+    localparam [511:0] BASE = `SNN_LINK_BASES
+        | ({480'd0, RT_BASE} << (32 * `SNN_LINK_ROUTE))
+        | ({480'd0, IM_BASE} << (32 * `SNN_LINK_INMAP))
+        | ({480'd0, WV_BASE} << (32 * `SNN_LINK_WAVES));
+    localparam [511:0] SIZE = `SNN_LINK_SIZES(N32, SYN32, P32, PR32, TR32)
+        + ({480'd0, 32'd1} << (32 * `SNN_LINK_IDENT)) + ({480'd0, 32'd1} << (32 * `SNN_LINK_CTRL))
+        + ({480'd0, TAB32} << (32 * `SNN_LINK_ROUTE)) + ({480'd0, TAB32} << (32 * `SNN_LINK_INMAP))
+        + ({480'd0, WV32} << (32 * `SNN_LINK_WAVES));
+    localparam [15:0]  WRITABLE = `SNN_LINK_WRITABLE | (16'd1 << `SNN_LINK_ROUTE)
+        | (16'd1 << `SNN_LINK_INMAP) | (16'd1 << `SNN_LINK_WAVES);
 
     wire [7:0]        rx_data, tx_data;
     wire              rx_valid, tx_valid, tx_ready, rx_frame_err;
@@ -68,7 +76,7 @@ module host_multi_top #(
 
     host_decoder #(
         .ADDR_W(ADDR_W), .MAX_PAYLOAD(MAX_PAYLOAD), .MAX_EVENTS(CORES * N_MAX), .REGION_BASE(BASE),
-        .REGION_SIZE(SIZE), .REGION_WR(16'h1E3E), .IDLE_CLKS(20000 * CLKS_PER_BIT)
+        .REGION_SIZE(SIZE), .REGION_WR(WRITABLE), .IDLE_CLKS(20000 * CLKS_PER_BIT)
     ) u_dec (
         .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid), .tx_data(tx_data),
         .tx_valid(tx_valid), .tx_ready(tx_ready), .host_req(host_req), .host_we(host_we),

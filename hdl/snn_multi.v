@@ -5,6 +5,7 @@
 // core whose tables, memories and per-core registers the host reads and writes; regions 4
 // and 5 hold the router's tables.
 `default_nettype none
+`include "snn_map.vh"
 
 module snn_multi #(
     parameter integer CORES     = 2,     // cores (a power of two, at most 16)
@@ -49,17 +50,21 @@ module snn_multi #(
     // ------------------------------------------------------------------ host decode
     wire [3:0]  region = host_addr[ADDR_W-1:ADDR_W-4];
     wire [19:0] offset = host_addr[19:0];
-    wire        r0     = region == 4'h0;
-    wire        a_ctrl = r0 && offset == 20'h010, a_steps = r0 && offset == 20'h011;
-    wire        a_learn = r0 && offset == 20'h012;
-    wire        a_inf  = r0 && offset == 20'h020, a_outf = r0 && offset == 20'h022;
-    wire        a_sel  = r0 && offset == 20'h01B, a_nwave = r0 && offset == 20'h02F;
-    wire        a_wave = r0 && offset[19:4] == 16'h003 && offset[3:0] < CORES;  // 0x030 + k
-    wire        own_reg = r0 && (offset == 20'h00B || offset == 20'h010 || offset == 20'h011
-                                 || (offset >= 20'h013 && offset <= 20'h018) || a_sel
-                                 || (offset >= 20'h020 && offset <= 20'h023) || a_nwave
-                                 || a_wave);
-    wire        own_tab = region == 4'h4 || region == 4'h5;  // route, input map
+    wire        r0     = region == `SNN_REGION_REGS;
+    wire        a_ctrl = r0 && offset == `SNN_REG_CTRL, a_steps = r0 && offset == `SNN_REG_STEPS;
+    wire        a_learn = r0 && offset == `SNN_REG_LEARN;
+    wire        a_inf  = r0 && offset == `SNN_REG_IN_FIFO;
+    wire        a_outf = r0 && offset == `SNN_REG_OUT_FIFO;
+    wire        a_sel  = r0 && offset == `SNN_MREG_CORE_SEL;
+    wire        a_nwave = r0 && offset == `SNN_MREG_N_WAVES;
+    wire [19:0] w_k    = offset - `SNN_MREG_WAVE;  // WAVE[k]
+    wire        a_wave = r0 && offset >= `SNN_MREG_WAVE && w_k < CORES;
+    wire        own_reg = r0 && (offset == `SNN_MREG_CORES || a_ctrl || a_steps
+                                 || (offset >= `SNN_REG_STATUS && offset <= `SNN_REG_STEPS_LEFT)
+                                 || a_sel || (offset >= `SNN_REG_IN_FIFO
+                                              && offset <= `SNN_REG_OUT_LEVEL)
+                                 || a_nwave || a_wave);
+    wire        own_tab = region == `SNN_REGION_ROUTE || region == `SNN_REGION_INMAP;
     wire        own    = own_reg || own_tab || (a_learn && host_we);
     wire        fwd    = !own;  // to core CORE_SEL
 
@@ -102,12 +107,12 @@ module snn_multi #(
     generate
         for (gj = 0; gj < CORES; gj = gj + 1) begin : g_tab
             snn_ram #(.DATA_W(RT_W), .DEPTH(1 << G_W), .ADDR_W(G_W)) u_route (
-                .clk(clk), .we(acc && host_we && region == 4'h4
+                .clk(clk), .we(acc && host_we && region == `SNN_REGION_ROUTE
                                && offset[G_W+K_W-1:G_W] == gj),
                 .waddr(offset[G_W-1:0]), .wdata(host_wdata[RT_W-1:0]), .re(rt_re),
                 .raddr(rt_raddr), .rdata(rt_rdata[gj*RT_W +: RT_W]));
             snn_ram #(.DATA_W(E_W), .DEPTH(1 << G_W), .ADDR_W(G_W)) u_inmap (
-                .clk(clk), .we(acc && host_we && region == 4'h5
+                .clk(clk), .we(acc && host_we && region == `SNN_REGION_INMAP
                                && offset[G_W+K_W-1:G_W] == gj),
                 .waddr(offset[G_W-1:0]), .wdata(host_wdata[E_W-1:0]), .re(im_re),
                 .raddr(im_raddr), .rdata(im_rdata[gj*E_W +: E_W]));
@@ -147,8 +152,8 @@ module snn_multi #(
     endgenerate
 
     // host commands to the router: RUN, RESET_STATE and LEARN to every core
-    wire cmd_run   = acc && host_we && a_ctrl && host_wdata[0];
-    wire cmd_reset = acc && host_we && a_ctrl && host_wdata[1];
+    wire cmd_run   = acc && host_we && a_ctrl && host_wdata[`SNN_CTRL_RUN_BIT];
+    wire cmd_reset = acc && host_we && a_ctrl && host_wdata[`SNN_CTRL_RESET_STATE_BIT];
     wire cmd_learn = acc && host_we && a_learn;
 
     snn_router #(.CORES(CORES), .N_AW(N_AW), .K_W(K_W), .ADDR_W(ADDR_W)) u_router (
@@ -186,8 +191,8 @@ module snn_multi #(
                 if (a_steps) steps_reg <= host_wdata;
                 if (a_nwave) n_waves <= host_wdata[3:0];
                 if (a_wave) begin
-                    core_wave[offset[3:0]] <= host_wdata[3:0];
-                    core_en[offset[3:0]] <= host_wdata[4];
+                    core_wave[w_k[3:0]] <= host_wdata[3:0];
+                    core_en[w_k[3:0]] <= host_wdata[4];
                 end
             end
         end
@@ -200,20 +205,25 @@ module snn_multi #(
     reg [31:0] o_c;
     always @* begin
         o_c = 32'd0;
-        if (a_wave) o_c = {27'd0, core_en[offset[3:0]], core_wave[offset[3:0]]};
+        if (a_wave) o_c = {27'd0, core_en[w_k[3:0]], core_wave[w_k[3:0]]};
         else case (offset)
-            20'h00B: o_c = CORES;
-            20'h011: o_c = steps_reg;
-            20'h013: o_c = {27'd0, mo_full, r_waiting, 1'b0, done_flag, busy};
-            20'h014: o_c = {17'd0, r_step};
-            20'h015: o_c = r_cycles[31:0];
-            20'h016: o_c = r_cycles[63:32];
-            20'h018: o_c = r_steps_left;
-            20'h01B: o_c = {{(32-K_W){1'b0}}, core_sel};
-            20'h021: o_c = {{(31-G_W){1'b0}}, st_level};
-            20'h022: o_c = mo_empty ? 32'd0 : mo_dout;
-            20'h023: o_c = {{(31-G_W){1'b0}}, mo_level};
-            20'h02F: o_c = {28'd0, n_waves};
+            `SNN_MREG_CORES:      o_c = CORES;
+            `SNN_REG_STEPS:       o_c = steps_reg;
+            `SNN_REG_STATUS: begin
+                o_c[`SNN_STATUS_BUSY_BIT] = busy;
+                o_c[`SNN_STATUS_DONE_BIT] = done_flag;
+                o_c[`SNN_STATUS_WAITING_BIT] = r_waiting;
+                o_c[`SNN_STATUS_OUT_FULL_BIT] = mo_full;
+            end
+            `SNN_REG_STEP_COUNT:  o_c = {17'd0, r_step};
+            `SNN_REG_CYCLES_LO:   o_c = r_cycles[31:0];
+            `SNN_REG_CYCLES_HI:   o_c = r_cycles[63:32];
+            `SNN_REG_STEPS_LEFT:  o_c = r_steps_left;
+            `SNN_MREG_CORE_SEL:   o_c = {{(32-K_W){1'b0}}, core_sel};
+            `SNN_REG_IN_LEVEL:    o_c = {{(31-G_W){1'b0}}, st_level};
+            `SNN_REG_OUT_FIFO:    o_c = mo_empty ? 32'd0 : mo_dout;
+            `SNN_REG_OUT_LEVEL:   o_c = {{(31-G_W){1'b0}}, mo_level};
+            `SNN_MREG_N_WAVES:    o_c = {28'd0, n_waves};
             default: ;
         endcase
     end

@@ -13,6 +13,7 @@
 // A bus operation drives one request to a set of cores at once (each core its own data),
 // and waits until every one is accepted (and read back).
 `default_nettype none
+`include "snn_map.vh"
 
 module snn_router #(
     parameter integer CORES  = 2,   // cores
@@ -59,8 +60,10 @@ module snn_router #(
 );
 
     localparam integer G_W = N_AW + K_W, E_W = N_AW + 1, RT_W = 2 * E_W;
-    localparam [ADDR_W-1:0] A_CTRL = 'h010, A_STEPS = 'h011, A_LEARN = 'h012,
-                            A_STATUS = 'h013, A_IN = 'h020, A_OUT = 'h022;
+    localparam [ADDR_W-1:0] A_CTRL = `SNN_REG_CTRL, A_STEPS = `SNN_REG_STEPS,
+                            A_LEARN = `SNN_REG_LEARN, A_STATUS = `SNN_REG_STATUS,
+                            A_IN = `SNN_REG_IN_FIFO, A_OUT = `SNN_REG_OUT_FIFO;
+    localparam [31:0]       MARK = 32'd1 << `SNN_FIFO_MARK_BIT;  // end of step / valid
     localparam [4:0] S_IDLE = 5'd0, S_WAIT = 5'd1, S_START = 5'd2, S_RUN = 5'd3,
                      S_IN = 5'd4, S_IN_PUSH = 5'd5, S_WAVE = 5'd6, S_FLUSH0 = 5'd7,
                      S_FLUSH = 5'd8, S_POLL_ST = 5'd9, S_POLL_OUT = 5'd10, S_SCAN = 5'd11,
@@ -113,9 +116,9 @@ module snn_router #(
         .empty(h_empty), .full(h_full), .level(h_level));
 
     assign st_pop   = state == S_IN && !st_empty;
-    assign im_re    = st_pop && !st_dout[31];
+    assign im_re    = st_pop && !st_dout[`SNN_FIFO_MARK_BIT];
     assign im_raddr = st_dout[G_W-1:0];
-    wire   got      = pmask[kk] && rd[kk][31] && !k[K_W];  // core kk gave a spike
+    wire   got      = pmask[kk] && rd[kk][`SNN_FIFO_MARK_BIT] && !k[K_W];  // kk spiked
     assign rt_re    = state == S_SCAN && got;
     assign rt_raddr = {kk, rd[kk][N_AW-1:0]};
     wire   self_v   = rt_rdata[kk*RT_W + G_W];
@@ -164,7 +167,8 @@ module snn_router #(
             if (!idle) cycles <= cycles + 64'd1;
             case (state)
                 S_IDLE: begin
-                    for (q = 0; q < CORES; q = q + 1) op_wd[q] <= cmd_reset ? 32'd2 : cmd_data;
+                    for (q = 0; q < CORES; q = q + 1)
+                        op_wd[q] <= cmd_reset ? (32'd1 << `SNN_CTRL_RESET_STATE_BIT) : cmd_data;
                     if (cmd_reset) begin
                         step_count <= 15'd0; cycles <= 64'd0;
                         issue({CORES{1'b1}}, 1'b1, A_CTRL, S_IDLE);
@@ -179,18 +183,21 @@ module snn_router #(
                 S_WAIT: if (pend == 0 && rpend == 0) state <= ret;
                 S_START: begin
                     fin <= {CORES{1'b0}}; wave <= 4'd0;
-                    for (q = 0; q < CORES; q = q + 1) op_wd[q] <= 32'd1;
+                    for (q = 0; q < CORES; q = q + 1) op_wd[q] <= 32'd1;  // STEPS = 1, RUN
                     issue(core_en, 1'b1, A_STEPS, S_RUN);
                 end
-                S_RUN: issue(core_en, 1'b1, A_CTRL, S_FLUSH0);
-                S_IN: if (!st_empty) state <= st_dout[31] ? S_WAVE : S_IN_PUSH;
+                S_RUN: begin
+                    for (q = 0; q < CORES; q = q + 1) op_wd[q] <= 32'd1 << `SNN_CTRL_RUN_BIT;
+                    issue(core_en, 1'b1, A_CTRL, S_FLUSH0);
+                end
+                S_IN: if (!st_empty) state <= st_dout[`SNN_FIFO_MARK_BIT] ? S_WAVE : S_IN_PUSH;
                 S_IN_PUSH: begin
                     for (q = 0; q < CORES; q = q + 1)
                         op_wd[q] <= {{(32-N_AW){1'b0}}, im_rdata[q*E_W +: N_AW]};
                     issue(core_en & im_valid, 1'b1, A_IN, S_IN);
                 end
                 S_WAVE: begin
-                    for (q = 0; q < CORES; q = q + 1) op_wd[q] <= 32'h8000_0000;
+                    for (q = 0; q < CORES; q = q + 1) op_wd[q] <= MARK;
                     issue(wave_m, 1'b1, A_IN, S_POLL_ST);
                 end
                 S_FLUSH0: begin
@@ -219,7 +226,7 @@ module snn_router #(
                     end
                 end
                 S_POLL_OUT: begin
-                    for (q = 0; q < CORES; q = q + 1) dn[q] <= rd[q][1];
+                    for (q = 0; q < CORES; q = q + 1) dn[q] <= rd[q][`SNN_STATUS_DONE_BIT];
                     k <= {(K_W+1){1'b0}};
                     issue(pmask, 1'b0, A_OUT, S_SCAN);
                 end

@@ -13,17 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
-from .build import (
-    BOARDS,
-    FIRMWARE_DIR,
-    HDL_DIR,
-    BuildError,
-    BuildReport,
-    run_tool,
-    summarize,
-    synthesize,
-    tool,
-)
+from .build import BOARDS, FIRMWARE_DIR, HDL_DIR, BuildReport, synthesize
+from .fpga_report import summarize
+from .fpga_tools import BuildError, run_tool, tool
 
 ECP5_GROUPS = {"LUT4": ("LUT4",), "FF": ("TRELLIS_FF",), "CARRY (CCU2C)": ("CCU2C",),
                "LUTRAM": ("TRELLIS_DPR16X4",), "EBR (DP16KD)": ("DP16KD",),

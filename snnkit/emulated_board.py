@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
-from .rtl_backend import cache_dir
+from .rtl_backend import cache_dir, headers
 from .tools import verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,11 +31,15 @@ MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build 
 
 
 def sources(cores: int = 1) -> list[Path]:
-    """Verilog of the board: the core's blocks, the UART, the decoder and host_top (with
-    ``cores`` > 1: host_multi_top, the cores and their spike router)."""
+    """Verilog of the board: the core's blocks, the UART, the decoder's blocks and host_top
+    (with ``cores`` > 1: host_multi_top, the cores and their spike router; the header they
+    include: rtl_backend.headers())."""
+    tops = {"host_top.v", "host_multi_top.v"}
     top = "host_top.v" if cores == 1 else "host_multi_top.v"
-    files = sorted((ROOT / "hdl").glob("snn_*.v")) + [
-        ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v", "host_decoder.v", top)]
+    files = (sorted((ROOT / "hdl").glob("snn_*.v"))
+             + [ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v")]
+             + [f for f in sorted((ROOT / "hdl").glob("host_*.v")) if f.name not in tops]
+             + [ROOT / "hdl" / top])
     missing = [str(f) for f in files + [HARNESS] if not f.exists()]
     if missing:
         raise SimulationError(f"emulated board sources not found: {missing} (needs a source "
@@ -47,7 +51,7 @@ def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLO
          cores: int = 1) -> str:
     extra = f":{cores}" if cores > 1 else ""
     h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}{extra}".encode())
-    for f in sources(cores) + [HARNESS]:
+    for f in sources(cores) + headers() + [HARNESS]:
         h.update(f.name.encode() + f.read_bytes())
     return "emulator-" + h.hexdigest()[:16]  # the prefix of existing cached builds
 
@@ -77,7 +81,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
            "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in sources(cores)]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{ROOT / 'hdl'}"]
+    cmd += [str(f) for f in sources(cores)]
     cmd += [str(HARNESS)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:

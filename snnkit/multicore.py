@@ -29,7 +29,7 @@ from .errors import NetworkError, SimulationError
 from .network import Network
 from .partition import Partition, partition
 from .result import Result
-from .rtl_backend import BACKENDS, HDL_DIR, SIM_DIR, cache_dir, input_words
+from .rtl_backend import BACKENDS, HDL_DIR, SIM_DIR, cache_dir, headers, input_words
 from .tools import verilator_bin
 
 
@@ -160,7 +160,7 @@ def build(config: HardwareConfig, cores: int, backend: str, cache=None) -> Path:
     if backend not in BACKENDS:
         raise SimulationError(f"backend: {backend!r} is not an RTL backend {BACKENDS}")
     h = hashlib.sha256(f"multi:{backend}:{cores}:{config.key()}".encode())
-    for f in sources():
+    for f in sources() + headers():
         h.update(f.name.encode() + f.read_bytes())
     final = cache_dir(cache) / f"multi-{backend}-{h.hexdigest()[:16]}"
     exe = final / ("Vtb_multi" if backend == "verilator" else "tb_multi.vvp")
