@@ -10,21 +10,27 @@ are compared with the simulator's.
 import cocotb
 import numpy as np
 import torch
-from bench_core import (
-    REG_CTRL,
-    REG_IN,
-    REG_LEARN,
-    REG_STEP_COUNT,
-    config,
-    drain,
-    start,
-    wait_status,
-)
+from bench_core import config, drain, start, wait_status
 
 import snnkit
+from snnkit.memory_map import (
+    FIFO_MARK,
+    PLASTIC,
+    POP_TABLE,
+    PROJ_TABLE,
+    STATE_STRIDE,
+    CoreRegion,
+    Ctrl,
+    MultiReg,
+    MultiRegion,
+    Reg,
+    StateField,
+    Status,
+    core_address,
+)
 from snnkit.multicore import build_multi_images
 
-REG_CORES, REG_SEL, REG_NWAVES, REG_WAVES = 0x00B, 0x01B, 0x02F, 0x030
+WEIGHT, STATE = core_address(CoreRegion.WEIGHT), core_address(CoreRegion.STATE)
 
 
 def crossing_net(seed: int) -> snnkit.Network:
@@ -54,34 +60,35 @@ async def load(bus, part, mi) -> None:
     wv = words(mi.images["waves.hex"])
     for core, rep in zip(part.cores, mi.reports):
         k = core.index
-        await bus.write(REG_SEL, k)
-        await bus.write(REG_WAVES + k, wv[k])
+        await bus.write(MultiReg.CORE_SEL, k)
+        await bus.write(MultiReg.WAVE + k, wv[k])
         if rep is None:
             continue
         for a, w in enumerate(words(mi.images[f"c{k}_pop.hex"])):
-            await bus.write(0x100 + a, w)
+            await bus.write(POP_TABLE + a, w)
         for a, w in enumerate(words(mi.images[f"c{k}_proj.hex"])):
-            await bus.write(0x400 + a, w)
+            await bus.write(PROJ_TABLE + a, w)
         for a, w in enumerate(words(mi.images[f"c{k}_weights.hex"])[:rep.weight_words]):
-            await bus.write(0x200000 + a, ((w >> wb) << 31) | (w & ((1 << wb) - 1)))
+            await bus.write(WEIGHT + a, (w >> wb) * PLASTIC | (w & ((1 << wb) - 1)))
         n_pop, n_proj, _ = words(mi.images[f"c{k}_regs.hex"])
-        await bus.write(0x019, n_pop)
-        await bus.write(0x01A, n_proj)
-    await bus.write(REG_NWAVES, wv[-1])
-    for region, name in ((0x400000, "route.hex"), (0x500000, "inmap.hex")):
+        await bus.write(Reg.N_POP, n_pop)
+        await bus.write(Reg.N_PROJ, n_proj)
+    await bus.write(MultiReg.N_WAVES, wv[-1])
+    for region, name in ((core_address(MultiRegion.ROUTE), "route.hex"),
+                         (core_address(MultiRegion.INMAP), "inmap.hex")):
         for a, w in enumerate(words(mi.images[name])):
             if w:
                 await bus.write(region + a, w)
-    await bus.write(REG_LEARN, 1)
-    await bus.write(REG_CTRL, 2)
-    await wait_status(bus, 1, False)
+    await bus.write(Reg.LEARN, 1)
+    await bus.write(Reg.CTRL, Ctrl.RESET_STATE)
+    await wait_status(bus, Status.BUSY, False)
 
 
 @cocotb.test()
 async def a_partitioned_network_matches_the_fixed_simulator_every_step(dut):
     bus = await start(dut)
     cores = int(dut.CORES.value)
-    assert await bus.read(REG_CORES) == cores
+    assert await bus.read(MultiReg.CORES) == cores
     cfg = config(dut)
     net = crossing_net(1)
     part = snnkit.partition(net, cores, cfg, allocator="in_order")
@@ -104,11 +111,12 @@ async def a_partitioned_network_matches_the_fixed_simulator_every_step(dut):
                                   ref.spikes[pop.name][t, 0].numpy()), (t, pop.name)
         spiked += int(got.sum())
         for core, rep in zip(part.cores, mi.reports):
-            await bus.write(REG_SEL, core.index)
+            await bus.write(MultiReg.CORE_SEL, core.index)
             for name, idx in core.parts.items():
                 off = core.net.offset(name)
-                for f, var in ((0, "v"), (1, "i"), (3, "theta")):
-                    vals = [await bus.read(0x100000 + 4 * (off + j) + f, signed=True)
+                for f, var in ((StateField.V, "v"), (StateField.I, "i"),
+                               (StateField.THETA, "theta")):
+                    vals = [await bus.read(STATE + STATE_STRIDE * (off + j) + f, signed=True)
                             for j in range(idx.size)]
                     want = ref.states[name][var][t, 0, torch.as_tensor(idx)].tolist()
                     assert vals == want, (t, core.index, name, var)
@@ -117,21 +125,21 @@ async def a_partitioned_network_matches_the_fixed_simulator_every_step(dut):
                 if pr.stdp is None:
                     continue
                 s, n = src.size, tgt.size
-                ws = [await bus.read(0x200000 + rep.w_base[li] + a) for a in range(s * n)]
+                ws = [await bus.read(WEIGHT + rep.w_base[li] + a) for a in range(s * n)]
                 w = np.array([(v & 0x7FFF_FFFF) - ((v & 0x4000_0000) << 1) for v in ws])
                 want = ref.weight_trace[net.projections[j].name][t, 0].numpy()
                 assert np.array_equal(w.reshape(s, n).T, want[np.ix_(tgt, src)]), \
                     (t, core.index, pr.name)
     assert spiked > 5
-    assert await bus.read(REG_STEP_COUNT) == steps
+    assert await bus.read(Reg.STEP_COUNT) == steps
 
 
 async def run_one_step_with_inputs(bus, inputs) -> None:
     """One RUN of one step: STEPS and RUN, the step's input words (whole-network indices)
     and its end marker, then wait for done (as the UART decoder does)."""
-    await bus.write(0x011, 1)
-    await bus.write(REG_CTRL, 1)
+    await bus.write(Reg.STEPS, 1)
+    await bus.write(Reg.CTRL, Ctrl.RUN)
     for g in inputs:
-        await bus.write(REG_IN, int(g))
-    await bus.write(REG_IN, 1 << 31)
-    await wait_status(bus, 2, True)
+        await bus.write(Reg.IN_FIFO, int(g))
+    await bus.write(Reg.IN_FIFO, FIFO_MARK)
+    await wait_status(bus, Status.DONE, True)
