@@ -133,19 +133,26 @@ class CompileReport:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_fit(net: Network, c: HardwareConfig, words: int, traces: int) -> None:
+def requirements(net: Network, c: HardwareConfig) -> dict[str, tuple[int, int]]:
+    """``{limit: (needed by net, available in c)}`` for every size limit of one core."""
+    words = sum(p.weight.size for p in net.projections)
+    traces = sum(net.population(p.source).size + net.population(p.target).size
+                 for p in net.projections if p.stdp is not None)
+    return {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
+            "populations": (len(net.populations), c.p_max),
+            "projections": (len(net.projections), c.pr_max),
+            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
+            "delay (steps)": (net.max_delay, c.d_max)}
+
+
+def _check_fit(net: Network, c: HardwareConfig) -> None:
     q = net.quantization
     for name in ("weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
                  "trace_frac_bits", "stdp_frac_bits"):
         if getattr(q, name) != getattr(c, name):
             raise NetworkError(f"quantization.{name}: the network uses {getattr(q, name)} but "
                                f"the hardware is built for {getattr(c, name)}")
-    need = {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
-            "populations": (len(net.populations), c.p_max),
-            "projections": (len(net.projections), c.pr_max),
-            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
-            "delay (steps)": (net.max_delay, c.d_max)}
-    for what, (n, cap) in need.items():
+    for what, (n, cap) in requirements(net, c).items():
         if n > cap:
             raise NetworkError(f"network does not fit the hardware: {n} {what} needed, "
                                f"{cap} available ({n - cap} too many)")
@@ -329,10 +336,8 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     if not net.neuron_populations:
         raise NetworkError("network: has no neuron population to compile")
     c = config or HardwareConfig.for_network(net)
+    _check_fit(net, c)
     words = sum(p.weight.size for p in net.projections)
-    traces = sum(net.population(p.source).size + net.population(p.target).size
-                 for p in net.projections if p.stdp is not None)
-    _check_fit(net, c, words, traces)
     proj_rows, image, order, w_base, traces = _proj_tables(net, c, learning)
     pop_rows = _pop_table(net, c, _firsts(net, order))
     pop_words = _flatten(pop_rows, POP_FIELDS)

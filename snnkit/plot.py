@@ -96,6 +96,32 @@ def curve(xs, series: dict, path, xlabel: str, ylabel: str, title: str = "") -> 
     return _save(fig, path)
 
 
+def sweep(rows: list[dict], params: list[str], metric: str, path, title: str = "") -> Path:
+    """A sweep's metric against each varied parameter (one panel each): every configuration
+    a dot, the mean over the others a line (numbers on a log axis when they span > 20x)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], params):
+        values = [r[name] for r in rows]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        keys = sorted(set(values)) if numeric else sorted(set(map(str, values)))
+        pos = {k: (k if numeric else i) for i, k in enumerate(keys)}
+        xs = [pos[v if numeric else str(v)] for v in values]
+        ys = [r[metric] for r in rows]
+        ax.scatter(xs, ys, s=14, alpha=0.6)
+        means = [np.mean([y for x, y in zip(xs, ys) if x == pos[k]]) for k in keys]
+        ax.plot([pos[k] for k in keys], means, color="C1", lw=1.2)
+        if numeric and min(keys) > 0 and max(keys) / min(keys) > 20:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(keys)), keys, rotation=30)
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     fig.tight_layout()
