@@ -24,15 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NetworkError
+from .memory_map import TABLE_STRIDE, PopField, PopFlag, ProjField, ProjFlag
 from .network import Network, Quantization
 from .quantize import integer_neuron, integer_stdp, integer_weights, quantize
 
-POP_FIELDS = ("offset", "size", "flags", "refractory", "alpha", "beta", "adapt_decay",
-              "threshold", "v_reset", "bias", "v_init", "adapt_plus", "proj_first", "proj_count")
-PROJ_FIELDS = ("src", "tgt", "delay", "w_base", "flags", "a_plus", "a_minus", "pre_decay",
-               "post_decay", "w_min", "w_max", "tr_base")
-FLAG_INPUT, FLAG_SUBTRACT, FLAG_OUT_EN = 1, 2, 4
-FLAG_STDP, FLAG_NEAREST, FLAG_SOFT = 1, 2, 4
+# the table rows' keys, in field order (snnkit.memory_map: PopField, ProjField)
+POP_FIELDS = tuple(f.name.lower() for f in PopField)
+PROJ_FIELDS = tuple(f.name.lower() for f in ProjField)
 
 
 @dataclass(frozen=True)
@@ -141,19 +139,26 @@ class CompileReport:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_fit(net: Network, c: HardwareConfig, words: int, traces: int) -> None:
+def requirements(net: Network, c: HardwareConfig) -> dict[str, tuple[int, int]]:
+    """``{limit: (needed by net, available in c)}`` for every size limit of one core."""
+    words = sum(_words(net, p) for p in net.projections)
+    traces = sum(net.population(p.source).size + net.population(p.target).size
+                 for p in net.projections if p.stdp is not None)
+    return {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
+            "populations": (len(net.populations), c.p_max),
+            "projections": (len(net.projections), c.pr_max),
+            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
+            "delay (steps)": (net.max_delay, c.d_max)}
+
+
+def _check_fit(net: Network, c: HardwareConfig) -> None:
     q = net.quantization
     for name in ("weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
                  "trace_frac_bits", "stdp_frac_bits"):
         if getattr(q, name) != getattr(c, name):
             raise NetworkError(f"quantization.{name}: the network uses {getattr(q, name)} but "
                                f"the hardware is built for {getattr(c, name)}")
-    need = {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
-            "populations": (len(net.populations), c.p_max),
-            "projections": (len(net.projections), c.pr_max),
-            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
-            "delay (steps)": (net.max_delay, c.d_max)}
-    for what, (n, cap) in need.items():
+    for what, (n, cap) in requirements(net, c).items():
         if n > cap:
             raise NetworkError(f"network does not fit the hardware: {n} {what} needed, "
                                f"{cap} available ({n - cap} too many)"
@@ -199,7 +204,7 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
         row = dict.fromkeys(POP_FIELDS, 0)
         row.update(offset=net.offset(pop.name), size=pop.size)
         if pop.is_input:
-            row["flags"] = FLAG_INPUT
+            row["flags"] = PopFlag.INPUT
         else:
             where = f"populations[{p}] ({pop.name}).neuron"
             ip = integer_neuron(net, pop, q)
@@ -210,7 +215,7 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
                 raise NetworkError(f"{where}.refractory: {ip.refractory} does not fit the "
                                    f"{c.r_bits}-bit refractory counter")
             row["refractory"] = ip.refractory
-            row["flags"] = (FLAG_SUBTRACT if ip.subtract else 0) | FLAG_OUT_EN
+            row["flags"] = (PopFlag.SUBTRACT if ip.subtract else 0) | PopFlag.OUT_EN
             row["proj_first"], row["proj_count"] = firsts.get(p, (0, 0))
         rows.append(row)
     return rows
@@ -246,8 +251,9 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
                                        f"{getattr(st, k)} LSB, more than the {c.a_bits}-bit "
                                        f"amplitude register holds")
             on = pr.stdp.enabled if learning is None else bool(learning)
-            row.update(flags=(FLAG_STDP if on else 0) | (FLAG_NEAREST if st.nearest else 0)
-                       | (FLAG_SOFT if st.soft else 0), a_plus=st.a_plus, a_minus=st.a_minus,
+            row.update(flags=(ProjFlag.STDP if on else 0)
+                       | (ProjFlag.NEAREST if st.nearest else 0)
+                       | (ProjFlag.SOFT if st.soft else 0), a_plus=st.a_plus, a_minus=st.a_minus,
                        pre_decay=st.pre_decay, post_decay=st.post_decay, w_min=st.w_min,
                        w_max=st.w_max, tr_base=traces)
             traces += s + t
@@ -321,7 +327,7 @@ def _memory_bits(c: HardwareConfig) -> dict[str, int]:
             "history": (c.d_max + 1) * c.n_max,
             "traces": c.tr_max * 2 * c.trace_bits,
             "fifos": 32 * (c.in_depth + c.out_depth),
-            "tables": 32 * 16 * (c.p_max + c.pr_max)}
+            "tables": 32 * TABLE_STRIDE * (c.p_max + c.pr_max)}
 
 
 # --------------------------------------------------------------------------- writing
@@ -352,10 +358,8 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     if not net.neuron_populations:
         raise NetworkError("network: has no neuron population to compile")
     c = config or HardwareConfig.for_network(net)
+    _check_fit(net, c)
     words = sum(_words(net, p) for p in net.projections)
-    traces = sum(net.population(p.source).size + net.population(p.target).size
-                 for p in net.projections if p.stdp is not None)
-    _check_fit(net, c, words, traces)
     proj_rows, image, order, w_base, traces = _proj_tables(net, c, learning)
     pop_rows = _pop_table(net, c, _firsts(net, order))
     pop_words = _flatten(pop_rows, POP_FIELDS)
@@ -375,9 +379,10 @@ def build_images(net: Network, config: HardwareConfig | None = None,
 
 
 def _flatten(rows, fields) -> list[int]:
+    """Table rows as words: TABLE_STRIDE per entry, field k at word k (``fields`` in order)."""
     out = []
     for r in rows:
-        out += [r[f] for f in fields] + [0] * (16 - len(fields))
+        out += [int(r[f]) for f in fields] + [0] * (TABLE_STRIDE - len(fields))
     return out
 
 

@@ -55,9 +55,14 @@ def sources() -> list[Path]:
     return files + [SIM_DIR / "tb_snn.v"]
 
 
+def headers() -> list[Path]:
+    """The Verilog headers the sources include (hdl/snn_map.vh), found with ``-I hdl``."""
+    return sorted(HDL_DIR.glob("*.vh"))
+
+
 def _build_key(config: HardwareConfig, backend: str) -> str:
     h = hashlib.sha256(f"{backend}:{config.key()}".encode())
-    for f in sources():
+    for f in sources() + headers():
         h.update(f.name.encode() + f.read_bytes())
     return f"{backend}-{h.hexdigest()[:16]}"
 
@@ -78,7 +83,7 @@ def build(config: HardwareConfig, backend: str, cache=None) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
     params = config.verilog_params()
-    files = [str(f) for f in sources()]
+    files = [f"-I{HDL_DIR}"] + [str(f) for f in sources()]
     if backend == "verilator":
         cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", "tb_snn", "--Mdir", str(work), "-o", "Vtb_snn",
@@ -187,7 +192,8 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
 
     Options: ``config`` (a :class:`~snnkit.compiler.HardwareConfig`; default the smallest
     that fits), ``cache_dir`` (build cache root). Batch samples run one after another, each
-    from the reset state and the initial weights.
+    from the reset state and the initial weights. (``simulate(..., cores=K)`` runs the
+    multi-core design instead: :mod:`snnkit.multicore`.)
 
     Raises
     ------

@@ -184,3 +184,25 @@ def test_nir_round_trip_keeps_convolutions(tmp_path):
     x = _inputs()
     r1, r2 = snnkit.simulate(net, x), snnkit.simulate(back, x)
     assert all(torch.equal(r1.spikes[k], r2.spikes[k]) for k in r1.spikes)
+
+
+def test_partitioned_conv_cores_compute_exactly_the_whole_network():
+    """snnkit.partition hands each core its slice of a convolution's dense expansion (as the
+    compiler stores it); the cores together compute exactly the whole network."""
+    net, _ = snnkit.quantize(_conv_net(recurrent=True))
+    x = torch.as_tensor(_inputs())
+    ref = snnkit.simulate(net, x, backend="fixed", record="v")
+    part = snnkit.partition(net, 2, HardwareConfig(n_max=256), allocator="in_order")
+    assert part.crossings.get(1) and part.crossings.get(2)  # a->b and a->a cross the cores
+    results = [snnkit.simulate(c.net, part.local_inputs(c.index, ref.spikes), backend="fixed",
+                               record="v") for c in part.cores]
+    got = part.merge({"in": x}, results, "fixed")
+    for name in ref.spikes:
+        assert torch.equal(got.spikes[name], ref.spikes[name]), name
+        assert name == "in" or torch.equal(got.states[name]["v"].long(),
+                                           ref.states[name]["v"].long()), name
+
+
+def test_training_refuses_a_convolution():
+    with pytest.raises(NetworkError, match=r"in->a\).*training convolution projections"):
+        snnkit.SNN(_conv_net())
