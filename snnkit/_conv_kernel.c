@@ -1,0 +1,144 @@
+/* Event-driven convolution sums for snnkit.conv (built and loaded by snnkit.conv).
+
+   A dense convolution multiplies every kernel tap with every source, spiking or not; with
+   binary spikes at a few percent activity almost all of that work is multiplying zeros. Here
+   each spiking source (c, y, x) adds, for each kernel tap (ky, kx) that reaches an output
+   position, the kernel's column w[g*cog : (g+1)*cog, c % cg, ky, kx] to that position's
+   output channels: a contiguous vector add into a channels-last accumulator of one frame
+   (in cache), which is then written out channel-major ([C_out, OH, OW], as torch.flatten).
+   The work is (spikes x taps per source x C_out/groups) adds instead of (outputs x fan-in)
+   multiply-adds. Integer sums are exact (the caller checks that no partial sum leaves
+   int32); float sums differ from a dense convolution only in summation order.
+
+   Frames are independent: they are split into contiguous ranges over n_threads threads. */
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int64_t C, H, W, CO, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, G;
+    const uint8_t *x; /* spikes [N, C*H*W], bytes 0/1 */
+    const void *w;    /* kernel [C, KH, KW, CO/G]: source channel, tap, its group's outputs */
+    void *out;        /* sums [N, CO*OH*OW] */
+    const int32_t *first, *taps; /* per source position: its (output offset, tap) pairs */
+    int64_t n0, n1;   /* this worker's frames */
+    int rc;
+} conv_t;
+
+typedef float vf __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
+
+/* The spikes of channel c of one frame: for each, add its kernel columns to the outputs
+   each tap reaches (16 lanes at a time where C_out/groups is a multiple of 16). */
+#define DEFINE_CONV(NAME, TYPE, VEC)                                                         \
+    static void NAME(conv_t *a) {                                                            \
+        const int64_t HW = a->H * a->W, P = a->OH * a->OW, CO = a->CO;                       \
+        const int64_t cog = a->CO / a->G, cg = a->C / a->G, KK = a->KH * a->KW;              \
+        const int64_t nv = cog % 16 ? 0 : cog / 16;                                          \
+        const TYPE *w = (const TYPE *)a->w;                                                  \
+        TYPE *acc = malloc(sizeof(TYPE) * (size_t)(P * CO));                                 \
+        if (!acc) { a->rc = -1; return; }                                                    \
+        for (int64_t n = a->n0; n < a->n1; n++) {                                            \
+            memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                 \
+            for (int64_t c = 0; c < a->C; c++) {                                             \
+                const uint8_t *xc = a->x + (n * a->C + c) * HW;                              \
+                TYPE *dst = acc + (c / cg) * cog;                                            \
+                const TYPE *wc = w + c * KK * cog;                                           \
+                for (int64_t r0 = 0; r0 < HW; r0 += 8) {                                     \
+                    uint64_t word = 0;                                                       \
+                    if (r0 + 8 <= HW) memcpy(&word, xc + r0, 8);                             \
+                    else memcpy(&word, xc + r0, (size_t)(HW - r0));                          \
+                    while (word) {                                                           \
+                        int b = __builtin_ctzll(word) >> 3;                                  \
+                        word &= ~((uint64_t)0xff << (b << 3));                               \
+                        const int32_t *t = a->taps + 2 * a->first[r0 + b];                   \
+                        const int32_t *te = a->taps + 2 * a->first[r0 + b + 1];              \
+                        for (; t < te; t += 2) {                                             \
+                            TYPE *d = dst + t[0];                                            \
+                            const TYPE *k = wc + t[1] * cog;                                 \
+                            if (nv)                                                          \
+                                for (int64_t j = 0; j < nv; j++)                             \
+                                    ((VEC *)d)[j] += ((const VEC *)k)[j];                    \
+                            else                                                             \
+                                for (int64_t j = 0; j < cog; j++) d[j] += k[j];              \
+                        }                                                                    \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+            TYPE *o = (TYPE *)a->out + n * CO * P;                                           \
+            for (int64_t ch = 0; ch < CO; ch++)                                              \
+                for (int64_t p = 0; p < P; p++) o[ch * P + p] = acc[p * CO + ch];            \
+        }                                                                                    \
+        free(acc);                                                                           \
+    }
+
+DEFINE_CONV(conv_f32, float, vf)
+DEFINE_CONV(conv_i32, int32_t, vi)
+
+static void *conv_f32_thread(void *a) { conv_f32(a); return NULL; }
+static void *conv_i32_thread(void *a) { conv_i32(a); return NULL; }
+
+/* For each source position r = y*W + x: the outputs its taps reach, as pairs (offset of the
+   output position in the channels-last accumulator, tap ky*KW + kx), from taps[2*first[r]]
+   to taps[2*first[r+1]]. Returns NULL when memory ran out. */
+static int32_t *tap_table(const int64_t *g, int32_t **first_out) {
+    int64_t H = g[1], W = g[2], CO = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7];
+    int64_t SH = g[8], SW = g[9], PH = g[10], PW = g[11], DH = g[12], DW = g[13];
+    int32_t *first = malloc(sizeof(int32_t) * (size_t)(H * W + 1));
+    int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(H * W * KH * KW + 1));
+    if (!first || !taps) { free(first); free(taps); return NULL; }
+    int64_t m = 0;
+    for (int64_t iy = 0; iy < H; iy++)
+        for (int64_t ix = 0; ix < W; ix++) {
+            first[iy * W + ix] = (int32_t)m;
+            for (int64_t ky = 0; ky < KH; ky++) {
+                int64_t ty = iy + PH - ky * DH;
+                if (ty < 0 || ty % SH || ty / SH >= OH) continue;
+                for (int64_t kx = 0; kx < KW; kx++) {
+                    int64_t tx = ix + PW - kx * DW;
+                    if (tx < 0 || tx % SW || tx / SW >= OW) continue;
+                    taps[2 * m] = (int32_t)(((ty / SH) * OW + tx / SW) * CO);
+                    taps[2 * m + 1] = (int32_t)(ky * KW + kx);
+                    m++;
+                }
+            }
+        }
+    first[H * W] = (int32_t)m;
+    *first_out = first;
+    return taps;
+}
+
+/* kind 0: float32 kernel and sums, 1: int32. geom: C, H, W, CO, OH, OW, KH, KW, SH, SW, PH,
+   PW, DH, DW, G. Returns 0, -1 when memory ran out, -2 for a bad kind. */
+int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, const void *w,
+                    void *out, int n_threads) {
+    if (kind != 0 && kind != 1) return -2;
+    void *(*fn)(void *) = kind ? conv_i32_thread : conv_f32_thread;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 64) n_threads = 64;
+    if (n_threads > N) n_threads = (int)(N > 0 ? N : 1);
+    int32_t *first = NULL, *taps = tap_table(geom, &first);
+    if (!taps) return -1;
+    conv_t a[64];
+    pthread_t th[64];
+    int started[64] = {0};
+    for (int k = 0; k < n_threads; k++) {
+        conv_t *c = &a[k];
+        memcpy(&c->C, geom, 15 * sizeof(int64_t));
+        c->x = x, c->w = w, c->out = out, c->first = first, c->taps = taps, c->rc = 0;
+        c->n0 = N * k / n_threads, c->n1 = N * (k + 1) / n_threads;
+        if (k) started[k] = pthread_create(&th[k], NULL, fn, c) == 0;
+    }
+    fn(&a[0]);
+    for (int k = 1; k < n_threads; k++) {
+        if (started[k]) pthread_join(th[k], NULL);
+        else fn(&a[k]); /* no thread to be had: run its frames here */
+    }
+    free(first);
+    free(taps);
+    for (int k = 0; k < n_threads; k++)
+        if (a[k].rc) return a[k].rc;
+    return 0;
+}
