@@ -38,12 +38,17 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
         const int64_t cog = a->CO / a->G, cg = a->C / a->G, KK = a->KH * a->KW;              \
         const int64_t nv = cog % 16 ? 0 : cog / 16;                                          \
         const TYPE *w = (const TYPE *)a->w;                                                  \
+        /* locals: the vector stores below may alias anything, so fields of *a would be      \
+           read again after each */                                                          \
+        const int32_t *first = a->first, *taps = a->taps;                                    \
+        const uint8_t *x = a->x;                                                             \
+        const int64_t C = a->C;                                                              \
         TYPE *acc = malloc(sizeof(TYPE) * (size_t)(P * CO));                                 \
         if (!acc) { a->rc = -1; return; }                                                    \
         for (int64_t n = a->n0; n < a->n1; n++) {                                            \
             memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                 \
-            for (int64_t c = 0; c < a->C; c++) {                                             \
-                const uint8_t *xc = a->x + (n * a->C + c) * HW;                              \
+            for (int64_t c = 0; c < C; c++) {                                                \
+                const uint8_t *xc = x + (n * C + c) * HW;                                    \
                 TYPE *dst = acc + (c / cg) * cog;                                            \
                 const TYPE *wc = w + c * KK * cog;                                           \
                 for (int64_t r0 = 0; r0 < HW; r0 += 8) {                                     \
@@ -53,8 +58,8 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
                     while (word) {                                                           \
                         int b = __builtin_ctzll(word) >> 3;                                  \
                         word &= ~((uint64_t)0xff << (b << 3));                               \
-                        const int32_t *t = a->taps + 2 * a->first[r0 + b];                   \
-                        const int32_t *te = a->taps + 2 * a->first[r0 + b + 1];              \
+                        const int32_t *t = taps + 2 * first[r0 + b];                         \
+                        const int32_t *te = taps + 2 * first[r0 + b + 1];                    \
                         for (; t < te; t += 2) {                                             \
                             TYPE *d = dst + t[0];                                            \
                             const TYPE *k = wc + t[1] * cog;                                 \
