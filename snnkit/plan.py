@@ -46,7 +46,7 @@ class Proj:
         """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
         ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
         the narrowest integer type that holds ``weight_bits`` (int8, int16); None if wider,
-        and for a convolution (summed by torch's convolution into a dense input)."""
+        and for a convolution (summed by snnkit.conv.conv_sum into a dense input)."""
         if self.conv is not None:
             return None
         if self._kw is None:

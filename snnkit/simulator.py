@@ -41,7 +41,7 @@ RECORDABLE = ("v", "i", "theta", "weights")
 
 def _synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Input to the target from source activity ``src`` (``[..., source]``)."""
-    if pr.conv is not None:  # one shared kernel: torch's convolution, exact in fixed point
+    if pr.conv is not None:  # one shared kernel: event sums or torch's convolution (conv_sum)
         if not plan.fixed:
             k = w.to(torch.bfloat16).to(w.dtype) if plan.precision == "bf16" else w
             return conv_sum(src, k, pr.conv)
