@@ -60,15 +60,25 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
                         word &= ~((uint64_t)0xff << (b << 3));                               \
                         const int32_t *t = taps + 2 * first[r0 + b];                         \
                         const int32_t *te = taps + 2 * first[r0 + b + 1];                    \
-                        for (; t < te; t += 2) {                                             \
-                            TYPE *d = dst + t[0];                                            \
-                            const TYPE *k = wc + t[1] * cog;                                 \
-                            if (nv)                                                          \
-                                for (int64_t j = 0; j < nv; j++)                             \
-                                    ((VEC *)d)[j] += ((const VEC *)k)[j];                    \
-                            else                                                             \
-                                for (int64_t j = 0; j < cog; j++) d[j] += k[j];              \
-                        }                                                                    \
+                        if (nv == 1)                                                         \
+                            for (; t < te; t += 2)                                           \
+                                *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);           \
+                        else if (nv == 2)                                                    \
+                            for (; t < te; t += 2) {                                         \
+                                VEC *d = (VEC *)(dst + t[0]);                                \
+                                const VEC *k = (const VEC *)(wc + t[1]);                     \
+                                d[0] += k[0], d[1] += k[1];                                  \
+                            }                                                                \
+                        else                                                                 \
+                            for (; t < te; t += 2) {                                         \
+                                TYPE *d = dst + t[0];                                        \
+                                const TYPE *k = wc + t[1];                                   \
+                                if (nv)                                                      \
+                                    for (int64_t j = 0; j < nv; j++)                         \
+                                        ((VEC *)d)[j] += ((const VEC *)k)[j];                \
+                                else                                                         \
+                                    for (int64_t j = 0; j < cog; j++) d[j] += k[j];          \
+                            }                                                                \
                     }                                                                        \
                 }                                                                            \
             }                                                                                \
@@ -86,8 +96,9 @@ static void *conv_f32_thread(void *a) { conv_f32(a); return NULL; }
 static void *conv_i32_thread(void *a) { conv_i32(a); return NULL; }
 
 /* For each source position r = y*W + x: the outputs its taps reach, as pairs (offset of the
-   output position in the channels-last accumulator, tap ky*KW + kx), from taps[2*first[r]]
-   to taps[2*first[r+1]]. Returns NULL when memory ran out. */
+   output position in the channels-last accumulator, offset (ky*KW + kx) * C_out/G of the
+   tap's kernel column in its channel's kernel), from taps[2*first[r]] to taps[2*first[r+1]].
+   Returns NULL when memory ran out. */
 static int32_t *tap_table(const int64_t *g, int32_t **first_out) {
     int64_t H = g[1], W = g[2], CO = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7];
     int64_t SH = g[8], SW = g[9], PH = g[10], PW = g[11], DH = g[12], DW = g[13];
@@ -105,7 +116,7 @@ static int32_t *tap_table(const int64_t *g, int32_t **first_out) {
                     int64_t tx = ix + PW - kx * DW;
                     if (tx < 0 || tx % SW || tx / SW >= OW) continue;
                     taps[2 * m] = (int32_t)(((ty / SH) * OW + tx / SW) * CO);
-                    taps[2 * m + 1] = (int32_t)(ky * KW + kx);
+                    taps[2 * m + 1] = (int32_t)((ky * KW + kx) * (CO / g[14]));
                     m++;
                 }
             }
