@@ -10,21 +10,25 @@
    multiply-adds. Integer sums are exact (the caller checks that no partial sum leaves
    int32); float sums differ from a dense convolution only in summation order.
 
-   Frames are independent: they are split into contiguous ranges over n_threads threads. */
+   Frames are independent: n_threads threads take chunks of them in turn. */
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct conv_s {
     int64_t C, H, W, CO, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, G;
     const uint8_t *x; /* spikes [N, C*H*W], bytes 0/1 */
     const void *w;    /* kernel [C, KH, KW, CO/G]: source channel, tap, its group's outputs */
     void *out;        /* sums [N, CO*OH*OW] */
     const int32_t *first, *taps; /* per source position: its (output offset, tap) pairs */
-    int64_t n0, n1;   /* this worker's frames */
-    int rc;
+    int64_t N, chunk; /* frames, and how many a worker takes at a time */
+    int64_t next;     /* the next frame to take (atomic) */
+    int64_t done;     /* frames finished (atomic) */
+    int refs;         /* workers still holding this struct, caller included (atomic) */
+    void (*run)(const struct conv_s *, void *, int64_t, int64_t);
 } conv_t;
 
 typedef float vf __attribute__((vector_size(64), aligned(4), may_alias));
@@ -33,7 +37,7 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
 /* The spikes of channel c of one frame: for each, add its kernel columns to the outputs
    each tap reaches (16 lanes at a time where C_out/groups is a multiple of 16). */
 #define DEFINE_CONV(NAME, TYPE, VEC)                                                         \
-    static void NAME(conv_t *a) {                                                            \
+    static void NAME(const conv_t *a, void *acc_, int64_t n0, int64_t n1) {                  \
         const int64_t HW = a->H * a->W, P = a->OH * a->OW, CO = a->CO;                       \
         const int64_t cog = a->CO / a->G, cg = a->C / a->G, KK = a->KH * a->KW;              \
         const int64_t nv = cog % 16 ? 0 : cog / 16;                                          \
@@ -43,9 +47,8 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
         const int32_t *first = a->first, *taps = a->taps;                                    \
         const uint8_t *x = a->x;                                                             \
         const int64_t C = a->C;                                                              \
-        TYPE *acc = malloc(sizeof(TYPE) * (size_t)(P * CO));                                 \
-        if (!acc) { a->rc = -1; return; }                                                    \
-        for (int64_t n = a->n0; n < a->n1; n++) {                                            \
+        TYPE *acc = acc_;                                                                    \
+        for (int64_t n = n0; n < n1; n++) {                                                  \
             memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                 \
             for (int64_t c = 0; c < C; c++) {                                                \
                 const uint8_t *xc = x + (n * C + c) * HW;                                    \
@@ -86,14 +89,36 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
             for (int64_t ch = 0; ch < CO; ch++)                                              \
                 for (int64_t p = 0; p < P; p++) o[ch * P + p] = acc[p * CO + ch];            \
         }                                                                                    \
-        free(acc);                                                                           \
     }
 
 DEFINE_CONV(conv_f32, float, vf)
 DEFINE_CONV(conv_i32, int32_t, vi)
 
-static void *conv_f32_thread(void *a) { conv_f32(a); return NULL; }
-static void *conv_i32_thread(void *a) { conv_i32(a); return NULL; }
+/* Take chunks of frames until none is left. A helper thread that gets a core only after the
+   caller has run every chunk finds none and leaves: on a loaded machine the caller does not
+   wait for it (the last worker out frees the struct). */
+static void take_chunks(conv_t *a, void *acc) {
+    for (;;) {
+        int64_t n0 = __atomic_fetch_add(&a->next, a->chunk, __ATOMIC_RELAXED);
+        if (n0 >= a->N) break;
+        int64_t n1 = n0 + a->chunk < a->N ? n0 + a->chunk : a->N;
+        a->run(a, acc, n0, n1);
+        __atomic_fetch_add(&a->done, n1 - n0, __ATOMIC_RELEASE);
+    }
+}
+
+static void release(conv_t *a) {
+    if (__atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) == 0) free(a);
+}
+
+static void *helper(void *arg) {
+    conv_t *a = arg;
+    void *acc = malloc(4 * (size_t)(a->OH * a->OW * a->CO));
+    if (acc) take_chunks(a, acc); /* no memory: leave the frames to the others */
+    free(acc);
+    release(a);
+    return NULL;
+}
 
 /* For each source position r = y*W + x: the outputs its taps reach, as pairs (offset of the
    output position in the channels-last accumulator, offset (ky*KW + kx) * C_out/G of the
@@ -131,30 +156,38 @@ static int32_t *tap_table(const int64_t *g, int32_t **first_out) {
 int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, const void *w,
                     void *out, int n_threads) {
     if (kind != 0 && kind != 1) return -2;
-    void *(*fn)(void *) = kind ? conv_i32_thread : conv_f32_thread;
+    if (N <= 0) return 0;
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > 64) n_threads = 64;
-    if (n_threads > N) n_threads = (int)(N > 0 ? N : 1);
+    if (n_threads > N) n_threads = (int)N;
+    conv_t *a = calloc(1, sizeof(conv_t));
     int32_t *first = NULL, *taps = tap_table(geom, &first);
-    if (!taps) return -1;
-    conv_t a[64];
-    pthread_t th[64];
-    int started[64] = {0};
-    for (int k = 0; k < n_threads; k++) {
-        conv_t *c = &a[k];
-        memcpy(&c->C, geom, 15 * sizeof(int64_t));
-        c->x = x, c->w = w, c->out = out, c->first = first, c->taps = taps, c->rc = 0;
-        c->n0 = N * k / n_threads, c->n1 = N * (k + 1) / n_threads;
-        if (k) started[k] = pthread_create(&th[k], NULL, fn, c) == 0;
+    void *acc = malloc(4 * (size_t)(geom[3] * geom[4] * geom[5]));
+    int rc = -1;
+    if (a && taps && acc) {
+        memcpy(&a->C, geom, 15 * sizeof(int64_t));
+        a->x = x, a->w = w, a->out = out, a->first = first, a->taps = taps;
+        a->run = kind ? conv_i32 : conv_f32;
+        a->N = N, a->chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
+        a->refs = 1;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        for (int k = 1; k < n_threads; k++) {
+            pthread_t th;
+            __atomic_add_fetch(&a->refs, 1, __ATOMIC_RELAXED);
+            if (pthread_create(&th, &attr, helper, a)) __atomic_sub_fetch(&a->refs, 1,
+                                                                         __ATOMIC_RELAXED);
+        }
+        pthread_attr_destroy(&attr);
+        take_chunks(a, acc);
+        while (__atomic_load_n(&a->done, __ATOMIC_ACQUIRE) < N) sched_yield();
+        release(a);
+        a = NULL;
+        rc = 0;
     }
-    fn(&a[0]);
-    for (int k = 1; k < n_threads; k++) {
-        if (started[k]) pthread_join(th[k], NULL);
-        else fn(&a[k]); /* no thread to be had: run its frames here */
-    }
+    free(a);
+    free(acc);
     free(first);
     free(taps);
-    for (int k = 0; k < n_threads; k++)
-        if (a[k].rc) return a[k].rc;
-    return 0;
+    return rc;
 }

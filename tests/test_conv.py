@@ -125,6 +125,12 @@ def test_event_driven_conv_sums_equal_torch(shape, kshape, kw):
     dense = torch.from_numpy(conv.dense(ki.numpy())).T
     got = conv_sum(x, ki, conv, bound)
     assert got.dtype == torch.int32 and torch.equal(got.long(), x.long() @ dense)
+    threads = torch.get_num_threads()
+    try:  # frames taken in chunks by 3 threads: the same sums
+        torch.set_num_threads(3)
+        assert torch.equal(conv_sum(x, ki, conv, bound), got)
+    finally:
+        torch.set_num_threads(threads)
     ref = F.conv2d(x.float().reshape((40,) + shape), kf, **conv.options()).reshape(40, -1)
     torch.testing.assert_close(conv_sum(x, kf, conv), ref, rtol=1e-5, atol=1e-5)
     busy = torch.rand(40, int(np.prod(shape)), generator=g) < 0.6
