@@ -10,6 +10,7 @@ from . import encoders
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization, load
+from .parameters import STDPBoundsWarning
 from .quantize import quantize
 from .result import Result
 from .simulator import Simulator, simulate
@@ -40,6 +41,6 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device", "NIRApproximationWarning",
+    "Device", "NIRApproximationWarning", "STDPBoundsWarning",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

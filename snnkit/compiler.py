@@ -86,6 +86,24 @@ class HardwareConfig:
         return cls(**{**sizes, **widths, **overrides})
 
 
+# The largest configuration built for each board (benchmarks/fpga_resources.py, "256 x 64k
+# (target)"): placed, routed and timed on the iCE40UP5K; a yosys estimate on the xc7a35t.
+CHECKED_CONFIG = HardwareConfig(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3,
+                                tr_max=512)
+BOARD_CONFIGS = {"ice40": CHECKED_CONFIG, "cmod_a7": CHECKED_CONFIG}
+_NOT_LARGER = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "weight_bits",
+               "state_bits", "decay_bits", "trace_bits", "a_bits", "r_bits", "in_depth",
+               "out_depth")
+
+
+def board_fit(config: HardwareConfig) -> dict[str, list[str]]:
+    """For each board of ``snnkit build``: what of ``config`` exceeds the configuration
+    checked on that board (``[]``: within it, so a build is known to fit)."""
+    return {board: [f"{k.upper()} {getattr(config, k):,} > {getattr(c, k):,}"
+                    for k in _NOT_LARGER if getattr(config, k) > getattr(c, k)]
+            for board, c in BOARD_CONFIGS.items()}
+
+
 def _pow2(n: int, least: int) -> int:
     return max(least, 1 << max(0, int(n) - 1).bit_length())
 

@@ -265,6 +265,10 @@ class Device:
         self.reset()
         self.net, self._report, self._weights = net, report, weights
 
+    def restore_weights(self) -> None:
+        """Write the weights of the last :meth:`load` back (undoing on-chip learning)."""
+        self._write_weights(self._weights, self._need_net().quantization.weight_bits)
+
     def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
         width = 1 if bits <= 8 else 2 if bits <= 16 else 4
@@ -349,7 +353,7 @@ class Device:
             samples = tqdm(samples, desc="device", unit="sample", leave=False)
         for b in samples:
             if b and plastic:
-                self._write_weights(self._weights, net.quantization.weight_bits)
+                self.restore_weights()
             self.reset()
             for t, events in enumerate(self._run_sample(net, arrays, b, steps)):
                 spk[t, b, events] = True

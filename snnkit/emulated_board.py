@@ -22,7 +22,7 @@ from pathlib import Path
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
 from .rtl_backend import cache_dir
-from .tools import verilator_bin
+from .tools import run_child, verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
@@ -49,8 +49,10 @@ def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLO
 
 
 def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER_BIT,
-          cache=None, max_payload: int = MAX_PAYLOAD) -> Path:
+          cache=None, max_payload: int = MAX_PAYLOAD, progress: bool = False) -> Path:
     """Build (or find in the cache) the emulated board; return the executable.
+    ``progress``: show a timer while building. An interrupted build leaves no process and no
+    half-built folder behind.
 
     Raises
     ------
@@ -61,16 +63,21 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     exe = final / "Vhost_top"
     if exe.exists():
         return exe
+    tool = verilator_bin()
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
     params = dict(config.verilog_params(), CLKS_PER_BIT=clks_per_bit, MAX_PAYLOAD=max_payload)
-    cmd = [verilator_bin(), "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
+    cmd = [tool, "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
     cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in sources()]
     cmd += [str(HARNESS)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    try:
+        proc = run_child(cmd, desc="building the emulated board" if progress else None)
+    except BaseException:  # interrupted: nothing half-built stays in the cache
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise SimulationError(f"emulated board build failed:\n"
@@ -121,7 +128,7 @@ def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty:
     if port is None and not pty:
         raise DeviceError("emulate: give --port N (socket://) or --pty")
     print("building the emulated board (cached after the first time) ...", file=out, flush=True)
-    exe = build(config, clks_per_bit, cache)
+    exe = build(config, clks_per_bit, cache, progress=True)
     with _stopped_by_signals():
         proc, url = _launch(exe, port, pty, host)
         print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)

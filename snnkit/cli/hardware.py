@@ -4,17 +4,17 @@ memory images, or into an FPGA bitstream / project."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from ..build import BOARDS, build
-from ..compiler import HardwareConfig, compile
-from ..network import load
+from ..compiler import BOARD_CONFIGS, HardwareConfig, board_fit, compile
 from ..quantize import quantize
-from .common import UsageError, add_size_args, sizes
+from .common import UsageError, add_net_args, add_size_args, load_net, output_dir, say, sizes
 
 
-def _quantized(path: str):
-    net = load(path)
+def _quantized(args):
+    net = load_net(args)
     if net.quantization is None:
         net, _ = quantize(net)
     return net
@@ -22,28 +22,51 @@ def _quantized(path: str):
 
 def register_compile(sub) -> None:
     p = sub.add_parser("compile", help="compile a network into Verilog parameters and memory "
-                       "images", description="Compile a network for the Verilog core")
-    p.add_argument("net", help="network file (.snn)")
-    p.add_argument("-o", "--out", required=True, help="output directory")
+                       "images", description="Compile a network for the Verilog core: "
+                       "params.vh, $readmemh images and a report (memory, cycles per step, "
+                       "the boards it fits).")
+    add_net_args(p)
+    p.add_argument("-o", "--out", required=True, help="output folder (made if missing)")
     add_size_args(p)
     p.set_defaults(func=run_compile)
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    """Compile, print the report, return the exit status 0 (errors raise NetworkError)."""
-    net = _quantized(args.net)
-    report = compile(net, args.out, HardwareConfig.for_network(net, **sizes(args)))
-    print(report)
+    """Compile, print the report and the boards it fits; return the exit status 0."""
+    config_sizes = sizes(args)
+    net = _quantized(args)
+    out = output_dir(args.out, "--out")
+    report = compile(net, out, HardwareConfig.for_network(net, **config_sizes))
+    say(str(report))
+    say_fit(report.config)
     return 0
+
+
+def say_fit(config: HardwareConfig) -> None:
+    """Print the boards whose checked configuration holds ``config``; warn when none does."""
+    fit = board_fit(config)
+    good = [b for b, over in fit.items() if not over]
+    if good:
+        say("  fits: " + ", ".join(f"{b} ({BOARDS[b].title})" for b in good)
+            + " (snnkit build --board " + "|".join(good) + ")")
+        return
+    over = sorted({x for v in fit.values() for x in v})
+    c = next(iter(BOARD_CONFIGS.values()))
+    warnings.warn(f"this configuration fits no board snnkit builds for ({', '.join(fit)}: "
+                  f"checked up to {c.n_max} neurons, {c.syn_max:,} weight words, "
+                  f"{c.p_max} populations, {c.pr_max} projections, delays up to {c.d_max}, "
+                  f"{c.weight_bits}-bit weights): {', '.join(over)}. It runs in the "
+                  f"simulators and on the emulated board.", stacklevel=2)
 
 
 def register_build(sub) -> None:
     p = sub.add_parser("build", help="build an FPGA bitstream / project for a network",
-                       description="Build an FPGA bitstream / project for a network")
-    p.add_argument("net", help="network file (.snn)")
+                       description="Build an FPGA bitstream (iCE40, open-source tools) or a "
+                                   "Vivado project (CMOD A7) for a network.")
+    add_net_args(p)
     p.add_argument("--board", required=True, choices=sorted(BOARDS),
                    help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate")
-    p.add_argument("-o", "--out", required=True, help="build folder")
+    p.add_argument("-o", "--out", required=True, help="build folder (made if missing)")
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
     p.add_argument("--baud", type=int, default=1_000_000,
@@ -59,12 +82,16 @@ def register_build(sub) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build, print the report, return the exit status 0."""
-    net = _quantized(args.net)
-    config = HardwareConfig.for_network(net, **sizes(args))
     if args.seeds < 1:
         raise UsageError(f"--seeds: at least 1, got {args.seeds}")
-    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
+    if args.clock is not None and not args.clock > 0:
+        raise UsageError(f"--clock: must be a positive number of MHz, got {args.clock}")
+    config_sizes = sizes(args)
+    net = _quantized(args)
+    config = HardwareConfig.for_network(net, **config_sizes)
+    out = output_dir(args.out, "--out")
+    rep = build(net, args.board, out, args.clock, args.baud, config, not args.no_bake,
                 seeds=args.seeds)
-    print(rep)
-    print(f"wrote {Path(args.out) / 'build_report.json'}")
+    say(str(rep))
+    say(f"wrote {Path(out) / 'build_report.json'}")
     return 0
