@@ -88,7 +88,7 @@ def main(argv=None) -> int:
             return fail("out of memory (try a smaller batch or fewer steps)", 1)
         except Exception as e:  # noqa: BLE001 - the boundary: a message, never a traceback
             return fail(f"{type(e).__name__}: {e}" + ("" if debug else
-                        " (unexpected: run with --debug for the traceback and report it)"), 1)
+                        " (run with --debug for the traceback)"), 1)
 
 
 @contextlib.contextmanager

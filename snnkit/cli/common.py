@@ -172,7 +172,8 @@ def output_file(path: str | None, option: str, image: bool = False) -> Path | No
 
 
 def output_dir(path: str, option: str) -> Path:
-    """Check that ``path`` is, or can be made, a folder (made now, with its parents)."""
+    """Check that ``path`` is, or can be made, a folder (with its parents; the command makes
+    it when it writes)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UsageError(f"{option}: {path!r} exists and is not a folder")
@@ -182,7 +183,6 @@ def output_dir(path: str, option: str) -> Path:
                 raise UsageError(f"{option}: cannot make {path!r}: {str(up)!r} is not a folder")
             _writable(up, option, path)
             break
-    p.mkdir(parents=True, exist_ok=True)
     return p
 
 

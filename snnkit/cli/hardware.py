@@ -45,18 +45,21 @@ def run_compile(args: argparse.Namespace) -> int:
 def say_fit(config: HardwareConfig) -> None:
     """Print the boards whose checked configuration holds ``config``; warn when none does."""
     fit = board_fit(config)
-    good = [b for b, over in fit.items() if not over]
+    good = [b for b, (memory, _) in fit.items() if not memory]
     if good:
+        tables = sorted({x for b in good for x in fit[b][1]})
         say("  fits: " + ", ".join(f"{b} ({BOARDS[b].title})" for b in good)
-            + " (snnkit build --board " + "|".join(good) + ")")
+            + (f"; its tables are larger than in the checked build ({', '.join(tables)}): "
+               f"the build's report confirms" if tables else "")
+            + "; snnkit build --board " + "|".join(good))
         return
-    over = sorted({x for v in fit.values() for x in v})
+    over = sorted({x for memory, _ in fit.values() for x in memory})
     c = next(iter(BOARD_CONFIGS.values()))
-    warnings.warn(f"this configuration fits no board snnkit builds for ({', '.join(fit)}: "
-                  f"checked up to {c.n_max} neurons, {c.syn_max:,} weight words, "
-                  f"{c.p_max} populations, {c.pr_max} projections, delays up to {c.d_max}, "
-                  f"{c.weight_bits}-bit weights): {', '.join(over)}. It runs in the "
-                  f"simulators and on the emulated board.", stacklevel=2)
+    warnings.warn(f"this network fits no board snnkit builds for ({', '.join(fit)}: checked "
+                  f"up to {c.n_max} neurons, {c.syn_max:,} weight words, {c.tr_max} trace "
+                  f"words, {c.weight_bits}-bit weights, {c.state_bits}-bit states): "
+                  f"{', '.join(over)}. It runs in the simulators, and on an emulated board of "
+                  f"its size.", stacklevel=2)
 
 
 def register_build(sub) -> None:
