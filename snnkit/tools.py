@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import SimulationError
@@ -80,11 +81,21 @@ def run_child(cmd: list[str], *, cwd=None, env=None,
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill ``proc`` and every process of its group (it must lead one: ``start_new_session``)
-    and reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """Stop ``proc`` and every process of its group (it must lead one:
+    ``start_new_session``): SIGTERM first, so compilers delete their temporary files, then
+    SIGKILL for whatever still runs after ``grace`` seconds; reap ``proc``."""
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        while sig == signal.SIGTERM and time.monotonic() < deadline:
+            proc.poll()  # reap the leader, so that an empty group is seen as gone
+            try:
+                os.killpg(proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.05)
     proc.wait()
