@@ -134,28 +134,34 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
             "accuracy_vs_T": {"T": list(steps_list), **curve}, "ann_train_s": t_train}
 
 
-def run(out, quick: bool = False, progress: bool = True) -> int:
-    """The whole demo (both parts), writing PNGs and ``summary.json`` into the folder ``out``;
-    ``quick``: a short run (the test suite's). Returns the exit status 0.
+PARTS = ("conversion", "learning")
+
+
+def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
+    """The demo's ``parts`` (default both), writing PNGs and ``summary.json`` into the folder
+    ``out``; ``quick``: a short run (the test suite's). Returns the exit status 0.
 
     Interrupted (Ctrl-C, or SIGTERM from the command line), it writes ``summary.json`` with
     the parts that finished and ``"interrupted": true``, and lets the interrupt go on."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    summary: dict = {}
+    summary: dict = {"date": time.strftime("%Y-%m-%d"), "quick": quick}
+    run_part = {"conversion": part_conversion, "learning": part_learning}
     try:
-        summary["conversion"] = part_conversion(out, quick, progress)
-        summary["learning"] = part_learning(out, quick, progress)
+        for part in parts:
+            summary[part] = run_part[part](out, quick, progress)
     except KeyboardInterrupt:
         summary["interrupted"] = True
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        done = [k for k in PARTS if k in summary]
         _say(f"\ninterrupted: wrote {out / 'summary.json'} with the finished parts "
-             f"({', '.join(k for k in summary if k != 'interrupted') or 'none'})")
+             f"({', '.join(done) or 'none'})")
         raise
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    _say(f"\nwrote {out}/: digits.snn, accuracy_vs_T.png, raster.png, membrane.png, "
-         "weights_learned.png, summary.json")
+    files = {"conversion": "digits.snn, accuracy_vs_T.png, raster.png, membrane.png",
+             "learning": "weights_learned.png"}
+    _say(f"\nwrote {out}/: {', '.join(files[p] for p in parts)}, summary.json")
     return 0
 
 

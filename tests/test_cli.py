@@ -271,7 +271,7 @@ def test_an_interrupted_simulation_saves_its_finished_samples(ws):
     for k, s in ref.spikes.items():
         assert torch.equal(board.spikes[k], s), k
     summary = json.loads((ws / "demo_int" / "summary.json").read_text())
-    assert summary == {"interrupted": True}
+    assert summary["interrupted"] is True and "conversion" not in summary
 
 
 def test_every_command_without_arguments_prints_its_usage(capsys):

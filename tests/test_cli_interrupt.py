@@ -5,6 +5,7 @@ no temporary folder behind, and save the samples they finished when an output wa
 The signal goes to the snnkit process alone (not its process group, as a terminal's Ctrl-C
 would), so the children it started are its own to stop."""
 
+import json
 import os
 import re
 import signal
@@ -189,5 +190,5 @@ def test_sigterm_on_the_demo_stops_its_emulated_board(tmp_path):
     status, children = cli.stop(signal.SIGTERM)
     assert any("Vhost_top" in c for c in children.values()), children  # the board ran
     cli.assert_clean(status, children, 143)
-    assert (tmp_path / "demo" / "summary.json").read_text().split() == [
-        "{", '"interrupted":', "true", "}"]
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["interrupted"] is True and "conversion" not in summary

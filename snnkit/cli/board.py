@@ -11,6 +11,7 @@ from ..compiler import HardwareConfig
 from ..device import Device
 from ..emulated_board import SIM_CLKS_PER_BIT, serve
 from ..inputs import check_inputs
+from ..quantize import quantize
 from .batches import run_in_groups
 from .common import (
     UsageError,
@@ -47,8 +48,9 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--clks-per-bit: at least 2, got {args.clks_per_bit}")
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
     config = None
-    if args.net:
-        config = HardwareConfig.for_network(load_net(args, "--net"))
+    if args.net:  # sized for the network as deploy quantises it
+        net = load_net(args, "--net")
+        config = HardwareConfig.for_network(net if net.quantization else quantize(net)[0])
     elif args.dt is not None or args.convention is not None:
         raise UsageError("--dt / --convention: only with --net NET.nir")
     return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit)
