@@ -18,15 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NetworkError
+from .memory_map import TABLE_STRIDE, PopField, PopFlag, ProjField, ProjFlag
 from .network import Network, Quantization
 from .quantize import integer_neuron, integer_stdp, integer_weights, quantize
 
-POP_FIELDS = ("offset", "size", "flags", "refractory", "alpha", "beta", "adapt_decay",
-              "threshold", "v_reset", "bias", "v_init", "adapt_plus", "proj_first", "proj_count")
-PROJ_FIELDS = ("src", "tgt", "delay", "w_base", "flags", "a_plus", "a_minus", "pre_decay",
-               "post_decay", "w_min", "w_max", "tr_base")
-FLAG_INPUT, FLAG_SUBTRACT, FLAG_OUT_EN = 1, 2, 4
-FLAG_STDP, FLAG_NEAREST, FLAG_SOFT = 1, 2, 4
+# the table rows' keys, in field order (snnkit.memory_map: PopField, ProjField)
+POP_FIELDS = tuple(f.name.lower() for f in PopField)
+PROJ_FIELDS = tuple(f.name.lower() for f in ProjField)
 
 
 @dataclass(frozen=True)
@@ -202,7 +200,7 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
         row = dict.fromkeys(POP_FIELDS, 0)
         row.update(offset=net.offset(pop.name), size=pop.size)
         if pop.is_input:
-            row["flags"] = FLAG_INPUT
+            row["flags"] = PopFlag.INPUT
         else:
             where = f"populations[{p}] ({pop.name}).neuron"
             ip = integer_neuron(net, pop, q)
@@ -213,7 +211,7 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
                 raise NetworkError(f"{where}.refractory: {ip.refractory} does not fit the "
                                    f"{c.r_bits}-bit refractory counter")
             row["refractory"] = ip.refractory
-            row["flags"] = (FLAG_SUBTRACT if ip.subtract else 0) | FLAG_OUT_EN
+            row["flags"] = (PopFlag.SUBTRACT if ip.subtract else 0) | PopFlag.OUT_EN
             row["proj_first"], row["proj_count"] = firsts.get(p, (0, 0))
         rows.append(row)
     return rows
@@ -247,8 +245,9 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
                                        f"{getattr(st, k)} LSB, more than the {c.a_bits}-bit "
                                        f"amplitude register holds")
             on = pr.stdp.enabled if learning is None else bool(learning)
-            row.update(flags=(FLAG_STDP if on else 0) | (FLAG_NEAREST if st.nearest else 0)
-                       | (FLAG_SOFT if st.soft else 0), a_plus=st.a_plus, a_minus=st.a_minus,
+            row.update(flags=(ProjFlag.STDP if on else 0)
+                       | (ProjFlag.NEAREST if st.nearest else 0)
+                       | (ProjFlag.SOFT if st.soft else 0), a_plus=st.a_plus, a_minus=st.a_minus,
                        pre_decay=st.pre_decay, post_decay=st.post_decay, w_min=st.w_min,
                        w_max=st.w_max, tr_base=traces)
             traces += s + t
@@ -322,7 +321,7 @@ def _memory_bits(c: HardwareConfig) -> dict[str, int]:
             "history": (c.d_max + 1) * c.n_max,
             "traces": c.tr_max * 2 * c.trace_bits,
             "fifos": 32 * (c.in_depth + c.out_depth),
-            "tables": 32 * 16 * (c.p_max + c.pr_max)}
+            "tables": 32 * TABLE_STRIDE * (c.p_max + c.pr_max)}
 
 
 # --------------------------------------------------------------------------- writing
@@ -376,9 +375,10 @@ def build_images(net: Network, config: HardwareConfig | None = None,
 
 
 def _flatten(rows, fields) -> list[int]:
+    """Table rows as words: TABLE_STRIDE per entry, field k at word k (``fields`` in order)."""
     out = []
     for r in rows:
-        out += [r[f] for f in fields] + [0] * (16 - len(fields))
+        out += [int(r[f]) for f in fields] + [0] * (TABLE_STRIDE - len(fields))
     return out
 
 

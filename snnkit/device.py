@@ -22,14 +22,26 @@ from . import protocol as p
 from .compiler import HardwareConfig, build_images
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
+from .memory_map import (
+    COUNTER_WORDS,
+    FEATURES,
+    IDENT_WORDS,
+    LINK_COUNTERS,
+    MAGIC,
+    PLASTIC,
+    STATE_STRIDE,
+    Reg,
+    StateField,
+    link_offset,
+)
 from .network import Network
 from .protocol import ErrorCode, Op, Region
 from .quantize import quantize
 from .result import Result
 
-CTRL_LEARN, CTRL_N_POP, CTRL_N_PROJ = 2, 9, 10  # word offsets in Region.CTRL
+CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
+CTRL_N_POP = link_offset(Region.CTRL, Reg.N_POP)  # (N_PROJ follows it)
 LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the link, not the command: resend
-FEATURES = ("stdp", "soft_bounds", "adaptive_threshold", "delays", "nearest_rule")
 
 
 @dataclass(frozen=True)
@@ -50,26 +62,28 @@ def _bytes_of(word: int, k: int) -> int:
 
 
 def board_info(ident: p.Identity) -> BoardInfo:
-    """Decode the core's identify words (docs/hardware.md, registers 0x000..0x00A).
+    """Decode the core's identify words (docs/hardware.md, registers ID .. R_BITS).
 
     Raises
     ------
     DeviceError : the identify block is not an snn_core's
     """
-    c = ident.core
-    if len(c) < 11 or c[0] != 0x534E4E31:
+    c = ident.core  # region IDENT: word k is register k (Reg.ID is 0)
+    if len(c) < IDENT_WORDS or c[Reg.ID] != MAGIC:
         raise DeviceError(f"identify: not an snnkit board (magic {c[0] if c else None!r})")
-    sizes, widths, fracs, fifos = c[4], c[5], c[6], c[9]
+    sizes, widths, fracs, fifos = c[Reg.SIZES], c[Reg.WIDTHS], c[Reg.FRACS], c[Reg.FIFOS]
     config = HardwareConfig(
-        n_max=c[2], syn_max=c[3], p_max=_bytes_of(sizes, 3), pr_max=_bytes_of(sizes, 2),
-        d_max=_bytes_of(sizes, 1), tr_max=c[8], weight_bits=_bytes_of(widths, 3),
+        n_max=c[Reg.N_MAX], syn_max=c[Reg.SYN_MAX], p_max=_bytes_of(sizes, 3),
+        pr_max=_bytes_of(sizes, 2), d_max=_bytes_of(sizes, 1), tr_max=c[Reg.TR_MAX],
+        weight_bits=_bytes_of(widths, 3),
         state_bits=_bytes_of(widths, 2), decay_bits=_bytes_of(widths, 1),
         trace_bits=_bytes_of(widths, 0), frac_bits=_bytes_of(fracs, 3),
         trace_frac_bits=_bytes_of(fracs, 2), stdp_frac_bits=_bytes_of(fracs, 1),
-        a_bits=_bytes_of(fracs, 0), r_bits=c[10], in_depth=fifos >> 16,
+        a_bits=_bytes_of(fracs, 0), r_bits=c[Reg.R_BITS], in_depth=fifos >> 16,
         out_depth=fifos & 0xFFFF)
-    feats = tuple(f for k, f in enumerate(FEATURES) if c[7] >> k & 1)
-    return BoardInfo(ident.version, ident.max_payload, c[2], c[3], config, feats, ident.regions)
+    feats = tuple(f for k, f in enumerate(FEATURES) if c[Reg.FEATURES] >> k & 1)
+    return BoardInfo(ident.version, ident.max_payload, c[Reg.N_MAX], c[Reg.SYN_MAX], config,
+                     feats, ident.regions)
 
 
 def _hex_words(text: str) -> list[int]:
@@ -221,8 +235,8 @@ class Device:
 
     def read_counters(self) -> dict[str, int]:
         """Core counters (steps, cycles, synaptic events) and link counters of the board."""
-        steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, 4)
-        frames, crc, nacks, replays = self.read_region(Region.LINK, 0, 4)
+        steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, COUNTER_WORDS)
+        frames, crc, nacks, replays = self.read_region(Region.LINK, 0, LINK_COUNTERS)
         return {"steps": steps, "cycles": lo | hi << 32, "synaptic_events": syn,
                 "frames_received": frames, "crc_errors": crc, "nacks": nacks,
                 "replays": replays}
@@ -289,7 +303,7 @@ class Device:
 
     def _verify_weights(self, image: np.ndarray, bits: int) -> None:
         got = np.asarray(self.read_region(Region.WEIGHT, 0, len(image)), np.int64)
-        want = ((image >> bits) & 1) << 31 | (_sign(image, bits) & 0x7FFF_FFFF)
+        want = ((image >> bits) & 1) * PLASTIC | (_sign(image, bits) & (PLASTIC - 1))
         bad = np.flatnonzero(got != want)
         if bad.size:
             raise DeviceError(f"load: weight word {bad[0]} reads back 0x{got[bad[0]]:08x}, "
@@ -313,14 +327,16 @@ class Device:
         pr = net.projections[i]
         s, t = net.population(pr.source).size, net.population(pr.target).size
         base = self._report.w_base[i]
-        return _sign(words[base:base + s * t], 31).reshape(s, t).T.copy()
+        bits = PLASTIC.bit_length() - 1  # the weight, sign-extended below the plastic bit
+        return _sign(words[base:base + s * t], bits).reshape(s, t).T.copy()
 
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
         net = self._need_net()
         n = net.n_inputs + net.n_neurons
-        w = np.asarray(self.read_region(Region.STATE, 0, 4 * n, signed=True)).reshape(n, 4)
-        return {pop.name: dict(zip(("v", "i", "refractory", "theta"),
+        w = np.asarray(self.read_region(Region.STATE, 0, STATE_STRIDE * n, signed=True))
+        w = w.reshape(n, STATE_STRIDE)
+        return {pop.name: dict(zip((f.name.lower() for f in StateField),
                                    w[net.offset(pop.name):net.offset(pop.name) + pop.size].T))
                 for pop in net.neuron_populations}
 

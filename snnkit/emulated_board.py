@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
-from .rtl_backend import cache_dir
+from .rtl_backend import cache_dir, headers
 from .tools import run_child, verilator_bin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +31,11 @@ MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build 
 
 
 def sources() -> list[Path]:
-    """Verilog of the board: the core's blocks, the UART, the decoder and host_top."""
-    files = sorted((ROOT / "hdl").glob("snn_*.v")) + [
-        ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v", "host_decoder.v", "host_top.v")]
+    """Verilog of the board: the core's blocks, the UART, the decoder's blocks and host_top
+    (the header they include: rtl_backend.headers())."""
+    files = (sorted((ROOT / "hdl").glob("snn_*.v"))
+             + [ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v")]
+             + sorted((ROOT / "hdl").glob("host_*.v")))
     missing = [str(f) for f in files + [HARNESS] if not f.exists()]
     if missing:
         raise SimulationError(f"emulated board sources not found: {missing} (needs a source "
@@ -43,7 +45,7 @@ def sources() -> list[Path]:
 
 def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLOAD) -> str:
     h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}".encode())
-    for f in sources() + [HARNESS]:
+    for f in sources() + headers() + [HARNESS]:
         h.update(f.name.encode() + f.read_bytes())
     return "emulator-" + h.hexdigest()[:16]  # the prefix of existing cached builds
 
@@ -71,7 +73,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
            "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(f) for f in sources()]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{ROOT / 'hdl'}"]
+    cmd += [str(f) for f in sources()]
     cmd += [str(HARNESS)]
     try:
         proc = run_child(cmd, desc="building the emulated board" if progress else None)

@@ -54,9 +54,14 @@ def sources() -> list[Path]:
     return files + [SIM_DIR / "tb_snn.v"]
 
 
+def headers() -> list[Path]:
+    """The Verilog headers the sources include (hdl/snn_map.vh), found with ``-I hdl``."""
+    return sorted(HDL_DIR.glob("*.vh"))
+
+
 def _build_key(config: HardwareConfig, backend: str) -> str:
     h = hashlib.sha256(f"{backend}:{config.key()}".encode())
-    for f in sources():
+    for f in sources() + headers():
         h.update(f.name.encode() + f.read_bytes())
     return f"{backend}-{h.hexdigest()[:16]}"
 
@@ -77,7 +82,7 @@ def build(config: HardwareConfig, backend: str, cache=None, progress: bool = Fal
     if exe.exists():
         return exe
     params = config.verilog_params()
-    files = [str(f) for f in sources()]
+    files = [f"-I{HDL_DIR}"] + [str(f) for f in sources()]
     tool = verilator_bin() if backend == "verilator" else shutil.which("iverilog")
     if tool is None:
         raise SimulationError("backend 'icarus': iverilog not found (apt-get install iverilog)")

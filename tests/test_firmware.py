@@ -16,30 +16,30 @@ import torch
 from snnkit import LIF, STDP, CubaLIF, Network, Quantization, simulate
 from snnkit.build import (
     BOARDS,
-    DSP_COMB_NS,
     FIRMWARE_DIR,
-    ICE40_GROUPS,
     SP_MIN,
-    BuildError,
     BuildReport,
     board_params,
     build,
     build_ice40,
-    cell_counts,
-    dsp_structure,
-    ice40_clock_below,
-    ice40_pll,
-    nextpnr_log_utilisation,
-    nextpnr_summary,
-    nextpnr_timing,
     sources,
-    summarize,
     synth_estimate,
-    xilinx_mmcm,
     yosys_script,
 )
 from snnkit.compiler import HardwareConfig
 from snnkit.errors import NetworkError
+from snnkit.fpga_clock import ice40_clock_below, ice40_pll, xilinx_mmcm
+from snnkit.fpga_report import (
+    DSP_COMB_NS,
+    ICE40_GROUPS,
+    cell_counts,
+    dsp_structure,
+    nextpnr_log_utilisation,
+    nextpnr_summary,
+    nextpnr_timing,
+    summarize,
+)
+from snnkit.fpga_tools import BuildError
 
 BASELINE = FIRMWARE_DIR / "ice40" / "baseline_small.json"
 

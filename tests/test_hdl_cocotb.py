@@ -20,7 +20,8 @@ BENCHES = {
                                                       "snn_stdp_product", "snn_stdp_term",
                                                       "snn_trace", "snn_decay")]
              + ["sim/core/stdp_synapse.v"], "bench_stdp", {}),
-    "core": ("snn_core", [f"hdl/{m}.v" for m in ("snn_core", "snn_seq", "snn_integrate",
+    "core": ("snn_core", [f"hdl/{m}.v" for m in ("snn_core", "snn_seq", "snn_history",
+                                                  "snn_pop_map", "snn_integrate",
                                                   "snn_fire", "snn_sat", "snn_stdp",
                                                   "snn_stdp_dw", "snn_stdp_bound",
                                                   "snn_stdp_factor", "snn_stdp_product",

@@ -81,7 +81,7 @@ module cmod_a7_top #(
         end
     end
 
-    // ------------------------------------------------------------------ the emulator
+    // ------------------------------------------------------------------ the board: core, UART, decoder
     wire host_busy, host_out_valid, host_link;
 
     host_top #(

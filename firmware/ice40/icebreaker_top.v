@@ -96,7 +96,7 @@ module icebreaker_top #(
         end
     end
 
-    // ------------------------------------------------------------------ the emulator
+    // ------------------------------------------------------------------ the board: core, UART, decoder
     wire host_busy, host_out_valid, host_link;
 
     host_top #(
