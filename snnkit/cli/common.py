@@ -255,14 +255,5 @@ def sizes(args: argparse.Namespace) -> dict[str, int]:
     return out
 
 
-def positive(option: str, value, allow_none: bool = True):
-    """``value`` checked to be a positive number (or None when allowed)."""
-    if value is None and allow_none:
-        return None
-    if value is None or not value > 0:
-        raise UsageError(f"{option}: must be positive, got {value}")
-    return value
-
-
 def say(msg: str) -> None:
     print(msg, flush=True)
