@@ -27,6 +27,9 @@ _LAZY = {  # heavy or optional parts load on first use: name -> (module, attribu
     "NIRApproximationWarning": ("snnkit.nir_report", "NIRApproximationWarning"),
     "compile": ("snnkit.compiler", "compile"),
     "Device": ("snnkit.device", "Device"),
+    "SNN": ("snnkit.training", "SNN"),
+    "training": ("snnkit.training", None),
+    "surrogate": ("snnkit.surrogate", None),
 }
 
 
@@ -41,6 +44,6 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device", "NIRApproximationWarning", "STDPBoundsWarning",
+    "Device", "NIRApproximationWarning", "STDPBoundsWarning", "SNN",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

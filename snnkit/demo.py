@@ -5,7 +5,9 @@ network, and classify the test split in the float simulator, in the fixed-point 
 on the emulated FPGA (the Verilated RTL behind a serial URL, driven by ``snnkit.Device``, the
 same driver a real board uses). Part 2, learning: unsupervised STDP in the style of Diehl &
 Cook, in the fixed-point simulator and with the board's on-chip learning, which must end with
-the same weights. Prints one table per part and writes PNGs.
+the same weights. Part 3, training (snnkit/training/demo.py): a network trained from scratch
+and the converted one fine-tuned, both by surrogate gradients on the board's integers, on the
+same three paths. Prints one table per part and writes PNGs.
 """
 
 from __future__ import annotations
@@ -134,20 +136,23 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
             "accuracy_vs_T": {"T": list(steps_list), **curve}, "ann_train_s": t_train}
 
 
-PARTS = ("conversion", "learning")
+PARTS = ("conversion", "learning", "training")
 
 
 def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
-    """The demo's ``parts`` (default both), writing PNGs and ``summary.json`` into the folder
-    ``out``; ``quick``: a short run (the test suite's). Returns the exit status 0.
+    """The demo's ``parts`` (default all three), writing PNGs and ``summary.json`` into the
+    folder ``out``; ``quick``: a short run (the test suite's). Returns the exit status 0.
 
     Interrupted (Ctrl-C, or SIGTERM from the command line), it writes ``summary.json`` with
     the parts that finished and ``"interrupted": true``, and lets the interrupt go on."""
+    from .training.demo import part_training
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary: dict = {"date": time.strftime("%Y-%m-%d"), "quick": quick}
-    run_part = {"conversion": part_conversion, "learning": part_learning}
+    run_part = {"conversion": part_conversion, "learning": part_learning,
+                "training": lambda out, quick, progress: part_training(out, quick)}
     try:
         for part in parts:
             summary[part] = run_part[part](out, quick, progress)
@@ -160,7 +165,9 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
         raise
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     files = {"conversion": "digits.snn, accuracy_vs_T.png, raster.png, membrane.png",
-             "learning": "weights_learned.png"}
+             "learning": "weights_learned.png",
+             "training": "digits-scratch.snn, digits-fine-tuned.snn, training_scratch.png, "
+                         "training_finetune.png"}
     _say(f"\nwrote {out}/: {', '.join(files[p] for p in parts)}, summary.json")
     return 0
 

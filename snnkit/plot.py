@@ -146,3 +146,24 @@ def _save(fig, path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def training(history, path, title: str = "training") -> Path:
+    """Loss (left) and accuracy (right) per epoch of a :class:`snnkit.training.History`."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    ep = np.arange(1, len(history.loss) + 1)
+    a1.plot(ep, history.loss, marker="o", ms=3)
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("training loss")
+    a1.grid(alpha=0.3)
+    a2.plot(ep, history.train_accuracy, marker="o", ms=3, label="train")
+    test = [np.nan if a is None else a for a in history.test_accuracy]
+    if not np.all(np.isnan(test)):
+        a2.plot(ep, test, marker="o", ms=3, label="test")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.grid(alpha=0.3)
+    a2.legend()
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -58,6 +58,10 @@ def ws(tmp_path_factory):
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
     torch.save(model, d / "model.pt")
     np.save(d / "calib.npy", np.random.default_rng(1).random((20, 4)))
+    np.savez(d / "train.npz", x_train=np.random.default_rng(2).random((8, 12)),
+             y_train=np.arange(8) % 3)
+    np.savez(d / "train_bad.npz", x_train=np.random.default_rng(2).random((8, 5)),
+             y_train=np.arange(8) % 3)
     np.save(d / "calib5.npy", np.random.default_rng(1).random((20, 5)))
     res = snnkit.simulate(net, x, backend="fixed", record=("v",))
     res.save(d / "res.npz")
@@ -128,6 +132,20 @@ TABLE = {
         "existing output": ("plot {d}/res.npz --membrane {d}/adir", 2, "is a folder"),
         "interrupted": ("plot {d}/res.npz --raster {d}/never.png", 130, "stopped by Ctrl-C",
                         ("snnkit.plot", "raster", lambda real: raise_interrupt)),
+    },
+    "train": {
+        "missing": ("train {d}/nope.snn --data {d}/train.npz -o {d}/t.snn", 2, "no such file"),
+        "wrong type": ("train {d}/net.snn --data {d}/notes.txt -o {d}/t.snn", 1,
+                       "data: cannot read"),
+        "wrong shape": ("train {d}/net.snn --data {d}/train_bad.npz -o {d}/t.snn --quiet", 1,
+                        "5 values per sample"),
+        "unwritable output": ("train {d}/net.snn --data {d}/train.npz -o {d}/afile/t.snn", 2,
+                              "is not a folder"),
+        "existing output": ("train {d}/net.snn --data {d}/train.npz -o {d}/adir", 2,
+                            "is a folder"),
+        "interrupted": ("train {d}/net.snn --data {d}/train.npz -o {d}/never.snn", 130,
+                        "stopped by Ctrl-C",
+                        ("snnkit.cli.train", "fit", lambda real: raise_interrupt)),
     },
     "convert": {
         "missing": ("convert {d}/nope.pt --calib {d}/calib.npy -o {d}/c.snn", 2,
@@ -241,7 +259,7 @@ def test_bad_input_is_a_message_not_a_traceback(cmd, category, ws, board_url, ca
         assert f"snnkit {cmd}: error:" in err and "usage: snnkit" in err
     elif status == 1:
         assert f"snnkit {cmd}: error:" in err
-    for name in ("o.npz", "c.snn", "out", "b", "never", "never.png", "never.snn"):
+    for name in ("o.npz", "c.snn", "t.snn", "out", "b", "never", "never.png", "never.snn"):
         assert not (ws / name).exists(), f"{name} written by a failed {cmd}"
 
 

@@ -21,13 +21,13 @@ import traceback
 import warnings
 
 from ..errors import SnnkitError
-from . import board, convert, demo, hardware, info, plot, simulate
+from . import board, convert, demo, hardware, info, plot, simulate, train
 from .common import Formatter, Parser, UsageError
 
 # each adds one subcommand, in the order ``snnkit --help`` lists them
-REGISTER = (info.register, simulate.register, plot.register, convert.register,
-            hardware.register_compile, board.register_emulate, board.register_deploy,
-            board.register_run, hardware.register_build, demo.register)
+REGISTER = (info.register, simulate.register, plot.register, train.register,
+            convert.register, hardware.register_compile, board.register_emulate,
+            board.register_deploy, board.register_run, hardware.register_build, demo.register)
 
 
 class Terminated(KeyboardInterrupt):
