@@ -26,7 +26,7 @@ def register(sub) -> None:
                         "with x_train, y_train (and x_test, y_test): samples [N, inputs] or "
                         "sequences [N, steps, inputs]")
     p.add_argument("-o", "--out", required=True, help="the trained network (.snn)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training data")
     p.add_argument("--steps", type=int, help="time steps per sample (sequences: their length)")
     p.add_argument("--arithmetic", choices=("float", "fixed"), default="float",
                    help="fixed: train on the hardware's integers (docs/fixed-point.md)")
@@ -43,13 +43,16 @@ def register(sub) -> None:
     p.add_argument("--per-neuron", action="store_true", help="train neuron parameters per "
                    "neuron (default: one per population, what the hardware holds)")
     p.add_argument("--surrogate", default="fast_sigmoid",
-                   choices=("fast_sigmoid", "arctan", "triangle", "straight_through"))
-    p.add_argument("--slope", type=float)
-    p.add_argument("--loss", choices=("ce_count", "mse_count"), default="ce_count")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--memory", choices=("full", "lean"), default="full")
+                   choices=("fast_sigmoid", "arctan", "triangle", "straight_through"),
+                   help="the spike's derivative in the backward pass")
+    p.add_argument("--slope", type=float, help="the surrogate's slope (default: its own)")
+    p.add_argument("--loss", choices=("ce_count", "mse_count"), default="ce_count",
+                   help="cross-entropy or squared error of the output spike counts")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per update")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffling and encoders")
+    p.add_argument("--memory", choices=("full", "lean"), default="full",
+                   help="lean: checkpoint chunks of steps, recomputed in the backward pass")
     p.add_argument("--checkpoint", help="resumable checkpoint (default: OUT.ckpt); running the "
                    "same command again continues from it")
     p.add_argument("--no-resume", action="store_true", help="start over even if the "
