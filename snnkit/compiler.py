@@ -84,6 +84,29 @@ class HardwareConfig:
         return cls(**{**sizes, **widths, **overrides})
 
 
+# The largest configuration built for each board (benchmarks/fpga_resources.py, "256 x 64k
+# (target)"): placed, routed and timed on the iCE40UP5K; a yosys estimate on the xc7a35t.
+CHECKED_CONFIG = HardwareConfig(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3,
+                                tr_max=512)
+BOARD_CONFIGS = {"ice40": CHECKED_CONFIG, "cmod_a7": CHECKED_CONFIG}
+# what sizes the memories and the datapath (beyond the checked values a build may not fit),
+# and the small tables and FIFOs (larger ones cost little, but are unchecked)
+_MEMORY = ("n_max", "syn_max", "tr_max", "weight_bits", "state_bits", "decay_bits",
+           "trace_bits", "a_bits", "r_bits")
+_TABLES = ("p_max", "pr_max", "d_max", "in_depth", "out_depth")
+
+
+def board_fit(config: HardwareConfig) -> dict[str, tuple[list[str], list[str]]]:
+    """For each board of ``snnkit build``: what of ``config`` exceeds the configuration
+    checked on that board, as ``(memories and widths, tables)``; the first empty: it fits."""
+
+    def over(c, keys):
+        return [f"{k.upper()} {getattr(config, k):,} > {getattr(c, k):,}" for k in keys
+                if getattr(config, k) > getattr(c, k)]
+
+    return {board: (over(c, _MEMORY), over(c, _TABLES)) for board, c in BOARD_CONFIGS.items()}
+
+
 def _pow2(n: int, least: int) -> int:
     return max(least, 1 << max(0, int(n) - 1).bit_length())
 

@@ -329,6 +329,7 @@ class Device:
         self.reset()
         self.net, self._part, self._multi, self._weights = net, part, mi, weights
 
+
     def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
         width = 1 if bits <= 8 else 2 if bits <= 16 else 4
