@@ -47,6 +47,8 @@ def ws(tmp_path_factory):
     (d / "notes.txt").write_text("not a numpy file\n")
     (d / "afile").write_text("a file where a folder is expected\n")
     (d / "adir").mkdir()
+    (d / "sweep.toml").write_text('name = "s"\ntask = "convert"\n[grid]\nsteps = [4]\n')
+    (d / "sweep_bad.toml").write_text('name = "s"\ntask = "convert"\nbogus = 1\n')
     with zipfile.ZipFile(d / "net.snn") as z:  # a network file with a wrong-shaped array
         items = {n: z.read(n) for n in z.namelist()}
     buf = io.BytesIO()
@@ -217,6 +219,16 @@ TABLE = {
         "interrupted": ("build {d}/net.snn --board cmod_a7 -o {d}/never", 130,
                         "stopped by Ctrl-C",
                         ("snnkit.cli.hardware", "build", lambda real: raise_interrupt)),
+    },
+    "sweep": {
+        "missing": ("sweep {d}/nope.toml", 2, "no such file"),
+        "wrong type": ("sweep {d}/notes.txt", 1, "sweep config"),
+        "wrong shape": ("sweep {d}/sweep_bad.toml --out {d}/sw", 1, "unknown keys ['bogus']"),
+        "unwritable output": ("sweep {d}/sweep.toml --out {d}/afile/sw", 2, "is not a folder"),
+        "existing output": ("sweep {d}/sweep.toml --out {d}/afile", 2,
+                            "exists and is not a folder"),
+        "interrupted": ("sweep {d}/sweep.toml --out {d}/never", 130, "stopped by Ctrl-C",
+                        ("snnkit.cli.sweep", "sweep", lambda real: raise_interrupt)),
     },
     "demo": {
         "missing": (N_A, "demo reads no input"),
