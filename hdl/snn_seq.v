@@ -160,6 +160,7 @@ module snn_seq #(
     snn_pop_map #(.N_MAX(N_MAX), .N_AW(N_AW), .PP_W(PP_W)) u_pop_map (
         .clk(clk), .we(pm_we), .waddr(pm_waddr), .wdata(pm_wdata),
         .raddr(lk_idx[N_AW-1:0]), .rdata(pm_q));
+
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
