@@ -31,8 +31,7 @@ CATEGORIES = ("missing", "wrong type", "wrong shape", "unwritable output", "exis
 def ws(tmp_path_factory):
     """A folder of good and bad files for every command."""
     d = tmp_path_factory.mktemp("cli")
-    with pytest.warns(snnkit.STDPBoundsWarning):
-        net = make_net(stdp=True, per_neuron=False)
+    net = make_net(stdp=True, per_neuron=False)
     net.save(d / "net.snn")
     board_net(seed=5).save(d / "board.snn")
     big = snnkit.Network()

@@ -13,11 +13,12 @@ before a block changes how it runs, and says why in the file itself:
 
 The port 5555 of the examples becomes a free port. ``text`` blocks (and untagged ones in the
 files of other areas) are output, layouts and diagrams: they must not hold commands or code.
-``json`` blocks must parse; a network manifest must be exactly what ``Network.save`` writes.
+``json`` and ``toml`` blocks must parse; a network manifest must be exactly what ``Network.save`` writes.
 """
 
 import importlib.util
 import json
+import tomllib
 import re
 import shlex
 import socket
@@ -71,7 +72,7 @@ def test_every_block_is_run_or_is_plain_text():
     for path in DOCS:
         for b in blocks(path):
             where = f"{path.name}:{b['line']}"
-            assert b["lang"] in ("python", "sh", "json", "text") or (
+            assert b["lang"] in ("python", "sh", "json", "toml", "text") or (
                 b["lang"] == "" and path.name in OTHER_AREAS), f"{where}: tag the block"
             if b["lang"] in ("text", ""):
                 code = [ln for ln in b["body"].splitlines() if CODE_LINE.match(ln)]
@@ -107,6 +108,8 @@ def test_doc_code_runs(path, tmp_path, monkeypatch):
                                                               marker).group(1), where))
                 else:
                     run_sh(code, where, parse_only=marker.startswith("parse-only"))
+            elif b["lang"] == "toml":
+                tomllib.loads(code)
             elif b["lang"] == "json":
                 check_json(json.loads(code), where)
     finally:
