@@ -18,13 +18,13 @@ files of other areas) are output, layouts and diagrams: they must not hold comma
 
 import importlib.util
 import json
-import tomllib
 import re
 import shlex
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
