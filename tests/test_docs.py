@@ -13,7 +13,8 @@ before a block changes how it runs, and says why in the file itself:
 
 The port 5555 of the examples becomes a free port. ``text`` blocks (and untagged ones in the
 files of other areas) are output, layouts and diagrams: they must not hold commands or code.
-``json`` and ``toml`` blocks must parse; a network manifest must be exactly what ``Network.save`` writes.
+``json`` and ``toml`` blocks must parse; a network manifest must be exactly what
+``Network.save`` writes.
 """
 
 import importlib.util
