@@ -164,6 +164,15 @@ class _QLayer(nn.Module):
                             self.out_shape)
 
 
+def _per_layer(value, default: int, n: int, label: str) -> list[int]:
+    if value is None:
+        return [int(default)] * n
+    out = [value] * n if isinstance(value, (int, np.integer)) else list(value)
+    if len(out) != n or any(not isinstance(v, (int, np.integer)) or v < 1 for v in out):
+        raise NetworkError(f"{label}: expected one integer >= 1 per layer ({n}), got {value!r}")
+    return [int(v) for v in out]
+
+
 def _check_op(op, where: str) -> None:
     if not isinstance(op, (nn.Linear, nn.Conv1d, nn.Conv2d)):
         raise NetworkError(f"{where}: a QRNN feature layer must be nn.Linear, nn.Conv1d or "
@@ -185,8 +194,10 @@ class QRNN(nn.Module):
     levels : levels ``L`` of the recurrent layers (an int, or one per layer)
     output_levels : levels of the output layer
     features : optional per-element layers before the recurrence (``nn.Linear``, ``nn.Conv1d``,
-        ``nn.Conv2d``, with bias), each followed by ``Q`` with ``feature_levels`` levels (CRNN)
+        ``nn.Conv2d``, with bias), each followed by ``Q`` (a CRNN)
     readout : sizes of hidden read-out layers between the last recurrent layer and the output
+    feature_levels, readout_levels : levels of those layers (an int, or one per layer;
+        default: the first / last recurrent layer's)
     input_levels : ``K``: inputs are in [0, 1] on the grid ``1/K`` (digits: 16), sent as the
         integers ``m = round(x * K)``
     input_code : how ``m`` reaches the network in one step: "binary" (``bit_length(K)`` input
@@ -199,7 +210,7 @@ class QRNN(nn.Module):
     """
 
     def __init__(self, input_shape, hidden, outputs: int, levels=4, output_levels: int = 4,
-                 features=(), readout=(), feature_levels: int | None = None,
+                 features=(), readout=(), feature_levels=None, readout_levels=None,
                  input_levels: int = 16, input_code: str = "binary", weight_bits: int = 8,
                  seed: int | None = None):
         super().__init__()
@@ -222,31 +233,32 @@ class QRNN(nn.Module):
         self.weight_bits, self.outputs = weight_bits, int(outputs)
         mult = input_multiplier(input_code, input_levels)
         self.features, self.rnn, self.readout = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        flevels = feature_levels or levels[0]
+        flevels = _per_layer(feature_levels, levels[0], len(features), "feature_levels")
+        rlevels = _per_layer(readout_levels, levels[-1], len(readout), "readout_levels")
         in_max = float(input_levels)  # largest input level of the next layer
         for k, op in enumerate(features):
             _check_op(op, f"features[{k}]")
-            layer = _QLayer("feature", op, flevels, shape, 0, mult)
+            layer = _QLayer("feature", op, flevels[k], shape, 0, mult)
             with torch.no_grad():  # pre-activations of a few levels at the start
-                op.weight.mul_(flevels / in_max)
+                op.weight.mul_(flevels[k] / in_max)
                 op.bias.fill_(0.5)
             self.features.append(layer)
-            shape, mult, in_max = layer.out_shape, 1, float(flevels)
+            shape, mult, in_max = layer.out_shape, 1, float(flevels[k])
         n = int(np.prod(shape))
         for h, lv in zip(hidden, levels):
             layer = _QLayer("recurrent", nn.Linear(n, int(h)), int(lv), (n,), int(h), mult)
             with torch.no_grad():
-                layer.op.weight.normal_(0, lv / in_max / n ** 0.5)
+                layer.op.weight.normal_(0, 1.5 / in_max / n ** 0.5)
                 layer.rec.normal_(0, 1 / (int(h) * lv) ** 0.5)
                 layer.op.bias.fill_(0.5)
             self.rnn.append(layer)
             n, mult, in_max = int(h), 1, float(lv)
         sizes = [int(h) for h in readout] + [self.outputs]
         for k, h in enumerate(sizes):
-            lv = output_levels if k == len(sizes) - 1 else levels[-1]
+            lv = output_levels if k == len(sizes) - 1 else rlevels[k]
             layer = _QLayer("readout", nn.Linear(n, h), int(lv), (n,))
             with torch.no_grad():
-                layer.op.weight.normal_(0, 2 * lv / in_max / n ** 0.5)
+                layer.op.weight.normal_(0, 2 * lv / (in_max * n) ** 0.5)
                 layer.op.bias.zero_()
             self.readout.append(layer)
             n, in_max = h, float(lv)
