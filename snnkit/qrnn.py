@@ -44,9 +44,13 @@ class _STE(torch.autograd.Function):
         return g, None
 
 
-def _level(u: torch.Tensor, levels: int) -> torch.Tensor:
-    """``clip(floor(u + 1/2), 0, L)`` with a straight-through floor."""
-    return _STE.apply(u + 0.5, torch.floor).clamp(0, levels)
+def _level(u: torch.Tensor, levels: int, through: bool = False) -> torch.Tensor:
+    """``clip(floor(u + 1/2), 0, L)`` with a straight-through floor; ``through``: the clip
+    straight-through too (the output layer, so that a saturated class still learns)."""
+    q = _STE.apply(u + 0.5, torch.floor)
+    if through:
+        return q + (q.clamp(0, levels) - q).detach()
+    return q.clamp(0, levels)
 
 
 def input_multiplier(code: str, input_levels: int) -> int:
@@ -131,12 +135,19 @@ class _QLayer(nn.Module):
         b = _STE.apply(self.op.bias * th, torch.round) / th
         return w, r, b, th
 
-    def step(self, s: torch.Tensor, c_prev, wmax: int) -> torch.Tensor:
-        w, r, b, _ = self.quantised(wmax)
+    def step(self, s: torch.Tensor, c_prev, wmax: int, exact: bool = True,
+             through: bool = False) -> torch.Tensor:
+        if exact:
+            w, r, b, _ = self.quantised(wmax)
+        else:
+            w, r, b = self.op.weight, self.rec, self.op.bias
         u = self._affine(s, w, b)
         if r is not None:
             u = u + c_prev @ r.T
-        return _level(u, self.levels)
+        if not exact:
+            c = u.clamp(0, self.levels)
+            return u + (c - u).detach() if through else c
+        return _level(u, self.levels, through)
 
     def _affine(self, s, w, b):
         op = self.op
@@ -159,8 +170,9 @@ class _QLayer(nn.Module):
                 mask = (ones != 0).numpy()
                 mask = None if mask.all() else mask
             rec = None if r is None else (r.double() * th).round().long().numpy()
+            bias = self._affine(eye[:1] * 0, torch.zeros_like(w), b)[0]  # per unit
             return IntLayer(self.kind, dense.long().numpy(), mask, rec,
-                            (b * th).round().long().numpy(), int(th), self.levels,
+                            (bias * th).round().long().numpy(), int(th), self.levels,
                             self.out_shape)
 
 
@@ -231,6 +243,7 @@ class QRNN(nn.Module):
             raise NetworkError(f"weight_bits: must be an integer in [2, 16], got {weight_bits!r}")
         self.input_shape, self.input_levels, self.input_code = shape, input_levels, input_code
         self.weight_bits, self.outputs = weight_bits, int(outputs)
+        self.exact = True  # False: real weights and clip(u, 0, L), for pre-training
         mult = input_multiplier(input_code, input_levels)
         self.features, self.rnn, self.readout = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         flevels = _per_layer(feature_levels, levels[0], len(features), "feature_levels")
@@ -289,16 +302,16 @@ class QRNN(nn.Module):
             s = m[:, t].flatten(1)
             k = 0
             for layer in self.features:
-                s = layer.step(s, None, wmax)
+                s = layer.step(s, None, wmax, self.exact)
                 out[k].append(s)
                 k += 1
             for i, layer in enumerate(self.rnn):
-                c[i] = s = layer.step(s, c[i], wmax)
+                c[i] = s = layer.step(s, c[i], wmax, self.exact)
                 out[k].append(s)
                 k += 1
         s = c[-1]
-        for layer in self.readout:
-            s = layer.step(s, None, wmax)
+        for k, layer in enumerate(self.readout):
+            s = layer.step(s, None, wmax, self.exact, k == len(self.readout) - 1)
             out.append([s])
         return out
 

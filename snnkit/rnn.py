@@ -240,8 +240,9 @@ def _probe(model, rec: _Recorder, eshape: tuple) -> Spec:
     while n_pre < min(len(c3), len(c4)) and c3[n_pre][1] != c4[n_pre][1]:
         n_pre += 1
     if per <= 0:
-        raise NetworkError("model: no layer is computed once per element of the sequence "
-                           "(its second dimension); not a recurrent model")
+        raise NetworkError("model: no nn.ReLU or QCFS module is called once per element of the "
+                           "sequence (its second dimension); the recurrence's activation must "
+                           f"be such a module, not torch.relu; {INSTEAD}")
     if per:
         body3, body4 = c3[n_pre:n_pre + 3 * per], c4[n_pre:n_pre + 4 * per]
         if any(body4[i][0] is not body4[i % per][0] for i in range(4 * per)) or \
