@@ -276,3 +276,38 @@ def test_bad_sequences_and_options():
         QRNN(2, 3, 2, features=[nn.ReLU()])
     with pytest.raises(NetworkError, match="calibration_data: expected \\[batch, T"):
         to_qrnn(_RowRNN(), np.zeros((4, 4)))
+
+
+# --------------------------------------------------------------------------- RTL
+
+
+def _rtl_qrnn():
+    """A converted recurrent net in the RTL tests' format (6 fractional bits, 8-bit weights,
+    16-bit states): 2 values x 3 bits, 3 hidden units x 2 levels, 2 outputs x 2 levels."""
+    rng = np.random.default_rng(5)
+    q = QRNN(2, 3, 2, levels=2, output_levels=2, input_levels=4, input_code="binary")
+    w, rec = rng.normal(0, 0.2, (3, 2)), rng.normal(0, 0.6, (3, 3))
+    rec[0, 0] = 1.5  # the largest weight of each layer sets th = 64: frac_bits 6
+    _set(q.rnn[0], w, rng.normal(0.3, 0.5, 3), rec)
+    r = rng.normal(0, 0.7, (2, 3))
+    r[1, 2] = -1.5
+    _set(q.readout[0], r, [0.5, 0.25])
+    return q
+
+
+@pytest.mark.parametrize("backend", ["verilator", "icarus"])
+def test_converted_recurrent_net_rtl_equals_fixed_point(backend):
+    from tests.test_hdl_nets import CONFIG
+
+    q = _rtl_qrnn()
+    conv = build(q)
+    qn = conv.network.quantization
+    assert (qn.frac_bits, qn.weight_bits, qn.state_bits) == (6, 8, 16)  # one RTL build
+    x = np.random.default_rng(0).integers(0, 5, (3, 6, 2)) / 4
+    ref = conv.run(x, "fixed")
+    got = conv.run(x, backend, config=CONFIG)
+    for name, s in ref.spikes.items():
+        assert torch.equal(got.spikes[name].cpu(), s.cpu()), name
+    levels = conv.levels_of(got)
+    assert all(np.array_equal(g, r) for g, r in zip(levels, q.levels(x)))
+    assert len({int(v) for v in np.concatenate([lv.ravel() for lv in levels])}) >= 2
