@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import hardware_files as hw
 from .errors import NetworkError
 from .fpga_clock import ice40_clock_below, ice40_pll, xilinx_mmcm
 from .fpga_report import (
@@ -36,9 +37,8 @@ from .fpga_report import (
 )
 from .fpga_tools import BuildError, run_tool, tool
 
-ROOT = Path(__file__).resolve().parent.parent
-HDL_DIR = ROOT / "hdl"
-FIRMWARE_DIR = ROOT / "firmware"
+HDL_DIR = hw.HDL
+FIRMWARE_DIR = hw.FIRMWARE
 SP_MIN = 4096  # weight memories this deep or deeper go to SPRAM on the iCE40 (not baked in)
 
 
@@ -107,9 +107,11 @@ def sources(board: Board) -> list[Path]:
     """The Verilog files of a board build: hdl/*.v (with firmware/common/ files replacing
     those of the same name, see firmware/common/snn_ram.v) and the board top."""
     common = FIRMWARE_DIR / "common"
+    top = FIRMWARE_DIR / board.name / board.top_file
+    hw.require(HDL_DIR / "snn_core.v", top, *(common / f for f in board.overrides))
     files = [common / f.name if f.name in board.overrides else f
              for f in sorted(HDL_DIR.glob("*.v"))]
-    return files + [FIRMWARE_DIR / board.name / board.top_file]
+    return files + [top]
 
 
 def headers() -> list[Path]:

@@ -19,13 +19,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
 from .rtl_backend import cache_dir, headers
 from .tools import verilator_bin
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
+HARNESS = hw.EMULATOR
 SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
 MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build has 1024)
 
@@ -33,13 +33,9 @@ MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build 
 def sources() -> list[Path]:
     """Verilog of the board: the core's blocks, the UART, the decoder's blocks and host_top
     (the header they include: rtl_backend.headers())."""
-    files = (sorted((ROOT / "hdl").glob("snn_*.v"))
-             + [ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v")]
-             + sorted((ROOT / "hdl").glob("host_*.v")))
-    missing = [str(f) for f in files + [HARNESS] if not f.exists()]
-    if missing:
-        raise SimulationError(f"emulated board sources not found: {missing} (needs a source "
-                              f"checkout)")
+    files = (sorted(hw.HDL.glob("snn_*.v")) + [hw.HDL / n for n in ("uart_rx.v", "uart_tx.v")]
+             + sorted(hw.HDL.glob("host_*.v")))
+    hw.require(hw.HDL / "snn_core.v", hw.HDL / "host_top.v", *files, HARNESS)
     return files
 
 
@@ -70,7 +66,7 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
            "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{ROOT / 'hdl'}"]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{hw.HDL}"]
     cmd += [str(f) for f in sources()]
     cmd += [str(HARNESS)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)

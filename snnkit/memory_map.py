@@ -20,9 +20,10 @@ from enum import IntEnum, IntFlag
 from pathlib import Path
 
 from . import protocol as p
+from .hardware_files import HDL
 from .protocol import Region
 
-HEADER_PATH = Path(__file__).resolve().parent.parent / "hdl" / "snn_map.vh"
+HEADER_PATH = HDL / "snn_map.vh"
 
 # --------------------------------------------------------------------------- the core's bus
 

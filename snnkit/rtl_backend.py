@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig, build_images
 from .errors import SimulationError
 from .inputs import check_inputs
@@ -31,8 +32,7 @@ from .quantize import quantize
 from .result import Result
 from .tools import verilator_bin
 
-ROOT = Path(__file__).resolve().parent.parent
-HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
+HDL_DIR = hw.HDL
 BACKENDS = ("verilator", "icarus")
 OPTIONS = ("config", "cache_dir")
 
@@ -48,11 +48,8 @@ def cache_dir(override=None) -> Path:
 
 def sources() -> list[Path]:
     """The Verilog files of a simulation build: the core's blocks and the simulation top."""
-    files = sorted(HDL_DIR.glob("snn_*.v"))
-    if not files or not (SIM_DIR / "tb_snn.v").exists():
-        raise SimulationError(f"RTL sources not found under {ROOT} (hdl/snn_*.v, sim/tb_snn.v); "
-                              f"the RTL backends need a source checkout of snnkit")
-    return files + [SIM_DIR / "tb_snn.v"]
+    hw.require(HDL_DIR / "snn_core.v", hw.TB_SNN)
+    return sorted(HDL_DIR.glob("snn_*.v")) + [hw.TB_SNN]
 
 
 def headers() -> list[Path]:
