@@ -186,7 +186,8 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
     notes = []
     if images is not None:
         for key, name in (("POP_INIT", "pop.hex"), ("PROJ_INIT", "proj.hex"),
-                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex")):
+                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex"),
+                          ("B_INIT", "bias.hex")):
             if key == "W_INIT" and board.name == "ice40" and config.syn_max >= SP_MIN:
                 notes.append(f"weights ({config.syn_max} words) are in SPRAM, which has no "
                              "initial contents: the host writes them (snnkit deploy)")

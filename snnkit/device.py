@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from . import protocol as p
-from .compiler import HardwareConfig, build_images
+from .board_format import to_board
+from .compiler import HardwareConfig
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
 from .memory_map import (
@@ -36,7 +37,7 @@ from .memory_map import (
 )
 from .network import Network
 from .protocol import ErrorCode, Op, Region
-from .quantize import quantize
+from .quantize import QuantizationReport
 from .result import Result
 
 CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
@@ -132,6 +133,7 @@ class Device:
         self.net: Network | None = None
         self._report = None
         self._images = None
+        self.quantization: QuantizationReport | None = None  # of the last load
         try:
             self.info = self.identify()
         except BaseException:
@@ -251,33 +253,48 @@ class Device:
 
     # ------------------------------------------------------------------ network
 
-    def load(self, net: Network, progress: bool = False) -> None:
-        """Upload ``net`` (quantised first if needed), verify it by reading it back, reset.
+    def load(self, net: Network, progress: bool = False) -> QuantizationReport:
+        """Quantise ``net`` to the board's format (:func:`snnkit.board_format.to_board`),
+        upload it, verify it by reading it back, reset.
+
+        Returns
+        -------
+        the quantisation report (each parameter's error in the board's format); the
+        quantised network is ``device.net``, what :meth:`run` results equal
+        ``simulate(device.net, ..., backend="fixed")`` for
 
         Raises
         ------
-        DeviceError : the board is too small for the network (nothing is written then),
-            or the read-back differs from what was written
+        DeviceError : the network does not fit the board's format or sizes (what, by how
+            much, what to do; nothing is written then), or the read-back differs
         """
-        if net.quantization is None:
-            net, _ = quantize(net)
+        if "neuron_bias" not in self.info.features:
+            raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
+                              "lacks the 'neuron_bias' feature, core version 2); rebuild its "
+                              "bitstream with this snnkit (snnkit build)")
         try:
-            report, images = build_images(net, self.info.config)
+            fit = to_board(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
+        net, report, images = fit.net, fit.compiled, fit.images
         pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
         n_pop, n_proj = _hex_words(images["regs.hex"])[:2]
         weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
+        bias = _sign(_hex_words(images["bias.hex"]), net.quantization.state_bits).tolist()
         self.write_region(Region.CTRL, CTRL_N_POP, [n_pop, n_proj])
         self.write_region(Region.POP, 0, pop)
         self.write_region(Region.PROJ, 0, proj)
+        self.write_region(Region.BIAS, 0, bias, 2 if net.quantization.state_bits <= 16 else 4)
         self._write_weights(weights, net.quantization.weight_bits)
         self._verify(Region.POP, pop)
         self._verify(Region.PROJ, proj)
+        self._verify(Region.BIAS, [b & 0xFFFF_FFFF for b in bias])
         self._verify_weights(weights, net.quantization.weight_bits)
         self.set_learning(True)
         self.reset()
         self.net, self._report, self._weights = net, report, weights
+        self.quantization = fit.quantization
+        return fit.quantization
 
     def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
@@ -319,12 +336,8 @@ class Device:
                 enumerate(net.projections)}
 
     def _matrix(self, words: np.ndarray, i: int) -> np.ndarray:
-        net = self.net
-        pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = self._report.w_base[i]
         bits = PLASTIC.bit_length() - 1  # the weight, sign-extended below the plastic bit
-        return _sign(words[base:base + s * t], bits).reshape(s, t).T.copy()
+        return self._report.matrix(_sign(words, bits), i)
 
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""

@@ -49,6 +49,7 @@ class Region(IntEnum):
     COUNTER = 7  # step count, cycles lo/hi, synaptic events (read-only)
     LINK = 8  # the decoder's own counters: frames, CRC errors, NACKs, replays (read-only)
     FIFO = 9  # IN_FIFO, IN_LEVEL, OUT_FIFO, OUT_LEVEL: manual stepping
+    BIAS = 10  # per-neuron bias (word g: neuron g), signed
 
 
 N_REGIONS = 16

@@ -125,9 +125,12 @@ def run_sample(exe: Path, backend: str, img_dir: Path, words: list[int], steps: 
     """Run one sample; return the parsed dump (see sim/tb_snn.v)."""
     (img_dir / "inputs.hex").write_text("".join(f"{w:08x}\n" for w in words))
     out = img_dir / "dump.txt"
+    bias = img_dir / "bias.hex"
+    nbias = len(bias.read_text().split()) if bias.exists() else 0
     args = [f"+pop={img_dir / 'pop.hex'}", f"+proj={img_dir / 'proj.hex'}",
             f"+weights={img_dir / 'weights.hex'}", f"+regs={img_dir / 'regs.hex'}",
             f"+inputs={img_dir / 'inputs.hex'}", f"+nin={len(words)}", f"+steps={steps}",
+            f"+bias={img_dir / 'bias.hex'}", f"+nbias={nbias}",
             f"+out={out}", f"+nstate={nstate}", f"+wdump={wdump}", f"+wfinal={wfinal}"]
     cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=img_dir, check=False)
@@ -270,11 +273,9 @@ def _result(net, arrays, steps, batch, record, dumps, plastic, learns, report,
     weights, trace = {}, {}
     for i in plastic:
         pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = report.w_base[i]
 
-        def mat(words, base=base, s=s, t=t):  # [source*target] words -> [target, source]
-            return np.asarray(words[base:base + s * t], np.int64).reshape(s, t).T
+        def mat(words, i=i):  # the weight memory -> projection i's [target, source]
+            return report.matrix(np.asarray(words, np.int64), i)
 
         weights[pr.name] = torch.from_numpy(np.stack([mat(d["final"]) for d in dumps]))
         if "weights" in record and i in learns:

@@ -2,17 +2,12 @@
 
 import json
 
-import numpy as np
 import pytest
 
 import snnkit
 from snnkit.cli import main
-from snnkit.compiler import (
-    POP_FIELDS,
-    PROJ_FIELDS,
-    HardwareConfig,
-    estimate_cycles,
-)
+from snnkit.compiler import HardwareConfig, estimate_cycles
+from snnkit.memory_map import PopField, ProjField
 from snnkit.quantize import encode
 from tests.test_hdl_nets import CONFIG, LSB, Q, random_net
 
@@ -22,15 +17,19 @@ def _words(path, bits=32):
     return [v - (1 << bits) if v >> (bits - 1) else v for v in vals]
 
 
+POP_FIELDS, PROJ_FIELDS = PopField, ProjField
+
+
 def _field(words, entry, name, fields):
-    return words[16 * entry + fields.index(name)]
+    """Field ``name`` of table entry ``entry`` (``fields``: PopField or ProjField)."""
+    return words[16 * entry + fields[name.upper()]]
 
 
 def test_writes_every_file_and_the_report(tmp_path):
     net = random_net(3, stdp=True)
     rep = snnkit.compile(net, tmp_path, CONFIG)
-    for f in ("params.vh", "pop.hex", "proj.hex", "weights.hex", "regs.hex", "report.json",
-              "report.txt"):
+    for f in ("params.vh", "pop.hex", "proj.hex", "weights.hex", "bias.hex", "regs.hex",
+              "report.json", "report.txt"):
         assert (tmp_path / f).exists(), f
     assert rep.n_neurons == net.n_neurons and rep.n_synapses == net.n_synapses
     assert rep.weight_words == sum(p.weight.size for p in net.projections)
@@ -78,10 +77,12 @@ def test_tables_hold_the_integer_parameters(tmp_path):
     snnkit.compile(net, tmp_path, CONFIG)
     pops = _words(tmp_path / "pop.hex")
     expect = {"offset": 3, "size": 4, "refractory": 3, "alpha": 2048, "beta": 3072,
-              "threshold": 96, "v_reset": -16, "bias": 8, "v_init": 32, "flags": 4,
+              "threshold": 96, "v_reset": -16, "v_init": 32, "flags": 4,
               "proj_first": 0, "proj_count": 1}
     for name, v in expect.items():
         assert _field(pops, 1, name, POP_FIELDS) == v, name
+    # the bias is per neuron, by global index (inputs 0): region BIAS's image
+    assert _words(tmp_path / "bias.hex", 16) == [0, 0, 0, 8, 8, 8, 8]
     assert _field(pops, 0, "flags", POP_FIELDS) == 1  # the input population
     proj = _words(tmp_path / "proj.hex")
     assert _field(proj, 0, "delay", PROJ_FIELDS) == 2
@@ -128,12 +129,6 @@ def test_refuses_what_the_hardware_lacks(tmp_path):
     net.add_population("a", 2)
     net.connect("x", "a", 0.5)
     with pytest.raises(snnkit.NetworkError, match=r"\(x\).encoding: current inputs"):
-        snnkit.compile(net, tmp_path, CONFIG)
-    net = snnkit.Network(quantization=Q)
-    net.add_input("in", 2)
-    net.add_population("a", 3, snnkit.LIF(bias=np.array([0.0, 0.5, 0.5])))
-    net.connect("in", "a", 0.5)
-    with pytest.raises(snnkit.NetworkError, match=r"\(a\).neuron.bias: per-neuron"):
         snnkit.compile(net, tmp_path, CONFIG)
     other = HardwareConfig(**{**CONFIG.__dict__, "state_bits": 12})
     with pytest.raises(snnkit.NetworkError, match="state_bits: the network uses 16"):
