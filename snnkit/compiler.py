@@ -147,7 +147,8 @@ class CompileReport:
             (f"snn_core configuration {c.key()}: N_MAX={c.n_max} SYN_MAX={c.syn_max} "
             f"P_MAX={c.p_max} PR_MAX={c.pr_max} D_MAX={c.d_max} TR_MAX={c.tr_max} lanes=1"),
             (f"  widths: weights {c.weight_bits}, states {c.state_bits}, decays "
-            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.frac_bits})"),
+            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.trace_frac_bits}); FRAC "
+            f"{c.frac_bits} (only soft-bound STDP depends on it)"),
             (f"  network: {self.n_inputs} inputs, {self.n_neurons} neurons, "
             f"{self.n_synapses} synapses in {self.weight_words} weight words, "
             f"{self.trace_words} trace words"),
@@ -333,7 +334,9 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     return cycles
 
 
-def _memory_bits(c: HardwareConfig) -> dict[str, int]:
+def memory_bits(c: HardwareConfig) -> dict[str, int]:
+    """Bits of each of the core's memories in configuration ``c`` (without the FPGA's
+    rounding to its block sizes)."""
     n_aw = max(1, (c.n_max - 1).bit_length())
     return {"weights": c.syn_max * (c.weight_bits + 1),
             "neuron state": c.n_max * (3 * c.state_bits + c.r_bits),
@@ -386,7 +389,7 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     blocks = [[(w_base[pt.index], *pt.src, *pt.tgt) for pt in parts] for parts in low.parts]
     report = CompileReport(
         config=c, n_inputs=net.n_inputs, n_neurons=net.n_neurons, n_synapses=net.n_synapses,
-        weight_words=words, trace_words=traces, memory_bits=_memory_bits(c),
+        weight_words=words, trace_words=traces, memory_bits=memory_bits(c),
         cycles_per_step={"no spikes": estimate_cycles(hw, 0.0),
                          "5% activity": estimate_cycles(hw, 0.05),
                          "all spiking": estimate_cycles(hw, 1.0)},

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from ..board_format import format_line, to_board
 from ..compiler import HardwareConfig
 from ..device import Device
 from ..emulated_board import SIM_CLKS_PER_BIT, serve
@@ -23,8 +24,9 @@ def register_emulate(sub) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serve on socket://127.0.0.1:PORT (a URL or a number)")
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
-    p.add_argument("--net", help="size the board for this network (.snn); default: "
-                                 "the standard configuration (256 neurons)")
+    p.add_argument("--net", help="size the board for this network (.snn) and its "
+                                 "fixed-point format; default: the standard configuration "
+                                 "(256 neurons, 16k weights, 8-bit weights, 16-bit states)")
     p.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
                    help="simulated clock cycles per UART bit")
     p.set_defaults(func=run_emulate)
@@ -34,7 +36,12 @@ def run_emulate(args: argparse.Namespace) -> int:
     """Serve the emulated board in the foreground until Ctrl-C; return the exit status."""
     config, host, port = None, "127.0.0.1", None
     if args.net:
-        config = HardwareConfig.for_network(load(args.net))
+        net = load(args.net)
+        config = HardwareConfig.for_network(net)
+        fit = to_board(net, config)  # the network in the format the board is built for
+        print(f"board sized for {args.net}: {net!r}\nquantisation of the network to the "
+              f"board's format:\n{fit.quantization}", flush=True)
+    print(format_line(config or HardwareConfig()), flush=True)
     if args.port:
         m = re.fullmatch(r"(?:socket://)?(?:([^:]+):)?(\d+)", args.port)
         if not m:
@@ -68,9 +75,10 @@ def run_deploy(args: argparse.Namespace) -> int:
     with Device(args.port, args.baud, args.timeout) as dev:
         i = dev.info
         print(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
-              f"synapses, features {', '.join(i.features) or 'none'}")
+              f"synapses, features {', '.join(i.features) or 'none'}\n{format_line(i.config)}")
         t0 = time.monotonic()
-        dev.load(net)
+        report = dev.load(net)
+        print(f"quantisation to the board's format:\n{report}")
         print(f"loaded and verified {net!r} in {time.monotonic() - t0:.2f} s")
     return 0
 
@@ -96,7 +104,7 @@ def run_run(args: argparse.Namespace) -> int:
     with np.load(args.input) as f:
         inputs = f["inputs"] if "inputs" in f.files else {k: f[k] for k in f.files}
     with Device(args.port, args.baud, args.timeout) as dev:
-        dev.load(net)
+        print(f"quantisation to the board's format:\n{dev.load(net)}")
         if args.no_learning:
             dev.set_learning(False)
         res = dev.run(inputs, args.steps)

@@ -25,8 +25,10 @@ def register(sub) -> None:
                    "default for examples: the digits training set")
     p.add_argument("-o", "--out", required=True, help="output network file (.snn)")
     p.add_argument("--mode", choices=("rate", "lossless"), default="rate")
-    p.add_argument("--input", choices=("current", "poisson", "spikes"), default=None,
-                   help="first-layer drive (default: current in rate mode, spikes in lossless)")
+    p.add_argument("--input", choices=("spikes", "poisson", "current"), default="spikes",
+                   help="first-layer drive: spikes (default; rate mode: regular spike trains, "
+                        "lossless: a burst; inputs in [0, 1]; what the hardware takes), "
+                        "poisson (rate mode), current (analog; simulators only)")
     p.add_argument("--norm", choices=("percentile", "max"), default="percentile")
     p.add_argument("--percentile", type=float, default=99.9)
     p.add_argument("--per-channel", action="store_true")
@@ -72,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
         calib = datasets.digits(image="cnn" in args.model)[0][:500]
     else:
         raise NetworkError("--calib: needed for a model file")
-    inp = args.input or ("spikes" if args.mode == "lossless" else "current")
-    conv = convert(model, calib, mode=args.mode, input=inp, normalization=args.norm,
+    conv = convert(model, calib, mode=args.mode, input=args.input, normalization=args.norm,
                    percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
                    input_levels=args.input_levels, weight_bits=args.weight_bits,
                    name=Path(args.out).stem)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..board_format import format_line, to_board
 from ..build import BOARDS, build
 from ..compiler import HardwareConfig, compile
 from ..network import load
@@ -16,7 +17,8 @@ from .common import UsageError, add_size_args, sizes
 def _quantized(path: str):
     net = load(path)
     if net.quantization is None:
-        net, _ = quantize(net)
+        net, report = quantize(net)
+        print(f"quantisation (automatic format):\n{report}")
     return net
 
 
@@ -59,11 +61,14 @@ def register_build(sub) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build, print the report, return the exit status 0."""
-    net = _quantized(args.net)
+    net = load(args.net)
     config = HardwareConfig.for_network(net, **sizes(args))
     if args.seeds < 1:
         raise UsageError(f"--seeds: at least 1, got {args.seeds}")
-    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
+    fit = to_board(net, config)  # refused here, before anything is written, if it cannot fit
+    print(f"{format_line(config)}\nquantisation of the network to it:\n{fit.quantization}",
+          flush=True)
+    rep = build(fit.net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
                 seeds=args.seeds)
     print(rep)
     print(f"wrote {Path(args.out) / 'build_report.json'}")
