@@ -43,7 +43,7 @@ OPTIONS = ("config", "cache_dir")
 def cache_dir(override=None) -> Path:
     """Where builds are kept: ``override``, ``$SNNKIT_CACHE`` or ``~/.cache/snnkit``."""
     base = override or os.environ.get("SNNKIT_CACHE") or Path.home() / ".cache" / "snnkit"
-    return Path(base) / "rtl"
+    return Path(base).resolve() / "rtl"  # absolute: the simulations run in other folders
 
 
 def sources() -> list[Path]:

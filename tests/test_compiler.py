@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import snnkit
@@ -137,6 +138,47 @@ def test_refuses_what_the_hardware_lacks(tmp_path):
     net.populations[1].neuron.refractory = 300
     with pytest.raises(snnkit.NetworkError, match="refractory: 300 does not fit"):
         snnkit.compile(net, tmp_path, CONFIG)
+
+
+def test_per_neuron_parameters_split_into_runs_and_biases_go_per_neuron(tmp_path):
+    """Thresholds that differ make one table entry per run of equal ones (global indices
+    kept); the bias is per neuron in bias.hex; the weight blocks read back as the weights."""
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 3)
+    th = np.array([1, 1, 2, 2, 2, 3]) * 0.5
+    bias = np.arange(-3, 3) * LSB
+    net.add_population("a", 6, snnkit.LIF(beta=0.5, threshold=th, bias=bias))
+    rng = np.random.default_rng(0)
+    net.connect("in", "a", rng.integers(-9, 9, (6, 3)) * LSB)
+    net.connect("a", "a", rng.integers(-9, 9, (6, 6)) * LSB, delay=1,
+                stdp=snnkit.STDP(w_min=-1, w_max=1))
+    rep = snnkit.compile(net, tmp_path, CONFIG)
+    assert rep.split == "a into 3 runs (per-neuron threshold)"
+    assert "split for per-neuron parameters: a into 3 runs" in (tmp_path / "report.txt").read_text()
+    pops = _words(tmp_path / "pop.hex")
+    assert [(_field(pops, k, "offset", POP_FIELDS), _field(pops, k, "size", POP_FIELDS),
+             _field(pops, k, "threshold", POP_FIELDS)) for k in (1, 2, 3)] == \
+        [(3, 2, 32), (5, 3, 64), (8, 1, 96)]
+    assert _words(tmp_path / "regs.hex")[:2] == [4, 3 + 9]  # in->a: 3 blocks, a->a: 9
+    assert _words(tmp_path / "bias.hex", 16) == [0, 0, 0, -3, -2, -1, 0, 1, 2]
+    image = [int(x, 16) for x in (tmp_path / "weights.hex").read_text().split()]
+    values = [(w & 0xFF) - ((w & 0x80) << 1) for w in image]
+    for i, pr in enumerate(net.projections):
+        assert np.array_equal(rep.matrix(values, i), np.round(pr.weight / LSB)), pr.name
+        plastic = rep.matrix([w >> 8 for w in image], i)  # the plastic flags, same layout
+        assert (plastic == (pr.stdp is not None)).all(), pr.name
+    assert rep.trace_words == 3 * (2 + 3 + 1) * 2  # a copy of the traces per pair of runs
+
+
+def test_too_many_runs_are_refused_saying_why(tmp_path):
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 2)
+    net.add_population("a", 20, snnkit.LIF(threshold=np.arange(1, 21) * LSB))
+    net.connect("in", "a", 0.5)
+    with pytest.raises(snnkit.NetworkError, match=r"21 populations needed \(after splitting a "
+                       r"into 20 runs \(per-neuron threshold\)\), 8 available \(13 too many\)"):
+        snnkit.compile(net, tmp_path, CONFIG)
+    assert HardwareConfig.for_network(net).p_max == 32  # a configuration sized for it
 
 
 def test_default_config_fits_and_is_shared_by_similar_networks():
