@@ -195,6 +195,10 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig, words: int, traces
                                f"{cap} available ({n - cap} too many)")
     if c.n_max > 65536:
         raise NetworkError(f"hardware: N_MAX {c.n_max} exceeds the 16-bit event index")
+    for name, v in (("P_MAX", c.p_max), ("PR_MAX", c.pr_max)):
+        if v > 255:
+            raise NetworkError(f"hardware: {name} {v} exceeds 255, the most IDENTIFY reports"
+                               f"{split}; use fewer populations / projections")
     for pop in net.populations:
         if pop.is_input and pop.encoding == "current":
             raise NetworkError(f"populations[{net.index_of(pop.name)}] ({pop.name}).encoding: "
