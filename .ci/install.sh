@@ -17,7 +17,7 @@ PY=${PYTHON:-python3}
 PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 $PIP install -q -c .ci/constraints.txt torch==2.13.0
-$PIP install -q -c .ci/constraints.txt -e ".[hdl,dev]" snntorch nirtorch
+$PIP install -q -c .ci/constraints.txt -e ".[hdl,dev,sweep]" snntorch nirtorch
 # norse's torchvision requirement resolves to a CUDA build that fails to import next to CPU torch.
 $PIP install -q -c .ci/constraints.txt --no-deps "norse>=1.1"
-.venv/bin/python -c "import torch, nir, snntorch, norse, cocotb; print('snnkit env ok: torch', torch.__version__)"
+.venv/bin/python -c "import torch, nir, snntorch, norse, cocotb, pymetis, ray; print('snnkit env ok: torch', torch.__version__)"

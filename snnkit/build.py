@@ -60,6 +60,9 @@ BOARDS = {
                    "icebreaker_top.v", "icebreaker.pcf", 12.0),
     "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
                      "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
+    # K cores and the spike router (snnkit/ecp5.py); the network is deployed over the UART
+    "ulx3s": Board("ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F-6BG381C)", "ulx3s_top",
+                   "ulx3s_top.v", "ulx3s.lpf", 25.0),
 }
 
 
@@ -411,6 +414,9 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
+    if board == "ulx3s":
+        raise NetworkError("--board ulx3s: K cores and the spike router are built by "
+                           "snnkit.ecp5.build_board (snnkit build --board ulx3s)")
     images = None
     if net is not None:
         if progress:

@@ -174,8 +174,24 @@ def format_fields(net: Network) -> tuple[str, ...]:
     return out
 
 
-def _check_fit(net: Network, low: Lowered, c: HardwareConfig, words: int, traces: int) -> None:
-    q, hw = net.quantization, low.net
+def requirements(net: Network, c: HardwareConfig,
+                 low: Lowered | None = None) -> dict[str, tuple[int, int]]:
+    """``{limit: (needed by net, available in c)}`` for every size limit of one core, its
+    populations split where per-neuron parameters differ (``low``: :func:`lower` of ``net``,
+    computed when not given)."""
+    hw = (low or lower(net, net.quantization or auto_quantization(net))).net
+    words = sum(p.weight.size for p in hw.projections)
+    traces = sum(hw.population(p.source).size + hw.population(p.target).size
+                 for p in hw.projections if p.stdp is not None)
+    return {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
+            "populations": (len(hw.populations), c.p_max),
+            "projections": (len(hw.projections), c.pr_max),
+            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
+            "delay (steps)": (net.max_delay, c.d_max)}
+
+
+def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
+    q = net.quantization
     for name in format_fields(net):
         if getattr(q, name) != getattr(c, name):
             raise NetworkError(f"quantization.{name}: the network uses {getattr(q, name)} but "
@@ -183,13 +199,8 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig, words: int, traces
                                f"the hardware's format (snnkit.board_format.to_board, what "
                                f"Device.load and snnkit deploy do)")
     split = f" (after splitting {low.note()})" if low.split else ""
-    need = {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max, ""),
-            "populations": (len(hw.populations), c.p_max, split),
-            "projections": (len(hw.projections), c.pr_max, split),
-            "weight words": (words, c.syn_max, ""),
-            "STDP trace words": (traces, c.tr_max, split),
-            "delay (steps)": (net.max_delay, c.d_max, "")}
-    for what, (n, cap, why) in need.items():
+    for what, (n, cap) in requirements(net, c, low).items():
+        why = split if what in ("populations", "projections", "STDP trace words") else ""
         if n > cap:
             raise NetworkError(f"network does not fit the hardware: {n} {what} needed{why}, "
                                f"{cap} available ({n - cap} too many)")
@@ -202,8 +213,9 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig, words: int, traces
     for pop in net.populations:
         if pop.is_input and pop.encoding == "current":
             raise NetworkError(f"populations[{net.index_of(pop.name)}] ({pop.name}).encoding: "
-                               f"current inputs are not supported by the hardware yet; "
-                               f"use spike inputs")
+                               f"current inputs are not supported by the hardware (it "
+                               f"takes spikes); encode the input as spikes (snnkit.convert "
+                               f"and snnkit convert do by default: input='spikes')")
 
 
 def _scalar(ip, name: str) -> int:
@@ -382,10 +394,8 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     c = config or HardwareConfig.for_network(net)
     low = lower(net)
     hw = low.net  # populations split where per-neuron parameters differ
+    _check_fit(net, low, c)
     words = sum(p.weight.size for p in hw.projections)
-    traces = sum(hw.population(p.source).size + hw.population(p.target).size
-                 for p in hw.projections if p.stdp is not None)
-    _check_fit(net, low, c, words, traces)
     proj_rows, image, order, w_base, traces = _proj_tables(hw, c, learning)
     pop_rows = _pop_table(hw, c, _firsts(hw, order))
     pop_words = _flatten(pop_rows, PopField)

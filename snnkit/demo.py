@@ -5,7 +5,9 @@ network, and classify the test split in the float simulator, in the fixed-point 
 on the emulated FPGA (the Verilated RTL behind a serial URL, driven by ``snnkit.Device``, the
 same driver a real board uses). Part 2, learning: unsupervised STDP in the style of Diehl &
 Cook, in the fixed-point simulator and with the board's on-chip learning, which must end with
-the same weights. Prints one table per part and writes PNGs.
+the same weights. Part 3, training (snnkit/training/demo.py): a network trained from scratch
+and the converted one fine-tuned, both by surrogate gradients on the board's integers, on the
+same three paths. Prints one table per part and writes PNGs.
 """
 
 from __future__ import annotations
@@ -134,16 +136,20 @@ def part_conversion(out: Path, quick: bool) -> dict:
 
 
 def run(out, quick: bool = False) -> int:
-    """The whole demo (both parts), writing PNGs and ``summary.json`` into the folder ``out``;
+    """The whole demo (its three parts), writing PNGs and ``summary.json`` into the folder ``out``;
     ``quick``: a short run (the test suite's). Returns the exit status 0."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary = {"conversion": part_conversion(out, quick)}
     summary["learning"] = part_learning(out, quick)
+    from .training.demo import part_training
+
+    summary["training"] = part_training(out, quick)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     _say(f"\nwrote {out}/: digits.snn, accuracy_vs_T.png, raster.png, membrane.png, "
-         "weights_learned.png, summary.json")
+         "weights_learned.png, digits-scratch.snn, digits-fine-tuned.snn, "
+         "training_scratch.png, training_finetune.png, summary.json")
     return 0
 
 

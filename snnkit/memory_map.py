@@ -38,7 +38,7 @@ class CoreRegion(IntEnum):
     STATE = 0x1  # neuron state, STATE_STRIDE words per neuron (debug read / write)
     WEIGHT = 0x2  # weights: bit 31 plastic, [30:0] the weight sign-extended
     TRACE = 0x3  # STDP traces (debug)
-    BIAS = 0x4  # per-neuron bias: word g is neuron g's, signed S_BITS
+    BIAS = 0x6  # per-neuron bias: word g is neuron g's, signed S_BITS (0x4, 0x5: multi-core)
 
 
 def core_address(region: CoreRegion, offset: int = 0) -> int:
@@ -182,6 +182,30 @@ class StateField(IntEnum):
 
 STATE_STRIDE = 4
 
+# --------------------------------------------------------------------------- many cores
+
+
+class MultiReg(IntEnum):
+    """Registers the multi-core design (hdl/snn_multi.v) adds in region REGS."""
+
+    CORES = 0x00B  # identify word: cores in the design
+    CORE_SEL = 0x01B  # the core the tables, N_POP, N_PROJ and regions 1-3 address
+    N_WAVES = 0x02F  # waves per step
+    WAVE = 0x030  # + k: core k's {enabled (bit 4), wave [3:0]}
+
+
+class MultiRegion(IntEnum):
+    """Address regions the multi-core design adds (``host_addr[23:20]``)."""
+
+    ROUTE = 0x4  # the spike router's route table (write only)
+    INMAP = 0x5  # each core's index of each network input (write only)
+
+
+MULTI_LINK_BASE = {  # protocol region -> its first word on snn_multi's bus
+    Region.ROUTE: core_address(MultiRegion.ROUTE), Region.INMAP: core_address(MultiRegion.INMAP),
+    Region.WAVES: core_address(CoreRegion.REGS, MultiReg.N_WAVES)}
+
+
 # --------------------------------------------------------------------------- UART regions
 
 LINK_COUNTERS = 4  # region LINK: the decoder's frames, CRC errors, NACKs, replays
@@ -247,6 +271,10 @@ def _macros() -> list[tuple[str, str, str]]:
           for f in Ctrl]
     m += [(f"SNN_STATUS_{f.name}_BIT", str(f.value.bit_length() - 1), "bit of STATUS")
           for f in Status]
+    m.append(("", "", "the multi-core design (hdl/snn_multi.v)"))
+    m += [(f"SNN_MREG_{r.name}", f"'h{r.value:03X}", "word offset in region REGS")
+          for r in MultiReg]
+    m += [(f"SNN_REGION_{r.name}", f"4'h{r.value:X}", "host_addr[23:20]") for r in MultiRegion]
     m.append(("", "", "table fields (4 bits: the word in the entry) and flag bits"))
     m += [(f"SNN_POP_{f.name}", f"4'd{f.value}", "population field") for f in PopField]
     m.append(("SNN_POP_SIGNED", f"16'h{sum(1 << f for f in SIGNED_POP_FIELDS):04X}",

@@ -96,6 +96,32 @@ def curve(xs, series: dict, path, xlabel: str, ylabel: str, title: str = "") -> 
     return _save(fig, path)
 
 
+def sweep(rows: list[dict], params: list[str], metric: str, path, title: str = "") -> Path:
+    """A sweep's metric against each varied parameter (one panel each): every configuration
+    a dot, the mean over the others a line (numbers on a log axis when they span > 20x)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], params):
+        values = [r[name] for r in rows]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        keys = sorted(set(values)) if numeric else sorted(set(map(str, values)))
+        pos = {k: (k if numeric else i) for i, k in enumerate(keys)}
+        xs = [pos[v if numeric else str(v)] for v in values]
+        ys = [r[metric] for r in rows]
+        ax.scatter(xs, ys, s=14, alpha=0.6)
+        means = [np.mean([y for x, y in zip(xs, ys) if x == pos[k]]) for k in keys]
+        ax.plot([pos[k] for k in keys], means, color="C1", lw=1.2)
+        if numeric and min(keys) > 0 and max(keys) / min(keys) > 20:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(keys)), keys, rotation=30)
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     fig.tight_layout()
@@ -104,3 +130,24 @@ def _save(fig, path) -> Path:
 
     plt.close(fig)
     return path
+
+
+def training(history, path, title: str = "training") -> Path:
+    """Loss (left) and accuracy (right) per epoch of a :class:`snnkit.training.History`."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    ep = np.arange(1, len(history.loss) + 1)
+    a1.plot(ep, history.loss, marker="o", ms=3)
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("training loss")
+    a1.grid(alpha=0.3)
+    a2.plot(ep, history.train_accuracy, marker="o", ms=3, label="train")
+    test = [np.nan if a is None else a for a in history.test_accuracy]
+    if not np.all(np.isnan(test)):
+        a2.plot(ep, test, marker="o", ms=3, label="test")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.grid(alpha=0.3)
+    a2.legend()
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -192,7 +192,8 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
 
     Options: ``config`` (a :class:`~snnkit.compiler.HardwareConfig`; default the smallest
     that fits), ``cache_dir`` (build cache root). Batch samples run one after another, each
-    from the reset state and the initial weights.
+    from the reset state and the initial weights. (``simulate(..., cores=K)`` runs the
+    multi-core design instead: :mod:`snnkit.multicore`.)
 
     Raises
     ------

@@ -105,6 +105,10 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
         bf16 (8 significant bits), sums in float32, so results differ slightly from "fp32".
         Faster on the torch path (CUDA, plasticity: matrix products on AMX / tensor cores);
         the CPU kernel runs both at the same speed
+    backend_options : RTL backends: ``config`` (a HardwareConfig), ``cache_dir``; and
+        ``cores`` = K > 1 runs the network partitioned over the multi-core design
+        (:mod:`snnkit.multicore`; ``config`` is then one core's size, ``allocator`` "metis"
+        or "in_order")
 
     Running the same network many times? :class:`Simulator` prepares it once.
 
@@ -118,6 +122,18 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     NetworkError : the network does not fit the fixed-point format
     """
     if backend in ("verilator", "icarus"):
+        cores = backend_options.pop("cores", 1)
+        if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+            raise SimulationError(f"cores: must be a positive integer, got {cores!r}")
+        if cores > 1:  # partitioned over the multi-core design (K cores, spike router)
+            from .multicore import run_multi
+
+            unknown = sorted(set(backend_options) - {"config", "cache_dir", "allocator"})
+            if unknown:
+                raise SimulationError(f"unexpected options for backend {backend!r} with cores: "
+                                      f"{unknown} (known: config, cache_dir, allocator)")
+            return run_multi(net, inputs, steps, backend, cores, record=_record_names(record),
+                             learning=learning, **backend_options).result
         from .rtl_backend import simulate_rtl
 
         return simulate_rtl(net, inputs, steps, backend, record=_record_names(record),

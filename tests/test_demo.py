@@ -30,5 +30,18 @@ def test_demo_quick_reaches_its_targets(tmp_path, capsys):
     assert learn["weight_bits"] == 12
     assert learn["accuracy"] >= 0.77 and learn["accuracy_mean_vote"] >= 0.62
     assert f"accuracy {100 * learn['accuracy']:.2f}%" in out
-    for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png"):
+    # training by surrogate gradients on the board's integers: the fixed-point simulator
+    # reproduces training's own evaluation and the board the simulator, sample for sample
+    train = s["training"]
+    rows = {r["path"]: r["accuracy"] for r in train["rows"]}
+    assert rows["scratch, T=8, fixed-point simulator"] >= 0.93  # quick: 8 epochs
+    assert rows["fine-tuned, T=4, fixed-point simulator"] >= 0.94  # quick: 6 epochs
+    assert rows["fine-tuned, T=4, fixed-point simulator"] > \
+        rows["converted alone, T=4, fixed-point simulator"]
+    for name, same in train["same"].items():
+        assert same["fixed_equals_training"] == 450, name
+        assert same["fpga_equals_fixed"] == train["fpga_samples"], name
+    assert f"{100 * rows['scratch, T=8, fixed-point simulator']:.2f}%" in out
+    for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png",
+                "training_scratch.png", "training_finetune.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

@@ -10,13 +10,13 @@ import argparse
 import sys
 
 from ..errors import SnnkitError
-from . import board, convert, demo, hardware, info, simulate
+from . import board, convert, demo, hardware, info, simulate, sweep, train
 from .common import UsageError
 
 # each adds one subcommand, in the order ``snnkit --help`` lists them
-REGISTER = (info.register, simulate.register, convert.register, hardware.register_compile,
-            board.register_emulate, board.register_deploy, board.register_run,
-            hardware.register_build, demo.register)
+REGISTER = (info.register, simulate.register, train.register, convert.register,
+            hardware.register_compile, board.register_emulate, board.register_deploy,
+            board.register_run, hardware.register_build, sweep.register, demo.register)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

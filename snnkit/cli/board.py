@@ -29,13 +29,16 @@ def register_emulate(sub) -> None:
                                  "(256 neurons, 16k weights, 8-bit weights, 16-bit states)")
     p.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
                    help="simulated clock cycles per UART bit")
+    p.add_argument("--cores", type=int, default=1,
+                   help="cores on the board (a power of two; > 1: the multi-core board of "
+                        "standard cores, which partitions a network on deploy)")
     p.set_defaults(func=run_emulate)
 
 
 def run_emulate(args: argparse.Namespace) -> int:
     """Serve the emulated board in the foreground until Ctrl-C; return the exit status."""
     config, host, port = None, "127.0.0.1", None
-    if args.net:
+    if args.net and args.cores == 1:
         net = load(args.net)
         config = HardwareConfig.for_network(net)
         fit = to_board(net, config)  # the network in the format the board is built for
@@ -48,7 +51,8 @@ def run_emulate(args: argparse.Namespace) -> int:
             raise DeviceError(f"--port: expected socket://HOST:PORT or a number, got "
                               f"{args.port!r}")
         host, port = m.group(1) or host, int(m.group(2))
-    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit)
+    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
+                 cores=args.cores)
 
 
 def _add_port_args(parser: argparse.ArgumentParser) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..board_format import format_line, to_board
+from ..board_format import board_quantization, format_line, to_board
 from ..build import BOARDS, build
 from ..compiler import HardwareConfig, compile
+from ..ecp5 import build_board
+from ..multicore import compile_multi
 from ..network import load
 from ..quantize import quantize
 from .common import UsageError, add_size_args, sizes
@@ -28,12 +30,25 @@ def register_compile(sub) -> None:
     p.add_argument("net", help="network file (.snn)")
     p.add_argument("-o", "--out", required=True, help="output directory")
     add_size_args(p)
+    p.add_argument("--cores", type=int, default=1,
+                   help="partition over K cores of the multi-core design (per core: the "
+                        "standard core, or the sizes given)")
+    p.add_argument("--allocator", default="metis", choices=("metis", "in_order"),
+                   help="with --cores: how neurons are placed on cores")
     p.set_defaults(func=run_compile)
 
 
 def run_compile(args: argparse.Namespace) -> int:
     """Compile, print the report, return the exit status 0 (errors raise NetworkError)."""
     net = _quantized(args.net)
+    if args.cores > 1:  # each core's images and the router's tables (snnkit.multicore)
+        widths = {k: getattr(net.quantization, k) for k in (
+            "weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
+            "trace_frac_bits", "stdp_frac_bits")}
+        compile_multi(net, args.out, args.cores, HardwareConfig(**widths, **sizes(args)),
+                      args.allocator)
+        print(Path(args.out, "report.txt").read_text(), end="")
+        return 0
     report = compile(net, args.out, HardwareConfig.for_network(net, **sizes(args)))
     print(report)
     return 0
@@ -44,7 +59,8 @@ def register_build(sub) -> None:
                        description="Build an FPGA bitstream / project for a network")
     p.add_argument("net", help="network file (.snn)")
     p.add_argument("--board", required=True, choices=sorted(BOARDS),
-                   help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate")
+                   help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate; "
+                        "ulx3s: ECP5 bitstream of --cores cores")
     p.add_argument("-o", "--out", required=True, help="build folder")
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
@@ -53,8 +69,10 @@ def register_build(sub) -> None:
     p.add_argument("--no-bake", action="store_true",
                    help="do not put the network into the bitstream (deploy it over UART)")
     p.add_argument("--seeds", type=int, default=3,
-                   help="ice40: placement seeds to try until one meets the clock "
+                   help="ice40, ulx3s: placement seeds to try until one meets the clock "
                         "(default 3; each is a place and route)")
+    p.add_argument("--cores", type=int, default=4,
+                   help="ulx3s: cores in the design (a power of two; default 4)")
     add_size_args(p)
     p.set_defaults(func=run_build)
 
@@ -62,14 +80,26 @@ def register_build(sub) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build, print the report, return the exit status 0."""
     net = load(args.net)
-    config = HardwareConfig.for_network(net, **sizes(args))
+    if args.board == "ulx3s":  # per core: the standard core with 64k weight words
+        config = HardwareConfig(**{"syn_max": 65536, **sizes(args)})
+    else:
+        config = HardwareConfig.for_network(net, **sizes(args))
     if args.seeds < 1:
         raise UsageError(f"--seeds: at least 1, got {args.seeds}")
-    fit = to_board(net, config)  # refused here, before anything is written, if it cannot fit
-    print(f"{format_line(config)}\nquantisation of the network to it:\n{fit.quantization}",
-          flush=True)
-    rep = build(fit.net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
-                seeds=args.seeds)
+    # the network in the board's format; refused here, before anything is written, if it
+    # cannot fit one core
+    if args.board == "ulx3s":
+        net, report = quantize(net, board_quantization(net, config))
+    else:
+        fit = to_board(net, config)
+        net, report = fit.net, fit.quantization
+    print(f"{format_line(config)}\nquantisation of the network to it:\n{report}", flush=True)
+    if args.board == "ulx3s":
+        rep = build_board(net, args.out, args.clock or 50.0, args.baud, config, args.cores,
+                          args.seeds)
+    else:
+        rep = build(net, args.board, args.out, args.clock, args.baud, config,
+                    not args.no_bake, seeds=args.seeds)
     print(rep)
     print(f"wrote {Path(args.out) / 'build_report.json'}")
     return 0
