@@ -26,7 +26,7 @@ from .conftest import make_net
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 HARDWARE = ("hdl", "firmware")  # carried whole; from sim/ the two files below
-SIM_FILES = ("sim/tb_snn.v", "sim/emulator/main.cpp")
+SIM_FILES = ("sim/tb_snn.v", "sim/tb_multi.v", "sim/emulator/main.cpp")
 
 
 def _run(cmd, cwd, env, timeout=300) -> str:
