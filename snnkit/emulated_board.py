@@ -19,13 +19,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
 from .rtl_backend import cache_dir, headers
 from .tools import run_child, verilator_bin
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
+HARNESS = hw.EMULATOR
 SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
 MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build has 1024)
 
@@ -36,14 +36,10 @@ def sources(cores: int = 1) -> list[Path]:
     include: rtl_backend.headers())."""
     tops = {"host_top.v", "host_multi_top.v"}
     top = "host_top.v" if cores == 1 else "host_multi_top.v"
-    files = (sorted((ROOT / "hdl").glob("snn_*.v"))
-             + [ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v")]
-             + [f for f in sorted((ROOT / "hdl").glob("host_*.v")) if f.name not in tops]
-             + [ROOT / "hdl" / top])
-    missing = [str(f) for f in files + [HARNESS] if not f.exists()]
-    if missing:
-        raise SimulationError(f"emulated board sources not found: {missing} (needs a source "
-                              f"checkout)")
+    files = (sorted(hw.HDL.glob("snn_*.v")) + [hw.HDL / n for n in ("uart_rx.v", "uart_tx.v")]
+             + [f for f in sorted(hw.HDL.glob("host_*.v")) if f.name not in tops]
+             + [hw.HDL / top])
+    hw.require(hw.HDL / "snn_core.v", *files, HARNESS)
     return files
 
 
@@ -85,7 +81,7 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
            "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{ROOT / 'hdl'}"]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{hw.HDL}"]
     cmd += [str(f) for f in sources(cores)]
     cmd += [str(HARNESS)]
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig, build_images
 from .errors import SimulationError
 from .inputs import check_inputs
@@ -30,8 +31,7 @@ from .quantize import quantize
 from .result import Result
 from .tools import run_child, verilator_bin
 
-ROOT = Path(__file__).resolve().parent.parent
-HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
+HDL_DIR = hw.HDL
 BACKENDS = ("verilator", "icarus")
 OPTIONS = ("config", "cache_dir")
 
@@ -42,16 +42,13 @@ OPTIONS = ("config", "cache_dir")
 def cache_dir(override=None) -> Path:
     """Where builds are kept: ``override``, ``$SNNKIT_CACHE`` or ``~/.cache/snnkit``."""
     base = override or os.environ.get("SNNKIT_CACHE") or Path.home() / ".cache" / "snnkit"
-    return Path(base) / "rtl"
+    return Path(base).resolve() / "rtl"  # absolute: the simulations run in other folders
 
 
 def sources() -> list[Path]:
     """The Verilog files of a simulation build: the core's blocks and the simulation top."""
-    files = sorted(HDL_DIR.glob("snn_*.v"))
-    if not files or not (SIM_DIR / "tb_snn.v").exists():
-        raise SimulationError(f"RTL sources not found under {ROOT} (hdl/snn_*.v, sim/tb_snn.v); "
-                              f"the RTL backends need a source checkout of snnkit")
-    return files + [SIM_DIR / "tb_snn.v"]
+    hw.require(HDL_DIR / "snn_core.v", hw.TB_SNN)
+    return sorted(HDL_DIR.glob("snn_*.v")) + [hw.TB_SNN]
 
 
 def headers() -> list[Path]:
@@ -134,9 +131,12 @@ def run_sample(exe: Path, backend: str, img_dir: Path, words: list[int], steps: 
     """Run one sample; return the parsed dump (see sim/tb_snn.v)."""
     (img_dir / "inputs.hex").write_text("".join(f"{w:08x}\n" for w in words))
     out = img_dir / "dump.txt"
+    bias = img_dir / "bias.hex"
+    nbias = len(bias.read_text().split()) if bias.exists() else 0
     args = [f"+pop={img_dir / 'pop.hex'}", f"+proj={img_dir / 'proj.hex'}",
             f"+weights={img_dir / 'weights.hex'}", f"+regs={img_dir / 'regs.hex'}",
             f"+inputs={img_dir / 'inputs.hex'}", f"+nin={len(words)}", f"+steps={steps}",
+            f"+bias={img_dir / 'bias.hex'}", f"+nbias={nbias}",
             f"+out={out}", f"+nstate={nstate}", f"+wdump={wdump}", f"+wfinal={wfinal}"]
     cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
     proc = run_child(cmd, cwd=img_dir)
@@ -280,11 +280,9 @@ def _result(net, arrays, steps, batch, record, dumps, plastic, learns, report,
     weights, trace = {}, {}
     for i in plastic:
         pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = report.w_base[i]
 
-        def mat(words, base=base, s=s, t=t):  # [source*target] words -> [target, source]
-            return np.asarray(words[base:base + s * t], np.int64).reshape(s, t).T
+        def mat(words, i=i):  # the weight memory -> projection i's [target, source]
+            return report.matrix(np.asarray(words, np.int64), i)
 
         weights[pr.name] = torch.from_numpy(np.stack([mat(d["final"]) for d in dumps]))
         if "weights" in record and i in learns:

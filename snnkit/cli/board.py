@@ -7,11 +7,11 @@ import argparse
 import time
 
 from .. import plot
+from ..board_format import format_line, to_board
 from ..compiler import HardwareConfig
 from ..device import Device
 from ..emulated_board import SIM_CLKS_PER_BIT, serve
 from ..inputs import check_inputs
-from ..quantize import quantize
 from .batches import run_in_groups
 from .common import (
     UsageError,
@@ -53,9 +53,13 @@ def run_emulate(args: argparse.Namespace) -> int:
     config = None
     if args.net and args.cores == 1:  # sized for the network as deploy quantises it
         net = load_net(args, "--net")
-        config = HardwareConfig.for_network(net if net.quantization else quantize(net)[0])
+        config = HardwareConfig.for_network(net)
+        fit = to_board(net, config)  # the network in the format the board is built for
+        say(f"board sized for {args.net}: {net!r}\nquantisation of the network to the "
+            f"board's format:\n{fit.quantization}")
     elif args.dt is not None or args.convention is not None:
         raise UsageError("--dt / --convention: only with --net NET.nir")
+    say(format_line(config or HardwareConfig()))
     return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
                  cores=args.cores)
 
@@ -75,9 +79,10 @@ def run_deploy(args: argparse.Namespace) -> int:
     with Device(port_url(args.port), args.baud, args.timeout) as dev:
         i = dev.info
         say(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
-            f"synapses, features {', '.join(i.features) or 'none'}")
+            f"synapses, features {', '.join(i.features) or 'none'}\n{format_line(i.config)}")
         t0 = time.monotonic()
-        dev.load(net, progress=not args.quiet)
+        report = dev.load(net, progress=not args.quiet)
+        say(f"quantisation to the board's format:\n{report}")
         say(f"loaded and verified {net!r} in {time.monotonic() - t0:.2f} s")
     return 0
 
@@ -110,7 +115,7 @@ def run_run(args: argparse.Namespace) -> int:
     png = output_file(args.plot, "--plot", image=True)
     arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
     with Device(port_url(args.port), args.baud, args.timeout) as dev:
-        dev.load(net, progress=not args.quiet)
+        say(f"quantisation to the board's format:\n{dev.load(net, progress=not args.quiet)}")
         if args.no_learning:
             dev.set_learning(False)
         learns = not args.no_learning and any(p.stdp is not None and p.stdp.enabled

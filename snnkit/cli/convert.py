@@ -28,8 +28,10 @@ def register(sub) -> None:
                    help="output network file (.snn), and beside it OUT.conversion.json")
     p.add_argument("--mode", choices=("rate", "lossless"), default="rate",
                    help="rate coding, or lossless (exact for QCFS-trained models)")
-    p.add_argument("--input", choices=("current", "poisson", "spikes"), default=None,
-                   help="first-layer drive (default: current in rate mode, spikes in lossless)")
+    p.add_argument("--input", choices=("spikes", "poisson", "current"), default="spikes",
+                   help="first-layer drive: spikes (default; rate mode: regular spike trains, "
+                        "lossless: a burst; inputs in [0, 1]; what the hardware takes), "
+                        "poisson (rate mode), current (analog; simulators only)")
     p.add_argument("--norm", choices=("percentile", "max"), default="percentile",
                    help="threshold balancing by a percentile or the maximum of activations")
     p.add_argument("--percentile", type=float, default=99.9, help="for --norm percentile")
@@ -80,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     if calib is None:
         calib = datasets.digits(image="cnn" in args.model)[0][:500]
-    inp = args.input or ("spikes" if args.mode == "lossless" else "current")
-    conv = convert(model, calib, mode=args.mode, input=inp, normalization=args.norm,
+    conv = convert(model, calib, mode=args.mode, input=args.input, normalization=args.norm,
                    percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
                    input_levels=args.input_levels, weight_bits=args.weight_bits,
                    name=Path(args.out).stem)

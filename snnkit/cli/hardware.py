@@ -7,6 +7,7 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ..board_format import board_quantization, format_line, to_board
 from ..build import BOARDS, build
 from ..compiler import BOARD_CONFIGS, HardwareConfig, board_fit, compile
 from ..ecp5 import build_board
@@ -18,7 +19,8 @@ from .common import UsageError, add_net_args, add_size_args, load_net, output_di
 def _quantized(args):
     net = load_net(args)
     if net.quantization is None:
-        net, _ = quantize(net)
+        net, report = quantize(net)
+        print(f"quantisation (automatic format):\n{report}")
     return net
 
 
@@ -107,15 +109,24 @@ def run_build(args: argparse.Namespace) -> int:
         raise UsageError(f"--seeds: at least 1, got {args.seeds}")
     if args.clock is not None and not args.clock > 0:
         raise UsageError(f"--clock: must be a positive number of MHz, got {args.clock}")
-    config_sizes = sizes(args)
-    net = _quantized(args)
+    net = load_net(args)
     out = output_dir(args.out, "--out")
     if args.board == "ulx3s":  # per core: the standard core with 64k weight words
-        config = HardwareConfig(**{"syn_max": 65536, **config_sizes})
+        config = HardwareConfig(**{"syn_max": 65536, **sizes(args)})
+    else:
+        config = HardwareConfig.for_network(net, **sizes(args))
+    # the network in the board's format; refused here, before anything is written, if it
+    # cannot fit one core
+    if args.board == "ulx3s":
+        net, report = quantize(net, board_quantization(net, config))
+    else:
+        fit = to_board(net, config)
+        net, report = fit.net, fit.quantization
+    say(f"{format_line(config)}\nquantisation of the network to it:\n{report}")
+    if args.board == "ulx3s":
         rep = build_board(net, out, args.clock or 50.0, args.baud, config, args.cores,
                           args.seeds)
     else:
-        config = HardwareConfig.for_network(net, **config_sizes)
         rep = build(net, args.board, out, args.clock, args.baud, config, not args.no_bake,
                     seeds=args.seeds)
     say(str(rep))
