@@ -41,7 +41,7 @@ def test_delayed_reset_and_per_neuron_refractory_round_trip(tmp_path):
     net.save(tmp_path / "n.snn")
     with zipfile.ZipFile(tmp_path / "n.snn") as z:
         m = json.loads(z.read("manifest.json"))
-    assert m["version"] == 1  # files without these features read as before
+    assert m["version"] == 2  # no new version: an older reader refuses these, naming them
     assert m["populations"][1]["params"]["reset"] == "delayed"
     assert m["populations"][2]["params"]["refractory"] == {"array": "populations.2.refractory"}
     back = snnkit.load(tmp_path / "n.snn")
