@@ -77,8 +77,9 @@ class Lowered:
         out = []
         for name, idx in self.resets.items():
             words = sum(self.net.projections[i].weight.size for i in idx)
-            out.append(f"{name}'s delayed reset as {len(idx)} self-projections ({words:,} "
-                       f"weight words, delay <= {max(self.net.projections[i].delay for i in idx)})")
+            out.append(f"{name}'s delayed reset as {len(idx)} self-projection"
+                       f"{'s' if len(idx) > 1 else ''} ({words:,} weight words, delay <= "
+                       f"{max(self.net.projections[i].delay for i in idx)})")
         return "; ".join(out)
 
 

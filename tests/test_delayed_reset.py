@@ -143,3 +143,16 @@ def test_a_correction_that_does_not_fit_the_weights_is_refused():
     auto, _ = snnkit.quantize(net)
     assert auto.quantization.frac_bits == 5  # the automatic format leaves room for c1
     build_images(auto)
+
+
+def test_the_fit_check_counts_and_names_the_self_projections():
+    """30 weight words of the network plus 36 of h's self-projection do not fit 64: the
+    refusal names the delayed reset's cost; sized by for_network, the core holds it."""
+    net, _ = one_layer(LIF(beta=0.9, threshold=0.8, reset="delayed"))
+    qnet, _ = snnkit.quantize(net)
+    small = HardwareConfig.for_network(qnet, syn_max=64)
+    with pytest.raises(NetworkError, match=r"66 weight words needed \(with h's delayed reset "
+                                           r"as 1 self-projection \(36 weight words"):
+        build_images(qnet, small)
+    report, _ = build_images(qnet)
+    assert report.weight_words == 66 and "delayed resets: h's delayed reset" in str(report)
