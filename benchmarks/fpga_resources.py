@@ -1,4 +1,4 @@
-"""FPGA resources and Fmax of the emulator core per configuration (issue 7).
+"""FPGA resources and Fmax of the core per configuration (issue 7).
 
 iCE40UP5K: yosys ``synth_ice40 -spram -dsp`` per configuration, then nextpnr-ice40 place and
 route of the iCEBreaker board top for the target configuration (256 neurons, 64k synapses) when
@@ -21,16 +21,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from snnkit.build import (
-    BOARDS,
-    FIRMWARE_DIR,
-    HDL_DIR,
-    BuildError,
-    build,
-    nextpnr_log_utilisation,
-    synth_estimate,
-)
+from snnkit.build import BOARDS, FIRMWARE_DIR, HDL_DIR, build, synth_estimate
 from snnkit.compiler import HardwareConfig
+from snnkit.fpga_report import nextpnr_log_utilisation
+from snnkit.fpga_tools import BuildError
 
 HERE = Path(__file__).resolve().parent
 SMALL = HardwareConfig(n_max=64, syn_max=4096, p_max=4, pr_max=4, d_max=3, tr_max=256,

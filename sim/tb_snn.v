@@ -1,7 +1,9 @@
-// Simulation top for snnkit.rtl_backend: loads a compiled network into snn_core over the host
-// bus, feeds input spikes, runs steps and dumps spikes, states and weights as text lines.
+// Simulation top for snnkit.rtl_backend: loads a compiled network into the core (snn_core)
+// over the host bus, feeds input spikes, runs steps and dumps spikes, states and weights as
+// text lines. Addresses and bits: hdl/snn_map.vh.
 //
-// Plusargs: +pop=F +proj=F +weights=F +regs=F (images from snnkit.compile), +inputs=F (one
+// Plusargs: +pop=F +proj=F +weights=F +regs=F +bias=F (images from snnkit.compile; +nbias=N:
+// the words in bias.hex, the biases of neurons 0 .. N-1), +inputs=F (one
 // hex word per line: input indices, 80000000 ends a step), +nin=N (words in F), +steps=N, +out=F (dump),
 // +nstate=N (neurons whose state to dump each step, 0: none), +wdump=N (weight words to dump
 // each step, 0: none), +learn=0/1. Without state or weight dumps all steps run in one RUN
@@ -10,6 +12,7 @@
 // "W a word" weight, "F a word" final weight, "C cycles syn_events steps" at the end.
 `default_nettype none
 `timescale 1ns/1ps
+`include "snn_map.vh"
 
 module tb_snn;
     parameter integer N_MAX     = 256;
@@ -30,6 +33,10 @@ module tb_snn;
     parameter integer IN_DEPTH  = 256;
     parameter integer OUT_DEPTH = 256;
     localparam integer MAX_IN   = 1 << 21;
+    localparam [23:0]  STATE_BASE  = {`SNN_REGION_STATE, 20'd0};   // word 0 of region STATE
+    localparam [23:0]  WEIGHT_BASE = {`SNN_REGION_WEIGHT, 20'd0};  // ... of region WEIGHT
+    localparam [23:0]  BIAS_BASE   = {`SNN_REGION_BIAS, 20'd0};    // ... of region BIAS
+    localparam integer MARK = `SNN_FIFO_MARK_BIT;
 
     reg         clk = 1'b0;
     reg         rst = 1'b1;
@@ -87,23 +94,25 @@ module tb_snn;
     reg [31:0] proj_img [0:16*PR_MAX-1];
     reg [31:0] regs_img [0:2];
     reg [31:0] w_img    [0:SYN_MAX-1];
+    reg [31:0] b_img    [0:N_MAX-1];
     reg [31:0] in_img   [0:MAX_IN-1];
 
-    string f_pop, f_proj, f_w, f_regs, f_in, f_out;
+    string f_pop, f_proj, f_w, f_regs, f_in, f_out, f_bias;
     integer steps, nstate, wdump, wfinal, learn, fd, k, g, t, ip, n_in, last_step, step_hi;
+    integer n_bias;
     reg [31:0] d, dv, di, dth, stat;
 
     task automatic drain_outputs;
         reg [31:0] w;
         integer s15;
         begin
-            bus_read(24'h000022, w);
-            while (w[31]) begin
+            bus_read(`SNN_REG_OUT_FIFO, w);
+            while (w[MARK]) begin
                 s15 = w[30:16];
                 if (s15 < (last_step & 32'h7FFF)) step_hi = step_hi + 32768;
                 last_step = step_hi + s15;
                 $fwrite(fd, "S %0d %0d\n", last_step, w[15:0]);
-                bus_read(24'h000022, w);
+                bus_read(`SNN_REG_OUT_FIFO, w);
             end
         end
     endtask
@@ -121,10 +130,13 @@ module tb_snn;
         if (!$value$plusargs("learn=%d", learn)) learn = 1;
         if (!$value$plusargs("wfinal=%d", wfinal)) wfinal = 0;
         if (!$value$plusargs("nin=%d", n_in)) n_in = 0;
+        if (!$value$plusargs("nbias=%d", n_bias) || !$value$plusargs("bias=%s", f_bias))
+            n_bias = 0;
         $readmemh(f_pop, pop_img);
         $readmemh(f_proj, proj_img);
         $readmemh(f_regs, regs_img);
         if (n_in > 0) $readmemh(f_in, in_img, 0, n_in - 1);
+        if (n_bias > 0) $readmemh(f_bias, b_img, 0, n_bias - 1);
         for (k = 0; k < SYN_MAX; k = k + 1) w_img[k] = 32'd0;
         if (regs_img[2] > 0) $readmemh(f_w, w_img, 0, regs_img[2] - 1);
         fd = $fopen(f_out, "w");
@@ -132,73 +144,74 @@ module tb_snn;
         rst <= 1'b0;
         @(posedge clk);
         // load the network over the bus
-        for (k = 0; k < 16 * P_MAX; k = k + 1) bus_write(24'h000100 + k, pop_img[k]);
-        for (k = 0; k < 16 * PR_MAX; k = k + 1) bus_write(24'h000400 + k, proj_img[k]);
-        for (k = 0; k < regs_img[2]; k = k + 1)
-            bus_write(24'h200000 + k, {w_img[k][W_BITS], {(31-W_BITS){1'b0}},
-                                       w_img[k][W_BITS-1:0]});
-        bus_write(24'h000019, regs_img[0]);
-        bus_write(24'h00001A, regs_img[1]);
-        bus_write(24'h000012, learn);
-        bus_write(24'h000010, 32'd2);  // RESET_STATE
+        for (k = 0; k < 16 * P_MAX; k = k + 1) bus_write(`SNN_POP_TABLE + k, pop_img[k]);
+        for (k = 0; k < 16 * PR_MAX; k = k + 1) bus_write(`SNN_PROJ_TABLE + k, proj_img[k]);
+        for (k = 0; k < regs_img[2]; k = k + 1)  // {plastic, weight}: bit 31 is PLASTIC_BIT
+            bus_write(WEIGHT_BASE + k, {w_img[k][W_BITS], {(31-W_BITS){1'b0}},
+                                        w_img[k][W_BITS-1:0]});
+        for (k = 0; k < n_bias; k = k + 1) bus_write(BIAS_BASE + k, b_img[k]);
+        bus_write(`SNN_REG_N_POP, regs_img[0]);
+        bus_write(`SNN_REG_N_PROJ, regs_img[1]);
+        bus_write(`SNN_REG_LEARN, learn);
+        bus_write(`SNN_REG_CTRL, 32'd1 << `SNN_CTRL_RESET_STATE_BIT);
         @(posedge clk);
         while (busy) @(posedge clk);
         ip = 0; last_step = 0; step_hi = 0;
         if (nstate == 0 && wdump == 0) begin
             // fast mode: one RUN, inputs streamed, outputs drained while running
-            bus_write(24'h000011, steps);
-            bus_write(24'h000010, 32'd1);
-            bus_read(24'h000013, stat);
-            while (!stat[1] || ip < n_in || out_valid) begin
+            bus_write(`SNN_REG_STEPS, steps);
+            bus_write(`SNN_REG_CTRL, 32'd1 << `SNN_CTRL_RUN_BIT);
+            bus_read(`SNN_REG_STATUS, stat);
+            while (!stat[`SNN_STATUS_DONE_BIT] || ip < n_in || out_valid) begin
                 if (out_valid) drain_outputs();
                 else if (ip < n_in) begin
-                    bus_read(24'h000021, d);
+                    bus_read(`SNN_REG_IN_LEVEL, d);
                     for (k = d; k < IN_DEPTH && ip < n_in; k = k + 1) begin
-                        bus_write(24'h000020, in_img[ip]);
+                        bus_write(`SNN_REG_IN_FIFO, in_img[ip]);
                         ip = ip + 1;
                     end
-                end else bus_read(24'h000013, stat);
+                end else bus_read(`SNN_REG_STATUS, stat);
             end
             for (t = 0; t < steps; t = t + 1) $fwrite(fd, "E %0d\n", t);
         end else begin
             for (t = 0; t < steps; t = t + 1) begin
-                while (ip < n_in && !in_img[ip][31]) begin
-                    bus_write(24'h000020, in_img[ip]);
+                while (ip < n_in && !in_img[ip][MARK]) begin
+                    bus_write(`SNN_REG_IN_FIFO, in_img[ip]);
                     ip = ip + 1;
                 end
-                bus_write(24'h000020, 32'h8000_0000);
+                bus_write(`SNN_REG_IN_FIFO, 32'd1 << MARK);  // end of step
                 ip = ip + 1;
-                bus_write(24'h000011, 32'd1);
-                bus_write(24'h000010, 32'd1);
-                bus_read(24'h000013, stat);
-                while (!stat[1]) begin  // until STATUS.done
+                bus_write(`SNN_REG_STEPS, 32'd1);
+                bus_write(`SNN_REG_CTRL, 32'd1 << `SNN_CTRL_RUN_BIT);
+                bus_read(`SNN_REG_STATUS, stat);
+                while (!stat[`SNN_STATUS_DONE_BIT]) begin
                     if (out_valid) drain_outputs();
-                    bus_read(24'h000013, stat);
+                    bus_read(`SNN_REG_STATUS, stat);
                 end
                 drain_outputs();
                 for (g = 0; g < nstate; g = g + 1) begin
-                    bus_read(24'h100000 + 4 * g, dv);
-                    bus_read(24'h100000 + 4 * g + 1, di);
-                    bus_read(24'h100000 + 4 * g + 3, dth);
+                    bus_read(STATE_BASE + `SNN_STATE_STRIDE * g + `SNN_STATE_V, dv);
+                    bus_read(STATE_BASE + `SNN_STATE_STRIDE * g + `SNN_STATE_I, di);
+                    bus_read(STATE_BASE + `SNN_STATE_STRIDE * g + `SNN_STATE_THETA, dth);
                     $fwrite(fd, "V %0d %0d %0d %0d\n", g, $signed(dv), $signed(di), $signed(dth));
                 end
                 for (k = 0; k < wdump; k = k + 1) begin
-                    bus_read(24'h200000 + k, d);
+                    bus_read(WEIGHT_BASE + k, d);
                     $fwrite(fd, "W %0d %0d\n", k, $signed({d[30], d[30:0]}));
                 end
                 $fwrite(fd, "E %0d\n", t);
             end
         end
         for (k = 0; k < wfinal; k = k + 1) begin
-            bus_read(24'h200000 + k, d);
+            bus_read(WEIGHT_BASE + k, d);
             $fwrite(fd, "F %0d %0d\n", k, $signed({d[30], d[30:0]}));
         end
-        bus_read(24'h000015, d);
-        bus_read(24'h000017, dv);
-        bus_read(24'h000014, di);
+        bus_read(`SNN_REG_CYCLES_LO, d);
+        bus_read(`SNN_REG_SYN_EVENTS, dv);
+        bus_read(`SNN_REG_STEP_COUNT, di);
         $fwrite(fd, "C %0d %0d %0d\n", d, dv, di);
-        bus_read(24'h000013, stat);
-        if (stat[2]) $fwrite(fd, "X input error\n");
+        bus_read(`SNN_REG_STATUS, stat);
+        if (stat[`SNN_STATUS_INPUT_ERROR_BIT]) $fwrite(fd, "X input error\n");
         $fclose(fd);
         $finish;
     end

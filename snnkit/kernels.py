@@ -124,8 +124,10 @@ def _cpu_id() -> str:
     return platform.machine() + flags
 
 
-def build(compiler: str | None = None, native: bool = True) -> Path:
-    """Compile _kernels.c into the cache (once per source, flags and CPU); return the .so path.
+def build(compiler: str | None = None, native: bool = True, source: Path = SOURCE,
+          includes: tuple[Path, ...] = SOURCES[1:]) -> Path:
+    """Compile ``source`` (default _kernels.c) into the cache (once per source, the files it
+    ``includes``, flags and CPU); return the .so path.
 
     ``native=False`` builds for the baseline instruction set only (no AVX), as is also tried
     when the compiler refuses ``-march=native``. Raises RuntimeError when no compiler is found
@@ -134,18 +136,18 @@ def build(compiler: str | None = None, native: bool = True) -> Path:
     cc = compiler or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc or not shutil.which(cc):
         raise RuntimeError(f"no C compiler found ({cc or 'cc, gcc'}; set CC)")
-    src = b"".join(f.read_bytes() for f in SOURCES)
+    src = source.read_bytes() + b"".join(Path(f).read_bytes() for f in includes)
     errors = []
     for flags in ((FLAGS + NATIVE, FLAGS) if native else (FLAGS,)):
         key = hashlib.sha256(src + repr((cc, flags, _cpu_id())).encode()).hexdigest()[:16]
-        out = _cache_dir() / f"kernels-{key}.so"
+        out = _cache_dir() / f"{source.stem.lstrip('_')}-{key}.so"
         if out.exists():
             return out
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
         os.close(fd)
         try:
-            r = subprocess.run([cc, *flags, "-o", tmp, str(SOURCE)], capture_output=True,
+            r = subprocess.run([cc, *flags, "-o", tmp, str(source)], capture_output=True,
                                text=True, timeout=120)
             if r.returncode == 0:
                 os.replace(tmp, out)  # atomic: concurrent builds all end with a whole file

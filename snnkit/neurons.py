@@ -88,11 +88,12 @@ def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams,
     s : state after the previous step
     p : parameters
     ar : the arithmetic (:class:`~snnkit.arith.FloatArith` or
-        :class:`~snnkit.arith.FixedArith`)
+        :class:`~snnkit.arith.FixedArith`; for training, one of
+        :mod:`snnkit.training.arith`, whose spike carries a surrogate gradient)
 
     Returns
     -------
-    (spikes as bool ``[batch, n]``, new state)
+    (spikes ``[batch, n]``: bool, or 0/1 floats from a training arithmetic; new state)
     """
     # 2. the delayed reset's inputs join the synaptic input (as self-synapses would)
     if p.c1 is not None:
@@ -108,19 +109,21 @@ def neuron_step(x_in: torch.Tensor, s: NeuronState, p: NeuronParams,
     if refractory:
         active = s.refrac == 0
         v = torch.where(active, v, s.v)
-    # 5. spike: exact comparison with the (adapted) threshold
+    # 5. spike: exact comparison with the (adapted) threshold. The simulators' arithmetics
+    #    return bool; the training ones 0/1 floats whose gradient is the surrogate
     thr = p.threshold + s.theta if p.adaptive else p.threshold
-    spk = v >= thr
+    spk = ar.spike(v, thr)
     if refractory:
-        spk &= active
-    # 6. reset
-    v = torch.where(spk, ar.sat(v - thr) if p.subtract else p.v_reset, v)
+        spk = spk * active  # bool * bool is the logical and
+    fired = ar.fired(spk)  # bool, no gradient: what the state updates below read
+    # 6. reset (training: the spike's gradient does not pass here unless asked, see ar.where)
+    v = ar.where(spk, ar.sat(v - thr) if p.subtract else p.v_reset, v)
     # 7. refractory counter
     refrac = s.refrac
     if refractory:
-        refrac = torch.where(spk, p.refractory, (s.refrac - 1).clamp_min(0)).to(s.refrac.dtype)
+        refrac = torch.where(fired, p.refractory, (s.refrac - 1).clamp_min(0)).to(s.refrac.dtype)
     # 8. homeostasis
     theta = s.theta
     if p.adaptive:
-        theta = ar.sat(ar.decay(s.theta, p.adapt_decay) + spk * p.adapt_plus)
-    return spk, NeuronState(v=v, i=i, refrac=refrac, theta=theta, s1=spk, s2=s.s1)
+        theta = ar.sat(ar.decay(s.theta, p.adapt_decay) + fired * p.adapt_plus)
+    return spk, NeuronState(v=v, i=i, refrac=refrac, theta=theta, s1=fired, s2=s.s1)

@@ -11,6 +11,7 @@ import torch
 
 from . import kernels
 from .arith import Arith, FixedArith, FloatArith, int_matmul
+from .conv import Conv, conv_sum
 from .errors import SimulationError
 from .network import Network
 from .neurons import TENSOR_PARAMS, NeuronParams, delayed_reset_inputs
@@ -24,11 +25,12 @@ class Proj:
     source: str
     target: str
     delay: int
-    w: torch.Tensor  # [target, source]; float32 or int64
+    w: torch.Tensor  # [target, source] (conv: the kernel); float32 or int64
     current: bool  # source is a current input (fixed point: product needs a shift)
     stdp: STDPParams | None
     bound: int  # fixed point: max |partial sum| of a product, for exact BLAS
     weight_bits: int = 0  # fixed point: the weights' width (they fit it)
+    conv: Conv | None = None  # a convolution: summed by snnkit.conv.conv_sum
 
     def __post_init__(self):
         self._wt = self._kw = self._kv = self._pw = self._pm = None
@@ -44,16 +46,21 @@ class Proj:
     def kernel_weights(self, bf16: bool = False) -> torch.Tensor:
         """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
         ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
-        the narrowest integer type that holds ``weight_bits`` (int8, int16; at most 16)."""
+        the narrowest integer type that holds ``weight_bits`` (int8, int16; at most 16). A
+        convolution's are its dense ``[target, source]`` matrix (for the step kernel, where a
+        convolution feeds its own group; elsewhere torch's convolution sums it:
+        :func:`synaptic`)."""
         if self._kw is None:
-            dt = self.w.dtype
+            w = self.w if self.conv is None else torch.from_numpy(
+                self.conv.dense(self.w.cpu().numpy())).to(self.w.device)
+            dt = w.dtype
             if bf16:
-                self._kw = kernels.pad_weights(self.w.to(torch.bfloat16).T, dt)
+                self._kw = kernels.pad_weights(w.to(torch.bfloat16).T, dt)
                 return self._kw
             if dt != torch.float32:
                 dt = torch.int8 if self.weight_bits <= 8 else torch.int16
             # narrow first: the transposing copy then moves 1-2 bytes per weight, not 8
-            self._kw = kernels.pad_weights(self.w.to(dt).T, dt)
+            self._kw = kernels.pad_weights(w.to(dt).T, dt)
         return self._kw
 
     def amx_weights(self) -> torch.Tensor:
@@ -112,7 +119,8 @@ def float_plan(net: Network, device, learning) -> Plan:
                               soft=s.bounds == "soft", w_min=s.w_min, w_max=s.w_max,
                               shift_hard=0, shift_soft=0, plastic=_plastic(pr, device))
         projs.append(Proj(i, pr.source, pr.target, pr.delay, torch.tensor(pr.weight, **f32),
-                           net.population(pr.source).encoding == "current", stdp, 0))
+                           net.population(pr.source).encoding == "current", stdp, 0,
+                           conv=pr.conv))
     return Plan(ar, neurons, v_init, projs, fixed=False)
 
 
@@ -165,8 +173,9 @@ def fixed_plan(net: Network, q, device, learning) -> Plan:
                               post_decay=s.post_decay, nearest=s.nearest, soft=s.soft,
                               w_min=s.w_min, w_max=s.w_max, shift_hard=s.shift_hard,
                               shift_soft=s.shift_soft, plastic=_plastic(pr, device))
+        fan_in = src.size if pr.conv is None else pr.conv.fan_in
         projs.append(Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
-                           w_abs * x_abs * src.size, q.weight_bits))
+                           w_abs * x_abs * fan_in, q.weight_bits, pr.conv))
     neurons, v_init = {}, {}
     ar = FixedArith(q)
     for pop in net.neuron_populations:
@@ -213,6 +222,12 @@ def synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.
     """Input to ``pr``'s target from source activity ``src`` (``[..., source]``) through
     weights ``w`` (``pr.w``, or per-sample ``[batch, target, source]``) in the plan's
     arithmetic: the torch path's synaptic product."""
+    if pr.conv is not None:  # one shared kernel: torch's convolution, exact in fixed point
+        if not plan.fixed:
+            k = w.to(torch.bfloat16).to(w.dtype) if plan.precision == "bf16" else w
+            return conv_sum(src, k, pr.conv)
+        acc = conv_sum(src, w, pr.conv, pr.bound)
+        return (acc + (1 << (plan.frac - 1))) >> plan.frac if pr.current and plan.frac else acc
     if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
         if plan.fixed:
             dt = torch.float32 if pr.bound < (1 << 24) else torch.float64

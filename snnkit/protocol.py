@@ -36,18 +36,23 @@ class Op(IntEnum):
 
 
 class Region(IntEnum):
-    """Word-addressed areas of the core's host bus (docs/hardware.md); sizes come from IDENTIFY."""
+    """Word-addressed areas of the core's host bus (docs/hardware.md); sizes come from IDENTIFY,
+    where each starts on the core's bus: :data:`snnkit.memory_map.LINK_BASE`."""
 
-    IDENT = 0  # read-only: neurons, synapses, bit widths, features (core 0x000)
-    CTRL = 1  # control registers: STEPS, LEARN, STATUS, N_POP, N_PROJ ... (core 0x010)
-    POP = 2  # population table: neuron parameters (core 0x100)
-    PROJ = 3  # projection table: delays, STDP parameters (core 0x400)
-    STATE = 4  # neuron state v, i, refractory, theta (debug; core 0x100000)
-    WEIGHT = 5  # weights, bit 31 = plastic (the plasticity mask) (core 0x200000)
-    TRACE = 6  # STDP traces (debug, read-only; core 0x300000)
-    COUNTER = 7  # step count, cycles lo/hi, synaptic events (read-only; core 0x014)
+    IDENT = 0  # read-only: neurons, synapses, bit widths, features
+    CTRL = 1  # control registers: STEPS, LEARN, STATUS, N_POP, N_PROJ ...
+    POP = 2  # population table: neuron parameters
+    PROJ = 3  # projection table: delays, STDP parameters
+    STATE = 4  # neuron state v, i, refractory, theta (debug)
+    WEIGHT = 5  # weights, bit 31 = plastic (the plasticity mask)
+    TRACE = 6  # STDP traces (debug, read-only)
+    COUNTER = 7  # step count, cycles lo/hi, synaptic events (read-only)
     LINK = 8  # the decoder's own counters: frames, CRC errors, NACKs, replays (read-only)
-    FIFO = 9  # IN_FIFO, IN_LEVEL, OUT_FIFO, OUT_LEVEL: manual stepping (core 0x020)
+    FIFO = 9  # IN_FIFO, IN_LEVEL, OUT_FIFO, OUT_LEVEL: manual stepping
+    ROUTE = 10  # multi-core boards: the spike router's route table
+    INMAP = 11  # multi-core boards: each core's index of each network input
+    WAVES = 12  # multi-core boards: N_WAVES, then each core's {enabled, wave}
+    BIAS = 13  # per-neuron bias (word g: neuron g), signed
 
 
 N_REGIONS = 16

@@ -9,7 +9,7 @@ import torch
 import snnkit
 from snnkit import IF, LIF, CubaLIF, NetworkError
 from snnkit.compiler import HardwareConfig, build_images
-from snnkit.lowering import core_cost, lower_for_core
+from snnkit.lowering import lower
 from snnkit.quantize import delayed_reset_weights, integer_neuron
 
 T = 40
@@ -93,33 +93,43 @@ def _nets():
 
 @pytest.mark.parametrize("k", [0, 1, 2], ids=["lif", "cuba", "if"])
 def test_lowering_runs_the_same_integers(k):
+    """The core's network (snnkit.lowering.lower): per-neuron beta / threshold split "h" into
+    runs first (lif), then each run's delayed reset becomes diagonal self-projections of its
+    own c1 (c2) values; the fixed-point simulator runs it to the same integers."""
     net, x = _nets()[k]
     qnet, _ = snnkit.quantize(net)
-    low = lower_for_core(qnet)
-    selfs = low.projections[len(qnet.projections):]
-    assert [(p.source, p.target, p.delay) for p in selfs] == [("h", "h", d) for d in
-                                                             ((1,), (1, 2), ())[k]]
-    assert all(p.neuron.reset == "subtract" for p in low.neuron_populations)
+    low = lower(qnet)
+    runs = low.runs["h"]
+    assert len(runs) == (6, 1, 1)[k]
+    names = [p.name for p in low.net.populations if low.origin[p.name] == "h"]
+    span = dict(zip(names, runs))
+    delays = ((1,), (1, 2), ())[k]
+    selfs = [low.net.projections[i] for i in low.resets.get("h", [])]
+    assert sorted(p.delay for p in selfs) == sorted(delays * len(runs))
+    assert all(p.source == p.target for p in selfs)
+    assert all(p.neuron.reset == "subtract" for p in low.net.neuron_populations)
     assert qnet.populations[1].neuron.reset == "delayed"  # the original is untouched
     c = delayed_reset_weights(integer_neuron(qnet, qnet.populations[1], qnet.quantization),
                               qnet.quantization)
     lsb = 2.0 ** -qnet.quantization.frac_bits
-    for p, ck in zip(selfs, c):
-        assert np.array_equal(np.diag(p.weight), ck * lsb) and p.mask.sum() == p.weight.shape[0]
+    for p in selfs:  # each run's diagonal: its own neurons' c1 (c2)
+        lo, hi = span[p.source]
+        assert np.array_equal(np.diag(p.weight), c[p.delay - 1][lo:hi] * lsb)
+        assert p.mask.sum() == hi - lo
     a = snnkit.simulate(qnet, x, backend="fixed", record=("v", "i", "theta"))
-    b = snnkit.simulate(low, x, backend="fixed", record=("v", "i", "theta"))
+    b = snnkit.simulate(low.net, x, backend="fixed", record=("v", "i", "theta"))
     assert a.spikes["h"].any()
-    for name in a.spikes:
-        assert torch.equal(a.spikes[name], b.spikes[name])
+    assert torch.equal(a.spikes["in"], b.spikes["in"])
+    assert torch.equal(a.spikes["h"], torch.cat([b.spikes[n] for n in names], -1))
     for var in ("v", "i", "theta"):
-        assert torch.equal(a.states["h"][var], b.states["h"][var])
-    # the core is sized for what lowering adds: n * n words per self-projection
-    extra = core_cost(qnet)
-    assert extra.words == len(selfs) * 36 and extra.projections == len(selfs)
-    assert sum(p.weight.size for p in low.projections) == 5 * 6 + extra.words
-    if k:  # one value per population (per-neuron values on the core: not yet)
-        report, _ = build_images(qnet)
-        assert report.weight_words == 5 * 6 + extra.words
+        assert torch.equal(a.states["h"][var],
+                           torch.cat([b.states[n][var] for n in names], -1))
+    # the core is sized for what lowering adds: n * n words per self-projection of a run
+    words = sum(p.weight.size for p in selfs)
+    assert words == len(delays) * sum((hi - lo) ** 2 for lo, hi in runs)
+    report, _ = build_images(qnet)
+    assert report.weight_words == 5 * 6 + words
+    assert ("h's delayed reset as" in report.resets) == bool(delays)
 
 
 def test_a_correction_that_does_not_fit_the_weights_is_refused():
@@ -133,3 +143,16 @@ def test_a_correction_that_does_not_fit_the_weights_is_refused():
     auto, _ = snnkit.quantize(net)
     assert auto.quantization.frac_bits == 5  # the automatic format leaves room for c1
     build_images(auto)
+
+
+def test_the_fit_check_counts_and_names_the_self_projections():
+    """30 weight words of the network plus 36 of h's self-projection do not fit 64: the
+    refusal names the delayed reset's cost; sized by for_network, the core holds it."""
+    net, _ = one_layer(LIF(beta=0.9, threshold=0.8, reset="delayed"))
+    qnet, _ = snnkit.quantize(net)
+    small = HardwareConfig.for_network(qnet, syn_max=64)
+    with pytest.raises(NetworkError, match=r"66 weight words needed \(with h's delayed reset "
+                                           r"as 1 self-projection \(36 weight words"):
+        build_images(qnet, small)
+    report, _ = build_images(qnet)
+    assert report.weight_words == 66 and "delayed resets: h's delayed reset" in str(report)

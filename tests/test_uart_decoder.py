@@ -1,4 +1,5 @@
-"""hdl/host_decoder.v behind the RTL UART against cocotbext-uart and a behavioural core."""
+"""The UART command decoder (hdl/host_decoder.v and its blocks) behind the RTL UART against
+cocotbext-uart and a behavioural core."""
 
 from pathlib import Path
 
@@ -15,7 +16,9 @@ TESTS = ["identify_reports_regions_and_core_block", "write_then_read_back_every_
          "run_that_hangs_ends_its_stream_with_abort_and_is_not_rerun",
          "bus_timeout_gives_nack_not_a_hang",
          "random_bytes_then_a_valid_frame_is_accepted"]
-SOURCES = ["hdl/uart_rx.v", "hdl/uart_tx.v", "hdl/host_decoder.v", "sim/uart/decoder_tb.v"]
+SOURCES = ["hdl/uart_rx.v", "hdl/uart_tx.v"] + [
+    f"hdl/host_{m}.v" for m in ("decoder", "frame_rx", "cmd", "frame_tx", "crc", "link")] + [
+    "sim/uart/decoder_tb.v"]
 
 
 @pytest.fixture(scope="session", params=["verilator", "icarus"])

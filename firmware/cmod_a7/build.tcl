@@ -2,7 +2,8 @@
 # Run in a folder written by `snnkit build --board cmod_a7 NET -o DIR`:
 #     vivado -mode batch -source build.tcl
 # build_params.tcl (written by snnkit build) sets snn_generics (the top's parameters) and
-# snn_sources (the Verilog files). Outputs: cmod_a7.bit, utilisation.rpt, timing.rpt.
+# snn_sources (the Verilog files; the header they include, snn_map.vh, is in src/ too).
+# Outputs: cmod_a7.bit, utilisation.rpt, timing.rpt.
 # Untested here: this project's machines have no Vivado.
 
 set part xc7a35tcpg236-1
@@ -17,7 +18,7 @@ set generic_args {}
 foreach g $snn_generics {
     lappend generic_args -generic $g
 }
-synth_design -top cmod_a7_top -part $part {*}$generic_args
+synth_design -top cmod_a7_top -part $part -include_dirs src {*}$generic_args
 opt_design
 place_design
 phys_opt_design

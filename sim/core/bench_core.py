@@ -1,4 +1,5 @@
-"""cocotb bench of hdl/snn_core.v through its host bus (docs/hardware.md).
+"""cocotb bench of the core (hdl/snn_core.v) through its host bus (docs/hardware.md; the
+addresses and bits: snnkit.memory_map, from which the RTL's hdl/snn_map.vh is generated).
 
 Pieces: a bus driver (``Bus``), a monitor of the output FIFO (``drain``), the reference model
 (snnkit.simulate(..., backend="fixed"), never a re-implementation) and the checks in each
@@ -13,10 +14,30 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
 import snnkit
 from snnkit.compiler import POP_FIELDS, HardwareConfig, build_images
+from snnkit.memory_map import (
+    FIFO_MARK,
+    PLASTIC,
+    POP_TABLE,
+    PROJ_TABLE,
+    STATE_STRIDE,
+    TABLE_STRIDE,
+    CoreRegion,
+    Ctrl,
+    PopField,
+    ProjField,
+    Reg,
+    StateField,
+    Status,
+    core_address,
+)
 
-REG_ID, REG_CTRL, REG_STEPS, REG_LEARN, REG_STATUS = 0x000, 0x010, 0x011, 0x012, 0x013
-REG_STEP_COUNT, REG_CYCLES, REG_EVENTS, REG_NPOP, REG_NPROJ = 0x014, 0x015, 0x017, 0x019, 0x01A
-REG_IN, REG_OUT = 0x020, 0x022
+STATE, WEIGHT = core_address(CoreRegion.STATE), core_address(CoreRegion.WEIGHT)
+BIAS = core_address(CoreRegion.BIAS)
+
+
+def state_addr(g: int, f: int) -> int:
+    """Bus address of state word ``f`` (StateField) of global neuron ``g``."""
+    return STATE + STATE_STRIDE * g + f
 
 
 class Bus:
@@ -33,7 +54,7 @@ class Bus:
         """Drive a request until an edge accepts it (host_ready sampled before the edge)."""
         d = self.dut
         d.host_req.value, d.host_we.value = 1, we
-        d.host_addr.value, d.host_wdata.value = addr, data & 0xFFFF_FFFF
+        d.host_addr.value, d.host_wdata.value = int(addr), int(data) & 0xFFFF_FFFF
         while True:
             await ReadOnly()
             ready = int(d.host_ready.value)
@@ -85,17 +106,19 @@ async def load(bus, images: dict) -> None:
     """Write a compiled network's tables and weights over the bus, then reset the state."""
     words = [int(x, 16) for x in images["pop.hex"].split()]
     for k, w in enumerate(words):
-        await bus.write(0x100 + k, w)
+        await bus.write(POP_TABLE + k, w)
     for k, w in enumerate(int(x, 16) for x in images["proj.hex"].split()):
-        await bus.write(0x400 + k, w)
+        await bus.write(PROJ_TABLE + k, w)
     n_pop, n_proj, n_w = (int(x, 16) for x in images["regs.hex"].split())
     wb = int(bus.dut.W_BITS.value)
     for k, w in enumerate(int(x, 16) for x in images["weights.hex"].split()[:n_w]):
-        await bus.write(0x200000 + k, ((w >> wb) << 31) | (w & ((1 << wb) - 1)))
-    await bus.write(REG_NPOP, n_pop)
-    await bus.write(REG_NPROJ, n_proj)
-    await bus.write(REG_CTRL, 2)
-    await wait_status(bus, 1, False)
+        await bus.write(WEIGHT + k, (w >> wb) * PLASTIC | (w & ((1 << wb) - 1)))
+    for g, b in enumerate(int(x, 16) for x in images["bias.hex"].split()):
+        await bus.write(BIAS + g, b)
+    await bus.write(Reg.N_POP, n_pop)
+    await bus.write(Reg.N_PROJ, n_proj)
+    await bus.write(Reg.CTRL, Ctrl.RESET_STATE)
+    await wait_status(bus, Status.BUSY, False)
 
 
 async def start_loaded(dut, seed: int):
@@ -108,25 +131,25 @@ async def start_loaded(dut, seed: int):
 
 
 async def wait_status(bus, bit: int, value: bool) -> None:
-    """Poll REG_STATUS over the bus until ``bit`` is ``value`` (1: busy, 2: done)."""
-    status = await bus.read(REG_STATUS)
+    """Poll STATUS over the bus until ``bit`` (Status) is ``value``."""
+    status = await bus.read(Reg.STATUS)
     while bool(status & bit) != value:
-        status = await bus.read(REG_STATUS)
+        status = await bus.read(Reg.STATUS)
 
 
 async def run_one_step(bus) -> None:
     """Start one time step on the inputs written so far and wait until it is done."""
-    await bus.write(REG_STEPS, 1)
-    await bus.write(REG_CTRL, 1)
-    await wait_status(bus, 2, True)
+    await bus.write(Reg.STEPS, 1)
+    await bus.write(Reg.CTRL, Ctrl.RUN)
+    await wait_status(bus, Status.DONE, True)
 
 
 async def drain(bus) -> list[tuple[int, int]]:
     """Pop the output FIFO until empty: [(step mod 2^15, global index)]."""
     out = []
     while True:
-        w = await bus.read(REG_OUT)
-        if not w >> 31:
+        w = await bus.read(Reg.OUT_FIFO)
+        if not w & FIFO_MARK:
             return out
         out.append(((w >> 16) & 0x7FFF, w & 0xFFFF))
 
@@ -137,7 +160,8 @@ def small_net(seed: int) -> snnkit.Network:
     net = snnkit.Network(quantization=q)
     net.add_input("in", 5)
     net.add_population("a", 6, snnkit.CubaLIF(alpha=0.5, beta=0.875, threshold=0.75,
-                                               refractory=1))
+                                               refractory=1,
+                                               bias=rng.integers(-8, 9, 6) / 64))
     net.add_population("b", 4, snnkit.LIF(beta=0.75, threshold=0.5, reset="value"))
     net.connect("in", "a", rng.integers(-40, 100, (6, 5)) / 64)
     net.connect("a", "b", rng.integers(-40, 100, (4, 6)) / 64, delay=1)
@@ -150,20 +174,21 @@ def small_net(seed: int) -> snnkit.Network:
 async def identify_block_reports_the_parameters(dut):
     bus = await start(dut)
     c = config(dut)
-    assert await bus.read(REG_ID) == 0x534E4E31
-    assert await bus.read(0x002) == c.n_max and await bus.read(0x003) == c.syn_max
-    assert await bus.read(0x004) == (c.p_max << 24) | (c.pr_max << 16) | (c.d_max << 8) | 1
-    assert await bus.read(0x005) == (c.weight_bits << 24) | (c.state_bits << 16) | (
+    assert await bus.read(Reg.ID) == 0x534E4E31
+    assert await bus.read(Reg.N_MAX) == c.n_max and await bus.read(Reg.SYN_MAX) == c.syn_max
+    assert await bus.read(Reg.SIZES) == (c.p_max << 24) | (c.pr_max << 16) | (c.d_max << 8) | 1
+    assert await bus.read(Reg.WIDTHS) == (c.weight_bits << 24) | (c.state_bits << 16) | (
         c.decay_bits << 8) | c.trace_bits
-    assert await bus.read(0x008) == c.tr_max
-    assert await bus.read(0x009) == (c.in_depth << 16) | c.out_depth
+    assert await bus.read(Reg.TR_MAX) == c.tr_max
+    assert await bus.read(Reg.FIFOS) == (c.in_depth << 16) | c.out_depth
 
 
 @cocotb.test()
 async def registers_and_tables_read_back(dut):
     bus = await start(dut)
-    for addr, value in ((REG_STEPS, 12345), (REG_LEARN, 0), (REG_LEARN, 1), (REG_NPOP, 3),
-                        (0x100 + 16 + 7, 0xFFFF_FF80), (0x400 + 16 * 2 + 5, 0xABCDE)):
+    for addr, value in ((Reg.STEPS, 12345), (Reg.LEARN, 0), (Reg.LEARN, 1), (Reg.N_POP, 3),
+                        (POP_TABLE + TABLE_STRIDE + PopField.THRESHOLD, 0xFFFF_FF80),
+                        (PROJ_TABLE + TABLE_STRIDE * 2 + ProjField.A_PLUS, 0xABCDE)):
         await bus.write(addr, value)
         assert await bus.read(addr) == value, hex(addr)
 
@@ -175,14 +200,14 @@ async def debug_state_and_weights_read_back_sign_extended(dut):
     lo = -(1 << (c.state_bits - 1))
     for g, (v, i, ref, th) in enumerate([(lo, 17, 3, 99), (-1, lo, 0, 0), (1234, -5, 7, -2)]):
         for f, x in enumerate((v, i, ref, th)):
-            await bus.write(0x100000 + 4 * g + f, x)
-        got = [await bus.read(0x100000 + 4 * g + f, signed=True) for f in range(4)]
+            await bus.write(state_addr(g, f), x)
+        got = [await bus.read(state_addr(g, f), signed=True) for f in StateField]
         assert got == [v, i, ref, th]
     wlo = -(1 << (c.weight_bits - 1))
     for a, (plastic, w) in enumerate([(1, wlo), (0, -1), (1, 5), (0, -wlo - 1)]):
-        await bus.write(0x200000 + a, (plastic << 31) | (w & 0x7FFF_FFFF))
-        word = await bus.read(0x200000 + a)
-        assert word >> 31 == plastic
+        await bus.write(WEIGHT + a, plastic * PLASTIC | (w & 0x7FFF_FFFF))
+        word = await bus.read(WEIGHT + a)
+        assert bool(word & PLASTIC) == plastic
         assert (word & 0x7FFF_FFFF) - ((word & 0x4000_0000) << 1) == w
 
 
@@ -200,8 +225,8 @@ async def a_network_loaded_over_the_bus_matches_the_fixed_simulator(dut):
     spiked = 0
     for t in range(steps):
         for k in np.flatnonzero(x[t, 0].numpy()):
-            await bus.write(REG_IN, int(k))
-        await bus.write(REG_IN, 1 << 31)
+            await bus.write(Reg.IN_FIFO, int(k))
+        await bus.write(Reg.IN_FIFO, FIFO_MARK)
         await run_one_step(bus)
         got = np.zeros(n, bool)
         for step, g in await drain(bus):
@@ -211,28 +236,28 @@ async def a_network_loaded_over_the_bus_matches_the_fixed_simulator(dut):
             off = net.offset(pop.name)
             assert np.array_equal(got[off:off + pop.size],
                                   ref.spikes[pop.name][t, 0].numpy()), (t, pop.name)
-            for f, var in ((0, "v"), (1, "i")):
-                vals = [await bus.read(0x100000 + 4 * (off + j) + f, signed=True)
+            for f, var in ((StateField.V, "v"), (StateField.I, "i")):
+                vals = [await bus.read(state_addr(off + j, f), signed=True)
                         for j in range(pop.size)]
                 assert vals == ref.states[pop.name][var][t, 0].tolist(), (t, pop.name, var)
         s, tt = pr.weight.shape[1], pr.weight.shape[0]
-        words = [await bus.read(0x200000 + base + k) for k in range(s * tt)]
+        words = [await bus.read(WEIGHT + base + k) for k in range(s * tt)]
         w = np.array([(x & 0x7FFF_FFFF) - ((x & 0x4000_0000) << 1) for x in words])
         assert np.array_equal(w.reshape(s, tt).T, ref.weight_trace[pr.name][t, 0].numpy()), t
         spiked += int(got.sum())
     assert spiked > 10
-    assert await bus.read(REG_STEP_COUNT) == steps
-    assert await bus.read(REG_EVENTS) > 0 and await bus.read(REG_CYCLES) > 0
+    assert await bus.read(Reg.STEP_COUNT) == steps
+    assert await bus.read(Reg.SYN_EVENTS) > 0 and await bus.read(Reg.CYCLES_LO) > 0
 
 
 @cocotb.test()
 async def an_input_index_that_is_no_input_sets_the_error_flag(dut):
     bus, net, _ = await start_loaded(dut, 1)
-    assert not (await bus.read(REG_STATUS)) & 4
-    await bus.write(REG_IN, net.offset("a"))  # a neuron, not an input
-    await bus.write(REG_IN, 1 << 31)
+    assert not (await bus.read(Reg.STATUS)) & Status.INPUT_ERROR
+    await bus.write(Reg.IN_FIFO, net.offset("a"))  # a neuron, not an input
+    await bus.write(Reg.IN_FIFO, FIFO_MARK)
     await run_one_step(bus)
-    assert (await bus.read(REG_STATUS)) & 4
+    assert (await bus.read(Reg.STATUS)) & Status.INPUT_ERROR
     assert POP_FIELDS[0] == "offset"
 
 
@@ -244,27 +269,28 @@ async def a_population_moved_without_a_reset_takes_its_inputs_at_the_new_offset(
     free = net.n_inputs + net.n_neurons  # past every population
     assert free + net.n_inputs <= int(dut.N_MAX.value) and POP_FIELDS[0] == "offset"
     assert net.populations[0].name == "in" and net.offset("in") == 0
-    await bus.write(0x100 + 16 * 0 + 0, free)  # population 0 (the inputs) moves there
-    await bus.write(REG_IN, free + 1)
-    await bus.write(REG_IN, 1 << 31)
+    await bus.write(POP_TABLE + PopField.OFFSET, free)  # population 0 (the inputs) moves there
+    await bus.write(Reg.IN_FIFO, free + 1)
+    await bus.write(Reg.IN_FIFO, FIFO_MARK)
     await run_one_step(bus)
-    assert not (await bus.read(REG_STATUS)) & 4  # an input at its new index
-    await bus.write(REG_IN, 1)
-    await bus.write(REG_IN, 1 << 31)
+    assert not (await bus.read(Reg.STATUS)) & Status.INPUT_ERROR  # an input at its new index
+    await bus.write(Reg.IN_FIFO, 1)
+    await bus.write(Reg.IN_FIFO, FIFO_MARK)
     await run_one_step(bus)
-    assert (await bus.read(REG_STATUS)) & 4  # the old index lies in no population now
+    # the old index lies in no population now
+    assert (await bus.read(Reg.STATUS)) & Status.INPUT_ERROR
 
 
 @cocotb.test()
 async def a_repeated_input_index_counts_once_and_sets_the_error_flag(dut):
     bus, net, _ = await start_loaded(dut, 2)
-    for word in (1, 1, 3, 1 << 31):
-        await bus.write(REG_IN, word)
+    for word in (1, 1, 3, FIFO_MARK):
+        await bus.write(Reg.IN_FIFO, word)
     await run_one_step(bus)
-    assert (await bus.read(REG_STATUS)) & 4
+    assert (await bus.read(Reg.STATUS)) & Status.INPUT_ERROR
     x = torch.zeros(1, 1, net.n_inputs, dtype=torch.bool)
     x[0, 0, [1, 3]] = True
     ref = snnkit.simulate(net, x, backend="fixed", record=("i",))
     off = net.offset("a")
-    got = [await bus.read(0x100000 + 4 * (off + j) + 1, signed=True) for j in range(6)]
+    got = [await bus.read(state_addr(off + j, StateField.I), signed=True) for j in range(6)]
     assert got == ref.states["a"]["i"][0, 0].tolist()

@@ -1,5 +1,5 @@
-"""cocotb bench of one neuron update: sim/core/neuron_cell.v (3 x hdl/snn_decay.v feeding
-hdl/snn_integrate.v, then hdl/snn_fire.v), combinational.
+"""cocotb bench of one neuron update of the core: sim/core/neuron_cell.v (3 x hdl/snn_decay.v
+feeding hdl/snn_integrate.v, then hdl/snn_fire.v), combinational.
 
 Reference model: snnkit.neurons.neuron_step in FixedArith, the fixed-point simulator's own
 step function; every test drives vectors, then compares spike, v, i, refractory and theta.
@@ -23,11 +23,12 @@ def _q(dut) -> Quantization:
 
 def reference(q, vec):
     t = {k: torch.tensor([v]) for k, v in vec.items() if k not in ("subtract", "refractory")}
-    p = NeuronParams(t["alpha"], t["beta"], t["threshold"], t["v_reset"], t["bias"],
-                     t["adapt_plus"], t["adapt_decay"], bool(vec["subtract"]),
-                     vec["refractory"], True)
-    s = NeuronState(t["v"][None], t["i"][None], t["refrac"][None].to(torch.int32),
-                    t["theta"][None])
+    p = NeuronParams(alpha=t["alpha"], beta=t["beta"], threshold=t["threshold"],
+                     v_reset=t["v_reset"], bias=t["bias"], adapt_plus=t["adapt_plus"],
+                     adapt_decay=t["adapt_decay"], subtract=bool(vec["subtract"]),
+                     refractory=vec["refractory"], adaptive=True)
+    s = NeuronState(v=t["v"][None], i=t["i"][None], refrac=t["refrac"][None].to(torch.int32),
+                    theta=t["theta"][None])
     spk, n = neuron_step(t["x"][None], s, p, FixedArith(q))
     return (int(spk[0, 0]), int(n.v[0, 0]), int(n.i[0, 0]), int(n.refrac[0, 0]),
             int(n.theta[0, 0]))

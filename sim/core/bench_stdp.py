@@ -1,4 +1,7 @@
-"""cocotb bench of hdl/snn_trace.v + snn_stdp.v (one synapse's plasticity step).
+"""cocotb bench of one synapse's plasticity step of the core: sim/core/stdp_synapse.v (both
+traces through hdl/snn_trace.v, each term through snn_stdp_bound, snn_stdp_factor,
+snn_stdp_product and snn_stdp_term, then snn_stdp_dw and snn_stdp; snn_decay inside the
+trace), combinational.
 
 Reference model: snnkit.plasticity.stdp_step in FixedArith on a 1x1 projection, the
 fixed-point simulator's own step function. Every test compares the new weight and traces.
@@ -24,11 +27,12 @@ def _q(dut) -> Quantization:
 
 def reference(q, v):
     sh = q.stdp_frac_bits + q.trace_frac_bits
-    p = STDPParams(v["a_plus"], v["a_minus"], v["pre_decay"], v["post_decay"], v["nearest"],
-                   v["soft"], v["w_min"], v["w_max"], sh, sh + q.frac_bits,
-                   torch.tensor([[bool(v["plastic"])]]))
-    s = STDPState(torch.tensor([[[v["w"]]]]), torch.tensor([[v["x_pre"]]]),
-                  torch.tensor([[v["x_post"]]]))
+    p = STDPParams(a_plus=v["a_plus"], a_minus=v["a_minus"], pre_decay=v["pre_decay"],
+                   post_decay=v["post_decay"], nearest=v["nearest"], soft=v["soft"],
+                   w_min=v["w_min"], w_max=v["w_max"], shift_hard=sh,
+                   shift_soft=sh + q.frac_bits, plastic=torch.tensor([[bool(v["plastic"])]]))
+    s = STDPState(w=torch.tensor([[[v["w"]]]]), x_pre=torch.tensor([[v["x_pre"]]]),
+                  x_post=torch.tensor([[v["x_post"]]]))
     n = stdp_step(torch.tensor([[bool(v["pre"])]]), torch.tensor([[bool(v["post"])]]), s, p,
                   FixedArith(q))
     return int(n.w[0, 0, 0]), int(n.x_pre[0, 0]), int(n.x_post[0, 0])

@@ -1,4 +1,5 @@
-"""cocotb bench of hdl/host_decoder.v behind the RTL UART, driven by cocotbext-uart.
+"""cocotb bench of the UART command decoder (hdl/host_decoder.v and its blocks) behind the RTL
+UART, driven by cocotbext-uart.
 
 The host side encodes and parses frames with snnkit.protocol; a behavioural core model
 answers the host bus (random ready, 2-cycle read latency, FIFOs, a fake step rule). Every
@@ -15,11 +16,12 @@ from cocotb.utils import get_sim_time
 from cocotbext.uart import UartSink, UartSource
 
 from snnkit import protocol as p
+from snnkit.memory_map import FIFO_MARK, IDENT_WORDS, LINK_BASE, Ctrl, Reg, Status
 
 CLK_NS = 10
-SIZES = {0: 11, 1: 11, 2: 128, 3: 64, 4: 256, 5: 512, 6: 64, 7: 4, 8: 4, 9: 4}  # decoder_tb.v
-BASES = {0: 0x000, 1: 0x010, 2: 0x100, 3: 0x400, 4: 0x100000, 5: 0x200000, 6: 0x300000,
-         7: 0x014, 9: 0x020}
+SIZES = {0: 11, 1: 11, 2: 128, 3: 64, 4: 256, 5: 512, 6: 64, 7: 4, 8: 4, 9: 4,
+         10: 64}  # decoder_tb.v
+BASES = {int(r): a for r, a in LINK_BASE.items()}  # where the decoder puts each region
 MAX_PAYLOAD, MAX_EVENTS = 256, 16
 
 
@@ -36,21 +38,21 @@ class CoreModel:
 
     def __init__(self, dut, seed=0):
         self.dut, self.rng = dut, random.Random(seed)
-        self.mem = {a: 0x1000 + a for a in range(11)}  # identify block
+        self.mem = {a: 0x1000 + a for a in range(IDENT_WORDS)}  # identify block
         self.in_q, self.out_q, self.steps_run, self.step = [], [], 0, 0
         self.busy, self.done, self.resets, self.stall = 0, 0, 0, False
         self.hang_at = None  # step that never finishes
 
     def write(self, addr, data):
-        if addr == 0x010:
-            if data & 1:
+        if addr == Reg.CTRL:
+            if data & Ctrl.RUN:
                 self.busy, self.done = -1, 0  # waiting for inputs
-            if data & 2:
+            if data & Ctrl.RESET_STATE:
                 self.busy, self.resets, self.step = 20, self.resets + 1, 0
-        elif addr == 0x020:
-            if data & 0x8000_0000:
+        elif addr == Reg.IN_FIFO:
+            if data & FIFO_MARK:
                 ev = fake_step(self.step, self.in_q)
-                self.out_q += [(1 << 31) | (self.step << 16) | e for e in ev]
+                self.out_q += [FIFO_MARK | (self.step << 16) | e for e in ev]
                 self.in_q, self.busy = [], (-1 if self.step == self.hang_at else 7)
                 self.step += 1
                 self.steps_run += 1
@@ -60,11 +62,11 @@ class CoreModel:
             self.mem[addr] = data
 
     def read(self, addr):
-        if addr == 0x013:
-            return (self.busy != 0) | (self.done << 1)
-        if addr == 0x023:
+        if addr == Reg.STATUS:
+            return (Status.BUSY if self.busy != 0 else 0) | (Status.DONE if self.done else 0)
+        if addr == Reg.OUT_LEVEL:
             return len(self.out_q)
-        if addr == 0x022:
+        if addr == Reg.OUT_FIFO:
             return self.out_q.pop(0) if self.out_q else 0
         return self.mem.get(addr, 0)
 
@@ -159,8 +161,8 @@ async def identify_reports_regions_and_core_block(dut):
     model, host = await setup(dut)
     ident = p.parse_identify(expect_ack(await host.call(p.Op.IDENTIFY), p.Op.IDENTIFY))
     assert ident.max_payload == MAX_PAYLOAD and ident.max_events == MAX_EVENTS
-    assert ident.regions[:10] == tuple(SIZES[r] for r in range(10))
-    assert ident.writable == 0x023E
+    assert ident.regions[:11] == tuple(SIZES[r] for r in range(11))
+    assert ident.writable == 0x063E  # CTRL, POP, PROJ, STATE, WEIGHT, FIFO, BIAS
     assert ident.core == tuple(model.mem[a] for a in range(11))
 
 

@@ -1,6 +1,7 @@
-// decoder_tb: UART receiver + transmitter + host_decoder with a small region map, for the
-// cocotb bench (sim/uart/bench_decoder.py plays the core behind the host bus).
+// decoder_tb: UART receiver + transmitter + host_decoder with the region map of a small
+// core, for the cocotb bench (sim/uart/bench_decoder.py plays the core behind the host bus).
 `default_nettype none
+`include "snn_map.vh"
 
 module decoder_tb #(
     parameter integer CLKS_PER_BIT = 8  // clock cycles per bit
@@ -18,12 +19,11 @@ module decoder_tb #(
     input  wire [31:0] host_rdata    // read data
 );
 
-    // regions:        15..10 FIFO    LINK     COUNTER  TRACE        WEIGHT       STATE
-    //                 PROJ     POP      CTRL     IDENT
-    localparam [16*32-1:0] BASE = {192'd0, 32'h020, 32'h0, 32'h014, 32'h300000, 32'h200000,
-                                   32'h100000, 32'h400, 32'h100, 32'h010, 32'h000};
-    localparam [16*32-1:0] SIZE = {192'd0, 32'd4, 32'd4, 32'd4, 32'd64, 32'd512, 32'd256,
-                                   32'd64, 32'd128, 32'd11, 32'd11};
+    // the bench's core: 64 neurons, 512 weights, 8 populations, 4 projections, 64 traces
+    // (bench_decoder.py's CONFIG)
+    localparam [31:0] N32 = 64, SYN32 = 512, P32 = 8, PR32 = 4, TR32 = 64;
+    localparam [16*32-1:0] BASE = `SNN_LINK_BASES;
+    localparam [16*32-1:0] SIZE = `SNN_LINK_SIZES(N32, SYN32, P32, PR32, TR32);
 
     wire [7:0] rx_data, tx_data;
     wire       rx_valid, tx_valid, tx_ready;
@@ -45,7 +45,7 @@ module decoder_tb #(
 
     host_decoder #(
         .ADDR_W(24), .MAX_PAYLOAD(256), .MAX_EVENTS(16), .REGION_BASE(BASE),
-        .REGION_SIZE(SIZE), .REGION_WR(16'h023E), .IDLE_CLKS(40 * CLKS_PER_BIT),
+        .REGION_SIZE(SIZE), .REGION_WR(`SNN_LINK_WRITABLE), .IDLE_CLKS(40 * CLKS_PER_BIT),
         .BUS_TIMEOUT(1000), .RUN_TIMEOUT(1000)
     ) u_dec (
         .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid), .tx_data(tx_data),
