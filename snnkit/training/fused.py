@@ -11,7 +11,7 @@ autograd (tests/test_training.py checks both, spikes bit for bit).
 
 Memory. ``memory="full"`` keeps, per neuron and step, the surrogate's derivative (the spike
 in its sign; fixed point: 8 bytes and a flag byte), and every spiking population's event
-lists; the backward pass works on :data:`STRIDE` steps at a time. ``memory="lean"``
+lists; the backward pass walks all steps as one chunk. ``memory="lean"``
 (``chunk=K``) keeps instead each population's state every K steps, and recomputes a chunk's
 forward pass of one population just before that population's backward pass on it (from its
 checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
@@ -31,7 +31,6 @@ from .. import kernels
 from . import kernel as K
 
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
-STRIDE = 8  # steps per backward chunk without the lean mode
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
 RECORD = ("v", "i", "theta")
 
@@ -306,7 +305,7 @@ class _Network(torch.autograd.Function):
                     buf[:c].zero_()
         POOL.give(*gs_buf)
         out = [None] * n_in
-        for k, pop in enumerate(pops):
+        for k in range(P):
             g = [None] * len(PARAMS)
             for n_ in GRADS:
                 if gp[k][n_] is not None:
