@@ -11,7 +11,7 @@ autograd (tests/test_training.py checks both, spikes bit for bit).
 
 Memory. ``memory="full"`` keeps, per neuron and step, the surrogate's derivative (the spike
 in its sign; fixed point: 8 bytes and a flag byte), and every spiking population's event
-lists; the backward pass walks all steps as one chunk. ``memory="lean"``
+lists; the backward pass works on :data:`STRIDE` steps at a time. ``memory="lean"``
 (``chunk=K``) keeps instead each population's state every K steps, and recomputes a chunk's
 forward pass of one population just before that population's backward pass on it (from its
 checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
@@ -33,6 +33,7 @@ from . import kernel as K
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
 RECORD = ("v", "i", "theta")
+STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
 
 
 class _Pool:
@@ -231,7 +232,7 @@ class _Network(torch.autograd.Function):
             for r in spec.record:
                 g = next(it)
                 g_rec[k, r] = None if g is None else g.contiguous().to(dt)
-        c = spec.chunk if ctx.lean else T  # without the lean mode: one chunk
+        c = spec.chunk if ctx.lean else min(T, STRIDE)  # chunks of steps, the last first
         index = {name: k for k, name in enumerate(spec.pops)}
         # the gradient of the spikes of each population that feeds others, rows padded: steps
         # [t0 - lag, t1) of the chunk (a delayed target's gradient reaches earlier steps);
