@@ -3,7 +3,7 @@
 // network's input spikes, runs one RUN per step and dumps spikes, states and weights.
 //
 // Plusargs: +dir=D (images from snnkit.multicore.build_multi_images: c<k>_pop.hex,
-// c<k>_proj.hex, c<k>_weights.hex, c<k>_regs.hex, route.hex, inmap.hex, waves.hex,
+// c<k>_proj.hex, c<k>_weights.hex, c<k>_regs.hex, c<k>_bias.hex, route.hex, inmap.hex, waves.hex,
 // dumps.hex), +inputs=F +nin=N (one hex word per line: whole-network input indices,
 // 80000000 ends a step), +steps=N, +out=F, +learn=0/1, +states=0/1, +wdump=0/1, +wfinal=0/1.
 // Dump lines: "S step index" spike (whole network), "E step cycles" end of step (the
@@ -11,6 +11,7 @@
 // "C cycles 0 steps" at the end.
 `default_nettype none
 `timescale 1ns/1ps
+`include "snn_map.vh"
 
 module tb_multi;
     parameter integer CORES     = 2;
@@ -90,6 +91,7 @@ module tb_multi;
     reg [31:0] proj_img [0:16*PR_MAX-1];
     reg [31:0] regs_img [0:2];
     reg [31:0] w_img    [0:SYN_MAX-1];
+    reg [31:0] b_img    [0:N_MAX-1];
     reg [31:0] route_img [0:CORES*(1<<G_W)-1];
     reg [31:0] inmap_img [0:CORES*(1<<G_W)-1];
     reg [31:0] waves_img [0:CORES];
@@ -149,6 +151,10 @@ module tb_multi;
                 for (k = 0; k < regs_img[2]; k = k + 1)
                     bus_write(24'h200000 + k, {w_img[k][W_BITS], {(31-W_BITS){1'b0}},
                                                w_img[k][W_BITS-1:0]});
+                $sformat(fname, "%s/c%0d_bias.hex", dir, c);  // the core's neurons' biases
+                $readmemh(fname, b_img, 0, dumps_img[2 * c] - 1);
+                for (k = 0; k < dumps_img[2 * c]; k = k + 1)
+                    bus_write({`SNN_REGION_BIAS, 20'd0} + k, b_img[k]);
                 bus_write(24'h000019, regs_img[0]);
                 bus_write(24'h00001A, regs_img[1]);
             end

@@ -10,6 +10,7 @@ from . import encoders
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization, load
+from .parameters import STDPBoundsWarning
 from .partition import partition  # eager: the submodule would shadow a lazy attribute
 from .quantize import quantize
 from .result import Result
@@ -46,6 +47,7 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device", "partition", "Cluster", "sweep", "NIRApproximationWarning", "SNN",
+    "Device", "partition", "Cluster", "sweep", "NIRApproximationWarning", "STDPBoundsWarning",
+    "SNN",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from . import protocol as p
-from .compiler import HardwareConfig, build_images
+from .board_format import ADVICE, board_quantization, to_board
+from .compiler import HardwareConfig
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
 from .memory_map import (
@@ -37,7 +38,7 @@ from .memory_map import (
 )
 from .network import Network
 from .protocol import ErrorCode, Op, Region
-from .quantize import quantize
+from .quantize import QuantizationReport, quantize
 from .result import Result
 
 CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
@@ -137,6 +138,7 @@ class Device:
         self.net: Network | None = None
         self._report = None
         self._images = None
+        self.quantization: QuantizationReport | None = None  # of the last load
         self._part = None  # multi-core boards: the partition of the loaded network
         try:
             self.info = self.identify()
@@ -260,48 +262,64 @@ class Device:
 
     # ------------------------------------------------------------------ network
 
-    def load(self, net: Network, progress: bool = False) -> None:
-        """Upload ``net`` (quantised first if needed), verify it by reading it back, reset.
+    def load(self, net: Network, progress: bool = False) -> QuantizationReport:
+        """Quantise ``net`` to the board's format (:func:`snnkit.board_format.to_board`),
+        upload it, verify it by reading it back, reset.
+
+        Returns
+        -------
+        the quantisation report (each parameter's error in the board's format); the
+        quantised network is ``device.net``, what :meth:`run` results equal
+        ``simulate(device.net, ..., backend="fixed")`` for
 
         Raises
         ------
-        DeviceError : the board is too small for the network (nothing is written then),
-            or the read-back differs from what was written
+        DeviceError : the network does not fit the board's format or sizes (what, by how
+            much, what to do; nothing is written then), or the read-back differs
         """
-        if net.quantization is None:
-            net, _ = quantize(net)
+        if "neuron_bias" not in self.info.features:
+            raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
+                              "lacks the 'neuron_bias' feature, core version 2); rebuild its "
+                              "bitstream with this snnkit (snnkit build)")
         if self.info.cores > 1:
             return self._load_multi(net)
         self._part = None
         try:
-            report, images = build_images(net, self.info.config)
+            fit = to_board(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
+        net, report, images = fit.net, fit.compiled, fit.images
         pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
         n_pop, n_proj = _hex_words(images["regs.hex"])[:2]
         weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
         self.write_region(Region.CTRL, CTRL_N_POP, [n_pop, n_proj])
         self.write_region(Region.POP, 0, pop)
         self.write_region(Region.PROJ, 0, proj)
+        self._write_biases(images["bias.hex"], net.quantization.state_bits)
         self._write_weights(weights, net.quantization.weight_bits)
         self._verify(Region.POP, pop)
         self._verify(Region.PROJ, proj)
+        self._verify_biases(images["bias.hex"], net.quantization.state_bits)
         self._verify_weights(weights, net.quantization.weight_bits)
         self.set_learning(True)
         self.reset()
         self.net, self._report, self._weights = net, report, weights
+        self.quantization = fit.quantization
+        return fit.quantization
 
-    def _load_multi(self, net: Network) -> None:
-        """A multi-core board: the network partitioned over its cores (each core's images
-        through CORE_SEL, verified), the router's tables, then reset."""
+    def _load_multi(self, net: Network) -> QuantizationReport:
+        """A multi-core board: the network in the board's format, partitioned over its cores
+        (each core's images through CORE_SEL, verified), the router's tables, then reset."""
         from .multicore import build_multi_images
         from .partition import partition
 
         try:
+            net, qreport = quantize(net, board_quantization(net, self.info.config))
             part = partition(net, self.info.cores, self.info.config)
             mi = build_multi_images(part, self.info.config)
         except NetworkError as e:
-            raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
+            raise DeviceError(f"the board cannot hold this network, nothing written: {e}; "
+                              f"{ADVICE}") from e
         bits, weights = net.quantization.weight_bits, []
         for core, rep in zip(part.cores, mi.reports):
             self.write_region(Region.CTRL, CTRL_CORE_SEL, [core.index])
@@ -310,13 +328,16 @@ class Device:
                 continue
             img = {n: _hex_words(mi.images[f"c{core.index}_{n}.hex"])
                    for n in ("pop", "proj", "weights", "regs")}
+            bias = mi.images[f"c{core.index}_bias.hex"]
             w = np.asarray(img["weights"][:rep.weight_words], np.int64)
             self.write_region(Region.CTRL, CTRL_N_POP, img["regs"][:2])
             self.write_region(Region.POP, 0, img["pop"])
             self.write_region(Region.PROJ, 0, img["proj"])
+            self._write_biases(bias, net.quantization.state_bits)
             self._write_weights(w, bits)
             self._verify(Region.POP, img["pop"])
             self._verify(Region.PROJ, img["proj"])
+            self._verify_biases(bias, net.quantization.state_bits)
             self._verify_weights(w, bits)
             weights.append(w)
         for region, name in ((Region.ROUTE, "route"), (Region.INMAP, "inmap"),
@@ -328,6 +349,17 @@ class Device:
         self.set_learning(True)
         self.reset()
         self.net, self._part, self._multi, self._weights = net, part, mi, weights
+        self.quantization = qreport
+        return qreport
+
+    def _write_biases(self, image: str, bits: int) -> None:
+        """Every neuron's bias (bias.hex, ``bits`` wide) into region BIAS."""
+        values = _sign(_hex_words(image), bits)
+        self.write_region(Region.BIAS, 0, values, 2 if bits <= 16 else 4)
+
+    def _verify_biases(self, image: str, bits: int) -> None:
+        self._verify(Region.BIAS, [int(b) & 0xFFFF_FFFF for b in _sign(_hex_words(image), bits)])
+
 
     def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
@@ -383,20 +415,13 @@ class Device:
             self.write_region(Region.CTRL, CTRL_CORE_SEL, [core.index])
             words = np.asarray(self.read_region(Region.WEIGHT, 0, rep.weight_words), np.int64)
             for li, (j, tgt, src) in enumerate(core.blocks):
-                pr = core.net.projections[li]
-                s, t = core.net.population(pr.source).size, core.net.population(pr.target).size
-                base = rep.w_base[li]
-                m = _sign(words[base:base + s * t], 31).reshape(s, t).T
+                m = rep.matrix(_sign(words, 31), li)
                 out[net.projections[j].name][np.ix_(tgt, src)] = torch.from_numpy(m.copy())
         return out
 
     def _matrix(self, words: np.ndarray, i: int) -> np.ndarray:
-        net = self.net
-        pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = self._report.w_base[i]
         bits = PLASTIC.bit_length() - 1  # the weight, sign-extended below the plastic bit
-        return _sign(words[base:base + s * t], bits).reshape(s, t).T.copy()
+        return self._report.matrix(_sign(words, bits), i)
 
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""

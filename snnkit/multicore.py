@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig, build_images
 from .compiler import _hex as _hex_lines
 from .errors import NetworkError, SimulationError
 from .network import Network
 from .partition import Partition, partition
 from .result import Result
-from .rtl_backend import BACKENDS, HDL_DIR, SIM_DIR, cache_dir, headers, input_words
+from .rtl_backend import BACKENDS, HDL_DIR, cache_dir, headers, input_words
 from .tools import verilator_bin
 
 
@@ -76,7 +77,7 @@ def build_multi_images(part: Partition, config: HardwareConfig,
             continue
         rep, img = build_images(core.net, config, learning)
         reports.append(rep)
-        for name in ("pop.hex", "proj.hex", "weights.hex", "regs.hex"):
+        for name in ("pop.hex", "proj.hex", "weights.hex", "regs.hex", "bias.hex"):
             images[f"c{k}_{name}"] = img[name]
         for name, idx in core.parts.items():  # own neurons: their whole-network index
             local = core.net.offset(name) + np.arange(idx.size)
@@ -148,11 +149,9 @@ def compile_multi(net: Network, out_dir, cores: int, config: HardwareConfig | No
 
 
 def sources() -> list[Path]:
-    files = sorted(HDL_DIR.glob("snn_*.v"))
-    tb = SIM_DIR / "tb_multi.v"
-    if not tb.exists():
-        raise SimulationError(f"multi-core sources not found under {HDL_DIR.parent}")
-    return files + [tb]
+    tb = hw.SIM / "tb_multi.v"
+    hw.require(HDL_DIR / "snn_core.v", tb)
+    return sorted(HDL_DIR.glob("snn_*.v")) + [tb]
 
 
 def build(config: HardwareConfig, cores: int, backend: str, cache=None) -> Path:
@@ -292,8 +291,9 @@ def _parse(text: str, steps: int, cores: int) -> dict:
             "cycles": cycles}
 
 
-def _matrix(words, base: int, s: int, t: int) -> np.ndarray:
-    return np.asarray(words[base:base + s * t], np.int64).reshape(s, t).T
+def _matrix(words, rep, li: int) -> np.ndarray:
+    """Projection ``li`` of a core's network from its weight memory ``words``."""
+    return rep.matrix(np.asarray(words, np.int64), li)
 
 
 def _result(part: Partition, mi: MultiImages, arrays, steps, batch, record, dumps,
@@ -330,13 +330,11 @@ def _result(part: Partition, mi: MultiImages, arrays, steps, batch, record, dump
         for li, pr in enumerate(cn.projections):
             if pr.stdp is None:
                 continue
-            s, t_ = cn.population(pr.source).size, cn.population(pr.target).size
-            base = rep.w_base[li]
             weights[pr.name] = torch.from_numpy(np.stack(
-                [_matrix(d["final"][k], base, s, t_) for d in dumps]))
+                [_matrix(d["final"][k], rep, li) for d in dumps]))
             if "weights" in record and dumps[0]["weights"][0][k]:
                 trace[pr.name] = torch.from_numpy(np.stack([np.stack(
-                    [_matrix(d["weights"][t][k], base, s, t_) for d in dumps])
+                    [_matrix(d["weights"][t][k], rep, li) for d in dumps])
                     for t in range(steps)]))
         results.append(Result(backend, steps, batch, sp, states, weights, trace,
                               lsb=2.0 ** -net.quantization.frac_bits))

@@ -181,6 +181,9 @@ class Network:
                                    f"{source!r} is a current input")
             stdp.validate(f"{where}.stdp")
         proj = Projection(source, target, w, m, int(delay), stdp, pm)
+        if stdp is not None:
+            learns = proj.connections() if pm is None else proj.connections() & pm
+            stdp.warn_outside(where, w[learns])
         self.projections.append(proj)
         return proj
 

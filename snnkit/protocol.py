@@ -52,6 +52,7 @@ class Region(IntEnum):
     ROUTE = 10  # multi-core boards: the spike router's route table
     INMAP = 11  # multi-core boards: each core's index of each network input
     WAVES = 12  # multi-core boards: N_WAVES, then each core's {enabled, wave}
+    BIAS = 13  # per-neuron bias (word g: neuron g), signed
 
 
 N_REGIONS = 16

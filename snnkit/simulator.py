@@ -94,7 +94,8 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     net : the network
     inputs : ``[steps, batch, n_inputs]`` (input populations concatenated in order) or
         ``{input population: [steps, batch, size]}``; spikes as bool or 0/1 numbers
-    steps : number of time steps (default: the inputs' length; must equal it)
+    steps : number of time steps (default: the inputs' length; a smaller number runs the
+        inputs' first steps)
     backend : "float" (torch), "fixed" (bit-exact hardware arithmetic), "verilator", "icarus"
     record : states to record per step: any of "v", "i", "theta", "weights"
     learning : override every projection's ``stdp.enabled`` for this run

@@ -18,6 +18,14 @@ from .test_cluster import CONFIG, crossing_net
 RECORD = ("v", "i", "theta", "weights")
 
 
+def with_biases(net):
+    """``net`` with a different bias for every neuron of h and out (each core's biases go to
+    its bias memory), quantised again."""
+    for pop in net.neuron_populations:
+        pop.neuron.bias = np.arange(-pop.size // 2, pop.size - pop.size // 2) / 64
+    return snnkit.quantize(net)[0]
+
+
 def assert_same(res, ref):
     for name in ref.spikes:
         assert torch.equal(res.spikes[name], ref.spikes[name]), name
@@ -32,7 +40,7 @@ def assert_same(res, ref):
 
 @pytest.mark.parametrize("backend", ["verilator"])  # Icarus: tests/test_hdl_cocotb.py (multi)
 def test_two_cores_equal_the_simulator_with_crossing_stdp(backend):
-    net = crossing_net()
+    net = with_biases(crossing_net())
     x = np.random.default_rng(1).random((16, 2, 8)) < 0.35
     ref = snnkit.simulate(net, x, backend="fixed", record=RECORD)
     res = snnkit.simulate(net, x, backend=backend, record=RECORD, cores=2, config=CONFIG,
@@ -72,9 +80,9 @@ def test_route_table_gives_each_neuron_its_whole_network_index():
 
 def test_one_board_many_cores_over_the_uart_protocol():
     """The emulated multi-core board (hdl/host_multi_top.v): snnkit.Device partitions and
-    loads the network, runs it with STDP on, two samples: the simulator's spikes and
-    weights."""
-    net = crossing_net(seed=4)
+    loads the network (per-neuron biases too), runs it with STDP on, two samples: the
+    simulator's spikes and weights."""
+    net = with_biases(crossing_net(seed=4))
     x = np.random.default_rng(5).random((20, 2, 8)) < 0.35
     ref = snnkit.simulate(net, x, backend="fixed")
     with running(CONFIG, cores=2) as (url, _):

@@ -12,7 +12,8 @@ from snnkit.compiler import HardwareConfig
 
 from .conftest import make_net
 
-SMALL = HardwareConfig(n_max=32)
+# room for the split populations of make_net's per-neuron thresholds (snnkit.lowering)
+SMALL = HardwareConfig(n_max=32, p_max=16, pr_max=32)
 
 
 def interleaved_cliques(n=16):

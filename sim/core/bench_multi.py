@@ -31,6 +31,7 @@ from snnkit.memory_map import (
 from snnkit.multicore import build_multi_images
 
 WEIGHT, STATE = core_address(CoreRegion.WEIGHT), core_address(CoreRegion.STATE)
+BIAS = core_address(CoreRegion.BIAS)
 
 
 def crossing_net(seed: int) -> snnkit.Network:
@@ -70,6 +71,8 @@ async def load(bus, part, mi) -> None:
             await bus.write(PROJ_TABLE + a, w)
         for a, w in enumerate(words(mi.images[f"c{k}_weights.hex"])[:rep.weight_words]):
             await bus.write(WEIGHT + a, (w >> wb) * PLASTIC | (w & ((1 << wb) - 1)))
+        for g, b in enumerate(words(mi.images[f"c{k}_bias.hex"])):  # per-neuron biases
+            await bus.write(BIAS + g, b)
         n_pop, n_proj, _ = words(mi.images[f"c{k}_regs.hex"])
         await bus.write(Reg.N_POP, n_pop)
         await bus.write(Reg.N_PROJ, n_proj)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..sweep import sweep
+from .common import existing_file, output_dir, say
 
 
 def register(sub) -> None:
@@ -24,13 +25,15 @@ def register(sub) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, print where its table and plot are and the best configuration; the
     exit status is 1 when a configuration failed."""
-    res = sweep(args.config, address=args.address, workers=args.workers, out=args.out,
+    config = existing_file(args.config, "CONFIG")
+    out = output_dir(args.out, "--out")
+    res = sweep(config, address=args.address, workers=args.workers, out=out,
                 resume=not args.no_resume)
     best = res.best()
-    print(f"{len(res.rows)} configurations ({res.errors} failed) -> {res.csv}")
+    say(f"{len(res.rows)} configurations ({res.errors} failed) -> {res.csv}")
     if res.plot:
-        print(f"plot -> {res.plot}")
+        say(f"plot -> {res.plot}")
     if best:
-        print(f"best {res.config.metric} = {best[res.config.metric]:.4g}: "
+        say(f"best {res.config.metric} = {best[res.config.metric]:.4g}: "
               f"{ {k: best[k] for k in res.config.varied} }")
     return 1 if res.errors else 0
