@@ -136,9 +136,11 @@ typedef struct {
 } tfwd_t;
 
 /* The spikes S[0 .. n) of a block as bits, 16 per 2 bytes at out (lanes past n: 0). */
-#define DEF_BITS(NAME, RT)                                                              \
+#define DEF_BITS(NAME, RT, FAST)                                                        \
     static void NAME(const RT *restrict S, int64_t n, uint8_t *restrict out) {          \
-        for (int64_t c = 0; c < n; c += 16) {                                           \
+        int64_t c0 = 0;                                                                 \
+        FAST                                                                            \
+        for (int64_t c = c0; c < n; c += 16) {                                          \
             uint32_t m = 0;                                                             \
             const int64_t k = n - c < 16 ? n - c : 16;                                  \
             for (int64_t l = 0; l < k; l++) m |= (uint32_t)(S[c + l] != 0) << l;        \
@@ -146,8 +148,18 @@ typedef struct {
             out[c / 8 + 1] = (uint8_t)(m >> 8);                                         \
         }                                                                               \
     }
-DEF_BITS(bits_f32, float)
-DEF_BITS(bits_f64, double)
+#if defined(__AVX512F__) /* 16 spikes compared at once */
+#define BITS_F32_FAST                                                                   \
+    for (; c0 + 16 <= n; c0 += 16) {                                                    \
+        uint16_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(S + c0), _mm512_setzero_ps(),   \
+                                        _CMP_NEQ_UQ);                                   \
+        memcpy(out + c0 / 8, &m, 2); /* little-endian: lsb first */                     \
+    }
+#else
+#define BITS_F32_FAST
+#endif
+DEF_BITS(bits_f32, float, BITS_F32_FAST)
+DEF_BITS(bits_f64, double, )
 
 /* The event sums of step tt, sample b, columns c0 .. into acc (nv vectors: float32 or exact
    int32): every projection's events in turn, as the simulator's one concatenated list. */

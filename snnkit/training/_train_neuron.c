@@ -47,53 +47,61 @@ typedef struct {
 #define F_ALL_IN (F_ACTIVE | F_I_IN | F_V_IN | F_R_IN | F_TH_IN)
 #define BLOCK_MAX 256 /* the most columns of a scan block (scan_block) */
 
-/* dS/dx of snnkit/surrogate.py, same formulas and order of operations, over h[0..n) in
-   place: h holds x = (v - thr) * lsb, becomes dS/dx * lsb where the flag byte says the neuron
-   was active (not refractory), else 0. kp = pi/2 * k rounded from double, as torch rounds a
-   Python scalar. One loop per kind so that each vectorises. */
+/* dS/dx of snnkit/surrogate.py, same formulas and order of operations: G(x) for x = h[c]
+   = (v - thr) * lsb is dS/dx * lsb, the derivative with respect to v. kp = pi/2 * k rounded
+   from double, as torch rounds a Python scalar. One loop per kind so that each vectorises. */
+#define SG_LOOPS(RT, BODY)                                                              \
+    const RT k = (RT)slope, kp = (RT)(1.5707963267948966 * slope);                      \
+    (void)kp;                                                                           \
+    switch (kind) {                                                                     \
+        case 0: /* fast sigmoid */                                                      \
+            for (int64_t c = 0; c < n; c++) {                                           \
+                RT x = h[c], a = 1 + k * (x < 0 ? -x : x), g = 1 / (a * a) * lsb;       \
+                BODY;                                                                   \
+            }                                                                           \
+            break;                                                                      \
+        case 1: /* arctan */                                                            \
+            for (int64_t c = 0; c < n; c++) {                                           \
+                RT a = kp * h[c], g = (k / 2) / (1 + a * a) * lsb;                      \
+                BODY;                                                                   \
+            }                                                                           \
+            break;                                                                      \
+        case 2: /* triangle */                                                          \
+            for (int64_t c = 0; c < n; c++) {                                           \
+                RT x = h[c], a = 1 - k * (x < 0 ? -x : x), g = a > 0 ? k * a * lsb : 0; \
+                BODY;                                                                   \
+            }                                                                           \
+            break;                                                                      \
+        default: /* straight through */                                                 \
+            for (int64_t c = 0; c < n; c++) {                                           \
+                RT g = k * lsb;                                                         \
+                BODY;                                                                   \
+            }                                                                           \
+    }
+
+/* h[0..n) in place: x becomes G(x) where the flag byte says the neuron was active (not
+   refractory), else 0. The flags are widened first: byte loads beside floats do not
+   vectorise in gcc 12. */
 #define DEF_SG(NAME, RT)                                                                \
     static void NAME(int kind, double slope, RT lsb, RT *restrict h,                    \
                      const uint8_t *restrict fl, int64_t n) {                           \
-        const RT k = (RT)slope, kp = (RT)(1.5707963267948966 * slope);                  \
-        switch (kind) {                                                                 \
-            case 0:                                                                     \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    RT x = h[c], a = 1 + k * (x < 0 ? -x : x);                          \
-                    h[c] = fl[c] & F_ACTIVE ? 1 / (a * a) * lsb : 0;                    \
-                }                                                                       \
-                break;                                                                  \
-            case 1:                                                                     \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    RT a = kp * h[c];                                                   \
-                    h[c] = fl[c] & F_ACTIVE ? (k / 2) / (1 + a * a) * lsb : 0;          \
-                }                                                                       \
-                break;                                                                  \
-            case 2:                                                                     \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    RT x = h[c], a = 1 - k * (x < 0 ? -x : x);                          \
-                    h[c] = fl[c] & F_ACTIVE && a > 0 ? k * a * lsb : 0;                 \
-                }                                                                       \
-                break;                                                                  \
-            default:                                                                    \
-                for (int64_t c = 0; c < n; c++) h[c] = fl[c] & F_ACTIVE ? k * lsb : 0;  \
-        }                                                                               \
+        int32_t fi[BLOCK_MAX];                                                          \
+        for (int64_t c = 0; c < n; c++) fi[c] = fl[c] & F_ACTIVE;                       \
+        SG_LOOPS(RT, h[c] = fi[c] ? g : 0)                                              \
     }
 DEF_SG(sg_f32, float)
 DEF_SG(sg_f64, double)
 
 /* Without refractoriness and saturation (float arithmetic) every flag but the spike is 1, and
-   the spike is kept in the sign of h instead of a flag byte: h = -dS/dx * lsb on a spike (a
-   zero derivative as -0.0). S: the step's spikes. */
-#define DEF_SGS(NAME, RT, SG)                                                            \
-    static void NAME(int kind, double slope, RT lsb, RT *restrict h,                   \
+   the spike is kept in the sign of h instead of a flag byte: h = -G(x) on a spike (a zero
+   derivative as -0.0), +G(x) otherwise. S: the step's spikes. */
+#define DEF_SGS(NAME, RT)                                                               \
+    static void NAME(int kind, double slope, RT lsb, RT *restrict h,                    \
                      const RT *restrict S, int64_t n) {                                 \
-        uint8_t fl[BLOCK_MAX];                                                          \
-        memset(fl, F_ACTIVE, (size_t)n);                                                \
-        SG(kind, slope, lsb, h, fl, n);                                                 \
-        for (int64_t c = 0; c < n; c++) h[c] = S[c] != 0 ? -h[c] : h[c];                \
+        SG_LOOPS(RT, h[c] = S[c] != 0 ? -g : g)                                         \
     }
-DEF_SGS(sgs_f32, float, sg_f32)
-DEF_SGS(sgs_f64, double, sg_f64)
+DEF_SGS(sgs_f32, float)
+DEF_SGS(sgs_f64, double)
 
 #define T_SAT_F(x) (x)
 #define T_SAT_D(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
