@@ -113,9 +113,10 @@ DEF_TACC_ALL(i16, int16_t, vi, LOAD_I16, LOADT_I16)
 typedef struct {
     const void *w;          /* [S, ldw] weights: float32, or int8 / int16 (rows padded) */
     int64_t ldw;            /* row stride of w, in elements */
-    const int64_t *offsets; /* the source's events by row (t * B + b), over all its steps */
+    const int64_t *offsets; /* the source's events by row (t * B + b - row0) */
     const int32_t *idx;     /* the source neuron of each event */
     int64_t delay;          /* steps */
+    int64_t row0;           /* the row of offsets[0]: lists of a part of the steps */
 } tproj_t;
 
 typedef struct {
@@ -169,7 +170,7 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
     for (int k = 0; k < F->n_proj; k++) {
         const tproj_t *P = F->proj + k;
         if (tt < P->delay) continue; /* a delayed source is silent before its first step */
-        int64_t s = (tt - P->delay) * F->B + b;
+        int64_t s = (tt - P->delay) * F->B + b - P->row0;
         const int32_t *idx = P->idx + P->offsets[s];
         int64_t m = P->offsets[s + 1] - P->offsets[s];
         switch (F->kind) {

@@ -161,10 +161,16 @@ class _Network(torch.autograd.Function):
         weights = tensors[n_in + 9 * len(names):]
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
-        lists = {}
+        lists, bits_of = {}, {}  # event lists of all steps; the lean mode keeps spike bits
+        uses = {}  # source -> projections still to run forward from it
+        for pop in spec.pops.values():
+            for src, _, _ in pop.projs:
+                uses[src] = uses.get(src, 0) + 1
         for name, x in zip(spec.inputs, tensors[:n_in]):
             x = x.detach().reshape(T * B, -1)
             lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS else x.to(torch.uint8))
+            if lean:
+                bits_of[name] = K.pack_bits(x), x.shape[1]
         kw = [_kernel_weights(w, spec.weight_dtype, not lean) for w in weights]
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
         for k, (name, pop) in enumerate(spec.pops.items()):
@@ -173,6 +179,11 @@ class _Network(torch.autograd.Function):
             d = None if d is None else d.detach().contiguous()
             neuron = K.neuron_struct(p, pop.flags, keep)
             projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
+            if lean:  # drop the lists no later population reads (backward rebuilds them)
+                for src, _, _ in pop.projs:
+                    uses[src] -= 1
+                    if not uses[src]:
+                        del lists[src]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
             spikes = torch.empty(shape, dtype=dt)
@@ -181,8 +192,9 @@ class _Network(torch.autograd.Function):
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
             saved = {"want": (want_alpha, want_beta)}
-            bits = POOL.take((T * B, K.bits_bytes(pop.size)), torch.uint8) \
-                if pop.lag >= 0 else None
+            bits = None if pop.lag < 0 else torch.empty((T * B, K.bits_bytes(pop.size)),
+                                                        dtype=torch.uint8) if lean \
+                else POOL.take((T * B, K.bits_bytes(pop.size)), torch.uint8)
             if not lean:
                 h = POOL.take(shape, dt) if need else None
                 fl = POOL.take(shape, torch.uint8) if need and spec.needs_flags(pop) else None
@@ -194,7 +206,7 @@ class _Network(torch.autograd.Function):
                 if need:  # back to the pool once the graph (and so this node) is freed
                     weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)
             else:  # keep the state at every chunk's start; recompute the rest in backward
-                saved.update(dense=d, projs=projs, checkpoints=[])
+                saved.update(dense=d, checkpoints=[])
                 for t0 in range(0, T, spec.chunk):
                     t1 = min(T, t0 + spec.chunk)
                     saved["checkpoints"].append(tuple(s.clone() if u else None
@@ -203,15 +215,20 @@ class _Network(torch.autograd.Function):
                               neuron, state, spikes[t0:t1],
                               rec=[None if r is None else r[t0:t1] for r in rec],
                               bits=None if bits is None else bits[t0 * B:t1 * B])
+            del projs
             if bits is not None:  # it feeds other populations: its spikes as event lists
                 lists[name] = K.event_lists(lib, bits, pop.size)
-                POOL.give(bits)
+                if lean:
+                    bits_of[name] = bits, pop.size
+                else:
+                    POOL.give(bits)
             ctx.neurons.append(neuron)
             ctx.saved.append(saved)
             outs.append(spikes)
             recs += [r for r in rec if r is not None]
         if need:
             ctx.spec, ctx.keep, ctx.lists, ctx.lean = spec, keep, lists, lean
+            ctx.bits, ctx.kw = bits_of, kw
             ctx.save_for_backward(*weights)
         else:
             ctx.saved = None
@@ -274,7 +291,9 @@ class _Network(torch.autograd.Function):
                     gx = POOL.take((n * B, _row_length(N)), dt)  # rows padded: faster sums
                     taken += [gx, None if g_out[k] is not None else gs]
                 gr = [None if g_rec.get((k, r)) is None else g_rec[k, r][t0:t1] for r in RECORD]
-                hk, fk, vp, ip, scratch = _chunk_state(ctx, spec, k, kc, t0, t1)
+                lists = {(src, delay): _chunk_lists(ctx, src, delay, t0, t1)
+                         for src, _, delay in pop.projs}
+                hk, fk, vp, ip, scratch = _chunk_state(ctx, spec, k, kc, t0, t1, lists)
                 K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
                            carry[k], gx, tuple(gp[k][n_] for n_ in GRADS))
                 POOL.give(*scratch)
@@ -283,7 +302,8 @@ class _Network(torch.autograd.Function):
                     if dw[s] is not None:
                         if g32 is None:
                             g32 = gx.to(torch.float32)
-                        K.event_wgrad(lib, *ctx.lists[src], dw[s].shape[0], t0 * B, t1 * B,
+                        off, idx, q0 = lists[src, delay]
+                        K.event_wgrad(lib, off, idx, dw[s].shape[0], t0 * B - q0, t1 * B - q0,
                                       delay * B, g32, dw[s], accumulate=started[s])
                         started[s] = True
                     j = index.get(src)
@@ -318,10 +338,22 @@ class _Network(torch.autograd.Function):
         return (None, *out)
 
 
-def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int):
+def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
+    """``(offsets, idx, row0)``: the event lists of source ``src`` that steps [t0, t1) of a
+    projection with ``delay`` read, by row from ``row0`` on: all steps' lists, or in the lean
+    mode those of the rows needed, rebuilt from the kept spike bits."""
+    if not ctx.lean:
+        return (*ctx.lists[src], 0)
+    B, (bits, n) = ctx.spec.batch, ctx.bits[src]
+    q0, q1 = max(0, t0 - delay) * B, max(0, t1 - delay) * B
+    return (*K.event_lists(ctx.spec.lib, bits[q0:q1], n), q0)
+
+
+def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict):
     """What population ``k``'s backward pass needs for steps [t0, t1): ``(h, flags, vprev,
-    iprev, scratch)``; the lean mode recomputes them from the chunk's checkpoint into pooled
-    buffers (``scratch``, to give back)."""
+    iprev, scratch)``; the lean mode recomputes them from the chunk's checkpoint (and the
+    chunk's event ``lists``, see :func:`_chunk_lists`) into pooled buffers (``scratch``, to
+    give back)."""
     sv, pop = ctx.saved[k], list(spec.pops.values())[k]
     if not ctx.lean:
         return (*(None if sv[n] is None else sv[n][t0:t1]
@@ -335,6 +367,8 @@ def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int):
     state = tuple(torch.zeros(B, pop.size, dtype=torch.int32 if j == 3 else dt) if s is None
                   else s.clone() for j, s in enumerate(sv["checkpoints"][kc]))
     d = sv["dense"]
-    K.forward(spec.lib, spec.fixed, t0, sv["projs"], None if d is None else d[t0:t1],
+    projs = [K.Projection(ctx.kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
+             for off, idx, q0 in [lists[src, delay]]]
+    K.forward(spec.lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
               ctx.neurons[k], state, spikes, h, fl, vprev, iprev)
     return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev)

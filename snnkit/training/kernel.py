@@ -11,6 +11,7 @@ import ctypes
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import kernels
@@ -37,7 +38,7 @@ class TProj(ctypes.Structure):
     """``tproj_t`` of _train_kernels.c: one spiking projection into a population."""
 
     _fields_ = [("w", ctypes.c_void_p), ("ldw", ctypes.c_int64), ("offsets", ctypes.c_void_p),
-                ("idx", ctypes.c_void_p), ("delay", ctypes.c_int64)]
+                ("idx", ctypes.c_void_p), ("delay", ctypes.c_int64), ("row0", ctypes.c_int64)]
 
 
 def load():
@@ -138,6 +139,16 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
                                  len(projs), arr, *args, _threads(T * B * N)), "forward")
 
 
+def pack_bits(x: torch.Tensor) -> torch.Tensor:
+    """Spikes ``x`` ``[rows, n]`` (0 / nonzero, any dtype, on the CPU) as :func:`forward`
+    writes them: uint8 ``[rows, bits_bytes(n)]``, lsb first."""
+    rows, n = x.shape
+    a = x.numpy() if x.dtype in (torch.bool, torch.uint8) else (x != 0).numpy()
+    out = np.zeros((rows, bits_bytes(n)), dtype=np.uint8)
+    out[:, :-(-n // 8)] = np.packbits(a, axis=1, bitorder="little")
+    return torch.from_numpy(out)
+
+
 def bits_bytes(n: int) -> int:
     """Bytes per row of :func:`forward`'s spike bits: 16 bits per 2 bytes."""
     return -(-n // 16) * 2
@@ -146,20 +157,23 @@ def bits_bytes(n: int) -> int:
 class Projection:
     """A spiking projection as the kernel reads it: weights ``w`` ``[S, ldw]`` (float32
     ``ldw = N`` unpadded; int8 / int16 padded by :func:`snnkit.kernels.pad_weights`), the
-    source's event lists by row ``(offsets, idx)`` over all its steps, and the delay."""
+    source's event lists by row ``(offsets, idx)`` from row ``row0`` (step x batch + sample)
+    on, and the delay."""
 
-    def __init__(self, w: torch.Tensor, offsets: torch.Tensor, idx: torch.Tensor, delay: int):
+    def __init__(self, w: torch.Tensor, offsets: torch.Tensor, idx: torch.Tensor, delay: int,
+                 row0: int = 0):
         if w.dim() != 2 or w.stride(1) != 1 or offsets.dtype != torch.int64 \
                 or idx.dtype != torch.int32:
             raise ValueError(f"training kernel: projection weights {tuple(w.shape)} {w.dtype}, "
                              f"lists {offsets.dtype} / {idx.dtype}")
         self.w, self.offsets, self.idx, self.delay = w, offsets, idx, int(delay)
+        self.row0 = int(row0)
 
     def struct(self, B: int, N: int) -> TProj:
         if self.w.shape[1] < (N if self.w.dtype == torch.float32 else -(-N // 16) * 16):
             raise ValueError(f"training kernel: weight rows of {self.w.shape[1]} for {N} targets")
         return TProj(self.w.data_ptr(), self.w.stride(0), self.offsets.data_ptr(),
-                     self.idx.data_ptr(), self.delay)
+                     self.idx.data_ptr(), self.delay, self.row0)
 
 
 def backward(lib, dbl: bool, neuron: TNeuron, n: int, gs, grec, h, flags, vprev, iprev,
