@@ -5,6 +5,12 @@
 and a report (``report.json`` / ``report.txt``). Every integer comes from
 :mod:`snnkit.quantize`, the same functions the fixed-point simulator uses, so the two can
 never disagree.
+
+The core stores one weight word per (source, target) pair of every projection (its
+``[source, target]`` block in the weight memory), so a convolution projection is expanded to
+its dense matrix (:meth:`~snnkit.conv.Conv.dense`: the kernel at every position, zeros where
+no tap joins a pair): ``source size x target size`` words instead of the kernel's
+``C_out x C_in/groups x kH x kW``. The fit check names that cost.
 """
 
 from __future__ import annotations
@@ -203,7 +209,7 @@ def requirements(net: Network, c: HardwareConfig,
     populations split where per-neuron parameters differ (``low``: :func:`lower` of ``net``,
     computed when not given)."""
     hw = (low or lower(net, net.quantization or auto_quantization(net))).net
-    words = sum(p.weight.size for p in hw.projections)
+    words = sum(_words(hw, p) for p in hw.projections)
     traces = sum(hw.population(p.source).size + hw.population(p.target).size
                  for p in hw.projections if p.stdp is not None)
     return {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
@@ -226,7 +232,8 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
         why = split if what in ("populations", "projections", "STDP trace words") else ""
         if n > cap:
             raise NetworkError(f"network does not fit the hardware: {n} {what} needed{why}, "
-                               f"{cap} available ({n - cap} too many)")
+                               f"{cap} available ({n - cap} too many)"
+                               + (_conv_cost(net) if what == "weight words" else ""))
     if c.n_max > 65536:
         raise NetworkError(f"hardware: N_MAX {c.n_max} exceeds the 16-bit event index")
     for name, v in (("P_MAX", c.p_max), ("PR_MAX", c.pr_max)):
@@ -239,6 +246,19 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
                                f"current inputs are not supported by the hardware (it "
                                f"takes spikes); encode the input as spikes (snnkit.convert "
                                f"and snnkit convert do by default: input='spikes')")
+
+
+def _conv_cost(net: Network) -> str:
+    """What the convolutions cost in weight words, for the fit check's message."""
+    parts = [f"{pr.name}: {pr.weight.size} shared weights -> {_words(net, pr):,} words"
+             for pr in net.projections if pr.conv is not None]
+    return ("; convolutions are expanded to one word per (source, target) pair (" +
+            "; ".join(parts) + ")") if parts else ""
+
+
+def _words(net: Network, pr) -> int:
+    """Weight words of one projection: its [source, target] block."""
+    return net.population(pr.source).size * net.population(pr.target).size
 
 
 def _scalar(ip, name: str) -> int:
@@ -282,13 +302,15 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
     w_base, words, traces = [0] * len(order), 0, 0
     for i, pr in enumerate(net.projections):
         w_base[i] = words
-        words += pr.weight.size
+        words += _words(net, pr)
     image = np.zeros(max(words, 1), np.int64)
     rows = []
     for i in order:
         pr = net.projections[i]
         s, t = net.population(pr.source).size, net.population(pr.target).size
-        w = integer_weights(net, i, q)  # [target, source]
+        w = integer_weights(net, i, q)  # [target, source]; a conv's kernel, expanded:
+        if pr.conv is not None:
+            w = pr.conv.dense(w)
         plastic = np.zeros_like(w, bool)
         row = dict.fromkeys(PROJ_FIELDS, 0)
         row.update(src=index[pr.source], tgt=index[pr.target], delay=pr.delay, w_base=w_base[i])
@@ -418,7 +440,7 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     low = lower(net)
     hw = low.net  # populations split where per-neuron parameters differ
     _check_fit(net, low, c)
-    words = sum(p.weight.size for p in hw.projections)
+    words = sum(_words(hw, p) for p in hw.projections)
     proj_rows, image, order, w_base, traces = _proj_tables(hw, c, learning)
     pop_rows = _pop_table(hw, c, _firsts(hw, order))
     pop_words = _flatten(pop_rows, PopField)

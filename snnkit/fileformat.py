@@ -1,6 +1,7 @@
 """The ``.snn`` container: a zip archive holding ``manifest.json`` and ``.npy`` arrays.
 
-Format version 1 (docs/network-format.md). The manifest holds every scalar; each array
+Format version 2 (docs/network-format.md; version 1 files, without population shapes and
+convolution projections, still load). The manifest holds every scalar; each array
 (weights, masks, per-neuron parameters) is stored losslessly as ``arrays/<key>.npy`` and the
 manifest refers to it as ``{"array": "<key>"}``. Saving writes a temporary file in the same
 folder and renames it, so a crash never leaves half a file.
@@ -26,7 +27,7 @@ import numpy as np
 from .errors import NetworkError
 
 FORMAT = "snnkit-network"
-VERSION = 1
+VERSION = 2  # 2: population shapes, convolution projections
 
 T = TypeVar("T")
 

@@ -110,8 +110,9 @@ def lower(net: Network, q: Quantization | None = None) -> Lowered:
         for (slo, shi), sname in zip(runs[pr.source], names[pr.source]):
             for (tlo, thi), tname in zip(runs[pr.target], names[pr.target]):
                 cut = (slice(tlo, thi), slice(slo, shi))
-                out.connect(sname, tname, pr.weight[cut],
-                            mask=None if pr.mask is None else pr.mask[cut], delay=pr.delay,
+                mask = pr.mask if pr.conv is None else pr.connections()  # conv: expanded
+                out.connect(sname, tname, pr.dense_weight()[cut],
+                            mask=None if mask is None else mask[cut], delay=pr.delay,
                             stdp=copy.deepcopy(pr.stdp),
                             plastic_mask=None if pr.plastic_mask is None
                             else pr.plastic_mask[cut])

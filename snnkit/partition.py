@@ -328,11 +328,14 @@ def _core(net: Network, placement: dict[str, np.ndarray], k: int) -> Core:
             else:
                 continue
             ix = np.ix_(tgt, srcs)
-            conn = pr.connections()[ix]
+            conn_all, w_all = pr.connections(), pr.dense_weight()
+            conn = conn_all[ix]
             if not conn.any():
                 continue
+            # a convolution goes to the cores as its dense expansion (as the compiler stores it)
+            mask = pr.mask if pr.conv is None else conn_all
             local.connect(name, pr.target,
-                          pr.weight[ix], mask=None if pr.mask is None else pr.mask[ix],
+                          w_all[ix], mask=None if mask is None else mask[ix],
                           delay=delay, stdp=copy.copy(pr.stdp),
                           plastic_mask=None if pr.plastic_mask is None
                           else pr.plastic_mask[ix])

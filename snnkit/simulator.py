@@ -23,6 +23,7 @@ import torch
 
 from . import kernels
 from .arith import int_matmul
+from .conv import conv_sum
 from .errors import SimulationError
 from .inputs import check_inputs
 from .network import Network
@@ -40,6 +41,12 @@ RECORDABLE = ("v", "i", "theta", "weights")
 
 def _synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Input to the target from source activity ``src`` (``[..., source]``)."""
+    if pr.conv is not None:  # one shared kernel: torch's convolution, exact in fixed point
+        if not plan.fixed:
+            k = w.to(torch.bfloat16).to(w.dtype) if plan.precision == "bf16" else w
+            return conv_sum(src, k, pr.conv)
+        acc = conv_sum(src, w, pr.conv, pr.bound)
+        return (acc + (1 << (plan.frac - 1))) >> plan.frac if pr.current and plan.frac else acc
     if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
         if plan.fixed:
             dt = torch.float32 if pr.bound < (1 << 24) else torch.float64

@@ -227,3 +227,23 @@ def test_other_bit_widths_bit_exact_icarus(seed, rtl_cache):
                           cache_dir=rtl_cache)
     assert_same(ref, got)
     assert ref.weights  # plastic projections were compared
+
+
+def test_conv_projections_expanded_on_the_core_bit_exact(rtl_cache):
+    """Convolution projections (strided, padded, a delayed recurrent one) reach the core as
+    the compiler's dense expansion and run bit for bit as the fixed-point simulator's
+    convolutions."""
+    rng = np.random.default_rng(7)
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", (1, 4, 4))
+    net.add_population("c1", (2, 4, 4), snnkit.LIF(beta=0.8, threshold=1.0))
+    net.add_population("c2", (3, 2, 2), snnkit.IF(threshold=0.75))
+    net.connect_conv("in", "c1", np.round(rng.normal(0.4, 0.5, (2, 1, 3, 3)) / LSB) * LSB,
+                     padding=1)
+    net.connect_conv("c1", "c2", np.round(rng.normal(0.3, 0.4, (3, 2, 2, 2)) / LSB) * LSB,
+                     stride=2)
+    net.connect_conv("c1", "c1", np.round(rng.normal(-0.1, 0.2, (2, 2, 3, 3)) / LSB) * LSB,
+                     padding=1, delay=2)
+    ref, got = run_both(net, random_inputs(net, 16, 2, 7), "verilator", rtl_cache)
+    assert 0 < ref.spikes["c2"].float().mean() < 1
+    assert_same(ref, got)

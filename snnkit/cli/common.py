@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SnnkitError
+from ..nir_import import CONVENTIONS
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
 
@@ -62,7 +63,7 @@ def add_net_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--dt", type=float, default=None,
                    help="time step in seconds of a .nir graph (required for .nir; a .snn "
                         "file carries its own)")
-    p.add_argument("--convention", choices=("nir", "snntorch", "norse"), default=None,
+    p.add_argument("--convention", choices=CONVENTIONS, default=None,
                    help="whose discretisation a .nir graph follows (default: nir)")
 
 
