@@ -271,7 +271,7 @@ class QRNN(nn.Module):
             lv = output_levels if k == len(sizes) - 1 else rlevels[k]
             layer = _QLayer("readout", nn.Linear(n, h), int(lv), (n,))
             with torch.no_grad():
-                layer.op.weight.normal_(0, 2 * lv / (in_max * n) ** 0.5)
+                layer.op.weight.normal_(0, lv / in_max / n ** 0.5)
                 layer.op.bias.zero_()
             self.readout.append(layer)
             n, in_max = h, float(lv)

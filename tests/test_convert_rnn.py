@@ -75,7 +75,7 @@ def _random_qrnn(seed):
     return q, x
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(9))
 def test_random_qrnns_spiking_network_equals_qrnn_on_every_element(seed):
     q, x = _random_qrnn(seed)
     ref = q.levels(x)
@@ -83,7 +83,7 @@ def test_random_qrnns_spiking_network_equals_qrnn_on_every_element(seed):
         out = q.double()(torch.from_numpy(x)) * (q.readout[-1].levels / 8.0)
         assert torch.equal(out.round(), torch.from_numpy(ref[-1]).double())
         assert torch.allclose(out, out.round())
-    conv = build(q, bias=("clock", "neuron")[seed % 2])
+    conv = build(q, bias=("clock", "neuron", "input")[seed % 3])
     runs = {b: conv.run(x, b) for b in ("float", "fixed")}
     for backend, res in runs.items():
         got = conv.levels_of(res)
@@ -266,7 +266,7 @@ def test_bad_sequences_and_options():
         conv.encode(np.full((1, 2, 1), 0.3))
     with pytest.raises(SimulationError, match="expected \\[batch, T, 1\\]"):
         conv.encode(np.zeros((1, 2, 3)))
-    with pytest.raises(NetworkError, match="bias: must be 'clock' or 'neuron'"):
+    with pytest.raises(NetworkError, match="bias: must be 'clock', 'input' or 'neuron'"):
         build(_two_step(), bias="x")
     with pytest.raises(NetworkError, match="state_bits: the network's sums need"):
         build(_two_step(), state_bits=4)
