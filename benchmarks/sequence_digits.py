@@ -1,0 +1,181 @@
+"""Sequence tasks on sklearn digits: quantised RNNs trained in torch, converted exactly to
+recurrent spiking networks (snnkit.convert, docs/convert.md "Recurrent networks").
+
+Tasks (the project's fixed digits split, 1347 / 450 samples):
+
+* ``row``: the 8x8 image read row by row, 8 elements of 8 pixels;
+* ``s``:   pixel by pixel, 64 elements of 1 pixel (S-digits);
+* ``ps``:  pixel by pixel in a fixed random permutation (PS-digits, numpy seed 0).
+
+Per task: a float clipped-ReLU RNN (the QRNN's own layers with real weights and
+``clip(u, 0, L)``, :attr:`QRNN.exact` False) trained with label smoothing, then fine-tuned
+as the QRNN (integer weights and levels, straight-through gradients); converted with
+``bias="input"`` and run on the whole test split in the float and the fixed-point
+simulators, and (``--fpga``, default the row-wise task) on the emulated board through
+``snnkit.Device``, built with the iCE40 target's sizes (256 neurons with the inputs, 64k
+synapse words, 4 populations, 4 projections, delay 3). "ANN" is the float RNN before
+quantisation; "== QRNN" the share of test samples whose every layer's levels at every
+element equal the QRNN's; spikes per sequence count the converted layers (not the inputs
+or clock neurons).
+
+    .venv/bin/python benchmarks/sequence_digits.py [--tasks row s ps] [--epochs 40 20]
+        [--fpga row] [--quick]
+
+Prints a markdown table for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from snnkit import datasets
+from snnkit.compiler import HardwareConfig, build_images
+from snnkit.convert import QRNN, convert
+
+# the iCE40 target's sizes (benchmarks/fpga_resources.py TARGET); widths follow the network
+ICE40_SIZES = dict(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3, tr_max=512)
+TASKS = {  # name -> (element shape, hidden units, levels, output levels)
+    "row": ((8,), 48, 3, 4),  # 40 inputs + 144 + 40 neurons + clock inputs <= 256
+    "s": ((1,), 64, 4, 4),
+    "ps": ((1,), 64, 4, 4),
+}
+PERM_SEED = 0
+
+
+def sequences(task: str, x: np.ndarray) -> np.ndarray:
+    """Digits ``[n, 64]`` as sequences ``[n, T, *element]`` for ``task``."""
+    if task == "row":
+        return x.reshape(-1, 8, 8)
+    if task == "ps":
+        x = x[:, np.random.default_rng(PERM_SEED).permutation(64)]
+    return x.reshape(-1, 64, 1)
+
+
+def fit(q: QRNN, x, y, epochs: int, lr: float, exact: bool, smoothing: float, seed: int = 0):
+    """AdamW (weight decay 0.05), cosine schedule, gradient norm clipped to 1."""
+    q.exact = exact
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(q.parameters(), lr=lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    q.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(xt), generator=gen).split(64):
+            loss = nn.functional.cross_entropy(q(xt[idx]), yt[idx], label_smoothing=smoothing)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(q.parameters(), 1.0)
+            opt.step()
+        sched.step()
+    q.eval()
+
+
+def ann_accuracy(q: QRNN, x, y) -> float:
+    was, q.exact = q.exact, False
+    with torch.no_grad():
+        acc = float((q(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+    q.exact = was
+    return acc
+
+
+def same_levels(conv, res, ref) -> np.ndarray:
+    """Per sample: every layer's levels at every element equal the QRNN's."""
+    ok = np.ones(len(ref[-1]), bool)
+    for got, want in zip(conv.levels_of(res), ref):
+        axes = tuple(i for i in range(got.ndim) if i != got.ndim - 2)  # all but the batch
+        ok &= (got == want).all(axis=axes)
+    return ok
+
+
+def on_board(conv, x, ref_fixed):
+    """Predictions of the emulated board (Device) and whether every spike equals the fixed
+    simulator's, whole split."""
+    import snnkit
+    from snnkit import emulated_board
+
+    config = HardwareConfig.for_network(conv.network, **ICE40_SIZES)
+    with emulated_board.running(config) as (url, _):
+        with snnkit.Device(url) as dev:
+            dev.load(conv.network)
+            res = dev.run(conv.encode(x))
+    same = all(torch.equal(res.spikes[n].cpu(), s.cpu()) for n, s in ref_fixed.spikes.items())
+    return conv.predict(result=res), same
+
+
+def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed: int = 0):
+    shape, hidden, levels, out_levels = TASKS[task]
+    xtr, ytr, xte, yte = datasets.digits()
+    xtr, xte = sequences(task, xtr), sequences(task, xte)
+    t0 = time.time()
+    q = QRNN(shape, hidden, 10, levels=levels, output_levels=out_levels, seed=seed)
+    fit(q, xtr, ytr, epochs[0], 3e-3, exact=False, smoothing=0.1, seed=seed)
+    ann = ann_accuracy(q, xte, yte)
+    fit(q, xtr, ytr, epochs[1], 3e-4, exact=True, smoothing=0.0, seed=seed)
+    train_s = time.time() - t0
+    ref = q.levels(xte)
+    q_pred = ref[-1].argmax(-1)
+    conv = convert(q, bias="input")
+    net = conv.network
+    res = {b: conv.run(xte, b) for b in ("float", "fixed")}
+    acc = {b: float((conv.predict(result=r) == yte).mean()) for b, r in res.items()}
+    same = {b: float(same_levels(conv, r, ref).mean()) for b, r in res.items()}
+    spikes = float(conv.spike_count(res["fixed"]).mean())
+    neurons = net.n_inputs + net.n_neurons
+    try:
+        build_images(net, HardwareConfig.for_network(net, **ICE40_SIZES))
+        fits = "yes"
+    except Exception as e:  # what does not fit, for the table
+        fits = f"no ({e})"
+    board = "-"
+    if fpga:
+        t1 = time.time()
+        b_pred, b_same = on_board(conv, xte, res["fixed"])
+        board = (f"{100 * (b_pred == yte).mean():.2f} (== fixed: every spike "
+                 f"{'yes' if b_same else 'NO'}, {time.time() - t1:.0f} s)")
+    qn = net.quantization
+    steps = xte.shape[1] * conv.steps_per_element
+    rows.append(
+        f"| {task} | {xte.shape[1]}x{int(np.prod(shape))} | {hidden}x{levels}, out {out_levels} | "
+        f"{100 * ann:.2f} | {100 * float((q_pred == yte).mean()):.2f} | "
+        f"{100 * acc['float']:.2f} ({100 * same['float']:.0f}% == QRNN) | "
+        f"{100 * acc['fixed']:.2f} ({100 * same['fixed']:.0f}% == QRNN) | {board} | "
+        f"{conv.steps_per_element} | {steps} | {spikes:.0f} | {neurons} ({fits}) | "
+        f"{qn.weight_bits}/{qn.state_bits}/{qn.frac_bits} | {train_s:.0f} s |")
+    print(rows[-1], flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--epochs", nargs=2, type=int, default=[40, 20],
+                   metavar=("FLOAT", "QUANTISED"))
+    p.add_argument("--fpga", nargs="*", default=["row"], choices=list(TASKS),
+                   help="tasks also run on the emulated board (Verilator; whole test split)")
+    p.add_argument("--quick", action="store_true", help="4 + 2 epochs, row-wise only")
+    args = p.parse_args()
+    if args.quick:
+        args.tasks, args.epochs = ["row"], [4, 2]
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    t0 = time.time()
+    rows = ["| task | T x values | hidden x L | ANN % | QRNN % | SNN float % | SNN fixed % | "
+            "emulated FPGA % | steps / element | steps / sequence | spikes / sequence | "
+            "neurons (fits iCE40 target) | w/s/frac bits | training |", "|" + "---|" * 14]
+    print("\n".join(rows))
+    for task in args.tasks:
+        bench(task, tuple(args.epochs), task in args.fpga, rows)
+    print(f"\n{platform.machine()} {platform.processor() or ''}, load {os.getloadavg()[0]:.1f}, "
+          f"{time.time() - t0:.0f} s in all; epochs {args.epochs[0]} float + {args.epochs[1]} "
+          f"quantised")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
