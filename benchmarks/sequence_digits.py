@@ -33,7 +33,6 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 
 from snnkit import datasets
 from snnkit.compiler import HardwareConfig, build_images
@@ -41,49 +40,12 @@ from snnkit.convert import QRNN, convert
 
 # the iCE40 target's sizes (benchmarks/fpga_resources.py TARGET); widths follow the network
 ICE40_SIZES = dict(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3, tr_max=512)
-TASKS = {  # name -> (element shape, hidden units, levels, output levels)
-    "row": ((8,), 48, 3, 4),  # 40 inputs + 144 + 40 neurons + clock inputs <= 256
-    "s": ((1,), 64, 4, 4),
-    "ps": ((1,), 64, 4, 4),
-}
-PERM_SEED = 0
-
-
-def sequences(task: str, x: np.ndarray) -> np.ndarray:
-    """Digits ``[n, 64]`` as sequences ``[n, T, *element]`` for ``task``."""
-    if task == "row":
-        return x.reshape(-1, 8, 8)
-    if task == "ps":
-        x = x[:, np.random.default_rng(PERM_SEED).permutation(64)]
-    return x.reshape(-1, 64, 1)
-
-
-def fit(q: QRNN, x, y, epochs: int, lr: float, exact: bool, smoothing: float, seed: int = 0):
-    """AdamW (weight decay 0.05), cosine schedule, gradient norm clipped to 1."""
-    q.exact = exact
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(q.parameters(), lr=lr, weight_decay=0.05)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
-    gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    q.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(xt), generator=gen).split(64):
-            loss = nn.functional.cross_entropy(q(xt[idx]), yt[idx], label_smoothing=smoothing)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(q.parameters(), 1.0)
-            opt.step()
-        sched.step()
-    q.eval()
 
 
 def ann_accuracy(q: QRNN, x, y) -> float:
-    was, q.exact = q.exact, False
+    """The float model's accuracy (real weights, ``clip(u, 0, L)``)."""
     with torch.no_grad():
-        acc = float((q(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
-    q.exact = was
-    return acc
+        return float((q(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
 def same_levels(conv, res, ref) -> np.ndarray:
@@ -111,14 +73,12 @@ def on_board(conv, x, ref_fixed):
 
 
 def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed: int = 0):
-    shape, hidden, levels, out_levels = TASKS[task]
-    xtr, ytr, xte, yte = datasets.digits()
-    xtr, xte = sequences(task, xtr), sequences(task, xte)
+    shape, hidden, levels, out_levels = datasets.SEQUENCE_TASKS[task]
+    _, _, xte, yte = datasets.digits()
+    xte = datasets.digit_sequences(task, xte)
     t0 = time.time()
-    q = QRNN(shape, hidden, 10, levels=levels, output_levels=out_levels, seed=seed)
-    fit(q, xtr, ytr, epochs[0], 3e-3, exact=False, smoothing=0.1, seed=seed)
-    ann = ann_accuracy(q, xte, yte)
-    fit(q, xtr, ytr, epochs[1], 3e-4, exact=True, smoothing=0.0, seed=seed)
+    ann = ann_accuracy(datasets.train_qrnn(task, False, seed, *epochs), xte, yte)
+    q = datasets.train_qrnn(task, True, seed, *epochs)
     train_s = time.time() - t0
     ref = q.levels(xte)
     q_pred = ref[-1].argmax(-1)
@@ -148,16 +108,17 @@ def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed:
         f"{100 * acc['float']:.2f} ({100 * same['float']:.0f}% == QRNN) | "
         f"{100 * acc['fixed']:.2f} ({100 * same['fixed']:.0f}% == QRNN) | {board} | "
         f"{conv.steps_per_element} | {steps} | {spikes:.0f} | {neurons} ({fits}) | "
-        f"{qn.weight_bits}/{qn.state_bits}/{qn.frac_bits} | {train_s:.0f} s |")
+        f"{qn.weight_bits}/{qn.state_bits}/{qn.frac_bits} | {train_s:.0f} s (cached: 0) |")
     print(rows[-1], flush=True)
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--tasks", nargs="+", default=list(datasets.SEQUENCE_TASKS),
+                   choices=list(datasets.SEQUENCE_TASKS))
     p.add_argument("--epochs", nargs=2, type=int, default=[40, 20],
                    metavar=("FLOAT", "QUANTISED"))
-    p.add_argument("--fpga", nargs="*", default=["row"], choices=list(TASKS),
+    p.add_argument("--fpga", nargs="*", default=["row"], choices=list(datasets.SEQUENCE_TASKS),
                    help="tasks also run on the emulated board (Verilator; whole test split)")
     p.add_argument("--quick", action="store_true", help="4 + 2 epochs, row-wise only")
     args = p.parse_args()

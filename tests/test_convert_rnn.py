@@ -311,3 +311,35 @@ def test_converted_recurrent_net_rtl_equals_fixed_point(backend):
     levels = conv.levels_of(got)
     assert all(np.array_equal(g, r) for g, r in zip(levels, q.levels(x)))
     assert len({int(v) for v in np.concatenate([lv.ravel() for lv in levels])}) >= 2
+
+
+# --------------------------------------------------------------------------- on the board
+
+ICE40_SIZES = dict(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3, tr_max=512)
+
+
+def test_row_wise_digits_model_on_the_emulated_board_equals_fixed_point():
+    """The example row-wise model (cached; benchmarks/sequence_digits.py runs the whole test
+    split) through snnkit.Device on a board built with the iCE40 target's sizes."""
+    from snnkit import datasets, emulated_board
+    from snnkit.compiler import HardwareConfig, build_images
+
+    q = datasets.train_qrnn("row")
+    conv = convert(q, bias="input")
+    net = conv.network
+    assert net.n_inputs + net.n_neurons <= 256
+    assert (len(net.populations), len(net.projections)) == (3, 4)
+    config = HardwareConfig.for_network(net, **ICE40_SIZES)
+    build_images(net, config)  # raises when the network does not fit
+    _, _, x_te, y_te = datasets.digits()
+    x, y = datasets.digit_sequences("row", x_te)[:48], y_te[:48]
+    ref = conv.run(x, "fixed")
+    with emulated_board.running(config) as (url, _):
+        with snnkit.Device(url) as dev:
+            dev.load(net)
+            board = dev.run(conv.encode(x))
+    for name, spikes in ref.spikes.items():  # every spike of every population, every step
+        assert torch.equal(board.spikes[name].cpu(), spikes.cpu()), name
+    levels = conv.levels_of(board)
+    assert all(np.array_equal(g, r) for g, r in zip(levels, q.levels(x)))
+    assert (conv.predict(result=board) == y).mean() >= 0.9
