@@ -11,6 +11,11 @@ their weights as tensors); the "simulate()" rows pay that preparation on every c
 
     .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda] [--breakdown]
     .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
+    .venv/bin/python benchmarks/sim_speed.py --workload conv   # the convolutional workload
+
+Convolutional workload (issue 17, ``--workload conv``): benchmarks/conv_workload.py, built
+in snntorch and in sinabs, each imported through the peer's own NIR export and checked spike
+for spike against the peer's run before timing.
 """
 
 from __future__ import annotations
@@ -173,6 +178,51 @@ def breakdown(net, qnet, x, repeat):
         print(f"breakdown {backend}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in t.items()))
 
 
+# --------------------------------------------------------------------------- conv workload
+
+
+def conv_main(args):
+    """The convolutional workload (benchmarks/conv_workload.py) against snntorch and sinabs:
+    each import checked spike for spike against its peer's run, then timed side by side."""
+    from conv_workload import conv_sinabs, conv_snntorch
+
+    torch.set_num_threads(args.threads)
+    ws = [conv_snntorch(), conv_sinabs()]
+    q, _ = snnkit.quantize(ws[0]["net"])
+    contenders, checks = {}, {}
+    for w in ws:
+        contenders[f"{w['peer']} ({w['name']})"] = w["run_peer"]
+        contenders[f"snnkit float ({w['name']})"] = run_snnkit(w["net"], w["x"], "float",
+                                                               args.device)
+        ref, got = w["run_peer"](), contenders[f"snnkit float ({w['name']})"]()
+        checks[w["peer"]] = {k: int((got.spikes[k] != v).sum()) for k, v in ref.items()}
+        assert all(r.float().mean() > 0 for r in ref.values()), "a silent layer: void check"
+    contenders["snnkit fixed (conv)"] = run_snnkit(q, ws[0]["x"], "fixed", args.device)
+    net, x = ws[0]["net"], ws[0]["x"]
+    res = snnkit.simulate(net, x)
+    spikes = {p.name: int(res.spikes[p.name].sum()) for p in net.populations}
+    events = sum(spikes[pr.source] * (pr.conv.out_shape[0] * pr.conv.kernel[0] * pr.conv.kernel[1]
+                                      / (pr.conv.stride[0] * pr.conv.stride[1]) if pr.conv else
+                                      net.population(pr.target).size) for pr in net.projections)
+    neurons = net.n_neurons
+    steps, batch = x.shape[:2]
+    ts = time_all(contenders, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter)
+    times = {k: statistics.median(v) for k, v in ts.items()}
+    st, sb = times["snntorch (conv)"], times["sinabs (conv_sinabs)"]
+    print(f"conv workload: {steps} steps x batch {batch}, {ws[0]['note']}; {neurons} neurons "
+          f"({', '.join(f'{p.name} {list(p.shape or [p.size])}' for p in net.neuron_populations)}"
+          f"); {args.threads} threads, torch {torch.__version__}; {args.repeat} rounds; "
+          f"{'process CPU time' if args.cpu_time else 'wall clock'}; load {os.getloadavg()[0]:.1f}")
+    print(f"{'contender':<28} {'median ms':>9} {'best ms':>8} {'x snntorch':>10} "
+          f"{'x sinabs':>9} {'neuron upd/s':>13} {'syn events/s':>13}")
+    for k, t in times.items():
+        print(f"{k:<28} {t * 1e3:>9.1f} {min(ts[k]) * 1e3:>8.1f} {st / t:>10.2f} "
+              f"{sb / t:>9.2f} {steps * batch * neurons / t:>13.3g} {events / t:>13.3g}")
+    print(f"spikes per population {spikes}; synaptic events {events:.4g} (spikes x fan-out); "
+          f"spikes differing from the peer's run, per population: {checks}")
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=15)
@@ -184,7 +234,12 @@ def main():
                          "taking turns on the cores")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time the parts of an snnkit CPU run (best of --repeat)")
+    ap.add_argument("--workload", choices=("ff", "conv"), default="ff",
+                    help="ff: 784-1000-10 feed-forward (default); conv: the convolutional "
+                         "workload against snntorch and sinabs")
     args = ap.parse_args()
+    if args.workload == "conv":
+        return conv_main(args)
     torch.set_num_threads(args.threads)
     w1, w2, x = workload()
     net = snnkit_net(w1, w2)

@@ -77,7 +77,7 @@ class Conversion:
     network : the spiking network (a :class:`~snnkit.network.Network` with its fixed-point
         format attached)
     mode : "rate" or "lossless"
-    input : "current", "poisson" or "spikes"
+    input : "spikes", "poisson" or "current"
     layers : names of the neuron populations that stand for the ANN's blocks; the last is
         the output
     steps : time steps of one inference (lossless: fixed by the schedule; rate: a default)
@@ -103,8 +103,9 @@ class Conversion:
     def encode(self, x, steps: int | None = None, seed: int | None = 0) -> torch.Tensor:
         """Input array ``[steps, batch, inputs]`` for samples ``x`` ([batch, ...]).
 
-        Rate mode: constant current, or Poisson spikes with rate ``x``. Lossless: a current
-        on step 0 only, or ``round(x*K)`` spikes on the first steps (a burst).
+        Rate mode: regular spikes with rate ``x`` (:func:`snnkit.encoders.regular`), Poisson
+        spikes with rate ``x``, or a constant current. Lossless: ``round(x*K)`` spikes on the
+        first steps (a burst), or a current on step 0 only.
 
         Raises
         ------
@@ -128,6 +129,8 @@ class Conversion:
         if self.mode == "rate":
             if self.input == "current":
                 return encoders.constant_current(x, steps)
+            if self.input == "spikes":
+                return encoders.regular(x, steps)
             return encoders.poisson(x, steps, seed)
         if self.input == "current":
             out = np.zeros((steps,) + x.shape)
@@ -205,7 +208,7 @@ def _reference(conv: Conversion, x, fixed: bool) -> list[np.ndarray]:
 
 
 def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
-            input: str = "current", normalization: str = "percentile", percentile: float = 99.9,
+            input: str = "spikes", normalization: str = "percentile", percentile: float = 99.9,
             per_channel: bool = False, v_init: float = 0.5, steps: int = 32,
             input_levels: int = 16, weight_bits: int = 8, state_bits: int | None = None,
             levels: int = 4, output_levels: int | None = None, input_code: str = "binary",
@@ -229,8 +232,10 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         the output when a float model is quantised (:func:`to_qrnn`), how an element's
         values are sent ("binary" or "unary", :class:`QRNN`) and how per-neuron offsets are
         delivered ("clock" or "neuron", :func:`snnkit.convert_rnn.build`)
-    input : "current" (analog first layer), "poisson" (rate mode) or "spikes" (lossless: a
-        burst of ``round(x * input_levels)`` spikes)
+    input : "spikes" (the default, what the hardware takes: rate mode, regular spike trains
+        of rate ``x``; lossless, a burst of ``round(x * input_levels)`` spikes; ``x`` in
+        [0, 1]), "poisson" (rate mode: Poisson spikes of rate ``x``) or "current" (an analog
+        first layer, any real ``x``; the simulators run it, the hardware does not)
     normalization : "percentile" (robust, ``percentile`` of positive activations) or "max"
     per_channel : balance per output channel (conv) or neuron (linear) instead of per layer
     v_init : rate mode: initial membrane potential as a fraction of the threshold
@@ -270,6 +275,12 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
                               input_code, weight_bits, percentile, bias, state_bits, name)
         except NetworkError as e2:
             raise NetworkError(f"{e}; read as a recurrent model: {e2}") from e2
+    if input != "current" and (calib.min() < 0 or calib.max() > 1):
+        raise NetworkError(f"calibration_data: values in [{calib.min():g}, {calib.max():g}], "
+                           f"but {input!r} input (the default is 'spikes', what the hardware "
+                           f"takes) encodes values in [0, 1]: scale the inputs to [0, 1], or "
+                           f"pass input='current' (an analog first layer: the simulators run "
+                           f"it, the hardware does not)")
     if mode == "lossless":
         bad = [b for b in blks if b.act != "qcfs"]
         if bad:
@@ -281,8 +292,6 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
             raise NetworkError("input: lossless mode needs 'spikes' (burst) or 'current', "
                                "Poisson spikes are not exact")
         return _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name)
-    if input == "spikes":
-        raise NetworkError("input: rate mode takes 'current' or 'poisson'")
     return _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
                  weight_bits, state_bits or 16, name)
 

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from . import protocol as p
-from .compiler import HardwareConfig, build_images
+from .board_format import ADVICE, board_quantization, to_board
+from .compiler import HardwareConfig
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
 from .memory_map import (
@@ -30,17 +31,19 @@ from .memory_map import (
     MAGIC,
     PLASTIC,
     STATE_STRIDE,
+    MultiReg,
     Reg,
     StateField,
     link_offset,
 )
 from .network import Network
 from .protocol import ErrorCode, Op, Region
-from .quantize import quantize
+from .quantize import QuantizationReport, quantize
 from .result import Result
 
 CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
 CTRL_N_POP = link_offset(Region.CTRL, Reg.N_POP)  # (N_PROJ follows it)
+CTRL_CORE_SEL = link_offset(Region.CTRL, MultiReg.CORE_SEL)  # multi-core boards
 LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the link, not the command: resend
 
 
@@ -55,6 +58,7 @@ class BoardInfo:
     config: HardwareConfig  # the core's parameters (docs/hardware.md)
     features: tuple[str, ...]
     regions: tuple[int, ...]  # words per protocol region
+    cores: int = 1  # cores on the board (snn_multi: identify word 0x00B)
 
 
 def _bytes_of(word: int, k: int) -> int:
@@ -82,8 +86,9 @@ def board_info(ident: p.Identity) -> BoardInfo:
         a_bits=_bytes_of(fracs, 0), r_bits=c[Reg.R_BITS], in_depth=fifos >> 16,
         out_depth=fifos & 0xFFFF)
     feats = tuple(f for k, f in enumerate(FEATURES) if c[Reg.FEATURES] >> k & 1)
+    cores = c[MultiReg.CORES] if len(c) > MultiReg.CORES else 1
     return BoardInfo(ident.version, ident.max_payload, c[Reg.N_MAX], c[Reg.SYN_MAX], config,
-                     feats, ident.regions)
+                     feats, ident.regions, cores)
 
 
 def _hex_words(text: str) -> list[int]:
@@ -128,17 +133,21 @@ class Device:
         self.timeout, self.retries = float(timeout), int(retries)
         self._seq = 0
         self._parser = p.FrameParser(max_len=p.MAX_LEN)
-        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0}
+        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0, "bytes_out": 0,
+                      "bytes_in": 0}  # bytes of frames sent, of the responses taken
         self.net: Network | None = None
         self._report = None
         self._images = None
+        self.quantization: QuantizationReport | None = None  # of the last load
+        self._part = None  # multi-core boards: the partition of the loaded network
         try:
             self.info = self.identify()
         except BaseException:
             self.close()
             raise
         self.max_payload = min(max_payload or self.info.max_payload, self.info.max_payload)
-        self._steps_per_frame = max(1, (self.max_payload - 4) // (2 + 2 * self.info.neurons))
+        self._steps_per_frame = max(1, (self.max_payload - 4)
+                                    // (2 + 2 * self.info.neurons * self.info.cores))
         self._parser.max_len = self.info.max_payload
 
     # ------------------------------------------------------------------ link
@@ -171,6 +180,7 @@ class Device:
             except Exception as e:
                 raise DeviceError(f"port: write failed ({e}); the device is gone") from e
             self.stats["frames"] += 1
+            self.stats["bytes_out"] += len(frame)
             deadline = time.monotonic() + (timeout or self.timeout)
             for item in self._read_frames(deadline):
                 if isinstance(item, p.ProtocolError):
@@ -186,6 +196,7 @@ class Device:
                         break  # our frame arrived damaged: send it again
                     raise err
                 if item.seq == self._seq and item.op == (op | 0x80):
+                    self.stats["bytes_in"] += len(item.payload) + p.OVERHEAD
                     return item.payload
             else:
                 why = f"no answer within {timeout or self.timeout:g} s"
@@ -251,33 +262,104 @@ class Device:
 
     # ------------------------------------------------------------------ network
 
-    def load(self, net: Network, progress: bool = False) -> None:
-        """Upload ``net`` (quantised first if needed), verify it by reading it back, reset.
+    def load(self, net: Network, progress: bool = False) -> QuantizationReport:
+        """Quantise ``net`` to the board's format (:func:`snnkit.board_format.to_board`),
+        upload it, verify it by reading it back, reset.
+
+        Returns
+        -------
+        the quantisation report (each parameter's error in the board's format); the
+        quantised network is ``device.net``, what :meth:`run` results equal
+        ``simulate(device.net, ..., backend="fixed")`` for
 
         Raises
         ------
-        DeviceError : the board is too small for the network (nothing is written then),
-            or the read-back differs from what was written
+        DeviceError : the network does not fit the board's format or sizes (what, by how
+            much, what to do; nothing is written then), or the read-back differs
         """
-        if net.quantization is None:
-            net, _ = quantize(net)
+        if "neuron_bias" not in self.info.features:
+            raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
+                              "lacks the 'neuron_bias' feature, core version 2); rebuild its "
+                              "bitstream with this snnkit (snnkit build)")
+        if self.info.cores > 1:
+            return self._load_multi(net)
+        self._part = None
         try:
-            report, images = build_images(net, self.info.config)
+            fit = to_board(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
+        net, report, images = fit.net, fit.compiled, fit.images
         pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
         n_pop, n_proj = _hex_words(images["regs.hex"])[:2]
         weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
         self.write_region(Region.CTRL, CTRL_N_POP, [n_pop, n_proj])
         self.write_region(Region.POP, 0, pop)
         self.write_region(Region.PROJ, 0, proj)
+        self._write_biases(images["bias.hex"], net.quantization.state_bits)
         self._write_weights(weights, net.quantization.weight_bits)
         self._verify(Region.POP, pop)
         self._verify(Region.PROJ, proj)
+        self._verify_biases(images["bias.hex"], net.quantization.state_bits)
         self._verify_weights(weights, net.quantization.weight_bits)
         self.set_learning(True)
         self.reset()
         self.net, self._report, self._weights = net, report, weights
+        self.quantization = fit.quantization
+        return fit.quantization
+
+    def _load_multi(self, net: Network) -> QuantizationReport:
+        """A multi-core board: the network in the board's format, partitioned over its cores
+        (each core's images through CORE_SEL, verified), the router's tables, then reset."""
+        from .multicore import build_multi_images
+        from .partition import partition
+
+        try:
+            net, qreport = quantize(net, board_quantization(net, self.info.config))
+            part = partition(net, self.info.cores, self.info.config)
+            mi = build_multi_images(part, self.info.config)
+        except NetworkError as e:
+            raise DeviceError(f"the board cannot hold this network, nothing written: {e}; "
+                              f"{ADVICE}") from e
+        bits, weights = net.quantization.weight_bits, []
+        for core, rep in zip(part.cores, mi.reports):
+            self.write_region(Region.CTRL, CTRL_CORE_SEL, [core.index])
+            if core.net is None:
+                weights.append(None)
+                continue
+            img = {n: _hex_words(mi.images[f"c{core.index}_{n}.hex"])
+                   for n in ("pop", "proj", "weights", "regs")}
+            bias = mi.images[f"c{core.index}_bias.hex"]
+            w = np.asarray(img["weights"][:rep.weight_words], np.int64)
+            self.write_region(Region.CTRL, CTRL_N_POP, img["regs"][:2])
+            self.write_region(Region.POP, 0, img["pop"])
+            self.write_region(Region.PROJ, 0, img["proj"])
+            self._write_biases(bias, net.quantization.state_bits)
+            self._write_weights(w, bits)
+            self._verify(Region.POP, img["pop"])
+            self._verify(Region.PROJ, img["proj"])
+            self._verify_biases(bias, net.quantization.state_bits)
+            self._verify_weights(w, bits)
+            weights.append(w)
+        for region, name in ((Region.ROUTE, "route"), (Region.INMAP, "inmap"),
+                             (Region.WAVES, "waves")):
+            words = _hex_words(mi.images[f"{name}.hex"])
+            if name == "waves":  # N_WAVES first, then the cores
+                words = words[-1:] + words[:-1]
+            self.write_region(region, 0, words)
+        self.set_learning(True)
+        self.reset()
+        self.net, self._part, self._multi, self._weights = net, part, mi, weights
+        self.quantization = qreport
+        return qreport
+
+    def _write_biases(self, image: str, bits: int) -> None:
+        """Every neuron's bias (bias.hex, ``bits`` wide) into region BIAS."""
+        values = _sign(_hex_words(image), bits)
+        self.write_region(Region.BIAS, 0, values, 2 if bits <= 16 else 4)
+
+    def _verify_biases(self, image: str, bits: int) -> None:
+        self._verify(Region.BIAS, [int(b) & 0xFFFF_FFFF for b in _sign(_hex_words(image), bits)])
+
 
     def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
@@ -313,18 +395,33 @@ class Device:
     def read_weights(self) -> dict[str, torch.Tensor]:
         """Current weights of every projection, ``[target, source]`` int64 in LSBs."""
         net = self._need_net()
+        if self._part is not None:
+            return self._read_weights_multi()
         words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
                            np.int64)
         return {pr.name: torch.from_numpy(self._matrix(words, i)) for i, pr in
                 enumerate(net.projections)}
 
+    def _read_weights_multi(self) -> dict[str, torch.Tensor]:
+        """Each core's weights through CORE_SEL, put together as the whole network's."""
+        from .quantize import integer_weights
+
+        part, net = self._part, self.net
+        out = {pr.name: torch.from_numpy(integer_weights(net, j, net.quantization))
+               for j, pr in enumerate(net.projections)}
+        for core, rep in zip(part.cores, self._multi.reports):
+            if core.net is None:
+                continue
+            self.write_region(Region.CTRL, CTRL_CORE_SEL, [core.index])
+            words = np.asarray(self.read_region(Region.WEIGHT, 0, rep.weight_words), np.int64)
+            for li, (j, tgt, src) in enumerate(core.blocks):
+                m = rep.matrix(_sign(words, 31), li)
+                out[net.projections[j].name][np.ix_(tgt, src)] = torch.from_numpy(m.copy())
+        return out
+
     def _matrix(self, words: np.ndarray, i: int) -> np.ndarray:
-        net = self.net
-        pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = self._report.w_base[i]
         bits = PLASTIC.bit_length() - 1  # the weight, sign-extended below the plastic bit
-        return _sign(words[base:base + s * t], bits).reshape(s, t).T.copy()
+        return self._report.matrix(_sign(words, bits), i)
 
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
@@ -365,11 +462,15 @@ class Device:
             samples = tqdm(samples, desc="device", unit="sample", leave=False)
         for b in samples:
             if b and plastic:
-                self._write_weights(self._weights, net.quantization.weight_bits)
+                self.restore_weights()
             self.reset()
             for t, events in enumerate(self._run_sample(net, arrays, b, steps)):
                 spk[t, b, events] = True
-            if plastic:
+            if plastic and self._part is not None:
+                ws = self._read_weights_multi()
+                for i in plastic:
+                    final[i].append(ws[net.projections[i].name].numpy())
+            elif plastic:
                 words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
                                    np.int64)
                 for i in plastic:
@@ -383,12 +484,35 @@ class Device:
         return Result("device", steps, batch, spikes, {}, weights,
                       lsb=2.0 ** -net.quantization.frac_bits)
 
+    def restore_weights(self) -> None:
+        """Write back the weights of the last :meth:`load` (undoes on-chip learning)."""
+        bits = self._need_net().quantization.weight_bits
+        if self._part is None:
+            self._write_weights(self._weights, bits)
+            return
+        for k, w in enumerate(self._weights):
+            if w is not None:
+                self.write_region(Region.CTRL, CTRL_CORE_SEL, [k])
+                self._write_weights(w, bits)
+
     def _run_sample(self, net: Network, arrays, b: int, steps: int) -> list[list[int]]:
         """Output events (global indices) of each step of sample ``b``."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
-        inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
-                  for t in range(steps)]
+        return self.run_events([[int(g) for name, o in offs.items()
+                                 for g in np.flatnonzero(x[name][t]) + o]
+                                for t in range(steps)])
+
+    def run_events(self, inputs: list[list[int]]) -> list[list[int]]:
+        """Run ``len(inputs)`` steps from the core's present state; ``inputs[t]`` are the
+        global indices of the input neurons spiking in step t. Returns the global indices of
+        the neurons that spiked in each step, in the core's order.
+
+        Raises
+        ------
+        DeviceError : the board aborted a step, or the link failed
+        """
+        steps = len(inputs)
         # The board runs the steps whose events surely fit its response buffer and reports
         # how many; steps it did not run would be sent twice. So the steps per frame start
         # at the worst case (every neuron spiking) and adapt: doubled after a frame done in

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -170,6 +171,23 @@ class STDP:
         if self.w_min > self.w_max:
             raise NetworkError(f"{where}.w_min: {self.w_min} is greater than w_max {self.w_max}")
         self.enabled = bool(self.enabled)
+
+    def warn_outside(self, where: str, weights: np.ndarray) -> None:
+        """Warn (:class:`STDPBoundsWarning`) when initial plastic ``weights`` lie outside
+        [w_min, w_max]: every update clips the whole matrix, so they would change on the
+        first step whether or not a spike asked for it."""
+        w = np.asarray(weights, np.float64)
+        out = (w < self.w_min) | (w > self.w_max)
+        if out.any():
+            warnings.warn(f"{where}.stdp: {int(out.sum())} of {w.size} plastic weights lie "
+                          f"outside [w_min, w_max] = [{self.w_min:g}, {self.w_max:g}] (they "
+                          f"span [{w.min():.3g}, {w.max():.3g}]); STDP clips them to the "
+                          f"bounds on the first step. Widen w_min / w_max to keep them.",
+                          STDPBoundsWarning, stacklevel=3)
+
+
+class STDPBoundsWarning(UserWarning):
+    """A plastic projection starts with weights that its STDP bounds would clip."""
 
 
 # --------------------------------------------------------------------------- quantisation

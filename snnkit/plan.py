@@ -10,6 +10,7 @@ import torch
 
 from . import kernels
 from .arith import Arith, FixedArith, FloatArith
+from .conv import Conv
 from .errors import SimulationError
 from .network import Network
 from .neurons import TENSOR_PARAMS, NeuronParams
@@ -23,11 +24,12 @@ class Proj:
     source: str
     target: str
     delay: int
-    w: torch.Tensor  # [target, source]; float32 or int64
+    w: torch.Tensor  # [target, source] (conv: the kernel); float32 or int64
     current: bool  # source is a current input (fixed point: product needs a shift)
     stdp: STDPParams | None
     bound: int  # fixed point: max |partial sum| of a product, for exact BLAS
     weight_bits: int = 0  # fixed point: the weights' width (they fit it)
+    conv: Conv | None = None  # a convolution: summed by snnkit.conv.conv_sum
 
     def __post_init__(self):
         self._wt = self._kw = self._kv = None
@@ -43,7 +45,10 @@ class Proj:
     def kernel_weights(self, bf16: bool = False) -> torch.Tensor | None:
         """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
         ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
-        the narrowest integer type that holds ``weight_bits`` (int8, int16); None if wider."""
+        the narrowest integer type that holds ``weight_bits`` (int8, int16); None if wider,
+        and for a convolution (summed by torch's convolution into a dense input)."""
+        if self.conv is not None:
+            return None
         if self._kw is None:
             dt = self.w.dtype
             if bf16:
@@ -95,7 +100,8 @@ def float_plan(net: Network, device, learning) -> Plan:
                               soft=s.bounds == "soft", w_min=s.w_min, w_max=s.w_max,
                               shift_hard=0, shift_soft=0, plastic=_plastic(pr, device))
         projs.append(Proj(i, pr.source, pr.target, pr.delay, torch.tensor(pr.weight, **f32),
-                           net.population(pr.source).encoding == "current", stdp, 0))
+                           net.population(pr.source).encoding == "current", stdp, 0,
+                           conv=pr.conv))
     return Plan(FloatArith(), neurons, v_init, projs, fixed=False)
 
 
@@ -132,8 +138,9 @@ def fixed_plan(net: Network, q, device, learning) -> Plan:
                               post_decay=s.post_decay, nearest=s.nearest, soft=s.soft,
                               w_min=s.w_min, w_max=s.w_max, shift_hard=s.shift_hard,
                               shift_soft=s.shift_soft, plastic=_plastic(pr, device))
+        fan_in = src.size if pr.conv is None else pr.conv.fan_in
         projs.append(Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
-                           w_abs * x_abs * src.size, q.weight_bits))
+                           w_abs * x_abs * fan_in, q.weight_bits, pr.conv))
     neurons, v_init = {}, {}
     for pop in net.neuron_populations:
         ip = integer_neuron(net, pop, q)

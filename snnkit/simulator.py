@@ -23,6 +23,7 @@ import torch
 
 from . import kernels
 from .arith import int_matmul
+from .conv import conv_sum
 from .errors import SimulationError
 from .inputs import check_inputs
 from .network import Network
@@ -40,6 +41,12 @@ RECORDABLE = ("v", "i", "theta", "weights")
 
 def _synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Input to the target from source activity ``src`` (``[..., source]``)."""
+    if pr.conv is not None:  # one shared kernel: torch's convolution, exact in fixed point
+        if not plan.fixed:
+            k = w.to(torch.bfloat16).to(w.dtype) if plan.precision == "bf16" else w
+            return conv_sum(src, k, pr.conv)
+        acc = conv_sum(src, w, pr.conv, pr.bound)
+        return (acc + (1 << (plan.frac - 1))) >> plan.frac if pr.current and plan.frac else acc
     if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
         if plan.fixed:
             dt = torch.float32 if pr.bound < (1 << 24) else torch.float64
@@ -94,7 +101,8 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     net : the network
     inputs : ``[steps, batch, n_inputs]`` (input populations concatenated in order) or
         ``{input population: [steps, batch, size]}``; spikes as bool or 0/1 numbers
-    steps : number of time steps (default: the inputs' length; must equal it)
+    steps : number of time steps (default: the inputs' length; a smaller number runs the
+        inputs' first steps)
     backend : "float" (torch), "fixed" (bit-exact hardware arithmetic), "verilator", "icarus"
     record : states to record per step: any of "v", "i", "theta", "weights"
     learning : override every projection's ``stdp.enabled`` for this run
@@ -105,6 +113,10 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
         bf16 (8 significant bits), sums in float32, so results differ slightly from "fp32".
         Faster on the torch path (CUDA, plasticity: matrix products on AMX / tensor cores);
         the CPU kernel runs both at the same speed
+    backend_options : RTL backends: ``config`` (a HardwareConfig), ``cache_dir``; and
+        ``cores`` = K > 1 runs the network partitioned over the multi-core design
+        (:mod:`snnkit.multicore`; ``config`` is then one core's size, ``allocator`` "metis"
+        or "in_order")
 
     Running the same network many times? :class:`Simulator` prepares it once.
 
@@ -118,6 +130,18 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     NetworkError : the network does not fit the fixed-point format
     """
     if backend in ("verilator", "icarus"):
+        cores = backend_options.pop("cores", 1)
+        if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+            raise SimulationError(f"cores: must be a positive integer, got {cores!r}")
+        if cores > 1:  # partitioned over the multi-core design (K cores, spike router)
+            from .multicore import run_multi
+
+            unknown = sorted(set(backend_options) - {"config", "cache_dir", "allocator"})
+            if unknown:
+                raise SimulationError(f"unexpected options for backend {backend!r} with cores: "
+                                      f"{unknown} (known: config, cache_dir, allocator)")
+            return run_multi(net, inputs, steps, backend, cores, record=_record_names(record),
+                             learning=learning, **backend_options).result
         from .rtl_backend import simulate_rtl
 
         return simulate_rtl(net, inputs, steps, backend, record=_record_names(record),

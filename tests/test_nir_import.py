@@ -175,10 +175,15 @@ def test_conv_pool_flatten_match_norse():
     graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)))
     net, _ = _import(graph, dt=1e-3)
     conv = next(p for p in net.projections if p.target == "if1")
-    assert conv.weight.shape == (32, 36) and conv.n_synapses == 32 * 9  # 3x3 taps, 1 channel
+    # a convolution projection: the kernel itself, shared by every position
+    assert conv.conv is not None and np.array_equal(conv.weight, w)
+    assert conv.conv.out_shape == (2, 4, 4) and conv.n_synapses == 32 * 9  # 3x3 taps, 1 channel
     # channel-major flattening: output (c=1, y=0, x=0) is row 16, input (0, 0, 0) column 0
-    assert conv.weight[16, 0] == pytest.approx(w[1, 0, 0, 0])
-    assert conv.weight[16, 6 + 1] == pytest.approx(w[1, 0, 1, 1])
+    dense = conv.dense_weight()
+    assert dense.shape == (32, 36) and dense[16, 0] == pytest.approx(w[1, 0, 0, 0])
+    assert dense[16, 6 + 1] == pytest.approx(w[1, 0, 1, 1])
+    pool = next(p for p in net.projections if p.target == "if2")  # a fixed-weight convolution
+    assert pool.conv.groups == 2 and np.all(pool.weight == 1) and pool.conv.stride == (2, 2)
 
     ref_mod = norse.from_nir(graph, dt=1e-3)
     g = torch.Generator().manual_seed(4)

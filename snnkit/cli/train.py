@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..network import Quantization, load
+from ..network import Quantization
 from ..quantize import auto_quantization
 from ..training import SNN, evaluate, fit
 from ..training.fit import load_data, write_json
-from .common import UsageError
+from .common import UsageError, add_net_args, load_net, output_file
 
 
 def register(sub) -> None:
@@ -20,13 +20,13 @@ def register(sub) -> None:
         "train", help="train a network by surrogate-gradient BPTT (float or fixed point)",
         description="Train a network (.snn) on labelled data by surrogate-gradient "
                     "backpropagation through time; write the trained network.")
-    p.add_argument("net", help="the network to train (.snn)")
+    add_net_args(p)
     p.add_argument("--data", required=True,
                    help="'digits' (sklearn's 8x8 digits, the project's fixed split), or an .npz "
                         "with x_train, y_train (and x_test, y_test): samples [N, inputs] or "
                         "sequences [N, steps, inputs]")
     p.add_argument("-o", "--out", required=True, help="the trained network (.snn)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training data")
     p.add_argument("--steps", type=int, help="time steps per sample (sequences: their length)")
     p.add_argument("--arithmetic", choices=("float", "fixed"), default="float",
                    help="fixed: train on the hardware's integers (docs/fixed-point.md)")
@@ -43,13 +43,16 @@ def register(sub) -> None:
     p.add_argument("--per-neuron", action="store_true", help="train neuron parameters per "
                    "neuron (default: one per population, what the hardware holds)")
     p.add_argument("--surrogate", default="fast_sigmoid",
-                   choices=("fast_sigmoid", "arctan", "triangle", "straight_through"))
-    p.add_argument("--slope", type=float)
-    p.add_argument("--loss", choices=("ce_count", "mse_count"), default="ce_count")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--memory", choices=("full", "lean"), default="full")
+                   choices=("fast_sigmoid", "arctan", "triangle", "straight_through"),
+                   help="the spike's derivative in the backward pass")
+    p.add_argument("--slope", type=float, help="the surrogate's slope (default: its own)")
+    p.add_argument("--loss", choices=("ce_count", "mse_count"), default="ce_count",
+                   help="cross-entropy or squared error of the output spike counts")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per update")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffling and encoders")
+    p.add_argument("--memory", choices=("full", "lean"), default="full",
+                   help="lean: checkpoint chunks of steps, recomputed in the backward pass")
     p.add_argument("--checkpoint", help="resumable checkpoint (default: OUT.ckpt); running the "
                    "same command again continues from it")
     p.add_argument("--no-resume", action="store_true", help="start over even if the "
@@ -70,20 +73,29 @@ def _format(net, args) -> Quantization | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    net = load(args.net)
+    net = load_net(args)
+    out = output_file(args.out, "--out")
+    ckpt = args.checkpoint or str(out) + ".ckpt"
+    plot = args.plot or str(out.with_suffix(".png"))
+    output_file(ckpt, "--checkpoint")
+    output_file(plot, "--plot", image=True)
+    output_file(str(out) + ".history.json", "--out")
     xtr, ytr, xte, yte = load_data(args.data)
     encoding = "sequence" if np.ndim(xtr) == 3 else args.encoding
     model = SNN(net, args.surrogate, args.arithmetic, slope=args.slope,
                 trainable=tuple(t for t in args.trainable.split(",") if t),
                 per_neuron=args.per_neuron, quantization=_format(net, args), memory=args.memory)
-    out = Path(args.out)
-    ckpt = args.checkpoint or str(out) + ".ckpt"
-    plot = args.plot or str(out.with_suffix(".png"))
     test = (xte, yte) if xte is not None else None
-    history = fit(model, xtr, ytr, epochs=args.epochs, steps=args.steps, encoding=encoding,
-                  output=args.output, loss=args.loss, lr=args.lr, batch_size=args.batch_size,
-                  seed=args.seed, test=test, checkpoint=ckpt, resume=not args.no_resume,
-                  progress=not args.quiet, plot=plot)
+    try:
+        history = fit(model, xtr, ytr, epochs=args.epochs, steps=args.steps,
+                      encoding=encoding, output=args.output, loss=args.loss, lr=args.lr,
+                      batch_size=args.batch_size, seed=args.seed, test=test, checkpoint=ckpt,
+                      resume=not args.no_resume, progress=not args.quiet, plot=plot)
+    except KeyboardInterrupt:
+        if Path(ckpt).exists():
+            print(f"interrupted: {ckpt} holds the finished epochs; the same command "
+                  f"continues from it", flush=True)
+        raise
     model.network().save(out)  # atomic, and only now
     write_json(history.to_dict(), str(out) + ".history.json")
     line = (f"trained {history.epochs} epochs in {sum(history.seconds):.1f} s, "

@@ -147,6 +147,12 @@ class SNN(nn.Module):
                                "parameter); give e.g. trainable=('weight',)")
         if not net.neuron_populations or not net.inputs:
             raise NetworkError("net: needs an input population and a neuron population")
+        conv = [f"projections[{i}] ({pr.name})" for i, pr in enumerate(net.projections)
+                if pr.conv is not None]
+        if conv:
+            raise NetworkError(f"{conv[0]}: training convolution projections is not supported "
+                               f"yet (their kernel is shared by every position); simulate them, "
+                               f"or connect the dense expansion (proj.dense_weight()) to train")
         self.arithmetic, self.memory, self.chunk = arithmetic, memory, chunk
         self.surrogate = make_surrogate(surrogate, slope)
         self.detach_reset, self.learning = bool(detach_reset), learning
