@@ -35,11 +35,12 @@ import numpy as np
 import torch
 
 from snnkit import datasets
-from snnkit.compiler import HardwareConfig, build_images
+from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_fit, build_images
 from snnkit.convert import QRNN, convert
 
-# the iCE40 target's sizes (benchmarks/fpga_resources.py TARGET); widths follow the network
-ICE40_SIZES = dict(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3, tr_max=512)
+# the iCE40 target's sizes (snnkit.compiler.BOARD_CONFIGS); widths follow the network
+ICE40_SIZES = {k: getattr(BOARD_CONFIGS["ice40"], k) for k in (
+    "n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")}
 
 
 def ann_accuracy(q: QRNN, x, y) -> float:
@@ -89,9 +90,10 @@ def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed:
     same = {b: float(same_levels(conv, r, ref).mean()) for b, r in res.items()}
     spikes = float(conv.spike_count(res["fixed"]).mean())
     neurons = net.n_inputs + net.n_neurons
+    over = board_fit(HardwareConfig.for_network(net))["ice40"]
     try:
         build_images(net, HardwareConfig.for_network(net, **ICE40_SIZES))
-        fits = "yes"
+        fits = "yes" if over == ([], []) else f"no ({'; '.join(over[0] + over[1])})"
     except Exception as e:  # what does not fit, for the table
         fits = f"no ({e})"
     board = "-"
