@@ -74,7 +74,7 @@ def on_board(conv, x, ref_fixed):
 
 
 def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed: int = 0):
-    shape, hidden, levels, out_levels = datasets.SEQUENCE_TASKS[task]
+    shape, hidden, levels, out_levels, code = datasets.SEQUENCE_TASKS[task]
     _, _, xte, yte = datasets.digits()
     xte = datasets.digit_sequences(task, xte)
     t0 = time.time()
@@ -105,7 +105,8 @@ def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed:
     qn = net.quantization
     steps = xte.shape[1] * conv.steps_per_element
     rows.append(
-        f"| {task} | {xte.shape[1]}x{int(np.prod(shape))} | {hidden}x{levels}, out {out_levels} | "
+        f"| {task} | {xte.shape[1]}x{int(np.prod(shape))}, {code} | {hidden}x{levels}, out "
+        f"{out_levels} | "
         f"{100 * ann:.2f} | {100 * float((q_pred == yte).mean()):.2f} | "
         f"{100 * acc['float']:.2f} ({100 * same['float']:.0f}% == QRNN) | "
         f"{100 * acc['fixed']:.2f} ({100 * same['fixed']:.0f}% == QRNN) | {board} | "
@@ -128,7 +129,7 @@ def main():
         args.tasks, args.epochs = ["row"], [4, 2]
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     t0 = time.time()
-    rows = ["| task | T x values | hidden x L | ANN % | QRNN % | SNN float % | SNN fixed % | "
+    rows = ["| task | T x values, code | hidden x L | ANN % | QRNN % | SNN float % | SNN fixed % | "
             "emulated FPGA % | steps / element | steps / sequence | spikes / sequence | "
             "neurons (fits iCE40 target) | w/s/frac bits | training (0: cached) |",
             "|" + "---|" * 14]

@@ -9,7 +9,7 @@ of them that fire is ``clip(floor(u + 1/2), 0, L)``, the QCFS level. The level n
 unit share its weights; a source unit's level arrives as the number of its level neurons
 that fired. Every step computes one element completely:
 
-* the input population carries element ``t`` at step ``t`` (binary or unary code, one step);
+* the input population carries element ``t`` at step ``t`` (binary, split or unary code, one step);
 * feature layers and the first recurrent layer see it through delay-0 projections, deeper
   layers see the layer below at the same step;
 * each recurrent layer sees its own level neurons of step ``t - 1`` through a delay-1
@@ -35,7 +35,15 @@ import torch
 
 from .errors import NetworkError, SimulationError
 from .network import IF, LIF, Network, Quantization
-from .qrnn import QRNN, IntLayer, input_integers, input_multiplier, reference_levels
+from .qrnn import (
+    QRNN,
+    IntLayer,
+    code_spikes,
+    code_weights,
+    input_integers,
+    input_multiplier,
+    reference_levels,
+)
 from .simulator import simulate
 
 STEPS_PER_ELEMENT = 1
@@ -51,13 +59,6 @@ def _spread(totals: np.ndarray, wmax: int, least: int = 2) -> np.ndarray:
     q, r = np.divmod(np.abs(totals), n)
     w = q[:, None] + (np.arange(n)[None, :] < r[:, None])
     return w * np.sign(totals)[:, None]
-
-
-def _code_weights(code: str, input_levels: int) -> np.ndarray:
-    """Weight multiplier of each input neuron of one value: ``2**b`` (binary) or 1 (unary)."""
-    if code == "binary":
-        return 1 << np.arange(int(input_levels).bit_length(), dtype=np.int64)
-    return np.ones(input_levels, np.int64)
 
 
 def _names(layers: list[IntLayer]) -> list[str]:
@@ -119,11 +120,7 @@ class SequenceConversion:
         except NetworkError as e:
             raise SimulationError(str(e)) from None
         m = m.reshape(m.shape[0], m.shape[1], -1)
-        if self.input_code == "binary":
-            bits = np.arange(int(self.input_levels).bit_length())
-            s = (m[..., None] >> bits) & 1
-        else:
-            s = np.arange(self.input_levels) < m[..., None]
+        s = code_spikes(self.input_code, self.input_levels, m)
         s = s.reshape(m.shape[0], m.shape[1], -1).astype(bool)
         if self.clock_inputs:
             s = np.concatenate([s, np.ones(s.shape[:2] + (self.clock_inputs,), bool)], 2)
@@ -192,7 +189,7 @@ def build(qrnn: QRNN, bias: str = "clock", state_bits: int | None = None,
         raise NetworkError(f"bias: must be 'clock', 'input' or 'neuron', got {bias!r}")
     layers = qrnn.integers()
     wmax = qrnn.wmax
-    code = _code_weights(qrnn.input_code, qrnn.input_levels)
+    code = code_weights(qrnn.input_code, qrnn.input_levels)
     n_values = int(np.prod(qrnn.input_shape))
     frac = max(int(ly.th).bit_length() - 1 for ly in layers)
     lsb = 2.0 ** -frac

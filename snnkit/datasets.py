@@ -176,9 +176,11 @@ def example_model(name: str) -> nn.Module:
     return train_mlp() if base == "mlp" else train_cnn()
 
 
-# sequence tasks: name -> (element shape, hidden units, levels, output levels). The row-wise
-# model fits the iCE40 target: 40 input + 2 clock + 48 x 3 + 10 x 4 = 226 of 256 neurons.
-SEQUENCE_TASKS = {"row": ((8,), 48, 3, 4), "s": ((1,), 64, 4, 4), "ps": ((1,), 64, 4, 4)}
+# sequence tasks: name -> (element shape, hidden units, levels, output levels, input code).
+# The row-wise model fits the iCE40 target: 40 input + 2 clock + 48 x 3 + 10 x 4 = 226 of 256
+# neurons; one pixel per element affords the unary code (the finest first-layer weights).
+SEQUENCE_TASKS = {"row": ((8,), 48, 3, 4, "split"), "s": ((1,), 64, 4, 4, "unary"),
+                  "ps": ((1,), 64, 4, 4, "unary")}
 PERMUTATION_SEED = 0  # PS-digits' fixed pixel order
 
 
@@ -225,12 +227,13 @@ def train_qrnn(task: str = "row", exact: bool = True, seed: int = 0, epochs: int
     it), then fine-tuned ``qepochs`` as the QRNN (integer weights and levels)."""
     if task not in SEQUENCE_TASKS:
         raise NetworkError(f"task: must be one of {tuple(SEQUENCE_TASKS)}, got {task!r}")
-    shape, hidden, levels, out_levels = SEQUENCE_TASKS[task]
+    shape, hidden, levels, out_levels, code = SEQUENCE_TASKS[task]
     xtr, ytr, _, _ = digits()
     xtr = digit_sequences(task, xtr)
 
     def build():
-        q = QRNN(shape, hidden, 10, levels=levels, output_levels=out_levels, seed=seed)
+        q = QRNN(shape, hidden, 10, levels=levels, output_levels=out_levels, input_code=code,
+                 seed=seed)
         q.exact = False
         return q
 
@@ -260,7 +263,7 @@ def train_qrnn(task: str = "row", exact: bool = True, seed: int = 0, epochs: int
         q2 = from_float()
         train_exact(q2)
         return q2
-    q2 = _cached(f"{key}-q{qepochs}", from_float, train_exact)
+    q2 = _cached(f"{key}-q{qepochs}-{code}", from_float, train_exact)
     q2.exact = True
     return q2
 

@@ -54,9 +54,24 @@ def test_hand_computed_two_step_recurrence_element_by_element():
         assert conv.predict(result=res).tolist() == [0]
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 8, 15, 16, 17, 32])
+def test_input_codes_send_every_integer(k):
+    from snnkit.qrnn import code_spikes, code_weights
+
+    m = np.arange(k + 1)
+    for code in ("binary", "split", "unary"):
+        w = code_weights(code, k)
+        assert np.array_equal(code_spikes(code, k, m).astype(np.int64) @ w, m), code
+    binary, split = code_weights("binary", k), code_weights("split", k)
+    assert len(split) <= len(binary) + 1
+    if k >= 4:  # the largest multiplier halved
+        assert split.max() * 2 == binary.max()
+    assert code_weights("split", 16).tolist() == [1, 2, 4, 8, 8]
+
+
 def _random_qrnn(seed):
     rng = np.random.default_rng(seed)
-    code = str(rng.choice(["binary", "unary"]))
+    code = str(rng.choice(["binary", "split", "unary"]))
     k = int(rng.choice([1, 3, 4, 16]))
     conv_feat = rng.random() < 0.3
     shape = (1, int(rng.integers(3, 6))) if conv_feat else (int(rng.integers(1, 5)),)
