@@ -192,6 +192,35 @@ def test_loop_cell_with_features_and_qcfs_output_is_read_and_converted():
     assert np.array_equal(conv.predict(x, "fixed"), q.predict(x))
 
 
+class _CRNN(nn.Module):
+    """A CRNN: a Conv1d over each [1, 8] element, a loop cell, a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv, self.cact = nn.Conv1d(1, 3, 3, padding=1), nn.ReLU()
+        self.inp, self.rec, self.act = nn.Linear(24, 6), nn.Linear(6, 6, bias=False), nn.ReLU()
+        self.out = nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = torch.zeros(x.shape[0], 6, dtype=x.dtype)
+        for t in range(x.shape[1]):
+            h = self.act(self.inp(self.cact(self.conv(x[:, t])).flatten(1)) + self.rec(h))
+        return self.out(h)
+
+
+def test_crnn_with_conv_features_is_read_and_converted_exactly():
+    x = np.random.default_rng(0).integers(0, 17, (32, 5, 1, 8)) / 16
+    conv = convert(_CRNN(), x, levels=4)
+    q = conv.qrnn
+    assert [ly.kind for ly in q.integers()] == ["feature", "recurrent", "readout"]
+    assert conv.network.population("feature1").size == 24 * 4  # 3 channels x 8, 4 levels
+    for backend in ("float", "fixed"):
+        got = conv.levels_of(conv.run(x, backend))
+        assert all(np.array_equal(g, r) for g, r in zip(got, q.levels(x)))
+    assert len(np.unique(q.levels(x)[0])) >= 3  # the feature layer is not all 0 or saturated
+
+
 def test_qrnn_trains_in_torch_and_stays_exact():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 5, (64, 4, 2)) / 4
