@@ -148,6 +148,21 @@ def _assert_same_as_simulate(net, x, arithmetic, snn_kw=None, **sim_kw):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic):
+    """snntorch's delayed reset (c1 / c2 from the trained threshold and decays) and
+    per-neuron refractory periods: the torch path, the simulators' spikes and states, and a
+    gradient reaches the threshold through c1."""
+    net = feedforward(1, grid=arithmetic == "float")
+    net.populations[1].neuron.reset = "delayed"  # CubaLIF: c1 and c2
+    net.populations[2].neuron.reset = "delayed"
+    net.populations[2].neuron.refractory = np.arange(12) % 3
+    m, got = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=1), arithmetic)
+    assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
+    loss_of(got).backward()
+    assert m.pops[0].threshold.grad is not None and m.pops[0].threshold.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
 @pytest.mark.parametrize("memory", ["full", "lean"])
 def test_kernel_forward_equals_simulate(arithmetic, memory):
     for seed in range(3):
@@ -215,12 +230,19 @@ def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, monkeyp
             assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
-def test_lean_memory_gives_the_same_gradients():
-    net = feedforward(4)
+@pytest.mark.parametrize("delay", [1, 9])
+def test_lean_memory_gives_the_same_gradients(delay, monkeypatch):
+    """Also a delay longer than the chunks (the source's gradient reaches chunks back)."""
+    net = feedforward(4, delay=delay)
     x = spikes_in(23, 3, 20, seed=4)
     _, full = _grads(SNN(net, trainable=ALL), x)
+    if delay > 1:  # against autograd through neuron_step, too
+        _, ref = _grads(SNN(net, trainable=ALL), x, monkeypatch, torch_path=True)
+        for n in full:
+            assert torch.allclose(full[n], ref[n], rtol=1e-5, atol=1e-6), n
     for chunk in (1, 4, 7):
-        _, lean = _grads(SNN(net, trainable=ALL, memory="lean", chunk=chunk), x)
+        res, lean = _grads(SNN(net, trainable=ALL, memory="lean", chunk=chunk), x)
+        assert torch.equal(res.spikes["c"].bool(), snnkit.simulate(net, x).spikes["c"])
         for n in full:
             assert torch.allclose(full[n], lean[n], rtol=1e-5, atol=1e-6), (chunk, n)
 
