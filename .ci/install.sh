@@ -17,7 +17,11 @@ PY=${PYTHON:-python3}
 PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 $PIP install -q -c .ci/constraints.txt torch==2.13.0
-$PIP install -q -c .ci/constraints.txt -e ".[hdl,dev]" snntorch nirtorch
+$PIP install -q -c .ci/constraints.txt -e ".[hdl,dev,sweep]" snntorch nirtorch
 # norse's torchvision requirement resolves to a CUDA build that fails to import next to CPU torch.
 $PIP install -q -c .ci/constraints.txt --no-deps "norse>=1.1"
-.venv/bin/python -c "import torch, nir, snntorch, norse, cocotb; print('snnkit env ok: torch', torch.__version__)"
+# NIR peers whose exports the tests import: sinabs (needs pbr), rockpool (pure Python; its
+# optional extras are not needed for NIR export). --no-deps keeps torch as installed.
+$PIP install -q -c .ci/constraints.txt pbr
+$PIP install -q -c .ci/constraints.txt --no-deps "sinabs>=3.1" "rockpool>=3.1"
+.venv/bin/python -c "import torch, nir, snntorch, norse, sinabs, rockpool, cocotb, pymetis, ray; print('snnkit env ok: torch', torch.__version__)"

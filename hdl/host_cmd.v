@@ -99,22 +99,23 @@ module host_cmd #(
     localparam integer OFF_W = off_bits(0);  // 2 .. 31: every offset >= 2^OFF_W is > sizes
     localparam integer E_W = ((OFF_W > 16) ? OFF_W : 16) + 1;  // offset + count
 
-    // ---- states
+    // ---- states (codes 1 .. 7 are unused: any change of the codes moves the iCE40
+    // placement, and these measured best, benchmarks/fpga_resources.py)
     localparam [5:0]
-        C_IDLE = 6'd0, D_DISPATCH = 6'd1,
-        F_ADDR = 6'd2, F_WAIT = 6'd3, F_TAKE = 6'd4,       // fetch from the payload
-        B_REQ = 6'd5, B_WAIT = 6'd6,                       // bus transaction
-        W_SEND = 6'd7,                                      // wait for the sender
-        Q_LW = 6'd8, Q_LX = 6'd9,                          // READ of region LINK
-        N_NACK = 6'd10, I_ROM = 6'd11, I_RW = 6'd21, I_RX = 6'd32,  // IDENTIFY's table
-        W_OFF = 6'd12, W_MODE = 6'd13, W_LOOP = 6'd14, W_DATA = 6'd15,
-        Q_OFF = 6'd16, Q_CNT = 6'd17, Q_WIDTH = 6'd18, Q_LOOP = 6'd19, Q_DATA = 6'd20,
-        I_CORE = 6'd22,
-        X_POLL = 6'd23, X_CHECK = 6'd24,
-        U_STEPS = 6'd25, U_V_CNT = 6'd26, U_STEP = 6'd27, U_NIN = 6'd28, U_RUN = 6'd29,
-        U_IN = 6'd30, U_IDX = 6'd31,  U_POLL = 6'd33, U_CHECK = 6'd34,
-        U_LEVEL = 6'd35, U_EVENTS = 6'd36, U_EVENT = 6'd37, U_DONE = 6'd38, U_FINISH = 6'd39,
-        S_STORE = 6'd40, ACK = 6'd41, I_DATA = 6'd42, U_V_NEXT = 6'd43;
+        C_IDLE = 6'd0, D_DISPATCH = 6'd8,
+        F_ADDR = 6'd9, F_WAIT = 6'd10, F_TAKE = 6'd11,       // fetch from the payload
+        B_REQ = 6'd12, B_WAIT = 6'd13,                       // bus transaction
+        W_SEND = 6'd14,                                      // wait for the sender
+        Q_LW = 6'd15, Q_LX = 6'd16,                          // READ of region LINK
+        N_NACK = 6'd17, I_ROM = 6'd18, I_RW = 6'd29, I_RX = 6'd40,  // IDENTIFY's table
+        W_OFF = 6'd19, W_MODE = 6'd20, W_LOOP = 6'd21, W_DATA = 6'd22,
+        Q_OFF = 6'd23, Q_CNT = 6'd24, Q_WIDTH = 6'd25, Q_LOOP = 6'd26, Q_DATA = 6'd27,
+        I_CORE = 6'd30,
+        X_POLL = 6'd31, X_CHECK = 6'd32,
+        U_STEPS = 6'd33, U_V_CNT = 6'd34, U_STEP = 6'd35, U_NIN = 6'd36, U_RUN = 6'd37,
+        U_IN = 6'd38, U_IDX = 6'd39,  U_POLL = 6'd41, U_CHECK = 6'd42,
+        U_LEVEL = 6'd43, U_EVENTS = 6'd44, U_EVENT = 6'd45, U_DONE = 6'd46, U_FINISH = 6'd47,
+        S_STORE = 6'd48, ACK = 6'd49, I_DATA = 6'd50, U_V_NEXT = 6'd51;
 
     reg [5:0]  state, state_ret;
     assign cmd_idle = state == C_IDLE;

@@ -27,7 +27,8 @@ module host_top #(
     parameter         W_INIT       = "",     // baked-in network images ("" = none)
     parameter         POP_INIT     = "",
     parameter         PROJ_INIT    = "",
-    parameter         REGS_INIT    = ""
+    parameter         REGS_INIT    = "",
+    parameter         B_INIT       = ""
 ) (
     input  wire clk,          // system clock
     input  wire rst,          // synchronous reset, active high
@@ -76,7 +77,8 @@ module host_top #(
         .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS), .T_BITS(T_BITS),
         .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS),
         .R_BITS(R_BITS), .IN_DEPTH(IN_DEPTH), .OUT_DEPTH(OUT_DEPTH), .ADDR_W(ADDR_W),
-        .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT)
+        .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT),
+        .B_INIT(B_INIT)
     ) u_core (
         .clk(clk), .rst(rst), .host_req(host_req), .host_we(host_we), .host_addr(host_addr),
         .host_wdata(host_wdata), .host_ready(host_ready), .host_rvalid(host_rvalid),

@@ -26,7 +26,8 @@ module snn_core #(
     parameter         W_INIT    = "",    // $readmemh image of the weights (baked-in network)
     parameter         POP_INIT  = "",    // ... of the population table
     parameter         PROJ_INIT = "",    // ... of the projection table
-    parameter         REGS_INIT = ""     // ... of {N_POP, N_PROJ}
+    parameter         REGS_INIT = "",    // ... of {N_POP, N_PROJ}
+    parameter         B_INIT    = ""     // ... of the per-neuron biases
 ) (
     input  wire              clk,         // core clock
     input  wire              rst,         // synchronous reset, active high
@@ -94,6 +95,7 @@ module snn_core #(
     wire [TR_AW-1:0]    s_tr_raddr, s_tr_waddr;
     wire [2*T_BITS-1:0] s_tr_wdata;
     wire [S_BITS-1:0]   st_rv, st_ri, st_rth;
+    wire [S_BITS-1:0]   nb_rdata;  // the bias of the neuron read with the state
     wire [R_BITS-1:0]   st_rref;
     wire [W_BITS:0]     w_rdata;
     wire [2*T_BITS-1:0] tr_rdata;
@@ -132,7 +134,7 @@ module snn_core #(
                 `SNN_POP_FLAGS:                                    pop_fw = 3;
                 `SNN_POP_REFRACTORY:                               pop_fw = R_BITS;
                 `SNN_POP_ALPHA, `SNN_POP_BETA, `SNN_POP_ADAPT_DECAY: pop_fw = T_DW;
-                `SNN_POP_THRESHOLD, `SNN_POP_V_RESET, `SNN_POP_BIAS, `SNN_POP_V_INIT,
+                `SNN_POP_THRESHOLD, `SNN_POP_V_RESET, `SNN_POP_V_INIT,
                 `SNN_POP_ADAPT_PLUS:                               pop_fw = S_BITS;
                 `SNN_POP_PROJ_FIRST, `SNN_POP_PROJ_COUNT:          pop_fw = PR_W + 1;
                 default:                                           pop_fw = 0;
@@ -303,7 +305,8 @@ module snn_core #(
         .syn_event(seq_syn_event), .step_count(step_count), .step_wrap(seq_step_wrap),
         .steps_left(steps_left),
         .st_re(s_st_re), .st_raddr(s_st_raddr), .st_rv(st_rv), .st_ri(st_ri),
-        .st_rref(st_rref), .st_rth(st_rth), .st_we(s_st_we), .st_waddr(s_st_waddr),
+        .st_rref(st_rref), .st_rth(st_rth), .st_rbias(nb_rdata),
+        .st_we(s_st_we), .st_waddr(s_st_waddr),
         .st_wv(s_st_wv), .st_wi(s_st_wi), .st_wref(s_st_wref), .st_wth(s_st_wth),
         .w_re(s_w_re), .w_raddr(s_w_raddr), .w_rdata(w_rdata), .w_we(s_w_we),
         .w_waddr(s_w_waddr), .w_wdata(s_w_wdata),
@@ -345,7 +348,7 @@ module snn_core #(
     reg         hq;        // a request was pending (not accepted) in the last cycle
     reg         is_reg, is_table, a_ctrl, a_infifo, a_outpop, in_pop_t, in_prj_t;
     reg         rg_acc, rg_wa, rg_rd;
-    reg  [3:1]  mem_sel;   // region 1, 2, 3: state, weights, traces
+    reg  [4:1]  mem_sel;   // region 1, 2, 3, 4: state, weights, traces, biases
     always @(posedge clk) begin
         hq       <= host_req && !(acc_rd || acc_wr) && !rst;
         is_reg   <= is_reg_c;
@@ -361,8 +364,8 @@ module snn_core #(
         // counters' high bits
         rg_rd    <= is_reg_c && reg_lo && (offset[5:4] == 2'b00 || offset[5:0] == {1'b0, RG_STEPS}
                                            || offset[5:2] == {1'b0, RG_CT[4:2]});
-        mem_sel  <= {region == `SNN_REGION_TRACE, region == `SNN_REGION_WEIGHT,
-                     region == `SNN_REGION_STATE};
+        mem_sel  <= {region == `SNN_REGION_BIAS, region == `SNN_REGION_TRACE,
+                     region == `SNN_REGION_WEIGHT, region == `SNN_REGION_STATE};
     end
 
     // memories and tables wait for idle; input pushes wait for room; CTRL waits for idle
@@ -384,6 +387,7 @@ module snn_core #(
     wire              h_w_wr  = h_mem_wr && mem_sel[2];
     assign w_touched = h_w_wr || tab_proj_we;
     wire              h_tr_wr = h_mem_wr && mem_sel[3];
+    wire              h_nb_wr = h_mem_wr && mem_sel[4];
 
     wire [N_AW-1:0]   st_raddr = seq_busy ? s_st_raddr : h_nidx;
     wire              st_re    = seq_busy ? s_st_re : acc_rd;
@@ -405,6 +409,11 @@ module snn_core #(
         .clk(clk), .we(seq_busy ? s_st_we : (h_st_wr && h_nfld == `SNN_STATE_THETA)),
         .waddr(st_waddr),
         .wdata(seq_busy ? s_st_wth : h_ws), .re(st_re), .raddr(st_raddr), .rdata(st_rth));
+    // the per-neuron biases: written by the host (word g of region BIAS), read by the
+    // sequencer with the neuron's state (the same address and enable)
+    snn_ram #(.DATA_W(S_BITS), .DEPTH(N_MAX), .ADDR_W(N_AW), .INIT_FILE(B_INIT)) u_bias (
+        .clk(clk), .we(h_nb_wr), .waddr(offset[N_AW-1:0]), .wdata(h_ws), .re(st_re),
+        .raddr(seq_busy ? s_st_raddr : offset[N_AW-1:0]), .rdata(nb_rdata));
     snn_ram #(.DATA_W(W_BITS + 1), .DEPTH(SYN_MAX), .ADDR_W(SYN_AW), .INIT_FILE(W_INIT)) u_weights (
         .clk(clk), .we(seq_busy ? s_w_we : h_w_wr),
         .waddr(seq_busy ? s_w_waddr : offset[SYN_AW-1:0]),
@@ -596,6 +605,7 @@ module snn_core #(
                                                        {(31-W_BITS+1){w_rdata[W_BITS-1]}},
                                                        w_rdata[W_BITS-2:0]};
                     `SNN_REGION_TRACE: host_rdata <= {{(32-T_BITS){1'b0}}, tr_rdata[T_BITS-1:0]};
+                    `SNN_REGION_BIAS:  host_rdata <= sx_s(nb_rdata);
                     default: host_rdata <= 32'd0;
                 endcase
             end

@@ -11,6 +11,7 @@
 `define SNN_REGION_STATE             4'h1         // host_addr[23:20]
 `define SNN_REGION_WEIGHT            4'h2         // host_addr[23:20]
 `define SNN_REGION_TRACE             4'h3         // host_addr[23:20]
+`define SNN_REGION_BIAS              4'h6         // host_addr[23:20]
 `define SNN_REG_ID                   'h000        // word offset in region REGS
 `define SNN_REG_VERSION              'h001        // word offset in region REGS
 `define SNN_REG_N_MAX                'h002        // word offset in region REGS
@@ -42,8 +43,8 @@
 `define SNN_TABLE_STRIDE             16           // words per table entry
 `define SNN_STATE_STRIDE             4            // words per neuron in region STATE
 `define SNN_MAGIC                    32'h534E4E31 // identify word ID
-`define SNN_CORE_VERSION             32'h00010000 // identify word VERSION
-`define SNN_FEATURES                 32'h0000001F // identify word FEATURES: all of FEATURES
+`define SNN_CORE_VERSION             32'h00020000 // identify word VERSION
+`define SNN_FEATURES                 32'h0000003F // identify word FEATURES: all of FEATURES
 `define SNN_FIFO_MARK_BIT            31           // IN_FIFO end-of-step marker, OUT_FIFO valid
 `define SNN_PLASTIC_BIT              31           // a WEIGHT word: plastic
 `define SNN_CTRL_RUN_BIT             0            // bit of a CTRL write
@@ -53,6 +54,14 @@
 `define SNN_STATUS_INPUT_ERROR_BIT   2            // bit of STATUS
 `define SNN_STATUS_WAITING_BIT       3            // bit of STATUS
 `define SNN_STATUS_OUT_FULL_BIT      4            // bit of STATUS
+
+// ---- the multi-core design (hdl/snn_multi.v)
+`define SNN_MREG_CORES               'h00B        // word offset in region REGS
+`define SNN_MREG_CORE_SEL            'h01B        // word offset in region REGS
+`define SNN_MREG_N_WAVES             'h02F        // word offset in region REGS
+`define SNN_MREG_WAVE                'h030        // word offset in region REGS
+`define SNN_REGION_ROUTE             4'h4         // host_addr[23:20]
+`define SNN_REGION_INMAP             4'h5         // host_addr[23:20]
 
 // ---- table fields (4 bits: the word in the entry) and flag bits
 `define SNN_POP_OFFSET               4'd0         // population field
@@ -64,12 +73,11 @@
 `define SNN_POP_ADAPT_DECAY          4'd6         // population field
 `define SNN_POP_THRESHOLD            4'd7         // population field
 `define SNN_POP_V_RESET              4'd8         // population field
-`define SNN_POP_BIAS                 4'd9         // population field
 `define SNN_POP_V_INIT               4'd10        // population field
 `define SNN_POP_ADAPT_PLUS           4'd11        // population field
 `define SNN_POP_PROJ_FIRST           4'd12        // population field
 `define SNN_POP_PROJ_COUNT           4'd13        // population field
-`define SNN_POP_SIGNED               16'h0F80     // bit f: population field f is signed
+`define SNN_POP_SIGNED               16'h0D80     // bit f: population field f is signed
 `define SNN_POP_FLAG_INPUT_BIT       0            // bit of a population's FLAGS
 `define SNN_POP_FLAG_SUBTRACT_BIT    1            // bit of a population's FLAGS
 `define SNN_POP_FLAG_OUT_EN_BIT      2            // bit of a population's FLAGS
@@ -126,10 +134,14 @@
 `define SNN_LINK_COUNTER             4'd7         // protocol region
 `define SNN_LINK_LINK                4'd8         // protocol region
 `define SNN_LINK_FIFO                4'd9         // protocol region
+`define SNN_LINK_ROUTE               4'd10        // protocol region
+`define SNN_LINK_INMAP               4'd11        // protocol region
+`define SNN_LINK_WAVES               4'd12        // protocol region
+`define SNN_LINK_BIAS                4'd13        // protocol region
 // region r's first word on the core's bus: bits 32r +: 32
-`define SNN_LINK_BASES {32'h0, 32'h0, 32'h0, 32'h0, 32'h0, 32'h0, 32'h20, 32'h0, 32'h14, 32'h300000, 32'h200000, 32'h100000, 32'h400, 32'h100, 32'h10, 32'h0}
+`define SNN_LINK_BASES {32'h0, 32'h0, 32'h600000, 32'h0, 32'h0, 32'h0, 32'h20, 32'h0, 32'h14, 32'h300000, 32'h200000, 32'h100000, 32'h400, 32'h100, 32'h10, 32'h0}
 // region r's words, given the core's sizes as 32-bit values
-`define SNN_LINK_SIZES(N, SYN, P, PR, TR) {32'd0, 32'd0, 32'd0, 32'd0, 32'd0, 32'd0, 32'd4, 32'd4, 32'd4, (TR), (SYN), 32'd4 * (N), 32'd16 * (PR), 32'd16 * (P), 32'd11, 32'd11}
-`define SNN_LINK_WRITABLE            16'h023E     // bit r: region r accepts writes
+`define SNN_LINK_SIZES(N, SYN, P, PR, TR) {32'd0, 32'd0, (N), 32'd0, 32'd0, 32'd0, 32'd4, 32'd4, 32'd4, (TR), (SYN), 32'd4 * (N), 32'd16 * (PR), 32'd16 * (P), 32'd11, 32'd11}
+`define SNN_LINK_WRITABLE            16'h223E     // bit r: region r accepts writes
 
 `endif

@@ -84,6 +84,7 @@ module snn_seq #(
     input  wire [S_BITS-1:0]     st_ri,        // i
     input  wire [R_BITS-1:0]     st_rref,      // refractory counter
     input  wire [S_BITS-1:0]     st_rth,       // theta
+    input  wire [S_BITS-1:0]     st_rbias,     // the neuron's bias (read with its state)
     output reg                   st_we,        // neuron state write (all four fields)
     output reg  [N_AW-1:0]       st_waddr,     // neuron state write address
     output reg  [S_BITS-1:0]     st_wv,        // v
@@ -160,6 +161,7 @@ module snn_seq #(
     snn_pop_map #(.N_MAX(N_MAX), .N_AW(N_AW), .PP_W(PP_W)) u_pop_map (
         .clk(clk), .we(pm_we), .waddr(pm_waddr), .wdata(pm_wdata),
         .raddr(lk_idx[N_AW-1:0]), .rdata(pm_q));
+
     reg signed [ACC_W-1:0] acc;    // synaptic input of neuron t
     // read pipeline: RAM addresses are registered, so data comes two edges after the issue
     reg              p1_valid;     // event read issued
@@ -185,6 +187,7 @@ module snn_seq #(
     reg [C_W-1:0]    lc_q;         // S_RUN: nl_c[li], registered with li (as k = nl_k[li])
     reg              sr1, sr2, sr3, sr4, sr5;  // 1 .. 5 cycles after a neuron's last item
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
+    reg [S_BITS-1:0] lbias;        // its bias, latched with the state
     reg [R_BITS-1:0] lref;
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
     reg              upd;          // integrate neuron upd_t now (5 cycles after its last item)
@@ -262,20 +265,20 @@ module snn_seq #(
     // use, and its read data is the register (no flip-flops of their own)
     reg  [R_BITS-1:0] a_ref;
     reg               a_sub, a_out;  // FLAGS.SUBTRACT, FLAGS.OUTPUT of the population (S_LDP)
-    reg  [S_BITS-1:0] a_thr, a_vres, a_bias, a_aplus;
+    reg  [S_BITS-1:0] a_thr, a_vres, a_aplus;
     reg  [W_BITS-1:0] r_wmin, r_wmax;
     reg  [SYN_AW-1:0] r_wb;        // W_BASE of the STDP projection
     reg  [TR_AW-1:0]  r_trb_r;
     wire [31:0]       r_trb = {{(32-TR_AW){1'b0}}, r_trb_r};
     reg  [3:0]        ld_n;        // next field to read
-    // population: REFRACTORY, THRESHOLD, V_RESET, BIAS, ADAPT_PLUS, PROJ_FIRST, PROJ_COUNT;
+    // population: REFRACTORY, THRESHOLD, V_RESET, ADAPT_PLUS, PROJ_FIRST, PROJ_COUNT;
     // projection: W_BASE, W_MIN, W_MAX, TR_BASE: the next field is ld_n + 1 but after the
-    // first and (population) after BIAS (the runs THRESHOLD .. BIAS, ADAPT_PLUS ..
+    // first and (population) after V_RESET (the runs THRESHOLD .. V_RESET, ADAPT_PLUS ..
     // PROJ_COUNT and W_MIN .. TR_BASE are consecutive fields: tests/test_memory_map.py)
     wire [3:0]        ld_last = (state == S_LDP) ? `SNN_POP_PROJ_COUNT : `SNN_PROJ_TR_BASE;
     wire [3:0]        ld_nx = (state == S_LDP)
                               ? ((ld_n == `SNN_POP_REFRACTORY) ? `SNN_POP_THRESHOLD
-                                 : ((ld_n == `SNN_POP_BIAS) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1))
+                                 : ((ld_n == `SNN_POP_V_RESET) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1))
                               : ((ld_n == `SNN_PROJ_W_BASE) ? `SNN_PROJ_W_MIN : ld_n + 4'd1);
     reg               ld_v1, ld_v2;  // a read issued one / two cycles ago
     reg  [3:0]        ld_f1, ld_f2;  // its field
@@ -428,7 +431,7 @@ module snn_seq #(
     snn_integrate #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_integrate (
         .state_v(lv), .state_refrac(lref), .state_theta(lth),
         .event_x(acc_fin), .decay_i(dec_i), .decay_v(dec_v),
-        .param_threshold(a_thr), .param_bias(a_bias),
+        .param_threshold(a_thr), .param_bias(lbias),
         .active(n_act), .state_next_i(n_i), .v_int(n_v1), .thr(n_thr));
 
     snn_fire #(.S_BITS(S_BITS), .R_BITS(R_BITS)) u_fire (
@@ -709,7 +712,6 @@ module snn_seq #(
                         `SNN_POP_REFRACTORY: a_ref   <= tab_pop_rdata[R_BITS-1:0];
                         `SNN_POP_THRESHOLD:  a_thr   <= tab_pop_rdata[S_BITS-1:0];
                         `SNN_POP_V_RESET:    a_vres  <= tab_pop_rdata[S_BITS-1:0];
-                        `SNN_POP_BIAS:       a_bias  <= tab_pop_rdata[S_BITS-1:0];
                         `SNN_POP_ADAPT_PLUS: a_aplus <= tab_pop_rdata[S_BITS-1:0];
                         `SNN_POP_PROJ_FIRST: k       <= tab_pop_rdata[PR_W:0];
                         `SNN_POP_PROJ_COUNT: k_end   <= k + tab_pop_rdata[PR_W:0];  // FIRST + COUNT
@@ -805,7 +807,10 @@ module snn_seq #(
                     tab_re <= 1'b1;
                     tab_field <= sr1 ? `SNN_POP_ALPHA : (sr2 ? `SNN_POP_BETA : `SNN_POP_ADAPT_DECAY);
                 end
-                if (sr2) begin lv <= st_rv; lref <= st_rref; lth <= st_rth; dec_xq <= st_ri; end
+                if (sr2) begin
+                    lv <= st_rv; lref <= st_rref; lth <= st_rth; lbias <= st_rbias;
+                    dec_xq <= st_ri;
+                end
                 if (sr3) begin dec_xq <= st_rv; dec_i <= dec_y; end
                 if (sr4) begin dec_xq <= st_rth; dec_v <= dec_y; end
                 if (sr5) dec_th <= dec_y;

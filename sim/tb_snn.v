@@ -2,7 +2,8 @@
 // over the host bus, feeds input spikes, runs steps and dumps spikes, states and weights as
 // text lines. Addresses and bits: hdl/snn_map.vh.
 //
-// Plusargs: +pop=F +proj=F +weights=F +regs=F (images from snnkit.compile), +inputs=F (one
+// Plusargs: +pop=F +proj=F +weights=F +regs=F +bias=F (images from snnkit.compile; +nbias=N:
+// the words in bias.hex, the biases of neurons 0 .. N-1), +inputs=F (one
 // hex word per line: input indices, 80000000 ends a step), +nin=N (words in F), +steps=N, +out=F (dump),
 // +nstate=N (neurons whose state to dump each step, 0: none), +wdump=N (weight words to dump
 // each step, 0: none), +learn=0/1. Without state or weight dumps all steps run in one RUN
@@ -34,6 +35,7 @@ module tb_snn;
     localparam integer MAX_IN   = 1 << 21;
     localparam [23:0]  STATE_BASE  = {`SNN_REGION_STATE, 20'd0};   // word 0 of region STATE
     localparam [23:0]  WEIGHT_BASE = {`SNN_REGION_WEIGHT, 20'd0};  // ... of region WEIGHT
+    localparam [23:0]  BIAS_BASE   = {`SNN_REGION_BIAS, 20'd0};    // ... of region BIAS
     localparam integer MARK = `SNN_FIFO_MARK_BIT;
 
     reg         clk = 1'b0;
@@ -92,10 +94,12 @@ module tb_snn;
     reg [31:0] proj_img [0:16*PR_MAX-1];
     reg [31:0] regs_img [0:2];
     reg [31:0] w_img    [0:SYN_MAX-1];
+    reg [31:0] b_img    [0:N_MAX-1];
     reg [31:0] in_img   [0:MAX_IN-1];
 
-    string f_pop, f_proj, f_w, f_regs, f_in, f_out;
+    string f_pop, f_proj, f_w, f_regs, f_in, f_out, f_bias;
     integer steps, nstate, wdump, wfinal, learn, fd, k, g, t, ip, n_in, last_step, step_hi;
+    integer n_bias;
     reg [31:0] d, dv, di, dth, stat;
 
     task automatic drain_outputs;
@@ -126,10 +130,13 @@ module tb_snn;
         if (!$value$plusargs("learn=%d", learn)) learn = 1;
         if (!$value$plusargs("wfinal=%d", wfinal)) wfinal = 0;
         if (!$value$plusargs("nin=%d", n_in)) n_in = 0;
+        if (!$value$plusargs("nbias=%d", n_bias) || !$value$plusargs("bias=%s", f_bias))
+            n_bias = 0;
         $readmemh(f_pop, pop_img);
         $readmemh(f_proj, proj_img);
         $readmemh(f_regs, regs_img);
         if (n_in > 0) $readmemh(f_in, in_img, 0, n_in - 1);
+        if (n_bias > 0) $readmemh(f_bias, b_img, 0, n_bias - 1);
         for (k = 0; k < SYN_MAX; k = k + 1) w_img[k] = 32'd0;
         if (regs_img[2] > 0) $readmemh(f_w, w_img, 0, regs_img[2] - 1);
         fd = $fopen(f_out, "w");
@@ -142,6 +149,7 @@ module tb_snn;
         for (k = 0; k < regs_img[2]; k = k + 1)  // {plastic, weight}: bit 31 is PLASTIC_BIT
             bus_write(WEIGHT_BASE + k, {w_img[k][W_BITS], {(31-W_BITS){1'b0}},
                                         w_img[k][W_BITS-1:0]});
+        for (k = 0; k < n_bias; k = k + 1) bus_write(BIAS_BASE + k, b_img[k]);
         bus_write(`SNN_REG_N_POP, regs_img[0]);
         bus_write(`SNN_REG_N_PROJ, regs_img[1]);
         bus_write(`SNN_REG_LEARN, learn);

@@ -10,9 +10,12 @@ from . import encoders
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization, load
+from .parameters import STDPBoundsWarning
+from .partition import partition  # eager: the submodule would shadow a lazy attribute
 from .quantize import quantize
 from .result import Result
 from .simulator import Simulator, simulate
+from .sweep import sweep  # eager (it imports Ray only when a sweep runs), as above
 
 __version__ = "0.1.0"
 
@@ -26,6 +29,10 @@ _LAZY = {  # heavy or optional parts load on first use: name -> (module, attribu
     "NIRApproximationWarning": ("snnkit.nir_report", "NIRApproximationWarning"),
     "compile": ("snnkit.compiler", "compile"),
     "Device": ("snnkit.device", "Device"),
+    "SNN": ("snnkit.training", "SNN"),
+    "training": ("snnkit.training", None),
+    "surrogate": ("snnkit.surrogate", None),
+    "Cluster": ("snnkit.cluster", "Cluster"),
 }
 
 
@@ -40,6 +47,7 @@ def __getattr__(name):
 __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
-    "Device", "NIRApproximationWarning",
+    "Device", "partition", "Cluster", "sweep", "NIRApproximationWarning", "STDPBoundsWarning",
+    "SNN",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

@@ -14,7 +14,8 @@ import torch
 
 @runtime_checkable
 class Arith(Protocol):
-    """What a step function may ask of its arithmetic (FloatArith and FixedArith have it)."""
+    """What a step function may ask of its arithmetic (FloatArith and FixedArith have it, and
+    the training arithmetics of :mod:`snnkit.training.arith`)."""
 
     trace_one: float | int  # an STDP trace's 1.0
 
@@ -30,8 +31,42 @@ class Arith(Protocol):
     def scale(self, x: torch.Tensor, a, shift: int) -> torch.Tensor:
         """``x * a``, rounded back by ``shift`` fractional bits in integers."""
 
+    def spike(self, v: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+        """The spike ``v >= thr``: bool, or 0/1 floats carrying a surrogate gradient."""
 
-class FloatArith:
+    def fired(self, spk: torch.Tensor) -> torch.Tensor:
+        """The spike as a bool mask without gradient (refractory counter, theta)."""
+
+    def where(self, spk: torch.Tensor, a, b) -> torch.Tensor:
+        """``a`` where the neuron spiked, else ``b`` (the reset)."""
+
+
+class _ExactSpike:
+    """The spike of the simulators: the exact comparison, a bool tensor.
+
+    :func:`snnkit.neurons.neuron_step` reads the spike only through these three methods, so a
+    training arithmetic (:mod:`snnkit.training.arith`) can return the same 0/1 values as a
+    float tensor whose gradient is a surrogate (docs/training.md) without a second neuron
+    model.
+    """
+
+    @staticmethod
+    def spike(v, thr):
+        """``v >= thr``, exact (docs/fixed-point.md, "Comparison")."""
+        return v >= thr
+
+    @staticmethod
+    def fired(spk):
+        """The spike as a bool mask, for the state updates (refractory counter, theta)."""
+        return spk
+
+    @staticmethod
+    def where(spk, a, b):
+        """``a`` where the neuron spiked, else ``b`` (the reset)."""
+        return torch.where(spk, a, b)
+
+
+class FloatArith(_ExactSpike):
     """Plain real arithmetic: no saturation, decays are multiplications."""
 
     trace_one = 1.0
@@ -50,7 +85,7 @@ class FloatArith:
         return x * a
 
 
-class FixedArith:
+class FixedArith(_ExactSpike):
     """Two's-complement integers in integer tensors (int32 where no intermediate can overflow
     it, else int64; the simulator chooses), saturating to the widths of the format ``q``.
 

@@ -119,7 +119,7 @@ class BoardSession:
             self._journal = {}
             if self.net is not None:
                 learning = self._learning
-                self._upload(self.net, self._report, self._images)
+                self._reload()
                 if not learning:
                     self._set_learning(False)
         return reset

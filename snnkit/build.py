@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import hardware_files as hw
 from .errors import NetworkError
 from .fpga_clock import ice40_clock_below, ice40_pll, xilinx_mmcm
 from .fpga_report import (
@@ -36,9 +37,8 @@ from .fpga_report import (
 )
 from .fpga_tools import BuildError, run_tool, tool
 
-ROOT = Path(__file__).resolve().parent.parent
-HDL_DIR = ROOT / "hdl"
-FIRMWARE_DIR = ROOT / "firmware"
+HDL_DIR = hw.HDL
+FIRMWARE_DIR = hw.FIRMWARE
 SP_MIN = 4096  # weight memories this deep or deeper go to SPRAM on the iCE40 (not baked in)
 
 
@@ -60,6 +60,9 @@ BOARDS = {
                    "icebreaker_top.v", "icebreaker.pcf", 12.0),
     "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
                      "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
+    # K cores and the spike router (snnkit/ecp5.py); the network is deployed over the UART
+    "ulx3s": Board("ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F-6BG381C)", "ulx3s_top",
+                   "ulx3s_top.v", "ulx3s.lpf", 25.0),
 }
 
 
@@ -107,9 +110,11 @@ def sources(board: Board) -> list[Path]:
     """The Verilog files of a board build: hdl/*.v (with firmware/common/ files replacing
     those of the same name, see firmware/common/snn_ram.v) and the board top."""
     common = FIRMWARE_DIR / "common"
+    top = FIRMWARE_DIR / board.name / board.top_file
+    hw.require(HDL_DIR / "snn_core.v", top, *(common / f for f in board.overrides))
     files = [common / f.name if f.name in board.overrides else f
              for f in sorted(HDL_DIR.glob("*.v"))]
-    return files + [FIRMWARE_DIR / board.name / board.top_file]
+    return files + [top]
 
 
 def headers() -> list[Path]:
@@ -184,7 +189,8 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
     notes = []
     if images is not None:
         for key, name in (("POP_INIT", "pop.hex"), ("PROJ_INIT", "proj.hex"),
-                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex")):
+                          ("REGS_INIT", "regs.hex"), ("W_INIT", "weights.hex"),
+                          ("B_INIT", "bias.hex")):
             if key == "W_INIT" and board.name == "ice40" and config.syn_max >= SP_MIN:
                 notes.append(f"weights ({config.syn_max} words) are in SPRAM, which has no "
                              "initial contents: the host writes them (snnkit deploy)")
@@ -208,6 +214,41 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
                       CLK_HZ=round(board.clock_in_mhz * 1e6 * mult / div))
     params["BAUD"] = int(baud)
     return params, notes
+
+
+# the FPGAs' memory: block RAMs (bits each, count) and, on the iCE40, SPRAMs (16k x 16 each)
+BLOCK_RAM = {"ice40": ("EBR", 4096, 30), "cmod_a7": ("BRAM36", 36864, 50)}
+ICE40_SPRAM = (16384, 16, 4)
+
+
+def capacity_error(board: str, config) -> str | None:
+    """Why ``config`` cannot fit ``board``'s memories, or None. A lower bound (every memory
+    packed without waste), so a refusal is certain; what passes may still not fit (the
+    place and route says so)."""
+    from .compiler import memory_bits
+
+    bits = memory_bits(config)
+    weights = bits.pop("weights")
+    name, size, count = BLOCK_RAM[board]
+    why = []
+    if board == "ice40" and config.syn_max >= SP_MIN:  # the weights go to SPRAM
+        depth, width, n = ICE40_SPRAM
+        need = -(-config.syn_max // depth) * -(-(config.weight_bits + 1) // width)
+        if need > n:
+            why.append(f"the weights ({config.syn_max:,} words of {config.weight_bits + 1} "
+                       f"bits) need {need} of its {n} SPRAMs ({need - n} too many)")
+    else:
+        bits["weights"] = weights
+    need = -(-sum(bits.values()) // size)
+    if need > count:
+        why.append(f"its other memories ({', '.join(f'{k} {v:,}' for k, v in bits.items())} "
+                   f"bits) need at least {need} of its {count} {name}s ({need - count} too "
+                   f"many)")
+    if not why:
+        return None
+    return (f"{BOARDS[board].title} cannot hold this configuration (N_MAX {config.n_max}, "
+            f"SYN_MAX {config.syn_max:,}): " + "; ".join(why) + "; use a smaller network"
+            + (" or --board cmod_a7" if board == "ice40" else ""))
 
 
 PLACED = ("icebreaker.asc", "nextpnr.json", "nextpnr.log")  # one placement's files
@@ -356,7 +397,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
 
     Raises
     ------
-    NetworkError : unknown board, or the network does not fit ``config``
+    NetworkError : unknown board, the network does not fit ``config``, or ``config`` does
+        not fit the board's memories (:func:`capacity_error`); nothing is written then
     BuildError : a tool failed, or the design does not fit the device
     """
     from .compiler import HardwareConfig, build_images, compile
@@ -364,9 +406,17 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     if board not in BOARDS:
         raise NetworkError(f"--board: unknown board {board!r}; choose one of "
                            f"{', '.join(BOARDS)}")
+    if net is not None and config is None:
+        config = HardwareConfig.for_network(net)
+    why = capacity_error(board, config or HardwareConfig())
+    if why:
+        raise NetworkError(why + " (nothing was written)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
+    if board == "ulx3s":
+        raise NetworkError("--board ulx3s: K cores and the spike router are built by "
+                           "snnkit.ecp5.build_board (snnkit build --board ulx3s)")
     images = None
     if net is not None:
         if progress:

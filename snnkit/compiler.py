@@ -5,6 +5,12 @@
 and a report (``report.json`` / ``report.txt``). Every integer comes from
 :mod:`snnkit.quantize`, the same functions the fixed-point simulator uses, so the two can
 never disagree.
+
+The core stores one weight word per (source, target) pair of every projection (its
+``[source, target]`` block in the weight memory), so a convolution projection is expanded to
+its dense matrix (:meth:`~snnkit.conv.Conv.dense`: the kernel at every position, zeros where
+no tap joins a pair): ``source size x target size`` words instead of the kernel's
+``C_out x C_in/groups x kH x kW``. The fit check names that cost.
 """
 
 from __future__ import annotations
@@ -18,9 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NetworkError
+from .lowering import Lowered, lower
 from .memory_map import TABLE_STRIDE, PopField, PopFlag, ProjField, ProjFlag
-from .network import Network, Quantization
-from .quantize import integer_neuron, integer_stdp, integer_weights, quantize
+from .network import Network
+from .quantize import (
+    auto_quantization,
+    integer_neuron,
+    integer_stdp,
+    integer_weights,
+    quantize,
+)
 
 # the table rows' keys, in field order (snnkit.memory_map: PopField, ProjField)
 POP_FIELDS = tuple(f.name.lower() for f in PopField)
@@ -67,21 +80,48 @@ class HardwareConfig:
     @classmethod
     def for_network(cls, net: Network, **overrides) -> HardwareConfig:
         """The smallest configuration (sizes rounded up to powers of two, so that similar
-        networks share one build) that holds ``net`` with its quantisation."""
-        q = net.quantization or Quantization()
-        words = sum(_pop(net, p.source).size * _pop(net, p.target).size for p in net.projections)
-        traces = sum(_pop(net, p.source).size + _pop(net, p.target).size
-                     for p in net.projections if p.stdp is not None)
-        refr = max((p.neuron.refractory for p in net.neuron_populations), default=0)
+        networks share one build) that holds ``net`` with its quantisation (default: the
+        automatic one) as :func:`~snnkit.lowering.lower` gives it to the core (populations
+        split where per-neuron parameters differ, delayed resets as self-projections)."""
+        q = net.quantization or auto_quantization(net)
+        hw = lower(net, q).net
+        words = sum(_pop(hw, p.source).size * _pop(hw, p.target).size for p in hw.projections)
+        traces = sum(_pop(hw, p.source).size + _pop(hw, p.target).size
+                     for p in hw.projections if p.stdp is not None)
+        refr = max((int(np.max(p.neuron.refractory)) for p in net.neuron_populations),
+                   default=0)
         sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
-                 "syn_max": _pow2(words, 1024), "p_max": _pow2(len(net.populations), 4),
-                 "pr_max": _pow2(len(net.projections), 4),
-                 "d_max": _pow2(net.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                 "syn_max": _pow2(words, 1024), "p_max": _pow2(len(hw.populations), 4),
+                 "pr_max": _pow2(len(hw.projections), 4),
+                 "d_max": _pow2(hw.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
                  "r_bits": max(8, int(refr).bit_length())}
         widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
                                              "trace_bits", "frac_bits", "trace_frac_bits",
                                              "stdp_frac_bits")}
         return cls(**{**sizes, **widths, **overrides})
+
+
+# The largest configuration built for each board (benchmarks/fpga_resources.py, "256 x 64k
+# (target)"): placed, routed and timed on the iCE40UP5K; a yosys estimate on the xc7a35t.
+CHECKED_CONFIG = HardwareConfig(n_max=256, syn_max=65536, p_max=4, pr_max=4, d_max=3,
+                                tr_max=512)
+BOARD_CONFIGS = {"ice40": CHECKED_CONFIG, "cmod_a7": CHECKED_CONFIG}
+# what sizes the memories and the datapath (beyond the checked values a build may not fit),
+# and the small tables and FIFOs (larger ones cost little, but are unchecked)
+_MEMORY = ("n_max", "syn_max", "tr_max", "weight_bits", "state_bits", "decay_bits",
+           "trace_bits", "a_bits", "r_bits")
+_TABLES = ("p_max", "pr_max", "d_max", "in_depth", "out_depth")
+
+
+def board_fit(config: HardwareConfig) -> dict[str, tuple[list[str], list[str]]]:
+    """For each board of ``snnkit build``: what of ``config`` exceeds the configuration
+    checked on that board, as ``(memories and widths, tables)``; the first empty: it fits."""
+
+    def over(c, keys):
+        return [f"{k.upper()} {getattr(config, k):,} > {getattr(c, k):,}" for k in keys
+                if getattr(config, k) > getattr(c, k)]
+
+    return {board: (over(c, _MEMORY), over(c, _TABLES)) for board, c in BOARD_CONFIGS.items()}
 
 
 def _pow2(n: int, least: int) -> int:
@@ -104,9 +144,25 @@ class CompileReport:
     trace_words: int
     memory_bits: dict[str, int]
     cycles_per_step: dict[str, int]  # "no spikes", "5% activity", "all spiking"
-    proj_order: list[int]  # table entry k holds net.projections[proj_order[k]]
-    w_base: list[int]  # per net projection: its weight base address
+    proj_order: list[int]  # table entry k holds projection proj_order[k] of the core's network
+    w_base: list[int]  # per projection of the core's network: its weight base address
+    blocks: list[list[tuple]]  # per net projection: (w_base, source lo, hi, target lo, hi)
+    # of each weight block (one, unless its populations were split: snnkit.lowering)
+    split: str = ""  # how populations were split ("" when none was)
+    resets: str = ""  # what the delayed resets' self-projections cost ("" when none)
     files: list[str] = field(default_factory=list)
+
+    def matrix(self, words, i: int) -> np.ndarray:
+        """Projection ``i``'s weights ``[target, source]`` from the weight memory ``words``
+        (one element per word, as read back; blocks at ``W_BASE + s * size + t``)."""
+        words = np.asarray(words)
+        t_n = max(b[4] for b in self.blocks[i])
+        s_n = max(b[2] for b in self.blocks[i])
+        out = np.zeros((t_n, s_n), words.dtype)
+        for base, slo, shi, tlo, thi in self.blocks[i]:
+            n = (shi - slo) * (thi - tlo)
+            out[tlo:thi, slo:shi] = words[base:base + n].reshape(shi - slo, thi - tlo).T
+        return out
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -121,10 +177,13 @@ class CompileReport:
             (f"snn_core configuration {c.key()}: N_MAX={c.n_max} SYN_MAX={c.syn_max} "
             f"P_MAX={c.p_max} PR_MAX={c.pr_max} D_MAX={c.d_max} TR_MAX={c.tr_max} lanes=1"),
             (f"  widths: weights {c.weight_bits}, states {c.state_bits}, decays "
-            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.frac_bits})"),
+            f"{c.decay_bits}+1, traces {c.trace_bits} (frac {c.trace_frac_bits}); FRAC "
+            f"{c.frac_bits} (only soft-bound STDP depends on it)"),
             (f"  network: {self.n_inputs} inputs, {self.n_neurons} neurons, "
             f"{self.n_synapses} synapses in {self.weight_words} weight words, "
             f"{self.trace_words} trace words"),
+            *([f"  split for per-neuron parameters: {self.split}"] if self.split else []),
+            *([f"  delayed resets: {self.resets}"] if self.resets else []),
             f"  memory bits: {mem} (total {sum(self.memory_bits.values()):,})",
             f"  estimated cycles per step: {cyc}",
         ])
@@ -133,37 +192,85 @@ class CompileReport:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_fit(net: Network, c: HardwareConfig, words: int, traces: int) -> None:
+def format_fields(net: Network) -> tuple[str, ...]:
+    """The fields of ``net``'s quantisation the core is built for: the widths always; the
+    trace format and amplitude bits with STDP; the fractional bits only with soft-bound
+    STDP (everything else computes the same integers whatever the LSB stands for)."""
+    stdp = [p.stdp for p in net.projections if p.stdp is not None]
+    out = ("weight_bits", "state_bits", "decay_bits")
+    if stdp:
+        out += ("trace_bits", "trace_frac_bits", "stdp_frac_bits")
+    if any(s.bounds == "soft" for s in stdp):
+        out += ("frac_bits",)
+    return out
+
+
+def requirements(net: Network, c: HardwareConfig,
+                 low: Lowered | None = None) -> dict[str, tuple[int, int]]:
+    """``{limit: (needed by net, available in c)}`` for every size limit of one core, as
+    :func:`lower` gives ``net`` to the core (``low``; computed when not given): populations
+    split where per-neuron parameters differ, delayed resets as self-projections."""
+    hw = (low or lower(net, net.quantization or auto_quantization(net))).net
+    words = sum(_words(hw, p) for p in hw.projections)
+    traces = sum(hw.population(p.source).size + hw.population(p.target).size
+                 for p in hw.projections if p.stdp is not None)
+    return {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
+            "populations": (len(hw.populations), c.p_max),
+            "projections": (len(hw.projections), c.pr_max),
+            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
+            "delay (steps)": (hw.max_delay, c.d_max)}
+
+
+def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
     q = net.quantization
-    for name in ("weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
-                 "trace_frac_bits", "stdp_frac_bits"):
+    for name in format_fields(net):
         if getattr(q, name) != getattr(c, name):
             raise NetworkError(f"quantization.{name}: the network uses {getattr(q, name)} but "
-                               f"the hardware is built for {getattr(c, name)}")
-    need = {"neurons (inputs included)": (net.n_inputs + net.n_neurons, c.n_max),
-            "populations": (len(net.populations), c.p_max),
-            "projections": (len(net.projections), c.pr_max),
-            "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
-            "delay (steps)": (net.max_delay, c.d_max)}
-    for what, (n, cap) in need.items():
+                               f"the hardware is built for {getattr(c, name)}; quantise it to "
+                               f"the hardware's format (snnkit.board_format.to_board, what "
+                               f"Device.load and snnkit deploy do)")
+    split = f" (after splitting {low.note()})" if low.split else ""
+    resets = low.reset_note()
+    for what, (n, cap) in requirements(net, c, low).items():
+        notes = ([f"after splitting {low.note()}"] if low.split and what in (
+            "populations", "projections", "STDP trace words") else [])
+        notes += [f"with {resets}"] if resets and what in (
+            "projections", "weight words", "delay (steps)") else []
+        why = f" ({'; '.join(notes)})" if notes else ""
         if n > cap:
-            raise NetworkError(f"network does not fit the hardware: {n} {what} needed, "
-                               f"{cap} available ({n - cap} too many)")
+            raise NetworkError(f"network does not fit the hardware: {n} {what} needed{why}, "
+                               f"{cap} available ({n - cap} too many)"
+                               + (_conv_cost(net) if what == "weight words" else ""))
     if c.n_max > 65536:
         raise NetworkError(f"hardware: N_MAX {c.n_max} exceeds the 16-bit event index")
+    for name, v in (("P_MAX", c.p_max), ("PR_MAX", c.pr_max)):
+        if v > 255:
+            raise NetworkError(f"hardware: {name} {v} exceeds 255, the most IDENTIFY reports"
+                               f"{split}; use fewer populations / projections")
     for pop in net.populations:
         if pop.is_input and pop.encoding == "current":
             raise NetworkError(f"populations[{net.index_of(pop.name)}] ({pop.name}).encoding: "
-                               f"current inputs are not supported by the hardware yet; "
-                               f"use spike inputs")
+                               f"current inputs are not supported by the hardware (it "
+                               f"takes spikes); encode the input as spikes (snnkit.convert "
+                               f"and snnkit convert do by default: input='spikes')")
 
 
-def _scalar(ip, name: str, where: str) -> int:
+def _conv_cost(net: Network) -> str:
+    """What the convolutions cost in weight words, for the fit check's message."""
+    parts = [f"{pr.name}: {pr.weight.size} shared weights -> {_words(net, pr):,} words"
+             for pr in net.projections if pr.conv is not None]
+    return ("; convolutions are expanded to one word per (source, target) pair (" +
+            "; ".join(parts) + ")") if parts else ""
+
+
+def _words(net: Network, pr) -> int:
+    """Weight words of one projection: its [source, target] block."""
+    return net.population(pr.source).size * net.population(pr.target).size
+
+
+def _scalar(ip, name: str) -> int:
+    """The one value of a table field (snnkit.lowering made it equal over the population)."""
     arr = np.asarray(getattr(ip, name))
-    if arr.size and np.any(arr != arr.flat[0]):
-        raise NetworkError(f"{where}.{name}: per-neuron values are not supported by the "
-                           f"hardware (one value per population); got {np.unique(arr).size} "
-                           f"different values")
     return int(arr.flat[0]) if arr.size else 0
 
 
@@ -181,13 +288,12 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
         else:
             where = f"populations[{p}] ({pop.name}).neuron"
             ip = integer_neuron(net, pop, q)
-            for k in ("alpha", "beta", "adapt_decay", "threshold", "v_reset", "bias", "v_init",
-                      "adapt_plus"):
-                row[k] = _scalar(ip, k, where)
-            if ip.refractory >= 1 << c.r_bits:
-                raise NetworkError(f"{where}.refractory: {ip.refractory} does not fit the "
+            for k in ("alpha", "beta", "adapt_decay", "threshold", "v_reset", "v_init",
+                      "adapt_plus", "refractory"):
+                row[k] = _scalar(ip, k)
+            if row["refractory"] >= 1 << c.r_bits:
+                raise NetworkError(f"{where}.refractory: {row['refractory']} does not fit the "
                                    f"{c.r_bits}-bit refractory counter")
-            row["refractory"] = ip.refractory
             row["flags"] = (PopFlag.SUBTRACT if ip.subtract else 0) | PopFlag.OUT_EN
             row["proj_first"], row["proj_count"] = firsts.get(p, (0, 0))
         rows.append(row)
@@ -203,13 +309,15 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
     w_base, words, traces = [0] * len(order), 0, 0
     for i, pr in enumerate(net.projections):
         w_base[i] = words
-        words += pr.weight.size
+        words += _words(net, pr)
     image = np.zeros(max(words, 1), np.int64)
     rows = []
     for i in order:
         pr = net.projections[i]
         s, t = net.population(pr.source).size, net.population(pr.target).size
-        w = integer_weights(net, i, q)  # [target, source]
+        w = integer_weights(net, i, q)  # [target, source]; a conv's kernel, expanded:
+        if pr.conv is not None:
+            w = pr.conv.dense(w)
         plastic = np.zeros_like(w, bool)
         row = dict.fromkeys(PROJ_FIELDS, 0)
         row.update(src=index[pr.source], tgt=index[pr.target], delay=pr.delay, w_base=w_base[i])
@@ -254,7 +362,8 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
-    population 9 cycles to load its parameters from the table RAM, one per incoming
+    population (per run of equal parameters: :mod:`snnkit.lowering`) 8 cycles to load its
+    parameters from the table RAM, one per incoming
     projection + 2 (their event counts come from a block RAM a cycle late) and a 7-cycle
     drain; per population one cycle waiting for its event count before the inputs. STDP, per
     plastic projection: 6 cycles to load its parameters, 3 per trace, 9 per synapse of an
@@ -262,18 +371,21 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     9 per synapse (a dense pass, as is the first learning step after a weight write:
     ``steady=False``).
     """
-    rate = activity if isinstance(activity, dict) else {p.name: activity for p in net.populations}
-    ev = {p.name: int(round(rate.get(p.name, 0.0) * p.size)) for p in net.populations}
+    low = lower(net, net.quantization or auto_quantization(net))
+    net = low.net
+    rate = activity if isinstance(activity, dict) else {p: activity for p in low.runs}
+    ev = {p.name: int(round(rate.get(low.origin[p.name], 0.0) * p.size))
+          for p in net.populations}
     # step start, a count read per population (S_IN0), table walks, slot advance
     cycles = 4 + 3 * len(net.populations)
     cycles += sum(5 * ev[p.name] + 1 for p in net.inputs)  # forget old inputs, take new ones
     for pop in net.neuron_populations:
         inc = net.incoming(pop.name)
         events = sum(ev[p.source] for p in inc)
-        # parameter load (9), list of projections with events (one per incoming
+        # parameter load (8), list of projections with events (one per incoming
         # projection + 2), one item per cycle: max(events, 3) per neuron (the three decays
         # share one multiplier), the pipeline drain (7: the update takes two cycles)
-        cycles += 9 + len(inc) + 2 + pop.size * max(events, 3) + 7
+        cycles += 8 + len(inc) + 2 + pop.size * max(events, 3) + 7
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
@@ -290,10 +402,13 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     return cycles
 
 
-def _memory_bits(c: HardwareConfig) -> dict[str, int]:
+def memory_bits(c: HardwareConfig) -> dict[str, int]:
+    """Bits of each of the core's memories in configuration ``c`` (without the FPGA's
+    rounding to its block sizes)."""
     n_aw = max(1, (c.n_max - 1).bit_length())
     return {"weights": c.syn_max * (c.weight_bits + 1),
             "neuron state": c.n_max * (3 * c.state_bits + c.r_bits),
+            "biases": c.n_max * c.state_bits,
             "events": (c.d_max + 1) * c.n_max * (n_aw + 1),
             "history": (c.d_max + 1) * c.n_max,
             "traces": c.tr_max * 2 * c.trace_bits,
@@ -329,33 +444,49 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     if not net.neuron_populations:
         raise NetworkError("network: has no neuron population to compile")
     c = config or HardwareConfig.for_network(net)
-    words = sum(p.weight.size for p in net.projections)
-    traces = sum(net.population(p.source).size + net.population(p.target).size
-                 for p in net.projections if p.stdp is not None)
-    _check_fit(net, c, words, traces)
-    proj_rows, image, order, w_base, traces = _proj_tables(net, c, learning)
-    pop_rows = _pop_table(net, c, _firsts(net, order))
-    pop_words = _flatten(pop_rows, POP_FIELDS)
-    proj_words = _flatten(proj_rows, PROJ_FIELDS)
+    low = lower(net)
+    hw = low.net  # split where per-neuron parameters differ, delayed resets as synapses
+    _check_fit(net, low, c)
+    words = sum(_words(hw, p) for p in hw.projections)
+    proj_rows, image, order, w_base, traces = _proj_tables(hw, c, learning)
+    pop_rows = _pop_table(hw, c, _firsts(hw, order))
+    pop_words = _flatten(pop_rows, PopField)
+    proj_words = _flatten(proj_rows, ProjField)
+    blocks = [[(w_base[pt.index], *pt.src, *pt.tgt) for pt in parts] for parts in low.parts]
     report = CompileReport(
         config=c, n_inputs=net.n_inputs, n_neurons=net.n_neurons, n_synapses=net.n_synapses,
-        weight_words=words, trace_words=traces, memory_bits=_memory_bits(c),
-        cycles_per_step={"no spikes": estimate_cycles(net, 0.0),
-                         "5% activity": estimate_cycles(net, 0.05),
-                         "all spiking": estimate_cycles(net, 1.0)},
-        proj_order=order, w_base=w_base)
+        weight_words=words, trace_words=traces, memory_bits=memory_bits(c),
+        cycles_per_step={"no spikes": estimate_cycles(hw, 0.0),
+                         "5% activity": estimate_cycles(hw, 0.05),
+                         "all spiking": estimate_cycles(hw, 1.0)},
+        proj_order=order, w_base=w_base, blocks=blocks, split=low.note(),
+        resets=low.reset_note())
     images = {"pop.hex": _hex(pop_words), "proj.hex": _hex(proj_words),
               "weights.hex": _hex(image, c.weight_bits + 1) or "0\n",
-              "regs.hex": _hex([len(net.populations), len(net.projections), words]),
+              "bias.hex": _hex(_biases(net), c.state_bits),
+              "regs.hex": _hex([len(hw.populations), len(hw.projections), words]),
               "params.vh": _params_vh(c)}
     return report, images
 
 
+def _biases(net: Network) -> np.ndarray:
+    """Every neuron's integer bias by global index (0 for inputs): the image of region BIAS."""
+    out = np.zeros(net.n_inputs + net.n_neurons, np.int64)
+    for pop in net.neuron_populations:
+        off = net.offset(pop.name)
+        out[off:off + pop.size] = integer_neuron(net, pop, net.quantization).bias
+    return out
+
+
 def _flatten(rows, fields) -> list[int]:
-    """Table rows as words: TABLE_STRIDE per entry, field k at word k (``fields`` in order)."""
+    """Table rows as words: TABLE_STRIDE per entry, field f (PopField / ProjField) at word f
+    (unused words 0)."""
     out = []
     for r in rows:
-        out += [int(r[f]) for f in fields] + [0] * (TABLE_STRIDE - len(fields))
+        words = [0] * TABLE_STRIDE
+        for f in fields:
+            words[f] = int(r[f.name.lower()])
+        out += words
     return out
 
 

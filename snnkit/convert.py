@@ -26,13 +26,17 @@ from torch import nn
 
 from . import encoders
 from .ann import SUPPORTED, Block, activation_scale, ann_forward, blocks, to_qcfs
+from .convert_rnn import SequenceConversion, build
 from .errors import NetworkError, SimulationError
 from .network import IF, Network, Quantization
 from .qcfs import QCFS
+from .qrnn import QRNN
 from .quantize import encode, integer_neuron, integer_weights, quantize
+from .rnn import is_recurrent, to_qrnn
 from .simulator import simulate
 
-__all__ = ["convert", "Conversion", "QCFS", "to_qcfs", "blocks", "ann_forward", "SUPPORTED"]
+__all__ = ["convert", "Conversion", "QCFS", "to_qcfs", "blocks", "ann_forward", "SUPPORTED",
+           "QRNN", "to_qrnn", "SequenceConversion"]
 
 # --------------------------------------------------------------------------- integer layout
 
@@ -73,7 +77,7 @@ class Conversion:
     network : the spiking network (a :class:`~snnkit.network.Network` with its fixed-point
         format attached)
     mode : "rate" or "lossless"
-    input : "current", "poisson" or "spikes"
+    input : "spikes", "poisson" or "current"
     layers : names of the neuron populations that stand for the ANN's blocks; the last is
         the output
     steps : time steps of one inference (lossless: fixed by the schedule; rate: a default)
@@ -99,8 +103,9 @@ class Conversion:
     def encode(self, x, steps: int | None = None, seed: int | None = 0) -> torch.Tensor:
         """Input array ``[steps, batch, inputs]`` for samples ``x`` ([batch, ...]).
 
-        Rate mode: constant current, or Poisson spikes with rate ``x``. Lossless: a current
-        on step 0 only, or ``round(x*K)`` spikes on the first steps (a burst).
+        Rate mode: regular spikes with rate ``x`` (:func:`snnkit.encoders.regular`), Poisson
+        spikes with rate ``x``, or a constant current. Lossless: ``round(x*K)`` spikes on the
+        first steps (a burst), or a current on step 0 only.
 
         Raises
         ------
@@ -124,6 +129,8 @@ class Conversion:
         if self.mode == "rate":
             if self.input == "current":
                 return encoders.constant_current(x, steps)
+            if self.input == "spikes":
+                return encoders.regular(x, steps)
             return encoders.poisson(x, steps, seed)
         if self.input == "current":
             out = np.zeros((steps,) + x.shape)
@@ -200,22 +207,35 @@ def _reference(conv: Conversion, x, fixed: bool) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- convert
 
 
-def convert(model: nn.Module, calibration_data=None, *, mode: str = "rate",
-            input: str = "current", normalization: str = "percentile", percentile: float = 99.9,
+def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
+            input: str = "spikes", normalization: str = "percentile", percentile: float = 99.9,
             per_channel: bool = False, v_init: float = 0.5, steps: int = 32,
             input_levels: int = 16, weight_bits: int = 8, state_bits: int | None = None,
-            name: str = "converted") -> Conversion:
-    """Convert a torch ANN into a spiking network.
+            levels: int = 4, output_levels: int | None = None, input_code: str = "binary",
+            bias: str = "clock", name: str = "converted") -> Conversion | SequenceConversion:
+    """Convert a torch ANN, or a recurrent model, into a spiking network.
 
     Parameters
     ----------
-    model : nn.Sequential or a simple chain module of supported layers (:data:`SUPPORTED`)
+    model : nn.Sequential or a simple chain module of supported layers (:data:`SUPPORTED`);
+        or a recurrent model (a :class:`QRNN`, ``nn.RNN(nonlinearity="relu")``, a loop of
+        ``nn.Linear`` + ``nn.ReLU``/``QCFS`` modules: see :mod:`snnkit.rnn`), converted
+        exactly into a recurrent network, one step per sequence element
+        (:func:`snnkit.convert_rnn.build`; returns a :class:`SequenceConversion`)
     calibration_data : samples ``[batch, ...]`` shaped like the model's input; used for the
-        input shape and, in rate mode, to balance thresholds of ReLU layers
+        input shape and, in rate mode, to balance thresholds of ReLU layers (recurrent models:
+        sequences ``[batch, T, ...]``, for the clip values of ReLU layers)
     mode : "rate" (IF rate coding) or "lossless" (needs every activation, the output's
-        included, to be a :class:`QCFS`; see :func:`to_qcfs`)
-    input : "current" (analog first layer), "poisson" (rate mode) or "spikes" (lossless: a
-        burst of ``round(x * input_levels)`` spikes)
+        included, to be a :class:`QCFS`; see :func:`to_qcfs`); default "rate", and
+        "lossless" for recurrent models (their only mode)
+    levels, output_levels, input_code, bias : recurrent models: levels of ReLU layers and of
+        the output when a float model is quantised (:func:`to_qrnn`), how an element's
+        values are sent ("binary", "split" or "unary", :class:`QRNN`) and how per-neuron offsets are
+        delivered ("clock", "input" or "neuron", :func:`snnkit.convert_rnn.build`)
+    input : "spikes" (the default, what the hardware takes: rate mode, regular spike trains
+        of rate ``x``; lossless, a burst of ``round(x * input_levels)`` spikes; ``x`` in
+        [0, 1]), "poisson" (rate mode: Poisson spikes of rate ``x``) or "current" (an analog
+        first layer, any real ``x``; the simulators run it, the hardware does not)
     normalization : "percentile" (robust, ``percentile`` of positive activations) or "max"
     per_channel : balance per output channel (conv) or neuron (linear) instead of per layer
     v_init : rate mode: initial membrane potential as a fraction of the threshold
@@ -233,15 +253,34 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str = "rate",
     NetworkError : unsupported layers (named with their position), bad options, a lossless
         model without QCFS activations, or values that do not fit the requested format
     """
-    _check_options(mode, input, normalization, percentile)
-    if calibration_data is None:
+    if calibration_data is None and not isinstance(model, QRNN):
         raise NetworkError("calibration_data: needed (at least one sample, for the input shape)")
+    if isinstance(model, nn.Module) and is_recurrent(model):
+        return _recurrent(model, calibration_data, mode, levels, output_levels, input_levels,
+                          input_code, weight_bits, percentile, bias, state_bits, name)
+    _check_options(mode or "rate", input, normalization, percentile)
+    asked, mode = mode, mode or "rate"
     calib = np.asarray(calibration_data.detach().cpu() if isinstance(calibration_data, torch.Tensor)
                        else calibration_data, np.float64)
     if calib.ndim < 2 or len(calib) == 0:
         raise NetworkError(f"calibration_data: expected [batch, ...] samples, got shape "
                            f"{calib.shape}")
-    blks = blocks(model, calib.shape[1:])
+    try:
+        blks = blocks(model, calib.shape[1:])
+    except NetworkError as e:
+        if calib.ndim < 3 or "cannot be traced" not in str(e):
+            raise
+        try:  # a forward that loops over the elements of a sequence: fx cannot trace it
+            return _recurrent(model, calib, asked, levels, output_levels, input_levels,
+                              input_code, weight_bits, percentile, bias, state_bits, name)
+        except NetworkError as e2:
+            raise NetworkError(f"{e}; read as a recurrent model: {e2}") from e2
+    if input != "current" and (calib.min() < 0 or calib.max() > 1):
+        raise NetworkError(f"calibration_data: values in [{calib.min():g}, {calib.max():g}], "
+                           f"but {input!r} input (the default is 'spikes', what the hardware "
+                           f"takes) encodes values in [0, 1]: scale the inputs to [0, 1], or "
+                           f"pass input='current' (an analog first layer: the simulators run "
+                           f"it, the hardware does not)")
     if mode == "lossless":
         bad = [b for b in blks if b.act != "qcfs"]
         if bad:
@@ -253,10 +292,18 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str = "rate",
             raise NetworkError("input: lossless mode needs 'spikes' (burst) or 'current', "
                                "Poisson spikes are not exact")
         return _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name)
-    if input == "spikes":
-        raise NetworkError("input: rate mode takes 'current' or 'poisson'")
     return _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
                  weight_bits, state_bits or 16, name)
+
+
+def _recurrent(model, calib, mode, levels, output_levels, input_levels, input_code,
+               weight_bits, percentile, bias, state_bits, name) -> SequenceConversion:
+    if mode not in (None, "lossless"):
+        raise NetworkError(f"mode: recurrent models convert exactly (mode='lossless'), "
+                           f"got {mode!r}")
+    q = to_qrnn(model, calib, levels, output_levels, input_levels, input_code, weight_bits,
+                percentile)
+    return build(q, bias=bias, state_bits=state_bits, name=name)
 
 
 def _check_options(mode, input, normalization, percentile):

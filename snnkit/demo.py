@@ -5,7 +5,9 @@ network, and classify the test split in the float simulator, in the fixed-point 
 on the emulated FPGA (the Verilated RTL behind a serial URL, driven by ``snnkit.Device``, the
 same driver a real board uses). Part 2, learning: unsupervised STDP in the style of Diehl &
 Cook, in the fixed-point simulator and with the board's on-chip learning, which must end with
-the same weights. Prints one table per part and writes PNGs.
+the same weights. Part 3, training (snnkit/training/demo.py): a network trained from scratch
+and the converted one fine-tuned, both by surrogate gradients on the board's integers, on the
+same three paths. Prints one table per part and writes PNGs.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def run_snn(conv, x, steps, backend, batch=128, progress=None):
     return np.concatenate(preds), float(np.concatenate(spikes).mean())
 
 
-def part_conversion(out: Path, quick: bool) -> dict:
+def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
     from . import datasets, emulated_board, encoders, plot
@@ -85,7 +87,8 @@ def part_conversion(out: Path, quick: bool) -> dict:
 
     steps_list = (8, 16) if quick else (4, 8, 16, 32, 64)
     curve = {"float": [], "fixed": []}
-    with tqdm(total=len(steps_list) * 2 * len(x_te), desc="simulating T sweep", unit="img") as bar:
+    with tqdm(total=len(steps_list) * 2 * len(x_te), desc="simulating T sweep", unit="img",
+              disable=not progress) as bar:
         for steps in steps_list:
             for backend in ("float", "fixed"):
                 (p, s), dt = _timed(lambda steps=steps, backend=backend: run_snn(
@@ -106,9 +109,9 @@ def part_conversion(out: Path, quick: bool) -> dict:
         with Device(url) as dev:
             _say(f"board at {url}: {dev.info.neurons} neurons, {dev.info.synapses} synapses, "
                  f"features {', '.join(dev.info.features)}")
-            dev.load(net, progress=True)
+            dev.load(net, progress=progress)
             x = encoders.regular(x_te[:n_fpga], T_MAIN)
-            res, dt = _timed(lambda: dev.run(x, T_MAIN, progress=True))
+            res, dt = _timed(lambda: dev.run(x, T_MAIN, progress=progress))
             counters = dev.read_counters()
     fpga_pred = res.predict(conv.output).cpu().numpy()
     rows.append(Row(f"emulated FPGA over UART, T={T_MAIN}",
@@ -133,21 +136,43 @@ def part_conversion(out: Path, quick: bool) -> dict:
             "accuracy_vs_T": {"T": list(steps_list), **curve}, "ann_train_s": t_train}
 
 
-def run(out, quick: bool = False) -> int:
-    """The whole demo (both parts), writing PNGs and ``summary.json`` into the folder ``out``;
-    ``quick``: a short run (the test suite's). Returns the exit status 0."""
+PARTS = ("conversion", "learning", "training")
+
+
+def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
+    """The demo's ``parts`` (default all three), writing PNGs and ``summary.json`` into the
+    folder ``out``; ``quick``: a short run (the test suite's). Returns the exit status 0.
+
+    Interrupted (Ctrl-C, or SIGTERM from the command line), it writes ``summary.json`` with
+    the parts that finished and ``"interrupted": true``, and lets the interrupt go on."""
+    from .training.demo import part_training
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    summary = {"conversion": part_conversion(out, quick)}
-    summary["learning"] = part_learning(out, quick)
+    summary: dict = {"date": time.strftime("%Y-%m-%d"), "quick": quick}
+    run_part = {"conversion": part_conversion, "learning": part_learning,
+                "training": lambda out, quick, progress: part_training(out, quick)}
+    try:
+        for part in parts:
+            summary[part] = run_part[part](out, quick, progress)
+    except KeyboardInterrupt:
+        summary["interrupted"] = True
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        done = [k for k in PARTS if k in summary]
+        _say(f"\ninterrupted: wrote {out / 'summary.json'} with the finished parts "
+             f"({', '.join(done) or 'none'})")
+        raise
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    _say(f"\nwrote {out}/: digits.snn, accuracy_vs_T.png, raster.png, membrane.png, "
-         "weights_learned.png, summary.json")
+    files = {"conversion": "digits.snn, accuracy_vs_T.png, raster.png, membrane.png",
+             "learning": "weights_learned.png",
+             "training": "digits-scratch.snn, digits-fine-tuned.snn, training_scratch.png, "
+                         "training_finetune.png"}
+    _say(f"\nwrote {out}/: {', '.join(files[p] for p in parts)}, summary.json")
     return 0
 
 
-def part_learning(out: Path, quick: bool) -> dict:
+def part_learning(out: Path, quick: bool, progress: bool = True) -> dict:
     """Unsupervised STDP: accuracy in fixed point, and on-chip learning on the emulated board
     ending with exactly the fixed-point simulator's weights."""
     from . import emulated_board, plot
@@ -161,7 +186,8 @@ def part_learning(out: Path, quick: bool) -> dict:
          "neurons with adaptive thresholds and lateral inhibition")
     # two passes, quick or not (quick: 80.5% profile / 68.0% mean vote; full: 90.0%); the
     # network asks for 12-bit weights (unsupervised.FORMAT), which the board is built with
-    r, dt = _timed(lambda: us.experiment(backend="fixed", quick=quick, epochs=2, progress=True))
+    r, dt = _timed(lambda: us.experiment(backend="fixed", quick=quick, epochs=2,
+                                         progress=progress))
     w = r["net"].projections[0].weight
     plot.weights(w, out / "weights_learned.png", "input weights learned by STDP (fixed point)",
                  image_shape=(8, 8))
@@ -181,9 +207,9 @@ def part_learning(out: Path, quick: bool) -> dict:
     _say(f"on-chip learning: {n_board} digits ({steps} steps) on the emulated board ...")
     with emulated_board.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
-            dev.load(net, progress=True)
+            dev.load(net, progress=progress)
             dev.set_learning(True)
-            board, t_board = _timed(lambda: dev.run(inputs, steps, progress=True))
+            board, t_board = _timed(lambda: dev.run(inputs, steps, progress=progress))
             w_board = dev.read_weights()[us.PLASTIC]
     w_sim = sim.weights[us.PLASTIC].cpu()  # [batch = 1, target, source]; the board's has no batch
     same = bool(torch.equal(w_board.cpu().to(w_sim.dtype), w_sim[0]))

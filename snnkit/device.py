@@ -9,7 +9,9 @@ reading them back (and repaired), reads and writes are checked twice once the li
 damaged a frame, each sample's step count and input errors are checked, and the board's
 frame counter tells whether the board was reset or replaced since the network was loaded
 (then a clear :class:`~snnkit.errors.DeviceError`, or with ``reconnect=True`` the network is
-reloaded and the interrupted operation repeated).
+reloaded and the interrupted operation repeated). A multi-core board (``snnkit emulate
+--cores K``) gets the network partitioned over its cores, each core's part through CORE_SEL,
+on the same verified and resumable paths.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import numpy as np
 import torch
 
 from . import protocol as p
+from .board_format import ADVICE, board_quantization, to_board
 from .board_session import BoardReset, BoardSession
-from .compiler import HardwareConfig, build_images
+from .compiler import HardwareConfig
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
 from .link import Link, PortLost, Shrunk
@@ -36,6 +39,7 @@ from .memory_map import (
     MAGIC,
     PLASTIC,
     STATE_STRIDE,
+    MultiReg,
     Reg,
     StateField,
     Status,
@@ -43,14 +47,14 @@ from .memory_map import (
 )
 from .network import Network
 from .protocol import Op, Region
-from .quantize import quantize
+from .quantize import QuantizationReport, integer_weights, quantize
 from .result import Result
 
 CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
 CTRL_N_POP = link_offset(Region.CTRL, Reg.N_POP)  # (N_PROJ follows it)
 CTRL_STATUS = link_offset(Region.CTRL, Reg.STATUS)  # (STEP_COUNT follows it)
+CTRL_CORE_SEL = link_offset(Region.CTRL, MultiReg.CORE_SEL)  # multi-core boards
 VOLATILE = (Region.LINK, Region.FIFO)  # reading changes them: never read twice to compare
-
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class BoardInfo:
     config: HardwareConfig  # the core's parameters (docs/hardware.md)
     features: tuple[str, ...]
     regions: tuple[int, ...]  # words per protocol region
+    cores: int = 1  # cores on the board (snn_multi: identify word 0x00B)
 
 
 def _bytes_of(word: int, k: int) -> int:
@@ -91,8 +96,9 @@ def board_info(ident: p.Identity) -> BoardInfo:
         a_bits=_bytes_of(fracs, 0), r_bits=c[Reg.R_BITS], in_depth=fifos >> 16,
         out_depth=fifos & 0xFFFF)
     feats = tuple(f for k, f in enumerate(FEATURES) if c[Reg.FEATURES] >> k & 1)
+    cores = c[MultiReg.CORES] if len(c) > MultiReg.CORES else 1
     return BoardInfo(ident.version, ident.max_payload, c[Reg.N_MAX], c[Reg.SYN_MAX], config,
-                     feats, ident.regions)
+                     feats, ident.regions, cores)
 
 
 def _hex_words(text: str) -> list[int]:
@@ -135,11 +141,15 @@ class Device(BoardSession):
         self._port, self._owns = (self._open() if self._url else port), self._url is not None
         self.timeout, self.retries = float(timeout), int(retries)
         self.link = Link(self._port, timeout, retries)
-        self.stats = self.link.stats  # link counters (docs/uart-protocol.md), and:
+        self.stats = self.link.stats  # link counters (docs/uart-protocol.md; bytes_out,
+        # bytes_in: of the frames sent, of the responses taken), and:
         self.stats.update(board_resets=0, reconnects=0, repairs=0, sample_retries=0)
         self.net: Network | None = None
         self._report = None
         self._images = None
+        self.quantization: QuantizationReport | None = None  # of the last load
+        self._part = self._multi = None  # multi-core boards: the partition, its images
+        self._sel = 0  # the core CORE_SEL addresses (multi-core boards; part of upload keys)
         self._floor: tuple[int, int] | None = None  # (board frame count, link.acks then)
         self._journal: dict = {}  # an upload's progress: (region, offset, ...) -> items done
         self._journal_key = None
@@ -152,8 +162,9 @@ class Device(BoardSession):
             raise
         self.max_payload = min(max_payload or self.info.max_payload, self.info.max_payload)
         self.link.set_cap(self.max_payload)
-        self._steps_per_frame = max(1, (self.max_payload - 4) // (2 + 2 * self.info.neurons))
-        self._events = max(1.0, self.info.neurons / 8)  # output events per step (estimate)
+        neurons = self.info.neurons * self.info.cores
+        self._steps_per_frame = max(1, (self.max_payload - 4) // (2 + 2 * neurons))
+        self._events = max(1.0, neurons / 8)  # output events per step (estimate)
 
     # ------------------------------------------------------------------ link
 
@@ -199,7 +210,7 @@ class Device(BoardSession):
         """Write elements from word ``offset`` on, in as many frames as the link's frame size
         needs; ``resume``: skip what an interrupted upload of the same network wrote."""
         values = [int(v) for v in values]
-        key = (region, offset, width, flag, len(values))
+        key = (self._sel, region, offset, width, flag, len(values))
         k = self._journal.get(key, 0) if resume else 0
         while k < len(values):
             chunk = values[k:k + max(1, (self.link.payload - 5) // width)]
@@ -267,26 +278,66 @@ class Device(BoardSession):
 
     # ------------------------------------------------------------------ network
 
-    def load(self, net: Network, progress: bool = False) -> None:
-        """Upload ``net`` (quantised first if needed), verify it by reading it back, reset.
+    def load(self, net: Network, progress: bool = False) -> QuantizationReport:
+        """Quantise ``net`` to the board's format (:func:`snnkit.board_format.to_board`),
+        upload it, verify it by reading it back (repairing what the line garbled), reset.
 
         An upload the link interrupted resumes where it stopped when ``load`` is called
         again with the same network (or at once, with ``reconnect``).
 
+        Returns
+        -------
+        the quantisation report (each parameter's error in the board's format); the
+        quantised network is ``device.net``, what :meth:`run` results equal
+        ``simulate(device.net, ..., backend="fixed")`` for
+
         Raises
         ------
-        DeviceError : the board is too small for the network (nothing is written then),
-            or the read-back still differs after repairs
+        DeviceError : the network does not fit the board's format or sizes (what, by how
+            much, what to do; nothing is written then), or the read-back still differs
+            after repairs
         """
-        if net.quantization is None:
-            net, _ = quantize(net)
+        if "neuron_bias" not in self.info.features:
+            raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
+                              "lacks the 'neuron_bias' feature, core version 2); rebuild its "
+                              "bitstream with this snnkit (snnkit build)")
+        if self.info.cores > 1:
+            return self._load_multi(net)
         try:
-            report, images = build_images(net, self.info.config)
+            fit = to_board(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
-        self._guarded(lambda: self._upload(net, report, images))
+        self._guarded(lambda: self._upload(fit.net, fit.compiled, fit.images))
+        self.quantization = fit.quantization
+        return fit.quantization
 
-    def _upload(self, net: Network, report, images) -> None:
+    def _load_multi(self, net: Network) -> QuantizationReport:
+        """A multi-core board: the network in the board's format, partitioned over its cores
+        (each core's images through CORE_SEL, verified), the router's tables, then reset."""
+        from .multicore import build_multi_images
+        from .partition import partition
+
+        try:
+            net, qreport = quantize(net, board_quantization(net, self.info.config))
+            part = partition(net, self.info.cores, self.info.config)
+            mi = build_multi_images(part, self.info.config)
+        except NetworkError as e:
+            raise DeviceError(f"the board cannot hold this network, nothing written: {e}; "
+                              f"{ADVICE}") from e
+        self._guarded(lambda: self._upload_multi(net, part, mi))
+        self.quantization = qreport
+        return qreport
+
+    def _reload(self) -> None:
+        """Upload the loaded network again (:meth:`_recover`: the board lost it)."""
+        if self._part is None:
+            self._upload(self.net, self._report, self._images)
+        else:
+            self._upload_multi(self.net, self._part, self._multi)
+
+    def _begin_upload(self, images: dict[str, str]) -> None:
+        """Keep the journal of an interrupted upload of these images to this board (what
+        ``write_region(resume=True)`` skips); forget it otherwise."""
         key = hashlib.sha256(repr(sorted(images.items())).encode()).hexdigest()
         try:
             self._check_session()  # a board reset since: nothing of an earlier upload is left
@@ -296,23 +347,82 @@ class Device(BoardSession):
             self._journal, self._journal_key = {}, key
         if self._floor is None:
             self._floor = (self._board_frames(), self.link.acks)
-        pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
-        counts = _hex_words(images["regs.hex"])[:2]
-        weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
-        bits = net.quantization.weight_bits
-        self.write_region(Region.CTRL, CTRL_N_POP, counts, resume=True)
-        self.write_region(Region.POP, 0, pop, resume=True)
-        self.write_region(Region.PROJ, 0, proj, resume=True)
-        self._write_weights(weights, bits, resume=True)
-        self._verify(Region.CTRL, counts, CTRL_N_POP)
-        self._verify(Region.POP, pop)
-        self._verify(Region.PROJ, proj)
-        self._verify_weights(weights, bits)
+
+    def _end_upload(self, net: Network, report, images, weights, part=None,
+                    multi=None) -> None:
         self._journal_key = None
         self._set_learning(True)
         self.reset()
         self.net, self._report, self._images, self._weights = net, report, images, weights
+        self._part, self._multi = part, multi
         self._learning, self._evolved, self._stateful, self._current = True, False, False, None
+
+    def _upload(self, net: Network, report, images) -> None:
+        self._begin_upload(images)
+        weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
+        self._sel = 0
+        self._write_core(_hex_words(images["regs.hex"])[:2], _hex_words(images["pop.hex"]),
+                         _hex_words(images["proj.hex"]), images["bias.hex"], weights,
+                         net.quantization)
+        self._end_upload(net, report, images, weights)
+
+    def _upload_multi(self, net: Network, part, mi) -> None:
+        """Each core's part through CORE_SEL (written and verified as a single core's), then
+        the router's tables (ROUTE and INMAP are write only: the link's CRC and replay are
+        their check; WAVES is read back)."""
+        self._begin_upload(mi.images)
+        weights = []
+        for core, rep in zip(part.cores, mi.reports):
+            if core.net is None:
+                weights.append(None)
+                continue
+            self._select(core.index)
+            img = {n: _hex_words(mi.images[f"c{core.index}_{n}.hex"])
+                   for n in ("pop", "proj", "weights", "regs")}
+            w = np.asarray(img["weights"][:rep.weight_words], np.int64)
+            self._write_core(img["regs"][:2], img["pop"], img["proj"],
+                             mi.images[f"c{core.index}_bias.hex"], w, net.quantization)
+            weights.append(w)
+        for region, name in ((Region.ROUTE, "route"), (Region.INMAP, "inmap"),
+                             (Region.WAVES, "waves")):
+            words = _hex_words(mi.images[f"{name}.hex"])
+            if name == "waves":  # N_WAVES first, then the cores
+                words = words[-1:] + words[:-1]
+            self.write_region(region, 0, words, resume=True)
+            if region == Region.WAVES:
+                self._verify(region, words)
+        self._end_upload(net, None, mi.images, weights, part, mi)
+
+    def _select(self, core: int) -> None:
+        """Address core ``core`` of a multi-core board (CORE_SEL) with what follows."""
+        self.write_region(Region.CTRL, CTRL_CORE_SEL, [core])
+        if self.link.lossy:
+            self._verify(Region.CTRL, [core], CTRL_CORE_SEL)
+        self._sel = core
+
+    def _write_core(self, counts: list[int], pop: list[int], proj: list[int], bias: str,
+                    weights: np.ndarray, q) -> None:
+        """One core's tables, biases and weights (resuming an interrupted upload), then
+        each read back and repaired."""
+        self.write_region(Region.CTRL, CTRL_N_POP, counts, resume=True)
+        self.write_region(Region.POP, 0, pop, resume=True)
+        self.write_region(Region.PROJ, 0, proj, resume=True)
+        self._write_biases(bias, q.state_bits, resume=True)
+        self._write_weights(weights, q.weight_bits, resume=True)
+        self._verify(Region.CTRL, counts, CTRL_N_POP)
+        self._verify(Region.POP, pop)
+        self._verify(Region.PROJ, proj)
+        self._verify_biases(bias, q.state_bits)
+        self._verify_weights(weights, q.weight_bits)
+
+    def _write_biases(self, image: str, bits: int, resume: bool = False) -> None:
+        """Every neuron's bias (bias.hex, ``bits`` wide) into region BIAS."""
+        values = _sign(_hex_words(image), bits)
+        self.write_region(Region.BIAS, 0, values, 2 if bits <= 16 else 4, resume=resume)
+
+    def _verify_biases(self, image: str, bits: int) -> None:
+        """(Read back sign-extended; a repair's 32-bit words keep their low ``bits``.)"""
+        self._verify(Region.BIAS, [int(b) & 0xFFFF_FFFF for b in _sign(_hex_words(image), bits)])
 
     def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0,
                        resume: bool = False) -> None:
@@ -360,22 +470,64 @@ class Device(BoardSession):
             raise DeviceError("no network loaded: call device.load(net) first")
         return self.net
 
+    def _write_all_weights(self, images, verify: bool) -> None:
+        """Weight images onto the board (one per core on a multi-core board, None for an
+        empty core); read back and repaired when ``verify``."""
+        bits = self.net.quantization.weight_bits
+        for k, w in enumerate([images] if self._part is None else images):
+            if w is None:
+                continue
+            if self._part is not None:
+                self._select(k)
+            self._write_weights(w, bits)
+            if verify:
+                self._verify_weights(w, bits)
+
+    def _read_words(self):
+        """The board's weight words; on a multi-core board, each core's (None: empty)."""
+        if self._part is None:
+            return np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
+                              np.int64)
+        out = []
+        for core, rep in zip(self._part.cores, self._multi.reports):
+            if core.net is None:
+                out.append(None)
+                continue
+            self._select(core.index)
+            out.append(np.asarray(self.read_region(Region.WEIGHT, 0, rep.weight_words),
+                                  np.int64))
+        return out
+
+    def _matrices(self, words) -> dict[str, np.ndarray]:
+        """Every projection's weights ``[target, source]`` from :meth:`_read_words`'s words
+        (a multi-core board's put together from its cores' blocks)."""
+        net = self.net
+        if self._part is None:
+            return {pr.name: self._matrix(words, i) for i, pr in enumerate(net.projections)}
+        out = {pr.name: integer_weights(net, j, net.quantization)
+               for j, pr in enumerate(net.projections)}
+        for core, rep, w in zip(self._part.cores, self._multi.reports, words):
+            if w is None:
+                continue
+            for li, (j, tgt, src) in enumerate(core.blocks):
+                out[net.projections[j].name][np.ix_(tgt, src)] = rep.matrix(_sign(w, 31), li)
+        return out
+
     def read_weights(self) -> dict[str, torch.Tensor]:
         """Current weights of every projection, ``[target, source]`` int64 in LSBs."""
-        net = self._need_net()
-        words = np.asarray(self._guarded(
-            lambda: self.read_region(Region.WEIGHT, 0, self._report.weight_words),
-            keeps_state=self._evolved), np.int64)
-        return {pr.name: torch.from_numpy(self._matrix(words, i)) for i, pr in
-                enumerate(net.projections)}
+        self._need_net()
+        words = self._guarded(self._read_words, keeps_state=self._evolved)
+        return {name: torch.from_numpy(m) for name, m in self._matrices(words).items()}
 
     def _matrix(self, words: np.ndarray, i: int) -> np.ndarray:
-        net = self.net
-        pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = self._report.w_base[i]
         bits = PLASTIC.bit_length() - 1  # the weight, sign-extended below the plastic bit
-        return _sign(words[base:base + s * t], bits).reshape(s, t).T.copy()
+        return self._report.matrix(_sign(words, bits), i)
+
+    def restore_weights(self) -> None:
+        """Write back the weights of the last :meth:`load` (undoes on-chip learning)."""
+        self._need_net()
+        self._guarded(lambda: self._write_all_weights(self._weights, self.link.lossy))
+        self._evolved, self._current = False, None
 
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
@@ -424,8 +576,10 @@ class Device(BoardSession):
                 net, arrays, b, steps, plastic, start, recoveries))
             for t, ev in enumerate(events):
                 spk[t, b, ev] = True
-            for i in plastic:
-                final[i].append(self._matrix(words, i))
+            if plastic:
+                mats = self._matrices(words)
+                for i in plastic:
+                    final[i].append(mats[net.projections[i].name])
         spikes = {pop.name: (arrays[pop.name].to(torch.bool).cpu() if pop.is_input else
                              torch.from_numpy(spk[:, :, net.offset(pop.name):
                                                   net.offset(pop.name) + pop.size].copy()))
@@ -436,12 +590,12 @@ class Device(BoardSession):
                       lsb=2.0 ** -net.quantization.frac_bits)
 
     def _sample(self, net: Network, arrays, b: int, steps: int, plastic: list[int], start,
-                recoveries: int) -> tuple[list[list[int]], np.ndarray | None]:
+                recoveries: int) -> tuple[list[list[int]], object]:
         """Run sample ``b`` from the reset state: its output events per step, and the weight
-        words after it when it learns. A learning sample starts from the load's weights, the
-        first from the board's (``start``, None: the load's), written again unless they are
-        surely still there (the first attempt of the first sample, no reconnect since the
-        run began)."""
+        words after it when it learns (:meth:`_read_words`). A learning sample starts from
+        the load's weights, the first from the board's (``start``, None: the load's), written
+        again unless they are surely still there (the first attempt of the first sample, no
+        reconnect since the run began)."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
         inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
@@ -451,10 +605,8 @@ class Device(BoardSession):
             self._stateful = True
             fresh = b == 0 and attempt == 0 and self.stats["reconnects"] == recoveries
             if plastic and not fresh:
-                image = self._weights if b or start is None else start
-                self._write_weights(image, bits)
-                if self.link.lossy:
-                    self._verify_weights(image, bits)
+                self._write_all_weights(self._weights if b or start is None else start,
+                                        self.link.lossy)
             self.reset()
             try:
                 events = self._run_steps(net, inputs)
@@ -472,12 +624,30 @@ class Device(BoardSession):
                 continue
             words = None
             if plastic:
-                words = np.asarray(self.read_region(Region.WEIGHT, 0,
-                                                    self._report.weight_words), np.int64)
+                words = self._read_words()
                 self._evolved = True
-                self._current = _image_of(words, bits)
+                self._current = (_image_of(words, bits) if self._part is None else
+                                 [None if w is None else _image_of(w, bits) for w in words])
             return events, words
         raise AssertionError("unreachable")
+
+    def run_events(self, inputs: list[list[int]]) -> list[list[int]]:
+        """Run ``len(inputs)`` steps from the core's present state; ``inputs[t]`` are the
+        global indices of the input neurons spiking in step t. Returns the global indices of
+        the neurons that spiked in each step, in the core's order.
+
+        A step-by-step primitive (:class:`snnkit.Cluster`): unlike :meth:`run`, nothing is
+        repeated when the link fails (the state has moved on) and there is no board-reset
+        check per call (the next :meth:`run`, :meth:`read_weights` or
+        :meth:`read_counters` makes it).
+
+        Raises
+        ------
+        DeviceError : no network loaded, the board aborted a step, or the link failed
+        """
+        net = self._need_net()
+        self._stateful = True
+        return self._run_steps(net, inputs)
 
     def _run_steps(self, net: Network, inputs: list[list[int]]) -> list[list[int]]:
         """Output events (global indices) of each step, from the core's present state."""

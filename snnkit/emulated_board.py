@@ -19,61 +19,76 @@ import tempfile
 import threading
 from pathlib import Path
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig
 from .errors import DeviceError, SimulationError
 from .rtl_backend import cache_dir, headers
-from .tools import verilator_bin
+from .tools import run_child, verilator_bin
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "sim" / "emulator" / "main.cpp"
+HARNESS = hw.EMULATOR
 SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
 MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build has 1024)
 
 
-def sources() -> list[Path]:
+def sources(cores: int = 1) -> list[Path]:
     """Verilog of the board: the core's blocks, the UART, the decoder's blocks and host_top
-    (the header they include: rtl_backend.headers())."""
-    files = (sorted((ROOT / "hdl").glob("snn_*.v"))
-             + [ROOT / "hdl" / n for n in ("uart_rx.v", "uart_tx.v")]
-             + sorted((ROOT / "hdl").glob("host_*.v")))
-    missing = [str(f) for f in files + [HARNESS] if not f.exists()]
-    if missing:
-        raise SimulationError(f"emulated board sources not found: {missing} (needs a source "
-                              f"checkout)")
+    (with ``cores`` > 1: host_multi_top, the cores and their spike router; the header they
+    include: rtl_backend.headers())."""
+    tops = {"host_top.v", "host_multi_top.v"}
+    top = "host_top.v" if cores == 1 else "host_multi_top.v"
+    files = (sorted(hw.HDL.glob("snn_*.v")) + [hw.HDL / n for n in ("uart_rx.v", "uart_tx.v")]
+             + [f for f in sorted(hw.HDL.glob("host_*.v")) if f.name not in tops]
+             + [hw.HDL / top])
+    hw.require(hw.HDL / "snn_core.v", *files, HARNESS)
     return files
 
 
-def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLOAD) -> str:
-    h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}".encode())
-    for f in sources() + headers() + [HARNESS]:
+def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLOAD,
+         cores: int = 1) -> str:
+    extra = f":{cores}" if cores > 1 else ""
+    h = hashlib.sha256(f"{config.key()}:{clks_per_bit}:{max_payload}{extra}".encode())
+    for f in sources(cores) + headers() + [HARNESS]:
         h.update(f.name.encode() + f.read_bytes())
     return "emulator-" + h.hexdigest()[:16]  # the prefix of existing cached builds
 
 
 def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER_BIT,
-          cache=None, max_payload: int = MAX_PAYLOAD) -> Path:
+          cache=None, max_payload: int = MAX_PAYLOAD, cores: int = 1,
+          progress: bool = False) -> Path:
     """Build (or find in the cache) the emulated board; return the executable.
+    ``progress``: show a timer while building. An interrupted build leaves no process and no
+    half-built folder behind.
 
     Raises
     ------
     SimulationError : verilator is missing or the build failed (its log is quoted)
     """
     config = config or HardwareConfig()
-    final = cache_dir(cache) / _key(config, clks_per_bit, max_payload)
+    final = cache_dir(cache) / _key(config, clks_per_bit, max_payload, cores)
     exe = final / "Vhost_top"
     if exe.exists():
         return exe
+    tool = verilator_bin()
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
     params = dict(config.verilog_params(), CLKS_PER_BIT=clks_per_bit, MAX_PAYLOAD=max_payload)
-    cmd = [verilator_bin(), "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
-           "-Wno-lint", "-Wno-style", "--top-module", "host_top", "--Mdir", str(work),
+    top = "host_top"
+    if cores > 1:  # the same harness: the multi-core top under host_top's class name
+        top = "host_multi_top"
+        params["CORES"] = cores
+    cmd = [tool, "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
+           "-Wno-lint", "-Wno-style", "--top-module", top, "--prefix", "Vhost_top",
+           "--Mdir", str(work),
            "-o", "Vhost_top", "-CFLAGS", f"-O1 -DCLKS_PER_BIT={clks_per_bit}",
            "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{ROOT / 'hdl'}"]
-    cmd += [str(f) for f in sources()]
+    cmd += [f"-G{k}={v}" for k, v in params.items()] + [f"-I{hw.HDL}"]
+    cmd += [str(f) for f in sources(cores)]
     cmd += [str(HARNESS)]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    try:
+        proc = run_child(cmd, desc="building the emulated board" if progress else None)
+    except BaseException:  # interrupted: nothing half-built stays in the cache
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise SimulationError(f"emulated board build failed:\n"
@@ -99,13 +114,15 @@ def _launch(exe: Path, port: int | None, pty: bool, host: str):
 @contextlib.contextmanager
 def running(config: HardwareConfig | None = None, *, pty: bool = False, port: int = 0,
             host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-            max_payload: int = MAX_PAYLOAD):
+            max_payload: int = MAX_PAYLOAD, cores: int = 1):
     """Serve the emulated board in the background; yield ``(url, process)``.
 
     The URL is ``socket://host:port`` (a free port when ``port`` is 0) or the pty path.
-    ``max_payload``: the board's frame buffer bytes (a power of two).
+    ``max_payload``: the board's frame buffer bytes (a power of two). ``cores`` > 1: a board
+    of that many cores (hdl/host_multi_top.v), each of size ``config``.
     """
-    proc, url = _launch(build(config, clks_per_bit, cache, max_payload), port, pty, host)
+    proc, url = _launch(build(config, clks_per_bit, cache, max_payload, cores), port, pty,
+                        host)
     try:
         yield url, proc
     finally:
@@ -119,12 +136,13 @@ def running(config: HardwareConfig | None = None, *, pty: bool = False, port: in
 
 def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty: bool = False,
           host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-          out=sys.stdout) -> int:
-    """Serve the emulated board in the foreground until Ctrl-C (what ``snnkit emulate`` runs)."""
+          out=sys.stdout, cores: int = 1) -> int:
+    """Serve the emulated board in the foreground until Ctrl-C (what ``snnkit emulate`` runs);
+    ``cores`` > 1: a board of that many cores and the spike router."""
     if port is None and not pty:
         raise DeviceError("emulate: give --port N (socket://) or --pty")
     print("building the emulated board (cached after the first time) ...", file=out, flush=True)
-    exe = build(config, clks_per_bit, cache)
+    exe = build(config, clks_per_bit, cache, cores=cores, progress=True)
     with _stopped_by_signals():
         proc, url = _launch(exe, port, pty, host)
         print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)

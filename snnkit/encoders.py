@@ -1,4 +1,7 @@
-"""Turn data into input arrays ``[steps, batch, inputs]`` for :func:`snnkit.simulate`."""
+"""Turn data into input arrays ``[steps, batch, inputs]`` for :func:`snnkit.simulate`.
+
+Only :func:`poisson` is random: it draws fresh spikes on every call unless given a ``seed``.
+"""
 
 from __future__ import annotations
 
@@ -23,10 +26,11 @@ def _values(x, label, lo=None, hi=None) -> np.ndarray:
     return arr
 
 
-def poisson(rates, steps: int, seed: int | None = 0) -> torch.Tensor:
+def poisson(rates, steps: int, seed: int | None = None) -> torch.Tensor:
     """Bernoulli spikes with per-step probability ``rates`` ([batch, inputs] in [0, 1]).
 
-    Reproducible for a given ``seed`` (numpy's PCG64).
+    Each call draws fresh randomness unless ``seed`` is given; with a seed (numpy's PCG64)
+    the spikes are the same on every call and every machine.
     """
     p = _values(rates, "rates", 0.0, 1.0)
     rng = np.random.default_rng(seed)

@@ -18,3 +18,7 @@ class SimulationError(SnnkitError, ValueError):
 
 class DeviceError(SnnkitError, IOError):
     """A board (real or emulated) misbehaved: no answer, bad frames, too small for the network."""
+
+
+class SweepError(SnnkitError, ValueError):
+    """A sweep configuration is invalid (the message names the key), or a sweep failed."""

@@ -1,6 +1,7 @@
 """The ``.snn`` container: a zip archive holding ``manifest.json`` and ``.npy`` arrays.
 
-Format version 1 (docs/network-format.md). The manifest holds every scalar; each array
+Format version 2 (docs/network-format.md; version 1 files, without population shapes and
+convolution projections, still load). The manifest holds every scalar; each array
 (weights, masks, per-neuron parameters) is stored losslessly as ``arrays/<key>.npy`` and the
 manifest refers to it as ``{"array": "<key>"}``. Saving writes a temporary file in the same
 folder and renames it, so a crash never leaves half a file.
@@ -28,7 +29,7 @@ import numpy as np
 from .errors import NetworkError
 
 FORMAT = "snnkit-network"
-VERSION = 1
+VERSION = 2  # 2: population shapes, convolution projections
 # what zipfile, zlib and json raise on a damaged archive (a flipped byte, a cut, a splice):
 # the file, not snnkit, is wrong
 DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
@@ -48,20 +49,40 @@ T = TypeVar("T")
 def write(path, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write ``manifest`` and the ``arrays`` it refers to into the archive ``path``, atomically
     (a temporary file in the same folder, renamed when complete)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+
+    def fill(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("manifest.json", json.dumps(manifest, indent=1))
             for key, arr in arrays.items():
                 buf = io.BytesIO()
                 np.save(buf, arr, allow_pickle=False)
                 z.writestr(f"arrays/{key}.npy", buf.getvalue())
+
+    atomic_write(path, fill)
+
+
+def atomic_write(path, fill: Callable[[Any], None]) -> None:
+    """Call ``fill(binary file)`` on a temporary file beside ``path`` and rename it to exactly
+    ``path`` when complete (an interrupted write leaves any old file intact and no temporary
+    one). The file gets the permissions of an ordinary new file (0666 less the umask), not
+    the 0600 of a temporary file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 # --------------------------------------------------------------------------- reading

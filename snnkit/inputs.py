@@ -16,7 +16,8 @@ def check_inputs(net: Network, inputs,
 
     ``inputs`` is one array ``[steps, batch, n_inputs]`` (input populations concatenated in
     network order) or a dict ``{input population: [steps, batch, size]}``; spikes as bool or
-    0/1 numbers, currents as finite numbers.
+    0/1 numbers, currents as finite numbers. ``steps`` (default: the inputs' length) may be
+    shorter than the inputs: the first ``steps`` steps are run.
 
     Raises
     ------
@@ -69,9 +70,11 @@ def check_inputs(net: Network, inputs,
         steps = n_steps
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
-    if n_steps != steps:
+    if n_steps < steps:
         raise SimulationError(f"steps: inputs cover {n_steps} steps but steps={steps}; "
                               f"give inputs shaped [steps, batch, inputs]")
+    if n_steps > steps:  # a shorter run: the first steps of the inputs
+        arrays = {k: v[:steps] for k, v in arrays.items()}
     if batch < 1:
         raise SimulationError("inputs: batch dimension is empty")
     return arrays, int(steps), int(batch)

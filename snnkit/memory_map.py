@@ -20,9 +20,10 @@ from enum import IntEnum, IntFlag
 from pathlib import Path
 
 from . import protocol as p
+from .hardware_files import HDL
 from .protocol import Region
 
-HEADER_PATH = Path(__file__).resolve().parent.parent / "hdl" / "snn_map.vh"
+HEADER_PATH = HDL / "snn_map.vh"
 
 # --------------------------------------------------------------------------- the core's bus
 
@@ -37,6 +38,7 @@ class CoreRegion(IntEnum):
     STATE = 0x1  # neuron state, STATE_STRIDE words per neuron (debug read / write)
     WEIGHT = 0x2  # weights: bit 31 plastic, [30:0] the weight sign-extended
     TRACE = 0x3  # STDP traces (debug)
+    BIAS = 0x6  # per-neuron bias: word g is neuron g's, signed S_BITS (0x4, 0x5: multi-core)
 
 
 def core_address(region: CoreRegion, offset: int = 0) -> int:
@@ -80,8 +82,9 @@ CTRL_WORDS = Reg.N_PROJ - Reg.CTRL + 1  # CTRL .. N_PROJ
 COUNTER_WORDS = Reg.SYN_EVENTS - Reg.STEP_COUNT + 1  # STEP_COUNT .. SYN_EVENTS
 FIFO_WORDS = Reg.OUT_LEVEL - Reg.IN_FIFO + 1  # IN_FIFO .. OUT_LEVEL
 MAGIC = 0x534E4E31  # "SNN1"
-CORE_VERSION = 0x00010000
-FEATURES = ("stdp", "soft_bounds", "adaptive_threshold", "delays", "nearest_rule")  # bit k
+CORE_VERSION = 0x00020000  # 2: the bias is per neuron (region BIAS), not a table field
+FEATURES = ("stdp", "soft_bounds", "adaptive_threshold", "delays", "nearest_rule",
+            "neuron_bias")  # bit k
 
 
 class Ctrl(IntFlag):
@@ -121,9 +124,9 @@ class PopField(IntEnum):
     ALPHA = 4  # decays: unsigned, D_BITS + 1 bits
     BETA = 5
     ADAPT_DECAY = 6
-    THRESHOLD = 7  # signed, S_BITS: THRESHOLD .. ADAPT_PLUS
+    THRESHOLD = 7  # signed, S_BITS: THRESHOLD .. ADAPT_PLUS (the bias is per neuron: BIAS)
     V_RESET = 8
-    BIAS = 9
+    # 9: unused (the population's bias in core version 1)
     V_INIT = 10
     ADAPT_PLUS = 11
     PROJ_FIRST = 12  # incoming projections: table entries PROJ_FIRST .. + PROJ_COUNT - 1
@@ -163,7 +166,7 @@ class ProjFlag(IntFlag):
     SOFT = 1 << 2  # soft bounds
 
 
-SIGNED_POP_FIELDS = (PopField.THRESHOLD, PopField.V_RESET, PopField.BIAS, PopField.V_INIT,
+SIGNED_POP_FIELDS = (PopField.THRESHOLD, PopField.V_RESET, PopField.V_INIT,
                      PopField.ADAPT_PLUS)  # stored sign-extended
 SIGNED_PROJ_FIELDS = (ProjField.W_MIN, ProjField.W_MAX)
 
@@ -179,6 +182,30 @@ class StateField(IntEnum):
 
 STATE_STRIDE = 4
 
+# --------------------------------------------------------------------------- many cores
+
+
+class MultiReg(IntEnum):
+    """Registers the multi-core design (hdl/snn_multi.v) adds in region REGS."""
+
+    CORES = 0x00B  # identify word: cores in the design
+    CORE_SEL = 0x01B  # the core the tables, N_POP, N_PROJ and regions 1-3 address
+    N_WAVES = 0x02F  # waves per step
+    WAVE = 0x030  # + k: core k's {enabled (bit 4), wave [3:0]}
+
+
+class MultiRegion(IntEnum):
+    """Address regions the multi-core design adds (``host_addr[23:20]``)."""
+
+    ROUTE = 0x4  # the spike router's route table (write only)
+    INMAP = 0x5  # each core's index of each network input (write only)
+
+
+MULTI_LINK_BASE = {  # protocol region -> its first word on snn_multi's bus
+    Region.ROUTE: core_address(MultiRegion.ROUTE), Region.INMAP: core_address(MultiRegion.INMAP),
+    Region.WAVES: core_address(CoreRegion.REGS, MultiReg.N_WAVES)}
+
+
 # --------------------------------------------------------------------------- UART regions
 
 LINK_COUNTERS = 4  # region LINK: the decoder's frames, CRC errors, NACKs, replays
@@ -190,17 +217,19 @@ LINK_BASE = {  # protocol region -> its first word on the core's bus (LINK: the 
     Region.STATE: core_address(CoreRegion.STATE),
     Region.WEIGHT: core_address(CoreRegion.WEIGHT),
     Region.TRACE: core_address(CoreRegion.TRACE),
+    Region.BIAS: core_address(CoreRegion.BIAS),
     Region.COUNTER: core_address(CoreRegion.REGS, Reg.STEP_COUNT),
     Region.FIFO: core_address(CoreRegion.REGS, Reg.IN_FIFO),
 }
 LINK_WRITABLE = (Region.CTRL, Region.POP, Region.PROJ, Region.STATE, Region.WEIGHT,
-                 Region.FIFO)
+                 Region.FIFO, Region.BIAS)
 # words per region: (factor, the core size it multiplies: N, SYN, P, PR, TR, or None)
 LINK_SIZE = {Region.IDENT: (IDENT_WORDS, None), Region.CTRL: (CTRL_WORDS, None),
              Region.POP: (TABLE_STRIDE, "P"), Region.PROJ: (TABLE_STRIDE, "PR"),
              Region.STATE: (STATE_STRIDE, "N"), Region.WEIGHT: (1, "SYN"),
              Region.TRACE: (1, "TR"), Region.COUNTER: (COUNTER_WORDS, None),
-             Region.LINK: (LINK_COUNTERS, None), Region.FIFO: (FIFO_WORDS, None)}
+             Region.LINK: (LINK_COUNTERS, None), Region.FIFO: (FIFO_WORDS, None),
+             Region.BIAS: (1, "N")}
 
 
 def link_offset(region: Region, address: int) -> int:
@@ -242,6 +271,10 @@ def _macros() -> list[tuple[str, str, str]]:
           for f in Ctrl]
     m += [(f"SNN_STATUS_{f.name}_BIT", str(f.value.bit_length() - 1), "bit of STATUS")
           for f in Status]
+    m.append(("", "", "the multi-core design (hdl/snn_multi.v)"))
+    m += [(f"SNN_MREG_{r.name}", f"'h{r.value:03X}", "word offset in region REGS")
+          for r in MultiReg]
+    m += [(f"SNN_REGION_{r.name}", f"4'h{r.value:X}", "host_addr[23:20]") for r in MultiRegion]
     m.append(("", "", "table fields (4 bits: the word in the entry) and flag bits"))
     m += [(f"SNN_POP_{f.name}", f"4'd{f.value}", "population field") for f in PopField]
     m.append(("SNN_POP_SIGNED", f"16'h{sum(1 << f for f in SIGNED_POP_FIELDS):04X}",

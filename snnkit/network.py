@@ -8,7 +8,9 @@ the population.
 
 Time is discrete: every decay is a factor per time step (``beta = exp(-dt/tau)``), every
 delay is a whole number of steps. Weights are shaped ``[target, source]`` as in
-``torch.nn.Linear``.
+``torch.nn.Linear``; a convolution projection (:meth:`Network.connect_conv`) keeps one shared
+kernel ``[C_out, C_in/groups, kH, kW]`` as ``torch.nn.Conv2d`` between populations shaped
+``[C, H, W]`` (flattened channel-major, see :mod:`snnkit.conv`).
 
 A network saves itself as the ``.snn`` file of docs/network-format.md: it converts itself to
 and from the manifest (:meth:`Network.to_manifest`, :meth:`Network.from_manifest`), and
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import fileformat
+from .conv import Conv
 from .errors import NetworkError
 from .parameters import (  # noqa: F401 - re-exported: the parameters belong to the description
     IF,
@@ -51,6 +54,7 @@ class Population:
     size: int
     neuron: NeuronModel | None = None  # None: an input population
     encoding: str = "spikes"  # inputs only: "spikes" or "current"
+    shape: tuple[int, int, int] | None = None  # [C, H, W] (flattened channel-major), or flat
 
     @property
     def is_input(self) -> bool:
@@ -59,15 +63,17 @@ class Population:
 
 @dataclass
 class Projection:
-    """Weights from every neuron of ``source`` to every neuron of ``target``."""
+    """Weights from every neuron of ``source`` to every neuron of ``target``; or, when
+    ``conv`` is set, one kernel shared by every position of a convolution."""
 
     source: str
     target: str
-    weight: np.ndarray  # float64 [target.size, source.size]
+    weight: np.ndarray  # float64 [target.size, source.size]; conv: [C_out, C_in/groups, kH, kW]
     mask: np.ndarray | None = None  # bool [target, source]; None = all-to-all
     delay: int = 0  # steps; 0 only forward in population order
     stdp: STDP | None = None
     plastic_mask: np.ndarray | None = None  # bool [target, source]; None = every connection
+    conv: Conv | None = None  # the geometry of a convolution projection
 
     @property
     def name(self) -> str:
@@ -75,10 +81,18 @@ class Projection:
 
     def connections(self) -> np.ndarray:
         """Boolean [target, source]: which synapses exist."""
+        if self.conv is not None:
+            return self.conv.structure()
         return np.ones(self.weight.shape, bool) if self.mask is None else self.mask
+
+    def dense_weight(self) -> np.ndarray:
+        """The ``[target, source]`` weights (a convolution's kernel at every position)."""
+        return self.weight if self.conv is None else self.conv.dense(self.weight)
 
     @property
     def n_synapses(self) -> int:
+        if self.conv is not None:
+            return self.conv.n_synapses()
         return int(self.connections().sum())
 
 
@@ -117,34 +131,44 @@ class Network:
             raise NetworkError(f"{where}.name: a population named {name!r} already exists")
 
     @staticmethod
-    def _check_size(size: Any, where: str) -> int:
-        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size <= 0:
-            raise NetworkError(f"{where}.size: must be a positive integer, got {size!r}")
-        return int(size)
+    def _check_size(size: Any, where: str) -> tuple[int, tuple | None]:
+        """(size, shape): ``size`` is a count or a ``[C, H, W]`` shape."""
+        def whole(x):
+            return isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x > 0
 
-    def add_input(self, name: str, size: int, encoding: str = "spikes") -> Population:
-        """Append an input population (a spike or current source)."""
+        if isinstance(size, (tuple, list)) and len(size) == 3 and all(whole(x) for x in size):
+            shape = tuple(int(x) for x in size)
+            return int(np.prod(shape)), shape
+        if not whole(size):
+            raise NetworkError(f"{where}.size: must be a positive integer, got {size!r} (or a "
+                               f"[C, H, W] shape of positive integers)")
+        return int(size), None
+
+    def add_input(self, name: str, size, encoding: str = "spikes") -> Population:
+        """Append an input population (a spike or current source) of ``size`` inputs, or of
+        shape ``[C, H, W]`` (the source of a convolution)."""
         where = f"populations[{len(self.populations)}]"
         self._check_new_name(name, where)
-        size = self._check_size(size, f"{where} ({name})")
+        size, shape = self._check_size(size, f"{where} ({name})")
         if encoding not in ("spikes", "current"):
             raise NetworkError(f"{where} ({name}).encoding: must be 'spikes' or 'current', "
                                f"got {encoding!r}")
-        pop = Population(name, size, None, encoding)
+        pop = Population(name, size, None, encoding, shape)
         self.populations.append(pop)
         return pop
 
-    def add_population(self, name: str, size: int, neuron: NeuronModel | None = None) -> Population:
-        """Append a population of ``size`` neurons of the given model (default ``LIF()``)."""
+    def add_population(self, name: str, size, neuron: NeuronModel | None = None) -> Population:
+        """Append a population of ``size`` neurons (a count, or a ``[C, H, W]`` shape) of the
+        given model (default ``LIF()``)."""
         where = f"populations[{len(self.populations)}]"
         self._check_new_name(name, where)
-        size = self._check_size(size, f"{where} ({name})")
+        size, shape = self._check_size(size, f"{where} ({name})")
         neuron = LIF() if neuron is None else neuron
         if not isinstance(neuron, NeuronModel):
             raise NetworkError(f"{where} ({name}).neuron: expected a neuron model such as LIF(), "
                                f"got {type(neuron).__name__}")
         neuron.validate(f"{where} ({name}).neuron", size)
-        pop = Population(name, size, neuron)
+        pop = Population(name, size, neuron, shape=shape)
         self.populations.append(pop)
         return pop
 
@@ -166,13 +190,7 @@ class Network:
             w = np.where(m, w, 0.0)
         pm = None if plastic_mask is None else self._array(plastic_mask, bool, shape,
                                                            f"{where}.plastic_mask")
-        if not isinstance(delay, (int, np.integer)) or isinstance(delay, bool) or delay < 0:
-            raise NetworkError(f"{where}.delay: must be an integer number of steps >= 0, "
-                               f"got {delay!r}")
-        if delay == 0 and self.index_of(source) >= self.index_of(target):
-            raise NetworkError(
-                f"{where}.delay: a projection from {source!r} to itself or to an earlier "
-                f"population needs delay >= 1 (spikes of step t reach it at step t + delay)")
+        self._check_delay(source, target, delay, where)
         if stdp is not None:
             if not isinstance(stdp, STDP):
                 raise NetworkError(f"{where}.stdp: expected snnkit.STDP, got {type(stdp).__name__}")
@@ -181,8 +199,64 @@ class Network:
                                    f"{source!r} is a current input")
             stdp.validate(f"{where}.stdp")
         proj = Projection(source, target, w, m, int(delay), stdp, pm)
+        if stdp is not None:
+            learns = proj.connections() if pm is None else proj.connections() & pm
+            stdp.warn_outside(where, w[learns])
         self.projections.append(proj)
         return proj
+
+    def connect_conv(self, source: str, target: str, weight, *, stride=1, padding=0,
+                     dilation=1, groups: int = 1, delay: int = 0, stdp=None) -> Projection:
+        """Add a convolution projection: ``weight`` is one kernel ``[C_out, C_in/groups, kH,
+        kW]`` (as ``torch.nn.Conv2d``; zero padding on each side) shared by every position.
+
+        ``source`` must have a ``[C, H, W]`` shape; ``target`` has the output's shape, or is
+        flat with as many neurons.
+
+        Raises
+        ------
+        NetworkError : a source without a shape, a kernel that does not fit it, a target of
+            another shape or size, NaN or inf weights, a bad delay, or ``stdp`` (plasticity
+            learns each synapse's own weight; a convolution shares its weights)
+        """
+        where = f"projections[{len(self.projections)}] ({source}->{target})"
+        src, tgt = self._pop(source, f"{where}.source"), self._pop(target, f"{where}.target")
+        if tgt.is_input:
+            raise NetworkError(f"{where}.target: {target!r} is an input population and cannot "
+                               f"receive projections")
+        if src.shape is None:
+            raise NetworkError(f"{where}.source: a convolution needs a [C, H, W] source; "
+                               f"{source!r} is flat (give its size as a shape, e.g. "
+                               f"add_input({source!r}, (C, H, W)))")
+        try:
+            w = np.array(weight, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise NetworkError(f"{where}.weight: cannot be read as float64 array ({e})")
+        conv = Conv.make(src.shape, w.shape, stride, padding, dilation, groups, where)
+        if not np.all(np.isfinite(w)):
+            raise NetworkError(f"{where}.weight: contains NaN or inf")
+        out = conv.out_shape
+        if tgt.shape not in (None, out) or tgt.size != int(np.prod(out)):
+            raise NetworkError(f"{where}.target: the convolution's output is {list(out)} "
+                               f"({int(np.prod(out))} neurons), {target!r} is "
+                               f"{list(tgt.shape) if tgt.shape else tgt.size}")
+        self._check_delay(source, target, delay, where)
+        if stdp is not None:
+            raise NetworkError(f"{where}.stdp: plasticity is not supported on a convolution "
+                               f"(STDP learns each synapse's weight; a convolution shares one "
+                               f"kernel); use connect() with proj.dense_weight() to learn")
+        proj = Projection(source, target, w, delay=int(delay), conv=conv)
+        self.projections.append(proj)
+        return proj
+
+    def _check_delay(self, source: str, target: str, delay, where: str) -> None:
+        if not isinstance(delay, (int, np.integer)) or isinstance(delay, bool) or delay < 0:
+            raise NetworkError(f"{where}.delay: must be an integer number of steps >= 0, "
+                               f"got {delay!r}")
+        if delay == 0 and self.index_of(source) >= self.index_of(target):
+            raise NetworkError(
+                f"{where}.delay: a projection from {source!r} to itself or to an earlier "
+                f"population needs delay >= 1 (spikes of step t reach it at step t + delay)")
 
     @staticmethod
     def _array(value, dtype, shape, label) -> np.ndarray:
@@ -270,6 +344,8 @@ class Network:
         pops = []
         for i, p in enumerate(self.populations):
             d: dict[str, Any] = {"name": p.name, "size": p.size}
+            if p.shape is not None:
+                d["shape"] = list(p.shape)
             if p.is_input:
                 d.update(kind="input", encoding=p.encoding)
             else:
@@ -287,6 +363,9 @@ class Network:
                 d["plastic_mask"] = value(f"projections.{i}.plastic_mask", pr.plastic_mask)
             if pr.stdp is not None:
                 d["stdp"] = dataclasses.asdict(pr.stdp)
+            if pr.conv is not None:
+                d["conv"] = {k: list(v) if isinstance(v, tuple) else v
+                             for k, v in pr.conv.options().items()}
             projs.append(d)
         q = self.quantization
         manifest = {
@@ -320,6 +399,11 @@ class Network:
         for i, d in enumerate(field(manifest, "populations", "manifest", list)):
             label = f"populations[{i}]"
             name, size = field(d, "name", label, str), field(d, "size", label, int)
+            if "shape" in d:
+                shape = field(d, "shape", label, list)
+                if int(np.prod(shape)) != size:
+                    raise NetworkError(f"{label}.shape: {shape} does not hold size {size}")
+                size = shape
             kind = field(d, "kind", label, str)
             if kind == "input":
                 net.add_input(name, size, d.get("encoding", "spikes"))
@@ -337,6 +421,15 @@ class Network:
                     stdp = STDP(**stdp)
                 except TypeError as e:
                     raise NetworkError(f"{label}.stdp: {e}")
+            if "conv" in d:
+                opts = field(d, "conv", label, dict)
+                extra = set(opts) - {"stride", "padding", "dilation", "groups"}
+                if extra or stdp is not None or "mask" in d:
+                    raise NetworkError(f"{label}.conv: unknown field(s) {sorted(extra)}" if extra
+                                       else f"{label}: a convolution has no mask or stdp")
+                net.connect_conv(src, tgt, value(field(d, "weight", label), f"{label}.weight"),
+                                 delay=field(d, "delay", label, int), **opts)
+                continue
             net.connect(
                 src, tgt, value(field(d, "weight", label), f"{label}.weight"),
                 mask=value(d.get("mask"), f"{label}.mask"),
@@ -345,7 +438,8 @@ class Network:
         return net
 
     def __repr__(self) -> str:
-        pops = ", ".join(f"{p.name}[{p.size}]" for p in self.populations)
+        pops = ", ".join(f"{p.name}[{'x'.join(map(str, p.shape)) if p.shape else p.size}]"
+                         for p in self.populations)
         return f"Network({pops}; {len(self.projections)} projections, {self.n_synapses} synapses)"
 
 

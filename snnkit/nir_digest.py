@@ -5,7 +5,7 @@ NIR files (HDF5) carry no checksum of their data, so a byte changed in a weight 
 file with another weight. The digest makes such a change in a file snnkit wrote an error
 instead of a different network. It is a SHA-256 over every node's type, parameters and
 metadata and the edges, in a canonical form that survives a write and a read (strings and
-bytes alike, numbers as float64 or int64).
+bytes alike, numbers as float64 or int64, tuples of numbers as arrays).
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def _value(h, v) -> None:
     if isinstance(v, (bytes, str)):
         h.update(b"s" + (v if isinstance(v, bytes) else v.encode()) + b";")
         return
+    if isinstance(v, (list, tuple)) and v and all(
+            isinstance(x, (int, float, np.number)) and not isinstance(x, bool) for x in v):
+        v = np.asarray(v)  # a tuple of numbers (a Conv2d's stride) is read back as an array
     if isinstance(v, (list, tuple)):
         h.update(b"l")
         for x in v:

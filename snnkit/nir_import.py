@@ -5,8 +5,10 @@ discretises with forward Euler at the step ``dt`` the caller gives (what snntorc
 do): ``beta = 1 - dt/tau``, and the input gain ``dt*r/tau`` (times ``dt/tau_syn*w_in`` for
 CubaLIF) is folded into the incoming weights. Linear parts of the graph (Affine, Linear,
 Scale, Conv2d, SumPool2d, AvgPool2d, Flatten, Delay) are composed into one projection per
-(source population, target population, delay); conv outputs are flattened channel-major
-(``index = (c*H + y)*W + x``, as ``torch.flatten``). docs/nir.md lists every mapping.
+(source population, target population, delay): a convolution projection (one shared kernel;
+a pool is a convolution of fixed weights) while the route is one, else a dense matrix over
+indices flattened channel-major (``index = (c*H + y)*W + x``, as ``torch.flatten``).
+Shapes the exporter left out are inferred. docs/nir.md lists every mapping, per exporter.
 
 Whatever the import had to interpret or approximate is listed in ``net.nir_report`` and in
 one :class:`~snnkit.nir_report.NIRApproximationWarning`; :mod:`snnkit.nir_export` goes the
@@ -22,12 +24,14 @@ import numpy as np
 from . import nir_digest
 from .errors import NetworkError
 from .network import IF, LIF, NEURON_MODELS, CubaLIF, Network
-from .nir_linear import Route, compose, spatial_matrix
+from .nir_graph import Wire, check_types, inline, load, update_order
+from .nir_linear import Route, compose, spatial_op
 from .nir_report import NIRApproximationWarning, Note, warn
+from .nir_shapes import Shapes
 
 __all__ = ["from_nir", "NIRApproximationWarning", "Note", "CONVENTIONS"]
 
-CONVENTIONS = ("nir", "snntorch", "norse")
+CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool")
 _NEURONS = ("LIF", "CubaLIF", "IF")
 _LINEAR = ("Affine", "Linear", "Scale", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Delay")
 _CONST = "__const__"  # pseudo source of Affine/Conv biases
@@ -45,9 +49,14 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     convention : how to read neuron nodes whose meaning depends on the exporter:
         ``"nir"`` the NIR definition (reset to ``v_reset`` at once; norse's LIFBoxCell and IAF,
         snntorch with ``reset_mechanism="zero"``); ``"snntorch"`` snntorch's default Leaky /
-        Synaptic, which subtract the threshold one step after a spike (``v_reset`` ignored);
+        Synaptic, which subtract the threshold one step after a spike: ``reset="delayed"``
+        (``v_reset`` ignored);
         ``"norse"`` graphs from ``norse.torch.to_nir``, which writes ``dt*tau`` into the time
-        constants and whose LIFCell adds input to the current with gain 1
+        constants and whose LIFCell adds input to the current with gain 1;
+        ``"sinabs"`` (IAF, LIF with ``norm_input=False``) and ``"rockpool"`` (LIFTorch):
+        exact exponential decays (sinabs: ``tau`` in steps), fire on ``v >= thr``, subtract
+        the threshold (one spike per step: sinabs ``SingleSpike``, rockpool
+        ``max_spikes_per_dt=1``)
     input_encoding : ``"spikes"`` or ``"current"`` for every Input node
 
     Returns
@@ -62,13 +71,13 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
     net = Network(dt=dt)
-    graph = _load(graph_or_path)
+    graph = load(graph_or_path)
     where = f"{graph_or_path}: " if isinstance(graph_or_path, (str, Path)) else ""
     if where:
         _check_digest(graph, where)
     try:
-        nodes, edges = _flatten(graph)
-        _check_types(nodes)
+        nodes, edges = inline(graph)
+        check_types(nodes, _NEURONS + _LINEAR + ("Input", "Output"))
         return _Importer(nodes, edges, net, convention, input_encoding).run()
     except NetworkError as e:  # a file's errors name the file too
         if not where or str(e).startswith(where):
@@ -97,68 +106,6 @@ _MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, Overf
               ZeroDivisionError, RecursionError, MemoryError, StopIteration)
 
 
-def _load(graph_or_path):
-    import nir
-
-    if isinstance(graph_or_path, (str, Path)):
-        path = Path(graph_or_path)
-        if not path.is_file():
-            raise NetworkError(f"{path}: no such file")
-        try:
-            return nir.read(path)
-        except Exception as e:  # noqa: BLE001 - h5py/nir raise many types
-            raise NetworkError(f"{path}: not a NIR file, or damaged ({type(e).__name__}: "
-                               f"{e})") from None
-    if isinstance(graph_or_path, dict):
-        try:
-            return nir.NIRGraph.from_dict(graph_or_path)
-        except Exception as e:  # noqa: BLE001
-            raise NetworkError(f"graph_or_path: dict is not a NIR graph ({e})")
-    if isinstance(graph_or_path, nir.NIRGraph):
-        return graph_or_path
-    raise NetworkError(f"graph_or_path: expected a nir.NIRGraph, a dict or a path, got "
-                       f"{type(graph_or_path).__name__}")
-
-
-def _flatten(graph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
-    """Inline sub-graphs (snntorch's RLeaky/RSynaptic); their Input/Output become wires."""
-    nodes, edges, entry, exit_ = {}, [], {}, {}
-    for key, node in graph.nodes.items():
-        name = prefix + str(key)
-        if type(node).__name__ != "NIRGraph":
-            nodes[name] = node
-            continue
-        sub_nodes, sub_edges = _flatten(node, name + ".")
-        entry[key] = [n for n, v in sub_nodes.items() if type(v).__name__ == "Input"]
-        exit_[key] = [n for n, v in sub_nodes.items() if type(v).__name__ == "Output"]
-        for n in entry[key] + exit_[key]:
-            sub_nodes[n] = _Wire(sub_nodes[n])
-        nodes.update(sub_nodes)
-        edges += sub_edges
-    for a, b in graph.edges:
-        for src in exit_.get(a, [prefix + str(a)]):
-            for dst in entry.get(b, [prefix + str(b)]):
-                edges.append((src, dst))
-    return nodes, edges
-
-
-class _Wire:
-    """An Input/Output node inside a sub-graph: passes its input through."""
-
-    def __init__(self, node):
-        self.kind = type(node).__name__
-        self.metadata = {}
-
-
-def _check_types(nodes: dict) -> None:
-    known = _NEURONS + _LINEAR + ("Input", "Output")
-    for name, node in nodes.items():
-        t = type(node).__name__
-        if not isinstance(node, _Wire) and t not in known:
-            raise NetworkError(f"NIR node {name!r}: type {t} is not supported (supported: "
-                               f"{', '.join(known)})")
-
-
 class _Importer:
     """Turns a flat NIR graph into populations and projections (one pass each)."""
 
@@ -173,6 +120,7 @@ class _Importer:
                 if end not in nodes:
                     raise NetworkError(f"NIR edge ({a!r}, {b!r}): no node named {end!r}")
         self.shape: dict[str, tuple] = {}
+        self.shapes: Shapes | None = None
         self.names: dict[str, str] = {}  # NIR node -> population name
         self._cache: dict[str, tuple] = {}
 
@@ -181,7 +129,7 @@ class _Importer:
 
     def kind(self, name) -> str:
         n = self.nodes[name]
-        return "Wire" if isinstance(n, _Wire) else type(n).__name__
+        return "Wire" if isinstance(n, Wire) else type(n).__name__
 
     # ---- the steps
 
@@ -189,14 +137,14 @@ class _Importer:
         self._infer_shapes()
         pops = [n for n in self.nodes if self.kind(n) in ("Input",) + _NEURONS]
         routes = {t: self._group(t) for t in pops if self.kind(t) in _NEURONS}
-        order = self._order(pops, routes)
+        order = update_order(self.nodes, pops, routes, _CONST)
         specs = {t: self._neuron(t) for t in routes}
         needs_unit = any(self.kind(t) == "CubaLIF" and not specs[t]["exact"]
                          and _CONST in {r[0] for r in routes[t]} for t in routes)
         for name in order:
             if self.kind(name) == "Input":
                 enc = self.nodes[name].metadata.get("snnkit_encoding", self.encoding)
-                pop = self.net.add_input(self._pop_name(name), self._size(name), str(enc))
+                pop = self.net.add_input(self._pop_name(name), self._pop_size(name), str(enc))
                 self.names[name] = pop.name
         if needs_unit:
             self._add_bias_unit()
@@ -214,70 +162,55 @@ class _Importer:
     # ---- shapes
 
     def _infer_shapes(self) -> None:
-        for _ in range(len(self.nodes) + 1):
-            changed = False
-            for name in self.nodes:
-                if name not in self.shape:
-                    shp = self._shape_of(name)
-                    if shp is not None:
-                        self.shape[name], changed = shp, True
-            if not changed:
-                break
-        missing = [n for n in self.nodes if n not in self.shape]
-        if missing:
-            raise NetworkError(f"NIR node {missing[0]!r}: cannot infer its size (no typed input "
-                               f"reaches it)")
-
-    def _in_shape(self, name):
-        for p in self.pred[name]:
-            if p in self.shape:
-                return self.shape[p]
-        return None
-
-    def _shape_of(self, name):
-        node, kind = self.nodes[name], self.kind(name)
-        if kind == "Input":
-            return tuple(int(x) for x in np.atleast_1d(node.input_type["input"]))
-        if kind in ("Affine", "Linear"):
-            return (int(node.weight.shape[0]),)
-        shp = self._in_shape(name)
-        if kind in _NEURONS:
-            n = np.asarray(node.v_threshold).size
-            if n > 1 and (shp is None or int(np.prod(shp)) != n):
-                return (n,)
-        if shp is None:
-            return None
-        if kind in ("Conv2d", "SumPool2d", "AvgPool2d"):
-            return self._spatial(name, shp)[3]
-        if kind == "Flatten":
-            return (int(np.prod(shp)),)
-        return shp
+        self.shapes = Shapes(self.nodes, self.pred, self.kind, lambda *a: self.note(*a),
+                             _NEURONS)
+        self.shapes.infer(lambda name, image: self._spatial(name, image)[0].conv.out_shape)
+        self.shape = self.shapes.shape
 
     def _size(self, name) -> int:
         return int(np.prod(self.shape[name]))
 
+    def _pop_size(self, name):
+        """The population's size, or its [C, H, W] shape when it has one."""
+        return self.shapes.population_shape(name) or self._size(name)
+
     # ---- linear routes
 
-    def _group(self, target) -> list[tuple[str, int, np.ndarray, np.ndarray | None, dict | None]]:
-        """Routes into ``target`` merged per (source, delay steps): (src, delay, M, S, meta)."""
+    def _group(self, target) -> list[list]:
+        """Routes into ``target`` merged per (source, delay steps):
+        ``[source, steps, matrix or None, structure or None, meta, convolution or None]``
+        (a convolution route keeps its kernel; two routes that add up become one matrix)."""
         merged: dict[tuple[str, int], list] = {}
         for p in self.pred[target]:
             for r in self._routes(p, (target,)):
-                steps = self._steps(r.delay, target)
-                m = np.eye(self._size(r.source) if r.source != _CONST else 1) if r.m is None \
-                    else r.m
-                if r.source == _CONST:
-                    steps = 0
+                steps = 0 if r.source == _CONST else self._steps(r.delay, target)
                 key = (r.source, steps)
                 if key in merged:
-                    old = merged[key]
-                    old[2] = old[2] + m
-                    old[3] = None if old[3] is None or r.s is None else old[3] | r.s
-                    old[4] = None
+                    old, new = merged[key], [r.source, 0, r.m, r.s, None, r.c]
+                    s1, s2 = self._struct(old), self._struct(new)
+                    old[2] = self._dense(old) + self._dense(new)
+                    old[3] = None if s1 is None or s2 is None else s1 | s2
+                    old[4] = old[5] = None
+                elif r.c is not None:
+                    merged[key] = [r.source, steps, None, None, r.meta if r.hops == 1 else None,
+                                   r.c]
                 else:
+                    m = np.eye(self._size(r.source)) if r.m is None else r.m
                     s = r.s if r.m is not None else np.eye(m.shape[0], dtype=bool)
-                    merged[key] = [r.source, steps, m, s, r.meta if r.hops == 1 else None]
-        return [tuple(v) for v in merged.values()]
+                    merged[key] = [r.source, steps, m, s, r.meta if r.hops == 1 else None, None]
+        return list(merged.values())
+
+    def _struct(self, entry) -> np.ndarray | None:
+        """The structure of a grouped route (None: dense)."""
+        if entry[5] is not None:
+            return entry[5].conv.structure()
+        return np.eye(self._size(entry[0]), dtype=bool) if entry[2] is None else entry[3]
+
+    def _dense(self, entry) -> np.ndarray:
+        """The matrix of a grouped route (a convolution expanded)."""
+        if entry[5] is not None:
+            return entry[5].dense()
+        return np.eye(self._size(entry[0])) if entry[2] is None else entry[2]
 
     def _steps(self, delay: float, target: str) -> int:
         steps = delay / self.dt
@@ -295,17 +228,19 @@ class _Importer:
             raise NetworkError(f"NIR node {name!r}: an Output node cannot feed other nodes")
         if name in seen:
             raise NetworkError(f"NIR node {name!r}: part of a loop without a neuron node")
-        m, s, bias, delay = self._linear(name)
+        m, s, bias, delay, op = self._linear(name)
         out = []
+        weighted = m is not None or op is not None
         for p in self.pred[name]:
             for r in self._routes(p, seen + (name,)):
-                out.append(compose(r, m, s, delay, self.nodes[name] if m is not None else None))
+                out.append(compose(r, m, s, delay, self.nodes[name] if weighted else None, op))
         if bias is not None and np.any(bias != 0):
             out.append(Route(_CONST, bias[:, None], None, 0.0, None, 1))
         return out
 
     def _linear(self, name):
-        """(matrix or None, structure or None, bias or None, delay seconds) of one node."""
+        """(matrix or None, structure or None, bias or None, delay seconds, convolution or
+        None) of one node."""
         node, kind = self.nodes[name], self.kind(name)
         if kind in ("Affine", "Linear"):
             w = np.asarray(node.weight, np.float64)
@@ -317,60 +252,29 @@ class _Importer:
                 raise NetworkError(f"NIR node {name!r} ({kind}): weight expects {w.shape[1]} "
                                    f"inputs, its input has {n_in}")
             bias = np.asarray(node.bias, np.float64).reshape(-1) if kind == "Affine" else None
-            return w, None, bias, 0.0
+            return w, None, bias, 0.0, None
         if kind == "Scale":
             sc = np.broadcast_to(np.asarray(node.scale, np.float64).reshape(-1),
                                  (self._size(name),))
-            return np.diag(sc), np.eye(sc.size, dtype=bool), None, 0.0
+            return np.diag(sc), np.eye(sc.size, dtype=bool), None, 0.0, None
         if kind in ("Conv2d", "SumPool2d", "AvgPool2d"):
-            shp = self._in_shape(name)
-            m, s, bias, _ = self._spatial(name, shp)
-            return m, s, bias, 0.0
+            op, bias = self._spatial(name, self.shapes.spatial_in[name])
+            return None, None, bias, 0.0, op
         if kind == "Delay":
             d = np.unique(np.asarray(node.delay, np.float64))
             if d.size != 1:
                 raise NetworkError(f"NIR node {name!r} (Delay): per-neuron delays differ "
                                    f"({d.min():g}..{d.max():g} s); snnkit delays are per "
                                    f"projection")
-            return None, None, None, float(d[0])
-        return None, None, None, 0.0  # Flatten, wires
+            return None, None, None, float(d[0]), None
+        return None, None, None, 0.0, None  # Flatten, wires
 
-    def _spatial(self, name, shp):
-        """(matrix [out, in], structure, bias, output shape) of a conv or pool, cached."""
+    def _spatial(self, name, image):
+        """(convolution, bias or None) of a conv or pool reading ``image`` [C, H, W], cached."""
         if name not in self._cache:
-            self._cache[name] = spatial_matrix(name, self.nodes[name], self.kind(name),
-                                               tuple(int(x) for x in shp))
+            self._cache[name] = spatial_op(name, self.nodes[name], self.kind(name),
+                                           tuple(int(x) for x in image))
         return self._cache[name]
-
-    # ---- order
-
-    def _order(self, pops, routes) -> list[str]:
-        """Update order: snnkit's saved order, else the graph's order if consistent, else Kahn."""
-        idx = [self.nodes[p].metadata.get("snnkit_index") for p in pops]
-        if all(i is not None for i in idx):
-            return [p for _, p in sorted(zip([int(i) for i in idx], pops))]
-        deps = {t: {r[0] for r in rs if r[1] == 0 and r[0] != _CONST} for t, rs in routes.items()}
-        pos = {p: i for i, p in enumerate(pops)}
-        if all(pos[s] < pos[t] or self._reaches(t, s, deps) for t in deps for s in deps[t]):
-            return pops
-        order, left = [], list(pops)
-        while left:
-            ready = [p for p in left if not (deps.get(p, set()) - set(order) - {p})]
-            order.append(ready[0] if ready else left[0])
-            left.remove(order[-1])
-        return order
-
-    @staticmethod
-    def _reaches(a, b, deps) -> bool:
-        """True when spikes of ``a`` reach ``b`` through delay-0 routes (a loop closes)."""
-        stack, seen = [a], set()
-        while stack:
-            x = stack.pop()
-            if x == b:
-                return True
-            seen.add(x)
-            stack += [t for t, ss in deps.items() if x in ss and t not in seen]
-        return False
 
     # ---- neurons
 
@@ -388,8 +292,10 @@ class _Importer:
                                (self._size(name),)).copy()
 
     def _neuron(self, name) -> dict:
-        """snnkit model, input gain per neuron, bias per neuron, extra self-projections."""
+        """snnkit model, input gain per neuron, whether snnkit's metadata restored it."""
         meta = _snnkit_meta(self.nodes[name])
+        if self.conv in ("sinabs", "rockpool") and meta is None:
+            return self._exp_neuron(name)
         kind, dt = self.kind(name), self.dt
         thr = _strict_to_inclusive(self._param(name, "v_threshold"))
         v_reset = self._param(name, "v_reset")
@@ -420,17 +326,47 @@ class _Importer:
         gain = np.where(np.abs(gain - 1) <= _SNAP, 1.0, gain)
         if np.any(gain != 1) and meta is None:
             self.note(name, "r", f"input gain {_fmt(gain)} folded into incoming weights")
-        selfs = []
         if self.conv == "snntorch" and kind != "IF" and meta is None:
-            selfs = [(1, -(1 - beta) * thr)] + ([(2, alpha * (1 - beta) * thr)]
-                                                 if np.any(alpha != 0) else [])
+            model.reset = "delayed"
             self.note(name, "v_reset", "snntorch subtracts the threshold one step after the "
-                      "spike: reset by subtraction plus self-projection(s) with delay 1"
-                      + (" and 2" if len(selfs) > 1 else "") + " restoring that timing")
+                      "spike: reset='delayed'")
         else:
             model.reset, model.v_reset = "value", v_reset
         restored = meta is not None and self._restore(name, meta, model, beta, alpha)
-        return {"model": restored or model, "gain": gain, "self": selfs, "exact": bool(restored)}
+        return {"model": restored or model, "gain": gain, "exact": bool(restored)}
+
+    def _exp_neuron(self, name) -> dict:
+        """sinabs and rockpool neurons: ``exp(-dt/tau)`` decays (sinabs: ``exp(-1/tau)``, tau
+        in steps), unit input gain (rockpool: its input passes the synaptic decay once),
+        ``v >= thr``, reset by subtraction."""
+        kind, unit = self.kind(name), 1.0 if self.conv == "sinabs" else self.dt
+        thr = self._param(name, "v_threshold")
+        if kind != "IF" and np.any(self._param(name, "v_leak") != 0):
+            raise NetworkError(f"NIR node {name!r}.v_leak: must be 0 for convention "
+                               f"{self.conv!r} (it writes none)")
+
+        def decay(field):
+            tau = self._param(name, field)
+            if np.any(tau <= 0) or np.any(~np.isfinite(tau)):
+                raise NetworkError(f"NIR node {name!r}.{field}: time constants must be "
+                                   f"positive and finite, got {_fmt(tau)}")
+            return np.exp(-unit / tau)
+
+        gain = self._param(name, "r") if kind == "IF" or self.conv == "sinabs" else \
+            np.ones(self._size(name))
+        if kind == "IF":
+            model = IF(threshold=thr)
+        elif kind == "LIF":
+            model = LIF(beta=decay("tau"), threshold=thr)
+        else:
+            alpha = decay("tau_syn")
+            model = CubaLIF(alpha=alpha, beta=decay("tau_mem"), threshold=thr)
+            gain = gain * alpha
+        if kind != "IF":
+            self.note(name, "tau", f"{self.conv}: exact decay exp(-{'1' if unit == 1 else 'dt'}"
+                      f"/tau); r and w_in are not read (its input gain is "
+                      f"{'1' if kind == 'LIF' else 'the synaptic decay'})")
+        return {"model": model, "gain": gain, "self": [], "exact": False}
 
     def _decay(self, name, field, tau) -> np.ndarray:
         if np.any(tau <= 0) or np.any(~np.isfinite(tau)):
@@ -449,8 +385,9 @@ class _Importer:
         if cls is None:
             return None
         kw = {f: meta[f] for f in cls.param_names() if f in meta}
+        refr = np.asarray(meta.get("refractory", 0))
         kw.update(reset=str(meta.get("reset", model.reset)),
-                  refractory=int(meta.get("refractory", 0)))
+                  refractory=int(refr) if refr.ndim == 0 else refr.astype(np.int64))
         restored = cls(**kw)
         for f, ref in (("beta", beta), ("alpha", alpha), ("threshold", model.threshold)):
             if f in kw and not np.allclose(np.broadcast_to(kw[f], ref.shape), ref, rtol=1e-6,
@@ -466,7 +403,7 @@ class _Importer:
                   "CubaLIF) is driven by this always-on neuron (fires every step)")
 
     def _add_population(self, name, spec, routes) -> None:
-        pop = self.net.add_population(self._pop_name(name), self._size(name), spec["model"])
+        pop = self.net.add_population(self._pop_name(name), self._pop_size(name), spec["model"])
         self.names[name] = pop.name
         const = [r for r in routes if r[0] == _CONST]
         if const and self.kind(name) != "CubaLIF" and not spec["exact"]:
@@ -477,20 +414,38 @@ class _Importer:
 
     def _connect(self, name, spec, routes, order) -> None:
         tgt = self.names[name]
-        for src, steps, m, s, meta in routes:
-            w = spec["gain"][:, None] * m
+        for src, steps, m, s, meta, op in routes:
+            if src != _CONST and steps == 0 and order.index(src) >= order.index(name):
+                steps = 1
+                self.note(name, "input", f"recurrent route from {src!r} takes one time step")
+            if op is not None and self._connect_conv(name, spec["gain"], src, steps, meta, op):
+                continue
+            w = spec["gain"][:, None] * (op.dense() if op is not None else m)
+            if op is not None:
+                s = op.conv.structure()
             if src == _CONST:
                 if self.kind(name) == "CubaLIF" and not spec["exact"]:
                     self.net.connect("bias_unit", tgt, w)
                 continue
-            if steps == 0 and order.index(src) >= order.index(name):
-                steps = 1
-                self.note(name, "input", f"recurrent route from {src!r} takes one time step")
             mask = None if s is None or s.all() else s
             w, mask = _exact_weight(meta, w, mask)
             self.net.connect(self.names[src], tgt, w, mask=mask, delay=steps)
-        for steps, wd in spec["self"]:
-            self.net.connect(tgt, tgt, np.diag(wd), mask=np.eye(wd.size, dtype=bool), delay=steps)
+
+    def _connect_conv(self, name, gain, src, steps, meta, op) -> bool:
+        """Connect a convolution route as a convolution projection; False when it must be
+        expanded instead: the input gain differs inside a channel, or the populations' shapes
+        are not the convolution's."""
+        tgt = self.net.population(self.names[name])
+        source = self.net.population(self.names[src])
+        g = gain.reshape(op.conv.out_shape[0], -1)
+        if (source.shape != op.conv.in_shape or tgt.shape not in (None, op.conv.out_shape)
+                or np.any(g != g[:, :1])):
+            self.note(name, "input", f"the convolution from {src!r} is expanded to a dense "
+                      f"matrix (its input gain or shapes differ within a channel)")
+            return False
+        kernel, _ = _exact_weight(meta, g[:, 0, None, None, None] * op.kernel, None)
+        self.net.connect_conv(source.name, tgt.name, kernel, delay=steps, **op.conv.options())
+        return True
 
     def _outputs(self) -> dict[str, str]:
         out = {}

@@ -1,10 +1,14 @@
-"""PNG plots of results and networks (matplotlib, headless)."""
+"""PNG plots of results and networks (matplotlib, headless). The image type follows the
+file's suffix (``.png``, ``.svg``, ``.pdf`` ...); bad names and arguments raise
+:class:`~snnkit.errors.SimulationError` naming them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from .errors import SimulationError
 
 
 def _plt():
@@ -18,8 +22,11 @@ def _plt():
 
 def raster(result, path, sample: int = 0, populations=None, title: str | None = None) -> Path:
     """Spike raster of one sample: one row per neuron, populations stacked in order."""
+    names = list(populations or result.spikes)
+    for name in names:
+        result._spikes(name)  # names the population when it is not in the result
+    _check_sample(result, sample)
     plt = _plt()
-    names = populations or list(result.spikes)
     fig, ax = plt.subplots(figsize=(8, 0.6 + 0.25 * len(names) + 3))
     offset, ticks = 0, []
     for k, name in enumerate(names):
@@ -38,13 +45,19 @@ def raster(result, path, sample: int = 0, populations=None, title: str | None = 
 def membrane(result, path, population: str, neurons=(0,), sample: int = 0,
              threshold=None) -> Path:
     """Membrane potential traces of a few neurons (needs ``record=("v",)``)."""
+    if population not in result.spikes and population not in result.states:
+        raise SimulationError(f"membrane: no population {population!r} in this result "
+                              f"(populations: {list(result.spikes)})")
+    if "v" not in result.states.get(population, {}):
+        raise SimulationError(f"membrane: no recorded 'v' for {population!r}; simulate "
+                              f"with record=('v',) (command line: --record v)")
+    _check_sample(result, sample)
+    v = result.real(result.states[population]["v"][:, sample]).cpu().numpy().astype(float)
+    bad = [n for n in neurons if not 0 <= n < v.shape[1]]
+    if bad:
+        raise SimulationError(f"membrane: neurons {bad} are outside {population!r} "
+                              f"(0..{v.shape[1] - 1})")
     plt = _plt()
-    if population not in result.states or "v" not in result.states[population]:
-        raise ValueError(f"membrane: no recorded 'v' for {population!r}; "
-                         f"simulate with record=('v',)")
-    v = result.states[population]["v"][:, sample].cpu().numpy().astype(float)
-    if result.lsb is not None:
-        v = v * result.lsb
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for n in neurons:
         ax.plot(v[:, n], label=f"{population}[{n}]")
@@ -60,8 +73,12 @@ def membrane(result, path, population: str, neurons=(0,), sample: int = 0,
 def weights(w, path, title: str = "weights", image_shape=None, columns: int = 10) -> Path:
     """A weight matrix ``[target, source]`` as a heat map, or as one image per target neuron
     when ``image_shape`` (e.g. (8, 8)) is given."""
-    plt = _plt()
     w = np.asarray(w.cpu() if hasattr(w, "cpu") else w, float)
+    if w.ndim != 2:
+        raise SimulationError(f"weights: expected a [target, source] matrix, got shape "
+                              f"{w.shape} (a result's weights are [batch, target, source]: "
+                              f"pass one sample, e.g. res.weights[name][0])")
+    plt = _plt()
     if image_shape is None:
         fig, ax = plt.subplots(figsize=(6, 5))
         im = ax.imshow(w, aspect="auto", cmap="coolwarm",
@@ -96,11 +113,83 @@ def curve(xs, series: dict, path, xlabel: str, ylabel: str, title: str = "") -> 
     return _save(fig, path)
 
 
+def sweep(rows: list[dict], params: list[str], metric: str, path, title: str = "") -> Path:
+    """A sweep's metric against each varied parameter (one panel each): every configuration
+    a dot, the mean over the others a line (numbers on a log axis when they span > 20x)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], params):
+        values = [r[name] for r in rows]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        keys = sorted(set(values)) if numeric else sorted(set(map(str, values)))
+        pos = {k: (k if numeric else i) for i, k in enumerate(keys)}
+        xs = [pos[v if numeric else str(v)] for v in values]
+        ys = [r[metric] for r in rows]
+        ax.scatter(xs, ys, s=14, alpha=0.6)
+        means = [np.mean([y for x, y in zip(xs, ys) if x == pos[k]]) for k in keys]
+        ax.plot([pos[k] for k in keys], means, color="C1", lw=1.2)
+        if numeric and min(keys) > 0 and max(keys) / min(keys) > 20:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(keys)), keys, rotation=30)
+        ax.set_xlabel(name)
+        ax.set_ylabel(metric)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _check_sample(result, sample: int) -> None:
+    if not 0 <= sample < result.batch:
+        raise SimulationError(f"sample: {sample} is outside the result's batch "
+                              f"(0..{result.batch - 1})")
+
+
+def image_format(path) -> str:
+    """The image type matplotlib writes for ``path``'s suffix (``png`` ...).
+
+    Raises
+    ------
+    SimulationError : no suffix, or one matplotlib does not write
+    """
+    _plt()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in kinds:
+        raise SimulationError(f"{path}: name an image file ending in one of "
+                              f"{', '.join('.' + k for k in sorted(kinds))}")
+    return fmt
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    plt = _plt()
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=110, format=image_format(path))
+    finally:
+        plt.close(fig)
     return path
+
+
+def training(history, path, title: str = "training") -> Path:
+    """Loss (left) and accuracy (right) per epoch of a :class:`snnkit.training.History`."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    ep = np.arange(1, len(history.loss) + 1)
+    a1.plot(ep, history.loss, marker="o", ms=3)
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("training loss")
+    a1.grid(alpha=0.3)
+    a2.plot(ep, history.train_accuracy, marker="o", ms=3, label="train")
+    test = [np.nan if a is None else a for a in history.test_accuracy]
+    if not np.all(np.isnan(test)):
+        a2.plot(ep, test, marker="o", ms=3, label="test")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a2.grid(alpha=0.3)
+    a2.legend()
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -50,6 +50,10 @@ class Region(IntEnum):
     COUNTER = 7  # step count, cycles lo/hi, synaptic events (read-only)
     LINK = 8  # the decoder's own counters: frames, CRC errors, NACKs, replays (read-only)
     FIFO = 9  # IN_FIFO, IN_LEVEL, OUT_FIFO, OUT_LEVEL: manual stepping
+    ROUTE = 10  # multi-core boards: the spike router's route table
+    INMAP = 11  # multi-core boards: each core's index of each network input
+    WAVES = 12  # multi-core boards: N_WAVES, then each core's {enabled, wave}
+    BIAS = 13  # per-neuron bias (word g: neuron g), signed
 
 
 N_REGIONS = 16

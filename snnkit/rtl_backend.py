@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import hardware_files as hw
 from .compiler import HardwareConfig, build_images
 from .errors import SimulationError
 from .inputs import check_inputs
 from .network import Network
 from .quantize import quantize
 from .result import Result
-from .tools import verilator_bin
+from .tools import run_child, verilator_bin
 
-ROOT = Path(__file__).resolve().parent.parent
-HDL_DIR, SIM_DIR = ROOT / "hdl", ROOT / "sim"
+HDL_DIR = hw.HDL
 BACKENDS = ("verilator", "icarus")
 OPTIONS = ("config", "cache_dir")
 
@@ -43,16 +42,13 @@ OPTIONS = ("config", "cache_dir")
 def cache_dir(override=None) -> Path:
     """Where builds are kept: ``override``, ``$SNNKIT_CACHE`` or ``~/.cache/snnkit``."""
     base = override or os.environ.get("SNNKIT_CACHE") or Path.home() / ".cache" / "snnkit"
-    return Path(base) / "rtl"
+    return Path(base).resolve() / "rtl"  # absolute: the simulations run in other folders
 
 
 def sources() -> list[Path]:
     """The Verilog files of a simulation build: the core's blocks and the simulation top."""
-    files = sorted(HDL_DIR.glob("snn_*.v"))
-    if not files or not (SIM_DIR / "tb_snn.v").exists():
-        raise SimulationError(f"RTL sources not found under {ROOT} (hdl/snn_*.v, sim/tb_snn.v); "
-                              f"the RTL backends need a source checkout of snnkit")
-    return files + [SIM_DIR / "tb_snn.v"]
+    hw.require(HDL_DIR / "snn_core.v", hw.TB_SNN)
+    return sorted(HDL_DIR.glob("snn_*.v")) + [hw.TB_SNN]
 
 
 def headers() -> list[Path]:
@@ -67,8 +63,10 @@ def _build_key(config: HardwareConfig, backend: str) -> str:
     return f"{backend}-{h.hexdigest()[:16]}"
 
 
-def build(config: HardwareConfig, backend: str, cache=None) -> Path:
+def build(config: HardwareConfig, backend: str, cache=None, progress: bool = False) -> Path:
     """Build (or find in the cache) the simulation of ``config``; return the executable.
+    ``progress``: show a timer while building. An interrupted build leaves no process and no
+    half-built folder behind.
 
     Raises
     ------
@@ -80,23 +78,28 @@ def build(config: HardwareConfig, backend: str, cache=None) -> Path:
     exe = final / ("Vtb_snn" if backend == "verilator" else "tb_snn.vvp")
     if exe.exists():
         return exe
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
     params = config.verilog_params()
     files = [f"-I{HDL_DIR}"] + [str(f) for f in sources()]
+    tool = verilator_bin() if backend == "verilator" else shutil.which("iverilog")
+    if tool is None:
+        raise SimulationError("backend 'icarus': iverilog not found (apt-get install iverilog)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
     if backend == "verilator":
-        cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint",
+        cmd = [tool, "--binary", "--timing", "-Wno-fatal", "-Wno-lint",
                "-Wno-style", "--top-module", "tb_snn", "--Mdir", str(work), "-o", "Vtb_snn",
                "--build-jobs", "2", "-CFLAGS", "-std=c++20 -fcoroutines -O1",
                "--output-split", "0"]  # one C++ file: split builds trip over Verilator's PCH
         cmd += [f"-G{k}={v}" for k, v in params.items()] + files
     else:
-        if shutil.which("iverilog") is None:
-            raise SimulationError("backend 'icarus': iverilog not found (apt-get install "
-                                  "iverilog)")
-        cmd = ["iverilog", "-g2012", "-s", "tb_snn", "-o", str(work / "tb_snn.vvp")]
+        cmd = [tool, "-g2012", "-s", "tb_snn", "-o", str(work / "tb_snn.vvp")]
         cmd += [f"-Ptb_snn.{k}={v}" for k, v in params.items()] + files
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        proc = run_child(cmd, desc=f"building the {backend} model (cached afterwards)"
+                         if progress else None)
+    except BaseException:  # interrupted: nothing half-built stays in the cache
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise SimulationError(f"backend {backend!r}: build failed:\n"
@@ -128,12 +131,15 @@ def run_sample(exe: Path, backend: str, img_dir: Path, words: list[int], steps: 
     """Run one sample; return the parsed dump (see sim/tb_snn.v)."""
     (img_dir / "inputs.hex").write_text("".join(f"{w:08x}\n" for w in words))
     out = img_dir / "dump.txt"
+    bias = img_dir / "bias.hex"
+    nbias = len(bias.read_text().split()) if bias.exists() else 0
     args = [f"+pop={img_dir / 'pop.hex'}", f"+proj={img_dir / 'proj.hex'}",
             f"+weights={img_dir / 'weights.hex'}", f"+regs={img_dir / 'regs.hex'}",
             f"+inputs={img_dir / 'inputs.hex'}", f"+nin={len(words)}", f"+steps={steps}",
+            f"+bias={img_dir / 'bias.hex'}", f"+nbias={nbias}",
             f"+out={out}", f"+nstate={nstate}", f"+wdump={wdump}", f"+wfinal={wfinal}"]
     cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=img_dir, check=False)
+    proc = run_child(cmd, cwd=img_dir)
     if proc.returncode != 0 or not out.exists():
         raise SimulationError(f"backend {backend!r}: simulation failed:\n"
                               f"{(proc.stdout + proc.stderr)[-3000:]}")
@@ -192,7 +198,8 @@ def simulate_rtl(net: Network, inputs, steps: int | None, backend: str, *, recor
 
     Options: ``config`` (a :class:`~snnkit.compiler.HardwareConfig`; default the smallest
     that fits), ``cache_dir`` (build cache root). Batch samples run one after another, each
-    from the reset state and the initial weights.
+    from the reset state and the initial weights. (``simulate(..., cores=K)`` runs the
+    multi-core design instead: :mod:`snnkit.multicore`.)
 
     Raises
     ------
@@ -217,7 +224,7 @@ def run_rtl(net: Network, inputs, steps: int | None, backend: str, *, record=(),
         net, _ = quantize(net)
     arrays, steps, batch = check_inputs(net, inputs, steps)
     report, images = build_images(net, options.get("config"), learning)
-    exe = build(report.config, backend, options.get("cache_dir"))
+    exe = build(report.config, backend, options.get("cache_dir"), progress)
     # final weights of every projection with STDP (learning or not, as the fixed simulator),
     # per-step weights of the learning ones
     plastic = [i for i, p in enumerate(net.projections) if p.stdp is not None]
@@ -273,11 +280,9 @@ def _result(net, arrays, steps, batch, record, dumps, plastic, learns, report,
     weights, trace = {}, {}
     for i in plastic:
         pr = net.projections[i]
-        s, t = net.population(pr.source).size, net.population(pr.target).size
-        base = report.w_base[i]
 
-        def mat(words, base=base, s=s, t=t):  # [source*target] words -> [target, source]
-            return np.asarray(words[base:base + s * t], np.int64).reshape(s, t).T
+        def mat(words, i=i):  # the weight memory -> projection i's [target, source]
+            return report.matrix(np.asarray(words, np.int64), i)
 
         weights[pr.name] = torch.from_numpy(np.stack([mat(d["final"]) for d in dumps]))
         if "weights" in record and i in learns:

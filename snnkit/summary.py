@@ -30,13 +30,21 @@ def summarize(net) -> str:
                               if k not in ("v_init",) and not (k.startswith("adapt") and
                                                                not np.any(getattr(n, k))))
             desc = f"{n.model}  reset={n.reset} refractory={n.refractory} {params}"
+        if p.shape is not None:
+            desc += f"  shape {'x'.join(map(str, p.shape))}"
         lines.append(f"  {i:>2} {p.name:<12} {p.size:>6} {net.offset(p.name):>7}  {desc}")
     lines += ["", "Projections:",
               f"  {'#':>2} {'source->target':<22} {'synapses':>9} {'delay':>5}  "
               "weights / plasticity"]
     for i, pr in enumerate(net.projections):
-        w = pr.weight[pr.connections()]
+        w = pr.weight if pr.conv is not None else pr.weight[pr.connections()]
         rng = f"w in [{w.min():.4g}, {w.max():.4g}]" if w.size else "no synapses"
+        if pr.conv is not None:
+            c = pr.conv
+            rng = (f"conv {'x'.join(map(str, pr.weight.shape))} kernel ({pr.weight.size} "
+                   f"shared weights) stride {c.stride} padding {c.padding}"
+                   + (f" dilation {c.dilation}" if c.dilation != (1, 1) else "")
+                   + (f" groups {c.groups}" if c.groups != 1 else "") + f", {rng}")
         stdp = ""
         if pr.stdp is not None:
             s = pr.stdp

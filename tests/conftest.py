@@ -17,7 +17,8 @@ def make_net(seed=0, stdp=False, quant=None, per_neuron=True):
                                           threshold=np.linspace(0.8, 1.2, 5) if per_neuron else 0.9,
                                           reset="value", v_reset=-0.1))
     net.add_population("c", 3, snnkit.IF(threshold=2.0, adapt_plus=0.25, adapt_decay=0.9))
-    net.connect("in", "a", rng.normal(0.3, 0.4, (9, 12)), mask=rng.random((9, 12)) < 0.7,
+    w_in = np.clip(rng.normal(0.3, 0.4, (9, 12)), -1, 1)  # inside the STDP bounds below
+    net.connect("in", "a", w_in, mask=rng.random((9, 12)) < 0.7,
                 stdp=snnkit.STDP(a_plus=0.05, a_minus=0.04, w_min=-1, w_max=1) if stdp else None)
     net.connect("a", "b", rng.normal(0.3, 0.3, (5, 9)), delay=2)
     net.connect("b", "a", -0.2, delay=1)

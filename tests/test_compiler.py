@@ -7,12 +7,8 @@ import pytest
 
 import snnkit
 from snnkit.cli import main
-from snnkit.compiler import (
-    POP_FIELDS,
-    PROJ_FIELDS,
-    HardwareConfig,
-    estimate_cycles,
-)
+from snnkit.compiler import HardwareConfig, estimate_cycles
+from snnkit.memory_map import PopField, ProjField
 from snnkit.quantize import encode
 from tests.test_hdl_nets import CONFIG, LSB, Q, random_net
 
@@ -22,15 +18,19 @@ def _words(path, bits=32):
     return [v - (1 << bits) if v >> (bits - 1) else v for v in vals]
 
 
+POP_FIELDS, PROJ_FIELDS = PopField, ProjField
+
+
 def _field(words, entry, name, fields):
-    return words[16 * entry + fields.index(name)]
+    """Field ``name`` of table entry ``entry`` (``fields``: PopField or ProjField)."""
+    return words[16 * entry + fields[name.upper()]]
 
 
 def test_writes_every_file_and_the_report(tmp_path):
     net = random_net(3, stdp=True)
     rep = snnkit.compile(net, tmp_path, CONFIG)
-    for f in ("params.vh", "pop.hex", "proj.hex", "weights.hex", "regs.hex", "report.json",
-              "report.txt"):
+    for f in ("params.vh", "pop.hex", "proj.hex", "weights.hex", "bias.hex", "regs.hex",
+              "report.json", "report.txt"):
         assert (tmp_path / f).exists(), f
     assert rep.n_neurons == net.n_neurons and rep.n_synapses == net.n_synapses
     assert rep.weight_words == sum(p.weight.size for p in net.projections)
@@ -78,10 +78,12 @@ def test_tables_hold_the_integer_parameters(tmp_path):
     snnkit.compile(net, tmp_path, CONFIG)
     pops = _words(tmp_path / "pop.hex")
     expect = {"offset": 3, "size": 4, "refractory": 3, "alpha": 2048, "beta": 3072,
-              "threshold": 96, "v_reset": -16, "bias": 8, "v_init": 32, "flags": 4,
+              "threshold": 96, "v_reset": -16, "v_init": 32, "flags": 4,
               "proj_first": 0, "proj_count": 1}
     for name, v in expect.items():
         assert _field(pops, 1, name, POP_FIELDS) == v, name
+    # the bias is per neuron, by global index (inputs 0): region BIAS's image
+    assert _words(tmp_path / "bias.hex", 16) == [0, 0, 0, 8, 8, 8, 8]
     assert _field(pops, 0, "flags", POP_FIELDS) == 1  # the input population
     proj = _words(tmp_path / "proj.hex")
     assert _field(proj, 0, "delay", PROJ_FIELDS) == 2
@@ -129,12 +131,6 @@ def test_refuses_what_the_hardware_lacks(tmp_path):
     net.connect("x", "a", 0.5)
     with pytest.raises(snnkit.NetworkError, match=r"\(x\).encoding: current inputs"):
         snnkit.compile(net, tmp_path, CONFIG)
-    net = snnkit.Network(quantization=Q)
-    net.add_input("in", 2)
-    net.add_population("a", 3, snnkit.LIF(bias=np.array([0.0, 0.5, 0.5])))
-    net.connect("in", "a", 0.5)
-    with pytest.raises(snnkit.NetworkError, match=r"\(a\).neuron.bias: per-neuron"):
-        snnkit.compile(net, tmp_path, CONFIG)
     other = HardwareConfig(**{**CONFIG.__dict__, "state_bits": 12})
     with pytest.raises(snnkit.NetworkError, match="state_bits: the network uses 16"):
         snnkit.compile(random_net(0, False), tmp_path, other)
@@ -142,6 +138,47 @@ def test_refuses_what_the_hardware_lacks(tmp_path):
     net.populations[1].neuron.refractory = 300
     with pytest.raises(snnkit.NetworkError, match="refractory: 300 does not fit"):
         snnkit.compile(net, tmp_path, CONFIG)
+
+
+def test_per_neuron_parameters_split_into_runs_and_biases_go_per_neuron(tmp_path):
+    """Thresholds that differ make one table entry per run of equal ones (global indices
+    kept); the bias is per neuron in bias.hex; the weight blocks read back as the weights."""
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 3)
+    th = np.array([1, 1, 2, 2, 2, 3]) * 0.5
+    bias = np.arange(-3, 3) * LSB
+    net.add_population("a", 6, snnkit.LIF(beta=0.5, threshold=th, bias=bias))
+    rng = np.random.default_rng(0)
+    net.connect("in", "a", rng.integers(-9, 9, (6, 3)) * LSB)
+    net.connect("a", "a", rng.integers(-9, 9, (6, 6)) * LSB, delay=1,
+                stdp=snnkit.STDP(w_min=-1, w_max=1))
+    rep = snnkit.compile(net, tmp_path, CONFIG)
+    assert rep.split == "a into 3 runs (per-neuron threshold)"
+    assert "split for per-neuron parameters: a into 3 runs" in (tmp_path / "report.txt").read_text()
+    pops = _words(tmp_path / "pop.hex")
+    assert [(_field(pops, k, "offset", POP_FIELDS), _field(pops, k, "size", POP_FIELDS),
+             _field(pops, k, "threshold", POP_FIELDS)) for k in (1, 2, 3)] == \
+        [(3, 2, 32), (5, 3, 64), (8, 1, 96)]
+    assert _words(tmp_path / "regs.hex")[:2] == [4, 3 + 9]  # in->a: 3 blocks, a->a: 9
+    assert _words(tmp_path / "bias.hex", 16) == [0, 0, 0, -3, -2, -1, 0, 1, 2]
+    image = [int(x, 16) for x in (tmp_path / "weights.hex").read_text().split()]
+    values = [(w & 0xFF) - ((w & 0x80) << 1) for w in image]
+    for i, pr in enumerate(net.projections):
+        assert np.array_equal(rep.matrix(values, i), np.round(pr.weight / LSB)), pr.name
+        plastic = rep.matrix([w >> 8 for w in image], i)  # the plastic flags, same layout
+        assert (plastic == (pr.stdp is not None)).all(), pr.name
+    assert rep.trace_words == 3 * (2 + 3 + 1) * 2  # a copy of the traces per pair of runs
+
+
+def test_too_many_runs_are_refused_saying_why(tmp_path):
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 2)
+    net.add_population("a", 20, snnkit.LIF(threshold=np.arange(1, 21) * LSB))
+    net.connect("in", "a", 0.5)
+    with pytest.raises(snnkit.NetworkError, match=r"21 populations needed \(after splitting a "
+                       r"into 20 runs \(per-neuron threshold\)\), 8 available \(13 too many\)"):
+        snnkit.compile(net, tmp_path, CONFIG)
+    assert HardwareConfig.for_network(net).p_max == 32  # a configuration sized for it
 
 
 def test_default_config_fits_and_is_shared_by_similar_networks():

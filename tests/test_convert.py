@@ -120,9 +120,29 @@ def test_rate_mode_poisson_input_approaches_current_input():
     model, shape = _models(nn.ReLU)["linear"]
     _init(model, 21)
     x = _inputs(shape, 30, seed=22)
-    ref = convert(model, x).run(x, 512).counts("output").numpy() / 512
+    ref = convert(model, x, input="current").run(x, 512).counts("output").numpy() / 512
     got = convert(model, x, input="poisson").run(x, 512).counts("output").numpy() / 512
     assert np.abs(got - ref).mean() < 0.03
+
+
+def test_default_input_is_spikes_the_hardware_takes(tmp_path):
+    """The default conversion feeds regular spike trains (deployable: the compiler takes it)
+    that approach the constant current's rates; inputs outside [0, 1] are refused with what
+    to do."""
+    model, shape = _models(nn.ReLU)["linear"]
+    _init(model, 23)
+    x = _inputs(shape, 30, seed=24)
+    conv = convert(model, x)
+    assert conv.input == "spikes" and conv.network.populations[0].encoding == "spikes"
+    enc = conv.encode(x, 64)
+    assert enc.dtype == torch.bool
+    assert torch.equal(enc, snnkit.encoders.regular(x.reshape(30, -1), 64))
+    snnkit.compile(conv.network, tmp_path)  # deployable as it is
+    ref = convert(model, x, input="current").run(x, 512).counts("output").numpy() / 512
+    got = conv.run(x, 512).counts("output").numpy() / 512
+    assert np.abs(got - ref).mean() < 0.02
+    with pytest.raises(snnkit.NetworkError, match=r"values in \[-1, 1\].*input='current'"):
+        convert(model, x * 2 - 1)
 
 
 def test_rate_mode_network_has_scalar_neuron_parameters():

@@ -19,9 +19,10 @@ import snnkit
 from .conftest import make_net
 
 
-
 def examples(n: int):
     return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
 DIR = Path(tempfile.mkdtemp(prefix="snnkit-corrupt-"))
 
 

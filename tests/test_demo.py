@@ -1,8 +1,11 @@
-"""`snnkit demo --quick` end to end: it must run and reach the accuracies it prints."""
+"""`snnkit demo --quick` end to end: it must run and reach the accuracies it prints, and
+reproduce the figures the README quotes (benchmarks/demo_summary.json)."""
 
 import json
 
 from snnkit.cli import main
+
+from .test_docs import readme_figures
 
 
 def test_demo_quick_reaches_its_targets(tmp_path, capsys):
@@ -20,6 +23,15 @@ def test_demo_quick_reaches_its_targets(tmp_path, capsys):
     c = s["conversion"]
     assert c["fpga_equals_fixed"] == c["fpga_samples"] > 0
     assert f"{100 * fixed:.2f}%" in out  # the table shows what was measured
+    # the README's figures: quick mode computes the ANN and T = 16 simulator rows on the
+    # same 450 test images as the full run behind benchmarks/demo_summary.json
+    fig = readme_figures()
+    quoted = {r["path"]: r for r in json.loads(fig.SUMMARY.read_text())["conversion"]["rows"]}
+    compared = [p for p, r in rows.items() if quoted.get(r["path"], {}).get("samples")
+                == r["samples"]]
+    assert len(compared) == 3
+    for p in compared:
+        assert fig.cells(rows[p]) == fig.cells(quoted[rows[p]["path"]]), p
     # on-chip STDP ends with exactly the simulator's weights; learning really learned
     learn = s["learning"]
     assert learn["board_weights_equal"] and learn["board_spikes_equal"]
@@ -30,5 +42,18 @@ def test_demo_quick_reaches_its_targets(tmp_path, capsys):
     assert learn["weight_bits"] == 12
     assert learn["accuracy"] >= 0.77 and learn["accuracy_mean_vote"] >= 0.62
     assert f"accuracy {100 * learn['accuracy']:.2f}%" in out
-    for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png"):
+    # training by surrogate gradients on the board's integers: the fixed-point simulator
+    # reproduces training's own evaluation and the board the simulator, sample for sample
+    train = s["training"]
+    rows = {r["path"]: r["accuracy"] for r in train["rows"]}
+    assert rows["scratch, T=8, fixed-point simulator"] >= 0.93  # quick: 8 epochs
+    assert rows["fine-tuned, T=4, fixed-point simulator"] >= 0.94  # quick: 6 epochs
+    assert rows["fine-tuned, T=4, fixed-point simulator"] > \
+        rows["converted alone, T=4, fixed-point simulator"]
+    for name, same in train["same"].items():
+        assert same["fixed_equals_training"] == 450, name
+        assert same["fpga_equals_fixed"] == train["fpga_samples"], name
+    assert f"{100 * rows['scratch, T=8, fixed-point simulator']:.2f}%" in out
+    for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png",
+                "training_scratch.png", "training_finetune.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

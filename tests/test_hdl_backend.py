@@ -9,6 +9,7 @@ import torch
 
 import snnkit
 from snnkit.compiler import HardwareConfig, estimate_cycles
+from snnkit.lowering import lower
 from snnkit.rtl_backend import run_rtl
 from tests.test_hdl_nets import (
     CONFIG,
@@ -18,6 +19,8 @@ from tests.test_hdl_nets import (
     W_LO,
     Q,
     always_spiking_net,
+    always_spiking_split_net,
+    per_neuron_net,
     random_inputs,
     random_net,
     saturating_net,
@@ -62,6 +65,27 @@ def test_random_nets_bit_exact_verilator(seed, rtl_cache):
     assert_same(*run_both(net, random_inputs(net, 16, 2, seed), "verilator", rtl_cache))
 
 
+def test_delayed_reset_lowered_to_self_synapses_bit_exact_verilator(rtl_cache):
+    """snntorch's delayed reset runs on the core as self-synapses (snnkit/lowering.py, two
+    for CubaLIF; "b", whose thresholds differ, split into runs first, each with its own
+    self-synapses): the same spikes, v, i and theta as the fixed-point simulator."""
+    rng = np.random.default_rng(17)
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 6)
+    net.add_population("a", 7, snnkit.CubaLIF(alpha=0.75, beta=0.875, threshold=40 * LSB,
+                                              reset="delayed", bias=2 * LSB))
+    net.add_population("b", 5, snnkit.LIF(beta=0.8, threshold=np.array([30, 30, 30, 36, 36])
+                                          * LSB, reset="delayed", refractory=1))
+    net.connect("in", "a", rng.integers(-10, 40, (7, 6)) * LSB)
+    net.connect("a", "b", rng.integers(-10, 50, (5, 7)) * LSB)
+    net.connect("b", "a", rng.integers(-20, 10, (7, 5)) * LSB, delay=1)
+    low = lower(net)
+    assert low.runs["b"] == [(0, 3), (3, 5)] and len(low.resets["b"]) == 2
+    ref, got = run_both(net, random_inputs(net, 24, 2, 17, rate=0.5), "verilator", rtl_cache)
+    assert ref.spikes["a"].any() and ref.spikes["b"].any()
+    assert_same(ref, got)
+
+
 @pytest.mark.parametrize("seed", range(100, 114))
 def test_random_nets_with_stdp_bit_exact_verilator(seed, rtl_cache):
     net = random_net(seed, stdp=True)
@@ -79,6 +103,20 @@ def test_random_nets_bit_exact_icarus(seed, rtl_cache):
 def test_adversarial_nets_bit_exact(make, backend, rtl_cache):
     net = make()
     assert_same(*run_both(net, random_inputs(net, 12, 1, 7, rate=0.9), backend, rtl_cache))
+
+
+@pytest.mark.parametrize("backend", ["verilator", "icarus"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_per_neuron_parameters_bit_exact(seed, backend, rtl_cache):
+    """A different bias for every neuron (the core's bias memory) and per-neuron thresholds,
+    decays, v_init, v_reset and adaptation (populations split into runs of equal parameters,
+    snnkit.lowering), STDP on split projections: spikes, states and weights as the fixed-point
+    simulator's."""
+    net = per_neuron_net(seed, stdp=seed == 1)
+    assert lower(net).split and len({float(b) for b in net.populations[1].neuron.bias}) > 3
+    ref, got = run_both(net, random_inputs(net, 20, 2, seed), backend, rtl_cache)
+    assert_same(ref, got)
+    assert bool(ref.weights) == (seed == 1)
 
 
 def test_learning_override_and_batch_reset(rtl_cache):
@@ -176,6 +214,7 @@ def test_half_spiking_stdp_net_bit_exact(rtl_cache):
 @pytest.mark.parametrize(("make", "activity"), [
     (always_spiking_net, {"in": 1.0, "a": 1.0, "b": 1.0}),
     (always_spiking_stdp_net, {"in": 1.0, "a": 1.0, "b": 1.0}),
+    (always_spiking_split_net, {"in": 1.0, "a": 1.0, "b": 1.0}),
     (half_spiking_stdp_net, {"in": 1.0, "a": 0.5, "b": 0.0}),
     (silent_net, {"in": 1.0}),
     (silent_net, {}),
@@ -209,3 +248,23 @@ def test_other_bit_widths_bit_exact_icarus(seed, rtl_cache):
                           cache_dir=rtl_cache)
     assert_same(ref, got)
     assert ref.weights  # plastic projections were compared
+
+
+def test_conv_projections_expanded_on_the_core_bit_exact(rtl_cache):
+    """Convolution projections (strided, padded, a delayed recurrent one) reach the core as
+    the compiler's dense expansion and run bit for bit as the fixed-point simulator's
+    convolutions."""
+    rng = np.random.default_rng(7)
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", (1, 4, 4))
+    net.add_population("c1", (2, 4, 4), snnkit.LIF(beta=0.8, threshold=1.0))
+    net.add_population("c2", (3, 2, 2), snnkit.IF(threshold=0.75))
+    net.connect_conv("in", "c1", np.round(rng.normal(0.4, 0.5, (2, 1, 3, 3)) / LSB) * LSB,
+                     padding=1)
+    net.connect_conv("c1", "c2", np.round(rng.normal(0.3, 0.4, (3, 2, 2, 2)) / LSB) * LSB,
+                     stride=2)
+    net.connect_conv("c1", "c1", np.round(rng.normal(-0.1, 0.2, (2, 2, 3, 3)) / LSB) * LSB,
+                     padding=1, delay=2)
+    ref, got = run_both(net, random_inputs(net, 16, 2, 7), "verilator", rtl_cache)
+    assert 0 < ref.spikes["c2"].float().mean() < 1
+    assert_same(ref, got)

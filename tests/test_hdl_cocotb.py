@@ -1,5 +1,6 @@
 """The core's cocotb benches (sim/core/bench_*.py) on Verilator and Icarus, run with cocotb's
-Python runner; each bench is built once per simulator per session."""
+Python runner; each bench is built once per simulator per session. bench_multi: the
+multi-core design (two cores and the spike router) on a partitioned network."""
 
 from pathlib import Path
 
@@ -29,6 +30,16 @@ BENCHES = {
                                                   "snn_trace", "snn_decay",
                                                   "snn_ram", "snn_fifo")],
              "bench_core", CORE_PARAMS),
+    "multi": ("snn_multi", [f"hdl/{m}.v" for m in ("snn_multi", "snn_router", "snn_core",
+                                                   "snn_seq", "snn_history", "snn_pop_map",
+                                                   "snn_integrate", "snn_fire",
+                                                   "snn_sat", "snn_stdp", "snn_stdp_dw",
+                                                   "snn_stdp_bound", "snn_stdp_factor",
+                                                   "snn_stdp_product", "snn_stdp_term",
+                                                   "snn_trace", "snn_decay", "snn_ram",
+                                                   "snn_fifo")],
+              "bench_multi", {"CORES": 2, "N_MAX": 64, "SYN_MAX": 1024, "P_MAX": 8,
+                              "PR_MAX": 16, "D_MAX": 3, "TR_MAX": 256}),
 }
 EXPECTED = {
     "neuron": [f"neuron_matches_neuron_step/case={c}"
@@ -41,6 +52,7 @@ EXPECTED = {
              "an_input_index_that_is_no_input_sets_the_error_flag",
              "a_population_moved_without_a_reset_takes_its_inputs_at_the_new_offset",
              "a_repeated_input_index_counts_once_and_sets_the_error_flag"],
+    "multi": ["a_partitioned_network_matches_the_fixed_simulator_every_step"],
 }
 
 

@@ -16,7 +16,7 @@ LSB = 2.0 ** -Q.frac_bits
 W_LO, W_HI = -(1 << (Q.weight_bits - 1)), (1 << (Q.weight_bits - 1)) - 1
 S_HI = (1 << (Q.state_bits - 1)) - 1
 # one hardware configuration for every test network: one build per simulator per session
-CONFIG = HardwareConfig(n_max=64, syn_max=2048, p_max=4, pr_max=8, d_max=3, tr_max=256,
+CONFIG = HardwareConfig(n_max=64, syn_max=2048, p_max=8, pr_max=16, d_max=3, tr_max=256,
                         weight_bits=8, state_bits=16, decay_bits=12, trace_bits=8, frac_bits=6,
                         trace_frac_bits=6, stdp_frac_bits=8)
 
@@ -89,6 +89,35 @@ def random_net(seed: int, stdp: bool) -> Network:
     return net
 
 
+def per_neuron_net(seed: int, stdp: bool = False) -> Network:
+    """Per-neuron values in every parameter: a different bias for each neuron (region BIAS)
+    and thresholds, decays, v_init, v_reset and adaptation that change at a cut inside each
+    population (the compiler splits it into two runs), feed-forward and recurrent links
+    between the split populations (with ``stdp``: a plastic projection into one)."""
+    rng = np.random.default_rng(seed)
+    net = Network(quantization=Q)
+    net.add_input("in", 6)
+
+    def two(lo, hi, n, cut, scale=LSB):  # per-neuron values, one per side of the cut
+        a, b = rng.integers(lo, hi, 2)
+        return np.where(np.arange(n) < cut, a, b) * scale
+
+    net.add_population("a", 7, CubaLIF(
+        alpha=two(0, 4097, 7, 3, 1 / 4096), beta=two(2000, 4097, 7, 3, 1 / 4096),
+        threshold=two(20, 300, 7, 3), bias=rng.integers(-20, 30, 7) * LSB,
+        v_init=two(-40, 40, 7, 3), refractory=1))
+    net.add_population("b", 5, LIF(
+        beta=0.75, threshold=two(20, 200, 5, 2), reset="value", v_reset=two(-50, 50, 5, 2),
+        bias=rng.integers(-20, 30, 5) * LSB, adapt_plus=two(0, 40, 5, 2),
+        adapt_decay=two(3000, 4097, 5, 2, 1 / 4096)))
+    net.connect("in", "a", _weights(rng, (7, 6)), mask=rng.random((7, 6)) < 0.8,
+                stdp=_stdp(rng) if stdp else None)
+    net.connect("a", "b", _weights(rng, (5, 7)), delay=1)
+    net.connect("b", "a", _weights(rng, (7, 5)), delay=2)
+    net.connect("a", "a", _weights(rng, (7, 7)), delay=1)
+    return net
+
+
 def random_inputs(net: Network, steps: int, batch: int, seed: int, rate=None) -> torch.Tensor:
     rng = np.random.default_rng(seed + 1000)
     p = rng.uniform(0.1, 0.7) if rate is None else rate
@@ -117,6 +146,13 @@ def always_spiking_net() -> Network:
     net.connect("in", "a", 3 * LSB)
     net.connect("a", "b", W_HI * LSB)
     net.connect("b", "a", W_HI * LSB, delay=1)
+    return net
+
+
+def always_spiking_split_net() -> Network:
+    """:func:`always_spiking_net` with two thresholds in population a: split into two runs."""
+    net = always_spiking_net()
+    net.populations[1].neuron.threshold = np.array([-200] * 3 + [-150] * 3) * LSB
     return net
 
 

@@ -200,10 +200,10 @@ def test_silent_board_fails_loudly_after_silent_attempts():
 
 
 def test_a_nack_naming_an_unknown_region_is_reported_not_a_crash():
-    assert p._op_name(0x2B) == "opcode 0x2b"
+    assert p._op_name(0x2F) == "opcode 0x2f"  # region 15: none
     op = Op.WRITE | Region.CTRL
     frame = p.encode_frame(op, 2, p.write_payload(9, 4, [1]))
-    dev, _ = device([(frame, nack(0x2B, 2, ErrorCode.BAD_ADDRESS) + ack(op, 2))])
+    dev, _ = device([(frame, nack(0x2F, 2, ErrorCode.BAD_ADDRESS) + ack(op, 2))])
     dev.call(op, p.write_payload(9, 4, [1]))  # a NACK of another op is not ours
 
 

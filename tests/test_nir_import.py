@@ -84,6 +84,9 @@ def test_snntorch_leaky_synaptic_default_reset_exact():
     net, warned = _import(graph, dt=1e-4, convention="snntorch")
     _check_same(net, _run_torch(layers, _spikes()), ["1", "3"])
     assert net.nir_outputs == {"output": "3"}
+    # the delayed reset is the neuron option, not a recurrent self projection
+    assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
+    assert all(p.source != p.target for p in net.projections)
     params = {n.parameter for n in net.nir_report}
     assert {"v_reset", "bias"} <= params and warned
 
@@ -175,10 +178,15 @@ def test_conv_pool_flatten_match_norse():
     graph = nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)))
     net, _ = _import(graph, dt=1e-3)
     conv = next(p for p in net.projections if p.target == "if1")
-    assert conv.weight.shape == (32, 36) and conv.n_synapses == 32 * 9  # 3x3 taps, 1 channel
+    # a convolution projection: the kernel itself, shared by every position
+    assert conv.conv is not None and np.array_equal(conv.weight, w)
+    assert conv.conv.out_shape == (2, 4, 4) and conv.n_synapses == 32 * 9  # 3x3 taps, 1 channel
     # channel-major flattening: output (c=1, y=0, x=0) is row 16, input (0, 0, 0) column 0
-    assert conv.weight[16, 0] == pytest.approx(w[1, 0, 0, 0])
-    assert conv.weight[16, 6 + 1] == pytest.approx(w[1, 0, 1, 1])
+    dense = conv.dense_weight()
+    assert dense.shape == (32, 36) and dense[16, 0] == pytest.approx(w[1, 0, 0, 0])
+    assert dense[16, 6 + 1] == pytest.approx(w[1, 0, 1, 1])
+    pool = next(p for p in net.projections if p.target == "if2")  # a fixed-weight convolution
+    assert pool.conv.groups == 2 and np.all(pool.weight == 1) and pool.conv.stride == (2, 2)
 
     ref_mod = norse.from_nir(graph, dt=1e-3)
     g = torch.Generator().manual_seed(4)

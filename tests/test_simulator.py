@@ -296,7 +296,7 @@ def test_cli_simulate_writes_results_and_raster(tmp_path, capsys):
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     rc = main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "in.npz"),
                "--steps", "31", "--out", str(tmp_path / "o.npz"), "--quiet"])
-    assert rc == 2 and "inputs cover 30 steps but steps=31" in capsys.readouterr().err
+    assert rc == 1 and "inputs cover 30 steps but steps=31" in capsys.readouterr().err
 
 
 def test_encoders():
@@ -394,9 +394,9 @@ def test_simulator_names_bad_arguments():
         snnkit.Simulator(net).run(torch.zeros(5, 1, 12), record="u")
 
 
-def test_progress_bar_where_the_kernel_runs_whole_populations(capsys):
+def test_progress_bar_where_the_kernel_runs_whole_groups(capsys):
     net = one_neuron(LIF(beta=0.9), n_in=4)
     x = torch.ones(8, 2, 4, dtype=torch.bool)
     snnkit.simulate(net, x, progress=True)
     bar = capsys.readouterr().err
-    assert ("population" if snnkit.kernels.load() else "step") in bar
+    assert ("group" if snnkit.kernels.load() else "step") in bar

@@ -29,7 +29,8 @@ module cmod_a7_top #(
     parameter         W_INIT       = "",       // baked-in network images ("" = none)
     parameter         POP_INIT     = "",
     parameter         PROJ_INIT    = "",
-    parameter         REGS_INIT    = ""
+    parameter         REGS_INIT    = "",
+    parameter         B_INIT       = ""
 ) (
     input  wire clk_12m,  // 12 MHz oscillator (L17)
     input  wire uart_rx,  // from the FTDI, Digilent's uart_txd_in (J17)
@@ -90,7 +91,8 @@ module cmod_a7_top #(
         .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS), .T_BITS(T_BITS),
         .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS),
         .R_BITS(R_BITS), .IN_DEPTH(IN_DEPTH), .OUT_DEPTH(OUT_DEPTH),
-        .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT)
+        .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT),
+        .B_INIT(B_INIT)
     ) u_host (
         .clk(clk), .rst(state_rst), .uart_rx(uart_rx), .uart_tx(uart_tx),
         .busy(host_busy), .out_valid(host_out_valid), .link_active(host_link)

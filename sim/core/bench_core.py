@@ -32,6 +32,7 @@ from snnkit.memory_map import (
 )
 
 STATE, WEIGHT = core_address(CoreRegion.STATE), core_address(CoreRegion.WEIGHT)
+BIAS = core_address(CoreRegion.BIAS)
 
 
 def state_addr(g: int, f: int) -> int:
@@ -112,6 +113,8 @@ async def load(bus, images: dict) -> None:
     wb = int(bus.dut.W_BITS.value)
     for k, w in enumerate(int(x, 16) for x in images["weights.hex"].split()[:n_w]):
         await bus.write(WEIGHT + k, (w >> wb) * PLASTIC | (w & ((1 << wb) - 1)))
+    for g, b in enumerate(int(x, 16) for x in images["bias.hex"].split()):
+        await bus.write(BIAS + g, b)
     await bus.write(Reg.N_POP, n_pop)
     await bus.write(Reg.N_PROJ, n_proj)
     await bus.write(Reg.CTRL, Ctrl.RESET_STATE)
@@ -157,7 +160,8 @@ def small_net(seed: int) -> snnkit.Network:
     net = snnkit.Network(quantization=q)
     net.add_input("in", 5)
     net.add_population("a", 6, snnkit.CubaLIF(alpha=0.5, beta=0.875, threshold=0.75,
-                                               refractory=1))
+                                               refractory=1,
+                                               bias=rng.integers(-8, 9, 6) / 64))
     net.add_population("b", 4, snnkit.LIF(beta=0.75, threshold=0.5, reset="value"))
     net.connect("in", "a", rng.integers(-40, 100, (6, 5)) / 64)
     net.connect("a", "b", rng.integers(-40, 100, (4, 6)) / 64, delay=1)

@@ -4,88 +4,106 @@ network onto a board (real or emulated) and run it there."""
 from __future__ import annotations
 
 import argparse
-import re
 import time
 
-import numpy as np
-
+from .. import plot
+from ..board_format import format_line, to_board
 from ..compiler import HardwareConfig
 from ..device import Device
 from ..emulated_board import SIM_CLKS_PER_BIT, serve
-from ..errors import DeviceError
-from ..network import load
+from ..inputs import check_inputs
+from .batches import run_in_groups
+from .common import (
+    UsageError,
+    add_net_args,
+    add_port_args,
+    load_inputs,
+    load_net,
+    output_file,
+    port_url,
+    say,
+    socket_address,
+)
 
 
 def register_emulate(sub) -> None:
-    p = sub.add_parser("emulate", help="serve the emulated board (Verilated RTL) on a socket or "
-                       "pty", description="``snnkit emulate --port socket://127.0.0.1:5555 | "
-                                          "--pty [--net NET]``.")
+    p = sub.add_parser("emulate", help="serve the emulated board (Verilated RTL) on a TCP port "
+                       "or a pty",
+                       description="Serve the emulated board until Ctrl-C: the Verilog core, "
+                                   "UART and decoder under Verilator, reached by snnkit deploy "
+                                   "/ run --port like a board.")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serve on socket://127.0.0.1:PORT (a URL or a number)")
+    where.add_argument("--port", help="serve on this TCP port: 5555, localhost:5555 or "
+                                      "socket://HOST:PORT (0: a free one, printed)")
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
-    p.add_argument("--net", help="size the board for this network (.snn); default: "
-                                 "the standard configuration (256 neurons)")
+    add_net_args(p, required=False)
     p.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
                    help="simulated clock cycles per UART bit")
+    p.add_argument("--cores", type=int, default=1,
+                   help="cores on the board (a power of two; > 1: the multi-core board of "
+                        "standard cores, which partitions a network on deploy)")
     p.set_defaults(func=run_emulate)
 
 
 def run_emulate(args: argparse.Namespace) -> int:
     """Serve the emulated board in the foreground until Ctrl-C; return the exit status."""
-    config, host, port = None, "127.0.0.1", None
-    if args.net:
-        config = HardwareConfig.for_network(load(args.net))
-    if args.port:
-        m = re.fullmatch(r"(?:socket://)?(?:([^:]+):)?(\d+)", args.port)
-        if not m:
-            raise DeviceError(f"--port: expected socket://HOST:PORT or a number, got "
-                              f"{args.port!r}")
-        host, port = m.group(1) or host, int(m.group(2))
-    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit)
-
-
-def _add_port_args(parser: argparse.ArgumentParser) -> None:
-    """``--port URL --baud N --timeout S``, shared by ``deploy`` and ``run``."""
-    parser.add_argument("--port", required=True, help="pyserial URL: /dev/ttyUSB0, a pty "
-                                                     "path, socket://host:port")
-    parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
-                        help="UART bit rate (default 1 Mbaud)")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")
+    if args.clks_per_bit < 2:
+        raise UsageError(f"--clks-per-bit: at least 2, got {args.clks_per_bit}")
+    host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
+    config = None
+    if args.net and args.cores == 1:  # sized for the network as deploy quantises it
+        net = load_net(args, "--net")
+        config = HardwareConfig.for_network(net)
+        fit = to_board(net, config)  # the network in the format the board is built for
+        say(f"board sized for {args.net}: {net!r}\nquantisation of the network to the "
+            f"board's format:\n{fit.quantization}")
+    elif args.dt is not None or args.convention is not None:
+        raise UsageError("--dt / --convention: only with --net NET.nir")
+    say(format_line(config or HardwareConfig()))
+    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
+                 cores=args.cores)
 
 
 def register_deploy(sub) -> None:
     p = sub.add_parser("deploy", help="load a network onto a board over serial",
-                       description="``snnkit deploy NET --port URL``: upload and verify a "
-                                   "network.")
-    p.add_argument("net", help="network file (.snn)")
-    _add_port_args(p)
+                       description="Upload a network to a board (or the emulated one) and "
+                                   "verify it by reading it back.")
+    add_net_args(p)
+    add_port_args(p)
     p.set_defaults(func=run_deploy)
 
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Upload and verify the network; return the exit status 0."""
-    net = load(args.net)
-    with Device(args.port, args.baud, args.timeout) as dev:
+    net = load_net(args)
+    with Device(port_url(args.port), args.baud, args.timeout) as dev:
         i = dev.info
-        print(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
-              f"synapses, features {', '.join(i.features) or 'none'}")
+        say(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
+            f"synapses, features {', '.join(i.features) or 'none'}\n{format_line(i.config)}")
         t0 = time.monotonic()
-        dev.load(net)
-        print(f"loaded and verified {net!r} in {time.monotonic() - t0:.2f} s")
+        report = dev.load(net, progress=not args.quiet)
+        say(f"quantisation to the board's format:\n{report}")
+        say(f"loaded and verified {net!r} in {time.monotonic() - t0:.2f} s")
     return 0
 
 
 def register_run(sub) -> None:
     p = sub.add_parser("run", help="run a network on a board and save its spikes",
-                       description="``snnkit run NET --port URL --input IN.npz --steps T --out "
-                                   "OUT.npz``.")
-    p.add_argument("net", help="network file (.snn)")
-    _add_port_args(p)
-    p.add_argument("--input", required=True, help=".npz with 'inputs' [steps, batch, "
-                                                 "n_inputs] or one array per input "
-                                                 "population")
-    p.add_argument("--steps", type=int, default=None, help="steps (default: the input's)")
-    p.add_argument("--out", required=True, help="result .npz (spikes/<population> ...)")
+                       description="Load a network onto a board (or the emulated one), run "
+                                   "inputs from a file and save the result, as snnkit "
+                                   "simulate does. Samples run one after another: Ctrl-C "
+                                   "saves the finished ones.")
+    add_net_args(p)
+    add_port_args(p)
+    p.add_argument("--input", required=True,
+                   help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
+                        "population), or an .npy array")
+    p.add_argument("--steps", type=int, default=None,
+                   help="time steps (default: the input's length; fewer run the input's "
+                        "first steps)")
+    p.add_argument("--out", required=True, help="result file, written exactly as named "
+                                                "(.npz archive, as snnkit simulate writes)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the spike raster of sample 0")
     p.add_argument("--no-learning", action="store_true", help="switch on-chip STDP off")
     p.add_argument("--verbose", action="store_true",
                    help="print the link's counters: frames, resends, CRC errors, frame size")
@@ -94,17 +112,34 @@ def register_run(sub) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     """Load the network, run the inputs, save the result; return the exit status 0."""
-    net = load(args.net)
-    with np.load(args.input) as f:
-        inputs = f["inputs"] if "inputs" in f.files else {k: f[k] for k in f.files}
-    with Device(args.port, args.baud, args.timeout) as dev:
-        dev.load(net)
+    net = load_net(args)
+    out = output_file(args.out, "--out")
+    png = output_file(args.plot, "--plot", image=True)
+    arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
+    with Device(port_url(args.port), args.baud, args.timeout) as dev:
+        say(f"quantisation to the board's format:\n{dev.load(net, progress=not args.quiet)}")
         if args.no_learning:
             dev.set_learning(False)
-        res = dev.run(inputs, args.steps)
+        learns = not args.no_learning and any(p.stdp is not None and p.stdp.enabled
+                                              for p in net.projections)
+        started = [False]
+
+        def one(x):  # every sample starts from the loaded weights, as in one dev.run
+            if started[0] and learns:
+                dev.restore_weights()
+            started[0] = True
+            return dev.run(x, steps)
+
+        meta = {"command": "run", "network": args.net, "input": args.input,
+                "port": port_url(args.port), "learning": not args.no_learning}
+        res = run_in_groups(one, arrays, batch, quiet=args.quiet, desc="board", out=out,
+                            metadata=meta)
         stats = dict(dev.stats)
-    res.save(args.out)
-    print(f"{res!r} -> {args.out}")
+    res.save(out)
+    say(f"{res!r} -> {out}")
+    if png:
+        plot.raster(res, png)
+        say(f"wrote {png}")
     if args.verbose:
         print(link_report(stats))
     return 0

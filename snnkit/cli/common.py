@@ -1,16 +1,243 @@
-"""What several commands share: the usage error and the hardware-size options."""
+"""What several commands share: the usage error, the options every command has, reading a
+network, input arrays and a port from the command line, and checking outputs before working.
+
+Each check raises :class:`UsageError` (exit status 2) naming the option and the file; errors
+found while working are the library's own (:class:`~snnkit.errors.SnnkitError`, status 1).
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
 
 from ..errors import SnnkitError
+from ..nir_import import CONVENTIONS
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
 
 
 class UsageError(SnnkitError):
-    """A bad combination of options: reported with the command's usage, exit status 2."""
+    """The command line cannot be carried out as given (a bad option value or combination, a
+    missing or unreadable input file, an unusable output path): exit status 2."""
+
+
+class Formatter(argparse.HelpFormatter):
+    """Help that states each option's default (unless the text does, or there is none)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" not in text and action.option_strings and action.nargs != 0
+                and action.default not in (None, False, "", argparse.SUPPRESS)):
+            text += " (default: %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """A subcommand's parser: the shared formatter, and ``--quiet`` / ``--debug`` on every
+    command (a command may define its own ``--quiet`` over this one)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", Formatter)
+        kwargs.setdefault("conflict_handler", "resolve")
+        super().__init__(*args, **kwargs)
+        self.add_argument("--quiet", action="store_true", help="no progress bars")
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="on an error, show the Python traceback too")
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def add_net_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``NET`` (a positional, or ``--net`` when not ``required``), ``--dt``, ``--convention``."""
+    what = "network: a .snn file, or a NIR graph (.nir, with --dt)"
+    if required:
+        p.add_argument("net", metavar="NET", help=what)
+    else:
+        p.add_argument("--net", metavar="NET", help=what)
+    p.add_argument("--dt", type=float, default=None,
+                   help="time step in seconds of a .nir graph (required for .nir; a .snn "
+                        "file carries its own)")
+    p.add_argument("--convention", choices=CONVENTIONS, default=None,
+                   help="whose discretisation a .nir graph follows (default: nir)")
+
+
+def load_net(args: argparse.Namespace, option: str = "NET"):
+    """The network named on the command line: a ``.snn`` file, or a ``.nir`` graph read with
+    ``--dt`` (required) and ``--convention``.
+
+    Raises
+    ------
+    UsageError : missing file, ``--dt`` missing for .nir or given for .snn
+    NetworkError : the file is not a valid network (from the loader)
+    """
+    from ..network import load
+
+    path = existing_file(args.net, option)
+    if path.suffix.lower() == ".nir":
+        if args.dt is None:
+            raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
+                             f"time; give the simulation step in seconds, e.g. --dt 1e-3)")
+        if not args.dt > 0:
+            raise UsageError(f"--dt: must be a positive number of seconds, got {args.dt}")
+        from ..nir_import import from_nir
+
+        return from_nir(str(path), dt=args.dt, convention=args.convention or "nir")
+    if args.dt is not None or args.convention is not None:
+        opt = "--dt" if args.dt is not None else "--convention"
+        raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
+                         f"which carries its own dt")
+    return load(path)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def existing_file(path: str, option: str) -> Path:
+    """``path`` as a Path, checked to be an existing file."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option}: {path!r} is a folder, not a file")
+    if not p.is_file():
+        raise UsageError(f"{option}: no such file {path!r}")
+    return p
+
+
+def load_arrays(path: str, option: str) -> np.ndarray | dict[str, np.ndarray]:
+    """The array of an ``.npy`` file, or the arrays of an ``.npz`` file by name.
+
+    Raises
+    ------
+    UsageError : missing file, or not a numpy file (pickled data is refused)
+    """
+    p = existing_file(path, option)
+    try:
+        with open(p, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"
+        if not zipped:
+            return np.load(p, allow_pickle=False)
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise UsageError(f"{option}: {path!r} is not a numpy .npz or .npy file of numbers "
+                         f"({e})") from e
+
+
+def load_inputs(path: str, net, option: str = "--input"):
+    """Inputs for ``net`` from an ``.npy`` array, or an ``.npz`` holding ``inputs``, one
+    array per input population, or a single array."""
+    data = load_arrays(path, option)
+    if not isinstance(data, dict):
+        return data
+    if "manifest.json" in data:
+        raise UsageError(f"{option}: {path!r} is a network file (.snn), not input arrays")
+    if "inputs" in data:
+        return data["inputs"]
+    names = [p.name for p in net.inputs]
+    if set(data) == set(names):
+        return data
+    if len(data) == 1:
+        return next(iter(data.values()))
+    raise UsageError(f"{option}: {path!r} holds {sorted(data)}; expected 'inputs' "
+                     f"[steps, batch, {net.n_inputs}] or one array per input population "
+                     f"{names}")
+
+
+def output_file(path: str | None, option: str, image: bool = False) -> Path | None:
+    """Check, before any work, that ``path`` can be written: its folder exists and takes a
+    file, and it is not a folder itself. An existing file is replaced (atomically, when the
+    work is done). ``image``: the suffix must be an image type matplotlib writes."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option}: {path!r} is a folder; name a file")
+    folder = p.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{option}: cannot write {path!r}: the folder {str(folder)!r} {what}")
+    _writable(folder, option, path)
+    if image:
+        from .. import plot
+
+        try:
+            plot.image_format(p)
+        except SnnkitError as e:
+            raise UsageError(f"{option}: {e}") from e
+    return p
+
+
+def output_dir(path: str, option: str) -> Path:
+    """Check that ``path`` is, or can be made, a folder (with its parents; the command makes
+    it when it writes)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{option}: {path!r} exists and is not a folder")
+    for up in [p, *p.parents]:
+        if up.exists():
+            if not up.is_dir():
+                raise UsageError(f"{option}: cannot make {path!r}: {str(up)!r} is not a folder")
+            _writable(up, option, path)
+            break
+    return p
+
+
+def _writable(folder: Path, option: str, path: str) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UsageError(f"{option}: cannot write {path!r} in {str(folder)!r} "
+                         f"({e.strerror or e})") from e
+
+
+# --------------------------------------------------------------------------- ports
+
+
+_HOST_PORT = re.compile(r"(?:(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):)?(?P<port>\d+)")
+
+
+def port_url(text: str, option: str = "--port", lowest: int = 1) -> str:
+    """A pyserial URL from ``5555``, ``localhost:5555`` or a URL / device path as given."""
+    m = _HOST_PORT.fullmatch(text.strip())
+    if m is None:
+        return text  # socket://..., /dev/ttyUSB0, a pty path, COM3 ...
+    port = int(m["port"])
+    if not lowest <= port < 65536:
+        raise UsageError(f"{option}: port {port} is outside {lowest}..65535")
+    return f"socket://{m['host'] or 'localhost'}:{port}"
+
+
+def socket_address(text: str, option: str = "--port") -> tuple[str, int]:
+    """``(host, port)`` to serve on, from ``5555``, ``localhost:5555`` or ``socket://H:P``."""
+    url = port_url(text, option, lowest=0)
+    m = re.fullmatch(r"socket://(?P<host>[^:/]+|\[[^\]]+\]):(?P<port>\d+)/?", url)
+    if m is None:
+        raise UsageError(f"{option}: expected a TCP port: 5555, localhost:5555 or "
+                         f"socket://HOST:PORT, got {text!r} (for a pseudo-terminal use --pty)")
+    port = int(m["port"])
+    if not 0 <= port < 65536:
+        raise UsageError(f"{option}: port {port} is outside 0..65535")
+    host = m["host"].strip("[]")
+    return ("127.0.0.1" if host == "localhost" else host), port
+
+
+def add_port_args(parser: argparse.ArgumentParser) -> None:
+    """``--port URL --baud N --timeout S``, shared by the commands that talk to a board."""
+    parser.add_argument("--port", required=True,
+                        help="the board: 5555 or HOST:5555 (an emulated board, socket://), "
+                             "a pyserial URL (socket://host:port), /dev/ttyUSB0, a pty path")
+    parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
+                        help="UART bit rate")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")
+
+
+# --------------------------------------------------------------------------- misc
 
 
 def add_size_args(parser: argparse.ArgumentParser) -> None:
@@ -22,4 +249,12 @@ def add_size_args(parser: argparse.ArgumentParser) -> None:
 
 def sizes(args: argparse.Namespace) -> dict[str, int]:
     """The hardware sizes given on the command line (for ``HardwareConfig.for_network``)."""
-    return {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
+    out = {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
+    bad = [k for k, v in out.items() if v < (0 if k == "d_max" else 1)]
+    if bad:
+        raise UsageError(f"--{bad[0].replace('_', '-')}: must be positive, got {out[bad[0]]}")
+    return out
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)

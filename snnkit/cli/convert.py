@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import datasets, model_file
 from ..convert import convert
-from ..errors import NetworkError
+from .common import UsageError, existing_file, load_arrays, output_file
 
 
 def register(sub) -> None:
@@ -29,18 +29,25 @@ def register(sub) -> None:
     p.add_argument("--trust-pickle", action="store_true",
                    help="MODEL may be a whole pickled model (torch.save(model)): unpickling "
                         "runs whatever code the file holds, so only for files you trust")
-    p.add_argument("--calib", help="calibration data .npz (array 'x', or the first array); "
-                   "default for examples: the digits training set")
-    p.add_argument("-o", "--out", required=True, help="output network file (.snn)")
-    p.add_argument("--mode", choices=("rate", "lossless"), default="rate")
-    p.add_argument("--input", choices=("current", "poisson", "spikes"), default=None,
-                   help="first-layer drive (default: current in rate mode, spikes in lossless)")
-    p.add_argument("--norm", choices=("percentile", "max"), default="percentile")
-    p.add_argument("--percentile", type=float, default=99.9)
-    p.add_argument("--per-channel", action="store_true")
+    p.add_argument("--calib", help="calibration data: .npy, or .npz (array 'x', or the first "
+                   "array); default for examples: the digits training set")
+    p.add_argument("-o", "--out", required=True,
+                   help="output network file (.snn), and beside it OUT.conversion.json")
+    p.add_argument("--mode", choices=("rate", "lossless"), default="rate",
+                   help="rate coding, or lossless (exact for QCFS-trained models)")
+    p.add_argument("--input", choices=("spikes", "poisson", "current"), default="spikes",
+                   help="first-layer drive: spikes (default; rate mode: regular spike trains, "
+                        "lossless: a burst; inputs in [0, 1]; what the hardware takes), "
+                        "poisson (rate mode), current (analog; simulators only)")
+    p.add_argument("--norm", choices=("percentile", "max"), default="percentile",
+                   help="threshold balancing by a percentile or the maximum of activations")
+    p.add_argument("--percentile", type=float, default=99.9, help="for --norm percentile")
+    p.add_argument("--per-channel", action="store_true",
+                   help="balance per output channel / neuron, not per layer")
     p.add_argument("--steps", type=int, default=32, help="rate mode: steps per inference")
-    p.add_argument("--input-levels", type=int, default=16)
-    p.add_argument("--weight-bits", type=int, default=8)
+    p.add_argument("--input-levels", type=int, default=16,
+                   help="lossless mode with spike input: levels of the input burst")
+    p.add_argument("--weight-bits", type=int, default=8, help="fixed-point weight width")
     p.set_defaults(func=run)
 
 
@@ -53,45 +60,45 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     try:
         kwargs = json.loads(model_kwargs) if model_kwargs else {}
     except json.JSONDecodeError as e:
-        raise NetworkError(f"--model-kwargs: not a JSON object ({e})") from e
+        raise UsageError(f"--model-kwargs: not a JSON object ({e})") from e
     if not isinstance(kwargs, dict):
-        raise NetworkError("--model-kwargs: not a JSON object")
+        raise UsageError("--model-kwargs: not a JSON object")
     return model_file.load_model(spec, model_class, kwargs, trust_pickle)
 
 
 def load_calib(path: str) -> np.ndarray:
-    """Calibration samples from an ``.npz`` (array ``x``, or the first array)."""
-    try:
-        with np.load(path) as z:
-            key = "x" if "x" in z.files else (z.files[0] if z.files else None)
-            if key is None:
-                raise NetworkError(f"--calib: {path!r} holds no arrays")
-            return z[key]
-    except (OSError, ValueError) as e:
-        raise NetworkError(f"--calib: cannot read {path!r} ({e})") from e
+    """Calibration samples from an ``.npy``, or an ``.npz`` (array ``x``, or the first one)."""
+    data = load_arrays(path, "--calib")
+    if not isinstance(data, dict):
+        return data
+    if not data:
+        raise UsageError(f"--calib: {path!r} holds no arrays")
+    return data["x"] if "x" in data else next(iter(data.values()))
 
 
 def run(args: argparse.Namespace) -> int:
     """Write NET and, beside it, ``NET.conversion.json`` (mode, input encoding, steps, output
     population), which a reader needs to feed the network; return the exit status 0."""
+    example = args.model.startswith("example:")
+    if not example:
+        existing_file(args.model, "MODEL")
+        if not args.calib:
+            raise UsageError("--calib: needed for a model file (examples bring their own)")
+    out = output_file(args.out, "--out")
+    output_file(str(out) + ".conversion.json", "--out")
+    calib = load_calib(args.calib) if args.calib else None
     model = load_model(args.model, args.model_class, args.model_kwargs, args.trust_pickle)
-    if args.calib:
-        calib = load_calib(args.calib)
-    elif args.model.startswith("example:"):
+    if calib is None:
         calib = datasets.digits(image="cnn" in args.model)[0][:500]
-    else:
-        raise NetworkError("--calib: needed for a model file")
-    inp = args.input or ("spikes" if args.mode == "lossless" else "current")
-    conv = convert(model, calib, mode=args.mode, input=inp, normalization=args.norm,
+    conv = convert(model, calib, mode=args.mode, input=args.input, normalization=args.norm,
                    percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
                    input_levels=args.input_levels, weight_bits=args.weight_bits,
                    name=Path(args.out).stem)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    conv.network.save(args.out)
+    conv.network.save(out)
     info = {"mode": conv.mode, "input": conv.input, "steps": conv.steps, "output": conv.output,
             "layers": conv.layers, "levels": conv.levels, "input_levels": conv.input_levels,
             "kick_steps": conv.kick_steps, "input_shape": list(conv.input_shape)}
-    Path(str(args.out) + ".conversion.json").write_text(json.dumps(info, indent=2) + "\n")
+    Path(str(out) + ".conversion.json").write_text(json.dumps(info, indent=2) + "\n")
     print(conv.network.summary())
     print(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
           f"wrote {args.out} and {args.out}.conversion.json")

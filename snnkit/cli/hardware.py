@@ -4,46 +4,90 @@ memory images, or into an FPGA bitstream / project."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
+from ..board_format import board_quantization, format_line, to_board
 from ..build import BOARDS, build
-from ..compiler import HardwareConfig, compile
-from ..network import load
+from ..compiler import BOARD_CONFIGS, HardwareConfig, board_fit, compile
+from ..ecp5 import build_board
+from ..multicore import compile_multi
 from ..quantize import quantize
-from .common import UsageError, add_size_args, sizes
+from .common import UsageError, add_net_args, add_size_args, load_net, output_dir, say, sizes
 
 
-def _quantized(path: str):
-    net = load(path)
+def _quantized(args):
+    net = load_net(args)
     if net.quantization is None:
-        net, _ = quantize(net)
+        net, report = quantize(net)
+        print(f"quantisation (automatic format):\n{report}")
     return net
 
 
 def register_compile(sub) -> None:
     p = sub.add_parser("compile", help="compile a network into Verilog parameters and memory "
-                       "images", description="Compile a network for the Verilog core")
-    p.add_argument("net", help="network file (.snn)")
-    p.add_argument("-o", "--out", required=True, help="output directory")
+                       "images", description="Compile a network for the Verilog core: "
+                       "params.vh, $readmemh images and a report (memory, cycles per step, "
+                       "the boards it fits).")
+    add_net_args(p)
+    p.add_argument("-o", "--out", required=True, help="output folder (made if missing)")
     add_size_args(p)
+    p.add_argument("--cores", type=int, default=1,
+                   help="partition over K cores of the multi-core design (per core: the "
+                        "standard core, or the sizes given)")
+    p.add_argument("--allocator", default="metis", choices=("metis", "in_order"),
+                   help="with --cores: how neurons are placed on cores")
     p.set_defaults(func=run_compile)
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    """Compile, print the report, return the exit status 0 (errors raise NetworkError)."""
-    net = _quantized(args.net)
-    report = compile(net, args.out, HardwareConfig.for_network(net, **sizes(args)))
-    print(report)
+    """Compile, print the report and the boards it fits; return the exit status 0."""
+    config_sizes = sizes(args)
+    net = _quantized(args)
+    out = output_dir(args.out, "--out")
+    if args.cores > 1:  # each core's images and the router's tables (snnkit.multicore)
+        widths = {k: getattr(net.quantization, k) for k in (
+            "weight_bits", "state_bits", "decay_bits", "trace_bits", "frac_bits",
+            "trace_frac_bits", "stdp_frac_bits")}
+        compile_multi(net, out, args.cores, HardwareConfig(**widths, **config_sizes),
+                      args.allocator)
+        say(Path(out, "report.txt").read_text().rstrip("\n"))
+        return 0
+    report = compile(net, out, HardwareConfig.for_network(net, **config_sizes))
+    say(str(report))
+    say_fit(report.config)
     return 0
+
+
+def say_fit(config: HardwareConfig) -> None:
+    """Print the boards whose checked configuration holds ``config``; warn when none does."""
+    fit = board_fit(config)
+    good = [b for b, (memory, _) in fit.items() if not memory]
+    if good:
+        tables = sorted({x for b in good for x in fit[b][1]})
+        say("  fits: " + ", ".join(f"{b} ({BOARDS[b].title})" for b in good)
+            + (f"; its tables are larger than in the checked build ({', '.join(tables)}): "
+               f"the build's report confirms" if tables else "")
+            + "; snnkit build --board " + "|".join(good))
+        return
+    over = sorted({x for memory, _ in fit.values() for x in memory})
+    c = next(iter(BOARD_CONFIGS.values()))
+    warnings.warn(f"this network fits no board snnkit builds for ({', '.join(fit)}: checked "
+                  f"up to {c.n_max} neurons, {c.syn_max:,} weight words, {c.tr_max} trace "
+                  f"words, {c.weight_bits}-bit weights, {c.state_bits}-bit states): "
+                  f"{', '.join(over)}. It runs in the simulators, and on an emulated board of "
+                  f"its size.", stacklevel=2)
 
 
 def register_build(sub) -> None:
     p = sub.add_parser("build", help="build an FPGA bitstream / project for a network",
-                       description="Build an FPGA bitstream / project for a network")
-    p.add_argument("net", help="network file (.snn)")
+                       description="Build an FPGA bitstream (iCE40, open-source tools) or a "
+                                   "Vivado project (CMOD A7) for a network.")
+    add_net_args(p)
     p.add_argument("--board", required=True, choices=sorted(BOARDS),
-                   help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate")
-    p.add_argument("-o", "--out", required=True, help="build folder")
+                   help="ice40: iCEBreaker bitstream; cmod_a7: Vivado project + estimate; "
+                        "ulx3s: ECP5 bitstream of --cores cores")
+    p.add_argument("-o", "--out", required=True, help="build folder (made if missing)")
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
     p.add_argument("--baud", type=int, default=1_000_000,
@@ -51,20 +95,40 @@ def register_build(sub) -> None:
     p.add_argument("--no-bake", action="store_true",
                    help="do not put the network into the bitstream (deploy it over UART)")
     p.add_argument("--seeds", type=int, default=3,
-                   help="ice40: placement seeds to try until one meets the clock "
+                   help="ice40, ulx3s: placement seeds to try until one meets the clock "
                         "(default 3; each is a place and route)")
+    p.add_argument("--cores", type=int, default=4,
+                   help="ulx3s: cores in the design (a power of two; default 4)")
     add_size_args(p)
     p.set_defaults(func=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
     """Build, print the report, return the exit status 0."""
-    net = _quantized(args.net)
-    config = HardwareConfig.for_network(net, **sizes(args))
     if args.seeds < 1:
         raise UsageError(f"--seeds: at least 1, got {args.seeds}")
-    rep = build(net, args.board, args.out, args.clock, args.baud, config, not args.no_bake,
-                seeds=args.seeds)
-    print(rep)
-    print(f"wrote {Path(args.out) / 'build_report.json'}")
+    if args.clock is not None and not args.clock > 0:
+        raise UsageError(f"--clock: must be a positive number of MHz, got {args.clock}")
+    net = load_net(args)
+    out = output_dir(args.out, "--out")
+    if args.board == "ulx3s":  # per core: the standard core with 64k weight words
+        config = HardwareConfig(**{"syn_max": 65536, **sizes(args)})
+    else:
+        config = HardwareConfig.for_network(net, **sizes(args))
+    # the network in the board's format; refused here, before anything is written, if it
+    # cannot fit one core
+    if args.board == "ulx3s":
+        net, report = quantize(net, board_quantization(net, config))
+    else:
+        fit = to_board(net, config)
+        net, report = fit.net, fit.quantization
+    say(f"{format_line(config)}\nquantisation of the network to it:\n{report}")
+    if args.board == "ulx3s":
+        rep = build_board(net, out, args.clock or 50.0, args.baud, config, args.cores,
+                          args.seeds)
+    else:
+        rep = build(net, args.board, out, args.clock, args.baud, config, not args.no_bake,
+                    seeds=args.seeds)
+    say(str(rep))
+    say(f"wrote {Path(out) / 'build_report.json'}")
     return 0

@@ -1,58 +1,83 @@
-"""``snnkit simulate NET --input IN --out OUT``: run a network file on saved inputs."""
+"""``snnkit simulate NET --input IN --out OUT``: run a network on saved inputs."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import numpy as np
 
 from .. import plot
-from ..errors import SnnkitError
-from ..network import load
-from ..simulator import simulate
+from ..inputs import check_inputs
+from ..simulator import RECORDABLE, Simulator, simulate
+from .batches import run_in_groups
+from .common import UsageError, add_net_args, load_inputs, load_net, output_file, say
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="simulate a network on input spikes")
-    p.add_argument("net", help="network file (.snn)")
+    p = sub.add_parser("simulate", help="simulate a network on saved inputs",
+                       description="Simulate a network on inputs from a file and save the "
+                                   "result (snnkit plot draws it; snnkit.Result.load reads "
+                                   "it). Samples run in groups: Ctrl-C saves the finished "
+                                   "ones.")
+    add_net_args(p)
     p.add_argument("--input", required=True,
-                   help=".npz with 'inputs' [steps,batch,n_inputs], or one array per input "
-                        "population")
-    p.add_argument("--steps", type=int, default=None, help="time steps (default: inputs' length)")
-    p.add_argument("--backend", default="float", choices=["float", "fixed", "verilator", "icarus"])
+                   help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
+                        "population), or an .npy array")
+    p.add_argument("--steps", type=int, default=None,
+                   help="time steps (default: the input's length; fewer run the input's "
+                        "first steps)")
+    p.add_argument("--backend", default="float", choices=["float", "fixed", "verilator",
+                                                          "icarus"],
+                   help="float (torch), fixed (the hardware's integers), or the Verilog core "
+                        "under verilator / icarus")
     p.add_argument("--record", default="",
-                   help="comma-separated states to record: v,i,theta,weights")
-    p.add_argument("--out", required=True, help="output .npz (spikes/<pop>, <state>/<pop>, ...)")
-    p.add_argument("--plot", help="write a spike raster PNG of the first sample")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help="states to record, comma-separated: v, i, theta, weights")
+    p.add_argument("--out", required=True,
+                   help="result file, written exactly as named (.npz archive: spikes/<pop>, "
+                        "<state>/<pop>, weights/<proj>, meta)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the spike raster of sample 0")
     p.set_defaults(func=run)
 
 
-def load_inputs(path: str):
-    """Inputs from ``.npz`` (key ``inputs``, or one key per input population) or ``.npy``."""
-    p = Path(path)
-    if not p.is_file():
-        raise SnnkitError(f"--input: no such file {path!r}")
-    if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    with np.load(p, allow_pickle=False) as z:
-        keys = list(z.keys())
-        if "inputs" in keys:
-            return z["inputs"]
-        return {k: z[k] for k in keys}
+def record_names(text: str, net) -> tuple[str, ...]:
+    """The ``--record`` list, checked against what the network can record."""
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    bad = [r for r in names if r not in RECORDABLE]
+    if bad:
+        raise UsageError(f"--record: unknown {', '.join(map(repr, bad))}; choose from "
+                         f"{', '.join(RECORDABLE)}")
+    if "weights" in names and not any(p.stdp is not None for p in net.projections):
+        raise UsageError("--record weights: no projection of this network has STDP, so no "
+                         "weight changes (the final weights of plastic projections are "
+                         "always saved)")
+    return tuple(dict.fromkeys(names))
 
 
 def run(args: argparse.Namespace) -> int:
-    net = load(args.net)
-    record = tuple(args.record.split(",")) if args.record else ()
-    res = simulate(net, load_inputs(args.input), args.steps, backend=args.backend,
-                   record=record, progress=not args.quiet)
-    res.save(args.out)
+    net = load_net(args)
+    record = record_names(args.record, net)
+    out = output_file(args.out, "--out")
+    png = output_file(args.plot, "--plot", image=True)
+    arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
+    if args.backend in ("float", "fixed"):
+        sim = Simulator(net, args.backend)
+
+        def one(x):
+            return sim.run(x, steps, record=record)
+    else:
+        first = [not args.quiet]  # the build's timer, once
+
+        def one(x):
+            show, first[0] = first[0], False
+            return simulate(net, x, steps, args.backend, record=record, progress=show)
+
+    meta = {"command": "simulate", "network": args.net, "input": args.input,
+            "backend": args.backend, "record": list(record)}
+    res = run_in_groups(one, arrays, batch, quiet=args.quiet, desc=f"simulate ({args.backend})",
+                        out=out, metadata=meta)
+    res.save(out)
     for name, s in res.spikes.items():
-        print(f"{name:<12} {int(s.sum()):>9} spikes  ({s.float().mean():.4f} per neuron-step)")
-    print(f"wrote {args.out}")
-    if args.plot:
-        plot.raster(res, args.plot)
-        print(f"wrote {args.plot}")
+        say(f"{name:<12} {int(s.sum()):>9} spikes  ({s.float().mean():.4f} per neuron-step)")
+    say(f"wrote {out}")
+    if png:
+        plot.raster(res, png)
+        say(f"wrote {png}")
     return 0

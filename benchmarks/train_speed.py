@@ -1,0 +1,220 @@
+"""Training speed and memory: one forward + backward pass of surrogate-gradient BPTT, snnkit
+against snntorch on the same network, batch and surrogate.
+
+Workload (issue 16): 784 -> 1000 LIF -> 10 LIF (beta 0.9, threshold 1, reset by subtraction,
+no bias), T = 25 steps, batch 64, Bernoulli(0.1) input spikes, identical weights, the fast
+sigmoid surrogate with slope 25 (snntorch's ``surrogate.fast_sigmoid(slope=25)`` is the same
+function), cross-entropy of the output spike counts, gradients set to None before each pass.
+Timed: forward, loss and backward (no optimizer step).
+
+Time: all contenders in this one process, in interleaved rounds after a warm-up, quoted as
+median and best and as ratios to snntorch; ``--cpu-time`` counts process CPU time instead of
+wall-clock (robust on a shared machine).
+
+Memory: each contender in a fresh process whose allocations of 64 KB and more are mapped and
+unmapped on free (glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KB, so the resident size
+follows the live tensors instead of malloc's caching): after a warm-up pass, freed memory is
+handed back (``malloc_trim``; snnkit's scratch pool emptied), the peak-RSS counter is reset
+(``/proc/self/clear_refs``), one pass runs, and the peak RSS above the RSS before the pass is
+the pass's peak memory (the model and the input data are in the baseline). On CUDA:
+``torch.cuda.max_memory_allocated`` above the allocation before the pass.
+
+    .venv/bin/python benchmarks/train_speed.py [--repeat 9] [--threads 2] [--cpu-time]
+        [--device cpu|cuda] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+T, B, N_IN, N_HID, N_OUT, P, BETA, SLOPE = 25, 64, 784, 1000, 10, 0.1, 0.9, 25.0
+CONTENDERS = ("snntorch", "snnkit float", "snnkit float lean", "snnkit fixed",
+              "snnkit float torch path")
+
+
+def workload(seed=0):
+    global T
+    T = int(os.environ.get("TRAIN_SPEED_STEPS", T))
+    g = torch.Generator().manual_seed(seed)
+    w1 = torch.randn(N_HID, N_IN, generator=g) * 0.1
+    w2 = torch.randn(N_OUT, N_HID, generator=g) * 0.3
+    x = torch.rand(T, B, N_IN, generator=g) < P
+    y = torch.randint(0, N_OUT, (B,), generator=g)
+    return w1, w2, x, y
+
+
+def make(name: str, device: str):
+    """A function running one forward + backward pass of contender ``name``."""
+    w1, w2, x, y = workload()
+    if name == "snntorch":
+        import snntorch as snn
+        from snntorch import surrogate
+
+        sg = surrogate.fast_sigmoid(slope=SLOPE)
+        fc1 = torch.nn.Linear(N_IN, N_HID, bias=False).to(device)
+        fc2 = torch.nn.Linear(N_HID, N_OUT, bias=False).to(device)
+        fc1.weight.data, fc2.weight.data = w1.to(device), w2.to(device)
+        l1 = snn.Leaky(beta=BETA, spike_grad=sg).to(device)
+        l2 = snn.Leaky(beta=BETA, spike_grad=sg).to(device)
+        xf, yd = x.float().to(device), y.to(device)
+
+        def step():
+            fc1.zero_grad(set_to_none=True)
+            fc2.zero_grad(set_to_none=True)
+            m1, m2 = l1.init_leaky(), l2.init_leaky()
+            counts = 0
+            for t in range(T):
+                s1, m1 = l1(fc1(xf[t]), m1)
+                s2, m2 = l2(fc2(s1), m2)
+                counts = counts + s2
+            torch.nn.functional.cross_entropy(counts, yd).backward()
+
+        return step
+    import snnkit
+    from snnkit.training import SNN
+
+    if name.endswith("torch path"):
+        os.environ["SNNKIT_KERNELS"] = "0"
+    net = snnkit.Network()
+    net.add_input("in", N_IN)
+    net.add_population("hid", N_HID, snnkit.LIF(beta=BETA, threshold=1.0))
+    net.add_population("out", N_OUT, snnkit.LIF(beta=BETA, threshold=1.0))
+    net.connect("in", "hid", w1.double().numpy())
+    net.connect("hid", "out", w2.double().numpy())
+    kw = {"memory": "lean"} if "lean" in name else {}
+    if "fixed" in name:
+        kw.update(arithmetic="fixed", quantization=snnkit.Quantization(frac_bits=5))
+    m = SNN(net, "fast_sigmoid", slope=SLOPE, trainable=("weight",), device=device, **kw)
+    xd, yd = x.to(device), y.to(device)
+
+    def step():
+        m.zero_grad(set_to_none=True)
+        counts = m(xd).spikes["out"].sum(0)
+        torch.nn.functional.cross_entropy(counts, yd).backward()
+
+    return step
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def peak_memory(name: str, device: str, threads: int) -> float:
+    """MB above the pass's starting point, in this (fresh) process."""
+    torch.set_num_threads(threads)
+    step = make(name, device)
+    step()
+    step()
+    if "snnkit" in name:
+        from snnkit.training import fused
+
+        fused.POOL.clear()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current RSS
+    base = _rss_kb("VmRSS")
+    step()
+    return (_rss_kb("VmHWM") - base) / 1024
+
+
+def timings(names, device, repeat, threads, cpu_time) -> dict[str, list[float]]:
+    torch.set_num_threads(threads)
+    clock = time.process_time if cpu_time else time.perf_counter
+    steps = {}
+    for n in names:  # each contender's kernel switch is set while it is built and run
+        steps[n] = make(n, device)
+        os.environ.pop("SNNKIT_KERNELS", None)
+    out = {n: [] for n in names}
+    for n, f in steps.items():
+        _with_env(n, f)
+        _with_env(n, f)
+    for _ in range(repeat):
+        for n, f in steps.items():
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = clock()
+            _with_env(n, f)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            out[n].append(clock() - t0)
+    return out
+
+
+def _with_env(name, f):
+    if name.endswith("torch path"):
+        os.environ["SNNKIT_KERNELS"] = "0"
+    try:
+        f()
+    finally:
+        os.environ.pop("SNNKIT_KERNELS", None)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cpu-time", action="store_true")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=T, help="time steps (default 25)")
+    ap.add_argument("--json")
+    ap.add_argument("--only", help="comma-separated contenders (default: all)")
+    ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # the child process's job
+    args = ap.parse_args(argv)
+    os.environ["TRAIN_SPEED_STEPS"] = str(args.steps)  # for this process and its children
+    if args.memory_of:
+        print(json.dumps(peak_memory(args.memory_of, args.device, args.threads)))
+        return 0
+    names = args.only.split(",") if args.only else list(CONTENDERS)
+    if args.device.startswith("cuda"):
+        names = [n for n in names if n != "snnkit fixed"]  # float64: not a GPU workload
+    t = timings(names, args.device, args.repeat, args.threads, args.cpu_time)
+    mem = {}
+    for n in names:
+        r = subprocess.run([sys.executable, __file__, "--memory-of", n, "--device", args.device,
+                            "--threads", str(args.threads), "--steps", str(args.steps)],
+                           capture_output=True, text=True, check=True,
+                           env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"})
+        mem[n] = float(r.stdout.strip().splitlines()[-1])
+    med = {n: statistics.median(v) for n, v in t.items()}
+    best = {n: min(v) for n, v in t.items()}
+    ref = "snntorch"
+    clock = "CPU time" if args.cpu_time else "wall clock"
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{args.threads} threads, {clock}, {args.repeat} rounds, device {args.device}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'contender':<26} {'median ms':>10} {'best ms':>8} {'x snntorch':>13} "
+          f"{'peak MB':>8} {'mem / snntorch':>15}")
+    for n in names:
+        print(f"{n:<26} {1e3 * med[n]:>10.1f} {1e3 * best[n]:>8.1f} "
+              f"{med[ref] / med[n]:>6.2f} / {best[ref] / best[n]:<5.2f} {mem[n]:>8.1f} "
+              f"{mem[n] / mem[ref]:>15.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"times": t, "peak_mb": mem, "threads": args.threads,
+                       "cpu_time": args.cpu_time, "device": args.device}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""A feed-forward network over all steps as one autograd node (the CPU fast path).
+
+Forward: one population after the other, each in one pass of the C kernel over all steps (the
+synaptic input summed from the spiking sources' event lists in the simulator's order, so float
+spikes equal the simulator's, then the neuron update); a population that feeds others leaves
+its spikes as event lists. Backward: chunks of steps, the last first; in each, the populations
+in reverse order: the time-reversed recurrence, the weight gradients as one event-driven pass,
+the gradient of the source population's spikes as one matrix product. The same numbers as
+running :func:`snnkit.neurons.neuron_step` on :mod:`snnkit.training.arith` step by step under
+autograd (tests/test_training.py checks both, spikes bit for bit).
+
+Memory. ``memory="full"`` keeps, per neuron and step, the surrogate's derivative (the spike
+in its sign; fixed point: 8 bytes and a flag byte), and every spiking population's event
+lists; the backward pass works on :data:`STRIDE` steps at a time. ``memory="lean"``
+(``chunk=K``) keeps instead each population's state every K steps, and recomputes a chunk's
+forward pass of one population just before that population's backward pass on it (from its
+checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
+the checkpoints and the buffers of K steps of one population, whatever the depth of the
+network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
+anew and costs a page fault per 4 KB on first touch.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import kernels
+from . import kernel as K
+
+PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
+GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
+RECORD = ("v", "i", "theta")
+STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
+
+
+class _Pool:
+    """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.free: dict[tuple, list[torch.Tensor]] = {}
+        self.bytes, self.limit = 0, limit
+
+    def take(self, shape, dtype, zero: bool = False) -> torch.Tensor:
+        got = self.free.get((tuple(shape), dtype))
+        if got:
+            t = got.pop()
+            self.bytes -= t.nbytes
+            return t.zero_() if zero else t
+        return torch.zeros(shape, dtype=dtype) if zero else torch.empty(shape, dtype=dtype)
+
+    def give(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and self.bytes + t.nbytes <= self.limit:
+                self.free.setdefault((tuple(t.shape), t.dtype), []).append(t)
+                self.bytes += t.nbytes
+
+    def clear(self) -> None:
+        self.free.clear()
+        self.bytes = 0
+
+
+POOL = _Pool()
+
+
+@dataclass
+class Pop:
+    """One neuron population as the node sees it."""
+
+    size: int
+    flags: dict  # TNeuron flags: has_alpha ... slope
+    projs: list = field(default_factory=list)  # incoming spiking: (source, weight slot, delay)
+    dense: bool = False  # a dense input (current sources), computed outside the node
+    lag: int = -1  # the longest delay of the projections it feeds (-1: it feeds none)
+
+
+@dataclass
+class Spec:
+    """What one call needs besides the tensors."""
+
+    lib: object
+    steps: int
+    batch: int
+    fixed: bool
+    inputs: list  # names of the spiking input populations, in the order of their tensors
+    pops: dict  # name -> Pop, in the network's (topological) order
+    record: tuple = ()  # of "v", "i", "theta"
+    chunk: int | None = None  # memory-lean mode: steps per recomputed chunk
+    weight_dtype: torch.dtype = torch.float32  # kernel layout: float32, or int8 / int16
+    need_grad: bool = True  # set by run(): whether any input needs a gradient
+
+    @property
+    def dtype(self):
+        return torch.float64 if self.fixed else torch.float32
+
+    def needs_flags(self, pop: Pop) -> bool:
+        """Whether backward needs a flag byte per neuron and step: fixed point saturates and
+        refractoriness gates; otherwise the spike rides in the sign of the saved derivative."""
+        return self.fixed or bool(pop.flags["refractory"])
+
+
+def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
+    """Spikes ``{population: [T, B, N]}`` and recorded states ``{population: {var: ...}}``.
+
+    inputs : spikes ``[T, B, S]`` of each of ``spec.inputs`` (data: no gradient)
+    params : population -> the eight :data:`PARAMS`, each ``[N]`` in the arithmetic's dtype
+    dense : population -> extra synaptic input ``[T, B, N]`` or None
+    weights : per weight slot, ``[N, S]`` (masked, quantised)
+    """
+    tensors = list(inputs)
+    for name in spec.pops:
+        tensors += [params[name][k] for k in PARAMS] + [dense.get(name)]
+    tensors += list(weights)
+    spec.need_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
+    out = _Network.apply(spec, *tensors)
+    names = list(spec.pops)
+    spikes = dict(zip(names, out[:len(names)]))
+    rec = iter(out[len(names):])
+    states = {name: {k: next(rec) for k in spec.record} for name in names} if spec.record else {}
+    return spikes, states
+
+
+def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> torch.Tensor:
+    """``[S, ld]`` as the kernel reads it: rows padded (:func:`snnkit.kernels.pad_weights`:
+    aligned rows, a third faster to sum), or with ``copy=False`` (float32 only) the
+    parameter's own layout, no copy when it is stored source-major as
+    :class:`~snnkit.training.SNN` stores it (the lean mode: no second copy in memory)."""
+    wt = w.detach().T
+    if dtype == torch.float32 and not copy:
+        return wt.contiguous()
+    return kernels.pad_weights(wt.to(dtype))
+
+
+def _row_length(n: int) -> int:
+    """The padded row length of ``n`` columns (:func:`snnkit.kernels.pad_weights`)."""
+    return kernels.pad_weights(torch.zeros(0, n)).shape[1]
+
+
+def _state(pop: Pop, v0: torch.Tensor, batch: int, dt) -> tuple:
+    n = pop.size
+    return (v0.detach().expand(batch, n).clone(), torch.zeros(batch, n, dtype=dt),
+            torch.zeros(batch, n, dtype=dt), torch.zeros(batch, n, dtype=torch.int32))
+
+
+def _used(pop: Pop) -> tuple:
+    """Which state variables a population changes (the rest stays 0)."""
+    f = pop.flags
+    return True, bool(f["has_alpha"]), bool(f["adaptive"]), bool(f["refractory"])
+
+
+class _Network(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: Spec, *tensors):
+        ctx.set_materialize_grads(False)
+        lib, dt, T, B = spec.lib, spec.dtype, spec.steps, spec.batch
+        n_in, names = len(spec.inputs), list(spec.pops)
+        per = tensors[n_in:n_in + 9 * len(names)]
+        weights = tensors[n_in + 9 * len(names):]
+        need = spec.need_grad
+        lean = need and spec.chunk is not None and spec.chunk < T
+        lists, bits_of = {}, {}  # event lists of all steps; the lean mode keeps spike bits
+        uses = {}  # source -> projections still to run forward from it
+        for pop in spec.pops.values():
+            for src, _, _ in pop.projs:
+                uses[src] = uses.get(src, 0) + 1
+        for name, x in zip(spec.inputs, tensors[:n_in]):
+            x = x.detach().reshape(T * B, -1)
+            lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS else x.to(torch.uint8))
+            if lean:
+                bits_of[name] = K.pack_bits(x), x.shape[1]
+        kw = [_kernel_weights(w, spec.weight_dtype, not lean) for w in weights]
+        keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
+        for k, (name, pop) in enumerate(spec.pops.items()):
+            p = dict(zip(PARAMS, per[9 * k:9 * k + 8]))
+            d = per[9 * k + 8]
+            d = None if d is None else d.detach().contiguous()
+            neuron = K.neuron_struct(p, pop.flags, keep)
+            projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
+            if lean:  # drop the lists no later population reads (backward rebuilds them)
+                for src, _, _ in pop.projs:
+                    uses[src] -= 1
+                    if not uses[src]:
+                        del lists[src]
+            state = _state(pop, p["v_init"], B, dt)
+            shape = (T, B, pop.size)
+            spikes = torch.empty(shape, dtype=dt)
+            rec = [torch.empty(shape, dtype=dt) if r in spec.record else None for r in RECORD]
+            base = n_in + 9 * k  # index of the population's first tensor
+            want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
+            want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
+            saved = {"want": (want_alpha, want_beta)}
+            bits = None if pop.lag < 0 else torch.empty((T * B, K.bits_bytes(pop.size)),
+                                                        dtype=torch.uint8) if lean \
+                else POOL.take((T * B, K.bits_bytes(pop.size)), torch.uint8)
+            if not lean:
+                h = POOL.take(shape, dt) if need else None
+                fl = POOL.take(shape, torch.uint8) if need and spec.needs_flags(pop) else None
+                vprev = POOL.take(shape, dt) if want_beta else None
+                iprev = POOL.take(shape, dt) if want_alpha else None
+                K.forward(lib, spec.fixed, 0, projs, d, neuron, state, spikes, h, fl, vprev,
+                          iprev, rec, bits)
+                saved.update(h=h, flags=fl, vprev=vprev, iprev=iprev)
+                if need:  # back to the pool once the graph (and so this node) is freed
+                    weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)
+            else:  # keep the state at every chunk's start; recompute the rest in backward
+                saved.update(dense=d, checkpoints=[])
+                for t0 in range(0, T, spec.chunk):
+                    t1 = min(T, t0 + spec.chunk)
+                    saved["checkpoints"].append(tuple(s.clone() if u else None
+                                                      for s, u in zip(state, _used(pop))))
+                    K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
+                              neuron, state, spikes[t0:t1],
+                              rec=[None if r is None else r[t0:t1] for r in rec],
+                              bits=None if bits is None else bits[t0 * B:t1 * B])
+            del projs
+            if bits is not None:  # it feeds other populations: its spikes as event lists
+                lists[name] = K.event_lists(lib, bits, pop.size)
+                if lean:
+                    bits_of[name] = bits, pop.size
+                else:
+                    POOL.give(bits)
+            ctx.neurons.append(neuron)
+            ctx.saved.append(saved)
+            outs.append(spikes)
+            recs += [r for r in rec if r is not None]
+        if need:
+            ctx.spec, ctx.keep, ctx.lists, ctx.lean = spec, keep, lists, lean
+            ctx.bits, ctx.kw = bits_of, kw
+            ctx.save_for_backward(*weights)
+        else:
+            ctx.saved = None
+        return (*outs, *recs)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        spec = ctx.spec
+        lib, dt, T, B = spec.lib, spec.dtype, spec.steps, spec.batch
+        pops = list(spec.pops.values())
+        n_in, P = len(spec.inputs), len(pops)
+        weights = ctx.saved_tensors
+        need = ctx.needs_input_grad[1:]
+        g_out = [None if g is None else g.contiguous().to(dt) for g in grads[:P]]
+        g_rec = {}  # (population index, var) -> gradient
+        it = iter(grads[P:])
+        for k in range(P):
+            for r in spec.record:
+                g = next(it)
+                g_rec[k, r] = None if g is None else g.contiguous().to(dt)
+        c = spec.chunk if ctx.lean else min(T, STRIDE)  # chunks of steps, the last first
+        index = {name: k for k, name in enumerate(spec.pops)}
+        # the gradient of the spikes of each population that feeds others, rows padded: steps
+        # [t0 - lag, t1) of the chunk (a delayed target's gradient reaches earlier steps);
+        # the backward pass turns the chunk's rows into the input's gradient, in place
+        gs_buf = [POOL.take((c + pop.lag, B, _row_length(pop.size)), dt, zero=pop.lag > 0)
+                  if pop.lag >= 0 else None for pop in pops]
+        carry = [tuple(torch.zeros(B, pop.size, dtype=dt) for _ in range(3)) for pop in pops]
+        gp, g_dense = [], []
+        for k, pop in enumerate(pops):
+            base = n_in + 9 * k
+            g = {n: torch.zeros(pop.size, dtype=torch.float64)
+                 if need[base + PARAMS.index(n)] else None for n in GRADS}
+            want_alpha, want_beta = ctx.saved[k]["want"]
+            g["alpha"] = g["alpha"] if want_alpha else None
+            g["beta"] = g["beta"] if want_beta else None
+            gp.append(g)
+            g_dense.append(torch.empty(T, B, pop.size, dtype=dt) if need[base + 8] else None)
+        w0 = n_in + 9 * P
+        dw = [torch.empty(w.shape[1], w.shape[0], dtype=torch.float32) if need[w0 + s] else None
+              for s, w in enumerate(weights)]
+        started = [False] * len(dw)  # the first chunk writes dw, the others add to it
+        for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
+            t0, t1 = kc * c, min(T, kc * c + c)
+            n = t1 - t0
+            written = [pop.lag > 0 for pop in pops]  # has the chunk's gs_buf rows a value?
+            for k in reversed(range(P)):
+                pop, N = pops[k], pops[k].size
+                taken = []
+                if gs_buf[k] is not None:
+                    gs = gs_buf[k][pop.lag:pop.lag + n]
+                    if not written[k]:
+                        gs.zero_()
+                    if g_out[k] is not None:
+                        gs[:, :, :N] += g_out[k][t0:t1]
+                    gx = gs.view(n * B, -1)  # in place
+                else:
+                    gs = g_out[k][t0:t1] if g_out[k] is not None else POOL.take(
+                        (n, B, N), dt, zero=True)
+                    gx = POOL.take((n * B, _row_length(N)), dt)  # rows padded: faster sums
+                    taken += [gx, None if g_out[k] is not None else gs]
+                gr = [None if g_rec.get((k, r)) is None else g_rec[k, r][t0:t1] for r in RECORD]
+                lists = {(src, delay): _chunk_lists(ctx, src, delay, t0, t1)
+                         for src, _, delay in pop.projs}
+                hk, fk, vp, ip, scratch = _chunk_state(ctx, spec, k, kc, t0, t1, lists)
+                K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
+                           carry[k], gx, tuple(gp[k][n_] for n_ in GRADS))
+                POOL.give(*scratch)
+                g32 = gx if dt == torch.float32 else None
+                for src, s, delay in pop.projs:
+                    if dw[s] is not None:
+                        if g32 is None:
+                            g32 = gx.to(torch.float32)
+                        off, idx, q0 = lists[src, delay]
+                        K.event_wgrad(lib, off, idx, dw[s].shape[0], t0 * B - q0, t1 * B - q0,
+                                      delay * B, g32, dw[s], accumulate=started[s])
+                        started[s] = True
+                    j = index.get(src)
+                    if j is not None:  # the source population's spikes' gradient
+                        lag, S = pops[j].lag, pops[j].size
+                        rows = gs_buf[j][lag - delay:lag - delay + n, :, :S].view(n * B, S)
+                        w = weights[s].detach()
+                        if written[j]:
+                            rows.addmm_(gx[:, :N], w)
+                        else:
+                            torch.mm(gx[:, :N], w, out=rows)
+                            written[j] = True
+                if g_dense[k] is not None:
+                    g_dense[k][t0:t1] = gx[:, :N].view(n, B, N)
+                POOL.give(*taken)
+            for buf, pop in zip(gs_buf, pops):  # move the earlier steps' part to the next chunk
+                if buf is not None and kc and pop.lag:
+                    lag = pop.lag
+                    buf[c:c + lag] = buf[:lag].clone() if lag > c else buf[:lag]
+                    buf[:c].zero_()
+        POOL.give(*gs_buf)
+        out = [None] * n_in
+        for k in range(P):
+            g = [None] * len(PARAMS)
+            for n_ in GRADS:
+                if gp[k][n_] is not None:
+                    g[PARAMS.index(n_)] = gp[k][n_].to(dt)
+            if need[n_in + 9 * k + PARAMS.index("v_init")]:
+                g[PARAMS.index("v_init")] = carry[k][0].sum(0)
+            out += g + [g_dense[k]]
+        out += [None if d is None else d.T.to(w.dtype) for d, w in zip(dw, weights)]
+        return (None, *out)
+
+
+def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
+    """``(offsets, idx, row0)``: the event lists of source ``src`` that steps [t0, t1) of a
+    projection with ``delay`` read, by row from ``row0`` on: all steps' lists, or in the lean
+    mode those of the rows needed, rebuilt from the kept spike bits."""
+    if not ctx.lean:
+        return (*ctx.lists[src], 0)
+    B, (bits, n) = ctx.spec.batch, ctx.bits[src]
+    q0, q1 = max(0, t0 - delay) * B, max(0, t1 - delay) * B
+    return (*K.event_lists(ctx.spec.lib, bits[q0:q1], n), q0)
+
+
+def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict):
+    """What population ``k``'s backward pass needs for steps [t0, t1): ``(h, flags, vprev,
+    iprev, scratch)``; the lean mode recomputes them from the chunk's checkpoint (and the
+    chunk's event ``lists``, see :func:`_chunk_lists`) into pooled buffers (``scratch``, to
+    give back)."""
+    sv, pop = ctx.saved[k], list(spec.pops.values())[k]
+    if not ctx.lean:
+        return (*(None if sv[n] is None else sv[n][t0:t1]
+                  for n in ("h", "flags", "vprev", "iprev")), ())
+    dt, B, shape = spec.dtype, spec.batch, (t1 - t0, spec.batch, pop.size)
+    want_alpha, want_beta = sv["want"]
+    h, spikes = POOL.take(shape, dt), POOL.take(shape, dt)
+    fl = POOL.take(shape, torch.uint8) if spec.needs_flags(pop) else None
+    vprev = POOL.take(shape, dt) if want_beta else None
+    iprev = POOL.take(shape, dt) if want_alpha else None
+    state = tuple(torch.zeros(B, pop.size, dtype=torch.int32 if j == 3 else dt) if s is None
+                  else s.clone() for j, s in enumerate(sv["checkpoints"][kc]))
+    d = sv["dense"]
+    projs = [K.Projection(ctx.kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
+             for off, idx, q0 in [lists[src, delay]]]
+    K.forward(spec.lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
+              ctx.neurons[k], state, spikes, h, fl, vprev, iprev)
+    return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev)

@@ -1,0 +1,512 @@
+"""The command line as a person uses it: every subcommand fails as a one-line message (never a
+traceback) on a table of bad inputs, checks its outputs before working, keeps finished work
+when interrupted, and its results reload and plot."""
+
+import argparse
+import io
+import json
+import os
+import socket
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import snnkit
+from snnkit.cli import build_parser, main
+from snnkit.cli.common import port_url, socket_address
+from snnkit.emulated_board import running
+from snnkit.result import Result
+
+from .conftest import make_net
+from .test_device_emulator import CONFIG
+from .test_device_emulator import make_net as board_net
+
+CATEGORIES = ("missing", "wrong type", "wrong shape", "unwritable output", "existing output",
+              "interrupted")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """A folder of good and bad files for every command."""
+    d = tmp_path_factory.mktemp("cli")
+    net = make_net(stdp=True, per_neuron=False)
+    net.save(d / "net.snn")
+    board_net(seed=5).save(d / "board.snn")
+    big = snnkit.Network()
+    big.add_input("in", 300)
+    big.add_population("h", 300)
+    big.connect("in", "h", 0.01)
+    big.save(d / "big.snn")  # more than CONFIG's board holds
+    x = np.random.default_rng(0).random((20, 3, 12)) < 0.3
+    np.savez(d / "in.npz", inputs=x)
+    np.save(d / "in.npy", x)
+    np.savez(d / "bad_shape.npz", inputs=x[:, :, :11])
+    (d / "notes.txt").write_text("not a numpy file\n")
+    (d / "afile").write_text("a file where a folder is expected\n")
+    (d / "adir").mkdir()
+    (d / "sweep.toml").write_text('name = "s"\ntask = "convert"\n[grid]\nsteps = [4]\n')
+    (d / "sweep_bad.toml").write_text('name = "s"\ntask = "convert"\nbogus = 1\n')
+    with zipfile.ZipFile(d / "net.snn") as z:  # a network file with a wrong-shaped array
+        items = {n: z.read(n) for n in z.namelist()}
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((2, 2)))
+    items["arrays/projections.0.weight.npy"] = buf.getvalue()
+    with zipfile.ZipFile(d / "bad_shape.snn", "w") as z:
+        for n, b in items.items():
+            z.writestr(n, b)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    torch.jit.save(torch.jit.script(model), d / "model.pt")  # read without unpickling code
+    np.save(d / "calib.npy", np.random.default_rng(1).random((20, 4)))
+    np.savez(d / "train.npz", x_train=np.random.default_rng(2).random((8, 12)),
+             y_train=np.arange(8) % 3)
+    np.savez(d / "train_bad.npz", x_train=np.random.default_rng(2).random((8, 5)),
+             y_train=np.arange(8) % 3)
+    np.save(d / "calib5.npy", np.random.default_rng(1).random((20, 5)))
+    res = snnkit.simulate(net, x, backend="fixed", record=("v",))
+    res.save(d / "res.npz")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        d.joinpath("dead_port").write_text(str(s.getsockname()[1]))
+    return d
+
+
+@pytest.fixture(scope="module")
+def board_url():
+    with running(CONFIG) as (url, _proc):
+        yield url
+
+
+def raise_interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def interrupt_second_call(real):
+    """``real`` that raises KeyboardInterrupt when called the second time (a Ctrl-C in the
+    middle of a batch, after its first group of samples)."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
+N_A = "n/a"
+# command -> category -> (args, exit status, what stderr names, patch) or (N_A, why); {d} is
+# the work folder, {port} a dead port, {board} the emulated board's URL. patch: (object path,
+# attribute, replacement factory) to interrupt the command from inside
+TABLE = {
+    "info": {
+        "missing": ("info {d}/nope.snn", 2, "no such file"),
+        "wrong type": ("info {d}/notes.txt", 1, "not a snnkit network file"),
+        "wrong shape": ("info {d}/bad_shape.snn", 1, "projections[0]"),
+        "unwritable output": (N_A, "info writes nothing"),
+        "existing output": (N_A, "info writes nothing"),
+        "interrupted": ("info {d}/net.snn", 130, "stopped by Ctrl-C",
+                        ("snnkit.cli.info", "load_net", lambda real: raise_interrupt)),
+    },
+    "simulate": {
+        "missing": ("simulate {d}/net.snn --input {d}/nope.npz --out {d}/o.npz", 2,
+                    "--input: no such file"),
+        "wrong type": ("simulate {d}/net.snn --input {d}/notes.txt --out {d}/o.npz", 2,
+                       "not a numpy .npz or .npy file"),
+        "wrong shape": ("simulate {d}/net.snn --input {d}/bad_shape.npz --out {d}/o.npz", 1,
+                        "last dimension is 11"),
+        "unwritable output": ("simulate {d}/net.snn --input {d}/in.npz --out {d}/afile/o.npz",
+                              2, "is not a folder"),
+        "existing output": ("simulate {d}/net.snn --input {d}/in.npz --out {d}/adir", 2,
+                            "is a folder; name a file"),
+        "interrupted": ("simulate {d}/net.snn --input {d}/in.npz --backend fixed "
+                        "--out {d}/partial.npz", 130, "stopped by Ctrl-C",
+                        ("snnkit.simulator.Simulator", "run", interrupt_second_call)),
+    },
+    "plot": {
+        "missing": ("plot {d}/nope.npz", 2, "no such file"),
+        "wrong type": ("plot {d}/in.npz", 1, "unexpected array 'inputs'"),
+        "wrong shape": ("plot {d}/res.npz --sample 7", 2, "--sample: 7 is outside"),
+        "unwritable output": ("plot {d}/res.npz --raster {d}/afile/r.png", 2, "is not a folder"),
+        "existing output": ("plot {d}/res.npz --membrane {d}/adir", 2, "is a folder"),
+        "interrupted": ("plot {d}/res.npz --raster {d}/never.png", 130, "stopped by Ctrl-C",
+                        ("snnkit.plot", "raster", lambda real: raise_interrupt)),
+    },
+    "train": {
+        "missing": ("train {d}/nope.snn --data {d}/train.npz -o {d}/t.snn", 2, "no such file"),
+        "wrong type": ("train {d}/net.snn --data {d}/notes.txt -o {d}/t.snn", 1,
+                       "data: cannot read"),
+        "wrong shape": ("train {d}/net.snn --data {d}/train_bad.npz -o {d}/t.snn --quiet", 1,
+                        "5 values per sample"),
+        "unwritable output": ("train {d}/net.snn --data {d}/train.npz -o {d}/afile/t.snn", 2,
+                              "is not a folder"),
+        "existing output": ("train {d}/net.snn --data {d}/train.npz -o {d}/adir", 2,
+                            "is a folder"),
+        "interrupted": ("train {d}/net.snn --data {d}/train.npz -o {d}/never.snn", 130,
+                        "stopped by Ctrl-C",
+                        ("snnkit.cli.train", "fit", lambda real: raise_interrupt)),
+    },
+    "convert": {
+        "missing": ("convert {d}/nope.pt --calib {d}/calib.npy -o {d}/c.snn", 2,
+                    "MODEL: no such file"),
+        "wrong type": ("convert {d}/model.pt --calib {d}/notes.txt -o {d}/c.snn", 2,
+                       "--calib"),
+        "wrong shape": ("convert {d}/model.pt --calib {d}/calib5.npy -o {d}/c.snn", 1,
+                        "cannot be applied to input shape (5,)"),
+        "unwritable output": ("convert {d}/model.pt --calib {d}/calib.npy -o {d}/afile/c.snn",
+                              2, "is not a folder"),
+        "existing output": ("convert {d}/model.pt --calib {d}/calib.npy -o {d}/adir", 2,
+                            "is a folder"),
+        "interrupted": ("convert {d}/model.pt --calib {d}/calib.npy -o {d}/never.snn", 130,
+                        "stopped by Ctrl-C",
+                        ("snnkit.cli.convert", "convert", lambda real: raise_interrupt)),
+    },
+    "compile": {
+        "missing": ("compile {d}/nope.snn -o {d}/out", 2, "no such file"),
+        "wrong type": ("compile {d}/in.npz -o {d}/out", 1, "not a snnkit network file"),
+        "wrong shape": ("compile {d}/net.snn -o {d}/out --n-max 16", 1,
+                        "does not fit the hardware"),
+        "unwritable output": ("compile {d}/net.snn -o {d}/afile/out", 2, "is not a folder"),
+        "existing output": ("compile {d}/net.snn -o {d}/afile", 2, "exists and is not a folder"),
+        "interrupted": ("compile {d}/net.snn -o {d}/never", 130, "stopped by Ctrl-C",
+                        ("snnkit.cli.hardware", "compile", lambda real: raise_interrupt)),
+    },
+    "emulate": {
+        "missing": ("emulate --port 0 --net {d}/nope.snn", 2, "--net: no such file"),
+        "wrong type": ("emulate --port /dev/ttyUSB0", 2, "expected a TCP port"),
+        "wrong shape": ("emulate --port 70000", 2, "port 70000 is outside"),
+        "unwritable output": (N_A, "emulate writes nothing"),
+        "existing output": (N_A, "emulate writes nothing"),
+        "interrupted": ("emulate --port 0 --net {d}/net.snn", 130, "stopped by Ctrl-C",
+                        ("snnkit.cli.board", "load_net", lambda real: raise_interrupt)),
+    },
+    "deploy": {
+        "missing": ("deploy {d}/nope.snn --port {board}", 2, "no such file"),
+        "wrong type": ("deploy {d}/notes.txt --port {board}", 1, "not a snnkit network file"),
+        "wrong shape": ("deploy {d}/big.snn --port {board}", 1, "cannot hold this network"),
+        "unwritable output": (N_A, "deploy writes nothing"),
+        "existing output": (N_A, "deploy writes nothing"),
+        "interrupted": ("deploy {d}/board.snn --port {board}", 130, "stopped by Ctrl-C",
+                        ("snnkit.cli.board", "Device", lambda real: raise_interrupt)),
+    },
+    "run": {  # inputs and outputs are checked before the (dead) port is opened
+        "missing": ("run {d}/board.snn --port {port} --input {d}/nope.npz --out {d}/o.npz", 2,
+                    "--input: no such file"),
+        "wrong type": ("run {d}/board.snn --port {port} --input {d}/notes.txt --out {d}/o.npz",
+                       2, "not a numpy .npz or .npy file"),
+        "wrong shape": ("run {d}/board.snn --port {port} --input {d}/bad_shape.npz "
+                        "--out {d}/o.npz", 1, "last dimension is 11"),
+        "unwritable output": ("run {d}/board.snn --port {port} --input {d}/in.npz "
+                              "--out {d}/afile/o.npz", 2, "is not a folder"),
+        "existing output": ("run {d}/board.snn --port {port} --input {d}/in.npz --out {d}/adir",
+                            2, "is a folder; name a file"),
+        "interrupted": ("run {d}/board.snn --port {board} --input {d}/in.npz "
+                        "--out {d}/board_partial.npz", 130, "stopped by Ctrl-C",
+                        ("snnkit.device.Device", "run", interrupt_second_call)),
+    },
+    "build": {
+        "missing": ("build {d}/nope.snn --board ice40 -o {d}/b", 2, "no such file"),
+        "wrong type": ("build {d}/net.snn --board nope -o {d}/b", 2, "invalid choice"),
+        "wrong shape": ("build {d}/net.snn --board ice40 -o {d}/b --clock -5", 2,
+                        "--clock: must be a positive"),
+        "unwritable output": ("build {d}/net.snn --board ice40 -o {d}/afile/b", 2,
+                              "is not a folder"),
+        "existing output": ("build {d}/net.snn --board ice40 -o {d}/afile", 2,
+                            "exists and is not a folder"),
+        "interrupted": ("build {d}/net.snn --board cmod_a7 -o {d}/never", 130,
+                        "stopped by Ctrl-C",
+                        ("snnkit.cli.hardware", "build", lambda real: raise_interrupt)),
+    },
+    "sweep": {
+        "missing": ("sweep {d}/nope.toml", 2, "no such file"),
+        "wrong type": ("sweep {d}/notes.txt", 1, "sweep config"),
+        "wrong shape": ("sweep {d}/sweep_bad.toml --out {d}/sw", 1, "unknown keys ['bogus']"),
+        "unwritable output": ("sweep {d}/sweep.toml --out {d}/afile/sw", 2, "is not a folder"),
+        "existing output": ("sweep {d}/sweep.toml --out {d}/afile", 2,
+                            "exists and is not a folder"),
+        "interrupted": ("sweep {d}/sweep.toml --out {d}/never", 130, "stopped by Ctrl-C",
+                        ("snnkit.cli.sweep", "sweep", lambda real: raise_interrupt)),
+    },
+    "demo": {
+        "missing": (N_A, "demo reads no input"),
+        "wrong type": ("demo --quick --out {d}/notes.txt", 2, "exists and is not a folder"),
+        "wrong shape": (N_A, "demo reads no input"),
+        "unwritable output": ("demo --quick --out {d}/afile/demo", 2, "is not a folder"),
+        "existing output": ("demo --quick --out {d}/afile", 2, "exists and is not a folder"),
+        "interrupted": ("demo --quick --out {d}/demo_int", 130, "stopped by Ctrl-C",
+                        ("snnkit.demo", "part_conversion", lambda real: raise_interrupt)),
+    },
+}
+
+ROWS = [(cmd, cat) for cmd in TABLE for cat in CATEGORIES if TABLE[cmd][cat][0] != N_A]
+
+
+def test_the_table_covers_every_subcommand_and_category():
+    _, commands = build_parser()
+    missing = sorted(set(commands) - set(TABLE))
+    assert not missing, f"add rows for {missing} to TABLE (a row or an explicit n/a each)"
+    for cmd, rows in TABLE.items():
+        assert set(rows) == set(CATEGORIES), cmd
+
+
+@pytest.mark.parametrize("cmd,category", ROWS, ids=[f"{c}-{k}" for c, k in ROWS])
+def test_bad_input_is_a_message_not_a_traceback(cmd, category, ws, board_url, capsys,
+                                                monkeypatch):
+    args, status, fragment, *patch = TABLE[cmd][category]
+    port = (ws / "dead_port").read_text()
+    argv = args.format(d=ws, port=port, board=board_url).split()
+    if patch:
+        where, attr, make = patch[0]
+        obj = _resolve(where)
+        monkeypatch.setattr(obj, attr, make(getattr(obj, attr)))
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert rc == status, err
+    assert fragment in err, err
+    if status == 2:
+        assert f"snnkit {cmd}: error:" in err and "usage: snnkit" in err
+    elif status == 1:
+        assert f"snnkit {cmd}: error:" in err
+    for name in ("o.npz", "c.snn", "t.snn", "out", "b", "never", "never.png", "never.snn"):
+        assert not (ws / name).exists(), f"{name} written by a failed {cmd}"
+
+
+def _resolve(path: str):
+    """A module or a class by its dotted path."""
+    import importlib
+
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError:
+        module, cls = path.rsplit(".", 1)
+        return getattr(importlib.import_module(module), cls)
+
+
+def test_an_interrupted_simulation_saves_its_finished_samples(ws):
+    """The interrupted row above stopped after the first group (one sample): saved, marked."""
+    part = Result.load(ws / "partial.npz")
+    assert part.batch == 1 and part.metadata["interrupted"] is True
+    assert part.metadata["samples_done"] == 1 and part.metadata["samples_asked"] == 3
+    x = np.load(ws / "in.npz")["inputs"]
+    ref = snnkit.simulate(snnkit.load(ws / "net.snn"), x[:, :1], backend="fixed")
+    for k, s in ref.spikes.items():
+        assert torch.equal(part.spikes[k], s), k
+    board = Result.load(ws / "board_partial.npz")
+    assert board.batch == 1 and board.backend == "device"
+    ref = snnkit.simulate(snnkit.load(ws / "board.snn"), x[:, :1], backend="fixed")
+    for k, s in ref.spikes.items():
+        assert torch.equal(board.spikes[k], s), k
+    summary = json.loads((ws / "demo_int" / "summary.json").read_text())
+    assert summary["interrupted"] is True and "conversion" not in summary
+
+
+def test_every_command_without_arguments_prints_its_usage(capsys):
+    _, commands = build_parser()
+    for cmd in commands:
+        if cmd == "demo":
+            continue  # runs with its defaults
+        assert main([cmd]) == 2, cmd
+        err = capsys.readouterr().err
+        assert f"usage: snnkit {cmd}" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(ws, capsys):
+    assert main(["info", str(ws / "notes.txt"), "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "snnkit info: error:" in err
+    assert main(["--debug", "info", str(ws / "notes.txt")]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_help_is_plain_text_with_its_defaults():
+    _, commands = build_parser()
+    for cmd, p in commands.items():
+        text = p.format_help()
+        assert "``" not in text, cmd
+        for a in p._actions:
+            if (a.option_strings and a.nargs != 0 and a.default not in (None, False, "")
+                    and a.default is not argparse.SUPPRESS):
+                assert f"{a.option_strings[-1]}" in text
+                assert "default" in (a.help or "") or str(a.default) in text, (cmd, a.dest)
+    assert "(default: float)" in " ".join(commands["simulate"].format_help().split())
+
+
+# --------------------------------------------------------------------------- results
+
+
+def test_a_simulate_result_reloads_whole_and_plots(ws, tmp_path, capsys):
+    out = tmp_path / "res.txt"  # any name: written exactly as given
+    assert main(["simulate", str(ws / "net.snn"), "--input", str(ws / "in.npy"), "--backend",
+                 "fixed", "--record", " v, theta ,weights", "--steps", "15", "--out", str(out),
+                 "--quiet"]) == 0
+    assert out.exists() and not (tmp_path / "res.txt.npz").exists()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    back = Result.load(out)
+    ref = snnkit.simulate(snnkit.load(ws / "net.snn"), np.load(ws / "in.npy"), 15, "fixed",
+                          record=("v", "theta", "weights"))
+    assert (back.backend, back.steps, back.batch, back.lsb) == ("fixed", 15, 3, ref.lsb)
+    for k in ref.spikes:
+        assert torch.equal(back.spikes[k], ref.spikes[k])
+    for pop, d in ref.states.items():
+        for var, t in d.items():
+            assert torch.equal(back.states[pop][var], t), (pop, var)
+    assert torch.equal(back.weights["in->a"], ref.weights["in->a"])
+    assert torch.equal(back.weight_trace["in->a"], ref.weight_trace["in->a"])
+    assert back.metadata["backend"] == "fixed" and back.metadata["record"] == ["v", "theta",
+                                                                             "weights"]
+    assert torch.equal(back.real(back.states["a"]["v"]), ref.states["a"]["v"].double() * ref.lsb)
+    assert main(["plot", str(out), "--raster", "--membrane", str(tmp_path / "v.svg"),
+                 "--population", "b", "--weights", "--sample", "2"]) == 0
+    for png in ("res_raster.png", "v.svg", "res_weights.png"):
+        assert (tmp_path / png).stat().st_size > 1000, png
+
+
+def test_a_run_result_reloads_and_plots(ws, tmp_path, board_url, capsys):
+    out = tmp_path / "board.npz"
+    assert main(["run", str(ws / "board.snn"), "--port", board_url.replace("socket://", ""),
+                 "--input", str(ws / "in.npz"), "--steps", "12", "--out", str(out), "--plot",
+                 str(tmp_path / "raster.png"), "--quiet"]) == 0
+    back = Result.load(out)
+    ref = snnkit.simulate(snnkit.load(ws / "board.snn"), np.load(ws / "in.npz")["inputs"][:12],
+                          backend="fixed")
+    assert (back.backend, back.steps, back.batch) == ("device", 12, 3)
+    assert back.lsb == ref.lsb and back.metadata["command"] == "run"
+    for k in ref.spikes:
+        assert torch.equal(back.spikes[k], ref.spikes[k]), k
+    assert (tmp_path / "raster.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["plot", str(out)]) == 0 and (tmp_path / "board_raster.png").exists()
+
+
+def test_on_chip_learning_over_groups_restarts_each_sample_from_the_loaded_weights(
+        tmp_path, board_url, capsys):
+    net = board_net(seed=3, stdp=True)
+    net.save(tmp_path / "stdp.snn")
+    x = np.random.default_rng(4).random((30, 4, 12)) < 0.3
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(tmp_path / "stdp.snn"), "--port", board_url, "--input",
+                 str(tmp_path / "x.npy"), "--out", str(tmp_path / "o.npz")]) == 0
+    back, ref = Result.load(tmp_path / "o.npz"), snnkit.simulate(net, x, backend="fixed")
+    assert torch.equal(back.weights["in->a"], ref.weights["in->a"])
+    for k in ref.spikes:
+        assert torch.equal(back.spikes[k], ref.spikes[k]), k
+
+
+def test_result_api_names_what_is_missing(ws, tmp_path):
+    res = Result.load(ws / "res.npz")
+    with pytest.raises(snnkit.SimulationError, match=r"no population 'nope'.*populations"):
+        res.counts("nope")
+    with pytest.raises(snnkit.SimulationError, match=r"membrane: no population 'nope'"):
+        snnkit.plot.membrane(res, tmp_path / "v.png", "nope")
+    with pytest.raises(snnkit.SimulationError, match=r"no recorded 'v' for 'in'"):
+        snnkit.plot.membrane(res, tmp_path / "v.png", "in")
+    with pytest.raises(snnkit.SimulationError, match=r"\.txt: name an image file"):
+        snnkit.plot.raster(res, tmp_path / "r.txt")
+    legacy = tmp_path / "old.npz"  # what snnkit 0.1 saved: no meta
+    np.savez(legacy, **{"spikes/in": np.zeros((4, 2, 3), np.uint8)})
+    old = Result.load(legacy)
+    assert (old.backend, old.steps, old.batch, old.lsb) == ("unknown", 4, 2, None)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_ports_are_written_three_ways():
+    assert port_url("5555") == "socket://localhost:5555"
+    assert port_url("localhost:5555") == "socket://localhost:5555"
+    assert port_url("10.0.0.2:7") == "socket://10.0.0.2:7"
+    for url in ("socket://127.0.0.1:5555", "/dev/ttyUSB0", "COM3", "/dev/pts/4"):
+        assert port_url(url) == url
+    assert socket_address("5555") == ("127.0.0.1", 5555)
+    assert socket_address("socket://0.0.0.0:0") == ("0.0.0.0", 0)
+
+
+def test_nir_networks_need_dt_everywhere(ws, tmp_path, capsys):
+    import nir
+
+    nir.write(tmp_path / "m.nir", snnkit.to_nir(snnkit.load(ws / "board.snn")))
+    for argv in (["info", str(tmp_path / "m.nir")],
+                 ["simulate", str(tmp_path / "m.nir"), "--input", str(ws / "in.npz"), "--out",
+                  str(tmp_path / "o.npz")],
+                 ["compile", str(tmp_path / "m.nir"), "-o", str(tmp_path / "c")]):
+        assert main(argv) == 2
+        assert "--dt: required for the NIR graph" in capsys.readouterr().err
+        assert main(argv + ["--dt", "1e-3", "--quiet"]) == 0, argv
+    assert Result.load(tmp_path / "o.npz").spikes["in"].shape == (20, 3, 12)
+    assert main(["info", str(ws / "net.snn"), "--dt", "0.1"]) == 2
+    assert "--dt: only for NIR graphs" in capsys.readouterr().err
+
+
+def test_steps_shorter_than_the_input_run_its_first_steps(ws, tmp_path):
+    net, x = snnkit.load(ws / "net.snn"), np.load(ws / "in.npy")
+    short = snnkit.simulate(net, x, 7, backend="fixed")
+    ref = snnkit.simulate(net, x[:7], backend="fixed")
+    for k in ref.spikes:
+        assert torch.equal(short.spikes[k], ref.spikes[k])
+    with pytest.raises(snnkit.SimulationError, match="inputs cover 20 steps but steps=21"):
+        snnkit.simulate(net, x, 21)
+
+
+def test_record_names_are_checked_against_the_network(ws, tmp_path, capsys):
+    argv = ["simulate", str(ws / "board.snn"), "--input", str(ws / "in.npz"), "--out",
+            str(tmp_path / "o.npz")]
+    assert main(argv + ["--record", "weights"]) == 2
+    assert "no projection of this network has STDP" in capsys.readouterr().err
+    assert main(argv + ["--record", "v,volts"]) == 2
+    assert "--record: unknown 'volts'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+def _umask():
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
+def test_files_get_the_users_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        make_net().save(tmp_path / "n.snn")
+        assert (tmp_path / "n.snn").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_poisson_draws_fresh_spikes_unless_seeded():
+    a = snnkit.encoders.poisson(np.full((2, 500), 0.3), 20)
+    b = snnkit.encoders.poisson(np.full((2, 500), 0.3), 20)
+    assert not torch.equal(a, b)
+    assert torch.equal(snnkit.encoders.poisson(np.full((2, 500), 0.3), 20, seed=4),
+                       snnkit.encoders.poisson(np.full((2, 500), 0.3), 20, seed=4))
+
+
+def test_stdp_bounds_that_would_clip_initial_weights_warn(recwarn):
+    net = snnkit.Network()
+    net.add_input("in", 4)
+    net.add_population("out", 2)
+    net.connect("in", "out", [[-0.5, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 1.5]],
+                stdp=snnkit.STDP())
+    w = [x for x in recwarn if issubclass(x.category, snnkit.STDPBoundsWarning)]
+    assert len(w) == 1 and "2 of 8 plastic weights lie outside [w_min, w_max] = [0, 1]" in str(
+        w[0].message)
+    net.connect("in", "out", 0.5, stdp=snnkit.STDP(), delay=1)  # inside: silent
+    assert len([x for x in recwarn if issubclass(x.category, snnkit.STDPBoundsWarning)]) == 1
+
+
+def test_compile_says_which_boards_fit(ws, tmp_path, capsys):
+    assert main(["compile", str(ws / "net.snn"), "-o", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "fits: ice40" in out and "PR_MAX 8 > 4" in out  # 5 projections: a larger table
+    big = snnkit.Network()
+    big.add_input("in", 100)
+    big.add_population("h", 1000)
+    big.connect("in", "h", 0.01)
+    big.save(tmp_path / "big.snn")
+    assert main(["compile", str(tmp_path / "big.snn"), "-o", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "snnkit compile: warning: this network fits no board" in err
+    assert "N_MAX 2,048 > 256" in err and "Traceback" not in err

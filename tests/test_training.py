@@ -1,0 +1,480 @@
+"""snnkit.SNN: surrogate gradients, the forward pass against simulate (float and fixed, bit for
+bit, and the Verilated RTL), the C kernel's gradients against autograd through neuron_step,
+training that learns, export, checkpoints and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import snnkit
+from snnkit.surrogate import Surrogate
+from snnkit.training import SNN, evaluate, fit
+from snnkit.training import kernel as train_kernel
+from tests.conftest import make_net
+
+ALL = ("weight", "bias", "threshold", "beta", "alpha")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These networks are small: torch's thread team only adds waiting (3x on 2 busy cores)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def feedforward(seed=0, grid=True, delay=1):
+    """Every model and feature on the kernel path: CubaLIF with refractoriness, a delayed
+    projection, LIF reset to a value, IF with an adaptive threshold, a mask."""
+    rng = np.random.default_rng(seed)
+
+    def w(shape, mean, sd):
+        x = rng.normal(mean, sd, shape)
+        return np.round(x * 256) / 256 if grid else x
+
+    net = snnkit.Network(name="ff")
+    net.add_input("in", 20)
+    net.add_population("a", 24, snnkit.CubaLIF(alpha=0.5, beta=0.85, refractory=1, bias=0.05))
+    net.add_population("b", 12, snnkit.LIF(beta=0.7, reset="value", v_reset=-0.1,
+                                           threshold=np.linspace(0.8, 1.2, 12)))
+    net.add_population("c", 6, snnkit.IF(threshold=1.5, adapt_plus=0.25, adapt_decay=0.9))
+    net.connect("in", "a", w((24, 20), 0.25, 0.4), mask=rng.random((24, 20)) < 0.7)
+    net.connect("a", "b", w((12, 24), 0.3, 0.3), delay=delay)
+    net.connect("in", "b", w((12, 20), 0.1, 0.2))
+    net.connect("b", "c", w((6, 12), 0.5, 0.3))
+    return net
+
+
+def spikes_in(steps, batch, n, p=0.35, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).random((steps, batch, n)) < p)
+
+
+def loss_of(res, pops=("a", "b", "c")):
+    return sum((res.spikes[k].sum(0) * torch.arange(1, res.spikes[k].shape[2] + 1)).sum()
+               for k in pops if k in res.spikes)
+
+
+# --------------------------------------------------------------------------- surrogates
+
+
+@pytest.mark.parametrize("name,slope,x,grad", [
+    ("fast_sigmoid", 25.0, 0.1, 1 / 12.25),  # 1 / (1 + 25 * 0.1)^2
+    ("fast_sigmoid", 25.0, -0.2, 1 / 36),
+    ("arctan", 2.0, 0.5, 1 / (1 + (math.pi / 2) ** 2)),  # (2/2) / (1 + (pi/2 * 2 * 0.5)^2)
+    ("arctan", 4.0, 0.0, 2.0),
+    ("triangle", 1.0, 0.25, 0.75),  # 1 * max(0, 1 - 0.25)
+    ("triangle", 2.0, 0.6, 0.0),  # outside |x| < 1/k
+    ("straight_through", 1.0, 3.0, 1.0),
+    ("straight_through", 0.5, -7.0, 0.5),
+])
+def test_surrogate_gradient_by_hand(name, slope, x, grad):
+    t = torch.tensor([x], dtype=torch.float64, requires_grad=True)
+    s = Surrogate(name, slope).spike(t)
+    assert s.item() == (1.0 if x >= 0 else 0.0)  # the exact Heaviside forward
+    s.sum().backward()
+    assert t.grad.item() == pytest.approx(grad, rel=1e-12)
+
+
+def test_surrogate_bad_spec():
+    with pytest.raises(snnkit.NetworkError, match="unknown surrogate 'heaviside'"):
+        Surrogate("heaviside")
+    with pytest.raises(snnkit.NetworkError, match="slope"):
+        Surrogate("arctan", -1.0)
+
+
+# --------------------------------------------------------------------------- gradients by hand
+
+
+def _one_lif(recurrent: float | None = None):
+    net = snnkit.Network()
+    net.add_input("in", 1)
+    net.add_population("n", 1, snnkit.LIF(beta=0.5, threshold=1.0))
+    net.connect("in", "n", 0.8)
+    if recurrent is not None:
+        net.connect("n", "n", recurrent, delay=1)
+    return net
+
+
+@pytest.mark.parametrize("path", ["kernel", "torch"])
+def test_two_step_gradient_by_hand(path, monkeypatch):
+    """v0 = w = 0.8 (no spike); v1 = 0.5 * v0 + w = 1.2 (spike). With L = s0 + s1:
+    dL/dw = S'(v0 - 1) * 1 + S'(v1 - 1) * (0.5 + 1), S'(+-0.2) = 1 / (1 + 25 * 0.2)^2."""
+    if path == "torch":
+        monkeypatch.setenv("SNNKIT_KERNELS", "0")
+    m = SNN(_one_lif(), trainable=("weight", "threshold"))
+    res = m(torch.ones(2, 1, 1, dtype=torch.bool))
+    assert res.spikes["n"][:, 0, 0].tolist() == [0.0, 1.0]
+    res.spikes["n"].sum().backward()
+    assert m.weights[0].grad.item() == pytest.approx(2.5 / 36, rel=1e-6)
+    # dL/dthreshold = -S'(v0 - 1) - S'(v1 - 1)
+    assert m.pops[0].threshold.grad.item() == pytest.approx(-2 / 36, rel=1e-6)
+
+
+def test_gradient_through_a_recurrent_spike_by_hand():
+    """w = 1.25: v0 = 1.25 spikes, reset to 0.25 (detached); v1 = 0.5 * 0.25 + w + r * s0 with
+    r = -0.5: 0.875, no spike. L = s1: dL/dr = S'(v1 - 1) * s0; dL/dw = S'(v1 - 1) * (0.5 + 1
+    + r * S'(v0 - 1)) (the spike s0 reaches step 1 through the recurrent weight)."""
+    net = _one_lif(recurrent=-0.5)
+    net.projections[0].weight[:] = 1.25
+    m = SNN(net, trainable=("weight",))
+    res = m(torch.ones(2, 1, 1, dtype=torch.bool))
+    assert res.spikes["n"][:, 0, 0].tolist() == [1.0, 0.0]
+    res.spikes["n"][1].sum().backward()
+    d1, d0 = 1 / (1 + 25 * 0.125) ** 2, 1 / (1 + 25 * 0.25) ** 2
+    assert m.weights[1].grad.item() == pytest.approx(d1, rel=1e-6)
+    assert m.weights[0].grad.item() == pytest.approx(d1 * (1.5 - 0.5 * d0), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- forward = simulate
+
+
+def _assert_same_as_simulate(net, x, arithmetic, snn_kw=None, **sim_kw):
+    ref = snnkit.simulate(net, x, backend=arithmetic, record=("v", "i", "theta"), **sim_kw)
+    has_alpha = any(hasattr(p.neuron, "alpha") for p in net.neuron_populations)
+    m = SNN(net, arithmetic=arithmetic, trainable=ALL if has_alpha else ALL[:4],
+            **(snn_kw or {}))
+    got = m(x, record=("v", "i", "theta"))
+    assert set(got.spikes) == set(ref.spikes)
+    for k, s in ref.spikes.items():
+        assert torch.equal(got.spikes[k].bool(), s), f"spikes of {k}"
+    for pop, d in ref.states.items():
+        for var, v in d.items():
+            g = got.states[pop][var].detach()
+            assert torch.equal(g, v.to(g.dtype)), f"{pop}.{var}"
+    return m, got
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic):
+    """snntorch's delayed reset (c1 / c2 from the trained threshold and decays) and
+    per-neuron refractory periods: the torch path, the simulators' spikes and states, and a
+    gradient reaches the threshold through c1."""
+    net = feedforward(1, grid=arithmetic == "float")
+    net.populations[1].neuron.reset = "delayed"  # CubaLIF: c1 and c2
+    net.populations[2].neuron.reset = "delayed"
+    net.populations[2].neuron.refractory = np.arange(12) % 3
+    m, got = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=1), arithmetic)
+    assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
+    loss_of(got).backward()
+    assert m.pops[0].threshold.grad is not None and m.pops[0].threshold.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+@pytest.mark.parametrize("memory", ["full", "lean"])
+def test_kernel_forward_equals_simulate(arithmetic, memory):
+    for seed in range(3):
+        net = feedforward(seed, grid=arithmetic == "float")
+        _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=seed), arithmetic,
+                                 {"memory": memory, "chunk": 5})
+
+
+def test_kernel_forward_equals_simulate_16_bit_weights():
+    net = feedforward(1)
+    net.quantization = snnkit.Quantization(weight_bits=16, state_bits=24, frac_bits=10)
+    m, _ = _assert_same_as_simulate(net, spikes_in(12, 3, 20, seed=1), "fixed")
+    assert m.weight(0).abs().max() > 127  # the int16 layout of the event sums
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+@pytest.mark.parametrize("stdp", [False, True])
+def test_step_loop_forward_equals_simulate(arithmetic, stdp):
+    """Recurrence, backward projections, delays, every model, and STDP in the forward pass."""
+    for seed in range(3):
+        _assert_same_as_simulate(make_net(seed, stdp=stdp), spikes_in(15, 3, 12, 0.4, seed),
+                                 arithmetic)
+
+
+def test_current_inputs_forward_equals_simulate():
+    net = snnkit.Network()
+    net.add_input("x", 6, encoding="current")
+    net.add_input("s", 4)
+    net.add_population("h", 8, snnkit.LIF(beta=0.8))
+    net.connect("x", "h", np.random.default_rng(0).normal(0.3, 0.3, (8, 6)))
+    net.connect("s", "h", 0.25)
+    x = {"x": torch.from_numpy(np.random.default_rng(1).random((9, 4, 6))),
+         "s": spikes_in(9, 4, 4)}
+    for arithmetic in ("float", "fixed"):
+        _assert_same_as_simulate(net, x, arithmetic)
+
+
+# --------------------------------------------------------------------------- kernel = autograd
+
+
+def _grads(m, x, monkeypatch=None, torch_path=False):
+    if torch_path:
+        monkeypatch.setenv("SNNKIT_KERNELS", "0")
+    m.zero_grad(set_to_none=True)
+    res = m(x, record=("v",))
+    (loss_of(res) + 0.01 * res.states["b"]["v"].sum()).backward()
+    if torch_path:
+        monkeypatch.setenv("SNNKIT_KERNELS", "1")
+    return res, {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, monkeypatch):
+    net = feedforward(3, grid=arithmetic == "float")
+    x = spikes_in(12, 4, 20, seed=3)
+    for memory in ("full", "lean"):
+        m = SNN(net, arithmetic=arithmetic, trainable=ALL, memory=memory, chunk=5)
+        r1, g1 = _grads(m, x)
+        r2, g2 = _grads(m, x, monkeypatch, torch_path=True)
+        for k in r1.spikes:
+            assert torch.equal(r1.spikes[k], r2.spikes[k])
+        assert set(g1) == set(g2) and len(g1) == 4 + 9  # alpha, beta where the model has them
+        for n in g1:
+            scale = float(g2[n].abs().max()) or 1.0
+            assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
+
+
+@pytest.mark.parametrize("delay", [1, 9])
+def test_lean_memory_gives_the_same_gradients(delay, monkeypatch):
+    """Also a delay longer than the chunks (the source's gradient reaches chunks back)."""
+    net = feedforward(4, delay=delay)
+    x = spikes_in(23, 3, 20, seed=4)
+    _, full = _grads(SNN(net, trainable=ALL), x)
+    if delay > 1:  # against autograd through neuron_step, too
+        _, ref = _grads(SNN(net, trainable=ALL), x, monkeypatch, torch_path=True)
+        for n in full:
+            assert torch.allclose(full[n], ref[n], rtol=1e-5, atol=1e-6), n
+    for chunk in (1, 4, 7):
+        res, lean = _grads(SNN(net, trainable=ALL, memory="lean", chunk=chunk), x)
+        assert torch.equal(res.spikes["c"].bool(), snnkit.simulate(net, x).spikes["c"])
+        for n in full:
+            assert torch.allclose(full[n], lean[n], rtol=1e-5, atol=1e-6), (chunk, n)
+
+
+def test_reset_gradient_detached_by_default(monkeypatch):
+    net = feedforward(5)
+    x = spikes_in(10, 2, 20, seed=5)
+    monkeypatch.setenv("SNNKIT_KERNELS", "0")
+    _, g_det = _grads(SNN(net, trainable=ALL), x)
+    m = SNN(net, trainable=ALL, detach_reset=False)
+    res, g_att = _grads(m, x)
+    ref = snnkit.simulate(net, x)
+    assert all(torch.equal(res.spikes[k].bool(), ref.spikes[k]) for k in ref.spikes)
+    assert not torch.allclose(g_det["weights.0"], g_att["weights.0"])
+
+
+# --------------------------------------------------------------------------- the RTL
+
+
+def test_fixed_training_forward_equals_verilator():
+    """Train a little in fixed point, export; the Verilated core spikes as training did."""
+    from tests.test_hdl_nets import CONFIG, Q
+
+    net = feedforward(6, delay=2)
+    for pop in net.neuron_populations:  # the hardware holds one value per population
+        pop.neuron.threshold = 1.0
+        pop.neuron.bias = 0.0
+    m = SNN(net, arithmetic="fixed", quantization=Q, trainable=("weight", "threshold"),
+            per_neuron=False)
+    x = spikes_in(14, 2, 20, seed=6)
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    for _ in range(3):
+        opt.zero_grad()
+        (-loss_of(m(x))).backward()
+        opt.step()
+    trained = m.network()
+    assert not np.array_equal(trained.projections[0].weight, net.projections[0].weight)
+    want = m(x)
+    rtl = snnkit.simulate(trained, x, backend="verilator", config=CONFIG)
+    for k, s in rtl.spikes.items():
+        assert torch.equal(s, want.spikes[k].bool()), k
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _digits_net(seed=0, hidden=128):
+    rng = np.random.default_rng(seed)
+    net = snnkit.Network(name="digits")
+    net.add_input("in", 64)
+    net.add_population("hid", hidden, snnkit.LIF(beta=0.9))
+    net.add_population("out", 10, snnkit.LIF(beta=0.9))
+    net.connect("in", "hid", rng.normal(0, 1 / 8, (hidden, 64)))
+    net.connect("hid", "out", rng.normal(0, 1 / math.sqrt(hidden), (10, hidden)))
+    return net
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from snnkit import datasets
+
+    xtr, ytr, xte, yte = datasets.digits()
+    return xtr, ytr, xte[:200], yte[:200]
+
+
+def test_training_learns_and_a_broken_gradient_does_not(digits):
+    xtr, ytr, xte, yte = digits
+    kw = dict(epochs=4, steps=6, lr=5e-3, batch_size=32, progress=False)
+    m = SNN(_digits_net())
+    before = evaluate(m, xte, yte, steps=6)["accuracy"]
+    h = fit(m, xtr, ytr, **kw)
+    assert h.loss[-1] < 0.5 * h.loss[0]
+    after = evaluate(m, xte, yte, steps=6)["accuracy"]
+    broken = SNN(_digits_net())  # gradient ascent: the same updates with the sign flipped
+    for p in broken.parameters():
+        p.register_hook(lambda g: -g)
+    fit(broken, xtr, ytr, **kw)
+    wrong = evaluate(broken, xte, yte, steps=6)["accuracy"]
+    # seeds 0-2 of this set-up: trained 94.5-95.5%, untrained 3.5-11.5%, ascent 3-9.5%
+    assert after >= 0.9 and before <= 0.2 and wrong <= 0.2, (after, before, wrong)
+
+
+def test_fixed_training_learns_and_exports(digits, tmp_path):
+    xtr, ytr, xte, yte = digits
+    q = snnkit.Quantization(frac_bits=6)
+    m = SNN(_digits_net(1), arithmetic="fixed", quantization=q, trainable=("weight",))
+    fit(m, xtr, ytr, epochs=3, steps=6, lr=5e-3, batch_size=32, progress=False)
+    own = evaluate(m, xte, yte, steps=6)
+    assert own["accuracy"] >= 0.85
+    path = tmp_path / "trained.snn"
+    m.network().save(path)
+    net = snnkit.load(path)
+    assert net.quantization == q
+    x = snnkit.encoders.regular(xte, 6)
+    got = snnkit.simulate(net, x, backend="fixed").predict("out").numpy()
+    assert np.array_equal(got, own["predictions"])
+
+
+def test_float_export_reloads_with_the_same_predictions(digits, tmp_path):
+    xtr, ytr, xte, yte = digits
+    m = SNN(_digits_net(2), trainable=("weight", "bias", "threshold", "beta"))
+    fit(m, xtr[:200], ytr[:200], epochs=2, steps=6, progress=False)
+    net = m.network()
+    assert isinstance(net.population("hid").neuron.beta, np.ndarray)  # per neuron
+    net.save(tmp_path / "t.snn")
+    back = snnkit.load(tmp_path / "t.snn")
+    x = snnkit.encoders.regular(xte, 6)
+    want = evaluate(m, xte, yte, steps=6)["predictions"]
+    assert np.array_equal(snnkit.simulate(back, x).predict("out").numpy(), want)
+    # the original network is not changed
+    assert net.projections[0].weight is not m._source.projections[0].weight
+
+
+def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
+    xtr, ytr, _, _ = digits
+    kw = dict(epochs=3, steps=4, progress=False, encoding="poisson", seed=3)
+    whole = SNN(_digits_net(3))
+    h_whole = fit(whole, xtr[:160], ytr[:160], **kw)
+    ck = tmp_path / "run.ckpt"
+    part = SNN(_digits_net(3))
+    fit(part, xtr[:160], ytr[:160], checkpoint=ck, callback=lambda e, h: e == 1, **kw)
+    assert torch.load(ck, weights_only=False)["epoch"] == 1
+    again = SNN(_digits_net(3))
+    h = fit(again, xtr[:160], ytr[:160], checkpoint=ck, plot=tmp_path / "p.png", **kw)
+    assert h.loss == h_whole.loss
+    for a, b in zip(again.parameters(), whole.parameters()):
+        assert torch.equal(a, b)
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "run.ckpt"]  # no temp left
+    with pytest.raises(snnkit.NetworkError, match="another run"):
+        fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **{**kw, "epochs": 4})
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_data_and_options(digits):
+    xtr, ytr, _, _ = digits
+    m = SNN(_digits_net())
+    with pytest.raises(snnkit.SimulationError, match=r"label 10 at index 3 is outside \[0, 10\)"):
+        fit(m, xtr[:5], np.array([1, 2, 3, 10, 4]), steps=4, progress=False)
+    with pytest.raises(snnkit.SimulationError, match="63 values per sample"):
+        fit(m, xtr[:5, :63], ytr[:5], steps=4, progress=False)
+    with pytest.raises(snnkit.SimulationError, match="one label per sample"):
+        fit(m, xtr[:5], ytr[:4], steps=4, progress=False)
+    with pytest.raises(snnkit.SimulationError, match="steps"):
+        fit(m, xtr[:5], ytr[:5], steps=0, progress=False)
+    with pytest.raises(snnkit.SimulationError, match=r"needs values in \[0, 1\]"):
+        fit(m, 2 * xtr[:5], ytr[:5], steps=4, progress=False)
+    with pytest.raises(snnkit.SimulationError, match="last dimension is 3"):
+        m(torch.zeros(4, 2, 3, dtype=torch.bool))
+    with pytest.raises(snnkit.SimulationError, match="spike inputs must be 0 or 1"):
+        m(torch.full((4, 2, 64), 0.5))
+
+
+def test_non_differentiable_configurations_are_named():
+    net = _digits_net()
+    with pytest.raises(snnkit.NetworkError, match="nothing to train"):
+        SNN(net, trainable=())
+    with pytest.raises(snnkit.NetworkError, match="no population of this network has 'alpha'"):
+        SNN(net, trainable=("alpha",))
+    with pytest.raises(snnkit.NetworkError, match="unknown parameter"):
+        SNN(net, trainable=("leak",))
+    with pytest.raises(snnkit.NetworkError, match="unknown surrogate"):
+        SNN(net, surrogate="step")
+    m = SNN(net, trainable=("threshold",))  # thresholds of 'hid' train, 'out' is reached
+    with pytest.raises(snnkit.NetworkError, match="'in' is an input population"):
+        fit(m, np.zeros((2, 64)), [0, 1], steps=2, output="in", progress=False)
+    net.add_population("lone", 10)  # no incoming projection, nothing trainable on it
+    m = SNN(net, trainable=("weight",))
+    with pytest.raises(snnkit.NetworkError, match="nothing trainable reaches population 'lone'"):
+        fit(m, np.zeros((2, 64)), [0, 1], steps=2, output="lone", progress=False)
+    with pytest.raises(snnkit.NetworkError, match="per_neuron=False"):
+        SNN(feedforward(), trainable=("threshold",), per_neuron=False)  # b has per-neuron values
+    with pytest.raises(snnkit.NetworkError, match="does not fit"):
+        SNN(net, arithmetic="fixed", quantization=snnkit.Quantization(frac_bits=12))
+    with pytest.raises(snnkit.NetworkError, match="arithmetic='fixed' only"):
+        SNN(net, quantization=snnkit.Quantization())
+
+
+def test_board_selects_the_format():
+    from snnkit.compiler import HardwareConfig
+
+    cfg = HardwareConfig(weight_bits=6, state_bits=14, frac_bits=4, decay_bits=10)
+    m = SNN(_digits_net(), arithmetic="fixed", board=cfg)
+    assert (m.q.weight_bits, m.q.state_bits, m.q.frac_bits, m.q.decay_bits) == (6, 14, 4, 10)
+    w = m.weight(0)
+    w = w.detach()
+    assert float(w.abs().max()) <= 32 and torch.equal(w, w.round())  # 6-bit integers
+    assert m.network().quantization == m.q
+
+
+def test_kernel_library_builds():
+    assert train_kernel.load() is not None
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """docs/training.md's example runs as written and trains in fixed point."""
+    import re
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    scope: dict = {}
+    exec(compile(block, "training.md", "exec"), scope)
+    assert scope["history"].test_accuracy[-1] >= 0.85
+    assert snnkit.load("digits-trained.snn").quantization.frac_bits == 6
+    assert (tmp_path / "training.png").exists() and (tmp_path / "digits.ckpt").exists()
+
+
+def test_cli_train_writes_everything_or_nothing(tmp_path, capsys):
+    from snnkit.cli import main
+
+    _digits_net(hidden=32).save(tmp_path / "net.snn")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 64)), rng.integers(0, 10, 96)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:32], y_test=y[:32])
+    out = tmp_path / "o" / "trained.snn"
+    out.parent.mkdir()
+    argv = ["train", str(tmp_path / "net.snn"), "--data", str(tmp_path / "d.npz"), "--epochs",
+            "2", "--steps", "4", "--arithmetic", "fixed", "--frac-bits", "6", "-o", str(out),
+            "--quiet"]
+    assert main(argv) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert snnkit.load(out).quantization.frac_bits == 6
+    for f in ("trained.png", "trained.snn.ckpt", "trained.snn.history.json"):
+        assert (out.parent / f).stat().st_size > 0
+    y[5] = 12  # a bad label: an error naming it, and nothing written
+    np.savez(tmp_path / "bad.npz", x_train=x, y_train=y)
+    bad = tmp_path / "bad" / "t.snn"
+    bad.parent.mkdir()
+    assert main(argv[:3] + [str(tmp_path / "bad.npz")] + argv[4:-2] + [str(bad), "--quiet"]) == 1
+    assert "label 12 at index 5" in capsys.readouterr().err
+    assert not any(bad.parent.iterdir())
