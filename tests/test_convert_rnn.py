@@ -359,13 +359,11 @@ def test_converted_recurrent_net_rtl_equals_fixed_point(backend):
 
 # --------------------------------------------------------------------------- on the board
 
-SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")
-
 def test_row_wise_digits_model_on_the_emulated_board_equals_fixed_point():
     """The example row-wise model (cached; benchmarks/sequence_digits.py runs the whole test
     split) through snnkit.Device on a board built with the iCE40 target's sizes."""
     from snnkit import datasets, emulated_board
-    from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_fit, build_images
+    from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_config, board_fit, build_images
 
     q = datasets.train_qrnn("row")
     conv = convert(q, bias="input")
@@ -373,8 +371,9 @@ def test_row_wise_digits_model_on_the_emulated_board_equals_fixed_point():
     assert net.n_inputs + net.n_neurons <= 256
     assert (len(net.populations), len(net.projections)) == (3, 4)
     assert board_fit(HardwareConfig.for_network(net))["ice40"] == ([], [])
-    ice40 = BOARD_CONFIGS["ice40"]  # the board is built with the iCE40 target's sizes
-    config = HardwareConfig.for_network(net, **{k: getattr(ice40, k) for k in SIZES})
+    config = board_config(net, "ice40")  # the board is built with the iCE40 target's sizes
+    assert (config.n_max, config.syn_max) == (BOARD_CONFIGS["ice40"].n_max,
+                                              BOARD_CONFIGS["ice40"].syn_max)
     build_images(net, config)  # raises when the network does not fit
     _, _, x_te, y_te = datasets.digits()
     x, y = datasets.digit_sequences("row", x_te)[:48], y_te[:48]
