@@ -8,7 +8,7 @@ from torch import nn
 
 import snnkit
 from snnkit.convert import QRNN, SequenceConversion, convert, to_qrnn
-from snnkit.convert_rnn import build
+from snnkit.convert_rnn import build, same_levels
 from snnkit.errors import NetworkError, SimulationError
 from snnkit.qcfs import QCFS
 
@@ -108,6 +108,17 @@ def test_random_qrnns_spiking_network_equals_qrnn_on_every_element(seed):
     for name in runs["float"].spikes:
         assert torch.equal(runs["float"].spikes[name].cpu(), runs["fixed"].spikes[name].cpu())
     assert np.array_equal(conv.predict(x), q.predict(x))
+
+
+def test_same_levels_flags_exactly_the_samples_that_differ():
+    q, x = _random_qrnn(1)
+    conv = build(q)
+    res, ref = conv.run(x, "fixed"), q.levels(x)
+    assert same_levels(conv, res, ref).all()
+    for layer, index in ((0, (-1, 2, 0)), (-1, (4, 0))):  # a hidden level; an output level
+        bad = [r.copy() for r in ref]
+        bad[layer][index] += 1
+        assert same_levels(conv, res, bad).tolist() == [i != index[-2] for i in range(len(x))]
 
 
 def test_saved_network_runs_the_same():
