@@ -32,7 +32,8 @@ from .network import IF, Network, Quantization
 from .qcfs import QCFS
 from .qrnn import QRNN
 from .quantize import encode, integer_neuron, integer_weights, quantize
-from .rnn import is_recurrent, to_qrnn
+from .rnn import is_recurrent
+from .rnn_quantize import to_qrnn
 from .simulator import simulate
 
 __all__ = ["convert", "Conversion", "QCFS", "to_qcfs", "blocks", "ann_forward", "SUPPORTED",
