@@ -56,7 +56,7 @@ def board():
 
 
 def demo_network():
-    """The demo's converted network (snnkit demo: QCFS MLP, rate mode, 7 fractional bits)."""
+    """The demo's converted network (snnkit demo: QCFS MLP, rate mode; 9 fractional bits)."""
     x_tr, _, x_te, _ = datasets.digits()
     ann = datasets.train_qcfs("mlp", levels=16)  # cached
     return convert(ann, x_tr[:500], mode="rate", input="poisson", v_init=0.5).network, x_te
@@ -81,7 +81,7 @@ def assert_spikes_equal(got, ref):
 
 
 def test_demo_network_through_emulate_deploy_run(board, tmp_path):
-    """The demo's network (7 fractional bits) on the default board (built for 6): deployed
+    """The demo's network (more fractional bits) on the default board (built for 6): deployed
     in its own format (the core does not depend on the fractional bits), every spike equal."""
     net, x_te = demo_network()
     assert net.quantization.frac_bits != DEFAULT.frac_bits
