@@ -1,21 +1,49 @@
-"""Float and fixed-point simulator speed against snntorch and norse on the same workload.
+"""Simulator speed against the peers, on workloads as their users write them.
 
-Workload (issue 3): 784 -> 1000 LIF -> 10 LIF, T = 100 steps, batch 64, Bernoulli(0.1) input
-spikes, 2 torch threads, forward pass only, identical weights. All contenders run in this one
-process, in interleaved rounds (one run of each per round, after a warm-up) so that load from
-other jobs hits them alike; each is quoted as its median (and best) time and as a ratio to
-the peers. "torch path" rows are snnkit with its CPU kernel switched off (SNNKIT_KERNELS=0).
-The snnkit rows run a ``snnkit.Simulator`` built once beforehand (quantising, encoding and
-laying out the weights is a one-off preparation, like building the peers' modules, which hold
-their weights as tensors); the "simulate()" rows pay that preparation on every call.
+Each workload is built in the peer with the peer's defaults (biases on, default reset),
+exported by the peer to NIR and imported with ``snnkit.from_nir``; its spikes are checked
+identical to the peer's own run (every population, every step) before anything is timed:
 
-    .venv/bin/python benchmarks/sim_speed.py [--repeat 15] [--device cpu|cuda] [--breakdown]
+- ``ff``: snntorch ``Linear(784, 1000) -> Leaky -> Linear(1000, 10) -> Leaky``;
+- ``ff_norse``: the same in norse (``LIFBoxCell``), exported by ``norse.to_nir``. norse's
+  update ``v + dt/tau * (v_leak - v + i)`` is another float formula than snnkit's (and
+  snntorch's) ``beta * v + i``, equal in real arithmetic only, so a membrane within an ulp of
+  the threshold may flip: at most 1e-5 of the neuron-steps may differ (8 of 6.5 M here);
+- ``rleaky``: snntorch ``Linear(784, 1000) -> RLeaky`` (all-to-all recurrent weights)
+  ``-> Linear(1000, 10) -> Leaky``;
+- ``diehl_cook``: a Diehl & Cook network: 784 inputs -> 400 excitatory LIF neurons with
+  adaptive thresholds, STDP on the input weights, and lateral inhibition through 400
+  inhibitory LIF partners. The peer is the same network written with snntorch neurons plus the
+  STDP update in torch, as a user would (snntorch has no STDP); snnkit builds it with its own
+  API, since NIR carries neither STDP nor adaptive thresholds.
+
+Weights are ``torch.nn.Linear``'s default initialisation times a factor (``GAIN``) so that the
+layers are about as active as in a trained network (5-20% of the neurons firing per step;
+with the initialisation as is, 1% and 0%), rounded to multiples of 2^-12 (``GRID``): every
+float32 sum of them is then exact in any order, so the spikes can be compared bit for bit.
+(Unrounded, a membrane within an ulp of the threshold flips on summation order alone: 21 of
+6.4 M neuron-steps of ``ff``, from the order in which torch's ``addmm`` adds the bias; the
+same run by a reordered ``x @ W.T + b`` in torch flips the same 21.) Inputs are Bernoulli
+spikes. snntorch's per-neuron
+``beta`` and ``threshold`` are tensors: its export of scalar ones fails NIR's type inference
+(jeshraghian/snntorch#410).
+
+Contenders run in one process in interleaved rounds (one run each per round, after a
+warm-up), 2 torch threads by default, forward pass only (no gradients). The snnkit rows run a
+``snnkit.Simulator`` built once beforehand (quantising and laying out the weights once, as
+the peers build their modules once); the fixed rows simulate the network quantised once
+(``snnkit.quantize``, its automatic format). "torch path" rows are snnkit with its CPU kernel
+off (``SNNKIT_KERNELS=0``); the fixed-point kernel is checked to give their integers exactly.
+
+    .venv/bin/python benchmarks/sim_speed.py [--repeat 9] [--workloads ff rleaky ...]
     .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
-    .venv/bin/python benchmarks/sim_speed.py --workload conv   # the convolutional workload
+    .venv/bin/python benchmarks/sim_speed.py --workloads conv   # the convolutional workload
 
-Convolutional workload (issue 17, ``--workload conv``): benchmarks/conv_workload.py, built
-in snntorch and in sinabs, each imported through the peer's own NIR export and checked spike
-for spike against the peer's run before timing.
+Convolutional workload (issue 17, ``--workloads conv``, not run by default: it needs sinabs):
+benchmarks/conv_workload.py, built in snntorch and in sinabs, each imported through the peer's
+own NIR export and checked spike for spike against the peer's run before timing.
+
+A workload is a function returning a :class:`Workload`; add one to ``WORKLOADS``.
 """
 
 from __future__ import annotations
@@ -26,89 +54,252 @@ import platform
 import resource
 import statistics
 import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 import snnkit
 
-T, B, N_IN, N_HID, N_OUT, P, BETA = 100, 64, 784, 1000, 10, 0.1, 0.9
+GAIN = {"ff": 3.0, "rleaky": 2.0}
 
 
-def workload(seed=0):
+@dataclass
+class Workload:
+    """A peer's model, its run, and the snnkit network imported from it."""
+
+    name: str
+    peer: str  # the peer's name, e.g. "snntorch"
+    run_peer: Callable[[], dict[str, torch.Tensor]]  # {snnkit population: spikes [T, B, n]}
+    net: snnkit.Network
+    x: torch.Tensor  # bool [steps, batch, inputs]
+    note: str = ""
+    peer_weights: Callable[[], torch.Tensor] | None = None  # plastic weights after a run
+    exact: bool = True  # False: the peer's update is another float formula (equal in reals)
+
+    @property
+    def steps(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[1]
+
+
+def _import(graph, convention: str) -> snnkit.Network:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the import's notes: listed in net.nir_report
+        return snnkit.from_nir(graph, dt=1e-4 if convention == "snntorch" else 1e-3,
+                               convention=convention)
+
+
+GRID = 2.0 ** -12  # weights and biases on this grid: float32 sums of them are exact
+
+
+def _scaled(*layers, gain: float) -> None:
+    """Default weights and biases times ``gain``, rounded to :data:`GRID`."""
+    with torch.no_grad():
+        for layer in layers:
+            for p in (layer.weight, layer.bias):
+                if p is not None:
+                    p.copy_(torch.round(p * gain / GRID) * GRID)
+
+
+def _input(steps, batch, n, rate, seed) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    w1 = torch.randn(N_HID, N_IN, generator=g) * 0.05
-    w2 = torch.randn(N_OUT, N_HID, generator=g) * 0.05
-    x = torch.rand(T, B, N_IN, generator=g) < P
-    return w1, w2, x
+    return torch.rand(steps, batch, n, generator=g) < rate
 
 
-def snnkit_net(w1, w2):
-    net = snnkit.Network()
-    net.add_input("in", N_IN)
-    net.add_population("hid", N_HID, snnkit.LIF(beta=BETA, threshold=1.0))
-    net.add_population("out", N_OUT, snnkit.LIF(beta=BETA, threshold=1.0))
-    net.connect("in", "hid", w1.double().numpy())
-    net.connect("hid", "out", w2.double().numpy())
-    return net
-
-
-def _peer(cell1, cell2, init, w1, w2, x, device):
-    """Linear -> cell -> Linear -> cell, one step at a time, as users of snntorch and norse
-    write it; both libraries' cells map ``(input, state)`` to ``(spikes, state)``."""
-    fc1, fc2 = torch.nn.Linear(N_IN, N_HID, bias=False), torch.nn.Linear(N_HID, N_OUT, bias=False)
-    fc1.weight.data, fc2.weight.data = w1.clone(), w2.clone()
-    fc1, fc2, cell1, cell2 = (m.to(device) for m in (fc1, fc2, cell1, cell2))
-    xf = x.float().to(device)
-
-    def f():
-        with torch.no_grad():
-            s1, s2 = init()
-            out = []
-            for t in range(T):
-                z1, s1 = cell1(fc1(xf[t]), s1)
-                z2, s2 = cell2(fc2(z1), s2)
-                out.append(z2)
-            return torch.stack(out)
-
-    return f
-
-
-def run_snntorch(w1, w2, x, device):
+def _leaky(n, beta=0.9, **kw):
     import snntorch as snn
 
-    l1, l2 = snn.Leaky(beta=BETA), snn.Leaky(beta=BETA)
-    return _peer(l1, l2, lambda: (l1.init_leaky(), l2.init_leaky()), w1, w2, x, device)
+    return snn.Leaky(beta=torch.full((n,), beta), threshold=torch.ones(n), init_hidden=True,
+                     **kw)
 
 
-def run_norse(w1, w2, x, device):
-    from norse.torch import LIFBoxCell, LIFBoxParameters
+def _step_snntorch(model, names, x):
+    """Step an ``init_hidden`` Sequential as its users do; the spikes of its neuron layers."""
+    from snntorch import utils
 
-    p = LIFBoxParameters(tau_mem_inv=torch.tensor((1 - BETA) / 1e-3), v_th=torch.tensor(1.0))
-    return _peer(LIFBoxCell(p), LIFBoxCell(p), lambda: (None, None), w1, w2, x, device)
-
-
-def run_snnkit(net, x, backend, device, precision="fp32", kernel=True, prepared=True):
-    """snnkit's run; ``prepared``: a Simulator built once (parameters encoded and laid out
-    beforehand, as the peers' modules hold theirs), else a whole ``snnkit.simulate`` call."""
-    xs = x.to(device)
-    sim = snnkit.Simulator(net, backend, device=device, precision=precision)
-
-    def f():
-        os.environ["SNNKIT_KERNELS"] = "1" if kernel else "0"
-        try:
-            if prepared:
-                return sim.run(xs, T)
-            return snnkit.simulate(net, xs, T, backend=backend, device=device,
-                                   precision=precision)
-        finally:
-            os.environ.pop("SNNKIT_KERNELS")
-
-    return f
+    utils.reset(model)
+    xf = x.float()
+    out = {k: [] for k in names}
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            h = xf[t]
+            for layer in model:
+                h = layer(h)
+                h = h[0] if isinstance(h, tuple) else h
+                if layer in names.values():
+                    out[next(k for k, v in names.items() if v is layer)].append(h)
+    return {k: torch.stack(v).bool() for k, v in out.items()}
 
 
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+def ff(n_in=784, n_hid=1000, n_out=10, steps=100, batch=64, rate=0.1, seed=0) -> Workload:
+    """snntorch feed-forward: Linear -> Leaky -> Linear -> Leaky (biases, delayed reset)."""
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(seed)
+    fc1, fc2 = torch.nn.Linear(n_in, n_hid), torch.nn.Linear(n_hid, n_out)
+    _scaled(fc1, fc2, gain=GAIN["ff"])
+    l1, l2 = _leaky(n_hid), _leaky(n_out, output=False)
+    model = torch.nn.Sequential(fc1, l1, fc2, l2)
+    net = _import(export_to_nir(model, torch.zeros(n_in)), "snntorch")
+    hid, out = (p.name for p in net.neuron_populations)
+    x = _input(steps, batch, n_in, rate, seed)
+    return Workload("ff", "snntorch", lambda: _step_snntorch(model, {hid: l1, out: l2}, x),
+                    net, x, f"{n_in}-{n_hid}-{n_out} snn.Leaky, delayed reset, biases")
+
+
+def ff_norse(n_in=784, n_hid=1000, n_out=10, steps=100, batch=64, rate=0.1,
+             seed=0) -> Workload:
+    """norse feed-forward: Linear -> LIFBoxCell -> Linear -> LIFBoxCell (biases)."""
+    import norse.torch as norse
+
+    torch.manual_seed(seed)
+    fc1, fc2 = torch.nn.Linear(n_in, n_hid), torch.nn.Linear(n_hid, n_out)
+    _scaled(fc1, fc2, gain=GAIN["ff"] / (1e-3 * 100.0))  # norse's input gain is dt/tau
+    cells = [norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.full((n,), 100.0),
+                                                     v_th=torch.ones(n), v_leak=torch.zeros(n)))
+             for n in (n_hid, n_out)]
+    model = norse.SequentialState(fc1, cells[0], fc2, cells[1])
+    net = _import(norse.to_nir(model, torch.zeros(1, n_in), dt=1e-3), "norse")
+    names = [p.name for p in net.neuron_populations]
+    x = _input(steps, batch, n_in, rate, seed)
+
+    def run():
+        xf, out, states = x.float(), {k: [] for k in names}, [None, None]
+        with torch.no_grad():
+            for t in range(steps):
+                h = xf[t]
+                for k, (fc, cell) in enumerate(((fc1, cells[0]), (fc2, cells[1]))):
+                    h, states[k] = cell(fc(h), states[k])
+                    out[names[k]].append(h)
+        return {k: torch.stack(v).bool() for k, v in out.items()}
+
+    return Workload("ff_norse", "norse", run, net, x,
+                    f"{n_in}-{n_hid}-{n_out} LIFBoxCell, biases", exact=False)
+
+
+def rleaky(n_in=784, n_hid=1000, n_out=10, steps=100, batch=64, rate=0.1,
+           seed=0) -> Workload:
+    """snntorch recurrent: Linear -> RLeaky (all-to-all) -> Linear -> Leaky."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(seed)
+    fc1, fc2 = torch.nn.Linear(n_in, n_hid), torch.nn.Linear(n_hid, n_out)
+    rl = snn.RLeaky(beta=torch.full((n_hid,), 0.9), threshold=torch.ones(n_hid),
+                    linear_features=n_hid, init_hidden=True)
+    _scaled(fc1, fc2, rl.recurrent, gain=GAIN["rleaky"])
+    l2 = _leaky(n_out)
+    model = torch.nn.Sequential(fc1, rl, fc2, l2)
+    net = _import(export_to_nir(model, torch.zeros(n_in)), "snntorch")
+    hid, out = (p.name for p in net.neuron_populations)
+    x = _input(steps, batch, n_in, rate, seed)
+    return Workload("rleaky", "snntorch", lambda: _step_snntorch(model, {hid: rl, out: l2}, x),
+                    net, x, f"{n_in}-{n_hid}(all-to-all recurrent)-{n_out} snn.RLeaky, delayed "
+                            f"reset, biases")
+
+
+def diehl_cook(n_in=784, n_exc=400, steps=500, batch=1, rate=0.05, seed=0) -> Workload:
+    """Diehl & Cook: input -> excitatory (adaptive threshold, STDP) <-> inhibitory."""
+    import snntorch as snn
+
+    beta_e, beta_i, thr, thr_i, theta_plus, w_ei, w_ie = 0.95, 0.9, 2.0, 0.5, 0.05, 1.0, 0.5
+    stdp = snnkit.STDP(a_plus=0.01, a_minus=0.0105, pre_decay=0.95, post_decay=0.95,
+                       rule="all_pairs", bounds="hard", w_min=0.0, w_max=1.0)
+    g = torch.Generator().manual_seed(seed)
+    w0 = torch.rand(n_exc, n_in, generator=g) * 0.2
+    eye = torch.eye(n_exc, dtype=torch.bool)
+    x = _input(steps, batch, n_in, rate, seed)
+
+    net = snnkit.Network(dt=1e-3, name="diehl-cook")
+    net.add_input("in", n_in)
+    net.add_population("exc", n_exc, snnkit.LIF(beta=beta_e, threshold=thr, reset="value",
+                                                v_reset=0.0, adapt_plus=theta_plus,
+                                                adapt_decay=1.0))
+    net.add_population("inh", n_exc, snnkit.LIF(beta=beta_i, threshold=thr_i, reset="delayed"))
+    net.connect("in", "exc", w0.double().numpy(), stdp=stdp)
+    net.connect("exc", "inh", w_ei * eye.double().numpy(), mask=eye.numpy())
+    net.connect("inh", "exc", -w_ie * (~eye).double().numpy(), mask=(~eye).numpy(), delay=1)
+
+    final = {}
+
+    def run():
+        """The peer, as a user writes it: snntorch neurons, STDP in torch (batch 1 learner
+        per sample: weights [batch, exc, in])."""
+        exc = snn.Leaky(beta=beta_e, threshold=thr, reset_mechanism="zero", reset_delay=False)
+        inh = snn.Leaky(beta=beta_i, threshold=thr_i)  # snntorch's default: delayed subtract
+        w = w0.expand(batch, -1, -1).clone()
+        w_inh = -w_ie * (~eye).float()
+        xf = x.float()
+        theta = torch.zeros(batch, n_exc)
+        x_pre, x_post = torch.zeros(batch, n_in), torch.zeros(batch, n_exc)
+        s_inh = torch.zeros(batch, n_exc)
+        mem_e, mem_i = exc.init_leaky(), inh.init_leaky()
+        out_e, out_i = [], []
+        with torch.no_grad():
+            for t in range(steps):
+                exc.threshold = thr + theta
+                cur = torch.einsum("bs,bts->bt", xf[t], w) + s_inh @ w_inh.T
+                s_exc, mem_e = exc(cur, mem_e)
+                s_inh, mem_i = inh(s_exc * w_ei, mem_i)
+                theta = theta * 1.0 + s_exc * theta_plus
+                x_pre, x_post = x_pre * stdp.pre_decay, x_post * stdp.post_decay
+                up, down = x_pre * stdp.a_plus, x_post * stdp.a_minus
+                dw = s_exc[:, :, None] * up[:, None, :] - down[:, :, None] * xf[t][:, None, :]
+                w = (w + dw).clamp(stdp.w_min, stdp.w_max)
+                x_pre, x_post = x_pre + xf[t], x_post + s_exc
+                out_e.append(s_exc)
+                out_i.append(s_inh)
+        final["w"] = w
+        return {"exc": torch.stack(out_e).bool(), "inh": torch.stack(out_i).bool()}
+
+    return Workload("diehl_cook", "snntorch + torch STDP", run, net, x,
+                    f"{n_in}-{n_exc} exc (adaptive threshold, STDP) <-> {n_exc} inh, batch "
+                    f"{batch}", lambda: final["w"])
+
+
+WORKLOADS = {"ff": ff, "ff_norse": ff_norse, "rleaky": rleaky, "diehl_cook": diehl_cook}
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_same_as_peer(w: Workload, sim: snnkit.Simulator | None = None) -> snnkit.Result:
+    """snnkit's float run against the peer's: the same spikes (and learned weights); raises
+    AssertionError naming the population and how many neuron-steps differ."""
+    ref = w.run_peer()
+    res = (sim or snnkit.Simulator(w.net, device="cpu")).run(w.x)
+    res.flips = 0
+    for name, want in ref.items():
+        got = res.spikes[name]
+        diff = int((got != want).sum())
+        assert diff == 0 or not w.exact, \
+            f"{w.name}: {diff} of {want.numel()} spikes of {name!r} differ"
+        assert want.any(), f"{w.name}: {name!r} is silent; the check is void"
+        res.flips += diff
+    total = sum(v.numel() for v in ref.values())
+    assert res.flips <= 1e-5 * total, f"{w.name}: {res.flips} of {total} spikes differ"
+    if w.peer_weights is not None:
+        (name, got), = res.weights.items()
+        assert torch.equal(got, w.peer_weights()), f"{w.name}: learned weights differ"
+    return res
+
+
+def synaptic_events(net: snnkit.Network, res: snnkit.Result) -> int:
+    """Spikes delivered: per projection, each source spike times the synapses it reaches."""
+    total = 0
+    for pr in net.projections:
+        count = res.spikes[pr.source].sum((0, 1)).double().numpy()
+        total += int(count @ pr.connections().sum(0))
+    return total
+
+
+# --------------------------------------------------------------------------- timing
 
 
 def _cpu_seconds():
@@ -123,59 +314,60 @@ def time_all(contenders, repeat, clock=time.perf_counter):
     ts = {k: [] for k in contenders}
     for _ in range(repeat):
         for k, f in contenders.items():
-            _sync()
             t0 = clock()
             f()
-            _sync()
             ts[k].append(clock() - t0)
     return ts
 
 
-def breakdown(net, qnet, x, repeat):
-    """Where an snnkit CPU run goes: plan (parameters, integer encoding, kernel weight
-    layout), the kernel on each layer (fixed point: on AMX where the CPU has it), the whole
-    simulate() call; best of ``repeat``."""
-    from snnkit import kernels
-    from snnkit import plan as plan_mod
+def _snnkit(sim, x, kernel=True):
+    def f():
+        os.environ["SNNKIT_KERNELS"] = "1" if kernel else "0"
+        try:
+            return sim.run(x)
+        finally:
+            os.environ.pop("SNNKIT_KERNELS")
 
-    lib = kernels.load()
-    if lib is None:
-        print("breakdown: no CPU kernel")
-        return
+    return f
 
-    def best(f):
-        ts = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t0)
-        return min(ts) * 1e3
 
-    for backend, n in (("float", net), ("fixed", qnet)):
-        def plan(n=n, backend=backend):
-            p = plan_mod.fixed_plan(n, n.quantization, "cpu", None) if backend == "fixed" else \
-                plan_mod.float_plan(n, "cpu", None)
-            for pr in p.projs:
-                pr.kernel_weights()
-            return p
+def bench(w: Workload, repeat: int, clock, torch_path: bool) -> dict:
+    sim = snnkit.Simulator(w.net, device="cpu")
+    res = check_same_as_peer(w, sim)
+    qnet, _ = snnkit.quantize(w.net)
+    fixed = snnkit.Simulator(qnet, "fixed", device="cpu")
+    contenders = {w.peer: w.run_peer, "snnkit float": _snnkit(sim, w.x),
+                  "snnkit fixed": _snnkit(fixed, w.x)}
+    if torch_path:
+        contenders["snnkit float, torch path"] = _snnkit(sim, w.x, kernel=False)
+        contenders["snnkit fixed, torch path"] = _snnkit(fixed, w.x, kernel=False)
+    fk, ft = _snnkit(fixed, w.x)(), _snnkit(fixed, w.x, kernel=False)()
+    assert all(torch.equal(fk.spikes[k], ft.spikes[k]) for k in fk.spikes), \
+        f"{w.name}: the fixed-point kernel differs from the torch path"
+    assert all(torch.equal(fk.weights[k], ft.weights[k]) for k in fk.weights)
+    ts = time_all(contenders, repeat, clock)
+    updates = w.steps * w.batch * w.net.n_neurons
+    events = synaptic_events(w.net, res)
+    rate = {p.name: float(res.spikes[p.name].float().mean()) for p in w.net.neuron_populations}
+    return {"times": ts, "updates": updates, "events": events, "rates": rate,
+            "flips": res.flips}
 
-        p = plan()
-        fx = (p.ar.D, p.ar.lo, p.ar.hi) if p.fixed else None
-        wv = [pr.amx_weights() if p.fixed and lib.amx else None for pr in p.projs]
-        hid, _ = kernels.run_layer(lib, x.reshape(T * B, N_IN), p.projs[0].kernel_weights(),
-                                   None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx, wv[0])
-        t = {"plan": best(plan),
-             "layer 1": best(lambda p=p, fx=fx, wv=wv: kernels.run_layer(
-                 lib, x.reshape(T * B, N_IN), p.projs[0].kernel_weights(), None,
-                 p.neurons["hid"], p.v_init["hid"], T, B, (), fx, wv[0])),
-             "layer 1 neurons only": best(lambda p=p, fx=fx: kernels.run_layer(
-                 lib, None, None, None, p.neurons["hid"], p.v_init["hid"], T, B, (), fx)),
-             "layer 2": best(lambda p=p, fx=fx, hid=hid, wv=wv: kernels.run_layer(
-                 lib, hid.reshape(T * B, N_HID), p.projs[1].kernel_weights(), None,
-                 p.neurons["out"], p.v_init["out"], T, B, (), fx, wv[1])),
-             "whole simulate()": best(lambda n=n, backend=backend: snnkit.simulate(
-                 n, x, T, backend=backend, device="cpu"))}
-        print(f"breakdown {backend}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in t.items()))
+
+def report(w: Workload, r: dict) -> None:
+    med = {k: statistics.median(v) for k, v in r["times"].items()}
+    best = {k: min(v) for k, v in r["times"].items()}
+    peer = w.peer
+    rates = ", ".join(f"{k} {v:.1%}" for k, v in r["rates"].items())
+    same = ("spikes identical to the peer's run" if not r["flips"] else
+            f"{r['flips']} neuron-steps differ from the peer's run (float formula)")
+    print(f"\n{w.name}: {w.note}; T = {w.steps}, batch {w.batch}; spikes per neuron and step: "
+          f"{rates}; {same}")
+    print(f"{'contender':<28} {'median ms':>9} {'best ms':>8} {'x peer':>11} "
+          f"{'neuron upd/s':>13} {'syn events/s':>13}")
+    for k, t in med.items():
+        print(f"{k:<28} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} "
+              f"{med[peer] / t:>5.2f}/{best[peer] / best[k]:<5.2f} "
+              f"{r['updates'] / t:>13.3g} {r['events'] / t:>13.3g}")
 
 
 # --------------------------------------------------------------------------- conv workload
@@ -192,12 +384,13 @@ def conv_main(args):
     contenders, checks = {}, {}
     for w in ws:
         contenders[f"{w['peer']} ({w['name']})"] = w["run_peer"]
-        contenders[f"snnkit float ({w['name']})"] = run_snnkit(w["net"], w["x"], "float",
-                                                               args.device)
+        contenders[f"snnkit float ({w['name']})"] = _snnkit(
+            snnkit.Simulator(w["net"], device="cpu"), w["x"])
         ref, got = w["run_peer"](), contenders[f"snnkit float ({w['name']})"]()
         checks[w["peer"]] = {k: int((got.spikes[k] != v).sum()) for k, v in ref.items()}
         assert all(r.float().mean() > 0 for r in ref.values()), "a silent layer: void check"
-    contenders["snnkit fixed (conv)"] = run_snnkit(q, ws[0]["x"], "fixed", args.device)
+    contenders["snnkit fixed (conv)"] = _snnkit(snnkit.Simulator(q, "fixed", device="cpu"),
+                                                ws[0]["x"])
     net, x = ws[0]["net"], ws[0]["x"]
     res = snnkit.simulate(net, x)
     spikes = {p.name: int(res.spikes[p.name].sum()) for p in net.populations}
@@ -225,74 +418,33 @@ def conv_main(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workloads", nargs="+", choices=[*WORKLOADS, "conv"],
+                    default=list(WORKLOADS))
     ap.add_argument("--cpu-time", action="store_true",
                     help="time by the process's CPU time instead of the wall clock: with "
-                         "--threads 1 this measures work, nearly unaffected by other jobs "
-                         "taking turns on the cores")
-    ap.add_argument("--breakdown", action="store_true",
-                    help="also time the parts of an snnkit CPU run (best of --repeat)")
-    ap.add_argument("--workload", choices=("ff", "conv"), default="ff",
-                    help="ff: 784-1000-10 feed-forward (default); conv: the convolutional "
-                         "workload against snntorch and sinabs")
+                         "--threads 1 this measures work, nearly unaffected by other jobs")
+    ap.add_argument("--no-torch-path", action="store_true",
+                    help="leave out the timing of snnkit's torch path (still checked)")
     args = ap.parse_args()
-    if args.workload == "conv":
-        return conv_main(args)
+    if "conv" in args.workloads:
+        conv_main(args)
+        args.workloads = [w for w in args.workloads if w != "conv"]
     torch.set_num_threads(args.threads)
-    w1, w2, x = workload()
-    net = snnkit_net(w1, w2)
-    qnet, _ = snnkit.quantize(net)
-    cpu = args.device == "cpu"
-    contenders = {
-        "snntorch (snn.Leaky)": run_snntorch(w1, w2, x, args.device),
-        "norse (LIFBoxCell)": run_norse(w1, w2, x, args.device),
-        "snnkit float": run_snnkit(net, x, "float", args.device),
-        "snnkit fixed": run_snnkit(qnet, x, "fixed", args.device),
-        "snnkit float bf16": run_snnkit(net, x, "float", args.device, "bf16"),
-        "snnkit float, simulate()": run_snnkit(net, x, "float", args.device, prepared=False),
-        "snnkit fixed, simulate()": run_snnkit(qnet, x, "fixed", args.device, prepared=False),
-    }
-    if cpu:
-        contenders["snnkit float, torch path"] = run_snnkit(net, x, "float", "cpu", kernel=False)
-        contenders["snnkit fixed, torch path"] = run_snnkit(qnet, x, "fixed", "cpu", kernel=False)
     load0 = os.getloadavg()[0]
-    ts = time_all(contenders, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter)
-    load1 = os.getloadavg()[0]
-    times = {k: statistics.median(v) for k, v in ts.items()}
-    best = {k: min(v) for k, v in ts.items()}
-    res = contenders["snnkit float"]()
-    hid_spikes = int(res.spikes["hid"].sum())
-    in_spikes = int(x.sum())
-    events = in_spikes * N_HID + hid_spikes * N_OUT
-    st, no = times["snntorch (snn.Leaky)"], times["norse (LIFBoxCell)"]
-    bst, bno = best["snntorch (snn.Leaky)"], best["norse (LIFBoxCell)"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"{args.threads} threads, device {args.device}, torch {torch.__version__}; "
-          f"load average {load0:.2f} before, {load1:.2f} after; {args.repeat} rounds; "
-          f"{'process CPU time' if args.cpu_time else 'wall clock'}")
-    print(f"{'contender':<28} {'median ms':>9} {'best ms':>8} {'x snntorch':>11} "
-          f"{'x norse':>11} {'neuron upd/s':>13} {'syn events/s':>13}")
-    for k, t in times.items():
-        print(f"{k:<28} {t * 1e3:>9.1f} {best[k] * 1e3:>8.1f} "
-              f"{st / t:>5.2f}/{bst / best[k]:<5.2f} {no / t:>5.2f}/{bno / best[k]:<5.2f} "
-              f"{T * B * (N_HID + N_OUT) / t:>13.3g} {events / t:>13.3g}")
-    print(f"(x peer: ratio of medians / ratio of best runs; rates from medians; hidden spikes "
-          f"{hid_spikes}, input spikes {in_spikes}, synaptic events {events})")
-    if cpu:  # the kernel against the torch path it replaces
-        ref = contenders["snnkit float, torch path"]()
-        flips = sum(int((res.spikes[k] != ref.spikes[k]).sum()) for k in res.spikes)
-        fx, fr = contenders["snnkit fixed"](), contenders["snnkit fixed, torch path"]()
-        same = all(torch.equal(fx.spikes[k], fr.spikes[k]) for k in fx.spikes)
-        slots = sum(v.numel() for v in res.spikes.values() if v is not res.spikes.get("in"))
-        print(f"float kernel vs torch path: {flips} of {slots} neuron-steps differ (fp32 "
-              f"summation order); fixed kernel vs torch path: "
-              f"{'identical' if same else 'DIFFERENT'}")
-        if args.breakdown:
-            breakdown(net, qnet, x, args.repeat)
-    return times
+          f"{args.threads} threads, torch {torch.__version__}; {args.repeat} rounds; "
+          f"{'process CPU time' if args.cpu_time else 'wall clock'}; ratios: of medians / "
+          f"of best runs; rates from medians")
+    for name in args.workloads:
+        w = WORKLOADS[name]()
+        r = bench(w, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter,
+                  not args.no_torch_path)
+        report(w, r)
+    print(f"\nload average {load0:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":
+    np.set_printoptions(precision=3)
     main()

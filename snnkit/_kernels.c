@@ -1,6 +1,7 @@
-/* CPU fast path of the layer-wise simulator (snnkit/kernels.py builds and loads this file).
+/* CPU fast path of the simulator (snnkit/kernels.py builds and loads this file, which
+   includes _kernels_amx.c and _kernels_step.c).
 
-   One call runs one neuron population over all T steps of a feed-forward network:
+   snn_layer runs one neuron population over all T steps, its inputs' spikes all known:
 
    1. index lists: for every sample (t, b), the source neurons that spike, as offsets of their
       weight rows (inputs are binary spikes, ~10% dense, so summing the rows of the active
@@ -15,12 +16,15 @@
    fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
    product and sum as torch does (no fused multiply-add).
 
-   The neuron update is written once (DEF_UPDATE) for both arithmetics, step for step as in
-   neurons.py / docs/fixed-point.md "One time step" items 3-8.
+   The neuron update is written once (DEF_UPDATE, DEF_DELAYED) for both arithmetics, step for
+   step as in neurons.py / docs/fixed-point.md "One time step" items 2-8.
 
    On CPUs with AMX, 8-bit layers with dense-enough inputs replace step 1-2's row sums by
-   tile-unit matrix products (layer_amx below): exact int32 sums, the same integers. */
+   tile-unit matrix products (_kernels_amx.c): exact int32 sums, the same integers.
+   snn_group (_kernels_step.c) runs populations that feed each other, and plastic
+   projections, step by step. */
 
+#define _GNU_SOURCE /* syscall() */
 #include <pthread.h>
 #include <sched.h>
 #if defined(__AVX2__) || defined(__AVX512F__)
@@ -182,9 +186,9 @@ static void fill_item(void *c, int64_t item, void *scratch) {
 
 /* ------------------------------------------------------------------ accumulation */
 
-/* out[0 .. N vectors) = sum over e of the weight row at w + idx[e], for a compile-time number
-   N of vectors, so that the accumulators stay in registers. LOAD turns a weight address into
-   one vector of VT (widening integer weights). */
+/* out[0 .. N vectors) += sum over e of the weight row at w + idx[e], for a compile-time
+   number N of vectors, so that the accumulators stay in registers. LOAD turns a weight address
+   into one vector of VT (widening integer weights). */
 #define DEF_ACC(NAME, WT, VT, LOAD, N)                                                \
     static __attribute__((noinline)) void NAME(const WT *restrict w,                   \
                                                const int32_t *restrict idx, int64_t n, \
@@ -195,7 +199,7 @@ static void fill_item(void *c, int64_t item, void *scratch) {
             const WT *restrict r = w + idx[e];                                        \
             _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] += LOAD(r + k * VL); \
         }                                                                             \
-        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) out[k] = a[k];           \
+        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) out[k] += a[k];          \
     }
 
 #if defined(__AVX512F__)
@@ -247,13 +251,12 @@ DEF_ACC_ALL(i16, int16_t, vi, LOAD_I16)
 #if defined(__AVX512BW__)
 /* 8-bit weights: 32 int16 lanes per vector halve the widening work (one vpmovsxbw per 32
    columns); 256 weights of magnitude <= 128 fit int16, so the int16 sums are flushed into
-   int32 every 256 events. out: 2N int32 vectors (the block's vectors rounded up to even;
-   the extra one reads the next 16 columns, in the row padding or the spare tail). */
+   int32 every 256 events. out: 2N int32 vectors, added to (the block's vectors rounded up to
+   even; the extra one reads the next 16 columns, in the row padding or the spare tail). */
 #define DEF_ACC_W(NAME, N)                                                            \
     static __attribute__((noinline)) void NAME(const int8_t *restrict w,               \
                                                const int32_t *restrict idx, int64_t n, \
                                                vi *restrict out) {                     \
-        _Pragma("GCC unroll 16") for (int k = 0; k < 2 * N; k++) out[k] = (vi){0};    \
         for (int64_t e0 = 0; e0 < n; e0 += 256) {                                     \
             int64_t e1 = n - e0 < 256 ? n : e0 + 256;                                 \
             __m512i a[N];                                                             \
@@ -293,10 +296,12 @@ DEF_ACC_ALL(i8, int8_t, vi, LOAD_I8)
 /* Per-neuron parameters [N] and flags, as in snnkit.neurons.NeuronParams. */
 typedef struct {
     const void *alpha, *beta, *threshold, *v_reset, *bias, *adapt_plus, *adapt_decay, *v_init;
-    int has_alpha, has_bias, subtract, refractory, adaptive;
+    const int32_t *refractory; /* [N] steps */
+    const void *c1, *c2; /* reset="delayed": inputs 1 and 2 steps after a spike [N], or NULL */
+    int has_alpha, has_bias, subtract, has_refractory, adaptive;
     /* fixed point only */
     int decay_bits;
-    int32_t lo, hi;
+    int64_t lo, hi;
 } neuron_t;
 
 /* One population's run: see snn_layer_* below. */
@@ -308,35 +313,25 @@ typedef struct {
     const void *dense; /* [T, B, N] or NULL */
     neuron_t p;
     uint8_t *spikes;  /* [T, B, N] */
+    void *sums;       /* [T, B, N] or NULL: write the synaptic input instead of updating */
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
 #define FLOAT_DECAY(x, d) ((x) * (d))
-#define FIXED_SAT(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
+/* two selects in a row, not nested: nested, gcc 12 could not vectorise the reset to v_reset */
+#define FIXED_SAT(x)                                                                  \
+    __extension__({                                                                   \
+        __typeof__(lo + 0) s_ = (x);                                                  \
+        s_ = s_ < lo ? lo : s_;                                                       \
+        s_ > hi ? hi : s_;                                                            \
+    })
 #define FIXED_DECAY(x, d) (((x) * (d) + half) >> D)
 
-/* The neuron update of columns [0, n) of a block for one (t, b), neurons.neuron_step item
-   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the plain LIF
-   (alpha, bias, refractory period and adaptation all zero), whose general formula reduces
-   to exactly this: decay(i, 0) = 0, + 0 bias, refrac stays 0, theta stays 0. Branch-free so
-   that the compiler vectorises it. */
-#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL)                                 \
-    static inline __attribute__((always_inline)) void NAME(                           \
-        int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
-        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
-        PRE                                                                           \
-        const ST *restrict alpha = (const ST *)p->alpha + c0;                         \
-        const ST *restrict beta = (const ST *)p->beta + c0;                           \
-        const ST *restrict threshold = (const ST *)p->threshold + c0;                 \
-        const ST *restrict v_reset = (const ST *)p->v_reset + c0;                     \
-        const ST *restrict bias = (const ST *)p->bias + c0;                           \
-        const ST *restrict adapt_plus = (const ST *)p->adapt_plus + c0;               \
-        const ST *restrict adapt_decay = (const ST *)p->adapt_decay + c0;             \
-        const int subtract = p->subtract;                                             \
-        const int32_t refractory = p->refractory;                                     \
-        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)refractory; \
+/* The loop of DEF_UPDATE; SUB: reset by subtraction (1) or to v_reset (0). */
+#define UPD_LOOP(ST, SAT, DECAY, GENERAL, SUB)                                       \
+        _Pragma("GCC ivdep") /* element c only touches element c of every array */    \
         for (int64_t c = 0; c < n; c++) {                                             \
             /* 3. synaptic current */                                                 \
             ST i = GENERAL ? SAT(DECAY(I[c], alpha[c]) + x[c]) : SAT(x[c]);           \
@@ -352,33 +347,100 @@ typedef struct {
             ST thr = GENERAL ? threshold[c] + TH[c] : threshold[c];                   \
             int spk = (v >= thr) & active;                                            \
             /* 6. reset */                                                            \
-            ST vr = subtract ? SAT(v - thr) : v_reset[c];                             \
+            ST vr = SUB ? SAT(v - thr) : v_reset[c];                                  \
             v = spk ? vr : v;                                                         \
             if (GENERAL) {                                                            \
                 /* 7. refractory counter */                                           \
-                R[c] = spk ? refractory : (r > 0 ? r - 1 : 0);                        \
+                R[c] = spk ? refractory[c] : (r > 0 ? r - 1 : 0);                     \
                 /* 8. homeostasis */                                                  \
                 TH[c] = SAT(DECAY(TH[c], adapt_decay[c]) + (spk ? adapt_plus[c] : 0)); \
             }                                                                         \
             V[c] = v;                                                                 \
             I[c] = i;                                                                 \
             out[c] = (uint8_t)spk;                                                    \
+        }
+
+/* The neuron update of columns [0, n) of a block for one (t, b), neurons.neuron_step item
+   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the plain LIF
+   (alpha, bias, refractory period and adaptation all zero), whose general formula reduces
+   to exactly this: decay(i, 0) = 0, + 0 bias, refrac stays 0, theta stays 0. Branch-free so
+   that the compiler vectorises it. */
+#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL)                                 \
+    static inline __attribute__((always_inline)) void NAME##_k(                       \
+        int64_t n, const neuron_t *p, const ST *restrict alpha, const ST *restrict beta, \
+        const ST *restrict threshold, const ST *restrict v_reset, const ST *restrict bias, \
+        const ST *restrict adapt_plus, const ST *restrict adapt_decay,                \
+        const int32_t *restrict refractory, const ST *restrict x, ST *restrict V,      \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out);  \
+    static inline __attribute__((always_inline)) void NAME(                           \
+        int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
+        /* the parameters as restrict arguments: gcc then needs no run-time alias checks \
+           (more than 10 of them: the integer loop stayed scalar) */                  \
+        NAME##_k(n, p, (const ST *)p->alpha + c0, (const ST *)p->beta + c0,            \
+                 (const ST *)p->threshold + c0, (const ST *)p->v_reset + c0,           \
+                 (const ST *)p->bias + c0, (const ST *)p->adapt_plus + c0,             \
+                 (const ST *)p->adapt_decay + c0, p->refractory + c0, x, V, I, TH, R, out); \
+    }                                                                                 \
+    static inline __attribute__((always_inline)) void NAME##_k(                       \
+        int64_t n, const neuron_t *p, const ST *restrict alpha, const ST *restrict beta, \
+        const ST *restrict threshold, const ST *restrict v_reset, const ST *restrict bias, \
+        const ST *restrict adapt_plus, const ST *restrict adapt_decay,                \
+        const int32_t *restrict refractory, const ST *restrict x, ST *restrict V,      \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) { \
+        PRE                                                                           \
+        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)refractory; \
+        (void)v_reset;                                                                \
+        /* the reset's kind a constant of each loop: a loop-invariant choice inside it  \
+           kept the integer loop from vectorising */                                  \
+        if (p->subtract) {                                                            \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 1)                                      \
+        } else {                                                                      \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0)                                      \
         }                                                                             \
     }
 
 #define FLOAT_PRE
-#define FIXED_PRE                                                                     \
+#define FIXED_PRE(ST)                                                                 \
     const int D = p->decay_bits;                                                      \
-    const int32_t half = D ? (int32_t)1 << (D - 1) : 0, lo = p->lo, hi = p->hi;
+    const ST half = D ? (ST)1 << (D - 1) : 0, lo = (ST)p->lo, hi = (ST)p->hi;
+#define FIXED_PRE32 FIXED_PRE(int32_t)
+#define FIXED_PRE64 FIXED_PRE(int64_t)
 
 DEF_UPDATE(update_f32_lif, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 0)
 DEF_UPDATE(update_f32_gen, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 1)
-DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 0)
-DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
+DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 0)
+DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 1)
+DEF_UPDATE(update_i64_lif, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0)
+DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1)
+
+static int is_general(const neuron_t *p) {
+    return p->has_alpha || p->has_bias || p->has_refractory || p->adaptive;
+}
+
+/* The delayed reset's inputs (snnkit.neurons.delayed_reset_inputs): x[c] += c1[c] where the
+   neuron spiked one step ago (s1), c2[c] two steps ago (s2); s1, s2 NULL before step 1, 2.
+   Every element gets an addition, zero or not, as in the torch path. */
+#define DEF_DELAYED(NAME, ST)                                                         \
+    static void NAME(int64_t n, const neuron_t *p, int64_t c0, const uint8_t *s1,      \
+                     const uint8_t *s2, ST *restrict x) {                              \
+        const ST zero = 0;                                                            \
+        if (p->c1) {                                                                  \
+            const ST *c1 = (const ST *)p->c1 + c0;                                    \
+            for (int64_t c = 0; c < n; c++) x[c] += (s1 && s1[c]) ? c1[c] : zero;     \
+        }                                                                             \
+        if (p->c2) {                                                                  \
+            const ST *c2 = (const ST *)p->c2 + c0;                                    \
+            for (int64_t c = 0; c < n; c++) x[c] += (s2 && s2[c]) ? c2[c] : zero;     \
+        }                                                                             \
+    }
+DEF_DELAYED(delayed_f32, float)
+DEF_DELAYED(delayed_i32, int32_t)
+DEF_DELAYED(delayed_i64, int64_t)
 
 /* One work item = (block, batch element), block-major: all T steps of one block of columns
    for one batch element. Scratch: accumulators + state, 5 * BLOCK 32-bit words. */
-#define DEF_LAYER_ITEM(NAME, ST, VT, ACC, WT, UPD)                                      \
+#define DEF_LAYER_ITEM(NAME, ST, VT, ACC, WT, UPD, DELAYED)                             \
     static void NAME(void *ctx, int64_t item, void *scratch) {                        \
         const layer_t *L = (const layer_t *)ctx;                                      \
         const neuron_t *p = &L->p;                                                    \
@@ -388,7 +450,7 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
         int nv = (int)((n + VL - 1) / VL);                                            \
         ST *x = (ST *)scratch, *V = x + BLOCK, *I = V + BLOCK, *TH = I + BLOCK;       \
         int32_t *R = (int32_t *)(TH + BLOCK);                                         \
-        int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive;    \
+        int general = is_general(p);                                                  \
         for (int64_t c = 0; c < n; c++) {                                             \
             V[c] = ((const ST *)p->v_init)[c0 + c];                                   \
             I[c] = 0;                                                                 \
@@ -397,15 +459,20 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
         }                                                                             \
         const WT *w = (const WT *)L->w + c0;                                          \
         for (int64_t t = 0; t < L->T; t++) {                                          \
-            int64_t s = t * L->B + b, o = s * L->N + c0;                              \
+            int64_t s = t * L->B + b, o = s * L->N + c0, step = L->B * L->N;          \
+            memset(x, 0, sizeof(ST) * BLOCK);                                         \
             if (L->S)                                                                 \
                 ACC(w, L->idx + L->offsets[s], L->offsets[s + 1] - L->offsets[s], nv, (VT *)x); \
-            else                                                                      \
-                memset(x, 0, sizeof(ST) * BLOCK);                                     \
             if (L->dense) {                                                           \
                 const ST *d = (const ST *)L->dense + o;                               \
                 for (int64_t c = 0; c < n; c++) x[c] += d[c];                         \
             }                                                                         \
+            if (L->sums) {                                                            \
+                memcpy((ST *)L->sums + o, x, sizeof(ST) * n);                         \
+                continue;                                                             \
+            }                                                                         \
+            DELAYED(n, p, c0, t >= 1 ? L->spikes + o - step : NULL,                   \
+                    t >= 2 ? L->spikes + o - 2 * step : NULL, x);                     \
             if (general)                                                              \
                 UPD##_gen(n, p, c0, x, V, I, TH, R, L->spikes + o);                   \
             else                                                                      \
@@ -417,166 +484,17 @@ DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE, 1)
         }                                                                             \
     }
 
-DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32)
-DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32)
-DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32)
+DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32, delayed_f32)
+DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32, delayed_i32)
+DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 
-/* ------------------------------------------------------------------ 8-bit sums on AMX */
+/* ------------------------------------------------------------------ sums on AMX */
 
-#ifdef HAVE_AMX
-/* Where the CPU has Intel AMX, the 8-bit sums of dense-enough inputs are matrix products
-   on the tile unit instead: spikes (u8 0/1) times weights (s8) into exact int32 sums, 32
-   batch elements x 32 columns at a time. The product does not skip silent sources, so it only
-   pays above AMX_DENSITY spikes per source and sample (event sums: ~11 ms, tiles: ~4 ms for
-   this machine's benchmark layer at 0.1). Integer sums are exact in any order: the same
-   integers as the event sums. */
-#define AMX_DENSITY 0.04
-#define AMX_ROWS 32 /* batch elements per item: two 16-row tiles */
-#define AMX_MAX_COPY 1e9 /* bytes of spikes beyond which the padded copy is not worth it */
+#include "_kernels_amx.c"
 
-static int amx_state = -1; /* -1: not asked yet, 0: refused, 1: granted */
-static int64_t amx_runs;   /* layers run on AMX, for the tests */
+/* ------------------------------------------------------------------ step by step */
 
-int64_t snn_amx_runs(void) { return __atomic_load_n(&amx_runs, __ATOMIC_RELAXED); }
-
-/* Linux hands out the tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
-   XFEATURE_XTILEDATA); the grant is for the whole process. */
-int snn_amx_available(void) {
-    if (amx_state < 0) amx_state = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
-    return amx_state;
-}
-
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg_t;
-
-/* Tiles 0-3: int32 sums (2 row halves x 2 column tiles); 4, 5: spikes; 6, 7: weights.
-   The configuration lives in (thread-local) static memory: on the stack, gcc 12 -O2 dropped
-   its stores before ldtilecfg read it, and the load faulted. */
-static void amx_configure(void) {
-    static __thread tilecfg_t c __attribute__((aligned(64)));
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int t = 0; t < 8; t++) c.rows[t] = 16, c.colsb[t] = 64;
-    _tile_loadconfig(&c);
-}
-
-/* out[r][c] (row stride BLOCK) = sums of 32 rows of x (stride Kp bytes, 64-aligned) times
-   columns [c0, c0 + n) of the packed weights wv ([Np32 / 16][Kp / 4][16][4]: one weight tile
-   is 1 KB in a row), n rounded up to 32. */
-static void amx_sums(const uint8_t *x, int64_t Kp, const int8_t *wv, int64_t c0, int64_t n,
-                     int32_t *out) {
-    const int64_t gs = Kp * 16; /* bytes per 16 columns */
-    for (int64_t g = 0; g < n; g += 32) {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-        const int8_t *w0 = wv + (c0 + g) / 16 * gs;
-        for (int64_t k = 0; k < Kp; k += 64) {
-            _tile_loadd(4, x + k, Kp);
-            _tile_loadd(6, w0 + k * 16, 64);
-            _tile_dpbusd(0, 4, 6);
-            _tile_loadd(5, x + 16 * Kp + k, Kp);
-            _tile_dpbusd(2, 5, 6);
-            _tile_loadd(7, w0 + gs + k * 16, 64);
-            _tile_dpbusd(1, 4, 7);
-            _tile_dpbusd(3, 5, 7);
-        }
-        _tile_stored(0, out + g, BLOCK * 4);
-        _tile_stored(1, out + g + 16, BLOCK * 4);
-        _tile_stored(2, out + 16 * BLOCK + g, BLOCK * 4);
-        _tile_stored(3, out + 16 * BLOCK + g + 16, BLOCK * 4);
-    }
-}
-
-typedef struct {
-    int64_t T, B, N, Kp;
-    const uint8_t *x; /* [T * B + AMX_ROWS, Kp], zero-padded */
-    const int8_t *wv;
-    const int32_t *dense;
-    neuron_t p;
-    uint8_t *spikes;
-    int32_t *rec_v, *rec_i, *rec_theta;
-    int64_t n_groups; /* of AMX_ROWS batch elements */
-} amx_layer_t;
-
-/* One item = (block of BLOCK columns, group of 32 batch elements): per step, the tile sums
-   of the group, then the neuron update of each of its batch elements (state: 32 rows). */
-static void item_amx(void *ctx, int64_t item, void *scratch) {
-    const amx_layer_t *L = (const amx_layer_t *)ctx;
-    const neuron_t *p = &L->p;
-    int64_t blk = item / L->n_groups, b0 = item % L->n_groups * AMX_ROWS;
-    int64_t c0 = blk * BLOCK, n = L->N - c0 < BLOCK ? L->N - c0 : BLOCK;
-    int64_t nb = L->B - b0 < AMX_ROWS ? L->B - b0 : AMX_ROWS;
-    int32_t *x = (int32_t *)scratch, *V = x + AMX_ROWS * BLOCK, *I = V + AMX_ROWS * BLOCK;
-    int32_t *TH = I + AMX_ROWS * BLOCK, *R = TH + AMX_ROWS * BLOCK;
-    int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive;
-    for (int64_t r = 0; r < nb; r++)
-        for (int64_t c = 0; c < n; c++) {
-            V[r * BLOCK + c] = ((const int32_t *)p->v_init)[c0 + c];
-            I[r * BLOCK + c] = TH[r * BLOCK + c] = R[r * BLOCK + c] = 0;
-        }
-    amx_configure();
-    for (int64_t t = 0; t < L->T; t++) {
-        amx_sums(L->x + (t * L->B + b0) * L->Kp, L->Kp, L->wv, c0, n, x);
-        for (int64_t r = 0; r < nb; r++) {
-            int64_t o = (t * L->B + b0 + r) * L->N + c0;
-            int32_t *xr = x + r * BLOCK, *Vr = V + r * BLOCK, *Ir = I + r * BLOCK;
-            int32_t *THr = TH + r * BLOCK, *Rr = R + r * BLOCK;
-            if (L->dense)
-                for (int64_t c = 0; c < n; c++) xr[c] += L->dense[o + c];
-            if (general)
-                update_i32_gen(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);
-            else
-                update_i32_lif(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);
-            if (L->rec_v) memcpy(L->rec_v + o, Vr, sizeof(int32_t) * n);
-            if (L->rec_i) memcpy(L->rec_i + o, Ir, sizeof(int32_t) * n);
-            if (L->rec_theta) memcpy(L->rec_theta + o, THr, sizeof(int32_t) * n);
-        }
-    }
-    _tile_release();
-}
-
-typedef struct {
-    const uint8_t *x;
-    uint8_t *xp;
-    int64_t S, Kp, rows;
-} pad_t;
-
-static void pad_item(void *c, int64_t item, void *scratch) {
-    (void)scratch;
-    const pad_t *P = (const pad_t *)c;
-    for (int64_t r = item * 256; r < (item + 1) * 256 && r < P->rows; r++) {
-        memcpy(P->xp + r * P->Kp, P->x + r * P->S, (size_t)P->S);
-        memset(P->xp + r * P->Kp + P->S, 0, (size_t)(P->Kp - P->S));
-    }
-}
-
-/* The 8-bit layer on AMX (see above); wv from snnkit.kernels.pack_amx. */
-static int layer_amx(int64_t T, int64_t B, int64_t N, int64_t S, const uint8_t *x,
-                     const int8_t *wv, const void *dense, const neuron_t *p, uint8_t *spikes,
-                     void *rec_v, void *rec_i, void *rec_theta, int n_threads) {
-    __atomic_add_fetch(&amx_runs, 1, __ATOMIC_RELAXED);
-    int64_t Kp = (S + 63) / 64 * 64, rows = T * B;
-    size_t bytes = (size_t)((rows + AMX_ROWS) * Kp);
-    uint8_t *xp = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!xp) return -1;
-    memset(xp + rows * Kp, 0, (size_t)(AMX_ROWS * Kp)); /* the last group's missing rows */
-    pad_t P = {x, xp, S, Kp, rows};
-    int rc = parallel_for(pad_item, &P, (rows + 255) / 256, n_threads, 0);
-    if (!rc) {
-        amx_layer_t L = {T, B, N, Kp, xp, wv, (const int32_t *)dense, *p, spikes,
-                         rec_v, rec_i, rec_theta, (B + AMX_ROWS - 1) / AMX_ROWS};
-        rc = parallel_for(item_amx, &L, (N + BLOCK - 1) / BLOCK * L.n_groups, n_threads,
-                          5 * AMX_ROWS * BLOCK * 4);
-    }
-    free(xp);
-    return rc;
-}
-#else
-int snn_amx_available(void) { return 0; }
-int64_t snn_amx_runs(void) { return 0; }
-#endif
+#include "_kernels_step.c"
 
 /* ------------------------------------------------------------------ entry point */
 
@@ -588,12 +506,13 @@ int snn_vector_lanes(void) { return VL; }
    elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1 only, the same weights
    packed for AMX (snnkit.kernels.pack_amx) or NULL; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
-   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL.
+   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
+   state type to receive the synaptic input (event sums + dense) instead of running neurons.
    Returns 0, -1 when memory ran out, -2 for a bad kind. */
 int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
               const uint8_t *x, const void *w, const void *wv, const void *dense,
               const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i, void *rec_theta,
-              int n_threads) {
+              void *sums, int n_threads) {
     void (*item)(void *, int64_t, void *);
     switch (kind) {
         case 0: item = item_f32; break;
@@ -612,12 +531,14 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
         for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
 #ifdef HAVE_AMX
+        /* the tiles compute 32 batch elements: with fewer, their share of the work is real */
+        const double used = B < AMX_ROWS ? (double)B / AMX_ROWS : 1.0;
         if (!rc && kind == 1 && wv && snn_amx_available()
-            && (double)offsets[n_samples] >= AMX_DENSITY * (double)n_samples * (double)S
+            && (double)offsets[n_samples] * used >= AMX_DENSITY * (double)n_samples * (double)S
             && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
-            return layer_amx(T, B, N, S, x, (const int8_t *)wv, dense, p, spikes, rec_v,
-                             rec_i, rec_theta, n_threads);
+            return layer_amx(T, B, N, S, x, wv, dense, p, spikes, rec_v, rec_i, rec_theta,
+                             sums, n_threads);
         }
 #endif
         idx = malloc(sizeof(int32_t) * (size_t)(offsets[n_samples] + 1));
@@ -631,7 +552,7 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
         int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
-        layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes,
+        layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes, sums,
                      rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per};
         rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
     }

@@ -81,8 +81,8 @@ class HardwareConfig:
     def for_network(cls, net: Network, **overrides) -> HardwareConfig:
         """The smallest configuration (sizes rounded up to powers of two, so that similar
         networks share one build) that holds ``net`` with its quantisation (default: the
-        automatic one), its populations split where per-neuron parameters differ
-        (:mod:`snnkit.lowering`)."""
+        automatic one) as :func:`~snnkit.lowering.lower` gives it to the core (populations
+        split where per-neuron parameters differ, delayed resets as self-projections)."""
         q = net.quantization or auto_quantization(net)
         hw = lower(net, q).net
         words = sum(_pop(hw, p.source).size * _pop(hw, p.target).size for p in hw.projections)
@@ -93,7 +93,7 @@ class HardwareConfig:
         sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
                  "syn_max": _pow2(words, 1024), "p_max": _pow2(len(hw.populations), 4),
                  "pr_max": _pow2(len(hw.projections), 4),
-                 "d_max": _pow2(net.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                 "d_max": _pow2(hw.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
                  "r_bits": max(8, int(refr).bit_length())}
         widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
                                              "trace_bits", "frac_bits", "trace_frac_bits",
@@ -149,6 +149,7 @@ class CompileReport:
     blocks: list[list[tuple]]  # per net projection: (w_base, source lo, hi, target lo, hi)
     # of each weight block (one, unless its populations were split: snnkit.lowering)
     split: str = ""  # how populations were split ("" when none was)
+    resets: str = ""  # what the delayed resets' self-projections cost ("" when none)
     files: list[str] = field(default_factory=list)
 
     def matrix(self, words, i: int) -> np.ndarray:
@@ -182,6 +183,7 @@ class CompileReport:
             f"{self.n_synapses} synapses in {self.weight_words} weight words, "
             f"{self.trace_words} trace words"),
             *([f"  split for per-neuron parameters: {self.split}"] if self.split else []),
+            *([f"  delayed resets: {self.resets}"] if self.resets else []),
             f"  memory bits: {mem} (total {sum(self.memory_bits.values()):,})",
             f"  estimated cycles per step: {cyc}",
         ])
@@ -205,9 +207,9 @@ def format_fields(net: Network) -> tuple[str, ...]:
 
 def requirements(net: Network, c: HardwareConfig,
                  low: Lowered | None = None) -> dict[str, tuple[int, int]]:
-    """``{limit: (needed by net, available in c)}`` for every size limit of one core, its
-    populations split where per-neuron parameters differ (``low``: :func:`lower` of ``net``,
-    computed when not given)."""
+    """``{limit: (needed by net, available in c)}`` for every size limit of one core, as
+    :func:`lower` gives ``net`` to the core (``low``; computed when not given): populations
+    split where per-neuron parameters differ, delayed resets as self-projections."""
     hw = (low or lower(net, net.quantization or auto_quantization(net))).net
     words = sum(_words(hw, p) for p in hw.projections)
     traces = sum(hw.population(p.source).size + hw.population(p.target).size
@@ -216,7 +218,7 @@ def requirements(net: Network, c: HardwareConfig,
             "populations": (len(hw.populations), c.p_max),
             "projections": (len(hw.projections), c.pr_max),
             "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
-            "delay (steps)": (net.max_delay, c.d_max)}
+            "delay (steps)": (hw.max_delay, c.d_max)}
 
 
 def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
@@ -228,8 +230,13 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
                                f"the hardware's format (snnkit.board_format.to_board, what "
                                f"Device.load and snnkit deploy do)")
     split = f" (after splitting {low.note()})" if low.split else ""
+    resets = low.reset_note()
     for what, (n, cap) in requirements(net, c, low).items():
-        why = split if what in ("populations", "projections", "STDP trace words") else ""
+        notes = ([f"after splitting {low.note()}"] if low.split and what in (
+            "populations", "projections", "STDP trace words") else [])
+        notes += [f"with {resets}"] if resets and what in (
+            "projections", "weight words", "delay (steps)") else []
+        why = f" ({'; '.join(notes)})" if notes else ""
         if n > cap:
             raise NetworkError(f"network does not fit the hardware: {n} {what} needed{why}, "
                                f"{cap} available ({n - cap} too many)"
@@ -438,7 +445,7 @@ def build_images(net: Network, config: HardwareConfig | None = None,
         raise NetworkError("network: has no neuron population to compile")
     c = config or HardwareConfig.for_network(net)
     low = lower(net)
-    hw = low.net  # populations split where per-neuron parameters differ
+    hw = low.net  # split where per-neuron parameters differ, delayed resets as synapses
     _check_fit(net, low, c)
     words = sum(_words(hw, p) for p in hw.projections)
     proj_rows, image, order, w_base, traces = _proj_tables(hw, c, learning)
@@ -452,7 +459,8 @@ def build_images(net: Network, config: HardwareConfig | None = None,
         cycles_per_step={"no spikes": estimate_cycles(hw, 0.0),
                          "5% activity": estimate_cycles(hw, 0.05),
                          "all spiking": estimate_cycles(hw, 1.0)},
-        proj_order=order, w_base=w_base, blocks=blocks, split=low.note())
+        proj_order=order, w_base=w_base, blocks=blocks, split=low.note(),
+        resets=low.reset_note())
     images = {"pop.hex": _hex(pop_words), "proj.hex": _hex(proj_words),
               "weights.hex": _hex(image, c.weight_bits + 1) or "0\n",
               "bias.hex": _hex(_biases(net), c.state_bits),

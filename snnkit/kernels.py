@@ -1,13 +1,15 @@
-"""CPU fast path of the layer-wise simulator: a small C kernel (``_kernels.c``).
+"""The simulator's CPU fast path: a small C kernel (``_kernels*.c``), called from Python.
 
-For a feed-forward network without plasticity the simulator runs one population at a time
-over all steps. On the CPU the torch version of that is a dense matrix product (binary spikes
-times weights) and ~6 torch operations per step; the kernel instead sums the weight rows of
-the sources that spike (inputs are sparse) and runs the neuron update over all steps in the
-same pass, with the accumulators in registers. Integer sums are exact, so the fixed-point
-backend stays bit-exact; float sums differ from the torch product only in summation order.
-Where the CPU has Intel AMX, 8-bit fixed-point layers whose inputs are dense enough (>= 4% of
-sources spiking per step) sum on the tile unit instead: an exact int8 matrix product, the same
+:func:`run_layer` runs one population over all steps: the torch version of that is a dense
+matrix product (binary spikes times weights) and ~6 torch operations per step; the kernel
+instead sums the weight rows of the sources that spike (inputs are sparse) and runs the neuron
+update over all steps in the same pass, with the accumulators in registers. :func:`run_group`
+runs populations that feed each other, and plastic projections, step by step (recurrent sums
+event-driven too, STDP on the touched rows and columns only). :mod:`snnkit.cpu_path` decides
+which runs what. Integer sums are exact, so the fixed-point backend stays bit-exact; float
+sums differ from the torch product only in summation order. Where the CPU has Intel AMX,
+8-bit fixed-point layers whose inputs are dense enough (>= 4% of sources spiking per step, 32
+or more samples) sum on the tile unit instead: an exact int8 matrix product, the same
 integers, ~2.5x faster than summing rows at 10% activity.
 
 The source is compiled with the system C compiler (``$CC``, else ``cc``/``gcc``) on first use
@@ -33,6 +35,8 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("_kernels.c")
+SOURCES = (SOURCE, *(SOURCE.with_name(f"_kernels_{k}.c") for k in ("amx", "step")))
+# (the first includes the others)
 # -ffp-contract=off: the neuron update rounds every product and sum as torch does (no FMA)
 FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", "-std=c11")
 NATIVE = ("-march=native", "-mprefer-vector-width=512")
@@ -44,14 +48,41 @@ _lib = None
 _tried = False
 
 
+PARAM_PTRS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay",
+              "v_init", "refractory", "c1", "c2")
+
+
 class NeuronC(ctypes.Structure):
     """``neuron_t`` of _kernels.c: per-neuron parameter pointers and the flags."""
 
-    _fields_ = ([(k, ctypes.c_void_p) for k in ("alpha", "beta", "threshold", "v_reset", "bias",
-                                                "adapt_plus", "adapt_decay", "v_init")]
+    _fields_ = ([(k, ctypes.c_void_p) for k in PARAM_PTRS]
                 + [(k, ctypes.c_int) for k in ("has_alpha", "has_bias", "subtract",
-                                               "refractory", "adaptive", "decay_bits")]
-                + [("lo", ctypes.c_int32), ("hi", ctypes.c_int32)])
+                                               "has_refractory", "adaptive", "decay_bits")]
+                + [("lo", ctypes.c_int64), ("hi", ctypes.c_int64)])
+
+
+class GroupPopC(ctypes.Structure):
+    """``gpop_t`` of _kernels_step.c: one population of a group."""
+
+    _fields_ = [("N", ctypes.c_int64), ("p", NeuronC), ("spikes", ctypes.c_void_p),
+                ("ext", ctypes.c_void_p), ("rec_v", ctypes.c_void_p),
+                ("rec_i", ctypes.c_void_p), ("rec_theta", ctypes.c_void_p)]
+
+
+STDP_INTS = ("plastic", "nearest", "soft", "shift_hard", "shift_soft")
+STDP_VALUES = ("a_plus", "a_minus", "pre_decay", "post_decay", "w_min", "w_max")
+
+
+class GroupProjC(ctypes.Structure):
+    """``gproj_t`` of _kernels_step.c: one projection summed (and maybe learning) in a group."""
+
+    _fields_ = ([("target", ctypes.c_int64), ("src", ctypes.c_void_p), ("S", ctypes.c_int64),
+                 ("Np", ctypes.c_int64), ("delay", ctypes.c_int64), ("kind", ctypes.c_int),
+                 ("w", ctypes.c_void_p)]
+                + [(k, ctypes.c_int) for k in STDP_INTS]
+                + [("f" + k, ctypes.c_double) for k in STDP_VALUES]
+                + [("i" + k, ctypes.c_int64) for k in STDP_VALUES]
+                + [("mask", ctypes.c_void_p), ("rec_w", ctypes.c_void_p)])
 
 
 def enabled() -> bool:
@@ -94,7 +125,7 @@ def _cpu_id() -> str:
 
 
 def build(compiler: str | None = None, native: bool = True, source: Path = SOURCE,
-          includes: tuple[Path, ...] = ()) -> Path:
+          includes: tuple[Path, ...] = SOURCES[1:]) -> Path:
     """Compile ``source`` (default _kernels.c) into the cache (once per source, the files it
     ``includes``, flags and CPU); return the .so path.
 
@@ -138,8 +169,11 @@ def open_library(path) -> ctypes.CDLL:
 def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     lib.snn_layer.argtypes = [c_int, i64, i64, i64, i64, i64, p, p, p, p,
-                              ctypes.POINTER(NeuronC), p, p, p, p, c_int]
+                              ctypes.POINTER(NeuronC), p, p, p, p, p, c_int]
     lib.snn_layer.restype = c_int
+    lib.snn_group.argtypes = [i64, i64, c_int, i64, ctypes.POINTER(GroupPopC), i64,
+                              ctypes.POINTER(GroupProjC), c_int, i64, i64, c_int]
+    lib.snn_group.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
     lib.snn_amx_available.restype = c_int
@@ -189,9 +223,45 @@ def concat_rows(ws: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
+class _Pointers:
+    """Contiguous copies of the tensors whose addresses the kernel reads, kept alive."""
+
+    def __init__(self):
+        self.keep = []
+
+    def __call__(self, t):
+        if t is None:
+            return None
+        t = t.contiguous()
+        self.keep.append(t)
+        return t.data_ptr()
+
+
+def neuron_struct(params, v_init: torch.Tensor, fixed, ptr: _Pointers) -> NeuronC:
+    """The kernel's ``neuron_t`` for :class:`~snnkit.neurons.NeuronParams` in the state dtype
+    of ``v_init``; ``fixed``: ``(decay_bits, lo, hi)`` or None (float)."""
+    n, st = v_init.shape[0], v_init.dtype
+    r = params.refractory
+    refr = (r if isinstance(r, torch.Tensor) else torch.tensor(int(r))).to(torch.int32).expand(n)
+    vals = {k: getattr(params, k).to(st).expand(n) for k in PARAM_PTRS[:7]}
+    vals.update(v_init=v_init, refractory=refr,
+                c1=None if params.c1 is None else params.c1.to(st).expand(n),
+                c2=None if params.c2 is None else params.c2.to(st).expand(n))
+    has_refr = isinstance(r, torch.Tensor) or r != 0
+    return NeuronC(*(ptr(vals[k]) for k in PARAM_PTRS), params.has_alpha, params.has_bias,
+                   params.subtract, has_refr, params.adaptive, *(fixed or (0, 0, 0)))
+
+
+def _check(rc: int) -> None:
+    if rc == -1:
+        raise MemoryError("snnkit kernel: out of memory")
+    if rc:
+        raise RuntimeError(f"snnkit kernel: failed with code {rc}")
+
+
 def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
               dense: torch.Tensor | None, params, v_init: torch.Tensor, steps: int, batch: int,
-              record=(), fixed=None, wv: torch.Tensor | None = None
+              record=(), fixed=None, wv: torch.Tensor | None = None, sums: bool = False
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run one population over all steps.
 
@@ -202,28 +272,20 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
     dense : extra synaptic input ``[steps, batch, n]`` in the state dtype, or None
     params : :class:`~snnkit.neurons.NeuronParams` (float32 or int32 tensors)
     fixed : ``(decay_bits, lo, hi)`` for the fixed-point arithmetic, None for float
+    sums : return the synaptic input (event sums + ``dense``) ``[steps, batch, n]`` in the
+        state dtype instead of running the neurons (for :func:`run_group`)
 
-    Returns spikes ``[steps, batch, n]`` and the recorded states named in ``record``.
+    Returns spikes ``[steps, batch, n]`` (or the sums) and the recorded states named in
+    ``record``.
     """
     n = v_init.shape[0]
     st = v_init.dtype
-    keep = []  # the tensors whose pointers the kernel reads
-
-    def ptr(t):
-        if t is None:
-            return None
-        t = t.contiguous()
-        keep.append(t)
-        return t.data_ptr()
-
-    c = NeuronC(*(ptr(getattr(params, k).to(st).expand(n)) for k in
-                  ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus",
-                   "adapt_decay")), ptr(v_init),
-                params.has_alpha, params.has_bias, params.subtract, params.refractory,
-                params.adaptive, *(fixed or (0, 0, 0)))
+    ptr = _Pointers()
+    c = neuron_struct(params, v_init, fixed, ptr)
     out = torch.empty(steps, batch, n, dtype=torch.bool)
+    total = torch.empty(steps, batch, n, dtype=st) if sums else None
     rec = {k: torch.empty(steps, batch, n, dtype=st) for k in ("v", "i", "theta")
-           if k in record}
+           if k in record and not sums}
     s = 0 if spikes_in is None else spikes_in.shape[1]
     kind = KINDS[wt.dtype] if s else (0 if st == torch.float32 else 2)
     if (kind == 0) != (st == torch.float32) or st not in (torch.float32, torch.int32):
@@ -238,14 +300,78 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
                          f"{s} sources and {n} targets (see pack_amx)")
     if dense is not None:
         dense = dense.to(st)
-    rc = lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
-                       ptr(spikes_in) if s else None, ptr(wt) if s else None,
-                       ptr(wv) if s and kind == 1 else None, ptr(dense),
-                       ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
-                                                          None for k in ("v", "i", "theta")),
-                       torch.get_num_threads())
-    if rc == -1:
-        raise MemoryError("snnkit kernel: out of memory")
-    if rc:
-        raise RuntimeError(f"snnkit kernel: failed with code {rc}")
+    _check(lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
+                         ptr(spikes_in) if s else None, ptr(wt) if s else None,
+                         ptr(wv) if s and kind == 1 else None, ptr(dense),
+                         ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
+                                                            None for k in ("v", "i", "theta")),
+                         None if total is None else total.data_ptr(), torch.get_num_threads()))
+    return (total if sums else out), rec
+
+
+def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, fixed=None,
+              traces=(0, 0), record=()) -> tuple[list[torch.Tensor], list[dict]]:
+    """Run a group of populations step by step over all steps (``snn_group``).
+
+    pops : per population, in network order: ``params`` (NeuronParams), ``v_init`` (its dtype,
+        float32, int32 or int64, is the group's state dtype), ``ext`` (input from outside the
+        group ``[steps, batch, n]`` in that dtype, or None)
+    projs : per projection summed in the group: ``target`` (index into ``pops``), ``src``
+        (bool spikes ``[steps, batch, S]``; a group member's is its entry of the returned
+        list, so pass the population's index as ``src_pop`` instead), ``delay``, ``w`` (padded
+        weights ``[S, Np]``; plastic: ``[batch, S, Np]`` float32 / int16, updated in place),
+        ``stdp`` (:class:`~snnkit.plasticity.STDPParams` or None), ``mask`` (uint8 ``[S, Np]``
+        plasticity bits), ``record_weights``
+    fixed : ``(decay_bits, lo, hi)`` or None (float)
+    traces : fixed point: ``(trace_one, trace_hi)`` of the STDP traces
+
+    Returns each population's spikes ``[steps, batch, n]`` and recorded states, and fills
+    each plastic projection's ``rec_w`` (``[steps, batch, N, S]``) when asked.
+    """
+    st = pops[0]["v_init"].dtype
+    state = {torch.float32: 0, torch.int32: 1, torch.int64: 2}[st]
+    ptr = _Pointers()
+    out = [torch.zeros(steps, batch, p["v_init"].shape[0], dtype=torch.bool) for p in pops]
+    rec = [{k: torch.empty(steps, batch, p["v_init"].shape[0], dtype=st)
+            for k in ("v", "i", "theta") if k in record} for p in pops]
+    cp = (GroupPopC * len(pops))()
+    for k, p in enumerate(pops):
+        if p["v_init"].dtype != st:
+            raise ValueError("kernel: one state dtype per group")
+        cp[k] = GroupPopC(p["v_init"].shape[0], neuron_struct(p["params"], p["v_init"], fixed,
+                                                               ptr),
+                          out[k].data_ptr(), ptr(None if p["ext"] is None else p["ext"].to(st)),
+                          *(rec[k][v].data_ptr() if v in rec[k] else None
+                            for v in ("v", "i", "theta")))
+    cj = (GroupProjC * max(len(projs), 1))()
+    for j, q in enumerate(projs):
+        src = out[q["src_pop"]] if q.get("src_pop") is not None else q["src"]
+        n = pops[q["target"]]["v_init"].shape[0]
+        w, sp = q["w"], q.get("stdp")
+        if src.dtype != torch.bool or tuple(src.shape[:2]) != (steps, batch) or \
+                w.shape[-2] != src.shape[2] or w.shape[-1] < n:
+            raise ValueError(f"kernel: projection {j}: spikes {tuple(src.shape)} do not match "
+                             f"weights {tuple(w.shape)}")
+        kind = KINDS[w.dtype]
+        if (kind == 0) != (state == 0) or (sp is not None and w.shape[0] != batch):
+            raise ValueError(f"kernel: projection {j}: {w.dtype} weights {tuple(w.shape)} "
+                             f"with {st} states")
+        vals = dict.fromkeys(STDP_VALUES, 0)
+        ints = dict.fromkeys(STDP_INTS, 0)
+        if sp is not None:
+            vals = {k: getattr(sp, k) for k in STDP_VALUES}
+            ints = {"plastic": 1, "nearest": sp.nearest, "soft": sp.soft,
+                    "shift_hard": sp.shift_hard, "shift_soft": sp.shift_soft}
+        rw = None
+        if sp is not None and q.get("record_weights"):
+            rw = q["rec_w"] = torch.empty(steps, batch, n, src.shape[2], dtype=w.dtype)
+        if sp is not None and not w.is_contiguous():
+            raise ValueError(f"kernel: projection {j}: plastic weights must be contiguous")
+        cj[j] = GroupProjC(q["target"], ptr(src), src.shape[2], w.shape[-1], q["delay"],
+                           kind, ptr(w), *ints.values(),
+                           *(float(vals[k]) if state == 0 else 0.0 for k in STDP_VALUES),
+                           *(0 if state == 0 else int(vals[k]) for k in STDP_VALUES),
+                           ptr(q.get("mask")), None if rw is None else rw.data_ptr())
+    _check(lib.snn_group(steps, batch, state, len(pops), cp, len(projs), cj,
+                         fixed[0] if fixed else 0, *traces, torch.get_num_threads()))
     return out, rec

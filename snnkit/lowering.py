@@ -1,27 +1,41 @@
-"""The network the core runs: a population whose neurons differ in a parameter the core keeps
-per population is split into runs of neurons with equal parameters (docs/hardware.md,
-"Per-neuron parameters").
+"""The network the core runs: what the core lacks rewritten into what it has, with the same
+integers (docs/hardware.md, "Per-neuron parameters" and "Limits of this version").
 
-The core keeps one set of neuron parameters per population table entry (threshold, decays,
-reset, refractory period, v_init, adaptation) and one bias per neuron. A population whose
-neurons differ in a per-population parameter becomes one table entry per run of consecutive
-neurons whose integer parameters are equal, and every projection into or out of it one
-projection per pair of runs (the weight sub-blocks, masks and plastic masks cut out of it,
-the delay and STDP rule kept). Neurons are independent and the runs keep their order and their
-global indices, so the spikes, states and weights are exactly those of the network as given;
-the cost is table entries, a parameter load per run and step, and (with STDP) a copy of the
-traces per pair of runs.
+:func:`lower` does two things, in this order; the compiler sizes the core
+(``HardwareConfig.for_network``, ``requirements``) and builds its images from the result, so
+the cost of both is counted where it arises.
+
+1. **Runs of equal parameters.** The core keeps one set of neuron parameters per population
+   table entry (threshold, decays, reset, refractory period, v_init, adaptation) and one bias
+   per neuron. A population whose neurons differ in a per-population parameter becomes one
+   table entry per run of consecutive neurons whose integer parameters are equal, and every
+   projection into or out of it one projection per pair of runs (the weight sub-blocks,
+   masks and plastic masks cut out of it, the delay and STDP rule kept). Neurons are
+   independent and the runs keep their order and their global indices, so the spikes, states
+   and weights are exactly those of the network as given; the cost is table entries, a
+   parameter load per run and step, and (with STDP) a copy of the traces per pair of runs.
+2. **The delayed reset.** snntorch's delayed reset (``reset="delayed"``; docs/fixed-point.md,
+   :func:`snnkit.neurons.delayed_reset_inputs`) is a reset by subtraction plus an input
+   ``c1`` one step after each spike (and ``c2`` two steps after, for CubaLIF). The core has
+   the reset by subtraction and delivers such inputs as synapses, so each run gets
+   ``reset="subtract"`` and a diagonal self-projection per nonzero input (delay 1 and 2,
+   weights ``c1`` and ``c2`` in LSB, which may differ per neuron): bit for bit what the
+   fixed-point simulator computes for the original. The core stores every projection as a
+   dense ``source x target`` block, so each self-projection takes ``n * n`` weight words for
+   a run of ``n`` neurons (holding its ``n`` synapses), a projection-table entry, and a
+   delay of up to 2 steps. Splitting first keeps those blocks to the runs' diagonals.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import NetworkError
 from .network import Network, Quantization
-from .quantize import integer_neuron
+from .quantize import delayed_reset_weights, integer_neuron
 
 # the integer parameters one table entry holds (the bias is per neuron: region BIAS)
 TABLE_PARAMS = ("alpha", "beta", "adapt_decay", "threshold", "v_reset", "v_init", "adapt_plus")
@@ -40,11 +54,14 @@ class Part:
 class Lowered:
     """What :func:`lower` returns."""
 
-    net: Network  # what the core runs (the original itself when nothing is split)
+    net: Network  # what the core runs (the original itself when nothing is lowered)
     parts: list[list[Part]]  # per original projection, its lowered projections
     runs: dict[str, list[tuple[int, int]]]  # per original population: its runs [lo, hi)
     why: dict[str, str]  # per split population: the parameters that differ
     origin: dict[str, str]  # per population of ``net``: the original population's name
+    # per original population with a delayed reset: the indices in ``net`` of its
+    # self-projections (appended after the parts)
+    resets: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def split(self) -> bool:
@@ -54,6 +71,16 @@ class Lowered:
         """How the populations were split, for messages and reports ("" when none is)."""
         return "; ".join(f"{name} into {len(self.runs[name])} runs (per-neuron {why})"
                          for name, why in self.why.items())
+
+    def reset_note(self) -> str:
+        """What the delayed resets cost, for messages and reports ("" when there is none)."""
+        out = []
+        for name, idx in self.resets.items():
+            words = sum(self.net.projections[i].weight.size for i in idx)
+            out.append(f"{name}'s delayed reset as {len(idx)} self-projection"
+                       f"{'s' if len(idx) > 1 else ''} ({words:,} weight words, delay <= "
+                       f"{max(self.net.projections[i].delay for i in idx)})")
+        return "; ".join(out)
 
 
 def runs_of(net: Network, pop, q: Quantization) -> tuple[list[tuple[int, int]], str]:
@@ -78,9 +105,51 @@ def runs_of(net: Network, pop, q: Quantization) -> tuple[list[tuple[int, int]], 
 
 
 def lower(net: Network, q: Quantization | None = None) -> Lowered:
-    """Split the populations of ``net`` (its values in format ``q``, default its own) into
-    runs of equal table parameters; ``net`` itself when no population needs it."""
+    """``net`` (its values in format ``q``, default its own) as the core runs it: populations
+    split into runs of equal table parameters, delayed resets as self-projections; ``net``
+    itself when neither is needed.
+
+    Raises
+    ------
+    NetworkError : a delayed reset's self-synapse weight does not fit the weights' width
+    """
     q = q or net.quantization or Quantization()
+    low = _split(net, q)
+    delayed = [p for p in low.net.neuron_populations if p.neuron.reset == "delayed"]
+    if not delayed:
+        return low
+    out = low.net
+    if out is net:  # a copy to add to (same populations and projections at the same indices)
+        out = copy.copy(net)
+        out.populations = [copy.copy(p) for p in net.populations]
+        out.projections = list(net.projections)
+        low.net = out
+    lo, hi = -(1 << (q.weight_bits - 1)), (1 << (q.weight_bits - 1)) - 1
+    for pop in out.neuron_populations:
+        if pop.neuron.reset != "delayed":
+            continue
+        name = low.origin[pop.name]
+        where = f"populations[{net.index_of(name)}] ({name}).neuron.reset"
+        cs = delayed_reset_weights(integer_neuron(out, pop, q), q)
+        pop.neuron = copy.copy(pop.neuron)
+        pop.neuron.reset = "subtract"
+        for delay, c in enumerate(cs, start=1):
+            if not np.any(c):
+                continue
+            if c.min() < lo or c.max() > hi:
+                raise NetworkError(
+                    f"{where}: 'delayed' runs on the core as a self-projection of weight "
+                    f"{int(c.min() if c.min() < lo else c.max())} LSB (delay {delay}), which "
+                    f"does not fit {q.weight_bits}-bit weights; quantise with fewer frac_bits "
+                    f"(snnkit.quantize picks a format that fits)")
+            out.connect(pop.name, pop.name, np.diag(c * 2.0 ** -q.frac_bits),
+                        mask=np.eye(pop.size, dtype=bool), delay=delay)
+            low.resets.setdefault(name, []).append(len(out.projections) - 1)
+    return low
+
+
+def _split(net: Network, q: Quantization) -> Lowered:
+    """Step 1: the populations split into runs of equal table parameters."""
     runs, why = {}, {}
     for pop in net.populations:
         runs[pop.name], differ = runs_of(net, pop, q)

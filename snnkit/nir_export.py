@@ -81,7 +81,8 @@ def _export_neuron(net, pop, index, notes, nir_shape):
     shape = nir_shape or (n,)  # NIR checks that a node's shape is its input's
     d = {k: np.asarray(v, np.float64).reshape(shape) for k, v in nrn.dynamics(n).items()}
     meta = {"snnkit_index": index, "snnkit_model": nrn.model, "snnkit_reset": nrn.reset,
-            "snnkit_refractory": nrn.refractory}
+            "snnkit_refractory": np.array(nrn.refractory, np.int64) if np.ndim(nrn.refractory)
+            else int(nrn.refractory)}
     meta.update({f"snnkit_{f}": np.array(getattr(nrn, f), np.float64) if np.ndim(getattr(
         nrn, f)) else float(getattr(nrn, f)) for f in nrn.param_names()})
     v_reset = d["v_reset"] if nrn.reset == "value" else np.zeros(shape)
@@ -114,8 +115,11 @@ def _export_notes(pop, nrn, d, notes, fed: bool) -> None:
 
     if nrn.reset == "subtract":
         add("reset", "reset by subtraction is not in NIR; written as reset to 0")
-    if nrn.refractory:
-        add("refractory", f"{nrn.refractory} refractory steps are not in NIR; dropped")
+    if nrn.reset == "delayed":
+        add("reset", "the delayed reset (snntorch's) is not in NIR; written as reset to 0 "
+            "(from_nir(..., convention='snntorch') reads it back)")
+    if np.any(nrn.refractory):
+        add("refractory", f"{_steps(nrn.refractory)} refractory steps are not in NIR; dropped")
     if np.any(d["adapt_plus"] != 0):
         add("adapt_plus", "threshold adaptation is not in NIR; dropped")
     if np.any(d["v_init"] != 0):
@@ -190,3 +194,8 @@ def _export_conv(pr, gain, bias, meta):
 def _inclusive_to_strict(thr: np.ndarray) -> np.ndarray:
     """The float32 threshold t' with ``v > t'`` exactly when ``v >= thr`` (v in float32)."""
     return np.nextafter(thr.astype(np.float32), np.float32(-np.inf)).astype(np.float64)
+
+
+def _steps(r) -> str:
+    r = np.asarray(r)
+    return f"{r.min()}..{r.max()}" if r.size > 1 and r.min() != r.max() else str(r.flat[0])

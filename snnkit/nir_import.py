@@ -46,7 +46,8 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     convention : how to read neuron nodes whose meaning depends on the exporter:
         ``"nir"`` the NIR definition (reset to ``v_reset`` at once; norse's LIFBoxCell and IAF,
         snntorch with ``reset_mechanism="zero"``); ``"snntorch"`` snntorch's default Leaky /
-        Synaptic, which subtract the threshold one step after a spike (``v_reset`` ignored);
+        Synaptic, which subtract the threshold one step after a spike: ``reset="delayed"``
+        (``v_reset`` ignored);
         ``"norse"`` graphs from ``norse.torch.to_nir``, which writes ``dt*tau`` into the time
         constants and whose LIFCell adds input to the current with gain 1;
         ``"sinabs"`` (IAF, LIF with ``norm_input=False``) and ``"rockpool"`` (LIFTorch):
@@ -258,7 +259,7 @@ class _Importer:
                                (self._size(name),)).copy()
 
     def _neuron(self, name) -> dict:
-        """snnkit model, input gain per neuron, bias per neuron, extra self-projections."""
+        """snnkit model, input gain per neuron, whether snnkit's metadata restored it."""
         meta = _snnkit_meta(self.nodes[name])
         if self.conv in ("sinabs", "rockpool") and meta is None:
             return self._exp_neuron(name)
@@ -292,17 +293,14 @@ class _Importer:
         gain = np.where(np.abs(gain - 1) <= _SNAP, 1.0, gain)
         if np.any(gain != 1) and meta is None:
             self.note(name, "r", f"input gain {_fmt(gain)} folded into incoming weights")
-        selfs = []
         if self.conv == "snntorch" and kind != "IF" and meta is None:
-            selfs = [(1, -(1 - beta) * thr)] + ([(2, alpha * (1 - beta) * thr)]
-                                                 if np.any(alpha != 0) else [])
+            model.reset = "delayed"
             self.note(name, "v_reset", "snntorch subtracts the threshold one step after the "
-                      "spike: reset by subtraction plus self-projection(s) with delay 1"
-                      + (" and 2" if len(selfs) > 1 else "") + " restoring that timing")
+                      "spike: reset='delayed'")
         else:
             model.reset, model.v_reset = "value", v_reset
         restored = meta is not None and self._restore(name, meta, model, beta, alpha)
-        return {"model": restored or model, "gain": gain, "self": selfs, "exact": bool(restored)}
+        return {"model": restored or model, "gain": gain, "exact": bool(restored)}
 
     def _exp_neuron(self, name) -> dict:
         """sinabs and rockpool neurons: ``exp(-dt/tau)`` decays (sinabs: ``exp(-1/tau)``, tau
@@ -354,8 +352,9 @@ class _Importer:
         if cls is None:
             return None
         kw = {f: meta[f] for f in cls.param_names() if f in meta}
+        refr = np.asarray(meta.get("refractory", 0))
         kw.update(reset=str(meta.get("reset", model.reset)),
-                  refractory=int(meta.get("refractory", 0)))
+                  refractory=int(refr) if refr.ndim == 0 else refr.astype(np.int64))
         restored = cls(**kw)
         for f, ref in (("beta", beta), ("alpha", alpha), ("threshold", model.threshold)):
             if f in kw and not np.allclose(np.broadcast_to(kw[f], ref.shape), ref, rtol=1e-6,
@@ -398,8 +397,6 @@ class _Importer:
             mask = None if s is None or s.all() else s
             w, mask = _exact_weight(meta, w, mask)
             self.net.connect(self.names[src], tgt, w, mask=mask, delay=steps)
-        for steps, wd in spec["self"]:
-            self.net.connect(tgt, tgt, np.diag(wd), mask=np.eye(wd.size, dtype=bool), delay=steps)
 
     def _connect_conv(self, name, gain, src, steps, meta, op) -> bool:
         """Connect a convolution route as a convolution projection; False when it must be

@@ -48,7 +48,32 @@ def _check_param(where: str, name: str, value: Any, size: int | None, lo=None, h
     return float(arr) if arr.ndim == 0 else arr
 
 
+def _check_steps(where: str, name: str, value: Any, size: int | None):
+    """Validate a scalar-or-per-neuron whole number of steps >= 0; return int or int64 array."""
+    label = f"{where}.{name}"
+    if isinstance(value, (bool, np.bool_)):
+        raise NetworkError(f"{label}: must be an integer >= 0, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        if value < 0:
+            raise NetworkError(f"{label}: must be an integer >= 0, got {value!r}")
+        return int(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)  # whole floats (e.g. read back from a float array)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1 or (size is not None and arr.shape[0] != size):
+        raise NetworkError(f"{label}: must be an integer >= 0 or per-neuron integers of shape "
+                           f"({size},), got {value!r:.60}")
+    if np.any(arr < 0):
+        raise NetworkError(f"{label}: must be >= 0, got {arr.min()}")
+    return arr.astype(np.int64)
+
+
 # --------------------------------------------------------------------------- neuron models
+
+RESETS = ("subtract", "value", "delayed")
 
 
 @dataclass
@@ -56,26 +81,28 @@ class NeuronModel:
     """Parameters common to every neuron model. Each may be a scalar or a per-neuron array.
 
     A neuron integrates ``v <- beta*v + i + bias`` and spikes when ``v >= threshold + theta``
-    (``theta`` is the adaptive part of the threshold, 0 unless ``adapt_plus`` > 0).
+    (``theta`` is the adaptive part of the threshold, 0 unless ``adapt_plus`` > 0). Every
+    numeric parameter, ``refractory`` included, may be per neuron; ``reset`` is one per
+    population. ``reset="delayed"`` is snntorch's default (``reset_delay=True``): the spike of
+    step t takes the threshold off v at step t+1, after the decay (docs/fixed-point.md).
     """
 
     model: ClassVar[str] = ""
     threshold: Any = 1.0  # firing threshold
-    reset: str = "subtract"  # "subtract": v -= threshold ; "value": v = v_reset
+    reset: str = "subtract"  # "subtract": v -= threshold ; "value": v = v_reset ;
+    # "delayed": snntorch's default, the threshold subtracted one step later, undecayed
     v_reset: Any = 0.0  # membrane value after a spike when reset == "value"
-    refractory: int = 0  # steps without integration after a spike
+    refractory: Any = 0  # steps without integration after a spike (an int or int array)
     bias: Any = 0.0  # constant input added to v every step
     v_init: Any = 0.0  # membrane potential at step 0
     adapt_plus: Any = 0.0  # homeostasis: threshold increase per spike (Diehl & Cook)
     adapt_decay: Any = 1.0  # per-step decay of the threshold increase
 
     def validate(self, where: str, size: int) -> None:
-        if self.reset not in ("subtract", "value"):
-            raise NetworkError(f"{where}.reset: must be 'subtract' or 'value', got {self.reset!r}")
-        if not isinstance(self.refractory, (int, np.integer)) or self.refractory < 0:
-            raise NetworkError(f"{where}.refractory: must be an integer >= 0, "
-                               f"got {self.refractory!r}")
-        self.refractory = int(self.refractory)
+        if self.reset not in RESETS:
+            raise NetworkError(f"{where}.reset: must be one of {', '.join(map(repr, RESETS))}, "
+                               f"got {self.reset!r}")
+        self.refractory = _check_steps(where, "refractory", self.refractory, size)
         for f in self.param_names():
             lo, hi = self._range(f)
             setattr(self, f, _check_param(where, f, getattr(self, f), size, lo, hi))

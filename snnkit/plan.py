@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from . import kernels
-from .arith import Arith, FixedArith, FloatArith
-from .conv import Conv
+from .arith import Arith, FixedArith, FloatArith, int_matmul
+from .conv import Conv, conv_sum
 from .errors import SimulationError
 from .network import Network
-from .neurons import TENSOR_PARAMS, NeuronParams
+from .neurons import TENSOR_PARAMS, NeuronParams, delayed_reset_inputs
 from .plasticity import STDPParams
 from .quantize import encode, integer_neuron, integer_stdp, integer_weights
 
@@ -42,24 +43,24 @@ class Proj:
             self._wt = self.w.T.contiguous()
         return self._wt
 
-    def kernel_weights(self, bf16: bool = False) -> torch.Tensor | None:
+    def kernel_weights(self, bf16: bool = False) -> torch.Tensor:
         """The CPU kernel's layout of the weights: float32 (rounded to bf16 first for
         ``precision="bf16"``: float32 sums of bf16 weights, as the matrix units compute), or
-        the narrowest integer type that holds ``weight_bits`` (int8, int16); None if wider,
-        and for a convolution (summed by torch's convolution into a dense input)."""
-        if self.conv is not None:
-            return None
+        the narrowest integer type that holds ``weight_bits`` (int8, int16; at most 16). A
+        convolution's are its dense ``[target, source]`` matrix (for the step kernel, where a
+        convolution feeds its own group; elsewhere torch's convolution sums it:
+        :func:`synaptic`)."""
         if self._kw is None:
-            dt = self.w.dtype
+            w = self.w if self.conv is None else torch.from_numpy(
+                self.conv.dense(self.w.cpu().numpy())).to(self.w.device)
+            dt = w.dtype
             if bf16:
-                self._kw = kernels.pad_weights(self.w.to(torch.bfloat16).T, dt)
+                self._kw = kernels.pad_weights(w.to(torch.bfloat16).T, dt)
                 return self._kw
             if dt != torch.float32:
-                if self.weight_bits > 16:
-                    return None
                 dt = torch.int8 if self.weight_bits <= 8 else torch.int16
             # narrow first: the transposing copy then moves 1-2 bytes per weight, not 8
-            self._kw = kernels.pad_weights(self.w.to(dt).T, dt)
+            self._kw = kernels.pad_weights(w.to(dt).T, dt)
         return self._kw
 
     def amx_weights(self) -> torch.Tensor:
@@ -83,12 +84,15 @@ class Plan:
 
 def float_plan(net: Network, device, learning) -> Plan:
     f32 = dict(dtype=torch.float32, device=device)
+    ar = FloatArith()
     neurons, v_init = {}, {}
     for pop in net.neuron_populations:
         d = {k: torch.tensor(v, **f32) for k, v in pop.neuron.dynamics(pop.size).items()}
         t = {k: d[k] for k in TENSOR_PARAMS}
-        neurons[pop.name] = NeuronParams(**t, subtract=pop.neuron.reset == "subtract",
-                                         refractory=pop.neuron.refractory, **_skips(t))
+        neurons[pop.name] = NeuronParams(
+            **t, subtract=pop.neuron.reset != "value",
+            refractory=_refractory(pop.neuron.refractory, device), **_skips(t),
+            **_delayed(pop.neuron.reset == "delayed", t, ar))
         v_init[pop.name] = d["v_init"]
     projs = []
     for i, pr in enumerate(net.projections):
@@ -102,7 +106,7 @@ def float_plan(net: Network, device, learning) -> Plan:
         projs.append(Proj(i, pr.source, pr.target, pr.delay, torch.tensor(pr.weight, **f32),
                            net.population(pr.source).encoding == "current", stdp, 0,
                            conv=pr.conv))
-    return Plan(FloatArith(), neurons, v_init, projs, fixed=False)
+    return Plan(ar, neurons, v_init, projs, fixed=False)
 
 
 def _skips(t: dict[str, torch.Tensor]) -> dict[str, bool]:
@@ -110,6 +114,22 @@ def _skips(t: dict[str, torch.Tensor]) -> dict[str, bool]:
     return {"adaptive": bool((t["adapt_plus"] != 0).any()),
             "has_alpha": bool((t["alpha"] != 0).any()),
             "has_bias": bool((t["bias"] != 0).any())}
+
+
+def _refractory(r, device) -> int | torch.Tensor:
+    """One number when every neuron has the same period (0: no counter), else int32 [n]."""
+    r = np.asarray(r)
+    if r.ndim == 0 or np.all(r == r.flat[0]):
+        return int(r.flat[0]) if r.size else 0
+    return torch.tensor(r, dtype=torch.int32, device=device)
+
+
+def _delayed(on: bool, t: dict[str, torch.Tensor], ar: Arith) -> dict[str, torch.Tensor]:
+    """``c1`` / ``c2`` of a delayed reset (each left out where it is zero everywhere)."""
+    if not on:
+        return {}
+    c1, c2 = delayed_reset_inputs(t["threshold"], t["beta"], t["alpha"], ar)
+    return {k: c for k, c in (("c1", c1), ("c2", c2)) if bool((c != 0).any())}
 
 
 def _plastic(pr, device) -> torch.Tensor:
@@ -142,12 +162,20 @@ def fixed_plan(net: Network, q, device, learning) -> Plan:
         projs.append(Proj(i, pr.source, pr.target, pr.delay, w, current, stdp,
                            w_abs * x_abs * fan_in, q.weight_bits, pr.conv))
     neurons, v_init = {}, {}
+    ar = FixedArith(q)
     for pop in net.neuron_populations:
         ip = integer_neuron(net, pop, q)
-        dt = _state_dtype(q, sum(p.bound for p in projs if p.target == pop.name))
-        t = {k: torch.tensor(getattr(ip, k), dtype=dt, device=device) for k in TENSOR_PARAMS}
-        neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract, refractory=ip.refractory,
-                                         **_skips(t))
+        # a delayed reset adds two state-width values at most to the synaptic input
+        bound = sum(p.bound for p in projs if p.target == pop.name) + (
+            1 << q.state_bits if ip.delayed else 0)
+        dt = _state_dtype(q, bound)
+        t = {k: torch.tensor(getattr(ip, k), dtype=torch.int64, device=device)
+             for k in TENSOR_PARAMS}
+        c = _delayed(ip.delayed, t, ar)  # in int64: decay's product may not fit the state type
+        t = {k: v.to(dt) for k, v in t.items()}
+        neurons[pop.name] = NeuronParams(**t, subtract=ip.subtract,
+                                         refractory=_refractory(ip.refractory, device),
+                                         **_skips(t), **{k: v.to(dt) for k, v in c.items()})
         v_init[pop.name] = torch.tensor(ip.v_init, dtype=dt, device=device)
     return Plan(FixedArith(q), neurons, v_init, projs, fixed=True, frac=q.frac_bits,
                  lsb=2.0 ** -q.frac_bits)
@@ -173,3 +201,70 @@ def encode_input(plan: Plan, x: torch.Tensor, pop, net) -> torch.Tensor:
         raise SimulationError(f"inputs[{pop.name!r}]: a current value does not fit the "
                               f"{q.state_bits}-bit state with {q.frac_bits} fractional bits")
     return xq
+
+
+def synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Input to ``pr``'s target from source activity ``src`` (``[..., source]``) through
+    weights ``w`` (``pr.w``, or per-sample ``[batch, target, source]``) in the plan's
+    arithmetic: the torch path's synaptic product."""
+    if pr.conv is not None:  # one shared kernel: torch's convolution, exact in fixed point
+        if not plan.fixed:
+            k = w.to(torch.bfloat16).to(w.dtype) if plan.precision == "bf16" else w
+            return conv_sum(src, k, pr.conv)
+        acc = conv_sum(src, w, pr.conv, pr.bound)
+        return (acc + (1 << (plan.frac - 1))) >> plan.frac if pr.current and plan.frac else acc
+    if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
+        if plan.fixed:
+            dt = torch.float32 if pr.bound < (1 << 24) else torch.float64
+            return torch.einsum("bs,bts->bt", src.to(dt), w.to(dt)).round().to(torch.int64)
+        return torch.einsum("bs,bts->bt", src.to(w.dtype), w)
+    wt = pr.wt if w is pr.w else w.T
+    if not plan.fixed:
+        if plan.precision == "bf16":
+            with _bf16_matmul(src.device):
+                return src.to(w.dtype) @ wt
+        return src.to(w.dtype) @ wt
+    acc = int_matmul(src, wt, pr.bound, torch.int32 if pr.bound < (1 << 30) else torch.int64)
+    if pr.current:  # (value * weight) carries 2*frac fractional bits: round back to frac
+        acc = (acc + (1 << (plan.frac - 1))) >> plan.frac if plan.frac else acc
+    return acc
+
+
+class _bf16_matmul:
+    """Let float32 matmuls round their inputs to bf16 (AMX on CPU, tensor cores on CUDA) while
+    accumulating and returning float32. Spikes are exact in bf16; weights lose precision
+    (8 significant bits)."""
+
+    def __init__(self, device):
+        cuda = torch.device(device).type == "cuda"
+        self.backend = torch.backends.cuda.matmul if cuda else torch.backends.mkldnn.matmul
+        self.value = "tf32" if cuda else "bf16"
+
+    def __enter__(self):
+        self.old = self.backend.fp32_precision
+        self.backend.fp32_precision = self.value
+
+    def __exit__(self, *exc):
+        self.backend.fp32_precision = self.old
+
+
+def delayed(src: torch.Tensor, delay: int, steps: int) -> torch.Tensor:
+    """Spikes ``[steps, ...]`` as they arrive ``delay`` steps later (zeros before)."""
+    if not delay:
+        return src
+    pad = torch.zeros((delay,) + src.shape[1:], dtype=src.dtype, device=src.device)
+    return torch.cat([pad, src[:steps - delay]])[:steps]
+
+
+def summed_input(plan: Plan, name: str, projs: list[Proj], spikes: dict, steps: int,
+                 batch: int) -> torch.Tensor | None:
+    """Synaptic input ``[steps, batch, n]`` of population ``name`` from ``projs`` over all
+    steps (one matrix product per projection), in its state dtype; None when ``projs`` is
+    empty."""
+    acc = None
+    for pr in projs:
+        src = delayed(spikes[pr.source], pr.delay, steps)
+        c = synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
+        c = c.reshape(steps, batch, -1).to(plan.v_init[name].dtype)
+        acc = c if acc is None else acc + c
+    return acc

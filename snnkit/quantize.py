@@ -59,8 +59,9 @@ class IntNeuron:
     v_init: np.ndarray
     adapt_plus: np.ndarray
     adapt_decay: np.ndarray
-    subtract: bool
-    refractory: int
+    subtract: bool  # reset by subtraction ("subtract" and "delayed")
+    refractory: int | np.ndarray  # one for all, or per neuron
+    delayed: bool = False  # reset="delayed": plus the inputs of neurons.delayed_reset_inputs
 
 
 @dataclass
@@ -87,8 +88,21 @@ def integer_neuron(net: Network, pop, q: Quantization) -> IntNeuron:
         _check_range(out[k], lo, hi, f"{where}.{k}", f"{q.state_bits}-bit state", d[k])
     for k in DECAY_PARAMS:
         out[k] = encode(d[k], q.decay_bits)
-    return IntNeuron(**out, subtract=pop.neuron.reset == "subtract",
-                     refractory=pop.neuron.refractory)
+    return IntNeuron(**out, subtract=pop.neuron.reset != "value",
+                     refractory=pop.neuron.refractory, delayed=pop.neuron.reset == "delayed")
+
+
+def delayed_reset_weights(ip: IntNeuron, q: Quantization) -> tuple[np.ndarray, np.ndarray]:
+    """``(c1, c2)`` of :func:`snnkit.neurons.delayed_reset_inputs` in integers (LSB), the
+    weights of the self-synapses the core runs a delayed reset with (:mod:`snnkit.lowering`)."""
+    import torch
+
+    from .arith import FixedArith
+    from .neurons import delayed_reset_inputs
+
+    c1, c2 = delayed_reset_inputs(*(torch.from_numpy(np.asarray(getattr(ip, k), np.int64))
+                                    for k in ("threshold", "beta", "alpha")), FixedArith(q))
+    return c1.numpy(), c2.numpy()
 
 
 def integer_weights(net: Network, i: int, q: Quantization) -> np.ndarray:
@@ -121,7 +135,8 @@ def integer_stdp(net: Network, i: int, q: Quantization) -> IntSTDP:
 
 def auto_quantization(net: Network, weight_bits: int = 8, state_bits: int = 16,
                       decay_bits: int = 12) -> Quantization:
-    """The format with the most fractional bits in which every weight and state value fits."""
+    """The format with the most fractional bits in which every weight and state value fits,
+    and the self-synapses a delayed reset becomes on the core (:mod:`snnkit.lowering`)."""
     wmax = max((float(np.abs(p.weight).max()) for p in net.projections if p.weight.size),
                default=0.0)
     for p in net.projections:
@@ -131,16 +146,26 @@ def auto_quantization(net: Network, weight_bits: int = 8, state_bits: int = 16,
     for pop in net.neuron_populations:
         d = pop.neuron.dynamics(pop.size)
         smax = max([smax] + [float(np.abs(d[k]).max()) for k in STATE_PARAMS])
-    frac = 24
+    delayed = [p for p in net.neuron_populations if p.neuron.reset == "delayed"]
     for f in range(24, -1, -1):
-        frac = f
+        q = Quantization(weight_bits=weight_bits, state_bits=state_bits, frac_bits=f,
+                         decay_bits=decay_bits)
         if (round_half_away(wmax * (1 << f)) <= (1 << (weight_bits - 1)) - 1
-                and round_half_away(smax * (1 << f)) <= (1 << (state_bits - 1)) - 1):
-            break
-    else:
-        raise NetworkError("quantization: values too large for the chosen widths")
-    return Quantization(weight_bits=weight_bits, state_bits=state_bits, frac_bits=frac,
-                        decay_bits=decay_bits)
+                and round_half_away(smax * (1 << f)) <= (1 << (state_bits - 1)) - 1
+                and all(_lowering_fits(net, p, q) for p in delayed)):
+            return q
+    raise NetworkError("quantization: values too large for the chosen widths")
+
+
+def _lowering_fits(net: Network, pop, q: Quantization) -> bool:
+    """The delayed reset's self-synapse weights fit the weights' width (so the network
+    compiles for the core as quantised)."""
+    lo, hi = -(1 << (q.weight_bits - 1)), (1 << (q.weight_bits - 1)) - 1
+    try:
+        cs = delayed_reset_weights(integer_neuron(net, pop, q), q)
+    except NetworkError:  # a state parameter does not fit: checked by the caller
+        return False
+    return all(c.size == 0 or (lo <= c.min() and c.max() <= hi) for c in cs)
 
 
 @dataclass

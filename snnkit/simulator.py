@@ -8,11 +8,13 @@ encoding of the parameters differ. Order inside one step (docs/fixed-point.md):
    the neurons;
 2. STDP on every plastic projection, with this step's arrivals and target spikes.
 
-A network without plasticity and without backward projections runs layer by layer over all
-steps at once (one matrix product per projection instead of one per step): same results. On
-the CPU a layer is then one call of a C kernel (:mod:`snnkit.kernels`: event-driven sums of
-the spiking sources' weight rows and the neuron update of all steps in one pass); it is
-bit-exact in fixed point, and differs from the torch path only in float summation order.
+On the CPU every network runs on the C kernel (:mod:`snnkit.cpu_path`, :mod:`snnkit.kernels`):
+populations fed only by earlier ones layer by layer over all steps, groups of populations
+that feed each other and plastic projections step by step, every sum event-driven (the weight
+rows of the sources that spike). It is bit-exact in fixed point and differs from the torch
+path only in float summation order. The torch path (CUDA, ``SNNKIT_KERNELS=0``, no C
+compiler) runs a network without plasticity and without backward projections layer by layer
+too (one matrix product per projection instead of one per step), any other step by step.
 """
 
 from __future__ import annotations
@@ -21,14 +23,12 @@ import copy
 
 import torch
 
-from . import kernels
-from .arith import int_matmul
-from .conv import conv_sum
+from . import cpu_path, kernels
 from .errors import SimulationError
 from .inputs import check_inputs
 from .network import Network
 from .neurons import initial_state, neuron_step
-from .plan import Plan, Proj, encode_input, fixed_plan, float_plan
+from .plan import Plan, encode_input, fixed_plan, float_plan, summed_input, synaptic
 from .plasticity import STDPState, stdp_step
 from .quantize import auto_quantization
 from .result import Result
@@ -36,53 +36,21 @@ from .result import Result
 RECORDABLE = ("v", "i", "theta", "weights")
 
 
-# --------------------------------------------------------------------------- synapses
-
-
-def _synaptic(plan: Plan, pr: Proj, src: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Input to the target from source activity ``src`` (``[..., source]``)."""
-    if pr.conv is not None:  # one shared kernel: torch's convolution, exact in fixed point
-        if not plan.fixed:
-            k = w.to(torch.bfloat16).to(w.dtype) if plan.precision == "bf16" else w
-            return conv_sum(src, k, pr.conv)
-        acc = conv_sum(src, w, pr.conv, pr.bound)
-        return (acc + (1 << (plan.frac - 1))) >> plan.frac if pr.current and plan.frac else acc
-    if w.dim() == 3:  # per-sample weights (plasticity): src [batch, source]
-        if plan.fixed:
-            dt = torch.float32 if pr.bound < (1 << 24) else torch.float64
-            return torch.einsum("bs,bts->bt", src.to(dt), w.to(dt)).round().to(torch.int64)
-        return torch.einsum("bs,bts->bt", src.to(w.dtype), w)
-    wt = pr.wt if w is pr.w else w.T
-    if not plan.fixed:
-        if plan.precision == "bf16":
-            with _bf16_matmul(src.device):
-                return src.to(w.dtype) @ wt
-        return src.to(w.dtype) @ wt
-    acc = int_matmul(src, wt, pr.bound, torch.int32 if pr.bound < (1 << 30) else torch.int64)
-    if pr.current:  # (value * weight) carries 2*frac fractional bits: round back to frac
-        acc = (acc + (1 << (plan.frac - 1))) >> plan.frac if plan.frac else acc
-    return acc
-
-
-class _bf16_matmul:
-    """Let float32 matmuls round their inputs to bf16 (AMX on CPU, tensor cores on CUDA) while
-    accumulating and returning float32. Spikes are exact in bf16; weights lose precision
-    (8 significant bits)."""
-
-    def __init__(self, device):
-        cuda = torch.device(device).type == "cuda"
-        self.backend = torch.backends.cuda.matmul if cuda else torch.backends.mkldnn.matmul
-        self.value = "tf32" if cuda else "bf16"
-
-    def __enter__(self):
-        self.old = self.backend.fp32_precision
-        self.backend.fp32_precision = self.value
-
-    def __exit__(self, *exc):
-        self.backend.fp32_precision = self.old
-
-
 # --------------------------------------------------------------------------- the loop
+
+
+def _kernel_for(plan: Plan):
+    """The CPU kernel library when it can run this plan (states on the CPU; int64 states only
+    where the sums of spiking sources' weights fit int32, as the kernel adds them), else
+    None."""
+    dev = next(iter(plan.v_init.values())).device if plan.v_init else torch.device("cpu")
+    if dev.type != "cpu":
+        return None
+    for name, v in plan.v_init.items():
+        if v.dtype == torch.int64 and sum(p.bound for p in plan.projs
+                                          if p.target == name and not p.current) >= 1 << 30:
+            return None
+    return kernels.load()
 
 
 def _layerwise_ok(net: Network, plan: Plan) -> bool:
@@ -220,8 +188,14 @@ class Simulator:
         arrays, steps, batch = check_inputs(net, inputs, steps)
         x = {p.name: encode_input(plan, arrays[p.name].to(self.device), p, net)
              for p in net.inputs}
+        lib = _kernel_for(plan)
         with torch.no_grad():
-            res = self._run(net, plan, x, steps, batch, set(record), self.backend, progress)
+            if lib is not None:
+                res = cpu_path.run(lib, net, plan, x, steps, batch, set(record), self.backend,
+                                   progress)
+            else:
+                res = self._run(net, plan, x, steps, batch, set(record), self.backend,
+                                progress)
         for pr in plan.projs:  # plastic projections whose learning was off keep their weights
             name = net.projections[pr.index].name
             if net.projections[pr.index].stdp is not None and name not in res.weights:
@@ -240,19 +214,10 @@ def _progress(steps: int, show: bool, desc: str):
 def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Result:
     spikes: dict[str, torch.Tensor] = dict(x)
     states: dict[str, dict[str, torch.Tensor]] = {}
-    pops = net.neuron_populations
-    lib = _kernel_for(plan)
-    if progress and lib is not None:  # the kernel runs all steps at once: count populations
-        from tqdm.auto import tqdm
-
-        pops = tqdm(pops, desc="simulate", unit="population", leave=False)
-    for pop in pops:
+    for pop in net.neuron_populations:
         p = plan.neurons[pop.name]
-        if lib is not None and _layer_kernel(lib, plan, pop, spikes, states, steps, batch,
-                                             record):
-            continue
-        acc = _summed_input(plan, pop, [pr for pr in plan.projs if pr.target == pop.name],
-                            spikes, steps, batch)
+        acc = summed_input(plan, pop.name, [pr for pr in plan.projs if pr.target == pop.name],
+                           spikes, steps, batch)
         if acc is None:
             acc = torch.zeros(steps, batch, pop.size, dtype=plan.v_init[pop.name].dtype,
                               device=plan.v_init[pop.name].device)
@@ -269,69 +234,6 @@ def _run_layerwise(net, plan, x, steps, batch, record, backend, progress) -> Res
             states[pop.name] = rec
     spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
     return Result(backend, steps, batch, spikes, states, lsb=plan.lsb)
-
-
-def _kernel_for(plan: Plan):
-    """The CPU kernel library when it can run this plan (float32 or int32 states on the
-    CPU), else None."""
-    dev = next(iter(plan.v_init.values())).device if plan.v_init else torch.device("cpu")
-    if dev.type != "cpu":
-        return None
-    if any(v.dtype not in (torch.float32, torch.int32) for v in plan.v_init.values()):
-        return None
-    return kernels.load()
-
-
-def _delayed(src: torch.Tensor, delay: int, steps: int) -> torch.Tensor:
-    if not delay:
-        return src
-    pad = torch.zeros((delay,) + src.shape[1:], dtype=src.dtype, device=src.device)
-    return torch.cat([pad, src[:steps - delay]])[:steps]
-
-
-def _summed_input(plan, pop, projs, spikes, steps, batch) -> torch.Tensor | None:
-    """Synaptic input ``[steps, batch, n]`` of ``pop`` from ``projs`` over all steps (one
-    matrix product per projection), in the state dtype; None when ``projs`` is empty."""
-    acc = None
-    for pr in projs:
-        src = _delayed(spikes[pr.source], pr.delay, steps)
-        c = _synaptic(plan, pr, src.reshape(steps * batch, -1), pr.w)
-        c = c.reshape(steps, batch, -1).to(plan.v_init[pop.name].dtype)
-        acc = c if acc is None else acc + c
-    return acc
-
-
-def _layer_kernel(lib, plan, pop, spikes, states, steps, batch, record) -> bool:
-    """Run population ``pop`` over all steps with the CPU kernel: spiking sources as event
-    lists, current sources as a dense input computed by torch. False if it cannot."""
-    ev, rest = [], []
-    for pr in plan.projs:
-        if pr.target != pop.name:
-            continue
-        kw = (pr.kernel_weights(plan.precision == "bf16")
-              if spikes[pr.source].dtype == torch.bool else None)
-        if kw is None:
-            rest.append(pr)
-        else:
-            ev.append((_delayed(spikes[pr.source], pr.delay, steps), kw, pr))
-    if len({e[1].dtype for e in ev}) > 1 or (ev and sum(e[1].numel() for e in ev) >= 1 << 31):
-        return False
-    dense = _summed_input(plan, pop, rest, spikes, steps, batch)
-    x = wt = wv = None
-    if ev:
-        x = torch.cat([e[0] for e in ev], dim=-1) if len(ev) > 1 else ev[0][0]
-        x = x.reshape(steps * batch, -1)
-        wt = kernels.concat_rows([e[1] for e in ev])
-        if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on the tile unit
-            wv = ev[0][2].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, pop.size)
-    ar = plan.ar
-    out, rec = kernels.run_layer(lib, x, wt, dense, plan.neurons[pop.name], plan.v_init[pop.name],
-                                 steps, batch, record,
-                                 (ar.D, ar.lo, ar.hi) if plan.fixed else None, wv)
-    spikes[pop.name] = out
-    if rec:
-        states[pop.name] = rec
-    return True
 
 
 def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Result:
@@ -367,7 +269,7 @@ def _run_stepwise(net, plan, x, steps, batch, record, backend, progress) -> Resu
             acc = torch.zeros(batch, pop.size, dtype=plan.v_init[pop.name].dtype, device=dev)
             for pr in plan.projs:
                 if pr.target == pop.name:
-                    acc = acc + _synaptic(plan, pr, arriving(pr, t, now),
+                    acc = acc + synaptic(plan, pr, arriving(pr, t, now),
                                           weights[pr.index]).to(acc.dtype)
             now[pop.name], state[pop.name] = neuron_step(acc, state[pop.name],
                                                          plan.neurons[pop.name], plan.ar)

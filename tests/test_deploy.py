@@ -193,7 +193,7 @@ def test_what_cannot_fit_is_refused_before_writing(board, tmp_path):
     wide.save(tmp_path / "wide.snn")
     proc = subprocess.run([sys.executable, "-m", "snnkit", "deploy", str(tmp_path / "wide.snn"),
                            "--port", board], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1  # the work failed (the CLI's exit statuses)
+    assert proc.returncode == 1  # the work failed (snnkit.cli; test_cli's deploy "wrong shape")
     assert "310 neurons (inputs included) needed, 256 available (54 too many)" in proc.stderr
     assert "snnkit emulate --net" in proc.stderr
     # an FPGA build that cannot hold the network: refused before anything is written

@@ -34,6 +34,21 @@ def test_round_trip_is_exact(tmp_path):
         assert np.array_equal(r1.spikes[k], r2.spikes[k])
 
 
+def test_delayed_reset_and_per_neuron_refractory_round_trip(tmp_path):
+    net = make_net()
+    net.populations[1].neuron.reset = "delayed"
+    net.populations[2].neuron.refractory = np.array([0, 1, 2, 3, 1])
+    net.save(tmp_path / "n.snn")
+    with zipfile.ZipFile(tmp_path / "n.snn") as z:
+        m = json.loads(z.read("manifest.json"))
+    assert m["version"] == 2  # no new version: an older reader refuses these, naming them
+    assert m["populations"][1]["params"]["reset"] == "delayed"
+    assert m["populations"][2]["params"]["refractory"] == {"array": "populations.2.refractory"}
+    back = snnkit.load(tmp_path / "n.snn")
+    _same(net, back)
+    assert back.populations[2].neuron.refractory.dtype == np.int64
+
+
 def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "n.snn"
     make_net().save(path)

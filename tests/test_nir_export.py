@@ -29,7 +29,8 @@ def _rich_net() -> snnkit.Network:
     net.add_input("spk", 6)
     net.add_input("cur", 2, encoding="current")
     net.add_population("hid", 5, snnkit.LIF(beta=rng.uniform(0.5, 0.95, 5), threshold=0.7,
-                                            refractory=2, v_init=0.1))
+                                            refractory=np.array([2, 0, 1, 3, 2]), v_init=0.1,
+                                            reset="delayed"))
     net.add_population("syn", 4, snnkit.CubaLIF(alpha=0.6, beta=rng.uniform(0.6, 0.9, 4),
                                                 bias=0.05, reset="value", v_reset=-0.2))
     net.add_population("acc", 3, snnkit.IF(threshold=2.0, bias=0.3, reset="value"))

@@ -84,6 +84,9 @@ def test_snntorch_leaky_synaptic_default_reset_exact():
     net, warned = _import(graph, dt=1e-4, convention="snntorch")
     _check_same(net, _run_torch(layers, _spikes()), ["1", "3"])
     assert net.nir_outputs == {"output": "3"}
+    # the delayed reset is the neuron option, not a recurrent self projection
+    assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
+    assert all(p.source != p.target for p in net.projections)
     params = {n.parameter for n in net.nir_report}
     assert {"v_reset", "bias"} <= params and warned
 

@@ -394,9 +394,9 @@ def test_simulator_names_bad_arguments():
         snnkit.Simulator(net).run(torch.zeros(5, 1, 12), record="u")
 
 
-def test_progress_bar_where_the_kernel_runs_whole_populations(capsys):
+def test_progress_bar_where_the_kernel_runs_whole_groups(capsys):
     net = one_neuron(LIF(beta=0.9), n_in=4)
     x = torch.ones(8, 2, 4, dtype=torch.bool)
     snnkit.simulate(net, x, progress=True)
     bar = capsys.readouterr().err
-    assert ("population" if snnkit.kernels.load() else "step") in bar
+    assert ("group" if snnkit.kernels.load() else "step") in bar

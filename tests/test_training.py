@@ -148,6 +148,21 @@ def _assert_same_as_simulate(net, x, arithmetic, snn_kw=None, **sim_kw):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic):
+    """snntorch's delayed reset (c1 / c2 from the trained threshold and decays) and
+    per-neuron refractory periods: the torch path, the simulators' spikes and states, and a
+    gradient reaches the threshold through c1."""
+    net = feedforward(1, grid=arithmetic == "float")
+    net.populations[1].neuron.reset = "delayed"  # CubaLIF: c1 and c2
+    net.populations[2].neuron.reset = "delayed"
+    net.populations[2].neuron.refractory = np.arange(12) % 3
+    m, got = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=1), arithmetic)
+    assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
+    loss_of(got).backward()
+    assert m.pops[0].threshold.grad is not None and m.pops[0].threshold.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
 @pytest.mark.parametrize("memory", ["full", "lean"])
 def test_kernel_forward_equals_simulate(arithmetic, memory):
     for seed in range(3):

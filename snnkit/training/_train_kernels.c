@@ -525,6 +525,8 @@ static void sum_item(void *ctx, int64_t item, void *scratch) {
     for (int64_t s = ch * E->chunk; s < r1; s++) {
         const int32_t *idx = E->idx + E->offsets[s];
         int64_t m = E->offsets[s + 1] - E->offsets[s];
+        /* the acc_* functions add into their output (8-bit: nv rounded up to even vectors) */
+        memset(scratch, 0, (size_t)(nv + 1) * VBYTES);
         switch (E->kind) {
             case 0: acc_f32((const float *)E->w + c0, idx, m, nv, (vf *)scratch); break;
             case 1: acc_i8((const int8_t *)E->w + c0, idx, m, nv, (vi *)scratch); break;
@@ -588,6 +590,7 @@ static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     int64_t j1 = (ch + 1) * E->chunk < E->rows ? (ch + 1) * E->chunk : E->rows;
     const float *sum = (const float *)scratch;
     for (int64_t j = ch * E->chunk; j < j1; j++) {
+        memset(scratch, 0, (size_t)nv * VBYTES); /* acc_f32 adds into its output */
         acc_f32(E->g + c0, E->idx + E->offsets[j], E->offsets[j + 1] - E->offsets[j], nv,
                 (vf *)scratch);
         float *d = (float *)E->out + j * E->N + c0;

@@ -41,13 +41,13 @@ def load():
     if not _tried:
         _tried = True
         try:
-            path = kernels.build(source=SOURCE, includes=(kernels.SOURCE,))
+            path = kernels.build(source=SOURCE, includes=kernels.SOURCES)
             try:
                 _lib = _bind(ctypes.CDLL(str(path)))
             except OSError:  # a damaged cache entry: build it again, once
                 path.unlink(missing_ok=True)
                 _lib = _bind(ctypes.CDLL(str(kernels.build(source=SOURCE,
-                                                           includes=(kernels.SOURCE,)))))
+                                                           includes=kernels.SOURCES))))
         except (OSError, RuntimeError) as e:
             warnings.warn(f"snnkit: training kernel unavailable ({e}); using the slower torch "
                           f"path", RuntimeWarning, stacklevel=3)

@@ -23,7 +23,11 @@ from . import kernel as K
 
 
 def _use_kernel(model) -> object | None:
+    """The fused kernel, where it runs the model (it has no delayed reset and one
+    refractory period per population), else None."""
     if model.device.type != "cpu" or not model.detach_reset:
+        return None
+    if any(m.delayed or m.refractory is None for m in model.pops):
         return None
     return K.load()
 
@@ -201,8 +205,10 @@ def run_stepwise(model, xs, steps, batch, record):
 def _initial_state(v0: torch.Tensor, batch: int) -> NeuronState:
     v = v0.expand(batch, -1)
     zero = torch.zeros(v.shape, dtype=v.dtype, device=v.device)
+    none = torch.zeros(v.shape, dtype=torch.bool, device=v.device)
     return NeuronState(v=v, i=zero, refrac=torch.zeros(v.shape, dtype=torch.int32,
-                                                       device=v.device), theta=zero)
+                                                       device=v.device), theta=zero,
+                       s1=none, s2=none)
 
 
 def _delayed(src: torch.Tensor, delay: int, steps: int) -> torch.Tensor:

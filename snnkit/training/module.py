@@ -9,7 +9,8 @@ and in the hardware's fixed point. Two ways to run it, as in the simulator
 * feed-forward networks without active plasticity, on the CPU: one autograd node per
   population over all steps (:mod:`snnkit.training.fused`, a C kernel);
 * everything else (recurrent and backward projections, STDP, CUDA, ``detach_reset=False``,
-  ``SNNKIT_KERNELS=0``): the step loop under torch autograd.
+  ``reset="delayed"``, per-neuron refractory periods, ``SNNKIT_KERNELS=0``): torch autograd
+  through ``neuron_step`` (layer by layer for feed-forward networks, else the step loop).
 
 This module holds the parameters (trainable ones as ``nn.Parameter``), turns them into what
 the forward pass uses (masked weights; in fixed point the integers, with straight-through
@@ -27,7 +28,7 @@ from torch import nn
 from ..errors import NetworkError, SimulationError
 from ..inputs import check_inputs
 from ..network import Network, Quantization
-from ..neurons import NeuronParams
+from ..neurons import NeuronParams, delayed_reset_inputs
 from ..plasticity import STDPParams
 from ..quantize import auto_quantization, integer_neuron, integer_stdp, integer_weights
 from ..result import Result
@@ -72,7 +73,12 @@ class _Population(nn.Module):
         super().__init__()
         d = pop.neuron.dynamics(pop.size)
         self.size, self.trained = pop.size, []
-        self.subtract, self.refractory = pop.neuron.reset == "subtract", pop.neuron.refractory
+        # "delayed" is the reset by subtraction plus the inputs c1 / c2 (neurons.py)
+        self.subtract, self.delayed = pop.neuron.reset != "value", pop.neuron.reset == "delayed"
+        r = np.asarray(pop.neuron.refractory)
+        self.refractory = int(r.flat[0]) if r.ndim == 0 or np.all(r == r.flat[0]) else None
+        if self.refractory is None:  # per neuron: a buffer, so that it follows the device
+            self.register_buffer("refractory_n", torch.tensor(r, dtype=torch.int32))
         for k in NEURON_PARAMS:
             t = torch.tensor(d[k], dtype=dtype)
             if k in trainable and (k in ("threshold", "bias") or hasattr(pop.neuron, k)):
@@ -256,11 +262,15 @@ class SNN(nn.Module):
                     lim = 1 << (self.q.state_bits - 1)
                     t = round_ste(t * float(1 << self.q.frac_bits)).clamp(-lim, lim - 1)
             v[name] = t
+        c = {}
+        if m.delayed:  # from the (trained) threshold and decays, as the simulators compute them
+            c["c1"], c["c2"] = delayed_reset_inputs(v["threshold"], v["beta"], v["alpha"],
+                                                    self.ar)
         p = NeuronParams(alpha=v["alpha"], beta=v["beta"], threshold=v["threshold"],
                          v_reset=v["v_reset"], bias=v["bias"], adapt_plus=v["adapt_plus"],
                          adapt_decay=v["adapt_decay"], subtract=m.subtract,
-                         refractory=m.refractory, adaptive=m.adaptive, has_alpha=m.has_alpha,
-                         has_bias=m.has_bias)
+                         refractory=m.refractory_n if m.refractory is None else m.refractory,
+                         adaptive=m.adaptive, has_alpha=m.has_alpha, has_bias=m.has_bias, **c)
         return p, v["v_init"]
 
     # ------------------------------------------------------------------ forward

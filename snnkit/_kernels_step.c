@@ -1,0 +1,343 @@
+/* Step-by-step runs of a group of populations: recurrent, self and backward projections, and
+   STDP (included by _kernels.c; snnkit/kernels.py run_group calls snn_group).
+
+   A group is a set of populations whose spikes feed each other (a strongly connected part of
+   the network), or one population with plastic inputs. One call runs all T steps of it; the
+   batch samples are independent (each learns on its own copy of the plastic weights), so
+   each thread runs whole samples. Per sample and step, in network order, each population sums
+   the weight rows of the sources whose spikes arrive now (event-driven, as the layer kernel:
+   the source's spikes at t - delay, which for a group member were written a step or more
+   before, or earlier in this step for delay 0), adds the input from outside the group
+   (summed beforehand by the layer kernel, all steps at once), and runs the neuron update of
+   _kernels.c; then STDP runs on the group's plastic projections (plasticity.stdp_step),
+   touching only the rows of arriving sources and the columns of spiking targets (the first
+   step touches every synapse: weights may start outside the bounds, which the rule clamps).
+
+   Integer sums and the integer STDP are exact: the fixed point is bit-exact with the torch
+   path. Float sums differ from it in summation order only; the float STDP is the same float32
+   operations, one by one. */
+
+typedef struct {
+    int64_t N;
+    neuron_t p;
+    uint8_t *spikes;                 /* [T, B, N] output */
+    const void *ext;                 /* [T, B, N] input from outside the group, or NULL */
+    void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
+} gpop_t;
+
+typedef struct {
+    int64_t target;     /* index of the target in the group's populations */
+    const uint8_t *src; /* [T, B, S] spikes of the source */
+    int64_t S, Np, delay;
+    int kind;           /* weights: 0 float32, 1 int8, 2 int16 */
+    void *w;            /* [S, Np] (kernels.pad_weights); plastic: [B, S, Np], learning in place */
+    int plastic, nearest, soft, shift_hard, shift_soft;
+    double fa_plus, fa_minus, fpre_decay, fpost_decay, fw_min, fw_max; /* float backend */
+    int64_t ia_plus, ia_minus, ipre_decay, ipost_decay, iw_min, iw_max; /* fixed point */
+    const uint8_t *mask; /* [S, Np]: 1 where the synapse learns */
+    void *rec_w;         /* [T, B, N, S] weights after every step, or NULL */
+} gproj_t;
+
+typedef struct {
+    int64_t T, B, n_pops, n_projs;
+    int state;            /* 0 float32, 1 int32, 2 int64 */
+    int decay_bits;       /* fixed point: decays, traces */
+    int64_t trace_one, trace_hi;
+    const gpop_t *pops;
+    const gproj_t *projs;
+    int64_t max_s, max_n; /* largest source and target sizes */
+    size_t pop_bytes[64], trace_bytes; /* scratch layout */
+} group_t;
+
+#define GROUP_MAX_POPS 64
+
+static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
+static int64_t padded(int64_t n) { return (n + BLOCK - 1) / BLOCK * BLOCK + 2 * VL; }
+
+/* x[0..N) += the rows of w at idx[0..n) (row offsets), block by block. */
+static void sum_rows(int kind, const void *w, const int32_t *idx, int64_t n, int64_t N,
+                     void *x) {
+    for (int64_t c0 = 0; c0 < N; c0 += BLOCK) {
+        int nv = (int)(((N - c0 < BLOCK ? N - c0 : BLOCK) + VL - 1) / VL);
+        switch (kind) {
+            case 0: acc_f32((const float *)w + c0, idx, n, nv, (vf *)((float *)x + c0)); break;
+            case 1: acc_i8((const int8_t *)w + c0, idx, n, nv, (vi *)((int32_t *)x + c0)); break;
+            default: acc_i16((const int16_t *)w + c0, idx, n, nv, (vi *)((int32_t *)x + c0));
+        }
+    }
+}
+
+static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; j++)
+        if (x[j]) out[c++] = (int32_t)j;
+    return c;
+}
+
+/* ------------------------------------------------------------------ STDP */
+
+/* One STDP step of one sample (plasticity.stdp_step): pre = arrivals [S], post = target
+   spikes [N], w = the sample's weights [S, Np], traces xp [S], xq [N]. Each step visits the
+   columns of spiking targets and the rows of arriving sources; the other synapses keep their
+   weights (dw = 0, and they are within the bounds), except on the `first` step, which clamps
+   them into the bounds (weights may start outside). With hard bounds the rows are vector
+   loops: dw = -down[n] (the float rule's 0 * up - down * 1), computed in ROWT with down
+   saturated (ds) where that gives the same clamped weight. */
+#define DEF_STDP(NAME, WT, TT, ROWT, PRE, DEC, SC, TSAT, DSAT, ONE, A_PLUS, A_MINUS, PRE_D,    \
+                 POST_D, WMIN, WMAX)                                                       \
+    static void NAME(const group_t *G, const gproj_t *P, int64_t N, WT *restrict w,        \
+                     const uint8_t *restrict pre, const uint8_t *restrict post,             \
+                     TT *restrict xp, TT *restrict xq, int first, int32_t *lpre,            \
+                     int32_t *lpost, TT *restrict up, TT *restrict down,                    \
+                     ROWT *restrict ds) {                                                   \
+        PRE                                                                                \
+        const int64_t S = P->S, Np = P->Np;                                                \
+        const uint8_t *mask = P->mask;                                                     \
+        const TT a_plus = A_PLUS, a_minus = A_MINUS, pre_d = PRE_D, post_d = POST_D;       \
+        const TT wmin = WMIN, wmax = WMAX;                                                 \
+        const int sh_h = P->shift_hard, sh_s = P->shift_soft;                              \
+        (void)G, (void)sh_h, (void)sh_s;                                                   \
+        for (int64_t m = 0; m < S; m++) xp[m] = DEC(xp[m], pre_d);                         \
+        for (int64_t n = 0; n < N; n++) xq[n] = DEC(xq[n], post_d);                        \
+        int64_t npre = list_all(pre, S, lpre), npost = list_all(post, N, lpost);           \
+        if (first || npre || npost) {                                                      \
+            if (!P->soft) {                                                                \
+                for (int64_t m = 0; m < S; m++) up[m] = SC(xp[m], a_plus, sh_h);           \
+                for (int64_t n = 0; n < N; n++) down[n] = SC(xq[n], a_minus, sh_h);        \
+            }                                                                              \
+            if (first) { /* the synapses of no arrival and no spike: w = clamp(w + 0) */   \
+                const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                               \
+                for (int64_t m = 0; m < S; m++) {                                          \
+                    WT *restrict row = w + m * Np;                                         \
+                    const uint8_t *restrict mrow = mask + m * Np;                          \
+                    for (int64_t n = 0; !pre[m] && n < N; n++) {                           \
+                        ROWT nw = (ROWT)row[n];                                            \
+                        nw = nw < lo ? lo : (nw > hi ? hi : nw);                           \
+                        row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];              \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+            if (P->soft) {                                                                 \
+                for (int64_t k = 0; k < npre; k++)                                         \
+                    for (int64_t n = 0; n < N; n++)                                        \
+                        if (mask[lpre[k] * Np + n] && !post[n])                            \
+                            STDP_SYN(WT, TT, SC, lpre[k], n, 0, 1);                        \
+                for (int64_t k = 0; k < npost; k++)                                        \
+                    for (int64_t m = 0; m < S; m++)                                        \
+                        if (mask[m * Np + lpost[k]])                                       \
+                            STDP_SYN(WT, TT, SC, m, lpost[k], 1, pre[m]);                  \
+            } else {                                                                       \
+                /* the columns of spiking targets (up - pre * down), row after row: the    \
+                   rows stream through the cache, a column at a time would not */          \
+                for (int64_t m = 0; npost && m < S; m++) {                                 \
+                    WT *restrict row = w + m * Np;                                         \
+                    const uint8_t *restrict mrow = mask + m * Np;                          \
+                    const TT u = up[m];                                                    \
+                    const int p = pre[m];                                                  \
+                    for (int64_t k = 0; k < npost; k++) {                                  \
+                        const int64_t n = lpost[k];                                        \
+                        TT nw = (TT)row[n] + (p ? u - down[n] : u);                        \
+                        if (mrow[n]) row[n] = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw)); \
+                    }                                                                      \
+                }                                                                          \
+                if (npre) {                                                                \
+                    const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
+                    for (int64_t n = 0; n < N; n++) ds[n] = DSAT(down[n]);                 \
+                    for (int64_t k = 0; k < npre; k++) { /* rows, but spiking targets */   \
+                        WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
+                        const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
+                        for (int64_t n = 0; n < N; n++) {                                  \
+                            ROWT nw = (ROWT)row[n] - ds[n];                                \
+                            nw = nw < lo ? lo : (nw > hi ? hi : nw);                       \
+                            row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];          \
+                        }                                                                  \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        if (P->nearest) {                                                                  \
+            for (int64_t m = 0; m < S; m++) xp[m] = pre[m] ? ONE : xp[m];                  \
+            for (int64_t n = 0; n < N; n++) xq[n] = post[n] ? ONE : xq[n];                 \
+        } else {                                                                           \
+            for (int64_t m = 0; m < S; m++) xp[m] = TSAT(xp[m] + (pre[m] ? ONE : (TT)0));  \
+            for (int64_t n = 0; n < N; n++) xq[n] = TSAT(xq[n] + (post[n] ? ONE : (TT)0)); \
+        }                                                                                  \
+    }
+
+/* One synapse (m, n) with post / pre flags: hard bounds take up[m] and down[n], soft bounds
+   compute them from the weight (both from the weight before this step's change). */
+#define STDP_SYN(WT, TT, SC, m, n, po, pr)                                                 \
+    do {                                                                                   \
+        WT *wp = w + (m) * Np + (n);                                                       \
+        TT wv = (TT)*wp, u, d, dw;                                                         \
+        if (P->soft) {                                                                     \
+            u = (po) ? SC(xp[m] * (wmax - wv), a_plus, sh_s) : (TT)0;                      \
+            d = (pr) ? SC(xq[n] * (wv - wmin), a_minus, sh_s) : (TT)0;                     \
+        } else {                                                                           \
+            u = (po) ? up[m] : (TT)0;                                                      \
+            d = (pr) ? down[n] : (TT)0;                                                    \
+        }                                                                                  \
+        dw = (po) ? ((pr) ? u - d : u) : ((pr) ? -d : (TT)0);                              \
+        TT nw = wv + dw;                                                                   \
+        *wp = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw));                            \
+    } while (0)
+
+#define F_DEC(x, d) ((x) * (d))
+#define F_SC(x, a, sh) ((x) * (a))
+#define F_TSAT(x) (x)
+#define F_DSAT(x) (x)
+#define I_PRE                                                                              \
+    const int D = G->decay_bits;                                                           \
+    const int64_t half = (int64_t)1 << (D - 1), t_hi = G->trace_hi;
+#define I_DEC(x, d) (((x) * (d) + half) >> D)
+#define I_SC(x, a, sh) (((x) * (a) + (((int64_t)1 << (sh)) >> 1)) >> (sh))
+#define I_TSAT(x) ((x) < 0 ? 0 : ((x) > t_hi ? t_hi : (x)))
+/* -down in int32: a larger down clamps to w_min all the same (|w| < 2^15) */
+#define I_DSAT(x) ((int32_t)((x) > (1 << 30) ? (1 << 30) : (x)))
+
+DEF_STDP(stdp_f32, float, float, float, , F_DEC, F_SC, F_TSAT, F_DSAT, 1.0f,
+         (float)P->fa_plus, (float)P->fa_minus, (float)P->fpre_decay, (float)P->fpost_decay,
+         (float)P->fw_min, (float)P->fw_max)
+DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT,
+         G->trace_one, P->ia_plus, P->ia_minus, P->ipre_decay, P->ipost_decay, P->iw_min,
+         P->iw_max)
+
+/* ------------------------------------------------------------------ one sample */
+
+/* Scratch of one sample: per population its sums, input, v, i, theta and refractory
+   counters (padded); the spike list; per plastic projection its traces, then the STDP
+   temporaries. */
+#define DEF_GROUP_ITEM(NAME, ST, SUMT, TT, WT, ROWT, UPD, DELAYED, STDP)                   \
+    static void NAME(void *ctx, int64_t b, void *scratch) {                                \
+        const group_t *G = (const group_t *)ctx;                                           \
+        const int64_t T = G->T, B = G->B;                                                  \
+        char *sp = (char *)scratch;                                                        \
+        SUMT *xs[GROUP_MAX_POPS];                                                          \
+        ST *x[GROUP_MAX_POPS], *V[GROUP_MAX_POPS], *I[GROUP_MAX_POPS], *TH[GROUP_MAX_POPS]; \
+        int32_t *R[GROUP_MAX_POPS];                                                        \
+        for (int64_t k = 0; k < G->n_pops; k++) {                                          \
+            const gpop_t *P = G->pops + k;                                                 \
+            int64_t np = padded(P->N);                                                     \
+            char *q = sp;                                                                  \
+            xs[k] = (SUMT *)q; q += round64(sizeof(SUMT) * np);                            \
+            x[k] = sizeof(ST) == sizeof(SUMT) ? (ST *)xs[k] : (ST *)q;                     \
+            if (sizeof(ST) != sizeof(SUMT)) q += round64(sizeof(ST) * np);                 \
+            V[k] = (ST *)q; q += round64(sizeof(ST) * np);                                 \
+            I[k] = (ST *)q; q += round64(sizeof(ST) * np);                                 \
+            TH[k] = (ST *)q; q += round64(sizeof(ST) * np);                                \
+            R[k] = (int32_t *)q;                                                           \
+            sp += G->pop_bytes[k];                                                         \
+            for (int64_t c = 0; c < P->N; c++) {                                           \
+                V[k][c] = ((const ST *)P->p.v_init)[c];                                    \
+                I[k][c] = TH[k][c] = 0;                                                    \
+                R[k][c] = 0;                                                               \
+            }                                                                              \
+        }                                                                                  \
+        int32_t *idx = (int32_t *)sp;                                                      \
+        sp += round64(sizeof(int32_t) * (G->max_s + 16));                                  \
+        TT *traces = (TT *)sp;                                                             \
+        memset(traces, 0, G->trace_bytes);                                                 \
+        sp += G->trace_bytes;                                                              \
+        int32_t *lpre = (int32_t *)sp;                                                     \
+        sp += round64(sizeof(int32_t) * G->max_s);                                         \
+        int32_t *lpost = (int32_t *)sp;                                                    \
+        sp += round64(sizeof(int32_t) * G->max_n);                                         \
+        TT *up = (TT *)sp;                                                                 \
+        sp += round64(sizeof(TT) * (G->max_s > G->max_n ? G->max_s : G->max_n));           \
+        TT *down = (TT *)sp;                                                               \
+        sp += round64(sizeof(TT) * (G->max_s > G->max_n ? G->max_s : G->max_n));           \
+        void *ds = sp; /* STDP: the rows' saturated down (ROWT [max_n]) */                  \
+        sp += round64(sizeof(TT) * G->max_n);                                              \
+        uint8_t *zeros = (uint8_t *)sp; /* the arrivals before step `delay` */             \
+        memset(zeros, 0, (size_t)G->max_s);                                                \
+        for (int64_t t = 0; t < T; t++) {                                                  \
+            for (int64_t k = 0; k < G->n_pops; k++) {                                      \
+                const gpop_t *P = G->pops + k;                                             \
+                const int64_t N = P->N, o = (t * B + b) * N;                               \
+                memset(xs[k], 0, sizeof(SUMT) * padded(N));                                \
+                for (int64_t j = 0; j < G->n_projs; j++) {                                 \
+                    const gproj_t *Q = G->projs + j;                                       \
+                    if (Q->target != k || t < Q->delay) continue;                          \
+                    const uint8_t *row = Q->src + ((t - Q->delay) * B + b) * Q->S;         \
+                    int64_t n = list_spikes(row, Q->S, Q->Np, idx);                        \
+                    if (!n) continue;                                                      \
+                    const char *w = (const char *)Q->w;                                    \
+                    if (Q->plastic)                                                        \
+                        w += (size_t)b * Q->S * Q->Np * (Q->kind ? 2 : 4);                 \
+                    sum_rows(Q->kind, w, idx, n, N, xs[k]);                                \
+                }                                                                          \
+                if (P->ext) {                                                              \
+                    const ST *e = (const ST *)P->ext + o;                                  \
+                    for (int64_t c = 0; c < N; c++) x[k][c] = (ST)xs[k][c] + e[c];         \
+                } else if (sizeof(ST) != sizeof(SUMT)) {                                   \
+                    for (int64_t c = 0; c < N; c++) x[k][c] = (ST)xs[k][c];                \
+                }                                                                          \
+                DELAYED(N, &P->p, 0, t >= 1 ? P->spikes + o - B * N : NULL,                \
+                        t >= 2 ? P->spikes + o - 2 * B * N : NULL, x[k]);                  \
+                if (is_general(&P->p))                                                     \
+                    UPD##_gen(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);  \
+                else                                                                       \
+                    UPD##_lif(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);  \
+                if (P->rec_v) memcpy((ST *)P->rec_v + o, V[k], sizeof(ST) * N);            \
+                if (P->rec_i) memcpy((ST *)P->rec_i + o, I[k], sizeof(ST) * N);            \
+                if (P->rec_theta) memcpy((ST *)P->rec_theta + o, TH[k], sizeof(ST) * N);   \
+            }                                                                              \
+            TT *tr = traces;                                                               \
+            for (int64_t j = 0; j < G->n_projs; j++) {                                     \
+                const gproj_t *Q = G->projs + j;                                           \
+                if (!Q->plastic) continue;                                                 \
+                const gpop_t *P = G->pops + Q->target;                                     \
+                const int64_t N = P->N, S = Q->S;                                          \
+                const uint8_t *pre = t >= Q->delay                                         \
+                    ? Q->src + ((t - Q->delay) * B + b) * S : zeros;                       \
+                WT *w = (WT *)Q->w + (size_t)b * S * Q->Np;                                \
+                TT *tq = tr + round64(sizeof(TT) * S) / sizeof(TT);                        \
+                STDP(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0, lpre,   \
+                     lpost, up, down, (ROWT *)ds);                                         \
+                if (Q->rec_w) {                                                            \
+                    WT *r = (WT *)Q->rec_w + (t * B + b) * N * S;                          \
+                    for (int64_t n = 0; n < N; n++)                                        \
+                        for (int64_t m = 0; m < S; m++) r[n * S + m] = w[m * Q->Np + n];   \
+                }                                                                          \
+                tr = tq + round64(sizeof(TT) * N) / sizeof(TT);                            \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+DEF_GROUP_ITEM(group_f32, float, float, float, float, float, update_f32, delayed_f32, stdp_f32)
+DEF_GROUP_ITEM(group_i32, int32_t, int32_t, int64_t, int16_t, int32_t, update_i32, delayed_i32,
+               stdp_i16)
+DEF_GROUP_ITEM(group_i64, int64_t, int32_t, int64_t, int16_t, int32_t, update_i64, delayed_i64,
+               stdp_i16)
+
+/* Run a group over T steps for B samples (see the top of this file). pops: its populations in
+   network order; projs: every projection into them that is summed here (from the group, or
+   plastic). state: 0 float32, 1 int32, 2 int64 (then weights sum in int32 and widen).
+   Returns 0, -1 when memory ran out, -2 for bad arguments. */
+int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pops,
+              int64_t n_projs, const gproj_t *projs, int decay_bits, int64_t trace_one,
+              int64_t trace_hi, int n_threads) {
+    if (n_pops < 1 || n_pops > GROUP_MAX_POPS || state < 0 || state > 2) return -2;
+    group_t G = {T, B, n_pops, n_projs, state, decay_bits, trace_one, trace_hi, pops, projs,
+                 1, 1, {0}, 0};
+    size_t st = state == 2 ? 8 : 4, tt = state == 0 ? 4 : 8, bytes = 0;
+    for (int64_t k = 0; k < n_pops; k++) {
+        int64_t np = padded(pops[k].N);
+        G.pop_bytes[k] = round64(4 * np) + (st != 4 ? round64(st * np) : 0)
+                         + 3 * round64(st * np) + round64(4 * np);
+        bytes += G.pop_bytes[k];
+        if (pops[k].N > G.max_n) G.max_n = pops[k].N;
+    }
+    for (int64_t j = 0; j < n_projs; j++) {
+        if (projs[j].target < 0 || projs[j].target >= n_pops) return -2;
+        if (projs[j].S > G.max_s) G.max_s = projs[j].S;
+        if (projs[j].plastic)
+            G.trace_bytes += round64(tt * projs[j].S) + round64(tt * pops[projs[j].target].N);
+    }
+    bytes += round64(4 * (G.max_s + 16)) + G.trace_bytes + round64(4 * G.max_s)
+             + round64(4 * G.max_n) + 2 * round64(tt * (G.max_s > G.max_n ? G.max_s : G.max_n))
+             + round64(tt * G.max_n) + round64(G.max_s);
+    void (*item)(void *, int64_t, void *) = state == 0 ? group_f32
+                                            : state == 1 ? group_i32 : group_i64;
+    return parallel_for(item, &G, B, n_threads, bytes);
+}

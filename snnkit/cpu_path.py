@@ -1,0 +1,207 @@
+"""The simulator on the CPU kernel (:mod:`snnkit.kernels`): every network, all steps at once.
+
+The populations are cut into groups: each set of populations whose spikes feed back into each
+other (through recurrent, self or backward projections) is one group, every other population
+a group of its own, and the groups run one after another in the order their inputs need.
+Each group runs over all steps in one kernel call:
+
+- a population with neither input from its own group nor plastic input runs on the layer
+  kernel: its inputs' spikes are all known, so it sums them block of columns by block of
+  columns over all steps with the weights in cache, and updates the neurons in the same pass;
+- any other group runs on the step kernel: per sample and step, each member sums the weight
+  rows of the group's spikes that arrive now and of its plastic inputs, adds what comes from
+  outside the group (summed beforehand by the layer kernel, all steps at once), updates its
+  neurons, then STDP runs on the plastic projections.
+
+This is the order of docs/fixed-point.md: a group only reads spikes of earlier groups (known
+for every step) and its own (step by step), and a projection's STDP only needs its source's
+and target's spikes. The fixed point is bit-exact with the torch path; float differs from it
+only in summation order.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import kernels
+from .network import Network
+from .plan import Plan, Proj, delayed, summed_input
+from .result import Result
+
+
+def groups(net: Network) -> list[list[str]]:
+    """The neuron populations in groups (strongly connected sets, in network order), in an
+    order where every group comes after the groups it receives spikes from."""
+    pops = [p.name for p in net.neuron_populations]
+    succ = {p: set() for p in pops}
+    for pr in net.projections:
+        if pr.source in succ:
+            succ[pr.source].add(pr.target)
+    comp = _components(pops, succ)
+    order = {p: i for i, p in enumerate(pops)}
+    members: dict[int, list[str]] = {}
+    for p in pops:
+        members.setdefault(comp[p], []).append(p)
+    deps = {c: {comp[s] for s in pops if comp[s] != c and succ[s] & set(m)}
+            for c, m in members.items()}
+    out, done = [], set()
+    while len(done) < len(members):  # Kahn, the earliest population first among the ready
+        ready = [c for c in members if c not in done and deps[c] <= done]
+        c = min(ready, key=lambda c: order[members[c][0]])
+        out.append(members[c])
+        done.add(c)
+    return out
+
+
+def _components(nodes: list[str], succ: dict[str, set[str]]) -> dict[str, int]:
+    """Strongly connected components (Tarjan, iterative): node -> component number."""
+    index, low, comp, stack, on = {}, {}, {}, [], set()
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(succ[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(succ[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp[w] = index[v]
+                    if w == v:
+                        break
+    return comp
+
+
+def run(lib, net: Network, plan: Plan, x: dict[str, torch.Tensor], steps: int, batch: int,
+        record: set, backend: str, progress: bool) -> Result:
+    """Simulate on the CPU kernel (the inputs ``x`` encoded for ``plan``)."""
+    spikes: dict[str, torch.Tensor] = dict(x)
+    states: dict[str, dict[str, torch.Tensor]] = {}
+    weights, trace = {}, {}
+    todo = groups(net)
+    if progress:
+        from tqdm.auto import tqdm
+
+        todo = tqdm(todo, desc="simulate", unit="group", leave=False)
+    for members in todo:
+        if not _layer(lib, plan, members, spikes, states, steps, batch, record):
+            _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch,
+                   record)
+    spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
+    return Result(backend, steps, batch, spikes, states, weights, trace, lsb=plan.lsb)
+
+
+def _fixed(plan: Plan):
+    return (plan.ar.D, plan.ar.lo, plan.ar.hi) if plan.fixed else None
+
+
+def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int, batch: int,
+              record=(), sums: bool = False):
+    """Run ``name`` on the layer kernel with the given (non-plastic, earlier) projections, or
+    with ``sums`` only return their summed input (in the state dtype)."""
+    ev, rest = [], []
+    bf16 = plan.precision == "bf16"
+    for pr in projs:  # currents and convolutions (torch's convolution): a dense input
+        (ev if spikes[pr.source].dtype == torch.bool and pr.conv is None else rest).append(pr)
+    v0, params = plan.v_init[name], plan.neurons[name]
+    st = v0.dtype
+    dense = summed_input(plan, name, rest, spikes, steps, batch)
+    if sums and not ev:
+        return dense
+    x = wt = wv = None
+    if ev:
+        kw = [pr.kernel_weights(bf16) for pr in ev]  # one dtype: one weight width
+        srcs = [delayed(spikes[pr.source], pr.delay, steps) for pr in ev]
+        x = (torch.cat(srcs, dim=-1) if len(srcs) > 1 else srcs[0]).reshape(steps * batch, -1)
+        wt = kernels.concat_rows(kw)
+        if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on AMX
+            wv = ev[0].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, v0.shape[0])
+    if st == torch.int64:  # wide states: the sums fit int32 (simulator._kernel_for)
+        s, _ = kernels.run_layer(lib, x, wt, None, params, v0.to(torch.int32), steps, batch,
+                                 fixed=_fixed(plan), sums=True)
+        return s.to(torch.int64) + dense if dense is not None else s.to(torch.int64)
+    out = kernels.run_layer(lib, x, wt, dense, params, v0, steps, batch, record, _fixed(plan),
+                            wv, sums=sums)
+    return out[0] if sums else out
+
+
+def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
+    """One population without input from itself and without plastic input: the layer kernel
+    (False: the group needs the step kernel)."""
+    if len(members) > 1 or plan.v_init[members[0]].dtype == torch.int64:
+        return False
+    name = members[0]
+    projs = [pr for pr in plan.projs if pr.target == name]
+    if any(pr.stdp is not None or pr.source == name for pr in projs):
+        return False
+    out, rec = _external(lib, plan, name, projs, spikes, steps, batch, record)
+    spikes[name] = out
+    if rec:
+        states[name] = rec
+    return True
+
+
+def _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch, record):
+    """A group on the step kernel: members' recurrent and plastic inputs summed step by step,
+    the rest beforehand."""
+    pos = {name: k for k, name in enumerate(members)}
+    pops, projs, plastic = [], [], []
+    for name in members:
+        inner, outer = [], []
+        for pr in plan.projs:
+            if pr.target == name:
+                (inner if pr.source in pos or pr.stdp is not None else outer).append(pr)
+        ext = _external(lib, plan, name, outer, spikes, steps, batch, sums=True) \
+            if outer else None
+        pops.append({"params": plan.neurons[name], "v_init": plan.v_init[name], "ext": ext})
+        for pr in inner:
+            q = {"target": pos[name], "delay": pr.delay, "stdp": pr.stdp,
+                 "src_pop": pos.get(pr.source), "src": spikes.get(pr.source)}
+            if pr.stdp is None:
+                q["w"] = pr.kernel_weights(plan.precision == "bf16")
+            else:
+                q["w"] = _sample_weights(pr, plan, batch)
+                q["mask"] = kernels.pad_weights(pr.stdp.plastic.T.to(torch.uint8))
+                q["record_weights"] = "weights" in record
+                plastic.append((pr, q))
+            projs.append(q)
+    traces = (plan.ar.trace_one, plan.ar.t_hi) if plan.fixed else (0, 0)
+    out, rec = kernels.run_group(lib, pops, projs, steps, batch, _fixed(plan), traces, record)
+    for name, o, r in zip(members, out, rec):
+        spikes[name] = o
+        if r:
+            states[name] = r
+    dt = torch.int64 if plan.fixed else torch.float32
+    for pr, q in plastic:
+        name = net.projections[pr.index].name
+        n = pr.w.shape[0]
+        weights[name] = q["w"][:, :, :n].transpose(1, 2).to(dt).contiguous()
+        if "rec_w" in q:
+            trace[name] = q["rec_w"].to(dt)
+
+
+def _sample_weights(pr: Proj, plan: Plan, batch: int) -> torch.Tensor:
+    """Each sample's own copy of a plastic projection's weights, padded (float32, or int16:
+    STDP keeps them within the weights' width, at most 16 bits)."""
+    dt = torch.int16 if plan.fixed else torch.float32
+    one = kernels.pad_weights(pr.w.T.to(dt), dt)
+    return one.unsqueeze(0).repeat(batch, 1, 1).contiguous()
