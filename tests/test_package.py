@@ -105,6 +105,10 @@ def test_pip_installed_snnkit_runs_the_hardware_from_an_empty_folder(tmp_path):
         x = np.load("in.npz")["inputs"].astype(bool)
         res = snnkit.simulate(net, x, backend="verilator", cache_dir="cache")
         np.savez("rtl.npz", **{k: v.numpy() for k, v in res.spikes.items()})
+        from snnkit import kernels  # the CPU kernel, compiled from the installed C sources
+        assert kernels.load() is not None, "CPU kernel not built"
+        cpu = snnkit.simulate(net, x, backend="fixed")
+        assert all(np.array_equal(cpu.spikes[k], v) for k, v in res.spikes.items())
         print(snnkit.__file__)
     """)
     out = _run([py, "-c", script], work, env)
