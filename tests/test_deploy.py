@@ -199,6 +199,11 @@ def test_what_cannot_fit_is_refused_before_writing(board, tmp_path):
     assert proc.returncode == 1  # the work failed (snnkit.cli; test_cli's deploy "wrong shape")
     assert "310 neurons (inputs included) needed, 256 available (54 too many)" in proc.stderr
     assert "snnkit emulate --net" in proc.stderr
+    # `emulate --net` sizes a one-core board: with --cores it is refused, not ignored
+    proc = subprocess.run([sys.executable, "-m", "snnkit", "emulate", "--port", "0", "--net",
+                           str(tmp_path / "wide.snn"), "--cores", "2"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "--net with --cores 2" in proc.stderr, proc.stderr
     # an FPGA build that cannot hold the network: refused before anything is written
     huge = snnkit.Network()
     huge.add_input("in", 784)
