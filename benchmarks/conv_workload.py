@@ -9,7 +9,8 @@ as ``torch.nn`` makes them). Weights and biases are the default initialisation t
 - snntorch: ``snn.Leaky`` (its ``beta`` and ``threshold`` as tensors of the layer's shape:
   with scalars ``export_to_nir`` fails NIR's type check), stepped as its users do, exported by
   ``export_to_nir`` (a batched sample, ``ignore_dims=[0]``) and imported with
-  ``convention="nir"`` (``reset_mechanism="zero"``) or ``"snntorch"`` (its default reset);
+  ``convention="snntorch"`` (its default reset, the default here: neurons with
+  ``reset="delayed"``) or ``"nir"`` (``reset="zero"``);
 - sinabs: ``LIFSqueeze`` (``norm_input=False``, ``SingleSpike``, its subtractive reset), all
   steps of a layer at once as sinabs runs, exported by ``sinabs.to_nir`` and imported with
   ``convention="sinabs"``.
@@ -56,7 +57,7 @@ def _import(graph, **kw) -> snnkit.Network:
         return snnkit.from_nir(graph, **kw)
 
 
-def conv_snntorch(steps=100, batch=16, rate=0.05, seed=0, reset="zero") -> dict:
+def conv_snntorch(steps=100, batch=16, rate=0.05, seed=0, reset="subtract") -> dict:
     import snntorch as snn
     from snntorch import utils
     from snntorch.export_nir import export_to_nir

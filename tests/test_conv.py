@@ -102,6 +102,42 @@ def test_conv_geometry_matches_torch():
         assert conv.n_synapses() == conv.structure().sum()
 
 
+@pytest.mark.parametrize("shape, kshape, kw", [
+    ((2, 34, 34), (16, 2, 5, 5), {"stride": 2}),  # 16 outputs a group: vector adds
+    ((16, 9, 9), (32, 16, 3, 3), {"stride": 2, "padding": 1}),
+    ((6, 9, 8), (6, 2, 3, 2), {"dilation": 2, "groups": 3}),  # 2 a group: scalar adds
+    ((4, 7, 7), (8, 1, 3, 3), {"stride": (2, 1), "padding": (0, 2), "groups": 4}),
+    ((3, 5, 6), (5, 3, 1, 1), {}),
+])
+def test_event_driven_conv_sums_equal_torch(shape, kshape, kw):
+    """Sparse binary spikes on the CPU sum event by event (snnkit/_conv_kernel.c): the same
+    integers as torch's convolution in fixed point, the same floats up to summation order;
+    dense activity goes to torch's convolution."""
+    import snnkit.conv as cv
+
+    g = torch.Generator().manual_seed(sum(shape))
+    conv = Conv.make(shape, kshape, **kw)
+    x = torch.rand(40, int(np.prod(shape)), generator=g) < 0.08
+    kf = torch.randn(kshape, generator=g)
+    ki = torch.randint(-500, 500, kshape, generator=g)
+    bound = int(ki.abs().sum())
+    assert cv._event_sum(x, ki, conv, bound) is not None, "event path not taken: test void"
+    dense = torch.from_numpy(conv.dense(ki.numpy())).T
+    got = conv_sum(x, ki, conv, bound)
+    assert got.dtype == torch.int32 and torch.equal(got.long(), x.long() @ dense)
+    threads = torch.get_num_threads()
+    try:  # frames taken in chunks by 3 threads: the same sums
+        torch.set_num_threads(3)
+        assert torch.equal(conv_sum(x, ki, conv, bound), got)
+    finally:
+        torch.set_num_threads(threads)
+    ref = F.conv2d(x.float().reshape((40,) + shape), kf, **conv.options()).reshape(40, -1)
+    torch.testing.assert_close(conv_sum(x, kf, conv), ref, rtol=1e-5, atol=1e-5)
+    busy = torch.rand(40, int(np.prod(shape)), generator=g) < 0.6
+    assert cv._event_sum(busy, ki, conv, bound) is None
+    assert torch.equal(conv_sum(busy, ki, conv, bound).long(), busy.long() @ dense)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda n: n.connect_conv("flat", "a", np.ones((4, 2, 3, 3))), "flat"),
     (lambda n: n.connect_conv("in", "a", np.ones((4, 3, 3, 3))), "source has 2 channels"),

@@ -192,3 +192,44 @@ def test_flat_input_before_conv_is_read_as_an_image():
     a, b = snnkit.simulate(flat, x), snnkit.simulate(image, x)
     assert 0 < a.spikes["if"].float().mean() < 1
     assert torch.equal(a.spikes["if"], b.spikes["if"])
+
+
+def test_lava_dl_form_flat_input_conv_cubalif_scalars():
+    """The form lava-dl's netx NIR export writes (not installable here: lava-dl needs Python
+    < 3.11): a flat Input before a Conv2d with no input_shape, CubaLIF layers whose parameters
+    are scalars, Flatten, Affine. It imports and runs as the same graph written with a
+    [C, H, W] Input and per-neuron parameter arrays, spike for spike."""
+    import nir
+
+    rng = np.random.default_rng(7)
+    w = rng.normal(0.6, 1.0, (3, 2, 3, 3))
+    fc = rng.normal(0.3, 0.5, (4, 3 * 6 * 6))
+
+    def cuba(n, full):
+        def v(x):
+            return np.full(n, x) if full else np.array(x)
+        return nir.CubaLIF(tau_syn=v(2e-3), tau_mem=v(4e-3), r=v(1.0), v_leak=v(0.0),
+                           v_threshold=v(1.0), w_in=v(1.0))
+
+    def graph(shape, full):
+        nodes = {"in": nir.Input(input_type={"input": np.array(shape)}),
+                 "conv": nir.Conv2d(input_shape=None, weight=w, stride=1, padding=1,
+                                    dilation=1, groups=1, bias=np.zeros(3)),
+                 "lif1": cuba(3 * 6 * 6, full),
+                 "flat": nir.Flatten(input_type={"input": np.array([3, 6, 6])}),
+                 "fc": nir.Affine(weight=fc, bias=np.zeros(4)),
+                 "lif2": cuba(4, full),
+                 "out": nir.Output(output_type={"output": np.array([4])})}
+        edges = [("in", "conv"), ("conv", "lif1"), ("lif1", "flat"), ("flat", "fc"),
+                 ("fc", "lif2"), ("lif2", "out")]
+        return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+    lava = _import(graph([72], False), dt=1e-3)
+    ref = _import(graph([2, 6, 6], True), dt=1e-3)
+    assert lava.population("in").shape == (2, 6, 6)
+    assert lava.projections[0].conv == ref.projections[0].conv
+    x = _frames((2, 6, 6), seed=7).reshape(T, B, -1).numpy()
+    a, b = snnkit.simulate(lava, x), snnkit.simulate(ref, x)
+    for name in ("lif1", "lif2"):
+        assert 0 < a.spikes[name].float().mean() < 1, f"{name} silent: test void"
+        assert torch.equal(a.spikes[name], b.spikes[name]), name
