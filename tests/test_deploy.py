@@ -21,6 +21,7 @@ from snnkit.convert import convert
 from snnkit.device import Device
 from snnkit.lowering import lower
 
+from .test_conv import _conv_net
 from .test_hdl_nets import per_neuron_net
 
 DEFAULT = HardwareConfig()  # the board `snnkit emulate` serves without --net
@@ -155,6 +156,21 @@ def test_snntorch_model_with_biases_through_nir(board):
     ref = snnkit.simulate(board_net, x, backend="fixed")
     assert_spikes_equal(res.spikes, ref)
     assert 0 < float(ref.spikes["1"].float().mean()) < 1
+
+
+def test_convolutional_network_on_the_board(board):
+    """Convolution projections (shared kernels, stride, padding) go to the board expanded to
+    dense weight words (docs/hardware.md): every spike as the fixed point's."""
+    net = _conv_net()
+    assert any(p.conv is not None for p in net.projections)
+    x = np.random.default_rng(0).random((30, 2, net.n_inputs)) < 0.3
+    with Device(board) as dev:
+        dev.load(net)
+        res = dev.run(x)
+        board_net = dev.net
+    ref = snnkit.simulate(board_net, x, backend="fixed")
+    assert_spikes_equal(res.spikes, ref)
+    assert int(ref.spikes["out"].sum()) > 0
 
 
 # --------------------------------------------------------------------------- the format
