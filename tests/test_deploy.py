@@ -205,6 +205,15 @@ def test_what_cannot_fit_is_refused_before_writing(board, tmp_path):
                            r"fit.*2.36 times too large.*snnkit emulate --net"):
             dev.load(big)
         assert dev.stats["frames"] == sent  # nothing was written
+        # what no board takes: refused naming it, without advice to size a board
+        cur = snnkit.Network()
+        cur.add_input("in", 4, encoding="current")
+        cur.add_population("h", 3, snnkit.LIF())
+        cur.connect("in", "h", 0.5)
+        with pytest.raises(snnkit.DeviceError, match=r"\(in\).encoding: current inputs are "
+                           r"not supported.*input='spikes'\)$"):
+            dev.load(cur)
+        assert dev.stats["frames"] == sent
     wide = snnkit.Network()
     wide.add_input("in", 300)
     wide.add_population("h", 10, snnkit.LIF())
