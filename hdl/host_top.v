@@ -64,7 +64,7 @@ module host_top #(
 
     host_decoder #(
         .ADDR_W(ADDR_W), .MAX_PAYLOAD(MAX_PAYLOAD), .MAX_EVENTS(N_MAX), .REGION_BASE(BASE),
-        .REGION_SIZE(SIZE), .REGION_WR(`SNN_LINK_WRITABLE), .IDLE_CLKS(20000 * CLKS_PER_BIT)
+        .REGION_SIZE(SIZE), .REGION_WR(`SNN_LINK_WRITABLE), .IDLE_CLKS(`SNN_IDLE_BITS * CLKS_PER_BIT)
     ) u_dec (
         .clk(clk), .rst(rst), .rx_data(rx_data), .rx_valid(rx_valid), .tx_data(tx_data),
         .tx_valid(tx_valid), .tx_ready(tx_ready), .host_req(host_req), .host_we(host_we),

@@ -105,6 +105,7 @@
 // ---- the UART link (docs/uart-protocol.md, snnkit/protocol.py)
 `define SNN_SYNC                     8'hA5        // first byte of every frame
 `define SNN_PROTOCOL_VERSION         8'd1         // IDENTIFY's version byte
+`define SNN_IDLE_BITS                20000        // silent bit periods that drop a partial frame
 `define SNN_N_REGIONS                16           // IDENTIFY's region count (a byte)
 `define SNN_END_OF_STREAM            16'hFFFF     // count that ends a RUN stream
 `define SNN_ABORT                    16'hFFFE     // count that aborts it (then the error code)

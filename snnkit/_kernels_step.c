@@ -7,8 +7,9 @@
    each thread runs whole samples. Per sample and step, in network order, each population sums
    the weight rows of the sources whose spikes arrive now (event-driven, as the layer kernel:
    the source's spikes at t - delay, which for a group member were written a step or more
-   before, or earlier in this step for delay 0), adds the input from outside the group
-   (summed beforehand by the layer kernel, all steps at once), and runs the neuron update of
+   before, or earlier in this step for delay 0; cpu_path also passes sparse fixed-point
+   inputs from earlier populations this way), adds the rest of the input from outside the
+   group (summed beforehand by the layer kernel, all steps at once), and runs the update of
    _kernels.c; then STDP runs on the group's plastic projections (plasticity.stdp_step),
    touching only the rows of arriving sources and the columns of spiking targets (the first
    step touches every synapse: weights may start outside the bounds, which the rule clamps).
@@ -50,6 +51,7 @@ typedef struct {
 } group_t;
 
 #define GROUP_MAX_POPS 64
+#define GROUP_MAX_PROJS 256
 
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 static int64_t padded(int64_t n) { return (n + BLOCK - 1) / BLOCK * BLOCK + 2 * VL; }
@@ -89,7 +91,7 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                      const uint8_t *restrict pre, const uint8_t *restrict post,             \
                      TT *restrict xp, TT *restrict xq, int first, int32_t *lpre,            \
                      int32_t *lpost, TT *restrict up, TT *restrict down,                    \
-                     ROWT *restrict ds) {                                                   \
+                     ROWT *restrict ds, int all_plastic) {                                  \
         PRE                                                                                \
         const int64_t S = P->S, Np = P->Np;                                                \
         const uint8_t *mask = P->mask;                                                     \
@@ -134,6 +136,14 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                     const uint8_t *restrict mrow = mask + m * Np;                          \
                     const TT u = up[m];                                                    \
                     const int p = pre[m];                                                  \
+                    if (all_plastic) { /* no mask to read: the common case, unswitched */  \
+                        for (int64_t k = 0; k < npost; k++) {                              \
+                            const int64_t n = lpost[k];                                    \
+                            TT nw = (TT)row[n] + (p ? u - down[n] : u);                    \
+                            row[n] = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw));     \
+                        }                                                                  \
+                        continue;                                                          \
+                    }                                                                      \
                     for (int64_t k = 0; k < npost; k++) {                                  \
                         const int64_t n = lpost[k];                                        \
                         TT nw = (TT)row[n] + (p ? u - down[n] : u);                        \
@@ -250,6 +260,15 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
         sp += round64(sizeof(TT) * G->max_n);                                              \
         uint8_t *zeros = (uint8_t *)sp; /* the arrivals before step `delay` */             \
         memset(zeros, 0, (size_t)G->max_s);                                                \
+        uint8_t all_plastic[GROUP_MAX_PROJS];                                              \
+        for (int64_t j = 0; j < G->n_projs && j < GROUP_MAX_PROJS; j++) {                  \
+            const gproj_t *Q = G->projs + j;                                               \
+            int all = Q->plastic;                                                          \
+            for (int64_t m = 0; all && m < Q->S; m++)                                      \
+                for (int64_t n = 0; n < G->pops[Q->target].N; n++)                        \
+                    all &= Q->mask[m * Q->Np + n];                                         \
+            all_plastic[j] = (uint8_t)all;                                                 \
+        }                                                                                  \
         for (int64_t t = 0; t < T; t++) {                                                  \
             for (int64_t k = 0; k < G->n_pops; k++) {                                      \
                 const gpop_t *P = G->pops + k;                                             \
@@ -293,7 +312,7 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
                 WT *w = (WT *)Q->w + (size_t)b * S * Q->Np;                                \
                 TT *tq = tr + round64(sizeof(TT) * S) / sizeof(TT);                        \
                 STDP(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0, lpre,   \
-                     lpost, up, down, (ROWT *)ds);                                         \
+                     lpost, up, down, (ROWT *)ds, all_plastic[j]);                         \
                 if (Q->rec_w) {                                                            \
                     WT *r = (WT *)Q->rec_w + (t * B + b) * N * S;                          \
                     for (int64_t n = 0; n < N; n++)                                        \
@@ -317,7 +336,9 @@ DEF_GROUP_ITEM(group_i64, int64_t, int32_t, int64_t, int16_t, int32_t, update_i6
 int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pops,
               int64_t n_projs, const gproj_t *projs, int decay_bits, int64_t trace_one,
               int64_t trace_hi, int n_threads) {
-    if (n_pops < 1 || n_pops > GROUP_MAX_POPS || state < 0 || state > 2) return -2;
+    if (n_pops < 1 || n_pops > GROUP_MAX_POPS || n_projs > GROUP_MAX_PROJS || state < 0
+        || state > 2)
+        return -2;
     group_t G = {T, B, n_pops, n_projs, state, decay_bits, trace_one, trace_hi, pops, projs,
                  1, 1, {0}, 0};
     size_t st = state == 2 ? 8 : 4, tt = state == 0 ? 4 : 8, bytes = 0;

@@ -20,7 +20,7 @@ import numpy as np
 from .compiler import CompileReport, HardwareConfig, build_images, check_kinds
 from .errors import NetworkError
 from .network import Network, Quantization
-from .quantize import STATE_PARAMS, QuantizationReport, quantize
+from .quantize import STATE_PARAMS, QuantizationReport, encode, quantize
 
 _WIDTHS = ("weight_bits", "state_bits", "decay_bits", "trace_bits", "trace_frac_bits",
            "stdp_frac_bits")
@@ -28,48 +28,51 @@ ADVICE = ("serve an emulated board sized for the network (snnkit emulate --net N
           "build one (snnkit build NET.snn --board ...)")
 
 
-def _largest(net: Network) -> tuple[float, str, float, str]:
-    """(largest |weight|, where; largest |state parameter|, where), STDP bounds as weights."""
-    w, w_at, v, v_at = 0.0, "", 0.0, ""
+def _extremes(net: Network) -> list[tuple[float, float, str, str]]:
+    """(most negative, most positive, where, width field) of the weights (STDP bounds
+    counted as weights) and of the state parameters."""
+    w, v = [], []
     for pr in net.projections:
-        vals = [(float(np.abs(pr.weight).max(initial=0)), f"{pr.name}.weight")]
+        w.append((pr.weight, f"{pr.name}.weight"))
         if pr.stdp is not None:
-            vals += [(abs(pr.stdp.w_min), f"{pr.name}.stdp.w_min"),
-                     (abs(pr.stdp.w_max), f"{pr.name}.stdp.w_max")]
-        for x, at in vals:
-            if x > w:
-                w, w_at = x, at
+            w += [(np.array([pr.stdp.w_min]), f"{pr.name}.stdp.w_min"),
+                  (np.array([pr.stdp.w_max]), f"{pr.name}.stdp.w_max")]
     for pop in net.neuron_populations:
         d = pop.neuron.dynamics(pop.size)
-        for k in STATE_PARAMS:
-            x = float(np.abs(d[k]).max(initial=0))
-            if x > v:
-                v, v_at = x, f"{pop.name}.{k}"
-    return w, w_at, v, v_at
+        v += [(np.asarray(d[k], np.float64), f"{pop.name}.{k}") for k in STATE_PARAMS]
+    return [(float(np.min(x, initial=0)), float(np.max(x, initial=0)), at, field)
+            for group, field in ((w, "weight_bits"), (v, "state_bits")) for x, at in group]
+
+
+def _fits(lo: float, hi: float, frac: int, bits: int) -> bool:
+    """Do ``lo`` and ``hi`` round (as :func:`snnkit.quantize.quantize` does) into a signed
+    ``bits``-bit word with ``frac`` fractional bits?"""
+    lo_q, hi_q = encode(np.array([lo, hi]), frac)
+    return bool(lo_q >= -(1 << (bits - 1)) and hi_q <= (1 << (bits - 1)) - 1)
 
 
 def _most_frac(net: Network, c: HardwareConfig) -> int:
     """The most fractional bits with which every weight fits the board's weight width and
-    every state parameter its state width.
+    every state parameter its state width (two's complement: -2^(b-1) .. 2^(b-1) - 1).
 
     Raises
     ------
     NetworkError : a value does not fit even with 0 fractional bits (named, with its limit)
     """
-    w, w_at, v, v_at = _largest(net)
-    w_cap, s_cap = (1 << (c.weight_bits - 1)) - 1, (1 << (c.state_bits - 1)) - 1
-    for name, x, cap, bits in ((w_at, w, w_cap, c.weight_bits), (v_at, v, s_cap, c.state_bits)):
-        if np.floor(x + 0.5) > cap:
-            raise NetworkError(f"{name}: |value| {x:g} does not fit the board's {bits}-bit "
+    ext = _extremes(net)
+    for lo, hi, at, field in ext:
+        bits = getattr(c, field)
+        if not _fits(lo, hi, 0, bits):
+            cap = (1 << (bits - 1)) - 1
+            x = max(abs(lo), abs(hi))
+            raise NetworkError(f"{at}: |value| {x:g} does not fit the board's {bits}-bit "
                                f"format even with 0 fractional bits (largest {cap}, "
                                f"{x / cap:.2f} times too large); scale the network down, or "
                                f"{ADVICE} with wider words")
-    frac = 0
     for f in range(24, -1, -1):
-        if np.floor(w * (1 << f) + 0.5) <= w_cap and np.floor(v * (1 << f) + 0.5) <= s_cap:
-            frac = f
-            break
-    return frac
+        if all(_fits(lo, hi, f, getattr(c, field)) for lo, hi, _, field in ext):
+            return f
+    return 0
 
 
 def board_quantization(net: Network, c: HardwareConfig) -> Quantization:

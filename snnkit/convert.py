@@ -230,8 +230,8 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         "lossless" for recurrent models (their only mode)
     levels, output_levels, input_code, bias : recurrent models: levels of ReLU layers and of
         the output when a float model is quantised (:func:`to_qrnn`), how an element's
-        values are sent ("binary" or "unary", :class:`QRNN`) and how per-neuron offsets are
-        delivered ("clock" or "neuron", :func:`snnkit.convert_rnn.build`)
+        values are sent ("binary", "split" or "unary", :class:`QRNN`) and how per-neuron offsets are
+        delivered ("clock", "input" or "neuron", :func:`snnkit.convert_rnn.build`)
     input : "spikes" (the default, what the hardware takes: rate mode, regular spike trains
         of rate ``x``; lossless, a burst of ``round(x * input_levels)`` spikes; ``x`` in
         [0, 1]), "poisson" (rate mode: Poisson spikes of rate ``x``) or "current" (an analog

@@ -9,7 +9,7 @@ of them that fire is ``clip(floor(u + 1/2), 0, L)``, the QCFS level. The level n
 unit share its weights; a source unit's level arrives as the number of its level neurons
 that fired. Every step computes one element completely:
 
-* the input population carries element ``t`` at step ``t`` (binary or unary code, one step);
+* the input population carries element ``t`` at step ``t`` (binary, split or unary code, one step);
 * feature layers and the first recurrent layer see it through delay-0 projections, deeper
   layers see the layer below at the same step;
 * each recurrent layer sees its own level neurons of step ``t - 1`` through a delay-1
@@ -19,7 +19,10 @@ that fired. Every step computes one element completely:
 
 The per-neuron offsets (bias, the ``+ th/2`` of QCFS and ``-(j-1) th`` per level) come from a
 "bias" population that fires on every step, through ordinary synapses (``bias="clock"``,
-what the hardware takes), or as per-neuron biases (``bias="neuron"``).
+what the hardware takes); from clock neurons appended to the input population, which
+:meth:`SequenceConversion.encode` sets on every step (``bias="input"``: one population and
+one projection fewer, so a one-layer model fits the iCE40 target's 4 populations and 4
+projections); or as per-neuron biases (``bias="neuron"``, simulators only).
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ import torch
 
 from .errors import NetworkError, SimulationError
 from .network import IF, LIF, Network, Quantization
-from .qrnn import QRNN, IntLayer, input_integers, input_multiplier, reference_levels
+from .qrnn import (
+    QRNN,
+    IntLayer,
+    code_spikes,
+    code_weights,
+    input_integers,
+    input_multiplier,
+    reference_levels,
+)
 from .simulator import simulate
 
 STEPS_PER_ELEMENT = 1
@@ -48,13 +59,6 @@ def _spread(totals: np.ndarray, wmax: int, least: int = 2) -> np.ndarray:
     q, r = np.divmod(np.abs(totals), n)
     w = q[:, None] + (np.arange(n)[None, :] < r[:, None])
     return w * np.sign(totals)[:, None]
-
-
-def _code_weights(code: str, input_levels: int) -> np.ndarray:
-    """Weight multiplier of each input neuron of one value: ``2**b`` (binary) or 1 (unary)."""
-    if code == "binary":
-        return 1 << np.arange(int(input_levels).bit_length(), dtype=np.int64)
-    return np.ones(input_levels, np.int64)
 
 
 def _names(layers: list[IntLayer]) -> list[str]:
@@ -97,6 +101,7 @@ class SequenceConversion:
     kinds: list[str] = field(default_factory=list)
     mode: str = "lossless"
     steps_per_element: int = STEPS_PER_ELEMENT
+    clock_inputs: int = 0  # input neurons after the data ones that fire on every step
 
     @property
     def output(self) -> str:
@@ -115,12 +120,10 @@ class SequenceConversion:
         except NetworkError as e:
             raise SimulationError(str(e)) from None
         m = m.reshape(m.shape[0], m.shape[1], -1)
-        if self.input_code == "binary":
-            bits = np.arange(int(self.input_levels).bit_length())
-            s = (m[..., None] >> bits) & 1
-        else:
-            s = np.arange(self.input_levels) < m[..., None]
+        s = code_spikes(self.input_code, self.input_levels, m)
         s = s.reshape(m.shape[0], m.shape[1], -1).astype(bool)
+        if self.clock_inputs:
+            s = np.concatenate([s, np.ones(s.shape[:2] + (self.clock_inputs,), bool)], 2)
         return torch.from_numpy(np.ascontiguousarray(s.transpose(1, 0, 2)))
 
     def run(self, x, backend: str = "float", **options):
@@ -172,7 +175,8 @@ def build(qrnn: QRNN, bias: str = "clock", state_bits: int | None = None,
     ----------
     qrnn : the quantised RNN
     bias : "clock" (offsets through synapses from a population firing every step: runs on
-        the hardware) or "neuron" (per-neuron biases)
+        the hardware), "input" (the same from clock neurons at the end of the input
+        population: fewer populations and projections) or "neuron" (per-neuron biases)
     state_bits : membrane width; default: 16, or what the largest possible input needs
 
     Raises
@@ -181,11 +185,11 @@ def build(qrnn: QRNN, bias: str = "clock", state_bits: int | None = None,
     """
     if not isinstance(qrnn, QRNN):
         raise NetworkError(f"build: expected a snnkit.qrnn.QRNN, got {type(qrnn).__name__}")
-    if bias not in ("clock", "neuron"):
-        raise NetworkError(f"bias: must be 'clock' or 'neuron', got {bias!r}")
+    if bias not in ("clock", "input", "neuron"):
+        raise NetworkError(f"bias: must be 'clock', 'input' or 'neuron', got {bias!r}")
     layers = qrnn.integers()
     wmax = qrnn.wmax
-    code = _code_weights(qrnn.input_code, qrnn.input_levels)
+    code = code_weights(qrnn.input_code, qrnn.input_levels)
     n_values = int(np.prod(qrnn.input_shape))
     frac = max(int(ly.th).bit_length() - 1 for ly in layers)
     lsb = 2.0 ** -frac
@@ -225,31 +229,44 @@ def build(qrnn: QRNN, bias: str = "clock", state_bits: int | None = None,
     net = Network(dt=1e-3, name=name, quantization=Quantization(
         weight_bits=qrnn.weight_bits, state_bits=state_bits, frac_bits=frac))
     n_in = n_values * len(code)
-    net.add_input("input", max(2, n_in))  # at least 2: see _spread
-    clocks = []
-    if bias == "clock":
+    clocks, n_clock = [], 0
+    if bias != "neuron":
         common = [(int(off.max()) + int(off.min())) // 2 for _, _, _, off, _, _ in plan]
         clocks = [_spread(p[3] - c, wmax) for p, c in zip(plan, common)]
         n_clock = max(c.shape[1] for c in clocks)
+    pad = max(0, 2 - n_in) if bias != "input" else max(0, 2 - n_in - n_clock)  # see _spread
+    net.add_input("input", n_in + pad + (n_clock if bias == "input" else 0))
+    if bias == "clock":
         net.add_population("bias", n_clock, IF(threshold=lsb, bias=lsb))  # fires every step
     prev = "input"
     for k, ((w, msk, rec, off, th, _), name_k) in enumerate(zip(plan, names)):
-        per = float(common[k]) * lsb if bias == "clock" else off * lsb
+        per = off * lsb if bias == "neuron" else float(common[k]) * lsb
         net.add_population(name_k, len(w), LIF(beta=0.0, threshold=th * lsb, bias=per))
-        if prev == "input" and n_in < 2:
-            w = np.concatenate([w, np.zeros((len(w), 1), np.int64)], 1)
-            msk = None if msk is None else np.concatenate([msk, np.zeros((len(w), 1), bool)], 1)
+        cw = np.zeros((len(w), n_clock), np.int64)
+        if n_clock:
+            cw[:, :clocks[k].shape[1]] = clocks[k]
+        if prev == "input":
+            w = np.concatenate([w, np.zeros((len(w), pad), np.int64)], 1)
+            msk = None if msk is None else np.concatenate([msk, np.zeros((len(w), pad), bool)], 1)
+            if bias == "input":  # the clock columns join the first layer's projection
+                w = np.concatenate([w, cw], 1)
+                msk = None if msk is None else np.concatenate([msk, cw != 0], 1)
         net.connect(prev, name_k, w * lsb, mask=msk)
         if rec is not None:
             net.connect(name_k, name_k, rec * lsb, delay=1)
         if bias == "clock":
-            cw = np.zeros((len(w), n_clock))
-            cw[:, :clocks[k].shape[1]] = clocks[k]
             net.connect("bias", name_k, cw * lsb)
+        elif bias == "input" and prev != "input":  # the clock neurons only
+            mask = np.zeros((len(w), n_in + pad + n_clock), bool)
+            mask[:, n_in + pad:] = cw != 0
+            full = np.zeros(mask.shape)
+            full[:, n_in + pad:] = cw
+            net.connect("input", name_k, full * lsb, mask=mask)
         prev = name_k
     return SequenceConversion(net, names, [p[5] for p in plan], qrnn.input_code,
                               qrnn.input_levels, qrnn.input_shape, qrnn,
-                              [ly.kind for ly in layers])
+                              [ly.kind for ly in layers],
+                              clock_inputs=n_clock if bias == "input" else 0)
 
 
 def check_exact(conv: SequenceConversion, x, backend: str = "float") -> bool:

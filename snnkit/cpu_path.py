@@ -9,9 +9,10 @@ Each group runs over all steps in one kernel call:
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
   columns over all steps with the weights in cache, and updates the neurons in the same pass;
 - any other group runs on the step kernel: per sample and step, each member sums the weight
-  rows of the group's spikes that arrive now and of its plastic inputs, adds what comes from
-  outside the group (summed beforehand by the layer kernel, all steps at once), updates its
-  neurons, then STDP runs on the plastic projections.
+  rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
+  of sparse spike inputs from earlier populations, when all its weights fit the L2 cache),
+  adds what comes from outside the group (summed beforehand by the layer kernel, all steps
+  at once), updates its neurons, then STDP runs on the plastic projections.
 
 This is the order of docs/fixed-point.md: a group only reads spikes of earlier groups (known
 for every step) and its own (step by step), and a projection's STDP only needs its source's
@@ -21,6 +22,7 @@ only in summation order.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import kernels
@@ -164,12 +166,17 @@ def _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch
     """A group on the step kernel: members' recurrent and plastic inputs summed step by step,
     the rest beforehand."""
     pos = {name: k for k, name in enumerate(members)}
+    into = [pr for pr in plan.projs if pr.target in pos]
+    own = [pr for pr in into if pr.source in pos or pr.stdp is not None]
+    summed = {id(pr) for pr in own}  # (identity: Proj's == compares tensors)
+    summed |= {id(pr) for pr in _moved_into_group(
+        plan, own, [pr for pr in into if id(pr) not in summed], spikes)}
     pops, projs, plastic = [], [], []
     for name in members:
         inner, outer = [], []
-        for pr in plan.projs:
+        for pr in into:
             if pr.target == name:
-                (inner if pr.source in pos or pr.stdp is not None else outer).append(pr)
+                (inner if id(pr) in summed else outer).append(pr)
         ext = _external(lib, plan, name, outer, spikes, steps, batch, sums=True) \
             if outer else None
         pops.append({"params": plan.neurons[name], "v_init": plan.v_init[name], "ext": ext})
@@ -180,7 +187,7 @@ def _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch
                 q["w"] = pr.kernel_weights(plan.precision == "bf16")
             else:
                 q["w"] = _sample_weights(pr, plan, batch)
-                q["mask"] = kernels.pad_weights(pr.stdp.plastic.T.to(torch.uint8))
+                q["mask"] = pr.plastic_mask()
                 q["record_weights"] = "weights" in record
                 plastic.append((pr, q))
             projs.append(q)
@@ -194,14 +201,53 @@ def _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch
     for pr, q in plastic:
         name = net.projections[pr.index].name
         n = pr.w.shape[0]
-        weights[name] = q["w"][:, :, :n].transpose(1, 2).to(dt).contiguous()
+        # transpose in the narrow type, then widen: a widening strided copy is ~7x slower
+        weights[name] = q["w"][:, :, :n].transpose(1, 2).contiguous().to(dt)
         if "rec_w" in q:
             trace[name] = q["rec_w"].to(dt)
 
 
+# Fixed point: spike inputs from earlier populations firing below this share of sources per
+# sample and step are summed in the step kernel too, event by event, rather than beforehand
+# into a [steps, batch, n] buffer (measured on sim_speed's rleaky, 10% firing: 8 ms there
+# against 14 ms for the layer kernel's sums and that buffer's write and read), as long as
+# all the weights the step kernel then reads each step fit a core's L2 cache (the step kernel
+# reads every arriving row each step; 4 MB of input weights beyond 1 MB of recurrent ones:
+# 1.5x slower). Float stays with the layer kernel, which reads its weights from cache block
+# by block (rleaky: 33 ms, against 70 ms summed step by step from its 3 MB of weights).
+GROUP_SUM_DENSITY = 0.15
+
+
+def _l2_bytes() -> int:
+    try:  # Linux; else a common size
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as f:
+            size = f.read().strip()
+        return int(size[:-1]) * {"K": 1 << 10, "M": 1 << 20}[size[-1]]
+    except (OSError, ValueError, KeyError, IndexError):
+        return 1 << 20
+
+
+GROUP_SUM_BYTES = _l2_bytes()
+
+
+def _moved_into_group(plan: Plan, own: list[Proj], others: list[Proj], spikes) -> list[Proj]:
+    """The spike inputs from earlier populations that the group sums itself (see
+    GROUP_SUM_DENSITY): all or none. Integer sums are exact in any order: the same result."""
+    if not plan.fixed or not others:
+        return []
+    size = sum(pr.kernel_weights().nbytes if pr.stdp is None else pr.plastic_weights().nbytes
+               for pr in own)
+    for pr in others:
+        src = spikes.get(pr.source)
+        if pr.conv is not None or src is None or src.dtype != torch.bool or src.numel() == 0:
+            return []  # convolutions: torch's convolution beforehand, not a dense matrix
+        # numpy counts bytes ~50x faster than torch's sum of a bool tensor
+        if int(np.count_nonzero(src.numpy())) >= GROUP_SUM_DENSITY * src.numel():
+            return []
+        size += pr.kernel_weights().nbytes
+    return others if size <= GROUP_SUM_BYTES else []
+
+
 def _sample_weights(pr: Proj, plan: Plan, batch: int) -> torch.Tensor:
-    """Each sample's own copy of a plastic projection's weights, padded (float32, or int16:
-    STDP keeps them within the weights' width, at most 16 bits)."""
-    dt = torch.int16 if plan.fixed else torch.float32
-    one = kernels.pad_weights(pr.w.T.to(dt), dt)
-    return one.unsqueeze(0).repeat(batch, 1, 1).contiguous()
+    """Each sample's own copy of a plastic projection's weights (:meth:`Proj.plastic_weights`)."""
+    return pr.plastic_weights().unsqueeze(0).repeat(batch, 1, 1).contiguous()

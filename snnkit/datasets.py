@@ -25,6 +25,7 @@ from torch import nn
 
 from .ann import to_qcfs
 from .errors import NetworkError
+from .qrnn import QRNN
 
 SPLIT_SEED = 0  # the fixed train/test split; never change it, results depend on it
 TEST_FRACTION = 0.25
@@ -173,6 +174,98 @@ def example_model(name: str) -> nn.Module:
     if q:
         return train_qcfs(base, int(q[4:]))
     return train_mlp() if base == "mlp" else train_cnn()
+
+
+# sequence tasks: name -> (element shape, hidden units, levels, output levels, input code).
+# The row-wise model fits the iCE40 target: 40 input + 2 clock + 48 x 3 + 10 x 4 = 226 of 256
+# neurons; one pixel per element affords the unary code (the finest first-layer weights).
+SEQUENCE_TASKS = {"row": ((8,), 48, 3, 4, "split"), "s": ((1,), 64, 4, 4, "unary"),
+                  "ps": ((1,), 64, 4, 4, "unary")}
+PERMUTATION_SEED = 0  # PS-digits' fixed pixel order
+
+
+def digit_sequences(task: str, x) -> np.ndarray:
+    """Digits ``[n, 64]`` as sequences ``[n, T, *element]``: "row" (8 rows of 8 pixels), "s"
+    (64 pixels one by one, S-digits) or "ps" (the same in a fixed random order, PS-digits)."""
+    if task not in SEQUENCE_TASKS:
+        raise NetworkError(f"task: must be one of {tuple(SEQUENCE_TASKS)}, got {task!r}")
+    x = np.asarray(x).reshape(len(x), 64)
+    if task == "row":
+        return x.reshape(-1, 8, 8)
+    if task == "ps":
+        x = x[:, np.random.default_rng(PERMUTATION_SEED).permutation(64)]
+    return x.reshape(-1, 64, 1)
+
+
+def fit_qrnn(q: QRNN, x, y, epochs: int, lr: float, smoothing: float = 0.0,
+             seed: int = 0) -> QRNN:
+    """Train in place (float64, like :func:`fit`): AdamW with weight decay 0.05, cosine
+    schedule, gradient norm clipped to 1 (a ReLU RNN over 64 elements needs it). Trains the
+    float model or the QRNN as ``q.exact`` says."""
+    torch.manual_seed(seed)
+    q.double()
+    opt = torch.optim.AdamW(q.parameters(), lr=lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs))
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.as_tensor(np.asarray(x), dtype=torch.float64), torch.as_tensor(np.asarray(y))
+    q.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(xt), generator=gen).split(64):
+            loss = nn.functional.cross_entropy(q(xt[idx]), yt[idx], label_smoothing=smoothing)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(q.parameters(), 1.0)
+            opt.step()
+        sched.step()
+    return q.float().eval()
+
+
+def train_qrnn(task: str = "row", exact: bool = True, seed: int = 0, epochs: int = 40,
+               qepochs: int = 20, cache: bool = True) -> QRNN:
+    """The example sequence model of ``task`` (:data:`SEQUENCE_TASKS`, cached): a float
+    clipped-ReLU RNN trained ``epochs`` with label smoothing 0.1 (``exact=False`` returns
+    it), then fine-tuned ``qepochs`` as the QRNN (integer weights and levels)."""
+    if task not in SEQUENCE_TASKS:
+        raise NetworkError(f"task: must be one of {tuple(SEQUENCE_TASKS)}, got {task!r}")
+    shape, hidden, levels, out_levels, code = SEQUENCE_TASKS[task]
+    xtr, ytr, _, _ = digits()
+    xtr = digit_sequences(task, xtr)
+
+    def build():
+        q = QRNN(shape, hidden, 10, levels=levels, output_levels=out_levels, input_code=code,
+                 seed=seed)
+        q.exact = False
+        return q
+
+    def train_float(q):
+        fit_qrnn(q, xtr, ytr, epochs, 3e-3, smoothing=0.1, seed=seed)
+
+    key = f"digits-qrnn-{task}-s{seed}-e{epochs}"
+    if not cache:
+        q = build()
+        train_float(q)
+    else:
+        q = _cached(key, build, train_float)
+    q.exact = False
+    if not exact:
+        return q
+
+    def from_float():
+        q2 = build()
+        q2.load_state_dict(q.state_dict())
+        q2.exact = True
+        return q2
+
+    def train_exact(q2):
+        fit_qrnn(q2, xtr, ytr, qepochs, 3e-4, seed=seed)
+
+    if not cache:
+        q2 = from_float()
+        train_exact(q2)
+        return q2
+    q2 = _cached(f"{key}-q{qepochs}-{code}", from_float, train_exact)
+    q2.exact = True
+    return q2
 
 
 def ann_predict(model: nn.Module, x) -> np.ndarray:

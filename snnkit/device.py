@@ -3,15 +3,21 @@ a board, real or emulated (``snnkit emulate``), through any pyserial URL.
 
 The same code serves both: the emulated board is an ordinary ``socket://`` or pty port.
 Every exchange is one command frame and one response frame (stop and wait, so the board is
-never overrun); a response is awaited with a timeout, and a lost or corrupted frame is sent
-again (the board answers a repeated frame from its replay memory instead of running it
-twice). A board that stops answering raises :class:`~snnkit.errors.DeviceError` after
-``retries + 1`` timeouts.
+never overrun), through :class:`snnkit.link.Link`, which adapts frame sizes and timeouts to
+a noisy line. Above it, this module makes every answer trustworthy: uploads are verified by
+reading them back (and repaired), reads and writes are checked twice once the line has
+damaged a frame, each sample's step count and input errors are checked, and the board's
+frame counter tells whether the board was reset or replaced since the network was loaded
+(then a clear :class:`~snnkit.errors.DeviceError`, or with ``reconnect=True`` the network is
+reloaded and the interrupted operation repeated). A multi-core board (``snnkit emulate
+--cores K``) gets the network partitioned over its cores, each core's part through CORE_SEL,
+on the same verified and resumable paths.
 """
 
 from __future__ import annotations
 
-import time
+import hashlib
+import struct
 from dataclasses import dataclass
 from typing import Self
 
@@ -20,9 +26,11 @@ import torch
 
 from . import protocol as p
 from .board_format import ADVICE, board_quantization, to_board
+from .board_session import BoardReset, BoardSession
 from .compiler import HardwareConfig, check_kinds
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
+from .link import Link, PortLost, Shrunk
 from .memory_map import (
     COUNTER_WORDS,
     FEATURES,
@@ -34,17 +42,19 @@ from .memory_map import (
     MultiReg,
     Reg,
     StateField,
+    Status,
     link_offset,
 )
 from .network import Network
-from .protocol import ErrorCode, Op, Region
-from .quantize import QuantizationReport, quantize
+from .protocol import Op, Region
+from .quantize import QuantizationReport, integer_weights, quantize
 from .result import Result
 
 CTRL_LEARN = link_offset(Region.CTRL, Reg.LEARN)  # word offsets in Region.CTRL
 CTRL_N_POP = link_offset(Region.CTRL, Reg.N_POP)  # (N_PROJ follows it)
+CTRL_STATUS = link_offset(Region.CTRL, Reg.STATUS)  # (STEP_COUNT follows it)
 CTRL_CORE_SEL = link_offset(Region.CTRL, MultiReg.CORE_SEL)  # multi-core boards
-LINK_ERRORS = (ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH)  # the link, not the command: resend
+VOLATILE = (Region.LINK, Region.FIFO)  # reading changes them: never read twice to compare
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,7 @@ def _sign(x: np.ndarray, bits: int) -> np.ndarray:
     return np.where(x >= 1 << (bits - 1), x - (1 << bits), x)
 
 
-class Device:
+class Device(BoardSession):
     """A board behind a serial link.
 
     Parameters
@@ -108,105 +118,78 @@ class Device:
     port : a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``) or an
         already-open ``serial.Serial``-like object (it is not closed by :meth:`close`)
     baudrate : 1_000_000 by default; 3_000_000 for boards built for it
-    timeout : seconds to wait for each response before sending the frame again
-    retries : resends after a timeout, a CRC error or a NACK for a damaged frame
-    max_payload : cap on frame payloads (default the board's buffer); smaller frames
-        survive a noisy link better
+    timeout : seconds: the longest the board may stay silent before an operation fails
+        (each wait for a response is a few measured round trips, at most a quarter of it)
+    retries : resends of one frame (after a timeout, a damaged response or a NACK for a
+        damaged frame) before it fails; a noisy line needs many: at 3% of bytes damaged,
+        the 130-byte IDENTIFY exchange gets through once in about 50 attempts
+    max_payload : cap on frame payloads (default the board's buffer); the driver shrinks
+        frames on a noisy link by itself
+    reconnect : after the port failed (reopened for up to ``max(10, timeout)`` s) or the
+        board was reset or replaced, reload the network and repeat the interrupted
+        operation, instead of raising :class:`~snnkit.errors.DeviceError`
 
     Raises
     ------
     DeviceError : the port cannot be opened, or the board does not identify itself
     """
 
-    def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 5,
-                 max_payload: int | None = None):
-        import serial
-
-        if isinstance(port, str):
-            try:
-                self._port = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
-            except (serial.SerialException, ValueError, OSError) as e:
-                raise DeviceError(f"port {port!r}: cannot open ({e})") from e
-            self._owns = True
-        else:
-            self._port, self._owns = port, False
+    def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 250,
+                 max_payload: int | None = None, reconnect: bool = False):
+        self._url = port if isinstance(port, str) else None
+        self._baudrate, self.reconnect = baudrate, bool(reconnect)
+        self._port, self._owns = (self._open() if self._url else port), self._url is not None
         self.timeout, self.retries = float(timeout), int(retries)
-        self._seq = 0
-        self._parser = p.FrameParser(max_len=p.MAX_LEN)
-        self.stats = {"frames": 0, "resends": 0, "crc_errors": 0, "bytes_out": 0,
-                      "bytes_in": 0}  # bytes of frames sent, of the responses taken
+        self.link = Link(self._port, timeout, retries)
+        self.stats = self.link.stats  # link counters (docs/uart-protocol.md; bytes_out,
+        # bytes_in: of the frames sent, of the responses taken), and:
+        self.stats.update(board_resets=0, reconnects=0, repairs=0, sample_retries=0)
         self.net: Network | None = None
         self._report = None
         self._images = None
         self.quantization: QuantizationReport | None = None  # of the last load
-        self._part = None  # multi-core boards: the partition of the loaded network
+        self._part = self._multi = None  # multi-core boards: the partition, its images
+        self._sel = 0  # the core CORE_SEL addresses (multi-core boards; part of upload keys)
+        self._floor: tuple[int, int] | None = None  # (board frame count, link.acks then)
+        self._journal: dict = {}  # an upload's progress: (region, offset, ...) -> items done
+        self._journal_key = None
+        self._learning, self._evolved, self._stateful = True, False, False
+        self._current = None  # the board's weight image after the last plastic sample
         try:
             self.info = self.identify()
         except BaseException:
             self.close()
             raise
         self.max_payload = min(max_payload or self.info.max_payload, self.info.max_payload)
-        self._steps_per_frame = max(1, (self.max_payload - 4)
-                                    // (2 + 2 * self.info.neurons * self.info.cores))
-        self._parser.max_len = self.info.max_payload
+        self.link.set_cap(self.max_payload)
+        neurons = self.info.neurons * self.info.cores
+        self._steps_per_frame = max(1, (self.max_payload - 4) // (2 + 2 * neurons))
+        self._events = max(1.0, neurons / 8)  # output events per step (estimate)
 
     # ------------------------------------------------------------------ link
 
-    def _read_frames(self, deadline: float):
-        """Yield decoded frames (or errors) until ``deadline``."""
-        while time.monotonic() < deadline:
-            try:
-                data = self._port.read(max(1, self._port.in_waiting))
-            except Exception as e:
-                raise DeviceError(f"port: read failed ({e}); the device is gone") from e
-            yield from self._parser.feed(data)
+    def _open(self):
+        import serial
 
-    def call(self, op: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
-        """Send one command and return its ACK payload.
+        try:
+            return serial.serial_for_url(self._url, baudrate=self._baudrate, timeout=0.002)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise DeviceError(f"port {self._url!r}: cannot open ({e})") from e
+
+    def call(self, op: int, payload: bytes = b"", **kw) -> bytes:
+        """Send one command and return its ACK payload (:meth:`snnkit.link.Link.call`).
 
         Raises
         ------
         NackError : the board refused the command (bad address, width ...)
         DeviceError : no valid answer after ``retries`` resends, or the port failed
         """
-        self._seq = (self._seq + 1) & 0xFF
-        frame = p.encode_frame(op, self._seq, payload)
-        why = "no answer"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.stats["resends"] += 1
-            try:
-                self._port.write(frame)
-            except Exception as e:
-                raise DeviceError(f"port: write failed ({e}); the device is gone") from e
-            self.stats["frames"] += 1
-            self.stats["bytes_out"] += len(frame)
-            deadline = time.monotonic() + (timeout or self.timeout)
-            for item in self._read_frames(deadline):
-                if isinstance(item, p.ProtocolError):
-                    self.stats["crc_errors"] += 1
-                    why = str(item)
-                    continue
-                if item.op == Op.NACK:
-                    err = p.parse_nack(item.payload)
-                    if item.seq != self._seq or err.op != op:
-                        continue  # about garbage or an older frame (a damaged one times out)
-                    if err.code in LINK_ERRORS:
-                        why = str(err)
-                        break  # our frame arrived damaged: send it again
-                    raise err
-                if item.seq == self._seq and item.op == (op | 0x80):
-                    self.stats["bytes_in"] += len(item.payload) + p.OVERHEAD
-                    return item.payload
-            else:
-                why = f"no answer within {timeout or self.timeout:g} s"
-            self._parser.reset()
-        raise DeviceError(f"{p._op_name(op)}: {why} after {self.retries + 1} attempts; "
-                          f"is the board connected and powered?")
+        return self.link.call(op, payload, **kw)
 
     def identify(self) -> BoardInfo:
         """The board's protocol version, sizes, bit widths and features."""
-        ident = p.parse_identify(self.call(Op.IDENTIFY))
+        ident = p.parse_identify(self.call(Op.IDENTIFY, expect=8 + 4 * (p.N_REGIONS
+                                                                           + IDENT_WORDS)))
         return board_info(ident)
 
     def close(self) -> None:
@@ -223,34 +206,61 @@ class Device:
     # ------------------------------------------------------------------ regions
 
     def write_region(self, region: Region, offset: int, values, width: int = 4,
-                     flag: bool = False) -> None:
-        """Write elements from word ``offset`` on, in as many frames as needed."""
+                     flag: bool = False, resume: bool = False) -> None:
+        """Write elements from word ``offset`` on, in as many frames as the link's frame size
+        needs; ``resume``: skip what an interrupted upload of the same network wrote."""
         values = [int(v) for v in values]
-        per = (self.max_payload - 5) // width
-        for k in range(0, len(values), per):
-            self.call(Op.WRITE | region, p.write_payload(offset + k, width, values[k:k + per],
-                                                         flag))
+        key = (self._sel, region, offset, width, flag, len(values))
+        k = self._journal.get(key, 0) if resume else 0
+        while k < len(values):
+            chunk = values[k:k + max(1, (self.link.payload - 5) // width)]
+            try:
+                self.call(Op.WRITE | region, p.write_payload(offset + k, width, chunk, flag),
+                          splittable=True)
+            except Shrunk:
+                continue
+            k += len(chunk)
+            if resume:
+                self._journal[key] = k
 
     def read_region(self, region: Region, offset: int, count: int, width: int = 4,
                     signed: bool = False) -> list[int]:
-        """Read ``count`` elements from word ``offset`` on."""
-        per = min(self.max_payload // width, 0xFFFF)
+        """Read ``count`` elements from word ``offset`` on; once the line has damaged a
+        frame, twice, until two reads agree (a damaged frame's CRC can match by chance)."""
+        got = self._read_once(region, offset, count, width, signed)
+        for _ in range(5 if self.link.lossy and region not in VOLATILE else 0):
+            again = self._read_once(region, offset, count, width, signed)
+            if again == got:
+                return got
+            got = again
+        if self.link.lossy and region not in VOLATILE:
+            raise DeviceError(f"READ({region.name}): reads of the same words keep differing")
+        return got
+
+    def _read_once(self, region, offset, count, width, signed) -> list[int]:
         out: list[int] = []
-        for k in range(0, count, per):
-            n = min(per, count - k)
-            data = self.call(Op.READ | region, p.read_payload(offset + k, n, width))
-            if len(data) != n * width:
-                raise DeviceError(f"READ({region.name}): {len(data)} bytes for {n} elements")
+        while len(out) < count:
+            n = min(max(1, self.link.payload // width), 0xFFFF, count - len(out))
+            try:
+                data = self.call(Op.READ | region, p.read_payload(offset + len(out), n, width),
+                                 expect=n * width, check=lambda d, n=n: len(d) == n * width,
+                                 splittable=region != Region.FIFO)
+            except Shrunk:
+                continue
             out += p.unpack_elements(data, width, signed)
         return out
 
     def read_counters(self) -> dict[str, int]:
         """Core counters (steps, cycles, synaptic events) and link counters of the board."""
-        steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, COUNTER_WORDS)
-        frames, crc, nacks, replays = self.read_region(Region.LINK, 0, LINK_COUNTERS)
-        return {"steps": steps, "cycles": lo | hi << 32, "synaptic_events": syn,
-                "frames_received": frames, "crc_errors": crc, "nacks": nacks,
-                "replays": replays}
+        def read():
+            steps, lo, hi, syn = self.read_region(Region.COUNTER, 0, COUNTER_WORDS)
+            frames, crc, nacks, replays = self.read_region(Region.LINK, 0, LINK_COUNTERS)
+            frames = self._board_frames(frames)
+            self._check_session(frames)
+            return {"steps": steps, "cycles": lo | hi << 32, "synaptic_events": syn,
+                    "frames_received": frames, "crc_errors": crc, "nacks": nacks,
+                    "replays": replays}
+        return self._guarded(read, keeps_state=True, check=False)
 
     def reset(self) -> None:
         """Reset the core's state (v = v_init, currents, traces, spike history, counters)."""
@@ -258,13 +268,22 @@ class Device:
 
     def set_learning(self, on: bool) -> None:
         """Switch on-chip STDP on or off for projections whose STDP is enabled."""
+        self._guarded(lambda: self._set_learning(on))
+
+    def _set_learning(self, on: bool) -> None:
         self.call(Op.WRITE | Region.CTRL, p.write_payload(CTRL_LEARN, 4, [int(bool(on))]))
+        if self.link.lossy:
+            self._verify(Region.CTRL, [int(bool(on))], CTRL_LEARN)
+        self._learning = bool(on)
 
     # ------------------------------------------------------------------ network
 
     def load(self, net: Network, progress: bool = False) -> QuantizationReport:
         """Quantise ``net`` to the board's format (:func:`snnkit.board_format.to_board`),
-        upload it, verify it by reading it back, reset.
+        upload it, verify it by reading it back (repairing what the line garbled), reset.
+
+        An upload the link interrupted resumes where it stopped when ``load`` is called
+        again with the same network (or at once, with ``reconnect``).
 
         Returns
         -------
@@ -275,7 +294,8 @@ class Device:
         Raises
         ------
         DeviceError : the network does not fit the board's format or sizes (what, by how
-            much, what to do; nothing is written then), or the read-back differs
+            much, what to do; nothing is written then), or the read-back still differs
+            after repairs
         """
         if "neuron_bias" not in self.info.features:
             raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
@@ -287,27 +307,11 @@ class Device:
             raise DeviceError(f"the board cannot run this network, nothing written: {e}") from e
         if self.info.cores > 1:
             return self._load_multi(net)
-        self._part = None
         try:
             fit = to_board(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
-        net, report, images = fit.net, fit.compiled, fit.images
-        pop, proj = _hex_words(images["pop.hex"]), _hex_words(images["proj.hex"])
-        n_pop, n_proj = _hex_words(images["regs.hex"])[:2]
-        weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
-        self.write_region(Region.CTRL, CTRL_N_POP, [n_pop, n_proj])
-        self.write_region(Region.POP, 0, pop)
-        self.write_region(Region.PROJ, 0, proj)
-        self._write_biases(images["bias.hex"], net.quantization.state_bits)
-        self._write_weights(weights, net.quantization.weight_bits)
-        self._verify(Region.POP, pop)
-        self._verify(Region.PROJ, proj)
-        self._verify_biases(images["bias.hex"], net.quantization.state_bits)
-        self._verify_weights(weights, net.quantization.weight_bits)
-        self.set_learning(True)
-        self.reset()
-        self.net, self._report, self._weights = net, report, weights
+        self._guarded(lambda: self._upload(fit.net, fit.compiled, fit.images))
         self.quantization = fit.quantization
         return fit.quantization
 
@@ -324,48 +328,108 @@ class Device:
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}; "
                               f"{ADVICE}") from e
-        bits, weights = net.quantization.weight_bits, []
+        self._guarded(lambda: self._upload_multi(net, part, mi))
+        self.quantization = qreport
+        return qreport
+
+    def _reload(self) -> None:
+        """Upload the loaded network again (:meth:`_recover`: the board lost it)."""
+        if self._part is None:
+            self._upload(self.net, self._report, self._images)
+        else:
+            self._upload_multi(self.net, self._part, self._multi)
+
+    def _begin_upload(self, images: dict[str, str]) -> None:
+        """Keep the journal of an interrupted upload of these images to this board (what
+        ``write_region(resume=True)`` skips); forget it otherwise."""
+        key = hashlib.sha256(repr(sorted(images.items())).encode()).hexdigest()
+        try:
+            self._check_session()  # a board reset since: nothing of an earlier upload is left
+        except BoardReset:
+            self._journal = {}
+        if key != self._journal_key:
+            self._journal, self._journal_key = {}, key
+        if self._floor is None:
+            self._floor = (self._board_frames(), self.link.acks)
+
+    def _end_upload(self, net: Network, report, images, weights, part=None,
+                    multi=None) -> None:
+        self._journal_key = None
+        self._set_learning(True)
+        self.reset()
+        self.net, self._report, self._images, self._weights = net, report, images, weights
+        self._part, self._multi = part, multi
+        self._learning, self._evolved, self._stateful, self._current = True, False, False, None
+
+    def _upload(self, net: Network, report, images) -> None:
+        self._begin_upload(images)
+        weights = np.asarray(_hex_words(images["weights.hex"])[:report.weight_words], np.int64)
+        self._sel = 0
+        self._write_core(_hex_words(images["regs.hex"])[:2], _hex_words(images["pop.hex"]),
+                         _hex_words(images["proj.hex"]), images["bias.hex"], weights,
+                         net.quantization)
+        self._end_upload(net, report, images, weights)
+
+    def _upload_multi(self, net: Network, part, mi) -> None:
+        """Each core's part through CORE_SEL (written and verified as a single core's), then
+        the router's tables (ROUTE and INMAP are write only: the link's CRC and replay are
+        their check; WAVES is read back)."""
+        self._begin_upload(mi.images)
+        weights = []
         for core, rep in zip(part.cores, mi.reports):
-            self.write_region(Region.CTRL, CTRL_CORE_SEL, [core.index])
             if core.net is None:
                 weights.append(None)
                 continue
+            self._select(core.index)
             img = {n: _hex_words(mi.images[f"c{core.index}_{n}.hex"])
                    for n in ("pop", "proj", "weights", "regs")}
-            bias = mi.images[f"c{core.index}_bias.hex"]
             w = np.asarray(img["weights"][:rep.weight_words], np.int64)
-            self.write_region(Region.CTRL, CTRL_N_POP, img["regs"][:2])
-            self.write_region(Region.POP, 0, img["pop"])
-            self.write_region(Region.PROJ, 0, img["proj"])
-            self._write_biases(bias, net.quantization.state_bits)
-            self._write_weights(w, bits)
-            self._verify(Region.POP, img["pop"])
-            self._verify(Region.PROJ, img["proj"])
-            self._verify_biases(bias, net.quantization.state_bits)
-            self._verify_weights(w, bits)
+            self._write_core(img["regs"][:2], img["pop"], img["proj"],
+                             mi.images[f"c{core.index}_bias.hex"], w, net.quantization)
             weights.append(w)
         for region, name in ((Region.ROUTE, "route"), (Region.INMAP, "inmap"),
                              (Region.WAVES, "waves")):
             words = _hex_words(mi.images[f"{name}.hex"])
             if name == "waves":  # N_WAVES first, then the cores
                 words = words[-1:] + words[:-1]
-            self.write_region(region, 0, words)
-        self.set_learning(True)
-        self.reset()
-        self.net, self._part, self._multi, self._weights = net, part, mi, weights
-        self.quantization = qreport
-        return qreport
+            self.write_region(region, 0, words, resume=True)
+            if region == Region.WAVES:
+                self._verify(region, words)
+        self._end_upload(net, None, mi.images, weights, part, mi)
 
-    def _write_biases(self, image: str, bits: int) -> None:
+    def _select(self, core: int) -> None:
+        """Address core ``core`` of a multi-core board (CORE_SEL) with what follows."""
+        self.write_region(Region.CTRL, CTRL_CORE_SEL, [core])
+        if self.link.lossy:
+            self._verify(Region.CTRL, [core], CTRL_CORE_SEL)
+        self._sel = core
+
+    def _write_core(self, counts: list[int], pop: list[int], proj: list[int], bias: str,
+                    weights: np.ndarray, q) -> None:
+        """One core's tables, biases and weights (resuming an interrupted upload), then
+        each read back and repaired."""
+        self.write_region(Region.CTRL, CTRL_N_POP, counts, resume=True)
+        self.write_region(Region.POP, 0, pop, resume=True)
+        self.write_region(Region.PROJ, 0, proj, resume=True)
+        self._write_biases(bias, q.state_bits, resume=True)
+        self._write_weights(weights, q.weight_bits, resume=True)
+        self._verify(Region.CTRL, counts, CTRL_N_POP)
+        self._verify(Region.POP, pop)
+        self._verify(Region.PROJ, proj)
+        self._verify_biases(bias, q.state_bits)
+        self._verify_weights(weights, q.weight_bits)
+
+    def _write_biases(self, image: str, bits: int, resume: bool = False) -> None:
         """Every neuron's bias (bias.hex, ``bits`` wide) into region BIAS."""
         values = _sign(_hex_words(image), bits)
-        self.write_region(Region.BIAS, 0, values, 2 if bits <= 16 else 4)
+        self.write_region(Region.BIAS, 0, values, 2 if bits <= 16 else 4, resume=resume)
 
     def _verify_biases(self, image: str, bits: int) -> None:
+        """(Read back sign-extended; a repair's 32-bit words keep their low ``bits``.)"""
         self._verify(Region.BIAS, [int(b) & 0xFFFF_FFFF for b in _sign(_hex_words(image), bits)])
 
-
-    def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0) -> None:
+    def _write_weights(self, image: np.ndarray, bits: int, offset: int = 0,
+                       resume: bool = False) -> None:
         """Weights in runs of equal plastic bit, as narrow signed elements when they fit."""
         width = 1 if bits <= 8 else 2 if bits <= 16 else 4
         plastic = (image >> bits) & 1
@@ -374,64 +438,108 @@ class Device:
         for run in np.split(np.arange(len(image)), cuts):
             if run.size:
                 self.write_region(Region.WEIGHT, offset + int(run[0]), values[run], width,
-                                  flag=bool(plastic[run[0]]))
+                                  flag=bool(plastic[run[0]]), resume=resume)
 
-    def _verify(self, region: Region, words: list[int]) -> None:
-        got = self.read_region(region, 0, len(words))
-        bad = [k for k, (a, b) in enumerate(zip(got, words)) if a != b]
-        if bad:
-            raise DeviceError(f"load: {region.name} word {bad[0]} reads back "
-                              f"0x{got[bad[0]]:08x}, wrote 0x{words[bad[0]]:08x}")
+    def _verify(self, region: Region, words: list[int], offset: int = 0) -> None:
+        """Read ``words`` back; rewrite what differs (a write the line garbled) and check
+        again; raise when it still differs."""
+        for attempt in range(4):
+            got = self._read_once(region, offset, len(words), 4, False)
+            bad = [k for k, (a, b) in enumerate(zip(got, words)) if a != b]
+            if not bad:
+                return
+            if attempt == 3:
+                break
+            self.stats["repairs"] += 1
+            self.write_region(region, offset + bad[0], words[bad[0]:bad[-1] + 1])
+        raise DeviceError(f"load: {region.name} word {offset + bad[0]} reads back "
+                          f"0x{got[bad[0]]:08x}, wrote 0x{words[bad[0]]:08x}")
 
     def _verify_weights(self, image: np.ndarray, bits: int) -> None:
-        got = np.asarray(self.read_region(Region.WEIGHT, 0, len(image)), np.int64)
         want = ((image >> bits) & 1) * PLASTIC | (_sign(image, bits) & (PLASTIC - 1))
-        bad = np.flatnonzero(got != want)
-        if bad.size:
-            raise DeviceError(f"load: weight word {bad[0]} reads back 0x{got[bad[0]]:08x}, "
-                              f"wrote 0x{want[bad[0]]:08x}")
+        for attempt in range(4):
+            got = np.asarray(self._read_once(Region.WEIGHT, 0, len(image), 4, False), np.int64)
+            bad = np.flatnonzero(got != want)
+            if not bad.size:
+                return
+            if attempt == 3:
+                break
+            self.stats["repairs"] += 1
+            self._write_weights(image[bad[0]:bad[-1] + 1], bits, int(bad[0]))
+        raise DeviceError(f"load: weight word {bad[0]} reads back 0x{got[bad[0]]:08x}, "
+                          f"wrote 0x{want[bad[0]]:08x}")
 
     def _need_net(self) -> Network:
         if self.net is None:
             raise DeviceError("no network loaded: call device.load(net) first")
         return self.net
 
+    def _write_all_weights(self, images, verify: bool) -> None:
+        """Weight images onto the board (one per core on a multi-core board, None for an
+        empty core); read back and repaired when ``verify``."""
+        bits = self.net.quantization.weight_bits
+        for k, w in enumerate([images] if self._part is None else images):
+            if w is None:
+                continue
+            if self._part is not None:
+                self._select(k)
+            self._write_weights(w, bits)
+            if verify:
+                self._verify_weights(w, bits)
+
+    def _read_words(self):
+        """The board's weight words; on a multi-core board, each core's (None: empty)."""
+        if self._part is None:
+            return np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
+                              np.int64)
+        out = []
+        for core, rep in zip(self._part.cores, self._multi.reports):
+            if core.net is None:
+                out.append(None)
+                continue
+            self._select(core.index)
+            out.append(np.asarray(self.read_region(Region.WEIGHT, 0, rep.weight_words),
+                                  np.int64))
+        return out
+
+    def _matrices(self, words) -> dict[str, np.ndarray]:
+        """Every projection's weights ``[target, source]`` from :meth:`_read_words`'s words
+        (a multi-core board's put together from its cores' blocks)."""
+        net = self.net
+        if self._part is None:
+            return {pr.name: self._matrix(words, i) for i, pr in enumerate(net.projections)}
+        out = {pr.name: integer_weights(net, j, net.quantization)
+               for j, pr in enumerate(net.projections)}
+        for core, rep, w in zip(self._part.cores, self._multi.reports, words):
+            if w is None:
+                continue
+            for li, (j, tgt, src) in enumerate(core.blocks):
+                out[net.projections[j].name][np.ix_(tgt, src)] = rep.matrix(_sign(w, 31), li)
+        return out
+
     def read_weights(self) -> dict[str, torch.Tensor]:
         """Current weights of every projection, ``[target, source]`` int64 in LSBs."""
-        net = self._need_net()
-        if self._part is not None:
-            return self._read_weights_multi()
-        words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
-                           np.int64)
-        return {pr.name: torch.from_numpy(self._matrix(words, i)) for i, pr in
-                enumerate(net.projections)}
-
-    def _read_weights_multi(self) -> dict[str, torch.Tensor]:
-        """Each core's weights through CORE_SEL, put together as the whole network's."""
-        from .quantize import integer_weights
-
-        part, net = self._part, self.net
-        out = {pr.name: torch.from_numpy(integer_weights(net, j, net.quantization))
-               for j, pr in enumerate(net.projections)}
-        for core, rep in zip(part.cores, self._multi.reports):
-            if core.net is None:
-                continue
-            self.write_region(Region.CTRL, CTRL_CORE_SEL, [core.index])
-            words = np.asarray(self.read_region(Region.WEIGHT, 0, rep.weight_words), np.int64)
-            for li, (j, tgt, src) in enumerate(core.blocks):
-                m = rep.matrix(_sign(words, 31), li)
-                out[net.projections[j].name][np.ix_(tgt, src)] = torch.from_numpy(m.copy())
-        return out
+        self._need_net()
+        words = self._guarded(self._read_words, keeps_state=self._evolved)
+        return {name: torch.from_numpy(m) for name, m in self._matrices(words).items()}
 
     def _matrix(self, words: np.ndarray, i: int) -> np.ndarray:
         bits = PLASTIC.bit_length() - 1  # the weight, sign-extended below the plastic bit
         return self._report.matrix(_sign(words, bits), i)
 
+    def restore_weights(self) -> None:
+        """Write back the weights of the last :meth:`load` (undoes on-chip learning)."""
+        self._need_net()
+        self._guarded(lambda: self._write_all_weights(self._weights, self.link.lossy))
+        self._evolved, self._current = False, None
+
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
         net = self._need_net()
         n = net.n_inputs + net.n_neurons
-        w = np.asarray(self.read_region(Region.STATE, 0, STATE_STRIDE * n, signed=True))
+        w = np.asarray(self._guarded(
+            lambda: self.read_region(Region.STATE, 0, STATE_STRIDE * n, signed=True),
+            keeps_state=self._stateful))
         w = w.reshape(n, STATE_STRIDE)
         return {pop.name: dict(zip((f.name.lower() for f in StateField),
                                    w[net.offset(pop.name):net.offset(pop.name) + pop.size].T))
@@ -444,7 +552,9 @@ class Device:
 
         Batch samples run one after another, each from the reset state; with learning, each
         starts from the weights of the load (as the simulator's per-sample copies do) and
-        ``Result.weights`` holds each sample's final plastic weights.
+        ``Result.weights`` holds each sample's final plastic weights. A sample the link
+        spoiled (a RUN that could not be answered, a step count or input error the board
+        reports) runs again from its start.
 
         Raises
         ------
@@ -453,7 +563,7 @@ class Device:
         """
         net = self._need_net()
         arrays, steps, batch = check_inputs(net, inputs, steps)
-        learning = self.read_region(Region.CTRL, CTRL_LEARN, 1)[0] & 1
+        learning = self._guarded(lambda: self.read_region(Region.CTRL, CTRL_LEARN, 1)[0] & 1)
         plastic = [i for i, pr in enumerate(net.projections)
                    if learning and pr.stdp is not None and pr.stdp.enabled]
         n = net.n_inputs + net.n_neurons
@@ -464,21 +574,16 @@ class Device:
             from tqdm.auto import tqdm
 
             samples = tqdm(samples, desc="device", unit="sample", leave=False)
+        start, recoveries = self._current, self.stats["reconnects"]
         for b in samples:
-            if b and plastic:
-                self.restore_weights()
-            self.reset()
-            for t, events in enumerate(self._run_sample(net, arrays, b, steps)):
-                spk[t, b, events] = True
-            if plastic and self._part is not None:
-                ws = self._read_weights_multi()
+            events, words = self._guarded(lambda b=b: self._sample(
+                net, arrays, b, steps, plastic, start, recoveries))
+            for t, ev in enumerate(events):
+                spk[t, b, ev] = True
+            if plastic:
+                mats = self._matrices(words)
                 for i in plastic:
-                    final[i].append(ws[net.projections[i].name].numpy())
-            elif plastic:
-                words = np.asarray(self.read_region(Region.WEIGHT, 0, self._report.weight_words),
-                                   np.int64)
-                for i in plastic:
-                    final[i].append(self._matrix(words, i))
+                    final[i].append(mats[net.projections[i].name])
         spikes = {pop.name: (arrays[pop.name].to(torch.bool).cpu() if pop.is_input else
                              torch.from_numpy(spk[:, :, net.offset(pop.name):
                                                   net.offset(pop.name) + pop.size].copy()))
@@ -488,57 +593,127 @@ class Device:
         return Result("device", steps, batch, spikes, {}, weights,
                       lsb=2.0 ** -net.quantization.frac_bits)
 
-    def restore_weights(self) -> None:
-        """Write back the weights of the last :meth:`load` (undoes on-chip learning)."""
-        bits = self._need_net().quantization.weight_bits
-        if self._part is None:
-            self._write_weights(self._weights, bits)
-            return
-        for k, w in enumerate(self._weights):
-            if w is not None:
-                self.write_region(Region.CTRL, CTRL_CORE_SEL, [k])
-                self._write_weights(w, bits)
-
-    def _run_sample(self, net: Network, arrays, b: int, steps: int) -> list[list[int]]:
-        """Output events (global indices) of each step of sample ``b``."""
+    def _sample(self, net: Network, arrays, b: int, steps: int, plastic: list[int], start,
+                recoveries: int) -> tuple[list[list[int]], object]:
+        """Run sample ``b`` from the reset state: its output events per step, and the weight
+        words after it when it learns (:meth:`_read_words`). A learning sample starts from
+        the load's weights, the first from the board's (``start``, None: the load's), written
+        again unless they are surely still there (the first attempt of the first sample, no
+        reconnect since the run began)."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
-        return self.run_events([[int(g) for name, o in offs.items()
-                                 for g in np.flatnonzero(x[name][t]) + o]
-                                for t in range(steps)])
+        inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
+                  for t in range(steps)]
+        bits = net.quantization.weight_bits
+        for attempt in range(3):
+            self._stateful = True
+            fresh = b == 0 and attempt == 0 and self.stats["reconnects"] == recoveries
+            if plastic and not fresh:
+                self._write_all_weights(self._weights if b or start is None else start,
+                                        self.link.lossy)
+            self.reset()
+            try:
+                events = self._run_steps(net, inputs)
+                if self.link.lossy:  # a RUN the line garbled: wrong steps or inputs
+                    status, count = self._read_once(Region.CTRL, CTRL_STATUS, 2, 4, False)
+                    if status & Status.INPUT_ERROR or count != steps:
+                        raise DeviceError(f"sample {b}: the board ran {count} of {steps} "
+                                          f"steps, input error {bool(status & 2)}")
+            except (PortLost, BoardReset):
+                raise
+            except DeviceError as e:
+                if attempt == 2 or isinstance(e, p.NackError):
+                    raise
+                self.stats["sample_retries"] += 1
+                continue
+            words = None
+            if plastic:
+                words = self._read_words()
+                self._evolved = True
+                self._current = (_image_of(words, bits) if self._part is None else
+                                 [None if w is None else _image_of(w, bits) for w in words])
+            return events, words
+        raise AssertionError("unreachable")
 
     def run_events(self, inputs: list[list[int]]) -> list[list[int]]:
         """Run ``len(inputs)`` steps from the core's present state; ``inputs[t]`` are the
         global indices of the input neurons spiking in step t. Returns the global indices of
         the neurons that spiked in each step, in the core's order.
 
+        A step-by-step primitive (:class:`snnkit.Cluster`): unlike :meth:`run`, nothing is
+        repeated when the link fails (the state has moved on) and there is no board-reset
+        check per call (the next :meth:`run`, :meth:`read_weights` or
+        :meth:`read_counters` makes it).
+
         Raises
         ------
-        DeviceError : the board aborted a step, or the link failed
+        DeviceError : no network loaded, the board aborted a step, or the link failed
         """
+        net = self._need_net()
+        self._stateful = True
+        return self._run_steps(net, inputs)
+
+    def _run_steps(self, net: Network, inputs: list[list[int]]) -> list[list[int]]:
+        """Output events (global indices) of each step, from the core's present state."""
         steps = len(inputs)
+        n = net.n_inputs + net.n_neurons
+        out_ok = np.ones(n, bool)
+        for pop in net.inputs:
+            out_ok[net.offset(pop.name):net.offset(pop.name) + pop.size] = False
         # The board runs the steps whose events surely fit its response buffer and reports
         # how many; steps it did not run would be sent twice. So the steps per frame start
         # at the worst case (every neuron spiking) and adapt: doubled after a frame done in
-        # full, cut to what the board managed otherwise.
+        # full, cut to what the board managed otherwise. The link's frame size bounds the
+        # request and the expected response too.
         out: list[list[int]] = []
         t = 0
         while t < steps:
             size, k = 2, 0
+            budget, per_step = self.link.payload, 2 + 2 * self._events
             while t + k < steps and k < self._steps_per_frame \
-                    and size + 2 + 2 * len(inputs[t + k]) <= self.max_payload:
+                    and size + 2 + 2 * len(inputs[t + k]) <= self.max_payload \
+                    and (k == 0 or (size + 2 + 2 * len(inputs[t + k]) <= budget
+                                    and 4 + (k + 1) * per_step <= budget)):
                 size += 2 + 2 * len(inputs[t + k])
                 k += 1
             if k == 0:
                 raise DeviceError(f"step {t}: {len(inputs[t])} input spikes do not fit one "
                                   f"frame of {self.max_payload} bytes")
-            done, abort = p.parse_stream(self.call(Op.RUN, p.encode_events(inputs[t:t + k])))
+            resp = self.call(Op.RUN, p.encode_events(inputs[t:t + k]),
+                             expect=int(4 + k * per_step),
+                             check=lambda d, k=k: _valid_stream(d, k, out_ok))
+            done, abort = p.parse_stream(resp)
             if abort is not None:
                 raise DeviceError(f"RUN: the board aborted step {t + len(done)} "
                                   f"({p.error_name(abort)}); its state is now unknown")
-            if not done or len(done) > k:
-                raise DeviceError(f"RUN: board reports {len(done)} of {k} steps done")
+            if not done:
+                raise DeviceError(f"RUN: board reports 0 of {k} steps done")
             self._steps_per_frame = 2 * k if len(done) == k else len(done)
+            self._events = 0.75 * self._events + 0.25 * sum(map(len, done)) / len(done)
             out += done
             t += len(done)
         return out
+
+
+def _valid_stream(payload: bytes, k: int, out_ok: np.ndarray) -> bool:
+    """A RUN response that parses, covers at most ``k`` steps, and names each output neuron
+    at most once per step (a damaged frame that slipped through its CRC rarely does)."""
+    try:
+        done, _ = p.parse_stream(payload)
+    except (p.ProtocolError, struct.error):
+        return False
+    if len(done) > k:
+        return False
+    for ev in done:
+        a = np.asarray(ev, np.int64)
+        if a.size and (a.max() >= out_ok.size or not out_ok[a].all() or np.unique(a).size
+                       != a.size):
+            return False
+    return True
+
+
+def _image_of(words: np.ndarray, bits: int) -> np.ndarray:
+    """Board weight words (bit 31 plastic, the weight sign-extended below) as the compiler's
+    image (the plastic bit above ``bits`` bits of two's complement weight)."""
+    plastic = (words >> 31) & 1
+    return (plastic << bits) | (_sign(words, 31) & ((1 << bits) - 1))

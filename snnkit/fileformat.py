@@ -16,8 +16,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +30,15 @@ from .errors import NetworkError
 
 FORMAT = "snnkit-network"
 VERSION = 2  # 2: population shapes, convolution projections
+# what zipfile, zlib and json raise on a damaged archive (a flipped byte, a cut, a splice):
+# the file, not snnkit, is wrong
+DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+           NotImplementedError, RuntimeError, UnicodeDecodeError, struct.error, ValueError,
+           OverflowError, RecursionError, MemoryError)
+# what building a network from a well-formed but wrong manifest may raise besides
+# NetworkError (values of the wrong kind reaching numpy or a constructor)
+MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
+             ZeroDivisionError, RecursionError, MemoryError)
 
 T = TypeVar("T")
 
@@ -89,8 +100,9 @@ class _Reader:
             except KeyError:
                 raise NetworkError(f"{self.where}: {label}: array {name!r} is missing from "
                                    f"the file")
-            except (zipfile.BadZipFile, EOFError, OSError) as e:
-                raise NetworkError(f"{self.where}: {label}: array {name!r} is corrupt ({e})")
+            except DAMAGED as e:
+                raise NetworkError(f"{self.where}: {label}: array {name!r} is corrupt "
+                                   f"({type(e).__name__}: {e})")
             try:
                 return np.load(io.BytesIO(raw), allow_pickle=False)
             except Exception as e:  # noqa: BLE001 - numpy raises several types
@@ -128,8 +140,10 @@ def read(path, build: Callable[[dict, Callable[[Any, str], Any]], T]) -> T:
 
     Raises
     ------
-    NetworkError : the file is missing, not a snnkit archive, truncated or of a newer format
-        version, or ``build`` raised one; every message starts with the file's path
+    NetworkError : the file is missing, not a snnkit archive, damaged (truncated, bytes
+        changed: the archive's CRC-32 of each member catches these), of a newer format
+        version, or describes a malformed network; every message starts with the file's path
+        and names the field where it is known
     """
     path = Path(path)
     where = str(path)
@@ -143,7 +157,7 @@ def read(path, build: Callable[[dict, Callable[[Any, str], Any]], T]) -> T:
                 raise NetworkError(f"{where}: not a snnkit network file (no manifest.json)")
             try:
                 manifest = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
                 raise NetworkError(f"{where}: manifest.json is not valid JSON ({e})")
             try:
                 _check_version(manifest)
@@ -152,5 +166,11 @@ def read(path, build: Callable[[dict, Callable[[Any, str], Any]], T]) -> T:
                 if str(e).startswith(where):
                     raise
                 raise NetworkError(f"{where}: {e}") from None
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise NetworkError(f"{where}: not a snnkit network file, or truncated ({e})") from None
+            except MALFORMED as e:
+                raise NetworkError(f"{where}: the network it describes is malformed "
+                                   f"({type(e).__name__}: {e})") from None
+    except NetworkError:
+        raise
+    except DAMAGED as e:
+        raise NetworkError(f"{where}: not a snnkit network file, or truncated or damaged "
+                           f"({type(e).__name__}: {e})") from None

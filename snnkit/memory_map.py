@@ -291,6 +291,7 @@ def _macros() -> list[tuple[str, str, str]]:
     m.append(("", "", "the UART link (docs/uart-protocol.md, snnkit/protocol.py)"))
     m += [("SNN_SYNC", f"8'h{p.SYNC:02X}", "first byte of every frame"),
           ("SNN_PROTOCOL_VERSION", f"8'd{p.PROTOCOL_VERSION}", "IDENTIFY's version byte"),
+          ("SNN_IDLE_BITS", str(p.IDLE_BITS), "silent bit periods that drop a partial frame"),
           ("SNN_N_REGIONS", str(p.N_REGIONS), "IDENTIFY's region count (a byte)"),
           ("SNN_END_OF_STREAM", f"16'h{p.END_OF_STREAM:04X}", "count that ends a RUN stream"),
           ("SNN_ABORT", f"16'h{p.ABORT:04X}", "count that aborts it (then the error code)")]

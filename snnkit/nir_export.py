@@ -2,7 +2,8 @@
 
 Time constants are the forward-Euler reading of the per-step decays, and snnkit's exact
 values ride along in ``snnkit_*`` metadata so that :func:`snnkit.from_nir` restores the
-network exactly (docs/nir.md); what NIR cannot express is listed in one
+network exactly (docs/nir.md), with a digest of the whole graph (:mod:`snnkit.nir_digest`)
+that shows a damaged file; what NIR cannot express is listed in one
 :class:`~snnkit.nir_report.NIRApproximationWarning`.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import nir_digest
 from .errors import NetworkError
 from .network import Network
 from .nir_linear import ConvOp
@@ -63,7 +65,9 @@ def to_nir(net: Network):
     if net.quantization is not None:
         notes.append(Note("network", "quantization", "not part of NIR; dropped", False))
     warn(notes, "NIR export: not representable in NIR", 2)
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"snnkit_dt": net.dt})
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"snnkit_dt": net.dt})
+    graph.metadata[nir_digest.KEY] = nir_digest.digest(graph)  # a file's damage shows
+    return graph
 
 
 def _nir_shape(net, pop) -> tuple | None:

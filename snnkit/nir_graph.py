@@ -16,11 +16,12 @@ def load(graph_or_path):
     if isinstance(graph_or_path, (str, Path)):
         path = Path(graph_or_path)
         if not path.is_file():
-            raise NetworkError(f"graph_or_path: no such file {str(path)!r}")
+            raise NetworkError(f"{path}: no such file")
         try:
             return nir.read(path)
         except Exception as e:  # noqa: BLE001 - h5py/nir raise many types
-            raise NetworkError(f"graph_or_path: {str(path)!r} is not a NIR file ({e})")
+            raise NetworkError(f"{path}: not a NIR file, or damaged ({type(e).__name__}: "
+                               f"{e})") from None
     if isinstance(graph_or_path, dict):
         try:
             return nir.NIRGraph.from_dict(graph_or_path)

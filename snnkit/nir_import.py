@@ -17,8 +17,11 @@ other way.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from . import nir_digest
 from .errors import NetworkError
 from .network import IF, LIF, NEURON_MODELS, CubaLIF, Network
 from .nir_graph import Wire, check_types, inline, load, update_order
@@ -68,9 +71,39 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
     net = Network(dt=dt)
-    nodes, edges = inline(load(graph_or_path))
-    check_types(nodes, _NEURONS + _LINEAR + ("Input", "Output"))
-    return _Importer(nodes, edges, net, convention, input_encoding).run()
+    graph = load(graph_or_path)
+    where = f"{graph_or_path}: " if isinstance(graph_or_path, (str, Path)) else ""
+    if where:
+        _check_digest(graph, where)
+    try:
+        nodes, edges = inline(graph)
+        check_types(nodes, _NEURONS + _LINEAR + ("Input", "Output"))
+        return _Importer(nodes, edges, net, convention, input_encoding).run()
+    except NetworkError as e:  # a file's errors name the file too
+        if not where or str(e).startswith(where):
+            raise
+        raise NetworkError(where + str(e)) from None
+    except _MALFORMED as e:  # parameters of the wrong kind or shape reaching numpy
+        raise NetworkError(f"{where or 'graph: '}a malformed NIR graph "
+                           f"({type(e).__name__}: {e})") from None
+
+
+def _check_digest(graph, where: str) -> None:
+    """A file snnkit exported carries a digest of its contents: a damaged one is an error,
+    not another network (NIR files have no checksum of their own)."""
+    stored = (getattr(graph, "metadata", None) or {}).get(nir_digest.KEY)
+    if stored is None:
+        return
+    stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+    if stored != nir_digest.digest(graph):
+        raise NetworkError(f"{where}its contents differ from the {nir_digest.KEY} snnkit "
+                           f"wrote with them: the file is damaged (or was edited; remove "
+                           f"the graph's {nir_digest.KEY} metadata to import an edited file)")
+
+
+# what a well-formed file with wrong contents (a damaged or hand-made file) raises on the way
+_MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
+              ZeroDivisionError, RecursionError, MemoryError, StopIteration)
 
 
 class _Importer:

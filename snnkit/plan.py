@@ -33,7 +33,7 @@ class Proj:
     conv: Conv | None = None  # a convolution: summed by snnkit.conv.conv_sum
 
     def __post_init__(self):
-        self._wt = self._kw = self._kv = None
+        self._wt = self._kw = self._kv = self._pw = self._pm = None
 
     @property
     def wt(self) -> torch.Tensor:
@@ -68,6 +68,21 @@ class Proj:
         if self._kv is None:
             self._kv = kernels.pack_amx(self.kernel_weights(), self.w.shape[0])
         return self._kv
+
+    def plastic_weights(self) -> torch.Tensor:
+        """A plastic projection's initial weights in the step kernel's layout (padded
+        ``[source, target]``; float32, or int16: STDP keeps them within the weights' width, at
+        most 16 bits), made once; each run learns on copies."""
+        if self._pw is None:
+            dt = torch.int16 if self.w.dtype != torch.float32 else torch.float32
+            self._pw = kernels.pad_weights(self.w.to(dt).T, dt)
+        return self._pw
+
+    def plastic_mask(self) -> torch.Tensor:
+        """The plasticity bits in the step kernel's layout (uint8, padded like the weights)."""
+        if self._pm is None:
+            self._pm = kernels.pad_weights(self.stdp.plastic.T.to(torch.uint8))
+        return self._pm
 
 
 @dataclass

@@ -20,6 +20,7 @@ HEADER = 5  # SYNC, OP, SEQ, LEN lo, LEN hi
 OVERHEAD = HEADER + 2  # + CRC
 PROTOCOL_VERSION = 1
 MAX_LEN = 0xFFFE
+IDLE_BITS = 20_000  # bit periods of silence inside a frame after which the board drops it
 STREAM_LEN = 0xFFFF  # LEN of a self-delimiting payload (the RUN response, sent as it is made)
 END_OF_STREAM, ABORT = 0xFFFF, 0xFFFE  # block counts that end a stream
 
@@ -83,7 +84,12 @@ class ProtocolError(DeviceError):
 
 
 class CrcError(ProtocolError):
-    """A received frame's CRC does not match its contents."""
+    """A received frame's CRC does not match its contents; ``op`` and ``seq`` are what its
+    (possibly damaged) header says."""
+
+    def __init__(self, message: str, op: int | None = None, seq: int | None = None):
+        super().__init__(message)
+        self.op, self.seq = op, seq
 
 
 class NackError(DeviceError):
@@ -106,9 +112,10 @@ def _op_name(op: int) -> str:
     base = op & 0xF0 if op & 0xF0 in (Op.WRITE, Op.READ) else op
     try:
         name = Op(base).name
+        region = Region(op & 0x0F).name if base != op else ""
     except ValueError:
         return f"opcode 0x{op:02x}"
-    return f"{name}({Region(op & 0x0F).name if base != op else ''})".replace("()", "")
+    return f"{name}({region})".replace("()", "")
 
 
 # --------------------------------------------------------------------------- frames
@@ -214,7 +221,8 @@ class FrameParser:
                 return out
             if crc16(self.buf[1:end]) != 0:
                 out.append(CrcError(f"frame: CRC mismatch (op 0x{self.buf[1]:02x}, "
-                                    f"seq {self.buf[2]}, {length} payload bytes)"))
+                                    f"seq {self.buf[2]}, {length} payload bytes)",
+                                    self.buf[1], self.buf[2]))
                 self._skip()
                 continue
             out.append(Frame(self.buf[1], self.buf[2], bytes(self.buf[HEADER:end - 2])))

@@ -28,7 +28,7 @@ from torch import nn
 
 from .errors import NetworkError
 
-INPUT_CODES = ("binary", "unary")
+INPUT_CODES = ("binary", "split", "unary")
 MAX_EXPONENT = 14  # th = 2**e LSB, e <= MAX_EXPONENT
 
 
@@ -53,10 +53,40 @@ def _level(u: torch.Tensor, levels: int, through: bool = False) -> torch.Tensor:
     return q.clamp(0, levels)
 
 
+def code_weights(code: str, input_levels: int) -> np.ndarray:
+    """What each input neuron of one value adds to ``m`` when it fires: "binary" ``2**b`` for
+    ``b < bit_length(K)``; "split" the same with the top bit replaced by neurons of half its
+    weight (as many as ``K`` needs: one more neuron at most, the largest multiplier halved, so
+    first-layer weights get twice the resolution); "unary" ``K`` ones."""
+    k = int(input_levels)
+    if code == "unary" or (code == "split" and k < 2):
+        return np.ones(k, np.int64)
+    bits = k.bit_length()
+    if code == "binary":
+        return 1 << np.arange(bits, dtype=np.int64)
+    top = 1 << (bits - 2)  # split: bits 0 .. bits-3, then m >> (bits-2) units of weight top
+    return np.concatenate([1 << np.arange(bits - 2, dtype=np.int64),
+                           np.full(k >> (bits - 2), top, np.int64)])
+
+
+def code_spikes(code: str, input_levels: int, m: np.ndarray) -> np.ndarray:
+    """Input spikes ``[..., neurons]`` (bool) of integers ``m`` in ``0 .. K``, in the order of
+    :func:`code_weights` (their weighted sum is ``m``)."""
+    w = code_weights(code, input_levels)
+    m = np.asarray(m, np.int64)[..., None]
+    if code == "unary" or (w == 1).all():
+        return np.arange(len(w)) < m
+    if code == "binary":
+        return ((m >> np.arange(len(w))) & 1).astype(bool)
+    low = int((w < w[-1]).sum())  # split: the low bits of m, then the top units in unary
+    return np.concatenate([((m >> np.arange(low)) & 1).astype(bool),
+                           np.arange(len(w) - low) < (m >> low)], -1)
+
+
 def input_multiplier(code: str, input_levels: int) -> int:
-    """Largest factor the input code puts on a first-layer weight: one synapse carries
-    ``weight * 2**bit`` for the binary code, ``weight`` for the unary one."""
-    return 1 << (int(input_levels).bit_length() - 1) if code == "binary" else 1
+    """Largest factor the input code puts on a first-layer weight (one synapse carries
+    ``weight * code_weights(...)[i]``)."""
+    return int(code_weights(code, input_levels).max())
 
 
 def input_integers(x, input_shape: tuple, input_levels: int) -> torch.Tensor:
@@ -213,7 +243,10 @@ class QRNN(nn.Module):
     input_levels : ``K``: inputs are in [0, 1] on the grid ``1/K`` (digits: 16), sent as the
         integers ``m = round(x * K)``
     input_code : how ``m`` reaches the network in one step: "binary" (``bit_length(K)`` input
-        neurons per value, bit ``b`` weighted ``2**b``) or "unary" (``K`` neurons, ``m`` fire)
+        neurons per value, bit ``b`` weighted ``2**b``), "split" (binary with the top bit sent
+        as neurons of half its weight: for ``K = 16`` weights 1, 2, 4, 8, 8, so first-layer
+        weights get twice the resolution of "binary" for the same 5 neurons) or "unary" (``K``
+        neurons, ``m`` fire; the finest first-layer weights); see :func:`code_weights`
     weight_bits : signed width of a synapse's weight on the hardware (8)
 
     Raises
@@ -271,7 +304,7 @@ class QRNN(nn.Module):
             lv = output_levels if k == len(sizes) - 1 else rlevels[k]
             layer = _QLayer("readout", nn.Linear(n, h), int(lv), (n,))
             with torch.no_grad():
-                layer.op.weight.normal_(0, 2 * lv / (in_max * n) ** 0.5)
+                layer.op.weight.normal_(0, lv / in_max / n ** 0.5)
                 layer.op.bias.zero_()
             self.readout.append(layer)
             n, in_max = h, float(lv)

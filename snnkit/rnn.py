@@ -449,7 +449,7 @@ def to_qrnn(model: nn.Module, calibration_data, levels: int = 4, output_levels: 
     """The :class:`QRNN` of a float recurrent model: every activation a QCFS of ``levels``
     (or its own, for QCFS modules) with the clip value at the ``percentile`` of its
     calibration activations, the output too (``output_levels``), weights on the hardware
-    grid. Fine-tune it (``snnkit.datasets.fit``) before converting.
+    grid. Fine-tune it (``snnkit.datasets.fit_qrnn``) before converting.
 
     Parameters
     ----------

@@ -57,7 +57,7 @@ def ws(tmp_path_factory):
         for n, b in items.items():
             z.writestr(n, b)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
-    torch.save(model, d / "model.pt")
+    torch.jit.save(torch.jit.script(model), d / "model.pt")  # read without unpickling code
     np.save(d / "calib.npy", np.random.default_rng(1).random((20, 4)))
     np.savez(d / "train.npz", x_train=np.random.default_rng(2).random((8, 12)),
              y_train=np.arange(8) % 3)

@@ -54,9 +54,24 @@ def test_hand_computed_two_step_recurrence_element_by_element():
         assert conv.predict(result=res).tolist() == [0]
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7, 8, 15, 16, 17, 32])
+def test_input_codes_send_every_integer(k):
+    from snnkit.qrnn import code_spikes, code_weights
+
+    m = np.arange(k + 1)
+    for code in ("binary", "split", "unary"):
+        w = code_weights(code, k)
+        assert np.array_equal(code_spikes(code, k, m).astype(np.int64) @ w, m), code
+    binary, split = code_weights("binary", k), code_weights("split", k)
+    assert len(split) <= len(binary) + 1
+    if k >= 4:  # the largest multiplier halved
+        assert split.max() * 2 == binary.max()
+    assert code_weights("split", 16).tolist() == [1, 2, 4, 8, 8]
+
+
 def _random_qrnn(seed):
     rng = np.random.default_rng(seed)
-    code = str(rng.choice(["binary", "unary"]))
+    code = str(rng.choice(["binary", "split", "unary"]))
     k = int(rng.choice([1, 3, 4, 16]))
     conv_feat = rng.random() < 0.3
     shape = (1, int(rng.integers(3, 6))) if conv_feat else (int(rng.integers(1, 5)),)
@@ -75,7 +90,7 @@ def _random_qrnn(seed):
     return q, x
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(9))
 def test_random_qrnns_spiking_network_equals_qrnn_on_every_element(seed):
     q, x = _random_qrnn(seed)
     ref = q.levels(x)
@@ -83,7 +98,7 @@ def test_random_qrnns_spiking_network_equals_qrnn_on_every_element(seed):
         out = q.double()(torch.from_numpy(x)) * (q.readout[-1].levels / 8.0)
         assert torch.equal(out.round(), torch.from_numpy(ref[-1]).double())
         assert torch.allclose(out, out.round())
-    conv = build(q, bias=("clock", "neuron")[seed % 2])
+    conv = build(q, bias=("clock", "neuron", "input")[seed % 3])
     runs = {b: conv.run(x, b) for b in ("float", "fixed")}
     for backend, res in runs.items():
         got = conv.levels_of(res)
@@ -177,6 +192,35 @@ def test_loop_cell_with_features_and_qcfs_output_is_read_and_converted():
     assert np.array_equal(conv.predict(x, "fixed"), q.predict(x))
 
 
+class _CRNN(nn.Module):
+    """A CRNN: a Conv1d over each [1, 8] element, a loop cell, a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv, self.cact = nn.Conv1d(1, 3, 3, padding=1), nn.ReLU()
+        self.inp, self.rec, self.act = nn.Linear(24, 6), nn.Linear(6, 6, bias=False), nn.ReLU()
+        self.out = nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = torch.zeros(x.shape[0], 6, dtype=x.dtype)
+        for t in range(x.shape[1]):
+            h = self.act(self.inp(self.cact(self.conv(x[:, t])).flatten(1)) + self.rec(h))
+        return self.out(h)
+
+
+def test_crnn_with_conv_features_is_read_and_converted_exactly():
+    x = np.random.default_rng(0).integers(0, 17, (32, 5, 1, 8)) / 16
+    conv = convert(_CRNN(), x, levels=4)
+    q = conv.qrnn
+    assert [ly.kind for ly in q.integers()] == ["feature", "recurrent", "readout"]
+    assert conv.network.population("feature1").size == 24 * 4  # 3 channels x 8, 4 levels
+    for backend in ("float", "fixed"):
+        got = conv.levels_of(conv.run(x, backend))
+        assert all(np.array_equal(g, r) for g, r in zip(got, q.levels(x)))
+    assert len(np.unique(q.levels(x)[0])) >= 3  # the feature layer is not all 0 or saturated
+
+
 def test_qrnn_trains_in_torch_and_stays_exact():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 5, (64, 4, 2)) / 4
@@ -266,7 +310,7 @@ def test_bad_sequences_and_options():
         conv.encode(np.full((1, 2, 1), 0.3))
     with pytest.raises(SimulationError, match="expected \\[batch, T, 1\\]"):
         conv.encode(np.zeros((1, 2, 3)))
-    with pytest.raises(NetworkError, match="bias: must be 'clock' or 'neuron'"):
+    with pytest.raises(NetworkError, match="bias: must be 'clock', 'input' or 'neuron'"):
         build(_two_step(), bias="x")
     with pytest.raises(NetworkError, match="state_bits: the network's sums need"):
         build(_two_step(), state_bits=4)
@@ -311,3 +355,36 @@ def test_converted_recurrent_net_rtl_equals_fixed_point(backend):
     levels = conv.levels_of(got)
     assert all(np.array_equal(g, r) for g, r in zip(levels, q.levels(x)))
     assert len({int(v) for v in np.concatenate([lv.ravel() for lv in levels])}) >= 2
+
+
+# --------------------------------------------------------------------------- on the board
+
+SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")
+
+def test_row_wise_digits_model_on_the_emulated_board_equals_fixed_point():
+    """The example row-wise model (cached; benchmarks/sequence_digits.py runs the whole test
+    split) through snnkit.Device on a board built with the iCE40 target's sizes."""
+    from snnkit import datasets, emulated_board
+    from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_fit, build_images
+
+    q = datasets.train_qrnn("row")
+    conv = convert(q, bias="input")
+    net = conv.network
+    assert net.n_inputs + net.n_neurons <= 256
+    assert (len(net.populations), len(net.projections)) == (3, 4)
+    assert board_fit(HardwareConfig.for_network(net))["ice40"] == ([], [])
+    ice40 = BOARD_CONFIGS["ice40"]  # the board is built with the iCE40 target's sizes
+    config = HardwareConfig.for_network(net, **{k: getattr(ice40, k) for k in SIZES})
+    build_images(net, config)  # raises when the network does not fit
+    _, _, x_te, y_te = datasets.digits()
+    x, y = datasets.digit_sequences("row", x_te)[:48], y_te[:48]
+    ref = conv.run(x, "fixed")
+    with emulated_board.running(config) as (url, _):
+        with snnkit.Device(url) as dev:
+            dev.load(net)
+            board = dev.run(conv.encode(x))
+    for name, spikes in ref.spikes.items():  # every spike of every population, every step
+        assert torch.equal(board.spikes[name].cpu(), spikes.cpu()), name
+    levels = conv.levels_of(board)
+    assert all(np.array_equal(g, r) for g, r in zip(levels, q.levels(x)))
+    assert (conv.predict(result=board) == y).mean() >= 0.9

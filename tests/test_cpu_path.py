@@ -188,3 +188,37 @@ def test_each_group_is_one_kernel_call(monkeypatch):
     snnkit.simulate(net, rng.random((10, 2, 20)) < 0.3, device="cpu")
     # ff and out on the layer kernel; rec's input from ff summed beforehand, then stepped
     assert calls == {"layer": 2, "group": 1, "sums": 1}
+
+
+@pytest.mark.parametrize("density,cache,inside", [(0.0, 1 << 20, False), (1.0, 1 << 20, True),
+                                                   (1.0, 1000, False)])
+def test_fixed_point_group_sums_earlier_spikes_itself_or_beforehand_bit_exact(
+        monkeypatch, density, cache, inside):
+    """Sparse spike inputs from earlier populations are summed in the step kernel (below the
+    density, and the group's weights within the cache size) or beforehand by the layer kernel:
+    the same integers as the torch path either way."""
+    rng = np.random.default_rng(5)
+    net = snnkit.Network()
+    net.add_input("in", 40)
+    net.add_population("ff", 30, LIF(beta=0.9, bias=0.05))
+    net.add_population("rec", 25, CubaLIF(alpha=0.5, beta=0.9, reset="delayed"))
+    net.connect("in", "rec", rng.normal(0.1, 0.3, (25, 40)), delay=2)
+    net.connect("in", "ff", rng.normal(0.2, 0.3, (30, 40)))
+    net.connect("ff", "rec", rng.normal(0.1, 0.3, (25, 30)))
+    net.connect("rec", "rec", rng.normal(0, 0.3, (25, 25)), delay=1)
+    net, _ = snnkit.quantize(net)
+    x = {"in": rng.random((30, 3, 40)) < 0.1}
+    monkeypatch.setattr(cpu_path, "GROUP_SUM_DENSITY", density)
+    monkeypatch.setattr(cpu_path, "GROUP_SUM_BYTES", cache)
+    sums = []
+    real = kernels.run_layer
+    monkeypatch.setattr(kernels, "run_layer", lambda *a, **k: sums.append(k.get("sums")) or
+                        real(*a, **k))
+    fast, slow = _run(net, x, True, "fixed"), _run(net, x, False, "fixed")
+    assert sums.count(True) == (0 if inside else 1)
+    for k in slow.spikes:
+        assert torch.equal(fast.spikes[k], slow.spikes[k]), k
+    for k in slow.states:
+        for var in ("v", "i", "theta"):
+            assert torch.equal(fast.states[k][var], slow.states[k][var]), (k, var)
+    assert slow.spikes["rec"].any()

@@ -237,3 +237,17 @@ def test_what_cannot_fit_is_refused_before_writing(board, tmp_path):
     with pytest.raises(snnkit.NetworkError, match="SPRAMs .* too many"):
         build(huge, "ice40", tmp_path / "fpga")
     assert not (tmp_path / "fpga").exists()
+
+
+def test_the_most_negative_word_keeps_the_networks_format():
+    """A weight of exactly -2^(b-1) LSB (-128 in 8 bits: what training in the board's
+    integers produces at the bound) fits; the board keeps the network's fractional bits, so
+    the board computes the integers that training and the fixed-point simulator computed."""
+    net = snnkit.Network(quantization=snnkit.Quantization(frac_bits=9))
+    net.add_input("in", 4)
+    net.add_population("h", 3, snnkit.LIF(beta=0.9))
+    net.connect("in", "h", np.array([[-0.25, 0.248046875, 0.1, 0.0]] * 3))
+    board = HardwareConfig.for_network(net)
+    assert board_quantization(net, board).frac_bits == 9
+    net.projections[0].weight[0, 0] = -0.2519  # -129 LSB: one bit fewer
+    assert board_quantization(net, board).frac_bits == 8

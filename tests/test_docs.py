@@ -238,3 +238,20 @@ def test_user_guide_demo_output_quotes_the_demo_summary():
         assert re.search(rf"^{re.escape(row['path'])} +{re.escape(acc)} +{re.escape(spikes)} ",
                          guide, re.M), row["path"]
     assert f"identical predictions on {summary['fpga_equals_fixed']}/" in guide
+
+
+def test_architecture_map_names_every_module_and_only_real_ones():
+    """docs/architecture.md matches the tree: every module and C source of the package is on
+    the map, and every `file.py` / `file.c` / `file.v` the map names exists."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    pkg = ROOT / "snnkit"
+    sources = [p for p in pkg.rglob("*") if p.suffix in (".py", ".c")
+               and "__pycache__" not in p.parts and p.name != "__init__.py"
+               and not {"hdl", "sim", "firmware"} & set(p.relative_to(pkg).parts)]
+    missing = [str(p.relative_to(pkg)) for p in sources if p.name not in text]
+    assert not missing, f"docs/architecture.md does not name: {missing}"
+    named = set(re.findall(r"([\w/]+\.(?:py|c|v))\b", text))
+    known = {p.name for p in sources} | {p.name for p in (ROOT / "hdl").glob("*.v")}
+    ghosts = [n for n in named if n not in known and n != "__init__.py"
+              and not (pkg / n).exists() and not (ROOT / n).exists()]
+    assert not ghosts, f"docs/architecture.md names files not in the tree: {ghosts}"

@@ -2,7 +2,8 @@
 a partitioned network bit for bit like the fixed-point simulator, under Verilator and Icarus:
 spikes, states and STDP weights on every step, with STDP on projections that cross cores in
 the same step (delay 0: a later wave) and through the step barrier (delay 1); and as one
-board of many cores over the UART protocol (the emulated hdl/host_multi_top.v)."""
+board of many cores over the UART protocol (the emulated hdl/host_multi_top.v), on a lossy
+line and across a board swap too."""
 
 import numpy as np
 import pytest
@@ -96,6 +97,40 @@ def test_one_board_many_cores_over_the_uart_protocol():
     for name, w in ref.weights.items():
         assert torch.equal(res.weights[name], w), name
     assert counters["steps"] == 20 and counters["crc_errors"] == 0
+
+
+def test_many_cores_on_a_lossy_line_and_after_a_board_swap():
+    """The multi-core board behind a line that damages 0.5% of the bytes: the upload (each
+    core's part through CORE_SEL, read back and repaired), two learning samples and the
+    weights written back equal the simulator's; then, with reconnect, the board is swapped
+    for a fresh one mid-session and the network reloaded onto its cores."""
+    from snnkit.lossy_proxy import LossyProxy
+    from snnkit.quantize import integer_weights
+
+    net = with_biases(crossing_net(seed=4))
+    x = np.random.default_rng(5).random((12, 2, 8)) < 0.35
+    ref = snnkit.simulate(net, x, backend="fixed")
+    with running(CONFIG, cores=2) as (url, _), running(CONFIG, cores=2) as (fresh, _):
+        with LossyProxy(url, rate=0.005, seed=3) as proxy, Device(proxy.url,
+                                                                   reconnect=True) as dev:
+            dev.load(net)
+            assert_same_spikes_weights(dev.run(x), ref)
+            dev.restore_weights()
+            qnet = dev.net
+            for j, w in enumerate(dev.read_weights().values()):
+                assert np.array_equal(w.numpy(), integer_weights(qnet, j, qnet.quantization))
+            proxy.rate = 0.0
+            proxy.retarget(fresh)
+            assert_same_spikes_weights(dev.run(x), ref)
+            stats = dict(dev.stats)
+    assert proxy.faults > 20 and stats["resends"] > 5 and stats["board_resets"] == 1
+
+
+def assert_same_spikes_weights(res, ref):
+    for name in ref.spikes:
+        assert torch.equal(res.spikes[name], ref.spikes[name]), name
+    for name, w in ref.weights.items():
+        assert torch.equal(res.weights[name], w), name
 
 
 def test_compile_cores_cli_writes_each_core_and_the_router_tables(tmp_path):

@@ -230,12 +230,19 @@ def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, monkeyp
             assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
-def test_lean_memory_gives_the_same_gradients():
-    net = feedforward(4)
+@pytest.mark.parametrize("delay", [1, 9])
+def test_lean_memory_gives_the_same_gradients(delay, monkeypatch):
+    """Also a delay longer than the chunks (the source's gradient reaches chunks back)."""
+    net = feedforward(4, delay=delay)
     x = spikes_in(23, 3, 20, seed=4)
     _, full = _grads(SNN(net, trainable=ALL), x)
+    if delay > 1:  # against autograd through neuron_step, too
+        _, ref = _grads(SNN(net, trainable=ALL), x, monkeypatch, torch_path=True)
+        for n in full:
+            assert torch.allclose(full[n], ref[n], rtol=1e-5, atol=1e-6), n
     for chunk in (1, 4, 7):
-        _, lean = _grads(SNN(net, trainable=ALL, memory="lean", chunk=chunk), x)
+        res, lean = _grads(SNN(net, trainable=ALL, memory="lean", chunk=chunk), x)
+        assert torch.equal(res.spikes["c"].bool(), snnkit.simulate(net, x).spikes["c"])
         for n in full:
             assert torch.allclose(full[n], lean[n], rtol=1e-5, atol=1e-6), (chunk, n)
 

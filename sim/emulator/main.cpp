@@ -112,7 +112,13 @@ struct Board {
         top->eval();
         ++cycles;
     }
-    bool active() const { return ser.busy() || des.busy() || top->link_active || !top->uart_tx; }
+    // Something is going on: bytes shifting in or out, the decoder inside a frame or a
+    // command. The UART transmitter takes a byte a few cycles before its start bit, while
+    // the decoder may already be idle: the clock keeps running for a byte's time after the
+    // last sign of activity (tail), or that byte would wait for the next client byte.
+    int tail = 0;
+    bool busy() const { return ser.busy() || des.busy() || top->link_active || !top->uart_tx; }
+    bool active() const { return tail > 0 || busy(); }
     // run up to n cycles while active; bytes from the tx pin are appended to out
     void run(int n, std::vector<uint8_t>& out) {
         for (int i = 0; i < n && active(); ++i) {
@@ -121,6 +127,7 @@ struct Board {
             ser.tick();
             uint8_t b;
             if (des.tick(top->uart_tx, &b)) out.push_back(b);
+            tail = busy() ? 12 * CLKS_PER_BIT : tail - 1;
         }
     }
 };

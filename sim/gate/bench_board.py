@@ -4,7 +4,8 @@ synthesises it), with cocotbext-uart as the serial line. The board must answer e
 the fixed-point simulator computes: spikes, and the weights learned on chip.
 
 Device is blocking code: it runs in a cocotb bridge thread, and its port (``SimPort``) resumes
-the simulation whenever it waits for bytes.
+the simulation whenever it waits for bytes; the port keeps the simulated time, so the link's
+timeouts are in the board's time, not the host's.
 """
 
 import cocotb
@@ -25,12 +26,21 @@ WAIT_CYCLES = 400  # simulated clocks per read of an empty port
 
 
 class SimPort:
-    """The part of a pyserial port that Device uses, on the simulated pins."""
+    """The part of a pyserial port that Device uses, on the simulated pins, and the clock
+    the link reads (simulated seconds: only this port's waits advance the simulation)."""
 
     is_open = True
 
     def __init__(self, dut, source: UartSource, sink: UartSink):
         self.dut, self.source, self.sink = dut, source, sink
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        cycles = max(1, round(s / (CLK_NS * 1e-9)))
+        resume(self._wait)(cycles)
 
     @property
     def in_waiting(self) -> int:
@@ -42,11 +52,12 @@ class SimPort:
 
     def read(self, n: int = 1) -> bytes:
         if not self.sink.count():
-            resume(self._wait)()
+            resume(self._wait)(WAIT_CYCLES)
         return bytes(self.sink.read_nowait(min(n, self.sink.count())))
 
-    async def _wait(self):
-        await ClockCycles(self.dut.clk, WAIT_CYCLES)
+    async def _wait(self, cycles: int):
+        await ClockCycles(self.dut.clk, cycles)
+        self.now += cycles * CLK_NS * 1e-9
 
 
 @cocotb.test()
@@ -65,7 +76,7 @@ async def device_deploys_runs_and_learns_as_the_fixed_point_simulator(dut):
     ref = snnkit.simulate(net, x, backend="fixed")
 
     def on_the_board():
-        with Device(SimPort(dut, source, sink), timeout=300.0, retries=0) as dev:
+        with Device(SimPort(dut, source, sink), timeout=1.0, retries=3) as dev:
             dev.load(net)  # verified by read-back
             res = dev.run(x)
             return res, dev.read_weights(), dev.read_counters()

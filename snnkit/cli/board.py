@@ -109,6 +109,8 @@ def register_run(sub) -> None:
                                                 "(.npz archive, as snnkit simulate writes)")
     p.add_argument("--plot", metavar="PNG", help="also draw the spike raster of sample 0")
     p.add_argument("--no-learning", action="store_true", help="switch on-chip STDP off")
+    p.add_argument("--verbose", action="store_true",
+                   help="print the link's counters: frames, resends, CRC errors, frame size")
     p.set_defaults(func=run_run)
 
 
@@ -136,9 +138,23 @@ def run_run(args: argparse.Namespace) -> int:
                 "port": port_url(args.port), "learning": not args.no_learning}
         res = run_in_groups(one, arrays, batch, quiet=args.quiet, desc="board", out=out,
                             metadata=meta)
+        stats = dict(dev.stats)
     res.save(out)
     say(f"{res!r} -> {out}")
     if png:
         plot.raster(res, png)
         say(f"wrote {png}")
+    if args.verbose:
+        print(link_report(stats))
     return 0
+
+
+def link_report(stats: dict) -> str:
+    """The link counters of a session (``Device.stats``) as one line per group."""
+    return (f"link: {stats['frames']} frames sent, {stats['resends']} resent; "
+            f"{stats['crc_errors']} damaged responses, {stats['rejected']} frames the board "
+            f"got damaged, {stats['timeouts']} timeouts, {stats['suspect']} answers not "
+            f"trusted\nlink: frame size {stats['payload']} bytes after "
+            f"{stats['payload_changes']} changes; {stats['repairs']} upload repairs, "
+            f"{stats['sample_retries']} samples run again, {stats['board_resets']} board "
+            f"resets, {stats['reconnects']} reconnects")

@@ -8,20 +8,27 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .. import datasets
+from .. import datasets, model_file
 from ..convert import convert
-from ..errors import NetworkError
 from .common import UsageError, existing_file, load_arrays, output_file
 
 
 def register(sub) -> None:
     p = sub.add_parser("convert", help="convert a trained torch ANN into a network",
-                       description="Convert a torch ANN (torch.save'd nn.Module) into a spiking "
-                                   "network file.")
-    p.add_argument("model", help="MODEL.pt, or 'example:mlp' / 'example:cnn' (built-in digits "
-                   "models; 'example:mlp-qcfs8' etc. for QCFS-trained ones)")
+                       description="Convert a torch ANN into a spiking network file. "
+                                   "The model file is read without running code from it "
+                                   "(docs/convert.md); a whole pickled model needs "
+                                   "--trust-pickle.")
+    p.add_argument("model", help="MODEL: a torch.export program (.pt2), a TorchScript file, "
+                   "a state dict (with --model-class), or 'example:mlp' / 'example:cnn' "
+                   "(built-in digits models; 'example:mlp-qcfs8' etc. for QCFS-trained ones)")
+    p.add_argument("--model-class", help="MODEL is a state dict of this class: "
+                   "package.module:Class or path/to/file.py:Class (your own code)")
+    p.add_argument("--model-kwargs", help="JSON object of the class's constructor arguments")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="MODEL may be a whole pickled model (torch.save(model)): unpickling "
+                        "runs whatever code the file holds, so only for files you trust")
     p.add_argument("--calib", help="calibration data: .npy, or .npz (array 'x', or the first "
                    "array); default for examples: the digits training set")
     p.add_argument("-o", "--out", required=True,
@@ -44,18 +51,19 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_model(spec: str):
-    """The model of ``spec``: a ``torch.save``'d module file, or ``example:NAME``."""
+def load_model(spec: str, model_class: str | None = None, model_kwargs: str | None = None,
+               trust_pickle: bool = False):
+    """The model of ``spec``: ``example:NAME`` or a model file, read without running code
+    from it unless ``trust_pickle`` (:func:`snnkit.model_file.load_model`)."""
     if spec.startswith("example:"):
         return datasets.example_model(spec.split(":", 1)[1])
     try:
-        model = torch.load(spec, weights_only=False, map_location="cpu")
-    except (OSError, RuntimeError, EOFError) as e:
-        raise NetworkError(f"model: cannot load {spec!r} ({e})") from e
-    if isinstance(model, dict):
-        raise NetworkError(f"model: {spec!r} holds a state_dict, not a module; "
-                           f"torch.save the nn.Module itself")
-    return model
+        kwargs = json.loads(model_kwargs) if model_kwargs else {}
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--model-kwargs: not a JSON object ({e})") from e
+    if not isinstance(kwargs, dict):
+        raise UsageError("--model-kwargs: not a JSON object")
+    return model_file.load_model(spec, model_class, kwargs, trust_pickle)
 
 
 def load_calib(path: str) -> np.ndarray:
@@ -79,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_file(args.out, "--out")
     output_file(str(out) + ".conversion.json", "--out")
     calib = load_calib(args.calib) if args.calib else None
-    model = load_model(args.model)
+    model = load_model(args.model, args.model_class, args.model_kwargs, args.trust_pickle)
     if calib is None:
         calib = datasets.digits(image="cnn" in args.model)[0][:500]
     conv = convert(model, calib, mode=args.mode, input=args.input, normalization=args.norm,

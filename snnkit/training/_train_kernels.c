@@ -1,227 +1,211 @@
-/* CPU fast path of surrogate-gradient training (snnkit/training/kernel.py builds and loads it).
+/* CPU fast path of surrogate-gradient training (snnkit/training/kernel.py builds and loads it,
+   snnkit/training/fused.py drives it).
 
-   A feed-forward population is trained as three fused passes instead of T steps of small torch
-   operations:
+   A feed-forward network is trained population by population in three fused passes instead
+   of T steps of small torch operations:
 
-   1. event sums: the synaptic input of every step and sample at once, summing the weight rows
-      of the sources that spike (the simulator's accumulation code, included below, so the
-      float sums are added in the simulator's order and give its spikes);
-   2. the neuron update over all T steps (forward: spikes, and per step the surrogate
-      derivative and a byte of branch flags; backward: the time-reversed recurrence of the
-      gradients), each neuron on its own, in parallel over blocks of neurons;
-   3. weight gradients: for every source spike, the step's input gradients of the targets are
-      added to that source's row (one event-driven pass instead of a dense matrix product).
+   1. forward (snn_train_forward): for every block of neurons, sample and step, the synaptic
+      input from the spiking sources' event lists (the weight rows of the sources that spike,
+      summed in the simulator's order, so the float sums, and so the spikes, are the
+      simulator's), then the neuron update of _train_neuron.c on it, keeping per step what
+      the backward pass needs (the surrogate derivative, a byte of branch flags). The input
+      never leaves the first-level cache;
+   2. backward (snn_train_backward, _train_neuron.c): the time-reversed recurrence of the
+      gradients, giving the gradient of every step's synaptic input;
+   3. weight gradients (snn_train_wgrad): for every source, the sum of the input gradients of
+      the steps in which it spiked (an event-driven pass instead of a dense matrix product).
 
-   The neuron update is snnkit/neurons.py's neuron_step, item for item (docs/fixed-point.md
-   "One time step" 3-8), in two arithmetics: float32 ("float"), and the hardware's integers
-   held in doubles ("fixed": saturation, decay (x*d + 2^(D-1)) >> D as floor(... * 2^-D),
-   exact below 2^53). Gradients follow snnkit/training/arith.py: the spike's derivative is the
-   surrogate of x = (v - threshold) * lsb (times lsb: the derivative with respect to v), the
-   reset does not pass gradient through the spike (detached reset), saturation passes it only
-   inside the range, floor passes it straight through. Build with -ffp-contract=off: the float
-   update must round each product and sum as torch does. */
+   Blocks of neurons run in parallel on the simulator's thread pool. */
 
-#include "../_kernels.c" /* the thread pool, spike lists and event sums of the simulator */
+#include "../_kernels.c" /* the thread pool and the spike lists of the simulator */
+#include "_train_neuron.c"
 
-#include <math.h> /* floor */
+/* ------------------------------------------------------------------ event sums */
 
-/* No trapping floating-point: lets the branch-free updates below vectorise (both sides of a
-   select are computed); the results are the same, nothing here enables FP traps. */
-#pragma GCC optimize("no-trapping-math")
-
-static double pow2(int e) { /* 2^e, exact (no libm) */
-    double r = 1;
-    for (; e > 0; e--) r *= 2;
-    for (; e < 0; e++) r /= 2;
-    return r;
+/* Float32 weights are read in the parameters' own layout [S, N] (rows not padded), so the
+   last vector of a row is loaded under a mask: the last row must not be read past its end.
+   Integer weights are converted copies with padded rows (snnkit.kernels.pad_weights). */
+#if defined(__AVX512F__)
+typedef __mmask16 tmask_t;
+#define TMASK(tail) ((tmask_t)((tail) >= 16 ? 0xffffu : (1u << (tail)) - 1))
+#define LOADT_F32(p, m) ((vf)_mm512_maskz_loadu_ps((m), (p)))
+#elif defined(__AVX2__)
+typedef __m256i tmask_t;
+#define TMASK(tail) \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define LOADT_F32(p, m) ((vf)_mm256_maskload_ps((p), (m)))
+#else
+typedef int tmask_t;
+#define TMASK(tail) (tail)
+static inline vf loadt_f32(const float *p, int tail) {
+    vf v = {0};
+    memcpy(&v, p, sizeof(float) * (size_t)tail);
+    return v;
 }
+#define LOADT_F32(p, m) loadt_f32((p), (m))
+#endif
+#define LOADT_I8(p, m) ((void)(m), LOAD_I8(p))
+#define LOADT_I16(p, m) ((void)(m), LOAD_I16(p))
 
-/* Parameters [N] in the arithmetic's type and flags (snnkit.neurons.NeuronParams). */
-typedef struct {
-    const void *alpha, *beta, *threshold, *v_reset, *bias, *adapt_plus, *adapt_decay;
-    int has_alpha, has_bias, subtract, refractory, adaptive;
-    int decay_bits;      /* fixed */
-    double lo, hi;       /* fixed: the state range */
-    double lsb;          /* real value of one unit of v (1 in float) */
-    int surrogate;       /* snnkit.surrogate.KIND */
-    double slope;
-} tneuron_t;
+/* out[0 .. N vectors) (+)= the sum over e of the weight row w + idx[e] * ld, for a
+   compile-time N so that the accumulators stay in registers; add: continue the sums in out
+   (the next projection's events follow the previous one's, as in the simulator's
+   concatenated list). Float sums start at +0.0 and add the rows in list order. */
+#define DEF_TACC(NAME, WT, VT, LOAD, LOADT, N)                                           \
+    static __attribute__((noinline)) void NAME(const WT *restrict w, int64_t ld,        \
+                                               const int32_t *restrict idx, int64_t m,  \
+                                               tmask_t tm, VT *restrict out, int add) { \
+        VT a[N];                                                                        \
+        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) a[k] = add ? out[k] : (VT){0}; \
+        for (int64_t e = 0; e < m; e++) {                                               \
+            const WT *restrict r = w + (int64_t)idx[e] * ld;                            \
+            _Pragma("GCC unroll 16") for (int k = 0; k < N - 1; k++) a[k] += LOAD(r + k * VL); \
+            a[N - 1] += LOADT(r + (N - 1) * VL, tm);                                    \
+        }                                                                               \
+        _Pragma("GCC unroll 16") for (int k = 0; k < N; k++) out[k] = a[k];            \
+    }
 
-/* Flag bits per (t, b, n), for the backward pass. */
-#define F_SPIKE 1
-#define F_ACTIVE 2  /* not refractory */
-#define F_I_IN 4    /* the current's sum was inside the state range */
-#define F_V_IN 8    /* the membrane's sum was inside */
-#define F_R_IN 16   /* v - threshold (reset by subtraction) was inside */
-#define F_TH_IN 32  /* theta's sum was inside */
-#define F_ALL_IN (F_ACTIVE | F_I_IN | F_V_IN | F_R_IN | F_TH_IN)
-#define BLOCK_MAX 256 /* the most columns of a scan block (scan_block) */
+#define TCASE(SUF, K) case K: tacc_##SUF##_##K(w, ld, idx, m, tm, out, add); break;
+#if NV == 16
+#define DEF_TACC_9_16(SUF, WT, VT, LOAD, LOADT)                                         \
+    DEF_TACC(tacc_##SUF##_9, WT, VT, LOAD, LOADT, 9)                                    \
+    DEF_TACC(tacc_##SUF##_10, WT, VT, LOAD, LOADT, 10)                                  \
+    DEF_TACC(tacc_##SUF##_11, WT, VT, LOAD, LOADT, 11)                                  \
+    DEF_TACC(tacc_##SUF##_12, WT, VT, LOAD, LOADT, 12)                                  \
+    DEF_TACC(tacc_##SUF##_13, WT, VT, LOAD, LOADT, 13)                                  \
+    DEF_TACC(tacc_##SUF##_14, WT, VT, LOAD, LOADT, 14)                                  \
+    DEF_TACC(tacc_##SUF##_15, WT, VT, LOAD, LOADT, 15)                                  \
+    DEF_TACC(tacc_##SUF##_16, WT, VT, LOAD, LOADT, 16)
+#define TCASES_9_16(SUF) TCASE(SUF, 9) TCASE(SUF, 10) TCASE(SUF, 11) TCASE(SUF, 12)     \
+    TCASE(SUF, 13) TCASE(SUF, 14) TCASE(SUF, 15) TCASE(SUF, 16)
+#else
+#define DEF_TACC_9_16(SUF, WT, VT, LOAD, LOADT)
+#define TCASES_9_16(SUF)
+#endif
 
-/* dS/dx of snnkit/surrogate.py, same formulas and order of operations, over h[0..n) in
-   place: h holds x = (v - thr) * lsb, becomes dS/dx * lsb where the flag byte says the neuron
-   was active (not refractory), else 0. kp = pi/2 * k rounded from double, as torch rounds a
-   Python scalar. One loop per kind so that each vectorises. */
-#define DEF_SG(NAME, RT)                                                                \
-    static void NAME(int kind, double slope, RT lsb, RT *restrict h,                    \
-                     const uint8_t *restrict fl, int64_t n) {                           \
-        const RT k = (RT)slope, kp = (RT)(1.5707963267948966 * slope);                  \
-        switch (kind) {                                                                 \
-            case 0:                                                                     \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    RT x = h[c], a = 1 + k * (x < 0 ? -x : x);                          \
-                    h[c] = fl[c] & F_ACTIVE ? 1 / (a * a) * lsb : 0;                    \
-                }                                                                       \
-                break;                                                                  \
-            case 1:                                                                     \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    RT a = kp * h[c];                                                   \
-                    h[c] = fl[c] & F_ACTIVE ? (k / 2) / (1 + a * a) * lsb : 0;          \
-                }                                                                       \
-                break;                                                                  \
-            case 2:                                                                     \
-                for (int64_t c = 0; c < n; c++) {                                       \
-                    RT x = h[c], a = 1 - k * (x < 0 ? -x : x);                          \
-                    h[c] = fl[c] & F_ACTIVE && a > 0 ? k * a * lsb : 0;                 \
-                }                                                                       \
-                break;                                                                  \
-            default:                                                                    \
-                for (int64_t c = 0; c < n; c++) h[c] = fl[c] & F_ACTIVE ? k * lsb : 0;  \
+/* tacc_SUF(w, ld, idx, m, nv, tm, out, add): any 1 <= nv <= NV vectors */
+#define DEF_TACC_ALL(SUF, WT, VT, LOAD, LOADT)                                           \
+    DEF_TACC(tacc_##SUF##_1, WT, VT, LOAD, LOADT, 1)                                    \
+    DEF_TACC(tacc_##SUF##_2, WT, VT, LOAD, LOADT, 2)                                    \
+    DEF_TACC(tacc_##SUF##_3, WT, VT, LOAD, LOADT, 3)                                    \
+    DEF_TACC(tacc_##SUF##_4, WT, VT, LOAD, LOADT, 4)                                    \
+    DEF_TACC(tacc_##SUF##_5, WT, VT, LOAD, LOADT, 5)                                    \
+    DEF_TACC(tacc_##SUF##_6, WT, VT, LOAD, LOADT, 6)                                    \
+    DEF_TACC(tacc_##SUF##_7, WT, VT, LOAD, LOADT, 7)                                    \
+    DEF_TACC(tacc_##SUF##_8, WT, VT, LOAD, LOADT, 8)                                    \
+    DEF_TACC_9_16(SUF, WT, VT, LOAD, LOADT)                                             \
+    static void tacc_##SUF(const WT *w, int64_t ld, const int32_t *idx, int64_t m, int nv, \
+                           tmask_t tm, VT *out, int add) {                              \
+        switch (nv) {                                                                   \
+            TCASE(SUF, 1) TCASE(SUF, 2) TCASE(SUF, 3) TCASE(SUF, 4)                     \
+            TCASE(SUF, 5) TCASE(SUF, 6) TCASE(SUF, 7) TCASE(SUF, 8)                     \
+            TCASES_9_16(SUF)                                                            \
         }                                                                               \
     }
-DEF_SG(sg_f32, float)
-DEF_SG(sg_f64, double)
 
-/* Without refractoriness and saturation (float arithmetic) every flag but the spike is 1, and
-   the spike is kept in the sign of h instead of a flag byte: h = -dS/dx * lsb on a spike (a
-   zero derivative as -0.0). S: the step's spikes. */
-#define DEF_SGS(NAME, RT, SG)                                                            \
-    static void NAME(int kind, double slope, RT lsb, RT *restrict h,                   \
-                     const RT *restrict S, int64_t n) {                                 \
-        uint8_t fl[BLOCK_MAX];                                                          \
-        memset(fl, F_ACTIVE, (size_t)n);                                                \
-        SG(kind, slope, lsb, h, fl, n);                                                 \
-        for (int64_t c = 0; c < n; c++) h[c] = S[c] != 0 ? -h[c] : h[c];                \
-    }
-DEF_SGS(sgs_f32, float, sg_f32)
-DEF_SGS(sgs_f64, double, sg_f64)
+DEF_TACC_ALL(f32, float, vf, LOAD_F32, LOADT_F32)
+DEF_TACC_ALL(i8, int8_t, vi, LOAD_I8, LOADT_I8)
+DEF_TACC_ALL(i16, int16_t, vi, LOAD_I16, LOADT_I16)
 
-#define T_SAT_F(x) (x)
-#define T_SAT_D(x) ((x) < lo ? lo : ((x) > hi ? hi : (x)))
-#define T_DECAY_F(x, d) ((x) * (d))
-#define T_DECAY_D(x, d) floor(((x) * (d) + half) * inv)
-#define T_EFF_F(d) (d)          /* dDECAY/dx */
-#define T_EFF_D(d) ((d) * inv)
+/* ------------------------------------------------------------------ forward */
+
+/* One spiking projection into the population. */
+typedef struct {
+    const void *w;          /* [S, ldw] weights: float32, or int8 / int16 (rows padded) */
+    int64_t ldw;            /* row stride of w, in elements */
+    const int64_t *offsets; /* the source's events by row (t * B + b - row0) */
+    const int32_t *idx;     /* the source neuron of each event */
+    int64_t delay;          /* steps */
+    int64_t row0;           /* the row of offsets[0]: lists of a part of the steps */
+} tproj_t;
 
 typedef struct {
-    int64_t T, B, N, blk;
-    const void *x;                 /* [T, B, N] synaptic input */
+    int64_t t0, T, B, N, blk;      /* steps t0 .. t0 + T - 1 */
+    int kind, n_proj;              /* weights: 0 float32, 1 int8, 2 int16 */
+    const tproj_t *proj;
+    const void *dense;             /* [T, B, N] input added to the sums, or NULL */
     tneuron_t p;
     void *v, *i, *th;              /* [B, N] state, in and out */
     int32_t *r;                    /* [B, N] refractory counters, in and out */
     void *spikes;                  /* [T, B, N] 0/1 */
     void *h;                       /* [T, B, N] dS/dv (0 when refractory) or NULL */
-    uint8_t *flags;                /* [T, B, N]; NULL when h is */
+    uint8_t *flags;                /* [T, B, N] or NULL */
     void *vprev, *iprev;           /* [T, B, N] v and i before the step, or NULL */
     void *rec_v, *rec_i, *rec_th;  /* [T, B, N] states after the step, or NULL */
+    uint8_t *bits;                 /* [T, B, nb] the spikes, a bit each (lsb first), or NULL */
+    int64_t nb;                    /* bytes per row of bits: ceil(N / 16) * 2 */
 } tfwd_t;
 
-/* The forward update of one (t, b) row of a block: neurons.neuron_step item for item.
-   GENERAL = 0 is the plain LIF / IF (no alpha, bias, refractory period or adaptation), whose
-   general formula reduces to exactly this; SAVE = 1 also writes the surrogate's argument
-   and the flags. Compile-time so that each variant vectorises. GENERAL = 1 runs every term
-   whatever the flags: decay(i, 0) = 0, + 0 bias, a refractory period of 0 and theta with
-   adapt_plus = 0 change nothing (up to the sign of a zero). */
-#define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
-    static inline __attribute__((always_inline)) void NAME(                             \
-        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
-        RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
-        RT *restrict H, uint8_t *restrict FL) {                                         \
-        const RT *restrict alpha = (const RT *)p->alpha + c0;                           \
-        const RT *restrict beta = (const RT *)p->beta + c0;                             \
-        const RT *restrict threshold = (const RT *)p->threshold + c0;                   \
-        const RT *restrict v_reset = (const RT *)p->v_reset + c0;                       \
-        const RT *restrict bias = (const RT *)p->bias + c0;                             \
-        const RT *restrict adapt_plus = (const RT *)p->adapt_plus + c0;                 \
-        const RT *restrict adapt_decay = (const RT *)p->adapt_decay + c0;               \
-        const RT lo = (RT)p->lo, hi = (RT)p->hi, lsb = (RT)p->lsb;                      \
-        const RT half = p->decay_bits ? (RT)pow2(p->decay_bits - 1) : 0;                \
-        const RT inv = (RT)pow2(-p->decay_bits);                                        \
-        const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
-        const int subtract = p->subtract, adaptive = p->adaptive;                       \
-        const int32_t refractory = p->refractory;                                       \
-        (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
-        (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)has_alpha;  \
-        (void)has_bias, (void)adaptive, (void)refractory, (void)TH, (void)R;            \
-        int32_t fi[BLOCK_MAX]; /* the flags, narrowed to bytes after the loop */        \
-        (void)fi;                                                                       \
-        for (int64_t c = 0; c < n; c++) {                                               \
-            const RT vold = V[c];                                                       \
-            /* 3. synaptic current */                                                   \
-            const RT ipre = GENERAL ? DECAY(I[c], alpha[c]) + x[c] : x[c];              \
-            const RT i = SAT(ipre);                                                     \
-            /* 4. membrane: one saturation of the three-term sum */                     \
-            RT u = DECAY(vold, beta[c]) + i;                                            \
-            if (GENERAL) u = u + bias[c];                                               \
-            const RT vs = SAT(u);                                                       \
-            const int32_t r = GENERAL ? R[c] : 0;                                       \
-            const int active = r == 0;                                                  \
-            const RT v = active ? vs : vold;                                            \
-            /* 5. spike */                                                              \
-            const RT thold = GENERAL ? TH[c] : 0;                                       \
-            const RT thr = GENERAL ? threshold[c] + thold : threshold[c];               \
-            const int spk = (v >= thr) & active;                                        \
-            /* 6. reset */                                                              \
-            const RT vrp = v - thr;                                                     \
-            const RT vr = subtract ? SAT(vrp) : v_reset[c];                             \
-            V[c] = spk ? vr : v;                                                        \
-            I[c] = i;                                                                   \
-            S[c] = (RT)spk;                                                             \
-            RT thn = 0, thp = 0;                                                        \
-            if (GENERAL) {                                                              \
-                /* 7. refractory counter, 8. homeostasis */                             \
-                const int32_t rn = r > 0 ? r - 1 : 0; /* arithmetic: vectorises */      \
-                R[c] = rn + spk * (refractory - rn);                                    \
-                thp = DECAY(thold, adapt_decay[c]) + (spk ? adapt_plus[c] : 0);         \
-                thn = SAT(thp);                                                         \
-                TH[c] = thn;                                                            \
-            }                                                                           \
-            if (SAVE) H[c] = vrp * lsb;                                                 \
-            if (SAVE == 1)                                                              \
-                fi[c] = spk | active << 1 | (ipre == i) << 2 | (u == vs) << 3           \
-                        | (vrp == vr) << 4 | (thp == thn) << 5;                         \
+/* The spikes S[0 .. n) of a block as bits, 16 per 2 bytes at out (lanes past n: 0). */
+#define DEF_BITS(NAME, RT, FAST)                                                        \
+    static void NAME(const RT *restrict S, int64_t n, uint8_t *restrict out) {          \
+        int64_t c0 = 0;                                                                 \
+        FAST                                                                            \
+        for (int64_t c = c0; c < n; c += 16) {                                          \
+            uint32_t m = 0;                                                             \
+            const int64_t k = n - c < 16 ? n - c : 16;                                  \
+            for (int64_t l = 0; l < k; l++) m |= (uint32_t)(S[c + l] != 0) << l;        \
+            out[c / 8] = (uint8_t)m;                                                    \
+            out[c / 8 + 1] = (uint8_t)(m >> 8);                                         \
         }                                                                               \
-        if (SAVE == 1)                                                                  \
-            for (int64_t c = 0; c < n; c++) FL[c] = (uint8_t)fi[c];                      \
     }
+#if defined(__AVX512F__) /* 16 spikes compared at once */
+#define BITS_F32_FAST                                                                   \
+    for (; c0 + 16 <= n; c0 += 16) {                                                    \
+        uint16_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(S + c0), _mm512_setzero_ps(),   \
+                                        _CMP_NEQ_UQ);                                   \
+        memcpy(out + c0 / 8, &m, 2); /* little-endian: lsb first */                     \
+    }
+#else
+#define BITS_F32_FAST
+#endif
+DEF_BITS(bits_f32, float, BITS_F32_FAST)
+DEF_BITS(bits_f64, double, )
 
-DEF_ROW(row_f32_lif, float, T_SAT_F, T_DECAY_F, 0, 0)
-DEF_ROW(row_f32_lif_s, float, T_SAT_F, T_DECAY_F, 0, 1)
-DEF_ROW(row_f32_gen, float, T_SAT_F, T_DECAY_F, 1, 0)
-DEF_ROW(row_f32_gen_s, float, T_SAT_F, T_DECAY_F, 1, 1)
-DEF_ROW(row_f64_lif, double, T_SAT_D, T_DECAY_D, 0, 0)
-DEF_ROW(row_f64_lif_s, double, T_SAT_D, T_DECAY_D, 0, 1)
-DEF_ROW(row_f64_gen, double, T_SAT_D, T_DECAY_D, 1, 0)
-DEF_ROW(row_f64_gen_s, double, T_SAT_D, T_DECAY_D, 1, 1)
-DEF_ROW(row_f32_lif_h, float, T_SAT_F, T_DECAY_F, 0, 2)
-DEF_ROW(row_f32_gen_h, float, T_SAT_F, T_DECAY_F, 1, 2)
-DEF_ROW(row_f64_lif_h, double, T_SAT_D, T_DECAY_D, 0, 2)
-DEF_ROW(row_f64_gen_h, double, T_SAT_D, T_DECAY_D, 1, 2)
+/* The event sums of step tt, sample b, columns c0 .. into acc (nv vectors: float32 or exact
+   int32): every projection's events in turn, as the simulator's one concatenated list. */
+static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
+                     void *acc) {
+    int add = 0;
+    for (int k = 0; k < F->n_proj; k++) {
+        const tproj_t *P = F->proj + k;
+        if (tt < P->delay) continue; /* a delayed source is silent before its first step */
+        int64_t s = (tt - P->delay) * F->B + b - P->row0;
+        const int32_t *idx = P->idx + P->offsets[s];
+        int64_t m = P->offsets[s + 1] - P->offsets[s];
+        switch (F->kind) {
+            case 0: tacc_f32((const float *)P->w + c0, P->ldw, idx, m, nv, tm, (vf *)acc, add); break;
+            case 1: tacc_i8((const int8_t *)P->w + c0, P->ldw, idx, m, nv, tm, (vi *)acc, add); break;
+            default: tacc_i16((const int16_t *)P->w + c0, P->ldw, idx, m, nv, tm, (vi *)acc, add);
+        }
+        add = 1;
+    }
+    if (!add) memset(acc, 0, (size_t)nv * VBYTES);
+}
 
-#define DEF_FWD(NAME, RT, ROW, SG, SGS)                                                 \
+/* One work item = one block of columns, every sample and step. Scratch: the accumulators
+   (NV vectors), then (fixed point) the input in doubles. */
+#define DEF_FWD(NAME, RT, ROW, SG, SGS, BITS)                                           \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
-        (void)scratch;                                                                  \
         const tfwd_t *F = (const tfwd_t *)ctx;                                          \
         const tneuron_t *p = &F->p;                                                     \
         const int64_t N = F->N, c0 = item * F->blk;                                     \
         const int64_t n = N - c0 < F->blk ? N - c0 : F->blk;                            \
+        const int nv = (int)((n + VL - 1) / VL);                                        \
+        const tmask_t tm = TMASK((int)(n - (nv - 1) * VL));                             \
         const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive; \
-        for (int64_t b = 0; b < F->B; b++) {                                            \
-            RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;              \
-            RT *TH = (RT *)F->th + b * N + c0;                                          \
-            int32_t *R = F->r + b * N + c0;                                             \
-            for (int64_t t = 0; t < F->T; t++) {                                        \
+        RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
+        for (int64_t t = 0; t < F->T; t++) { /* then b: the rows written are adjacent */ \
+            for (int64_t b = 0; b < F->B; b++) {                                        \
+                RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;          \
+                RT *TH = (RT *)F->th + b * N + c0;                                      \
+                int32_t *R = F->r + b * N + c0;                                         \
                 const int64_t o = (t * F->B + b) * N + c0;                              \
-                const RT *x = (const RT *)F->x + o;                                     \
+                row_sums(F, F->t0 + t, b, c0, nv, tm, scratch);                         \
+                if (sizeof(RT) == 8) /* exact int32 sums */                             \
+                    for (int64_t c = 0; c < n; c++) x[c] = (RT)((const int32_t *)scratch)[c]; \
+                if (F->dense)                                                           \
+                    for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
                 RT *S = (RT *)F->spikes + o, *H = F->h ? (RT *)F->h + o : NULL;         \
                 uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
                 if (F->vprev) memcpy((RT *)F->vprev + o, V, sizeof(RT) * n);            \
@@ -241,179 +225,39 @@ DEF_ROW(row_f64_gen_h, double, T_SAT_D, T_DECAY_D, 1, 2)
                 if (F->rec_v) memcpy((RT *)F->rec_v + o, V, sizeof(RT) * n);            \
                 if (F->rec_i) memcpy((RT *)F->rec_i + o, I, sizeof(RT) * n);            \
                 if (F->rec_th) memcpy((RT *)F->rec_th + o, TH, sizeof(RT) * n);         \
+                if (F->bits) BITS(S, n, F->bits + (t * F->B + b) * F->nb + c0 / 8);     \
             }                                                                           \
         }                                                                               \
     }
 
-DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32)
-DEF_FWD(fwd_f64, double, row_f64, sg_f64, sgs_f64)
+DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32, bits_f32)
+DEF_FWD(fwd_f64, double, row_f64, sg_f64, sgs_f64, bits_f64)
 
-typedef struct {
-    int64_t T, B, N, blk;
-    tneuron_t p;
-    const void *gs, *gv, *gi, *gth;    /* [T, B, N] output gradients (gv.. may be NULL) */
-    const void *h;
-    const uint8_t *flags;
-    const void *vprev, *iprev;         /* NULL unless beta / alpha need a gradient */
-    void *cv, *ci, *cth;               /* [B, N] gradients carried to the step before */
-    void *gx;                          /* [T, B, ldx] out: gradient of the synaptic input */
-    int64_t ldx;
-    double *g_alpha, *g_beta, *g_thr, *g_bias; /* [N] accumulated, or NULL */
-} tbwd_t;
-
-/* The backward of one (t, b) row: the gradients of the state after the step (CV, CI, CT,
-   carried from step t + 1 plus the recorded states') become those before it, and gx. */
-#define DEF_BROW(NAME, RT, EFF, GENERAL, SIGNED)                                        \
-    static inline __attribute__((always_inline)) void NAME(                             \
-        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict gs,               \
-        const RT *restrict h, const uint8_t *restrict fl, RT *restrict CV,              \
-        RT *restrict CI, RT *restrict CT, RT *restrict gx, double *restrict gt,         \
-        double *restrict gbi, RT *restrict GU) {                                        \
-        const RT *restrict alpha = (const RT *)p->alpha + c0;                           \
-        const RT *restrict beta = (const RT *)p->beta + c0;                             \
-        const RT *restrict adapt_decay = (const RT *)p->adapt_decay + c0;               \
-        const RT inv = (RT)pow2(-p->decay_bits);                                        \
-        const int has_alpha = p->has_alpha, subtract = p->subtract;                     \
-        const int adaptive = p->adaptive;                                               \
-        (void)inv, (void)alpha, (void)adapt_decay, (void)has_alpha, (void)adaptive;     \
-        (void)CI, (void)CT, (void)GU;                                                   \
-        int32_t fi[BLOCK_MAX]; /* flags widened first: byte loads beside floats do not */ \
-        if (!SIGNED)           /* vectorise in gcc 12 */                                  \
-            for (int64_t c = 0; c < n; c++) fi[c] = fl[c];                                \
-        for (int64_t c = 0; c < n; c++) {                                               \
-            const int f = SIGNED ? (signbit(h[c]) ? F_SPIKE | F_ALL_IN : F_ALL_IN) : fi[c]; \
-            const RT gvp = CV[c];                                                       \
-            /* 6. reset: a spike selects sat(v - thr) or v_reset (spike detached) */    \
-            const RT gr = f & F_SPIKE ? (subtract && (f & F_R_IN) ? gvp : 0) : 0;       \
-            RT gv = f & F_SPIKE ? gr : gvp;                                             \
-            /* 5. spike = S(v - thr): the surrogate's derivative */                     \
-            const RT gsp = gs[c] * (SIGNED ? fabs(h[c]) : h[c]);                        \
-            gv += gsp;                                                                  \
-            const RT gthr = -gr - gsp;                                                  \
-            gt[c] += gthr;                                                              \
-            /* 4. v = active ? sat(decay(v, beta) + i + bias) : v */                    \
-            const int active = GENERAL ? f & F_ACTIVE : 1;                              \
-            const RT gu = active && (f & F_V_IN) ? gv : 0;                              \
-            RT gvprev = gu * EFF(beta[c]);                                              \
-            if (GENERAL) gvprev += active ? 0 : gv;                                     \
-            gbi[c] += gu;                                                               \
-            /* 3. i = sat(decay(i, alpha) + x) */                                       \
-            const RT gi = GENERAL ? CI[c] + gu : gu;                                    \
-            const RT gpre = f & F_I_IN ? gi : 0;                                        \
-            gx[c] = gpre;                                                               \
-            CV[c] = gvprev;                                                             \
-            if (GENERAL) { /* alpha = 0: nothing carried; not adaptive: CT unused */    \
-                CI[c] = gpre * EFF(alpha[c]);                                           \
-                /* 8. theta = sat(decay(theta, ad) + spike * ap); thr = threshold + theta */ \
-                CT[c] = (f & F_TH_IN ? CT[c] * EFF(adapt_decay[c]) : 0) + gthr;         \
-                GU[c] = gu;                                                             \
-            }                                                                           \
-        }                                                                               \
-    }
-
-DEF_BROW(brow_f32_lif, float, T_EFF_F, 0, 0)
-DEF_BROW(brow_f32_gen, float, T_EFF_F, 1, 0)
-DEF_BROW(brow_f64_lif, double, T_EFF_D, 0, 0)
-DEF_BROW(brow_f64_gen, double, T_EFF_D, 1, 0)
-DEF_BROW(brow_f32_lif_sg, float, T_EFF_F, 0, 1)
-DEF_BROW(brow_f32_gen_sg, float, T_EFF_F, 1, 1)
-DEF_BROW(brow_f64_lif_sg, double, T_EFF_D, 0, 1)
-DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
-
-#define DEF_BWD(NAME, RT, EFF, BROW)                                                    \
-    static void NAME(void *ctx, int64_t item, void *scratch) {                          \
-        const tbwd_t *G = (const tbwd_t *)ctx;                                          \
-        const tneuron_t *p = &G->p;                                                     \
-        const int64_t N = G->N, c0 = item * G->blk;                                     \
-        const int64_t n = N - c0 < G->blk ? N - c0 : G->blk;                            \
-        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
-                            || G->vprev || G->iprev;                                    \
-        double *acc = (double *)scratch; /* 4 x blk: alpha, beta, threshold, bias */    \
-        memset(acc, 0, sizeof(double) * 4 * (size_t)G->blk);                            \
-        RT *GU = (RT *)(acc + 4 * G->blk); /* blk: the membrane sum's gradient */       \
-        const RT inv = (RT)pow2(-p->decay_bits);                                        \
-        (void)inv;                                                                      \
-        double *ga = acc, *gb = acc + G->blk, *gt = acc + 2 * G->blk, *gbi = acc + 3 * G->blk; \
-        for (int64_t b = 0; b < G->B; b++) {                                            \
-            RT *CV = (RT *)G->cv + b * N + c0, *CI = (RT *)G->ci + b * N + c0;          \
-            RT *CT = (RT *)G->cth + b * N + c0;                                         \
-            for (int64_t t = G->T - 1; t >= 0; t--) {                                   \
-                const int64_t o = (t * G->B + b) * N + c0;                              \
-                /* gradients of the state after the step: carried + recorded */         \
-                if (G->gv) for (int64_t c = 0; c < n; c++) CV[c] += ((const RT *)G->gv)[o + c]; \
-                if (G->gi) for (int64_t c = 0; c < n; c++) CI[c] += ((const RT *)G->gi)[o + c]; \
-                if (G->gth) for (int64_t c = 0; c < n; c++) CT[c] += ((const RT *)G->gth)[o + c]; \
-                RT *gx = (RT *)G->gx + (t * G->B + b) * G->ldx + c0;                    \
-                const RT *gs = (const RT *)G->gs + o, *h = (const RT *)G->h + o;        \
-                if (G->flags && general)                                                \
-                    BROW##_gen(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
-                else if (G->flags)                                                      \
-                    BROW##_lif(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
-                else if (general) /* the spike in the sign of h */                      \
-                    BROW##_gen_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
-                else                                                                    \
-                    BROW##_lif_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
-                /* d(decay(v, beta))/dbeta = v (fixed: v / 2^D), the same for alpha */  \
-                if (G->vprev)                                                           \
-                    for (int64_t c = 0; c < n; c++)                                     \
-                        gb[c] += GU[c] * EFF(((const RT *)G->vprev)[o + c]);            \
-                if (G->iprev)                                                           \
-                    for (int64_t c = 0; c < n; c++)                                     \
-                        ga[c] += gx[c] * EFF(((const RT *)G->iprev)[o + c]);            \
-            }                                                                           \
-        }                                                                               \
-        for (int64_t c = 0; c < n; c++) {                                               \
-            if (G->g_alpha) G->g_alpha[c0 + c] += ga[c];                                \
-            if (G->g_beta) G->g_beta[c0 + c] += gb[c];                                  \
-            if (G->g_thr) G->g_thr[c0 + c] += gt[c];                                    \
-            if (G->g_bias) G->g_bias[c0 + c] += gbi[c];                                 \
-        }                                                                               \
-    }
-
-DEF_BWD(bwd_f32, float, T_EFF_F, brow_f32)
-DEF_BWD(bwd_f64, double, T_EFF_D, brow_f64)
-
-/* Columns per work item: small enough that every thread gets items, a multiple of 16. */
-static int64_t scan_block(int64_t N, int n_threads) {
-    int64_t blk = BLOCK_MAX;
-    while (blk > 16 && (N + blk - 1) / blk < 4 * (int64_t)n_threads) blk /= 2;
-    return blk;
-}
-
-/* The neuron update over T steps. dbl: 0 float32 arithmetic, 1 fixed point in doubles.
-   x, spikes, h, vprev, iprev, rec_*: [T, B, N]; v, i, th, r: [B, N] state, updated in place.
-   h, flags, vprev, iprev, rec_* may be NULL. Returns 0, or -1 when memory ran out. */
-int snn_train_forward(int dbl, int64_t T, int64_t B, int64_t N, const void *x,
-                      const tneuron_t *p, void *v, void *i, void *th, int32_t *r, void *spikes,
-                      void *h, uint8_t *flags, void *vprev, void *iprev, void *rec_v,
-                      void *rec_i, void *rec_th, int n_threads) {
+/* Steps t0 .. t0 + T - 1 of one population: the synaptic input from the n_proj spiking
+   projections (kind: 0 float32 weights with float32 arithmetic, 1 / 2 int8 / int16 weights
+   with the fixed point in doubles, dbl = 1) plus dense, then the neuron update. v, i, th, r:
+   [B, N] state, updated in place; spikes, h, flags, vprev, iprev, rec_*: [T, B, N] out (all
+   but spikes may be NULL); bits: [T, B, ceil(N / 16) * 2] the spikes as bits, or NULL.
+   Returns 0, -1 when memory ran out, -2 for a bad kind. */
+int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64_t N,
+                      int n_proj, const tproj_t *proj, const void *dense, const tneuron_t *p,
+                      void *v, void *i, void *th, int32_t *r, void *spikes, void *h,
+                      uint8_t *flags, void *vprev, void *iprev, void *rec_v, void *rec_i,
+                      void *rec_th, uint8_t *bits, int n_threads) {
+    if ((kind == 0) == (dbl != 0) || kind < 0 || kind > 2) return -2;
     int64_t blk = scan_block(N, n_threads);
-    tfwd_t F = {T, B, N, blk, x, *p, v, i, th, r, spikes, h, flags, vprev, iprev,
-                rec_v, rec_i, rec_th};
-    return parallel_for(dbl ? fwd_f64 : fwd_f32, &F, (N + blk - 1) / blk, n_threads, 0);
+    if (blk > BLOCK) blk = BLOCK;
+    tfwd_t F = {t0, T, B, N, blk, kind, n_proj, proj, dense, *p, v, i, th, r, spikes, h, flags,
+                vprev, iprev, rec_v, rec_i, rec_th, bits, (N + 15) / 16 * 2};
+    return parallel_for(dbl ? fwd_f64 : fwd_f32, &F, (N + blk - 1) / blk, n_threads,
+                        NV * VBYTES + sizeof(double) * BLOCK_MAX);
 }
 
-/* The time-reversed recurrence: gx [T, B, ldx >= N] from the spikes' gradients gs (and those of
-   the recorded states gv, gi, gth, each may be NULL), the forward's h and flags (vprev /
-   iprev when g_beta / g_alpha are wanted). cv, ci, cth: [B, N] gradients of the state after
-   the last step, in; of the state before the first step, out. g_*: [N] doubles, added to. */
-int snn_train_backward(int dbl, int64_t T, int64_t B, int64_t N, const tneuron_t *p,
-                       const void *gs, const void *gv, const void *gi, const void *gth,
-                       const void *h, const uint8_t *flags, const void *vprev,
-                       const void *iprev, void *cv, void *ci, void *cth, void *gx, int64_t ldx,
-                       double *g_alpha, double *g_beta, double *g_thr, double *g_bias,
-                       int n_threads) {
-    int64_t blk = scan_block(N, n_threads);
-    tbwd_t G = {T, B, N, blk, *p, gs, gv, gi, gth, h, flags, vprev, iprev, cv, ci, cth, gx, ldx,
-                g_alpha, g_beta, g_thr, g_bias};
-    return parallel_for(dbl ? bwd_f64 : bwd_f32, &G, (N + blk - 1) / blk, n_threads,
-                        sizeof(double) * 5 * (size_t)blk);
-}
-
-/* ------------------------------------------------------------------ event lists and sums */
+/* ------------------------------------------------------------------ event lists */
 
 /* Spike lists of float rows (the spikes of a trained population, 0.0 / 1.0): as the
-   simulator's byte lists, without a conversion pass. kind 1: float32, 2: float64. */
+   simulator's byte lists, without a conversion pass. kind 1: float32, 2: float64, 3: bits
+   (rows of ceil(S / 16) * 2 bytes, as snn_train_forward writes them). */
 typedef struct {
     int kind;
     const void *x;
@@ -452,6 +296,38 @@ static int64_t list_f64(const double *x, int64_t n, int64_t stride, int32_t *out
     return c;
 }
 
+/* The same from bits (16 per 2 bytes, lsb first; n columns). */
+static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+    int64_t c = 0;
+    for (int64_t g = 0; g * 16 < n; g++) {
+        uint32_t m = (uint32_t)x[2 * g] | (uint32_t)x[2 * g + 1] << 8;
+#if defined(__AVX512F__)
+        const __m512i j = _mm512_mullo_epi32(
+            _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                               15), _mm512_set1_epi32((int32_t)(16 * g))),
+            _mm512_set1_epi32((int32_t)stride));
+        int k = __builtin_popcount(m);
+        _mm512_mask_storeu_epi32(out + c, (__mmask16)((1u << k) - 1),
+                                 _mm512_maskz_compress_epi32((__mmask16)m, j));
+        c += k;
+#else
+        for (; m; m &= m - 1) out[c++] = (int32_t)((16 * g + __builtin_ctz(m)) * stride);
+#endif
+    }
+    return c;
+}
+
+static int64_t count_bits(const uint8_t *x, int64_t n) {
+    int64_t c = 0, nb = (n + 15) / 16 * 2, j = 0;
+    for (; j + 8 <= nb; j += 8) {
+        uint64_t w;
+        memcpy(&w, x + j, 8);
+        c += __builtin_popcountll(w);
+    }
+    for (; j < nb; j++) c += __builtin_popcount(x[j]);
+    return c;
+}
+
 #define DEF_FLIST(NAME, RT, LIST)                                                        \
     static void NAME(void *c, int64_t item, void *scratch) {                            \
         (void)scratch;                                                                  \
@@ -471,7 +347,23 @@ static int64_t list_f64(const double *x, int64_t n, int64_t stride, int32_t *out
 DEF_FLIST(flist_f32, float, list_f32)
 DEF_FLIST(flist_f64, double, list_f64)
 
-/* offsets[s + 1] = offsets[s] + spikes in row s of x [n_samples, S] (kind 0: bytes 0/1,
+static void blist(void *c, int64_t item, void *scratch) { /* rows of bits */
+    (void)scratch;
+    flists_t L = *(flists_t *)c;
+    const int64_t nb = (L.S + 15) / 16 * 2;
+    int64_t s1 = (item + 1) * 64 < L.n_samples ? (item + 1) * 64 : L.n_samples;
+    for (int64_t s = item * 64; s < s1; s++) {
+        const uint8_t *x = (const uint8_t *)L.x + s * nb;
+        if (!L.idx)
+            L.offsets[s + 1] = count_bits(x, L.S);
+        else
+            list_bits(x, L.S, L.stride, L.idx + L.offsets[s]);
+    }
+}
+
+static void (*const flist[])(void *, int64_t, void *) = {NULL, flist_f32, flist_f64, blist};
+
+/* offsets[s + 1] = offsets[s] + spikes in row s of x [n_samples, S] (kind 0: bytes 0/1, 3: bits,
    1: float32, 2: float64); returns the total, or -1 when memory ran out. */
 int64_t snn_train_count(int kind, const void *x, int64_t n_samples, int64_t S,
                         int64_t *offsets, int n_threads) {
@@ -482,8 +374,7 @@ int64_t snn_train_count(int kind, const void *x, int64_t n_samples, int64_t S,
         rc = parallel_for(count_item, &L, (n_samples + 63) / 64, n_threads, 0);
     } else {
         flists_t L = {kind, x, n_samples, S, 0, offsets, NULL};
-        rc = parallel_for(kind == 1 ? flist_f32 : flist_f64, &L, (n_samples + 63) / 64,
-                          n_threads, 0);
+        rc = parallel_for(flist[kind], &L, (n_samples + 63) / 64, n_threads, 0);
     }
     if (rc) return -1;
     for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
@@ -498,118 +389,73 @@ int snn_train_fill(int kind, const void *x, int64_t n_samples, int64_t S, int64_
         return parallel_for(fill_item, &L, (n_samples + 63) / 64, n_threads, 0);
     }
     flists_t L = {kind, x, n_samples, S, stride, (int64_t *)offsets, idx};
-    return parallel_for(kind == 1 ? flist_f32 : flist_f64, &L, (n_samples + 63) / 64,
-                        n_threads, 0);
+    return parallel_for(flist[kind], &L, (n_samples + 63) / 64, n_threads, 0);
 }
+
+/* ------------------------------------------------------------------ weight gradients */
 
 typedef struct {
-    int kind;
-    int64_t rows, N, chunk;
-    const int64_t *offsets;
-    const int32_t *idx;
-    const void *w;
-    void *out; /* [rows, N] float32 (kind 0) or int32 */
-    float *g;  /* wgrad: [rows, ld] */
-    int64_t n_chunks;
-    int64_t ld; /* wgrad: row stride of g and dw */
-} tsum_t;
+    int accumulate;
+    int64_t S, N, chunk, n_chunks, ld;
+    const int64_t *toff; /* [S + 1] */
+    const int32_t *tidx; /* row offsets into g */
+    const float *g;      /* [rows, ld] input gradients */
+    float *dw;           /* [S, N] */
+} twgrad_t;
 
-/* One item = (block of BLOCK columns, chunk of rows): the block's weights stay in L2 while
-   the chunk's rows stream past. */
-static void sum_item(void *ctx, int64_t item, void *scratch) {
-    const tsum_t *E = (const tsum_t *)ctx;
-    int64_t blk = item / E->n_chunks, ch = item % E->n_chunks;
-    int64_t c0 = blk * BLOCK, n = E->N - c0 < BLOCK ? E->N - c0 : BLOCK;
-    int nv = (int)((n + VL - 1) / VL);
-    int64_t r1 = (ch + 1) * E->chunk < E->rows ? (ch + 1) * E->chunk : E->rows;
-    for (int64_t s = ch * E->chunk; s < r1; s++) {
-        const int32_t *idx = E->idx + E->offsets[s];
-        int64_t m = E->offsets[s + 1] - E->offsets[s];
-        /* the acc_* functions add into their output (8-bit: nv rounded up to even vectors) */
-        memset(scratch, 0, (size_t)(nv + 1) * VBYTES);
-        switch (E->kind) {
-            case 0: acc_f32((const float *)E->w + c0, idx, m, nv, (vf *)scratch); break;
-            case 1: acc_i8((const int8_t *)E->w + c0, idx, m, nv, (vi *)scratch); break;
-            default: acc_i16((const int16_t *)E->w + c0, idx, m, nv, (vi *)scratch); break;
-        }
-        memcpy((char *)E->out + (s * E->N + c0) * 4, scratch, 4 * (size_t)n);
-    }
-}
-
-/* out [rows, N] = for every row s, the sum of the weight rows w + idx[e] over its events
-   (w: [S, Np] from snnkit.kernels.pad_weights: float32 (kind 0) into float32, int8 / int16
-   (kinds 1, 2) into exact int32). Rows are rows of the list (offsets [rows + 1]). */
-int snn_train_sum(int kind, int64_t rows, int64_t N, const int64_t *offsets,
-                  const int32_t *idx, const void *w, void *out, int n_threads) {
-    int64_t chunk = 64;
-    tsum_t E = {kind, rows, N, chunk, offsets, idx, w, out, NULL, (rows + chunk - 1) / chunk, 0};
-    return parallel_for(sum_item, &E, (N + BLOCK - 1) / BLOCK * E.n_chunks, n_threads,
-                        (size_t)(NV + 2) * VBYTES);
-}
-
-/* The event lists by source: toff [S + 1], tidx [events] = s * ld for every row s in which
-   source j spiked (rows ascending), from the lists by row (idx = j * stride). */
-int snn_train_transpose(int64_t rows, int64_t S, int64_t stride, int64_t ld,
-                        const int64_t *offsets, const int32_t *idx, int64_t *toff,
-                        int32_t *tidx) {
+/* The events of the target rows [r0, r1) of a projection whose source lags dr rows (its
+   delay times B), by source: toff [S + 1], and tidx = target row - r0 for every source row s
+   in [r0 - dr, r1 - dr), s >= 0, in which source j spiked (rows ascending), from the source's
+   lists by row (offsets, idx = j). Returns 0, or -1 when memory ran out. */
+int snn_train_transpose(int64_t r0, int64_t r1, int64_t dr, int64_t S, const int64_t *offsets,
+                        const int32_t *idx, int64_t *toff, int32_t *tidx) {
     memset(toff, 0, sizeof(int64_t) * (size_t)(S + 1));
-    int64_t n = offsets[rows] - offsets[0];
-    const int32_t *e0 = idx + offsets[0];
-    const double inv = 1.0 / (double)stride; /* idx is a multiple of stride: exact */
-    int32_t *src = malloc(sizeof(int32_t) * (size_t)(n + 1));
-    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(S + 1));
-    if (!src || !pos) {
-        free(src);
-        free(pos);
-        return -1;
-    }
-    for (int64_t e = 0; e < n; e++) {
-        src[e] = (int32_t)((double)e0[e] * inv + 0.5);
-        toff[src[e] + 1]++;
-    }
+    int64_t s0 = r0 - dr < 0 ? 0 : r0 - dr, s1 = r1 - dr;
+    if (s1 <= s0) return 0;
+    for (int64_t e = offsets[s0]; e < offsets[s1]; e++) toff[idx[e] + 1]++;
     for (int64_t j = 0; j < S; j++) toff[j + 1] += toff[j];
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(S + 1));
+    if (!pos) return -1;
     memcpy(pos, toff, sizeof(int64_t) * (size_t)(S + 1));
-    for (int64_t r = 0, e = 0; r < rows; r++)
-        for (int64_t k = offsets[r + 1] - offsets[r]; k > 0; k--, e++)
-            tidx[pos[src[e]]++] = (int32_t)(r * ld);
-    free(src);
+    for (int64_t s = s0; s < s1; s++) {
+        const int32_t o = (int32_t)(s + dr - r0);
+        for (int64_t e = offsets[s]; e < offsets[s + 1]; e++) tidx[pos[idx[e]]++] = o;
+    }
     free(pos);
     return 0;
 }
 
-#define WG_COLS 128 /* columns per weight-gradient item: 1600 steps x 128 stay in L2 */
+#define WG_COLS (BLOCK < 128 ? BLOCK : 128) /* columns per weight-gradient item: 1600 rows
+                                               x 128 stay in L2 */
 
 /* One item = (block of WG_COLS columns, chunk of sources): each source's weight gradient
    row is the sum of the gradient rows of the steps in which it spiked, accumulated in
    registers (the forward's event sum, transposed) and written once. */
 static void wgrad_item(void *ctx, int64_t item, void *scratch) {
-    const tsum_t *E = (const tsum_t *)ctx;
+    const twgrad_t *E = (const twgrad_t *)ctx;
     int64_t blk = item / E->n_chunks, ch = item % E->n_chunks;
     int64_t c0 = blk * WG_COLS, n = E->N - c0 < WG_COLS ? E->N - c0 : WG_COLS;
     int nv = (int)((n + VL - 1) / VL);
-    int64_t j1 = (ch + 1) * E->chunk < E->rows ? (ch + 1) * E->chunk : E->rows;
+    const tmask_t tm = TMASK((int)(n - (nv - 1) * VL));
+    int64_t j1 = (ch + 1) * E->chunk < E->S ? (ch + 1) * E->chunk : E->S;
     const float *sum = (const float *)scratch;
     for (int64_t j = ch * E->chunk; j < j1; j++) {
-        memset(scratch, 0, (size_t)nv * VBYTES); /* acc_f32 adds into its output */
-        acc_f32(E->g + c0, E->idx + E->offsets[j], E->offsets[j + 1] - E->offsets[j], nv,
-                (vf *)scratch);
-        float *d = (float *)E->out + j * E->N + c0;
-        if (E->kind) /* accumulate */
+        tacc_f32(E->g + c0, E->ld, E->tidx + E->toff[j], E->toff[j + 1] - E->toff[j], nv, tm,
+                 (vf *)scratch, 0);
+        float *d = E->dw + j * E->N + c0;
+        if (E->accumulate)
             for (int64_t c = 0; c < n; c++) d[c] += sum[c];
         else
             memcpy(d, sum, sizeof(float) * (size_t)n);
     }
 }
 
-/* dw [S, N] = x^T g (accumulate: +=): row j = the sum of the rows of g [rows, ld] (ld >= N
-   rounded up to the vector length; columns past N ignored) listed for source j by
-   snn_train_transpose. */
+/* dw [S, N] = x^T g (accumulate: +=): row j = the sum of the rows of g [rows, ld >= N]
+   listed for source j by snn_train_transpose. Returns 0, or -1 when memory ran out. */
 int snn_train_wgrad(int64_t S, int64_t N, int64_t ld, const int64_t *toff, const int32_t *tidx,
                     const float *g, float *dw, int accumulate, int n_threads) {
-    if (ld < (N + VL - 1) / VL * VL) return -2;
     int64_t chunk = 32;
-    tsum_t E = {accumulate != 0, S, N, chunk, toff, tidx, NULL, dw, (float *)g,
-                (S + chunk - 1) / chunk, ld};
+    twgrad_t E = {accumulate != 0, S, N, chunk, (S + chunk - 1) / chunk, ld, toff, tidx, g, dw};
     return parallel_for(wgrad_item, &E, (N + WG_COLS - 1) / WG_COLS * E.n_chunks, n_threads,
-                        (size_t)(NV + 2) * VBYTES);
+                        (size_t)NV * VBYTES);
 }

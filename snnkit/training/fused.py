@@ -1,20 +1,23 @@
-"""One feed-forward population over all steps as one autograd node (the CPU fast path).
+"""A feed-forward network over all steps as one autograd node (the CPU fast path).
 
-Forward: the synaptic input of every step from the spiking sources' events (one pass, the
-simulator's accumulation, so the float sums are added in the simulator's order), plus an
-optional dense input (current sources); then the neuron update over all steps in the C kernel.
-Backward: the time-reversed recurrence in the C kernel, the weight gradients as one
-event-driven pass over the source spikes, the sources' gradients as one matrix product. The
-same numbers as running :func:`snnkit.neurons.neuron_step` on :mod:`snnkit.training.arith`
-step by step under autograd (tests/test_training.py checks both, spikes bit for bit).
+Forward: one population after the other, each in one pass of the C kernel over all steps (the
+synaptic input summed from the spiking sources' event lists in the simulator's order, so float
+spikes equal the simulator's, then the neuron update); a population that feeds others leaves
+its spikes as event lists. Backward: chunks of steps, the last first; in each, the populations
+in reverse order: the time-reversed recurrence, the weight gradients as one event-driven pass,
+the gradient of the source population's spikes as one matrix product. The same numbers as
+running :func:`snnkit.neurons.neuron_step` on :mod:`snnkit.training.arith` step by step under
+autograd (tests/test_training.py checks both, spikes bit for bit).
 
-Memory: by default the forward keeps, per neuron and step, the surrogate's derivative (the
-spike in its sign; a flag byte more in fixed point or with refractoriness), and the source
-spikes as event lists. ``chunk=K`` (the memory-lean mode) keeps
-only the state every K steps and the event lists, and recomputes each chunk's input and
-forward pass during the backward pass. Large scratch buffers are reused from a small pool:
-a fresh allocation of this size is mapped anew and costs a page fault per 4 KB on first
-touch (a third of a training step before the pool).
+Memory. ``memory="full"`` keeps, per neuron and step, the surrogate's derivative (the spike
+in its sign; fixed point: 8 bytes and a flag byte), and every spiking population's event
+lists; the backward pass works on :data:`STRIDE` steps at a time. ``memory="lean"``
+(``chunk=K``) keeps instead each population's state every K steps, and recomputes a chunk's
+forward pass of one population just before that population's backward pass on it (from its
+checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
+the checkpoints and the buffers of K steps of one population, whatever the depth of the
+network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
+anew and costs a page fault per 4 KB on first touch.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from .. import kernels
 from . import kernel as K
 
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
-STRIDE = 8  # steps whose inputs / input gradients exist at once
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
+RECORD = ("v", "i", "theta")
+STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
 
 
 class _Pool:
@@ -39,13 +43,13 @@ class _Pool:
         self.free: dict[tuple, list[torch.Tensor]] = {}
         self.bytes, self.limit = 0, limit
 
-    def take(self, shape, dtype) -> torch.Tensor:
+    def take(self, shape, dtype, zero: bool = False) -> torch.Tensor:
         got = self.free.get((tuple(shape), dtype))
         if got:
             t = got.pop()
             self.bytes -= t.nbytes
-            return t
-        return torch.empty(shape, dtype=dtype)
+            return t.zero_() if zero else t
+        return torch.zeros(shape, dtype=dtype) if zero else torch.empty(shape, dtype=dtype)
 
     def give(self, *tensors) -> None:
         for t in tensors:
@@ -62,6 +66,17 @@ POOL = _Pool()
 
 
 @dataclass
+class Pop:
+    """One neuron population as the node sees it."""
+
+    size: int
+    flags: dict  # TNeuron flags: has_alpha ... slope
+    projs: list = field(default_factory=list)  # incoming spiking: (source, weight slot, delay)
+    dense: bool = False  # a dense input (current sources), computed outside the node
+    lag: int = -1  # the longest delay of the projections it feeds (-1: it feeds none)
+
+
+@dataclass
 class Spec:
     """What one call needs besides the tensors."""
 
@@ -69,56 +84,54 @@ class Spec:
     steps: int
     batch: int
     fixed: bool
-    flags: dict  # TNeuron flags: has_alpha ... slope
+    inputs: list  # names of the spiking input populations, in the order of their tensors
+    pops: dict  # name -> Pop, in the network's (topological) order
     record: tuple = ()  # of "v", "i", "theta"
     chunk: int | None = None  # memory-lean mode: steps per recomputed chunk
     weight_dtype: torch.dtype = torch.float32  # kernel layout: float32, or int8 / int16
-    n_proj: int = 0
-    need_grad: bool = True
-    sizes: list = field(default_factory=list)  # sources per spike projection
-
-    @property
-    def needs_flags(self) -> bool:
-        """Whether backward needs a flag byte per neuron and step: fixed point saturates and
-        refractoriness gates; otherwise the spike rides in the sign of the saved derivative."""
-        return self.fixed or bool(self.flags["refractory"])
+    need_grad: bool = True  # set by run(): whether any input needs a gradient
 
     @property
     def dtype(self):
         return torch.float64 if self.fixed else torch.float32
 
+    def needs_flags(self, pop: Pop) -> bool:
+        """Whether backward needs a flag byte per neuron and step: fixed point saturates and
+        refractoriness gates; otherwise the spike rides in the sign of the saved derivative."""
+        return self.fixed or bool(pop.flags["refractory"])
 
-def run(spec: Spec, params: dict[str, torch.Tensor], dense, weights, sources):
-    """Spikes ``[T, B, N]`` and the recorded states of one population.
 
-    params : the eight :data:`PARAMS`, each ``[N]`` in the arithmetic's dtype
-    dense : extra synaptic input ``[T, B, N]`` or None
-    weights, sources : per spiking projection, ``[N, S]`` (masked, quantised) and the source
-        spikes ``[T, B, S]`` (0/1, already delayed)
+def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
+    """Spikes ``{population: [T, B, N]}`` and recorded states ``{population: {var: ...}}``.
+
+    inputs : spikes ``[T, B, S]`` of each of ``spec.inputs`` (data: no gradient)
+    params : population -> the eight :data:`PARAMS`, each ``[N]`` in the arithmetic's dtype
+    dense : population -> extra synaptic input ``[T, B, N]`` or None
+    weights : per weight slot, ``[N, S]`` (masked, quantised)
     """
-    spec.n_proj = len(weights)
-    spec.sizes = [s.shape[-1] for s in sources]
-    tensors = [params[k] for k in PARAMS] + [dense] + list(weights) + list(sources)
+    tensors = list(inputs)
+    for name in spec.pops:
+        tensors += [params[name][k] for k in PARAMS] + [dense.get(name)]
+    tensors += list(weights)
     spec.need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in tensors)
-    out = _Population.apply(spec, *tensors)
-    return out[0], dict(zip(spec.record, out[1:]))
+    out = _Network.apply(spec, *tensors)
+    names = list(spec.pops)
+    spikes = dict(zip(names, out[:len(names)]))
+    rec = iter(out[len(names):])
+    states = {name: {k: next(rec) for k in spec.record} for name in names} if spec.record else {}
+    return spikes, states
 
 
-def _padded(weights, dtype, n: int) -> torch.Tensor:
-    """The weights of every projection (``[N, S_k]``) as the event sums read them: one
-    ``[sum S_k, Np]`` matrix of rows padded as :func:`snnkit.kernels.pad_weights` lays them
-    out (rows padded with zeros, 16 spare elements)."""
-    s, ld = sum(w.shape[1] for w in weights), _row_length(n)
-    flat = torch.empty(s * ld + 16, dtype=dtype)
-    out = flat[:s * ld].view(s, ld)
-    off = 0
-    for w in weights:
-        out[off:off + w.shape[1], :n] = w.detach().T  # w.T: the parameters' own layout
-        off += w.shape[1]
-    out[:, n:] = 0
-    flat[s * ld:] = 0
-    return out
+def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> torch.Tensor:
+    """``[S, ld]`` as the kernel reads it: rows padded (:func:`snnkit.kernels.pad_weights`:
+    aligned rows, a third faster to sum), or with ``copy=False`` (float32 only) the
+    parameter's own layout, no copy when it is stored source-major as
+    :class:`~snnkit.training.SNN` stores it (the lean mode: no second copy in memory)."""
+    wt = w.detach().T
+    if dtype == torch.float32 and not copy:
+        return wt.contiguous()
+    return kernels.pad_weights(wt.to(dtype))
 
 
 def _row_length(n: int) -> int:
@@ -126,173 +139,236 @@ def _row_length(n: int) -> int:
     return kernels.pad_weights(torch.zeros(0, n)).shape[1]
 
 
-class _Population(torch.autograd.Function):
+def _state(pop: Pop, v0: torch.Tensor, batch: int, dt) -> tuple:
+    n = pop.size
+    return (v0.detach().expand(batch, n).clone(), torch.zeros(batch, n, dtype=dt),
+            torch.zeros(batch, n, dtype=dt), torch.zeros(batch, n, dtype=torch.int32))
+
+
+def _used(pop: Pop) -> tuple:
+    """Which state variables a population changes (the rest stays 0)."""
+    f = pop.flags
+    return True, bool(f["has_alpha"]), bool(f["adaptive"]), bool(f["refractory"])
+
+
+class _Network(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: Spec, *tensors):
-        p = dict(zip(PARAMS, tensors[:8]))
-        dense = tensors[8]
-        weights = tensors[9:9 + spec.n_proj]
-        sources = tensors[9 + spec.n_proj:]
-        lib, dt = spec.lib, spec.dtype
-        N = p["threshold"].shape[0]
-        T, B = spec.steps, spec.batch
-        keep = []
-        neuron = K.neuron_struct(p, spec.flags, keep)
-        # the spiking sources side by side, as event lists (offsets into padded weight rows)
-        if len(sources) == 1 and sources[0].is_contiguous():
-            x8 = sources[0].detach().view(T * B, -1)
-        else:
-            x8 = torch.cat([s.detach().reshape(T * B, -1).to(torch.uint8) for s in sources], 1) \
-                if sources else torch.zeros(T * B, 0, dtype=torch.uint8)
-        offsets, idx = K.event_lists(lib, x8, _row_length(N))
-        has_sources = bool(sources)
-        del x8  # the closure below must not keep the sources alive (lean mode keeps it)
-        wt = _padded(weights, spec.weight_dtype, N) if sources else None
+        ctx.set_materialize_grads(False)
+        lib, dt, T, B = spec.lib, spec.dtype, spec.steps, spec.batch
+        n_in, names = len(spec.inputs), list(spec.pops)
+        per = tensors[n_in:n_in + 9 * len(names)]
+        weights = tensors[n_in + 9 * len(names):]
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
-        # without lean, the inputs and the gradients are still made STRIDE steps at a time:
-        # only what backward needs is kept for every step
-        stride = spec.chunk if lean else min(T, STRIDE)
-
-        def sums(t0, t1):
-            """Synaptic input of steps [t0, t1) (a pooled buffer: give it back)."""
-            x = POOL.take((t1 - t0, B, N), dt)
-            d = None if dense is None else dense[t0:t1]
-            if not has_sources:
-                x.copy_(d) if d is not None else x.zero_()
-                return x
-            rows = (t1 - t0) * B
-            if spec.fixed:  # exact int32 sums of the 8- / 16-bit weights
-                s32 = POOL.take((rows, N), torch.int32)
-                K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, s32)
-                x.view(rows, N).copy_(s32)
-                POOL.give(s32)
-            else:
-                K.event_sum(lib, offsets[t0 * B:t1 * B + 1], idx, wt, N, x.view(rows, N))
-            if d is not None:
-                x += d
-            return x
-
-        state = (p["v_init"].detach().expand(B, N).clone(), torch.zeros(B, N, dtype=dt),
-                 torch.zeros(B, N, dtype=dt), torch.zeros(B, N, dtype=torch.int32))
-        spikes = torch.empty(T, B, N, dtype=dt)
-        rec = [torch.empty(T, B, N, dtype=dt) if k in spec.record else None
-               for k in ("v", "i", "theta")]
-        want_beta = need and ctx.needs_input_grad[1 + PARAMS.index("beta")]
-        want_alpha = need and ctx.needs_input_grad[1] and bool(spec.flags["has_alpha"])
-        ctx.spec, ctx.shape, ctx.want = spec, (T, B, N), (want_alpha, want_beta)
-        ctx.neuron, ctx.keep, ctx.checkpoints, ctx.sums = neuron, keep, None, None
-        if not lean:
-            h = POOL.take((T, B, N), dt) if need else None
-            flags = POOL.take((T, B, N), torch.uint8) if need and spec.needs_flags else None
-            vprev = torch.empty(T, B, N, dtype=dt) if want_beta else None
-            iprev = torch.empty(T, B, N, dtype=dt) if want_alpha else None
-            for t0 in range(0, T, stride):
-                t1 = min(T, t0 + stride)
-                x = sums(t0, t1)
-                K.forward(lib, spec.fixed, x, neuron, state, spikes[t0:t1],
-                          *(None if t is None else t[t0:t1] for t in (h, flags, vprev, iprev)),
-                          [None if r is None else r[t0:t1] for r in rec])
-                POOL.give(x)
-            ctx.save_for_backward(h, flags, vprev, iprev, offsets, idx, *weights)
-            if need:  # back to the pool once the graph (and so this node) is freed
-                weakref.finalize(ctx, POOL.give, h, flags)
-        else:  # keep the state at every chunk's start; recompute the rest in backward
-            ctx.checkpoints, ctx.sums = [], sums
-            used = (True, bool(spec.flags["has_alpha"]), bool(spec.flags["adaptive"]),
-                    bool(spec.flags["refractory"]))  # the rest stays 0 in this population
-            for t0 in range(0, T, spec.chunk):
-                t1 = min(T, t0 + spec.chunk)
-                ctx.checkpoints.append(tuple(s.clone() if u else None
-                                             for s, u in zip(state, used)))
-                x = sums(t0, t1)
-                K.forward(lib, spec.fixed, x, neuron, state, spikes[t0:t1],
-                          rec=[None if r is None else r[t0:t1] for r in rec])
-                POOL.give(x)
-            ctx.save_for_backward(None, None, None, None, offsets, idx, *weights)
-        return (spikes, *(r for r in rec if r is not None))
+        lists, bits_of = {}, {}  # event lists of all steps; the lean mode keeps spike bits
+        uses = {}  # source -> projections still to run forward from it
+        for pop in spec.pops.values():
+            for src, _, _ in pop.projs:
+                uses[src] = uses.get(src, 0) + 1
+        for name, x in zip(spec.inputs, tensors[:n_in]):
+            x = x.detach().reshape(T * B, -1)
+            lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS else x.to(torch.uint8))
+            if lean:
+                bits_of[name] = K.pack_bits(x), x.shape[1]
+        kw = [_kernel_weights(w, spec.weight_dtype, not lean) for w in weights]
+        keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
+        for k, (name, pop) in enumerate(spec.pops.items()):
+            p = dict(zip(PARAMS, per[9 * k:9 * k + 8]))
+            d = per[9 * k + 8]
+            d = None if d is None else d.detach().contiguous()
+            neuron = K.neuron_struct(p, pop.flags, keep)
+            projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
+            if lean:  # drop the lists no later population reads (backward rebuilds them)
+                for src, _, _ in pop.projs:
+                    uses[src] -= 1
+                    if not uses[src]:
+                        del lists[src]
+            state = _state(pop, p["v_init"], B, dt)
+            shape = (T, B, pop.size)
+            spikes = torch.empty(shape, dtype=dt)
+            rec = [torch.empty(shape, dtype=dt) if r in spec.record else None for r in RECORD]
+            base = n_in + 9 * k  # index of the population's first tensor
+            want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
+            want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
+            saved = {"want": (want_alpha, want_beta)}
+            bits = None if pop.lag < 0 else torch.empty((T * B, K.bits_bytes(pop.size)),
+                                                        dtype=torch.uint8) if lean \
+                else POOL.take((T * B, K.bits_bytes(pop.size)), torch.uint8)
+            if not lean:
+                h = POOL.take(shape, dt) if need else None
+                fl = POOL.take(shape, torch.uint8) if need and spec.needs_flags(pop) else None
+                vprev = POOL.take(shape, dt) if want_beta else None
+                iprev = POOL.take(shape, dt) if want_alpha else None
+                K.forward(lib, spec.fixed, 0, projs, d, neuron, state, spikes, h, fl, vprev,
+                          iprev, rec, bits)
+                saved.update(h=h, flags=fl, vprev=vprev, iprev=iprev)
+                if need:  # back to the pool once the graph (and so this node) is freed
+                    weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)
+            else:  # keep the state at every chunk's start; recompute the rest in backward
+                saved.update(dense=d, checkpoints=[])
+                for t0 in range(0, T, spec.chunk):
+                    t1 = min(T, t0 + spec.chunk)
+                    saved["checkpoints"].append(tuple(s.clone() if u else None
+                                                      for s, u in zip(state, _used(pop))))
+                    K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
+                              neuron, state, spikes[t0:t1],
+                              rec=[None if r is None else r[t0:t1] for r in rec],
+                              bits=None if bits is None else bits[t0 * B:t1 * B])
+            del projs
+            if bits is not None:  # it feeds other populations: its spikes as event lists
+                lists[name] = K.event_lists(lib, bits, pop.size)
+                if lean:
+                    bits_of[name] = bits, pop.size
+                else:
+                    POOL.give(bits)
+            ctx.neurons.append(neuron)
+            ctx.saved.append(saved)
+            outs.append(spikes)
+            recs += [r for r in rec if r is not None]
+        if need:
+            ctx.spec, ctx.keep, ctx.lists, ctx.lean = spec, keep, lists, lean
+            ctx.bits, ctx.kw = bits_of, kw
+            ctx.save_for_backward(*weights)
+        else:
+            ctx.saved = None
+        return (*outs, *recs)
 
     @staticmethod
-    def backward(ctx, gs, *grec):
+    def backward(ctx, *grads):
         spec = ctx.spec
-        lib, dt = spec.lib, spec.dtype
-        T, B, N = ctx.shape
-        saved = ctx.saved_tensors
-        h, flags, vprev, iprev, offsets, idx = saved[:6]
-        weights = saved[6:]
-        want_alpha, want_beta = ctx.want
-        need = ctx.needs_input_grad
-        gs = gs.contiguous().to(dt)
-        g_rec = dict(zip(spec.record, grec))
-        gr = [None if g_rec.get(k) is None else g_rec[k].contiguous().to(dt)
-              for k in ("v", "i", "theta")]
-        carry = tuple(torch.zeros(B, N, dtype=dt) for _ in range(3))
-        gp = {k: torch.zeros(N, dtype=torch.float64) if need[1 + PARAMS.index(k)] else None
-              for k in GRADS}
-        gp["alpha"] = gp["alpha"] if want_alpha else None
-        gp["beta"] = gp["beta"] if want_beta else None
-        gpar = tuple(gp[k] for k in GRADS)
-        want_w = any(need[10:10 + spec.n_proj])
-        dw = torch.empty(sum(spec.sizes), N, dtype=torch.float32) if want_w else None
-        g_dense = torch.empty(T, B, N, dtype=dt) if need[9] else None
-        g_src = [torch.empty(T, B, w.shape[1], dtype=w.dtype) if need[10 + spec.n_proj + j]
-                 else None for j, w in enumerate(weights)]
-        lean = ctx.checkpoints is not None
-        c = spec.chunk if lean else min(T, STRIDE)
-        ld = _row_length(N)  # gx rows padded as the weights: the weight gradient pass reads it
-        gx = POOL.take((c * B, ld), dt)
-        g32 = POOL.take((c * B, ld), torch.float32) if want_w and dt != torch.float32 else gx
-        if lean:
-            h = POOL.take((c, B, N), dt)
-            flags = POOL.take((c, B, N), torch.uint8) if spec.needs_flags else None
-            vprev = torch.empty(c, B, N, dtype=dt) if want_beta else None
-            iprev = torch.empty(c, B, N, dtype=dt) if want_alpha else None
-            spikes = POOL.take((c, B, N), dt)
-        for k in reversed(range(-(-T // c))):  # chunks of c steps, the last first
-            t0, t1 = k * c, min(T, k * c + c)
+        lib, dt, T, B = spec.lib, spec.dtype, spec.steps, spec.batch
+        pops = list(spec.pops.values())
+        n_in, P = len(spec.inputs), len(pops)
+        weights = ctx.saved_tensors
+        need = ctx.needs_input_grad[1:]
+        g_out = [None if g is None else g.contiguous().to(dt) for g in grads[:P]]
+        g_rec = {}  # (population index, var) -> gradient
+        it = iter(grads[P:])
+        for k in range(P):
+            for r in spec.record:
+                g = next(it)
+                g_rec[k, r] = None if g is None else g.contiguous().to(dt)
+        c = spec.chunk if ctx.lean else min(T, STRIDE)  # chunks of steps, the last first
+        index = {name: k for k, name in enumerate(spec.pops)}
+        # the gradient of the spikes of each population that feeds others, rows padded: steps
+        # [t0 - lag, t1) of the chunk (a delayed target's gradient reaches earlier steps);
+        # the backward pass turns the chunk's rows into the input's gradient, in place
+        gs_buf = [POOL.take((c + pop.lag, B, _row_length(pop.size)), dt, zero=pop.lag > 0)
+                  if pop.lag >= 0 else None for pop in pops]
+        carry = [tuple(torch.zeros(B, pop.size, dtype=dt) for _ in range(3)) for pop in pops]
+        gp, g_dense = [], []
+        for k, pop in enumerate(pops):
+            base = n_in + 9 * k
+            g = {n: torch.zeros(pop.size, dtype=torch.float64)
+                 if need[base + PARAMS.index(n)] else None for n in GRADS}
+            want_alpha, want_beta = ctx.saved[k]["want"]
+            g["alpha"] = g["alpha"] if want_alpha else None
+            g["beta"] = g["beta"] if want_beta else None
+            gp.append(g)
+            g_dense.append(torch.empty(T, B, pop.size, dtype=dt) if need[base + 8] else None)
+        w0 = n_in + 9 * P
+        dw = [torch.empty(w.shape[1], w.shape[0], dtype=torch.float32) if need[w0 + s] else None
+              for s, w in enumerate(weights)]
+        started = [False] * len(dw)  # the first chunk writes dw, the others add to it
+        for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
+            t0, t1 = kc * c, min(T, kc * c + c)
             n = t1 - t0
-            if lean:
-                vp = None if vprev is None else vprev[:n]
-                ip = None if iprev is None else iprev[:n]
-                hk, fk = h[:n], None if flags is None else flags[:n]
-            else:
-                vp = None if vprev is None else vprev[t0:t1]
-                ip = None if iprev is None else iprev[t0:t1]
-                hk, fk = h[t0:t1], None if flags is None else flags[t0:t1]
-            if lean:  # rerun the chunk's forward from its checkpoint, keeping what backward needs
-                state = tuple(torch.zeros(B, N, dtype=torch.int32 if j == 3 else dt)
-                              if s is None else s.clone()
-                              for j, s in enumerate(ctx.checkpoints[k]))
-                x = ctx.sums(t0, t1)
-                K.forward(lib, spec.fixed, x, ctx.neuron, state, spikes[:n], hk, fk, vp, ip)
-                POOL.give(x)
-            K.backward(lib, spec.fixed, ctx.neuron, gs[t0:t1],
-                       [None if g is None else g[t0:t1] for g in gr], hk, fk, vp, ip,
-                       carry, gx[:n * B], gpar)
-            gflat = gx[:n * B, :N]
-            if g_dense is not None:
-                g_dense[t0:t1] = gflat.view(n, B, N)
-            if want_w:  # one event-driven pass for every projection
-                if g32 is not gx:
-                    g32[:n * B].copy_(gx[:n * B])
-                K.event_wgrad(lib, offsets[t0 * B:t1 * B + 1], idx, dw.shape[0], ld,
-                              g32[:n * B], N, dw, accumulate=t1 < T)  # the last chunk first
-            for j, w in enumerate(weights):
-                if g_src[j] is not None:
-                    torch.matmul(gflat.to(w.dtype), w, out=g_src[j][t0:t1].view(n * B, -1))
-        POOL.give(gx, None if g32 is gx else g32)
-        if lean:
-            POOL.give(h, flags, spikes)
-        grads = [None] * len(PARAMS)
-        for k in GRADS:
-            if gp[k] is not None:
-                grads[PARAMS.index(k)] = gp[k].to(dt)
-        if need[1 + PARAMS.index("v_init")]:
-            grads[PARAMS.index("v_init")] = carry[0].sum(0)
-        g_w = [None] * spec.n_proj
-        off = 0
-        for j, (w, s) in enumerate(zip(weights, spec.sizes)):
-            if need[10 + j]:
-                g_w[j] = dw[off:off + s].T.to(w.dtype)
-            off += s
-        return (None, *grads, g_dense, *g_w, *g_src)
+            written = [pop.lag > 0 for pop in pops]  # has the chunk's gs_buf rows a value?
+            for k in reversed(range(P)):
+                pop, N = pops[k], pops[k].size
+                taken = []
+                if gs_buf[k] is not None:
+                    gs = gs_buf[k][pop.lag:pop.lag + n]
+                    if not written[k]:
+                        gs.zero_()
+                    if g_out[k] is not None:
+                        gs[:, :, :N] += g_out[k][t0:t1]
+                    gx = gs.view(n * B, -1)  # in place
+                else:
+                    gs = g_out[k][t0:t1] if g_out[k] is not None else POOL.take(
+                        (n, B, N), dt, zero=True)
+                    gx = POOL.take((n * B, _row_length(N)), dt)  # rows padded: faster sums
+                    taken += [gx, None if g_out[k] is not None else gs]
+                gr = [None if g_rec.get((k, r)) is None else g_rec[k, r][t0:t1] for r in RECORD]
+                lists = {(src, delay): _chunk_lists(ctx, src, delay, t0, t1)
+                         for src, _, delay in pop.projs}
+                hk, fk, vp, ip, scratch = _chunk_state(ctx, spec, k, kc, t0, t1, lists)
+                K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
+                           carry[k], gx, tuple(gp[k][n_] for n_ in GRADS))
+                POOL.give(*scratch)
+                g32 = gx if dt == torch.float32 else None
+                for src, s, delay in pop.projs:
+                    if dw[s] is not None:
+                        if g32 is None:
+                            g32 = gx.to(torch.float32)
+                        off, idx, q0 = lists[src, delay]
+                        K.event_wgrad(lib, off, idx, dw[s].shape[0], t0 * B - q0, t1 * B - q0,
+                                      delay * B, g32, dw[s], accumulate=started[s])
+                        started[s] = True
+                    j = index.get(src)
+                    if j is not None:  # the source population's spikes' gradient
+                        lag, S = pops[j].lag, pops[j].size
+                        rows = gs_buf[j][lag - delay:lag - delay + n, :, :S].view(n * B, S)
+                        w = weights[s].detach()
+                        if written[j]:
+                            rows.addmm_(gx[:, :N], w)
+                        else:
+                            torch.mm(gx[:, :N], w, out=rows)
+                            written[j] = True
+                if g_dense[k] is not None:
+                    g_dense[k][t0:t1] = gx[:, :N].view(n, B, N)
+                POOL.give(*taken)
+            for buf, pop in zip(gs_buf, pops):  # move the earlier steps' part to the next chunk
+                if buf is not None and kc and pop.lag:
+                    lag = pop.lag
+                    buf[c:c + lag] = buf[:lag].clone() if lag > c else buf[:lag]
+                    buf[:c].zero_()
+        POOL.give(*gs_buf)
+        out = [None] * n_in
+        for k in range(P):
+            g = [None] * len(PARAMS)
+            for n_ in GRADS:
+                if gp[k][n_] is not None:
+                    g[PARAMS.index(n_)] = gp[k][n_].to(dt)
+            if need[n_in + 9 * k + PARAMS.index("v_init")]:
+                g[PARAMS.index("v_init")] = carry[k][0].sum(0)
+            out += g + [g_dense[k]]
+        out += [None if d is None else d.T.to(w.dtype) for d, w in zip(dw, weights)]
+        return (None, *out)
+
+
+def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
+    """``(offsets, idx, row0)``: the event lists of source ``src`` that steps [t0, t1) of a
+    projection with ``delay`` read, by row from ``row0`` on: all steps' lists, or in the lean
+    mode those of the rows needed, rebuilt from the kept spike bits."""
+    if not ctx.lean:
+        return (*ctx.lists[src], 0)
+    B, (bits, n) = ctx.spec.batch, ctx.bits[src]
+    q0, q1 = max(0, t0 - delay) * B, max(0, t1 - delay) * B
+    return (*K.event_lists(ctx.spec.lib, bits[q0:q1], n), q0)
+
+
+def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict):
+    """What population ``k``'s backward pass needs for steps [t0, t1): ``(h, flags, vprev,
+    iprev, scratch)``; the lean mode recomputes them from the chunk's checkpoint (and the
+    chunk's event ``lists``, see :func:`_chunk_lists`) into pooled buffers (``scratch``, to
+    give back)."""
+    sv, pop = ctx.saved[k], list(spec.pops.values())[k]
+    if not ctx.lean:
+        return (*(None if sv[n] is None else sv[n][t0:t1]
+                  for n in ("h", "flags", "vprev", "iprev")), ())
+    dt, B, shape = spec.dtype, spec.batch, (t1 - t0, spec.batch, pop.size)
+    want_alpha, want_beta = sv["want"]
+    h, spikes = POOL.take(shape, dt), POOL.take(shape, dt)
+    fl = POOL.take(shape, torch.uint8) if spec.needs_flags(pop) else None
+    vprev = POOL.take(shape, dt) if want_beta else None
+    iprev = POOL.take(shape, dt) if want_alpha else None
+    state = tuple(torch.zeros(B, pop.size, dtype=torch.int32 if j == 3 else dt) if s is None
+                  else s.clone() for j, s in enumerate(sv["checkpoints"][kc]))
+    d = sv["dense"]
+    projs = [K.Projection(ctx.kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
+             for off, idx, q0 in [lists[src, delay]]]
+    K.forward(spec.lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
+              ctx.neurons[k], state, spikes, h, fl, vprev, iprev)
+    return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev)

@@ -11,11 +11,13 @@ import ctypes
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import kernels
 
 SOURCE = Path(__file__).with_name("_train_kernels.c")
+INCLUDES = (*kernels.SOURCES, Path(__file__).with_name("_train_neuron.c"))
 
 _lib = None
 _tried = False
@@ -32,6 +34,13 @@ class TNeuron(ctypes.Structure):
                    ("surrogate", ctypes.c_int), ("slope", ctypes.c_double)])
 
 
+class TProj(ctypes.Structure):
+    """``tproj_t`` of _train_kernels.c: one spiking projection into a population."""
+
+    _fields_ = [("w", ctypes.c_void_p), ("ldw", ctypes.c_int64), ("offsets", ctypes.c_void_p),
+                ("idx", ctypes.c_void_p), ("delay", ctypes.c_int64), ("row0", ctypes.c_int64)]
+
+
 def load():
     """The loaded library, built on first use; None (after one warning) when it cannot be
     built, or when ``SNNKIT_KERNELS=0`` selects the torch path."""
@@ -41,13 +50,13 @@ def load():
     if not _tried:
         _tried = True
         try:
-            path = kernels.build(source=SOURCE, includes=kernels.SOURCES)
+            path = kernels.build(source=SOURCE, includes=INCLUDES)
             try:
                 _lib = _bind(ctypes.CDLL(str(path)))
             except OSError:  # a damaged cache entry: build it again, once
                 path.unlink(missing_ok=True)
                 _lib = _bind(ctypes.CDLL(str(kernels.build(source=SOURCE,
-                                                           includes=kernels.SOURCES))))
+                                                           includes=INCLUDES))))
         except (OSError, RuntimeError) as e:
             warnings.warn(f"snnkit: training kernel unavailable ({e}); using the slower torch "
                           f"path", RuntimeWarning, stacklevel=3)
@@ -57,17 +66,17 @@ def load():
 def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     tn = ctypes.POINTER(TNeuron)
-    lib.snn_train_forward.argtypes = [c_int, i64, i64, i64, p, tn] + [p] * 12 + [c_int]
-    lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn] + [p] * 12 + [i64] + [p] * 4 \
-        + [c_int]
+    lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
+                                      ctypes.POINTER(TProj), p, tn] + [p] * 13 + [c_int]
+    lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn, p, i64] + [p] * 11 + [i64] \
+        + [p] * 4 + [c_int]
     lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
     lib.snn_train_count.restype = i64
     lib.snn_train_fill.argtypes = [c_int, p, i64, i64, i64, p, p, c_int]
-    lib.snn_train_sum.argtypes = [c_int, i64, i64, p, p, p, p, c_int]
-    lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int, c_int]
     lib.snn_train_transpose.argtypes = [i64, i64, i64, i64, p, p, p, p]
-    for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_sum",
-              "snn_train_wgrad", "snn_train_transpose"):
+    lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int, c_int]
+    for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_wgrad",
+              "snn_train_transpose"):
         getattr(lib, f).restype = c_int
     return lib
 
@@ -104,88 +113,136 @@ def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list) -> T
     return TNeuron(**ptrs, **flags)
 
 
-def forward(lib, dbl: bool, x, neuron: TNeuron, state, spikes, h=None, flags=None, vprev=None,
-            iprev=None, rec=(None, None, None)) -> None:
-    """Run the neuron update over ``x`` ``[T, B, N]``; ``state = (v, i, theta, refrac)``
-    ``[B, N]`` is updated in place; the other outputs are written."""
-    T, B, N = x.shape
+def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spikes, h=None,
+            flags=None, vprev=None, iprev=None, rec=(None, None, None), bits=None) -> None:
+    """Steps ``t0 .. t0 + T - 1`` of one population (``T, B, N = spikes.shape``): the input
+    from ``projs`` (:class:`Projection`s, the weights of one kind: float32 with ``dbl=False``,
+    int8 / int16 with the fixed point, ``dbl=True``) plus ``dense`` ``[T, B, N]`` or None,
+    then the neuron update. ``state = (v, i, theta, refrac)`` ``[B, N]`` is updated in place;
+    the other outputs ``[T, B, N]`` are written, and ``bits`` (uint8 ``[T * B, nb]``, see
+    :func:`bits_bytes`) the spikes as bits."""
+    T, B, N = spikes.shape
+    if bits is not None and tuple(bits.shape) != (T * B, bits_bytes(N)):
+        raise ValueError(f"training kernel: bits {tuple(bits.shape)} for [{T} x {B}, {N}]")
     dt = torch.float64 if dbl else torch.float32
+    kinds = {kernels.KINDS[pr.w.dtype] for pr in projs}
+    if len(kinds) > 1 or (kinds and (0 in kinds) == dbl):
+        raise ValueError(f"training kernel: weights {[pr.w.dtype for pr in projs]} with "
+                         f"{'fixed' if dbl else 'float'} arithmetic")
+    arr = (TProj * max(1, len(projs)))(*(pr.struct(B, N) for pr in projs))
     v, i, th, r = state
-    args = [_ptr(x, dt), ctypes.byref(neuron), _ptr(v, dt), _ptr(i, dt), _ptr(th, dt),
+    args = [_ptr(dense, dt), ctypes.byref(neuron), _ptr(v, dt), _ptr(i, dt), _ptr(th, dt),
             _ptr(r, torch.int32), _ptr(spikes, dt), _ptr(h, dt), _ptr(flags, torch.uint8),
-            _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in rec)]
-    _check(lib.snn_train_forward(int(dbl), T, B, N, *args, _threads(T * B * N)), "forward")
+            _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in rec),
+            _ptr(bits, torch.uint8)]
+    _check(lib.snn_train_forward(int(dbl), kinds.pop() if kinds else int(dbl), t0, T, B, N,
+                                 len(projs), arr, *args, _threads(T * B * N)), "forward")
 
 
-def backward(lib, dbl: bool, neuron: TNeuron, gs, grec, h, flags, vprev, iprev, carry, gx,
-             gparams) -> None:
-    """The time-reversed recurrence (see snn_train_backward); ``carry = (cv, ci, cth)`` in and
-    out; ``gx`` ``[T * B, ld >= N]`` out; ``gparams = (g_alpha, g_beta, g_thr, g_bias)``
-    float64 ``[N]`` or None, added to."""
-    T, B, N = gs.shape
+def pack_bits(x: torch.Tensor) -> torch.Tensor:
+    """Spikes ``x`` ``[rows, n]`` (0 / nonzero, any dtype, on the CPU) as :func:`forward`
+    writes them: uint8 ``[rows, bits_bytes(n)]``, lsb first."""
+    rows, n = x.shape
+    a = x.numpy() if x.dtype in (torch.bool, torch.uint8) else (x != 0).numpy()
+    out = np.zeros((rows, bits_bytes(n)), dtype=np.uint8)
+    out[:, :-(-n // 8)] = np.packbits(a, axis=1, bitorder="little")
+    return torch.from_numpy(out)
+
+
+def bits_bytes(n: int) -> int:
+    """Bytes per row of :func:`forward`'s spike bits: 16 bits per 2 bytes."""
+    return -(-n // 16) * 2
+
+
+class Projection:
+    """A spiking projection as the kernel reads it: weights ``w`` ``[S, ldw]`` (float32
+    ``ldw = N`` unpadded; int8 / int16 padded by :func:`snnkit.kernels.pad_weights`), the
+    source's event lists by row ``(offsets, idx)`` from row ``row0`` (step x batch + sample)
+    on, and the delay."""
+
+    def __init__(self, w: torch.Tensor, offsets: torch.Tensor, idx: torch.Tensor, delay: int,
+                 row0: int = 0):
+        if w.dim() != 2 or w.stride(1) != 1 or offsets.dtype != torch.int64 \
+                or idx.dtype != torch.int32:
+            raise ValueError(f"training kernel: projection weights {tuple(w.shape)} {w.dtype}, "
+                             f"lists {offsets.dtype} / {idx.dtype}")
+        self.w, self.offsets, self.idx, self.delay = w, offsets, idx, int(delay)
+        self.row0 = int(row0)
+
+    def struct(self, B: int, N: int) -> TProj:
+        if self.w.shape[1] < (N if self.w.dtype == torch.float32 else -(-N // 16) * 16):
+            raise ValueError(f"training kernel: weight rows of {self.w.shape[1]} for {N} targets")
+        return TProj(self.w.data_ptr(), self.w.stride(0), self.offsets.data_ptr(),
+                     self.idx.data_ptr(), self.delay, self.row0)
+
+
+def backward(lib, dbl: bool, neuron: TNeuron, n: int, gs, grec, h, flags, vprev, iprev,
+             carry, gx, gparams) -> None:
+    """The time-reversed recurrence (see snn_train_backward) of ``n`` neurons: ``gs``
+    ``[T, B, ldg >= n]`` the spikes' gradients, ``grec`` the recorded states' ``[T, B, n]`` or
+    None; ``carry = (cv, ci, cth)`` in and out; ``gx`` ``[T * B, ldx >= n]`` out (it may be
+    ``gs``, in place); ``gparams = (g_alpha, g_beta, g_thr, g_bias)`` float64 ``[n]`` or
+    None, added to."""
+    T, B, ldg = gs.shape
     dt = torch.float64 if dbl else torch.float32
-    if gx.dim() != 2 or gx.shape[0] != T * B or gx.shape[1] < N:
-        raise ValueError(f"training kernel: gx {tuple(gx.shape)} for [{T} x {B}, {N}]")
-    args = [_ptr(gs, dt), *(_ptr(t, dt) for t in grec), _ptr(h, dt), _ptr(flags, torch.uint8),
-            _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in carry), _ptr(gx, dt),
-            gx.shape[1], *(_ptr(t, torch.float64) for t in gparams)]
-    _check(lib.snn_train_backward(int(dbl), T, B, N, ctypes.byref(neuron), *args,
-                                  _threads(T * B * N)), "backward")
+    if gx.dim() != 2 or gx.shape[0] != T * B or min(gx.shape[1], ldg) < n or (
+            gx.data_ptr() == gs.data_ptr() and gx.shape[1] != ldg):
+        raise ValueError(f"training kernel: gs {tuple(gs.shape)}, gx {tuple(gx.shape)} for "
+                         f"[{T} x {B}, {n}]")
+    args = [_ptr(gs, dt), ldg, *(_ptr(t, dt) for t in grec), _ptr(h, dt),
+            _ptr(flags, torch.uint8), _ptr(vprev, dt), _ptr(iprev, dt),
+            *(_ptr(t, dt) for t in carry), _ptr(gx, dt), gx.shape[1],
+            *(_ptr(t, torch.float64) for t in gparams)]
+    _check(lib.snn_train_backward(int(dbl), T, B, n, ctypes.byref(neuron), *args,
+                                  _threads(T * B * n)), "backward")
 
 
 LIST_KINDS = {torch.uint8: 0, torch.bool: 0, torch.float32: 1, torch.float64: 2}
 
 
-def event_lists(lib, x: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(offsets [rows + 1] int64, idx int32)``: the spiking sources of every row of ``x``
-    ``[rows, S]`` (bool or uint8 0/1, or float 0.0/1.0) as offsets ``j * stride`` into padded
-    weight rows."""
+def event_lists(lib, x: torch.Tensor, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(offsets [rows + 1] int64, idx int32)``: the spiking sources ``j`` of every row of
+    ``x`` ``[rows, S]`` (bool or uint8 0/1, or float 0.0/1.0), or with ``n`` of ``n``-column
+    spike bits ``x`` ``[rows, bits_bytes(n)]`` uint8 (as :func:`forward` writes them)."""
     rows, S = x.shape
-    if x.dtype not in LIST_KINDS:
-        raise ValueError(f"training kernel: spikes of dtype {x.dtype}")
-    kind = LIST_KINDS[x.dtype]
+    if x.dtype not in LIST_KINDS or n is not None and (x.dtype != torch.uint8
+                                                       or S != bits_bytes(n)):
+        raise ValueError(f"training kernel: spikes {tuple(x.shape)} of dtype {x.dtype}")
+    kind = 3 if n is not None else LIST_KINDS[x.dtype]
+    S = n if n is not None else S
     if x.dtype == torch.bool:
         x = x.view(torch.uint8)
     offsets = torch.empty(rows + 1, dtype=torch.int64)
-    n = lib.snn_train_count(kind, _ptr(x), rows, S, offsets.data_ptr(), _threads(rows * S // 4))
-    _check(-1 if n < 0 else 0, "count")
-    idx = torch.empty(max(n, 1), dtype=torch.int32)
-    _check(lib.snn_train_fill(kind, x.data_ptr(), rows, S, stride, offsets.data_ptr(),
+    count = lib.snn_train_count(kind, _ptr(x), rows, S, offsets.data_ptr(),
+                                _threads(rows * S // 4))
+    _check(-1 if count < 0 else 0, "count")
+    idx = torch.empty(max(count, 1), dtype=torch.int32)
+    _check(lib.snn_train_fill(kind, x.data_ptr(), rows, S, 1, offsets.data_ptr(),
                               idx.data_ptr(), _threads(rows * S // 4)), "lists")
     return offsets, idx
 
 
-def event_sum(lib, offsets: torch.Tensor, idx: torch.Tensor, wt: torch.Tensor,
-              n: int, out: torch.Tensor) -> torch.Tensor:
-    """``out [rows, n]`` = sums of the padded weight rows ``wt`` ``[S, Np]`` (float32 ->
-    float32, int8/int16 -> exact int32) of each row's events (rows = ``len(offsets) - 1``)."""
-    rows = offsets.shape[0] - 1
-    kind = kernels.KINDS[wt.dtype]
-    if tuple(out.shape) != (rows, n) or out.dtype != (torch.float32 if kind == 0
-                                                      else torch.int32):
-        raise ValueError(f"training kernel: sums into {out.dtype} {tuple(out.shape)}")
-    _check(lib.snn_train_sum(kind, rows, n, _ptr(offsets, torch.int64), _ptr(idx, torch.int32),
-                             _ptr(wt), _ptr(out), _threads(len(idx) * n // 4)), "sums")
-    return out
-
-
-def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, stride: int,
-                g: torch.Tensor, n: int, out: torch.Tensor, accumulate: bool = False
+def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, r1: int,
+                lag: int, g: torch.Tensor, out: torch.Tensor, accumulate: bool = False
                 ) -> torch.Tensor:
-    """``out [S, n] = x^T g[:, :n]`` (``+=`` with ``accumulate``) for the events of
-    ``(offsets, idx)`` (offsets ``j * stride``) and ``g [rows, ld]`` float32 (``ld`` padded
-    as :func:`kernels.pad_weights`)."""
+    """``out [S, n] (+)= x^T g``: the weight gradient of a projection from the input gradients
+    ``g`` ``[r1 - r0, ld >= n]`` float32 of its target's rows ``[r0, r1)`` and the source's
+    event lists by row ``(offsets, idx)``, the source lagging ``lag`` rows (delay x batch)."""
     rows, ld = g.shape
-    if offsets.shape[0] != rows + 1 or tuple(out.shape) != (S, n) or ld < n:
-        raise ValueError(f"training kernel: {offsets.shape[0] - 1} event rows, gradient "
-                         f"{tuple(g.shape)}, output {tuple(out.shape)}")
+    n = out.shape[1]
+    if rows != r1 - r0 or out.shape[0] != S or ld < n or out.dtype != torch.float32 \
+            or not out.is_contiguous():
+        raise ValueError(f"training kernel: rows [{r0}, {r1}), gradient {tuple(g.shape)}, "
+                         f"output {tuple(out.shape)} {out.dtype}")
+    s0, s1 = max(0, r0 - lag), r1 - lag
+    events = int(offsets[s1] - offsets[s0]) if s1 > s0 else 0
     toff = torch.empty(S + 1, dtype=torch.int64)
-    tidx = torch.empty(max(1, int(offsets[-1] - offsets[0])), dtype=torch.int32)
-    _check(lib.snn_train_transpose(rows, S, stride, ld, _ptr(offsets, torch.int64),
+    tidx = torch.empty(max(1, events), dtype=torch.int32)
+    _check(lib.snn_train_transpose(r0, r1, lag, S, _ptr(offsets, torch.int64),
                                    _ptr(idx, torch.int32), toff.data_ptr(), tidx.data_ptr()),
            "transpose")
     _check(lib.snn_train_wgrad(S, n, ld, toff.data_ptr(), tidx.data_ptr(),
-                               _ptr(g, torch.float32), _ptr(out, torch.float32),
-                               int(accumulate), _threads(len(tidx) * n // 4)),
+                               _ptr(g, torch.float32), out.data_ptr(), int(accumulate),
+                               _threads(events * n // 4)),
            "weight gradients")
     return out

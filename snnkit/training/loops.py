@@ -1,12 +1,12 @@
 """The two ways :class:`~snnkit.training.SNN` runs a network, as the simulator has them:
 
 * :func:`run_layerwise`: a feed-forward network without active plasticity, one population
-  after the other over all steps (on the CPU one fused kernel node per population,
+  after the other over all steps (on the CPU the whole network as one fused kernel node,
   :mod:`snnkit.training.fused`; elsewhere one matrix product per projection, then the step
   loop of :func:`snnkit.neurons.neuron_step`);
 * :func:`run_stepwise`: every network, step by step, as ``simulate``'s stepwise path.
 
-Both under autograd; ``memory="lean"`` checkpoints chunks of steps.
+Both under autograd; ``memory="lean"`` recomputes chunks of steps in the backward pass.
 """
 
 from __future__ import annotations
@@ -33,43 +33,69 @@ def _use_kernel(model) -> object | None:
 
 
 def run_layerwise(model, xs, steps, batch, record):
-    """Feed-forward networks: one population after the other over all steps (the fused
-    kernel node on the CPU, else one product per projection and the step loop)."""
+    """Feed-forward networks: on the CPU the whole network as one fused kernel node
+    (:mod:`snnkit.training.fused`); elsewhere one population after the other over all steps,
+    one matrix product per projection and the step loop."""
+    lib = _use_kernel(model)
+    if lib is not None:
+        return _run_fused(model, lib, xs, steps, batch, record)
     net, dt = model._source, model.dtype
     spikes, states = dict(xs), {}
-    lib = _use_kernel(model)
     proj_index = {id(pr): k for k, pr in enumerate(net.projections)}
     for k, pop in enumerate(net.neuron_populations):
         p, v0 = model.neuron_params(k)
-        ws, srcs, dense = [], [], None
+        ws, srcs, acc = [], [], None
         for pr in net.incoming(pop.name):
             w = model.weight(proj_index[id(pr)])
             src = _delayed(spikes[pr.source], pr.delay, steps)
             if net.population(pr.source).encoding == "current":
                 c = model._current(src, w)
-                dense = c if dense is None else dense + c
+                acc = c if acc is None else acc + c
             else:
                 ws.append(w)
                 srcs.append(src)
-        if lib is not None:
-            spec = fused.Spec(lib, steps, batch, model.q is not None, _flags(model, p),
-                              tuple(r for r in ("v", "i", "theta") if r in record),
-                              _chunk(model, steps), _kernel_weight_dtype(model))
-            params = dict(p._asdict(), v_init=v0)
-            out, rec = fused.run(spec, {n: params[n].contiguous() for n in fused.PARAMS},
-                                 dense, ws, srcs)
-        else:
-            acc = dense
-            for w, src in zip(ws, srcs):  # as simulate's torch path: one product each
-                c = (src.reshape(steps * batch, -1).to(dt) @ w.T.contiguous())
-                c = c.reshape(steps, batch, -1)
-                acc = c if acc is None else acc + c
-            if acc is None:
-                acc = torch.zeros(steps, batch, pop.size, dtype=dt, device=model.device)
-            out, rec = _scan(model, acc, p, v0, batch, record, steps)
+        for w, src in zip(ws, srcs):  # as simulate's torch path: one product each
+            c = (src.reshape(steps * batch, -1).to(dt) @ w.T.contiguous())
+            c = c.reshape(steps, batch, -1)
+            acc = c if acc is None else acc + c
+        if acc is None:
+            acc = torch.zeros(steps, batch, pop.size, dtype=dt, device=model.device)
+        out, rec = _scan(model, acc, p, v0, batch, record, steps)
         spikes[pop.name] = out
         if rec:
             states[pop.name] = rec
+    return spikes, states
+
+
+def _run_fused(model, lib, xs, steps, batch, record):
+    """The network as one node of the C kernel: spiking sources as event lists, current
+    sources summed into a dense input by torch (as the simulator's kernel path)."""
+    net = model._source
+    pops, params, dense, weights = {}, {}, {}, []
+    inputs = [p.name for p in net.inputs if p.encoding != "current"]
+    for k, pop in enumerate(net.neuron_populations):
+        p, v0 = model.neuron_params(k)
+        params[pop.name] = {n: t.contiguous() for n, t in dict(p._asdict(), v_init=v0).items()
+                            if n in fused.PARAMS}
+        pops[pop.name] = fused.Pop(pop.size, _flags(model, p))
+    for i, pr in enumerate(net.projections):
+        w = model.weight(i)
+        if net.population(pr.source).encoding == "current":
+            c = model._current(_delayed(xs[pr.source], pr.delay, steps), w)
+            dense[pr.target] = c if pr.target not in dense else dense[pr.target] + c
+        else:
+            pops[pr.target].projs.append((pr.source, len(weights), pr.delay))
+            weights.append(w)
+            if pr.source in pops:
+                pops[pr.source].lag = max(pops[pr.source].lag, pr.delay)
+    spec = fused.Spec(lib, steps, batch, model.q is not None, inputs, pops,
+                      tuple(r for r in fused.RECORD if r in record), _chunk(model, steps),
+                      _kernel_weight_dtype(model))
+    for name, d in dense.items():
+        pops[name].dense = True
+        dense[name] = d.contiguous()
+    spikes, states = fused.run(spec, [xs[n] for n in inputs], params, dense, weights)
+    spikes.update(xs)
     return spikes, states
 
 

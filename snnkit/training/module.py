@@ -6,8 +6,8 @@ training arithmetic (:mod:`snnkit.training.arith`), so its spikes are ``simulate
 and in the hardware's fixed point. Two ways to run it, as in the simulator
 (:mod:`snnkit.training.loops`):
 
-* feed-forward networks without active plasticity, on the CPU: one autograd node per
-  population over all steps (:mod:`snnkit.training.fused`, a C kernel);
+* feed-forward networks without active plasticity, on the CPU: the whole network as one
+  autograd node over all steps (:mod:`snnkit.training.fused`, a C kernel);
 * everything else (recurrent and backward projections, STDP, CUDA, ``detach_reset=False``,
   ``reset="delayed"``, per-neuron refractory periods, ``SNNKIT_KERNELS=0``): torch autograd
   through ``neuron_step`` (layer by layer for feed-forward networks, else the step loop).

@@ -1,0 +1,146 @@
+"""Sequence tasks on sklearn digits: quantised RNNs trained in torch, converted exactly to
+recurrent spiking networks (snnkit.convert, docs/convert.md "Recurrent networks").
+
+Tasks (the project's fixed digits split, 1347 / 450 samples):
+
+* ``row``: the 8x8 image read row by row, 8 elements of 8 pixels;
+* ``s``:   pixel by pixel, 64 elements of 1 pixel (S-digits);
+* ``ps``:  pixel by pixel in a fixed random permutation (PS-digits, numpy seed 0).
+
+Per task: a float clipped-ReLU RNN (the QRNN's own layers with real weights and
+``clip(u, 0, L)``, :attr:`QRNN.exact` False) trained with label smoothing, then fine-tuned
+as the QRNN (integer weights and levels, straight-through gradients); converted with
+``bias="input"`` and run on the whole test split in the float and the fixed-point
+simulators, and (``--fpga``, default the row-wise task) on the emulated board through
+``snnkit.Device``, built with the iCE40 target's sizes (256 neurons with the inputs, 64k
+synapse words, 4 populations, 4 projections, delay 3). "ANN" is the float RNN before
+quantisation; "== QRNN" the share of test samples whose every layer's levels at every
+element equal the QRNN's; spikes per sequence count the converted layers (not the inputs
+or clock neurons).
+
+    .venv/bin/python benchmarks/sequence_digits.py [--tasks row s ps] [--epochs 40 20]
+        [--fpga row] [--quick]
+
+Prints a markdown table for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from snnkit import datasets
+from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_fit, build_images
+from snnkit.convert import QRNN, convert
+
+# the iCE40 target's sizes (snnkit.compiler.BOARD_CONFIGS); widths follow the network
+ICE40_SIZES = {k: getattr(BOARD_CONFIGS["ice40"], k) for k in (
+    "n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")}
+
+
+def ann_accuracy(q: QRNN, x, y) -> float:
+    """The float model's accuracy (real weights, ``clip(u, 0, L)``)."""
+    with torch.no_grad():
+        return float((q(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+
+
+def same_levels(conv, res, ref) -> np.ndarray:
+    """Per sample: every layer's levels at every element equal the QRNN's."""
+    ok = np.ones(len(ref[-1]), bool)
+    for got, want in zip(conv.levels_of(res), ref):
+        axes = tuple(i for i in range(got.ndim) if i != got.ndim - 2)  # all but the batch
+        ok &= (got == want).all(axis=axes)
+    return ok
+
+
+def on_board(conv, x, ref_fixed):
+    """Predictions of the emulated board (Device) and whether every spike equals the fixed
+    simulator's, whole split."""
+    import snnkit
+    from snnkit import emulated_board
+
+    config = HardwareConfig.for_network(conv.network, **ICE40_SIZES)
+    with emulated_board.running(config) as (url, _):
+        with snnkit.Device(url) as dev:
+            dev.load(conv.network)
+            res = dev.run(conv.encode(x))
+    same = all(torch.equal(res.spikes[n].cpu(), s.cpu()) for n, s in ref_fixed.spikes.items())
+    return conv.predict(result=res), same
+
+
+def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed: int = 0):
+    shape, hidden, levels, out_levels, code = datasets.SEQUENCE_TASKS[task]
+    _, _, xte, yte = datasets.digits()
+    xte = datasets.digit_sequences(task, xte)
+    t0 = time.time()
+    ann = ann_accuracy(datasets.train_qrnn(task, False, seed, *epochs), xte, yte)
+    q = datasets.train_qrnn(task, True, seed, *epochs)
+    train_s = time.time() - t0
+    ref = q.levels(xte)
+    q_pred = ref[-1].argmax(-1)
+    conv = convert(q, bias="input")
+    net = conv.network
+    res = {b: conv.run(xte, b) for b in ("float", "fixed")}
+    acc = {b: float((conv.predict(result=r) == yte).mean()) for b, r in res.items()}
+    same = {b: float(same_levels(conv, r, ref).mean()) for b, r in res.items()}
+    spikes = float(conv.spike_count(res["fixed"]).mean())
+    neurons = net.n_inputs + net.n_neurons
+    over = board_fit(HardwareConfig.for_network(net))["ice40"]
+    try:
+        build_images(net, HardwareConfig.for_network(net, **ICE40_SIZES))
+        fits = "yes" if over == ([], []) else f"no ({'; '.join(over[0] + over[1])})"
+    except Exception as e:  # what does not fit, for the table
+        fits = f"no ({e})"
+    board = "-"
+    if fpga:
+        t1 = time.time()
+        b_pred, b_same = on_board(conv, xte, res["fixed"])
+        board = (f"{100 * (b_pred == yte).mean():.2f} (== fixed: every spike "
+                 f"{'yes' if b_same else 'NO'}, {time.time() - t1:.0f} s)")
+    qn = net.quantization
+    steps = xte.shape[1] * conv.steps_per_element
+    rows.append(
+        f"| {task} | {xte.shape[1]}x{int(np.prod(shape))}, {code} | {hidden}x{levels}, out "
+        f"{out_levels} | "
+        f"{100 * ann:.2f} | {100 * float((q_pred == yte).mean()):.2f} | "
+        f"{100 * acc['float']:.2f} ({100 * same['float']:.0f}% == QRNN) | "
+        f"{100 * acc['fixed']:.2f} ({100 * same['fixed']:.0f}% == QRNN) | {board} | "
+        f"{conv.steps_per_element} | {steps} | {spikes:.0f} | {neurons} ({fits}) | "
+        f"{qn.weight_bits}/{qn.state_bits}/{qn.frac_bits} | {train_s:.0f} s |")
+    print(rows[-1], flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--tasks", nargs="+", default=list(datasets.SEQUENCE_TASKS),
+                   choices=list(datasets.SEQUENCE_TASKS))
+    p.add_argument("--epochs", nargs=2, type=int, default=[40, 20],
+                   metavar=("FLOAT", "QUANTISED"))
+    p.add_argument("--fpga", nargs="*", default=["row"], choices=list(datasets.SEQUENCE_TASKS),
+                   help="tasks also run on the emulated board (Verilator; whole test split)")
+    p.add_argument("--quick", action="store_true", help="4 + 2 epochs, row-wise only")
+    args = p.parse_args()
+    if args.quick:
+        args.tasks, args.epochs = ["row"], [4, 2]
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    t0 = time.time()
+    rows = ["| task | T x values, code | hidden x L | ANN % | QRNN % | SNN float % | SNN fixed % | "
+            "emulated FPGA % | steps / element | steps / sequence | spikes / sequence | "
+            "neurons (fits iCE40 target) | w/s/frac bits | training (0: cached) |",
+            "|" + "---|" * 14]
+    print("\n".join(rows))
+    for task in args.tasks:
+        bench(task, tuple(args.epochs), task in args.fpga, rows)
+    print(f"\n{platform.machine()} {platform.processor() or ''}, load {os.getloadavg()[0]:.1f}, "
+          f"{time.time() - t0:.0f} s in all; epochs {args.epochs[0]} float + {args.epochs[1]} "
+          f"quantised")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
