@@ -3,11 +3,12 @@
     python benchmarks/readme_figures.py                       # print the table
     python benchmarks/readme_figures.py SUMMARY --write README.md
 
-``benchmarks/demo_summary.json`` is the summary of a full ``snnkit demo --parts conversion``
-run (its date inside). The README holds the table between the ``demo-table`` markers;
-tests/test_docs.py checks that it is exactly what this script makes of that file, and
-tests/test_demo.py that a fresh ``snnkit demo --quick`` reproduces the file's T = 16 rows
-(quick mode computes them on the same 450 test images).
+``benchmarks/demo_summary.json`` holds the summaries of a full ``snnkit demo --parts
+conversion`` run and a full ``--parts sequences`` run (their dates inside). The README holds
+the tables between the ``demo-table`` markers; tests/test_docs.py checks that they are
+exactly what this script makes of that file, and tests/test_demo.py that a fresh ``snnkit
+demo --quick`` reproduces the file's T = 16 rows and its sequence rows off the board (quick
+mode computes them on the same 450 test images).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LABELS = {  # the demo's row names -> the README's
     "SNN float simulator": "SNN, float simulator",
     "SNN fixed simulator": "SNN, fixed-point simulator",
     "emulated FPGA over UART": "SNN, emulated FPGA over UART (Verilated RTL, `snnkit.Device`)",
+    "QRNN (torch, integer levels)": "QRNN (48 ReLU units x 3 levels, integer weights)",
 }
 
 
@@ -49,6 +51,27 @@ def render(summary: dict) -> str:
                     f"fixed point)")
         lines.append(f"| {label} | {acc} | {spikes} |")
     lines.append("| NeuroCoreX on its board, for contrast (published) | 68% | |")
+    if "sequences" in summary:
+        lines += ["", render_sequences(summary["sequences"])]
+    return "\n".join(lines)
+
+
+def render_sequences(s: dict) -> str:
+    """The README's table of the demo's sequence part (the row-wise recurrent model)."""
+    lines = [f"Sequences (`--parts sequences`): each digit read row by row, 8 elements of 8 "
+             f"pixels, by a quantised RNN converted exactly to a recurrent SNN of "
+             f"{s['neurons']} neurons with its inputs, {s['steps_per_element']} step per element "
+             f"({s['steps_per_sequence']} per sequence) ({s['date']}):", "",
+             "| path | accuracy | spikes / sequence |", "|---|---|---|"]
+    for row in s["rows"]:
+        acc, spikes = cells(row)
+        if row["path"].startswith("SNN"):
+            equal = s[f"{row['path'].split()[1]}_equals_qrnn"]
+            acc += f" ({equal}/{s['samples']} with every level equal to the QRNN's)"
+        if row["path"].startswith("emulated FPGA"):
+            acc += (f" ({s['fpga_equals_fixed']}/{s['fpga_samples']} with every spike equal "
+                    f"to fixed point)")
+        lines.append(f"| {LABELS[row['path']]} | {acc} | {spikes} |")
     return "\n".join(lines)
 
 

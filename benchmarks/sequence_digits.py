@@ -35,12 +35,9 @@ import numpy as np
 import torch
 
 from snnkit import datasets
-from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_fit, build_images
+from snnkit.compiler import HardwareConfig, board_config, board_fit, build_images
 from snnkit.convert import QRNN, convert
-
-# the iCE40 target's sizes (snnkit.compiler.BOARD_CONFIGS); widths follow the network
-ICE40_SIZES = {k: getattr(BOARD_CONFIGS["ice40"], k) for k in (
-    "n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")}
+from snnkit.convert_rnn import same_levels
 
 
 def ann_accuracy(q: QRNN, x, y) -> float:
@@ -49,23 +46,13 @@ def ann_accuracy(q: QRNN, x, y) -> float:
         return float((q(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
-def same_levels(conv, res, ref) -> np.ndarray:
-    """Per sample: every layer's levels at every element equal the QRNN's."""
-    ok = np.ones(len(ref[-1]), bool)
-    for got, want in zip(conv.levels_of(res), ref):
-        axes = tuple(i for i in range(got.ndim) if i != got.ndim - 2)  # all but the batch
-        ok &= (got == want).all(axis=axes)
-    return ok
-
-
 def on_board(conv, x, ref_fixed):
     """Predictions of the emulated board (Device) and whether every spike equals the fixed
     simulator's, whole split."""
     import snnkit
     from snnkit import emulated_board
 
-    config = HardwareConfig.for_network(conv.network, **ICE40_SIZES)
-    with emulated_board.running(config) as (url, _):
+    with emulated_board.running(board_config(conv.network, "ice40")) as (url, _):
         with snnkit.Device(url) as dev:
             dev.load(conv.network)
             res = dev.run(conv.encode(x))
@@ -92,7 +79,7 @@ def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed:
     neurons = net.n_inputs + net.n_neurons
     over = board_fit(HardwareConfig.for_network(net))["ice40"]
     try:
-        build_images(net, HardwareConfig.for_network(net, **ICE40_SIZES))
+        build_images(net, board_config(net, "ice40"))
         fits = "yes" if over == ([], []) else f"no ({'; '.join(over[0] + over[1])})"
     except Exception as e:  # what does not fit, for the table
         fits = f"no ({e})"

@@ -113,6 +113,15 @@ _MEMORY = ("n_max", "syn_max", "tr_max", "weight_bits", "state_bits", "decay_bit
 _TABLES = ("p_max", "pr_max", "d_max", "in_depth", "out_depth")
 
 
+def board_config(net: Network, board: str = "ice40") -> HardwareConfig:
+    """:meth:`HardwareConfig.for_network` with the sizes of the configuration checked on
+    ``board`` (:data:`BOARD_CONFIGS`), widths following ``net``: the board a network that
+    fits is built into, so that every such network shares one build."""
+    c = BOARD_CONFIGS[board]
+    return HardwareConfig.for_network(net, **{k: getattr(c, k) for k in (
+        "n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")})
+
+
 def board_fit(config: HardwareConfig) -> dict[str, tuple[list[str], list[str]]]:
     """For each board of ``snnkit build``: what of ``config`` exceeds the configuration
     checked on that board, as ``(memories and widths, tables)``; the first empty: it fits."""

@@ -269,11 +269,21 @@ def build(qrnn: QRNN, bias: str = "clock", state_bits: int | None = None,
                               clock_inputs=n_clock if bias == "input" else 0)
 
 
+def same_levels(conv: SequenceConversion, result, ref) -> np.ndarray:
+    """Per sample ``[batch]``: every layer's levels in ``result`` at every element equal
+    ``ref`` (:meth:`SequenceConversion.reference`)."""
+    ok = np.ones(len(ref[-1]), bool)
+    for got, want in zip(conv.levels_of(result), ref):
+        axes = tuple(i for i in range(got.ndim) if i != got.ndim - 2)  # all but the batch
+        ok &= (got == want).all(axis=axes)
+    return ok
+
+
 def check_exact(conv: SequenceConversion, x, backend: str = "float") -> bool:
     """True when the network's levels equal the QRNN's on ``x``, every layer and element."""
     got, ref = conv.levels_of(conv.run(x, backend)), conv.reference(x)
     return all(np.array_equal(g, r) for g, r in zip(got, ref))
 
 
-__all__ = ["SequenceConversion", "build", "check_exact", "reference_levels",
+__all__ = ["SequenceConversion", "build", "check_exact", "same_levels", "reference_levels",
            "input_multiplier"]

@@ -7,7 +7,9 @@ same driver a real board uses). Part 2, learning: unsupervised STDP in the style
 Cook, in the fixed-point simulator and with the board's on-chip learning, which must end with
 the same weights. Part 3, training (snnkit/training/demo.py): a network trained from scratch
 and the converted one fine-tuned, both by surrogate gradients on the board's integers, on the
-same three paths. Prints one table per part and writes PNGs.
+same three paths. Part 4, sequences (snnkit/sequence_demo.py): the row-wise digits QRNN
+converted exactly to a recurrent spiking network, on the same three paths. Prints one table
+per part and writes PNGs.
 """
 
 from __future__ import annotations
@@ -136,15 +138,16 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
             "accuracy_vs_T": {"T": list(steps_list), **curve}, "ann_train_s": t_train}
 
 
-PARTS = ("conversion", "learning", "training")
+PARTS = ("conversion", "learning", "training", "sequences")
 
 
 def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
-    """The demo's ``parts`` (default all three), writing PNGs and ``summary.json`` into the
+    """The demo's ``parts`` (default all four), writing PNGs and ``summary.json`` into the
     folder ``out``; ``quick``: a short run (the test suite's). Returns the exit status 0.
 
     Interrupted (Ctrl-C, or SIGTERM from the command line), it writes ``summary.json`` with
     the parts that finished and ``"interrupted": true``, and lets the interrupt go on."""
+    from .sequence_demo import part_sequences
     from .training.demo import part_training
 
     out = Path(out)
@@ -152,7 +155,8 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary: dict = {"date": time.strftime("%Y-%m-%d"), "quick": quick}
     run_part = {"conversion": part_conversion, "learning": part_learning,
-                "training": lambda out, quick, progress: part_training(out, quick)}
+                "training": lambda out, quick, progress: part_training(out, quick),
+                "sequences": part_sequences}
     try:
         for part in parts:
             summary[part] = run_part[part](out, quick, progress)
@@ -167,7 +171,8 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
     files = {"conversion": "digits.snn, accuracy_vs_T.png, raster.png, membrane.png",
              "learning": "weights_learned.png",
              "training": "digits-scratch.snn, digits-fine-tuned.snn, training_scratch.png, "
-                         "training_finetune.png"}
+                         "training_finetune.png",
+             "sequences": "digits-rows.snn, sequence_raster.png"}
     _say(f"\nwrote {out}/: {', '.join(files[p] for p in parts)}, summary.json")
     return 0
 

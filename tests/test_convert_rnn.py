@@ -8,7 +8,7 @@ from torch import nn
 
 import snnkit
 from snnkit.convert import QRNN, SequenceConversion, convert, to_qrnn
-from snnkit.convert_rnn import build
+from snnkit.convert_rnn import build, same_levels
 from snnkit.errors import NetworkError, SimulationError
 from snnkit.qcfs import QCFS
 
@@ -108,6 +108,17 @@ def test_random_qrnns_spiking_network_equals_qrnn_on_every_element(seed):
     for name in runs["float"].spikes:
         assert torch.equal(runs["float"].spikes[name].cpu(), runs["fixed"].spikes[name].cpu())
     assert np.array_equal(conv.predict(x), q.predict(x))
+
+
+def test_same_levels_flags_exactly_the_samples_that_differ():
+    q, x = _random_qrnn(1)
+    conv = build(q)
+    res, ref = conv.run(x, "fixed"), q.levels(x)
+    assert same_levels(conv, res, ref).all()
+    for layer, index in ((0, (-1, 2, 0)), (-1, (4, 0))):  # a hidden level; an output level
+        bad = [r.copy() for r in ref]
+        bad[layer][index] += 1
+        assert same_levels(conv, res, bad).tolist() == [i != index[-2] for i in range(len(x))]
 
 
 def test_saved_network_runs_the_same():
@@ -359,13 +370,11 @@ def test_converted_recurrent_net_rtl_equals_fixed_point(backend):
 
 # --------------------------------------------------------------------------- on the board
 
-SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")
-
 def test_row_wise_digits_model_on_the_emulated_board_equals_fixed_point():
     """The example row-wise model (cached; benchmarks/sequence_digits.py runs the whole test
     split) through snnkit.Device on a board built with the iCE40 target's sizes."""
     from snnkit import datasets, emulated_board
-    from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_fit, build_images
+    from snnkit.compiler import BOARD_CONFIGS, HardwareConfig, board_config, board_fit, build_images
 
     q = datasets.train_qrnn("row")
     conv = convert(q, bias="input")
@@ -373,8 +382,9 @@ def test_row_wise_digits_model_on_the_emulated_board_equals_fixed_point():
     assert net.n_inputs + net.n_neurons <= 256
     assert (len(net.populations), len(net.projections)) == (3, 4)
     assert board_fit(HardwareConfig.for_network(net))["ice40"] == ([], [])
-    ice40 = BOARD_CONFIGS["ice40"]  # the board is built with the iCE40 target's sizes
-    config = HardwareConfig.for_network(net, **{k: getattr(ice40, k) for k in SIZES})
+    config = board_config(net, "ice40")  # the board is built with the iCE40 target's sizes
+    assert (config.n_max, config.syn_max) == (BOARD_CONFIGS["ice40"].n_max,
+                                              BOARD_CONFIGS["ice40"].syn_max)
     build_images(net, config)  # raises when the network does not fit
     _, _, x_te, y_te = datasets.digits()
     x, y = datasets.digit_sequences("row", x_te)[:48], y_te[:48]

@@ -54,6 +54,24 @@ def test_demo_quick_reaches_its_targets(tmp_path, capsys):
         assert same["fixed_equals_training"] == 450, name
         assert same["fpga_equals_fixed"] == train["fpga_samples"], name
     assert f"{100 * rows['scratch, T=8, fixed-point simulator']:.2f}%" in out
+    # the row-wise sequence model: the converted recurrent SNN equals the QRNN layer by layer
+    # on every test sample (float and fixed point), the board the fixed-point simulator spike
+    # for spike; off the board, quick mode computes the README's sequence rows
+    seq = s["sequences"]
+    rows = {r["path"]: r for r in seq["rows"]}
+    assert seq["float_equals_qrnn"] == seq["fixed_equals_qrnn"] == seq["samples"] == 450
+    assert seq["fpga_equals_fixed"] == seq["fpga_predictions_equal_fixed"] == \
+        seq["fpga_samples"] == 60
+    for path in ("QRNN (torch, integer levels)", "SNN float simulator", "SNN fixed simulator",
+                 "emulated FPGA over UART"):
+        assert rows[path]["accuracy"] >= 0.9, path
+    assert rows["SNN fixed simulator"]["accuracy"] == rows["QRNN (torch, integer levels)"][
+        "accuracy"]
+    assert seq["steps_per_element"] == 1 and seq["fits_ice40"]
+    assert f"{100 * rows['SNN fixed simulator']['accuracy']:.2f}%" in out
+    quoted = {r["path"]: r for r in json.loads(fig.SUMMARY.read_text())["sequences"]["rows"]}
+    for path in ("QRNN (torch, integer levels)", "SNN float simulator", "SNN fixed simulator"):
+        assert fig.cells(rows[path]) == fig.cells(quoted[path]), path
     for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png",
-                "training_scratch.png", "training_finetune.png"):
+                "training_scratch.png", "training_finetune.png", "sequence_raster.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

@@ -238,6 +238,16 @@ def test_user_guide_demo_output_quotes_the_demo_summary():
         assert re.search(rf"^{re.escape(row['path'])} +{re.escape(acc)} +{re.escape(spikes)} ",
                          guide, re.M), row["path"]
     assert f"identical predictions on {summary['fpga_equals_fixed']}/" in guide
+    seq = json.loads(fig.SUMMARY.read_text())["sequences"]
+    for row in seq["rows"]:
+        acc, spikes = fig.cells(row)
+        assert re.search(rf"^{re.escape(row['path'])} +{re.escape(acc)} +{re.escape(spikes)} ",
+                         guide, re.M), row["path"]
+    n = seq["samples"]
+    assert (f"equal the QRNN's on {seq['float_equals_qrnn']}/{n} samples (float), "
+            f"{seq['fixed_equals_qrnn']}/{n} (fixed point)") in guide
+    assert (f"every spike equal to the fixed-point simulator's on {seq['fpga_equals_fixed']}/"
+            f"{seq['fpga_samples']} samples") in guide
 
 
 def test_architecture_map_names_every_module_and_only_real_ones():

@@ -11,13 +11,15 @@ from .common import UsageError, output_dir
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the end-to-end demo on sklearn digits",
                        description="Convert, simulate and run on the emulated board a digits "
-                                   "classifier, then learn digits with STDP; writes PNGs and "
-                                   "summary.json. Ctrl-C keeps the finished parts.")
+                                   "classifier, then learn digits with STDP, train by surrogate "
+                                   "gradients and run a converted recurrent network; writes "
+                                   "PNGs and summary.json. Ctrl-C keeps the finished parts.")
     p.add_argument("--quick", action="store_true", help="a short run (used by the test suite)")
     p.add_argument("--out", default="demo_out", help="folder for PNGs and results")
     p.add_argument("--parts", default=",".join(demo.PARTS),
                    help="which parts to run, comma-separated: conversion (ANN to SNN, float, "
-                        "fixed point, emulated board), learning (STDP)")
+                        "fixed point, emulated board), learning (STDP), training (surrogate "
+                        "gradients), sequences (a converted recurrent network)")
     p.set_defaults(func=run)
 
 
