@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compiler import CompileReport, HardwareConfig, build_images
+from .compiler import CompileReport, HardwareConfig, build_images, check_kinds
 from .errors import NetworkError
 from .network import Network, Quantization
 from .quantize import STATE_PARAMS, QuantizationReport, encode, quantize
@@ -109,6 +109,7 @@ def to_board(net: Network, c: HardwareConfig, learning: bool | None = None) -> F
     """
     if not isinstance(net, Network):
         raise NetworkError(f"expected a snnkit.Network, got {type(net).__name__}")
+    check_kinds(net)  # no board takes these: no advice to size one
     q = board_quantization(net, c)
     try:
         qnet, report = quantize(net, q)

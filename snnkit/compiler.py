@@ -231,6 +231,7 @@ def requirements(net: Network, c: HardwareConfig,
 
 
 def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
+    check_kinds(net)
     q = net.quantization
     for name in format_fields(net):
         if getattr(q, name) != getattr(c, name):
@@ -256,6 +257,16 @@ def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
         if v > 255:
             raise NetworkError(f"hardware: {name} {v} exceeds 255, the most IDENTIFY reports"
                                f"{split}; use fewer populations / projections")
+
+
+def check_kinds(net: Network) -> None:
+    """Raise for what no core of any size takes (current inputs), before sizes are checked:
+    a bigger board would not help.
+
+    Raises
+    ------
+    NetworkError : names the population and what to do
+    """
     for pop in net.populations:
         if pop.is_input and pop.encoding == "current":
             raise NetworkError(f"populations[{net.index_of(pop.name)}] ({pop.name}).encoding: "

@@ -27,7 +27,7 @@ import torch
 from . import protocol as p
 from .board_format import ADVICE, board_quantization, to_board
 from .board_session import BoardReset, BoardSession
-from .compiler import HardwareConfig
+from .compiler import HardwareConfig, check_kinds
 from .errors import DeviceError, NetworkError
 from .inputs import check_inputs
 from .link import Link, PortLost, Shrunk
@@ -301,6 +301,10 @@ class Device(BoardSession):
             raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
                               "lacks the 'neuron_bias' feature, core version 2); rebuild its "
                               "bitstream with this snnkit (snnkit build)")
+        try:
+            check_kinds(net)  # what no board takes: no advice to size one
+        except NetworkError as e:
+            raise DeviceError(f"the board cannot run this network, nothing written: {e}") from e
         if self.info.cores > 1:
             return self._load_multi(net)
         try:

@@ -29,12 +29,14 @@ the cost of both is counted where it arises.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import NetworkError
 from .network import Network, Quantization
+from .parameters import STDPBoundsWarning
 from .quantize import delayed_reset_weights, integer_neuron
 
 # the integer parameters one table entry holds (the bias is per neuron: region BIAS)
@@ -174,20 +176,27 @@ def _split(net: Network, q: Quantization) -> Lowered:
             else:
                 out.add_population(name, hi - lo, _cut_neuron(pop.neuron, pop.size, lo, hi))
     parts = []
-    for pr in net.projections:
-        mine = []
-        for (slo, shi), sname in zip(runs[pr.source], names[pr.source]):
-            for (tlo, thi), tname in zip(runs[pr.target], names[pr.target]):
-                cut = (slice(tlo, thi), slice(slo, shi))
-                mask = pr.mask if pr.conv is None else pr.connections()  # conv: expanded
-                out.connect(sname, tname, pr.dense_weight()[cut],
-                            mask=None if mask is None else mask[cut], delay=pr.delay,
-                            stdp=copy.deepcopy(pr.stdp),
-                            plastic_mask=None if pr.plastic_mask is None
-                            else pr.plastic_mask[cut])
-                mine.append(Part(len(out.projections) - 1, (slo, shi), (tlo, thi)))
-        parts.append(mine)
+    with warnings.catch_warnings():  # the network as given already warned of its STDP bounds
+        warnings.simplefilter("ignore", STDPBoundsWarning)
+        for pr in net.projections:
+            parts.append(_cut(out, pr, runs, names))
     return Lowered(out, parts, runs, why, origin)
+
+
+def _cut(out: Network, pr, runs, names) -> list[Part]:
+    """Projection ``pr`` as one projection of ``out`` per pair of its runs."""
+    mine = []
+    for (slo, shi), sname in zip(runs[pr.source], names[pr.source]):
+        for (tlo, thi), tname in zip(runs[pr.target], names[pr.target]):
+            cut = (slice(tlo, thi), slice(slo, shi))
+            mask = pr.mask if pr.conv is None else pr.connections()  # conv: expanded
+            out.connect(sname, tname, pr.dense_weight()[cut],
+                        mask=None if mask is None else mask[cut], delay=pr.delay,
+                        stdp=copy.deepcopy(pr.stdp),
+                        plastic_mask=None if pr.plastic_mask is None
+                        else pr.plastic_mask[cut])
+            mine.append(Part(len(out.projections) - 1, (slo, shi), (tlo, thi)))
+    return mine
 
 
 def _size(net: Network, name: str) -> int:

@@ -99,9 +99,10 @@ class NeuronModel:
     adapt_decay: Any = 1.0  # per-step decay of the threshold increase
 
     def validate(self, where: str, size: int) -> None:
-        if self.reset not in RESETS:
+        if not isinstance(self.reset, str) or self.reset not in RESETS:
             raise NetworkError(f"{where}.reset: must be one of {', '.join(map(repr, RESETS))}, "
-                               f"got {self.reset!r}")
+                               f"one kind per population (split the population to mix "
+                               f"kinds), got {self.reset!r}")
         self.refractory = _check_steps(where, "refractory", self.refractory, size)
         for f in self.param_names():
             lo, hi = self._range(f)

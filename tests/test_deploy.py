@@ -21,6 +21,7 @@ from snnkit.convert import convert
 from snnkit.device import Device
 from snnkit.lowering import lower
 
+from .test_conv import _conv_net
 from .test_hdl_nets import per_neuron_net
 
 DEFAULT = HardwareConfig()  # the board `snnkit emulate` serves without --net
@@ -56,7 +57,7 @@ def board():
 
 
 def demo_network():
-    """The demo's converted network (snnkit demo: QCFS MLP, rate mode, 7 fractional bits)."""
+    """The demo's converted network (snnkit demo: QCFS MLP, rate mode; 9 fractional bits)."""
     x_tr, _, x_te, _ = datasets.digits()
     ann = datasets.train_qcfs("mlp", levels=16)  # cached
     return convert(ann, x_tr[:500], mode="rate", input="poisson", v_init=0.5).network, x_te
@@ -81,7 +82,7 @@ def assert_spikes_equal(got, ref):
 
 
 def test_demo_network_through_emulate_deploy_run(board, tmp_path):
-    """The demo's network (7 fractional bits) on the default board (built for 6): deployed
+    """The demo's network (more fractional bits) on the default board (built for 6): deployed
     in its own format (the core does not depend on the fractional bits), every spike equal."""
     net, x_te = demo_network()
     assert net.quantization.frac_bits != DEFAULT.frac_bits
@@ -109,13 +110,16 @@ def test_convert_default_output_through_emulate_deploy_run(board, tmp_path):
 
 
 def test_per_neuron_biases_and_parameters_on_the_board(board):
-    """A different bias for every neuron and per-neuron thresholds, decays, v_init, v_reset
-    and adaptation, with on-chip STDP: spikes and learned weights as the fixed point's."""
+    """A different bias for every neuron and per-neuron thresholds, decays, v_init, v_reset,
+    adaptation and refractory periods, with on-chip STDP: spikes and learned weights as the
+    fixed point's."""
     net = per_neuron_net(3, stdp=True)
     assert lower(net).split
     x = np.random.default_rng(3).random((40, 2, net.n_inputs)) < 0.4
-    with Device(board) as dev:
+    with Device(board) as dev, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         report = dev.load(net)
+        assert not [w for w in caught if "in->a." in str(w.message)]  # no split's repeats
         assert report.max_weight_error == 0  # 6 fractional bits, as built: nothing rounded
         res = dev.run(x)
         state = dev.read_state()
@@ -154,6 +158,21 @@ def test_snntorch_model_with_biases_through_nir(board):
     assert 0 < float(ref.spikes["1"].float().mean()) < 1
 
 
+def test_convolutional_network_on_the_board(board):
+    """Convolution projections (shared kernels, stride, padding) go to the board expanded to
+    dense weight words (docs/hardware.md): every spike as the fixed point's."""
+    net = _conv_net()
+    assert any(p.conv is not None for p in net.projections)
+    x = np.random.default_rng(0).random((30, 2, net.n_inputs)) < 0.3
+    with Device(board) as dev:
+        dev.load(net)
+        res = dev.run(x)
+        board_net = dev.net
+    ref = snnkit.simulate(board_net, x, backend="fixed")
+    assert_spikes_equal(res.spikes, ref)
+    assert int(ref.spikes["out"].sum()) > 0
+
+
 # --------------------------------------------------------------------------- the format
 
 
@@ -186,6 +205,15 @@ def test_what_cannot_fit_is_refused_before_writing(board, tmp_path):
                            r"fit.*2.36 times too large.*snnkit emulate --net"):
             dev.load(big)
         assert dev.stats["frames"] == sent  # nothing was written
+        # what no board takes: refused naming it, without advice to size a board
+        cur = snnkit.Network()
+        cur.add_input("in", 4, encoding="current")
+        cur.add_population("h", 3, snnkit.LIF())
+        cur.connect("in", "h", 0.5)
+        with pytest.raises(snnkit.DeviceError, match=r"\(in\).encoding: current inputs are "
+                           r"not supported.*input='spikes'\)$"):
+            dev.load(cur)
+        assert dev.stats["frames"] == sent
     wide = snnkit.Network()
     wide.add_input("in", 300)
     wide.add_population("h", 10, snnkit.LIF())
@@ -196,6 +224,11 @@ def test_what_cannot_fit_is_refused_before_writing(board, tmp_path):
     assert proc.returncode == 1  # the work failed (snnkit.cli; test_cli's deploy "wrong shape")
     assert "310 neurons (inputs included) needed, 256 available (54 too many)" in proc.stderr
     assert "snnkit emulate --net" in proc.stderr
+    # `emulate --net` sizes a one-core board: with --cores it is refused, not ignored
+    proc = subprocess.run([sys.executable, "-m", "snnkit", "emulate", "--port", "0", "--net",
+                           str(tmp_path / "wide.snn"), "--cores", "2"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "--net with --cores 2" in proc.stderr, proc.stderr
     # an FPGA build that cannot hold the network: refused before anything is written
     huge = snnkit.Network()
     huge.add_input("in", 784)

@@ -91,9 +91,9 @@ def random_net(seed: int, stdp: bool) -> Network:
 
 def per_neuron_net(seed: int, stdp: bool = False) -> Network:
     """Per-neuron values in every parameter: a different bias for each neuron (region BIAS)
-    and thresholds, decays, v_init, v_reset and adaptation that change at a cut inside each
-    population (the compiler splits it into two runs), feed-forward and recurrent links
-    between the split populations (with ``stdp``: a plastic projection into one)."""
+    and thresholds, decays, v_init, v_reset, adaptation and refractory periods that change at
+    a cut inside each population (the compiler splits it into two runs), feed-forward and
+    recurrent links between the split populations (with ``stdp``: a plastic projection into one)."""
     rng = np.random.default_rng(seed)
     net = Network(quantization=Q)
     net.add_input("in", 6)
@@ -105,7 +105,7 @@ def per_neuron_net(seed: int, stdp: bool = False) -> Network:
     net.add_population("a", 7, CubaLIF(
         alpha=two(0, 4097, 7, 3, 1 / 4096), beta=two(2000, 4097, 7, 3, 1 / 4096),
         threshold=two(20, 300, 7, 3), bias=rng.integers(-20, 30, 7) * LSB,
-        v_init=two(-40, 40, 7, 3), refractory=1))
+        v_init=two(-40, 40, 7, 3), refractory=np.where(np.arange(7) < 3, 1, 2)))
     net.add_population("b", 5, LIF(
         beta=0.75, threshold=two(20, 200, 5, 2), reset="value", v_reset=two(-50, 50, 5, 2),
         bias=rng.integers(-20, 30, 5) * LSB, adapt_plus=two(0, 40, 5, 2),

@@ -28,6 +28,8 @@ def test_build_and_query(net):
          r"\(x\)\.neuron\.threshold: per-neuron values must have shape \(3,\)"),
         (lambda n: n.add_population("x", 3, LIF(reset="zero")),
          r"\.reset: must be one of 'subtract', 'value', 'delayed'"),
+        (lambda n: n.add_population("x", 3, LIF(reset=np.array(["value", "subtract", "value"]))),
+         r"\.reset: must be one of .*one kind per population"),
         (lambda n: n.add_population("x", 3, LIF(refractory=-1)), r"\.refractory: must be an int"),
         (lambda n: n.add_population("x", 3, LIF(refractory=[1, 2])),
          r"\.refractory: must be an integer >= 0 or per-neuron integers of shape \(3,\)"),

@@ -74,8 +74,9 @@ def test_pip_installed_snnkit_runs_the_hardware_from_an_empty_folder(tmp_path):
     assert set(want) <= in_sdist, sorted(set(want) - in_sdist)
     assert {f"snnkit/{f}" for f in want} <= in_wheel, sorted({f"snnkit/{f}" for f in want}
                                                              - in_wheel)
-    modules = {str(f.relative_to(CHECKOUT)) for f in (CHECKOUT / "snnkit").rglob("*.py")}
-    assert modules <= in_wheel, sorted(modules - in_wheel)  # every subpackage is listed
+    modules = {str(f.relative_to(CHECKOUT)) for f in (CHECKOUT / "snnkit").rglob("*")
+               if f.suffix in (".py", ".c")}  # every subpackage and C kernel source
+    assert modules <= in_wheel, sorted(modules - in_wheel)
 
     # a fresh virtualenv, this environment's packages visible, snnkit from the wheel only
     venv = tmp_path / "venv"
@@ -105,6 +106,10 @@ def test_pip_installed_snnkit_runs_the_hardware_from_an_empty_folder(tmp_path):
         x = np.load("in.npz")["inputs"].astype(bool)
         res = snnkit.simulate(net, x, backend="verilator", cache_dir="cache")
         np.savez("rtl.npz", **{k: v.numpy() for k, v in res.spikes.items()})
+        from snnkit import kernels  # the CPU kernel, compiled from the installed C sources
+        assert kernels.load() is not None, "CPU kernel not built"
+        cpu = snnkit.simulate(net, x, backend="fixed")
+        assert all(np.array_equal(cpu.spikes[k], v) for k, v in res.spikes.items())
         print(snnkit.__file__)
     """)
     out = _run([py, "-c", script], work, env)

@@ -51,7 +51,11 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise UsageError(f"--clks-per-bit: at least 2, got {args.clks_per_bit}")
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
     config = None
-    if args.net and args.cores == 1:  # sized for the network as deploy quantises it
+    if args.net and args.cores != 1:
+        raise UsageError(f"--net with --cores {args.cores}: --net sizes a one-core board; the "
+                         f"multi-core board is made of standard cores and partitions the "
+                         f"network on deploy (drop --net, or --cores for a board sized for it)")
+    if args.net:  # sized for the network as deploy quantises it
         net = load_net(args, "--net")
         config = HardwareConfig.for_network(net)
         fit = to_board(net, config)  # the network in the format the board is built for
