@@ -35,7 +35,10 @@ class Cli:
         self.tmp, self.tmpdir = tmp, tmp / "tmpdir"
         self.tmpdir.mkdir()
         self.out, self.err = tmp / "stdout", tmp / "stderr"
+        # torch's compile cache (an optimizer step makes it in TMPDIR) is torch's, not one of
+        # the temporary folders snnkit must remove: it goes beside TMPDIR
         environ = dict(os.environ, TMPDIR=str(self.tmpdir), MPLBACKEND="Agg",
+                       TORCHINDUCTOR_CACHE_DIR=str(tmp / "torchinductor"),
                        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                        **env)
         with open(self.out, "w") as o, open(self.err, "w") as e:
@@ -173,7 +176,7 @@ def test_sigterm_during_an_rtl_build_leaves_no_compiler_and_no_half_build(tmp_pa
 def test_ctrl_c_on_run_keeps_the_samples_the_board_finished(tmp_path):
     net = board_net(seed=5)
     net.save(tmp_path / "net.snn")
-    x = inputs(tmp_path, batch=200)
+    x = inputs(tmp_path, batch=2000)  # long enough (seconds) that Ctrl-C lands mid-run
     with running(CONFIG) as (url, _):
         cli = Cli(tmp_path, "run", "net.snn", "--port", url.replace("socket://", ""),
                   "--input", "x.npy", "--out", "out.npz")
