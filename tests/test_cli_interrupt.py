@@ -28,6 +28,10 @@ from .test_device_emulator import make_net as board_net
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Cli:
     """``python -m snnkit ARGS`` in ``tmp`` with its own TMPDIR, output in files."""
 
@@ -42,8 +46,11 @@ class Cli:
                        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                        **env)
         with open(self.out, "w") as o, open(self.err, "w") as e:
+            # as a terminal's foreground command: Ctrl-C not ignored (a runner that ignores
+            # SIGINT, as a background job does, passes that on, and Python then never raises)
             self.proc = subprocess.Popen([sys.executable, "-m", "snnkit", *map(str, args)],
-                                         cwd=tmp, env=environ, stdout=o, stderr=e)
+                                         cwd=tmp, env=environ, stdout=o, stderr=e,
+                                         preexec_fn=_default_sigint)
 
     def text(self) -> str:
         return self.out.read_text() + self.err.read_text()
