@@ -18,6 +18,7 @@ the model; unlike theirs, no allocator knows the core's sizes).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,13 +85,14 @@ def _cat(arrays: list, dtype) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
 
 
-class Allocator:
-    """Base class: :meth:`place` returns the core of every node of a :class:`NeuronGraph`."""
+class Allocator(ABC):
+    """The interface: :meth:`place` returns the core of every node of a :class:`NeuronGraph`."""
 
     name = ""
 
-    def place(self, graph: NeuronGraph, cores: int) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def place(self, graph: NeuronGraph, cores: int) -> np.ndarray:
+        """The core of every node of ``graph``, each of ``range(cores)``."""
 
 
 class InOrder(Allocator):
