@@ -277,36 +277,76 @@ module host_cmd #(
         end
     endfunction
 
-    // ---- calls: set the arguments and the return state
-    task fetch(input [2:0] n, input [5:0] ret);
+    // ---- calls: a sub-routine (fetch, store: xfer_n bytes; bus) returns to state_ret.
+    // Each calling state returns to one state with one byte count (D_DISPATCH: by the op,
+    // U_IN: by whether inputs remain), this table, so state_ret and xfer_n are written in
+    // every cycle of a calling state whichever way it goes on, and so are the bus request's
+    // direction, address and data in every state that may start one (host_req alone starts
+    // it). A state that goes elsewhere leaves values nothing reads: the next call writes
+    // them again. Their enables are then a decode of the state, not the conditions of each
+    // call (those were the iCE40's critical path); the calls only move the state.
+    reg       call_v;    // the state calls a sub-routine on some branch
+    reg       call_bus;  // ... it may call bus
+    reg [5:0] call_ret;  // where the sub-routine returns
+    reg [2:0] call_n;    // fetch, store: bytes
+    always @(*) begin
+        call_v = 1'b1; call_bus = 1'b0; call_n = 3'd2; call_ret = C_IDLE;
+        case (state)
+            D_DISPATCH: begin  // RESET: bus; RUN: fetch 2 bytes; WRITE, READ: fetch 4
+                call_bus = 1'b1;
+                call_n   = (frame_op == OP_RUN) ? 3'd2 : 3'd4;
+                call_ret = (frame_op == OP_RESET) ? X_POLL
+                         : ((frame_op == OP_RUN) ? U_STEPS
+                            : ((frame_op[7:4] == OP_WRITE[7:4]) ? W_OFF : Q_OFF));
+            end
+            W_OFF:    begin call_n = 3'd1; call_ret = W_MODE; end
+            W_LOOP:   begin call_n = cmd_width; call_ret = W_DATA; end
+            W_DATA:   begin call_bus = 1'b1; call_ret = W_LOOP; end
+            Q_OFF:    call_ret = Q_CNT;
+            Q_CNT:    begin call_n = 3'd1; call_ret = Q_WIDTH; end
+            Q_LOOP:   begin call_bus = 1'b1; call_ret = Q_DATA; end
+            Q_LX:     begin call_n = cmd_width; call_ret = Q_LOOP; end
+            Q_DATA:   begin call_n = cmd_width; call_ret = Q_LOOP; end
+            I_RX:     begin call_n = 3'd4; call_ret = I_ROM; end
+            I_CORE:   begin call_bus = 1'b1; call_ret = I_DATA; end
+            I_DATA:   begin call_n = 3'd4; call_ret = I_CORE; end
+            X_POLL:   begin call_bus = 1'b1; call_ret = X_CHECK; end
+            U_V_CNT:  call_ret = U_V_NEXT;
+            U_STEP:   call_ret = U_NIN;
+            U_NIN:    begin call_bus = 1'b1; call_ret = U_RUN; end
+            U_RUN:    begin call_bus = 1'b1; call_ret = U_IN; end
+            U_IN:     begin call_bus = 1'b1; call_ret = (cmd_k == cmd_count) ? U_POLL : U_IDX; end
+            U_IDX:    begin call_bus = 1'b1; call_ret = U_IN; end
+            U_POLL:   begin call_bus = 1'b1; call_ret = U_CHECK; end
+            U_CHECK:  begin call_bus = 1'b1; call_ret = U_LEVEL; end
+            U_LEVEL:  call_ret = U_EVENTS;
+            U_EVENTS: begin call_bus = 1'b1; call_ret = U_EVENT; end
+            U_EVENT:  call_ret = U_EVENTS;
+            U_FINISH: call_ret = U_DONE;
+            N_NACK:   begin call_n = 3'd4; call_ret = U_DONE; end
+            default:  call_v = 1'b0;
+        endcase
+    end
+
+    task fetch;  // xfer_n bytes from the payload into fetch_val
         begin
-            xfer_n    <= n;
-            state_ret <= ret;
-            state     <= F_ADDR;
+            state <= F_ADDR;
         end
     endtask
 
-    // the value is fetch_val's low n bytes
-    task store(input [2:0] n, input [5:0] ret);
+    task store;  // fetch_val's low xfer_n bytes to the response
         begin
-            xfer_n    <= n;
-            state_ret <= ret;
-            state     <= S_STORE;
+            state <= S_STORE;
         end
     endtask
 
-    // A bus transaction: each state that starts one starts always the same (below), so the
-    // request's direction, address and data are a function of the state (a table, not a
-    // multiplexer per call site in front of the registers)
-    task bus(input [5:0] ret);
+    // A bus transaction: its direction, address and data are a function of the calling
+    // state (bus_we, bus_addr, bus_wdata below: a table, not a multiplexer per call site)
+    task bus;
         begin
-            host_req   <= 1'b1;
-            host_we    <= bus_we;
-            host_addr  <= bus_addr[ADDR_W-1:0];
-            host_wdata <= bus_wdata;
-            tmr        <= {TM_W{1'b0}};
-            state_ret  <= ret;
-            state      <= B_REQ;
+            host_req <= 1'b1;
+            tmr      <= {TM_W{1'b0}};
+            state    <= B_REQ;
         end
     endtask
 
@@ -395,6 +435,15 @@ module host_cmd #(
             // the receiver's payload bytes
             if (pay_clear) pay_ptr <= P0;
             if (pay_we) pay_ptr <= pay_ptr + 1'b1;
+            if (call_v) begin  // the calls' table (above)
+                state_ret <= call_ret;
+                xfer_n    <= call_n;
+            end
+            if (call_bus) begin
+                host_we    <= bus_we;
+                host_addr  <= bus_addr[ADDR_W-1:0];
+                host_wdata <= bus_wdata;
+            end
             case (state)
                 // ------------------------------------------------------------ a frame
                 C_IDLE: begin
@@ -428,21 +477,21 @@ module host_cmd #(
                             if (frame_len != 0) nack(`SNN_ERR_BAD_LENGTH);
                             else begin
                                 poll_cnt <= {PC_W{1'b0}};
-                                bus(X_POLL);
+                                bus;
                             end
                         end else if (frame_op == OP_RUN) begin
                             if (frame_len[LEN_W-1:1] == 0) nack(`SNN_ERR_BAD_LENGTH);  // < 2
                             else begin
                                 run_rem <= {1'b0, frame_len};
-                                fetch(3'd2, U_STEPS);
+                                fetch;
                             end
                         end else if (frame_op[7:4] == OP_WRITE[7:4]) begin
                             if (frame_len[LEN_W-1:3] == 0 && frame_len[2:0] < 3'd5)
                                 nack(`SNN_ERR_BAD_LENGTH);
-                            else fetch(3'd4, W_OFF);
+                            else fetch;
                         end else if (frame_op[7:4] == OP_READ[7:4]) begin
                             if (frame_len != 7) nack(`SNN_ERR_BAD_LENGTH);
-                            else fetch(3'd4, Q_OFF);
+                            else fetch;
                         end else begin
                             nack(`SNN_ERR_BAD_OPCODE);
                         end
@@ -489,7 +538,7 @@ module host_cmd #(
                 W_OFF: begin
                     cmd_off <= fetch_val[OFF_W-1:0];
                     cmd_off_big <= fetch_val[31:OFF_W] != 0;
-                    fetch(3'd1, W_MODE);
+                    fetch;
                 end
                 W_MODE: begin
                     cmd_width <= fv1[2:0];
@@ -516,24 +565,24 @@ module host_cmd #(
                     end else if (cmd_k == cmd_count) begin
                         state <= ACK;
                     end else begin
-                        fetch(cmd_width, W_DATA);
+                        fetch;
                     end
                 end
                 W_DATA: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
-                    bus(W_LOOP);
+                    bus;
                 end
 
                 // ------------------------------------------------------------ READ
                 Q_OFF: begin
                     cmd_off <= fetch_val[OFF_W-1:0];
                     cmd_off_big <= fetch_val[31:OFF_W] != 0;
-                    fetch(3'd2, Q_CNT);
+                    fetch;
                 end
                 Q_CNT: begin
                     cmd_count <= fv2;
-                    fetch(3'd1, Q_WIDTH);
+                    fetch;
                 end
                 Q_WIDTH: begin
                     cmd_width <= fv1[2:0];
@@ -557,7 +606,7 @@ module host_cmd #(
                         // count is in flight
                         if (lnk_idle) state <= Q_LW;
                     end else begin
-                        bus(Q_DATA);
+                        bus;
                     end
                 end
                 Q_LW: state <= Q_LX;  // the counter RAM samples its address
@@ -565,12 +614,12 @@ module host_cmd #(
                     poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
                     fetch_val <= lnk_rdata;
-                    store(cmd_width, Q_LOOP);
+                    store;
                 end
                 Q_DATA: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     cmd_off <= cmd_off + 1'b1;
-                    store(cmd_width, Q_LOOP);
+                    store;
                 end
 
                 // ------------------------------------------------------------ IDENTIFY
@@ -586,20 +635,20 @@ module host_cmd #(
                 I_RX: begin
                     fetch_val <= lnk_rdata;
                     poll_cnt  <= poll_cnt + 1'b1;
-                    store(3'd4, I_ROM);
+                    store;
                 end
                 I_CORE: begin
                     if ({16'd0, cmd_k} == REGION_SIZE[31:0]) begin
                         state <= ACK;
                     end else begin
                         poll_cnt <= poll_cnt + 1'b1;
-                        bus(I_DATA);
+                        bus;
                     end
                 end
-                I_DATA: store(3'd4, I_CORE);
+                I_DATA: store;
 
                 // ------------------------------------------------------------ RESET
-                X_POLL: bus(X_CHECK);
+                X_POLL: bus;
                 X_CHECK: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     if (!st_busy) begin
@@ -633,7 +682,7 @@ module host_cmd #(
                     end else if (run_rem[RR_W-1] || run_rem[RR_W-2:1] == 0) begin  // < 2 bytes
                         nack(`SNN_ERR_BAD_LENGTH);
                     end else begin
-                        fetch(3'd2, U_V_NEXT);  // pay_ptr: at this step's count field
+                        fetch;  // pay_ptr: at this step's count field
                     end
                 end
                 U_V_NEXT: begin  // past this step's events (pay_ptr used only while <= LEN)
@@ -647,32 +696,32 @@ module host_cmd #(
                             || ROOM_I < 0 || tx_len17 > ROOM) begin
                         state <= U_FINISH;
                     end else begin
-                        fetch(3'd2, U_NIN);
+                        fetch;
                     end
                 end
                 U_NIN: begin
                     cmd_count <= fv2;
                     poll_cnt  <= {PC_W{1'b0}};
-                    bus(U_RUN);
+                    bus;
                 end
-                U_RUN: bus(U_IN);
+                U_RUN: bus;
                 U_IN: begin
                     if (cmd_k == cmd_count) begin
-                        bus(U_POLL);
+                        bus;
                         poll_cnt <= {PC_W{1'b0}};
                     end else begin
-                        fetch(3'd2, U_IDX);
+                        fetch;
                     end
                 end
                 U_IDX: begin
                     poll_cnt <= poll_cnt + 1'b1;
-                    bus(U_IN);
+                    bus;
                 end
-                U_POLL: bus(U_CHECK);
+                U_POLL: bus;
                 U_CHECK: begin
                     poll_cnt <= poll_cnt + 1'b1;
                     if (st_done && !st_busy) begin
-                        bus(U_LEVEL);
+                        bus;
                     end else if ({{(32-PC_W){1'b0}}, poll_cnt} == RUN_TIMEOUT) begin
                         nack(`SNN_ERR_RUN_TIMEOUT);
                     end else begin
@@ -683,29 +732,29 @@ module host_cmd #(
                     cmd_count <= fetch_val[15:0];
                     poll_cnt  <= {PC_W{1'b0}};
                     if (gt_pow2(fetch_val, MAX_EVENTS)) nack(`SNN_ERR_EVENT_OVERFLOW);
-                    else store(3'd2, U_EVENTS);
+                    else store;
                 end
                 U_EVENTS: begin
                     if (cmd_k == cmd_count) begin
                         run_steps <= run_steps - 1'b1;
                         state    <= U_STEP;
                     end else begin
-                        bus(U_EVENT);
+                        bus;
                     end
                 end
                 U_EVENT: begin
                     poll_cnt <= poll_cnt + 1'b1;
-                    store(3'd2, U_EVENTS);
+                    store;
                 end
                 U_FINISH: begin  // end-of-stream marker
                     fetch_val <= {16'd0, `SNN_END_OF_STREAM};
-                    store(3'd2, U_DONE);
+                    store;
                 end
                 N_NACK: begin
                     nack_pulse <= 1'b1;
                     if (run_active) begin  // the stream ends with the abort marker and the code
                         fetch_val <= {12'd0, nack_code, `SNN_ABORT};
-                        store(3'd4, U_DONE);
+                        store;
                     end else begin
                         resp_nack <= 1'b1;
                         snd_start <= 1'b1;

@@ -4,9 +4,10 @@
 // event counts per (slot, population). The sequencer (snn_seq) computes every address.
 //
 // The counts are a block RAM (flip-flops and two 16-way multiplexers cost more logic cells on
-// the iCE40) read at two addresses every cycle, each word one cycle after its address; a
-// count is written through one port, zeroed or as the word read at port a plus one (the
-// sequencer writes at port a's address of the cycle before).
+// the iCE40; the ECP5 build defines SNN_SMALL_RAM_DISTRIBUTED: LUT RAM there) read at two
+// addresses every cycle, each word one cycle after its address; a count is written through
+// one port, zeroed or as the word read at port a plus one (the sequencer writes at port a's
+// address of the cycle before).
 `default_nettype none
 
 module snn_history #(
@@ -45,7 +46,13 @@ module snn_history #(
         .clk(clk), .we(hs_we), .waddr(hs_waddr), .wdata(hs_wdata),
         .re(hs_re), .raddr(hs_raddr), .rdata(hs_rdata));
 
+`ifdef SNN_SMALL_RAM_DISTRIBUTED
+    // the ECP5 build: LUT RAM read into the output flip-flops (a DP16KD's read data comes
+    // 5.8 ns after the clock: it began the critical path; and 2 DP16KD per core are freed)
+    (* ram_style = "distributed", no_rw_check *) reg [C_W-1:0] cnt [0:CI_N-1];
+`else
     (* ram_style = "block", no_rw_check *) reg [C_W-1:0] cnt [0:CI_N-1];
+`endif
     integer ci;
     initial begin
         for (ci = 0; ci < CI_N; ci = ci + 1) cnt[ci] = {C_W{1'b0}};

@@ -18,7 +18,11 @@ module snn_pop_map #(
     output reg  [PP_W:0]   rdata   // the entry at the last cycle's raddr
 );
 
+`ifdef SNN_SMALL_RAM_DISTRIBUTED  // the ECP5 build: LUT RAM (as snn_history's counts)
+    (* ram_style = "distributed", no_rw_check *) reg [PP_W:0] pmap [0:N_MAX-1];
+`else
     (* ram_style = "block", no_rw_check *) reg [PP_W:0] pmap [0:N_MAX-1];
+`endif
     integer mi;
     initial begin
         for (mi = 0; mi < N_MAX; mi = mi + 1) pmap[mi] = {(PP_W+1){1'b0}};

