@@ -254,7 +254,12 @@ module snn_seq #(
     generate for (pe = 0; pe < P_MAX; pe = pe + 1) begin : g_empty
         assign pc_empty[pe] = pc_size[pe*C_W +: C_W] == {C_W{1'b0}};
     end endgenerate
-    wire        a_empty  = pc_empty[pop_sel_a];
+    // population pi's FLAGS.INPUT and emptiness for the passes over the populations (S_MAP,
+    // S_IN0, S_POP, where pop_sel_a is pi): selected by pi alone, so the loop's enables do
+    // not wait for pop_sel_a's choice by k and the input head (the iCE40's critical path)
+    wire [PP_W-1:0] pi_sel   = pi[PP_W-1:0];
+    wire        p_input  = pc_flags[pi_sel*3 + `SNN_POP_FLAG_INPUT_BIT];
+    wire        p_empty  = pc_empty[pi_sel];
     wire [31:0] r_src    = {{(32-PP_W){1'b0}}, rc_src[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_tgt    = {{(32-PP_W){1'b0}}, rc_tgt[proj_sel*PP_W +: PP_W]};
     wire [31:0] r_delay  = {{(31-SL_W){1'b0}}, rc_delay[proj_sel*(SL_W+1) +: SL_W+1]};
@@ -533,9 +538,9 @@ module snn_seq #(
         case (state)
             S_CLR:  cnt_we = map_clr && clr_lt(clr, CI_N);
             S_IN0:  cnt_we = pi < n_pop && !in0_w
-                             && !(a_flags[`SNN_POP_FLAG_INPUT_BIT] && j < cur_cnt);
+                             && !(p_input && j < cur_cnt);
             S_IN:   begin cnt_we = ph == 4'd2 && in_ok && !hs_rdata; cnt_zero = 1'b0; end
-            S_POP:  cnt_we = !(pi >= n_pop) && !(a_flags[`SNN_POP_FLAG_INPUT_BIT] || a_empty);
+            S_POP:  cnt_we = !(pi >= n_pop) && !(p_input || p_empty);
             S_RUN:  begin cnt_we = upd2 && n_spike; cnt_zero = 1'b0; end
             default: ;
         endcase
@@ -605,7 +610,7 @@ module snn_seq #(
                     if (pi >= n_pop) begin
                         map_ok <= 1'b1; pi <= {(PP_W+1){1'b0}}; j <= {C_W{1'b0}};
                         state <= map_clr ? S_IDLE : S_IN0;
-                    end else if (a_empty) begin
+                    end else if (p_empty) begin
                         pi <= pi + 1'b1;
                     end else begin
                         tab_re <= 1'b1; tab_proj <= 1'b0; tab_field <= `SNN_POP_V_INIT;
@@ -642,7 +647,7 @@ module snn_seq #(
                 if (pi < n_pop) begin
                     if (in0_w) begin
                         in0_w <= 1'b0;  // wait: population pi's count is being read
-                    end else if (a_flags[`SNN_POP_FLAG_INPUT_BIT] && j < cur_cnt) begin
+                    end else if (p_input && j < cur_cnt) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
                         p1_valid <= 1'b1; p1_off <= a_off[N_AW-1:0];
                         j <= j + 1'b1; in0_w <= 1'b0;
@@ -684,7 +689,7 @@ module snn_seq #(
             S_POP: begin
                 if (pi >= n_pop) begin
                     state <= S_STDP; k <= {(PR_W+1){1'b0}}; in_stdp <= 1'b1;
-                end else if (a_flags[`SNN_POP_FLAG_INPUT_BIT] || a_empty) begin
+                end else if (p_input || p_empty) begin
                     pi <= pi + 1'b1;
                 end else begin
                     t <= {C_W{1'b0}};
