@@ -16,6 +16,7 @@ on the same verified and resumable paths.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -155,6 +156,7 @@ class Device(BoardSession):
         self._journal_key = None
         self._learning, self._evolved, self._stateful = True, False, False
         self._current = None  # the board's weight image after the last plastic sample
+        self._bar = None  # load(progress=True): the upload's bar, in payload bytes
         try:
             self.info = self.identify()
         except BaseException:
@@ -220,6 +222,7 @@ class Device(BoardSession):
             except Shrunk:
                 continue
             k += len(chunk)
+            self._tick(len(chunk) * width)
             if resume:
                 self._journal[key] = k
 
@@ -248,7 +251,28 @@ class Device(BoardSession):
             except Shrunk:
                 continue
             out += p.unpack_elements(data, width, signed)
+            if region != Region.LINK:  # (the session checks around an upload: not its payload)
+                self._tick(n * width)
         return out
+
+    def _tick(self, nbytes: int) -> None:
+        if self._bar is not None:
+            self._bar.update(nbytes)
+
+    @contextlib.contextmanager
+    def _upload_bar(self, show: bool, total: int):
+        """load(progress=True): a bar over the upload's payload bytes, written and read back
+        (repairs of a garbled line add to it)."""
+        if not show:
+            yield
+            return
+        from tqdm.auto import tqdm
+
+        with tqdm(total=total, desc="upload", unit="B", unit_scale=True) as self._bar:
+            try:
+                yield
+            finally:
+                self._bar = None
 
     def read_counters(self) -> dict[str, int]:
         """Core counters (steps, cycles, synaptic events) and link counters of the board."""
@@ -306,16 +330,18 @@ class Device(BoardSession):
         except NetworkError as e:
             raise DeviceError(f"the board cannot run this network, nothing written: {e}") from e
         if self.info.cores > 1:
-            return self._load_multi(net)
+            return self._load_multi(net, progress)
         try:
             fit = to_board(net, self.info.config)
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}") from e
-        self._guarded(lambda: self._upload(fit.net, fit.compiled, fit.images))
+        with self._upload_bar(progress, self._upload_bytes(fit.images, fit.compiled.weight_words,
+                                                           fit.net.quantization)):
+            self._guarded(lambda: self._upload(fit.net, fit.compiled, fit.images))
         self.quantization = fit.quantization
         return fit.quantization
 
-    def _load_multi(self, net: Network) -> QuantizationReport:
+    def _load_multi(self, net: Network, progress: bool = False) -> QuantizationReport:
         """A multi-core board: the network in the board's format, partitioned over its cores
         (each core's images through CORE_SEL, verified), the router's tables, then reset."""
         from .multicore import build_multi_images
@@ -328,7 +354,13 @@ class Device(BoardSession):
         except NetworkError as e:
             raise DeviceError(f"the board cannot hold this network, nothing written: {e}; "
                               f"{ADVICE}") from e
-        self._guarded(lambda: self._upload_multi(net, part, mi))
+        total = sum(4 + self._upload_bytes(mi.images, rep.weight_words, net.quantization,
+                                           f"c{core.index}_")  # (4: its CORE_SEL)
+                    for core, rep in zip(part.cores, mi.reports) if core.net is not None)
+        total += sum(4 * len(_hex_words(mi.images[f"{n}.hex"])) for n in ("route", "inmap"))
+        total += 8 * len(_hex_words(mi.images["waves.hex"]))
+        with self._upload_bar(progress, total):
+            self._guarded(lambda: self._upload_multi(net, part, mi))
         self.quantization = qreport
         return qreport
 
@@ -403,6 +435,17 @@ class Device(BoardSession):
         if self.link.lossy:
             self._verify(Region.CTRL, [core], CTRL_CORE_SEL)
         self._sel = core
+
+    @staticmethod
+    def _upload_bytes(images: dict[str, str], weight_words: int, q, prefix: str = "") -> int:
+        """Payload bytes of one core's upload (:meth:`_write_core`): written, then read back
+        as 4-byte words."""
+        tables = 2 + sum(len(_hex_words(images[f"{prefix}{n}.hex"])) for n in ("pop", "proj"))
+        biases = len(_hex_words(images[f"{prefix}bias.hex"]))
+        bias_w = 2 if q.state_bits <= 16 else 4
+        weight_w = 1 if q.weight_bits <= 8 else 2 if q.weight_bits <= 16 else 4
+        return 4 * tables + bias_w * biases + weight_w * weight_words \
+            + 4 * (tables + biases + weight_words)
 
     def _write_core(self, counts: list[int], pop: list[int], proj: list[int], bias: str,
                     weights: np.ndarray, q) -> None:
