@@ -193,7 +193,8 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
         const int64_t n = N - c0 < F->blk ? N - c0 : F->blk;                            \
         const int nv = (int)((n + VL - 1) / VL);                                        \
         const tmask_t tm = TMASK((int)(n - (nv - 1) * VL));                             \
-        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive; \
+        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
+                            || p->delayed;                                              \
         RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
         for (int64_t t = 0; t < F->T; t++) { /* then b: the rows written are adjacent */ \
             for (int64_t b = 0; b < F->B; b++) {                                        \

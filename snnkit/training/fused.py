@@ -31,7 +31,11 @@ from .. import kernels
 from . import kernel as K
 
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
-GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
+# per population: PARAMS, reset="delayed"'s inputs (neurons.delayed_reset_inputs; else None),
+# then the dense input
+TENSORS = PARAMS + ("c1", "c2")
+PER = len(TENSORS) + 1
+GRADS = ("alpha", "beta", "threshold", "bias", "c1", "c2")  # those the kernel differentiates
 RECORD = ("v", "i", "theta")
 STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
 
@@ -97,21 +101,23 @@ class Spec:
 
     def needs_flags(self, pop: Pop) -> bool:
         """Whether backward needs a flag byte per neuron and step: fixed point saturates and
-        refractoriness gates; otherwise the spike rides in the sign of the saved derivative."""
-        return self.fixed or bool(pop.flags["refractory"])
+        refractoriness gates, the delayed reset's inputs follow the spikes of the steps before;
+        otherwise the spike rides in the sign of the saved derivative."""
+        return self.fixed or bool(pop.flags["refractory"]) or bool(pop.flags["delayed"])
 
 
 def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
     """Spikes ``{population: [T, B, N]}`` and recorded states ``{population: {var: ...}}``.
 
     inputs : spikes ``[T, B, S]`` of each of ``spec.inputs`` (data: no gradient)
-    params : population -> the eight :data:`PARAMS`, each ``[N]`` in the arithmetic's dtype
+    params : population -> the :data:`TENSORS`, each ``[N]`` in the arithmetic's dtype (c1 /
+        c2: None without the delayed reset)
     dense : population -> extra synaptic input ``[T, B, N]`` or None
     weights : per weight slot, ``[N, S]`` (masked, quantised)
     """
     tensors = list(inputs)
     for name in spec.pops:
-        tensors += [params[name][k] for k in PARAMS] + [dense.get(name)]
+        tensors += [params[name].get(k) for k in TENSORS] + [dense.get(name)]
     tensors += list(weights)
     spec.need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in tensors)
@@ -146,9 +152,11 @@ def _state(pop: Pop, v0: torch.Tensor, batch: int, dt) -> tuple:
 
 
 def _used(pop: Pop) -> tuple:
-    """Which state variables a population changes (the rest stays 0)."""
+    """Which state variables a population changes (the rest stays 0; the refractory counter
+    also holds the delayed reset's last spikes)."""
     f = pop.flags
-    return True, bool(f["has_alpha"]), bool(f["adaptive"]), bool(f["refractory"])
+    return (True, bool(f["has_alpha"]), bool(f["adaptive"]),
+            bool(f["refractory"]) or bool(f["delayed"]))
 
 
 class _Network(torch.autograd.Function):
@@ -157,8 +165,8 @@ class _Network(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         lib, dt, T, B = spec.lib, spec.dtype, spec.steps, spec.batch
         n_in, names = len(spec.inputs), list(spec.pops)
-        per = tensors[n_in:n_in + 9 * len(names)]
-        weights = tensors[n_in + 9 * len(names):]
+        per = tensors[n_in:n_in + PER * len(names)]
+        weights = tensors[n_in + PER * len(names):]
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
         lists, bits_of = {}, {}  # event lists of all steps; the lean mode keeps spike bits
@@ -174,8 +182,8 @@ class _Network(torch.autograd.Function):
         kw = [_kernel_weights(w, spec.weight_dtype, not lean) for w in weights]
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
         for k, (name, pop) in enumerate(spec.pops.items()):
-            p = dict(zip(PARAMS, per[9 * k:9 * k + 8]))
-            d = per[9 * k + 8]
+            p = dict(zip(TENSORS, per[PER * k:PER * k + PER - 1]))
+            d = per[PER * k + PER - 1]
             d = None if d is None else d.detach().contiguous()
             neuron = K.neuron_struct(p, pop.flags, keep)
             projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
@@ -188,7 +196,7 @@ class _Network(torch.autograd.Function):
             shape = (T, B, pop.size)
             spikes = torch.empty(shape, dtype=dt)
             rec = [torch.empty(shape, dtype=dt) if r in spec.record else None for r in RECORD]
-            base = n_in + 9 * k  # index of the population's first tensor
+            base = n_in + PER * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
             saved = {"want": (want_alpha, want_beta)}
@@ -259,15 +267,16 @@ class _Network(torch.autograd.Function):
         carry = [tuple(torch.zeros(B, pop.size, dtype=dt) for _ in range(3)) for pop in pops]
         gp, g_dense = [], []
         for k, pop in enumerate(pops):
-            base = n_in + 9 * k
+            base = n_in + PER * k
             g = {n: torch.zeros(pop.size, dtype=torch.float64)
-                 if need[base + PARAMS.index(n)] else None for n in GRADS}
+                 if need[base + TENSORS.index(n)] else None for n in GRADS}
             want_alpha, want_beta = ctx.saved[k]["want"]
             g["alpha"] = g["alpha"] if want_alpha else None
             g["beta"] = g["beta"] if want_beta else None
             gp.append(g)
-            g_dense.append(torch.empty(T, B, pop.size, dtype=dt) if need[base + 8] else None)
-        w0 = n_in + 9 * P
+            g_dense.append(torch.empty(T, B, pop.size, dtype=dt) if need[base + PER - 1]
+                           else None)
+        w0 = n_in + PER * P
         dw = [torch.empty(w.shape[1], w.shape[0], dtype=torch.float32) if need[w0 + s] else None
               for s, w in enumerate(weights)]
         started = [False] * len(dw)  # the first chunk writes dw, the others add to it
@@ -327,11 +336,11 @@ class _Network(torch.autograd.Function):
         POOL.give(*gs_buf)
         out = [None] * n_in
         for k in range(P):
-            g = [None] * len(PARAMS)
+            g = [None] * len(TENSORS)
             for n_ in GRADS:
                 if gp[k][n_] is not None:
-                    g[PARAMS.index(n_)] = gp[k][n_].to(dt)
-            if need[n_in + 9 * k + PARAMS.index("v_init")]:
+                    g[TENSORS.index(n_)] = gp[k][n_].to(dt)
+            if need[n_in + PER * k + PARAMS.index("v_init")]:
                 g[PARAMS.index("v_init")] = carry[k][0].sum(0)
             out += g + [g_dense[k]]
         out += [None if d is None else d.T.to(w.dtype) for d, w in zip(dw, weights)]

@@ -31,7 +31,8 @@ class TNeuron(ctypes.Structure):
                 + [(k, ctypes.c_int) for k in ("has_alpha", "has_bias", "subtract",
                                                "refractory", "adaptive", "decay_bits")]
                 + [("lo", ctypes.c_double), ("hi", ctypes.c_double), ("lsb", ctypes.c_double),
-                   ("surrogate", ctypes.c_int), ("slope", ctypes.c_double)])
+                   ("surrogate", ctypes.c_int), ("slope", ctypes.c_double),
+                   ("c1", ctypes.c_void_p), ("c2", ctypes.c_void_p), ("delayed", ctypes.c_int)])
 
 
 class TProj(ctypes.Structure):
@@ -69,7 +70,7 @@ def _bind(lib):
     lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
                                       ctypes.POINTER(TProj), p, tn] + [p] * 13 + [c_int]
     lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn, p, i64] + [p] * 11 + [i64] \
-        + [p] * 4 + [c_int]
+        + [p] * 6 + [c_int]
     lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
     lib.snn_train_count.restype = i64
     lib.snn_train_fill.argtypes = [c_int, p, i64, i64, i64, p, p, c_int]
@@ -104,12 +105,18 @@ def _check(rc: int, what: str) -> None:
 
 
 def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list) -> TNeuron:
-    """``tneuron_t`` from contiguous ``[N]`` parameter tensors (kept alive in ``keep``)."""
+    """``tneuron_t`` from contiguous ``[N]`` parameter tensors (kept alive in ``keep``);
+    ``c1`` / ``c2`` (reset="delayed") may be missing or None."""
     ptrs = {}
-    for k in ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay"):
+    for k in ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay",
+              "c1", "c2"):
+        if params.get(k) is None:
+            continue
         t = params[k].detach().contiguous()
         keep.append(t)
         ptrs[k] = t.data_ptr()
+    if flags.get("delayed") and not ("c1" in ptrs and "c2" in ptrs):
+        raise ValueError("training kernel: reset='delayed' needs c1 and c2")
     return TNeuron(**ptrs, **flags)
 
 
@@ -181,10 +188,12 @@ def backward(lib, dbl: bool, neuron: TNeuron, n: int, gs, grec, h, flags, vprev,
     """The time-reversed recurrence (see snn_train_backward) of ``n`` neurons: ``gs``
     ``[T, B, ldg >= n]`` the spikes' gradients, ``grec`` the recorded states' ``[T, B, n]`` or
     None; ``carry = (cv, ci, cth)`` in and out; ``gx`` ``[T * B, ldx >= n]`` out (it may be
-    ``gs``, in place); ``gparams = (g_alpha, g_beta, g_thr, g_bias)`` float64 ``[n]`` or
-    None, added to."""
+    ``gs``, in place); ``gparams = (g_alpha, g_beta, g_thr, g_bias, g_c1, g_c2)`` float64
+    ``[n]`` or None, added to (g_c1 / g_c2 need the flags)."""
     T, B, ldg = gs.shape
     dt = torch.float64 if dbl else torch.float32
+    if flags is None and any(g is not None for g in gparams[4:]):
+        raise ValueError("training kernel: the gradients of c1 / c2 need the flags")
     if gx.dim() != 2 or gx.shape[0] != T * B or min(gx.shape[1], ldg) < n or (
             gx.data_ptr() == gs.data_ptr() and gx.shape[1] != ldg):
         raise ValueError(f"training kernel: gs {tuple(gs.shape)}, gx {tuple(gx.shape)} for "

@@ -23,11 +23,11 @@ from . import kernel as K
 
 
 def _use_kernel(model) -> object | None:
-    """The fused kernel, where it runs the model (it has no delayed reset and one
-    refractory period per population), else None."""
+    """The fused kernel, where it runs the model (one refractory period per population),
+    else None."""
     if model.device.type != "cpu" or not model.detach_reset:
         return None
-    if any(m.delayed or m.refractory is None for m in model.pops):
+    if any(m.refractory is None for m in model.pops):
         return None
     return K.load()
 
@@ -76,7 +76,7 @@ def _run_fused(model, lib, xs, steps, batch, record):
     for k, pop in enumerate(net.neuron_populations):
         p, v0 = model.neuron_params(k)
         params[pop.name] = {n: t.contiguous() for n, t in dict(p._asdict(), v_init=v0).items()
-                            if n in fused.PARAMS}
+                            if n in fused.TENSORS and t is not None}
         pops[pop.name] = fused.Pop(pop.size, _flags(model, p))
     for i, pr in enumerate(net.projections):
         w = model.weight(i)
@@ -104,7 +104,8 @@ def _flags(model, p: NeuronParams) -> dict:
     lim = 1 << (q.state_bits - 1) if q is not None else 0
     return dict(has_alpha=int(p.has_alpha), has_bias=int(p.has_bias),
                 subtract=int(p.subtract), refractory=int(p.refractory),
-                adaptive=int(p.adaptive), decay_bits=q.decay_bits if q else 0,
+                adaptive=int(p.adaptive), delayed=int(p.c1 is not None),
+                decay_bits=q.decay_bits if q else 0,
                 lo=float(-lim), hi=float(lim - 1), lsb=model.ar.lsb,
                 surrogate=model.surrogate.kind, slope=model.surrogate.slope)
 
