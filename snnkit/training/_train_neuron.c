@@ -42,6 +42,7 @@ typedef struct {
     double slope;
     const void *c1, *c2; /* [N] reset="delayed": the inputs after a spike (else NULL) */
     int delayed;
+    const int32_t *refr; /* [N] refractory periods (refractory: whether any is nonzero) */
 } tneuron_t;
 
 /* Flag bits per (t, b, n), for the backward pass. */
@@ -147,10 +148,10 @@ DEF_SGS(sgs_f64, double)
         const RT inv = (RT)pow2(-p->decay_bits);                                        \
         const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
         const int subtract = p->subtract, adaptive = p->adaptive;                       \
-        const int32_t refractory = p->refractory;                                       \
+        const int32_t *restrict refr = p->refr + c0;                                    \
         (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
         (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)has_alpha;  \
-        (void)has_bias, (void)adaptive, (void)refractory, (void)TH, (void)R;            \
+        (void)has_bias, (void)adaptive, (void)refr, (void)TH, (void)R;                  \
         int32_t fi[BLOCK_MAX]; /* the flags, narrowed to bytes after the loop */        \
         (void)fi;                                                                       \
         RT xd[GENERAL ? BLOCK_MAX : 1];                                                 \
@@ -188,7 +189,7 @@ DEF_SGS(sgs_f64, double)
             if (GENERAL) {                                                              \
                 /* 7. refractory counter, 8. homeostasis */                             \
                 const int32_t rn = r > 0 ? r - 1 : 0; /* arithmetic: vectorises */      \
-                R[c] = (rn + spk * (refractory - rn)) | spk << 30 | (r0 >> 1 & R_S2);   \
+                R[c] = (rn + spk * (refr[c] - rn)) | spk << 30 | (r0 >> 1 & R_S2);      \
                 thp = DECAY(thold, adapt_decay[c]) + (spk ? adapt_plus[c] : 0);         \
                 thn = SAT(thp);                                                         \
                 TH[c] = thn;                                                            \

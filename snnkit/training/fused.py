@@ -78,6 +78,7 @@ class Pop:
     projs: list = field(default_factory=list)  # incoming spiking: (source, weight slot, delay)
     dense: bool = False  # a dense input (current sources), computed outside the node
     lag: int = -1  # the longest delay of the projections it feeds (-1: it feeds none)
+    refractory: torch.Tensor | None = None  # int32 [N] periods per neuron (None: the flag's)
 
 
 @dataclass
@@ -185,7 +186,7 @@ class _Network(torch.autograd.Function):
             p = dict(zip(TENSORS, per[PER * k:PER * k + PER - 1]))
             d = per[PER * k + PER - 1]
             d = None if d is None else d.detach().contiguous()
-            neuron = K.neuron_struct(p, pop.flags, keep)
+            neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
             projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
             if lean:  # drop the lists no later population reads (backward rebuilds them)
                 for src, _, _ in pop.projs:

@@ -32,7 +32,8 @@ class TNeuron(ctypes.Structure):
                                                "refractory", "adaptive", "decay_bits")]
                 + [("lo", ctypes.c_double), ("hi", ctypes.c_double), ("lsb", ctypes.c_double),
                    ("surrogate", ctypes.c_int), ("slope", ctypes.c_double),
-                   ("c1", ctypes.c_void_p), ("c2", ctypes.c_void_p), ("delayed", ctypes.c_int)])
+                   ("c1", ctypes.c_void_p), ("c2", ctypes.c_void_p), ("delayed", ctypes.c_int),
+                   ("refr", ctypes.c_void_p)])
 
 
 class TProj(ctypes.Structure):
@@ -104,10 +105,21 @@ def _check(rc: int, what: str) -> None:
         raise RuntimeError(f"snnkit training kernel ({what}): failed with code {rc}")
 
 
-def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list) -> TNeuron:
+def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list,
+                  refractory: torch.Tensor | None = None) -> TNeuron:
     """``tneuron_t`` from contiguous ``[N]`` parameter tensors (kept alive in ``keep``);
-    ``c1`` / ``c2`` (reset="delayed") may be missing or None."""
-    ptrs = {}
+    ``c1`` / ``c2`` (reset="delayed") may be missing or None. ``refractory``: the periods per
+    neuron (int32 ``[N]``), or None: ``flags["refractory"]`` for all."""
+    n = params["threshold"].shape[0]
+    if refractory is None:
+        refractory = torch.full((n,), int(flags["refractory"]), dtype=torch.int32)
+    if refractory.dtype != torch.int32 or tuple(refractory.shape) != (n,):
+        raise ValueError(f"training kernel: refractory periods {refractory.dtype} "
+                         f"{tuple(refractory.shape)} for {n} neurons")
+    refractory = refractory.contiguous()
+    keep.append(refractory)
+    flags = dict(flags, refractory=int(bool((refractory != 0).any())))
+    ptrs = {"refr": refractory.data_ptr()}
     for k in ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay",
               "c1", "c2"):
         if params.get(k) is None:
