@@ -12,6 +12,7 @@ import snnkit
 from snnkit.surrogate import Surrogate
 from snnkit.training import SNN, evaluate, fit
 from snnkit.training import kernel as train_kernel
+from snnkit.training import loops
 from tests.conftest import make_net
 
 ALL = ("weight", "bias", "threshold", "beta", "alpha")
@@ -45,6 +46,15 @@ def feedforward(seed=0, grid=True, delay=1):
     net.connect("a", "b", w((12, 24), 0.3, 0.3), delay=delay)
     net.connect("in", "b", w((12, 20), 0.1, 0.2))
     net.connect("b", "c", w((6, 12), 0.5, 0.3))
+    return net
+
+
+def delayed(net):
+    """snntorch's delayed reset everywhere (CubaLIF: c1 and c2; IF: none, beta = 1) and
+    per-neuron refractory periods, as the kernel runs them."""
+    for pop in net.neuron_populations:
+        pop.neuron.reset = "delayed"
+    net.populations[1].neuron.refractory = np.arange(24) % 3
     return net
 
 
@@ -148,27 +158,41 @@ def _assert_same_as_simulate(net, x, arithmetic, snn_kw=None, **sim_kw):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
-def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic):
+@pytest.mark.parametrize("path", ["kernel", "torch"])
+def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic, path,
+                                                                         monkeypatch):
     """snntorch's delayed reset (c1 / c2 from the trained threshold and decays) and
-    per-neuron refractory periods: the torch path, the simulators' spikes and states, and a
-    gradient reaches the threshold through c1."""
+    per-neuron refractory periods, on both paths: the simulators' spikes and states (the
+    membrane differs from the reset by subtraction's), and a gradient reaches the threshold
+    through c1."""
+    if path == "torch":
+        monkeypatch.setenv("SNNKIT_KERNELS", "0")
     net = feedforward(1, grid=arithmetic == "float")
     net.populations[1].neuron.reset = "delayed"  # CubaLIF: c1 and c2
     net.populations[2].neuron.reset = "delayed"
     net.populations[2].neuron.refractory = np.arange(12) % 3
-    m, got = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=1), arithmetic)
+    x = spikes_in(17, 5, 20, seed=1)
+    m, got = _assert_same_as_simulate(net, x, arithmetic)
+    assert (loops._use_kernel(m) is not None) == (path == "kernel")
     assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
+    net.populations[2].neuron.reset = "subtract"
+    other = snnkit.simulate(net, x, backend=arithmetic, record="v").states["b"]["v"]
+    assert not torch.equal(other.to(got.states["b"]["v"].dtype), got.states["b"]["v"].detach())
     loss_of(got).backward()
     assert m.pops[0].threshold.grad is not None and m.pops[0].threshold.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
 @pytest.mark.parametrize("memory", ["full", "lean"])
-def test_kernel_forward_equals_simulate(arithmetic, memory):
+@pytest.mark.parametrize("reset", ["own", "delayed"])
+def test_kernel_forward_equals_simulate(arithmetic, memory, reset):
     for seed in range(3):
         net = feedforward(seed, grid=arithmetic == "float")
-        _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=seed), arithmetic,
-                                 {"memory": memory, "chunk": 5})
+        if reset == "delayed":
+            delayed(net)
+        m, _ = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=seed), arithmetic,
+                                        {"memory": memory, "chunk": 5})
+        assert loops._use_kernel(m) is not None
 
 
 def test_kernel_forward_equals_simulate_16_bit_weights():
@@ -215,11 +239,16 @@ def _grads(m, x, monkeypatch=None, torch_path=False):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
-def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, monkeypatch):
+@pytest.mark.parametrize("reset", ["own", "delayed"])
+def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, reset, monkeypatch):
+    """delayed: the gradients of c1 / c2 reach the threshold, beta and alpha."""
     net = feedforward(3, grid=arithmetic == "float")
+    if reset == "delayed":
+        delayed(net)
     x = spikes_in(12, 4, 20, seed=3)
     for memory in ("full", "lean"):
         m = SNN(net, arithmetic=arithmetic, trainable=ALL, memory=memory, chunk=5)
+        assert loops._use_kernel(m) is not None
         r1, g1 = _grads(m, x)
         r2, g2 = _grads(m, x, monkeypatch, torch_path=True)
         for k in r1.spikes:
