@@ -10,9 +10,8 @@ import torch
 
 import snnkit
 from snnkit.surrogate import Surrogate
-from snnkit.training import SNN, evaluate, fit
+from snnkit.training import SNN, evaluate, fit, loops
 from snnkit.training import kernel as train_kernel
-from snnkit.training import loops
 from tests.conftest import make_net
 
 ALL = ("weight", "bias", "threshold", "beta", "alpha")
