@@ -42,7 +42,8 @@ typedef struct {
     double slope;
     const void *c1, *c2; /* [N] reset="delayed": the inputs after a spike (else NULL) */
     int delayed;
-    const int32_t *refr; /* [N] refractory periods (refractory: whether any is nonzero) */
+    const int32_t *refr; /* [N] refractory periods per neuron, or NULL: refractory for all
+                            (reset="delayed" needs them: the last spikes ride in R) */
 } tneuron_t;
 
 /* Flag bits per (t, b, n), for the backward pass. */
@@ -131,7 +132,7 @@ DEF_SGS(sgs_f64, double)
    and the flags. Compile-time so that each variant vectorises. GENERAL = 1 runs every term
    whatever the flags: decay(i, 0) = 0, + 0 bias, a refractory period of 0 and theta with
    adapt_plus = 0 change nothing (up to the sign of a zero). */
-#define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
+#define DEF_ROW_CORE(NAME, RT, SAT, DECAY, GENERAL, SAVE, PER)                          \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
         RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
@@ -148,31 +149,23 @@ DEF_SGS(sgs_f64, double)
         const RT inv = (RT)pow2(-p->decay_bits);                                        \
         const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
         const int subtract = p->subtract, adaptive = p->adaptive;                       \
-        const int32_t *restrict refr = p->refr + c0;                                    \
+        const int32_t refractory = p->refractory;                                       \
+        const int32_t *restrict refr = PER ? p->refr + c0 : NULL;                       \
         (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
         (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)has_alpha;  \
-        (void)has_bias, (void)adaptive, (void)refr, (void)TH, (void)R;                  \
+        (void)has_bias, (void)adaptive, (void)refractory, (void)refr, (void)TH, (void)R; \
         int32_t fi[BLOCK_MAX]; /* the flags, narrowed to bytes after the loop */        \
         (void)fi;                                                                       \
-        RT xd[GENERAL ? BLOCK_MAX : 1];                                                 \
-        const RT *xs = x; /* the input: x, or x plus the delayed reset's */             \
-        if (GENERAL && p->delayed) { /* 2. the delayed reset's inputs join the input */ \
-            const RT *restrict c1 = (const RT *)p->c1 + c0;                             \
-            const RT *restrict c2 = (const RT *)p->c2 + c0;                             \
-            for (int64_t c = 0; c < n; c++)                                             \
-                xd[c] = (x[c] + (R[c] & R_S1 ? c1[c] : 0)) + (R[c] & R_S2 ? c2[c] : 0); \
-            xs = xd;                                                                    \
-        }                                                                               \
         for (int64_t c = 0; c < n; c++) {                                               \
             const RT vold = V[c];                                                       \
             /* 3. synaptic current */                                                   \
-            const RT ipre = GENERAL ? DECAY(I[c], alpha[c]) + xs[c] : xs[c];            \
+            const RT ipre = GENERAL ? DECAY(I[c], alpha[c]) + x[c] : x[c];              \
             const RT i = SAT(ipre);                                                     \
             /* 4. membrane: one saturation of the three-term sum */                     \
             RT u = DECAY(vold, beta[c]) + i;                                            \
             if (GENERAL) u = u + bias[c];                                               \
             const RT vs = SAT(u);                                                       \
-            const int32_t r0 = GENERAL ? R[c] : 0, r = r0 & R_COUNT;                    \
+            const int32_t r = GENERAL ? R[c] : 0;                                       \
             const int active = r == 0;                                                  \
             const RT v = active ? vs : vold;                                            \
             /* 5. spike */                                                              \
@@ -189,7 +182,7 @@ DEF_SGS(sgs_f64, double)
             if (GENERAL) {                                                              \
                 /* 7. refractory counter, 8. homeostasis */                             \
                 const int32_t rn = r > 0 ? r - 1 : 0; /* arithmetic: vectorises */      \
-                R[c] = (rn + spk * (refr[c] - rn)) | spk << 30 | (r0 >> 1 & R_S2);      \
+                R[c] = rn + spk * ((PER ? refr[c] : refractory) - rn);                  \
                 thp = DECAY(thold, adapt_decay[c]) + (spk ? adapt_plus[c] : 0);         \
                 thn = SAT(thp);                                                         \
                 TH[c] = thn;                                                            \
@@ -197,10 +190,46 @@ DEF_SGS(sgs_f64, double)
             if (SAVE) H[c] = vrp * lsb;                                                 \
             if (SAVE == 1)                                                              \
                 fi[c] = spk | active << 1 | (ipre == i) << 2 | (u == vs) << 3           \
-                        | (vrp == vr) << 4 | (thp == thn) << 5 | (r0 >> 23 & (F_S1 | F_S2)); \
+                        | (vrp == vr) << 4 | (thp == thn) << 5;                         \
         }                                                                               \
         if (SAVE == 1)                                                                  \
             for (int64_t c = 0; c < n; c++) FL[c] = (uint8_t)fi[c];                      \
+    }
+
+/* The row (PER = 1: its copy with refractory periods per neuron, refr[c]), and for the
+   delayed reset around it: 2. its inputs join the synaptic input after the last steps'
+   spikes, taken from the top bits of R (the row sees the plain counter), then put back with
+   this step's, and given to the flags. Separate loops: the row vectorises as without. */
+#define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
+    DEF_ROW_CORE(NAME##_core, RT, SAT, DECAY, GENERAL, SAVE, 0)                         \
+    DEF_ROW_CORE(NAME##_per, RT, SAT, DECAY, GENERAL, SAVE, 1)                          \
+    static inline __attribute__((always_inline)) void NAME(                             \
+        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
+        RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
+        RT *restrict H, uint8_t *restrict FL) {                                         \
+        if (GENERAL && p->delayed) {                                                    \
+            const RT *restrict c1 = (const RT *)p->c1 + c0;                             \
+            const RT *restrict c2 = (const RT *)p->c2 + c0;                             \
+            RT xd[BLOCK_MAX];                                                           \
+            int32_t last[BLOCK_MAX];                                                    \
+            for (int64_t c = 0; c < n; c++) {                                           \
+                last[c] = R[c] & (R_S1 | R_S2);                                         \
+                R[c] &= R_COUNT;                                                        \
+                xd[c] = (x[c] + (last[c] & R_S1 ? c1[c] : 0)) + (last[c] & R_S2 ? c2[c] : 0); \
+            }                                                                           \
+            if (p->refr)                                                                \
+                NAME##_per(n, p, c0, xd, V, I, TH, R, S, H, FL);                        \
+            else                                                                        \
+                NAME##_core(n, p, c0, xd, V, I, TH, R, S, H, FL);                       \
+            for (int64_t c = 0; c < n; c++)                                             \
+                R[c] |= (S[c] != 0) << 30 | (last[c] >> 1 & R_S2);                      \
+            if (SAVE == 1)                                                              \
+                for (int64_t c = 0; c < n; c++) FL[c] |= (uint8_t)(last[c] >> 23);      \
+        } else if (GENERAL && p->refr) {                                                \
+            NAME##_per(n, p, c0, x, V, I, TH, R, S, H, FL);                             \
+        } else {                                                                        \
+            NAME##_core(n, p, c0, x, V, I, TH, R, S, H, FL);                            \
+        }                                                                               \
     }
 
 DEF_ROW(row_f32_lif, float, T_SAT_F, T_DECAY_F, 0, 0)

@@ -79,6 +79,7 @@ class Pop:
     dense: bool = False  # a dense input (current sources), computed outside the node
     lag: int = -1  # the longest delay of the projections it feeds (-1: it feeds none)
     refractory: torch.Tensor | None = None  # int32 [N] periods per neuron (None: the flag's)
+    grad_c: bool = False  # set by the forward pass: c1 / c2 (reset="delayed") need gradients
 
 
 @dataclass
@@ -102,9 +103,9 @@ class Spec:
 
     def needs_flags(self, pop: Pop) -> bool:
         """Whether backward needs a flag byte per neuron and step: fixed point saturates and
-        refractoriness gates, the delayed reset's inputs follow the spikes of the steps before;
-        otherwise the spike rides in the sign of the saved derivative."""
-        return self.fixed or bool(pop.flags["refractory"]) or bool(pop.flags["delayed"])
+        refractoriness gates, the gradients of the delayed reset's inputs need the spikes of
+        the steps before; otherwise the spike rides in the sign of the saved derivative."""
+        return self.fixed or bool(pop.flags["refractory"]) or pop.grad_c
 
 
 def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
@@ -200,6 +201,8 @@ class _Network(torch.autograd.Function):
             base = n_in + PER * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
+            pop.grad_c = need and any(ctx.needs_input_grad[1 + base + TENSORS.index(c)]
+                                      for c in ("c1", "c2"))
             saved = {"want": (want_alpha, want_beta)}
             bits = None if pop.lag < 0 else torch.empty((T * B, K.bits_bytes(pop.size)),
                                                         dtype=torch.uint8) if lean \

@@ -110,16 +110,15 @@ def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list,
     """``tneuron_t`` from contiguous ``[N]`` parameter tensors (kept alive in ``keep``);
     ``c1`` / ``c2`` (reset="delayed") may be missing or None. ``refractory``: the periods per
     neuron (int32 ``[N]``), or None: ``flags["refractory"]`` for all."""
-    n = params["threshold"].shape[0]
-    if refractory is None:
-        refractory = torch.full((n,), int(flags["refractory"]), dtype=torch.int32)
-    if refractory.dtype != torch.int32 or tuple(refractory.shape) != (n,):
-        raise ValueError(f"training kernel: refractory periods {refractory.dtype} "
-                         f"{tuple(refractory.shape)} for {n} neurons")
-    refractory = refractory.contiguous()
-    keep.append(refractory)
-    flags = dict(flags, refractory=int(bool((refractory != 0).any())))
-    ptrs = {"refr": refractory.data_ptr()}
+    n, ptrs = params["threshold"].shape[0], {}
+    if refractory is not None:
+        if refractory.dtype != torch.int32 or tuple(refractory.shape) != (n,):
+            raise ValueError(f"training kernel: refractory periods {refractory.dtype} "
+                             f"{tuple(refractory.shape)} for {n} neurons")
+        refractory = refractory.contiguous()
+        keep.append(refractory)
+        flags = dict(flags, refractory=int(bool((refractory != 0).any())))
+        ptrs["refr"] = refractory.data_ptr()
     for k in ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay",
               "c1", "c2"):
         if params.get(k) is None:
