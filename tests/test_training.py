@@ -49,11 +49,12 @@ def feedforward(seed=0, grid=True, delay=1):
 
 
 def delayed(net):
-    """snntorch's delayed reset everywhere (CubaLIF: c1 and c2; IF: none, beta = 1) and
-    per-neuron refractory periods, as the kernel runs them."""
-    for pop in net.neuron_populations:
+    """snntorch's delayed reset (CubaLIF: c1 and c2; LIF: c1) and per-neuron refractory
+    periods, with the delayed reset and without (the IF), as the kernel runs them."""
+    for pop in net.neuron_populations[:2]:
         pop.neuron.reset = "delayed"
     net.populations[1].neuron.refractory = np.arange(24) % 3
+    net.populations[3].neuron.refractory = np.arange(6) % 2
     return net
 
 
