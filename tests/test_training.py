@@ -262,6 +262,63 @@ def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, reset, 
             assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
+@pytest.mark.parametrize("memory", ["full", "lean"])
+def test_snntorch_default_leaky_trains_on_the_kernel_as_in_snntorch(memory):
+    """snntorch's default Leaky (delayed reset) behind nn.Linear with biases, imported from its
+    own NIR export: the kernel runs it, with snntorch's spikes and snntorch's own gradients
+    of the weights and biases (the same surrogate; the membranes round differently)."""
+    import warnings
+
+    import snntorch as snn
+    from snntorch import surrogate
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    steps, batch, n_in, n_h, n_out = 30, 4, 12, 16, 5
+    fc1, fc2 = torch.nn.Linear(n_in, n_h), torch.nn.Linear(n_h, n_out)
+    with torch.no_grad():
+        fc1.weight.mul_(3)
+        fc2.weight.mul_(3)
+
+    def lif(n):  # the exporter needs per-neuron tensors
+        return snn.Leaky(beta=torch.full((n,), 0.9), threshold=torch.ones(n), init_hidden=True)
+
+    graph = export_to_nir(torch.nn.Sequential(fc1, lif(n_h), fc2, lif(n_out)),
+                          torch.zeros(n_in))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", snnkit.NIRApproximationWarning)
+        net = snnkit.from_nir(graph, convention="snntorch")
+    x = spikes_in(steps, batch, n_in, 0.3, seed=1)
+    sg = surrogate.fast_sigmoid(slope=25)
+    l1, l2 = snn.Leaky(beta=0.9, spike_grad=sg), snn.Leaky(beta=0.9, spike_grad=sg)
+    m1, m2, ref = l1.init_leaky(), l2.init_leaky(), ([], [])
+    for t in range(steps):
+        s1, m1 = l1(fc1(x[t].float()), m1)
+        s2, m2 = l2(fc2(s1), m2)
+        ref[0].append(s1)
+        ref[1].append(s2)
+    ref = [torch.stack(r) for r in ref]
+    w = torch.arange(1, n_out + 1, dtype=torch.float32)
+
+    def loss(s1, s2):
+        return (s2.sum(0) * w).sum() + 0.1 * s1.sum()
+
+    loss(*ref).backward()
+    m = SNN(net, "fast_sigmoid", slope=25.0, trainable=("weight", "bias"), memory=memory,
+            chunk=7)
+    assert loops._use_kernel(m) is not None
+    assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
+    res = m(x)
+    for name, r in zip(("1", "3"), ref):
+        assert 0 < float(r.mean()) < 1, name
+        assert torch.equal(res.spikes[name].detach(), r.detach()), name
+    loss(res.spikes["1"], res.spikes["3"]).backward()
+    for got, want in ((m.weights[0].grad, fc1.weight.grad), (m.weights[1].grad, fc2.weight.grad),
+                      (m.pops[0].bias.grad, fc1.bias.grad), (m.pops[1].bias.grad, fc2.bias.grad)):
+        assert float(want.abs().max()) > 0
+        assert float((got - want).abs().max()) <= 1e-4 * float(want.abs().max())
+
+
 @pytest.mark.parametrize("delay", [1, 9])
 def test_lean_memory_gives_the_same_gradients(delay, monkeypatch):
     """Also a delay longer than the chunks (the source's gradient reaches chunks back)."""
