@@ -207,28 +207,28 @@ DEF_SGS(sgs_f64, double)
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
         RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
         RT *restrict H, uint8_t *restrict FL) {                                         \
+        const RT *xin = x; /* the synaptic input, plus the delayed reset's */          \
+        RT xd[GENERAL ? BLOCK_MAX : 1];                                                 \
+        int32_t last[GENERAL ? BLOCK_MAX : 1];                                          \
         if (GENERAL && p->delayed) {                                                    \
             const RT *restrict c1 = (const RT *)p->c1 + c0;                             \
             const RT *restrict c2 = (const RT *)p->c2 + c0;                             \
-            RT xd[BLOCK_MAX];                                                           \
-            int32_t last[BLOCK_MAX];                                                    \
             for (int64_t c = 0; c < n; c++) {                                           \
                 last[c] = R[c] & (R_S1 | R_S2);                                         \
                 R[c] &= R_COUNT;                                                        \
                 xd[c] = (x[c] + (last[c] & R_S1 ? c1[c] : 0)) + (last[c] & R_S2 ? c2[c] : 0); \
             }                                                                           \
-            if (p->refr)                                                                \
-                NAME##_per(n, p, c0, xd, V, I, TH, R, S, H, FL);                        \
-            else                                                                        \
-                NAME##_core(n, p, c0, xd, V, I, TH, R, S, H, FL);                       \
+            xin = xd;                                                                   \
+        }                                                                               \
+        if (GENERAL && p->refr)                                                         \
+            NAME##_per(n, p, c0, xin, V, I, TH, R, S, H, FL);                           \
+        else                                                                            \
+            NAME##_core(n, p, c0, xin, V, I, TH, R, S, H, FL);                          \
+        if (GENERAL && p->delayed) {                                                    \
             for (int64_t c = 0; c < n; c++)                                             \
                 R[c] |= (S[c] != 0) << 30 | (last[c] >> 1 & R_S2);                      \
             if (SAVE == 1)                                                              \
                 for (int64_t c = 0; c < n; c++) FL[c] |= (uint8_t)(last[c] >> 23);      \
-        } else if (GENERAL && p->refr) {                                                \
-            NAME##_per(n, p, c0, x, V, I, TH, R, S, H, FL);                             \
-        } else {                                                                        \
-            NAME##_core(n, p, c0, x, V, I, TH, R, S, H, FL);                            \
         }                                                                               \
     }
 
