@@ -13,7 +13,8 @@ subtraction subtracts the threshold at once, snntorch's default ``Leaky`` one st
 both sides. snntorch's default ``Leaky`` (beta 0.9, threshold 1: the delayed reset) behind
 ``nn.Linear`` layers with biases, same sizes, T, batch, input and surrogate; snnkit's network
 is imported from snntorch's own NIR export (``export_to_nir``, written to a file, read by
-``from_nir(path, convention="snntorch")``), weights and biases trainable on both sides. The
+``from_nir(path, convention="snntorch")``), weights and biases trainable on both sides
+("snnkit fixed": the automatic 8-bit format of :func:`snnkit.quantize.auto_quantization`). The
 forward spikes of both layers are compared with snntorch's and the count of differing ones
 printed (float32 rounding of a membrane within an ulp of the threshold could differ).
 
@@ -51,7 +52,8 @@ import torch
 T, B, N_IN, N_HID, N_OUT, P, BETA, SLOPE = 25, 64, 784, 1000, 10, 0.1, 0.9, 25.0
 CONTENDERS = ("snntorch", "snnkit float", "snnkit float lean", "snnkit fixed",
               "snnkit float torch path")
-USERS_CONTENDERS = ("snntorch", "snnkit float", "snnkit float lean", "snnkit float torch path")
+USERS_CONTENDERS = ("snntorch", "snnkit float", "snnkit float lean", "snnkit fixed",
+                    "snnkit float torch path")
 
 
 def workload(seed=0):
@@ -193,6 +195,8 @@ def make_users(name: str, device: str):
     with tempfile.TemporaryDirectory() as d:
         net = users_network(fc1, fc2, os.path.join(d, "users.nir"))
     kw = {"memory": "lean"} if "lean" in name else {}
+    if "fixed" in name:  # the automatic format (8-bit weights)
+        kw["arithmetic"] = "fixed"
     m = SNN(net, "fast_sigmoid", slope=SLOPE, trainable=("weight", "bias"), device=device, **kw)
 
     def step():
