@@ -48,13 +48,17 @@ def feedforward(seed=0, grid=True, delay=1):
     return net
 
 
-def delayed(net):
-    """snntorch's delayed reset (CubaLIF: c1 and c2; LIF: c1) and per-neuron refractory
-    periods, with the delayed reset and without (the IF), as the kernel runs them."""
-    for pop in net.neuron_populations[:2]:
-        pop.neuron.reset = "delayed"
-    net.populations[1].neuron.refractory = np.arange(24) % 3
-    net.populations[3].neuron.refractory = np.arange(6) % 2
+def variant(net, kind):
+    """The kernel's other rows. "delayed": snntorch's delayed reset (CubaLIF: c1 and c2; LIF:
+    c1, with a bias) and per-neuron refractory periods, with the delayed reset and without (the
+    IF); "bias": the LIF's bias alone (the plain row plus the bias)."""
+    if kind in ("delayed", "bias"):
+        net.populations[2].neuron.bias = np.linspace(-0.1, 0.2, 12)
+    if kind == "delayed":
+        for pop in net.neuron_populations[:2]:
+            pop.neuron.reset = "delayed"
+        net.populations[1].neuron.refractory = np.arange(24) % 3
+        net.populations[3].neuron.refractory = np.arange(6) % 2
     return net
 
 
@@ -184,12 +188,10 @@ def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmet
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
 @pytest.mark.parametrize("memory", ["full", "lean"])
-@pytest.mark.parametrize("reset", ["own", "delayed"])
-def test_kernel_forward_equals_simulate(arithmetic, memory, reset):
+@pytest.mark.parametrize("kind", ["own", "delayed", "bias"])
+def test_kernel_forward_equals_simulate(arithmetic, memory, kind):
     for seed in range(3):
-        net = feedforward(seed, grid=arithmetic == "float")
-        if reset == "delayed":
-            delayed(net)
+        net = variant(feedforward(seed, grid=arithmetic == "float"), kind)
         m, _ = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=seed), arithmetic,
                                         {"memory": memory, "chunk": 5})
         assert loops._use_kernel(m) is not None
@@ -239,14 +241,12 @@ def _grads(m, x, monkeypatch=None, torch_path=False):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
-@pytest.mark.parametrize("reset", ["own", "delayed"])
-def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, reset, monkeypatch):
+@pytest.mark.parametrize("kind", ["own", "delayed", "bias"])
+def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, kind, monkeypatch):
     """delayed: the gradients of c1 / c2 reach the threshold, beta and alpha; with weights
     and biases trained only (c1 / c2 need none), float keeps the spikes in the sign of the
     saved derivative (no flag bytes) where no refractory period needs them."""
-    net = feedforward(3, grid=arithmetic == "float")
-    if reset == "delayed":
-        delayed(net)
+    net = variant(feedforward(3, grid=arithmetic == "float"), kind)
     x = spikes_in(12, 4, 20, seed=3)
     for memory, trainable in (("full", ALL), ("lean", ALL), ("full", ("weight", "bias"))):
         m = SNN(net, arithmetic=arithmetic, trainable=trainable, memory=memory, chunk=5)

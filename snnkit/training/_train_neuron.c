@@ -132,7 +132,7 @@ DEF_SGS(sgs_f64, double)
    and the flags. Compile-time so that each variant vectorises. GENERAL = 1 runs every term
    whatever the flags: decay(i, 0) = 0, + 0 bias, a refractory period of 0 and theta with
    adapt_plus = 0 change nothing (up to the sign of a zero). */
-#define DEF_ROW_CORE(NAME, RT, SAT, DECAY, GENERAL, SAVE, PER)                          \
+#define DEF_ROW_CORE(NAME, RT, SAT, DECAY, GENERAL, SAVE, PER, BIAS)                    \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
         RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
@@ -163,7 +163,7 @@ DEF_SGS(sgs_f64, double)
             const RT i = SAT(ipre);                                                     \
             /* 4. membrane: one saturation of the three-term sum */                     \
             RT u = DECAY(vold, beta[c]) + i;                                            \
-            if (GENERAL) u = u + bias[c];                                               \
+            if (GENERAL || BIAS) u = u + bias[c];                                       \
             const RT vs = SAT(u);                                                       \
             const int32_t r = GENERAL ? R[c] : 0;                                       \
             const int active = r == 0;                                                  \
@@ -196,13 +196,16 @@ DEF_SGS(sgs_f64, double)
             for (int64_t c = 0; c < n; c++) FL[c] = (uint8_t)fi[c];                      \
     }
 
-/* The row (PER = 1: its copy with refractory periods per neuron, refr[c]), and for the
-   delayed reset around it: 2. its inputs join the synaptic input after the last steps'
+/* The row (PER = 1: its copy with refractory periods per neuron, refr[c]; the plain LIF / IF
+   row plus the bias, BIAS = 1, where a bias is all that makes a population general: the
+   general row's other terms would change nothing, and cost floors in fixed point), and for
+   the delayed reset around it: 2. its inputs join the synaptic input after the last steps'
    spikes, taken from the top bits of R (the row sees the plain counter), then put back with
    this step's, and given to the flags. Separate loops: the row vectorises as without. */
 #define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
-    DEF_ROW_CORE(NAME##_core, RT, SAT, DECAY, GENERAL, SAVE, 0)                         \
-    DEF_ROW_CORE(NAME##_per, RT, SAT, DECAY, GENERAL, SAVE, 1)                          \
+    DEF_ROW_CORE(NAME##_core, RT, SAT, DECAY, GENERAL, SAVE, 0, 0)                      \
+    DEF_ROW_CORE(NAME##_per, RT, SAT, DECAY, GENERAL, SAVE, 1, 0)                       \
+    DEF_ROW_CORE(NAME##_bias, RT, SAT, DECAY, 0, SAVE, 0, 1)                            \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
         RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
@@ -222,6 +225,8 @@ DEF_SGS(sgs_f64, double)
         }                                                                               \
         if (GENERAL && p->refr)                                                         \
             NAME##_per(n, p, c0, xin, V, I, TH, R, S, H, FL);                           \
+        else if (GENERAL && !p->has_alpha && !p->refractory && !p->adaptive)            \
+            NAME##_bias(n, p, c0, xin, V, I, TH, R, S, H, FL);                          \
         else                                                                            \
             NAME##_core(n, p, c0, xin, V, I, TH, R, S, H, FL);                          \
         if (GENERAL && p->delayed) {                                                    \
@@ -327,8 +332,9 @@ DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
         const tneuron_t *p = &G->p;                                                     \
         const int64_t N = G->N, c0 = item * G->blk;                                     \
         const int64_t n = N - c0 < G->blk ? N - c0 : G->blk;                            \
-        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
-                            || G->vprev || G->iprev;                                    \
+        /* a bias alone: the plain row (it adds the bias's gradient too) */             \
+        const int general = p->has_alpha || p->refractory || p->adaptive || G->vprev    \
+                            || G->iprev;                                                \
         double *acc = (double *)scratch; /* 6 x blk: alpha, beta, threshold, bias, c1, c2 */ \
         memset(acc, 0, sizeof(double) * 6 * (size_t)G->blk);                            \
         RT *GU = (RT *)(acc + 6 * G->blk); /* blk: the membrane sum's gradient */       \
