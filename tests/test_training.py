@@ -51,9 +51,12 @@ def feedforward(seed=0, grid=True, delay=1):
 def variant(net, kind):
     """The kernel's other rows. "delayed": snntorch's delayed reset (CubaLIF: c1 and c2; LIF:
     c1, with a bias) and per-neuron refractory periods, with the delayed reset and without (the
-    IF); "bias": the LIF's bias alone (the plain row plus the bias)."""
+    IF); "bias": the LIF's bias alone (the plain row plus the bias), and a refractory period
+    of 2 steps for the CubaLIF."""
     if kind in ("delayed", "bias"):
         net.populations[2].neuron.bias = np.linspace(-0.1, 0.2, 12)
+    if kind == "bias":
+        net.populations[1].neuron.refractory = 2
     if kind == "delayed":
         for pop in net.neuron_populations[:2]:
             pop.neuron.reset = "delayed"

@@ -42,8 +42,7 @@ typedef struct {
     double slope;
     const void *c1, *c2; /* [N] reset="delayed": the inputs after a spike (else NULL) */
     int delayed;
-    const int32_t *refr; /* [N] refractory periods per neuron, or NULL: refractory for all
-                            (reset="delayed" needs them: the last spikes ride in R) */
+    const int32_t *refr; /* [N] refractory periods per neuron, or NULL: refractory for all */
 } tneuron_t;
 
 /* Flag bits per (t, b, n), for the backward pass. */

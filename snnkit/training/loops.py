@@ -103,7 +103,8 @@ def _flags(model, p: NeuronParams) -> dict:
     lim = 1 << (q.state_bits - 1) if q is not None else 0
     return dict(has_alpha=int(p.has_alpha), has_bias=int(p.has_bias),
                 subtract=int(p.subtract),
-                refractory=int(bool((torch.as_tensor(p.refractory) != 0).any())),
+                refractory=int(bool((p.refractory != 0).any())) if isinstance(
+                    p.refractory, torch.Tensor) else int(p.refractory),  # per neuron: any
                 adaptive=int(p.adaptive), delayed=int(p.c1 is not None),
                 decay_bits=q.decay_bits if q else 0,
                 lo=float(-lim), hi=float(lim - 1), lsb=model.ar.lsb,
