@@ -22,6 +22,10 @@ anew and costs a page fault per 4 KB on first touch.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import sys
 import weakref
 from dataclasses import dataclass, field
 
@@ -34,6 +38,33 @@ PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
 RECORD = ("v", "i", "theta")
 STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
+
+
+HUGE = 2 << 20  # transparent huge page size (x86-64 Linux)
+_libc = None
+
+
+def fresh(shape, dtype, zero: bool = False) -> torch.Tensor:
+    """``torch.empty`` (or zeros) whose big interior asks Linux for huge pages before it is
+    first written: a buffer of megabytes that malloc maps afresh (as it does after other work
+    shrank the heap) then costs a page fault per 2 MB instead of per 4 KB, a millisecond per
+    call on a training step's outputs and gradients."""
+    t = torch.empty(shape, dtype=dtype)
+    global _libc
+    if t.nbytes >= 2 * HUGE and sys.platform.startswith("linux"):
+        if _libc is None:
+            try:
+                _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
+                                    use_errno=True)
+                _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            except OSError:
+                _libc = False
+        if _libc:
+            a = -(-t.data_ptr() // HUGE) * HUGE
+            b = (t.data_ptr() + t.nbytes) // HUGE * HUGE
+            if b > a:
+                _libc.madvise(a, b - a, 14)  # MADV_HUGEPAGE; a refusal changes nothing
+    return t.zero_() if zero else t
 
 
 class _Pool:
@@ -49,7 +80,7 @@ class _Pool:
             t = got.pop()
             self.bytes -= t.nbytes
             return t.zero_() if zero else t
-        return torch.zeros(shape, dtype=dtype) if zero else torch.empty(shape, dtype=dtype)
+        return fresh(shape, dtype, zero)
 
     def give(self, *tensors) -> None:
         for t in tensors:
@@ -123,17 +154,26 @@ def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
     return spikes, states
 
 
-def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> torch.Tensor:
-    """``[S, ld]`` as the kernel reads it: rows padded (:func:`snnkit.kernels.pad_weights`:
-    aligned rows, a third faster to sum), or with ``copy=False`` (float32 only) the
-    parameter's own layout, no copy when it is stored source-major as
+def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> tuple[torch.Tensor, bool]:
+    """``([S, ld], pooled)``: the weights as the kernel reads them, rows padded as
+    :func:`snnkit.kernels.pad_weights` lays them out (aligned rows, a third faster to sum) in
+    a buffer of the pool (``pooled``: give it back when done), or with ``copy=False``
+    (float32 only) the parameter's own layout, no copy when it is stored source-major as
     :class:`~snnkit.training.SNN` stores it (the lean mode: no second copy in memory)."""
     wt = w.detach().T
     if dtype == torch.float32 and not copy:
-        return wt.contiguous()
-    return kernels.pad_weights(wt.to(dtype))
+        return wt.contiguous(), False
+    s, n = wt.shape
+    ld = _row_length(n)
+    flat = POOL.take((s * ld + 16,), dtype)
+    flat[s * ld:] = 0
+    out = flat[:s * ld].view(s, ld)
+    out[:, :n] = wt
+    out[:, n:] = 0
+    return out, True
 
 
+@functools.lru_cache(maxsize=64)
 def _row_length(n: int) -> int:
     """The padded row length of ``n`` columns (:func:`snnkit.kernels.pad_weights`)."""
     return kernels.pad_weights(torch.zeros(0, n)).shape[1]
@@ -171,7 +211,12 @@ class _Network(torch.autograd.Function):
             lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS else x.to(torch.uint8))
             if lean:
                 bits_of[name] = K.pack_bits(x), x.shape[1]
-        kw = [_kernel_weights(w, spec.weight_dtype, not lean) for w in weights]
+        kw, pooled = [], []
+        for w in weights:
+            t, p = _kernel_weights(w, spec.weight_dtype, not lean)
+            kw.append(t)
+            if p:
+                pooled.append(t)
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
         for k, (name, pop) in enumerate(spec.pops.items()):
             p = dict(zip(PARAMS, per[9 * k:9 * k + 8]))
@@ -186,8 +231,8 @@ class _Network(torch.autograd.Function):
                         del lists[src]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = torch.empty(shape, dtype=dt)
-            rec = [torch.empty(shape, dtype=dt) if r in spec.record else None for r in RECORD]
+            spikes = fresh(shape, dt)
+            rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
             base = n_in + 9 * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
@@ -228,10 +273,14 @@ class _Network(torch.autograd.Function):
             recs += [r for r in rec if r is not None]
         if need:
             ctx.spec, ctx.keep, ctx.lists, ctx.lean = spec, keep, lists, lean
-            ctx.bits, ctx.kw = bits_of, kw
+            ctx.bits, ctx.kw = bits_of, kw if lean else None  # the lean mode recomputes
             ctx.save_for_backward(*weights)
         else:
             ctx.saved = None
+        if need and lean:
+            weakref.finalize(ctx, POOL.give, *pooled)
+        else:
+            POOL.give(*pooled)
         return (*outs, *recs)
 
     @staticmethod
@@ -266,9 +315,9 @@ class _Network(torch.autograd.Function):
             g["alpha"] = g["alpha"] if want_alpha else None
             g["beta"] = g["beta"] if want_beta else None
             gp.append(g)
-            g_dense.append(torch.empty(T, B, pop.size, dtype=dt) if need[base + 8] else None)
+            g_dense.append(fresh((T, B, pop.size), dt) if need[base + 8] else None)
         w0 = n_in + 9 * P
-        dw = [torch.empty(w.shape[1], w.shape[0], dtype=torch.float32) if need[w0 + s] else None
+        dw = [fresh((w.shape[1], w.shape[0]), torch.float32) if need[w0 + s] else None
               for s, w in enumerate(weights)]
         started = [False] * len(dw)  # the first chunk writes dw, the others add to it
         for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
