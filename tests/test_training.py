@@ -439,6 +439,24 @@ def test_kernel_library_builds():
     assert train_kernel.load() is not None
 
 
+@pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed
+def test_event_weight_gradient_equals_dense_product(n):
+    """out (+)= x^T g over rows [r0, r1) of the target, the source lagging two rows."""
+    lib = train_kernel.load()
+    rng = np.random.default_rng(n)
+    rows, S, lag, r0, r1 = 40, 33, 2, 5, 37
+    x = torch.from_numpy(rng.random((rows, S)) < 0.3)
+    offsets, idx = train_kernel.event_lists(lib, x)
+    g = torch.from_numpy(rng.normal(size=(r1 - r0, n + 6)).astype(np.float32))  # padded rows
+    start = torch.from_numpy(rng.normal(size=(S, n)).astype(np.float32))
+    for accumulate in (False, True):
+        out = start.clone()
+        train_kernel.event_wgrad(lib, offsets, idx, S, r0, r1, lag, g, out, accumulate)
+        src = x[r0 - lag:r1 - lag].double()  # target row r reads source row r - lag
+        want = src.T @ g[:, :n].double() + (start.double() if accumulate else 0)
+        assert torch.allclose(out.double(), want, rtol=1e-5, atol=1e-5), accumulate
+
+
 def test_docs_example_runs(tmp_path, monkeypatch):
     """docs/training.md's example runs as written and trains in fixed point."""
     import re
