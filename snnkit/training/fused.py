@@ -201,16 +201,16 @@ class _Network(torch.autograd.Function):
         weights = tensors[n_in + 9 * len(names):]
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
-        lists, bits_of = {}, {}  # event lists of all steps; the lean mode keeps spike bits
-        uses = {}  # source -> projections still to run forward from it
-        for pop in spec.pops.values():
-            for src, _, _ in pop.projs:
-                uses[src] = uses.get(src, 0) + 1
+        # event lists of all steps; the lean mode keeps the spikes as bits instead, and
+        # lists only of the steps of one chunk at a time (built from the bits)
+        lists, bits_of = {}, {}
         for name, x in zip(spec.inputs, tensors[:n_in]):
             x = x.detach().reshape(T * B, -1)
-            lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS else x.to(torch.uint8))
             if lean:
                 bits_of[name] = K.pack_bits(x), x.shape[1]
+            else:
+                lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS
+                                            else x.to(torch.uint8))
         kw, pooled = [], []
         for w in weights:
             t, p = _kernel_weights(w, spec.weight_dtype, not lean)
@@ -223,12 +223,8 @@ class _Network(torch.autograd.Function):
             d = per[9 * k + 8]
             d = None if d is None else d.detach().contiguous()
             neuron = K.neuron_struct(p, pop.flags, keep)
-            projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
-            if lean:  # drop the lists no later population reads (backward rebuilds them)
-                for src, _, _ in pop.projs:
-                    uses[src] -= 1
-                    if not uses[src]:
-                        del lists[src]
+            projs = [] if lean else [K.Projection(kw[s], *lists[src], delay)
+                                     for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
             spikes = fresh(shape, dt)
@@ -256,16 +252,18 @@ class _Network(torch.autograd.Function):
                     t1 = min(T, t0 + spec.chunk)
                     saved["checkpoints"].append(tuple(s.clone() if u else None
                                                       for s, u in zip(state, _used(pop))))
+                    projs = [K.Projection(kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
+                             for off, idx, q0 in [_bits_lists(lib, B, bits_of[src], delay, t0, t1)]]
                     K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
                               neuron, state, spikes[t0:t1],
                               rec=[None if r is None else r[t0:t1] for r in rec],
                               bits=None if bits is None else bits[t0 * B:t1 * B])
             del projs
             if bits is not None:  # it feeds other populations: its spikes as event lists
-                lists[name] = K.event_lists(lib, bits, pop.size)
                 if lean:
                     bits_of[name] = bits, pop.size
                 else:
+                    lists[name] = K.event_lists(lib, bits, pop.size)
                     POOL.give(bits)
             ctx.neurons.append(neuron)
             ctx.saved.append(saved)
@@ -393,9 +391,15 @@ def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
     mode those of the rows needed, rebuilt from the kept spike bits."""
     if not ctx.lean:
         return (*ctx.lists[src], 0)
-    B, (bits, n) = ctx.spec.batch, ctx.bits[src]
+    return _bits_lists(ctx.spec.lib, ctx.spec.batch, ctx.bits[src], delay, t0, t1)
+
+
+def _bits_lists(lib, B: int, kept: tuple, delay: int, t0: int, t1: int) -> tuple:
+    """``(offsets, idx, row0)`` of the source rows that steps [t0, t1) read through a delay,
+    from the source's kept spike bits ``kept = (bits, n)``."""
+    bits, n = kept
     q0, q1 = max(0, t0 - delay) * B, max(0, t1 - delay) * B
-    return (*K.event_lists(ctx.spec.lib, bits[q0:q1], n), q0)
+    return (*K.event_lists(lib, bits[q0:q1], n), q0)
 
 
 def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict):
