@@ -439,6 +439,32 @@ def test_kernel_library_builds():
     assert train_kernel.load() is not None
 
 
+def test_outputs_reuse_memory_only_once_released():
+    """The fast path hands out spikes and weight gradients in memory it takes back: never
+    while a tensor, a view or the graph still uses it."""
+    net = feedforward(5)
+    m = SNN(net, trainable=ALL)
+    x, x2 = spikes_in(7, 3, 20, seed=5), spikes_in(7, 3, 20, seed=6)
+    first = m(x)
+    keep = {k: v.clone() for k, v in first.spikes.items()}
+    view = first.spikes["b"][2:]
+    second = m(x2)  # first's spikes are still held: new memory
+    for k in keep:
+        assert torch.equal(first.spikes[k], keep[k]), k
+        assert first.spikes[k].data_ptr() != second.spikes[k].data_ptr(), k
+    loss_of(second).backward()
+    grads = {n: p.grad.clone() for n, p in m.named_parameters()}
+    ptrs = {first.spikes["c"].data_ptr(), second.spikes["c"].data_ptr()}
+    del first, view, second
+    m.zero_grad(set_to_none=True)
+    third = m(x2)  # everything released: the memory comes back, the values are right
+    assert third.spikes["c"].data_ptr() in ptrs
+    assert torch.equal(third.spikes["c"].bool(), snnkit.simulate(net, x2).spikes["c"])
+    loss_of(third).backward()
+    for n, p in m.named_parameters():
+        assert torch.equal(p.grad, grads[n]), n
+
+
 @pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed
 def test_event_weight_gradient_equals_dense_product(n):
     """out (+)= x^T g over rows [r0, r1) of the target, the source lagging two rows."""

@@ -68,11 +68,14 @@ def fresh(shape, dtype, zero: bool = False) -> torch.Tensor:
 
 
 class _Pool:
-    """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all."""
+    """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all; and the memory of
+    the outputs handed out (spikes, gradients), taken back once nothing holds it any more."""
 
     def __init__(self, limit: int = 256 << 20):
         self.free: dict[tuple, list[torch.Tensor]] = {}
         self.bytes, self.limit = 0, limit
+        self.lent: list = []  # storages of the tensors handed out, oldest first
+        self.use_count = getattr(torch._C, "_storage_Use_Count", None)
 
     def take(self, shape, dtype, zero: bool = False) -> torch.Tensor:
         got = self.free.get((tuple(shape), dtype))
@@ -88,8 +91,29 @@ class _Pool:
                 self.free.setdefault((tuple(t.shape), t.dtype), []).append(t)
                 self.bytes += t.nbytes
 
+    def lend(self, shape, dtype) -> torch.Tensor:
+        """An uninitialised tensor to hand out: in the memory of an earlier one that nothing
+        holds any more (no tensor, view or graph uses its storage: the pool's is its only
+        reference), else fresh. Training steps then reuse their outputs' pages instead of
+        having megabytes mapped and zeroed by the system at every step."""
+        shape = tuple(shape)
+        n = dtype.itemsize * int(torch.Size(shape).numel())
+        st = None
+        if self.use_count is not None:
+            for k, old in enumerate(self.lent):
+                if old.nbytes() == n and self.use_count(old._cdata) == 1:
+                    st = self.lent.pop(k)
+                    break
+        if st is None:
+            st = fresh(shape, dtype).untyped_storage()
+        self.lent.append(st)
+        while sum(x.nbytes() for x in self.lent) > self.limit:
+            self.lent.pop(0)
+        return torch.empty(0, dtype=dtype).set_(st, 0, shape)
+
     def clear(self) -> None:
         self.free.clear()
+        self.lent.clear()
         self.bytes = 0
 
 
@@ -227,8 +251,8 @@ class _Network(torch.autograd.Function):
                                      for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = fresh(shape, dt)
-            rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
+            spikes = POOL.lend(shape, dt)
+            rec = [POOL.lend(shape, dt) if r in spec.record else None for r in RECORD]
             base = n_in + 9 * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
@@ -313,9 +337,9 @@ class _Network(torch.autograd.Function):
             g["alpha"] = g["alpha"] if want_alpha else None
             g["beta"] = g["beta"] if want_beta else None
             gp.append(g)
-            g_dense.append(fresh((T, B, pop.size), dt) if need[base + 8] else None)
+            g_dense.append(POOL.lend((T, B, pop.size), dt) if need[base + 8] else None)
         w0 = n_in + 9 * P
-        dw = [fresh((w.shape[1], w.shape[0]), torch.float32) if need[w0 + s] else None
+        dw = [POOL.lend((w.shape[1], w.shape[0]), torch.float32) if need[w0 + s] else None
               for s, w in enumerate(weights)]
         started = [False] * len(dw)  # the first chunk writes dw, the others add to it
         for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
