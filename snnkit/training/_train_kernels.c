@@ -441,9 +441,11 @@ static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     int64_t j1 = (ch + 1) * E->chunk < E->S ? (ch + 1) * E->chunk : E->S;
     const float *sum = (const float *)scratch;
     for (int64_t j = ch * E->chunk; j < j1; j++) {
+        float *d = E->dw + j * E->N + c0;
+        if (j + 1 < j1) /* the next row of dw, a cache miss, arrives while this one sums */
+            for (int64_t c = 0; c < n; c += 16) __builtin_prefetch(d + E->N + c, 1);
         tacc_f32(E->g + c0, E->ld, E->tidx + E->toff[j], E->toff[j + 1] - E->toff[j], nv, tm,
                  (vf *)scratch, 0);
-        float *d = E->dw + j * E->N + c0;
         if (E->accumulate)
             for (int64_t c = 0; c < n; c++) d[c] += sum[c];
         else
