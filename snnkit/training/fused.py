@@ -38,6 +38,7 @@ PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_
 GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
 RECORD = ("v", "i", "theta")
 STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
+LENT = 32  # outputs whose memory the pool keeps to reuse once released
 
 
 HUGE = 2 << 20  # transparent huge page size (x86-64 Linux)
@@ -106,8 +107,8 @@ class _Pool:
                     break
         if st is None:
             st = fresh(shape, dtype).untyped_storage()
-        self.lent.append(st)
-        while sum(x.nbytes() for x in self.lent) > self.limit:
+        self.lent.append(st)  # the most recent LENT, up to limit bytes (in use or free)
+        while len(self.lent) > LENT or sum(x.nbytes() for x in self.lent) > self.limit:
             self.lent.pop(0)
         return torch.empty(0, dtype=dtype).set_(st, 0, shape)
 
