@@ -17,7 +17,9 @@ forward pass of one population just before that population's backward pass on it
 checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
 the checkpoints and the buffers of K steps of one population, whatever the depth of the
 network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
-anew and costs a page fault per 4 KB on first touch.
+anew and costs a page fault per 4 KB on first touch. The pool also takes back the memory of the
+outputs it handed out (spikes, gradients) once nothing uses it any more, and asks for huge
+pages where it must map new memory.
 """
 
 from __future__ import annotations
