@@ -18,8 +18,9 @@ checkpoint and the kept event lists): besides the outputs and the event lists, m
 the checkpoints and the buffers of K steps of one population, whatever the depth of the
 network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
 anew and costs a page fault per 4 KB on first touch. The pool also takes back the memory of the
-outputs it handed out (spikes, gradients) once nothing uses it any more, and asks for huge
-pages where it must map new memory.
+weight gradients it handed out once nothing uses them any more (not the spikes: kept through
+the backward pass, their memory would raise its peak), and asks for huge pages where it must map
+new memory.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def fresh(shape, dtype, zero: bool = False) -> torch.Tensor:
     call on a training step's outputs and gradients."""
     t = torch.empty(shape, dtype=dtype)
     global _libc
-    if t.nbytes >= 2 * HUGE and sys.platform.startswith("linux"):
+    if t.nbytes >= HUGE and sys.platform.startswith("linux"):
         if _libc is None:
             try:
                 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
@@ -72,7 +73,7 @@ def fresh(shape, dtype, zero: bool = False) -> torch.Tensor:
 
 class _Pool:
     """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all; and the memory of
-    the outputs handed out (spikes, gradients), taken back once nothing holds it any more."""
+    the gradients handed out, taken back once nothing holds it any more."""
 
     def __init__(self, limit: int = 256 << 20):
         self.free: dict[tuple, list[torch.Tensor]] = {}
@@ -254,8 +255,8 @@ class _Network(torch.autograd.Function):
                                      for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = POOL.lend(shape, dt)
-            rec = [POOL.lend(shape, dt) if r in spec.record else None for r in RECORD]
+            spikes = fresh(shape, dt)  # not lent: its memory, kept, would raise the peak
+            rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
             base = n_in + 9 * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
