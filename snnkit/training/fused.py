@@ -110,9 +110,10 @@ class _Pool:
                     break
         if st is None:
             st = fresh(shape, dtype).untyped_storage()
-        self.lent.append(st)  # the most recent LENT, up to limit bytes (in use or free)
-        while len(self.lent) > LENT or sum(x.nbytes() for x in self.lent) > self.limit:
-            self.lent.pop(0)
+        if self.use_count is not None:  # else nothing could tell when it is free: keep none
+            self.lent.append(st)  # the most recent LENT, up to limit bytes (in use or free)
+            while len(self.lent) > LENT or sum(x.nbytes() for x in self.lent) > self.limit:
+                self.lent.pop(0)
         return torch.empty(0, dtype=dtype).set_(st, 0, shape)
 
     def clear(self) -> None:
