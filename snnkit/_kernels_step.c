@@ -293,10 +293,7 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
                 }                                                                          \
                 DELAYED(N, &P->p, 0, t >= 1 ? P->spikes + o - B * N : NULL,                \
                         t >= 2 ? P->spikes + o - 2 * B * N : NULL, x[k]);                  \
-                if (is_general(&P->p))                                                     \
-                    UPD##_gen(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);  \
-                else                                                                       \
-                    UPD##_lif(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);  \
+                UPD(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);        \
                 if (P->rec_v) memcpy((ST *)P->rec_v + o, V[k], sizeof(ST) * N);            \
                 if (P->rec_i) memcpy((ST *)P->rec_i + o, I[k], sizeof(ST) * N);            \
                 if (P->rec_theta) memcpy((ST *)P->rec_theta + o, TH[k], sizeof(ST) * N);   \
