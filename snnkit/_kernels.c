@@ -554,6 +554,55 @@ static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restric
     }
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define BB_FUSED 1
+/* The neuron update of one vector of columns (c, the first m of its 16 lanes real) for the
+   group's nb samples at step t, right after that vector's sums (x, stride BLOCK), its state V
+   [nb, VL] in L1 and its parameters in registers: the LIF without synaptic current, refractory
+   period or adaptation, with or without a bias and the delayed reset, operation for operation
+   UPD_LOOP's (and delayed_f32's). */
+static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int m, int64_t t,
+                             int64_t b0, int64_t nb, const float *x, float *restrict V) {
+    const __mmask16 k = (__mmask16)((1u << m) - 1);
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 beta = _mm512_maskz_loadu_ps(k, (const float *)p->beta + c);
+    const __m512 thr = _mm512_maskz_loadu_ps(k, (const float *)p->threshold + c);
+    const __m512 vres = _mm512_maskz_loadu_ps(k, (const float *)p->v_reset + c);
+    const __m512 bias = p->has_bias ? _mm512_maskz_loadu_ps(k, (const float *)p->bias + c) : zero;
+    const __m512 c1 = p->c1 ? _mm512_maskz_loadu_ps(k, (const float *)p->c1 + c) : zero;
+    const __m512 c2 = p->c2 ? _mm512_maskz_loadu_ps(k, (const float *)p->c2 + c) : zero;
+    const __m128i ones = _mm_set1_epi8(1);
+    const int64_t step = L->B * L->N;
+    for (int64_t r = 0; r < nb; r++) {
+        int64_t o = (t * L->B + b0 + r) * L->N + c;
+        __m512 xi = _mm512_loadu_ps(x + r * BLOCK);
+        if (L->dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, (const float *)L->dense + o));
+        if (p->c1) {
+            __m128i s1 = t >= 1 ? _mm_maskz_loadu_epi8(k, L->spikes + o - step) : _mm_setzero_si128();
+            xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s1, s1), c1));
+        }
+        if (p->c2) {
+            __m128i s2 = t >= 2 ? _mm_maskz_loadu_epi8(k, L->spikes + o - 2 * step)
+                                : _mm_setzero_si128();
+            xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s2, s2), c2));
+        }
+        /* 3-4: i = x; v = v * beta + i (+ bias) */
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(V + r * VL), beta), xi);
+        if (p->has_bias) v = _mm512_add_ps(v, bias);
+        /* 5-6: spike, reset */
+        __mmask16 spk = _mm512_cmp_ps_mask(v, thr, _CMP_GE_OQ) & k;
+        v = _mm512_mask_mov_ps(v, spk, p->subtract ? _mm512_sub_ps(v, thr) : vres);
+        _mm512_storeu_ps(V + r * VL, v);
+        _mm_mask_storeu_epi8(L->spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
+        if (L->rec_v) _mm512_mask_storeu_ps((float *)L->rec_v + o, k, v);
+        if (L->rec_i) _mm512_mask_storeu_ps((float *)L->rec_i + o, k, xi);
+        if (L->rec_theta) _mm512_mask_storeu_ps((float *)L->rec_theta + o, k, zero);
+    }
+}
+#else
+#define BB_FUSED 0
+#endif
+
 /* One item = (block of columns, group of L->group batch elements); as item_f32 otherwise.
    Scratch: (5 * group + S) * BLOCK floats. */
 static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
@@ -579,6 +628,24 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
             R[r * BLOCK + c] = 0;
         }
     int64_t step = L->B * L->N;
+#if BB_FUSED
+    if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
+        /* each vector's update right after its sums (V: [nv, nb, VL]) */
+        for (int k = 0; k < nv; k++)
+            for (int64_t r = 0; r < nb; r++)
+                for (int j = 0; j < VL; j++)
+                    V[(k * nb + r) * VL + j] =
+                        k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
+        for (int64_t t = 0; t < L->T; t++)
+            for (int k = 0; k < nv; k++) {
+                bsums_f32(w + k * L->S * VL, L->S, L->idx, L->offsets + t * L->B + b0, nb, 1,
+                          x + k * VL);
+                fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
+                                 t, b0, nb, x + k * VL, V + k * nb * VL);
+            }
+        return;
+    }
+#endif
     for (int64_t t = 0; t < L->T; t++) {
         bsums_f32(w, L->S, L->idx, L->offsets + t * L->B + b0, nb, nv, x);
         for (int64_t r = 0; r < nb; r++) {
