@@ -11,7 +11,9 @@
       run the neuron update of snnkit/neurons.py on the block (its state stays in L1).
 
    The block loop is outermost so that a block's slice of the weights stays in L2 while all
-   samples stream past it. Integer sums are exact whatever the order, so the fixed-point path
+   samples stream past it. Float layers with 8 or more batch elements go further
+   (item_f32_bb): a group of samples at a time, one vector of columns at a time, that
+   vector's weight slab in L1 and, for the LIF, its neuron update right after its sums. Integer sums are exact whatever the order, so the fixed-point path
    is bit-exact with the torch integer path; float sums differ from a BLAS product only in
    fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
    product and sum as torch does (no fused multiply-add).
@@ -536,9 +538,14 @@ static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restric
                 a[g] = (vf){0};
             }
             int64_t e = 0;
-            for (; e < m; e++) {
-                _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++)
-                    a[g] += LOAD_F32(wk + ip[g][e]);
+            /* two offsets a load (the loads, not the adds, bound this loop) */
+            for (; e + 2 <= m; e += 2) {
+                _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+                    uint64_t q;
+                    memcpy(&q, ip[g] + e, 8);
+                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)q);
+                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)(q >> 32));
+                }
             }
             _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
                 for (int64_t f = e; f < ne[g]; f++) a[g] += LOAD_F32(wk + ip[g][f]);
