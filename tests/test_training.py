@@ -364,7 +364,7 @@ def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     ck = tmp_path / "run.ckpt"
     part = SNN(_digits_net(3))
     fit(part, xtr[:160], ytr[:160], checkpoint=ck, callback=lambda e, h: e == 1, **kw)
-    assert torch.load(ck, weights_only=False)["epoch"] == 1
+    assert torch.load(ck, weights_only=True)["epoch"] == 1  # tensors and plain data only
     again = SNN(_digits_net(3))
     h = fit(again, xtr[:160], ytr[:160], checkpoint=ck, plot=tmp_path / "p.png", **kw)
     assert h.loss == h_whole.loss
@@ -374,6 +374,21 @@ def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "run.ckpt"]  # no temp left
     with pytest.raises(snnkit.NetworkError, match="another run"):
         fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **{**kw, "epochs": 4})
+    # a checkpoint that would run code when unpickled is refused, and the code never runs
+    torch.save({"config": _Payload(tmp_path / "pwned")}, ck)
+    with pytest.raises(snnkit.NetworkError, match="checkpoint: cannot read"):
+        fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **kw)
+    assert not (tmp_path / "pwned").exists()
+
+
+class _Payload:
+    """Unpickled, it would create a file (the checkpoint test's stand-in for malicious code)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 # --------------------------------------------------------------------------- bad input
