@@ -373,3 +373,189 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
                                             : state == 1 ? group_i32 : group_i64;
     return parallel_for(item, &G, B, n_threads, bytes);
 }
+
+/* ------------------------------------------------------------------ float recurrent, batch-blocked */
+
+/* One float population whose only step-by-step inputs are its own spikes (self projections,
+   delay >= 1), as snntorch's RLeaky imports, for 8 or more samples (snn_rec_f32). snn_group
+   sums the recurrent rows sample by sample from the whole [N, Np] matrix (4 MB for 1000
+   neurons: past L2, every row a page apart) and takes the input from outside summed
+   beforehand into a [T, B, N] buffer (26 MB written and read back). Here a group of samples
+   runs together, as item_f32_bb does for the layers: per step the spikes of step t - delay
+   of every sample in the group, summed vector of columns by vector of columns (the weights
+   copied once into slabs [N, VL], contiguous), eight samples interleaved, each slab read once
+   a step for the whole group; that vector's neuron update right after its sums. The input
+   spikes are summed the same way, slab by slab, for a few steps at a time into a small
+   buffer that stays in cache. Every sum is still its sample's rows in the same order from
+   zero, the recurrent projections one after another, then + (input sums + dense input), as
+   snn_group adds them: bit for bit the same spikes. */
+#define REC_MAX 8        /* self projections */
+#define REC_CHUNK (1 << 20) /* bytes of input sums per group of steps */
+
+typedef struct {
+    int64_t T, B, N, nvt;  /* nvt: vectors of columns */
+    neuron_t p;
+    uint8_t *spikes;       /* [T, B, N] */
+    void *rec_v, *rec_i, *rec_theta;
+    int64_t n_rec;
+    const float *rw;       /* [n_rec, nvt, N, VL] slabs */
+    const int64_t *delay;  /* [n_rec] */
+    int64_t S_in;          /* spike inputs from outside (0: none) */
+    const float *iw;       /* [nvt, S_in, VL] slabs */
+    const int64_t *ioff;   /* [T * B + 1] */
+    const int32_t *iidx;
+    const float *dense;    /* [T, B, N] or NULL */
+    int64_t group, tc;     /* samples per item, steps per input chunk */
+} rec_t;
+
+static void rec_item(void *ctx, int64_t item, void *scratch) {
+    const rec_t *Q = (const rec_t *)ctx;
+    const neuron_t *p = &Q->p;
+    const int64_t T = Q->T, B = Q->B, N = Q->N, nvt = Q->nvt, G = Q->group, Tc = Q->tc;
+    const int64_t b0 = item * G, nb = B - b0 < G ? B - b0 : G, step = B * N;
+    const int64_t sv = G * VL; /* one vector of columns for the group */
+    float *xin = (float *)scratch;                       /* [Tc, nvt, G, VL] */
+    float *xs = xin + (Q->S_in ? Tc * nvt * sv : 0);     /* [G, VL] */
+    float *tmp = xs + sv, *V = tmp + sv;                 /* V, I, TH, R: [nvt, G, VL] */
+    float *I = V + nvt * sv, *TH = I + nvt * sv;
+    int32_t *R = (int32_t *)(TH + nvt * sv);
+    int64_t *roff = (int64_t *)(R + nvt * sv);           /* [n_rec, G + 1] */
+    int32_t *ridx = (int32_t *)(roff + Q->n_rec * (G + 1)); /* [n_rec, G * N + 16] */
+    const int64_t ri = G * N + 16;
+    layer_t L = {T, B, N, 0, 0, NULL, NULL, NULL, NULL, *p, Q->spikes, NULL,
+                 Q->rec_v, Q->rec_i, Q->rec_theta, 0, 0, 0};
+    for (int64_t k = 0; k < nvt; k++)
+        for (int64_t r = 0; r < nb; r++)
+            for (int j = 0; j < VL; j++) {
+                int64_t c = k * VL + j, o = (k * G + r) * VL + j;
+                V[o] = c < N ? ((const float *)p->v_init)[c] : 0;
+                I[o] = TH[o] = 0;
+                R[o] = 0;
+            }
+    const int fused = BB_FUSED && !p->has_alpha && !p->has_refractory && !p->adaptive;
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t tt = t % Tc;
+        if (Q->S_in && tt == 0) /* the input sums of the next Tc steps, slab by slab */
+            for (int64_t k = 0; k < nvt; k++)
+                for (int64_t u = t; u < T && u < t + Tc; u++)
+                    bsums_f32(Q->iw + k * Q->S_in * VL, Q->S_in, Q->iidx,
+                              Q->ioff + u * B + b0, nb, 1, xin + ((u - t) * nvt + k) * sv, VL);
+        int64_t active[REC_MAX], na = 0;
+        for (int64_t j = 0; j < Q->n_rec; j++) {
+            if (t < Q->delay[j]) continue;
+            int64_t *off = roff + j * (G + 1);
+            int32_t *idx = ridx + j * ri;
+            off[0] = 0;
+            for (int64_t r = 0; r < nb; r++)
+                off[r + 1] = off[r] + list_spikes(Q->spikes + ((t - Q->delay[j]) * B + b0 + r) * N,
+                                                  N, VL, idx + off[r]);
+            active[na++] = j;
+        }
+        for (int64_t k = 0; k < nvt; k++) {
+            const int64_t c = k * VL;
+            const int m = N - c < VL ? (int)(N - c) : VL;
+            for (int64_t a = 0; a < na; a++) {
+                const int64_t j = active[a];
+                bsums_f32(Q->rw + (j * nvt + k) * N * VL, N, ridx + j * ri, roff + j * (G + 1),
+                          nb, 1, a ? tmp : xs, VL);
+                if (a)
+                    for (int64_t r = 0; r < nb; r++) *(vf *)(xs + r * VL) += *(vf *)(tmp + r * VL);
+            }
+            if (!na) memset(xs, 0, sizeof(float) * (size_t)sv);
+            const float *in = xin + (tt * nvt + k) * sv;
+            for (int64_t r = 0; r < nb; r++) {
+                const float *d = Q->dense ? Q->dense + (t * B + b0 + r) * N + c : NULL;
+                float *xr = xs + r * VL;
+                if (Q->S_in && d)
+                    for (int j = 0; j < m; j++) xr[j] += in[r * VL + j] + d[j];
+                else if (Q->S_in)
+                    for (int j = 0; j < m; j++) xr[j] += in[r * VL + j];
+                else if (d)
+                    for (int j = 0; j < m; j++) xr[j] += d[j];
+            }
+#if BB_FUSED
+            if (fused) {
+                fused_update_f32(&L, p, c, m, t, b0, nb, xs, VL, V + k * sv);
+                continue;
+            }
+#endif
+            (void)fused;
+            for (int64_t r = 0; r < nb; r++) {
+                const int64_t o = (t * B + b0 + r) * N + c, s = (k * G + r) * VL;
+                float *xr = xs + r * VL;
+                delayed_f32(m, p, c, t >= 1 ? Q->spikes + o - step : NULL,
+                            t >= 2 ? Q->spikes + o - 2 * step : NULL, xr);
+                update_f32(m, p, c, xr, V + s, I + s, TH + s, R + s, Q->spikes + o);
+                if (Q->rec_v) memcpy((float *)Q->rec_v + o, V + s, sizeof(float) * m);
+                if (Q->rec_i) memcpy((float *)Q->rec_i + o, I + s, sizeof(float) * m);
+                if (Q->rec_theta) memcpy((float *)Q->rec_theta + o, TH + s, sizeof(float) * m);
+            }
+        }
+    }
+}
+
+/* Run one float population with self projections over T steps for B >= 1 samples (see
+   above). rec_w[j]: padded weights [N, rec_np[j]] of self projection j, delay rec_delay[j] >=
+   1; x: spikes from outside [T * B, S_in] with weights w_in [S_in, np_in] (S_in 0: none);
+   dense: other input from outside [T, B, N] or NULL; spikes, rec_*: as snn_layer. Returns 0,
+   -1 when memory ran out, -2 for what it does not run (then snn_group does). */
+int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spikes,
+                void *rec_v, void *rec_i, void *rec_theta, int64_t n_rec,
+                const float *const *rec_w, const int64_t *rec_np, const int64_t *rec_delay,
+                const uint8_t *x, int64_t S_in, const float *w_in, int64_t np_in,
+                const float *dense, int n_threads) {
+    if (n_rec < 1 || n_rec > REC_MAX || N < 1 || N > BB_MAX_S || S_in < 0 || S_in > BB_MAX_S
+        || B < 1 || T < 1)
+        return -2;
+    for (int64_t j = 0; j < n_rec; j++)
+        if (rec_delay[j] < 1 || rec_np[j] < N) return -2;
+    const int64_t nvt = (N + VL - 1) / VL;
+    int64_t G = BB_GROUP;
+    while (G > BB_MIN && (B + G - 1) / G < n_threads) G /= 2;
+    const int64_t n_groups = (B + G - 1) / G;
+    G = (B + n_groups - 1) / n_groups;
+    int64_t tc = REC_CHUNK / (nvt * G * VL * 4);
+    tc = tc < 1 ? 1 : (tc > T ? T : tc);
+    int64_t n_samples = T * B;
+    float *rw = aligned_alloc(64, (size_t)(n_rec * nvt * N * VL) * 4);
+    float *iw = S_in ? aligned_alloc(64, (size_t)(nvt * S_in * VL) * 4) : NULL;
+    int64_t *ioff = S_in ? calloc((size_t)n_samples + 1, sizeof(int64_t)) : NULL;
+    int32_t *iidx = NULL;
+    int rc = 0;
+    if (!rw || (S_in && (!iw || !ioff))) rc = -1;
+    if (!rc) { /* the slabs: one vector of columns, every row, contiguous */
+        for (int64_t j = 0; j < n_rec; j++)
+            for (int64_t s = 0; s < N; s++)
+                for (int64_t k = 0; k < nvt; k++)
+                    *(vf *)(rw + ((j * nvt + k) * N + s) * VL) =
+                        LOAD_F32(rec_w[j] + s * rec_np[j] + k * VL);
+        for (int64_t s = 0; s < S_in; s++)
+            for (int64_t k = 0; k < nvt; k++)
+                *(vf *)(iw + (k * S_in + s) * VL) = LOAD_F32(w_in + s * np_in + k * VL);
+    }
+    if (!rc && S_in) {
+        lists_t Ls = {x, n_samples, S_in, VL, ioff, NULL, 64};
+        int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
+        rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
+        for (int64_t s = 0; s < n_samples; s++) ioff[s + 1] += ioff[s];
+        iidx = malloc(sizeof(int32_t) * (size_t)(ioff[n_samples] + 16));
+        if (!iidx) rc = -1;
+        if (!rc) {
+            Ls.idx = iidx;
+            rc = parallel_for(fill_item, &Ls, n_chunks, n_threads, 0);
+        }
+    }
+    if (!rc) {
+        rec_t Q = {T, B, N, nvt, *p, spikes, rec_v, rec_i, rec_theta, n_rec, rw, rec_delay,
+                   S_in, iw, ioff, iidx, dense, G, tc};
+        size_t sv = (size_t)(G * VL) * 4;
+        size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 2 * sv + 4 * (size_t)nvt * sv
+                       + (size_t)(n_rec * (G + 1)) * 8 + (size_t)(n_rec * (G * N + 16)) * 4;
+        rc = parallel_for(rec_item, &Q, n_groups, n_threads, bytes);
+    }
+    free(rw);
+    free(iw);
+    free(ioff);
+    free(iidx);
+    return rc;
+}

@@ -174,6 +174,9 @@ def _bind(lib):
     lib.snn_group.argtypes = [i64, i64, c_int, i64, ctypes.POINTER(GroupPopC), i64,
                               ctypes.POINTER(GroupProjC), c_int, i64, i64, c_int]
     lib.snn_group.restype = c_int
+    lib.snn_rec_f32.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
+                                p, p, i64, p, i64, p, c_int]
+    lib.snn_rec_f32.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
     lib.snn_amx_available.restype = c_int
@@ -375,3 +378,47 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
     _check(lib.snn_group(steps, batch, state, len(pops), cp, len(projs), cj,
                          fixed[0] if fixed else 0, *traces, torch.get_num_threads()))
     return out, rec
+
+
+def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int]],
+            spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
+            dense: torch.Tensor | None, steps: int, batch: int, record=()
+            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    """Run one float population whose step-by-step inputs are its own spikes only
+    (``snn_rec_f32``: a group of samples at a time, the same spikes as :func:`run_group`).
+
+    rec : per self projection, its padded float32 weights ``[n, Np]`` and its delay (>= 1)
+    spikes_in, wt : spike inputs from outside, as :func:`run_layer` takes them, or None
+    dense : other input from outside ``[steps, batch, n]`` (float32) or None
+
+    Returns spikes ``[steps, batch, n]`` and the recorded states, or None where the kernel
+    does not run this case (too many projections or neurons: use :func:`run_group`).
+    """
+    n = v_init.shape[0]
+    if v_init.dtype != torch.float32 or any(w.dtype != torch.float32 or tuple(w.shape[:1]) != (n,)
+                                            or w.shape[1] < n for w, _ in rec):
+        raise ValueError("kernel: run_rec takes float32 states and [n, >= n] float32 weights")
+    s = 0 if spikes_in is None else spikes_in.shape[1]
+    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
+              or wt.dtype != torch.float32 or wt.shape[0] != s or wt.shape[1] < n):
+        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
+                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    ptr = _Pointers()
+    c = neuron_struct(params, v_init, None, ptr)
+    out = torch.zeros(steps, batch, n, dtype=torch.bool)
+    states = {k: torch.empty(steps, batch, n, dtype=torch.float32) for k in ("v", "i", "theta")
+              if k in record}
+    ws = (ctypes.c_void_p * len(rec))(*(ptr(w) for w, _ in rec))
+    nps = (ctypes.c_int64 * len(rec))(*(w.shape[1] for w, _ in rec))
+    delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
+    rc = lib.snn_rec_f32(steps, batch, n, ctypes.byref(c), out.data_ptr(),
+                         *(states[k].data_ptr() if k in states else None
+                           for k in ("v", "i", "theta")),
+                         len(rec), ws, nps, delays, ptr(spikes_in) if s else None, s,
+                         ptr(wt) if s else None, wt.shape[1] if s else 0,
+                         ptr(None if dense is None else dense.to(torch.float32)),
+                         torch.get_num_threads())
+    if rc == -2:
+        return None
+    _check(rc)
+    return out, states
