@@ -451,8 +451,9 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
                                                   N, VL, idx + off[r]);
             active[na++] = j;
         }
-        for (int64_t k = 0; k < nvt; k++) {
-            const int64_t c = k * VL;
+        for (int64_t kk = 0; kk < nvt; kk++) {
+            /* every other step backwards: the slabs of the step's end may still be in L2 */
+            const int64_t k = (t & 1) ? nvt - 1 - kk : kk, c = k * VL;
             const int m = N - c < VL ? (int)(N - c) : VL;
             for (int64_t a = 0; a < na; a++) {
                 const int64_t j = active[a];
