@@ -383,7 +383,7 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
    beforehand into a [T, B, N] buffer (26 MB written and read back). Here a group of samples
    runs together, as item_f32_bb does for the layers: per step the spikes of step t - delay
    of every sample in the group, summed vector of columns by vector of columns (the weights
-   copied once into slabs [N, VL], contiguous), eight samples interleaved, each slab read once
+   laid out in slabs [N, VL], contiguous: kernels.slabs), eight samples interleaved, each slab read once
    a step for the whole group; that vector's neuron update right after its sums. The input
    spikes are summed the same way, slab by slab, for a few steps at a time into a small
    buffer that stays in cache. Every sum is still its sample's rows in the same order from
@@ -398,7 +398,7 @@ typedef struct {
     uint8_t *spikes;       /* [T, B, N] */
     void *rec_v, *rec_i, *rec_theta;
     int64_t n_rec;
-    const float *rw;       /* [n_rec, nvt, N, VL] slabs */
+    const float *const *rw; /* [n_rec] of [nvt, N, VL] slabs */
     const int64_t *delay;  /* [n_rec] */
     int64_t S_in;          /* spike inputs from outside (0: none) */
     const float *iw;       /* [nvt, S_in, VL] slabs */
@@ -457,7 +457,7 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
             const int m = N - c < VL ? (int)(N - c) : VL;
             for (int64_t a = 0; a < na; a++) {
                 const int64_t j = active[a];
-                bsums_f32(Q->rw + (j * nvt + k) * N * VL, N, ridx + j * ri, roff + j * (G + 1),
+                bsums_f32(Q->rw[j] + k * N * VL, N, ridx + j * ri, roff + j * (G + 1),
                           nb, 1, a ? tmp : xs, VL);
                 if (a)
                     for (int64_t r = 0; r < nb; r++) *(vf *)(xs + r * VL) += *(vf *)(tmp + r * VL);
@@ -496,20 +496,20 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
 }
 
 /* Run one float population with self projections over T steps for B >= 1 samples (see
-   above). rec_w[j]: padded weights [N, rec_np[j]] of self projection j, delay rec_delay[j] >=
-   1; x: spikes from outside [T * B, S_in] with weights w_in [S_in, np_in] (S_in 0: none);
+   above). rec_w[j]: the weights of self projection j as slabs [nvt, N, VL] (nvt = N / VL
+   rounded up; snnkit.kernels.slabs), delay rec_delay[j] >= 1; x: spikes from outside [T * B,
+   S_in] with weights w_in as slabs [nvt, S_in, VL] (S_in 0: none);
    dense: other input from outside [T, B, N] or NULL; spikes, rec_*: as snn_layer. Returns 0,
    -1 when memory ran out, -2 for what it does not run (then snn_group does). */
 int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spikes,
                 void *rec_v, void *rec_i, void *rec_theta, int64_t n_rec,
-                const float *const *rec_w, const int64_t *rec_np, const int64_t *rec_delay,
-                const uint8_t *x, int64_t S_in, const float *w_in, int64_t np_in,
-                const float *dense, int n_threads) {
+                const float *const *rec_w, const int64_t *rec_delay, const uint8_t *x,
+                int64_t S_in, const float *w_in, const float *dense, int n_threads) {
     if (n_rec < 1 || n_rec > REC_MAX || N < 1 || N > BB_MAX_S || S_in < 0 || S_in > BB_MAX_S
         || B < 1 || T < 1)
         return -2;
     for (int64_t j = 0; j < n_rec; j++)
-        if (rec_delay[j] < 1 || rec_np[j] < N) return -2;
+        if (rec_delay[j] < 1) return -2;
     const int64_t nvt = (N + VL - 1) / VL;
     int64_t G = BB_GROUP;
     while (G > BB_MIN && (B + G - 1) / G < n_threads) G /= 2;
@@ -518,22 +518,10 @@ int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spi
     int64_t tc = REC_CHUNK / (nvt * G * VL * 4);
     tc = tc < 1 ? 1 : (tc > T ? T : tc);
     int64_t n_samples = T * B;
-    float *rw = aligned_alloc(64, (size_t)(n_rec * nvt * N * VL) * 4);
-    float *iw = S_in ? aligned_alloc(64, (size_t)(nvt * S_in * VL) * 4) : NULL;
     int64_t *ioff = S_in ? calloc((size_t)n_samples + 1, sizeof(int64_t)) : NULL;
     int32_t *iidx = NULL;
     int rc = 0;
-    if (!rw || (S_in && (!iw || !ioff))) rc = -1;
-    if (!rc) { /* the slabs: one vector of columns, every row, contiguous */
-        for (int64_t j = 0; j < n_rec; j++)
-            for (int64_t s = 0; s < N; s++)
-                for (int64_t k = 0; k < nvt; k++)
-                    *(vf *)(rw + ((j * nvt + k) * N + s) * VL) =
-                        LOAD_F32(rec_w[j] + s * rec_np[j] + k * VL);
-        for (int64_t s = 0; s < S_in; s++)
-            for (int64_t k = 0; k < nvt; k++)
-                *(vf *)(iw + (k * S_in + s) * VL) = LOAD_F32(w_in + s * np_in + k * VL);
-    }
+    if (S_in && !ioff) rc = -1;
     if (!rc && S_in) {
         lists_t Ls = {x, n_samples, S_in, VL, ioff, NULL, 64};
         int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
@@ -547,15 +535,13 @@ int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spi
         }
     }
     if (!rc) {
-        rec_t Q = {T, B, N, nvt, *p, spikes, rec_v, rec_i, rec_theta, n_rec, rw, rec_delay,
-                   S_in, iw, ioff, iidx, dense, G, tc};
+        rec_t Q = {T, B, N, nvt, *p, spikes, rec_v, rec_i, rec_theta, n_rec, rec_w, rec_delay,
+                   S_in, w_in, ioff, iidx, dense, G, tc};
         size_t sv = (size_t)(G * VL) * 4;
         size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 2 * sv + 4 * (size_t)nvt * sv
                        + (size_t)(n_rec * (G + 1)) * 8 + (size_t)(n_rec * (G * N + 16)) * 4;
         rc = parallel_for(rec_item, &Q, n_groups, n_threads, bytes);
     }
-    free(rw);
-    free(iw);
     free(ioff);
     free(iidx);
     return rc;

@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+import weakref
 from pathlib import Path
 
 import torch
@@ -175,7 +176,7 @@ def _bind(lib):
                               ctypes.POINTER(GroupProjC), c_int, i64, i64, c_int]
     lib.snn_group.restype = c_int
     lib.snn_rec_f32.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
-                                p, p, i64, p, i64, p, c_int]
+                                p, i64, p, p, c_int]
     lib.snn_rec_f32.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
@@ -380,6 +381,23 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
     return out, rec
 
 
+_slabs: dict[int, tuple] = {}  # id(weights) -> (weak reference, slabs)
+
+
+def slabs(wt: torch.Tensor, n: int, lanes: int) -> torch.Tensor:
+    """Padded float weights ``[S, Np]`` (:func:`pad_weights`) as ``snn_rec_f32`` reads them:
+    ``[ceil(n / lanes), S, lanes]``, one vector of columns for every source contiguous.
+    Kept with ``wt`` (a projection's kernel weights are built once, so are these)."""
+    ref, got = _slabs.get(id(wt), (None, None))
+    if ref is None or ref() is not wt or got.shape[1:] != (wt.shape[0], lanes) \
+            or got.shape[0] * lanes < n:
+        nv = -(-n // lanes)
+        got = wt[:, :nv * lanes].reshape(wt.shape[0], nv, lanes).transpose(0, 1).contiguous()
+        key = id(wt)
+        _slabs[key] = (weakref.ref(wt, lambda _, k=key: _slabs.pop(k, None)), got)
+    return got
+
+
 def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int]],
             spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
             dense: torch.Tensor | None, steps: int, batch: int, record=()
@@ -408,14 +426,13 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
     out = torch.zeros(steps, batch, n, dtype=torch.bool)
     states = {k: torch.empty(steps, batch, n, dtype=torch.float32) for k in ("v", "i", "theta")
               if k in record}
-    ws = (ctypes.c_void_p * len(rec))(*(ptr(w) for w, _ in rec))
-    nps = (ctypes.c_int64 * len(rec))(*(w.shape[1] for w, _ in rec))
+    ws = (ctypes.c_void_p * len(rec))(*(ptr(slabs(w, n, lib.lanes)) for w, _ in rec))
     delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
     rc = lib.snn_rec_f32(steps, batch, n, ctypes.byref(c), out.data_ptr(),
                          *(states[k].data_ptr() if k in states else None
                            for k in ("v", "i", "theta")),
-                         len(rec), ws, nps, delays, ptr(spikes_in) if s else None, s,
-                         ptr(wt) if s else None, wt.shape[1] if s else 0,
+                         len(rec), ws, delays, ptr(spikes_in) if s else None, s,
+                         ptr(slabs(wt, n, lib.lanes)) if s else None,
                          ptr(None if dense is None else dense.to(torch.float32)),
                          torch.get_num_threads())
     if rc == -2:
