@@ -8,6 +8,11 @@ Each group runs over all steps in one kernel call:
 - a population with neither input from its own group nor plastic input runs on the layer
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
   columns over all steps with the weights in cache, and updates the neurons in the same pass;
+- a float population whose only step-by-step input is its own spikes (self projections,
+  e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
+  the group's samples' spikes summed vector of columns by vector of columns, as the layer
+  kernel sums a group of samples, its input from outside summed there too, a few steps at a
+  time (no [steps, batch, n] buffer);
 - any other group runs on the step kernel: per sample and step, each member sums the weight
   rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
   of sparse spike inputs from earlier populations, when all its weights fit the L2 cache),
