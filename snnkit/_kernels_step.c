@@ -382,8 +382,8 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
    neurons: past L2, every row a page apart) and takes the input from outside summed
    beforehand into a [T, B, N] buffer (26 MB written and read back). Here a group of samples
    runs together, as item_f32_bb does for the layers: per step the spikes of step t - delay
-   of every sample in the group, summed vector of columns by vector of columns (the weights
-   laid out in slabs [N, VL], contiguous: kernels.slabs), eight samples interleaved, each slab read once
+   of every sample in the group, summed two vectors of columns at a time (the weights laid
+   out in slabs [N, 2 VL], contiguous: kernels.slabs), eight samples interleaved, each slab read once
    a step for the whole group; that vector's neuron update right after its sums. The input
    spikes are summed the same way, slab by slab, for a few steps at a time into a small
    buffer that stays in cache. Every sum is still its sample's rows in the same order from
@@ -408,6 +408,52 @@ typedef struct {
     int64_t group, tc;     /* samples per item, steps per input chunk */
 } rec_t;
 
+/* x[r * 2 VL + {0, VL}] = the sums of sample r's event rows (idx: offsets into w) of w [S, 2
+   VL] (two vectors of columns a row: one offset load and the loop's work for both), for the
+   group's nb samples, eight interleaved; each sum its rows in order from zero, as
+   bsums_f32's. */
+static void bsums2_f32(const float *restrict w, const int32_t *restrict idx,
+                       const int64_t *restrict off, int64_t nb, float *restrict x) {
+    int64_t r = 0;
+    for (; r + BB_G <= nb; r += BB_G) {
+        const int32_t *ip[BB_G];
+        int64_t ne[BB_G], m = INT64_MAX;
+        vf a[BB_G], b[BB_G];
+        _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+            ip[g] = idx + off[r + g];
+            ne[g] = off[r + g + 1] - off[r + g];
+            m = ne[g] < m ? ne[g] : m;
+            a[g] = b[g] = (vf){0};
+        }
+        int64_t e = 0;
+        for (; e < m; e++) {
+            _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+                const float *restrict row = w + ip[g][e];
+                a[g] += LOAD_F32(row);
+                b[g] += LOAD_F32(row + VL);
+            }
+        }
+        _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+            for (int64_t f = e; f < ne[g]; f++) {
+                a[g] += LOAD_F32(w + ip[g][f]);
+                b[g] += LOAD_F32(w + ip[g][f] + VL);
+            }
+            *(vf *)(x + (r + g) * 2 * VL) = a[g];
+            *(vf *)(x + (r + g) * 2 * VL + VL) = b[g];
+        }
+    }
+    for (; r < nb; r++) {
+        const int32_t *i0 = idx + off[r];
+        vf a0 = {0}, b0 = {0};
+        for (int64_t e = 0; e < off[r + 1] - off[r]; e++) {
+            a0 += LOAD_F32(w + i0[e]);
+            b0 += LOAD_F32(w + i0[e] + VL);
+        }
+        *(vf *)(x + r * 2 * VL) = a0;
+        *(vf *)(x + r * 2 * VL + VL) = b0;
+    }
+}
+
 static void rec_item(void *ctx, int64_t item, void *scratch) {
     const rec_t *Q = (const rec_t *)ctx;
     const neuron_t *p = &Q->p;
@@ -415,8 +461,8 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
     const int64_t b0 = item * G, nb = B - b0 < G ? B - b0 : G, step = B * N;
     const int64_t sv = G * VL; /* one vector of columns for the group */
     float *xin = (float *)scratch;                       /* [Tc, nvt, G, VL] */
-    float *xs = xin + (Q->S_in ? Tc * nvt * sv : 0);     /* [G, VL] */
-    float *tmp = xs + sv, *V = tmp + sv;                 /* V, I, TH, R: [nvt, G, VL] */
+    float *xs = xin + (Q->S_in ? Tc * nvt * sv : 0);     /* [G, 2 VL] */
+    float *tmp = xs + 2 * sv, *V = tmp + 2 * sv;         /* V, I, TH, R: [nvt, G, VL] */
     float *I = V + nvt * sv, *TH = I + nvt * sv;
     int32_t *R = (int32_t *)(TH + nvt * sv);
     int64_t *roff = (int64_t *)(R + nvt * sv);           /* [n_rec, G + 1] */
@@ -448,25 +494,30 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
             off[0] = 0;
             for (int64_t r = 0; r < nb; r++)
                 off[r + 1] = off[r] + list_spikes(Q->spikes + ((t - Q->delay[j]) * B + b0 + r) * N,
-                                                  N, VL, idx + off[r]);
+                                                  N, 2 * VL, idx + off[r]);
             active[na++] = j;
         }
-        for (int64_t kk = 0; kk < nvt; kk++) {
+        const int64_t nvp = (nvt + 1) / 2;
+        for (int64_t pp = 0; pp < nvp; pp++) {
             /* every other step backwards: the slabs of the step's end may still be in L2 */
-            const int64_t k = (t & 1) ? nvt - 1 - kk : kk, c = k * VL;
-            const int m = N - c < VL ? (int)(N - c) : VL;
+            const int64_t kp = (t & 1) ? nvp - 1 - pp : pp;
             for (int64_t a = 0; a < na; a++) {
                 const int64_t j = active[a];
-                bsums_f32(Q->rw[j] + k * N * VL, N, ridx + j * ri, roff + j * (G + 1),
-                          nb, 1, a ? tmp : xs, VL);
+                bsums2_f32(Q->rw[j] + kp * N * 2 * VL, ridx + j * ri, roff + j * (G + 1), nb,
+                           a ? tmp : xs);
                 if (a)
-                    for (int64_t r = 0; r < nb; r++) *(vf *)(xs + r * VL) += *(vf *)(tmp + r * VL);
+                    for (int64_t r = 0; r < 2 * nb; r++)
+                        *(vf *)(xs + r * VL) += *(vf *)(tmp + r * VL);
             }
-            if (!na) memset(xs, 0, sizeof(float) * (size_t)sv);
+            if (!na) memset(xs, 0, sizeof(float) * (size_t)(2 * sv));
+            for (int64_t k = 2 * kp; k < 2 * kp + 2 && k < nvt; k++) {
+            const int64_t c = k * VL;
+            const int m = N - c < VL ? (int)(N - c) : VL;
+            float *xk = xs + (k - 2 * kp) * VL; /* rows 2 VL apart */
             const float *in = xin + (tt * nvt + k) * sv;
             for (int64_t r = 0; r < nb; r++) {
                 const float *d = Q->dense ? Q->dense + (t * B + b0 + r) * N + c : NULL;
-                float *xr = xs + r * VL;
+                float *xr = xk + r * 2 * VL;
                 if (Q->S_in && d)
                     for (int j = 0; j < m; j++) xr[j] += in[r * VL + j] + d[j];
                 else if (Q->S_in)
@@ -476,14 +527,14 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
             }
 #if BB_FUSED
             if (fused) {
-                fused_update_f32(&L, p, c, m, t, b0, nb, xs, VL, V + k * sv);
+                fused_update_f32(&L, p, c, m, t, b0, nb, xk, 2 * VL, V + k * sv);
                 continue;
             }
 #endif
             (void)fused;
             for (int64_t r = 0; r < nb; r++) {
                 const int64_t o = (t * B + b0 + r) * N + c, s = (k * G + r) * VL;
-                float *xr = xs + r * VL;
+                float *xr = xk + r * 2 * VL;
                 delayed_f32(m, p, c, t >= 1 ? Q->spikes + o - step : NULL,
                             t >= 2 ? Q->spikes + o - 2 * step : NULL, xr);
                 update_f32(m, p, c, xr, V + s, I + s, TH + s, R + s, Q->spikes + o);
@@ -491,13 +542,14 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
                 if (Q->rec_i) memcpy((float *)Q->rec_i + o, I + s, sizeof(float) * m);
                 if (Q->rec_theta) memcpy((float *)Q->rec_theta + o, TH + s, sizeof(float) * m);
             }
+            }
         }
     }
 }
 
 /* Run one float population with self projections over T steps for B >= 1 samples (see
-   above). rec_w[j]: the weights of self projection j as slabs [nvt, N, VL] (nvt = N / VL
-   rounded up; snnkit.kernels.slabs), delay rec_delay[j] >= 1; x: spikes from outside [T * B,
+   above). rec_w[j]: the weights of self projection j as slabs [nvp, N, 2 VL] (nvp = N / (2
+   VL) rounded up; snnkit.kernels.slabs), delay rec_delay[j] >= 1; x: spikes from outside [T * B,
    S_in] with weights w_in as slabs [nvt, S_in, VL] (S_in 0: none);
    dense: other input from outside [T, B, N] or NULL; spikes, rec_*: as snn_layer. Returns 0,
    -1 when memory ran out, -2 for what it does not run (then snn_group does). */
@@ -538,7 +590,7 @@ int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spi
         rec_t Q = {T, B, N, nvt, *p, spikes, rec_v, rec_i, rec_theta, n_rec, rec_w, rec_delay,
                    S_in, w_in, ioff, iidx, dense, G, tc};
         size_t sv = (size_t)(G * VL) * 4;
-        size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 2 * sv + 4 * (size_t)nvt * sv
+        size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 4 * sv + 4 * (size_t)nvt * sv
                        + (size_t)(n_rec * (G + 1)) * 8 + (size_t)(n_rec * (G * N + 16)) * 4;
         rc = parallel_for(rec_item, &Q, n_groups, n_threads, bytes);
     }

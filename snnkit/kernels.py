@@ -393,7 +393,10 @@ def slabs(wt: torch.Tensor, n: int, lanes: int) -> torch.Tensor:
     if ref is None or ref() is not wt or got.shape[1:] != (wt.shape[0], lanes) \
             or got.shape[0] * lanes < n:
         nv = -(-n // lanes)
-        got = wt[:, :nv * lanes].reshape(wt.shape[0], nv, lanes).transpose(0, 1).contiguous()
+        cols = min(nv * lanes, wt.shape[1])
+        flat = torch.zeros(wt.shape[0], nv * lanes)
+        flat[:, :cols] = wt[:, :cols]
+        got = flat.reshape(wt.shape[0], nv, lanes).transpose(0, 1).contiguous()
         key = id(wt)
         _slabs[key] = (weakref.ref(wt, lambda _, k=key: _slabs.pop(k, None)), got)
     return got
@@ -427,7 +430,8 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
     out = torch.zeros(steps, batch, n, dtype=torch.bool)
     states = {k: torch.empty(steps, batch, n, dtype=torch.float32) for k in ("v", "i", "theta")
               if k in record}
-    ws = (ctypes.c_void_p * len(rec))(*(ptr(slabs(w, n, lib.lanes)) for w, _ in rec))
+    # the recurrent sums two vectors of columns an event, the input's one (in L1 longer)
+    ws = (ctypes.c_void_p * len(rec))(*(ptr(slabs(w, n, 2 * lib.lanes)) for w, _ in rec))
     delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
     rc = lib.snn_rec_f32(steps, batch, n, ctypes.byref(c), out.data_ptr(),
                          *(states[k].data_ptr() if k in states else None
