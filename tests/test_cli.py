@@ -3,6 +3,7 @@ traceback) on a table of bad inputs, checks its outputs before working, keeps fi
 when interrupted, and its results reload and plot."""
 
 import argparse
+import importlib
 import io
 import json
 import os
@@ -513,3 +514,24 @@ def test_compile_says_which_boards_fit(ws, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "snnkit compile: warning: this network fits no board" in err
     assert "N_MAX 2,048 > 256" in err and "Traceback" not in err
+
+
+def test_train_runs_with_its_defaults(ws, tmp_path, capsys, monkeypatch):
+    """No --steps: samples [N, inputs] train at the documented default T (it used to stop at
+    'steps: must be a positive integer, got None')."""
+    net = snnkit.Network()
+    net.add_input("in", 12)
+    net.add_population("out", 3, snnkit.LIF(beta=0.9))
+    net.connect("in", "out", np.random.default_rng(0).normal(0.2, 0.1, (3, 12)))
+    net.save(tmp_path / "n.snn")
+    out = tmp_path / "t.snn"
+    seen = {}
+    cli_train = importlib.import_module("snnkit.cli.train")
+    real = cli_train.fit
+    monkeypatch.setattr(cli_train, "fit",
+                        lambda *a, **k: seen.update(k) or real(*a, **k))
+    assert main(["train", str(tmp_path / "n.snn"), "--data", str(ws / "train.npz"),
+                 "-o", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert "trained 1 epochs" in capsys.readouterr().out
+    assert seen["steps"] == 8
+    assert snnkit.load(out).population("out").size == 3
