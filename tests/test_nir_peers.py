@@ -233,3 +233,19 @@ def test_lava_dl_form_flat_input_conv_cubalif_scalars():
     for name in ("lif1", "lif2"):
         assert 0 < a.spikes[name].float().mean() < 1, f"{name} silent: test void"
         assert torch.equal(a.spikes[name], b.spikes[name]), name
+
+
+def test_multi_spike_defaults_are_reported():
+    """sinabs' default IAF (MultiSpike) emits several spikes in a step, which its NIR file does
+    not say: a user importing a default model used to get other spikes and an all-'exact'
+    report. Every sinabs and rockpool neuron node is now noted as APPROXIMATED, naming the
+    option that makes it exact."""
+    sinabs = pytest.importorskip("sinabs")
+    import sinabs.layers as sl
+
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), sl.IAFSqueeze(batch_size=1),
+                                torch.nn.Linear(4, 3), sl.IAFSqueeze(batch_size=1))
+    net = _import(sinabs.to_nir(model, torch.zeros(1, 6)), convention="sinabs")
+    notes = [n for n in net.nir_report if n.parameter == "spikes"]
+    assert sorted(n.node for n in notes) == ["1", "3"]
+    assert all(not n.exact and "SingleSpike" in n.message for n in notes)
