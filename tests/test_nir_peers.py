@@ -249,3 +249,26 @@ def test_multi_spike_defaults_are_reported():
     notes = [n for n in net.nir_report if n.parameter == "spikes"]
     assert sorted(n.node for n in notes) == ["1", "3"]
     assert all(not n.exact and "SingleSpike" in n.message for n in notes)
+
+
+def test_a_rockpool_file_imports(tmp_path):
+    """rockpool writes its Input as [1, n] before a Linear of [n]; nir.read's own type check
+    refuses that file, so from_nir of it used to say 'not a NIR file, or damaged' while the
+    same graph in memory imported. It now reads the file, with the batch dimension dropped."""
+    import nir
+    pytest.importorskip("rockpool")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    torch.manual_seed(0)
+    mod = Sequential(LinearTorch((6, 3)), LIFTorch(3, max_spikes_per_dt=1))
+    graph = to_nir(mod)
+    nir.write(tmp_path / "r.nir", graph)
+    a = _import(tmp_path / "r.nir", dt=1e-3, convention="rockpool")
+    b = _import(graph, dt=1e-3, convention="rockpool")
+    assert [(p.name, p.size) for p in a.populations] == [(p.name, p.size) for p in b.populations]
+    assert np.array_equal(a.projections[0].dense_weight(), b.projections[0].dense_weight())
+    with pytest.raises(snnkit.NetworkError, match="not a NIR file"):  # damaged stays refused
+        (tmp_path / "bad.nir").write_bytes(b"\x89HDF\r\n" + b"\0" * 40)
+        from_nir(tmp_path / "bad.nir", dt=1e-3)
