@@ -535,3 +535,29 @@ def test_train_runs_with_its_defaults(ws, tmp_path, capsys, monkeypatch):
     assert "trained 1 epochs" in capsys.readouterr().out
     assert seen["steps"] == 8
     assert snnkit.load(out).population("out").size == 3
+
+
+def test_nir_commands_warn_only_of_approximations(tmp_path, capsys):
+    """An snntorch-style graph imports with exact reinterpretations only (threshold step,
+    folded bias and gain): every command used to print them as a warning. Now only
+    approximated entries warn; `info` still lists every one."""
+    import nir
+
+    rng = np.random.default_rng(0)
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])),
+        nir.Affine(weight=rng.normal(size=(3, 4)), bias=rng.normal(size=3)),
+        nir.LIF(tau=np.full(3, 0.01), r=np.full(3, 2.0), v_leak=np.zeros(3),
+                v_threshold=np.ones(3), v_reset=np.zeros(3)),
+        nir.Output(output_type=np.array([3])))
+    nir.write(tmp_path / "g.nir", graph)
+    np.save(tmp_path / "x.npy", rng.random((5, 2, 4)) < 0.5)
+    sim = ["simulate", str(tmp_path / "g.nir"), "--input", str(tmp_path / "x.npy"), "--out",
+           str(tmp_path / "o.npz"), "--quiet"]
+    for conv, warned in (("nir", False), ("sinabs", True)):
+        assert main(sim + ["--dt", "1e-3", "--convention", conv]) == 0
+        err = capsys.readouterr().err
+        assert ("warning: NIR import" in err) == warned, (conv, err)
+        assert "(exact)" not in err
+    assert main(["info", str(tmp_path / "g.nir"), "--dt", "1e-3"]) == 0
+    assert "v_threshold (exact)" in capsys.readouterr().out
