@@ -409,8 +409,10 @@ class _Importer:
         d = 1 - self.dt / tau
         if np.any(d < 0):
             raise NetworkError(f"NIR node {name!r}.{field}: dt={self.dt:g} s exceeds the time "
-                               f"constant {tau.min():g} s (forward Euler would give a negative "
-                               f"decay); use a smaller dt or the exporter's dt")
+                               f"constant {tau.min():.9g} s (forward Euler would give a negative "
+                               f"decay); use a smaller dt or the exporter's (a file from "
+                               f"snntorch's export_to_nir: convention='snntorch', which "
+                               f"takes its dt = 1e-4 itself)")
         return d
 
     def _restore(self, name, meta, model, beta, alpha):
