@@ -561,3 +561,21 @@ def test_nir_commands_warn_only_of_approximations(tmp_path, capsys):
         assert "(exact)" not in err
     assert main(["info", str(tmp_path / "g.nir"), "--dt", "1e-3"]) == 0
     assert "v_threshold (exact)" in capsys.readouterr().out
+
+
+def test_convert_prints_the_test_accuracy(ws, tmp_path, capsys):
+    """`convert` used to end at 'wrote NET' with no word on how good the conversion is; with
+    --test (default for examples: the digits test set) it prints the ANN's accuracy and the
+    converted network's in float and fixed point."""
+    rng = np.random.default_rng(3)
+    x = rng.random((12, 4))
+    model = torch.jit.load(ws / "model.pt")
+    y = model(torch.as_tensor(x, dtype=torch.float32)).argmax(-1).numpy()
+    np.savez(tmp_path / "test.npz", x=x, y=y)  # labels = the ANN's: its accuracy is 100%
+    argv = ["convert", str(ws / "model.pt"), "--calib", str(ws / "calib.npy"), "-o",
+            str(tmp_path / "c.snn"), "--quiet"]
+    assert main(argv + ["--test", str(tmp_path / "test.npz")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("test accuracy on 12 samples: ANN 100.00%; converted, T=32: float")
+    assert main(argv + ["--test", str(ws / "calib.npy")]) == 2
+    assert "--test: " in capsys.readouterr().err
