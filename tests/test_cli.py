@@ -579,3 +579,9 @@ def test_convert_prints_the_test_accuracy(ws, tmp_path, capsys):
     assert line.startswith("test accuracy on 12 samples: ANN 100.00%; converted, T=32: float")
     assert main(argv + ["--test", str(ws / "calib.npy")]) == 2
     assert "--test: " in capsys.readouterr().err
+
+
+def test_version(capsys):
+    """`snnkit --version` was an unknown option."""
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"snnkit {snnkit.__version__}"

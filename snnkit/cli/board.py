@@ -69,7 +69,8 @@ def run_emulate(args: argparse.Namespace) -> int:
 
 
 def register_deploy(sub) -> None:
-    p = sub.add_parser("deploy", help="load a network onto a board over serial",
+    p = sub.add_parser("deploy", help="load a network onto a board (serial, or the emulated "
+                                      "one over TCP)",
                        description="Upload a network to a board (or the emulated one) and "
                                    "verify it by reading it back.")
     add_net_args(p)
