@@ -585,3 +585,11 @@ def test_version(capsys):
     """`snnkit --version` was an unknown option."""
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"snnkit {snnkit.__version__}"
+
+
+def test_a_port_nobody_listens_on_says_what_to_start(ws, capsys):
+    """deploy to a TCP port with no emulated board behind it used to end at 'Connection
+    refused'; it now names the command that serves one."""
+    port = (ws / "dead_port").read_text()
+    assert main(["deploy", str(ws / "board.snn"), "--port", port, "--quiet"]) == 1
+    assert f"start the emulated board (snnkit emulate --port {port}" in capsys.readouterr().err
