@@ -26,6 +26,7 @@ from .common import (
     socket_address,
 )
 
+
 def open_device(args: argparse.Namespace) -> Device:
     """The board at ``--port``; a refused connection says what to start."""
     url = port_url(args.port)
