@@ -10,7 +10,7 @@ import torch
 
 import snnkit
 from snnkit.surrogate import Surrogate
-from snnkit.training import SNN, evaluate, fit, loops
+from snnkit.training import SNN, evaluate, fit, fused, loops
 from snnkit.training import kernel as train_kernel
 from tests.conftest import make_net
 
@@ -544,6 +544,51 @@ def test_board_selects_the_format():
 
 def test_kernel_library_builds():
     assert train_kernel.load() is not None
+
+
+def test_gradients_reuse_memory_only_once_released():
+    """The fast path hands out weight gradients in memory it takes back: never while a
+    tensor or a view still uses it."""
+    net = feedforward(5)
+    m = SNN(net, trainable=("weight",))
+    x = spikes_in(7, 3, 20, seed=5)
+    fused.POOL.clear()  # only this test's gradients to take back
+    loss_of(m(x)).backward()
+    first = {n: p.grad for n, p in m.named_parameters()}
+    keep = {n: g.clone() for n, g in first.items()}
+    view = first["weights.0"][1:]
+    m.zero_grad(set_to_none=True)  # first's gradients are still held: new memory
+    loss_of(m(spikes_in(7, 3, 20, seed=6))).backward()
+    for n, g in first.items():
+        assert torch.equal(g, keep[n]), n
+        assert g.data_ptr() != m.get_parameter(n).grad.data_ptr(), n
+    ptrs = {g.data_ptr() for g in first.values()}
+    ptrs |= {p.grad.data_ptr() for p in m.parameters()}
+    del first, view, g
+    m.zero_grad(set_to_none=True)
+    loss_of(m(x)).backward()  # released: the memory comes back, the values are right
+    for n, p in m.named_parameters():
+        if n != "weights.0" and fused.POOL.use_count:  # masked: torch's product with it
+            assert p.grad.data_ptr() in ptrs, n
+        assert torch.equal(p.grad, keep[n]), n
+
+
+@pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed
+def test_event_weight_gradient_equals_dense_product(n):
+    """out (+)= x^T g over rows [r0, r1) of the target, the source lagging two rows."""
+    lib = train_kernel.load()
+    rng = np.random.default_rng(n)
+    rows, S, lag, r0, r1 = 40, 33, 2, 5, 37
+    x = torch.from_numpy(rng.random((rows, S)) < 0.3)
+    offsets, idx = train_kernel.event_lists(lib, x)
+    g = torch.from_numpy(rng.normal(size=(r1 - r0, n + 6)).astype(np.float32))  # padded rows
+    start = torch.from_numpy(rng.normal(size=(S, n)).astype(np.float32))
+    for accumulate in (False, True):
+        out = start.clone()
+        train_kernel.event_wgrad(lib, offsets, idx, S, r0, r1, lag, g, out, accumulate)
+        src = x[r0 - lag:r1 - lag].double()  # target row r reads source row r - lag
+        want = src.T @ g[:, :n].double() + (start.double() if accumulate else 0)
+        assert torch.allclose(out.double(), want, rtol=1e-5, atol=1e-5), accumulate
 
 
 def test_docs_example_runs(tmp_path, monkeypatch):

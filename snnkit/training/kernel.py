@@ -77,8 +77,9 @@ def _bind(lib):
     lib.snn_train_fill.argtypes = [c_int, p, i64, i64, i64, p, p, c_int]
     lib.snn_train_transpose.argtypes = [i64, i64, i64, i64, p, p, p, p]
     lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int, c_int]
+    lib.snn_train_wgrad_rows.argtypes = [i64] * 6 + [p] * 4 + [c_int]
     for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_wgrad",
-              "snn_train_transpose"):
+              "snn_train_transpose", "snn_train_wgrad_rows"):
         getattr(lib, f).restype = c_int
     return lib
 
@@ -242,18 +243,28 @@ def event_lists(lib, x: torch.Tensor, n: int | None = None) -> tuple[torch.Tenso
     return offsets, idx
 
 
+WG_ROWS_MAX = 32  # snn_train_wgrad_rows: the most targets
+
+
 def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, r1: int,
                 lag: int, g: torch.Tensor, out: torch.Tensor, accumulate: bool = False
                 ) -> torch.Tensor:
     """``out [S, n] (+)= x^T g``: the weight gradient of a projection from the input gradients
     ``g`` ``[r1 - r0, ld >= n]`` float32 of its target's rows ``[r0, r1)`` and the source's
-    event lists by row ``(offsets, idx)``, the source lagging ``lag`` rows (delay x batch)."""
+    event lists by row ``(offsets, idx)``, the source lagging ``lag`` rows (delay x batch):
+    for few targets row by row, else from the lists transposed (by source), each source's
+    row summed in registers."""
     rows, ld = g.shape
     n = out.shape[1]
     if rows != r1 - r0 or out.shape[0] != S or ld < n or out.dtype != torch.float32 \
             or not out.is_contiguous():
         raise ValueError(f"training kernel: rows [{r0}, {r1}), gradient {tuple(g.shape)}, "
                          f"output {tuple(out.shape)} {out.dtype}")
+    if n <= WG_ROWS_MAX:  # few targets: row by row, no transposed lists
+        _check(lib.snn_train_wgrad_rows(r0, r1, lag, S, n, ld, _ptr(offsets, torch.int64),
+                                        _ptr(idx, torch.int32), _ptr(g, torch.float32),
+                                        out.data_ptr(), int(accumulate)), "weight gradients")
+        return out
     s0, s1 = max(0, r0 - lag), r1 - lag
     events = int(offsets[s1] - offsets[s0]) if s1 > s0 else 0
     toff = torch.empty(S + 1, dtype=torch.int64)
