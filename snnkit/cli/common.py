@@ -89,12 +89,32 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
                              f"--convention snntorch or sinabs set it themselves)")
         if args.dt is not None and not args.dt > 0:
             raise UsageError(f"--dt: must be a positive number of seconds, got {args.dt}")
-        return from_nir(str(path), dt=args.dt, convention=args.convention or "nir")
+        return _quiet_exact(lambda: from_nir(str(path), dt=args.dt,
+                                             convention=args.convention or "nir"))
     if args.dt is not None or args.convention is not None:
         opt = "--dt" if args.dt is not None else "--convention"
         raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
                          f"which carries its own dt")
     return load(path)
+
+
+def _quiet_exact(read):
+    """``read()`` of a NIR graph, warning only of what it approximated: the exact
+    reinterpretations (thresholds raised by a float32 step, biases folded, ...) keep the
+    behaviour, and every command printed them as a warning; ``snnkit info`` lists them."""
+    import warnings
+
+    from ..nir_report import NIRApproximationWarning, warn
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = read()
+    for w in caught:
+        if not issubclass(w.category, NIRApproximationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    warn([n for n in net.nir_report if not n.exact],
+         "NIR import: approximated (snnkit info NET lists every interpretation)", 1)
+    return net
 
 
 # --------------------------------------------------------------------------- files
