@@ -408,49 +408,52 @@ typedef struct {
     int64_t group, tc;     /* samples per item, steps per input chunk */
 } rec_t;
 
-/* x[r * 2 VL + {0, VL}] = the sums of sample r's event rows (idx: offsets into w) of w [S, 2
-   VL] (two vectors of columns a row: one offset load and the loop's work for both), for the
-   group's nb samples, eight interleaved; each sum its rows in order from zero, as
+/* x[r * RW VL + h VL] (h < RW) = the sums of sample r's event rows (idx: offsets into w) of
+   w [S, RW VL] (RW vectors of columns a row: one offset load and the loop's work for all),
+   for the group's nb samples, REC_G interleaved; each sum its rows in order from zero, as
    bsums_f32's. */
+#ifndef REC_W
+#define REC_W 2
+#endif
+#define REC_G (16 / REC_W) /* samples side by side: 16 accumulators */
 static void bsums2_f32(const float *restrict w, const int32_t *restrict idx,
                        const int64_t *restrict off, int64_t nb, float *restrict x) {
     int64_t r = 0;
-    for (; r + BB_G <= nb; r += BB_G) {
-        const int32_t *ip[BB_G];
-        int64_t ne[BB_G], m = INT64_MAX;
-        vf a[BB_G], b[BB_G];
-        _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+    for (; r + REC_G <= nb; r += REC_G) {
+        const int32_t *ip[REC_G];
+        int64_t ne[REC_G], m = INT64_MAX;
+        vf a[REC_G][REC_W];
+        _Pragma("GCC unroll 16") for (int g = 0; g < REC_G; g++) {
             ip[g] = idx + off[r + g];
             ne[g] = off[r + g + 1] - off[r + g];
             m = ne[g] < m ? ne[g] : m;
-            a[g] = b[g] = (vf){0};
+            _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++) a[g][h] = (vf){0};
         }
         int64_t e = 0;
         for (; e < m; e++) {
-            _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+            _Pragma("GCC unroll 16") for (int g = 0; g < REC_G; g++) {
                 const float *restrict row = w + ip[g][e];
-                a[g] += LOAD_F32(row);
-                b[g] += LOAD_F32(row + VL);
+                _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                    a[g][h] += LOAD_F32(row + h * VL);
             }
         }
-        _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
-            for (int64_t f = e; f < ne[g]; f++) {
-                a[g] += LOAD_F32(w + ip[g][f]);
-                b[g] += LOAD_F32(w + ip[g][f] + VL);
-            }
-            *(vf *)(x + (r + g) * 2 * VL) = a[g];
-            *(vf *)(x + (r + g) * 2 * VL + VL) = b[g];
+        _Pragma("GCC unroll 16") for (int g = 0; g < REC_G; g++) {
+            for (int64_t f = e; f < ne[g]; f++)
+                _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                    a[g][h] += LOAD_F32(w + ip[g][f] + h * VL);
+            _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                *(vf *)(x + (r + g) * REC_W * VL + h * VL) = a[g][h];
         }
     }
     for (; r < nb; r++) {
         const int32_t *i0 = idx + off[r];
-        vf a0 = {0}, b0 = {0};
-        for (int64_t e = 0; e < off[r + 1] - off[r]; e++) {
-            a0 += LOAD_F32(w + i0[e]);
-            b0 += LOAD_F32(w + i0[e] + VL);
-        }
-        *(vf *)(x + r * 2 * VL) = a0;
-        *(vf *)(x + r * 2 * VL + VL) = b0;
+        vf a0[REC_W];
+        _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++) a0[h] = (vf){0};
+        for (int64_t e = 0; e < off[r + 1] - off[r]; e++)
+            _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                a0[h] += LOAD_F32(w + i0[e] + h * VL);
+        _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+            *(vf *)(x + r * REC_W * VL + h * VL) = a0[h];
     }
 }
 
@@ -462,7 +465,7 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
     const int64_t sv = G * VL; /* one vector of columns for the group */
     float *xin = (float *)scratch;                       /* [Tc, nvt, G, VL] */
     float *xs = xin + (Q->S_in ? Tc * nvt * sv : 0);     /* [G, 2 VL] */
-    float *tmp = xs + 2 * sv, *V = tmp + 2 * sv;         /* V, I, TH, R: [nvt, G, VL] */
+    float *tmp = xs + REC_W * sv, *V = tmp + REC_W * sv;        /* V, I, TH, R: [nvt, G, VL] */
     float *I = V + nvt * sv, *TH = I + nvt * sv;
     int32_t *R = (int32_t *)(TH + nvt * sv);
     int64_t *roff = (int64_t *)(R + nvt * sv);           /* [n_rec, G + 1] */
@@ -494,30 +497,30 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
             off[0] = 0;
             for (int64_t r = 0; r < nb; r++)
                 off[r + 1] = off[r] + list_spikes(Q->spikes + ((t - Q->delay[j]) * B + b0 + r) * N,
-                                                  N, 2 * VL, idx + off[r]);
+                                                  N, REC_W * VL, idx + off[r]);
             active[na++] = j;
         }
-        const int64_t nvp = (nvt + 1) / 2;
+        const int64_t nvp = (nvt + REC_W - 1) / REC_W;
         for (int64_t pp = 0; pp < nvp; pp++) {
             /* every other step backwards: the slabs of the step's end may still be in L2 */
             const int64_t kp = (t & 1) ? nvp - 1 - pp : pp;
             for (int64_t a = 0; a < na; a++) {
                 const int64_t j = active[a];
-                bsums2_f32(Q->rw[j] + kp * N * 2 * VL, ridx + j * ri, roff + j * (G + 1), nb,
+                bsums2_f32(Q->rw[j] + kp * N * REC_W * VL, ridx + j * ri, roff + j * (G + 1), nb,
                            a ? tmp : xs);
                 if (a)
-                    for (int64_t r = 0; r < 2 * nb; r++)
+                    for (int64_t r = 0; r < REC_W * nb; r++)
                         *(vf *)(xs + r * VL) += *(vf *)(tmp + r * VL);
             }
-            if (!na) memset(xs, 0, sizeof(float) * (size_t)(2 * sv));
-            for (int64_t k = 2 * kp; k < 2 * kp + 2 && k < nvt; k++) {
+            if (!na) memset(xs, 0, sizeof(float) * (size_t)(REC_W * sv));
+            for (int64_t k = REC_W * kp; k < REC_W * kp + REC_W && k < nvt; k++) {
             const int64_t c = k * VL;
             const int m = N - c < VL ? (int)(N - c) : VL;
-            float *xk = xs + (k - 2 * kp) * VL; /* rows 2 VL apart */
+            float *xk = xs + (k - REC_W * kp) * VL; /* rows REC_W VL apart */
             const float *in = xin + (tt * nvt + k) * sv;
             for (int64_t r = 0; r < nb; r++) {
                 const float *d = Q->dense ? Q->dense + (t * B + b0 + r) * N + c : NULL;
-                float *xr = xk + r * 2 * VL;
+                float *xr = xk + r * REC_W * VL;
                 if (Q->S_in && d)
                     for (int j = 0; j < m; j++) xr[j] += in[r * VL + j] + d[j];
                 else if (Q->S_in)
@@ -527,14 +530,14 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
             }
 #if BB_FUSED
             if (fused) {
-                fused_update_f32(&L, p, c, m, t, b0, nb, xk, 2 * VL, V + k * sv);
+                fused_update_f32(&L, p, c, m, t, b0, nb, xk, REC_W * VL, V + k * sv);
                 continue;
             }
 #endif
             (void)fused;
             for (int64_t r = 0; r < nb; r++) {
                 const int64_t o = (t * B + b0 + r) * N + c, s = (k * G + r) * VL;
-                float *xr = xk + r * 2 * VL;
+                float *xr = xk + r * REC_W * VL;
                 delayed_f32(m, p, c, t >= 1 ? Q->spikes + o - step : NULL,
                             t >= 2 ? Q->spikes + o - 2 * step : NULL, xr);
                 update_f32(m, p, c, xr, V + s, I + s, TH + s, R + s, Q->spikes + o);
@@ -547,9 +550,12 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
     }
 }
 
+/* Vectors of columns a recurrent weight row holds (kernels.run_rec lays them out so). */
+int snn_rec_width(void) { return REC_W; }
+
 /* Run one float population with self projections over T steps for B >= 1 samples (see
-   above). rec_w[j]: the weights of self projection j as slabs [nvp, N, 2 VL] (nvp = N / (2
-   VL) rounded up; snnkit.kernels.slabs), delay rec_delay[j] >= 1; x: spikes from outside [T * B,
+   above). rec_w[j]: the weights of self projection j as slabs [nvp, N, REC_W VL] (nvp = N /
+   (REC_W VL) rounded up; snnkit.kernels.slabs), delay rec_delay[j] >= 1; x: spikes from outside [T * B,
    S_in] with weights w_in as slabs [nvt, S_in, VL] (S_in 0: none);
    dense: other input from outside [T, B, N] or NULL; spikes, rec_*: as snn_layer. Returns 0,
    -1 when memory ran out, -2 for what it does not run (then snn_group does). */
@@ -590,7 +596,7 @@ int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spi
         rec_t Q = {T, B, N, nvt, *p, spikes, rec_v, rec_i, rec_theta, n_rec, rec_w, rec_delay,
                    S_in, w_in, ioff, iidx, dense, G, tc};
         size_t sv = (size_t)(G * VL) * 4;
-        size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 4 * sv + 4 * (size_t)nvt * sv
+        size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 2 * REC_W * sv + 4 * (size_t)nvt * sv
                        + (size_t)(n_rec * (G + 1)) * 8 + (size_t)(n_rec * (G * N + 16)) * 4;
         rc = parallel_for(rec_item, &Q, n_groups, n_threads, bytes);
     }

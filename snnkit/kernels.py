@@ -181,6 +181,8 @@ def _bind(lib):
     lib.snn_rec_f32.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
+    lib.snn_rec_width.restype = c_int
+    lib.rec_width = lib.snn_rec_width()
     lib.snn_amx_available.restype = c_int
     lib.amx = bool(lib.snn_amx_available())
     lib.snn_amx_runs.restype = ctypes.c_int64
@@ -431,7 +433,8 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
     states = {k: torch.empty(steps, batch, n, dtype=torch.float32) for k in ("v", "i", "theta")
               if k in record}
     # the recurrent sums two vectors of columns an event, the input's one (in L1 longer)
-    ws = (ctypes.c_void_p * len(rec))(*(ptr(slabs(w, n, 2 * lib.lanes)) for w, _ in rec))
+    lanes = lib.rec_width * lib.lanes  # vectors of columns a row, as the kernel sums them
+    ws = (ctypes.c_void_p * len(rec))(*(ptr(slabs(w, n, lanes)) for w, _ in rec))
     delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
     rc = lib.snn_rec_f32(steps, batch, n, ctypes.byref(c), out.data_ptr(),
                          *(states[k].data_ptr() if k in states else None
