@@ -1,11 +1,22 @@
 """Training speed and memory: one forward + backward pass of surrogate-gradient BPTT, snnkit
 against snntorch on the same network, batch and surrogate.
 
-Workload (issue 16): 784 -> 1000 LIF -> 10 LIF (beta 0.9, threshold 1, reset by subtraction,
-no bias), T = 25 steps, batch 64, Bernoulli(0.1) input spikes, identical weights, the fast
-sigmoid surrogate with slope 25 (snntorch's ``surrogate.fast_sigmoid(slope=25)`` is the same
-function), cross-entropy of the output spike counts, gradients set to None before each pass.
-Timed: forward, loss and backward (no optimizer step).
+Workload (issue 16): 784 -> 1000 LIF -> 10 LIF (beta 0.9, threshold 1, no bias), T = 25
+steps, batch 64, Bernoulli(0.1) input spikes, identical weights, the fast sigmoid surrogate
+with slope 25 (snntorch's ``surrogate.fast_sigmoid(slope=25)`` is the same function),
+cross-entropy of the output spike counts, gradients set to None before each pass. Timed:
+forward, loss and backward (no optimizer step). The neurons differ: snnkit's reset by
+subtraction subtracts the threshold at once, snntorch's default ``Leaky`` one step late
+(snnkit's ``reset="delayed"``), so the spikes are not the same.
+
+``--workload users`` (:func:`make_users`): the network as users write it, the same neurons on
+both sides. snntorch's default ``Leaky`` (beta 0.9, threshold 1: the delayed reset) behind
+``nn.Linear`` layers with biases, same sizes, T, batch, input and surrogate; snnkit's network
+is imported from snntorch's own NIR export (``export_to_nir``, written to a file, read by
+``from_nir(path, convention="snntorch")``), weights and biases trainable on both sides
+("snnkit fixed": the automatic 8-bit format of :func:`snnkit.quantize.auto_quantization`). The
+forward spikes of both layers are compared with snntorch's and the count of differing ones
+printed (float32 rounding of a membrane within an ulp of the threshold could differ).
 
 Time: all contenders in this one process, in interleaved rounds after a warm-up, quoted as
 median and best and as ratios to snntorch; ``--cpu-time`` counts process CPU time instead of
@@ -20,7 +31,7 @@ the pass's peak memory (the model and the input data are in the baseline). On CU
 ``torch.cuda.max_memory_allocated`` above the allocation before the pass.
 
     .venv/bin/python benchmarks/train_speed.py [--repeat 9] [--threads 2] [--cpu-time]
-        [--device cpu|cuda] [--json out.json]
+        [--device cpu|cuda] [--workload default|users] [--json out.json]
 """
 
 from __future__ import annotations
@@ -34,12 +45,15 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 import torch
 
 T, B, N_IN, N_HID, N_OUT, P, BETA, SLOPE = 25, 64, 784, 1000, 10, 0.1, 0.9, 25.0
 CONTENDERS = ("snntorch", "snnkit float", "snnkit float lean", "snnkit fixed",
               "snnkit float torch path")
+USERS_CONTENDERS = ("snntorch", "snnkit float", "snnkit float lean", "snnkit fixed",
+                    "snnkit float torch path")
 
 
 def workload(seed=0):
@@ -55,6 +69,8 @@ def workload(seed=0):
 
 def make(name: str, device: str):
     """A function running one forward + backward pass of contender ``name``."""
+    if os.environ.get("TRAIN_SPEED_WORKLOAD") == "users":
+        return make_users(name, device)
     w1, w2, x, y = workload()
     if name == "snntorch":
         import snntorch as snn
@@ -103,6 +119,110 @@ def make(name: str, device: str):
         torch.nn.functional.cross_entropy(counts, yd).backward()
 
     return step
+
+
+def users_model():
+    """snntorch's default Leaky behind nn.Linear (with biases), as users write it: ``(fc1,
+    lif1, fc2, lif2)`` with the workload's weights and seeded biases."""
+    import snntorch as snn
+    from snntorch import surrogate
+
+    w1, w2, _, _ = workload()
+    g = torch.Generator().manual_seed(1)
+    fc1, fc2 = torch.nn.Linear(N_IN, N_HID), torch.nn.Linear(N_HID, N_OUT)
+    with torch.no_grad():
+        fc1.weight.copy_(w1)
+        fc2.weight.copy_(w2)
+        fc1.bias.copy_(torch.randn(N_HID, generator=g) * 0.05)
+        fc2.bias.copy_(torch.randn(N_OUT, generator=g) * 0.05)
+    sg = surrogate.fast_sigmoid(slope=SLOPE)
+    return fc1, snn.Leaky(beta=BETA, spike_grad=sg), fc2, snn.Leaky(beta=BETA, spike_grad=sg)
+
+
+def users_network(fc1, fc2, path):
+    """snnkit's side of the users' workload: snntorch's NIR export of the same layers (the
+    exporter needs per-neuron beta and threshold tensors), written to ``path`` and read back
+    as users do; the neuron layers are populations "1" and "3"."""
+    import nir
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    import snnkit
+
+    def lif(n):
+        return snn.Leaky(beta=torch.full((n,), BETA), threshold=torch.ones(n), init_hidden=True)
+
+    graph = export_to_nir(torch.nn.Sequential(fc1, lif(N_HID), fc2, lif(N_OUT)),
+                          torch.zeros(N_IN))
+    nir.write(path, graph)
+    with warnings.catch_warnings():  # its notes: the delayed reset, the biases (both exact)
+        warnings.simplefilter("ignore", snnkit.NIRApproximationWarning)
+        return snnkit.from_nir(path, convention="snntorch")
+
+
+def snntorch_pass(fc1, lif1, fc2, lif2, x):
+    """Spikes of both layers ``[T, B, n]`` (the loop of snntorch's tutorials)."""
+    m1, m2 = lif1.init_leaky(), lif2.init_leaky()
+    s1s, s2s = [], []
+    for t in range(x.shape[0]):
+        s1, m1 = lif1(fc1(x[t]), m1)
+        s2, m2 = lif2(fc2(s1), m2)
+        s1s.append(s1)
+        s2s.append(s2)
+    return torch.stack(s1s), torch.stack(s2s)
+
+
+def make_users(name: str, device: str):
+    """``make`` for ``--workload users``: weights and biases trained on both sides."""
+    _, _, x, y = workload()
+    fc1, lif1, fc2, lif2 = users_model()
+    xd, yd = x.to(device), y.to(device)
+    if name == "snntorch":
+        fc1, lif1, fc2, lif2 = (m.to(device) for m in (fc1, lif1, fc2, lif2))
+        xf = xd.float()
+
+        def step():
+            fc1.zero_grad(set_to_none=True)
+            fc2.zero_grad(set_to_none=True)
+            counts = snntorch_pass(fc1, lif1, fc2, lif2, xf)[1].sum(0)
+            torch.nn.functional.cross_entropy(counts, yd).backward()
+
+        return step
+    import tempfile
+
+    from snnkit.training import SNN
+
+    with tempfile.TemporaryDirectory() as d:
+        net = users_network(fc1, fc2, os.path.join(d, "users.nir"))
+    kw = {"memory": "lean"} if "lean" in name else {}
+    if "fixed" in name:  # the automatic format (8-bit weights)
+        kw["arithmetic"] = "fixed"
+    m = SNN(net, "fast_sigmoid", slope=SLOPE, trainable=("weight", "bias"), device=device, **kw)
+
+    def step():
+        m.zero_grad(set_to_none=True)
+        counts = m(xd).spikes["3"].sum(0)
+        torch.nn.functional.cross_entropy(counts, yd).backward()
+
+    return step
+
+
+def users_spikes_differ() -> dict[str, tuple[int, int]]:
+    """Per layer: (spikes that differ between snntorch and snnkit's trained forward pass, all
+    of snntorch's spikes) on the users' workload."""
+    import tempfile
+
+    from snnkit.training import SNN
+
+    _, _, x, _ = workload()
+    fc1, lif1, fc2, lif2 = users_model()
+    with torch.no_grad():
+        ref = snntorch_pass(fc1, lif1, fc2, lif2, x.float())
+    with tempfile.TemporaryDirectory() as d:
+        net = users_network(fc1, fc2, os.path.join(d, "users.nir"))
+    assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
+    got = SNN(net, "fast_sigmoid", slope=SLOPE, trainable=("weight", "bias"))(x).spikes
+    return {k: (int((got[k].detach() != r).sum()), int(r.sum())) for k, r in zip(("1", "3"), ref)}
 
 
 def _rss_kb(field: str) -> int:
@@ -179,13 +299,21 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=T, help="time steps (default 25)")
     ap.add_argument("--json")
     ap.add_argument("--only", help="comma-separated contenders (default: all)")
+    ap.add_argument("--workload", choices=("default", "users"), default="default",
+                    help="users: snntorch's default Leaky with biases, imported through NIR")
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # the child process's job
     args = ap.parse_args(argv)
     os.environ["TRAIN_SPEED_STEPS"] = str(args.steps)  # for this process and its children
+    os.environ["TRAIN_SPEED_WORKLOAD"] = args.workload
     if args.memory_of:
         print(json.dumps(peak_memory(args.memory_of, args.device, args.threads)))
         return 0
-    names = args.only.split(",") if args.only else list(CONTENDERS)
+    names = args.only.split(",") if args.only else list(
+        USERS_CONTENDERS if args.workload == "users" else CONTENDERS)
+    if args.workload == "users":
+        differ = users_spikes_differ()
+        print("users' workload, forward spikes snnkit vs snntorch: " + ", ".join(
+            f"layer {k}: {d} of {n} differ" for k, (d, n) in differ.items()))
     if args.device.startswith("cuda"):
         names = [n for n in names if n != "snnkit fixed"]  # float64: not a GPU workload
     t = timings(names, args.device, args.repeat, args.threads, args.cpu_time)

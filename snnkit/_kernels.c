@@ -11,7 +11,9 @@
       run the neuron update of snnkit/neurons.py on the block (its state stays in L1).
 
    The block loop is outermost so that a block's slice of the weights stays in L2 while all
-   samples stream past it. Integer sums are exact whatever the order, so the fixed-point path
+   samples stream past it. Float layers with 8 or more batch elements go further
+   (item_f32_bb): a group of samples at a time, one vector of columns at a time, that
+   vector's weight slab in L1 and, for the LIF, its neuron update right after its sums. Integer sums are exact whatever the order, so the fixed-point path
    is bit-exact with the torch integer path; float sums differ from a BLAS product only in
    fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
    product and sum as torch does (no fused multiply-add).
@@ -316,6 +318,7 @@ typedef struct {
     void *sums;       /* [T, B, N] or NULL: write the synaptic input instead of updating */
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
+    int64_t group; /* item_f32_bb: batch elements per item */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
@@ -330,14 +333,14 @@ typedef struct {
 #define FIXED_DECAY(x, d) (((x) * (d) + half) >> D)
 
 /* The loop of DEF_UPDATE; SUB: reset by subtraction (1) or to v_reset (0). */
-#define UPD_LOOP(ST, SAT, DECAY, GENERAL, SUB)                                       \
+#define UPD_LOOP(ST, SAT, DECAY, GENERAL, SUB, BIAS)                                       \
         _Pragma("GCC ivdep") /* element c only touches element c of every array */    \
         for (int64_t c = 0; c < n; c++) {                                             \
             /* 3. synaptic current */                                                 \
             ST i = GENERAL ? SAT(DECAY(I[c], alpha[c]) + x[c]) : SAT(x[c]);           \
             /* 4. membrane, one saturation of the three-term sum */                   \
             ST v = DECAY(V[c], beta[c]) + i;                                          \
-            if (GENERAL) v = v + bias[c];                                             \
+            if (GENERAL || BIAS) v = v + bias[c];                                     \
             v = SAT(v);                                                               \
             /* refractory neurons hold v */                                           \
             int32_t r = GENERAL ? R[c] : 0;                                           \
@@ -361,11 +364,11 @@ typedef struct {
         }
 
 /* The neuron update of columns [0, n) of a block for one (t, b), neurons.neuron_step item
-   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the plain LIF
-   (alpha, bias, refractory period and adaptation all zero), whose general formula reduces
-   to exactly this: decay(i, 0) = 0, + 0 bias, refrac stays 0, theta stays 0. Branch-free so
-   that the compiler vectorises it. */
-#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL)                                 \
+   for item; x is the synaptic input, V/I/TH/R the state. GENERAL = 0 is the LIF without
+   synaptic current, refractory period and adaptation (plus its bias if BIAS), as
+   neuron_step computes it then: i = sat(x), refrac and theta stay 0. Branch-free so that the
+   compiler vectorises it. */
+#define DEF_UPDATE(NAME, ST, SAT, DECAY, PRE, GENERAL, BIAS)                           \
     static inline __attribute__((always_inline)) void NAME##_k(                       \
         int64_t n, const neuron_t *p, const ST *restrict alpha, const ST *restrict beta, \
         const ST *restrict threshold, const ST *restrict v_reset, const ST *restrict bias, \
@@ -394,9 +397,9 @@ typedef struct {
         /* the reset's kind a constant of each loop: a loop-invariant choice inside it  \
            kept the integer loop from vectorising */                                  \
         if (p->subtract) {                                                            \
-            UPD_LOOP(ST, SAT, DECAY, GENERAL, 1)                                      \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 1, BIAS)                                \
         } else {                                                                      \
-            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0)                                      \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0, BIAS)                                \
         }                                                                             \
     }
 
@@ -407,16 +410,33 @@ typedef struct {
 #define FIXED_PRE32 FIXED_PRE(int32_t)
 #define FIXED_PRE64 FIXED_PRE(int64_t)
 
-DEF_UPDATE(update_f32_lif, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 0)
-DEF_UPDATE(update_f32_gen, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 1)
-DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 0)
-DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 1)
-DEF_UPDATE(update_i64_lif, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0)
-DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1)
+DEF_UPDATE(update_f32_lif, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 0, 0)
+DEF_UPDATE(update_f32_bias, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 0, 1)
+DEF_UPDATE(update_f32_gen, float, FLOAT_SAT, FLOAT_DECAY, FLOAT_PRE, 1, 1)
+DEF_UPDATE(update_i32_lif, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 0, 0)
+DEF_UPDATE(update_i32_bias, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 0, 1)
+DEF_UPDATE(update_i32_gen, int32_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE32, 1, 1)
+DEF_UPDATE(update_i64_lif, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0, 0)
+DEF_UPDATE(update_i64_bias, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0, 1)
+DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1, 1)
 
-static int is_general(const neuron_t *p) {
-    return p->has_alpha || p->has_bias || p->has_refractory || p->adaptive;
-}
+/* update_f32 / _i32 / _i64: the general update, or the LIF with or without a bias when the
+   population has no synaptic current, refractory period or adaptation (the plain LIF then
+   never touches I's decay, TH or R: half the state traffic). */
+#define DEF_UPDATE_ANY(NAME, ST)                                                      \
+    static inline __attribute__((always_inline)) void NAME(                           \
+        int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
+        ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
+        if (p->has_alpha || p->has_refractory || p->adaptive)                         \
+            NAME##_gen(n, p, c0, x, V, I, TH, R, out);                                \
+        else if (p->has_bias)                                                         \
+            NAME##_bias(n, p, c0, x, V, I, TH, R, out);                               \
+        else                                                                          \
+            NAME##_lif(n, p, c0, x, V, I, TH, R, out);                                \
+    }
+DEF_UPDATE_ANY(update_f32, float)
+DEF_UPDATE_ANY(update_i32, int32_t)
+DEF_UPDATE_ANY(update_i64, int64_t)
 
 /* The delayed reset's inputs (snnkit.neurons.delayed_reset_inputs): x[c] += c1[c] where the
    neuron spiked one step ago (s1), c2[c] two steps ago (s2); s1, s2 NULL before step 1, 2.
@@ -450,7 +470,6 @@ DEF_DELAYED(delayed_i64, int64_t)
         int nv = (int)((n + VL - 1) / VL);                                            \
         ST *x = (ST *)scratch, *V = x + BLOCK, *I = V + BLOCK, *TH = I + BLOCK;       \
         int32_t *R = (int32_t *)(TH + BLOCK);                                         \
-        int general = is_general(p);                                                  \
         for (int64_t c = 0; c < n; c++) {                                             \
             V[c] = ((const ST *)p->v_init)[c0 + c];                                   \
             I[c] = 0;                                                                 \
@@ -473,10 +492,7 @@ DEF_DELAYED(delayed_i64, int64_t)
             }                                                                         \
             DELAYED(n, p, c0, t >= 1 ? L->spikes + o - step : NULL,                   \
                     t >= 2 ? L->spikes + o - 2 * step : NULL, x);                     \
-            if (general)                                                              \
-                UPD##_gen(n, p, c0, x, V, I, TH, R, L->spikes + o);                   \
-            else                                                                      \
-                UPD##_lif(n, p, c0, x, V, I, TH, R, L->spikes + o);                   \
+            UPD(n, p, c0, x, V, I, TH, R, L->spikes + o);                              \
             /* after the update the state is the step's recorded value */             \
             if (L->rec_v) memcpy((ST *)L->rec_v + o, V, sizeof(ST) * n);              \
             if (L->rec_i) memcpy((ST *)L->rec_i + o, I, sizeof(ST) * n);              \
@@ -487,6 +503,180 @@ DEF_DELAYED(delayed_i64, int64_t)
 DEF_LAYER_ITEM(item_f32, float, vf, acc_f32, float, update_f32, delayed_f32)
 DEF_LAYER_ITEM(item_i8, int32_t, vi, acc_i8, int8_t, update_i32, delayed_i32)
 DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
+
+/* ------------------------------------------------------------------ float, batch-blocked */
+
+/* Float weights are 4 bytes a synaptic event. Summed block by block for one batch element at
+   a time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
+   bounds the layer. Here (batches of BB_MIN or more) a block's steps run for a group of batch
+   elements at once: the block's weights are first copied into slabs of one vector of columns
+   [S, VL], contiguous (rows 64 bytes apart: a row per page took a TLB miss per event), and
+   per step the sums go slab by slab across the whole group, so that the slab (~50 KB for 784
+   sources) stays in L1 while the group's events read it, eight batch elements interleaved
+   (independent accumulators). Each sum is still its element's rows added in the same order
+   from zero: bit for bit item_f32's. */
+#define BB_MIN 8      /* batch elements from which the blocked item is used */
+#define BB_GROUP 64   /* batch elements per item, at most */
+#define BB_MAX_S 4096 /* sources up to which it is: the copied weights, 4 MB a block */
+#define BB_G 8        /* batch elements summed side by side */
+
+/* x[r * BLOCK + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
+   the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples. */
+static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restrict idx,
+                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x) {
+    for (int k = 0; k < nv; k++) {
+        const float *restrict wk = w + k * S * VL;
+        int64_t r = 0;
+        for (; r + BB_G <= nb; r += BB_G) {
+            const int32_t *ip[BB_G];
+            int64_t ne[BB_G], m = INT64_MAX;
+            vf a[BB_G];
+            _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+                ip[g] = idx + off[r + g];
+                ne[g] = off[r + g + 1] - off[r + g];
+                m = ne[g] < m ? ne[g] : m;
+                a[g] = (vf){0};
+            }
+            int64_t e = 0;
+            /* two offsets a load (the loads, not the adds, bound this loop) */
+            for (; e + 2 <= m; e += 2) {
+                _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+                    uint64_t q;
+                    memcpy(&q, ip[g] + e, 8);
+                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)q);
+                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)(q >> 32));
+                }
+            }
+            _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
+                for (int64_t f = e; f < ne[g]; f++) a[g] += LOAD_F32(wk + ip[g][f]);
+                *(vf *)(x + (r + g) * BLOCK + k * VL) = a[g];
+            }
+        }
+        for (; r < nb; r++) {
+            const int32_t *i0 = idx + off[r];
+            vf a0 = {0};
+            for (int64_t e = 0; e < off[r + 1] - off[r]; e++) a0 += LOAD_F32(wk + i0[e]);
+            *(vf *)(x + r * BLOCK + k * VL) = a0;
+        }
+    }
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define BB_FUSED 1
+/* The neuron update of one vector of columns (c, the first m of its 16 lanes real) for the
+   group's nb samples at step t, right after that vector's sums (x, stride BLOCK), its state V
+   [nb, VL] in L1 and its parameters in registers: the LIF without synaptic current, refractory
+   period or adaptation, with or without a bias and the delayed reset, operation for operation
+   UPD_LOOP's (and delayed_f32's). */
+static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int m, int64_t t,
+                             int64_t b0, int64_t nb, const float *x, float *restrict V) {
+    const __mmask16 k = (__mmask16)((1u << m) - 1);
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 beta = _mm512_maskz_loadu_ps(k, (const float *)p->beta + c);
+    const __m512 thr = _mm512_maskz_loadu_ps(k, (const float *)p->threshold + c);
+    const __m512 vres = _mm512_maskz_loadu_ps(k, (const float *)p->v_reset + c);
+    const __m512 bias = p->has_bias ? _mm512_maskz_loadu_ps(k, (const float *)p->bias + c) : zero;
+    const __m512 c1 = p->c1 ? _mm512_maskz_loadu_ps(k, (const float *)p->c1 + c) : zero;
+    const __m512 c2 = p->c2 ? _mm512_maskz_loadu_ps(k, (const float *)p->c2 + c) : zero;
+    const __m128i ones = _mm_set1_epi8(1);
+    const int64_t step = L->B * L->N;
+    for (int64_t r = 0; r < nb; r++) {
+        int64_t o = (t * L->B + b0 + r) * L->N + c;
+        __m512 xi = _mm512_loadu_ps(x + r * BLOCK);
+        if (L->dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, (const float *)L->dense + o));
+        if (p->c1) {
+            __m128i s1 = t >= 1 ? _mm_maskz_loadu_epi8(k, L->spikes + o - step) : _mm_setzero_si128();
+            xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s1, s1), c1));
+        }
+        if (p->c2) {
+            __m128i s2 = t >= 2 ? _mm_maskz_loadu_epi8(k, L->spikes + o - 2 * step)
+                                : _mm_setzero_si128();
+            xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s2, s2), c2));
+        }
+        /* 3-4: i = x; v = v * beta + i (+ bias) */
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(V + r * VL), beta), xi);
+        if (p->has_bias) v = _mm512_add_ps(v, bias);
+        /* 5-6: spike, reset */
+        __mmask16 spk = _mm512_cmp_ps_mask(v, thr, _CMP_GE_OQ) & k;
+        v = _mm512_mask_mov_ps(v, spk, p->subtract ? _mm512_sub_ps(v, thr) : vres);
+        _mm512_storeu_ps(V + r * VL, v);
+        _mm_mask_storeu_epi8(L->spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
+        if (L->rec_v) _mm512_mask_storeu_ps((float *)L->rec_v + o, k, v);
+        if (L->rec_i) _mm512_mask_storeu_ps((float *)L->rec_i + o, k, xi);
+        if (L->rec_theta) _mm512_mask_storeu_ps((float *)L->rec_theta + o, k, zero);
+    }
+}
+#else
+#define BB_FUSED 0
+#endif
+
+/* One item = (block of columns, group of L->group batch elements); as item_f32 otherwise.
+   Scratch: (5 * group + S) * BLOCK floats. */
+static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
+    const layer_t *L = (const layer_t *)ctx;
+    const neuron_t *p = &L->p;
+    int64_t G = L->group, n_groups = (L->B + G - 1) / G;
+    int64_t blk = item / n_groups, b0 = item % n_groups * G;
+    int64_t nb = L->B - b0 < G ? L->B - b0 : G;
+    int64_t per = L->per;
+    int64_t c0 = blk * per * VL, n = L->N - c0 < per * VL ? L->N - c0 : per * VL;
+    int nv = (int)((n + VL - 1) / VL);
+    float *x = (float *)scratch, *V = x + G * BLOCK, *I = V + G * BLOCK, *TH = I + G * BLOCK;
+    int32_t *R = (int32_t *)(TH + G * BLOCK);
+    float *w = (float *)(R + G * BLOCK);
+    for (int k = 0; k < nv; k++)
+        for (int64_t s = 0; s < L->S; s++)
+            *(vf *)(w + (k * L->S + s) * VL) =
+                LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
+    for (int64_t r = 0; r < nb; r++)
+        for (int64_t c = 0; c < n; c++) {
+            V[r * BLOCK + c] = ((const float *)p->v_init)[c0 + c];
+            I[r * BLOCK + c] = TH[r * BLOCK + c] = 0;
+            R[r * BLOCK + c] = 0;
+        }
+    int64_t step = L->B * L->N;
+#if BB_FUSED
+    if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
+        /* each vector's update right after its sums (V: [nv, nb, VL]) */
+        for (int k = 0; k < nv; k++)
+            for (int64_t r = 0; r < nb; r++)
+                for (int j = 0; j < VL; j++)
+                    V[(k * nb + r) * VL + j] =
+                        k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
+        for (int64_t t = 0; t < L->T; t++)
+            for (int k = 0; k < nv; k++) {
+                bsums_f32(w + k * L->S * VL, L->S, L->idx, L->offsets + t * L->B + b0, nb, 1,
+                          x + k * VL);
+                fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
+                                 t, b0, nb, x + k * VL, V + k * nb * VL);
+            }
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < L->T; t++) {
+        bsums_f32(w, L->S, L->idx, L->offsets + t * L->B + b0, nb, nv, x);
+        for (int64_t r = 0; r < nb; r++) {
+            int64_t o = (t * L->B + b0 + r) * L->N + c0;
+            float *xr = x + r * BLOCK, *Vr = V + r * BLOCK, *Ir = I + r * BLOCK;
+            float *THr = TH + r * BLOCK;
+            int32_t *Rr = R + r * BLOCK;
+            if (L->dense) {
+                const float *d = (const float *)L->dense + o;
+                for (int64_t c = 0; c < n; c++) xr[c] += d[c];
+            }
+            if (L->sums) {
+                memcpy((float *)L->sums + o, xr, sizeof(float) * n);
+                continue;
+            }
+            delayed_f32(n, p, c0, t >= 1 ? L->spikes + o - step : NULL,
+                        t >= 2 ? L->spikes + o - 2 * step : NULL, xr);
+            update_f32(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);
+            if (L->rec_v) memcpy((float *)L->rec_v + o, Vr, sizeof(float) * n);
+            if (L->rec_i) memcpy((float *)L->rec_i + o, Ir, sizeof(float) * n);
+            if (L->rec_theta) memcpy((float *)L->rec_theta + o, THr, sizeof(float) * n);
+        }
+    }
+}
 
 /* ------------------------------------------------------------------ sums on AMX */
 
@@ -525,8 +715,10 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
     if (!offsets) return -1;
     int32_t *idx = NULL;
     int rc = 0;
+    /* float, batch large enough, the block's weights not too large: the blocked item */
+    int bb = kind == 0 && B >= BB_MIN && S && S <= BB_MAX_S;
     if (S) {
-        lists_t Ls = {x, n_samples, S, Np, offsets, NULL, 64};
+        lists_t Ls = {x, n_samples, S, bb ? VL : Np, offsets, NULL, 64}; /* row offsets */
         int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
         for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
@@ -553,8 +745,18 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
         int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
         layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes, sums,
-                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per};
-        rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
+                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0};
+        if (bb) {
+            /* groups of at most BB_GROUP, smaller while the threads would lack items (each
+               item copies its block's weights once), then evened out */
+            int64_t G = BB_GROUP;
+            while (G > BB_MIN && L.n_blocks * ((B + G - 1) / G) < n_threads) G /= 2;
+            int64_t n_groups = (B + G - 1) / G;
+            L.group = (B + n_groups - 1) / n_groups;
+            rc = parallel_for(item_f32_bb, &L, L.n_blocks * n_groups, n_threads,
+                              (size_t)(5 * L.group + S) * BLOCK * 4);
+        } else
+            rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
     }
     free(idx);
     free(offsets);

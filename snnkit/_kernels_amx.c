@@ -100,7 +100,6 @@ typedef struct {
         ST *x = (ST *)scratch, *V = x + AMX_ROWS * BLOCK, *I = V + AMX_ROWS * BLOCK;  \
         ST *TH = I + AMX_ROWS * BLOCK;                                                \
         int32_t *R = (int32_t *)(TH + AMX_ROWS * BLOCK);                              \
-        int general = is_general(p);                                                  \
         for (int64_t r = 0; r < nb; r++)                                              \
             for (int64_t c = 0; c < n; c++) {                                         \
                 V[r * BLOCK + c] = ((const ST *)p->v_init)[c0 + c];                   \
@@ -124,10 +123,7 @@ typedef struct {
                 }                                                                     \
                 DELAYED(n, p, c0, t >= 1 ? L->spikes + o - step : NULL,               \
                         t >= 2 ? L->spikes + o - 2 * step : NULL, xr);                \
-                if (general)                                                          \
-                    UPD##_gen(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);          \
-                else                                                                  \
-                    UPD##_lif(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);          \
+                UPD(n, p, c0, xr, Vr, Ir, THr, Rr, L->spikes + o);                     \
                 if (L->rec_v) memcpy((ST *)L->rec_v + o, Vr, sizeof(ST) * n);         \
                 if (L->rec_i) memcpy((ST *)L->rec_i + o, Ir, sizeof(ST) * n);         \
                 if (L->rec_theta) memcpy((ST *)L->rec_theta + o, THr, sizeof(ST) * n); \

@@ -69,11 +69,9 @@ static void sum_rows(int kind, const void *w, const int32_t *idx, int64_t n, int
     }
 }
 
+/* The indices of the nonzero bytes of x[0..n) (list_spikes with stride 1: branch-free). */
 static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
-    int64_t c = 0;
-    for (int64_t j = 0; j < n; j++)
-        if (x[j]) out[c++] = (int32_t)j;
-    return c;
+    return list_spikes(x, n, 1, out);
 }
 
 /* ------------------------------------------------------------------ STDP */
@@ -87,6 +85,17 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
    saturated (ds) where that gives the same clamped weight. */
 #define DEF_STDP(NAME, WT, TT, ROWT, PRE, DEC, SC, TSAT, DSAT, ONE, A_PLUS, A_MINUS, PRE_D,    \
                  POST_D, WMIN, WMAX)                                                       \
+    /* row[n] = clamp(row[n] + u) for the spiking targets n (lo <= hi: two selects) */     \
+    static inline __attribute__((always_inline)) void NAME##_cols(WT *restrict row,       \
+                                                      const int32_t *restrict lpost,       \
+                                                      int64_t npost, ROWT u, ROWT lo,      \
+                                                      ROWT hi) {                           \
+        for (int64_t k = 0; k < npost; k++) {                                              \
+            ROWT nw = (ROWT)row[lpost[k]] + u;                                             \
+            nw = nw < lo ? lo : nw;                                                        \
+            row[lpost[k]] = (WT)(nw > hi ? hi : nw);                                       \
+        }                                                                                  \
+    }                                                                                      \
     static void NAME(const group_t *G, const gproj_t *P, int64_t N, WT *restrict w,        \
                      const uint8_t *restrict pre, const uint8_t *restrict post,             \
                      TT *restrict xp, TT *restrict xq, int first, int32_t *lpre,            \
@@ -96,7 +105,7 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
         const int64_t S = P->S, Np = P->Np;                                                \
         const uint8_t *mask = P->mask;                                                     \
         const TT a_plus = A_PLUS, a_minus = A_MINUS, pre_d = PRE_D, post_d = POST_D;       \
-        const TT wmin = WMIN, wmax = WMAX;                                                 \
+        const TT wmin = WMIN, wmax = WMAX, one = ONE; /* locals: G may alias the arrays */ \
         const int sh_h = P->shift_hard, sh_s = P->shift_soft;                              \
         (void)G, (void)sh_h, (void)sh_s;                                                   \
         for (int64_t m = 0; m < S; m++) xp[m] = DEC(xp[m], pre_d);                         \
@@ -136,10 +145,15 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                     const uint8_t *restrict mrow = mask + m * Np;                          \
                     const TT u = up[m];                                                    \
                     const int p = pre[m];                                                  \
-                    if (all_plastic) { /* no mask to read: the common case, unswitched */  \
+                    if (all_plastic && !p) { /* no mask, no arrival: the common case */    \
+                        /* in ROWT: up saturated (DSAT) clamps to the same weight */       \
+                        NAME##_cols(row, lpost, npost, DSAT(u), (ROWT)wmin, (ROWT)wmax);   \
+                        continue;                                                          \
+                    }                                                                      \
+                    if (all_plastic) {                                                     \
                         for (int64_t k = 0; k < npost; k++) {                              \
                             const int64_t n = lpost[k];                                    \
-                            TT nw = (TT)row[n] + (p ? u - down[n] : u);                    \
+                            TT nw = (TT)row[n] + (u - down[n]);                            \
                             row[n] = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw));     \
                         }                                                                  \
                         continue;                                                          \
@@ -166,11 +180,11 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
             }                                                                              \
         }                                                                                  \
         if (P->nearest) {                                                                  \
-            for (int64_t m = 0; m < S; m++) xp[m] = pre[m] ? ONE : xp[m];                  \
-            for (int64_t n = 0; n < N; n++) xq[n] = post[n] ? ONE : xq[n];                 \
+            for (int64_t m = 0; m < S; m++) xp[m] = pre[m] ? one : xp[m];                  \
+            for (int64_t n = 0; n < N; n++) xq[n] = post[n] ? one : xq[n];                 \
         } else {                                                                           \
-            for (int64_t m = 0; m < S; m++) xp[m] = TSAT(xp[m] + (pre[m] ? ONE : (TT)0));  \
-            for (int64_t n = 0; n < N; n++) xq[n] = TSAT(xq[n] + (post[n] ? ONE : (TT)0)); \
+            for (int64_t m = 0; m < S; m++) xp[m] = TSAT(xp[m] + (pre[m] ? one : (TT)0));  \
+            for (int64_t n = 0; n < N; n++) xq[n] = TSAT(xq[n] + (post[n] ? one : (TT)0)); \
         }                                                                                  \
     }
 
@@ -202,8 +216,8 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 #define I_DEC(x, d) (((x) * (d) + half) >> D)
 #define I_SC(x, a, sh) (((x) * (a) + (((int64_t)1 << (sh)) >> 1)) >> (sh))
 #define I_TSAT(x) ((x) < 0 ? 0 : ((x) > t_hi ? t_hi : (x)))
-/* -down in int32: a larger down clamps to w_min all the same (|w| < 2^15) */
-#define I_DSAT(x) ((int32_t)((x) > (1 << 30) ? (1 << 30) : (x)))
+/* down (or up) in int32: a larger one clamps to w_min (w_max) all the same (|w| < 2^15) */
+#define I_DSAT(x) ((int32_t)((x) > (1 << 30) ? (1 << 30) : ((x) < -(1 << 30) ? -(1 << 30) : (x))))
 
 DEF_STDP(stdp_f32, float, float, float, , F_DEC, F_SC, F_TSAT, F_DSAT, 1.0f,
          (float)P->fa_plus, (float)P->fa_minus, (float)P->fpre_decay, (float)P->fpost_decay,
@@ -293,10 +307,7 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
                 }                                                                          \
                 DELAYED(N, &P->p, 0, t >= 1 ? P->spikes + o - B * N : NULL,                \
                         t >= 2 ? P->spikes + o - 2 * B * N : NULL, x[k]);                  \
-                if (is_general(&P->p))                                                     \
-                    UPD##_gen(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);  \
-                else                                                                       \
-                    UPD##_lif(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);  \
+                UPD(N, &P->p, 0, x[k], V[k], I[k], TH[k], R[k], P->spikes + o);        \
                 if (P->rec_v) memcpy((ST *)P->rec_v + o, V[k], sizeof(ST) * N);            \
                 if (P->rec_i) memcpy((ST *)P->rec_i + o, I[k], sizeof(ST) * N);            \
                 if (P->rec_theta) memcpy((ST *)P->rec_theta + o, TH[k], sizeof(ST) * N);   \

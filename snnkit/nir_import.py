@@ -32,20 +32,26 @@ from .nir_shapes import Shapes
 __all__ = ["from_nir", "NIRApproximationWarning", "Note", "CONVENTIONS"]
 
 CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool")
+# dt where the exporter fixes it, so the caller may leave it out: snntorch's export_to_nir
+# writes its time constants for dt = 1e-4 (any other dt reads its betas wrong); sinabs writes
+# tau in steps (dt enters no decay). norse's and rockpool's dt is the user's, not in the file.
+EXPORTER_DT = {"snntorch": 1e-4, "sinabs": 1e-3}
 _NEURONS = ("LIF", "CubaLIF", "IF")
 _LINEAR = ("Affine", "Linear", "Scale", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Delay")
 _CONST = "__const__"  # pseudo source of Affine/Conv biases
 _SNAP = 1e-6  # gains this close to 1 are 1: float32 tau round trips (snntorch) lose ~1e-7
 
 
-def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
+def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
              input_encoding: str = "spikes") -> Network:
     """Build a :class:`~snnkit.Network` from a NIR graph.
 
     Parameters
     ----------
     graph_or_path : ``nir.NIRGraph``, its ``to_dict()`` dict, or a path to a ``.nir`` file
-    dt : time step in seconds used to discretise the time constants and delays
+    dt : time step in seconds used to discretise the time constants and delays; may be left
+        out where the exporter fixes it (``"snntorch"``: 1e-4, ``"sinabs"``: taus in steps),
+        and must then be that value for ``"snntorch"``
     convention : how to read neuron nodes whose meaning depends on the exporter:
         ``"nir"`` the NIR definition (reset to ``v_reset`` at once; norse's LIFBoxCell and IAF,
         snntorch with ``reset_mechanism="zero"``); ``"snntorch"`` snntorch's default Leaky /
@@ -70,7 +76,7 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     """
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
-    net = Network(dt=dt)
+    net = Network(dt=_step(dt, convention))
     graph = load(graph_or_path)
     where = f"{graph_or_path}: " if isinstance(graph_or_path, (str, Path)) else ""
     if where:
@@ -86,6 +92,24 @@ def from_nir(graph_or_path, dt: float, *, convention: str = "nir",
     except _MALFORMED as e:  # parameters of the wrong kind or shape reaching numpy
         raise NetworkError(f"{where or 'graph: '}a malformed NIR graph "
                            f"({type(e).__name__}: {e})") from None
+
+
+def _step(dt, convention: str) -> float:
+    """The step to import with: the caller's, or the one the exporter fixed."""
+    fixed = EXPORTER_DT.get(convention)
+    if dt is None:
+        if fixed is None:
+            raise NetworkError(f"dt: required with convention={convention!r} (NIR time "
+                               f"constants are in seconds and the file does not say the step "
+                               f"they were exported for); give the step in seconds, e.g. "
+                               f"dt=1e-3" + (" (norse.torch.to_nir's default)"
+                                             if convention == "norse" else ""))
+        return fixed
+    if convention == "snntorch" and isinstance(dt, (int, float)) and dt != fixed:
+        raise NetworkError(f"dt: snntorch's export_to_nir writes its time constants for "
+                           f"dt = {fixed:g}; dt={dt!r} would read every beta wrong (leave dt "
+                           f"out)")
+    return dt
 
 
 def _check_digest(graph, where: str) -> None:

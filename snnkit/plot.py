@@ -191,5 +191,9 @@ def training(history, path, title: str = "training") -> Path:
     a2.set_ylabel("accuracy")
     a2.grid(alpha=0.3)
     a2.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (a1, a2):  # epochs are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     return _save(fig, path)

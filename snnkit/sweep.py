@@ -255,8 +255,9 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
         tuner = tune.Tuner(
             trainable, param_space=cfg.param_space(),
             tune_config=tune.TuneConfig(
-                num_samples=cfg.samples, reuse_actors=True, max_concurrent_trials=workers,
-                search_alg=BasicVariantGenerator(random_state=cfg.seed)),
+                num_samples=cfg.samples, reuse_actors=True,
+                search_alg=BasicVariantGenerator(random_state=cfg.seed,
+                                                 max_concurrent=workers or 0)),
             run_config=tune.RunConfig(name=cfg.name, storage_path=str(root), verbose=0))
     grid = tuner.fit()
     exp.mkdir(parents=True, exist_ok=True)

@@ -437,6 +437,9 @@ def test_nir_networks_need_dt_everywhere(ws, tmp_path, capsys):
     assert Result.load(tmp_path / "o.npz").spikes["in"].shape == (20, 3, 12)
     assert main(["info", str(ws / "net.snn"), "--dt", "0.1"]) == 2
     assert "--dt: only for NIR graphs" in capsys.readouterr().err
+    # snntorch's exporter fixes the step: --convention snntorch needs no --dt
+    assert main(["info", str(tmp_path / "m.nir"), "--convention", "snntorch", "--quiet"]) == 0
+    assert "dt=0.0001 s" in capsys.readouterr().out
 
 
 def test_steps_shorter_than_the_input_run_its_first_steps(ws, tmp_path):

@@ -324,3 +324,12 @@ def test_ice40_buffer_size_is_learned_and_holds_a_full_step():
     ref = snnkit.simulate(net, x, backend="fixed")
     assert_same_spikes(res, ref)
     assert int(ref.spikes["a"].sum()) == 6 * 252  # every neuron, every step
+
+
+def test_load_with_progress_shows_the_upload_to_its_end(board, capsys):
+    """The bar's total is the upload's payload (written and read back): a clean link ends
+    it at exactly 100%."""
+    with Device(board) as dev:
+        dev.load(make_net(seed=3), progress=True)
+    err = capsys.readouterr().err
+    assert re.search(r"upload: 100%\|[^\n\r]*\| (\S+)/\1 ", err), err[-300:]

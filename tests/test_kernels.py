@@ -205,6 +205,67 @@ def test_float_kernel_spikes_agree_on_random_weights(monkeypatch):
     assert dv < 1e-5  # first step: summation order only
 
 
+def bias_net(rng, n=270, dyadic=False):
+    """A LIF layer with a bias and snntorch's delayed reset (the bias-only neuron update),
+    270 targets (two column blocks, the last no multiple of 16), 300 sources; and a LIF
+    without bias reset to a value, with a current input besides its spikes (a dense input)."""
+    def w(shape, sd):
+        x = rng.normal(0.0, sd, shape)
+        return np.round(x * 256) / 256 if dyadic else x
+
+    net = snnkit.Network()
+    net.add_input("in", 300)
+    net.add_input("cur", 3, encoding="current")
+    net.add_population("h", n, LIF(beta=0.9, threshold=1.0, bias=rng.uniform(-0.05, 0.1, n),
+                                   reset="delayed"))
+    net.add_population("g", 40, LIF(beta=0.8, threshold=0.8, reset="value", v_reset=-0.1))
+    net.connect("in", "h", w((n, 300), 0.12))
+    net.connect("in", "g", w((40, 300), 0.1))
+    net.connect("cur", "g", w((40, 3), 0.3))
+    return net
+
+
+def bias_inputs(rng, steps, batch):
+    return {"in": rng.random((steps, batch, 300)) < 0.15,
+            "cur": rng.normal(0.1, 0.3, (steps, batch, 3))}
+
+
+@needs_cc
+@pytest.mark.parametrize("batch", [9, 70])
+def test_batch_blocked_float_sums_equal_one_sample_at_a_time(batch, monkeypatch):
+    # batches of 8 or more sum float events for groups of samples at once (item_f32_bb,
+    # with the update fused per vector of columns): each sample's sums must still be its rows
+    # added in the same order, bit for bit the one-sample run (item_f32), on weights where
+    # the order matters. 9: one interleaved octet + a single; 70: two groups of 35
+    rng = np.random.default_rng(11)
+    net = bias_net(rng)
+    x = bias_inputs(rng, 30, batch)
+    whole = run(net, x, monkeypatch, True)
+    for b in (0, 7, 8, batch - 1):
+        one = run(net, {k: v[:, b:b + 1] for k, v in x.items()}, monkeypatch, True)
+        for k in ("h", "g"):
+            assert torch.equal(whole.spikes[k][:, b:b + 1], one.spikes[k]), (k, b)
+            for var in ("v", "i", "theta"):
+                assert torch.equal(whole.states[k][var][:, b:b + 1], one.states[k][var]), var
+    for k in ("h", "g"):
+        assert 0.02 < float(whole.spikes[k].float().mean()) < 0.5, k
+
+
+@needs_cc
+@pytest.mark.parametrize("backend", ["float", "fixed"])
+def test_bias_only_update_is_bit_exact_with_the_torch_path(backend, monkeypatch):
+    # no synaptic current, refractory period or adaptation but a bias: the kernel's
+    # bias-only update against neuron_step (float: sums exact on the 1/256 grid)
+    rng = np.random.default_rng(12)
+    net = bias_net(rng, dyadic=True)
+    if backend == "fixed":
+        net, _ = snnkit.quantize(net)
+    x = bias_inputs(rng, 30, 9)
+    fast = run(net, x, monkeypatch, True, backend=backend)
+    assert_identical(fast, run(net, x, monkeypatch, False, backend=backend))
+    assert int(fast.spikes["h"].sum()) > 1000
+
+
 @needs_cc
 def test_bf16_kernel_equals_fp32_kernel_on_bf16_rounded_weights(monkeypatch):
     # precision="bf16" rounds the weights to bf16 and sums in float32: bit for bit what the

@@ -84,3 +84,34 @@ endmodule
     out = subprocess.run(["vvp", "-n", "t.vvp"], cwd=tmp_path, check=True, capture_output=True,
                          text=True).stdout.split()
     assert dict(zip(checks, map(int, out))) == {k: int(v) for k, v in checks.items()}
+
+
+def test_verilog_parameter_defaults_are_the_python_configurations():
+    """A module's parameter defaults (what a build outside snnkit, or a Vivado project opened
+    by hand, gets) are the configuration snnkit describes it with: the standard one
+    (``HardwareConfig()``) for the core, its parts and benches, ``BOARD_CONFIGS`` for the
+    iCE40 and Artix-7 tops."""
+    import re
+    from pathlib import Path
+
+    from snnkit.compiler import BOARD_CONFIGS
+
+    root = Path(__file__).resolve().parents[1]
+    want = {str(f.relative_to(root)): HardwareConfig().verilog_params()
+            for f in [*root.glob("hdl/*.v"), root / "sim/tb_snn.v", root / "sim/tb_multi.v",
+                      root / "sim/gate/snn_core_gate.v"]}
+    want["firmware/ice40/icebreaker_top.v"] = BOARD_CONFIGS["ice40"].verilog_params()
+    want["firmware/cmod_a7/cmod_a7_top.v"] = BOARD_CONFIGS["cmod_a7"].verilog_params()
+    checked = 0
+    for path, params in want.items():
+        text = (root / path).read_text()
+        header = re.search(r"module\s+\w+\s*#\((.*?)\)\s*\(", text, re.S)
+        if header is None:
+            continue
+        got = {k: int(v) for k, v in
+               re.findall(r"parameter\s+integer\s+(\w+)\s*=\s*(\d+)\b", header.group(1))}
+        wrong = {k: (got[k], params[k]) for k in got.keys() & params.keys()
+                 if got[k] != params[k]}
+        assert not wrong, f"{path}: parameter defaults (Verilog, Python) differ: {wrong}"
+        checked += bool(got.keys() & params.keys())
+    assert checked >= 10

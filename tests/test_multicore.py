@@ -5,6 +5,8 @@ the same step (delay 0: a later wave) and through the step barrier (delay 1); an
 board of many cores over the UART protocol (the emulated hdl/host_multi_top.v), on a lossy
 line and across a board swap too."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -79,19 +81,21 @@ def test_route_table_gives_each_neuron_its_whole_network_index():
         build_multi_images(snnkit.partition(crossing_net(), 3, CONFIG), CONFIG)
 
 
-def test_one_board_many_cores_over_the_uart_protocol():
+def test_one_board_many_cores_over_the_uart_protocol(capsys):
     """The emulated multi-core board (hdl/host_multi_top.v): snnkit.Device partitions and
-    loads the network (per-neuron biases too), runs it with STDP on, two samples: the
-    simulator's spikes and weights."""
+    loads the network (per-neuron biases too; its upload bar ends at exactly 100%), runs it
+    with STDP on, two samples: the simulator's spikes and weights."""
     net = with_biases(crossing_net(seed=4))
     x = np.random.default_rng(5).random((20, 2, 8)) < 0.35
     ref = snnkit.simulate(net, x, backend="fixed")
     with running(CONFIG, cores=2) as (url, _):
         with Device(url) as dev:
             assert dev.info.cores == 2 and dev.info.regions[10] == 2 * 128
-            dev.load(net)
+            dev.load(net, progress=True)
             res = dev.run(x)
             counters = dev.read_counters()
+    err = capsys.readouterr().err
+    assert re.search(r"upload: 100%\|[^\n\r]*\| (\S+)/\1 ", err), err[-300:]
     for name in ref.spikes:
         assert torch.equal(res.spikes[name], ref.spikes[name]), name
     for name, w in ref.weights.items():

@@ -91,6 +91,17 @@ def test_snntorch_leaky_synaptic_default_reset_exact():
     assert {"v_reset", "bias"} <= params and warned
 
 
+def test_snntorch_export_imports_without_dt_at_its_exporters_step():
+    """snntorch's exporter fixes dt = 1e-4: left out, that is the step (the same spikes);
+    another dt would read every beta wrong, so it is refused."""
+    graph, layers = _snntorch_model("subtract", seed=2)
+    net, _ = _import(graph, convention="snntorch")
+    assert net.dt == 1e-4
+    _check_same(net, _run_torch(layers, _spikes()), ["1", "3"])
+    with pytest.raises(NetworkError, match=r"dt = 0.0001; dt=0.001 would read every beta"):
+        from_nir(graph, dt=1e-3, convention="snntorch")
+
+
 def test_snntorch_reset_zero_matches_nir_reading():
     graph, layers = _snntorch_model("zero", synaptic=False, seed=1)
     net, _ = _import(graph, dt=1e-4)
@@ -241,6 +252,8 @@ def test_unsupported_node_names_node_and_type():
     ({"dt": 1e-3, "convention": "brian"}, "convention"),
     ({"dt": 1.0}, "exceeds the time constant"),
     ({"dt": -1.0}, "dt"),
+    ({}, r"dt: required with convention='nir'"),
+    ({"convention": "norse"}, r"dt: required with convention='norse'.*norse.torch.to_nir"),
 ])
 def test_bad_arguments(kw, match):
     nodes = {"input": nir.Input(input_type={"input": np.array([2])}), "lif": _lif(2)}

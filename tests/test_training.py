@@ -10,7 +10,7 @@ import torch
 
 import snnkit
 from snnkit.surrogate import Surrogate
-from snnkit.training import SNN, evaluate, fit
+from snnkit.training import SNN, evaluate, fit, fused, loops
 from snnkit.training import kernel as train_kernel
 from tests.conftest import make_net
 
@@ -45,6 +45,23 @@ def feedforward(seed=0, grid=True, delay=1):
     net.connect("a", "b", w((12, 24), 0.3, 0.3), delay=delay)
     net.connect("in", "b", w((12, 20), 0.1, 0.2))
     net.connect("b", "c", w((6, 12), 0.5, 0.3))
+    return net
+
+
+def variant(net, kind):
+    """The kernel's other rows. "delayed": snntorch's delayed reset (CubaLIF: c1 and c2; LIF:
+    c1, with a bias) and per-neuron refractory periods, with the delayed reset and without (the
+    IF); "bias": the LIF's bias alone (the plain row plus the bias), and a refractory period
+    of 2 steps for the CubaLIF."""
+    if kind in ("delayed", "bias"):
+        net.populations[2].neuron.bias = np.linspace(-0.1, 0.2, 12)
+    if kind == "bias":
+        net.populations[1].neuron.refractory = 2
+    if kind == "delayed":
+        for pop in net.neuron_populations[:2]:
+            pop.neuron.reset = "delayed"
+        net.populations[1].neuron.refractory = np.arange(24) % 3
+        net.populations[3].neuron.refractory = np.arange(6) % 2
     return net
 
 
@@ -148,27 +165,39 @@ def _assert_same_as_simulate(net, x, arithmetic, snn_kw=None, **sim_kw):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
-def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic):
+@pytest.mark.parametrize("path", ["kernel", "torch"])
+def test_delayed_reset_and_per_neuron_refractory_train_as_they_simulate(arithmetic, path,
+                                                                         monkeypatch):
     """snntorch's delayed reset (c1 / c2 from the trained threshold and decays) and
-    per-neuron refractory periods: the torch path, the simulators' spikes and states, and a
-    gradient reaches the threshold through c1."""
+    per-neuron refractory periods, on both paths: the simulators' spikes and states (the
+    membrane differs from the reset by subtraction's), and a gradient reaches the threshold
+    through c1."""
+    if path == "torch":
+        monkeypatch.setenv("SNNKIT_KERNELS", "0")
     net = feedforward(1, grid=arithmetic == "float")
     net.populations[1].neuron.reset = "delayed"  # CubaLIF: c1 and c2
     net.populations[2].neuron.reset = "delayed"
     net.populations[2].neuron.refractory = np.arange(12) % 3
-    m, got = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=1), arithmetic)
+    x = spikes_in(17, 5, 20, seed=1)
+    m, got = _assert_same_as_simulate(net, x, arithmetic)
+    assert (loops._use_kernel(m) is not None) == (path == "kernel")
     assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
+    net.populations[2].neuron.reset = "subtract"
+    other = snnkit.simulate(net, x, backend=arithmetic, record="v").states["b"]["v"]
+    assert not torch.equal(other.to(got.states["b"]["v"].dtype), got.states["b"]["v"].detach())
     loss_of(got).backward()
     assert m.pops[0].threshold.grad is not None and m.pops[0].threshold.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
 @pytest.mark.parametrize("memory", ["full", "lean"])
-def test_kernel_forward_equals_simulate(arithmetic, memory):
+@pytest.mark.parametrize("kind", ["own", "delayed", "bias"])
+def test_kernel_forward_equals_simulate(arithmetic, memory, kind):
     for seed in range(3):
-        net = feedforward(seed, grid=arithmetic == "float")
-        _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=seed), arithmetic,
-                                 {"memory": memory, "chunk": 5})
+        net = variant(feedforward(seed, grid=arithmetic == "float"), kind)
+        m, _ = _assert_same_as_simulate(net, spikes_in(17, 5, 20, seed=seed), arithmetic,
+                                        {"memory": memory, "chunk": 5})
+        assert loops._use_kernel(m) is not None
 
 
 def test_kernel_forward_equals_simulate_16_bit_weights():
@@ -215,19 +244,82 @@ def _grads(m, x, monkeypatch=None, torch_path=False):
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
-def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, monkeypatch):
-    net = feedforward(3, grid=arithmetic == "float")
+@pytest.mark.parametrize("kind", ["own", "delayed", "bias"])
+def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, kind, monkeypatch):
+    """delayed: the gradients of c1 / c2 reach the threshold, beta and alpha; with weights
+    and biases trained only (c1 / c2 need none), float keeps the spikes in the sign of the
+    saved derivative (no flag bytes) where no refractory period needs them."""
+    net = variant(feedforward(3, grid=arithmetic == "float"), kind)
     x = spikes_in(12, 4, 20, seed=3)
-    for memory in ("full", "lean"):
-        m = SNN(net, arithmetic=arithmetic, trainable=ALL, memory=memory, chunk=5)
+    for memory, trainable in (("full", ALL), ("lean", ALL), ("full", ("weight", "bias"))):
+        m = SNN(net, arithmetic=arithmetic, trainable=trainable, memory=memory, chunk=5)
+        assert loops._use_kernel(m) is not None
         r1, g1 = _grads(m, x)
         r2, g2 = _grads(m, x, monkeypatch, torch_path=True)
         for k in r1.spikes:
             assert torch.equal(r1.spikes[k], r2.spikes[k])
-        assert set(g1) == set(g2) and len(g1) == 4 + 9  # alpha, beta where the model has them
+        # alpha, beta where the model has them
+        assert set(g1) == set(g2) and len(g1) == (4 + 9 if trainable == ALL else 4 + 3)
         for n in g1:
             scale = float(g2[n].abs().max()) or 1.0
             assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
+
+
+@pytest.mark.parametrize("memory", ["full", "lean"])
+def test_snntorch_default_leaky_trains_on_the_kernel_as_in_snntorch(memory):
+    """snntorch's default Leaky (delayed reset) behind nn.Linear with biases, imported from its
+    own NIR export: the kernel runs it, with snntorch's spikes and snntorch's own gradients
+    of the weights and biases (the same surrogate; the membranes round differently)."""
+    import warnings
+
+    import snntorch as snn
+    from snntorch import surrogate
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    steps, batch, n_in, n_h, n_out = 30, 4, 12, 16, 5
+    fc1, fc2 = torch.nn.Linear(n_in, n_h), torch.nn.Linear(n_h, n_out)
+    with torch.no_grad():
+        fc1.weight.mul_(3)
+        fc2.weight.mul_(3)
+
+    def lif(n):  # the exporter needs per-neuron tensors
+        return snn.Leaky(beta=torch.full((n,), 0.9), threshold=torch.ones(n), init_hidden=True)
+
+    graph = export_to_nir(torch.nn.Sequential(fc1, lif(n_h), fc2, lif(n_out)),
+                          torch.zeros(n_in))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", snnkit.NIRApproximationWarning)
+        net = snnkit.from_nir(graph, convention="snntorch")
+    x = spikes_in(steps, batch, n_in, 0.3, seed=1)
+    sg = surrogate.fast_sigmoid(slope=25)
+    l1, l2 = snn.Leaky(beta=0.9, spike_grad=sg), snn.Leaky(beta=0.9, spike_grad=sg)
+    m1, m2, ref = l1.init_leaky(), l2.init_leaky(), ([], [])
+    for t in range(steps):
+        s1, m1 = l1(fc1(x[t].float()), m1)
+        s2, m2 = l2(fc2(s1), m2)
+        ref[0].append(s1)
+        ref[1].append(s2)
+    ref = [torch.stack(r) for r in ref]
+    w = torch.arange(1, n_out + 1, dtype=torch.float32)
+
+    def loss(s1, s2):
+        return (s2.sum(0) * w).sum() + 0.1 * s1.sum()
+
+    loss(*ref).backward()
+    m = SNN(net, "fast_sigmoid", slope=25.0, trainable=("weight", "bias"), memory=memory,
+            chunk=7)
+    assert loops._use_kernel(m) is not None
+    assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
+    res = m(x)
+    for name, r in zip(("1", "3"), ref):
+        assert 0 < float(r.detach().mean()) < 1, name
+        assert torch.equal(res.spikes[name].detach(), r.detach()), name
+    loss(res.spikes["1"], res.spikes["3"]).backward()
+    for got, want in ((m.weights[0].grad, fc1.weight.grad), (m.weights[1].grad, fc2.weight.grad),
+                      (m.pops[0].bias.grad, fc1.bias.grad), (m.pops[1].bias.grad, fc2.bias.grad)):
+        assert float(want.abs().max()) > 0
+        assert float((got - want).abs().max()) <= 1e-4 * float(want.abs().max())
 
 
 @pytest.mark.parametrize("delay", [1, 9])
@@ -364,7 +456,7 @@ def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     ck = tmp_path / "run.ckpt"
     part = SNN(_digits_net(3))
     fit(part, xtr[:160], ytr[:160], checkpoint=ck, callback=lambda e, h: e == 1, **kw)
-    assert torch.load(ck, weights_only=False)["epoch"] == 1
+    assert torch.load(ck, weights_only=True)["epoch"] == 1  # tensors and plain data only
     again = SNN(_digits_net(3))
     h = fit(again, xtr[:160], ytr[:160], checkpoint=ck, plot=tmp_path / "p.png", **kw)
     assert h.loss == h_whole.loss
@@ -374,6 +466,21 @@ def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "run.ckpt"]  # no temp left
     with pytest.raises(snnkit.NetworkError, match="another run"):
         fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **{**kw, "epochs": 4})
+    # a checkpoint that would run code when unpickled is refused, and the code never runs
+    torch.save({"config": _Payload(tmp_path / "pwned")}, ck)
+    with pytest.raises(snnkit.NetworkError, match="checkpoint: cannot read"):
+        fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **kw)
+    assert not (tmp_path / "pwned").exists()
+
+
+class _Payload:
+    """Unpickled, it would create a file (the checkpoint test's stand-in for malicious code)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -437,6 +544,51 @@ def test_board_selects_the_format():
 
 def test_kernel_library_builds():
     assert train_kernel.load() is not None
+
+
+def test_gradients_reuse_memory_only_once_released():
+    """The fast path hands out weight gradients in memory it takes back: never while a
+    tensor or a view still uses it."""
+    net = feedforward(5)
+    m = SNN(net, trainable=("weight",))
+    x = spikes_in(7, 3, 20, seed=5)
+    fused.POOL.clear()  # only this test's gradients to take back
+    loss_of(m(x)).backward()
+    first = {n: p.grad for n, p in m.named_parameters()}
+    keep = {n: g.clone() for n, g in first.items()}
+    view = first["weights.0"][1:]
+    m.zero_grad(set_to_none=True)  # first's gradients are still held: new memory
+    loss_of(m(spikes_in(7, 3, 20, seed=6))).backward()
+    for n, g in first.items():
+        assert torch.equal(g, keep[n]), n
+        assert g.data_ptr() != m.get_parameter(n).grad.data_ptr(), n
+    ptrs = {g.data_ptr() for g in first.values()}
+    ptrs |= {p.grad.data_ptr() for p in m.parameters()}
+    del first, view, g
+    m.zero_grad(set_to_none=True)
+    loss_of(m(x)).backward()  # released: the memory comes back, the values are right
+    for n, p in m.named_parameters():
+        if n != "weights.0" and fused.POOL.use_count:  # masked: torch's product with it
+            assert p.grad.data_ptr() in ptrs, n
+        assert torch.equal(p.grad, keep[n]), n
+
+
+@pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed
+def test_event_weight_gradient_equals_dense_product(n):
+    """out (+)= x^T g over rows [r0, r1) of the target, the source lagging two rows."""
+    lib = train_kernel.load()
+    rng = np.random.default_rng(n)
+    rows, S, lag, r0, r1 = 40, 33, 2, 5, 37
+    x = torch.from_numpy(rng.random((rows, S)) < 0.3)
+    offsets, idx = train_kernel.event_lists(lib, x)
+    g = torch.from_numpy(rng.normal(size=(r1 - r0, n + 6)).astype(np.float32))  # padded rows
+    start = torch.from_numpy(rng.normal(size=(S, n)).astype(np.float32))
+    for accumulate in (False, True):
+        out = start.clone()
+        train_kernel.event_wgrad(lib, offsets, idx, S, r0, r1, lag, g, out, accumulate)
+        src = x[r0 - lag:r1 - lag].double()  # target row r reads source row r - lag
+        want = src.T @ g[:, :n].double() + (start.double() if accumulate else 0)
+        assert torch.allclose(out.double(), want, rtol=1e-5, atol=1e-5), accumulate
 
 
 def test_docs_example_runs(tmp_path, monkeypatch):

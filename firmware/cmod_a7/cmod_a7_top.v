@@ -9,12 +9,13 @@ module cmod_a7_top #(
     parameter integer MMCM_DIV     = 12,       // core clock = VCO / MMCM_DIV
     parameter integer BAUD         = 1000000,  // UART bit rate (the protocol default)
     parameter integer MAX_PAYLOAD  = 4096,     // UART frame payload buffer bytes (host_top)
-    parameter integer N_MAX        = 256,      // snn_core parameters (docs/hardware.md) ...
-    parameter integer SYN_MAX      = 16384,
-    parameter integer P_MAX        = 8,
-    parameter integer PR_MAX       = 16,
-    parameter integer D_MAX        = 7,
-    parameter integer TR_MAX       = 1024,
+    parameter integer N_MAX        = 256,      // snn_core parameters (docs/hardware.md): the
+    // board's configuration, snnkit.compiler.BOARD_CONFIGS["cmod_a7"] (tests/test_memory_map.py)
+    parameter integer SYN_MAX      = 65536,
+    parameter integer P_MAX        = 4,
+    parameter integer PR_MAX       = 4,
+    parameter integer D_MAX        = 3,
+    parameter integer TR_MAX       = 512,
     parameter integer W_BITS       = 8,
     parameter integer S_BITS       = 16,
     parameter integer D_BITS       = 12,

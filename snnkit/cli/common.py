@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SnnkitError
-from ..nir_import import CONVENTIONS
+from ..nir_import import CONVENTIONS, EXPORTER_DT
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
 
@@ -55,13 +55,14 @@ class Parser(argparse.ArgumentParser):
 
 def add_net_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     """``NET`` (a positional, or ``--net`` when not ``required``), ``--dt``, ``--convention``."""
-    what = "network: a .snn file, or a NIR graph (.nir, with --dt)"
+    what = "network: a .snn file, or a NIR graph (.nir, with --dt or --convention)"
     if required:
         p.add_argument("net", metavar="NET", help=what)
     else:
         p.add_argument("--net", metavar="NET", help=what)
     p.add_argument("--dt", type=float, default=None,
-                   help="time step in seconds of a .nir graph (required for .nir; a .snn "
+                   help="time step in seconds of a .nir graph (required for .nir, except "
+                        "with --convention snntorch or sinabs, whose exporters fix it; a .snn "
                         "file carries its own)")
     p.add_argument("--convention", choices=CONVENTIONS, default=None,
                    help="whose discretisation a .nir graph follows (default: nir)")
@@ -69,7 +70,7 @@ def add_net_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 def load_net(args: argparse.Namespace, option: str = "NET"):
     """The network named on the command line: a ``.snn`` file, or a ``.nir`` graph read with
-    ``--dt`` (required) and ``--convention``.
+    ``--dt`` (required unless the convention's exporter fixes it) and ``--convention``.
 
     Raises
     ------
@@ -80,13 +81,14 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
 
     path = existing_file(args.net, option)
     if path.suffix.lower() == ".nir":
-        if args.dt is None:
-            raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
-                             f"time; give the simulation step in seconds, e.g. --dt 1e-3)")
-        if not args.dt > 0:
-            raise UsageError(f"--dt: must be a positive number of seconds, got {args.dt}")
         from ..nir_import import from_nir
 
+        if args.dt is None and args.convention not in EXPORTER_DT:
+            raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
+                             f"time; give the simulation step in seconds, e.g. --dt 1e-3; "
+                             f"--convention snntorch or sinabs set it themselves)")
+        if args.dt is not None and not args.dt > 0:
+            raise UsageError(f"--dt: must be a positive number of seconds, got {args.dt}")
         return from_nir(str(path), dt=args.dt, convention=args.convention or "nir")
     if args.dt is not None or args.convention is not None:
         opt = "--dt" if args.dt is not None else "--convention"

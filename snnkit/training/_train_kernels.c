@@ -193,7 +193,8 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
         const int64_t n = N - c0 < F->blk ? N - c0 : F->blk;                            \
         const int nv = (int)((n + VL - 1) / VL);                                        \
         const tmask_t tm = TMASK((int)(n - (nv - 1) * VL));                             \
-        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive; \
+        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
+                            || p->delayed;                                              \
         RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
         for (int64_t t = 0; t < F->T; t++) { /* then b: the rows written are adjacent */ \
             for (int64_t b = 0; b < F->B; b++) {                                        \
@@ -430,7 +431,8 @@ int snn_train_transpose(int64_t r0, int64_t r1, int64_t dr, int64_t S, const int
 
 /* One item = (block of WG_COLS columns, chunk of sources): each source's weight gradient
    row is the sum of the gradient rows of the steps in which it spiked, accumulated in
-   registers (the forward's event sum, transposed) and written once. */
+   registers from +0.0 (the forward's event sum, transposed), then written or added once
+   (not started from dw's row: its load, a miss, would stall the sums). */
 static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     const twgrad_t *E = (const twgrad_t *)ctx;
     int64_t blk = item / E->n_chunks, ch = item % E->n_chunks;
@@ -440,9 +442,11 @@ static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     int64_t j1 = (ch + 1) * E->chunk < E->S ? (ch + 1) * E->chunk : E->S;
     const float *sum = (const float *)scratch;
     for (int64_t j = ch * E->chunk; j < j1; j++) {
+        float *d = E->dw + j * E->N + c0;
+        if (j + 1 < j1) /* the next row of dw, a cache miss, arrives while this one sums */
+            for (int64_t c = 0; c < n; c += 16) __builtin_prefetch(d + E->N + c, 1);
         tacc_f32(E->g + c0, E->ld, E->tidx + E->toff[j], E->toff[j + 1] - E->toff[j], nv, tm,
                  (vf *)scratch, 0);
-        float *d = E->dw + j * E->N + c0;
         if (E->accumulate)
             for (int64_t c = 0; c < n; c++) d[c] += sum[c];
         else
@@ -450,12 +454,53 @@ static void wgrad_item(void *ctx, int64_t item, void *scratch) {
     }
 }
 
-/* dw [S, N] = x^T g (accumulate: +=): row j = the sum of the rows of g [rows, ld >= N]
-   listed for source j by snn_train_transpose. Returns 0, or -1 when memory ran out. */
+/* dw [S, N] = x^T g (accumulate: +=): row j = the sum of the rows of g [rows, ld >= N] listed
+   for source j by snn_train_transpose. Returns 0, or -1 when memory ran out. */
 int snn_train_wgrad(int64_t S, int64_t N, int64_t ld, const int64_t *toff, const int32_t *tidx,
                     const float *g, float *dw, int accumulate, int n_threads) {
     int64_t chunk = 32;
     twgrad_t E = {accumulate != 0, S, N, chunk, (S + chunk - 1) / chunk, ld, toff, tidx, g, dw};
     return parallel_for(wgrad_item, &E, (N + WG_COLS - 1) / WG_COLS * E.n_chunks, n_threads,
                         (size_t)NV * VBYTES);
+}
+
+/* The weight gradient of a projection into few targets (N <= WG_ROWS_MAX), without
+   transposing the source's lists: for each target row r in [r0, r1) (g's row r - r0), the
+   row is added to dw's row of every source that spiked in source row r - dr >= 0 (lists by
+   row, offsets / idx). dw [S, N] is zeroed first unless accumulate. Returns 0, -1 when
+   memory ran out, or -2 when N is too large. */
+#define WG_ROWS_MAX 32
+int snn_train_wgrad_rows(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N,
+                         int64_t ld, const int64_t *offsets, const int32_t *idx,
+                         const float *g, float *dw, int accumulate) {
+    if (N > WG_ROWS_MAX) return -2;
+#if defined(__AVX512F__)
+    if (N <= 16) { /* the rows of dw as whole aligned vectors in a scratch, one per source */
+        const __mmask16 m = (__mmask16)((1u << N) - 1);
+        __m512 *acc = aligned_alloc(64, 64 * (size_t)(S > 0 ? S : 1));
+        if (!acc) return -1;
+        for (int64_t j = 0; j < S; j++)
+            acc[j] = accumulate ? _mm512_maskz_loadu_ps(m, dw + j * N) : _mm512_setzero_ps();
+        for (int64_t r = r0 < dr ? dr : r0; r < r1; r++) {
+            const int64_t q = r - dr;
+            const __m512 v = _mm512_maskz_loadu_ps(m, g + (r - r0) * ld);
+            for (int64_t e = offsets[q]; e < offsets[q + 1]; e++)
+                acc[idx[e]] = _mm512_add_ps(acc[idx[e]], v);
+        }
+        for (int64_t j = 0; j < S; j++) _mm512_mask_storeu_ps(dw + j * N, m, acc[j]);
+        free(acc);
+        return 0;
+    }
+#endif
+    if (!accumulate) memset(dw, 0, sizeof(float) * (size_t)(S * N));
+    for (int64_t r = r0 < dr ? dr : r0; r < r1; r++) {
+        const int64_t q = r - dr;
+        float v[WG_ROWS_MAX];
+        memcpy(v, g + (r - r0) * ld, sizeof(float) * (size_t)N);
+        for (int64_t e = offsets[q]; e < offsets[q + 1]; e++) {
+            float *restrict d = dw + (int64_t)idx[e] * N;
+            for (int64_t c = 0; c < N; c++) d[c] += v[c];
+        }
+    }
+    return 0;
 }

@@ -9,7 +9,12 @@
    x = (v - threshold) * lsb (times lsb: the derivative with respect to v), the reset does not
    pass gradient through the spike (detached reset), saturation passes it only inside the
    range, floor passes it straight through. Build with -ffp-contract=off: the float update
-   must round each product and sum as torch does. */
+   must round each product and sum as torch does.
+
+   reset="delayed" (neurons.delayed_reset_inputs) adds c1 to the input one step after a spike
+   and c2 two steps after; the last two steps' spikes ride in the top bits of the refractory
+   counter's state (R_S1, R_S2), so they cross chunks and checkpoints with it. The inputs
+   carry no gradient to the spikes; c1 and c2 get theirs (the input's, where the spike was). */
 
 #include <math.h> /* floor */
 #include <stdint.h>
@@ -35,6 +40,9 @@ typedef struct {
     double lsb;          /* real value of one unit of v (1 in float) */
     int surrogate;       /* snnkit.surrogate.KIND */
     double slope;
+    const void *c1, *c2; /* [N] reset="delayed": the inputs after a spike (else NULL) */
+    int delayed;
+    const int32_t *refr; /* [N] refractory periods per neuron, or NULL: refractory for all */
 } tneuron_t;
 
 /* Flag bits per (t, b, n), for the backward pass. */
@@ -44,8 +52,15 @@ typedef struct {
 #define F_V_IN 8    /* the membrane's sum was inside */
 #define F_R_IN 16   /* v - threshold (reset by subtraction) was inside */
 #define F_TH_IN 32  /* theta's sum was inside */
+#define F_S2 64     /* reset="delayed": a spike two steps before (c2 was added) */
+#define F_S1 128    /* ... and the step before (c1) */
 #define F_ALL_IN (F_ACTIVE | F_I_IN | F_V_IN | F_R_IN | F_TH_IN)
 #define BLOCK_MAX 256 /* the most columns of a scan block (scan_block) */
+
+/* The refractory counter's state: the count, and the spikes of the last two steps. */
+#define R_COUNT 0x0fffffff
+#define R_S1 (1 << 30)
+#define R_S2 (1 << 29)
 
 /* dS/dx of snnkit/surrogate.py, same formulas and order of operations: G(x) for x = h[c]
    = (v - thr) * lsb is dS/dx * lsb, the derivative with respect to v. kp = pi/2 * k rounded
@@ -116,7 +131,7 @@ DEF_SGS(sgs_f64, double)
    and the flags. Compile-time so that each variant vectorises. GENERAL = 1 runs every term
    whatever the flags: decay(i, 0) = 0, + 0 bias, a refractory period of 0 and theta with
    adapt_plus = 0 change nothing (up to the sign of a zero). */
-#define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
+#define DEF_ROW_CORE(NAME, RT, SAT, DECAY, GENERAL, SAVE, PER, BIAS)                    \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
         RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
@@ -134,9 +149,10 @@ DEF_SGS(sgs_f64, double)
         const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
         const int subtract = p->subtract, adaptive = p->adaptive;                       \
         const int32_t refractory = p->refractory;                                       \
+        const int32_t *restrict refr = PER ? p->refr + c0 : NULL;                       \
         (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
         (void)alpha, (void)bias, (void)adapt_plus, (void)adapt_decay, (void)has_alpha;  \
-        (void)has_bias, (void)adaptive, (void)refractory, (void)TH, (void)R;            \
+        (void)has_bias, (void)adaptive, (void)refractory, (void)refr, (void)TH, (void)R; \
         int32_t fi[BLOCK_MAX]; /* the flags, narrowed to bytes after the loop */        \
         (void)fi;                                                                       \
         for (int64_t c = 0; c < n; c++) {                                               \
@@ -146,7 +162,7 @@ DEF_SGS(sgs_f64, double)
             const RT i = SAT(ipre);                                                     \
             /* 4. membrane: one saturation of the three-term sum */                     \
             RT u = DECAY(vold, beta[c]) + i;                                            \
-            if (GENERAL) u = u + bias[c];                                               \
+            if (GENERAL || BIAS) u = u + bias[c];                                       \
             const RT vs = SAT(u);                                                       \
             const int32_t r = GENERAL ? R[c] : 0;                                       \
             const int active = r == 0;                                                  \
@@ -165,7 +181,7 @@ DEF_SGS(sgs_f64, double)
             if (GENERAL) {                                                              \
                 /* 7. refractory counter, 8. homeostasis */                             \
                 const int32_t rn = r > 0 ? r - 1 : 0; /* arithmetic: vectorises */      \
-                R[c] = rn + spk * (refractory - rn);                                    \
+                R[c] = rn + spk * ((PER ? refr[c] : refractory) - rn);                  \
                 thp = DECAY(thold, adapt_decay[c]) + (spk ? adapt_plus[c] : 0);         \
                 thn = SAT(thp);                                                         \
                 TH[c] = thn;                                                            \
@@ -177,6 +193,47 @@ DEF_SGS(sgs_f64, double)
         }                                                                               \
         if (SAVE == 1)                                                                  \
             for (int64_t c = 0; c < n; c++) FL[c] = (uint8_t)fi[c];                      \
+    }
+
+/* The row (PER = 1: its copy with refractory periods per neuron, refr[c]; the plain LIF / IF
+   row plus the bias, BIAS = 1, where a bias is all that makes a population general: the
+   general row's other terms would change nothing, and cost floors in fixed point), and for
+   the delayed reset around it: 2. its inputs join the synaptic input after the last steps'
+   spikes, taken from the top bits of R (the row sees the plain counter), then put back with
+   this step's, and given to the flags. Separate loops: the row vectorises as without. */
+#define DEF_ROW(NAME, RT, SAT, DECAY, GENERAL, SAVE)                                    \
+    DEF_ROW_CORE(NAME##_core, RT, SAT, DECAY, GENERAL, SAVE, 0, 0)                      \
+    DEF_ROW_CORE(NAME##_per, RT, SAT, DECAY, GENERAL, SAVE, 1, 0)                       \
+    DEF_ROW_CORE(NAME##_bias, RT, SAT, DECAY, 0, SAVE, 0, 1)                            \
+    static inline __attribute__((always_inline)) void NAME(                             \
+        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
+        RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
+        RT *restrict H, uint8_t *restrict FL) {                                         \
+        const RT *xin = x; /* the synaptic input, plus the delayed reset's */          \
+        RT xd[GENERAL ? BLOCK_MAX : 1];                                                 \
+        int32_t last[GENERAL ? BLOCK_MAX : 1];                                          \
+        if (GENERAL && p->delayed) {                                                    \
+            const RT *restrict c1 = (const RT *)p->c1 + c0;                             \
+            const RT *restrict c2 = (const RT *)p->c2 + c0;                             \
+            for (int64_t c = 0; c < n; c++) {                                           \
+                last[c] = R[c] & (R_S1 | R_S2);                                         \
+                R[c] &= R_COUNT;                                                        \
+                xd[c] = (x[c] + (last[c] & R_S1 ? c1[c] : 0)) + (last[c] & R_S2 ? c2[c] : 0); \
+            }                                                                           \
+            xin = xd;                                                                   \
+        }                                                                               \
+        if (GENERAL && p->refr)                                                         \
+            NAME##_per(n, p, c0, xin, V, I, TH, R, S, H, FL);                           \
+        else if (GENERAL && !p->has_alpha && !p->refractory && !p->adaptive)            \
+            NAME##_bias(n, p, c0, xin, V, I, TH, R, S, H, FL);                          \
+        else                                                                            \
+            NAME##_core(n, p, c0, xin, V, I, TH, R, S, H, FL);                          \
+        if (GENERAL && p->delayed) {                                                    \
+            for (int64_t c = 0; c < n; c++)                                             \
+                R[c] |= (S[c] != 0) << 30 | (last[c] >> 1 & R_S2);                      \
+            if (SAVE == 1)                                                              \
+                for (int64_t c = 0; c < n; c++) FL[c] |= (uint8_t)(last[c] >> 23);      \
+        }                                                                               \
     }
 
 DEF_ROW(row_f32_lif, float, T_SAT_F, T_DECAY_F, 0, 0)
@@ -205,6 +262,7 @@ typedef struct {
     void *gx;                          /* [T, B, ldx] out: gradient of the synaptic input */
     int64_t ldx;
     double *g_alpha, *g_beta, *g_thr, *g_bias; /* [N] accumulated, or NULL */
+    double *g_c1, *g_c2;               /* [N] reset="delayed", accumulated, or NULL */
 } tbwd_t;
 
 /* The backward of one (t, b) row: the gradients of the state after the step (CV, CI, CT,
@@ -273,14 +331,16 @@ DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
         const tneuron_t *p = &G->p;                                                     \
         const int64_t N = G->N, c0 = item * G->blk;                                     \
         const int64_t n = N - c0 < G->blk ? N - c0 : G->blk;                            \
-        const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
-                            || G->vprev || G->iprev;                                    \
-        double *acc = (double *)scratch; /* 4 x blk: alpha, beta, threshold, bias */    \
-        memset(acc, 0, sizeof(double) * 4 * (size_t)G->blk);                            \
-        RT *GU = (RT *)(acc + 4 * G->blk); /* blk: the membrane sum's gradient */       \
+        /* a bias alone: the plain row (it adds the bias's gradient too) */             \
+        const int general = p->has_alpha || p->refractory || p->adaptive || G->vprev    \
+                            || G->iprev;                                                \
+        double *acc = (double *)scratch; /* 6 x blk: alpha, beta, threshold, bias, c1, c2 */ \
+        memset(acc, 0, sizeof(double) * 6 * (size_t)G->blk);                            \
+        RT *GU = (RT *)(acc + 6 * G->blk); /* blk: the membrane sum's gradient */       \
         const RT inv = (RT)pow2(-p->decay_bits);                                        \
         (void)inv;                                                                      \
         double *ga = acc, *gb = acc + G->blk, *gt = acc + 2 * G->blk, *gbi = acc + 3 * G->blk; \
+        double *gc1 = acc + 4 * G->blk, *gc2 = acc + 5 * G->blk;                        \
         for (int64_t t = G->T - 1; t >= 0; t--) { /* then b: the rows read are adjacent */ \
             for (int64_t b = 0; b < G->B; b++) {                                        \
                 RT *CV = (RT *)G->cv + b * N + c0, *CI = (RT *)G->ci + b * N + c0;      \
@@ -308,6 +368,13 @@ DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
                 if (G->iprev)                                                           \
                     for (int64_t c = 0; c < n; c++)                                     \
                         ga[c] += gx[c] * EFF(((const RT *)G->iprev)[o + c]);            \
+                /* reset="delayed": x + c1 after a spike (+ c2 two steps after) */      \
+                if (G->g_c1)                                                            \
+                    for (int64_t c = 0; c < n; c++)                                     \
+                        gc1[c] += G->flags[o + c] & F_S1 ? (double)gx[c] : 0;           \
+                if (G->g_c2)                                                            \
+                    for (int64_t c = 0; c < n; c++)                                     \
+                        gc2[c] += G->flags[o + c] & F_S2 ? (double)gx[c] : 0;           \
             }                                                                           \
         }                                                                               \
         for (int64_t c = 0; c < n; c++) {                                               \
@@ -315,6 +382,8 @@ DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
             if (G->g_beta) G->g_beta[c0 + c] += gb[c];                                  \
             if (G->g_thr) G->g_thr[c0 + c] += gt[c];                                    \
             if (G->g_bias) G->g_bias[c0 + c] += gbi[c];                                 \
+            if (G->g_c1) G->g_c1[c0 + c] += gc1[c];                                     \
+            if (G->g_c2) G->g_c2[c0 + c] += gc2[c];                                     \
         }                                                                               \
     }
 
@@ -331,18 +400,19 @@ static int64_t scan_block(int64_t N, int n_threads) {
 /* The time-reversed recurrence: gx [T, B, ldx >= N] from the spikes' gradients gs [T, B,
    ldg >= N] (gx may be gs, in place, when ldg = ldx) and those of the recorded states gv,
    gi, gth ([T, B, N], each may be NULL), the forward's h and flags (vprev /
-   iprev when g_beta / g_alpha are wanted). cv, ci, cth: [B, N] gradients of the state after
-   the last step, in; of the state before the first step, out. g_*: [N] doubles, added to. */
+   iprev when g_beta / g_alpha are wanted; the flags when g_c1 / g_c2 are). cv, ci, cth: [B, N]
+   gradients of the state after the last step, in; of the state before the first step, out.
+   g_*: [N] doubles, added to. */
 int snn_train_backward(int dbl, int64_t T, int64_t B, int64_t N, const tneuron_t *p,
                        const void *gs, int64_t ldg, const void *gv, const void *gi,
                        const void *gth,
                        const void *h, const uint8_t *flags, const void *vprev,
                        const void *iprev, void *cv, void *ci, void *cth, void *gx, int64_t ldx,
                        double *g_alpha, double *g_beta, double *g_thr, double *g_bias,
-                       int n_threads) {
+                       double *g_c1, double *g_c2, int n_threads) {
     int64_t blk = scan_block(N, n_threads);
     tbwd_t G = {T, B, N, blk, *p, gs, ldg, gv, gi, gth, h, flags, vprev, iprev, cv, ci, cth, gx, ldx,
-                g_alpha, g_beta, g_thr, g_bias};
+                g_alpha, g_beta, g_thr, g_bias, g_c1, g_c2};
     return parallel_for(dbl ? bwd_f64 : bwd_f32, &G, (N + blk - 1) / blk, n_threads,
-                        sizeof(double) * 5 * (size_t)blk);
+                        sizeof(double) * 7 * (size_t)blk);
 }

@@ -349,7 +349,7 @@ def _bar(show: bool, total: int, desc: str):
 
 def _resume(path, model, opt, sched, config) -> tuple[int, History]:
     try:
-        ck = torch.load(path, map_location=model.device, weights_only=False)
+        ck = torch.load(path, map_location=model.device, weights_only=True)  # no pickled code
         old = ck["config"]
     except Exception as e:  # noqa: BLE001
         raise NetworkError(f"checkpoint: cannot read {str(path)!r} ({e}); delete it or pass "

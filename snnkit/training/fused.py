@@ -17,11 +17,18 @@ forward pass of one population just before that population's backward pass on it
 checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
 the checkpoints and the buffers of K steps of one population, whatever the depth of the
 network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
-anew and costs a page fault per 4 KB on first touch.
+anew and costs a page fault per 4 KB on first touch. The pool also takes back the memory of the
+weight gradients it handed out once nothing uses them any more (not the spikes: kept through
+the backward pass, their memory would raise its peak), and asks for huge pages where it must map
+new memory.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import sys
 import weakref
 from dataclasses import dataclass, field
 
@@ -31,17 +38,52 @@ from .. import kernels
 from . import kernel as K
 
 PARAMS = ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay", "v_init")
-GRADS = ("alpha", "beta", "threshold", "bias")  # the parameters the kernel differentiates
+# per population: PARAMS, reset="delayed"'s inputs (neurons.delayed_reset_inputs; else None),
+# then the dense input
+TENSORS = PARAMS + ("c1", "c2")
+PER = len(TENSORS) + 1
+GRADS = ("alpha", "beta", "threshold", "bias", "c1", "c2")  # those the kernel differentiates
 RECORD = ("v", "i", "theta")
 STRIDE = 8  # steps per backward chunk without the lean mode: small gradient buffers
+LENT = 32  # outputs whose memory the pool keeps to reuse once released
+
+
+HUGE = 2 << 20  # transparent huge page size (x86-64 Linux)
+_libc = None
+
+
+def fresh(shape, dtype, zero: bool = False) -> torch.Tensor:
+    """``torch.empty`` (or zeros) whose big interior asks Linux for huge pages before it is
+    first written: a buffer of megabytes that malloc maps afresh (as it does after other work
+    shrank the heap) then costs a page fault per 2 MB instead of per 4 KB, a millisecond per
+    call on a training step's outputs and gradients."""
+    t = torch.empty(shape, dtype=dtype)
+    global _libc
+    if t.nbytes >= HUGE and sys.platform.startswith("linux"):
+        if _libc is None:
+            try:
+                _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
+                                    use_errno=True)
+                _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            except OSError:
+                _libc = False
+        if _libc:
+            a = -(-t.data_ptr() // HUGE) * HUGE
+            b = (t.data_ptr() + t.nbytes) // HUGE * HUGE
+            if b > a:
+                _libc.madvise(a, b - a, 14)  # MADV_HUGEPAGE; a refusal changes nothing
+    return t.zero_() if zero else t
 
 
 class _Pool:
-    """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all."""
+    """Free scratch tensors by (shape, dtype), up to ``limit`` bytes in all; and the memory of
+    the gradients handed out, taken back once nothing holds it any more."""
 
     def __init__(self, limit: int = 256 << 20):
         self.free: dict[tuple, list[torch.Tensor]] = {}
         self.bytes, self.limit = 0, limit
+        self.lent: list = []  # storages of the tensors handed out, oldest first
+        self.use_count = getattr(torch._C, "_storage_Use_Count", None)
 
     def take(self, shape, dtype, zero: bool = False) -> torch.Tensor:
         got = self.free.get((tuple(shape), dtype))
@@ -49,7 +91,7 @@ class _Pool:
             t = got.pop()
             self.bytes -= t.nbytes
             return t.zero_() if zero else t
-        return torch.zeros(shape, dtype=dtype) if zero else torch.empty(shape, dtype=dtype)
+        return fresh(shape, dtype, zero)
 
     def give(self, *tensors) -> None:
         for t in tensors:
@@ -57,8 +99,30 @@ class _Pool:
                 self.free.setdefault((tuple(t.shape), t.dtype), []).append(t)
                 self.bytes += t.nbytes
 
+    def lend(self, shape, dtype) -> torch.Tensor:
+        """An uninitialised tensor to hand out: in the memory of an earlier one that nothing
+        holds any more (no tensor, view or graph uses its storage: the pool's is its only
+        reference), else fresh. Training steps then reuse their outputs' pages instead of
+        having megabytes mapped and zeroed by the system at every step."""
+        shape = tuple(shape)
+        n = dtype.itemsize * int(torch.Size(shape).numel())
+        st = None
+        if self.use_count is not None:
+            for k, old in enumerate(self.lent):
+                if old.nbytes() == n and self.use_count(old._cdata) == 1:
+                    st = self.lent.pop(k)
+                    break
+        if st is None:
+            st = fresh(shape, dtype).untyped_storage()
+        if self.use_count is not None:  # else nothing could tell when it is free: keep none
+            self.lent.append(st)  # the most recent LENT, up to limit bytes (in use or free)
+            while len(self.lent) > LENT or sum(x.nbytes() for x in self.lent) > self.limit:
+                self.lent.pop(0)
+        return torch.empty(0, dtype=dtype).set_(st, 0, shape)
+
     def clear(self) -> None:
         self.free.clear()
+        self.lent.clear()
         self.bytes = 0
 
 
@@ -74,6 +138,8 @@ class Pop:
     projs: list = field(default_factory=list)  # incoming spiking: (source, weight slot, delay)
     dense: bool = False  # a dense input (current sources), computed outside the node
     lag: int = -1  # the longest delay of the projections it feeds (-1: it feeds none)
+    refractory: torch.Tensor | None = None  # int32 [N] periods per neuron (None: the flag's)
+    grad_c: bool = False  # set by the forward pass: c1 / c2 (reset="delayed") need gradients
 
 
 @dataclass
@@ -97,21 +163,23 @@ class Spec:
 
     def needs_flags(self, pop: Pop) -> bool:
         """Whether backward needs a flag byte per neuron and step: fixed point saturates and
-        refractoriness gates; otherwise the spike rides in the sign of the saved derivative."""
-        return self.fixed or bool(pop.flags["refractory"])
+        refractoriness gates, the gradients of the delayed reset's inputs need the spikes of
+        the steps before; otherwise the spike rides in the sign of the saved derivative."""
+        return self.fixed or bool(pop.flags["refractory"]) or pop.grad_c
 
 
 def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
     """Spikes ``{population: [T, B, N]}`` and recorded states ``{population: {var: ...}}``.
 
     inputs : spikes ``[T, B, S]`` of each of ``spec.inputs`` (data: no gradient)
-    params : population -> the eight :data:`PARAMS`, each ``[N]`` in the arithmetic's dtype
+    params : population -> the :data:`TENSORS`, each ``[N]`` in the arithmetic's dtype (c1 /
+        c2: None without the delayed reset)
     dense : population -> extra synaptic input ``[T, B, N]`` or None
     weights : per weight slot, ``[N, S]`` (masked, quantised)
     """
     tensors = list(inputs)
     for name in spec.pops:
-        tensors += [params[name][k] for k in PARAMS] + [dense.get(name)]
+        tensors += [params[name].get(k) for k in TENSORS] + [dense.get(name)]
     tensors += list(weights)
     spec.need_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in tensors)
@@ -123,17 +191,26 @@ def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
     return spikes, states
 
 
-def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> torch.Tensor:
-    """``[S, ld]`` as the kernel reads it: rows padded (:func:`snnkit.kernels.pad_weights`:
-    aligned rows, a third faster to sum), or with ``copy=False`` (float32 only) the
-    parameter's own layout, no copy when it is stored source-major as
+def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> tuple[torch.Tensor, bool]:
+    """``([S, ld], pooled)``: the weights as the kernel reads them, rows padded as
+    :func:`snnkit.kernels.pad_weights` lays them out (aligned rows, a third faster to sum) in
+    a buffer of the pool (``pooled``: give it back when done), or with ``copy=False``
+    (float32 only) the parameter's own layout, no copy when it is stored source-major as
     :class:`~snnkit.training.SNN` stores it (the lean mode: no second copy in memory)."""
     wt = w.detach().T
     if dtype == torch.float32 and not copy:
-        return wt.contiguous()
-    return kernels.pad_weights(wt.to(dtype))
+        return wt.contiguous(), False
+    s, n = wt.shape
+    ld = _row_length(n)
+    flat = POOL.take((s * ld + 16,), dtype)
+    flat[s * ld:] = 0
+    out = flat[:s * ld].view(s, ld)
+    out[:, :n] = wt
+    out[:, n:] = 0
+    return out, True
 
 
+@functools.lru_cache(maxsize=64)
 def _row_length(n: int) -> int:
     """The padded row length of ``n`` columns (:func:`snnkit.kernels.pad_weights`)."""
     return kernels.pad_weights(torch.zeros(0, n)).shape[1]
@@ -146,9 +223,11 @@ def _state(pop: Pop, v0: torch.Tensor, batch: int, dt) -> tuple:
 
 
 def _used(pop: Pop) -> tuple:
-    """Which state variables a population changes (the rest stays 0)."""
+    """Which state variables a population changes (the rest stays 0; the refractory counter
+    also holds the delayed reset's last spikes)."""
     f = pop.flags
-    return True, bool(f["has_alpha"]), bool(f["adaptive"]), bool(f["refractory"])
+    return (True, bool(f["has_alpha"]), bool(f["adaptive"]),
+            bool(f["refractory"]) or bool(f["delayed"]))
 
 
 class _Network(torch.autograd.Function):
@@ -157,40 +236,43 @@ class _Network(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         lib, dt, T, B = spec.lib, spec.dtype, spec.steps, spec.batch
         n_in, names = len(spec.inputs), list(spec.pops)
-        per = tensors[n_in:n_in + 9 * len(names)]
-        weights = tensors[n_in + 9 * len(names):]
+        per = tensors[n_in:n_in + PER * len(names)]
+        weights = tensors[n_in + PER * len(names):]
         need = spec.need_grad
         lean = need and spec.chunk is not None and spec.chunk < T
-        lists, bits_of = {}, {}  # event lists of all steps; the lean mode keeps spike bits
-        uses = {}  # source -> projections still to run forward from it
-        for pop in spec.pops.values():
-            for src, _, _ in pop.projs:
-                uses[src] = uses.get(src, 0) + 1
+        # event lists of all steps; the lean mode keeps the spikes as bits instead, and
+        # lists only of the steps of one chunk at a time (built from the bits)
+        lists, bits_of = {}, {}
         for name, x in zip(spec.inputs, tensors[:n_in]):
             x = x.detach().reshape(T * B, -1)
-            lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS else x.to(torch.uint8))
             if lean:
                 bits_of[name] = K.pack_bits(x), x.shape[1]
-        kw = [_kernel_weights(w, spec.weight_dtype, not lean) for w in weights]
+            else:
+                lists[name] = K.event_lists(lib, x if x.dtype in K.LIST_KINDS
+                                            else x.to(torch.uint8))
+        kw, pooled = [], []
+        for w in weights:
+            t, p = _kernel_weights(w, spec.weight_dtype, not lean)
+            kw.append(t)
+            if p:
+                pooled.append(t)
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
         for k, (name, pop) in enumerate(spec.pops.items()):
-            p = dict(zip(PARAMS, per[9 * k:9 * k + 8]))
-            d = per[9 * k + 8]
+            p = dict(zip(TENSORS, per[PER * k:PER * k + PER - 1]))
+            d = per[PER * k + PER - 1]
             d = None if d is None else d.detach().contiguous()
-            neuron = K.neuron_struct(p, pop.flags, keep)
-            projs = [K.Projection(kw[s], *lists[src], delay) for src, s, delay in pop.projs]
-            if lean:  # drop the lists no later population reads (backward rebuilds them)
-                for src, _, _ in pop.projs:
-                    uses[src] -= 1
-                    if not uses[src]:
-                        del lists[src]
+            neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
+            projs = [] if lean else [K.Projection(kw[s], *lists[src], delay)
+                                     for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = torch.empty(shape, dtype=dt)
-            rec = [torch.empty(shape, dtype=dt) if r in spec.record else None for r in RECORD]
-            base = n_in + 9 * k  # index of the population's first tensor
+            spikes = fresh(shape, dt)  # not lent: its memory, kept, would raise the peak
+            rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
+            base = n_in + PER * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
             want_alpha = need and ctx.needs_input_grad[1 + base] and bool(pop.flags["has_alpha"])
+            pop.grad_c = need and any(ctx.needs_input_grad[1 + base + TENSORS.index(c)]
+                                      for c in ("c1", "c2"))
             saved = {"want": (want_alpha, want_beta)}
             bits = None if pop.lag < 0 else torch.empty((T * B, K.bits_bytes(pop.size)),
                                                         dtype=torch.uint8) if lean \
@@ -211,16 +293,18 @@ class _Network(torch.autograd.Function):
                     t1 = min(T, t0 + spec.chunk)
                     saved["checkpoints"].append(tuple(s.clone() if u else None
                                                       for s, u in zip(state, _used(pop))))
+                    projs = [K.Projection(kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
+                             for off, idx, q0 in [_bits_lists(lib, B, bits_of[src], delay, t0, t1)]]
                     K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
                               neuron, state, spikes[t0:t1],
                               rec=[None if r is None else r[t0:t1] for r in rec],
                               bits=None if bits is None else bits[t0 * B:t1 * B])
             del projs
             if bits is not None:  # it feeds other populations: its spikes as event lists
-                lists[name] = K.event_lists(lib, bits, pop.size)
                 if lean:
                     bits_of[name] = bits, pop.size
                 else:
+                    lists[name] = K.event_lists(lib, bits, pop.size)
                     POOL.give(bits)
             ctx.neurons.append(neuron)
             ctx.saved.append(saved)
@@ -228,10 +312,14 @@ class _Network(torch.autograd.Function):
             recs += [r for r in rec if r is not None]
         if need:
             ctx.spec, ctx.keep, ctx.lists, ctx.lean = spec, keep, lists, lean
-            ctx.bits, ctx.kw = bits_of, kw
+            ctx.bits, ctx.kw = bits_of, kw if lean else None  # the lean mode recomputes
             ctx.save_for_backward(*weights)
         else:
             ctx.saved = None
+        if need and lean:
+            weakref.finalize(ctx, POOL.give, *pooled)
+        else:
+            POOL.give(*pooled)
         return (*outs, *recs)
 
     @staticmethod
@@ -259,16 +347,16 @@ class _Network(torch.autograd.Function):
         carry = [tuple(torch.zeros(B, pop.size, dtype=dt) for _ in range(3)) for pop in pops]
         gp, g_dense = [], []
         for k, pop in enumerate(pops):
-            base = n_in + 9 * k
+            base = n_in + PER * k
             g = {n: torch.zeros(pop.size, dtype=torch.float64)
-                 if need[base + PARAMS.index(n)] else None for n in GRADS}
+                 if need[base + TENSORS.index(n)] else None for n in GRADS}
             want_alpha, want_beta = ctx.saved[k]["want"]
             g["alpha"] = g["alpha"] if want_alpha else None
             g["beta"] = g["beta"] if want_beta else None
             gp.append(g)
-            g_dense.append(torch.empty(T, B, pop.size, dtype=dt) if need[base + 8] else None)
-        w0 = n_in + 9 * P
-        dw = [torch.empty(w.shape[1], w.shape[0], dtype=torch.float32) if need[w0 + s] else None
+            g_dense.append(POOL.lend((T, B, pop.size), dt) if need[base + PER - 1] else None)
+        w0 = n_in + PER * P
+        dw = [POOL.lend((w.shape[1], w.shape[0]), torch.float32) if need[w0 + s] else None
               for s, w in enumerate(weights)]
         started = [False] * len(dw)  # the first chunk writes dw, the others add to it
         for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
@@ -327,11 +415,11 @@ class _Network(torch.autograd.Function):
         POOL.give(*gs_buf)
         out = [None] * n_in
         for k in range(P):
-            g = [None] * len(PARAMS)
+            g = [None] * len(TENSORS)
             for n_ in GRADS:
                 if gp[k][n_] is not None:
-                    g[PARAMS.index(n_)] = gp[k][n_].to(dt)
-            if need[n_in + 9 * k + PARAMS.index("v_init")]:
+                    g[TENSORS.index(n_)] = gp[k][n_].to(dt)
+            if need[n_in + PER * k + PARAMS.index("v_init")]:
                 g[PARAMS.index("v_init")] = carry[k][0].sum(0)
             out += g + [g_dense[k]]
         out += [None if d is None else d.T.to(w.dtype) for d, w in zip(dw, weights)]
@@ -344,9 +432,15 @@ def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
     mode those of the rows needed, rebuilt from the kept spike bits."""
     if not ctx.lean:
         return (*ctx.lists[src], 0)
-    B, (bits, n) = ctx.spec.batch, ctx.bits[src]
+    return _bits_lists(ctx.spec.lib, ctx.spec.batch, ctx.bits[src], delay, t0, t1)
+
+
+def _bits_lists(lib, B: int, kept: tuple, delay: int, t0: int, t1: int) -> tuple:
+    """``(offsets, idx, row0)`` of the source rows that steps [t0, t1) read through a delay,
+    from the source's kept spike bits ``kept = (bits, n)``."""
+    bits, n = kept
     q0, q1 = max(0, t0 - delay) * B, max(0, t1 - delay) * B
-    return (*K.event_lists(ctx.spec.lib, bits[q0:q1], n), q0)
+    return (*K.event_lists(lib, bits[q0:q1], n), q0)
 
 
 def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict):

@@ -31,7 +31,9 @@ class TNeuron(ctypes.Structure):
                 + [(k, ctypes.c_int) for k in ("has_alpha", "has_bias", "subtract",
                                                "refractory", "adaptive", "decay_bits")]
                 + [("lo", ctypes.c_double), ("hi", ctypes.c_double), ("lsb", ctypes.c_double),
-                   ("surrogate", ctypes.c_int), ("slope", ctypes.c_double)])
+                   ("surrogate", ctypes.c_int), ("slope", ctypes.c_double),
+                   ("c1", ctypes.c_void_p), ("c2", ctypes.c_void_p), ("delayed", ctypes.c_int),
+                   ("refr", ctypes.c_void_p)])
 
 
 class TProj(ctypes.Structure):
@@ -69,14 +71,15 @@ def _bind(lib):
     lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
                                       ctypes.POINTER(TProj), p, tn] + [p] * 13 + [c_int]
     lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn, p, i64] + [p] * 11 + [i64] \
-        + [p] * 4 + [c_int]
+        + [p] * 6 + [c_int]
     lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
     lib.snn_train_count.restype = i64
     lib.snn_train_fill.argtypes = [c_int, p, i64, i64, i64, p, p, c_int]
     lib.snn_train_transpose.argtypes = [i64, i64, i64, i64, p, p, p, p]
     lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int, c_int]
+    lib.snn_train_wgrad_rows.argtypes = [i64] * 6 + [p] * 4 + [c_int]
     for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_wgrad",
-              "snn_train_transpose"):
+              "snn_train_transpose", "snn_train_wgrad_rows"):
         getattr(lib, f).restype = c_int
     return lib
 
@@ -103,13 +106,29 @@ def _check(rc: int, what: str) -> None:
         raise RuntimeError(f"snnkit training kernel ({what}): failed with code {rc}")
 
 
-def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list) -> TNeuron:
-    """``tneuron_t`` from contiguous ``[N]`` parameter tensors (kept alive in ``keep``)."""
-    ptrs = {}
-    for k in ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay"):
+def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list,
+                  refractory: torch.Tensor | None = None) -> TNeuron:
+    """``tneuron_t`` from contiguous ``[N]`` parameter tensors (kept alive in ``keep``);
+    ``c1`` / ``c2`` (reset="delayed") may be missing or None. ``refractory``: the periods per
+    neuron (int32 ``[N]``), or None: ``flags["refractory"]`` for all."""
+    n, ptrs = params["threshold"].shape[0], {}
+    if refractory is not None:
+        if refractory.dtype != torch.int32 or tuple(refractory.shape) != (n,):
+            raise ValueError(f"training kernel: refractory periods {refractory.dtype} "
+                             f"{tuple(refractory.shape)} for {n} neurons")
+        refractory = refractory.contiguous()
+        keep.append(refractory)
+        flags = dict(flags, refractory=int(bool((refractory != 0).any())))
+        ptrs["refr"] = refractory.data_ptr()
+    for k in ("alpha", "beta", "threshold", "v_reset", "bias", "adapt_plus", "adapt_decay",
+              "c1", "c2"):
+        if params.get(k) is None:
+            continue
         t = params[k].detach().contiguous()
         keep.append(t)
         ptrs[k] = t.data_ptr()
+    if flags.get("delayed") and not ("c1" in ptrs and "c2" in ptrs):
+        raise ValueError("training kernel: reset='delayed' needs c1 and c2")
     return TNeuron(**ptrs, **flags)
 
 
@@ -181,10 +200,12 @@ def backward(lib, dbl: bool, neuron: TNeuron, n: int, gs, grec, h, flags, vprev,
     """The time-reversed recurrence (see snn_train_backward) of ``n`` neurons: ``gs``
     ``[T, B, ldg >= n]`` the spikes' gradients, ``grec`` the recorded states' ``[T, B, n]`` or
     None; ``carry = (cv, ci, cth)`` in and out; ``gx`` ``[T * B, ldx >= n]`` out (it may be
-    ``gs``, in place); ``gparams = (g_alpha, g_beta, g_thr, g_bias)`` float64 ``[n]`` or
-    None, added to."""
+    ``gs``, in place); ``gparams = (g_alpha, g_beta, g_thr, g_bias, g_c1, g_c2)`` float64
+    ``[n]`` or None, added to (g_c1 / g_c2 need the flags)."""
     T, B, ldg = gs.shape
     dt = torch.float64 if dbl else torch.float32
+    if flags is None and any(g is not None for g in gparams[4:]):
+        raise ValueError("training kernel: the gradients of c1 / c2 need the flags")
     if gx.dim() != 2 or gx.shape[0] != T * B or min(gx.shape[1], ldg) < n or (
             gx.data_ptr() == gs.data_ptr() and gx.shape[1] != ldg):
         raise ValueError(f"training kernel: gs {tuple(gs.shape)}, gx {tuple(gx.shape)} for "
@@ -222,18 +243,28 @@ def event_lists(lib, x: torch.Tensor, n: int | None = None) -> tuple[torch.Tenso
     return offsets, idx
 
 
+WG_ROWS_MAX = 32  # snn_train_wgrad_rows: the most targets
+
+
 def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, r1: int,
                 lag: int, g: torch.Tensor, out: torch.Tensor, accumulate: bool = False
                 ) -> torch.Tensor:
     """``out [S, n] (+)= x^T g``: the weight gradient of a projection from the input gradients
     ``g`` ``[r1 - r0, ld >= n]`` float32 of its target's rows ``[r0, r1)`` and the source's
-    event lists by row ``(offsets, idx)``, the source lagging ``lag`` rows (delay x batch)."""
+    event lists by row ``(offsets, idx)``, the source lagging ``lag`` rows (delay x batch):
+    for few targets row by row, else from the lists transposed (by source), each source's
+    row summed in registers."""
     rows, ld = g.shape
     n = out.shape[1]
     if rows != r1 - r0 or out.shape[0] != S or ld < n or out.dtype != torch.float32 \
             or not out.is_contiguous():
         raise ValueError(f"training kernel: rows [{r0}, {r1}), gradient {tuple(g.shape)}, "
                          f"output {tuple(out.shape)} {out.dtype}")
+    if n <= WG_ROWS_MAX:  # few targets: row by row, no transposed lists
+        _check(lib.snn_train_wgrad_rows(r0, r1, lag, S, n, ld, _ptr(offsets, torch.int64),
+                                        _ptr(idx, torch.int32), _ptr(g, torch.float32),
+                                        out.data_ptr(), int(accumulate)), "weight gradients")
+        return out
     s0, s1 = max(0, r0 - lag), r1 - lag
     events = int(offsets[s1] - offsets[s0]) if s1 > s0 else 0
     toff = torch.empty(S + 1, dtype=torch.int64)

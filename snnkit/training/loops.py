@@ -23,11 +23,9 @@ from . import kernel as K
 
 
 def _use_kernel(model) -> object | None:
-    """The fused kernel, where it runs the model (it has no delayed reset and one
-    refractory period per population), else None."""
+    """The fused kernel, where it runs the model (on the CPU, the reset detached), else
+    None."""
     if model.device.type != "cpu" or not model.detach_reset:
-        return None
-    if any(m.delayed or m.refractory is None for m in model.pops):
         return None
     return K.load()
 
@@ -76,8 +74,9 @@ def _run_fused(model, lib, xs, steps, batch, record):
     for k, pop in enumerate(net.neuron_populations):
         p, v0 = model.neuron_params(k)
         params[pop.name] = {n: t.contiguous() for n, t in dict(p._asdict(), v_init=v0).items()
-                            if n in fused.PARAMS}
-        pops[pop.name] = fused.Pop(pop.size, _flags(model, p))
+                            if n in fused.TENSORS and t is not None}
+        per = p.refractory if isinstance(p.refractory, torch.Tensor) else None
+        pops[pop.name] = fused.Pop(pop.size, _flags(model, p), refractory=per)
     for i, pr in enumerate(net.projections):
         w = model.weight(i)
         if net.population(pr.source).encoding == "current":
@@ -103,8 +102,11 @@ def _flags(model, p: NeuronParams) -> dict:
     q = model.q
     lim = 1 << (q.state_bits - 1) if q is not None else 0
     return dict(has_alpha=int(p.has_alpha), has_bias=int(p.has_bias),
-                subtract=int(p.subtract), refractory=int(p.refractory),
-                adaptive=int(p.adaptive), decay_bits=q.decay_bits if q else 0,
+                subtract=int(p.subtract),
+                refractory=int(bool((p.refractory != 0).any())) if isinstance(
+                    p.refractory, torch.Tensor) else int(p.refractory),  # per neuron: any
+                adaptive=int(p.adaptive), delayed=int(p.c1 is not None),
+                decay_bits=q.decay_bits if q else 0,
                 lo=float(-lim), hi=float(lim - 1), lsb=model.ar.lsb,
                 surrogate=model.surrogate.kind, slope=model.surrogate.slope)
 

@@ -7,10 +7,11 @@ and in the hardware's fixed point. Two ways to run it, as in the simulator
 (:mod:`snnkit.training.loops`):
 
 * feed-forward networks without active plasticity, on the CPU: the whole network as one
-  autograd node over all steps (:mod:`snnkit.training.fused`, a C kernel);
+  autograd node over all steps (:mod:`snnkit.training.fused`, a C kernel; every model,
+  ``reset="delayed"`` and per-neuron refractory periods included);
 * everything else (recurrent and backward projections, STDP, CUDA, ``detach_reset=False``,
-  ``reset="delayed"``, per-neuron refractory periods, ``SNNKIT_KERNELS=0``): torch autograd
-  through ``neuron_step`` (layer by layer for feed-forward networks, else the step loop).
+  ``SNNKIT_KERNELS=0``): torch autograd through ``neuron_step`` (layer by layer for
+  feed-forward networks, else the step loop).
 
 This module holds the parameters (trainable ones as ``nn.Parameter``), turns them into what
 the forward pass uses (masked weights; in fixed point the integers, with straight-through
