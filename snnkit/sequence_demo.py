@@ -110,4 +110,5 @@ def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
             "samples": len(x), "fpga_samples": n_fpga,
             "steps_per_element": conv.steps_per_element,
             "steps_per_sequence": x.shape[1] * conv.steps_per_element,
-            "neurons": neurons, "fits_ice40": fits, "qrnn_train_s": t_train}
+            "neurons": neurons, "fits_ice40": fits, "hidden": hidden, "levels": levels,
+            "qrnn_train_s": t_train}

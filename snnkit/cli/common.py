@@ -221,18 +221,15 @@ def _writable(folder: Path, option: str, path: str) -> None:
 # --------------------------------------------------------------------------- ports
 
 
-_HOST_PORT = re.compile(r"(?:(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):)?(?P<port>\d+)")
-
-
 def port_url(text: str, option: str = "--port", lowest: int = 1) -> str:
-    """A pyserial URL from ``5555``, ``localhost:5555`` or a URL / device path as given."""
-    m = _HOST_PORT.fullmatch(text.strip())
-    if m is None:
-        return text  # socket://..., /dev/ttyUSB0, a pty path, COM3 ...
-    port = int(m["port"])
-    if not lowest <= port < 65536:
-        raise UsageError(f"{option}: port {port} is outside {lowest}..65535")
-    return f"socket://{m['host'] or 'localhost'}:{port}"
+    """A pyserial URL from ``5555``, ``localhost:5555`` or a URL / device path as given
+    (:func:`snnkit.device.port_url`)."""
+    from ..device import port_url as url
+
+    try:
+        return url(text, lowest)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from None
 
 
 def socket_address(text: str, option: str = "--port") -> tuple[str, int]:

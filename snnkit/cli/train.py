@@ -11,10 +11,8 @@ import numpy as np
 from ..network import Quantization
 from ..quantize import auto_quantization
 from ..training import SNN, evaluate, fit
-from ..training.fit import load_data, write_json
+from ..training.fit import DEFAULT_STEPS, load_data, write_json
 from .common import UsageError, add_net_args, load_net, output_file
-
-DEFAULT_STEPS = 8  # the T of docs/training.md's digits runs
 
 
 def register(sub) -> None:
@@ -86,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     xtr, ytr, xte, yte = load_data(args.data)
     encoding = "sequence" if np.ndim(xtr) == 3 else args.encoding
     if args.steps is None and encoding != "sequence":
-        args.steps = DEFAULT_STEPS
+        args.steps = DEFAULT_STEPS  # (as fit's default; said in the summary and the history)
     model = SNN(net, args.surrogate, args.arithmetic, slope=args.slope,
                 trainable=tuple(t for t in args.trainable.split(",") if t),
                 per_neuron=args.per_neuron, quantization=_format(net, args), memory=args.memory)
