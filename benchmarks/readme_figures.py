@@ -27,7 +27,7 @@ LABELS = {  # the demo's row names -> the README's
     "SNN float simulator": "SNN, float simulator",
     "SNN fixed simulator": "SNN, fixed-point simulator",
     "emulated FPGA over UART": "SNN, emulated FPGA over UART (Verilated RTL, `snnkit.Device`)",
-    "QRNN (torch, integer levels)": "QRNN (48 ReLU units x 3 levels, integer weights)",
+    "QRNN (torch, integer levels)": "QRNN ({hidden} ReLU units x {levels} levels, integer weights)",
 }
 
 
@@ -71,7 +71,8 @@ def render_sequences(s: dict) -> str:
         if row["path"].startswith("emulated FPGA"):
             acc += (f" ({s['fpga_equals_fixed']}/{s['fpga_samples']} with every spike equal "
                     f"to fixed point)")
-        lines.append(f"| {LABELS[row['path']]} | {acc} | {spikes} |")
+        label = LABELS[row["path"]].format(hidden=s["hidden"], levels=s["levels"])
+        lines.append(f"| {label} | {acc} | {spikes} |")
     return "\n".join(lines)
 
 

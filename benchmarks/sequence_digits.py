@@ -7,9 +7,11 @@ Tasks (the project's fixed digits split, 1347 / 450 samples):
 * ``s``:   pixel by pixel, 64 elements of 1 pixel (S-digits);
 * ``ps``:  pixel by pixel in a fixed random permutation (PS-digits, numpy seed 0).
 
-Per task: a float clipped-ReLU RNN (the QRNN's own layers with real weights and
-``clip(u, 0, L)``, :attr:`QRNN.exact` False) trained with label smoothing, then fine-tuned
-as the QRNN (integer weights and levels, straight-through gradients); converted with
+Per task (:func:`snnkit.datasets.train_qrnn`, sizes and epochs from ``SEQUENCE_TASKS`` /
+``SEQUENCE_TRAINING``): a float clipped-ReLU RNN (the QRNN's own layers with real weights and
+``clip(u, 0, L)``, :attr:`QRNN.exact` False) trained with label smoothing and rounding noise
+(:attr:`QRNN.noise`), then fine-tuned as the QRNN (integer weights and levels,
+straight-through gradients); converted with
 ``bias="input"`` and run on the whole test split in the float and the fixed-point
 simulators, and (``--fpga``, default the row-wise task) on the emulated board through
 ``snnkit.Device``, built with the iCE40 target's sizes (256 neurons with the inputs, 64k
@@ -18,7 +20,7 @@ quantisation; "== QRNN" the share of test samples whose every layer's levels at 
 element equal the QRNN's; spikes per sequence count the converted layers (not the inputs
 or clock neurons).
 
-    .venv/bin/python benchmarks/sequence_digits.py [--tasks row s ps] [--epochs 40 20]
+    .venv/bin/python benchmarks/sequence_digits.py [--tasks row s ps] [--epochs FLOAT QRNN]
         [--fpga row] [--quick]
 
 Prints a markdown table for benchmarks/RESULTS.md.
@@ -60,7 +62,7 @@ def on_board(conv, x, ref_fixed):
     return conv.predict(result=res), same
 
 
-def bench(task: str, epochs: tuple[int, int], fpga: bool, rows: list[str], seed: int = 0):
+def bench(task: str, epochs: tuple, fpga: bool, rows: list[str], seed: int = 0):
     shape, hidden, levels, out_levels, code = datasets.SEQUENCE_TASKS[task]
     _, _, xte, yte = datasets.digits()
     xte = datasets.digit_sequences(task, xte)
@@ -106,7 +108,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--tasks", nargs="+", default=list(datasets.SEQUENCE_TASKS),
                    choices=list(datasets.SEQUENCE_TASKS))
-    p.add_argument("--epochs", nargs=2, type=int, default=[40, 20],
+    p.add_argument("--epochs", nargs=2, type=int, default=[None, None],
+                   help="default: per task, snnkit.datasets.SEQUENCE_TRAINING",
                    metavar=("FLOAT", "QUANTISED"))
     p.add_argument("--fpga", nargs="*", default=["row"], choices=list(datasets.SEQUENCE_TASKS),
                    help="tasks also run on the emulated board (Verilator; whole test split)")
@@ -114,7 +117,7 @@ def main():
     args = p.parse_args()
     if args.quick:
         args.tasks, args.epochs = ["row"], [4, 2]
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)  # small matrices: a second thread only adds synchronisation
     t0 = time.time()
     rows = ["| task | T x values, code | hidden x L | ANN % | QRNN % | SNN float % | SNN fixed % | "
             "emulated FPGA % | steps / element | steps / sequence | spikes / sequence | "
@@ -123,9 +126,10 @@ def main():
     print("\n".join(rows))
     for task in args.tasks:
         bench(task, tuple(args.epochs), task in args.fpga, rows)
+    ep = {t: tuple(args.epochs) if args.epochs[0] else datasets.SEQUENCE_TRAINING[t][:2]
+          for t in args.tasks}
     print(f"\n{platform.machine()} {platform.processor() or ''}, load {os.getloadavg()[0]:.1f}, "
-          f"{time.time() - t0:.0f} s in all; epochs {args.epochs[0]} float + {args.epochs[1]} "
-          f"quantised")
+          f"{time.time() - t0:.0f} s in all; epochs (float, quantised): {ep}")
     print("\n".join(rows))
 
 

@@ -520,10 +520,11 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 #define BB_MAX_S 4096 /* sources up to which it is: the copied weights, 4 MB a block */
 #define BB_G 8        /* batch elements summed side by side */
 
-/* x[r * BLOCK + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
+/* x[r * ld + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
    the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples. */
 static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restrict idx,
-                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x) {
+                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x,
+                      int64_t ld) {
     for (int k = 0; k < nv; k++) {
         const float *restrict wk = w + k * S * VL;
         int64_t r = 0;
@@ -549,14 +550,14 @@ static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restric
             }
             _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
                 for (int64_t f = e; f < ne[g]; f++) a[g] += LOAD_F32(wk + ip[g][f]);
-                *(vf *)(x + (r + g) * BLOCK + k * VL) = a[g];
+                *(vf *)(x + (r + g) * ld + k * VL) = a[g];
             }
         }
         for (; r < nb; r++) {
             const int32_t *i0 = idx + off[r];
             vf a0 = {0};
             for (int64_t e = 0; e < off[r + 1] - off[r]; e++) a0 += LOAD_F32(wk + i0[e]);
-            *(vf *)(x + r * BLOCK + k * VL) = a0;
+            *(vf *)(x + r * ld + k * VL) = a0;
         }
     }
 }
@@ -564,12 +565,13 @@ static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restric
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define BB_FUSED 1
 /* The neuron update of one vector of columns (c, the first m of its 16 lanes real) for the
-   group's nb samples at step t, right after that vector's sums (x, stride BLOCK), its state V
+   group's nb samples at step t, right after that vector's sums (x, stride ld), its state V
    [nb, VL] in L1 and its parameters in registers: the LIF without synaptic current, refractory
    period or adaptation, with or without a bias and the delayed reset, operation for operation
    UPD_LOOP's (and delayed_f32's). */
 static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int m, int64_t t,
-                             int64_t b0, int64_t nb, const float *x, float *restrict V) {
+                             int64_t b0, int64_t nb, const float *x, int64_t ld,
+                             float *restrict V) {
     const __mmask16 k = (__mmask16)((1u << m) - 1);
     const __m512 zero = _mm512_setzero_ps();
     const __m512 beta = _mm512_maskz_loadu_ps(k, (const float *)p->beta + c);
@@ -582,7 +584,7 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
     const int64_t step = L->B * L->N;
     for (int64_t r = 0; r < nb; r++) {
         int64_t o = (t * L->B + b0 + r) * L->N + c;
-        __m512 xi = _mm512_loadu_ps(x + r * BLOCK);
+        __m512 xi = _mm512_loadu_ps(x + r * ld);
         if (L->dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, (const float *)L->dense + o));
         if (p->c1) {
             __m128i s1 = t >= 1 ? _mm_maskz_loadu_epi8(k, L->spikes + o - step) : _mm_setzero_si128();
@@ -646,15 +648,15 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
         for (int64_t t = 0; t < L->T; t++)
             for (int k = 0; k < nv; k++) {
                 bsums_f32(w + k * L->S * VL, L->S, L->idx, L->offsets + t * L->B + b0, nb, 1,
-                          x + k * VL);
+                          x + k * VL, BLOCK);
                 fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
-                                 t, b0, nb, x + k * VL, V + k * nb * VL);
+                                 t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
             }
         return;
     }
 #endif
     for (int64_t t = 0; t < L->T; t++) {
-        bsums_f32(w, L->S, L->idx, L->offsets + t * L->B + b0, nb, nv, x);
+        bsums_f32(w, L->S, L->idx, L->offsets + t * L->B + b0, nb, nv, x, BLOCK);
         for (int64_t r = 0; r < nb; r++) {
             int64_t o = (t * L->B + b0 + r) * L->N + c0;
             float *xr = x + r * BLOCK, *Vr = V + r * BLOCK, *Ir = I + r * BLOCK;

@@ -373,3 +373,234 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
                                             : state == 1 ? group_i32 : group_i64;
     return parallel_for(item, &G, B, n_threads, bytes);
 }
+
+/* ------------------------------------------------------------------ float recurrent, batch-blocked */
+
+/* One float population whose only step-by-step inputs are its own spikes (self projections,
+   delay >= 1), as snntorch's RLeaky imports, for 8 or more samples (snn_rec_f32). snn_group
+   sums the recurrent rows sample by sample from the whole [N, Np] matrix (4 MB for 1000
+   neurons: past L2, every row a page apart) and takes the input from outside summed
+   beforehand into a [T, B, N] buffer (26 MB written and read back). Here a group of samples
+   runs together, as item_f32_bb does for the layers: per step the spikes of step t - delay
+   of every sample in the group, summed two vectors of columns at a time (the weights laid
+   out in slabs [N, 2 VL], contiguous: kernels.slabs), eight samples interleaved, each slab read once
+   a step for the whole group; that vector's neuron update right after its sums. The input
+   spikes are summed the same way, slab by slab, for a few steps at a time into a small
+   buffer that stays in cache. Every sum is still its sample's rows in the same order from
+   zero, the recurrent projections one after another, then + (input sums + dense input), as
+   snn_group adds them: bit for bit the same spikes. */
+#define REC_MAX 8        /* self projections */
+#define REC_CHUNK (1 << 20) /* bytes of input sums per group of steps */
+
+typedef struct {
+    int64_t T, B, N, nvt;  /* nvt: vectors of columns */
+    neuron_t p;
+    uint8_t *spikes;       /* [T, B, N] */
+    void *rec_v, *rec_i, *rec_theta;
+    int64_t n_rec;
+    const float *const *rw; /* [n_rec] of [nvt, N, VL] slabs */
+    const int64_t *delay;  /* [n_rec] */
+    int64_t S_in;          /* spike inputs from outside (0: none) */
+    const float *iw;       /* [nvt, S_in, VL] slabs */
+    const int64_t *ioff;   /* [T * B + 1] */
+    const int32_t *iidx;
+    const float *dense;    /* [T, B, N] or NULL */
+    int64_t group, tc;     /* samples per item, steps per input chunk */
+} rec_t;
+
+/* x[r * RW VL + h VL] (h < RW) = the sums of sample r's event rows (idx: offsets into w) of
+   w [S, RW VL] (RW vectors of columns a row: one offset load and the loop's work for all),
+   for the group's nb samples, REC_G interleaved; each sum its rows in order from zero, as
+   bsums_f32's. */
+#ifndef REC_W
+#define REC_W 2
+#endif
+#define REC_G (16 / REC_W) /* samples side by side: 16 accumulators */
+static void bsums2_f32(const float *restrict w, const int32_t *restrict idx,
+                       const int64_t *restrict off, int64_t nb, float *restrict x) {
+    int64_t r = 0;
+    for (; r + REC_G <= nb; r += REC_G) {
+        const int32_t *ip[REC_G];
+        int64_t ne[REC_G], m = INT64_MAX;
+        vf a[REC_G][REC_W];
+        _Pragma("GCC unroll 16") for (int g = 0; g < REC_G; g++) {
+            ip[g] = idx + off[r + g];
+            ne[g] = off[r + g + 1] - off[r + g];
+            m = ne[g] < m ? ne[g] : m;
+            _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++) a[g][h] = (vf){0};
+        }
+        int64_t e = 0;
+        for (; e < m; e++) {
+            _Pragma("GCC unroll 16") for (int g = 0; g < REC_G; g++) {
+                const float *restrict row = w + ip[g][e];
+                _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                    a[g][h] += LOAD_F32(row + h * VL);
+            }
+        }
+        _Pragma("GCC unroll 16") for (int g = 0; g < REC_G; g++) {
+            for (int64_t f = e; f < ne[g]; f++)
+                _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                    a[g][h] += LOAD_F32(w + ip[g][f] + h * VL);
+            _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                *(vf *)(x + (r + g) * REC_W * VL + h * VL) = a[g][h];
+        }
+    }
+    for (; r < nb; r++) {
+        const int32_t *i0 = idx + off[r];
+        vf a0[REC_W];
+        _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++) a0[h] = (vf){0};
+        for (int64_t e = 0; e < off[r + 1] - off[r]; e++)
+            _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+                a0[h] += LOAD_F32(w + i0[e] + h * VL);
+        _Pragma("GCC unroll 16") for (int h = 0; h < REC_W; h++)
+            *(vf *)(x + r * REC_W * VL + h * VL) = a0[h];
+    }
+}
+
+static void rec_item(void *ctx, int64_t item, void *scratch) {
+    const rec_t *Q = (const rec_t *)ctx;
+    const neuron_t *p = &Q->p;
+    const int64_t T = Q->T, B = Q->B, N = Q->N, nvt = Q->nvt, G = Q->group, Tc = Q->tc;
+    const int64_t b0 = item * G, nb = B - b0 < G ? B - b0 : G, step = B * N;
+    const int64_t sv = G * VL; /* one vector of columns for the group */
+    float *xin = (float *)scratch;                       /* [Tc, nvt, G, VL] */
+    float *xs = xin + (Q->S_in ? Tc * nvt * sv : 0);     /* [G, 2 VL] */
+    float *tmp = xs + REC_W * sv, *V = tmp + REC_W * sv;        /* V, I, TH, R: [nvt, G, VL] */
+    float *I = V + nvt * sv, *TH = I + nvt * sv;
+    int32_t *R = (int32_t *)(TH + nvt * sv);
+    int64_t *roff = (int64_t *)(R + nvt * sv);           /* [n_rec, G + 1] */
+    int32_t *ridx = (int32_t *)(roff + Q->n_rec * (G + 1)); /* [n_rec, G * N + 16] */
+    const int64_t ri = G * N + 16;
+    layer_t L = {T, B, N, 0, 0, NULL, NULL, NULL, NULL, *p, Q->spikes, NULL,
+                 Q->rec_v, Q->rec_i, Q->rec_theta, 0, 0, 0};
+    for (int64_t k = 0; k < nvt; k++)
+        for (int64_t r = 0; r < nb; r++)
+            for (int j = 0; j < VL; j++) {
+                int64_t c = k * VL + j, o = (k * G + r) * VL + j;
+                V[o] = c < N ? ((const float *)p->v_init)[c] : 0;
+                I[o] = TH[o] = 0;
+                R[o] = 0;
+            }
+    const int fused = BB_FUSED && !p->has_alpha && !p->has_refractory && !p->adaptive;
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t tt = t % Tc;
+        if (Q->S_in && tt == 0) /* the input sums of the next Tc steps, slab by slab */
+            for (int64_t k = 0; k < nvt; k++)
+                for (int64_t u = t; u < T && u < t + Tc; u++)
+                    bsums_f32(Q->iw + k * Q->S_in * VL, Q->S_in, Q->iidx,
+                              Q->ioff + u * B + b0, nb, 1, xin + ((u - t) * nvt + k) * sv, VL);
+        int64_t active[REC_MAX], na = 0;
+        for (int64_t j = 0; j < Q->n_rec; j++) {
+            if (t < Q->delay[j]) continue;
+            int64_t *off = roff + j * (G + 1);
+            int32_t *idx = ridx + j * ri;
+            off[0] = 0;
+            for (int64_t r = 0; r < nb; r++)
+                off[r + 1] = off[r] + list_spikes(Q->spikes + ((t - Q->delay[j]) * B + b0 + r) * N,
+                                                  N, REC_W * VL, idx + off[r]);
+            active[na++] = j;
+        }
+        const int64_t nvp = (nvt + REC_W - 1) / REC_W;
+        for (int64_t pp = 0; pp < nvp; pp++) {
+            /* every other step backwards: the slabs of the step's end may still be in L2 */
+            const int64_t kp = (t & 1) ? nvp - 1 - pp : pp;
+            for (int64_t a = 0; a < na; a++) {
+                const int64_t j = active[a];
+                bsums2_f32(Q->rw[j] + kp * N * REC_W * VL, ridx + j * ri, roff + j * (G + 1), nb,
+                           a ? tmp : xs);
+                if (a)
+                    for (int64_t r = 0; r < REC_W * nb; r++)
+                        *(vf *)(xs + r * VL) += *(vf *)(tmp + r * VL);
+            }
+            if (!na) memset(xs, 0, sizeof(float) * (size_t)(REC_W * sv));
+            for (int64_t k = REC_W * kp; k < REC_W * kp + REC_W && k < nvt; k++) {
+            const int64_t c = k * VL;
+            const int m = N - c < VL ? (int)(N - c) : VL;
+            float *xk = xs + (k - REC_W * kp) * VL; /* rows REC_W VL apart */
+            const float *in = xin + (tt * nvt + k) * sv;
+            for (int64_t r = 0; r < nb; r++) {
+                const float *d = Q->dense ? Q->dense + (t * B + b0 + r) * N + c : NULL;
+                float *xr = xk + r * REC_W * VL;
+                if (Q->S_in && d)
+                    for (int j = 0; j < m; j++) xr[j] += in[r * VL + j] + d[j];
+                else if (Q->S_in)
+                    for (int j = 0; j < m; j++) xr[j] += in[r * VL + j];
+                else if (d)
+                    for (int j = 0; j < m; j++) xr[j] += d[j];
+            }
+#if BB_FUSED
+            if (fused) {
+                fused_update_f32(&L, p, c, m, t, b0, nb, xk, REC_W * VL, V + k * sv);
+                continue;
+            }
+#endif
+            (void)fused;
+            for (int64_t r = 0; r < nb; r++) {
+                const int64_t o = (t * B + b0 + r) * N + c, s = (k * G + r) * VL;
+                float *xr = xk + r * REC_W * VL;
+                delayed_f32(m, p, c, t >= 1 ? Q->spikes + o - step : NULL,
+                            t >= 2 ? Q->spikes + o - 2 * step : NULL, xr);
+                update_f32(m, p, c, xr, V + s, I + s, TH + s, R + s, Q->spikes + o);
+                if (Q->rec_v) memcpy((float *)Q->rec_v + o, V + s, sizeof(float) * m);
+                if (Q->rec_i) memcpy((float *)Q->rec_i + o, I + s, sizeof(float) * m);
+                if (Q->rec_theta) memcpy((float *)Q->rec_theta + o, TH + s, sizeof(float) * m);
+            }
+            }
+        }
+    }
+}
+
+/* Vectors of columns a recurrent weight row holds (kernels.run_rec lays them out so). */
+int snn_rec_width(void) { return REC_W; }
+
+/* Run one float population with self projections over T steps for B >= 1 samples (see
+   above). rec_w[j]: the weights of self projection j as slabs [nvp, N, REC_W VL] (nvp = N /
+   (REC_W VL) rounded up; snnkit.kernels.slabs), delay rec_delay[j] >= 1; x: spikes from outside [T * B,
+   S_in] with weights w_in as slabs [nvt, S_in, VL] (S_in 0: none);
+   dense: other input from outside [T, B, N] or NULL; spikes, rec_*: as snn_layer. Returns 0,
+   -1 when memory ran out, -2 for what it does not run (then snn_group does). */
+int snn_rec_f32(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spikes,
+                void *rec_v, void *rec_i, void *rec_theta, int64_t n_rec,
+                const float *const *rec_w, const int64_t *rec_delay, const uint8_t *x,
+                int64_t S_in, const float *w_in, const float *dense, int n_threads) {
+    if (n_rec < 1 || n_rec > REC_MAX || N < 1 || N > BB_MAX_S || S_in < 0 || S_in > BB_MAX_S
+        || B < 1 || T < 1)
+        return -2;
+    for (int64_t j = 0; j < n_rec; j++)
+        if (rec_delay[j] < 1) return -2;
+    const int64_t nvt = (N + VL - 1) / VL;
+    int64_t G = BB_GROUP;
+    while (G > BB_MIN && (B + G - 1) / G < n_threads) G /= 2;
+    const int64_t n_groups = (B + G - 1) / G;
+    G = (B + n_groups - 1) / n_groups;
+    int64_t tc = REC_CHUNK / (nvt * G * VL * 4);
+    tc = tc < 1 ? 1 : (tc > T ? T : tc);
+    int64_t n_samples = T * B;
+    int64_t *ioff = S_in ? calloc((size_t)n_samples + 1, sizeof(int64_t)) : NULL;
+    int32_t *iidx = NULL;
+    int rc = 0;
+    if (S_in && !ioff) rc = -1;
+    if (!rc && S_in) {
+        lists_t Ls = {x, n_samples, S_in, VL, ioff, NULL, 64};
+        int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
+        rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
+        for (int64_t s = 0; s < n_samples; s++) ioff[s + 1] += ioff[s];
+        iidx = malloc(sizeof(int32_t) * (size_t)(ioff[n_samples] + 16));
+        if (!iidx) rc = -1;
+        if (!rc) {
+            Ls.idx = iidx;
+            rc = parallel_for(fill_item, &Ls, n_chunks, n_threads, 0);
+        }
+    }
+    if (!rc) {
+        rec_t Q = {T, B, N, nvt, *p, spikes, rec_v, rec_i, rec_theta, n_rec, rec_w, rec_delay,
+                   S_in, w_in, ioff, iidx, dense, G, tc};
+        size_t sv = (size_t)(G * VL) * 4;
+        size_t bytes = (S_in ? (size_t)(tc * nvt) * sv : 0) + 2 * REC_W * sv + 4 * (size_t)nvt * sv
+                       + (size_t)(n_rec * (G + 1)) * 8 + (size_t)(n_rec * (G * N + 16)) * 4;
+        rc = parallel_for(rec_item, &Q, n_groups, n_threads, bytes);
+    }
+    free(ioff);
+    free(iidx);
+    return rc;
+}

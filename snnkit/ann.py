@@ -46,9 +46,20 @@ class _Tracer(fx.Tracer):
         return isinstance(m, QCFS) or super().is_leaf_module(m, qualname)
 
 
+# What to use instead, for the layers users reach for first (module or function names,
+# lower case without underscores).
+_RETRAIN = "ReLU (or QCFS for the lossless mode: docs/convert.md); retrain with it"
+_INSTEAD = {"maxpool2d": "AvgPool2d (a spiking max has no exact rate equivalent); retrain with it",
+            "adaptiveavgpool2d": "AvgPool2d with the kernel that gives the same output size",
+            "gelu": _RETRAIN, "silu": _RETRAIN, "sigmoid": _RETRAIN, "tanh": _RETRAIN,
+            "leakyrelu": "ReLU (spike rates cannot be negative); retrain with it"}
+
+
 def _unsupported(pos, name, what):
-    return NetworkError(f"model layer {pos} ({name}: {what}) is not supported for conversion; "
-                        f"supported: {SUPPORTED}")
+    keys = {str(k).rsplit(".", 1)[-1].replace("_", "").lower() for k in (name, what)}
+    hint = next((f"; use {_INSTEAD[k]}" for k in sorted(keys) if k in _INSTEAD), "")
+    return NetworkError(f"model layer {pos} ({name}: {what}) is not supported for conversion"
+                        f"{hint}; supported: {SUPPORTED}")
 
 
 def model_ops(model: nn.Module) -> list[_Op]:

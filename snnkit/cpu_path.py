@@ -8,6 +8,11 @@ Each group runs over all steps in one kernel call:
 - a population with neither input from its own group nor plastic input runs on the layer
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
   columns over all steps with the weights in cache, and updates the neurons in the same pass;
+- a float population whose only step-by-step input is its own spikes (self projections,
+  e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
+  the group's samples' spikes summed vector of columns by vector of columns, as the layer
+  kernel sums a group of samples, its input from outside summed there too, a few steps at a
+  time (no [steps, batch, n] buffer);
 - any other group runs on the step kernel: per sample and step, each member sums the weight
   rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
   of sparse spike inputs from earlier populations, when all its weights fit the L2 cache),
@@ -105,7 +110,8 @@ def run(lib, net: Network, plan: Plan, x: dict[str, torch.Tensor], steps: int, b
 
         todo = tqdm(todo, desc="simulate", unit="group", leave=False)
     for members in todo:
-        if not _layer(lib, plan, members, spikes, states, steps, batch, record):
+        if not _layer(lib, plan, members, spikes, states, steps, batch, record) and \
+                not _recurrent(lib, plan, members, spikes, states, steps, batch, record):
             _group(lib, net, plan, members, spikes, states, weights, trace, steps, batch,
                    record)
     spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
@@ -157,6 +163,45 @@ def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
         return False
     out, rec = _external(lib, plan, name, projs, spikes, steps, batch, record)
     spikes[name] = out
+    if rec:
+        states[name] = rec
+    return True
+
+
+# Float, a population fed back by itself only: from this batch on, the batch-blocked kernel
+# (kernels.run_rec: the same spikes, ~2x faster on sim_speed's rleaky at batch 64)
+REC_MIN_BATCH = 8
+
+
+def _recurrent(lib, plan, members, spikes, states, steps, batch, record) -> bool:
+    """One float population whose only step-by-step inputs are its own spikes (self
+    projections, delay >= 1, not plastic) on :func:`kernels.run_rec`, its input from outside
+    summed there too (False: the group needs the step kernel)."""
+    if plan.fixed or len(members) != 1 or batch < REC_MIN_BATCH:
+        return False
+    name = members[0]
+    projs = [pr for pr in plan.projs if pr.target == name]
+    own = [pr for pr in projs if pr.source == name]
+    if any(pr.stdp is not None for pr in projs) or \
+            any(pr.delay < 1 or pr.conv is not None for pr in own):
+        return False
+    bf16 = plan.precision == "bf16"
+    ev, rest = [], []
+    for pr in projs:  # as _external: spike inputs event by event, the rest a dense input
+        if pr.source != name:
+            (ev if spikes[pr.source].dtype == torch.bool and pr.conv is None else rest).append(pr)
+    x = wt = None
+    if ev:
+        srcs = [delayed(spikes[pr.source], pr.delay, steps) for pr in ev]
+        x = (torch.cat(srcs, dim=-1) if len(srcs) > 1 else srcs[0]).reshape(steps * batch, -1)
+        wt = kernels.concat_rows([pr.kernel_weights(bf16) for pr in ev])
+    out = kernels.run_rec(lib, plan.neurons[name], plan.v_init[name],
+                          [(pr.kernel_weights(bf16), pr.delay) for pr in own], x, wt,
+                          summed_input(plan, name, rest, spikes, steps, batch), steps, batch,
+                          record)
+    if out is None:
+        return False
+    spikes[name], rec = out
     if rec:
         states[name] = rec
     return True

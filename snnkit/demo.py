@@ -16,33 +16,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .demo_rows import Row, say, timed
+
 LEVELS = 16  # QCFS activation levels of the ANN
 T_MAIN = 16  # time steps per inference for the table
-
-
-@dataclass
-class Row:
-    path: str
-    accuracy: float
-    spikes: float | None  # mean spikes per inference in the converted layers
-    ms_per_sample: float
-    samples: int
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def _spikes(conv, res) -> float:
@@ -74,17 +57,17 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
     from .simulator import simulate
 
     x_tr, y_tr, x_te, y_te = datasets.digits()
-    _say(f"digits: {len(x_tr)} training and {len(x_te)} test images (8x8, fixed split)")
-    _say(f"training the ANN: MLP 64-128-10 with {LEVELS}-level QCFS activations "
+    say(f"digits: {len(x_tr)} training and {len(x_te)} test images (8x8, fixed split)")
+    say(f"training the ANN: MLP 64-128-10 with {LEVELS}-level QCFS activations "
          f"(cached after the first run) ...")
-    ann, t_train = _timed(lambda: datasets.train_qcfs("mlp", levels=LEVELS))
-    (ann_pred, t_ann) = _timed(lambda: datasets.ann_predict(ann, x_te))
+    ann, t_train = timed(lambda: datasets.train_qcfs("mlp", levels=LEVELS))
+    (ann_pred, t_ann) = timed(lambda: datasets.ann_predict(ann, x_te))
     rows = [Row("ANN (torch, float)", float((ann_pred == y_te).mean()), None,
                 1e3 * t_ann / len(x_te), len(x_te))]
     conv = convert(ann, x_tr[:500], mode="rate", input="poisson", v_init=0.5)
     net = conv.network
     net.save(out / "digits.snn")
-    _say(f"converted in rate mode: {net}; fixed point {net.quantization.weight_bits}-bit "
+    say(f"converted in rate mode: {net}; fixed point {net.quantization.weight_bits}-bit "
          f"weights, {net.quantization.frac_bits} fractional bits")
 
     steps_list = (8, 16) if quick else (4, 8, 16, 32, 64)
@@ -93,7 +76,7 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
               disable=not progress) as bar:
         for steps in steps_list:
             for backend in ("float", "fixed"):
-                (p, s), dt = _timed(lambda steps=steps, backend=backend: run_snn(
+                (p, s), dt = timed(lambda steps=steps, backend=backend: run_snn(
                     conv, x_te, steps, backend, progress=bar))
                 curve[backend].append(float((p == y_te).mean()))
                 if steps == T_MAIN:
@@ -106,14 +89,14 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
                "time steps T", "test accuracy", "digits: converted MLP")
 
     n_fpga = 60 if quick else len(x_te)
-    _say("starting the emulated FPGA board (Verilated RTL; the first build takes a minute) ...")
+    say("starting the emulated FPGA board (Verilated RTL; the first build takes a minute) ...")
     with emulated_board.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
-            _say(f"board at {url}: {dev.info.neurons} neurons, {dev.info.synapses} synapses, "
+            say(f"board at {url}: {dev.info.neurons} neurons, {dev.info.synapses} synapses, "
                  f"features {', '.join(dev.info.features)}")
             dev.load(net, progress=progress)
             x = encoders.regular(x_te[:n_fpga], T_MAIN)
-            res, dt = _timed(lambda: dev.run(x, T_MAIN, progress=progress))
+            res, dt = timed(lambda: dev.run(x, T_MAIN, progress=progress))
             counters = dev.read_counters()
     fpga_pred = res.predict(conv.output).cpu().numpy()
     rows.append(Row(f"emulated FPGA over UART, T={T_MAIN}",
@@ -126,14 +109,14 @@ def part_conversion(out: Path, quick: bool, progress: bool = True) -> dict:
     plot.membrane(one, out / "membrane.png", conv.output, neurons=tuple(range(10)),
                   threshold=None)
 
-    _say(f"\n{'path':<36} {'accuracy':>9} {'spikes/inf':>11} {'ms/sample':>10} {'samples':>8}")
+    say(f"\n{'path':<36} {'accuracy':>9} {'spikes/inf':>11} {'ms/sample':>10} {'samples':>8}")
     for r in rows:
         sp = "-" if r.spikes is None else f"{r.spikes:.0f}"
-        _say(f"{r.path:<36} {100 * r.accuracy:>8.2f}% {sp:>11} {r.ms_per_sample:>10.2f} "
+        say(f"{r.path:<36} {100 * r.accuracy:>8.2f}% {sp:>11} {r.ms_per_sample:>10.2f} "
              f"{r.samples:>8}")
-    _say(f"emulated FPGA and fixed-point simulator: identical predictions on {same}/{n_fpga} "
+    say(f"emulated FPGA and fixed-point simulator: identical predictions on {same}/{n_fpga} "
          f"samples (spikes compared bit for bit in the test suite)")
-    _say(f"board counters of the last run: {counters}")
+    say(f"board counters of the last run: {counters}")
     return {"rows": [asdict(r) for r in rows], "fpga_equals_fixed": same, "fpga_samples": n_fpga,
             "accuracy_vs_T": {"T": list(steps_list), **curve}, "ann_train_s": t_train}
 
@@ -164,7 +147,7 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
         summary["interrupted"] = True
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         done = [k for k in PARTS if k in summary]
-        _say(f"\ninterrupted: wrote {out / 'summary.json'} with the finished parts "
+        say(f"\ninterrupted: wrote {out / 'summary.json'} with the finished parts "
              f"({', '.join(done) or 'none'})")
         raise
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -173,7 +156,7 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
              "training": "digits-scratch.snn, digits-fine-tuned.snn, training_scratch.png, "
                          "training_finetune.png",
              "sequences": "digits-rows.snn, sequence_raster.png"}
-    _say(f"\nwrote {out}/: {', '.join(files[p] for p in parts)}, summary.json")
+    say(f"\nwrote {out}/: {', '.join(files[p] for p in parts)}, summary.json")
     return 0
 
 
@@ -187,17 +170,17 @@ def part_learning(out: Path, quick: bool, progress: bool = True) -> dict:
     from .quantize import quantize
     from .simulator import simulate
 
-    _say("\nunsupervised STDP (Diehl & Cook style): 64 pixels -> 100 excitatory "
+    say("\nunsupervised STDP (Diehl & Cook style): 64 pixels -> 100 excitatory "
          "neurons with adaptive thresholds and lateral inhibition")
     # two passes, quick or not (quick: 80.5% profile / 68.0% mean vote; full: 90.0%); the
     # network asks for 12-bit weights (unsupervised.FORMAT), which the board is built with
-    r, dt = _timed(lambda: us.experiment(backend="fixed", quick=quick, epochs=2,
+    r, dt = timed(lambda: us.experiment(backend="fixed", quick=quick, epochs=2,
                                          progress=progress))
     w = r["net"].projections[0].weight
     plot.weights(w, out / "weights_learned.png", "input weights learned by STDP (fixed point)",
                  image_shape=(8, 8))
     q = r["net"].quantization
-    _say(f"fixed-point simulator ({q.weight_bits}-bit weights, {q.frac_bits} fractional bits): "
+    say(f"fixed-point simulator ({q.weight_bits}-bit weights, {q.frac_bits} fractional bits): "
          f"trained on {r['n_train']} digits x {r['epochs']} epochs, labelled, tested on "
          f"{r['n_test']}: accuracy {100 * r['accuracy']:.2f}% (profile vote; Diehl & Cook's "
          f"mean vote {100 * r['accuracy_mean_vote']:.2f}%) ({dt:.0f} s)")
@@ -209,19 +192,19 @@ def part_learning(out: Path, quick: bool, progress: bool = True) -> dict:
     inputs = us.sequence(x_tr, us.Schedule(), net.population(us.GATE).size, seed=1)
     steps = int(next(iter(inputs.values())).shape[0])
     sim = simulate(net, inputs, steps, "fixed", learning=True)
-    _say(f"on-chip learning: {n_board} digits ({steps} steps) on the emulated board ...")
+    say(f"on-chip learning: {n_board} digits ({steps} steps) on the emulated board ...")
     with emulated_board.running(HardwareConfig.for_network(net)) as (url, _):
         with Device(url) as dev:
             dev.load(net, progress=progress)
             dev.set_learning(True)
-            board, t_board = _timed(lambda: dev.run(inputs, steps, progress=progress))
+            board, t_board = timed(lambda: dev.run(inputs, steps, progress=progress))
             w_board = dev.read_weights()[us.PLASTIC]
     w_sim = sim.weights[us.PLASTIC].cpu()  # [batch = 1, target, source]; the board's has no batch
     same = bool(torch.equal(w_board.cpu().to(w_sim.dtype), w_sim[0]))
     changed = int((w_sim[0] != torch.from_numpy(
         np.round(net.projections[0].weight / sim.lsb)).to(w_sim.dtype)).sum())
     spikes_same = all(torch.equal(board.spikes[k].cpu(), sim.spikes[k].cpu()) for k in sim.spikes)
-    _say(f"board weights {'==' if same else '!='} fixed-point simulator weights "
+    say(f"board weights {'==' if same else '!='} fixed-point simulator weights "
          f"({changed} of {w_sim[0].numel()} synapses changed by learning; spikes "
          f"{'identical' if spikes_same else 'DIFFERENT'}; {t_board:.1f} s on the board)")
     return {"accuracy": r["accuracy"], "accuracy_mean_vote": r["accuracy_mean_vote"],

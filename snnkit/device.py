@@ -16,6 +16,7 @@ on the same verified and resumable paths.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from typing import Self
@@ -72,6 +73,26 @@ def _bytes_of(word: int, k: int) -> int:
     return (word >> (8 * k)) & 0xFF
 
 
+_HOST_PORT = re.compile(r"(?:(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):)?(?P<port>\d+)")
+
+
+def port_url(text: str, lowest: int = 1) -> str:
+    """A pyserial URL from ``5555`` or ``localhost:5555`` (an emulated board's TCP port), or
+    a URL / device path as given (``socket://...``, ``/dev/ttyUSB0``, a pty path, ``COM3``).
+
+    Raises
+    ------
+    ValueError : a TCP port outside ``lowest``..65535
+    """
+    m = _HOST_PORT.fullmatch(text.strip())
+    if m is None:
+        return text
+    port = int(m["port"])
+    if not lowest <= port < 65536:
+        raise ValueError(f"port {port} is outside {lowest}..65535")
+    return f"socket://{m['host'] or 'localhost'}:{port}"
+
+
 def board_info(ident: p.Identity) -> BoardInfo:
     """Decode the core's identify words (docs/hardware.md, registers ID .. R_BITS).
 
@@ -103,7 +124,8 @@ class Device(BoardUpload, BoardSession):
 
     Parameters
     ----------
-    port : a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``) or an
+    port : a pyserial URL (``/dev/ttyUSB0``, a pty path, ``socket://host:port``), an emulated
+        board's TCP port as ``5555`` or ``host:5555`` (as on the command line), or an
         already-open ``serial.Serial``-like object (it is not closed by :meth:`close`)
     baudrate : 1_000_000 by default; 3_000_000 for boards built for it
     timeout : seconds: the longest the board may stay silent before an operation fails
@@ -124,7 +146,10 @@ class Device(BoardUpload, BoardSession):
 
     def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 250,
                  max_payload: int | None = None, reconnect: bool = False):
-        self._url = port if isinstance(port, str) else None
+        try:
+            self._url = port_url(port) if isinstance(port, str) else None
+        except ValueError as e:
+            raise DeviceError(f"port {port!r}: {e}") from None
         self._baudrate, self.reconnect = baudrate, bool(reconnect)
         self._port, self._owns = (self._open() if self._url else port), self._url is not None
         self.timeout, self.retries = float(timeout), int(retries)

@@ -15,7 +15,8 @@ def check_inputs(net: Network, inputs,
     """Validate inputs; return ``({input_pop: [steps, batch, n] tensor}, steps, batch)``.
 
     ``inputs`` is one array ``[steps, batch, n_inputs]`` (input populations concatenated in
-    network order) or a dict ``{input population: [steps, batch, size]}``; spikes as bool or
+    network order) or a dict ``{input population: [steps, batch, size]}`` (an input population
+    shaped ``[C, H, W]`` also takes ``[steps, batch, C, H, W]``); spikes as bool or
     0/1 numbers, currents as finite numbers. ``steps`` (default: the inputs' length) may be
     shorter than the inputs: the first ``steps`` steps are run.
 
@@ -34,9 +35,12 @@ def check_inputs(net: Network, inputs,
         missing = [p.name for p in pops if p.name not in inputs]
         if missing:
             raise SimulationError(f"inputs: no data for input population(s) {missing}")
-        arrays = {p.name: _as_tensor(inputs[p.name], f"inputs[{p.name!r}]") for p in pops}
+        arrays = {p.name: _flat(_as_tensor(inputs[p.name], f"inputs[{p.name!r}]"), p)
+                  for p in pops}
     else:
         whole = _as_tensor(inputs, "inputs")
+        if len(pops) == 1:
+            whole = _flat(whole, pops[0])
         _check_ndim(whole, "inputs", net.n_inputs)
         if whole.shape[2] != net.n_inputs:
             raise SimulationError(f"inputs: last dimension is {whole.shape[2]} but the network "
@@ -96,10 +100,20 @@ def _as_tensor(x, label) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
+def _flat(x: torch.Tensor, pop) -> torch.Tensor:
+    """``[steps, batch, C, H, W]`` of an input population shaped ``[C, H, W]``, flattened
+    channel-major as the network indexes it; anything else unchanged."""
+    if pop.shape and x.dim() == 2 + len(pop.shape) and tuple(x.shape[2:]) == tuple(pop.shape):
+        return x.reshape(x.shape[0], x.shape[1], -1)
+    return x
+
+
 def _check_ndim(x, label, n):
     if x.dim() != 3:
+        hint = ("; samples [batch, inputs] become spike trains with an encoder, e.g. "
+                "snnkit.encoders.regular(x, steps) (values in [0, 1])") if x.dim() == 2 else ""
         raise SimulationError(f"{label}: expected shape [steps, batch, {n}], got "
-                              f"{tuple(x.shape)} ({x.dim()} dimensions)")
+                              f"{tuple(x.shape)} ({x.dim()} dimensions){hint}")
 
 
 def _as_spikes(x: torch.Tensor, label: str) -> torch.Tensor:

@@ -5,8 +5,9 @@ matrix product (binary spikes times weights) and ~6 torch operations per step; t
 instead sums the weight rows of the sources that spike (inputs are sparse) and runs the neuron
 update over all steps in the same pass, with the accumulators in registers. :func:`run_group`
 runs populations that feed each other, and plastic projections, step by step (recurrent sums
-event-driven too, STDP on the touched rows and columns only). :mod:`snnkit.cpu_path` decides
-which runs what. Integer sums are exact, so the fixed-point backend stays bit-exact; float
+event-driven too, STDP on the touched rows and columns only); :func:`run_rec` runs a float
+population fed back by itself only, a group of samples at a time. :mod:`snnkit.cpu_path`
+decides which runs what. Integer sums are exact, so the fixed-point backend stays bit-exact; float
 sums differ from the torch product only in summation order. Where the CPU has Intel AMX,
 8-bit fixed-point layers whose inputs are dense enough (>= 4% of sources spiking per step, 32
 or more samples) sum on the tile unit instead: an exact int8 matrix product, the same
@@ -30,6 +31,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+import weakref
 from pathlib import Path
 
 import torch
@@ -174,8 +176,13 @@ def _bind(lib):
     lib.snn_group.argtypes = [i64, i64, c_int, i64, ctypes.POINTER(GroupPopC), i64,
                               ctypes.POINTER(GroupProjC), c_int, i64, i64, c_int]
     lib.snn_group.restype = c_int
+    lib.snn_rec_f32.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
+                                p, i64, p, p, c_int]
+    lib.snn_rec_f32.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
+    lib.snn_rec_width.restype = c_int
+    lib.rec_width = lib.snn_rec_width()
     lib.snn_amx_available.restype = c_int
     lib.amx = bool(lib.snn_amx_available())
     lib.snn_amx_runs.restype = ctypes.c_int64
@@ -375,3 +382,68 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
     _check(lib.snn_group(steps, batch, state, len(pops), cp, len(projs), cj,
                          fixed[0] if fixed else 0, *traces, torch.get_num_threads()))
     return out, rec
+
+
+_slabs: dict[int, tuple] = {}  # id(weights) -> (weak reference, slabs)
+
+
+def slabs(wt: torch.Tensor, n: int, lanes: int) -> torch.Tensor:
+    """Padded float weights ``[S, Np]`` (:func:`pad_weights`) as ``snn_rec_f32`` reads them:
+    ``[ceil(n / lanes), S, lanes]``, one vector of columns for every source contiguous.
+    Kept with ``wt`` (a projection's kernel weights are built once, so are these)."""
+    ref, got = _slabs.get(id(wt), (None, None))
+    if ref is None or ref() is not wt or got.shape[1:] != (wt.shape[0], lanes) \
+            or got.shape[0] * lanes < n:
+        nv = -(-n // lanes)
+        cols = min(nv * lanes, wt.shape[1])
+        flat = torch.zeros(wt.shape[0], nv * lanes)
+        flat[:, :cols] = wt[:, :cols]
+        got = flat.reshape(wt.shape[0], nv, lanes).transpose(0, 1).contiguous()
+        key = id(wt)
+        _slabs[key] = (weakref.ref(wt, lambda _, k=key: _slabs.pop(k, None)), got)
+    return got
+
+
+def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int]],
+            spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
+            dense: torch.Tensor | None, steps: int, batch: int, record=()
+            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    """Run one float population whose step-by-step inputs are its own spikes only
+    (``snn_rec_f32``: a group of samples at a time, the same spikes as :func:`run_group`).
+
+    rec : per self projection, its padded float32 weights ``[n, Np]`` and its delay (>= 1)
+    spikes_in, wt : spike inputs from outside, as :func:`run_layer` takes them, or None
+    dense : other input from outside ``[steps, batch, n]`` (float32) or None
+
+    Returns spikes ``[steps, batch, n]`` and the recorded states, or None where the kernel
+    does not run this case (too many projections or neurons: use :func:`run_group`).
+    """
+    n = v_init.shape[0]
+    if v_init.dtype != torch.float32 or any(w.dtype != torch.float32 or tuple(w.shape[:1]) != (n,)
+                                            or w.shape[1] < n for w, _ in rec):
+        raise ValueError("kernel: run_rec takes float32 states and [n, >= n] float32 weights")
+    s = 0 if spikes_in is None else spikes_in.shape[1]
+    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
+              or wt.dtype != torch.float32 or wt.shape[0] != s or wt.shape[1] < n):
+        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
+                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    ptr = _Pointers()
+    c = neuron_struct(params, v_init, None, ptr)
+    out = torch.zeros(steps, batch, n, dtype=torch.bool)
+    states = {k: torch.empty(steps, batch, n, dtype=torch.float32) for k in ("v", "i", "theta")
+              if k in record}
+    # the recurrent sums two vectors of columns an event, the input's one (in L1 longer)
+    lanes = lib.rec_width * lib.lanes  # vectors of columns a row, as the kernel sums them
+    ws = (ctypes.c_void_p * len(rec))(*(ptr(slabs(w, n, lanes)) for w, _ in rec))
+    delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
+    rc = lib.snn_rec_f32(steps, batch, n, ctypes.byref(c), out.data_ptr(),
+                         *(states[k].data_ptr() if k in states else None
+                           for k in ("v", "i", "theta")),
+                         len(rec), ws, delays, ptr(spikes_in) if s else None, s,
+                         ptr(slabs(wt, n, lib.lanes)) if s else None,
+                         ptr(None if dense is None else dense.to(torch.float32)),
+                         torch.get_num_threads())
+    if rc == -2:
+        return None
+    _check(rc)
+    return out, states

@@ -36,6 +36,15 @@ CONVENTIONS = ("nir", "snntorch", "norse", "sinabs", "rockpool")
 # writes its time constants for dt = 1e-4 (any other dt reads its betas wrong); sinabs writes
 # tau in steps (dt enters no decay). norse's and rockpool's dt is the user's, not in the file.
 EXPORTER_DT = {"snntorch": 1e-4, "sinabs": 1e-3}
+# Both libraries' default neurons emit several spikes in a step where v reaches several
+# thresholds, which the file does not say; snnkit emits one.
+_MULTI_SPIKE = {
+    "sinabs": "one spike per step (sinabs' spike_fn=SingleSpike); sinabs' default MultiSpike "
+              "emits floor(v/threshold) spikes, so the spikes differ wherever v reaches twice "
+              "the threshold",
+    "rockpool": "one spike per step (rockpool's max_spikes_per_dt=1); its default (2**16) "
+                "emits floor(v/threshold) spikes, so the spikes differ wherever v reaches "
+                "twice the threshold"}
 _NEURONS = ("LIF", "CubaLIF", "IF")
 _LINEAR = ("Affine", "Linear", "Scale", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Delay")
 _CONST = "__const__"  # pseudo source of Affine/Conv biases
@@ -386,6 +395,7 @@ class _Importer:
             alpha = decay("tau_syn")
             model = CubaLIF(alpha=alpha, beta=decay("tau_mem"), threshold=thr)
             gain = gain * alpha
+        self.note(name, "spikes", _MULTI_SPIKE[self.conv], exact=False)
         if kind != "IF":
             self.note(name, "tau", f"{self.conv}: exact decay exp(-{'1' if unit == 1 else 'dt'}"
                       f"/tau); r and w_in are not read (its input gain is "
@@ -399,8 +409,10 @@ class _Importer:
         d = 1 - self.dt / tau
         if np.any(d < 0):
             raise NetworkError(f"NIR node {name!r}.{field}: dt={self.dt:g} s exceeds the time "
-                               f"constant {tau.min():g} s (forward Euler would give a negative "
-                               f"decay); use a smaller dt or the exporter's dt")
+                               f"constant {tau.min():.9g} s (forward Euler would give a negative "
+                               f"decay); use a smaller dt or the exporter's (a file from "
+                               f"snntorch's export_to_nir: convention='snntorch', which "
+                               f"takes its dt = 1e-4 itself)")
         return d
 
     def _restore(self, name, meta, model, beta, alpha):

@@ -76,7 +76,7 @@ class Shapes:
     def _unbatched(self, name, shp: tuple) -> tuple:
         if len(shp) in (2, 4) and shp[0] == 1:
             self.note(name, "input_type", f"shape {list(shp)} read as {list(shp[1:])} (a "
-                      f"batch dimension of 1, as norse writes it, dropped)")
+                      f"batch dimension of 1, as norse and rockpool write it, dropped)")
             return shp[1:]
         return shp
 

@@ -9,32 +9,14 @@ simulator's, bit for bit.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from .demo_rows import Row, say, timed
+
 TASK = "row"
-
-
-@dataclass
-class Row:
-    path: str
-    accuracy: float
-    spikes: float | None  # mean spikes per sequence in the converted layers
-    ms_per_sample: float
-    samples: int
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
@@ -49,11 +31,11 @@ def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
     _, _, x_te, y_te = datasets.digits()
     x = datasets.digit_sequences(TASK, x_te)
     shape, hidden, levels, out_levels, code = datasets.SEQUENCE_TASKS[TASK]
-    _say(f"\nsequences: digits read row by row ({x.shape[1]} elements of {shape[0]} pixels); "
+    say(f"\nsequences: digits read row by row ({x.shape[1]} elements of {shape[0]} pixels); "
          f"a quantised ReLU RNN, {hidden} units x {levels} levels, read-out {out_levels} "
          f"levels (cached after the first run) ...")
-    q, t_train = _timed(lambda: datasets.train_qrnn(TASK))
-    ref, t_q = _timed(lambda: q.levels(x))
+    q, t_train = timed(lambda: datasets.train_qrnn(TASK))
+    ref, t_q = timed(lambda: q.levels(x))
     q_pred = ref[-1].argmax(-1)
     rows = [Row("QRNN (torch, integer levels)", float((q_pred == y_te).mean()), None,
                 1e3 * t_q / len(x), len(x))]
@@ -63,13 +45,13 @@ def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
     neurons = net.n_inputs + net.n_neurons
     config = board_config(net, "ice40")
     fits = board_fit(config)["ice40"] == ([], [])
-    _say(f"converted exactly: {net}; {conv.steps_per_element} step per element, "
+    say(f"converted exactly: {net}; {conv.steps_per_element} step per element, "
          f"{neurons} neurons with the inputs ({'fits' if fits else 'does NOT fit'} the iCE40 "
          f"target's {config.n_max})")
 
     res, same, preds = {}, {}, {}
     for backend in ("float", "fixed"):
-        res[backend], dt = _timed(lambda backend=backend: conv.run(x, backend))
+        res[backend], dt = timed(lambda backend=backend: conv.run(x, backend))
         preds[backend] = conv.predict(result=res[backend])
         same[backend] = int(same_levels(conv, res[backend], ref).sum())
         rows.append(Row(f"SNN {backend} simulator", float((preds[backend] == y_te).mean()),
@@ -77,11 +59,11 @@ def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
                         len(x)))
 
     n_fpga = 60 if quick else len(x)
-    _say("on the emulated FPGA board ...")
+    say("on the emulated FPGA board ...")
     with emulated_board.running(config) as (url, _):
         with Device(url) as dev:
             dev.load(net, progress=progress)
-            board, dt = _timed(lambda: dev.run(conv.encode(x[:n_fpga]), progress=progress))
+            board, dt = timed(lambda: dev.run(conv.encode(x[:n_fpga]), progress=progress))
     fpga_pred = conv.predict(result=board)
     rows.append(Row("emulated FPGA over UART", float((fpga_pred == y_te[:n_fpga]).mean()),
                     float(conv.spike_count(board).mean()), 1e3 * dt / n_fpga, n_fpga))
@@ -94,12 +76,12 @@ def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
     plot.raster(one, out / "sequence_raster.png",
                 title=f"digit {y_te[0]} read row by row (fixed point)")
 
-    _say(f"\n{'path':<36} {'accuracy':>9} {'spikes/seq':>11} {'ms/sample':>10} {'samples':>8}")
+    say(f"\n{'path':<36} {'accuracy':>9} {'spikes/seq':>11} {'ms/sample':>10} {'samples':>8}")
     for r in rows:
         sp = "-" if r.spikes is None else f"{r.spikes:.0f}"
-        _say(f"{r.path:<36} {100 * r.accuracy:>8.2f}% {sp:>11} {r.ms_per_sample:>10.2f} "
+        say(f"{r.path:<36} {100 * r.accuracy:>8.2f}% {sp:>11} {r.ms_per_sample:>10.2f} "
              f"{r.samples:>8}")
-    _say(f"every layer's levels at every element equal the QRNN's on {same['float']}/{len(x)} "
+    say(f"every layer's levels at every element equal the QRNN's on {same['float']}/{len(x)} "
          f"samples (float), {same['fixed']}/{len(x)} (fixed point); emulated FPGA: every "
          f"spike equal to the fixed-point simulator's on {int(spikes_same.sum())}/{n_fpga} "
          f"samples")
@@ -110,4 +92,5 @@ def part_sequences(out: Path, quick: bool, progress: bool = True) -> dict:
             "samples": len(x), "fpga_samples": n_fpga,
             "steps_per_element": conv.steps_per_element,
             "steps_per_sequence": x.shape[1] * conv.steps_per_element,
-            "neurons": neurons, "fits_ice40": fits, "qrnn_train_s": t_train}
+            "neurons": neurons, "fits_ice40": fits, "hidden": hidden, "levels": levels,
+            "qrnn_train_s": t_train}

@@ -38,7 +38,8 @@ def summarize(net) -> str:
               "weights / plasticity"]
     for i, pr in enumerate(net.projections):
         w = pr.weight if pr.conv is not None else pr.weight[pr.connections()]
-        rng = f"w in [{w.min():.4g}, {w.max():.4g}]" if w.size else "no synapses"
+        # (+ 0.0: a -0.0 prints as 0)
+        rng = f"w in [{w.min() + 0.0:.4g}, {w.max() + 0.0:.4g}]" if w.size else "no synapses"
         if pr.conv is not None:
             c = pr.conv
             rng = (f"conv {'x'.join(map(str, pr.weight.shape))} kernel ({pr.weight.size} "

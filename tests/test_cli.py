@@ -3,6 +3,7 @@ traceback) on a table of bad inputs, checks its outputs before working, keeps fi
 when interrupted, and its results reload and plot."""
 
 import argparse
+import importlib
 import io
 import json
 import os
@@ -513,3 +514,82 @@ def test_compile_says_which_boards_fit(ws, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "snnkit compile: warning: this network fits no board" in err
     assert "N_MAX 2,048 > 256" in err and "Traceback" not in err
+
+
+def test_train_runs_with_its_defaults(ws, tmp_path, capsys, monkeypatch):
+    """No --steps: samples [N, inputs] train at the documented default T (it used to stop at
+    'steps: must be a positive integer, got None')."""
+    net = snnkit.Network()
+    net.add_input("in", 12)
+    net.add_population("out", 3, snnkit.LIF(beta=0.9))
+    net.connect("in", "out", np.random.default_rng(0).normal(0.2, 0.1, (3, 12)))
+    net.save(tmp_path / "n.snn")
+    out = tmp_path / "t.snn"
+    seen = {}
+    cli_train = importlib.import_module("snnkit.cli.train")
+    real = cli_train.fit
+    monkeypatch.setattr(cli_train, "fit",
+                        lambda *a, **k: seen.update(k) or real(*a, **k))
+    assert main(["train", str(tmp_path / "n.snn"), "--data", str(ws / "train.npz"),
+                 "-o", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert "trained 1 epochs" in capsys.readouterr().out
+    assert seen["steps"] == 8
+    assert snnkit.load(out).population("out").size == 3
+
+
+def test_nir_commands_warn_only_of_approximations(tmp_path, capsys):
+    """An snntorch-style graph imports with exact reinterpretations only (threshold step,
+    folded bias and gain): every command used to print them as a warning. Now only
+    approximated entries warn; `info` still lists every one."""
+    import nir
+
+    rng = np.random.default_rng(0)
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])),
+        nir.Affine(weight=rng.normal(size=(3, 4)), bias=rng.normal(size=3)),
+        nir.LIF(tau=np.full(3, 0.01), r=np.full(3, 2.0), v_leak=np.zeros(3),
+                v_threshold=np.ones(3), v_reset=np.zeros(3)),
+        nir.Output(output_type=np.array([3])))
+    nir.write(tmp_path / "g.nir", graph)
+    np.save(tmp_path / "x.npy", rng.random((5, 2, 4)) < 0.5)
+    sim = ["simulate", str(tmp_path / "g.nir"), "--input", str(tmp_path / "x.npy"), "--out",
+           str(tmp_path / "o.npz"), "--quiet"]
+    for conv, warned in (("nir", False), ("sinabs", True)):
+        assert main(sim + ["--dt", "1e-3", "--convention", conv]) == 0
+        err = capsys.readouterr().err
+        assert ("warning: NIR import" in err) == warned, (conv, err)
+        assert "(exact)" not in err
+    assert main(["info", str(tmp_path / "g.nir"), "--dt", "1e-3"]) == 0
+    assert "v_threshold (exact)" in capsys.readouterr().out
+
+
+def test_convert_prints_the_test_accuracy(ws, tmp_path, capsys):
+    """`convert` used to end at 'wrote NET' with no word on how good the conversion is; with
+    --test (default for examples: the digits test set) it prints the ANN's accuracy and the
+    converted network's in float and fixed point."""
+    rng = np.random.default_rng(3)
+    x = rng.random((12, 4))
+    model = torch.jit.load(ws / "model.pt")
+    y = model(torch.as_tensor(x, dtype=torch.float32)).argmax(-1).numpy()
+    np.savez(tmp_path / "test.npz", x=x, y=y)  # labels = the ANN's: its accuracy is 100%
+    argv = ["convert", str(ws / "model.pt"), "--calib", str(ws / "calib.npy"), "-o",
+            str(tmp_path / "c.snn"), "--quiet"]
+    assert main(argv + ["--test", str(tmp_path / "test.npz")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("test accuracy on 12 samples: ANN 100.00%; converted, T=32: float")
+    assert main(argv + ["--test", str(ws / "calib.npy")]) == 2
+    assert "--test: " in capsys.readouterr().err
+
+
+def test_version(capsys):
+    """`snnkit --version` was an unknown option."""
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"snnkit {snnkit.__version__}"
+
+
+def test_a_port_nobody_listens_on_says_what_to_start(ws, capsys):
+    """deploy to a TCP port with no emulated board behind it used to end at 'Connection
+    refused'; it now names the command that serves one."""
+    port = (ws / "dead_port").read_text()
+    assert main(["deploy", str(ws / "board.snn"), "--port", port, "--quiet"]) == 1
+    assert f"start the emulated board (snnkit emulate --port {port}" in capsys.readouterr().err

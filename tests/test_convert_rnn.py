@@ -249,6 +249,29 @@ def test_qrnn_trains_in_torch_and_stays_exact():
     assert np.array_equal(conv.predict(x, "fixed"), q.predict(x))
 
 
+def test_rounding_noise_only_while_the_float_model_trains():
+    """QRNN.noise: U(-noise/2, noise/2) on every pre-activation of the float model in train
+    mode (the rounding error the QRNN will make); none in eval mode or in the QRNN."""
+    q = QRNN(3, 16, 4, levels=6, output_levels=6, input_levels=4, seed=0)
+    m = torch.from_numpy(np.random.default_rng(1).integers(0, 5, (32, 3, 3))).float()
+    q.exact = False
+    q.eval()
+    clean = q._run(m)
+    q.train()
+    noisy = q._run(m)
+    first = (noisy[0][0] - clean[0][0]).abs()  # element 0, no recurrent input yet
+    inside = (clean[0][0] > 0.5) & (clean[0][0] < 5.5)  # away from the clip at 0 and L
+    assert first[inside].max() <= 0.5 and first[inside].min() > 0 and inside.sum() > 50
+    assert first[inside].max() > 0.4  # the noise spans the rounding error, not a sliver of it
+    q.noise = 0.0
+    assert all(torch.equal(a, b) for la, lb in zip(q._run(m), clean) for a, b in zip(la, lb))
+    q.noise, q.exact = 1.0, True
+    exact_train = q._run(m)
+    q.eval()
+    assert all(torch.equal(a, b) for la, lb in zip(q._run(m), exact_train)
+               for a, b in zip(la, lb))
+
+
 # --------------------------------------------------------------------------- bad input
 
 

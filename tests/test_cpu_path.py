@@ -222,3 +222,36 @@ def test_fixed_point_group_sums_earlier_spikes_itself_or_beforehand_bit_exact(
         for var in ("v", "i", "theta"):
             assert torch.equal(fast.states[k][var], slow.states[k][var]), (k, var)
     assert slow.spikes["rec"].any()
+
+
+@pytest.mark.parametrize("case", ["float", "small batch", "fixed", "plastic self", "fed back"])
+def test_recurrent_kernel_takes_float_populations_fed_back_by_themselves_only(case):
+    # cpu_path._recurrent: a float population whose only step-by-step input is its own
+    # spikes, 8 or more samples, goes to kernels.run_rec; anything else to the step kernel
+    # (run_group), with the step kernel's spikes bit for bit
+    rng = np.random.default_rng(5)
+    net = snnkit.Network()
+    net.add_input("in", 30)
+    net.add_population("h", 50, LIF(beta=0.9, threshold=0.8, reset="delayed"))
+    net.connect("in", "h", rng.normal(0.05, 0.3, (50, 30)))
+    net.connect("h", "h", rng.normal(0.0, 0.1, (50, 50)), delay=1,
+                stdp=STDP(w_min=-1.0, w_max=1.0) if case == "plastic self" else None)
+    if case == "fed back":  # h <-> g: one group of two
+        net.add_population("g", 10, LIF(beta=0.8))
+        net.connect("h", "g", rng.normal(0.1, 0.3, (10, 50)))
+        net.connect("g", "h", rng.normal(0.0, 0.3, (50, 10)), delay=1)
+    if case == "fixed":
+        net, _ = snnkit.quantize(net)
+    batch = 3 if case == "small batch" else 9
+    x = {"in": rng.random((20, batch, 30)) < 0.2}
+    backend = "fixed" if case == "fixed" else "float"
+    learn = {"learning": True} if case == "plastic self" else {}
+    with mock.patch.object(kernels, "run_rec", wraps=kernels.run_rec) as rec, \
+            mock.patch.object(kernels, "run_group", wraps=kernels.run_group) as group:
+        fast = snnkit.simulate(net, x, backend=backend, **learn)
+    assert (rec.call_count, group.call_count) == ((1, 0) if case == "float" else (0, 1))
+    with mock.patch.object(cpu_path, "_recurrent", return_value=False):
+        ref = snnkit.simulate(net, x, backend=backend, **learn)  # all on the step kernel
+    for k in fast.spikes:
+        assert torch.equal(fast.spikes[k], ref.spikes[k]), k
+    assert float(fast.spikes["h"].float().mean()) > 0.02

@@ -50,6 +50,12 @@ def board():
 
 
 def test_identify_reports_the_built_configuration(board):
+    port = board.rsplit(":", 1)[1]
+    for url in (port, f"127.0.0.1:{port}", f"localhost:{port}"):  # the command line's forms
+        with Device(url) as dev:
+            assert dev.info.config == CONFIG
+    with pytest.raises(snnkit.DeviceError, match="port 70000 is outside 1..65535"):
+        Device("70000")
     with Device(board) as dev:
         assert dev.info.config == CONFIG
         assert (dev.info.neurons, dev.info.synapses) == (CONFIG.n_max, CONFIG.syn_max)

@@ -394,3 +394,59 @@ def test_run_layer_refuses_mismatched_arguments():
                           plan.v_init["a"], 3, 2)
     with pytest.raises(ValueError, match="do not match"):
         kernels.run_layer(lib, x, pr.kernel_weights(), None, p, plan.v_init["a"], 4, 2)
+
+
+def recurrent_net(rng):
+    """Populations fed back by themselves only (cpu_path._recurrent): h, snntorch's RLeaky as
+    it imports (LIF, bias, delayed reset, all-to-all self projection, spike input), 270
+    neurons (no multiple of 16); g, the general update (CubaLIF, refractory period,
+    adaptation) with two self projections (delays 1 and 3), spike and current inputs and
+    input from h; and o, a layer after h. Unrounded weights: the summation order shows."""
+    def w(shape, mu, sd):
+        return rng.normal(mu, sd, shape)
+
+    net = snnkit.Network()
+    net.add_input("in", 100)
+    net.add_input("cur", 3, encoding="current")
+    net.add_population("h", 270, LIF(beta=0.9, threshold=1.0, bias=rng.uniform(-0.05, 0.1, 270),
+                                     reset="delayed"))
+    net.add_population("g", 37, CubaLIF(alpha=0.5, beta=0.9, threshold=0.9, refractory=1,
+                                        adapt_plus=0.05, adapt_decay=0.9))
+    net.add_population("o", 10, LIF(beta=0.9))
+    net.connect("in", "h", w((270, 100), 0.02, 0.25))
+    net.connect("h", "h", w((270, 270), -0.005, 0.1), delay=1)
+    net.connect("in", "g", w((37, 100), 0.03, 0.2))
+    net.connect("cur", "g", w((37, 3), 0.2, 0.3))
+    net.connect("h", "g", w((37, 270), 0.0, 0.05))
+    net.connect("g", "g", w((37, 37), -0.02, 0.2), delay=1)
+    net.connect("g", "g", w((37, 37), 0.0, 0.2), delay=3)
+    net.connect("h", "o", w((10, 270), 0.05, 0.2))
+    return net
+
+
+@needs_cc
+@pytest.mark.parametrize("batch", [9, 70])
+def test_batch_blocked_recurrent_sums_equal_the_step_kernel(batch, monkeypatch):
+    # float populations fed back by themselves only, 8 or more samples: the batch-blocked
+    # recurrent kernel (run_rec) must give bit for bit the step kernel's spikes and states,
+    # whose sums it reorders across samples (each sample's rows still in the same order)
+    from snnkit import cpu_path
+
+    rng = np.random.default_rng(21)
+    net = recurrent_net(rng)
+    x = {"in": rng.random((30, batch, 100)) < 0.15,
+         "cur": rng.normal(0.1, 0.3, (30, batch, 3))}
+    calls = []
+    real = kernels.run_rec
+    monkeypatch.setattr(kernels, "run_rec", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fast = run(net, x, monkeypatch, True)
+    assert len(calls) == 2  # h and g
+    monkeypatch.setattr(cpu_path, "_recurrent", lambda *a, **k: False)
+    assert_identical(fast, run(net, x, monkeypatch, True))  # the step kernel, all samples
+    assert len(calls) == 2
+    for b in (0, 8, batch - 1):  # one sample: the step kernel too
+        one = run(net, {k: v[:, b:b + 1] for k, v in x.items()}, monkeypatch, True)
+        for k in ("h", "g", "o"):
+            assert torch.equal(fast.spikes[k][:, b:b + 1], one.spikes[k]), (k, b)
+    for k in ("h", "g"):
+        assert 0.02 < float(fast.spikes[k].float().mean()) < 0.5, k

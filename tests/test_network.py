@@ -92,3 +92,13 @@ def test_summary_lists_every_population_and_projection(net):
         assert name in text
     assert f"{net.n_synapses} synapses" in text
     assert "bits" in text
+
+
+def test_summary_prints_no_negative_zero():
+    """Lateral inhibition ``-0.1 * (1 - I)`` has a largest weight of -0.0 (it printed '-0')."""
+    net = snnkit.Network()
+    net.add_input("in", 3)
+    net.add_population("a", 3, snnkit.LIF(beta=0.9))
+    net.connect("in", "a", np.eye(3))
+    net.connect("a", "a", -0.1 * (1 - np.eye(3)), delay=1)
+    assert "w in [-0.1, 0]" in net.summary() and "-0]" not in net.summary()

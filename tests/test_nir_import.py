@@ -250,7 +250,7 @@ def test_unsupported_node_names_node_and_type():
 
 @pytest.mark.parametrize("kw, match", [
     ({"dt": 1e-3, "convention": "brian"}, "convention"),
-    ({"dt": 1.0}, "exceeds the time constant"),
+    ({"dt": 1.0}, "exceeds the time constant .*convention='snntorch'"),
     ({"dt": -1.0}, "dt"),
     ({}, r"dt: required with convention='nir'"),
     ({"convention": "norse"}, r"dt: required with convention='norse'.*norse.torch.to_nir"),

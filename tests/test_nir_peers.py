@@ -233,3 +233,42 @@ def test_lava_dl_form_flat_input_conv_cubalif_scalars():
     for name in ("lif1", "lif2"):
         assert 0 < a.spikes[name].float().mean() < 1, f"{name} silent: test void"
         assert torch.equal(a.spikes[name], b.spikes[name]), name
+
+
+def test_multi_spike_defaults_are_reported():
+    """sinabs' default IAF (MultiSpike) emits several spikes in a step, which its NIR file does
+    not say: a user importing a default model used to get other spikes and an all-'exact'
+    report. Every sinabs and rockpool neuron node is now noted as APPROXIMATED, naming the
+    option that makes it exact."""
+    sinabs = pytest.importorskip("sinabs")
+    import sinabs.layers as sl
+
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), sl.IAFSqueeze(batch_size=1),
+                                torch.nn.Linear(4, 3), sl.IAFSqueeze(batch_size=1))
+    net = _import(sinabs.to_nir(model, torch.zeros(1, 6)), convention="sinabs")
+    notes = [n for n in net.nir_report if n.parameter == "spikes"]
+    assert sorted(n.node for n in notes) == ["1", "3"]
+    assert all(not n.exact and "SingleSpike" in n.message for n in notes)
+
+
+def test_a_rockpool_file_imports(tmp_path):
+    """rockpool writes its Input as [1, n] before a Linear of [n]; nir.read's own type check
+    refuses that file, so from_nir of it used to say 'not a NIR file, or damaged' while the
+    same graph in memory imported. It now reads the file, with the batch dimension dropped."""
+    import nir
+    pytest.importorskip("rockpool")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    torch.manual_seed(0)
+    mod = Sequential(LinearTorch((6, 3)), LIFTorch(3, max_spikes_per_dt=1))
+    graph = to_nir(mod)
+    nir.write(tmp_path / "r.nir", graph)
+    a = _import(tmp_path / "r.nir", dt=1e-3, convention="rockpool")
+    b = _import(graph, dt=1e-3, convention="rockpool")
+    assert [(p.name, p.size) for p in a.populations] == [(p.name, p.size) for p in b.populations]
+    assert np.array_equal(a.projections[0].dense_weight(), b.projections[0].dense_weight())
+    with pytest.raises(snnkit.NetworkError, match="not a NIR file"):  # damaged stays refused
+        (tmp_path / "bad.nir").write_bytes(b"\x89HDF\r\n" + b"\0" * 40)
+        from_nir(tmp_path / "bad.nir", dt=1e-3)

@@ -448,6 +448,18 @@ def test_float_export_reloads_with_the_same_predictions(digits, tmp_path):
     assert net.projections[0].weight is not m._source.projections[0].weight
 
 
+def test_steps_default_to_eight_for_encoded_samples(digits):
+    xtr, ytr, _, _ = digits
+    m = SNN(_digits_net(3))
+    assert evaluate(m, xtr[:64], ytr[:64])["accuracy"] == \
+        evaluate(m, xtr[:64], ytr[:64], steps=8)["accuracy"]
+    assert evaluate(m, xtr[:64], ytr[:64])["spikes"] == \
+        evaluate(m, xtr[:64], ytr[:64], steps=8)["spikes"] != \
+        evaluate(m, xtr[:64], ytr[:64], steps=4)["spikes"]
+    h = fit(m, xtr[:64], ytr[:64], epochs=1, progress=False)  # no steps: trains at 8
+    assert h.epochs == 1
+
+
 def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     xtr, ytr, _, _ = digits
     kw = dict(epochs=3, steps=4, progress=False, encoding="poisson", seed=3)

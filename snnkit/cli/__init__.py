@@ -20,6 +20,7 @@ import threading
 import traceback
 import warnings
 
+from .. import __version__
 from ..errors import SnnkitError
 from . import board, convert, demo, hardware, info, plot, simulate, sweep, train
 from .common import Formatter, Parser, UsageError
@@ -41,9 +42,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         prog="snnkit", description=__doc__.split("\n")[0], formatter_class=Formatter,
         epilog="exit status: 0 done, 2 bad command line (option, input file, output path), "
                "1 the work failed, 130 / 143 stopped by Ctrl-C / SIGTERM. "
-               "SNNKIT COMMAND --help for each command.")
+               "snnkit COMMAND --help for each command.")
     ap.add_argument("--debug", action="store_true",
                     help="on an error, show the Python traceback too")
+    ap.add_argument("--version", action="version", version=f"snnkit {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND",
                             parser_class=Parser)
     for register in REGISTER:

@@ -11,6 +11,7 @@ from ..board_format import format_line, to_board
 from ..compiler import HardwareConfig
 from ..device import Device
 from ..emulated_board import SIM_CLKS_PER_BIT, serve
+from ..errors import DeviceError
 from ..inputs import check_inputs
 from .batches import run_in_groups
 from .common import (
@@ -24,6 +25,20 @@ from .common import (
     say,
     socket_address,
 )
+
+
+def open_device(args: argparse.Namespace) -> Device:
+    """The board at ``--port``; a refused connection says what to start."""
+    url = port_url(args.port)
+    try:
+        return Device(url, args.baud, args.timeout)
+    except DeviceError as e:
+        if url.startswith("socket://") and "refused" in str(e).lower():
+            port = url.rsplit(":", 1)[-1]
+            raise DeviceError(f"{e}; nothing listens there: start the emulated board "
+                              f"(snnkit emulate --port {port}, in another terminal) or give "
+                              f"the board's address") from None
+        raise
 
 
 def register_emulate(sub) -> None:
@@ -69,7 +84,8 @@ def run_emulate(args: argparse.Namespace) -> int:
 
 
 def register_deploy(sub) -> None:
-    p = sub.add_parser("deploy", help="load a network onto a board over serial",
+    p = sub.add_parser("deploy", help="load a network onto a board (serial, or the emulated "
+                                      "one over TCP)",
                        description="Upload a network to a board (or the emulated one) and "
                                    "verify it by reading it back.")
     add_net_args(p)
@@ -80,7 +96,7 @@ def register_deploy(sub) -> None:
 def run_deploy(args: argparse.Namespace) -> int:
     """Upload and verify the network; return the exit status 0."""
     net = load_net(args)
-    with Device(port_url(args.port), args.baud, args.timeout) as dev:
+    with open_device(args) as dev:
         i = dev.info
         say(f"board: protocol {i.protocol_version}, {i.neurons} neurons, {i.synapses} "
             f"synapses, features {', '.join(i.features) or 'none'}\n{format_line(i.config)}")
@@ -120,7 +136,7 @@ def run_run(args: argparse.Namespace) -> int:
     out = output_file(args.out, "--out")
     png = output_file(args.plot, "--plot", image=True)
     arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
-    with Device(port_url(args.port), args.baud, args.timeout) as dev:
+    with open_device(args) as dev:
         say(f"quantisation to the board's format:\n{dev.load(net, progress=not args.quiet)}")
         if args.no_learning:
             dev.set_learning(False)

@@ -89,12 +89,32 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
                              f"--convention snntorch or sinabs set it themselves)")
         if args.dt is not None and not args.dt > 0:
             raise UsageError(f"--dt: must be a positive number of seconds, got {args.dt}")
-        return from_nir(str(path), dt=args.dt, convention=args.convention or "nir")
+        return _quiet_exact(lambda: from_nir(str(path), dt=args.dt,
+                                             convention=args.convention or "nir"))
     if args.dt is not None or args.convention is not None:
         opt = "--dt" if args.dt is not None else "--convention"
         raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
                          f"which carries its own dt")
     return load(path)
+
+
+def _quiet_exact(read):
+    """``read()`` of a NIR graph, warning only of what it approximated: the exact
+    reinterpretations (thresholds raised by a float32 step, biases folded, ...) keep the
+    behaviour, and every command printed them as a warning; ``snnkit info`` lists them."""
+    import warnings
+
+    from ..nir_report import NIRApproximationWarning, warn
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = read()
+    for w in caught:
+        if not issubclass(w.category, NIRApproximationWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    warn([n for n in net.nir_report if not n.exact],
+         "NIR import: approximated (snnkit info NET lists every interpretation)", 1)
+    return net
 
 
 # --------------------------------------------------------------------------- files
@@ -201,18 +221,15 @@ def _writable(folder: Path, option: str, path: str) -> None:
 # --------------------------------------------------------------------------- ports
 
 
-_HOST_PORT = re.compile(r"(?:(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):)?(?P<port>\d+)")
-
-
 def port_url(text: str, option: str = "--port", lowest: int = 1) -> str:
-    """A pyserial URL from ``5555``, ``localhost:5555`` or a URL / device path as given."""
-    m = _HOST_PORT.fullmatch(text.strip())
-    if m is None:
-        return text  # socket://..., /dev/ttyUSB0, a pty path, COM3 ...
-    port = int(m["port"])
-    if not lowest <= port < 65536:
-        raise UsageError(f"{option}: port {port} is outside {lowest}..65535")
-    return f"socket://{m['host'] or 'localhost'}:{port}"
+    """A pyserial URL from ``5555``, ``localhost:5555`` or a URL / device path as given
+    (:func:`snnkit.device.port_url`)."""
+    from ..device import port_url as url
+
+    try:
+        return url(text, lowest)
+    except ValueError as e:
+        raise UsageError(f"{option}: {e}") from None
 
 
 def socket_address(text: str, option: str = "--port") -> tuple[str, int]:

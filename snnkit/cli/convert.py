@@ -31,6 +31,9 @@ def register(sub) -> None:
                         "runs whatever code the file holds, so only for files you trust")
     p.add_argument("--calib", help="calibration data: .npy, or .npz (array 'x', or the first "
                    "array); default for examples: the digits training set")
+    p.add_argument("--test", help="labelled test data (.npz: x and y, or x_test and y_test): "
+                   "print the ANN's and the converted network's (float and fixed point, as on the "
+                   "board) accuracy; default for examples: the digits test set")
     p.add_argument("-o", "--out", required=True,
                    help="output network file (.snn), and beside it OUT.conversion.json")
     p.add_argument("--mode", choices=("rate", "lossless"), default="rate",
@@ -76,6 +79,32 @@ def load_calib(path: str) -> np.ndarray:
     return data["x"] if "x" in data else next(iter(data.values()))
 
 
+def load_test(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` from an ``.npz`` holding ``x``/``y`` or ``x_test``/``y_test``."""
+    data = load_arrays(path, "--test")
+    for kx, ky in (("x", "y"), ("x_test", "y_test")):
+        if isinstance(data, dict) and kx in data and ky in data:
+            return data[kx], data[ky]
+    raise UsageError(f"--test: {path!r} must be an .npz holding arrays 'x' and 'y' (or "
+                     f"'x_test' and 'y_test')")
+
+
+def accuracy_line(model, conv, x, y) -> str:
+    """The ANN's and the converted network's (float, fixed point) test accuracy, one line."""
+    import torch
+
+    with torch.no_grad():
+        p = next(model.parameters(), None)
+        dtype = p.dtype if p is not None else torch.float32
+        ann = model(torch.as_tensor(np.asarray(x), dtype=dtype)).argmax(-1).numpy()
+    y = np.asarray(y).reshape(-1)
+    acc = {b: 100 * (conv.predict(x, backend=b) == y).mean() for b in ("float", "fixed")}
+    return (f"test accuracy on {len(y)} samples: ANN {100 * (ann == y).mean():.2f}%; "
+            f"converted, T={conv.steps}: float {acc['float']:.2f}%, fixed point (the board's "
+            f"{conv.network.quantization.weight_bits if conv.network.quantization else 8}-bit "
+            f"weights) {acc['fixed']:.2f}%")
+
+
 def run(args: argparse.Namespace) -> int:
     """Write NET and, beside it, ``NET.conversion.json`` (mode, input encoding, steps, output
     population), which a reader needs to feed the network; return the exit status 0."""
@@ -87,9 +116,12 @@ def run(args: argparse.Namespace) -> int:
     out = output_file(args.out, "--out")
     output_file(str(out) + ".conversion.json", "--out")
     calib = load_calib(args.calib) if args.calib else None
+    test = load_test(args.test) if args.test else None
     model = load_model(args.model, args.model_class, args.model_kwargs, args.trust_pickle)
-    if calib is None:
-        calib = datasets.digits(image="cnn" in args.model)[0][:500]
+    if example and (calib is None or test is None):
+        digits = datasets.digits(image="cnn" in args.model)
+        calib = digits[0][:500] if calib is None else calib
+        test = (digits[2], digits[3]) if test is None else test
     conv = convert(model, calib, mode=args.mode, input=args.input, normalization=args.norm,
                    percentile=args.percentile, per_channel=args.per_channel, steps=args.steps,
                    input_levels=args.input_levels, weight_bits=args.weight_bits,
@@ -102,4 +134,6 @@ def run(args: argparse.Namespace) -> int:
     print(conv.network.summary())
     print(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
           f"wrote {args.out} and {args.out}.conversion.json")
+    if test is not None:
+        print(accuracy_line(model, conv, *test))
     return 0

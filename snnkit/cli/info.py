@@ -8,7 +8,7 @@ from .common import add_net_args, load_net
 
 
 def register(sub) -> None:
-    p = sub.add_parser("info", help="summarise a network (.snn, or .nir with --dt)",
+    p = sub.add_parser("info", help="summarise a network (.snn, or .nir with --dt or --convention)",
                        description="Print a network's populations, models, projections, "
                                    "synapses and weight memory; for a NIR graph also what "
                                    "the import approximated.")

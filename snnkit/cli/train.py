@@ -11,14 +11,14 @@ import numpy as np
 from ..network import Quantization
 from ..quantize import auto_quantization
 from ..training import SNN, evaluate, fit
-from ..training.fit import load_data, write_json
+from ..training.fit import DEFAULT_STEPS, load_data, write_json
 from .common import UsageError, add_net_args, load_net, output_file
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train a network by surrogate-gradient BPTT (float or fixed point)",
-        description="Train a network (.snn) on labelled data by surrogate-gradient "
+        description="Train a network (.snn or .nir) on labelled data by surrogate-gradient "
                     "backpropagation through time; write the trained network.")
     add_net_args(p)
     p.add_argument("--data", required=True,
@@ -27,7 +27,8 @@ def register(sub) -> None:
                         "sequences [N, steps, inputs]")
     p.add_argument("-o", "--out", required=True, help="the trained network (.snn)")
     p.add_argument("--epochs", type=int, default=10, help="passes over the training data")
-    p.add_argument("--steps", type=int, help="time steps per sample (sequences: their length)")
+    p.add_argument("--steps", type=int, help="time steps per sample (default: "
+                   f"{DEFAULT_STEPS}; sequences: their length)")
     p.add_argument("--arithmetic", choices=("float", "fixed"), default="float",
                    help="fixed: train on the hardware's integers (docs/fixed-point.md)")
     p.add_argument("--weight-bits", type=int, help="fixed: weight width (default: the "
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     output_file(str(out) + ".history.json", "--out")
     xtr, ytr, xte, yte = load_data(args.data)
     encoding = "sequence" if np.ndim(xtr) == 3 else args.encoding
+    if args.steps is None and encoding != "sequence":
+        args.steps = DEFAULT_STEPS  # (as fit's default; said in the summary and the history)
     model = SNN(net, args.surrogate, args.arithmetic, slope=args.slope,
                 trainable=tuple(t for t in args.trainable.split(",") if t),
                 per_neuron=args.per_neuron, quantization=_format(net, args), memory=args.memory)

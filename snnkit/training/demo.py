@@ -18,16 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..demo_rows import say
+
 
 @dataclass
 class Row:
     path: str
     accuracy: float
     samples: int
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def _scratch_net(seed: int = 0):
@@ -74,20 +72,20 @@ def _part_training(out: Path, quick: bool, levels: int) -> dict:
     epochs = (8, 6) if quick else (60, 30)
     n_fpga = 60 if quick else len(x_te)
 
-    _say(f"\ntraining by surrogate gradients (BPTT), on the board's integers "
+    say(f"\ntraining by surrogate gradients (BPTT), on the board's integers "
          f"({board.weight_bits}-bit weights, {board.frac_bits} fractional bits)")
     t0 = time.perf_counter()
     scratch = SNN(_scratch_net(), arithmetic="fixed", board=board, trainable=("weight",))
     h1 = fit(scratch, x_tr, y_tr, epochs=epochs[0], steps=8, lr=3e-3, test=(x_te, y_te),
              progress=True)
     write_plot(h1, out / "training_scratch.png")
-    _say(f"from scratch: 64-128-10 LIF, T=8, {epochs[0]} epochs in "
+    say(f"from scratch: 64-128-10 LIF, T=8, {epochs[0]} epochs in "
          f"{time.perf_counter() - t0:.0f} s")
     t0 = time.perf_counter()
     ft = finetune_converted(ann, x_tr, y_tr, steps=4, input="spikes", arithmetic="fixed",
                             epochs=epochs[1], lr=3e-3, test=(x_te, y_te), progress=True)
     write_plot(ft.history, out / "training_finetune.png")
-    _say(f"converted + fine-tuned at T=4: {epochs[1]} epochs in "
+    say(f"converted + fine-tuned at T=4: {epochs[1]} epochs in "
          f"{time.perf_counter() - t0:.0f} s")
 
     nets = {"scratch": (scratch.network(), scratch, encoders.regular(x_te, 8), 8, "out"),
@@ -120,11 +118,11 @@ def _part_training(out: Path, quick: bool, levels: int) -> dict:
         fixed = preds[name]["fixed"]
         same[name] = {"fixed_equals_training": int((fixed == preds[name]["training"]).sum()),
                       "fpga_equals_fixed": int((preds[name]["fpga"] == fixed[:n_fpga]).sum())}
-    _say(f"\n{'path':<58} {'accuracy':>9} {'samples':>8}")
+    say(f"\n{'path':<58} {'accuracy':>9} {'samples':>8}")
     for r in rows:
-        _say(f"{r.path:<58} {100 * r.accuracy:>8.2f}% {r.samples:>8}")
+        say(f"{r.path:<58} {100 * r.accuracy:>8.2f}% {r.samples:>8}")
     for name, s in same.items():
-        _say(f"{name}: fixed-point simulator = training on {s['fixed_equals_training']}/"
+        say(f"{name}: fixed-point simulator = training on {s['fixed_equals_training']}/"
              f"{len(y_te)} samples, emulated FPGA = fixed-point simulator on "
              f"{s['fpga_equals_fixed']}/{n_fpga}")
     return {"rows": [asdict(r) for r in rows], "same": same, "fpga_samples": n_fpga,

@@ -23,6 +23,7 @@ import torch
 from ..errors import NetworkError, SimulationError
 
 ENCODINGS = ("regular", "poisson", "current", "sequence")
+DEFAULT_STEPS = 8  # steps per encoded sample when none are given: docs/training.md's digits T
 LOSSES = ("ce_count", "mse_count")
 MSE_RATES = (0.8, 0.1)  # mse_count: target spikes per step of the right and the other classes
 
@@ -111,6 +112,8 @@ def check_data(model, x, y, steps, encoding, output) -> tuple[np.ndarray, np.nda
         if steps is not None and steps != x.shape[1]:
             raise SimulationError(f"steps: the sequences have {x.shape[1]} steps, got {steps}")
         steps = x.shape[1]
+    elif steps is None:
+        steps = DEFAULT_STEPS
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
     if encoding in ("regular", "poisson") and (x.min() < 0 or x.max() > 1):
@@ -247,7 +250,7 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
     ----------
     model : :class:`~snnkit.training.SNN`
     x, y : samples (see :func:`encode`) and integer labels
-    steps : time steps per sample (sequences: their length)
+    steps : time steps per sample (default ``DEFAULT_STEPS``, 8; sequences: their length)
     encoding : "regular" (deterministic rate code, as the demo and the board are fed),
         "poisson" (Bernoulli spikes, new each epoch: augmentation), "current", "sequence"
     output : the population whose spike counts are the classes (default: the last)
