@@ -75,6 +75,16 @@ def deploy_and_run(tmp_path, board, net_path, x, steps):
                 if k.startswith("spikes/")}
 
 
+def run_on_board(board, net, x):
+    """Load ``net``, run ``x``: the board's result, and the fixed-point simulator's on the
+    network as the board holds it (its format)."""
+    with Device(board) as dev:
+        dev.load(net)
+        res = dev.run(x)
+        board_net = dev.net
+    return res, snnkit.simulate(board_net, x, backend="fixed")
+
+
 def assert_spikes_equal(got, ref):
     assert set(got) == set(ref.spikes)
     for name, s in ref.spikes.items():
@@ -149,11 +159,7 @@ def test_snntorch_model_with_biases_through_nir(board):
         net = snnkit.from_nir(graph, dt=1e-4, convention="snntorch")
     assert len(np.unique(net.population("1").neuron.bias)) == 16
     x = np.random.default_rng(1).random((50, 2, 20)) < 0.5
-    with Device(board) as dev:
-        dev.load(net)
-        res = dev.run(x)
-        board_net = dev.net
-    ref = snnkit.simulate(board_net, x, backend="fixed")
+    res, ref = run_on_board(board, net, x)
     assert_spikes_equal(res.spikes, ref)
     assert 0 < float(ref.spikes["1"].float().mean()) < 1
 
@@ -164,11 +170,7 @@ def test_convolutional_network_on_the_board(board):
     net = _conv_net()
     assert any(p.conv is not None for p in net.projections)
     x = np.random.default_rng(0).random((30, 2, net.n_inputs)) < 0.3
-    with Device(board) as dev:
-        dev.load(net)
-        res = dev.run(x)
-        board_net = dev.net
-    ref = snnkit.simulate(board_net, x, backend="fixed")
+    res, ref = run_on_board(board, net, x)
     assert_spikes_equal(res.spikes, ref)
     assert int(ref.spikes["out"].sum()) > 0
 
