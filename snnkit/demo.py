@@ -138,8 +138,7 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary: dict = {"date": time.strftime("%Y-%m-%d"), "quick": quick}
     run_part = {"conversion": part_conversion, "learning": part_learning,
-                "training": lambda out, quick, progress: part_training(out, quick),
-                "sequences": part_sequences}
+                "training": part_training, "sequences": part_sequences}
     try:
         for part in parts:
             summary[part] = run_part[part](out, quick, progress)

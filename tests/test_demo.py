@@ -75,3 +75,13 @@ def test_demo_quick_reaches_its_targets(tmp_path, capsys):
     for png in ("accuracy_vs_T.png", "raster.png", "membrane.png", "weights_learned.png",
                 "training_scratch.png", "training_finetune.png", "sequence_raster.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_quiet_demo_part_shows_no_progress_bars(tmp_path, capsys):
+    """`snnkit demo --quiet` reaches every part: the training part's epochs, upload and run
+    printed their bars regardless."""
+    from snnkit import demo
+
+    assert demo.run(tmp_path, quick=True, progress=False, parts=("training",)) == 0
+    err = capsys.readouterr().err
+    assert "sample/s" not in err and "epoch" not in err and "upload" not in err, err[-300:]

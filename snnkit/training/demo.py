@@ -41,19 +41,19 @@ def _scratch_net(seed: int = 0):
     return net
 
 
-def part_training(out: Path, quick: bool, levels: int = 16) -> dict:
+def part_training(out: Path, quick: bool, progress: bool = True, levels: int = 16) -> dict:
     """Run the part (quick: fewer epochs, 60 samples on the board); returns its summary."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small networks: torch's thread team only adds waiting
     try:
-        return _part_training(out, quick, levels)
+        return _part_training(out, quick, progress, levels)
     finally:
         torch.set_num_threads(threads)
 
 
-def _part_training(out: Path, quick: bool, levels: int) -> dict:
+def _part_training(out: Path, quick: bool, progress: bool, levels: int) -> dict:
     import torch
 
     from .. import datasets, emulated_board, encoders
@@ -77,13 +77,13 @@ def _part_training(out: Path, quick: bool, levels: int) -> dict:
     t0 = time.perf_counter()
     scratch = SNN(_scratch_net(), arithmetic="fixed", board=board, trainable=("weight",))
     h1 = fit(scratch, x_tr, y_tr, epochs=epochs[0], steps=8, lr=3e-3, test=(x_te, y_te),
-             progress=True)
+             progress=progress)
     write_plot(h1, out / "training_scratch.png")
     say(f"from scratch: 64-128-10 LIF, T=8, {epochs[0]} epochs in "
          f"{time.perf_counter() - t0:.0f} s")
     t0 = time.perf_counter()
     ft = finetune_converted(ann, x_tr, y_tr, steps=4, input="spikes", arithmetic="fixed",
-                            epochs=epochs[1], lr=3e-3, test=(x_te, y_te), progress=True)
+                            epochs=epochs[1], lr=3e-3, test=(x_te, y_te), progress=progress)
     write_plot(ft.history, out / "training_finetune.png")
     say(f"converted + fine-tuned at T=4: {epochs[1]} epochs in "
          f"{time.perf_counter() - t0:.0f} s")
@@ -105,8 +105,8 @@ def _part_training(out: Path, quick: bool, levels: int) -> dict:
     with emulated_board.running(board) as (url, _):
         with Device(url) as dev:
             for name, (net, _, x, steps, output) in nets.items():
-                dev.load(net, progress=True)
-                res = dev.run(x[:, :n_fpga], steps, progress=True)
+                dev.load(net, progress=progress)
+                res = dev.run(x[:, :n_fpga], steps, progress=progress)
                 preds[name]["fpga"] = res.predict(output).cpu().numpy()
     labels = {"training": "training's own fixed point", "float": "float simulator",
               "fixed": "fixed-point simulator", "fpga": "emulated FPGA over UART"}
