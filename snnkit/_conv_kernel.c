@@ -5,18 +5,21 @@
    each spiking source (c, y, x) adds, for each kernel tap (ky, kx) that reaches an output
    position, the kernel's column w[g*cog : (g+1)*cog, c % cg, ky, kx] to that position's
    output channels: a contiguous vector add into a channels-last accumulator of one frame
-   (in cache), which is then written out channel-major ([C_out, OH, OW], as torch.flatten).
-   The work is (spikes x taps per source x C_out/groups) adds instead of (outputs x fan-in)
-   multiply-adds. Integer sums are exact (the caller checks that no partial sum leaves
-   int32); float sums differ from a dense convolution only in summation order.
+   (in cache). The work is (spikes x taps per source x C_out/groups) adds instead of
+   (outputs x fan-in) multiply-adds. Integer sums are exact (the caller checks that no partial
+   sum leaves int32); float sums differ from a dense convolution only in summation order.
 
-   Frames are independent: n_threads threads take chunks of them in turn. */
+   snn_conv_events writes each frame's sums out channel-major ([C_out, OH, OW], as
+   torch.flatten). snn_conv_layer runs the target population too: per sample, step after
+   step, the frame's sums go straight into the neuron update of _kernels.c (included here:
+   the update is written once) while they are in L1, the state kept channels-last (the
+   caller permutes the per-neuron parameters to match), and only the spikes are written out,
+   channel-major: no [T, B, N] buffer of sums through memory.
 
-#include <pthread.h>
-#include <sched.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+   Frames (or, for snn_conv_layer, samples) are independent: n_threads threads take them in
+   turn. */
+
+#include "_kernels.c" /* neuron_t, update_*, delayed_*, parallel_for */
 
 typedef struct conv_s {
     int64_t C, H, W, CO, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, G;
@@ -31,13 +34,14 @@ typedef struct conv_s {
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
 } conv_t;
 
-typedef float vf __attribute__((vector_size(64), aligned(4), may_alias));
-typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float cvf __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* The spikes of channel c of one frame: for each, add its kernel columns to the outputs
-   each tap reaches (16 lanes at a time where C_out/groups is a multiple of 16). */
-#define DEFINE_CONV(NAME, TYPE, VEC)                                                         \
-    static void NAME(const conv_t *a, void *acc_, int64_t n0, int64_t n1) {                  \
+/* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
+   x [C, H*W] adds its kernel columns to the outputs its taps reach (16 lanes at a time where
+   C_out/groups is a multiple of 16). */
+#define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
+    static inline void NAME(const conv_t *a, const uint8_t *restrict x, TYPE *acc) {        \
         const int64_t HW = a->H * a->W, P = a->OH * a->OW, CO = a->CO;                       \
         const int64_t cog = a->CO / a->G, cg = a->C / a->G, KK = a->KH * a->KW;              \
         const int64_t nv = cog % 16 ? 0 : cog / 16;                                          \
@@ -45,54 +49,63 @@ typedef int32_t vi __attribute__((vector_size(64), aligned(4), may_alias));
         /* locals: the vector stores below may alias anything, so fields of *a would be      \
            read again after each */                                                          \
         const int32_t *first = a->first, *taps = a->taps;                                    \
-        const uint8_t *x = a->x;                                                             \
         const int64_t C = a->C;                                                              \
-        TYPE *acc = acc_;                                                                    \
-        for (int64_t n = n0; n < n1; n++) {                                                  \
-            memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                 \
-            for (int64_t c = 0; c < C; c++) {                                                \
-                const uint8_t *xc = x + (n * C + c) * HW;                                    \
-                TYPE *dst = acc + (c / cg) * cog;                                            \
-                const TYPE *wc = w + c * KK * cog;                                           \
-                for (int64_t r0 = 0; r0 < HW; r0 += 8) {                                     \
-                    uint64_t word = 0;                                                       \
-                    if (r0 + 8 <= HW) memcpy(&word, xc + r0, 8);                             \
-                    else memcpy(&word, xc + r0, (size_t)(HW - r0));                          \
-                    while (word) {                                                           \
-                        int b = __builtin_ctzll(word) >> 3;                                  \
-                        word &= ~((uint64_t)0xff << (b << 3));                               \
-                        const int32_t *t = taps + 2 * first[r0 + b];                         \
-                        const int32_t *te = taps + 2 * first[r0 + b + 1];                    \
-                        if (nv == 1)                                                         \
-                            for (; t < te; t += 2)                                           \
-                                *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);           \
-                        else if (nv == 2)                                                    \
-                            for (; t < te; t += 2) {                                         \
-                                VEC *d = (VEC *)(dst + t[0]);                                \
-                                const VEC *k = (const VEC *)(wc + t[1]);                     \
-                                d[0] += k[0], d[1] += k[1];                                  \
-                            }                                                                \
-                        else                                                                 \
-                            for (; t < te; t += 2) {                                         \
-                                TYPE *d = dst + t[0];                                        \
-                                const TYPE *k = wc + t[1];                                   \
-                                if (nv)                                                      \
-                                    for (int64_t j = 0; j < nv; j++)                         \
-                                        ((VEC *)d)[j] += ((const VEC *)k)[j];                \
-                                else                                                         \
-                                    for (int64_t j = 0; j < cog; j++) d[j] += k[j];          \
-                            }                                                                \
-                    }                                                                        \
+        memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                     \
+        for (int64_t c = 0; c < C; c++) {                                                    \
+            const uint8_t *xc = x + c * HW;                                                  \
+            TYPE *dst = acc + (c / cg) * cog;                                                \
+            const TYPE *wc = w + c * KK * cog;                                               \
+            for (int64_t r0 = 0; r0 < HW; r0 += 8) {                                         \
+                uint64_t word = 0;                                                           \
+                if (r0 + 8 <= HW) memcpy(&word, xc + r0, 8);                                 \
+                else memcpy(&word, xc + r0, (size_t)(HW - r0));                              \
+                while (word) {                                                               \
+                    int b = __builtin_ctzll(word) >> 3;                                      \
+                    word &= ~((uint64_t)0xff << (b << 3));                                   \
+                    const int32_t *t = taps + 2 * first[r0 + b];                             \
+                    const int32_t *te = taps + 2 * first[r0 + b + 1];                        \
+                    if (nv == 1)                                                             \
+                        for (; t < te; t += 2)                                               \
+                            *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);               \
+                    else if (nv == 2)                                                        \
+                        for (; t < te; t += 2) {                                             \
+                            VEC *d = (VEC *)(dst + t[0]);                                    \
+                            const VEC *k = (const VEC *)(wc + t[1]);                         \
+                            d[0] += k[0], d[1] += k[1];                                      \
+                        }                                                                    \
+                    else                                                                     \
+                        for (; t < te; t += 2) {                                             \
+                            TYPE *d = dst + t[0];                                            \
+                            const TYPE *k = wc + t[1];                                       \
+                            if (nv)                                                          \
+                                for (int64_t j = 0; j < nv; j++)                             \
+                                    ((VEC *)d)[j] += ((const VEC *)k)[j];                    \
+                            else                                                             \
+                                for (int64_t j = 0; j < cog; j++) d[j] += k[j];              \
+                        }                                                                    \
                 }                                                                            \
             }                                                                                \
+        }                                                                                    \
+    }
+
+DEFINE_FRAME(frame_f32, float, cvf)
+DEFINE_FRAME(frame_i32, int32_t, cvi)
+
+/* Frames n0..n1 of snn_conv_events: sums, then written out channel-major. */
+#define DEFINE_CONV(NAME, TYPE, FRAME)                                                       \
+    static void NAME(const conv_t *a, void *acc_, int64_t n0, int64_t n1) {                  \
+        const int64_t P = a->OH * a->OW, CO = a->CO, S = a->C * a->H * a->W;                 \
+        TYPE *acc = acc_;                                                                    \
+        for (int64_t n = n0; n < n1; n++) {                                                  \
+            FRAME(a, a->x + n * S, acc);                                                     \
             TYPE *o = (TYPE *)a->out + n * CO * P;                                           \
             for (int64_t ch = 0; ch < CO; ch++)                                              \
                 for (int64_t p = 0; p < P; p++) o[ch * P + p] = acc[p * CO + ch];            \
         }                                                                                    \
     }
 
-DEFINE_CONV(conv_f32, float, vf)
-DEFINE_CONV(conv_i32, int32_t, vi)
+DEFINE_CONV(conv_f32, float, frame_f32)
+DEFINE_CONV(conv_i32, int32_t, frame_i32)
 
 /* Take chunks of frames until none is left. A helper thread that gets a core only after the
    caller has run every chunk finds none and leaves: on a loaded machine the caller does not
@@ -187,6 +200,119 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     }
     free(a);
     free(acc);
+    free(first);
+    free(taps);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ sums and neurons fused */
+
+typedef struct {
+    conv_t a;         /* the geometry, kernel and tap table (x, out, N unused) */
+    int64_t T, B;
+    const uint8_t *x; /* source spikes [T, B, C*H*W] */
+    neuron_t p;       /* the target's parameters, channels-last [OH*OW, CO] */
+    uint8_t *spikes;  /* [T, B, CO*OH*OW], channel-major */
+    void *rec[3];     /* recorded v, i, theta [T, B, CO*OH*OW] channel-major, or NULL */
+} clayer_t;
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* o[c * lo + p] = s[p * ls + c] for a 16 x 16 block of bytes: four rounds of interleaving
+   rows i and i + 8. */
+static inline void transpose16(const uint8_t *s, int64_t ls, uint8_t *o, int64_t lo) {
+    __m128i a[16], b[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128((const __m128i *)(s + i * ls));
+    for (int r = 0; r < 4; r++) {
+        for (int i = 0; i < 8; i++) {
+            b[2 * i] = _mm_unpacklo_epi8(a[i], a[i + 8]);
+            b[2 * i + 1] = _mm_unpackhi_epi8(a[i], a[i + 8]);
+        }
+        memcpy(a, b, sizeof a);
+    }
+    for (int i = 0; i < 16; i++) _mm_storeu_si128((__m128i *)(o + i * lo), a[i]);
+}
+#endif
+
+/* Spikes s (bytes, channels-last [P, CO]) into o (channel-major [CO, P]): 16 x 16 blocks
+   transposed in registers where C_out is a multiple of 16 (a scan for the few ones took a
+   branch miss per spike, ~30% of the fused layer's time), the rest byte by byte. */
+static void scatter_spikes(const uint8_t *restrict s, int64_t P, int64_t CO,
+                           uint8_t *restrict o) {
+    int64_t p0 = 0;
+#if defined(__SSE2__)
+    if (CO % 16 == 0)
+        for (; p0 + 16 <= P; p0 += 16)
+            for (int64_t k = 0; k < CO; k += 16) transpose16(s + p0 * CO + k, CO, o + k * P + p0, P);
+#endif
+    for (int64_t p = p0; p < P; p++)
+        for (int64_t ch = 0; ch < CO; ch++) o[ch * P + p] = s[p * CO + ch];
+}
+
+/* A recorded state: channels-last v [P, CO] into o channel-major (32-bit values). */
+static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
+                        uint32_t *restrict o) {
+    for (int64_t ch = 0; ch < CO; ch++)
+        for (int64_t p = 0; p < P; p++) o[ch * P + p] = v[p * CO + ch];
+}
+
+/* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
+   inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
+   neuron update, the spikes scattered out. Scratch: 5 * N 32-bit words + 3 * N bytes. */
+#define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
+    static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
+        const clayer_t *L = (const clayer_t *)ctx;                                           \
+        const conv_t *a = &L->a;                                                             \
+        const neuron_t *p = &L->p;                                                           \
+        const int64_t P = a->OH * a->OW, CO = a->CO, N = P * CO, S = a->C * a->H * a->W;     \
+        ST *x = (ST *)scratch, *V = x + N, *I = V + N, *TH = I + N;                          \
+        int32_t *R = (int32_t *)(TH + N);                                                    \
+        uint8_t *ring = (uint8_t *)(R + N);                                                  \
+        for (int64_t c = 0; c < N; c++) {                                                    \
+            V[c] = ((const ST *)p->v_init)[c];                                               \
+            I[c] = TH[c] = 0;                                                                \
+            R[c] = 0;                                                                        \
+        }                                                                                    \
+        for (int64_t t = 0; t < L->T; t++) {                                                 \
+            int64_t s = t * L->B + b;                                                        \
+            uint8_t *s0 = ring + t % 3 * N;                                                  \
+            FRAME(a, L->x + s * S, x);                                                       \
+            DELAYED(N, p, 0, t >= 1 ? ring + (t + 2) % 3 * N : NULL,                         \
+                    t >= 2 ? ring + (t + 1) % 3 * N : NULL, x);                              \
+            UPD(N, p, 0, x, V, I, TH, R, s0);                                                \
+            scatter_spikes(s0, P, CO, L->spikes + s * N);                                    \
+            const ST *st[3] = {V, I, TH};                                                    \
+            for (int k = 0; k < 3; k++)                                                      \
+                if (L->rec[k])                                                               \
+                    store_state((const uint32_t *)st[k], P, CO, (uint32_t *)L->rec[k] + s * N); \
+        }                                                                                    \
+    }
+
+DEFINE_LAYER(layer_f32, float, frame_f32, delayed_f32, update_f32)
+DEFINE_LAYER(layer_i32, int32_t, frame_i32, delayed_i32, update_i32)
+
+/* Run a population fed by one convolution of binary spikes over T steps. kind 0: float32
+   kernel and states, 1: int32 (fixed point: exact sums, the caller checks that none leaves
+   int32). geom as snn_conv_events; x: spikes [T, B, C*H*W] bytes 0/1; w: kernel as
+   snn_conv_events; p: parameters in channels-last order (v_init included); spikes: output
+   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL (both channel-major). Returns 0,
+   -1 when memory ran out, -2 for a bad kind. */
+int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const uint8_t *x,
+                   const void *w, const neuron_t *p, uint8_t *spikes, void *rec_v,
+                   void *rec_i, void *rec_theta, int n_threads) {
+    if (kind != 0 && kind != 1) return -2;
+    if (T <= 0 || B <= 0) return 0;
+    clayer_t L;
+    memset(&L, 0, sizeof L);
+    memcpy(&L.a.C, geom, 15 * sizeof(int64_t));
+    int32_t *first = NULL, *taps = tap_table(geom, &first);
+    if (!taps) return -1;
+    L.a.w = w, L.a.first = first, L.a.taps = taps;
+    L.T = T, L.B = B, L.x = x, L.p = *p, L.spikes = spikes;
+    L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
+    int64_t N = geom[3] * geom[4] * geom[5];
+    int rc = parallel_for(kind ? layer_i32 : layer_f32, &L, B, n_threads,
+                          (size_t)N * (5 * 4 + 3));
     free(first);
     free(taps);
     return rc;

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import kernels
+from . import conv, kernels
 from .network import Network
 from .plan import Plan, Proj, delayed, summed_input
 from .result import Result
@@ -161,7 +161,10 @@ def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
     projs = [pr for pr in plan.projs if pr.target == name]
     if any(pr.stdp is not None or pr.source == name for pr in projs):
         return False
-    out, rec = _external(lib, plan, name, projs, spikes, steps, batch, record)
+    pr = projs[0] if len(projs) == 1 and projs[0].source in spikes else None
+    got = None if pr is None or pr.conv is None else conv.fused_layer(
+        plan, name, pr, delayed(spikes[pr.source], pr.delay, steps), steps, batch, record)
+    out, rec = got or _external(lib, plan, name, projs, spikes, steps, batch, record)
     spikes[name] = out
     if rec:
         states[name] = rec
