@@ -38,10 +38,13 @@ typedef float cvf __attribute__((vector_size(64), aligned(4), may_alias));
 typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
 
 /* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
-   x [C, H*W] adds its kernel columns to the outputs its taps reach (16 lanes at a time where
-   C_out/groups is a multiple of 16). */
+   x [C, H*W] (listed per channel into list [H*W], branch-free where the CPU has AVX-512)
+   adds its kernel columns to the outputs its taps reach. NVC: 1 or 2 for 16 or 32 outputs a
+   group (straight-line vector adds; a constant once inlined), else 0. */
 #define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
-    static inline void NAME(const conv_t *a, const uint8_t *restrict x, TYPE *acc) {        \
+    static inline __attribute__((always_inline)) void NAME##_n(                             \
+        const conv_t *a, const uint8_t *restrict x, TYPE *acc, int32_t *restrict list,       \
+        const int NVC) {                                                                     \
         const int64_t HW = a->H * a->W, P = a->OH * a->OW, CO = a->CO;                       \
         const int64_t cog = a->CO / a->G, cg = a->C / a->G, KK = a->KH * a->KW;              \
         const int64_t nv = cog % 16 ? 0 : cog / 16;                                          \
@@ -52,40 +55,39 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
         const int64_t C = a->C;                                                              \
         memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                     \
         for (int64_t c = 0; c < C; c++) {                                                    \
-            const uint8_t *xc = x + c * HW;                                                  \
             TYPE *dst = acc + (c / cg) * cog;                                                \
             const TYPE *wc = w + c * KK * cog;                                               \
-            for (int64_t r0 = 0; r0 < HW; r0 += 8) {                                         \
-                uint64_t word = 0;                                                           \
-                if (r0 + 8 <= HW) memcpy(&word, xc + r0, 8);                                 \
-                else memcpy(&word, xc + r0, (size_t)(HW - r0));                              \
-                while (word) {                                                               \
-                    int b = __builtin_ctzll(word) >> 3;                                      \
-                    word &= ~((uint64_t)0xff << (b << 3));                                   \
-                    const int32_t *t = taps + 2 * first[r0 + b];                             \
-                    const int32_t *te = taps + 2 * first[r0 + b + 1];                        \
-                    if (nv == 1)                                                             \
-                        for (; t < te; t += 2)                                               \
-                            *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);               \
-                    else if (nv == 2)                                                        \
-                        for (; t < te; t += 2) {                                             \
-                            VEC *d = (VEC *)(dst + t[0]);                                    \
-                            const VEC *k = (const VEC *)(wc + t[1]);                         \
-                            d[0] += k[0], d[1] += k[1];                                      \
-                        }                                                                    \
-                    else                                                                     \
-                        for (; t < te; t += 2) {                                             \
-                            TYPE *d = dst + t[0];                                            \
-                            const TYPE *k = wc + t[1];                                       \
-                            if (nv)                                                          \
-                                for (int64_t j = 0; j < nv; j++)                             \
-                                    ((VEC *)d)[j] += ((const VEC *)k)[j];                    \
-                            else                                                             \
-                                for (int64_t j = 0; j < cog; j++) d[j] += k[j];              \
-                        }                                                                    \
-                }                                                                            \
+            int64_t m = list_spikes(x + c * HW, HW, 1, list);                                \
+            for (int64_t e = 0; e < m; e++) {                                                \
+                const int32_t *t = taps + 2 * first[list[e]];                                \
+                const int32_t *te = taps + 2 * first[list[e] + 1];                           \
+                if (NVC == 1)                                                                \
+                    for (; t < te; t += 2)                                                   \
+                        *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);                   \
+                else if (NVC == 2)                                                           \
+                    for (; t < te; t += 2) {                                                 \
+                        VEC *d = (VEC *)(dst + t[0]);                                        \
+                        const VEC *k = (const VEC *)(wc + t[1]);                             \
+                        d[0] += k[0], d[1] += k[1];                                          \
+                    }                                                                        \
+                else                                                                         \
+                    for (; t < te; t += 2) {                                                 \
+                        TYPE *d = dst + t[0];                                                \
+                        const TYPE *k = wc + t[1];                                           \
+                        if (nv)                                                              \
+                            for (int64_t j = 0; j < nv; j++)                                 \
+                                ((VEC *)d)[j] += ((const VEC *)k)[j];                        \
+                        else                                                                 \
+                            for (int64_t j = 0; j < cog; j++) d[j] += k[j];                  \
+                    }                                                                        \
             }                                                                                \
         }                                                                                    \
+    }                                                                                        \
+    static void NAME(const conv_t *a, const uint8_t *x, TYPE *acc, int32_t *list) {         \
+        const int64_t cog = a->CO / a->G;                                                    \
+        if (cog == 16) NAME##_n(a, x, acc, list, 1);                                         \
+        else if (cog == 32) NAME##_n(a, x, acc, list, 2);                                    \
+        else NAME##_n(a, x, acc, list, 0);                                                   \
     }
 
 DEFINE_FRAME(frame_f32, float, cvf)
@@ -96,8 +98,9 @@ DEFINE_FRAME(frame_i32, int32_t, cvi)
     static void NAME(const conv_t *a, void *acc_, int64_t n0, int64_t n1) {                  \
         const int64_t P = a->OH * a->OW, CO = a->CO, S = a->C * a->H * a->W;                 \
         TYPE *acc = acc_;                                                                    \
+        int32_t *list = (int32_t *)(acc + CO * P);                                           \
         for (int64_t n = n0; n < n1; n++) {                                                  \
-            FRAME(a, a->x + n * S, acc);                                                     \
+            FRAME(a, a->x + n * S, acc, list);                                               \
             TYPE *o = (TYPE *)a->out + n * CO * P;                                           \
             for (int64_t ch = 0; ch < CO; ch++)                                              \
                 for (int64_t p = 0; p < P; p++) o[ch * P + p] = acc[p * CO + ch];            \
@@ -126,7 +129,7 @@ static void release(conv_t *a) {
 
 static void *helper(void *arg) {
     conv_t *a = arg;
-    void *acc = malloc(4 * (size_t)(a->OH * a->OW * a->CO));
+    void *acc = malloc(4 * (size_t)(a->OH * a->OW * a->CO + a->H * a->W));
     if (acc) take_chunks(a, acc); /* no memory: leave the frames to the others */
     free(acc);
     release(a);
@@ -174,7 +177,7 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     if (n_threads > N) n_threads = (int)N;
     conv_t *a = calloc(1, sizeof(conv_t));
     int32_t *first = NULL, *taps = tap_table(geom, &first);
-    void *acc = malloc(4 * (size_t)(geom[3] * geom[4] * geom[5]));
+    void *acc = malloc(4 * (size_t)(geom[3] * geom[4] * geom[5] + geom[1] * geom[2]));
     int rc = -1;
     if (a && taps && acc) {
         memcpy(&a->C, geom, 15 * sizeof(int64_t));
@@ -258,7 +261,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N 32-bit words + 3 * N bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + H * W 32-bit words + 3 * N
+   bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
@@ -267,7 +271,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         const int64_t P = a->OH * a->OW, CO = a->CO, N = P * CO, S = a->C * a->H * a->W;     \
         ST *x = (ST *)scratch, *V = x + N, *I = V + N, *TH = I + N;                          \
         int32_t *R = (int32_t *)(TH + N);                                                    \
-        uint8_t *ring = (uint8_t *)(R + N);                                                  \
+        int32_t *list = R + N;                                                               \
+        uint8_t *ring = (uint8_t *)(list + a->H * a->W);                                     \
         for (int64_t c = 0; c < N; c++) {                                                    \
             V[c] = ((const ST *)p->v_init)[c];                                               \
             I[c] = TH[c] = 0;                                                                \
@@ -276,7 +281,7 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         for (int64_t t = 0; t < L->T; t++) {                                                 \
             int64_t s = t * L->B + b;                                                        \
             uint8_t *s0 = ring + t % 3 * N;                                                  \
-            FRAME(a, L->x + s * S, x);                                                       \
+            FRAME(a, L->x + s * S, x, list);                                                 \
             DELAYED(N, p, 0, t >= 1 ? ring + (t + 2) % 3 * N : NULL,                         \
                     t >= 2 ? ring + (t + 1) % 3 * N : NULL, x);                              \
             UPD(N, p, 0, x, V, I, TH, R, s0);                                                \
@@ -312,7 +317,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
     int rc = parallel_for(kind ? layer_i32 : layer_f32, &L, B, n_threads,
-                          (size_t)N * (5 * 4 + 3));
+                          (size_t)N * (5 * 4 + 3) + 4 * (size_t)(geom[1] * geom[2]));
     free(first);
     free(taps);
     return rc;
