@@ -27,6 +27,7 @@ typedef struct conv_s {
     const void *w;    /* kernel [C, KH, KW, CO/G]: source channel, tap, its group's outputs */
     void *out;        /* sums [N, CO*OH*OW] */
     const int32_t *first, *taps; /* per source position: its (output offset, tap) pairs */
+    int64_t junk;     /* slots after the outputs for padded taps (see tap_table) */
     int64_t N, chunk; /* frames, and how many a worker takes at a time */
     int64_t next;     /* the next frame to take (atomic) */
     int64_t done;     /* frames finished (atomic) */
@@ -53,7 +54,7 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
            read again after each */                                                          \
         const int32_t *first = a->first, *taps = a->taps;                                    \
         const int64_t C = a->C;                                                              \
-        memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                                     \
+        memset(acc, 0, sizeof(TYPE) * (size_t)((P + a->junk) * CO));                         \
         for (int64_t c = 0; c < C; c++) {                                                    \
             TYPE *dst = acc + (c / cg) * cog;                                                \
             const TYPE *wc = w + c * KK * cog;                                               \
@@ -98,7 +99,7 @@ DEFINE_FRAME(frame_i32, int32_t, cvi)
     static void NAME(const conv_t *a, void *acc_, int64_t n0, int64_t n1) {                  \
         const int64_t P = a->OH * a->OW, CO = a->CO, S = a->C * a->H * a->W;                 \
         TYPE *acc = acc_;                                                                    \
-        int32_t *list = (int32_t *)(acc + CO * P);                                           \
+        int32_t *list = (int32_t *)(acc + CO * (P + a->junk));                               \
         for (int64_t n = n0; n < n1; n++) {                                                  \
             FRAME(a, a->x + n * S, acc, list);                                               \
             TYPE *o = (TYPE *)a->out + n * CO * P;                                           \
@@ -129,7 +130,7 @@ static void release(conv_t *a) {
 
 static void *helper(void *arg) {
     conv_t *a = arg;
-    void *acc = malloc(4 * (size_t)(a->OH * a->OW * a->CO + a->H * a->W));
+    void *acc = malloc(4 * (size_t)((a->OH * a->OW + a->junk) * a->CO + a->H * a->W));
     if (acc) take_chunks(a, acc); /* no memory: leave the frames to the others */
     free(acc);
     release(a);
@@ -139,30 +140,48 @@ static void *helper(void *arg) {
 /* For each source position r = y*W + x: the outputs its taps reach, as pairs (offset of the
    output position in the channels-last accumulator, offset (ky*KW + kx) * C_out/G of the
    tap's kernel column in its channel's kernel), from taps[2*first[r]] to taps[2*first[r+1]].
-   Returns NULL when memory ran out. */
-static int32_t *tap_table(const int64_t *g, int32_t **first_out) {
+   Padded (*junk > 0 on return): every position has the most taps any has, the extra ones
+   adding to junk slots after the outputs (slot j for a position's j-th tap, so that no
+   chain of adds runs through one slot): the tap loop then runs the same count for every
+   spike, which the branch predictor follows (a count varying from spike to spike, 1, 2 or
+   4 taps with stride 2, cost a branch miss per spike). Padded where that adds at most
+   PAD_MAX times the real taps. Returns NULL when memory ran out. */
+#define PAD_MAX 2.5
+static int32_t *tap_table(const int64_t *g, int32_t **first_out, int64_t *junk) {
     int64_t H = g[1], W = g[2], CO = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7];
     int64_t SH = g[8], SW = g[9], PH = g[10], PW = g[11], DH = g[12], DW = g[13];
     int32_t *first = malloc(sizeof(int32_t) * (size_t)(H * W + 1));
     int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(H * W * KH * KW + 1));
     if (!first || !taps) { free(first); free(taps); return NULL; }
-    int64_t m = 0;
-    for (int64_t iy = 0; iy < H; iy++)
-        for (int64_t ix = 0; ix < W; ix++) {
-            first[iy * W + ix] = (int32_t)m;
-            for (int64_t ky = 0; ky < KH; ky++) {
-                int64_t ty = iy + PH - ky * DH;
-                if (ty < 0 || ty % SH || ty / SH >= OH) continue;
-                for (int64_t kx = 0; kx < KW; kx++) {
-                    int64_t tx = ix + PW - kx * DW;
-                    if (tx < 0 || tx % SW || tx / SW >= OW) continue;
-                    taps[2 * m] = (int32_t)(((ty / SH) * OW + tx / SW) * CO);
-                    taps[2 * m + 1] = (int32_t)((ky * KW + kx) * (CO / g[14]));
-                    m++;
+    int64_t m = 0, most = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int pad = pass == 1;
+        if (pad && (most * H * W > PAD_MAX * m || most * H * W == m)) break;
+        m = 0;
+        for (int64_t iy = 0; iy < H; iy++)
+            for (int64_t ix = 0; ix < W; ix++) {
+                int64_t m0 = m;
+                first[iy * W + ix] = (int32_t)m;
+                for (int64_t ky = 0; ky < KH; ky++) {
+                    int64_t ty = iy + PH - ky * DH;
+                    if (ty < 0 || ty % SH || ty / SH >= OH) continue;
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        int64_t tx = ix + PW - kx * DW;
+                        if (tx < 0 || tx % SW || tx / SW >= OW) continue;
+                        taps[2 * m] = (int32_t)(((ty / SH) * OW + tx / SW) * CO);
+                        taps[2 * m + 1] = (int32_t)((ky * KW + kx) * (CO / g[14]));
+                        m++;
+                    }
+                }
+                most = m - m0 > most ? m - m0 : most;
+                for (; pad && m - m0 < most; m++) {
+                    taps[2 * m] = (int32_t)((OH * OW + m - m0) * CO);
+                    taps[2 * m + 1] = 0;
                 }
             }
-        }
-    first[H * W] = (int32_t)m;
+        first[H * W] = (int32_t)m;
+        *junk = pad ? most : 0;
+    }
     *first_out = first;
     return taps;
 }
@@ -176,12 +195,13 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     if (n_threads < 1) n_threads = 1;
     if (n_threads > N) n_threads = (int)N;
     conv_t *a = calloc(1, sizeof(conv_t));
-    int32_t *first = NULL, *taps = tap_table(geom, &first);
-    void *acc = malloc(4 * (size_t)(geom[3] * geom[4] * geom[5] + geom[1] * geom[2]));
+    int64_t junk = 0;
+    int32_t *first = NULL, *taps = tap_table(geom, &first, &junk);
+    void *acc = malloc(4 * (size_t)(geom[3] * (geom[4] * geom[5] + junk) + geom[1] * geom[2]));
     int rc = -1;
     if (a && taps && acc) {
         memcpy(&a->C, geom, 15 * sizeof(int64_t));
-        a->x = x, a->w = w, a->out = out, a->first = first, a->taps = taps;
+        a->x = x, a->w = w, a->out = out, a->first = first, a->taps = taps, a->junk = junk;
         a->run = kind ? conv_i32 : conv_f32;
         a->N = N, a->chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
         a->refs = 1;
@@ -261,15 +281,15 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + H * W 32-bit words + 3 * N
-   bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W 32-bit words
+   + 3 * N bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
         const conv_t *a = &L->a;                                                             \
         const neuron_t *p = &L->p;                                                           \
         const int64_t P = a->OH * a->OW, CO = a->CO, N = P * CO, S = a->C * a->H * a->W;     \
-        ST *x = (ST *)scratch, *V = x + N, *I = V + N, *TH = I + N;                          \
+        ST *x = (ST *)scratch, *V = x + N + a->junk * CO, *I = V + N, *TH = I + N;           \
         int32_t *R = (int32_t *)(TH + N);                                                    \
         int32_t *list = R + N;                                                               \
         uint8_t *ring = (uint8_t *)(list + a->H * a->W);                                     \
@@ -310,14 +330,15 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     clayer_t L;
     memset(&L, 0, sizeof L);
     memcpy(&L.a.C, geom, 15 * sizeof(int64_t));
-    int32_t *first = NULL, *taps = tap_table(geom, &first);
+    int64_t junk = 0;
+    int32_t *first = NULL, *taps = tap_table(geom, &first, &junk);
     if (!taps) return -1;
-    L.a.w = w, L.a.first = first, L.a.taps = taps;
+    L.a.w = w, L.a.first = first, L.a.taps = taps, L.a.junk = junk;
     L.T = T, L.B = B, L.x = x, L.p = *p, L.spikes = spikes;
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
     int rc = parallel_for(kind ? layer_i32 : layer_f32, &L, B, n_threads,
-                          (size_t)N * (5 * 4 + 3) + 4 * (size_t)(geom[1] * geom[2]));
+                          (size_t)N * (5 * 4 + 3) + 4 * (size_t)(junk * geom[3] + geom[1] * geom[2]));
     free(first);
     free(taps);
     return rc;
