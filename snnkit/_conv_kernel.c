@@ -17,7 +17,7 @@
    channel-major: no [T, B, N] buffer of sums through memory.
 
    Frames (or, for snn_conv_layer, samples) are independent: n_threads threads take them in
-   turn. */
+   turn (_kernels.c's parallel_for). */
 
 #include "_kernels.c" /* neuron_t, update_*, delayed_*, parallel_for */
 
@@ -28,10 +28,7 @@ typedef struct conv_s {
     void *out;        /* sums [N, CO*OH*OW] */
     const int32_t *first, *taps; /* per source position: its (output offset, tap) pairs */
     int64_t junk;     /* slots after the outputs for padded taps (see tap_table) */
-    int64_t N, chunk; /* frames, and how many a worker takes at a time */
-    int64_t next;     /* the next frame to take (atomic) */
-    int64_t done;     /* frames finished (atomic) */
-    int refs;         /* workers still holding this struct, caller included (atomic) */
+    int64_t N, chunk; /* frames, and how many a work item takes */
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
 } conv_t;
 
@@ -40,8 +37,30 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
 
 /* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
    x [C, H*W] (listed per channel into list [H*W], branch-free where the CPU has AVX-512)
-   adds its kernel columns to the outputs its taps reach. NVC: 1 or 2 for 16 or 32 outputs a
-   group (straight-line vector adds; a constant once inlined), else 0. */
+   adds its kernel columns to the outputs its taps reach. NVC: 1 or 2 for 16 or 32 outputs
+   a group (straight-line vector adds; a constant once inlined), else 0. */
+#define TAP_LOOP(TYPE, VEC, IDX, M)                                                          \
+    for (int64_t e = 0; e < (M); e++) {                                                      \
+        const int32_t *t = taps + 2 * first[(IDX)[e]];                                       \
+        const int32_t *te = taps + 2 * first[(IDX)[e] + 1];                                  \
+        if (NVC == 1)                                                                        \
+            for (; t < te; t += 2) *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);       \
+        else if (NVC == 2)                                                                   \
+            for (; t < te; t += 2) {                                                         \
+                VEC *d = (VEC *)(dst + t[0]);                                                \
+                const VEC *k = (const VEC *)(wc + t[1]);                                     \
+                d[0] += k[0], d[1] += k[1];                                                  \
+            }                                                                                \
+        else                                                                                 \
+            for (; t < te; t += 2) {                                                         \
+                TYPE *d = dst + t[0];                                                        \
+                const TYPE *k = wc + t[1];                                                   \
+                if (nv)                                                                      \
+                    for (int64_t j = 0; j < nv; j++) ((VEC *)d)[j] += ((const VEC *)k)[j];   \
+                else                                                                         \
+                    for (int64_t j = 0; j < cog; j++) d[j] += k[j];                          \
+            }                                                                                \
+    }
 #define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
     static inline __attribute__((always_inline)) void NAME##_n(                             \
         const conv_t *a, const uint8_t *restrict x, TYPE *acc, int32_t *restrict list,       \
@@ -59,29 +78,7 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
             TYPE *dst = acc + (c / cg) * cog;                                                \
             const TYPE *wc = w + c * KK * cog;                                               \
             int64_t m = list_spikes(x + c * HW, HW, 1, list);                                \
-            for (int64_t e = 0; e < m; e++) {                                                \
-                const int32_t *t = taps + 2 * first[list[e]];                                \
-                const int32_t *te = taps + 2 * first[list[e] + 1];                           \
-                if (NVC == 1)                                                                \
-                    for (; t < te; t += 2)                                                   \
-                        *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);                   \
-                else if (NVC == 2)                                                           \
-                    for (; t < te; t += 2) {                                                 \
-                        VEC *d = (VEC *)(dst + t[0]);                                        \
-                        const VEC *k = (const VEC *)(wc + t[1]);                             \
-                        d[0] += k[0], d[1] += k[1];                                          \
-                    }                                                                        \
-                else                                                                         \
-                    for (; t < te; t += 2) {                                                 \
-                        TYPE *d = dst + t[0];                                                \
-                        const TYPE *k = wc + t[1];                                           \
-                        if (nv)                                                              \
-                            for (int64_t j = 0; j < nv; j++)                                 \
-                                ((VEC *)d)[j] += ((const VEC *)k)[j];                        \
-                        else                                                                 \
-                            for (int64_t j = 0; j < cog; j++) d[j] += k[j];                  \
-                    }                                                                        \
-            }                                                                                \
+            TAP_LOOP(TYPE, VEC, list, m)                                                     \
         }                                                                                    \
     }                                                                                        \
     static void NAME(const conv_t *a, const uint8_t *x, TYPE *acc, int32_t *list) {         \
@@ -111,48 +108,33 @@ DEFINE_FRAME(frame_i32, int32_t, cvi)
 DEFINE_CONV(conv_f32, float, frame_f32)
 DEFINE_CONV(conv_i32, int32_t, frame_i32)
 
-/* Take chunks of frames until none is left. A helper thread that gets a core only after the
-   caller has run every chunk finds none and leaves: on a loaded machine the caller does not
-   wait for it (the last worker out frees the struct). */
-static void take_chunks(conv_t *a, void *acc) {
-    for (;;) {
-        int64_t n0 = __atomic_fetch_add(&a->next, a->chunk, __ATOMIC_RELAXED);
-        if (n0 >= a->N) break;
-        int64_t n1 = n0 + a->chunk < a->N ? n0 + a->chunk : a->N;
-        a->run(a, acc, n0, n1);
-        __atomic_fetch_add(&a->done, n1 - n0, __ATOMIC_RELEASE);
-    }
+/* One work item of snn_conv_events: a chunk of frames. Scratch: the accumulator and the
+   spike lists. */
+static void events_item(void *ctx, int64_t item, void *scratch) {
+    const conv_t *a = (const conv_t *)ctx;
+    int64_t n0 = item * a->chunk, n1 = n0 + a->chunk < a->N ? n0 + a->chunk : a->N;
+    a->run(a, scratch, n0, n1);
 }
 
-static void release(conv_t *a) {
-    if (__atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) == 0) free(a);
-}
-
-static void *helper(void *arg) {
-    conv_t *a = arg;
-    void *acc = malloc(4 * (size_t)((a->OH * a->OW + a->junk) * a->CO + a->H * a->W));
-    if (acc) take_chunks(a, acc); /* no memory: leave the frames to the others */
-    free(acc);
-    release(a);
-    return NULL;
-}
-
-/* For each source position r = y*W + x: the outputs its taps reach, as pairs (offset of the
-   output position in the channels-last accumulator, offset (ky*KW + kx) * C_out/G of the
-   tap's kernel column in its channel's kernel), from taps[2*first[r]] to taps[2*first[r+1]].
-   Padded (*junk > 0 on return): every position has the most taps any has, the extra ones
-   adding to junk slots after the outputs (slot j for a position's j-th tap, so that no
-   chain of adds runs through one slot): the tap loop then runs the same count for every
-   spike, which the branch predictor follows (a count varying from spike to spike, 1, 2 or
-   4 taps with stride 2, cost a branch miss per spike). Padded where that adds at most
-   PAD_MAX times the real taps. Returns NULL when memory ran out. */
+/* The tap table of a: for each source position r = y*W + x, the outputs its taps reach, as
+   pairs (offset of the output position in the channels-last accumulator, offset
+   (ky*KW + kx) * C_out/G of the tap's kernel column in its channel's kernel), from
+   taps[2*first[r]] to taps[2*first[r+1]].
+   Padded (a->junk > 0) where that adds at most PAD_MAX times the real taps: every position
+   has the most taps any has, the extra ones adding to junk slots after the outputs (slot j
+   for a position's j-th tap, so that no chain of adds runs through one slot). The tap loop
+   then runs the same count for every spike, which the branch predictor follows (a count
+   varying from spike to spike, 1, 2 or 4 taps with stride 2, cost a branch miss per spike:
+   ~10% of the second layer's time in the conv workload; sorting the spikes by position
+   class, so that the count is the same within a class without padding, measured no faster).
+   Returns 0, or -1 when memory ran out. */
 #define PAD_MAX 2.5
-static int32_t *tap_table(const int64_t *g, int32_t **first_out, int64_t *junk) {
+static int tap_table(const int64_t *g, conv_t *a) {
     int64_t H = g[1], W = g[2], CO = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7];
     int64_t SH = g[8], SW = g[9], PH = g[10], PW = g[11], DH = g[12], DW = g[13];
     int32_t *first = malloc(sizeof(int32_t) * (size_t)(H * W + 1));
     int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(H * W * KH * KW + 1));
-    if (!first || !taps) { free(first); free(taps); return NULL; }
+    if (!first || !taps) { free(first); free(taps); return -1; }
     int64_t m = 0, most = 0;
     for (int pass = 0; pass < 2; pass++) {
         int pad = pass == 1;
@@ -180,10 +162,15 @@ static int32_t *tap_table(const int64_t *g, int32_t **first_out, int64_t *junk) 
                 }
             }
         first[H * W] = (int32_t)m;
-        *junk = pad ? most : 0;
+        a->junk = pad ? most : 0;
     }
-    *first_out = first;
-    return taps;
+    a->first = first, a->taps = taps;
+    return 0;
+}
+
+static void free_taps(conv_t *a) {
+    free((void *)a->first);
+    free((void *)a->taps);
 }
 
 /* kind 0: float32 kernel and sums, 1: int32. geom: C, H, W, CO, OH, OW, KH, KW, SH, SW, PH,
@@ -193,38 +180,15 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     if (kind != 0 && kind != 1) return -2;
     if (N <= 0) return 0;
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > N) n_threads = (int)N;
-    conv_t *a = calloc(1, sizeof(conv_t));
-    int64_t junk = 0;
-    int32_t *first = NULL, *taps = tap_table(geom, &first, &junk);
-    void *acc = malloc(4 * (size_t)(geom[3] * (geom[4] * geom[5] + junk) + geom[1] * geom[2]));
-    int rc = -1;
-    if (a && taps && acc) {
-        memcpy(&a->C, geom, 15 * sizeof(int64_t));
-        a->x = x, a->w = w, a->out = out, a->first = first, a->taps = taps, a->junk = junk;
-        a->run = kind ? conv_i32 : conv_f32;
-        a->N = N, a->chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
-        a->refs = 1;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        for (int k = 1; k < n_threads; k++) {
-            pthread_t th;
-            __atomic_add_fetch(&a->refs, 1, __ATOMIC_RELAXED);
-            if (pthread_create(&th, &attr, helper, a)) __atomic_sub_fetch(&a->refs, 1,
-                                                                         __ATOMIC_RELAXED);
-        }
-        pthread_attr_destroy(&attr);
-        take_chunks(a, acc);
-        while (__atomic_load_n(&a->done, __ATOMIC_ACQUIRE) < N) sched_yield();
-        release(a);
-        a = NULL;
-        rc = 0;
-    }
-    free(a);
-    free(acc);
-    free(first);
-    free(taps);
+    conv_t a;
+    memset(&a, 0, sizeof a);
+    memcpy(&a.C, geom, 15 * sizeof(int64_t));
+    if (tap_table(geom, &a)) return -1;
+    a.x = x, a.w = w, a.out = out, a.run = kind ? conv_i32 : conv_f32;
+    a.N = N, a.chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
+    int rc = parallel_for(events_item, &a, (N + a.chunk - 1) / a.chunk, n_threads,
+                          4 * (size_t)((a.OH * a.OW + a.junk) * a.CO + a.H * a.W));
+    free_taps(&a);
     return rc;
 }
 
@@ -266,7 +230,8 @@ static void scatter_spikes(const uint8_t *restrict s, int64_t P, int64_t CO,
 #if defined(__SSE2__)
     if (CO % 16 == 0)
         for (; p0 + 16 <= P; p0 += 16)
-            for (int64_t k = 0; k < CO; k += 16) transpose16(s + p0 * CO + k, CO, o + k * P + p0, P);
+            for (int64_t k = 0; k < CO; k += 16)
+                transpose16(s + p0 * CO + k, CO, o + k * P + p0, P);
 #endif
     for (int64_t p = p0; p < P; p++)
         for (int64_t ch = 0; ch < CO; ch++) o[ch * P + p] = s[p * CO + ch];
@@ -330,16 +295,14 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     clayer_t L;
     memset(&L, 0, sizeof L);
     memcpy(&L.a.C, geom, 15 * sizeof(int64_t));
-    int64_t junk = 0;
-    int32_t *first = NULL, *taps = tap_table(geom, &first, &junk);
-    if (!taps) return -1;
-    L.a.w = w, L.a.first = first, L.a.taps = taps, L.a.junk = junk;
+    if (tap_table(geom, &L.a)) return -1;
+    L.a.w = w;
     L.T = T, L.B = B, L.x = x, L.p = *p, L.spikes = spikes;
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
     int rc = parallel_for(kind ? layer_i32 : layer_f32, &L, B, n_threads,
-                          (size_t)N * (5 * 4 + 3) + 4 * (size_t)(junk * geom[3] + geom[1] * geom[2]));
-    free(first);
-    free(taps);
+                          (size_t)N * (5 * 4 + 3) +
+                              4 * (size_t)(L.a.junk * geom[3] + geom[1] * geom[2]));
+    free_taps(&L.a);
     return rc;
 }
