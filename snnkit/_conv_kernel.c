@@ -197,6 +197,7 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
 typedef struct {
     conv_t a;         /* the geometry, kernel and tap table (x, out, N unused) */
     int64_t T, B;
+    int64_t block;    /* neurons per update call (see snn_conv_layer) */
     const uint8_t *x; /* source spikes [T, B, C*H*W] */
     neuron_t p;       /* the target's parameters, channels-last [OH*OW, CO] */
     uint8_t *spikes;  /* [T, B, CO*OH*OW], channel-major */
@@ -267,9 +268,13 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
             int64_t s = t * L->B + b;                                                        \
             uint8_t *s0 = ring + t % 3 * N;                                                  \
             FRAME(a, L->x + s * S, x, list);                                                 \
-            DELAYED(N, p, 0, t >= 1 ? ring + (t + 2) % 3 * N : NULL,                         \
-                    t >= 2 ? ring + (t + 1) % 3 * N : NULL, x);                              \
-            UPD(N, p, 0, x, V, I, TH, R, s0);                                                \
+            const uint8_t *s1 = t >= 1 ? ring + (t + 2) % 3 * N : NULL;                      \
+            const uint8_t *s2 = t >= 2 ? ring + (t + 1) % 3 * N : NULL;                      \
+            for (int64_t c = 0; c < N; c += L->block) {                                      \
+                int64_t n = N - c < L->block ? N - c : L->block;                             \
+                DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);             \
+                UPD(n, p, 0, x + c, V + c, I + c, TH + c, R + c, s0 + c);                    \
+            }                                                                                \
             scatter_spikes(s0, P, CO, L->spikes + s * N);                                    \
             const ST *st[3] = {V, I, TH};                                                    \
             for (int k = 0; k < 3; k++)                                                      \
@@ -284,12 +289,15 @@ DEFINE_LAYER(layer_i32, int32_t, frame_i32, delayed_i32, update_i32)
 /* Run a population fed by one convolution of binary spikes over T steps. kind 0: float32
    kernel and states, 1: int32 (fixed point: exact sums, the caller checks that none leaves
    int32). geom as snn_conv_events; x: spikes [T, B, C*H*W] bytes 0/1; w: kernel as
-   snn_conv_events; p: parameters in channels-last order (v_init included); spikes: output
+   snn_conv_events; p: parameters in channels-last order (v_init included); block: a multiple
+   of C_out after which the parameters other than v_init repeat (they are per channel: the
+   update then runs block by block on the first block's, ~5 KB of them in L1 rather than
+   ~70 KB through L2 for the workload's first layer), or 0 (they do not); spikes: output
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL (both channel-major). Returns 0,
    -1 when memory ran out, -2 for a bad kind. */
 int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const uint8_t *x,
-                   const void *w, const neuron_t *p, uint8_t *spikes, void *rec_v,
-                   void *rec_i, void *rec_theta, int n_threads) {
+                   const void *w, const neuron_t *p, int64_t block, uint8_t *spikes,
+                   void *rec_v, void *rec_i, void *rec_theta, int n_threads) {
     if (kind != 0 && kind != 1) return -2;
     if (T <= 0 || B <= 0) return 0;
     clayer_t L;
@@ -298,6 +306,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     if (tap_table(geom, &L.a)) return -1;
     L.a.w = w;
     L.T = T, L.B = B, L.x = x, L.p = *p, L.spikes = spikes;
+    L.block = block > 0 && block < geom[3] * geom[4] * geom[5] ? block : geom[3] * geom[4] * geom[5];
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
     int rc = parallel_for(kind ? layer_i32 : layer_f32, &L, B, n_threads,
