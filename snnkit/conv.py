@@ -292,7 +292,7 @@ def fused_layer(plan, name: str, pr, src: torch.Tensor, steps: int, batch: int,
     or None where it does not apply: not a static convolution of sparse binary spikes, int64
     states, bf16, CUDA, or no kernel.
     """
-    v0, params = plan.v_init[name], plan.neurons[name]
+    v0 = plan.v_init[name]
     st = torch.int32 if plan.fixed else torch.float32
     if pr.conv is None or pr.stdp is not None or pr.current or plan.precision != "fp32" or \
             src.dtype != torch.bool or src.device.type != "cpu" or v0.dtype != st or \
