@@ -41,8 +41,10 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
    a group (straight-line vector adds; a constant once inlined), else 0. */
 #define TAP_LOOP(TYPE, VEC, IDX, M)                                                          \
     for (int64_t e = 0; e < (M); e++) {                                                      \
-        const int32_t *t = taps + 2 * first[(IDX)[e]];                                       \
-        const int32_t *te = taps + 2 * first[(IDX)[e] + 1];                                  \
+        /* padded: the list holds the taps' offsets (no lookup in first: the adds' addresses \
+           come one load sooner, ~9% off the workload) */                                    \
+        const int32_t *t = junk ? taps + (IDX)[e] : taps + 2 * first[(IDX)[e]];              \
+        const int32_t *te = junk ? t + 2 * junk : taps + 2 * first[(IDX)[e] + 1];            \
         if (NVC == 1)                                                                        \
             for (; t < te; t += 2) *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);       \
         else if (NVC == 2)                                                                   \
@@ -72,12 +74,12 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
         /* locals: the vector stores below may alias anything, so fields of *a would be      \
            read again after each */                                                          \
         const int32_t *first = a->first, *taps = a->taps;                                    \
-        const int64_t C = a->C;                                                              \
+        const int64_t C = a->C, junk = a->junk;                                              \
         memset(acc, 0, sizeof(TYPE) * (size_t)((P + a->junk) * CO));                         \
         for (int64_t c = 0; c < C; c++) {                                                    \
             TYPE *dst = acc + (c / cg) * cog;                                                \
             const TYPE *wc = w + c * KK * cog;                                               \
-            int64_t m = list_spikes(x + c * HW, HW, 1, list);                                \
+            int64_t m = list_spikes(x + c * HW, HW, junk ? 2 * junk : 1, list);              \
             TAP_LOOP(TYPE, VEC, list, m)                                                     \
         }                                                                                    \
     }                                                                                        \
