@@ -39,29 +39,34 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
    x [C, H*W] (listed per channel into list [H*W], branch-free where the CPU has AVX-512)
    adds its kernel columns to the outputs its taps reach. NVC: 1 or 2 for 16 or 32 outputs
    a group (straight-line vector adds; a constant once inlined), else 0. */
+/* dst[d ...] += wc[k ...]: one output position's channels of the group */
+#define TAP_ADD(TYPE, VEC, D, K)                                                             \
+    do {                                                                                     \
+        TYPE *d_ = dst + (D);                                                                \
+        const TYPE *k_ = wc + (K);                                                           \
+        if (NVC == 1)                                                                        \
+            *(VEC *)d_ += *(const VEC *)k_;                                                  \
+        else if (NVC == 2)                                                                   \
+            ((VEC *)d_)[0] += ((const VEC *)k_)[0], ((VEC *)d_)[1] += ((const VEC *)k_)[1];  \
+        else if (nv)                                                                         \
+            for (int64_t j_ = 0; j_ < nv; j_++) ((VEC *)d_)[j_] += ((const VEC *)k_)[j_];    \
+        else                                                                                 \
+            for (int64_t j_ = 0; j_ < cog; j_++) d_[j_] += k_[j_];                           \
+    } while (0)
+/* The taps of the m listed spikes. Padded (junk > 0): the list holds each spike's offset
+   in the table, junk taps of one int32 each, (output offset << 12) | kernel offset (half the
+   table's bytes; no lookup in first: the adds' addresses come sooner, ~15% off the
+   workload); else pairs from taps[2*first[r]] to taps[2*first[r+1]]. */
 #define TAP_LOOP(TYPE, VEC, IDX, M)                                                          \
     for (int64_t e = 0; e < (M); e++) {                                                      \
-        /* padded: the list holds the taps' offsets (no lookup in first: the adds' addresses \
-           come one load sooner, ~9% off the workload) */                                    \
-        const int32_t *t = junk ? taps + (IDX)[e] : taps + 2 * first[(IDX)[e]];              \
-        const int32_t *te = junk ? t + 2 * junk : taps + 2 * first[(IDX)[e] + 1];            \
-        if (NVC == 1)                                                                        \
-            for (; t < te; t += 2) *(VEC *)(dst + t[0]) += *(const VEC *)(wc + t[1]);       \
-        else if (NVC == 2)                                                                   \
-            for (; t < te; t += 2) {                                                         \
-                VEC *d = (VEC *)(dst + t[0]);                                                \
-                const VEC *k = (const VEC *)(wc + t[1]);                                     \
-                d[0] += k[0], d[1] += k[1];                                                  \
-            }                                                                                \
-        else                                                                                 \
-            for (; t < te; t += 2) {                                                         \
-                TYPE *d = dst + t[0];                                                        \
-                const TYPE *k = wc + t[1];                                                   \
-                if (nv)                                                                      \
-                    for (int64_t j = 0; j < nv; j++) ((VEC *)d)[j] += ((const VEC *)k)[j];   \
-                else                                                                         \
-                    for (int64_t j = 0; j < cog; j++) d[j] += k[j];                          \
-            }                                                                                \
+        if (junk) {                                                                          \
+            const int32_t *t = taps + (IDX)[e];                                              \
+            for (int64_t j = 0; j < junk; j++) TAP_ADD(TYPE, VEC, t[j] >> 12, t[j] & 4095);  \
+        } else {                                                                             \
+            const int32_t *t = taps + 2 * first[(IDX)[e]];                                   \
+            const int32_t *te = taps + 2 * first[(IDX)[e] + 1];                              \
+            for (; t < te; t += 2) TAP_ADD(TYPE, VEC, t[0], t[1]);                           \
+        }                                                                                    \
     }
 #define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
     static inline __attribute__((always_inline)) void NAME##_n(                             \
@@ -79,7 +84,7 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
         for (int64_t c = 0; c < C; c++) {                                                    \
             TYPE *dst = acc + (c / cg) * cog;                                                \
             const TYPE *wc = w + c * KK * cog;                                               \
-            int64_t m = list_spikes(x + c * HW, HW, junk ? 2 * junk : 1, list);              \
+            int64_t m = list_spikes(x + c * HW, HW, junk ? junk : 1, list);                  \
             TAP_LOOP(TYPE, VEC, list, m)                                                     \
         }                                                                                    \
     }                                                                                        \
@@ -122,8 +127,8 @@ static void events_item(void *ctx, int64_t item, void *scratch) {
    pairs (offset of the output position in the channels-last accumulator, offset
    (ky*KW + kx) * C_out/G of the tap's kernel column in its channel's kernel), from
    taps[2*first[r]] to taps[2*first[r+1]].
-   Padded (a->junk > 0) where that adds at most PAD_MAX times the real taps: every position
-   has the most taps any has, the extra ones adding to junk slots after the outputs (slot j
+   Padded (a->junk > 0) where that adds at most PAD_MAX times the real taps and the offsets
+   fit: every position has the most taps any has, packed one int32 a tap (see TAP_LOOP), the extra ones adding to junk slots after the outputs (slot j
    for a position's j-th tap, so that no chain of adds runs through one slot). The tap loop
    then runs the same count for every spike, which the branch predictor follows (a count
    varying from spike to spike, 1, 2 or 4 taps with stride 2, cost a branch miss per spike:
@@ -140,7 +145,10 @@ static int tap_table(const int64_t *g, conv_t *a) {
     int64_t m = 0, most = 0;
     for (int pass = 0; pass < 2; pass++) {
         int pad = pass == 1;
-        if (pad && (most * H * W > PAD_MAX * m || most * H * W == m)) break;
+        /* padded taps pack into one int32: output offsets below 2^19, kernel ones 2^12 */
+        if (pad && (most * H * W > PAD_MAX * m || most * H * W == m ||
+                    (OH * OW + most) * CO >= (1 << 19) || KH * KW * (CO / g[14]) >= (1 << 12)))
+            break;
         m = 0;
         for (int64_t iy = 0; iy < H; iy++)
             for (int64_t ix = 0; ix < W; ix++) {
@@ -165,6 +173,8 @@ static int tap_table(const int64_t *g, conv_t *a) {
             }
         first[H * W] = (int32_t)m;
         a->junk = pad ? most : 0;
+        for (int64_t k = 0; pad && k < m; k++)  /* in place: k <= 2k */
+            taps[k] = taps[2 * k] << 12 | taps[2 * k + 1];
     }
     a->first = first, a->taps = taps;
     return 0;
