@@ -32,8 +32,13 @@ typedef struct conv_s {
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
 } conv_t;
 
+/* 16 lanes, and 32 (two such vectors' worth: one add for 32 outputs a group) */
 typedef float cvf __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float cvf2 __attribute__((vector_size(128), aligned(4), may_alias));
 typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
+typedef int32_t cvi2 __attribute__((vector_size(128), aligned(4), may_alias));
+typedef int16_t cvh __attribute__((vector_size(32), aligned(2), may_alias));
+typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
 
 /* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
    x [C, H*W] (listed per channel into list [H*W], branch-free where the CPU has AVX-512)
@@ -47,7 +52,7 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
         if (NVC == 1)                                                                        \
             *(VEC *)d_ += *(const VEC *)k_;                                                  \
         else if (NVC == 2)                                                                   \
-            ((VEC *)d_)[0] += ((const VEC *)k_)[0], ((VEC *)d_)[1] += ((const VEC *)k_)[1];  \
+            *(VEC##2 *)d_ += *(const VEC##2 *)k_;                                            \
         else if (nv)                                                                         \
             for (int64_t j_ = 0; j_ < nv; j_++) ((VEC *)d_)[j_] += ((const VEC *)k_)[j_];    \
         else                                                                                 \
@@ -97,6 +102,7 @@ typedef int32_t cvi __attribute__((vector_size(64), aligned(4), may_alias));
 
 DEFINE_FRAME(frame_f32, float, cvf)
 DEFINE_FRAME(frame_i32, int32_t, cvi)
+DEFINE_FRAME(frame_i16, int16_t, cvh)
 
 /* Frames n0..n1 of snn_conv_events: sums, then written out channel-major. */
 #define DEFINE_CONV(NAME, TYPE, FRAME)                                                       \
@@ -259,8 +265,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W 32-bit words
-   + 3 * N bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W 32-bit words,
+   N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
@@ -270,7 +276,9 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         ST *x = (ST *)scratch, *V = x + N + a->junk * CO, *I = V + N, *TH = I + N;           \
         int32_t *R = (int32_t *)(TH + N);                                                    \
         int32_t *list = R + N;                                                               \
-        uint8_t *ring = (uint8_t *)(list + a->H * a->W);                                     \
+        int16_t *acc16 = (int16_t *)(list + a->H * a->W);                                    \
+        uint8_t *ring = (uint8_t *)(acc16 + N + a->junk * CO);                               \
+        (void)acc16;                                                                         \
         for (int64_t c = 0; c < N; c++) {                                                    \
             V[c] = ((const ST *)p->v_init)[c];                                               \
             I[c] = TH[c] = 0;                                                                \
@@ -279,7 +287,7 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         for (int64_t t = 0; t < L->T; t++) {                                                 \
             int64_t s = t * L->B + b;                                                        \
             uint8_t *s0 = ring + t % 3 * N;                                                  \
-            FRAME(a, L->x + s * S, x, list);                                                 \
+            FRAME(a, L->x + s * S, x, list, acc16);                                          \
             const uint8_t *s1 = t >= 1 ? ring + (t + 2) % 3 * N : NULL;                      \
             const uint8_t *s2 = t >= 2 ? ring + (t + 1) % 3 * N : NULL;                      \
             for (int64_t c = 0; c < N; c += L->block) {                                      \
@@ -295,12 +303,33 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         }                                                                                    \
     }
 
-DEFINE_LAYER(layer_f32, float, frame_f32, delayed_f32, update_f32)
-DEFINE_LAYER(layer_i32, int32_t, frame_i32, delayed_i32, update_i32)
+/* The frame sums as DEFINE_LAYER takes them: in the state type, or in int16 (acc16) and then
+   widened (fixed point, where no partial sum leaves int16: half the bytes a tap, one vector
+   add for 32 outputs a group) */
+static inline void sums_f32(const conv_t *a, const uint8_t *x, float *out, int32_t *list,
+                            int16_t *acc16) {
+    (void)acc16;
+    frame_f32(a, x, out, list);
+}
+static inline void sums_i32(const conv_t *a, const uint8_t *x, int32_t *out, int32_t *list,
+                            int16_t *acc16) {
+    (void)acc16;
+    frame_i32(a, x, out, list);
+}
+static inline void sums_i16(const conv_t *a, const uint8_t *x, int32_t *restrict out,
+                            int32_t *list, int16_t *restrict acc16) {
+    frame_i16(a, x, acc16, list);
+    for (int64_t c = 0, n = a->OH * a->OW * a->CO; c < n; c++) out[c] = acc16[c];
+}
+
+DEFINE_LAYER(layer_f32, float, sums_f32, delayed_f32, update_f32)
+DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32)
+DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32)
 
 /* Run a population fed by one convolution of binary spikes over T steps. kind 0: float32
    kernel and states, 1: int32 (fixed point: exact sums, the caller checks that none leaves
-   int32). geom as snn_conv_events; x: spikes [T, B, C*H*W] bytes 0/1; w: kernel as
+   int32), 2: int16 kernel and sums, int32 states (the caller checks that no sum leaves
+   int16). geom as snn_conv_events; x: spikes [T, B, C*H*W] bytes 0/1; w: kernel as
    snn_conv_events; p: parameters in channels-last order (v_init included); block: a multiple
    of C_out after which the parameters other than v_init repeat (they are per channel: the
    update then runs block by block on the first block's, ~5 KB of them in L1 rather than
@@ -310,7 +339,7 @@ DEFINE_LAYER(layer_i32, int32_t, frame_i32, delayed_i32, update_i32)
 int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const uint8_t *x,
                    const void *w, const neuron_t *p, int64_t block, uint8_t *spikes,
                    void *rec_v, void *rec_i, void *rec_theta, int n_threads) {
-    if (kind != 0 && kind != 1) return -2;
+    if (kind < 0 || kind > 2) return -2;
     if (T <= 0 || B <= 0) return 0;
     clayer_t L;
     memset(&L, 0, sizeof L);
@@ -321,9 +350,11 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     L.block = block > 0 && block < geom[3] * geom[4] * geom[5] ? block : geom[3] * geom[4] * geom[5];
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
-    int rc = parallel_for(kind ? layer_i32 : layer_f32, &L, B, n_threads,
+    void (*item)(void *, int64_t, void *) = kind == 0 ? layer_f32 : kind == 1 ? layer_i32 : layer_i16;
+    int rc = parallel_for(item, &L, B, n_threads,
                           (size_t)N * (5 * 4 + 3) +
-                              4 * (size_t)(L.a.junk * geom[3] + geom[1] * geom[2]));
+                              6 * (size_t)(L.a.junk * geom[3]) + 2 * (size_t)N +
+                              4 * (size_t)(geom[1] * geom[2]));
     free_taps(&L.a);
     return rc;
 }
