@@ -4,8 +4,10 @@ A convolution projection keeps its kernel ``[C_out, C_in/groups, kH, kW]`` (as
 ``torch.nn.Conv2d``) instead of a ``[target, source]`` matrix: 2x34x34 -> 16x32x32 with a 3x3
 kernel is 288 weights, not 38 million. Populations are flattened channel-major
 (``index = (c*H + y)*W + x``, as ``torch.flatten``). The simulators sum through
-:func:`conv_sum` (float, or exact integers in fixed point); the hardware, which stores one
-weight word per (source, target) pair, gets :meth:`Conv.dense`.
+:func:`conv_sum` (float, or exact integers in fixed point); on the CPU kernel a population
+fed by one convolution of sparse spikes runs with the sums fused into its neuron update
+(:func:`fused_layer`). The hardware, which stores one weight word per (source, target) pair,
+gets :meth:`Conv.dense`.
 """
 
 from __future__ import annotations

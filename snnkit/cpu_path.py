@@ -7,7 +7,9 @@ Each group runs over all steps in one kernel call:
 
 - a population with neither input from its own group nor plastic input runs on the layer
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
-  columns over all steps with the weights in cache, and updates the neurons in the same pass;
+  columns over all steps with the weights in cache, and updates the neurons in the same pass
+  (fed by one convolution of sparse spikes: :func:`snnkit.conv.fused_layer`, the frame's
+  sums straight into the update);
 - a float population whose only step-by-step input is its own spikes (self projections,
   e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
   the group's samples' spikes summed vector of columns by vector of columns, as the layer
