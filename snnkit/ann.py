@@ -184,18 +184,6 @@ def conv_apply(conv: Conv, kernel: np.ndarray, x: np.ndarray) -> np.ndarray:
     return y.reshape(len(x), -1).numpy()
 
 
-def _affine_matrix(fn, in_shape):
-    """(weight [out, in], bias [out], out_shape) of an affine callable, by probing a basis."""
-    n = int(np.prod(in_shape))
-    with torch.no_grad():
-        zero = fn(torch.zeros((1,) + tuple(in_shape), dtype=torch.float64))
-        basis = fn(torch.eye(n, dtype=torch.float64).reshape((n,) + tuple(in_shape)))
-    if basis.shape[0] != n:
-        raise NetworkError(f"model: a layer changed the batch size ({n} -> {basis.shape[0]})")
-    w = (basis.reshape(n, -1) - zero.reshape(1, -1)).T.numpy()
-    return w, zero.reshape(-1).numpy(), tuple(zero.shape[1:])
-
-
 def _out_shape(op: _Op, in_shape) -> tuple:
     """The shape a layer makes of ``in_shape`` (probed on zeros)."""
     try:
@@ -209,34 +197,48 @@ def _out_shape(op: _Op, in_shape) -> tuple:
     return tuple(y.shape[1:])
 
 
-def _structure(op: _Op, in_shape, w: np.ndarray) -> np.ndarray:
-    """Which (out, in) pairs a layer connects, independent of the weight values."""
+def _structure_fn(op: _Op):
+    """The layer with every weight 1 and no bias: its output is > 0 exactly where an input
+    is connected (so a chain of them gives the run's connectivity, whatever the weights)."""
     m = op.module
-    if isinstance(m, nn.Linear):
-        return np.ones(w.shape, bool)
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return np.eye(w.shape[0], w.shape[1], dtype=bool)
-    if isinstance(m, nn.Conv2d):
+        return lambda x: x
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
         ones = copy.deepcopy(m)
         ones.weight.data = torch.ones_like(ones.weight)
         ones.bias = None
-        return _affine_matrix(ones, in_shape)[0] != 0
-    return w != 0
+        return ones
+    return op.fn  # pooling (positive weights) and reshapes
+
+
+PROBE_BYTES = 1 << 26  # probe a run with this much activity at a time
 
 
 def _dense_block(run, in_shape):
-    """(weight [out, in], bias [out], mask) of a run of affine layers, composed by probing."""
+    """(weight [out, in], bias [out], mask) of a run of affine layers: the layers applied to
+    every unit vector (a block of them at a time), and their structural twins for the mask."""
     n = int(np.prod(in_shape))
-    w, b, m = np.eye(n), np.zeros(n), np.eye(n, dtype=bool)
-    for k, (op, shape, _) in enumerate(run):
-        wi, bi, _ = _affine_matrix(op.fn, shape)
-        mi = _structure(op, shape, wi)
-        if k == 0:  # (the product with the identity, skipped: it is exact)
-            w, b, m = wi, bi, mi
-            continue
-        w, b = wi @ w, wi @ b + bi
-        m = (mi.astype(np.float64) @ m.astype(np.float64)) > 0
-    return w, b, m
+    fns, twins = [op.fn for op, _, _ in run], [_structure_fn(op) for op, _, _ in run]
+    widest = max([n] + [int(np.prod(so)) for _, _, so in run])
+    chunk = max(1, PROBE_BYTES // (8 * widest))
+
+    def chain(fs, x):
+        for f in fs:
+            x = f(x)
+        return x.reshape(len(x), -1)
+
+    with torch.no_grad():
+        zero = chain(fns, torch.zeros((1,) + tuple(in_shape), dtype=torch.float64))
+        w = np.empty((zero.shape[1], n))
+        m = np.empty((zero.shape[1], n), bool)
+        for lo in range(0, n, chunk):
+            k = min(chunk, n - lo)
+            e = torch.zeros((k, n), dtype=torch.float64)
+            e[torch.arange(k), lo + torch.arange(k)] = 1.0
+            e = e.reshape((k,) + tuple(in_shape))
+            w[:, lo:lo + k] = (chain(fns, e) - zero).T.numpy()
+            m[:, lo:lo + k] = (chain(twins, e) > 0).T.numpy()
+    return w, zero[0].numpy(), m
 
 
 # --------------------------------------------------------------------------- convolution blocks
