@@ -18,6 +18,7 @@ Two modes (docs/convert.md):
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -217,7 +218,8 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
             per_channel: bool = False, v_init: float = 0.5, steps: int = 32,
             input_levels: int = 16, weight_bits: int = 8, state_bits: int | None = None,
             levels: int = 4, output_levels: int | None = None, input_code: str = "binary",
-            bias: str = "clock", name: str = "converted") -> Conversion | SequenceConversion:
+            bias: str = "clock", convolutions: str = "shared",
+            name: str = "converted") -> Conversion | SequenceConversion:
     """Convert a torch ANN, or a recurrent model, into a spiking network.
 
     Parameters
@@ -248,6 +250,10 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
     input_levels : lossless spike input: spikes for an input of 1.0 (digits: 16)
     weight_bits, state_bits : the fixed-point format attached to the network (state_bits
         default: 16, or what the lossless schedule needs)
+    convolutions : "shared" (a block that is a convolution becomes a convolution projection,
+        one kernel for every position) or "dense" (expanded to its matrix with the
+        connectivity as the mask, the same integers and spikes: what training with
+        :class:`snnkit.training.SNN` needs, which learns each synapse's own weight)
 
     Returns
     -------
@@ -264,6 +270,8 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         return _recurrent(model, calibration_data, mode, levels, output_levels, input_levels,
                           input_code, weight_bits, percentile, bias, state_bits, name)
     _check_options(mode or "rate", input, normalization, percentile)
+    if convolutions not in ("shared", "dense"):
+        raise NetworkError(f"convolutions: must be 'shared' or 'dense', got {convolutions!r}")
     asked, mode = mode, mode or "rate"
     calib = np.asarray(calibration_data.detach().cpu() if isinstance(calibration_data, torch.Tensor)
                        else calibration_data, np.float64)
@@ -296,9 +304,26 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         if input == "poisson":
             raise NetworkError("input: lossless mode needs 'spikes' (burst) or 'current', "
                                "Poisson spikes are not exact")
-        return _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name)
-    return _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
-                 weight_bits, state_bits or 16, name)
+        out = _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name)
+    else:
+        out = _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
+                    weight_bits, state_bits or 16, name)
+    if convolutions == "dense":
+        out.network = _expanded(out.network)
+    return out
+
+
+def _expanded(net: Network) -> Network:
+    """``net`` with every convolution projection as its dense matrix and mask."""
+    out = copy.deepcopy(net)
+    out.projections = []
+    for pr in net.projections:
+        if pr.conv is None:
+            out.projections.append(copy.deepcopy(pr))
+        else:
+            out.connect(pr.source, pr.target, pr.dense_weight(), mask=pr.connections(),
+                        delay=pr.delay)
+    return out
 
 
 def _recurrent(model, calib, mode, levels, output_levels, input_levels, input_code,

@@ -132,12 +132,14 @@ def test_converted_cnn_has_conv_projections_with_the_dense_forms_spikes(case, mo
     monkeypatch.setattr(ann, "_conv_block", lambda run, shape: None)  # every block a matrix
     dense = convert(model, x, **opts)
     monkeypatch.undo()
+    expanded = convert(model, x, convolutions="dense", **opts)  # (what training needs)
     into = {pr.target: pr for pr in conv.network.projections if not pr.source.startswith(
         ("bias", "clock"))}
     assert into["layer1"].conv is not None and into["layer1"].weight.shape == (3, 1, 3, 3)
     assert into["layer2"].conv is not None and into["layer2"].weight.shape == (4, 3, 6, 6)
     assert into["output"].conv is None
-    assert not any(pr.conv is not None for pr in dense.network.projections)
+    for c in (dense, expanded):
+        assert not any(pr.conv is not None for pr in c.network.projections)
     q = conv.network.quantization
     assert q == dense.network.quantization
     qc, qd = quantize(conv.network)[0], quantize(dense.network)[0]
@@ -152,10 +154,10 @@ def test_converted_cnn_has_conv_projections_with_the_dense_forms_spikes(case, mo
     steps = conv.steps if lossless else 24
     inp = conv.encode(x, steps)
     runs = [snnkit.simulate(n, inp, steps, "fixed") for n in
-            (conv.network, dense.network, loaded)]
+            (conv.network, dense.network, loaded, expanded.network)]
     for k in runs[0].spikes:
-        assert torch.equal(runs[0].spikes[k], runs[1].spikes[k]), k
-        assert torch.equal(runs[0].spikes[k], runs[2].spikes[k]), k
+        for other in runs[1:]:
+            assert torch.equal(runs[0].spikes[k], other.spikes[k]), k
     assert runs[0].counts("output").sum() > 0
     if lossless:  # float: dyadic weights, exact sums; the spikes are the levels
         fl = conv.run(x)
@@ -351,6 +353,8 @@ def test_bad_options_and_inputs_are_named():
     x = _inputs(shape, 4)
     with pytest.raises(snnkit.NetworkError, match="normalization"):
         convert(model, x, normalization="l2")
+    with pytest.raises(snnkit.NetworkError, match="convolutions: must be 'shared' or 'dense'"):
+        convert(model, x, convolutions="sparse")
     conv = convert(model, x, input="poisson")
     with pytest.raises(snnkit.SimulationError, match=r"values in \[0, 1\]"):
         conv.encode(x * 3, 8)
