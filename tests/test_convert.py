@@ -74,6 +74,18 @@ def test_folded_blocks_equal_the_ann(name):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
+def test_which_blocks_are_convolutions():
+    """Conv2d (with BatchNorm2d; pooling into a padded Conv2d on an even image) is a
+    convolution block; Linear, pooling into Linear, and pooling into a padded Conv2d that
+    drops a border the padding keeps are matrices."""
+    kinds = {name: [b.conv is not None for b in blocks(m, shape)]
+             for name, (m, shape) in _models(nn.ReLU).items()}
+    assert kinds == {"linear": [False, False], "conv": [True, False],
+                     "avgpool": [True, False], "batchnorm": [False, False],
+                     "conv-bn": [True, False], "pool-conv": [True, True, False],
+                     "pool-conv-odd": [True, False, False]}
+
+
 def test_batchnorm_folding_is_exact():
     conv = _init(nn.Conv2d(2, 3, 3, padding=1), 3)
     model = nn.Sequential(conv, _bn(3, True), nn.ReLU()).eval()
