@@ -179,6 +179,9 @@ def _bind(lib):
     lib.snn_rec_f32.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
                                 p, i64, p, p, c_int]
     lib.snn_rec_f32.restype = c_int
+    lib.snn_rec_amx.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
+                                i64, p, p, c_int]
+    lib.snn_rec_amx.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
     lib.snn_rec_width.restype = c_int
@@ -442,6 +445,75 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
                          len(rec), ws, delays, ptr(spikes_in) if s else None, s,
                          ptr(slabs(wt, n, lib.lanes)) if s else None,
                          ptr(None if dense is None else dense.to(torch.float32)),
+                         torch.get_num_threads())
+    if rc == -2:
+        return None
+    _check(rc)
+    return out, states
+
+
+_rec_packed: dict[tuple, tuple] = {}  # ids of the weights -> (weak references, packed)
+
+
+def pack_rec_amx(w_in: torch.Tensor | None, rec: list[torch.Tensor], n: int) -> torch.Tensor:
+    """int8 padded weights (:func:`pad_weights`) of a population's spike inputs ``w_in``
+    ``[S_in, >= n]`` (or None) and of its self projections ``rec`` (each ``[n, >= n]``),
+    stacked along the sources, each part padded to a multiple of 64 rows, and packed as
+    :func:`pack_amx` does: what ``snn_rec_amx`` multiplies a step's spikes by. Kept with the
+    weights (a projection's kernel weights are built once, so is this)."""
+    parts = ([] if w_in is None else [w_in]) + list(rec)
+    key = tuple(id(w) for w in parts) + (n,)
+    refs, got = _rec_packed.get(key, (None, None))
+    if refs is None or any(r() is not w for r, w in zip(refs, parts)):
+        rows = [-(-w.shape[0] // 64) * 64 for w in parts]
+        stacked = torch.zeros(sum(rows), n, dtype=torch.int8)
+        at = 0
+        for w, r in zip(parts, rows):
+            stacked[at:at + w.shape[0]] = w[:, :n]
+            at += r
+        got = pack_amx(stacked, n)
+        _rec_packed[key] = (tuple(weakref.ref(w, lambda _, k=key: _rec_packed.pop(k, None))
+                                  for w in parts), got)
+    return got
+
+
+def run_rec_amx(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int]],
+                spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
+                dense: torch.Tensor | None, steps: int, batch: int, fixed, record=()
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    """Run one fixed-point population (int32 states, 8-bit weights) whose step-by-step inputs
+    are its own spikes only on the AMX tiles (``snn_rec_amx``: each step one exact integer
+    matrix product for a group of samples, the same spikes as :func:`run_group`).
+
+    rec : per self projection, its padded int8 weights ``[n, Np]`` and its delay (>= 1)
+    spikes_in, wt : spike inputs from outside, as :func:`run_layer` takes them (int8), or None
+    dense : other input from outside ``[steps, batch, n]`` (int32) or None
+    fixed : ``(decay_bits, lo, hi)``
+
+    Returns spikes ``[steps, batch, n]`` and the recorded states, or None where the kernel
+    does not run this case (no AMX, too many projections: use :func:`run_group`).
+    """
+    n = v_init.shape[0]
+    if v_init.dtype != torch.int32 or any(w.dtype != torch.int8 or w.shape[0] != n
+                                          or w.shape[1] < n for w, _ in rec):
+        raise ValueError("kernel: run_rec_amx takes int32 states and [n, >= n] int8 weights")
+    s = 0 if spikes_in is None else spikes_in.shape[1]
+    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
+              or wt.dtype != torch.int8 or wt.shape[0] != s or wt.shape[1] < n):
+        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
+                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    ptr = _Pointers()
+    c = neuron_struct(params, v_init, fixed, ptr)
+    out = torch.empty(steps, batch, n, dtype=torch.bool)
+    states = {k: torch.empty(steps, batch, n, dtype=torch.int32) for k in ("v", "i", "theta")
+              if k in record}
+    wv = pack_rec_amx(wt if s else None, [w for w, _ in rec], n)
+    delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
+    rc = lib.snn_rec_amx(steps, batch, n, ctypes.byref(c), out.data_ptr(),
+                         *(states[k].data_ptr() if k in states else None
+                           for k in ("v", "i", "theta")),
+                         len(rec), delays, ptr(spikes_in) if s else None, s, ptr(wv),
+                         ptr(None if dense is None else dense.to(torch.int32)),
                          torch.get_num_threads())
     if rc == -2:
         return None
