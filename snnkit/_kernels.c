@@ -319,6 +319,8 @@ typedef struct {
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
     int64_t group; /* item_f32_bb: batch elements per item */
+    const float *slabs; /* item_f32_bb: the weights as slabs [nvt, S, VL] laid out once by the
+                           caller, or NULL: each item copies its block's */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
@@ -626,10 +628,13 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     float *x = (float *)scratch, *V = x + G * BLOCK, *I = V + G * BLOCK, *TH = I + G * BLOCK;
     int32_t *R = (int32_t *)(TH + G * BLOCK);
     float *w = (float *)(R + G * BLOCK);
-    for (int k = 0; k < nv; k++)
-        for (int64_t s = 0; s < L->S; s++)
-            *(vf *)(w + (k * L->S + s) * VL) =
-                LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
+    if (L->slabs)
+        w = (float *)L->slabs + c0 * L->S; /* (the kernel reads them only) */
+    else
+        for (int k = 0; k < nv; k++)
+            for (int64_t s = 0; s < L->S; s++)
+                *(vf *)(w + (k * L->S + s) * VL) =
+                    LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
     for (int64_t r = 0; r < nb; r++)
         for (int64_t c = 0; c < n; c++) {
             V[r * BLOCK + c] = ((const float *)p->v_init)[c0 + c];
@@ -695,8 +700,10 @@ int snn_vector_lanes(void) { return VL; }
 /* Run one population over T steps.
    x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
    (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
-   elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1 only, the same weights
-   packed for AMX (snnkit.kernels.pack_amx) or NULL; dense: extra input [T, B, N] in the state type
+   elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1, the same weights
+   packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs [ceil(N / VL), S, VL]
+   (snnkit.kernels.slabs: the batch-blocked item then reads them instead of copying its
+   block's), or NULL; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
    state type to receive the synaptic input (event sums + dense) instead of running neurons.
@@ -755,8 +762,9 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
             while (G > BB_MIN && L.n_blocks * ((B + G - 1) / G) < n_threads) G /= 2;
             int64_t n_groups = (B + G - 1) / G;
             L.group = (B + n_groups - 1) / n_groups;
+            L.slabs = (const float *)wv;
             rc = parallel_for(item_f32_bb, &L, L.n_blocks * n_groups, n_threads,
-                              (size_t)(5 * L.group + S) * BLOCK * 4);
+                              (size_t)(5 * L.group + (wv ? 0 : S)) * BLOCK * 4);
         } else
             rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
     }

@@ -143,6 +143,10 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
         wt = kernels.concat_rows(kw)
         if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on AMX
             wv = ev[0].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, v0.shape[0])
+        elif wt.dtype == torch.float32 and len(ev) == 1 and batch >= FLOAT_SLAB_BATCH \
+                and wt.shape[0] <= FLOAT_SLAB_MAX_S:
+            # the batch-blocked float sums read the projection's slabs, laid out once
+            wv = kernels.slabs(wt, v0.shape[0], lib.lanes)
     if st == torch.int64:  # wide states: the sums fit int32 (simulator._kernel_for)
         s, _ = kernels.run_layer(lib, x, wt, None, params, v0.to(torch.int32), steps, batch,
                                  fixed=_fixed(plan), sums=True)
@@ -150,6 +154,13 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
     out = kernels.run_layer(lib, x, wt, dense, params, v0, steps, batch, record, _fixed(plan),
                             wv, sums=sums)
     return out[0] if sums else out
+
+
+# Float layers from this batch on sum a group of samples at a time (_kernels.c item_f32_bb)
+# from weights laid out in slabs: kept with the projection's weights (one more copy of them)
+# rather than copied each run (~1 ms of sim_speed's ff at batch 64)
+FLOAT_SLAB_BATCH = 8  # _kernels.c BB_MIN
+FLOAT_SLAB_MAX_S = 4096  # BB_MAX_S
 
 
 def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:

@@ -277,8 +277,10 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
 
     spikes_in : bool ``[steps * batch, S]`` (all spiking sources side by side) or None
     wt : ``[S, Np]`` weights from :func:`pad_weights` (float32, or int8/int16 in fixed point)
-    wv : int8 weights only: the same packed by :func:`pack_amx`, which lets the kernel sum
-        dense-enough inputs on AMX where the CPU has it (same integers); None: event sums
+    wv : int8 weights: the same packed by :func:`pack_amx`, which lets the kernel sum
+        dense-enough inputs on AMX where the CPU has it (same integers); float32 weights: the
+        same as :func:`slabs` ``(wt, n, lib.lanes)``, which the batch-blocked sums then read
+        instead of copying them each run (the same sums); None: event sums from ``wt``
     dense : extra synaptic input ``[steps, batch, n]`` in the state dtype, or None
     params : :class:`~snnkit.neurons.NeuronParams` (float32 or int32 tensors)
     fixed : ``(decay_bits, lo, hi)`` for the fixed-point arithmetic, None for float
@@ -304,7 +306,11 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
               or wt.shape[0] != s or wt.shape[1] < n):
         raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
                          f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
-    if wv is not None and (wv.dtype != torch.int8 or tuple(wv.shape) != (
+    if wv is not None and kind == 0 and (wv.dtype != torch.float32 or tuple(wv.shape) != (
+            -(-n // lib.lanes), s, lib.lanes)):
+        raise ValueError(f"kernel: weight slabs {tuple(wv.shape)} {wv.dtype} do not match "
+                         f"{s} sources and {n} targets (see slabs)")
+    if wv is not None and kind != 0 and (wv.dtype != torch.int8 or tuple(wv.shape) != (
             -(-n // 32) * 2, -(-s // 64) * 16, 16, 4)):
         raise ValueError(f"kernel: packed weights {tuple(wv.shape)} {wv.dtype} do not match "
                          f"{s} sources and {n} targets (see pack_amx)")
@@ -312,7 +318,7 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
         dense = dense.to(st)
     _check(lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
                          ptr(spikes_in) if s else None, ptr(wt) if s else None,
-                         ptr(wv) if s and kind == 1 else None, ptr(dense),
+                         ptr(wv) if s and kind in (0, 1) else None, ptr(dense),
                          ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
                                                             None for k in ("v", "i", "theta")),
                          None if total is None else total.data_ptr(), torch.get_num_threads()))
