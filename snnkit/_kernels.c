@@ -610,31 +610,40 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
     const __m512 c1 = p->c1 ? _mm512_maskz_loadu_ps(k, (const float *)p->c1 + c) : zero;
     const __m512 c2 = p->c2 ? _mm512_maskz_loadu_ps(k, (const float *)p->c2 + c) : zero;
     const __m128i ones = _mm_set1_epi8(1);
-    const int64_t step = L->B * L->N;
+    /* the flags and pointers in locals: the stores below may alias *L and *p for all gcc
+       knows, and it reloaded them every row */
+    const int64_t N = L->N, step = L->B * N, o0 = (t * L->B + b0) * N + c;
+    const int has_c1 = p->c1 != NULL, has_c2 = p->c2 != NULL, has_bias = p->has_bias;
+    const int subtract = p->subtract;
+    uint8_t *restrict spikes = L->spikes + o0;
+    const uint8_t *s1p = t >= 1 ? spikes - step : NULL, *s2p = t >= 2 ? spikes - 2 * step : NULL;
+    const float *dense = L->dense ? (const float *)L->dense + o0 : NULL;
+    float *rv = L->rec_v ? (float *)L->rec_v + o0 : NULL;
+    float *ri = L->rec_i ? (float *)L->rec_i + o0 : NULL;
+    float *rt = L->rec_theta ? (float *)L->rec_theta + o0 : NULL;
     for (int64_t r = 0; r < nb; r++) {
-        int64_t o = (t * L->B + b0 + r) * L->N + c;
+        const int64_t o = r * N;
         __m512 xi = _mm512_loadu_ps(x + r * ld);
-        if (L->dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, (const float *)L->dense + o));
-        if (p->c1) {
-            __m128i s1 = t >= 1 ? _mm_maskz_loadu_epi8(k, L->spikes + o - step) : _mm_setzero_si128();
+        if (dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, dense + o));
+        if (has_c1) {
+            __m128i s1 = s1p ? _mm_maskz_loadu_epi8(k, s1p + o) : _mm_setzero_si128();
             xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s1, s1), c1));
         }
-        if (p->c2) {
-            __m128i s2 = t >= 2 ? _mm_maskz_loadu_epi8(k, L->spikes + o - 2 * step)
-                                : _mm_setzero_si128();
+        if (has_c2) {
+            __m128i s2 = s2p ? _mm_maskz_loadu_epi8(k, s2p + o) : _mm_setzero_si128();
             xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s2, s2), c2));
         }
         /* 3-4: i = x; v = v * beta + i (+ bias) */
         __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(V + r * VL), beta), xi);
-        if (p->has_bias) v = _mm512_add_ps(v, bias);
+        if (has_bias) v = _mm512_add_ps(v, bias);
         /* 5-6: spike, reset */
         __mmask16 spk = _mm512_cmp_ps_mask(v, thr, _CMP_GE_OQ) & k;
-        v = _mm512_mask_mov_ps(v, spk, p->subtract ? _mm512_sub_ps(v, thr) : vres);
+        v = _mm512_mask_mov_ps(v, spk, subtract ? _mm512_sub_ps(v, thr) : vres);
         _mm512_storeu_ps(V + r * VL, v);
-        _mm_mask_storeu_epi8(L->spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
-        if (L->rec_v) _mm512_mask_storeu_ps((float *)L->rec_v + o, k, v);
-        if (L->rec_i) _mm512_mask_storeu_ps((float *)L->rec_i + o, k, xi);
-        if (L->rec_theta) _mm512_mask_storeu_ps((float *)L->rec_theta + o, k, zero);
+        _mm_mask_storeu_epi8(spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
+        if (rv) _mm512_mask_storeu_ps(rv + o, k, v);
+        if (ri) _mm512_mask_storeu_ps(ri + o, k, xi);
+        if (rt) _mm512_mask_storeu_ps(rt + o, k, zero);
     }
 }
 #else
