@@ -294,9 +294,13 @@ int snn_rec_amx(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spi
         return -2;
     for (int64_t j = 0; j < n_rec; j++)
         if (rec_delay[j] < 1) return -2;
-    __atomic_add_fetch(&amx_runs, 1, __ATOMIC_RELAXED);
     const int64_t Kin = (S_in + 63) / 64 * 64, Kn = (N + 63) / 64 * 64;
     const int64_t n_groups = (B + AMX_ROWS - 1) / AMX_ROWS, Bp = n_groups * AMX_ROWS;
+    /* the padded copies of the input and own spikes, as the layer's AMX path bounds its */
+    if ((double)(T * B + AMX_ROWS) * (double)Kin > AMX_MAX_COPY
+        || (double)(T * Bp) * (double)Kn > AMX_MAX_COPY)
+        return -2;
+    __atomic_add_fetch(&amx_runs, 1, __ATOMIC_RELAXED);
     int64_t per = (n_groups + n_threads - 1) / n_threads;
     per = per > 4 ? 4 : per; /* 4 row groups: 128 samples share each weight tile's load */
     recamx_t Q = {T, B, N, Kin, Kn, Kin + n_rec * Kn, (N + 31) / 32 * 32, n_rec, Bp, *p, NULL,

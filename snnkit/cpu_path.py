@@ -12,7 +12,9 @@ Each group runs over all steps in one kernel call:
   e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
   the group's samples' spikes summed vector of columns by vector of columns, as the layer
   kernel sums a group of samples, its input from outside summed there too, a few steps at a
-  time (no [steps, batch, n] buffer);
+  time (no [steps, batch, n] buffer); in fixed point with 8-bit weights, where the CPU has
+  AMX, from 32 samples (and inputs dense enough), on the tiles: per step one exact matrix
+  product of the step's input and own spikes;
 - any other group runs on the step kernel: per sample and step, each member sums the weight
   rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
   of sparse spike inputs from earlier populations, when all its weights fit the L2 cache),
@@ -191,9 +193,10 @@ REC_AMX_DENSITY = 0.04
 
 
 def _recurrent(lib, plan, members, spikes, states, steps, batch, record) -> bool:
-    """One float population whose only step-by-step inputs are its own spikes (self
-    projections, delay >= 1, not plastic) on :func:`kernels.run_rec`, its input from outside
-    summed there too (False: the group needs the step kernel)."""
+    """One population whose only step-by-step inputs are its own spikes (self projections,
+    delay >= 1, not plastic) on :func:`kernels.run_rec` (float) or :func:`kernels.run_rec_amx`
+    (fixed point, 8-bit weights, AMX), its input from outside summed there too (False: the
+    group needs the step kernel)."""
     if len(members) != 1 or batch < (REC_AMX_MIN_BATCH if plan.fixed else REC_MIN_BATCH) \
             or (plan.fixed and (not lib.amx or plan.v_init[members[0]].dtype != torch.int32)):
         return False

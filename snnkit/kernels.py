@@ -6,7 +6,8 @@ instead sums the weight rows of the sources that spike (inputs are sparse) and r
 update over all steps in the same pass, with the accumulators in registers. :func:`run_group`
 runs populations that feed each other, and plastic projections, step by step (recurrent sums
 event-driven too, STDP on the touched rows and columns only); :func:`run_rec` runs a float
-population fed back by itself only, a group of samples at a time. :mod:`snnkit.cpu_path`
+population fed back by itself only, a group of samples at a time, and :func:`run_rec_amx`
+the same in fixed point on the AMX tiles. :mod:`snnkit.cpu_path`
 decides which runs what. Integer sums are exact, so the fixed-point backend stays bit-exact; float
 sums differ from the torch product only in summation order. Where the CPU has Intel AMX,
 8-bit fixed-point layers whose inputs are dense enough (>= 4% of sources spiking per step, 32
