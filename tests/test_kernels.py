@@ -394,6 +394,9 @@ def test_run_layer_refuses_mismatched_arguments():
                           plan.v_init["a"], 3, 2)
     with pytest.raises(ValueError, match="do not match"):
         kernels.run_layer(lib, x, pr.kernel_weights(), None, p, plan.v_init["a"], 4, 2)
+    with pytest.raises(ValueError, match="weight slabs"):  # float wv: the slabs of all columns
+        kernels.run_layer(lib, x, pr.kernel_weights(), None, p, plan.v_init["a"], 3, 2,
+                          wv=kernels.slabs(pr.kernel_weights(), 16, lib.lanes))
 
 
 def recurrent_net(rng):
