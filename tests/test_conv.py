@@ -242,11 +242,6 @@ def test_partitioned_conv_cores_compute_exactly_the_whole_network():
                                            ref.states[name]["v"].long()), name
 
 
-def test_training_refuses_a_convolution():
-    with pytest.raises(NetworkError, match=r"in->a\).*training convolution projections"):
-        snnkit.SNN(_conv_net())
-
-
 def _fused_net(seed=0):
     """in [2, 11, 11] -conv-> a [16, 9, 9] (snntorch's delayed reset, per-neuron bias, beta
     and v_init: a wrong neuron order shows) -grouped conv, padding, stride 2-> b [64, 5, 5]
