@@ -7,7 +7,8 @@
    output channels: a contiguous vector add into a channels-last accumulator of one frame
    (in cache). The work is (spikes x taps per source x C_out/groups) adds instead of
    (outputs x fan-in) multiply-adds. Integer sums are exact (the caller checks that no partial
-   sum leaves int32); float sums differ from a dense convolution only in summation order.
+   sum leaves int32, or int16 for int16 sums); float sums differ from a dense convolution only
+   in summation order.
 
    snn_conv_events writes each frame's sums out channel-major ([C_out, OH, OW], as
    torch.flatten). snn_conv_layer runs the target population too: per sample, step after
@@ -40,11 +41,8 @@ typedef int32_t cvi2 __attribute__((vector_size(128), aligned(4), may_alias));
 typedef int16_t cvh __attribute__((vector_size(32), aligned(2), may_alias));
 typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
 
-/* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
-   x [C, H*W] (listed per channel into list [H*W], branch-free where the CPU has AVX-512)
-   adds its kernel columns to the outputs its taps reach. NVC: 1 or 2 for 16 or 32 outputs
-   a group (straight-line vector adds; a constant once inlined), else 0. */
-/* dst[d ...] += wc[k ...]: one output position's channels of the group */
+/* dst[d ...] += wc[k ...]: one output position's channels of the group. NVC: 1 or 2 for 16
+   or 32 outputs a group (one vector add; a constant once inlined), else 0. */
 #define TAP_ADD(TYPE, VEC, D, K)                                                             \
     do {                                                                                     \
         TYPE *d_ = dst + (D);                                                                \
@@ -60,7 +58,7 @@ typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
     } while (0)
 /* The taps of the m listed spikes. Padded (junk > 0): the list holds each spike's offset
    in the table, junk taps of one int32 each, (output offset << 12) | kernel offset (half the
-   table's bytes; no lookup in first: the adds' addresses come sooner, ~15% off the
+   table's bytes; no lookup in first: the adds' addresses come sooner, together ~20% off the
    workload); else pairs from taps[2*first[r]] to taps[2*first[r+1]]. */
 #define TAP_LOOP(TYPE, VEC, IDX, M)                                                          \
     for (int64_t e = 0; e < (M); e++) {                                                      \
@@ -73,6 +71,9 @@ typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
             for (; t < te; t += 2) TAP_ADD(TYPE, VEC, t[0], t[1]);                           \
         }                                                                                    \
     }
+/* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first, junk slots
+   included): each spike of x [C, H*W] (listed per channel into list [H*W], branch-free where
+   the CPU has AVX-512) adds its kernel columns to the outputs its taps reach. */
 #define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
     static inline __attribute__((always_inline)) void NAME##_n(                             \
         const conv_t *a, const uint8_t *restrict x, TYPE *acc, int32_t *restrict list,       \
