@@ -117,11 +117,15 @@ typedef struct {
     const int32_t *idx;     /* the source neuron of each event */
     int64_t delay;          /* steps */
     int64_t row0;           /* the row of offsets[0]: lists of a part of the steps */
+    int64_t own;            /* from the population itself (delay >= 1): its lists are written
+                               step by step as the spikes are (snn_train_forward) */
 } tproj_t;
 
 typedef struct {
     int64_t t0, T, B, N, blk;      /* steps t0 .. t0 + T - 1 */
+    int64_t tlo, thi;              /* the steps of this pass: [tlo, thi) of the T */
     int kind, n_proj;              /* weights: 0 float32, 1 int8, 2 int16 */
+    int n_own;                     /* own projections (see own_sums) */
     const tproj_t *proj;
     const void *dense;             /* [T, B, N] input added to the sums, or NULL */
     tneuron_t p;
@@ -163,13 +167,15 @@ DEF_BITS(bits_f32, float, BITS_F32_FAST)
 DEF_BITS(bits_f64, double, )
 
 /* The event sums of step tt, sample b, columns c0 .. into acc (nv vectors: float32 or exact
-   int32): every projection's events in turn, as the simulator's one concatenated list. */
+   int32): every projection's events in turn, as the simulator's one concatenated list; with
+   ext, the projections from other populations only. */
 static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
-                     void *acc) {
+                     void *acc, int ext) {
     int add = 0;
     for (int k = 0; k < F->n_proj; k++) {
         const tproj_t *P = F->proj + k;
         if (tt < P->delay) continue; /* a delayed source is silent before its first step */
+        if (ext && P->own) continue;
         int64_t s = (tt - P->delay) * F->B + b - P->row0;
         const int32_t *idx = P->idx + P->offsets[s];
         int64_t m = P->offsets[s + 1] - P->offsets[s];
@@ -181,6 +187,29 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
         add = 1;
     }
     if (!add) memset(acc, 0, (size_t)nv * VBYTES);
+}
+
+/* Float32: the sums of the population's own spikes (self projections) into acc, in the
+   simulator's order (its recurrent and step kernels): each projection summed from +0.0, the
+   sums added up in projection order. Returns 0 when none arrives (acc unwritten). */
+static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
+                    vf *acc, vf *tmp) {
+    int got = 0;
+    for (int k = 0; k < F->n_proj; k++) {
+        const tproj_t *P = F->proj + k;
+        if (!P->own || tt < P->delay) continue;
+        int64_t s = (tt - P->delay) * F->B + b - P->row0;
+        const int32_t *idx = P->idx + P->offsets[s];
+        int64_t m = P->offsets[s + 1] - P->offsets[s];
+        if (!got) {
+            tacc_f32((const float *)P->w + c0, P->ldw, idx, m, nv, tm, acc, got);
+        } else {
+            tacc_f32((const float *)P->w + c0, P->ldw, idx, m, nv, tm, tmp, 0);
+            for (int v = 0; v < nv; v++) acc[v] += tmp[v];
+        }
+        got = 1;
+    }
+    return got;
 }
 
 /* One work item = one block of columns, every sample and step. Scratch: the accumulators
@@ -196,17 +225,24 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
         const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
                             || p->delayed;                                              \
         RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
-        for (int64_t t = 0; t < F->T; t++) { /* then b: the rows written are adjacent */ \
+        for (int64_t t = F->tlo; t < F->thi; t++) { /* then b: adjacent rows written */ \
             for (int64_t b = 0; b < F->B; b++) {                                        \
                 RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;          \
                 RT *TH = (RT *)F->th + b * N + c0;                                      \
                 int32_t *R = F->r + b * N + c0;                                         \
                 const int64_t o = (t * F->B + b) * N + c0;                              \
-                row_sums(F, F->t0 + t, b, c0, nv, tm, scratch);                         \
+                /* float: the own spikes' sums added last, (own + (others + dense)) as  \
+                   the simulator; integers: exact in any order, one sum */              \
+                row_sums(F, F->t0 + t, b, c0, nv, tm, scratch, sizeof(RT) == 4);        \
                 if (sizeof(RT) == 8) /* exact int32 sums */                             \
                     for (int64_t c = 0; c < n; c++) x[c] = (RT)((const int32_t *)scratch)[c]; \
                 if (F->dense)                                                           \
                     for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
+                if (sizeof(RT) == 4 && F->n_own) {                                      \
+                    vf *own = (vf *)((char *)scratch + NV * VBYTES);                    \
+                    if (own_sums(F, F->t0 + t, b, c0, nv, tm, own, own + NV))           \
+                        for (int64_t c = 0; c < n; c++) x[c] = ((const RT *)own)[c] + x[c]; \
+                }                                                                       \
                 RT *S = (RT *)F->spikes + o, *H = F->h ? (RT *)F->h + o : NULL;         \
                 uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
                 if (F->vprev) memcpy((RT *)F->vprev + o, V, sizeof(RT) * n);            \
@@ -234,24 +270,50 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
 DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32, bits_f32)
 DEF_FWD(fwd_f64, double, row_f64, sg_f64, sgs_f64, bits_f64)
 
+static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out);
+
 /* Steps t0 .. t0 + T - 1 of one population: the synaptic input from the n_proj spiking
    projections (kind: 0 float32 weights with float32 arithmetic, 1 / 2 int8 / int16 weights
    with the fixed point in doubles, dbl = 1) plus dense, then the neuron update. v, i, th, r:
    [B, N] state, updated in place; spikes, h, flags, vprev, iprev, rec_*: [T, B, N] out (all
    but spikes may be NULL); bits: [T, B, ceil(N / 16) * 2] the spikes as bits, or NULL.
-   Returns 0, -1 when memory ran out, -2 for a bad kind. */
+   With own projections (self projections, delay >= 1; t0 = 0 and bits needed), the steps run
+   one after the other, all blocks of a step before the next, and after each step its spikes
+   are listed (own_off [T * B + 1], own_idx: room for every spike, T * B * N) for the own
+   projections, whose tproj_t point there.
+   Returns 0, -1 when memory ran out, -2 for a bad kind or arguments. */
 int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64_t N,
                       int n_proj, const tproj_t *proj, const void *dense, const tneuron_t *p,
                       void *v, void *i, void *th, int32_t *r, void *spikes, void *h,
                       uint8_t *flags, void *vprev, void *iprev, void *rec_v, void *rec_i,
-                      void *rec_th, uint8_t *bits, int n_threads) {
+                      void *rec_th, uint8_t *bits, int64_t *own_off, int32_t *own_idx,
+                      int n_threads) {
     if ((kind == 0) == (dbl != 0) || kind < 0 || kind > 2) return -2;
     int64_t blk = scan_block(N, n_threads);
     if (blk > BLOCK) blk = BLOCK;
-    tfwd_t F = {t0, T, B, N, blk, kind, n_proj, proj, dense, *p, v, i, th, r, spikes, h, flags,
-                vprev, iprev, rec_v, rec_i, rec_th, bits, (N + 15) / 16 * 2};
-    return parallel_for(dbl ? fwd_f64 : fwd_f32, &F, (N + blk - 1) / blk, n_threads,
-                        NV * VBYTES + sizeof(double) * BLOCK_MAX);
+    int n_own = 0;
+    for (int k = 0; k < n_proj; k++) {
+        if (!proj[k].own) continue;
+        if (proj[k].delay < 1 || proj[k].row0 || proj[k].offsets != own_off) return -2;
+        n_own++;
+    }
+    tfwd_t F = {t0, T, B, N, blk, 0, T, kind, n_proj, n_own, proj, dense, *p, v, i, th,
+                r, spikes, h, flags, vprev, iprev, rec_v, rec_i, rec_th, bits,
+                (N + 15) / 16 * 2};
+    void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
+    const size_t scratch = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
+    if (!n_own) return parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+    if (t0 || !bits || !own_off || !own_idx) return -2;
+    own_off[0] = 0;
+    for (int64_t t = 0; t < T; t++) {
+        F.tlo = t;
+        F.thi = t + 1;
+        int rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+        if (rc) return rc;
+        for (int64_t s = t * B; s < t * B + B; s++)
+            own_off[s + 1] = own_off[s] + list_bits(bits + s * F.nb, N, 1, own_idx + own_off[s]);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ event lists */

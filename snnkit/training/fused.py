@@ -262,8 +262,13 @@ class _Network(torch.autograd.Function):
             d = per[PER * k + PER - 1]
             d = None if d is None else d.detach().contiguous()
             neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
-            projs = [] if lean else [K.Projection(kw[s], *lists[src], delay)
-                                     for src, s, delay in pop.projs]
+            own = K.own_lists(T, B, pop.size) if any(src == name for src, _, _ in pop.projs) \
+                else None  # self projections: its lists, written step by step
+            if own is not None and lean:
+                raise ValueError("fused: self projections need memory='full'")
+            projs = [] if lean else [
+                K.Projection(kw[s], *(own if src == name else lists[src]), delay,
+                             own=src == name) for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
             spikes = fresh(shape, dt)  # not lent: its memory, kept, would raise the peak
@@ -283,7 +288,7 @@ class _Network(torch.autograd.Function):
                 vprev = POOL.take(shape, dt) if want_beta else None
                 iprev = POOL.take(shape, dt) if want_alpha else None
                 K.forward(lib, spec.fixed, 0, projs, d, neuron, state, spikes, h, fl, vprev,
-                          iprev, rec, bits)
+                          iprev, rec, bits, own)
                 saved.update(h=h, flags=fl, vprev=vprev, iprev=iprev)
                 if need:  # back to the pool once the graph (and so this node) is freed
                     weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)
@@ -304,7 +309,7 @@ class _Network(torch.autograd.Function):
                 if lean:
                     bits_of[name] = bits, pop.size
                 else:
-                    lists[name] = K.event_lists(lib, bits, pop.size)
+                    lists[name] = own or K.event_lists(lib, bits, pop.size)
                     POOL.give(bits)
             ctx.neurons.append(neuron)
             ctx.saved.append(saved)
@@ -382,8 +387,20 @@ class _Network(torch.autograd.Function):
                 lists = {(src, delay): _chunk_lists(ctx, src, delay, t0, t1)
                          for src, _, delay in pop.projs}
                 hk, fk, vp, ip, scratch = _chunk_state(ctx, spec, k, kc, t0, t1, lists)
-                K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
-                           carry[k], gx, tuple(gp[k][n_] for n_ in GRADS))
+                gpk = tuple(gp[k][n_] for n_ in GRADS)
+                own = [(weights[s].detach(), delay) for src, s, delay in pop.projs
+                       if index.get(src) == k]
+                if not own:
+                    K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
+                               carry[k], gx, gpk)
+                for u in reversed(range(n) if own else ()):  # step by step: each step's
+                    # input gradient reaches the population's spikes of `delay` steps before
+                    K.backward(lib, spec.fixed, ctx.neurons[k], N, gs[u:u + 1],
+                               [None if g is None else g[u:u + 1] for g in gr],
+                               *(None if a is None else a[u:u + 1] for a in (hk, fk, vp, ip)),
+                               carry[k], gx[u * B:u * B + B], gpk)
+                    for w, delay in own:  # rows of steps before t0: the next chunk's
+                        gs_buf[k][pop.lag + u - delay, :, :N].addmm_(gx[u * B:u * B + B, :N], w)
                 POOL.give(*scratch)
                 g32 = gx if dt == torch.float32 else None
                 for src, s, delay in pop.projs:
@@ -395,7 +412,7 @@ class _Network(torch.autograd.Function):
                                       delay * B, g32, dw[s], accumulate=started[s])
                         started[s] = True
                     j = index.get(src)
-                    if j is not None:  # the source population's spikes' gradient
+                    if j is not None and j != k:  # the source population's spikes' gradient
                         lag, S = pops[j].lag, pops[j].size
                         rows = gs_buf[j][lag - delay:lag - delay + n, :, :S].view(n * B, S)
                         w = weights[s].detach()
