@@ -126,6 +126,10 @@ typedef struct {
     int64_t tlo, thi;              /* the steps of this pass: [tlo, thi) of the T */
     int kind, n_proj;              /* weights: 0 float32, 1 int8, 2 int16 */
     int n_own;                     /* own projections (see own_sums) */
+    int pass;                      /* with own projections: 1 the other inputs into xin, all
+                                      steps; 2 a step, from xin and the own spikes */
+    void *xin;                     /* [T, B, N] the other inputs' sums: float32 (dense
+                                      added), int32 (fixed point) */
     const tproj_t *proj;
     const void *dense;             /* [T, B, N] input added to the sums, or NULL */
     tneuron_t p;
@@ -168,14 +172,14 @@ DEF_BITS(bits_f64, double, )
 
 /* The event sums of step tt, sample b, columns c0 .. into acc (nv vectors: float32 or exact
    int32): every projection's events in turn, as the simulator's one concatenated list; with
-   ext, the projections from other populations only. */
+   which = 1 the projections from other populations only, 2 the own ones only. */
 static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
-                     void *acc, int ext) {
+                     void *acc, int which) {
     int add = 0;
     for (int k = 0; k < F->n_proj; k++) {
         const tproj_t *P = F->proj + k;
         if (tt < P->delay) continue; /* a delayed source is silent before its first step */
-        if (ext && P->own) continue;
+        if (which && (which == 2) != (P->own != 0)) continue;
         int64_t s = (tt - P->delay) * F->B + b - P->row0;
         const int32_t *idx = P->idx + P->offsets[s];
         int64_t m = P->offsets[s + 1] - P->offsets[s];
@@ -231,17 +235,38 @@ static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, 
                 RT *TH = (RT *)F->th + b * N + c0;                                      \
                 int32_t *R = F->r + b * N + c0;                                         \
                 const int64_t o = (t * F->B + b) * N + c0;                              \
-                /* float: the own spikes' sums added last, (own + (others + dense)) as  \
-                   the simulator; integers: exact in any order, one sum */              \
-                row_sums(F, F->t0 + t, b, c0, nv, tm, scratch, sizeof(RT) == 4);        \
-                if (sizeof(RT) == 8) /* exact int32 sums */                             \
-                    for (int64_t c = 0; c < n; c++) x[c] = (RT)((const int32_t *)scratch)[c]; \
-                if (F->dense)                                                           \
-                    for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
-                if (sizeof(RT) == 4 && F->n_own) {                                      \
+                const int64_t tt = F->t0 + t;                                           \
+                if (F->pass == 1) { /* the other inputs only, every step */             \
+                    row_sums(F, tt, b, c0, nv, tm, scratch, 1);                         \
+                    if (sizeof(RT) == 8)                                                \
+                        memcpy((int32_t *)F->xin + o, scratch, sizeof(int32_t) * n);    \
+                    else if (F->dense)                                                  \
+                        for (int64_t c = 0; c < n; c++) ((float *)F->xin)[o + c] =      \
+                            ((const float *)scratch)[c] + ((const float *)F->dense)[o + c]; \
+                    else                                                                \
+                        memcpy((float *)F->xin + o, scratch, sizeof(float) * n);        \
+                    continue;                                                           \
+                }                                                                       \
+                if (F->pass == 2 && sizeof(RT) == 4) {                                  \
+                    /* the own spikes' sums added last, own + (others + dense), as the  \
+                       simulator */                                                     \
+                    const float *xi = (const float *)F->xin + o;                        \
                     vf *own = (vf *)((char *)scratch + NV * VBYTES);                    \
-                    if (own_sums(F, F->t0 + t, b, c0, nv, tm, own, own + NV))           \
-                        for (int64_t c = 0; c < n; c++) x[c] = ((const RT *)own)[c] + x[c]; \
+                    if (own_sums(F, tt, b, c0, nv, tm, own, own + NV))                  \
+                        for (int64_t c = 0; c < n; c++) x[c] = ((const RT *)own)[c] + xi[c]; \
+                    else                                                                \
+                        memcpy(x, xi, sizeof(float) * n);                               \
+                } else {                                                                \
+                    /* integers: exact in any order (int32 as the simulator's) */        \
+                    row_sums(F, tt, b, c0, nv, tm, scratch, F->pass == 2 ? 2 : 0);      \
+                    const int32_t *a = (const int32_t *)scratch;                        \
+                    if (F->pass == 2)                                                   \
+                        for (int64_t c = 0; c < n; c++) x[c] = (RT)(int32_t)((uint32_t)a[c] \
+                            + (uint32_t)((const int32_t *)F->xin)[o + c]);              \
+                    else if (sizeof(RT) == 8)                                           \
+                        for (int64_t c = 0; c < n; c++) x[c] = (RT)a[c];                \
+                    if (F->dense)                                                       \
+                        for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
                 }                                                                       \
                 RT *S = (RT *)F->spikes + o, *H = F->h ? (RT *)F->h + o : NULL;         \
                 uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
@@ -280,14 +305,16 @@ static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *o
    With own projections (self projections, delay >= 1; t0 = 0 and bits needed), the steps run
    one after the other, all blocks of a step before the next, and after each step its spikes
    are listed (own_off [T * B + 1], own_idx: room for every spike, T * B * N) for the own
-   projections, whose tproj_t point there.
+   projections, whose tproj_t point there; the other inputs are summed first, for all steps
+   (as without own projections: each block's weights stay in cache over the steps), into
+   xin [T, B, N] (float32, or int32 with dbl).
    Returns 0, -1 when memory ran out, -2 for a bad kind or arguments. */
 int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64_t N,
                       int n_proj, const tproj_t *proj, const void *dense, const tneuron_t *p,
                       void *v, void *i, void *th, int32_t *r, void *spikes, void *h,
                       uint8_t *flags, void *vprev, void *iprev, void *rec_v, void *rec_i,
                       void *rec_th, uint8_t *bits, int64_t *own_off, int32_t *own_idx,
-                      int n_threads) {
+                      void *xin, int n_threads) {
     if ((kind == 0) == (dbl != 0) || kind < 0 || kind > 2) return -2;
     int64_t blk = scan_block(N, n_threads);
     if (blk > BLOCK) blk = BLOCK;
@@ -297,18 +324,22 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
         if (proj[k].delay < 1 || proj[k].row0 || proj[k].offsets != own_off) return -2;
         n_own++;
     }
-    tfwd_t F = {t0, T, B, N, blk, 0, T, kind, n_proj, n_own, proj, dense, *p, v, i, th,
+    tfwd_t F = {t0, T, B, N, blk, 0, T, kind, n_proj, n_own, 0, xin, proj, dense, *p, v, i, th,
                 r, spikes, h, flags, vprev, iprev, rec_v, rec_i, rec_th, bits,
                 (N + 15) / 16 * 2};
     void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
     const size_t scratch = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
     if (!n_own) return parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
-    if (t0 || !bits || !own_off || !own_idx) return -2;
+    if (t0 || !bits || !own_off || !own_idx || !xin) return -2;
+    F.pass = 1; /* the other inputs of all steps first, block by block (weights in cache) */
+    int rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+    if (rc) return rc;
+    F.pass = 2;
     own_off[0] = 0;
     for (int64_t t = 0; t < T; t++) {
         F.tlo = t;
         F.thi = t + 1;
-        int rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+        rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
         if (rc) return rc;
         for (int64_t s = t * B; s < t * B + B; s++)
             own_off[s + 1] = own_off[s] + list_bits(bits + s * F.nb, N, 1, own_idx + own_off[s]);

@@ -262,12 +262,14 @@ class _Network(torch.autograd.Function):
             d = per[PER * k + PER - 1]
             d = None if d is None else d.detach().contiguous()
             neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
-            own = K.own_lists(T, B, pop.size) if any(src == name for src, _, _ in pop.projs) \
-                else None  # self projections: its lists, written step by step
-            if own is not None and lean:
-                raise ValueError("fused: self projections need memory='full'")
+            own = None  # self projections: its lists, written step by step, and scratch
+            if any(src == name for src, _, _ in pop.projs):
+                if lean:
+                    raise ValueError("fused: self projections need memory='full'")
+                own = (*K.own_lists(T, B, pop.size), POOL.take(
+                    (T * B * pop.size,), torch.int32 if spec.fixed else torch.float32))
             projs = [] if lean else [
-                K.Projection(kw[s], *(own if src == name else lists[src]), delay,
+                K.Projection(kw[s], *(own[:2] if src == name else lists[src]), delay,
                              own=src == name) for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
@@ -305,11 +307,13 @@ class _Network(torch.autograd.Function):
                               rec=[None if r is None else r[t0:t1] for r in rec],
                               bits=None if bits is None else bits[t0 * B:t1 * B])
             del projs
+            if own:
+                POOL.give(own[2])
             if bits is not None:  # it feeds other populations: its spikes as event lists
                 if lean:
                     bits_of[name] = bits, pop.size
                 else:
-                    lists[name] = own or K.event_lists(lib, bits, pop.size)
+                    lists[name] = own[:2] if own else K.event_lists(lib, bits, pop.size)
                     POOL.give(bits)
             ctx.neurons.append(neuron)
             ctx.saved.append(saved)

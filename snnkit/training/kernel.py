@@ -70,7 +70,7 @@ def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     tn = ctypes.POINTER(TNeuron)
     lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
-                                      ctypes.POINTER(TProj), p, tn] + [p] * 15 + [c_int]
+                                      ctypes.POINTER(TProj), p, tn] + [p] * 16 + [c_int]
     lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn, p, i64] + [p] * 11 + [i64] \
         + [p] * 6 + [c_int]
     lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
@@ -141,15 +141,18 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
     int8 / int16 with the fixed point, ``dbl=True``) plus ``dense`` ``[T, B, N]`` or None,
     then the neuron update. ``state = (v, i, theta, refrac)`` ``[B, N]`` is updated in place;
     the other outputs ``[T, B, N]`` are written, and ``bits`` (uint8 ``[T * B, nb]``, see
-    :func:`bits_bytes`) the spikes as bits. ``own = (offsets, idx)`` (:func:`own_lists`): the
-    event lists the population's own spikes are written to step by step, which its self
-    projections (``Projection(..., own=True)`` on them; ``t0 = 0``, ``bits`` needed) read."""
+    :func:`bits_bytes`) the spikes as bits. ``own = (offsets, idx, xin)``: the event lists
+    (:func:`own_lists`) the population's own spikes are written to step by step, which its
+    self projections (``Projection(..., own=True)`` on them; ``t0 = 0``, ``bits`` needed)
+    read, and scratch for the other inputs' sums (``T * B * N`` elements of 4 bytes: float32,
+    int32 in fixed point)."""
     T, B, N = spikes.shape
     if bits is not None and tuple(bits.shape) != (T * B, bits_bytes(N)):
         raise ValueError(f"training kernel: bits {tuple(bits.shape)} for [{T} x {B}, {N}]")
     if any(pr.own for pr in projs) and (own is None or bits is None or t0 != 0 or any(
             pr.offsets.data_ptr() != own[0].data_ptr() for pr in projs if pr.own)
-            or own[0].shape[0] != T * B + 1 or own[1].shape[0] < T * B * N):
+            or own[0].shape[0] != T * B + 1 or own[1].shape[0] < T * B * N
+            or own[2].numel() != T * B * N or own[2].element_size() != 4):
         raise ValueError("training kernel: self projections need the own lists and bits")
     dt = torch.float64 if dbl else torch.float32
     kinds = {kernels.KINDS[pr.w.dtype] for pr in projs}
@@ -162,8 +165,9 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
             _ptr(r, torch.int32), _ptr(spikes, dt), _ptr(h, dt), _ptr(flags, torch.uint8),
             _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in rec),
             _ptr(bits, torch.uint8),
-            *((None, None) if own is None else (_ptr(own[0], torch.int64),
-                                                 _ptr(own[1], torch.int32)))]
+            *((None, None, None) if own is None else (_ptr(own[0], torch.int64),
+                                                       _ptr(own[1], torch.int32),
+                                                       _ptr(own[2])))]
     _check(lib.snn_train_forward(int(dbl), kinds.pop() if kinds else int(dbl), t0, T, B, N,
                                  len(projs), arr, *args, _threads(T * B * N)), "forward")
 
