@@ -107,11 +107,11 @@ class _Pool:
         shape = tuple(shape)
         n = dtype.itemsize * int(torch.Size(shape).numel())
         st = None
-        if self.use_count is not None:
-            for k, old in enumerate(self.lent):
-                if old.nbytes() == n and self.use_count(old._cdata) == 1:
-                    st = self.lent.pop(k)
-                    break
+        if self.use_count is not None:  # the smallest free one that holds it
+            free = [(old.nbytes(), k) for k, old in enumerate(self.lent)
+                    if old.nbytes() >= n and self.use_count(old._cdata) == 1]
+            if free:
+                st = self.lent.pop(min(free)[1])
         if st is None:
             st = fresh(shape, dtype).untyped_storage()
         if self.use_count is not None:  # else nothing could tell when it is free: keep none
@@ -273,7 +273,7 @@ class _Network(torch.autograd.Function):
                              own=src == name) for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = fresh(shape, dt)  # not lent: its memory, kept, would raise the peak
+            spikes = fresh(shape, dt) if lean else POOL.lend(shape, dt)
             rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
             base = n_in + PER * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
