@@ -18,9 +18,10 @@ checkpoint and the kept event lists): besides the outputs and the event lists, m
 the checkpoints and the buffers of K steps of one population, whatever the depth of the
 network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
 anew and costs a page fault per 4 KB on first touch. The pool also takes back the memory of the
-weight gradients it handed out once nothing uses them any more (not the spikes: kept through
-the backward pass, their memory would raise its peak), and asks for huge pages where it must map
-new memory.
+float32 spikes and weight gradients it handed out once nothing uses them any more, for any
+request it holds (the weight gradient in the memory of the hidden spikes the caller dropped
+after the forward pass: kept through the backward pass, that memory does not raise its peak),
+and asks for huge pages where it must map new memory.
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ class _Pool:
     def lend(self, shape, dtype) -> torch.Tensor:
         """An uninitialised tensor to hand out: in the memory of an earlier one that nothing
         holds any more (no tensor, view or graph uses its storage: the pool's is its only
-        reference), else fresh. Training steps then reuse their outputs' pages instead of
-        having megabytes mapped and zeroed by the system at every step."""
+        reference; the smallest that holds it), else fresh. Training steps then reuse their
+        outputs' pages instead of having megabytes mapped and zeroed by the system at every
+        step."""
         shape = tuple(shape)
         n = dtype.itemsize * int(torch.Size(shape).numel())
         st = None
@@ -273,7 +275,9 @@ class _Network(torch.autograd.Function):
                              own=src == name) for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = fresh(shape, dt) if lean else POOL.lend(shape, dt)
+            # float32 spikes lent: once dropped, the weight gradient (float32, about half
+            # their size) takes their memory; kept otherwise, they would raise the peak
+            spikes = fresh(shape, dt) if lean or spec.fixed else POOL.lend(shape, dt)
             rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
             base = n_in + PER * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
