@@ -308,11 +308,12 @@ def test_self_projections_run_on_the_kernel_as_they_simulate(arithmetic, kind, m
     calls = []
     run = fused.run
     monkeypatch.setattr(fused, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
-    for seed, batch in ((0, 3), (1, 9)):
+    for seed, batch, memory in ((0, 3, "full"), (1, 9, "full"), (1, 9, "lean")):
         net = self_recurrent(seed, grid=arithmetic == "fixed", kind=kind)
-        m, got = _assert_same_as_simulate(net, _recurrent_input(17, batch, seed), arithmetic)
+        m, got = _assert_same_as_simulate(net, _recurrent_input(17, batch, seed), arithmetic,
+                                          {"memory": memory, "chunk": 5})
         assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
-    assert len(calls) == 2  # the fused kernel ran them
+    assert len(calls) == 3  # the fused kernel ran them
 
 
 @pytest.mark.parametrize("arithmetic", ["float", "fixed"])
@@ -320,16 +321,22 @@ def test_self_projections_run_on_the_kernel_as_they_simulate(arithmetic, kind, m
 def test_self_projection_gradients_equal_autograd_through_neuron_step(arithmetic, kind,
                                                                       monkeypatch):
     """The gradient reaches earlier steps through the recurrent weights (the backward pass
-    step by step), across chunks (delay 9); memory="lean" runs the step loop: the same."""
+    step by step), across chunks (delay 9); memory="lean" (chunks of 4 steps recomputed from
+    checkpoints, the own spikes' lists kept) gives the same."""
+    calls = []
+    run = fused.run
+    monkeypatch.setattr(fused, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
     net = self_recurrent(2, grid=arithmetic == "fixed", kind=kind)
     x = _recurrent_input(19, 4, 2)
     trainable = ALL if kind == "cuba" else ALL[:4]
     m = SNN(net, arithmetic=arithmetic, trainable=trainable)
     r1, g1 = _grads(m, x)
     r2, g2 = _grads(m, x, monkeypatch, torch_path=True)
-    _, g3 = _grads(SNN(net, arithmetic=arithmetic, trainable=trainable, memory="lean"), x)
+    r3, g3 = _grads(SNN(net, arithmetic=arithmetic, trainable=trainable, memory="lean",
+                        chunk=4), x)
+    assert len(calls) == 2  # full and lean on the kernel
     for k in r1.spikes:
-        assert torch.equal(r1.spikes[k], r2.spikes[k])
+        assert torch.equal(r1.spikes[k], r2.spikes[k]) and torch.equal(r1.spikes[k], r3.spikes[k])
     assert set(g1) == set(g2) == set(g3) and len(g1) == (16 if kind == "cuba" else 15)
     tol = 1e-5 if arithmetic == "fixed" else 5e-5  # float32 sums in another order, 19 steps
     for n in g1:

@@ -302,10 +302,11 @@ static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *o
    with the fixed point in doubles, dbl = 1) plus dense, then the neuron update. v, i, th, r:
    [B, N] state, updated in place; spikes, h, flags, vprev, iprev, rec_*: [T, B, N] out (all
    but spikes may be NULL); bits: [T, B, ceil(N / 16) * 2] the spikes as bits, or NULL.
-   With own projections (self projections, delay >= 1; t0 = 0 and bits needed), the steps run
-   one after the other, all blocks of a step before the next, and after each step its spikes
-   are listed (own_off [T * B + 1], own_idx: room for every spike, T * B * N) for the own
-   projections, whose tproj_t point there; the other inputs are summed first, for all steps
+   With own projections (self projections, delay >= 1), the steps run one after the other,
+   all blocks of a step before the next, and after each step its spikes are listed from bits
+   (own_off [(t0 + T) * B + 1] by row from step 0, listed there up to step t0 already;
+   own_idx: room for every spike) for the own projections, whose tproj_t point there (bits
+   NULL: the lists of these steps are there already, a recomputation); the other inputs are summed first, for all steps
    (as without own projections: each block's weights stay in cache over the steps), into
    xin [T, B, N] (float32, or int32 with dbl).
    Returns 0, -1 when memory ran out, -2 for a bad kind or arguments. */
@@ -330,19 +331,22 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
     void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
     const size_t scratch = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
     if (!n_own) return parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
-    if (t0 || !bits || !own_off || !own_idx || !xin) return -2;
+    if (!own_off || !own_idx || !xin) return -2;
     F.pass = 1; /* the other inputs of all steps first, block by block (weights in cache) */
     int rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
     if (rc) return rc;
     F.pass = 2;
-    own_off[0] = 0;
+    if (bits && !t0) own_off[0] = 0;
     for (int64_t t = 0; t < T; t++) {
         F.tlo = t;
         F.thi = t + 1;
         rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
         if (rc) return rc;
-        for (int64_t s = t * B; s < t * B + B; s++)
-            own_off[s + 1] = own_off[s] + list_bits(bits + s * F.nb, N, 1, own_idx + own_off[s]);
+        if (bits) /* list the step's spikes (rows of the lists: steps from 0) */
+            for (int64_t s = t * B; s < t * B + B; s++) {
+                const int64_t q = t0 * B + s;
+                own_off[q + 1] = own_off[q] + list_bits(bits + s * F.nb, N, 1, own_idx + own_off[q]);
+            }
     }
     return 0;
 }

@@ -266,10 +266,8 @@ class _Network(torch.autograd.Function):
             neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
             own = None  # self projections: its lists, written step by step, and scratch
             if any(src == name for src, _, _ in pop.projs):
-                if lean:
-                    raise ValueError("fused: self projections need memory='full'")
                 own = (*K.own_lists(T, B, pop.size), POOL.take(
-                    (T * B * pop.size,), torch.int32 if spec.fixed else torch.float32))
+                    ((spec.chunk if lean else T) * B * pop.size,), _xin_dtype(spec)))
             projs = [] if lean else [
                 K.Projection(kw[s], *(own[:2] if src == name else lists[src]), delay,
                              own=src == name) for src, s, delay in pop.projs]
@@ -299,17 +297,18 @@ class _Network(torch.autograd.Function):
                 if need:  # back to the pool once the graph (and so this node) is freed
                     weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)
             else:  # keep the state at every chunk's start; recompute the rest in backward
-                saved.update(dense=d, checkpoints=[])
+                saved.update(dense=d, checkpoints=[], own=None if own is None else own[:2])
                 for t0 in range(0, T, spec.chunk):
                     t1 = min(T, t0 + spec.chunk)
                     saved["checkpoints"].append(tuple(s.clone() if u else None
                                                       for s, u in zip(state, _used(pop))))
-                    projs = [K.Projection(kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
-                             for off, idx, q0 in [_bits_lists(lib, B, bits_of[src], delay, t0, t1)]]
+                    projs = _lean_projections(pop, name, kw, own, lambda src, delay: _bits_lists(
+                        lib, B, bits_of[src], delay, t0, t1))
                     K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
                               neuron, state, spikes[t0:t1],
                               rec=[None if r is None else r[t0:t1] for r in rec],
-                              bits=None if bits is None else bits[t0 * B:t1 * B])
+                              bits=None if bits is None else bits[t0 * B:t1 * B],
+                              own=_own_part(own, (t1 - t0) * B * pop.size))
             del projs
             if own:
                 POOL.give(own[2])
@@ -451,6 +450,30 @@ class _Network(torch.autograd.Function):
         return (None, *out)
 
 
+def _xin_dtype(spec: Spec) -> torch.dtype:
+    """The other inputs' sums of a population with self projections (kernel.forward)."""
+    return torch.int32 if spec.fixed else torch.float32
+
+
+def _own_part(own: tuple | None, n: int) -> tuple | None:
+    """``own`` for kernel.forward on ``n`` neuron-steps: the scratch cut to them."""
+    return None if own is None else (own[0], own[1], own[2][:n])
+
+
+def _lean_projections(pop: Pop, name: str, kw: list, own, lists_of):
+    """The projections into ``pop`` for one chunk of the lean mode: its self projections on
+    its own lists of all steps (``own``), the others on ``lists_of(src, delay)``'s
+    ``(offsets, idx, row0)``."""
+    out = []
+    for src, s, delay in pop.projs:
+        if src == name:
+            out.append(K.Projection(kw[s], own[0], own[1], delay, own=True))
+        else:
+            off, idx, q0 = lists_of(src, delay)
+            out.append(K.Projection(kw[s], off, idx, delay, q0))
+    return out
+
+
 def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
     """``(offsets, idx, row0)``: the event lists of source ``src`` that steps [t0, t1) of a
     projection with ``delay`` read, by row from ``row0`` on: all steps' lists, or in the lean
@@ -486,8 +509,10 @@ def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict
     state = tuple(torch.zeros(B, pop.size, dtype=torch.int32 if j == 3 else dt) if s is None
                   else s.clone() for j, s in enumerate(sv["checkpoints"][kc]))
     d = sv["dense"]
-    projs = [K.Projection(ctx.kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
-             for off, idx, q0 in [lists[src, delay]]]
+    own = None if sv["own"] is None else (  # the lists are there: none written (no bits)
+        *sv["own"], POOL.take(((t1 - t0) * B * pop.size,), _xin_dtype(spec)))
+    projs = _lean_projections(pop, list(spec.pops)[k], ctx.kw, own,
+                              lambda src, delay: lists[src, delay])
     K.forward(spec.lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
-              ctx.neurons[k], state, spikes, h, fl, vprev, iprev)
-    return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev)
+              ctx.neurons[k], state, spikes, h, fl, vprev, iprev, own=own)
+    return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev, None if own is None else own[2])

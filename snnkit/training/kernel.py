@@ -142,18 +142,18 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
     then the neuron update. ``state = (v, i, theta, refrac)`` ``[B, N]`` is updated in place;
     the other outputs ``[T, B, N]`` are written, and ``bits`` (uint8 ``[T * B, nb]``, see
     :func:`bits_bytes`) the spikes as bits. ``own = (offsets, idx, xin)``: the event lists
-    (:func:`own_lists`) the population's own spikes are written to step by step, which its
-    self projections (``Projection(..., own=True)`` on them; ``t0 = 0``, ``bits`` needed)
-    read, and scratch for the other inputs' sums (``T * B * N`` elements of 4 bytes: float32,
-    int32 in fixed point)."""
+    of all steps (:func:`own_lists`, rows from step 0) the population's own spikes are
+    written to step by step (from ``bits``; ``bits=None``: they are there already), which its
+    self projections (``Projection(..., own=True)`` on them) read, and scratch for the other
+    inputs' sums (``T * B * N`` elements of 4 bytes: float32, int32 in fixed point)."""
     T, B, N = spikes.shape
     if bits is not None and tuple(bits.shape) != (T * B, bits_bytes(N)):
         raise ValueError(f"training kernel: bits {tuple(bits.shape)} for [{T} x {B}, {N}]")
-    if any(pr.own for pr in projs) and (own is None or bits is None or t0 != 0 or any(
-            pr.offsets.data_ptr() != own[0].data_ptr() for pr in projs if pr.own)
-            or own[0].shape[0] != T * B + 1 or own[1].shape[0] < T * B * N
+    if any(pr.own for pr in projs) and (own is None or any(
+            pr.offsets.data_ptr() != own[0].data_ptr() or pr.row0 for pr in projs if pr.own)
+            or own[0].shape[0] < (t0 + T) * B + 1 or own[1].shape[0] < (t0 + T) * B * N
             or own[2].numel() != T * B * N or own[2].element_size() != 4):
-        raise ValueError("training kernel: self projections need the own lists and bits")
+        raise ValueError("training kernel: self projections need the own lists and scratch")
     dt = torch.float64 if dbl else torch.float32
     kinds = {kernels.KINDS[pr.w.dtype] for pr in projs}
     if len(kinds) > 1 or (kinds and (0 in kinds) == dbl):

@@ -66,16 +66,16 @@ def run_layerwise(model, xs, steps, batch, record):
 
 
 def run_self_recurrent(model, xs, steps, batch, record):
-    """Feed-forward networks with self projections: on the CPU with ``memory="full"`` the
-    fused kernel node (a population with self projections runs step after step there), else
+    """Feed-forward networks with self projections: on the CPU the fused kernel node (a
+    population with self projections runs step after step there), else
     :func:`run_stepwise`."""
     lib = _use_kernel(model)
-    if lib is None or (model.memory == "lean" and torch.is_grad_enabled()):
+    if lib is None:
         return run_stepwise(model, xs, steps, batch, record)
-    return _run_fused(model, lib, xs, steps, batch, record, lean=False)
+    return _run_fused(model, lib, xs, steps, batch, record)
 
 
-def _run_fused(model, lib, xs, steps, batch, record, lean=True):
+def _run_fused(model, lib, xs, steps, batch, record):
     """The network as one node of the C kernel: spiking sources as event lists, current
     sources summed into a dense input by torch (as the simulator's kernel path)."""
     net = model._source
@@ -99,7 +99,7 @@ def _run_fused(model, lib, xs, steps, batch, record, lean=True):
                 pops[pr.source].lag = max(pops[pr.source].lag, pr.delay)
     spec = fused.Spec(lib, steps, batch, model.q is not None, inputs, pops,
                       tuple(r for r in fused.RECORD if r in record),
-                      _chunk(model, steps) if lean else None, _kernel_weight_dtype(model))
+                      _chunk(model, steps), _kernel_weight_dtype(model))
     for name, d in dense.items():
         pops[name].dense = True
         dense[name] = d.contiguous()
