@@ -302,8 +302,9 @@ class _Network(torch.autograd.Function):
                     t1 = min(T, t0 + spec.chunk)
                     saved["checkpoints"].append(tuple(s.clone() if u else None
                                                       for s, u in zip(state, _used(pop))))
-                    projs = _lean_projections(pop, name, kw, own, lambda src, delay: _bits_lists(
-                        lib, B, bits_of[src], delay, t0, t1))
+                    projs = _lean_projections(pop, name, kw, own, {
+                        (src, delay): _bits_lists(lib, B, bits_of[src], delay, t0, t1)
+                        for src, _, delay in pop.projs if src != name})
                     K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
                               neuron, state, spikes[t0:t1],
                               rec=[None if r is None else r[t0:t1] for r in rec],
@@ -460,16 +461,16 @@ def _own_part(own: tuple | None, n: int) -> tuple | None:
     return None if own is None else (own[0], own[1], own[2][:n])
 
 
-def _lean_projections(pop: Pop, name: str, kw: list, own, lists_of):
+def _lean_projections(pop: Pop, name: str, kw: list, own, lists: dict):
     """The projections into ``pop`` for one chunk of the lean mode: its self projections on
-    its own lists of all steps (``own``), the others on ``lists_of(src, delay)``'s
-    ``(offsets, idx, row0)``."""
+    its own lists of all steps (``own``), the others on the chunk's ``lists[src, delay] =
+    (offsets, idx, row0)``."""
     out = []
     for src, s, delay in pop.projs:
         if src == name:
             out.append(K.Projection(kw[s], own[0], own[1], delay, own=True))
         else:
-            off, idx, q0 = lists_of(src, delay)
+            off, idx, q0 = lists[src, delay]
             out.append(K.Projection(kw[s], off, idx, delay, q0))
     return out
 
@@ -511,8 +512,7 @@ def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict
     d = sv["dense"]
     own = None if sv["own"] is None else (  # the lists are there: none written (no bits)
         *sv["own"], POOL.take(((t1 - t0) * B * pop.size,), _xin_dtype(spec)))
-    projs = _lean_projections(pop, list(spec.pops)[k], ctx.kw, own,
-                              lambda src, delay: lists[src, delay])
+    projs = _lean_projections(pop, list(spec.pops)[k], ctx.kw, own, lists)
     K.forward(spec.lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
               ctx.neurons[k], state, spikes, h, fl, vprev, iprev, own=own)
     return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev, None if own is None else own[2])
