@@ -24,8 +24,7 @@ next) in place of the hidden ``Leaky``: weights, biases and the recurrent weight
 both sides; snnkit's network from snntorch's NIR export as above (the recurrent layer comes
 in as a self projection with delay 1). "snnkit float torch path" is the step loop under
 autograd (``SNNKIT_KERNELS=0``; what such networks trained on before the fused kernel ran
-self projections), "snnkit float lean" runs that loop too (the fused kernel runs self
-projections with ``memory="full"`` only).
+self projections).
 
 Time: all contenders in this one process, in interleaved rounds after a warm-up, quoted as
 median and best and as ratios to snntorch; ``--cpu-time`` counts process CPU time instead of

@@ -1,9 +1,11 @@
-"""The two ways :class:`~snnkit.training.SNN` runs a network, as the simulator has them:
+"""The ways :class:`~snnkit.training.SNN` runs a network, as the simulator has them:
 
 * :func:`run_layerwise`: a feed-forward network without active plasticity, one population
   after the other over all steps (on the CPU the whole network as one fused kernel node,
   :mod:`snnkit.training.fused`; elsewhere one matrix product per projection, then the step
   loop of :func:`snnkit.neurons.neuron_step`);
+* :func:`run_self_recurrent`: the same with self projections (snntorch's ``RLeaky``): the
+  fused kernel node on the CPU, else the step loop;
 * :func:`run_stepwise`: every network, step by step, as ``simulate``'s stepwise path.
 
 Both under autograd; ``memory="lean"`` recomputes chunks of steps in the backward pass.

@@ -8,9 +8,8 @@ and in the hardware's fixed point. Two ways to run it, as in the simulator
 
 * feed-forward networks without active plasticity, on the CPU: the whole network as one
   autograd node over all steps (:mod:`snnkit.training.fused`, a C kernel; every model,
-  ``reset="delayed"`` and per-neuron refractory periods included); also with self
-  projections (a population fed back by its own spikes, snntorch's ``RLeaky``) where
-  ``memory="full"``;
+  ``reset="delayed"`` and per-neuron refractory periods included), also with self
+  projections (a population fed back by its own spikes, snntorch's ``RLeaky``);
 * everything else (recurrent projections between populations, backward projections, STDP,
   CUDA, ``detach_reset=False``, ``SNNKIT_KERNELS=0``): torch autograd through
   ``neuron_step`` (layer by layer for feed-forward networks, else the step loop).
