@@ -665,6 +665,47 @@ def test_gradients_reuse_memory_only_once_released():
         assert torch.equal(p.grad, keep[n]), n
 
 
+def test_backward_buffers_take_the_memory_of_dropped_spikes(monkeypatch):
+    """Spikes the caller dropped after the forward pass lend their memory to the backward
+    pass's buffers and weight gradients (carved from it): the same gradients, bit for bit,
+    as with the spikes kept (fresh buffers); kept spikes are never overwritten."""
+    rng = np.random.default_rng(0)
+    net = snnkit.Network()
+    net.add_input("in", 50)
+    net.add_population("hid", 120, snnkit.LIF(beta=0.9))
+    net.add_population("out", 10, snnkit.LIF(beta=0.9))
+    net.connect("in", "hid", rng.normal(0.05, 0.3, (120, 50)))
+    net.connect("hid", "hid", rng.normal(0, 0.1, (120, 120)), delay=1)
+    net.connect("hid", "out", rng.normal(0.1, 0.3, (10, 120)), delay=2)
+    m = SNN(net, trainable=("weight",))
+    x, y = spikes_in(60, 16, 50, 0.2), torch.from_numpy(rng.integers(0, 10, 16))
+    carved = []
+    carve = fused.POOL.carve
+    monkeypatch.setattr(fused.POOL, "carve", lambda specs: (
+        lambda r: carved.append(r is not None) or r)(carve(specs)))
+
+    def grads(keep):
+        m.zero_grad(set_to_none=True)
+        res = m(x)
+        hid = res.spikes["hid"].detach().clone()
+        counts = res.spikes["out"].sum(0)
+        if not keep:
+            del res
+        torch.nn.functional.cross_entropy(counts, y).backward()
+        if keep:
+            assert torch.equal(res.spikes["hid"].detach(), hid)
+        return [p.grad.clone() for p in m.weights]
+
+    fused.POOL.clear()  # no buffer of another test to carve from
+    want = grads(keep=True)
+    assert carved == [False]
+    for _ in range(2):
+        got = grads(keep=False)
+        assert carved[-1]
+        for a, b in zip(got, want):
+            assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed
 def test_event_weight_gradient_equals_dense_product(n):
     """out (+)= x^T g over rows [r0, r1) of the target, the source lagging two rows."""

@@ -122,6 +122,25 @@ class _Pool:
                 self.lent.pop(0)
         return torch.empty(0, dtype=dtype).set_(st, 0, shape)
 
+    def carve(self, specs) -> list[torch.Tensor] | None:
+        """Uninitialised tensors of ``specs = [(shape, dtype), ...]`` in one lent storage that
+        nothing holds any more (the smallest that holds them all, each 64-byte aligned), or
+        None where none does."""
+        sizes = [-(-dt.itemsize * int(torch.Size(sh).numel()) // 64) * 64 for sh, dt in specs]
+        if self.use_count is None or not specs:
+            return None
+        free = [(old.nbytes(), k) for k, old in enumerate(self.lent)
+                if old.nbytes() >= sum(sizes) and self.use_count(old._cdata) == 1]
+        if not free:
+            return None
+        st = self.lent.pop(min(free)[1])
+        self.lent.append(st)  # the most recent
+        out, off = [], 0
+        for (sh, dt), n in zip(specs, sizes):
+            out.append(torch.empty(0, dtype=dt).set_(st, off // dt.itemsize, tuple(sh)))
+            off += n
+        return out
+
     def clear(self) -> None:
         self.free.clear()
         self.lent.clear()
@@ -355,8 +374,26 @@ class _Network(torch.autograd.Function):
         # the gradient of the spikes of each population that feeds others, rows padded: steps
         # [t0 - lag, t1) of the chunk (a delayed target's gradient reaches earlier steps);
         # the backward pass turns the chunk's rows into the input's gradient, in place
-        gs_buf = [POOL.take((c + pop.lag, B, _row_length(pop.size)), dt, zero=pop.lag > 0)
-                  if pop.lag >= 0 else None for pop in pops]
+        w0 = n_in + PER * P
+        gs_shapes = [(c + pop.lag, B, _row_length(pop.size)) if pop.lag >= 0 else None
+                     for pop in pops]
+        dw_shapes = [(w.shape[1], w.shape[0]) if need[w0 + s] else None
+                     for s, w in enumerate(weights)]
+        # in one lent buffer that nothing holds (the spikes the caller dropped) if one holds
+        # them all: the pass then maps no new memory; else from the pool, each
+        carved = POOL.carve([(sh, dt) for sh in gs_shapes if sh is not None]
+                            + [(sh, torch.float32) for sh in dw_shapes if sh is not None])
+        if carved is not None:
+            it_c = iter(carved)
+            gs_buf = [None if sh is None else next(it_c) for sh in gs_shapes]
+            dw = [None if sh is None else next(it_c) for sh in dw_shapes]
+            for buf, pop in zip(gs_buf, pops):
+                if buf is not None and pop.lag > 0:
+                    buf.zero_()
+        else:
+            gs_buf = [None if sh is None else POOL.take(sh, dt, zero=pop.lag > 0)
+                      for sh, pop in zip(gs_shapes, pops)]
+            dw = [None if sh is None else POOL.lend(sh, torch.float32) for sh in dw_shapes]
         carry = [tuple(torch.zeros(B, pop.size, dtype=dt) for _ in range(3)) for pop in pops]
         gp, g_dense = [], []
         for k, pop in enumerate(pops):
@@ -368,9 +405,6 @@ class _Network(torch.autograd.Function):
             g["beta"] = g["beta"] if want_beta else None
             gp.append(g)
             g_dense.append(POOL.lend((T, B, pop.size), dt) if need[base + PER - 1] else None)
-        w0 = n_in + PER * P
-        dw = [POOL.lend((w.shape[1], w.shape[0]), torch.float32) if need[w0 + s] else None
-              for s, w in enumerate(weights)]
         started = [False] * len(dw)  # the first chunk writes dw, the others add to it
         own_w = {}  # weight slot -> self projection's weights, contiguous
         for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
@@ -442,7 +476,9 @@ class _Network(torch.autograd.Function):
                     lag = pop.lag
                     buf[c:c + lag] = buf[:lag].clone() if lag > c else buf[:lag]
                     buf[:c].zero_()
-        POOL.give(*gs_buf)
+        if carved is None:
+            POOL.give(*gs_buf)
+        del gs_buf, carved  # (the carved buffer's storage is free again once dw is)
         out = [None] * n_in
         for k in range(P):
             g = [None] * len(TENSORS)
