@@ -19,9 +19,10 @@ the checkpoints and the buffers of K steps of one population, whatever the depth
 network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
 anew and costs a page fault per 4 KB on first touch. The pool also takes back the memory of the
 float32 spikes and weight gradients it handed out once nothing uses them any more, for any
-request it holds (the weight gradient in the memory of the hidden spikes the caller dropped
-after the forward pass: kept through the backward pass, that memory does not raise its peak),
-and asks for huge pages where it must map new memory.
+request it holds: the backward pass carves its gradient buffers and the weight gradients from
+the memory of hidden spikes the caller dropped after the forward pass (kept through the
+backward pass, that memory then does not raise its peak). It asks for huge pages where it
+must map new memory.
 """
 
 from __future__ import annotations
