@@ -593,3 +593,15 @@ def test_a_port_nobody_listens_on_says_what_to_start(ws, capsys):
     port = (ws / "dead_port").read_text()
     assert main(["deploy", str(ws / "board.snn"), "--port", port, "--quiet"]) == 1
     assert f"start the emulated board (snnkit emulate --port {port}" in capsys.readouterr().err
+
+
+def test_emulate_serves_on_5555_by_default(capsys, monkeypatch):
+    """`snnkit emulate` with neither --port nor --pty used to stop at a usage error; it serves
+    the standard board on localhost:5555, the port the docs' examples use."""
+    cli_board = importlib.import_module("snnkit.cli.board")
+    seen = {}
+    monkeypatch.setattr(cli_board, "serve", lambda config, **k: seen.update(k) or 0)
+    assert main(["emulate"]) == 0
+    assert (seen["host"], seen["port"], seen["pty"]) == ("127.0.0.1", 5555, False)
+    assert main(["emulate", "--pty"]) == 0
+    assert seen["port"] is None and seen["pty"] is True

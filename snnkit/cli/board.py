@@ -26,6 +26,8 @@ from .common import (
     socket_address,
 )
 
+DEFAULT_EMULATE_PORT = 5555  # what `snnkit emulate` serves on when given neither --port nor --pty
+
 
 def open_device(args: argparse.Namespace) -> Device:
     """The board at ``--port``; a refused connection says what to start."""
@@ -47,9 +49,11 @@ def register_emulate(sub) -> None:
                        description="Serve the emulated board until Ctrl-C: the Verilog core, "
                                    "UART and decoder under Verilator, reached by snnkit deploy "
                                    "/ run --port like a board.")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serve on this TCP port: 5555, localhost:5555 or "
-                                      "socket://HOST:PORT (0: a free one, printed)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--port", default=None,
+                       help="serve on this TCP port: 5555, localhost:5555 or "
+                            "socket://HOST:PORT (0: a free one, printed); default "
+                            f"{DEFAULT_EMULATE_PORT}")
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     add_net_args(p, required=False)
     p.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
@@ -64,6 +68,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     """Serve the emulated board in the foreground until Ctrl-C; return the exit status."""
     if args.clks_per_bit < 2:
         raise UsageError(f"--clks-per-bit: at least 2, got {args.clks_per_bit}")
+    if args.port is None and not args.pty:
+        args.port = str(DEFAULT_EMULATE_PORT)
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
     config = None
     if args.net and args.cores != 1:
