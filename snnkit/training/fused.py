@@ -279,6 +279,7 @@ class _Network(torch.autograd.Function):
             if p:
                 pooled.append(t)
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
+        own_lists = []  # the lists of populations with self projections (pooled)
         for k, (name, pop) in enumerate(spec.pops.items()):
             p = dict(zip(TENSORS, per[PER * k:PER * k + PER - 1]))
             d = per[PER * k + PER - 1]
@@ -286,8 +287,11 @@ class _Network(torch.autograd.Function):
             neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
             own = None  # self projections: its lists, written step by step, and scratch
             if any(src == name for src, _, _ in pop.projs):
-                own = (*K.own_lists(T, B, pop.size), POOL.take(
-                    ((spec.chunk if lean else T) * B * pop.size,), _xin_dtype(spec)))
+                own = (POOL.take((T * B + 1,), torch.int64),  # lists kept while the
+                       POOL.take((T * B * pop.size + 16,), torch.int32),  # node lives
+                       POOL.take(((spec.chunk if lean else T) * B * pop.size,),
+                                 _xin_dtype(spec)))
+                own_lists += own[:2]
             projs = [] if lean else [
                 K.Projection(kw[s], *(own[:2] if src == name else lists[src]), delay,
                              own=src == name) for src, s, delay in pop.projs]
@@ -353,6 +357,10 @@ class _Network(torch.autograd.Function):
             weakref.finalize(ctx, POOL.give, *pooled)
         else:
             POOL.give(*pooled)
+        if need:
+            weakref.finalize(ctx, POOL.give, *own_lists)
+        else:
+            POOL.give(*own_lists)
         return (*outs, *recs)
 
     @staticmethod

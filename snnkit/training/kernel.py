@@ -142,7 +142,8 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
     then the neuron update. ``state = (v, i, theta, refrac)`` ``[B, N]`` is updated in place;
     the other outputs ``[T, B, N]`` are written, and ``bits`` (uint8 ``[T * B, nb]``, see
     :func:`bits_bytes`) the spikes as bits. ``own = (offsets, idx, xin)``: the event lists
-    of all steps (:func:`own_lists`, rows from step 0) the population's own spikes are
+    of all steps (offsets ``[T * B + 1]``, idx with room for every spike: memory no spike
+    fills is never touched, so never mapped; rows from step 0) the population's own spikes are
     written to step by step (from ``bits``; ``bits=None``: they are there already), which its
     self projections (``Projection(..., own=True)`` on them) read, and scratch for the other
     inputs' sums (``T * B * N`` elements of 4 bytes: float32, int32 in fixed point)."""
@@ -170,13 +171,6 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
                                                        _ptr(own[2])))]
     _check(lib.snn_train_forward(int(dbl), kinds.pop() if kinds else int(dbl), t0, T, B, N,
                                  len(projs), arr, *args, _threads(T * B * N)), "forward")
-
-
-def own_lists(T: int, B: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(offsets, idx)`` for :func:`forward`'s ``own``: room for every spike of ``n``
-    neurons (memory that no spike fills is never touched, so never mapped)."""
-    return torch.empty(T * B + 1, dtype=torch.int64), torch.empty(T * B * n + 16,
-                                                                   dtype=torch.int32)
 
 
 def pack_bits(x: torch.Tensor) -> torch.Tensor:
