@@ -16,8 +16,10 @@ from ..inputs import check_inputs
 from .batches import run_in_groups
 from .common import (
     UsageError,
+    add_encoding_args,
     add_net_args,
     add_port_args,
+    encode_samples,
     load_inputs,
     load_net,
     output_file,
@@ -123,10 +125,12 @@ def register_run(sub) -> None:
     add_port_args(p)
     p.add_argument("--input", required=True,
                    help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
-                        "population), or an .npy array")
+                        "population), or an .npy array; or samples [batch, n_inputs], "
+                        "encoded as --encoding says")
     p.add_argument("--steps", type=int, default=None,
-                   help="time steps (default: the input's length; fewer run the input's "
-                        "first steps)")
+                   help="time steps (default: the input's length, fewer run the input's "
+                        "first steps; samples: 8)")
+    add_encoding_args(p)
     p.add_argument("--out", required=True, help="result file, written exactly as named "
                                                 "(.npz archive, as snnkit simulate writes)")
     p.add_argument("--plot", metavar="PNG", help="also draw the spike raster of sample 0")
@@ -141,7 +145,8 @@ def run_run(args: argparse.Namespace) -> int:
     net = load_net(args)
     out = output_file(args.out, "--out")
     png = output_file(args.plot, "--plot", image=True)
-    arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
+    inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
+    arrays, steps, batch = check_inputs(net, inputs, steps)
     with open_device(args) as dev:
         say(f"quantisation to the board's format:\n{dev.load(net, progress=not args.quiet)}")
         if args.no_learning:

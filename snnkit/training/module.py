@@ -155,12 +155,6 @@ class SNN(nn.Module):
                                "parameter); give e.g. trainable=('weight',)")
         if not net.neuron_populations or not net.inputs:
             raise NetworkError("net: needs an input population and a neuron population")
-        conv = [f"projections[{i}] ({pr.name})" for i, pr in enumerate(net.projections)
-                if pr.conv is not None]
-        if conv:
-            raise NetworkError(f"{conv[0]}: training convolution projections is not supported "
-                               f"yet (their kernel is shared by every position); simulate them, "
-                               f"or connect the dense expansion (proj.dense_weight()) to train")
         self.arithmetic, self.memory, self.chunk = arithmetic, memory, chunk
         self.surrogate = make_surrogate(surrogate, slope)
         self.detach_reset, self.learning = bool(detach_reset), learning
@@ -184,13 +178,21 @@ class SNN(nn.Module):
         dtype = torch.float64 if arithmetic == "fixed" else torch.float32
         # [target, source] as Network.weight, stored source-major (a transposed view): the
         # layout the kernels read and write, so no gradient is transposed or copied
+        # a convolution's parameter is its kernel, shared by every position: weight(k) spreads
+        # it over [target, source] through ``conv{k}`` (1 + the kernel entry of each synapse,
+        # 0 where none), so every path reads the dense weights and the gradient of every
+        # position adds up in the kernel
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.tensor(np.ascontiguousarray(pr.weight.T), dtype=dtype).T,
+            nn.Parameter(torch.tensor(pr.weight, dtype=dtype) if pr.conv is not None else
+                         torch.tensor(np.ascontiguousarray(pr.weight.T), dtype=dtype).T,
                          requires_grad="weight" in trainable)
             for pr in net.projections)
         for k, pr in enumerate(net.projections):
             self.register_buffer(f"mask{k}", None if pr.mask is None else
                                  torch.tensor(np.ascontiguousarray(pr.mask.T)).T)
+            self.register_buffer(f"conv{k}", None if pr.conv is None else torch.tensor(
+                pr.conv.dense(np.arange(1.0, pr.weight.size + 1).reshape(pr.weight.shape)),
+                dtype=torch.int64))
         self.pops = nn.ModuleList(
             _Population(p, trainable - {"weight"}, self.per_neuron, dtype,
                         f"populations[{net.index_of(p.name)}] ({p.name}).neuron")
@@ -242,14 +244,24 @@ class SNN(nn.Module):
     # ------------------------------------------------------------------ parameters in use
 
     def weight(self, k: int) -> torch.Tensor:
-        """Projection ``k``'s weights as the forward pass uses them: masked, and in fixed
-        point the integers (rounded, saturated to ``weight_bits``)."""
+        """Projection ``k``'s weights ``[target, source]`` as the forward pass uses them:
+        masked (a convolution's kernel at every position), and in fixed point the integers
+        (rounded, saturated to ``weight_bits``)."""
+        w = self._stored_weight(k)
+        idx = getattr(self, f"conv{k}")
+        if idx is not None:
+            return torch.cat([w.new_zeros(1), w.reshape(-1)])[idx]
+        mask = getattr(self, f"mask{k}")
+        return w if mask is None else w * mask
+
+    def _stored_weight(self, k: int) -> torch.Tensor:
+        """Projection ``k``'s parameter (a convolution's kernel) as used: fixed point rounds
+        and saturates it to ``weight_bits``."""
         w = self.weights[k]
         if self.q is not None:
             lim = 1 << (self.q.weight_bits - 1)
             w = round_ste(w * float(1 << self.q.frac_bits)).clamp(-lim, lim - 1)
-        mask = getattr(self, f"mask{k}")
-        return w if mask is None else w * mask
+        return w
 
     def neuron_params(self, k: int) -> tuple[NeuronParams, torch.Tensor]:
         """Population ``k``'s :class:`~snnkit.neurons.NeuronParams` and ``v_init`` as the
@@ -340,10 +352,12 @@ class SNN(nn.Module):
         fits it, else none is attached (the fixed backend then chooses one)."""
         net = copy.deepcopy(self._source)
         for k, pr in enumerate(net.projections):
-            w = self.weight(k).detach().cpu().to(torch.float64).numpy()
+            conv = pr.conv is not None
+            w = (self._stored_weight(k) if conv else self.weight(k))
+            w = w.detach().cpu().to(torch.float64).numpy()
             if self.q is not None:
                 w = w * 2.0 ** -self.q.frac_bits
-            pr.weight = np.where(pr.connections(), w, 0.0)
+            pr.weight = w if conv else np.where(pr.connections(), w, 0.0)
         for k, pop in enumerate(net.neuron_populations):
             m = self.pops[k]
             p, _ = self.neuron_params(k)
