@@ -8,10 +8,11 @@ and in the hardware's fixed point. Two ways to run it, as in the simulator
 
 * feed-forward networks without active plasticity, on the CPU: the whole network as one
   autograd node over all steps (:mod:`snnkit.training.fused`, a C kernel; every model,
-  ``reset="delayed"`` and per-neuron refractory periods included);
-* everything else (recurrent and backward projections, STDP, CUDA, ``detach_reset=False``,
-  ``SNNKIT_KERNELS=0``): torch autograd through ``neuron_step`` (layer by layer for
-  feed-forward networks, else the step loop).
+  ``reset="delayed"`` and per-neuron refractory periods included), also with self
+  projections (a population fed back by its own spikes, snntorch's ``RLeaky``);
+* everything else (recurrent projections between populations, backward projections, STDP,
+  CUDA, ``detach_reset=False``, ``SNNKIT_KERNELS=0``): torch autograd through
+  ``neuron_step`` (layer by layer for feed-forward networks, else the step loop).
 
 This module holds the parameters (trainable ones as ``nn.Parameter``), turns them into what
 the forward pass uses (masked weights; in fixed point the integers, with straight-through
@@ -206,6 +207,9 @@ class SNN(nn.Module):
         order = {p.name: k for k, p in enumerate(net.populations)}
         self._layerwise = not self._stdp and all(order[p.source] < order[p.target]
                                                  for p in net.projections)
+        # feed-forward but for self projections (snntorch's RLeaky): the fused kernel runs it
+        self._self_recurrent = not self._stdp and not self._layerwise and all(
+            order[p.source] < order[p.target] or p.source == p.target for p in net.projections)
         if device is not None:
             self.to(device)
 
@@ -308,7 +312,8 @@ class SNN(nn.Module):
         arrays, steps, batch = check_inputs(net, x, None)
         xs = {p.name: self._encode_input(arrays[p.name].to(self.device), p)
               for p in net.inputs}
-        run = loops.run_layerwise if self._layerwise else loops.run_stepwise
+        run = loops.run_layerwise if self._layerwise else loops.run_self_recurrent \
+            if self._self_recurrent else loops.run_stepwise
         spikes, states = run(self, xs, steps, batch, set(record))
         spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
         return Result(self.arithmetic, steps, batch, spikes, states,
