@@ -4,6 +4,7 @@ its populations."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from .errors import NetworkError
@@ -23,9 +24,11 @@ def load(graph_or_path):
             raise NetworkError(f"{path}: not a NIR file, or damaged ({type(e).__name__}: "
                                f"{e})") from None
     if isinstance(graph_or_path, dict):
+        # nir's from_dict deletes keys of the dict it reads (Input's "shape"): each try reads
+        # a copy, so the retry without nir's type check and the caller's dict stay whole
         try:
             return _typed(lambda check: nir.NIRGraph.from_dict(
-                {**graph_or_path, "type_check": check}))
+                {**copy.deepcopy(graph_or_path), "type_check": check}))
         except Exception as e:  # noqa: BLE001
             raise NetworkError(f"graph_or_path: dict is not a NIR graph ({e})")
     if isinstance(graph_or_path, nir.NIRGraph):

@@ -265,3 +265,14 @@ def test_bad_arguments(kw, match):
 def test_missing_file(tmp_path):
     with pytest.raises(NetworkError, match="no such file"):
         from_nir(tmp_path / "nope.nir", dt=1e-3)
+
+
+def test_dict_of_norse_export_imports_and_stays_whole():
+    """norse's Input carries the batch ([1, n] before a Linear [n]), which fails nir's type
+    check; nir's from_dict deletes the Input's "shape" on the first try, so the retry broke."""
+    fc, cell = torch.nn.Linear(N_IN, N_H), norse.LIFBoxCell()
+    d = norse.to_nir(norse.SequentialState(fc, cell), torch.zeros(1, N_IN), dt=1e-3).to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        net = from_nir(d, dt=1e-3, convention="norse")
+    assert net.n_inputs == N_IN and "shape" in d["nodes"]["input"]
