@@ -641,3 +641,30 @@ def test_simulate_and_run_take_samples_as_train_does(tmp_path, capsys):
                  "--encoding", "regular", "--out", str(tmp_path / "d.npz")]) == 2
     assert "--encoding: only for samples [batch, inputs]" in capsys.readouterr().err
     assert not (tmp_path / "c.npz").exists() and not (tmp_path / "d.npz").exists()
+
+
+def test_a_cnn_takes_image_samples_on_simulate_and_train(tmp_path, capsys):
+    """A CNN's data are images [N, C, H, W]; simulate and train refused them ("expected shape
+    [steps, batch, 36]") though the input population is shaped [C, H, W]. They run as the
+    same samples flattened channel-major."""
+    rng = np.random.default_rng(0)
+    net = snnkit.Network(dt=1e-3)
+    net.add_input("img", (1, 6, 6))
+    net.add_population("c", (2, 6, 6), snnkit.IF(threshold=0.5))
+    net.add_population("out", 3, snnkit.IF(threshold=0.5))
+    net.connect_conv("img", "c", rng.normal(0.4, 0.2, (2, 1, 3, 3)), padding=1)
+    net.connect("c", "out", rng.normal(0.1, 0.1, (3, 72)))
+    net.save(tmp_path / "cnn.snn")
+    images = rng.random((5, 1, 6, 6))
+    np.save(tmp_path / "img.npy", images)
+    assert main(["simulate", str(tmp_path / "cnn.snn"), "--input", str(tmp_path / "img.npy"),
+                 "--out", str(tmp_path / "a.npz"), "--quiet"]) == 0
+    want = snnkit.simulate(net, snnkit.encoders.regular(images.reshape(5, -1), 8))
+    got = Result.load(tmp_path / "a.npz")
+    assert int(want.spikes["c"].sum()) > 0
+    for name, s in want.spikes.items():
+        assert torch.equal(got.spikes[name], s), name
+    np.savez(tmp_path / "d.npz", x_train=images, y_train=np.arange(5) % 3)
+    assert main(["train", str(tmp_path / "cnn.snn"), "--data", str(tmp_path / "d.npz"),
+                 "--epochs", "1", "-o", str(tmp_path / "t.snn"), "--quiet"]) == 0
+    assert "trained 1 epochs" in capsys.readouterr().out

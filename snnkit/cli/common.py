@@ -163,9 +163,24 @@ def add_encoding_args(p: argparse.ArgumentParser) -> None:
                         "(default: current for a current input, regular otherwise)")
 
 
+def flat_samples(net, x):
+    """Image samples ``[batch, C, H, W]`` of a network whose one input population is shaped
+    ``[C, H, W]`` (a CNN's), flattened to ``[batch, C*H*W]`` as the network indexes them;
+    anything else unchanged. Only populations of 3+ dimensions, so ``[steps, batch, n]`` is
+    never read as images."""
+    if x is None or isinstance(x, dict) or len(net.inputs) != 1:
+        return x
+    shape = tuple(net.inputs[0].shape or ())
+    if len(shape) >= 3 and np.ndim(x) == 1 + len(shape) and np.shape(x)[1:] == shape:
+        return np.reshape(x, (np.shape(x)[0], -1))
+    return x
+
+
 def encode_samples(args: argparse.Namespace, net, x):
-    """``(inputs, steps)``: ``x`` as loaded, or samples ``[batch, inputs]`` encoded with
-    ``--encoding`` over ``--steps`` (the defaults of ``snnkit train``), said on stdout."""
+    """``(inputs, steps)``: ``x`` as loaded, or samples ``[batch, inputs]`` (or images
+    ``[batch, C, H, W]`` of a CNN) encoded with ``--encoding`` over ``--steps`` (the defaults
+    of ``snnkit train``), said on stdout."""
+    x = flat_samples(net, x)
     if isinstance(x, dict) or np.ndim(x) != 2:
         if args.encoding is not None:
             shape = "one array per population" if isinstance(x, dict) else list(np.shape(x))

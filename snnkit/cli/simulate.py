@@ -29,8 +29,8 @@ def register(sub) -> None:
     add_net_args(p)
     p.add_argument("--input", required=True,
                    help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
-                        "population), or an .npy array; or samples [batch, n_inputs], "
-                        "encoded as --encoding says")
+                        "population), or an .npy array; or samples [batch, n_inputs] (a CNN's: "
+                        "images [batch, C, H, W]), encoded as --encoding says")
     p.add_argument("--steps", type=int, default=None,
                    help="time steps (default: the input's length, fewer run the input's "
                         "first steps; samples: 8)")
