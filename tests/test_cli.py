@@ -668,3 +668,24 @@ def test_a_cnn_takes_image_samples_on_simulate_and_train(tmp_path, capsys):
     assert main(["train", str(tmp_path / "cnn.snn"), "--data", str(tmp_path / "d.npz"),
                  "--epochs", "1", "-o", str(tmp_path / "t.snn"), "--quiet"]) == 0
     assert "trained 1 epochs" in capsys.readouterr().out
+
+
+def test_samples_for_a_converted_network_are_fed_as_its_conversion_says(tmp_path, capsys):
+    """`snnkit simulate mlp.snn --input samples.npy` encoded the samples as train does (8
+    regular steps) though NET.conversion.json beside it says how the network is fed (its
+    steps; lossless: a burst): a silently wrong run (a lossless MLP fell to chance)."""
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 6),)), tmp_path / "m.pt2")
+    x = np.random.default_rng(0).random((4, 6))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["convert", str(tmp_path / "m.pt2"), "--calib", str(tmp_path / "x.npy"),
+                 "--steps", "20", "-o", str(tmp_path / "m.snn")]) == 0
+    assert main(["simulate", str(tmp_path / "m.snn"), "--input", str(tmp_path / "x.npy"),
+                 "--out", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    assert "m.snn.conversion.json says (rate conversion, spikes input) over 20 steps" in \
+        capsys.readouterr().out
+    want = snnkit.simulate(snnkit.load(tmp_path / "m.snn"), snnkit.encoders.regular(x, 20))
+    got = Result.load(tmp_path / "r.npz")
+    assert got.steps == 20 and int(want.spikes["output"].sum()) > 0
+    for name, s in want.spikes.items():
+        assert torch.equal(got.spikes[name], s), name

@@ -8,6 +8,7 @@ found while working are the library's own (:class:`~snnkit.errors.SnnkitError`, 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 import zipfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SnnkitError
+from ..errors import SimulationError, SnnkitError
 from ..nir_import import CONVENTIONS, EXPORTER_DT
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
@@ -160,7 +161,8 @@ def add_encoding_args(p: argparse.ArgumentParser) -> None:
                    help="an --input of samples [batch, n_inputs] is encoded over --steps "
                         "steps (default 8, as snnkit train), as snnkit train does: regular / "
                         "poisson spike rates in [0, 1], current: the values on every step "
-                        "(default: current for a current input, regular otherwise)")
+                        "(default: as NET.conversion.json says beside a converted network; "
+                        "current for a current input; regular otherwise)")
 
 
 def flat_samples(net, x):
@@ -189,6 +191,17 @@ def encode_samples(args: argparse.Namespace, net, x):
         return x, args.steps
     from ..training.fit import DEFAULT_STEPS, encode
 
+    conv = _conversion(args, net)
+    if conv is not None and args.encoding is None:  # fed as the conversion is (its steps)
+        if args.steps is not None and args.steps < 1:
+            raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
+        try:
+            x = conv.encode(x, args.steps)
+        except SimulationError as e:
+            raise UsageError(f"--input: {e}") from None
+        say(f"{len(x[0])} samples encoded as {args.net}.conversion.json says ({conv.mode} "
+            f"conversion, {conv.input} input) over {len(x)} steps")
+        return x, len(x)
     if len(net.inputs) != 1 or np.shape(x)[1] != net.n_inputs:
         raise UsageError(f"--input: samples of shape {list(np.shape(x))}; the network has "
                          f"{len(net.inputs)} input population(s) of {net.n_inputs} inputs in "
@@ -196,7 +209,7 @@ def encode_samples(args: argparse.Namespace, net, x):
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
     enc = args.encoding or ("current" if net.inputs[0].encoding == "current" else "regular")
-    steps = args.steps or DEFAULT_STEPS
+    steps = args.steps or (conv.steps if conv is not None else DEFAULT_STEPS)
     x = np.asarray(x, np.float64)
     if enc != "current" and x.size and (x.min() < 0 or x.max() > 1):
         raise UsageError(f"--encoding {enc}: samples must be spike rates in [0, 1], got "
@@ -204,6 +217,24 @@ def encode_samples(args: argparse.Namespace, net, x):
                          f"a current input)")
     say(f"{len(x)} samples encoded as {enc} inputs over {steps} steps")
     return encode(x, steps, enc, seed=0), steps
+
+
+def _conversion(args: argparse.Namespace, net):
+    """The :class:`~snnkit.convert.Conversion` that ``snnkit convert`` described beside the
+    network (``NET.conversion.json``): samples must be fed as it encodes them (its steps,
+    its lossless burst), or the network computes something else. None where there is none."""
+    path = Path(str(getattr(args, "net", "")) + ".conversion.json")
+    if not getattr(args, "net", None) or not path.is_file():
+        return None
+    from ..convert import Conversion
+
+    try:
+        d = json.loads(path.read_text())
+        return Conversion(net, d["mode"], d["input"], list(d["layers"]), int(d["steps"]),
+                          list(d.get("levels", [])), int(d.get("input_levels", 0)),
+                          list(d.get("kick_steps", [])), tuple(d.get("input_shape", ())))
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"NET: {path} is damaged ({type(e).__name__}: {e})") from None
 
 
 def load_inputs(path: str, net, option: str = "--input"):
