@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -689,3 +690,20 @@ def test_samples_for_a_converted_network_are_fed_as_its_conversion_says(tmp_path
     assert got.steps == 20 and int(want.spikes["output"].sum()) > 0
     for name, s in want.spikes.items():
         assert torch.equal(got.spikes[name], s), name
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly(ws):
+    """`snnkit info net.snn | head -1` printed "snnkit info: error: Broken pipe" once head
+    left; a closed stdout now ends quietly with 141, as cat does."""
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)  # the reader has gone before snnkit writes
+    try:
+        p = subprocess.run([sys.executable, "-m", "snnkit", "info", str(ws / "net.snn")],
+                           stdout=w, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr == "", p.stderr
