@@ -707,3 +707,14 @@ def test_a_closed_pipe_on_stdout_ends_quietly(ws):
     finally:
         os.close(w)
     assert p.returncode == 141 and p.stderr == "", p.stderr
+
+
+def test_a_csv_input_is_named_as_text_not_as_pickled_data(ws, tmp_path, capsys):
+    """A .csv given as --input was refused with numpy's "contains pickled (object) data ...
+    allow_pickle" text, which points the user at unpickling; it is named as text now."""
+    (tmp_path / "x.csv").write_text("0,1,0\n1,0,1\n")
+    assert main(["simulate", str(ws / "net.snn"), "--input", str(tmp_path / "x.csv"),
+                 "--out", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a numpy .npz or .npy file (text such as .csv" in err and "pickle" not in err
+

@@ -99,6 +99,7 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
     return load(path)
 
 
+
 def _quiet_exact(read):
     """``read()`` of a NIR graph, warning only of what it approximated: the exact
     reinterpretations (thresholds raised by a float32 step, biases folded, ...) keep the
@@ -143,6 +144,10 @@ def load_arrays(path: str, option: str) -> np.ndarray | dict[str, np.ndarray]:
         with open(p, "rb") as f:
             zipped = f.read(4) == b"PK\x03\x04"
         if not zipped:
+            with open(p, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":
+                    raise UsageError(f"{option}: {path!r} is not a numpy .npz or .npy file "
+                                     f"(text such as .csv: np.save('x.npy', np.loadtxt(...)))")
             return np.load(p, allow_pickle=False)
         with np.load(p, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
