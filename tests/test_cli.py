@@ -718,3 +718,13 @@ def test_a_csv_input_is_named_as_text_not_as_pickled_data(ws, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is not a numpy .npz or .npy file (text such as .csv" in err and "pickle" not in err
 
+
+def test_a_torch_model_given_as_the_network_says_convert_it_first(tmp_path, capsys):
+    """`snnkit simulate model.pt2 ...` said "not a snnkit network file (no manifest.json)"
+    (exit 1); it is a usage mistake with a known next step: snnkit convert."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 4),)), tmp_path / "m.pt2")
+    np.save(tmp_path / "x.npy", np.zeros((2, 4)))
+    assert main(["info", str(tmp_path / "m.pt2")]) == 2
+    assert "is a torch model, not a network: convert it first (snnkit convert" in \
+        capsys.readouterr().err

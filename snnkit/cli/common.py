@@ -96,8 +96,14 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
         opt = "--dt" if args.dt is not None else "--convention"
         raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
                          f"which carries its own dt")
+    if path.suffix.lower() in TORCH_SUFFIXES:
+        raise UsageError(f"{option}: {args.net!r} is a torch model, not a network: convert it "
+                         f"first (snnkit convert {args.net} --calib X.npy -o NET.snn, "
+                         f"docs/convert.md), or export a spiking model to NIR (.nir)")
     return load(path)
 
+
+TORCH_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".ckpt", ".onnx")
 
 
 def _quiet_exact(read):
