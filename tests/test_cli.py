@@ -728,3 +728,12 @@ def test_a_torch_model_given_as_the_network_says_convert_it_first(tmp_path, caps
     assert main(["info", str(tmp_path / "m.pt2")]) == 2
     assert "is a torch model, not a network: convert it first (snnkit convert" in \
         capsys.readouterr().err
+
+
+def test_deploy_and_run_default_to_the_emulated_boards_port():
+    """`snnkit emulate` serves on 5555 by default and the guide says `--port` defaults to
+    5555, but deploy and run required --port ("the following arguments are required")."""
+    ap, _ = build_parser()
+    for cmd in (["deploy", "n.snn"], ["run", "n.snn", "--input", "x.npy", "--out", "o.npz"]):
+        args = ap.parse_args(cmd)
+        assert port_url(args.port) == port_url("5555") == "socket://localhost:5555", cmd

@@ -346,9 +346,10 @@ def socket_address(text: str, option: str = "--port") -> tuple[str, int]:
 
 def add_port_args(parser: argparse.ArgumentParser) -> None:
     """``--port URL --baud N --timeout S``, shared by the commands that talk to a board."""
-    parser.add_argument("--port", required=True,
+    parser.add_argument("--port", default="5555",
                         help="the board: 5555 or HOST:5555 (an emulated board, socket://), "
-                             "a pyserial URL (socket://host:port), /dev/ttyUSB0, a pty path")
+                             "a pyserial URL (socket://host:port), /dev/ttyUSB0, a pty path "
+                             "(default: the emulated board of snnkit emulate, on port 5555)")
     parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
                         help="UART bit rate")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")
