@@ -737,3 +737,15 @@ def test_deploy_and_run_default_to_the_emulated_boards_port():
     for cmd in (["deploy", "n.snn"], ["run", "n.snn", "--input", "x.npy", "--out", "o.npz"]):
         args = ap.parse_args(cmd)
         assert port_url(args.port) == port_url("5555") == "socket://localhost:5555", cmd
+
+
+def test_emulate_on_a_port_in_use_says_so(capsys):
+    """A second `snnkit emulate` (both on the default 5555) built the board, then ended with
+    the emulator's "bind: Address already in use" and "did not start: no output"."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["emulate", "--port", str(port)]) == 2
+    assert f"--port: 127.0.0.1:{port} is in use (another snnkit emulate" in \
+        capsys.readouterr().err
