@@ -749,3 +749,13 @@ def test_emulate_on_a_port_in_use_says_so(capsys):
         assert main(["emulate", "--port", str(port)]) == 2
     assert f"--port: 127.0.0.1:{port} is in use (another snnkit emulate" in \
         capsys.readouterr().err
+
+
+def test_current_encoding_on_a_spike_input_names_the_option(ws, tmp_path, capsys):
+    """`--encoding current` on a spike input ended in the simulator's "spike inputs must be
+    0 or 1 ... (use an encoder from snnkit.encoders)", which names no option to change."""
+    net = snnkit.load(ws / "net.snn")
+    np.save(tmp_path / "s.npy", np.full((2, net.n_inputs), 0.5))
+    assert main(["simulate", str(ws / "net.snn"), "--input", str(tmp_path / "s.npy"),
+                 "--encoding", "current", "--out", str(tmp_path / "o.npz")]) == 2
+    assert "--encoding current: the input population" in capsys.readouterr().err

@@ -220,6 +220,10 @@ def encode_samples(args: argparse.Namespace, net, x):
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
     enc = args.encoding or ("current" if net.inputs[0].encoding == "current" else "regular")
+    if enc == "current" and net.inputs[0].encoding == "spikes":
+        raise UsageError(f"--encoding current: the input population {net.inputs[0].name!r} "
+                         f"takes spikes (0/1); use --encoding regular or poisson for rates "
+                         f"in [0, 1]")
     steps = args.steps or (conv.steps if conv is not None else DEFAULT_STEPS)
     x = np.asarray(x, np.float64)
     if enc != "current" and x.size and (x.min() < 0 or x.max() > 1):
