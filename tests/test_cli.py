@@ -759,3 +759,13 @@ def test_current_encoding_on_a_spike_input_names_the_option(ws, tmp_path, capsys
     assert main(["simulate", str(ws / "net.snn"), "--input", str(tmp_path / "s.npy"),
                  "--encoding", "current", "--out", str(tmp_path / "o.npz")]) == 2
     assert "--encoding current: the input population" in capsys.readouterr().err
+
+
+def test_a_result_named_as_a_picture_or_network_is_refused(ws, tmp_path, capsys):
+    """`--out x.png` (meaning --plot) wrote the .npz archive under that name, and `--out
+    net.snn` overwrote the network with a result; both are refused before any work."""
+    for name, what in (("x.png", "a picture: --plot draws one"), ("net.snn", "a network file")):
+        assert main(["simulate", str(ws / "net.snn"), "--input", str(ws / "in.npz"),
+                     "--out", str(tmp_path / name)]) == 2, name
+        assert f"names {what}; the result is an .npz archive" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()

@@ -163,7 +163,7 @@ def register_run(sub) -> None:
 def run_run(args: argparse.Namespace) -> int:
     """Load the network, run the inputs, save the result; return the exit status 0."""
     net = load_net(args)
-    out = output_file(args.out, "--out")
+    out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)
     inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
     arrays, steps, batch = check_inputs(net, inputs, steps)

@@ -272,13 +272,23 @@ def load_inputs(path: str, net, option: str = "--input"):
                      f"{names}")
 
 
-def output_file(path: str | None, option: str, image: bool = False) -> Path | None:
+NOT_RESULTS = {".png": "a picture: --plot draws one", ".jpg": "a picture: --plot draws one",
+               ".svg": "a picture: --plot draws one", ".pdf": "a picture: --plot draws one",
+               ".snn": "a network file", ".nir": "a NIR graph", ".npy": "a single array"}
+
+
+def output_file(path: str | None, option: str, image: bool = False,
+                result: bool = False) -> Path | None:
     """Check, before any work, that ``path`` can be written: its folder exists and takes a
     file, and it is not a folder itself. An existing file is replaced (atomically, when the
-    work is done). ``image``: the suffix must be an image type matplotlib writes."""
+    work is done). ``image``: the suffix must be an image type matplotlib writes. ``result``:
+    a result archive, not named as a picture, network or array (which it would overwrite)."""
     if path is None:
         return None
     p = Path(path)
+    if result and p.suffix.lower() in NOT_RESULTS:
+        raise UsageError(f"{option}: {path!r} names {NOT_RESULTS[p.suffix.lower()]}; the "
+                         f"result is an .npz archive (e.g. --out {p.with_suffix('.npz')})")
     if p.is_dir():
         raise UsageError(f"{option}: {path!r} is a folder; name a file")
     folder = p.parent

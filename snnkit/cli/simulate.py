@@ -65,7 +65,7 @@ def record_names(text: str, net) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     net = load_net(args)
     record = record_names(args.record, net)
-    out = output_file(args.out, "--out")
+    out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)
     inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
     arrays, steps, batch = check_inputs(net, inputs, steps)
