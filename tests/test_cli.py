@@ -602,6 +602,7 @@ def test_emulate_serves_on_5555_by_default(capsys, monkeypatch):
     cli_board = importlib.import_module("snnkit.cli.board")
     seen = {}
     monkeypatch.setattr(cli_board, "serve", lambda config, **k: seen.update(k) or 0)
+    monkeypatch.setattr(cli_board, "_check_free", lambda host, port: None)  # 5555 may be taken
     assert main(["emulate"]) == 0
     assert (seen["host"], seen["port"], seen["pty"]) == ("127.0.0.1", 5555, False)
     assert main(["emulate", "--pty"]) == 0
