@@ -770,3 +770,22 @@ def test_a_result_named_as_a_picture_or_network_is_refused(ws, tmp_path, capsys)
                      "--out", str(tmp_path / name)]) == 2, name
         assert f"names {what}; the result is an .npz archive" in capsys.readouterr().err
         assert not (tmp_path / name).exists()
+
+
+def test_samples_for_a_trained_network_run_as_it_was_trained(tmp_path, capsys):
+    """`snnkit train --steps 12 -o t.snn` then `snnkit simulate t.snn --input samples.npy`
+    ran 8 steps (the default), not the 12 the network was trained on, silently."""
+    net = board_net(seed=5)
+    net.save(tmp_path / "n.snn")
+    rng = np.random.default_rng(1)
+    x = rng.random((6, net.n_inputs))
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(6) % net.populations[-1].size)
+    np.save(tmp_path / "s.npy", x[:3])
+    assert main(["train", str(tmp_path / "n.snn"), "--data", str(tmp_path / "d.npz"),
+                 "--epochs", "1", "--steps", "12", "-o", str(tmp_path / "t.snn"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(tmp_path / "t.snn"), "--input", str(tmp_path / "s.npy"),
+                 "--out", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    assert "over 12 steps (as it was trained" in capsys.readouterr().out
+    assert Result.load(tmp_path / "r.npz").steps == 12

@@ -219,18 +219,24 @@ def encode_samples(args: argparse.Namespace, net, x):
                          f"all (samples [batch, {net.n_inputs}] need one input population)")
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
-    enc = args.encoding or ("current" if net.inputs[0].encoding == "current" else "regular")
+    trained = _trained_with(args)
+    enc = args.encoding or trained.get("encoding") or (
+        "current" if net.inputs[0].encoding == "current" else "regular")
     if enc == "current" and net.inputs[0].encoding == "spikes":
         raise UsageError(f"--encoding current: the input population {net.inputs[0].name!r} "
                          f"takes spikes (0/1); use --encoding regular or poisson for rates "
                          f"in [0, 1]")
-    steps = args.steps or (conv.steps if conv is not None else DEFAULT_STEPS)
+    steps = args.steps or (conv.steps if conv is not None else
+                           trained.get("steps") or DEFAULT_STEPS)
     x = np.asarray(x, np.float64)
     if enc != "current" and x.size and (x.min() < 0 or x.max() > 1):
         raise UsageError(f"--encoding {enc}: samples must be spike rates in [0, 1], got "
                          f"[{x.min():g}, {x.max():g}] (scale them, or --encoding current for "
                          f"a current input)")
-    say(f"{len(x)} samples encoded as {enc} inputs over {steps} steps")
+    used = ((args.steps is None and "steps" in trained)
+            or (args.encoding is None and "encoding" in trained))
+    said = f" (as it was trained: {args.net}.history.json)" if used else ""
+    say(f"{len(x)} samples encoded as {enc} inputs over {steps} steps{said}")
     return encode(x, steps, enc, seed=0), steps
 
 
@@ -250,6 +256,24 @@ def _conversion(args: argparse.Namespace, net):
                           list(d.get("kick_steps", [])), tuple(d.get("input_shape", ())))
     except (ValueError, KeyError, TypeError) as e:
         raise UsageError(f"NET: {path} is damaged ({type(e).__name__}: {e})") from None
+
+
+def _trained_with(args: argparse.Namespace) -> dict:
+    """``{"steps", "encoding"}`` that ``snnkit train`` fed the network with, from
+    ``NET.history.json`` beside it (empty where there is none): samples run as trained."""
+    path = Path(str(getattr(args, "net", "")) + ".history.json")
+    if not getattr(args, "net", None) or not path.is_file():
+        return {}
+    try:
+        d = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    out = {}
+    if isinstance(d.get("steps"), int) and d["steps"] > 0:
+        out["steps"] = d["steps"]
+    if d.get("encoding") in SAMPLE_ENCODINGS:  # tested on regular spikes, as fit evaluates
+        out["encoding"] = "regular" if d["encoding"] == "poisson" else d["encoding"]
+    return out
 
 
 def load_inputs(path: str, net, option: str = "--input"):

@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                   f"continues from it", flush=True)
         raise
     model.network().save(out)  # atomic, and only now
-    write_json(history.to_dict(), str(out) + ".history.json")
+    write_json({**history.to_dict(), "steps": args.steps, "encoding": encoding},
+               str(out) + ".history.json")  # how simulate / run feed samples to it
     line = (f"trained {history.epochs} epochs in {sum(history.seconds):.1f} s, "
             f"{args.arithmetic} arithmetic: final loss {history.loss[-1]:.4f}, train accuracy "
             f"{100 * history.train_accuracy[-1]:.2f}%")
