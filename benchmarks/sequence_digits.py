@@ -9,10 +9,10 @@ Tasks (the project's fixed digits split, 1347 / 450 samples):
 
 Per task (:func:`snnkit.datasets.train_qrnn`, sizes and epochs from ``SEQUENCE_TASKS`` /
 ``SEQUENCE_TRAINING``): a float clipped-ReLU RNN (the QRNN's own layers with real weights and
-``clip(u, 0, L)``, :attr:`QRNN.exact` False) trained with label smoothing and rounding noise
-(:attr:`QRNN.noise`), then fine-tuned as the QRNN (integer weights and levels,
-straight-through gradients); converted with
-``bias="input"`` and run on the whole test split in the float and the fixed-point
+``clip(u, 0, L)``, :attr:`QRNN.exact` False; S/PS start from orthogonal recurrent weights)
+trained with label smoothing and rounding noise (:attr:`QRNN.noise`), then fine-tuned as the
+QRNN (integer weights and levels, straight-through gradients); converted with ``bias="input"``
+and run on the whole test split in the float and the fixed-point
 simulators, and (``--fpga``, default the row-wise task) on the emulated board through
 ``snnkit.Device``, built with the iCE40 target's sizes (256 neurons with the inputs, 64k
 synapse words, 4 populations, 4 projections, delay 3). "ANN" is the float RNN before
