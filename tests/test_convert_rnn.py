@@ -369,6 +369,28 @@ def test_validation_split_is_carved_from_the_training_split_only():
     assert all(np.array_equal(u, v) for u, v in zip(a, (xf, yf, xv, yv)))
 
 
+def test_train_qrnn_with_validation_never_sees_the_held_out_samples(monkeypatch):
+    """``validation=True`` (how the S/PS defaults are chosen): both training phases get the
+    1147 fitting samples, none of the 200 held out."""
+    from snnkit import datasets
+
+    seen = []
+    real = datasets.fit_qrnn
+
+    def spy(q, x, y, *args, **kw):
+        seen.append(np.asarray(x))
+        return real(q, x[:64], y[:64], 1, *args[1:], **kw)
+
+    monkeypatch.setattr(datasets, "fit_qrnn", spy)
+    datasets.train_qrnn("row", seed=3, epochs=1, qepochs=1, cache=False, validation=True)
+    _, _, xv, _ = datasets.digits_validation()
+    held = {bytes(r) for r in datasets.digit_sequences("row", xv)}
+    assert len(seen) == 2
+    for x in seen:
+        assert len(x) == 1347 - datasets.VALIDATION_SIZE
+        assert not held & {bytes(r) for r in x}
+
+
 def test_bad_sequences_and_options():
     conv = build(_two_step())
     with pytest.raises(SimulationError, match="multiples of 1/4"):
