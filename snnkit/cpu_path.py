@@ -7,7 +7,9 @@ Each group runs over all steps in one kernel call:
 
 - a population with neither input from its own group nor plastic input runs on the layer
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
-  columns over all steps with the weights in cache, and updates the neurons in the same pass;
+  columns over all steps with the weights in cache, and updates the neurons in the same pass
+  (fed by one convolution of sparse spikes: :func:`snnkit.conv.fused_layer`, the frame's
+  sums straight into the update);
 - a float population whose only step-by-step input is its own spikes (self projections,
   e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
   the group's samples' spikes summed vector of columns by vector of columns, as the layer
@@ -32,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import kernels
+from . import conv, kernels
 from .network import Network
 from .plan import Plan, Proj, delayed, summed_input
 from .result import Result
@@ -174,7 +176,10 @@ def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
     projs = [pr for pr in plan.projs if pr.target == name]
     if any(pr.stdp is not None or pr.source == name for pr in projs):
         return False
-    out, rec = _external(lib, plan, name, projs, spikes, steps, batch, record)
+    pr = projs[0] if len(projs) == 1 and projs[0].source in spikes else None
+    got = None if pr is None or pr.conv is None else conv.fused_layer(
+        plan, name, pr, delayed(spikes[pr.source], pr.delay, steps), steps, batch, record)
+    out, rec = got or _external(lib, plan, name, projs, spikes, steps, batch, record)
     spikes[name] = out
     if rec:
         states[name] = rec
