@@ -89,8 +89,8 @@ def bench(task: str, epochs: tuple, fpga: bool, rows: list[str], seed: int = 0,
     try:
         build_images(net, board_config(net, "ice40"))
         fits = "yes" if over == ([], []) else f"no ({'; '.join(over[0] + over[1])})"
-    except Exception as e:  # what does not fit, for the table
-        fits = f"no ({e})"
+    except Exception as e:  # what does not fit, for the table: its first clause
+        fits = f"no ({str(e).split(';')[0].split(chr(10))[0][:80]})"
     board = "-"
     if fpga:
         t1 = time.time()
