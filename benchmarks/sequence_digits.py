@@ -9,10 +9,10 @@ Tasks (the project's fixed digits split, 1347 / 450 samples):
 
 Per task (:func:`snnkit.datasets.train_qrnn`, sizes and epochs from ``SEQUENCE_TASKS`` /
 ``SEQUENCE_TRAINING``): a float clipped-ReLU RNN (the QRNN's own layers with real weights and
-``clip(u, 0, L)``, :attr:`QRNN.exact` False) trained with label smoothing and rounding noise
-(:attr:`QRNN.noise`), then fine-tuned as the QRNN (integer weights and levels,
-straight-through gradients); converted with
-``bias="input"`` and run on the whole test split in the float and the fixed-point
+``clip(u, 0, L)``, :attr:`QRNN.exact` False; S/PS start from orthogonal recurrent weights)
+trained with label smoothing and rounding noise (:attr:`QRNN.noise`), then fine-tuned as the
+QRNN (integer weights and levels, straight-through gradients); converted with ``bias="input"``
+and run on the whole test split in the float and the fixed-point
 simulators, and (``--fpga``, default the row-wise task) on the emulated board through
 ``snnkit.Device``, built with the iCE40 target's sizes (256 neurons with the inputs, 64k
 synapse words, 4 populations, 4 projections, delay 3). "ANN" is the float RNN before
@@ -21,7 +21,11 @@ element equal the QRNN's; spikes per sequence count the converted layers (not th
 or clock neurons).
 
     .venv/bin/python benchmarks/sequence_digits.py [--tasks row s ps] [--epochs FLOAT QRNN]
-        [--fpga row] [--quick]
+        [--fpga row] [--quick] [--seeds 0 1] [--validation]
+
+``--validation`` trains on the training split less 200 held-out samples
+(:func:`snnkit.datasets.digits_validation`) and scores on those: how the defaults are chosen,
+without reading the test split.
 
 Prints a markdown table for benchmarks/RESULTS.md.
 """
@@ -62,13 +66,15 @@ def on_board(conv, x, ref_fixed):
     return conv.predict(result=res), same
 
 
-def bench(task: str, epochs: tuple, fpga: bool, rows: list[str], seed: int = 0):
+def bench(task: str, epochs: tuple, fpga: bool, rows: list[str], seed: int = 0,
+          validation: bool = False):
     shape, hidden, levels, out_levels, code = datasets.SEQUENCE_TASKS[task]
-    _, _, xte, yte = datasets.digits()
+    xte, yte = datasets.digits_validation()[2:] if validation else datasets.digits()[2:]
     xte = datasets.digit_sequences(task, xte)
     t0 = time.time()
-    ann = ann_accuracy(datasets.train_qrnn(task, False, seed, *epochs), xte, yte)
-    q = datasets.train_qrnn(task, True, seed, *epochs)
+    ann = ann_accuracy(datasets.train_qrnn(task, False, seed, *epochs, validation=validation),
+                       xte, yte)
+    q = datasets.train_qrnn(task, True, seed, *epochs, validation=validation)
     train_s = time.time() - t0
     ref = q.levels(xte)
     q_pred = ref[-1].argmax(-1)
@@ -83,8 +89,8 @@ def bench(task: str, epochs: tuple, fpga: bool, rows: list[str], seed: int = 0):
     try:
         build_images(net, board_config(net, "ice40"))
         fits = "yes" if over == ([], []) else f"no ({'; '.join(over[0] + over[1])})"
-    except Exception as e:  # what does not fit, for the table
-        fits = f"no ({e})"
+    except Exception as e:  # what does not fit, for the table: its first clause
+        fits = f"no ({str(e).split(';')[0].split(chr(10))[0][:80]})"
     board = "-"
     if fpga:
         t1 = time.time()
@@ -94,7 +100,8 @@ def bench(task: str, epochs: tuple, fpga: bool, rows: list[str], seed: int = 0):
     qn = net.quantization
     steps = xte.shape[1] * conv.steps_per_element
     rows.append(
-        f"| {task} | {xte.shape[1]}x{int(np.prod(shape))}, {code} | {hidden}x{levels}, out "
+        f"| {task}{'' if seed == 0 else f' (seed {seed})'} | "
+        f"{xte.shape[1]}x{int(np.prod(shape))}, {code} | {hidden}x{levels}, out "
         f"{out_levels} | "
         f"{100 * ann:.2f} | {100 * float((q_pred == yte).mean()):.2f} | "
         f"{100 * acc['float']:.2f} ({100 * same['float']:.0f}% == QRNN) | "
@@ -114,6 +121,11 @@ def main():
     p.add_argument("--fpga", nargs="*", default=["row"], choices=list(datasets.SEQUENCE_TASKS),
                    help="tasks also run on the emulated board (Verilator; whole test split)")
     p.add_argument("--quick", action="store_true", help="4 + 2 epochs, row-wise only")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (0)")
+    p.add_argument("--validation", action="store_true",
+                   help="train on the training split less its validation part "
+                        "(snnkit.datasets.digits_validation, 200 samples) and score on that "
+                        "part, as the defaults were chosen; the test split is not read")
     args = p.parse_args()
     if args.quick:
         args.tasks, args.epochs = ["row"], [4, 2]
@@ -125,11 +137,14 @@ def main():
             "|" + "---|" * 14]
     print("\n".join(rows))
     for task in args.tasks:
-        bench(task, tuple(args.epochs), task in args.fpga, rows)
+        for seed in args.seeds:
+            bench(task, tuple(args.epochs), task in args.fpga, rows, seed, args.validation)
     ep = {t: tuple(args.epochs) if args.epochs[0] else datasets.SEQUENCE_TRAINING[t][:2]
           for t in args.tasks}
     print(f"\n{platform.machine()} {platform.processor() or ''}, load {os.getloadavg()[0]:.1f}, "
-          f"{time.time() - t0:.0f} s in all; epochs (float, quantised): {ep}")
+          f"{time.time() - t0:.0f} s in all; epochs (float, quantised): {ep}"
+          + ("; accuracies on the VALIDATION split (200 training samples held out)"
+             if args.validation else "; accuracies on the test split"))
     print("\n".join(rows))
 
 

@@ -18,6 +18,14 @@ is imported from snntorch's own NIR export (``export_to_nir``, written to a file
 forward spikes of both layers are compared with snntorch's and the count of differing ones
 printed (float32 rounding of a membrane within an ulp of the threshold could differ).
 
+``--workload rleaky`` (:func:`make_rleaky`): the users' workload with snntorch's ``RLeaky``
+(all-to-all recurrent ``nn.Linear(1000, 1000)`` with bias, the spikes of one step feeding the
+next) in place of the hidden ``Leaky``: weights, biases and the recurrent weights trained on
+both sides; snnkit's network from snntorch's NIR export as above (the recurrent layer comes
+in as a self projection with delay 1). "snnkit float torch path" is the step loop under
+autograd (``SNNKIT_KERNELS=0``; what such networks trained on before the fused kernel ran
+self projections).
+
 Time: all contenders in this one process, in interleaved rounds after a warm-up, quoted as
 median and best and as ratios to snntorch; ``--cpu-time`` counts process CPU time instead of
 wall-clock (robust on a shared machine).
@@ -25,13 +33,14 @@ wall-clock (robust on a shared machine).
 Memory: each contender in a fresh process whose allocations of 64 KB and more are mapped and
 unmapped on free (glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KB, so the resident size
 follows the live tensors instead of malloc's caching): after a warm-up pass, freed memory is
-handed back (``malloc_trim``; snnkit's scratch pool emptied), the peak-RSS counter is reset
+handed back (the gradients set to None, ``malloc_trim``; snnkit's scratch pool emptied), the
+peak-RSS counter is reset
 (``/proc/self/clear_refs``), one pass runs, and the peak RSS above the RSS before the pass is
 the pass's peak memory (the model and the input data are in the baseline). On CUDA:
 ``torch.cuda.max_memory_allocated`` above the allocation before the pass.
 
     .venv/bin/python benchmarks/train_speed.py [--repeat 9] [--threads 2] [--cpu-time]
-        [--device cpu|cuda] [--workload default|users] [--json out.json]
+        [--device cpu|cuda] [--workload default|users|rleaky] [--json out.json]
 """
 
 from __future__ import annotations
@@ -71,6 +80,8 @@ def make(name: str, device: str):
     """A function running one forward + backward pass of contender ``name``."""
     if os.environ.get("TRAIN_SPEED_WORKLOAD") == "users":
         return make_users(name, device)
+    if os.environ.get("TRAIN_SPEED_WORKLOAD") == "rleaky":
+        return make_users(name, device, recurrent=True)
     w1, w2, x, y = workload()
     if name == "snntorch":
         import snntorch as snn
@@ -95,7 +106,7 @@ def make(name: str, device: str):
                 counts = counts + s2
             torch.nn.functional.cross_entropy(counts, yd).backward()
 
-        return step
+        return _dropping(step, fc1, fc2)
     import snnkit
     from snnkit.training import SNN
 
@@ -118,12 +129,23 @@ def make(name: str, device: str):
         counts = m(xd).spikes["out"].sum(0)
         torch.nn.functional.cross_entropy(counts, yd).backward()
 
+    return _dropping(step, m)
+
+
+def _dropping(step, *modules):
+    """``step`` with ``step.drop_grads()``: the gradients of ``modules`` set to None (before
+    the memory baseline: the gradients a pass makes count in its peak, for every contender)."""
+    step.drop_grads = lambda: [x.zero_grad(set_to_none=True) for x in modules]
     return step
 
 
-def users_model():
+REC_SD = 0.02  # the recurrent weights' spread: a few % of the hidden neurons fire per step
+
+
+def users_model(recurrent: bool = False):
     """snntorch's default Leaky behind nn.Linear (with biases), as users write it: ``(fc1,
-    lif1, fc2, lif2)`` with the workload's weights and seeded biases."""
+    lif1, fc2, lif2)`` with the workload's weights and seeded biases; ``recurrent``: lif1 an
+    ``RLeaky`` (all-to-all, its own ``nn.Linear`` with bias, seeded weights)."""
     import snntorch as snn
     from snntorch import surrogate
 
@@ -136,13 +158,20 @@ def users_model():
         fc1.bias.copy_(torch.randn(N_HID, generator=g) * 0.05)
         fc2.bias.copy_(torch.randn(N_OUT, generator=g) * 0.05)
     sg = surrogate.fast_sigmoid(slope=SLOPE)
-    return fc1, snn.Leaky(beta=BETA, spike_grad=sg), fc2, snn.Leaky(beta=BETA, spike_grad=sg)
+    if not recurrent:
+        return fc1, snn.Leaky(beta=BETA, spike_grad=sg), fc2, snn.Leaky(beta=BETA, spike_grad=sg)
+    rl = snn.RLeaky(beta=BETA, linear_features=N_HID, spike_grad=sg)
+    with torch.no_grad():
+        rl.recurrent.weight.copy_(torch.randn(N_HID, N_HID, generator=g) * REC_SD)
+        rl.recurrent.bias.copy_(torch.randn(N_HID, generator=g) * 0.05)
+    return fc1, rl, fc2, snn.Leaky(beta=BETA, spike_grad=sg)
 
 
-def users_network(fc1, fc2, path):
+def users_network(fc1, fc2, path, recurrent=None):
     """snnkit's side of the users' workload: snntorch's NIR export of the same layers (the
     exporter needs per-neuron beta and threshold tensors), written to ``path`` and read back
-    as users do; the neuron layers are populations "1" and "3"."""
+    as users do; the neuron layers are populations "1" and "3". ``recurrent``: the RLeaky
+    whose recurrent weights the hidden layer gets."""
     import nir
     import snntorch as snn
     from snntorch.export_nir import export_to_nir
@@ -152,8 +181,12 @@ def users_network(fc1, fc2, path):
     def lif(n):
         return snn.Leaky(beta=torch.full((n,), BETA), threshold=torch.ones(n), init_hidden=True)
 
-    graph = export_to_nir(torch.nn.Sequential(fc1, lif(N_HID), fc2, lif(N_OUT)),
-                          torch.zeros(N_IN))
+    hid = lif(N_HID)
+    if recurrent is not None:
+        hid = snn.RLeaky(beta=torch.full((N_HID,), BETA), threshold=torch.ones(N_HID),
+                         linear_features=N_HID, init_hidden=True)
+        hid.recurrent.load_state_dict(recurrent.recurrent.state_dict())
+    graph = export_to_nir(torch.nn.Sequential(fc1, hid, fc2, lif(N_OUT)), torch.zeros(N_IN))
     nir.write(path, graph)
     with warnings.catch_warnings():  # its notes: the delayed reset, the biases (both exact)
         warnings.simplefilter("ignore", snnkit.NIRApproximationWarning)
@@ -161,39 +194,45 @@ def users_network(fc1, fc2, path):
 
 
 def snntorch_pass(fc1, lif1, fc2, lif2, x):
-    """Spikes of both layers ``[T, B, n]`` (the loop of snntorch's tutorials)."""
-    m1, m2 = lif1.init_leaky(), lif2.init_leaky()
+    """Spikes of both layers ``[T, B, n]`` (the loop of snntorch's tutorials; an RLeaky
+    ``lif1`` takes its last spikes too)."""
+    import snntorch as snn
+
+    rec = isinstance(lif1, snn.RLeaky)
+    (s1, m1), m2 = lif1.init_rleaky() if rec else (None, lif1.init_leaky()), lif2.init_leaky()
     s1s, s2s = [], []
     for t in range(x.shape[0]):
-        s1, m1 = lif1(fc1(x[t]), m1)
+        s1, m1 = lif1(fc1(x[t]), s1, m1) if rec else lif1(fc1(x[t]), m1)
         s2, m2 = lif2(fc2(s1), m2)
         s1s.append(s1)
         s2s.append(s2)
     return torch.stack(s1s), torch.stack(s2s)
 
 
-def make_users(name: str, device: str):
-    """``make`` for ``--workload users``: weights and biases trained on both sides."""
+def make_users(name: str, device: str, recurrent: bool = False):
+    """``make`` for ``--workload users`` (``rleaky``: ``recurrent``): weights and biases
+    trained on both sides."""
     _, _, x, y = workload()
-    fc1, lif1, fc2, lif2 = users_model()
+    fc1, lif1, fc2, lif2 = users_model(recurrent)
     xd, yd = x.to(device), y.to(device)
     if name == "snntorch":
         fc1, lif1, fc2, lif2 = (m.to(device) for m in (fc1, lif1, fc2, lif2))
         xf = xd.float()
 
         def step():
-            fc1.zero_grad(set_to_none=True)
-            fc2.zero_grad(set_to_none=True)
+            for m in (fc1, lif1, fc2):
+                m.zero_grad(set_to_none=True)
             counts = snntorch_pass(fc1, lif1, fc2, lif2, xf)[1].sum(0)
             torch.nn.functional.cross_entropy(counts, yd).backward()
 
-        return step
+        return _dropping(step, fc1, lif1, fc2)
     import tempfile
 
     from snnkit.training import SNN
 
     with tempfile.TemporaryDirectory() as d:
-        net = users_network(fc1, fc2, os.path.join(d, "users.nir"))
+        net = users_network(fc1, fc2, os.path.join(d, "users.nir"),
+                            lif1 if recurrent else None)
     kw = {"memory": "lean"} if "lean" in name else {}
     if "fixed" in name:  # the automatic format (8-bit weights)
         kw["arithmetic"] = "fixed"
@@ -204,25 +243,28 @@ def make_users(name: str, device: str):
         counts = m(xd).spikes["3"].sum(0)
         torch.nn.functional.cross_entropy(counts, yd).backward()
 
-    return step
+    return _dropping(step, m)
 
 
-def users_spikes_differ() -> dict[str, tuple[int, int]]:
+def users_spikes_differ(recurrent: bool = False) -> dict[str, tuple[int, int]]:
     """Per layer: (spikes that differ between snntorch and snnkit's trained forward pass, all
-    of snntorch's spikes) on the users' workload."""
+    of snntorch's spikes) on the users' workload (``recurrent``: the rleaky one)."""
     import tempfile
 
     from snnkit.training import SNN
 
     _, _, x, _ = workload()
-    fc1, lif1, fc2, lif2 = users_model()
+    fc1, lif1, fc2, lif2 = users_model(recurrent)
     with torch.no_grad():
         ref = snntorch_pass(fc1, lif1, fc2, lif2, x.float())
     with tempfile.TemporaryDirectory() as d:
-        net = users_network(fc1, fc2, os.path.join(d, "users.nir"))
-    assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
+        net = users_network(fc1, fc2, os.path.join(d, "users.nir"), lif1 if recurrent else None)
+    names = [p.name for p in net.neuron_populations]  # "1" ("1.lif": RLeaky), "3"
+    assert [p.neuron.reset for p in net.neuron_populations] == ["delayed", "delayed"]
+    assert [(pr.source, pr.target, pr.delay) for pr in net.projections
+            if pr.source == pr.target] == ([(names[0], names[0], 1)] if recurrent else [])
     got = SNN(net, "fast_sigmoid", slope=SLOPE, trainable=("weight", "bias"))(x).spikes
-    return {k: (int((got[k].detach() != r).sum()), int(r.sum())) for k, r in zip(("1", "3"), ref)}
+    return {k: (int((got[k].detach() != r).sum()), int(r.sum())) for k, r in zip(names, ref)}
 
 
 def _rss_kb(field: str) -> int:
@@ -239,6 +281,7 @@ def peak_memory(name: str, device: str, threads: int) -> float:
     step = make(name, device)
     step()
     step()
+    step.drop_grads()
     if "snnkit" in name:
         from snnkit.training import fused
 
@@ -299,8 +342,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=T, help="time steps (default 25)")
     ap.add_argument("--json")
     ap.add_argument("--only", help="comma-separated contenders (default: all)")
-    ap.add_argument("--workload", choices=("default", "users"), default="default",
-                    help="users: snntorch's default Leaky with biases, imported through NIR")
+    ap.add_argument("--workload", choices=("default", "users", "rleaky"), default="default",
+                    help="users: snntorch's default Leaky with biases, imported through NIR; "
+                         "rleaky: the same with an all-to-all RLeaky hidden layer")
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # the child process's job
     args = ap.parse_args(argv)
     os.environ["TRAIN_SPEED_STEPS"] = str(args.steps)  # for this process and its children
@@ -309,10 +353,10 @@ def main(argv=None) -> int:
         print(json.dumps(peak_memory(args.memory_of, args.device, args.threads)))
         return 0
     names = args.only.split(",") if args.only else list(
-        USERS_CONTENDERS if args.workload == "users" else CONTENDERS)
-    if args.workload == "users":
-        differ = users_spikes_differ()
-        print("users' workload, forward spikes snnkit vs snntorch: " + ", ".join(
+        USERS_CONTENDERS if args.workload != "default" else CONTENDERS)
+    if args.workload != "default":
+        differ = users_spikes_differ(args.workload == "rleaky")
+        print(f"{args.workload} workload, forward spikes snnkit vs snntorch: " + ", ".join(
             f"layer {k}: {d} of {n} differ" for k, (d, n) in differ.items()))
     if args.device.startswith("cuda"):
         names = [n for n in names if n != "snnkit fixed"]  # float64: not a GPU workload

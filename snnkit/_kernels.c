@@ -71,14 +71,27 @@ static int64_t count_spikes(const uint8_t *x, int64_t n) {
 }
 
 /* Write row * stride for every spiking source row; returns the count. Branch-free: a loop
-   over set bits mispredicts once per word, and that was most of this pass's time. */
-static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+   over set bits mispredicts once per word, and that was most of this pass's time. spare: the
+   15 entries after the list may be overwritten (then 64 sources a load, whole-vector stores:
+   ~25% faster than masked ones). */
+static inline __attribute__((always_inline)) int64_t list_spikes_any(
+    const uint8_t *x, int64_t n, int64_t stride, int32_t *out, int spare) {
     int64_t c = 0, j = 0;
 #if defined(__AVX512F__) && defined(__AVX512BW__)
     const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
     __m512i offs = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32((int32_t)stride)); /* (j + lane) * stride */
+    for (; spare && j + 64 <= n; j += 64) {
+        const uint64_t m = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(x + j)),
+                                                 _mm512_set1_epi8((char)0xff));
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+            const __mmask16 mq = (__mmask16)(m >> (16 * q));
+            _mm512_storeu_si512((void *)(out + c), _mm512_maskz_compress_epi32(mq, offs));
+            c += __builtin_popcount(mq);
+            offs = _mm512_add_epi32(offs, step);
+        }
+    }
     for (; j + 16 <= n; j += 16, offs = _mm512_add_epi32(offs, step)) {
         __mmask16 m = _mm_test_epi8_mask(_mm_loadu_si128((const __m128i *)(x + j)),
                                          _mm_set1_epi8((char)0xff));
@@ -91,6 +104,15 @@ static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t 
     for (; j < n; j++)
         if (x[j]) out[c++] = (int32_t)(j * stride);
     return c;
+}
+
+static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+    return list_spikes_any(x, n, stride, out, 0);
+}
+
+/* list_spikes, where the 15 entries after the list may be overwritten */
+static int64_t list_spikes_spare(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+    return list_spikes_any(x, n, stride, out, 1);
 }
 
 /* ------------------------------------------------------------------ threads */
@@ -182,8 +204,13 @@ static void fill_item(void *c, int64_t item, void *scratch) {
     (void)scratch;
     lists_t *L = (lists_t *)c;
     int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
+    /* a list's spare entries may be overwritten where the chunk's later lists, written
+       after, cover them; past the chunk's end they are another thread's */
     for (int64_t s = s0; s < s1; s++)
-        list_spikes(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+        if (L->offsets[s1] - L->offsets[s + 1] >= 16)
+            list_spikes_spare(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+        else
+            list_spikes(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
 }
 
 /* ------------------------------------------------------------------ accumulation */
@@ -319,6 +346,8 @@ typedef struct {
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
     int64_t group; /* item_f32_bb: batch elements per item */
+    const float *slabs; /* item_f32_bb: the weights as slabs [nvt, S, VL] laid out once by the
+                           caller, or NULL: each item copies its block's */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
@@ -581,31 +610,40 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
     const __m512 c1 = p->c1 ? _mm512_maskz_loadu_ps(k, (const float *)p->c1 + c) : zero;
     const __m512 c2 = p->c2 ? _mm512_maskz_loadu_ps(k, (const float *)p->c2 + c) : zero;
     const __m128i ones = _mm_set1_epi8(1);
-    const int64_t step = L->B * L->N;
+    /* the flags and pointers in locals: the stores below may alias *L and *p for all gcc
+       knows, and it reloaded them every row */
+    const int64_t N = L->N, step = L->B * N, o0 = (t * L->B + b0) * N + c;
+    const int has_c1 = p->c1 != NULL, has_c2 = p->c2 != NULL, has_bias = p->has_bias;
+    const int subtract = p->subtract;
+    uint8_t *restrict spikes = L->spikes + o0;
+    const uint8_t *s1p = t >= 1 ? spikes - step : NULL, *s2p = t >= 2 ? spikes - 2 * step : NULL;
+    const float *dense = L->dense ? (const float *)L->dense + o0 : NULL;
+    float *rv = L->rec_v ? (float *)L->rec_v + o0 : NULL;
+    float *ri = L->rec_i ? (float *)L->rec_i + o0 : NULL;
+    float *rt = L->rec_theta ? (float *)L->rec_theta + o0 : NULL;
     for (int64_t r = 0; r < nb; r++) {
-        int64_t o = (t * L->B + b0 + r) * L->N + c;
+        const int64_t o = r * N;
         __m512 xi = _mm512_loadu_ps(x + r * ld);
-        if (L->dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, (const float *)L->dense + o));
-        if (p->c1) {
-            __m128i s1 = t >= 1 ? _mm_maskz_loadu_epi8(k, L->spikes + o - step) : _mm_setzero_si128();
+        if (dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, dense + o));
+        if (has_c1) {
+            __m128i s1 = s1p ? _mm_maskz_loadu_epi8(k, s1p + o) : _mm_setzero_si128();
             xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s1, s1), c1));
         }
-        if (p->c2) {
-            __m128i s2 = t >= 2 ? _mm_maskz_loadu_epi8(k, L->spikes + o - 2 * step)
-                                : _mm_setzero_si128();
+        if (has_c2) {
+            __m128i s2 = s2p ? _mm_maskz_loadu_epi8(k, s2p + o) : _mm_setzero_si128();
             xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s2, s2), c2));
         }
         /* 3-4: i = x; v = v * beta + i (+ bias) */
         __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(V + r * VL), beta), xi);
-        if (p->has_bias) v = _mm512_add_ps(v, bias);
+        if (has_bias) v = _mm512_add_ps(v, bias);
         /* 5-6: spike, reset */
         __mmask16 spk = _mm512_cmp_ps_mask(v, thr, _CMP_GE_OQ) & k;
-        v = _mm512_mask_mov_ps(v, spk, p->subtract ? _mm512_sub_ps(v, thr) : vres);
+        v = _mm512_mask_mov_ps(v, spk, subtract ? _mm512_sub_ps(v, thr) : vres);
         _mm512_storeu_ps(V + r * VL, v);
-        _mm_mask_storeu_epi8(L->spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
-        if (L->rec_v) _mm512_mask_storeu_ps((float *)L->rec_v + o, k, v);
-        if (L->rec_i) _mm512_mask_storeu_ps((float *)L->rec_i + o, k, xi);
-        if (L->rec_theta) _mm512_mask_storeu_ps((float *)L->rec_theta + o, k, zero);
+        _mm_mask_storeu_epi8(spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
+        if (rv) _mm512_mask_storeu_ps(rv + o, k, v);
+        if (ri) _mm512_mask_storeu_ps(ri + o, k, xi);
+        if (rt) _mm512_mask_storeu_ps(rt + o, k, zero);
     }
 }
 #else
@@ -626,10 +664,13 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     float *x = (float *)scratch, *V = x + G * BLOCK, *I = V + G * BLOCK, *TH = I + G * BLOCK;
     int32_t *R = (int32_t *)(TH + G * BLOCK);
     float *w = (float *)(R + G * BLOCK);
-    for (int k = 0; k < nv; k++)
-        for (int64_t s = 0; s < L->S; s++)
-            *(vf *)(w + (k * L->S + s) * VL) =
-                LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
+    if (L->slabs)
+        w = (float *)L->slabs + c0 * L->S; /* (the kernel reads them only) */
+    else
+        for (int k = 0; k < nv; k++)
+            for (int64_t s = 0; s < L->S; s++)
+                *(vf *)(w + (k * L->S + s) * VL) =
+                    LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
     for (int64_t r = 0; r < nb; r++)
         for (int64_t c = 0; c < n; c++) {
             V[r * BLOCK + c] = ((const float *)p->v_init)[c0 + c];
@@ -695,8 +736,10 @@ int snn_vector_lanes(void) { return VL; }
 /* Run one population over T steps.
    x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
    (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
-   elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1 only, the same weights
-   packed for AMX (snnkit.kernels.pack_amx) or NULL; dense: extra input [T, B, N] in the state type
+   elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1, the same weights
+   packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs [ceil(N / VL), S, VL]
+   (snnkit.kernels.slabs: the batch-blocked item then reads them instead of copying its
+   block's), or NULL; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
    state type to receive the synaptic input (event sums + dense) instead of running neurons.
@@ -755,8 +798,9 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
             while (G > BB_MIN && L.n_blocks * ((B + G - 1) / G) < n_threads) G /= 2;
             int64_t n_groups = (B + G - 1) / G;
             L.group = (B + n_groups - 1) / n_groups;
+            L.slabs = (const float *)wv;
             rc = parallel_for(item_f32_bb, &L, L.n_blocks * n_groups, n_threads,
-                              (size_t)(5 * L.group + S) * BLOCK * 4);
+                              (size_t)(5 * L.group + (wv ? 0 : S)) * BLOCK * 4);
         } else
             rc = parallel_for(item, &L, L.n_blocks * B, n_threads, 5 * BLOCK * 4);
     }

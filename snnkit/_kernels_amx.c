@@ -170,7 +170,179 @@ static int layer_amx(int64_t T, int64_t B, int64_t N, int64_t S, const uint8_t *
     free(xp);
     return rc;
 }
+
+/* ------------------------------------------------------------------ fixed-point recurrent */
+
+/* One fixed-point population fed back by itself only (self projections, delay >= 1: the
+   RLeaky layer), 8-bit weights, on the tiles (snn_rec_amx). The step kernel sums each
+   sample's arriving rows one sample at a time (every row of 1000 weights widened byte by
+   byte, ~11 ms on sim_speed's rleaky); here every step is one matrix product for a group of
+   samples: [input spikes at t | own spikes at t - delay_j ...] (u8 0/1, each part padded to
+   64 sources) times the weights stacked the same way ([K, N], packed by
+   snnkit.kernels.pack_rec_amx), exact int32 sums (integer sums in any order: the step
+   kernel's integers), then the neuron update of the layer kernel. The product does not skip
+   silent sources: it pays at the densities the layer's AMX path does. The own spikes are kept
+   in a zero-padded buffer [T, Bp, Kn] that the tiles read directly. */
+typedef struct {
+    int64_t T, B, N, Kin, Kn, Ktot, np32, n_rec, Bp;
+    neuron_t p;
+    const uint8_t *xin; /* [T * B + AMX_ROWS, Kin] padded input spikes, or NULL (Kin 0) */
+    const int8_t *wv;   /* [np32 / 16, Ktot / 4, 16, 4] */
+    const int64_t *delay;
+    uint8_t *sp;        /* [T, Bp, Kn] own spikes, zero-padded */
+    uint8_t *spikes;    /* [T, B, N] */
+    const int32_t *dense;
+    void *rec_v, *rec_i, *rec_theta;
+    int64_t gpi, n_groups; /* row groups (of AMX_ROWS samples) per item, in all */
+} recamx_t;
+
+/* x (row stride np32) = the sums of the item's row groups at step t, 32 columns at a time. */
+static void rec_amx_sums(const recamx_t *Q, int64_t t, int64_t g0, int64_t ng, int32_t *x) {
+    const int64_t gs = Q->Ktot * 16, ld = Q->np32 * 4;
+    for (int64_t c = 0; c < Q->np32; c += 32) {
+        const int8_t *w0 = Q->wv + c / 16 * gs;
+        for (int64_t g = g0; g < g0 + ng; g++) {
+            const int64_t b0 = g * AMX_ROWS;
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            const uint8_t *a = Q->Kin ? Q->xin + (t * Q->B + b0) * Q->Kin : NULL;
+            for (int64_t k = 0; k < Q->Kin; k += 64) {
+                _tile_loadd(4, a + k, Q->Kin);
+                _tile_loadd(6, w0 + k * 16, 64);
+                _tile_dpbusd(0, 4, 6);
+                _tile_loadd(5, a + 16 * Q->Kin + k, Q->Kin);
+                _tile_dpbusd(2, 5, 6);
+                _tile_loadd(7, w0 + gs + k * 16, 64);
+                _tile_dpbusd(1, 4, 7);
+                _tile_dpbusd(3, 5, 7);
+            }
+            for (int64_t j = 0; j < Q->n_rec; j++) {
+                if (t < Q->delay[j]) continue;
+                const uint8_t *s = Q->sp + ((t - Q->delay[j]) * Q->Bp + b0) * Q->Kn;
+                const int8_t *wj = w0 + (Q->Kin + j * Q->Kn) * 16;
+                for (int64_t k = 0; k < Q->Kn; k += 64) {
+                    _tile_loadd(4, s + k, Q->Kn);
+                    _tile_loadd(6, wj + k * 16, 64);
+                    _tile_dpbusd(0, 4, 6);
+                    _tile_loadd(5, s + 16 * Q->Kn + k, Q->Kn);
+                    _tile_dpbusd(2, 5, 6);
+                    _tile_loadd(7, wj + gs + k * 16, 64);
+                    _tile_dpbusd(1, 4, 7);
+                    _tile_dpbusd(3, 5, 7);
+                }
+            }
+            int32_t *o = x + (g - g0) * AMX_ROWS * Q->np32 + c;
+            _tile_stored(0, o, ld);
+            _tile_stored(1, o + 16, ld);
+            _tile_stored(2, o + 16 * Q->np32, ld);
+            _tile_stored(3, o + 16 * Q->np32 + 16, ld);
+        }
+    }
+}
+
+/* One item = gpi row groups, all steps. Scratch: x [gpi 32, np32], V, I, TH, R [gpi 32, N]. */
+static void rec_amx_item(void *ctx, int64_t item, void *scratch) {
+    const recamx_t *Q = (const recamx_t *)ctx;
+    const neuron_t *p = &Q->p;
+    const int64_t T = Q->T, B = Q->B, N = Q->N, np32 = Q->np32, Kn = Q->Kn, Bp = Q->Bp;
+    const int64_t g0 = item * Q->gpi;
+    const int64_t ng = Q->n_groups - g0 < Q->gpi ? Q->n_groups - g0 : Q->gpi;
+    const int64_t rows = Q->gpi * AMX_ROWS;
+    int32_t *x = (int32_t *)scratch, *V = x + rows * np32, *I = V + rows * N;
+    int32_t *TH = I + rows * N, *R = TH + rows * N;
+    for (int64_t r = 0; r < ng * AMX_ROWS; r++)
+        for (int64_t c = 0; c < N; c++) {
+            V[r * N + c] = ((const int32_t *)p->v_init)[c];
+            I[r * N + c] = TH[r * N + c] = R[r * N + c] = 0;
+        }
+    amx_configure();
+    for (int64_t t = 0; t < T; t++) {
+        rec_amx_sums(Q, t, g0, ng, x);
+        for (int64_t r = 0; r < ng * AMX_ROWS; r++) {
+            const int64_t b = g0 * AMX_ROWS + r;
+            if (b >= B) break;
+            const int64_t o = (t * B + b) * N;
+            int32_t *xr = x + r * np32;
+            uint8_t *s = Q->sp + (t * Bp + b) * Kn;
+            if (Q->dense)
+                for (int64_t c = 0; c < N; c++) xr[c] += Q->dense[o + c];
+            delayed_i32(N, p, 0, t >= 1 ? s - Bp * Kn : NULL, t >= 2 ? s - 2 * Bp * Kn : NULL,
+                        xr);
+            update_i32(N, p, 0, xr, V + r * N, I + r * N, TH + r * N, R + r * N, s);
+            memcpy(Q->spikes + o, s, (size_t)N);
+            if (Q->rec_v) memcpy((int32_t *)Q->rec_v + o, V + r * N, 4 * (size_t)N);
+            if (Q->rec_i) memcpy((int32_t *)Q->rec_i + o, I + r * N, 4 * (size_t)N);
+            if (Q->rec_theta) memcpy((int32_t *)Q->rec_theta + o, TH + r * N, 4 * (size_t)N);
+        }
+    }
+    _tile_release();
+}
+
+#define REC_AMX_MAX 8 /* self projections */
+
+/* Run one fixed-point population (int32 states) with self projections over T steps on the
+   tiles (see above). wv: the stacked weights packed (snnkit.kernels.pack_rec_amx) with Kin =
+   S_in rounded up to 64 rows of input weights, then per self projection N rounded up to 64;
+   rec_delay[n_rec] >= 1; x: spikes from outside [T * B, S_in] (S_in 0: none); dense: other
+   input [T, B, N] int32 or NULL; spikes, rec_*: as snn_layer. Returns 0, -1 when memory ran
+   out, -2 for what it does not run (no AMX, bad arguments: then snn_group does). */
+int snn_rec_amx(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spikes,
+                void *rec_v, void *rec_i, void *rec_theta, int64_t n_rec,
+                const int64_t *rec_delay, const uint8_t *x, int64_t S_in, const void *wv,
+                const int32_t *dense, int n_threads) {
+    if (!snn_amx_available() || n_rec < 1 || n_rec > REC_AMX_MAX || N < 1 || S_in < 0
+        || B < 1 || T < 1)
+        return -2;
+    for (int64_t j = 0; j < n_rec; j++)
+        if (rec_delay[j] < 1) return -2;
+    const int64_t Kin = (S_in + 63) / 64 * 64, Kn = (N + 63) / 64 * 64;
+    const int64_t n_groups = (B + AMX_ROWS - 1) / AMX_ROWS, Bp = n_groups * AMX_ROWS;
+    /* the padded copies of the input and own spikes, as the layer's AMX path bounds its */
+    if ((double)(T * B + AMX_ROWS) * (double)Kin > AMX_MAX_COPY
+        || (double)(T * Bp) * (double)Kn > AMX_MAX_COPY)
+        return -2;
+    __atomic_add_fetch(&amx_runs, 1, __ATOMIC_RELAXED);
+    int64_t per = (n_groups + n_threads - 1) / n_threads;
+    per = per > 4 ? 4 : per; /* 4 row groups: 128 samples share each weight tile's load */
+    recamx_t Q = {T, B, N, Kin, Kn, Kin + n_rec * Kn, (N + 31) / 32 * 32, n_rec, Bp, *p, NULL,
+                  (const int8_t *)wv, rec_delay, NULL, spikes, dense, rec_v, rec_i, rec_theta,
+                  per, n_groups};
+    const int64_t rows = T * B;
+    size_t sp_bytes = (size_t)(T * Bp * Kn);
+    uint8_t *sp = aligned_alloc(64, (sp_bytes + 63) / 64 * 64);
+    uint8_t *xp = NULL;
+    int rc = sp ? 0 : -1;
+    if (!rc) memset(sp, 0, sp_bytes);
+    if (!rc && S_in) {
+        size_t bytes = (size_t)((rows + AMX_ROWS) * Kin);
+        xp = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!xp) rc = -1;
+        if (!rc) {
+            memset(xp + rows * Kin, 0, (size_t)(AMX_ROWS * Kin));
+            pad_t P = {x, xp, S_in, Kin, rows};
+            rc = parallel_for(pad_item, &P, (rows + 255) / 256, n_threads, 0);
+        }
+    }
+    if (!rc) {
+        Q.sp = sp;
+        Q.xin = xp;
+        const int64_t rws = per * AMX_ROWS;
+        rc = parallel_for(rec_amx_item, &Q, (n_groups + per - 1) / per, n_threads,
+                          (size_t)(rws * Q.np32 + 4 * rws * N) * 4);
+    }
+    free(xp);
+    free(sp);
+    return rc;
+}
 #else
 int snn_amx_available(void) { return 0; }
 int64_t snn_amx_runs(void) { return 0; }
+int snn_rec_amx(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spikes, void *rec_v,
+                void *rec_i, void *rec_theta, int64_t n_rec, const int64_t *rec_delay,
+                const uint8_t *x, int64_t S_in, const void *wv, const int32_t *dense,
+                int n_threads) {
+    (void)T, (void)B, (void)N, (void)p, (void)spikes, (void)rec_v, (void)rec_i;
+    (void)rec_theta, (void)n_rec, (void)rec_delay, (void)x, (void)S_in, (void)wv, (void)dense;
+    (void)n_threads;
+    return -2;
+}
 #endif

@@ -496,8 +496,9 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
             int32_t *idx = ridx + j * ri;
             off[0] = 0;
             for (int64_t r = 0; r < nb; r++)
-                off[r + 1] = off[r] + list_spikes(Q->spikes + ((t - Q->delay[j]) * B + b0 + r) * N,
-                                                  N, REC_W * VL, idx + off[r]);
+                off[r + 1] = off[r] + list_spikes_spare( /* 16 spare entries: ri */
+                    Q->spikes + ((t - Q->delay[j]) * B + b0 + r) * N, N, REC_W * VL,
+                    idx + off[r]);
             active[na++] = j;
         }
         const int64_t nvp = (nvt + REC_W - 1) / REC_W;

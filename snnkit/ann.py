@@ -3,7 +3,8 @@ AvgPool2d, BatchNorm, Flatten, Dropout) separated by activations (ReLU or :class
 
 Every run of affine maps between two activations is composed into one exact float64
 ``[target, source]`` matrix (:class:`Block`; BatchNorm and pooling fold into it, Dropout
-vanishes, a convolution keeps its connectivity as a mask). Also here: the ANN's own forward
+vanishes), or, where the run is one convolution, into its shared kernel (a convolution
+block: Conv2d with BatchNorm2d and AvgPool2d folded in). Also here: the ANN's own forward
 pass over the blocks, the activation statistics that balance thresholds, and
 :func:`to_qcfs`, which turns a ReLU model into its QCFS version for lossless conversion.
 """
@@ -17,14 +18,17 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from .conv import Conv
 from .errors import NetworkError
 from .qcfs import QCFS
 
 # --------------------------------------------------------------------------- reading the model
 
-AFFINE_MODULES = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.BatchNorm1d, nn.BatchNorm2d,
-                  nn.Dropout, nn.Identity)
-SUPPORTED = "Linear, Conv2d, AvgPool2d, BatchNorm1d/2d, Flatten, Dropout, Identity, ReLU, QCFS"
+AFFINE_MODULES = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Unflatten, nn.BatchNorm1d,
+                  nn.BatchNorm2d, nn.Dropout, nn.Identity)
+RESHAPES = (nn.Flatten, nn.Unflatten, nn.Dropout, nn.Identity)  # the flat data stays in place
+SUPPORTED = ("Linear, Conv2d, AvgPool2d, BatchNorm1d/2d, Flatten, Unflatten, Dropout, Identity, "
+             "ReLU, QCFS")
 _RELU_FUNCS = (torch.relu, nn.functional.relu)
 _AFFINE_FUNCS = (torch.flatten,)
 _AFFINE_METHODS = ("flatten", "view", "reshape")
@@ -136,20 +140,32 @@ def _node_op(pos: int, node, mods) -> _Op:
 
 @dataclass
 class Block:
-    """One population of the converted network: ``act(weight @ x + bias)``."""
+    """One population of the converted network: ``act(weight @ x + bias)``, or with ``conv``
+    set, ``act(conv2d(x, weight) + bias)``: one kernel shared by every position."""
 
-    weight: np.ndarray  # float64 [out, in], the composed affine map
-    bias: np.ndarray  # float64 [out]
-    mask: np.ndarray | None  # bool [out, in] structural connectivity; None = all-to-all
+    weight: np.ndarray  # float64 [out, in], the composed affine map; conv: the kernel
+    bias: np.ndarray  # float64 [out] (per neuron, conv blocks too)
+    mask: np.ndarray | None  # bool [out, in] structural connectivity; None = all-to-all / conv
     shape: tuple  # output shape without batch, e.g. (C, H, W) or (n,)
     act: str | None  # "relu", "qcfs" or None (a linear output layer)
     levels: int = 0  # QCFS levels L
     lam: float = 0.0  # QCFS clip value
     positions: list = field(default_factory=list)  # model layers folded into this block
+    conv: Conv | None = None  # the geometry when the block is a convolution
+
+    def dense(self) -> np.ndarray:
+        """The ``[out, in]`` matrix (a convolution's kernel at every position)."""
+        return self.weight if self.conv is None else self.conv.dense(self.weight)
+
+    def affine(self, x: np.ndarray) -> np.ndarray:
+        """``weight @ x + bias`` for ``x`` ([batch, in]), float64."""
+        if self.conv is None:
+            return x @ self.weight.T + self.bias
+        return conv_apply(self.conv, self.weight, x) + self.bias
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The block's activation on ``x`` ([batch, in]) in float64, as the ANN computes it."""
-        z = x @ self.weight.T + self.bias
+        z = self.affine(x)
         if self.act == "relu":
             return np.maximum(z, 0.0)
         if self.act == "qcfs":
@@ -158,35 +174,249 @@ class Block:
         return z
 
 
-def _affine_matrix(fn, in_shape):
-    """(weight [out, in], bias [out], out_shape) of an affine callable, by probing a basis."""
-    n = int(np.prod(in_shape))
-    with torch.no_grad():
-        zero = fn(torch.zeros((1,) + tuple(in_shape), dtype=torch.float64))
-        basis = fn(torch.eye(n, dtype=torch.float64).reshape((n,) + tuple(in_shape)))
-    if basis.shape[0] != n:
-        raise NetworkError(f"model: a layer changed the batch size ({n} -> {basis.shape[0]})")
-    w = (basis.reshape(n, -1) - zero.reshape(1, -1)).T.numpy()
-    return w, zero.reshape(-1).numpy(), tuple(zero.shape[1:])
+def conv_apply(conv: Conv, kernel: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``kernel`` convolved over ``x`` ([batch, source] flat, channel-major) in float64:
+    ``[batch, target]`` (the dense matrix product, without making the matrix)."""
+    x = torch.as_tensor(np.ascontiguousarray(x, np.float64)).reshape((len(x),) + conv.in_shape)
+    with torch.no_grad(), torch.backends.nnpack.flags(False):  # plain multiply-adds
+        y = nn.functional.conv2d(x, torch.as_tensor(kernel, dtype=torch.float64),
+                                 **conv.options())
+    return y.reshape(len(x), -1).numpy()
 
 
-def _structure(op: _Op, in_shape, w: np.ndarray) -> np.ndarray:
-    """Which (out, in) pairs a layer connects, independent of the weight values."""
+def _out_shape(op: _Op, in_shape) -> tuple:
+    """The shape a layer makes of ``in_shape`` (probed on zeros)."""
+    try:
+        with torch.no_grad():
+            y = op.fn(torch.zeros((2,) + tuple(in_shape), dtype=torch.float64))
+    except RuntimeError as e:
+        raise NetworkError(f"model layer {op.position} ({op.name}): cannot be applied to "
+                           f"input shape {in_shape} ({e})") from e
+    if y.shape[0] != 2:
+        raise NetworkError(f"model: a layer changed the batch size (2 -> {y.shape[0]})")
+    return tuple(y.shape[1:])
+
+
+def _structure_fn(op: _Op):
+    """The layer with every weight 1 and no bias: its output is > 0 exactly where an input
+    is connected (so a chain of them gives the run's connectivity, whatever the weights)."""
     m = op.module
-    if isinstance(m, nn.Linear):
-        return np.ones(w.shape, bool)
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return np.eye(w.shape[0], w.shape[1], dtype=bool)
-    if isinstance(m, nn.Conv2d):
+        return lambda x: x
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
         ones = copy.deepcopy(m)
         ones.weight.data = torch.ones_like(ones.weight)
         ones.bias = None
-        return _affine_matrix(ones, in_shape)[0] != 0
-    return w != 0
+        return ones
+    return op.fn  # pooling (positive weights) and reshapes
+
+
+PROBE_BYTES = 1 << 26  # probe a run with this much activity at a time
+
+
+def _dense_block(run, in_shape):
+    """(weight [out, in], bias [out], mask) of a run of affine layers: the layers applied to
+    every unit vector (a block of them at a time), and their structural twins for the mask."""
+    n = int(np.prod(in_shape))
+    fns, twins = [op.fn for op, _, _ in run], [_structure_fn(op) for op, _, _ in run]
+    widest = max([n] + [int(np.prod(so)) for _, _, so in run])
+    chunk = max(1, PROBE_BYTES // (8 * widest))
+
+    def chain(fs, x):
+        for f in fs:
+            x = f(x)
+        return x.reshape(len(x), -1)
+
+    with torch.no_grad():
+        zero = chain(fns, torch.zeros((1,) + tuple(in_shape), dtype=torch.float64))
+        w = np.empty((zero.shape[1], n))
+        m = np.empty((zero.shape[1], n), bool)
+        for lo in range(0, n, chunk):
+            k = min(chunk, n - lo)
+            e = torch.zeros((k, n), dtype=torch.float64)
+            e[torch.arange(k), lo + torch.arange(k)] = 1.0
+            e = e.reshape((k,) + tuple(in_shape))
+            w[:, lo:lo + k] = (chain(fns, e) - zero).T.numpy()
+            m[:, lo:lo + k] = (chain(twins, e) > 0).T.numpy()
+    return w, zero[0].numpy(), m
+
+
+# --------------------------------------------------------------------------- convolution blocks
+
+
+@dataclass
+class _Piece:
+    """One convolution-like layer: a kernel with dense channels [C_out, C_in, kH, kW]."""
+
+    kernel: np.ndarray
+    bias: np.ndarray  # [C_out]
+    stride: tuple
+    padding: tuple
+    groups: int  # the grouping the kernel's zeros follow (C: depthwise)
+
+
+def _piece(m, in_shape) -> _Piece | None:
+    """A Conv2d, BatchNorm2d (running statistics) or AvgPool2d as a convolution; None for
+    anything else (or a form that is not one: reflect padding, asymmetric 'same')."""
+    c = in_shape[0]
+    if isinstance(m, nn.Conv2d):
+        if m.padding_mode != "zeros":
+            return None
+        pad = m.padding
+        if isinstance(pad, str):
+            r = m._reversed_padding_repeated_twice  # [left, right, top, bottom]
+            if r[0] != r[1] or r[2] != r[3]:
+                return None
+            pad = (r[2], r[0])
+        k = _undilate(m.weight.detach().numpy(), m.dilation)
+        bias = np.zeros(k.shape[0]) if m.bias is None else m.bias.detach().numpy()
+        return _Piece(_dense_channels(k, m.groups), bias, tuple(m.stride), tuple(pad), m.groups)
+    if isinstance(m, nn.BatchNorm2d):
+        if m.running_mean is None:
+            return None
+        scale = 1.0 / torch.sqrt(m.running_var + m.eps)
+        shift = -m.running_mean * scale
+        if m.affine:
+            scale, shift = scale * m.weight, shift * m.weight + m.bias
+        k = np.zeros((c, c, 1, 1))
+        k[np.arange(c), np.arange(c)] = scale.detach().numpy()[:, None, None]
+        return _Piece(k, shift.detach().numpy(), (1, 1), (0, 0), c)
+    if isinstance(m, nn.AvgPool2d):
+        kh, kw = _two(m.kernel_size)
+        st = _two(m.stride if m.stride is not None else m.kernel_size)
+        pad = _two(m.padding)
+        if max(pad) and not m.count_include_pad:
+            return None  # the border divides by fewer: not one kernel
+        k = np.zeros((c, c, kh, kw))
+        k[np.arange(c), np.arange(c)] = 1.0 / (m.divisor_override or kh * kw)
+        return _Piece(k, np.zeros(c), st, pad, c)
+    return None
+
+
+def _two(v) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _undilate(k: np.ndarray, dilation) -> np.ndarray:
+    dh, dw = _two(dilation)
+    if (dh, dw) == (1, 1):
+        return k
+    out = np.zeros(k.shape[:2] + (dh * (k.shape[2] - 1) + 1, dw * (k.shape[3] - 1) + 1))
+    out[:, :, ::dh, ::dw] = k
+    return out
+
+
+def _dense_channels(k: np.ndarray, groups: int) -> np.ndarray:
+    """[C_out, C_in/groups, kH, kW] -> [C_out, C_in, kH, kW] (zeros between groups)."""
+    if groups == 1:
+        return k
+    co, cg = k.shape[:2]
+    out = np.zeros((co, cg * groups) + k.shape[2:])
+    og = co // groups
+    for g in range(groups):
+        out[g * og:(g + 1) * og, g * cg:(g + 1) * cg] = k[g * og:(g + 1) * og]
+    return out
+
+
+def _grouped(k: np.ndarray, groups: int) -> tuple[np.ndarray, int]:
+    """The kernel in torch's grouped form, with ``groups`` if its zeros follow them (else 1)."""
+    co, ci = k.shape[:2]
+    if groups > 1 and co % groups == 0 and ci % groups == 0:
+        og, cg = co // groups, ci // groups
+        out = np.stack([k[o, (o // og) * cg:(o // og + 1) * cg] for o in range(co)])
+        if np.array_equal(_dense_channels(out, groups), k):
+            return out, groups
+    return k, 1
+
+
+def _fold(a: _Piece, b: _Piece) -> _Piece:
+    """``b`` after ``a`` as one convolution (exact where ``b`` has no padding; with padding,
+    where ``a`` has no bias and its border reads padding only: checked by the caller)."""
+    (sh, sw), (ah, aw) = a.stride, a.kernel.shape[2:]
+    bh, bw = b.kernel.shape[2:]
+    k = np.zeros((b.kernel.shape[0], a.kernel.shape[1], (bh - 1) * sh + ah, (bw - 1) * sw + aw))
+    for jh in range(bh):
+        for jw in range(bw):
+            k[:, :, jh * sh:jh * sh + ah, jw * sw:jw * sw + aw] += np.einsum(
+                "ab,bcij->acij", b.kernel[:, :, jh, jw], a.kernel)
+    bias = b.bias + b.kernel.sum((2, 3)) @ a.bias
+    ca, cb = a.kernel.shape[0], b.kernel.shape[0]
+    groups = (b.groups if a.groups == ca else a.groups if b.groups == cb else
+              a.groups if a.groups == b.groups else 1)
+    return _Piece(k, bias, (sh * b.stride[0], sw * b.stride[1]),
+                  (a.padding[0] + b.padding[0] * sh, a.padding[1] + b.padding[1] * sw), groups)
+
+
+def _conv_block(run, in_shape):
+    """(kernel, bias per neuron, Conv) of a run of layers that is one convolution, or None.
+
+    The run may hold Conv2d, BatchNorm2d and AvgPool2d in any order (plus Flatten, Dropout,
+    Identity and reshapes that keep the data in place); their composition is taken as a
+    convolution where it is one, checked against the layers themselves on random inputs.
+    """
+    pieces, first, last = [], None, None
+    single = None
+    for op, si, so in run:
+        if op.module is None or isinstance(op.module, RESHAPES):
+            continue  # (functions and methods: flatten, view, reshape)
+        p = _piece(op.module, si) if len(si) == 3 else None
+        if p is None or (last is not None and si != last):
+            return None
+        if first is None:
+            first, single = si, op.module
+        pieces.append(p)
+        last = so
+    if not pieces or len(last) != 3:
+        return None
+    if len(pieces) == 1 and isinstance(single, nn.Conv2d):  # as it is (dilation kept)
+        k = single.weight.detach().numpy().copy()
+        pad = pieces[0].padding
+        opts = dict(stride=single.stride, padding=pad, dilation=single.dilation,
+                    groups=single.groups)
+        bias = pieces[0].bias
+    else:
+        p = pieces[0]
+        for q in pieces[1:]:
+            p = _fold(p, q)
+        k, g = _grouped(p.kernel, p.groups)
+        opts = dict(stride=p.stride, padding=p.padding, dilation=1, groups=g)
+        bias = p.bias
+    try:
+        conv = Conv.make(first, k.shape, **opts)
+    except NetworkError:
+        return None
+    if conv.out_shape != tuple(last):
+        return None
+    k[:, :, ~_used_taps(conv, 0)] = 0.0  # taps that only ever read padding
+    k[:, :, :, ~_used_taps(conv, 1)] = 0.0
+    bias = np.repeat(np.asarray(bias, np.float64), last[1] * last[2])
+    x = np.random.default_rng(0).standard_normal((2,) + tuple(in_shape))
+    with torch.no_grad():
+        want = torch.from_numpy(x)
+        for op, _, _ in run:
+            want = op.fn(want)
+    want = want.reshape(2, -1).numpy()
+    got = conv_apply(conv, k, x.reshape(2, -1)) + bias
+    if not np.allclose(got, want, rtol=1e-9, atol=1e-9 * max(1.0, np.abs(want).max())):
+        return None  # e.g. padding after a layer with a bias: the border differs
+    return k, bias, conv
+
+
+def _used_taps(conv: Conv, axis: int) -> np.ndarray:
+    """Kernel rows (axis 0) or columns (1) that reach the source at some output position."""
+    n, o = conv.in_shape[1 + axis], conv.out_shape[1 + axis]
+    s, p, d = conv.stride[axis], conv.padding[axis], conv.dilation[axis]
+    at = np.arange(o)[:, None] * s - p + np.arange(conv.kernel[axis])[None, :] * d
+    return ((at >= 0) & (at < n)).any(0)
 
 
 def blocks(model: nn.Module, input_shape) -> list[Block]:
     """Compose the model into blocks, one per activation (plus a final linear one if any).
+
+    A run of layers that is one convolution (Conv2d, with BatchNorm2d folded in, and an
+    AvgPool2d before or after it where the composition is again a convolution) becomes a
+    convolution block: its kernel, not a matrix over every (target, source) pair. Anything
+    else is composed into a dense matrix with its connectivity as the mask.
 
     Parameters
     ----------
@@ -199,31 +429,30 @@ def blocks(model: nn.Module, input_shape) -> list[Block]:
     """
     ops = model_ops(model)
     shape = tuple(int(s) for s in input_shape)
-    n = int(np.prod(shape))
-    w, b, m, pos = np.eye(n), np.zeros(n), np.eye(n, dtype=bool), []
-    out: list[Block] = []
+    start, run, out = shape, [], []
+
+    def block(act, lv=0, lam=0.0, positions=()):
+        pos = [op.position for op, _, _ in run] + list(positions)
+        c = _conv_block(run, start)
+        if c is not None:
+            return Block(c[0], c[1], None, c[2].out_shape, act, lv, lam, pos, c[2])
+        w, b, m = _dense_block(run, start)
+        return Block(w, b, None if m.all() else m, shape, act, lv, lam, pos)
+
     for op in ops:
         if op.kind == "affine":
-            try:
-                wi, bi, new_shape = _affine_matrix(op.fn, shape)
-            except RuntimeError as e:
-                raise NetworkError(f"model layer {op.position} ({op.name}): cannot be applied to "
-                                   f"input shape {shape} ({e})") from e
-            mi = _structure(op, shape, wi)
-            w, b = wi @ w, wi @ b + bi
-            m = (mi.astype(np.float64) @ m.astype(np.float64)) > 0
-            shape, pos = new_shape, pos + [op.position]
+            new_shape = _out_shape(op, shape)
+            run.append((op, shape, new_shape))
+            shape = new_shape
             continue
-        if op.kind == "relu" and out and not pos and out[-1].act == "relu":
+        if op.kind == "relu" and out and not run and out[-1].act == "relu":
             continue  # ReLU after ReLU: idempotent
         lv, lam = ((op.module.levels, float(op.module.threshold.detach()))
                    if op.kind == "qcfs" else (0, 0.0))
-        out.append(Block(w, b, None if m.all() else m, shape, op.kind, lv, lam,
-                         pos + [op.position]))
-        n = int(np.prod(shape))
-        w, b, m, pos = np.eye(n), np.zeros(n), np.eye(n, dtype=bool), []
-    if pos:
-        out.append(Block(w, b, None if m.all() else m, shape, None, positions=pos))
+        out.append(block(op.kind, lv, lam, [op.position]))
+        start, run = shape, []
+    if run:
+        out.append(block(None))
     if not out:
         raise NetworkError("model: has no layers to convert")
     return out

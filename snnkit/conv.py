@@ -4,8 +4,10 @@ A convolution projection keeps its kernel ``[C_out, C_in/groups, kH, kW]`` (as
 ``torch.nn.Conv2d``) instead of a ``[target, source]`` matrix: 2x34x34 -> 16x32x32 with a 3x3
 kernel is 288 weights, not 38 million. Populations are flattened channel-major
 (``index = (c*H + y)*W + x``, as ``torch.flatten``). The simulators sum through
-:func:`conv_sum` (float, or exact integers in fixed point); the hardware, which stores one
-weight word per (source, target) pair, gets :meth:`Conv.dense`.
+:func:`conv_sum` (float, or exact integers in fixed point); on the CPU kernel a population
+fed by one convolution of sparse spikes runs with the sums fused into its neuron update
+(:func:`fused_layer`). The hardware, which stores one weight word per (source, target) pair,
+gets :meth:`Conv.dense`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,15 +215,48 @@ def _event_kernel():
     if not _event_tried:
         _event_tried = True
         try:
-            lib = ctypes.CDLL(str(kernels.build(source=EVENT_SOURCE)))
+            # it includes _kernels.c (the neuron update), and so the files that one includes
+            lib = ctypes.CDLL(str(kernels.build(source=EVENT_SOURCE, includes=kernels.SOURCES)))
             p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
             lib.snn_conv_events.argtypes = [c_int, i64, p, p, p, p, c_int]
             lib.snn_conv_events.restype = c_int
+            lib.snn_conv_layer.argtypes = [c_int, i64, i64, p, p, p,
+                                           ctypes.POINTER(kernels.NeuronC), i64, p, p, p, p,
+                                           c_int]
+            lib.snn_conv_layer.restype = c_int
             _event_lib = lib
         except (OSError, RuntimeError) as e:
             warnings.warn(f"snnkit: event-driven convolution unavailable ({e}); using torch's "
                           f"convolution", RuntimeWarning, stacklevel=3)
     return _event_lib
+
+
+def _sparse(src: torch.Tensor) -> bool:
+    """At most :data:`EVENT_DENSITY` of the sources spike (~64 frames spread over the run)."""
+    n = src.shape[0]
+    probe = src[::max(1, n // 64)]
+    return n > 0 and probe.count_nonzero() <= EVENT_DENSITY * probe.numel()
+
+
+def _geometry(conv: Conv) -> torch.Tensor:
+    """The kernels' ``geom``: C, H, W, CO, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, G."""
+    return torch.tensor([*conv.in_shape, *conv.out_shape, *conv.kernel, *conv.stride,
+                         *conv.padding, *conv.dilation, conv.groups], dtype=torch.int64)
+
+
+def _event_weights(kernel: torch.Tensor, conv: Conv, dt: torch.dtype) -> torch.Tensor:
+    """[C_out, C_in/g, kH, kW] -> [g, C_in/g, kH, kW, C_out/g] = [C_in, kH, kW, C_out/g]: each
+    (source channel, tap)'s column of its group's output channels contiguous."""
+    g, co = conv.groups, conv.out_shape[0]
+    w = kernel.to(dt).reshape((g, co // g) + tuple(kernel.shape[1:]))
+    return w.permute(0, 2, 3, 4, 1).contiguous()
+
+
+def _check(rc: int, what: str) -> None:
+    if rc == -1:
+        raise MemoryError(f"snnkit {what}: out of memory")
+    if rc:
+        raise RuntimeError(f"snnkit {what}: failed with code {rc}")
 
 
 def _event_sum(src, kernel, conv: Conv, exact_bound) -> torch.Tensor | None:
@@ -232,27 +268,96 @@ def _event_sum(src, kernel, conv: Conv, exact_bound) -> torch.Tensor | None:
         return None
     if exact_bound is not None and exact_bound >= (1 << 31):
         return None
-    n = src.shape[0]
-    probe = src[::max(1, n // 64)]  # activity from ~64 frames spread over the run
-    if n == 0 or probe.count_nonzero() > EVENT_DENSITY * probe.numel():
+    if not _sparse(src):
         return None
     lib = _event_kernel()
     if lib is None:
         return None
-    g, (co, oh, ow) = conv.groups, conv.out_shape
+    n = src.shape[0]
     dt = torch.float32 if exact_bound is None else torch.int32
-    # [C_out, C_in/g, kH, kW] -> [g, C_in/g, kH, kW, C_out/g] = [C_in, kH, kW, C_out/g]
-    w = kernel.to(dt).reshape((g, co // g) + tuple(kernel.shape[1:]))
-    w = w.permute(0, 2, 3, 4, 1).contiguous()
-    geom = torch.tensor([*conv.in_shape, co, oh, ow, *conv.kernel, *conv.stride,
-                         *conv.padding, *conv.dilation, g], dtype=torch.int64)
-    x = src.contiguous()
-    out = torch.empty(n, co * oh * ow, dtype=dt)
-    rc = lib.snn_conv_events(0 if dt == torch.float32 else 1, n, geom.data_ptr(),
-                             x.data_ptr(), w.data_ptr(), out.data_ptr(),
-                             torch.get_num_threads())
-    if rc == -1:
-        raise MemoryError("snnkit convolution kernel: out of memory")
-    if rc:
-        raise RuntimeError(f"snnkit convolution kernel: failed with code {rc}")
+    w, geom, x = _event_weights(kernel, conv, dt), _geometry(conv), src.contiguous()
+    out = torch.empty(n, int(np.prod(conv.out_shape)), dtype=dt)
+    _check(lib.snn_conv_events(0 if dt == torch.float32 else 1, n, geom.data_ptr(),
+                               x.data_ptr(), w.data_ptr(), out.data_ptr(),
+                               torch.get_num_threads()), "convolution kernel")
     return out
+
+
+def fused_layer(plan, name: str, pr, src: torch.Tensor, steps: int, batch: int,
+                record=()) -> tuple[torch.Tensor, dict] | None:
+    """Population ``name`` of ``plan`` (:class:`snnkit.plan.Plan`), fed by the convolution
+    ``pr`` alone (its source's spikes ``src`` ``[steps, batch, source]`` as they arrive, after
+    its delay), over all steps with the sums fused into the neuron update (``snn_conv_layer``):
+    per sample and step the frame's event sums go into the update while in cache, with no
+    ``[steps, batch, n]`` buffer of sums (the same sums and spikes as :func:`conv_sum`
+    feeding the layer kernel). Returns spikes ``[steps, batch, n]`` and the recorded states,
+    or None where it does not apply: not a static convolution of sparse binary spikes, int64
+    states, bf16, CUDA, or no kernel.
+    """
+    v0 = plan.v_init[name]
+    st = torch.int32 if plan.fixed else torch.float32
+    if pr.conv is None or pr.stdp is not None or pr.current or plan.precision != "fp32" or \
+            src.dtype != torch.bool or src.device.type != "cpu" or v0.dtype != st or \
+            pr.w.device.type != "cpu" or (plan.fixed and pr.bound >= (1 << 31)):
+        return None
+    src = src.contiguous()
+    if not _sparse(src.reshape(steps * batch, -1)):
+        return None
+    lib = _event_kernel()
+    if lib is None:
+        return None
+    c, block, w, geom = _layer_args(plan, name, pr)
+    n = v0.shape[0]
+    out = torch.empty(steps, batch, n, dtype=torch.bool)
+    rec = {k: torch.empty(steps, batch, n, dtype=st) for k in ("v", "i", "theta")
+           if k in record}
+    kind = {torch.float32: 0, torch.int32: 1, torch.int16: 2}[w.dtype]
+    _check(lib.snn_conv_layer(kind, steps, batch, geom.data_ptr(),
+                              src.data_ptr(), w.data_ptr(), ctypes.byref(c), block,
+                              out.data_ptr(),
+                              *(rec[k].data_ptr() if k in rec else None
+                                for k in ("v", "i", "theta")),
+                              torch.get_num_threads()), "convolution layer kernel")
+    return out, rec
+
+
+_layer_cache: dict[int, tuple] = {}  # id(projection) -> (weak reference, inputs, arguments)
+
+
+def _layer_args(plan, name: str, pr):
+    """``snn_conv_layer``'s arguments that do not change from run to run, made once per
+    projection of a plan (a Simulator's; ~1 ms a run in Python otherwise): the target's
+    parameters in channels-last order, the update's block, the kernel's layout, the geometry."""
+    params, v0 = plan.neurons[name], plan.v_init[name]
+    ref, inputs, got = _layer_cache.get(id(pr), (None, None, None))
+    if ref is not None and ref() is pr and all(a is b for a, b in zip(inputs, (params, v0, pr.w))):
+        return got
+    conv, n = pr.conv, v0.shape[0]
+    co, oh, ow = conv.out_shape
+    # channels-last position j holds neuron perm[j]: the per-neuron values in that order
+    perm = torch.arange(n).reshape(co, oh, ow).permute(1, 2, 0).reshape(-1)
+
+    def cl(t):
+        return t[perm] if isinstance(t, torch.Tensor) and t.dim() and t.shape[0] == n else t
+
+    ptr = kernels._Pointers()  # keeps the parameters' copies alive with the struct
+    c = kernels.neuron_struct(params._replace(**{k: cl(v) for k, v in params._asdict().items()}),
+                              cl(v0), (plan.ar.D, plan.ar.lo, plan.ar.hi) if plan.fixed else None,
+                              ptr)
+    # values per channel (bias, or alike everywhere): the update runs blocks of ~256 neurons
+    # on the first block's parameters, which stay in L1
+    per_channel = all(not isinstance(t, torch.Tensor) or t.dim() == 0 or t.numel() != n or
+                      bool((t.reshape(co, -1) == t.reshape(co, -1)[:, :1]).all())
+                      for t in params._asdict().values())
+    block = max(1, 256 // co) * co if per_channel else 0
+    # fixed point with every partial sum within int16 and 32 outputs a group (or a multiple):
+    # int16 sums (kind 2), one vector add where int32 takes two (~10% off the workload's
+    # second layer; with 16 outputs a group, widening them costs more than it saves)
+    wt = torch.int16 if plan.fixed and pr.bound < (1 << 15) and (co // conv.groups) % 32 == 0 \
+        else v0.dtype
+    got = (c, block, _event_weights(pr.w, conv, wt), _geometry(conv))
+    c.keep = ptr
+    key = id(pr)
+    _layer_cache[key] = (weakref.ref(pr, lambda _, k=key: _layer_cache.pop(k, None)),
+                         (params, v0, pr.w), got)
+    return got

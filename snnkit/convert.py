@@ -1,8 +1,9 @@
 """ANN -> SNN conversion: a torch model of affine layers and ReLUs becomes a spiking Network.
 
 The model is read as a chain of affine blocks, one per activation (:mod:`snnkit.ann`); each
-block becomes one population of IF neurons with reset by subtraction, and a convolution keeps
-its sparse connectivity as the projection's mask.
+block becomes one population of IF neurons with reset by subtraction. A block that is a
+convolution becomes a convolution projection (one shared kernel, :meth:`Network.connect_conv`);
+any other block a dense projection, its sparse connectivity kept as the mask.
 
 Two modes (docs/convert.md):
 
@@ -17,6 +18,7 @@ Two modes (docs/convert.md):
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from . import encoders
-from .ann import SUPPORTED, Block, activation_scale, ann_forward, blocks, to_qcfs
+from .ann import SUPPORTED, Block, activation_scale, ann_forward, blocks, conv_apply, to_qcfs
 from .convert_rnn import SequenceConversion, build
 from .errors import NetworkError, SimulationError
 from .network import IF, Network, Quantization
@@ -180,6 +182,9 @@ def _reference(conv: Conversion, x, fixed: bool) -> list[np.ndarray]:
         return integer_weights(qnet, i, q).astype(np.float64) if fixed else \
             net.projections[i].weight
 
+    def drive_of(pr, w, s):  # exact in float64: integers, or weights on a fine dyadic grid
+        return s @ w.T if pr.conv is None else conv_apply(pr.conv, w, s)
+
     counts, prev = [], "input"
     for k, name in enumerate(conv.layers):
         pop = net.population(name)
@@ -193,7 +198,7 @@ def _reference(conv: Conversion, x, fixed: bool) -> list[np.ndarray]:
             if pr.target != name:
                 continue
             if pr.source == prev:
-                d = src @ weights(i).T
+                d = drive_of(pr, weights(i), src)
                 if fixed and prev == "input" and conv.input == "current" and q.frac_bits:
                     d = np.floor((d + (1 << (q.frac_bits - 1))) / (1 << q.frac_bits))
                 drive += d
@@ -213,7 +218,8 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
             per_channel: bool = False, v_init: float = 0.5, steps: int = 32,
             input_levels: int = 16, weight_bits: int = 8, state_bits: int | None = None,
             levels: int = 4, output_levels: int | None = None, input_code: str = "binary",
-            bias: str = "clock", name: str = "converted") -> Conversion | SequenceConversion:
+            bias: str = "clock", convolutions: str = "shared",
+            name: str = "converted") -> Conversion | SequenceConversion:
     """Convert a torch ANN, or a recurrent model, into a spiking network.
 
     Parameters
@@ -244,6 +250,10 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
     input_levels : lossless spike input: spikes for an input of 1.0 (digits: 16)
     weight_bits, state_bits : the fixed-point format attached to the network (state_bits
         default: 16, or what the lossless schedule needs)
+    convolutions : "shared" (a block that is a convolution becomes a convolution projection,
+        one kernel for every position) or "dense" (expanded to its matrix with the
+        connectivity as the mask, the same integers and spikes: what training with
+        :class:`snnkit.training.SNN` needs, which learns each synapse's own weight)
 
     Returns
     -------
@@ -260,6 +270,8 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         return _recurrent(model, calibration_data, mode, levels, output_levels, input_levels,
                           input_code, weight_bits, percentile, bias, state_bits, name)
     _check_options(mode or "rate", input, normalization, percentile)
+    if convolutions not in ("shared", "dense"):
+        raise NetworkError(f"convolutions: must be 'shared' or 'dense', got {convolutions!r}")
     asked, mode = mode, mode or "rate"
     calib = np.asarray(calibration_data.detach().cpu() if isinstance(calibration_data, torch.Tensor)
                        else calibration_data, np.float64)
@@ -292,9 +304,26 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         if input == "poisson":
             raise NetworkError("input: lossless mode needs 'spikes' (burst) or 'current', "
                                "Poisson spikes are not exact")
-        return _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name)
-    return _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
-                 weight_bits, state_bits or 16, name)
+        out = _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name)
+    else:
+        out = _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
+                    weight_bits, state_bits or 16, name)
+    if convolutions == "dense":
+        out.network = _expanded(out.network)
+    return out
+
+
+def _expanded(net: Network) -> Network:
+    """``net`` with every convolution projection as its dense matrix and mask."""
+    out = copy.deepcopy(net)
+    out.projections = []
+    for pr in net.projections:
+        if pr.conv is None:
+            out.projections.append(copy.deepcopy(pr))
+        else:
+            out.connect(pr.source, pr.target, pr.dense_weight(), mask=pr.connections(),
+                        delay=pr.delay)
+    return out
 
 
 def _recurrent(model, calib, mode, levels, output_levels, input_levels, input_code,
@@ -319,8 +348,55 @@ def _check_options(mode, input, normalization, percentile):
 
 
 def _unit_weights(blk: Block, unit_in: np.ndarray, unit_out: np.ndarray):
-    """Weights and bias per unit of source and target activity (count or rate)."""
-    return blk.weight * unit_in[None, :] / unit_out[:, None], blk.bias / unit_out
+    """Weights, bias and convolution geometry per unit of source and target activity (count or
+    rate). A convolution stays one when each unit is one per channel (per layer, per channel);
+    per-neuron units need the dense matrix."""
+    b = blk.bias / unit_out
+    if blk.conv is not None:
+        cin, cout = _per_channel(unit_in, blk.conv.in_shape), \
+            _per_channel(unit_out, blk.conv.out_shape)
+        if cin is not None and cout is not None:  # channel c's kernel scaled: as the matrix
+            co, cg = blk.weight.shape[:2]
+            ci = (np.arange(co)[:, None] // (co // blk.conv.groups)) * cg + np.arange(cg)
+            return (blk.weight * cin[ci][:, :, None, None] / cout[:, None, None, None], b,
+                    blk.conv)
+    return blk.dense() * unit_in[None, :] / unit_out[:, None], b, None
+
+
+def _per_channel(unit: np.ndarray, shape) -> np.ndarray | None:
+    """One value per channel of a ``[C, H, W]`` population's per-neuron ``unit``, or None."""
+    u = unit.reshape(shape[0], -1)
+    return u[:, 0].copy() if np.all(u == u[:, :1]) else None
+
+
+def _shapes(layers, n_in: int):
+    """Population shapes: a convolution's source and target get theirs (``[C, H, W]``); where
+    one population would need two shapes, the later convolution is expanded to its matrix."""
+    shapes = [None] * (len(layers) + 1)  # input, then one per layer
+    for k, (w, b, conv) in enumerate(layers):
+        if conv is None:
+            continue
+        if shapes[k] not in (None, conv.in_shape):
+            layers[k] = (conv.dense(w), b, None)
+            continue
+        shapes[k], shapes[k + 1] = conv.in_shape, conv.out_shape
+    return [s or n for s, n in zip(shapes, [n_in] + [len(b) for _, b, _ in layers])]
+
+
+def _connect(net: Network, source: str, target: str, w: np.ndarray, conv, blk: Block) -> None:
+    if conv is None:  # (a convolution block expanded: its connectivity as the mask)
+        net.connect(source, target, w, mask=blk.mask if blk.conv is None else
+                    blk.conv.structure())
+    else:
+        net.connect_conv(source, target, w, **conv.options())
+
+
+def _row_sums(w: np.ndarray, conv) -> np.ndarray:
+    """Per-target sum of the weights ``[target]`` (a convolution's taps that reach the
+    source at each position). Exact: the weights lie on a dyadic grid."""
+    if conv is None:
+        return w.sum(1)
+    return conv_apply(conv, w, np.ones((1, int(np.prod(conv.in_shape)))))[0]
 
 
 def _layer_names(n: int) -> list[str]:
@@ -339,25 +415,27 @@ def _rate(blks, calib, input, normalization, percentile, per_channel, v_init, st
             unit.append(activation_scale(np.maximum(a, 0), blk.shape, normalization, percentile,
                                per_channel))
         layers.append(_unit_weights(blk, unit[-2], unit[-1]))
-    ths = [_pow2_threshold(np.abs(w).max(initial=0), wmax) for w, _ in layers]
+    shapes = _shapes(layers, calib[0].size)
+    ths = [_pow2_threshold(np.abs(w).max(initial=0), wmax) for w, _, _ in layers]
     frac = int(math.log2(max(ths)))
     lsb = 2.0 ** -frac
     net = Network(dt=1e-3, name=name,
                   quantization=Quantization(weight_bits=weight_bits, state_bits=state_bits,
                                             frac_bits=frac))
-    net.add_input("input", calib[0].size, "current" if input == "current" else "spikes")
-    has_bias = any(np.any(b != 0) for _, b in layers)
-    biases = [_split(b * th, wmax) for (_, b), th in zip(layers, ths)] if has_bias else []
+    net.add_input("input", shapes[0], "current" if input == "current" else "spikes")
+    has_bias = any(np.any(b != 0) for _, b, _ in layers)
+    biases = [_split(b * th, wmax) for (_, b, _), th in zip(layers, ths)] if has_bias else []
     if has_bias:
         nb = max(s.shape[1] for s in biases)
         net.add_population("bias", nb, IF(threshold=lsb, bias=lsb))  # fires on every step
     names = _layer_names(len(blks))
-    for k, ((w, _), th) in enumerate(zip(layers, ths)):
-        net.add_population(names[k], w.shape[0], IF(threshold=th * lsb, v_init=v_init * th * lsb))
-        net.connect("input" if k == 0 else names[k - 1], names[k], w * th * lsb,
-                    mask=blks[k].mask)
+    for k, ((w, b, conv), th) in enumerate(zip(layers, ths)):
+        net.add_population(names[k], shapes[k + 1],
+                           IF(threshold=th * lsb, v_init=v_init * th * lsb))
+        _connect(net, "input" if k == 0 else names[k - 1], names[k], w * th * lsb, conv,
+                 blks[k])
         if has_bias and np.any(biases[k] != 0):
-            bw = np.zeros((w.shape[0], nb))
+            bw = np.zeros((len(b), nb))
             bw[:, :biases[k].shape[1]] = biases[k]
             net.connect("bias", names[k], bw * lsb)
     return Conversion(net, "rate", input, names, steps, input_shape=calib.shape[1:])
@@ -372,21 +450,22 @@ def _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name) -
     nmax = [input_levels if input == "spikes" else 1]
     layers = []
     for blk in blks:
-        unit.append(np.full(blk.weight.shape[0], blk.lam / blk.levels))
+        unit.append(np.full(len(blk.bias), blk.lam / blk.levels))
         layers.append(_unit_weights(blk, unit[-2], unit[-1]))
         nmax.append(blk.levels)
-    ths = [_pow2_threshold(np.abs(w).max(initial=0), wmax) for w, _ in layers]
+    shapes = _shapes(layers, n_in)
+    ths = [_pow2_threshold(np.abs(w).max(initial=0), wmax) for w, _, _ in layers]
     frac = int(math.log2(max(ths)))
     fine = 2.0 ** -8  # float weights on a fine grid (in LSB): float32 sums stay exact
     kick = [0 if input == "current" else input_levels - 1]
     for blk in blks:
         kick.append(kick[-1] + blk.levels)
     plan, bound = [], 0.0
-    for k, ((w, b), th) in enumerate(zip(layers, ths)):
+    for k, ((w, b, conv), th) in enumerate(zip(layers, ths)):
         w_lsb = np.round(w * th / fine) * fine
         b_lsb = b * th
-        pos = np.maximum(np.maximum(w_lsb, np.round(w_lsb)), 0).sum(1) * nmax[k]
-        neg = np.minimum(np.minimum(w_lsb, np.round(w_lsb)), 0).sum(1) * nmax[k]
+        pos = _row_sums(np.maximum(np.maximum(w_lsb, np.round(w_lsb)), 0), conv) * nmax[k]
+        neg = _row_sums(np.minimum(np.minimum(w_lsb, np.round(w_lsb)), 0), conv) * nmax[k]
         hold = math.ceil(pos.max(initial=0)) + th
         v0_max = th / 2 + (pos + np.abs(b_lsb) + 1).max(initial=0)
         stop = max(0, math.ceil(v0_max - blks[k].levels * th)) + th
@@ -403,7 +482,7 @@ def _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name) -
     net = Network(dt=1e-3, name=name,
                   quantization=Quantization(weight_bits=weight_bits, state_bits=state_bits,
                                             frac_bits=frac))
-    net.add_input("input", n_in, "current" if input == "current" else "spikes")
+    net.add_input("input", shapes[0], "current" if input == "current" else "spikes")
     kicks = [_split(hold + b, wmax) for (_, b, _, hold, _) in plan]
     stops = [_split(np.full(len(b), -float(stop)), wmax) for (_, b, _, _, stop) in plan]
     sizes = [max(kicks[k].shape[1], stops[k - 1].shape[1] if k else 1) for k in range(len(plan))]
@@ -413,12 +492,13 @@ def _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name) -
         net.add_population(f"clock{k}", sizes[k], IF(threshold=(t + 1) * lsb, bias=lsb,
                                                      reset="value", v_reset=floor_v * lsb))
     names = _layer_names(len(blks))
-    for k, (w_lsb, _, th, hold, _) in enumerate(plan):
-        net.add_population(names[k], w_lsb.shape[0],
+    for k, (w_lsb, b_lsb, th, hold, _) in enumerate(plan):
+        net.add_population(names[k], shapes[k + 1],
                            IF(threshold=th * lsb, v_init=(th / 2 - hold) * lsb))
-        net.connect("input" if k == 0 else names[k - 1], names[k], w_lsb * lsb, mask=blks[k].mask)
+        _connect(net, "input" if k == 0 else names[k - 1], names[k], w_lsb * lsb, layers[k][2],
+                 blks[k])
         for clock, part in ((k, kicks[k]), (k + 1, stops[k])):
-            cw = np.zeros((w_lsb.shape[0], sizes[clock]))
+            cw = np.zeros((len(b_lsb), sizes[clock]))
             cw[:, :part.shape[1]] = part
             net.connect(f"clock{clock}", names[k], cw * lsb)
     return Conversion(net, "lossless", input, names, kick[-1], [b.levels for b in blks],

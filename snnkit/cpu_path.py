@@ -7,12 +7,16 @@ Each group runs over all steps in one kernel call:
 
 - a population with neither input from its own group nor plastic input runs on the layer
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
-  columns over all steps with the weights in cache, and updates the neurons in the same pass;
+  columns over all steps with the weights in cache, and updates the neurons in the same pass
+  (fed by one convolution of sparse spikes: :func:`snnkit.conv.fused_layer`, the frame's
+  sums straight into the update);
 - a float population whose only step-by-step input is its own spikes (self projections,
   e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
   the group's samples' spikes summed vector of columns by vector of columns, as the layer
   kernel sums a group of samples, its input from outside summed there too, a few steps at a
-  time (no [steps, batch, n] buffer);
+  time (no [steps, batch, n] buffer); in fixed point with 8-bit weights, where the CPU has
+  AMX, from 32 samples (and inputs dense enough), on the tiles: per step one exact matrix
+  product of the step's input and own spikes;
 - any other group runs on the step kernel: per sample and step, each member sums the weight
   rows of the group's spikes that arrive now and of its plastic inputs (in fixed point also
   of sparse spike inputs from earlier populations, when all its weights fit the L2 cache),
@@ -30,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import kernels
+from . import conv, kernels
 from .network import Network
 from .plan import Plan, Proj, delayed, summed_input
 from .result import Result
@@ -143,6 +147,10 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
         wt = kernels.concat_rows(kw)
         if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on AMX
             wv = ev[0].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, v0.shape[0])
+        elif wt.dtype == torch.float32 and len(ev) == 1 and batch >= FLOAT_SLAB_BATCH \
+                and wt.shape[0] <= FLOAT_SLAB_MAX_S:
+            # the batch-blocked float sums read the projection's slabs, laid out once
+            wv = kernels.slabs(wt, v0.shape[0], lib.lanes)
     if st == torch.int64:  # wide states: the sums fit int32 (simulator._kernel_for)
         s, _ = kernels.run_layer(lib, x, wt, None, params, v0.to(torch.int32), steps, batch,
                                  fixed=_fixed(plan), sums=True)
@@ -150,6 +158,13 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
     out = kernels.run_layer(lib, x, wt, dense, params, v0, steps, batch, record, _fixed(plan),
                             wv, sums=sums)
     return out[0] if sums else out
+
+
+# Float layers from this batch on sum a group of samples at a time (_kernels.c item_f32_bb)
+# from weights laid out in slabs: kept with the projection's weights (one more copy of them)
+# rather than copied each run (~1 ms of sim_speed's ff at batch 64)
+FLOAT_SLAB_BATCH = 8  # _kernels.c BB_MIN
+FLOAT_SLAB_MAX_S = 4096  # BB_MAX_S
 
 
 def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
@@ -161,7 +176,10 @@ def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
     projs = [pr for pr in plan.projs if pr.target == name]
     if any(pr.stdp is not None or pr.source == name for pr in projs):
         return False
-    out, rec = _external(lib, plan, name, projs, spikes, steps, batch, record)
+    pr = projs[0] if len(projs) == 1 and projs[0].source in spikes else None
+    got = None if pr is None or pr.conv is None else conv.fused_layer(
+        plan, name, pr, delayed(spikes[pr.source], pr.delay, steps), steps, batch, record)
+    out, rec = got or _external(lib, plan, name, projs, spikes, steps, batch, record)
     spikes[name] = out
     if rec:
         states[name] = rec
@@ -171,13 +189,21 @@ def _layer(lib, plan, members, spikes, states, steps, batch, record) -> bool:
 # Float, a population fed back by itself only: from this batch on, the batch-blocked kernel
 # (kernels.run_rec: the same spikes, ~2x faster on sim_speed's rleaky at batch 64)
 REC_MIN_BATCH = 8
+# Fixed point, 8-bit weights, where the CPU has AMX: from this batch (a tile's 32 rows) and
+# input density on (as the layer kernel's AMX path), kernels.run_rec_amx: each step one
+# exact integer matrix product on the tiles (rleaky: ~2x faster than the step kernel's
+# event sums at 6-10% firing; the product does not skip silent sources)
+REC_AMX_MIN_BATCH = 32
+REC_AMX_DENSITY = 0.04
 
 
 def _recurrent(lib, plan, members, spikes, states, steps, batch, record) -> bool:
-    """One float population whose only step-by-step inputs are its own spikes (self
-    projections, delay >= 1, not plastic) on :func:`kernels.run_rec`, its input from outside
-    summed there too (False: the group needs the step kernel)."""
-    if plan.fixed or len(members) != 1 or batch < REC_MIN_BATCH:
+    """One population whose only step-by-step inputs are its own spikes (self projections,
+    delay >= 1, not plastic) on :func:`kernels.run_rec` (float) or :func:`kernels.run_rec_amx`
+    (fixed point, 8-bit weights, AMX), its input from outside summed there too (False: the
+    group needs the step kernel)."""
+    if len(members) != 1 or batch < (REC_AMX_MIN_BATCH if plan.fixed else REC_MIN_BATCH) \
+            or (plan.fixed and (not lib.amx or plan.v_init[members[0]].dtype != torch.int32)):
         return False
     name = members[0]
     projs = [pr for pr in plan.projs if pr.target == name]
@@ -195,10 +221,20 @@ def _recurrent(lib, plan, members, spikes, states, steps, batch, record) -> bool
         srcs = [delayed(spikes[pr.source], pr.delay, steps) for pr in ev]
         x = (torch.cat(srcs, dim=-1) if len(srcs) > 1 else srcs[0]).reshape(steps * batch, -1)
         wt = kernels.concat_rows([pr.kernel_weights(bf16) for pr in ev])
-    out = kernels.run_rec(lib, plan.neurons[name], plan.v_init[name],
-                          [(pr.kernel_weights(bf16), pr.delay) for pr in own], x, wt,
-                          summed_input(plan, name, rest, spikes, steps, batch), steps, batch,
-                          record)
+    if plan.fixed:
+        if any(w.dtype != torch.int8 for w in [pr.kernel_weights() for pr in own]
+               + ([wt] if ev else [])) or (ev and int(np.count_nonzero(x.numpy()))
+                                           < REC_AMX_DENSITY * x.numel()):
+            return False
+        out = kernels.run_rec_amx(lib, plan.neurons[name], plan.v_init[name],
+                                  [(pr.kernel_weights(), pr.delay) for pr in own], x, wt,
+                                  summed_input(plan, name, rest, spikes, steps, batch), steps,
+                                  batch, _fixed(plan), record)
+    else:
+        out = kernels.run_rec(lib, plan.neurons[name], plan.v_init[name],
+                              [(pr.kernel_weights(bf16), pr.delay) for pr in own], x, wt,
+                              summed_input(plan, name, rest, spikes, steps, batch), steps,
+                              batch, record)
     if out is None:
         return False
     spikes[name], rec = out

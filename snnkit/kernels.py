@@ -6,7 +6,8 @@ instead sums the weight rows of the sources that spike (inputs are sparse) and r
 update over all steps in the same pass, with the accumulators in registers. :func:`run_group`
 runs populations that feed each other, and plastic projections, step by step (recurrent sums
 event-driven too, STDP on the touched rows and columns only); :func:`run_rec` runs a float
-population fed back by itself only, a group of samples at a time. :mod:`snnkit.cpu_path`
+population fed back by itself only, a group of samples at a time, and :func:`run_rec_amx`
+the same in fixed point on the AMX tiles. :mod:`snnkit.cpu_path`
 decides which runs what. Integer sums are exact, so the fixed-point backend stays bit-exact; float
 sums differ from the torch product only in summation order. Where the CPU has Intel AMX,
 8-bit fixed-point layers whose inputs are dense enough (>= 4% of sources spiking per step, 32
@@ -179,6 +180,9 @@ def _bind(lib):
     lib.snn_rec_f32.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
                                 p, i64, p, p, c_int]
     lib.snn_rec_f32.restype = c_int
+    lib.snn_rec_amx.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
+                                i64, p, p, c_int]
+    lib.snn_rec_amx.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
     lib.snn_rec_width.restype = c_int
@@ -274,8 +278,10 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
 
     spikes_in : bool ``[steps * batch, S]`` (all spiking sources side by side) or None
     wt : ``[S, Np]`` weights from :func:`pad_weights` (float32, or int8/int16 in fixed point)
-    wv : int8 weights only: the same packed by :func:`pack_amx`, which lets the kernel sum
-        dense-enough inputs on AMX where the CPU has it (same integers); None: event sums
+    wv : int8 weights: the same packed by :func:`pack_amx`, which lets the kernel sum
+        dense-enough inputs on AMX where the CPU has it (same integers); float32 weights: the
+        same as :func:`slabs` ``(wt, n, lib.lanes)``, which the batch-blocked sums then read
+        instead of copying them each run (the same sums); None: event sums from ``wt``
     dense : extra synaptic input ``[steps, batch, n]`` in the state dtype, or None
     params : :class:`~snnkit.neurons.NeuronParams` (float32 or int32 tensors)
     fixed : ``(decay_bits, lo, hi)`` for the fixed-point arithmetic, None for float
@@ -301,7 +307,11 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
               or wt.shape[0] != s or wt.shape[1] < n):
         raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
                          f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
-    if wv is not None and (wv.dtype != torch.int8 or tuple(wv.shape) != (
+    if wv is not None and kind == 0 and (wv.dtype != torch.float32 or tuple(wv.shape) != (
+            -(-n // lib.lanes), s, lib.lanes)):
+        raise ValueError(f"kernel: weight slabs {tuple(wv.shape)} {wv.dtype} do not match "
+                         f"{s} sources and {n} targets (see slabs)")
+    if wv is not None and kind != 0 and (wv.dtype != torch.int8 or tuple(wv.shape) != (
             -(-n // 32) * 2, -(-s // 64) * 16, 16, 4)):
         raise ValueError(f"kernel: packed weights {tuple(wv.shape)} {wv.dtype} do not match "
                          f"{s} sources and {n} targets (see pack_amx)")
@@ -309,7 +319,7 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
         dense = dense.to(st)
     _check(lib.snn_layer(kind, steps, batch, n, s, wt.shape[1] if s else n,
                          ptr(spikes_in) if s else None, ptr(wt) if s else None,
-                         ptr(wv) if s and kind == 1 else None, ptr(dense),
+                         ptr(wv) if s and kind in (0, 1) else None, ptr(dense),
                          ctypes.byref(c), out.data_ptr(), *(rec[k].data_ptr() if k in rec else
                                                             None for k in ("v", "i", "theta")),
                          None if total is None else total.data_ptr(), torch.get_num_threads()))
@@ -442,6 +452,75 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
                          len(rec), ws, delays, ptr(spikes_in) if s else None, s,
                          ptr(slabs(wt, n, lib.lanes)) if s else None,
                          ptr(None if dense is None else dense.to(torch.float32)),
+                         torch.get_num_threads())
+    if rc == -2:
+        return None
+    _check(rc)
+    return out, states
+
+
+_rec_packed: dict[tuple, tuple] = {}  # ids of the weights -> (weak references, packed)
+
+
+def pack_rec_amx(w_in: torch.Tensor | None, rec: list[torch.Tensor], n: int) -> torch.Tensor:
+    """int8 padded weights (:func:`pad_weights`) of a population's spike inputs ``w_in``
+    ``[S_in, >= n]`` (or None) and of its self projections ``rec`` (each ``[n, >= n]``),
+    stacked along the sources, each part padded to a multiple of 64 rows, and packed as
+    :func:`pack_amx` does: what ``snn_rec_amx`` multiplies a step's spikes by. Kept with the
+    weights (a projection's kernel weights are built once, so is this)."""
+    parts = ([] if w_in is None else [w_in]) + list(rec)
+    key = tuple(id(w) for w in parts) + (n,)
+    refs, got = _rec_packed.get(key, (None, None))
+    if refs is None or any(r() is not w for r, w in zip(refs, parts)):
+        rows = [-(-w.shape[0] // 64) * 64 for w in parts]
+        stacked = torch.zeros(sum(rows), n, dtype=torch.int8)
+        at = 0
+        for w, r in zip(parts, rows):
+            stacked[at:at + w.shape[0]] = w[:, :n]
+            at += r
+        got = pack_amx(stacked, n)
+        _rec_packed[key] = (tuple(weakref.ref(w, lambda _, k=key: _rec_packed.pop(k, None))
+                                  for w in parts), got)
+    return got
+
+
+def run_rec_amx(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int]],
+                spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
+                dense: torch.Tensor | None, steps: int, batch: int, fixed, record=()
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    """Run one fixed-point population (int32 states, 8-bit weights) whose step-by-step inputs
+    are its own spikes only on the AMX tiles (``snn_rec_amx``: each step one exact integer
+    matrix product for a group of samples, the same spikes as :func:`run_group`).
+
+    rec : per self projection, its padded int8 weights ``[n, Np]`` and its delay (>= 1)
+    spikes_in, wt : spike inputs from outside, as :func:`run_layer` takes them (int8), or None
+    dense : other input from outside ``[steps, batch, n]`` (int32) or None
+    fixed : ``(decay_bits, lo, hi)``
+
+    Returns spikes ``[steps, batch, n]`` and the recorded states, or None where the kernel
+    does not run this case (no AMX, too many projections: use :func:`run_group`).
+    """
+    n = v_init.shape[0]
+    if v_init.dtype != torch.int32 or any(w.dtype != torch.int8 or w.shape[0] != n
+                                          or w.shape[1] < n for w, _ in rec):
+        raise ValueError("kernel: run_rec_amx takes int32 states and [n, >= n] int8 weights")
+    s = 0 if spikes_in is None else spikes_in.shape[1]
+    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
+              or wt.dtype != torch.int8 or wt.shape[0] != s or wt.shape[1] < n):
+        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
+                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    ptr = _Pointers()
+    c = neuron_struct(params, v_init, fixed, ptr)
+    out = torch.empty(steps, batch, n, dtype=torch.bool)
+    states = {k: torch.empty(steps, batch, n, dtype=torch.int32) for k in ("v", "i", "theta")
+              if k in record}
+    wv = pack_rec_amx(wt if s else None, [w for w, _ in rec], n)
+    delays = (ctypes.c_int64 * len(rec))(*(int(d) for _, d in rec))
+    rc = lib.snn_rec_amx(steps, batch, n, ctypes.byref(c), out.data_ptr(),
+                         *(states[k].data_ptr() if k in states else None
+                           for k in ("v", "i", "theta")),
+                         len(rec), delays, ptr(spikes_in) if s else None, s, ptr(wv),
+                         ptr(None if dense is None else dense.to(torch.int32)),
                          torch.get_num_threads())
     if rc == -2:
         return None

@@ -60,6 +60,8 @@ def to_nir(net: Network):
         net.neuron_populations[-1:]
     for p in sinks:
         key = "output" if len(sinks) == 1 else f"output_{p.name}"
+        while key in nodes:  # a population may have the name (snnkit.convert's "output")
+            key = f"_{key}"
         nodes[key] = nir.Output(output_type={"output": np.array(p.shape or [p.size])})
         edges.append((p.name, key))
     if net.quantization is not None:

@@ -29,6 +29,7 @@ from torch import nn
 from .errors import NetworkError
 
 INPUT_CODES = ("binary", "split", "unary")
+RECURRENT_INITS = ("normal", "orthogonal")
 MAX_EXPONENT = 14  # th = 2**e LSB, e <= MAX_EXPONENT
 
 
@@ -250,6 +251,9 @@ class QRNN(nn.Module):
         weights get twice the resolution of "binary" for the same 5 neurons) or "unary" (``K``
         neurons, ``m`` fire; the finest first-layer weights); see :func:`code_weights`
     weight_bits : signed width of a synapse's weight on the hardware (8)
+    recurrent_init : the recurrent weights' start: "normal" (``N(0, 1/(h L))``, spectral
+        radius about ``1/sqrt(L)``) or "orthogonal" (radius 1 in level units: a state neither
+        fades nor grows at the start, which long sequences, e.g. 64 pixels, need)
 
     Training: ``exact = False`` is the float model (real weights, ``clip(u, 0, L)``) for
     pre-training; while it trains, ``U(-noise/2, noise/2)`` (``noise``, default 1) is added to
@@ -265,7 +269,7 @@ class QRNN(nn.Module):
     def __init__(self, input_shape, hidden, outputs: int, levels=4, output_levels: int = 4,
                  features=(), readout=(), feature_levels=None, readout_levels=None,
                  input_levels: int = 16, input_code: str = "binary", weight_bits: int = 8,
-                 seed: int | None = None):
+                 seed: int | None = None, recurrent_init: str = "normal"):
         super().__init__()
         if seed is not None:
             torch.manual_seed(seed)
@@ -276,6 +280,9 @@ class QRNN(nn.Module):
         if not hidden or any(int(h) < 1 for h in hidden) or len(levels) != len(hidden):
             raise NetworkError(f"hidden: expected one or more positive sizes with one levels "
                                f"value each, got hidden={hidden!r}, levels={levels!r}")
+        if recurrent_init not in RECURRENT_INITS:
+            raise NetworkError(f"recurrent_init: must be one of {RECURRENT_INITS}, got "
+                               f"{recurrent_init!r}")
         if input_code not in INPUT_CODES:
             raise NetworkError(f"input_code: must be one of {INPUT_CODES}, got {input_code!r}")
         if not isinstance(input_levels, int) or input_levels < 1:
@@ -307,7 +314,10 @@ class QRNN(nn.Module):
             layer = _QLayer("recurrent", nn.Linear(n, int(h)), int(lv), (n,), int(h), mult)
             with torch.no_grad():
                 layer.op.weight.normal_(0, 1.5 / in_max / n ** 0.5)
-                layer.rec.normal_(0, 1 / (int(h) * lv) ** 0.5)
+                if recurrent_init == "orthogonal":
+                    nn.init.orthogonal_(layer.rec)
+                else:
+                    layer.rec.normal_(0, 1 / (int(h) * lv) ** 0.5)
                 layer.op.bias.fill_(0.5)
             self.rnn.append(layer)
             n, mult, in_max = int(h), 1, float(lv)

@@ -52,9 +52,18 @@ def summarize(net) -> str:
             stdp = (f"  STDP {s.rule}/{s.bounds} a+={s.a_plus:g} a-={s.a_minus:g}"
                     f"{'' if s.enabled else ' (disabled)'}")
         lines.append(f"  {i:>2} {pr.name:<22} {pr.n_synapses:>9} {pr.delay:>5}  {rng}{stdp}")
-    mem = net.n_synapses * wbits
-    lines += ["", f"Weight memory: {net.n_synapses} synapses x {wbits} bits = {mem} bits "
+    # what the network stores: a convolution its kernel once, other projections a weight per
+    # synapse (the core stores more: a word per source-target pair, which compile reports)
+    convs = [pr for pr in net.projections if pr.conv is not None]
+    kernels = sum(pr.weight.size for pr in convs)
+    stored = net.n_synapses - sum(pr.n_synapses for pr in convs) + kernels
+    mem = stored * wbits
+    lines += ["", f"Weight memory: {stored} weights x {wbits} bits = {mem} bits "
                   f"({mem / 8 / 1024:.1f} KiB)" + ("" if q else " (default 8-bit weights)")]
+    if convs:
+        lines.append(f"  of which {kernels} in convolution kernels, shared by "
+                     f"{sum(pr.n_synapses for pr in convs)} synapses (the core stores a word "
+                     f"per source-target pair: snnkit compile reports its words)")
     if q is not None:
         lines.append("Quantization: " + ", ".join(f"{k}={getattr(q, k)}" for k in q.LIMITS))
     return "\n".join(lines)

@@ -307,8 +307,8 @@ def test_an_interrupted_simulation_saves_its_finished_samples(ws):
 def test_every_command_without_arguments_prints_its_usage(capsys):
     _, commands = build_parser()
     for cmd in commands:
-        if cmd == "demo":
-            continue  # runs with its defaults
+        if cmd in ("demo", "emulate"):
+            continue  # these run with their defaults (emulate: the board on port 5555)
         assert main([cmd]) == 2, cmd
         err = capsys.readouterr().err
         assert f"usage: snnkit {cmd}" in err and "Traceback" not in err
@@ -593,3 +593,51 @@ def test_a_port_nobody_listens_on_says_what_to_start(ws, capsys):
     port = (ws / "dead_port").read_text()
     assert main(["deploy", str(ws / "board.snn"), "--port", port, "--quiet"]) == 1
     assert f"start the emulated board (snnkit emulate --port {port}" in capsys.readouterr().err
+
+
+def test_emulate_serves_on_5555_by_default(capsys, monkeypatch):
+    """`snnkit emulate` with neither --port nor --pty used to stop at a usage error; it serves
+    the standard board on localhost:5555, the port the docs' examples use."""
+    cli_board = importlib.import_module("snnkit.cli.board")
+    seen = {}
+    monkeypatch.setattr(cli_board, "serve", lambda config, **k: seen.update(k) or 0)
+    assert main(["emulate"]) == 0
+    assert (seen["host"], seen["port"], seen["pty"]) == ("127.0.0.1", 5555, False)
+    assert main(["emulate", "--pty"]) == 0
+    assert seen["port"] is None and seen["pty"] is True
+
+
+def test_simulate_and_run_take_samples_as_train_does(tmp_path, capsys):
+    """`snnkit train` takes samples [N, inputs] and encodes them; simulate and run refused the
+    same samples ("expected shape [steps, batch, 64]"), so a network trained on the command
+    line could not be run on its own data there. Samples are encoded as train does (regular
+    spikes, 8 steps by default), on the simulator and on the emulated board alike."""
+    net = board_net(seed=5)
+    net.save(tmp_path / "n.snn")
+    samples = np.random.default_rng(3).random((4, net.n_inputs))
+    np.save(tmp_path / "s.npy", samples)
+    assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "s.npy"),
+                 "--backend", "fixed", "--out", str(tmp_path / "a.npz"), "--quiet"]) == 0
+    assert "4 samples encoded as regular inputs over 8 steps" in capsys.readouterr().out
+    want = snnkit.simulate(net, snnkit.encoders.regular(samples, 8), backend="fixed")
+    got = Result.load(tmp_path / "a.npz")
+    assert got.steps == 8 and sum(int(s.sum()) for s in want.spikes.values()) > 0
+    for name, s in want.spikes.items():
+        assert torch.equal(got.spikes[name], s), name
+    with running(config=CONFIG) as (url, _):  # the board, the same samples, --steps
+        assert main(["run", str(tmp_path / "n.snn"), "--port", url, "--input",
+                     str(tmp_path / "s.npy"), "--steps", "5", "--encoding", "poisson",
+                     "--out", str(tmp_path / "b.npz"), "--quiet"]) == 0
+    board = Result.load(tmp_path / "b.npz")
+    ref = snnkit.simulate(net, snnkit.encoders.poisson(samples, 5, seed=0), backend="fixed")
+    for name, s in ref.spikes.items():
+        assert torch.equal(board.spikes[name], s), name
+    np.save(tmp_path / "big.npy", samples * 3)
+    assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "big.npy"),
+                 "--out", str(tmp_path / "c.npz")]) == 2
+    assert "samples must be spike rates in [0, 1], got [0" in capsys.readouterr().err
+    np.save(tmp_path / "t.npy", snnkit.encoders.regular(samples, 3).numpy())
+    assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "t.npy"),
+                 "--encoding", "regular", "--out", str(tmp_path / "d.npz")]) == 2
+    assert "--encoding: only for samples [batch, inputs]" in capsys.readouterr().err
+    assert not (tmp_path / "c.npz").exists() and not (tmp_path / "d.npz").exists()

@@ -45,6 +45,14 @@ def _models(act, exact=False):
                                     nn.Dropout(0.5), nn.Linear(5, 3), act()), (6,)),
         "conv-bn": (nn.Sequential(nn.Conv2d(1, 2, 3), _bn(2, True, exact), act(), nn.Flatten(),
                                   nn.Linear(8, 3), act()), (1, 4, 4)),
+        # pooling into a padded convolution: one convolution (6x6 kernel, stride 2)
+        "pool-conv": (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), act(), nn.AvgPool2d(2),
+                                    nn.Conv2d(2, 3, 3, padding=1), act(), nn.Flatten(),
+                                    nn.Linear(12, 3), act()), (1, 4, 4)),
+        # the same on 5x5: the pooling drops the last column, the padding does not: a matrix
+        "pool-conv-odd": (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), act(), nn.AvgPool2d(2),
+                                        nn.Conv2d(2, 3, 3, padding=1), act(), nn.Flatten(),
+                                        nn.Linear(12, 3), act()), (1, 5, 5)),
     }
 
 
@@ -66,23 +74,38 @@ def test_folded_blocks_equal_the_ann(name):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
+def test_which_blocks_are_convolutions():
+    """Conv2d (with BatchNorm2d; pooling into a padded Conv2d on an even image) is a
+    convolution block; Linear, pooling into Linear, and pooling into a padded Conv2d that
+    drops a border the padding keeps are matrices."""
+    kinds = {name: [b.conv is not None for b in blocks(m, shape)]
+             for name, (m, shape) in _models(nn.ReLU).items()}
+    assert kinds == {"linear": [False, False], "conv": [True, False],
+                     "avgpool": [True, False], "batchnorm": [False, False],
+                     "conv-bn": [True, False], "pool-conv": [True, True, False],
+                     "pool-conv-odd": [True, False, False]}
+
+
 def test_batchnorm_folding_is_exact():
     conv = _init(nn.Conv2d(2, 3, 3, padding=1), 3)
     model = nn.Sequential(conv, _bn(3, True), nn.ReLU()).eval()
     (blk,) = blocks(model, (2, 5, 5))
+    assert blk.conv is not None and blk.weight.shape == (3, 2, 3, 3)  # folded into the kernel
     x = np.random.default_rng(4).normal(size=(7, 2, 5, 5))
-    z = (x.reshape(7, -1) @ blk.weight.T + blk.bias)
+    z = blk.affine(x.reshape(7, -1))
+    np.testing.assert_allclose(x.reshape(7, -1) @ blk.dense().T + blk.bias, z, rtol=0,
+                               atol=1e-12)
     with torch.no_grad():
         want = model[1].double()(model[0].double()(torch.from_numpy(x))).numpy().reshape(7, -1)
     np.testing.assert_allclose(z, want, rtol=0, atol=1e-12)
     assert blk.positions == [0, 1, 2]
 
 
-def test_conv_mask_is_its_connectivity():
+def test_conv_connectivity_is_its_window():
     model = _init(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
                                 nn.Linear(32, 2)), 5)
     conv = convert(model, _inputs((1, 4, 4), 30))
-    mask = conv.network.projections[0].mask
+    mask = conv.network.projections[0].connections()
     assert mask.shape == (32, 16)
     # output pixel (r, c) sees the 3x3 input window around it, clipped at the border
     for ch in range(2):
@@ -92,6 +115,86 @@ def test_conv_mask_is_its_connectivity():
                         if 0 <= i < 4 and 0 <= j < 4}
                 got = {divmod(int(k), 4) for k in np.flatnonzero(mask[ch * 16 + r * 4 + c])}
                 assert got == want
+
+
+def _cnn(act):
+    """The digits CNN's layout, small: Conv + BN, AvgPool + padded Conv, AvgPool + Linear."""
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), _bn(3, True), act(), nn.AvgPool2d(2),
+                          nn.Conv2d(3, 4, 3, padding=1), act(), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(16, 5), act())
+    return _init(model, 61, grid=16), (1, 8, 8)
+
+
+@pytest.mark.parametrize("case", ["rate", "rate-per-channel", "lossless"])
+def test_converted_cnn_has_conv_projections_with_the_dense_forms_spikes(case, monkeypatch,
+                                                                        tmp_path):
+    """Both convolution blocks (Conv + BatchNorm; AvgPool + padded Conv) become convolution
+    projections whose expansion is the dense conversion's matrix: the same integers, so the
+    same fixed-point spikes bit for bit, the same .snn round trip and the same hardware image
+    (the compiler expands them)."""
+    from snnkit import ann
+    from snnkit.compiler import build_images
+    from snnkit.quantize import integer_weights, quantize
+
+    lossless = case == "lossless"
+    model, shape = _cnn((lambda: QCFS(4, 2.0)) if lossless else nn.ReLU)
+    x = _inputs(shape, 24, seed=62)
+    opts = dict(mode="lossless" if lossless else "rate", per_channel=case == "rate-per-channel")
+    conv = convert(model, x, **opts)
+    monkeypatch.setattr(ann, "_conv_block", lambda run, shape: None)  # every block a matrix
+    dense = convert(model, x, **opts)
+    monkeypatch.undo()
+    expanded = convert(model, x, convolutions="dense", **opts)  # (what training needs)
+    into = {pr.target: pr for pr in conv.network.projections if not pr.source.startswith(
+        ("bias", "clock"))}
+    assert into["layer1"].conv is not None and into["layer1"].weight.shape == (3, 1, 3, 3)
+    assert into["layer2"].conv is not None and into["layer2"].weight.shape == (4, 3, 6, 6)
+    assert into["output"].conv is None
+    for c in (dense, expanded):
+        assert not any(pr.conv is not None for pr in c.network.projections)
+    q = conv.network.quantization
+    assert q == dense.network.quantization
+    qc, qd = quantize(conv.network)[0], quantize(dense.network)[0]
+    for i, (pc, pd) in enumerate(zip(conv.network.projections, dense.network.projections)):
+        wc, wd = integer_weights(qc, i, q), integer_weights(qd, i, q)
+        np.testing.assert_array_equal(pc.conv.dense(wc) if pc.conv else wc, wd, err_msg=pc.name)
+        np.testing.assert_array_equal(pc.connections(), pd.connections(), err_msg=pc.name)
+    assert conv.network.n_synapses == dense.network.n_synapses
+    conv.network.save(tmp_path / "cnn.snn")
+    loaded = snnkit.load(tmp_path / "cnn.snn")
+    assert sum(pr.conv is not None for pr in loaded.projections) == 2
+    steps = conv.steps if lossless else 24
+    inp = conv.encode(x, steps)
+    runs = [snnkit.simulate(n, inp, steps, "fixed") for n in
+            (conv.network, dense.network, loaded, expanded.network)]
+    for k in runs[0].spikes:
+        for other in runs[1:]:
+            assert torch.equal(runs[0].spikes[k], other.spikes[k]), k
+    assert runs[0].counts("output").sum() > 0
+    if lossless:  # float: dyadic weights, exact sums; the spikes are the levels
+        fl = conv.run(x)
+        for layer, want in zip(conv.layers, conv.reference(x)):
+            np.testing.assert_array_equal(fl.counts(layer).numpy(), want, err_msg=layer)
+    else:  # spike input: compiles; the image is the dense network's
+        assert build_images(qc)[1] == build_images(qd)[1]
+
+
+def test_per_neuron_units_expand_a_convolution(monkeypatch):
+    """A convolution after a per-neuron balanced layer cannot share one kernel: it is
+    converted as its matrix, connectivity kept, with the dense conversion's spikes."""
+    from snnkit import ann
+
+    model = _init(nn.Sequential(nn.Linear(16, 18), nn.ReLU(), nn.Unflatten(1, (2, 3, 3)),
+                                nn.Conv2d(2, 2, 2), nn.ReLU()), 71)
+    x = _inputs((16,), 30, seed=72)
+    assert blocks(model, (16,))[1].conv is not None
+    conv = convert(model, x, per_channel=True)
+    (pr,) = [p for p in conv.network.projections if p.name == "layer1->output"]
+    assert pr.conv is None and pr.mask is not None and pr.mask.sum() == 8 * 2 * 2 * 2
+    monkeypatch.setattr(ann, "_conv_block", lambda run, shape: None)
+    dense = convert(model, x, per_channel=True)
+    a, b = (c.run(x, 32, "fixed").spikes["output"] for c in (conv, dense))
+    assert torch.equal(a, b) and a.sum() > 0
 
 
 # --------------------------------------------------------------------------- rate mode
@@ -262,6 +365,8 @@ def test_bad_options_and_inputs_are_named():
     x = _inputs(shape, 4)
     with pytest.raises(snnkit.NetworkError, match="normalization"):
         convert(model, x, normalization="l2")
+    with pytest.raises(snnkit.NetworkError, match="convolutions: must be 'shared' or 'dense'"):
+        convert(model, x, convolutions="sparse")
     conv = convert(model, x, input="poisson")
     with pytest.raises(snnkit.SimulationError, match=r"values in \[0, 1\]"):
         conv.encode(x * 3, 8)

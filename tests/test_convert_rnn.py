@@ -338,6 +338,59 @@ def test_unsupported_loop_cells_are_refused():
         convert(_RowRNN(), _seqs(4), mode="rate")
 
 
+def test_orthogonal_recurrent_init_and_the_normal_one_unchanged():
+    """"orthogonal": ``R R^T = I`` on every recurrent layer; "normal" (the default) draws the
+    same weights as before the option existed (the row-wise example model depends on it)."""
+    q = QRNN(3, [5, 7], 2, levels=[4, 8], seed=1, recurrent_init="orthogonal")
+    for layer in q.rnn:
+        r = layer.rec.detach().double()
+        assert torch.allclose(r @ r.T, torch.eye(len(r), dtype=torch.float64), atol=1e-6)
+    torch.manual_seed(1)
+    lin = nn.Linear(3, 5)
+    lin.weight.data.normal_(0, 1.5 / 16 / 3 ** 0.5)
+    rec = torch.zeros(5, 5).normal_(0, 1 / (5 * 4) ** 0.5)
+    assert torch.equal(QRNN(3, 5, 2, levels=4, seed=1).rnn[0].rec.detach(), rec)
+
+
+def test_validation_split_is_carved_from_the_training_split_only():
+    from snnkit import datasets
+
+    xtr, ytr, _, _ = datasets.digits()
+    xf, yf, xv, yv = datasets.digits_validation()
+    assert (len(xf), len(xv)) == (len(xtr) - datasets.VALIDATION_SIZE, datasets.VALIDATION_SIZE)
+
+    def samples(x, y):
+        return sorted(zip(map(bytes, x), y.tolist()))
+
+    # the two parts are the training split, sample for sample (so nothing from the test split)
+    assert samples(np.concatenate([xf, xv]), np.concatenate([yf, yv])) == samples(xtr, ytr)
+    assert np.bincount(yv).min() >= 19  # stratified: about 20 of each class
+    a = datasets.digits_validation()
+    assert all(np.array_equal(u, v) for u, v in zip(a, (xf, yf, xv, yv)))
+
+
+def test_train_qrnn_with_validation_never_sees_the_held_out_samples(monkeypatch):
+    """``validation=True`` (how the S/PS defaults are chosen): both training phases get the
+    1147 fitting samples, none of the 200 held out."""
+    from snnkit import datasets
+
+    seen = []
+    real = datasets.fit_qrnn
+
+    def spy(q, x, y, *args, **kw):
+        seen.append(np.asarray(x))
+        return real(q, x[:64], y[:64], 1, *args[1:], **kw)
+
+    monkeypatch.setattr(datasets, "fit_qrnn", spy)
+    datasets.train_qrnn("row", seed=3, epochs=1, qepochs=1, cache=False, validation=True)
+    _, _, xv, _ = datasets.digits_validation()
+    held = {bytes(r) for r in datasets.digit_sequences("row", xv)}
+    assert len(seen) == 2
+    for x in seen:
+        assert len(x) == 1347 - datasets.VALIDATION_SIZE
+        assert not held & {bytes(r) for r in x}
+
+
 def test_bad_sequences_and_options():
     conv = build(_two_step())
     with pytest.raises(SimulationError, match="multiples of 1/4"):
@@ -350,6 +403,8 @@ def test_bad_sequences_and_options():
         build(_two_step(), state_bits=4)
     with pytest.raises(NetworkError, match="input_code"):
         QRNN(2, 3, 2, input_code="gray")
+    with pytest.raises(NetworkError, match="recurrent_init: must be one of"):
+        QRNN(2, 3, 2, recurrent_init="identity")
     with pytest.raises(NetworkError, match="must be nn.Linear, nn.Conv1d or nn.Conv2d"):
         QRNN(2, 3, 2, features=[nn.ReLU()])
     with pytest.raises(NetworkError, match="calibration_data: expected \\[batch, T"):

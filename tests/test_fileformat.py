@@ -156,3 +156,17 @@ def test_cli_info_on_saved_network(tmp_path, capsys):
     assert "c->c" in out and "Weight memory" in out
     assert main(["info", str(tmp_path / "nope.snn")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_summary_counts_a_kernel_once():
+    """The summary's weight memory counted a convolution's kernel once per synapse (1536 here)
+    though the network stores it once (54 values)."""
+    net = snnkit.Network()
+    net.add_input("in", (2, 6, 6))
+    net.add_population("c", (3, 6, 6))
+    net.add_population("o", 4)
+    net.connect_conv("in", "c", np.full((3, 2, 3, 3), 0.1), padding=1)
+    net.connect("c", "o", np.full((4, 108), 0.1))
+    out = net.summary()
+    assert "Weight memory: 486 weights x 8 bits" in out
+    assert "of which 54 in convolution kernels, shared by 1536 synapses" in out

@@ -394,6 +394,9 @@ def test_run_layer_refuses_mismatched_arguments():
                           plan.v_init["a"], 3, 2)
     with pytest.raises(ValueError, match="do not match"):
         kernels.run_layer(lib, x, pr.kernel_weights(), None, p, plan.v_init["a"], 4, 2)
+    with pytest.raises(ValueError, match="weight slabs"):  # float wv: the slabs of all columns
+        kernels.run_layer(lib, x, pr.kernel_weights(), None, p, plan.v_init["a"], 3, 2,
+                          wv=kernels.slabs(pr.kernel_weights(), 16, lib.lanes))
 
 
 def recurrent_net(rng):
@@ -450,3 +453,36 @@ def test_batch_blocked_recurrent_sums_equal_the_step_kernel(batch, monkeypatch):
             assert torch.equal(fast.spikes[k][:, b:b + 1], one.spikes[k]), (k, b)
     for k in ("h", "g"):
         assert 0.02 < float(fast.spikes[k].float().mean()) < 0.5, k
+
+
+@needs_cc
+@pytest.mark.parametrize("q", [snnkit.Quantization(),
+                               snnkit.Quantization(weight_bits=8, state_bits=8, frac_bits=4)],
+                         ids=["w8", "saturating"])
+def test_fixed_recurrent_on_the_tiles_is_bit_exact(q, monkeypatch):
+    # fixed-point populations fed back by themselves only, 32 or more samples, 8-bit weights:
+    # each step one integer matrix product on AMX (run_rec_amx; 40 samples: a partial second
+    # group of 32), bit for bit the step kernel's and the torch path's spikes and states.
+    # Without AMX the step kernel runs them (and the comparison still holds)
+    from snnkit import cpu_path
+
+    lib = kernel_lib()
+    rng = np.random.default_rng(22)
+    net, _ = snnkit.quantize(recurrent_net(rng), q)
+    x = {"in": rng.random((30, 40, 100)) < 0.15, "cur": rng.normal(0.1, 0.3, (30, 40, 3))}
+    calls = []
+    real = kernels.run_rec_amx
+    monkeypatch.setattr(kernels, "run_rec_amx",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    before = lib.snn_amx_runs()
+    fast = run(net, x, monkeypatch, True, backend="fixed")
+    # h and g on the tiles where the CPU has them (the o layer too: its layer AMX path)
+    assert len(calls) == (2 if lib.amx else 0)
+    assert lib.snn_amx_runs() - before == (3 if lib.amx else 0)
+    assert_identical(fast, run(net, x, monkeypatch, False, backend="fixed"))
+    monkeypatch.setattr(cpu_path, "_recurrent", lambda *a, **k: False)
+    assert_identical(fast, run(net, x, monkeypatch, True, backend="fixed"))
+    for k in ("h", "g"):
+        assert 0.02 < float(fast.spikes[k].float().mean()) < 0.5, k
+    if q.state_bits == 8:  # the saturating case really saturates
+        assert int(fast.states["g"]["i"].max()) == 127 and int(fast.states["h"]["v"].min()) == -128

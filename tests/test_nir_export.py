@@ -151,3 +151,23 @@ def test_export_refuses_cubalif_without_leak():
     net.connect("in", "p", 1.0)
     with pytest.raises(snnkit.NetworkError, match="'p'.*finite time constant"):
         to_nir(net)
+
+
+def test_population_named_output_exports(tmp_path):
+    """snnkit.convert names its last population "output", the name the export gave its NIR
+    Output node: the node replaced the population and nir refused the graph ("No output
+    nodes found"). The export now picks a free name; the file reads back as the network."""
+    net = _ff_net(1e-3, 0.9)
+    net.populations[-1].name = "output"
+    for pr in net.projections:
+        pr.target = "output" if pr.target == "out" else pr.target
+    graph, _ = _export(net)
+    nir.write(tmp_path / "net.nir", graph)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        back = from_nir(tmp_path / "net.nir", dt=net.dt)
+    assert [p.name for p in back.populations] == ["in", "hid", "output"]
+    x = _inputs().numpy()
+    a, b = snnkit.simulate(net, x), snnkit.simulate(back, x)
+    assert a.spikes["output"].any()
+    assert torch.equal(a.spikes["output"], b.spikes["output"])

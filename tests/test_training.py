@@ -265,6 +265,86 @@ def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, kind, m
             assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
+def self_recurrent(seed=0, grid=True, kind="cuba"):
+    """Populations fed back by their own spikes (snntorch's RLeaky) on the kernel path: "a"
+    (CubaLIF with refractoriness and a bias, or kind "delayed": LIF with snntorch's delayed
+    reset) with self projections of delays 1 and 9 (longer than the backward pass's chunks)
+    and a current input, "b" (per-neuron thresholds) with one of delay 2."""
+    rng = np.random.default_rng(seed)
+
+    def w(shape, mean, sd):
+        x = rng.normal(mean, sd, shape)
+        return np.round(x * 256) / 256 if grid else x
+
+    net = snnkit.Network(name="rec")
+    net.add_input("in", 20)
+    net.add_input("cur", 4, encoding="current")
+    net.add_population("a", 24, snnkit.LIF(beta=0.9, reset="delayed", bias=0.05)
+                       if kind == "delayed" else
+                       snnkit.CubaLIF(alpha=0.5, beta=0.85, refractory=1, bias=0.05))
+    net.add_population("b", 12, snnkit.LIF(beta=0.7, threshold=np.linspace(0.8, 1.2, 12)))
+    net.add_population("c", 6, snnkit.IF(threshold=1.5, adapt_plus=0.25, adapt_decay=0.9))
+    net.connect("in", "a", w((24, 20), 0.25, 0.4))
+    net.connect("a", "a", w((24, 24), 0.0, 0.3), delay=1)
+    net.connect("cur", "a", w((24, 4), 0.2, 0.2))
+    net.connect("a", "a", w((24, 24), -0.05, 0.2), delay=9)
+    net.connect("a", "b", w((12, 24), 0.3, 0.3))
+    net.connect("b", "b", w((12, 12), 0.0, 0.4), delay=2)
+    net.connect("b", "c", w((6, 12), 0.5, 0.3))
+    return net
+
+
+def _recurrent_input(steps, batch, seed):
+    return {"in": spikes_in(steps, batch, 20, seed=seed),
+            "cur": torch.from_numpy(np.random.default_rng(seed).random((steps, batch, 4)))}
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+@pytest.mark.parametrize("kind", ["cuba", "delayed"])
+def test_self_projections_run_on_the_kernel_as_they_simulate(arithmetic, kind, monkeypatch):
+    """Float weights off any grid (sums in the simulator's order: each self projection's
+    apart, then the other inputs), batches below and above the simulator's recurrent kernel's
+    (its step kernel then): spikes and states bit for bit."""
+    calls = []
+    run = fused.run
+    monkeypatch.setattr(fused, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    for seed, batch, memory in ((0, 3, "full"), (1, 9, "full"), (1, 9, "lean")):
+        net = self_recurrent(seed, grid=arithmetic == "fixed", kind=kind)
+        m, got = _assert_same_as_simulate(net, _recurrent_input(17, batch, seed), arithmetic,
+                                          {"memory": memory, "chunk": 5})
+        assert got.spikes["a"].detach().any() and got.spikes["b"].detach().any()
+    assert len(calls) == 3  # the fused kernel ran them
+
+
+@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
+@pytest.mark.parametrize("kind", ["cuba", "delayed"])
+def test_self_projection_gradients_equal_autograd_through_neuron_step(arithmetic, kind,
+                                                                      monkeypatch):
+    """The gradient reaches earlier steps through the recurrent weights (the backward pass
+    step by step), across chunks (delay 9); memory="lean" (chunks of 4 steps recomputed from
+    checkpoints, the own spikes' lists kept) gives the same."""
+    calls = []
+    run = fused.run
+    monkeypatch.setattr(fused, "run", lambda *a, **k: calls.append(1) or run(*a, **k))
+    net = self_recurrent(2, grid=arithmetic == "fixed", kind=kind)
+    x = _recurrent_input(19, 4, 2)
+    trainable = ALL if kind == "cuba" else ALL[:4]
+    m = SNN(net, arithmetic=arithmetic, trainable=trainable)
+    r1, g1 = _grads(m, x)
+    r2, g2 = _grads(m, x, monkeypatch, torch_path=True)
+    r3, g3 = _grads(SNN(net, arithmetic=arithmetic, trainable=trainable, memory="lean",
+                        chunk=4), x)
+    assert len(calls) == 2  # full and lean on the kernel
+    for k in r1.spikes:
+        assert torch.equal(r1.spikes[k], r2.spikes[k]) and torch.equal(r1.spikes[k], r3.spikes[k])
+    assert set(g1) == set(g2) == set(g3) and len(g1) == (16 if kind == "cuba" else 15)
+    tol = 1e-5 if arithmetic == "fixed" else 5e-5  # float32 sums in another order, 19 steps
+    for n in g1:
+        scale = float(g2[n].abs().max()) or 1.0
+        assert scale > 0 and float((g1[n] - g2[n]).abs().max()) <= tol * scale, n
+        assert float((g3[n] - g2[n]).abs().max()) <= tol * scale, n
+
+
 @pytest.mark.parametrize("memory", ["full", "lean"])
 def test_snntorch_default_leaky_trains_on_the_kernel_as_in_snntorch(memory):
     """snntorch's default Leaky (delayed reset) behind nn.Linear with biases, imported from its
@@ -583,6 +663,47 @@ def test_gradients_reuse_memory_only_once_released():
         if n != "weights.0" and fused.POOL.use_count:  # masked: torch's product with it
             assert p.grad.data_ptr() in ptrs, n
         assert torch.equal(p.grad, keep[n]), n
+
+
+def test_backward_buffers_take_the_memory_of_dropped_spikes(monkeypatch):
+    """Spikes the caller dropped after the forward pass lend their memory to the backward
+    pass's buffers and weight gradients (carved from it): the same gradients, bit for bit,
+    as with the spikes kept (fresh buffers); kept spikes are never overwritten."""
+    rng = np.random.default_rng(0)
+    net = snnkit.Network()
+    net.add_input("in", 50)
+    net.add_population("hid", 120, snnkit.LIF(beta=0.9))
+    net.add_population("out", 10, snnkit.LIF(beta=0.9))
+    net.connect("in", "hid", rng.normal(0.05, 0.3, (120, 50)))
+    net.connect("hid", "hid", rng.normal(0, 0.1, (120, 120)), delay=1)
+    net.connect("hid", "out", rng.normal(0.1, 0.3, (10, 120)), delay=2)
+    m = SNN(net, trainable=("weight",))
+    x, y = spikes_in(60, 16, 50, 0.2), torch.from_numpy(rng.integers(0, 10, 16))
+    carved = []
+    carve = fused.POOL.carve
+    monkeypatch.setattr(fused.POOL, "carve", lambda specs: (
+        lambda r: carved.append(r is not None) or r)(carve(specs)))
+
+    def grads(keep):
+        m.zero_grad(set_to_none=True)
+        res = m(x)
+        hid = res.spikes["hid"].detach().clone()
+        counts = res.spikes["out"].sum(0)
+        if not keep:
+            del res
+        torch.nn.functional.cross_entropy(counts, y).backward()
+        if keep:
+            assert torch.equal(res.spikes["hid"].detach(), hid)
+        return [p.grad.clone() for p in m.weights]
+
+    fused.POOL.clear()  # no buffer of another test to carve from
+    want = grads(keep=True)
+    assert carved == [False]
+    for _ in range(2):
+        got = grads(keep=False)
+        assert carved[-1]
+        for a, b in zip(got, want):
+            assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed

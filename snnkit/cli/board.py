@@ -16,8 +16,10 @@ from ..inputs import check_inputs
 from .batches import run_in_groups
 from .common import (
     UsageError,
+    add_encoding_args,
     add_net_args,
     add_port_args,
+    encode_samples,
     load_inputs,
     load_net,
     output_file,
@@ -25,6 +27,8 @@ from .common import (
     say,
     socket_address,
 )
+
+DEFAULT_EMULATE_PORT = 5555  # what `snnkit emulate` serves on when given neither --port nor --pty
 
 
 def open_device(args: argparse.Namespace) -> Device:
@@ -47,9 +51,11 @@ def register_emulate(sub) -> None:
                        description="Serve the emulated board until Ctrl-C: the Verilog core, "
                                    "UART and decoder under Verilator, reached by snnkit deploy "
                                    "/ run --port like a board.")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serve on this TCP port: 5555, localhost:5555 or "
-                                      "socket://HOST:PORT (0: a free one, printed)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--port", default=None,
+                       help="serve on this TCP port: 5555, localhost:5555 or "
+                            "socket://HOST:PORT (0: a free one, printed); default "
+                            f"{DEFAULT_EMULATE_PORT}")
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     add_net_args(p, required=False)
     p.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
@@ -64,6 +70,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     """Serve the emulated board in the foreground until Ctrl-C; return the exit status."""
     if args.clks_per_bit < 2:
         raise UsageError(f"--clks-per-bit: at least 2, got {args.clks_per_bit}")
+    if args.port is None and not args.pty:
+        args.port = str(DEFAULT_EMULATE_PORT)
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
     config = None
     if args.net and args.cores != 1:
@@ -117,10 +125,12 @@ def register_run(sub) -> None:
     add_port_args(p)
     p.add_argument("--input", required=True,
                    help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
-                        "population), or an .npy array")
+                        "population), or an .npy array; or samples [batch, n_inputs], "
+                        "encoded as --encoding says")
     p.add_argument("--steps", type=int, default=None,
-                   help="time steps (default: the input's length; fewer run the input's "
-                        "first steps)")
+                   help="time steps (default: the input's length, fewer run the input's "
+                        "first steps; samples: 8)")
+    add_encoding_args(p)
     p.add_argument("--out", required=True, help="result file, written exactly as named "
                                                 "(.npz archive, as snnkit simulate writes)")
     p.add_argument("--plot", metavar="PNG", help="also draw the spike raster of sample 0")
@@ -135,7 +145,8 @@ def run_run(args: argparse.Namespace) -> int:
     net = load_net(args)
     out = output_file(args.out, "--out")
     png = output_file(args.plot, "--plot", image=True)
-    arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
+    inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
+    arrays, steps, batch = check_inputs(net, inputs, steps)
     with open_device(args) as dev:
         say(f"quantisation to the board's format:\n{dev.load(net, progress=not args.quiet)}")
         if args.no_learning:

@@ -150,6 +150,47 @@ def load_arrays(path: str, option: str) -> np.ndarray | dict[str, np.ndarray]:
                          f"({e})") from e
 
 
+SAMPLE_ENCODINGS = ("regular", "poisson", "current")
+
+
+def add_encoding_args(p: argparse.ArgumentParser) -> None:
+    """``--encoding``: how samples ``[batch, inputs]`` become inputs, as ``snnkit train``
+    encodes them, so a network trained from samples runs on the same samples."""
+    p.add_argument("--encoding", choices=SAMPLE_ENCODINGS, default=None,
+                   help="an --input of samples [batch, n_inputs] is encoded over --steps "
+                        "steps (default 8, as snnkit train), as snnkit train does: regular / "
+                        "poisson spike rates in [0, 1], current: the values on every step "
+                        "(default: current for a current input, regular otherwise)")
+
+
+def encode_samples(args: argparse.Namespace, net, x):
+    """``(inputs, steps)``: ``x`` as loaded, or samples ``[batch, inputs]`` encoded with
+    ``--encoding`` over ``--steps`` (the defaults of ``snnkit train``), said on stdout."""
+    if isinstance(x, dict) or np.ndim(x) != 2:
+        if args.encoding is not None:
+            shape = "one array per population" if isinstance(x, dict) else list(np.shape(x))
+            raise UsageError(f"--encoding: only for samples [batch, inputs]; the input is "
+                             f"{shape}, already [steps, batch, inputs]")
+        return x, args.steps
+    from ..training.fit import DEFAULT_STEPS, encode
+
+    if len(net.inputs) != 1 or np.shape(x)[1] != net.n_inputs:
+        raise UsageError(f"--input: samples of shape {list(np.shape(x))}; the network has "
+                         f"{len(net.inputs)} input population(s) of {net.n_inputs} inputs in "
+                         f"all (samples [batch, {net.n_inputs}] need one input population)")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
+    enc = args.encoding or ("current" if net.inputs[0].encoding == "current" else "regular")
+    steps = args.steps or DEFAULT_STEPS
+    x = np.asarray(x, np.float64)
+    if enc != "current" and x.size and (x.min() < 0 or x.max() > 1):
+        raise UsageError(f"--encoding {enc}: samples must be spike rates in [0, 1], got "
+                         f"[{x.min():g}, {x.max():g}] (scale them, or --encoding current for "
+                         f"a current input)")
+    say(f"{len(x)} samples encoded as {enc} inputs over {steps} steps")
+    return encode(x, steps, enc, seed=0), steps
+
+
 def load_inputs(path: str, net, option: str = "--input"):
     """Inputs for ``net`` from an ``.npy`` array, or an ``.npz`` holding ``inputs``, one
     array per input population, or a single array."""

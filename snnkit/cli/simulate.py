@@ -8,7 +8,16 @@ from .. import plot
 from ..inputs import check_inputs
 from ..simulator import RECORDABLE, Simulator, simulate
 from .batches import run_in_groups
-from .common import UsageError, add_net_args, load_inputs, load_net, output_file, say
+from .common import (
+    UsageError,
+    add_encoding_args,
+    add_net_args,
+    encode_samples,
+    load_inputs,
+    load_net,
+    output_file,
+    say,
+)
 
 
 def register(sub) -> None:
@@ -20,10 +29,12 @@ def register(sub) -> None:
     add_net_args(p)
     p.add_argument("--input", required=True,
                    help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
-                        "population), or an .npy array")
+                        "population), or an .npy array; or samples [batch, n_inputs], "
+                        "encoded as --encoding says")
     p.add_argument("--steps", type=int, default=None,
-                   help="time steps (default: the input's length; fewer run the input's "
-                        "first steps)")
+                   help="time steps (default: the input's length, fewer run the input's "
+                        "first steps; samples: 8)")
+    add_encoding_args(p)
     p.add_argument("--backend", default="float", choices=["float", "fixed", "verilator",
                                                           "icarus"],
                    help="float (torch), fixed (the hardware's integers), or the Verilog core "
@@ -56,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     record = record_names(args.record, net)
     out = output_file(args.out, "--out")
     png = output_file(args.plot, "--plot", image=True)
-    arrays, steps, batch = check_inputs(net, load_inputs(args.input, net), args.steps)
+    inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
+    arrays, steps, batch = check_inputs(net, inputs, steps)
     if args.backend in ("float", "fixed"):
         sim = Simulator(net, args.backend)
 

@@ -117,11 +117,19 @@ typedef struct {
     const int32_t *idx;     /* the source neuron of each event */
     int64_t delay;          /* steps */
     int64_t row0;           /* the row of offsets[0]: lists of a part of the steps */
+    int64_t own;            /* from the population itself (delay >= 1): its lists are written
+                               step by step as the spikes are (snn_train_forward) */
 } tproj_t;
 
 typedef struct {
     int64_t t0, T, B, N, blk;      /* steps t0 .. t0 + T - 1 */
+    int64_t tlo, thi;              /* the steps of this pass: [tlo, thi) of the T */
     int kind, n_proj;              /* weights: 0 float32, 1 int8, 2 int16 */
+    int n_own;                     /* own projections (see own_sums) */
+    int pass;                      /* with own projections: 1 the other inputs into xin, all
+                                      steps; 2 a step, from xin and the own spikes */
+    void *xin;                     /* [T, B, N] the other inputs' sums: float32 (dense
+                                      added), int32 (fixed point) */
     const tproj_t *proj;
     const void *dense;             /* [T, B, N] input added to the sums, or NULL */
     tneuron_t p;
@@ -163,13 +171,15 @@ DEF_BITS(bits_f32, float, BITS_F32_FAST)
 DEF_BITS(bits_f64, double, )
 
 /* The event sums of step tt, sample b, columns c0 .. into acc (nv vectors: float32 or exact
-   int32): every projection's events in turn, as the simulator's one concatenated list. */
+   int32): every projection's events in turn, as the simulator's one concatenated list; with
+   which = 1 the projections from other populations only, 2 the own ones only. */
 static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
-                     void *acc) {
+                     void *acc, int which) {
     int add = 0;
     for (int k = 0; k < F->n_proj; k++) {
         const tproj_t *P = F->proj + k;
         if (tt < P->delay) continue; /* a delayed source is silent before its first step */
+        if (which && (which == 2) != (P->own != 0)) continue;
         int64_t s = (tt - P->delay) * F->B + b - P->row0;
         const int32_t *idx = P->idx + P->offsets[s];
         int64_t m = P->offsets[s + 1] - P->offsets[s];
@@ -181,6 +191,29 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
         add = 1;
     }
     if (!add) memset(acc, 0, (size_t)nv * VBYTES);
+}
+
+/* Float32: the sums of the population's own spikes (self projections) into acc, in the
+   simulator's order (its recurrent and step kernels): each projection summed from +0.0, the
+   sums added up in projection order. Returns 0 when none arrives (acc unwritten). */
+static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
+                    vf *acc, vf *tmp) {
+    int got = 0;
+    for (int k = 0; k < F->n_proj; k++) {
+        const tproj_t *P = F->proj + k;
+        if (!P->own || tt < P->delay) continue;
+        int64_t s = (tt - P->delay) * F->B + b - P->row0;
+        const int32_t *idx = P->idx + P->offsets[s];
+        int64_t m = P->offsets[s + 1] - P->offsets[s];
+        if (!got) {
+            tacc_f32((const float *)P->w + c0, P->ldw, idx, m, nv, tm, acc, got);
+        } else {
+            tacc_f32((const float *)P->w + c0, P->ldw, idx, m, nv, tm, tmp, 0);
+            for (int v = 0; v < nv; v++) acc[v] += tmp[v];
+        }
+        got = 1;
+    }
+    return got;
 }
 
 /* One work item = one block of columns, every sample and step. Scratch: the accumulators
@@ -196,17 +229,45 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
         const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
                             || p->delayed;                                              \
         RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
-        for (int64_t t = 0; t < F->T; t++) { /* then b: the rows written are adjacent */ \
+        for (int64_t t = F->tlo; t < F->thi; t++) { /* then b: adjacent rows written */ \
             for (int64_t b = 0; b < F->B; b++) {                                        \
                 RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;          \
                 RT *TH = (RT *)F->th + b * N + c0;                                      \
                 int32_t *R = F->r + b * N + c0;                                         \
                 const int64_t o = (t * F->B + b) * N + c0;                              \
-                row_sums(F, F->t0 + t, b, c0, nv, tm, scratch);                         \
-                if (sizeof(RT) == 8) /* exact int32 sums */                             \
-                    for (int64_t c = 0; c < n; c++) x[c] = (RT)((const int32_t *)scratch)[c]; \
-                if (F->dense)                                                           \
-                    for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
+                const int64_t tt = F->t0 + t;                                           \
+                if (F->pass == 1) { /* the other inputs only, every step */             \
+                    row_sums(F, tt, b, c0, nv, tm, scratch, 1);                         \
+                    if (sizeof(RT) == 8)                                                \
+                        memcpy((int32_t *)F->xin + o, scratch, sizeof(int32_t) * n);    \
+                    else if (F->dense)                                                  \
+                        for (int64_t c = 0; c < n; c++) ((float *)F->xin)[o + c] =      \
+                            ((const float *)scratch)[c] + ((const float *)F->dense)[o + c]; \
+                    else                                                                \
+                        memcpy((float *)F->xin + o, scratch, sizeof(float) * n);        \
+                    continue;                                                           \
+                }                                                                       \
+                if (F->pass == 2 && sizeof(RT) == 4) {                                  \
+                    /* the own spikes' sums added last, own + (others + dense), as the  \
+                       simulator */                                                     \
+                    const float *xi = (const float *)F->xin + o;                        \
+                    vf *own = (vf *)((char *)scratch + NV * VBYTES);                    \
+                    if (own_sums(F, tt, b, c0, nv, tm, own, own + NV))                  \
+                        for (int64_t c = 0; c < n; c++) x[c] = ((const RT *)own)[c] + xi[c]; \
+                    else                                                                \
+                        memcpy(x, xi, sizeof(float) * n);                               \
+                } else {                                                                \
+                    /* integers: exact in any order (int32 as the simulator's) */        \
+                    row_sums(F, tt, b, c0, nv, tm, scratch, F->pass == 2 ? 2 : 0);      \
+                    const int32_t *a = (const int32_t *)scratch;                        \
+                    if (F->pass == 2)                                                   \
+                        for (int64_t c = 0; c < n; c++) x[c] = (RT)(int32_t)((uint32_t)a[c] \
+                            + (uint32_t)((const int32_t *)F->xin)[o + c]);              \
+                    else if (sizeof(RT) == 8)                                           \
+                        for (int64_t c = 0; c < n; c++) x[c] = (RT)a[c];                \
+                    if (F->dense)                                                       \
+                        for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
+                }                                                                       \
                 RT *S = (RT *)F->spikes + o, *H = F->h ? (RT *)F->h + o : NULL;         \
                 uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
                 if (F->vprev) memcpy((RT *)F->vprev + o, V, sizeof(RT) * n);            \
@@ -234,24 +295,60 @@ static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv,
 DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32, bits_f32)
 DEF_FWD(fwd_f64, double, row_f64, sg_f64, sgs_f64, bits_f64)
 
+static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out);
+
 /* Steps t0 .. t0 + T - 1 of one population: the synaptic input from the n_proj spiking
    projections (kind: 0 float32 weights with float32 arithmetic, 1 / 2 int8 / int16 weights
    with the fixed point in doubles, dbl = 1) plus dense, then the neuron update. v, i, th, r:
    [B, N] state, updated in place; spikes, h, flags, vprev, iprev, rec_*: [T, B, N] out (all
    but spikes may be NULL); bits: [T, B, ceil(N / 16) * 2] the spikes as bits, or NULL.
-   Returns 0, -1 when memory ran out, -2 for a bad kind. */
+   With own projections (self projections, delay >= 1), the steps run one after the other,
+   all blocks of a step before the next, and after each step its spikes are listed from bits
+   (own_off [(t0 + T) * B + 1] by row from step 0, listed there up to step t0 already;
+   own_idx: room for every spike) for the own projections, whose tproj_t point there (bits
+   NULL: the lists of these steps are there already, a recomputation); the other inputs are summed first, for all steps
+   (as without own projections: each block's weights stay in cache over the steps), into
+   xin [T, B, N] (float32, or int32 with dbl).
+   Returns 0, -1 when memory ran out, -2 for a bad kind or arguments. */
 int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64_t N,
                       int n_proj, const tproj_t *proj, const void *dense, const tneuron_t *p,
                       void *v, void *i, void *th, int32_t *r, void *spikes, void *h,
                       uint8_t *flags, void *vprev, void *iprev, void *rec_v, void *rec_i,
-                      void *rec_th, uint8_t *bits, int n_threads) {
+                      void *rec_th, uint8_t *bits, int64_t *own_off, int32_t *own_idx,
+                      void *xin, int n_threads) {
     if ((kind == 0) == (dbl != 0) || kind < 0 || kind > 2) return -2;
     int64_t blk = scan_block(N, n_threads);
     if (blk > BLOCK) blk = BLOCK;
-    tfwd_t F = {t0, T, B, N, blk, kind, n_proj, proj, dense, *p, v, i, th, r, spikes, h, flags,
-                vprev, iprev, rec_v, rec_i, rec_th, bits, (N + 15) / 16 * 2};
-    return parallel_for(dbl ? fwd_f64 : fwd_f32, &F, (N + blk - 1) / blk, n_threads,
-                        NV * VBYTES + sizeof(double) * BLOCK_MAX);
+    int n_own = 0;
+    for (int k = 0; k < n_proj; k++) {
+        if (!proj[k].own) continue;
+        if (proj[k].delay < 1 || proj[k].row0 || proj[k].offsets != own_off) return -2;
+        n_own++;
+    }
+    tfwd_t F = {t0, T, B, N, blk, 0, T, kind, n_proj, n_own, 0, xin, proj, dense, *p, v, i, th,
+                r, spikes, h, flags, vprev, iprev, rec_v, rec_i, rec_th, bits,
+                (N + 15) / 16 * 2};
+    void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
+    const size_t scratch = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
+    if (!n_own) return parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+    if (!own_off || !own_idx || !xin) return -2;
+    F.pass = 1; /* the other inputs of all steps first, block by block (weights in cache) */
+    int rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+    if (rc) return rc;
+    F.pass = 2;
+    if (bits && !t0) own_off[0] = 0;
+    for (int64_t t = 0; t < T; t++) {
+        F.tlo = t;
+        F.thi = t + 1;
+        rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+        if (rc) return rc;
+        if (bits) /* list the step's spikes (rows of the lists: steps from 0) */
+            for (int64_t s = t * B; s < t * B + B; s++) {
+                const int64_t q = t0 * B + s;
+                own_off[q + 1] = own_off[q] + list_bits(bits + s * F.nb, N, 1, own_idx + own_off[q]);
+            }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ event lists */

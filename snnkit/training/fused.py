@@ -18,9 +18,11 @@ checkpoint and the kept event lists): besides the outputs and the event lists, m
 the checkpoints and the buffers of K steps of one population, whatever the depth of the
 network and T. Large buffers come from a small pool: a fresh allocation of this size is mapped
 anew and costs a page fault per 4 KB on first touch. The pool also takes back the memory of the
-weight gradients it handed out once nothing uses them any more (not the spikes: kept through
-the backward pass, their memory would raise its peak), and asks for huge pages where it must map
-new memory.
+float32 spikes and weight gradients it handed out once nothing uses them any more, for any
+request it holds: the backward pass carves its gradient buffers and the weight gradients from
+the memory of hidden spikes the caller dropped after the forward pass (kept through the
+backward pass, that memory then does not raise its peak). It asks for huge pages where it
+must map new memory.
 """
 
 from __future__ import annotations
@@ -102,16 +104,17 @@ class _Pool:
     def lend(self, shape, dtype) -> torch.Tensor:
         """An uninitialised tensor to hand out: in the memory of an earlier one that nothing
         holds any more (no tensor, view or graph uses its storage: the pool's is its only
-        reference), else fresh. Training steps then reuse their outputs' pages instead of
-        having megabytes mapped and zeroed by the system at every step."""
+        reference; the smallest that holds it), else fresh. Training steps then reuse their
+        outputs' pages instead of having megabytes mapped and zeroed by the system at every
+        step."""
         shape = tuple(shape)
         n = dtype.itemsize * int(torch.Size(shape).numel())
         st = None
-        if self.use_count is not None:
-            for k, old in enumerate(self.lent):
-                if old.nbytes() == n and self.use_count(old._cdata) == 1:
-                    st = self.lent.pop(k)
-                    break
+        if self.use_count is not None:  # the smallest free one that holds it
+            free = [(old.nbytes(), k) for k, old in enumerate(self.lent)
+                    if old.nbytes() >= n and self.use_count(old._cdata) == 1]
+            if free:
+                st = self.lent.pop(min(free)[1])
         if st is None:
             st = fresh(shape, dtype).untyped_storage()
         if self.use_count is not None:  # else nothing could tell when it is free: keep none
@@ -119,6 +122,25 @@ class _Pool:
             while len(self.lent) > LENT or sum(x.nbytes() for x in self.lent) > self.limit:
                 self.lent.pop(0)
         return torch.empty(0, dtype=dtype).set_(st, 0, shape)
+
+    def carve(self, specs) -> list[torch.Tensor] | None:
+        """Uninitialised tensors of ``specs = [(shape, dtype), ...]`` in one lent storage that
+        nothing holds any more (the smallest that holds them all, each 64-byte aligned), or
+        None where none does."""
+        sizes = [-(-dt.itemsize * int(torch.Size(sh).numel()) // 64) * 64 for sh, dt in specs]
+        if self.use_count is None or not specs:
+            return None
+        free = [(old.nbytes(), k) for k, old in enumerate(self.lent)
+                if old.nbytes() >= sum(sizes) and self.use_count(old._cdata) == 1]
+        if not free:
+            return None
+        st = self.lent.pop(min(free)[1])
+        self.lent.append(st)  # the most recent
+        out, off = [], 0
+        for (sh, dt), n in zip(specs, sizes):
+            out.append(torch.empty(0, dtype=dt).set_(st, off // dt.itemsize, tuple(sh)))
+            off += n
+        return out
 
     def clear(self) -> None:
         self.free.clear()
@@ -257,16 +279,27 @@ class _Network(torch.autograd.Function):
             if p:
                 pooled.append(t)
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
+        own_lists = []  # the lists of populations with self projections (pooled)
         for k, (name, pop) in enumerate(spec.pops.items()):
             p = dict(zip(TENSORS, per[PER * k:PER * k + PER - 1]))
             d = per[PER * k + PER - 1]
             d = None if d is None else d.detach().contiguous()
             neuron = K.neuron_struct(p, pop.flags, keep, pop.refractory)
-            projs = [] if lean else [K.Projection(kw[s], *lists[src], delay)
-                                     for src, s, delay in pop.projs]
+            own = None  # self projections: its lists, written step by step, and scratch
+            if any(src == name for src, _, _ in pop.projs):
+                own = (POOL.take((T * B + 1,), torch.int64),  # lists kept while the
+                       POOL.take((T * B * pop.size + 16,), torch.int32),  # node lives
+                       POOL.take(((spec.chunk if lean else T) * B * pop.size,),
+                                 _xin_dtype(spec)))
+                own_lists += own[:2]
+            projs = [] if lean else [
+                K.Projection(kw[s], *(own[:2] if src == name else lists[src]), delay,
+                             own=src == name) for src, s, delay in pop.projs]
             state = _state(pop, p["v_init"], B, dt)
             shape = (T, B, pop.size)
-            spikes = fresh(shape, dt)  # not lent: its memory, kept, would raise the peak
+            # float32 spikes lent: once dropped, the weight gradient (float32, about half
+            # their size) takes their memory; kept otherwise, they would raise the peak
+            spikes = fresh(shape, dt) if lean or spec.fixed else POOL.lend(shape, dt)
             rec = [fresh(shape, dt) if r in spec.record else None for r in RECORD]
             base = n_in + PER * k  # index of the population's first tensor
             want_beta = need and ctx.needs_input_grad[1 + base + PARAMS.index("beta")]
@@ -283,28 +316,32 @@ class _Network(torch.autograd.Function):
                 vprev = POOL.take(shape, dt) if want_beta else None
                 iprev = POOL.take(shape, dt) if want_alpha else None
                 K.forward(lib, spec.fixed, 0, projs, d, neuron, state, spikes, h, fl, vprev,
-                          iprev, rec, bits)
+                          iprev, rec, bits, own)
                 saved.update(h=h, flags=fl, vprev=vprev, iprev=iprev)
                 if need:  # back to the pool once the graph (and so this node) is freed
                     weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)
             else:  # keep the state at every chunk's start; recompute the rest in backward
-                saved.update(dense=d, checkpoints=[])
+                saved.update(dense=d, checkpoints=[], own=None if own is None else own[:2])
                 for t0 in range(0, T, spec.chunk):
                     t1 = min(T, t0 + spec.chunk)
                     saved["checkpoints"].append(tuple(s.clone() if u else None
                                                       for s, u in zip(state, _used(pop))))
-                    projs = [K.Projection(kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
-                             for off, idx, q0 in [_bits_lists(lib, B, bits_of[src], delay, t0, t1)]]
+                    projs = _lean_projections(pop, name, kw, own, {
+                        (src, delay): _bits_lists(lib, B, bits_of[src], delay, t0, t1)
+                        for src, _, delay in pop.projs if src != name})
                     K.forward(lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
                               neuron, state, spikes[t0:t1],
                               rec=[None if r is None else r[t0:t1] for r in rec],
-                              bits=None if bits is None else bits[t0 * B:t1 * B])
+                              bits=None if bits is None else bits[t0 * B:t1 * B],
+                              own=_own_part(own, (t1 - t0) * B * pop.size))
             del projs
+            if own:
+                POOL.give(own[2])
             if bits is not None:  # it feeds other populations: its spikes as event lists
                 if lean:
                     bits_of[name] = bits, pop.size
                 else:
-                    lists[name] = K.event_lists(lib, bits, pop.size)
+                    lists[name] = own[:2] if own else K.event_lists(lib, bits, pop.size)
                     POOL.give(bits)
             ctx.neurons.append(neuron)
             ctx.saved.append(saved)
@@ -320,6 +357,10 @@ class _Network(torch.autograd.Function):
             weakref.finalize(ctx, POOL.give, *pooled)
         else:
             POOL.give(*pooled)
+        if need:
+            weakref.finalize(ctx, POOL.give, *own_lists)
+        else:
+            POOL.give(*own_lists)
         return (*outs, *recs)
 
     @staticmethod
@@ -342,8 +383,26 @@ class _Network(torch.autograd.Function):
         # the gradient of the spikes of each population that feeds others, rows padded: steps
         # [t0 - lag, t1) of the chunk (a delayed target's gradient reaches earlier steps);
         # the backward pass turns the chunk's rows into the input's gradient, in place
-        gs_buf = [POOL.take((c + pop.lag, B, _row_length(pop.size)), dt, zero=pop.lag > 0)
-                  if pop.lag >= 0 else None for pop in pops]
+        w0 = n_in + PER * P
+        gs_shapes = [(c + pop.lag, B, _row_length(pop.size)) if pop.lag >= 0 else None
+                     for pop in pops]
+        dw_shapes = [(w.shape[1], w.shape[0]) if need[w0 + s] else None
+                     for s, w in enumerate(weights)]
+        # in one lent buffer that nothing holds (the spikes the caller dropped) if one holds
+        # them all: the pass then maps no new memory; else from the pool, each
+        carved = POOL.carve([(sh, dt) for sh in gs_shapes if sh is not None]
+                            + [(sh, torch.float32) for sh in dw_shapes if sh is not None])
+        if carved is not None:
+            it_c = iter(carved)
+            gs_buf = [None if sh is None else next(it_c) for sh in gs_shapes]
+            dw = [None if sh is None else next(it_c) for sh in dw_shapes]
+            for buf, pop in zip(gs_buf, pops):
+                if buf is not None and pop.lag > 0:
+                    buf.zero_()
+        else:
+            gs_buf = [None if sh is None else POOL.take(sh, dt, zero=pop.lag > 0)
+                      for sh, pop in zip(gs_shapes, pops)]
+            dw = [None if sh is None else POOL.lend(sh, torch.float32) for sh in dw_shapes]
         carry = [tuple(torch.zeros(B, pop.size, dtype=dt) for _ in range(3)) for pop in pops]
         gp, g_dense = [], []
         for k, pop in enumerate(pops):
@@ -355,10 +414,8 @@ class _Network(torch.autograd.Function):
             g["beta"] = g["beta"] if want_beta else None
             gp.append(g)
             g_dense.append(POOL.lend((T, B, pop.size), dt) if need[base + PER - 1] else None)
-        w0 = n_in + PER * P
-        dw = [POOL.lend((w.shape[1], w.shape[0]), torch.float32) if need[w0 + s] else None
-              for s, w in enumerate(weights)]
         started = [False] * len(dw)  # the first chunk writes dw, the others add to it
+        own_w = {}  # weight slot -> self projection's weights, contiguous
         for kc in reversed(range(-(-T // c))):  # chunks of c steps, the last first
             t0, t1 = kc * c, min(T, kc * c + c)
             n = t1 - t0
@@ -382,8 +439,24 @@ class _Network(torch.autograd.Function):
                 lists = {(src, delay): _chunk_lists(ctx, src, delay, t0, t1)
                          for src, _, delay in pop.projs}
                 hk, fk, vp, ip, scratch = _chunk_state(ctx, spec, k, kc, t0, t1, lists)
-                K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
-                           carry[k], gx, tuple(gp[k][n_] for n_ in GRADS))
+                gpk = tuple(gp[k][n_] for n_ in GRADS)
+                own = []  # self projections: (weights target-major, products 1.2x faster;
+                for src, s, delay in pop.projs:  # once per pass) and delay
+                    if index.get(src) == k:
+                        if s not in own_w:
+                            own_w[s] = weights[s].detach().contiguous()
+                        own.append((own_w[s], delay))
+                if not own:
+                    K.backward(lib, spec.fixed, ctx.neurons[k], N, gs, gr, hk, fk, vp, ip,
+                               carry[k], gx, gpk)
+                for u in reversed(range(n) if own else ()):  # step by step: each step's
+                    # input gradient reaches the population's spikes of `delay` steps before
+                    K.backward(lib, spec.fixed, ctx.neurons[k], N, gs[u:u + 1],
+                               [None if g is None else g[u:u + 1] for g in gr],
+                               *(None if a is None else a[u:u + 1] for a in (hk, fk, vp, ip)),
+                               carry[k], gx[u * B:u * B + B], gpk)
+                    for w, delay in own:  # rows of steps before t0: the next chunk's
+                        gs_buf[k][pop.lag + u - delay, :, :N].addmm_(gx[u * B:u * B + B, :N], w)
                 POOL.give(*scratch)
                 g32 = gx if dt == torch.float32 else None
                 for src, s, delay in pop.projs:
@@ -395,7 +468,7 @@ class _Network(torch.autograd.Function):
                                       delay * B, g32, dw[s], accumulate=started[s])
                         started[s] = True
                     j = index.get(src)
-                    if j is not None:  # the source population's spikes' gradient
+                    if j is not None and j != k:  # the source population's spikes' gradient
                         lag, S = pops[j].lag, pops[j].size
                         rows = gs_buf[j][lag - delay:lag - delay + n, :, :S].view(n * B, S)
                         w = weights[s].detach()
@@ -412,7 +485,9 @@ class _Network(torch.autograd.Function):
                     lag = pop.lag
                     buf[c:c + lag] = buf[:lag].clone() if lag > c else buf[:lag]
                     buf[:c].zero_()
-        POOL.give(*gs_buf)
+        if carved is None:
+            POOL.give(*gs_buf)
+        del gs_buf, carved  # (the carved buffer's storage is free again once dw is)
         out = [None] * n_in
         for k in range(P):
             g = [None] * len(TENSORS)
@@ -424,6 +499,30 @@ class _Network(torch.autograd.Function):
             out += g + [g_dense[k]]
         out += [None if d is None else d.T.to(w.dtype) for d, w in zip(dw, weights)]
         return (None, *out)
+
+
+def _xin_dtype(spec: Spec) -> torch.dtype:
+    """The other inputs' sums of a population with self projections (kernel.forward)."""
+    return torch.int32 if spec.fixed else torch.float32
+
+
+def _own_part(own: tuple | None, n: int) -> tuple | None:
+    """``own`` for kernel.forward on ``n`` neuron-steps: the scratch cut to them."""
+    return None if own is None else (own[0], own[1], own[2][:n])
+
+
+def _lean_projections(pop: Pop, name: str, kw: list, own, lists: dict):
+    """The projections into ``pop`` for one chunk of the lean mode: its self projections on
+    its own lists of all steps (``own``), the others on the chunk's ``lists[src, delay] =
+    (offsets, idx, row0)``."""
+    out = []
+    for src, s, delay in pop.projs:
+        if src == name:
+            out.append(K.Projection(kw[s], own[0], own[1], delay, own=True))
+        else:
+            off, idx, q0 = lists[src, delay]
+            out.append(K.Projection(kw[s], off, idx, delay, q0))
+    return out
 
 
 def _chunk_lists(ctx, src: str, delay: int, t0: int, t1: int) -> tuple:
@@ -461,8 +560,9 @@ def _chunk_state(ctx, spec: Spec, k: int, kc: int, t0: int, t1: int, lists: dict
     state = tuple(torch.zeros(B, pop.size, dtype=torch.int32 if j == 3 else dt) if s is None
                   else s.clone() for j, s in enumerate(sv["checkpoints"][kc]))
     d = sv["dense"]
-    projs = [K.Projection(ctx.kw[s], off, idx, delay, q0) for src, s, delay in pop.projs
-             for off, idx, q0 in [lists[src, delay]]]
+    own = None if sv["own"] is None else (  # the lists are there: none written (no bits)
+        *sv["own"], POOL.take(((t1 - t0) * B * pop.size,), _xin_dtype(spec)))
+    projs = _lean_projections(pop, list(spec.pops)[k], ctx.kw, own, lists)
     K.forward(spec.lib, spec.fixed, t0, projs, None if d is None else d[t0:t1],
-              ctx.neurons[k], state, spikes, h, fl, vprev, iprev)
-    return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev)
+              ctx.neurons[k], state, spikes, h, fl, vprev, iprev, own=own)
+    return h, fl, vprev, iprev, (h, spikes, fl, vprev, iprev, None if own is None else own[2])

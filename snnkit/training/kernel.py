@@ -40,7 +40,8 @@ class TProj(ctypes.Structure):
     """``tproj_t`` of _train_kernels.c: one spiking projection into a population."""
 
     _fields_ = [("w", ctypes.c_void_p), ("ldw", ctypes.c_int64), ("offsets", ctypes.c_void_p),
-                ("idx", ctypes.c_void_p), ("delay", ctypes.c_int64), ("row0", ctypes.c_int64)]
+                ("idx", ctypes.c_void_p), ("delay", ctypes.c_int64), ("row0", ctypes.c_int64),
+                ("own", ctypes.c_int64)]
 
 
 def load():
@@ -69,7 +70,7 @@ def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     tn = ctypes.POINTER(TNeuron)
     lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
-                                      ctypes.POINTER(TProj), p, tn] + [p] * 13 + [c_int]
+                                      ctypes.POINTER(TProj), p, tn] + [p] * 16 + [c_int]
     lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn, p, i64] + [p] * 11 + [i64] \
         + [p] * 6 + [c_int]
     lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
@@ -133,16 +134,27 @@ def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list,
 
 
 def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spikes, h=None,
-            flags=None, vprev=None, iprev=None, rec=(None, None, None), bits=None) -> None:
+            flags=None, vprev=None, iprev=None, rec=(None, None, None), bits=None,
+            own=None) -> None:
     """Steps ``t0 .. t0 + T - 1`` of one population (``T, B, N = spikes.shape``): the input
     from ``projs`` (:class:`Projection`s, the weights of one kind: float32 with ``dbl=False``,
     int8 / int16 with the fixed point, ``dbl=True``) plus ``dense`` ``[T, B, N]`` or None,
     then the neuron update. ``state = (v, i, theta, refrac)`` ``[B, N]`` is updated in place;
     the other outputs ``[T, B, N]`` are written, and ``bits`` (uint8 ``[T * B, nb]``, see
-    :func:`bits_bytes`) the spikes as bits."""
+    :func:`bits_bytes`) the spikes as bits. ``own = (offsets, idx, xin)``: the event lists
+    of all steps (offsets ``[T * B + 1]``, idx with room for every spike: memory no spike
+    fills is never touched, so never mapped; rows from step 0) the population's own spikes are
+    written to step by step (from ``bits``; ``bits=None``: they are there already), which its
+    self projections (``Projection(..., own=True)`` on them) read, and scratch for the other
+    inputs' sums (``T * B * N`` elements of 4 bytes: float32, int32 in fixed point)."""
     T, B, N = spikes.shape
     if bits is not None and tuple(bits.shape) != (T * B, bits_bytes(N)):
         raise ValueError(f"training kernel: bits {tuple(bits.shape)} for [{T} x {B}, {N}]")
+    if any(pr.own for pr in projs) and (own is None or any(
+            pr.offsets.data_ptr() != own[0].data_ptr() or pr.row0 for pr in projs if pr.own)
+            or own[0].shape[0] < (t0 + T) * B + 1 or own[1].shape[0] < (t0 + T) * B * N
+            or own[2].numel() != T * B * N or own[2].element_size() != 4):
+        raise ValueError("training kernel: self projections need the own lists and scratch")
     dt = torch.float64 if dbl else torch.float32
     kinds = {kernels.KINDS[pr.w.dtype] for pr in projs}
     if len(kinds) > 1 or (kinds and (0 in kinds) == dbl):
@@ -153,7 +165,10 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
     args = [_ptr(dense, dt), ctypes.byref(neuron), _ptr(v, dt), _ptr(i, dt), _ptr(th, dt),
             _ptr(r, torch.int32), _ptr(spikes, dt), _ptr(h, dt), _ptr(flags, torch.uint8),
             _ptr(vprev, dt), _ptr(iprev, dt), *(_ptr(t, dt) for t in rec),
-            _ptr(bits, torch.uint8)]
+            _ptr(bits, torch.uint8),
+            *((None, None, None) if own is None else (_ptr(own[0], torch.int64),
+                                                       _ptr(own[1], torch.int32),
+                                                       _ptr(own[2])))]
     _check(lib.snn_train_forward(int(dbl), kinds.pop() if kinds else int(dbl), t0, T, B, N,
                                  len(projs), arr, *args, _threads(T * B * N)), "forward")
 
@@ -180,19 +195,19 @@ class Projection:
     on, and the delay."""
 
     def __init__(self, w: torch.Tensor, offsets: torch.Tensor, idx: torch.Tensor, delay: int,
-                 row0: int = 0):
+                 row0: int = 0, own: bool = False):
         if w.dim() != 2 or w.stride(1) != 1 or offsets.dtype != torch.int64 \
                 or idx.dtype != torch.int32:
             raise ValueError(f"training kernel: projection weights {tuple(w.shape)} {w.dtype}, "
                              f"lists {offsets.dtype} / {idx.dtype}")
         self.w, self.offsets, self.idx, self.delay = w, offsets, idx, int(delay)
-        self.row0 = int(row0)
+        self.row0, self.own = int(row0), bool(own)
 
     def struct(self, B: int, N: int) -> TProj:
         if self.w.shape[1] < (N if self.w.dtype == torch.float32 else -(-N // 16) * 16):
             raise ValueError(f"training kernel: weight rows of {self.w.shape[1]} for {N} targets")
         return TProj(self.w.data_ptr(), self.w.stride(0), self.offsets.data_ptr(),
-                     self.idx.data_ptr(), self.delay, self.row0)
+                     self.idx.data_ptr(), self.delay, self.row0, int(self.own))
 
 
 def backward(lib, dbl: bool, neuron: TNeuron, n: int, gs, grec, h, flags, vprev, iprev,

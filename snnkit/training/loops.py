@@ -1,9 +1,11 @@
-"""The two ways :class:`~snnkit.training.SNN` runs a network, as the simulator has them:
+"""The ways :class:`~snnkit.training.SNN` runs a network, as the simulator has them:
 
 * :func:`run_layerwise`: a feed-forward network without active plasticity, one population
   after the other over all steps (on the CPU the whole network as one fused kernel node,
   :mod:`snnkit.training.fused`; elsewhere one matrix product per projection, then the step
   loop of :func:`snnkit.neurons.neuron_step`);
+* :func:`run_self_recurrent`: the same with self projections (snntorch's ``RLeaky``): the
+  fused kernel node on the CPU, else the step loop;
 * :func:`run_stepwise`: every network, step by step, as ``simulate``'s stepwise path.
 
 Both under autograd; ``memory="lean"`` recomputes chunks of steps in the backward pass.
@@ -65,6 +67,16 @@ def run_layerwise(model, xs, steps, batch, record):
     return spikes, states
 
 
+def run_self_recurrent(model, xs, steps, batch, record):
+    """Feed-forward networks with self projections: on the CPU the fused kernel node (a
+    population with self projections runs step after step there), else
+    :func:`run_stepwise`."""
+    lib = _use_kernel(model)
+    if lib is None:
+        return run_stepwise(model, xs, steps, batch, record)
+    return _run_fused(model, lib, xs, steps, batch, record)
+
+
 def _run_fused(model, lib, xs, steps, batch, record):
     """The network as one node of the C kernel: spiking sources as event lists, current
     sources summed into a dense input by torch (as the simulator's kernel path)."""
@@ -88,8 +100,8 @@ def _run_fused(model, lib, xs, steps, batch, record):
             if pr.source in pops:
                 pops[pr.source].lag = max(pops[pr.source].lag, pr.delay)
     spec = fused.Spec(lib, steps, batch, model.q is not None, inputs, pops,
-                      tuple(r for r in fused.RECORD if r in record), _chunk(model, steps),
-                      _kernel_weight_dtype(model))
+                      tuple(r for r in fused.RECORD if r in record),
+                      _chunk(model, steps), _kernel_weight_dtype(model))
     for name, d in dense.items():
         pops[name].dense = True
         dense[name] = d.contiguous()

@@ -8,10 +8,11 @@ and in the hardware's fixed point. Two ways to run it, as in the simulator
 
 * feed-forward networks without active plasticity, on the CPU: the whole network as one
   autograd node over all steps (:mod:`snnkit.training.fused`, a C kernel; every model,
-  ``reset="delayed"`` and per-neuron refractory periods included);
-* everything else (recurrent and backward projections, STDP, CUDA, ``detach_reset=False``,
-  ``SNNKIT_KERNELS=0``): torch autograd through ``neuron_step`` (layer by layer for
-  feed-forward networks, else the step loop).
+  ``reset="delayed"`` and per-neuron refractory periods included), also with self
+  projections (a population fed back by its own spikes, snntorch's ``RLeaky``);
+* everything else (recurrent projections between populations, backward projections, STDP,
+  CUDA, ``detach_reset=False``, ``SNNKIT_KERNELS=0``): torch autograd through
+  ``neuron_step`` (layer by layer for feed-forward networks, else the step loop).
 
 This module holds the parameters (trainable ones as ``nn.Parameter``), turns them into what
 the forward pass uses (masked weights; in fixed point the integers, with straight-through
@@ -154,12 +155,6 @@ class SNN(nn.Module):
                                "parameter); give e.g. trainable=('weight',)")
         if not net.neuron_populations or not net.inputs:
             raise NetworkError("net: needs an input population and a neuron population")
-        conv = [f"projections[{i}] ({pr.name})" for i, pr in enumerate(net.projections)
-                if pr.conv is not None]
-        if conv:
-            raise NetworkError(f"{conv[0]}: training convolution projections is not supported "
-                               f"yet (their kernel is shared by every position); simulate them, "
-                               f"or connect the dense expansion (proj.dense_weight()) to train")
         self.arithmetic, self.memory, self.chunk = arithmetic, memory, chunk
         self.surrogate = make_surrogate(surrogate, slope)
         self.detach_reset, self.learning = bool(detach_reset), learning
@@ -183,13 +178,21 @@ class SNN(nn.Module):
         dtype = torch.float64 if arithmetic == "fixed" else torch.float32
         # [target, source] as Network.weight, stored source-major (a transposed view): the
         # layout the kernels read and write, so no gradient is transposed or copied
+        # a convolution's parameter is its kernel, shared by every position: weight(k) spreads
+        # it over [target, source] through ``conv{k}`` (1 + the kernel entry of each synapse,
+        # 0 where none), so every path reads the dense weights and the gradient of every
+        # position adds up in the kernel
         self.weights = nn.ParameterList(
-            nn.Parameter(torch.tensor(np.ascontiguousarray(pr.weight.T), dtype=dtype).T,
+            nn.Parameter(torch.tensor(pr.weight, dtype=dtype) if pr.conv is not None else
+                         torch.tensor(np.ascontiguousarray(pr.weight.T), dtype=dtype).T,
                          requires_grad="weight" in trainable)
             for pr in net.projections)
         for k, pr in enumerate(net.projections):
             self.register_buffer(f"mask{k}", None if pr.mask is None else
                                  torch.tensor(np.ascontiguousarray(pr.mask.T)).T)
+            self.register_buffer(f"conv{k}", None if pr.conv is None else torch.tensor(
+                pr.conv.dense(np.arange(1.0, pr.weight.size + 1).reshape(pr.weight.shape)),
+                dtype=torch.int64))
         self.pops = nn.ModuleList(
             _Population(p, trainable - {"weight"}, self.per_neuron, dtype,
                         f"populations[{net.index_of(p.name)}] ({p.name}).neuron")
@@ -204,6 +207,9 @@ class SNN(nn.Module):
         order = {p.name: k for k, p in enumerate(net.populations)}
         self._layerwise = not self._stdp and all(order[p.source] < order[p.target]
                                                  for p in net.projections)
+        # feed-forward but for self projections (snntorch's RLeaky): the fused kernel runs it
+        self._self_recurrent = not self._stdp and not self._layerwise and all(
+            order[p.source] < order[p.target] or p.source == p.target for p in net.projections)
         if device is not None:
             self.to(device)
 
@@ -238,14 +244,24 @@ class SNN(nn.Module):
     # ------------------------------------------------------------------ parameters in use
 
     def weight(self, k: int) -> torch.Tensor:
-        """Projection ``k``'s weights as the forward pass uses them: masked, and in fixed
-        point the integers (rounded, saturated to ``weight_bits``)."""
+        """Projection ``k``'s weights ``[target, source]`` as the forward pass uses them:
+        masked (a convolution's kernel at every position), and in fixed point the integers
+        (rounded, saturated to ``weight_bits``)."""
+        w = self._stored_weight(k)
+        idx = getattr(self, f"conv{k}")
+        if idx is not None:
+            return torch.cat([w.new_zeros(1), w.reshape(-1)])[idx]
+        mask = getattr(self, f"mask{k}")
+        return w if mask is None else w * mask
+
+    def _stored_weight(self, k: int) -> torch.Tensor:
+        """Projection ``k``'s parameter (a convolution's kernel) as used: fixed point rounds
+        and saturates it to ``weight_bits``."""
         w = self.weights[k]
         if self.q is not None:
             lim = 1 << (self.q.weight_bits - 1)
             w = round_ste(w * float(1 << self.q.frac_bits)).clamp(-lim, lim - 1)
-        mask = getattr(self, f"mask{k}")
-        return w if mask is None else w * mask
+        return w
 
     def neuron_params(self, k: int) -> tuple[NeuronParams, torch.Tensor]:
         """Population ``k``'s :class:`~snnkit.neurons.NeuronParams` and ``v_init`` as the
@@ -296,7 +312,8 @@ class SNN(nn.Module):
         arrays, steps, batch = check_inputs(net, x, None)
         xs = {p.name: self._encode_input(arrays[p.name].to(self.device), p)
               for p in net.inputs}
-        run = loops.run_layerwise if self._layerwise else loops.run_stepwise
+        run = loops.run_layerwise if self._layerwise else loops.run_self_recurrent \
+            if self._self_recurrent else loops.run_stepwise
         spikes, states = run(self, xs, steps, batch, set(record))
         spikes = {p.name: spikes[p.name] for p in net.populations if p.encoding != "current"}
         return Result(self.arithmetic, steps, batch, spikes, states,
@@ -335,10 +352,12 @@ class SNN(nn.Module):
         fits it, else none is attached (the fixed backend then chooses one)."""
         net = copy.deepcopy(self._source)
         for k, pr in enumerate(net.projections):
-            w = self.weight(k).detach().cpu().to(torch.float64).numpy()
+            conv = pr.conv is not None
+            w = (self._stored_weight(k) if conv else self.weight(k))
+            w = w.detach().cpu().to(torch.float64).numpy()
             if self.q is not None:
                 w = w * 2.0 ** -self.q.frac_bits
-            pr.weight = np.where(pr.connections(), w, 0.0)
+            pr.weight = w if conv else np.where(pr.connections(), w, 0.0)
         for k, pop in enumerate(net.neuron_populations):
             m = self.pops[k]
             p, _ = self.neuron_params(k)
