@@ -459,8 +459,10 @@ module snn_seq #(
     // from its logic, and the weights go through a 32-to-1 read multiplexer): the weight (the
     // neuron pass's p3 stage; a synapse's ph 5, kept until its write) and a trace (ph 2 of the
     // trace pass; the pre trace at a synapse's ph 5)
+    // (keep: fabric flip-flops, not a DSP's input register, as dec_xq below: the iCE40's
+    // build would time such a DSP's multiplier as a pseudo-register path)
     reg  [W_BITS:0]   w_q;
-    reg  [T_BITS-1:0] tr_q;
+    (* keep *) reg [T_BITS-1:0] tr_q;
 
     snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_trace (
         .state_x(tr_q),  // the trace word, registered at ph 2
