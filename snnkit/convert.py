@@ -251,9 +251,9 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
     weight_bits, state_bits : the fixed-point format attached to the network (state_bits
         default: 16, or what the lossless schedule needs)
     convolutions : "shared" (a block that is a convolution becomes a convolution projection,
-        one kernel for every position) or "dense" (expanded to its matrix with the
-        connectivity as the mask, the same integers and spikes: what training with
-        :class:`snnkit.training.SNN` needs, which learns each synapse's own weight)
+        one kernel for every position; :class:`snnkit.training.SNN` trains the kernel) or
+        "dense" (expanded to its matrix with the connectivity as the mask, the same integers
+        and spikes: each synapse then trains its own weight)
 
     Returns
     -------

@@ -142,6 +142,10 @@ def _class_of(spec: str):
         return getattr(module, name)
     except NetworkError:
         raise
+    except ModuleNotFoundError as e:
+        hint = (f"; a file in this folder is given by its path: {where}.py:{name}"
+                if Path(f"{where}.py").is_file() else "")
+        raise NetworkError(f"--model-class: cannot import {spec!r} ({e}){hint}") from e
     except Exception as e:  # noqa: BLE001 - importing the user's code
         raise NetworkError(f"--model-class: cannot import {spec!r} ({e})") from e
 

@@ -331,6 +331,12 @@ class Network:
         """Write the network to ``path`` (format: docs/network-format.md); atomic."""
         fileformat.write(path, *self.to_manifest())
 
+    @staticmethod
+    def load(path) -> Network:
+        """Read a network file: :func:`snnkit.load`, beside :meth:`save` where it is sought
+        (as ``Result.load`` is beside ``Result.save``)."""
+        return load(path)
+
     def to_manifest(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The file's manifest (every scalar) and the arrays it refers to by key."""
         arrays: dict[str, np.ndarray] = {}

@@ -4,6 +4,7 @@ its populations."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from .errors import NetworkError
@@ -21,11 +22,17 @@ def load(graph_or_path):
             return _typed(lambda check: nir.read(path, type_check=check))
         except Exception as e:  # noqa: BLE001 - h5py/nir raise many types
             raise NetworkError(f"{path}: not a NIR file, or damaged ({type(e).__name__}: "
-                               f"{e})") from None
+                               f"{e}); if nir.write raised while writing it, it is half "
+                               f"written (nir 1.0.8 cannot store norse's 0-d parameters or "
+                               f"sinabs' empty Conv2d input_shape, docs/nir.md): give "
+                               f"from_nir the graph and save the network, "
+                               f"snnkit.from_nir(graph, ...).save('net.snn')") from None
     if isinstance(graph_or_path, dict):
+        # nir's from_dict deletes keys of the dict it reads (Input's "shape"): each try reads
+        # a copy, so the retry without nir's type check and the caller's dict stay whole
         try:
             return _typed(lambda check: nir.NIRGraph.from_dict(
-                {**graph_or_path, "type_check": check}))
+                {**copy.deepcopy(graph_or_path), "type_check": check}))
         except Exception as e:  # noqa: BLE001
             raise NetworkError(f"graph_or_path: dict is not a NIR graph ({e})")
     if isinstance(graph_or_path, nir.NIRGraph):

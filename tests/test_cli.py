@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -601,6 +602,7 @@ def test_emulate_serves_on_5555_by_default(capsys, monkeypatch):
     cli_board = importlib.import_module("snnkit.cli.board")
     seen = {}
     monkeypatch.setattr(cli_board, "serve", lambda config, **k: seen.update(k) or 0)
+    monkeypatch.setattr(cli_board, "_check_free", lambda host, port: None)  # 5555 may be taken
     assert main(["emulate"]) == 0
     assert (seen["host"], seen["port"], seen["pty"]) == ("127.0.0.1", 5555, False)
     assert main(["emulate", "--pty"]) == 0
@@ -641,3 +643,149 @@ def test_simulate_and_run_take_samples_as_train_does(tmp_path, capsys):
                  "--encoding", "regular", "--out", str(tmp_path / "d.npz")]) == 2
     assert "--encoding: only for samples [batch, inputs]" in capsys.readouterr().err
     assert not (tmp_path / "c.npz").exists() and not (tmp_path / "d.npz").exists()
+
+
+def test_a_cnn_takes_image_samples_on_simulate_and_train(tmp_path, capsys):
+    """A CNN's data are images [N, C, H, W]; simulate and train refused them ("expected shape
+    [steps, batch, 36]") though the input population is shaped [C, H, W]. They run as the
+    same samples flattened channel-major."""
+    rng = np.random.default_rng(0)
+    net = snnkit.Network(dt=1e-3)
+    net.add_input("img", (1, 6, 6))
+    net.add_population("c", (2, 6, 6), snnkit.IF(threshold=0.5))
+    net.add_population("out", 3, snnkit.IF(threshold=0.5))
+    net.connect_conv("img", "c", rng.normal(0.4, 0.2, (2, 1, 3, 3)), padding=1)
+    net.connect("c", "out", rng.normal(0.1, 0.1, (3, 72)))
+    net.save(tmp_path / "cnn.snn")
+    images = rng.random((5, 1, 6, 6))
+    np.save(tmp_path / "img.npy", images)
+    assert main(["simulate", str(tmp_path / "cnn.snn"), "--input", str(tmp_path / "img.npy"),
+                 "--out", str(tmp_path / "a.npz"), "--quiet"]) == 0
+    want = snnkit.simulate(net, snnkit.encoders.regular(images.reshape(5, -1), 8))
+    got = Result.load(tmp_path / "a.npz")
+    assert int(want.spikes["c"].sum()) > 0
+    for name, s in want.spikes.items():
+        assert torch.equal(got.spikes[name], s), name
+    np.savez(tmp_path / "d.npz", x_train=images, y_train=np.arange(5) % 3)
+    assert main(["train", str(tmp_path / "cnn.snn"), "--data", str(tmp_path / "d.npz"),
+                 "--epochs", "1", "-o", str(tmp_path / "t.snn"), "--quiet"]) == 0
+    assert "trained 1 epochs" in capsys.readouterr().out
+
+
+def test_samples_for_a_converted_network_are_fed_as_its_conversion_says(tmp_path, capsys):
+    """`snnkit simulate mlp.snn --input samples.npy` encoded the samples as train does (8
+    regular steps) though NET.conversion.json beside it says how the network is fed (its
+    steps; lossless: a burst): a silently wrong run (a lossless MLP fell to chance)."""
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 6),)), tmp_path / "m.pt2")
+    x = np.random.default_rng(0).random((4, 6))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["convert", str(tmp_path / "m.pt2"), "--calib", str(tmp_path / "x.npy"),
+                 "--steps", "20", "-o", str(tmp_path / "m.snn")]) == 0
+    assert main(["simulate", str(tmp_path / "m.snn"), "--input", str(tmp_path / "x.npy"),
+                 "--out", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    assert "m.snn.conversion.json says (rate conversion, spikes input) over 20 steps" in \
+        capsys.readouterr().out
+    want = snnkit.simulate(snnkit.load(tmp_path / "m.snn"), snnkit.encoders.regular(x, 20))
+    got = Result.load(tmp_path / "r.npz")
+    assert got.steps == 20 and int(want.spikes["output"].sum()) > 0
+    for name, s in want.spikes.items():
+        assert torch.equal(got.spikes[name], s), name
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly(ws):
+    """`snnkit info net.snn | head -1` printed "snnkit info: error: Broken pipe" once head
+    left; a closed stdout now ends quietly with 141, as cat does."""
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)  # the reader has gone before snnkit writes
+    try:
+        p = subprocess.run([sys.executable, "-m", "snnkit", "info", str(ws / "net.snn")],
+                           stdout=w, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr == "", p.stderr
+
+
+def test_a_csv_input_is_named_as_text_not_as_pickled_data(ws, tmp_path, capsys):
+    """A .csv given as --input was refused with numpy's "contains pickled (object) data ...
+    allow_pickle" text, which points the user at unpickling; it is named as text now."""
+    (tmp_path / "x.csv").write_text("0,1,0\n1,0,1\n")
+    assert main(["simulate", str(ws / "net.snn"), "--input", str(tmp_path / "x.csv"),
+                 "--out", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a numpy .npz or .npy file (text such as .csv" in err and "pickle" not in err
+
+
+def test_a_torch_model_given_as_the_network_says_convert_it_first(tmp_path, capsys):
+    """`snnkit simulate model.pt2 ...` said "not a snnkit network file (no manifest.json)"
+    (exit 1); it is a usage mistake with a known next step: snnkit convert."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 4),)), tmp_path / "m.pt2")
+    np.save(tmp_path / "x.npy", np.zeros((2, 4)))
+    assert main(["info", str(tmp_path / "m.pt2")]) == 2
+    assert "is a torch model, not a network: convert it first (snnkit convert" in \
+        capsys.readouterr().err
+
+
+def test_deploy_and_run_default_to_the_emulated_boards_port():
+    """`snnkit emulate` serves on 5555 by default and the guide says `--port` defaults to
+    5555, but deploy and run required --port ("the following arguments are required")."""
+    ap, _ = build_parser()
+    for cmd in (["deploy", "n.snn"], ["run", "n.snn", "--input", "x.npy", "--out", "o.npz"]):
+        args = ap.parse_args(cmd)
+        assert port_url(args.port) == port_url("5555") == "socket://localhost:5555", cmd
+
+
+def test_emulate_on_a_port_in_use_says_so(capsys):
+    """A second `snnkit emulate` (both on the default 5555) built the board, then ended with
+    the emulator's "bind: Address already in use" and "did not start: no output"."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["emulate", "--port", str(port)]) == 2
+    assert f"--port: 127.0.0.1:{port} is in use (another snnkit emulate" in \
+        capsys.readouterr().err
+
+
+def test_current_encoding_on_a_spike_input_names_the_option(ws, tmp_path, capsys):
+    """`--encoding current` on a spike input ended in the simulator's "spike inputs must be
+    0 or 1 ... (use an encoder from snnkit.encoders)", which names no option to change."""
+    net = snnkit.load(ws / "net.snn")
+    np.save(tmp_path / "s.npy", np.full((2, net.n_inputs), 0.5))
+    assert main(["simulate", str(ws / "net.snn"), "--input", str(tmp_path / "s.npy"),
+                 "--encoding", "current", "--out", str(tmp_path / "o.npz")]) == 2
+    assert "--encoding current: the input population" in capsys.readouterr().err
+
+
+def test_a_result_named_as_a_picture_or_network_is_refused(ws, tmp_path, capsys):
+    """`--out x.png` (meaning --plot) wrote the .npz archive under that name, and `--out
+    net.snn` overwrote the network with a result; both are refused before any work."""
+    for name, what in (("x.png", "a picture: --plot draws one"), ("net.snn", "a network file")):
+        assert main(["simulate", str(ws / "net.snn"), "--input", str(ws / "in.npz"),
+                     "--out", str(tmp_path / name)]) == 2, name
+        assert f"names {what}; the result is an .npz archive" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()
+
+
+def test_samples_for_a_trained_network_run_as_it_was_trained(tmp_path, capsys):
+    """`snnkit train --steps 12 -o t.snn` then `snnkit simulate t.snn --input samples.npy`
+    ran 8 steps (the default), not the 12 the network was trained on, silently."""
+    net = board_net(seed=5)
+    net.save(tmp_path / "n.snn")
+    rng = np.random.default_rng(1)
+    x = rng.random((6, net.n_inputs))
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(6) % net.populations[-1].size)
+    np.save(tmp_path / "s.npy", x[:3])
+    assert main(["train", str(tmp_path / "n.snn"), "--data", str(tmp_path / "d.npz"),
+                 "--epochs", "1", "--steps", "12", "-o", str(tmp_path / "t.snn"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(tmp_path / "t.snn"), "--input", str(tmp_path / "s.npy"),
+                 "--out", str(tmp_path / "r.npz"), "--quiet"]) == 0
+    assert "over 12 steps (as it was trained" in capsys.readouterr().out
+    assert Result.load(tmp_path / "r.npz").steps == 12

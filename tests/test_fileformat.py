@@ -170,3 +170,13 @@ def test_summary_counts_a_kernel_once():
     out = net.summary()
     assert "Weight memory: 486 weights x 8 bits" in out
     assert "of which 54 in convolution kernels, shared by 1536 synapses" in out
+
+
+def test_network_load_sits_beside_save(tmp_path):
+    """`net.save(p)` then `snnkit.Network.load(p)` (as Result.save / Result.load) raised
+    AttributeError: only the module function snnkit.load read it back."""
+    net = make_net()
+    net.save(tmp_path / "n.snn")
+    back = snnkit.Network.load(tmp_path / "n.snn")
+    assert back.to_manifest()[0] == snnkit.load(tmp_path / "n.snn").to_manifest()[0]
+    assert [p.name for p in back.populations] == [p.name for p in net.populations]

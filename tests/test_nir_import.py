@@ -265,3 +265,31 @@ def test_bad_arguments(kw, match):
 def test_missing_file(tmp_path):
     with pytest.raises(NetworkError, match="no such file"):
         from_nir(tmp_path / "nope.nir", dt=1e-3)
+
+
+def test_dict_of_norse_export_imports_and_stays_whole():
+    """norse's Input carries the batch ([1, n] before a Linear [n]), which fails nir's type
+    check; nir's from_dict deletes the Input's "shape" on the first try, so the retry broke."""
+    fc, cell = torch.nn.Linear(N_IN, N_H), norse.LIFBoxCell()
+    d = norse.to_nir(norse.SequentialState(fc, cell), torch.zeros(1, N_IN), dt=1e-3).to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        net = from_nir(d, dt=1e-3, convention="norse")
+    assert net.n_inputs == N_IN and "shape" in d["nodes"]["input"]
+
+
+def test_a_half_written_nir_file_says_how_to_get_the_graph_in(tmp_path):
+    """nir.write (nir 1.0.8) fails part way on norse's and sinabs' exports and leaves a file
+    whose nodes lack their "type"; reading it said only "not a NIR file, or damaged
+    (KeyError: 'type')", with no way forward. The file is made here as nir leaves it."""
+    import h5py
+
+    nodes = {"input": nir.Input(input_type={"input": np.array([2])}), "lif": _lif(2),
+             "output": nir.Output(output_type={"output": np.array([2])})}
+    nir.write(tmp_path / "n.nir", nir.NIRGraph(nodes=nodes, edges=[("input", "lif"),
+                                                                   ("lif", "output")]))
+    with h5py.File(tmp_path / "n.nir", "r+") as f:
+        del f["node/nodes/output"]  # where the writer stopped
+        del f["node/type"]
+    with pytest.raises(NetworkError, match=r"half written .* snnkit.from_nir\(graph, \.\.\.\)"):
+        from_nir(tmp_path / "n.nir", dt=1e-3)

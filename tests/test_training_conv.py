@@ -95,3 +95,20 @@ def test_a_converted_cnn_fine_tunes():
     ft = finetune_converted(model, x, y, steps=4, epochs=1, calibration=30, progress=False)
     assert any(p.conv is not None for p in ft.network.projections)
     assert ft.history.epochs == 1
+
+
+def test_fit_and_evaluate_take_a_cnns_images():
+    """fit / evaluate refused images [N, C, H, W] of a CNN (only flat samples); they are
+    flattened as the network indexes them: the same results as the flat samples. Sequences
+    given without encoding='sequence' are named in the error."""
+    from snnkit.errors import SimulationError
+    from snnkit.training import evaluate
+
+    x = np.random.default_rng(2).random((12, 72))
+    y = np.random.default_rng(3).integers(0, 4, 12)
+    flat, image = (evaluate(SNN(conv_net()), d, y, steps=5) for d in (x, x.reshape(12, 2, 6, 6)))
+    assert flat["spikes"] > 0 and flat["accuracy"] == image["accuracy"]
+    assert np.array_equal(flat["predictions"], image["predictions"])
+    fit(SNN(conv_net()), x.reshape(12, 2, 6, 6), y, epochs=1, steps=4, progress=False)
+    with pytest.raises(SimulationError, match="train with encoding='sequence'"):
+        fit(SNN(conv_net()), x.reshape(12, 8, 9), y, epochs=1, progress=False)

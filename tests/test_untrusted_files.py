@@ -117,7 +117,7 @@ def test_torchscript_file_carrying_a_pickle_payload_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
-def test_state_dict_with_the_users_class(tmp_path):
+def test_state_dict_with_the_users_class(tmp_path, monkeypatch):
     (tmp_path / "mymodel.py").write_text(
         "from torch import nn\n"
         "class Net(nn.Sequential):\n"
@@ -132,6 +132,9 @@ def test_state_dict_with_the_users_class(tmp_path):
     assert same_function(model, got)
     with pytest.raises(snnkit.NetworkError, match="--model-class"):
         model_file.load_model(tmp_path / "w.pt")  # a state dict alone: say what is missing
+    monkeypatch.chdir(tmp_path)  # a module name for a file here: say to give its path
+    with pytest.raises(snnkit.NetworkError, match="given by its path: mymodel.py:Net"):
+        model_file.load_model(tmp_path / "w.pt", "mymodel:Net")
 
 
 def test_pickled_model_needs_trust_and_its_payload_never_runs_without(tmp_path):

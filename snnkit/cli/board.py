@@ -4,6 +4,8 @@ network onto a board (real or emulated) and run it there."""
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import time
 
 from .. import plot
@@ -73,6 +75,8 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.port is None and not args.pty:
         args.port = str(DEFAULT_EMULATE_PORT)
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
+    if port:
+        _check_free(host, port)
     config = None
     if args.net and args.cores != 1:
         raise UsageError(f"--net with --cores {args.cores}: --net sizes a one-core board; the "
@@ -89,6 +93,22 @@ def run_emulate(args: argparse.Namespace) -> int:
     say(format_line(config or HardwareConfig()))
     return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
                  cores=args.cores)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse a TCP port already taken (most often by another snnkit emulate) before the
+    board is built, rather than the emulator's "bind: Address already in use"."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no user
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                return  # anything else: the emulator reports it
+            raise UsageError(f"--port: {host}:{port} is in use (another snnkit emulate "
+                             f"serving there? stop it, or serve on another port, e.g. "
+                             f"--port {port + 1}, and give deploy / run the same --port)"
+                             ) from None
 
 
 def register_deploy(sub) -> None:
@@ -125,8 +145,8 @@ def register_run(sub) -> None:
     add_port_args(p)
     p.add_argument("--input", required=True,
                    help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
-                        "population), or an .npy array; or samples [batch, n_inputs], "
-                        "encoded as --encoding says")
+                        "population), or an .npy array; or samples [batch, n_inputs] (a CNN's: "
+                        "images [batch, C, H, W]), encoded as --encoding says")
     p.add_argument("--steps", type=int, default=None,
                    help="time steps (default: the input's length, fewer run the input's "
                         "first steps; samples: 8)")
@@ -143,7 +163,7 @@ def register_run(sub) -> None:
 def run_run(args: argparse.Namespace) -> int:
     """Load the network, run the inputs, save the result; return the exit status 0."""
     net = load_net(args)
-    out = output_file(args.out, "--out")
+    out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)
     inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
     arrays, steps, batch = check_inputs(net, inputs, steps)

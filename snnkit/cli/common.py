@@ -8,6 +8,7 @@ found while working are the library's own (:class:`~snnkit.errors.SnnkitError`, 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 import zipfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SnnkitError
+from ..errors import SimulationError, SnnkitError
 from ..nir_import import CONVENTIONS, EXPORTER_DT
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
@@ -95,7 +96,14 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
         opt = "--dt" if args.dt is not None else "--convention"
         raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
                          f"which carries its own dt")
+    if path.suffix.lower() in TORCH_SUFFIXES:
+        raise UsageError(f"{option}: {args.net!r} is a torch model, not a network: convert it "
+                         f"first (snnkit convert {args.net} --calib X.npy -o NET.snn, "
+                         f"docs/convert.md), or export a spiking model to NIR (.nir)")
     return load(path)
+
+
+TORCH_SUFFIXES = (".pt", ".pt2", ".pth", ".ts", ".ckpt", ".onnx")
 
 
 def _quiet_exact(read):
@@ -142,6 +150,10 @@ def load_arrays(path: str, option: str) -> np.ndarray | dict[str, np.ndarray]:
         with open(p, "rb") as f:
             zipped = f.read(4) == b"PK\x03\x04"
         if not zipped:
+            with open(p, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":
+                    raise UsageError(f"{option}: {path!r} is not a numpy .npz or .npy file "
+                                     f"(text such as .csv: np.save('x.npy', np.loadtxt(...)))")
             return np.load(p, allow_pickle=False)
         with np.load(p, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -160,12 +172,28 @@ def add_encoding_args(p: argparse.ArgumentParser) -> None:
                    help="an --input of samples [batch, n_inputs] is encoded over --steps "
                         "steps (default 8, as snnkit train), as snnkit train does: regular / "
                         "poisson spike rates in [0, 1], current: the values on every step "
-                        "(default: current for a current input, regular otherwise)")
+                        "(default: as NET.conversion.json says beside a converted network; "
+                        "current for a current input; regular otherwise)")
+
+
+def flat_samples(net, x):
+    """Image samples ``[batch, C, H, W]`` of a network whose one input population is shaped
+    ``[C, H, W]`` (a CNN's), flattened to ``[batch, C*H*W]`` as the network indexes them;
+    anything else unchanged. Only populations of 3+ dimensions, so ``[steps, batch, n]`` is
+    never read as images."""
+    if x is None or isinstance(x, dict) or len(net.inputs) != 1:
+        return x
+    shape = tuple(net.inputs[0].shape or ())
+    if len(shape) >= 3 and np.ndim(x) == 1 + len(shape) and np.shape(x)[1:] == shape:
+        return np.reshape(x, (np.shape(x)[0], -1))
+    return x
 
 
 def encode_samples(args: argparse.Namespace, net, x):
-    """``(inputs, steps)``: ``x`` as loaded, or samples ``[batch, inputs]`` encoded with
-    ``--encoding`` over ``--steps`` (the defaults of ``snnkit train``), said on stdout."""
+    """``(inputs, steps)``: ``x`` as loaded, or samples ``[batch, inputs]`` (or images
+    ``[batch, C, H, W]`` of a CNN) encoded with ``--encoding`` over ``--steps`` (the defaults
+    of ``snnkit train``), said on stdout."""
+    x = flat_samples(net, x)
     if isinstance(x, dict) or np.ndim(x) != 2:
         if args.encoding is not None:
             shape = "one array per population" if isinstance(x, dict) else list(np.shape(x))
@@ -174,21 +202,78 @@ def encode_samples(args: argparse.Namespace, net, x):
         return x, args.steps
     from ..training.fit import DEFAULT_STEPS, encode
 
+    conv = _conversion(args, net)
+    if conv is not None and args.encoding is None:  # fed as the conversion is (its steps)
+        if args.steps is not None and args.steps < 1:
+            raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
+        try:
+            x = conv.encode(x, args.steps)
+        except SimulationError as e:
+            raise UsageError(f"--input: {e}") from None
+        say(f"{len(x[0])} samples encoded as {args.net}.conversion.json says ({conv.mode} "
+            f"conversion, {conv.input} input) over {len(x)} steps")
+        return x, len(x)
     if len(net.inputs) != 1 or np.shape(x)[1] != net.n_inputs:
         raise UsageError(f"--input: samples of shape {list(np.shape(x))}; the network has "
                          f"{len(net.inputs)} input population(s) of {net.n_inputs} inputs in "
                          f"all (samples [batch, {net.n_inputs}] need one input population)")
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
-    enc = args.encoding or ("current" if net.inputs[0].encoding == "current" else "regular")
-    steps = args.steps or DEFAULT_STEPS
+    trained = _trained_with(args)
+    enc = args.encoding or trained.get("encoding") or (
+        "current" if net.inputs[0].encoding == "current" else "regular")
+    if enc == "current" and net.inputs[0].encoding == "spikes":
+        raise UsageError(f"--encoding current: the input population {net.inputs[0].name!r} "
+                         f"takes spikes (0/1); use --encoding regular or poisson for rates "
+                         f"in [0, 1]")
+    steps = args.steps or (conv.steps if conv is not None else
+                           trained.get("steps") or DEFAULT_STEPS)
     x = np.asarray(x, np.float64)
     if enc != "current" and x.size and (x.min() < 0 or x.max() > 1):
         raise UsageError(f"--encoding {enc}: samples must be spike rates in [0, 1], got "
                          f"[{x.min():g}, {x.max():g}] (scale them, or --encoding current for "
                          f"a current input)")
-    say(f"{len(x)} samples encoded as {enc} inputs over {steps} steps")
+    used = ((args.steps is None and "steps" in trained)
+            or (args.encoding is None and "encoding" in trained))
+    said = f" (as it was trained: {args.net}.history.json)" if used else ""
+    say(f"{len(x)} samples encoded as {enc} inputs over {steps} steps{said}")
     return encode(x, steps, enc, seed=0), steps
+
+
+def _conversion(args: argparse.Namespace, net):
+    """The :class:`~snnkit.convert.Conversion` that ``snnkit convert`` described beside the
+    network (``NET.conversion.json``): samples must be fed as it encodes them (its steps,
+    its lossless burst), or the network computes something else. None where there is none."""
+    path = Path(str(getattr(args, "net", "")) + ".conversion.json")
+    if not getattr(args, "net", None) or not path.is_file():
+        return None
+    from ..convert import Conversion
+
+    try:
+        d = json.loads(path.read_text())
+        return Conversion(net, d["mode"], d["input"], list(d["layers"]), int(d["steps"]),
+                          list(d.get("levels", [])), int(d.get("input_levels", 0)),
+                          list(d.get("kick_steps", [])), tuple(d.get("input_shape", ())))
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"NET: {path} is damaged ({type(e).__name__}: {e})") from None
+
+
+def _trained_with(args: argparse.Namespace) -> dict:
+    """``{"steps", "encoding"}`` that ``snnkit train`` fed the network with, from
+    ``NET.history.json`` beside it (empty where there is none): samples run as trained."""
+    path = Path(str(getattr(args, "net", "")) + ".history.json")
+    if not getattr(args, "net", None) or not path.is_file():
+        return {}
+    try:
+        d = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    out = {}
+    if isinstance(d.get("steps"), int) and d["steps"] > 0:
+        out["steps"] = d["steps"]
+    if d.get("encoding") in SAMPLE_ENCODINGS:  # tested on regular spikes, as fit evaluates
+        out["encoding"] = "regular" if d["encoding"] == "poisson" else d["encoding"]
+    return out
 
 
 def load_inputs(path: str, net, option: str = "--input"):
@@ -211,13 +296,23 @@ def load_inputs(path: str, net, option: str = "--input"):
                      f"{names}")
 
 
-def output_file(path: str | None, option: str, image: bool = False) -> Path | None:
+NOT_RESULTS = {".png": "a picture: --plot draws one", ".jpg": "a picture: --plot draws one",
+               ".svg": "a picture: --plot draws one", ".pdf": "a picture: --plot draws one",
+               ".snn": "a network file", ".nir": "a NIR graph", ".npy": "a single array"}
+
+
+def output_file(path: str | None, option: str, image: bool = False,
+                result: bool = False) -> Path | None:
     """Check, before any work, that ``path`` can be written: its folder exists and takes a
     file, and it is not a folder itself. An existing file is replaced (atomically, when the
-    work is done). ``image``: the suffix must be an image type matplotlib writes."""
+    work is done). ``image``: the suffix must be an image type matplotlib writes. ``result``:
+    a result archive, not named as a picture, network or array (which it would overwrite)."""
     if path is None:
         return None
     p = Path(path)
+    if result and p.suffix.lower() in NOT_RESULTS:
+        raise UsageError(f"{option}: {path!r} names {NOT_RESULTS[p.suffix.lower()]}; the "
+                         f"result is an .npz archive (e.g. --out {p.with_suffix('.npz')})")
     if p.is_dir():
         raise UsageError(f"{option}: {path!r} is a folder; name a file")
     folder = p.parent
@@ -289,9 +384,10 @@ def socket_address(text: str, option: str = "--port") -> tuple[str, int]:
 
 def add_port_args(parser: argparse.ArgumentParser) -> None:
     """``--port URL --baud N --timeout S``, shared by the commands that talk to a board."""
-    parser.add_argument("--port", required=True,
+    parser.add_argument("--port", default="5555",
                         help="the board: 5555 or HOST:5555 (an emulated board, socket://), "
-                             "a pyserial URL (socket://host:port), /dev/ttyUSB0, a pty path")
+                             "a pyserial URL (socket://host:port), /dev/ttyUSB0, a pty path "
+                             "(default: the emulated board of snnkit emulate, on port 5555)")
     parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
                         help="UART bit rate")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")

@@ -29,8 +29,8 @@ def register(sub) -> None:
     add_net_args(p)
     p.add_argument("--input", required=True,
                    help=".npz with 'inputs' [steps, batch, n_inputs] (or one array per input "
-                        "population), or an .npy array; or samples [batch, n_inputs], "
-                        "encoded as --encoding says")
+                        "population), or an .npy array; or samples [batch, n_inputs] (a CNN's: "
+                        "images [batch, C, H, W]), encoded as --encoding says")
     p.add_argument("--steps", type=int, default=None,
                    help="time steps (default: the input's length, fewer run the input's "
                         "first steps; samples: 8)")
@@ -65,7 +65,7 @@ def record_names(text: str, net) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     net = load_net(args)
     record = record_names(args.record, net)
-    out = output_file(args.out, "--out")
+    out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)
     inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
     arrays, steps, batch = check_inputs(net, inputs, steps)

@@ -12,7 +12,7 @@ from ..network import Quantization
 from ..quantize import auto_quantization
 from ..training import SNN, evaluate, fit
 from ..training.fit import DEFAULT_STEPS, load_data, write_json
-from .common import UsageError, add_net_args, load_net, output_file
+from .common import UsageError, add_net_args, flat_samples, load_net, output_file
 
 
 def register(sub) -> None:
@@ -23,8 +23,8 @@ def register(sub) -> None:
     add_net_args(p)
     p.add_argument("--data", required=True,
                    help="'digits' (sklearn's 8x8 digits, the project's fixed split), or an .npz "
-                        "with x_train, y_train (and x_test, y_test): samples [N, inputs] or "
-                        "sequences [N, steps, inputs]")
+                        "with x_train, y_train (and x_test, y_test): samples [N, inputs] (a CNN's: "
+                        "or images [N, C, H, W]) or sequences [N, steps, inputs]")
     p.add_argument("-o", "--out", required=True, help="the trained network (.snn)")
     p.add_argument("--epochs", type=int, default=10, help="passes over the training data")
     p.add_argument("--steps", type=int, help="time steps per sample (default: "
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     output_file(plot, "--plot", image=True)
     output_file(str(out) + ".history.json", "--out")
     xtr, ytr, xte, yte = load_data(args.data)
+    xtr, xte = flat_samples(net, xtr), flat_samples(net, xte)  # a CNN's images [N, C, H, W]
     encoding = "sequence" if np.ndim(xtr) == 3 else args.encoding
     if args.steps is None and encoding != "sequence":
         args.steps = DEFAULT_STEPS  # (as fit's default; said in the summary and the history)
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                   f"continues from it", flush=True)
         raise
     model.network().save(out)  # atomic, and only now
-    write_json(history.to_dict(), str(out) + ".history.json")
+    write_json({**history.to_dict(), "steps": args.steps, "encoding": encoding},
+               str(out) + ".history.json")  # how simulate / run feed samples to it
     line = (f"trained {history.epochs} epochs in {sum(history.seconds):.1f} s, "
             f"{args.arithmetic} arithmetic: final loss {history.loss[-1]:.4f}, train accuracy "
             f"{100 * history.train_accuracy[-1]:.2f}%")

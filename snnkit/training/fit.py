@@ -89,10 +89,15 @@ def check_data(model, x, y, steps, encoding, output) -> tuple[np.ndarray, np.nda
     if x.dtype.kind not in "biuf":
         raise SimulationError(f"x: expected numbers, got dtype {x.dtype}")
     want = 3 if encoding == "sequence" else 2
+    shape = net.inputs[0].shape if len(net.inputs) == 1 else None
+    if encoding != "sequence" and shape is not None and x.shape[1:] == tuple(shape):
+        x = x.reshape(len(x), -1)  # images [N, C, H, W] of a CNN, as the network indexes them
     if x.ndim != want:
-        shape = "[samples, steps, inputs]" if want == 3 else "[samples, inputs]"
-        raise SimulationError(f"x: expected shape {shape} for encoding {encoding!r}, got "
-                              f"{x.shape}")
+        what = "[samples, steps, inputs]" if want == 3 else "[samples, inputs]"
+        hint = ("; sequences [samples, steps, inputs] train with encoding='sequence'"
+                if want == 2 and x.ndim == 3 else "")
+        raise SimulationError(f"x: expected shape {what} for encoding {encoding!r}, got "
+                              f"{x.shape}{hint}")
     if x.shape[-1] != net.n_inputs:
         raise SimulationError(f"x: {x.shape[-1]} values per sample (step), the network has "
                               f"{net.n_inputs} inputs")
