@@ -170,27 +170,35 @@ module snn_seq #(
     reg [N_AW-1:0]   p1b_off;      // ... of the event whose data is valid
     reg              p2_valid;     // weight read issued
     reg              p2b_valid;    // weight read data valid
+    reg              p3_valid;     // the weight registered (w_q): summed now
     // neuron pass (S_RUN), one item per cycle through the pipeline: an event of one of the
     // neuron's projections, or an empty item (a neuron takes at least 3 items: its decays
     // share one multiplier); each carries its neuron and whether it is the neuron's last
-    reg              p1_ev, p1b_ev, p2_ev, p2b_ev;          // the item is an event
-    reg              p1_last, p1b_last, p2_last, p2b_last;  // the neuron's last item
-    reg [C_W-1:0]    p1_t, p1b_t, p2_t, p2b_t;              // its neuron
+    // (the weight RAM's word is registered before the sum, p3: on the ECP5 a core's 32
+    // block RAMs of weights and their read multiplexer take a cycle of their own)
+    reg              p1_ev, p1b_ev, p2_ev, p2b_ev, p3_ev;              // the item is an event
+    reg              p1_last, p1b_last, p2_last, p2b_last, p3_last;  // the neuron's last item
+    reg [C_W-1:0]    p1_t, p1b_t, p2_t, p2b_t, p3_t;                 // its neuron
     reg [C_W-1:0]    ti;           // neuron being issued
     reg [PR_W:0]     li;           // index into the list of projections with events
     reg [1:0]        ni;           // items issued for neuron ti (saturates at 3)
     reg [PR_W-1:0]   nl_k [0:PR_MAX-1];  // incoming projections with events this step
-    reg [C_W-1:0]    nl_c [0:PR_MAX-1];  // ... their event counts
+    reg [C_W-1:0]    nl_c [0:PR_MAX-1];  // ... their event counts - 1
     reg              pl_v;         // S_PLST: the count of projection pl_k is being read
     reg [PR_W-1:0]   pl_k;
     reg [PR_W:0]     nl_n;         // how many
-    reg [C_W-1:0]    lc_q;         // S_RUN: nl_c[li], registered with li (as k = nl_k[li])
-    reg              sr1, sr2, sr3, sr4, sr5;  // 1 .. 5 cycles after a neuron's last item
+    // S_RUN: events of entry li after event j, set to nl_c[li] with li (as k = nl_k[li]) and
+    // counted down with j, so that "j is the entry's last event" is lc_q == 0 (a test of a
+    // register, not an adder and a comparator in front of k's enable)
+    reg [C_W-1:0]    lc_q;
+    // 1 .. 6 cycles after a neuron's last item (its state is read at sr0, a cycle after the
+    // item, so that it arrives with the weight sum one pipeline stage later)
+    reg              sr0, sr1, sr2, sr3, sr4, sr5;
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
     reg [S_BITS-1:0] lbias;        // its bias, latched with the state
     reg [R_BITS-1:0] lref;
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
-    reg              upd;          // integrate neuron upd_t now (5 cycles after its last item)
+    reg              upd;          // integrate neuron upd_t now (6 cycles after its last item)
     reg [C_W-1:0]    upd_t;
     reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row (S_SYA*: the
                                    // pre trace of the arriving source)
@@ -392,7 +400,7 @@ module snn_seq #(
     // (the STDP pass compares with the sizes registered in S_LDS, m_size and n_size, not
     // with the views; S_MAP walks population pi)
     // j_more and the choice of the event-driven STDP pass (ev_pass) are registered: j changes
-    // at least a cycle before they are used (S_TPRE / S_TPOST ph 2, a synapse's last phase),
+    // at least a cycle before they are used (S_TPRE / S_TPOST ph 3, a synapse's last phase),
     // the counts and sizes stay for the whole projection
     reg             j_more, ev_pass;
     always @(posedge clk) begin
@@ -447,20 +455,28 @@ module snn_seq #(
         .state_next_theta(n_th));
 
     wire [T_BITS-1:0] tr_xd, tr_xn;
+    // block-RAM words registered before any arithmetic (on the ECP5 a core's block RAMs sit far
+    // from its logic, and the weights go through a 32-to-1 read multiplexer): the weight (the
+    // neuron pass's p3 stage; a synapse's ph 5, kept until its write) and a trace (ph 2 of the
+    // trace pass; the pre trace at a synapse's ph 5)
+    // (keep: fabric flip-flops, not a DSP's input register, as dec_xq below: the iCE40's
+    // build would time such a DSP's multiplier as a pseudo-register path)
+    reg  [W_BITS:0]   w_q;
+    (* keep *) reg [T_BITS-1:0] tr_q;
 
     snn_trace #(.T_BITS(T_BITS), .T_FRAC(T_FRAC), .D_BITS(D_BITS)) u_trace (
-        .state_x(tr_rdata[T_BITS-1:0]),
+        .state_x(tr_q),  // the trace word, registered at ph 2
         .param_decay(tab_proj_rdata[D_BITS:0]),  // PRE_DECAY / POST_DECAY, read at ph 0
         .param_nearest(r_flags[`SNN_PROJ_FLAG_NEAREST_BIT]), .event_spike(hs_rdata),
         .trace_decayed(tr_xd), .state_next_x(tr_xn));
 
     // one product unit for both terms of a synapse, registered at every step so that no cycle
     // holds a multiplier behind a subtraction, another multiplier or a wide addition (they are
-    // combinational DSPs, untimed by nextpnr): the bound factor at ph 5 (potentiation) and
-    // ph 6 (depression) into f_q, trace x factor at ph 6 and ph 7 into tf_q, its partial
-    // products with the amplitude at ph 7 and ph 8 into pp_*, their rounded sum at ph 8 (kept
-    // in term_up) and ph 9 (kept in term_dn); their difference at ph 10 (snn_stdp_dw, into
-    // dw_q); the weight is written at ph 11 (snn_stdp: w + dw, clamped). A term is the PW-bit
+    // combinational DSPs, untimed by nextpnr): the bound factor at ph 6 (potentiation) and
+    // ph 7 (depression) into f_q, trace x factor at ph 7 and ph 8 into tf_q, its partial
+    // products with the amplitude at ph 8 and ph 9 into pp_*, their rounded sum at ph 9 (kept
+    // in term_up) and ph 10 (kept in term_dn); their difference at ph 11 (snn_stdp_dw, into
+    // dw_q); the weight is written at ph 12 (snn_stdp: w + dw, clamped). A term is the PW-bit
     // product shifted right by SHS: its low TW bits hold it exactly (the rest is sign), so the
     // registers and snn_stdp_dw's subtraction are TW bits wide.
     localparam integer FW  = (W_BITS + 1 > FRAC + 2) ? W_BITS + 1 : FRAC + 2;
@@ -470,7 +486,7 @@ module snn_seq #(
     localparam integer TF_W = T_BITS + FW + 1;
     localparam integer TX  = (TF_W > 17) ? TF_W : 17;
     localparam integer AX  = (A_BITS > 17) ? A_BITS : 17;
-    wire              b_dn = (ph == 4'd6);  // the depression term's bound factor
+    wire              b_dn = (ph == 4'd7);  // the depression term's bound factor
     reg               xp_q;  // trace x factor takes post_xd (else the trace RAM's word), set
                              // the cycle before: potentiation uses the pre trace, depression
                              // the post trace, and a row's pre trace is post_xd (S_SYAS)
@@ -494,15 +510,15 @@ module snn_seq #(
     wire [W_BITS-1:0] s_w;
 
     snn_stdp_bound #(.W_BITS(W_BITS), .FRAC(FRAC)) u_bound (
-        .state_w(w_rdata[W_BITS-1:0]), .bound(b_dn ? r_wmin : r_wmax), .dir_up(!b_dn),
+        .state_w(w_q[W_BITS-1:0]), .bound(b_dn ? r_wmin : r_wmax), .dir_up(!b_dn),
         .param_soft(r_soft), .f(s_f));
 
     snn_stdp_factor #(.W_BITS(W_BITS), .T_BITS(T_BITS), .FRAC(FRAC)) u_factor (
-        .trace(xp_q ? post_xd : tr_rdata[2*T_BITS-1:T_BITS]), .f(f_q), .tf(s_tf));
+        .trace(xp_q ? post_xd : tr_q), .f(f_q), .tf(s_tf));
 
     snn_stdp_product #(.T_BITS(T_BITS), .A_BITS(A_BITS), .FW(FW)) u_product (
         .tf(tf_q), .amplitude(tab_proj_rdata[A_BITS-1:0]),  // A_PLUS / A_MINUS, read at
-        .p_ll(s_pll), .p_lh(s_plh), .p_h(s_ph));              // ph 5 / ph 6
+        .p_ll(s_pll), .p_lh(s_plh), .p_h(s_ph));              // ph 6 / ph 7
 
     snn_stdp_term #(.W_BITS(W_BITS), .T_BITS(T_BITS), .A_BITS(A_BITS), .FRAC(FRAC),
                     .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC)) u_term (
@@ -513,9 +529,7 @@ module snn_seq #(
     wire              s_pre  = s_a || (!s_b && hs_rdata);
     wire              s_post = s_a ? hs_rdata : post_spk;
     wire signed [W_BITS+2:0] s_dw;
-    reg  signed [W_BITS+2:0] dw_q;  // the weight change (ph 10), added and clamped at ph 11
-    reg  [W_BITS:0]          w_q;   // the weight word, kept at ph 5 (the RAM's output is far
-                                    // from the update: a block RAM / SPRAM and its multiplexer)
+    reg  signed [W_BITS+2:0] dw_q;  // the weight change (ph 11), added and clamped at ph 12
 
     snn_stdp_dw #(.W_BITS(W_BITS), .PW(TW)) u_dw (
         .event_pre(1'b1), .event_post(1'b1), .term_up(term_up), .term_down(term_dn),
@@ -558,7 +572,8 @@ module snn_seq #(
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
-            sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
+            p3_valid <= 1'b0; sr0 <= 1'b0; sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0;
+            sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
             upd2 <= 1'b0; in_stdp <= 1'b0; in_inp <= 1'b0;
             dense <= 1'b1;
             map_ok <= 1'b0;
@@ -742,7 +757,7 @@ module snn_seq #(
             S_PLST: begin
                 pl_v <= (k < k_end); pl_k <= k[PR_W-1:0];
                 if (pl_v && k_cnt != {C_W{1'b0}}) begin
-                    nl_k[nl_n[PR_W-1:0]] <= pl_k; nl_c[nl_n[PR_W-1:0]] <= k_cnt;
+                    nl_k[nl_n[PR_W-1:0]] <= pl_k; nl_c[nl_n[PR_W-1:0]] <= k_cnt - 1'b1;
                     nl_n <= nl_n + 1'b1;
                 end
                 if (k < k_end) begin
@@ -753,37 +768,41 @@ module snn_seq #(
                     j <= {C_W{1'b0}}; ni <= 2'd0; acc <= {ACC_W{1'b0}};
                 end
             end
-            // the neuron pass: issue -> event read -> weight read -> sum -> update, one item
-            // per cycle, neurons overlapping
+            // the neuron pass: issue -> event read -> weight read -> weight registered ->
+            // sum -> update, one item per cycle, neurons overlapping
             S_RUN: begin
                 p1_valid <= 1'b0;
                 p1b_valid <= p1_valid; p1b_ev <= p1_ev;
                 p1b_last <= p1_last; p1b_t <= p1_t;
                 p2_valid <= p1b_valid; p2_ev <= p1b_ev; p2_last <= p1b_last; p2_t <= p1b_t;
                 p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
-                sr1 <= 1'b0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; sr5 <= sr4; upd <= 1'b0;
+                p3_valid <= p2b_valid; p3_ev <= p2b_ev; p3_last <= p2b_last; p3_t <= p2b_t;
+                w_q <= w_rdata;
+                sr0 <= 1'b0; sr1 <= sr0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; sr5 <= sr4;
+                upd <= 1'b0;
                 upd2 <= upd;
+                if (sr0) st_re <= 1'b1;  // st_raddr was set with the last item
                 // issue (a neuron starts only when the output FIFO has room for every
                 // spike still in flight, so the update never waits)
-                // (j + 1 <= events of entry li, and li + 1 <= nl_n while li < nl_n: the
-                // comparisons are equalities)
+                // (li + 1 <= nl_n while li < nl_n: the comparison is an equality)
                 if (ti < m_size
                         && (ni != 2'd0 || li != 0 || j != 0 || !a_out || out_room)) begin
                     p1_valid <= 1'b1; p1_t <= ti; wb_re <= 1'b1; wb_entry <= proj_sel;
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
-                        if (j + 1'b1 != lc_q) j <= j + 1'b1;
-                        else begin
+                        if (lc_q != {C_W{1'b0}}) begin
+                            j <= j + 1'b1; lc_q <= lc_q - 1'b1;
+                        end else begin
                             li <= li + 1'b1; j <= {C_W{1'b0}};
                             k <= {1'b0, nl_k[li[PR_W-1:0] + 1'b1]};
                             lc_q <= nl_c[li[PR_W-1:0] + 1'b1];
                         end
                     end
-                    if (!(li < nl_n && (j + 1'b1 != lc_q || li + 1'b1 != nl_n)) && ni == 2'd2)
-                    begin  // the last item: read the state, next neuron
-                        p1_last <= 1'b1; sr1 <= 1'b1;
-                        st_re <= 1'b1; st_raddr <= g_iss[N_AW-1:0];
+                    if (!(li < nl_n && (lc_q != {C_W{1'b0}} || li + 1'b1 != nl_n)) && ni == 2'd2)
+                    begin  // the last item: read the state (at sr0), next neuron
+                        p1_last <= 1'b1; sr0 <= 1'b1;
+                        st_raddr <= g_iss[N_AW-1:0];
                         ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
                         k <= {1'b0, nl_k[0]}; lc_q <= nl_c[0];
                     end else begin
@@ -791,21 +810,21 @@ module snn_seq #(
                         if (ni != 2'd2) ni <= ni + 2'd1;
                     end
                 end else if (ti >= m_size && !p1_valid && !p1b_valid && !p2_valid
-                             && !p2b_valid && !upd && !upd2) begin
+                             && !p2b_valid && !p3_valid && !upd && !upd2) begin
                     pi <= pi + 1'b1; state <= S_POP;
                 end
                 if (p1b_valid && p1b_ev) begin
                     w_re <= 1'b1;
                     w_raddr <= w_a[SYN_AW-1:0];
                 end
-                if (p2b_valid) begin
-                    if (p2b_ev) syn_event <= 1'b1;
-                    if (p2b_last) begin
-                        acc_fin <= acc + (p2b_ev ? {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}},
-                                                    w_rdata[W_BITS-1:0]} : {ACC_W{1'b0}});
-                        acc <= {ACC_W{1'b0}}; upd <= 1'b1; upd_t <= p2b_t;
-                    end else if (p2b_ev) begin
-                        acc <= acc + {{(ACC_W-W_BITS){w_rdata[W_BITS-1]}}, w_rdata[W_BITS-1:0]};
+                if (p3_valid) begin
+                    if (p3_ev) syn_event <= 1'b1;
+                    if (p3_last) begin
+                        acc_fin <= acc + (p3_ev ? {{(ACC_W-W_BITS){w_q[W_BITS-1]}},
+                                                   w_q[W_BITS-1:0]} : {ACC_W{1'b0}});
+                        acc <= {ACC_W{1'b0}}; upd <= 1'b1; upd_t <= p3_t;
+                    end else if (p3_ev) begin
+                        acc <= acc + {{(ACC_W-W_BITS){w_q[W_BITS-1]}}, w_q[W_BITS-1:0]};
                     end
                 end
                 if (sr1 || sr2 || sr3) begin  // ALPHA for sr3, BETA for sr4, ADAPT_DECAY for sr5
@@ -856,6 +875,8 @@ module snn_seq #(
                     hs_raddr <= hs_ra;
                 end else if (ph == 4'd1) begin  // the RAMs sample the addresses
                     ph <= 4'd2;
+                end else if (ph == 4'd2) begin  // the trace word registered (tr_q)
+                    tr_q <= tr_rdata[T_BITS-1:0]; ph <= 4'd3;
                 end else begin  // decay, add the spike, write back
                     tr_we <= 1'b1; tr_wdata <= {tr_xd, tr_xn};
                     ph <= 4'd0; j <= j + 1'b1;
@@ -888,7 +909,7 @@ module snn_seq #(
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10: ph <= ph + 4'd1;  // the product unit
+                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10, 4'd11: ph <= ph + 4'd1;  // product unit
                 default: begin  // write the weight back
                     w_we <= 1'b1; w_wdata <= {w_q[W_BITS], s_w};
                     if (j_more) begin
@@ -952,7 +973,7 @@ module snn_seq #(
                     tr_raddr <= tr_a[TR_AW-1:0];
                     hs_raddr <= hs_ra;
                 end
-                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10: ph <= ph + 4'd1;  // the product unit
+                4'd4, 4'd5, 4'd6, 4'd7, 4'd8, 4'd9, 4'd10, 4'd11: ph <= ph + 4'd1;  // product unit
                 default: begin  // write the weight back (a column skips arrivals)
                     if (state == S_SYAS || !hs_rdata) begin
                         w_we <= 1'b1; w_wdata <= {w_q[W_BITS], s_w};
@@ -982,28 +1003,32 @@ module snn_seq #(
             default: begin state <= S_IDLE; in_stdp <= 1'b0; end
             endcase
             // a synapse's product unit, the same in the dense pass, rows and columns: the
-            // weight and the traces are here at ph 5; each step is registered (see u_bound ..
-            // u_term); the amplitudes are read two cycles before use, A_PLUS at ph 5 for ph 7,
-            // A_MINUS at ph 6 for ph 8
+            // weight and the pre trace arrive at ph 5 and are registered (w_q, tr_q: on the
+            // ECP5 the block RAMs sit far from the arithmetic); each step is registered (see
+            // u_bound .. u_term); the amplitudes are read two cycles before use, A_PLUS at
+            // ph 6 for ph 8, A_MINUS at ph 7 for ph 9
             if (state == S_SYN || state == S_SYAS || state == S_SYBS) begin
                 case (ph)
-                4'd5: begin  // the potentiation term's bound factor; the weight kept
-                    f_q <= s_f; xp_q <= s_a; w_q <= w_rdata;
+                4'd5: begin  // the weight and the pre trace registered (the weight kept)
+                    w_q <= w_rdata; tr_q <= tr_rdata[2*T_BITS-1:T_BITS];
+                end
+                4'd6: begin  // the potentiation term's bound factor
+                    f_q <= s_f; xp_q <= s_a;
                     tab_re <= 1'b1; tab_field <= `SNN_PROJ_A_PLUS;
                 end
-                4'd6: begin  // its trace x factor; the depression term's bound factor
+                4'd7: begin  // its trace x factor; the depression term's bound factor
                     tf_q <= s_tf; f_q <= s_f; xp_q <= !s_a;
                     tab_re <= 1'b1; tab_field <= `SNN_PROJ_A_MINUS;
                 end
-                4'd7: begin  // its partial products; the depression term's trace x factor
+                4'd8: begin  // its partial products; the depression term's trace x factor
                     pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph; tf_q <= s_tf;
                 end
-                4'd8: begin  // the potentiation term; the depression term's partial products
+                4'd9: begin  // the potentiation term; the depression term's partial products
                     term_up <= s_post ? s_term[TW-1:0] : {TW{1'b0}};
                     pll_q <= s_pll; plh_q <= s_plh; ph_q <= s_ph;
                 end
-                4'd9: term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}};  // the depression term
-                4'd10: dw_q <= s_dw;  // the weight change
+                4'd10: term_dn <= s_pre ? s_term[TW-1:0] : {TW{1'b0}};  // the depression term
+                4'd11: dw_q <= s_dw;  // the weight change
                 default: ;
                 endcase
             end

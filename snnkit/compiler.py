@@ -384,11 +384,11 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population (per run of equal parameters: :mod:`snnkit.lowering`) 8 cycles to load its
     parameters from the table RAM, one per incoming
-    projection + 2 (their event counts come from a block RAM a cycle late) and a 7-cycle
+    projection + 2 (their event counts come from a block RAM a cycle late) and an 8-cycle
     drain; per population one cycle waiting for its event count before the inputs. STDP, per
-    plastic projection: 6 cycles to load its parameters, 3 per trace, 9 per synapse of an
+    plastic projection: 6 cycles to load its parameters, 4 per trace, 10 per synapse of an
     arriving source's row or a spiking target's column when at most half of each spike, else
-    9 per synapse (a dense pass, as is the first learning step after a weight write:
+    10 per synapse (a dense pass, as is the first learning step after a weight write:
     ``steady=False``).
     """
     low = lower(net, net.quantization or auto_quantization(net))
@@ -404,21 +404,23 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
         events = sum(ev[p.source] for p in inc)
         # parameter load (8), list of projections with events (one per incoming
         # projection + 2), one item per cycle: max(events, 3) per neuron (the three decays
-        # share one multiplier), the pipeline drain (7: the update takes two cycles)
-        cycles += 8 + len(inc) + 2 + pop.size * max(events, 3) + 7
+        # share one multiplier), the pipeline drain (8: the weight is registered after its
+        # read, the update takes two cycles)
+        cycles += 8 + len(inc) + 2 + pop.size * max(events, 3) + 8
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
             s, t = net.population(pr.source).size, net.population(pr.target).size
             pre, post = ev[pr.source], ev[pr.target]
-            # parameter load, the traces, then event driven when at most half the sources
-            # arrive and half the targets spike: a row per arriving source (5 cycles to fetch
-            # it and its trace, 9 per synapse), a column per spiking target (3 + 9 per
-            # synapse), +1 to end each list
+            # parameter load, the traces (4 cycles each: the word is registered after its
+            # read), then event driven when at most half the sources arrive and half the
+            # targets spike: a row per arriving source (5 cycles to fetch it and its trace, 10
+            # per synapse: read, wait, register, the product unit, write), a column per
+            # spiking target (3 + 10 per synapse), +1 to end each list
             if 2 * pre <= s and 2 * post <= t and steady:
-                cycles += 6 + 3 * (s + t) + pre * (5 + 9 * t) + 1 + post * (3 + 9 * s) + 1
+                cycles += 6 + 4 * (s + t) + pre * (5 + 10 * t) + 1 + post * (3 + 10 * s) + 1
             else:  # dense: every synapse (at high activity, or the first learning step)
-                cycles += 6 + 3 * (s + t) + t * (3 + 9 * s)
+                cycles += 6 + 4 * (s + t) + t * (3 + 10 * s)
     return cycles
 
 
