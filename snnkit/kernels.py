@@ -414,6 +414,22 @@ def slabs(wt: torch.Tensor, n: int, lanes: int) -> torch.Tensor:
     return got
 
 
+
+def _check_rec(name, state, weight, v_init, rec, spikes_in, wt, steps, batch) -> int:
+    """The recurrent kernels' arguments checked (their C code trusts them); returns the
+    number of outside spike inputs (0: none)."""
+    n = v_init.shape[0]
+    if v_init.dtype != state or any(w.dtype != weight or w.shape[0] != n or w.shape[1] < n
+                                    for w, _ in rec):
+        raise ValueError(f"kernel: {name} takes {str(state)[6:]} states and [n, >= n] "
+                         f"{str(weight)[6:]} weights")
+    s = 0 if spikes_in is None else spikes_in.shape[1]
+    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
+              or wt.dtype != weight or wt.shape[0] != s or wt.shape[1] < n):
+        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
+                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    return s
+
 def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int]],
             spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
             dense: torch.Tensor | None, steps: int, batch: int, record=()
@@ -429,14 +445,8 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
     does not run this case (too many projections or neurons: use :func:`run_group`).
     """
     n = v_init.shape[0]
-    if v_init.dtype != torch.float32 or any(w.dtype != torch.float32 or tuple(w.shape[:1]) != (n,)
-                                            or w.shape[1] < n for w, _ in rec):
-        raise ValueError("kernel: run_rec takes float32 states and [n, >= n] float32 weights")
-    s = 0 if spikes_in is None else spikes_in.shape[1]
-    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
-              or wt.dtype != torch.float32 or wt.shape[0] != s or wt.shape[1] < n):
-        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
-                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    s = _check_rec("run_rec", torch.float32, torch.float32, v_init, rec, spikes_in, wt,
+                   steps, batch)
     ptr = _Pointers()
     c = neuron_struct(params, v_init, None, ptr)
     out = torch.zeros(steps, batch, n, dtype=torch.bool)
@@ -501,14 +511,8 @@ def run_rec_amx(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor,
     does not run this case (no AMX, too many projections: use :func:`run_group`).
     """
     n = v_init.shape[0]
-    if v_init.dtype != torch.int32 or any(w.dtype != torch.int8 or w.shape[0] != n
-                                          or w.shape[1] < n for w, _ in rec):
-        raise ValueError("kernel: run_rec_amx takes int32 states and [n, >= n] int8 weights")
-    s = 0 if spikes_in is None else spikes_in.shape[1]
-    if s and (spikes_in.dtype != torch.bool or spikes_in.shape[0] != steps * batch
-              or wt.dtype != torch.int8 or wt.shape[0] != s or wt.shape[1] < n):
-        raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
-                         f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    s = _check_rec("run_rec_amx", torch.int32, torch.int8, v_init, rec, spikes_in, wt,
+                   steps, batch)
     ptr = _Pointers()
     c = neuron_struct(params, v_init, fixed, ptr)
     out = torch.empty(steps, batch, n, dtype=torch.bool)
