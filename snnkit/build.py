@@ -250,9 +250,11 @@ def capacity_error(board: str, config) -> str | None:
                    f"many)")
     if not why:
         return None
+    bigger = (" or --board cmod_a7" if board == "ice40" and capacity_error("cmod_a7", config)
+              is None else " or partition it over the cores of --board ulx3s (--cores 4)")
     return (f"{BOARDS[board].title} cannot hold this configuration (N_MAX {config.n_max}, "
             f"SYN_MAX {config.syn_max:,}): " + "; ".join(why) + "; use a smaller network"
-            + (" or --board cmod_a7" if board == "ice40" else ""))
+            + bigger)
 
 
 PLACED = ("icebreaker.asc", "nextpnr.json", "nextpnr.log")  # one placement's files

@@ -408,3 +408,17 @@ module blink (input wire clk_25mhz, input wire ftdi_txd, output wire ftdi_rxd,
     assign led = {count[23:17], btn[0]};
 endmodule
 """
+
+
+def test_a_network_too_big_for_both_boards_is_pointed_at_the_cores():
+    """The iCE40 refusal always suggested --board cmod_a7, also for a configuration the CMOD
+    A7 cannot hold either; then it names the multi-core ECP5 board instead."""
+    from snnkit.build import capacity_error
+
+    small_too_big = HardwareConfig(n_max=512, syn_max=1 << 17)
+    huge = HardwareConfig(n_max=4096, syn_max=1 << 22)
+    msg = capacity_error("ice40", small_too_big)
+    assert msg and capacity_error("cmod_a7", small_too_big) is None
+    assert msg.endswith("or --board cmod_a7")
+    assert capacity_error("cmod_a7", huge) is not None
+    assert capacity_error("ice40", huge).endswith("cores of --board ulx3s (--cores 4)")
