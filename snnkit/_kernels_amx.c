@@ -197,6 +197,21 @@ typedef struct {
 } recamx_t;
 
 /* x (row stride np32) = the sums of the item's row groups at step t, 32 columns at a time. */
+/* Tiles 0-3 (32 samples x 32 columns) += spikes a [32, K] (row stride K) times the packed
+ * int8 weights w (two 16-column groups gs bytes apart); K a multiple of 64. */
+static inline void rec_amx_acc(const uint8_t *a, int64_t K, const int8_t *w, int64_t gs) {
+    for (int64_t k = 0; k < K; k += 64) {
+        _tile_loadd(4, a + k, K);
+        _tile_loadd(6, w + k * 16, 64);
+        _tile_dpbusd(0, 4, 6);
+        _tile_loadd(5, a + 16 * K + k, K);
+        _tile_dpbusd(2, 5, 6);
+        _tile_loadd(7, w + gs + k * 16, 64);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(3, 5, 7);
+    }
+}
+
 static void rec_amx_sums(const recamx_t *Q, int64_t t, int64_t g0, int64_t ng, int32_t *x) {
     const int64_t gs = Q->Ktot * 16, ld = Q->np32 * 4;
     for (int64_t c = 0; c < Q->np32; c += 32) {
@@ -205,30 +220,12 @@ static void rec_amx_sums(const recamx_t *Q, int64_t t, int64_t g0, int64_t ng, i
             const int64_t b0 = g * AMX_ROWS;
             _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
             const uint8_t *a = Q->Kin ? Q->xin + (t * Q->B + b0) * Q->Kin : NULL;
-            for (int64_t k = 0; k < Q->Kin; k += 64) {
-                _tile_loadd(4, a + k, Q->Kin);
-                _tile_loadd(6, w0 + k * 16, 64);
-                _tile_dpbusd(0, 4, 6);
-                _tile_loadd(5, a + 16 * Q->Kin + k, Q->Kin);
-                _tile_dpbusd(2, 5, 6);
-                _tile_loadd(7, w0 + gs + k * 16, 64);
-                _tile_dpbusd(1, 4, 7);
-                _tile_dpbusd(3, 5, 7);
-            }
+            rec_amx_acc(a, Q->Kin, w0, gs);
             for (int64_t j = 0; j < Q->n_rec; j++) {
                 if (t < Q->delay[j]) continue;
                 const uint8_t *s = Q->sp + ((t - Q->delay[j]) * Q->Bp + b0) * Q->Kn;
                 const int8_t *wj = w0 + (Q->Kin + j * Q->Kn) * 16;
-                for (int64_t k = 0; k < Q->Kn; k += 64) {
-                    _tile_loadd(4, s + k, Q->Kn);
-                    _tile_loadd(6, wj + k * 16, 64);
-                    _tile_dpbusd(0, 4, 6);
-                    _tile_loadd(5, s + 16 * Q->Kn + k, Q->Kn);
-                    _tile_dpbusd(2, 5, 6);
-                    _tile_loadd(7, wj + gs + k * 16, 64);
-                    _tile_dpbusd(1, 4, 7);
-                    _tile_dpbusd(3, 5, 7);
-                }
+                rec_amx_acc(s, Q->Kn, wj, gs);
             }
             int32_t *o = x + (g - g0) * AMX_ROWS * Q->np32 + c;
             _tile_stored(0, o, ld);
