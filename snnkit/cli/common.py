@@ -202,10 +202,10 @@ def encode_samples(args: argparse.Namespace, net, x):
         return x, args.steps
     from ..training.fit import DEFAULT_STEPS, encode
 
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
     conv = _conversion(args, net)
     if conv is not None and args.encoding is None:  # fed as the conversion is (its steps)
-        if args.steps is not None and args.steps < 1:
-            raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
         try:
             x = conv.encode(x, args.steps)
         except SimulationError as e:
@@ -217,8 +217,6 @@ def encode_samples(args: argparse.Namespace, net, x):
         raise UsageError(f"--input: samples of shape {list(np.shape(x))}; the network has "
                          f"{len(net.inputs)} input population(s) of {net.n_inputs} inputs in "
                          f"all (samples [batch, {net.n_inputs}] need one input population)")
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
     trained = _trained_with(args)
     enc = args.encoding or trained.get("encoding") or (
         "current" if net.inputs[0].encoding == "current" else "regular")
