@@ -22,7 +22,9 @@
    step as in neurons.py / docs/fixed-point.md "One time step" items 2-8.
 
    On CPUs with AMX, 8-bit layers with dense-enough inputs replace step 1-2's row sums by
-   tile-unit matrix products (_kernels_amx.c): exact int32 sums, the same integers.
+   tile-unit matrix products (_kernels_amx.c): exact int32 sums, the same integers; float
+   layers (snn_layer_bf16) by bf16 tile products of each weight's exact bf16 parts: float32
+   sums of the exact weights, in another order.
    snn_group (_kernels_step.c) runs populations that feed each other, and plastic
    projections, step by step. */
 

@@ -5,10 +5,13 @@
    elements x 32 columns at a time, then the neuron update as in the layer kernel. The product
    does not skip silent sources, so it only pays above AMX_DENSITY spikes per source and
    sample (event sums: ~11 ms, tiles: ~4 ms for this machine's benchmark layer at 0.1).
-   Integer sums are exact in any order: the same integers as the event sums. (Float weights
-   split exactly into three bf16 parts, on the bf16 tiles, measured slower than the event sums
-   at 0.1: the weight tiles' reads from L2 bound both, and bf16 holds half the sources per
-   byte of int8, three times over.) */
+   Integer sums are exact in any order: the same integers as the event sums.
+
+   Float layers likewise on the bf16 tiles (layer_bf16), each weight split exactly into its
+   fewest bf16 parts (1-3; see amx_sums_bf): float32 sums of the exact weights. Each part is
+   one more product: on sim_speed's ff layer (784 -> 1000, batch 64, 1 thread) the tiles take
+   ~12 / ~16 / ~22 ms for 1 / 2 / 3 parts at any density, the event sums ~11 ms at 6% of the
+   sources spiking, ~16 at 10%, ~28 at 20% (cpu_path.BF16_DENSITY: where the tiles pay). */
 
 #ifdef HAVE_AMX
 #define AMX_DENSITY 0.04      /* spikes per source and sample above which tiles pay */
@@ -172,7 +175,7 @@ static void pad_item(void *c, int64_t item, void *scratch) {
    normal). out[r][c] (row stride BLOCK) = sums of 32 rows of x (bf16 0/1, Kp a multiple of
    32, row stride Kp) times columns [c0, c0 + n) of wv ([Np32 / 16][parts][Kp / 2][16][2]). */
 #define AMX_BF_ROWS 64 /* batch elements per item: four 16-row tiles */
-#define AMX_BF_KC 128  /* sources per pass: the pass's spikes (16 KB) stay in L1 */
+#define AMX_BF_KC 256  /* sources per pass: the pass's spikes (32 KB) stay in L1 */
 
 /* one 32-source step of a 16-column tile for the 64 rows (tiles 0-3), P parts: the parts'
    weight tiles loaded once for the four rows' spikes (each weight tile read from L2 feeds 4

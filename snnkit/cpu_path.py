@@ -9,7 +9,9 @@ Each group runs over all steps in one kernel call:
   kernel: its inputs' spikes are all known, so it sums them block of columns by block of
   columns over all steps with the weights in cache, and updates the neurons in the same pass
   (fed by one convolution of sparse spikes: :func:`snnkit.conv.fused_layer`, the frame's
-  sums straight into the update);
+  sums straight into the update); dense-enough spike inputs are summed on the AMX tiles
+  instead where the CPU has them (fixed point: exact int8 products; float: each weight split
+  exactly into bf16 parts, float32 sums of the exact weights);
 - a float population whose only step-by-step input is its own spikes (self projections,
   e.g. snntorch's RLeaky), with 8 or more samples, runs on the recurrent kernel: per step
   the group's samples' spikes summed vector of columns by vector of columns, as the layer
