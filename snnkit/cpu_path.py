@@ -149,15 +149,14 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
         wt = kernels.concat_rows(kw)
         if lib.amx and wt.dtype == torch.int8:  # 8-bit sums may run on AMX
             wv = ev[0].amx_weights() if len(ev) == 1 else kernels.pack_amx(wt, v0.shape[0])
-        elif wt.dtype == torch.float32 and len(ev) == 1 and lib.amx_bf16 \
-                and batch >= BF16_MIN_BATCH:
-            packed = kernels.pack_bf16(wt, v0.shape[0])
+        elif wt.dtype == torch.float32 and len(ev) == 1:
+            if batch >= FLOAT_SLAB_BATCH and wt.shape[0] <= FLOAT_SLAB_MAX_S:
+                # the batch-blocked float sums read the projection's slabs, laid out once
+                wv = kernels.slabs(wt, v0.shape[0], lib.lanes)
+            packed = kernels.pack_bf16(wt, v0.shape[0]) \
+                if lib.amx_bf16 and batch >= BF16_MIN_BATCH else None
             if packed is not None:  # (the kernel counts the spikes, and decides)
                 wb = (*packed, BF16_DENSITY[packed[1]])
-        if wb is None and wt.dtype == torch.float32 and len(ev) == 1 \
-                and batch >= FLOAT_SLAB_BATCH and wt.shape[0] <= FLOAT_SLAB_MAX_S:
-            # the batch-blocked float sums read the projection's slabs, laid out once
-            wv = kernels.slabs(wt, v0.shape[0], lib.lanes)
     if st == torch.int64:  # wide states: the sums fit int32 (simulator._kernel_for)
         s, _ = kernels.run_layer(lib, x, wt, None, params, v0.to(torch.int32), steps, batch,
                                  fixed=_fixed(plan), sums=True)
