@@ -530,6 +530,14 @@ def dense_net(rng, dyadic):
                                      bias=rng.uniform(-0.05, 0.1, 270), reset="delayed"))
     w = rng.normal(0.0, 0.05, (270, 300))
     net.connect("in2", "h", np.round(w * 4096) / 4096 if dyadic else w)
+    # g and k feed each other (the step kernel): g's input from "in2" summed beforehand (the
+    # tiles' sums without the neuron update)
+    net.add_population("g", 40, LIF(beta=0.8, threshold=0.8))
+    net.add_population("k", 30, LIF(beta=0.8, threshold=0.5))
+    wg = rng.normal(0.0, 0.05, (40, 300))
+    net.connect("in2", "g", np.round(wg * 4096) / 4096 if dyadic else wg)
+    net.connect("g", "k", np.full((30, 40), 0.0625))
+    net.connect("k", "g", np.full((40, 30), -0.03125), delay=1)
     return net
 
 
@@ -549,7 +557,8 @@ def test_float_sums_on_the_bf16_tiles(dyadic, monkeypatch):
     before = lib.snn_amx_runs()
     fast = run(net, x, monkeypatch, True)
     tiles = lib.snn_amx_runs() - before
-    assert tiles == (3 if lib.amx_bf16 else 0)  # a, b (from "in") and h; not c (sparse "b")
+    # a, c and h, and g's sums from "in2"; not b (two spike inputs: the event sums)
+    assert tiles == (4 if lib.amx_bf16 else 0)
     slow = run(net, x, monkeypatch, False)
     if dyadic:
         assert_identical(fast, slow)
@@ -564,7 +573,7 @@ def test_float_sums_on_the_bf16_tiles(dyadic, monkeypatch):
     assert lib.snn_amx_runs() == before + tiles
     if dyadic:
         assert_identical(fast, events)
-    for k in ("a", "h"):
+    for k in ("a", "h", "g", "k"):
         assert 0.02 < float(fast.spikes[k].float().mean()) < 0.6, k
 
 
