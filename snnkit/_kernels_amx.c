@@ -10,8 +10,8 @@
    Float layers likewise on the bf16 tiles (layer_bf16), each weight split exactly into its
    fewest bf16 parts (1-3; see amx_sums_bf): float32 sums of the exact weights. Each part is
    one more product: on sim_speed's ff layer (784 -> 1000, batch 64, 1 thread) the tiles take
-   ~12 / ~16 / ~22 ms for 1 / 2 / 3 parts at any density, the event sums ~11 ms at 6% of the
-   sources spiking, ~16 at 10%, ~28 at 20% (cpu_path.BF16_DENSITY: where the tiles pay). */
+   ~12 / ~16 / ~23 ms for 1 / 2 / 3 parts at any density, the event sums ~11 ms at 6% of the
+   sources spiking, ~16 at 10%, ~27 at 20% (cpu_path.BF16_DENSITY: where the tiles pay). */
 
 #ifdef HAVE_AMX
 #define AMX_DENSITY 0.04      /* spikes per source and sample above which tiles pay */
@@ -185,8 +185,11 @@ static void pad_item(void *c, int64_t item, void *scratch) {
     _tile_dpbf16ps(C, A, 6);                                                             \
     if (parts > 1) _tile_dpbf16ps(C, A, 7);
 
-static void amx_sums_bf(const void *xv, int64_t Kp, const void *wvv, int64_t parts, int64_t c0,
-                        int64_t n, void *outv) {
+/* done(ctx, g), where given: called as soon as columns [g, g + 16) are summed (their
+   sums still in L1) */
+static inline __attribute__((always_inline)) void amx_sums_bf_then(
+    const void *xv, int64_t Kp, const void *wvv, int64_t parts, int64_t c0, int64_t n,
+    void *outv, void (*done)(void *, int64_t), void *ctx) {
     const uint16_t *x = (const uint16_t *)xv, *wv = (const uint16_t *)wvv;
     float *out = (float *)outv;
     const int64_t ps = Kp * 16, gs = ps * parts; /* elements per part, per 16 columns */
@@ -238,14 +241,36 @@ static void amx_sums_bf(const void *xv, int64_t Kp, const void *wvv, int64_t par
             _tile_stored(1, o + 16 * BLOCK, ld);
             _tile_stored(2, o + 32 * BLOCK, ld);
             _tile_stored(3, o + 48 * BLOCK, ld);
+            if (done && k1 == Kp) done(ctx, g);
         }
     }
 }
 
+static void amx_sums_bf(const void *xv, int64_t Kp, const void *wvv, int64_t parts, int64_t c0,
+                        int64_t n, void *outv) {
+    amx_sums_bf_then(xv, Kp, wvv, parts, c0, n, outv, NULL, NULL);
+}
+
 DEF_AMX_ITEM(item_amx_bf_any, float, 2, amx_sums_bf, update_f32, delayed_f32, AMX_BF_ROWS)
 
+#if BB_FUSED
+typedef struct {
+    const layer_t *F;
+    int64_t c0, n, t, b0, nb;
+    const float *x;
+    float *V;
+} bf_upd_t;
+
+static void bf_update(void *ctx, int64_t g) {
+    const bf_upd_t *u = (const bf_upd_t *)ctx;
+    fused_update_f32(u->F, &u->F->p, u->c0 + g, u->n - g < VL ? (int)(u->n - g) : VL, u->t,
+                     u->b0, u->nb, u->x + g, BLOCK, u->V + g / VL * u->nb * VL);
+}
+#endif
+
 /* item_amx_bf_any, with the LIF's update vector by vector (fused_update_f32, as the event
-   sums' item_f32_bb runs it) where the population is that LIF and no sums are asked for */
+   sums' item_f32_bb runs it) right after the vector's sums, where the population is that LIF
+   and no sums are asked for */
 static void item_amx_bf(void *ctx, int64_t item, void *scratch) {
     const amx_layer_t *L = (const amx_layer_t *)ctx;
     const neuron_t *p = &L->p;
@@ -264,12 +289,11 @@ static void item_amx_bf(void *ctx, int64_t item, void *scratch) {
                     V[(k * nb + r) * VL + j] =
                         k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
         amx_configure();
+        bf_upd_t u = {&F, c0, n, 0, b0, nb, x, V};
         for (int64_t t = 0; t < L->T; t++) {
-            amx_sums_bf((const uint16_t *)L->x + (t * L->B + b0) * L->Kp, L->Kp, L->wv,
-                        L->parts, c0, n, x);
-            for (int k = 0; k < nv; k++)
-                fused_update_f32(&F, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
-                                 t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
+            u.t = t;
+            amx_sums_bf_then((const uint16_t *)L->x + (t * L->B + b0) * L->Kp, L->Kp, L->wv,
+                             L->parts, c0, n, x, bf_update, &u);
         }
         _tile_release();
         return;

@@ -170,10 +170,10 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
 # bf16 parts, float32 sums of the exact weights), from this batch and share of sources
 # spiking per sample and step on, by the number of parts the weights need: the product does
 # not skip silent sources, and each part is one more product. Measured on sim_speed's ff
-# layer (784 -> 1000, batch 64, 1 thread): the tiles take ~13 / ~16.5 / ~21 ms for 1 / 2 / 3
-# parts whatever the density; the event sums ~12 ms at 6%, ~17 at 10%, ~24 at 16%, ~40 at 30%
+# layer (784 -> 1000, batch 64, 1 thread): the tiles take ~12 / ~16 / ~23 ms for 1 / 2 / 3
+# parts whatever the density; the event sums ~11 ms at 6%, ~16 at 10%, ~22 at 15%, ~27 at 20%
 BF16_MIN_BATCH = 32
-BF16_DENSITY = {1: 0.08, 2: 0.11, 3: 0.16}
+BF16_DENSITY = {1: 0.08, 2: 0.11, 3: 0.17}
 
 # Float layers from this batch on sum a group of samples at a time (_kernels.c item_f32_bb)
 # from weights laid out in slabs: kept with the projection's weights (one more copy of them)
