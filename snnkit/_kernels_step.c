@@ -76,6 +76,78 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 
 /* ------------------------------------------------------------------ STDP */
 
+/* The columns of spiking targets in one int16 row, a cache line (32 columns) at a time:
+   the spiking targets listed as the lines they fall in (cidx: the line's first column,
+   counted from the row's start, which may lie before it) with their lanes (cmask), each
+   line row[c] = clamp(row[c] + u) in its lanes, int16 saturating. Exact for |u| < 2^15 and
+   lo <= hi within int16 (saturating to int16 first is a clamp to a wider range); the scalar
+   loop it replaces takes one add and two selects per spiking target. Lines of the weights,
+   not 32-column chunks of the row: rows start anywhere in a line (a row of 400 int16 is
+   12.5 lines), and a vector across two lines costs two accesses. */
+#if defined(__AVX512BW__)
+#define COLS16 1
+static inline __attribute__((always_inline)) void cols16(int16_t *row, const int32_t *cidx,
+                                                         const uint32_t *cmask, int64_t nch,
+                                                         int u, int lo, int hi) {
+    const __m512i vu = _mm512_set1_epi16((short)u), vlo = _mm512_set1_epi16((short)lo),
+                  vhi = _mm512_set1_epi16((short)hi);
+    for (int64_t i = 0; i < nch; i++) {
+        int16_t *p = row + cidx[i];
+        const __mmask32 k = cmask[i]; /* masked: no lane outside the row is read or written */
+        __m512i v = _mm512_maskz_loadu_epi16(k, p);
+        v = _mm512_min_epi16(_mm512_max_epi16(_mm512_adds_epi16(v, vu), vlo), vhi);
+        _mm512_mask_storeu_epi16(p, k, v);
+    }
+}
+#else
+#define COLS16 0
+static inline void cols16(int16_t *row, const int32_t *cidx, const uint32_t *cmask,
+                          int64_t nch, int u, int lo, int hi) {
+    (void)row, (void)cidx, (void)cmask, (void)nch, (void)u, (void)lo, (void)hi;
+}
+#endif
+
+/* The spiking targets lpost[0..npost) (ascending) of a row starting `phase` int16 into a
+   cache line, as the lines for cols16; returns their number. */
+static int64_t lines16(const int32_t *lpost, int64_t npost, int phase, int32_t *cidx,
+                       uint32_t *cmask) {
+    int64_t nch = 0;
+    for (int64_t k = 0; k < npost; k++) {
+        const int32_t q = lpost[k] + phase, c = (q >> 5 << 5) - phase;
+        if (!nch || cidx[nch - 1] != c) cidx[nch] = c, cmask[nch++] = 0;
+        cmask[nch - 1] |= 1u << (q & 31);
+    }
+    return nch;
+}
+
+/* The row of an arriving source, int16: row[n] = clamp(row[n] - ds16[n]) for the targets n
+   that did not spike (post[n] = 0) and, unless mrow is NULL, learn (mrow[n]), a cache line
+   at a time, int16 saturating: exact for |ds| < 2^15 (as cols16). */
+static inline __attribute__((always_inline)) void rows16(int16_t *row, const uint8_t *mrow,
+                                                         const uint8_t *post,
+                                                         const int16_t *ds16, int64_t N,
+                                                         int lo, int hi) {
+#if COLS16
+    const __m512i vlo = _mm512_set1_epi16((short)lo), vhi = _mm512_set1_epi16((short)hi);
+    /* lanes outside [0, N) masked off: not read (no fault), not written */
+    for (int64_t c = -(int64_t)((uintptr_t)row >> 1 & 31); c < N; c += 32) {
+        __mmask32 k = c < 0 ? ~0u << -c : ~0u;
+        if (N - c < 32) k &= (1u << (N - c)) - 1;
+        const __m256i pb = _mm256_maskz_loadu_epi8(k, post + c);
+        k &= ~_mm256_test_epi8_mask(pb, pb);
+        if (mrow) {
+            const __m256i mb = _mm256_maskz_loadu_epi8(k, mrow + c);
+            k &= _mm256_test_epi8_mask(mb, mb);
+        }
+        __m512i v = _mm512_maskz_loadu_epi16(k, row + c);
+        v = _mm512_subs_epi16(v, _mm512_maskz_loadu_epi16(k, ds16 + c));
+        _mm512_mask_storeu_epi16(row + c, k, _mm512_min_epi16(_mm512_max_epi16(v, vlo), vhi));
+    }
+#else
+    (void)row, (void)mrow, (void)post, (void)ds16, (void)N, (void)lo, (void)hi;
+#endif
+}
+
 /* One STDP step of one sample (plasticity.stdp_step): pre = arrivals [S], post = target
    spikes [N], w = the sample's weights [S, Np], traces xp [S], xq [N]. Each step visits the
    columns of spiking targets and the rows of arriving sources; the other synapses keep their
@@ -100,7 +172,8 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                      const uint8_t *restrict pre, const uint8_t *restrict post,             \
                      TT *restrict xp, TT *restrict xq, int first, int32_t *lpre,            \
                      int32_t *lpost, TT *restrict up, TT *restrict down,                    \
-                     ROWT *restrict ds, int all_plastic) {                                  \
+                     ROWT *restrict ds, int32_t *lrow, uint8_t *restrict act,               \
+                     int32_t *cidx, uint32_t *cmask, int16_t *ds16, int all_plastic) {      \
         PRE                                                                                \
         const int64_t S = P->S, Np = P->Np;                                                \
         const uint8_t *mask = P->mask;                                                     \
@@ -139,13 +212,43 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                             STDP_SYN(WT, TT, SC, m, lpost[k], 1, pre[m]);                  \
             } else {                                                                       \
                 /* the columns of spiking targets (up - pre * down), row after row: the    \
-                   rows stream through the cache, a column at a time would not */          \
-                for (int64_t m = 0; npost && m < S; m++) {                                 \
+                   rows stream through the cache, a column at a time would not. After the  \
+                   first step every plastic weight is within the bounds, so a row with     \
+                   up = 0 and no arrival keeps its weights (clamp(w + 0) = w): only the     \
+                   others are visited (integer traces below a_plus's resolution scale to 0: \
+                   most rows in fixed point, few in float) */                              \
+                int64_t nrow = 0;                                                          \
+                if (npost && !first) {                                                     \
+                    for (int64_t m = 0; m < S; m++) act[m] = (up[m] != 0) | pre[m];         \
+                    nrow = list_all(act, S, lrow);                                         \
+                } else if (npost) {                                                        \
+                    for (int64_t m = 0; m < S; m++) lrow[m] = (int32_t)m;                  \
+                    nrow = S;                                                              \
+                }                                                                          \
+                /* int16 weights, bounds within int16: whole vectors of columns */       \
+                const int w16 = COLS16 && sizeof(WT) == 2 && wmin >= -32768                \
+                                && wmax <= 32767;                                          \
+                const int vec16 = w16 && nrow;                                             \
+                /* lines16 per phase (where a row starts in its line), as rows need it */ \
+                const int64_t lcap = N / 32 + 2;                                           \
+                int64_t nch[32];                                                           \
+                for (int k = 0; vec16 && k < 32; k++) nch[k] = -1;                         \
+                for (int64_t r = 0; r < nrow; r++) {                                       \
+                    const int64_t m = lrow[r];                                             \
                     WT *restrict row = w + m * Np;                                         \
                     const uint8_t *restrict mrow = mask + m * Np;                          \
                     const TT u = up[m];                                                    \
                     const int p = pre[m];                                                  \
                     if (all_plastic && !p) { /* no mask, no arrival: the common case */    \
+                        if (vec16 && u >= -32767 && u <= 32767) {                          \
+                            const int ph = (int)((uintptr_t)row >> 1 & 31);                \
+                            if (nch[ph] < 0)                                               \
+                                nch[ph] = lines16(lpost, npost, ph, cidx + ph * lcap,      \
+                                                  cmask + ph * lcap);                      \
+                            cols16((int16_t *)row, cidx + ph * lcap, cmask + ph * lcap,    \
+                                   nch[ph], (int)u, (int)wmin, (int)wmax);                 \
+                            continue;                                                      \
+                        }                                                                  \
                         /* in ROWT: up saturated (DSAT) clamps to the same weight */       \
                         NAME##_cols(row, lpost, npost, DSAT(u), (ROWT)wmin, (ROWT)wmax);   \
                         continue;                                                          \
@@ -166,8 +269,19 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                 }                                                                          \
                 if (npre) {                                                                \
                     const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
-                    for (int64_t n = 0; n < N; n++) ds[n] = DSAT(down[n]);                 \
-                    for (int64_t k = 0; k < npre; k++) { /* rows, but spiking targets */   \
+                    int fits = w16; /* rows16 takes the rows where |ds| < 2^15 */          \
+                    for (int64_t n = 0; n < N; n++) {                                      \
+                        ds[n] = DSAT(down[n]);                                             \
+                        fits &= ds[n] >= -32767 && ds[n] <= 32767;                         \
+                    }                                                                      \
+                    if (fits) {                                                            \
+                        for (int64_t n = 0; n < N; n++) ds16[n] = (int16_t)ds[n];          \
+                        for (int64_t k = 0; k < npre; k++)                                 \
+                            rows16((int16_t *)(w + (int64_t)lpre[k] * Np),                 \
+                                   all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,      \
+                                   post, ds16, N, (int)wmin, (int)wmax);                   \
+                    }                                                                      \
+                    for (int64_t k = 0; !fits && k < npre; k++) { /* rows, but spiking targets */ \
                         WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
                         const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
                         for (int64_t n = 0; n < N; n++) {                                  \
@@ -274,6 +388,16 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
         sp += round64(sizeof(TT) * G->max_n);                                              \
         uint8_t *zeros = (uint8_t *)sp; /* the arrivals before step `delay` */             \
         memset(zeros, 0, (size_t)G->max_s);                                                \
+        sp += round64(G->max_s);                                                           \
+        int32_t *lrow = (int32_t *)sp; /* STDP: the rows it visits */                      \
+        sp += round64(sizeof(int32_t) * G->max_s);                                         \
+        uint8_t *act = (uint8_t *)sp;                                                      \
+        sp += round64(G->max_s);                                                           \
+        int32_t *cidx = (int32_t *)sp; /* STDP: lines16's lists, per phase */             \
+        sp += round64(sizeof(int32_t) * 32 * (G->max_n / 32 + 2));                         \
+        uint32_t *cmask = (uint32_t *)sp;                                                  \
+        sp += round64(sizeof(int32_t) * 32 * (G->max_n / 32 + 2));                         \
+        int16_t *ds16 = (int16_t *)sp; /* STDP: ds for rows16 */                           \
         uint8_t all_plastic[GROUP_MAX_PROJS];                                              \
         for (int64_t j = 0; j < G->n_projs && j < GROUP_MAX_PROJS; j++) {                  \
             const gproj_t *Q = G->projs + j;                                               \
@@ -323,7 +447,8 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
                 WT *w = (WT *)Q->w + (size_t)b * S * Q->Np;                                \
                 TT *tq = tr + round64(sizeof(TT) * S) / sizeof(TT);                        \
                 STDP(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0, lpre,   \
-                     lpost, up, down, (ROWT *)ds, all_plastic[j]);                         \
+                     lpost, up, down, (ROWT *)ds, lrow, act, cidx, cmask, ds16,            \
+                     all_plastic[j]);                                                      \
                 if (Q->rec_w) {                                                            \
                     WT *r = (WT *)Q->rec_w + (t * B + b) * N * S;                          \
                     for (int64_t n = 0; n < N; n++)                                        \
@@ -368,7 +493,8 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
     }
     bytes += round64(4 * (G.max_s + 16)) + G.trace_bytes + round64(4 * G.max_s)
              + round64(4 * G.max_n) + 2 * round64(tt * (G.max_s > G.max_n ? G.max_s : G.max_n))
-             + round64(tt * G.max_n) + round64(G.max_s);
+             + round64(tt * G.max_n) + 2 * round64(G.max_s) + round64(4 * G.max_s)
+             + 2 * round64(4 * 32 * (G.max_n / 32 + 2)) + round64(2 * G.max_n);
     void (*item)(void *, int64_t, void *) = state == 0 ? group_f32
                                             : state == 1 ? group_i32 : group_i64;
     return parallel_for(item, &G, B, n_threads, bytes);
