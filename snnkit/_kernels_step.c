@@ -118,6 +118,19 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
             STORE(p, k, v);                                                                 \
         }                                                                                   \
     }                                                                                       \
+    /* the same for an arriving source's row: + (u - ds[n]) (exact for |u| + |ds| within  \
+       the type) */                                                                         \
+    static inline __attribute__((always_inline)) void colsd_##SUF(                          \
+        T *row, const int32_t *cidx, const uint64_t *cmask, int64_t nch, int u,             \
+        const T *ds, int lo, int hi) {                                                      \
+        const __m512i vu = SET1((T)u), vlo = SET1((T)lo), vhi = SET1((T)hi);               \
+        for (int64_t i = 0; i < nch; i++) {                                                 \
+            T *p = row + cidx[i];                                                           \
+            const MASK k = (MASK)cmask[i];                                                  \
+            const __m512i e = SUBS(vu, LOADZ(k, ds + cidx[i]));                             \
+            STORE(p, k, MIN(MAX(ADDS(LOADZ(k, p), e), vlo), vhi));                          \
+        }                                                                                   \
+    }                                                                                       \
     static inline __attribute__((always_inline)) void rows_##SUF(                           \
         T *row, const uint8_t *mrow, const uint8_t *post, const T *ds, int64_t N, int lo,   \
         int hi) {                                                                           \
@@ -148,6 +161,10 @@ DEF_VEC_STDP(i8, int8_t, 64, __mmask64, _mm512_set1_epi8, _mm512_adds_epi8,
     static inline void cols_##SUF(T *row, const int32_t *cidx, const uint64_t *cmask,       \
                                   int64_t nch, int u, int lo, int hi) {                     \
         (void)row, (void)cidx, (void)cmask, (void)nch, (void)u, (void)lo, (void)hi;         \
+    }                                                                                       \
+    static inline void colsd_##SUF(T *row, const int32_t *cidx, const uint64_t *cmask,      \
+                                   int64_t nch, int u, const T *ds, int lo, int hi) {       \
+        (void)row, (void)cidx, (void)cmask, (void)nch, (void)u, (void)ds, (void)lo, (void)hi; \
     }                                                                                       \
     static inline void rows_##SUF(T *row, const uint8_t *mrow, const uint8_t *post,         \
                                   const T *ds, int64_t N, int lo, int hi) {                 \
@@ -253,6 +270,21 @@ static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, i
                 const int64_t vmax = sizeof(WT) == 1 ? 127 : 32767, L = 64 / sizeof(WT);   \
                 const int w16 = wv && wmin >= -vmax - 1 && wmax <= vmax;                   \
                 const int vec16 = w16 && nrow;                                             \
+                /* down saturated: ds, and in the weights' type (dsv) where it fits */     \
+                int fits = w16;                                                            \
+                int64_t dmax = 0;                                                          \
+                if (npre) {                                                                \
+                    for (int64_t n = 0; n < N; n++) {                                      \
+                        ds[n] = DSAT(down[n]);                                             \
+                        const int64_t a = ds[n] < 0 ? -(int64_t)ds[n] : (int64_t)ds[n];    \
+                        dmax = a > dmax ? a : dmax;                                        \
+                    }                                                                      \
+                    fits &= dmax <= vmax;                                                  \
+                    for (int64_t n = 0; fits && sizeof(WT) == 1 && n < N; n++)             \
+                        ((int8_t *)dsv)[n] = (int8_t)ds[n];                                \
+                    for (int64_t n = 0; fits && sizeof(WT) == 2 && n < N; n++)             \
+                        ((int16_t *)dsv)[n] = (int16_t)ds[n];                              \
+                }                                                                          \
                 /* lines_of per phase (where a row starts in its line), as rows need it */ \
                 const int64_t lcap = N / 32 + 2;                                           \
                 int64_t nch[VEC_LINES];                                                    \
@@ -263,21 +295,30 @@ static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, i
                     const uint8_t *restrict mrow = mask + m * Np;                          \
                     const TT u = up[m];                                                    \
                     const int p = pre[m];                                                  \
+                    const int64_t ua = vec16 ? (u < 0 ? -(int64_t)u : (int64_t)u) : 0;     \
+                    /* no mask; no arrival, or one with |u| + |ds| within the type */       \
+                    if (vec16 && all_plastic && ua + (p ? dmax : 0) <= vmax && (!p || fits)) { \
+                        const int ph = (int)((uintptr_t)row / sizeof(WT) % L);             \
+                        const int32_t *ci = cidx + ph * lcap;                              \
+                        const uint64_t *cm = cmask + ph * lcap;                            \
+                        if (nch[ph] < 0)                                                   \
+                            nch[ph] = lines_of(lpost, npost, ph, (int)L, cidx + ph * lcap, \
+                                               cmask + ph * lcap);                         \
+                        if (sizeof(WT) == 1 && p)                                          \
+                            colsd_i8((int8_t *)row, ci, cm, nch[ph], (int)u,               \
+                                     (const int8_t *)dsv, (int)wmin, (int)wmax);           \
+                        else if (sizeof(WT) == 1)                                          \
+                            cols_i8((int8_t *)row, ci, cm, nch[ph], (int)u, (int)wmin,     \
+                                    (int)wmax);                                            \
+                        else if (p)                                                        \
+                            colsd_i16((int16_t *)row, ci, cm, nch[ph], (int)u,             \
+                                      (const int16_t *)dsv, (int)wmin, (int)wmax);         \
+                        else                                                               \
+                            cols_i16((int16_t *)row, ci, cm, nch[ph], (int)u, (int)wmin,   \
+                                     (int)wmax);                                           \
+                        continue;                                                          \
+                    }                                                                      \
                     if (all_plastic && !p) { /* no mask, no arrival: the common case */    \
-                        if (vec16 && u >= -vmax && u <= vmax) {                            \
-                            const int ph = (int)((uintptr_t)row / sizeof(WT) % L);         \
-                            if (nch[ph] < 0)                                               \
-                                nch[ph] = lines_of(lpost, npost, ph, (int)L,               \
-                                                   cidx + ph * lcap, cmask + ph * lcap);   \
-                            if (sizeof(WT) == 1)                                           \
-                                cols_i8((int8_t *)row, cidx + ph * lcap, cmask + ph * lcap, \
-                                        nch[ph], (int)u, (int)wmin, (int)wmax);            \
-                            else                                                           \
-                                cols_i16((int16_t *)row, cidx + ph * lcap,                 \
-                                         cmask + ph * lcap, nch[ph], (int)u, (int)wmin,    \
-                                         (int)wmax);                                       \
-                            continue;                                                      \
-                        }                                                                  \
                         /* in ROWT: up saturated (DSAT) clamps to the same weight */       \
                         NAME##_cols(row, lpost, npost, DSAT(u), (ROWT)wmin, (ROWT)wmax);   \
                         continue;                                                          \
@@ -298,21 +339,14 @@ static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, i
                 }                                                                          \
                 if (npre) {                                                                \
                     const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
-                    int fits = w16; /* rows_* take the rows where |ds| fits the type */    \
-                    for (int64_t n = 0; n < N; n++) {                                      \
-                        ds[n] = DSAT(down[n]);                                             \
-                        fits &= ds[n] >= -vmax && ds[n] <= vmax;                           \
-                    }                                                                      \
                     if (fits && sizeof(WT) == 1) {                                         \
-                        int8_t *d8 = (int8_t *)dsv;                                        \
-                        for (int64_t n = 0; n < N; n++) d8[n] = (int8_t)ds[n];             \
+                        const int8_t *d8 = (const int8_t *)dsv;                            \
                         for (int64_t k = 0; k < npre; k++)                                 \
                             rows_i8((int8_t *)(w + (int64_t)lpre[k] * Np),                 \
                                     all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,     \
                                     post, d8, N, (int)wmin, (int)wmax);                    \
                     } else if (fits) {                                                     \
-                        int16_t *d16 = (int16_t *)dsv;                                     \
-                        for (int64_t n = 0; n < N; n++) d16[n] = (int16_t)ds[n];           \
+                        const int16_t *d16 = (const int16_t *)dsv;                         \
                         for (int64_t k = 0; k < npre; k++)                                 \
                             rows_i16((int16_t *)(w + (int64_t)lpre[k] * Np),               \
                                      all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,    \
