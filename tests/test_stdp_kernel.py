@@ -15,7 +15,7 @@ import snnkit
 from snnkit import LIF, STDP, kernels
 
 pytestmark = [pytest.mark.skipif(kernels.load() is None, reason="no C compiler"),
-              pytest.mark.filterwarnings("ignore::snnkit.errors.STDPBoundsWarning")]
+              pytest.mark.filterwarnings("ignore::snnkit.parameters.STDPBoundsWarning")]
 
 FORMATS = {8: snnkit.Quantization(),  # 8-bit weights: int8 in the kernel
            12: snnkit.Quantization(weight_bits=12, state_bits=24, frac_bits=8, trace_bits=12,
