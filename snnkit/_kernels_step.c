@@ -285,6 +285,33 @@ static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, i
                     for (int64_t n = 0; fits && sizeof(WT) == 2 && n < N; n++)             \
                         ((int16_t *)dsv)[n] = (int16_t)ds[n];                              \
                 }                                                                          \
+                /* the rows of arriving sources, but their spiking targets' columns       \
+                   (visited next): those rows are still in L1 from this step's sums */     \
+                if (npre) {                                                                \
+                    const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
+                    if (fits && sizeof(WT) == 1) {                                         \
+                        const int8_t *d8 = (const int8_t *)dsv;                            \
+                        for (int64_t k = 0; k < npre; k++)                                 \
+                            rows_i8((int8_t *)(w + (int64_t)lpre[k] * Np),                 \
+                                    all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,     \
+                                    post, d8, N, (int)wmin, (int)wmax);                    \
+                    } else if (fits) {                                                     \
+                        const int16_t *d16 = (const int16_t *)dsv;                         \
+                        for (int64_t k = 0; k < npre; k++)                                 \
+                            rows_i16((int16_t *)(w + (int64_t)lpre[k] * Np),               \
+                                     all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,    \
+                                     post, d16, N, (int)wmin, (int)wmax);                  \
+                    }                                                                      \
+                    for (int64_t k = 0; !fits && k < npre; k++) { /* rows, but spiking targets */ \
+                        WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
+                        const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
+                        for (int64_t n = 0; n < N; n++) {                                  \
+                            ROWT nw = (ROWT)row[n] - ds[n];                                \
+                            nw = nw < lo ? lo : (nw > hi ? hi : nw);                       \
+                            row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];          \
+                        }                                                                  \
+                    }                                                                      \
+                }                                                                          \
                 /* lines_of per phase (where a row starts in its line), as rows need it */ \
                 const int64_t lcap = N / 32 + 2;                                           \
                 int64_t nch[VEC_LINES];                                                    \
@@ -335,31 +362,6 @@ static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, i
                         const int64_t n = lpost[k];                                        \
                         TT nw = (TT)row[n] + (p ? u - down[n] : u);                        \
                         if (mrow[n]) row[n] = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw)); \
-                    }                                                                      \
-                }                                                                          \
-                if (npre) {                                                                \
-                    const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
-                    if (fits && sizeof(WT) == 1) {                                         \
-                        const int8_t *d8 = (const int8_t *)dsv;                            \
-                        for (int64_t k = 0; k < npre; k++)                                 \
-                            rows_i8((int8_t *)(w + (int64_t)lpre[k] * Np),                 \
-                                    all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,     \
-                                    post, d8, N, (int)wmin, (int)wmax);                    \
-                    } else if (fits) {                                                     \
-                        const int16_t *d16 = (const int16_t *)dsv;                         \
-                        for (int64_t k = 0; k < npre; k++)                                 \
-                            rows_i16((int16_t *)(w + (int64_t)lpre[k] * Np),               \
-                                     all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,    \
-                                     post, d16, N, (int)wmin, (int)wmax);                  \
-                    }                                                                      \
-                    for (int64_t k = 0; !fits && k < npre; k++) { /* rows, but spiking targets */ \
-                        WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
-                        const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
-                        for (int64_t n = 0; n < N; n++) {                                  \
-                            ROWT nw = (ROWT)row[n] - ds[n];                                \
-                            nw = nw < lo ? lo : (nw > hi ? hi : nw);                       \
-                            row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];          \
-                        }                                                                  \
                     }                                                                      \
                 }                                                                          \
             }                                                                              \
