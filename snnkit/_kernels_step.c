@@ -316,7 +316,39 @@ static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, i
                 const int64_t lcap = N / 32 + 2;                                           \
                 int64_t nch[VEC_LINES];                                                    \
                 for (int k = 0; vec16 && k < VEC_LINES; k++) nch[k] = -1;                  \
-                for (int64_t r = 0; r < nrow; r++) {                                       \
+                /* the common case, every visited row on the vector path, tested once:   \
+                   the loop then does nothing else */                                      \
+                int64_t r0 = 0;                                                            \
+                if (vec16 && all_plastic && (fits || !npre)) {                             \
+                    TT umax = 0;                                                           \
+                    for (int64_t m = 0; m < S; m++) {                                      \
+                        const TT a = up[m] < 0 ? -up[m] : up[m];                           \
+                        umax = a > umax ? a : umax;                                        \
+                    }                                                                      \
+                    for (; (int64_t)umax + dmax <= vmax && r0 < nrow; r0++) {              \
+                        const int64_t m = lrow[r0];                                        \
+                        WT *restrict row = w + m * Np;                                     \
+                        const int ph = (int)((uintptr_t)row / sizeof(WT) % L);             \
+                        if (nch[ph] < 0)                                                   \
+                            nch[ph] = lines_of(lpost, npost, ph, (int)L, cidx + ph * lcap, \
+                                               cmask + ph * lcap);                         \
+                        const int32_t *ci = cidx + ph * lcap;                              \
+                        const uint64_t *cm = cmask + ph * lcap;                            \
+                        if (sizeof(WT) == 1 && pre[m])                                     \
+                            colsd_i8((int8_t *)row, ci, cm, nch[ph], (int)up[m],           \
+                                     (const int8_t *)dsv, (int)wmin, (int)wmax);           \
+                        else if (sizeof(WT) == 1)                                          \
+                            cols_i8((int8_t *)row, ci, cm, nch[ph], (int)up[m], (int)wmin, \
+                                    (int)wmax);                                            \
+                        else if (pre[m])                                                   \
+                            colsd_i16((int16_t *)row, ci, cm, nch[ph], (int)up[m],         \
+                                      (const int16_t *)dsv, (int)wmin, (int)wmax);         \
+                        else                                                               \
+                            cols_i16((int16_t *)row, ci, cm, nch[ph], (int)up[m],          \
+                                     (int)wmin, (int)wmax);                                \
+                    }                                                                      \
+                }                                                                          \
+                for (int64_t r = r0; r < nrow; r++) {                                      \
                     const int64_t m = lrow[r];                                             \
                     WT *restrict row = w + m * Np;                                         \
                     const uint8_t *restrict mrow = mask + m * Np;                          \
