@@ -266,8 +266,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W (rounded up to 16) 32-bit words,
-   N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W (rounded up to
+   16) 32-bit words, N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
