@@ -408,9 +408,8 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
     projs : per projection summed in the group: ``target`` (index into ``pops``), ``src``
         (bool spikes ``[steps, batch, S]``; a group member's is its entry of the returned
         list, so pass the population's index as ``src_pop`` instead), ``delay``, ``w`` (padded
-        weights ``[S, Np]``; plastic: ``[batch, S, Np]`` float32, int8 or int16 (Proj.plastic_weights), updated
-        in place),
-        ``stdp`` (:class:`~snnkit.plasticity.STDPParams` or None), ``mask`` (uint8 ``[S, Np]``
+        weights ``[S, Np]``; plastic: ``[batch, S, Np]`` float32, int8 or int16, as
+        Proj.plastic_weights, updated in place), ``stdp`` (:class:`~snnkit.plasticity.STDPParams` or None), ``mask`` (uint8 ``[S, Np]``
         plasticity bits), ``record_weights``
     fixed : ``(decay_bits, lo, hi)`` or None (float)
     traces : fixed point: ``(trace_one, trace_hi)`` of the STDP traces
