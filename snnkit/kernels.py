@@ -409,7 +409,8 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
         (bool spikes ``[steps, batch, S]``; a group member's is its entry of the returned
         list, so pass the population's index as ``src_pop`` instead), ``delay``, ``w`` (padded
         weights ``[S, Np]``; plastic: ``[batch, S, Np]`` float32, int8 or int16, as
-        Proj.plastic_weights, updated in place), ``stdp`` (:class:`~snnkit.plasticity.STDPParams` or None), ``mask`` (uint8 ``[S, Np]``
+        Proj.plastic_weights, updated in place), ``stdp``
+        (:class:`~snnkit.plasticity.STDPParams` or None), ``mask`` (uint8 ``[S, Np]``
         plasticity bits), ``record_weights``
     fixed : ``(decay_bits, lo, hi)`` or None (float)
     traces : fixed point: ``(trace_one, trace_hi)`` of the STDP traces
