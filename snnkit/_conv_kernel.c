@@ -268,7 +268,7 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
    neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W (rounded up to
    16) 32-bit words, N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
-#define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
+#define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED)                                   \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
         const conv_t *a = &L->a;                                                             \
@@ -286,16 +286,23 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
             I[c] = TH[c] = 0;                                                                \
             R[c] = 0;                                                                        \
         }                                                                                    \
+        const int fused = FUSED && NARROW_LIF(p);                                           \
         for (int64_t t = 0; t < L->T; t++) {                                                 \
             int64_t s = t * L->B + b;                                                        \
             uint8_t *s0 = ring + t % 3 * N;                                                  \
-            FRAME(a, L->x + s * S, x, list, acc16);                                          \
             const uint8_t *s1 = t >= 1 ? ring + (t + 2) % 3 * N : NULL;                      \
             const uint8_t *s2 = t >= 2 ? ring + (t + 1) % 3 * N : NULL;                      \
-            for (int64_t c = 0; c < N; c += L->block) {                                      \
-                int64_t n = N - c < L->block ? N - c : L->block;                             \
-                DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);             \
-                UPD(n, p, 0, x + c, V + c, I + c, TH + c, R + c, s0 + c);                    \
+            if (fused) {                                                                     \
+                NARROW_STEP(FUSED, a, L->x + s * S, (int32_t *)(void *)x, list, acc16, N,     \
+                            L->block, p, s1, s2, (int32_t *)(void *)V, (int32_t *)(void *)I, \
+                            s0);                                                             \
+            } else {                                                                         \
+                FRAME(a, L->x + s * S, x, list, acc16);                                      \
+                for (int64_t c = 0; c < N; c += L->block) {                                  \
+                    int64_t n = N - c < L->block ? N - c : L->block;                         \
+                    DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);         \
+                    UPD(n, p, 0, x + c, V + c, I + c, TH + c, R + c, s0 + c);                \
+                }                                                                            \
             }                                                                                \
             scatter_spikes(s0, P, CO, L->spikes + s * N);                                    \
             const ST *st[3] = {V, I, TH};                                                    \
@@ -324,9 +331,39 @@ static inline void sums_i16(const conv_t *a, const uint8_t *x, int32_t *restrict
     for (int64_t c = 0, n = a->OH * a->OW * a->CO; c < n; c++) out[c] = acc16[c];
 }
 
-DEFINE_LAYER(layer_f32, float, sums_f32, delayed_f32, update_f32)
-DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32)
-DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32)
+/* A narrow plain LIF's step (update_i32_narrow): the frame's sums, int32 (kind 1) or int16
+   read as they are (kind 2: no widening pass), then the delayed reset and the update in one
+   pass a block. */
+#if HAVE_NARROW
+static inline __attribute__((always_inline)) void narrow_step(
+    int kind, const conv_t *a, const uint8_t *xs, int32_t *x, int32_t *list, int16_t *acc16,
+    int64_t N, int64_t block, const neuron_t *p, const uint8_t *s1, const uint8_t *s2,
+    int32_t *V, int32_t *I, uint8_t *s0) {
+    if (kind == 2)
+        frame_i16(a, xs, acc16, list);
+    else
+        frame_i32(a, xs, x, list);
+    for (int64_t c = 0; c < N; c += block) {
+        int64_t n = N - c < block ? N - c : block;
+        const int32_t *xc = kind == 2 ? NULL : x + c;
+        const int16_t *hc = kind == 2 ? acc16 + c : NULL;
+        if (p->has_bias)
+            update_i32_narrow(n, p, 0, xc, hc, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, V + c,
+                              I + c, s0 + c, 1);
+        else
+            update_i32_narrow(n, p, 0, xc, hc, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, V + c,
+                              I + c, s0 + c, 0);
+    }
+}
+#define NARROW_STEP(KIND, ...) narrow_step(KIND, __VA_ARGS__)
+#else
+#define NARROW_LIF(p) 0
+#define NARROW_STEP(...) ((void)0)
+#endif
+
+DEFINE_LAYER(layer_f32, float, sums_f32, delayed_f32, update_f32, 0)
+DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32, 1)
+DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32, 2)
 
 /* Run a population fed by one convolution of binary spikes over T steps. kind 0: float32
    kernel and states, 1: int32 (fixed point: exact sums, the caller checks that none leaves

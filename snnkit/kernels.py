@@ -63,7 +63,7 @@ class NeuronC(ctypes.Structure):
     _fields_ = ([(k, ctypes.c_void_p) for k in PARAM_PTRS]
                 + [(k, ctypes.c_int) for k in ("has_alpha", "has_bias", "subtract",
                                                "has_refractory", "adaptive", "decay_bits")]
-                + [("lo", ctypes.c_int64), ("hi", ctypes.c_int64)])
+                + [("lo", ctypes.c_int64), ("hi", ctypes.c_int64), ("narrow", ctypes.c_int)])
 
 
 class GroupPopC(ctypes.Structure):
@@ -317,7 +317,24 @@ def neuron_struct(params, v_init: torch.Tensor, fixed, ptr: _Pointers) -> Neuron
                 c2=None if params.c2 is None else params.c2.to(st).expand(n))
     has_refr = isinstance(r, torch.Tensor) or r != 0
     return NeuronC(*(ptr(vals[k]) for k in PARAM_PTRS), params.has_alpha, params.has_bias,
-                   params.subtract, has_refr, params.adaptive, *(fixed or (0, 0, 0)))
+                   params.subtract, has_refr, params.adaptive, *(fixed or (0, 0, 0)),
+                   _narrow(vals, fixed))
+
+
+def _narrow(vals: dict, fixed) -> bool:
+    """``neuron_t.narrow``: fixed point with every state within int16 from the start (and so
+    after every saturated update) and beta within [0, 2^15)."""
+    if fixed is None or vals["v_init"].dtype != torch.int32:
+        return False
+    _, lo, hi = fixed
+    if not -(1 << 15) <= lo <= 0 <= hi < (1 << 15):
+        return False
+    if vals["beta"].numel() == 0:
+        return False
+    b = vals["beta"]
+    return 0 <= int(b.min()) and int(b.max()) < (1 << 15) and all(
+        lo <= int(vals[k].min()) and int(vals[k].max()) <= hi
+        for k in ("v_init", "v_reset", "threshold"))
 
 
 def _check(rc: int) -> None:
