@@ -598,3 +598,40 @@ def test_snntorch_model_on_the_bf16_tiles_spikes_as_snntorch():
     res = sim_speed.check_same_as_peer(w)  # raises naming what differs
     assert res.flips == 0
     assert lib.snn_amx_runs() - before == (2 if lib.amx_bf16 else 0)
+
+
+@needs_cc
+@pytest.mark.parametrize("state_bits", [16, 20], ids=["narrow", "wide"])
+def test_narrow_lif_update_is_bit_exact_with_the_torch_path(state_bits, monkeypatch):
+    # plain LIF / IF populations (neuron_t.narrow with 16-bit states: the VNNI update), each
+    # reset kind, bias on and off, thresholds of both signs, sizes no multiple of 16, inputs
+    # that saturate; 20-bit states take the general loop: both equal neuron_step bit for bit
+    rng = np.random.default_rng(5)
+    net = snnkit.Network(quantization=snnkit.Quantization(weight_bits=12, state_bits=state_bits,
+                                                          frac_bits=8))
+    net.add_input("in", 40)
+    net.add_population("s", 37, LIF(beta=rng.uniform(0.5, 1.0, 37),
+                                    threshold=rng.uniform(-0.5, 2.0, 37), bias=0.03))
+    net.add_population("v", 21, LIF(beta=0.85, reset="value", v_reset=-0.2))
+    net.add_population("d", 19, LIF(beta=0.9, reset="delayed", threshold=1.5))
+    net.add_population("f", 5, IF(threshold=2.0))
+    w = rng.uniform(3.0, 7.9, (37, 40))  # sums past the 16-bit states, either way
+    w[30:] *= -1
+    net.connect("in", "s", w)
+    for t in ("v", "d"):
+        net.connect("in", t, rng.normal(0.2, 1.0, (net.population(t).size, 40)))
+    net.connect("s", "f", rng.normal(0.0, 0.1, (5, 37)))
+    net, _ = snnkit.quantize(net)
+    narrow = []
+    real = kernels.neuron_struct
+    monkeypatch.setattr(kernels, "neuron_struct",
+                        lambda *a, **k: (c := real(*a, **k), narrow.append(c.narrow))[0])
+    x = {"in": rng.random((30, 3, 40)) < 0.4}
+    fast = run(net, x, monkeypatch, True, backend="fixed")
+    assert narrow and all(n == (state_bits == 16) for n in narrow)
+    assert_identical(fast, run(net, x, monkeypatch, False, backend="fixed"))
+    for k in ("s", "v", "d", "f"):
+        assert 0 < int(fast.spikes[k].sum()) < fast.spikes[k].numel(), k
+    if state_bits == 16:  # the inputs of "s" saturate
+        i = fast.states["s"]["i"]
+        assert int(i.max()) == (1 << 15) - 1 and int(i.min()) == -(1 << 15)
