@@ -294,7 +294,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
             const uint8_t *s2 = t >= 2 ? ring + (t + 1) % 3 * N : NULL;                      \
             if (fused) {                                                                     \
                 NARROW_STEP(FUSED, a, L->x + s * S, (int32_t *)(void *)x, list, acc16, N,     \
-                            L->block, p, s1, s2, (int32_t *)(void *)V, (int32_t *)(void *)I, \
+                            L->block, p, s1, s2, (int32_t *)(void *)V,                       \
+                            L->rec[1] ? (int32_t *)(void *)I : NULL,                         \
                             s0);                                                             \
             } else {                                                                         \
                 FRAME(a, L->x + s * S, x, list, acc16);                                      \
@@ -345,14 +346,9 @@ static inline __attribute__((always_inline)) void narrow_step(
         frame_i32(a, xs, x, list);
     for (int64_t c = 0; c < N; c += block) {
         int64_t n = N - c < block ? N - c : block;
-        const int32_t *xc = kind == 2 ? NULL : x + c;
-        const int16_t *hc = kind == 2 ? acc16 + c : NULL;
-        if (p->has_bias)
-            update_i32_narrow(n, p, 0, xc, hc, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, V + c,
-                              I + c, s0 + c, 1);
-        else
-            update_i32_narrow(n, p, 0, xc, hc, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, V + c,
-                              I + c, s0 + c, 0);
+        update_i32_narrow(n, p, 0, kind == 2 ? NULL : x + c, kind == 2 ? acc16 + c : NULL,
+                          s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, V + c, I ? I + c : NULL,
+                          s0 + c);
     }
 }
 #define NARROW_STEP(KIND, ...) narrow_step(KIND, __VA_ARGS__)

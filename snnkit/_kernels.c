@@ -480,46 +480,70 @@ DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1, 1)
    and an add; and a spiking neuron's v - thr >= 0 >= lo needs only the upper saturation.
    The input is x (int32) or x16 (int16 sums, widened on load), plus the delayed reset's
    c1 / c2 where s1 / s2 (non-NULL) spiked, as delayed_i32 adds them (fused: one pass). */
-static inline __attribute__((always_inline)) void update_i32_narrow(
+static inline __attribute__((always_inline)) void update_i32_narrow_k(
     int64_t n, const neuron_t *p, int64_t c0, const int32_t *restrict x,
-    const int16_t *restrict x16, const uint8_t *s1, const uint8_t *s2, int32_t *restrict V,
-    int32_t *restrict I, uint8_t *restrict out, int bias_on) {
-    const int32_t *beta = (const int32_t *)p->beta + c0, *thr = (const int32_t *)p->threshold + c0;
-    const int32_t *bias = (const int32_t *)p->bias + c0, *vres = (const int32_t *)p->v_reset + c0;
-    const int32_t *c1 = p->c1 && s1 ? (const int32_t *)p->c1 + c0 : NULL;
-    const int32_t *c2 = p->c2 && s2 ? (const int32_t *)p->c2 + c0 : NULL;
+    const int16_t *restrict x16, const uint8_t *restrict s1, const uint8_t *restrict s2,
+    int32_t *restrict V, int32_t *restrict I, uint8_t *restrict out, const int BIAS,
+    const int SUB, const int D1, const int D2) {
+    const int32_t *restrict beta = (const int32_t *)p->beta + c0;
+    const int32_t *restrict thr = (const int32_t *)p->threshold + c0;
+    const int32_t *restrict bias = (const int32_t *)p->bias + c0;
+    const int32_t *restrict vres = (const int32_t *)p->v_reset + c0;
+    const int32_t *restrict c1 = D1 ? (const int32_t *)p->c1 + c0 : NULL;
+    const int32_t *restrict c2 = D2 ? (const int32_t *)p->c2 + c0 : NULL;
     const int D = p->decay_bits;
     const __m512i lo = _mm512_set1_epi32((int32_t)p->lo), hi = _mm512_set1_epi32((int32_t)p->hi);
     const __m512i half = _mm512_set1_epi32(D ? 1 << (D - 1) : 0);
     const __m128i sh = _mm_cvtsi32_si128(D);
     const __m128i one = _mm_set1_epi8(1);
-    const int sub = p->subtract;
     for (int64_t c = 0; c < n; c += 16) {
         __mmask16 m = n - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - c)) - 1);
         __m512i i = x16 ? _mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, x16 + c))
                         : _mm512_maskz_loadu_epi32(m, x + c);
-        if (c1) {
+        if (D1) {
             __m128i b = _mm_maskz_loadu_epi8(m, s1 + c);
-            i = _mm512_mask_add_epi32(i, _mm_test_epi8_mask(b, b), i, _mm512_maskz_loadu_epi32(m, c1 + c));
+            i = _mm512_mask_add_epi32(i, _mm_test_epi8_mask(b, b), i,
+                                      _mm512_maskz_loadu_epi32(m, c1 + c));
         }
-        if (c2) {
+        if (D2) {
             __m128i b = _mm_maskz_loadu_epi8(m, s2 + c);
-            i = _mm512_mask_add_epi32(i, _mm_test_epi8_mask(b, b), i, _mm512_maskz_loadu_epi32(m, c2 + c));
+            i = _mm512_mask_add_epi32(i, _mm_test_epi8_mask(b, b), i,
+                                      _mm512_maskz_loadu_epi32(m, c2 + c));
         }
         i = _mm512_min_epi32(_mm512_max_epi32(i, lo), hi);
         __m512i v = _mm512_dpwssd_epi32(half, _mm512_maskz_loadu_epi32(m, V + c),
                                         _mm512_maskz_loadu_epi32(m, beta + c));
         v = _mm512_add_epi32(_mm512_sra_epi32(v, sh), i);
-        if (bias_on) v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(m, bias + c));
+        if (BIAS) v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(m, bias + c));
         v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
         __m512i t = _mm512_maskz_loadu_epi32(m, thr + c);
         __mmask16 k = _mm512_mask_cmpge_epi32_mask(m, v, t);
-        __m512i vr = sub ? _mm512_min_epi32(_mm512_sub_epi32(v, t), hi)
+        __m512i vr = SUB ? _mm512_min_epi32(_mm512_sub_epi32(v, t), hi)
                          : _mm512_maskz_loadu_epi32(m, vres + c);
         v = _mm512_mask_mov_epi32(v, k, vr);
         _mm512_mask_storeu_epi32(V + c, m, v);
-        _mm512_mask_storeu_epi32(I + c, m, i);
+        if (I) _mm512_mask_storeu_epi32(I + c, m, i);
         _mm_mask_storeu_epi8(out + c, m, _mm_maskz_mov_epi8(k, one));
+    }
+}
+/* update_i32_narrow_k with its choices constant in each loop (a choice inside, gcc kept it
+   there, with pointers spilled to the stack); I NULL: i is not stored (nothing reads it). */
+#define NARROW_CASE(B, S, D1, D2)                                                     \
+    case B * 8 + S * 4 + D1 * 2 + D2:                                                 \
+        update_i32_narrow_k(n, p, c0, x, x16, s1, s2, V, I, out, B, S, D1, D2);       \
+        break;
+static inline __attribute__((always_inline)) void update_i32_narrow(
+    int64_t n, const neuron_t *p, int64_t c0, const int32_t *restrict x,
+    const int16_t *restrict x16, const uint8_t *s1, const uint8_t *s2, int32_t *restrict V,
+    int32_t *restrict I, uint8_t *restrict out) {
+    int d1 = p->c1 && s1, d2 = p->c2 && s2;
+    switch (!!p->has_bias * 8 + !!p->subtract * 4 + d1 * 2 + d2) {
+        NARROW_CASE(0, 0, 0, 0) NARROW_CASE(0, 0, 0, 1) NARROW_CASE(0, 0, 1, 0)
+        NARROW_CASE(0, 0, 1, 1) NARROW_CASE(0, 1, 0, 0) NARROW_CASE(0, 1, 0, 1)
+        NARROW_CASE(0, 1, 1, 0) NARROW_CASE(0, 1, 1, 1) NARROW_CASE(1, 0, 0, 0)
+        NARROW_CASE(1, 0, 0, 1) NARROW_CASE(1, 0, 1, 0) NARROW_CASE(1, 0, 1, 1)
+        NARROW_CASE(1, 1, 0, 0) NARROW_CASE(1, 1, 0, 1) NARROW_CASE(1, 1, 1, 0)
+        NARROW_CASE(1, 1, 1, 1)
     }
 }
 /* Whether update_i32_narrow applies to p: narrow, and the plain LIF. */
@@ -537,10 +561,7 @@ static inline __attribute__((always_inline)) void update_i32(
     int32_t *restrict I, int32_t *restrict TH, int32_t *restrict R, uint8_t *restrict out) {
 #if HAVE_NARROW
     if (NARROW_LIF(p)) {
-        if (p->has_bias)
-            update_i32_narrow(n, p, c0, x, NULL, NULL, NULL, V, I, out, 1);
-        else
-            update_i32_narrow(n, p, c0, x, NULL, NULL, NULL, V, I, out, 0);
+        update_i32_narrow(n, p, c0, x, NULL, NULL, NULL, V, I, out);
         return;
     }
 #endif
