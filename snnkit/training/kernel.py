@@ -8,6 +8,7 @@ mistake in the caller fails here with a message instead of reading stray memory.
 from __future__ import annotations
 
 import ctypes
+import os
 import warnings
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import torch
 from .. import kernels
 
 SOURCE = Path(__file__).with_name("_train_kernels.c")
-INCLUDES = (*kernels.SOURCES, Path(__file__).with_name("_train_neuron.c"))
+INCLUDES = (*kernels.SOURCES, Path(__file__).with_name("_train_neuron.c"),
+            Path(__file__).with_name("_train_amx.c"))
 
 _lib = None
 _tried = False
@@ -79,8 +81,9 @@ def _bind(lib):
     lib.snn_train_transpose.argtypes = [i64, i64, i64, i64, p, p, p, p]
     lib.snn_train_wgrad.argtypes = [i64, i64, i64, p, p, p, p, c_int, c_int]
     lib.snn_train_wgrad_rows.argtypes = [i64] * 6 + [p] * 4 + [c_int]
+    lib.snn_train_wgrad_amx.argtypes = [i64] * 6 + [p] * 4 + [c_int, c_int]
     for f in ("snn_train_forward", "snn_train_backward", "snn_train_fill", "snn_train_wgrad",
-              "snn_train_transpose", "snn_train_wgrad_rows"):
+              "snn_train_transpose", "snn_train_wgrad_rows", "snn_train_wgrad_amx"):
         getattr(lib, f).restype = c_int
     return lib
 
@@ -261,6 +264,12 @@ def event_lists(lib, x: torch.Tensor, n: int | None = None) -> tuple[torch.Tenso
 WG_ROWS_MAX = 32  # snn_train_wgrad_rows: the most targets
 
 
+def use_amx() -> bool:
+    """Whether weight gradients may run on the tile unit (AMX) where the CPU has one:
+    ``SNNKIT_TRAIN_AMX=0`` keeps them on the event pass (the fallback, for the tests)."""
+    return os.environ.get("SNNKIT_TRAIN_AMX", "1") != "0"
+
+
 def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, r1: int,
                 lag: int, g: torch.Tensor, out: torch.Tensor, accumulate: bool = False
                 ) -> torch.Tensor:
@@ -282,6 +291,13 @@ def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, 
         return out
     s0, s1 = max(0, r0 - lag), r1 - lag
     events = int(offsets[s1] - offsets[s0]) if s1 > s0 else 0
+    if use_amx() and events * 16 >= (r1 - r0) * S:  # dense enough for the tile unit
+        rc = lib.snn_train_wgrad_amx(r0, r1, lag, S, n, ld, _ptr(offsets, torch.int64),
+                                     _ptr(idx, torch.int32), _ptr(g, torch.float32),
+                                     out.data_ptr(), int(accumulate), _threads(events * n // 4))
+        if rc != -3:  # -3: no tile unit here
+            _check(rc, "weight gradients (tile unit)")
+            return out
     toff = torch.empty(S + 1, dtype=torch.int64)
     tidx = torch.empty(max(1, events), dtype=torch.int32)
     _check(lib.snn_train_transpose(r0, r1, lag, S, _ptr(offsets, torch.int64),

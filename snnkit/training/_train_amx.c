@@ -1,0 +1,219 @@
+/* The weight gradient dw = x^T g of a float projection on the tile unit (AMX int8 tiles), for
+   _train_kernels.c (which includes this file).
+
+   x is the source's 0/1 spikes (bytes). Each column c of g is written in fixed point, q =
+   round(g * 2^e_c) with the power of two e_c that brings the column's largest |g| to
+   [2^29, 2^30], and q (two's complement) as four bytes, q = q3 2^24 + q2 2^16 + q1 2^8 + q0
+   (q0..q2 unsigned, q3 signed): four int8 products (TDPBUUD, TDPBUSD) whose int32 sums are
+   exact, combined exactly in int64 and scaled back, rounded to float32 once. The error is
+   the fixed point's, at most 2^-31 of the column's largest |g| per event: far below the
+   rounding of a float32 event sum (2^-24 of the partial sum per addition). Dense work (every
+   spike, 0 or 1, times four parts) at the tile unit's rate beats the event pass's L2-bound
+   row sums from a few % of spikes on (snnkit.training.kernel decides).
+
+   Layout. A tiles (x^T): [source block of 16][row block of 64] bytes, 1 KB each, built once
+   from the source's lists by row. B tiles (g's parts, VNNI: 4 rows interleaved by bytes):
+   per column tile of 16 (a work item) [row block][part] of 16 x 16 x 4 bytes, packed into
+   the item's scratch; then for every source block, 4 int32 accumulator tiles (one per part)
+   over all row blocks. */
+
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__) \
+    && defined(__AVX512BW__) && defined(__linux__)
+#define HAVE_TRAIN_AMX 1
+#include <math.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int train_amx_state = -1; /* -1: not asked yet, 0: refused, 1: granted */
+
+/* Linux hands out the tile state on request (arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA). */
+static int train_amx_ok(void) {
+    int s = __atomic_load_n(&train_amx_state, __ATOMIC_ACQUIRE);
+    if (s < 0) {
+        s = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+        __atomic_store_n(&train_amx_state, s, __ATOMIC_RELEASE);
+    }
+    return s;
+}
+
+typedef struct {
+    uint8_t palette, start;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} train_tilecfg_t;
+
+/* Tiles 0-3 the parts' accumulators (16 x 16 int32), 4 A, 5-7 B (16 x 64 bytes). */
+static void train_amx_configure(void) {
+    train_tilecfg_t c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        c.colsb[t] = 64;
+        c.rows[t] = 16;
+    }
+    _tile_loadconfig(&c);
+}
+
+typedef struct {
+    int accumulate;
+    int64_t S, N, ld, rows, KB, MB; /* KB row blocks of 64, MB source blocks of 16 */
+    const uint8_t *a;               /* [MB][KB][16][64] */
+    const float *g;                 /* [rows, ld] */
+    const int32_t *e;               /* [N] the columns' exponents e_c */
+    float *dw;                      /* [S, N] */
+} tamx_t;
+
+#define TAMX_NT 4 /* column tiles per work item: rows of dw written 64 columns at a time */
+
+static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
+    const tamx_t *E = (const tamx_t *)ctx;
+    const int64_t c0 = item * 16 * TAMX_NT;
+    const int64_t n = E->N - c0 < 16 * TAMX_NT ? E->N - c0 : 16 * TAMX_NT;
+    const int nt = (int)((n + 15) / 16);
+    uint8_t *b = (uint8_t *)scratch; /* [nt][KB][4 parts][16][64] */
+    int32_t *cst = (int32_t *)(b + TAMX_NT * E->KB * 4096); /* [4][16][16] staging */
+    float *out = (float *)(cst + 1024); /* [MB * 16][16 * TAMX_NT] the item's dw */
+    double back[16 * TAMX_NT];
+    const __m512i lo8 = _mm512_set1_epi32(0xff);
+    for (int t = 0; t < nt; t++) {
+        const int64_t ct = c0 + 16 * t, nc = E->N - ct < 16 ? E->N - ct : 16;
+        const __mmask16 m = (__mmask16)((1u << nc) - 1);
+        float pw[16];
+        for (int c = 0; c < 16; c++) {
+            const int ec = c < nc ? E->e[ct + c] : 0;
+            pw[c] = ldexpf(1.0f, ec);
+            back[16 * t + c] = ldexp(1.0, -ec);
+        }
+        const __m512 scale = _mm512_loadu_ps(pw);
+        uint8_t *bt = b + t * E->KB * 4096;
+        for (int64_t k = 0; k < E->KB; k++)
+            for (int p = 0; p < 16; p++) { /* rows 4p .. 4p + 3 of the block */
+                __m512i q[4];
+                for (int h = 0; h < 4; h++) {
+                    const int64_t r = k * 64 + 4 * p + h;
+                    q[h] = r < E->rows ? _mm512_cvtps_epi32(_mm512_mul_ps(
+                                             _mm512_maskz_loadu_ps(m, E->g + r * E->ld + ct), scale))
+                                       : _mm512_setzero_si512();
+                }
+                for (int part = 0; part < 4; part++) {
+                    __m512i v = _mm512_setzero_si512();
+                    for (int h = 0; h < 4; h++)
+                        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(
+                                                   _mm512_srai_epi32(q[h], 8 * part), lo8), 8 * h));
+                    _mm512_store_si512((__m512i *)(bt + (k * 4 + part) * 1024 + p * 64), v);
+                }
+            }
+    }
+    train_amx_configure();
+    const int64_t lo = 16 * TAMX_NT; /* out's row length */
+    for (int t = 0; t < nt; t++) { /* a column tile's parts (in L1) against every A tile */
+        const uint8_t *bt = b + t * E->KB * 4096;
+        for (int64_t mb = 0; mb < E->MB; mb++) {
+            const uint8_t *a = E->a + mb * E->KB * 1024;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int64_t k = 0; k < E->KB; k++) {
+                const uint8_t *bk = bt + k * 4096;
+                _tile_loadd(4, a + k * 1024, 64);
+                _tile_loadd(5, bk, 64);
+                _tile_dpbuud(0, 4, 5);
+                _tile_loadd(6, bk + 1024, 64);
+                _tile_dpbuud(1, 4, 6);
+                _tile_loadd(7, bk + 2048, 64);
+                _tile_dpbuud(2, 4, 7);
+                _tile_loadd(5, bk + 3072, 64);
+                _tile_dpbusd(3, 4, 5); /* the top part, signed */
+            }
+            _tile_stored(0, cst, 64);
+            _tile_stored(1, cst + 256, 64);
+            _tile_stored(2, cst + 512, 64);
+            _tile_stored(3, cst + 768, 64);
+            float *o = out + mb * 16 * lo + 16 * t;
+            for (int i = 0; i < 16; i++)
+                for (int c = 0; c < 16; c++) {
+                    const int32_t *s = cst + i * 16 + c;
+                    const int64_t v = ((int64_t)s[768] << 24) + ((int64_t)s[512] << 16)
+                                      + ((int64_t)s[256] << 8) + (int64_t)s[0];
+                    o[i * lo + c] = (float)((double)v * back[16 * t + c]);
+                }
+        }
+    }
+    for (int64_t j = 0; j < E->S; j++) {
+        float *d = E->dw + j * E->N + c0;
+        const float *o = out + j * lo;
+        if (j + 1 < E->S) /* the next row, a miss, arrives while this one is written */
+            for (int64_t c = 0; c < n + 16; c += 16)
+                __builtin_prefetch(d + E->N + (c < n ? c : n - 1), 1);
+        if (E->accumulate)
+            for (int64_t c = 0; c < n; c++) d[c] += o[c];
+        else
+            memcpy(d, o, sizeof(float) * (size_t)n);
+    }
+    _tile_release();
+}
+#endif
+
+/* dw [S, N] (accumulate: +=) = x^T g on the tile unit: x the source's spikes by row (offsets,
+   idx: lists by row), g [r1 - r0, ld >= N] the gradients of the target rows [r0, r1), the
+   source lagging dr rows (row r of the target reads source row r - dr; rows below 0:
+   silent). Returns 0, -1 when memory ran out, -3 where the tile unit is not available or g
+   holds a value that is not finite (the event pass then gives the IEEE result). */
+int snn_train_wgrad_amx(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N, int64_t ld,
+                        const int64_t *offsets, const int32_t *idx, const float *g, float *dw,
+                        int accumulate, int n_threads) {
+#ifdef HAVE_TRAIN_AMX
+    const int64_t rows = r1 - r0, KB = (rows + 63) / 64, MB = (S + 15) / 16;
+    if (rows <= 0 || rows > (1 << 22) || !train_amx_ok()) return -3; /* int32 sums: exact */
+    int32_t *e = malloc(sizeof(int32_t) * (size_t)(N > 0 ? N : 1));
+    float *mx = calloc((size_t)((N + 15) / 16 * 16), sizeof(float));
+    if (!e || !mx) {
+        free(e);
+        free(mx);
+        return -1;
+    }
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t c = 0; c < N; c += 16) { /* each column's largest |g| */
+        const __mmask16 m = (__mmask16)(N - c >= 16 ? 0xffffu : (1u << (N - c)) - 1);
+        __m512 a = _mm512_setzero_ps();
+        for (int64_t r = 0; r < rows; r++)
+            a = _mm512_max_ps(a, _mm512_and_ps(absm, _mm512_maskz_loadu_ps(m, g + r * ld + c)));
+        _mm512_storeu_ps(mx + c, a);
+    }
+    int finite = 1;
+    for (int64_t c = 0; c < N; c++) {
+        int ex = 0;
+        if (!isfinite(mx[c])) finite = 0;
+        frexpf(mx[c], &ex); /* mx = f 2^ex, f in [0.5, 1): mx 2^(30 - ex) < 2^30 */
+        e[c] = mx[c] > 0 ? 30 - ex : 0; /* >= -98 */
+        if (e[c] > 126) e[c] = 126;     /* 2^e_c a normal float: columns below 2^-96 lose
+                                           digits below 2^-127, not more */
+    }
+    free(mx);
+    uint8_t *a = finite ? aligned_alloc(64, (size_t)(MB * KB) * 1024 + 64) : NULL;
+    if (!a) {
+        free(e);
+        return finite ? -1 : -3;
+    }
+    memset(a, 0, (size_t)(MB * KB) * 1024);
+    for (int64_t s = r0 - dr < 0 ? 0 : r0 - dr; s < r1 - dr; s++) {
+        const int64_t rr = s + dr - r0, k = rr / 64, col = rr % 64;
+        for (int64_t ev = offsets[s]; ev < offsets[s + 1]; ev++) {
+            const int64_t j = idx[ev];
+            a[((j / 16 * KB + k) * 16 + j % 16) * 64 + col] = 1;
+        }
+    }
+    tamx_t E = {accumulate != 0, S, N, ld, rows, KB, MB, a, g, e, dw};
+    int rc = parallel_for(wgrad_amx_item, &E, (N + 16 * TAMX_NT - 1) / (16 * TAMX_NT), n_threads,
+                          (size_t)TAMX_NT * KB * 4096 + 4096 + (size_t)MB * 1024 * TAMX_NT);
+    free(a);
+    free(e);
+    return rc;
+#else
+    (void)r0, (void)r1, (void)dr, (void)S, (void)N, (void)ld, (void)offsets, (void)idx;
+    (void)g, (void)dw, (void)accumulate, (void)n_threads;
+    return -3;
+#endif
+}
