@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 static int train_amx_state = -1; /* -1: not asked yet, 0: refused, 1: granted */
+static int64_t train_amx_runs;    /* weight gradients computed on the tiles, for the tests */
 
 /* Linux hands out the tile state on request (arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA). */
 static int train_amx_ok(void) {
@@ -206,6 +207,7 @@ int snn_train_wgrad_amx(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N
         }
     }
     tamx_t E = {accumulate != 0, S, N, ld, rows, KB, MB, a, g, e, dw};
+    __atomic_add_fetch(&train_amx_runs, 1, __ATOMIC_RELAXED);
     int rc = parallel_for(wgrad_amx_item, &E, (N + 16 * TAMX_NT - 1) / (16 * TAMX_NT), n_threads,
                           (size_t)TAMX_NT * KB * 4096 + 4096 + (size_t)MB * 1024 * TAMX_NT);
     free(a);
@@ -215,5 +217,23 @@ int snn_train_wgrad_amx(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N
     (void)r0, (void)r1, (void)dr, (void)S, (void)N, (void)ld, (void)offsets, (void)idx;
     (void)g, (void)dw, (void)accumulate, (void)n_threads;
     return -3;
+#endif
+}
+
+/* The weight gradients computed on the tiles so far; whether the tile unit is there (and
+   the system lets this process use it). */
+int64_t snn_train_amx_runs(void) {
+#ifdef HAVE_TRAIN_AMX
+    return __atomic_load_n(&train_amx_runs, __ATOMIC_RELAXED);
+#else
+    return 0;
+#endif
+}
+
+int snn_train_amx_available(void) {
+#ifdef HAVE_TRAIN_AMX
+    return train_amx_ok();
+#else
+    return 0;
 #endif
 }
