@@ -18,7 +18,7 @@
    over all row blocks. */
 
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__) \
-    && defined(__AVX512BW__) && defined(__linux__)
+    && defined(__AVX512BW__) && defined(__AVX512VBMI__) && defined(__linux__)
 #define HAVE_TRAIN_AMX 1
 #include <math.h>
 #include <sys/syscall.h>
@@ -76,7 +76,21 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
     int32_t *cst = (int32_t *)(b + TAMX_NT * E->KB * 4096); /* [4][16][16] staging */
     float *out = (float *)(cst + 1024); /* [MB * 16][16 * TAMX_NT] the item's dw */
     double back[16 * TAMX_NT];
-    const __m512i lo8 = _mm512_set1_epi32(0xff);
+    /* byte and word shuffles that turn the 4 rows' int32 q (16 columns each) into the 4 parts
+       in VNNI order: per column c, bytes (q_h[c] >> 8 part) & 255 for the rows h = 0..3 */
+    uint8_t ib[2][64];
+    uint16_t iw[2][32];
+    for (int c = 0; c < 16; c++)
+        for (int half = 0; half < 2; half++) { /* bytes 0, 1 (half 0) or 2, 3 of rows h, h + 1 */
+            ib[half][4 * c + 0] = (uint8_t)(4 * c + 2 * half);
+            ib[half][4 * c + 1] = (uint8_t)(64 + 4 * c + 2 * half);
+            ib[half][4 * c + 2] = (uint8_t)(4 * c + 2 * half + 1);
+            ib[half][4 * c + 3] = (uint8_t)(64 + 4 * c + 2 * half + 1);
+            iw[half][2 * c] = (uint16_t)(2 * c + half); /* even part: word 2c, odd: 2c + 1 */
+            iw[half][2 * c + 1] = (uint16_t)(32 + 2 * c + half);
+        }
+    const __m512i ib0 = _mm512_loadu_si512(ib[0]), ib1 = _mm512_loadu_si512(ib[1]);
+    const __m512i iw0 = _mm512_loadu_si512(iw[0]), iw1 = _mm512_loadu_si512(iw[1]);
     for (int t = 0; t < nt; t++) {
         const int64_t ct = c0 + 16 * t, nc = E->N - ct < 16 ? E->N - ct : 16;
         const __mmask16 m = (__mmask16)((1u << nc) - 1);
@@ -97,13 +111,18 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
                                              _mm512_maskz_loadu_ps(m, E->g + r * E->ld + ct), scale))
                                        : _mm512_setzero_si512();
                 }
-                for (int part = 0; part < 4; part++) {
-                    __m512i v = _mm512_setzero_si512();
-                    for (int h = 0; h < 4; h++)
-                        v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_and_si512(
-                                                   _mm512_srai_epi32(q[h], 8 * part), lo8), 8 * h));
-                    _mm512_store_si512((__m512i *)(bt + (k * 4 + part) * 1024 + p * 64), v);
-                }
+                const __m512i a01[2] = {_mm512_permutex2var_epi8(q[0], ib0, q[1]),
+                                        _mm512_permutex2var_epi8(q[0], ib1, q[1])};
+                const __m512i a23[2] = {_mm512_permutex2var_epi8(q[2], ib0, q[3]),
+                                        _mm512_permutex2var_epi8(q[2], ib1, q[3])};
+                uint8_t *o = bt + k * 4096 + p * 64;
+                _mm512_store_si512((__m512i *)o, _mm512_permutex2var_epi16(a01[0], iw0, a23[0]));
+                _mm512_store_si512((__m512i *)(o + 1024),
+                                   _mm512_permutex2var_epi16(a01[0], iw1, a23[0]));
+                _mm512_store_si512((__m512i *)(o + 2048),
+                                   _mm512_permutex2var_epi16(a01[1], iw0, a23[1]));
+                _mm512_store_si512((__m512i *)(o + 3072),
+                                   _mm512_permutex2var_epi16(a01[1], iw1, a23[1]));
             }
     }
     train_amx_configure();
@@ -132,14 +151,24 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
             _tile_stored(1, cst + 256, 64);
             _tile_stored(2, cst + 512, 64);
             _tile_stored(3, cst + 768, 64);
+            /* C3 2^24 + C2 2^16 + C1 2^8 + C0 in doubles: integers below 2^53 (|C3| <= 64
+               rows <= 2^28), so exact; times 2^-e_c, exact; one rounding to float32 */
             float *o = out + mb * 16 * lo + 16 * t;
-            for (int i = 0; i < 16; i++)
-                for (int c = 0; c < 16; c++) {
-                    const int32_t *s = cst + i * 16 + c;
-                    const int64_t v = ((int64_t)s[768] << 24) + ((int64_t)s[512] << 16)
-                                      + ((int64_t)s[256] << 8) + (int64_t)s[0];
-                    o[i * lo + c] = (float)((double)v * back[16 * t + c]);
+            for (int i = 0; i < 16; i++) {
+                __m512i cp[4];
+                for (int q = 0; q < 4; q++) cp[q] = _mm512_load_si512(cst + 256 * q + 16 * i);
+                for (int h = 0; h < 2; h++) {
+#define TAMX_HALF(x) _mm512_cvtepi32_pd(h ? _mm512_extracti32x8_epi32((x), 1) \
+                                          : _mm512_castsi512_si256(x))
+                    __m512d v = _mm512_fmadd_pd(TAMX_HALF(cp[1]), _mm512_set1_pd(256.0),
+                                                TAMX_HALF(cp[0]));
+                    v = _mm512_fmadd_pd(TAMX_HALF(cp[2]), _mm512_set1_pd(65536.0), v);
+                    v = _mm512_fmadd_pd(TAMX_HALF(cp[3]), _mm512_set1_pd(16777216.0), v);
+#undef TAMX_HALF
+                    v = _mm512_mul_pd(v, _mm512_loadu_pd(back + 16 * t + 8 * h));
+                    _mm256_storeu_ps(o + i * lo + 8 * h, _mm512_cvtpd_ps(v));
                 }
+            }
         }
     }
     for (int64_t j = 0; j < E->S; j++) {
