@@ -61,9 +61,25 @@ typedef struct {
     int64_t S, N, ld, rows, KB, MB; /* KB row blocks of 64, MB source blocks of 16 */
     const uint8_t *a;               /* [MB][KB][16][64] */
     const float *g;                 /* [rows, ld] */
-    const int32_t *e;               /* [N] the columns' exponents e_c */
+    int64_t r0, dr;                 /* the lists' rows of g's row 0 (+ dr: the source's lag) */
+    const int64_t *offsets;         /* the source's lists by row */
+    const int32_t *idx;
     float *dw;                      /* [S, N] */
 } tamx_t;
+
+/* Columns [c0, c0 + n) of dw by events, in float32 (a gradient that is not finite there:
+   the IEEE result, inf or nan, as the event pass gives it). */
+static void wgrad_amx_events(const tamx_t *E, int64_t c0, int64_t n) {
+    if (!E->accumulate)
+        for (int64_t j = 0; j < E->S; j++) memset(E->dw + j * E->N + c0, 0, sizeof(float) * (size_t)n);
+    for (int64_t s = E->r0 - E->dr < 0 ? 0 : E->r0 - E->dr; s < E->r0 + E->rows - E->dr; s++) {
+        const float *gr = E->g + (s + E->dr - E->r0) * E->ld + c0;
+        for (int64_t ev = E->offsets[s]; ev < E->offsets[s + 1]; ev++) {
+            float *d = E->dw + (int64_t)E->idx[ev] * E->N + c0;
+            for (int64_t c = 0; c < n; c++) d[c] += gr[c];
+        }
+    }
+}
 
 #define TAMX_NT 4 /* column tiles per work item: rows of dw written 64 columns at a time */
 
@@ -91,12 +107,40 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
         }
     const __m512i ib0 = _mm512_loadu_si512(ib[0]), ib1 = _mm512_loadu_si512(ib[1]);
     const __m512i iw0 = _mm512_loadu_si512(iw[0]), iw1 = _mm512_loadu_si512(iw[1]);
+    /* the columns' largest |g|: the item's rows of g, 64 columns at a time (strided rows:
+       the next ones asked for ahead) */
+    __m512 mx[TAMX_NT];
+    __mmask16 mt[TAMX_NT];
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int t = 0; t < TAMX_NT; t++) {
+        const int64_t nc = t < nt ? (E->N - c0 - 16 * t < 16 ? E->N - c0 - 16 * t : 16) : 0;
+        mt[t] = (__mmask16)((1u << nc) - 1);
+        mx[t] = _mm512_setzero_ps();
+    }
+    for (int64_t r = 0; r < E->rows; r++) {
+        const float *gr = E->g + r * E->ld + c0;
+        if (r + 8 < E->rows)
+            for (int64_t c = 0; c < n + 16; c += 16)
+                __builtin_prefetch(gr + 8 * E->ld + (c < n ? c : n - 1));
+        for (int t = 0; t < nt; t++)
+            mx[t] = _mm512_max_ps(mx[t], _mm512_and_ps(absm,
+                                                       _mm512_maskz_loadu_ps(mt[t], gr + 16 * t)));
+    }
     for (int t = 0; t < nt; t++) {
         const int64_t ct = c0 + 16 * t, nc = E->N - ct < 16 ? E->N - ct : 16;
         const __mmask16 m = (__mmask16)((1u << nc) - 1);
         float pw[16];
+        float mc[16];
+        _mm512_storeu_ps(mc, mx[t]);
         for (int c = 0; c < 16; c++) {
-            const int ec = c < nc ? E->e[ct + c] : 0;
+            int ex = 0, ec = 0;
+            if (!isfinite(mc[c])) { /* IEEE results: the item's columns by events */
+                wgrad_amx_events(E, c0, n);
+                return;
+            }
+            frexpf(mc[c], &ex); /* mc = f 2^ex, f in [0.5, 1): mc 2^(30 - ex) < 2^30 */
+            if (mc[c] > 0) ec = 30 - ex < 126 ? 30 - ex : 126; /* >= -98; 2^ec a normal float:
+                                         columns below 2^-96 lose digits below 2^-127 */
             pw[c] = ldexpf(1.0f, ec);
             back[16 * t + c] = ldexp(1.0, -ec);
         }
@@ -151,19 +195,30 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
             _tile_stored(1, cst + 256, 64);
             _tile_stored(2, cst + 512, 64);
             _tile_stored(3, cst + 768, 64);
-            /* C3 2^24 + C2 2^16 + C1 2^8 + C0 in doubles: integers below 2^53 (|C3| <= 64
-               rows <= 2^28), so exact; times 2^-e_c, exact; one rounding to float32 */
+            /* (C3 2^8 + C2) 2^16 + (C1 2^8 + C0): each bracket exact in int32 for up to
+               2^15 rows (C0..C2 < 255 rows, |C3| <= 64 rows), the sum an integer below 2^53 in
+               doubles, so exact; else the four parts in doubles (below 2^53 for up to 2^22
+               rows); times 2^-e_c, exact; one rounding to float32 */
             float *o = out + mb * 16 * lo + 16 * t;
+            const int narrow = E->rows <= (1 << 15);
             for (int i = 0; i < 16; i++) {
                 __m512i cp[4];
                 for (int q = 0; q < 4; q++) cp[q] = _mm512_load_si512(cst + 256 * q + 16 * i);
+                const __m512i l32 = _mm512_add_epi32(_mm512_slli_epi32(cp[1], 8), cp[0]);
+                const __m512i h32 = _mm512_add_epi32(_mm512_slli_epi32(cp[3], 8), cp[2]);
                 for (int h = 0; h < 2; h++) {
 #define TAMX_HALF(x) _mm512_cvtepi32_pd(h ? _mm512_extracti32x8_epi32((x), 1) \
                                           : _mm512_castsi512_si256(x))
-                    __m512d v = _mm512_fmadd_pd(TAMX_HALF(cp[1]), _mm512_set1_pd(256.0),
-                                                TAMX_HALF(cp[0]));
-                    v = _mm512_fmadd_pd(TAMX_HALF(cp[2]), _mm512_set1_pd(65536.0), v);
-                    v = _mm512_fmadd_pd(TAMX_HALF(cp[3]), _mm512_set1_pd(16777216.0), v);
+                    __m512d v;
+                    if (narrow) {
+                        v = _mm512_fmadd_pd(TAMX_HALF(h32), _mm512_set1_pd(65536.0),
+                                            TAMX_HALF(l32));
+                    } else {
+                        v = _mm512_fmadd_pd(TAMX_HALF(cp[1]), _mm512_set1_pd(256.0),
+                                            TAMX_HALF(cp[0]));
+                        v = _mm512_fmadd_pd(TAMX_HALF(cp[2]), _mm512_set1_pd(65536.0), v);
+                        v = _mm512_fmadd_pd(TAMX_HALF(cp[3]), _mm512_set1_pd(16777216.0), v);
+                    }
 #undef TAMX_HALF
                     v = _mm512_mul_pd(v, _mm512_loadu_pd(back + 16 * t + 8 * h));
                     _mm256_storeu_ps(o + i * lo + 8 * h, _mm512_cvtpd_ps(v));
@@ -189,44 +244,16 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
 /* dw [S, N] (accumulate: +=) = x^T g on the tile unit: x the source's spikes by row (offsets,
    idx: lists by row), g [r1 - r0, ld >= N] the gradients of the target rows [r0, r1), the
    source lagging dr rows (row r of the target reads source row r - dr; rows below 0:
-   silent). Returns 0, -1 when memory ran out, -3 where the tile unit is not available or g
-   holds a value that is not finite (the event pass then gives the IEEE result). */
+   silent). Columns of g that hold a value that is not finite are summed by events (IEEE
+   results). Returns 0, -1 when memory ran out, -3 where the tile unit is not available. */
 int snn_train_wgrad_amx(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N, int64_t ld,
                         const int64_t *offsets, const int32_t *idx, const float *g, float *dw,
                         int accumulate, int n_threads) {
 #ifdef HAVE_TRAIN_AMX
     const int64_t rows = r1 - r0, KB = (rows + 63) / 64, MB = (S + 15) / 16;
     if (rows <= 0 || rows > (1 << 22) || !train_amx_ok()) return -3; /* int32 sums: exact */
-    int32_t *e = malloc(sizeof(int32_t) * (size_t)(N > 0 ? N : 1));
-    float *mx = calloc((size_t)((N + 15) / 16 * 16), sizeof(float));
-    if (!e || !mx) {
-        free(e);
-        free(mx);
-        return -1;
-    }
-    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-    for (int64_t c = 0; c < N; c += 16) { /* each column's largest |g| */
-        const __mmask16 m = (__mmask16)(N - c >= 16 ? 0xffffu : (1u << (N - c)) - 1);
-        __m512 a = _mm512_setzero_ps();
-        for (int64_t r = 0; r < rows; r++)
-            a = _mm512_max_ps(a, _mm512_and_ps(absm, _mm512_maskz_loadu_ps(m, g + r * ld + c)));
-        _mm512_storeu_ps(mx + c, a);
-    }
-    int finite = 1;
-    for (int64_t c = 0; c < N; c++) {
-        int ex = 0;
-        if (!isfinite(mx[c])) finite = 0;
-        frexpf(mx[c], &ex); /* mx = f 2^ex, f in [0.5, 1): mx 2^(30 - ex) < 2^30 */
-        e[c] = mx[c] > 0 ? 30 - ex : 0; /* >= -98 */
-        if (e[c] > 126) e[c] = 126;     /* 2^e_c a normal float: columns below 2^-96 lose
-                                           digits below 2^-127, not more */
-    }
-    free(mx);
-    uint8_t *a = finite ? aligned_alloc(64, (size_t)(MB * KB) * 1024 + 64) : NULL;
-    if (!a) {
-        free(e);
-        return finite ? -1 : -3;
-    }
+    uint8_t *a = aligned_alloc(64, (size_t)(MB * KB) * 1024 + 64);
+    if (!a) return -1;
     memset(a, 0, (size_t)(MB * KB) * 1024);
     for (int64_t s = r0 - dr < 0 ? 0 : r0 - dr; s < r1 - dr; s++) {
         const int64_t rr = s + dr - r0, k = rr / 64, col = rr % 64;
@@ -235,12 +262,11 @@ int snn_train_wgrad_amx(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N
             a[((j / 16 * KB + k) * 16 + j % 16) * 64 + col] = 1;
         }
     }
-    tamx_t E = {accumulate != 0, S, N, ld, rows, KB, MB, a, g, e, dw};
+    tamx_t E = {accumulate != 0, S, N, ld, rows, KB, MB, a, g, r0, dr, offsets, idx, dw};
     __atomic_add_fetch(&train_amx_runs, 1, __ATOMIC_RELAXED);
     int rc = parallel_for(wgrad_amx_item, &E, (N + 16 * TAMX_NT - 1) / (16 * TAMX_NT), n_threads,
                           (size_t)TAMX_NT * KB * 4096 + 4096 + (size_t)MB * 1024 * TAMX_NT);
     free(a);
-    free(e);
     return rc;
 #else
     (void)r0, (void)r1, (void)dr, (void)S, (void)N, (void)ld, (void)offsets, (void)idx;

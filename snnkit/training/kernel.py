@@ -266,10 +266,11 @@ def event_lists(lib, x: torch.Tensor, n: int | None = None) -> tuple[torch.Tenso
 WG_ROWS_MAX = 32  # snn_train_wgrad_rows: the most targets
 
 
-def use_amx() -> bool:
+def use_amx() -> str:
     """Whether weight gradients may run on the tile unit (AMX) where the CPU has one:
-    ``SNNKIT_TRAIN_AMX=0`` keeps them on the event pass (the fallback, for the tests)."""
-    return os.environ.get("SNNKIT_TRAIN_AMX", "1") != "0"
+    ``SNNKIT_TRAIN_AMX=0`` keeps them on the event pass (the fallback, for the tests), ``2``
+    takes the tiles whatever the density (for benchmarks), ``1`` (default) where they pay."""
+    return os.environ.get("SNNKIT_TRAIN_AMX", "1")
 
 
 def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, r1: int,
@@ -296,7 +297,8 @@ def event_wgrad(lib, offsets: torch.Tensor, idx: torch.Tensor, S: int, r0: int, 
     events = int(offsets[s1] - offsets[s0]) if s1 > s0 else 0
     # from 1/8 of the sources spiking per row on, the tile unit's dense product is faster
     # (784 x 1600 x 1000, one thread: 10 %: 4.9 ms vs the event pass's 4.3; 20 %: 5.6 vs 8.3)
-    if use_amx() and events * 8 >= (r1 - r0) * S:
+    amx = use_amx()
+    if amx == "2" or amx != "0" and events * 8 >= (r1 - r0) * S:
         rc = lib.snn_train_wgrad_amx(r0, r1, lag, S, n, ld, _ptr(offsets, torch.int64),
                                      _ptr(idx, torch.int32), _ptr(g, torch.float32),
                                      out.data_ptr(), int(accumulate), _threads(events * n // 4))
