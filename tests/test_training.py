@@ -769,6 +769,7 @@ def test_tile_weight_gradient_is_float32_accurate(monkeypatch):
     x = torch.from_numpy(rng.random((rows, S)) < 0.25)
     offsets, idx = train_kernel.event_lists(lib, x)
     g = rng.normal(size=(rows, n + 3)) * 10.0 ** rng.uniform(-12, 0, size=(rows, n + 3))
+    g[:, 5], g[:, 6] = 0, g[:, 6] * 1e-30  # a zero column; one below 2^-96 (scale clamped)
     g = torch.from_numpy(g.astype(np.float32))
     want = x.double().T @ g[:, :n].double()
     out = {}
@@ -778,12 +779,14 @@ def test_tile_weight_gradient_is_float32_accurate(monkeypatch):
         out[amx] = train_kernel.event_wgrad(lib, offsets, idx, S, 0, rows, 0, g,
                                             torch.empty(S, n))
         assert lib.snn_train_amx_runs() - runs == (amx == "1")
-    scale = g[:, :n].abs().max(0).values.double()  # per column
+    scale = g[:, :n].abs().max(0).values.double().clamp(min=1e-45)  # per column
     err_tiles = ((out["1"].double() - want).abs() / scale).max()
     err_events = ((out["0"].double() - want).abs() / scale).max()
     assert err_tiles <= err_events
-    # the exact sum of the fixed point (2^-31 of the column's largest per event), rounded once
-    bound = want.abs() * 2.0 ** -24 + x.sum(0).double()[:, None] * scale * 2.0 ** -31
+    # the exact sum of the fixed point (2^-31 of the column's largest per event, 2^-127 at
+    # least), rounded once
+    step = (scale * 2.0 ** -31).clamp(min=2.0 ** -127)
+    bound = want.abs() * 2.0 ** -24 + x.sum(0).double()[:, None] * step
     assert ((out["1"].double() - want).abs() <= bound).all()
     g[7, 3], g[9, 3], g[11, 40] = float("inf"), -float("inf"), float("nan")
     got = {}

@@ -20,7 +20,6 @@
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__) \
     && defined(__AVX512BW__) && defined(__AVX512VBMI__) && defined(__linux__)
 #define HAVE_TRAIN_AMX 1
-#include <math.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,19 +129,23 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
         const int64_t ct = c0 + 16 * t, nc = E->N - ct < 16 ? E->N - ct : 16;
         const __mmask16 m = (__mmask16)((1u << nc) - 1);
         float pw[16];
-        float mc[16];
-        _mm512_storeu_ps(mc, mx[t]);
+        uint32_t mc[16]; /* the bits of the largest |g| (no libm: the bits say it all) */
+        _mm512_storeu_si512(mc, _mm512_castps_si512(mx[t]));
         for (int c = 0; c < 16; c++) {
-            int ex = 0, ec = 0;
-            if (!isfinite(mc[c])) { /* IEEE results: the item's columns by events */
+            const int biased = (int)(mc[c] >> 23); /* the sign bit is 0 */
+            if (biased == 255) { /* inf or nan: IEEE results, the item's columns by events */
                 wgrad_amx_events(E, c0, n);
                 return;
             }
-            frexpf(mc[c], &ex); /* mc = f 2^ex, f in [0.5, 1): mc 2^(30 - ex) < 2^30 */
-            if (mc[c] > 0) ec = 30 - ex < 126 ? 30 - ex : 126; /* >= -98; 2^ec a normal float:
-                                         columns below 2^-96 lose digits below 2^-127 */
-            pw[c] = ldexpf(1.0f, ec);
-            back[16 * t + c] = ldexp(1.0, -ec);
+            /* mc < 2^ex with ex = biased - 126 (subnormals: as 2^-125), so mc 2^(30 - ex) <
+               2^30; ec >= -98, at most 126 (2^ec a normal float: columns below 2^-96 lose
+               digits below 2^-127) */
+            const int ex = (biased ? biased : 1) - 126;
+            const int ec = !mc[c] ? 0 : 30 - ex < 126 ? 30 - ex : 126;
+            const uint32_t pb = (uint32_t)(ec + 127) << 23;
+            const uint64_t bb = (uint64_t)(1023 - ec) << 52;
+            memcpy(pw + c, &pb, 4);
+            memcpy(back + 16 * t + c, &bb, 8);
         }
         const __m512 scale = _mm512_loadu_ps(pw);
         uint8_t *bt = b + t * E->KB * 4096;
