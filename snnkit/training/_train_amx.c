@@ -17,43 +17,14 @@
    the item's scratch; then for every source block, 4 int32 accumulator tiles (one per part)
    over all row blocks. */
 
-#if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__) \
-    && defined(__AVX512BW__) && defined(__AVX512VBMI__) && defined(__linux__)
+#if defined(HAVE_AMX) && defined(__AVX512F__) && defined(__AVX512BW__) \
+    && defined(__AVX512VBMI__) /* HAVE_AMX: _kernels.c, the tile unit on Linux */
 #define HAVE_TRAIN_AMX 1
-#include <sys/syscall.h>
-#include <unistd.h>
 
-static int train_amx_state = -1; /* -1: not asked yet, 0: refused, 1: granted */
-static int64_t train_amx_runs;    /* weight gradients computed on the tiles, for the tests */
+static int64_t train_amx_runs; /* weight gradients computed on the tiles, for the tests */
 
-/* Linux hands out the tile state on request (arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA). */
-static int train_amx_ok(void) {
-    int s = __atomic_load_n(&train_amx_state, __ATOMIC_ACQUIRE);
-    if (s < 0) {
-        s = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
-        __atomic_store_n(&train_amx_state, s, __ATOMIC_RELEASE);
-    }
-    return s;
-}
-
-typedef struct {
-    uint8_t palette, start;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} train_tilecfg_t;
-
-/* Tiles 0-3 the parts' accumulators (16 x 16 int32), 4 A, 5-7 B (16 x 64 bytes). */
-static void train_amx_configure(void) {
-    train_tilecfg_t c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        c.colsb[t] = 64;
-        c.rows[t] = 16;
-    }
-    _tile_loadconfig(&c);
-}
+/* The tile unit's permission (snn_amx_available) and configuration (amx_configure: tiles 0-7
+   of 16 rows x 64 bytes) are the simulator's, _kernels_amx.c. */
 
 typedef struct {
     int accumulate;
@@ -172,7 +143,7 @@ static void wgrad_amx_item(void *ctx, int64_t item, void *scratch) {
                                    _mm512_permutex2var_epi16(a01[1], iw1, a23[1]));
             }
     }
-    train_amx_configure();
+    amx_configure();
     const int64_t lo = 16 * TAMX_NT; /* out's row length */
     for (int t = 0; t < nt; t++) { /* a column tile's parts (in L1) against every A tile */
         const uint8_t *bt = b + t * E->KB * 4096;
@@ -254,7 +225,7 @@ int snn_train_wgrad_amx(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t N
                         int accumulate, int n_threads) {
 #ifdef HAVE_TRAIN_AMX
     const int64_t rows = r1 - r0, KB = (rows + 63) / 64, MB = (S + 15) / 16;
-    if (rows <= 0 || rows > (1 << 22) || !train_amx_ok()) return -3; /* int32 sums: exact */
+    if (rows <= 0 || rows > (1 << 22) || !snn_amx_available()) return -3; /* int32 sums: exact */
     uint8_t *a = aligned_alloc(64, (size_t)(MB * KB) * 1024 + 64);
     if (!a) return -1;
     memset(a, 0, (size_t)(MB * KB) * 1024);
@@ -290,7 +261,7 @@ int64_t snn_train_amx_runs(void) {
 
 int snn_train_amx_available(void) {
 #ifdef HAVE_TRAIN_AMX
-    return train_amx_ok();
+    return snn_amx_available();
 #else
     return 0;
 #endif
