@@ -41,6 +41,10 @@ the pass's peak memory (the model and the input data are in the baseline). On CU
 
     .venv/bin/python benchmarks/train_speed.py [--repeat 9] [--threads 2] [--cpu-time]
         [--device cpu|cuda] [--workload default|users|rleaky] [--json out.json]
+        [--wgrad-densities 0.05,0.1,0.2,0.3]
+
+``--wgrad-densities``: the input projection's weight gradient alone, the event pass against
+the AMX int8 tiles (:func:`wgrad_crossover`), at each input spike density.
 """
 
 from __future__ import annotations
@@ -324,6 +328,37 @@ def timings(names, device, repeat, threads, cpu_time) -> dict[str, list[float]]:
     return out
 
 
+def wgrad_crossover(densities, repeat: int) -> None:
+    """The weight gradient of the input projection alone (784 sources, 1000 targets, T x B =
+    1600 rows in the backward pass's chunks of 8 steps), event pass against the AMX tiles, at
+    the given input spike densities: where the tiles start to pay (snnkit.training.kernel
+    takes them from 1/8 on)."""
+    from snnkit.training import kernel as K
+
+    lib = K.load()
+    if lib is None or not lib.snn_train_amx_available():
+        print("no AMX tile unit here: the event pass only")
+        return
+    g0 = torch.Generator().manual_seed(0)
+    g = torch.randn(T * B, 1008, generator=g0)
+    out = torch.empty(N_IN, N_HID)
+    print(f"{'density':>8} {'events ms':>10} {'tiles ms':>9} {'events / tiles':>15}")
+    for d in densities:
+        off, idx = K.event_lists(lib, torch.rand(T * B, N_IN, generator=g0) < d)
+        rows = 8 * B
+        best = {}
+        for mode in ("0", "2") * repeat:  # 2: the tiles whatever the density
+            os.environ["SNNKIT_TRAIN_AMX"] = mode
+            t0 = time.process_time()
+            for r0 in range(0, T * B, rows):
+                r1 = min(T * B, r0 + rows)
+                K.event_wgrad(lib, off, idx, N_IN, r0, r1, 0, g[r0:r1], out, r0 > 0)
+            best[mode] = min(best.get(mode, 1e9), time.process_time() - t0)
+        os.environ.pop("SNNKIT_TRAIN_AMX", None)
+        print(f"{d:>8.2f} {1e3 * best['0']:>10.2f} {1e3 * best['2']:>9.2f} "
+              f"{best['0'] / best['2']:>15.2f}")
+
+
 def _with_env(name, f):
     if name.endswith("torch path"):
         os.environ["SNNKIT_KERNELS"] = "0"
@@ -345,8 +380,14 @@ def main(argv=None) -> int:
     ap.add_argument("--workload", choices=("default", "users", "rleaky"), default="default",
                     help="users: snntorch's default Leaky with biases, imported through NIR; "
                          "rleaky: the same with an all-to-all RLeaky hidden layer")
+    ap.add_argument("--wgrad-densities", help="comma-separated input spike densities: time "
+                    "the input projection's weight gradient alone, event pass vs AMX tiles")
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)  # the child process's job
     args = ap.parse_args(argv)
+    if args.wgrad_densities:
+        torch.set_num_threads(args.threads)
+        wgrad_crossover([float(d) for d in args.wgrad_densities.split(",")], args.repeat)
+        return 0
     os.environ["TRAIN_SPEED_STEPS"] = str(args.steps)  # for this process and its children
     os.environ["TRAIN_SPEED_WORKLOAD"] = args.workload
     if args.memory_of:

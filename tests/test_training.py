@@ -265,6 +265,33 @@ def test_kernel_gradients_equal_autograd_through_neuron_step(arithmetic, kind, m
             assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
+@pytest.mark.parametrize("amx", ["1", "0"])
+def test_wide_projection_gradients_equal_autograd(amx, monkeypatch):
+    """A projection into more targets than the row-by-row pass takes, from dense input
+    spikes: its weight gradient on the tile unit (where there is one) or the transposed event
+    pass, against autograd through neuron_step."""
+    monkeypatch.setenv("SNNKIT_TRAIN_AMX", amx)
+    rng = np.random.default_rng(7)
+    net = snnkit.Network(name="wide")
+    net.add_input("in", 40)
+    net.add_population("a", 48, snnkit.LIF(beta=0.9))
+    net.add_population("b", 10, snnkit.LIF(beta=0.8))
+    net.connect("in", "a", rng.normal(0.1, 0.3, (48, 40)))
+    net.connect("a", "b", rng.normal(0.2, 0.3, (10, 48)))
+    m = SNN(net, trainable=("weight",))
+    lib = train_kernel.load()
+    runs = lib.snn_train_amx_runs()
+    r1, g1 = _grads(m, spikes_in(20, 8, 40, seed=4))
+    assert lib.snn_train_amx_runs() - runs == (
+        3 if amx == "1" and lib.snn_train_amx_available() else 0)  # 20 steps: chunks of 8
+    r2, g2 = _grads(m, spikes_in(20, 8, 40, seed=4), monkeypatch, torch_path=True)
+    for k in r1.spikes:
+        assert torch.equal(r1.spikes[k], r2.spikes[k])
+    for n in g1:
+        scale = float(g2[n].abs().max()) or 1.0
+        assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
+
+
 def self_recurrent(seed=0, grid=True, kind="cuba"):
     """Populations fed back by their own spikes (snntorch's RLeaky) on the kernel path: "a"
     (CubaLIF with refractoriness and a bias, or kind "delayed": LIF with snntorch's delayed
@@ -706,10 +733,13 @@ def test_backward_buffers_take_the_memory_of_dropped_spikes(monkeypatch):
             assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("amx", ["1", "0"])  # the tile unit where there is one; events
 @pytest.mark.parametrize("n", [10, 24, 100])  # row by row (one vector, several), transposed
-def test_event_weight_gradient_equals_dense_product(n):
+def test_event_weight_gradient_equals_dense_product(n, amx, monkeypatch):
     """out (+)= x^T g over rows [r0, r1) of the target, the source lagging two rows."""
+    monkeypatch.setenv("SNNKIT_TRAIN_AMX", amx)
     lib = train_kernel.load()
+    runs = lib.snn_train_amx_runs()
     rng = np.random.default_rng(n)
     rows, S, lag, r0, r1 = 40, 33, 2, 5, 37
     x = torch.from_numpy(rng.random((rows, S)) < 0.3)
@@ -722,6 +752,52 @@ def test_event_weight_gradient_equals_dense_product(n):
         src = x[r0 - lag:r1 - lag].double()  # target row r reads source row r - lag
         want = src.T @ g[:, :n].double() + (start.double() if accumulate else 0)
         assert torch.allclose(out.double(), want, rtol=1e-5, atol=1e-5), accumulate
+    tiles = amx == "1" and n > train_kernel.WG_ROWS_MAX and lib.snn_train_amx_available()
+    assert lib.snn_train_amx_runs() - runs == (2 if tiles else 0)
+
+
+def test_tile_weight_gradient_is_float32_accurate(monkeypatch):
+    """On the tile unit (skipped where the CPU has none: the event pass is tested above):
+    gradients spanning 12 decades within a column, summed to within float32 rounding of the
+    exact sums (better than the event pass's float32 running sums); a column with a value
+    that is not finite is summed by events, giving the event pass's IEEE result."""
+    lib = train_kernel.load()
+    if not lib.snn_train_amx_available():
+        pytest.skip("no AMX tile unit on this CPU")
+    rng = np.random.default_rng(5)
+    rows, S, n = 300, 70, 50
+    x = torch.from_numpy(rng.random((rows, S)) < 0.25)
+    offsets, idx = train_kernel.event_lists(lib, x)
+    g = rng.normal(size=(rows, n + 3)) * 10.0 ** rng.uniform(-12, 0, size=(rows, n + 3))
+    g[:, 5], g[:, 6] = 0, g[:, 6] * 1e-30  # a zero column; one below 2^-96 (scale clamped)
+    g = torch.from_numpy(g.astype(np.float32))
+    want = x.double().T @ g[:, :n].double()
+    out = {}
+    for amx in ("1", "0"):
+        monkeypatch.setenv("SNNKIT_TRAIN_AMX", amx)
+        runs = lib.snn_train_amx_runs()
+        out[amx] = train_kernel.event_wgrad(lib, offsets, idx, S, 0, rows, 0, g,
+                                            torch.empty(S, n))
+        assert lib.snn_train_amx_runs() - runs == (amx == "1")
+    scale = g[:, :n].abs().max(0).values.double().clamp(min=1e-45)  # per column
+    err_tiles = ((out["1"].double() - want).abs() / scale).max()
+    err_events = ((out["0"].double() - want).abs() / scale).max()
+    assert err_tiles <= err_events
+    # the exact sum of the fixed point (2^-31 of the column's largest per event, 2^-127 at
+    # least), rounded once
+    step = (scale * 2.0 ** -31).clamp(min=2.0 ** -127)
+    bound = want.abs() * 2.0 ** -24 + x.sum(0).double()[:, None] * step
+    assert ((out["1"].double() - want).abs() <= bound).all()
+    g[7, 3], g[9, 3], g[11, 40] = float("inf"), -float("inf"), float("nan")
+    got = {}
+    for amx in ("1", "0"):
+        monkeypatch.setenv("SNNKIT_TRAIN_AMX", amx)
+        got[amx] = train_kernel.event_wgrad(lib, offsets, idx, S, 0, rows, 0, g,
+                                            out[amx].clone(), accumulate=True)
+    assert torch.equal(got["1"].isinf(), got["0"].isinf())
+    assert torch.equal(got["1"].isnan(), got["0"].isnan()) and got["0"].isnan().any()
+    finite = got["0"].isfinite()
+    assert torch.allclose(got["1"][finite], got["0"][finite], rtol=1e-5, atol=1e-6)
 
 
 def test_docs_example_runs(tmp_path, monkeypatch):

@@ -13,7 +13,9 @@
    2. backward (snn_train_backward, _train_neuron.c): the time-reversed recurrence of the
       gradients, giving the gradient of every step's synaptic input;
    3. weight gradients (snn_train_wgrad): for every source, the sum of the input gradients of
-      the steps in which it spiked (an event-driven pass instead of a dense matrix product).
+      the steps in which it spiked (an event-driven pass instead of a dense matrix product);
+      on the tile unit where there is one (snn_train_wgrad_amx, _train_amx.c), a dense
+      product of the spikes and the gradients split exactly into bf16 parts, float32 sums.
 
    Blocks of neurons run in parallel on the simulator's thread pool. */
 
@@ -601,3 +603,7 @@ int snn_train_wgrad_rows(int64_t r0, int64_t r1, int64_t dr, int64_t S, int64_t 
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------ tile unit */
+
+#include "_train_amx.c"

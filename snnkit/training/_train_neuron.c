@@ -132,10 +132,10 @@ DEF_SGS(sgs_f64, double)
    whatever the flags: decay(i, 0) = 0, + 0 bias, a refractory period of 0 and theta with
    adapt_plus = 0 change nothing (up to the sign of a zero). */
 #define DEF_ROW_CORE(NAME, RT, SAT, DECAY, GENERAL, SAVE, PER, BIAS)                    \
-    static inline __attribute__((always_inline)) void NAME(                             \
+    static inline __attribute__((always_inline)) void NAME##_x(                         \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
         RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
-        RT *restrict H, uint8_t *restrict FL) {                                         \
+        RT *restrict H, uint8_t *restrict FL, const int subtract) {                     \
         const RT *restrict alpha = (const RT *)p->alpha + c0;                           \
         const RT *restrict beta = (const RT *)p->beta + c0;                             \
         const RT *restrict threshold = (const RT *)p->threshold + c0;                   \
@@ -147,7 +147,7 @@ DEF_SGS(sgs_f64, double)
         const RT half = p->decay_bits ? (RT)pow2(p->decay_bits - 1) : 0;                \
         const RT inv = (RT)pow2(-p->decay_bits);                                        \
         const int has_alpha = p->has_alpha, has_bias = p->has_bias;                     \
-        const int subtract = p->subtract, adaptive = p->adaptive;                       \
+        const int adaptive = p->adaptive;                                               \
         const int32_t refractory = p->refractory;                                       \
         const int32_t *restrict refr = PER ? p->refr + c0 : NULL;                       \
         (void)lo, (void)hi, (void)half, (void)inv, (void)lsb, (void)H, (void)FL;        \
@@ -193,6 +193,17 @@ DEF_SGS(sgs_f64, double)
         }                                                                               \
         if (SAVE == 1)                                                                  \
             for (int64_t c = 0; c < n; c++) FL[c] = (uint8_t)fi[c];                      \
+    }                                                                                   \
+    /* the reset's kind a constant in each copy: gcc 12 vectorises the double rows only \
+       so (a loop-invariant int choosing between doubles, it does not) */             \
+    static inline __attribute__((always_inline)) void NAME(                             \
+        int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict x, RT *restrict V, \
+        RT *restrict I, RT *restrict TH, int32_t *restrict R, RT *restrict S,           \
+        RT *restrict H, uint8_t *restrict FL) {                                         \
+        if (p->subtract)                                                                \
+            NAME##_x(n, p, c0, x, V, I, TH, R, S, H, FL, 1);                            \
+        else                                                                            \
+            NAME##_x(n, p, c0, x, V, I, TH, R, S, H, FL, 0);                            \
     }
 
 /* The row (PER = 1: its copy with refractory periods per neuron, refr[c]; the plain LIF / IF

@@ -213,15 +213,16 @@ def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
     return spikes, states
 
 
-def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> tuple[torch.Tensor, bool]:
+def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> tuple[torch.Tensor, object]:
     """``([S, ld], pooled)``: the weights as the kernel reads them, rows padded as
     :func:`snnkit.kernels.pad_weights` lays them out (aligned rows, a third faster to sum) in
-    a buffer of the pool (``pooled``: give it back when done), or with ``copy=False``
+    a buffer of the pool (``pooled``: the buffer to give back when done, None if none; the
+    buffer itself, not the view: the pool files buffers by shape), or with ``copy=False``
     (float32 only) the parameter's own layout, no copy when it is stored source-major as
     :class:`~snnkit.training.SNN` stores it (the lean mode: no second copy in memory)."""
     wt = w.detach().T
     if dtype == torch.float32 and not copy:
-        return wt.contiguous(), False
+        return wt.contiguous(), None
     s, n = wt.shape
     ld = _row_length(n)
     flat = POOL.take((s * ld + 16,), dtype)
@@ -229,7 +230,7 @@ def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> tuple[torch.Tensor, b
     out = flat[:s * ld].view(s, ld)
     out[:, :n] = wt
     out[:, n:] = 0
-    return out, True
+    return out, flat
 
 
 @functools.lru_cache(maxsize=64)
@@ -276,8 +277,8 @@ class _Network(torch.autograd.Function):
         for w in weights:
             t, p = _kernel_weights(w, spec.weight_dtype, not lean)
             kw.append(t)
-            if p:
-                pooled.append(t)
+            if p is not None:
+                pooled.append(p)
         keep, ctx.neurons, ctx.saved, outs, recs = [], [], [], [], []
         own_lists = []  # the lists of populations with self projections (pooled)
         for k, (name, pop) in enumerate(spec.pops.items()):
