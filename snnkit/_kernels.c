@@ -336,8 +336,9 @@ typedef struct {
     /* fixed point only */
     int decay_bits;
     int64_t lo, hi;
-    /* states within int16 (lo >= -2^15, hi < 2^15, v_init and v_reset inside [lo, hi]) and
-       beta within [0, 2^15): the plain LIF's decay product is then one VNNI multiply-add */
+    /* a plain LIF (no synaptic current, refractory period or adaptation) with its states
+       within int16 (lo >= -2^15, hi < 2^15, v_init, v_reset and threshold inside [lo, hi]) and
+       beta within [0, 2^15): its decay product is then one VNNI multiply-add */
     int narrow;
 } neuron_t;
 

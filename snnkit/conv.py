@@ -354,9 +354,8 @@ def _layer_args(plan, name: str, pr):
     # int16 sums (kind 2), one vector add where int32 takes two (~10% off the workload's
     # second layer; with 16 outputs a group, widening them costs more than it saves, unless
     # the narrow LIF's update reads them as they are: ~4% off the first layer)
-    narrow = c.narrow and not (c.has_alpha or c.has_refractory or c.adaptive)
     wt = torch.int16 if plan.fixed and pr.bound < (1 << 15) and \
-        (co // conv.groups) % (16 if narrow else 32) == 0 else v0.dtype
+        (co // conv.groups) % (16 if c.narrow else 32) == 0 else v0.dtype
     got = (c, block, _event_weights(pr.w, conv, wt), _geometry(conv))
     c.keep = ptr
     key = id(pr)

@@ -318,23 +318,21 @@ def neuron_struct(params, v_init: torch.Tensor, fixed, ptr: _Pointers) -> Neuron
     has_refr = isinstance(r, torch.Tensor) or r != 0
     return NeuronC(*(ptr(vals[k]) for k in PARAM_PTRS), params.has_alpha, params.has_bias,
                    params.subtract, has_refr, params.adaptive, *(fixed or (0, 0, 0)),
-                   _narrow(vals, fixed))
+                   not (params.has_alpha or has_refr or params.adaptive) and _narrow(vals, fixed))
 
 
 def _narrow(vals: dict, fixed) -> bool:
     """``neuron_t.narrow``: fixed point with every state within int16 from the start (and so
     after every saturated update) and beta within [0, 2^15)."""
-    if fixed is None or vals["v_init"].dtype != torch.int32:
+    if fixed is None or vals["v_init"].dtype != torch.int32 or vals["beta"].numel() == 0:
         return False
     _, lo, hi = fixed
     if not -(1 << 15) <= lo <= 0 <= hi < (1 << 15):
         return False
-    if vals["beta"].numel() == 0:
-        return False
-    b = vals["beta"]
-    return 0 <= int(b.min()) and int(b.max()) < (1 << 15) and all(
-        lo <= int(vals[k].min()) and int(vals[k].max()) <= hi
-        for k in ("v_init", "v_reset", "threshold"))
+    ranges = {k: [int(m) for m in torch.aminmax(vals[k])]
+              for k in ("beta", "v_init", "v_reset", "threshold")}
+    return 0 <= ranges["beta"][0] and ranges["beta"][1] < (1 << 15) and all(
+        lo <= ranges[k][0] and ranges[k][1] <= hi for k in ("v_init", "v_reset", "threshold"))
 
 
 def _check(rc: int) -> None:
