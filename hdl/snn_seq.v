@@ -577,8 +577,8 @@ module snn_seq #(
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
             p1_valid <= 1'b0; p1b_valid <= 1'b0; p1c_valid <= 1'b0; p2_valid <= 1'b0;
-            p2b_valid <= 1'b0; p3_valid <= 1'b0; srp <= 1'b0; sr0 <= 1'b0; sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0;
-            sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
+            p2b_valid <= 1'b0; p3_valid <= 1'b0; srp <= 1'b0; sr0 <= 1'b0; sr1 <= 1'b0;
+            sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
             upd2 <= 1'b0; in_stdp <= 1'b0; in_inp <= 1'b0;
             dense <= 1'b1;
             map_ok <= 1'b0;
@@ -787,8 +787,9 @@ module snn_seq #(
                 srp <= 1'b0; sr0 <= srp; sr1 <= sr0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3;
                 sr5 <= sr4; upd <= 1'b0;
                 upd2 <= upd;
-                if (sr0) st_re <= 1'b1;  // st_raddr was set with the last item (the next
-                                         // neuron's last item sets it the cycle after)
+                // st_raddr was set with the last item; the RAM samples it the cycle after sr0,
+                // at whose end the next neuron's last item (3 items on at least) sets it
+                if (sr0) st_re <= 1'b1;
                 if (p1_valid) begin  // W_BASE of the item's projection, for p1c
                     wb_re <= 1'b1; wb_entry <= p1_k;
                 end
