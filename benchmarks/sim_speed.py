@@ -37,6 +37,7 @@ off (``SNNKIT_KERNELS=0``); the fixed-point kernel is checked to give their inte
 
     .venv/bin/python benchmarks/sim_speed.py [--repeat 9] [--workloads ff rleaky ...]
     .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
+    .venv/bin/python benchmarks/sim_speed.py --workloads ff --rate 0.3  # denser inputs
     .venv/bin/python benchmarks/sim_speed.py --workloads conv   # the convolutional workload
 
 Convolutional workload (issue 17, ``--workloads conv``, not run by default: it needs sinabs):
@@ -435,6 +436,9 @@ def main():
                          "--threads 1 this measures work, nearly unaffected by other jobs")
     ap.add_argument("--no-torch-path", action="store_true",
                     help="leave out the timing of snnkit's torch path (still checked)")
+    ap.add_argument("--rate", type=float, default=None,
+                    help="input spikes per source and step for ff, ff_norse and rleaky "
+                         "(default 0.1; denser inputs sum on the AMX tiles where they pay)")
     args = ap.parse_args()
     if "conv" in args.workloads:
         conv_main(args)
@@ -446,7 +450,8 @@ def main():
           f"{'process CPU time' if args.cpu_time else 'wall clock'}; ratios: of medians / "
           f"of best runs; rates from medians")
     for name in args.workloads:
-        w = WORKLOADS[name]()
+        w = WORKLOADS[name](**({} if args.rate is None or name == "diehl_cook"
+                               else {"rate": args.rate}))
         r = bench(w, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter,
                   not args.no_torch_path)
         report(w, r)

@@ -266,8 +266,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W 32-bit words,
-   N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W (rounded up to
+   16) 32-bit words, N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD)                                          \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
@@ -277,7 +277,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         ST *x = (ST *)scratch, *V = x + N + a->junk * CO, *I = V + N, *TH = I + N;           \
         int32_t *R = (int32_t *)(TH + N);                                                    \
         int32_t *list = R + N;                                                               \
-        int16_t *acc16 = (int16_t *)(list + a->H * a->W);                                    \
+        /* on a cache line (the scratch is): a 32-output int16 add then never splits */      \
+        int16_t *acc16 = (int16_t *)(list + (a->H * a->W + 15) / 16 * 16);                   \
         uint8_t *ring = (uint8_t *)(acc16 + N + a->junk * CO);                               \
         (void)acc16;                                                                         \
         for (int64_t c = 0; c < N; c++) {                                                    \
@@ -355,7 +356,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     int rc = parallel_for(item, &L, B, n_threads,
                           (size_t)N * (5 * 4 + 3) +
                               6 * (size_t)(L.a.junk * geom[3]) + 2 * (size_t)N +
-                              4 * (size_t)(geom[1] * geom[2]));
+                              4 * (size_t)((geom[1] * geom[2] + 15) / 16 * 16));
     free_taps(&L.a);
     return rc;
 }

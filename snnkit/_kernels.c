@@ -22,7 +22,9 @@
    step as in neurons.py / docs/fixed-point.md "One time step" items 2-8.
 
    On CPUs with AMX, 8-bit layers with dense-enough inputs replace step 1-2's row sums by
-   tile-unit matrix products (_kernels_amx.c): exact int32 sums, the same integers.
+   tile-unit matrix products (_kernels_amx.c): exact int32 sums, the same integers; float
+   layers (snn_layer_bf16) by bf16 tile products of each weight's exact bf16 parts: float32
+   sums of the exact weights, in another order.
    snn_group (_kernels_step.c) runs populations that feed each other, and plastic
    projections, step by step. */
 
@@ -37,6 +39,9 @@
 #include <string.h>
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__linux__)
 #define HAVE_AMX 1
+#if defined(__AMX_BF16__)
+#define HAVE_AMX_BF16 1
+#endif
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -744,10 +749,29 @@ int snn_vector_lanes(void) { return VL; }
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
    state type to receive the synaptic input (event sums + dense) instead of running neurons.
    Returns 0, -1 when memory ran out, -2 for a bad kind. */
+int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
+                   const uint8_t *x, const void *w, const void *wv, const void *dense,
+                   const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i,
+                   void *rec_theta, void *sums, int n_threads, const void *wb, int64_t parts,
+                   double density);
+
 int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
               const uint8_t *x, const void *w, const void *wv, const void *dense,
               const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i, void *rec_theta,
               void *sums, int n_threads) {
+    return snn_layer_bf16(kind, T, B, N, S, Np, x, w, wv, dense, p, spikes, rec_v, rec_i,
+                          rec_theta, sums, n_threads, NULL, 0, 0.0);
+}
+
+/* snn_layer, and for float weights (kind 0) with wb (their 1-3 bf16 parts packed by
+   snnkit.kernels.pack_bf16, parts of them) the sums on the AMX bf16 tiles where the CPU has
+   them and at least `density` of the sources spike per sample (the share the tiles compute:
+   groups of 64 samples). */
+int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
+                   const uint8_t *x, const void *w, const void *wv, const void *dense,
+                   const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i,
+                   void *rec_theta, void *sums, int n_threads, const void *wb, int64_t parts,
+                   double density) {
     void (*item)(void *, int64_t, void *);
     switch (kind) {
         case 0: item = item_f32; break;
@@ -777,6 +801,18 @@ int snn_layer(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
             return layer_amx(T, B, N, S, x, wv, dense, p, spikes, rec_v, rec_i, rec_theta,
                              sums, n_threads);
         }
+#endif
+#ifdef HAVE_AMX_BF16
+        const double share = B < AMX_BF_ROWS ? (double)B / AMX_BF_ROWS : 1.0;
+        if (!rc && kind == 0 && wb && parts >= 1 && parts <= 3 && snn_amx_available()
+            && (double)offsets[n_samples] * share >= density * (double)n_samples * (double)S
+            && (double)(n_samples + AMX_BF_ROWS) * (double)S * 2 <= AMX_MAX_COPY) {
+            free(offsets);
+            return layer_bf16(T, B, N, S, x, wb, parts, dense, p, spikes, rec_v, rec_i,
+                              rec_theta, sums, n_threads);
+        }
+#else
+        (void)wb, (void)parts, (void)density;
 #endif
         idx = malloc(sizeof(int32_t) * (size_t)(offsets[n_samples] + 1));
         if (!idx) rc = -1;

@@ -5,10 +5,13 @@
    elements x 32 columns at a time, then the neuron update as in the layer kernel. The product
    does not skip silent sources, so it only pays above AMX_DENSITY spikes per source and
    sample (event sums: ~11 ms, tiles: ~4 ms for this machine's benchmark layer at 0.1).
-   Integer sums are exact in any order: the same integers as the event sums. (Float weights
-   split exactly into three bf16 parts, on the bf16 tiles, measured slower than the event sums
-   at 0.1: the weight tiles' reads from L2 bound both, and bf16 holds half the sources per
-   byte of int8, three times over.) */
+   Integer sums are exact in any order: the same integers as the event sums.
+
+   Float layers likewise on the bf16 tiles (layer_bf16), each weight split exactly into its
+   fewest bf16 parts (1-3; see amx_sums_bf): float32 sums of the exact weights. Each part is
+   one more product: on sim_speed's ff layer (784 -> 1000, batch 64, 1 thread) the tiles take
+   ~12 / ~16 / ~23 ms for 1 / 2 / 3 parts at any density, the event sums ~11 ms at 6% of the
+   sources spiking, ~16 at 10%, ~27 at 20% (cpu_path.BF16_DENSITY: where the tiles pay). */
 
 #ifdef HAVE_AMX
 #define AMX_DENSITY 0.04      /* spikes per source and sample above which tiles pay */
@@ -25,6 +28,15 @@ int64_t snn_amx_runs(void) { return __atomic_load_n(&amx_runs, __ATOMIC_RELAXED)
 int snn_amx_available(void) {
     if (amx_state < 0) amx_state = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
     return amx_state;
+}
+
+/* whether snn_layer_bf16 runs (built with AMX-BF16, and the tiles granted) */
+int snn_amx_bf16(void) {
+#ifdef HAVE_AMX_BF16
+    return snn_amx_available();
+#else
+    return 0;
+#endif
 }
 
 typedef struct {
@@ -48,13 +60,13 @@ static void amx_configure(void) {
 /* out[r][c] (row stride BLOCK) = sums of 32 rows of x (stride Kp bytes, 64-aligned) times
    columns [c0, c0 + n) of the packed weights wv ([Np32 / 16][Kp / 4][16][4]: one weight tile
    is 1 KB in a row), n rounded up to 32. */
-static void amx_sums_i8(const void *xv, int64_t Kp, const void *wvv, int64_t np32, int64_t c0,
+static void amx_sums_i8(const void *xv, int64_t Kp, const void *wvv, int64_t parts, int64_t c0,
                         int64_t n, void *outv) {
     const uint8_t *x = (const uint8_t *)xv;
     const int8_t *wv = (const int8_t *)wvv;
     int32_t *out = (int32_t *)outv;
     const int64_t gs = Kp * 16; /* bytes per 16 columns */
-    (void)np32;
+    (void)parts;
     for (int64_t g = 0; g < n; g += 32) {
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
         const int8_t *w0 = wv + (c0 + g) / 16 * gs;
@@ -86,20 +98,21 @@ typedef struct {
     void *sums; /* [T, B, N] or NULL: the sums instead of the update (snn_layer) */
     void *rec_v, *rec_i, *rec_theta;
     int64_t n_groups; /* of AMX_ROWS batch elements */
+    int64_t parts;    /* float: bf16 parts of each weight */
 } amx_layer_t;
 
 /* One item = (block of BLOCK columns, group of 32 batch elements): per step, the tile sums
    of the group, then the neuron update of each of its batch elements (state: 32 rows). */
-#define DEF_AMX_ITEM(NAME, ST, XB, SUMS, UPD, DELAYED)                                \
+#define DEF_AMX_ITEM(NAME, ST, XB, SUMS, UPD, DELAYED, ROWS)                             \
     static void NAME(void *ctx, int64_t item, void *scratch) {                        \
         const amx_layer_t *L = (const amx_layer_t *)ctx;                              \
         const neuron_t *p = &L->p;                                                    \
-        int64_t blk = item / L->n_groups, b0 = item % L->n_groups * AMX_ROWS;         \
+        int64_t blk = item / L->n_groups, b0 = item % L->n_groups * ROWS;         \
         int64_t c0 = blk * BLOCK, n = L->N - c0 < BLOCK ? L->N - c0 : BLOCK;          \
-        int64_t nb = L->B - b0 < AMX_ROWS ? L->B - b0 : AMX_ROWS;                     \
-        ST *x = (ST *)scratch, *V = x + AMX_ROWS * BLOCK, *I = V + AMX_ROWS * BLOCK;  \
-        ST *TH = I + AMX_ROWS * BLOCK;                                                \
-        int32_t *R = (int32_t *)(TH + AMX_ROWS * BLOCK);                              \
+        int64_t nb = L->B - b0 < ROWS ? L->B - b0 : ROWS;                     \
+        ST *x = (ST *)scratch, *V = x + ROWS * BLOCK, *I = V + ROWS * BLOCK;  \
+        ST *TH = I + ROWS * BLOCK;                                                \
+        int32_t *R = (int32_t *)(TH + ROWS * BLOCK);                              \
         for (int64_t r = 0; r < nb; r++)                                              \
             for (int64_t c = 0; c < n; c++) {                                         \
                 V[r * BLOCK + c] = ((const ST *)p->v_init)[c0 + c];                   \
@@ -108,7 +121,7 @@ typedef struct {
             }                                                                         \
         amx_configure();                                                              \
         for (int64_t t = 0; t < L->T; t++) {                                          \
-            SUMS((const char *)L->x + (t * L->B + b0) * L->Kp * XB, L->Kp, L->wv, L->np32, \
+            SUMS((const char *)L->x + (t * L->B + b0) * L->Kp * XB, L->Kp, L->wv, L->parts, \
                  c0, n, x);                                                           \
             for (int64_t r = 0; r < nb; r++) {                                        \
                 int64_t o = (t * L->B + b0 + r) * L->N + c0, step = L->B * L->N;      \
@@ -132,7 +145,8 @@ typedef struct {
         _tile_release();                                                              \
     }
 
-DEF_AMX_ITEM(item_amx_i8, int32_t, 1, amx_sums_i8, update_i32, delayed_i32)
+DEF_AMX_ITEM(item_amx_i8, int32_t, 1, amx_sums_i8, update_i32, delayed_i32, AMX_ROWS)
+
 
 typedef struct {
     const uint8_t *x;
@@ -149,6 +163,159 @@ static void pad_item(void *c, int64_t item, void *scratch) {
     }
 }
 
+#ifdef HAVE_AMX_BF16
+/* Float sums on the bf16 tiles, exactly: every float32 weight is the sum of up to three
+   bf16 parts (hi = its top 8 significant bits, mid = the next 8 of the rest, lo = what is
+   left: 3 x 8 bits hold the 24 of a float32; snnkit.kernels.pack_bf16 keeps the fewest parts
+   that hold every weight of the projection). Spikes (0/1) are exact in bf16 and TDPBF16PS
+   multiplies and accumulates in float32, so each sum is a float32 sum of the exact weights,
+   the parts in another order than the event sums add the rows (as any float summation order
+   differs, e.g. torch's product's). Tiles flush subnormals: pack_bf16 refuses weights below
+   2^-103, so that every part, and every partial sum, is a multiple of 2^-126 (zero or
+   normal). out[r][c] (row stride BLOCK) = sums of 32 rows of x (bf16 0/1, Kp a multiple of
+   32, row stride Kp) times columns [c0, c0 + n) of wv ([Np32 / 16][parts][Kp / 2][16][2]). */
+#define AMX_BF_ROWS 64 /* batch elements per item: four 16-row tiles */
+#define AMX_BF_KC 256  /* sources per pass: the pass's spikes (32 KB) stay in L1 */
+
+/* one 32-source step of a 16-column tile for the 64 rows (tiles 0-3), P parts: the parts'
+   weight tiles loaded once for the four rows' spikes (each weight tile read from L2 feeds 4
+   products: the weights' reads from L2 bound the 2 x 2 arrangement of the 8-bit sums) */
+#define BF_ROW(C, A, X, KP)                                                              \
+    _tile_loadd(A, X, KP * 2);                                                           \
+    _tile_dpbf16ps(C, A, 6);                                                             \
+    if (parts > 1) _tile_dpbf16ps(C, A, 7);
+
+/* done(ctx, g), where given: called as soon as columns [g, g + 16) are summed (their
+   sums still in L1) */
+static inline __attribute__((always_inline)) void amx_sums_bf_then(
+    const void *xv, int64_t Kp, const void *wvv, int64_t parts, int64_t c0, int64_t n,
+    void *outv, void (*done)(void *, int64_t), void *ctx) {
+    const uint16_t *x = (const uint16_t *)xv, *wv = (const uint16_t *)wvv;
+    float *out = (float *)outv;
+    const int64_t ps = Kp * 16, gs = ps * parts; /* elements per part, per 16 columns */
+    const int64_t ld = BLOCK * 4;
+    /* the sources in passes; between passes the sums wait in out (stored and loaded back
+       exactly: the same additions in the same order) */
+    for (int64_t k0 = 0; k0 < Kp; k0 += AMX_BF_KC) {
+        const int64_t k1 = Kp - k0 < AMX_BF_KC ? Kp : k0 + AMX_BF_KC;
+        for (int64_t g = 0; g < n; g += 16) {
+            float *o = out + g;
+            if (k0) {
+                _tile_loadd(0, o, ld);
+                _tile_loadd(1, o + 16 * BLOCK, ld);
+                _tile_loadd(2, o + 32 * BLOCK, ld);
+                _tile_loadd(3, o + 48 * BLOCK, ld);
+            } else {
+                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            }
+            const uint16_t *w0 = wv + (c0 + g) / 16 * gs;
+            if (parts <= 2)
+                for (int64_t k = k0; k < k1; k += 32) {
+                    _tile_loadd(6, w0 + k * 16, 64);
+                    if (parts > 1) _tile_loadd(7, w0 + ps + k * 16, 64);
+                    BF_ROW(0, 4, x + k, Kp)
+                    BF_ROW(1, 5, x + 16 * Kp + k, Kp)
+                    BF_ROW(2, 4, x + 32 * Kp + k, Kp)
+                    BF_ROW(3, 5, x + 48 * Kp + k, Kp)
+                }
+            else
+                for (int64_t k = k0; k < k1; k += 32) {
+                    _tile_loadd(5, w0 + k * 16, 64);
+                    _tile_loadd(6, w0 + ps + k * 16, 64);
+                    _tile_loadd(7, w0 + 2 * ps + k * 16, 64);
+                    for (int r = 0; r < 4; r++) {
+                        _tile_loadd(4, x + r * 16 * Kp + k, Kp * 2);
+                        switch (r) {
+                            case 0: _tile_dpbf16ps(0, 4, 5); _tile_dpbf16ps(0, 4, 6);
+                                    _tile_dpbf16ps(0, 4, 7); break;
+                            case 1: _tile_dpbf16ps(1, 4, 5); _tile_dpbf16ps(1, 4, 6);
+                                    _tile_dpbf16ps(1, 4, 7); break;
+                            case 2: _tile_dpbf16ps(2, 4, 5); _tile_dpbf16ps(2, 4, 6);
+                                    _tile_dpbf16ps(2, 4, 7); break;
+                            default: _tile_dpbf16ps(3, 4, 5); _tile_dpbf16ps(3, 4, 6);
+                                     _tile_dpbf16ps(3, 4, 7);
+                        }
+                    }
+                }
+            _tile_stored(0, o, ld);
+            _tile_stored(1, o + 16 * BLOCK, ld);
+            _tile_stored(2, o + 32 * BLOCK, ld);
+            _tile_stored(3, o + 48 * BLOCK, ld);
+            if (done && k1 == Kp) done(ctx, g);
+        }
+    }
+}
+
+static void amx_sums_bf(const void *xv, int64_t Kp, const void *wvv, int64_t parts, int64_t c0,
+                        int64_t n, void *outv) {
+    amx_sums_bf_then(xv, Kp, wvv, parts, c0, n, outv, NULL, NULL);
+}
+
+DEF_AMX_ITEM(item_amx_bf_any, float, 2, amx_sums_bf, update_f32, delayed_f32, AMX_BF_ROWS)
+
+#if BB_FUSED
+typedef struct {
+    const layer_t *F;
+    int64_t c0, n, t, b0, nb;
+    const float *x;
+    float *V;
+} bf_upd_t;
+
+static void bf_update(void *ctx, int64_t g) {
+    const bf_upd_t *u = (const bf_upd_t *)ctx;
+    fused_update_f32(u->F, &u->F->p, u->c0 + g, u->n - g < VL ? (int)(u->n - g) : VL, u->t,
+                     u->b0, u->nb, u->x + g, BLOCK, u->V + g / VL * u->nb * VL);
+}
+#endif
+
+/* item_amx_bf_any, with the LIF's update vector by vector (fused_update_f32, as the event
+   sums' item_f32_bb runs it) right after the vector's sums, where the population is that LIF
+   and no sums are asked for */
+static void item_amx_bf(void *ctx, int64_t item, void *scratch) {
+    const amx_layer_t *L = (const amx_layer_t *)ctx;
+    const neuron_t *p = &L->p;
+#if BB_FUSED
+    if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
+        const int64_t blk = item / L->n_groups, b0 = item % L->n_groups * AMX_BF_ROWS;
+        const int64_t c0 = blk * BLOCK, n = L->N - c0 < BLOCK ? L->N - c0 : BLOCK;
+        const int64_t nb = L->B - b0 < AMX_BF_ROWS ? L->B - b0 : AMX_BF_ROWS;
+        const int nv = (int)((n + VL - 1) / VL);
+        float *x = (float *)scratch, *V = x + AMX_BF_ROWS * BLOCK; /* V: [nv, nb, VL] */
+        const layer_t F = {L->T, L->B, L->N, 0, 0, NULL, NULL, NULL, L->dense, *p, L->spikes,
+                           NULL, L->rec_v, L->rec_i, L->rec_theta, 0, 0, 0, NULL};
+        for (int k = 0; k < nv; k++)
+            for (int64_t r = 0; r < nb; r++)
+                for (int j = 0; j < VL; j++)
+                    V[(k * nb + r) * VL + j] =
+                        k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
+        amx_configure();
+        bf_upd_t u = {&F, c0, n, 0, b0, nb, x, V};
+        for (int64_t t = 0; t < L->T; t++) {
+            u.t = t;
+            amx_sums_bf_then((const uint16_t *)L->x + (t * L->B + b0) * L->Kp, L->Kp, L->wv,
+                             L->parts, c0, n, x, bf_update, &u);
+        }
+        _tile_release();
+        return;
+    }
+#endif
+    item_amx_bf_any(ctx, item, scratch);
+}
+
+/* spikes u8 0/1 -> bf16 0/1 (0x3f80: 1.0), rows padded with zeros to Kp */
+static void pad_bf_item(void *c, int64_t item, void *scratch) {
+    (void)scratch;
+    const pad_t *P = (const pad_t *)c;
+    uint16_t *xp = (uint16_t *)P->xp;
+    for (int64_t r = item * 256; r < (item + 1) * 256 && r < P->rows; r++) {
+        const uint8_t *restrict a = P->x + r * P->S;
+        uint16_t *restrict o = xp + r * P->Kp;
+        for (int64_t k = 0; k < P->S; k++) o[k] = (uint16_t)(a[k] * 0x3f80);
+        for (int64_t k = P->S; k < P->Kp; k++) o[k] = 0;
+    }
+}
+#endif
+
 /* The 8-bit layer on AMX (see above); wv from snnkit.kernels.pack_amx. */
 static int layer_amx(int64_t T, int64_t B, int64_t N, int64_t S, const uint8_t *x,
                      const void *wv, const void *dense, const neuron_t *p, uint8_t *spikes,
@@ -163,13 +330,39 @@ static int layer_amx(int64_t T, int64_t B, int64_t N, int64_t S, const uint8_t *
     int rc = parallel_for(pad_item, &P, (rows + 255) / 256, n_threads, 0);
     if (!rc) {
         amx_layer_t L = {T, B, N, Kp, (N + 31) / 32 * 32, xp, wv, dense, *p, spikes, sums,
-                         rec_v, rec_i, rec_theta, (B + AMX_ROWS - 1) / AMX_ROWS};
+                         rec_v, rec_i, rec_theta, (B + AMX_ROWS - 1) / AMX_ROWS, 1};
         rc = parallel_for(item_amx_i8, &L, (N + BLOCK - 1) / BLOCK * L.n_groups, n_threads,
                           5 * AMX_ROWS * BLOCK * 4);
     }
     free(xp);
     return rc;
 }
+
+#ifdef HAVE_AMX_BF16
+/* The float layer on the bf16 tiles (amx_sums_bf above, then the neuron update as
+   snn_layer's); wv: the weights' parts (1-3) packed by snnkit.kernels.pack_bf16. */
+static int layer_bf16(int64_t T, int64_t B, int64_t N, int64_t S, const uint8_t *x,
+                      const void *wv, int64_t parts, const void *dense, const neuron_t *p,
+                      uint8_t *spikes, void *rec_v, void *rec_i, void *rec_theta, void *sums,
+                      int n_threads) {
+    const int64_t Kp = (S + 31) / 32 * 32, rows = T * B;
+    __atomic_add_fetch(&amx_runs, 1, __ATOMIC_RELAXED);
+    size_t bytes = (size_t)((rows + AMX_BF_ROWS) * Kp) * 2;
+    uint16_t *xp = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!xp) return -1;
+    memset(xp + rows * Kp, 0, (size_t)(AMX_BF_ROWS * Kp) * 2); /* the last group's missing rows */
+    pad_t P = {x, (uint8_t *)xp, S, Kp, rows};
+    int rc = parallel_for(pad_bf_item, &P, (rows + 255) / 256, n_threads, 0);
+    if (!rc) {
+        amx_layer_t L = {T, B, N, Kp, (N + 31) / 32 * 32, xp, wv, dense, *p, spikes, sums,
+                         rec_v, rec_i, rec_theta, (B + AMX_BF_ROWS - 1) / AMX_BF_ROWS, parts};
+        rc = parallel_for(item_amx_bf, &L, (N + BLOCK - 1) / BLOCK * L.n_groups, n_threads,
+                          5 * AMX_BF_ROWS * BLOCK * 4);
+    }
+    free(xp);
+    return rc;
+}
+#endif
 
 /* ------------------------------------------------------------------ fixed-point recurrent */
 
@@ -332,6 +525,7 @@ int snn_rec_amx(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spi
 }
 #else
 int snn_amx_available(void) { return 0; }
+int snn_amx_bf16(void) { return 0; }
 int64_t snn_amx_runs(void) { return 0; }
 int snn_rec_amx(int64_t T, int64_t B, int64_t N, const neuron_t *p, uint8_t *spikes, void *rec_v,
                 void *rec_i, void *rec_theta, int64_t n_rec, const int64_t *rec_delay,

@@ -56,6 +56,21 @@ typedef struct {
 static size_t round64(size_t n) { return (n + 63) / 64 * 64; }
 static int64_t padded(int64_t n) { return (n + BLOCK - 1) / BLOCK * BLOCK + 2 * VL; }
 
+/* acc_i8, reading no column past the nv vectors: acc_i8 on AVX-512BW reads vectors in pairs
+   (the odd one's partner in the row padding or the matrix's spare tail), but a sample's
+   plastic weights [S, Np] end where the next sample's begin, or the allocation does. */
+static void acc_i8_exact(const int8_t *w, const int32_t *idx, int64_t n, int nv, vi *out) {
+#if defined(__AVX512BW__)
+    if (nv & 1) {
+        vi a = {0};
+        for (int64_t e = 0; e < n; e++) a += LOAD_I8(w + idx[e] + (nv - 1) * VL);
+        out[nv - 1] += a;
+        if (--nv == 0) return;
+    }
+#endif
+    acc_i8(w, idx, n, nv, out);
+}
+
 /* x[0..N) += the rows of w at idx[0..n) (row offsets), block by block. */
 static void sum_rows(int kind, const void *w, const int32_t *idx, int64_t n, int64_t N,
                      void *x) {
@@ -63,7 +78,8 @@ static void sum_rows(int kind, const void *w, const int32_t *idx, int64_t n, int
         int nv = (int)(((N - c0 < BLOCK ? N - c0 : BLOCK) + VL - 1) / VL);
         switch (kind) {
             case 0: acc_f32((const float *)w + c0, idx, n, nv, (vf *)((float *)x + c0)); break;
-            case 1: acc_i8((const int8_t *)w + c0, idx, n, nv, (vi *)((int32_t *)x + c0)); break;
+            case 1: acc_i8_exact((const int8_t *)w + c0, idx, n, nv, (vi *)((int32_t *)x + c0));
+                break;
             default: acc_i16((const int16_t *)w + c0, idx, n, nv, (vi *)((int32_t *)x + c0));
         }
     }
@@ -75,6 +91,102 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
 }
 
 /* ------------------------------------------------------------------ STDP */
+
+/* The columns of spiking targets in one row of 8- or 16-bit weights, a cache line (L = 64 or
+   32 columns) at a time: the spiking targets listed as the lines they fall in (cidx: the
+   line's first column, counted from the row's start, which may lie before it) with their
+   lanes (cmask), each line row[c] = clamp(row[c] + u) in its lanes, saturating in the
+   weights' type. Exact for |u| < 2^7 (2^15) and lo <= hi within the type (saturating first
+   is a clamp to a wider range); the scalar loop it replaces takes one add and two selects
+   per spiking target. Lines of the weights, not L-column chunks of the row: rows start
+   anywhere in a line (a row of 400 int16 is 12.5 lines), and a vector across two lines
+   costs two accesses.
+   rows_*: the row of an arriving source, row[n] = clamp(row[n] - ds[n]) for the targets n
+   that did not spike (post[n] = 0) and, unless mrow is NULL, learn (mrow[n]), a line at a
+   time, saturating: exact for |ds| < 2^7 (2^15). */
+#if defined(__AVX512BW__)
+#define VEC_STDP 1
+#define DEF_VEC_STDP(SUF, T, L, MASK, SET1, ADDS, SUBS, MAX, MIN, LOADZ, STORE, BYTES, TEST)  \
+    static inline __attribute__((always_inline)) void cols_##SUF(                           \
+        T *row, const int32_t *cidx, const uint64_t *cmask, int64_t nch, int u, int lo,     \
+        int hi) {                                                                           \
+        const __m512i vu = SET1((T)u), vlo = SET1((T)lo), vhi = SET1((T)hi);               \
+        for (int64_t i = 0; i < nch; i++) {                                                 \
+            T *p = row + cidx[i];                                                           \
+            const MASK k = (MASK)cmask[i]; /* masked: nothing outside the row is touched */ \
+            const __m512i v = MIN(MAX(ADDS(LOADZ(k, p), vu), vlo), vhi);                    \
+            STORE(p, k, v);                                                                 \
+        }                                                                                   \
+    }                                                                                       \
+    /* the same for an arriving source's row: + (u - ds[n]) (exact for |u| + |ds| within  \
+       the type) */                                                                         \
+    static inline __attribute__((always_inline)) void colsd_##SUF(                          \
+        T *row, const int32_t *cidx, const uint64_t *cmask, int64_t nch, int u,             \
+        const T *ds, int lo, int hi) {                                                      \
+        const __m512i vu = SET1((T)u), vlo = SET1((T)lo), vhi = SET1((T)hi);               \
+        for (int64_t i = 0; i < nch; i++) {                                                 \
+            T *p = row + cidx[i];                                                           \
+            const MASK k = (MASK)cmask[i];                                                  \
+            const __m512i e = SUBS(vu, LOADZ(k, ds + cidx[i]));                             \
+            STORE(p, k, MIN(MAX(ADDS(LOADZ(k, p), e), vlo), vhi));                          \
+        }                                                                                   \
+    }                                                                                       \
+    static inline __attribute__((always_inline)) void rows_##SUF(                           \
+        T *row, const uint8_t *mrow, const uint8_t *post, const T *ds, int64_t N, int lo,   \
+        int hi) {                                                                           \
+        const __m512i vlo = SET1((T)lo), vhi = SET1((T)hi);                                 \
+        /* lanes outside [0, N) masked off: not read (no fault), not written */             \
+        for (int64_t c = -(int64_t)((uintptr_t)row / sizeof(T) % L); c < N; c += L) {      \
+            MASK k = c < 0 ? (MASK)(~(MASK)0 << -c) : ~(MASK)0;                             \
+            if (N - c < L) k &= ((MASK)1 << (N - c)) - 1;                                   \
+            const __typeof__(BYTES(k, post)) pb = BYTES(k, post + c);                      \
+            k &= ~TEST(pb, pb);                                                             \
+            if (mrow) {                                                                     \
+                const __typeof__(BYTES(k, mrow)) mb = BYTES(k, mrow + c);                   \
+                k &= TEST(mb, mb);                                                          \
+            }                                                                               \
+            const __m512i v = SUBS(LOADZ(k, row + c), LOADZ(k, ds + c));                    \
+            STORE(row + c, k, MIN(MAX(v, vlo), vhi));                                       \
+        }                                                                                   \
+    }
+DEF_VEC_STDP(i16, int16_t, 32, __mmask32, _mm512_set1_epi16, _mm512_adds_epi16,
+             _mm512_subs_epi16, _mm512_max_epi16, _mm512_min_epi16, _mm512_maskz_loadu_epi16,
+             _mm512_mask_storeu_epi16, _mm256_maskz_loadu_epi8, _mm256_test_epi8_mask)
+DEF_VEC_STDP(i8, int8_t, 64, __mmask64, _mm512_set1_epi8, _mm512_adds_epi8,
+             _mm512_subs_epi8, _mm512_max_epi8, _mm512_min_epi8, _mm512_maskz_loadu_epi8,
+             _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_test_epi8_mask)
+#else
+#define VEC_STDP 0
+#define DEF_VEC_STDP(SUF, T)                                                                \
+    static inline void cols_##SUF(T *row, const int32_t *cidx, const uint64_t *cmask,       \
+                                  int64_t nch, int u, int lo, int hi) {                     \
+        (void)row, (void)cidx, (void)cmask, (void)nch, (void)u, (void)lo, (void)hi;         \
+    }                                                                                       \
+    static inline void colsd_##SUF(T *row, const int32_t *cidx, const uint64_t *cmask,      \
+                                   int64_t nch, int u, const T *ds, int lo, int hi) {       \
+        (void)row, (void)cidx, (void)cmask, (void)nch, (void)u, (void)ds, (void)lo, (void)hi; \
+    }                                                                                       \
+    static inline void rows_##SUF(T *row, const uint8_t *mrow, const uint8_t *post,         \
+                                  const T *ds, int64_t N, int lo, int hi) {                 \
+        (void)row, (void)mrow, (void)post, (void)ds, (void)N, (void)lo, (void)hi;           \
+    }
+DEF_VEC_STDP(i16, int16_t)
+DEF_VEC_STDP(i8, int8_t)
+#endif
+#define VEC_LINES 64 /* most lines (phases) a row may start at: 64 for bytes */
+
+/* The spiking targets lpost[0..npost) (ascending) of a row starting `phase` weights into a
+   line of L, as the lines for cols_*; returns their number. */
+static int64_t lines_of(const int32_t *lpost, int64_t npost, int phase, int L, int32_t *cidx,
+                        uint64_t *cmask) {
+    int64_t nch = 0;
+    for (int64_t k = 0; k < npost; k++) {
+        const int32_t q = lpost[k] + phase, c = q / L * L - phase;
+        if (!nch || cidx[nch - 1] != c) cidx[nch] = c, cmask[nch++] = 0;
+        cmask[nch - 1] |= (uint64_t)1 << (q % L);
+    }
+    return nch;
+}
 
 /* One STDP step of one sample (plasticity.stdp_step): pre = arrivals [S], post = target
    spikes [N], w = the sample's weights [S, Np], traces xp [S], xq [N]. Each step visits the
@@ -100,7 +212,8 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                      const uint8_t *restrict pre, const uint8_t *restrict post,             \
                      TT *restrict xp, TT *restrict xq, int first, int32_t *lpre,            \
                      int32_t *lpost, TT *restrict up, TT *restrict down,                    \
-                     ROWT *restrict ds, int all_plastic) {                                  \
+                     ROWT *restrict ds, int32_t *lrow, uint8_t *restrict act,               \
+                     int32_t *cidx, uint64_t *cmask, void *dsv, int all_plastic) {          \
         PRE                                                                                \
         const int64_t S = P->S, Np = P->Np;                                                \
         const uint8_t *mask = P->mask;                                                     \
@@ -139,12 +252,131 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                             STDP_SYN(WT, TT, SC, m, lpost[k], 1, pre[m]);                  \
             } else {                                                                       \
                 /* the columns of spiking targets (up - pre * down), row after row: the    \
-                   rows stream through the cache, a column at a time would not */          \
-                for (int64_t m = 0; npost && m < S; m++) {                                 \
+                   rows stream through the cache, a column at a time would not. After the  \
+                   first step every plastic weight is within the bounds, so a row with     \
+                   up = 0 and no arrival keeps its weights (clamp(w + 0) = w): only the     \
+                   others are visited (integer traces below a_plus's resolution scale to 0: \
+                   most rows in fixed point, few in float) */                              \
+                int64_t nrow = 0;                                                          \
+                if (npost && !first) {                                                     \
+                    for (int64_t m = 0; m < S; m++) act[m] = (up[m] != 0) | pre[m];         \
+                    nrow = list_all(act, S, lrow);                                         \
+                } else if (npost) {                                                        \
+                    for (int64_t m = 0; m < S; m++) lrow[m] = (int32_t)m;                  \
+                    nrow = S;                                                              \
+                }                                                                          \
+                /* 8- or 16-bit weights, bounds within them: whole lines of columns */   \
+                const int wv = VEC_STDP && (sizeof(WT) == 1 || sizeof(WT) == 2);           \
+                const int64_t vmax = sizeof(WT) == 1 ? 127 : 32767, L = 64 / sizeof(WT);   \
+                const int w16 = wv && wmin >= -vmax - 1 && wmax <= vmax;                   \
+                const int vec16 = w16 && nrow;                                             \
+                /* down saturated: ds, and in the weights' type (dsv) where it fits */     \
+                int fits = w16;                                                            \
+                int64_t dmax = 0;                                                          \
+                if (npre) {                                                                \
+                    for (int64_t n = 0; n < N; n++) {                                      \
+                        ds[n] = DSAT(down[n]);                                             \
+                        const int64_t a = ds[n] < 0 ? -(int64_t)ds[n] : (int64_t)ds[n];    \
+                        dmax = a > dmax ? a : dmax;                                        \
+                    }                                                                      \
+                    fits &= dmax <= vmax;                                                  \
+                    for (int64_t n = 0; fits && sizeof(WT) == 1 && n < N; n++)             \
+                        ((int8_t *)dsv)[n] = (int8_t)ds[n];                                \
+                    for (int64_t n = 0; fits && sizeof(WT) == 2 && n < N; n++)             \
+                        ((int16_t *)dsv)[n] = (int16_t)ds[n];                              \
+                }                                                                          \
+                /* the rows of arriving sources, but their spiking targets' columns       \
+                   (visited next): those rows are still in L1 from this step's sums */     \
+                if (npre) {                                                                \
+                    const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
+                    if (fits && sizeof(WT) == 1) {                                         \
+                        const int8_t *d8 = (const int8_t *)dsv;                            \
+                        for (int64_t k = 0; k < npre; k++)                                 \
+                            rows_i8((int8_t *)(w + (int64_t)lpre[k] * Np),                 \
+                                    all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,     \
+                                    post, d8, N, (int)wmin, (int)wmax);                    \
+                    } else if (fits) {                                                     \
+                        const int16_t *d16 = (const int16_t *)dsv;                         \
+                        for (int64_t k = 0; k < npre; k++)                                 \
+                            rows_i16((int16_t *)(w + (int64_t)lpre[k] * Np),               \
+                                     all_plastic ? NULL : mask + (int64_t)lpre[k] * Np,    \
+                                     post, d16, N, (int)wmin, (int)wmax);                  \
+                    }                                                                      \
+                    for (int64_t k = 0; !fits && k < npre; k++) { /* rows, but spiking targets */ \
+                        WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
+                        const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
+                        for (int64_t n = 0; n < N; n++) {                                  \
+                            ROWT nw = (ROWT)row[n] - ds[n];                                \
+                            nw = nw < lo ? lo : (nw > hi ? hi : nw);                       \
+                            row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];          \
+                        }                                                                  \
+                    }                                                                      \
+                }                                                                          \
+                /* lines_of per phase (where a row starts in its line), as rows need it */ \
+                const int64_t lcap = N / 32 + 2;                                           \
+                int64_t nch[VEC_LINES];                                                    \
+                for (int k = 0; vec16 && k < VEC_LINES; k++) nch[k] = -1;                  \
+                /* the common case, every visited row on the vector path, tested once:   \
+                   the loop then does nothing else */                                      \
+                int64_t r0 = 0;                                                            \
+                if (vec16 && all_plastic && (fits || !npre)) {                             \
+                    TT umax = 0;                                                           \
+                    for (int64_t m = 0; m < S; m++) {                                      \
+                        const TT a = up[m] < 0 ? -up[m] : up[m];                           \
+                        umax = a > umax ? a : umax;                                        \
+                    }                                                                      \
+                    for (; (int64_t)umax + dmax <= vmax && r0 < nrow; r0++) {              \
+                        const int64_t m = lrow[r0];                                        \
+                        WT *restrict row = w + m * Np;                                     \
+                        const int ph = (int)((uintptr_t)row / sizeof(WT) % L);             \
+                        if (nch[ph] < 0)                                                   \
+                            nch[ph] = lines_of(lpost, npost, ph, (int)L, cidx + ph * lcap, \
+                                               cmask + ph * lcap);                         \
+                        const int32_t *ci = cidx + ph * lcap;                              \
+                        const uint64_t *cm = cmask + ph * lcap;                            \
+                        if (sizeof(WT) == 1 && pre[m])                                     \
+                            colsd_i8((int8_t *)row, ci, cm, nch[ph], (int)up[m],           \
+                                     (const int8_t *)dsv, (int)wmin, (int)wmax);           \
+                        else if (sizeof(WT) == 1)                                          \
+                            cols_i8((int8_t *)row, ci, cm, nch[ph], (int)up[m], (int)wmin, \
+                                    (int)wmax);                                            \
+                        else if (pre[m])                                                   \
+                            colsd_i16((int16_t *)row, ci, cm, nch[ph], (int)up[m],         \
+                                      (const int16_t *)dsv, (int)wmin, (int)wmax);         \
+                        else                                                               \
+                            cols_i16((int16_t *)row, ci, cm, nch[ph], (int)up[m],          \
+                                     (int)wmin, (int)wmax);                                \
+                    }                                                                      \
+                }                                                                          \
+                for (int64_t r = r0; r < nrow; r++) {                                      \
+                    const int64_t m = lrow[r];                                             \
                     WT *restrict row = w + m * Np;                                         \
                     const uint8_t *restrict mrow = mask + m * Np;                          \
                     const TT u = up[m];                                                    \
                     const int p = pre[m];                                                  \
+                    const int64_t ua = vec16 ? (u < 0 ? -(int64_t)u : (int64_t)u) : 0;     \
+                    /* no mask; no arrival, or one with |u| + |ds| within the type */       \
+                    if (vec16 && all_plastic && ua + (p ? dmax : 0) <= vmax && (!p || fits)) { \
+                        const int ph = (int)((uintptr_t)row / sizeof(WT) % L);             \
+                        const int32_t *ci = cidx + ph * lcap;                              \
+                        const uint64_t *cm = cmask + ph * lcap;                            \
+                        if (nch[ph] < 0)                                                   \
+                            nch[ph] = lines_of(lpost, npost, ph, (int)L, cidx + ph * lcap, \
+                                               cmask + ph * lcap);                         \
+                        if (sizeof(WT) == 1 && p)                                          \
+                            colsd_i8((int8_t *)row, ci, cm, nch[ph], (int)u,               \
+                                     (const int8_t *)dsv, (int)wmin, (int)wmax);           \
+                        else if (sizeof(WT) == 1)                                          \
+                            cols_i8((int8_t *)row, ci, cm, nch[ph], (int)u, (int)wmin,     \
+                                    (int)wmax);                                            \
+                        else if (p)                                                        \
+                            colsd_i16((int16_t *)row, ci, cm, nch[ph], (int)u,             \
+                                      (const int16_t *)dsv, (int)wmin, (int)wmax);         \
+                        else                                                               \
+                            cols_i16((int16_t *)row, ci, cm, nch[ph], (int)u, (int)wmin,   \
+                                     (int)wmax);                                           \
+                        continue;                                                          \
+                    }                                                                      \
                     if (all_plastic && !p) { /* no mask, no arrival: the common case */    \
                         /* in ROWT: up saturated (DSAT) clamps to the same weight */       \
                         NAME##_cols(row, lpost, npost, DSAT(u), (ROWT)wmin, (ROWT)wmax);   \
@@ -162,19 +394,6 @@ static int64_t list_all(const uint8_t *x, int64_t n, int32_t *out) {
                         const int64_t n = lpost[k];                                        \
                         TT nw = (TT)row[n] + (p ? u - down[n] : u);                        \
                         if (mrow[n]) row[n] = (WT)(nw < wmin ? wmin : (nw > wmax ? wmax : nw)); \
-                    }                                                                      \
-                }                                                                          \
-                if (npre) {                                                                \
-                    const ROWT lo = (ROWT)wmin, hi = (ROWT)wmax;                           \
-                    for (int64_t n = 0; n < N; n++) ds[n] = DSAT(down[n]);                 \
-                    for (int64_t k = 0; k < npre; k++) { /* rows, but spiking targets */   \
-                        WT *restrict row = w + (int64_t)lpre[k] * Np;                      \
-                        const uint8_t *restrict mrow = mask + (int64_t)lpre[k] * Np;       \
-                        for (int64_t n = 0; n < N; n++) {                                  \
-                            ROWT nw = (ROWT)row[n] - ds[n];                                \
-                            nw = nw < lo ? lo : (nw > hi ? hi : nw);                       \
-                            row[n] = (mrow[n] & (post[n] ^ 1)) ? (WT)nw : row[n];          \
-                        }                                                                  \
                     }                                                                      \
                 }                                                                          \
             }                                                                              \
@@ -225,13 +444,17 @@ DEF_STDP(stdp_f32, float, float, float, , F_DEC, F_SC, F_TSAT, F_DSAT, 1.0f,
 DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT,
          G->trace_one, P->ia_plus, P->ia_minus, P->ipre_decay, P->ipost_decay, P->iw_min,
          P->iw_max)
+DEF_STDP(stdp_i8, int8_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT,
+         G->trace_one, P->ia_plus, P->ia_minus, P->ipre_decay, P->ipost_decay, P->iw_min,
+         P->iw_max)
 
 /* ------------------------------------------------------------------ one sample */
 
 /* Scratch of one sample: per population its sums, input, v, i, theta and refractory
    counters (padded); the spike list; per plastic projection its traces, then the STDP
    temporaries. */
-#define DEF_GROUP_ITEM(NAME, ST, SUMT, TT, WT, ROWT, UPD, DELAYED, STDP)                   \
+#define KIND_BYTES(kind) ((kind) == 0 ? 4 : (kind) == 1 ? 1 : 2) /* weights: f32, i8, i16 */
+#define DEF_GROUP_ITEM(NAME, ST, SUMT, TT, WT, ROWT, UPD, DELAYED, STDP, STDP8)            \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                \
         const group_t *G = (const group_t *)ctx;                                           \
         const int64_t T = G->T, B = G->B;                                                  \
@@ -274,6 +497,16 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
         sp += round64(sizeof(TT) * G->max_n);                                              \
         uint8_t *zeros = (uint8_t *)sp; /* the arrivals before step `delay` */             \
         memset(zeros, 0, (size_t)G->max_s);                                                \
+        sp += round64(G->max_s);                                                           \
+        int32_t *lrow = (int32_t *)sp; /* STDP: the rows it visits */                      \
+        sp += round64(sizeof(int32_t) * G->max_s);                                         \
+        uint8_t *act = (uint8_t *)sp;                                                      \
+        sp += round64(G->max_s);                                                           \
+        int32_t *cidx = (int32_t *)sp; /* STDP: lines_of's lists, per phase */            \
+        sp += round64(sizeof(int32_t) * VEC_LINES * (G->max_n / 32 + 2));                  \
+        uint64_t *cmask = (uint64_t *)sp;                                                  \
+        sp += round64(sizeof(uint64_t) * VEC_LINES * (G->max_n / 32 + 2));                 \
+        void *dsv = sp; /* STDP: ds in the weights' type, for rows_* */                    \
         uint8_t all_plastic[GROUP_MAX_PROJS];                                              \
         for (int64_t j = 0; j < G->n_projs && j < GROUP_MAX_PROJS; j++) {                  \
             const gproj_t *Q = G->projs + j;                                               \
@@ -296,7 +529,7 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
                     if (!n) continue;                                                      \
                     const char *w = (const char *)Q->w;                                    \
                     if (Q->plastic)                                                        \
-                        w += (size_t)b * Q->S * Q->Np * (Q->kind ? 2 : 4);                 \
+                        w += (size_t)b * Q->S * Q->Np * KIND_BYTES(Q->kind);               \
                     sum_rows(Q->kind, w, idx, n, N, xs[k]);                                \
                 }                                                                          \
                 if (P->ext) {                                                              \
@@ -320,25 +553,39 @@ DEF_STDP(stdp_i16, int16_t, int64_t, int32_t, I_PRE, I_DEC, I_SC, I_TSAT, I_DSAT
                 const int64_t N = P->N, S = Q->S;                                          \
                 const uint8_t *pre = t >= Q->delay                                         \
                     ? Q->src + ((t - Q->delay) * B + b) * S : zeros;                       \
-                WT *w = (WT *)Q->w + (size_t)b * S * Q->Np;                                \
+                void *w = (char *)Q->w + (size_t)b * S * Q->Np * KIND_BYTES(Q->kind);      \
                 TT *tq = tr + round64(sizeof(TT) * S) / sizeof(TT);                        \
-                STDP(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0, lpre,   \
-                     lpost, up, down, (ROWT *)ds, all_plastic[j]);                         \
-                if (Q->rec_w) {                                                            \
-                    WT *r = (WT *)Q->rec_w + (t * B + b) * N * S;                          \
+                /* integer weights: 8 or 16 bits (kind), one rule */                       \
+                if (Q->kind == 1)                                                          \
+                    STDP8(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0,    \
+                          lpre, lpost, up, down, (ROWT *)ds, lrow, act, cidx, cmask, dsv,  \
+                          all_plastic[j]);                                                 \
+                else                                                                       \
+                    STDP(G, Q, N, w, pre, P->spikes + (t * B + b) * N, tr, tq, t == 0,     \
+                         lpre, lpost, up, down, (ROWT *)ds, lrow, act, cidx, cmask, dsv,   \
+                         all_plastic[j]);                                                  \
+                if (Q->rec_w && Q->kind == 1) {                                            \
+                    int8_t *r = (int8_t *)Q->rec_w + (t * B + b) * N * S;                  \
+                    const int8_t *wk = (const int8_t *)w;                                  \
                     for (int64_t n = 0; n < N; n++)                                        \
-                        for (int64_t m = 0; m < S; m++) r[n * S + m] = w[m * Q->Np + n];   \
+                        for (int64_t m = 0; m < S; m++) r[n * S + m] = wk[m * Q->Np + n];  \
+                } else if (Q->rec_w) {                                                     \
+                    WT *r = (WT *)Q->rec_w + (t * B + b) * N * S;                          \
+                    const WT *wk = (const WT *)w;                                          \
+                    for (int64_t n = 0; n < N; n++)                                        \
+                        for (int64_t m = 0; m < S; m++) r[n * S + m] = wk[m * Q->Np + n];  \
                 }                                                                          \
                 tr = tq + round64(sizeof(TT) * N) / sizeof(TT);                            \
             }                                                                              \
         }                                                                                  \
     }
 
-DEF_GROUP_ITEM(group_f32, float, float, float, float, float, update_f32, delayed_f32, stdp_f32)
+DEF_GROUP_ITEM(group_f32, float, float, float, float, float, update_f32, delayed_f32, stdp_f32,
+               stdp_f32)
 DEF_GROUP_ITEM(group_i32, int32_t, int32_t, int64_t, int16_t, int32_t, update_i32, delayed_i32,
-               stdp_i16)
+               stdp_i16, stdp_i8)
 DEF_GROUP_ITEM(group_i64, int64_t, int32_t, int64_t, int16_t, int32_t, update_i64, delayed_i64,
-               stdp_i16)
+               stdp_i16, stdp_i8)
 
 /* Run a group over T steps for B samples (see the top of this file). pops: its populations in
    network order; projs: every projection into them that is summed here (from the group, or
@@ -368,7 +615,9 @@ int snn_group(int64_t T, int64_t B, int state, int64_t n_pops, const gpop_t *pop
     }
     bytes += round64(4 * (G.max_s + 16)) + G.trace_bytes + round64(4 * G.max_s)
              + round64(4 * G.max_n) + 2 * round64(tt * (G.max_s > G.max_n ? G.max_s : G.max_n))
-             + round64(tt * G.max_n) + round64(G.max_s);
+             + round64(tt * G.max_n) + 2 * round64(G.max_s) + round64(4 * G.max_s)
+             + round64(4 * VEC_LINES * (G.max_n / 32 + 2))
+             + round64(8 * VEC_LINES * (G.max_n / 32 + 2)) + round64(2 * G.max_n);
     void (*item)(void *, int64_t, void *) = state == 0 ? group_f32
                                             : state == 1 ? group_i32 : group_i64;
     return parallel_for(item, &G, B, n_threads, bytes);

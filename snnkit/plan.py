@@ -71,10 +71,12 @@ class Proj:
 
     def plastic_weights(self) -> torch.Tensor:
         """A plastic projection's initial weights in the step kernel's layout (padded
-        ``[source, target]``; float32, or int16: STDP keeps them within the weights' width, at
-        most 16 bits), made once; each run learns on copies."""
+        ``[source, target]``; float32, or the narrowest of int8 and int16 that holds
+        ``weight_bits``: STDP keeps them within the weights' width, its bounds too), made
+        once; each run learns on copies."""
         if self._pw is None:
-            dt = torch.int16 if self.w.dtype != torch.float32 else torch.float32
+            dt = torch.float32 if self.w.dtype == torch.float32 else \
+                torch.int8 if self.weight_bits <= 8 else torch.int16
             self._pw = kernels.pad_weights(self.w.to(dt).T, dt)
         return self._pw
 

@@ -486,3 +486,115 @@ def test_fixed_recurrent_on_the_tiles_is_bit_exact(q, monkeypatch):
         assert 0.02 < float(fast.spikes[k].float().mean()) < 0.5, k
     if q.state_bits == 8:  # the saturating case really saturates
         assert int(fast.states["g"]["i"].max()) == 127 and int(fast.states["h"]["v"].min()) == -128
+
+
+def test_bf16_parts_are_exact_and_fewest():
+    rng = np.random.default_rng(21)
+    w = torch.tensor(rng.normal(0, 0.3, (50, 40)), dtype=torch.float32)
+    cases = {3: w,  # any float32 needs all three parts (24 significant bits)
+             2: torch.round(w * 4096) / 4096,  # a 2^-12 grid below 1: at most 12 bits
+             1: w.to(torch.bfloat16).float()}
+    for want, ws in cases.items():
+        parts = kernels.bf16_parts(ws)
+        assert len(parts) == want
+        for part in parts:  # each part is a bf16 value
+            assert torch.equal(part, part.to(torch.bfloat16).float())
+        total = sum(part.double() for part in parts)
+        assert torch.equal(total, ws.double())  # exactly the weight
+    assert len(kernels.bf16_parts(torch.zeros(3, 3))) == 1
+    # the tiles flush subnormals: a weight whose parts could be one is refused
+    assert kernels.bf16_parts(torch.tensor([[1.0, 1e-32]])) is None
+    assert kernels.bf16_parts(torch.tensor([[1.0, float("inf")]])) is None
+
+
+def test_pack_bf16_layout():
+    rng = np.random.default_rng(22)
+    w = torch.tensor(rng.normal(0, 0.3, (37, 45)), dtype=torch.float32)
+    packed, n_parts = kernels.pack_bf16(kernels.pad_weights(w), 45)
+    assert n_parts == 3 and packed.dtype == torch.int16
+    assert tuple(packed.shape) == (4, 3, 32, 16, 2)  # 64 columns, 64 sources, pairs
+    parts = kernels.bf16_parts(w)
+    for s, c, q in ((0, 0, 0), (36, 44, 2), (5, 17, 1), (12, 33, 0)):
+        bits = int(packed[c // 16, q, s // 2, c % 16, s % 2])
+        want = int(parts[q][s, c].view(torch.int32)) >> 16
+        assert bits == want
+    assert not packed[2:, :, :, 13:].any() and not packed[:, :, 18:, :, 1].any()  # padding
+
+
+def dense_net(rng, dyadic):
+    """ff_net's populations (CubaLIF with every feature, a LIF reset to a value) and
+    bias_net's (a LIF with bias and the delayed reset: the fused update) fed by dense spikes."""
+    net = ff_net(rng, dyadic=dyadic)
+    net.add_input("in2", 300)
+    net.add_population("h", 270, LIF(beta=0.9, threshold=1.0,
+                                     bias=rng.uniform(-0.05, 0.1, 270), reset="delayed"))
+    w = rng.normal(0.0, 0.05, (270, 300))
+    net.connect("in2", "h", np.round(w * 4096) / 4096 if dyadic else w)
+    # g and k feed each other (the step kernel): g's input from "in2" summed beforehand (the
+    # tiles' sums without the neuron update)
+    net.add_population("g", 40, LIF(beta=0.8, threshold=0.8))
+    net.add_population("k", 30, LIF(beta=0.8, threshold=0.5))
+    wg = rng.normal(0.0, 0.05, (40, 300))
+    net.connect("in2", "g", np.round(wg * 4096) / 4096 if dyadic else wg)
+    net.connect("g", "k", np.full((30, 40), 0.0625))
+    net.connect("k", "g", np.full((40, 30), -0.03125), delay=1)
+    return net
+
+
+@needs_cc
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_float_sums_on_the_bf16_tiles(dyadic, monkeypatch):
+    # dense spikes (40% of the sources), 70 samples (a second, partial group of 64): the
+    # float layers sum on the AMX bf16 tiles where the CPU has them (each weight split
+    # exactly into bf16 parts). Weights on a grid: every sum exact in any order, so the
+    # spikes and states are the torch path's bit for bit; arbitrary weights: float32 sums of
+    # the exact weights in another order (as the torch product's order is another)
+    lib = kernel_lib()
+    rng = np.random.default_rng(23)
+    net = dense_net(rng, dyadic)
+    x = inputs(rng, net, steps=12, batch=70, p=0.4)
+    x["in2"] = rng.random((12, 70, 300)) < 0.4
+    before = lib.snn_amx_runs()
+    fast = run(net, x, monkeypatch, True)
+    tiles = lib.snn_amx_runs() - before
+    # a, c and h, and g's sums from "in2"; not b (two spike inputs: the event sums)
+    assert tiles == (4 if lib.amx_bf16 else 0)
+    slow = run(net, x, monkeypatch, False)
+    if dyadic:
+        assert_identical(fast, slow)
+    else:
+        for k in fast.spikes:
+            assert (fast.spikes[k] != slow.spikes[k]).float().mean() < 1e-3, k
+        for k in ("a", "h"):
+            dv = (fast.states[k]["v"][0] - slow.states[k]["v"][0]).abs().max()
+            assert dv < 1e-5  # first step: summation order only
+    monkeypatch.setattr(lib, "amx_bf16", False)  # the event sums, as without the tiles
+    events = run(net, x, monkeypatch, True)
+    assert lib.snn_amx_runs() == before + tiles
+    if dyadic:
+        assert_identical(fast, events)
+    for k in ("a", "h", "g", "k"):
+        assert 0.02 < float(fast.spikes[k].float().mean()) < 0.6, k
+
+
+@needs_cc
+def test_snntorch_model_on_the_bf16_tiles_spikes_as_snntorch():
+    # sim_speed's ff workload (snntorch's Leaky, imported through NIR), small but with a
+    # batch and input density at which its hidden layer sums on the tiles: snntorch's spikes
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("snntorch")
+    path = Path(__file__).parents[1] / "benchmarks" / "sim_speed.py"
+    spec = importlib.util.spec_from_file_location("sim_speed", path)
+    sim_speed = sys.modules.get("sim_speed") or importlib.util.module_from_spec(spec)
+    if "sim_speed" not in sys.modules:
+        sys.modules["sim_speed"] = sim_speed
+        spec.loader.exec_module(sim_speed)
+    lib = kernel_lib()
+    w = sim_speed.ff(n_in=200, n_hid=150, n_out=8, steps=30, batch=64, rate=0.3)
+    before = lib.snn_amx_runs()
+    res = sim_speed.check_same_as_peer(w)  # raises naming what differs
+    assert res.flips == 0
+    assert lib.snn_amx_runs() - before == (2 if lib.amx_bf16 else 0)
