@@ -168,6 +168,7 @@ module snn_seq #(
     reg              p1b_valid;    // event read data valid
     reg [N_AW-1:0]   p1_off;       // population offset of the issued event (input clearing)
     reg [N_AW-1:0]   p1b_off;      // ... of the event whose data is valid
+    reg              p1c_valid;    // the event word registered (ev_m): its weight address now
     reg              p2_valid;     // weight read issued
     reg              p2b_valid;    // weight read data valid
     reg              p3_valid;     // the weight registered (w_q): summed now
@@ -175,10 +176,13 @@ module snn_seq #(
     // neuron's projections, or an empty item (a neuron takes at least 3 items: its decays
     // share one multiplier); each carries its neuron and whether it is the neuron's last
     // (the weight RAM's word is registered before the sum, p3: on the ECP5 a core's 32
-    // block RAMs of weights and their read multiplexer take a cycle of their own)
-    reg              p1_ev, p1b_ev, p2_ev, p2b_ev, p3_ev;              // the item is an event
-    reg              p1_last, p1b_last, p2_last, p2b_last, p3_last;  // the neuron's last item
-    reg [C_W-1:0]    p1_t, p1b_t, p2_t, p2b_t, p3_t;                 // its neuron
+    // block RAMs of weights and their read multiplexer take a cycle of their own; the event
+    // word is registered before the row-offset multiplier, p1c: the ECP5's critical path ran
+    // from the event block RAM through the multiplier and the address adder)
+    reg              p1_ev, p1b_ev, p1c_ev, p2_ev, p2b_ev, p3_ev;      // the item is an event
+    reg              p1_last, p1b_last, p1c_last, p2_last, p2b_last, p3_last;  // its last item
+    reg [C_W-1:0]    p1_t, p1b_t, p1c_t, p2_t, p2b_t, p3_t;           // its neuron
+    reg [PR_W-1:0]   p1_k;         // its projection (W_BASE is read at p1, used at p1c)
     reg [C_W-1:0]    ti;           // neuron being issued
     reg [PR_W:0]     li;           // index into the list of projections with events
     reg [1:0]        ni;           // items issued for neuron ti (saturates at 3)
@@ -191,19 +195,20 @@ module snn_seq #(
     // counted down with j, so that "j is the entry's last event" is lc_q == 0 (a test of a
     // register, not an adder and a comparator in front of k's enable)
     reg [C_W-1:0]    lc_q;
-    // 1 .. 6 cycles after a neuron's last item (its state is read at sr0, a cycle after the
-    // item, so that it arrives with the weight sum one pipeline stage later)
-    reg              sr0, sr1, sr2, sr3, sr4, sr5;
+    // 1 .. 7 cycles after a neuron's last item (its state is read at sr0, two cycles after
+    // the item, so that it arrives with the weight sum, which is two pipeline stages later)
+    reg              srp, sr0, sr1, sr2, sr3, sr4, sr5;
     reg [S_BITS-1:0] lv, lth;      // its state, latched while its decays are computed
     reg [S_BITS-1:0] lbias;        // its bias, latched with the state
     reg [R_BITS-1:0] lref;
     reg signed [ACC_W-1:0] acc_fin;  // its summed input
-    reg              upd;          // integrate neuron upd_t now (6 cycles after its last item)
+    reg              upd;          // integrate neuron upd_t now (7 cycles after its last item)
     reg [C_W-1:0]    upd_t;
     reg [T_BITS-1:0] post_xd;      // decayed post trace of the current STDP row (S_SYA*: the
                                    // pre trace of the arriving source)
     reg              post_spk;     // post spike of the current STDP row
-    reg [C_W-1:0]    ev_m;         // S_SYA*: the arriving source of this row
+    reg [C_W-1:0]    ev_m;         // S_SYA*: the arriving source of this row; S_RUN: the
+                                   // source of the event at p1c
     reg              dense;        // the next learning step updates every synapse (weights or
                                    // bounds were written: out-of-bound weights get clamped)
     // events per (slot, population) (snn_history), read at two addresses every cycle, their
@@ -297,14 +302,15 @@ module snn_seq #(
     reg  [3:0]        ld_f1, ld_f2;  // its field
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
     wire [31:0] j32      = {{(32-C_W){1'b0}}, j};
-    // W_BASE of the event whose data is valid: read from the table with its issue (wb_re)
+    // W_BASE of the event at p1c: read from the table at its p1 stage (wb_re)
     wire [31:0] p1_wb32  = {{(32-SYN_AW){1'b0}}, tab_proj_rdata[SYN_AW-1:0]};
     // one narrow multiplier for the row offset source * SIZE[target], shared by routing
-    // (the event's source) and the STDP pass (source j). Its select is registered from the
-    // state of the last cycle (a weight address is never issued in a state's first cycle:
-    // S_SYB / S_SYA come before their synapses, S_RUN's first weight read is in its 3rd)
-    reg              ms_j, ms_m;  // j (dense pass, columns), ev_m (rows), else ev_rdata
-    (* keep *) wire [C_W-1:0] mul_s = ms_j ? j : (ms_m ? ev_m : ev_rdata);  // (keep: as is)
+    // (the event's source, registered in ev_m at p1b) and the STDP pass (source j; a row's
+    // source ev_m). Its select is registered from the state of the last cycle (a weight
+    // address is never issued in a state's first cycle: S_SYB / S_SYA come before their
+    // synapses, S_RUN's first weight read is in its 4th)
+    reg              ms_j;        // j (dense pass, columns), else ev_m (rows, neuron pass)
+    (* keep *) wire [C_W-1:0] mul_s = ms_j ? j : ev_m;  // (keep: as is)
     // its other operand is the target population's SIZE, registered while the parameters are
     // loaded (S_LDP, S_LDS): a multiplier (a combinational DSP) takes its operands from
     // registers, at most through one multiplexer
@@ -318,7 +324,7 @@ module snn_seq #(
     // item) or STDP (W_BASE + j * SIZE + t)
     wire        wa_run   = (state == S_RUN);
     wire [31:0] w_a      = (wa_run ? p1_wb32 : {{(32-SYN_AW){1'b0}}, r_wb}) + row32
-                           + (wa_run ? {{(32-C_W){1'b0}}, p1b_t} : t32);
+                           + (wa_run ? {{(32-C_W){1'b0}}, p1c_t} : t32);
     // one trace-address adder: TR_BASE + (post: source SIZE) + index: the pre trace of j
     // (S_TPRE, S_SYN ph 3, S_SYBS) or of an arriving event (S_SYA), the post trace of j
     // (S_TPOST) or of the row t (S_SYN ph 0, S_SYAS)
@@ -564,16 +570,15 @@ module snn_seq #(
     always @(posedge clk) begin
         st_re <= 1'b0; st_we <= 1'b0; w_re <= 1'b0; w_we <= 1'b0;
         ms_j <= (state == S_SYN || state == S_SYB || state == S_SYBS);
-        ms_m <= (state == S_SYA || state == S_SYAS);
         tr_re <= 1'b0; tr_we <= 1'b0; ev_re <= 1'b0; ev_we <= 1'b0;
         hs_re <= 1'b0; hs_we <= 1'b0; in_pop <= 1'b0; out_push <= 1'b0; tab_re <= 1'b0;
         wb_re <= 1'b0; done <= 1'b0; in_err <= 1'b0; syn_event <= 1'b0;
         step_wrap <= 1'b0; pm_we <= 1'b0; in0_w <= 1'b1;
         if (rst) begin
             state <= S_IDLE; cur <= {SL_W{1'b0}}; step_count <= 15'd0; steps_left <= 32'd0;
-            p1_valid <= 1'b0; p1b_valid <= 1'b0; p2_valid <= 1'b0; p2b_valid <= 1'b0;
-            p3_valid <= 1'b0; sr0 <= 1'b0; sr1 <= 1'b0; sr2 <= 1'b0; sr3 <= 1'b0;
-            sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
+            p1_valid <= 1'b0; p1b_valid <= 1'b0; p1c_valid <= 1'b0; p2_valid <= 1'b0;
+            p2b_valid <= 1'b0; p3_valid <= 1'b0; srp <= 1'b0; sr0 <= 1'b0; sr1 <= 1'b0;
+            sr2 <= 1'b0; sr3 <= 1'b0; sr4 <= 1'b0; sr5 <= 1'b0; upd <= 1'b0;
             upd2 <= 1'b0; in_stdp <= 1'b0; in_inp <= 1'b0;
             dense <= 1'b1;
             map_ok <= 1'b0;
@@ -768,26 +773,33 @@ module snn_seq #(
                     j <= {C_W{1'b0}}; ni <= 2'd0; acc <= {ACC_W{1'b0}};
                 end
             end
-            // the neuron pass: issue -> event read -> weight read -> weight registered ->
-            // sum -> update, one item per cycle, neurons overlapping
+            // the neuron pass: issue -> event read -> event registered -> weight read ->
+            // weight registered -> sum -> update, one item per cycle, neurons overlapping
             S_RUN: begin
                 p1_valid <= 1'b0;
                 p1b_valid <= p1_valid; p1b_ev <= p1_ev;
                 p1b_last <= p1_last; p1b_t <= p1_t;
-                p2_valid <= p1b_valid; p2_ev <= p1b_ev; p2_last <= p1b_last; p2_t <= p1b_t;
+                p1c_valid <= p1b_valid; p1c_ev <= p1b_ev; p1c_last <= p1b_last; p1c_t <= p1b_t;
+                p2_valid <= p1c_valid; p2_ev <= p1c_ev; p2_last <= p1c_last; p2_t <= p1c_t;
                 p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
                 p3_valid <= p2b_valid; p3_ev <= p2b_ev; p3_last <= p2b_last; p3_t <= p2b_t;
                 w_q <= w_rdata;
-                sr0 <= 1'b0; sr1 <= sr0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3; sr5 <= sr4;
-                upd <= 1'b0;
+                srp <= 1'b0; sr0 <= srp; sr1 <= sr0; sr2 <= sr1; sr3 <= sr2; sr4 <= sr3;
+                sr5 <= sr4; upd <= 1'b0;
                 upd2 <= upd;
-                if (sr0) st_re <= 1'b1;  // st_raddr was set with the last item
+                // st_raddr was set with the last item; the RAM samples it the cycle after sr0,
+                // at whose end the next neuron's last item (3 items on at least) sets it
+                if (sr0) st_re <= 1'b1;
+                if (p1_valid) begin  // W_BASE of the item's projection, for p1c
+                    wb_re <= 1'b1; wb_entry <= p1_k;
+                end
+                if (p1b_valid) ev_m <= ev_rdata;  // the event's source, for p1c
                 // issue (a neuron starts only when the output FIFO has room for every
                 // spike still in flight, so the update never waits)
                 // (li + 1 <= nl_n while li < nl_n: the comparison is an equality)
                 if (ti < m_size
                         && (ni != 2'd0 || li != 0 || j != 0 || !a_out || out_room)) begin
-                    p1_valid <= 1'b1; p1_t <= ti; wb_re <= 1'b1; wb_entry <= proj_sel;
+                    p1_valid <= 1'b1; p1_t <= ti; p1_k <= proj_sel;
                     p1_ev <= (li < nl_n);
                     if (li < nl_n) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
@@ -801,7 +813,7 @@ module snn_seq #(
                     end
                     if (!(li < nl_n && (lc_q != {C_W{1'b0}} || li + 1'b1 != nl_n)) && ni == 2'd2)
                     begin  // the last item: read the state (at sr0), next neuron
-                        p1_last <= 1'b1; sr0 <= 1'b1;
+                        p1_last <= 1'b1; srp <= 1'b1;
                         st_raddr <= g_iss[N_AW-1:0];
                         ti <= ti + 1'b1; li <= {(PR_W+1){1'b0}}; j <= {C_W{1'b0}}; ni <= 2'd0;
                         k <= {1'b0, nl_k[0]}; lc_q <= nl_c[0];
@@ -809,11 +821,11 @@ module snn_seq #(
                         p1_last <= 1'b0;
                         if (ni != 2'd2) ni <= ni + 2'd1;
                     end
-                end else if (ti >= m_size && !p1_valid && !p1b_valid && !p2_valid
-                             && !p2b_valid && !p3_valid && !upd && !upd2) begin
+                end else if (ti >= m_size && !p1_valid && !p1b_valid && !p1c_valid
+                             && !p2_valid && !p2b_valid && !p3_valid && !upd && !upd2) begin
                     pi <= pi + 1'b1; state <= S_POP;
                 end
-                if (p1b_valid && p1b_ev) begin
+                if (p1c_valid && p1c_ev) begin
                     w_re <= 1'b1;
                     w_raddr <= w_a[SYN_AW-1:0];
                 end

@@ -384,7 +384,7 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population (per run of equal parameters: :mod:`snnkit.lowering`) 8 cycles to load its
     parameters from the table RAM, one per incoming
-    projection + 2 (their event counts come from a block RAM a cycle late) and an 8-cycle
+    projection + 2 (their event counts come from a block RAM a cycle late) and a 9-cycle
     drain; per population one cycle waiting for its event count before the inputs. STDP, per
     plastic projection: 6 cycles to load its parameters, 4 per trace, 10 per synapse of an
     arriving source's row or a spiking target's column when at most half of each spike, else
@@ -404,9 +404,9 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
         events = sum(ev[p.source] for p in inc)
         # parameter load (8), list of projections with events (one per incoming
         # projection + 2), one item per cycle: max(events, 3) per neuron (the three decays
-        # share one multiplier), the pipeline drain (8: the weight is registered after its
-        # read, the update takes two cycles)
-        cycles += 8 + len(inc) + 2 + pop.size * max(events, 3) + 8
+        # share one multiplier), the pipeline drain (9: the event word and the weight are
+        # registered after their reads, the update takes two cycles)
+        cycles += 8 + len(inc) + 2 + pop.size * max(events, 3) + 9
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
