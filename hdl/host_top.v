@@ -24,6 +24,7 @@ module host_top #(
     parameter integer R_BITS       = 8,
     parameter integer IN_DEPTH     = 256,
     parameter integer OUT_DEPTH    = 256,
+    parameter integer DELAYED_RESET = 0,     // the delayed reset's fields (snn_core)
     parameter         W_INIT       = "",     // baked-in network images ("" = none)
     parameter         POP_INIT     = "",
     parameter         PROJ_INIT    = "",
@@ -78,7 +79,7 @@ module host_top #(
         .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS),
         .R_BITS(R_BITS), .IN_DEPTH(IN_DEPTH), .OUT_DEPTH(OUT_DEPTH), .ADDR_W(ADDR_W),
         .W_INIT(W_INIT), .POP_INIT(POP_INIT), .PROJ_INIT(PROJ_INIT), .REGS_INIT(REGS_INIT),
-        .B_INIT(B_INIT)
+        .B_INIT(B_INIT), .DELAYED_RESET(DELAYED_RESET)
     ) u_core (
         .clk(clk), .rst(rst), .host_req(host_req), .host_we(host_we), .host_addr(host_addr),
         .host_wdata(host_wdata), .host_ready(host_ready), .host_rvalid(host_rvalid),

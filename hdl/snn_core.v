@@ -23,6 +23,8 @@ module snn_core #(
     parameter integer IN_DEPTH  = 256,   // input FIFO words (power of two)
     parameter integer OUT_DEPTH = 256,   // output FIFO words (power of two)
     parameter integer ADDR_W    = 24,    // host word-address width
+    parameter integer DELAYED_RESET = 0, // 1: the delayed reset's C1, C2 fields (D_MAX >= 2;
+                                         // FEATURES bit delayed_reset, docs/hardware.md)
     parameter         W_INIT    = "",    // $readmemh image of the weights (baked-in network)
     parameter         POP_INIT  = "",    // ... of the population table
     parameter         PROJ_INIT = "",    // ... of the projection table
@@ -50,7 +52,10 @@ module snn_core #(
     localparam integer PR_W   = (PR_MAX > 2) ? $clog2(PR_MAX) : 1;
     localparam integer IN_AW  = $clog2(IN_DEPTH);
     localparam integer OUT_AW = $clog2(OUT_DEPTH);
-    localparam integer ACC_W  = W_BITS + N_AW + PR_W + 2;  // never overflows
+    // never overflows: the weights of every event, plus (DELAYED_RESET) C1 and C2
+    localparam integer ACC_W0 = W_BITS + N_AW + PR_W;
+    localparam integer ACC_W  = (DELAYED_RESET == 0) ? ACC_W0 + 2
+                                : ((ACC_W0 > S_BITS + 1) ? ACC_W0 : S_BITS + 1) + 2;
     localparam integer SL_W   = (D_MAX + 1 > 2) ? $clog2(D_MAX + 1) : 1;
     localparam integer PT_W   = (PP_W > PR_W) ? PP_W : PR_W;  // table entry index width
     // sized copies of the map's numbers where a width matters (concatenations, indices)
@@ -134,6 +139,7 @@ module snn_core #(
                 `SNN_POP_FLAGS:                                    pop_fw = 3;
                 `SNN_POP_REFRACTORY:                               pop_fw = R_BITS;
                 `SNN_POP_ALPHA, `SNN_POP_BETA, `SNN_POP_ADAPT_DECAY: pop_fw = T_DW;
+                `SNN_POP_C1, `SNN_POP_C2:  pop_fw = (DELAYED_RESET != 0) ? S_BITS : 0;
                 `SNN_POP_THRESHOLD, `SNN_POP_V_RESET, `SNN_POP_V_INIT,
                 `SNN_POP_ADAPT_PLUS:                               pop_fw = S_BITS;
                 `SNN_POP_PROJ_FIRST, `SNN_POP_PROJ_COUNT:          pop_fw = PR_W + 1;
@@ -289,7 +295,8 @@ module snn_core #(
               .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS), .D_BITS(D_BITS),
               .T_BITS(T_BITS), .FRAC(FRAC), .T_FRAC(T_FRAC), .STDP_FRAC(STDP_FRAC),
               .A_BITS(A_BITS), .R_BITS(R_BITS), .ACC_W(ACC_W), .N_AW(N_AW), .SYN_AW(SYN_AW),
-              .TR_AW(TR_AW), .PP_W(PP_W), .PR_W(PR_W), .PT_W(PT_W)) u_seq (
+              .TR_AW(TR_AW), .PP_W(PP_W), .PR_W(PR_W), .PT_W(PT_W),
+              .DELAYED_RESET(DELAYED_RESET)) u_seq (
         .clk(clk), .rst(rst), .cmd_run(cmd_run), .cmd_clear(cmd_clear), .run_steps(run_steps),
         .learn(learn), .w_touched(w_touched), .n_pop(n_pop), .n_proj(n_proj),
         .pc_off(pc_off), .pc_size(pc_size), .pc_flags(pc_flags),
@@ -515,7 +522,8 @@ module snn_core #(
         rg_mem[`SNN_REG_SIZES]    = {P_MAX[7:0], PR_MAX[7:0], D_MAX[7:0], 8'd1};  // 1 lane
         rg_mem[`SNN_REG_WIDTHS]   = {W_BITS[7:0], S_BITS[7:0], D_BITS[7:0], T_BITS[7:0]};
         rg_mem[`SNN_REG_FRACS]    = {FRAC[7:0], T_FRAC[7:0], STDP_FRAC[7:0], A_BITS[7:0]};
-        rg_mem[`SNN_REG_FEATURES] = `SNN_FEATURES;
+        rg_mem[`SNN_REG_FEATURES] = `SNN_FEATURES
+                                    | ((DELAYED_RESET != 0) ? `SNN_FEATURE_DELAYED_RESET : 32'd0);
         rg_mem[`SNN_REG_TR_MAX]   = TR_MAX;
         rg_mem[`SNN_REG_FIFOS]    = {IN_DEPTH[15:0], OUT_DEPTH[15:0]};
         rg_mem[`SNN_REG_R_BITS]   = R_BITS;

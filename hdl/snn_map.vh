@@ -44,7 +44,8 @@
 `define SNN_STATE_STRIDE             4            // words per neuron in region STATE
 `define SNN_MAGIC                    32'h534E4E31 // identify word ID
 `define SNN_CORE_VERSION             32'h00020000 // identify word VERSION
-`define SNN_FEATURES                 32'h0000003F // identify word FEATURES: all of FEATURES
+`define SNN_FEATURES                 32'h0000003F // identify word FEATURES: those every core has
+`define SNN_FEATURE_DELAYED_RESET    32'h00000040 // identify word FEATURES: an optional feature's bit
 `define SNN_FIFO_MARK_BIT            31           // IN_FIFO end-of-step marker, OUT_FIFO valid
 `define SNN_PLASTIC_BIT              31           // a WEIGHT word: plastic
 `define SNN_CTRL_RUN_BIT             0            // bit of a CTRL write
@@ -73,11 +74,13 @@
 `define SNN_POP_ADAPT_DECAY          4'd6         // population field
 `define SNN_POP_THRESHOLD            4'd7         // population field
 `define SNN_POP_V_RESET              4'd8         // population field
+`define SNN_POP_C1                   4'd9         // population field
 `define SNN_POP_V_INIT               4'd10        // population field
 `define SNN_POP_ADAPT_PLUS           4'd11        // population field
 `define SNN_POP_PROJ_FIRST           4'd12        // population field
 `define SNN_POP_PROJ_COUNT           4'd13        // population field
-`define SNN_POP_SIGNED               16'h0D80     // bit f: population field f is signed
+`define SNN_POP_C2                   4'd14        // population field
+`define SNN_POP_SIGNED               16'h4F80     // bit f: population field f is signed
 `define SNN_POP_FLAG_INPUT_BIT       0            // bit of a population's FLAGS
 `define SNN_POP_FLAG_SUBTRACT_BIT    1            // bit of a population's FLAGS
 `define SNN_POP_FLAG_OUT_EN_BIT      2            // bit of a population's FLAGS

@@ -32,6 +32,7 @@ module tb_snn;
     parameter integer R_BITS    = 8;
     parameter integer IN_DEPTH  = 256;
     parameter integer OUT_DEPTH = 256;
+    parameter integer DELAYED_RESET = 0;
     localparam integer MAX_IN   = 1 << 21;
     localparam [23:0]  STATE_BASE  = {`SNN_REGION_STATE, 20'd0};   // word 0 of region STATE
     localparam [23:0]  WEIGHT_BASE = {`SNN_REGION_WEIGHT, 20'd0};  // ... of region WEIGHT
@@ -53,7 +54,8 @@ module tb_snn;
                .D_MAX(D_MAX), .TR_MAX(TR_MAX), .W_BITS(W_BITS), .S_BITS(S_BITS),
                .D_BITS(D_BITS), .T_BITS(T_BITS), .FRAC(FRAC), .T_FRAC(T_FRAC),
                .STDP_FRAC(STDP_FRAC), .A_BITS(A_BITS), .R_BITS(R_BITS),
-               .IN_DEPTH(IN_DEPTH), .OUT_DEPTH(OUT_DEPTH), .ADDR_W(24)) dut (
+               .IN_DEPTH(IN_DEPTH), .OUT_DEPTH(OUT_DEPTH), .ADDR_W(24),
+               .DELAYED_RESET(DELAYED_RESET)) dut (
         .clk(clk), .rst(rst), .host_req(host_req), .host_we(host_we), .host_addr(host_addr),
         .host_wdata(host_wdata), .host_ready(host_ready), .host_rvalid(host_rvalid),
         .host_rdata(host_rdata), .busy(busy), .out_valid(out_valid));

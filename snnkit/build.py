@@ -17,6 +17,7 @@ The flows are here; running the tools is :mod:`snnkit.fpga_tools`, the clock set
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -414,6 +415,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
                            f"{', '.join(BOARDS)}")
     if net is not None and config is None:
         config = HardwareConfig.for_network(net)
+    if config is not None and config.delayed_reset:  # the boards are full (docs/hardware.md):
+        config = dataclasses.replace(config, delayed_reset=False)  # self-projections there
     why = capacity_error(board, config or HardwareConfig())
     if why:
         raise NetworkError(why + " (nothing was written)")

@@ -29,6 +29,7 @@ from .memory_map import TABLE_STRIDE, PopField, PopFlag, ProjField, ProjFlag
 from .network import Network
 from .quantize import (
     auto_quantization,
+    delayed_reset_weights,
     integer_neuron,
     integer_stdp,
     integer_weights,
@@ -61,10 +62,14 @@ class HardwareConfig:
     r_bits: int = 8  # refractory counter width
     in_depth: int = 256
     out_depth: int = 256
+    # the core adds the delayed reset's inputs itself (population fields C1, C2; FEATURES
+    # "delayed_reset"): no self-projections. Off on the FPGA boards (they are full)
+    delayed_reset: bool = False
 
     def verilog_params(self) -> dict[str, int]:
-        """``{parameter: value}`` of ``snn_core``."""
-        return {"N_MAX": self.n_max, "SYN_MAX": self.syn_max, "P_MAX": self.p_max,
+        """``{parameter: value}`` of ``snn_core`` (``DELAYED_RESET`` only when on, so that
+        the tops that do not take it build as before)."""
+        return {**({"DELAYED_RESET": 1} if self.delayed_reset else {}),"N_MAX": self.n_max, "SYN_MAX": self.syn_max, "P_MAX": self.p_max,
                 "PR_MAX": self.pr_max, "D_MAX": self.d_max, "TR_MAX": self.tr_max,
                 "W_BITS": self.weight_bits, "S_BITS": self.state_bits,
                 "D_BITS": self.decay_bits, "T_BITS": self.trace_bits, "FRAC": self.frac_bits,
@@ -74,7 +79,10 @@ class HardwareConfig:
 
     def key(self) -> str:
         """A short hash naming this configuration (build caches)."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        d = dataclasses.asdict(self)
+        if not self.delayed_reset:  # the keys of builds without it stay as they were
+            del d["delayed_reset"]
+        text = json.dumps(d, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @classmethod
@@ -82,9 +90,15 @@ class HardwareConfig:
         """The smallest configuration (sizes rounded up to powers of two, so that similar
         networks share one build) that holds ``net`` with its quantisation (default: the
         automatic one) as :func:`~snnkit.lowering.lower` gives it to the core (populations
-        split where per-neuron parameters differ, delayed resets as self-projections)."""
+        split where per-neuron parameters differ). A network with a delayed reset gets the
+        ``delayed_reset`` feature (no self-projections) unless ``delayed_reset=False`` is
+        given (then: delayed resets as self-projections)."""
         q = net.quantization or auto_quantization(net)
-        hw = lower(net, q).net
+        dr = overrides.pop("delayed_reset", None)
+        if dr is None:
+            dr = any(p.neuron.reset == "delayed" for p in net.neuron_populations)
+        low = lower(net, q, native_reset=bool(dr))
+        hw = low.net
         words = sum(_pop(hw, p.source).size * _pop(hw, p.target).size for p in hw.projections)
         traces = sum(_pop(hw, p.source).size + _pop(hw, p.target).size
                      for p in hw.projections if p.stdp is not None)
@@ -93,8 +107,8 @@ class HardwareConfig:
         sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
                  "syn_max": _pow2(words, 1024), "p_max": _pow2(len(hw.populations), 4),
                  "pr_max": _pow2(len(hw.projections), 4),
-                 "d_max": _pow2(hw.max_delay + 1, 4) - 1, "tr_max": _pow2(traces, 256),
-                 "r_bits": max(8, int(refr).bit_length())}
+                 "d_max": _pow2(_delay(low) + 1, 4) - 1, "tr_max": _pow2(traces, 256),
+                 "r_bits": max(8, int(refr).bit_length()), "delayed_reset": bool(dr)}
         widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
                                              "trace_bits", "frac_bits", "trace_frac_bits",
                                              "stdp_frac_bits")}
@@ -119,7 +133,8 @@ def board_config(net: Network, board: str = "ice40") -> HardwareConfig:
     fits is built into, so that every such network shares one build."""
     c = BOARD_CONFIGS[board]
     return HardwareConfig.for_network(net, **{k: getattr(c, k) for k in (
-        "n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth")})
+        "n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max", "in_depth", "out_depth",
+        "delayed_reset")})
 
 
 def board_fit(config: HardwareConfig) -> dict[str, tuple[list[str], list[str]]]:
@@ -139,6 +154,12 @@ def _pow2(n: int, least: int) -> int:
 
 def _pop(net: Network, name: str):
     return net.population(name)
+
+
+def _delay(low: Lowered) -> int:
+    """The largest delay the core needs: the projections', and the history a delayed reset
+    in the core reads (1 or 2 steps back)."""
+    return max(low.net.max_delay, max(low.native.values(), default=0))
 
 
 @dataclass
@@ -218,8 +239,11 @@ def requirements(net: Network, c: HardwareConfig,
                  low: Lowered | None = None) -> dict[str, tuple[int, int]]:
     """``{limit: (needed by net, available in c)}`` for every size limit of one core, as
     :func:`lower` gives ``net`` to the core (``low``; computed when not given): populations
-    split where per-neuron parameters differ, delayed resets as self-projections."""
-    hw = (low or lower(net, net.quantization or auto_quantization(net))).net
+    split where per-neuron parameters differ, delayed resets as self-projections (unless
+    ``c`` has the ``delayed_reset`` feature)."""
+    low = low or lower(net, net.quantization or auto_quantization(net),
+                       native_reset=c.delayed_reset)
+    hw = low.net
     words = sum(_words(hw, p) for p in hw.projections)
     traces = sum(hw.population(p.source).size + hw.population(p.target).size
                  for p in hw.projections if p.stdp is not None)
@@ -227,7 +251,7 @@ def requirements(net: Network, c: HardwareConfig,
             "populations": (len(hw.populations), c.p_max),
             "projections": (len(hw.projections), c.pr_max),
             "weight words": (words, c.syn_max), "STDP trace words": (traces, c.tr_max),
-            "delay (steps)": (hw.max_delay, c.d_max)}
+            "delay (steps)": (_delay(low), c.d_max)}
 
 
 def _check_fit(net: Network, low: Lowered, c: HardwareConfig) -> None:
@@ -290,7 +314,11 @@ def _words(net: Network, pr) -> int:
 
 def _scalar(ip, name: str) -> int:
     """The one value of a table field (snnkit.lowering made it equal over the population)."""
-    arr = np.asarray(getattr(ip, name))
+    return _scalar_of(getattr(ip, name))
+
+
+def _scalar_of(value) -> int:
+    arr = np.asarray(value)
     return int(arr.flat[0]) if arr.size else 0
 
 
@@ -315,6 +343,15 @@ def _pop_table(net: Network, c: HardwareConfig, firsts: dict[int, tuple[int, int
                 raise NetworkError(f"{where}.refractory: {row['refractory']} does not fit the "
                                    f"{c.r_bits}-bit refractory counter")
             row["flags"] = (PopFlag.SUBTRACT if ip.subtract else 0) | PopFlag.OUT_EN
+            if ip.delayed:  # lower(native_reset=True) kept it: the core's fields C1, C2
+                if not c.delayed_reset:
+                    raise NetworkError(f"{where}.reset: 'delayed' needs a core with the "
+                                       f"delayed_reset feature, or snnkit.lowering.lower")
+                for k, v in zip(("c1", "c2"), delayed_reset_weights(ip, q)):
+                    row[k] = _scalar_of(v)
+                    if not -(1 << (c.state_bits - 1)) <= row[k] < 1 << (c.state_bits - 1):
+                        raise NetworkError(f"{where}.reset: the delayed reset's {k} "
+                                           f"{row[k]} does not fit {c.state_bits}-bit states")
             row["proj_first"], row["proj_count"] = firsts.get(p, (0, 0))
         rows.append(row)
     return rows
@@ -377,13 +414,16 @@ def _firsts(net: Network, order: list[int]) -> dict[int, tuple[int, int]]:
 # --------------------------------------------------------------------------- estimates
 
 
-def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
+def estimate_cycles(net: Network, activity, steady: bool = True,
+                    delayed_reset: bool = False) -> int:
     """Cycles of one step of the sequencer (snn_seq) when a fraction ``activity`` (one number,
     or ``{population: fraction}``) of each population spikes, events rounded to whole spikes.
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population (per run of equal parameters: :mod:`snnkit.lowering`) 8 cycles to load its
-    parameters from the table RAM, one per incoming
+    parameters from the table RAM (10 on a core with ``delayed_reset``: C1 and C2; its
+    delayed resets cost nothing else, their history reads ride on each neuron's first two
+    items), one per incoming
     projection + 2 (their event counts come from a block RAM a cycle late) and a 9-cycle
     drain; per population one cycle waiting for its event count before the inputs. STDP, per
     plastic projection: 6 cycles to load its parameters, 4 per trace, 10 per synapse of an
@@ -391,8 +431,9 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
     10 per synapse (a dense pass, as is the first learning step after a weight write:
     ``steady=False``).
     """
-    low = lower(net, net.quantization or auto_quantization(net))
+    low = lower(net, net.quantization or auto_quantization(net), native_reset=delayed_reset)
     net = low.net
+    load = 10 if delayed_reset else 8
     rate = activity if isinstance(activity, dict) else {p: activity for p in low.runs}
     ev = {p.name: int(round(rate.get(low.origin[p.name], 0.0) * p.size))
           for p in net.populations}
@@ -406,7 +447,7 @@ def estimate_cycles(net: Network, activity, steady: bool = True) -> int:
         # projection + 2), one item per cycle: max(events, 3) per neuron (the three decays
         # share one multiplier), the pipeline drain (9: the event word and the weight are
         # registered after their reads, the update takes two cycles)
-        cycles += 8 + len(inc) + 2 + pop.size * max(events, 3) + 9
+        cycles += load + len(inc) + 2 + pop.size * max(events, 3) + 9
     cycles += len(net.projections)
     for pr in net.projections:
         if pr.stdp is not None and pr.stdp.enabled:
@@ -466,8 +507,9 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     if not net.neuron_populations:
         raise NetworkError("network: has no neuron population to compile")
     c = config or HardwareConfig.for_network(net)
-    low = lower(net)
+    low = lower(net, native_reset=c.delayed_reset)
     hw = low.net  # split where per-neuron parameters differ, delayed resets as synapses
+    # (or, with c.delayed_reset, kept: the population fields C1, C2)
     _check_fit(net, low, c)
     words = sum(_words(hw, p) for p in hw.projections)
     proj_rows, image, order, w_base, traces = _proj_tables(hw, c, learning)
@@ -478,9 +520,8 @@ def build_images(net: Network, config: HardwareConfig | None = None,
     report = CompileReport(
         config=c, n_inputs=net.n_inputs, n_neurons=net.n_neurons, n_synapses=net.n_synapses,
         weight_words=words, trace_words=traces, memory_bits=memory_bits(c),
-        cycles_per_step={"no spikes": estimate_cycles(hw, 0.0),
-                         "5% activity": estimate_cycles(hw, 0.05),
-                         "all spiking": estimate_cycles(hw, 1.0)},
+        cycles_per_step={k: estimate_cycles(hw, a, delayed_reset=c.delayed_reset) for k, a in
+                         (("no spikes", 0.0), ("5% activity", 0.05), ("all spiking", 1.0))},
         proj_order=order, w_base=w_base, blocks=blocks, split=low.note(),
         resets=low.reset_note())
     images = {"pop.hex": _hex(pop_words), "proj.hex": _hex(proj_words),

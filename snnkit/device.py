@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import struct
+import dataclasses
 from dataclasses import dataclass
 from typing import Self
 
@@ -114,6 +115,7 @@ def board_info(ident: p.Identity) -> BoardInfo:
         a_bits=_bytes_of(fracs, 0), r_bits=c[Reg.R_BITS], in_depth=fifos >> 16,
         out_depth=fifos & 0xFFFF)
     feats = tuple(f for k, f in enumerate(FEATURES) if c[Reg.FEATURES] >> k & 1)
+    config = dataclasses.replace(config, delayed_reset="delayed_reset" in feats)
     cores = c[MultiReg.CORES] if len(c) > MultiReg.CORES else 1
     return BoardInfo(ident.version, ident.max_payload, c[Reg.N_MAX], c[Reg.SYN_MAX], config,
                      feats, ident.regions, cores)

@@ -75,6 +75,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     top = "host_top"
     if cores > 1:  # the same harness: the multi-core top under host_top's class name
         top = "host_multi_top"
+        params.pop("DELAYED_RESET", None)  # not in the multi-core design: its IDENTIFY
+        # lacks the bit, and the host lowers delayed resets to self-projections
         params["CORES"] = cores
     cmd = [tool, "--cc", "--exe", "--build", "-j", "2", "-O2", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "--top-module", top, "--prefix", "Vhost_top",

@@ -14,7 +14,9 @@ the cost of both is counted where it arises.
    independent and the runs keep their order and their global indices, so the spikes, states
    and weights are exactly those of the network as given; the cost is table entries, a
    parameter load per run and step, and (with STDP) a copy of the traces per pair of runs.
-2. **The delayed reset.** snntorch's delayed reset (``reset="delayed"``; docs/fixed-point.md,
+2. **The delayed reset** (on a core without the ``"delayed_reset"`` feature;
+   ``native_reset=True`` keeps it: that core adds ``c1``, ``c2`` itself from two population
+   fields, docs/hardware.md "The delayed reset"). snntorch's delayed reset (``reset="delayed"``; docs/fixed-point.md,
    :func:`snnkit.neurons.delayed_reset_inputs`) is a reset by subtraction plus an input
    ``c1`` one step after each spike (and ``c2`` two steps after, for CubaLIF). The core has
    the reset by subtraction and delivers such inputs as synapses, so each run gets
@@ -64,6 +66,9 @@ class Lowered:
     # per original population with a delayed reset: the indices in ``net`` of its
     # self-projections (appended after the parts)
     resets: dict[str, list[int]] = field(default_factory=dict)
+    # native_reset: the original populations whose delayed reset the core runs itself, and
+    # the history it reads (1: c1 only, 2: c2 too)
+    native: dict[str, int] = field(default_factory=dict)
 
     @property
     def split(self) -> bool:
@@ -76,7 +81,8 @@ class Lowered:
 
     def reset_note(self) -> str:
         """What the delayed resets cost, for messages and reports ("" when there is none)."""
-        out = []
+        out = [f"{name}'s delayed reset in the core (fields C1, C2; no weight words)"
+               for name in self.native]
         for name, idx in self.resets.items():
             words = sum(self.net.projections[i].weight.size for i in idx)
             out.append(f"{name}'s delayed reset as {len(idx)} self-projection"
@@ -106,9 +112,10 @@ def runs_of(net: Network, pop, q: Quantization) -> tuple[list[tuple[int, int]], 
     return list(zip(cuts[:-1], cuts[1:])), ", ".join(differ)
 
 
-def lower(net: Network, q: Quantization | None = None) -> Lowered:
+def lower(net: Network, q: Quantization | None = None, native_reset: bool = False) -> Lowered:
     """``net`` (its values in format ``q``, default its own) as the core runs it: populations
-    split into runs of equal table parameters, delayed resets as self-projections; ``net``
+    split into runs of equal table parameters, delayed resets as self-projections (kept as
+    they are with ``native_reset``: a core with the ``"delayed_reset"`` feature); ``net``
     itself when neither is needed.
 
     Raises
@@ -119,6 +126,12 @@ def lower(net: Network, q: Quantization | None = None) -> Lowered:
     low = _split(net, q)
     delayed = [p for p in low.net.neuron_populations if p.neuron.reset == "delayed"]
     if not delayed:
+        return low
+    if native_reset:
+        for pop in delayed:
+            c2 = delayed_reset_weights(integer_neuron(low.net, pop, q), q)[1]
+            name = low.origin[pop.name]
+            low.native[name] = max(low.native.get(name, 1), 2 if np.any(c2) else 1)
         return low
     out = low.net
     if out is net:  # a copy to add to (same populations and projections at the same indices)

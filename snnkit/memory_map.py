@@ -83,8 +83,13 @@ COUNTER_WORDS = Reg.SYN_EVENTS - Reg.STEP_COUNT + 1  # STEP_COUNT .. SYN_EVENTS
 FIFO_WORDS = Reg.OUT_LEVEL - Reg.IN_FIFO + 1  # IN_FIFO .. OUT_LEVEL
 MAGIC = 0x534E4E31  # "SNN1"
 CORE_VERSION = 0x00020000  # 2: the bias is per neuron (region BIAS), not a table field
+# (fields C1, C2 exist on a core whose FEATURES has "delayed_reset": the bit says it, so the
+# version stays, and cores built without the feature are unchanged)
 FEATURES = ("stdp", "soft_bounds", "adaptive_threshold", "delays", "nearest_rule",
-            "neuron_bias")  # bit k
+            "neuron_bias", "delayed_reset")  # bit k
+# the features a core has by its build's parameters (snn_core's DELAYED_RESET); every other
+# one every core has
+OPTIONAL_FEATURES = ("delayed_reset",)
 
 
 class Ctrl(IntFlag):
@@ -126,11 +131,13 @@ class PopField(IntEnum):
     ADAPT_DECAY = 6
     THRESHOLD = 7  # signed, S_BITS: THRESHOLD .. ADAPT_PLUS (the bias is per neuron: BIAS)
     V_RESET = 8
-    # 9: unused (the population's bias in core version 1)
+    C1 = 9  # signed, S_BITS: the delayed reset's input one step after a spike (a core with
+    # "delayed_reset"; the population's bias in core version 1)
     V_INIT = 10
     ADAPT_PLUS = 11
     PROJ_FIRST = 12  # incoming projections: table entries PROJ_FIRST .. + PROJ_COUNT - 1
     PROJ_COUNT = 13
+    C2 = 14  # signed, S_BITS: ... two steps after a spike ("delayed_reset")
 
 
 class PopFlag(IntFlag):
@@ -166,8 +173,8 @@ class ProjFlag(IntFlag):
     SOFT = 1 << 2  # soft bounds
 
 
-SIGNED_POP_FIELDS = (PopField.THRESHOLD, PopField.V_RESET, PopField.V_INIT,
-                     PopField.ADAPT_PLUS)  # stored sign-extended
+SIGNED_POP_FIELDS = (PopField.THRESHOLD, PopField.V_RESET, PopField.C1, PopField.V_INIT,
+                     PopField.ADAPT_PLUS, PopField.C2)  # stored sign-extended
 SIGNED_PROJ_FIELDS = (ProjField.W_MIN, ProjField.W_MAX)
 
 
@@ -232,6 +239,11 @@ LINK_SIZE = {Region.IDENT: (IDENT_WORDS, None), Region.CTRL: (CTRL_WORDS, None),
              Region.BIAS: (1, "N")}
 
 
+def base_features() -> int:
+    """The FEATURES word of a core built without its optional features."""
+    return sum(1 << k for k, f in enumerate(FEATURES) if f not in OPTIONAL_FEATURES)
+
+
 def link_offset(region: Region, address: int) -> int:
     """The word offset in protocol ``region`` of the core's bus ``address``."""
     return int(address) - LINK_BASE[region]
@@ -262,9 +274,11 @@ def _macros() -> list[tuple[str, str, str]]:
           ("SNN_STATE_STRIDE", str(STATE_STRIDE), "words per neuron in region STATE"),
           ("SNN_MAGIC", f"32'h{MAGIC:08X}", "identify word ID"),
           ("SNN_CORE_VERSION", f"32'h{CORE_VERSION:08X}", "identify word VERSION"),
-          ("SNN_FEATURES", f"32'h{(1 << len(FEATURES)) - 1:08X}",
-           "identify word FEATURES: all of FEATURES"),
-          ("SNN_FIFO_MARK_BIT", str(FIFO_MARK.bit_length() - 1),
+          ("SNN_FEATURES", f"32'h{base_features():08X}",
+           "identify word FEATURES: those every core has")]
+    m += [(f"SNN_FEATURE_{f.upper()}", f"32'h{1 << FEATURES.index(f):08X}",
+           "identify word FEATURES: an optional feature's bit") for f in OPTIONAL_FEATURES]
+    m += [("SNN_FIFO_MARK_BIT", str(FIFO_MARK.bit_length() - 1),
            "IN_FIFO end-of-step marker, OUT_FIFO valid"),
           ("SNN_PLASTIC_BIT", str(PLASTIC.bit_length() - 1), "a WEIGHT word: plastic")]
     m += [(f"SNN_CTRL_{f.name}_BIT", str(f.value.bit_length() - 1), "bit of a CTRL write")
