@@ -3,6 +3,8 @@ snnkit.simulate(backend="verilator" | "icarus"): spikes, v, i, theta after every
 with STDP, the weights after every step. One build per simulator per session (tests share
 tests/test_hdl_nets.CONFIG)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,66 @@ def test_delayed_reset_lowered_to_self_synapses_bit_exact_verilator(rtl_cache):
     ref, got = run_both(net, random_inputs(net, 24, 2, 17, rate=0.5), "verilator", rtl_cache)
     assert ref.spikes["a"].any() and ref.spikes["b"].any()
     assert_same(ref, got)
+
+
+def delayed_reset_net():
+    """CubaLIF "a" (c1 and c2 nonzero) and LIF "b" (c1; thresholds differ: two runs), both
+    with snntorch's delayed reset, and a recurrent delay-1 projection b -> a."""
+    rng = np.random.default_rng(17)
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 6)
+    net.add_population("a", 7, snnkit.CubaLIF(alpha=0.75, beta=0.875, threshold=40 * LSB,
+                                              reset="delayed", bias=2 * LSB))
+    net.add_population("b", 5, snnkit.LIF(beta=0.8, threshold=np.array([30, 30, 30, 36, 36])
+                                          * LSB, reset="delayed", refractory=1))
+    net.connect("in", "a", rng.integers(-10, 40, (7, 6)) * LSB)
+    net.connect("a", "b", rng.integers(-10, 50, (5, 7)) * LSB)
+    net.connect("b", "a", rng.integers(-20, 10, (7, 5)) * LSB, delay=1)
+    return net
+
+
+NATIVE = dataclasses.replace(CONFIG, delayed_reset=True)
+
+
+@pytest.mark.parametrize("backend", ["verilator", "icarus"])
+def test_delayed_reset_native_bit_exact(backend, rtl_cache):
+    """On a core with the delayed_reset feature the delayed reset runs from the population
+    fields C1, C2 (no self-projections: the weight image holds only the network's three
+    projections): the same spikes, v, i and theta as the fixed-point simulator, CubaLIF
+    (c2 != 0) and LIF."""
+    net = delayed_reset_net()
+    low = lower(net, native_reset=True)
+    assert not low.resets and low.native == {"a": 2, "b": 1}
+    assert len(low.net.projections) == 5  # a -> b, b -> a cut by b's two runs; no self-projection
+    x = random_inputs(net, 24, 2, 17, rate=0.5)
+    ref = snnkit.simulate(net, x, backend="fixed", record=RECORD)
+    got = snnkit.simulate(net, x, backend=backend, record=RECORD, config=NATIVE,
+                          cache_dir=rtl_cache)
+    assert ref.spikes["a"].any() and ref.spikes["b"].any()
+    # a neuron spiking two steps in a row makes both c1 and c2 of "a" land in one sum
+    assert (ref.spikes["a"][1:] & ref.spikes["a"][:-1]).any()
+    assert_same(ref, got)
+
+
+def test_delayed_reset_native_cycles_match_the_estimate(rtl_cache):
+    """With delayed_reset the core's CYCLES counter over one steady step is the compiler's
+    estimate (two more parameter words per population, nothing per neuron), and fewer
+    cycles than the lowered form's (its self-projections' events and list entries)."""
+    net = always_spiking_delayed_net()
+    act = {"in": 1.0, "a": 1.0}
+    runs = [run_rtl(net, random_inputs(net, n, 1, 0, rate=1.0), n, "verilator",
+                    config=NATIVE, cache_dir=rtl_cache) for n in (6, 7)]
+    measured = runs[1].cycles - runs[0].cycles
+    assert measured == estimate_cycles(net, act, delayed_reset=True)
+    assert measured < estimate_cycles(net, act)
+
+
+def always_spiking_delayed_net():
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 4)
+    net.add_population("a", 6, snnkit.LIF(beta=0.75, threshold=8 * LSB, reset="delayed"))
+    net.connect("in", "a", np.full((6, 4), 20 * LSB))
+    return net
 
 
 @pytest.mark.parametrize("seed", range(100, 114))
