@@ -69,7 +69,8 @@ class HardwareConfig:
     def verilog_params(self) -> dict[str, int]:
         """``{parameter: value}`` of ``snn_core`` (``DELAYED_RESET`` only when on, so that
         the tops that do not take it build as before)."""
-        return {**({"DELAYED_RESET": 1} if self.delayed_reset else {}),"N_MAX": self.n_max, "SYN_MAX": self.syn_max, "P_MAX": self.p_max,
+        on = {"DELAYED_RESET": 1} if self.delayed_reset else {}
+        return {**on, "N_MAX": self.n_max, "SYN_MAX": self.syn_max, "P_MAX": self.p_max,
                 "PR_MAX": self.pr_max, "D_MAX": self.d_max, "TR_MAX": self.tr_max,
                 "W_BITS": self.weight_bits, "S_BITS": self.state_bits,
                 "D_BITS": self.decay_bits, "T_BITS": self.trace_bits, "FRAC": self.frac_bits,

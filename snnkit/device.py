@@ -16,9 +16,9 @@ on the same verified and resumable paths.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
-import dataclasses
 from dataclasses import dataclass
 from typing import Self
 

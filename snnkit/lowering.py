@@ -16,10 +16,11 @@ the cost of both is counted where it arises.
    parameter load per run and step, and (with STDP) a copy of the traces per pair of runs.
 2. **The delayed reset** (on a core without the ``"delayed_reset"`` feature;
    ``native_reset=True`` keeps it: that core adds ``c1``, ``c2`` itself from two population
-   fields, docs/hardware.md "The delayed reset"). snntorch's delayed reset (``reset="delayed"``; docs/fixed-point.md,
-   :func:`snnkit.neurons.delayed_reset_inputs`) is a reset by subtraction plus an input
-   ``c1`` one step after each spike (and ``c2`` two steps after, for CubaLIF). The core has
-   the reset by subtraction and delivers such inputs as synapses, so each run gets
+   fields, docs/hardware.md "The delayed reset"). snntorch's delayed reset
+   (``reset="delayed"``; docs/fixed-point.md, :func:`snnkit.neurons.delayed_reset_inputs`) is
+   a reset by subtraction plus an input ``c1`` one step after each spike (and ``c2`` two
+   steps after, for CubaLIF). The core has the reset by subtraction and delivers such inputs
+   as synapses, so each run gets
    ``reset="subtract"`` and a diagonal self-projection per nonzero input (delay 1 and 2,
    weights ``c1`` and ``c2`` in LSB, which may differ per neuron): bit for bit what the
    fixed-point simulator computes for the original. The core stores every projection as a

@@ -221,3 +221,31 @@ def test_encoding_is_the_quantizer_s(tmp_path):
     pops = _words(tmp_path / "pop.hex")
     assert _field(pops, 1, "threshold", POP_FIELDS) == int(
         encode(0.7, qnet.quantization.frac_bits))
+
+
+def test_snntorch_leaky_layer_of_1000_fits_with_the_native_delayed_reset(tmp_path):
+    """A snntorch-default Leaky layer (reset="delayed") of 1000 neurons: for_network gives the
+    core the delayed_reset feature, and the core's weight words are the network's own
+    (100 x 1000); lowered to self-projections it would need 1,000,000 more."""
+    from snnkit.compiler import board_config, build_images, requirements
+    from snnkit.lowering import lower
+
+    rng = np.random.default_rng(0)
+    net = snnkit.Network(quantization=Q)
+    net.add_input("in", 100)
+    net.add_population("h", 1000, snnkit.LIF(beta=0.9, threshold=1.0, reset="delayed"))
+    net.connect("in", "h", rng.integers(-20, 20, (1000, 100)) * LSB)
+    c = HardwareConfig.for_network(net)
+    assert c.delayed_reset and c.syn_max == 131072 and c.verilog_params()["DELAYED_RESET"] == 1
+    assert requirements(net, c)["weight words"] == (100_000, 131072)
+    report, images = build_images(net, c)
+    assert report.weight_words == 100_000 and len(report.blocks) == 1
+    assert "in the core" in report.resets
+    row = [int(w, 16) for w in images["pop.hex"].split()][16:32]  # population "h"
+    c1, c2 = lower(net).net.projections[1].weight[0, 0] / LSB, 0  # the lowered form's c1
+    assert row[PopField.C1] == int(c1) & 0xFFFFFFFF and row[PopField.C2] == c2
+    lowered = HardwareConfig.for_network(net, delayed_reset=False)
+    assert not lowered.delayed_reset and "DELAYED_RESET" not in lowered.verilog_params()
+    assert requirements(net, lowered)["weight words"][0] == 1_100_000
+    # the FPGA boards keep the lowered form: the self-projection does not fit them
+    assert not board_config(net).delayed_reset

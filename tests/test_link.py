@@ -12,7 +12,14 @@ from snnkit import link
 from snnkit import protocol as p
 from snnkit.compiler import HardwareConfig
 from snnkit.device import Device
-from snnkit.memory_map import CORE_VERSION, FEATURES, LINK_WRITABLE, MAGIC, link_region_sizes
+from snnkit.memory_map import (
+    CORE_VERSION,
+    FEATURES,
+    LINK_WRITABLE,
+    MAGIC,
+    base_features,
+    link_region_sizes,
+)
 from snnkit.protocol import ErrorCode, Op, Region
 
 CONFIG = HardwareConfig(n_max=64, syn_max=2048, p_max=4, pr_max=4, d_max=3, tr_max=256)
@@ -67,7 +74,8 @@ def ident_words(c: HardwareConfig) -> tuple[int, ...]:
             c.p_max << 24 | c.pr_max << 16 | c.d_max << 8 | 1,
             c.weight_bits << 24 | c.state_bits << 16 | c.decay_bits << 8 | c.trace_bits,
             c.frac_bits << 24 | c.trace_frac_bits << 16 | c.stdp_frac_bits << 8 | c.a_bits,
-            (1 << len(FEATURES)) - 1, c.tr_max, c.in_depth << 16 | c.out_depth, c.r_bits)
+            base_features() | (1 << FEATURES.index("delayed_reset") if c.delayed_reset else 0),
+            c.tr_max, c.in_depth << 16 | c.out_depth, c.r_bits)
 
 
 def ack(op: int, seq: int, payload: bytes = b"", stream: bool = False) -> bytes:
