@@ -12,6 +12,7 @@ dump becomes the same :class:`~snnkit.result.Result` as the fixed-point simulato
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import subprocess
@@ -58,6 +59,8 @@ def build_multi_images(part: Partition, config: HardwareConfig,
         the design's whole-network index holds (cores x N_MAX)
     """
     net, cores = part.net, len(part.cores)
+    # the multi-core design has no delayed_reset feature: delayed resets as self-projections
+    config = dataclasses.replace(config, delayed_reset=False)
     if cores & (cores - 1):
         raise NetworkError(f"cores: the multi-core design needs a power of two, got {cores}")
     n_aw, k_w = _width(config.n_max), _width(cores)
@@ -167,7 +170,8 @@ def build(config: HardwareConfig, cores: int, backend: str, cache=None) -> Path:
         return exe
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
-    params = dict(config.verilog_params(), CORES=cores)
+    params = dict(dataclasses.replace(config, delayed_reset=False).verilog_params(),
+                  CORES=cores)  # (no delayed_reset in the multi-core design)
     files = [str(f) for f in sources()]
     if backend == "verilator":
         cmd = [verilator_bin(), "--binary", "--timing", "-Wno-fatal", "-Wno-lint",

@@ -339,3 +339,28 @@ def test_load_with_progress_shows_the_upload_to_its_end(board, capsys):
         dev.load(make_net(seed=3), progress=True)
     err = capsys.readouterr().err
     assert re.search(r"upload: 100%\|[^\n\r]*\| (\S+)/\1 ", err), err[-300:]
+
+
+def test_board_with_the_native_delayed_reset(tmp_path):
+    """A board built for a network with snntorch's delayed reset has the delayed_reset
+    feature (IDENTIFY says so); Device.load writes C1, C2 instead of self-projections and the
+    spikes equal the fixed-point simulator's."""
+    rng = np.random.default_rng(5)
+    net = snnkit.Network()
+    net.add_input("in", 12)
+    net.add_population("a", 10, snnkit.CubaLIF(alpha=0.5, beta=0.875, threshold=0.5,
+                                               reset="delayed"))
+    net.add_population("b", 6, snnkit.LIF(beta=0.75, threshold=0.4, reset="delayed"))
+    net.connect("in", "a", rng.uniform(-0.1, 0.4, (10, 12)))
+    net.connect("a", "b", rng.uniform(-0.1, 0.4, (6, 10)))
+    net = snnkit.quantize(net)[0]
+    config = HardwareConfig.for_network(net)
+    assert config.delayed_reset
+    x = spikes_in(6, steps=30)
+    with running(config) as (url, _proc), Device(url) as dev:
+        assert "delayed_reset" in dev.info.features and dev.info.config == config
+        dev.load(net)
+        res = dev.run(x)
+    ref = snnkit.simulate(net, x, backend="fixed")
+    assert ref.spikes["a"].any() and ref.spikes["b"].any()
+    assert_same_spikes(res, ref)
