@@ -127,9 +127,12 @@ def test_lowering_runs_the_same_integers(k):
     # the core is sized for what lowering adds: n * n words per self-projection of a run
     words = sum(p.weight.size for p in selfs)
     assert words == len(delays) * sum((hi - lo) ** 2 for lo, hi in runs)
-    report, _ = build_images(qnet)
+    report, _ = build_images(qnet, HardwareConfig.for_network(qnet, delayed_reset=False))
     assert report.weight_words == 5 * 6 + words
     assert ("h's delayed reset as" in report.resets) == bool(delays)
+    # a core with the delayed_reset feature (for_network's default here): no such words
+    report, _ = build_images(qnet)
+    assert report.weight_words == 5 * 6 and report.config.delayed_reset
 
 
 def test_a_correction_that_does_not_fit_the_weights_is_refused():
@@ -138,7 +141,8 @@ def test_a_correction_that_does_not_fit_the_weights_is_refused():
     net, _ = one_layer(LIF(beta=0.5, threshold=4.5, reset="delayed"), q=q)
     with pytest.raises(NetworkError, match=r"\(h\)\.neuron\.reset: 'delayed' runs on the core "
                                            r"as a self-projection of weight -144 LSB"):
-        build_images(net, HardwareConfig.for_network(net))
+        build_images(net, HardwareConfig.for_network(net, delayed_reset=False))
+    build_images(net, HardwareConfig.for_network(net))  # in the core: c1 is a state-width field
     net.quantization = None
     auto, _ = snnkit.quantize(net)
     assert auto.quantization.frac_bits == 5  # the automatic format leaves room for c1
@@ -150,9 +154,12 @@ def test_the_fit_check_counts_and_names_the_self_projections():
     refusal names the delayed reset's cost; sized by for_network, the core holds it."""
     net, _ = one_layer(LIF(beta=0.9, threshold=0.8, reset="delayed"))
     qnet, _ = snnkit.quantize(net)
-    small = HardwareConfig.for_network(qnet, syn_max=64)
+    small = HardwareConfig.for_network(qnet, syn_max=64, delayed_reset=False)
     with pytest.raises(NetworkError, match=r"66 weight words needed \(with h's delayed reset "
                                            r"as 1 self-projection \(36 weight words"):
         build_images(qnet, small)
-    report, _ = build_images(qnet)
+    report, _ = build_images(qnet, HardwareConfig.for_network(qnet, delayed_reset=False))
     assert report.weight_words == 66 and "delayed resets: h's delayed reset" in str(report)
+    # with the delayed_reset feature the 64 words hold it: the network's 30 only
+    report, _ = build_images(qnet, HardwareConfig.for_network(qnet, syn_max=64))
+    assert report.weight_words == 30 and "in the core" in report.resets
