@@ -35,7 +35,8 @@ module snn_seq #(
     parameter integer PP_W      = 3,     // population index width
     parameter integer PR_W      = 4,     // projection index width
     parameter integer PT_W      = 4,     // table entry index width (max of PP_W, PR_W)
-    parameter integer DELAYED_RESET = 0, // 1: the delayed reset's inputs C1, C2 (D_MAX >= 2)
+    parameter integer DELAYED_RESET = 0, // 1: the delayed reset's inputs C1, C2 (D_MAX >= 2;
+                                         // its logic is g_dr below, none when 0)
     parameter integer SLW       = (D_MAX + 1 > 2) ? $clog2(D_MAX + 1) : 1  // slot index width
 ) (
     input  wire                  clk,          // clock
@@ -184,12 +185,6 @@ module snn_seq #(
     reg              p1_last, p1b_last, p1c_last, p2_last, p2b_last, p3_last;  // its last item
     reg [C_W-1:0]    p1_t, p1b_t, p1c_t, p2_t, p2b_t, p3_t;           // its neuron
     reg [PR_W-1:0]   p1_k;         // its projection (W_BASE is read at p1, used at p1c)
-    // DELAYED_RESET: a neuron's first and second items read its history bits of the last two
-    // steps (slots cur - 1, cur - 2; the history read port is idle here), which arrive at
-    // p1b; the item then carries C1 / C2 (or 0) down to p3, where it joins the sum as the
-    // self-synapses of the lowered form would (docs/hardware.md, "The delayed reset")
-    reg [1:0]        p1_rs, p1b_rs;  // 1: the item reads s1, 2: s2, 0: neither
-    reg [S_BITS-1:0] p1c_rc, p2_rc, p2b_rc, p3_rc;  // its reset input (0 without a spike)
     reg [C_W-1:0]    ti;           // neuron being issued
     reg [PR_W:0]     li;           // index into the list of projections with events
     reg [1:0]        ni;           // items issued for neuron ti (saturates at 3)
@@ -291,7 +286,6 @@ module snn_seq #(
     reg  [R_BITS-1:0] a_ref;
     reg               a_sub, a_out;  // FLAGS.SUBTRACT, FLAGS.OUTPUT of the population (S_LDP)
     reg  [S_BITS-1:0] a_thr, a_vres, a_aplus;
-    reg  [S_BITS-1:0] a_c1, a_c2;  // DELAYED_RESET: C1, C2 of the population (S_LDP)
     reg  [W_BITS-1:0] r_wmin, r_wmax;
     reg  [SYN_AW-1:0] r_wb;        // W_BASE of the STDP projection
     reg  [TR_AW-1:0]  r_trb_r;
@@ -302,15 +296,21 @@ module snn_seq #(
     // first and (population) after V_RESET (the runs THRESHOLD .. V_RESET, ADAPT_PLUS ..
     // PROJ_COUNT and W_MIN .. TR_BASE are consecutive fields: tests/test_memory_map.py)
     // (DELAYED_RESET: C1 after V_RESET, C2 after PROJ_COUNT, the population's last field)
-    localparam [3:0]  LDP_LAST = (DELAYED_RESET != 0) ? `SNN_POP_C2 : `SNN_POP_PROJ_COUNT;
-    localparam [3:0]  LDP_VRN  = (DELAYED_RESET != 0) ? `SNN_POP_C1 : `SNN_POP_ADAPT_PLUS;
-    wire [3:0]        ld_last = (state == S_LDP) ? LDP_LAST : `SNN_PROJ_TR_BASE;
-    wire [3:0]        ld_nx = (state == S_LDP)
+    wire [3:0]        ld_last, ld_nx;
+    generate if (DELAYED_RESET == 0) begin : g_ld
+    assign ld_last = (state == S_LDP) ? `SNN_POP_PROJ_COUNT : `SNN_PROJ_TR_BASE;
+    assign ld_nx = (state == S_LDP)
                               ? ((ld_n == `SNN_POP_REFRACTORY) ? `SNN_POP_THRESHOLD
-                                 : ((ld_n == `SNN_POP_V_RESET) ? LDP_VRN
-                                    : ((DELAYED_RESET != 0 && ld_n == `SNN_POP_C1)
-                                       ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1)))
+                                 : ((ld_n == `SNN_POP_V_RESET) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1))
                               : ((ld_n == `SNN_PROJ_W_BASE) ? `SNN_PROJ_W_MIN : ld_n + 4'd1);
+    end else begin : g_ld_dr
+    assign ld_last = (state == S_LDP) ? `SNN_POP_C2 : `SNN_PROJ_TR_BASE;
+    assign ld_nx = (state == S_LDP)
+                   ? ((ld_n == `SNN_POP_REFRACTORY) ? `SNN_POP_THRESHOLD
+                      : ((ld_n == `SNN_POP_V_RESET) ? `SNN_POP_C1
+                         : ((ld_n == `SNN_POP_C1) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1)))
+                   : ((ld_n == `SNN_PROJ_W_BASE) ? `SNN_PROJ_W_MIN : ld_n + 4'd1);
+    end endgenerate
     reg               ld_v1, ld_v2;  // a read issued one / two cycles ago
     reg  [3:0]        ld_f1, ld_f2;  // its field
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};
@@ -394,7 +394,7 @@ module snn_seq #(
         .ev_we(ev_we), .ev_waddr(ev_waddr), .ev_wdata(ev_wdata),
         .ev_re(ev_re), .ev_raddr(ev_raddr), .ev_rdata(ev_rdata),
         .hs_we(hs_we), .hs_waddr(hs_waddr), .hs_wdata(hs_wdata),
-        .hs_re(hs_re), .hs_raddr(hs_raddr), .hs_rdata(hs_rdata),
+        .hs_re(hs_re_x), .hs_raddr(hs_raddr_x), .hs_rdata(hs_rdata),
         .cnt_we(cnt_we), .cnt_zero(cnt_zero), .cnt_waddr(cnt_waddr),
         .cnt_raddr_a(cc_a[CI_W-1:0]), .cnt_raddr_b(kc_a[CI_W-1:0]),
         .cnt_rdata_a(cur_cnt), .cnt_rdata_b(k_cnt));
@@ -414,12 +414,6 @@ module snn_seq #(
                                   : ((hr_pre ? b_off : a_off) + (hr_t ? t32 : j32)));
     wire [31:0]     g_now     = a_off + {{(32-C_W){1'b0}}, upd_t};  // neuron being updated
     wire [31:0]     g_iss     = a_off + {{(32-C_W){1'b0}}, ti};     // neuron being issued
-    // the history slots of the last two steps (DELAYED_RESET)
-    wire [31:0]     cur32     = {{(32-SL_W){1'b0}}, cur};
-    wire [31:0]     sm1_w     = (cur32 >= 1) ? cur32 - 1 : cur32 + NSLOT - 1;
-    wire [31:0]     sm2_w     = (cur32 >= 2) ? cur32 - 2 : cur32 + NSLOT - 2;
-    wire [SL_W-1:0] s_m1      = sm1_w[SL_W-1:0];
-    wire [SL_W-1:0] s_m2      = sm2_w[SL_W-1:0];
     // one comparator per loop index for every pass: j runs over the sources (over the
     // targets in S_TPOST), t over the targets
     // (the STDP pass compares with the sizes registered in S_LDS, m_size and n_size, not
@@ -435,15 +429,62 @@ module snn_seq #(
     end
     wire            t_more    = t + 1'b1 < m_size;
 
-    // what the item at p3 adds to the sum: its weight (an event), plus its reset input
-    // (DELAYED_RESET; ACC_W holds both: snn_core)
-    wire signed [ACC_W-1:0] p3_w = p3_ev ? {{(ACC_W-W_BITS){w_q[W_BITS-1]}}, w_q[W_BITS-1:0]}
-                                         : {ACC_W{1'b0}};
-    wire signed [ACC_W-1:0] p3_x;
+    // ------------------------------------------------------------------ the delayed reset
+    // DELAYED_RESET (docs/hardware.md, "The delayed reset"): C1, C2 are loaded with the
+    // population's parameters (S_LDP). A neuron's first and second items, one cycle after
+    // their issue (p1), read its history bits of the last two steps (slots cur - 1, cur - 2;
+    // the history read port is idle in the neuron pass, whose writes go to slot cur), which
+    // arrive at p1c; from p2 on the item carries C1 / C2 (or 0, no spike) down to p3, where
+    // the neuron's reset input is summed beside its weights (r_acc) and finished with its
+    // sum (r_fin, with acc_fin): the integration takes acc_fin + r_fin, the integers the
+    // self-synapses of the lowered form add. Without it: none of this logic.
+    wire              hs_re_x;
+    wire [H_AW-1:0]   hs_raddr_x;
+    wire [ACC_W-1:0]  x_in;          // the neuron's summed input, for snn_integrate
     generate if (DELAYED_RESET != 0) begin : g_dr
-        assign p3_x = p3_w + {{(ACC_W-S_BITS){p3_rc[S_BITS-1]}}, p3_rc};
+        reg  [S_BITS-1:0] c1, c2;
+        reg  [1:0]        n_it;      // items of the neuron at p1 before this one (sat. 2)
+        reg  [1:0]        rs1b, rs1c;  // the item's read at p1b / p1c: 1 s1, 2 s2, 0 none
+        reg               dr_re;
+        reg  [H_AW-1:0]   dr_raddr;
+        reg  [S_BITS-1:0] rc2, rc2b, rc3;  // its reset input at p2, p2b, p3
+        reg  signed [S_BITS+1:0] r_acc, r_fin;
+        wire [31:0] cur32 = {{(32-SL_W){1'b0}}, cur};
+        wire [31:0] sm1   = (cur32 >= 1) ? cur32 - 1 : cur32 + NSLOT - 1;
+        wire [31:0] sm2   = (cur32 >= 2) ? cur32 - 2 : cur32 + NSLOT - 2;
+        wire        rd    = state == S_RUN && p1_valid && n_it != 2'd2;
+        assign hs_re_x    = hs_re || dr_re;
+        assign hs_raddr_x = dr_re ? dr_raddr : hs_raddr;
+        assign x_in = acc_fin + {{(ACC_W-S_BITS-2){r_fin[S_BITS+1]}}, r_fin};
+        always @(posedge clk) begin
+            if (ld_v2 && state == S_LDP && ld_f2 == `SNN_POP_C1) c1 <= tab_pop_rdata[S_BITS-1:0];
+            if (ld_v2 && state == S_LDP && ld_f2 == `SNN_POP_C2) c2 <= tab_pop_rdata[S_BITS-1:0];
+            dr_re <= rd;
+            dr_raddr <= haddr((n_it == 2'd0) ? sm1[SL_W-1:0] : sm2[SL_W-1:0],
+                              a_off + {{(32-C_W){1'b0}}, p1_t});
+            rs1b <= rd ? n_it + 2'd1 : 2'd0;
+            rs1c <= rs1b;
+            rc2 <= !hs_rdata ? {S_BITS{1'b0}}
+                   : ((rs1c == 2'd1) ? c1 : ((rs1c == 2'd2) ? c2 : {S_BITS{1'b0}}));
+            rc2b <= rc2; rc3 <= rc2b;
+            if (rst) begin
+                n_it <= 2'd0; r_acc <= 0; dr_re <= 1'b0; rs1b <= 2'd0;
+            end else begin
+                if (state == S_RUN && p1_valid)
+                    n_it <= p1_last ? 2'd0 : ((n_it == 2'd2) ? 2'd2 : n_it + 2'd1);
+                if (state == S_RUN && p3_valid) begin
+                    if (p3_last) begin
+                        r_fin <= r_acc + {{2{rc3[S_BITS-1]}}, rc3}; r_acc <= 0;
+                    end else begin
+                        r_acc <= r_acc + {{2{rc3[S_BITS-1]}}, rc3};
+                    end
+                end
+            end
+        end
     end else begin : g_nodr
-        assign p3_x = p3_w;
+        assign hs_re_x    = hs_re;
+        assign hs_raddr_x = hs_raddr;
+        assign x_in       = acc_fin;
     end endgenerate
 
     // ------------------------------------------------------------------ arithmetic blocks
@@ -479,7 +520,7 @@ module snn_seq #(
 
     snn_integrate #(.S_BITS(S_BITS), .ACC_W(ACC_W), .R_BITS(R_BITS)) u_integrate (
         .state_v(lv), .state_refrac(lref), .state_theta(lth),
-        .event_x(acc_fin), .decay_i(dec_i), .decay_v(dec_v),
+        .event_x(x_in), .decay_i(dec_i), .decay_v(dec_v),
         .param_threshold(a_thr), .param_bias(lbias),
         .active(n_act), .state_next_i(n_i), .v_int(n_v1), .thr(n_thr));
 
@@ -770,8 +811,6 @@ module snn_seq #(
                         `SNN_POP_ADAPT_PLUS: a_aplus <= tab_pop_rdata[S_BITS-1:0];
                         `SNN_POP_PROJ_FIRST: k       <= tab_pop_rdata[PR_W:0];
                         `SNN_POP_PROJ_COUNT: k_end   <= k + tab_pop_rdata[PR_W:0];  // FIRST + COUNT
-                        `SNN_POP_C1: if (DELAYED_RESET != 0) a_c1 <= tab_pop_rdata[S_BITS-1:0];
-                        `SNN_POP_C2: if (DELAYED_RESET != 0) a_c2 <= tab_pop_rdata[S_BITS-1:0];
                         default: ;
                     endcase
                 if (ld_v2 && state == S_LDS)
@@ -812,12 +851,6 @@ module snn_seq #(
                 p1b_valid <= p1_valid; p1b_ev <= p1_ev;
                 p1b_last <= p1_last; p1b_t <= p1_t;
                 p1c_valid <= p1b_valid; p1c_ev <= p1b_ev; p1c_last <= p1b_last; p1c_t <= p1b_t;
-                if (DELAYED_RESET != 0) begin
-                    p1b_rs <= p1_rs;
-                    p1c_rc <= !hs_rdata ? {S_BITS{1'b0}}
-                              : (p1b_rs == 2'd1 ? a_c1 : (p1b_rs == 2'd2 ? a_c2 : {S_BITS{1'b0}}));
-                    p2_rc <= p1c_rc; p2b_rc <= p2_rc; p3_rc <= p2b_rc;
-                end
                 p2_valid <= p1c_valid; p2_ev <= p1c_ev; p2_last <= p1c_last; p2_t <= p1c_t;
                 p2b_valid <= p2_valid; p2b_ev <= p2_ev; p2b_last <= p2_last; p2b_t <= p2_t;
                 p3_valid <= p2b_valid; p3_ev <= p2b_ev; p3_last <= p2b_last; p3_t <= p2b_t;
@@ -839,12 +872,6 @@ module snn_seq #(
                         && (ni != 2'd0 || li != 0 || j != 0 || !a_out || out_room)) begin
                     p1_valid <= 1'b1; p1_t <= ti; p1_k <= proj_sel;
                     p1_ev <= (li < nl_n);
-                    if (DELAYED_RESET != 0) begin
-                        p1_rs <= (ni == 2'd0) ? 2'd1 : ((ni == 2'd1) ? 2'd2 : 2'd0);
-                        if (ni != 2'd2) begin
-                            hs_re <= 1'b1; hs_raddr <= haddr((ni == 2'd0) ? s_m1 : s_m2, g_iss);
-                        end
-                    end
                     if (li < nl_n) begin
                         ev_re <= 1'b1; ev_raddr <= ev_ra;
                         if (lc_q != {C_W{1'b0}}) begin
@@ -876,10 +903,9 @@ module snn_seq #(
                 if (p3_valid) begin
                     if (p3_ev) syn_event <= 1'b1;
                     if (p3_last) begin
-                        acc_fin <= acc + p3_x;
+                        acc_fin <= acc + (p3_ev ? {{(ACC_W-W_BITS){w_q[W_BITS-1]}},
+                                                   w_q[W_BITS-1:0]} : {ACC_W{1'b0}});
                         acc <= {ACC_W{1'b0}}; upd <= 1'b1; upd_t <= p3_t;
-                    end else if (DELAYED_RESET != 0) begin
-                        acc <= acc + p3_x;
                     end else if (p3_ev) begin
                         acc <= acc + {{(ACC_W-W_BITS){w_q[W_BITS-1]}}, w_q[W_BITS-1:0]};
                     end
