@@ -295,22 +295,16 @@ module snn_seq #(
     // projection: W_BASE, W_MIN, W_MAX, TR_BASE: the next field is ld_n + 1 but after the
     // first and (population) after V_RESET (the runs THRESHOLD .. V_RESET, ADAPT_PLUS ..
     // PROJ_COUNT and W_MIN .. TR_BASE are consecutive fields: tests/test_memory_map.py)
-    // (DELAYED_RESET: C1 after V_RESET, C2 after PROJ_COUNT, the population's last field)
-    wire [3:0]        ld_last, ld_nx;
-    generate if (DELAYED_RESET == 0) begin : g_ld
-    assign ld_last = (state == S_LDP) ? `SNN_POP_PROJ_COUNT : `SNN_PROJ_TR_BASE;
-    assign ld_nx = (state == S_LDP)
+    // (DELAYED_RESET: every field from THRESHOLD to C2, the population's last: C1, V_INIT
+    // (unused) and C2 too; the two constants are the only change, so that without it the
+    // logic is the same)
+    localparam [3:0]  LDP_LAST = (DELAYED_RESET != 0) ? `SNN_POP_C2 : `SNN_POP_PROJ_COUNT;
+    localparam [3:0]  LDP_VRN  = (DELAYED_RESET != 0) ? `SNN_POP_V_RESET + 4'd1 : `SNN_POP_ADAPT_PLUS;
+    wire [3:0]        ld_last = (state == S_LDP) ? LDP_LAST : `SNN_PROJ_TR_BASE;
+    wire [3:0]        ld_nx = (state == S_LDP)
                               ? ((ld_n == `SNN_POP_REFRACTORY) ? `SNN_POP_THRESHOLD
-                                 : ((ld_n == `SNN_POP_V_RESET) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1))
+                                 : ((ld_n == `SNN_POP_V_RESET) ? LDP_VRN : ld_n + 4'd1))
                               : ((ld_n == `SNN_PROJ_W_BASE) ? `SNN_PROJ_W_MIN : ld_n + 4'd1);
-    end else begin : g_ld_dr
-    assign ld_last = (state == S_LDP) ? `SNN_POP_C2 : `SNN_PROJ_TR_BASE;
-    assign ld_nx = (state == S_LDP)
-                   ? ((ld_n == `SNN_POP_REFRACTORY) ? `SNN_POP_THRESHOLD
-                      : ((ld_n == `SNN_POP_V_RESET) ? `SNN_POP_C1
-                         : ((ld_n == `SNN_POP_C1) ? `SNN_POP_ADAPT_PLUS : ld_n + 4'd1)))
-                   : ((ld_n == `SNN_PROJ_W_BASE) ? `SNN_PROJ_W_MIN : ld_n + 4'd1);
-    end endgenerate
     reg               ld_v1, ld_v2;  // a read issued one / two cycles ago
     reg  [3:0]        ld_f1, ld_f2;  // its field
     wire [31:0] t32      = {{(32-C_W){1'b0}}, t};

@@ -422,7 +422,7 @@ def estimate_cycles(net: Network, activity, steady: bool = True,
 
     Neurons are pipelined: one cycle per arriving event, at least 3 per neuron; per neuron
     population (per run of equal parameters: :mod:`snnkit.lowering`) 8 cycles to load its
-    parameters from the table RAM (10 on a core with ``delayed_reset``: C1 and C2; its
+    parameters from the table RAM (11 on a core with ``delayed_reset``: C1, V_INIT, C2; its
     delayed resets cost nothing else, their history reads ride on each neuron's first two
     items), one per incoming
     projection + 2 (their event counts come from a block RAM a cycle late) and a 9-cycle
@@ -434,7 +434,7 @@ def estimate_cycles(net: Network, activity, steady: bool = True,
     """
     low = lower(net, net.quantization or auto_quantization(net), native_reset=delayed_reset)
     net = low.net
-    load = 10 if delayed_reset else 8
+    load = 11 if delayed_reset else 8  # + C1, V_INIT (read, unused), C2
     rate = activity if isinstance(activity, dict) else {p: activity for p in low.runs}
     ev = {p.name: int(round(rate.get(low.origin[p.name], 0.0) * p.size))
           for p in net.populations}

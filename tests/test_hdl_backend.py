@@ -129,7 +129,7 @@ def test_delayed_reset_native_bit_exact(backend, rtl_cache):
 
 def test_delayed_reset_native_cycles_match_the_estimate(rtl_cache):
     """With delayed_reset the core's CYCLES counter over one steady step is the compiler's
-    estimate (two more parameter words per population, nothing per neuron), and fewer
+    estimate (three more table reads per population, nothing per neuron), and fewer
     cycles than the lowered form's (its self-projections' events and list entries)."""
     net = always_spiking_delayed_net()
     act = {"in": 1.0, "a": 1.0}
