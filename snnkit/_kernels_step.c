@@ -737,6 +737,7 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
     const int64_t ri = G * N + 16;
     layer_t L = {T, B, N, 0, 0, NULL, NULL, NULL, NULL, *p, Q->spikes, NULL,
                  Q->rec_v, Q->rec_i, Q->rec_theta, 0, 0, 0};
+    (void)L; /* read by the fused update only (BB_FUSED builds) */
     for (int64_t k = 0; k < nvt; k++)
         for (int64_t r = 0; r < nb; r++)
             for (int j = 0; j < VL; j++) {
