@@ -163,3 +163,27 @@ def test_the_fit_check_counts_and_names_the_self_projections():
     # with the delayed_reset feature the 64 words hold it: the network's 30 only
     report, _ = build_images(qnet, HardwareConfig.for_network(qnet, syn_max=64))
     assert report.weight_words == 30 and "in the core" in report.resets
+
+
+def test_snnkit_build_sizes_the_board_for_the_self_projections(tmp_path, monkeypatch):
+    """The FPGA boards' cores have no native delayed reset (build.build lowers it to
+    self-projections), so `snnkit build` must size the core for those: sized natively (1,024
+    weight words for 320; 1,920 with the self-projection) the compile refused the network
+    after the output folder was made."""
+    import snnkit.build as build_mod
+    from snnkit.cli import main
+
+    net, _ = one_layer(LIF(beta=0.9, threshold=0.8, reset="delayed"), n=40, n_in=8)
+    net.save(tmp_path / "net.snn")
+    reached = {}
+
+    def stop_before_the_tools(params, out, clock, **kw):
+        reached["compiled"] = (out / "compiled").is_dir()
+        raise KeyboardInterrupt  # the tools' run is not this test's subject
+
+    monkeypatch.setattr(build_mod, "build_ice40", stop_before_the_tools)
+    rc = main(["build", str(tmp_path / "net.snn"), "--board", "ice40", "-o",
+               str(tmp_path / "b")])
+    assert rc == 130 and reached == {"compiled": True}
+    report = (tmp_path / "b" / "compiled" / "report.txt").read_text()
+    assert "1 self-projection" in report

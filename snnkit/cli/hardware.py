@@ -113,8 +113,8 @@ def run_build(args: argparse.Namespace) -> int:
     out = output_dir(args.out, "--out")
     if args.board == "ulx3s":  # per core: the standard core with 64k weight words
         config = HardwareConfig(**{"syn_max": 65536, **sizes(args)})
-    else:
-        config = HardwareConfig.for_network(net, **sizes(args))
+    else:  # the FPGA boards' cores have no native delayed reset (build.build): sized so
+        config = HardwareConfig.for_network(net, delayed_reset=False, **sizes(args))
     # the network in the board's format; refused here, before anything is written, if it
     # cannot fit one core
     if args.board == "ulx3s":
