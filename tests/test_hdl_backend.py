@@ -67,27 +67,6 @@ def test_random_nets_bit_exact_verilator(seed, rtl_cache):
     assert_same(*run_both(net, random_inputs(net, 16, 2, seed), "verilator", rtl_cache))
 
 
-def test_delayed_reset_lowered_to_self_synapses_bit_exact_verilator(rtl_cache):
-    """snntorch's delayed reset runs on the core as self-synapses (snnkit/lowering.py, two
-    for CubaLIF; "b", whose thresholds differ, split into runs first, each with its own
-    self-synapses): the same spikes, v, i and theta as the fixed-point simulator."""
-    rng = np.random.default_rng(17)
-    net = snnkit.Network(quantization=Q)
-    net.add_input("in", 6)
-    net.add_population("a", 7, snnkit.CubaLIF(alpha=0.75, beta=0.875, threshold=40 * LSB,
-                                              reset="delayed", bias=2 * LSB))
-    net.add_population("b", 5, snnkit.LIF(beta=0.8, threshold=np.array([30, 30, 30, 36, 36])
-                                          * LSB, reset="delayed", refractory=1))
-    net.connect("in", "a", rng.integers(-10, 40, (7, 6)) * LSB)
-    net.connect("a", "b", rng.integers(-10, 50, (5, 7)) * LSB)
-    net.connect("b", "a", rng.integers(-20, 10, (7, 5)) * LSB, delay=1)
-    low = lower(net)
-    assert low.runs["b"] == [(0, 3), (3, 5)] and len(low.resets["b"]) == 2
-    ref, got = run_both(net, random_inputs(net, 24, 2, 17, rate=0.5), "verilator", rtl_cache)
-    assert ref.spikes["a"].any() and ref.spikes["b"].any()
-    assert_same(ref, got)
-
-
 def delayed_reset_net():
     """CubaLIF "a" (c1 and c2 nonzero) and LIF "b" (c1; thresholds differ: two runs), both
     with snntorch's delayed reset, and a recurrent delay-1 projection b -> a."""
@@ -102,6 +81,18 @@ def delayed_reset_net():
     net.connect("a", "b", rng.integers(-10, 50, (5, 7)) * LSB)
     net.connect("b", "a", rng.integers(-20, 10, (7, 5)) * LSB, delay=1)
     return net
+
+
+def test_delayed_reset_lowered_to_self_synapses_bit_exact_verilator(rtl_cache):
+    """snntorch's delayed reset runs on the core as self-synapses (snnkit/lowering.py, two
+    for CubaLIF; "b", whose thresholds differ, split into runs first, each with its own
+    self-synapses): the same spikes, v, i and theta as the fixed-point simulator."""
+    net = delayed_reset_net()
+    low = lower(net)
+    assert low.runs["b"] == [(0, 3), (3, 5)] and len(low.resets["b"]) == 2
+    ref, got = run_both(net, random_inputs(net, 24, 2, 17, rate=0.5), "verilator", rtl_cache)
+    assert ref.spikes["a"].any() and ref.spikes["b"].any()
+    assert_same(ref, got)
 
 
 NATIVE = dataclasses.replace(CONFIG, delayed_reset=True)
