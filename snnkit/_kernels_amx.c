@@ -57,6 +57,21 @@ static void amx_configure(void) {
     _tile_loadconfig(&c);
 }
 
+/* Tiles 0-3 (32 samples x 32 columns) += spikes a [32, K] (row stride K) times the packed
+ * int8 weights w (two 16-column groups gs bytes apart); K a multiple of 64. */
+static inline void rec_amx_acc(const uint8_t *a, int64_t K, const int8_t *w, int64_t gs) {
+    for (int64_t k = 0; k < K; k += 64) {
+        _tile_loadd(4, a + k, K);
+        _tile_loadd(6, w + k * 16, 64);
+        _tile_dpbusd(0, 4, 6);
+        _tile_loadd(5, a + 16 * K + k, K);
+        _tile_dpbusd(2, 5, 6);
+        _tile_loadd(7, w + gs + k * 16, 64);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(3, 5, 7);
+    }
+}
+
 /* out[r][c] (row stride BLOCK) = sums of 32 rows of x (stride Kp bytes, 64-aligned) times
    columns [c0, c0 + n) of the packed weights wv ([Np32 / 16][Kp / 4][16][4]: one weight tile
    is 1 KB in a row), n rounded up to 32. */
@@ -70,16 +85,7 @@ static void amx_sums_i8(const void *xv, int64_t Kp, const void *wvv, int64_t par
     for (int64_t g = 0; g < n; g += 32) {
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
         const int8_t *w0 = wv + (c0 + g) / 16 * gs;
-        for (int64_t k = 0; k < Kp; k += 64) {
-            _tile_loadd(4, x + k, Kp);
-            _tile_loadd(6, w0 + k * 16, 64);
-            _tile_dpbusd(0, 4, 6);
-            _tile_loadd(5, x + 16 * Kp + k, Kp);
-            _tile_dpbusd(2, 5, 6);
-            _tile_loadd(7, w0 + gs + k * 16, 64);
-            _tile_dpbusd(1, 4, 7);
-            _tile_dpbusd(3, 5, 7);
-        }
+        rec_amx_acc(x, Kp, w0, gs);
         _tile_stored(0, out + g, BLOCK * 4);
         _tile_stored(1, out + g + 16, BLOCK * 4);
         _tile_stored(2, out + 16 * BLOCK + g, BLOCK * 4);
@@ -390,20 +396,6 @@ typedef struct {
 } recamx_t;
 
 /* x (row stride np32) = the sums of the item's row groups at step t, 32 columns at a time. */
-/* Tiles 0-3 (32 samples x 32 columns) += spikes a [32, K] (row stride K) times the packed
- * int8 weights w (two 16-column groups gs bytes apart); K a multiple of 64. */
-static inline void rec_amx_acc(const uint8_t *a, int64_t K, const int8_t *w, int64_t gs) {
-    for (int64_t k = 0; k < K; k += 64) {
-        _tile_loadd(4, a + k, K);
-        _tile_loadd(6, w + k * 16, 64);
-        _tile_dpbusd(0, 4, 6);
-        _tile_loadd(5, a + 16 * K + k, K);
-        _tile_dpbusd(2, 5, 6);
-        _tile_loadd(7, w + gs + k * 16, 64);
-        _tile_dpbusd(1, 4, 7);
-        _tile_dpbusd(3, 5, 7);
-    }
-}
 
 static void rec_amx_sums(const recamx_t *Q, int64_t t, int64_t g0, int64_t ng, int32_t *x) {
     const int64_t gs = Q->Ktot * 16, ld = Q->np32 * 4;
