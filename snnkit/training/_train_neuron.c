@@ -278,8 +278,10 @@ typedef struct {
 
 /* The backward of one (t, b) row: the gradients of the state after the step (CV, CI, CT,
    carried from step t + 1 plus the recorded states') become those before it, and gx. gx may
-   be gs (in place): each gx[c] is written after gs[c] is read, and no other column reads it. */
-#define DEF_BROW(NAME, RT, EFF, GENERAL, SIGNED)                                        \
+   be gs (in place): each gx[c] is written after gs[c] is read, and no other column reads it.
+   ACC = 0: the threshold's and bias's gradients are not wanted (gt, gbi untouched): no
+   double sums in the loop. */
+#define DEF_BROW(NAME, RT, EFF, GENERAL, SIGNED, ACC)                                        \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict gs,               \
         const RT *restrict h, const uint8_t *restrict fl, RT *restrict CV,              \
@@ -306,13 +308,13 @@ typedef struct {
             const RT gsp = gs[c] * (SIGNED ? fabs(h[c]) : h[c]);                        \
             gv += gsp;                                                                  \
             const RT gthr = -gr - gsp;                                                  \
-            gt[c] += gthr;                                                              \
+            if (ACC) gt[c] += gthr;                                                     \
             /* 4. v = active ? sat(decay(v, beta) + i + bias) : v */                    \
             const int active = GENERAL ? f & F_ACTIVE : 1;                              \
             const RT gu = active && (f & F_V_IN) ? gv : 0;                              \
             RT gvprev = gu * EFF(beta[c]);                                              \
             if (GENERAL) gvprev += active ? 0 : gv;                                     \
-            gbi[c] += gu;                                                               \
+            if (ACC) gbi[c] += gu;                                                      \
             /* 3. i = sat(decay(i, alpha) + x) */                                       \
             const RT gi = GENERAL ? CI[c] + gu : gu;                                    \
             const RT gpre = f & F_I_IN ? gi : 0;                                        \
@@ -327,14 +329,18 @@ typedef struct {
         }                                                                               \
     }
 
-DEF_BROW(brow_f32_lif, float, T_EFF_F, 0, 0)
-DEF_BROW(brow_f32_gen, float, T_EFF_F, 1, 0)
-DEF_BROW(brow_f64_lif, double, T_EFF_D, 0, 0)
-DEF_BROW(brow_f64_gen, double, T_EFF_D, 1, 0)
-DEF_BROW(brow_f32_lif_sg, float, T_EFF_F, 0, 1)
-DEF_BROW(brow_f32_gen_sg, float, T_EFF_F, 1, 1)
-DEF_BROW(brow_f64_lif_sg, double, T_EFF_D, 0, 1)
-DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
+DEF_BROW(brow_f32_lif, float, T_EFF_F, 0, 0, 1)
+DEF_BROW(brow_f32_gen, float, T_EFF_F, 1, 0, 1)
+DEF_BROW(brow_f64_lif, double, T_EFF_D, 0, 0, 1)
+DEF_BROW(brow_f64_gen, double, T_EFF_D, 1, 0, 1)
+DEF_BROW(brow_f32_lif_sg, float, T_EFF_F, 0, 1, 1)
+DEF_BROW(brow_f32_gen_sg, float, T_EFF_F, 1, 1, 1)
+DEF_BROW(brow_f64_lif_sg, double, T_EFF_D, 0, 1, 1)
+DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1, 1)
+DEF_BROW(brow_f32_lif_na, float, T_EFF_F, 0, 0, 0)
+DEF_BROW(brow_f64_lif_na, double, T_EFF_D, 0, 0, 0)
+DEF_BROW(brow_f32_lif_sg_na, float, T_EFF_F, 0, 1, 0)
+DEF_BROW(brow_f64_lif_sg_na, double, T_EFF_D, 0, 1, 0)
 
 #define DEF_BWD(NAME, RT, EFF, BROW)                                                    \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
@@ -345,6 +351,7 @@ DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
         /* a bias alone: the plain row (it adds the bias's gradient too) */             \
         const int general = p->has_alpha || p->refractory || p->adaptive || G->vprev    \
                             || G->iprev;                                                \
+        const int sums = G->g_thr || G->g_bias; /* else the rows skip these sums */      \
         double *acc = (double *)scratch; /* 6 x blk: alpha, beta, threshold, bias, c1, c2 */ \
         memset(acc, 0, sizeof(double) * 6 * (size_t)G->blk);                            \
         RT *GU = (RT *)(acc + 6 * G->blk); /* blk: the membrane sum's gradient */       \
@@ -366,12 +373,16 @@ DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1)
                 const RT *h = (const RT *)G->h + o;                                     \
                 if (G->flags && general)                                                \
                     BROW##_gen(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
-                else if (G->flags)                                                      \
+                else if (G->flags && sums)                                              \
                     BROW##_lif(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
+                else if (G->flags)                                                      \
+                    BROW##_lif_na(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
                 else if (general) /* the spike in the sign of h */                      \
                     BROW##_gen_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
-                else                                                                    \
+                else if (sums)                                                          \
                     BROW##_lif_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
+                else                                                                    \
+                    BROW##_lif_sg_na(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
                 /* d(decay(v, beta))/dbeta = v (fixed: v / 2^D), the same for alpha */  \
                 if (G->vprev)                                                           \
                     for (int64_t c = 0; c < n; c++)                                     \
