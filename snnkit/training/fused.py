@@ -11,7 +11,7 @@ autograd (tests/test_training.py checks both, spikes bit for bit).
 
 Memory. ``memory="full"`` keeps, per neuron and step, the surrogate's derivative (the spike
 in its sign; fixed point: 8 bytes and a flag byte), and every spiking population's event
-lists; the backward pass works on :data:`STRIDE` steps at a time. ``memory="lean"``
+lists; the backward pass works on about :data:`STRIDE` steps at a time. ``memory="lean"``
 (``chunk=K``) keeps instead each population's state every K steps, and recomputes a chunk's
 forward pass of one population just before that population's backward pass on it (from its
 checkpoint and the kept event lists): besides the outputs and the event lists, memory holds
@@ -379,7 +379,7 @@ class _Network(torch.autograd.Function):
             for r in spec.record:
                 g = next(it)
                 g_rec[k, r] = None if g is None else g.contiguous().to(dt)
-        c = spec.chunk if ctx.lean else min(T, STRIDE)  # chunks of steps, the last first
+        c = spec.chunk if ctx.lean else _stride(T)  # chunks of steps, the last first
         index = {name: k for k, name in enumerate(spec.pops)}
         # the gradient of the spikes of each population that feeds others, rows padded: steps
         # [t0 - lag, t1) of the chunk (a delayed target's gradient reaches earlier steps);
@@ -500,6 +500,13 @@ class _Network(torch.autograd.Function):
             out += g + [g_dense[k]]
         out += [None if d is None else d.T.to(w.dtype) for d, w in zip(dw, weights)]
         return (None, *out)
+
+
+def _stride(T: int) -> int:
+    """Steps per backward chunk without the lean mode: about :data:`STRIDE`, the chunks of
+    even length (25 steps: 9, 9, 7, not 8, 8, 8, 1): each chunk's weight-gradient pass reads
+    and writes all the weight gradients once, whatever its length."""
+    return -(-T // max(1, round(T / STRIDE)))
 
 
 def _xin_dtype(spec: Spec) -> torch.dtype:
