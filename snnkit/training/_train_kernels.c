@@ -121,6 +121,7 @@ typedef struct {
     int64_t row0;           /* the row of offsets[0]: lists of a part of the steps */
     int64_t own;            /* from the population itself (delay >= 1): its lists are written
                                step by step as the spikes are (snn_train_forward) */
+    int64_t S;              /* rows of w: the source's size */
 } tproj_t;
 
 typedef struct {
@@ -144,6 +145,9 @@ typedef struct {
     void *rec_v, *rec_i, *rec_th;  /* [T, B, N] states after the step, or NULL */
     uint8_t *bits;                 /* [T, B, nb] the spikes, a bit each (lsb first), or NULL */
     int64_t nb;                    /* bytes per row of bits: ceil(N / 16) * 2 */
+    int stage;                     /* float32: each item copies its block of the other
+                                      populations' weights into its scratch (stage_off on) */
+    size_t stage_off;
 } tfwd_t;
 
 /* The spikes S[0 .. n) of a block as bits, 16 per 2 bytes at out (lanes past n: 0). */
@@ -175,11 +179,11 @@ DEF_BITS(bits_f64, double, )
 /* The event sums of step tt, sample b, columns c0 .. into acc (nv vectors: float32 or exact
    int32): every projection's events in turn, as the simulator's one concatenated list; with
    which = 1 the projections from other populations only, 2 the own ones only. */
-static void row_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, tmask_t tm,
-                     void *acc, int which) {
+static void row_sums(const tfwd_t *F, const tproj_t *proj, int64_t tt, int64_t b, int64_t c0,
+                     int nv, tmask_t tm, void *acc, int which) {
     int add = 0;
     for (int k = 0; k < F->n_proj; k++) {
-        const tproj_t *P = F->proj + k;
+        const tproj_t *P = proj + k;
         if (tt < P->delay) continue; /* a delayed source is silent before its first step */
         if (which && (which == 2) != (P->own != 0)) continue;
         int64_t s = (tt - P->delay) * F->B + b - P->row0;
@@ -218,6 +222,32 @@ static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, 
     return got;
 }
 
+/* Staging (float32 weights, in the parameters' layout [S, N]): an item's block of columns
+   of each projection from another population, copied once into a compact [S, ceil(n / VL) *
+   VL] (zero-padded) in the item's scratch at dst, where the sums read it: the rows are
+   aligned, adjacent, and in the cache when the sums start, and no padded copy of all the
+   weights is made before the pass. lp: the projections on their blocks (column 0 = c0; own
+   projections on their own weights, from c0). */
+#define STAGE_MAX 8
+static void stage_blocks(const tfwd_t *F, int64_t c0, int64_t n, float *dst, tproj_t *lp) {
+    const int64_t ldb = (n + VL - 1) / VL * VL;
+    for (int k = 0; k < F->n_proj; k++) {
+        const tproj_t *P = F->proj + k;
+        lp[k] = *P;
+        if (P->own) {
+            lp[k].w = (const float *)P->w + c0;
+            continue;
+        }
+        for (int64_t j = 0; j < P->S; j++) {
+            memcpy(dst + j * ldb, (const float *)P->w + j * P->ldw + c0, sizeof(float) * n);
+            for (int64_t c = n; c < ldb; c++) dst[j * ldb + c] = 0;
+        }
+        lp[k].w = dst;
+        lp[k].ldw = ldb;
+        dst += P->S * ldb;
+    }
+}
+
 /* One work item = one block of columns, every sample and step. Scratch: the accumulators
    (NV vectors), then (fixed point) the input in doubles. */
 #define DEF_FWD(NAME, RT, ROW, SG, SGS, BITS)                                           \
@@ -231,6 +261,14 @@ static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, 
         const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
                             || p->delayed;                                              \
         RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
+        tproj_t lp[STAGE_MAX]; /* staged: the projections on the copied blocks */       \
+        const tproj_t *PR = F->proj;                                                    \
+        int64_t wc = c0; /* the weights' first column */                               \
+        if (F->stage && F->pass != 2) {                                                 \
+            stage_blocks(F, c0, n, (float *)((char *)scratch + F->stage_off), lp);      \
+            PR = lp;                                                                    \
+            wc = 0;                                                                     \
+        }                                                                               \
         for (int64_t t = F->tlo; t < F->thi; t++) { /* then b: adjacent rows written */ \
             for (int64_t b = 0; b < F->B; b++) {                                        \
                 RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;          \
@@ -239,7 +277,7 @@ static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, 
                 const int64_t o = (t * F->B + b) * N + c0;                              \
                 const int64_t tt = F->t0 + t;                                           \
                 if (F->pass == 1) { /* the other inputs only, every step */             \
-                    row_sums(F, tt, b, c0, nv, tm, scratch, 1);                         \
+                    row_sums(F, PR, tt, b, wc, nv, tm, scratch, 1);                     \
                     if (sizeof(RT) == 8)                                                \
                         memcpy((int32_t *)F->xin + o, scratch, sizeof(int32_t) * n);    \
                     else if (F->dense)                                                  \
@@ -260,7 +298,7 @@ static int own_sums(const tfwd_t *F, int64_t tt, int64_t b, int64_t c0, int nv, 
                         memcpy(x, xi, sizeof(float) * n);                               \
                 } else {                                                                \
                     /* integers: exact in any order (int32 as the simulator's) */        \
-                    row_sums(F, tt, b, c0, nv, tm, scratch, F->pass == 2 ? 2 : 0);      \
+                    row_sums(F, PR, tt, b, wc, nv, tm, scratch, F->pass == 2 ? 2 : 0);  \
                     const int32_t *a = (const int32_t *)scratch;                        \
                     if (F->pass == 2)                                                   \
                         for (int64_t c = 0; c < n; c++) x[c] = (RT)(int32_t)((uint32_t)a[c] \
@@ -308,16 +346,18 @@ static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *o
    all blocks of a step before the next, and after each step its spikes are listed from bits
    (own_off [(t0 + T) * B + 1] by row from step 0, listed there up to step t0 already;
    own_idx: room for every spike) for the own projections, whose tproj_t point there (bits
-   NULL: the lists of these steps are there already, a recomputation); the other inputs are summed first, for all steps
-   (as without own projections: each block's weights stay in cache over the steps), into
-   xin [T, B, N] (float32, or int32 with dbl).
+   NULL: the lists of these steps are there already, a recomputation); the other inputs are
+   summed first, for all steps (as without own projections: each block's weights stay in
+   cache over the steps), into xin [T, B, N] (float32, or int32 with dbl). stage (float32,
+   at most STAGE_MAX projections): the blocks of the other populations' weights are copied
+   to each item's scratch first (stage_blocks), S x blk floats per projection and thread.
    Returns 0, -1 when memory ran out, -2 for a bad kind or arguments. */
 int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64_t N,
                       int n_proj, const tproj_t *proj, const void *dense, const tneuron_t *p,
                       void *v, void *i, void *th, int32_t *r, void *spikes, void *h,
                       uint8_t *flags, void *vprev, void *iprev, void *rec_v, void *rec_i,
                       void *rec_th, uint8_t *bits, int64_t *own_off, int32_t *own_idx,
-                      void *xin, int n_threads) {
+                      void *xin, int stage, int n_threads) {
     if ((kind == 0) == (dbl != 0) || kind < 0 || kind > 2) return -2;
     int64_t blk = scan_block(N, n_threads);
     if (blk > BLOCK) blk = BLOCK;
@@ -329,9 +369,17 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
     }
     tfwd_t F = {t0, T, B, N, blk, 0, T, kind, n_proj, n_own, 0, xin, proj, dense, *p, v, i, th,
                 r, spikes, h, flags, vprev, iprev, rec_v, rec_i, rec_th, bits,
-                (N + 15) / 16 * 2};
+                (N + 15) / 16 * 2, 0, 0};
     void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
-    const size_t scratch = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
+    const size_t plain = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
+    size_t scratch = plain;
+    if (stage && kind == 0 && n_proj <= STAGE_MAX) {
+        F.stage = 1;
+        F.stage_off = (plain + 63) / 64 * 64;
+        scratch = F.stage_off;
+        for (int k = 0; k < n_proj; k++)
+            if (!proj[k].own) scratch += sizeof(float) * (size_t)(proj[k].S * blk);
+    }
     if (!n_own) return parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
     if (!own_off || !own_idx || !xin) return -2;
     F.pass = 1; /* the other inputs of all steps first, block by block (weights in cache) */
@@ -342,7 +390,7 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
     for (int64_t t = 0; t < T; t++) {
         F.tlo = t;
         F.thi = t + 1;
-        rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+        rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, plain); /* no staging */
         if (rc) return rc;
         if (bits) /* list the step's spikes (rows of the lists: steps from 0) */
             for (int64_t s = t * B; s < t * B + B; s++) {

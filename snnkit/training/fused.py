@@ -213,15 +213,16 @@ def run(spec: Spec, inputs: list, params: dict, dense: dict, weights: list):
     return spikes, states
 
 
-def _kernel_weights(w: torch.Tensor, dtype, copy: bool) -> tuple[torch.Tensor, object]:
-    """``([S, ld], pooled)``: the weights as the kernel reads them, rows padded as
-    :func:`snnkit.kernels.pad_weights` lays them out (aligned rows, a third faster to sum) in
-    a buffer of the pool (``pooled``: the buffer to give back when done, None if none; the
-    buffer itself, not the view: the pool files buffers by shape), or with ``copy=False``
-    (float32 only) the parameter's own layout, no copy when it is stored source-major as
-    :class:`~snnkit.training.SNN` stores it (the lean mode: no second copy in memory)."""
+def _kernel_weights(w: torch.Tensor, dtype) -> tuple[torch.Tensor, object]:
+    """``([S, ld], pooled)``: the weights as the kernel reads them. Float32: the parameter's
+    own layout, no copy when it is stored source-major as :class:`~snnkit.training.SNN`
+    stores it (the kernel copies each block of columns into aligned rows itself, where that
+    pays: ``stage`` of :func:`~snnkit.training.kernel.forward`); ``pooled`` None. Integers:
+    converted, rows padded as :func:`snnkit.kernels.pad_weights` lays them out, in a buffer
+    of the pool (``pooled``: the buffer to give back when done; the buffer itself, not the
+    view: the pool files buffers by shape)."""
     wt = w.detach().T
-    if dtype == torch.float32 and not copy:
+    if dtype == torch.float32:
         return wt.contiguous(), None
     s, n = wt.shape
     ld = _row_length(n)
@@ -275,7 +276,7 @@ class _Network(torch.autograd.Function):
                                             else x.to(torch.uint8))
         kw, pooled = [], []
         for w in weights:
-            t, p = _kernel_weights(w, spec.weight_dtype, not lean)
+            t, p = _kernel_weights(w, spec.weight_dtype)
             kw.append(t)
             if p is not None:
                 pooled.append(p)
@@ -317,7 +318,7 @@ class _Network(torch.autograd.Function):
                 vprev = POOL.take(shape, dt) if want_beta else None
                 iprev = POOL.take(shape, dt) if want_alpha else None
                 K.forward(lib, spec.fixed, 0, projs, d, neuron, state, spikes, h, fl, vprev,
-                          iprev, rec, bits, own)
+                          iprev, rec, bits, own, stage=True)
                 saved.update(h=h, flags=fl, vprev=vprev, iprev=iprev)
                 if need:  # back to the pool once the graph (and so this node) is freed
                     weakref.finalize(ctx, POOL.give, h, fl, vprev, iprev)

@@ -43,7 +43,7 @@ class TProj(ctypes.Structure):
 
     _fields_ = [("w", ctypes.c_void_p), ("ldw", ctypes.c_int64), ("offsets", ctypes.c_void_p),
                 ("idx", ctypes.c_void_p), ("delay", ctypes.c_int64), ("row0", ctypes.c_int64),
-                ("own", ctypes.c_int64)]
+                ("own", ctypes.c_int64), ("S", ctypes.c_int64)]
 
 
 def load():
@@ -72,7 +72,7 @@ def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     tn = ctypes.POINTER(TNeuron)
     lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
-                                      ctypes.POINTER(TProj), p, tn] + [p] * 16 + [c_int]
+                                      ctypes.POINTER(TProj), p, tn] + [p] * 16 + [c_int, c_int]
     lib.snn_train_backward.argtypes = [c_int, i64, i64, i64, tn, p, i64] + [p] * 11 + [i64] \
         + [p] * 6 + [c_int]
     lib.snn_train_count.argtypes = [c_int, p, i64, i64, p, c_int]
@@ -140,7 +140,7 @@ def neuron_struct(params: dict[str, torch.Tensor], flags: dict, keep: list,
 
 def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spikes, h=None,
             flags=None, vprev=None, iprev=None, rec=(None, None, None), bits=None,
-            own=None) -> None:
+            own=None, stage: bool = False) -> None:
     """Steps ``t0 .. t0 + T - 1`` of one population (``T, B, N = spikes.shape``): the input
     from ``projs`` (:class:`Projection`s, the weights of one kind: float32 with ``dbl=False``,
     int8 / int16 with the fixed point, ``dbl=True``) plus ``dense`` ``[T, B, N]`` or None,
@@ -151,7 +151,11 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
     fills is never touched, so never mapped; rows from step 0) the population's own spikes are
     written to step by step (from ``bits``; ``bits=None``: they are there already), which its
     self projections (``Projection(..., own=True)`` on them) read, and scratch for the other
-    inputs' sums (``T * B * N`` elements of 4 bytes: float32, int32 in fixed point)."""
+    inputs' sums (``T * B * N`` elements of 4 bytes: float32, int32 in fixed point).
+    ``stage`` (float32 weights): each block of columns copies its part of the weights from
+    other populations into a compact aligned buffer first and sums from there (the weights
+    unpadded, as the parameters are stored: no padded copy of them is needed); where the
+    events are fewer than the weight rows, the copy does not pay and is not made."""
     T, B, N = spikes.shape
     if bits is not None and tuple(bits.shape) != (T * B, bits_bytes(N)):
         raise ValueError(f"training kernel: bits {tuple(bits.shape)} for [{T} x {B}, {N}]")
@@ -174,8 +178,12 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
             *((None, None, None) if own is None else (_ptr(own[0], torch.int64),
                                                        _ptr(own[1], torch.int32),
                                                        _ptr(own[2])))]
+    if stage:  # a weight row copied is worth it once rows are read more than once
+        stage = sum(int(pr.offsets[-1] - pr.offsets[0]) for pr in projs if not pr.own) \
+            >= 2 * sum(pr.w.shape[0] for pr in projs if not pr.own)
     _check(lib.snn_train_forward(int(dbl), kinds.pop() if kinds else int(dbl), t0, T, B, N,
-                                 len(projs), arr, *args, _threads(T * B * N)), "forward")
+                                 len(projs), arr, *args, int(stage), _threads(T * B * N)),
+           "forward")
 
 
 def pack_bits(x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +220,7 @@ class Projection:
         if self.w.shape[1] < (N if self.w.dtype == torch.float32 else -(-N // 16) * 16):
             raise ValueError(f"training kernel: weight rows of {self.w.shape[1]} for {N} targets")
         return TProj(self.w.data_ptr(), self.w.stride(0), self.offsets.data_ptr(),
-                     self.idx.data_ptr(), self.delay, self.row0, int(self.own))
+                     self.idx.data_ptr(), self.delay, self.row0, int(self.own), self.w.shape[0])
 
 
 def backward(lib, dbl: bool, neuron: TNeuron, n: int, gs, grec, h, flags, vprev, iprev,
