@@ -342,6 +342,9 @@ DEF_BROW(brow_f64_lif_na, double, T_EFF_D, 0, 0, 0)
 DEF_BROW(brow_f32_lif_sg_na, float, T_EFF_F, 0, 1, 0)
 DEF_BROW(brow_f64_lif_sg_na, double, T_EFF_D, 0, 1, 0)
 
+/* One work item = a range of columns (as wide as the threads allow: one thread reads whole
+   rows, in memory order for the prefetchers), every step backwards and sample, in
+   sub-blocks of at most BLOCK_MAX columns per row. */
 #define DEF_BWD(NAME, RT, EFF, BROW)                                                    \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
         const tbwd_t *G = (const tbwd_t *)ctx;                                          \
@@ -354,58 +357,67 @@ DEF_BROW(brow_f64_lif_sg_na, double, T_EFF_D, 0, 1, 0)
         const int sums = G->g_thr || G->g_bias; /* else the rows skip these sums */      \
         double *acc = (double *)scratch; /* 6 x blk: alpha, beta, threshold, bias, c1, c2 */ \
         memset(acc, 0, sizeof(double) * 6 * (size_t)G->blk);                            \
-        RT *GU = (RT *)(acc + 6 * G->blk); /* blk: the membrane sum's gradient */       \
+        RT *GU = (RT *)(acc + 6 * G->blk); /* BLOCK_MAX: the membrane sum's gradient */ \
         const RT inv = (RT)pow2(-p->decay_bits);                                        \
         (void)inv;                                                                      \
-        double *ga = acc, *gb = acc + G->blk, *gt = acc + 2 * G->blk, *gbi = acc + 3 * G->blk; \
-        double *gc1 = acc + 4 * G->blk, *gc2 = acc + 5 * G->blk;                        \
         for (int64_t t = G->T - 1; t >= 0; t--) { /* then b: the rows read are adjacent */ \
             for (int64_t b = 0; b < G->B; b++) {                                        \
-                RT *CV = (RT *)G->cv + b * N + c0, *CI = (RT *)G->ci + b * N + c0;      \
-                RT *CT = (RT *)G->cth + b * N + c0;                                     \
-                const int64_t o = (t * G->B + b) * N + c0;                              \
-                /* gradients of the state after the step: carried + recorded */         \
-                if (G->gv) for (int64_t c = 0; c < n; c++) CV[c] += ((const RT *)G->gv)[o + c]; \
-                if (G->gi) for (int64_t c = 0; c < n; c++) CI[c] += ((const RT *)G->gi)[o + c]; \
-                if (G->gth) for (int64_t c = 0; c < n; c++) CT[c] += ((const RT *)G->gth)[o + c]; \
-                RT *gx = (RT *)G->gx + (t * G->B + b) * G->ldx + c0;                    \
-                const RT *gs = (const RT *)G->gs + (t * G->B + b) * G->ldg + c0;        \
-                const RT *h = (const RT *)G->h + o;                                     \
-                if (G->flags && general)                                                \
-                    BROW##_gen(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
-                else if (G->flags && sums)                                              \
-                    BROW##_lif(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
-                else if (G->flags)                                                      \
-                    BROW##_lif_na(n, p, c0, gs, h, G->flags + o, CV, CI, CT, gx, gt, gbi, GU); \
-                else if (general) /* the spike in the sign of h */                      \
-                    BROW##_gen_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
-                else if (sums)                                                          \
-                    BROW##_lif_sg(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU);  \
-                else                                                                    \
-                    BROW##_lif_sg_na(n, p, c0, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
-                /* d(decay(v, beta))/dbeta = v (fixed: v / 2^D), the same for alpha */  \
-                if (G->vprev)                                                           \
-                    for (int64_t c = 0; c < n; c++)                                     \
-                        gb[c] += GU[c] * EFF(((const RT *)G->vprev)[o + c]);            \
-                if (G->iprev)                                                           \
-                    for (int64_t c = 0; c < n; c++)                                     \
-                        ga[c] += gx[c] * EFF(((const RT *)G->iprev)[o + c]);            \
-                /* reset="delayed": x + c1 after a spike (+ c2 two steps after) */      \
-                if (G->g_c1)                                                            \
-                    for (int64_t c = 0; c < n; c++)                                     \
-                        gc1[c] += G->flags[o + c] & F_S1 ? (double)gx[c] : 0;           \
-                if (G->g_c2)                                                            \
-                    for (int64_t c = 0; c < n; c++)                                     \
-                        gc2[c] += G->flags[o + c] & F_S2 ? (double)gx[c] : 0;           \
+                for (int64_t s0 = 0; s0 < n; s0 += BLOCK_MAX) {                         \
+                    const int64_t c1 = c0 + s0;                                         \
+                    const int64_t m = n - s0 < BLOCK_MAX ? n - s0 : BLOCK_MAX;          \
+                    double *ga = acc + s0, *gb = ga + G->blk, *gt = gb + G->blk;        \
+                    double *gbi = gt + G->blk, *gc1 = gbi + G->blk, *gc2 = gc1 + G->blk; \
+                    RT *CV = (RT *)G->cv + b * N + c1, *CI = (RT *)G->ci + b * N + c1;  \
+                    RT *CT = (RT *)G->cth + b * N + c1;                                 \
+                    const int64_t o = (t * G->B + b) * N + c1;                          \
+                    /* gradients of the state after the step: carried + recorded */     \
+                    if (G->gv)                                                          \
+                        for (int64_t c = 0; c < m; c++) CV[c] += ((const RT *)G->gv)[o + c]; \
+                    if (G->gi)                                                          \
+                        for (int64_t c = 0; c < m; c++) CI[c] += ((const RT *)G->gi)[o + c]; \
+                    if (G->gth)                                                         \
+                        for (int64_t c = 0; c < m; c++) CT[c] += ((const RT *)G->gth)[o + c]; \
+                    RT *gx = (RT *)G->gx + (t * G->B + b) * G->ldx + c1;                \
+                    const RT *gs = (const RT *)G->gs + (t * G->B + b) * G->ldg + c1;    \
+                    const RT *h = (const RT *)G->h + o;                                 \
+                    const uint8_t *fl = G->flags ? G->flags + o : NULL;                 \
+                    if (fl && general)                                                  \
+                        BROW##_gen(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU);   \
+                    else if (fl && sums)                                                \
+                        BROW##_lif(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU);   \
+                    else if (fl)                                                        \
+                        BROW##_lif_na(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU); \
+                    else if (general) /* the spike in the sign of h */                  \
+                        BROW##_gen_sg(m, p, c1, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
+                    else if (sums)                                                      \
+                        BROW##_lif_sg(m, p, c1, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
+                    else                                                                \
+                        BROW##_lif_sg_na(m, p, c1, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
+                    /* d(decay(v, beta))/dbeta = v (fixed: v / 2^D), the same for alpha */ \
+                    if (G->vprev)                                                       \
+                        for (int64_t c = 0; c < m; c++)                                 \
+                            gb[c] += GU[c] * EFF(((const RT *)G->vprev)[o + c]);        \
+                    if (G->iprev)                                                       \
+                        for (int64_t c = 0; c < m; c++)                                 \
+                            ga[c] += gx[c] * EFF(((const RT *)G->iprev)[o + c]);        \
+                    /* reset="delayed": x + c1 after a spike (+ c2 two steps after) */  \
+                    if (G->g_c1)                                                        \
+                        for (int64_t c = 0; c < m; c++)                                 \
+                            gc1[c] += fl[c] & F_S1 ? (double)gx[c] : 0;                 \
+                    if (G->g_c2)                                                        \
+                        for (int64_t c = 0; c < m; c++)                                 \
+                            gc2[c] += fl[c] & F_S2 ? (double)gx[c] : 0;                 \
+                }                                                                       \
             }                                                                           \
         }                                                                               \
         for (int64_t c = 0; c < n; c++) {                                               \
-            if (G->g_alpha) G->g_alpha[c0 + c] += ga[c];                                \
-            if (G->g_beta) G->g_beta[c0 + c] += gb[c];                                  \
-            if (G->g_thr) G->g_thr[c0 + c] += gt[c];                                    \
-            if (G->g_bias) G->g_bias[c0 + c] += gbi[c];                                 \
-            if (G->g_c1) G->g_c1[c0 + c] += gc1[c];                                     \
-            if (G->g_c2) G->g_c2[c0 + c] += gc2[c];                                     \
+            const double *a = acc + c;                                                  \
+            if (G->g_alpha) G->g_alpha[c0 + c] += a[0];                                 \
+            if (G->g_beta) G->g_beta[c0 + c] += a[G->blk];                              \
+            if (G->g_thr) G->g_thr[c0 + c] += a[2 * G->blk];                            \
+            if (G->g_bias) G->g_bias[c0 + c] += a[3 * G->blk];                          \
+            if (G->g_c1) G->g_c1[c0 + c] += a[4 * G->blk];                              \
+            if (G->g_c2) G->g_c2[c0 + c] += a[5 * G->blk];                              \
         }                                                                               \
     }
 
@@ -432,9 +444,12 @@ int snn_train_backward(int dbl, int64_t T, int64_t B, int64_t N, const tneuron_t
                        const void *iprev, void *cv, void *ci, void *cth, void *gx, int64_t ldx,
                        double *g_alpha, double *g_beta, double *g_thr, double *g_bias,
                        double *g_c1, double *g_c2, int n_threads) {
-    int64_t blk = scan_block(N, n_threads);
-    tbwd_t G = {T, B, N, blk, *p, gs, ldg, gv, gi, gth, h, flags, vprev, iprev, cv, ci, cth, gx, ldx,
-                g_alpha, g_beta, g_thr, g_bias, g_c1, g_c2};
+    /* one range of columns per thread (two where there are several, for the balance) */
+    const int64_t items = n_threads > 1 ? 2 * (int64_t)n_threads : 1;
+    int64_t blk = (N + items - 1) / items;
+    blk = (blk + 15) / 16 * 16;
+    tbwd_t G = {T, B, N, blk, *p, gs, ldg, gv, gi, gth, h, flags, vprev, iprev, cv, ci, cth,
+                gx, ldx, g_alpha, g_beta, g_thr, g_bias, g_c1, g_c2};
     return parallel_for(dbl ? bwd_f64 : bwd_f32, &G, (N + blk - 1) / blk, n_threads,
-                        sizeof(double) * 7 * (size_t)blk);
+                        sizeof(double) * (6 * (size_t)blk + BLOCK_MAX));
 }
