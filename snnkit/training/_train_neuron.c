@@ -279,8 +279,8 @@ typedef struct {
 /* The backward of one (t, b) row: the gradients of the state after the step (CV, CI, CT,
    carried from step t + 1 plus the recorded states') become those before it, and gx. gx may
    be gs (in place): each gx[c] is written after gs[c] is read, and no other column reads it.
-   ACC = 0: the threshold's and bias's gradients are not wanted (gt, gbi untouched): no
-   double sums in the loop. */
+   ACC: which of the threshold's (1) and bias's (2) gradients are summed (in doubles, gt and
+   gbi): those not wanted cost nothing in the loop. */
 #define DEF_BROW(NAME, RT, EFF, GENERAL, SIGNED, ACC)                                        \
     static inline __attribute__((always_inline)) void NAME(                             \
         int64_t n, const tneuron_t *p, int64_t c0, const RT *restrict gs,               \
@@ -308,13 +308,13 @@ typedef struct {
             const RT gsp = gs[c] * (SIGNED ? fabs(h[c]) : h[c]);                        \
             gv += gsp;                                                                  \
             const RT gthr = -gr - gsp;                                                  \
-            if (ACC) gt[c] += gthr;                                                     \
+            if (ACC & 1) gt[c] += gthr;                                                 \
             /* 4. v = active ? sat(decay(v, beta) + i + bias) : v */                    \
             const int active = GENERAL ? f & F_ACTIVE : 1;                              \
             const RT gu = active && (f & F_V_IN) ? gv : 0;                              \
             RT gvprev = gu * EFF(beta[c]);                                              \
             if (GENERAL) gvprev += active ? 0 : gv;                                     \
-            if (ACC) gbi[c] += gu;                                                      \
+            if (ACC & 2) gbi[c] += gu;                                                  \
             /* 3. i = sat(decay(i, alpha) + x) */                                       \
             const RT gi = GENERAL ? CI[c] + gu : gu;                                    \
             const RT gpre = f & F_I_IN ? gi : 0;                                        \
@@ -329,18 +329,22 @@ typedef struct {
         }                                                                               \
     }
 
-DEF_BROW(brow_f32_lif, float, T_EFF_F, 0, 0, 1)
-DEF_BROW(brow_f32_gen, float, T_EFF_F, 1, 0, 1)
-DEF_BROW(brow_f64_lif, double, T_EFF_D, 0, 0, 1)
-DEF_BROW(brow_f64_gen, double, T_EFF_D, 1, 0, 1)
-DEF_BROW(brow_f32_lif_sg, float, T_EFF_F, 0, 1, 1)
-DEF_BROW(brow_f32_gen_sg, float, T_EFF_F, 1, 1, 1)
-DEF_BROW(brow_f64_lif_sg, double, T_EFF_D, 0, 1, 1)
-DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1, 1)
-DEF_BROW(brow_f32_lif_na, float, T_EFF_F, 0, 0, 0)
+DEF_BROW(brow_f32_lif, float, T_EFF_F, 0, 0, 3)
+DEF_BROW(brow_f32_gen, float, T_EFF_F, 1, 0, 3)
+DEF_BROW(brow_f64_lif, double, T_EFF_D, 0, 0, 3)
+DEF_BROW(brow_f64_gen, double, T_EFF_D, 1, 0, 3)
+DEF_BROW(brow_f32_lif_sg, float, T_EFF_F, 0, 1, 3)
+DEF_BROW(brow_f32_gen_sg, float, T_EFF_F, 1, 1, 3)
+DEF_BROW(brow_f64_lif_sg, double, T_EFF_D, 0, 1, 3)
+DEF_BROW(brow_f64_gen_sg, double, T_EFF_D, 1, 1, 3)
+DEF_BROW(brow_f32_lif_na, float, T_EFF_F, 0, 0, 0) /* neither */
 DEF_BROW(brow_f64_lif_na, double, T_EFF_D, 0, 0, 0)
 DEF_BROW(brow_f32_lif_sg_na, float, T_EFF_F, 0, 1, 0)
 DEF_BROW(brow_f64_lif_sg_na, double, T_EFF_D, 0, 1, 0)
+DEF_BROW(brow_f32_lif_b, float, T_EFF_F, 0, 0, 2) /* the bias's only */
+DEF_BROW(brow_f64_lif_b, double, T_EFF_D, 0, 0, 2)
+DEF_BROW(brow_f32_lif_sg_b, float, T_EFF_F, 0, 1, 2)
+DEF_BROW(brow_f64_lif_sg_b, double, T_EFF_D, 0, 1, 2)
 
 /* One work item = a range of columns (as wide as the threads allow: one thread reads whole
    rows, in memory order for the prefetchers), every step backwards and sample, in
@@ -354,7 +358,7 @@ DEF_BROW(brow_f64_lif_sg_na, double, T_EFF_D, 0, 1, 0)
         /* a bias alone: the plain row (it adds the bias's gradient too) */             \
         const int general = p->has_alpha || p->refractory || p->adaptive || G->vprev    \
                             || G->iprev;                                                \
-        const int sums = G->g_thr || G->g_bias; /* else the rows skip these sums */      \
+        const int sums = (G->g_thr ? 1 : 0) | (G->g_bias ? 2 : 0); /* the rows' sums */   \
         double *acc = (double *)scratch; /* 6 x blk: alpha, beta, threshold, bias, c1, c2 */ \
         memset(acc, 0, sizeof(double) * 6 * (size_t)G->blk);                            \
         RT *GU = (RT *)(acc + 6 * G->blk); /* BLOCK_MAX: the membrane sum's gradient */ \
@@ -383,12 +387,16 @@ DEF_BROW(brow_f64_lif_sg_na, double, T_EFF_D, 0, 1, 0)
                     const uint8_t *fl = G->flags ? G->flags + o : NULL;                 \
                     if (fl && general)                                                  \
                         BROW##_gen(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU);   \
+                    else if (fl && sums == 2)                                           \
+                        BROW##_lif_b(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU); \
                     else if (fl && sums)                                                \
                         BROW##_lif(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU);   \
                     else if (fl)                                                        \
                         BROW##_lif_na(m, p, c1, gs, h, fl, CV, CI, CT, gx, gt, gbi, GU); \
                     else if (general) /* the spike in the sign of h */                  \
                         BROW##_gen_sg(m, p, c1, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
+                    else if (sums == 2)                                                 \
+                        BROW##_lif_sg_b(m, p, c1, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
                     else if (sums)                                                      \
                         BROW##_lif_sg(m, p, c1, gs, h, NULL, CV, CI, CT, gx, gt, gbi, GU); \
                     else                                                                \
