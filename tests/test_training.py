@@ -292,6 +292,40 @@ def test_wide_projection_gradients_equal_autograd(amx, monkeypatch):
         assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_wide_population_kernel_equals_autograd(threads, monkeypatch):
+    """A population wider than a block of columns (300: 256 + a partial block of 44): the
+    forward pass staging each block's weights (and with staging refused: few events) gives
+    the torch path's spikes bit for bit; the backward neuron pass over whole rows (one thread:
+    sub-blocks of 256) its gradients, for each set of sums the rows keep (threshold and bias,
+    the bias alone, neither)."""
+    rng = np.random.default_rng(11)
+    net = snnkit.Network(name="wide_pop")
+    net.add_input("in", 60)
+    net.add_population("a", 300, snnkit.LIF(beta=0.9, bias=0.02))
+    net.add_population("b", 10, snnkit.LIF(beta=0.8))
+    net.connect("in", "a", rng.normal(0.08, 0.3, (300, 60)))
+    net.connect("a", "b", rng.normal(0.05, 0.2, (10, 300)))
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for p, trainable in ((0.3, ("weight", "bias", "threshold")), (0.3, ("weight", "bias")),
+                             (0.3, ("weight",)), (0.01, ("weight",))):
+            m = SNN(net, trainable=trainable)
+            x = spikes_in(12, 4, 60, p=p, seed=5)
+            r1, g1 = _grads(m, x)
+            r2, g2 = _grads(m, x, monkeypatch, torch_path=True)
+            assert r1.spikes["a"].sum() > 0
+            for k in r1.spikes:
+                assert torch.equal(r1.spikes[k], r2.spikes[k])
+            assert set(g1) == set(g2)
+            for n in g1:
+                scale = float(g2[n].abs().max()) or 1.0
+                assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, (trainable, n)
+    finally:
+        torch.set_num_threads(old)
+
 def self_recurrent(seed=0, grid=True, kind="cuba"):
     """Populations fed back by their own spikes (snntorch's RLeaky) on the kernel path: "a"
     (CubaLIF with refractoriness and a bias, or kind "delayed": LIF with snntorch's delayed
