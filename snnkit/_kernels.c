@@ -66,6 +66,11 @@ typedef int8_t vb __attribute__((vector_size(VBYTES / 4), aligned(1), may_alias)
 /* Number of nonzero bytes of x[0..n) (each byte is 0 or 1). */
 static int64_t count_spikes(const uint8_t *x, int64_t n) {
     int64_t c = 0, j = 0;
+#if defined(__AVX512BW__)
+    for (; j + 64 <= n; j += 64) /* one mask a 64 bytes: memory-bound, where the words were not */
+        c += __builtin_popcountll(_mm512_test_epi8_mask(
+            _mm512_loadu_si512((const void *)(x + j)), _mm512_set1_epi8((char)0xff)));
+#endif
     for (; j + 8 <= n; j += 8) {
         uint64_t w;
         memcpy(&w, x + j, 8);
@@ -80,13 +85,51 @@ static int64_t count_spikes(const uint8_t *x, int64_t n) {
    15 entries after the list may be overwritten (then 64 sources a load, whole-vector stores:
    ~25% faster than masked ones). */
 static inline __attribute__((always_inline)) int64_t list_spikes_any(
-    const uint8_t *x, int64_t n, int64_t stride, int32_t *out, int spare) {
+    const uint8_t *x, int64_t n, int64_t stride, int32_t *out, int spare, int sparse) {
     int64_t c = 0, j = 0;
 #if defined(__AVX512F__) && defined(__AVX512BW__)
     const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
     __m512i offs = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32((int32_t)stride)); /* (j + lane) * stride */
+#if defined(__AVX512VBMI2__)
+    /* the positions of the 64 bytes' spikes compressed as bytes in one go, then widened and
+       scaled 16 at a time: 4 32-bit compressions a 64 bytes (port 5's 2 uops each) were
+       most of this loop's time */
+    static const uint8_t iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                     13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+                                     39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+                                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+    const __m512i pos = _mm512_loadu_si512((const void *)iota);
+    const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
+    for (; sparse && spare && j + 64 <= n; j += 64) {
+        const uint64_t m = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(x + j)),
+                                                 _mm512_set1_epi8((char)0xff));
+        const int k = __builtin_popcountll(m);
+        const __m512i b = _mm512_maskz_compress_epi8(m, pos);
+        const __m512i base = _mm512_set1_epi32((int32_t)(j * stride));
+        /* the first 16 always (a spare entry at worst), the rest rarely at sparse inputs */
+        _mm512_storeu_si512((void *)(out + c),
+                            _mm512_add_epi32(base, _mm512_mullo_epi32(
+                                _mm512_cvtepu8_epi32(_mm512_castsi512_si128(b)), vstride)));
+        if (k > 16) { /* whole stores up to the one that holds the last entry */
+#define LIST_PART(Q)                                                                  \
+    _mm512_add_epi32(base, _mm512_mullo_epi32(                                        \
+                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
+            _mm512_storeu_si512((void *)(out + c + 16), LIST_PART(1));
+            if (k > 32) {
+                _mm512_storeu_si512((void *)(out + c + 32), LIST_PART(2));
+                if (k > 48) _mm512_storeu_si512((void *)(out + c + 48), LIST_PART(3));
+            }
+#undef LIST_PART
+        }
+        c += k;
+    }
+    offs = _mm512_add_epi32(offs, _mm512_set1_epi32((int32_t)(j * stride)));
+#else
+    (void)sparse;
+#endif
     for (; spare && j + 64 <= n; j += 64) {
         const uint64_t m = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(x + j)),
                                                  _mm512_set1_epi8((char)0xff));
@@ -112,12 +155,19 @@ static inline __attribute__((always_inline)) int64_t list_spikes_any(
 }
 
 static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
-    return list_spikes_any(x, n, stride, out, 0);
+    return list_spikes_any(x, n, stride, out, 0, 0);
 }
 
 /* list_spikes, where the 15 entries after the list may be overwritten */
 static int64_t list_spikes_spare(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
-    return list_spikes_any(x, n, stride, out, 1);
+    return list_spikes_any(x, n, stride, out, 1, 0);
+}
+
+/* list_spikes_spare for sparse inputs (up to ~1 spike in 5 sources: the byte compression
+   then needs its one 16-entry store nearly always; denser, the branches to the next ones
+   mispredict and the 32-bit compressions are as fast) */
+static int64_t list_spikes_sparse(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+    return list_spikes_any(x, n, stride, out, 1, 1);
 }
 
 /* ------------------------------------------------------------------ threads */
@@ -212,7 +262,9 @@ static void fill_item(void *c, int64_t item, void *scratch) {
     /* a list's spare entries may be overwritten where the chunk's later lists, written
        after, cover them; past the chunk's end they are another thread's */
     for (int64_t s = s0; s < s1; s++)
-        if (L->offsets[s1] - L->offsets[s + 1] >= 16)
+        if (L->offsets[s1] - L->offsets[s + 1] >= 16 && 5 * (L->offsets[s + 1] - L->offsets[s]) <= L->S)
+            list_spikes_sparse(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+        else if (L->offsets[s1] - L->offsets[s + 1] >= 16)
             list_spikes_spare(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
         else
             list_spikes(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
@@ -652,44 +704,69 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 #define BB_G 8        /* batch elements summed side by side */
 
 /* x[r * ld + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
-   the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples. */
-static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restrict idx,
-                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x,
-                      int64_t ld) {
+   the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples, taken in the
+   order perm (NULL: 0..nb-1), BB_G at a time: the event loop runs to the shortest list of
+   the BB_G, the rest of each list after it one by one, so samples of like list lengths side
+   by side (bb_order) leave less of that rest. */
+static void bsums_f32_perm(const float *restrict w, int64_t S, const int32_t *restrict idx,
+                           const int64_t *restrict off, const int32_t *restrict perm,
+                           int64_t nb, int nv, float *restrict x, int64_t ld) {
     for (int k = 0; k < nv; k++) {
         const float *restrict wk = w + k * S * VL;
-        int64_t r = 0;
-        for (; r + BB_G <= nb; r += BB_G) {
+        int64_t j = 0;
+        for (; j + BB_G <= nb; j += BB_G) {
             const int32_t *ip[BB_G];
-            int64_t ne[BB_G], m = INT64_MAX;
+            int64_t ne[BB_G], rg[BB_G], m = INT64_MAX;
             vf a[BB_G];
             _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
-                ip[g] = idx + off[r + g];
-                ne[g] = off[r + g + 1] - off[r + g];
+                rg[g] = perm ? perm[j + g] : j + g;
+                ip[g] = idx + off[rg[g]];
+                ne[g] = off[rg[g] + 1] - off[rg[g]];
                 m = ne[g] < m ? ne[g] : m;
                 a[g] = (vf){0};
             }
             int64_t e = 0;
-            /* two offsets a load (the loads, not the adds, bound this loop) */
+            /* two offsets a load (the loads, not the adds, bound this loop); the offsets
+               are >= 0, so zero-extended (a move the CPU may eliminate, not a sign
+               extension: ~4% off this loop) */
             for (; e + 2 <= m; e += 2) {
                 _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
                     uint64_t q;
                     memcpy(&q, ip[g] + e, 8);
-                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)q);
-                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)(q >> 32));
+                    a[g] += LOAD_F32(wk + (uint32_t)q);
+                    a[g] += LOAD_F32(wk + (uint32_t)(q >> 32));
                 }
             }
             _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
                 for (int64_t f = e; f < ne[g]; f++) a[g] += LOAD_F32(wk + ip[g][f]);
-                *(vf *)(x + (r + g) * ld + k * VL) = a[g];
+                *(vf *)(x + rg[g] * ld + k * VL) = a[g];
             }
         }
-        for (; r < nb; r++) {
+        for (; j < nb; j++) {
+            const int64_t r = perm ? perm[j] : j;
             const int32_t *i0 = idx + off[r];
             vf a0 = {0};
             for (int64_t e = 0; e < off[r + 1] - off[r]; e++) a0 += LOAD_F32(wk + i0[e]);
             *(vf *)(x + r * ld + k * VL) = a0;
         }
+    }
+}
+
+/* bsums_f32_perm in the samples' own order */
+static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restrict idx,
+                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x,
+                      int64_t ld) {
+    bsums_f32_perm(w, S, idx, off, NULL, nb, nv, x, ld);
+}
+
+/* perm[0..nb) = 0..nb-1 ordered by the length of sample r's list (off[r + 1] - off[r]),
+   shortest first (insertion sort: nb <= BB_GROUP, done once a step for all the vectors) */
+static void bb_order(const int64_t *restrict off, int64_t nb, int32_t *restrict perm) {
+    for (int64_t j = 0; j < nb; j++) {
+        const int64_t len = off[j + 1] - off[j];
+        int64_t i = j;
+        for (; i > 0 && off[perm[i - 1] + 1] - off[perm[i - 1]] > len; i--) perm[i] = perm[i - 1];
+        perm[i] = (int32_t)j;
     }
 }
 
@@ -788,13 +865,17 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
                 for (int j = 0; j < VL; j++)
                     V[(k * nb + r) * VL + j] =
                         k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
-        for (int64_t t = 0; t < L->T; t++)
+        int32_t perm[BB_GROUP];
+        for (int64_t t = 0; t < L->T; t++) {
+            const int64_t *off = L->offsets + t * L->B + b0;
+            bb_order(off, nb, perm);
             for (int k = 0; k < nv; k++) {
-                bsums_f32(w + k * L->S * VL, L->S, L->idx, L->offsets + t * L->B + b0, nb, 1,
-                          x + k * VL, BLOCK);
+                bsums_f32_perm(w + k * L->S * VL, L->S, L->idx, off, perm, nb, 1, x + k * VL,
+                               BLOCK);
                 fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
                                  t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
             }
+        }
         return;
     }
 #endif
