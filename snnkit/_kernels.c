@@ -240,34 +240,73 @@ static int parallel_for(void (*fn)(void *, int64_t, void *), void *ctx, int64_t 
 
 /* ------------------------------------------------------------------ spike lists, in parallel */
 
+/* Each sample's list of its spiking sources (x: [n_samples, S] bytes), each entry source *
+   stride. With pieces > 1 (P) the offsets also say where each piece of `piece` sources
+   starts in the list: offsets[s P + p] is where sample s's sources from p * piece on start
+   (offsets[(s + 1) P] its list's end); the list itself is the same. */
 typedef struct {
     const uint8_t *x;
     int64_t n_samples, S, stride;
-    int64_t *offsets; /* [n_samples + 1] */
+    int64_t *offsets; /* [n_samples P + 1] */
     int32_t *idx;
-    int64_t chunk;
+    int64_t chunk;         /* samples an item */
+    int64_t pieces, piece; /* P (0: 1) */
 } lists_t;
+
+/* out[p] = the number of nonzero bytes among x[p * piece ...] (p < P, the last piece to n) */
+static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, int64_t *out) {
+#if defined(__AVX512BW__)
+    /* one pass over the row, each boundary's prefix count taken from its 64 bytes' mask */
+    int64_t c = 0, prev = 0, next = piece;
+    int p = 0;
+    for (int64_t j = 0; j < n; j += 64) {
+        const __mmask64 in = n - j >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - j)) - 1;
+        const uint64_t m = _mm512_test_epi8_mask(
+            _mm512_maskz_loadu_epi8(in, (const void *)(x + j)), _mm512_set1_epi8((char)0xff));
+        for (; p < P - 1 && next < j + 64; p++, next += piece) {
+            const int64_t below = c + __builtin_popcountll(m & (((uint64_t)1 << (next - j)) - 1));
+            out[p] = below - prev;
+            prev = below;
+        }
+        c += __builtin_popcountll(m);
+    }
+    out[P - 1] = c - prev;
+#else
+    for (int64_t p = 0; p < P; p++)
+        out[p] = count_spikes(x + p * piece, n - p * piece < piece ? n - p * piece : piece);
+#endif
+}
 
 static void count_item(void *c, int64_t item, void *scratch) {
     (void)scratch;
     lists_t *L = (lists_t *)c;
+    const int64_t P = L->pieces > 1 ? L->pieces : 1;
     int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
-    for (int64_t s = s0; s < s1; s++) L->offsets[s + 1] = count_spikes(L->x + s * L->S, L->S);
+    for (int64_t s = s0; s < s1; s++)
+        if (P == 1)
+            L->offsets[s + 1] = count_spikes(L->x + s * L->S, L->S);
+        else
+            count_pieces(L->x + s * L->S, L->S, L->piece, P, L->offsets + s * P + 1);
 }
 
 static void fill_item(void *c, int64_t item, void *scratch) {
     (void)scratch;
     lists_t *L = (lists_t *)c;
+    const int64_t P = L->pieces > 1 ? L->pieces : 1;
     int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
+    const int64_t *off = L->offsets;
     /* a list's spare entries may be overwritten where the chunk's later lists, written
        after, cover them; past the chunk's end they are another thread's */
-    for (int64_t s = s0; s < s1; s++)
-        if (L->offsets[s1] - L->offsets[s + 1] >= 16 && 5 * (L->offsets[s + 1] - L->offsets[s]) <= L->S)
-            list_spikes_sparse(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
-        else if (L->offsets[s1] - L->offsets[s + 1] >= 16)
-            list_spikes_spare(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+    for (int64_t s = s0; s < s1; s++) {
+        const uint8_t *row = L->x + s * L->S;
+        int32_t *out = L->idx + off[s * P];
+        if (off[s1 * P] - off[(s + 1) * P] < 16)
+            list_spikes(row, L->S, L->stride, out);
+        else if (5 * (off[(s + 1) * P] - off[s * P]) <= L->S)
+            list_spikes_sparse(row, L->S, L->stride, out);
         else
-            list_spikes(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+            list_spikes_spare(row, L->S, L->stride, out);
+    }
 }
 
 /* ------------------------------------------------------------------ accumulation */
@@ -407,8 +446,9 @@ typedef struct {
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
     int64_t group; /* item_f32_bb: batch elements per item */
-    const float *slabs; /* item_f32_bb: the weights as slabs [nvt, S, VL] laid out once by the
-                           caller, or NULL: each item copies its block's */
+    const float *slabs; /* item_f32_bb: the weights as slabs [ceil(N / (BB_W VL)), S, BB_W VL]
+                           laid out once by the caller, or NULL: each item copies its block's */
+    int64_t pieces; /* item_f32_bb: lists a sample (lists_t.pieces) */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
@@ -692,58 +732,61 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 /* Float weights are 4 bytes a synaptic event. Summed block by block for one batch element at
    a time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
    bounds the layer. Here (batches of BB_MIN or more) a block's steps run for a group of batch
-   elements at once: the block's weights are first copied into slabs of one vector of columns
-   [S, VL], contiguous (rows 64 bytes apart: a row per page took a TLB miss per event), and
-   per step the sums go slab by slab across the whole group, so that the slab (~50 KB for 784
-   sources) stays in L1 while the group's events read it, eight batch elements interleaved
-   (independent accumulators). Each sum is still its element's rows added in the same order
-   from zero: bit for bit item_f32's. */
+   elements at once: the weights laid out in slabs of BB_W vectors of columns [S, BB_W VL]
+   (rows 256 bytes apart, contiguous: a row per page took a TLB miss per event; one offset
+   load and its address for BB_W adds, where one vector a row spent more on them than on the
+   adds), and per step the sums go slab by slab across the whole group, a piece of at most
+   BB_PIECE sources at a time so that the piece (48 KB) stays in L1 while the group's events
+   read it, samples interleaved (independent accumulators), each with its lists cut at the
+   pieces (lists_t.pieces). Each sum is still its element's rows added in the same order from
+   zero (a piece's sums stored and reloaded, exactly, for the next piece): bit for bit
+   item_f32's. Against one vector a row over all sources at once: ~15% off the layer. */
 #define BB_MIN 8      /* batch elements from which the blocked item is used */
 #define BB_GROUP 64   /* batch elements per item, at most */
 #define BB_MAX_S 4096 /* sources up to which it is: the copied weights, 4 MB a block */
-#define BB_G 8        /* batch elements summed side by side */
+#define BB_G 8        /* batch elements summed side by side (bsums_f32) */
+#define BB_W 4        /* vectors of columns a slab row */
+#if NV == 16
+#define BB_GW 4 /* batch elements summed side by side (bsums_w_f32): 16 accumulators */
+#else
+#define BB_GW 2 /* (8 of the 16 registers) */
+#endif
+#define BB_PIECE 192  /* sources a piece at most: 192 x BB_W x 64 bytes */
 
 /* x[r * ld + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
-   the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples, taken in the
-   order perm (NULL: 0..nb-1), BB_G at a time: the event loop runs to the shortest list of
-   the BB_G, the rest of each list after it one by one, so samples of like list lengths side
-   by side (bb_order) leave less of that rest. */
-static void bsums_f32_perm(const float *restrict w, int64_t S, const int32_t *restrict idx,
-                           const int64_t *restrict off, const int32_t *restrict perm,
-                           int64_t nb, int nv, float *restrict x, int64_t ld) {
+   the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples. */
+static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restrict idx,
+                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x,
+                      int64_t ld) {
     for (int k = 0; k < nv; k++) {
         const float *restrict wk = w + k * S * VL;
-        int64_t j = 0;
-        for (; j + BB_G <= nb; j += BB_G) {
+        int64_t r = 0;
+        for (; r + BB_G <= nb; r += BB_G) {
             const int32_t *ip[BB_G];
-            int64_t ne[BB_G], rg[BB_G], m = INT64_MAX;
+            int64_t ne[BB_G], m = INT64_MAX;
             vf a[BB_G];
             _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
-                rg[g] = perm ? perm[j + g] : j + g;
-                ip[g] = idx + off[rg[g]];
-                ne[g] = off[rg[g] + 1] - off[rg[g]];
+                ip[g] = idx + off[r + g];
+                ne[g] = off[r + g + 1] - off[r + g];
                 m = ne[g] < m ? ne[g] : m;
                 a[g] = (vf){0};
             }
             int64_t e = 0;
-            /* two offsets a load (the loads, not the adds, bound this loop); the offsets
-               are >= 0, so zero-extended (a move the CPU may eliminate, not a sign
-               extension: ~4% off this loop) */
+            /* two offsets a load (the loads, not the adds, bound this loop) */
             for (; e + 2 <= m; e += 2) {
                 _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
                     uint64_t q;
                     memcpy(&q, ip[g] + e, 8);
-                    a[g] += LOAD_F32(wk + (uint32_t)q);
-                    a[g] += LOAD_F32(wk + (uint32_t)(q >> 32));
+                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)q);
+                    a[g] += LOAD_F32(wk + (int32_t)(uint32_t)(q >> 32));
                 }
             }
             _Pragma("GCC unroll 16") for (int g = 0; g < BB_G; g++) {
                 for (int64_t f = e; f < ne[g]; f++) a[g] += LOAD_F32(wk + ip[g][f]);
-                *(vf *)(x + rg[g] * ld + k * VL) = a[g];
+                *(vf *)(x + (r + g) * ld + k * VL) = a[g];
             }
         }
-        for (; j < nb; j++) {
-            const int64_t r = perm ? perm[j] : j;
+        for (; r < nb; r++) {
             const int32_t *i0 = idx + off[r];
             vf a0 = {0};
             for (int64_t e = 0; e < off[r + 1] - off[r]; e++) a0 += LOAD_F32(wk + i0[e]);
@@ -752,21 +795,80 @@ static void bsums_f32_perm(const float *restrict w, int64_t S, const int32_t *re
     }
 }
 
-/* bsums_f32_perm in the samples' own order */
-static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restrict idx,
-                      const int64_t *restrict off, int64_t nb, int nv, float *restrict x,
-                      int64_t ld) {
-    bsums_f32_perm(w, S, idx, off, NULL, nb, nv, x, ld);
-}
+/* x[r * ld + h * VL ...] (h < W) = the sum of sample r's event rows (idx: offsets into w) in
+   the slab w [S, BB_W VL] (its first W vectors), for the group's nb samples, BB_GW at a
+   time; piece p of sample r's list runs from off[r P + p] to
+   off[r P + p + 1] (lists_t.pieces), the pieces one after the other, each continuing from the
+   sums of the ones before. The event loop runs to the shortest list of the BB_GW, the rest of
+   each list after it one by one. */
+#define DEF_BSUMS_W(NAME, W)                                                              \
+    static void NAME(const float *restrict w, const int32_t *restrict idx,                \
+                     const int64_t *restrict off, int64_t P, int64_t nb, float *restrict x, \
+                     int64_t ld) {                                                         \
+        for (int64_t p = 0; p < P; p++) {                                                 \
+            int64_t j = 0;                                                                \
+            for (; j + BB_GW <= nb; j += BB_GW) {                                         \
+                const int32_t *ip[BB_GW];                                                 \
+                int64_t ne[BB_GW], rg[BB_GW], m = INT64_MAX;                              \
+                vf a[BB_GW][W];                                                           \
+                _Pragma("GCC unroll 16") for (int g = 0; g < BB_GW; g++) {                \
+                    rg[g] = j + g;                                                        \
+                    const int64_t *o = off + rg[g] * P + p;                               \
+                    ip[g] = idx + o[0];                                                   \
+                    ne[g] = o[1] - o[0];                                                  \
+                    m = ne[g] < m ? ne[g] : m;                                            \
+                    _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                  \
+                        a[g][h] = p ? *(const vf *)(x + rg[g] * ld + h * VL) : (vf){0};   \
+                }                                                                         \
+                int64_t e = 0;                                                            \
+                /* two offsets a load; they are >= 0, so zero-extended (a move the CPU   \
+                   may eliminate, not a sign extension) */                                \
+                for (; e + 2 <= m; e += 2) {                                              \
+                    _Pragma("GCC unroll 16") for (int g = 0; g < BB_GW; g++) {            \
+                        uint64_t q;                                                       \
+                        memcpy(&q, ip[g] + e, 8);                                         \
+                        const float *r0 = w + (uint32_t)q, *r1 = w + (uint32_t)(q >> 32); \
+                        _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)              \
+                            a[g][h] += LOAD_F32(r0 + h * VL);                             \
+                        _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)              \
+                            a[g][h] += LOAD_F32(r1 + h * VL);                             \
+                    }                                                                     \
+                }                                                                         \
+                _Pragma("GCC unroll 16") for (int g = 0; g < BB_GW; g++) {                \
+                    for (int64_t f = e; f < ne[g]; f++)                                   \
+                        _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)              \
+                            a[g][h] += LOAD_F32(w + ip[g][f] + h * VL);                   \
+                    _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                  \
+                        *(vf *)(x + rg[g] * ld + h * VL) = a[g][h];                       \
+                }                                                                         \
+            }                                                                             \
+            for (; j < nb; j++) {                                                         \
+                const int64_t r = j, *o = off + r * P + p;                                \
+                const int32_t *i0 = idx + o[0];                                           \
+                vf a0[W];                                                                 \
+                _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                      \
+                    a0[h] = p ? *(const vf *)(x + r * ld + h * VL) : (vf){0};             \
+                for (int64_t e = 0; e < o[1] - o[0]; e++)                                 \
+                    _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                  \
+                        a0[h] += LOAD_F32(w + i0[e] + h * VL);                            \
+                _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                      \
+                    *(vf *)(x + r * ld + h * VL) = a0[h];                                 \
+            }                                                                             \
+        }                                                                                 \
+    }
+DEF_BSUMS_W(bsums_w1_f32, 1)
+DEF_BSUMS_W(bsums_w2_f32, 2)
+DEF_BSUMS_W(bsums_w3_f32, 3)
+DEF_BSUMS_W(bsums_w4_f32, BB_W)
 
-/* perm[0..nb) = 0..nb-1 ordered by the length of sample r's list (off[r + 1] - off[r]),
-   shortest first (insertion sort: nb <= BB_GROUP, done once a step for all the vectors) */
-static void bb_order(const int64_t *restrict off, int64_t nb, int32_t *restrict perm) {
-    for (int64_t j = 0; j < nb; j++) {
-        const int64_t len = off[j + 1] - off[j];
-        int64_t i = j;
-        for (; i > 0 && off[perm[i - 1] + 1] - off[perm[i - 1]] > len; i--) perm[i] = perm[i - 1];
-        perm[i] = (int32_t)j;
+/* the DEF_BSUMS_W of the slab's first nw (1 .. BB_W) vectors */
+static void bsums_w_f32(int nw, const float *w, const int32_t *idx, const int64_t *off,
+                        int64_t P, int64_t nb, float *x, int64_t ld) {
+    switch (nw) {
+        case 1: bsums_w1_f32(w, idx, off, P, nb, x, ld); break;
+        case 2: bsums_w2_f32(w, idx, off, P, nb, x, ld); break;
+        case 3: bsums_w3_f32(w, idx, off, P, nb, x, ld); break;
+        default: bsums_w4_f32(w, idx, off, P, nb, x, ld); break;
     }
 }
 
@@ -830,7 +932,8 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
 #endif
 
 /* One item = (block of columns, group of L->group batch elements); as item_f32 otherwise.
-   Scratch: (5 * group + S) * BLOCK floats. */
+   The block's vectors are a multiple of BB_W (but the last block's). Scratch: (5 * group +
+   S) * BLOCK floats. */
 static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     const layer_t *L = (const layer_t *)ctx;
     const neuron_t *p = &L->p;
@@ -839,48 +942,54 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     int64_t nb = L->B - b0 < G ? L->B - b0 : G;
     int64_t per = L->per;
     int64_t c0 = blk * per * VL, n = L->N - c0 < per * VL ? L->N - c0 : per * VL;
-    int nv = (int)((n + VL - 1) / VL);
+    int nv = (int)((n + VL - 1) / VL), nq = (nv + BB_W - 1) / BB_W;
+    const int64_t S = L->S, WV = BB_W * VL; /* a slab row */
     float *x = (float *)scratch, *V = x + G * BLOCK, *I = V + G * BLOCK, *TH = I + G * BLOCK;
     int32_t *R = (int32_t *)(TH + G * BLOCK);
     float *w = (float *)(R + G * BLOCK);
     if (L->slabs)
-        w = (float *)L->slabs + c0 * L->S; /* (the kernel reads them only) */
-    else
-        for (int k = 0; k < nv; k++)
-            for (int64_t s = 0; s < L->S; s++)
-                *(vf *)(w + (k * L->S + s) * VL) =
-                    LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
+        w = (float *)L->slabs + c0 * S; /* (the kernel reads them only) */
+    else /* the block's slabs [nq, S, BB_W VL], zeros past its vectors */
+        for (int q = 0; q < nq; q++)
+            for (int64_t s = 0; s < S; s++)
+                for (int h = 0; h < BB_W; h++)
+                    *(vf *)(w + (q * S + s) * WV + h * VL) =
+                        q * BB_W + h < nv
+                            ? LOAD_F32((const float *)L->w + s * L->Np + c0 + (q * BB_W + h) * VL)
+                            : (vf){0};
     for (int64_t r = 0; r < nb; r++)
         for (int64_t c = 0; c < n; c++) {
             V[r * BLOCK + c] = ((const float *)p->v_init)[c0 + c];
             I[r * BLOCK + c] = TH[r * BLOCK + c] = 0;
             R[r * BLOCK + c] = 0;
         }
-    int64_t step = L->B * L->N;
+    const int64_t step = L->B * L->N, P = L->pieces;
 #if BB_FUSED
     if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
-        /* each vector's update right after its sums (V: [nv, nb, VL]) */
+        /* each vector's update right after its slab's sums (V: [nv, nb, VL]) */
         for (int k = 0; k < nv; k++)
             for (int64_t r = 0; r < nb; r++)
                 for (int j = 0; j < VL; j++)
                     V[(k * nb + r) * VL + j] =
                         k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
-        int32_t perm[BB_GROUP];
         for (int64_t t = 0; t < L->T; t++) {
-            const int64_t *off = L->offsets + t * L->B + b0;
-            bb_order(off, nb, perm);
-            for (int k = 0; k < nv; k++) {
-                bsums_f32_perm(w + k * L->S * VL, L->S, L->idx, off, perm, nb, 1, x + k * VL,
-                               BLOCK);
-                fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
-                                 t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
+            const int64_t *off = L->offsets + (t * L->B + b0) * P;
+            for (int q = 0; q < nq; q++) {
+                bsums_w_f32(nv - q * BB_W, w + q * S * WV, L->idx, off, P, nb, x + q * WV,
+                            BLOCK);
+                for (int k = q * BB_W; k < nv && k < (q + 1) * BB_W; k++)
+                    fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
+                                     t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
             }
         }
         return;
     }
 #endif
     for (int64_t t = 0; t < L->T; t++) {
-        bsums_f32(w, L->S, L->idx, L->offsets + t * L->B + b0, nb, nv, x, BLOCK);
+        const int64_t *off = L->offsets + (t * L->B + b0) * P;
+        for (int q = 0; q < nq; q++)
+            bsums_w_f32(nv - q * BB_W, w + q * S * WV, L->idx, off, P, nb, x + q * WV,
+                        BLOCK);
         for (int64_t r = 0; r < nb; r++) {
             int64_t o = (t * L->B + b0 + r) * L->N + c0;
             float *xr = x + r * BLOCK, *Vr = V + r * BLOCK, *Ir = I + r * BLOCK;
@@ -916,13 +1025,16 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
 
 int snn_vector_lanes(void) { return VL; }
 
+/* vectors of columns a row of the float layer's slabs (snnkit.kernels.slabs) */
+int snn_slab_width(void) { return BB_W; }
+
 /* Run one population over T steps.
    x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
    (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
    elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1, the same weights
-   packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs [ceil(N / VL), S, VL]
-   (snnkit.kernels.slabs: the batch-blocked item then reads them instead of copying its
-   block's), or NULL; dense: extra input [T, B, N] in the state type
+   packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs
+   [ceil(N / (BB_W VL)), S, BB_W VL] (snnkit.kernels.slabs with snn_slab_width(): the
+   batch-blocked item then reads them instead of copying its block's), or NULL; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
    state type to receive the synaptic input (event sums + dense) instead of running neurons.
@@ -958,22 +1070,29 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
         default: return -2;
     }
     int64_t n_samples = T * B;
-    int64_t *offsets = calloc((size_t)n_samples + 1, sizeof(int64_t));
+    /* float, batch large enough, the block's weights not too large: the blocked item, its
+       lists cut into pieces of sources of at most BB_PIECE, evened out (16 apart) */
+    int bb = kind == 0 && B >= BB_MIN && S && S <= BB_MAX_S;
+    int64_t pieces = bb ? (S + BB_PIECE - 1) / BB_PIECE : 1;
+    int64_t piece = ((S + pieces - 1) / pieces + 15) / 16 * 16;
+    pieces = bb ? (S + piece - 1) / piece : 1;
+    int64_t *offsets = calloc((size_t)(pieces * n_samples) + 1, sizeof(int64_t));
     if (!offsets) return -1;
     int32_t *idx = NULL;
     int rc = 0;
-    /* float, batch large enough, the block's weights not too large: the blocked item */
-    int bb = kind == 0 && B >= BB_MIN && S && S <= BB_MAX_S;
+    int64_t total = 0; /* spikes */
     if (S) {
-        lists_t Ls = {x, n_samples, S, bb ? VL : Np, offsets, NULL, 64}; /* row offsets */
-        int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
+        lists_t Ls = {x, n_samples, S, bb ? BB_W * VL : Np, offsets, NULL, 64, /* row offsets */
+                      pieces, piece};
+        const int64_t nl = pieces * n_samples, n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
-        for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
+        for (int64_t s = 0; s < nl; s++) offsets[s + 1] += offsets[s];
+        total = offsets[nl];
 #ifdef HAVE_AMX
         /* the tiles compute 32 batch elements: with fewer, their share of the work is real */
         const double used = B < AMX_ROWS ? (double)B / AMX_ROWS : 1.0;
         if (!rc && kind == 1 && wv && snn_amx_available()
-            && (double)offsets[n_samples] * used >= AMX_DENSITY * (double)n_samples * (double)S
+            && (double)total * used >= AMX_DENSITY * (double)n_samples * (double)S
             && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
             return layer_amx(T, B, N, S, x, wv, dense, p, spikes, rec_v, rec_i, rec_theta,
@@ -983,7 +1102,7 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
 #ifdef HAVE_AMX_BF16
         const double share = B < AMX_BF_ROWS ? (double)B / AMX_BF_ROWS : 1.0;
         if (!rc && kind == 0 && wb && parts >= 1 && parts <= 3 && snn_amx_available()
-            && (double)offsets[n_samples] * share >= density * (double)n_samples * (double)S
+            && (double)total * share >= density * (double)n_samples * (double)S
             && (double)(n_samples + AMX_BF_ROWS) * (double)S * 2 <= AMX_MAX_COPY) {
             free(offsets);
             return layer_bf16(T, B, N, S, x, wb, parts, dense, p, spikes, rec_v, rec_i,
@@ -992,7 +1111,7 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
 #else
         (void)wb, (void)parts, (void)density;
 #endif
-        idx = malloc(sizeof(int32_t) * (size_t)(offsets[n_samples] + 1));
+        idx = malloc(sizeof(int32_t) * (size_t)(total + 1));
         if (!idx) rc = -1;
         if (!rc) {
             Ls.idx = idx;
@@ -1003,8 +1122,9 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
         /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
         int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
+        if (bb) per = (per + BB_W - 1) / BB_W * BB_W; /* whole slabs a block (<= NV still) */
         layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes, sums,
-                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0};
+                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0, NULL, pieces};
         if (bb) {
             /* groups of at most BB_GROUP, smaller while the threads would lack items (each
                item copies its block's weights once), then evened out */
