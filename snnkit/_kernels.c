@@ -251,10 +251,21 @@ typedef struct {
     int32_t *idx;
     int64_t chunk;         /* samples an item */
     int64_t pieces, piece; /* P (0: 1) */
+    uint64_t *bits; /* [n_samples, ceil(S / 64)] or NULL: the counting pass leaves each 64
+                       sources' spikes there as a mask, and the listing pass reads those
+                       (1/8 of the bytes: from cache, where x came from memory) */
 } lists_t;
 
-/* out[p] = the number of nonzero bytes among x[p * piece ...] (p < P, the last piece to n) */
-static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, int64_t *out) {
+#if defined(__AVX512BW__) && defined(__AVX512VBMI2__)
+#define LIST_BITS 1
+#else
+#define LIST_BITS 0
+#endif
+
+/* out[p] = the number of nonzero bytes among x[p * piece ...] (p < P, the last piece to n);
+   bits (LIST_BITS builds, or NULL): each 64 bytes' mask of nonzero bytes */
+static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, int64_t *out,
+                         uint64_t *bits) {
 #if defined(__AVX512BW__)
     /* one pass over the row, each boundary's prefix count taken from its 64 bytes' mask */
     int64_t c = 0, prev = 0, next = piece;
@@ -263,6 +274,7 @@ static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, 
         const __mmask64 in = n - j >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - j)) - 1;
         const uint64_t m = _mm512_test_epi8_mask(
             _mm512_maskz_loadu_epi8(in, (const void *)(x + j)), _mm512_set1_epi8((char)0xff));
+        if (bits) bits[j / 64] = m;
         for (; p < P - 1 && next < j + 64; p++, next += piece) {
             const int64_t below = c + __builtin_popcountll(m & (((uint64_t)1 << (next - j)) - 1));
             out[p] = below - prev;
@@ -272,21 +284,77 @@ static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, 
     }
     out[P - 1] = c - prev;
 #else
+    (void)bits;
     for (int64_t p = 0; p < P; p++)
         out[p] = count_spikes(x + p * piece, n - p * piece < piece ? n - p * piece : piece);
 #endif
 }
+
+#if LIST_BITS
+/* list_spikes from the masks bits of x's 64-byte blocks (count_pieces); spare, sparse: as
+   list_spikes_spare, list_spikes_sparse (not spare: masked stores, nothing past the list) */
+static int64_t list_bits(const uint64_t *bits, int64_t n, int64_t stride, int32_t *out,
+                         int spare, int sparse) {
+    static const uint8_t iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                     13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+                                     39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+                                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+    const __m512i pos = _mm512_loadu_si512((const void *)iota);
+    const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
+    const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
+    __m512i offs = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), vstride);
+    int64_t c = 0;
+    for (int64_t j = 0; j < n; j += 64, offs = _mm512_add_epi32(offs, _mm512_slli_epi32(step, 2))) {
+        const uint64_t m = bits[j / 64];
+        const int k = __builtin_popcountll(m);
+        if (spare && sparse) { /* as list_spikes_sparse */
+            const __m512i b = _mm512_maskz_compress_epi8(m, pos);
+            const __m512i base = _mm512_set1_epi32((int32_t)(j * stride));
+#define LIST_PART(Q)                                                                  \
+    _mm512_add_epi32(base, _mm512_mullo_epi32(                                        \
+                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
+            _mm512_storeu_si512((void *)(out + c), LIST_PART(0));
+            if (k > 16) {
+                _mm512_storeu_si512((void *)(out + c + 16), LIST_PART(1));
+                if (k > 32) {
+                    _mm512_storeu_si512((void *)(out + c + 32), LIST_PART(2));
+                    if (k > 48) _mm512_storeu_si512((void *)(out + c + 48), LIST_PART(3));
+                }
+            }
+#undef LIST_PART
+            c += k;
+            continue;
+        }
+        __m512i o = offs;
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++, o = _mm512_add_epi32(o, step)) {
+            const __mmask16 mq = (__mmask16)(m >> (16 * q));
+            const int kq = __builtin_popcount(mq);
+            if (spare)
+                _mm512_storeu_si512((void *)(out + c), _mm512_maskz_compress_epi32(mq, o));
+            else
+                _mm512_mask_storeu_epi32(out + c, (__mmask16)((1u << kq) - 1),
+                                         _mm512_maskz_compress_epi32(mq, o));
+            c += kq;
+        }
+    }
+    return c;
+}
+#endif
 
 static void count_item(void *c, int64_t item, void *scratch) {
     (void)scratch;
     lists_t *L = (lists_t *)c;
     const int64_t P = L->pieces > 1 ? L->pieces : 1;
     int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
+    const int64_t nw = (L->S + 63) / 64;
     for (int64_t s = s0; s < s1; s++)
-        if (P == 1)
+        if (P == 1 && !L->bits)
             L->offsets[s + 1] = count_spikes(L->x + s * L->S, L->S);
         else
-            count_pieces(L->x + s * L->S, L->S, L->piece, P, L->offsets + s * P + 1);
+            count_pieces(L->x + s * L->S, L->S, P == 1 ? L->S : L->piece, P,
+                         L->offsets + s * P + 1, L->bits ? L->bits + s * nw : NULL);
 }
 
 static void fill_item(void *c, int64_t item, void *scratch) {
@@ -300,6 +368,14 @@ static void fill_item(void *c, int64_t item, void *scratch) {
     for (int64_t s = s0; s < s1; s++) {
         const uint8_t *row = L->x + s * L->S;
         int32_t *out = L->idx + off[s * P];
+#if LIST_BITS
+        if (L->bits) {
+            list_bits(L->bits + s * ((L->S + 63) / 64), L->S, L->stride, out,
+                      off[s1 * P] - off[(s + 1) * P] >= 16,
+                      5 * (off[(s + 1) * P] - off[s * P]) <= L->S);
+            continue;
+        }
+#endif
         if (off[s1 * P] - off[(s + 1) * P] < 16)
             list_spikes(row, L->S, L->stride, out);
         else if (5 * (off[(s + 1) * P] - off[s * P]) <= L->S)
@@ -1081,9 +1157,17 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
     int32_t *idx = NULL;
     int rc = 0;
     int64_t total = 0; /* spikes */
+    uint64_t *bits = NULL;
+    if (S && LIST_BITS) {
+        bits = malloc(sizeof(uint64_t) * (size_t)(n_samples * ((S + 63) / 64)));
+        if (!bits) {
+            free(offsets);
+            return -1;
+        }
+    }
     if (S) {
         lists_t Ls = {x, n_samples, S, bb ? BB_W * VL : Np, offsets, NULL, 64, /* row offsets */
-                      pieces, piece};
+                      pieces, piece, bits};
         const int64_t nl = pieces * n_samples, n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
         for (int64_t s = 0; s < nl; s++) offsets[s + 1] += offsets[s];
@@ -1095,6 +1179,7 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
             && (double)total * used >= AMX_DENSITY * (double)n_samples * (double)S
             && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
+            free(bits);
             return layer_amx(T, B, N, S, x, wv, dense, p, spikes, rec_v, rec_i, rec_theta,
                              sums, n_threads);
         }
@@ -1105,6 +1190,7 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
             && (double)total * share >= density * (double)n_samples * (double)S
             && (double)(n_samples + AMX_BF_ROWS) * (double)S * 2 <= AMX_MAX_COPY) {
             free(offsets);
+            free(bits);
             return layer_bf16(T, B, N, S, x, wb, parts, dense, p, spikes, rec_v, rec_i,
                               rec_theta, sums, n_threads);
         }
@@ -1118,6 +1204,7 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
             rc = parallel_for(fill_item, &Ls, n_chunks, n_threads, 0);
         }
     }
+    free(bits);
     if (!rc) {
         /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
         int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
