@@ -1158,7 +1158,8 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
     int rc = 0;
     int64_t total = 0; /* spikes */
     uint64_t *bits = NULL;
-    if (S && LIST_BITS) {
+    /* (not where the int8 tiles may take the layer: then nothing lists the spikes) */
+    if (S && LIST_BITS && !(kind == 1 && wv && snn_amx_available())) {
         bits = malloc(sizeof(uint64_t) * (size_t)(n_samples * ((S + 63) / 64)));
         if (!bits) {
             free(offsets);
