@@ -522,9 +522,10 @@ typedef struct {
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
     int64_t group; /* item_f32_bb: batch elements per item */
-    const float *slabs; /* item_f32_bb: the weights as slabs [ceil(N / (BB_W VL)), S, BB_W VL]
-                           laid out once by the caller, or NULL: each item copies its block's */
+    const float *slabs; /* item_f32_bb: the weights as slabs [ceil(N / (sw VL)), S, sw VL] laid
+                           out once by the caller, or NULL: each item copies its block's */
     int64_t pieces; /* item_f32_bb: lists a sample (lists_t.pieces) */
+    int64_t sw; /* item_f32_bb: vectors a slab row, min(BB_W, the vectors of N) */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
@@ -809,7 +810,7 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
    a time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
    bounds the layer. Here (batches of BB_MIN or more) a block's steps run for a group of batch
    elements at once: the weights laid out in slabs of BB_W vectors of columns [S, BB_W VL]
-   (rows 256 bytes apart, contiguous: a row per page took a TLB miss per event; one offset
+   (fewer where N has fewer; rows 256 bytes apart, contiguous: a row per page took a TLB miss per event; one offset
    load and its address for BB_W adds, where one vector a row spent more on them than on the
    adds), and per step the sums go slab by slab across the whole group, a piece of at most
    BB_PIECE sources at a time so that the piece (48 KB) stays in L1 while the group's events
@@ -827,7 +828,7 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 #else
 #define BB_GW 2 /* (8 of the 16 registers) */
 #endif
-#define BB_PIECE 192  /* sources a piece at most: 192 x BB_W x 64 bytes */
+#define BB_PIECE 192  /* sources a piece at most: 192 x BB_W x 64 bytes (narrower slabs: more) */
 
 /* x[r * ld + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
    the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples. */
@@ -937,7 +938,7 @@ DEF_BSUMS_W(bsums_w2_f32, 2)
 DEF_BSUMS_W(bsums_w3_f32, 3)
 DEF_BSUMS_W(bsums_w4_f32, BB_W)
 
-/* the DEF_BSUMS_W of the slab's first nw (1 .. BB_W) vectors */
+/* the DEF_BSUMS_W of the slab's first nw vectors (BB_W from BB_W on) */
 static void bsums_w_f32(int nw, const float *w, const int32_t *idx, const int64_t *off,
                         int64_t P, int64_t nb, float *x, int64_t ld) {
     switch (nw) {
@@ -1008,7 +1009,7 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
 #endif
 
 /* One item = (block of columns, group of L->group batch elements); as item_f32 otherwise.
-   The block's vectors are a multiple of BB_W (but the last block's). Scratch: (5 * group +
+   The block's vectors are a multiple of L->sw (but the last block's). Scratch: (5 * group +
    S) * BLOCK floats. */
 static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     const layer_t *L = (const layer_t *)ctx;
@@ -1018,20 +1019,20 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     int64_t nb = L->B - b0 < G ? L->B - b0 : G;
     int64_t per = L->per;
     int64_t c0 = blk * per * VL, n = L->N - c0 < per * VL ? L->N - c0 : per * VL;
-    int nv = (int)((n + VL - 1) / VL), nq = (nv + BB_W - 1) / BB_W;
-    const int64_t S = L->S, WV = BB_W * VL; /* a slab row */
+    const int sw = (int)L->sw, nv = (int)((n + VL - 1) / VL), nq = (nv + sw - 1) / sw;
+    const int64_t S = L->S, WV = sw * VL; /* a slab row */
     float *x = (float *)scratch, *V = x + G * BLOCK, *I = V + G * BLOCK, *TH = I + G * BLOCK;
     int32_t *R = (int32_t *)(TH + G * BLOCK);
     float *w = (float *)(R + G * BLOCK);
     if (L->slabs)
         w = (float *)L->slabs + c0 * S; /* (the kernel reads them only) */
-    else /* the block's slabs [nq, S, BB_W VL], zeros past its vectors */
+    else /* the block's slabs [nq, S, sw VL], zeros past its vectors */
         for (int q = 0; q < nq; q++)
             for (int64_t s = 0; s < S; s++)
-                for (int h = 0; h < BB_W; h++)
+                for (int h = 0; h < sw; h++)
                     *(vf *)(w + (q * S + s) * WV + h * VL) =
-                        q * BB_W + h < nv
-                            ? LOAD_F32((const float *)L->w + s * L->Np + c0 + (q * BB_W + h) * VL)
+                        q * sw + h < nv
+                            ? LOAD_F32((const float *)L->w + s * L->Np + c0 + (q * sw + h) * VL)
                             : (vf){0};
     for (int64_t r = 0; r < nb; r++)
         for (int64_t c = 0; c < n; c++) {
@@ -1051,9 +1052,8 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
         for (int64_t t = 0; t < L->T; t++) {
             const int64_t *off = L->offsets + (t * L->B + b0) * P;
             for (int q = 0; q < nq; q++) {
-                bsums_w_f32(nv - q * BB_W, w + q * S * WV, L->idx, off, P, nb, x + q * WV,
-                            BLOCK);
-                for (int k = q * BB_W; k < nv && k < (q + 1) * BB_W; k++)
+                bsums_w_f32(nv - q * sw, w + q * S * WV, L->idx, off, P, nb, x + q * WV, BLOCK);
+                for (int k = q * sw; k < nv && k < (q + 1) * sw; k++)
                     fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
                                      t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
             }
@@ -1064,8 +1064,7 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     for (int64_t t = 0; t < L->T; t++) {
         const int64_t *off = L->offsets + (t * L->B + b0) * P;
         for (int q = 0; q < nq; q++)
-            bsums_w_f32(nv - q * BB_W, w + q * S * WV, L->idx, off, P, nb, x + q * WV,
-                        BLOCK);
+            bsums_w_f32(nv - q * sw, w + q * S * WV, L->idx, off, P, nb, x + q * WV, BLOCK);
         for (int64_t r = 0; r < nb; r++) {
             int64_t o = (t * L->B + b0 + r) * L->N + c0;
             float *xr = x + r * BLOCK, *Vr = V + r * BLOCK, *Ir = I + r * BLOCK;
@@ -1109,8 +1108,8 @@ int snn_slab_width(void) { return BB_W; }
    (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
    elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1, the same weights
    packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs
-   [ceil(N / (BB_W VL)), S, BB_W VL] (snnkit.kernels.slabs with snn_slab_width(): the
-   batch-blocked item then reads them instead of copying its block's), or NULL; dense: extra input [T, B, N] in the state type
+   [ceil(N / (sw VL)), S, sw VL], sw = min(snn_slab_width(), ceil(N / VL)) (snnkit.kernels.slabs:
+   the batch-blocked item then reads them instead of copying its block's), or NULL; dense: extra input [T, B, N] in the state type
    (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
    [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
    state type to receive the synaptic input (event sums + dense) instead of running neurons.
@@ -1149,7 +1148,9 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
     /* float, batch large enough, the block's weights not too large: the blocked item, its
        lists cut into pieces of sources of at most BB_PIECE, evened out (16 apart) */
     int bb = kind == 0 && B >= BB_MIN && S && S <= BB_MAX_S;
-    int64_t pieces = bb ? (S + BB_PIECE - 1) / BB_PIECE : 1;
+    const int64_t nvec = (N + VL - 1) / VL, sw = nvec < BB_W ? nvec : BB_W;
+    const int64_t most = BB_PIECE * BB_W / (sw ? sw : 1); /* sources a piece */
+    int64_t pieces = bb ? (S + most - 1) / most : 1;
     int64_t piece = ((S + pieces - 1) / pieces + 15) / 16 * 16;
     pieces = bb ? (S + piece - 1) / piece : 1;
     int64_t *offsets = calloc((size_t)(pieces * n_samples) + 1, sizeof(int64_t));
@@ -1167,7 +1168,7 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
         }
     }
     if (S) {
-        lists_t Ls = {x, n_samples, S, bb ? BB_W * VL : Np, offsets, NULL, 64, /* row offsets */
+        lists_t Ls = {x, n_samples, S, bb ? sw * VL : Np, offsets, NULL, 64, /* row offsets */
                       pieces, piece, bits};
         const int64_t nl = pieces * n_samples, n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
@@ -1208,11 +1209,11 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
     free(bits);
     if (!rc) {
         /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
-        int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
+        int64_t nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
-        if (bb) per = (per + BB_W - 1) / BB_W * BB_W; /* whole slabs a block (<= NV still) */
+        if (bb) per = (per + sw - 1) / sw * sw; /* whole slabs a block (<= NV still) */
         layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes, sums,
-                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0, NULL, pieces};
+                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0, NULL, pieces, sw};
         if (bb) {
             /* groups of at most BB_GROUP, smaller while the threads would lack items (each
                item copies its block's weights once), then evened out */

@@ -254,8 +254,9 @@ def test_batch_blocked_float_sums_equal_one_sample_at_a_time(batch, monkeypatch)
 def pieces_net(rng, dyadic=False):
     """784 sources (the batch-blocked float sums cut each sample's list into 5 pieces of
     sources, two of the cuts on a 64-source boundary) into a LIF with bias and delayed reset
-    (the fused update; 70 targets: a slab of 4 vectors and one of 1) and a CubaLIF (the
-    general update; 40 targets: a slab of 3 vectors)."""
+    (the fused update; 70 targets: slabs of 4 vectors a row, the last with 1 vector used), a
+    CubaLIF (the general update; 40 targets: slabs of 3 vectors) and a LIF of 10 targets
+    (slabs of 1 vector, 2 pieces)."""
     def w(shape, sd):
         x = rng.normal(0.0, sd, shape)
         return np.round(x * 64) / 64 if dyadic else x
@@ -265,8 +266,10 @@ def pieces_net(rng, dyadic=False):
     net.add_population("h", 70, LIF(beta=0.9, threshold=1.0, bias=rng.uniform(-0.05, 0.1, 70),
                                     reset="delayed"))
     net.add_population("g", 40, CubaLIF(alpha=0.5, beta=0.9, threshold=1.5))
+    net.add_population("o", 10, LIF(beta=0.8, threshold=1.0))
     net.connect("in", "h", w((70, 784), 0.06))
     net.connect("in", "g", w((40, 784), 0.06))
+    net.connect("in", "o", w((10, 784), 0.06))
     return net
 
 
@@ -293,7 +296,7 @@ def test_float_sums_over_source_pieces_are_exact(monkeypatch):
     x = pieces_inputs(rng, 12, 12)
     fast = run(net, x, monkeypatch, True)
     assert_identical(fast, run(net, x, monkeypatch, False))
-    for k in ("h", "g"):
+    for k in ("h", "g", "o"):
         assert 0.02 < float(fast.spikes[k].float().mean()) < 0.6, k
 
 
@@ -308,7 +311,7 @@ def test_float_sums_over_source_pieces_equal_one_sample_at_a_time(monkeypatch):
     whole = run(net, x, monkeypatch, True)
     for b in range(9):
         one = run(net, {"in": x["in"][:, b:b + 1]}, monkeypatch, True)
-        for k in ("h", "g"):
+        for k in ("h", "g", "o"):
             assert torch.equal(whole.spikes[k][:, b:b + 1], one.spikes[k]), (k, b)
             for var in ("v", "i"):
                 assert torch.equal(whole.states[k][var][:, b:b + 1], one.states[k][var]), var
