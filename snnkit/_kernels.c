@@ -12,11 +12,12 @@
 
    The block loop is outermost so that a block's slice of the weights stays in L2 while all
    samples stream past it. Float layers with 8 or more batch elements go further
-   (item_f32_bb): a group of samples at a time, one vector of columns at a time, that
-   vector's weight slab in L1 and, for the LIF, its neuron update right after its sums. Integer sums are exact whatever the order, so the fixed-point path
-   is bit-exact with the torch integer path; float sums differ from a BLAS product only in
-   fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
-   product and sum as torch does (no fused multiply-add).
+   (item_f32_bb): a group of samples at a time, a slab of up to 4 vectors of columns at a
+   time, a piece of its sources at a time in L1 and, for the LIF, the neuron update of the
+   slab's vectors right after their sums. Integer sums are exact whatever the order, so the
+   fixed-point path is bit-exact with the torch integer path; float sums differ from a BLAS
+   product only in fp32 summation order. Build with -ffp-contract=off: the neuron update must
+   round each product and sum as torch does (no fused multiply-add).
 
    The neuron update is written once (DEF_UPDATE, DEF_DELAYED) for both arithmetics, step for
    step as in neurons.py / docs/fixed-point.md "One time step" items 2-8.
@@ -306,7 +307,8 @@ static int64_t list_bits(const uint64_t *bits, int64_t n, int64_t stride, int32_
     __m512i offs = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), vstride);
     int64_t c = 0;
-    for (int64_t j = 0; j < n; j += 64, offs = _mm512_add_epi32(offs, _mm512_slli_epi32(step, 2))) {
+    const __m512i step64 = _mm512_slli_epi32(step, 2);
+    for (int64_t j = 0; j < n; j += 64, offs = _mm512_add_epi32(offs, step64)) {
         const uint64_t m = bits[j / 64];
         const int k = __builtin_popcountll(m);
         if (spare && sparse) { /* as list_spikes_sparse */
@@ -806,18 +808,19 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 
 /* ------------------------------------------------------------------ float, batch-blocked */
 
-/* Float weights are 4 bytes a synaptic event. Summed block by block for one batch element at
-   a time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
+/* Float weights are 4 bytes a synaptic event. Summed block by block for one batch element at a
+   time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
    bounds the layer. Here (batches of BB_MIN or more) a block's steps run for a group of batch
    elements at once: the weights laid out in slabs of BB_W vectors of columns [S, BB_W VL]
-   (fewer where N has fewer; rows 256 bytes apart, contiguous: a row per page took a TLB miss per event; one offset
-   load and its address for BB_W adds, where one vector a row spent more on them than on the
-   adds), and per step the sums go slab by slab across the whole group, a piece of at most
-   BB_PIECE sources at a time so that the piece (48 KB) stays in L1 while the group's events
-   read it, samples interleaved (independent accumulators), each with its lists cut at the
-   pieces (lists_t.pieces). Each sum is still its element's rows added in the same order from
-   zero (a piece's sums stored and reloaded, exactly, for the next piece): bit for bit
-   item_f32's. Against one vector a row over all sources at once: ~15% off the layer. */
+   (fewer where N has fewer; rows 256 bytes apart, contiguous: a row per page took a TLB miss
+   per event; one offset load and its address for BB_W adds, where one vector a row spent more
+   on them than on the adds), and per step the sums go slab by slab across the whole group, a
+   piece of at most BB_PIECE sources at a time so that the piece (48 KB) stays in L1 while the
+   group's events read it, samples interleaved (independent accumulators), each with its lists
+   cut at the pieces (lists_t.pieces). Each sum is still its element's rows added in the same
+   order from zero (a piece's sums stored and reloaded, exactly, for the next piece): bit for
+   bit item_f32's. Against one vector a row over all sources at once: ~5-8% off sim_speed's ff
+   layer (4 vectors a row without pieces, or pieces with 1 vector a row: no faster). */
 #define BB_MIN 8      /* batch elements from which the blocked item is used */
 #define BB_GROUP 64   /* batch elements per item, at most */
 #define BB_MAX_S 4096 /* sources up to which it is: the copied weights, 4 MB a block */
@@ -1103,17 +1106,16 @@ int snn_vector_lanes(void) { return VL; }
 /* vectors of columns a row of the float layer's slabs (snnkit.kernels.slabs) */
 int snn_slab_width(void) { return BB_W; }
 
-/* Run one population over T steps.
-   x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
-   (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
-   elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1, the same weights
-   packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs
-   [ceil(N / (sw VL)), S, sw VL], sw = min(snn_slab_width(), ceil(N / VL)) (snnkit.kernels.slabs:
-   the batch-blocked item then reads them instead of copying its block's), or NULL; dense: extra input [T, B, N] in the state type
-   (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
-   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
-   state type to receive the synaptic input (event sums + dense) instead of running neurons.
-   Returns 0, -1 when memory ran out, -2 for a bad kind. */
+/* Run one population over T steps. x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking
+   sources); w: weights [S, Np] (transposed, rows padded to Np >= N, a multiple of the vector
+   lanes, then 16 spare elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1,
+   the same weights packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs [ceil(N
+   / (sw VL)), S, sw VL], sw = min(snn_slab_width(), ceil(N / VL)) (snnkit.kernels.slabs: the
+   batch-blocked item then reads them instead of copying its block's), or NULL; dense: extra
+   input [T, B, N] in the state type (float32 or int32) or NULL; p: neuron parameters [N] in
+   the state type; spikes: output [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL;
+   sums: NULL, or [T, B, N] in the state type to receive the synaptic input (event sums +
+   dense) instead of running neurons. Returns 0, -1 when memory ran out, -2 for a bad kind. */
 int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
                    const uint8_t *x, const void *w, const void *wv, const void *dense,
                    const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i,
