@@ -318,6 +318,30 @@ def test_float_sums_over_source_pieces_equal_one_sample_at_a_time(monkeypatch):
 
 
 @needs_cc
+@pytest.mark.parametrize("slabs", [True, False], ids=["slabs", "copied"])
+def test_float_sums_only_over_source_pieces_equal_one_sample_at_a_time(slabs):
+    # run_layer(sums=True) (a group's input from outside, cpu_path._group), 9 samples: the
+    # pieces' sums of 70 columns, from the projection's slabs or from the block's own copy
+    # of the weights, bit for bit the one-sample sums (item_f32)
+    lib = kernel_lib()
+    rng = np.random.default_rng(23)
+    plan = plan_mod.float_plan(pieces_net(rng), "cpu", None)
+    pr, p, v0 = plan.projs[0], plan.neurons["h"], plan.v_init["h"]
+    assert (pr.source, pr.target) == ("in", "h")
+    steps, batch = 6, 9
+    x = torch.from_numpy(pieces_inputs(rng, steps, batch)["in"])
+    wt = pr.kernel_weights()
+    wv = kernels.slabs(wt, 70, kernels.slab_lanes(lib, 70)) if slabs else None
+    whole, _ = kernels.run_layer(lib, x.reshape(steps * batch, -1), wt, None, p, v0, steps,
+                                 batch, wv=wv, sums=True)
+    for b in range(batch):
+        one, _ = kernels.run_layer(lib, x[:, b].contiguous(), wt, None, p, v0, steps, 1,
+                                   sums=True)
+        assert torch.equal(whole[:, b:b + 1], one), b
+    assert float(whole.abs().min()) < float(whole.abs().max())
+
+
+@needs_cc
 @pytest.mark.parametrize("backend", ["float", "fixed"])
 def test_bias_only_update_is_bit_exact_with_the_torch_path(backend, monkeypatch):
     # no synaptic current, refractory period or adaptation but a bias: the kernel's
