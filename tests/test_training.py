@@ -2,6 +2,7 @@
 bit, and the Verilated RTL), the C kernel's gradients against autograd through neuron_step,
 training that learns, export, checkpoints and bad input."""
 
+import ctypes
 import math
 
 import numpy as np
@@ -292,6 +293,18 @@ def test_wide_projection_gradients_equal_autograd(amx, monkeypatch):
         assert float((g1[n] - g2[n]).abs().max()) <= 1e-5 * scale, n
 
 
+
+
+def test_training_kernel_built_as_the_simulator_kernel():
+    """The training kernel includes the simulator's (_kernels.c) and is built with the same
+    native flags: a name defined in both makes the native build fail, and the build falls
+    back to the baseline instruction set without a word (several times slower)."""
+    from snnkit import kernels
+
+    sim, lib = kernels.load(), train_kernel.load()
+    assert sim is not None and lib is not None
+    lib.snn_vector_lanes.restype = ctypes.c_int
+    assert lib.snn_vector_lanes() == sim.lanes
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_wide_population_kernel_equals_autograd(threads, monkeypatch):

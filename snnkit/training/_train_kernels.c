@@ -373,7 +373,7 @@ static inline void stream_out(void *dst, const void *src, size_t bytes) {
 DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32, bits_f32)
 DEF_FWD(fwd_f64, double, row_f64, sg_f64, sgs_f64, bits_f64)
 
-static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out);
+static int64_t tlist_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out);
 
 /* Steps t0 .. t0 + T - 1 of one population: the synaptic input from the n_proj spiking
    projections (kind: 0 float32 weights with float32 arithmetic, 1 / 2 int8 / int16 weights
@@ -433,7 +433,7 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
         if (bits) /* list the step's spikes (rows of the lists: steps from 0) */
             for (int64_t s = t * B; s < t * B + B; s++) {
                 const int64_t q = t0 * B + s;
-                own_off[q + 1] = own_off[q] + list_bits(bits + s * F.nb, N, 1, own_idx + own_off[q]);
+                own_off[q + 1] = own_off[q] + tlist_bits(bits + s * F.nb, N, 1, own_idx + own_off[q]);
             }
     }
     return 0;
@@ -483,7 +483,7 @@ static int64_t list_f64(const double *x, int64_t n, int64_t stride, int32_t *out
 }
 
 /* The same from bits (16 per 2 bytes, lsb first; n columns). */
-static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+static int64_t tlist_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
     int64_t c = 0;
     for (int64_t g = 0; g * 16 < n; g++) {
         uint32_t m = (uint32_t)x[2 * g] | (uint32_t)x[2 * g + 1] << 8;
@@ -503,7 +503,7 @@ static int64_t list_bits(const uint8_t *x, int64_t n, int64_t stride, int32_t *o
     return c;
 }
 
-static int64_t count_bits(const uint8_t *x, int64_t n) {
+static int64_t tcount_bits(const uint8_t *x, int64_t n) {
     int64_t c = 0, nb = (n + 15) / 16 * 2, j = 0;
     for (; j + 8 <= nb; j += 8) {
         uint64_t w;
@@ -541,9 +541,9 @@ static void blist(void *c, int64_t item, void *scratch) { /* rows of bits */
     for (int64_t s = item * 64; s < s1; s++) {
         const uint8_t *x = (const uint8_t *)L.x + s * nb;
         if (!L.idx)
-            L.offsets[s + 1] = count_bits(x, L.S);
+            L.offsets[s + 1] = tcount_bits(x, L.S);
         else
-            list_bits(x, L.S, L.stride, L.idx + L.offsets[s]);
+            tlist_bits(x, L.S, L.stride, L.idx + L.offsets[s]);
     }
 }
 
