@@ -248,36 +248,8 @@ static void stage_blocks(const tfwd_t *F, int64_t c0, int64_t n, float *dst, tpr
     }
 }
 
-/* The outputs of the forward pass ([T, B, N] spikes, h) are written once and read back only
-   much later (h by the backward pass), by which time they have left the caches: written
-   with non-temporal stores (the lines not read from memory first, nor taking the cache's
-   room), but for the partial lines at both ends. */
-static inline void stream_out(void *dst, const void *src, size_t bytes) {
-#if defined(__AVX512F__)
-    char *d = (char *)dst;
-    const char *s = (const char *)src;
-    size_t head = (64 - ((uintptr_t)d & 63)) & 63;
-    if (head > bytes) head = bytes;
-    memcpy(d, s, head);
-    d += head, s += head, bytes -= head;
-    for (; bytes >= 64; bytes -= 64, d += 64, s += 64)
-        _mm512_stream_si512((__m512i *)d, _mm512_loadu_si512(s));
-    memcpy(d, s, bytes);
-#else
-    memcpy(dst, src, bytes);
-#endif
-}
-
-#if defined(__AVX512F__)
-#define STREAM_FENCE() _mm_sfence()
-#else
-#define STREAM_FENCE() ((void)0)
-#endif
-
 /* One work item = one block of columns, every sample and step. Scratch: the accumulators
-   (NV vectors), then (fixed point) the input in doubles; at FWD_SCRATCH a row's spikes and
-   h before they are streamed out. */
-#define FWD_SCRATCH (3 * NV * VBYTES + sizeof(double) * BLOCK_MAX)
+   (NV vectors), then (fixed point) the input in doubles. */
 #define DEF_FWD(NAME, RT, ROW, SG, SGS, BITS)                                           \
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
         const tfwd_t *F = (const tfwd_t *)ctx;                                          \
@@ -289,7 +261,6 @@ static inline void stream_out(void *dst, const void *src, size_t bytes) {
         const int general = p->has_alpha || p->has_bias || p->refractory || p->adaptive \
                             || p->delayed;                                              \
         RT *x = sizeof(RT) == 4 ? (RT *)scratch : (RT *)((char *)scratch + NV * VBYTES); \
-        RT *sbuf = (RT *)((char *)scratch + FWD_SCRATCH), *hbuf = sbuf + BLOCK_MAX;     \
         tproj_t lp[STAGE_MAX]; /* staged: the projections on the copied blocks */       \
         const tproj_t *PR = F->proj;                                                    \
         int64_t wc = c0; /* the weights' first column */                               \
@@ -337,11 +308,7 @@ static inline void stream_out(void *dst, const void *src, size_t bytes) {
                     if (F->dense)                                                       \
                         for (int64_t c = 0; c < n; c++) x[c] += ((const RT *)F->dense)[o + c]; \
                 }                                                                       \
-                /* rows of 256 bytes and more: computed in the scratch, then streamed   \
-                   out (stream_out) */                                                  \
-                const int nt = n * (int64_t)sizeof(RT) >= 256;                          \
-                RT *S = nt ? sbuf : (RT *)F->spikes + o;                                \
-                RT *H = F->h ? (nt ? hbuf : (RT *)F->h + o) : NULL;                     \
+                RT *S = (RT *)F->spikes + o, *H = F->h ? (RT *)F->h + o : NULL;         \
                 uint8_t *FL = F->flags ? F->flags + o : NULL;                           \
                 if (F->vprev) memcpy((RT *)F->vprev + o, V, sizeof(RT) * n);            \
                 if (F->iprev) memcpy((RT *)F->iprev + o, I, sizeof(RT) * n);            \
@@ -361,13 +328,8 @@ static inline void stream_out(void *dst, const void *src, size_t bytes) {
                 if (F->rec_i) memcpy((RT *)F->rec_i + o, I, sizeof(RT) * n);            \
                 if (F->rec_th) memcpy((RT *)F->rec_th + o, TH, sizeof(RT) * n);         \
                 if (F->bits) BITS(S, n, F->bits + (t * F->B + b) * F->nb + c0 / 8);     \
-                if (nt) {                                                               \
-                    stream_out((RT *)F->spikes + o, S, sizeof(RT) * n);                 \
-                    if (H) stream_out((RT *)F->h + o, H, sizeof(RT) * n);               \
-                }                                                                       \
             }                                                                           \
         }                                                                               \
-        STREAM_FENCE(); /* the streamed stores visible before the pass returns */      \
     }
 
 DEF_FWD(fwd_f32, float, row_f32, sg_f32, sgs_f32, bits_f32)
@@ -409,7 +371,7 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
                 r, spikes, h, flags, vprev, iprev, rec_v, rec_i, rec_th, bits,
                 (N + 15) / 16 * 2, 0, 0};
     void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
-    const size_t plain = FWD_SCRATCH + 2 * sizeof(double) * BLOCK_MAX;
+    const size_t plain = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
     size_t scratch = plain;
     if (stage && kind == 0 && n_proj <= STAGE_MAX) {
         F.stage = 1;
