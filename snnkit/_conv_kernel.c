@@ -20,6 +20,9 @@
    Frames (or, for snn_conv_layer, samples) are independent: n_threads threads take them in
    turn (_kernels.c's parallel_for). */
 
+#ifndef EXP
+#define EXP 0
+#endif
 #include "_kernels.c" /* neuron_t, update_*, delayed_*, parallel_for */
 
 typedef struct conv_s {
@@ -27,8 +30,14 @@ typedef struct conv_s {
     const uint8_t *x; /* spikes [N, C*H*W], bytes 0/1 */
     const void *w;    /* kernel [C, KH, KW, CO/G]: source channel, tap, its group's outputs */
     void *out;        /* sums [N, CO*OH*OW] */
-    const int32_t *first, *taps; /* per source position: its (output offset, tap) pairs */
+    const int32_t *first, *taps; /* the tap table (see tap_table) */
+    const int32_t *code; /* per source position: what the spike lists hold (see tap_table) */
+    int64_t classes;  /* classes of source positions (packed table), or 0 (pair table) */
+    int64_t shift, cb; /* packed: a listed spike is (channel << shift) | table offset; the
+                          channels listed together */
+    int64_t count[16]; /* taps a position of each class has (padded to) */
     int64_t junk;     /* slots after the outputs for padded taps (see tap_table) */
+    int64_t lwords;   /* int32 words of the spike lists (scratch), a multiple of 16 */
     int64_t N, chunk; /* frames, and how many a work item takes */
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
 } conv_t;
@@ -47,7 +56,10 @@ typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
     do {                                                                                     \
         TYPE *d_ = dst + (D);                                                                \
         const TYPE *k_ = wc + (K);                                                           \
-        if (NVC == 1)                                                                        \
+        if (EXP == 1) (void)d_, (void)k_;                                                     \
+        else if (EXP == 2 && NVC == 1) *(VEC *)d_ = *(const VEC *)k_;                         \
+        else if (EXP == 2 && NVC == 2) *(VEC##2 *)d_ = *(const VEC##2 *)k_;                   \
+        else if (NVC == 1)                                                                   \
             *(VEC *)d_ += *(const VEC *)k_;                                                  \
         else if (NVC == 2)                                                                   \
             *(VEC##2 *)d_ += *(const VEC##2 *)k_;                                            \
@@ -56,24 +68,80 @@ typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
         else                                                                                 \
             for (int64_t j_ = 0; j_ < cog; j_++) d_[j_] += k_[j_];                           \
     } while (0)
-/* The taps of the m listed spikes. Padded (junk > 0): the list holds each spike's offset
-   in the table, junk taps of one int32 each, (output offset << 12) | kernel offset (half the
-   table's bytes; no lookup in first: the adds' addresses come sooner, together ~20% off the
-   workload); else pairs from taps[2*first[r]] to taps[2*first[r+1]]. */
-#define TAP_LOOP(TYPE, VEC, IDX, M)                                                          \
+/* The codes of the spiking positions of x [n] (bytes 0/1; code [n]), plus add, into out,
+   which has room for n rounded up to 16, plus 16 (whole-vector stores); returns the count.
+   Branch-free where the CPU has AVX-512 (a loop over set bits mispredicts once per word). */
+static int64_t list_codes(const uint8_t *restrict x, int64_t n, const int32_t *restrict code,
+                          int32_t add, int32_t *restrict out) {
+    int64_t c = 0, j = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    const __m512i va = _mm512_set1_epi32(add);
+    for (; j + 64 <= n; j += 64) {
+        const __m512i b = _mm512_loadu_si512((const void *)(x + j));
+        const uint64_t m = _mm512_test_epi8_mask(b, b);
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+            const __mmask16 mq = (__mmask16)(m >> (16 * q));
+            const __m512i v = _mm512_add_epi32(
+                _mm512_loadu_si512((const void *)(code + j + 16 * q)), va);
+            _mm512_storeu_si512((void *)(out + c), _mm512_maskz_compress_epi32(mq, v));
+            c += __builtin_popcount(mq);
+        }
+    }
+    for (; j < n; j += 16) {
+        const __mmask16 ok = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m128i b = _mm_maskz_loadu_epi8(ok, x + j);
+        const __mmask16 m = _mm_test_epi8_mask(b, b);
+        const __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(ok, code + j), va);
+        _mm512_storeu_si512((void *)(out + c), _mm512_maskz_compress_epi32(m, v));
+        c += __builtin_popcount(m);
+    }
+#endif
+    for (; j < n; j++)
+        if (x[j]) out[c++] = code[j] + add;
+    return c;
+}
+
+/* The m codes of in appended to their class's list (code >> CLS; class K, positions without
+   taps, dropped), the class bits cleared: class k's list at out + k * cap, nb[k] long. */
+#define CLS 26
+static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_t *restrict out,
+                        int64_t cap, int64_t *restrict nb) {
+    int64_t e = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    for (; e < m; e += 16) {
+        const __mmask16 ok = m - e >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - e)) - 1);
+        const __m512i u = _mm512_maskz_loadu_epi32(ok, in + e);
+        const __m512i cls = _mm512_srli_epi32(u, CLS);
+        const __m512i v = _mm512_and_si512(u, _mm512_set1_epi32((1 << CLS) - 1));
+        for (int64_t k = 0; k < K; k++) {
+            const __mmask16 mk = _mm512_mask_cmpeq_epi32_mask(ok, cls, _mm512_set1_epi32((int)k));
+            _mm512_storeu_si512((void *)(out + k * cap + nb[k]), _mm512_maskz_compress_epi32(mk, v));
+            nb[k] += __builtin_popcount(mk);
+        }
+    }
+#endif
+    for (; e < m; e++) {
+        int64_t k = in[e] >> CLS;
+        if (k < K) out[k * cap + nb[k]++] = in[e] & ((1 << CLS) - 1);
+    }
+}
+
+/* The taps of the m listed spikes of L, CNT each (packed table: one int32 a tap, (output
+   offset << 12) | kernel offset, from taps + (entry & tmask), the channel entry >> shift). */
+#define TAP_RUN(TYPE, VEC, L, M, CNT)                                                        \
     for (int64_t e = 0; e < (M); e++) {                                                      \
-        if (junk) {                                                                          \
-            const int32_t *t = taps + (IDX)[e];                                              \
-            for (int64_t j = 0; j < junk; j++) TAP_ADD(TYPE, VEC, t[j] >> 12, t[j] & 4095);  \
-        } else {                                                                             \
-            const int32_t *t = taps + 2 * first[(IDX)[e]];                                   \
-            const int32_t *te = taps + 2 * first[(IDX)[e] + 1];                              \
-            for (; t < te; t += 2) TAP_ADD(TYPE, VEC, t[0], t[1]);                           \
-        }                                                                                    \
+        const int64_t ch = (L)[e] >> shift;                                                  \
+        const int32_t *t = taps + ((L)[e] & tmask);                                          \
+        TYPE *dst = acc + (G == 1 ? 0 : ch / cg * cog);                                      \
+        const TYPE *wc = w + ch * KK * cog;                                                  \
+        for (int64_t j = 0; j < (CNT); j++) TAP_ADD(TYPE, VEC, t[j] >> 12, t[j] & 4095);     \
     }
 /* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first, junk slots
-   included): each spike of x [C, H*W] (listed per channel into list [H*W], branch-free where
-   the CPU has AVX-512) adds its kernel columns to the outputs its taps reach. */
+   included): each spike of x [C, H*W] adds its kernel columns to the outputs its taps reach.
+   Packed table: the spikes of cb channels listed channel by channel, split by class into one
+   list a class, then each class's run, all with the same tap count (a count that varies
+   from spike to spike costs a branch miss a spike; a run a channel and class, one at its
+   end); pair table: from taps[2*first[r]] to taps[2*first[r+1]], channel by channel. */
 #define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
     static inline __attribute__((always_inline)) void NAME##_n(                             \
         const conv_t *a, const uint8_t *restrict x, TYPE *acc, int32_t *restrict list,       \
@@ -84,14 +152,31 @@ typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
         const TYPE *w = (const TYPE *)a->w;                                                  \
         /* locals: the vector stores below may alias anything, so fields of *a would be      \
            read again after each */                                                          \
-        const int32_t *first = a->first, *taps = a->taps;                                    \
-        const int64_t C = a->C, junk = a->junk;                                              \
+        const int32_t *first = a->first, *taps = a->taps, *code = a->code;                   \
+        const int64_t C = a->C, K = a->classes, G = a->G, shift = a->shift, cb = a->cb;      \
+        const int32_t tmask = (int32_t)((1u << shift) - 1);                                  \
+        const int64_t cap = (cb * HW + 15) / 16 * 16 + 16;                                   \
+        int64_t nb[16];                                                                      \
         memset(acc, 0, sizeof(TYPE) * (size_t)((P + a->junk) * CO));                         \
-        for (int64_t c = 0; c < C; c++) {                                                    \
+        for (int64_t c0 = 0; c0 < C && K; c0 += cb) {                                        \
+            for (int64_t k = 0; k < K; k++) nb[k] = 0;                                       \
+            const int64_t n = (C - c0 < cb ? C - c0 : cb) * HW;                              \
+            split_codes(list, list_codes(x + c0 * HW, n, code, (int32_t)(c0 << shift), list), \
+                        K, list + cap, cap, nb);                                             \
+            for (int64_t k = 0; k < K; k++) {                                                \
+                const int64_t cnt = a->count[k];                                             \
+                TAP_RUN(TYPE, VEC, list + cap * (k + 1), nb[k], cnt)                         \
+            }                                                                                \
+        }                                                                                    \
+        for (int64_t c = 0; c < C && !K; c++) {                                              \
             TYPE *dst = acc + (c / cg) * cog;                                                \
             const TYPE *wc = w + c * KK * cog;                                               \
-            int64_t m = list_spikes(x + c * HW, HW, junk ? junk : 1, list);                  \
-            TAP_LOOP(TYPE, VEC, list, m)                                                     \
+            int64_t m = list_codes(x + c * HW, HW, code, 0, list);                           \
+            for (int64_t e = 0; e < m; e++) {                                                \
+                const int32_t *t = taps + 2 * first[list[e]];                                \
+                const int32_t *te = taps + 2 * first[list[e] + 1];                           \
+                for (; t < te; t += 2) TAP_ADD(TYPE, VEC, t[0], t[1]);                       \
+            }                                                                                \
         }                                                                                    \
     }                                                                                        \
     static void NAME(const conv_t *a, const uint8_t *x, TYPE *acc, int32_t *list) {         \
@@ -130,66 +215,111 @@ static void events_item(void *ctx, int64_t item, void *scratch) {
     a->run(a, scratch, n0, n1);
 }
 
-/* The tap table of a: for each source position r = y*W + x, the outputs its taps reach, as
-   pairs (offset of the output position in the channels-last accumulator, offset
-   (ky*KW + kx) * C_out/G of the tap's kernel column in its channel's kernel), from
-   taps[2*first[r]] to taps[2*first[r+1]].
-   Padded (a->junk > 0) where that adds at most PAD_MAX times the real taps and the offsets
-   fit: every position has the most taps any has, packed one int32 a tap (see TAP_LOOP), the extra ones adding to junk slots after the outputs (slot j
-   for a position's j-th tap, so that no chain of adds runs through one slot). The tap loop
-   then runs the same count for every spike, which the branch predictor follows (a count
-   varying from spike to spike, 1, 2 or 4 taps with stride 2, cost a branch miss per spike:
-   ~10% of the second layer's time in the conv workload; sorting the spikes by position
-   class, so that the count is the same within a class without padding, measured no faster).
+/* The tap table of a. Per source position r = y*W + x, its taps: the outputs it reaches, each
+   with (offset of the output position in the channels-last accumulator, offset
+   (ky*KW + kx) * C_out/G of the tap's kernel column in its channel's kernel).
+   Packed, where that adds at most PAD_MAX times the real taps and the offsets fit: one int32
+   a tap, (output offset << 12) | kernel offset, from taps + (code[r] & 0xffffff); the
+   positions in classes (y % SH, x % SW) (up to 16, else one), class k = code[r] >> 24 (class
+   `classes`: no taps), every position of a class with as many taps as the class's most
+   (count[k]; positions at the borders have fewer: padded with taps into junk slots after the
+   outputs, JUNK_GROUPS sets of them in turn, slot j for a position's j-th tap, so that no
+   long chain of adds runs through one slot). The tap loop then runs the same count for every
+   spike of a class, which the branch predictor follows (with one class for all, the taps of
+   stride 2 padded from 1, 2 or 4 to 4: half the adds wasted, and the junk slots' chains the
+   longest path of the frame).
+   Else pairs from taps[2*first[r]] to taps[2*first[r+1]], code[r] = r.
    Returns 0, or -1 when memory ran out. */
 #define PAD_MAX 2.5
+#define JUNK_GROUPS 4
+#define LIST_MAX 8192
 static int tap_table(const int64_t *g, conv_t *a) {
     int64_t H = g[1], W = g[2], CO = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7];
     int64_t SH = g[8], SW = g[9], PH = g[10], PW = g[11], DH = g[12], DW = g[13];
-    int32_t *first = malloc(sizeof(int32_t) * (size_t)(H * W + 1));
-    int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(H * W * KH * KW + 1));
-    if (!first || !taps) { free(first); free(taps); return -1; }
-    int64_t m = 0, most = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        int pad = pass == 1;
-        /* padded taps pack into one int32: output offsets below 2^19, kernel ones 2^12 */
-        if (pad && (most * H * W > PAD_MAX * m || most * H * W == m ||
-                    (OH * OW + most) * CO >= (1 << 19) || KH * KW * (CO / g[14]) >= (1 << 12)))
-            break;
-        m = 0;
-        for (int64_t iy = 0; iy < H; iy++)
-            for (int64_t ix = 0; ix < W; ix++) {
-                int64_t m0 = m;
-                first[iy * W + ix] = (int32_t)m;
-                for (int64_t ky = 0; ky < KH; ky++) {
-                    int64_t ty = iy + PH - ky * DH;
-                    if (ty < 0 || ty % SH || ty / SH >= OH) continue;
-                    for (int64_t kx = 0; kx < KW; kx++) {
-                        int64_t tx = ix + PW - kx * DW;
-                        if (tx < 0 || tx % SW || tx / SW >= OW) continue;
-                        taps[2 * m] = (int32_t)(((ty / SH) * OW + tx / SW) * CO);
-                        taps[2 * m + 1] = (int32_t)((ky * KW + kx) * (CO / g[14]));
-                        m++;
-                    }
-                }
-                most = m - m0 > most ? m - m0 : most;
-                for (; pad && m - m0 < most; m++) {
-                    taps[2 * m] = (int32_t)((OH * OW + m - m0) * CO);
-                    taps[2 * m + 1] = 0;
+    int64_t HW = H * W, P = OH * OW, cog = CO / g[14];
+    int32_t *first = malloc(sizeof(int32_t) * (size_t)(HW + 1));
+    int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(HW * KH * KW + 1));
+    int32_t *code = malloc(sizeof(int32_t) * (size_t)HW);
+    if (!first || !taps || !code) { free(first); free(taps); free(code); return -1; }
+    int64_t m = 0;
+    for (int64_t iy = 0; iy < H; iy++)
+        for (int64_t ix = 0; ix < W; ix++) {
+            first[iy * W + ix] = (int32_t)m;
+            for (int64_t ky = 0; ky < KH; ky++) {
+                int64_t ty = iy + PH - ky * DH;
+                if (ty < 0 || ty % SH || ty / SH >= OH) continue;
+                for (int64_t kx = 0; kx < KW; kx++) {
+                    int64_t tx = ix + PW - kx * DW;
+                    if (tx < 0 || tx % SW || tx / SW >= OW) continue;
+                    taps[2 * m] = (int32_t)(((ty / SH) * OW + tx / SW) * CO);
+                    taps[2 * m + 1] = (int32_t)((ky * KW + kx) * cog);
+                    m++;
                 }
             }
-        first[H * W] = (int32_t)m;
-        a->junk = pad ? most : 0;
-        for (int64_t k = 0; pad && k < m; k++)  /* in place: k <= 2k */
-            taps[k] = taps[2 * k] << 12 | taps[2 * k + 1];
+        }
+    first[HW] = (int32_t)m;
+    int64_t K = SH * SW <= 16 ? SH * SW : 1, most = 0, padded = 0, dead = 0, pads = 0;
+    memset(a->count, 0, sizeof a->count);
+#define CLASS_OF(r) (K == 1 ? 0 : ((r) / W % SH) * SW + (r) % W % SW)
+    for (int64_t r = 0; r < HW; r++) {
+        int64_t n = first[r + 1] - first[r], k = CLASS_OF(r);
+        a->count[k] = n > a->count[k] ? n : a->count[k];
+        most = n > most ? n : most;
     }
-    a->first = first, a->taps = taps;
+    for (int64_t r = 0; r < HW; r++) {
+        int64_t n = first[r + 1] - first[r];
+        padded += n ? a->count[CLASS_OF(r)] : 0;
+        dead += !n;
+        pads += n && n < a->count[CLASS_OF(r)];
+    }
+    int64_t junk = pads ? JUNK_GROUPS * most : 0, shift = 1;
+    while ((int64_t)1 << shift <= padded) shift++;
+    a->lwords = (HW + 15) / 16 * 16 + 16;
+    if (padded > PAD_MAX * m || (P + junk) * CO >= (1 << 19) || KH * KW * cog >= (1 << 12) ||
+        (g[0] << shift) >= ((int64_t)1 << CLS)) {
+        for (int64_t r = 0; r < HW; r++) code[r] = (int32_t)r;
+        a->classes = 0, a->shift = 0, a->cb = 0, a->junk = 0;
+        a->first = first, a->taps = taps, a->code = code;
+        return 0;
+    }
+    int32_t *packed = malloc(sizeof(int32_t) * (size_t)(padded + 1));
+    if (!packed) { free(first); free(taps); free(code); return -1; }
+    int64_t off = 0, grp = 0;
+    for (int64_t r = 0; r < HW; r++) {
+        int64_t n = first[r + 1] - first[r], k = CLASS_OF(r);
+        if (!n) { code[r] = (int32_t)(K << CLS); continue; }
+        code[r] = (int32_t)(k << CLS | off);
+        for (int64_t j = 0; j < n; j++)
+            packed[off + j] = taps[2 * (first[r] + j)] << 12 | taps[2 * (first[r] + j) + 1];
+        if (n < a->count[k]) {
+            for (int64_t j = n; j < a->count[k]; j++)
+                packed[off + j] = (int32_t)((P + grp * most + j) * CO) << 12;
+            grp = (grp + 1) % JUNK_GROUPS;
+        }
+        off += a->count[k];
+    }
+#undef CLASS_OF
+    free(taps);
+    /* the channels listed together (up to LIST_MAX positions): their codes, channel cc's
+       plus cc << shift */
+    int64_t cb = LIST_MAX / HW > 1 ? LIST_MAX / HW : 1;
+    cb = cb < g[0] ? cb : g[0];
+    int32_t *codes = malloc(sizeof(int32_t) * (size_t)(cb * HW));
+    if (!codes) { free(first); free(packed); free(code); return -1; }
+    for (int64_t cc = 0; cc < cb; cc++)
+        for (int64_t r = 0; r < HW; r++)
+            codes[cc * HW + r] = code[r] + (code[r] >> CLS < K ? (int32_t)(cc << shift) : 0);
+    free(code);
+    a->classes = K, a->shift = shift, a->junk = junk, a->cb = cb;
+    a->lwords = ((cb * HW + 15) / 16 * 16 + 16) * (1 + K);
+    a->first = first, a->taps = packed, a->code = codes;
     return 0;
 }
 
 static void free_taps(conv_t *a) {
     free((void *)a->first);
     free((void *)a->taps);
+    free((void *)a->code);
 }
 
 /* kind 0: float32 kernel and sums, 1: int32. geom: C, H, W, CO, OH, OW, KH, KW, SH, SW, PH,
@@ -206,7 +336,7 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     a.x = x, a.w = w, a.out = out, a.run = kind ? conv_i32 : conv_f32;
     a.N = N, a.chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
     int rc = parallel_for(events_item, &a, (N + a.chunk - 1) / a.chunk, n_threads,
-                          4 * (size_t)((a.OH * a.OW + a.junk) * a.CO + a.H * a.W));
+                          4 * (size_t)((a.OH * a.OW + a.junk) * a.CO + a.lwords));
     free_taps(&a);
     return rc;
 }
@@ -266,8 +396,8 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + H * W (rounded up to
-   16) 32-bit words, N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + lwords 32-bit
+   words, N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED)                                   \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
@@ -278,7 +408,7 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         int32_t *R = (int32_t *)(TH + N);                                                    \
         int32_t *list = R + N;                                                               \
         /* on a cache line (the scratch is): a 32-output int16 add then never splits */      \
-        int16_t *acc16 = (int16_t *)(list + (a->H * a->W + 15) / 16 * 16);                   \
+        int16_t *acc16 = (int16_t *)(list + a->lwords);                                     \
         uint8_t *ring = (uint8_t *)(acc16 + N + a->junk * CO);                               \
         (void)acc16;                                                                         \
         for (int64_t c = 0; c < N; c++) {                                                    \
@@ -389,7 +519,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     int rc = parallel_for(item, &L, B, n_threads,
                           (size_t)N * (5 * 4 + 3) +
                               6 * (size_t)(L.a.junk * geom[3]) + 2 * (size_t)N +
-                              4 * (size_t)((geom[1] * geom[2] + 15) / 16 * 16));
+                              4 * (size_t)L.a.lwords);
     free_taps(&L.a);
     return rc;
 }
