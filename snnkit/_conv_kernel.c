@@ -79,13 +79,18 @@ static int64_t list_codes(const uint8_t *restrict x, int64_t n, const int32_t *r
     for (; j + 64 <= n; j += 64) {
         const __m512i b = _mm512_loadu_si512((const void *)(x + j));
         const uint64_t m = _mm512_test_epi8_mask(b, b);
+        /* each quarter's place from popcounts of m's low bits, all off the chain through c
+           (a popcount a quarter added to c in turn: ~7 cycles a quarter, most of the pass) */
+        const int64_t at[4] = {c, c + __builtin_popcountll(m & 0xffff),
+                               c + __builtin_popcountll(m & 0xffffffff),
+                               c + __builtin_popcountll(m & 0xffffffffffff)};
         _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-            const __mmask16 mq = (__mmask16)(m >> (16 * q));
             const __m512i v = _mm512_add_epi32(
                 _mm512_loadu_si512((const void *)(code + j + 16 * q)), va);
-            _mm512_storeu_si512((void *)(out + c), _mm512_maskz_compress_epi32(mq, v));
-            c += __builtin_popcount(mq);
+            _mm512_storeu_si512((void *)(out + at[q]),
+                                _mm512_maskz_compress_epi32((__mmask16)(m >> (16 * q)), v));
         }
+        c += __builtin_popcountll(m);
     }
     for (; j < n; j += 16) {
         const __mmask16 ok = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
