@@ -25,6 +25,7 @@
 #endif
 #include "_kernels.c" /* neuron_t, update_*, delayed_*, parallel_for */
 
+#define MAX_CLASSES 31 /* the class is a listed spike's upper 5 bits */
 typedef struct conv_s {
     int64_t C, H, W, CO, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, G;
     const uint8_t *x; /* spikes [N, C*H*W], bytes 0/1 */
@@ -32,11 +33,14 @@ typedef struct conv_s {
     void *out;        /* sums [N, CO*OH*OW] */
     const int32_t *first, *taps; /* the tap table (see tap_table) */
     const int32_t *code; /* per source position: what the spike lists hold (see tap_table) */
-    int64_t classes;  /* classes of source positions (packed table), or 0 (pair table) */
-    int64_t shift, cb; /* packed: a listed spike is (channel << shift) | table offset; the
-                          channels listed together */
-    int64_t count[16]; /* taps a position of each class has (padded to) */
-    int64_t junk;     /* slots after the outputs for padded taps (see tap_table) */
+    int64_t classes;  /* classes of source positions (0: pair table), the first `regular` */
+    int64_t regular;
+    int64_t shift, cb; /* classes: a listed spike is (channel << shift) | its position's value;
+                          the channels listed together */
+    int64_t count[MAX_CLASSES]; /* taps a position of each class has */
+    const int32_t *rel, *kof; /* regular class k's taps: output offsets from the position's
+                                 first, kernel offsets, at k * KH * KW */
+    int64_t junk;     /* slots after the outputs (none now) */
     int64_t lwords;   /* int32 words of the spike lists (scratch), a multiple of 16 */
     int64_t N, chunk; /* frames, and how many a work item takes */
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
@@ -141,12 +145,32 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         const TYPE *wc = w + ch * KK * cog;                                                  \
         for (int64_t j = 0; j < (CNT); j++) TAP_ADD(TYPE, VEC, t[j] >> 12, t[j] & 4095);     \
     }
+/* The taps of the m listed spikes of L of a regular class, CNT each: output offsets from
+   the position's first dk[j], kernel offsets kk[j]. */
+#define REG_RUN(TYPE, VEC, L, M, CNT, dk, kk)                                                \
+    for (int64_t e = 0; e < (M); e++) {                                                      \
+        const int64_t ch = (L)[e] >> shift;                                                  \
+        TYPE *dst = acc + (G == 1 ? 0 : ch / cg * cog) + ((L)[e] & tmask);                   \
+        const TYPE *wc = w + ch * KK * cog;                                                  \
+        for (int64_t j = 0; j < (CNT); j++) TAP_ADD(TYPE, VEC, (dk)[j], (kk)[j]);            \
+    }
+/* REG_RUN with the count a constant (the taps unrolled) and the offsets in locals (a vector
+   store may alias any array it can reach) */
+#define REG_CASE(TYPE, VEC, L, M, CNT)                                                       \
+    case CNT: {                                                                              \
+        int32_t dl_[CNT], kl_[CNT];                                                          \
+        memcpy(dl_, dk, sizeof dl_);                                                         \
+        memcpy(kl_, kk, sizeof kl_);                                                         \
+        REG_RUN(TYPE, VEC, L, M, CNT, dl_, kl_)                                              \
+        break;                                                                               \
+    }
 /* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first, junk slots
    included): each spike of x [C, H*W] adds its kernel columns to the outputs its taps reach.
-   Packed table: the spikes of cb channels listed channel by channel, split by class into one
-   list a class, then each class's run, all with the same tap count (a count that varies
-   from spike to spike costs a branch miss a spike; a run a channel and class, one at its
-   end); pair table: from taps[2*first[r]] to taps[2*first[r+1]], channel by channel. */
+   Classes: the spikes of cb channels listed, split by class into one list a class (a
+   count that varies from spike to spike costs a branch miss a spike), then each class's
+   run: a regular class's taps at the same offsets from each position's first output, the
+   others' from the packed table; pair table: from taps[2*first[r]] to taps[2*first[r+1]],
+   channel by channel. */
 #define DEFINE_FRAME(NAME, TYPE, VEC)                                                        \
     static inline __attribute__((always_inline)) void NAME##_n(                             \
         const conv_t *a, const uint8_t *restrict x, TYPE *acc, int32_t *restrict list,       \
@@ -161,7 +185,7 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         const int64_t C = a->C, K = a->classes, G = a->G, shift = a->shift, cb = a->cb;      \
         const int32_t tmask = (int32_t)((1u << shift) - 1);                                  \
         const int64_t cap = (cb * HW + 15) / 16 * 16 + 16;                                   \
-        int64_t nb[16];                                                                      \
+        int64_t nb[MAX_CLASSES];                                                             \
         memset(acc, 0, sizeof(TYPE) * (size_t)((P + a->junk) * CO));                         \
         for (int64_t c0 = 0; c0 < C && K; c0 += cb) {                                        \
             for (int64_t k = 0; k < K; k++) nb[k] = 0;                                       \
@@ -169,8 +193,19 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
             split_codes(list, list_codes(x + c0 * HW, n, code, (int32_t)(c0 << shift), list), \
                         K, list + cap, cap, nb);                                             \
             for (int64_t k = 0; k < K; k++) {                                                \
-                const int64_t cnt = a->count[k];                                             \
-                TAP_RUN(TYPE, VEC, list + cap * (k + 1), nb[k], cnt)                         \
+                const int64_t cnt = a->count[k], m = nb[k];                                  \
+                const int32_t *Lk = list + cap * (k + 1);                                    \
+                if (k >= a->regular) {                                                       \
+                    TAP_RUN(TYPE, VEC, Lk, m, cnt)                                           \
+                    continue;                                                                \
+                }                                                                            \
+                const int32_t *dk = a->rel + k * KK, *kk = a->kof + k * KK;                  \
+                switch (cnt) {                                                               \
+                    REG_CASE(TYPE, VEC, Lk, m, 1) REG_CASE(TYPE, VEC, Lk, m, 2)              \
+                    REG_CASE(TYPE, VEC, Lk, m, 3) REG_CASE(TYPE, VEC, Lk, m, 4)              \
+                    REG_CASE(TYPE, VEC, Lk, m, 6) REG_CASE(TYPE, VEC, Lk, m, 9)              \
+                    default: REG_RUN(TYPE, VEC, Lk, m, cnt, dk, kk)                          \
+                }                                                                            \
             }                                                                                \
         }                                                                                    \
         for (int64_t c = 0; c < C && !K; c++) {                                              \
@@ -223,29 +258,30 @@ static void events_item(void *ctx, int64_t item, void *scratch) {
 /* The tap table of a. Per source position r = y*W + x, its taps: the outputs it reaches, each
    with (offset of the output position in the channels-last accumulator, offset
    (ky*KW + kx) * C_out/G of the tap's kernel column in its channel's kernel).
-   Packed, where that adds at most PAD_MAX times the real taps and the offsets fit: one int32
-   a tap, (output offset << 12) | kernel offset, from taps + (code[r] & 0xffffff); the
-   positions in classes (y % SH, x % SW) (up to 16, else one), class k = code[r] >> 24 (class
-   `classes`: no taps), every position of a class with as many taps as the class's most
-   (count[k]; positions at the borders have fewer: padded with taps into junk slots after the
-   outputs, JUNK_GROUPS sets of them in turn, slot j for a position's j-th tap, so that no
-   long chain of adds runs through one slot). The tap loop then runs the same count for every
-   spike of a class, which the branch predictor follows (with one class for all, the taps of
-   stride 2 padded from 1, 2 or 4 to 4: half the adds wasted, and the junk slots' chains the
-   longest path of the frame).
+   In classes, where there are at most MAX_CLASSES and the offsets fit: a position is
+   regular where it has the taps of the first position of its class (y % SH, x % SW) with the
+   most taps, at the same offsets from its first output (all but those near the borders): its
+   code[r] is (class << CLS) | its first output's offset, the class's taps in rel and kof.
+   The others (near the borders) are in classes by their number of taps, code[r] (class <<
+   CLS) | the offset of their taps in taps, one int32 a tap, (output offset << 12) | kernel
+   offset; positions without taps in the class after the last, dropped. The tap loop then
+   runs the same count for every spike of a class, which the branch predictor follows, with
+   no table lookups for the regular ones.
    Else pairs from taps[2*first[r]] to taps[2*first[r+1]], code[r] = r.
    Returns 0, or -1 when memory ran out. */
-#define PAD_MAX 2.5
-#define JUNK_GROUPS 4
 #define LIST_MAX 8192
 static int tap_table(const int64_t *g, conv_t *a) {
     int64_t H = g[1], W = g[2], CO = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7];
     int64_t SH = g[8], SW = g[9], PH = g[10], PW = g[11], DH = g[12], DW = g[13];
-    int64_t HW = H * W, P = OH * OW, cog = CO / g[14];
+    int64_t HW = H * W, P = OH * OW, cog = CO / g[14], KK = KH * KW;
     int32_t *first = malloc(sizeof(int32_t) * (size_t)(HW + 1));
-    int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(HW * KH * KW + 1));
+    int32_t *taps = malloc(sizeof(int32_t) * 2 * (size_t)(HW * KK + 1));
     int32_t *code = malloc(sizeof(int32_t) * (size_t)HW);
-    if (!first || !taps || !code) { free(first); free(taps); free(code); return -1; }
+    int32_t *cls = malloc(sizeof(int32_t) * (size_t)HW);
+    int32_t *rel = malloc(sizeof(int32_t) * (size_t)(16 * KK));
+    int32_t *kof = malloc(sizeof(int32_t) * (size_t)(16 * KK));
+    int32_t *packed = NULL;
+    if (!first || !taps || !code || !cls || !rel || !kof) goto oom;
     int64_t m = 0;
     for (int64_t iy = 0; iy < H; iy++)
         for (int64_t ix = 0; ix < W; ix++) {
@@ -263,68 +299,90 @@ static int tap_table(const int64_t *g, conv_t *a) {
             }
         }
     first[HW] = (int32_t)m;
-    int64_t K = SH * SW <= 16 ? SH * SW : 1, most = 0, padded = 0, dead = 0, pads = 0;
-    memset(a->count, 0, sizeof a->count);
-#define CLASS_OF(r) (K == 1 ? 0 : ((r) / W % SH) * SW + (r) % W % SW)
+    /* regular classes: the first position of each with the most taps is its pattern */
+    int64_t K = SH * SW <= 16 ? SH * SW : 1, canon[16], most[16] = {0};
+#define NT(r) ((int64_t)first[(r) + 1] - first[r])
+#define T(r, j) (taps + 2 * ((int64_t)first[r] + (j)))
     for (int64_t r = 0; r < HW; r++) {
-        int64_t n = first[r + 1] - first[r], k = CLASS_OF(r);
-        a->count[k] = n > a->count[k] ? n : a->count[k];
-        most = n > most ? n : most;
+        int64_t k = K == 1 ? 0 : (r / W % SH) * SW + r % W % SW;
+        cls[r] = (int32_t)k;
+        if (NT(r) > most[k]) most[k] = NT(r), canon[k] = r;
     }
+    int64_t byn[64], ncls = K, tsize = 0;  /* the class of the irregular ones by count */
+    for (int64_t n = 0; n < 64; n++) byn[n] = -1;
     for (int64_t r = 0; r < HW; r++) {
-        int64_t n = first[r + 1] - first[r];
-        padded += n ? a->count[CLASS_OF(r)] : 0;
-        dead += !n;
-        pads += n && n < a->count[CLASS_OF(r)];
+        int64_t k = cls[r], n = NT(r), ok = n > 0 && n == most[k];
+        for (int64_t j = 0; ok && j < n; j++)
+            ok = T(r, j)[1] == T(canon[k], j)[1] &&
+                 T(r, j)[0] - T(r, 0)[0] == T(canon[k], j)[0] - T(canon[k], 0)[0];
+        if (ok || !n) continue;
+        if (n >= 64) { ncls = MAX_CLASSES + 1; break; }
+        if (byn[n] < 0) byn[n] = ncls++;
+        cls[r] = (int32_t)-1 - (int32_t)byn[n];  /* marked: irregular */
+        tsize += n;
     }
-    int64_t junk = pads ? JUNK_GROUPS * most : 0, shift = 1;
-    while ((int64_t)1 << shift <= padded) shift++;
+    int64_t shift = 1;
+    while ((int64_t)1 << shift <= (tsize > P * CO ? tsize : P * CO)) shift++;
     a->lwords = (HW + 15) / 16 * 16 + 16;
-    if (padded > PAD_MAX * m || (P + junk) * CO >= (1 << 19) || KH * KW * cog >= (1 << 12) ||
+    if (ncls > MAX_CLASSES - 1 || P * CO >= (1 << 19) || KK * cog >= (1 << 12) ||
         (g[0] << shift) >= ((int64_t)1 << CLS)) {
         for (int64_t r = 0; r < HW; r++) code[r] = (int32_t)r;
-        a->classes = 0, a->shift = 0, a->cb = 0, a->junk = 0;
-        a->first = first, a->taps = taps, a->code = code;
+        a->classes = 0, a->regular = 0, a->shift = 0, a->cb = 0, a->junk = 0;
+        a->first = first, a->taps = taps, a->code = code, a->rel = rel, a->kof = kof;
+        free(cls);
         return 0;
     }
-    int32_t *packed = malloc(sizeof(int32_t) * (size_t)(padded + 1));
-    if (!packed) { free(first); free(taps); free(code); return -1; }
-    int64_t off = 0, grp = 0;
-    for (int64_t r = 0; r < HW; r++) {
-        int64_t n = first[r + 1] - first[r], k = CLASS_OF(r);
-        if (!n) { code[r] = (int32_t)(K << CLS); continue; }
-        code[r] = (int32_t)(k << CLS | off);
-        for (int64_t j = 0; j < n; j++)
-            packed[off + j] = taps[2 * (first[r] + j)] << 12 | taps[2 * (first[r] + j) + 1];
-        if (n < a->count[k]) {
-            for (int64_t j = n; j < a->count[k]; j++)
-                packed[off + j] = (int32_t)((P + grp * most + j) * CO) << 12;
-            grp = (grp + 1) % JUNK_GROUPS;
+    packed = malloc(sizeof(int32_t) * (size_t)(tsize + 1));
+    if (!packed) goto oom;
+    for (int64_t k = 0; k < K; k++) {
+        a->count[k] = most[k];
+        for (int64_t j = 0; j < most[k]; j++) {
+            rel[k * KK + j] = T(canon[k], j)[0] - T(canon[k], 0)[0];
+            kof[k * KK + j] = T(canon[k], j)[1];
         }
-        off += a->count[k];
     }
-#undef CLASS_OF
+    for (int64_t n = 0; n < 64; n++)
+        if (byn[n] >= 0) a->count[byn[n]] = n;
+    int64_t off = 0;
+    for (int64_t r = 0; r < HW; r++) {
+        int64_t n = NT(r);
+        if (!n) code[r] = (int32_t)(ncls << CLS);
+        else if (cls[r] >= 0) code[r] = (int32_t)(cls[r] << CLS | T(r, 0)[0]);
+        else {
+            code[r] = (int32_t)((-1 - cls[r]) << CLS | off);
+            for (int64_t j = 0; j < n; j++) packed[off++] = T(r, j)[0] << 12 | T(r, j)[1];
+        }
+    }
+#undef NT
+#undef T
     free(taps);
+    free(cls);
     /* the channels listed together (up to LIST_MAX positions): their codes, channel cc's
        plus cc << shift */
     int64_t cb = LIST_MAX / HW > 1 ? LIST_MAX / HW : 1;
     cb = cb < g[0] ? cb : g[0];
     int32_t *codes = malloc(sizeof(int32_t) * (size_t)(cb * HW));
-    if (!codes) { free(first); free(packed); free(code); return -1; }
+    if (!codes) { taps = NULL, cls = NULL; goto oom; }
+    a->first = first, a->taps = packed, a->code = code, a->rel = rel, a->kof = kof;
     for (int64_t cc = 0; cc < cb; cc++)
         for (int64_t r = 0; r < HW; r++)
-            codes[cc * HW + r] = code[r] + (code[r] >> CLS < K ? (int32_t)(cc << shift) : 0);
+            codes[cc * HW + r] = code[r] + (code[r] >> CLS < ncls ? (int32_t)(cc << shift) : 0);
     free(code);
-    a->classes = K, a->shift = shift, a->junk = junk, a->cb = cb;
-    a->lwords = ((cb * HW + 15) / 16 * 16 + 16) * (1 + K);
-    a->first = first, a->taps = packed, a->code = codes;
+    a->code = codes;
+    a->classes = ncls, a->regular = K, a->shift = shift, a->junk = 0, a->cb = cb;
+    a->lwords = ((cb * HW + 15) / 16 * 16 + 16) * (1 + ncls);
     return 0;
+oom:
+    free(first), free(taps), free(code), free(cls), free(rel), free(kof), free(packed);
+    return -1;
 }
 
 static void free_taps(conv_t *a) {
     free((void *)a->first);
     free((void *)a->taps);
     free((void *)a->code);
+    free((void *)a->rel);
+    free((void *)a->kof);
 }
 
 /* kind 0: float32 kernel and sums, 1: int32. geom: C, H, W, CO, OH, OW, KH, KW, SH, SW, PH,
