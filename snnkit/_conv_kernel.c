@@ -20,9 +20,6 @@
    Frames (or, for snn_conv_layer, samples) are independent: n_threads threads take them in
    turn (_kernels.c's parallel_for). */
 
-#ifndef EXP
-#define EXP 0
-#endif
 #include "_kernels.c" /* neuron_t, update_*, delayed_*, parallel_for */
 
 #define MAX_CLASSES 31 /* the class is a listed spike's upper 5 bits */
@@ -40,7 +37,6 @@ typedef struct conv_s {
     int64_t count[MAX_CLASSES]; /* taps a position of each class has */
     const int32_t *rel, *kof; /* regular class k's taps: output offsets from the position's
                                  first, kernel offsets, at k * KH * KW */
-    int64_t junk;     /* slots after the outputs (none now) */
     int64_t lwords;   /* int32 words of the spike lists (scratch), a multiple of 16 */
     int64_t N, chunk; /* frames, and how many a work item takes */
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
@@ -60,10 +56,7 @@ typedef int16_t cvh2 __attribute__((vector_size(64), aligned(2), may_alias));
     do {                                                                                     \
         TYPE *d_ = dst + (D);                                                                \
         const TYPE *k_ = wc + (K);                                                           \
-        if (EXP == 1) (void)d_, (void)k_;                                                     \
-        else if (EXP == 2 && NVC == 1) *(VEC *)d_ = *(const VEC *)k_;                         \
-        else if (EXP == 2 && NVC == 2) *(VEC##2 *)d_ = *(const VEC##2 *)k_;                   \
-        else if (NVC == 1)                                                                   \
+        if (NVC == 1)                                                                   \
             *(VEC *)d_ += *(const VEC *)k_;                                                  \
         else if (NVC == 2)                                                                   \
             *(VEC##2 *)d_ += *(const VEC##2 *)k_;                                            \
@@ -164,8 +157,8 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         REG_RUN(TYPE, VEC, L, M, CNT, dl_, kl_)                                              \
         break;                                                                               \
     }
-/* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first, junk slots
-   included): each spike of x [C, H*W] adds its kernel columns to the outputs its taps reach.
+/* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
+   x [C, H*W] adds its kernel columns to the outputs its taps reach.
    Classes: the spikes of cb channels listed, split by class into one list a class (a
    count that varies from spike to spike costs a branch miss a spike), then each class's
    run: a regular class's taps at the same offsets from each position's first output, the
@@ -186,7 +179,7 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         const int32_t tmask = (int32_t)((1u << shift) - 1);                                  \
         const int64_t cap = (cb * HW + 15) / 16 * 16 + 16;                                   \
         int64_t nb[MAX_CLASSES];                                                             \
-        memset(acc, 0, sizeof(TYPE) * (size_t)((P + a->junk) * CO));                         \
+        memset(acc, 0, sizeof(TYPE) * (size_t)(P * CO));                         \
         for (int64_t c0 = 0; c0 < C && K; c0 += cb) {                                        \
             for (int64_t k = 0; k < K; k++) nb[k] = 0;                                       \
             const int64_t n = (C - c0 < cb ? C - c0 : cb) * HW;                              \
@@ -235,7 +228,7 @@ DEFINE_FRAME(frame_i16, int16_t, cvh)
     static void NAME(const conv_t *a, void *acc_, int64_t n0, int64_t n1) {                  \
         const int64_t P = a->OH * a->OW, CO = a->CO, S = a->C * a->H * a->W;                 \
         TYPE *acc = acc_;                                                                    \
-        int32_t *list = (int32_t *)(acc + CO * (P + a->junk));                               \
+        int32_t *list = (int32_t *)(acc + CO * P);                               \
         for (int64_t n = n0; n < n1; n++) {                                                  \
             FRAME(a, a->x + n * S, acc, list);                                               \
             TYPE *o = (TYPE *)a->out + n * CO * P;                                           \
@@ -327,7 +320,7 @@ static int tap_table(const int64_t *g, conv_t *a) {
     if (ncls > MAX_CLASSES - 1 || P * CO >= (1 << 19) || KK * cog >= (1 << 12) ||
         (g[0] << shift) >= ((int64_t)1 << CLS)) {
         for (int64_t r = 0; r < HW; r++) code[r] = (int32_t)r;
-        a->classes = 0, a->regular = 0, a->shift = 0, a->cb = 0, a->junk = 0;
+        a->classes = 0, a->regular = 0, a->shift = 0, a->cb = 0;
         a->first = first, a->taps = taps, a->code = code, a->rel = rel, a->kof = kof;
         free(cls);
         return 0;
@@ -369,7 +362,7 @@ static int tap_table(const int64_t *g, conv_t *a) {
             codes[cc * HW + r] = code[r] + (code[r] >> CLS < ncls ? (int32_t)(cc << shift) : 0);
     free(code);
     a->code = codes;
-    a->classes = ncls, a->regular = K, a->shift = shift, a->junk = 0, a->cb = cb;
+    a->classes = ncls, a->regular = K, a->shift = shift, a->cb = cb;
     a->lwords = ((cb * HW + 15) / 16 * 16 + 16) * (1 + ncls);
     return 0;
 oom:
@@ -399,7 +392,7 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     a.x = x, a.w = w, a.out = out, a.run = kind ? conv_i32 : conv_f32;
     a.N = N, a.chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
     int rc = parallel_for(events_item, &a, (N + a.chunk - 1) / a.chunk, n_threads,
-                          4 * (size_t)((a.OH * a.OW + a.junk) * a.CO + a.lwords));
+                          4 * (size_t)(a.OH * a.OW * a.CO + a.lwords));
     free_taps(&a);
     return rc;
 }
@@ -459,20 +452,20 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
 
 /* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
    inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + junk * CO + lwords 32-bit
-   words, N + junk * CO 16-bit ones (kind 2) and 3 * N bytes. */
+   neuron update, the spikes scattered out. Scratch: 5 * N + lwords 32-bit words, N
+   16-bit ones (kind 2) and 3 * N bytes. */
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED)                                   \
     static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
         const conv_t *a = &L->a;                                                             \
         const neuron_t *p = &L->p;                                                           \
         const int64_t P = a->OH * a->OW, CO = a->CO, N = P * CO, S = a->C * a->H * a->W;     \
-        ST *x = (ST *)scratch, *V = x + N + a->junk * CO, *I = V + N, *TH = I + N;           \
+        ST *x = (ST *)scratch, *V = x + N, *I = V + N, *TH = I + N;           \
         int32_t *R = (int32_t *)(TH + N);                                                    \
         int32_t *list = R + N;                                                               \
         /* on a cache line (the scratch is): a 32-output int16 add then never splits */      \
         int16_t *acc16 = (int16_t *)(list + a->lwords);                                     \
-        uint8_t *ring = (uint8_t *)(acc16 + N + a->junk * CO);                               \
+        uint8_t *ring = (uint8_t *)(acc16 + N);                               \
         (void)acc16;                                                                         \
         for (int64_t c = 0; c < N; c++) {                                                    \
             V[c] = ((const ST *)p->v_init)[c];                                               \
@@ -580,9 +573,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     int64_t N = geom[3] * geom[4] * geom[5];
     void (*item)(void *, int64_t, void *) = kind == 0 ? layer_f32 : kind == 1 ? layer_i32 : layer_i16;
     int rc = parallel_for(item, &L, B, n_threads,
-                          (size_t)N * (5 * 4 + 3) +
-                              6 * (size_t)(L.a.junk * geom[3]) + 2 * (size_t)N +
-                              4 * (size_t)L.a.lwords);
+                          (size_t)N * (5 * 4 + 3) + 2 * (size_t)N + 4 * (size_t)L.a.lwords);
     free_taps(&L.a);
     return rc;
 }
