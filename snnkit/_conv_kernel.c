@@ -35,8 +35,13 @@ typedef struct conv_s {
     int64_t shift, cb; /* classes: a listed spike is (channel << shift) | its position's value;
                           the channels listed together */
     int64_t count[MAX_CLASSES]; /* taps a position of each class has */
-    const int32_t *rel, *kof; /* regular class k's taps: output offsets from the position's
-                                 first, kernel offsets, at k * KH * KW */
+    const int32_t *rel, *kof; /* regular class k's taps in the order of their outputs, at
+                                 k * KH * KW: output offsets from the position's first (run
+                                 by run: where its runs start), kernel offsets */
+    int64_t runs[16], rlen[16]; /* regular class k's taps: runs[k] runs of adjacent outputs,
+                                   rlen[k] taps each (1 where the runs are not alike) */
+    void *wr;         /* the kernel by regular class: [class k][C][count[k]][CO/G] */
+    int64_t wofs[16]; /* where class k's begins in wr (elements) */
     int64_t lwords;   /* int32 words of the spike lists (scratch), a multiple of 16 */
     int64_t N, chunk; /* frames, and how many a work item takes */
     void (*run)(const struct conv_s *, void *, int64_t, int64_t);
@@ -138,23 +143,27 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         const TYPE *wc = w + ch * KK * cog;                                                  \
         for (int64_t j = 0; j < (CNT); j++) TAP_ADD(TYPE, VEC, t[j] >> 12, t[j] & 4095);     \
     }
-/* The taps of the m listed spikes of L of a regular class, CNT each: output offsets from
-   the position's first dk[j], kernel offsets kk[j]. */
-#define REG_RUN(TYPE, VEC, L, M, CNT, dk, kk)                                                \
+/* The taps of the m listed spikes of L of regular class k: NR runs of RL taps at adjacent
+   outputs, from the position's first output + dk[r], the channel's columns for them
+   together in wk (one address a run, the rest constant offsets from it). */
+#define REG_RUN(TYPE, VEC, L, M, NR, RL, dk)                                                 \
     for (int64_t e = 0; e < (M); e++) {                                                      \
         const int64_t ch = (L)[e] >> shift;                                                  \
-        TYPE *dst = acc + (G == 1 ? 0 : ch / cg * cog) + ((L)[e] & tmask);                   \
-        const TYPE *wc = w + ch * KK * cog;                                                  \
-        for (int64_t j = 0; j < (CNT); j++) TAP_ADD(TYPE, VEC, (dk)[j], (kk)[j]);            \
+        TYPE *dst0 = acc + (G == 1 ? 0 : ch / cg * cogc) + ((L)[e] & tmask);                 \
+        const TYPE *wc = wk + ch * (NR) * (RL) * cogc;                                       \
+        for (int64_t r = 0; r < (NR); r++) {                                                 \
+            TYPE *dst = dst0 + (dk)[r];                                                      \
+            for (int64_t i = 0; i < (RL); i++)                                               \
+                TAP_ADD(TYPE, VEC, i * cogc, (r * (RL) + i) * cogc);                         \
+        }                                                                                    \
     }
-/* REG_RUN with the count a constant (the taps unrolled) and the offsets in locals (a vector
+/* REG_RUN with the runs' shape constant (unrolled) and their offsets in locals (a vector
    store may alias any array it can reach) */
-#define REG_CASE(TYPE, VEC, L, M, CNT)                                                       \
-    case CNT: {                                                                              \
-        int32_t dl_[CNT], kl_[CNT];                                                          \
-        memcpy(dl_, dk, sizeof dl_);                                                         \
-        memcpy(kl_, kk, sizeof kl_);                                                         \
-        REG_RUN(TYPE, VEC, L, M, CNT, dl_, kl_)                                              \
+#define REG_CASE(TYPE, VEC, L, M, NR, RL)                                                    \
+    case NR * 16 + RL: {                                                                     \
+        int64_t dl_[NR];                                                                     \
+        for (int r_ = 0; r_ < NR; r_++) dl_[r_] = dk[r_];                                    \
+        REG_RUN(TYPE, VEC, L, M, NR, RL, dl_)                                                \
         break;                                                                               \
     }
 /* The sums of one frame into acc [OH*OW, CO] (channels-last, zeroed first): each spike of
@@ -171,6 +180,7 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         const int64_t HW = a->H * a->W, P = a->OH * a->OW, CO = a->CO;                       \
         const int64_t cog = a->CO / a->G, cg = a->C / a->G, KK = a->KH * a->KW;              \
         const int64_t nv = cog % 16 ? 0 : cog / 16;                                          \
+        const int64_t cogc = NVC == 1 ? 16 : NVC == 2 ? 32 : cog; /* a constant if it can */ \
         const TYPE *w = (const TYPE *)a->w;                                                  \
         /* locals: the vector stores below may alias anything, so fields of *a would be      \
            read again after each */                                                          \
@@ -192,12 +202,16 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
                     TAP_RUN(TYPE, VEC, Lk, m, cnt)                                           \
                     continue;                                                                \
                 }                                                                            \
-                const int32_t *dk = a->rel + k * KK, *kk = a->kof + k * KK;                  \
-                switch (cnt) {                                                               \
-                    REG_CASE(TYPE, VEC, Lk, m, 1) REG_CASE(TYPE, VEC, Lk, m, 2)              \
-                    REG_CASE(TYPE, VEC, Lk, m, 3) REG_CASE(TYPE, VEC, Lk, m, 4)              \
-                    REG_CASE(TYPE, VEC, Lk, m, 6) REG_CASE(TYPE, VEC, Lk, m, 9)              \
-                    default: REG_RUN(TYPE, VEC, Lk, m, cnt, dk, kk)                          \
+                const int32_t *dk = a->rel + k * KK;                                         \
+                const TYPE *wk = (const TYPE *)a->wr + a->wofs[k];                           \
+                const int64_t nr = a->runs[k], rl = a->rlen[k];                               \
+                switch (nr * 16 + rl) {                                                      \
+                    REG_CASE(TYPE, VEC, Lk, m, 1, 1) REG_CASE(TYPE, VEC, Lk, m, 1, 2)        \
+                    REG_CASE(TYPE, VEC, Lk, m, 1, 3) REG_CASE(TYPE, VEC, Lk, m, 2, 1)        \
+                    REG_CASE(TYPE, VEC, Lk, m, 2, 2) REG_CASE(TYPE, VEC, Lk, m, 2, 3)        \
+                    REG_CASE(TYPE, VEC, Lk, m, 3, 1) REG_CASE(TYPE, VEC, Lk, m, 3, 2)        \
+                    REG_CASE(TYPE, VEC, Lk, m, 3, 3) REG_CASE(TYPE, VEC, Lk, m, 5, 5)        \
+                    default: REG_RUN(TYPE, VEC, Lk, m, nr, rl, dk)                           \
                 }                                                                            \
             }                                                                                \
         }                                                                                    \
@@ -327,12 +341,28 @@ static int tap_table(const int64_t *g, conv_t *a) {
     }
     packed = malloc(sizeof(int32_t) * (size_t)(tsize + 1));
     if (!packed) goto oom;
+    int64_t lo[16];  /* the first output of each regular class's taps, from its first tap's */
     for (int64_t k = 0; k < K; k++) {
-        a->count[k] = most[k];
+        /* the taps in the order of their outputs (insertion sort: at most KH * KW) */
+        int32_t *o = rel + k * KK, *ko = kof + k * KK;
         for (int64_t j = 0; j < most[k]; j++) {
-            rel[k * KK + j] = T(canon[k], j)[0] - T(canon[k], 0)[0];
-            kof[k * KK + j] = T(canon[k], j)[1];
+            int64_t i = j;
+            for (; i > 0 && o[i - 1] > T(canon[k], j)[0]; i--) o[i] = o[i - 1], ko[i] = ko[i - 1];
+            o[i] = T(canon[k], j)[0], ko[i] = T(canon[k], j)[1];
         }
+        lo[k] = most[k] ? o[0] - T(canon[k], 0)[0] : 0;
+        /* runs of adjacent outputs (all of a group's outputs: one group), all alike? */
+        int64_t nr = 0, len = 0, rl = 0;
+        for (int64_t j = 0; j <= most[k]; j++) {
+            if (j && j < most[k] && g[14] == 1 && o[j] - o[j - 1] == CO) { len++; continue; }
+            if (len) rl = !nr ? len : rl == len ? rl : 0, nr++;  /* a run ends */
+            len = 1;
+        }
+        a->count[k] = most[k];
+        a->runs[k] = rl ? nr : most[k], a->rlen[k] = rl ? rl : 1;
+        /* rel: output offsets from the first, at the start of each run */
+        const int64_t base = most[k] ? o[0] : 0;
+        for (int64_t r = 0; r < a->runs[k]; r++) o[r] = o[r * a->rlen[k]] - (int32_t)base;
     }
     for (int64_t n = 0; n < 64; n++)
         if (byn[n] >= 0) a->count[byn[n]] = n;
@@ -340,7 +370,7 @@ static int tap_table(const int64_t *g, conv_t *a) {
     for (int64_t r = 0; r < HW; r++) {
         int64_t n = NT(r);
         if (!n) code[r] = (int32_t)(ncls << CLS);
-        else if (cls[r] >= 0) code[r] = (int32_t)(cls[r] << CLS | T(r, 0)[0]);
+        else if (cls[r] >= 0) code[r] = (int32_t)(cls[r] << CLS | (T(r, 0)[0] + lo[cls[r]]));
         else {
             code[r] = (int32_t)((-1 - cls[r]) << CLS | off);
             for (int64_t j = 0; j < n; j++) packed[off++] = T(r, j)[0] << 12 | T(r, j)[1];
@@ -370,7 +400,27 @@ oom:
     return -1;
 }
 
+/* a->wr from the kernel a->w (elements of `size` bytes): each regular class's columns, channel
+   by channel, in the order of the taps' outputs. Returns 0, or -1 when memory ran out. */
+static int class_kernel(conv_t *a, size_t size) {
+    const int64_t KK = a->KH * a->KW, cog = a->CO / a->G, C = a->C;
+    /* on cache lines: a vector load of a column split over two lines costs two */
+    a->wr = aligned_alloc(64, (size * (size_t)(C * KK * cog + 1) + 63) / 64 * 64);
+    if (!a->wr) return -1;
+    int64_t at = 0;
+    for (int64_t k = 0; k < a->regular; k++) {
+        a->wofs[k] = at;
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t j = 0; j < a->count[k]; j++, at += cog)
+                memcpy((char *)a->wr + size * (size_t)at,
+                       (const char *)a->w + size * (size_t)(ch * KK * cog + a->kof[k * KK + j]),
+                       size * (size_t)cog);
+    }
+    return 0;
+}
+
 static void free_taps(conv_t *a) {
+    free(a->wr);
     free((void *)a->first);
     free((void *)a->taps);
     free((void *)a->code);
@@ -390,6 +440,7 @@ int snn_conv_events(int kind, int64_t N, const int64_t *geom, const uint8_t *x, 
     memcpy(&a.C, geom, 15 * sizeof(int64_t));
     if (tap_table(geom, &a)) return -1;
     a.x = x, a.w = w, a.out = out, a.run = kind ? conv_i32 : conv_f32;
+    if (a.classes && class_kernel(&a, 4)) { free_taps(&a); return -1; }
     a.N = N, a.chunk = N / (8 * n_threads) > 1 ? N / (8 * n_threads) : 1;
     int rc = parallel_for(events_item, &a, (N + a.chunk - 1) / a.chunk, n_threads,
                           4 * (size_t)(a.OH * a.OW * a.CO + a.lwords));
@@ -567,6 +618,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     memcpy(&L.a.C, geom, 15 * sizeof(int64_t));
     if (tap_table(geom, &L.a)) return -1;
     L.a.w = w;
+    if (L.a.classes && class_kernel(&L.a, kind == 2 ? 2 : 4)) { free_taps(&L.a); return -1; }
     L.T = T, L.B = B, L.x = x, L.p = *p, L.spikes = spikes;
     L.block = block > 0 && block < geom[3] * geom[4] * geom[5] ? block : geom[3] * geom[4] * geom[5];
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
