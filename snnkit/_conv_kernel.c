@@ -464,6 +464,7 @@ typedef struct {
     conv_t a;         /* the geometry, kernel and tap table (x, out, N unused) */
     int64_t T, B;
     int64_t block;    /* neurons per update call (see snn_conv_layer) */
+    int64_t gs;       /* samples a work item (see snn_conv_layer) */
     const uint8_t *x; /* source spikes [T, B, C*H*W] */
     neuron_t p;       /* the target's parameters, channels-last [OH*OW, CO] */
     uint8_t *spikes;  /* [T, B, CO*OH*OW], channel-major */
@@ -511,53 +512,74 @@ static void store_state(const uint32_t *restrict v, int64_t P, int64_t CO,
         for (int64_t p = 0; p < P; p++) o[ch * P + p] = v[p * CO + ch];
 }
 
-/* One item = one sample b, all T steps: per step its frame's sums (x), the delayed reset's
-   inputs from its spikes one and two steps ago (a ring of three channels-last frames), the
-   neuron update, the spikes scattered out. Scratch: 5 * N + lwords 32-bit words, N
-   16-bit ones (kind 2) and 3 * N bytes. */
+/* One item = the samples b0..b1 (L->gs of them), all T steps, step by step and sample by
+   sample within a step (the frames they read and the spikes they write then follow each
+   other in memory, [T, B, ...], which the prefetchers follow: ~5% of the workload's run
+   where other work left the caches cold, against one sample's T steps at a time): per step
+   and sample its frame's sums (x), the delayed reset's inputs from its spikes one and two
+   steps ago (a ring of three channels-last frames), the neuron update, the spikes scattered
+   out. Scratch: shared by the item's samples (the frame's sums, the spike lists, the int16
+   sums), then each sample's own (V, I, theta, refractory counters, its ring). */
+static int64_t layer_shared(const conv_t *a) {
+    const int64_t N = a->OH * a->OW * a->CO;
+    return (4 * N + 4 * a->lwords + 2 * N + 63) / 64 * 64;
+}
+static int64_t layer_own(int64_t N) { return (16 * N + 3 * N + 63) / 64 * 64; }
+#define GROUP_BYTES (1 << 21)
+
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED)                                   \
-    static void NAME(void *ctx, int64_t b, void *scratch) {                                  \
+    static void NAME(void *ctx, int64_t item, void *scratch) {                               \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
         const conv_t *a = &L->a;                                                             \
         const neuron_t *p = &L->p;                                                           \
         const int64_t P = a->OH * a->OW, CO = a->CO, N = P * CO, S = a->C * a->H * a->W;     \
-        ST *x = (ST *)scratch, *V = x + N, *I = V + N, *TH = I + N;           \
-        int32_t *R = (int32_t *)(TH + N);                                                    \
-        int32_t *list = R + N;                                                               \
+        const int64_t b0 = item * L->gs, b1 = b0 + L->gs < L->B ? b0 + L->gs : L->B;         \
+        ST *x = (ST *)scratch;                                                               \
+        int32_t *list = (int32_t *)(x + N);                                                  \
         /* on a cache line (the scratch is): a 32-output int16 add then never splits */      \
-        int16_t *acc16 = (int16_t *)(list + a->lwords);                                     \
-        uint8_t *ring = (uint8_t *)(acc16 + N);                               \
+        int16_t *acc16 = (int16_t *)(list + a->lwords);                                      \
+        uint8_t *own = (uint8_t *)scratch + layer_shared(a);                                 \
         (void)acc16;                                                                         \
-        for (int64_t c = 0; c < N; c++) {                                                    \
-            V[c] = ((const ST *)p->v_init)[c];                                               \
-            I[c] = TH[c] = 0;                                                                \
-            R[c] = 0;                                                                        \
-        }                                                                                    \
-        const int fused = FUSED && NARROW_LIF(p);                                           \
-        for (int64_t t = 0; t < L->T; t++) {                                                 \
-            int64_t s = t * L->B + b;                                                        \
-            uint8_t *s0 = ring + t % 3 * N;                                                  \
-            const uint8_t *s1 = t >= 1 ? ring + (t + 2) % 3 * N : NULL;                      \
-            const uint8_t *s2 = t >= 2 ? ring + (t + 1) % 3 * N : NULL;                      \
-            if (fused) {                                                                     \
-                NARROW_STEP(FUSED, a, L->x + s * S, (int32_t *)(void *)x, list, acc16, N,     \
-                            L->block, p, s1, s2, (int32_t *)(void *)V,                       \
-                            L->rec[1] ? (int32_t *)(void *)I : NULL,                         \
-                            s0);                                                             \
-            } else {                                                                         \
-                FRAME(a, L->x + s * S, x, list, acc16);                                      \
-                for (int64_t c = 0; c < N; c += L->block) {                                  \
-                    int64_t n = N - c < L->block ? N - c : L->block;                         \
-                    DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);         \
-                    UPD(n, p, 0, x + c, V + c, I + c, TH + c, R + c, s0 + c);                \
-                }                                                                            \
+        for (int64_t b = b0; b < b1; b++) {                                                  \
+            ST *V = (ST *)(void *)(own + (b - b0) * layer_own(N));                           \
+            ST *I = V + N, *TH = I + N;                                                      \
+            int32_t *R = (int32_t *)(TH + N);                                                \
+            for (int64_t c = 0; c < N; c++) {                                                \
+                V[c] = ((const ST *)p->v_init)[c];                                           \
+                I[c] = TH[c] = 0;                                                            \
+                R[c] = 0;                                                                    \
             }                                                                                \
-            scatter_spikes(s0, P, CO, L->spikes + s * N);                                    \
-            const ST *st[3] = {V, I, TH};                                                    \
-            for (int k = 0; k < 3; k++)                                                      \
-                if (L->rec[k])                                                               \
-                    store_state((const uint32_t *)st[k], P, CO, (uint32_t *)L->rec[k] + s * N); \
         }                                                                                    \
+        const int fused = FUSED && NARROW_LIF(p);                                            \
+        for (int64_t t = 0; t < L->T; t++)                                                   \
+            for (int64_t b = b0; b < b1; b++) {                                              \
+                ST *V = (ST *)(void *)(own + (b - b0) * layer_own(N));                       \
+                ST *I = V + N, *TH = I + N;                                                  \
+                int32_t *R = (int32_t *)(TH + N);                                            \
+                uint8_t *ring = (uint8_t *)(R + N);                                          \
+                int64_t s = t * L->B + b;                                                    \
+                uint8_t *s0 = ring + t % 3 * N;                                              \
+                const uint8_t *s1 = t >= 1 ? ring + (t + 2) % 3 * N : NULL;                  \
+                const uint8_t *s2 = t >= 2 ? ring + (t + 1) % 3 * N : NULL;                  \
+                if (fused) {                                                                 \
+                    NARROW_STEP(FUSED, a, L->x + s * S, (int32_t *)(void *)x, list, acc16,   \
+                                N, L->block, p, s1, s2, (int32_t *)(void *)V,                \
+                                L->rec[1] ? (int32_t *)(void *)I : NULL, s0);                \
+                } else {                                                                     \
+                    FRAME(a, L->x + s * S, x, list, acc16);                                  \
+                    for (int64_t c = 0; c < N; c += L->block) {                              \
+                        int64_t n = N - c < L->block ? N - c : L->block;                     \
+                        DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);     \
+                        UPD(n, p, 0, x + c, V + c, I + c, TH + c, R + c, s0 + c);            \
+                    }                                                                        \
+                }                                                                            \
+                scatter_spikes(s0, P, CO, L->spikes + s * N);                                \
+                const ST *st[3] = {V, I, TH};                                                \
+                for (int k = 0; k < 3; k++)                                                  \
+                    if (L->rec[k])                                                           \
+                        store_state((const uint32_t *)st[k], P, CO,                          \
+                                    (uint32_t *)L->rec[k] + s * N);                          \
+            }                                                                                \
     }
 
 /* The frame sums as DEFINE_LAYER takes them: in the state type, or in int16 (acc16) and then
@@ -634,8 +656,13 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
     void (*item)(void *, int64_t, void *) = kind == 0 ? layer_f32 : kind == 1 ? layer_i32 : layer_i16;
-    int rc = parallel_for(item, &L, B, n_threads,
-                          (size_t)N * (5 * 4 + 3) + 2 * (size_t)N + 4 * (size_t)L.a.lwords);
+    /* all samples a work item on one thread, else half a thread's share (balance), as many
+       as keep their states within GROUP_BYTES (in L2) */
+    L.gs = n_threads <= 1 ? B : (B + 2 * n_threads - 1) / (2 * n_threads);
+    int64_t fit = GROUP_BYTES / layer_own(N);
+    L.gs = L.gs < fit ? L.gs : fit > 1 ? fit : 1;
+    int rc = parallel_for(item, &L, (B + L.gs - 1) / L.gs, n_threads,
+                          (size_t)(layer_shared(&L.a) + L.gs * layer_own(N)));
     free_taps(&L.a);
     return rc;
 }
