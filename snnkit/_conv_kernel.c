@@ -12,8 +12,8 @@
 
    snn_conv_events writes each frame's sums out channel-major ([C_out, OH, OW], as
    torch.flatten). snn_conv_layer runs the target population too: step after step, sample
-   after sample, the frame's sums go straight into the neuron update of _kernels.c (included here:
-   the update is written once) while they are in L1, the state kept channels-last (the
+   after sample, the frame's sums go straight into the neuron update of _kernels.c (included
+   here: the update is written once) while they are in L1, the state kept channels-last (the
    caller permutes the per-neuron parameters to match), and only the spikes are written out,
    channel-major: no [T, B, N] buffer of sums through memory.
 
