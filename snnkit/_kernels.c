@@ -12,11 +12,12 @@
 
    The block loop is outermost so that a block's slice of the weights stays in L2 while all
    samples stream past it. Float layers with 8 or more batch elements go further
-   (item_f32_bb): a group of samples at a time, one vector of columns at a time, that
-   vector's weight slab in L1 and, for the LIF, its neuron update right after its sums. Integer sums are exact whatever the order, so the fixed-point path
-   is bit-exact with the torch integer path; float sums differ from a BLAS product only in
-   fp32 summation order. Build with -ffp-contract=off: the neuron update must round each
-   product and sum as torch does (no fused multiply-add).
+   (item_f32_bb): a group of samples at a time, a slab of up to 4 vectors of columns at a
+   time, a piece of its sources at a time in L1 and, for the LIF, the neuron update of the
+   slab's vectors right after their sums. Integer sums are exact whatever the order, so the
+   fixed-point path is bit-exact with the torch integer path; float sums differ from a BLAS
+   product only in fp32 summation order. Build with -ffp-contract=off: the neuron update must
+   round each product and sum as torch does (no fused multiply-add).
 
    The neuron update is written once (DEF_UPDATE, DEF_DELAYED) for both arithmetics, step for
    step as in neurons.py / docs/fixed-point.md "One time step" items 2-8.
@@ -66,6 +67,11 @@ typedef int8_t vb __attribute__((vector_size(VBYTES / 4), aligned(1), may_alias)
 /* Number of nonzero bytes of x[0..n) (each byte is 0 or 1). */
 static int64_t count_spikes(const uint8_t *x, int64_t n) {
     int64_t c = 0, j = 0;
+#if defined(__AVX512BW__)
+    for (; j + 64 <= n; j += 64) /* one mask a 64 bytes: memory-bound, where the words were not */
+        c += __builtin_popcountll(_mm512_test_epi8_mask(
+            _mm512_loadu_si512((const void *)(x + j)), _mm512_set1_epi8((char)0xff)));
+#endif
     for (; j + 8 <= n; j += 8) {
         uint64_t w;
         memcpy(&w, x + j, 8);
@@ -80,13 +86,51 @@ static int64_t count_spikes(const uint8_t *x, int64_t n) {
    15 entries after the list may be overwritten (then 64 sources a load, whole-vector stores:
    ~25% faster than masked ones). */
 static inline __attribute__((always_inline)) int64_t list_spikes_any(
-    const uint8_t *x, int64_t n, int64_t stride, int32_t *out, int spare) {
+    const uint8_t *x, int64_t n, int64_t stride, int32_t *out, int spare, int sparse) {
     int64_t c = 0, j = 0;
 #if defined(__AVX512F__) && defined(__AVX512BW__)
     const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
     __m512i offs = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
         _mm512_set1_epi32((int32_t)stride)); /* (j + lane) * stride */
+#if defined(__AVX512VBMI2__)
+    /* the positions of the 64 bytes' spikes compressed as bytes in one go, then widened and
+       scaled 16 at a time: 4 32-bit compressions a 64 bytes (port 5's 2 uops each) were
+       most of this loop's time */
+    static const uint8_t iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                     13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+                                     39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+                                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+    const __m512i pos = _mm512_loadu_si512((const void *)iota);
+    const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
+    for (; sparse && spare && j + 64 <= n; j += 64) {
+        const uint64_t m = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(x + j)),
+                                                 _mm512_set1_epi8((char)0xff));
+        const int k = __builtin_popcountll(m);
+        const __m512i b = _mm512_maskz_compress_epi8(m, pos);
+        const __m512i base = _mm512_set1_epi32((int32_t)(j * stride));
+        /* the first 16 always (a spare entry at worst), the rest rarely at sparse inputs */
+        _mm512_storeu_si512((void *)(out + c),
+                            _mm512_add_epi32(base, _mm512_mullo_epi32(
+                                _mm512_cvtepu8_epi32(_mm512_castsi512_si128(b)), vstride)));
+        if (k > 16) { /* whole stores up to the one that holds the last entry */
+#define LIST_PART(Q)                                                                  \
+    _mm512_add_epi32(base, _mm512_mullo_epi32(                                        \
+                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
+            _mm512_storeu_si512((void *)(out + c + 16), LIST_PART(1));
+            if (k > 32) {
+                _mm512_storeu_si512((void *)(out + c + 32), LIST_PART(2));
+                if (k > 48) _mm512_storeu_si512((void *)(out + c + 48), LIST_PART(3));
+            }
+#undef LIST_PART
+        }
+        c += k;
+    }
+    offs = _mm512_add_epi32(offs, _mm512_set1_epi32((int32_t)(j * stride)));
+#else
+    (void)sparse;
+#endif
     for (; spare && j + 64 <= n; j += 64) {
         const uint64_t m = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(x + j)),
                                                  _mm512_set1_epi8((char)0xff));
@@ -112,12 +156,19 @@ static inline __attribute__((always_inline)) int64_t list_spikes_any(
 }
 
 static int64_t list_spikes(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
-    return list_spikes_any(x, n, stride, out, 0);
+    return list_spikes_any(x, n, stride, out, 0, 0);
 }
 
 /* list_spikes, where the 15 entries after the list may be overwritten */
 static int64_t list_spikes_spare(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
-    return list_spikes_any(x, n, stride, out, 1);
+    return list_spikes_any(x, n, stride, out, 1, 0);
+}
+
+/* list_spikes_spare for sparse inputs (up to ~1 spike in 5 sources: the byte compression
+   then needs its one 16-entry store nearly always; denser, the branches to the next ones
+   mispredict and the 32-bit compressions are as fast) */
+static int64_t list_spikes_sparse(const uint8_t *x, int64_t n, int64_t stride, int32_t *out) {
+    return list_spikes_any(x, n, stride, out, 1, 1);
 }
 
 /* ------------------------------------------------------------------ threads */
@@ -190,32 +241,150 @@ static int parallel_for(void (*fn)(void *, int64_t, void *), void *ctx, int64_t 
 
 /* ------------------------------------------------------------------ spike lists, in parallel */
 
+/* Each sample's list of its spiking sources (x: [n_samples, S] bytes), each entry source *
+   stride. With pieces > 1 (P) the offsets also say where each piece of `piece` sources
+   starts in the list: offsets[s P + p] is where sample s's sources from p * piece on start
+   (offsets[(s + 1) P] its list's end); the list itself is the same. */
 typedef struct {
     const uint8_t *x;
     int64_t n_samples, S, stride;
-    int64_t *offsets; /* [n_samples + 1] */
+    int64_t *offsets; /* [n_samples P + 1] */
     int32_t *idx;
-    int64_t chunk;
+    int64_t chunk;         /* samples an item */
+    int64_t pieces, piece; /* P (0: 1) */
+    uint64_t *bits; /* [n_samples, ceil(S / 64)] or NULL: the counting pass leaves each 64
+                       sources' spikes there as a mask, and the listing pass reads those
+                       (1/8 of the bytes: from cache, where x came from memory) */
 } lists_t;
+
+#if defined(__AVX512BW__) && defined(__AVX512VBMI2__)
+#define LIST_BITS 1
+#else
+#define LIST_BITS 0
+#endif
+
+/* out[p] = the number of nonzero bytes among x[p * piece ...] (p < P, the last piece to n);
+   bits (LIST_BITS builds, or NULL): each 64 bytes' mask of nonzero bytes */
+static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, int64_t *out,
+                         uint64_t *bits) {
+#if defined(__AVX512BW__)
+    /* one pass over the row, each boundary's prefix count taken from its 64 bytes' mask */
+    int64_t c = 0, prev = 0, next = piece;
+    int p = 0;
+    for (int64_t j = 0; j < n; j += 64) {
+        const __mmask64 in = n - j >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - j)) - 1;
+        const uint64_t m = _mm512_test_epi8_mask(
+            _mm512_maskz_loadu_epi8(in, (const void *)(x + j)), _mm512_set1_epi8((char)0xff));
+        if (bits) bits[j / 64] = m;
+        for (; p < P - 1 && next < j + 64; p++, next += piece) {
+            const int64_t below = c + __builtin_popcountll(m & (((uint64_t)1 << (next - j)) - 1));
+            out[p] = below - prev;
+            prev = below;
+        }
+        c += __builtin_popcountll(m);
+    }
+    out[P - 1] = c - prev;
+#else
+    (void)bits;
+    for (int64_t p = 0; p < P; p++)
+        out[p] = count_spikes(x + p * piece, n - p * piece < piece ? n - p * piece : piece);
+#endif
+}
+
+#if LIST_BITS
+/* list_spikes from the masks bits of x's 64-byte blocks (count_pieces); spare, sparse: as
+   list_spikes_spare, list_spikes_sparse (not spare: masked stores, nothing past the list) */
+static int64_t list_bits(const uint64_t *bits, int64_t n, int64_t stride, int32_t *out,
+                         int spare, int sparse) {
+    static const uint8_t iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                     13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+                                     39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+                                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+    const __m512i pos = _mm512_loadu_si512((const void *)iota);
+    const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
+    const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
+    __m512i offs = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), vstride);
+    int64_t c = 0;
+    const __m512i step64 = _mm512_slli_epi32(step, 2);
+    for (int64_t j = 0; j < n; j += 64, offs = _mm512_add_epi32(offs, step64)) {
+        const uint64_t m = bits[j / 64];
+        const int k = __builtin_popcountll(m);
+        if (spare && sparse) { /* as list_spikes_sparse */
+            const __m512i b = _mm512_maskz_compress_epi8(m, pos);
+            const __m512i base = _mm512_set1_epi32((int32_t)(j * stride));
+#define LIST_PART(Q)                                                                  \
+    _mm512_add_epi32(base, _mm512_mullo_epi32(                                        \
+                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
+            _mm512_storeu_si512((void *)(out + c), LIST_PART(0));
+            if (k > 16) {
+                _mm512_storeu_si512((void *)(out + c + 16), LIST_PART(1));
+                if (k > 32) {
+                    _mm512_storeu_si512((void *)(out + c + 32), LIST_PART(2));
+                    if (k > 48) _mm512_storeu_si512((void *)(out + c + 48), LIST_PART(3));
+                }
+            }
+#undef LIST_PART
+            c += k;
+            continue;
+        }
+        __m512i o = offs;
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++, o = _mm512_add_epi32(o, step)) {
+            const __mmask16 mq = (__mmask16)(m >> (16 * q));
+            const int kq = __builtin_popcount(mq);
+            if (spare)
+                _mm512_storeu_si512((void *)(out + c), _mm512_maskz_compress_epi32(mq, o));
+            else
+                _mm512_mask_storeu_epi32(out + c, (__mmask16)((1u << kq) - 1),
+                                         _mm512_maskz_compress_epi32(mq, o));
+            c += kq;
+        }
+    }
+    return c;
+}
+#endif
 
 static void count_item(void *c, int64_t item, void *scratch) {
     (void)scratch;
     lists_t *L = (lists_t *)c;
+    const int64_t P = L->pieces > 1 ? L->pieces : 1;
     int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
-    for (int64_t s = s0; s < s1; s++) L->offsets[s + 1] = count_spikes(L->x + s * L->S, L->S);
+    const int64_t nw = (L->S + 63) / 64;
+    for (int64_t s = s0; s < s1; s++)
+        if (P == 1 && !L->bits)
+            L->offsets[s + 1] = count_spikes(L->x + s * L->S, L->S);
+        else
+            count_pieces(L->x + s * L->S, L->S, P == 1 ? L->S : L->piece, P,
+                         L->offsets + s * P + 1, L->bits ? L->bits + s * nw : NULL);
 }
 
 static void fill_item(void *c, int64_t item, void *scratch) {
     (void)scratch;
     lists_t *L = (lists_t *)c;
+    const int64_t P = L->pieces > 1 ? L->pieces : 1;
     int64_t s0 = item * L->chunk, s1 = s0 + L->chunk < L->n_samples ? s0 + L->chunk : L->n_samples;
+    const int64_t *off = L->offsets;
     /* a list's spare entries may be overwritten where the chunk's later lists, written
        after, cover them; past the chunk's end they are another thread's */
-    for (int64_t s = s0; s < s1; s++)
-        if (L->offsets[s1] - L->offsets[s + 1] >= 16)
-            list_spikes_spare(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+    for (int64_t s = s0; s < s1; s++) {
+        const uint8_t *row = L->x + s * L->S;
+        int32_t *out = L->idx + off[s * P];
+#if LIST_BITS
+        if (L->bits) {
+            list_bits(L->bits + s * ((L->S + 63) / 64), L->S, L->stride, out,
+                      off[s1 * P] - off[(s + 1) * P] >= 16,
+                      5 * (off[(s + 1) * P] - off[s * P]) <= L->S);
+            continue;
+        }
+#endif
+        if (off[s1 * P] - off[(s + 1) * P] < 16)
+            list_spikes(row, L->S, L->stride, out);
+        else if (5 * (off[(s + 1) * P] - off[s * P]) <= L->S)
+            list_spikes_sparse(row, L->S, L->stride, out);
         else
-            list_spikes(L->x + s * L->S, L->S, L->stride, L->idx + L->offsets[s]);
+            list_spikes_spare(row, L->S, L->stride, out);
+    }
 }
 
 /* ------------------------------------------------------------------ accumulation */
@@ -355,8 +524,10 @@ typedef struct {
     void *rec_v, *rec_i, *rec_theta; /* [T, B, N] or NULL */
     int64_t n_blocks, per; /* blocks of `per` vectors (the last may have fewer) */
     int64_t group; /* item_f32_bb: batch elements per item */
-    const float *slabs; /* item_f32_bb: the weights as slabs [nvt, S, VL] laid out once by the
-                           caller, or NULL: each item copies its block's */
+    const float *slabs; /* item_f32_bb: the weights as slabs [ceil(N / (sw VL)), S, sw VL] laid
+                           out once by the caller, or NULL: each item copies its block's */
+    int64_t pieces; /* item_f32_bb: lists a sample (lists_t.pieces) */
+    int64_t sw; /* item_f32_bb: vectors a slab row, min(BB_W, the vectors of N) */
 } layer_t;
 
 #define FLOAT_SAT(x) (x)
@@ -637,19 +808,30 @@ DEF_LAYER_ITEM(item_i16, int32_t, vi, acc_i16, int16_t, update_i32, delayed_i32)
 
 /* ------------------------------------------------------------------ float, batch-blocked */
 
-/* Float weights are 4 bytes a synaptic event. Summed block by block for one batch element at
-   a time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
+/* Float weights are 4 bytes a synaptic event. Summed block by block for one batch element at a
+   time (item_f32), every event reads a 1 KB row slice of the block from L2, and that read
    bounds the layer. Here (batches of BB_MIN or more) a block's steps run for a group of batch
-   elements at once: the block's weights are first copied into slabs of one vector of columns
-   [S, VL], contiguous (rows 64 bytes apart: a row per page took a TLB miss per event), and
-   per step the sums go slab by slab across the whole group, so that the slab (~50 KB for 784
-   sources) stays in L1 while the group's events read it, eight batch elements interleaved
-   (independent accumulators). Each sum is still its element's rows added in the same order
-   from zero: bit for bit item_f32's. */
+   elements at once: the weights laid out in slabs of BB_W vectors of columns [S, BB_W VL]
+   (fewer where N has fewer; rows 256 bytes apart, contiguous: a row per page took a TLB miss
+   per event; one offset load and its address for BB_W adds, where one vector a row spent more
+   on them than on the adds), and per step the sums go slab by slab across the whole group, a
+   piece of at most BB_PIECE sources at a time so that the piece (48 KB) stays in L1 while the
+   group's events read it, samples interleaved (independent accumulators), each with its lists
+   cut at the pieces (lists_t.pieces). Each sum is still its element's rows added in the same
+   order from zero (a piece's sums stored and reloaded, exactly, for the next piece): bit for
+   bit item_f32's. Against one vector a row over all sources at once: ~5-8% off sim_speed's ff
+   layer (4 vectors a row without pieces, or pieces with 1 vector a row: no faster). */
 #define BB_MIN 8      /* batch elements from which the blocked item is used */
 #define BB_GROUP 64   /* batch elements per item, at most */
 #define BB_MAX_S 4096 /* sources up to which it is: the copied weights, 4 MB a block */
-#define BB_G 8        /* batch elements summed side by side */
+#define BB_G 8        /* batch elements summed side by side (bsums_f32) */
+#define BB_W 4        /* vectors of columns a slab row */
+#if NV == 16
+#define BB_GW 4 /* batch elements summed side by side (bsums_w_f32): 16 accumulators */
+#else
+#define BB_GW 2 /* (8 of the 16 registers) */
+#endif
+#define BB_PIECE 192  /* sources a piece at most: 192 x BB_W x 64 bytes (narrower slabs: more) */
 
 /* x[r * ld + k * VL ...] = the sum of sample r's event rows (idx: offsets into a slab) in
    the slab k [S, VL] of w, for the block's nv vectors and the group's nb samples. */
@@ -690,6 +872,83 @@ static void bsums_f32(const float *restrict w, int64_t S, const int32_t *restric
             for (int64_t e = 0; e < off[r + 1] - off[r]; e++) a0 += LOAD_F32(wk + i0[e]);
             *(vf *)(x + r * ld + k * VL) = a0;
         }
+    }
+}
+
+/* x[r * ld + h * VL ...] (h < W) = the sum of sample r's event rows (idx: offsets into w) in
+   the slab w [S, BB_W VL] (its first W vectors), for the group's nb samples, BB_GW at a
+   time; piece p of sample r's list runs from off[r P + p] to
+   off[r P + p + 1] (lists_t.pieces), the pieces one after the other, each continuing from the
+   sums of the ones before. The event loop runs to the shortest list of the BB_GW, the rest of
+   each list after it one by one. */
+#define DEF_BSUMS_W(NAME, W)                                                              \
+    static void NAME(const float *restrict w, const int32_t *restrict idx,                \
+                     const int64_t *restrict off, int64_t P, int64_t nb, float *restrict x, \
+                     int64_t ld) {                                                         \
+        for (int64_t p = 0; p < P; p++) {                                                 \
+            int64_t j = 0;                                                                \
+            for (; j + BB_GW <= nb; j += BB_GW) {                                         \
+                const int32_t *ip[BB_GW];                                                 \
+                int64_t ne[BB_GW], rg[BB_GW], m = INT64_MAX;                              \
+                vf a[BB_GW][W];                                                           \
+                _Pragma("GCC unroll 16") for (int g = 0; g < BB_GW; g++) {                \
+                    rg[g] = j + g;                                                        \
+                    const int64_t *o = off + rg[g] * P + p;                               \
+                    ip[g] = idx + o[0];                                                   \
+                    ne[g] = o[1] - o[0];                                                  \
+                    m = ne[g] < m ? ne[g] : m;                                            \
+                    _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                  \
+                        a[g][h] = p ? *(const vf *)(x + rg[g] * ld + h * VL) : (vf){0};   \
+                }                                                                         \
+                int64_t e = 0;                                                            \
+                /* two offsets a load; they are >= 0, so zero-extended (a move the CPU   \
+                   may eliminate, not a sign extension) */                                \
+                for (; e + 2 <= m; e += 2) {                                              \
+                    _Pragma("GCC unroll 16") for (int g = 0; g < BB_GW; g++) {            \
+                        uint64_t q;                                                       \
+                        memcpy(&q, ip[g] + e, 8);                                         \
+                        const float *r0 = w + (uint32_t)q, *r1 = w + (uint32_t)(q >> 32); \
+                        _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)              \
+                            a[g][h] += LOAD_F32(r0 + h * VL);                             \
+                        _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)              \
+                            a[g][h] += LOAD_F32(r1 + h * VL);                             \
+                    }                                                                     \
+                }                                                                         \
+                _Pragma("GCC unroll 16") for (int g = 0; g < BB_GW; g++) {                \
+                    for (int64_t f = e; f < ne[g]; f++)                                   \
+                        _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)              \
+                            a[g][h] += LOAD_F32(w + ip[g][f] + h * VL);                   \
+                    _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                  \
+                        *(vf *)(x + rg[g] * ld + h * VL) = a[g][h];                       \
+                }                                                                         \
+            }                                                                             \
+            for (; j < nb; j++) {                                                         \
+                const int64_t r = j, *o = off + r * P + p;                                \
+                const int32_t *i0 = idx + o[0];                                           \
+                vf a0[W];                                                                 \
+                _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                      \
+                    a0[h] = p ? *(const vf *)(x + r * ld + h * VL) : (vf){0};             \
+                for (int64_t e = 0; e < o[1] - o[0]; e++)                                 \
+                    _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                  \
+                        a0[h] += LOAD_F32(w + i0[e] + h * VL);                            \
+                _Pragma("GCC unroll 16") for (int h = 0; h < W; h++)                      \
+                    *(vf *)(x + r * ld + h * VL) = a0[h];                                 \
+            }                                                                             \
+        }                                                                                 \
+    }
+DEF_BSUMS_W(bsums_w1_f32, 1)
+DEF_BSUMS_W(bsums_w2_f32, 2)
+DEF_BSUMS_W(bsums_w3_f32, 3)
+DEF_BSUMS_W(bsums_w4_f32, BB_W)
+
+/* the DEF_BSUMS_W of the slab's first nw vectors (BB_W from BB_W on) */
+static void bsums_w_f32(int nw, const float *w, const int32_t *idx, const int64_t *off,
+                        int64_t P, int64_t nb, float *x, int64_t ld) {
+    switch (nw) {
+        case 1: bsums_w1_f32(w, idx, off, P, nb, x, ld); break;
+        case 2: bsums_w2_f32(w, idx, off, P, nb, x, ld); break;
+        case 3: bsums_w3_f32(w, idx, off, P, nb, x, ld); break;
+        default: bsums_w4_f32(w, idx, off, P, nb, x, ld); break;
     }
 }
 
@@ -753,7 +1012,8 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
 #endif
 
 /* One item = (block of columns, group of L->group batch elements); as item_f32 otherwise.
-   Scratch: (5 * group + S) * BLOCK floats. */
+   The block's vectors are a multiple of L->sw (but the last block's). Scratch: (5 * group +
+   S) * BLOCK floats. */
 static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     const layer_t *L = (const layer_t *)ctx;
     const neuron_t *p = &L->p;
@@ -762,44 +1022,52 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
     int64_t nb = L->B - b0 < G ? L->B - b0 : G;
     int64_t per = L->per;
     int64_t c0 = blk * per * VL, n = L->N - c0 < per * VL ? L->N - c0 : per * VL;
-    int nv = (int)((n + VL - 1) / VL);
+    const int sw = (int)L->sw, nv = (int)((n + VL - 1) / VL), nq = (nv + sw - 1) / sw;
+    const int64_t S = L->S, WV = sw * VL; /* a slab row */
     float *x = (float *)scratch, *V = x + G * BLOCK, *I = V + G * BLOCK, *TH = I + G * BLOCK;
     int32_t *R = (int32_t *)(TH + G * BLOCK);
     float *w = (float *)(R + G * BLOCK);
     if (L->slabs)
-        w = (float *)L->slabs + c0 * L->S; /* (the kernel reads them only) */
-    else
-        for (int k = 0; k < nv; k++)
-            for (int64_t s = 0; s < L->S; s++)
-                *(vf *)(w + (k * L->S + s) * VL) =
-                    LOAD_F32((const float *)L->w + s * L->Np + c0 + k * VL);
+        w = (float *)L->slabs + c0 * S; /* (the kernel reads them only) */
+    else /* the block's slabs [nq, S, sw VL], zeros past its vectors */
+        for (int q = 0; q < nq; q++)
+            for (int64_t s = 0; s < S; s++)
+                for (int h = 0; h < sw; h++)
+                    *(vf *)(w + (q * S + s) * WV + h * VL) =
+                        q * sw + h < nv
+                            ? LOAD_F32((const float *)L->w + s * L->Np + c0 + (q * sw + h) * VL)
+                            : (vf){0};
     for (int64_t r = 0; r < nb; r++)
         for (int64_t c = 0; c < n; c++) {
             V[r * BLOCK + c] = ((const float *)p->v_init)[c0 + c];
             I[r * BLOCK + c] = TH[r * BLOCK + c] = 0;
             R[r * BLOCK + c] = 0;
         }
-    int64_t step = L->B * L->N;
+    const int64_t step = L->B * L->N, P = L->pieces;
 #if BB_FUSED
     if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
-        /* each vector's update right after its sums (V: [nv, nb, VL]) */
+        /* each vector's update right after its slab's sums (V: [nv, nb, VL]) */
         for (int k = 0; k < nv; k++)
             for (int64_t r = 0; r < nb; r++)
                 for (int j = 0; j < VL; j++)
                     V[(k * nb + r) * VL + j] =
                         k * VL + j < n ? ((const float *)p->v_init)[c0 + k * VL + j] : 0;
-        for (int64_t t = 0; t < L->T; t++)
-            for (int k = 0; k < nv; k++) {
-                bsums_f32(w + k * L->S * VL, L->S, L->idx, L->offsets + t * L->B + b0, nb, 1,
-                          x + k * VL, BLOCK);
-                fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
-                                 t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
+        for (int64_t t = 0; t < L->T; t++) {
+            const int64_t *off = L->offsets + (t * L->B + b0) * P;
+            for (int q = 0; q < nq; q++) {
+                bsums_w_f32(nv - q * sw, w + q * S * WV, L->idx, off, P, nb, x + q * WV, BLOCK);
+                for (int k = q * sw; k < nv && k < (q + 1) * sw; k++)
+                    fused_update_f32(L, p, c0 + k * VL, n - k * VL < VL ? (int)(n - k * VL) : VL,
+                                     t, b0, nb, x + k * VL, BLOCK, V + k * nb * VL);
             }
+        }
         return;
     }
 #endif
     for (int64_t t = 0; t < L->T; t++) {
-        bsums_f32(w, L->S, L->idx, L->offsets + t * L->B + b0, nb, nv, x, BLOCK);
+        const int64_t *off = L->offsets + (t * L->B + b0) * P;
+        for (int q = 0; q < nq; q++)
+            bsums_w_f32(nv - q * sw, w + q * S * WV, L->idx, off, P, nb, x + q * WV, BLOCK);
         for (int64_t r = 0; r < nb; r++) {
             int64_t o = (t * L->B + b0 + r) * L->N + c0;
             float *xr = x + r * BLOCK, *Vr = V + r * BLOCK, *Ir = I + r * BLOCK;
@@ -835,17 +1103,19 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
 
 int snn_vector_lanes(void) { return VL; }
 
-/* Run one population over T steps.
-   x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking sources); w: weights [S, Np]
-   (transposed, rows padded to Np >= N, a multiple of the vector lanes, then 16 spare
-   elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1, the same weights
-   packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs [ceil(N / VL), S, VL]
-   (snnkit.kernels.slabs: the batch-blocked item then reads them instead of copying its
-   block's), or NULL; dense: extra input [T, B, N] in the state type
-   (float32 or int32) or NULL; p: neuron parameters [N] in the state type; spikes: output
-   [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL; sums: NULL, or [T, B, N] in the
-   state type to receive the synaptic input (event sums + dense) instead of running neurons.
-   Returns 0, -1 when memory ran out, -2 for a bad kind. */
+/* vectors of columns a row of the float layer's slabs (snnkit.kernels.slabs) */
+int snn_slab_width(void) { return BB_W; }
+
+/* Run one population over T steps. x: spikes [T*B, S] as bytes 0/1 (S may be 0: no spiking
+   sources); w: weights [S, Np] (transposed, rows padded to Np >= N, a multiple of the vector
+   lanes, then 16 spare elements), float32 for kind 0, int8/int16 for kinds 1/2; wv: kind 1,
+   the same weights packed for AMX (snnkit.kernels.pack_amx), kind 0, the same as slabs [ceil(N
+   / (sw VL)), S, sw VL], sw = min(snn_slab_width(), ceil(N / VL)) (snnkit.kernels.slabs: the
+   batch-blocked item then reads them instead of copying its block's), or NULL; dense: extra
+   input [T, B, N] in the state type (float32 or int32) or NULL; p: neuron parameters [N] in
+   the state type; spikes: output [T, B, N] bytes; rec_*: recorded states [T, B, N] or NULL;
+   sums: NULL, or [T, B, N] in the state type to receive the synaptic input (event sums +
+   dense) instead of running neurons. Returns 0, -1 when memory ran out, -2 for a bad kind. */
 int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t Np,
                    const uint8_t *x, const void *w, const void *wv, const void *dense,
                    const neuron_t *p, uint8_t *spikes, void *rec_v, void *rec_i,
@@ -877,24 +1147,43 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
         default: return -2;
     }
     int64_t n_samples = T * B;
-    int64_t *offsets = calloc((size_t)n_samples + 1, sizeof(int64_t));
+    /* float, batch large enough, the block's weights not too large: the blocked item, its
+       lists cut into pieces of sources of at most BB_PIECE, evened out (16 apart) */
+    int bb = kind == 0 && B >= BB_MIN && S && S <= BB_MAX_S;
+    const int64_t nvec = (N + VL - 1) / VL, sw = nvec < BB_W ? nvec : BB_W;
+    const int64_t most = BB_PIECE * BB_W / (sw ? sw : 1); /* sources a piece */
+    int64_t pieces = bb ? (S + most - 1) / most : 1;
+    int64_t piece = ((S + pieces - 1) / pieces + 15) / 16 * 16;
+    pieces = bb ? (S + piece - 1) / piece : 1;
+    int64_t *offsets = calloc((size_t)(pieces * n_samples) + 1, sizeof(int64_t));
     if (!offsets) return -1;
     int32_t *idx = NULL;
     int rc = 0;
-    /* float, batch large enough, the block's weights not too large: the blocked item */
-    int bb = kind == 0 && B >= BB_MIN && S && S <= BB_MAX_S;
+    int64_t total = 0; /* spikes */
+    uint64_t *bits = NULL;
+    /* (not where the int8 tiles may take the layer: then nothing lists the spikes) */
+    if (S && LIST_BITS && !(kind == 1 && wv && snn_amx_available())) {
+        bits = malloc(sizeof(uint64_t) * (size_t)(n_samples * ((S + 63) / 64)));
+        if (!bits) {
+            free(offsets);
+            return -1;
+        }
+    }
     if (S) {
-        lists_t Ls = {x, n_samples, S, bb ? VL : Np, offsets, NULL, 64}; /* row offsets */
-        int64_t n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
+        lists_t Ls = {x, n_samples, S, bb ? sw * VL : Np, offsets, NULL, 64, /* row offsets */
+                      pieces, piece, bits};
+        const int64_t nl = pieces * n_samples, n_chunks = (n_samples + Ls.chunk - 1) / Ls.chunk;
         rc = parallel_for(count_item, &Ls, n_chunks, n_threads, 0);
-        for (int64_t s = 0; s < n_samples; s++) offsets[s + 1] += offsets[s];
+        for (int64_t s = 0; s < nl; s++) offsets[s + 1] += offsets[s];
+        total = offsets[nl];
 #ifdef HAVE_AMX
         /* the tiles compute 32 batch elements: with fewer, their share of the work is real */
         const double used = B < AMX_ROWS ? (double)B / AMX_ROWS : 1.0;
         if (!rc && kind == 1 && wv && snn_amx_available()
-            && (double)offsets[n_samples] * used >= AMX_DENSITY * (double)n_samples * (double)S
+            && (double)total * used >= AMX_DENSITY * (double)n_samples * (double)S
             && (double)(n_samples + AMX_ROWS) * (double)S <= AMX_MAX_COPY) {
             free(offsets);
+            free(bits);
             return layer_amx(T, B, N, S, x, wv, dense, p, spikes, rec_v, rec_i, rec_theta,
                              sums, n_threads);
         }
@@ -902,28 +1191,31 @@ int snn_layer_bf16(int kind, int64_t T, int64_t B, int64_t N, int64_t S, int64_t
 #ifdef HAVE_AMX_BF16
         const double share = B < AMX_BF_ROWS ? (double)B / AMX_BF_ROWS : 1.0;
         if (!rc && kind == 0 && wb && parts >= 1 && parts <= 3 && snn_amx_available()
-            && (double)offsets[n_samples] * share >= density * (double)n_samples * (double)S
+            && (double)total * share >= density * (double)n_samples * (double)S
             && (double)(n_samples + AMX_BF_ROWS) * (double)S * 2 <= AMX_MAX_COPY) {
             free(offsets);
+            free(bits);
             return layer_bf16(T, B, N, S, x, wb, parts, dense, p, spikes, rec_v, rec_i,
                               rec_theta, sums, n_threads);
         }
 #else
         (void)wb, (void)parts, (void)density;
 #endif
-        idx = malloc(sizeof(int32_t) * (size_t)(offsets[n_samples] + 1));
+        idx = malloc(sizeof(int32_t) * (size_t)(total + 1));
         if (!idx) rc = -1;
         if (!rc) {
             Ls.idx = idx;
             rc = parallel_for(fill_item, &Ls, n_chunks, n_threads, 0);
         }
     }
+    free(bits);
     if (!rc) {
         /* the row's vectors spread evenly over the blocks (63 = 16+16+16+15) */
-        int64_t nvec = (N + VL - 1) / VL, nb = (nvec + NV - 1) / NV;
+        int64_t nb = (nvec + NV - 1) / NV;
         int64_t per = (nvec + nb - 1) / nb;
+        if (bb) per = (per + sw - 1) / sw * sw; /* whole slabs a block (<= NV still) */
         layer_t L = {T, B, N, S, Np, offsets, idx, w, dense, *p, spikes, sums,
-                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0};
+                     rec_v, rec_i, rec_theta, (nvec + per - 1) / per, per, 0, NULL, pieces, sw};
         if (bb) {
             /* groups of at most BB_GROUP, smaller while the threads would lack items (each
                item copies its block's weights once), then evened out */

@@ -152,7 +152,7 @@ def _external(lib, plan: Plan, name: str, projs: list[Proj], spikes, steps: int,
         elif wt.dtype == torch.float32 and len(ev) == 1:
             if batch >= FLOAT_SLAB_BATCH and wt.shape[0] <= FLOAT_SLAB_MAX_S:
                 # the batch-blocked float sums read the projection's slabs, laid out once
-                wv = kernels.slabs(wt, v0.shape[0], lib.lanes)
+                wv = kernels.slabs(wt, v0.shape[0], kernels.slab_lanes(lib, v0.shape[0]))
             packed = kernels.pack_bf16(wt, v0.shape[0]) \
                 if lib.amx_bf16 and batch >= BF16_MIN_BATCH else None
             if packed is not None:  # (the kernel counts the spikes, and decides)

@@ -187,6 +187,8 @@ def _bind(lib):
     lib.snn_rec_amx.restype = c_int
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
+    lib.snn_slab_width.restype = c_int
+    lib.slab_width = lib.snn_slab_width()
     lib.snn_rec_width.restype = c_int
     lib.rec_width = lib.snn_rec_width()
     lib.snn_amx_available.restype = c_int
@@ -353,8 +355,9 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
     wt : ``[S, Np]`` weights from :func:`pad_weights` (float32, or int8/int16 in fixed point)
     wv : int8 weights: the same packed by :func:`pack_amx`, which lets the kernel sum
         dense-enough inputs on AMX where the CPU has it (same integers); float32 weights: the
-        same as :func:`slabs` ``(wt, n, lib.lanes)``, which the batch-blocked sums then read
-        instead of copying them each run (the same sums); None: event sums from ``wt``
+        same as :func:`slabs` ``(wt, n, slab_lanes(lib, n))``, which the batch-blocked sums
+        then read instead of copying them each run (the same sums); None: event sums from
+        ``wt``
     dense : extra synaptic input ``[steps, batch, n]`` in the state dtype, or None
     params : :class:`~snnkit.neurons.NeuronParams` (float32 or int32 tensors)
     fixed : ``(decay_bits, lo, hi)`` for the fixed-point arithmetic, None for float
@@ -384,7 +387,7 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
         raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
                          f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
     if wv is not None and kind == 0 and (wv.dtype != torch.float32 or tuple(wv.shape) != (
-            -(-n // lib.lanes), s, lib.lanes)):
+            -(-n // slab_lanes(lib, n)), s, slab_lanes(lib, n))):
         raise ValueError(f"kernel: weight slabs {tuple(wv.shape)} {wv.dtype} do not match "
                          f"{s} sources and {n} targets (see slabs)")
     if wv is not None and kind != 0 and (wv.dtype != torch.int8 or tuple(wv.shape) != (
@@ -482,14 +485,22 @@ def run_group(lib, pops: list[dict], projs: list[dict], steps: int, batch: int, 
     return out, rec
 
 
-_slabs: dict[int, tuple] = {}  # id(weights) -> (weak reference, slabs)
+_slabs: dict[tuple, tuple] = {}  # (id(weights), lanes) -> (weak reference, slabs)
+
+
+def slab_lanes(lib, n: int) -> int:
+    """Columns a row of the float layer's slabs for ``n`` targets (``wv`` of
+    :func:`run_layer`): ``snn_slab_width()`` vectors, fewer where ``n`` has fewer."""
+    return lib.lanes * min(lib.slab_width, -(-n // lib.lanes))
 
 
 def slabs(wt: torch.Tensor, n: int, lanes: int) -> torch.Tensor:
-    """Padded float weights ``[S, Np]`` (:func:`pad_weights`) as ``snn_rec_f32`` reads them:
-    ``[ceil(n / lanes), S, lanes]``, one vector of columns for every source contiguous.
-    Kept with ``wt`` (a projection's kernel weights are built once, so are these)."""
-    ref, got = _slabs.get(id(wt), (None, None))
+    """Padded float weights ``[S, Np]`` (:func:`pad_weights`) as ``snn_rec_f32`` and the
+    batch-blocked layer read them: ``[ceil(n / lanes), S, lanes]``, ``lanes`` columns (one or
+    a few vectors, zeros past ``n``) for every source contiguous. Kept with ``wt`` (a
+    projection's kernel weights are built once, so are these), one layout per ``lanes``."""
+    key = (id(wt), lanes)
+    ref, got = _slabs.get(key, (None, None))
     if ref is None or ref() is not wt or got.shape[1:] != (wt.shape[0], lanes) \
             or got.shape[0] * lanes < n:
         nv = -(-n // lanes)
@@ -497,7 +508,6 @@ def slabs(wt: torch.Tensor, n: int, lanes: int) -> torch.Tensor:
         flat = torch.zeros(wt.shape[0], nv * lanes)
         flat[:, :cols] = wt[:, :cols]
         got = flat.reshape(wt.shape[0], nv, lanes).transpose(0, 1).contiguous()
-        key = id(wt)
         _slabs[key] = (weakref.ref(wt, lambda _, k=key: _slabs.pop(k, None)), got)
     return got
 

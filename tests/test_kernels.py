@@ -251,6 +251,96 @@ def test_batch_blocked_float_sums_equal_one_sample_at_a_time(batch, monkeypatch)
         assert 0.02 < float(whole.spikes[k].float().mean()) < 0.5, k
 
 
+def pieces_net(rng, dyadic=False):
+    """784 sources (the batch-blocked float sums cut each sample's list into 5 pieces of
+    sources, two of the cuts on a 64-source boundary) into a LIF with bias and delayed reset
+    (the fused update; 70 targets: slabs of 4 vectors a row, the last with 1 vector used), a
+    CubaLIF (the general update; 40 targets: slabs of 3 vectors) and a LIF of 10 targets
+    (slabs of 1 vector, 2 pieces)."""
+    def w(shape, sd):
+        x = rng.normal(0.0, sd, shape)
+        return np.round(x * 64) / 64 if dyadic else x
+
+    net = snnkit.Network()
+    net.add_input("in", 784)
+    net.add_population("h", 70, LIF(beta=0.9, threshold=1.0, bias=rng.uniform(-0.05, 0.1, 70),
+                                    reset="delayed"))
+    net.add_population("g", 40, CubaLIF(alpha=0.5, beta=0.9, threshold=1.5))
+    net.add_population("o", 10, LIF(beta=0.8, threshold=1.0))
+    net.connect("in", "h", w((70, 784), 0.06))
+    net.connect("in", "g", w((40, 784), 0.06))
+    net.connect("in", "o", w((10, 784), 0.06))
+    return net
+
+
+def pieces_inputs(rng, steps, batch):
+    """Samples from 1% to 90% of sources spiking; the sparse ones (5%) with a burst of 100
+    sources in a row all spiking: lists sparse overall with 64-source runs of 16 to 64 spikes
+    (each branch of the spike lists' byte compression)."""
+    dens = np.array([0.01, 0.05, 0.12, 0.3, 0.6, 0.9])[np.arange(batch) % 6]
+    x = rng.random((steps, batch, 784)) < dens[None, :, None]
+    start = rng.integers(0, 784 - 100, (steps, batch))
+    for t in range(steps):
+        for b in np.flatnonzero(dens == 0.05):
+            x[t, b, start[t, b]:start[t, b] + 100] = True
+    return {"in": x}
+
+
+@needs_cc
+def test_float_sums_over_source_pieces_are_exact(monkeypatch):
+    # weights on a 1/64 grid: the sums are exact in any order, so the batch-blocked kernel
+    # (lists cut into pieces, 1 to 4 vectors a slab) must sum exactly the spiking sources'
+    # rows: bit for bit the torch path
+    rng = np.random.default_rng(21)
+    net = pieces_net(rng, dyadic=True)
+    x = pieces_inputs(rng, 12, 12)
+    fast = run(net, x, monkeypatch, True)
+    assert_identical(fast, run(net, x, monkeypatch, False))
+    for k in ("h", "g", "o"):
+        assert 0.02 < float(fast.spikes[k].float().mean()) < 0.6, k
+
+
+@needs_cc
+def test_float_sums_over_source_pieces_equal_one_sample_at_a_time(monkeypatch):
+    # the pieces' sums carried from one piece to the next: still each sample's rows added in
+    # order from zero, bit for bit the one-sample run (item_f32: one list, no pieces), on
+    # weights where the order matters
+    rng = np.random.default_rng(22)
+    net = pieces_net(rng)
+    x = pieces_inputs(rng, 12, 9)
+    whole = run(net, x, monkeypatch, True)
+    for b in range(9):
+        one = run(net, {"in": x["in"][:, b:b + 1]}, monkeypatch, True)
+        for k in ("h", "g", "o"):
+            assert torch.equal(whole.spikes[k][:, b:b + 1], one.spikes[k]), (k, b)
+            for var in ("v", "i"):
+                assert torch.equal(whole.states[k][var][:, b:b + 1], one.states[k][var]), var
+
+
+@needs_cc
+@pytest.mark.parametrize("slabs", [True, False], ids=["slabs", "copied"])
+def test_float_sums_only_over_source_pieces_equal_one_sample_at_a_time(slabs):
+    # run_layer(sums=True) (a group's input from outside, cpu_path._group), 9 samples: the
+    # pieces' sums of 70 columns, from the projection's slabs or from the block's own copy
+    # of the weights, bit for bit the one-sample sums (item_f32)
+    lib = kernel_lib()
+    rng = np.random.default_rng(23)
+    plan = plan_mod.float_plan(pieces_net(rng), "cpu", None)
+    pr, p, v0 = plan.projs[0], plan.neurons["h"], plan.v_init["h"]
+    assert (pr.source, pr.target) == ("in", "h")
+    steps, batch = 6, 9
+    x = torch.from_numpy(pieces_inputs(rng, steps, batch)["in"])
+    wt = pr.kernel_weights()
+    wv = kernels.slabs(wt, 70, kernels.slab_lanes(lib, 70)) if slabs else None
+    whole, _ = kernels.run_layer(lib, x.reshape(steps * batch, -1), wt, None, p, v0, steps,
+                                 batch, wv=wv, sums=True)
+    for b in range(batch):
+        one, _ = kernels.run_layer(lib, x[:, b].contiguous(), wt, None, p, v0, steps, 1,
+                                   sums=True)
+        assert torch.equal(whole[:, b:b + 1], one), b
+    assert float(whole.abs().min()) < float(whole.abs().max())
+
+
 @needs_cc
 @pytest.mark.parametrize("backend", ["float", "fixed"])
 def test_bias_only_update_is_bit_exact_with_the_torch_path(backend, monkeypatch):
