@@ -122,7 +122,8 @@ static void split_codes(const int32_t *restrict in, int64_t m, int64_t K, int32_
         const __m512i v = _mm512_and_si512(u, _mm512_set1_epi32((1 << CLS) - 1));
         for (int64_t k = 0; k < K; k++) {
             const __mmask16 mk = _mm512_mask_cmpeq_epi32_mask(ok, cls, _mm512_set1_epi32((int)k));
-            _mm512_storeu_si512((void *)(out + k * cap + nb[k]), _mm512_maskz_compress_epi32(mk, v));
+            _mm512_storeu_si512((void *)(out + k * cap + nb[k]),
+                                _mm512_maskz_compress_epi32(mk, v));
             nb[k] += __builtin_popcount(mk);
         }
     }
