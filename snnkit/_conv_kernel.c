@@ -552,6 +552,8 @@ static int64_t layer_own(int64_t N) { return (16 * N + 3 * N + 63) / 64 * 64; }
             }                                                                                \
         }                                                                                    \
         const int fused = FUSED && NARROW_LIF(p);                                            \
+        /* the plain LIF's i is read only to record it */                                    \
+        const int keep_i = L->rec[1] || p->has_alpha || p->has_refractory || p->adaptive;    \
         for (int64_t t = 0; t < L->T; t++)                                                   \
             for (int64_t b = b0; b < b1; b++) {                                              \
                 ST *V = (ST *)(void *)(own + (b - b0) * layer_own(N));                       \
@@ -571,7 +573,8 @@ static int64_t layer_own(int64_t N) { return (16 * N + 3 * N + 63) / 64 * 64; }
                     for (int64_t c = 0; c < N; c += L->block) {                              \
                         int64_t n = N - c < L->block ? N - c : L->block;                     \
                         DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);     \
-                        UPD(n, p, 0, x + c, V + c, I + c, TH + c, R + c, s0 + c);            \
+                        UPD(n, p, 0, x + c, V + c, keep_i ? I + c : NULL, TH + c, R + c,     \
+                            s0 + c);                                                         \
                     }                                                                        \
                 }                                                                            \
                 scatter_spikes(s0, P, CO, L->spikes + s * N);                                \
