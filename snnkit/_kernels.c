@@ -542,7 +542,7 @@ typedef struct {
 #define FIXED_DECAY(x, d) (((x) * (d) + half) >> D)
 
 /* The loop of DEF_UPDATE; SUB: reset by subtraction (1) or to v_reset (0). */
-#define UPD_LOOP(ST, SAT, DECAY, GENERAL, SUB, BIAS)                                       \
+#define UPD_LOOP(ST, SAT, DECAY, GENERAL, SUB, BIAS, STORE_I)                              \
         _Pragma("GCC ivdep") /* element c only touches element c of every array */    \
         for (int64_t c = 0; c < n; c++) {                                             \
             /* 3. synaptic current */                                                 \
@@ -568,7 +568,7 @@ typedef struct {
                 TH[c] = SAT(DECAY(TH[c], adapt_decay[c]) + (spk ? adapt_plus[c] : 0)); \
             }                                                                         \
             V[c] = v;                                                                 \
-            I[c] = i;                                                                 \
+            if (STORE_I) I[c] = i;                                                    \
             out[c] = (uint8_t)spk;                                                    \
         }
 
@@ -605,10 +605,17 @@ typedef struct {
         (void)v_reset;                                                                \
         /* the reset's kind a constant of each loop: a loop-invariant choice inside it  \
            kept the integer loop from vectorising */                                  \
+        /* I NULL (the plain LIF only): i is not stored, nothing reads it */          \
         if (p->subtract) {                                                            \
-            UPD_LOOP(ST, SAT, DECAY, GENERAL, 1, BIAS)                                \
+            if (GENERAL || I) {                                                       \
+                UPD_LOOP(ST, SAT, DECAY, GENERAL, 1, BIAS, 1)                         \
+            } else {                                                                  \
+                UPD_LOOP(ST, SAT, DECAY, GENERAL, 1, BIAS, 0)                         \
+            }                                                                         \
+        } else if (GENERAL || I) {                                                    \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0, BIAS, 1)                             \
         } else {                                                                      \
-            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0, BIAS)                                \
+            UPD_LOOP(ST, SAT, DECAY, GENERAL, 0, BIAS, 0)                             \
         }                                                                             \
     }
 

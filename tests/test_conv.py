@@ -108,6 +108,10 @@ def test_conv_geometry_matches_torch():
     ((6, 9, 8), (6, 2, 3, 2), {"dilation": 2, "groups": 3}),  # 2 a group: scalar adds
     ((4, 7, 7), (8, 1, 3, 3), {"stride": (2, 1), "padding": (0, 2), "groups": 4}),
     ((3, 5, 6), (5, 3, 1, 1), {}),
+    # 5x5 strides: 25 classes of positions, more than the kernel sorts spikes into
+    ((2, 23, 23), (16, 2, 5, 5), {"stride": 5, "padding": 1}),
+    # 9x9 taps of 64 outputs: kernel offsets past the packed table's 12 bits (pair table)
+    ((1, 12, 12), (64, 1, 9, 9), {"padding": 2}),
 ])
 def test_event_driven_conv_sums_equal_torch(shape, kshape, kw):
     """Sparse binary spikes on the CPU sum event by event (snnkit/_conv_kernel.c): the same
