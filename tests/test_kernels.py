@@ -7,6 +7,7 @@ portable (non-AVX) build.
 """
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -431,6 +432,25 @@ def test_build_is_cached_and_a_broken_compiler_is_reported(monkeypatch, tmp_path
     bad.chmod(0o755)
     with pytest.raises(RuntimeError, match="boom"):
         kernels.build(compiler=str(bad))
+
+
+@needs_cc
+def test_a_source_that_builds_only_without_native_flags_warns(monkeypatch, tmp_path):
+    """A kernel that fails to compile for this CPU falls back to the baseline build, and
+    says so, built or found in the cache (silently, a name clash once cost training 3.5x)."""
+    monkeypatch.setenv("SNNKIT_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "_probe.c"
+    src.write_text("#if defined(__AVX__)\n#error native only fails\n#endif\n"
+                   "int snn_probe(void) { return 1; }\n")
+    for _ in range(2):  # compiled, then from the cache
+        with pytest.warns(RuntimeWarning, match="native only fails"):
+            path = kernels.build(source=src, includes=())
+        assert path.exists()
+    ok = tmp_path / "_fine.c"
+    ok.write_text("int snn_probe(void) { return 1; }\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kernels.build(source=ok, includes=())
 
 
 @needs_cc
