@@ -215,14 +215,33 @@ static void *pool_helper(void *arg) {
     return NULL;
 }
 
+/* The host's OpenMP runtime, when it has one (torch's libgomp or libiomp; snn_use_openmp):
+   its GOMP_parallel runs a function on its thread team, caller included, and returns when
+   all are done. Between torch's parallel ops its workers spin for milliseconds on the cores,
+   so threads of our own would share those cores with them (a training pass on 2 threads took
+   the time of 1, its CPU time doubled); on the team they are the same threads, already
+   awake. */
+typedef void (*gomp_parallel_t)(void (*)(void *), void *, unsigned, unsigned);
+static gomp_parallel_t gomp_parallel = NULL;
+
+/* f: the runtime's GOMP_parallel, or NULL for threads of our own */
+void snn_use_openmp(void *f) { gomp_parallel = (gomp_parallel_t)f; }
+
+static void pool_team(void *arg) { pool_work((pool_t *)arg); }
+
 /* Run fn(ctx, item, scratch) for item = 0..n_items-1 on up to n_threads threads (dynamic
    scheduling, items claimed in increasing order). Returns 0, or -1 when memory ran out. */
 static int parallel_for(void (*fn)(void *, int64_t, void *), void *ctx, int64_t n_items,
                         int n_threads, size_t scratch_bytes) {
+    if (n_threads > n_items) n_threads = (int)(n_items > 0 ? n_items : 1);
+    if (gomp_parallel && n_threads > 1) {
+        pool_t team = {fn, ctx, n_items, 0, 0, 1, 0, scratch_bytes};
+        gomp_parallel(pool_team, &team, (unsigned)n_threads, 0);
+        return team.failed ? -1 : 0;
+    }
     pool_t *p = calloc(1, sizeof(pool_t));
     if (!p) return -1;
     *p = (pool_t){fn, ctx, n_items, 0, 0, 1, 0, scratch_bytes};
-    if (n_threads > n_items) n_threads = (int)(n_items > 0 ? n_items : 1);
     for (int k = 1; k < n_threads; k++) {
         pthread_t th;
         __atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);

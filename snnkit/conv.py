@@ -217,6 +217,7 @@ def _event_kernel():
         try:
             # it includes _kernels.c (the neuron update), and so the files that one includes
             lib = ctypes.CDLL(str(kernels.build(source=EVENT_SOURCE, includes=kernels.SOURCES)))
+            kernels.share_threads(lib)
             p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
             lib.snn_conv_events.argtypes = [c_int, i64, p, p, p, p, c_int]
             lib.snn_conv_events.restype = c_int

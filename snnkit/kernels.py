@@ -21,6 +21,10 @@ The source is compiled with the system C compiler (``$CC``, else ``cc``/``gcc``)
 dependency compiling in every process) and cached under ``$SNNKIT_CACHE`` (default
 ``~/.cache/snnkit``), keyed by the source, the flags and the CPU. Without a compiler the
 simulator warns once and uses the torch path; ``SNNKIT_KERNELS=0`` selects the torch path.
+
+Threads: as many as ``torch.get_num_threads()``, and torch's own where it can
+(:func:`share_threads`): its OpenMP team, which between torch's parallel ops spins on the very
+cores threads of our own would need. ``SNNKIT_OPENMP=0`` starts threads of our own instead.
 """
 
 from __future__ import annotations
@@ -183,6 +187,36 @@ def open_library(path) -> ctypes.CDLL:
     return _bind(ctypes.CDLL(str(path)))
 
 
+def _openmp_parallel() -> int | None:
+    """The address of ``GOMP_parallel`` in the OpenMP runtime loaded in this process (torch's
+    libgomp, or libiomp's entry of that name), or None: none loaded, not Linux, or
+    ``SNNKIT_OPENMP=0``."""
+    if os.environ.get("SNNKIT_OPENMP", "1") == "0":
+        return None
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f
+                            if Path(ln.split()[-1]).name.startswith(("libgomp", "libiomp"))})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            return ctypes.cast(ctypes.CDLL(path).GOMP_parallel, ctypes.c_void_p).value
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def share_threads(lib) -> None:
+    """Run ``lib``'s parallel loops on torch's OpenMP team where there is one (``lib.openmp``
+    says whether): a library built from _kernels.c has its own copy of the switch."""
+    lib.snn_use_openmp.argtypes = [ctypes.c_void_p]
+    lib.snn_use_openmp.restype = None
+    addr = _openmp_parallel()
+    lib.snn_use_openmp(addr)
+    lib.openmp = addr is not None
+
+
 def _bind(lib):
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     lib.snn_layer.argtypes = [c_int, i64, i64, i64, i64, i64, p, p, p, p,
@@ -197,6 +231,7 @@ def _bind(lib):
     lib.snn_rec_amx.argtypes = [i64, i64, i64, ctypes.POINTER(NeuronC), p, p, p, p, i64, p, p,
                                 i64, p, p, c_int]
     lib.snn_rec_amx.restype = c_int
+    share_threads(lib)
     lib.snn_vector_lanes.restype = c_int
     lib.lanes = lib.snn_vector_lanes()
     lib.snn_slab_width.restype = c_int

@@ -745,3 +745,48 @@ def test_narrow_lif_update_is_bit_exact_with_the_torch_path(state_bits, monkeypa
     if state_bits == 16:  # the inputs of "s" saturate
         i = fast.states["s"]["i"]
         assert int(i.max()) == (1 << 15) - 1 and int(i.min()) == -(1 << 15)
+
+
+@needs_cc
+def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
+    """On Linux the kernels' parallel loops run on torch's OpenMP team (its workers spin
+    between torch's ops on the cores threads of our own would need): every spike and state
+    the same as on threads of our own and on one thread, the simulator's and the training's
+    kernels both."""
+    from snnkit.training import kernel as tk
+
+    rng = np.random.default_rng(5)
+    net = pieces_net(rng)
+    x = pieces_inputs(rng, 20, 24)
+    monkeypatch.setenv("SNNKIT_KERNELS", "1")
+    libs = [kernels.load(), tk.load()]
+    addr = kernels._openmp_parallel()
+    assert addr is not None and all(lib.openmp for lib in libs), "torch's OpenMP not found"
+    threads = torch.get_num_threads()
+    runs = {}
+    try:
+        for name, n, team in (("team", 3, addr), ("own", 3, None), ("one", 1, addr)):
+            torch.set_num_threads(n)
+            for lib in libs:
+                lib.snn_use_openmp(team)
+            res = snnkit.simulate(net, x, device="cpu", record=("v", "i"))
+            m = snnkit.SNN(net)
+            out = m({k: torch.as_tensor(v).float() for k, v in x.items()})
+            sum(s.float().sum() for s in out.spikes.values() if s.requires_grad).backward()
+            runs[name] = res, {k: p.grad.clone() for k, p in m.named_parameters()}
+    finally:
+        torch.set_num_threads(threads)
+        for lib in libs:
+            lib.snn_use_openmp(addr)
+    (ref, gref) = runs["one"]
+    assert gref and all(bool(g.abs().sum() > 0) for g in gref.values())
+    for name in ("team", "own"):
+        res, grads = runs[name]
+        for k in ref.spikes:
+            assert torch.equal(res.spikes[k], ref.spikes[k]), (name, k)
+        for k in ref.states:
+            for var in ("v", "i"):
+                assert torch.equal(res.states[k][var], ref.states[k][var]), (name, k, var)
+        for k in gref:
+            assert torch.equal(grads[k], gref[k]), (name, k)
+    assert 0 < float(ref.spikes["h"].float().mean()) < 0.5

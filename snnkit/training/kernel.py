@@ -69,6 +69,7 @@ def load():
 
 
 def _bind(lib):
+    kernels.share_threads(lib)
     p, i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     tn = ctypes.POINTER(TNeuron)
     lib.snn_train_forward.argtypes = [c_int, c_int, i64, i64, i64, i64, c_int,
