@@ -222,22 +222,67 @@ static void *pool_helper(void *arg) {
    the time of 1, its CPU time doubled); on the team they are the same threads, already
    awake. */
 typedef void (*gomp_parallel_t)(void (*)(void *), void *, unsigned, unsigned);
+typedef int (*omp_thread_num_t)(void);
 static gomp_parallel_t gomp_parallel = NULL;
+static omp_thread_num_t omp_thread_num = NULL;
 
-/* f: the runtime's GOMP_parallel, or NULL for threads of our own */
-void snn_use_openmp(void *f) { gomp_parallel = (gomp_parallel_t)f; }
+/* f: the runtime's GOMP_parallel, or NULL for threads of our own; id: its
+   omp_get_thread_num */
+void snn_use_openmp(void *f, void *id) {
+    gomp_parallel = (gomp_parallel_t)f;
+    omp_thread_num = f ? (omp_thread_num_t)id : NULL;
+}
 
-static void pool_team(void *arg) { pool_work((pool_t *)arg); }
+/* On the team each thread takes the items of its own share first (thread k of n: items from
+   k n_items / n on, in order), then helps the others at the end of theirs. The loops split
+   the columns of a population the same way in every pass (forward, backward, weight
+   gradient), so a thread finds in its own core's cache what it wrote in the pass before; on
+   2 cores, dynamic claiming sent each half of the data to the other core about half the
+   time. */
+#define TEAM_MAX 64
+typedef struct {
+    int64_t next, end;
+    char pad[64 - 2 * sizeof(int64_t)];
+} share_t;
+typedef struct {
+    pool_t pool;
+    int n;
+    share_t share[TEAM_MAX];
+} team_t;
+
+static void team_work(void *arg) {
+    team_t *tm = (team_t *)arg;
+    pool_t *p = &tm->pool;
+    const int me = omp_thread_num ? omp_thread_num() % tm->n : 0;
+    void *scratch = NULL;
+    if (p->scratch_bytes) {
+        scratch = aligned_alloc(64, (p->scratch_bytes + 63) / 64 * 64);
+        if (!scratch) __atomic_store_n(&p->failed, 1, __ATOMIC_RELAXED);
+    }
+    for (int u = 0; u < tm->n; u++) {
+        share_t *sh = &tm->share[(me + u) % tm->n];
+        for (;;) {
+            int64_t k = __atomic_fetch_add(&sh->next, 1, __ATOMIC_ACQ_REL);
+            if (k >= sh->end) break;
+            if (scratch || !p->scratch_bytes) p->fn(p->ctx, k, scratch);
+        }
+    }
+    free(scratch);
+}
 
 /* Run fn(ctx, item, scratch) for item = 0..n_items-1 on up to n_threads threads (dynamic
-   scheduling, items claimed in increasing order). Returns 0, or -1 when memory ran out. */
+   scheduling; threads of our own claim the items in increasing order, the OpenMP team's
+   each its own share first, see team_work). Returns 0, or -1 when memory ran out. */
 static int parallel_for(void (*fn)(void *, int64_t, void *), void *ctx, int64_t n_items,
                         int n_threads, size_t scratch_bytes) {
     if (n_threads > n_items) n_threads = (int)(n_items > 0 ? n_items : 1);
     if (gomp_parallel && n_threads > 1) {
-        pool_t team = {fn, ctx, n_items, 0, 0, 1, 0, scratch_bytes};
-        gomp_parallel(pool_team, &team, (unsigned)n_threads, 0);
-        return team.failed ? -1 : 0;
+        if (n_threads > TEAM_MAX) n_threads = TEAM_MAX;
+        team_t team = {{fn, ctx, n_items, 0, 0, 1, 0, scratch_bytes}, n_threads, {{0}}};
+        for (int k = 0; k < n_threads; k++)
+            team.share[k] = (share_t){n_items * k / n_threads, n_items * (k + 1) / n_threads, {0}};
+        gomp_parallel(team_work, &team, (unsigned)n_threads, 0);
+        return team.pool.failed ? -1 : 0;
     }
     pool_t *p = calloc(1, sizeof(pool_t));
     if (!p) return -1;

@@ -768,7 +768,7 @@ def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
         for name, n, team in (("team", 3, addr), ("own", 3, None), ("one", 1, addr)):
             torch.set_num_threads(n)
             for lib in libs:
-                lib.snn_use_openmp(team)
+                lib.snn_use_openmp(*(team or (None, None)))
             res = snnkit.simulate(net, x, device="cpu", record=("v", "i"))
             m = snnkit.SNN(net)
             out = m({k: torch.as_tensor(v).float() for k, v in x.items()})
@@ -777,7 +777,7 @@ def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
     finally:
         torch.set_num_threads(threads)
         for lib in libs:
-            lib.snn_use_openmp(addr)
+            lib.snn_use_openmp(*addr)
     (ref, gref) = runs["one"]
     assert gref and all(bool(g.abs().sum() > 0) for g in gref.values())
     for name in ("team", "own"):
