@@ -308,17 +308,13 @@ def _cpu_seconds():
     return r.ru_utime + r.ru_stime
 
 
-SETTLE = 0.02  # s, untimed, after each run: see time_all
-
-
 def time_all(contenders, repeat, clock=time.perf_counter):
     """Interleaved rounds: every contender once per round; returns {name: [seconds]}.
 
-    Each run is followed by an untimed pause of :data:`SETTLE`: after a parallel op torch's
-    OpenMP workers spin (libgomp's default spin count, ~10 ms here) on the core the next
-    contender's second thread needs; measured on ``ff`` at 2 threads, snnkit's run right after
-    snntorch's took 10.1-10.5 ms against 7.7 alone, 8.0 after a 20 ms pause. With one thread
-    there are no workers and the pause changes nothing."""
+    No pause between runs: snnkit's kernels run on torch's own OpenMP team, so no contender's
+    threads wait for another's spinning workers; a pause would let the idle core sleep, and
+    waking it cost this VM 2-5 ms after a 20 ms pause (the conv workload's 3.5 ms run took
+    6-8 ms), a cost runs in a loop do not pay."""
     for f in contenders.values():  # warm-up (and the kernel's one-off build)
         f()
     ts = {k: [] for k in contenders}
@@ -327,7 +323,6 @@ def time_all(contenders, repeat, clock=time.perf_counter):
             t0 = clock()
             f()
             ts[k].append(clock() - t0)
-            time.sleep(SETTLE)
     return ts
 
 

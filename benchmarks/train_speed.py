@@ -305,9 +305,6 @@ def peak_memory(name: str, device: str, threads: int) -> float:
     return (_rss_kb("VmHWM") - base) / 1024
 
 
-SETTLE = 0.02  # s, untimed, after each run: torch's OpenMP workers stop (sim_speed.time_all)
-
-
 def timings(names, device, repeat, threads, cpu_time) -> dict[str, list[float]]:
     torch.set_num_threads(threads)
     clock = time.process_time if cpu_time else time.perf_counter
@@ -328,7 +325,6 @@ def timings(names, device, repeat, threads, cpu_time) -> dict[str, list[float]]:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             out[n].append(clock() - t0)
-            time.sleep(SETTLE)
     return out
 
 
