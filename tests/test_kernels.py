@@ -757,6 +757,9 @@ def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
 
     rng = np.random.default_rng(5)
     net = pieces_net(rng)
+    # and recurrent: a population of one block of columns (its samples split over the
+    # threads) fed back by itself (its steps one after the other)
+    net.connect("o", "o", rng.normal(0.0, 0.3, (10, 10)), delay=1)
     x = pieces_inputs(rng, 20, 24)
     monkeypatch.setenv("SNNKIT_KERNELS", "1")
     libs = [kernels.load(), tk.load()]

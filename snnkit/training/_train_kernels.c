@@ -148,6 +148,8 @@ typedef struct {
     int stage;                     /* float32: each item copies its block of the other
                                       populations' weights into its scratch (stage_off on) */
     size_t stage_off;
+    int64_t groups;                /* items a block: the samples in groups (a population of
+                                      fewer blocks than threads) */
 } tfwd_t;
 
 /* The spikes S[0 .. n) of a block as bits, 16 per 2 bytes at out (lanes past n: 0). */
@@ -254,7 +256,9 @@ static void stage_blocks(const tfwd_t *F, int64_t c0, int64_t n, float *dst, tpr
     static void NAME(void *ctx, int64_t item, void *scratch) {                          \
         const tfwd_t *F = (const tfwd_t *)ctx;                                          \
         const tneuron_t *p = &F->p;                                                     \
-        const int64_t N = F->N, c0 = item * F->blk;                                     \
+        const int64_t N = F->N, c0 = item / F->groups * F->blk;                         \
+        const int64_t g = item % F->groups, b0 = F->B * g / F->groups;                  \
+        const int64_t b1 = F->B * (g + 1) / F->groups;                                  \
         const int64_t n = N - c0 < F->blk ? N - c0 : F->blk;                            \
         const int nv = (int)((n + VL - 1) / VL);                                        \
         const tmask_t tm = TMASK((int)(n - (nv - 1) * VL));                             \
@@ -270,7 +274,7 @@ static void stage_blocks(const tfwd_t *F, int64_t c0, int64_t n, float *dst, tpr
             wc = 0;                                                                     \
         }                                                                               \
         for (int64_t t = F->tlo; t < F->thi; t++) { /* then b: adjacent rows written */ \
-            for (int64_t b = 0; b < F->B; b++) {                                        \
+            for (int64_t b = b0; b < b1; b++) {                                         \
                 RT *V = (RT *)F->v + b * N + c0, *I = (RT *)F->i + b * N + c0;          \
                 RT *TH = (RT *)F->th + b * N + c0;                                      \
                 int32_t *R = F->r + b * N + c0;                                         \
@@ -369,7 +373,7 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
     }
     tfwd_t F = {t0, T, B, N, blk, 0, T, kind, n_proj, n_own, 0, xin, proj, dense, *p, v, i, th,
                 r, spikes, h, flags, vprev, iprev, rec_v, rec_i, rec_th, bits,
-                (N + 15) / 16 * 2, 0, 0};
+                (N + 15) / 16 * 2, 0, 0, 1};
     void (*fn)(void *, int64_t, void *) = dbl ? fwd_f64 : fwd_f32;
     const size_t plain = 3 * NV * VBYTES + sizeof(double) * BLOCK_MAX;
     size_t scratch = plain;
@@ -380,17 +384,23 @@ int snn_train_forward(int dbl, int kind, int64_t t0, int64_t T, int64_t B, int64
         for (int k = 0; k < n_proj; k++)
             if (!proj[k].own) scratch += sizeof(float) * (size_t)(proj[k].S * blk);
     }
-    if (!n_own) return parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+    /* a population of fewer blocks than threads: its samples in as many groups (each
+       sample's update is its own; the sums and spikes the same on any number of threads) */
+    const int64_t blocks = (N + blk - 1) / blk;
+    if (blocks < n_threads) F.groups = (n_threads + blocks - 1) / blocks < B
+                                           ? (n_threads + blocks - 1) / blocks : B;
+    const int64_t items = blocks * F.groups;
+    if (!n_own) return parallel_for(fn, &F, items, n_threads, scratch);
     if (!own_off || !own_idx || !xin) return -2;
     F.pass = 1; /* the other inputs of all steps first, block by block (weights in cache) */
-    int rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, scratch);
+    int rc = parallel_for(fn, &F, items, n_threads, scratch);
     if (rc) return rc;
     F.pass = 2;
     if (bits && !t0) own_off[0] = 0;
     for (int64_t t = 0; t < T; t++) {
         F.tlo = t;
         F.thi = t + 1;
-        rc = parallel_for(fn, &F, (N + blk - 1) / blk, n_threads, plain); /* no staging */
+        rc = parallel_for(fn, &F, items, n_threads, plain); /* no staging */
         if (rc) return rc;
         if (bits) /* list the step's spikes (rows of the lists: steps from 0) */
             for (int64_t s = t * B; s < t * B + B; s++) {
