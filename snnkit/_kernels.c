@@ -81,6 +81,33 @@ static int64_t count_spikes(const uint8_t *x, int64_t n) {
     return c;
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VBMI2__)
+static const uint8_t BYTE_IOTA[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                      13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                                      26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
+                                      39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
+                                      52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+
+/* out[0 .. k) = base + b's bytes 0 .. k - 1 (k <= 64 positions, compressed from BYTE_IOTA)
+   widened and times the stride: the first 16 always (a spare entry at worst), the rest
+   rarely at sparse inputs, whole stores up to the one that holds the last entry */
+#define LIST_PART(Q)                                                                      \
+    _mm512_add_epi32(base, _mm512_mullo_epi32(                                            \
+                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
+static inline __attribute__((always_inline)) void store_byte_list(int32_t *out, __m512i b, int k,
+                                                                  __m512i base, __m512i vstride) {
+    _mm512_storeu_si512((void *)out, LIST_PART(0));
+    if (k > 16) {
+        _mm512_storeu_si512((void *)(out + 16), LIST_PART(1));
+        if (k > 32) {
+            _mm512_storeu_si512((void *)(out + 32), LIST_PART(2));
+            if (k > 48) _mm512_storeu_si512((void *)(out + 48), LIST_PART(3));
+        }
+    }
+}
+#undef LIST_PART
+#endif
+
 /* Write row * stride for every spiking source row; returns the count. Branch-free: a loop
    over set bits mispredicts once per word, and that was most of this pass's time. spare: the
    15 entries after the list may be overwritten (then 64 sources a load, whole-vector stores:
@@ -97,12 +124,7 @@ static inline __attribute__((always_inline)) int64_t list_spikes_any(
     /* the positions of the 64 bytes' spikes compressed as bytes in one go, then widened and
        scaled 16 at a time: 4 32-bit compressions a 64 bytes (port 5's 2 uops each) were
        most of this loop's time */
-    static const uint8_t iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
-                                     13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-                                     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
-                                     39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
-                                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
-    const __m512i pos = _mm512_loadu_si512((const void *)iota);
+    const __m512i pos = _mm512_loadu_si512((const void *)BYTE_IOTA);
     const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
     for (; sparse && spare && j + 64 <= n; j += 64) {
         const uint64_t m = _mm512_test_epi8_mask(_mm512_loadu_si512((const void *)(x + j)),
@@ -110,21 +132,7 @@ static inline __attribute__((always_inline)) int64_t list_spikes_any(
         const int k = __builtin_popcountll(m);
         const __m512i b = _mm512_maskz_compress_epi8(m, pos);
         const __m512i base = _mm512_set1_epi32((int32_t)(j * stride));
-        /* the first 16 always (a spare entry at worst), the rest rarely at sparse inputs */
-        _mm512_storeu_si512((void *)(out + c),
-                            _mm512_add_epi32(base, _mm512_mullo_epi32(
-                                _mm512_cvtepu8_epi32(_mm512_castsi512_si128(b)), vstride)));
-        if (k > 16) { /* whole stores up to the one that holds the last entry */
-#define LIST_PART(Q)                                                                  \
-    _mm512_add_epi32(base, _mm512_mullo_epi32(                                        \
-                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
-            _mm512_storeu_si512((void *)(out + c + 16), LIST_PART(1));
-            if (k > 32) {
-                _mm512_storeu_si512((void *)(out + c + 32), LIST_PART(2));
-                if (k > 48) _mm512_storeu_si512((void *)(out + c + 48), LIST_PART(3));
-            }
-#undef LIST_PART
-        }
+        store_byte_list(out + c, b, k, base, vstride);
         c += k;
     }
     offs = _mm512_add_epi32(offs, _mm512_set1_epi32((int32_t)(j * stride)));
@@ -360,12 +368,7 @@ static void count_pieces(const uint8_t *x, int64_t n, int64_t piece, int64_t P, 
    list_spikes_spare, list_spikes_sparse (not spare: masked stores, nothing past the list) */
 static int64_t list_bits(const uint64_t *bits, int64_t n, int64_t stride, int32_t *out,
                          int spare, int sparse) {
-    static const uint8_t iota[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
-                                     13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-                                     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38,
-                                     39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,
-                                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
-    const __m512i pos = _mm512_loadu_si512((const void *)iota);
+    const __m512i pos = _mm512_loadu_si512((const void *)BYTE_IOTA);
     const __m512i vstride = _mm512_set1_epi32((int32_t)stride);
     const __m512i step = _mm512_set1_epi32((int32_t)(16 * stride));
     __m512i offs = _mm512_mullo_epi32(
@@ -378,18 +381,7 @@ static int64_t list_bits(const uint64_t *bits, int64_t n, int64_t stride, int32_
         if (spare && sparse) { /* as list_spikes_sparse */
             const __m512i b = _mm512_maskz_compress_epi8(m, pos);
             const __m512i base = _mm512_set1_epi32((int32_t)(j * stride));
-#define LIST_PART(Q)                                                                  \
-    _mm512_add_epi32(base, _mm512_mullo_epi32(                                        \
-                               _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(b, Q)), vstride))
-            _mm512_storeu_si512((void *)(out + c), LIST_PART(0));
-            if (k > 16) {
-                _mm512_storeu_si512((void *)(out + c + 16), LIST_PART(1));
-                if (k > 32) {
-                    _mm512_storeu_si512((void *)(out + c + 32), LIST_PART(2));
-                    if (k > 48) _mm512_storeu_si512((void *)(out + c + 48), LIST_PART(3));
-                }
-            }
-#undef LIST_PART
+            store_byte_list(out + c, b, k, base, vstride);
             c += k;
             continue;
         }
