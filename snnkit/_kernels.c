@@ -232,13 +232,14 @@ static void *pool_helper(void *arg) {
 typedef void (*gomp_parallel_t)(void (*)(void *), void *, unsigned, unsigned);
 typedef int (*omp_thread_num_t)(void);
 static gomp_parallel_t gomp_parallel = NULL;
-static omp_thread_num_t omp_thread_num = NULL;
+static omp_thread_num_t omp_thread_num = NULL, omp_num_threads = NULL;
 
-/* f: the runtime's GOMP_parallel, or NULL for threads of our own; id: its
-   omp_get_thread_num */
-void snn_use_openmp(void *f, void *id) {
+/* f: the runtime's GOMP_parallel, or NULL for threads of our own; id, num: its
+   omp_get_thread_num and omp_get_num_threads */
+void snn_use_openmp(void *f, void *id, void *num) {
     gomp_parallel = (gomp_parallel_t)f;
     omp_thread_num = f ? (omp_thread_num_t)id : NULL;
+    omp_num_threads = f ? (omp_thread_num_t)num : NULL;
 }
 
 /* On the team each thread takes the items of its own share first (thread k of n: items from

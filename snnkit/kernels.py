@@ -187,10 +187,10 @@ def open_library(path) -> ctypes.CDLL:
     return _bind(ctypes.CDLL(str(path)))
 
 
-def _openmp_parallel() -> tuple[int, int] | None:
-    """The addresses of ``GOMP_parallel`` and ``omp_get_thread_num`` in the OpenMP runtime
-    loaded in this process (torch's libgomp, or libiomp's entries of those names), or None:
-    none loaded, not Linux, or ``SNNKIT_OPENMP=0``."""
+def _openmp_parallel() -> tuple[int, int, int] | None:
+    """The addresses of ``GOMP_parallel``, ``omp_get_thread_num`` and ``omp_get_num_threads``
+    in the OpenMP runtime loaded in this process (torch's libgomp, or libiomp's entries of
+    those names), or None: none loaded, not Linux, or ``SNNKIT_OPENMP=0``."""
     if os.environ.get("SNNKIT_OPENMP", "1") == "0":
         return None
     try:
@@ -203,7 +203,8 @@ def _openmp_parallel() -> tuple[int, int] | None:
         try:
             lib = ctypes.CDLL(path)
             return tuple(ctypes.cast(f, ctypes.c_void_p).value
-                         for f in (lib.GOMP_parallel, lib.omp_get_thread_num))
+                         for f in (lib.GOMP_parallel, lib.omp_get_thread_num,
+                                   lib.omp_get_num_threads))
         except (OSError, AttributeError):
             continue
     return None
@@ -212,10 +213,10 @@ def _openmp_parallel() -> tuple[int, int] | None:
 def share_threads(lib) -> None:
     """Run ``lib``'s parallel loops on torch's OpenMP team where there is one (``lib.openmp``
     says whether): a library built from _kernels.c has its own copy of the switch."""
-    lib.snn_use_openmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.snn_use_openmp.argtypes = [ctypes.c_void_p] * 3
     lib.snn_use_openmp.restype = None
     addr = _openmp_parallel()
-    lib.snn_use_openmp(*(addr or (None, None)))
+    lib.snn_use_openmp(*(addr or (None,) * 3))
     lib.openmp = addr is not None
 
 

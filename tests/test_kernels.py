@@ -758,8 +758,13 @@ def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
     rng = np.random.default_rng(5)
     net = pieces_net(rng)
     # and recurrent: a population of one block of columns (its samples split over the
-    # threads) fed back by itself (its steps one after the other)
+    # threads) fed back by itself (its steps one after the other), and one of 300 neurons
+    # all-to-all (the simulator's recurrent kernel: on the team its columns split over the
+    # threads, a barrier each step; on threads of our own its samples in groups)
     net.connect("o", "o", rng.normal(0.0, 0.3, (10, 10)), delay=1)
+    net.add_population("r", 300, LIF(beta=0.9, threshold=1.0))
+    net.connect("in", "r", rng.normal(0.0, 0.06, (300, 784)))
+    net.connect("r", "r", rng.normal(0.0, 0.1, (300, 300)), delay=1)
     x = pieces_inputs(rng, 20, 24)
     monkeypatch.setenv("SNNKIT_KERNELS", "1")
     libs = [kernels.load(), tk.load()]
@@ -771,7 +776,7 @@ def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
         for name, n, team in (("team", 3, addr), ("own", 3, None), ("one", 1, addr)):
             torch.set_num_threads(n)
             for lib in libs:
-                lib.snn_use_openmp(*(team or (None, None)))
+                lib.snn_use_openmp(*(team or (None,) * 3))
             res = snnkit.simulate(net, x, device="cpu", record=("v", "i"))
             m = snnkit.SNN(net)
             out = m({k: torch.as_tensor(v).float() for k, v in x.items()})
@@ -793,3 +798,4 @@ def test_threads_on_torchs_openmp_team_give_the_same_results(monkeypatch):
         for k in gref:
             assert torch.equal(grads[k], gref[k]), (name, k)
     assert 0 < float(ref.spikes["h"].float().mean()) < 0.5
+    assert 0.01 < float(ref.spikes["r"].float().mean()) < 0.5
