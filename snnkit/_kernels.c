@@ -201,12 +201,18 @@ static void pool_release(pool_t *p) {
     if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) == 0) free(p);
 }
 
+/* A thread's scratch of `bytes` (64-byte aligned), or NULL; *failed set when memory ran
+   out. */
+static void *scratch_alloc(size_t bytes, int *failed) {
+    void *s = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!s) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+    return s;
+}
+
 static void pool_work(pool_t *p) {
     void *scratch = NULL;
-    if (p->scratch_bytes && __atomic_load_n(&p->next, __ATOMIC_RELAXED) < p->n_items) {
-        scratch = aligned_alloc(64, (p->scratch_bytes + 63) / 64 * 64);
-        if (!scratch) __atomic_store_n(&p->failed, 1, __ATOMIC_RELAXED);
-    }
+    if (p->scratch_bytes && __atomic_load_n(&p->next, __ATOMIC_RELAXED) < p->n_items)
+        scratch = scratch_alloc(p->scratch_bytes, &p->failed);
     for (;;) {
         int64_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_ACQ_REL);
         if (k >= p->n_items) break;
@@ -263,11 +269,7 @@ static void team_work(void *arg) {
     team_t *tm = (team_t *)arg;
     pool_t *p = &tm->pool;
     const int me = omp_thread_num ? omp_thread_num() % tm->n : 0;
-    void *scratch = NULL;
-    if (p->scratch_bytes) {
-        scratch = aligned_alloc(64, (p->scratch_bytes + 63) / 64 * 64);
-        if (!scratch) __atomic_store_n(&p->failed, 1, __ATOMIC_RELAXED);
-    }
+    void *scratch = p->scratch_bytes ? scratch_alloc(p->scratch_bytes, &p->failed) : NULL;
     for (int u = 0; u < tm->n; u++) {
         share_t *sh = &tm->share[(me + u) % tm->n];
         for (;;) {

@@ -857,8 +857,7 @@ static void rec_item(void *ctx, int64_t item, void *scratch) {
 static void rec_team(void *ctx) {
     rec_t *Q = (rec_t *)ctx;
     const int n = omp_num_threads(), me = omp_thread_num();
-    void *scratch = aligned_alloc(64, (Q->bytes + 63) / 64 * 64);
-    if (!scratch) __atomic_store_n(&Q->failed, 1, __ATOMIC_RELAXED);
+    void *scratch = scratch_alloc(Q->bytes, &Q->failed);
     /* a thread without memory still takes part in the barriers, computing nothing */
     if (__atomic_load_n(&Q->failed, __ATOMIC_RELAXED) && n > 1) {
         for (int64_t t = 0; t < Q->T; t++) rec_barrier(Q->bar, n);

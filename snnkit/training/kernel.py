@@ -179,12 +179,12 @@ def forward(lib, dbl: bool, t0: int, projs, dense, neuron: TNeuron, state, spike
             *((None, None, None) if own is None else (_ptr(own[0], torch.int64),
                                                        _ptr(own[1], torch.int32),
                                                        _ptr(own[2])))]
-    # the work: the updates and the event sums (the lists' room bounds the events)
+    # the work: the updates and the event sums (the events: about the lists' room, exact
+    # where they hold these steps' rows)
+    other = [pr for pr in projs if not pr.own]
     events = sum(pr.idx.numel() for pr in projs)
-    if stage:  # a weight row copied is worth it once rows are read more than once (the
-        # events: about the size of the lists, exact where they hold these steps' rows)
-        stage = sum(pr.idx.numel() for pr in projs if not pr.own) \
-            >= 2 * sum(pr.w.shape[0] for pr in projs if not pr.own)
+    if stage:  # a weight row copied is worth it once rows are read more than once
+        stage = sum(pr.idx.numel() for pr in other) >= 2 * sum(pr.w.shape[0] for pr in other)
     _check(lib.snn_train_forward(int(dbl), kinds.pop() if kinds else int(dbl), t0, T, B, N,
                                  len(projs), arr, *args, int(stage),
                                  _threads(T * B * N + events * (-(-N // 16) * 16))),
