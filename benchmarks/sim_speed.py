@@ -28,14 +28,16 @@ spikes. snntorch's per-neuron
 ``beta`` and ``threshold`` are tensors: its export of scalar ones fails NIR's type inference
 (jeshraghian/snntorch#410).
 
-Contenders run in one process in interleaved rounds (one run each per round, after a
-warm-up), 2 torch threads by default, forward pass only (no gradients). The snnkit rows run a
+Contenders run in one process in interleaved rounds (``--runs``, default 3, consecutive runs
+each per round, timed together, after a warm-up: a loop over batches runs them back to back;
+``--runs 1`` times a single run right after another contender's, which on this VM pays for
+waking the vCPU that slept through a single-threaded peer's run), 2 torch threads by default, forward pass only (no gradients). The snnkit rows run a
 ``snnkit.Simulator`` built once beforehand (quantising and laying out the weights once, as
 the peers build their modules once); the fixed rows simulate the network quantised once
 (``snnkit.quantize``, its automatic format). "torch path" rows are snnkit with its CPU kernel
 off (``SNNKIT_KERNELS=0``); the fixed-point kernel is checked to give their integers exactly.
 
-    .venv/bin/python benchmarks/sim_speed.py [--repeat 9] [--workloads ff rleaky ...]
+    .venv/bin/python benchmarks/sim_speed.py [--repeat 9] [--runs 3] [--workloads ff rleaky ...]
     .venv/bin/python benchmarks/sim_speed.py --threads 1 --cpu-time   # on a busy machine
     .venv/bin/python benchmarks/sim_speed.py --workloads ff --rate 0.3  # denser inputs
     .venv/bin/python benchmarks/sim_speed.py --workloads conv   # the convolutional workload
@@ -308,8 +310,9 @@ def _cpu_seconds():
     return r.ru_utime + r.ru_stime
 
 
-def time_all(contenders, repeat, clock=time.perf_counter):
-    """Interleaved rounds: every contender once per round; returns {name: [seconds]}.
+def time_all(contenders, repeat, clock=time.perf_counter, runs=1):
+    """Interleaved rounds: every contender ``runs`` times in a row per round; returns
+    {name: [seconds per run, a round each]}.
 
     No pause between runs: snnkit's kernels run on torch's own OpenMP team, so no contender's
     threads wait for another's spinning workers; a pause would let the idle core sleep, and
@@ -321,8 +324,9 @@ def time_all(contenders, repeat, clock=time.perf_counter):
     for _ in range(repeat):
         for k, f in contenders.items():
             t0 = clock()
-            f()
-            ts[k].append(clock() - t0)
+            for _ in range(runs):
+                f()
+            ts[k].append((clock() - t0) / runs)
     return ts
 
 
@@ -337,7 +341,7 @@ def _snnkit(sim, x, kernel=True):
     return f
 
 
-def bench(w: Workload, repeat: int, clock, torch_path: bool) -> dict:
+def bench(w: Workload, repeat: int, clock, torch_path: bool, runs: int = 1) -> dict:
     sim = snnkit.Simulator(w.net, device="cpu")
     res = check_same_as_peer(w, sim)
     qnet, _ = snnkit.quantize(w.net)
@@ -351,7 +355,7 @@ def bench(w: Workload, repeat: int, clock, torch_path: bool) -> dict:
     assert all(torch.equal(fk.spikes[k], ft.spikes[k]) for k in fk.spikes), \
         f"{w.name}: the fixed-point kernel differs from the torch path"
     assert all(torch.equal(fk.weights[k], ft.weights[k]) for k in fk.weights)
-    ts = time_all(contenders, repeat, clock)
+    ts = time_all(contenders, repeat, clock, runs)
     updates = w.steps * w.batch * w.net.n_neurons
     events = synaptic_events(w.net, res)
     # the quantised network is another network: its own spikes, its own synaptic events
@@ -413,12 +417,14 @@ def conv_main(args):
                                       net.population(pr.target).size) for pr in net.projections)
     neurons = net.n_neurons
     steps, batch = x.shape[:2]
-    ts = time_all(contenders, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter)
+    ts = time_all(contenders, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter,
+                  args.runs)
     times = {k: statistics.median(v) for k, v in ts.items()}
     st, sb = times["snntorch (conv)"], times["sinabs (conv_sinabs)"]
     print(f"conv workload: {steps} steps x batch {batch}, {ws[0]['note']}; {neurons} neurons "
           f"({', '.join(f'{p.name} {list(p.shape or [p.size])}' for p in net.neuron_populations)}"
-          f"); {args.threads} threads, torch {torch.__version__}; {args.repeat} rounds; "
+          f"); {args.threads} threads, torch {torch.__version__}; {args.repeat} rounds of "
+          f"{args.runs} runs; "
           f"{'process CPU time' if args.cpu_time else 'wall clock'}; load {os.getloadavg()[0]:.1f}")
     print(f"{'contender':<28} {'median ms':>9} {'best ms':>8} {'x snntorch':>10} "
           f"{'x sinabs':>9} {'neuron upd/s':>13} {'syn events/s':>13}")
@@ -434,6 +440,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3,
+                    help="consecutive runs of a contender timed in each round (default 3, as a "
+                         "loop over batches runs them; 1: a single run after another's)")
     ap.add_argument("--workloads", nargs="+", choices=[*WORKLOADS, "conv"],
                     default=list(WORKLOADS))
     ap.add_argument("--cpu-time", action="store_true",
@@ -445,20 +454,23 @@ def main():
                     help="input spikes per source and step for ff, ff_norse and rleaky "
                          "(default 0.1; denser inputs sum on the AMX tiles where they pay)")
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error(f"--runs must be at least 1, got {args.runs}")
     if "conv" in args.workloads:
         conv_main(args)
         args.workloads = [w for w in args.workloads if w != "conv"]
     torch.set_num_threads(args.threads)
     load0 = os.getloadavg()[0]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"{args.threads} threads, torch {torch.__version__}; {args.repeat} rounds; "
+          f"{args.threads} threads, torch {torch.__version__}; {args.repeat} rounds of "
+          f"{args.runs} runs; "
           f"{'process CPU time' if args.cpu_time else 'wall clock'}; ratios: of medians / "
           f"of best runs; rates from medians")
     for name in args.workloads:
         w = WORKLOADS[name](**({} if args.rate is None or name == "diehl_cook"
                                else {"rate": args.rate}))
         r = bench(w, args.repeat, _cpu_seconds if args.cpu_time else time.perf_counter,
-                  not args.no_torch_path)
+                  not args.no_torch_path, args.runs)
         report(w, r)
     print(f"\nload average {load0:.2f} before, {os.getloadavg()[0]:.2f} after")
 

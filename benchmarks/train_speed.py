@@ -28,7 +28,12 @@ self projections).
 
 Time: all contenders in this one process, in interleaved rounds after a warm-up, quoted as
 median and best and as ratios to snntorch; ``--cpu-time`` counts process CPU time instead of
-wall-clock (robust on a shared machine).
+wall-clock (robust on a shared machine). A round times ``--passes`` (default 3) consecutive
+passes of each contender, the time per pass their mean: a training loop runs its passes back
+to back. ``--passes 1`` times a single pass right after another contender's: on this VM the
+second vCPU sleeps through snntorch's mostly single-threaded pass, and waking it costs
+snnkit's first parallel pass ~1.3 ms (the same after 50 ms of sleep: ~2 ms), a cost a
+training loop does not pay.
 
 Memory: each contender in a fresh process whose allocations of 64 KB and more are mapped and
 unmapped on free (glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KB, so the resident size
@@ -40,7 +45,7 @@ the pass's peak memory (the model and the input data are in the baseline). On CU
 ``torch.cuda.max_memory_allocated`` above the allocation before the pass.
 
     .venv/bin/python benchmarks/train_speed.py [--repeat 9] [--threads 2] [--cpu-time]
-        [--device cpu|cuda] [--workload default|users|rleaky] [--json out.json]
+        [--passes 3] [--device cpu|cuda] [--workload default|users|rleaky] [--json out.json]
         [--wgrad-densities 0.05,0.1,0.2,0.3]
 
 ``--wgrad-densities``: the input projection's weight gradient alone, the event pass against
@@ -305,7 +310,9 @@ def peak_memory(name: str, device: str, threads: int) -> float:
     return (_rss_kb("VmHWM") - base) / 1024
 
 
-def timings(names, device, repeat, threads, cpu_time) -> dict[str, list[float]]:
+def timings(names, device, repeat, threads, cpu_time, passes=1) -> dict[str, list[float]]:
+    """{name: [seconds per pass, a round each]}: interleaved rounds, ``passes`` consecutive
+    passes of each contender a round."""
     torch.set_num_threads(threads)
     clock = time.process_time if cpu_time else time.perf_counter
     steps = {}
@@ -321,10 +328,11 @@ def timings(names, device, repeat, threads, cpu_time) -> dict[str, list[float]]:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             t0 = clock()
-            _with_env(n, f)
+            for _ in range(passes):
+                _with_env(n, f)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            out[n].append(clock() - t0)
+            out[n].append((clock() - t0) / passes)
     return out
 
 
@@ -373,6 +381,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cpu-time", action="store_true")
+    ap.add_argument("--passes", type=int, default=3,
+                    help="consecutive passes of a contender timed in each round (default 3, "
+                         "as a training loop runs them; 1: a single pass after another's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=T, help="time steps (default 25)")
     ap.add_argument("--json")
@@ -401,7 +412,9 @@ def main(argv=None) -> int:
             f"layer {k}: {d} of {n} differ" for k, (d, n) in differ.items()))
     if args.device.startswith("cuda"):
         names = [n for n in names if n != "snnkit fixed"]  # float64: not a GPU workload
-    t = timings(names, args.device, args.repeat, args.threads, args.cpu_time)
+    if args.passes < 1:
+        ap.error(f"--passes must be at least 1, got {args.passes}")
+    t = timings(names, args.device, args.repeat, args.threads, args.cpu_time, args.passes)
     mem = {}
     for n in names:
         r = subprocess.run([sys.executable, __file__, "--memory-of", n, "--device", args.device,
@@ -414,7 +427,8 @@ def main(argv=None) -> int:
     ref = "snntorch"
     clock = "CPU time" if args.cpu_time else "wall clock"
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} threads, {clock}, {args.repeat} rounds, device {args.device}; "
+          f"{args.threads} threads, {clock}, {args.repeat} rounds of {args.passes} passes each, "
+          f"device {args.device}; "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'contender':<26} {'median ms':>10} {'best ms':>8} {'x snntorch':>13} "
           f"{'peak MB':>8} {'mem / snntorch':>15}")
