@@ -77,10 +77,12 @@ def inline(graph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
 
 class Wire:
     """An Input/Output node inside a sub-graph, or a node an exporter left empty (norse
-    writes ``None`` for ``torch.nn.Flatten``): passes its input through."""
+    writes ``None`` for ``torch.nn.Flatten``): passes its input through. ``empty``: the
+    latter, which the importer reads as a Flatten only where nothing else fits."""
 
     def __init__(self, node):
         self.kind = type(node).__name__
+        self.empty = node is None
         self.metadata = {}
 
 

@@ -199,6 +199,34 @@ class _Importer:
                              _NEURONS)
         self.shapes.infer(lambda name, image: self._spatial(name, image)[0].conv.out_shape)
         self.shape = self.shapes.shape
+        self._check_empty()
+
+    def _check_empty(self) -> None:
+        """An empty node (``None``) is whatever module its exporter could not write: norse
+        writes one for ``torch.nn.Flatten``, but also for ``LIFRecurrentCell``, ``LICell``,
+        pooling, activations and dropout. Read as a Flatten only where it can be nothing
+        else (a [C, H, W] in, only dense layers of that many inputs out); anywhere else
+        passing it through would import another network without a word."""
+        for name, node in self.nodes.items():
+            if not (isinstance(node, Wire) and node.empty):
+                continue
+            shp = self.shape[name]
+            outs = [b for a, b in self.edges if a == name]
+            flat = len(shp) > 1 and outs and all(
+                self.kind(b) in ("Affine", "Linear") and np.ndim(self.nodes[b].weight) == 2
+                and np.shape(self.nodes[b].weight)[1] == int(np.prod(shp)) for b in outs)
+            if not flat:
+                srcs = [a for a, b in self.edges if b == name]
+                raise NetworkError(
+                    f"NIR node {name!r} is empty (None): its exporter wrote no NIR for that "
+                    f"module (norse.to_nir writes None for every module it cannot express, "
+                    f"e.g. LIFRecurrentCell, LICell, pooling, ReLU, Dropout, Flatten); between "
+                    f"{srcs} (shape {list(shp)}) and {outs} it is not a Flatten, and snnkit "
+                    f"cannot know what it computed. Export the model without that module, or "
+                    f"replace the node in the graph with the NIR node it stands for before "
+                    f"importing")
+            self.note(name, "node", f"empty node read as a Flatten of {list(shp)} (norse "
+                      f"writes None for torch.nn.Flatten)")
 
     def _size(self, name) -> int:
         return int(np.prod(self.shape[name]))

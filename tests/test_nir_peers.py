@@ -135,6 +135,30 @@ def test_norse_cnn_imports_and_matches():
     _check(net, x, {"1": torch.stack(outs[0]), "4": torch.stack(outs[1])})
 
 
+
+@pytest.mark.parametrize("what", ["recurrent", "pool"])
+def test_norse_empty_node_that_is_no_flatten_is_refused(what):
+    """norse.to_nir writes None for every module it cannot express, not only Flatten: a
+    LIFRecurrentCell between two dense layers, a MaxPool2d between convolutions. Passed
+    through, the import would be another network without a word; it names the node."""
+    import norse.torch as norse
+
+    torch.manual_seed(3)
+    if what == "recurrent":
+        model = norse.SequentialState(torch.nn.Linear(20, 30), norse.LIFRecurrentCell(30, 30),
+                                      torch.nn.Linear(30, 5), norse.LIFBoxCell())
+        sample = torch.zeros(1, 20)
+    else:
+        model = norse.SequentialState(torch.nn.Conv2d(2, 4, 3, padding=1), norse.LIFBoxCell(),
+                                      torch.nn.MaxPool2d(2), torch.nn.Conv2d(4, 4, 3),
+                                      norse.LIFBoxCell())
+        sample = torch.zeros(1, 2, 8, 8)
+    graph = norse.to_nir(model, sample, dt=1e-3)
+    empty = [k for k, v in graph.nodes.items() if v is None]
+    assert empty, "norse wrote a node for it: the case this test guards is gone"
+    with pytest.raises(snnkit.NetworkError, match=f"NIR node '{empty[0]}' is empty"):
+        _import(graph, dt=1e-3, convention="norse")
+
 def test_rockpool_lif_imports_and_matches():
     rockpool = pytest.importorskip("rockpool")
     from rockpool.nn.combinators import Sequential
