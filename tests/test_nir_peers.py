@@ -77,6 +77,36 @@ def test_sinabs_cnn_imports_and_matches():
     _check(net, x, {names[i]: o.reshape(B, T, -1).transpose(0, 1) for i, o in ref.items()})
 
 
+
+def test_sinabs_dense_model_imports_and_matches():
+    """sinabs' plain IAF / LIF layers take [batch, time, ...]; exported with such a sample,
+    sinabs.to_nir writes the sample's time steps into Input ([T, n]): read as n inputs."""
+    sinabs = pytest.importorskip("sinabs")
+    import sinabs.layers as sl
+    from sinabs.activation import SingleSpike
+
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(10, 20), sl.IAF(spike_fn=SingleSpike, spike_threshold=1.5),
+        torch.nn.Linear(20, 5), sl.LIF(tau_mem=5.0, spike_fn=SingleSpike, norm_input=False))
+    with torch.no_grad():
+        model[0].weight.mul_(3)
+        model[2].weight.mul_(3)
+    x = _frames((10,), seed=5)
+    graph = sinabs.to_nir(model, x[:, :1].transpose(0, 1))  # one sample [1, T, 10]
+    assert list(np.asarray(graph.nodes["input"].input_type["input"])) == [T, 10]
+    net = _import(graph, convention="sinabs")
+    assert net.population("input").size == 10
+    sinabs.reset_states(model)  # the export ran the model once
+    ref = {}
+    hooks = [model[i].register_forward_hook(lambda m, a, o, i=i: ref.__setitem__(str(i), o))
+             for i in (1, 3)]
+    with torch.no_grad():
+        model(x.transpose(0, 1))  # sinabs: [batch, time, ...]
+    for h in hooks:
+        h.remove()
+    _check(net, x, {k: o.transpose(0, 1) for k, o in ref.items()})
+
 def test_snntorch_cnn_imports_and_matches():
     """snntorch's export_to_nir of a CNN: per-neuron beta and threshold shaped as the layer
     (with scalars its export stops at NIR's type check), a batched sample, ignore_dims=[0]."""
