@@ -211,12 +211,9 @@ class _Importer:
             if not (isinstance(node, Wire) and node.empty):
                 continue
             shp = self.shape[name]
-            outs = [b for a, b in self.edges if a == name]
-            flat = len(shp) > 1 and outs and all(
-                self.kind(b) in ("Affine", "Linear") and np.ndim(self.nodes[b].weight) == 2
-                and np.shape(self.nodes[b].weight)[1] == int(np.prod(shp)) for b in outs)
-            if not flat:
+            if len(shp) < 2 or self.shapes.dense_inputs(name) != {self._size(name)}:
                 srcs = [a for a, b in self.edges if b == name]
+                outs = [b for a, b in self.edges if a == name]
                 raise NetworkError(
                     f"NIR node {name!r} is empty (None): its exporter wrote no NIR for that "
                     f"module (norse.to_nir writes None for every module it cannot express, "

@@ -78,7 +78,7 @@ class Shapes:
             self.note(name, "input_type", f"shape {list(shp)} read as {list(shp[1:])} (a "
                       f"batch dimension of 1, as norse and rockpool write it, dropped)")
             return shp[1:]
-        if len(shp) == 2 and self._dense_inputs(name) == {shp[1]}:
+        if len(shp) == 2 and self.dense_inputs(name) == {shp[1]}:
             self.note(name, "input_type", f"shape {list(shp)} read as [{shp[1]}] (the "
                       f"sample's {shp[0]} time steps, as sinabs writes them for layers that "
                       f"take [batch, time, ...], dropped: every layer it feeds takes "
@@ -86,13 +86,14 @@ class Shapes:
             return shp[1:]
         return shp
 
-    def _dense_inputs(self, name) -> set:
-        """The input sizes of the nodes ``name`` feeds, if all are dense layers (else {})."""
+    def dense_inputs(self, name) -> set:
+        """The input sizes of the nodes ``name`` feeds, if it feeds only dense layers (Affine,
+        Linear); else an empty set."""
         outs = [b for b, ps in self.pred.items() if name in ps]
-        sizes = {int(np.shape(self.nodes[b].weight)[-1]) for b in outs
-                 if self.kind(b) in ("Affine", "Linear") and np.ndim(self.nodes[b].weight) == 2}
-        return sizes if outs and len(sizes) and all(
-            self.kind(b) in ("Affine", "Linear") for b in outs) else set()
+        if not outs or any(self.kind(b) not in ("Affine", "Linear")
+                           or np.ndim(self.nodes[b].weight) != 2 for b in outs):
+            return set()
+        return {int(np.shape(self.nodes[b].weight)[1]) for b in outs}
 
     def _image(self, name, shp: tuple) -> tuple:
         """The [C, H, W] that conv/pool ``name`` reads from an input of shape ``shp``."""
