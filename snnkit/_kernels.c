@@ -429,17 +429,17 @@ static void fill_item(void *c, int64_t item, void *scratch) {
     for (int64_t s = s0; s < s1; s++) {
         const uint8_t *row = L->x + s * L->S;
         int32_t *out = L->idx + off[s * P];
+        const int spare = off[s1 * P] - off[(s + 1) * P] >= 16;
+        const int sparse = 5 * (off[(s + 1) * P] - off[s * P]) <= L->S;
 #if LIST_BITS
         if (L->bits) {
-            list_bits(L->bits + s * ((L->S + 63) / 64), L->S, L->stride, out,
-                      off[s1 * P] - off[(s + 1) * P] >= 16,
-                      5 * (off[(s + 1) * P] - off[s * P]) <= L->S);
+            list_bits(L->bits + s * ((L->S + 63) / 64), L->S, L->stride, out, spare, sparse);
             continue;
         }
 #endif
-        if (off[s1 * P] - off[(s + 1) * P] < 16)
+        if (!spare)
             list_spikes(row, L->S, L->stride, out);
-        else if (5 * (off[(s + 1) * P] - off[s * P]) <= L->S)
+        else if (sparse)
             list_spikes_sparse(row, L->S, L->stride, out);
         else
             list_spikes_spare(row, L->S, L->stride, out);

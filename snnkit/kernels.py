@@ -436,8 +436,9 @@ def run_layer(lib, spikes_in: torch.Tensor | None, wt: torch.Tensor | None,
               or wt.shape[0] != s or wt.shape[1] < n):
         raise ValueError(f"kernel: spikes {tuple(spikes_in.shape)} {spikes_in.dtype} do not "
                          f"match weights {tuple(wt.shape)} and [{steps} x {batch}, {n}]")
+    lanes = slab_lanes(lib, n)
     if wv is not None and kind == 0 and (wv.dtype != torch.float32 or tuple(wv.shape) != (
-            -(-n // slab_lanes(lib, n)), s, slab_lanes(lib, n))):
+            -(-n // lanes), s, lanes)):
         raise ValueError(f"kernel: weight slabs {tuple(wv.shape)} {wv.dtype} do not match "
                          f"{s} sources and {n} targets (see slabs)")
     if wv is not None and kind != 0 and (wv.dtype != torch.int8 or tuple(wv.shape) != (
