@@ -465,6 +465,7 @@ typedef struct {
     conv_t a;         /* the geometry, kernel and tap table (x, out, N unused) */
     int64_t T, B;
     int64_t block;    /* neurons per update call (see snn_conv_layer) */
+    int per_channel;  /* the parameters are per channel (block > 0) */
     int64_t gs;       /* samples a work item (see snn_conv_layer) */
     const uint8_t *x; /* source spikes [T, B, C*H*W] */
     neuron_t p;       /* the target's parameters, channels-last [OH*OW, CO] */
@@ -528,7 +529,31 @@ static int64_t layer_shared(const conv_t *a) {
 static int64_t layer_own(int64_t N) { return (16 * N + 3 * N + 63) / 64 * 64; }
 #define GROUP_BYTES (1 << 21)
 
-#define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED)                                   \
+/* The float plain LIF's update of a frame with per-channel parameters: channel vector by
+   channel vector over all positions (lif_rows_f32, its parameters in registers, the delayed
+   reset's inputs in the same pass); 0 where it does not apply (then the block-wise update). */
+static int rows_f32(const clayer_t *L, const neuron_t *p, const float *x, float *V, float *I,
+                    const uint8_t *s1, const uint8_t *s2, uint8_t *s0) {
+#if BB_FUSED
+    if (!L->per_channel || p->has_alpha || p->has_refractory || p->adaptive) return 0;
+    const int64_t CO = L->a.CO, P = L->a.OH * L->a.OW;
+    for (int64_t c = 0; c < CO; c += VL)
+        lif_rows_f32(p, c, CO - c < VL ? (int)(CO - c) : VL, P, x + c, CO, V + c, CO, s0 + c,
+                     s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, NULL, NULL, I ? I + c : NULL,
+                     NULL, CO);
+    return 1;
+#else
+    (void)L, (void)p, (void)x, (void)V, (void)I, (void)s1, (void)s2, (void)s0;
+    return 0;
+#endif
+}
+static int rows_i32(const clayer_t *L, const neuron_t *p, const int32_t *x, int32_t *V,
+                    int32_t *I, const uint8_t *s1, const uint8_t *s2, uint8_t *s0) {
+    (void)L, (void)p, (void)x, (void)V, (void)I, (void)s1, (void)s2, (void)s0;
+    return 0;
+}
+
+#define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED, ROWS)                             \
     static void NAME(void *ctx, int64_t item, void *scratch) {                               \
         const clayer_t *L = (const clayer_t *)ctx;                                           \
         const conv_t *a = &L->a;                                                             \
@@ -570,6 +595,7 @@ static int64_t layer_own(int64_t N) { return (16 * N + 3 * N + 63) / 64 * 64; }
                                 L->rec[1] ? (int32_t *)(void *)I : NULL, s0);                \
                 } else {                                                                     \
                     FRAME(a, L->x + s * S, x, list, acc16);                                  \
+                    if (!ROWS(L, p, x, V, keep_i ? I : NULL, s1, s2, s0))                    \
                     for (int64_t c = 0; c < N; c += L->block) {                              \
                         int64_t n = N - c < L->block ? N - c : L->block;                     \
                         DELAYED(n, p, 0, s1 ? s1 + c : NULL, s2 ? s2 + c : NULL, x + c);     \
@@ -630,9 +656,9 @@ static inline __attribute__((always_inline)) void narrow_step(
 #define NARROW_STEP(...) ((void)0)
 #endif
 
-DEFINE_LAYER(layer_f32, float, sums_f32, delayed_f32, update_f32, 0)
-DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32, 1)
-DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32, 2)
+DEFINE_LAYER(layer_f32, float, sums_f32, delayed_f32, update_f32, 0, rows_f32)
+DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32, 1, rows_i32)
+DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32, 2, rows_i32)
 
 /* Run a population fed by one convolution of binary spikes over T steps. kind 0: float32
    kernel and states, 1: int32 (fixed point: exact sums, the caller checks that none leaves
@@ -657,6 +683,7 @@ int snn_conv_layer(int kind, int64_t T, int64_t B, const int64_t *geom, const ui
     if (L.a.classes && class_kernel(&L.a, kind == 2 ? 2 : 4)) { free_taps(&L.a); return -1; }
     L.T = T, L.B = B, L.x = x, L.p = *p, L.spikes = spikes;
     L.block = block > 0 && block < geom[3] * geom[4] * geom[5] ? block : geom[3] * geom[4] * geom[5];
+    L.per_channel = block > 0;
     L.rec[0] = rec_v, L.rec[1] = rec_i, L.rec[2] = rec_theta;
     int64_t N = geom[3] * geom[4] * geom[5];
     void (*item)(void *, int64_t, void *) = kind == 0 ? layer_f32 : kind == 1 ? layer_i32 : layer_i16;

@@ -1020,14 +1020,16 @@ static void bsums_w_f32(int nw, const float *w, const int32_t *idx, const int64_
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define BB_FUSED 1
-/* The neuron update of one vector of columns (c, the first m of its 16 lanes real) for the
-   group's nb samples at step t, right after that vector's sums (x, stride ld), its state V
-   [nb, VL] in L1 and its parameters in registers: the LIF without synaptic current, refractory
-   period or adaptation, with or without a bias and the delayed reset, operation for operation
-   UPD_LOOP's (and delayed_f32's). */
-static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int m, int64_t t,
-                             int64_t b0, int64_t nb, const float *x, int64_t ld,
-                             float *restrict V) {
+/* The neuron update of one vector of columns (c, the first m of its 16 lanes real: the
+   parameters at p's c) for nr rows, its parameters in registers: row r's sums x + r ldx, its
+   state V + r ldv, spikes out + r lds (one and two steps before: s1, s2 + r lds, or NULL),
+   extra input dense + r lds and recorded states rv / ri / rt + r lds (each NULL or not). The
+   LIF without synaptic current, refractory period or adaptation, with or without a bias and
+   the delayed reset, operation for operation UPD_LOOP's (and delayed_f32's). */
+static void lif_rows_f32(const neuron_t *p, int64_t c, int m, int64_t nr, const float *x,
+                         int64_t ldx, float *restrict V, int64_t ldv, uint8_t *restrict out,
+                         const uint8_t *s1p, const uint8_t *s2p, const float *dense,
+                         float *rv, float *ri, float *rt, int64_t lds) {
     const __mmask16 k = (__mmask16)((1u << m) - 1);
     const __m512 zero = _mm512_setzero_ps();
     const __m512 beta = _mm512_maskz_loadu_ps(k, (const float *)p->beta + c);
@@ -1037,20 +1039,13 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
     const __m512 c1 = p->c1 ? _mm512_maskz_loadu_ps(k, (const float *)p->c1 + c) : zero;
     const __m512 c2 = p->c2 ? _mm512_maskz_loadu_ps(k, (const float *)p->c2 + c) : zero;
     const __m128i ones = _mm_set1_epi8(1);
-    /* the flags and pointers in locals: the stores below may alias *L and *p for all gcc
-       knows, and it reloaded them every row */
-    const int64_t N = L->N, step = L->B * N, o0 = (t * L->B + b0) * N + c;
+    /* the flags in locals: the stores below may alias *p for all gcc knows, and it reloaded
+       them every row */
     const int has_c1 = p->c1 != NULL, has_c2 = p->c2 != NULL, has_bias = p->has_bias;
     const int subtract = p->subtract;
-    uint8_t *restrict spikes = L->spikes + o0;
-    const uint8_t *s1p = t >= 1 ? spikes - step : NULL, *s2p = t >= 2 ? spikes - 2 * step : NULL;
-    const float *dense = L->dense ? (const float *)L->dense + o0 : NULL;
-    float *rv = L->rec_v ? (float *)L->rec_v + o0 : NULL;
-    float *ri = L->rec_i ? (float *)L->rec_i + o0 : NULL;
-    float *rt = L->rec_theta ? (float *)L->rec_theta + o0 : NULL;
-    for (int64_t r = 0; r < nb; r++) {
-        const int64_t o = r * N;
-        __m512 xi = _mm512_loadu_ps(x + r * ld);
+    for (int64_t r = 0; r < nr; r++) {
+        const int64_t o = r * lds;
+        __m512 xi = _mm512_maskz_loadu_ps(k, x + r * ldx);
         if (dense) xi = _mm512_add_ps(xi, _mm512_maskz_loadu_ps(k, dense + o));
         if (has_c1) {
             __m128i s1 = s1p ? _mm_maskz_loadu_epi8(k, s1p + o) : _mm_setzero_si128();
@@ -1061,17 +1056,30 @@ static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int
             xi = _mm512_add_ps(xi, _mm512_maskz_mov_ps(_mm_test_epi8_mask(s2, s2), c2));
         }
         /* 3-4: i = x; v = v * beta + i (+ bias) */
-        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(V + r * VL), beta), xi);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, V + r * ldv), beta), xi);
         if (has_bias) v = _mm512_add_ps(v, bias);
         /* 5-6: spike, reset */
         __mmask16 spk = _mm512_cmp_ps_mask(v, thr, _CMP_GE_OQ) & k;
         v = _mm512_mask_mov_ps(v, spk, subtract ? _mm512_sub_ps(v, thr) : vres);
-        _mm512_storeu_ps(V + r * VL, v);
-        _mm_mask_storeu_epi8(spikes + o, k, _mm_maskz_mov_epi8(spk, ones));
+        _mm512_mask_storeu_ps(V + r * ldv, k, v);
+        _mm_mask_storeu_epi8(out + o, k, _mm_maskz_mov_epi8(spk, ones));
         if (rv) _mm512_mask_storeu_ps(rv + o, k, v);
         if (ri) _mm512_mask_storeu_ps(ri + o, k, xi);
         if (rt) _mm512_mask_storeu_ps(rt + o, k, zero);
     }
+}
+
+/* lif_rows_f32 for vector c of a layer's group of nb samples at step t, right after that
+   vector's sums (x, stride ld), its state V [nb, VL] in L1. */
+static void fused_update_f32(const layer_t *L, const neuron_t *p, int64_t c, int m, int64_t t,
+                             int64_t b0, int64_t nb, const float *x, int64_t ld,
+                             float *restrict V) {
+    const int64_t N = L->N, step = L->B * N, o0 = (t * L->B + b0) * N + c;
+    uint8_t *spikes = L->spikes + o0;
+    lif_rows_f32(p, c, m, nb, x, ld, V, VL, spikes, t >= 1 ? spikes - step : NULL,
+                 t >= 2 ? spikes - 2 * step : NULL, L->dense ? (const float *)L->dense + o0 : NULL,
+                 L->rec_v ? (float *)L->rec_v + o0 : NULL, L->rec_i ? (float *)L->rec_i + o0 : NULL,
+                 L->rec_theta ? (float *)L->rec_theta + o0 : NULL, N);
 }
 #else
 #define BB_FUSED 0

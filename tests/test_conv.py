@@ -249,10 +249,12 @@ def test_partitioned_conv_cores_compute_exactly_the_whole_network():
 def _fused_net(seed=0):
     """in [2, 11, 11] -conv-> a [16, 9, 9] (snntorch's delayed reset, per-neuron bias, beta
     and v_init: a wrong neuron order shows) -grouped conv, padding, stride 2-> b [64, 5, 5]
-    (32 outputs a group: int16 sums in fixed point) -grouped conv-> c [6, 3, 3] (CubaLIF,
+    (32 outputs a group: int16 sums in fixed point; delayed reset and bias per channel: the
+    float LIF's update channel vector by channel vector) -grouped conv-> c [6, 3, 3] (CubaLIF,
     refractory, adaptive threshold, reset to a value: the general update; 3 outputs a group:
-    scalar adds and spike transposes) -> out [3]. Every convolution's source spikes
-    sparsely: each runs fused with its target."""
+    scalar adds and spike transposes) -> out [3]; b -conv-> d [24, 3, 3] (beta and threshold
+    per channel, 24 channels: the update's last vector has lanes masked) -> out. Every
+    convolution's source spikes sparsely: each runs fused with its target."""
     rng = np.random.default_rng(seed)
     net = snnkit.Network()
     net.add_input("in", (2, 11, 11))
@@ -260,15 +262,21 @@ def _fused_net(seed=0):
     net.add_population("a", (16, 9, 9), snnkit.LIF(
         beta=rng.uniform(0.7, 0.95, na), threshold=1.0, reset="delayed",
         bias=rng.normal(0.0, 0.05, na), v_init=rng.uniform(0, 0.5, na)))
-    net.add_population("b", (64, 5, 5), snnkit.LIF(beta=0.9, threshold=1.0, bias=-0.05))
+    net.add_population("b", (64, 5, 5), snnkit.LIF(
+        beta=0.9, threshold=1.0, reset="delayed", bias=np.repeat(rng.normal(-0.05, 0.05, 64), 25)))
     net.add_population("c", (6, 3, 3), snnkit.CubaLIF(
         alpha=0.5, beta=0.85, threshold=0.6, reset="value", v_reset=-0.1, refractory=2,
         adapt_plus=0.05, adapt_decay=0.9))
+    net.add_population("d", (24, 3, 3), snnkit.LIF(
+        beta=np.repeat(rng.uniform(0.8, 0.95, 24), 9), threshold=np.repeat(rng.uniform(
+            0.5, 1.0, 24), 9)))
     net.add_population("out", 3, snnkit.LIF(beta=0.9, threshold=0.5))
     net.connect_conv("in", "a", rng.normal(0.15, 0.35, (16, 2, 3, 3)))
     net.connect_conv("a", "b", rng.normal(0.0, 0.4, (64, 8, 3, 3)), stride=2, padding=1,
                      groups=2)
     net.connect_conv("b", "c", rng.normal(0.1, 0.3, (6, 32, 3, 3)), groups=2)
+    net.connect_conv("b", "d", rng.normal(0.05, 0.2, (24, 64, 3, 3)))
+    net.connect("d", "out", rng.normal(0.0, 0.5, (3, 216)))
     net.connect("c", "out", rng.normal(0.0, 0.5, (3, 54)))
     return net
 
@@ -295,7 +303,7 @@ def test_fused_conv_layers_equal_the_separate_sums(backend, monkeypatch):
     monkeypatch.setattr(cv, "fused_layer", spy)
     rec = ("v", "i", "theta")
     got = snnkit.simulate(net, x, backend=backend, device="cpu", record=rec)
-    assert fused == [True, True, True], "fused path not taken: test void"
+    assert fused == [True] * 4, "fused path not taken: test void"
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(3)
@@ -307,7 +315,7 @@ def test_fused_conv_layers_equal_the_separate_sums(backend, monkeypatch):
     if backend == "fixed":
         monkeypatch.setenv("SNNKIT_KERNELS", "0")
         want.append(snnkit.simulate(net, x, backend=backend, device="cpu", record=rec))
-    for name in ("a", "b", "c", "out"):
+    for name in ("a", "b", "c", "d", "out"):
         assert 0 < got.spikes[name].float().mean() < 1, f"{name}: silent or saturated"
         for w in (three, *want):
             assert torch.equal(got.spikes[name], w.spikes[name]), name
