@@ -547,11 +547,7 @@ static int rows_f32(const clayer_t *L, const neuron_t *p, const float *x, float 
     return 0;
 #endif
 }
-static int rows_i32(const clayer_t *L, const neuron_t *p, const int32_t *x, int32_t *V,
-                    int32_t *I, const uint8_t *s1, const uint8_t *s2, uint8_t *s0) {
-    (void)L, (void)p, (void)x, (void)V, (void)I, (void)s1, (void)s2, (void)s0;
-    return 0;
-}
+#define NO_ROWS(...) 0 /* the integer layers: their fused step is NARROW_STEP */
 
 #define DEFINE_LAYER(NAME, ST, FRAME, DELAYED, UPD, FUSED, ROWS)                             \
     static void NAME(void *ctx, int64_t item, void *scratch) {                               \
@@ -657,8 +653,8 @@ static inline __attribute__((always_inline)) void narrow_step(
 #endif
 
 DEFINE_LAYER(layer_f32, float, sums_f32, delayed_f32, update_f32, 0, rows_f32)
-DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32, 1, rows_i32)
-DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32, 2, rows_i32)
+DEFINE_LAYER(layer_i32, int32_t, sums_i32, delayed_i32, update_i32, 1, NO_ROWS)
+DEFINE_LAYER(layer_i16, int32_t, sums_i16, delayed_i32, update_i32, 2, NO_ROWS)
 
 /* Run a population fed by one convolution of binary spikes over T steps. kind 0: float32
    kernel and states, 1: int32 (fixed point: exact sums, the caller checks that none leaves
