@@ -535,7 +535,7 @@ static int64_t layer_own(int64_t N) { return (16 * N + 3 * N + 63) / 64 * 64; }
 static int rows_f32(const clayer_t *L, const neuron_t *p, const float *x, float *V, float *I,
                     const uint8_t *s1, const uint8_t *s2, uint8_t *s0) {
 #if BB_FUSED
-    if (!L->per_channel || p->has_alpha || p->has_refractory || p->adaptive) return 0;
+    if (!L->per_channel || !PLAIN_LIF(p)) return 0;
     const int64_t CO = L->a.CO, P = L->a.OH * L->a.OW;
     for (int64_t c = 0; c < CO; c += VL)
         lif_rows_f32(p, c, CO - c < VL ? (int)(CO - c) : VL, P, x + c, CO, V + c, CO, s0 + c,
@@ -574,7 +574,7 @@ static int rows_f32(const clayer_t *L, const neuron_t *p, const float *x, float 
         }                                                                                    \
         const int fused = FUSED && NARROW_LIF(p);                                            \
         /* the plain LIF's i is read only to record it */                                    \
-        const int keep_i = L->rec[1] || p->has_alpha || p->has_refractory || p->adaptive;    \
+        const int keep_i = L->rec[1] || !PLAIN_LIF(p);                                       \
         for (int64_t t = 0; t < L->T; t++)                                                   \
             for (int64_t b = b0; b < b1; b++) {                                              \
                 ST *V = (ST *)(void *)(own + (b - b0) * layer_own(N));                       \

@@ -698,11 +698,14 @@ DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1, 1)
 /* update_f32 / _i32 / _i64: the general update, or the LIF with or without a bias when the
    population has no synaptic current, refractory period or adaptation (the plain LIF then
    never touches I's decay, TH or R: half the state traffic). */
+/* The LIF without synaptic current, refractory period or adaptation: the updates written
+   for it alone (the _lif / _bias ones, the narrow and fused ones) apply */
+#define PLAIN_LIF(p) (!((p)->has_alpha || (p)->has_refractory || (p)->adaptive))
 #define DEF_UPDATE_ANY(NAME, ST)                                                      \
     static inline __attribute__((always_inline)) void NAME(                           \
         int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \
         ST *restrict I, ST *restrict TH, int32_t *restrict R, uint8_t *restrict out) {  \
-        if (p->has_alpha || p->has_refractory || p->adaptive)                         \
+        if (!PLAIN_LIF(p))                                                            \
             NAME##_gen(n, p, c0, x, V, I, TH, R, out);                                \
         else if (p->has_bias)                                                         \
             NAME##_bias(n, p, c0, x, V, I, TH, R, out);                               \
@@ -785,7 +788,7 @@ static inline __attribute__((always_inline)) void update_i32_narrow(
     }
 }
 /* Whether update_i32_narrow applies to p: narrow, and the plain LIF. */
-#define NARROW_LIF(p) ((p)->narrow && !((p)->has_alpha || (p)->has_refractory || (p)->adaptive))
+#define NARROW_LIF(p) ((p)->narrow && PLAIN_LIF(p))
 #endif
 
 DEF_UPDATE_ANY(update_f32, float)
@@ -1119,7 +1122,7 @@ static void item_f32_bb(void *ctx, int64_t item, void *scratch) {
         }
     const int64_t step = L->B * L->N, P = L->pieces;
 #if BB_FUSED
-    if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
+    if (!L->sums && PLAIN_LIF(p)) {
         /* each vector's update right after its slab's sums (V: [nv, nb, VL]) */
         for (int k = 0; k < nv; k++)
             for (int64_t r = 0; r < nb; r++)

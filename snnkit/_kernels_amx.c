@@ -281,7 +281,7 @@ static void item_amx_bf(void *ctx, int64_t item, void *scratch) {
     const amx_layer_t *L = (const amx_layer_t *)ctx;
     const neuron_t *p = &L->p;
 #if BB_FUSED
-    if (!L->sums && !p->has_alpha && !p->has_refractory && !p->adaptive) {
+    if (!L->sums && PLAIN_LIF(p)) {
         const int64_t blk = item / L->n_groups, b0 = item % L->n_groups * AMX_BF_ROWS;
         const int64_t c0 = blk * BLOCK, n = L->N - c0 < BLOCK ? L->N - c0 : BLOCK;
         const int64_t nb = L->B - b0 < AMX_BF_ROWS ? L->B - b0 : AMX_BF_ROWS;

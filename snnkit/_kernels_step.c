@@ -772,7 +772,7 @@ static void rec_run(const rec_t *Q, int64_t item, int64_t parts, void *scratch) 
                 I[o] = TH[o] = 0;
                 R[o] = 0;
             }
-    const int fused = BB_FUSED && !p->has_alpha && !p->has_refractory && !p->adaptive;
+    const int fused = BB_FUSED && PLAIN_LIF(p);
     for (int64_t t = 0; t < T; t++) {
         const int64_t tt = t % Tc;
         if (Q->S_in && tt == 0) /* the input sums of the next Tc steps, slab by slab */
