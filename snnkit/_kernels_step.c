@@ -764,7 +764,7 @@ static void rec_run(const rec_t *Q, int64_t item, int64_t parts, void *scratch) 
     layer_t L = {T, B, N, 0, 0, NULL, NULL, NULL, NULL, *p, Q->spikes, NULL,
                  Q->rec_v, Q->rec_i, Q->rec_theta, 0, 0, 0};
     (void)L; /* read by the fused update only (BB_FUSED builds) */
-    for (int64_t k = 0; k < nvt; k++)
+    for (int64_t k = k0; k < k1; k++) /* the part's state only: it updates no other */
         for (int64_t r = 0; r < nb; r++)
             for (int j = 0; j < VL; j++) {
                 int64_t c = k * VL + j, o = (k * G + r) * VL + j;
