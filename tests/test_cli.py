@@ -676,6 +676,7 @@ def test_samples_for_a_converted_network_are_fed_as_its_conversion_says(tmp_path
     """`snnkit simulate mlp.snn --input samples.npy` encoded the samples as train does (8
     regular steps) though NET.conversion.json beside it says how the network is fed (its
     steps; lossless: a burst): a silently wrong run (a lossless MLP fell to chance)."""
+    torch.manual_seed(0)  # an init whose outputs are all negative would never spike
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
     torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 6),)), tmp_path / "m.pt2")
     x = np.random.default_rng(0).random((4, 6))
