@@ -695,12 +695,12 @@ DEF_UPDATE(update_i64_lif, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0, 0)
 DEF_UPDATE(update_i64_bias, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 0, 1)
 DEF_UPDATE(update_i64_gen, int64_t, FIXED_SAT, FIXED_DECAY, FIXED_PRE64, 1, 1)
 
-/* update_f32 / _i32 / _i64: the general update, or the LIF with or without a bias when the
-   population has no synaptic current, refractory period or adaptation (the plain LIF then
-   never touches I's decay, TH or R: half the state traffic). */
 /* The LIF without synaptic current, refractory period or adaptation: the updates written
    for it alone (the _lif / _bias ones, the narrow and fused ones) apply */
 #define PLAIN_LIF(p) (!((p)->has_alpha || (p)->has_refractory || (p)->adaptive))
+/* update_f32 / _i32 / _i64: the general update, or the LIF with or without a bias when the
+   population has no synaptic current, refractory period or adaptation (the plain LIF then
+   never touches I's decay, TH or R: half the state traffic). */
 #define DEF_UPDATE_ANY(NAME, ST)                                                      \
     static inline __attribute__((always_inline)) void NAME(                           \
         int64_t n, const neuron_t *p, int64_t c0, const ST *restrict x, ST *restrict V, \

@@ -212,16 +212,15 @@ class _Importer:
                 continue
             shp = self.shape[name]
             if len(shp) < 2 or self.shapes.dense_inputs(name) != {self._size(name)}:
-                srcs = [a for a, b in self.edges if b == name]
                 outs = [b for a, b in self.edges if a == name]
                 raise NetworkError(
                     f"NIR node {name!r} is empty (None): its exporter wrote no NIR for that "
                     f"module (norse.to_nir writes None for every module it cannot express, "
                     f"e.g. LIFRecurrentCell, LICell, pooling, ReLU, Dropout, Flatten); between "
-                    f"{srcs} (shape {list(shp)}) and {outs} it is not a Flatten, and snnkit "
-                    f"cannot know what it computed. Export the model without that module, or "
-                    f"replace the node in the graph with the NIR node it stands for before "
-                    f"importing")
+                    f"{self.pred[name]} (shape {list(shp)}) and {outs} it is not a Flatten, and "
+                    f"snnkit cannot know what it computed. Export the model without that "
+                    f"module, or replace the node in the graph with the NIR node it stands for "
+                    f"before importing")
             self.note(name, "node", f"empty node read as a Flatten of {list(shp)} (norse "
                       f"writes None for torch.nn.Flatten)")
 

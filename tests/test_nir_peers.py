@@ -77,7 +77,6 @@ def test_sinabs_cnn_imports_and_matches():
     _check(net, x, {names[i]: o.reshape(B, T, -1).transpose(0, 1) for i, o in ref.items()})
 
 
-
 def test_sinabs_dense_model_imports_and_matches():
     """sinabs' plain IAF / LIF layers take [batch, time, ...]; exported with such a sample,
     sinabs.to_nir writes the sample's time steps into Input ([T, n]): read as n inputs."""
@@ -106,6 +105,7 @@ def test_sinabs_dense_model_imports_and_matches():
     for h in hooks:
         h.remove()
     _check(net, x, {k: o.transpose(0, 1) for k, o in ref.items()})
+
 
 def test_snntorch_cnn_imports_and_matches():
     """snntorch's export_to_nir of a CNN: per-neuron beta and threshold shaped as the layer
@@ -165,7 +165,6 @@ def test_norse_cnn_imports_and_matches():
     _check(net, x, {"1": torch.stack(outs[0]), "4": torch.stack(outs[1])})
 
 
-
 @pytest.mark.parametrize("what", ["recurrent", "pool"])
 def test_norse_empty_node_that_is_no_flatten_is_refused(what):
     """norse.to_nir writes None for every module it cannot express, not only Flatten: a
@@ -188,6 +187,7 @@ def test_norse_empty_node_that_is_no_flatten_is_refused(what):
     assert empty, "norse wrote a node for it: the case this test guards is gone"
     with pytest.raises(snnkit.NetworkError, match=f"NIR node '{empty[0]}' is empty"):
         _import(graph, dt=1e-3, convention="norse")
+
 
 def test_rockpool_lif_imports_and_matches():
     rockpool = pytest.importorskip("rockpool")
