@@ -125,6 +125,10 @@ def running(config: HardwareConfig | None = None, *, pty: bool = False, port: in
     """
     proc, url = _launch(build(config, clks_per_bit, cache, max_payload, cores), port, pty,
                         host)
+    # the board logs every connection: unread, its pipe fills after ~1,600 of them and the
+    # board blocks in printf; drained here, closed with the board
+    drain = threading.Thread(target=_drain, args=(proc.stdout,), daemon=True)
+    drain.start()
     try:
         yield url, proc
     finally:
@@ -134,6 +138,15 @@ def running(config: HardwareConfig | None = None, *, pty: bool = False, port: in
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        drain.join(timeout=10)
+        proc.stdout.close()
+
+
+def _drain(stream) -> None:
+    """Read ``stream`` to its end, dropping it."""
+    with contextlib.suppress(OSError, ValueError):
+        for _ in stream:
+            pass
 
 
 def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty: bool = False,

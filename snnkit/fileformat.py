@@ -63,14 +63,24 @@ def write(path, manifest: dict, arrays: dict[str, np.ndarray]) -> None:
 
 def atomic_write(path, fill: Callable[[Any], None]) -> None:
     """Call ``fill(binary file)`` on a temporary file beside ``path`` and rename it to exactly
-    ``path`` when complete (an interrupted write leaves any old file intact and no temporary
-    one). The file gets the permissions of an ordinary new file (0666 less the umask), not
-    the 0600 of a temporary file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    ``path`` when complete (see :func:`atomic_path`)."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
             fill(f)
+
+    atomic_path(path, write)
+
+
+def atomic_path(path, write: Callable[[str], None], suffix: str = ".tmp") -> None:
+    """Call ``write(temporary path)`` (a file beside ``path``, name ending in ``suffix``) and
+    rename it to exactly ``path`` when complete: an interrupted write leaves any old file
+    intact and no temporary one. The file gets the permissions of an ordinary new file (0666
+    less the umask), not the 0600 of a temporary file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:

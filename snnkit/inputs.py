@@ -41,7 +41,7 @@ def check_inputs(net: Network, inputs,
         whole = _as_tensor(inputs, "inputs")
         if len(pops) == 1:
             whole = _flat(whole, pops[0])
-        _check_ndim(whole, "inputs", net.n_inputs)
+        _check_ndim(whole, "inputs", net.n_inputs, pops[0].shape if len(pops) == 1 else None)
         if whole.shape[2] != net.n_inputs:
             raise SimulationError(f"inputs: last dimension is {whole.shape[2]} but the network "
                                   f"has {net.n_inputs} inputs ({_input_sizes(net)})")
@@ -53,7 +53,7 @@ def check_inputs(net: Network, inputs,
     n_steps, batch = first.shape[0], first.shape[1] if first.dim() == 3 else 0
     for p in pops:
         x, label = arrays[p.name], f"inputs[{p.name!r}]"
-        _check_ndim(x, label, p.size)
+        _check_ndim(x, label, p.size, p.shape)
         if x.shape[2] != p.size:
             raise SimulationError(f"{label}: last dimension is {x.shape[2]}, population "
                                   f"{p.name!r} has {p.size} inputs")
@@ -108,11 +108,14 @@ def _flat(x: torch.Tensor, pop) -> torch.Tensor:
     return x
 
 
-def _check_ndim(x, label, n):
+def _check_ndim(x, label, n, image=None):
+    """x is [steps, batch, n]; the error names the [C, H, W] form too where the population
+    has one (:func:`_flat` takes that form; one that reached here did not match it)."""
     if x.dim() != 3:
         hint = ("; samples [batch, inputs] become spike trains with an encoder, e.g. "
                 "snnkit.encoders.regular(x, steps) (values in [0, 1])") if x.dim() == 2 else ""
-        raise SimulationError(f"{label}: expected shape [steps, batch, {n}], got "
+        alt = f" or [steps, batch, {', '.join(str(d) for d in image)}]" if image else ""
+        raise SimulationError(f"{label}: expected shape [steps, batch, {n}]{alt}, got "
                               f"{tuple(x.shape)} ({x.dim()} dimensions){hint}")
 
 

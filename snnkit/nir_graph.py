@@ -16,6 +16,8 @@ def load(graph_or_path):
 
     if isinstance(graph_or_path, (str, Path)):
         path = Path(graph_or_path)
+        if path.is_dir():
+            raise NetworkError(f"{path}: is a folder, not a NIR file")
         if not path.is_file():
             raise NetworkError(f"{path}: no such file")
         try:

@@ -152,6 +152,11 @@ class _Importer:
             for end in (a, b):
                 if end not in nodes:
                     raise NetworkError(f"NIR edge ({a!r}, {b!r}): no node named {end!r}")
+        for n in nodes:  # else it and all it computes would vanish from the network unsaid
+            if not self.pred[n] and self.kind(n) in _LINEAR + ("Output",):
+                raise NetworkError(f"NIR node {n!r} ({self.kind(n)}): nothing feeds it (no "
+                                   f"edge into it); connect it to an Input or neuron node, or "
+                                   f"remove it")
         self.shape: dict[str, tuple] = {}
         self.shapes: Shapes | None = None
         self.names: dict[str, str] = {}  # NIR node -> population name
@@ -216,7 +221,9 @@ class _Importer:
                 raise NetworkError(
                     f"NIR node {name!r} is empty (None): its exporter wrote no NIR for that "
                     f"module (norse.to_nir writes None for every module it cannot express, "
-                    f"e.g. LIFRecurrentCell, LICell, pooling, ReLU, Dropout, Flatten); between "
+                    f"e.g. LIF (the module that loops over time: use LIFCell, which it "
+                    f"exports), LIFRecurrentCell, LICell, pooling, ReLU, Dropout, Flatten); "
+                    f"between "
                     f"{self.pred[name]} (shape {list(shp)}) and {outs} it is not a Flatten, and "
                     f"snnkit cannot know what it computed. Export the model without that "
                     f"module, or replace the node in the graph with the NIR node it stands for "

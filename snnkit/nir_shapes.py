@@ -46,6 +46,15 @@ class Shapes:
         if missing:
             raise NetworkError(f"NIR node {missing[0]!r}: cannot infer its size (no typed input "
                                f"reaches it)")
+        for name in self.nodes:  # a neuron node sized by its own parameters
+            if self.kind(name) in self.neurons:
+                n = int(np.prod(self.shape[name]))
+                for p in self.pred[name]:
+                    if int(np.prod(self.shape[p])) != n:
+                        raise NetworkError(
+                            f"NIR node {name!r} ({self.kind(name)}): has {n} neurons (its "
+                            f"parameters' size) but its input {p!r} ({self.kind(p)}) gives "
+                            f"{int(np.prod(self.shape[p]))} values")
 
     def _in_shape(self, name):
         for p in self.pred[name]:

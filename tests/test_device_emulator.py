@@ -124,6 +124,27 @@ def test_accepts_an_open_port_and_survives_reconnects(board):
         port.close()
 
 
+def test_the_boards_connection_log_is_drained_and_closed_with_it():
+    """The board logs every connection on stdout; left unread, the pipe fills after ~1,600
+    connections and the board blocks. running() reads it, and closes it with the board."""
+    import fcntl
+    import termios
+    with running(CONFIG) as (url, proc):
+        host, port = url.removeprefix("socket://").split(":")
+        for _ in range(5):
+            socket.create_connection((host, int(port))).close()
+        with Device(url) as dev:  # answers after the five: they were accepted and logged
+            assert dev.info.config == CONFIG
+        unread = bytearray(4)
+        for _ in range(100):  # the log's lines reach the pipe as the board writes them
+            fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, unread)
+            if int.from_bytes(unread, "little") == 0:
+                break
+            time.sleep(0.05)
+        assert int.from_bytes(unread, "little") == 0
+    assert proc.stdout.closed
+
+
 def test_garbage_on_the_link_then_commands_work(board):
     rng = random.Random(9)
     host, port = board.removeprefix("socket://").split(":")

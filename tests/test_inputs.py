@@ -24,8 +24,11 @@ def test_frames_shaped_as_the_input_population_run_as_flattened_ones():
     assert flat.any()
     for given in (x, {"f": x}, x.numpy()):
         assert torch.equal(snnkit.simulate(net, given, backend="fixed").spikes["c"], flat)
-    with pytest.raises(snnkit.SimulationError, match=r"expected shape \[steps, batch, 32\]"):
-        snnkit.simulate(net, x.transpose(3, 4)[..., :3])  # a shape that is not the population's
+    # a shape that is not the population's: the message gives both forms it takes
+    for bad in (x.transpose(3, 4)[..., :3], {"f": x.permute(0, 1, 3, 4, 2)}):
+        with pytest.raises(snnkit.SimulationError, match=r"expected shape \[steps, batch, 32\] "
+                                                         r"or \[steps, batch, 2, 4, 4\], got"):
+            snnkit.simulate(net, bad)
 
 
 def test_samples_without_steps_are_told_to_encode():

@@ -265,6 +265,32 @@ def test_bad_arguments(kw, match):
 def test_missing_file(tmp_path):
     with pytest.raises(NetworkError, match="no such file"):
         from_nir(tmp_path / "nope.nir", dt=1e-3)
+    with pytest.raises(NetworkError, match="is a folder, not a NIR file"):
+        from_nir(tmp_path, dt=1e-3)
+
+
+def test_a_layer_that_does_not_fit_its_neurons_is_named():
+    """A Linear of 4 outputs into a LIF whose parameters give it 5 neurons: the error names
+    both nodes and sizes (it was numpy's broadcast error)."""
+    nodes = {"input": nir.Input(input_type={"input": np.array([6])}),
+             "fc": nir.Linear(weight=np.ones((4, 6))), "lif": _lif(5)}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif")], type_check=False)
+    with pytest.raises(NetworkError, match=r"NIR node 'lif' \(LIF\): has 5 neurons .* its "
+                                           r"input 'fc' \(Linear\) gives 4 values"):
+        from_nir(graph, dt=1e-3)
+
+
+@pytest.mark.parametrize("orphan", ["fc", "bias"])
+def test_a_layer_nothing_feeds_is_refused_not_dropped(orphan):
+    """A Linear without an edge into it (no Input node) imported as nothing: a network
+    without that layer, or with only an Affine's bias, and no word said."""
+    nodes = {"input": nir.Input(input_type={"input": np.array([6])}),
+             "fc": nir.Linear(weight=np.ones((4, 6))), "lif": _lif(4),
+             "bias": nir.Affine(weight=np.eye(4), bias=np.ones(4))}
+    edges = [("fc", "lif")] + ([("bias", "lif"), ("input", "fc")] if orphan == "bias" else [])
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    with pytest.raises(NetworkError, match=f"NIR node '{orphan}' .*nothing feeds it"):
+        from_nir(graph, dt=1e-3)
 
 
 def test_dict_of_norse_export_imports_and_stays_whole():

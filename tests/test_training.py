@@ -614,6 +614,24 @@ def test_steps_default_to_eight_for_encoded_samples(digits):
     assert h.epochs == 1
 
 
+def test_training_files_get_the_users_umask(digits, tmp_path):
+    """Checkpoint, plot and history are written through temporary files (0600): renamed,
+    they get the permissions of any new file, as the .snn files do."""
+    import os
+
+    from snnkit.training.fit import write_json
+    xtr, ytr, _, _ = digits
+    old = os.umask(0o027)
+    try:
+        fit(SNN(_digits_net(3)), xtr[:32], ytr[:32], epochs=1, steps=4, progress=False,
+            checkpoint=tmp_path / "run.ckpt", plot=tmp_path / "p.png")
+        write_json({"a": 1}, tmp_path / "h.json")
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == \
+        {"run.ckpt": 0o640, "p.png": 0o640, "h.json": 0o640}
+
+
 def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     xtr, ytr, _, _ = digits
     kw = dict(epochs=3, steps=4, progress=False, encoding="poisson", seed=3)

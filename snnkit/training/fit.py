@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import NetworkError, SimulationError
+from ..fileformat import atomic_path
 
 ENCODINGS = ("regular", "poisson", "current", "sequence")
 DEFAULT_STEPS = 8  # steps per encoded sample when none are given: docs/training.md's digits T
@@ -378,19 +377,12 @@ def _resume(path, model, opt, sched, config) -> tuple[int, History]:
 
 
 def _atomic(path, write) -> None:
-    """Write through ``write(tmp_path)`` to a temporary file beside ``path``, then rename:
-    readers see the old file or the new one, never half of one."""
+    """Write through ``write(tmp_path)`` to a temporary file beside ``path`` (its suffix kept:
+    matplotlib picks the format from it), then rename: readers see the old file or the new
+    one, never half of one; permissions as any new file's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp" + path.suffix,
-                               dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_path(path, write, suffix=".tmp" + path.suffix)
 
 
 def _save(path, obj) -> None:
