@@ -19,6 +19,7 @@ Two modes (docs/convert.md):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -87,6 +88,7 @@ class Conversion:
     levels : QCFS levels per layer (lossless)
     input_levels : K, spikes per input at value 1.0 (lossless spike input)
     kick_steps : step at which each layer is released (lossless)
+    output_lift : rate mode: what was added to every output's bias (:func:`_lift`; 0: none)
     """
 
     network: Network
@@ -98,6 +100,7 @@ class Conversion:
     input_levels: int = 0
     kick_steps: list[int] = field(default_factory=list)
     input_shape: tuple = ()
+    output_lift: float = 0.0
 
     @property
     def output(self) -> str:
@@ -406,14 +409,18 @@ def _layer_names(n: int) -> list[str]:
 def _rate(blks, calib, input, normalization, percentile, per_channel, v_init, steps,
           weight_bits, state_bits, name) -> Conversion:
     acts = ann_forward(blks, calib)
+    lift = _lift(blks[-1], acts[-1], normalization, percentile, steps)
+    if lift:
+        blks = [*blks[:-1], dataclasses.replace(blks[-1], bias=blks[-1].bias + lift)]
+        acts[-1] = acts[-1] + lift
     wmax = (1 << (weight_bits - 1)) - 1
     unit, layers = [np.ones(calib[0].size)], []
-    for blk, a in zip(blks, acts):
+    for k, (blk, a) in enumerate(zip(blks, acts)):
         if blk.act == "qcfs":
             unit.append(np.full(a.shape[1], blk.lam))
-        else:
+        else:  # the output's counts are compared with each other: one scale for all of them
             unit.append(activation_scale(np.maximum(a, 0), blk.shape, normalization, percentile,
-                               per_channel))
+                                         per_channel and k < len(blks) - 1))
         layers.append(_unit_weights(blk, unit[-2], unit[-1]))
     shapes = _shapes(layers, calib[0].size)
     ths = [_pow2_threshold(np.abs(w).max(initial=0), wmax) for w, _, _ in layers]
@@ -438,7 +445,25 @@ def _rate(blks, calib, input, normalization, percentile, per_channel, v_init, st
             bw = np.zeros((len(b), nb))
             bw[:, :biases[k].shape[1]] = biases[k]
             net.connect("bias", names[k], bw * lsb)
-    return Conversion(net, "rate", input, names, steps, input_shape=calib.shape[1:])
+    return Conversion(net, "rate", input, names, steps, input_shape=calib.shape[1:],
+                      output_lift=lift)
+
+
+def _lift(blk: Block, logits: np.ndarray, normalization: str, percentile: float,
+          steps: int) -> float:
+    """What to add to every bias of a linear output layer (logits) so that each calibration
+    sample's top class fires within ``steps``: an IF neuron never fires on a negative logit,
+    and a sample whose logits are all negative (or its top one too small for a spike) had
+    every count 0, read as class 0 (a small digits CNN: 9% of the samples, 91.6% where the
+    ANN has 96.9%). The same amount for every class leaves the ANN's argmax as it was; it
+    costs rate resolution, so it is only as large as the weakest sample needs."""
+    if blk.act is not None or len(logits) == 0:
+        return 0.0
+    top = float(logits.max(1).min())
+    up = max(0.0, -top)
+    scale = float(activation_scale(np.maximum(logits + up, 0), blk.shape, normalization,
+                                   percentile, False).max())
+    return max(0.0, scale / steps - top)
 
 
 def _lossless(blks, calib, input, input_levels, weight_bits, state_bits, name) -> Conversion:

@@ -256,6 +256,50 @@ def test_rate_mode_network_has_scalar_neuron_parameters():
             assert np.ndim(getattr(pop.neuron, name)) == 0, (pop.name, name)
 
 
+def _agreement(conv, model, x, steps=32):
+    with torch.no_grad():
+        ann = model(torch.as_tensor(x, dtype=torch.float32)).argmax(1).numpy()
+    return float((conv.predict(x, steps=steps) == ann).mean())
+
+
+def test_an_output_layer_of_negative_logits_is_lifted_until_its_top_class_fires():
+    """IF neurons never fire on negative logits: a sample whose logits are all negative had
+    every count 0 and was read as class 0. The conversion adds one amount to every output
+    bias (the ANN's argmax unchanged), so the top class fires and the predictions are the
+    ANN's."""
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 4))
+    with torch.no_grad():
+        model[2].bias.sub_(3.0)  # every logit negative on every sample
+    x = np.random.default_rng(6).random((120, 6))
+    with torch.no_grad():
+        logits = model(torch.as_tensor(x, dtype=torch.float32))
+    assert logits.max() < 0
+    conv = convert(model, x)
+    assert conv.output_lift > -float(logits.max(1).values.min())  # past the weakest top
+    assert _agreement(conv, model, x) >= 0.9
+    assert (conv.run(x, 32).counts("output").sum(1) > 0).all()  # every sample's top fires
+    # an output the ANN itself rectifies, or logits whose tops already fire: nothing added
+    relu_out = nn.Sequential(*model, nn.ReLU())
+    assert convert(relu_out, x).output_lift == 0
+    with torch.no_grad():
+        model[2].bias.add_(6.0)
+    assert convert(model, x).output_lift == 0
+
+
+def test_output_counts_share_one_scale_when_hidden_layers_are_per_channel():
+    """The class is the output with most spikes: balancing the output neurons each to its own
+    maximum rate (per_channel) would rank them by logit / its own maximum, not by logit."""
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 3))
+    with torch.no_grad():
+        model[2].weight[0].mul_(6.0)  # class 0's logits span 6x the others'
+        model[2].bias.copy_(torch.tensor([-1.5, 0.5, 0.5]))
+    x = np.random.default_rng(8).random((150, 6))
+    conv = convert(model, x, per_channel=True)
+    assert _agreement(conv, model, x) >= 0.9
+
+
 def test_fixed_point_keeps_the_rate_predictions():
     model, shape = _models(nn.ReLU)["conv"]
     _init(model, 31)
