@@ -5,7 +5,8 @@ constant-current input) at T = 4..64 steps, and lossless mode (QCFS-trained ANN 
 levels, burst spike input of pixel/16 spikes) in the float and the fixed-point simulators.
 Spikes per inference count the converted layers only (not the inputs, bias and clock neurons).
 
-    .venv/bin/python benchmarks/convert_digits.py [--models mlp cnn small-cnn] [--steps 4 8 16 32 64]
+    .venv/bin/python benchmarks/convert_digits.py [--models mlp cnn small-cnn] \
+        [--steps 4 8 16 32 64]
 
 ``small-cnn``: a CNN with a linear read-out, converted with the defaults (spike input): the
 output lift at work (docs/convert.md).

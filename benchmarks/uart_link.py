@@ -17,6 +17,7 @@ For contrast, NeuroCoreX's host sleeps 1 ms between bytes: about 1 KB/s, i.e. 1%
 
 from __future__ import annotations
 
+import queue
 import re
 
 import numpy as np
@@ -46,13 +47,16 @@ def stream_net() -> snnkit.Network:
     return snnkit.quantize(net)[0]
 
 
-def session_cycles(proc) -> int:
-    """Cycles the emulated board reports when the client closes."""
-    for line in proc.stdout:
+def session_cycles(log: queue.Queue) -> int:
+    """Cycles the emulated board reports when the client closes (its log lines in ``log``)."""
+    while True:
+        try:
+            line = log.get(timeout=60)
+        except queue.Empty:
+            raise RuntimeError("the emulated board gave no session report") from None
         m = re.match(r"client closed cycles (\d+)", line)
         if m:
             return int(m.group(1))
-    raise RuntimeError("the emulated board ended without a session report")
 
 
 IDENT_BYTES = 2 * p.OVERHEAD + 8 + 16 * 4 + 11 * 4  # the IDENTIFY exchange of a session
@@ -61,10 +65,11 @@ IDENT_BYTES = 2 * p.OVERHEAD + 8 + 16 * 4 + 11 * 4  # the IDENTIFY exchange of a
 def measure(config: HardwareConfig, cpb: int, work, after=None) -> tuple[int, float]:
     """Run ``work(dev)`` in one client session, then ``after(dev)`` in an unmeasured one;
     return (payload bytes, link bit periods of the first session)."""
-    with running(config, clks_per_bit=cpb) as (url, proc):
+    log = queue.Queue()
+    with running(config, clks_per_bit=cpb, on_line=log.put) as (url, _proc):
         with Device(url, timeout=60) as dev:
             payload = work(dev)
-        cycles = session_cycles(proc)
+        cycles = session_cycles(log)
         if after is not None:
             with Device(url, timeout=60) as dev:
                 after(dev)

@@ -59,9 +59,17 @@ _INSTEAD = {"maxpool2d": "AvgPool2d (a spiking max has no exact rate equivalent)
             "leakyrelu": "ReLU (spike rates cannot be negative); retrain with it"}
 
 
+def instead_of(*names) -> str | None:
+    """What to use instead of the layer, module or operator ``names`` name (e.g.
+    ``"torch.ops.aten.max_pool2d.default"``), where that is known."""
+    keys = {str(k).removesuffix(".default").rsplit(".", 1)[-1].replace("_", "").lower()
+            for k in names}
+    return next((_INSTEAD[k] for k in sorted(keys) if k in _INSTEAD), None)
+
+
 def _unsupported(pos, name, what):
-    keys = {str(k).rsplit(".", 1)[-1].replace("_", "").lower() for k in (name, what)}
-    hint = next((f"; use {_INSTEAD[k]}" for k in sorted(keys) if k in _INSTEAD), "")
+    use = instead_of(name, what)
+    hint = f"; use {use}" if use else ""
     return NetworkError(f"model layer {pos} ({name}: {what}) is not supported for conversion"
                         f"{hint}; supported: {SUPPORTED}")
 

@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -116,18 +115,19 @@ def _launch(exe: Path, port: int | None, pty: bool, host: str):
 @contextlib.contextmanager
 def running(config: HardwareConfig | None = None, *, pty: bool = False, port: int = 0,
             host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-            max_payload: int = MAX_PAYLOAD, cores: int = 1):
+            max_payload: int = MAX_PAYLOAD, cores: int = 1, on_line=None):
     """Serve the emulated board in the background; yield ``(url, process)``.
 
     The URL is ``socket://host:port`` (a free port when ``port`` is 0) or the pty path.
     ``max_payload``: the board's frame buffer bytes (a power of two). ``cores`` > 1: a board
-    of that many cores (hdl/host_multi_top.v), each of size ``config``.
+    of that many cores (hdl/host_multi_top.v), each of size ``config``. ``on_line``: called
+    with each line the board logs (a client connected or closed, its cycles), else dropped.
     """
     proc, url = _launch(build(config, clks_per_bit, cache, max_payload, cores), port, pty,
                         host)
     # the board logs every connection: unread, its pipe fills after ~1,600 of them and the
     # board blocks in printf; drained here, closed with the board
-    drain = threading.Thread(target=_drain, args=(proc.stdout,), daemon=True)
+    drain = threading.Thread(target=_drain, args=(proc.stdout, on_line), daemon=True)
     drain.start()
     try:
         yield url, proc
@@ -142,52 +142,9 @@ def running(config: HardwareConfig | None = None, *, pty: bool = False, port: in
         proc.stdout.close()
 
 
-def _drain(stream) -> None:
-    """Read ``stream`` to its end, dropping it."""
+def _drain(stream, on_line) -> None:
+    """Read ``stream`` to its end, each line to ``on_line`` (None: dropped)."""
     with contextlib.suppress(OSError, ValueError):
-        for _ in stream:
-            pass
-
-
-def serve(config: HardwareConfig | None = None, *, port: int | None = None, pty: bool = False,
-          host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-          out=sys.stdout, cores: int = 1) -> int:
-    """Serve the emulated board in the foreground until Ctrl-C (what ``snnkit emulate`` runs);
-    ``cores`` > 1: a board of that many cores and the spike router."""
-    if port is None and not pty:
-        raise DeviceError("emulate: give --port N (socket://) or --pty")
-    print("building the emulated board (cached after the first time) ...", file=out, flush=True)
-    exe = build(config, clks_per_bit, cache, cores=cores, progress=True)
-    with _stopped_by_signals():
-        proc, url = _launch(exe, port, pty, host)
-        print(f"emulated board on {url}  (Ctrl-C stops it)", file=out, flush=True)
-        try:
-            for line in proc.stdout:
-                print(line.rstrip(), file=out, flush=True)
-        except KeyboardInterrupt:
-            print("stopping the emulated board", file=out, flush=True)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(timeout=10)
-    return 0
-
-
-@contextlib.contextmanager
-def _stopped_by_signals():
-    """SIGINT and SIGTERM stop the foreground server (and with it the board process): a shell
-    starts background jobs with SIGINT ignored, and a plain ``kill`` would otherwise leave
-    the board process holding its port."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers; the caller's remain
-        return
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        for line in stream:
+            if on_line is not None:
+                on_line(line)

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .ann import SUPPORTED, instead_of
 from .errors import NetworkError
 
 TRUST_HINT = ("save the model with torch.export.save (.pt2) or torch.jit.save(torch.jit.script("
@@ -283,10 +284,13 @@ def _rebuild_export(graph: dict, specs: list, tensors: dict, where: str) -> nn.M
             continue
         args = {i["name"]: _arg(i["arg"]) for i in node["inputs"]}
         build = _ATEN.get(target)
-        if build is None:
+        if build is None:  # a layer snnkit converts, exported as operators it cannot read
+            use = instead_of(target)  # or one no route converts
             raise NetworkError(f"model: {where!r}: operator {target} (layer {len(layers)}) is "
-                               f"not supported for conversion; give the state dict and the "
-                               f"model's class instead")
+                               f"not supported for conversion; " + (
+                                   f"use {use}" if use else
+                                   f"give the state dict and the model's class instead "
+                                   f"(supported layers: {SUPPORTED})"))
         if args.get("input", args.get("self")) != ("tensor", prev):
             raise NetworkError(f"model: {where!r}: layer {len(layers)} ({target}) does not "
                                f"take the previous layer's output: not a plain chain")

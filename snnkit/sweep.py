@@ -29,7 +29,9 @@ import importlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -203,10 +205,14 @@ def _start_ray(address: str | None, workers: int | None) -> None:
         ray.shutdown()
     env = {"PYTHONPATH": os.pathsep.join(p for p in [os.getcwd()] + sys.path if p)}
     opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    main = threading.current_thread() is threading.main_thread()
+    term = signal.getsignal(signal.SIGTERM) if main else None
     if address is None:  # a local Ray with `workers` CPUs; workers see this process's modules
         ray.init(num_cpus=workers or os.cpu_count(), runtime_env={"env_vars": env}, **opts)
     else:
         ray.init(address=address, **opts)
+    if main and term is not None:  # Ray's SIGTERM handler dumps a stack and exits 1: the
+        signal.signal(signal.SIGTERM, term)  # caller's stays (snnkit's CLI: a clean 143)
     _RAY.clear()
     _RAY.update(want)
 
@@ -262,10 +268,13 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
     grid = tuner.fit()
     exp.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    rows = []
+    rows, unfinished = [], 0
     for r in grid:
-        row = {k: r.config.get(k) for k in cfg.varied}
         metrics = r.metrics or {}
+        if r.config is None or (r.error is None and not _metric_names(metrics)):
+            unfinished += 1  # Tune stopped by Ctrl-C before the configuration reported
+            continue
+        row = {k: r.config.get(k) for k in cfg.varied}
         row.update({k: v for k, v in metrics.items() if k in _metric_names(metrics)})
         row["status"] = "ok" if r.error is None else f"error: {str(r.error).splitlines()[0]}"
         row["seconds"] = round(float(metrics.get("time_total_s", 0.0)), 3)
@@ -273,6 +282,11 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
     rows.sort(key=lambda r: tuple(str(r[k]) for k in cfg.varied))
     csv_path = _write_csv(rows, exp / "results.csv")
     plot_path = _plot(cfg, rows, exp / "results.png")
+    if unfinished:  # Tune takes Ctrl-C as "stop the experiment" and returns what it has
+        print(f"sweep interrupted: {len(rows)} of {len(rows) + unfinished} configurations "
+              f"done, in {csv_path}; the same command resumes the rest", file=sys.stderr,
+              flush=True)
+        raise KeyboardInterrupt
     return SweepResult(cfg, rows, csv_path, plot_path, exp)
 
 

@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import socket
 import zipfile
 from pathlib import Path
@@ -596,17 +597,69 @@ def test_a_port_nobody_listens_on_says_what_to_start(ws, capsys):
     assert f"start the emulated board (snnkit emulate --port {port}" in capsys.readouterr().err
 
 
-def test_emulate_serves_on_5555_by_default(capsys, monkeypatch):
+class FakeBoardProcess:
+    """The emulated board's process as ``snnkit emulate`` sees it: it serves until Ctrl-C
+    (``wait`` raises it), or ends by itself with ``status``; the signals it got."""
+
+    def __init__(self, status=None):
+        self.status, self.signals, self.stdout = status, [], io.StringIO()
+
+    def wait(self, timeout=None):
+        if self.status is None and not self.signals:
+            raise KeyboardInterrupt
+        return self.status or 0
+
+    def send_signal(self, sig):
+        self.signals.append(sig)
+
+    def poll(self):
+        return self.wait() if self.signals or self.status is not None else None
+
+    def kill(self):
+        self.signals.append(signal.SIGKILL)
+
+
+@pytest.fixture
+def fake_board(monkeypatch):
+    """``snnkit emulate`` without Verilator: no build, a stand-in board process. Yields what
+    the board was started with (port, pty, host), the process, and ``status`` to set for
+    one that ends by itself."""
+    eb = importlib.import_module("snnkit.emulated_board")
+    started = {"status": None}
+
+    def launch(exe, port, pty, host):
+        started.update(port=port, pty=pty, host=host,
+                       board=FakeBoardProcess(started["status"]))
+        return started["board"], "/dev/pts/9" if pty else f"socket://{host}:{port}"
+
+    monkeypatch.setattr(eb, "build", lambda *a, **k: Path("Vhost_top"))
+    monkeypatch.setattr(eb, "_launch", launch)
+    monkeypatch.setattr(importlib.import_module("snnkit.cli.board"), "_check_free",
+                        lambda host, port: None)  # 5555 may be taken
+    return started
+
+
+def test_emulate_serves_on_5555_by_default(fake_board, capsys):
     """`snnkit emulate` with neither --port nor --pty used to stop at a usage error; it serves
     the standard board on localhost:5555, the port the docs' examples use."""
-    cli_board = importlib.import_module("snnkit.cli.board")
-    seen = {}
-    monkeypatch.setattr(cli_board, "serve", lambda config, **k: seen.update(k) or 0)
-    monkeypatch.setattr(cli_board, "_check_free", lambda host, port: None)  # 5555 may be taken
-    assert main(["emulate"]) == 0
-    assert (seen["host"], seen["port"], seen["pty"]) == ("127.0.0.1", 5555, False)
-    assert main(["emulate", "--pty"]) == 0
-    assert seen["port"] is None and seen["pty"] is True
+    assert main(["emulate"]) == 130  # served until Ctrl-C
+    assert (fake_board["host"], fake_board["port"], fake_board["pty"]) == ("127.0.0.1", 5555,
+                                                                           False)
+    assert "emulated board on socket://127.0.0.1:5555" in capsys.readouterr().out
+    assert main(["emulate", "--pty"]) == 130
+    assert fake_board["pty"] is True
+
+
+def test_emulate_stopped_by_ctrl_c_exits_130(fake_board, capsys):
+    """`snnkit emulate` stopped by Ctrl-C while serving exited 0 (130 during its build), as
+    if it had finished; it exits 130 and stops the board process. A board that stops by
+    itself is an error, not a success."""
+    assert main(["emulate", "--port", "0"]) == 130
+    assert "snnkit emulate: stopped by Ctrl-C" in capsys.readouterr().err
+    assert fake_board["board"].signals == [signal.SIGINT]
+    fake_board["status"] = -9
+    assert main(["emulate", "--port", "0"]) == 1
+    assert "the emulated board stopped by itself (status -9)" in capsys.readouterr().err
 
 
 def test_simulate_and_run_take_samples_as_train_does(tmp_path, capsys):
@@ -692,6 +745,21 @@ def test_samples_for_a_converted_network_are_fed_as_its_conversion_says(tmp_path
     assert got.steps == 20 and int(want.spikes["output"].sum()) > 0
     for name, s in want.spikes.items():
         assert torch.equal(got.spikes[name], s), name
+
+
+def test_an_exported_model_with_a_layer_no_route_converts_says_what_to_use(tmp_path, capsys):
+    """A .pt2 with MaxPool2d said "give the state dict and the model's class instead", a
+    route that then fails on the same layer: it says what to use instead."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 1, 4, 4),)),
+                      tmp_path / "m.pt2")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((4, 1, 4, 4)))
+    assert main(["convert", str(tmp_path / "m.pt2"), "--calib", str(tmp_path / "x.npy"),
+                 "-o", str(tmp_path / "m.snn")]) == 1
+    err = capsys.readouterr().err
+    assert "max_pool2d.default (layer 2) is not supported for conversion; use AvgPool2d" in err
+    assert "state dict" not in err and not (tmp_path / "m.snn").exists()
 
 
 def test_a_closed_pipe_on_stdout_ends_quietly(ws):

@@ -650,6 +650,9 @@ def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "run.ckpt"]  # no temp left
     with pytest.raises(snnkit.NetworkError, match="another run"):
         fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **{**kw, "epochs": 4})
+    # other data of the same size handed back this run's model as if trained on it
+    with pytest.raises(snnkit.NetworkError, match=r"another run \(data: "):
+        fit(SNN(_digits_net(3)), xtr[160:320], ytr[160:320], checkpoint=ck, **kw)
     # a checkpoint that would run code when unpickled is refused, and the code never runs
     torch.save({"config": _Payload(tmp_path / "pwned")}, ck)
     with pytest.raises(snnkit.NetworkError, match="checkpoint: cannot read"):

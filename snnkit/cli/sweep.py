@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..sweep import sweep
-from .common import existing_file, output_dir, say
+from .common import check_int, existing_file, output_dir, say
 
 
 def register(sub) -> None:
@@ -25,6 +25,7 @@ def register(sub) -> None:
 def run_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, print where its table and plot are and the best configuration; the
     exit status is 1 when a configuration failed."""
+    check_int("--workers", args.workers, 1)
     config = existing_file(args.config, "CONFIG")
     out = output_dir(args.out, "--out")
     res = sweep(config, address=args.address, workers=args.workers, out=out,

