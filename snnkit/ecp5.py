@@ -141,11 +141,12 @@ def build_board(net, out_dir, clock_mhz: float = 50.0, baud: int = 1_000_000, co
     Raises
     ------
     NetworkError : the network does not fit the cores
-    BuildError : a tool failed, or the design does not fit the FPGA
+    BuildError : a tool is missing or failed, or the design does not fit the FPGA
     """
     from .compiler import HardwareConfig
     from .partition import partition
 
+    BOARDS["ulx3s"].require_tools()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     config = config or HardwareConfig(syn_max=65536)

@@ -115,16 +115,18 @@ def _launch(exe: Path, port: int | None, pty: bool, host: str):
 @contextlib.contextmanager
 def running(config: HardwareConfig | None = None, *, pty: bool = False, port: int = 0,
             host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-            max_payload: int = MAX_PAYLOAD, cores: int = 1, on_line=None):
+            max_payload: int = MAX_PAYLOAD, cores: int = 1, on_line=None,
+            progress: bool = False):
     """Serve the emulated board in the background; yield ``(url, process)``.
 
     The URL is ``socket://host:port`` (a free port when ``port`` is 0) or the pty path.
     ``max_payload``: the board's frame buffer bytes (a power of two). ``cores`` > 1: a board
     of that many cores (hdl/host_multi_top.v), each of size ``config``. ``on_line``: called
     with each line the board logs (a client connected or closed, its cycles), else dropped.
+    ``progress``: a timer while the board is built (not cached yet).
     """
-    proc, url = _launch(build(config, clks_per_bit, cache, max_payload, cores), port, pty,
-                        host)
+    proc, url = _launch(build(config, clks_per_bit, cache, max_payload, cores, progress), port,
+                        pty, host)
     # the board logs every connection: unread, its pipe fills after ~1,600 of them and the
     # board blocks in printf; drained here, closed with the board
     drain = threading.Thread(target=_drain, args=(proc.stdout, on_line), daemon=True)

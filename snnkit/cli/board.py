@@ -100,10 +100,10 @@ def run_emulate(args: argparse.Namespace) -> int:
         raise UsageError("--dt / --convention: only with --net NET.nir")
     say(format_line(config or HardwareConfig()))
     say("building the emulated board (cached after the first time) ...")
-    emulated_board.build(config, args.clks_per_bit, cores=args.cores, progress=True)
     with _sigint_interrupts(), emulated_board.running(
             config, pty=args.pty, port=port or 0, host=host, clks_per_bit=args.clks_per_bit,
-            cores=args.cores, on_line=lambda line: say(line.rstrip())) as (url, proc):
+            cores=args.cores, on_line=lambda line: say(line.rstrip()),
+            progress=True) as (url, proc):
         say(f"emulated board on {url}  (Ctrl-C stops it)")
         status = proc.wait()  # Ctrl-C / SIGTERM: an interrupt here, which stops the board
     raise DeviceError(f"the emulated board stopped by itself (status {status})")

