@@ -212,23 +212,28 @@ def board_params(board: Board, config, images: dict[str, str] | None, clock_mhz:
                 continue
             (out_dir / name).write_text(images[name])
             params[key] = name
+    clock, said = clock_params(board, clock_mhz)
+    params.update(clock, BAUD=int(baud))
+    return params, notes + said
+
+
+def clock_params(board: Board, clock_mhz: float) -> tuple[dict, list[str]]:
+    """The board top's clock parameters (PLL / MMCM settings, ``CLK_HZ``) for ``clock_mhz``,
+    and notes. Raises BuildError for a clock the board's PLL / MMCM cannot make."""
     if board.name == "ice40" and clock_mhz == board.clock_in_mhz:
         # the oscillator itself (the PLL's output starts at ICE40_PLL_MIN_MHZ)
-        params.update(PLL_BYPASS=1, CLK_HZ=round(clock_mhz * 1e6))
-        notes.append(f"core clock: the {clock_mhz:g} MHz oscillator, no PLL")
-    elif board.name == "ice40":
+        return (dict(PLL_BYPASS=1, CLK_HZ=round(clock_mhz * 1e6)),
+                [f"core clock: the {clock_mhz:g} MHz oscillator, no PLL"])
+    if board.name == "ice40":
         pll = ice40_pll(clock_mhz, board.clock_in_mhz)
-        params.update(PLL_DIVR=pll["DIVR"], PLL_DIVF=pll["DIVF"], PLL_DIVQ=pll["DIVQ"],
-                      PLL_FILTER=pll["FILTER_RANGE"], CLK_HZ=pll["achieved_khz"] * 1000)
-        if abs(pll["achieved_khz"] - clock_mhz * 1000) > 1:
-            notes.append(f"PLL makes {pll['achieved_khz'] / 1000:g} MHz "
-                         f"(asked {clock_mhz:g} MHz)")
-    else:
-        mult, div = xilinx_mmcm(clock_mhz, board.clock_in_mhz)
-        params.update(MMCM_MULT=mult, MMCM_DIV=div,
-                      CLK_HZ=round(board.clock_in_mhz * 1e6 * mult / div))
-    params["BAUD"] = int(baud)
-    return params, notes
+        made = pll["achieved_khz"]
+        return (dict(PLL_DIVR=pll["DIVR"], PLL_DIVF=pll["DIVF"], PLL_DIVQ=pll["DIVQ"],
+                     PLL_FILTER=pll["FILTER_RANGE"], CLK_HZ=made * 1000),
+                [f"PLL makes {made / 1000:g} MHz (asked {clock_mhz:g} MHz)"]
+                if abs(made - clock_mhz * 1000) > 1 else [])
+    mult, div = xilinx_mmcm(clock_mhz, board.clock_in_mhz)
+    return dict(MMCM_MULT=mult, MMCM_DIV=div,
+                CLK_HZ=round(board.clock_in_mhz * 1e6 * mult / div)), []
 
 
 # the FPGAs' memory: block RAMs (bits each, count) and, on the iCE40, SPRAMs (16k x 16 each)
@@ -416,7 +421,8 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     ------
     NetworkError : unknown board, the network does not fit ``config``, or ``config`` does
         not fit the board's memories (:func:`capacity_error`); nothing is written then
-    BuildError : a tool failed, or the design does not fit the device
+    BuildError : a tool failed, the design does not fit the device, or no PLL / MMCM
+        setting makes ``clock_mhz`` (then nothing is written)
     """
     from .compiler import HardwareConfig, build_images, compile
 
@@ -430,13 +436,14 @@ def build(net, board: str, out_dir, clock_mhz: float | None = None, baud: int = 
     why = capacity_error(board, config or HardwareConfig())
     if why:
         raise NetworkError(why + " (nothing was written)")
-    BOARDS[board].require_tools()
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
     if board == "ulx3s":
         raise NetworkError("--board ulx3s: K cores and the spike router are built by "
                            "snnkit.ecp5.build_board (snnkit build --board ulx3s)")
+    BOARDS[board].require_tools()
+    clock_mhz = clock_mhz or (24.0 if board == "ice40" else 50.0)
+    clock_params(BOARDS[board], clock_mhz)  # a clock the board cannot make: before writing
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     images = None
     if net is not None:
         if progress:

@@ -29,9 +29,14 @@ BELS = {"TRELLIS_COMB": "LUT4 (TRELLIS_COMB)", "TRELLIS_FF": "FF",
         "DP16KD": "EBR (DP16KD)", "MULT18X18D": "DSP (MULT18X18D)"}
 
 
+PLL_OUT_MHZ = (3.125, 400.0)  # EHXPLLL CLKOP range (ECP5 family data sheet)
+
+
 def pll(f_out_mhz: float, f_in_mhz: float = 25.0) -> dict[str, int | float]:
     """EHXPLLL dividers making ``f_out_mhz`` from the oscillator: the closest output with
-    the VCO in 400 .. 800 MHz and the phase detector at >= 3.125 MHz (ecppll's rules)."""
+    the VCO in 400 .. 800 MHz and the phase detector at >= 3.125 MHz (ecppll's rules).
+    Raises BuildError for a clock outside the PLL's output range (the closest setting would
+    be far from it)."""
     best = None
     for clki in range(1, 129):
         pfd = f_in_mhz / clki
@@ -45,8 +50,9 @@ def pll(f_out_mhz: float, f_in_mhz: float = 25.0) -> dict[str, int | float]:
                     err = abs(out - f_out_mhz)
                     if best is None or err < best[0] - 1e-9:
                         best = (err, clki, fb, op, out)
-    if best is None:
-        raise BuildError(f"--clock {f_out_mhz:g} MHz: no EHXPLLL setting")
+    if best is None or not PLL_OUT_MHZ[0] <= f_out_mhz <= PLL_OUT_MHZ[1]:
+        raise BuildError(f"--clock {f_out_mhz:g} MHz: no EHXPLLL setting (its output runs at "
+                         f"{PLL_OUT_MHZ[0]:g} .. {PLL_OUT_MHZ[1]:g} MHz)")
     _, clki, fb, op, out = best
     return {"CLKI_DIV": clki, "CLKFB_DIV": fb, "CLKOP_DIV": op, "mhz": out}
 
@@ -126,7 +132,8 @@ def build_ulx3s(config, cores: int, out_dir: Path, clock_mhz: float = 50.0,
     rep.files = ["ulx3s.bit", "ulx3s.config", "nextpnr.json", "stat.json"]
     rep.notes.append(f"{cores} cores of {config.n_max} neurons / {config.syn_max} weight words "
                      f"(with STDP); PLL {params['PLL_CLKI_DIV']} / {params['PLL_CLKFB_DIV']} / "
-                     f"{params['PLL_CLKOP_DIV']} -> {mhz:g} MHz")
+                     f"{params['PLL_CLKOP_DIV']} -> {mhz:g} MHz"
+                     + (f" (asked {clock_mhz:g} MHz)" if abs(mhz - clock_mhz) > 1e-3 else ""))
     if rep.fmax_mhz is not None and rep.fmax_mhz < mhz:
         rep.notes.append(f"timing NOT met: Fmax {rep.fmax_mhz:.2f} MHz < {mhz:g} MHz")
     return rep
@@ -140,21 +147,23 @@ def build_board(net, out_dir, clock_mhz: float = 50.0, baud: int = 1_000_000, co
 
     Raises
     ------
-    NetworkError : the network does not fit the cores
-    BuildError : a tool is missing or failed, or the design does not fit the FPGA
+    NetworkError : the network does not fit the cores (nothing is written)
+    BuildError : a tool is missing or failed, the design does not fit the FPGA, or the PLL
+        cannot make ``clock_mhz`` (nothing is written)
     """
     from .compiler import HardwareConfig
     from .partition import partition
 
     BOARDS["ulx3s"].require_tools()
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     config = config or HardwareConfig(syn_max=65536)
     notes = []
     if net is not None:  # it must fit the cores; `snnkit deploy` partitions it the same way
         part = partition(net, cores, config)
         notes.append(f"the network fits: {part.cross_synapses:,} synapses cross cores, "
                      f"waves {part.waves} (deploy it with snnkit deploy)")
+    pll(clock_mhz)  # a clock the PLL cannot make, as a network that does not fit: before writing
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     if progress:
         print(f"building for {BOARDS['ulx3s'].title}: {cores} cores, core clock "
               f"{clock_mhz:g} MHz (config {config.key()})", flush=True)

@@ -26,6 +26,7 @@ from .tools import run_child, verilator_bin
 
 HARNESS = hw.EMULATOR
 SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
+MIN_CLKS_PER_BIT = 4  # uart_rx.v samples each bit in its middle: fewer cycles have none
 MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build has 1024)
 
 
@@ -60,8 +61,13 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
 
     Raises
     ------
-    SimulationError : verilator is missing or the build failed (its log is quoted)
+    SimulationError : verilator is missing or the build failed (its log is quoted), or
+        clks_per_bit is below MIN_CLKS_PER_BIT
     """
+    if isinstance(clks_per_bit, bool) or not isinstance(clks_per_bit, int) \
+            or clks_per_bit < MIN_CLKS_PER_BIT:
+        raise SimulationError(f"clks_per_bit: must be an integer >= {MIN_CLKS_PER_BIT} (the "
+                              f"UART receiver samples mid-bit), got {clks_per_bit!r}")
     config = config or HardwareConfig()
     final = cache_dir(cache) / _key(config, clks_per_bit, max_payload, cores)
     exe = final / "Vhost_top"

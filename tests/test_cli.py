@@ -365,6 +365,13 @@ def test_a_simulate_result_reloads_whole_and_plots(ws, tmp_path, capsys):
                  "--population", "b", "--weights", "--sample", "2"]) == 0
     for png in ("res_raster.png", "v.svg", "res_weights.png"):
         assert (tmp_path / png).stat().st_size > 1000, png
+    size = back.states["b"]["v"].shape[-1]
+    for neurons, pop, said in ((f"0,{size}", "b", f"[{size}] outside population 'b'"),
+                               ("-1", "b", "[-1] outside"), (",", "b", "none given"),
+                               ("0", "nope", "'nope' has no recorded membrane potential")):
+        assert main(["plot", str(out), "--membrane", str(tmp_path / "w.png"), "--population",
+                     pop, "--neurons", neurons]) == 2
+        assert said in capsys.readouterr().err and not (tmp_path / "w.png").exists()
 
 
 def test_a_run_result_reloads_and_plots(ws, tmp_path, board_url, capsys):

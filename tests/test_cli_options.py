@@ -70,7 +70,7 @@ BAD = [  # (arguments, what the error says); {d} the files, {o} an empty folder
     ("emulate --port 0 --cores 0", "--cores: must be a power of two (1, 2, 4, 8, ...), got 0"),
     ("emulate --port 0 --cores -1", "--cores: must be a power of two"),
     ("emulate --port 0 --cores 3", "--cores: must be a power of two (1, 2, 4, 8, ...), got 3"),
-    ("emulate --port 0 --clks-per-bit 1", "--clks-per-bit: must be an integer >= 2, got 1"),
+    ("emulate --port 0 --clks-per-bit 3", "--clks-per-bit: must be an integer >= 4, got 3"),
     ("train {d}/net.snn -o {o}/t.snn --data {d}/nope.npz", "--data: no such file"),
     (TRAIN + " --epochs 0", "--epochs: must be an integer >= 1, got 0"),
     (TRAIN + " --steps 0", "--steps: must be an integer >= 1, got 0"),

@@ -169,6 +169,16 @@ def test_silent_device_fails_in_bounded_time():
     srv.close()
 
 
+def test_a_uart_divider_the_receiver_cannot_sample_is_refused_before_building(tmp_path):
+    from snnkit.emulated_board import MIN_CLKS_PER_BIT, build
+
+    for bad in (MIN_CLKS_PER_BIT - 1, 2.5, True):
+        with pytest.raises(snnkit.SimulationError, match=f"clks_per_bit: must be an integer "
+                                                         f">= {MIN_CLKS_PER_BIT}"):
+            build(clks_per_bit=bad, cache=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_vanished_device_raises_device_error():
     net = make_net(seed=1)
     with running(CONFIG) as (url, proc):

@@ -178,6 +178,21 @@ def test_xilinx_mmcm_settings():
         xilinx_mmcm(49.999)
 
 
+@pytest.mark.parametrize("board, clock, said", [("cmod_a7", 49.999, "no MMCM setting"),
+                                                 ("ice40", 900.0, "icepll found no PLL setting"),
+                                                 ("ulx3s", 900.0, "no EHXPLLL setting")])
+def test_a_clock_the_board_cannot_make_is_refused_before_writing(tmp_path, board, clock, said):
+    from snnkit.ecp5 import build_board
+
+    out = tmp_path / "b"
+    with pytest.raises(BuildError, match=f"--clock {clock:g} MHz: {said}"):
+        if board == "ulx3s":
+            build_board(_stdp_net(), out, clock_mhz=clock, cores=2, progress=False)
+        else:
+            build(_stdp_net(), board, out, clock_mhz=clock, progress=False)
+    assert not out.exists()
+
+
 def test_unknown_board_is_named(tmp_path):
     with pytest.raises(NetworkError, match="unknown board 'de10'"):
         build(None, "de10", tmp_path)

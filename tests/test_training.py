@@ -680,6 +680,12 @@ def test_bad_data_and_options(digits):
         fit(m, xtr[:5], np.array([1, 2, 3, 10, 4]), steps=4, progress=False)
     with pytest.raises(snnkit.SimulationError, match="63 values per sample"):
         fit(m, xtr[:5, :63], ytr[:5], steps=4, progress=False)
+    with pytest.raises(snnkit.SimulationError, match=r"^test y: label 11 at index 1 is outside"):
+        fit(m, xtr[:5], ytr[:5], steps=4, progress=False, test=(xtr[:2], np.array([0, 11])))
+    nan = xtr[:5].copy()
+    nan[3, 7] = np.nan
+    with pytest.raises(snnkit.SimulationError, match=r"^x: NaN or inf in sample 3"):
+        fit(m, nan, ytr[:5], steps=4, progress=False)
     with pytest.raises(snnkit.SimulationError, match="one label per sample"):
         fit(m, xtr[:5], ytr[:4], steps=4, progress=False)
     with pytest.raises(snnkit.SimulationError, match="steps"):
@@ -690,6 +696,18 @@ def test_bad_data_and_options(digits):
         m(torch.zeros(4, 2, 3, dtype=torch.bool))
     with pytest.raises(snnkit.SimulationError, match="spike inputs must be 0 or 1"):
         m(torch.full((4, 2, 64), 0.5))
+
+
+def test_a_data_file_without_its_arrays_is_named_once(tmp_path):
+    from snnkit.training.fit import load_data
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 64)), y_train=np.zeros(2))
+    with pytest.raises(snnkit.SimulationError) as e:
+        load_data(str(tmp_path / "d.npz"))
+    assert "has no ['x_train']" in str(e.value) and "cannot read" not in str(e.value)
+    (tmp_path / "t.npz").write_bytes(b"not a zip")
+    with pytest.raises(snnkit.SimulationError, match="cannot read"):
+        load_data(str(tmp_path / "t.npz"))
 
 
 def test_non_differentiable_configurations_are_named():

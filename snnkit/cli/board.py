@@ -15,7 +15,7 @@ from .. import emulated_board, plot
 from ..board_format import format_line, to_board
 from ..compiler import HardwareConfig
 from ..device import Device
-from ..emulated_board import SIM_CLKS_PER_BIT
+from ..emulated_board import MIN_CLKS_PER_BIT, SIM_CLKS_PER_BIT
 from ..errors import DeviceError
 from ..inputs import check_inputs
 from .batches import run_in_groups
@@ -67,7 +67,7 @@ def register_emulate(sub) -> None:
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     add_net_args(p, required=False)
     p.add_argument("--clks-per-bit", type=int, default=SIM_CLKS_PER_BIT,
-                   help="simulated clock cycles per UART bit")
+                   help=f"simulated clock cycles per UART bit (>= {MIN_CLKS_PER_BIT})")
     p.add_argument("--cores", type=int, default=1,
                    help="cores on the board (a power of two; > 1: the multi-core board of "
                         "standard cores, which partitions a network on deploy)")
@@ -78,7 +78,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     """Serve the emulated board in the foreground until Ctrl-C or SIGTERM, which stop the
     board and end the command as any other (130 / 143, not 0: a script sees it stopped); a
     board that stops by itself is an error."""
-    check_int("--clks-per-bit", args.clks_per_bit, 2)
+    check_int("--clks-per-bit", args.clks_per_bit, MIN_CLKS_PER_BIT)
     check_cores("--cores", args.cores)
     if args.port is None and not args.pty:
         args.port = str(DEFAULT_EMULATE_PORT)

@@ -61,10 +61,18 @@ def _membrane(res: Result, path: Path, args) -> None:
     if pop is None:
         raise UsageError(f"--membrane: {args.result!r} has no recorded membrane potential; "
                          f"simulate with --record v")
+    if pop not in with_v:
+        raise UsageError(f"--population: {pop!r} has no recorded membrane potential in "
+                         f"{args.result!r} (recorded: {with_v or 'none'})")
     try:
         neurons = tuple(int(n) for n in args.neurons.split(",") if n.strip())
     except ValueError:
         raise UsageError(f"--neurons: expected indices like 0,1,2, got {args.neurons!r}")
+    size = res.states[pop]["v"].shape[-1]
+    bad = [n for n in neurons if not 0 <= n < size]
+    if bad or not neurons:
+        raise UsageError(f"--neurons: {bad or 'none given'} outside population {pop!r} "
+                         f"(0..{size - 1})")
     plot.membrane(res, path, pop, neurons=neurons, sample=args.sample)
 
 

@@ -69,15 +69,17 @@ def encode(x, steps: int | None, encoding: str, seed: int | None = 0) -> torch.T
     return encoders.constant_current(x, steps)
 
 
-def check_data(model, x, y, steps, encoding, output) -> tuple[np.ndarray, np.ndarray, str, int]:
+def check_data(model, x, y, steps, encoding, output, names=("x", "y")
+               ) -> tuple[np.ndarray, np.ndarray, str, int]:
     """Validate a labelled data set for ``model``; returns ``(x, y, output, steps)``.
+    ``names``: what the errors call x and y (fit's test set: "test x", "test y").
 
     Raises
     ------
     SimulationError : shapes that do not match the network, labels out of range, bad steps
     NetworkError : an output population that cannot be trained (names what is missing)
     """
-    net = model._source
+    net, (nx, ny) = model._source, names
     if encoding not in ENCODINGS:
         raise SimulationError(f"encoding: must be one of {list(ENCODINGS)}, got {encoding!r}")
     output = output_population(model, output)
@@ -87,7 +89,7 @@ def check_data(model, x, y, steps, encoding, output) -> tuple[np.ndarray, np.nda
     except Exception as e:  # noqa: BLE001
         raise SimulationError(f"data: cannot be read as arrays ({e})")
     if x.dtype.kind not in "biuf":
-        raise SimulationError(f"x: expected numbers, got dtype {x.dtype}")
+        raise SimulationError(f"{nx}: expected numbers, got dtype {x.dtype}")
     want = 3 if encoding == "sequence" else 2
     shape = net.inputs[0].shape if len(net.inputs) == 1 else None
     if encoding != "sequence" and shape is not None and x.shape[1:] == tuple(shape):
@@ -96,23 +98,27 @@ def check_data(model, x, y, steps, encoding, output) -> tuple[np.ndarray, np.nda
         what = "[samples, steps, inputs]" if want == 3 else "[samples, inputs]"
         hint = ("; sequences [samples, steps, inputs] train with encoding='sequence'"
                 if want == 2 and x.ndim == 3 else "")
-        raise SimulationError(f"x: expected shape {what} for encoding {encoding!r}, got "
+        raise SimulationError(f"{nx}: expected shape {what} for encoding {encoding!r}, got "
                               f"{x.shape}{hint}")
     if x.shape[-1] != net.n_inputs:
-        raise SimulationError(f"x: {x.shape[-1]} values per sample (step), the network has "
+        raise SimulationError(f"{nx}: {x.shape[-1]} values per sample (step), the network has "
                               f"{net.n_inputs} inputs")
     if y.ndim != 1 or len(y) != len(x):
-        raise SimulationError(f"y: expected one label per sample ({len(x)}), got shape {y.shape}")
+        raise SimulationError(f"{ny}: expected one label per sample ({len(x)}), got shape "
+                              f"{y.shape}")
     if len(x) == 0:
         raise SimulationError("data: no samples")
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(1))
+    if bad.size:
+        raise SimulationError(f"{nx}: NaN or inf in sample {bad[0]} ({bad.size} samples)")
     if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
-        raise SimulationError(f"y: labels must be integers, got dtype {y.dtype}")
+        raise SimulationError(f"{ny}: labels must be integers, got dtype {y.dtype}")
     y = y.astype(np.int64)
     n_out = net.population(output).size
     bad = np.flatnonzero((y < 0) | (y >= n_out))
     if bad.size:
-        raise SimulationError(f"y: label {y[bad[0]]} at index {bad[0]} is outside [0, {n_out}) "
-                              f"(output population {output!r} has {n_out} neurons)")
+        raise SimulationError(f"{ny}: label {y[bad[0]]} at index {bad[0]} is outside "
+                              f"[0, {n_out}) (output population {output!r} has {n_out} neurons)")
     if encoding == "sequence":
         if steps is not None and steps != x.shape[1]:
             raise SimulationError(f"steps: the sequences have {x.shape[1]} steps, got {steps}")
@@ -122,8 +128,8 @@ def check_data(model, x, y, steps, encoding, output) -> tuple[np.ndarray, np.nda
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
     if encoding in ("regular", "poisson") and (x.min() < 0 or x.max() > 1):
-        raise SimulationError(f"x: encoding {encoding!r} needs values in [0, 1] (spike rates), "
-                              f"got [{x.min():g}, {x.max():g}]")
+        raise SimulationError(f"{nx}: encoding {encoding!r} needs values in [0, 1] "
+                              f"(spike rates), got [{x.min():g}, {x.max():g}]")
     return x, y, output, int(steps)
 
 
@@ -190,6 +196,8 @@ def load_data(spec: str):
                 raise SimulationError(f"data: {spec!r} has only one of x_test, y_test")
             return (z["x_train"], z["y_train"], z["x_test"] if test else None,
                     z["y_test"] if test else None)
+    except SimulationError:
+        raise
     except (OSError, ValueError) as e:
         raise SimulationError(f"data: cannot read {spec!r} ({e})") from e
 
@@ -279,7 +287,8 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
     x, y, output, steps = check_data(model, x, y, steps, encoding, output)
     eval_encoding = "regular" if encoding == "poisson" else encoding
     if test is not None:
-        xt, yt, _, _ = check_data(model, test[0], test[1], steps, eval_encoding, output)
+        xt, yt, _, _ = check_data(model, test[0], test[1], steps, eval_encoding, output,
+                                  names=("test x", "test y"))
     if not isinstance(epochs, int) or epochs < 1:
         raise SimulationError(f"epochs: must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
