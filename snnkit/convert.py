@@ -281,6 +281,10 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
     if calib.ndim < 2 or len(calib) == 0:
         raise NetworkError(f"calibration_data: expected [batch, ...] samples, got shape "
                            f"{calib.shape}")
+    bad = np.flatnonzero(~np.isfinite(calib.reshape(len(calib), -1)).all(1))
+    if bad.size:  # the scales would come from the finite rest, or from nothing
+        raise NetworkError(f"calibration_data: NaN or inf in sample {bad[0]} ({bad.size} of "
+                           f"{len(calib)} samples)")
     try:
         blks = blocks(model, calib.shape[1:])
     except NetworkError as e:

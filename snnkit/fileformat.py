@@ -13,6 +13,7 @@ This module knows the container, not the network: :meth:`snnkit.Network.to_manif
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -75,8 +76,21 @@ def atomic_path(path, write: Callable[[str], None], suffix: str = ".tmp") -> Non
     """Call ``write(temporary path)`` (a file beside ``path``, name ending in ``suffix``) and
     rename it to exactly ``path`` when complete: an interrupted write leaves any old file
     intact and no temporary one. The file gets the permissions of an ordinary new file (0666
-    less the umask), not the 0600 of a temporary file."""
+    less the umask), not the 0600 of a temporary file.
+
+    Raises
+    ------
+    IsADirectoryError : ``path`` is a folder
+    FileNotFoundError : its folder does not exist (or is a file)
+    """
     path = Path(path)
+    folder = path.parent or Path(".")
+    # named as the caller gave them, not as the temporary file beside them
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; name a file", str(path))
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder" if not folder.exists() else
+                                "not a folder", str(folder))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent or ".")
     os.close(fd)
     try:

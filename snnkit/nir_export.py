@@ -37,10 +37,13 @@ def to_nir(net: Network):
 
     Raises
     ------
-    NetworkError : a leak or decay that has no finite time constant (CubaLIF with beta = 1)
+    NetworkError : a leak or decay that has no finite time constant (CubaLIF with beta = 1),
+        or no neuron population
     """
     import nir
 
+    if not net.neuron_populations:  # a graph of inputs alone: NIR has nothing to run
+        raise NetworkError("to_nir: the network has no neuron population to export")
     notes: list[Note] = []
     nodes, edges, gains = {}, [], {}
     for i, pop in enumerate(net.populations):

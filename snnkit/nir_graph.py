@@ -77,6 +77,22 @@ def inline(graph, prefix: str = "") -> tuple[dict, list[tuple[str, str]]]:
     return nodes, edges
 
 
+def drop_added_inputs(nodes: dict, edges: list) -> tuple[dict, list]:
+    """nir.NIRGraph gives each node that nothing feeds an Input of its own (a population
+    snnkit drives by its bias alone). In a graph snnkit wrote (its Inputs carry
+    ``snnkit_index``) an Input without that index is nir's addition: dropped with its edges,
+    the network reads back as it was, with the inputs it had."""
+    def is_input(n, ours):
+        meta = getattr(n, "metadata", None) or {}
+        return type(n).__name__ == "Input" and ("snnkit_index" in meta) == ours
+
+    if not any(is_input(n, True) for n in nodes.values()):
+        return nodes, edges
+    added = {k for k, n in nodes.items() if is_input(n, False)}
+    return ({k: n for k, n in nodes.items() if k not in added},
+            [(a, b) for a, b in edges if a not in added])
+
+
 class Wire:
     """An Input/Output node inside a sub-graph, or a node an exporter left empty (norse
     writes ``None`` for ``torch.nn.Flatten``): passes its input through. ``empty``: the

@@ -24,7 +24,7 @@ import numpy as np
 from . import nir_digest
 from .errors import NetworkError
 from .network import IF, LIF, NEURON_MODELS, CubaLIF, Network
-from .nir_graph import Wire, check_types, inline, load, update_order
+from .nir_graph import Wire, check_types, drop_added_inputs, inline, load, update_order
 from .nir_linear import Route, compose, spatial_op
 from .nir_report import NIRApproximationWarning, Note, warn
 from .nir_shapes import Shapes
@@ -91,7 +91,7 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
     if where:
         _check_digest(graph, where)
     try:
-        nodes, edges = inline(graph)
+        nodes, edges = drop_added_inputs(*inline(graph))
         check_types(nodes, _NEURONS + _LINEAR + ("Input", "Output"))
         return _Importer(nodes, edges, net, convention, input_encoding).run()
     except NetworkError as e:  # a file's errors name the file too

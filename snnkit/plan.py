@@ -87,6 +87,32 @@ class Proj:
         return self._pm
 
 
+def torch_device(device) -> torch.device:
+    """``device`` as a torch device; None: CUDA when there is one, else the CPU. A device
+    this torch cannot use is named here (torch's own errors come later, deep in a run).
+
+    Raises
+    ------
+    SimulationError : not a device name, or a CUDA device where torch has no CUDA
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise SimulationError(f"device: {device!r} is not a torch device (e.g. 'cpu', "
+                              f"'cuda', 'cuda:1'): {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SimulationError(f"device: {device!r}, but this torch ({torch.__version__}) sees "
+                              f"no CUDA device; use device='cpu' or leave it out")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SimulationError(f"device: {device!r}, but there are {torch.cuda.device_count()} "
+                              f"CUDA devices")
+    if dev.type not in ("cpu", "cuda"):
+        raise SimulationError(f"device: {device!r}; snnkit runs on 'cpu' or 'cuda'")
+    return dev
+
+
 @dataclass
 class Plan:
     ar: Arith

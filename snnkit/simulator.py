@@ -28,7 +28,15 @@ from .errors import SimulationError
 from .inputs import check_inputs
 from .network import Network
 from .neurons import initial_state, neuron_step
-from .plan import Plan, encode_input, fixed_plan, float_plan, summed_input, synaptic
+from .plan import (
+    Plan,
+    encode_input,
+    fixed_plan,
+    float_plan,
+    summed_input,
+    synaptic,
+    torch_device,
+)
 from .plasticity import STDPState, stdp_step
 from .quantize import auto_quantization
 from .result import Result
@@ -168,8 +176,7 @@ class Simulator:
         if precision != "fp32" and backend != "float":
             raise SimulationError(f"precision: only the float backend has a choice "
                                   f"(backend {backend!r} is exact)")
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch_device(device)
         self.net, self.backend, self.device = _structure(net), backend, device
         if backend == "fixed":
             q = net.quantization or auto_quantization(net)

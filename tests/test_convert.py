@@ -411,6 +411,11 @@ def test_bad_options_and_inputs_are_named():
         convert(model, x, normalization="l2")
     with pytest.raises(snnkit.NetworkError, match="convolutions: must be 'shared' or 'dense'"):
         convert(model, x, convolutions="sparse")
+    bad = np.array(x, dtype=np.float64)
+    bad[2].flat[0] = np.nan
+    with pytest.raises(snnkit.NetworkError, match=r"calibration_data: NaN or inf in sample 2 "
+                                                  r"\(1 of 4 samples\)"):
+        convert(model, bad)
     conv = convert(model, x, input="poisson")
     with pytest.raises(snnkit.SimulationError, match=r"values in \[0, 1\]"):
         conv.encode(x * 3, 8)

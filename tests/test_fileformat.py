@@ -64,6 +64,21 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["n.snn"]  # no temporary left behind
 
 
+def test_a_save_into_no_folder_names_the_path_given(tmp_path):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "afolder").mkdir()
+    for path, err, said in ((tmp_path / "nodir" / "n.snn", FileNotFoundError, "no such folder"),
+                            (tmp_path / "afile" / "n.snn", FileNotFoundError, "not a folder"),
+                            (tmp_path / "afolder", IsADirectoryError, "is a folder")):
+        with pytest.raises(err) as e:
+            make_net().save(path)
+        assert said in str(e.value) and e.value.filename == str(path if said == "is a folder"
+                                                                 else path.parent)
+        assert ".tmp" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "afolder"]
+    assert not any((tmp_path / "afolder").iterdir())
+
+
 def _rewrite(tmp_path, edit_manifest=None, drop=None, replace=None):
     """Save a valid network, then rewrite its archive with one thing broken."""
     src = tmp_path / "ok.snn"

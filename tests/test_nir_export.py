@@ -153,6 +153,35 @@ def test_export_refuses_cubalif_without_leak():
         to_nir(net)
 
 
+def test_a_population_driven_by_its_bias_alone_reads_back_without_an_added_input(tmp_path):
+    net = snnkit.Network(dt=1e-3)
+    net.add_input("in", 4)
+    net.add_population("clock", 3, snnkit.IF(bias=0.2))  # nothing feeds it: nir adds an Input
+    net.add_population("o", 2, snnkit.LIF(beta=0.9, bias=0.1))
+    net.connect("in", "o", np.full((2, 4), 0.3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        graph = to_nir(net)
+        nir.write(tmp_path / "net.nir", graph)
+        backs = [from_nir(graph, dt=1e-3), from_nir(tmp_path / "net.nir", dt=1e-3)]
+    x = snnkit.encoders.poisson(np.full((2, 4), 0.5), steps=20, seed=0)
+    ref = snnkit.simulate(net, x)
+    assert ref.spikes["clock"].any()
+    for back in backs:
+        assert [(p.name, p.size) for p in back.populations] == [("in", 4), ("clock", 3),
+                                                                ("o", 2)]
+        assert [(p.source, p.target) for p in back.projections] == [("in", "o")]
+        res = snnkit.simulate(back, x)
+        assert all(torch.equal(ref.spikes[k], res.spikes[k]) for k in ref.spikes)
+
+
+def test_export_of_inputs_alone_is_refused():
+    net = snnkit.Network()
+    net.add_input("in", 3)
+    with pytest.raises(snnkit.NetworkError, match="no neuron population to export"):
+        to_nir(net)
+
+
 def test_population_named_output_exports(tmp_path):
     """snnkit.convert names its last population "output", the name the export gave its NIR
     Output node: the node replaced the population and nir refused the graph ("No output

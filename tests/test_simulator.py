@@ -392,6 +392,13 @@ def test_simulator_names_bad_arguments():
         snnkit.Simulator(net, "fixed", precision="bf16")
     with pytest.raises(SimulationError, match=r"record: unknown state\(s\) \['u'\]"):
         snnkit.Simulator(net).run(torch.zeros(5, 1, 12), record="u")
+    for device, said in (("tpu", "'tpu' is not a torch device"), ("mps", "runs on 'cpu' or "
+                         "'cuda'"), ("cuda:99" if torch.cuda.is_available() else "cuda",
+                                     "CUDA device")):
+        with pytest.raises(SimulationError, match=f"^device: .*{said}"):
+            snnkit.simulate(net, torch.zeros(5, 1, 12), device=device)
+        with pytest.raises(SimulationError, match=f"^device: .*{said}"):
+            snnkit.SNN(net, device=device)
 
 
 def test_progress_bar_where_the_kernel_runs_whole_groups(capsys):

@@ -30,6 +30,7 @@ from torch import nn
 from ..errors import NetworkError, SimulationError
 from ..inputs import check_inputs
 from ..network import Network, Quantization
+from ..plan import torch_device
 from ..neurons import NeuronParams, delayed_reset_inputs
 from ..plasticity import STDPParams
 from ..quantize import auto_quantization, integer_neuron, integer_stdp, integer_weights
@@ -211,7 +212,7 @@ class SNN(nn.Module):
         self._self_recurrent = not self._stdp and not self._layerwise and all(
             order[p.source] < order[p.target] or p.source == p.target for p in net.projections)
         if device is not None:
-            self.to(device)
+            self.to(torch_device(device))
 
     # ------------------------------------------------------------------ set-up
 
