@@ -261,7 +261,17 @@ class Network:
     @staticmethod
     def _array(value, dtype, shape, label) -> np.ndarray:
         try:
-            arr = np.array(value, dtype=dtype)
+            raw = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+        except (TypeError, ValueError) as e:
+            raise NetworkError(f"{label}: cannot be read as an array ({e})") from None
+        if raw.dtype.kind == "c":  # numpy would drop the imaginary part with a warning only
+            raise NetworkError(f"{label}: complex values ({raw.dtype}); give real numbers")
+        if dtype is bool and raw.dtype.kind in "iuf" and raw.size \
+                and not np.isin(raw, (0, 1)).all():  # 0.5 would read as True
+            raise NetworkError(f"{label}: must hold 0/1 or True/False, got values in "
+                               f"[{raw.min():g}, {raw.max():g}]")
+        try:
+            arr = np.array(raw, dtype=dtype)
         except (TypeError, ValueError) as e:
             raise NetworkError(f"{label}: cannot be read as {np.dtype(dtype).name} array ({e})")
         if arr.shape != shape:

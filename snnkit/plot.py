@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SimulationError
+from .fileformat import atomic_path
 
 
 def _plt():
@@ -22,6 +23,7 @@ def _plt():
 
 def raster(result, path, sample: int = 0, populations=None, title: str | None = None) -> Path:
     """Spike raster of one sample: one row per neuron, populations stacked in order."""
+    _result(result, "raster")
     names = list(populations or result.spikes)
     for name in names:
         result._spikes(name)  # names the population when it is not in the result
@@ -45,6 +47,7 @@ def raster(result, path, sample: int = 0, populations=None, title: str | None = 
 def membrane(result, path, population: str, neurons=(0,), sample: int = 0,
              threshold=None) -> Path:
     """Membrane potential traces of a few neurons (needs ``record=("v",)``)."""
+    _result(result, "membrane")
     if population not in result.spikes and population not in result.states:
         raise SimulationError(f"membrane: no population {population!r} in this result "
                               f"(populations: {list(result.spikes)})")
@@ -73,7 +76,15 @@ def membrane(result, path, population: str, neurons=(0,), sample: int = 0,
 def weights(w, path, title: str = "weights", image_shape=None, columns: int = 10) -> Path:
     """A weight matrix ``[target, source]`` as a heat map, or as one image per target neuron
     when ``image_shape`` (e.g. (8, 8)) is given."""
-    w = np.asarray(w.cpu() if hasattr(w, "cpu") else w, float)
+    if hasattr(w, "spikes"):
+        raise SimulationError("weights: expected a [target, source] matrix, got a Result: "
+                              "pass one projection's weights of one sample, e.g. "
+                              "res.weights['in->out'][0]")
+    try:
+        w = np.asarray(w.cpu() if hasattr(w, "cpu") else w, float)
+    except (TypeError, ValueError) as e:
+        raise SimulationError(f"weights: expected a [target, source] matrix of numbers "
+                              f"({e})") from None
     if w.ndim != 2:
         raise SimulationError(f"weights: expected a [target, source] matrix, got shape "
                               f"{w.shape} (a result's weights are [batch, target, source]: "
@@ -164,14 +175,24 @@ def image_format(path) -> str:
 
 
 def _save(fig, path) -> Path:
+    """Write ``fig`` to ``path`` whole or not at all (a missing folder named as given)."""
     path = Path(path)
     plt = _plt()
     try:
+        fmt = image_format(path)
         fig.tight_layout()
-        fig.savefig(path, dpi=110, format=image_format(path))
+        atomic_path(path, lambda tmp: fig.savefig(tmp, dpi=110, format=fmt),
+                    suffix=".tmp." + fmt)
     finally:
         plt.close(fig)
     return path
+
+
+def _result(result, what: str) -> None:
+    """Refuse what is not a result (a dict, a file name) before reading it as one."""
+    if not all(hasattr(result, k) for k in ("spikes", "states", "batch", "steps")):
+        raise SimulationError(f"{what}: expected a snnkit Result (from simulate / run, or "
+                              f"Result.load), got {type(result).__name__}")
 
 
 def training(history, path, title: str = "training") -> Path:

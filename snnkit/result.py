@@ -105,7 +105,9 @@ class Result:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise SimulationError(f"{path}: not a result file (.npz): {e}") from e
+            # numpy reads any other file as a pickle and advises loading it unsafely: no
+            why = "not a zip archive of arrays" if "pickle" in str(e) else str(e)
+            raise SimulationError(f"{path}: not a result file (.npz): {why}") from None
         meta = {}
         if "meta" in arrays:
             try:

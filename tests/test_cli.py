@@ -414,6 +414,20 @@ def test_result_api_names_what_is_missing(ws, tmp_path):
         snnkit.plot.membrane(res, tmp_path / "v.png", "in")
     with pytest.raises(snnkit.SimulationError, match=r"\.txt: name an image file"):
         snnkit.plot.raster(res, tmp_path / "r.txt")
+    with pytest.raises(FileNotFoundError, match="no such folder") as e:
+        snnkit.plot.raster(res, tmp_path / "nodir" / "r.png")
+    assert e.value.filename == str(tmp_path / "nodir")
+    (tmp_path / "g.txt").write_text("garbage")
+    with pytest.raises(snnkit.SimulationError, match="not a result file") as e:
+        Result.load(tmp_path / "g.txt")
+    assert "not a zip archive" in str(e.value) and "pickle" not in str(e.value)
+    with pytest.raises(snnkit.SimulationError, match=r"raster: expected a snnkit Result.*dict"):
+        snnkit.plot.raster({"a": 1}, tmp_path / "r.png")
+    with pytest.raises(snnkit.SimulationError, match=r"weights: .* got a Result"):
+        snnkit.plot.weights(res, tmp_path / "w.png")
+    with pytest.raises(snnkit.SimulationError, match=r"weights: expected .* of numbers"):
+        snnkit.plot.weights([["a", "b"]], tmp_path / "w.png")
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob(".*"))
     legacy = tmp_path / "old.npz"  # what snnkit 0.1 saved: no meta
     np.savez(legacy, **{"spikes/in": np.zeros((4, 2, 3), np.uint8)})
     old = Result.load(legacy)

@@ -64,6 +64,13 @@ def test_bad_projections_name_the_field():
         net.connect("in", "h", 0.5, delay=-1)
     with pytest.raises(NetworkError, match=r"\.mask: shape \(2, 2\) does not match"):
         net.connect("in", "h", 0.5, mask=np.ones((2, 2)))
+    with pytest.raises(NetworkError, match=r"\.mask: must hold 0/1 or True/False, got values "
+                                           r"in \[0, 0\.5\]"):
+        net.connect("in", "h", 0.5, mask=np.full((3, 4), 0.5) * np.eye(3, 4))
+    with pytest.raises(NetworkError, match=r"\.weight: complex values"):
+        net.connect("in", "h", np.ones((3, 4)) * 1j)
+    with pytest.raises(NetworkError, match=r"\.weight: cannot be read as an array"):
+        net.connect("in", "h", [[1, 2], [3]])
     with pytest.raises(NetworkError, match=r"\.stdp\.rule: must be 'all_pairs' or 'nearest'"):
         net.connect("in", "h", 0.5, stdp=STDP(rule="triplet"))
     with pytest.raises(NetworkError, match=r"\.stdp\.w_min: 2.0 is greater than w_max 1.0"):

@@ -311,6 +311,14 @@ def test_encoders():
         snnkit.encoders.poisson([[1.5]], 5)
     with pytest.raises(SimulationError, match=r"events\[0\]: \(9, 0, 0\) is outside"):
         snnkit.encoders.events([(9, 0, 0)], 5, 1, 4)
+    enc = snnkit.encoders
+    for call in (lambda s: enc.poisson([[0.5]], s), lambda s: enc.regular([[0.5]], s),
+                 lambda s: enc.constant_current([[0.5]], s), lambda s: enc.events([], s, 1, 1)):
+        for steps in (0, -1, 2.5, True):
+            with pytest.raises(SimulationError, match="steps: must be a positive integer"):
+                call(steps)
+    with pytest.raises(SimulationError, match="batch: must be a positive integer, got 0"):
+        enc.events([], 5, 0, 4)
 
 
 def test_regular_trains_with_a_phase_fire_at_the_same_rate_on_other_steps():

@@ -655,9 +655,10 @@ def test_checkpoint_resumes_to_the_same_result(digits, tmp_path):
         fit(SNN(_digits_net(3)), xtr[160:320], ytr[160:320], checkpoint=ck, **kw)
     # a checkpoint that would run code when unpickled is refused, and the code never runs
     torch.save({"config": _Payload(tmp_path / "pwned")}, ck)
-    with pytest.raises(snnkit.NetworkError, match="checkpoint: cannot read"):
+    with pytest.raises(snnkit.NetworkError, match="checkpoint: cannot read") as e:
         fit(SNN(_digits_net(3)), xtr[:160], ytr[:160], checkpoint=ck, **kw)
     assert not (tmp_path / "pwned").exists()
+    assert "not a snnkit checkpoint" in str(e.value) and "weights_only" not in str(e.value)
 
 
 class _Payload:
@@ -690,6 +691,11 @@ def test_bad_data_and_options(digits):
         fit(m, xtr[:5], ytr[:4], steps=4, progress=False)
     with pytest.raises(snnkit.SimulationError, match="steps"):
         fit(m, xtr[:5], ytr[:5], steps=0, progress=False)
+    for kw, said in ((dict(lr=-1), "lr: must be a number > 0, got -1"),
+                     (dict(lr=float("nan")), "lr: must be a number > 0"),
+                     (dict(weight_decay=-0.1), "weight_decay: must be a number >= 0")):
+        with pytest.raises(snnkit.SimulationError, match=said):
+            fit(m, xtr[:5], ytr[:5], steps=4, progress=False, **kw)
     with pytest.raises(snnkit.SimulationError, match=r"needs values in \[0, 1\]"):
         fit(m, 2 * xtr[:5], ytr[:5], steps=4, progress=False)
     with pytest.raises(snnkit.SimulationError, match="last dimension is 3"):

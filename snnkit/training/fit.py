@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,6 +294,10 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
         raise SimulationError(f"epochs: must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise SimulationError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    for name, v, low in (("lr", lr, "> 0"), ("weight_decay", weight_decay, ">= 0")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or not (v > 0 if low == "> 0" else v >= 0):
+            raise SimulationError(f"{name}: must be a number {low}, got {v!r}")
     lossf = loss_fn(loss)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -379,8 +384,11 @@ def _resume(path, model, opt, sched, config) -> tuple[int, History]:
         ck = torch.load(path, map_location=model.device, weights_only=True)  # no pickled code
         old = ck["config"]
     except Exception as e:  # noqa: BLE001
-        raise NetworkError(f"checkpoint: cannot read {str(path)!r} ({e}); delete it or pass "
-                           f"(resume=False, snnkit train --no-resume)")
+        # (torch's refusal of pickled objects advises weights_only=False: never for a file
+        # that is not ours)
+        why = "not a snnkit checkpoint" if "weights_only" in str(e) else str(e)
+        raise NetworkError(f"checkpoint: cannot read {str(path)!r} ({why}); delete it or pass "
+                           f"(resume=False, snnkit train --no-resume)") from None
     # (checkpoints before the data's digest have none: theirs is not compared)
     diff = [k for k in config if (k in old or k != "data") and old.get(k) != config[k]]
     if diff:
