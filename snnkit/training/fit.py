@@ -395,7 +395,10 @@ def _resume(path, model, opt, sched, config) -> tuple[int, History]:
         k = diff[0]
         raise NetworkError(f"checkpoint: {str(path)!r} was written by another run ({k}: "
                            f"{old.get(k)!r} there, {config[k]!r} now); delete it or start over "
-                           f"(resume=False, snnkit train --no-resume)")
+                           f"(resume=False, snnkit train --no-resume)"
+                           + ("; to train a finished run further, train its network anew "
+                              "(SNN(model.network()); snnkit train TRAINED.snn)"
+                              if k == "epochs" else ""))
     try:
         model.load_state_dict(ck["model"])
     except RuntimeError as e:
