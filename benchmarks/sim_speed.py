@@ -31,7 +31,8 @@ spikes. snntorch's per-neuron
 Contenders run in one process in interleaved rounds (``--runs``, default 3, consecutive runs
 each per round, timed together, after a warm-up: a loop over batches runs them back to back;
 ``--runs 1`` times a single run right after another contender's, which on this VM pays for
-waking the vCPU that slept through a single-threaded peer's run), 2 torch threads by default, forward pass only (no gradients). The snnkit rows run a
+waking the vCPU that slept through a single-threaded peer's run), 2 torch threads by
+default, forward pass only (no gradients). The snnkit rows run a
 ``snnkit.Simulator`` built once beforehand (quantising and laying out the weights once, as
 the peers build their modules once); the fixed rows simulate the network quantised once
 (``snnkit.quantize``, its automatic format). "torch path" rows are snnkit with its CPU kernel

@@ -150,7 +150,7 @@ class BoardUpload:
         self.reset()
         self.net, self._report, self._images, self._weights = net, report, images, weights
         self._part, self._multi = part, multi
-        self._learning, self._evolved, self._stateful, self._current = True, False, False, None
+        self._learning, self._evolved, self._stateful = True, False, False
 
     def _upload(self, net: Network, report, images) -> None:
         self._begin_upload(images)

@@ -78,6 +78,7 @@ class Cluster:
             raise
         self.partition: Partition | None = None
         self.link: LinkStats | None = None
+        self._learned = False  # the boards' weights learned since the load
         self._pool = ThreadPoolExecutor(max_workers=len(self.devices))
 
     @property
@@ -111,7 +112,7 @@ class Cluster:
                 dev.load(core.net)
                 if learning is not None:
                     dev.set_learning(learning)
-        self.partition, self._learning = part, learning
+        self.partition, self._learning, self._learned = part, learning, False
         return part
 
     def run(self, inputs, steps: int | None = None) -> Result:
@@ -140,10 +141,11 @@ class Cluster:
         finals: dict[int, list[dict[str, torch.Tensor]]] = {c.index: [] for c in active}
         routed = 0
         for b in range(batch):
-            for core in active:
-                if b and learns:
+            for core in active:  # every sample from the load's weights, an earlier run's too
+                if learns and (b or self._learned):
                     self.devices[core.index].restore_weights()
                 self.devices[core.index].reset()
+            self._learned = learns
             x = {p.name: arrays[p.name][:, b].cpu().numpy() for p in net.inputs}
             prev = {name: np.zeros(s.shape[2], bool) for name, s in spikes.items()}
             for t in range(steps):

@@ -168,8 +168,8 @@ class Device(BoardUpload, BoardSession):
         self._floor: tuple[int, int] | None = None  # (board frame count, link.acks then)
         self._journal: dict = {}  # an upload's progress: (region, offset, ...) -> items done
         self._journal_key = None
-        self._learning, self._evolved, self._stateful = True, False, False
-        self._current = None  # the board's weight image after the last plastic sample
+        self._learning, self._evolved, self._stateful = True, False, False  # evolved: the
+        # board's weights learned since the load (or restore_weights)
         self._bar = None  # load(progress=True): the upload's bar, in payload bytes
         try:
             self.info = self.identify()
@@ -357,7 +357,7 @@ class Device(BoardUpload, BoardSession):
         """Write back the weights of the last :meth:`load` (undoes on-chip learning)."""
         self._need_net()
         self._guarded(lambda: self._write_all_weights(self._weights, self.link.lossy))
-        self._evolved, self._current = False, None
+        self._evolved = False
 
     def read_state(self) -> dict[str, dict[str, np.ndarray]]:
         """Neuron state (debug): ``{population: {v, i, refractory, theta}}`` in LSBs."""
@@ -400,10 +400,10 @@ class Device(BoardUpload, BoardSession):
             from tqdm.auto import tqdm
 
             samples = tqdm(samples, desc="device", unit="sample", leave=False)
-        start, recoveries = self._current, self.stats["reconnects"]
+        evolved, recoveries = self._evolved, self.stats["reconnects"]
         for b in samples:
             events, words = self._guarded(lambda b=b: self._sample(
-                net, arrays, b, steps, plastic, start, recoveries))
+                net, arrays, b, steps, plastic, evolved, recoveries))
             for t, ev in enumerate(events):
                 spk[t, b, ev] = True
             if plastic:
@@ -419,24 +419,23 @@ class Device(BoardUpload, BoardSession):
         return Result("device", steps, batch, spikes, {}, weights,
                       lsb=2.0 ** -net.quantization.frac_bits)
 
-    def _sample(self, net: Network, arrays, b: int, steps: int, plastic: list[int], start,
-                recoveries: int) -> tuple[list[list[int]], object]:
+    def _sample(self, net: Network, arrays, b: int, steps: int, plastic: list[int],
+                evolved: bool, recoveries: int) -> tuple[list[list[int]], object]:
         """Run sample ``b`` from the reset state: its output events per step, and the weight
         words after it when it learns (:meth:`_read_words`). A learning sample starts from
-        the load's weights, the first from the board's (``start``, None: the load's), written
-        again unless they are surely still there (the first attempt of the first sample, no
-        reconnect since the run began)."""
+        the load's weights, written again unless they are surely still there (the first
+        attempt of the first sample, the board's weights not ``evolved`` by an earlier run,
+        no reconnect since the run began)."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
         inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
                   for t in range(steps)]
-        bits = net.quantization.weight_bits
         for attempt in range(3):
             self._stateful = True
-            fresh = b == 0 and attempt == 0 and self.stats["reconnects"] == recoveries
+            fresh = (b == 0 and attempt == 0 and not evolved
+                     and self.stats["reconnects"] == recoveries)
             if plastic and not fresh:
-                self._write_all_weights(self._weights if b or start is None else start,
-                                        self.link.lossy)
+                self._write_all_weights(self._weights, self.link.lossy)
             self.reset()
             try:
                 events = self._run_steps(net, inputs)
@@ -456,8 +455,6 @@ class Device(BoardUpload, BoardSession):
             if plastic:
                 words = self._read_words()
                 self._evolved = True
-                self._current = (_image_of(words, bits) if self._part is None else
-                                 [None if w is None else _image_of(w, bits) for w in words])
             return events, words
         raise AssertionError("unreachable")
 
@@ -537,9 +534,3 @@ def _valid_stream(payload: bytes, k: int, out_ok: np.ndarray) -> bool:
             return False
     return True
 
-
-def _image_of(words: np.ndarray, bits: int) -> np.ndarray:
-    """Board weight words (bit 31 plastic, the weight sign-extended below) as the compiler's
-    image (the plastic bit above ``bits`` bits of two's complement weight)."""
-    plastic = (words >> 31) & 1
-    return (plastic << bits) | (_sign(words, 31) & ((1 << bits) - 1))

@@ -24,6 +24,7 @@ unfinished and failed ones run (Ray Tune's ``Tuner.restore``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
 import json
@@ -265,7 +266,8 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
                 search_alg=BasicVariantGenerator(random_state=cfg.seed,
                                                  max_concurrent=workers or 0)),
             run_config=tune.RunConfig(name=cfg.name, storage_path=str(root), verbose=0))
-    grid = tuner.fit()
+    with _sigterm_as_sigint() as terminated:
+        grid = tuner.fit()
     exp.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     rows, unfinished = [], 0
@@ -282,12 +284,35 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
     rows.sort(key=lambda r: tuple(str(r[k]) for k in cfg.varied))
     csv_path = _write_csv(rows, exp / "results.csv")
     plot_path = _plot(cfg, rows, exp / "results.png")
-    if unfinished:  # Tune takes Ctrl-C as "stop the experiment" and returns what it has
+    if unfinished or terminated:  # Tune takes Ctrl-C as "stop" and returns what it has
         print(f"sweep interrupted: {len(rows)} of {len(rows) + unfinished} configurations "
               f"done, in {csv_path}; the same command resumes the rest", file=sys.stderr,
               flush=True)
+        if terminated:  # the SIGTERM, now that the rows are saved, to whoever handles it
+            signal.raise_signal(signal.SIGTERM)
         raise KeyboardInterrupt
     return SweepResult(cfg, rows, csv_path, plot_path, exp)
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint():
+    """While Tune runs, SIGTERM is handed to it as SIGINT, which it takes as "stop and return
+    what finished" (raised through Tune as an exception, it lost every row); yields a list
+    that is not empty once a SIGTERM came."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def on_term(signum, frame):
+        got.append(signum)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _metric_names(metrics: dict) -> set[str]:

@@ -5,12 +5,15 @@ no temporary folder behind, and save the samples they finished when an output wa
 The signal goes to the snnkit process alone (not its process group, as a terminal's Ctrl-C
 would), so the children it started are its own to stop."""
 
+import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -202,3 +205,38 @@ def test_sigterm_on_the_demo_stops_its_emulated_board(tmp_path):
     cli.assert_clean(status, children, 143)
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert summary["interrupted"] is True and "conversion" not in summary
+
+
+def slow_task(params: dict) -> dict:
+    """A sweep task: x = 1 ends at once, x = 2 runs until it is stopped (each marks its
+    start in ``log``)."""
+    Path(params["log"], f"started{params['x']}").touch()
+    if params["x"] == 2:
+        time.sleep(600)
+    return {"score": float(params["x"])}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("sig, expect", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_an_interrupted_sweep_saves_the_configurations_that_finished(tmp_path, sig, expect):
+    log = tmp_path / "log"
+    log.mkdir()
+    (tmp_path / "s.json").write_text(json.dumps({
+        "name": "s", "task": "tests.test_cli_interrupt:slow_task", "metric": "score",
+        "fixed": {"log": str(log)}, "grid": {"x": [1, 2]}}))
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # its socket paths: <= 107 bytes
+    try:
+        cli = Cli(tmp_path, "sweep", "s.json", "--workers", "1", "--out", "out",
+                  RAY_TMPDIR=ray_tmp)
+        cli.wait_for("", 240, until=lambda: (log / "started2").exists())
+        status, _ = cli.stop(sig)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    text = cli.text()
+    assert status == expect, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert "sweep interrupted: 1 of 2 configurations done" in text
+    assert f"stopped by {'SIGTERM' if expect == 143 else 'Ctrl-C'}" in text
+    with open(tmp_path / "out" / "s" / "results.csv") as f:
+        assert [(r["x"], r["score"], r["status"]) for r in csv.DictReader(f)] == [
+            ("1", "1.0", "ok")]

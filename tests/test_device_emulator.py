@@ -83,7 +83,10 @@ def test_on_chip_stdp_weights_match_simulator(board):
         before = dev.read_weights()
         res = dev.run(x)
         after = dev.read_weights()  # the last sample's weights stay on the board
+        again = dev.run(x)  # from the load's weights again, not the learned ones
     assert_same_spikes(res, ref)
+    assert_same_spikes(again, ref)
+    assert torch.equal(again.weights["in->a"], ref.weights["in->a"])
     assert torch.equal(res.weights["in->a"], ref.weights["in->a"])
     assert torch.equal(after["in->a"], ref.weights["in->a"][-1])
     assert not torch.equal(before["in->a"], after["in->a"])  # it did learn

@@ -201,14 +201,8 @@ def run_run(args: argparse.Namespace) -> int:
         say(f"quantisation to the board's format:\n{dev.load(net, progress=not args.quiet)}")
         if args.no_learning:
             dev.set_learning(False)
-        learns = not args.no_learning and any(p.stdp is not None and p.stdp.enabled
-                                              for p in net.projections)
-        started = [False]
 
-        def one(x):  # every sample starts from the loaded weights, as in one dev.run
-            if started[0] and learns:
-                dev.restore_weights()
-            started[0] = True
+        def one(x):  # every sample of every run starts from the loaded weights
             return dev.run(x, steps)
 
         meta = {"command": "run", "network": args.net, "input": args.input,

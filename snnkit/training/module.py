@@ -30,8 +30,8 @@ from torch import nn
 from ..errors import NetworkError, SimulationError
 from ..inputs import check_inputs
 from ..network import Network, Quantization
-from ..plan import torch_device
 from ..neurons import NeuronParams, delayed_reset_inputs
+from ..plan import torch_device
 from ..plasticity import STDPParams
 from ..quantize import auto_quantization, integer_neuron, integer_stdp, integer_weights
 from ..result import Result
