@@ -80,6 +80,9 @@ class BoardUpload:
             much, what to do; nothing is written then), or the read-back still differs
             after repairs
         """
+        if not isinstance(net, Network):
+            raise DeviceError(f"load: expected a snnkit.Network, got {type(net).__name__} "
+                              f"(a file: device.load(snnkit.load(path)))")
         if "neuron_bias" not in self.info.features:
             raise DeviceError("the board's core predates per-neuron biases (its IDENTIFY "
                               "lacks the 'neuron_bias' feature, core version 2); rebuild its "

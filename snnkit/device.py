@@ -83,9 +83,26 @@ def port_url(text: str, lowest: int = 1) -> str:
 
     Raises
     ------
-    ValueError : a TCP port outside ``lowest``..65535
+    ValueError : empty, a ``socket://`` URL without ``HOST:PORT``, or a TCP port outside
+        ``lowest``..65535
     """
-    m = _HOST_PORT.fullmatch(text.strip())
+    text = text.strip()
+    if not text:
+        raise ValueError("empty: give 5555, HOST:5555, socket://HOST:PORT or a serial device "
+                         "(/dev/ttyUSB1, COM3)")
+    if text.startswith("socket://"):
+        m = re.fullmatch(r"socket://([^:/?]+|\[[^\]]+\]):(\d+)/?(\?.*)?", text)
+        if m is None:
+            raise ValueError(f"{text!r}: expected socket://HOST:PORT")
+        if m[3]:  # pyserial's options (?logging=debug): the URL as given, its port checked
+            if not lowest <= int(m[2]) < 65536:
+                raise ValueError(f"port {int(m[2])} is outside {lowest}..65535")
+            return text
+        text = f"{m[1]}:{m[2]}"
+    elif text.startswith(":"):
+        raise ValueError(f"{text!r}: a host before the colon (localhost{text}), or the port "
+                         f"alone")
+    m = _HOST_PORT.fullmatch(text)
     if m is None:
         return text
     port = int(m["port"])
@@ -148,6 +165,11 @@ class Device(BoardUpload, BoardSession):
 
     def __init__(self, port, baudrate: int = 1_000_000, timeout: float = 2.0, retries: int = 250,
                  max_payload: int | None = None, reconnect: bool = False):
+        if isinstance(port, int) and not isinstance(port, bool):
+            port = str(port)  # an emulated board's TCP port, as on the command line
+        if not isinstance(port, str) and not all(hasattr(port, a) for a in ("read", "write")):
+            raise DeviceError(f"port: expected a URL, a device path, a TCP port or an open "
+                              f"serial port, got {type(port).__name__}")
         try:
             self._url = port_url(port) if isinstance(port, str) else None
         except ValueError as e:
@@ -287,6 +309,8 @@ class Device(BoardUpload, BoardSession):
 
     def set_learning(self, on: bool) -> None:
         """Switch on-chip STDP on or off for projections whose STDP is enabled."""
+        if not isinstance(on, (bool, np.bool_)):  # "no" or "off" would read as True
+            raise DeviceError(f"set_learning: expected True or False, got {on!r}")
         self._guarded(lambda: self._set_learning(on))
 
     def _set_learning(self, on: bool) -> None:

@@ -177,20 +177,27 @@ class Link:
         try:
             self.port.write(data)
         except Exception as e:  # noqa: BLE001 - pyserial, sockets and OS raise many types
-            raise PortLost(f"port: write failed ({e}); the device is gone") from e
+            raise PortLost(f"port: write failed ({e}); {self._gone()}") from e
         self.stats["bytes_out"] += len(data)
 
     def _read(self, n: int | None = None) -> bytes:
         try:
             return self.port.read(max(1, self.port.in_waiting) if n is None else n)
         except Exception as e:  # noqa: BLE001
-            raise PortLost(f"port: read failed ({e}); the device is gone") from e
+            raise PortLost(f"port: read failed ({e}); {self._gone()}") from e
 
     def _pending(self) -> int:
         try:
             return self.port.in_waiting
         except Exception as e:  # noqa: BLE001
-            raise PortLost(f"port: read failed ({e}); the device is gone") from e
+            raise PortLost(f"port: read failed ({e}); {self._gone()}") from e
+
+    def _gone(self) -> str:
+        """What a lost port means (a TCP one: often the emulated board taken by another)."""
+        if "protocol_socket" in type(self.port).__module__:
+            return ("the device is gone (an emulated board serves one client at a time, the "
+                    "newest: did another client connect to it?)")
+        return "the device is gone"
 
     def _drain(self) -> None:
         """Drop stale bytes (late answers to earlier commands) before a new command."""

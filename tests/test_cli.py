@@ -404,6 +404,30 @@ def test_on_chip_learning_over_groups_restarts_each_sample_from_the_loaded_weigh
         assert torch.equal(back.spikes[k], ref.spikes[k]), k
 
 
+def test_a_board_lost_mid_run_keeps_the_samples_it_finished(ws, tmp_path, board_url, capsys,
+                                                           monkeypatch):
+    from snnkit.device import Device
+
+    real, calls = Device.run, []
+
+    def lost_on_the_second_group(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise snnkit.DeviceError("port: read failed; the device is gone")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Device, "run", lost_on_the_second_group)
+    out = tmp_path / "lost.npz"
+    assert main(["run", str(ws / "board.snn"), "--port", board_url, "--input",
+                 str(ws / "in.npz"), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr()
+    assert "the board failed: saved the 1 finished of 3 samples" in err.out + err.err
+    assert "the device is gone" in err.err
+    back = Result.load(out)
+    assert back.batch == 1 and back.metadata["samples_done"] == 1
+    assert "the device is gone" in back.metadata["error"]
+
+
 def test_result_api_names_what_is_missing(ws, tmp_path):
     res = Result.load(ws / "res.npz")
     with pytest.raises(snnkit.SimulationError, match=r"no population 'nope'.*populations"):
@@ -445,6 +469,23 @@ def test_ports_are_written_three_ways():
         assert port_url(url) == url
     assert socket_address("5555") == ("127.0.0.1", 5555)
     assert socket_address("socket://0.0.0.0:0") == ("0.0.0.0", 0)
+    assert port_url("socket://h:7?logging=debug") == "socket://h:7?logging=debug"
+
+
+@pytest.mark.parametrize("port, said", [("", "empty"), (" ", "empty"),
+                                        ("socket://localhost", "expected socket://HOST:PORT"),
+                                        (":5555", "a host before the colon"),
+                                        ("socket://h:70000", "port 70000 is outside")])
+def test_a_malformed_port_is_a_usage_error(ws, capsys, port, said):
+    assert main(["deploy", str(ws / "board.snn"), "--port", port]) == 2
+    assert "--port: " in capsys.readouterr().err
+    with pytest.raises(snnkit.DeviceError, match=said):
+        snnkit.Device(port)
+
+
+def test_a_port_that_is_neither_a_name_nor_a_serial_port_is_named():
+    with pytest.raises(snnkit.DeviceError, match="got list"):
+        snnkit.Device([5555])
 
 
 def test_nir_networks_need_dt_everywhere(ws, tmp_path, capsys):

@@ -84,6 +84,8 @@ BAD = [  # (arguments, what the error says); {d} the files, {o} an empty folder
     ("compile {d}/net.snn -o {o}/c --cores 3", "--cores: must be a power of two"),
     ("compile {d}/net.snn -o {o}/c --n-max 0", "--n-max: must be an integer >= 1, got 0"),
     ("build {d}/net.snn --board ulx3s -o {o}/b --cores 6", "--cores: must be a power of two"),
+    ("build {d}/net.snn --board cmod_a7 -o {o}/b --cores 2",
+     "--cores: --board cmod_a7 holds one core"),
     ("build {d}/net.snn --board ice40 -o {o}/b --seeds 0", "--seeds: must be an integer >= 1"),
     ("build {d}/net.snn --board ice40 -o {o}/b --clock 0",
      "--clock: must be a positive number of MHz, got 0"),

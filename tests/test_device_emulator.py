@@ -97,7 +97,12 @@ def test_learning_off_keeps_weights(board):
     net = make_net(seed=5, stdp=True)
     x = spikes_in(6, batch=1)
     with Device(board) as dev:
+        with pytest.raises(snnkit.DeviceError, match=r"load: expected a snnkit.Network, got "
+                                                     r"str \(a file: device.load\(snnkit.load"):
+            dev.load("net.snn")
         dev.load(net)
+        with pytest.raises(snnkit.DeviceError, match="set_learning: expected True or False"):
+            dev.set_learning("no")  # would have switched learning on
         dev.set_learning(False)
         before = dev.read_weights()
         res = dev.run(x)

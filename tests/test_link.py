@@ -224,3 +224,23 @@ def test_round_trip_timeouts_scale_with_size_and_never_undercut():
     assert big >= small * 32  # borrowed from the small class, scaled up by the size ratio
     rt.sample(4000, 0.05)
     assert rt.rto(4000) < big and rt.byte_time() < 0.05 / 2048
+
+
+def test_a_tcp_board_that_hangs_up_says_another_client_may_have_taken_it():
+    import socket
+
+    import serial
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = serial.serial_for_url(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.1)
+    conn, _ = srv.accept()
+    conn.close()  # what the emulated board does when a newer client connects
+    lk = link.Link(port, 0.2, 2)
+    with pytest.raises(link.PortLost, match=r"the device is gone \(an emulated board serves "
+                                            r"one client at a time, the newest"):
+        for _ in range(50):  # the hang-up reaches the reader within a few reads
+            lk._read()
+    port.close()
+    srv.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import DeviceError
 from ..result import Result
 from .common import say
 
@@ -22,8 +23,9 @@ def run_in_groups(run: Callable[[dict[str, torch.Tensor]], Result],
     """``run`` on groups of samples of ``arrays`` ({input: [steps, batch, n]}), first one
     sample, then groups sized to take about :data:`TARGET_S`; return the joined result.
 
-    On Ctrl-C or SIGTERM (a KeyboardInterrupt) the finished samples are saved to ``out``
-    when one is given (``metadata`` says how many of how many), and the interrupt goes on.
+    On Ctrl-C or SIGTERM (a KeyboardInterrupt), or a board lost mid-run (a DeviceError),
+    the finished samples are saved to ``out`` when one is given (``metadata`` says how many
+    of how many, and why), and the interrupt or error goes on.
     """
     from tqdm.auto import tqdm
 
@@ -41,7 +43,11 @@ def run_in_groups(run: Callable[[dict[str, torch.Tensor]], Result],
             done = hi
     except KeyboardInterrupt:
         bar.close()
-        _keep(parts, done, batch, out, metadata)
+        _keep(parts, done, batch, out, metadata, "interrupted")
+        raise
+    except DeviceError as e:
+        bar.close()
+        _keep(parts, done, batch, out, dict(metadata, error=str(e)), "the board failed")
         raise
     bar.close()
     res = Result.concat(parts)
@@ -49,14 +55,15 @@ def run_in_groups(run: Callable[[dict[str, torch.Tensor]], Result],
     return res
 
 
-def _keep(parts: list[Result], done: int, batch: int, out: Path | None, metadata: dict):
+def _keep(parts: list[Result], done: int, batch: int, out: Path | None, metadata: dict,
+          why: str):
     if out is None:
-        say(f"interrupted after {done} of {batch} samples (no --out: nothing saved)")
+        say(f"{why} after {done} of {batch} samples (no --out: nothing saved)")
         return
     if not parts:
-        say(f"interrupted before the first sample finished: {out} not written")
+        say(f"{why} before the first sample finished: {out} not written")
         return
     res = Result.concat(parts)
     res.metadata = dict(metadata, interrupted=True, samples_done=done, samples_asked=batch)
     res.save(out)
-    say(f"interrupted: saved the {done} finished of {batch} samples to {out}")
+    say(f"{why}: saved the {done} finished of {batch} samples to {out}")

@@ -14,6 +14,7 @@ from ..ecp5 import build_board
 from ..multicore import compile_multi
 from ..quantize import quantize
 from .common import (
+    UsageError,
     add_net_args,
     add_size_args,
     check_cores,
@@ -109,8 +110,9 @@ def register_build(sub) -> None:
     p.add_argument("--seeds", type=int, default=3,
                    help="ice40, ulx3s: placement seeds to try until one meets the clock "
                         "(default 3; each is a place and route)")
-    p.add_argument("--cores", type=int, default=4,
-                   help="ulx3s: cores in the design (a power of two; default 4)")
+    p.add_argument("--cores", type=int, default=None,
+                   help="ulx3s: cores in the design (a power of two; default 4; the other "
+                        "boards hold one core)")
     add_size_args(p)
     p.set_defaults(func=run_build)
 
@@ -119,6 +121,10 @@ def run_build(args: argparse.Namespace) -> int:
     """Build, print the report, return the exit status 0."""
     check_int("--seeds", args.seeds, 1)
     check_positive("--clock", args.clock, "MHz")
+    if args.cores is not None and args.board != "ulx3s":
+        raise UsageError(f"--cores: --board {args.board} holds one core; the multi-core "
+                         f"design is --board ulx3s (or snnkit compile --cores K)")
+    args.cores = 4 if args.cores is None else args.cores
     check_cores("--cores", args.cores)
     net = load_net(args)
     out = output_dir(args.out, "--out")
