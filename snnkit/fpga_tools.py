@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .errors import SnnkitError
+from .tools import wait_for
 
 
 class BuildError(SnnkitError, RuntimeError):
@@ -41,9 +42,11 @@ def run_tool(args: list[str], cwd: Path, log: str, progress: bool = True) -> flo
     if progress:
         print(f"  {name} ... (log: {cwd / log})", flush=True)
     t0 = time.monotonic()
-    with open(cwd / log, "w") as f:
-        rc = subprocess.run(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
-                            check=False).returncode
+    with open(cwd / log, "w") as f:  # a timer while it runs; interrupted, nothing outlives it
+        proc = subprocess.Popen(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        wait_for(proc, f"  {name}" if progress else None)
+        rc = proc.returncode
     dt = time.monotonic() - t0
     if rc != 0:
         tail = (cwd / log).read_text(errors="replace").splitlines()[-15:]

@@ -60,6 +60,13 @@ def run_child(cmd: list[str], *, cwd=None, env=None,
     outlives the call. ``desc``: show a tqdm timer with this label while it runs."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    out, err = wait_for(proc, desc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def wait_for(proc: subprocess.Popen, desc: str | None = None) -> tuple:
+    """``proc.communicate()`` with a tqdm timer labelled ``desc`` (None: none) while it
+    runs; an interrupt kills its whole process group (it must lead one)."""
     bar = None
     try:
         if desc is not None:
@@ -68,8 +75,7 @@ def run_child(cmd: list[str], *, cwd=None, env=None,
             bar = tqdm(desc=desc, bar_format="{desc}: {elapsed}", leave=False)
         while True:
             try:
-                out, err = proc.communicate(timeout=None if bar is None else 0.5)
-                break
+                return proc.communicate(timeout=None if bar is None else 0.5)
             except subprocess.TimeoutExpired:
                 bar.refresh()
     except BaseException:
@@ -78,7 +84,6 @@ def run_child(cmd: list[str], *, cwd=None, env=None,
     finally:
         if bar is not None:
             bar.close()
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:

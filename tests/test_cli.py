@@ -757,6 +757,11 @@ def test_simulate_and_run_take_samples_as_train_does(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "t.npy"),
                  "--encoding", "regular", "--out", str(tmp_path / "d.npz")]) == 2
     assert "--encoding: only for samples [batch, inputs]" in capsys.readouterr().err
+    np.save(tmp_path / "wide.npy", np.zeros((2, net.n_inputs + 1)))
+    assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "wide.npy"),
+                 "--out", str(tmp_path / "e.npz")]) == 2
+    assert (f"the network's input {net.inputs[0].name!r} takes [batch, {net.n_inputs}]"
+            in capsys.readouterr().err)
     assert not (tmp_path / "c.npz").exists() and not (tmp_path / "d.npz").exists()
 
 

@@ -437,3 +437,11 @@ def test_a_network_too_big_for_both_boards_is_pointed_at_the_cores():
     assert msg.endswith("or --board cmod_a7")
     assert capacity_error("cmod_a7", huge) is not None
     assert capacity_error("ice40", huge).endswith("cores of --board ulx3s (--cores 4)")
+
+
+def test_a_long_tool_shows_a_timer_and_its_log(tmp_path, capsys):
+    assert run_tool(["sh", "-c", "echo working; sleep 1.2"], tmp_path, "t.log") >= 1.2
+    out, err = capsys.readouterr()
+    assert f"sh ... (log: {tmp_path / 't.log'})" in out and "sh done in 1 s" in out
+    assert "sh: 00:01" in err  # the timer, refreshed while it runs
+    assert (tmp_path / "t.log").read_text() == "working\n"

@@ -212,10 +212,13 @@ def encode_samples(args: argparse.Namespace, net, x):
         say(f"{len(x[0])} samples encoded as {args.net}.conversion.json says ({conv.mode} "
             f"conversion, {conv.input} input) over {len(x)} steps")
         return x, len(x)
-    if len(net.inputs) != 1 or np.shape(x)[1] != net.n_inputs:
+    if len(net.inputs) != 1:
         raise UsageError(f"--input: samples of shape {list(np.shape(x))}; the network has "
-                         f"{len(net.inputs)} input population(s) of {net.n_inputs} inputs in "
-                         f"all (samples [batch, {net.n_inputs}] need one input population)")
+                         f"{len(net.inputs)} input populations, and samples [batch, inputs] "
+                         f"feed one: give [steps, batch, inputs] arrays, one per population")
+    if np.shape(x)[1] != net.n_inputs:
+        raise UsageError(f"--input: samples of shape {list(np.shape(x))}; the network's input "
+                         f"{net.inputs[0].name!r} takes [batch, {net.n_inputs}]")
     trained = _trained_with(args)
     enc = args.encoding or trained.get("encoding") or (
         "current" if net.inputs[0].encoding == "current" else "regular")

@@ -102,10 +102,12 @@ def accuracy_line(model, conv, x, y) -> str:
         ann = model(torch.as_tensor(np.asarray(x), dtype=dtype)).argmax(-1).numpy()
     y = np.asarray(y).reshape(-1)
     acc = {b: 100 * (conv.predict(x, backend=b) == y).mean() for b in ("float", "fixed")}
+    bits = conv.network.quantization.weight_bits if conv.network.quantization else 8
+    board = (f"the board's {bits}-bit weights" if conv.input != "current" else
+             f"{bits}-bit weights; current input, which the hardware does not take")
     return (f"test accuracy on {len(y)} samples: ANN {100 * (ann == y).mean():.2f}%; "
-            f"converted, T={conv.steps}: float {acc['float']:.2f}%, fixed point (the board's "
-            f"{conv.network.quantization.weight_bits if conv.network.quantization else 8}-bit "
-            f"weights) {acc['fixed']:.2f}%")
+            f"converted, T={conv.steps}: float {acc['float']:.2f}%, fixed point ({board}) "
+            f"{acc['fixed']:.2f}%")
 
 
 def check_options(args: argparse.Namespace) -> None:
