@@ -757,6 +757,9 @@ def test_simulate_and_run_take_samples_as_train_does(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "t.npy"),
                  "--encoding", "regular", "--out", str(tmp_path / "d.npz")]) == 2
     assert "--encoding: only for samples [batch, inputs]" in capsys.readouterr().err
+    assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "t.npy"),
+                 "--steps", "4", "--out", str(tmp_path / "d.npz")]) == 2
+    assert "--steps: 4 is more than the 3 steps the input holds" in capsys.readouterr().err
     np.save(tmp_path / "wide.npy", np.zeros((2, net.n_inputs + 1)))
     assert main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "wide.npy"),
                  "--out", str(tmp_path / "e.npz")]) == 2
