@@ -296,7 +296,8 @@ def test_cli_simulate_writes_results_and_raster(tmp_path, capsys):
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     rc = main(["simulate", str(tmp_path / "n.snn"), "--input", str(tmp_path / "in.npz"),
                "--steps", "31", "--out", str(tmp_path / "o.npz"), "--quiet"])
-    assert rc == 1 and "inputs cover 30 steps but steps=31" in capsys.readouterr().err
+    assert rc == 2 and "--steps: 31 is more than the 30 steps the input holds" in (
+        capsys.readouterr().err)
 
 
 def test_encoders():
