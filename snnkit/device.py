@@ -74,6 +74,7 @@ def _bytes_of(word: int, k: int) -> int:
     return (word >> (8 * k)) & 0xFF
 
 
+_SOCKET = re.compile(r"socket://(?P<host>[^:/?]+|\[[^\]]+\]):(?P<port>\d+)/?(?P<options>\?.*)?")
 _HOST_PORT = re.compile(r"(?:(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]):)?(?P<port>\d+)")
 
 
@@ -90,25 +91,19 @@ def port_url(text: str, lowest: int = 1) -> str:
     if not text:
         raise ValueError("empty: give 5555, HOST:5555, socket://HOST:PORT or a serial device "
                          "(/dev/ttyUSB1, COM3)")
-    if text.startswith("socket://"):
-        m = re.fullmatch(r"socket://([^:/?]+|\[[^\]]+\]):(\d+)/?(\?.*)?", text)
-        if m is None:
-            raise ValueError(f"{text!r}: expected socket://HOST:PORT")
-        if m[3]:  # pyserial's options (?logging=debug): the URL as given, its port checked
-            if not lowest <= int(m[2]) < 65536:
-                raise ValueError(f"port {int(m[2])} is outside {lowest}..65535")
-            return text
-        text = f"{m[1]}:{m[2]}"
-    elif text.startswith(":"):
+    if text.startswith(":"):
         raise ValueError(f"{text!r}: a host before the colon (localhost{text}), or the port "
                          f"alone")
-    m = _HOST_PORT.fullmatch(text)
+    m = _SOCKET.fullmatch(text) or _HOST_PORT.fullmatch(text)
     if m is None:
-        return text
+        if text.startswith("socket://"):
+            raise ValueError(f"{text!r}: expected socket://HOST:PORT")
+        return text  # a device path
     port = int(m["port"])
     if not lowest <= port < 65536:
         raise ValueError(f"port {port} is outside {lowest}..65535")
-    return f"socket://{m['host'] or 'localhost'}:{port}"
+    # pyserial's options (?logging=debug) kept
+    return f"socket://{m['host'] or 'localhost'}:{port}{m.groupdict().get('options') or ''}"
 
 
 def board_info(ident: p.Identity) -> BoardInfo:

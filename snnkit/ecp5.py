@@ -9,6 +9,7 @@ multipliers itself), yowasp-ecppack (the bitstream ``ulx3s.bit``).
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -32,11 +33,15 @@ BELS = {"TRELLIS_COMB": "LUT4 (TRELLIS_COMB)", "TRELLIS_FF": "FF",
 PLL_OUT_MHZ = (3.125, 400.0)  # EHXPLLL CLKOP range (ECP5 family data sheet)
 
 
+@functools.lru_cache(maxsize=16)  # build_board checks the clock before writing, then uses it
 def pll(f_out_mhz: float, f_in_mhz: float = 25.0) -> dict[str, int | float]:
     """EHXPLLL dividers making ``f_out_mhz`` from the oscillator: the closest output with
     the VCO in 400 .. 800 MHz and the phase detector at >= 3.125 MHz (ecppll's rules).
     Raises BuildError for a clock outside the PLL's output range (the closest setting would
     be far from it)."""
+    if not PLL_OUT_MHZ[0] <= f_out_mhz <= PLL_OUT_MHZ[1]:
+        raise BuildError(f"--clock {f_out_mhz:g} MHz: no EHXPLLL setting (its output runs at "
+                         f"{PLL_OUT_MHZ[0]:g} .. {PLL_OUT_MHZ[1]:g} MHz)")
     best = None
     for clki in range(1, 129):
         pfd = f_in_mhz / clki
@@ -50,9 +55,8 @@ def pll(f_out_mhz: float, f_in_mhz: float = 25.0) -> dict[str, int | float]:
                     err = abs(out - f_out_mhz)
                     if best is None or err < best[0] - 1e-9:
                         best = (err, clki, fb, op, out)
-    if best is None or not PLL_OUT_MHZ[0] <= f_out_mhz <= PLL_OUT_MHZ[1]:
-        raise BuildError(f"--clock {f_out_mhz:g} MHz: no EHXPLLL setting (its output runs at "
-                         f"{PLL_OUT_MHZ[0]:g} .. {PLL_OUT_MHZ[1]:g} MHz)")
+    if best is None:
+        raise BuildError(f"--clock {f_out_mhz:g} MHz: no EHXPLLL setting")
     _, clki, fb, op, out = best
     return {"CLKI_DIV": clki, "CLKFB_DIV": fb, "CLKOP_DIV": op, "mhz": out}
 

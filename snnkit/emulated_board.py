@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import hardware_files as hw
 from .compiler import HardwareConfig
-from .errors import DeviceError, SimulationError
+from .errors import DeviceError, SimulationError, count
 from .rtl_backend import cache_dir, headers
 from .tools import run_child, verilator_bin
 
@@ -64,10 +64,8 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     SimulationError : verilator is missing or the build failed (its log is quoted), or
         clks_per_bit is below MIN_CLKS_PER_BIT
     """
-    if isinstance(clks_per_bit, bool) or not isinstance(clks_per_bit, int) \
-            or clks_per_bit < MIN_CLKS_PER_BIT:
-        raise SimulationError(f"clks_per_bit: must be an integer >= {MIN_CLKS_PER_BIT} (the "
-                              f"UART receiver samples mid-bit), got {clks_per_bit!r}")
+    clks_per_bit = count("clks_per_bit", clks_per_bit, MIN_CLKS_PER_BIT,
+                         " (the UART receiver samples mid-bit)")
     config = config or HardwareConfig()
     final = cache_dir(cache) / _key(config, clks_per_bit, max_payload, cores)
     exe = final / "Vhost_top"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import SimulationError
+from .errors import SimulationError, count
 
 
 def _values(x, label, lo=None, hi=None) -> np.ndarray:
@@ -26,19 +26,13 @@ def _values(x, label, lo=None, hi=None) -> np.ndarray:
     return arr
 
 
-def _steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
-    return int(steps)
-
-
 def poisson(rates, steps: int, seed: int | None = None) -> torch.Tensor:
     """Bernoulli spikes with per-step probability ``rates`` ([batch, inputs] in [0, 1]).
 
     Each call draws fresh randomness unless ``seed`` is given; with a seed (numpy's PCG64)
     the spikes are the same on every call and every machine.
     """
-    p, steps = _values(rates, "rates", 0.0, 1.0), _steps(steps)
+    p, steps = _values(rates, "rates", 0.0, 1.0), count("steps", steps)
     rng = np.random.default_rng(seed)
     return torch.from_numpy(rng.random((steps,) + p.shape) < p)
 
@@ -47,7 +41,7 @@ def regular(rates, steps: int, phase=0.0) -> torch.Tensor:
     """Deterministic spikes: input ``k`` fires whenever ``floor(rate * (t+1) + phase)``
     increases. ``phase`` in [0, 1) (a number or one per input, like ``rates``) shifts each
     train, so inputs of equal rate need not fire on the same steps."""
-    p, steps = _values(rates, "rates", 0.0, 1.0), _steps(steps)
+    p, steps = _values(rates, "rates", 0.0, 1.0), count("steps", steps)
     ph = np.broadcast_to(np.asarray(phase, np.float64), p.shape)
     if not np.all((ph >= 0) & (ph < 1)):
         raise SimulationError("phase: values must be in [0, 1)")
@@ -57,16 +51,14 @@ def regular(rates, steps: int, phase=0.0) -> torch.Tensor:
 
 def constant_current(values, steps: int) -> torch.Tensor:
     """The same real values on every step, for inputs declared with ``encoding="current"``."""
-    v, steps = _values(values, "values"), _steps(steps)
+    v, steps = _values(values, "values"), count("steps", steps)
     return torch.from_numpy(np.broadcast_to(v, (steps,) + v.shape).copy())
 
 
 def events(event_list, steps: int, batch: int, n_inputs: int) -> torch.Tensor:
     """Spikes from explicit events ``(step, sample, input)``."""
-    steps = _steps(steps)
-    for name, n in (("batch", batch), ("n_inputs", n_inputs)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise SimulationError(f"{name}: must be a positive integer, got {n!r}")
+    steps, batch, n_inputs = count("steps", steps), count("batch", batch), count(
+        "n_inputs", n_inputs)
     out = torch.zeros(steps, batch, n_inputs, dtype=torch.bool)
     for k, ev in enumerate(event_list):
         try:

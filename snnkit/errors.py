@@ -1,4 +1,9 @@
-"""The exception tree: every error snnkit raises on purpose derives from SnnkitError."""
+"""The exception tree: every error snnkit raises on purpose derives from SnnkitError; and
+the one check of a count (steps, sizes) that raises it."""
+
+from __future__ import annotations
+
+import numbers
 
 
 class SnnkitError(Exception):
@@ -22,3 +27,12 @@ class DeviceError(SnnkitError, IOError):
 
 class SweepError(SnnkitError, ValueError):
     """A sweep configuration is invalid (the message names the key), or a sweep failed."""
+
+
+def count(name: str, value, low: int = 1, why: str = "") -> int:
+    """``value`` as an int >= ``low`` (numpy integers too, not bools); else a
+    SimulationError ``"{name}: must be a positive integer (why), got ..."``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise SimulationError(f"{name}: must be {what}{why}, got {value!r}")
+    return int(value)

@@ -3,6 +3,7 @@ MMCM, and the clocks they can make."""
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 
@@ -22,6 +23,7 @@ def ice40_clock_below(f_max_mhz: float, f_in_mhz: float = 12.0) -> float | None:
     return max(below) if below else None
 
 
+@functools.lru_cache(maxsize=16)  # build checks the clock before writing, then uses it
 def ice40_pll(f_out_mhz: float, f_in_mhz: float = 12.0) -> dict[str, int]:
     """SB_PLL40_PAD divider settings for ``f_out_mhz`` from icepll (the icestorm tool).
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import SimulationError
+from .errors import SimulationError, count
 from .network import Network
 
 
@@ -72,8 +72,7 @@ def check_inputs(net: Network, inputs,
             arrays[p.name] = x
     if steps is None:
         steps = n_steps
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
+    steps = count("steps", steps)
     if n_steps < steps:
         raise SimulationError(f"steps: inputs cover {n_steps} steps but steps={steps}; "
                               f"give inputs shaped [steps, batch, inputs]")

@@ -200,11 +200,11 @@ def encode_samples(args: argparse.Namespace, net, x):
             shape = "one array per population" if isinstance(x, dict) else list(np.shape(x))
             raise UsageError(f"--encoding: only for samples [batch, inputs]; the input is "
                              f"{shape}, already [steps, batch, inputs]")
-        have = min((np.shape(v)[0] for v in x.values()), default=0) if isinstance(x, dict) \
-            else (np.shape(x)[0] if np.ndim(x) == 3 else None)
-        if args.steps is not None and have is not None and args.steps > have:
-            raise UsageError(f"--steps: {args.steps} is more than the {have} steps the input "
-                             f"holds")
+        held = [np.shape(v)[0] for v in (x.values() if isinstance(x, dict) else [x])
+                if np.ndim(v) == 3]
+        if args.steps is not None and held and args.steps > min(held):
+            raise UsageError(f"--steps: {args.steps} is more than the {min(held)} steps the "
+                             f"input holds")
         return x, args.steps
     from ..training.fit import DEFAULT_STEPS, encode
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import NetworkError, SimulationError
+from ..errors import NetworkError, SimulationError, count
 from ..fileformat import atomic_path
 
 ENCODINGS = ("regular", "poisson", "current", "sequence")
@@ -126,13 +126,17 @@ def check_data(model, x, y, steps, encoding, output, names=("x", "y")
         steps = x.shape[1]
     elif steps is None:
         steps = DEFAULT_STEPS
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise SimulationError(f"steps: must be a positive integer, got {steps!r}")
+    steps = count("steps", steps)
     if encoding in ("regular", "poisson") and (x.min() < 0 or x.max() > 1):
         raise SimulationError(f"{nx}: encoding {encoding!r} needs values in [0, 1] "
                               f"(spike rates), got [{x.min():g}, {x.max():g}]")
     return x, y, output, int(steps)
 
+
+
+def _real(v) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 def output_population(model, output: str | None) -> str:
     """The population whose spike counts are the classes (default: the last one), checked to
@@ -294,10 +298,10 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
         raise SimulationError(f"epochs: must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise SimulationError(f"batch_size: must be a positive integer, got {batch_size!r}")
-    for name, v, low in (("lr", lr, "> 0"), ("weight_decay", weight_decay, ">= 0")):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                or not (v > 0 if low == "> 0" else v >= 0):
-            raise SimulationError(f"{name}: must be a number {low}, got {v!r}")
+    if not _real(lr) or lr <= 0:
+        raise SimulationError(f"lr: must be a number > 0, got {lr!r}")
+    if not _real(weight_decay) or weight_decay < 0:
+        raise SimulationError(f"weight_decay: must be a number >= 0, got {weight_decay!r}")
     lossf = loss_fn(loss)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -422,10 +426,12 @@ def _save(path, obj) -> None:
 
 
 def write_plot(history: History, path) -> None:
-    """Loss and accuracy per epoch as a PNG (:func:`snnkit.plot.training`), atomically."""
+    """Loss and accuracy per epoch as a PNG (:func:`snnkit.plot.training`, which writes
+    atomically)."""
     from .. import plot
 
-    _atomic(path, lambda tmp: plot.training(history, tmp))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    plot.training(history, path)
 
 
 def write_json(obj, path) -> None:
