@@ -182,13 +182,20 @@ def train_qcfs(base: str = "mlp", levels: int = 8, seed: int = 0, epochs: int = 
 
 def example_model(name: str) -> nn.Module:
     """A built-in example by name: "mlp", "cnn", "mlp-qcfs8", "cnn-qcfs16", ..."""
+    base, levels = example_name(name)
+    if levels:
+        return train_qcfs(base, levels)
+    return train_mlp() if base == "mlp" else train_cnn()
+
+
+def example_name(name: str) -> tuple[str, int]:
+    """``(base, QCFS levels or 0)`` of an example's name; an unknown name is refused before
+    anything is trained."""
     base, _, q = name.partition("-")
     if base not in ("mlp", "cnn") or (q and not (q.startswith("qcfs") and q[4:].isdigit())):
         raise NetworkError(f"example: unknown example {name!r}; choose 'mlp', 'cnn', "
                            f"'mlp-qcfsL' or 'cnn-qcfsL' (L levels)")
-    if q:
-        return train_qcfs(base, int(q[4:]))
-    return train_mlp() if base == "mlp" else train_cnn()
+    return base, int(q[4:]) if q else 0
 
 
 # sequence tasks: name -> (element shape, hidden units, levels, output levels, input code).

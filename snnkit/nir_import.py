@@ -85,7 +85,7 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
     """
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
-    net = Network(dt=_step(dt, convention))
+    net = Network(dt=import_step(dt, convention))
     graph = load(graph_or_path)
     where = f"{graph_or_path}: " if isinstance(graph_or_path, (str, Path)) else ""
     if where:
@@ -103,8 +103,9 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
                            f"({type(e).__name__}: {e})") from None
 
 
-def _step(dt, convention: str) -> float:
-    """The step to import with: the caller's, or the one the exporter fixed."""
+def import_step(dt, convention: str) -> float:
+    """The step to import with: the caller's, or the one the exporter fixed (the command
+    line checks ``--dt`` with it before reading a file)."""
     fixed = EXPORTER_DT.get(convention)
     if dt is None:
         if fixed is None:

@@ -139,8 +139,8 @@ TABLE = {
     },
     "train": {
         "missing": ("train {d}/nope.snn --data {d}/train.npz -o {d}/t.snn", 2, "no such file"),
-        "wrong type": ("train {d}/net.snn --data {d}/notes.txt -o {d}/t.snn", 1,
-                       "data: cannot read"),
+        "wrong type": ("train {d}/net.snn --data {d}/notes.txt -o {d}/t.snn", 2,
+                       "--data: cannot read"),
         "wrong shape": ("train {d}/net.snn --data {d}/train_bad.npz -o {d}/t.snn --quiet", 1,
                         "5 values per sample"),
         "unwritable output": ("train {d}/net.snn --data {d}/train.npz -o {d}/afile/t.snn", 2,
@@ -847,6 +847,26 @@ def test_a_closed_pipe_on_stdout_ends_quietly(ws):
     finally:
         os.close(w)
     assert p.returncode == 141 and p.stderr == "", p.stderr
+
+
+def test_a_command_that_writes_files_finishes_them_when_stdout_closes(ws, tmp_path):
+    """`snnkit run ... | head` ended at the first report line once head left, saving
+    nothing; the report now goes nowhere and the result is written (`info` still ends)."""
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)
+    out = tmp_path / "o.npz"
+    try:
+        p = subprocess.run([sys.executable, "-m", "snnkit", "simulate", str(ws / "net.snn"),
+                            "--input", str(ws / "in.npz"), "--out", str(out), "--quiet"],
+                           stdout=w, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    finally:
+        os.close(w)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert snnkit.Result.load(out).spikes
 
 
 def test_a_csv_input_is_named_as_text_not_as_pickled_data(ws, tmp_path, capsys):

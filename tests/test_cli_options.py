@@ -5,10 +5,14 @@ never starts, so each row fails fast, without a Verilator or FPGA build."""
 import importlib
 import socket
 import sys
+import warnings
 
+import nir
 import numpy as np
 import pytest
 import torch
+
+import snnkit
 
 from snnkit.cli import main
 
@@ -26,6 +30,10 @@ def files(tmp_path_factory):
     np.save(d / "calib.npy", np.random.default_rng(1).random((20, 4)))
     np.savez(d / "train.npz", x_train=np.random.default_rng(2).random((8, 12)),
              y_train=np.arange(8) % 3)
+    np.savez(d / "wrongkeys.npz", x=np.zeros((8, 12)), y=np.arange(8) % 3)
+    with warnings.catch_warnings():  # what NIR cannot hold is beside the point here
+        warnings.simplefilter("ignore")
+        nir.write(d / "net.nir", snnkit.to_nir(make_net(per_neuron=False)))
     (d / "sweep.toml").write_text('name = "s"\ntask = "convert"\n[grid]\nsteps = [4]\n')
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -72,6 +80,11 @@ BAD = [  # (arguments, what the error says); {d} the files, {o} an empty folder
     ("emulate --port 0 --cores 3", "--cores: must be a power of two (1, 2, 4, 8, ...), got 3"),
     ("emulate --port 0 --clks-per-bit 3", "--clks-per-bit: must be an integer >= 4, got 3"),
     ("train {d}/net.snn -o {o}/t.snn --data {d}/nope.npz", "--data: no such file"),
+    ("train {d}/net.snn -o {o}/t.snn --data {d}/wrongkeys.npz",  # were exit 1
+     "--data: '{d}/wrongkeys.npz' has no ['x_train', 'y_train'] (keys: ['x', 'y'])"),
+    ("convert example:nope -o {o}/c.snn", "MODEL: example: unknown example 'nope'"),
+    ("deploy {d}/net.nir --convention snntorch --dt 1e-3 --port {port}",
+     "--dt: snntorch's export_to_nir writes its time constants for dt = 0.0001"),
     (TRAIN + " --epochs 0", "--epochs: must be an integer >= 1, got 0"),
     (TRAIN + " --steps 0", "--steps: must be an integer >= 1, got 0"),
     (TRAIN + " --batch-size 0", "--batch-size: must be an integer >= 1, got 0"),
@@ -107,7 +120,7 @@ def test_out_of_range_numbers_are_refused_before_any_work(args, says, files, tmp
     cmd = args.split()[0]
     assert main(args.format(d=files, o=out, port=port).split()) == 2
     err = capsys.readouterr().err
-    assert f"snnkit {cmd}: error: {says}" in err and "usage: snnkit" in err, err
+    assert f"snnkit {cmd}: error: {says.format(d=files)}" in err and "usage: snnkit" in err, err
     assert list(out.iterdir()) == [], "written by a refused command"
 
 

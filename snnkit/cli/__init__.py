@@ -8,7 +8,8 @@ Exit status: 0 done; 2 the command line cannot be carried out as given (a bad op
 missing or unreadable input file, an unusable output path); 1 the work failed (an invalid
 network or input, a board or a tool that failed); 130 / 143 stopped by Ctrl-C / SIGTERM
 (finished work saved where an output was named); 141, quietly, when the reader of stdout
-left (``snnkit info net.snn | head``). ``--debug`` adds the Python traceback.
+left (``snnkit info net.snn | head``; a command that writes files finishes them first,
+its report going nowhere). ``--debug`` adds the Python traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import select
 import signal
 import sys
 import threading
@@ -26,7 +26,7 @@ import warnings
 from .. import __version__
 from ..errors import SnnkitError
 from . import board, convert, demo, hardware, info, plot, simulate, sweep, train
-from .common import Formatter, Parser, UsageError
+from .common import Formatter, Parser, UsageError, stdout_closed
 
 # each adds one subcommand, in the order ``snnkit --help`` lists them
 REGISTER = (info.register, simulate.register, plot.register, train.register,
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
             print(f"{name}: stopped by {sig}", file=sys.stderr, flush=True)
             return 143 if isinstance(e, Terminated) else 130
         except BrokenPipeError:
-            if not _stdout_closed():
+            if not stdout_closed():
                 return fail("broken pipe", 1)
             # the reader of stdout left (snnkit info net.snn | head): quiet, as cat would be
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -101,16 +101,6 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001 - the boundary: a message, never a traceback
             return fail(f"{type(e).__name__}: {e}" + ("" if debug else
                         " (run with --debug for the traceback)"), 1)
-
-
-def _stdout_closed() -> bool:
-    """Whether stdout is a pipe whose reader has gone (Linux flags it POLLERR)."""
-    try:
-        poll = select.poll()
-        poll.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(ev & select.POLLERR for _, ev in poll.poll(0))
-    except (AttributeError, OSError, ValueError):
-        return False
 
 
 @contextlib.contextmanager

@@ -216,7 +216,7 @@ def run_run(args: argparse.Namespace) -> int:
         plot.raster(res, png)
         say(f"wrote {png}")
     if args.verbose:
-        print(link_report(stats))
+        say(link_report(stats))
     return 0
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
+import select
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -83,13 +86,17 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
 
     path = existing_file(args.net, option)
     if path.suffix.lower() == ".nir":
-        from ..nir_import import from_nir
+        from ..nir_import import from_nir, import_step
 
         if args.dt is None and args.convention not in EXPORTER_DT:
             raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
                              f"time; give the simulation step in seconds, e.g. --dt 1e-3; "
                              f"--convention snntorch or sinabs set it themselves)")
         check_positive("--dt", args.dt, "seconds")
+        try:  # --dt against --convention: a usage error, before the file is read
+            import_step(args.dt, args.convention or "nir")
+        except SnnkitError as e:
+            raise UsageError(f"--{e}") from None
         return _quiet_exact(lambda: from_nir(str(path), dt=args.dt,
                                              convention=args.convention or "nir"))
     if args.dt is not None or args.convention is not None:
@@ -447,4 +454,22 @@ def check_cores(option: str, value: int) -> None:
 
 
 def say(msg: str) -> None:
-    print(msg, flush=True)
+    """Print a line of a command's report. If the reader of stdout has left (``snnkit run
+    ... | head``), the rest of the report goes nowhere and the work goes on to save what
+    was asked for: only a command that just prints (``snnkit info``) ends there."""
+    try:
+        print(msg, flush=True)
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (Linux flags it POLLERR)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poll.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False

@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import datasets, model_file
 from ..convert import convert
+from ..errors import SnnkitError
 from ..network import Quantization
-from .common import UsageError, check_int, existing_file, load_arrays, output_file
+from .common import UsageError, check_int, existing_file, load_arrays, output_file, say
 
 
 def register(sub) -> None:
@@ -62,7 +63,12 @@ def load_model(spec: str, model_class: str | None = None, model_kwargs: str | No
     """The model of ``spec``: ``example:NAME`` or a model file, read without running code
     from it unless ``trust_pickle`` (:func:`snnkit.model_file.load_model`)."""
     if spec.startswith("example:"):
-        return datasets.example_model(spec.split(":", 1)[1])
+        name = spec.split(":", 1)[1]
+        try:
+            datasets.example_name(name)
+        except SnnkitError as e:
+            raise UsageError(f"MODEL: {e}") from None
+        return datasets.example_model(name)
     try:
         kwargs = json.loads(model_kwargs) if model_kwargs else {}
     except json.JSONDecodeError as e:
@@ -147,9 +153,9 @@ def run(args: argparse.Namespace) -> int:
             "layers": conv.layers, "levels": conv.levels, "input_levels": conv.input_levels,
             "kick_steps": conv.kick_steps, "input_shape": list(conv.input_shape)}
     Path(str(out) + ".conversion.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(conv.network.summary())
-    print(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
+    say(conv.network.summary())
+    say(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
           f"wrote {args.out} and {args.out}.conversion.json")
     if test is not None:
-        print(accuracy_line(model, conv, *test))
+        say(accuracy_line(model, conv, *test))
     return 0

@@ -31,7 +31,7 @@ def _quantized(args):
     net = load_net(args)
     if net.quantization is None:
         net, report = quantize(net)
-        print(f"quantisation (automatic format):\n{report}")
+        say(f"quantisation (automatic format):\n{report}")
     return net
 
 

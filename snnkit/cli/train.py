@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SimulationError
 from ..network import Quantization
 from ..quantize import auto_quantization
 from ..training import SNN, evaluate, fit
@@ -21,6 +22,7 @@ from .common import (
     flat_samples,
     load_net,
     output_file,
+    say,
 )
 
 
@@ -106,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
     output_file(ckpt, "--checkpoint")
     output_file(plot, "--plot", image=True)
     output_file(str(out) + ".history.json", "--out")
-    xtr, ytr, xte, yte = load_data(args.data)
+    try:  # a missing or unreadable --data file is a usage error, as --input's are
+        xtr, ytr, xte, yte = load_data(args.data)
+    except SimulationError as e:
+        raise UsageError(f"--{e}") from None
     xtr, xte = flat_samples(net, xtr), flat_samples(net, xte)  # a CNN's images [N, C, H, W]
     encoding = "sequence" if np.ndim(xtr) == 3 else args.encoding
     if args.steps is None and encoding != "sequence":
@@ -122,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
                       resume=not args.no_resume, progress=not args.quiet, plot=plot)
     except KeyboardInterrupt:
         if Path(ckpt).exists():
-            print(f"interrupted: {ckpt} holds the finished epochs; the same command "
+            say(f"interrupted: {ckpt} holds the finished epochs; the same command "
                   f"continues from it", flush=True)
         raise
     model.network().save(out)  # atomic, and only now
@@ -136,6 +141,6 @@ def run(args: argparse.Namespace) -> int:
         r = evaluate(model, xte, yte, steps=steps, output=args.output,
                      encoding="regular" if encoding == "poisson" else encoding)
         line += f", test accuracy {100 * r['accuracy']:.2f}%"
-    print(line)
-    print(f"wrote {out}, {plot}, {out}.history.json (checkpoint {ckpt})")
+    say(line)
+    say(f"wrote {out}, {plot}, {out}.history.json (checkpoint {ckpt})")
     return 0
