@@ -98,20 +98,27 @@ class BuildReport:
             pct = f" / {cap:,} ({100 * v / cap:.0f}%)" if cap else ""
             lines.append(f"  {k:<16} {v:>7,}{pct}")
         if self.fmax_mhz is not None:
-            met = self.fmax_mhz >= self.clock_mhz
             lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz after place and route "
-                         f"(clock {self.clock_mhz:g} MHz: {'met' if met else 'NOT met'})")
-            if not met:
-                hint = f"--clock {int(self.fmax_mhz)} or lower"
-                if self.board == "ice40":
-                    best = ice40_clock_below(self.fmax_mhz)
-                    hint = (f"--clock {best:g} (the PLL's highest clock up to Fmax)" if best
-                            else f"--clock {BOARDS['ice40'].clock_in_mhz:g} (the oscillator, "
-                                 f"no PLL)")
+                         f"(clock {self.clock_mhz:g} MHz: "
+                         f"{'met' if self.timing_met else 'NOT met'})")
+            if not self.timing_met:
                 lines.append(f"  warning: timing is not met, the bitstream may misbehave at "
-                             f"{self.clock_mhz:g} MHz; build again with {hint}")
+                             f"{self.clock_mhz:g} MHz; build again with {self.clock_hint()}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    @property
+    def timing_met(self) -> bool:
+        """Whether place and route reached the clock (True where nothing was timed)."""
+        return self.fmax_mhz is None or self.fmax_mhz >= self.clock_mhz
+
+    def clock_hint(self) -> str:
+        """The ``--clock`` to build again with when timing is not met."""
+        if self.board != "ice40":
+            return f"--clock {int(self.fmax_mhz)} or lower"
+        best = ice40_clock_below(self.fmax_mhz)
+        return (f"--clock {best:g} (the PLL's highest clock up to Fmax)" if best
+                else f"--clock {BOARDS['ice40'].clock_in_mhz:g} (the oscillator, no PLL)")
 
 
 # --------------------------------------------------------------------------- sources

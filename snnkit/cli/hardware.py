@@ -11,6 +11,7 @@ from ..board_format import board_quantization, format_line, to_board
 from ..build import BOARDS, build
 from ..compiler import BOARD_CONFIGS, HardwareConfig, board_fit, compile
 from ..ecp5 import build_board
+from ..fpga_tools import BuildError
 from ..multicore import compile_multi
 from ..quantize import quantize
 from .common import (
@@ -113,12 +114,16 @@ def register_build(sub) -> None:
     p.add_argument("--cores", type=int, default=None,
                    help="ulx3s: cores in the design (a power of two; default 4; the other "
                         "boards hold one core)")
+    p.add_argument("--allow-timing-fail", action="store_true",
+                   help="exit 0 when place and route misses the clock (the report warns); "
+                        "by default that build fails (exit 1), its files kept to inspect")
     add_size_args(p)
     p.set_defaults(func=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
-    """Build, print the report, return the exit status 0."""
+    """Build, print the report, return the exit status 0 (a BuildError when timing is not
+    met, unless ``--allow-timing-fail``)."""
     check_int("--seeds", args.seeds, 1)
     check_positive("--clock", args.clock, "MHz")
     if args.cores is not None and args.board != "ulx3s":
@@ -149,4 +154,9 @@ def run_build(args: argparse.Namespace) -> int:
                     seeds=args.seeds)
     say(str(rep))
     say(f"wrote {Path(out) / 'build_report.json'}")
+    if not rep.timing_met and not args.allow_timing_fail:  # as nextpnr itself fails
+        raise BuildError(f"timing not met: Fmax {rep.fmax_mhz:.1f} MHz after place and route, "
+                         f"below the {rep.clock_mhz:g} MHz clock, so the bitstream may "
+                         f"misbehave; build again with {rep.clock_hint()} or more --seeds "
+                         f"(--allow-timing-fail accepts it; the files are in {str(out)!r})")
     return 0
