@@ -71,7 +71,9 @@ class Shapes:
         shp = self._in_shape(name)
         if kind in self.neurons:
             v = np.asarray(_np(node.v_threshold))
-            if v.ndim == 3 or v.size > 1 and (shp is None or int(np.prod(shp)) != v.size):
+            fed = bool(self.pred[name])  # unfed: a population driven by its bias alone
+            if v.ndim == 3 or (v.size > 1 or not fed) and (shp is None
+                                                          or int(np.prod(shp)) != v.size):
                 return tuple(int(x) for x in v.shape) if v.ndim in (1, 3) else (v.size,)
         if shp is None:
             return None

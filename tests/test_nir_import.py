@@ -20,6 +20,7 @@ from snntorch.export_nir import export_to_nir
 
 import snnkit
 from snnkit import NetworkError
+from snnkit.nir_export import to_nir
 from snnkit.nir_import import from_nir
 from snnkit.nir_report import NIRApproximationWarning
 
@@ -82,13 +83,19 @@ def _snntorch_model(reset, synaptic=True, seed=0):
 def test_snntorch_leaky_synaptic_default_reset_exact():
     graph, layers = _snntorch_model("subtract")
     net, warned = _import(graph, dt=1e-4, convention="snntorch")
-    _check_same(net, _run_torch(layers, _spikes()), ["1", "3"])
+    ref = _run_torch(layers, _spikes())
+    _check_same(net, ref, ["1", "3"])
     assert net.nir_outputs == {"output": "3"}
     # the delayed reset is the neuron option, not a recurrent self projection
     assert [net.population(p).neuron.reset for p in ("1", "3")] == ["delayed", "delayed"]
     assert all(p.source != p.target for p in net.projections)
     params = {n.parameter for n in net.nir_report}
     assert {"v_reset", "bias"} <= params and warned
+    # out through snnkit's export and back: the same network (its bias unit, size 1, fed by
+    # nothing, was "cannot infer its size")
+    assert net.population("bias_unit").size == 1
+    back, _ = _import(to_nir(net), dt=net.dt)
+    _check_same(back, ref, ["1", "3"])
 
 
 def test_snntorch_export_imports_without_dt_at_its_exporters_step():
