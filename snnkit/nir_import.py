@@ -371,9 +371,16 @@ class _Importer:
         else:
             scale = dt if self.conv == "norse" else 1.0  # norse writes dt*tau
             tm = self._param(name, "tau" if kind == "LIF" else "tau_mem") / scale
-            beta = self._decay(name, "tau" if kind == "LIF" else "tau_mem", tm)
-            gain = dt * self._param(name, "r") / tm
+            r = self._param(name, "r")
+            # tau = r = inf: no leak, r / tau = 1 / dt (snntorch writes beta = 1 so)
+            integrator = np.isposinf(tm) & np.isposinf(r)
+            beta = self._decay(name, "tau" if kind == "LIF" else "tau_mem", tm, integrator)
+            with np.errstate(invalid="ignore"):
+                gain = np.where(integrator, 1.0, dt * r / tm)
             bias = dt / tm * self._param(name, "v_leak")
+            if np.any(integrator):
+                self.note(name, "tau", "tau = r = inf (snntorch's beta = 1): an integrator, "
+                          "beta 1 and input gain 1")
             alpha = 0 * ones
             if kind == "CubaLIF":
                 ts = self._param(name, "tau_syn") / scale
@@ -385,6 +392,9 @@ class _Importer:
                 model = LIF(beta=beta, threshold=thr, bias=bias)
             if np.any(bias != 0) and meta is None:
                 self.note(name, "v_leak", "dt/tau*v_leak added to v every step as the bias")
+            if self.conv == "norse" and meta is None and np.any(self._param(name, "v_leak")):
+                model.v_init = self._param(name, "v_leak")
+                self.note(name, "v_init", "norse starts the membrane at v_leak")
         if meta is None:
             self.note(name, "v_threshold", "raised by one float32 step: NIR fires on v > thr, "
                       "snnkit on v >= thr (same spikes in float32)")
@@ -434,17 +444,21 @@ class _Importer:
                       f"{'1' if kind == 'LIF' else 'the synaptic decay'})")
         return {"model": model, "gain": gain, "self": [], "exact": False}
 
-    def _decay(self, name, field, tau) -> np.ndarray:
-        if np.any(tau <= 0) or np.any(~np.isfinite(tau)):
+    def _decay(self, name, field, tau, integrator=False) -> np.ndarray:
+        """``1 - dt / tau``; 1 where ``integrator``; within float32 rounding of 0 (the tau
+        of snntorch's beta = 0 is float32(dt), a hair below dt): 0."""
+        if np.any(tau <= 0) or np.any(~np.isfinite(tau) & ~integrator):
             raise NetworkError(f"NIR node {name!r}.{field}: time constants must be positive "
-                               f"and finite, got {_fmt(tau)}")
-        d = 1 - self.dt / tau
+                               f"and finite (or tau = r = inf, an integrator), got {_fmt(tau)}")
+        d = np.where(integrator, 1.0, 1 - self.dt / tau)
+        d = np.where(np.abs(d) <= _SNAP, 0.0, d)
         if np.any(d < 0):
+            hint = "" if self.conv == "snntorch" else (
+                " (a file from snntorch's export_to_nir: convention='snntorch', which takes "
+                "its dt = 1e-4 itself)")
             raise NetworkError(f"NIR node {name!r}.{field}: dt={self.dt:g} s exceeds the time "
                                f"constant {tau.min():.9g} s (forward Euler would give a negative "
-                               f"decay); use a smaller dt or the exporter's (a file from "
-                               f"snntorch's export_to_nir: convention='snntorch', which "
-                               f"takes its dt = 1e-4 itself)")
+                               f"decay); use a smaller dt or the exporter's" + hint)
         return d
 
     def _restore(self, name, meta, model, beta, alpha):

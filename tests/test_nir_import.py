@@ -140,7 +140,10 @@ def test_snntorch_rleaky_recurrent_exact():
     _check_same(net, ref, [rec[0].target])
 
 
-def test_norse_lifbox_lif_exact():
+@pytest.mark.parametrize("v_leak", [0.0, 0.4])
+def test_norse_lifbox_lif_exact(v_leak):
+    """With v_leak != 0, norse also starts the membrane at v_leak (read as v_init; it
+    started at 0: 16-19 of 600 spikes differed)."""
     torch.manual_seed(1)
     fc1, fc2 = torch.nn.Linear(N_IN, N_H), torch.nn.Linear(N_H, N_OUT)
     with torch.no_grad():
@@ -148,10 +151,10 @@ def test_norse_lifbox_lif_exact():
         fc2.weight.mul_(30)
     c1 = norse.LIFBoxCell(norse.LIFBoxParameters(
         tau_mem_inv=torch.full((N_H,), 100.0), v_th=torch.rand(N_H) * 0.5 + 0.5,
-        v_leak=torch.zeros(N_H)))
+        v_leak=torch.full((N_H,), v_leak)))
     c2 = norse.LIFCell(norse.LIFParameters(
         tau_syn_inv=torch.full((N_OUT,), 200.0), tau_mem_inv=torch.full((N_OUT,), 100.0),
-        v_th=torch.ones(N_OUT), v_leak=torch.zeros(N_OUT)))
+        v_th=torch.ones(N_OUT), v_leak=torch.full((N_OUT,), v_leak)))
     graph = norse.to_nir(norse.SequentialState(fc1, c1, fc2, c2), torch.zeros(1, N_IN), dt=1e-3)
     x, ref, states = _spikes(), [[], []], [None, None]
     with torch.no_grad():
@@ -163,6 +166,23 @@ def test_norse_lifbox_lif_exact():
     net, warned = _import(graph, dt=1e-3, convention="norse")
     _check_same(net, [torch.stack(r) for r in ref], ["1", "3"])
     assert any(n.parameter == "r" for n in net.nir_report) and warned
+    assert any(n.parameter == "v_init" for n in net.nir_report) == (v_leak != 0)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_snntorch_leaky_at_beta_0_and_1_imports_exact(beta):
+    """snntorch writes beta = 0 as tau = float32(1e-4), a hair below its dt ("dt exceeds
+    the time constant"), and beta = 1 as tau = r = inf ("must be finite"): both refused."""
+    torch.manual_seed(2)
+    fc = torch.nn.Linear(N_IN, N_H)
+    with torch.no_grad():
+        fc.weight.mul_(2)
+    lif = snn.Leaky(beta=torch.full((N_H,), beta), threshold=torch.full((N_H,), 1.0),
+                    init_hidden=True)
+    graph = export_to_nir(torch.nn.Sequential(fc, lif), torch.zeros(N_IN))
+    net, _ = _import(graph, convention="snntorch")
+    assert np.all(net.population("1").neuron.beta == beta)
+    _check_same(net, _run_torch([(fc, lif)], _spikes()), ["1"])
 
 
 # --------------------------------------------------------------------------- graph forms
