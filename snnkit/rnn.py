@@ -166,9 +166,16 @@ class Recorder:
         return None
 
     def run(self, model, x, override=None):
+        """``model(x)`` in float64, its own ``torch.zeros(batch, H)`` states too (float32
+        by default: "mat1 and mat2 must have the same dtype")."""
         self.calls, self.override = [], override
-        with torch.no_grad():
-            y = model(x)
+        dtype = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            with torch.no_grad():
+                y = model(x)
+        finally:
+            torch.set_default_dtype(dtype)
         if isinstance(y, tuple):
             y = y[0]
         return y

@@ -203,6 +203,33 @@ def test_loop_cell_with_features_and_qcfs_output_is_read_and_converted():
     assert np.array_equal(conv.predict(x, "fixed"), q.predict(x))
 
 
+class _CellLoop(nn.Module):
+    """nn.RNNCell in a loop, its state started as most people write it: torch.zeros(B, H),
+    float32 whatever the input's dtype."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.cell, self.fc = nn.RNNCell(4, 6, nonlinearity="relu"), nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.zeros(x.shape[0], 6)
+        for t in range(x.shape[1]):
+            h = self.cell(x[:, t], h)
+        return self.fc(h)
+
+
+def test_a_cell_loop_with_a_float32_state_converts():
+    """The reading runs the model in float64: its float32 state failed with "mat1 and mat2
+    must have the same dtype" (blamed on the model); torch's default dtype is float64 while
+    it runs, and restored after."""
+    x = _seqs(seed=2).astype(np.float32)
+    conv = convert(_CellLoop(), x, levels=4)
+    assert torch.get_default_dtype() == torch.float32
+    assert [ly.kind for ly in conv.qrnn.integers()] == ["recurrent", "readout"]
+    assert np.array_equal(conv.predict(x, "fixed"), conv.qrnn.predict(x))
+
+
 class _CRNN(nn.Module):
     """A CRNN: a Conv1d over each [1, 8] element, a loop cell, a linear read-out."""
 
