@@ -60,7 +60,8 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
     graph_or_path : ``nir.NIRGraph``, its ``to_dict()`` dict, or a path to a ``.nir`` file
     dt : time step in seconds used to discretise the time constants and delays; may be left
         out where the exporter fixes it (``"snntorch"``: 1e-4, ``"sinabs"``: taus in steps),
-        and must then be that value for ``"snntorch"``
+        and must then be that value for ``"snntorch"``, or where snnkit wrote the graph (it
+        carries the step it was exported at; another is reported as approximated)
     convention : how to read neuron nodes whose meaning depends on the exporter:
         ``"nir"`` the NIR definition (reset to ``v_reset`` at once; norse's LIFBoxCell and IAF,
         snntorch with ``reset_mechanism="zero"``); ``"snntorch"`` snntorch's default Leaky /
@@ -85,15 +86,22 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
     """
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
-    net = Network(dt=import_step(dt, convention))
     graph = load(graph_or_path)
+    saved = saved_step(graph)
+    net = Network(dt=import_step(saved if dt is None and convention == "nir" else dt,
+                                 convention))
     where = f"{graph_or_path}: " if isinstance(graph_or_path, (str, Path)) else ""
     if where:
         _check_digest(graph, where)
     try:
         nodes, edges = drop_added_inputs(*inline(graph))
         check_types(nodes, _NEURONS + _LINEAR + ("Input", "Output"))
-        return _Importer(nodes, edges, net, convention, input_encoding).run()
+        notes = []
+        if saved is not None and not np.isclose(net.dt, saved, rtol=1e-6, atol=0):
+            notes.append(Note("graph", "dt", f"read at dt={net.dt:g} s; snnkit exported it at "
+                              f"dt={saved:g} s, so every decay differs from the exported "
+                              f"network's (leave dt out to read it as exported)", False))
+        return _Importer(nodes, edges, net, convention, input_encoding, notes).run()
     except NetworkError as e:  # a file's errors name the file too
         if not where or str(e).startswith(where):
             raise
@@ -101,6 +109,18 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
     except _MALFORMED as e:  # parameters of the wrong kind or shape reaching numpy
         raise NetworkError(f"{where or 'graph: '}a malformed NIR graph "
                            f"({type(e).__name__}: {e})") from None
+
+
+def saved_step(graph_or_path) -> float | None:
+    """The step a graph snnkit exported was simulated at (``snnkit_dt``), or None."""
+    graph = load(graph_or_path) if isinstance(graph_or_path, (str, Path, dict)) \
+        else graph_or_path
+    saved = (getattr(graph, "metadata", None) or {}).get("snnkit_dt")
+    try:
+        saved = float(np.asarray(saved).reshape(()))
+    except (TypeError, ValueError):
+        return None
+    return saved if np.isfinite(saved) and saved > 0 else None
 
 
 def import_step(dt, convention: str) -> float:
@@ -143,11 +163,11 @@ _MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, Overf
 class _Importer:
     """Turns a flat NIR graph into populations and projections (one pass each)."""
 
-    def __init__(self, nodes, edges, net, convention, encoding):
+    def __init__(self, nodes, edges, net, convention, encoding, notes=()):
         self.nodes, self.edges, self.net = nodes, edges, net
         self.conv, self.encoding = convention, encoding
         self.dt = net.dt
-        self.notes: list[Note] = []
+        self.notes: list[Note] = list(notes)
         self.pred = {n: [a for a, b in edges if b == n] for n in nodes}
         for a, b in edges:
             for end in (a, b):

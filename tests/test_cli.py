@@ -489,9 +489,19 @@ def test_a_port_that_is_neither_a_name_nor_a_serial_port_is_named():
 
 
 def test_nir_networks_need_dt_everywhere(ws, tmp_path, capsys):
+    """Except a graph snnkit wrote: it carries its step (it asked for --dt, and read at
+    another step every decay silently differed)."""
     import nir
 
-    nir.write(tmp_path / "m.nir", snnkit.to_nir(snnkit.load(ws / "board.snn")))
+    net = snnkit.load(ws / "board.snn")
+    graph = snnkit.to_nir(net)
+    nir.write(tmp_path / "own.nir", graph)
+    assert main(["info", str(tmp_path / "own.nir")]) == 0
+    assert f"dt={net.dt:g} s" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "own.nir"), "--dt", "1e-4"]) == 0
+    assert f"snnkit exported it at dt={net.dt:g} s" in capsys.readouterr().err
+    graph.metadata = {}  # as another tool writes it
+    nir.write(tmp_path / "m.nir", graph)
     for argv in (["info", str(tmp_path / "m.nir")],
                  ["simulate", str(tmp_path / "m.nir"), "--input", str(ws / "in.npz"), "--out",
                   str(tmp_path / "o.npz")],

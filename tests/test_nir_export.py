@@ -201,6 +201,24 @@ def test_a_bias_driven_population_that_drives_another_reads_back(tmp_path, size)
         assert all(torch.equal(ref.spikes[k], res.spikes[k]) for k in ref.spikes)
 
 
+def test_a_graph_snnkit_wrote_is_read_at_its_own_step(tmp_path):
+    """Left out, dt is the step the file was exported at; another is reported (it was
+    silent: beta 0.9 at 1 ms read at 0.1 ms became 0.99, 24 spikes became 0)."""
+    net = snnkit.Network(dt=2e-3)
+    net.add_input("x", 4)
+    net.add_population("out", 3, snnkit.LIF(beta=0.9))
+    net.connect("x", "out", np.full((3, 4), 0.3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        nir.write(tmp_path / "net.nir", to_nir(net))
+    back = from_nir(tmp_path / "net.nir")
+    assert back.dt == 2e-3 and np.allclose(back.population("out").neuron.beta, 0.9)
+    assert not [n for n in back.nir_report if n.parameter == "dt"]
+    with pytest.warns(NIRApproximationWarning, match="snnkit exported it at dt=0.002 s"):
+        other = from_nir(tmp_path / "net.nir", dt=1e-3)
+    assert other.dt == 1e-3
+
+
 def test_export_of_inputs_alone_is_refused():
     net = snnkit.Network()
     net.add_input("in", 3)

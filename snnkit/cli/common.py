@@ -79,26 +79,29 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
 
     Raises
     ------
-    UsageError : missing file, ``--dt`` missing for .nir or given for .snn
+    UsageError : missing file, ``--dt`` missing for a .nir that does not carry its step, or
+        given for .snn
     NetworkError : the file is not a valid network (from the loader)
     """
     from ..network import load
 
     path = existing_file(args.net, option)
     if path.suffix.lower() == ".nir":
-        from ..nir_import import from_nir, import_step
+        from ..nir_import import from_nir, import_step, saved_step
 
-        if args.dt is None and args.convention not in EXPORTER_DT:
+        conv = args.convention or "nir"
+        saved = saved_step(path) if args.dt is None and conv == "nir" else None
+        if args.dt is None and conv not in EXPORTER_DT and saved is None:
             raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
                              f"time; give the simulation step in seconds, e.g. --dt 1e-3; "
-                             f"--convention snntorch or sinabs set it themselves)")
+                             f"--convention snntorch or sinabs set it themselves, and a graph "
+                             f"snnkit exported carries its own)")
         check_positive("--dt", args.dt, "seconds")
         try:  # --dt against --convention: a usage error, before the file is read
-            import_step(args.dt, args.convention or "nir")
+            import_step(saved or args.dt, conv)
         except SnnkitError as e:
             raise UsageError(f"--{e}") from None
-        return _quiet_exact(lambda: from_nir(str(path), dt=args.dt,
-                                             convention=args.convention or "nir"))
+        return _quiet_exact(lambda: from_nir(str(path), dt=args.dt, convention=conv))
     if args.dt is not None or args.convention is not None:
         opt = "--dt" if args.dt is not None else "--convention"
         raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
