@@ -458,6 +458,11 @@ class _Importer:
             model = CubaLIF(alpha=alpha, beta=decay("tau_mem"), threshold=thr)
             gain = gain * alpha
         self.note(name, "spikes", _MULTI_SPIKE[self.conv], exact=False)
+        if self.conv == "sinabs" and kind == "LIF":
+            self.note(name, "norm_input", "read as sinabs' LIF(norm_input=False, tau_syn=None), "
+                      "which the file cannot tell from its defaults: its LIF's default "
+                      "norm_input=True scales the input by 1 - exp(-1/tau), so the spikes "
+                      "differ; build the layer with norm_input=False", exact=False)
         if kind != "IF":
             self.note(name, "tau", f"{self.conv}: exact decay exp(-{'1' if unit == 1 else 'dt'}"
                       f"/tau); r and w_in are not read (its input gain is "

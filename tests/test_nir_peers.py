@@ -96,6 +96,9 @@ def test_sinabs_dense_model_imports_and_matches():
     assert list(np.asarray(graph.nodes["input"].input_type["input"])) == [T, 10]
     net = _import(graph, convention="sinabs")
     assert net.population("input").size == 10
+    # the file cannot say norm_input (True by default: other spikes): the report says so
+    said = {(n.node, n.parameter): n.exact for n in net.nir_report}
+    assert said[("3", "norm_input")] is False and ("1", "norm_input") not in said
     sinabs.reset_states(model)  # the export ran the model once
     ref = {}
     hooks = [model[i].register_forward_hook(lambda m, a, o, i=i: ref.__setitem__(str(i), o))
