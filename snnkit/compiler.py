@@ -105,11 +105,15 @@ class HardwareConfig:
                      for p in hw.projections if p.stdp is not None)
         refr = max((int(np.max(p.neuron.refractory)) for p in net.neuron_populations),
                    default=0)
+        amp = max((max(st.a_plus, st.a_minus) for st in (
+            integer_stdp(hw, i, q) for i, p in enumerate(hw.projections) if p.stdp is not None)),
+            default=0)
         sizes = {"n_max": _pow2(net.n_inputs + net.n_neurons, 64),
                  "syn_max": _pow2(words, 1024), "p_max": _pow2(len(hw.populations), 4),
                  "pr_max": _pow2(len(hw.projections), 4),
                  "d_max": _pow2(_delay(low) + 1, 4) - 1, "tr_max": _pow2(traces, 256),
-                 "r_bits": max(8, int(refr).bit_length()), "delayed_reset": bool(dr)}
+                 "r_bits": max(8, int(refr).bit_length()),
+                 "a_bits": max(cls.a_bits, int(amp).bit_length()), "delayed_reset": bool(dr)}
         widths = {k: getattr(q, k) for k in ("weight_bits", "state_bits", "decay_bits",
                                              "trace_bits", "frac_bits", "trace_frac_bits",
                                              "stdp_frac_bits")}
@@ -386,7 +390,9 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
                 if getattr(st, k) >= 1 << c.a_bits:
                     raise NetworkError(f"{where}.{k}: {getattr(pr.stdp, k)} is "
                                        f"{getattr(st, k)} LSB, more than the {c.a_bits}-bit "
-                                       f"amplitude register holds")
+                                       f"amplitude register holds (a_bits="
+                                       f"{int(getattr(st, k)).bit_length()} in the "
+                                       f"HardwareConfig holds it)")
             on = pr.stdp.enabled if learning is None else bool(learning)
             row.update(flags=(ProjFlag.STDP if on else 0)
                        | (ProjFlag.NEAREST if st.nearest else 0)

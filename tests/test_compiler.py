@@ -249,3 +249,21 @@ def test_snntorch_leaky_layer_of_1000_fits_with_the_native_delayed_reset(tmp_pat
     assert requirements(net, lowered)["weight words"][0] == 1_100_000
     # the FPGA boards keep the lowered form: the self-projection does not fit them
     assert not board_config(net).delayed_reset
+
+
+def test_the_automatic_size_widens_the_amplitude_register_for_the_network(tmp_path):
+    """With 16 fraction bits of STDP, a_plus = 0.05 is 26 bits: the fixed simulator ran it,
+    the RTL backends' automatic size kept 24 bits and refused it ("more than the 24-bit
+    amplitude register holds")."""
+    net = snnkit.Network(dt=1e-3)
+    net.add_input("in", 2)
+    net.add_population("o", 2, snnkit.LIF(threshold=1.0))
+    net.connect("in", "o", 0.5, stdp=snnkit.STDP(a_plus=0.05, a_minus=0.04))
+    net.quantization = snnkit.Quantization(weight_bits=16, state_bits=32, frac_bits=14,
+                                           stdp_frac_bits=16)
+    config = HardwareConfig.for_network(net)
+    assert config.a_bits == int(0.05 * 2**16 * 2**14).bit_length() == 26
+    snnkit.compile(net, tmp_path / "c", config)
+    with pytest.raises(snnkit.NetworkError, match=r"24-bit amplitude register holds "
+                                                  r"\(a_bits=26 in the HardwareConfig"):
+        snnkit.compile(net, tmp_path / "d", HardwareConfig.for_network(net, a_bits=24))
