@@ -31,7 +31,7 @@ from .errors import NetworkError, SimulationError
 from .network import Network
 from .partition import Partition, partition
 from .result import Result
-from .rtl_backend import BACKENDS, HDL_DIR, cache_dir, headers, input_words
+from .rtl_backend import BACKENDS, HDL_DIR, cache_dir, headers, input_words, sim_command
 from .tools import verilator_bin
 
 
@@ -256,8 +256,8 @@ def run_multi(net: Network, inputs, steps: int | None, backend: str, cores: int,
                     f"+steps={steps}", f"+out={out}", f"+states={int(states)}",
                     f"+wdump={int('weights' in record and learns)}",
                     f"+wfinal={int(plastic)}", "+learn=1"]
-            cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=d, check=False)
+            proc = subprocess.run(sim_command(backend, exe, args), capture_output=True,
+                                  text=True, cwd=d, check=False)
             if proc.returncode != 0 or not out.exists():
                 raise SimulationError(f"multi-core run ({backend}) failed:\n"
                                       f"{(proc.stdout + proc.stderr)[-3000:]}")

@@ -138,8 +138,7 @@ def run_sample(exe: Path, backend: str, img_dir: Path, words: list[int], steps: 
             f"+inputs={img_dir / 'inputs.hex'}", f"+nin={len(words)}", f"+steps={steps}",
             f"+bias={img_dir / 'bias.hex'}", f"+nbias={nbias}",
             f"+out={out}", f"+nstate={nstate}", f"+wdump={wdump}", f"+wfinal={wfinal}"]
-    cmd = [str(exe)] + args if backend == "verilator" else ["vvp", "-n", str(exe)] + args
-    proc = run_child(cmd, cwd=img_dir)
+    proc = run_child(sim_command(backend, exe, args), cwd=img_dir)
     if proc.returncode != 0 or not out.exists():
         raise SimulationError(f"backend {backend!r}: simulation failed:\n"
                               f"{(proc.stdout + proc.stderr)[-3000:]}")
@@ -290,3 +289,14 @@ def _result(net, arrays, steps, batch, record, dumps, plastic, learns, report,
                 [np.stack([mat(d["weights"][k]) for d in dumps]) for k in range(steps)]))
     lsb = 2.0 ** -net.quantization.frac_bits
     return Result(backend, steps, batch, spikes, states, weights, trace, lsb=lsb)
+
+
+def sim_command(backend: str, exe: Path, args: list[str]) -> list[str]:
+    """The command that runs a built test bench: Verilator's binary, or Icarus' ``vvp``
+    (looked up here: missing, the run would fail with a bare "No such file 'vvp'")."""
+    if backend == "verilator":
+        return [str(exe)] + args
+    vvp = shutil.which("vvp")
+    if vvp is None:
+        raise SimulationError("backend 'icarus': vvp not found (apt-get install iverilog)")
+    return [vvp, "-n", str(exe)] + args

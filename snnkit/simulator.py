@@ -106,6 +106,17 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
     NetworkError : the network does not fit the fixed-point format
     """
     if backend in ("verilator", "icarus"):
+        if precision != "fp32":
+            raise SimulationError(f"precision: only the float backend has a choice (backend "
+                                  f"{backend!r} is exact)")
+        if device is not None:
+            raise SimulationError(f"device: only the float and fixed backends run on a torch "
+                                  f"device (backend {backend!r} runs the RTL), got {device!r}")
+        config = backend_options.get("config")
+        if config is not None and type(config).__name__ != "HardwareConfig":
+            raise SimulationError(f"config: must be a snnkit.compiler.HardwareConfig, got "
+                                  f"{type(config).__name__} (HardwareConfig.for_network(net, "
+                                  f"**sizes) makes one)")
         cores = backend_options.pop("cores", 1)
         if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
             raise SimulationError(f"cores: must be a positive integer, got {cores!r}")

@@ -224,6 +224,27 @@ def test_bad_options_and_networks_raise(rtl_cache):
     with pytest.raises(snnkit.SimulationError, match="spike inputs must be 0 or 1"):
         snnkit.simulate(net, x.to(torch.int64) * 2, backend="icarus", config=CONFIG,
                         cache_dir=rtl_cache)
+    # float-only options were ignored; a dict for config met a bare AttributeError
+    for bad, says in (({"precision": "bf16"}, "precision: only the float backend"),
+                      ({"device": "cuda:7"}, "device: only the float and fixed backends"),
+                      ({"config": {"n_max": 64}}, "config: must be a snnkit.compiler."
+                                                  "HardwareConfig, got dict"),
+                      ({"config": {"n_max": 64}, "cores": 2}, "config: must be")):
+        with pytest.raises(snnkit.SimulationError, match=says):
+            snnkit.simulate(net, x, backend="verilator", **bad)
+
+
+def test_a_missing_vvp_is_named(monkeypatch, tmp_path):
+    """Only iverilog was looked up: without vvp the run ended in "No such file 'vvp'"."""
+    from pathlib import Path
+
+    from snnkit.rtl_backend import sim_command
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(snnkit.SimulationError, match=r"vvp not found \(apt-get install "
+                                                     r"iverilog\)"):
+        sim_command("icarus", Path("tb_snn.vvp"), [])
+    assert sim_command("verilator", Path("Vtb_snn"), ["+a"]) == ["Vtb_snn", "+a"]
 
 
 def always_spiking_stdp_net():
