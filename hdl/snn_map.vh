@@ -1,6 +1,6 @@
 // The core's memory map and the UART link's constants, as Verilog defines.
 // GENERATED from snnkit/memory_map.py: do not edit; regenerate with
-//     python -m snnkit.memory_map
+//     python -m snnkit.map_header
 // (tests/test_memory_map.py checks that this file is current).
 `ifndef SNN_MAP_VH
 `define SNN_MAP_VH

@@ -5,8 +5,8 @@ The RTL reads the same numbers from ``hdl/snn_map.vh``, a Verilog header generat
 module together with the link constants of :mod:`snnkit.protocol` (opcodes, error codes,
 SYNC). Regenerate it after an edit here::
 
-    python -m snnkit.memory_map            # writes hdl/snn_map.vh
-    python -m snnkit.memory_map --check    # exit 1 when the committed header is stale
+    python -m snnkit.map_header            # writes hdl/snn_map.vh
+    python -m snnkit.map_header --check    # exit 1 when the committed header is stale
 
 tests/test_memory_map.py fails while the committed header differs from :func:`verilog_header`.
 Meanings of the registers and fields: docs/hardware.md.
@@ -14,10 +14,7 @@ Meanings of the registers and fields: docs/hardware.md.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from enum import IntEnum, IntFlag
-from pathlib import Path
 
 from . import protocol as p
 from .hardware_files import HDL
@@ -334,7 +331,7 @@ def verilog_header() -> str:
     """The text of ``hdl/snn_map.vh``: every constant of this module as a Verilog define."""
     lines = ["// The core's memory map and the UART link's constants, as Verilog defines.",
              "// GENERATED from snnkit/memory_map.py: do not edit; regenerate with",
-             "//     python -m snnkit.memory_map",
+             "//     python -m snnkit.map_header",
              "// (tests/test_memory_map.py checks that this file is current).",
              "`ifndef SNN_MAP_VH", "`define SNN_MAP_VH"]
     for name, value, comment in _macros():
@@ -345,28 +342,3 @@ def verilog_header() -> str:
         else:
             lines.append(f"`define {name:<28} {value:<12} // {comment}")
     return "\n".join(lines + ["", "`endif", ""])
-
-
-def main(argv=None) -> int:
-    """``python -m snnkit.memory_map [--check] [--out PATH]``: write (or check) the header."""
-    ap = argparse.ArgumentParser(prog="python -m snnkit.memory_map",
-                                 description="Generate hdl/snn_map.vh from snnkit.memory_map")
-    ap.add_argument("--check", action="store_true",
-                    help="do not write: exit 1 when the file differs from what would be written")
-    ap.add_argument("--out", type=Path, default=HEADER_PATH, help="header path")
-    args = ap.parse_args(argv)
-    text = verilog_header()
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is stale: run python -m snnkit.memory_map", file=sys.stderr)
-            return 1
-        print(f"{args.out} is current")
-        return 0
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

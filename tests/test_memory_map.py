@@ -3,6 +3,7 @@ the table generates, and the header's defines evaluate in a simulator to the tab
 
 import subprocess
 
+from snnkit import map_header
 from snnkit import memory_map as mm
 from snnkit import protocol as p
 from snnkit.compiler import POP_FIELDS, PROJ_FIELDS, HardwareConfig
@@ -10,16 +11,16 @@ from snnkit.compiler import POP_FIELDS, PROJ_FIELDS, HardwareConfig
 
 def test_committed_header_is_current():
     assert mm.HEADER_PATH.read_text() == mm.verilog_header(), (
-        "hdl/snn_map.vh is stale: regenerate it with python -m snnkit.memory_map")
+        "hdl/snn_map.vh is stale: regenerate it with python -m snnkit.map_header")
 
 
 def test_check_command_finds_a_stale_header(tmp_path, capsys):
     out = tmp_path / "snn_map.vh"
-    assert mm.main(["--out", str(out), "--check"]) == 1  # missing
-    assert mm.main(["--out", str(out)]) == 0 and out.read_text() == mm.verilog_header()
-    assert mm.main(["--out", str(out), "--check"]) == 0
+    assert map_header.main(["--out", str(out), "--check"]) == 1  # missing
+    assert map_header.main(["--out", str(out)]) == 0 and out.read_text() == mm.verilog_header()
+    assert map_header.main(["--out", str(out), "--check"]) == 0
     out.write_text(out.read_text().replace("'h013", "'h014"))
-    assert mm.main(["--out", str(out), "--check"]) == 1
+    assert map_header.main(["--out", str(out), "--check"]) == 1
     assert "stale" in capsys.readouterr().err
 
 
