@@ -42,9 +42,10 @@ def encode(x, frac: int) -> np.ndarray:
 def _check_range(q: np.ndarray, lo: int, hi: int, label: str, what: str, x) -> None:
     if q.size and (q.min() < lo or q.max() > hi):
         xv = np.asarray(x, np.float64)
+        k = int(np.argmax(np.abs(q)))
         raise NetworkError(
-            f"{label}: value {xv.flat[np.argmax(np.abs(xv))]:.6g} does not fit {what} "
-            f"(range {lo}..{hi} LSB); use fewer frac_bits or more bits")
+            f"{label}: value {np.broadcast_to(xv, q.shape).flat[k]:.6g} ({q.flat[k]} LSB) "
+            f"does not fit {what} (range {lo}..{hi} LSB); use fewer frac_bits or more bits")
 
 
 @dataclass

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import snnkit
-
 from snnkit.cli import main
 
 from .conftest import make_net
