@@ -55,6 +55,7 @@ class _Tracer(fx.Tracer):
 _RETRAIN = "ReLU (or QCFS for the lossless mode: docs/convert.md); retrain with it"
 _INSTEAD = {"maxpool2d": "AvgPool2d (a spiking max has no exact rate equivalent); retrain with it",
             "adaptiveavgpool2d": "AvgPool2d with the kernel that gives the same output size",
+            "avgpool2d": "the module nn.AvgPool2d (the function is not read)",
             "gelu": _RETRAIN, "silu": _RETRAIN, "sigmoid": _RETRAIN, "tanh": _RETRAIN,
             "leakyrelu": "ReLU (spike rates cannot be negative); retrain with it"}
 

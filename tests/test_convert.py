@@ -398,6 +398,22 @@ def test_maxpool_is_refused():
         convert(model, np.zeros((2, 1, 4, 4)))
 
 
+def test_functional_avg_pool_names_the_module():
+    """F.avg_pool2d was refused with no hint (the module converts)."""
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.f = nn.Conv2d(1, 2, 3), nn.Linear(2 * 3 * 3, 3)
+
+        def forward(self, x):
+            return self.f(torch.nn.functional.avg_pool2d(torch.relu(self.c(x)), 2).flatten(1))
+
+    with pytest.raises(snnkit.NetworkError, match=r"avg_pool2d: function\) is not supported "
+                                                  r"for conversion; use the module nn.AvgPool2d"):
+        convert(M(), np.zeros((2, 1, 8, 8)))
+
+
 def test_lossless_needs_qcfs_activations():
     model, shape = _models(nn.ReLU)["linear"]
     with pytest.raises(snnkit.NetworkError, match="QCFS"):
