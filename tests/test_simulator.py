@@ -261,7 +261,7 @@ def test_fixed_point_refuses_values_that_do_not_fit():
     net = one_neuron(IF(threshold=1.0), weight=3.0,
                      quant=snnkit.Quantization(weight_bits=8, frac_bits=6))
     with pytest.raises(snnkit.NetworkError, match=r"projections\[0\] \(in->n\)\.weight: value 3 "
-                                                  r"does not fit 8-bit weights"):
+                                                  r"\(192 LSB\) does not fit 8-bit weights"):
         snnkit.simulate(net, silent(3), backend="fixed")
 
 
