@@ -153,17 +153,22 @@ def test_export_refuses_cubalif_without_leak():
         to_nir(net)
 
 
+def _read_back(net, tmp_path):
+    """``net`` exported and read back, from the graph and from a file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        graph = to_nir(net)
+        nir.write(tmp_path / "net.nir", graph)
+        return [from_nir(graph, dt=net.dt), from_nir(tmp_path / "net.nir", dt=net.dt)]
+
+
 def test_a_population_driven_by_its_bias_alone_reads_back_without_an_added_input(tmp_path):
     net = snnkit.Network(dt=1e-3)
     net.add_input("in", 4)
     net.add_population("clock", 3, snnkit.IF(bias=0.2))  # nothing feeds it: nir adds an Input
     net.add_population("o", 2, snnkit.LIF(beta=0.9, bias=0.1))
     net.connect("in", "o", np.full((2, 4), 0.3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NIRApproximationWarning)
-        graph = to_nir(net)
-        nir.write(tmp_path / "net.nir", graph)
-        backs = [from_nir(graph, dt=1e-3), from_nir(tmp_path / "net.nir", dt=1e-3)]
+    backs = _read_back(net, tmp_path)
     x = snnkit.encoders.poisson(np.full((2, 4), 0.5), steps=20, seed=0)
     ref = snnkit.simulate(net, x)
     assert ref.spikes["clock"].any()
@@ -186,11 +191,7 @@ def test_a_bias_driven_population_that_drives_another_reads_back(tmp_path, size)
     net.add_population("out", 3, snnkit.LIF(beta=0.9))
     net.connect("x", "out", np.full((3, 4), 0.3))
     net.connect("clock", "out", np.full((3, size), 0.2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NIRApproximationWarning)
-        graph = to_nir(net)
-        nir.write(tmp_path / "net.nir", graph)
-        backs = [from_nir(graph, dt=1e-3), from_nir(tmp_path / "net.nir", dt=1e-3)]
+    backs = _read_back(net, tmp_path)
     x = snnkit.encoders.poisson(np.full((2, 4), 0.5), steps=30, seed=0)
     ref = snnkit.simulate(net, x)
     assert ref.spikes["clock"].any() and ref.spikes["out"].any()
