@@ -82,14 +82,14 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
 
     Raises
     ------
-    NetworkError : unsupported node (named with its type), bad parameters, bad dt
+    NetworkError : unsupported node (named with its type), bad parameters
+    StepError : dt missing where the graph does not fix it, or not the exporter's
     """
     if convention not in CONVENTIONS:
         raise NetworkError(f"convention: must be one of {CONVENTIONS}, got {convention!r}")
     graph = load(graph_or_path)
-    saved = saved_step(graph)
-    net = Network(dt=import_step(saved if dt is None and convention == "nir" else dt,
-                                 convention))
+    saved = _saved_step(graph)
+    net = Network(dt=_step(saved if dt is None and convention == "nir" else dt, convention))
     where = f"{graph_or_path}: " if isinstance(graph_or_path, (str, Path)) else ""
     if where:
         _check_digest(graph, where)
@@ -111,10 +111,13 @@ def from_nir(graph_or_path, dt: float | None = None, *, convention: str = "nir",
                            f"({type(e).__name__}: {e})") from None
 
 
-def saved_step(graph_or_path) -> float | None:
+class StepError(NetworkError):
+    """``dt`` missing, or not the one the exporter fixed: the caller's choice, which the
+    command line reports as a usage error of ``--dt``."""
+
+
+def _saved_step(graph) -> float | None:
     """The step a graph snnkit exported was simulated at (``snnkit_dt``), or None."""
-    graph = load(graph_or_path) if isinstance(graph_or_path, (str, Path, dict)) \
-        else graph_or_path
     saved = (getattr(graph, "metadata", None) or {}).get("snnkit_dt")
     try:
         saved = float(np.asarray(saved).reshape(()))
@@ -123,22 +126,21 @@ def saved_step(graph_or_path) -> float | None:
     return saved if np.isfinite(saved) and saved > 0 else None
 
 
-def import_step(dt, convention: str) -> float:
-    """The step to import with: the caller's, or the one the exporter fixed (the command
-    line checks ``--dt`` with it before reading a file)."""
+def _step(dt, convention: str) -> float:
+    """The step to import with: the caller's, or the one the exporter fixed."""
     fixed = EXPORTER_DT.get(convention)
     if dt is None:
         if fixed is None:
-            raise NetworkError(f"dt: required with convention={convention!r} (NIR time "
-                               f"constants are in seconds and the file does not say the step "
-                               f"they were exported for); give the step in seconds, e.g. "
-                               f"dt=1e-3" + (" (norse.torch.to_nir's default)"
-                                             if convention == "norse" else ""))
+            raise StepError(f"dt: required with convention={convention!r} (NIR time "
+                            f"constants are in seconds and the file does not say the step "
+                            f"they were exported for); give the step in seconds, e.g. "
+                            f"dt=1e-3" + (" (norse.torch.to_nir's default)"
+                                          if convention == "norse" else ""))
         return fixed
     if convention == "snntorch" and isinstance(dt, (int, float)) and dt != fixed:
-        raise NetworkError(f"dt: snntorch's export_to_nir writes its time constants for "
-                           f"dt = {fixed:g}; dt={dt!r} would read every beta wrong (leave dt "
-                           f"out)")
+        raise StepError(f"dt: snntorch's export_to_nir writes its time constants for "
+                        f"dt = {fixed:g}; dt={dt!r} would read every beta wrong (leave dt "
+                        f"out)")
     return dt
 
 

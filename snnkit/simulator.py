@@ -112,8 +112,10 @@ def simulate(net: Network, inputs, steps: int | None = None, backend: str = "flo
         if device is not None:
             raise SimulationError(f"device: only the float and fixed backends run on a torch "
                                   f"device (backend {backend!r} runs the RTL), got {device!r}")
+        from .compiler import HardwareConfig
+
         config = backend_options.get("config")
-        if config is not None and type(config).__name__ != "HardwareConfig":
+        if config is not None and not isinstance(config, HardwareConfig):
             raise SimulationError(f"config: must be a snnkit.compiler.HardwareConfig, got "
                                   f"{type(config).__name__} (HardwareConfig.for_network(net, "
                                   f"**sizes) makes one)")

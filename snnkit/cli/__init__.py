@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ import warnings
 from .. import __version__
 from ..errors import SnnkitError
 from . import board, convert, demo, hardware, info, plot, simulate, sweep, train
-from .common import Formatter, Parser, UsageError, stdout_closed
+from .common import Formatter, Parser, UsageError, stdout_closed, stdout_to_devnull
 
 # each adds one subcommand, in the order ``snnkit --help`` lists them
 REGISTER = (info.register, simulate.register, plot.register, train.register,
@@ -91,7 +90,7 @@ def main(argv=None) -> int:
             if not stdout_closed():
                 return fail("broken pipe", 1)
             # the reader of stdout left (snnkit info net.snn | head): quiet, as cat would be
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            stdout_to_devnull()
             return 141
         except OSError as e:
             where = f" {e.filename!r}" if e.filename else ""

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SimulationError, SnnkitError
-from ..nir_import import CONVENTIONS, EXPORTER_DT
+from ..nir_import import CONVENTIONS
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
 
@@ -87,21 +87,20 @@ def load_net(args: argparse.Namespace, option: str = "NET"):
 
     path = existing_file(args.net, option)
     if path.suffix.lower() == ".nir":
-        from ..nir_import import from_nir, import_step, saved_step
+        from ..nir_import import StepError, from_nir
 
-        conv = args.convention or "nir"
-        saved = saved_step(path) if args.dt is None and conv == "nir" else None
-        if args.dt is None and conv not in EXPORTER_DT and saved is None:
-            raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is continuous "
-                             f"time; give the simulation step in seconds, e.g. --dt 1e-3; "
-                             f"--convention snntorch or sinabs set it themselves, and a graph "
-                             f"snnkit exported carries its own)")
         check_positive("--dt", args.dt, "seconds")
-        try:  # --dt against --convention: a usage error, before the file is read
-            import_step(saved or args.dt, conv)
-        except SnnkitError as e:
+        try:
+            return _quiet_exact(lambda: from_nir(str(path), dt=args.dt,
+                                                 convention=args.convention or "nir"))
+        except StepError as e:  # --dt missing, or against --convention
+            if args.dt is None:
+                raise UsageError(f"--dt: required for the NIR graph {args.net!r} (NIR is "
+                                 f"continuous time; give the simulation step in seconds, e.g. "
+                                 f"--dt 1e-3; --convention snntorch or sinabs set it "
+                                 f"themselves, and a graph snnkit exported carries its "
+                                 f"own)") from None
             raise UsageError(f"--{e}") from None
-        return _quiet_exact(lambda: from_nir(str(path), dt=args.dt, convention=conv))
     if args.dt is not None or args.convention is not None:
         opt = "--dt" if args.dt is not None else "--convention"
         raise UsageError(f"{opt}: only for NIR graphs (.nir); {args.net!r} is a .snn network, "
@@ -465,7 +464,12 @@ def say(msg: str) -> None:
     except BrokenPipeError:
         if not stdout_closed():
             raise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stdout_to_devnull()
+
+
+def stdout_to_devnull() -> None:
+    """Send the rest of stdout nowhere (its reader has gone)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def stdout_closed() -> bool:

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     Path(str(out) + ".conversion.json").write_text(json.dumps(info, indent=2) + "\n")
     say(conv.network.summary())
     say(f"\n{conv.mode} conversion, {conv.input} input, {conv.steps} steps per inference; "
-          f"wrote {args.out} and {args.out}.conversion.json")
+        f"wrote {args.out} and {args.out}.conversion.json")
     if test is not None:
         say(accuracy_line(model, conv, *test))
     return 0

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if Path(ckpt).exists():
             say(f"interrupted: {ckpt} holds the finished epochs; the same command "
-                  f"continues from it", flush=True)
+                f"continues from it")
         raise
     model.network().save(out)  # atomic, and only now
     write_json({**history.to_dict(), "steps": args.steps, "encoding": encoding},
