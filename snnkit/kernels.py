@@ -598,7 +598,7 @@ def run_rec(lib, params, v_init: torch.Tensor, rec: list[tuple[torch.Tensor, int
                    steps, batch)
     ptr = _Pointers()
     c = neuron_struct(params, v_init, None, ptr)
-    out = torch.zeros(steps, batch, n, dtype=torch.bool)
+    out = torch.empty(steps, batch, n, dtype=torch.bool)  # the update writes every spike
     states = {k: torch.empty(steps, batch, n, dtype=torch.float32) for k in ("v", "i", "theta")
               if k in record}
     # the recurrent sums two vectors of columns an event, the input's one (in L1 longer)
