@@ -426,7 +426,8 @@ class _Importer:
         if self.conv == "snntorch" and kind != "IF" and meta is None:
             model.reset = "delayed"
             self.note(name, "v_reset", "snntorch subtracts the threshold one step after the "
-                      "spike: reset='delayed'")
+                      "spike: reset='delayed' (reset_mechanism='subtract', its default; the "
+                      "file does not say which: for 'zero' read it with convention='nir')")
         else:
             model.reset, model.v_reset = "value", v_reset
         restored = meta is not None and self._restore(name, meta, model, beta, alpha)

@@ -91,6 +91,9 @@ def test_snntorch_leaky_synaptic_default_reset_exact():
     assert all(p.source != p.target for p in net.projections)
     params = {n.parameter for n in net.nir_report}
     assert {"v_reset", "bias"} <= params and warned
+    # the file cannot tell subtract from zero: the report says how to read the other
+    reset_note = next(n for n in net.nir_report if n.parameter == "v_reset")
+    assert "'zero'" in str(reset_note) and "convention='nir'" in str(reset_note)
     # out through snnkit's export and back: the same network (its bias unit, size 1, fed by
     # nothing, was "cannot infer its size")
     assert net.population("bias_unit").size == 1
