@@ -20,7 +20,7 @@ import numpy as np
 from .compiler import CompileReport, HardwareConfig, build_images, check_kinds
 from .errors import NetworkError
 from .network import Network, Quantization
-from .quantize import STATE_PARAMS, QuantizationReport, encode, quantize
+from .quantize import STATE_PARAMS, QuantizationReport, encode, lowering_fits, quantize
 
 _WIDTHS = ("weight_bits", "state_bits", "decay_bits", "trace_bits", "trace_frac_bits",
            "stdp_frac_bits")
@@ -53,7 +53,9 @@ def _fits(lo: float, hi: float, frac: int, bits: int) -> bool:
 
 def _most_frac(net: Network, c: HardwareConfig) -> int:
     """The most fractional bits with which every weight fits the board's weight width and
-    every state parameter its state width (two's complement: -2^(b-1) .. 2^(b-1) - 1).
+    every state parameter its state width (two's complement: -2^(b-1) .. 2^(b-1) - 1), and
+    the self-synapses a delayed reset becomes on the core (:mod:`snnkit.lowering`) the weight
+    width (with more, ``quantize`` takes the format and the compiler refuses the network).
 
     Raises
     ------
@@ -69,8 +71,11 @@ def _most_frac(net: Network, c: HardwareConfig) -> int:
                                f"format even with 0 fractional bits (largest {cap}, "
                                f"{x / cap:.2f} times too large); scale the network down, or "
                                f"{ADVICE} with wider words")
+    delayed = [p for p in net.neuron_populations if p.neuron.reset == "delayed"]
+    widths = {k: getattr(c, k) for k in _WIDTHS}
     for f in range(24, -1, -1):
-        if all(_fits(lo, hi, f, getattr(c, field)) for lo, hi, _, field in ext):
+        if all(_fits(lo, hi, f, getattr(c, field)) for lo, hi, _, field in ext) and all(
+                lowering_fits(net, p, Quantization(**widths, frac_bits=f)) for p in delayed):
             return f
     return 0
 

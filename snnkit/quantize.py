@@ -153,12 +153,12 @@ def auto_quantization(net: Network, weight_bits: int = 8, state_bits: int = 16,
                          decay_bits=decay_bits)
         if (round_half_away(wmax * (1 << f)) <= (1 << (weight_bits - 1)) - 1
                 and round_half_away(smax * (1 << f)) <= (1 << (state_bits - 1)) - 1
-                and all(_lowering_fits(net, p, q) for p in delayed)):
+                and all(lowering_fits(net, p, q) for p in delayed)):
             return q
     raise NetworkError("quantization: values too large for the chosen widths")
 
 
-def _lowering_fits(net: Network, pop, q: Quantization) -> bool:
+def lowering_fits(net: Network, pop, q: Quantization) -> bool:
     """The delayed reset's self-synapse weights fit the weights' width (so the network
     compiles for the core as quantised)."""
     lo, hi = -(1 << (q.weight_bits - 1)), (1 << (q.weight_bits - 1)) - 1

@@ -190,6 +190,15 @@ def test_board_format_keeps_a_fitting_network_and_requantises_the_rest():
     # soft-bound STDP depends on the core's FRAC: requantised to it
     flt.connect("a", "a", 0.1, delay=1, stdp=snnkit.STDP(bounds="soft", w_min=-1, w_max=1))
     assert board_quantization(flt, DEFAULT).frac_bits == DEFAULT.frac_bits
+    # snntorch's delayed reset runs as self-synapses of weight -thr * (1 - beta): they must
+    # fit the weights too (from the weights alone 11 fractional bits made them -205 LSB,
+    # refused at compile with advice that led back to the same format)
+    dl = snnkit.Network()
+    dl.add_input("in", 3)
+    dl.add_population("a", 2, snnkit.LIF(beta=0.9, threshold=1.0, reset="delayed"))
+    dl.connect("in", "a", 0.05)  # 0.05 * 2^11 = 102 < 128: the weights alone allow 11
+    assert board_quantization(dl, DEFAULT).frac_bits == 10  # the reset: -102 LSB at 10
+    assert to_board(dl, DEFAULT).net.quantization.frac_bits == 10
     # other widths: the network is requantised and the report says by how much
     narrow = HardwareConfig(weight_bits=6, state_bits=12)
     fit = to_board(net, narrow)
