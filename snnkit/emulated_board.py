@@ -28,6 +28,34 @@ HARNESS = hw.EMULATOR
 SIM_CLKS_PER_BIT = 4  # baud divider inside the simulation
 MIN_CLKS_PER_BIT = 4  # uart_rx.v samples each bit in its middle: fewer cycles have none
 MAX_PAYLOAD = 4096  # frame buffer bytes of the emulated board (the iCE40 build has 1024)
+PAYLOAD_LIMIT = 32768  # IDENTIFY reports the buffer in 2 bytes (host_decoder.v)
+
+
+def step_room(config: HardwareConfig, cores: int = 1) -> int:
+    """Bytes a RUN response must have free before the board starts a step: a step's spikes
+    (2 + 2 * MAX_EVENTS, every neuron of every core) and the frame's end (host_cmd.v)."""
+    return 2 + 2 * config.n_max * cores + 4
+
+
+def payload_for(config: HardwareConfig, cores: int = 1) -> int:
+    """The emulated board's frame buffer: MAX_PAYLOAD, or for a larger board the power of
+    two that holds two steps (with less than one it never runs a step)."""
+    need = 2 * step_room(config, cores)
+    size = MAX_PAYLOAD
+    while size < need and size < PAYLOAD_LIMIT:
+        size *= 2
+    return size
+
+
+def _check_payload(config: HardwareConfig, cores: int, max_payload: int) -> None:
+    room = step_room(config, cores)
+    if max_payload < room:
+        raise SimulationError(
+            f"max_payload: {max_payload} bytes cannot hold one step of a board of "
+            f"{config.n_max * cores} neurons ({room} bytes); leave it out (the board is sized "
+            f"for it) or give at least {room}"
+            + (f"; more than {PAYLOAD_LIMIT} bytes is not possible: use fewer neurons a "
+               f"board" if room > PAYLOAD_LIMIT else ""))
 
 
 def sources(cores: int = 1) -> list[Path]:
@@ -53,20 +81,23 @@ def _key(config: HardwareConfig, clks_per_bit: int, max_payload: int = MAX_PAYLO
 
 
 def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER_BIT,
-          cache=None, max_payload: int = MAX_PAYLOAD, cores: int = 1,
+          cache=None, max_payload: int | None = None, cores: int = 1,
           progress: bool = False) -> Path:
     """Build (or find in the cache) the emulated board; return the executable.
+    ``max_payload``: its frame buffer bytes (a power of two; default :func:`payload_for`).
     ``progress``: show a timer while building. An interrupted build leaves no process and no
     half-built folder behind.
 
     Raises
     ------
-    SimulationError : verilator is missing or the build failed (its log is quoted), or
-        clks_per_bit is below MIN_CLKS_PER_BIT
+    SimulationError : verilator is missing or the build failed (its log is quoted),
+        clks_per_bit is below MIN_CLKS_PER_BIT, or max_payload cannot hold a step
     """
     clks_per_bit = count("clks_per_bit", clks_per_bit, MIN_CLKS_PER_BIT,
                          " (the UART receiver samples mid-bit)")
     config = config or HardwareConfig()
+    max_payload = payload_for(config, cores) if max_payload is None else max_payload
+    _check_payload(config, cores, max_payload)
     final = cache_dir(cache) / _key(config, clks_per_bit, max_payload, cores)
     exe = final / "Vhost_top"
     if exe.exists():
@@ -119,12 +150,13 @@ def _launch(exe: Path, port: int | None, pty: bool, host: str):
 @contextlib.contextmanager
 def running(config: HardwareConfig | None = None, *, pty: bool = False, port: int = 0,
             host: str = "127.0.0.1", clks_per_bit: int = SIM_CLKS_PER_BIT, cache=None,
-            max_payload: int = MAX_PAYLOAD, cores: int = 1, on_line=None,
+            max_payload: int | None = None, cores: int = 1, on_line=None,
             progress: bool = False):
     """Serve the emulated board in the background; yield ``(url, process)``.
 
     The URL is ``socket://host:port`` (a free port when ``port`` is 0) or the pty path.
-    ``max_payload``: the board's frame buffer bytes (a power of two). ``cores`` > 1: a board
+    ``max_payload``: the board's frame buffer bytes (a power of two; default
+    :func:`payload_for`: 4096, more for a board too large for it). ``cores`` > 1: a board
     of that many cores (hdl/host_multi_top.v), each of size ``config``. ``on_line``: called
     with each line the board logs (a client connected or closed, its cycles), else dropped.
     ``progress``: a timer while the board is built (not cached yet).

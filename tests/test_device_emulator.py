@@ -187,6 +187,22 @@ def test_a_uart_divider_the_receiver_cannot_sample_is_refused_before_building(tm
     assert not any(tmp_path.iterdir())
 
 
+def test_a_large_boards_frame_buffer_holds_its_steps(tmp_path):
+    """host_cmd.v starts a step only with 2 + 2 * N_MAX + 4 bytes free in the response: a
+    4096-byte buffer on a 2048-neuron board (what ``emulate --net`` sizes for a 784-1000-10
+    network) never ran one ("board reports 0 of 1 steps done")."""
+    from snnkit.emulated_board import MAX_PAYLOAD, build, payload_for, step_room
+
+    assert payload_for(HardwareConfig()) == MAX_PAYLOAD  # the default board: as before
+    for n, cores in ((2048, 1), (1024, 2), (4096, 1)):
+        size = payload_for(HardwareConfig(n_max=n), cores)
+        assert size >= 2 * step_room(HardwareConfig(n_max=n), cores) and size & (size - 1) == 0
+    with pytest.raises(snnkit.SimulationError, match=r"max_payload: 4096 bytes cannot hold one "
+                                                     r"step of a board of 2048 neurons \(4102"):
+        build(HardwareConfig(n_max=2048), max_payload=4096, cache=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
 def test_vanished_device_raises_device_error():
     net = make_net(seed=1)
     with running(CONFIG) as (url, proc):
