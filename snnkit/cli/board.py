@@ -103,7 +103,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     with _sigint_interrupts(), emulated_board.running(
             config, pty=args.pty, port=port or 0, host=host, clks_per_bit=args.clks_per_bit,
             cores=args.cores, on_line=lambda line: say(line.rstrip()),
-            progress=True) as (url, proc):
+            progress=not args.quiet) as (url, proc):
         say(f"emulated board on {url}  (Ctrl-C stops it)")
         status = proc.wait()  # Ctrl-C / SIGTERM: an interrupt here, which stops the board
     raise DeviceError(f"the emulated board stopped by itself (status {status})")

@@ -148,10 +148,10 @@ def run_build(args: argparse.Namespace) -> int:
     say(f"{format_line(config)}\nquantisation of the network to it:\n{report}")
     if args.board == "ulx3s":
         rep = build_board(net, out, args.clock or 50.0, args.baud, config, args.cores,
-                          args.seeds)
+                          args.seeds, progress=not args.quiet)
     else:
         rep = build(net, args.board, out, args.clock, args.baud, config, not args.no_bake,
-                    seeds=args.seeds)
+                    progress=not args.quiet, seeds=args.seeds)
     say(str(rep))
     say(f"wrote {Path(out) / 'build_report.json'}")
     if not rep.timing_met and not args.allow_timing_fail:  # as nextpnr itself fails
