@@ -54,8 +54,8 @@ def _check_payload(config: HardwareConfig, cores: int, max_payload: int) -> None
             f"max_payload: {max_payload} bytes cannot hold one step of a board of "
             f"{config.n_max * cores} neurons ({room} bytes); leave it out (the board is sized "
             f"for it) or give at least {room}"
-            + (f"; more than {PAYLOAD_LIMIT} bytes is not possible: use fewer neurons a "
-               f"board" if room > PAYLOAD_LIMIT else ""))
+            + (f"; a board buffers at most {PAYLOAD_LIMIT} bytes: give it fewer neurons"
+               if room > PAYLOAD_LIMIT else ""))
 
 
 def sources(cores: int = 1) -> list[Path]:
