@@ -134,6 +134,7 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
     from .training.demo import part_training
 
     out = Path(out)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary: dict = {"date": time.strftime("%Y-%m-%d"), "quick": quick}
@@ -148,6 +149,10 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
         done = [k for k in PARTS if k in summary]
         say(f"\ninterrupted: wrote {out / 'summary.json'} with the finished parts "
              f"({', '.join(done) or 'none'})")
+        raise
+    except BaseException:  # a failure before any file: no empty folder left behind
+        if made and not any(out.iterdir()):
+            out.rmdir()
         raise
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     files = {"conversion": "digits.snn, accuracy_vs_T.png, raster.png, membrane.png",

@@ -536,6 +536,39 @@ def test_record_names_are_checked_against_the_network(ws, tmp_path, capsys):
     assert "--record: unknown 'volts'" in capsys.readouterr().err
 
 
+def test_simulate_no_learning_keeps_the_weights_and_equals_the_api(ws, tmp_path, capsys):
+    """`snnkit run` could switch STDP off on a board, `simulate` could not: the same run in
+    the simulators had to go through Python."""
+    argv = ["simulate", str(ws / "net.snn"), "--input", str(ws / "in.npz"), "--backend",
+            "fixed", "--quiet"]
+    assert main(argv + ["--out", str(tmp_path / "on.npz")]) == 0
+    assert main(argv + ["--out", str(tmp_path / "off.npz"), "--no-learning"]) == 0
+    net, x = snnkit.load(ws / "net.snn"), np.load(ws / "in.npy")
+    on, off = (snnkit.Result.load(tmp_path / f) for f in ("on.npz", "off.npz"))
+    ref = snnkit.simulate(net, x, backend="fixed", learning=False)
+    changed = 0
+    for name, w in ref.weights.items():
+        assert torch.equal(off.weights[name], w)
+        changed += int((on.weights[name] != w).sum())
+    assert changed, "STDP changed no weight with learning on: the check is void"
+    for k in ref.spikes:
+        assert torch.equal(off.spikes[k], ref.spikes[k])
+    assert main(argv + ["--out", str(tmp_path / "x.npz"), "--no-learning", "--record",
+                        "weights"]) == 2
+    assert "with --no-learning the weights do not change" in capsys.readouterr().err
+    assert main(["simulate", str(ws / "board.snn"), "--input", str(ws / "in.npz"), "--out",
+                 str(tmp_path / "y.npz"), "--no-learning"]) == 2
+    assert "--no-learning: no projection of this network has STDP" in capsys.readouterr().err
+
+
+def test_an_unknown_option_is_named_with_its_command(ws, tmp_path, capsys):
+    """It read 'snnkit: error: unrecognized arguments', with the top-level usage."""
+    assert main(["info", str(ws / "net.snn"), "--bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "snnkit info: error: unrecognized arguments: --bogus" in err
+    assert "usage: snnkit info" in err
+
+
 # --------------------------------------------------------------------------- defaults
 
 
@@ -586,7 +619,7 @@ def test_compile_says_which_boards_fit(ws, tmp_path, capsys):
     big.save(tmp_path / "big.snn")
     assert main(["compile", str(tmp_path / "big.snn"), "-o", str(tmp_path / "b")]) == 0
     err = capsys.readouterr().err
-    assert "snnkit compile: warning: this network fits no board" in err
+    assert "snnkit compile: warning: this network is larger than every board" in err
     assert "N_MAX 2,048 > 256" in err and "Traceback" not in err
 
 

@@ -135,6 +135,32 @@ def test_build_refuses_a_missing_fpga_tool_before_writing(files, tmp_path, monke
     assert not (tmp_path / "b").exists()
 
 
+def test_build_warns_before_synthesis_of_a_core_beyond_the_checked_one(files, tmp_path,
+                                                                      monkeypatch, capsys):
+    """`snnkit compile` said such a network fit no board, and `snnkit build` went on to
+    minutes of synthesis without a word: it now says, before building, what exceeds the
+    checked configuration and that place and route decides."""
+    import snnkit.cli.hardware as hw
+    from snnkit.build import BOARDS, BuildReport
+
+    big = snnkit.Network()
+    big.add_input("in", 100)
+    big.add_population("h", 400)
+    big.connect("in", "h", 0.01)
+    big.save(tmp_path / "big.snn")
+    calls = []
+    monkeypatch.setattr(type(BOARDS["ice40"]), "require_tools", lambda self: None)
+    monkeypatch.setattr(hw, "build", lambda net, board, out, clock, *a, **k: calls.append(
+        capsys.readouterr().err) or BuildReport(board, {}, {}, fmax_mhz=30.0, clock_mhz=24.0))
+    assert main(["build", str(tmp_path / "big.snn"), "--board", "ice40", "--quiet", "-o",
+                 str(tmp_path / "b")]) == 0
+    assert len(calls) == 1 and "snnkit build: warning: this core is larger than the " \
+        "configuration checked on --board ice40 (N_MAX 512 > 256" in calls[0], calls
+    assert main(["build", str(files / "net.snn"), "--board", "ice40", "--quiet", "-o",
+                 str(tmp_path / "c")]) == 0
+    assert "larger than the configuration" not in calls[-1]
+
+
 def test_build_fails_when_place_and_route_misses_the_clock(files, tmp_path, monkeypatch,
                                                            capsys):
     """A build whose Fmax fell below the clock exited 0, its warning easy to miss in a

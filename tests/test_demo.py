@@ -85,3 +85,20 @@ def test_quiet_demo_part_shows_no_progress_bars(tmp_path, capsys):
     assert demo.run(tmp_path, quick=True, progress=False, parts=("training",)) == 0
     err = capsys.readouterr().err
     assert "sample/s" not in err and "epoch" not in err and "upload" not in err, err[-300:]
+
+
+def test_a_demo_that_fails_before_writing_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    """A failed demo (in the tour: a missing module) left an empty demo_out/ behind; a
+    folder that was there before stays."""
+    from snnkit import demo
+
+    def missing(*a, **k):
+        raise ModuleNotFoundError("No module named 'sklearn'")
+
+    monkeypatch.setattr(demo, "part_conversion", missing)
+    assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path / "d")]) == 1
+    assert "No module named 'sklearn'" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    (tmp_path / "e").mkdir()
+    assert main(["demo", "--quick", "--quiet", "--out", str(tmp_path / "e")]) == 1
+    assert (tmp_path / "e").is_dir()

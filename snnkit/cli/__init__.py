@@ -6,8 +6,9 @@ the one error boundary: every failure ends as ``snnkit <command>: error: <messag
 
 Exit status: 0 done; 2 the command line cannot be carried out as given (a bad option, a
 missing or unreadable input file, an unusable output path); 1 the work failed (an invalid
-network or input, a board or a tool that failed); 130 / 143 stopped by Ctrl-C / SIGTERM
-(finished work saved where an output was named); 141, quietly, when the reader of stdout
+network or input, a damaged network file among them, a board or a tool that failed);
+130 / 143 stopped by Ctrl-C / SIGTERM (finished work saved where an output was named);
+141, quietly, when the reader of stdout
 left (``snnkit info net.snn | head``; a command that writes files finishes them first,
 its report going nowhere). ``--debug`` adds the Python traceback.
 """
@@ -60,7 +61,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap, commands = build_parser()
     try:
-        args = ap.parse_args(argv)
+        args, extra = ap.parse_known_args(argv)
+        if extra:  # named by the command they were given to, with its usage
+            commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help (0) or a usage error (2), already printed by argparse
         return e.code if isinstance(e.code, int) else 2
     name = f"snnkit {args.command}"

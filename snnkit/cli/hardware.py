@@ -85,11 +85,13 @@ def say_fit(config: HardwareConfig) -> None:
         return
     over = sorted({x for memory, _ in fit.values() for x in memory})
     c = next(iter(BOARD_CONFIGS.values()))
-    warnings.warn(f"this network fits no board snnkit builds for ({', '.join(fit)}: checked "
-                  f"up to {c.n_max} neurons, {c.syn_max:,} weight words, {c.tr_max} trace "
-                  f"words, {c.weight_bits}-bit weights, {c.state_bits}-bit states): "
-                  f"{', '.join(over)}. It runs in the simulators, and on an emulated board of "
-                  f"its size.", stacklevel=2)
+    warnings.warn(f"this network is larger than every board's checked configuration "
+                  f"({', '.join(fit)}: checked up to {c.n_max} neurons, {c.syn_max:,} weight "
+                  f"words, {c.tr_max} trace words, {c.weight_bits}-bit weights, "
+                  f"{c.state_bits}-bit states): {', '.join(over)}. It runs in the simulators, "
+                  f"and on an emulated board of its size; snnkit build refuses it where the "
+                  f"memories cannot hold it, and otherwise leaves it to place and route.",
+                  stacklevel=2)
 
 
 def register_build(sub) -> None:
@@ -102,7 +104,7 @@ def register_build(sub) -> None:
                         "ulx3s: ECP5 bitstream of --cores cores")
     p.add_argument("-o", "--out", required=True, help="build folder (made if missing)")
     p.add_argument("--clock", type=float, default=None,
-                   help="core clock in MHz (default 24 for ice40, 50 for cmod_a7)")
+                   help="core clock in MHz (default 24 for ice40, 50 for cmod_a7 and ulx3s)")
     p.add_argument("--baud", type=int, default=1_000_000, choices=(1_000_000, 3_000_000),
                    help="UART bit rate (1 Mbaud: the protocol default; the rates snnkit "
                         "deploy / run speak)")
@@ -146,6 +148,12 @@ def run_build(args: argparse.Namespace) -> int:
         fit = to_board(net, config)
         net, report = fit.net, fit.quantization
     say(f"{format_line(config)}\nquantisation of the network to it:\n{report}")
+    beyond = board_fit(config).get(args.board, ([], []))[0]
+    if beyond:  # the memories passed capacity_error's lower bound; the logic is unchecked
+        warnings.warn(f"this core is larger than the configuration checked on --board "
+                      f"{args.board} ({', '.join(beyond)}; snnkit compile says the same): "
+                      f"synthesis and place and route decide whether it fits, which takes "
+                      f"minutes and may end in 'does not fit the device'", stacklevel=1)
     if args.board == "ulx3s":
         rep = build_board(net, out, args.clock or 50.0, args.baud, config, args.cores,
                           args.seeds, progress=not args.quiet)

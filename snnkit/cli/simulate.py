@@ -39,6 +39,9 @@ def register(sub) -> None:
                                                           "icarus"],
                    help="float (torch), fixed (the hardware's integers), or the Verilog core "
                         "under verilator / icarus")
+    p.add_argument("--no-learning", action="store_true",
+                   help="switch STDP off: plastic projections keep their weights (as "
+                        "snnkit run --no-learning on a board)")
     p.add_argument("--record", default="",
                    help="states to record, comma-separated: v, i, theta, weights")
     p.add_argument("--out", required=True,
@@ -55,7 +58,8 @@ def record_names(text: str, net) -> tuple[str, ...]:
     if bad:
         raise UsageError(f"--record: unknown {', '.join(map(repr, bad))}; choose from "
                          f"{', '.join(RECORDABLE)}")
-    if "weights" in names and not any(p.stdp is not None for p in net.projections):
+    if "weights" in names and not any(p.stdp is not None and p.stdp.enabled
+                                      for p in net.projections):
         raise UsageError("--record weights: no projection of this network has STDP, so no "
                          "weight changes (the final weights of plastic projections are "
                          "always saved)")
@@ -64,13 +68,18 @@ def record_names(text: str, net) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     net = load_net(args)
+    if args.no_learning and not any(p.stdp is not None for p in net.projections):
+        raise UsageError("--no-learning: no projection of this network has STDP")
+    learning = False if args.no_learning else None
     record = record_names(args.record, net)
+    if args.no_learning and "weights" in record:
+        raise UsageError("--record weights: with --no-learning the weights do not change")
     out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)
     inputs, steps = encode_samples(args, net, load_inputs(args.input, net))
     arrays, steps, batch = check_inputs(net, inputs, steps)
     if args.backend in ("float", "fixed"):
-        sim = Simulator(net, args.backend)
+        sim = Simulator(net, args.backend, learning=learning)
 
         def one(x):
             return sim.run(x, steps, record=record)
@@ -79,10 +88,11 @@ def run(args: argparse.Namespace) -> int:
 
         def one(x):
             show, first[0] = first[0], False
-            return simulate(net, x, steps, args.backend, record=record, progress=show)
+            return simulate(net, x, steps, args.backend, record=record, learning=learning,
+                            progress=show)
 
     meta = {"command": "simulate", "network": args.net, "input": args.input,
-            "backend": args.backend, "record": list(record)}
+            "backend": args.backend, "record": list(record), "learning": not args.no_learning}
     res = run_in_groups(one, arrays, batch, quiet=args.quiet, desc=f"simulate ({args.backend})",
                         out=out, metadata=meta)
     res.save(out)
