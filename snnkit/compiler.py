@@ -393,7 +393,7 @@ def _proj_tables(net: Network, c: HardwareConfig, learning: bool | None):
                                        f"amplitude register holds (a_bits="
                                        f"{int(getattr(st, k)).bit_length()} in the "
                                        f"HardwareConfig holds it)")
-            on = pr.stdp.enabled if learning is None else bool(learning)
+            on = pr.learns(learning)
             row.update(flags=(ProjFlag.STDP if on else 0)
                        | (ProjFlag.NEAREST if st.nearest else 0)
                        | (ProjFlag.SOFT if st.soft else 0), a_plus=st.a_plus, a_minus=st.a_minus,

@@ -150,7 +150,7 @@ def run(out, quick: bool = False, progress: bool = True, parts=PARTS) -> int:
         say(f"\ninterrupted: wrote {out / 'summary.json'} with the finished parts "
              f"({', '.join(done) or 'none'})")
         raise
-    except BaseException:  # a failure before any file: no empty folder left behind
+    except Exception:  # a failure before any file: no empty folder left behind
         if made and not any(out.iterdir()):
             out.rmdir()
         raise

@@ -241,8 +241,7 @@ def run_multi(net: Network, inputs, steps: int | None, backend: str, cores: int,
     exe = build(config, len(part.cores), backend, cache_dir)
     states = bool(set(record) & {"v", "i", "theta"})
     plastic = any(pr.stdp is not None for pr in net.projections)
-    learns = any(pr.stdp is not None and (pr.stdp.enabled if learning is None else learning)
-                 for pr in net.projections)
+    learns = any(pr.learns(learning) for pr in net.projections)
     dumps, t0 = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="snnkit-multi-") as tmp:
         d = Path(tmp)

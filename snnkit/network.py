@@ -79,6 +79,12 @@ class Projection:
     def name(self) -> str:
         return f"{self.source}->{self.target}"
 
+    def learns(self, learning: bool | None = None) -> bool:
+        """Whether STDP changes this projection in a run: its ``stdp.enabled``, or the run's
+        ``learning`` override (``simulate(..., learning=...)``) where that is not None."""
+        return self.stdp is not None and (self.stdp.enabled if learning is None
+                                          else bool(learning))
+
     def connections(self) -> np.ndarray:
         """Boolean [target, source]: which synapses exist."""
         if self.conv is not None:

@@ -140,7 +140,7 @@ def float_plan(net: Network, device, learning) -> Plan:
     projs = []
     for i, pr in enumerate(net.projections):
         stdp = None
-        if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
+        if pr.learns(learning):
             s = pr.stdp
             stdp = STDPParams(a_plus=s.a_plus, a_minus=s.a_minus, pre_decay=s.pre_decay,
                               post_decay=s.post_decay, nearest=s.rule == "nearest",
@@ -195,7 +195,7 @@ def fixed_plan(net: Network, q, device, learning) -> Plan:
         current = src.encoding == "current"
         x_abs = (1 << (q.state_bits - 1)) if current else 1
         stdp = None
-        if pr.stdp is not None and (pr.stdp.enabled if learning is None else learning):
+        if pr.learns(learning):
             s = integer_stdp(net, i, q)
             stdp = STDPParams(a_plus=s.a_plus, a_minus=s.a_minus, pre_decay=s.pre_decay,
                               post_decay=s.post_decay, nearest=s.nearest, soft=s.soft,

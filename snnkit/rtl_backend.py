@@ -227,8 +227,7 @@ def run_rtl(net: Network, inputs, steps: int | None, backend: str, *, record=(),
     # final weights of every projection with STDP (learning or not, as the fixed simulator),
     # per-step weights of the learning ones
     plastic = [i for i, p in enumerate(net.projections) if p.stdp is not None]
-    learns = [i for i in plastic
-              if (net.projections[i].stdp.enabled if learning is None else learning)]
+    learns = [i for i in plastic if net.projections[i].learns(learning)]
     nstate = net.n_inputs + net.n_neurons if set(record) & {"v", "i", "theta"} else 0
     words = report.weight_words
     samples = range(batch)

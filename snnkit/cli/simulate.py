@@ -51,15 +51,17 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def record_names(text: str, net) -> tuple[str, ...]:
-    """The ``--record`` list, checked against what the network can record."""
+def record_names(text: str, net, learning: bool | None = None) -> tuple[str, ...]:
+    """The ``--record`` list, checked against what the network can record (weights: only
+    where a projection learns in this run)."""
     names = [r.strip() for r in text.split(",") if r.strip()]
     bad = [r for r in names if r not in RECORDABLE]
     if bad:
         raise UsageError(f"--record: unknown {', '.join(map(repr, bad))}; choose from "
                          f"{', '.join(RECORDABLE)}")
-    if "weights" in names and not any(p.stdp is not None and p.stdp.enabled
-                                      for p in net.projections):
+    if "weights" in names and learning is False:
+        raise UsageError("--record weights: with --no-learning the weights do not change")
+    if "weights" in names and not any(p.learns(learning) for p in net.projections):
         raise UsageError("--record weights: no projection of this network has STDP, so no "
                          "weight changes (the final weights of plastic projections are "
                          "always saved)")
@@ -71,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_learning and not any(p.stdp is not None for p in net.projections):
         raise UsageError("--no-learning: no projection of this network has STDP")
     learning = False if args.no_learning else None
-    record = record_names(args.record, net)
-    if args.no_learning and "weights" in record:
-        raise UsageError("--record weights: with --no-learning the weights do not change")
+    record = record_names(args.record, net, learning)
     out = output_file(args.out, "--out", result=True)
     png = output_file(args.plot, "--plot", image=True)
     inputs, steps = encode_samples(args, net, load_inputs(args.input, net))

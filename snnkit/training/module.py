@@ -203,8 +203,7 @@ class SNN(nn.Module):
                 raise NetworkError(f"trainable: no population of this network has {k!r} "
                                    f"(alpha: CubaLIF; beta: LIF, CubaLIF)")
         self._stdp = {i: self._stdp_params(net, i) for i, pr in enumerate(net.projections)
-                      if pr.stdp is not None and (pr.stdp.enabled if learning is None
-                                                  else learning)}
+                      if pr.learns(learning)}
         order = {p.name: k for k, p in enumerate(net.populations)}
         self._layerwise = not self._stdp and all(order[p.source] < order[p.target]
                                                  for p in net.projections)
