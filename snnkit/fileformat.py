@@ -171,6 +171,8 @@ def read(path, build: Callable[[dict, Callable[[Any, str], Any]], T]) -> T:
     """
     path = Path(path)
     where = str(path)
+    if path.is_dir():
+        raise NetworkError(f"{where}: a folder, not a network file")
     if not path.is_file():
         raise NetworkError(f"{where}: no such file")
     try:

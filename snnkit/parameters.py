@@ -29,6 +29,9 @@ def _check_param(where: str, name: str, value: Any, size: int | None, lo=None, h
     label = f"{where}.{name}"
     if is_number(value):
         arr = np.asarray(float(value))
+    elif isinstance(value, (str, bytes)):  # np.asarray would read "0.9" as a number
+        raise NetworkError(f"{label}: expected a number or an array, got {type(value).__name__} "
+                           f"{value!r:.40}")
     else:
         try:
             arr = np.asarray(value, dtype=np.float64)
@@ -107,6 +110,9 @@ class NeuronModel:
         for f in self.param_names():
             lo, hi = self._range(f)
             setattr(self, f, _check_param(where, f, getattr(self, f), size, lo, hi))
+        if np.any(np.asarray(self.threshold) <= 0):  # v >= threshold from v = 0: always spikes
+            raise NetworkError(f"{where}.threshold: must be > 0 (at or below 0 a neuron at rest "
+                               f"spikes every step), got {np.min(self.threshold):g}")
 
     @classmethod
     def param_names(cls) -> list[str]:

@@ -37,7 +37,7 @@ UNSUPPORTED = {
     nn.Sigmoid: "a sigmoid is not a clipped ReLU, so no spike count equals it",
 }
 INSTEAD = ("use nn.RNN(nonlinearity='relu'), a loop of nn.Linear + nn.ReLU/QCFS modules, or "
-           "snnkit.convert.QRNN (train it in torch, then convert)")
+           "QRNN from snnkit.convert (train it in torch, then convert)")
 _ACT = (nn.ReLU, QCFS)
 
 

@@ -183,3 +183,23 @@ def test_build_fails_when_place_and_route_misses_the_clock(files, tmp_path, monk
     monkeypatch.setattr(hw, "build", lambda net, board, out, clock, *a, **k: BuildReport(
         board, {}, {"ICESTORM_LC": 5000}, fmax_mhz=24.5, clock_mhz=24.0))
     assert main(args + ["-o", str(tmp_path / "c")]) == 0
+
+
+def test_arrays_of_text_are_refused_naming_the_file(files, tmp_path, capsys):
+    """An --input / --data / --calib array of strings (it loads, but holds no numbers) is a
+    usage error naming the file (and the array, in an .npz), before any work: exit 2, nothing
+    written."""
+    np.save(tmp_path / "words.npy", np.array([["a"] * 12] * 2))
+    np.savez(tmp_path / "words.npz", x_train=np.array(["a", "b"]), y_train=np.arange(2))
+    out = tmp_path / "o.npz"
+    for argv, says in (
+            (["simulate", str(files / "net.snn"), "--input", str(tmp_path / "words.npy"),
+              "--out", str(out)], "words.npy' holds <U1 values, not numbers"),
+            (["train", str(files / "net.snn"), "--data", str(tmp_path / "words.npz"),
+              "-o", str(tmp_path / "t.snn")], "words.npz' array 'x_train' holds <U1 values"),
+            (["convert", str(files / "m.pt2"), "--calib", str(tmp_path / "words.npy"),
+              "-o", str(tmp_path / "c.snn")], "words.npy' holds <U1 values")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["words.npy", "words.npz"]

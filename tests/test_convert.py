@@ -427,6 +427,9 @@ def test_bad_options_and_inputs_are_named():
         convert(model, x, normalization="l2")
     with pytest.raises(snnkit.NetworkError, match="convolutions: must be 'shared' or 'dense'"):
         convert(model, x, convolutions="sparse")
+    for steps in (0, -1, 2.5, "16"):
+        with pytest.raises(snnkit.NetworkError, match="steps: must be a positive integer"):
+            convert(model, x, steps=steps)
     bad = np.array(x, dtype=np.float64)
     bad[2].flat[0] = np.nan
     with pytest.raises(snnkit.NetworkError, match=r"calibration_data: NaN or inf in sample 2 "

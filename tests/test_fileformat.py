@@ -157,6 +157,8 @@ def test_truncated_and_non_archive_files(tmp_path):
     text.write_text("hello")
     with pytest.raises(NetworkError, match=r"net\.txt: not a snnkit network file, or truncated"):
         snnkit.load(text)
+    with pytest.raises(NetworkError, match=r": a folder, not a network file"):
+        snnkit.load(tmp_path)
     with pytest.raises(NetworkError, match=r"missing\.snn: no such file"):
         snnkit.load(tmp_path / "missing.snn")
 

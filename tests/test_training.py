@@ -691,6 +691,9 @@ def test_bad_data_and_options(digits):
         fit(m, xtr[:5], ytr[:4], steps=4, progress=False)
     with pytest.raises(snnkit.SimulationError, match="steps"):
         fit(m, xtr[:5], ytr[:5], steps=0, progress=False)
+    for test in ((xtr[:2],), xtr[:2]):
+        with pytest.raises(snnkit.SimulationError, match=r"^test: must be a pair \(x_test, y_test\)"):
+            fit(m, xtr[:5], ytr[:5], steps=4, progress=False, test=test)
     for kw, said in ((dict(lr=-1), "lr: must be a number > 0, got -1"),
                      (dict(lr=float("nan")), "lr: must be a number > 0"),
                      (dict(weight_decay=-0.1), "weight_decay: must be a number >= 0")):

@@ -163,12 +163,18 @@ def load_arrays(path: str, option: str) -> np.ndarray | dict[str, np.ndarray]:
                 if f.read(6) != b"\x93NUMPY":
                     raise UsageError(f"{option}: {path!r} is not a numpy .npz or .npy file "
                                      f"(text such as .csv: np.save('x.npy', np.loadtxt(...)))")
-            return np.load(p, allow_pickle=False)
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {None: np.load(p, allow_pickle=False)}
+        else:
+            with np.load(p, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise UsageError(f"{option}: {path!r} is not a numpy .npz or .npy file of numbers "
                          f"({e})") from e
+    for k, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise UsageError(f"{option}: {path!r}{'' if k is None else f' array {k!r}'} holds "
+                             f"{a.dtype} values, not numbers")
+    return arrays[None] if None in arrays else arrays
 
 
 SAMPLE_ENCODINGS = ("regular", "poisson", "current")

@@ -199,12 +199,17 @@ def load_data(spec: str):
             test = ("x_test" in z.files) + ("y_test" in z.files)
             if test == 1:
                 raise SimulationError(f"data: {spec!r} has only one of x_test, y_test")
-            return (z["x_train"], z["y_train"], z["x_test"] if test else None,
-                    z["y_test"] if test else None)
+            arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")
+                      if k in z.files}
     except SimulationError:
         raise
     except (OSError, ValueError) as e:
         raise SimulationError(f"data: cannot read {spec!r} ({e})") from e
+    for k, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise SimulationError(f"data: {spec!r} array {k!r} holds {a.dtype} values, not "
+                                  f"numbers")
+    return (arrays["x_train"], arrays["y_train"], arrays.get("x_test"), arrays.get("y_test"))
 
 
 # --------------------------------------------------------------------------- loss
@@ -292,6 +297,10 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
     x, y, output, steps = check_data(model, x, y, steps, encoding, output)
     eval_encoding = "regular" if encoding == "poisson" else encoding
     if test is not None:
+        if not isinstance(test, (tuple, list)) or len(test) != 2:
+            raise SimulationError(f"test: must be a pair (x_test, y_test), got "
+                                  f"{type(test).__name__}"
+                                  f"{f' of {len(test)}' if isinstance(test, (tuple, list)) else ''}")
         xt, yt, _, _ = check_data(model, test[0], test[1], steps, eval_encoding, output,
                                   names=("test x", "test y"))
     if not isinstance(epochs, int) or epochs < 1:
