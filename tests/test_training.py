@@ -692,7 +692,8 @@ def test_bad_data_and_options(digits):
     with pytest.raises(snnkit.SimulationError, match="steps"):
         fit(m, xtr[:5], ytr[:5], steps=0, progress=False)
     for test in ((xtr[:2],), xtr[:2]):
-        with pytest.raises(snnkit.SimulationError, match=r"^test: must be a pair \(x_test, y_test\)"):
+        with pytest.raises(snnkit.SimulationError,
+                           match=r"^test: must be a pair \(x_test, y_test\)"):
             fit(m, xtr[:5], ytr[:5], steps=4, progress=False, test=test)
     for kw, said in ((dict(lr=-1), "lr: must be a number > 0, got -1"),
                      (dict(lr=float("nan")), "lr: must be a number > 0"),

@@ -153,7 +153,7 @@ def run_build(args: argparse.Namespace) -> int:
         warnings.warn(f"this core is larger than the configuration checked on --board "
                       f"{args.board} ({', '.join(beyond)}; snnkit compile says the same): "
                       f"synthesis and place and route decide whether it fits, which takes "
-                      f"minutes and may end in 'does not fit the device'")
+                      f"minutes and may end in 'does not fit the device'", stacklevel=2)
     if args.board == "ulx3s":
         rep = build_board(net, out, args.clock or 50.0, args.baud, config, args.cores,
                           args.seeds, progress=not args.quiet)

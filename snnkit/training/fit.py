@@ -298,9 +298,9 @@ def fit(model, x, y, *, epochs: int = 10, steps: int | None = None,
     eval_encoding = "regular" if encoding == "poisson" else encoding
     if test is not None:
         if not isinstance(test, (tuple, list)) or len(test) != 2:
+            n = f" of {len(test)}" if isinstance(test, (tuple, list)) else ""
             raise SimulationError(f"test: must be a pair (x_test, y_test), got "
-                                  f"{type(test).__name__}"
-                                  f"{f' of {len(test)}' if isinstance(test, (tuple, list)) else ''}")
+                                  f"{type(test).__name__}{n}")
         xt, yt, _, _ = check_data(model, test[0], test[1], steps, eval_encoding, output,
                                   names=("test x", "test y"))
     if not isinstance(epochs, int) or epochs < 1:
