@@ -444,7 +444,8 @@ class Device(BoardUpload, BoardSession):
         words after it when it learns (:meth:`_read_words`). A learning sample starts from
         the load's weights, written again unless they are surely still there (the first
         attempt of the first sample, the board's weights not ``evolved`` by an earlier run,
-        no reconnect since the run began)."""
+        no reconnect since the run began). A sample that does not learn after a run that did
+        also starts from the load's weights: they are written back once."""
         offs = {pop.name: net.offset(pop.name) for pop in net.inputs}
         x = {name: arrays[name][:, b].cpu().numpy() for name in offs}
         inputs = [[int(g) for name, o in offs.items() for g in np.flatnonzero(x[name][t]) + o]
@@ -453,8 +454,9 @@ class Device(BoardUpload, BoardSession):
             self._stateful = True
             fresh = (b == 0 and attempt == 0 and not evolved
                      and self.stats["reconnects"] == recoveries)
-            if plastic and not fresh:
+            if (plastic and not fresh) or (not plastic and self._evolved):
                 self._write_all_weights(self._weights, self.link.lossy)
+                self._evolved = False
             self.reset()
             try:
                 events = self._run_steps(net, inputs)

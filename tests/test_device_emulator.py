@@ -107,7 +107,15 @@ def test_learning_off_keeps_weights(board):
         before = dev.read_weights()
         res = dev.run(x)
         assert torch.equal(dev.read_weights()["in->a"], before["in->a"])
-    assert_same_spikes(res, snnkit.simulate(net, x, backend="fixed", learning=False))
+        dev.set_learning(True)
+        dev.run(x)  # learns: the board now holds the learned weights
+        assert not torch.equal(dev.read_weights()["in->a"], before["in->a"])
+        dev.set_learning(False)
+        after = dev.run(x)  # from the load's weights again, not the learned ones
+        assert torch.equal(dev.read_weights()["in->a"], before["in->a"])
+    ref = snnkit.simulate(net, x, backend="fixed", learning=False)
+    assert_same_spikes(res, ref)
+    assert_same_spikes(after, ref)
     assert res.weights == {}
 
 
