@@ -13,6 +13,7 @@ import hashlib
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -137,6 +138,11 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
 
 
 def _launch(exe: Path, port: int | None, pty: bool, host: str):
+    if not pty:  # the emulator binds an IPv4 address (a name would not parse)
+        try:
+            host = socket.gethostbyname(host)
+        except (OSError, UnicodeError) as e:
+            raise DeviceError(f"host: no IPv4 address for {host!r} ({e})") from None
     args = [str(exe)] + (["--pty"] if pty else ["--port", str(port or 0), "--host", host])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, bufsize=1)
     line = proc.stdout.readline()

@@ -954,6 +954,18 @@ def test_emulate_on_a_port_in_use_says_so(capsys):
         capsys.readouterr().err
 
 
+def test_emulate_serves_only_on_an_address_of_this_machine(capsys):
+    """A host the emulator could not parse (a name, IPv6) was served on every interface
+    (0.0.0.0) while the command announced it; a foreign address ended in "did not start"."""
+    for port, says in (("socket://[::1]:5579", "the emulated board serves IPv4 only, got '::1'"),
+                       ("socket://nosuchhost.invalid:5578",
+                        "no IPv4 address for host 'nosuchhost.invalid'"),
+                       ("socket://192.0.2.1:5577",
+                        "cannot serve on 192.0.2.1:5577 (Cannot assign requested address")):
+        assert main(["emulate", "--port", port]) == 2, port
+        assert f"--port: {says}" in capsys.readouterr().err, port
+
+
 def test_current_encoding_on_a_spike_input_names_the_option(ws, tmp_path, capsys):
     """`--encoding current` on a spike input ended in the simulator's "spike inputs must be
     0 or 1 ... (use an encoder from snnkit.encoders)", which names no option to change."""

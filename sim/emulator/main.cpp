@@ -227,7 +227,10 @@ int main(int argc, char** argv) {
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port < 0 ? 0 : port);
-    inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+    if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) { /* never 0.0.0.0 instead */
+        fprintf(stderr, "--host: not an IPv4 address: %s\n", host.c_str());
+        return 1;
+    }
     if (bind(s, (struct sockaddr*)&addr, sizeof addr) || listen(s, 1)) { perror("bind"); return 1; }
     socklen_t len = sizeof addr;
     getsockname(s, (struct sockaddr*)&addr, &len);

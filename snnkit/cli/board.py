@@ -83,7 +83,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.port is None and not args.pty:
         args.port = str(DEFAULT_EMULATE_PORT)
     host, port = socket_address(args.port) if args.port else ("127.0.0.1", None)
-    if port:
+    if args.port:
         _check_free(host, port)
     config = None
     if args.net and args.cores != 1:
@@ -124,15 +124,17 @@ def _sigint_interrupts():
 
 
 def _check_free(host: str, port: int) -> None:
-    """Refuse a TCP port already taken (most often by another snnkit emulate) before the
-    board is built, rather than the emulator's "bind: Address already in use"."""
+    """Refuse a TCP port already taken (most often by another snnkit emulate), or a host
+    that is not this machine's, before the board is built, rather than the emulator's
+    "bind: ..." after it."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no user
         try:
             s.bind((host, port))
         except OSError as e:
             if e.errno != errno.EADDRINUSE:
-                return  # anything else: the emulator reports it
+                raise UsageError(f"--port: cannot serve on {host}:{port} ({e.strerror}: "
+                                 f"{host} is not an address of this machine?)") from None
             raise UsageError(f"--port: {host}:{port} is in use (another snnkit emulate "
                              f"serving there? stop it, or serve on another port, e.g. "
                              f"--port {port + 1}, and give deploy / run the same --port)"

@@ -13,6 +13,7 @@ import math
 import os
 import re
 import select
+import socket
 import sys
 import tempfile
 import zipfile
@@ -399,7 +400,14 @@ def socket_address(text: str, option: str = "--port") -> tuple[str, int]:
     if not 0 <= port < 65536:
         raise UsageError(f"{option}: port {port} is outside 0..65535")
     host = m["host"].strip("[]")
-    return ("127.0.0.1" if host == "localhost" else host), port
+    if ":" in host:
+        raise UsageError(f"{option}: the emulated board serves IPv4 only, got {host!r} (e.g. "
+                         f"127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
+    try:  # the emulator binds an IPv4 address, never a name
+        host = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    except (OSError, UnicodeError) as e:
+        raise UsageError(f"{option}: no IPv4 address for host {host!r} ({e})") from None
+    return host, port
 
 
 def add_port_args(parser: argparse.ArgumentParser) -> None:
