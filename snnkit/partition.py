@@ -72,6 +72,18 @@ class Core:
             return {}
         return requirements(self.net, limits)
 
+    def neuron_split(self, what: str) -> str:
+        """For the neuron count: how much of it is this core's own and how much copies of
+        neurons on other cores (proxies, one per source neuron a local synapse reads, per
+        delay kind), which make a core's count exceed its share of the network."""
+        if not what.startswith("neurons") or self.net is None:
+            return ""
+        proxies = sum(s.indices.size for s in self.sources.values() if s.proxy)
+        inputs = sum(s.indices.size for s in self.sources.values() if not s.proxy)
+        own = sum(i.size for i in self.parts.values())
+        return (f" ({own} of its own neurons, {inputs} network inputs, {proxies} copies of "
+                f"neurons on other cores that its synapses read)")
+
 
 @dataclass
 class Partition:
@@ -251,8 +263,9 @@ def partition(net: Network, cores: int, limits: HardwareConfig | None = None,
         for what, (n, cap) in core.needs(limits).items():
             if n > cap:
                 raise NetworkError(f"core {core.index} ({alloc.name} placement on {cores} "
-                                   f"cores): {n} {what} needed, {cap} available "
-                                   f"({n - cap} too many); use more cores or bigger ones")
+                                   f"cores): {n} {what} needed{core.neuron_split(what)}, "
+                                   f"{cap} available ({n - cap} too many); use more cores or "
+                                   f"bigger ones")
     crossings = {}
     for j, pr in enumerate(net.projections):
         if pr.source in placement:

@@ -2,6 +2,8 @@
 network computing exactly what the whole network computes (each core run by the fixed-point
 simulator on the inputs its router and host deliver)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -102,6 +104,20 @@ def test_every_core_respects_the_limits_and_a_too_small_core_is_named():
         snnkit.partition(net, 2, HardwareConfig(n_max=8))
     with pytest.raises(snnkit.NetworkError, match="cores: must be a positive integer"):
         snnkit.partition(net, 0)
+    # a core's neurons count the copies of other cores' sources it reads, and say so
+    wide = snnkit.Network()
+    wide.add_input("in", 16)
+    wide.add_population("h", 60)
+    wide.add_population("o", 10)
+    wide.connect("in", "h", np.full((60, 16), 0.01))
+    wide.connect("h", "o", np.full((10, 60), 0.01))
+    with pytest.raises(snnkit.NetworkError) as e:
+        snnkit.partition(wide, 4, HardwareConfig(n_max=64), allocator="in_order")
+    m = re.search(r"(\d+) neurons \(inputs included\) needed \((\d+) of its own neurons, "
+                  r"(\d+) network inputs, (\d+) copies of neurons on other cores", str(e.value))
+    assert m, e.value
+    n, own, inputs, proxies = map(int, m.groups())
+    assert n == own + inputs + proxies > 64 and proxies > 0 and own <= 86 // 4 + 1
 
 
 class Fixed(Allocator):
