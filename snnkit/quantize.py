@@ -87,6 +87,13 @@ def integer_neuron(net: Network, pop, q: Quantization) -> IntNeuron:
     for k in STATE_PARAMS:
         out[k] = encode(d[k], q.frac_bits)
         _check_range(out[k], lo, hi, f"{where}.{k}", f"{q.state_bits}-bit state", d[k])
+    if np.any(out["threshold"] <= 0):  # rounded to nothing: every neuron at rest would spike
+        k = int(np.argmin(out["threshold"]))
+        raise NetworkError(f"{where}.threshold: value {d['threshold'][k]:.6g} rounds to "
+                           f"{out['threshold'][k]} LSB at {q.frac_bits} fractional bits (a "
+                           f"threshold must stay > 0); use more frac_bits (with the "
+                           f"weight_bits and state_bits that then hold the other values) or a "
+                           f"larger threshold")
     for k in DECAY_PARAMS:
         out[k] = encode(d[k], q.decay_bits)
     return IntNeuron(**out, subtract=pop.neuron.reset != "value",

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import snnkit
 from snnkit import LIF, STDP, CubaLIF, NetworkError
@@ -96,6 +97,21 @@ def test_quantization_validation():
         snnkit.Network(quantization=snnkit.Quantization(weight_bits=1))
     with pytest.raises(NetworkError, match=r"weight_bits: 12 exceeds state_bits 8"):
         snnkit.Network(quantization=snnkit.Quantization(weight_bits=12, state_bits=8))
+
+
+def test_a_threshold_that_rounds_to_zero_is_refused():
+    """At 6 fractional bits a threshold of 0.001 is 0 LSB: the fixed point simulator spiked
+    every neuron on every step, without input and without a word."""
+    net = snnkit.Network(quantization=snnkit.Quantization(frac_bits=6))
+    net.add_input("x", 2)
+    net.add_population("a", 2, LIF(threshold=[1.0, 0.001]))
+    net.connect("x", "a", 0.5)
+    x = torch.zeros(5, 1, 2, dtype=torch.bool)
+    with pytest.raises(NetworkError, match=r"\(a\)\.neuron\.threshold: value 0\.001 rounds "
+                                           r"to 0 LSB at 6 fractional bits"):
+        snnkit.simulate(net, x, backend="fixed")
+    net.quantization = snnkit.Quantization(frac_bits=12, state_bits=24, weight_bits=16)
+    assert not snnkit.simulate(net, x, backend="fixed").spikes["a"].any()
 
 
 def test_summary_lists_every_population_and_projection(net):
