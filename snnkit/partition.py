@@ -72,15 +72,19 @@ class Core:
             return {}
         return requirements(self.net, limits)
 
+    def counts(self) -> tuple[int, int, int]:
+        """``(own neurons, network inputs, proxies)``: the proxies are copies of neurons on
+        other cores, one per source neuron a local synapse reads (per delay kind), which make
+        a core's neuron count exceed its share of the network."""
+        return (sum(i.size for i in self.parts.values()),
+                sum(s.indices.size for s in self.sources.values() if not s.proxy),
+                sum(s.indices.size for s in self.sources.values() if s.proxy))
+
     def neuron_split(self, what: str) -> str:
-        """For the neuron count: how much of it is this core's own and how much copies of
-        neurons on other cores (proxies, one per source neuron a local synapse reads, per
-        delay kind), which make a core's count exceed its share of the network."""
+        """The neuron count's parts, for a limit's message."""
         if not what.startswith("neurons") or self.net is None:
             return ""
-        proxies = sum(s.indices.size for s in self.sources.values() if s.proxy)
-        inputs = sum(s.indices.size for s in self.sources.values() if not s.proxy)
-        own = sum(i.size for i in self.parts.values())
+        own, inputs, proxies = self.counts()
         return (f" ({own} of its own neurons, {inputs} network inputs, {proxies} copies of "
                 f"neurons on other cores that its synapses read)")
 
@@ -202,9 +206,7 @@ class Partition:
             if core.net is None:
                 lines.append(f"  core {core.index}: empty")
                 continue
-            own = sum(i.size for i in core.parts.values())
-            ins = sum(s.indices.size for s in core.sources.values() if not s.proxy)
-            prox = sum(s.indices.size for s in core.sources.values() if s.proxy)
+            own, ins, prox = core.counts()
             need = core.needs(self.limits)
             words, cap = need["weight words"]
             lines.append(f"  core {core.index}: {own} neurons + {ins} inputs + {prox} proxies "
@@ -253,19 +255,19 @@ def partition(net: Network, cores: int, limits: HardwareConfig | None = None,
     if graph.n > cores * limits.n_max:
         raise NetworkError(f"network does not fit {cores} cores: {graph.n} neurons, "
                            f"{cores} x {limits.n_max} (N_MAX) available")
-    core_of = np.asarray(alloc.place(graph, int(cores)), np.int64)
-    if core_of.shape != (graph.n,) or core_of.min() < 0 or core_of.max() >= cores:
-        raise NetworkError(f"allocator {alloc.name!r}: returned an invalid placement")
-    placement = {p: core_of[graph.offsets[p]:graph.offsets[p] + net.population(p).size]
-                 for p in graph.populations}
-    parts = [_core(net, placement, k) for k in range(cores)]
-    for core in parts:
-        for what, (n, cap) in core.needs(limits).items():
-            if n > cap:
-                raise NetworkError(f"core {core.index} ({alloc.name} placement on {cores} "
-                                   f"cores): {n} {what} needed{core.neuron_split(what)}, "
-                                   f"{cap} available ({n - cap} too many); use more cores or "
-                                   f"bigger ones")
+    # all K cores; where a core's limits are exceeded (spread wider, each core reads more
+    # copies of the others' neurons), fewer, the rest left empty
+    first = None
+    for used in range(int(cores), 0, -1):
+        if graph.n > used * limits.n_max:
+            break
+        placement, parts, error = _place(net, graph, alloc, int(cores), used, limits)
+        if error is None:
+            break
+        first = first or error
+    if error is not None:
+        raise NetworkError(first + "; use more cores or bigger ones")
+    notes = [f"placed on {used} of the {cores} cores (on all of them: {first})"] if first else []
     crossings = {}
     for j, pr in enumerate(net.projections):
         if pr.source in placement:
@@ -275,7 +277,26 @@ def partition(net: Network, cores: int, limits: HardwareConfig | None = None,
                 crossings[j] = n
     same = sum(n for j, n in crossings.items() if net.projections[j].delay == 0)
     return Partition(net, placement, parts, _waves(net, placement, parts), crossings, limits,
-                     alloc.name, same)
+                     alloc.name, same, notes)
+
+
+def _place(net: Network, graph: NeuronGraph, alloc: Allocator, cores: int, used: int,
+           limits: HardwareConfig):
+    """``(placement, cores' parts, None)`` of ``net`` placed on the first ``used`` of
+    ``cores`` cores, or ``(.., .., why)`` naming the first core whose limits it exceeds."""
+    core_of = np.asarray(alloc.place(graph, used), np.int64)
+    if core_of.shape != (graph.n,) or core_of.min() < 0 or core_of.max() >= used:
+        raise NetworkError(f"allocator {alloc.name!r}: returned an invalid placement")
+    placement = {p: core_of[graph.offsets[p]:graph.offsets[p] + net.population(p).size]
+                 for p in graph.populations}
+    parts = [_core(net, placement, k) for k in range(cores)]
+    for core in parts:
+        for what, (n, cap) in core.needs(limits).items():
+            if n > cap:
+                return placement, parts, (
+                    f"core {core.index} ({alloc.name} placement on {used} cores): {n} {what} "
+                    f"needed{core.neuron_split(what)}, {cap} available ({n - cap} too many)")
+    return placement, parts, None
 
 
 def _slice_neuron(model, idx: np.ndarray):

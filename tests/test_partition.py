@@ -162,3 +162,38 @@ def test_delayed_crossings_run_in_one_wave_through_a_previous_step_proxy():
     assert part.waves == [[0, 1]]
     proxy = part.cores[1].net.projections[0]
     assert (proxy.source, proxy.target, proxy.delay) == ("a.prev", "b", 1)
+
+
+def test_a_network_that_fits_fewer_cores_is_placed_on_them():
+    """Spread over all 4 cores, each core reads copies of most of the recurrent layer and
+    exceeds N_MAX; on 2 it fits. The partition (and so a 4-core board's load, which refused
+    it, advising more cores) uses 2 cores, leaves 2 empty, says so, and computes exactly the
+    whole network."""
+    rng = np.random.default_rng(0)
+    net = snnkit.Network()
+    net.add_input("in", 10)
+    net.add_population("h", 24, snnkit.LIF(beta=0.9, threshold=1.0))
+    net.add_population("o", 4, snnkit.LIF(beta=0.9, threshold=1.0))
+    net.connect("in", "h", rng.uniform(0, 0.5, (24, 10)))
+    net.connect("h", "h", rng.uniform(-0.2, 0.2, (24, 24)), delay=1)
+    net.connect("h", "o", rng.uniform(0, 0.3, (4, 24)))
+    net = snnkit.quantize(net)[0]
+    limits = HardwareConfig(n_max=52, p_max=16, pr_max=32)
+    part = snnkit.partition(net, 4, limits)
+    assert [c.net is None for c in part.cores] == [False, False, True, True]
+    assert re.fullmatch(r"placed on 2 of the 4 cores \(on all of them: core \d \(metis "
+                        r"placement on 4 cores\): \d+ neurons .* available \(\d+ too many\)\)",
+                        part.notes[0]), part.notes
+    assert "core 2: empty" in str(part) and "note: placed on 2 of the 4 cores" in str(part)
+    x = torch.as_tensor(rng.random((20, 2, 10)) < 0.3)
+    ref = snnkit.simulate(net, x, backend="fixed")
+    results = [None if c.net is None else
+               snnkit.simulate(c.net, part.local_inputs(c.index, ref.spikes), backend="fixed")
+               for c in part.cores]
+    got = part.merge({"in": x}, results, "fixed")
+    for name in ref.spikes:
+        assert torch.equal(got.spikes[name], ref.spikes[name]), name
+    assert ref.spikes["o"].any()
+    with pytest.raises(snnkit.NetworkError, match=r"core \d \(metis placement on 4 cores\): .* "
+                                                  r"too many\); use more cores or bigger ones"):
+        snnkit.partition(net, 4, HardwareConfig(n_max=36, p_max=16, pr_max=32))
