@@ -30,6 +30,7 @@ import importlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -122,6 +123,16 @@ class SweepConfig:
             raise SweepError(f"sweep config: {both} given in more than one of fixed / grid / "
                              f"space")
         task_function(self.task)
+        from .sweep_tasks import METRICS, PARAMS
+
+        if self.task in PARAMS:  # a built-in: its parameters and metrics are known
+            unknown = sorted((set(self.fixed) | set(self.varied)) - set(PARAMS[self.task]))
+            if unknown:
+                raise SweepError(f"sweep config: parameters {unknown} are not known to task "
+                                 f"{self.task!r} (known: {sorted(PARAMS[self.task])})")
+            if self.metric not in METRICS[self.task]:
+                raise SweepError(f"sweep config.metric: task {self.task!r} returns "
+                                 f"{list(METRICS[self.task])}, not {self.metric!r}")
 
     @property
     def varied(self) -> list[str]:
@@ -278,7 +289,7 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
             continue
         row = {k: r.config.get(k) for k in cfg.varied}
         row.update({k: v for k, v in metrics.items() if k in _metric_names(metrics)})
-        row["status"] = "ok" if r.error is None else f"error: {str(r.error).splitlines()[0]}"
+        row["status"] = "ok" if r.error is None else f"error: {_error_text(r.error)}"
         row["seconds"] = round(float(metrics.get("time_total_s", 0.0)), 3)
         rows.append(row)
     rows.sort(key=lambda r: tuple(str(r[k]) for k in cfg.varied))
@@ -291,6 +302,11 @@ def sweep(config, *, address: str | None = None, workers: int | None = None,
         if terminated:  # the SIGTERM, now that the rows are saved, to whoever handles it
             signal.raise_signal(signal.SIGTERM)
         raise KeyboardInterrupt
+    ok = [r for r in rows if r["status"] == "ok"]
+    if ok and not any(cfg.metric in r for r in ok):  # a task of the user's: known only now
+        names = sorted({k for r in ok for k in r} - set(cfg.varied) - {"status", "seconds"})
+        raise SweepError(f"sweep config.metric: task {cfg.task!r} returned {names}, not "
+                         f"{cfg.metric!r} (the results are in {csv_path})")
     return SweepResult(cfg, rows, csv_path, plot_path, exp)
 
 
@@ -313,6 +329,15 @@ def _sigterm_as_sigint():
         yield got
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def _error_text(err: BaseException) -> str:
+    """A failed configuration's error as the task raised it (Ray wraps it in its worker's
+    header, in colour, with the traceback)."""
+    cause = getattr(err, "cause", None)
+    err = cause if isinstance(cause, BaseException) else err
+    lines = [ln for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if ln.strip()]
+    return f"{type(err).__name__}: {lines[-1].strip() if lines else ''}"
 
 
 def _metric_names(metrics: dict) -> set[str]:

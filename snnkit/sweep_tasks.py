@@ -98,3 +98,8 @@ def stdp(params: dict) -> dict:
 
 
 BUILTIN = {"convert": convert, "train": train, "stdp": stdp}
+# each built-in task's parameters and the metrics it returns (checked before a sweep starts)
+PARAMS = {"convert": CONVERT, "train": TRAIN, "stdp": STDP_TASK}
+METRICS = {"convert": ("accuracy", "spikes", "ann_accuracy"),
+           "train": ("accuracy", "spikes", "ann_accuracy"),
+           "stdp": ("accuracy", "accuracy_mean_vote")}

@@ -41,6 +41,8 @@ def test_tiny_sweep_on_local_ray_writes_a_table_and_resumes(tmp_path):
     first = sweep(cfg, workers=2, out=tmp_path / "out")
     assert len(first.rows) == 6 and first.errors == 2
     assert {r["x"] for r in first.rows if r["status"] != "ok"} == {2}
+    # the task's own error, not Ray's coloured worker header
+    assert {r["status"] for r in first.rows if r["x"] == 2} == {"error: RuntimeError: interrupted"}
     assert calls(log) == ["1,0", "1,1", "2,0", "2,1", "3,0", "3,1"]
     (log / "fail").unlink()
     again = sweep(cfg, workers=2, out=tmp_path / "out")  # the same sweep: resumed
@@ -51,6 +53,11 @@ def test_tiny_sweep_on_local_ray_writes_a_table_and_resumes(tmp_path):
     assert [(r["x"], r["seed"], r["score"], r["half"]) for r in table] == [
         (str(x), str(s), str(float(10 * x + s)), str(x / 2)) for x in (1, 2, 3) for s in (0, 1)]
     assert again.plot.exists() and again.plot.stat().st_size > 1000
+    # a metric the task does not return: said (best() was None, and the sweep "succeeded")
+    with pytest.raises(snnkit.SnnkitError, match=r"config\.metric: task 'tests.test_sweep:flaky' "
+                                                 r"returned \['half', 'score'\], not 'acc'"):
+        sweep({**cfg, "name": "nometric", "metric": "acc", "grid": {"x": [1], "seed": [0]}},
+              workers=1, out=tmp_path / "out")
 
 
 def test_sweep_config_errors_name_the_key(tmp_path):
@@ -60,6 +67,14 @@ def test_sweep_config_errors_name_the_key(tmp_path):
         SweepConfig.load({"name": "a", "task": "train", "space": {"lr": {"normal": [0, 1]}}})
     with pytest.raises(snnkit.SnnkitError, match="cannot import 'nowhere:f'"):
         SweepConfig.load({"name": "a", "task": "nowhere:f"})
+    # a built-in task's parameters and metrics are checked before Ray starts
+    with pytest.raises(snnkit.SnnkitError, match=r"parameters \['stepz'\] are not known to "
+                                                 r"task 'convert' \(known: \['backend'"):
+        SweepConfig.load({"name": "a", "task": "convert", "grid": {"stepz": [8]}})
+    with pytest.raises(snnkit.SnnkitError, match=r"config\.metric: task 'stdp' returns "
+                                                 r"\['accuracy', 'accuracy_mean_vote'\], "
+                                                 r"not 'acc'"):
+        SweepConfig.load({"name": "a", "task": "stdp", "metric": "acc"})
     f = tmp_path / "s.toml"
     f.write_text('task = "convert"\n[grid]\nsteps = [8, 16]\nseed = [0, 1]\n')
     cfg = SweepConfig.load(f)
