@@ -131,27 +131,6 @@ def test_two_step_gradient_by_hand(path, monkeypatch):
     assert m.pops[0].threshold.grad.item() == pytest.approx(-2 / 36, rel=1e-6)
 
 
-@pytest.mark.parametrize("arithmetic", ["float", "fixed"])
-def test_a_threshold_trained_to_zero_or_below_stays_positive(arithmetic):
-    """A network's threshold is > 0; one that training pushed to or below 0 is held at the
-    least positive value (one LSB in fixed point), in the forward pass and in the trained
-    network, which then computes what training computed (network() raised before)."""
-    q = snnkit.Quantization(frac_bits=6) if arithmetic == "fixed" else None
-    m = SNN(_one_lif(), arithmetic=arithmetic, quantization=q,
-            trainable=("weight", "threshold"))
-    x = torch.rand(6, 3, 1, generator=torch.Generator().manual_seed(0)) < 0.5
-    for value in (0.0, -0.5):
-        with torch.no_grad():
-            m.pops[0].threshold.fill_(value)
-        res = m(x)
-        net = m.network()
-        thr = net.population("n").neuron.threshold
-        assert 0 < thr <= (2.0 ** -6 if q else 1e-30), thr
-        ref = snnkit.simulate(net, x, backend="fixed" if q else "float")
-        assert torch.equal(res.spikes["n"].bool(), ref.spikes["n"])
-        assert res.spikes["n"][1:].all()  # at rest above a threshold this low: every step
-
-
 def test_gradient_through_a_recurrent_spike_by_hand():
     """w = 1.25: v0 = 1.25 spikes, reset to 0.25 (detached); v1 = 0.5 * 0.25 + w + r * s0 with
     r = -0.5: 0.875, no spike. L = s1: dL/dr = S'(v1 - 1) * s0; dL/dw = S'(v1 - 1) * (0.5 + 1

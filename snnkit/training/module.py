@@ -272,16 +272,12 @@ class SNN(nn.Module):
             t = getattr(m, name).expand(m.size)
             if name in DECAYS and name in m.trained:
                 t = t.clamp(0, 1)
-            positive = name == "threshold" and name in m.trained  # a network's is > 0
-            if positive and self.q is None:
-                t = t.clamp(min=torch.finfo(t.dtype).tiny)
             if self.q is not None:
                 if name in DECAYS:
                     t = round_ste(t * float(1 << self.q.decay_bits))
                 else:
                     lim = 1 << (self.q.state_bits - 1)
-                    t = round_ste(t * float(1 << self.q.frac_bits)).clamp(
-                        1 if positive else -lim, lim - 1)
+                    t = round_ste(t * float(1 << self.q.frac_bits)).clamp(-lim, lim - 1)
             v[name] = t
         c = {}
         if m.delayed:  # from the (trained) threshold and decays, as the simulators compute them
