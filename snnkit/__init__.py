@@ -10,7 +10,7 @@ from . import encoders
 from .convert import convert  # eager: the submodule would shadow a lazy attribute
 from .errors import DeviceError, NetworkError, SimulationError, SnnkitError
 from .network import IF, LIF, STDP, CubaLIF, Network, Quantization, load
-from .parameters import STDPBoundsWarning
+from .parameters import STDPBoundsWarning, ThresholdWarning
 from .partition import partition  # eager: the submodule would shadow a lazy attribute
 from .quantize import quantize
 from .result import Result
@@ -48,6 +48,6 @@ __all__ = [
     "Network", "IF", "LIF", "CubaLIF", "STDP", "Quantization", "Result", "load", "simulate",
     "Simulator", "quantize", "encoders", "plot", "from_nir", "to_nir", "convert", "compile",
     "Device", "partition", "Cluster", "sweep", "NIRApproximationWarning", "STDPBoundsWarning",
-    "SNN",
+    "ThresholdWarning", "SNN",
     "SnnkitError", "NetworkError", "SimulationError", "DeviceError",
 ]

@@ -20,6 +20,10 @@ from .errors import NetworkError
 # --------------------------------------------------------------------------- helpers
 
 
+class ThresholdWarning(UserWarning):
+    """A threshold at or below 0: every neuron at rest spikes on every step."""
+
+
 def is_number(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
@@ -110,9 +114,10 @@ class NeuronModel:
         for f in self.param_names():
             lo, hi = self._range(f)
             setattr(self, f, _check_param(where, f, getattr(self, f), size, lo, hi))
-        if np.any(np.asarray(self.threshold) <= 0):  # v >= threshold from v = 0: always spikes
-            raise NetworkError(f"{where}.threshold: must be > 0 (at or below 0 a neuron at rest "
-                               f"spikes every step), got {np.min(self.threshold):g}")
+        if np.any(np.asarray(self.threshold) <= 0):  # legal (the RTL's stress nets use it),
+            # rarely meant: v >= threshold from v = 0
+            warnings.warn(f"{where}.threshold: {np.min(self.threshold):g} <= 0, so a neuron at "
+                          f"rest spikes on every step", ThresholdWarning, stacklevel=3)
 
     @classmethod
     def param_names(cls) -> list[str]:

@@ -87,8 +87,9 @@ def integer_neuron(net: Network, pop, q: Quantization) -> IntNeuron:
     for k in STATE_PARAMS:
         out[k] = encode(d[k], q.frac_bits)
         _check_range(out[k], lo, hi, f"{where}.{k}", f"{q.state_bits}-bit state", d[k])
-    if np.any(out["threshold"] <= 0):  # rounded to nothing: every neuron at rest would spike
-        k = int(np.argmin(out["threshold"]))
+    gone = (out["threshold"] <= 0) & (d["threshold"] > 0)  # rounded to nothing: at rest, spikes
+    if gone.any():
+        k = int(np.argmax(gone))
         raise NetworkError(f"{where}.threshold: value {d['threshold'][k]:.6g} rounds to "
                            f"{out['threshold'][k]} LSB at {q.frac_bits} fractional bits (a "
                            f"threshold must stay > 0); use more frac_bits (with the "

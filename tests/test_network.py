@@ -41,9 +41,6 @@ def test_build_and_query(net):
         (lambda n: n.add_population("x", 3, LIF(bias=float("nan"))), r"\.bias: contains NaN"),
         (lambda n: n.add_population("x", 3, LIF(beta="0.9")),
          r"\.beta: expected a number or an array, got str '0\.9'"),
-        (lambda n: n.add_population("x", 3, LIF(threshold=0)), r"\.threshold: must be > 0"),
-        (lambda n: n.add_population("x", 3, snnkit.IF(threshold=[1.0, -0.5, 1.0])),
-         r"\.threshold: must be > 0 .*got -0\.5"),
         (lambda n: n.connect("in", "nope", 1.0), r"\.target: no population named 'nope'"),
         (lambda n: n.connect("in", "in", 1.0), r"'in' is an input population and cannot receive"),
     ],
@@ -97,6 +94,19 @@ def test_quantization_validation():
         snnkit.Network(quantization=snnkit.Quantization(weight_bits=1))
     with pytest.raises(NetworkError, match=r"weight_bits: 12 exceeds state_bits 8"):
         snnkit.Network(quantization=snnkit.Quantization(weight_bits=12, state_bits=8))
+
+
+def test_a_threshold_at_or_below_zero_is_warned_of():
+    """Legal (the RTL's always-spiking stress networks use it), but a neuron at rest then
+    spikes on every step: said, naming the population."""
+    net = snnkit.Network()
+    net.add_input("in", 3)
+    for name, thr, says in (("z", 0, r"\(z\)\.neuron\.threshold: 0 <= 0, so a neuron at rest"),
+                            ("n", [1.0, -0.5, 1.0], r"\(n\)\.neuron\.threshold: -0\.5 <= 0")):
+        with pytest.warns(snnkit.ThresholdWarning, match=says):
+            net.add_population(name, 3, snnkit.IF(threshold=thr))
+    res = snnkit.simulate(net, torch.zeros(3, 1, 3, dtype=torch.bool))
+    assert res.spikes["z"].all() and res.spikes["n"][:, 0, 1].all()
 
 
 def test_a_threshold_that_rounds_to_zero_is_refused():
