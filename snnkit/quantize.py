@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import NetworkError
 from .network import Network, Quantization
+from .parameters import ThresholdWarning
 
 STATE_PARAMS = ("threshold", "v_reset", "bias", "v_init", "adapt_plus")
 DECAY_PARAMS = ("alpha", "beta", "adapt_decay")
@@ -88,13 +90,13 @@ def integer_neuron(net: Network, pop, q: Quantization) -> IntNeuron:
         out[k] = encode(d[k], q.frac_bits)
         _check_range(out[k], lo, hi, f"{where}.{k}", f"{q.state_bits}-bit state", d[k])
     gone = (out["threshold"] <= 0) & (d["threshold"] > 0)  # rounded to nothing: at rest, spikes
-    if gone.any():
+    if gone.any():  # (a converted network's always-on bias neurons, threshold = bias = 1 LSB,
+        # requantised to fewer bits, stay always on: a warning, not an error)
         k = int(np.argmax(gone))
-        raise NetworkError(f"{where}.threshold: value {d['threshold'][k]:.6g} rounds to "
-                           f"{out['threshold'][k]} LSB at {q.frac_bits} fractional bits (a "
-                           f"threshold must stay > 0); use more frac_bits (with the "
-                           f"weight_bits and state_bits that then hold the other values) or a "
-                           f"larger threshold")
+        warnings.warn(f"{where}.threshold: {d['threshold'][k]:.6g} rounds to "
+                      f"{out['threshold'][k]} LSB at {q.frac_bits} fractional bits, so a neuron "
+                      f"at rest spikes on every step; more frac_bits keep it above 0",
+                      ThresholdWarning, stacklevel=2)
     for k in DECAY_PARAMS:
         out[k] = encode(d[k], q.decay_bits)
     return IntNeuron(**out, subtract=pop.neuron.reset != "value",

@@ -109,17 +109,18 @@ def test_a_threshold_at_or_below_zero_is_warned_of():
     assert res.spikes["z"].all() and res.spikes["n"][:, 0, 1].all()
 
 
-def test_a_threshold_that_rounds_to_zero_is_refused():
-    """At 6 fractional bits a threshold of 0.001 is 0 LSB: the fixed point simulator spiked
-    every neuron on every step, without input and without a word."""
+def test_a_threshold_that_rounds_to_zero_is_warned_of():
+    """At 6 fractional bits a threshold of 0.001 is 0 LSB: the fixed point simulator spikes
+    every neuron on every step, without input; it did so without a word."""
     net = snnkit.Network(quantization=snnkit.Quantization(frac_bits=6))
     net.add_input("x", 2)
     net.add_population("a", 2, LIF(threshold=[1.0, 0.001]))
     net.connect("x", "a", 0.5)
     x = torch.zeros(5, 1, 2, dtype=torch.bool)
-    with pytest.raises(NetworkError, match=r"\(a\)\.neuron\.threshold: value 0\.001 rounds "
-                                           r"to 0 LSB at 6 fractional bits"):
-        snnkit.simulate(net, x, backend="fixed")
+    with pytest.warns(snnkit.ThresholdWarning, match=r"\(a\)\.neuron\.threshold: 0\.001 rounds "
+                                                   r"to 0 LSB at 6 fractional bits"):
+        res = snnkit.simulate(net, x, backend="fixed")
+    assert res.spikes["a"][:, 0].tolist() == [[False, True]] * 5
     net.quantization = snnkit.Quantization(frac_bits=12, state_bits=24, weight_bits=16)
     assert not snnkit.simulate(net, x, backend="fixed").spikes["a"].any()
 
