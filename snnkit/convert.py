@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +30,7 @@ from torch import nn
 from . import encoders
 from .ann import SUPPORTED, Block, activation_scale, ann_forward, blocks, conv_apply, to_qcfs
 from .convert_rnn import SequenceConversion, build
-from .errors import NetworkError, SimulationError
+from .errors import NetworkError, SimulationError, count
 from .network import IF, Network, Quantization
 from .qcfs import QCFS
 from .qrnn import QRNN
@@ -274,8 +273,7 @@ def convert(model: nn.Module, calibration_data=None, *, mode: str | None = None,
         return _recurrent(model, calibration_data, mode, levels, output_levels, input_levels,
                           input_code, weight_bits, percentile, bias, state_bits, name)
     _check_options(mode or "rate", input, normalization, percentile)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise NetworkError(f"steps: must be a positive integer, got {steps!r}")
+    count("steps", steps, error=NetworkError)
     if convolutions not in ("shared", "dense"):
         raise NetworkError(f"convolutions: must be 'shared' or 'dense', got {convolutions!r}")
     asked, mode = mode, mode or "rate"

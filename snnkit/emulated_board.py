@@ -137,12 +137,20 @@ def build(config: HardwareConfig | None = None, clks_per_bit: int = SIM_CLKS_PER
     return exe
 
 
+def ipv4(host: str) -> str:
+    """The IPv4 address the emulator binds for ``host`` (it parses no name, and serves IPv4
+    only); DeviceError when there is none."""
+    if ":" in host:
+        raise DeviceError(f"the emulated board serves IPv4 only, got {host!r} (e.g. "
+                          f"127.0.0.1, or 0.0.0.0 for every interface)")
+    try:
+        return socket.gethostbyname(host)
+    except (OSError, UnicodeError) as e:
+        raise DeviceError(f"no IPv4 address for host {host!r} ({e})") from None
+
+
 def _launch(exe: Path, port: int | None, pty: bool, host: str):
-    if not pty:  # the emulator binds an IPv4 address (a name would not parse)
-        try:
-            host = socket.gethostbyname(host)
-        except (OSError, UnicodeError) as e:
-            raise DeviceError(f"host: no IPv4 address for {host!r} ({e})") from None
+    host = host if pty else ipv4(host)
     args = [str(exe)] + (["--pty"] if pty else ["--port", str(port or 0), "--host", host])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, bufsize=1)
     line = proc.stdout.readline()

@@ -29,10 +29,10 @@ class SweepError(SnnkitError, ValueError):
     """A sweep configuration is invalid (the message names the key), or a sweep failed."""
 
 
-def count(name: str, value, low: int = 1, why: str = "") -> int:
-    """``value`` as an int >= ``low`` (numpy integers too, not bools); else a
-    SimulationError ``"{name}: must be a positive integer (why), got ..."``."""
+def count(name: str, value, low: int = 1, why: str = "", error=None) -> int:
+    """``value`` as an int >= ``low`` (numpy integers too, not bools); else ``error``
+    (default SimulationError) ``"{name}: must be a positive integer (why), got ..."``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         what = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise SimulationError(f"{name}: must be {what}{why}, got {value!r}")
+        raise (error or SimulationError)(f"{name}: must be {what}{why}, got {value!r}")
     return int(value)

@@ -123,13 +123,13 @@ class SweepConfig:
             raise SweepError(f"sweep config: {both} given in more than one of fixed / grid / "
                              f"space")
         task_function(self.task)
-        from .sweep_tasks import METRICS, PARAMS
+        from .sweep_tasks import METRICS, PARAMS, take
 
         if self.task in PARAMS:  # a built-in: its parameters and metrics are known
-            unknown = sorted((set(self.fixed) | set(self.varied)) - set(PARAMS[self.task]))
-            if unknown:
-                raise SweepError(f"sweep config: parameters {unknown} are not known to task "
-                                 f"{self.task!r} (known: {sorted(PARAMS[self.task])})")
+            try:
+                take(dict.fromkeys([*self.fixed, *self.varied]), self.task)
+            except SweepError as e:
+                raise SweepError(f"sweep config: {e}") from None
             if self.metric not in METRICS[self.task]:
                 raise SweepError(f"sweep config.metric: task {self.task!r} returns "
                                  f"{list(METRICS[self.task])}, not {self.metric!r}")

@@ -16,12 +16,18 @@ from __future__ import annotations
 from .errors import SweepError
 
 
-def _take(params: dict, allowed: dict) -> dict:
+def take(params: dict, task: str) -> dict:
+    """Built-in ``task``'s parameters: its defaults (:data:`PARAMS`) updated by ``params``;
+    SweepError naming those it does not know (checked when the sweep is configured too)."""
+    allowed = PARAMS[task]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise SweepError(f"parameters {unknown} are not known to this task (known: "
+        raise SweepError(f"parameters {unknown} are not known to task {task!r} (known: "
                          f"{sorted(allowed)})")
     return {**allowed, **params}
+
+
+SCORES = ("accuracy", "spikes", "ann_accuracy")  # what convert and train return
 
 
 def _score(model, p: dict, x_tr, x_te, y_te) -> dict:
@@ -35,7 +41,7 @@ def _score(model, p: dict, x_tr, x_te, y_te) -> dict:
     n = p["n_test"] or len(x_te)
     ev = datasets.evaluate(conv, x_te[:n], y_te[:n], p["steps"], p["backend"], seed=p["seed"])
     ann = float((datasets.ann_predict(model, x_te[:n]) == y_te[:n]).mean())
-    return {"accuracy": ev["accuracy"], "spikes": ev["spikes"], "ann_accuracy": ann}
+    return dict(zip(SCORES, (ev["accuracy"], ev["spikes"], ann)))
 
 
 CONVERT = {"steps": 16, "backend": "fixed", "input": "current", "normalization": "percentile",
@@ -49,7 +55,7 @@ def convert(params: dict) -> dict:
     :data:`CONVERT` (``n_test`` 0: every test digit)."""
     from . import datasets
 
-    p = _take(params, CONVERT)
+    p = take(params, "convert")
     x_tr, _, x_te, y_te = datasets.digits()
     model = datasets.train_mlp(seed=p["seed"], hidden=p["hidden"])
     return _score(model, p, x_tr, x_te, y_te)
@@ -65,7 +71,7 @@ def train(params: dict) -> dict:
 
     from . import datasets
 
-    p = _take(params, TRAIN)
+    p = take(params, "train")
     x_tr, y_tr, x_te, y_te = datasets.digits()
     torch.manual_seed(p["seed"])
     model = datasets.fit(datasets.mlp(p["hidden"]), x_tr, y_tr, epochs=p["epochs"], lr=p["lr"],
@@ -86,7 +92,7 @@ def stdp(params: dict) -> dict:
 
     from . import unsupervised as u
 
-    p = _take(params, STDP_TASK)
+    p = take(params, "stdp")
     net_kw = {k: p[k] for k in ("theta_plus", "threshold", "w_max")}
     if p["a_plus"] is not None or p["a_minus"] is not None:
         rule = u.build_network(1, w_max=p["w_max"]).projections[0].stdp
@@ -100,6 +106,4 @@ def stdp(params: dict) -> dict:
 BUILTIN = {"convert": convert, "train": train, "stdp": stdp}
 # each built-in task's parameters and the metrics it returns (checked before a sweep starts)
 PARAMS = {"convert": CONVERT, "train": TRAIN, "stdp": STDP_TASK}
-METRICS = {"convert": ("accuracy", "spikes", "ann_accuracy"),
-           "train": ("accuracy", "spikes", "ann_accuracy"),
-           "stdp": ("accuracy", "accuracy_mean_vote")}
+METRICS = {"convert": SCORES, "train": SCORES, "stdp": ("accuracy", "accuracy_mean_vote")}

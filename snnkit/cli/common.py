@@ -13,7 +13,6 @@ import math
 import os
 import re
 import select
-import socket
 import sys
 import tempfile
 import zipfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SimulationError, SnnkitError
+from ..errors import DeviceError, SimulationError, SnnkitError
 from ..nir_import import CONVENTIONS
 
 SIZES = ("n_max", "syn_max", "p_max", "pr_max", "d_max", "tr_max")  # HardwareConfig fields
@@ -399,15 +398,12 @@ def socket_address(text: str, option: str = "--port") -> tuple[str, int]:
     port = int(m["port"])
     if not 0 <= port < 65536:
         raise UsageError(f"{option}: port {port} is outside 0..65535")
-    host = m["host"].strip("[]")
-    if ":" in host:
-        raise UsageError(f"{option}: the emulated board serves IPv4 only, got {host!r} (e.g. "
-                         f"127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
-    try:  # the emulator binds an IPv4 address, never a name
-        host = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
-    except (OSError, UnicodeError) as e:
-        raise UsageError(f"{option}: no IPv4 address for host {host!r} ({e})") from None
-    return host, port
+    from ..emulated_board import ipv4
+
+    try:
+        return ipv4(m["host"].strip("[]")), port
+    except DeviceError as e:
+        raise UsageError(f"{option}: {e}") from None
 
 
 def add_port_args(parser: argparse.ArgumentParser) -> None:
